@@ -1,0 +1,175 @@
+"""Fold-level results → per-layer summaries, best layers, chance levels and the headline table."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections import Counter
+from collections.abc import Callable, Sequence
+from itertools import product
+from pathlib import Path
+from typing import BinaryIO
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from ..errors import SpeechprobeError
+
+RESULT_COLUMNS = ("model", "task", "layer", "probe", "fold", "metric", "value")
+KEYS = ["model", "task", "layer", "probe", "metric"]
+SUMMARY_COLUMNS = [*KEYS, "mean", "std", "n", "ci95"]
+
+
+def read_results(path: Path) -> pd.DataFrame:
+    """Read a results.csv; empty ``layer`` cells (zero-shot rows) become ``<NA>``."""
+    frame = pd.read_csv(path, dtype=str, keep_default_na=False)
+    return _coerce(frame)
+
+
+def _coerce(results: pd.DataFrame) -> pd.DataFrame:
+    missing = [c for c in RESULT_COLUMNS if c not in results.columns]
+    if missing:
+        raise SpeechprobeError(f"results table lacks column(s): {', '.join(missing)}")
+    out = results.loc[:, list(RESULT_COLUMNS)].copy()
+    for col in ("model", "task", "probe", "metric"):
+        out[col] = out[col].astype(str)
+    layer = pd.to_numeric(out["layer"].astype("string").replace("", pd.NA), errors="coerce")
+    out["layer"] = layer.round().astype("Int64")
+    out["value"] = pd.to_numeric(out["value"], errors="coerce").astype(float)
+    return out
+
+
+def _sorted(frame: pd.DataFrame, by: list[str]) -> pd.DataFrame:
+    return frame.sort_values(by, kind="mergesort", na_position="last").reset_index(drop=True)
+
+
+def summarize(results: pd.DataFrame) -> pd.DataFrame:
+    """Mean, std (ddof=1), n and t-based 95% CI half-width over folds per (model, task, layer, probe, metric).
+
+    ``std`` and ``ci95`` are 0 when a cell has one fold and NaN when it has none with a finite value.
+    Rows with no layer (zero-shot) are kept with ``layer`` ``<NA>``.
+    """
+    data = _coerce(results)
+    grouped = data.groupby(KEYS, dropna=False, sort=False)["value"]
+    out = grouped.agg(mean="mean", std="std", n="count").reset_index()
+    n = out["n"].to_numpy()
+    std = np.where(n == 1, 0.0, out["std"].to_numpy(dtype=float))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        tcrit = stats.t.ppf(0.975, np.maximum(n - 1, 1))
+        ci = np.where(n == 1, 0.0, tcrit * std / np.sqrt(n))
+    out["std"] = std
+    out["ci95"] = np.where(n == 0, np.nan, ci)
+    out["n"] = out["n"].astype(int)
+    return _sorted(out[SUMMARY_COLUMNS], ["model", "task", "probe", "metric", "layer"])
+
+
+def atomic_write(path: Path, write: Callable[[BinaryIO], object]) -> Path:
+    """Call ``write`` on a temporary binary file beside ``path``, then ``os.replace`` it into place."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex}.tmp")
+    try:
+        with open(tmp, "xb") as fh:
+            write(fh)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return path
+
+
+def summarize_run(run_dir: Path) -> pd.DataFrame:
+    """Summarise ``RUN/results.csv`` into ``RUN/summary.csv`` (atomically) and return the summary."""
+    run_dir = Path(run_dir)
+    summary = summarize(read_results(run_dir / "results.csv"))
+    atomic_write(run_dir / "summary.csv", lambda fh: summary.to_csv(fh, index=False))
+    return summary
+
+
+def layer_rows(summary: pd.DataFrame, metric: str) -> pd.DataFrame:
+    """Summary rows for ``metric`` that belong to a layer (drops zero-shot rows)."""
+    return summary[(summary["metric"] == metric) & summary["layer"].notna()]
+
+
+def num_layers(summary: pd.DataFrame) -> pd.Series:
+    """Per model: highest layer index seen in any row, plus one."""
+    rows = summary[summary["layer"].notna()]
+    return (rows.groupby("model")["layer"].max().astype(int) + 1).rename("num_layers")
+
+
+def best_layers(summary: pd.DataFrame, metric: str = "macro_f1") -> pd.DataFrame:
+    """Best layer per (model, task, probe) by mean ``metric``; ties go to the lowest layer.
+
+    ``relative_depth`` is ``layer / (num_layers - 1)``, 0 for single-layer models.
+    """
+    columns = ["model", "task", "probe", "layer", "mean", "ci95", "n", "num_layers", "relative_depth"]
+    rows = layer_rows(summary, metric).dropna(subset=["mean"])
+    if rows.empty:
+        return pd.DataFrame(columns=columns)
+    ranked = rows.sort_values(
+        ["model", "task", "probe", "mean", "layer"],
+        ascending=[True, True, True, False, True],
+        kind="mergesort",
+    )
+    best = ranked.drop_duplicates(["model", "task", "probe"], keep="first")
+    best = best.merge(num_layers(summary), left_on="model", right_index=True, how="left")
+    depth = best["layer"].astype(float) / (best["num_layers"] - 1).clip(lower=1)
+    best["relative_depth"] = depth.where(best["num_layers"] > 1, 0.0)
+    return _sorted(best[columns], ["model", "task", "probe"])
+
+
+def chance_levels(labels: Sequence[str]) -> dict[str, float]:
+    """Chance scores for a label set, in the large-sample limit.
+
+    ``majority_*``: always predicting the most frequent class. ``uniform_*``: predicting a
+    class uniformly at random (expected per-class F1 ``2p/(kp+1)``; ``1/k`` when balanced).
+    ``macro_f1`` and ``accuracy`` hold the higher of the two: the chance line to draw.
+    """
+    counts = Counter(labels)
+    if not counts:
+        raise SpeechprobeError("chance levels need at least one label")
+    k = len(counts)
+    priors = np.array(list(counts.values()), dtype=float) / sum(counts.values())
+    p_major = float(priors.max())
+    majority_f1 = 2 * p_major / (1 + p_major) / k
+    uniform_f1 = float(np.mean(2 * priors / (k * priors + 1)))
+    return {
+        "num_classes": float(k),
+        "majority_macro_f1": majority_f1,
+        "majority_accuracy": p_major,
+        "uniform_macro_f1": uniform_f1,
+        "uniform_accuracy": 1 / k,
+        "macro_f1": max(majority_f1, uniform_f1),
+        "accuracy": max(p_major, 1 / k),
+    }
+
+
+def best_table(
+    summary: pd.DataFrame,
+    baselines: Sequence[str] = ("mfcc", "librosa"),
+    metric: str = "macro_f1",
+) -> pd.DataFrame:
+    """One row per (model, task) for every non-baseline model and task: best probe and layer,
+    its mean ``metric`` and ci95, and each baseline's best score on that task as its own column.
+
+    Missing pairs appear with empty cells; with no non-baseline model, ``model`` is ``<NA>``.
+    """
+    best = best_layers(summary, metric)
+    best = best.sort_values(
+        ["model", "task", "mean", "layer", "probe"],
+        ascending=[True, True, False, True, True],
+        kind="mergesort",
+    ).drop_duplicates(["model", "task"], keep="first")
+    is_base = best["model"].isin(list(baselines))
+    models = sorted(best.loc[~is_base, "model"].unique()) or [pd.NA]
+    tasks = sorted(layer_rows(summary, metric)["task"].unique())
+    grid = pd.DataFrame(list(product(models, tasks)), columns=["model", "task"], dtype=object)
+    cols = ["model", "task", "probe", "layer", "relative_depth", "mean", "ci95"]
+    table = grid.merge(best.loc[~is_base, cols], on=["model", "task"], how="left")
+    table = table.rename(columns={"mean": metric})
+    for name in baselines:
+        scores = best[best["model"] == name].set_index("task")["mean"]
+        table[name] = table["task"].map(scores).astype(float)
+    table["layer"] = table["layer"].astype("Int64")
+    return table.reset_index(drop=True)

@@ -1,0 +1,185 @@
+"""The ``speechprobe`` command line: a thin Typer layer over the Python API."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from .errors import SpeechprobeError
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, help="What does each layer of a speech model know?")
+console = Console(stderr=True)
+_DEBUG = {"on": False}
+
+
+def _split(value: str | None) -> list[str]:
+    return [v.strip() for v in (value or "").split(",") if v.strip() and v.strip().lower() != "none"]
+
+
+ModelsOpt = typer.Option("", "--models", "-m", help="Comma-separated model names, local dirs or hub ids.")
+TasksOpt = typer.Option(..., "--tasks", "-t", help="Comma-separated task names or manifest CSV paths.")
+OutOpt = typer.Option(Path("runs/latest"), "--out", "-o", help="Run directory.")
+ProbesOpt = typer.Option("knn,mlp", "--probes", help="Probes: knn, mlp, linear.")
+FoldsOpt = typer.Option(5, "--folds", help="Cross-validation folds.")
+SeedOpt = typer.Option(0, "--seed", help="Seed for data generation, folds and probes.")
+WindowOpt = typer.Option("full", "--window", help="Whisper input: full (30 s, faithful) or trimmed (fast).")
+PoolingOpt = typer.Option("mean", "--pooling", help="mean or mean+std over real frames.")
+BaselinesOpt = typer.Option("mfcc,librosa", "--baselines", help="Hand-crafted baselines ('none' for none).")
+CacheOpt = typer.Option(None, "--cache", help="Feature store / cache directory (default: user cache).")
+DeviceOpt = typer.Option("cpu", "--device", help="cpu or cuda.")
+DtypeOpt = typer.Option(None, "--dtype", help="Autocast dtype on GPU: bf16 or fp16.")
+RandomOpt = typer.Option(False, "--random-init", help="Same architectures with random weights (control).")
+SizeOpt = typer.Option(None, "--n-per-class", help="Synthetic suite size per class.")
+BatchOpt = typer.Option(120.0, "--max-batch-seconds", help="Padded audio seconds per batch.")
+JobsOpt = typer.Option(1, "--jobs", "-j", help="Parallel probe jobs (joblib).")
+ProgressOpt = typer.Option(True, "--progress/--no-progress", help="Show progress bars.")
+
+
+def _config(**kw):
+    from .config import RunConfig
+
+    kw["models"], kw["tasks"] = _split(kw["models"]), _split(kw["tasks"])
+    kw["probes"], kw["baselines"] = _split(kw["probes"]), _split(kw["baselines"])
+    return RunConfig(**kw)
+
+
+@app.callback()
+def _main(debug: bool = typer.Option(False, "--debug", help="Show full tracebacks.")) -> None:
+    _DEBUG["on"] = debug
+    logging.basicConfig(level=logging.INFO if debug else logging.WARNING, format="%(levelname)s: %(message)s")
+
+
+@app.command()
+def run(
+    models: str = ModelsOpt, tasks: str = TasksOpt, out: Path = OutOpt, probes: str = ProbesOpt, folds: int = FoldsOpt,
+    seed: int = SeedOpt, window: str = WindowOpt, pooling: str = PoolingOpt, baselines: str = BaselinesOpt,
+    cache: Optional[Path] = CacheOpt, device: str = DeviceOpt, dtype: Optional[str] = DtypeOpt,
+    random_init: bool = RandomOpt, n_per_class: Optional[int] = SizeOpt, max_batch_seconds: float = BatchOpt,
+    jobs: int = JobsOpt, progress: bool = ProgressOpt,
+) -> None:
+    """Extract, probe and report: the whole pipeline."""
+    from .pipeline import run as run_pipeline
+
+    cfg = _cfg_from(locals())
+    results = run_pipeline(cfg)
+    _print_best(results, cfg.out)
+
+
+def _cfg_from(args: dict):
+    args = dict(args)
+    args["n_jobs"] = args.pop("jobs", 1)
+    return _config(**args)
+
+
+@app.command()
+def extract(
+    models: str = ModelsOpt, tasks: str = TasksOpt, out: Path = OutOpt, seed: int = SeedOpt, window: str = WindowOpt,
+    pooling: str = PoolingOpt, baselines: str = BaselinesOpt, cache: Optional[Path] = CacheOpt,
+    device: str = DeviceOpt, dtype: Optional[str] = DtypeOpt, random_init: bool = RandomOpt,
+    n_per_class: Optional[int] = SizeOpt, max_batch_seconds: float = BatchOpt, progress: bool = ProgressOpt,
+) -> None:
+    """Extract features only (into the feature store); `speechprobe probe RUN` continues."""
+    from .pipeline import run_extract
+
+    clips, state = run_extract(_cfg_from(locals() | {"probes": "knn,mlp"}))
+    n = sum(len(c) for c in clips.values())
+    console.print(f"extracted {len(state.models)} model(s) x {len(clips)} task(s), {n} clips -> {out}")
+
+
+@app.command()
+def probe(
+    run_dir: Path = typer.Argument(..., help="Run directory written by `speechprobe extract`."),
+    probes: Optional[str] = typer.Option(None, "--probes"), folds: Optional[int] = typer.Option(None, "--folds"),
+    seed: Optional[int] = typer.Option(None, "--seed"), jobs: int = JobsOpt, progress: bool = ProgressOpt,
+) -> None:
+    """Probe features already extracted into RUN (nothing is re-extracted)."""
+    from .pipeline import load_extracted, probe_and_report
+
+    cfg, clips, state = load_extracted(run_dir)
+    cfg.probes = _split(probes) or cfg.probes
+    cfg.folds = folds if folds is not None else cfg.folds
+    cfg.seed = seed if seed is not None else cfg.seed
+    cfg.n_jobs, cfg.progress = jobs, progress
+    cfg.validate()
+    _print_best(probe_and_report(cfg, clips, state), run_dir)
+
+
+@app.command()
+def demo(
+    out: Path = typer.Option(Path("speechprobe_demo"), "--out", "-o", help="Run directory."),
+    n_per_class: Optional[int] = SizeOpt, window: str = typer.Option("full", "--window"),
+    cache: Optional[Path] = CacheOpt, jobs: int = typer.Option(2, "--jobs", "-j"), progress: bool = ProgressOpt,
+) -> None:
+    """Embedded offline default: real Whisper tiny.en + base and librosa baselines on the synthetic suite."""
+    from .config import RunConfig
+    from .pipeline import run as run_pipeline
+
+    cfg = RunConfig(
+        models=list(DEMO_MODELS), tasks=list(DEMO_TASKS), out=out, window=window, cache=cache,
+        n_per_class=n_per_class, n_jobs=jobs, progress=progress,
+    )
+    results = run_pipeline(cfg)
+    _print_best(results, out)
+
+
+DEMO_MODELS = ("whisper-tiny.en", "whisper-base")
+DEMO_TASKS = ("accent", "stress", "speaker_count", "emotion", "gender")
+
+
+@app.command()
+def models() -> None:
+    """List registered models with layer counts, hidden sizes, sample rates and sources."""
+    from .models.registry import MODELS
+
+    table = Table("name", "family", "layers", "hidden", "rate", "source")
+    for s in MODELS.values():
+        source = ("package + " if s.packaged and s.hub_id else "package" if s.packaged else "") + (s.hub_id or "librosa")
+        table.add_row(s.name, s.family, str(s.num_layers or "?"), str(s.hidden_size or "?"), str(s.sample_rate), source)
+    Console().print(table)
+
+
+@app.command()
+def tasks(details: bool = typer.Option(False, "--details", help="Show each task's datasheet line.")) -> None:
+    """List registered tasks with their label sets."""
+    from .data.tasks import registered_tasks
+
+    table = Table("name", "source", "paralinguistic", "labels", *(["cue"] if details else []))
+    for t in registered_tasks().values():
+        row = [t.name, t.source, "yes" if t.paralinguistic else "no", ", ".join(t.labels)]
+        table.add_row(*row, *([t.cue] if details else []))
+    Console().print(table)
+
+
+def _print_best(results, out: Path) -> None:
+    from .analysis import best_table, summarize
+
+    table = best_table(summarize(results))
+    view = Table("model", "task", "probe", "best layer", "rel. depth", "macro-F1", *[c for c in ("mfcc", "librosa") if c in table])
+    for r in table.itertuples(index=False):
+        d = r._asdict()
+        view.add_row(
+            str(d["model"]), str(d["task"]), str(d["probe"]), str(d["layer"]), f"{d['relative_depth']:.2f}",
+            f"{d['macro_f1']:.3f} ± {d['ci95']:.3f}", *[f"{d[c]:.3f}" for c in ("mfcc", "librosa") if c in d],
+        )
+    Console().print(view)
+    Console().print(f"results: {out / 'results.csv'}\nsummary: {out / 'summary.csv'}\nfigures: {out / 'figures'}\nmanifest: {out / 'manifest.json'}")
+
+
+def main() -> None:
+    """Entry point: user errors become one line (exit 2) unless --debug."""
+    try:
+        app(standalone_mode=False)
+    except SpeechprobeError as e:
+        if _DEBUG["on"]:
+            raise
+        console.print(f"[red]error:[/red] {e}", highlight=False)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        console.print("interrupted; rerun the same command to resume")
+        sys.exit(130)

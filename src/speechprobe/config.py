@@ -1,0 +1,62 @@
+"""Typed run configuration (written verbatim into manifest.json)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from .errors import ConfigError
+from .models.base import POOLINGS
+
+DEFAULT_BASELINES = ("mfcc", "librosa")
+
+
+@dataclass
+class RunConfig:
+    """Everything that determines a run's numbers."""
+
+    models: list[str]
+    tasks: list[str]
+    out: Path
+    probes: list[str] = field(default_factory=lambda: ["knn", "mlp"])
+    folds: int = 5
+    seed: int = 0
+    window: str = "full"
+    pooling: str = "mean"
+    baselines: list[str] = field(default_factory=lambda: list(DEFAULT_BASELINES))
+    cache: Path | None = None
+    device: str = "cpu"
+    dtype: str | None = None
+    random_init: bool = False
+    n_per_class: int | None = None  # synthetic suite size per class (None: each task's default)
+    max_batch_seconds: float = 120.0
+    n_jobs: int = 1
+    progress: bool = True
+
+    def validate(self) -> None:
+        """One-line errors that name the option to change."""
+        if not self.models and not self.baselines:
+            raise ConfigError("no models given; pass --models (see `speechprobe models`)")
+        if not self.tasks:
+            raise ConfigError("no tasks given; pass --tasks (see `speechprobe tasks`)")
+        if self.folds < 2:
+            raise ConfigError(f"--folds {self.folds}: need at least 2 folds")
+        if self.pooling not in POOLINGS:
+            raise ConfigError(f"--pooling {self.pooling!r}: choose one of {', '.join(POOLINGS)}")
+        if self.window not in ("full", "trimmed"):
+            raise ConfigError(f"--window {self.window!r}: choose full or trimmed")
+        if self.max_batch_seconds <= 0:
+            raise ConfigError("--max-batch-seconds must be positive")
+        if self.n_per_class is not None and self.n_per_class < 1:
+            raise ConfigError("--n-per-class must be at least 1")
+        if self.dtype not in (None, "float32", "bf16", "fp16") :
+            raise ConfigError(f"--dtype {self.dtype!r}: choose float32, bf16 or fp16")
+        if self.dtype in ("bf16", "fp16") and self.device == "cpu":
+            raise ConfigError(f"--dtype {self.dtype} needs --device cuda; on CPU use float32")
+
+    def to_json(self) -> dict:
+        d = asdict(self)
+        d["out"] = str(self.out)
+        d["cache"] = str(self.cache) if self.cache else None
+        d.pop("progress")
+        return d

@@ -1,0 +1,1 @@
+"""Data stage: clips, audio decoding, tasks, manifests and the synthetic suite."""

@@ -1,0 +1,90 @@
+"""Manifest CSV source: ``path,label[,group]`` with paths relative to the CSV."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Iterator
+
+import pandas as pd
+
+from ..errors import AudioError, SpeechprobeError
+from .audio import read_audio, validate
+from .clip import Clip
+from .source import SkipLog, normalise_label, sha256_lines
+
+REQUIRED = ("path", "label")
+
+
+class ManifestSource:
+    """Clips listed in a manifest CSV; undecodable rows are skipped with a reason naming the row."""
+
+    def __init__(self, csv_path: str | os.PathLike, task: str | None = None) -> None:
+        self.path = Path(csv_path)
+        if not self.path.is_file():
+            raise SpeechprobeError(f"{self.path}: manifest not found")
+        try:
+            self.table = pd.read_csv(self.path, dtype=str, keep_default_na=False)
+        except Exception as e:
+            raise SpeechprobeError(f"{self.path}: not a readable CSV ({e})") from None
+        missing = [c for c in REQUIRED if c not in self.table.columns]
+        if missing:
+            raise SpeechprobeError(
+                f"{self.path}: manifest lacks column(s) {', '.join(missing)}; "
+                f"it needs path,label[,group] (has: {', '.join(self.table.columns) or 'none'})"
+            )
+        if self.table.empty:
+            raise SpeechprobeError(f"{self.path}: manifest has no rows")
+        self.task = task or self.path.stem
+        self._log = SkipLog(self.task)
+        self.has_groups = "group" in self.table.columns and bool((self.table["group"] != "").any())
+
+    @property
+    def skipped(self):  # noqa: D401 - protocol attribute
+        return self._log.skipped
+
+    def __len__(self) -> int:
+        return len(self.table)
+
+    def labels(self) -> list[str]:
+        return [normalise_label(x) for x in self.table["label"]]
+
+    def __iter__(self) -> Iterator[Clip]:
+        self._log.skipped.clear()
+        base = self.path.parent
+        extra = [c for c in self.table.columns if c not in (*REQUIRED, "group")]
+        for row_no, rec in enumerate(self.table.to_dict("records"), start=2):
+            rel = rec["path"]
+            where = f"{self.path.name} row {row_no} ({rel})"
+            label = normalise_label(rec["label"])
+            if not rel or not label:
+                self._log.add(where, "empty path or label")
+                continue
+            try:
+                audio, sr = read_audio(base / rel)
+                validate(audio, where)
+            except AudioError as e:
+                self._log.add(where, str(e))
+                continue
+            group = rec.get("group") or None
+            yield Clip(
+                id=rel,
+                audio=audio,
+                sample_rate=sr,
+                label=label,
+                group=group,
+                meta={k: rec[k] for k in extra},
+            )
+
+    def fingerprint(self) -> str:
+        """Hash of the manifest rows and each file's size and mtime."""
+        lines = []
+        for rel in self.table["path"]:
+            p = self.path.parent / rel
+            try:
+                st = p.stat()
+                lines.append(f"{rel}\t{st.st_size}")
+            except OSError:
+                lines.append(f"{rel}\tmissing")
+        lines.extend(self.table.to_csv(index=False).splitlines())
+        return sha256_lines(lines)

@@ -1,0 +1,115 @@
+"""Content-keyed, append-only feature store with atomic per-item writes.
+
+Layout::
+
+    ROOT/<space>/space.json            what the space holds (model, weights hash, options)
+    ROOT/<space>/items/<h[:2]>/<h>.npy  one (num_layers, dim) float32 array per clip
+
+``space`` = hash of (model name, weights hash, options incl. window and pooling); ``h`` = the
+clip's audio content hash. Items are written to a temporary file and renamed into place, so a
+reader never sees a torn item and two processes can fill the same store at once. Each ``.npy``
+can be memory-mapped.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable, Sequence
+
+import numpy as np
+
+from ..errors import SpeechprobeError
+
+
+def space_key(model: str, weights_hash: str, options: dict[str, object]) -> str:
+    """Deterministic id of a feature space."""
+    blob = json.dumps({"model": model, "weights": weights_hash, "options": options}, sort_keys=True)
+    return hashlib.sha256(blob.encode()).hexdigest()[:20]
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` via a temp file in the same folder and ``os.replace``."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=path.suffix)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+
+
+def _npy_bytes(arr: np.ndarray) -> bytes:
+    import io
+
+    buf = io.BytesIO()
+    np.save(buf, np.ascontiguousarray(arr, dtype=np.float32), allow_pickle=False)
+    return buf.getvalue()
+
+
+@dataclass
+class FeatureSpace:
+    """One (model, weights, options) space inside a store."""
+
+    root: Path
+    meta: dict[str, object]
+
+    def item_path(self, content_hash: str) -> Path:
+        return self.root / "items" / content_hash[:2] / f"{content_hash}.npy"
+
+    def has(self, content_hash: str) -> bool:
+        return self.item_path(content_hash).is_file()
+
+    def put(self, content_hash: str, features: np.ndarray) -> None:
+        """Store one clip's ``(num_layers, dim)`` features atomically (idempotent)."""
+        try:
+            atomic_write_bytes(self.item_path(content_hash), _npy_bytes(features))
+        except OSError as e:
+            raise SpeechprobeError(
+                f"cannot write to the feature store {self.root} ({e.strerror or e}); "
+                "what was stored before stays valid — free space or pass another --cache"
+            ) from None
+
+    def get(self, content_hash: str, mmap: bool = False) -> np.ndarray:
+        return np.load(self.item_path(content_hash), mmap_mode="r" if mmap else None, allow_pickle=False)
+
+    def gather(self, hashes: Sequence[str], layers: Iterable[int] | None = None) -> np.ndarray:
+        """Stack stored features of ``hashes`` into ``(N, L, D)`` (optionally only some layers)."""
+        if not hashes:
+            raise SpeechprobeError(f"{self.root}: no items to gather")
+        first = self.get(hashes[0], mmap=True)
+        idx = list(range(first.shape[0])) if layers is None else list(layers)
+        out = np.empty((len(hashes), len(idx), first.shape[1]), dtype=np.float32)
+        for i, h in enumerate(hashes):
+            out[i] = self.get(h, mmap=True)[idx]
+        return out
+
+
+class FeatureStore:
+    """A folder of feature spaces."""
+
+    def __init__(self, root: str | os.PathLike) -> None:
+        self.root = Path(root)
+
+    def space(self, model: str, weights_hash: str, options: dict[str, object]) -> FeatureSpace:
+        key = space_key(model, weights_hash, options)
+        root = self.root / key
+        meta = {"model": model, "weights": weights_hash, "options": options}
+        meta_path = root / "space.json"
+        if not meta_path.is_file():
+            try:
+                atomic_write_bytes(meta_path, json.dumps(meta, indent=2, sort_keys=True).encode())
+            except OSError as e:
+                raise SpeechprobeError(f"cannot create the feature store at {root} ({e.strerror or e})") from None
+        return FeatureSpace(root, meta)

@@ -1,0 +1,71 @@
+"""The ModelAdapter contract shared by every model family.
+
+An adapter turns a batch of waveforms (float32 mono at ``sample_rate``) into per-layer pooled
+vectors, using only real frames. Batching, caching, resampling and devices live outside.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+
+POOLINGS = ("mean", "mean+std")
+
+
+@dataclass(frozen=True)
+class AdapterInfo:
+    """Static facts about an adapter, as listed by ``speechprobe models`` and written to manifest.json."""
+
+    name: str
+    family: str
+    source: str  # hub id, local path or "package:<name>"
+    revision: str  # pinned revision or weights hash
+    sample_rate: int
+    num_layers: int  # pooled layers, including layer 0 (the input embedding output)
+    hidden_size: int
+    frame_rate: float  # hidden-state frames per second of audio
+    padding: str  # how batches are padded and masked
+
+
+class ModelAdapter(ABC):
+    """Per-layer pooled representations of a batch of clips.
+
+    Layer ``0`` is the input-embedding output; layers ``1..N`` are the blocks, in order.
+    """
+
+    info: AdapterInfo
+
+    @property
+    def name(self) -> str:
+        return self.info.name
+
+    @property
+    def sample_rate(self) -> int:
+        return self.info.sample_rate
+
+    @property
+    def num_layers(self) -> int:
+        return self.info.num_layers
+
+    @property
+    def layer_names(self) -> list[str]:
+        return [str(i) for i in range(self.info.num_layers)]
+
+    def options(self) -> dict[str, object]:
+        """Options that change the features (window mode, ...); part of the cache key."""
+        return {}
+
+    def max_seconds(self) -> float | None:
+        """Longest clip the model takes in one window, or None for no limit."""
+        return None
+
+    def window_seconds(self, duration: float) -> float:
+        """Seconds of input the model actually processes for a clip (its batching cost)."""
+        return duration
+
+    @abstractmethod
+    def forward(self, batch: Sequence[np.ndarray], pooling: str = "mean") -> np.ndarray:
+        """Return float32 ``(len(batch), num_layers, dim)`` pooled over each clip's real frames."""

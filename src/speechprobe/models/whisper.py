@@ -1,0 +1,199 @@
+"""Whisper encoder adapter: every layer in one pass, pooled over real frames only.
+
+Layers: ``0`` = convolutional front end + position embeddings; ``i`` = output of block ``i``;
+the last layer includes the encoder's final layer norm, as in transformers' ``hidden_states``.
+
+Window modes:
+
+- ``full`` (default): the standard 30 s input, as in training. Real frames are pooled; the
+  padding is computed (as Whisper always does) but never pooled.
+- ``trimmed``: the log-mel input is cut to the clip's length (rounded up to two mel frames)
+  and the position embeddings are sliced. Much faster for short clips, but activations differ
+  from ``full`` because the model attends over less context. In a batch, padded positions are
+  zeroed before each convolution and masked out of attention, so a batched clip gives the same
+  features as the same clip alone.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import torch
+from torch.nn import functional as F
+
+from ..errors import ConfigError, SpeechprobeError
+from ..features.pooling import frame_mask, masked_pool
+from .base import AdapterInfo, ModelAdapter
+
+WINDOWS = ("full", "trimmed")
+
+
+class LogMel:
+    """Whisper's log-mel front end in torch (batched), settings taken from the checkpoint."""
+
+    def __init__(self, feature_extractor) -> None:
+        fe = feature_extractor
+        self.n_fft = int(fe.n_fft)
+        self.hop = int(fe.hop_length)
+        self.n_samples = int(fe.n_samples)
+        self.sample_rate = int(fe.sampling_rate)
+        self.n_mels = int(fe.feature_size)
+        self.filters = torch.from_numpy(np.asarray(fe.mel_filters, dtype=np.float32))  # (n_freq, n_mels)
+        self.window = torch.hann_window(self.n_fft)
+
+    def __call__(self, audio: torch.Tensor, n_frames: int) -> torch.Tensor:
+        """``(B, samples)`` zero-padded audio -> ``(B, n_mels, n_frames)`` normalised log-mel."""
+        dev = audio.device
+        stft = torch.stft(audio, self.n_fft, self.hop, window=self.window.to(dev), return_complex=True)
+        power = (stft[..., :n_frames].abs() ** 2).contiguous()
+        mel = self.filters.to(dev).T @ power
+        log_spec = torch.clamp(mel, min=1e-10).log10()
+        peak = log_spec.amax(dim=(1, 2), keepdim=True)
+        return (torch.maximum(log_spec, peak - 8.0) + 4.0) / 4.0
+
+
+class WhisperAdapter(ModelAdapter):
+    """Layer-wise pooled features from a transformers ``WhisperEncoder``."""
+
+    def __init__(
+        self,
+        encoder: torch.nn.Module,
+        feature_extractor,
+        info: AdapterInfo,
+        window: str = "full",
+        device: str = "cpu",
+        dtype: torch.dtype | None = None,
+    ) -> None:
+        if window not in WINDOWS:
+            raise ConfigError(f"unknown window mode {window!r}; choose one of {', '.join(WINDOWS)}")
+        self.encoder = encoder.eval().to(device)
+        self.encoder.config.layerdrop = 0.0
+        self.logmel = LogMel(feature_extractor)
+        self.window = window
+        self.device = torch.device(device)
+        self.dtype = dtype
+        self.info = info
+
+    def options(self) -> dict[str, object]:
+        return {"window": self.window, "dtype": str(self.dtype or "float32")}
+
+    def max_seconds(self) -> float:
+        return self.logmel.n_samples / self.logmel.sample_rate
+
+    def window_seconds(self, duration: float) -> float:
+        return self.max_seconds() if self.window == "full" else duration
+
+    def mel_frames(self, n_samples: int) -> int:
+        """Mel frames whose centre lies inside a clip of ``n_samples``."""
+        return max(1, math.ceil(n_samples / self.logmel.hop))
+
+    @torch.inference_mode()
+    def forward(self, batch: Sequence[np.ndarray], pooling: str = "mean") -> np.ndarray:
+        hop = self.logmel.hop
+        lengths = [min(len(a), self.logmel.n_samples) for a in batch]
+        real_mel = torch.tensor([self.mel_frames(n) for n in lengths])
+        if self.window == "full":
+            n_frames = self.logmel.n_samples // hop
+            in_mel = None
+        else:
+            in_mel = 2 * torch.ceil(real_mel / 2).long()  # each clip's input, in mel frames (even)
+            n_frames = int(in_mel.max())
+        n_pad = n_frames * hop + self.logmel.n_fft  # zeros beyond every frame's window
+        audio = torch.zeros(len(batch), n_pad)
+        for i, (a, n) in enumerate(zip(batch, lengths)):
+            audio[i, :n] = torch.from_numpy(np.asarray(a[:n], dtype=np.float32))
+        audio = audio.to(self.device, non_blocking=True)
+        mel = self.logmel(audio, n_frames)
+        real_frames = (torch.ceil(real_mel / 2)).long().to(self.device)
+        with torch.autocast(self.device.type, dtype=self.dtype, enabled=self.dtype is not None):
+            pooled = self._encode(mel, in_mel, real_frames, pooling)
+        return pooled.float().cpu().numpy()
+
+    def _encode(
+        self, mel: torch.Tensor, in_mel: torch.Tensor | None, real_frames: torch.Tensor, pooling: str
+    ) -> torch.Tensor:
+        enc = self.encoder
+        mel = mel.to(enc.conv1.weight.dtype)
+        key_mask = None
+        if in_mel is not None and bool((in_mel < mel.shape[-1]).any()):
+            in_mask = frame_mask(in_mel.to(mel.device), mel.shape[-1])[:, None, :]
+            x = F.gelu(enc.conv1(mel * in_mask)) * in_mask
+            x = F.gelu(enc.conv2(x))
+            key_valid = frame_mask((in_mel // 2).to(mel.device), x.shape[-1])
+            key_mask = torch.zeros(key_valid.shape, dtype=x.dtype, device=x.device)
+            key_mask = key_mask.masked_fill(~key_valid, torch.finfo(x.dtype).min)[:, None, None, :]
+        else:
+            x = F.gelu(enc.conv2(F.gelu(enc.conv1(mel))))
+        h = x.permute(0, 2, 1) + enc.embed_positions.weight[: x.shape[-1]]
+        mask = frame_mask(real_frames, h.shape[1])
+        pooled = [masked_pool(h[None], mask, pooling)]
+        last = len(enc.layers) - 1
+        for i, layer in enumerate(enc.layers):
+            h = layer(h, key_mask)
+            h = h[0] if isinstance(h, tuple) else h
+            out = enc.layer_norm(h) if i == last else h
+            pooled.append(masked_pool(out[None], mask, pooling))
+        return torch.cat(pooled, dim=1)
+
+
+def load_whisper(
+    source: str,
+    name: str | None = None,
+    revision: str | None = None,
+    window: str = "full",
+    device: str = "cpu",
+    dtype: str | None = None,
+    random_init: bool = False,
+    seed: int = 0,
+) -> WhisperAdapter:
+    """Load only the encoder of a Whisper checkpoint (local dir or hub id).
+
+    With ``random_init`` the same architecture gets seeded random weights (the untrained control),
+    named ``<name>+random``.
+    """
+    from transformers import AutoConfig, WhisperFeatureExtractor, WhisperForAudioClassification
+
+    from .hub import load_pretrained, random_fingerprint, weights_fingerprint
+
+    config = load_pretrained(AutoConfig.from_pretrained, source, revision)
+    if getattr(config, "model_type", None) != "whisper":
+        raise SpeechprobeError(f"{source}: a {config.model_type!r} checkpoint, not Whisper")
+    try:
+        fe = load_pretrained(WhisperFeatureExtractor.from_pretrained, source, revision)
+    except SpeechprobeError:
+        fe = WhisperFeatureExtractor(feature_size=config.num_mel_bins)
+    if random_init:
+        torch.manual_seed(seed)
+        encoder = WhisperForAudioClassification(config).encoder
+        fingerprint = random_fingerprint(config, seed)
+        name = f"{name or Path(source).name}+random"
+    else:
+        model = load_pretrained(WhisperForAudioClassification.from_pretrained, source, revision, config=config)
+        encoder = model.encoder
+        fingerprint = weights_fingerprint(source, model)
+    torch_dtype = _torch_dtype(dtype, device)
+    info = AdapterInfo(
+        name=name or Path(source).name,
+        family="whisper",
+        source=source,
+        revision=revision or fingerprint,
+        sample_rate=int(fe.sampling_rate),
+        num_layers=config.encoder_layers + 1,
+        hidden_size=config.d_model,
+        frame_rate=fe.sampling_rate / fe.hop_length / 2,
+        padding=("30 s window, pooled over real frames" if window == "full" else "trimmed to clip, masked"),
+    )
+    return WhisperAdapter(encoder, fe, info, window=window, device=device, dtype=torch_dtype)
+
+
+def _torch_dtype(dtype: str | None, device: str) -> torch.dtype | None:
+    """Autocast dtype: none (fp32) on CPU unless asked; bf16/fp16 on accelerators."""
+    if dtype in (None, "float32", "fp32"):
+        return None
+    table = {"bf16": torch.bfloat16, "bfloat16": torch.bfloat16, "fp16": torch.float16, "float16": torch.float16}
+    if dtype not in table:
+        raise ConfigError(f"unknown dtype {dtype!r}; choose float32, bf16 or fp16")
+    return table[dtype]

@@ -1,0 +1,246 @@
+"""The end-to-end pipeline: tasks -> extraction -> probes -> run directory.
+
+Stages write what they finish into the run directory as they go (clip lists, per (model, task)
+probe results), and the feature store keeps every extracted clip, so a rerun of the same
+command resumes where an interrupted one stopped.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import logging
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from .config import RunConfig
+from .data.resolve import open_task
+from .data.source import ClipSource, Skip
+from .data.tasks import Task
+from .errors import ConfigError, SpeechprobeError
+from .features.extract import ClipMeta, extract
+from .features.store import FeatureSpace, FeatureStore
+from .models.ctranslate2 import cache_root
+from .models.registry import load_model
+from .rundir import RESULT_COLUMNS, ensure_writable, sort_results, versions, write_csv, write_json
+
+log = logging.getLogger("speechprobe")
+
+
+@dataclass
+class TaskRecord:
+    """What the run knows about one task after extraction."""
+
+    task: Task
+    source: ClipSource
+    clips: list[ClipMeta] = field(default_factory=list)
+
+
+@dataclass
+class RunState:
+    """Accumulated facts for manifest.json."""
+
+    models: dict[str, dict] = field(default_factory=dict)  # name -> adapter info + space
+    tasks: dict[str, dict] = field(default_factory=dict)
+    skipped: list[Skip] = field(default_factory=list)
+    truncated: dict[str, list[str]] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+    extraction: dict[str, dict] = field(default_factory=dict)
+
+
+def _model_list(cfg: RunConfig) -> list[str]:
+    return list(dict.fromkeys([*cfg.models, *cfg.baselines]))
+
+
+def _open_tasks(cfg: RunConfig, root: Path) -> list[TaskRecord]:
+    """Open every task and check its class sizes before any extraction."""
+    records = [TaskRecord(*open_task(t, root, cfg.seed, cfg.n_per_class, cfg.progress)) for t in dict.fromkeys(cfg.tasks)]
+    for rec in records:
+        labels = getattr(rec.source, "labels", None)
+        if labels is not None:
+            _check_classes(rec.task.name, labels(), cfg.folds)
+    return records
+
+
+def _check_classes(task: str, labels: list[str], folds: int) -> None:
+    counts = Counter(labels)
+    if len(counts) < 2:
+        raise ConfigError(f"task {task}: only {len(counts)} class left after skipping; it needs at least 2")
+    small = {k: v for k, v in counts.items() if v < folds}
+    if small:
+        worst = min(small, key=small.get)
+        raise ConfigError(
+            f"task {task}: class {worst!r} has {small[worst]} clips, fewer than --folds {folds}; "
+            f"lower --folds to {max(2, min(counts.values()))} or add clips"
+        )
+
+
+def run_extract(cfg: RunConfig) -> tuple[dict[str, list[ClipMeta]], RunState]:
+    """Extract every (model, task) into the feature store; record clips and state in RUN/."""
+    cfg.validate()
+    ensure_writable(cfg.out)
+    root = cache_root(cfg.cache)
+    store = FeatureStore(root / "features")
+    records = _open_tasks(cfg, root)
+    state = RunState()
+    for name in _model_list(cfg):
+        adapter = load_model(
+            name, window=cfg.window, device=cfg.device, dtype=cfg.dtype, random_init=cfg.random_init, seed=cfg.seed
+        )
+        state.models[adapter.name] = {**dataclasses.asdict(adapter.info), "options": adapter.options()}
+        space = _space(store, adapter.name, state.models[adapter.name], cfg.pooling)
+        state.models[adapter.name]["space"] = space.root.name
+        for rec in records:
+            t0 = time.perf_counter()
+            report = extract(
+                adapter, rec.source, space, cfg.pooling, cfg.max_batch_seconds, cfg.progress, f"{adapter.name}/{rec.task.name}"
+            )
+            state.extraction[f"{adapter.name}/{rec.task.name}"] = {
+                "computed": report.computed,
+                "reused": report.reused,
+                "seconds": round(time.perf_counter() - t0, 3),
+            }
+            if report.truncated:
+                state.truncated[f"{adapter.name}/{rec.task.name}"] = report.truncated
+            if not rec.clips:
+                rec.clips = report.clips
+                state.skipped.extend(rec.source.skipped)
+            elif [c.content_hash for c in rec.clips] != [c.content_hash for c in report.clips]:
+                raise SpeechprobeError(f"task {rec.task.name}: the source changed between models; rerun")
+        del adapter
+    for rec in records:
+        _record_task(rec, cfg, state)
+    write_json(cfg.out / "state.json", {"config": cfg.to_json(), **dataclasses.asdict(state)})
+    return {rec.task.name: rec.clips for rec in records}, state
+
+
+def _record_task(rec: TaskRecord, cfg: RunConfig, state: RunState) -> None:
+    if not rec.clips:
+        raise ConfigError(f"task {rec.task.name}: no usable clips (all {len(rec.source.skipped)} skipped)")
+    grouped = any(c.group for c in rec.clips)
+    if not grouped:
+        msg = f"task {rec.task.name}: no speaker/group column, folds are not grouped; speaker leakage may inflate scores"
+        log.warning(msg)
+        state.warnings.append(msg)
+    unknown = sorted({c.label for c in rec.clips} - set(rec.task.labels)) if rec.task.labels else []
+    state.tasks[rec.task.name] = {
+        "source": rec.task.source,
+        "fingerprint": rec.source.fingerprint(),
+        "paralinguistic": rec.task.paralinguistic,
+        "cue": rec.task.cue,
+        "labels": dict(sorted(Counter(c.label for c in rec.clips).items())),
+        "labels_outside_label_set": unknown,
+        "n_clips": len(rec.clips),
+        "n_skipped": len(rec.source.skipped),
+        "grouped_folds": grouped,
+    }
+    clips = pd.DataFrame([dataclasses.asdict(c) for c in rec.clips])
+    state.tasks[rec.task.name]["clips_file"] = f"clips/{_slug(rec.task.name)}.csv"
+    write_csv(cfg.out / state.tasks[rec.task.name]["clips_file"], clips)
+
+
+def load_extracted(run_dir: Path) -> tuple[RunConfig, dict[str, list[ClipMeta]], RunState]:
+    """Read back what ``run_extract`` recorded in a run directory."""
+    path = run_dir / "state.json"
+    if not path.is_file():
+        raise SpeechprobeError(f"{run_dir}: no state.json; run `speechprobe extract ... --out {run_dir}` first")
+    saved = json.loads(path.read_text())
+    conf = saved.pop("config")
+    conf["out"] = run_dir
+    conf["cache"] = Path(conf["cache"]) if conf.get("cache") else None
+    cfg = RunConfig(**conf)
+    state = RunState(**{k: v for k, v in saved.items() if k != "skipped"})
+    state.skipped = [Skip(**s) for s in saved.get("skipped", [])]
+    clips = {}
+    for task, info in state.tasks.items():
+        frame = pd.read_csv(run_dir / info["clips_file"], dtype={"id": str, "label": str, "group": str}, keep_default_na=False)
+        clips[task] = [ClipMeta(r.id, r.label, r.group or None, float(r.duration), r.content_hash) for r in frame.itertuples()]
+    return cfg, clips, state
+
+
+def _space(store: FeatureStore, model: str, info: dict, pooling: str) -> FeatureSpace:
+    """The feature space of a model: keyed by name, weights hash, options and pooling."""
+    return store.space(model, info["revision"], {**info["options"], "pooling": pooling})
+
+
+def _slug(name: str) -> str:
+    return "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in name)
+
+
+def _probe_key(space: str, clips: list[ClipMeta], cfg: RunConfig) -> str:
+    h = hashlib.sha256()
+    h.update(json.dumps([space, cfg.probes, cfg.folds, cfg.seed]).encode())
+    for c in clips:
+        h.update(f"{c.content_hash}\t{c.label}\t{c.group}\n".encode())
+    return h.hexdigest()[:20]
+
+
+def run_probes(cfg: RunConfig, clips_by_task: dict[str, list[ClipMeta]], state: RunState) -> pd.DataFrame:
+    """Probe every (model, task); each finished pair is kept under RUN/partial/ for resume."""
+    from .probes import probe_layers
+
+    store = FeatureStore(cache_root(cfg.cache) / "features")
+    frames = []
+    for task, clips in clips_by_task.items():
+        _check_classes(task, [c.label for c in clips], cfg.folds)
+        labels = [c.label for c in clips]
+        groups = [c.group or "" for c in clips] if any(c.group for c in clips) else None
+        hashes = [c.content_hash for c in clips]
+        for model, info in state.models.items():
+            key = _probe_key(info["space"], clips, cfg)
+            partial = cfg.out / "partial" / f"{key}.csv"
+            if partial.is_file():
+                frames.append(pd.read_csv(partial))
+                continue
+            space = _space(store, model, info, cfg.pooling)
+            feats = space.gather(hashes)
+            rows = probe_layers(feats, labels, groups, cfg.probes, cfg.folds, cfg.seed, cfg.n_jobs, cfg.progress)
+            frame = pd.DataFrame(rows)
+            frame.insert(0, "task", task)
+            frame.insert(0, "model", model)
+            write_csv(partial, frame[RESULT_COLUMNS])
+            frames.append(pd.read_csv(partial))
+    return sort_results(pd.concat(frames, ignore_index=True))
+
+
+def write_outputs(cfg: RunConfig, results: pd.DataFrame, clips_by_task: dict[str, list[ClipMeta]], state: RunState) -> None:
+    """results.csv, summary.csv, figures/ and manifest.json."""
+    from .analysis import chance_levels, plot_layer_curves, summarize
+
+    write_csv(cfg.out / "results.csv", results)
+    summary = summarize(results)
+    write_csv(cfg.out / "summary.csv", summary)
+    chance = {task: chance_levels([c.label for c in clips]) for task, clips in clips_by_task.items()}
+    figures = plot_layer_curves(summary, cfg.out / "figures", chance={t: c["macro_f1"] for t, c in chance.items()})
+    manifest = {
+        "config": cfg.to_json(),
+        "seed": cfg.seed,
+        "versions": versions(),
+        "models": state.models,
+        "tasks": state.tasks,
+        "chance": chance,
+        "skipped": {"count": len(state.skipped), "items": [dataclasses.asdict(s) for s in state.skipped]},
+        "truncated": state.truncated,
+        "warnings": state.warnings,
+        "extraction": state.extraction,
+        "figures": [str(p.relative_to(cfg.out)) for p in figures],
+    }
+    write_json(cfg.out / "manifest.json", manifest)
+
+
+def run(cfg: RunConfig) -> pd.DataFrame:
+    """Extract, probe and write the run directory; returns the tidy results."""
+    clips, state = run_extract(cfg)
+    return probe_and_report(cfg, clips, state)
+
+
+def probe_and_report(cfg: RunConfig, clips: dict[str, list[ClipMeta]], state: RunState) -> pd.DataFrame:
+    """Probe stored features and write results, summary, figures and manifest."""
+    results = run_probes(cfg, clips, state)
+    write_outputs(cfg, results, clips, state)
+    return results

@@ -1,0 +1,125 @@
+"""Probe classifiers: scikit-learn estimators that standardise inside, per training fold."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.linear_model import LogisticRegression
+from sklearn.neighbors import KNeighborsClassifier
+from sklearn.neural_network import MLPClassifier
+from sklearn.pipeline import Pipeline, make_pipeline
+from sklearn.preprocessing import StandardScaler
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+from ..errors import ConfigError
+
+
+class ScaledProbe(ClassifierMixin, BaseEstimator):
+    """A classifier fitted on standardised features; subclasses supply ``_classifier``."""
+
+    def _classifier(self) -> BaseEstimator:
+        raise NotImplementedError
+
+    def fit(self, X, y) -> ScaledProbe:
+        """Fit the scaler and the classifier on ``X`` ``(n_samples, n_features)`` and ``y``."""
+        X, y = validate_data(self, X, y)
+        check_classification_targets(y)
+        self.pipeline_: Pipeline = make_pipeline(StandardScaler(), self._classifier()).fit(X, y)
+        self.classes_ = self.pipeline_.classes_
+        return self
+
+    def predict(self, X) -> np.ndarray:
+        """Predicted class for each row of ``X``."""
+        X = self._validated(X)
+        return self.pipeline_.predict(X)
+
+    def predict_proba(self, X) -> np.ndarray:
+        """Class probabilities ``(n_samples, n_classes)``, columns in ``classes_`` order."""
+        X = self._validated(X)
+        return self.pipeline_.predict_proba(X)
+
+    def _validated(self, X) -> np.ndarray:
+        check_is_fitted(self)
+        return validate_data(self, X, reset=False)
+
+
+class _IterativeProbe(ScaledProbe):
+    """A probe whose classifier is trained iteratively; exposes its ``n_iter_``."""
+
+    def fit(self, X, y) -> _IterativeProbe:
+        super().fit(X, y)
+        self.n_iter_ = self.pipeline_[-1].n_iter_
+        return self
+
+
+class KNNProbe(ScaledProbe):
+    """k-nearest-neighbours on standardised features."""
+
+    def __init__(self, n_neighbors: int = 5, weights: str = "uniform", metric: str = "euclidean"):
+        self.n_neighbors = n_neighbors
+        self.weights = weights
+        self.metric = metric
+
+    def _classifier(self) -> KNeighborsClassifier:
+        return KNeighborsClassifier(n_neighbors=self.n_neighbors, weights=self.weights, metric=self.metric)
+
+
+class MLPProbe(_IterativeProbe):
+    """One-hidden-layer MLP (ReLU, adam) on standardised features."""
+
+    def __init__(
+        self,
+        hidden_units: int = 256,
+        alpha: float = 1e-4,
+        learning_rate_init: float = 1e-3,
+        max_iter: int = 200,
+        early_stopping: bool = False,
+        random_state: int | None = None,
+    ):
+        self.hidden_units = hidden_units
+        self.alpha = alpha
+        self.learning_rate_init = learning_rate_init
+        self.max_iter = max_iter
+        self.early_stopping = early_stopping
+        self.random_state = random_state
+
+    def _classifier(self) -> MLPClassifier:
+        return MLPClassifier(
+            hidden_layer_sizes=(self.hidden_units,),
+            alpha=self.alpha,
+            learning_rate_init=self.learning_rate_init,
+            max_iter=self.max_iter,
+            early_stopping=self.early_stopping,
+            random_state=self.random_state,
+        )
+
+
+class LinearProbe(_IterativeProbe):
+    """L2-regularised multinomial logistic regression on standardised features."""
+
+    def __init__(self, C: float = 1.0, max_iter: int = 1000):
+        self.C = C
+        self.max_iter = max_iter
+
+    def _classifier(self) -> LogisticRegression:
+        return LogisticRegression(C=self.C, max_iter=self.max_iter)
+
+
+_PROBES: dict[str, Callable[[int], ScaledProbe]] = {
+    "knn": lambda seed: KNNProbe(),
+    "mlp": lambda seed: MLPProbe(random_state=seed),
+    "linear": lambda seed: LinearProbe(),
+}
+PROBE_NAMES: tuple[str, ...] = tuple(_PROBES)
+
+
+def make_probe(name: str, seed: int = 0) -> ScaledProbe:
+    """A fresh, seeded probe by short name (one of ``PROBE_NAMES``)."""
+    try:
+        factory = _PROBES[name]
+    except KeyError:
+        raise ConfigError(f"unknown probe {name!r}; choose from {', '.join(PROBE_NAMES)}") from None
+    return factory(seed)

@@ -1,0 +1,66 @@
+"""The run directory: results.csv, summary.csv, manifest.json, figures/ (see DESIGN.md)."""
+
+from __future__ import annotations
+
+import io
+import json
+import platform
+from pathlib import Path
+
+import pandas as pd
+
+from .errors import SpeechprobeError
+from .features.store import atomic_write_bytes
+
+RESULT_COLUMNS = ["model", "task", "layer", "probe", "fold", "metric", "value"]
+
+
+def ensure_writable(out: Path) -> None:
+    """Create ``out`` or fail with one line naming it."""
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        probe = out / ".write-test"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as e:
+        raise SpeechprobeError(f"cannot write to the output directory {out} ({e.strerror or e}); pass another --out") from None
+
+
+def write_csv(path: Path, frame: pd.DataFrame) -> None:
+    """Atomically write a CSV (floats at full precision, so reruns compare byte for byte)."""
+    buf = io.StringIO()
+    frame.to_csv(buf, index=False, lineterminator="\n")
+    atomic_write_bytes(path, buf.getvalue().encode())
+
+
+def write_json(path: Path, obj: object) -> None:
+    atomic_write_bytes(path, (json.dumps(obj, indent=2, sort_keys=True, default=str) + "\n").encode())
+
+
+def sort_results(rows: pd.DataFrame) -> pd.DataFrame:
+    """Canonical row order: model, task, layer, probe, fold, metric."""
+    frame = rows[RESULT_COLUMNS].copy()
+    frame["layer"] = frame["layer"].astype("Int64")
+    return frame.sort_values(["model", "task", "layer", "probe", "fold", "metric"], kind="stable").reset_index(drop=True)
+
+
+def versions() -> dict[str, str]:
+    """Library versions that can change the numbers."""
+    import librosa
+    import numpy
+    import sklearn
+    import torch
+    import transformers
+
+    from . import __version__
+
+    return {
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "speechprobe": __version__,
+        "torch": torch.__version__,
+        "transformers": transformers.__version__,
+        "sklearn": sklearn.__version__,
+        "numpy": numpy.__version__,
+        "librosa": librosa.__version__,
+    }

@@ -1,0 +1,92 @@
+"""Layer-curve figures: names, content, atomic writes, no leaked figures."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.image as mpimg  # noqa: E402
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+import pytest  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
+
+from speechprobe.analysis import plot_layer_curves, summarize  # noqa: E402
+from speechprobe.analysis.plots import _draw_task, task_slug  # noqa: E402
+from speechprobe.analysis.summary import layer_rows, num_layers  # noqa: E402
+
+
+@pytest.fixture()
+def summary() -> pd.DataFrame:
+    rng = np.random.default_rng(0)
+    rows = []
+    for model, depth in (("whisper", 5), ("wavlm", 9), ("mfcc", 1), ("librosa", 1)):
+        for task in ("emotion", "org/gender"):
+            for probe in ("knn", "linear"):
+                for layer in range(depth):
+                    for fold in range(3):
+                        v = 0.3 + 0.4 * np.sin(np.pi * layer / max(depth - 1, 1)) + rng.normal(0, 0.03)
+                        rows.append((model, task, layer, probe, fold, "macro_f1", v))
+    rows.append(("whisper", "emotion", None, "zeroshot:qa:p1", 0, "macro_f1", 0.5))
+    rows.append(("mfcc", "accent", 0, "knn", 0, "macro_f1", 0.3))  # baseline-only task
+    rows.append(("wavlm", "emotion", 0, "kmeans", 0, "nmi", 0.1))
+    return summarize(pd.DataFrame(rows, columns=["model", "task", "layer", "probe", "fold", "metric", "value"]))
+
+
+def _check_png(path: Path) -> None:
+    assert path.stat().st_size > 0
+    img = mpimg.imread(path)
+    assert img.ndim == 3 and img.shape[0] > 100 and img.shape[1] > 100
+    assert float(img[..., :3].std()) > 0.01  # not a single flat colour
+
+
+def test_plot_layer_curves_writes_pngs(summary: pd.DataFrame, tmp_path: Path) -> None:
+    before = plt.get_fignums()
+    out = tmp_path / "figures"
+    paths = plot_layer_curves(summary, out, chance={"emotion": 0.25, "org/gender": 0.5})
+    assert [p.name for p in paths] == ["layers_accent.png", "layers_emotion.png", "layers_org_gender.png"]
+    for path in paths:
+        _check_png(path)
+        assert path.with_suffix(".svg").stat().st_size > 0
+    assert sorted(p.suffix for p in out.iterdir()) == [".png"] * 3 + [".svg"] * 3
+    assert plt.get_fignums() == before
+
+
+def test_plot_layer_curves_relative_depth_and_other_metric(summary: pd.DataFrame, tmp_path: Path) -> None:
+    paths = plot_layer_curves(summary, tmp_path, relative_depth=True)
+    assert len(paths) == 3
+    _check_png(paths[1])
+    nmi = plot_layer_curves(summary, tmp_path / "nmi", metric="nmi")
+    assert [p.name for p in nmi] == ["layers_emotion.png"]
+    _check_png(nmi[0])
+    assert plot_layer_curves(summary, tmp_path / "none", metric="accuracy") == []
+
+
+def test_draw_task_lines(summary: pd.DataFrame) -> None:
+    rows = layer_rows(summary, "macro_f1")
+    task_rows = rows[rows["task"] == "emotion"]
+    ax = Figure().subplots()
+    colours = {m: (0.0, 0.0, 0.0) for m in rows["model"].unique()}
+    _draw_task(ax, task_rows, num_layers(summary), colours, ["knn", "linear"], relative_depth=True)
+    lines = {line.get_label(): line for line in ax.get_lines()}
+    curves = {"whisper (knn)", "whisper (linear)", "wavlm (knn)", "wavlm (linear)"}
+    assert curves <= set(lines)
+    baselines = sorted(label.split(" ")[0] for label in set(lines) - curves)
+    assert baselines == ["librosa", "mfcc"]  # one horizontal line per baseline, at its best probe
+    for name in ("whisper (knn)", "wavlm (linear)"):
+        x = lines[name].get_xdata()
+        assert x[0] == 0.0 and x[-1] == 1.0
+    assert len(lines["wavlm (knn)"].get_xdata()) == 9
+    mfcc = task_rows[task_rows["model"] == "mfcc"]["mean"].max()
+    [mfcc_line] = [line for label, line in lines.items() if label.startswith("mfcc")]
+    assert mfcc_line.get_ydata()[0] == pytest.approx(mfcc)
+
+
+def test_task_slug() -> None:
+    assert task_slug("emotion") == "emotion"
+    assert task_slug("data/my tasks/manifest.csv") == "data_my_tasks_manifest.csv"
+    assert task_slug("///") == "task"
