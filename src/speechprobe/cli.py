@@ -7,13 +7,19 @@ import sys
 from pathlib import Path
 from typing import Optional
 
+import click
 import typer
 from rich.console import Console
 from rich.table import Table
 
 from .errors import SpeechprobeError
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, help="What does each layer of a speech model know?")
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    help="What does each layer of a speech model know?",
+)
 console = Console(stderr=True)
 _DEBUG = {"on": False}
 
@@ -72,8 +78,13 @@ def run(
 
 
 def _cfg_from(args: dict):
-    args = dict(args)
-    args["n_jobs"] = args.pop("jobs", 1)
+    """A RunConfig from a command's parameters (``jobs`` is ``n_jobs``)."""
+    from dataclasses import fields
+
+    from .config import RunConfig
+
+    names = {f.name for f in fields(RunConfig)}
+    args = {"n_jobs": args.get("jobs", 1), **{k: v for k, v in args.items() if k in names}}
     return _config(**args)
 
 
@@ -175,6 +186,11 @@ def main() -> None:
     """Entry point: user errors become one line (exit 2) unless --debug."""
     try:
         app(standalone_mode=False)
+    except click.exceptions.Abort:
+        sys.exit(130)
+    except click.ClickException as e:  # unknown flags, bad values: click's own one-line usage error
+        e.show()
+        sys.exit(e.exit_code)
     except SpeechprobeError as e:
         if _DEBUG["on"]:
             raise

@@ -40,9 +40,12 @@ class SkipLog:
 
     task: str
     skipped: list[Skip] = field(default_factory=list)
+    _warned: set[str] = field(default_factory=set)
 
     def add(self, item: str, reason: str) -> None:
-        log.warning("skipped %s in task %s: %s", item, self.task, reason)
+        if item not in self._warned:  # sources are read once per model: warn once
+            log.warning("skipped %s in task %s: %s", item, self.task, reason)
+            self._warned.add(item)
         self.skipped.append(Skip(self.task, item, reason))
 
 

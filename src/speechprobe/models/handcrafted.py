@@ -61,7 +61,7 @@ class HandcraftedAdapter(ModelAdapter):
 
     def __init__(self, recipe: str = "mfcc") -> None:
         self.recipe = _RECIPES[recipe]
-        dim = len(self.recipe(np.zeros(SAMPLE_RATE, dtype=np.float32) + 1e-3))
+        dim = self.forward([np.full(SAMPLE_RATE, 1e-3, dtype=np.float32)]).shape[-1]
         digest = hashlib.sha256(f"{recipe}:{_VERSION}:{librosa.__version__}".encode()).hexdigest()[:16]
         self.info = AdapterInfo(
             name=recipe,

@@ -1,0 +1,74 @@
+"""Shared fixtures: an isolated cache, a tiny random Whisper checkpoint, a small labelled audio folder."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+
+@pytest.fixture(autouse=True)
+def _isolated_cache(tmp_path_factory, monkeypatch):
+    """Every test uses a session-wide temporary speechprobe cache, never the user's."""
+    monkeypatch.setenv("SPEECHPROBE_CACHE", str(_session_cache(tmp_path_factory)))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+
+
+_CACHE: dict[str, Path] = {}
+
+
+def _session_cache(factory) -> Path:
+    if "root" not in _CACHE:
+        _CACHE["root"] = factory.mktemp("speechprobe-cache")
+    return _CACHE["root"]
+
+
+def make_tiny_whisper(path: Path, layers: int = 2, d_model: int = 32, n_mels: int = 80, seed: int = 0) -> Path:
+    """Save a tiny randomly initialised Whisper (encoder + decoder) and its feature extractor."""
+    import torch
+    from transformers import WhisperConfig, WhisperFeatureExtractor, WhisperForConditionalGeneration
+
+    cfg = WhisperConfig(
+        d_model=d_model, encoder_layers=layers, decoder_layers=1, encoder_attention_heads=4,
+        decoder_attention_heads=4, encoder_ffn_dim=2 * d_model, decoder_ffn_dim=2 * d_model, vocab_size=100,
+        max_source_positions=1500, max_target_positions=64, num_mel_bins=n_mels, pad_token_id=0,
+        bos_token_id=1, eos_token_id=2, decoder_start_token_id=1,
+    )
+    torch.manual_seed(seed)
+    WhisperForConditionalGeneration(cfg).save_pretrained(path)
+    WhisperFeatureExtractor(feature_size=n_mels).save_pretrained(path)
+    return path
+
+
+@pytest.fixture(scope="session")
+def tiny_whisper(tmp_path_factory) -> Path:
+    return make_tiny_whisper(tmp_path_factory.mktemp("tiny-whisper"))
+
+
+def tone_dataset(root: Path, n_per_class: int = 8, seed: int = 0) -> Path:
+    """Three classes of noisy tones (pitch carries the label), 4 speakers each crossing all classes."""
+    rng = np.random.default_rng(seed)
+    root.mkdir(parents=True, exist_ok=True)
+    rows = []
+    for label, f0 in (("low", 140.0), ("mid", 260.0), ("high", 420.0)):
+        for i in range(n_per_class):
+            sr = (16000, 22050, 8000)[i % 3]
+            t = np.arange(int(sr * rng.uniform(0.6, 1.6))) / sr
+            y = 0.3 * np.sin(2 * np.pi * f0 * (1 + 0.02 * rng.standard_normal()) * t)
+            y = (y + 0.02 * rng.standard_normal(len(t))).astype(np.float32)
+            name = f"{label}_{i}.wav"
+            sf.write(root / name, y, sr)
+            rows.append((name, label, f"spk{i % 4}"))
+    with open(root / "manifest.csv", "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["path", "label", "group"])
+        w.writerows(rows)
+    return root / "manifest.csv"
+
+
+@pytest.fixture
+def tones(tmp_path) -> Path:
+    return tone_dataset(tmp_path / "tones")

@@ -1,0 +1,45 @@
+import os
+
+import numpy as np
+import pytest
+
+from speechprobe.errors import SpeechprobeError
+from speechprobe.features.store import FeatureStore, space_key
+
+
+def test_space_key_depends_on_every_part():
+    base = space_key("m", "w1", {"window": "full", "pooling": "mean"})
+    assert base == space_key("m", "w1", {"pooling": "mean", "window": "full"})
+    assert base != space_key("m", "w2", {"window": "full", "pooling": "mean"})
+    assert base != space_key("m", "w1", {"window": "trimmed", "pooling": "mean"})
+    assert base != space_key("m2", "w1", {"window": "full", "pooling": "mean"})
+
+
+def test_put_get_gather_roundtrip(tmp_path):
+    space = FeatureStore(tmp_path).space("m", "w", {"pooling": "mean"})
+    a, b = np.arange(6, dtype=np.float32).reshape(3, 2), -np.ones((3, 2), np.float32)
+    space.put("aa11", a)
+    space.put("bb22", b)
+    assert space.has("aa11") and not space.has("cc33")
+    np.testing.assert_array_equal(space.get("aa11", mmap=True), a)
+    g = space.gather(["bb22", "aa11"])
+    assert g.shape == (2, 3, 2)
+    np.testing.assert_array_equal(g[1], a)
+    np.testing.assert_array_equal(space.gather(["aa11"], layers=[2])[0, 0], a[2])
+    assert not [p for p in (tmp_path).rglob(".tmp-*")]
+
+
+def test_write_failure_is_clear_and_keeps_earlier_items(tmp_path, monkeypatch):
+    space = FeatureStore(tmp_path).space("m", "w", {})
+    space.put("aa11", np.ones((1, 2), np.float32))
+
+    def full_disk(*a, **k):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(os, "fsync", full_disk)
+    with pytest.raises(SpeechprobeError, match="No space left"):
+        space.put("bb22", np.ones((1, 2), np.float32))
+    monkeypatch.undo()
+    assert not space.has("bb22")
+    np.testing.assert_array_equal(space.get("aa11"), np.ones((1, 2)))
+    assert not [p for p in tmp_path.rglob(".tmp-*")]

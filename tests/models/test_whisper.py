@@ -1,0 +1,84 @@
+import numpy as np
+import pytest
+import torch
+from transformers import WhisperFeatureExtractor, WhisperForConditionalGeneration
+
+from speechprobe.errors import SpeechprobeError
+from speechprobe.models.registry import load_model
+from speechprobe.models.whisper import load_whisper
+
+
+@pytest.fixture(scope="module")
+def clips():
+    rng = np.random.default_rng(0)
+    return [(0.1 * rng.standard_normal(n)).astype(np.float32) for n in (16000, 23456, 40000, 3200)]
+
+
+def test_reports_exact_layers_and_keeps_layerdrop_off(tiny_whisper):
+    a = load_whisper(str(tiny_whisper))
+    assert a.num_layers == 3 and a.layer_names == ["0", "1", "2"]
+    assert a.info.hidden_size == 32 and a.info.frame_rate == 50.0
+    assert a.encoder.config.layerdrop == 0.0 and not a.encoder.training
+
+
+def test_golden_full_window_equals_transformers_hidden_states(tiny_whisper, clips):
+    model = WhisperForConditionalGeneration.from_pretrained(tiny_whisper).eval()
+    fe = WhisperFeatureExtractor.from_pretrained(tiny_whisper)
+    clip = clips[1]
+    feats = fe(clip, sampling_rate=16000, return_tensors="pt").input_features
+    with torch.no_grad():
+        hs = model.model.encoder(feats, output_hidden_states=True).hidden_states
+    n_real = int(np.ceil(np.ceil(len(clip) / 160) / 2))
+    gold = torch.stack([h[0, :n_real].mean(0) for h in hs]).numpy()
+    ours = load_whisper(str(tiny_whisper)).forward([clip])[0]
+    np.testing.assert_allclose(ours, gold, atol=1e-5)
+
+
+@pytest.mark.parametrize("window", ["full", "trimmed"])
+@pytest.mark.parametrize("pooling", ["mean", "mean+std"])
+def test_batched_equals_one_at_a_time(tiny_whisper, clips, window, pooling):
+    a = load_whisper(str(tiny_whisper), window=window)
+    batched = a.forward(clips, pooling)
+    single = np.concatenate([a.forward([c], pooling) for c in clips])
+    assert batched.shape == (4, 3, 32 if pooling == "mean" else 64)
+    np.testing.assert_allclose(batched, single, atol=1e-5)
+
+
+def test_trimmed_differs_from_full_but_layer0_frames_agree(tiny_whisper, clips):
+    full = load_whisper(str(tiny_whisper), window="full").forward(clips[:1])
+    trim = load_whisper(str(tiny_whisper), window="trimmed").forward(clips[:1])
+    # Layer 0 (conv front end + positions) sees the same real frames apart from the edge frame.
+    assert np.abs(full[0, 0] - trim[0, 0]).max() < 0.05
+    assert np.abs(full[0, -1] - trim[0, -1]).max() > 1e-4  # attention context differs
+
+
+def test_random_init_is_named_and_differs(tiny_whisper, clips):
+    trained = load_whisper(str(tiny_whisper))
+    rand = load_whisper(str(tiny_whisper), random_init=True, seed=3)
+    assert rand.name.endswith("+random") and rand.info.revision.startswith("random:seed3")
+    assert not np.allclose(trained.forward(clips[:1]), rand.forward(clips[:1]))
+    again = load_whisper(str(tiny_whisper), random_init=True, seed=3)
+    np.testing.assert_array_equal(rand.forward(clips[:1]), again.forward(clips[:1]))
+
+
+def test_long_clip_is_cut_to_the_window(tiny_whisper):
+    a = load_whisper(str(tiny_whisper), window="trimmed")
+    assert a.max_seconds() == 30.0
+    out = a.forward([np.zeros(16000 * 31, np.float32) + 0.01])
+    assert np.isfinite(out).all()
+
+
+def test_unknown_model_names_close_matches():
+    with pytest.raises(SpeechprobeError, match="whisper-base"):
+        load_model("whisper-bsae")
+
+
+def test_wrong_architecture_dir_is_named(tmp_path):
+    (tmp_path / "config.json").write_text('{"model_type": "bert"}')
+    with pytest.raises(SpeechprobeError, match="bert"):
+        load_model(str(tmp_path))
+
+
+def test_unreachable_hub_id_says_offline_and_how_to_fix():
+    with pytest.raises(SpeechprobeError, match="local-dir"):
+        load_model("openai/whisper-nonexistent-xyz")

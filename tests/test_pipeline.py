@@ -1,0 +1,83 @@
+"""End to end on a tiny random Whisper and the MFCC baseline over a small tone dataset."""
+
+import csv
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from speechprobe.config import RunConfig
+from speechprobe.errors import ConfigError
+from speechprobe.pipeline import load_extracted, probe_and_report, run, run_extract
+
+
+def _cfg(tones, out, **kw):
+    base = dict(models=[str(kw.pop("model"))], tasks=[str(tones)], out=out, folds=4, baselines=["mfcc"],
+                window="trimmed", probes=["knn", "linear"], progress=False)
+    return RunConfig(**{**base, **kw})
+
+
+def test_run_writes_the_run_directory(tones, tiny_whisper, tmp_path):
+    results = run(_cfg(tones, tmp_path / "run", model=tiny_whisper))
+    out = tmp_path / "run"
+    assert list(results.columns) == ["model", "task", "layer", "probe", "fold", "metric", "value"]
+    assert set(results["model"]) == {"tiny-whisper0", "mfcc"}
+    assert set(results["metric"]) == {"macro_f1", "accuracy", "nmi"}
+    assert sorted(results.loc[results.model == "tiny-whisper0", "layer"].unique()) == [0, 1, 2]
+    summary = pd.read_csv(out / "summary.csv")
+    assert {"mean", "std", "n", "ci95"} <= set(summary.columns)
+    assert (summary["n"] == 4).all()
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["seed"] == 0 and manifest["versions"]["torch"]
+    assert manifest["tasks"]["manifest"]["grouped_folds"] is True
+    assert manifest["models"]["tiny-whisper0"]["revision"].startswith("sha256:")
+    assert (out / "figures" / "layers_manifest.png").stat().st_size > 1000
+    # Pitch carries the label: the MFCC baseline separates it far above chance (1/3).
+    mfcc = results[(results.model == "mfcc") & (results.metric == "macro_f1") & (results.probe == "linear")]
+    assert mfcc["value"].mean() > 0.8
+
+
+def test_rerun_is_identical_and_extracts_nothing(tones, tiny_whisper, tmp_path):
+    run(_cfg(tones, tmp_path / "a", model=tiny_whisper))
+    run(_cfg(tones, tmp_path / "b", model=tiny_whisper))
+    assert (tmp_path / "a" / "results.csv").read_bytes() == (tmp_path / "b" / "results.csv").read_bytes()
+    extraction = json.loads((tmp_path / "b" / "manifest.json").read_text())["extraction"]
+    assert all(v["computed"] == 0 and v["reused"] == 24 for v in extraction.values())
+
+
+def test_shuffled_labels_fall_to_chance(tones, tiny_whisper, tmp_path):
+    rows = list(csv.reader(open(tones)))
+    labels = [r[1] for r in rows[1:]]
+    rng = np.random.default_rng(1)
+    rng.shuffle(labels)
+    with open(tones, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(rows[0])
+        w.writerows([[r[0], lab, r[2]] for r, lab in zip(rows[1:], labels)])
+    results = run(_cfg(tones, tmp_path / "run", model=tiny_whisper))
+    f1 = results[(results.metric == "macro_f1")].groupby(["model", "layer", "probe"])["value"].mean()
+    assert f1.max() < 0.6
+
+
+def test_extract_then_probe_stage(tones, tiny_whisper, tmp_path):
+    cfg = _cfg(tones, tmp_path / "run", model=tiny_whisper)
+    run_extract(cfg)
+    cfg2, clips, state = load_extracted(tmp_path / "run")
+    assert cfg2.models == cfg.models and len(clips["manifest"]) == 24
+    results = probe_and_report(cfg2, clips, state)
+    assert len(results) == (3 + 1) * 4 * (2 * 2 + 1)  # layers x folds x (probes x 2 metrics + nmi)
+
+
+def test_class_smaller_than_folds_is_a_one_line_error(tones, tiny_whisper, tmp_path):
+    with pytest.raises(ConfigError, match="fewer than --folds 10; lower --folds to 8"):
+        run(_cfg(tones, tmp_path / "run", model=tiny_whisper, folds=10))
+
+
+def test_ungrouped_manifest_warns_about_leakage(tones, tmp_path):
+    table = pd.read_csv(tones).drop(columns="group")
+    table.to_csv(tones, index=False)
+    run(RunConfig(models=[], tasks=[str(tones)], out=tmp_path / "run", folds=3, baselines=["mfcc"], progress=False))
+    manifest = json.loads((tmp_path / "run" / "manifest.json").read_text())
+    assert manifest["tasks"]["manifest"]["grouped_folds"] is False
+    assert any("leakage" in w for w in manifest["warnings"])
