@@ -6,14 +6,17 @@ import os
 from pathlib import Path
 from typing import Iterator
 
+import numpy as np
 import pandas as pd
 
 from ..errors import AudioError, SpeechprobeError
+from ..parallel import ordered_map
 from .audio import read_audio, validate
 from .clip import Clip
 from .source import SkipLog, normalise_label, sha256_lines
 
 REQUIRED = ("path", "label")
+DECODE_WORKERS = 2
 
 
 class ManifestSource:
@@ -50,31 +53,36 @@ class ManifestSource:
         return [normalise_label(x) for x in self.table["label"]]
 
     def __iter__(self) -> Iterator[Clip]:
+        """Decode rows in parallel workers, yielding clips in manifest order."""
         self._log.skipped.clear()
-        base = self.path.parent
-        extra = [c for c in self.table.columns if c not in (*REQUIRED, "group")]
-        for row_no, rec in enumerate(self.table.to_dict("records"), start=2):
-            rel = rec["path"]
-            where = f"{self.path.name} row {row_no} ({rel})"
-            label = normalise_label(rec["label"])
-            if not rel or not label:
-                self._log.add(where, "empty path or label")
+        rows = enumerate(self.table.to_dict("records"), start=2)
+        for row_no, rec, result in ordered_map(self._decode, rows, workers=DECODE_WORKERS):
+            where = f"{self.path.name} row {row_no} ({rec['path']})"
+            if isinstance(result, str):
+                self._log.add(where, result)
                 continue
-            try:
-                audio, sr = read_audio(base / rel)
-                validate(audio, where)
-            except AudioError as e:
-                self._log.add(where, str(e))
-                continue
-            group = rec.get("group") or None
+            audio, sr = result
             yield Clip(
-                id=rel,
+                id=rec["path"],
                 audio=audio,
                 sample_rate=sr,
-                label=label,
-                group=group,
-                meta={k: rec[k] for k in extra},
+                label=normalise_label(rec["label"]),
+                group=rec.get("group") or None,
+                meta={k: v for k, v in rec.items() if k not in (*REQUIRED, "group")},
             )
+
+    def _decode(self, row: tuple[int, dict]) -> tuple[int, dict, tuple[np.ndarray, int] | str]:
+        """Decode one row; a failure becomes its reason (a string)."""
+        row_no, rec = row
+        rel = rec["path"]
+        if not rel or not normalise_label(rec["label"]):
+            return row_no, rec, "empty path or label"
+        try:
+            audio, sr = read_audio(self.path.parent / rel)
+            validate(audio, f"{self.path.name} row {row_no} ({rel})")
+        except AudioError as e:
+            return row_no, rec, str(e)
+        return row_no, rec, (audio, sr)
 
     def fingerprint(self) -> str:
         """Hash of the manifest rows and each file's size and mtime."""

@@ -12,10 +12,12 @@ from tqdm.auto import tqdm
 from ..data.audio import resample
 from ..data.clip import Clip
 from ..models.base import ModelAdapter
+from ..parallel import ordered_map
 from .batching import duration_batches
 from .store import FeatureSpace
 
 log = logging.getLogger("speechprobe")
+PREPARE_WORKERS = 2
 
 
 @dataclass(frozen=True)
@@ -42,7 +44,8 @@ class ExtractReport:
 @dataclass
 class _Pending:
     meta: ClipMeta
-    audio: np.ndarray
+    audio: np.ndarray | None  # None: already stored
+    truncated: bool = False
 
 
 def is_oom(err: BaseException) -> bool:
@@ -91,19 +94,25 @@ def extract(
     limit = adapter.max_seconds()
     window = adapter.window_seconds
 
+    def prepare(clip: Clip) -> _Pending:
+        """Hash, and for clips not yet stored resample and cut to the model's window (in a worker)."""
+        meta = ClipMeta(clip.id, clip.label, clip.group, clip.duration, clip.content_hash)
+        if space.has(meta.content_hash):
+            return _Pending(meta, None)
+        audio = resample(clip.audio, clip.sample_rate, adapter.sample_rate)
+        cut = limit is not None and len(audio) > limit * adapter.sample_rate
+        return _Pending(meta, audio[: int(limit * adapter.sample_rate)] if cut else audio, cut)
+
     def pending() -> Iterable[_Pending]:
-        for clip in clips:
-            meta = ClipMeta(clip.id, clip.label, clip.group, clip.duration, clip.content_hash)
-            report.clips.append(meta)
-            if space.has(meta.content_hash):
+        for p in ordered_map(prepare, clips, workers=PREPARE_WORKERS):
+            report.clips.append(p.meta)
+            if p.audio is None:
                 report.reused += 1
                 continue
-            audio = resample(clip.audio, clip.sample_rate, adapter.sample_rate)
-            if limit is not None and len(audio) > limit * adapter.sample_rate:
-                report.truncated.append(clip.id)
-                log.warning("%s: %.1f s is longer than %s's %.0f s window; truncated", clip.id, clip.duration, adapter.name, limit)
-                audio = audio[: int(limit * adapter.sample_rate)]
-            yield _Pending(meta, audio)
+            if p.truncated:
+                report.truncated.append(p.meta.id)
+                log.warning("%s: %.1f s is longer than %s's %.0f s window; truncated", p.meta.id, p.meta.duration, adapter.name, limit)
+            yield p
 
     bar = tqdm(desc=desc, unit="clip", disable=not progress, leave=False)
     seen: set[str] = set()
