@@ -117,7 +117,7 @@ def extract(
     bar = tqdm(desc=desc, unit="clip", disable=not progress, leave=False)
     seen: set[str] = set()
     for batch in duration_batches(pending(), lambda p: window(len(p.audio) / adapter.sample_rate), max_batch_seconds):
-        todo = [p for p in batch if p.meta.content_hash not in seen]
+        todo = list({p.meta.content_hash: p for p in batch if p.meta.content_hash not in seen}.values())
         if todo:
             feats = forward_halving(adapter, [p.audio for p in todo], pooling)
             for p, f in zip(todo, feats):

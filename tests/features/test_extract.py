@@ -1,0 +1,61 @@
+import numpy as np
+import pytest
+
+from speechprobe.data.clip import Clip
+from speechprobe.features.extract import extract
+from speechprobe.features.store import FeatureStore
+from speechprobe.models.base import AdapterInfo, ModelAdapter
+
+
+class ToyAdapter(ModelAdapter):
+    """Two 'layers': mean and RMS of the waveform; can fail on demand."""
+
+    def __init__(self, fail_after: int | None = None, max_items: int | None = None) -> None:
+        self.info = AdapterInfo("toy", "toy", "test", "v1", 16000, 2, 1, 100.0, "none")
+        self.calls: list[int] = []
+        self.fail_after, self.max_items = fail_after, max_items
+
+    def forward(self, batch, pooling="mean"):
+        if self.max_items and len(batch) > self.max_items:
+            raise RuntimeError("CUDA out of memory. Tried to allocate 2.00 GiB")
+        if self.fail_after is not None and len(self.calls) >= self.fail_after:
+            raise KeyboardInterrupt  # the process dies mid-run
+        self.calls.append(len(batch))
+        return np.stack([[[a.mean()], [np.sqrt((a**2).mean())]] for a in batch]).astype(np.float32)
+
+
+def clips(n=12):
+    rng = np.random.default_rng(0)
+    return [Clip(f"c{i}", rng.standard_normal(800 + 160 * i).astype(np.float32), 16000, "ab"[i % 2]) for i in range(n)]
+
+
+def test_interrupted_extraction_resumes_without_recomputing(tmp_path):
+    space = FeatureStore(tmp_path / "a").space("toy", "v1", {})
+    with pytest.raises(KeyboardInterrupt):
+        extract(ToyAdapter(fail_after=2), clips(), space, max_batch_seconds=0.3)
+    done = sum(space.has(c.content_hash) for c in clips())
+    assert 0 < done < 12
+    again = ToyAdapter()
+    report = extract(again, clips(), space, max_batch_seconds=0.3)
+    assert report.reused == done and report.computed == 12 - done == sum(again.calls)
+    fresh = FeatureStore(tmp_path / "b").space("toy", "v1", {})
+    extract(ToyAdapter(), clips(), fresh, max_batch_seconds=0.3)
+    hashes = [c.content_hash for c in clips()]
+    np.testing.assert_array_equal(space.gather(hashes), fresh.gather(hashes))
+    assert [m.id for m in report.clips] == [f"c{i}" for i in range(12)]
+
+
+def test_out_of_memory_halves_the_batch_and_loses_nothing(tmp_path):
+    space = FeatureStore(tmp_path).space("toy", "v1", {})
+    adapter = ToyAdapter(max_items=2)
+    report = extract(adapter, clips(), space, max_batch_seconds=100.0)
+    assert report.computed == 12 and max(adapter.calls) <= 2
+    assert all(space.has(c.content_hash) for c in clips())
+
+
+def test_duplicate_audio_is_computed_once(tmp_path):
+    cs = clips(4)
+    cs.append(Clip("dup", cs[0].audio.copy(), 16000, "a"))
+    adapter = ToyAdapter()
+    report = extract(adapter, cs, FeatureStore(tmp_path).space("toy", "v1", {}), max_batch_seconds=100.0)
+    assert sum(adapter.calls) == 4 and len(report.clips) == 5
