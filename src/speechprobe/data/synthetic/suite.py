@@ -1,0 +1,442 @@
+"""The built-in synthetic paralinguistic suite: eSpeak NG clips where one controlled cue
+carries the label.
+
+Importing this module registers one ``Task`` per synthetic task (``source="synthetic"``,
+``group_column="group"``). Most tasks are *crossed*: a list of draws (voice, sentence,
+rate/pitch jitter, room seed) is made once and rendered in every class, so classes differ only
+in the cue. ``group`` is the voice, except for the accent task (the speaker variant, crossed with
+every accent), mixtures (the first talker's voice) and ``speaker_id`` (the sentence session,
+since the voice is the label). ``paralinguistic`` is False only for ``dialogue_act``, where the
+wording carries the label too.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from functools import lru_cache, partial
+from pathlib import Path
+from xml.sax.saxutils import escape
+
+import numpy as np
+import pandas as pd
+import soundfile as sf
+from filelock import FileLock
+from tqdm import tqdm
+
+from ...errors import ConfigError
+from ..tasks import Task, close_matches, register
+from . import effects, espeak
+
+GENERATOR_VERSION = 1
+SAMPLE_RATE = 16_000
+BASE_AMPLITUDE = 60  # eSpeak -a: headroom below full scale for loudness cues
+MIX_SECONDS = 3.0
+MIX_RMS = 0.06
+
+SENTENCES: tuple[str, ...] = (  # six words each (the stress task emphasises one of them)
+    "Anna gave Mark seven blue pens",
+    "The old man painted his fence",
+    "My sister bought three green apples",
+    "We never walked home after dark",
+    "Paul will visit London next summer",
+    "The children sang loudly at school",
+    "Nobody answered the phone this morning",
+    "Her brother fixed the broken window",
+    "The train arrived late last night",
+    "Laura keeps two cats at home",
+    "They planted roses near the river",
+    "Our teacher read a long story",
+    "The doctor called me on Monday",
+    "Ben found a wallet on Friday",
+    "The dog chased the red ball",
+    "Maria cooked dinner for her friends",
+)
+DIALOGUE: tuple[tuple[str, str, str], ...] = (  # (statement, question, command)
+    ("You closed the door.", "Did you close the door?", "Close the door!"),
+    ("She is reading the letter.", "Is she reading the letter?", "Read the letter!"),
+    ("They are leaving tonight.", "Are they leaving tonight?", "Leave tonight!"),
+    ("He brought the tickets.", "Did he bring the tickets?", "Bring the tickets!"),
+    ("You turned off the lights.", "Did you turn off the lights?", "Turn off the lights!"),
+    ("We are waiting outside.", "Are we waiting outside?", "Wait outside!"),
+    ("You called your mother.", "Did you call your mother?", "Call your mother!"),
+    ("The window is open.", "Is the window open?", "Open the window!"),
+)
+MALE = (
+    "en-us+m1", "en-gb+m2", "en-us+m3", "en-gb+m4",
+    "en-us+m6", "en-gb+m7", "en-us+Andy", "en-gb+david",
+)
+FEMALE = (
+    "en-us+f1", "en-gb+f2", "en-us+f3", "en-gb+f4",
+    "en-us+f5", "en-gb+Annie", "en-us+steph", "en-gb+Alicia",
+)
+VOICES = MALE[:4] + FEMALE[:4]  # the voices of the crossed tasks
+ACCENTS = ("en-us", "en-gb", "en-gb-scotland", "en-029", "en-gb-x-rp")
+EMOTIONS = {  # label: (pitch offset, pitch range %, rate factor, amplitude, word gap)
+    "neutral": (0, 100, 1.0, BASE_AMPLITUDE, 0),
+    "happy": (14, 180, 1.12, 75, 0),
+    "sad": (-12, 35, 0.75, 35, 4),
+    "angry": (4, 150, 1.15, 95, 0),
+}
+DISTANCES = {"0.4m": 0.4, "2.0m": 2.0, "4.0m": 4.0}
+
+
+@dataclass(frozen=True)
+class Speech:
+    """One eSpeak NG call."""
+
+    text: str
+    voice: str
+    rate: int = 175
+    pitch: int = 50
+    pitch_range: int | None = None
+    amplitude: int = BASE_AMPLITUDE
+    word_gap: int = 0
+    ssml: bool = False
+
+
+Post = Callable[[list[np.ndarray], np.random.Generator], np.ndarray]
+
+
+def _first(audio: list[np.ndarray], rng: np.random.Generator) -> np.ndarray:
+    return audio[0]
+
+
+@dataclass(frozen=True)
+class Item:
+    """One clip to render: its speech, a post-processing step and the seed that step uses."""
+
+    label: str
+    group: str
+    text: str
+    speech: tuple[Speech, ...]
+    seed: int
+    post: Post = _first
+
+
+@dataclass(frozen=True)
+class _Draw:
+    voice: int
+    sentence: int
+    rate: int
+    pitch: int
+    seed: int
+
+
+def _balanced(n: int, size: int, rng: np.random.Generator) -> list[int]:
+    """``n`` indices into ``range(size)``, each used equally often (shuffled per cycle)."""
+    out: list[int] = []
+    while len(out) < n:
+        out.extend(int(i) for i in rng.permutation(size))
+    return out[:n]
+
+
+def _jitter(rng: np.random.Generator) -> tuple[int, int]:
+    """A per-clip (rate, pitch) around eSpeak's defaults."""
+    return 175 + int(rng.integers(-15, 16)), 50 + int(rng.integers(-6, 7))
+
+
+def _draws(n: int, n_voices: int, n_sentences: int, rng: np.random.Generator) -> list[_Draw]:
+    """``n`` (voice, sentence, jitter, seed) draws with voices and sentences balanced."""
+    voices, sentences = _balanced(n, n_voices, rng), _balanced(n, n_sentences, rng)
+    return [
+        _Draw(v, s, *_jitter(rng), int(rng.integers(2**31))) for v, s in zip(voices, sentences)
+    ]
+
+
+def _speech(d: _Draw, text: str, **kw) -> Speech:
+    """A draw's speech in its crossed-task voice."""
+    return Speech(text, VOICES[d.voice], rate=d.rate, pitch=d.pitch, **kw)
+
+
+# -- task generators: (n_per_class, rng) -> items, registered with their Task -----------------
+
+TaskGenerator = Callable[[int, np.random.Generator], list[Item]]
+_GENERATORS: dict[str, TaskGenerator] = {}
+DEFAULT_N_PER_CLASS: dict[str, int] = {}
+
+
+def _task(name: str, labels: tuple[str, ...], n_default: int, cue: str, para: bool = True):
+    """Register a generator, its default size and its Task."""
+
+    def deco(fn: TaskGenerator) -> TaskGenerator:
+        register(Task(name=name, labels=labels, paralinguistic=para, source="synthetic",
+                      cue=cue, group_column="group"))
+        _GENERATORS[name] = fn
+        DEFAULT_N_PER_CLASS[name] = n_default
+        return fn
+
+    return deco
+
+
+@_task("accent", ACCENTS, 16,
+       "eSpeak NG accent voice (phoneme inventory, vowel quality, intonation rules); the same "
+       "speaker variants, sentences and jitter in every class; group = speaker variant")
+def _accent(n: int, rng: np.random.Generator) -> list[Item]:
+    draws = _draws(n, len(VOICES), len(SENTENCES), rng)
+    items = []
+    for label in ACCENTS:
+        for d in draws:
+            variant = VOICES[d.voice].partition("+")[2]
+            speech = Speech(SENTENCES[d.sentence] + ".", f"{label}+{variant}", d.rate, d.pitch)
+            items.append(Item(label, variant, speech.text, (speech,), d.seed))
+    return items
+
+
+@_task("emotion", tuple(EMOTIONS), 20,
+       "prosody profile: pitch level and range, speaking rate, loudness and word gaps (happy: "
+       "high/wide/fast; sad: low/flat/slow/quiet with pauses; angry: wide/fast/loud); same voices "
+       "and sentences in every class")
+def _emotion(n: int, rng: np.random.Generator) -> list[Item]:
+    items = []
+    for d in _draws(n, len(VOICES), len(SENTENCES), rng):
+        text = SENTENCES[d.sentence] + "."
+        for label, (dpitch, span, speed, amplitude, gap) in EMOTIONS.items():
+            speech = Speech(text, VOICES[d.voice], round(d.rate * speed), d.pitch + dpitch,
+                            pitch_range=span, amplitude=amplitude, word_gap=gap)
+            items.append(Item(label, speech.voice, text, (speech,), d.seed))
+    return items
+
+
+STRESS_LABELS = tuple(str(i) for i in range(6))
+
+
+def stressed(sentence: str, position: int) -> str:
+    """SSML for a six-word sentence with the word at ``position`` emphasised."""
+    words = [escape(w) for w in sentence.split()]
+    emphasis = f'<emphasis level="moderate">{words[position]}</emphasis>'
+    words[position] = espeak.prosody(emphasis, pitch="+35%", rate="75%")
+    return " ".join(words) + "."
+
+
+@_task("stress", STRESS_LABELS, 12,
+       "position (0-5) of the emphasised word in a six-word sentence: SSML <emphasis> (louder) "
+       "with +35% pitch and 75% rate on that word; same voices and sentences in every class")
+def _stress(n: int, rng: np.random.Generator) -> list[Item]:
+    items = []
+    for d in _draws(n, len(VOICES), len(SENTENCES), rng):
+        sentence = SENTENCES[d.sentence]
+        for label in STRESS_LABELS:
+            speech = _speech(d, stressed(sentence, int(label)), ssml=True)
+            items.append(Item(label, speech.voice, sentence + ".", (speech,), d.seed))
+    return items
+
+
+def _mixture(talkers: list[np.ndarray], rng: np.random.Generator) -> np.ndarray:
+    """Equal-level talkers at random sorted onsets in a fixed window; RMS normalised."""
+    length = int(MIX_SECONDS * SAMPLE_RATE)
+    onsets = sorted(int(x) for x in rng.uniform(0.0, 0.6 * length, len(talkers)))
+    onsets[0] = int(rng.uniform(0.0, 0.2 * SAMPLE_RATE))
+    out = effects.mix(talkers, onsets, length)
+    return out * (MIX_RMS / max(effects.rms(out), 1e-8))
+
+
+def _mixture_items(counts: dict[str, int], n: int, rng: np.random.Generator) -> list[Item]:
+    """Mixtures of ``counts[label]`` distinct voices (of all 16) saying different sentences."""
+    pool = MALE + FEMALE
+    items = []
+    for label, count in counts.items():
+        for lead in _balanced(n, len(pool), rng):
+            others = rng.permutation([i for i in range(len(pool)) if i != lead])[: count - 1]
+            sentences = rng.choice(len(SENTENCES), count, replace=False)
+            speech = tuple(
+                Speech(SENTENCES[s] + ".", pool[v], *_jitter(rng))
+                for v, s in zip([lead, *others], sentences)
+            )
+            text = " | ".join(s.text for s in speech)
+            items.append(Item(label, pool[lead], text, speech, int(rng.integers(2**31)), _mixture))
+    return items
+
+
+_COUNT_CUE = ("number of distinct voices ({}) mixed at equal level with random onsets "
+              "(overlapping or sequential) in a fixed 3 s window, mixture RMS normalised; "
+              "group = first talker's voice")
+
+
+@_task("speaker_count", ("1", "2", "3", "4"), 20, _COUNT_CUE.format("1-4"))
+def _speaker_count(n: int, rng: np.random.Generator) -> list[Item]:
+    return _mixture_items({str(c): c for c in range(1, 5)}, n, rng)
+
+
+@_task("gender", ("female", "male"), 40,
+       "eSpeak variant gender (F0 and formant scaling of 8 female and 8 male variants); same "
+       "sentences and jitter in both classes; group = voice")
+def _gender(n: int, rng: np.random.Generator) -> list[Item]:
+    draws = _draws(n, len(MALE), len(SENTENCES), rng)
+    items = []
+    for label, pool in (("female", FEMALE), ("male", MALE)):
+        for d in draws:
+            speech = Speech(SENTENCES[d.sentence] + ".", pool[d.voice], d.rate, d.pitch)
+            items.append(Item(label, speech.voice, speech.text, (speech,), d.seed))
+    return items
+
+
+def _distance(audio: list[np.ndarray], rng: np.random.Generator, metres: float) -> np.ndarray:
+    """The talker ``metres`` away in a room (RT60, volume) drawn from the item's seed."""
+    rt60, volume = float(rng.uniform(0.3, 0.8)), float(rng.uniform(200.0, 1000.0))
+    return effects.at_distance(audio[0], SAMPLE_RATE, metres, rng, rt60=rt60, volume=volume)
+
+
+@_task("distance", tuple(DISTANCES), 30,
+       "simulated source distance: inverse-distance level drop and direct-to-reverberant ratio "
+       "(-6 dB per doubling, 0 dB at the critical distance of 0.9-3.3 m) in a room with "
+       "exponentially decaying noise reverberation (RT60 0.3-0.8 s, 200-1000 m3); same voices, "
+       "sentences and rooms in every class")
+def _distance_task(n: int, rng: np.random.Generator) -> list[Item]:
+    items = []
+    for d in _draws(n, len(VOICES), len(SENTENCES), rng):
+        speech = _speech(d, SENTENCES[d.sentence] + ".")
+        for label, metres in DISTANCES.items():
+            post = partial(_distance, metres=metres)
+            items.append(Item(label, speech.voice, speech.text, (speech,), d.seed, post))
+    return items
+
+
+@_task("multi_speaker", ("false", "true"), 40,
+       "one talker vs two overlapping talkers at equal level in a fixed 3 s window, mixture RMS "
+       "normalised; group = first talker's voice")
+def _multi_speaker(n: int, rng: np.random.Generator) -> list[Item]:
+    return _mixture_items({"false": 1, "true": 2}, n, rng)
+
+
+DIALOGUE_ACTS = ("statement", "question", "command")  # the order of DIALOGUE's columns
+
+
+@_task("dialogue_act", ("question", "statement", "command"), 24,
+       "intonation (final rise, fall, exclamatory contour) and wording (interrogative, "
+       "declarative, imperative) of the same propositions; same voices in every class",
+       para=False)
+def _dialogue_act(n: int, rng: np.random.Generator) -> list[Item]:
+    items = []
+    for d in _draws(n, len(VOICES), len(DIALOGUE), rng):
+        for label, text in zip(DIALOGUE_ACTS, DIALOGUE[d.sentence]):
+            speech = _speech(d, text)
+            items.append(Item(label, speech.voice, text, (speech,), d.seed))
+    return items
+
+
+def _spoof(audio: list[np.ndarray], rng: np.random.Generator) -> np.ndarray:
+    """A random non-empty chain of down/up resampling, band-limiting, mu-law quantisation."""
+    x = audio[0]
+    for step in sorted(rng.permutation(3)[: int(rng.integers(1, 4))]):
+        if step == 0:
+            x = effects.down_up(x, SAMPLE_RATE, int(rng.choice([4000, 6000, 8000])))
+        elif step == 1:
+            x = effects.band_limit(x, SAMPLE_RATE)
+        else:
+            x = effects.mu_law(x, bits=int(rng.integers(5, 9)))
+    return x
+
+
+@_task("spoof", ("authentic", "spoofed"), 40,
+       "channel: clean synthesis vs the same text and voice through a random chain of "
+       "vocoder-like down/up resampling (4-8 kHz), telephone band-limiting and mu-law 5-8 bit "
+       "quantisation; paired texts and voices")
+def _spoof_task(n: int, rng: np.random.Generator) -> list[Item]:
+    items = []
+    for d in _draws(n, len(VOICES), len(SENTENCES), rng):
+        speech = _speech(d, SENTENCES[d.sentence] + ".")
+        items.append(Item("authentic", speech.voice, speech.text, (speech,), d.seed))
+        items.append(Item("spoofed", speech.voice, speech.text, (speech,), d.seed, _spoof))
+    return items
+
+
+@_task("speaker_id", VOICES, 10,
+       "voice identity (eSpeak language + variant, 4 male and 4 female); every voice speaks "
+       "every session; group = sentence session, since the voice is the label")
+def _speaker_id(n: int, rng: np.random.Generator) -> list[Item]:
+    items = []
+    for i, d in enumerate(_draws(n, 1, len(SENTENCES), rng)):
+        for voice in VOICES:
+            speech = Speech(SENTENCES[d.sentence] + ".", voice, d.rate, d.pitch)
+            items.append(Item(voice, f"s{i:02d}", speech.text, (speech,), d.seed))
+    return items
+
+
+@_task("speaker_count_ext", ("1", "2", "3", "4", "5"), 16, _COUNT_CUE.format("1-5"))
+def _speaker_count_ext(n: int, rng: np.random.Generator) -> list[Item]:
+    return _mixture_items({str(c): c for c in range(1, 6)}, n, rng)
+
+
+EXTENDED_TASKS: tuple[str, ...] = ("speaker_count_ext",)
+SYNTHETIC_TASKS: tuple[str, ...] = tuple(n for n in _GENERATORS if n not in EXTENDED_TASKS)
+
+
+# -- rendering and caching --------------------------------------------------------------------
+
+
+@lru_cache(maxsize=32)  # crossed tasks render one speech for consecutive items
+def _render_speech(speech: Speech) -> np.ndarray:
+    audio, sr = espeak.synthesize(
+        speech.text, speech.voice, rate=speech.rate, pitch=speech.pitch,
+        pitch_range=speech.pitch_range, amplitude=speech.amplitude, word_gap=speech.word_gap,
+        ssml=speech.ssml,
+    )
+    return effects.resample(audio, sr, SAMPLE_RATE)
+
+
+def render(item: Item) -> np.ndarray:
+    """The item's 16 kHz float32 waveform (deterministic)."""
+    audio = [_render_speech(s) for s in item.speech]
+    return item.post(audio, np.random.default_rng(item.seed)).astype(np.float32)
+
+
+def _write(job: tuple[Item, Path]) -> None:
+    item, path = job
+    sf.write(path, effects.to_pcm16(render(item)), SAMPLE_RATE, subtype="PCM_16")
+
+
+def generate_task(
+    name: str,
+    out_dir: Path,
+    n_per_class: int | None = None,
+    seed: int = 0,
+    progress: bool = False,
+) -> Path:
+    """Generate (or reuse) a synthetic task in ``out_dir`` and return its ``manifest.csv``.
+
+    Writes ``wav/NNNN.wav`` (16 kHz mono PCM16) and a manifest with columns
+    ``path,label,group,text`` (paths relative to it). The same ``seed`` gives byte-identical
+    audio. ``out_dir`` is owned by the generator: a complete generation with the same task,
+    size, seed, generator and eSpeak versions is returned as is; anything else is redone.
+    ``n_per_class`` defaults to ``DEFAULT_N_PER_CLASS[name]``.
+    """
+    if name not in _GENERATORS:
+        hint = close_matches(name, list(_GENERATORS))
+        raise ConfigError(f"unknown synthetic task {name!r}: {hint}")
+    n = DEFAULT_N_PER_CLASS[name] if n_per_class is None else int(n_per_class)
+    if n < 1:
+        raise ConfigError(f"n_per_class must be at least 1, got {n}")
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    manifest, params_path = out_dir / "manifest.csv", out_dir / "params.json"
+    params = {"task": name, "n_per_class": n, "seed": int(seed),
+              "generator_version": GENERATOR_VERSION, "espeak": espeak.version()}
+    with FileLock(str(out_dir / ".lock")):
+        if manifest.exists() and params_path.exists():
+            if json.loads(params_path.read_text()) == params:
+                return manifest
+        manifest.unlink(missing_ok=True)
+        shutil.rmtree(out_dir / "wav", ignore_errors=True)
+        (out_dir / "wav").mkdir()
+        params_path.write_text(json.dumps(params, indent=2) + "\n")
+        items = _GENERATORS[name](n, np.random.default_rng(seed))
+        paths = [Path("wav") / f"{i:04d}.wav" for i in range(len(items))]
+        with ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1)) as pool:
+            jobs = pool.map(_write, [(it, out_dir / p) for it, p in zip(items, paths)])
+            for _ in tqdm(jobs, total=len(items), desc=name, disable=not progress, unit="clip"):
+                pass
+        frame = pd.DataFrame({
+            "path": [p.as_posix() for p in paths],
+            "label": [it.label for it in items],
+            "group": [it.group for it in items],
+            "text": [it.text for it in items],
+        })
+        tmp = manifest.with_suffix(".csv.tmp")
+        frame.to_csv(tmp, index=False)
+        os.replace(tmp, manifest)
+    return manifest
