@@ -29,7 +29,11 @@ def _session_cache(factory) -> Path:
 def make_tiny_whisper(path: Path, layers: int = 2, d_model: int = 32, n_mels: int = 80, seed: int = 0) -> Path:
     """Save a tiny randomly initialised Whisper (encoder + decoder) and its feature extractor."""
     import torch
-    from transformers import WhisperConfig, WhisperFeatureExtractor, WhisperForConditionalGeneration
+    from transformers import (
+        WhisperConfig,
+        WhisperFeatureExtractor,
+        WhisperForConditionalGeneration,
+    )
 
     cfg = WhisperConfig(
         d_model=d_model, encoder_layers=layers, decoder_layers=1, encoder_attention_heads=4,

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from .cache import cache_root
 from .config import RunConfig
 from .data.resolve import open_task
 from .data.source import ClipSource, Skip
@@ -25,9 +26,15 @@ from .data.tasks import Task
 from .errors import ConfigError, SpeechprobeError
 from .features.extract import ClipMeta, extract
 from .features.store import FeatureSpace, FeatureStore
-from .models.ctranslate2 import cache_root
 from .models.registry import load_model
-from .rundir import RESULT_COLUMNS, ensure_writable, sort_results, versions, write_csv, write_json
+from .rundir import (
+    RESULT_COLUMNS,
+    ensure_writable,
+    sort_results,
+    versions,
+    write_csv,
+    write_json,
+)
 
 log = logging.getLogger("speechprobe")
 

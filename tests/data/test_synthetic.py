@@ -7,9 +7,9 @@ import json
 import shutil
 from pathlib import Path
 
+import librosa
 import numpy as np
 import pandas as pd
-import librosa
 import pytest
 import soundfile as sf
 from sklearn.linear_model import LogisticRegression

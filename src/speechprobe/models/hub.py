@@ -10,6 +10,7 @@ from typing import Callable, TypeVar
 
 import torch
 
+from ..cache import weights_sha256
 from ..errors import SpeechprobeError
 
 T = TypeVar("T")
@@ -55,8 +56,6 @@ def load_pretrained(loader: Callable[..., T], source: str, revision: str | None 
 def weights_fingerprint(source: str, model: torch.nn.Module | None = None) -> str:
     """Identify the weights: the file content hash for a local dir, else the hub commit hash."""
     if is_local(source):
-        from .ctranslate2 import weights_sha256
-
         path = Path(source).expanduser()
         files = sorted(p for p in path.iterdir() if p.suffix in (".safetensors", ".bin", ".pt") and p.is_file())
         if not files:

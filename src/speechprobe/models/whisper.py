@@ -154,7 +154,11 @@ def load_whisper(
     With ``random_init`` the same architecture gets seeded random weights (the untrained control),
     named ``<name>+random``.
     """
-    from transformers import AutoConfig, WhisperFeatureExtractor, WhisperForAudioClassification
+    from transformers import (
+        AutoConfig,
+        WhisperFeatureExtractor,
+        WhisperForAudioClassification,
+    )
 
     from .hub import load_pretrained, random_fingerprint, weights_fingerprint
 

@@ -8,6 +8,7 @@ from math import gcd
 import numpy as np
 from scipy import signal
 
+
 def resample(audio: np.ndarray, sr_in: int, sr_out: int) -> np.ndarray:
     """Polyphase resampling from ``sr_in`` to ``sr_out`` (float32 out)."""
     if sr_in == sr_out:
