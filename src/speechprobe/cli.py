@@ -124,10 +124,15 @@ def probe(
 @app.command()
 def demo(
     out: Path = typer.Option(Path("speechprobe_demo"), "--out", "-o", help="Run directory."),
-    n_per_class: Optional[int] = SizeOpt, window: str = typer.Option("full", "--window"),
+    n_per_class: Optional[int] = SizeOpt,
+    window: str = typer.Option("trimmed", "--window", help="trimmed keeps the demo within minutes on a CPU."),
     cache: Optional[Path] = CacheOpt, jobs: int = typer.Option(2, "--jobs", "-j"), progress: bool = ProgressOpt,
 ) -> None:
-    """Embedded offline default: real Whisper tiny.en + base and librosa baselines on the synthetic suite."""
+    """Embedded offline default: real Whisper tiny.en + base and librosa baselines on the synthetic suite.
+
+    Uses the ``trimmed`` window by default so it finishes in minutes on a laptop CPU; pass
+    ``--window full`` for the 30 s input Whisper was trained with.
+    """
     from .config import RunConfig
     from .pipeline import run as run_pipeline
 
@@ -168,18 +173,21 @@ def tasks(details: bool = typer.Option(False, "--details", help="Show each task'
 
 
 def _print_best(results, out: Path) -> None:
+    """The best layer per (model, task) beside the baselines, and where the outputs are."""
     from .analysis import best_table, summarize
 
     table = best_table(summarize(results))
-    view = Table("model", "task", "probe", "best layer", "rel. depth", "macro-F1", *[c for c in ("mfcc", "librosa") if c in table])
-    for r in table.itertuples(index=False):
-        d = r._asdict()
+    base = [c for c in ("mfcc", "librosa") if c in table]
+    view = Table("model", "task", "probe", "layer", "depth", "Macro-F1 (95% CI)", *base, title="Best layer per task")
+    for r in table.to_dict("records"):
         view.add_row(
-            str(d["model"]), str(d["task"]), str(d["probe"]), str(d["layer"]), f"{d['relative_depth']:.2f}",
-            f"{d['macro_f1']:.3f} ± {d['ci95']:.3f}", *[f"{d[c]:.3f}" for c in ("mfcc", "librosa") if c in d],
+            str(r["model"]), str(r["task"]), str(r["probe"]), str(r["layer"]), f"{r['relative_depth']:.2f}",
+            f"{r['macro_f1']:.3f} ± {r['ci95']:.3f}", *[f"{r[c]:.3f}" for c in base],
         )
-    Console().print(view)
-    Console().print(f"results: {out / 'results.csv'}\nsummary: {out / 'summary.csv'}\nfigures: {out / 'figures'}\nmanifest: {out / 'manifest.json'}")
+    out_console = Console(width=max(Console().width, 110))
+    out_console.print(view)
+    for what in ("results.csv", "summary.csv", "figures", "manifest.json"):
+        out_console.print(f"{what:>14}: {out / what}")
 
 
 def main() -> None:
@@ -199,3 +207,7 @@ def main() -> None:
     except KeyboardInterrupt:
         console.print("interrupted; rerun the same command to resume")
         sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

@@ -72,8 +72,10 @@ def resolve_model(name: str) -> tuple[ModelSpec, str]:
             if cached:
                 return spec, cached
             from .ctranslate2 import packaged_checkpoint
+            from .hub import quiet_transformers
 
-            return spec, str(packaged_checkpoint(name))
+            with quiet_transformers():
+                return spec, str(packaged_checkpoint(name))
         return spec, spec.hub_id or name
     path = Path(name).expanduser()
     if path.is_dir():
