@@ -7,7 +7,6 @@ import sys
 from pathlib import Path
 from typing import Optional
 
-import click
 import typer
 from rich.console import Console
 from rich.table import Table
@@ -22,6 +21,12 @@ app = typer.Typer(
 )
 console = Console(stderr=True)
 _DEBUG = {"on": False}
+_CLICK_ERROR = typer.BadParameter.__mro__[2]  # Typer's (vendored) ClickException
+
+
+def _stdout() -> Console:
+    """Standard output; wide when piped so tables stay greppable."""
+    return Console() if sys.stdout.isatty() else Console(width=240)
 
 
 def _split(value: str | None) -> list[str]:
@@ -157,7 +162,7 @@ def models() -> None:
     for s in MODELS.values():
         source = ("package + " if s.packaged and s.hub_id else "package" if s.packaged else "") + (s.hub_id or "librosa")
         table.add_row(s.name, s.family, str(s.num_layers or "?"), str(s.hidden_size or "?"), str(s.sample_rate), source)
-    Console().print(table)
+    _stdout().print(table)
 
 
 @app.command()
@@ -169,7 +174,7 @@ def tasks(details: bool = typer.Option(False, "--details", help="Show each task'
     for t in registered_tasks().values():
         row = [t.name, t.source, "yes" if t.paralinguistic else "no", ", ".join(t.labels)]
         table.add_row(*row, *([t.cue] if details else []))
-    Console().print(table)
+    _stdout().print(table)
 
 
 def _print_best(results, out: Path) -> None:
@@ -184,7 +189,7 @@ def _print_best(results, out: Path) -> None:
             str(r["model"]), str(r["task"]), str(r["probe"]), str(r["layer"]), f"{r['relative_depth']:.2f}",
             f"{r['macro_f1']:.3f} ± {r['ci95']:.3f}", *[f"{r[c]:.3f}" for c in base],
         )
-    out_console = Console(width=max(Console().width, 110))
+    out_console = _stdout()
     out_console.print(view)
     for what in ("results.csv", "summary.csv", "figures", "manifest.json"):
         out_console.print(f"{what:>14}: {out / what}")
@@ -194,9 +199,11 @@ def main() -> None:
     """Entry point: user errors become one line (exit 2) unless --debug."""
     try:
         app(standalone_mode=False)
-    except click.exceptions.Abort:
+    except typer.Abort:
         sys.exit(130)
-    except click.ClickException as e:  # unknown flags, bad values: click's own one-line usage error
+    except typer.Exit as e:
+        sys.exit(e.exit_code)
+    except _CLICK_ERROR as e:  # unknown flags, bad values: a one-line usage error
         e.show()
         sys.exit(e.exit_code)
     except SpeechprobeError as e:

@@ -26,7 +26,7 @@ from .data.tasks import Task
 from .errors import ConfigError, SpeechprobeError
 from .features.extract import ClipMeta, extract
 from .features.store import FeatureSpace, FeatureStore
-from .models.registry import load_model
+from .models.registry import load_model, resolve_model
 from .rundir import (
     RESULT_COLUMNS,
     ensure_writable,
@@ -93,6 +93,8 @@ def run_extract(cfg: RunConfig) -> tuple[dict[str, list[ClipMeta]], RunState]:
     ensure_writable(cfg.out)
     root = cache_root(cfg.cache)
     store = FeatureStore(root / "features")
+    for name in _model_list(cfg):
+        resolve_model(name, convert=False)  # unknown names fail before any work
     records = _open_tasks(cfg, root)
     state = RunState()
     for name in _model_list(cfg):

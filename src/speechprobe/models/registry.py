@@ -58,15 +58,18 @@ MODELS: dict[str, ModelSpec] = {
 FAMILY_OF_MODEL_TYPE = {"whisper": "whisper"}
 
 
-def resolve_model(name: str) -> tuple[ModelSpec, str]:
+def resolve_model(name: str, convert: bool = True) -> tuple[ModelSpec, str]:
     """Find the spec and the concrete source (local dir or hub id) for a model name.
 
     ``name`` is a short name, a local checkpoint directory, or a hub id (``org/model``).
+    With ``convert=False`` a packaged checkpoint is not converted yet (a name check only).
     """
     if name in MODELS:
         spec = MODELS[name]
         if spec.family == "handcrafted":
             return spec, "librosa"
+        if spec.packaged and not convert:
+            return spec, spec.hub_id or name
         if spec.packaged:
             cached = _hf_cached(spec.hub_id, spec.revision)
             if cached:

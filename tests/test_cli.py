@@ -1,0 +1,54 @@
+"""The command line: one-line errors, registries, and a tiny end-to-end run."""
+
+import subprocess
+import sys
+
+import pytest
+
+
+def cli(*args: str, cwd=None) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "speechprobe.cli", *args], capture_output=True, text=True, timeout=300, cwd=cwd
+    )
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["run", "--bogus"], "No such option: --bogus"),
+        (["run", "--tasks", "accent", "--models", "whisper-bsae"], "did you mean whisper-base"),
+        (["run", "--tasks", "nosuchtask", "--baselines", "mfcc"], "unknown task 'nosuchtask'"),
+        (["run", "--tasks", "accent", "--folds", "0"], "--folds 0: need at least 2 folds"),
+        (["run", "--tasks", "accent", "--window", "wide"], "choose full or trimmed"),
+        (["run", "--tasks", "accent", "--device", "cpu", "--dtype", "bf16"], "needs --device cuda"),
+        (["probe", "/nonexistent/run"], "no state.json"),
+    ],
+)
+def test_bad_input_gets_one_clear_line(args, message, tmp_path):
+    r = cli(*args, "--out", str(tmp_path / "run")) if args[0] == "run" else cli(*args)
+    assert r.returncode == 2
+    assert message in r.stderr.replace("\n", " ")
+    assert "Traceback" not in r.stderr
+
+
+def test_debug_shows_the_traceback(tmp_path):
+    r = cli("--debug", "run", "--tasks", "accent", "--models", "whisper-bsae", "--out", str(tmp_path))
+    assert r.returncode != 0 and "Traceback" in r.stderr
+
+
+def test_models_and_tasks_list_the_registries():
+    models = cli("models").stdout
+    assert "whisper-base" in models and "whisper-large-v3" in models and "33" in models
+    tasks = cli("tasks", "--details").stdout
+    assert "accent" in tasks and "en-gb-scotland" in tasks and "stress" in tasks
+
+
+def test_run_end_to_end_from_the_command_line(tones, tiny_whisper, tmp_path):
+    out = tmp_path / "run"
+    r = cli(
+        "run", "--models", str(tiny_whisper), "--tasks", str(tones), "--out", str(out), "--folds", "3",
+        "--baselines", "mfcc", "--window", "trimmed", "--no-progress",
+    )
+    assert r.returncode == 0, r.stderr
+    assert "Best layer per task" in r.stdout and "results.csv" in r.stdout
+    assert (out / "results.csv").is_file() and (out / "figures" / "layers_manifest.png").is_file()
