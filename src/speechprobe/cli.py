@@ -149,6 +149,52 @@ def demo(
     _print_best(results, out)
 
 
+@app.command()
+def reproduce(
+    run_dir: Path = typer.Argument(..., help="A finished run directory."),
+    out: Path = typer.Option(..., "--out", "-o", help="Where to write the rerun."),
+) -> None:
+    """Rerun RUN from its manifest.json into --out and report any difference in results.csv."""
+    from .pipeline import reproduce as reproduce_run
+
+    rep = reproduce_run(run_dir, out)
+    for lib, (old, new) in rep.version_changes.items():
+        console.print(f"note: {lib} was {old}, now {new}")
+    if rep.identical:
+        _stdout().print(f"identical: all {rep.rows} rows of results.csv match {run_dir}")
+        return
+    _stdout().print(f"DIFFERENT: {rep.differing_rows} of {rep.rows} rows differ (max |diff| {rep.max_abs_diff:.3g})")
+    raise typer.Exit(1)
+
+
+cache_app = typer.Typer(help="Inspect and repair the feature store.", no_args_is_help=True)
+app.add_typer(cache_app, name="cache")
+
+
+@cache_app.command("verify")
+def cache_verify(
+    cache: Optional[Path] = CacheOpt,
+    repair: bool = typer.Option(True, "--repair/--check-only", help="Delete torn and orphan entries."),
+) -> None:
+    """Find torn items and orphan temp files in the feature store (and repair them).
+
+    Run it while no extraction is writing to the same store: in-flight temp files look orphaned.
+    """
+    from .cache import cache_root
+    from .features.store import FeatureStore
+
+    store = FeatureStore(cache_root(cache) / "features")
+    rep = store.verify(repair=repair)
+    verb = "removed" if repair else "found"
+    _stdout().print(
+        f"{store.root}: {rep.items} items; {len(rep.torn)} torn and {len(rep.orphans)} orphan entries {verb}"
+    )
+    for p in (*rep.torn, *rep.orphans):
+        _stdout().print(f"  {verb}: {p}")
+    if not rep.ok and not repair:
+        raise typer.Exit(1)
+
+
 DEMO_MODELS = ("whisper-tiny.en", "whisper-base")
 DEMO_TASKS = ("accent", "stress", "speaker_count", "emotion", "gender")
 

@@ -54,6 +54,14 @@ class RunConfig:
         if self.dtype in ("bf16", "fp16") and self.device == "cpu":
             raise ConfigError(f"--dtype {self.dtype} needs --device cuda; on CPU use float32")
 
+    @classmethod
+    def from_json(cls, data: dict, out: Path | None = None) -> "RunConfig":
+        """Rebuild a config written by ``to_json`` (optionally into another run directory)."""
+        conf = dict(data)
+        conf["out"] = Path(out) if out is not None else Path(conf["out"])
+        conf["cache"] = Path(conf["cache"]) if conf.get("cache") else None
+        return cls(**conf)
+
     def to_json(self) -> dict:
         d = asdict(self)
         d["out"] = str(self.out)

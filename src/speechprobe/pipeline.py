@@ -159,10 +159,7 @@ def load_extracted(run_dir: Path) -> tuple[RunConfig, dict[str, list[ClipMeta]],
     if not path.is_file():
         raise SpeechprobeError(f"{run_dir}: no state.json; run `speechprobe extract ... --out {run_dir}` first")
     saved = json.loads(path.read_text())
-    conf = saved.pop("config")
-    conf["out"] = run_dir
-    conf["cache"] = Path(conf["cache"]) if conf.get("cache") else None
-    cfg = RunConfig(**conf)
+    cfg = RunConfig.from_json(saved.pop("config"), out=run_dir)
     state = RunState(**{k: v for k, v in saved.items() if k != "skipped"})
     state.skipped = [Skip(**s) for s in saved.get("skipped", [])]
     clips = {}
@@ -253,3 +250,38 @@ def probe_and_report(cfg: RunConfig, clips: dict[str, list[ClipMeta]], state: Ru
     results = run_probes(cfg, clips, state)
     write_outputs(cfg, results, clips, state)
     return results
+
+
+@dataclass
+class Reproduction:
+    """How a rerun compares with the original run."""
+
+    identical: bool
+    rows: int
+    differing_rows: int
+    max_abs_diff: float
+    version_changes: dict[str, tuple[str, str]]
+
+
+def reproduce(run_dir: Path, out: Path) -> Reproduction:
+    """Rerun ``run_dir`` from its manifest into ``out`` and compare results.csv."""
+    path = run_dir / "manifest.json"
+    if not path.is_file():
+        raise SpeechprobeError(f"{run_dir}: no manifest.json; is it a finished speechprobe run?")
+    manifest = json.loads(path.read_text())
+    cfg = RunConfig.from_json(manifest["config"], out=out)
+    cfg.progress = False
+    run(cfg)
+    old, new = (d / "results.csv" for d in (run_dir, out))
+    if old.read_bytes() == new.read_bytes():
+        diff, worst, rows = 0, 0.0, len(pd.read_csv(new))
+    else:
+        a, b = pd.read_csv(old), pd.read_csv(new)
+        keys = [c for c in RESULT_COLUMNS if c != "value"]
+        merged = a.merge(b, on=keys, how="outer", suffixes=("_old", "_new"))
+        delta = (merged["value_old"] - merged["value_new"]).abs()
+        diff = int((delta.fillna(float("inf")) > 0).sum())
+        worst, rows = float(delta.fillna(float("inf")).max()), len(merged)
+    now = versions()
+    changes = {k: (v, now.get(k, "")) for k, v in manifest.get("versions", {}).items() if now.get(k) != v}
+    return Reproduction(diff == 0, rows, diff, worst, changes)

@@ -44,8 +44,7 @@ class ExtractReport:
 @dataclass
 class _Pending:
     meta: ClipMeta
-    audio: np.ndarray | None  # None: already stored
-    truncated: bool = False
+    clip: Clip
 
 
 def is_oom(err: BaseException) -> bool:
@@ -87,43 +86,48 @@ def extract(
 ) -> ExtractReport:
     """Store pooled features of every clip not yet in ``space``; returns clip metadata in order.
 
-    Clips already stored are not recomputed; each new clip is written as soon as its batch is done,
-    so an interrupted extraction resumes where it stopped.
+    Batches are formed over *all* clips, stored or not, so their composition never depends on what
+    an earlier, interrupted run managed to store: a batch whose clips are all stored is skipped, and
+    a batch with any clip missing (the one in flight when a run died) is recomputed whole, writing
+    only the missing clips. Features are therefore bit-identical to an uninterrupted run, and no
+    stored clip outside the in-flight batch is ever recomputed.
     """
     report = ExtractReport()
     limit = adapter.max_seconds()
-    window = adapter.window_seconds
+    rate = adapter.sample_rate
 
     def prepare(clip: Clip) -> _Pending:
-        """Hash, and for clips not yet stored resample and cut to the model's window (in a worker)."""
-        meta = ClipMeta(clip.id, clip.label, clip.group, clip.duration, clip.content_hash)
-        if space.has(meta.content_hash):
-            return _Pending(meta, None)
-        audio = resample(clip.audio, clip.sample_rate, adapter.sample_rate)
-        cut = limit is not None and len(audio) > limit * adapter.sample_rate
-        return _Pending(meta, audio[: int(limit * adapter.sample_rate)] if cut else audio, cut)
+        """Hash the clip's content (in a worker)."""
+        return _Pending(ClipMeta(clip.id, clip.label, clip.group, clip.duration, clip.content_hash), clip)
 
-    def pending() -> Iterable[_Pending]:
+    def stream() -> Iterable[_Pending]:
         for p in ordered_map(prepare, clips, workers=PREPARE_WORKERS):
             report.clips.append(p.meta)
-            if p.audio is None:
-                report.reused += 1
-                continue
-            if p.truncated:
+            if limit is not None and p.meta.duration > limit:
                 report.truncated.append(p.meta.id)
                 log.warning("%s: %.1f s is longer than %s's %.0f s window; truncated", p.meta.id, p.meta.duration, adapter.name, limit)
             yield p
 
+    def model_input(p: _Pending) -> np.ndarray:
+        """Resample to the model's rate and cut to its window."""
+        audio = resample(p.clip.audio, p.clip.sample_rate, rate)
+        return audio[: int(limit * rate)] if limit is not None else audio
+
+    def cost(p: _Pending) -> float:
+        return adapter.window_seconds(min(p.meta.duration, limit or float("inf")))
+
     bar = tqdm(desc=desc, unit="clip", disable=not progress, leave=False)
-    seen: set[str] = set()
-    for batch in duration_batches(pending(), lambda p: window(len(p.audio) / adapter.sample_rate), max_batch_seconds):
-        todo = list({p.meta.content_hash: p for p in batch if p.meta.content_hash not in seen}.values())
-        if todo:
-            feats = forward_halving(adapter, [p.audio for p in todo], pooling)
-            for p, f in zip(todo, feats):
-                space.put(p.meta.content_hash, f)
-                seen.add(p.meta.content_hash)
-            report.computed += len(todo)
+    for batch in duration_batches(stream(), cost, max_batch_seconds):
+        unique = list({p.meta.content_hash: p for p in batch}.values())
+        missing = {p.meta.content_hash for p in unique if not space.has(p.meta.content_hash)}
+        if missing:
+            audios = list(ordered_map(model_input, unique, workers=PREPARE_WORKERS))
+            feats = forward_halving(adapter, audios, pooling)
+            for p, f in zip(unique, feats):
+                if p.meta.content_hash in missing:
+                    space.put(p.meta.content_hash, f)
+        report.computed += len(missing)
+        report.reused += len(batch) - len(missing)
         bar.update(len(batch))
     bar.close()
     return report

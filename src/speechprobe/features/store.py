@@ -17,7 +17,7 @@ import hashlib
 import json
 import os
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Sequence
 
@@ -96,11 +96,54 @@ class FeatureSpace:
         return out
 
 
+@dataclass
+class VerifyReport:
+    """What ``FeatureStore.verify`` found (and removed when repairing)."""
+
+    items: int = 0
+    torn: list[Path] = field(default_factory=list)  # unreadable or inconsistent item files
+    orphans: list[Path] = field(default_factory=list)  # temp files of interrupted writes
+
+    @property
+    def ok(self) -> bool:
+        return not self.torn and not self.orphans
+
+
+def _check_item(path: Path) -> tuple[int, ...] | None:
+    """The item's shape if it is a complete float32 2-D .npy, else None."""
+    try:
+        arr = np.load(path, mmap_mode="r", allow_pickle=False)
+        if arr.dtype != np.float32 or arr.ndim != 2:
+            return None
+        expected = arr.offset + arr.nbytes  # a torn tail makes the file shorter than its header says
+        return tuple(arr.shape) if path.stat().st_size == expected else None
+    except (OSError, ValueError, EOFError):
+        return None
+
+
 class FeatureStore:
     """A folder of feature spaces."""
 
     def __init__(self, root: str | os.PathLike) -> None:
         self.root = Path(root)
+
+    def verify(self, repair: bool = False) -> VerifyReport:
+        """Find torn items (unreadable, or a shape unlike the rest of their space) and orphan temp files.
+
+        With ``repair`` they are deleted, so the next extraction recomputes exactly those clips.
+        """
+        report = VerifyReport()
+        for space in sorted(p for p in self.root.glob("*") if p.is_dir()):
+            report.orphans.extend(sorted(space.rglob(".tmp-*")))
+            shapes: dict[Path, tuple[int, ...] | None] = {p: _check_item(p) for p in sorted(space.rglob("items/*/*.npy"))}
+            report.items += len(shapes)
+            valid = [s for s in shapes.values() if s is not None]
+            common = max(set(valid), key=valid.count) if valid else None
+            report.torn.extend(p for p, s in shapes.items() if s is None or s != common)
+        if repair:
+            for p in (*report.torn, *report.orphans):
+                p.unlink(missing_ok=True)
+        return report
 
     def space(self, model: str, weights_hash: str, options: dict[str, object]) -> FeatureSpace:
         key = space_key(model, weights_hash, options)
