@@ -1,14 +1,30 @@
-"""Turn a ``--tasks`` entry into a Task and a clip source: registry name, manifest CSV, or dataset."""
+"""Turn a ``--tasks`` entry into a Task and a clip source.
+
+An entry is one of:
+
+* a registry name (``emotion``, ``ds-emotion``): synthetic tasks are generated, Dynamic-SUPERB tasks
+  are read from the hub (or the HF cache when offline);
+* ``NAME=PATH``: a registered task read from a local copy (a ``save_to_disk`` folder or a folder
+  of parquet files), keeping the task's label set, label map and grouping;
+* a manifest CSV (``path,label[,group]``);
+* a local dataset folder (``save_to_disk`` or parquet files) or an HF hub id (``owner/name``): any
+  audio dataset, given its column names (``columns``).
+"""
 
 from __future__ import annotations
 
+import dataclasses
 from collections import Counter
+from collections.abc import Mapping
 from pathlib import Path
 
-from ..errors import SpeechprobeError
+from ..errors import ConfigError, SpeechprobeError
 from .manifest import ManifestSource
 from .source import ClipSource
 from .tasks import Task, close_matches, registered_tasks
+
+COLUMN_KEYS = ("audio", "label", "group", "id", "instruction", "group_pattern")
+_NONE = ("", "none", "null")
 
 
 def open_task(
@@ -17,13 +33,28 @@ def open_task(
     seed: int = 0,
     n_per_class: int | None = None,
     progress: bool = False,
+    columns: Mapping[str, str | None] | None = None,
+    split: str | None = None,
+    streaming: bool = False,
 ) -> tuple[Task, ClipSource]:
-    """Resolve ``spec`` (a registry name or a manifest CSV path) to its task and clip source.
+    """Resolve ``spec`` to its task and clip source.
 
     Synthetic tasks are generated (once, cached under ``cache_root/synthetic``) and read back
-    through their manifest, so every source takes the same decoding path.
+    through their manifest, so every source takes the same decoding path. Dataset sources (registry
+    Dynamic-SUPERB tasks, ``NAME=PATH``, dataset folders, hub ids) are read by ``HFSource``;
+    ``columns`` overrides their column names (keys: audio, label, group, id, instruction,
+    group_pattern; a value of None or "none" turns an optional one off, e.g. ``{"group": None}``),
+    ``split`` picks the split (default: ``test``, or the only one) and ``streaming`` reads a hub
+    dataset without a local copy.
     """
     tasks = registered_tasks()
+    name, sep, target = spec.partition("=")
+    if sep and not Path(spec).expanduser().exists():  # NAME=PATH (a path may contain '=' itself)
+        if name not in tasks:
+            raise SpeechprobeError(f"unknown task {name!r} in {spec!r}; {close_matches(name, list(tasks))}")
+        if tasks[name].source == "synthetic":
+            raise SpeechprobeError(f"{name} is a synthetic task: it is generated, not read from {target!r}")
+        return _dataset_task(tasks[name], target, columns, split, streaming)
     if spec in tasks:
         task = tasks[spec]
         if task.source == "synthetic":
@@ -33,7 +64,7 @@ def open_task(
             out_dir = cache_root / "synthetic" / f"{spec}-seed{seed}-{size}"
             csv = generate_task(spec, out_dir, n_per_class=n_per_class, seed=seed, progress=progress)
             return task, ManifestSource(csv, task=spec)
-        raise SpeechprobeError(f"task {spec!r} reads {task.source}, which this build cannot load yet")
+        return _dataset_task(task, None, columns, split, streaming)
     path = Path(spec).expanduser()
     if path.suffix.lower() == ".csv":
         source = ManifestSource(path)
@@ -47,4 +78,79 @@ def open_task(
             group_column="group" if source.has_groups else None,
         )
         return task, source
-    raise SpeechprobeError(f"unknown task {spec!r}; {close_matches(spec, list(tasks))} (or pass a manifest .csv)")
+    from .hf import is_dataset_folder, is_hub_id
+
+    if (path.exists() and (is_dataset_folder(path) or path.suffix in (".parquet", ".arrow"))) or is_hub_id(spec):
+        return _user_dataset(spec, columns, split, streaming)
+    if path.exists():
+        raise SpeechprobeError(
+            f"{spec}: not a task source: expected a manifest .csv, a `save_to_disk` folder or a folder of parquet files"
+        )
+    raise SpeechprobeError(
+        f"unknown task {spec!r}; {close_matches(spec, list(tasks))} "
+        f"(or pass a manifest .csv, a local dataset folder, an HF id owner/name, or NAME=FOLDER)"
+    )
+
+
+def _columns(task: Task | None, overrides: Mapping[str, str | None] | None):
+    from .hf import Columns
+
+    base = Columns() if task is None else Columns(
+        audio=task.audio_column, label=task.label_column, id=task.id_column,
+        instruction=task.instruction_column, group=task.group_column, group_pattern=task.group_pattern,
+    )
+    overrides = dict(overrides or {})
+    unknown = sorted(set(overrides) - set(COLUMN_KEYS))
+    if unknown:
+        raise ConfigError(f"unknown column option(s) {', '.join(unknown)}; use {', '.join(COLUMN_KEYS)}")
+    clean = {k: (None if v is None or str(v).strip().lower() in _NONE else str(v).strip()) for k, v in overrides.items()}
+    for required in ("audio", "label"):
+        if required in clean and clean[required] is None:
+            raise ConfigError(f"the {required} column cannot be turned off")
+    if clean.get("group"):  # an explicit group column replaces the task's pattern
+        clean.setdefault("group_pattern", None)
+    return dataclasses.replace(base, **clean)
+
+
+def _dataset_task(task: Task, local: str | None, columns, split, streaming) -> tuple[Task, ClipSource]:
+    """A registered dataset task, read from its hub id or a local copy."""
+    from .hf import HFSource
+
+    cols = _columns(task, columns)
+    source = HFSource(
+        local or task.source,
+        task=task.name,
+        split=split or task.split,
+        columns=cols,
+        label_set=task.labels,
+        label_map=task.label_map,
+        streaming=streaming,
+        name=task.name,
+    )
+    if local:
+        task = dataclasses.replace(task, source=str(Path(local).expanduser()))
+    return dataclasses.replace(task, group_column=cols.group, group_pattern=cols.group_pattern), source
+
+
+def _user_dataset(spec: str, columns, split, streaming) -> tuple[Task, ClipSource]:
+    """Any HF audio dataset (local folder or hub id): the label set is what the data holds."""
+    from .hf import HFSource
+
+    cols = _columns(None, columns)
+    source = HFSource(spec, split=split, columns=cols, streaming=streaming)
+    counts = Counter(source.labels())
+    task = Task(
+        name=source.task,
+        labels=tuple(sorted(counts)),
+        paralinguistic=False,
+        source=spec,
+        cue="user dataset",
+        group_column=cols.group,
+        audio_column=cols.audio,
+        label_column=cols.label,
+        id_column=cols.id,
+        instruction_column=cols.instruction,
+        group_pattern=cols.group_pattern,
+        split=source.split,
+    )
+    return task, source

@@ -14,6 +14,12 @@ class Task:
     an HF dataset id (``"DynamicSuperb/..."``), or a path (manifest CSV / local dataset folder).
     ``cue`` is the datasheet line: which property of the signal carries the label.
     ``label_map`` maps source spellings (normalised) to canonical labels.
+
+    Dataset sources (HF datasets, local copies) also use the column fields: ``audio_column`` and
+    ``label_column`` are required; ``id_column`` and ``instruction_column`` are used when present;
+    ``group_column`` names a speaker/session column, or ``group_pattern`` (a regular expression)
+    extracts one from the id column (its first capture group, else the whole match) where the
+    dataset has no such column. ``split`` is the split to read (None: the only split, or ``test``).
     """
 
     name: str
@@ -25,6 +31,10 @@ class Task:
     label_map: dict[str, str] = field(default_factory=dict)
     audio_column: str = "audio"
     label_column: str = "label"
+    id_column: str | None = "file"
+    instruction_column: str | None = "instruction"
+    group_pattern: str | None = None
+    split: str | None = None
 
 
 _REGISTRY: dict[str, Task] = {}
@@ -51,4 +61,6 @@ def close_matches(name: str, known: list[str]) -> str:
 
 
 def _load_builtin() -> None:
-    from .synthetic import suite  # noqa: F401  (registers the synthetic tasks)
+    # synthetic first, so `speechprobe tasks` lists the offline suite before the hub tasks
+    from .synthetic import suite  # noqa: F401, I001  (registers the synthetic tasks)
+    from . import dynamic_superb  # noqa: F401  (registers the Dynamic-SUPERB tasks)
