@@ -34,7 +34,14 @@ def _split(value: str | None) -> list[str]:
 
 
 ModelsOpt = typer.Option("", "--models", "-m", help="Comma-separated model names, local dirs or hub ids.")
-TasksOpt = typer.Option(..., "--tasks", "-t", help="Comma-separated task names or manifest CSV paths.")
+TasksOpt = typer.Option(
+    ..., "--tasks", "-t",
+    help="Comma-separated: task names, NAME=DATASET_DIR, manifest CSVs, dataset folders or HF ids.",
+)
+AudioColOpt = typer.Option(None, "--audio-column", help="Audio column of a dataset source.")
+LabelColOpt = typer.Option(None, "--label-column", help="Label column of a dataset source.")
+GroupColOpt = typer.Option(None, "--group-column", help="Speaker/session column of a dataset ('none': ungrouped).")
+SplitOpt = typer.Option(None, "--split", help="Dataset split (default: test, or the only one).")
 OutOpt = typer.Option(Path("runs/latest"), "--out", "-o", help="Run directory.")
 ProbesOpt = typer.Option("knn,mlp", "--probes", help="Probes: knn, mlp, linear.")
 FoldsOpt = typer.Option(5, "--folds", help="Cross-validation folds.")
@@ -57,6 +64,8 @@ def _config(**kw):
 
     kw["models"], kw["tasks"] = _split(kw["models"]), _split(kw["tasks"])
     kw["probes"], kw["baselines"] = _split(kw["probes"]), _split(kw["baselines"])
+    cols = {"audio": kw.pop("audio_column", None), "label": kw.pop("label_column", None), "group": kw.pop("group_column", None)}
+    kw["columns"] = {k: v for k, v in cols.items() if v is not None} or None
     return RunConfig(**kw)
 
 
@@ -72,7 +81,8 @@ def run(
     seed: int = SeedOpt, window: str = WindowOpt, pooling: str = PoolingOpt, baselines: str = BaselinesOpt,
     cache: Optional[Path] = CacheOpt, device: str = DeviceOpt, dtype: Optional[str] = DtypeOpt,
     random_init: bool = RandomOpt, n_per_class: Optional[int] = SizeOpt, max_batch_seconds: float = BatchOpt,
-    jobs: int = JobsOpt, progress: bool = ProgressOpt,
+    jobs: int = JobsOpt, audio_column: Optional[str] = AudioColOpt, label_column: Optional[str] = LabelColOpt,
+    group_column: Optional[str] = GroupColOpt, split: Optional[str] = SplitOpt, progress: bool = ProgressOpt,
 ) -> None:
     """Extract, probe and report: the whole pipeline."""
     from .pipeline import run as run_pipeline
@@ -88,7 +98,7 @@ def _cfg_from(args: dict):
 
     from .config import RunConfig
 
-    names = {f.name for f in fields(RunConfig)}
+    names = {f.name for f in fields(RunConfig)} | {"audio_column", "label_column", "group_column"}
     args = {"n_jobs": args.get("jobs", 1), **{k: v for k, v in args.items() if k in names}}
     return _config(**args)
 
@@ -98,7 +108,9 @@ def extract(
     models: str = ModelsOpt, tasks: str = TasksOpt, out: Path = OutOpt, seed: int = SeedOpt, window: str = WindowOpt,
     pooling: str = PoolingOpt, baselines: str = BaselinesOpt, cache: Optional[Path] = CacheOpt,
     device: str = DeviceOpt, dtype: Optional[str] = DtypeOpt, random_init: bool = RandomOpt,
-    n_per_class: Optional[int] = SizeOpt, max_batch_seconds: float = BatchOpt, progress: bool = ProgressOpt,
+    n_per_class: Optional[int] = SizeOpt, max_batch_seconds: float = BatchOpt,
+    audio_column: Optional[str] = AudioColOpt, label_column: Optional[str] = LabelColOpt,
+    group_column: Optional[str] = GroupColOpt, split: Optional[str] = SplitOpt, progress: bool = ProgressOpt,
 ) -> None:
     """Extract features only (into the feature store); `speechprobe probe RUN` continues."""
     from .pipeline import run_extract

@@ -31,6 +31,9 @@ class RunConfig:
     n_per_class: int | None = None  # synthetic suite size per class (None: each task's default)
     max_batch_seconds: float = 120.0
     n_jobs: int = 1
+    columns: dict[str, str | None] | None = None  # dataset column overrides (audio, label, group, ...)
+    split: str | None = None  # dataset split (default: test, or the only one)
+    streaming: bool = False  # read hub datasets without a local copy
     progress: bool = True
 
     def validate(self) -> None:

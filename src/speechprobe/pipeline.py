@@ -66,7 +66,15 @@ def _model_list(cfg: RunConfig) -> list[str]:
 
 def _open_tasks(cfg: RunConfig, root: Path) -> list[TaskRecord]:
     """Open every task and check its class sizes before any extraction."""
-    records = [TaskRecord(*open_task(t, root, cfg.seed, cfg.n_per_class, cfg.progress)) for t in dict.fromkeys(cfg.tasks)]
+    records = [
+        TaskRecord(
+            *open_task(
+                t, root, cfg.seed, cfg.n_per_class, cfg.progress,
+                columns=cfg.columns, split=cfg.split, streaming=cfg.streaming,
+            )
+        )
+        for t in dict.fromkeys(cfg.tasks)
+    ]
     for rec in records:
         labels = getattr(rec.source, "labels", None)
         if labels is not None:
@@ -136,14 +144,17 @@ def _record_task(rec: TaskRecord, cfg: RunConfig, state: RunState) -> None:
         msg = f"task {rec.task.name}: no speaker/group column, folds are not grouped; speaker leakage may inflate scores"
         log.warning(msg)
         state.warnings.append(msg)
-    unknown = sorted({c.label for c in rec.clips} - set(rec.task.labels)) if rec.task.labels else []
+    outside = dict(getattr(rec.source, "outside_label_set", {}))
+    if not outside and rec.task.labels:
+        outside = dict(Counter(c.label for c in rec.clips if c.label not in rec.task.labels))
     state.tasks[rec.task.name] = {
         "source": rec.task.source,
         "fingerprint": rec.source.fingerprint(),
         "paralinguistic": rec.task.paralinguistic,
         "cue": rec.task.cue,
         "labels": dict(sorted(Counter(c.label for c in rec.clips).items())),
-        "labels_outside_label_set": unknown,
+        "labels_outside_label_set": outside,
+        "group_unmatched": getattr(rec.source, "group_unmatched", 0),
         "n_clips": len(rec.clips),
         "n_skipped": len(rec.source.skipped),
         "grouped_folds": grouped,

@@ -135,7 +135,8 @@ class FeatureStore:
         report = VerifyReport()
         for space in sorted(p for p in self.root.glob("*") if p.is_dir()):
             report.orphans.extend(sorted(space.rglob(".tmp-*")))
-            shapes: dict[Path, tuple[int, ...] | None] = {p: _check_item(p) for p in sorted(space.rglob("items/*/*.npy"))}
+            items = sorted(p for p in space.glob("items/*/*.npy") if not p.name.startswith("."))
+            shapes: dict[Path, tuple[int, ...] | None] = {p: _check_item(p) for p in items}
             report.items += len(shapes)
             valid = [s for s in shapes.values() if s is not None]
             common = max(set(valid), key=valid.count) if valid else None
