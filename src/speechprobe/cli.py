@@ -267,7 +267,7 @@ def main() -> None:
     except SpeechprobeError as e:
         if _DEBUG["on"]:
             raise
-        console.print(f"[red]error:[/red] {e}", highlight=False)
+        print(f"error: {e}", file=sys.stderr)  # one line, never wrapped
         sys.exit(2)
     except KeyboardInterrupt:
         console.print("interrupted; rerun the same command to resume")
