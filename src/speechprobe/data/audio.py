@@ -22,14 +22,15 @@ def read_audio(path: str | os.PathLike) -> tuple[np.ndarray, int]:
     """
     p = Path(path)
     try:
-        if not p.exists():
-            raise AudioError(f"{p}: missing file")
-        if p.is_dir():
-            raise AudioError(f"{p}: is a directory, not an audio file")
-        if p.stat().st_size == 0:
-            raise AudioError(f"{p}: empty file (0 bytes)")
+        st = p.stat()
+    except FileNotFoundError:
+        raise AudioError(f"{p}: missing file" + (" (dangling symlink)" if p.is_symlink() else "")) from None
     except OSError as e:  # symlink loops, permissions
         raise AudioError(f"{p}: unreadable ({e.strerror or e})") from None
+    if p.is_dir():
+        raise AudioError(f"{p}: is a directory, not an audio file")
+    if st.st_size == 0:
+        raise AudioError(f"{p}: empty file (0 bytes)")
     try:
         data, sr = sf.read(str(p), dtype="float32", always_2d=True)
     except Exception as first:  # libsndfile cannot decode it: try the fallback decoder

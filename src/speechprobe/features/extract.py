@@ -11,6 +11,7 @@ from tqdm.auto import tqdm
 
 from ..data.audio import resample
 from ..data.clip import Clip
+from ..errors import SpeechprobeError
 from ..models.base import ModelAdapter
 from ..parallel import ordered_map
 from .batching import duration_batches
@@ -68,6 +69,14 @@ def forward_halving(adapter: ModelAdapter, audios: Sequence[np.ndarray], pooling
         )
 
 
+def _check_finite(feats: np.ndarray, batch: list[_Pending], model: str) -> None:
+    """Never store a silently wrong number: name the clip whose features are NaN/Inf."""
+    bad = ~np.isfinite(feats).reshape(len(feats), -1).all(axis=1)
+    if bad.any():
+        ids = ", ".join(p.meta.id for p, b in zip(batch, bad) if b)
+        raise SpeechprobeError(f"{model} produced NaN/Inf features for {ids}; try --dtype float32 or report it")
+
+
 def _free_accelerator_cache() -> None:
     import torch
 
@@ -123,6 +132,7 @@ def extract(
         if missing:
             audios = list(ordered_map(model_input, unique, workers=PREPARE_WORKERS))
             feats = forward_halving(adapter, audios, pooling)
+            _check_finite(feats, unique, adapter.name)
             for p, f in zip(unique, feats):
                 if p.meta.content_hash in missing:
                     space.put(p.meta.content_hash, f)
