@@ -2,19 +2,25 @@
 
 from __future__ import annotations
 
-import csv
+import os
+
+# Before any HF library is imported: they read these once, at import time. No test uses the network.
+os.environ["HF_HUB_OFFLINE"] = "1"
+os.environ["HF_DATASETS_OFFLINE"] = "1"
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+import csv  # noqa: E402
 from pathlib import Path
 
-import numpy as np
-import pytest
-import soundfile as sf
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+import soundfile as sf  # noqa: E402
 
 
 @pytest.fixture(autouse=True)
 def _isolated_cache(tmp_path_factory, monkeypatch):
     """Every test uses a session-wide temporary speechprobe cache, never the user's."""
     monkeypatch.setenv("SPEECHPROBE_CACHE", str(_session_cache(tmp_path_factory)))
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
 
 
 _CACHE: dict[str, Path] = {}
