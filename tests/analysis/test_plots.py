@@ -8,16 +8,16 @@ import matplotlib
 
 matplotlib.use("Agg")
 
-import matplotlib.image as mpimg  # noqa: E402
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-import pytest  # noqa: E402
-from matplotlib.figure import Figure  # noqa: E402
+import matplotlib.image as mpimg
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import pytest
+from matplotlib.figure import Figure
 
-from speechprobe.analysis import plot_layer_curves, summarize  # noqa: E402
-from speechprobe.analysis.plots import _draw_task, task_slug  # noqa: E402
-from speechprobe.analysis.summary import layer_rows, num_layers  # noqa: E402
+from speechprobe.analysis import plot_layer_curves, summarize
+from speechprobe.analysis.plots import _draw_task, task_slug
+from speechprobe.analysis.summary import layer_rows, num_layers
 
 
 @pytest.fixture()
@@ -90,3 +90,68 @@ def test_task_slug() -> None:
     assert task_slug("emotion") == "emotion"
     assert task_slug("data/my tasks/manifest.csv") == "data_my_tasks_manifest.csv"
     assert task_slug("///") == "task"
+
+
+def test_layer_curves_prefix_and_depths(summary: pd.DataFrame, tmp_path: Path) -> None:
+    paths = plot_layer_curves(summary, tmp_path, relative_depth=True, prefix="layers_rel", depths={"whisper": 9})
+    assert [p.name for p in paths] == ["layers_rel_accent.png", "layers_rel_emotion.png", "layers_rel_org_gender.png"]
+    rows = layer_rows(summary, "macro_f1")
+    ax = Figure().subplots()
+    colours = {m: (0.0, 0.0, 0.0) for m in rows["model"].unique()}
+    depth = num_layers(summary, {"whisper": 9})
+    _draw_task(ax, rows[rows["task"] == "emotion"], depth, colours, ["knn", "linear"], relative_depth=True)
+    whisper = next(line for line in ax.get_lines() if line.get_label() == "whisper (knn)")
+    assert whisper.get_xdata()[-1] == pytest.approx(4 / 8)  # layers 0-4 of 9: the curve stops half way
+
+
+def test_heatmaps(summary: pd.DataFrame, tmp_path: Path) -> None:
+    from speechprobe.analysis import plot_best_heatmap, plot_layer_heatmaps
+
+    before = plt.get_fignums()
+    best = plot_best_heatmap(summary, tmp_path / "heatmap_best.png")
+    assert best == tmp_path / "heatmap_best.png"
+    _check_png(best)
+    assert best.with_suffix(".svg").stat().st_size > 0
+    layers = plot_layer_heatmaps(summary, tmp_path)
+    assert [p.name for p in layers] == ["heatmap_layers_wavlm.png", "heatmap_layers_whisper.png"]
+    for path in layers:
+        _check_png(path)
+    empty = summary.iloc[0:0]
+    assert plot_best_heatmap(empty, tmp_path / "none.png") is None and plot_layer_heatmaps(empty, tmp_path) == []
+    assert plt.get_fignums() == before
+
+
+def test_tsne_first_best_last(tmp_path: Path) -> None:
+    from speechprobe.analysis import plot_tsne, plot_umap, umap_available
+
+    rng = np.random.default_rng(0)
+    labels = np.repeat(["a", "b", "c"], 12)
+    features = rng.normal(size=(len(labels), 4, 60)).astype(np.float32)
+    features[:, 2, :3] += 6 * np.eye(3)[np.repeat([0, 1, 2], 12)]
+    path = plot_tsne(features, labels, {"first": 0, "best": 2, "last": 3}, tmp_path / "tsne_m_t.png", seed=0,
+                     max_points=30, title="m · t")
+    _check_png(path)
+    assert path.with_suffix(".svg").stat().st_size > 0
+    with pytest.raises(ValueError, match="one label per item"):
+        plot_tsne(features, labels[:-1], {"first": 0}, tmp_path / "x.png")
+    if not umap_available():
+        with pytest.raises(ImportError, match="umap-learn"):
+            plot_umap(features, labels, {"first": 0}, tmp_path / "u.png")
+    else:
+        _check_png(plot_umap(features, labels, {"first": 0, "best": 2}, tmp_path / "u.png"))
+
+
+def test_zeroshot_scatter(summary: pd.DataFrame, tmp_path: Path) -> None:
+    from speechprobe.analysis import plot_zeroshot_scatter
+    from speechprobe.analysis.plots import zeroshot_points
+
+    points = zeroshot_points(summary)
+    assert len(points) == 1
+    row = points.iloc[0]
+    assert (row["model"], row["task"], row["prompt"], row["zeroshot"]) == ("whisper", "emotion", "qa:p1", 0.5)
+    own = layer_rows(summary, "macro_f1")
+    own = own[(own["model"] == "whisper") & (own["task"] == "emotion")]["mean"].max()
+    assert row["probe_score"] == pytest.approx(own) and row["reference"] == "same model"
+    path = plot_zeroshot_scatter(summary, tmp_path / "zeroshot_vs_probe.png")
+    _check_png(path)
+    assert plot_zeroshot_scatter(summary[~summary["probe"].str.startswith("zeroshot:")], tmp_path / "n.png") is None

@@ -1,8 +1,42 @@
-"""Analysis stage: summaries over folds, best layers, chance levels and layer-curve figures."""
+"""Analysis stage: summaries over folds, best layers and depth curves, honest statistics
+(chance, permutation tests, control-task selectivity), figures and the run report.
+
+Files an analysed run directory gains (schemas in :mod:`.features` and :mod:`.report`):
+``permutation.csv``, ``selectivity.csv``, ``analysis.json``, ``figures/*.png|svg``,
+``main_table.csv``, ``main_table.tex``, ``report.md`` and ``report.html``.
+"""
 
 from __future__ import annotations
 
-from .plots import plot_layer_curves
+from .curves import (
+    CURVE_RULE,
+    SHAPES,
+    baseline_gain,
+    curve_shapes,
+    fit_curve_shape,
+    paralinguistic_summary,
+    relative_depth,
+)
+from .features import (
+    PERMUTATION_COLUMNS,
+    SELECTIVITY_COLUMNS,
+    analyse_features,
+    permutation_record,
+    selectivity_records,
+    store_loader,
+)
+from .plots import (
+    plot_best_heatmap,
+    plot_embedding,
+    plot_layer_curves,
+    plot_layer_heatmaps,
+    plot_tsne,
+    plot_umap,
+    plot_zeroshot_scatter,
+    umap_available,
+)
+from .report import MAIN_TABLE_COLUMNS, build_report, load_run, main_table, main_table_latex, write_main_table
+from .stats import control_selectivity, label_permuter, permutation_scheme, permutation_test
 from .summary import (
     best_layers,
     best_table,
@@ -13,11 +47,41 @@ from .summary import (
 )
 
 __all__ = [
+    "CURVE_RULE",
+    "MAIN_TABLE_COLUMNS",
+    "PERMUTATION_COLUMNS",
+    "SELECTIVITY_COLUMNS",
+    "SHAPES",
+    "analyse_features",
+    "baseline_gain",
     "best_layers",
     "best_table",
+    "build_report",
     "chance_levels",
+    "control_selectivity",
+    "curve_shapes",
+    "fit_curve_shape",
+    "label_permuter",
+    "load_run",
+    "main_table",
+    "main_table_latex",
+    "paralinguistic_summary",
+    "permutation_record",
+    "permutation_scheme",
+    "permutation_test",
+    "plot_best_heatmap",
+    "plot_embedding",
     "plot_layer_curves",
+    "plot_layer_heatmaps",
+    "plot_tsne",
+    "plot_umap",
+    "plot_zeroshot_scatter",
     "read_results",
+    "relative_depth",
+    "selectivity_records",
+    "store_loader",
     "summarize",
     "summarize_run",
+    "umap_available",
+    "write_main_table",
 ]

@@ -1,10 +1,12 @@
-"""Layer-curve figures: one per task, written atomically as PNG and SVG."""
+"""Figures, each written atomically as PNG and SVG: layer curves per task, heatmaps (model × task
+best score; layer × task per model), t-SNE / UMAP of chosen layers, zero-shot vs probe scatter."""
 
 from __future__ import annotations
 
 import re
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 from matplotlib import colormaps
 from matplotlib.axes import Axes
@@ -12,7 +14,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
-from .summary import atomic_write, layer_rows, num_layers
+from .summary import atomic_write, best_layers, layer_rows, num_layers
 
 METRIC_LABELS = {"macro_f1": "Macro-F1", "accuracy": "Accuracy", "nmi": "NMI"}
 PROBE_STYLES = ["-", "--", "-.", (0, (3, 1, 1, 1, 1, 1))]
@@ -64,16 +66,19 @@ def plot_layer_curves(
     chance: dict[str, float] | None = None,
     metric: str = "macro_f1",
     relative_depth: bool = False,
+    prefix: str = "layers",
+    depths: dict[str, int] | None = None,
 ) -> list[Path]:
-    """Write ``layers_<task>.png`` (and ``.svg``) per task into ``out_dir``; return the PNG paths.
+    """Write ``<prefix>_<task>.png`` (and ``.svg``) per task into ``out_dir``; return the PNG paths.
 
     One line with a shaded 95% CI per multi-layer (model, probe); each single-layer model
     (hand-crafted baseline) as a solid horizontal line at its best probe; ``chance[task]``,
-    when given, as a dotted line. Zero-shot rows (no layer) are ignored.
+    when given, as a dotted line. Zero-shot rows (no layer) are ignored. ``depths`` (model →
+    number of layers) fixes the relative-depth axis when top layers are missing.
     """
     out_dir = Path(out_dir)
     rows = layer_rows(summary, metric).dropna(subset=["mean"])
-    depth = num_layers(summary)
+    depth = num_layers(summary, depths)
     models = sorted(rows["model"].unique(), key=lambda m: (depth[m] == 1, m))
     colours, probes = _colours(models), sorted(rows["probe"].unique())
     label = METRIC_LABELS.get(metric, metric)
@@ -95,8 +100,253 @@ def plot_layer_curves(
             ax.set_xlabel("layer")
         ax.grid(alpha=0.3)
         ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize="small", frameon=False)
-        png = out_dir / f"layers_{task_slug(str(task))}.png"
+        png = out_dir / f"{prefix}_{task_slug(str(task))}.png"
         _save(fig, png, "png")
         _save(fig, png.with_suffix(".svg"), "svg")
         paths.append(png)
     return paths
+
+
+def _new_figure(width: float, height: float) -> Figure:
+    fig = Figure(figsize=(width, height))
+    FigureCanvasAgg(fig)
+    return fig
+
+
+def save_figure(fig: Figure, png: Path) -> Path:
+    """Write ``fig`` as ``png`` and as the ``.svg`` beside it (both atomically); return ``png``."""
+    png = Path(png)
+    _save(fig, png, "png")
+    _save(fig, png.with_suffix(".svg"), "svg")
+    return png
+
+
+def _annotated_heatmap(ax: Axes, matrix: np.ndarray, rows: list[str], cols: list[str], vmin: float, vmax: float):
+    cmap = colormaps["viridis"]
+    cmap = cmap.with_extremes(bad="#dddddd")
+    image = ax.imshow(np.ma.masked_invalid(matrix), cmap=cmap, vmin=vmin, vmax=vmax, aspect="auto")
+    ax.set_xticks(range(len(cols)), [str(c) for c in cols], rotation=35, ha="right", fontsize="small")
+    ax.set_yticks(range(len(rows)), [str(r) for r in rows], fontsize="small")
+    if matrix.size <= 400:
+        for (i, j), v in np.ndenumerate(matrix):
+            text = "–" if not np.isfinite(v) else f"{v:.2f}"
+            bright = np.isfinite(v) and (v - vmin) / max(vmax - vmin, 1e-9) > 0.6
+            ax.text(j, i, text, ha="center", va="center", fontsize=7, color="black" if bright else "white")
+    return image
+
+
+def _limits(values: np.ndarray) -> tuple[float, float]:
+    finite = values[np.isfinite(values)]
+    if not len(finite):
+        return 0.0, 1.0
+    lo, hi = float(finite.min()), float(finite.max())
+    return (lo, hi) if hi > lo else (lo - 0.05, hi + 0.05)
+
+
+def plot_best_heatmap(
+    summary: pd.DataFrame, out_path: Path, metric: str = "macro_f1", depths: dict[str, int] | None = None
+) -> Path | None:
+    """Heatmap of model × task: each cell the best (layer, probe) mean ``metric``. None when empty."""
+    best = best_layers(summary, metric, depths)
+    if best.empty:
+        return None
+    table = best.groupby(["model", "task"])["mean"].max().unstack("task")
+    depth = num_layers(summary, depths)
+    order = sorted(table.index, key=lambda m: (int(depth.get(m, 1)) == 1, m))
+    table = table.loc[order]
+    matrix = table.to_numpy(float)
+    fig = _new_figure(1.6 + 0.9 * table.shape[1], 1.4 + 0.45 * table.shape[0])
+    ax = fig.subplots()
+    image = _annotated_heatmap(ax, matrix, list(table.index), list(table.columns), *_limits(matrix))
+    fig.colorbar(image, ax=ax, label=f"best {METRIC_LABELS.get(metric, metric)}")
+    ax.set_title(f"Best {METRIC_LABELS.get(metric, metric)} per model and task (best layer and probe)")
+    return save_figure(fig, Path(out_path))
+
+
+def plot_layer_heatmaps(
+    summary: pd.DataFrame, out_dir: Path, metric: str = "macro_f1", depths: dict[str, int] | None = None
+) -> list[Path]:
+    """``heatmap_layers_<model>.png`` per multi-layer model: layer × task, one panel per probe."""
+    rows = layer_rows(summary, metric).dropna(subset=["mean"])
+    depth = num_layers(summary, depths)
+    paths = []
+    for model, model_rows in rows.groupby("model", sort=True):
+        n = int(depth.get(model, 1))
+        if n <= 1:
+            continue
+        probes = sorted(model_rows["probe"].unique())
+        tasks = sorted(model_rows["task"].unique())
+        matrices = []
+        for probe in probes:
+            grid = model_rows[model_rows["probe"] == probe].pivot_table(index="layer", columns="task", values="mean")
+            matrices.append(grid.reindex(index=range(n), columns=tasks).to_numpy(float))
+        vmin, vmax = _limits(np.concatenate([m.ravel() for m in matrices]))
+        fig = _new_figure(1.8 + (1.0 + 0.8 * len(tasks)) * len(probes), 1.6 + 0.28 * n)
+        axes = np.atleast_1d(fig.subplots(1, len(probes), squeeze=False)[0])
+        for ax, probe, matrix in zip(axes, probes, matrices):
+            image = _annotated_heatmap(ax, matrix, [str(i) for i in range(n)], tasks, vmin, vmax)
+            ax.set_title(f"{model} ({probe})", fontsize="medium")
+            ax.set_ylabel("layer")
+        fig.colorbar(image, ax=list(axes), label=METRIC_LABELS.get(metric, metric))
+        paths.append(save_figure(fig, Path(out_dir) / f"heatmap_layers_{task_slug(str(model))}.png"))
+    return paths
+
+
+def _subsample(labels: np.ndarray, max_points: int, seed: int) -> np.ndarray:
+    """Indices of at most ``max_points`` items, stratified by label, seeded, in original order."""
+    n = len(labels)
+    if n <= max_points:
+        return np.arange(n)
+    rng = np.random.default_rng(seed)
+    keep = []
+    for cls in np.unique(labels):
+        idx = np.flatnonzero(labels == cls)
+        k = max(1, round(max_points * len(idx) / n))
+        keep.append(rng.choice(idx, size=min(k, len(idx)), replace=False))
+    return np.sort(np.concatenate(keep))
+
+
+def umap_available() -> bool:
+    """Whether ``umap-learn`` can be imported."""
+    import importlib.util
+
+    return importlib.util.find_spec("umap") is not None
+
+
+def _embed(X: np.ndarray, method: str, seed: int) -> np.ndarray:
+    from threadpoolctl import threadpool_limits
+
+    # Multi-threaded BLAS/OpenMP slows t-SNE down many times over on small inputs (oversubscription).
+    with threadpool_limits(1):
+        return _embed_single_thread(X, method, seed)
+
+
+def _embed_single_thread(X: np.ndarray, method: str, seed: int) -> np.ndarray:
+    from sklearn.decomposition import PCA
+    from sklearn.preprocessing import StandardScaler
+
+    X = StandardScaler().fit_transform(np.asarray(X, dtype=np.float64))
+    X = np.nan_to_num(X)
+    if X.shape[1] > 50 and X.shape[0] > 50:
+        X = PCA(50, random_state=seed).fit_transform(X)
+    n = X.shape[0]
+    if method == "umap":
+        import umap  # optional dependency (the ``umap`` extra)
+
+        reducer = umap.UMAP(n_neighbors=max(2, min(15, n - 1)), random_state=seed)
+        return reducer.fit_transform(X)
+    from sklearn.manifold import TSNE
+
+    perplexity = float(min(30.0, max(1.0, (n - 1) / 3)))
+    return TSNE(2, perplexity=perplexity, init="pca", random_state=seed).fit_transform(X)
+
+
+def plot_embedding(
+    features_3d: np.ndarray,
+    labels,
+    layers: dict[str, int],
+    out_path: Path,
+    seed: int = 0,
+    method: str = "tsne",
+    max_points: int = 1500,
+    title: str | None = None,
+) -> Path:
+    """2-D embedding (``tsne`` or ``umap``) of each chosen layer, one panel per ``layers`` entry
+    (e.g. ``{"first": 0, "best": 5, "last": 12}``), points coloured by label."""
+    X = np.asarray(features_3d)
+    y = np.asarray(labels).astype(str)
+    if X.ndim != 3 or len(y) != X.shape[0]:
+        raise ValueError(f"need features (items, layers, dims) and one label per item, got {X.shape} and {len(y)}")
+    if len(y) < 4:
+        raise ValueError(f"need at least 4 items for a {method} plot, got {len(y)}")
+    keep = _subsample(y, max_points, seed)
+    y = y[keep]
+    classes = sorted(np.unique(y))
+    palette = colormaps["tab10" if len(classes) <= 10 else "tab20"].colors
+    fig = _new_figure(3.6 * len(layers) + 1.6, 3.8)
+    axes = fig.subplots(1, len(layers), squeeze=False)[0]
+    for ax, (name, layer) in zip(axes, layers.items()):
+        points = _embed(X[keep, layer], method, seed)
+        for k, cls in enumerate(classes):
+            sel = y == cls
+            ax.scatter(points[sel, 0], points[sel, 1], s=9, color=palette[k % len(palette)], label=cls,
+                       alpha=0.8, linewidths=0)
+        ax.set_title(f"{name}: layer {layer}", fontsize="medium")
+        ax.set_xticks([])
+        ax.set_yticks([])
+    axes[-1].legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize="small", frameon=False, markerscale=1.5)
+    if title:
+        fig.suptitle(title)
+    return save_figure(fig, Path(out_path))
+
+
+def plot_tsne(features_3d: np.ndarray, labels, layers: dict[str, int], out_path: Path, seed: int = 0,
+              max_points: int = 1500, title: str | None = None) -> Path:
+    """t-SNE of each chosen layer (e.g. first, best, last), coloured by label; PNG + SVG."""
+    return plot_embedding(features_3d, labels, layers, out_path, seed, "tsne", max_points, title)
+
+
+def plot_umap(features_3d: np.ndarray, labels, layers: dict[str, int], out_path: Path, seed: int = 0,
+              max_points: int = 1500, title: str | None = None) -> Path:
+    """UMAP of each chosen layer; needs ``umap-learn`` (raises ImportError without it)."""
+    if not umap_available():
+        raise ImportError("UMAP plots need umap-learn: pip install 'speechprobe[umap]'")
+    return plot_embedding(features_3d, labels, layers, out_path, seed, "umap", max_points, title)
+
+
+def zeroshot_points(summary: pd.DataFrame, metric: str = "macro_f1") -> pd.DataFrame:
+    """One row per zero-shot (model, task, prompt): its score and the best probe score it is compared with
+    (the same model's best layer and probe; else the best probe of any model, ``reference = "any model"``)."""
+    columns = ["model", "task", "prompt", "zeroshot", "probe_score", "reference"]
+    rows = summary[summary["metric"] == metric].dropna(subset=["mean"])
+    zs = rows[rows["probe"].str.startswith("zeroshot:")]
+    if zs.empty:
+        return pd.DataFrame(columns=columns)
+    probes = rows[rows["layer"].notna() & ~rows["probe"].str.startswith("zeroshot:")]
+    own = probes.groupby(["model", "task"])["mean"].max()
+    anyone = probes.groupby("task")["mean"].max()
+    out = []
+    for r in zs.itertuples(index=False):
+        if (r.model, r.task) in own.index:
+            ref, score = "same model", float(own[(r.model, r.task)])
+        elif r.task in anyone.index:
+            ref, score = "any model", float(anyone[r.task])
+        else:
+            ref, score = "none", float("nan")
+        out.append((r.model, r.task, r.probe.removeprefix("zeroshot:"), float(r.mean), score, ref))
+    return pd.DataFrame(out, columns=columns)
+
+
+def plot_zeroshot_scatter(summary: pd.DataFrame, out_path: Path, metric: str = "macro_f1") -> Path | None:
+    """Zero-shot score (y) against the best probe score (x) per (model, task, prompt); None without zero-shot rows."""
+    points = zeroshot_points(summary, metric).dropna(subset=["probe_score"])
+    if points.empty:
+        return None
+    fig = _new_figure(6.8, 4.8)
+    ax = fig.subplots()
+    tasks = sorted(points["task"].unique())
+    models = sorted(points["model"].unique())
+    colours = _colours(tasks)
+    for k, model in enumerate(models):
+        for task in tasks:
+            sel = points[(points["model"] == model) & (points["task"] == task)]
+            if sel.empty:
+                continue
+            hollow = (sel["reference"] == "any model").to_numpy()
+            for mask, face in ((~hollow, colours[task]), (hollow, "none")):
+                if mask.any():
+                    ax.scatter(sel["probe_score"][mask], sel["zeroshot"][mask], marker=PROBE_MARKERS[k % len(PROBE_MARKERS)],
+                               s=40, facecolors=face, edgecolors=colours[task], label=f"{model} · {task}")
+    ax.plot([0, 1], [0, 1], color="grey", ls="--", lw=1, label="zero-shot = probe")
+    lo = float(min(points["probe_score"].min(), points["zeroshot"].min(), 0.0))
+    hi = float(max(points["probe_score"].max(), points["zeroshot"].max(), 1.0))
+    ax.set_xlim(lo - 0.02, hi + 0.02)
+    ax.set_ylim(lo - 0.02, hi + 0.02)
+    label = METRIC_LABELS.get(metric, metric)
+    ax.set_xlabel(f"best probe {label} (hollow: best of any model)")
+    ax.set_ylabel(f"zero-shot {label}")
+    ax.grid(alpha=0.3)
+    handles, names = ax.get_legend_handles_labels()
+    unique = dict(zip(names, handles))
+    ax.legend(unique.values(), unique.keys(), loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize="small", frameon=False)
+    return save_figure(fig, Path(out_path))

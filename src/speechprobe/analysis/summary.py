@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from itertools import product
 from pathlib import Path
 from typing import BinaryIO
@@ -92,13 +92,23 @@ def layer_rows(summary: pd.DataFrame, metric: str) -> pd.DataFrame:
     return summary[(summary["metric"] == metric) & summary["layer"].notna()]
 
 
-def num_layers(summary: pd.DataFrame) -> pd.Series:
-    """Per model: highest layer index seen in any row, plus one."""
+def num_layers(summary: pd.DataFrame, depths: Mapping[str, int] | None = None) -> pd.Series:
+    """Per model: highest layer index seen in any row, plus one.
+
+    ``depths`` (model → number of layers, e.g. manifest.json's ``models[m]["num_layers"]``) wins where
+    it is larger, so a run missing its top layers keeps the right relative depth.
+    """
     rows = summary[summary["layer"].notna()]
-    return (rows.groupby("model")["layer"].max().astype(int) + 1).rename("num_layers")
+    seen = (rows.groupby("model")["layer"].max().astype(int) + 1).rename("num_layers")
+    for model, n in (depths or {}).items():
+        if model in seen.index and n and int(n) > seen[model]:
+            seen[model] = int(n)
+    return seen
 
 
-def best_layers(summary: pd.DataFrame, metric: str = "macro_f1") -> pd.DataFrame:
+def best_layers(
+    summary: pd.DataFrame, metric: str = "macro_f1", depths: Mapping[str, int] | None = None
+) -> pd.DataFrame:
     """Best layer per (model, task, probe) by mean ``metric``; ties go to the lowest layer.
 
     ``relative_depth`` is ``layer / (num_layers - 1)``, 0 for single-layer models.
@@ -113,7 +123,7 @@ def best_layers(summary: pd.DataFrame, metric: str = "macro_f1") -> pd.DataFrame
         kind="mergesort",
     )
     best = ranked.drop_duplicates(["model", "task", "probe"], keep="first")
-    best = best.merge(num_layers(summary), left_on="model", right_index=True, how="left")
+    best = best.merge(num_layers(summary, depths), left_on="model", right_index=True, how="left")
     depth = best["layer"].astype(float) / (best["num_layers"] - 1).clip(lower=1)
     best["relative_depth"] = depth.where(best["num_layers"] > 1, 0.0)
     return _sorted(best[columns], ["model", "task", "probe"])
@@ -149,13 +159,14 @@ def best_table(
     summary: pd.DataFrame,
     baselines: Sequence[str] = ("mfcc", "librosa"),
     metric: str = "macro_f1",
+    depths: Mapping[str, int] | None = None,
 ) -> pd.DataFrame:
     """One row per (model, task) for every non-baseline model and task: best probe and layer,
     its mean ``metric`` and ci95, and each baseline's best score on that task as its own column.
 
     Missing pairs appear with empty cells; with no non-baseline model, ``model`` is ``<NA>``.
     """
-    best = best_layers(summary, metric)
+    best = best_layers(summary, metric, depths)
     best = best.sort_values(
         ["model", "task", "mean", "layer", "probe"],
         ascending=[True, True, False, True, True],

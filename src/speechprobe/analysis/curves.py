@@ -1,0 +1,236 @@
+"""Layer-curve shape, gains over hand-crafted baselines, paralinguistic vs other tasks.
+
+Curve shape (:data:`CURVE_RULE`, also printed in the report). The per-layer mean scores of one
+(model, task, probe) sit at relative depth ``x = layer / (num_layers - 1)``.
+
+*Quadratic description.* ``f(x) = a x² + b x + c`` is fitted by least squares;
+``curvature = f'' = 2a`` (negative: concave, positive: convex); the quadratic peak is the maximum of
+``f`` on [0, 1] (the vertex ``-b / 2a`` when it lies inside and ``a < 0``, else the better end),
+with ``peak_height = f(peak)``; ``r2`` says how well a parabola describes the curve.
+
+*Classification* uses the measured curve, because a parabola bends saturating curves into false
+peaks. With ``τ = max(tol, median 95% CI half-width of the curve's layers)`` (``tol`` = 0.02):
+
+1. fewer than 3 layers → ``too few layers``;
+2. ``max − min < τ`` → ``flat``;
+3. the best layer is interior and beats both the first and the last layer by at least ``τ`` →
+   ``peaked``; the worst layer is interior and is beaten by both ends by at least ``τ`` →
+   ``dipped``; when both hold, the sign of the quadratic curvature decides (concave: peaked);
+4. otherwise ``rising`` if the last layer scores higher than the first, else ``falling``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from .summary import best_layers, layer_rows, num_layers
+
+SHAPES = ("rising", "falling", "peaked", "dipped", "flat", "too few layers")
+DEFAULT_TOL = 0.02
+CURVE_RULE = (
+    "Each layer curve (mean score per layer at relative depth x = layer / (layers − 1)) is described by "
+    "a least-squares quadratic f(x) = a·x² + b·x + c: curvature f'' = 2a (negative: concave, positive: convex) "
+    "and the quadratic peak (the maximum of f on [0, 1]) with its height. The shape class uses the measured "
+    "curve with tolerance τ = max({tol:g}, median 95% CI half-width of the curve): fewer than 3 layers is "
+    "'too few layers'; max − min < τ is 'flat'; a best layer strictly inside that beats both the first and "
+    "the last layer by at least τ is 'peaked'; a worst layer strictly inside that both ends beat by at least "
+    "τ is 'dipped' (if both hold, the sign of the curvature decides); otherwise the curve is 'rising' when "
+    "the last layer scores above the first, else 'falling'."
+)
+SHAPE_COLUMNS = [
+    "model", "task", "probe", "num_layers", "curvature", "concavity", "vertex", "peak_depth",
+    "peak_height", "start", "end", "r2", "tau", "shape",
+]
+
+
+def relative_depth(layer: int | np.ndarray, n_layers: int) -> float | np.ndarray:
+    """``layer / (n_layers - 1)`` in [0, 1]; 0 for single-layer models."""
+    if n_layers <= 1:
+        return np.zeros_like(np.asarray(layer, dtype=float)) if np.ndim(layer) else 0.0
+    return np.asarray(layer, dtype=float) / (n_layers - 1) if np.ndim(layer) else float(layer) / (n_layers - 1)
+
+
+def fit_curve_shape(
+    depth: Sequence[float],
+    scores: Sequence[float],
+    tol: float = DEFAULT_TOL,
+    ci95: Sequence[float] | None = None,
+) -> dict:
+    """Quadratic description and shape class of one layer curve (rule: see the module docstring).
+
+    Returns ``curvature`` (2a), ``concavity`` (concave / convex / linear), ``vertex`` (−b/2a, NaN when
+    linear), ``peak_depth`` and ``peak_height`` (maximum of the fit on [0, 1]), ``start``/``end`` (fit
+    at 0 and 1), ``r2``, the tolerance ``tau`` used, and ``shape``.
+    """
+    x = np.asarray(depth, dtype=float)
+    y = np.asarray(scores, dtype=float)
+    ci = np.zeros_like(y) if ci95 is None else np.asarray(ci95, dtype=float)
+    keep = np.isfinite(x) & np.isfinite(y)
+    order = np.argsort(x[keep], kind="stable")
+    x, y, ci = x[keep][order], y[keep][order], ci[keep][order]
+    finite_ci = ci[np.isfinite(ci)]
+    tau = max(tol, float(np.median(finite_ci)) if len(finite_ci) else 0.0)
+    nan = float("nan")
+    out = {"curvature": nan, "concavity": "", "vertex": nan, "peak_depth": nan, "peak_height": nan,
+           "start": nan, "end": nan, "r2": nan, "tau": tau, "shape": "too few layers"}
+    if len(np.unique(x)) < 3:
+        if len(y):
+            i = int(np.argmax(y))
+            out.update(peak_depth=float(x[i]), peak_height=float(y[i]))
+        return out
+    a, b, c = np.polyfit(x, y, 2)
+    f = np.poly1d([a, b, c])
+    total = float(np.sum((y - y.mean()) ** 2))
+    is_linear = abs(a) < 1e-9 * max(1.0, float(np.max(np.abs(y))))
+    vertex = nan if is_linear else float(-b / (2 * a))
+    candidates = [0.0, 1.0] + ([vertex] if np.isfinite(vertex) and 0.0 < vertex < 1.0 else [])
+    values = [float(f(v)) for v in candidates]
+    i = int(np.argmax(values))
+    out.update(
+        curvature=float(2 * a),
+        concavity="linear" if is_linear else ("concave" if a < 0 else "convex"),
+        vertex=vertex,
+        peak_depth=float(candidates[i]),
+        peak_height=values[i],
+        start=float(f(0.0)),
+        end=float(f(1.0)),
+        r2=float(1 - np.sum((y - f(x)) ** 2) / total) if total > 0 else 1.0,
+    )
+    hi, lo = int(np.argmax(y)), int(np.argmin(y))
+    first, last = y[0], y[-1]
+    peaked = 0 < hi < len(y) - 1 and y[hi] - first >= tau and y[hi] - last >= tau
+    dipped = 0 < lo < len(y) - 1 and first - y[lo] >= tau and last - y[lo] >= tau
+    if float(y.max() - y.min()) < tau:
+        shape = "flat"
+    elif peaked and dipped:
+        shape = "peaked" if a < 0 else "dipped"
+    elif peaked or dipped:
+        shape = "peaked" if peaked else "dipped"
+    else:
+        shape = "rising" if last > first else "falling"
+    out["shape"] = shape
+    return out
+
+
+def curve_shapes(
+    summary: pd.DataFrame,
+    metric: str = "macro_f1",
+    tol: float = DEFAULT_TOL,
+    depths: Mapping[str, int] | None = None,
+) -> pd.DataFrame:
+    """:func:`fit_curve_shape` for every multi-layer (model, task, probe) curve of ``metric``.
+
+    ``depths`` (model → number of layers, e.g. from manifest.json) overrides the depth inferred from
+    the highest layer seen, so a curve with missing top layers keeps the right relative depth.
+    """
+    rows = layer_rows(summary, metric).dropna(subset=["mean"])
+    depth = num_layers(summary, depths)
+    out = []
+    for (model, task, probe), curve in rows.groupby(["model", "task", "probe"], sort=True):
+        n = int(depth.get(model, 1))
+        if n <= 1:
+            continue
+        x = relative_depth(curve["layer"].astype(float).to_numpy(), n)
+        fit = fit_curve_shape(x, curve["mean"].to_numpy(float), tol, curve["ci95"].to_numpy(float))
+        out.append({"model": model, "task": task, "probe": probe, "num_layers": n, **fit})
+    return pd.DataFrame(out, columns=SHAPE_COLUMNS)
+
+
+def _best_per_model_task(summary: pd.DataFrame, metric: str, depths: Mapping[str, int] | None) -> pd.DataFrame:
+    best = best_layers(summary, metric, depths)
+    return best.sort_values(
+        ["model", "task", "mean", "layer", "probe"], ascending=[True, True, False, True, True], kind="mergesort"
+    ).drop_duplicates(["model", "task"], keep="first")
+
+
+GAIN_COLUMNS = [
+    "model", "task", "probe", "layer", "relative_depth", "score", "ci95", "baseline", "baseline_probe",
+    "baseline_score", "baseline_ci95", "gain", "gain_ci95", "n_paired_folds",
+]
+
+
+def baseline_gain(
+    summary: pd.DataFrame,
+    baselines: Sequence[str] = ("mfcc", "librosa"),
+    metric: str = "macro_f1",
+    results: pd.DataFrame | None = None,
+    depths: Mapping[str, int] | None = None,
+) -> pd.DataFrame:
+    """Per (model, task): the model's best (layer, probe) minus the best hand-crafted baseline on that task.
+
+    With fold-level ``results`` (results.csv), ``gain_ci95`` is the t-based 95% CI half-width of the
+    per-fold paired differences (folds are shared: same labels, groups and seed); else NaN. The best
+    layer is chosen on the same folds, so the gain is optimistic by a selection effect.
+    """
+    best = _best_per_model_task(summary, metric, depths)
+    is_base = best["model"].isin(list(baselines))
+    base = best[is_base].sort_values(["task", "mean", "model"], ascending=[True, False, True], kind="mergesort")
+    base = base.drop_duplicates("task").set_index("task")
+    out = []
+    folds = None
+    if results is not None and not results.empty:
+        r = results[results["metric"] == metric]
+        folds = r.set_index(["model", "task", "layer", "probe"])["value"]
+    for row in best[~is_base].itertuples(index=False):
+        rec = {
+            "model": row.model, "task": row.task, "probe": row.probe, "layer": row.layer,
+            "relative_depth": row.relative_depth, "score": row.mean, "ci95": row.ci95,
+            "baseline": pd.NA, "baseline_probe": pd.NA, "baseline_score": np.nan, "baseline_ci95": np.nan,
+            "gain": np.nan, "gain_ci95": np.nan, "n_paired_folds": 0,
+        }
+        if row.task in base.index:
+            b = base.loc[row.task]
+            rec.update(baseline=b["model"], baseline_probe=b["probe"], baseline_score=float(b["mean"]),
+                       baseline_ci95=float(b["ci95"]), gain=float(row.mean - b["mean"]))
+            if folds is not None:
+                rec.update(_paired_ci(results, metric, row, b))
+        out.append(rec)
+    frame = pd.DataFrame(out, columns=GAIN_COLUMNS)
+    frame["layer"] = frame["layer"].astype("Int64")
+    return frame
+
+
+def _paired_ci(results: pd.DataFrame, metric: str, row, base: pd.Series) -> dict:
+    r = results[(results["metric"] == metric) & (results["task"] == row.task)]
+    model = r[(r["model"] == row.model) & (r["probe"] == row.probe) & (r["layer"] == row.layer)]
+    ref = r[(r["model"] == base["model"]) & (r["probe"] == base["probe"]) & (r["layer"] == base["layer"])]
+    diff = (model.set_index("fold")["value"] - ref.set_index("fold")["value"]).dropna()
+    n = len(diff)
+    if n < 2:
+        return {"n_paired_folds": n}
+    half = float(stats.t.ppf(0.975, n - 1) * diff.std(ddof=1) / np.sqrt(n))
+    return {"gain_ci95": half, "n_paired_folds": n}
+
+
+PARA_COLUMNS = ["model", "group", "n_tasks", "mean_score", "mean_relative_depth", "mean_gain", "tasks"]
+
+
+def task_group(task: str, tasks_meta: Mapping[str, Mapping] | None) -> str:
+    """``paralinguistic``, ``non-paralinguistic`` or ``unknown`` from manifest.json's ``tasks`` entry."""
+    info = (tasks_meta or {}).get(task)
+    flag = None if info is None else info.get("paralinguistic")
+    if flag is None:
+        return "unknown"
+    return "paralinguistic" if bool(flag) else "non-paralinguistic"
+
+
+def paralinguistic_summary(gains: pd.DataFrame, tasks_meta: Mapping[str, Mapping] | None) -> pd.DataFrame:
+    """Per model and task group (paralinguistic / non-paralinguistic / unknown): mean best score,
+    mean relative depth of the best layer and mean gain over the baseline, from :func:`baseline_gain`."""
+    if gains.empty:
+        return pd.DataFrame(columns=PARA_COLUMNS)
+    frame = gains.assign(group=gains["task"].map(lambda t: task_group(t, tasks_meta)))
+    out = []
+    for (model, group), rows in frame.groupby(["model", "group"], sort=True):
+        out.append({
+            "model": model, "group": group, "n_tasks": len(rows),
+            "mean_score": float(rows["score"].mean()),
+            "mean_relative_depth": float(rows["relative_depth"].astype(float).mean()),
+            "mean_gain": float(rows["gain"].mean()) if rows["gain"].notna().any() else np.nan,
+            "tasks": ", ".join(sorted(map(str, rows["task"]))),
+        })
+    return pd.DataFrame(out, columns=PARA_COLUMNS)

@@ -1,0 +1,257 @@
+"""build_report on hand-made run directories: complete, analysed, partial, broken; analyse_features."""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import re
+from pathlib import Path
+
+import matplotlib.image as mpimg
+import numpy as np
+import pandas as pd
+import pytest
+from synthetic_run import MODELS, SMALL, TASKS, make_features, make_manifest, make_results, write_run
+
+from speechprobe.analysis import (
+    MAIN_TABLE_COLUMNS,
+    PERMUTATION_COLUMNS,
+    SELECTIVITY_COLUMNS,
+    analyse_features,
+    build_report,
+    load_run,
+)
+from speechprobe.errors import SpeechprobeError
+
+IMG = re.compile(r"<img src='data:image/png;base64,([A-Za-z0-9+/=]+)' alt='([^']*)'>")
+
+
+def _images(page: str) -> list[np.ndarray]:
+    return [mpimg.imread(io.BytesIO(base64.b64decode(data)), format="png") for data, _ in IMG.findall(page)]
+
+
+def _loader(features: dict):
+    return lambda model, hashes: np.stack([features[model][h] for h in hashes])
+
+
+@pytest.fixture(scope="module")
+def built_run(tmp_path_factory) -> Path:
+    """A complete synthetic run with its report built once for the read-only tests."""
+    run = write_run(tmp_path_factory.mktemp("built") / "run")
+    assert build_report(run) == run / "report.html"
+    return run
+
+
+def test_report_from_synthetic_run(built_run: Path) -> None:
+    run_dir = built_run
+    page = (run_dir / "report.html").read_text()
+    # One self-contained file: no external URLs in src/href, no <link>, figures inlined.
+    assert not re.search(r"""(src|href)=['"](?!data:|#)""", page)
+    assert "<link" not in page and "http://" not in page and "https://" not in page
+    images = _images(page)
+    assert len(images) == page.count("<figure")
+    assert len(images) == page.count("<figcaption>") >= 3 * len(TASKS) - 1  # 2 curves per task, heatmaps, zero-shot
+    for img in images:
+        assert img.shape[0] > 100 and img.shape[1] > 100 and float(img[..., :3].std()) > 0.01
+    # Findings in plain sentences, from the numbers.
+    assert re.search(r"Emotion peaks at relative depth 0\.50 in whisper-base \(layer 3 of 0–6, \w+; Macro-F1 0\.\d{3} ± 0\.\d{3}; "
+                     r"baseline librosa 0\.\d{3}; chance 0\.250\)", page)
+    assert "its mlp curve is peaked (concave" in page and "curve is dipped (convex" in page
+    assert re.search(r"Gender peaks at relative depth 1\.00 in whisper-tiny", page)
+    assert "In whisper-base, paralinguistic tasks peak at mean relative depth" in page
+    assert "Folds for task keyword were not grouped by speaker" in page
+    assert page.count("not grouped") == 1  # the manifest's own warning for the same task is not repeated
+    # Sortable tables, the curve rule, run details.
+    assert page.count("<table class='sortable'") >= 9 and "addEventListener('click'" in page
+    for heading in ("Main table", "Layer-curve shapes", "Gain over the hand-crafted baselines",
+                    "Paralinguistic vs non-paralinguistic tasks", "Chance levels", "Zero-shot vs probes",
+                    "Configuration", "Versions", "Skipped items", "Models"):
+        assert heading in page
+    assert "least-squares quadratic" in page and "bad.wav" in page and "empty audio" in page
+    assert "No permutation.csv" in page
+    assert "Missing or partial data" not in page
+    # Figures on disk, PNG and SVG.
+    figs = run_dir / "figures"
+    for name in ("layers_emotion", "layers_rel_emotion", "heatmap_best", "heatmap_layers_whisper-base", "zeroshot_vs_probe"):
+        assert (figs / f"{name}.png").stat().st_size > 0 and (figs / f"{name}.svg").stat().st_size > 0
+    assert not list(run_dir.rglob("*.tmp"))
+
+
+def test_main_table_and_markdown(built_run: Path) -> None:
+    run_dir = built_run
+    table = pd.read_csv(run_dir / "main_table.csv")
+    assert list(table.columns) == [*MAIN_TABLE_COLUMNS, "mfcc", "librosa"]
+    assert len(table) == len(TASKS) * 2 and set(table["model"]) == {"whisper-base", "whisper-tiny"}
+    emo = table[(table["task"] == "emotion") & (table["model"] == "whisper-base")].iloc[0]
+    assert emo["layer"] == 3 and emo["relative_depth"] == pytest.approx(0.5) and emo["num_layers"] == 7
+    assert emo["best_baseline"] == "librosa" and emo["gain"] == pytest.approx(emo["macro_f1"] - emo["librosa"])
+    assert emo["chance_macro_f1"] == pytest.approx(0.25) and emo["n_folds"] == 5
+    tex = (run_dir / "main_table.tex").read_text()
+    assert r"\begin{tabular}{lrrrrrr}" in tex and r"\toprule" in tex and r"\bottomrule" in tex
+    assert r"\multicolumn{2}{c}{whisper-base}" in tex and "$\\pm$" in tex and r"\textbf{" in tex
+    assert tex.count(r" \\") >= len(TASKS) + 2 and "3 (0.50)" in tex
+    md = (run_dir / "report.md").read_text()
+    assert md.startswith("# speechprobe report") and "## Findings" in md and "- Emotion peaks at relative depth" in md
+    assert "| task | model | probe | layer |" in md
+    for ref in re.findall(r"!\[Figure \d+\]\(([^)]+)\)", md):
+        assert (run_dir / ref).is_file()
+    assert len(re.findall(r"\*Figure \d+\.\*", md)) >= 3 * len(TASKS)
+
+
+PAIR = {"tasks": ["emotion", "keyword"], "models": ["whisper-base", "mfcc"]}
+
+
+def test_analyse_features_then_report(tmp_path: Path) -> None:
+    run_dir = write_run(tmp_path / "run", **PAIR)
+    features = make_features(run_dir)
+    info = analyse_features(run_dir, _loader(features), probe="knn", n_permutations=9, n_repeats=1, embeddings=True)
+    assert info["n_folds"] == 5 and info["seed"] == 0 and info["n_permutations"] == 9
+    perm = pd.read_csv(run_dir / "permutation.csv")
+    sel = pd.read_csv(run_dir / "selectivity.csv")
+    assert list(perm.columns) == PERMUTATION_COLUMNS and list(sel.columns) == SELECTIVITY_COLUMNS
+    assert len(perm) == 4 and len(sel) == 2 * (MODELS["whisper-base"] + 1)
+    row = perm[(perm["model"] == "whisper-base") & (perm["task"] == "emotion")].iloc[0]
+    assert row["layer"] == 3 and row["scheme"] == "within-group" and bool(row["grouped"])
+    assert row["p_value"] == pytest.approx(0.1) and row["observed"] > row["null_q95"]
+    kw = perm[(perm["model"] == "whisper-base") & (perm["task"] == "keyword")].iloc[0]
+    assert kw["scheme"] == "within-fold" and not bool(kw["grouped"])
+    emo_sel = sel[(sel["model"] == "whisper-base") & (sel["task"] == "emotion")].set_index("layer")
+    assert emo_sel.loc[3, "selectivity"] > emo_sel.loc[0, "selectivity"] + 0.3
+    assert emo_sel["relative_depth"].iloc[-1] == pytest.approx(1.0)
+    for name in ("tsne_whisper-base_emotion", "tsne_mfcc_keyword"):
+        assert (run_dir / "figures" / f"{name}.png").is_file() and (run_dir / "figures" / f"{name}.svg").is_file()
+    assert any("umap" in n.lower() for n in info["notes"]) or info["umap"]
+    # Rerun with the same settings: nothing recomputed (the loader is not even called).
+    def fail(model, hashes):
+        raise AssertionError("features loaded again")
+    analyse_features(run_dir, fail, probe="knn", n_permutations=9, embeddings=True)
+    # Only what is missing is redone: one plot deleted -> one load, the tables untouched.
+    before = (run_dir / "permutation.csv").read_bytes(), (run_dir / "selectivity.csv").read_bytes()
+    (run_dir / "figures" / "tsne_mfcc_keyword.png").unlink()
+    calls = []
+    loader = _loader(features)
+    analyse_features(run_dir, lambda m, h: calls.append(m) or loader(m, h), n_permutations=9, embeddings=True)
+    assert calls == ["mfcc"] and (run_dir / "figures" / "tsne_mfcc_keyword.png").is_file()
+    assert ((run_dir / "permutation.csv").read_bytes(), (run_dir / "selectivity.csv").read_bytes()) == before
+    page = build_report(run_dir).read_text()
+    assert "Permutation tests of the best layer" in page and "Control task and selectivity per layer" in page
+    assert "layer 3 (knn) beats every one of the 9 shuffles (p = 0.1, the smallest p that 9 permutations allow" in page
+    assert "is not distinguishable from shuffled labels at the 5% level" in page  # keyword: no signal at the last layer
+    assert "selectivity (real − control) peaks at layer" in page
+    assert "t-SNE of whisper-base on emotion" in page and "No permutation.csv" not in page
+    assert len(_images(page)) == page.count("<figcaption>")
+
+
+def test_analyse_features_skips_what_it_cannot_do(tmp_path: Path) -> None:
+    manifest = make_manifest(**PAIR)
+    manifest["tasks"]["keyword"]["labels"] = {"yes": 24}
+    run = write_run(tmp_path / "run", manifest=manifest, **PAIR)
+    clips = pd.read_csv(run / "clips" / "keyword.csv", dtype=str, keep_default_na=False)
+    clips["label"] = "yes"  # one class left
+    clips.to_csv(run / "clips" / "keyword.csv", index=False)
+
+    def loader(model, hashes):
+        raise SpeechprobeError(f"model {model}: features are not in the store")
+
+    info = analyse_features(run, loader, n_permutations=3, embeddings=False, models=["whisper-base"])
+    notes = " ".join(info["notes"])
+    assert "task keyword: only 1 class left" in notes
+    assert "whisper-base × emotion: model whisper-base: features are not in the store" in notes
+    assert not (run / "permutation.csv").exists()
+    page = build_report(run).read_text()
+    assert "task keyword has only one class left" in page and "features are not in the store" in page
+    with pytest.raises(SpeechprobeError, match="manifest"):
+        analyse_features(tmp_path, loader)
+    with pytest.raises(SpeechprobeError, match="n_permutations"):
+        analyse_features(run, loader, n_permutations=-1)
+
+
+def test_analyse_features_parts_can_be_switched_off(tmp_path: Path) -> None:
+    run = write_run(tmp_path / "run", **SMALL)
+    features = make_features(run)
+    info = analyse_features(run, _loader(features), n_permutations=0, control=True, embeddings=False)
+    assert not (run / "permutation.csv").exists() and not list(run.glob("figures/tsne_*"))
+    sel = pd.read_csv(run / "selectivity.csv")
+    assert set(sel["model"]) == {"whisper-tiny", "mfcc"} and info["n_permutations"] == 0
+
+
+def test_partial_run_still_renders(tmp_path: Path) -> None:
+    results = make_results()
+    results = results[~((results["model"] == "whisper-base") & (results["layer"] >= 5))]  # top layers lost
+    results = results[results["task"] != "gender"]  # a task never probed
+    results = results[~((results["model"] == "whisper-tiny") & (results["fold"] == 4))]  # a fold short
+    manifest = make_manifest()
+    manifest["tasks"]["silence"] = {"labels": {"quiet": 20}, "paralinguistic": True, "grouped_folds": True, "n_clips": 20}
+    manifest["chance"]["silence"] = {"num_classes": 1.0, "macro_f1": 1.0, "majority_macro_f1": 1.0}
+    run = write_run(tmp_path / "run", results, manifest)
+    page = build_report(run).read_text()
+    assert "Missing or partial data" in page
+    assert "task gender: no probe results" in page
+    assert "task silence has only one class left (&#x27;quiet&#x27;); it cannot be probed" in page
+    assert "whisper-base × emotion: layer(s) 5–6 missing of 7 (kmeans, knn, mlp)" in page
+    assert "whisper-tiny × keyword: only 4 of 5 folds at 5 layer(s)" in page
+    assert "Emotion peaks at relative depth 0.50 in whisper-base" in page  # relative depth from the manifest
+    assert len(_images(page)) == page.count("<figcaption>") > 0
+    table = pd.read_csv(run / "main_table.csv")
+    assert set(table["task"]) == {"emotion", "keyword"}
+
+
+@pytest.mark.parametrize("damage", ["no-results", "no-manifest", "garbage", "empty", "summary-only", "nan-values"])
+def test_broken_run_dirs_render(tmp_path: Path, damage: str) -> None:
+    run = write_run(tmp_path / "run", **SMALL)
+    if damage == "no-results":
+        (run / "results.csv").unlink()
+    elif damage == "no-manifest":
+        (run / "manifest.json").unlink()
+    elif damage == "garbage":
+        (run / "results.csv").write_text("a,b\n1,2\n")
+        (run / "manifest.json").write_text("[1, 2")
+    elif damage == "empty":
+        (run / "results.csv").write_text("model,task,layer,probe,fold,metric,value\n")
+        (run / "manifest.json").write_text("{}")
+    elif damage == "summary-only":
+        from speechprobe.analysis import summarize_run
+
+        summarize_run(run)
+        (run / "results.csv").unlink()
+    elif damage == "nan-values":
+        text = (run / "results.csv").read_text().splitlines()
+        text[1] = ",".join(text[1].split(",")[:-1] + ["oops"])
+        (run / "results.csv").write_text("\n".join(text) + "\n")
+    page = build_report(run).read_text()
+    assert page.startswith("<!DOCTYPE html>") and page.rstrip().endswith("</html>")
+    assert (run / "report.md").is_file() and (run / "main_table.tex").is_file() and (run / "main_table.csv").is_file()
+    expected = {
+        "no-results": "results.csv is missing",
+        "no-manifest": "manifest.json is missing",
+        "garbage": "results.csv cannot be used (results table lacks column(s)",
+        "empty": "results.csv holds no rows",
+        "summary-only": "scores come from summary.csv",
+        "nan-values": "results.csv has 1 row(s) without a numeric value",
+    }[damage]
+    assert expected in page
+    if damage in ("no-results", "garbage", "empty"):
+        assert "No probe scores are available" in page
+    else:
+        assert "Emotion peaks at relative depth" in page and "<img " in page
+    assert len(_images(page)) == page.count("<figcaption>")
+
+
+def test_unknown_figures_get_a_caption(tmp_path: Path) -> None:
+    run = write_run(tmp_path / "run", **SMALL)
+    (run / "figures").mkdir()
+    mpimg.imsave(run / "figures" / "custom.png", np.random.default_rng(0).random((20, 30, 3)))
+    page = build_report(run).read_text()
+    assert "Figure custom.png found in figures/." in page
+    assert len(_images(page)) == page.count("<figcaption>")
+
+
+def test_load_run_and_missing_directory(tmp_path: Path, run_dir: Path) -> None:
+    data = load_run(run_dir)
+    assert data.problems == [] and data.depths["whisper-base"] == 7 and data.baselines[:2] == ["mfcc", "librosa"]
+    assert load_run(tmp_path / "nope").problems
+    with pytest.raises(SpeechprobeError, match="no such run directory"):
+        build_report(tmp_path / "nope")
+    manifest = json.loads((run_dir / "manifest.json").read_text())
+    assert manifest["tasks"]["keyword"]["grouped_folds"] is False
