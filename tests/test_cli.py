@@ -47,8 +47,11 @@ def test_run_end_to_end_from_the_command_line(tones, tiny_whisper, tmp_path):
     out = tmp_path / "run"
     r = cli(
         "run", "--models", str(tiny_whisper), "--tasks", str(tones), "--out", str(out), "--folds", "3",
-        "--baselines", "mfcc", "--window", "trimmed", "--no-progress",
+        "--baselines", "mfcc", "--window", "trimmed", "--no-progress", "--permutations", "10", "--no-embeddings",
     )
     assert r.returncode == 0, r.stderr
     assert "Best layer per task" in r.stdout and "results.csv" in r.stdout
     assert (out / "results.csv").is_file() and (out / "figures" / "layers_manifest.png").is_file()
+    assert (out / "report.html").is_file()
+    r = cli("report", str(out))
+    assert r.returncode == 0 and "report.html" in r.stdout

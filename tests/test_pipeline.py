@@ -14,13 +14,20 @@ from speechprobe.pipeline import load_extracted, probe_and_report, run, run_extr
 
 def _cfg(tones, out, **kw):
     base = dict(models=[str(kw.pop("model"))], tasks=[str(tones)], out=out, folds=4, baselines=["mfcc"],
-                window="trimmed", probes=["knn", "linear"], progress=False)
+                window="trimmed", probes=["knn", "linear"], progress=False, permutations=0, embeddings=False,
+                report=False)
     return RunConfig(**{**base, **kw})
 
 
 def test_run_writes_the_run_directory(tones, tiny_whisper, tmp_path):
-    results = run(_cfg(tones, tmp_path / "run", model=tiny_whisper))
+    results = run(_cfg(tones, tmp_path / "run", model=tiny_whisper, permutations=20, embeddings=True, report=True))
     out = tmp_path / "run"
+    html = (out / "report.html").read_text()
+    assert "<img" in html and "manifest" in html and (out / "main_table.tex").is_file()
+    perm = pd.read_csv(out / "permutation.csv")
+    assert set(perm["model"]) == {"tiny-whisper0", "mfcc"} and (perm["p_value"] <= 1).all()
+    assert perm.loc[perm.model == "mfcc", "p_value"].iloc[0] < 0.1  # pitch is separable: 20 permutations
+    assert (out / "figures" / "tsne_mfcc_manifest.png").is_file()
     assert list(results.columns) == ["model", "task", "layer", "probe", "fold", "metric", "value"]
     assert set(results["model"]) == {"tiny-whisper0", "mfcc"}
     assert set(results["metric"]) == {"macro_f1", "accuracy", "nmi"}

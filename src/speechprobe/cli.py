@@ -57,6 +57,9 @@ SizeOpt = typer.Option(None, "--n-per-class", help="Synthetic suite size per cla
 BatchOpt = typer.Option(120.0, "--max-batch-seconds", help="Padded audio seconds per batch.")
 JobsOpt = typer.Option(1, "--jobs", "-j", help="Parallel probe jobs (joblib).")
 ProgressOpt = typer.Option(True, "--progress/--no-progress", help="Show progress bars.")
+PermOpt = typer.Option(100, "--permutations", help="Permutation test of each best layer (0: skip; also skips the control task).")
+EmbedOpt = typer.Option(True, "--embeddings/--no-embeddings", help="t-SNE/UMAP of the first, best and last layers.")
+ReportOpt = typer.Option(True, "--report/--no-report", help="Write report.html at the end.")
 
 
 def _config(**kw):
@@ -82,7 +85,8 @@ def run(
     cache: Optional[Path] = CacheOpt, device: str = DeviceOpt, dtype: Optional[str] = DtypeOpt,
     random_init: bool = RandomOpt, n_per_class: Optional[int] = SizeOpt, max_batch_seconds: float = BatchOpt,
     jobs: int = JobsOpt, audio_column: Optional[str] = AudioColOpt, label_column: Optional[str] = LabelColOpt,
-    group_column: Optional[str] = GroupColOpt, split: Optional[str] = SplitOpt, progress: bool = ProgressOpt,
+    group_column: Optional[str] = GroupColOpt, split: Optional[str] = SplitOpt, permutations: int = PermOpt,
+    embeddings: bool = EmbedOpt, report: bool = ReportOpt, progress: bool = ProgressOpt,
 ) -> None:
     """Extract, probe and report: the whole pipeline."""
     from .pipeline import run as run_pipeline
@@ -124,7 +128,8 @@ def extract(
 def probe(
     run_dir: Path = typer.Argument(..., help="Run directory written by `speechprobe extract`."),
     probes: Optional[str] = typer.Option(None, "--probes"), folds: Optional[int] = typer.Option(None, "--folds"),
-    seed: Optional[int] = typer.Option(None, "--seed"), jobs: int = JobsOpt, progress: bool = ProgressOpt,
+    seed: Optional[int] = typer.Option(None, "--seed"), jobs: int = JobsOpt, permutations: int = PermOpt,
+    embeddings: bool = EmbedOpt, report: bool = ReportOpt, progress: bool = ProgressOpt,
 ) -> None:
     """Probe features already extracted into RUN (nothing is re-extracted)."""
     from .pipeline import load_extracted, probe_and_report
@@ -134,6 +139,7 @@ def probe(
     cfg.folds = folds if folds is not None else cfg.folds
     cfg.seed = seed if seed is not None else cfg.seed
     cfg.n_jobs, cfg.progress = jobs, progress
+    cfg.permutations, cfg.embeddings, cfg.report = permutations, embeddings, report
     cfg.validate()
     _print_best(probe_and_report(cfg, clips, state), run_dir)
 
@@ -143,7 +149,8 @@ def demo(
     out: Path = typer.Option(Path("speechprobe_demo"), "--out", "-o", help="Run directory."),
     n_per_class: Optional[int] = SizeOpt,
     window: str = typer.Option("trimmed", "--window", help="trimmed keeps the demo within minutes on a CPU."),
-    cache: Optional[Path] = CacheOpt, jobs: int = typer.Option(2, "--jobs", "-j"), progress: bool = ProgressOpt,
+    cache: Optional[Path] = CacheOpt, jobs: int = typer.Option(2, "--jobs", "-j"), permutations: int = PermOpt,
+    embeddings: bool = EmbedOpt, progress: bool = ProgressOpt,
 ) -> None:
     """Embedded offline default: real Whisper tiny.en + base and librosa baselines on the synthetic suite.
 
@@ -155,10 +162,29 @@ def demo(
 
     cfg = RunConfig(
         models=list(DEMO_MODELS), tasks=list(DEMO_TASKS), out=out, window=window, cache=cache,
-        n_per_class=n_per_class, n_jobs=jobs, progress=progress,
+        n_per_class=n_per_class, n_jobs=jobs, progress=progress, permutations=permutations, embeddings=embeddings,
     )
     results = run_pipeline(cfg)
     _print_best(results, out)
+
+
+@app.command()
+def report(
+    run_dir: Path = typer.Argument(..., help="A run directory."),
+    permutations: int = typer.Option(0, "--permutations", help="Run (more) permutations first; 0 keeps RUN's."),
+    embeddings: bool = typer.Option(False, "--embeddings/--no-embeddings", help="Draw t-SNE/UMAP first."),
+    probe: str = typer.Option("knn", "--probe", help="Probe for the permutation test and control task."),
+    cache: Optional[Path] = CacheOpt, jobs: int = JobsOpt,
+) -> None:
+    """Build RUN/report.html (self-contained), report.md and the main table (CSV, LaTeX)."""
+    from .analysis import analyse_features, build_report, store_loader
+
+    if permutations or embeddings:
+        analyse_features(
+            run_dir, store_loader(run_dir, cache), probe=probe, n_permutations=permutations,
+            control=bool(permutations), embeddings=embeddings, n_jobs=jobs,
+        )
+    _stdout().print(f"report: {build_report(run_dir)}")
 
 
 @app.command()
@@ -249,7 +275,7 @@ def _print_best(results, out: Path) -> None:
         )
     out_console = _stdout()
     out_console.print(view)
-    for what in ("results.csv", "summary.csv", "figures", "manifest.json"):
+    for what in ("results.csv", "summary.csv", "figures", "manifest.json", "report.html"):
         out_console.print(f"{what:>14}: {out / what}")
 
 

@@ -34,6 +34,9 @@ class RunConfig:
     columns: dict[str, str | None] | None = None  # dataset column overrides (audio, label, group, ...)
     split: str | None = None  # dataset split (default: test, or the only one)
     streaming: bool = False  # read hub datasets without a local copy
+    permutations: int = 100  # permutation test of each best layer (0: skip)
+    embeddings: bool = True  # t-SNE (and UMAP when installed) of the first, best and last layers
+    report: bool = True  # write report.html / report.md / main_table.* at the end
     progress: bool = True
 
     def validate(self) -> None:
@@ -50,6 +53,8 @@ class RunConfig:
             raise ConfigError(f"--window {self.window!r}: choose full or trimmed")
         if self.max_batch_seconds <= 0:
             raise ConfigError("--max-batch-seconds must be positive")
+        if self.permutations < 0:
+            raise ConfigError("--permutations must be 0 (skip) or more")
         if self.n_per_class is not None and self.n_per_class < 1:
             raise ConfigError("--n-per-class must be at least 1")
         if self.dtype not in (None, "float32", "bf16", "fp16") :

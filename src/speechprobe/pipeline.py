@@ -257,9 +257,26 @@ def run(cfg: RunConfig) -> pd.DataFrame:
 
 
 def probe_and_report(cfg: RunConfig, clips: dict[str, list[ClipMeta]], state: RunState) -> pd.DataFrame:
-    """Probe stored features and write results, summary, figures and manifest."""
+    """Probe stored features, write results, summary, figures and manifest, then analyse and report."""
+    from .analysis import analyse_features, build_report
+
     results = run_probes(cfg, clips, state)
     write_outputs(cfg, results, clips, state)
+    if cfg.permutations or cfg.embeddings:
+        store = FeatureStore(cache_root(cfg.cache) / "features")
+        analyse_features(
+            cfg.out,
+            lambda model, hashes: _space(store, model, state.models[model], cfg.pooling).gather(hashes),
+            probe="knn" if "knn" in cfg.probes else cfg.probes[0],
+            n_permutations=cfg.permutations,
+            control=bool(cfg.permutations),
+            n_folds=cfg.folds,
+            seed=cfg.seed,
+            embeddings=cfg.embeddings,
+            n_jobs=cfg.n_jobs,
+        )
+    if cfg.report:
+        build_report(cfg.out)
     return results
 
 

@@ -74,7 +74,8 @@ def matrix_run(tmp_path_factory, tiny_whisper):
         w.writerows(rows)
     out = root / "run"
     cfg = RunConfig(models=[str(tiny_whisper)], tasks=[str(root / "manifest.csv")], out=out, folds=2,
-                    baselines=["mfcc"], probes=["knn"], window="trimmed", progress=False)
+                    baselines=["mfcc"], probes=["knn"], window="trimmed", progress=False,
+                    permutations=0, embeddings=False, report=False)
     run(cfg)
     return out
 

@@ -126,7 +126,7 @@ def store_loader(run_dir: Path, cache: Path | None = None) -> FeatureLoader:
     """A loader reading the run's feature store: ``manifest.json``'s ``config.cache`` (or ``cache``,
     else the default speechprobe cache) and each model's ``space``."""
     from ..features.store import FeatureSpace
-    from ..models.ctranslate2 import cache_root
+    from ..cache import cache_root
 
     manifest = read_manifest(run_dir)
     if cache is None and manifest.get("config", {}).get("cache"):
