@@ -11,6 +11,7 @@ import dataclasses
 import hashlib
 import json
 import logging
+import tempfile
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -215,8 +216,10 @@ def run_probes(cfg: RunConfig, clips_by_task: dict[str, list[ClipMeta]], state: 
                 frames.append(pd.read_csv(partial))
                 continue
             space = _space(store, model, info, cfg.pooling)
-            feats = space.gather(hashes)
-            rows = probe_layers(feats, labels, groups, cfg.probes, cfg.folds, cfg.seed, cfg.n_jobs, cfg.progress)
+            with tempfile.TemporaryDirectory(dir=store.root) as tmp:  # features memory-mapped, not in RAM
+                feats = space.gather(hashes, out=Path(tmp) / "features.npy")
+                rows = probe_layers(feats, labels, groups, cfg.probes, cfg.folds, cfg.seed, cfg.n_jobs, cfg.progress)
+                del feats
             frame = pd.DataFrame(rows)
             frame.insert(0, "task", task)
             frame.insert(0, "model", model)

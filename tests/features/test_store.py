@@ -43,3 +43,14 @@ def test_write_failure_is_clear_and_keeps_earlier_items(tmp_path, monkeypatch):
     assert not space.has("bb22")
     np.testing.assert_array_equal(space.get("aa11"), np.ones((1, 2)))
     assert not [p for p in tmp_path.rglob(".tmp-*")]
+
+
+def test_gather_to_a_memory_mapped_file_equals_in_memory(tmp_path):
+    space = FeatureStore(tmp_path / "s").space("m", "w", {})
+    rng = np.random.default_rng(0)
+    for i in range(5):
+        space.put(f"{i:02d}ff", rng.standard_normal((3, 4)).astype(np.float32))
+    hashes = [f"{i:02d}ff" for i in (4, 0, 2)]
+    mapped = space.gather(hashes, out=tmp_path / "g" / "f.npy")
+    assert isinstance(mapped, np.memmap) and not mapped.flags.writeable
+    np.testing.assert_array_equal(mapped, space.gather(hashes))

@@ -84,16 +84,29 @@ class FeatureSpace:
     def get(self, content_hash: str, mmap: bool = False) -> np.ndarray:
         return np.load(self.item_path(content_hash), mmap_mode="r" if mmap else None, allow_pickle=False)
 
-    def gather(self, hashes: Sequence[str], layers: Iterable[int] | None = None) -> np.ndarray:
-        """Stack stored features of ``hashes`` into ``(N, L, D)`` (optionally only some layers)."""
+    def gather(self, hashes: Sequence[str], layers: Iterable[int] | None = None, out: Path | None = None) -> np.ndarray:
+        """Stack stored features of ``hashes`` into ``(N, L, D)`` (optionally only some layers).
+
+        With ``out`` the stack is written to that ``.npy`` file and returned memory-mapped, so a
+        corpus's features never have to fit in memory at once (probes then read one layer at a time).
+        """
         if not hashes:
             raise SpeechprobeError(f"{self.root}: no items to gather")
         first = self.get(hashes[0], mmap=True)
         idx = list(range(first.shape[0])) if layers is None else list(layers)
-        out = np.empty((len(hashes), len(idx), first.shape[1]), dtype=np.float32)
+        shape = (len(hashes), len(idx), first.shape[1])
+        if out is None:
+            stack = np.empty(shape, dtype=np.float32)
+        else:
+            out.parent.mkdir(parents=True, exist_ok=True)
+            stack = np.lib.format.open_memmap(out, mode="w+", dtype=np.float32, shape=shape)
         for i, h in enumerate(hashes):
-            out[i] = self.get(h, mmap=True)[idx]
-        return out
+            stack[i] = self.get(h, mmap=True)[idx]
+        if out is None:
+            return stack
+        stack.flush()
+        del stack
+        return np.load(out, mmap_mode="r")
 
 
 @dataclass
