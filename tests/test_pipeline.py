@@ -88,3 +88,11 @@ def test_ungrouped_manifest_warns_about_leakage(tones, tmp_path):
     manifest = json.loads((tmp_path / "run" / "manifest.json").read_text())
     assert manifest["tasks"]["manifest"]["grouped_folds"] is False
     assert any("leakage" in w for w in manifest["warnings"])
+
+
+def test_notebook_api(tones, tmp_path):
+    import speechprobe
+
+    results = speechprobe.run([], [str(tones)], tmp_path / "nb", baselines=["mfcc"], folds=3, progress=False,
+                              permutations=0, embeddings=False, report=False)
+    assert set(results["model"]) == {"mfcc"} and isinstance(speechprobe.RunConfig(models=[], tasks=[], out=tmp_path), object)

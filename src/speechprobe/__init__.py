@@ -1,5 +1,42 @@
-"""speechprobe: what does each layer of a speech foundation model know about how something is said."""
+"""speechprobe: what does each layer of a speech foundation model know about how something is said.
+
+Notebook use::
+
+    import speechprobe
+    results = speechprobe.run(models=["whisper-tiny.en"], tasks=["accent"], out="RUN")
+
+``speechprobe.run`` takes every ``RunConfig`` field as a keyword and returns the tidy results
+(a pandas DataFrame with columns model, task, layer, probe, fold, metric, value).
+"""
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import TYPE_CHECKING, Sequence
+
 __version__ = "0.1.0"
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from .config import RunConfig
+
+
+def run(models: Sequence[str], tasks: Sequence[str], out: str | Path, **options) -> "pd.DataFrame":
+    """Extract, probe and report; ``options`` are ``RunConfig`` fields (probes, folds, seed, window, ...)."""
+    from .config import RunConfig
+    from .pipeline import run as run_pipeline
+
+    return run_pipeline(RunConfig(models=list(models), tasks=list(tasks), out=Path(out), **options))
+
+
+def __getattr__(name: str):
+    """Lazy access to the main types, so importing the package stays cheap."""
+    if name == "RunConfig":
+        from .config import RunConfig
+
+        return RunConfig
+    raise AttributeError(f"module 'speechprobe' has no attribute {name!r}")
+
+
+__all__ = ["run", "RunConfig", "__version__"]

@@ -105,6 +105,8 @@ class WhisperAdapter(ModelAdapter):
         audio = torch.zeros(len(batch), n_pad)
         for i, (a, n) in enumerate(zip(batch, lengths)):
             audio[i, :n] = torch.from_numpy(np.asarray(a[:n], dtype=np.float32))
+        if self.device.type == "cuda":  # pinned host memory lets the copy overlap with compute
+            audio = audio.pin_memory()
         audio = audio.to(self.device, non_blocking=True)
         mel = self.logmel(audio, n_frames)
         real_frames = (torch.ceil(real_mel / 2)).long().to(self.device)
