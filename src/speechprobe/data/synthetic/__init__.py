@@ -1,5 +1,6 @@
 """Built-in synthetic paralinguistic suite, generated offline with eSpeak NG from a seed."""
 
+from .lexical import LEXICAL_TASKS  # registers the lexical tasks (spoken_word, language)
 from .suite import (
     DEFAULT_N_PER_CLASS,
     EXTENDED_TASKS,
@@ -13,6 +14,7 @@ __all__ = [
     "DEFAULT_N_PER_CLASS",
     "EXTENDED_TASKS",
     "GENERATOR_VERSION",
+    "LEXICAL_TASKS",
     "SAMPLE_RATE",
     "SYNTHETIC_TASKS",
     "generate_task",

@@ -1,0 +1,67 @@
+"""Zero-shot evaluation: prompt speech models with a text decoder and score their answers honestly.
+
+Entry point: :func:`run_zeroshot` with a :class:`ZeroShotConfig` (the ``speechprobe zeroshot``
+command). Pieces: prompt templates (:mod:`.prompts`), the answer parser (:mod:`.parser`), the two
+scoring modes (:mod:`.scoring`), one backend per model family (:mod:`.whisper`,
+:mod:`.qwen2_audio`, :mod:`.seamless`), the response cache (:mod:`.cache`) and prompt sensitivity /
+the link to probe scores (:mod:`.compare`).
+"""
+
+from __future__ import annotations
+
+from .base import DecoderState, Encoded, ZeroShotBackend
+from .cache import ResponseCache, response_key
+from .compare import (
+    bootstrap_correlation,
+    correlations,
+    merge_results,
+    plot_zeroshot_vs_probe,
+    restore_zeroshot_rows,
+    sensitivity_table,
+    write_zeroshot_outputs,
+    zeroshot_vs_probe,
+)
+from .models import capable_models, load_backend, resolve_zeroshot_model
+from .parser import AnswerParser, ParseResult, normalise, parse_answer, synonyms_for
+from .prompts import BUILTIN, PromptTemplate, check_template, load_template_file, resolve_prompts
+from .runner import FOLD, MODES, ZeroShotConfig, evaluate_task, probe_name, run_zeroshot
+from .scoring import LabelScores, greedy_generate, score_labels, zeroshot_metrics
+
+__all__ = [
+    "BUILTIN",
+    "FOLD",
+    "MODES",
+    "AnswerParser",
+    "DecoderState",
+    "Encoded",
+    "LabelScores",
+    "ParseResult",
+    "PromptTemplate",
+    "ResponseCache",
+    "ZeroShotBackend",
+    "ZeroShotConfig",
+    "bootstrap_correlation",
+    "capable_models",
+    "check_template",
+    "correlations",
+    "evaluate_task",
+    "greedy_generate",
+    "load_backend",
+    "load_template_file",
+    "merge_results",
+    "normalise",
+    "parse_answer",
+    "plot_zeroshot_vs_probe",
+    "probe_name",
+    "resolve_prompts",
+    "resolve_zeroshot_model",
+    "response_key",
+    "restore_zeroshot_rows",
+    "run_zeroshot",
+    "score_labels",
+    "sensitivity_table",
+    "synonyms_for",
+    "write_zeroshot_outputs",
+    "zeroshot_metrics",
+    "zeroshot_vs_probe",
+]

@@ -1,0 +1,197 @@
+"""The zero-shot backend contract: encode audio once, then decode from a prompt prefix.
+
+A backend wraps one speech model with a text decoder (Whisper, Qwen2-Audio, SeamlessM4T v2). The
+shared code in :mod:`.scoring` drives every backend through four primitives:
+
+``encode(audios)``        the audio encoder, run once per clip; the result is reused for every
+                          prompt, every candidate label and both modes;
+``start(enc, prompts)``   the decoder over the prompt prefix of each row (audio + prompt), returning
+                          a ``DecoderState``: a KV cache, the attention mask, the next position and the
+                          log-probabilities of the first answer token;
+``step(state, tokens)``   feed answer tokens (right-padded) through the cached decoder;
+``repeat(state, k)``      copy every row ``k`` times (one copy per candidate label), cache included.
+
+Backends whose decoder takes absolute positions from the cache length (Whisper, SeamlessM4T) batch
+only rows with identical prompt prefixes (``pads_left = False``; :mod:`.scoring` groups rows);
+Qwen2-Audio left-pads prefixes of different lengths with explicit position ids (``pads_left``).
+"""
+
+from __future__ import annotations
+
+import inspect
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+
+
+@dataclass
+class Encoded:
+    """Encoder output for a batch of clips: tensors with the clip on the first axis.
+
+    ``keys``: rows with equal keys may share a decoder batch (e.g. Whisper's trimmed window, where
+    clips of one length bucket share an encoder length). ``frames``: each row's length along axis 1
+    of the tensors named in ``crop``; ``select`` crops those to the longest selected row.
+    """
+
+    tensors: dict[str, torch.Tensor]
+    n: int
+    truncated: list[bool] = field(default_factory=list)  # clip longer than the encoder window
+    keys: list[Any] | None = None
+    frames: list[int] | None = None
+    crop: tuple[str, ...] = ()
+
+    def select(self, rows: Sequence[int]) -> Encoded:
+        rows = list(rows)
+        idx = torch.as_tensor(rows, dtype=torch.long)
+        tensors = {k: v.index_select(0, idx.to(v.device)) for k, v in self.tensors.items()}
+        frames = [self.frames[i] for i in rows] if self.frames is not None else None
+        if frames:
+            longest = max(frames)
+            tensors = {k: (v[:, :longest] if k in self.crop else v) for k, v in tensors.items()}
+        return Encoded(
+            tensors, len(rows), [self.truncated[i] for i in rows] if self.truncated else [],
+            [self.keys[i] for i in rows] if self.keys is not None else None, frames, self.crop,
+        )
+
+    def key(self, row: int) -> Any:
+        return self.keys[row] if self.keys is not None else None
+
+    def __len__(self) -> int:
+        return self.n
+
+
+@dataclass
+class DecoderState:
+    """The decoder after a prefix: cache, masks and the next-token log-probabilities."""
+
+    cache: Any
+    mask: torch.Tensor  # (rows, length) 1 = real token
+    next_pos: torch.Tensor  # (rows,) position id of the next token
+    last_logprobs: torch.Tensor  # (rows, vocab) float32 log-probabilities of the next token
+    context: dict[str, torch.Tensor] = field(default_factory=dict)  # per-row tensors every step needs
+
+    @property
+    def rows(self) -> int:
+        return int(self.mask.shape[0])
+
+
+class ZeroShotBackend(ABC):
+    """One speech model with a text decoder, ready to score and generate answers."""
+
+    family: str = ""
+    pads_left: bool = False
+
+    def __init__(self, name: str, source: str, fingerprint: str, sample_rate: int, device: str = "cpu",
+                 dtype: torch.dtype | None = None, batch_size: int = 8) -> None:
+        self.name = name
+        self.source = source
+        self.fingerprint = fingerprint
+        self.sample_rate = sample_rate
+        self.device = torch.device(device)
+        self.dtype = dtype
+        self.batch_size = int(batch_size)
+
+    # -- what identifies the answers ------------------------------------------------------------
+
+    def settings(self) -> dict[str, Any]:
+        """Everything that changes an answer, besides the model, prompt and clip (cache key, manifest)."""
+        return {"family": self.family, "dtype": str(self.dtype or "float32"), "batch_size": self.batch_size}
+
+    # -- primitives -------------------------------------------------------------------------------
+
+    @abstractmethod
+    def encode(self, audios: Sequence[np.ndarray]) -> Encoded:
+        """Run the audio encoder once on clips at ``self.sample_rate``."""
+
+    @abstractmethod
+    def start(self, enc: Encoded, prompts: Sequence[str]) -> DecoderState:
+        """Decode the prefix (audio + prompt) of each row; ``prompts[i]`` goes with ``enc`` row ``i``."""
+
+    @abstractmethod
+    def step(self, state: DecoderState, tokens: torch.Tensor, token_mask: torch.Tensor) -> torch.Tensor:
+        """Feed ``tokens`` (rows, n), right-padded, through the cache; return (rows, n, vocab) log-probs."""
+
+    def repeat(self, state: DecoderState, k: int) -> None:
+        """Repeat each row ``k`` times in place (row ``i`` becomes rows ``i*k .. i*k+k-1``).
+
+        A single row is repeated as zero-copy views (stride 0), the KV cache included, so the K/V of
+        the audio (cross-attention or the audio tokens) exist once however many labels are scored.
+        """
+        if k == 1:
+            return
+        repeat_cache(state.cache, k)
+        state.mask = repeat_rows(state.mask, k)
+        state.next_pos = repeat_rows(state.next_pos, k)
+        state.last_logprobs = repeat_rows(state.last_logprobs, k)
+        state.context = {key: repeat_rows(v, k) for key, v in state.context.items()}
+
+    @abstractmethod
+    def answer_ids(self, label: str) -> list[int]:
+        """The tokens of ``label`` as the model would write it as an answer (without the end token)."""
+
+    @property
+    @abstractmethod
+    def end_ids(self) -> tuple[int, ...]:
+        """Tokens that end an answer; the first closes every scored label."""
+
+    @abstractmethod
+    def decode(self, ids: Sequence[int]) -> str:
+        """Text of generated ids (special tokens dropped)."""
+
+    def prefix_key(self, prompt: str) -> Any:
+        """Rows whose keys are equal may share a batch when ``pads_left`` is False."""
+        return prompt
+
+    def suppressed(self, first: bool) -> torch.Tensor | None:
+        """Token ids greedy decoding never picks (at the first step when ``first``)."""
+        return None
+
+
+def repeat_rows(t: torch.Tensor, k: int) -> torch.Tensor:
+    """Each row ``k`` times: a stride-0 view for one row, else a copy."""
+    return t.expand(k, *t.shape[1:]) if t.shape[0] == 1 else t.repeat_interleave(k, dim=0)
+
+
+def repeat_cache(cache: Any, k: int) -> None:
+    """``batch_repeat_interleave`` that keeps plain dynamic layers of a one-row cache as views."""
+    from transformers.cache_utils import DynamicLayer
+
+    parts = [cache.self_attention_cache, cache.cross_attention_cache] if hasattr(cache, "cross_attention_cache") else [cache]
+    for part in parts:
+        if getattr(part, "layers", None) is None:  # pragma: no cover - older cache layouts
+            part.batch_repeat_interleave(k)
+            continue
+        for layer in part.layers:
+            if type(layer) is DynamicLayer and getattr(layer, "is_initialized", False) and layer.keys.shape[0] == 1:
+                layer.keys, layer.values = repeat_rows(layer.keys, k), repeat_rows(layer.values, k)
+            else:
+                layer.batch_repeat_interleave(k)
+
+
+# -- helpers for transformers API drift (``past_key_values`` became ``cache`` in 5.x) ------------
+
+
+def cache_kwarg(fn) -> str:
+    """The name under which ``fn`` takes the KV cache."""
+    try:
+        params = inspect.signature(fn).parameters
+    except (TypeError, ValueError):  # pragma: no cover
+        return "past_key_values"
+    return "cache" if "cache" in params else "past_key_values"
+
+
+def output_cache(out) -> Any:
+    """The KV cache of a model output, whatever the transformers version calls it."""
+    for attr in ("cache", "past_key_values"):
+        value = getattr(out, attr, None)
+        if value is not None:
+            return value
+    raise RuntimeError("the decoder returned no cache; pass use_cache=True")
+
+
+def log_softmax(logits: torch.Tensor) -> torch.Tensor:
+    return torch.log_softmax(logits.float(), dim=-1)

@@ -1,0 +1,219 @@
+"""run_zeroshot end to end on a tiny Qwen2-Audio: rows, responses, manifest, cache and resume, refusals."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from speechprobe.errors import ConfigError
+from speechprobe.zeroshot import ZeroShotConfig, restore_zeroshot_rows, run_zeroshot
+from speechprobe.zeroshot import runner as runner_mod
+from speechprobe.zeroshot.qwen2_audio import Qwen2AudioBackend
+
+pytestmark = pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="needs espeak-ng")
+
+PROBES = {f"zeroshot:{m}:{p}" for m in ("generate", "likelihood", "likelihood_raw") for p in ("choose", "question")}
+
+
+def _cfg(tmp_path, model, **kw) -> ZeroShotConfig:
+    base = {"models": [str(model)], "tasks": ["spoken_word"], "out": tmp_path / "run", "n_per_class": 1,
+            "prompts": ["choose", "question"], "batch_size": 4, "max_new_tokens": 4, "cache": tmp_path / "cache",
+            "progress": False}
+    return ZeroShotConfig(**{**base, **kw})
+
+
+@pytest.fixture
+def encode_counter(monkeypatch):
+    """Counts the clips each call of the Qwen2-Audio encoder sees."""
+    calls: list[int] = []
+    original = Qwen2AudioBackend.encode
+
+    def counting(self, audios):
+        calls.append(len(audios))
+        return original(self, audios)
+
+    monkeypatch.setattr(Qwen2AudioBackend, "encode", counting)
+    return calls
+
+
+def test_rows_responses_and_manifest(tmp_path, tiny_qwen, encode_counter):
+    cfg = _cfg(tmp_path, tiny_qwen)
+    rows = run_zeroshot(cfg)
+    out = cfg.out
+    # the audio is encoded once per clip, for 2 prompts x 2 modes x 8 labels
+    assert sum(encode_counter) == 8 and len(encode_counter) == 2
+    results = pd.read_csv(out / "results.csv", dtype=str, keep_default_na=False)
+    assert list(results.columns) == ["model", "task", "layer", "probe", "fold", "metric", "value"]
+    assert set(results["probe"]) == PROBES and set(results["layer"]) == {""} and set(results["fold"]) == {"0"}
+    gen = results[results["probe"].str.startswith("zeroshot:generate:")]
+    assert set(gen["metric"]) == {"macro_f1", "accuracy", "parse_failure_rate"}
+    lik = results[results["probe"].str.startswith("zeroshot:likelihood")]
+    assert set(lik["metric"]) == {"macro_f1", "accuracy"}
+    values = results["value"].astype(float)
+    assert values.between(0, 1).all() and len(rows) == len(results)
+    responses = pd.read_csv(out / "zeroshot" / tiny_qwen.name / "spoken_word.csv")
+    assert len(responses) == 8 * 2 * 3 and responses["id"].nunique() == 8
+    assert set(responses.loc[responses["mode"] == "generate", "parse_rule"].dropna()) <= {
+        "exact", "normalised", "synonym", "first_mention", "empty", "unparsed"}
+    scores = json.loads(responses.loc[responses["mode"] == "likelihood", "scores"].iloc[0])
+    assert list(scores) == ["yes", "no", "up", "down", "left", "right", "stop", "go"]
+    manifest = json.loads((out / "manifest.json").read_text())["zeroshot"]
+    settings = manifest["models"][tiny_qwen.name]["settings"]
+    assert settings["chat_template"] is False and settings["batch_size"] == 4 and settings["system_prompt"] is None
+    assert manifest["prompts"]["choose"]["text"] == "Choose one of: {labels}." and manifest["fold"] == 0
+    info = manifest["tasks"]["spoken_word"]["by_model"][tiny_qwen.name]
+    assert info["clips"] == 8 and info["answers_computed"] == 32 and info["clips_encoded"] == 8
+    sens = pd.read_csv(out / "zeroshot_sensitivity.csv")
+    assert set(sens["mode"]) == {"generate", "likelihood", "likelihood_raw", "all"}
+    assert list(sens["mode"]) == ["generate", "likelihood", "likelihood_raw", "all"]
+    assert list(sens["n_prompts"]) == [2, 2, 2, 6] and (sens["min"] <= sens["max"]).all()
+    summary = pd.read_csv(out / "summary.csv", dtype=str, keep_default_na=False)
+    assert set(summary.loc[summary["probe"].str.startswith("zeroshot:"), "layer"]) == {""}
+
+
+def test_rerun_and_interrupted_run_resume_from_the_cache(tmp_path, tiny_qwen, encode_counter, monkeypatch):
+    fresh = run_zeroshot(_cfg(tmp_path / "fresh", tiny_qwen))
+    encode_counter.clear()
+    calls = {"n": 0}
+    original = runner_mod.greedy_generate
+
+    def interrupted(*args, **kw):
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise KeyboardInterrupt
+        return original(*args, **kw)
+
+    monkeypatch.setattr(runner_mod, "greedy_generate", interrupted)
+    cfg = _cfg(tmp_path, tiny_qwen)
+    with pytest.raises(KeyboardInterrupt):
+        run_zeroshot(cfg)
+    monkeypatch.setattr(runner_mod, "greedy_generate", original)
+    assert not (cfg.out / "results.csv").exists()
+    encode_counter.clear()
+    resumed = run_zeroshot(cfg)
+    info = json.loads((cfg.out / "manifest.json").read_text())["zeroshot"]["tasks"]["spoken_word"]["by_model"][tiny_qwen.name]
+    assert info["answers_from_cache"] == 3 * 4 and info["answers_computed"] == 32 - 12
+    pd.testing.assert_frame_equal(resumed, fresh)
+    encode_counter.clear()
+    again = run_zeroshot(cfg)  # everything cached: nothing is encoded
+    assert encode_counter == [] and again.equals(resumed)
+    # a changed decoding setting is a different cache key
+    run_zeroshot(_cfg(tmp_path, tiny_qwen, max_new_tokens=5, modes=["generate"]))
+    assert sum(encode_counter) == 8
+
+
+def test_probe_rows_are_kept_and_linked(tmp_path, tiny_qwen):
+    cfg = _cfg(tmp_path, tiny_qwen, tasks=["spoken_word", "gender"], prompts=["choose"])
+    cfg.out.mkdir(parents=True)
+    model = tiny_qwen.name
+    probe_rows = [(model, task, layer, "knn", fold, "macro_f1", 0.3 + 0.1 * layer + 0.01 * fold)
+                  for task in ("spoken_word", "gender") for layer in (0, 1, 2) for fold in (0, 1)]
+    pd.DataFrame(probe_rows, columns=["model", "task", "layer", "probe", "fold", "metric", "value"]).to_csv(
+        cfg.out / "results.csv", index=False)
+    (cfg.out / "manifest.json").write_text(json.dumps({"config": {"models": [model]}, "figures": []}))
+    run_zeroshot(cfg)
+    run_zeroshot(cfg)  # a rerun replaces its own rows, never duplicates them
+    results = pd.read_csv(cfg.out / "results.csv", dtype=str, keep_default_na=False)
+    assert len(results[results["probe"] == "knn"]) == 12
+    assert len(results[results["probe"].str.startswith("zeroshot:")]) == 2 * (3 + 2 + 2)
+    pairs = pd.read_csv(cfg.out / "zeroshot_vs_probe.csv")
+    assert sorted(pairs["task"]) == ["gender", "spoken_word"]
+    assert np.allclose(pairs["probe_f1"], 0.505) and (pairs["probe_layer"] == 2).all()
+    corr = pd.read_csv(cfg.out / "zeroshot_correlation.csv")
+    assert set(corr["method"]) == {"spearman", "pearson"} and (corr["n_pairs"] == 2).all()
+    assert corr["r"].isna().all()  # fewer than 3 pairs: no correlation is claimed
+    assert (cfg.out / "figures" / "zeroshot_correlation.png").stat().st_size > 1000
+    manifest = json.loads((cfg.out / "manifest.json").read_text())
+    assert manifest["config"] == {"models": [model]} and "figures/zeroshot_correlation.png" in manifest["figures"]
+    assert manifest["zeroshot"]["figure"] == "figures/zeroshot_correlation.png"
+    # a later stage that rewrites results.csv (speechprobe probe RUN) loses them; they can be put back
+    before = (cfg.out / "results.csv").read_bytes()
+    results[results["probe"] == "knn"].to_csv(cfg.out / "results.csv", index=False)
+    restore_zeroshot_rows(cfg.out)
+    assert (cfg.out / "results.csv").read_bytes() == before
+
+
+def test_config_for_speechprobe_run(tmp_path):
+    from speechprobe.config import RunConfig
+
+    run = RunConfig(models=["whisper-base", "mfcc"], tasks=["emotion"], out=tmp_path, seed=3, n_per_class=5,
+                    window="trimmed", progress=False)
+    cfg = ZeroShotConfig.from_run_config(run, prompts=["choose"], modes=["likelihood"], batch_size=2)
+    assert (cfg.models, cfg.tasks, cfg.out, cfg.seed, cfg.n_per_class, cfg.window) == (
+        ["whisper-base", "mfcc"], ["emotion"], tmp_path, 3, 5, "trimmed")
+    assert cfg.skip_unsupported and cfg.prompts == ["choose"] and cfg.modes == ["likelihood"] and cfg.batch_size == 2
+
+
+def test_empty_generation_is_a_parse_failure(tmp_path, tiny_qwen, monkeypatch):
+    monkeypatch.setattr(runner_mod, "greedy_generate", lambda backend, enc, prompts, n: [""] * len(prompts))
+    run_zeroshot(_cfg(tmp_path, tiny_qwen, modes=["generate"], prompts=["choose"]))
+    results = pd.read_csv(tmp_path / "run" / "results.csv")
+    got = dict(zip(results["metric"], results["value"]))
+    assert got == {"accuracy": 0.0, "macro_f1": 0.0, "parse_failure_rate": 1.0}
+    responses = pd.read_csv(tmp_path / "run" / "zeroshot" / tiny_qwen.name / "spoken_word.csv")
+    assert set(responses["parse_rule"]) == {"empty"} and responses["prediction"].isna().all()
+
+
+def test_models_without_a_decoder_are_refused(tmp_path, tiny_qwen):
+    for name in ("mfcc", "wav2vec2-base"):
+        with pytest.raises(ConfigError) as e:
+            run_zeroshot(_cfg(tmp_path, name))
+        msg = str(e.value)
+        assert "no text decoder" in msg and "whisper-base" in msg and "qwen2-audio-7b-instruct" in msg
+        assert "seamless-m4t-v2-large" in msg
+    w2v = tmp_path / "my-hubert"
+    w2v.mkdir()
+    (w2v / "config.json").write_text(json.dumps({"model_type": "hubert"}))
+    with pytest.raises(ConfigError, match="hubert checkpoint.*no text decoder"):
+        run_zeroshot(_cfg(tmp_path, w2v))
+    assert not (tmp_path / "run" / "results.csv").exists()
+    # inside `speechprobe run`, encoder-only models are skipped (and recorded), the others answer
+    cfg = _cfg(tmp_path, tiny_qwen, skip_unsupported=True, modes=["likelihood"], prompts=["choose"])
+    cfg.models = ["mfcc", str(tiny_qwen)]
+    run_zeroshot(cfg)
+    manifest = json.loads((cfg.out / "manifest.json").read_text())["zeroshot"]
+    assert "no text decoder" in manifest["skipped_models"]["mfcc"] and list(manifest["models"]) == [tiny_qwen.name]
+
+
+def test_bad_prompt_input_fails_before_any_work(tmp_path, tiny_qwen):
+    bare = tmp_path / "bare.txt"
+    bare.write_text("What do you hear?")
+    with pytest.raises(ConfigError, match="no \\{labels\\} slot"):
+        run_zeroshot(_cfg(tmp_path, tiny_qwen, prompts=[f"file:{bare}"]))
+    with pytest.raises(ConfigError, match="task spoken_word has no instruction column"):
+        run_zeroshot(_cfg(tmp_path, tiny_qwen, prompts=["instruction"]))
+    with pytest.raises(ConfigError, match="--mode"):
+        run_zeroshot(_cfg(tmp_path, tiny_qwen, modes=["likelihood", "beam"]))
+    run_zeroshot(_cfg(tmp_path, tiny_qwen, prompts=[f"file:{bare}"], modes=["likelihood"]))  # fine for likelihood
+    assert set(pd.read_csv(tmp_path / "run" / "results.csv")["probe"]) == {
+        "zeroshot:likelihood:file-bare", "zeroshot:likelihood_raw:file-bare"}
+
+
+def test_dataset_instruction_prompt_per_clip(tmp_path, tiny_qwen, monkeypatch):
+    import datasets
+    import huggingface_hub.constants
+
+    monkeypatch.setattr(datasets.config, "HF_HUB_OFFLINE", True)
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
+    monkeypatch.setattr(datasets.config, "HF_DATASETS_CACHE", tmp_path / "hf-cache")
+    rng = np.random.default_rng(0)
+    rows = []
+    for k, label in enumerate(("0.4m", "2.0m", "4.0m")):
+        for i in range(2):
+            y = (0.05 * rng.standard_normal(8000)).astype(np.float32)
+            rows.append({"file": f"3D_SPK_{i:05d}_{k:03d}_Device02_Distance{k:02d}.wav", "label": label,
+                         "audio": {"array": y.tolist(), "sampling_rate": 16000},
+                         "instruction": f"How far is the speaker ({i})? The answer could be 0.4m, 2.0m, or 4.0m."})
+    folder = tmp_path / "ds-distance"
+    datasets.Dataset.from_list(rows).save_to_disk(str(folder))
+    cfg = _cfg(tmp_path, tiny_qwen, tasks=[f"ds-distance={folder}"], prompts=["all"], modes=["generate"])
+    run_zeroshot(cfg)
+    responses = pd.read_csv(cfg.out / "zeroshot" / tiny_qwen.name / "ds-distance.csv")
+    instr = responses[responses["prompt_id"] == "instruction"]
+    assert len(instr) == 6 and instr["prompt"].str.startswith("How far is the speaker (").all()
+    assert instr["prompt"].nunique() == 2  # each clip's own instruction
+    assert set(responses["prompt_id"]) == {"instruction", "choose", "question"}
