@@ -55,3 +55,9 @@ def test_run_end_to_end_from_the_command_line(tones, tiny_whisper, tmp_path):
     assert (out / "report.html").is_file()
     r = cli("report", str(out))
     assert r.returncode == 0 and "report.html" in r.stdout
+
+
+def test_zeroshot_command_refuses_encoder_only_models(tmp_path):
+    r = cli("zeroshot", "--models", "mfcc", "--tasks", "spoken_word", "--out", str(tmp_path / "zs"))
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    assert "whisper" in r.stderr.lower()

@@ -60,6 +60,8 @@ ProgressOpt = typer.Option(True, "--progress/--no-progress", help="Show progress
 PermOpt = typer.Option(100, "--permutations", help="Permutation test of each best layer (0: skip; also skips the control task).")
 EmbedOpt = typer.Option(True, "--embeddings/--no-embeddings", help="t-SNE/UMAP of the first, best and last layers.")
 ReportOpt = typer.Option(True, "--report/--no-report", help="Write report.html at the end.")
+PromptsOpt = typer.Option("all", "--prompts", help="Zero-shot prompt ids: all, instruction, choose, question, file:PATH.")
+ModeOpt = typer.Option("likelihood,generate", "--mode", help="Zero-shot scoring: likelihood, generate.")
 
 
 def _config(**kw):
@@ -86,14 +88,56 @@ def run(
     random_init: bool = RandomOpt, n_per_class: Optional[int] = SizeOpt, max_batch_seconds: float = BatchOpt,
     jobs: int = JobsOpt, audio_column: Optional[str] = AudioColOpt, label_column: Optional[str] = LabelColOpt,
     group_column: Optional[str] = GroupColOpt, split: Optional[str] = SplitOpt, permutations: int = PermOpt,
-    embeddings: bool = EmbedOpt, report: bool = ReportOpt, progress: bool = ProgressOpt,
+    embeddings: bool = EmbedOpt, report: bool = ReportOpt,
+    zeroshot: bool = typer.Option(False, "--zeroshot/--no-zeroshot", help="Also ask decoder models zero-shot."),
+    prompts: str = PromptsOpt, mode: str = ModeOpt, progress: bool = ProgressOpt,
 ) -> None:
-    """Extract, probe and report: the whole pipeline."""
+    """Extract, probe and report: the whole pipeline (zero-shot too with --zeroshot)."""
     from .pipeline import run as run_pipeline
 
     cfg = _cfg_from(locals())
+    cfg.report = report and not zeroshot  # with zero-shot, the report comes once its rows are in
     results = run_pipeline(cfg)
+    if zeroshot:
+        from .analysis import build_report
+        from .zeroshot import ZeroShotConfig, run_zeroshot
+
+        run_zeroshot(ZeroShotConfig.from_run_config(cfg, prompts=_split(prompts), modes=_split(mode)))
+        if report:
+            build_report(cfg.out)
     _print_best(results, cfg.out)
+
+
+@app.command()
+def zeroshot(
+    models: str = ModelsOpt, tasks: str = TasksOpt, out: Path = OutOpt, prompts: str = PromptsOpt,
+    mode: str = ModeOpt, seed: int = SeedOpt, n_per_class: Optional[int] = SizeOpt, cache: Optional[Path] = CacheOpt,
+    device: str = DeviceOpt, dtype: Optional[str] = DtypeOpt,
+    batch_size: int = typer.Option(8, "--batch-size", help="Clips per generation/scoring batch."),
+    max_new_tokens: int = typer.Option(32, "--max-new-tokens", help="Greedy generation length."),
+    chat_template: Optional[bool] = typer.Option(None, "--chat-template/--no-chat-template", help="Qwen2-Audio chat template."),
+    system_prompt: Optional[str] = typer.Option(None, "--system-prompt", help="System prompt for chat models."),
+    window: str = typer.Option("full", "--window", help="Whisper input: full (30 s) or trimmed."),
+    progress: bool = ProgressOpt,
+) -> None:
+    """Ask models with a text decoder (Whisper, Qwen2-Audio, SeamlessM4T v2) zero-shot."""
+    from .zeroshot import ZeroShotConfig, run_zeroshot
+
+    rows = run_zeroshot(
+        ZeroShotConfig(
+            models=_split(models), tasks=_split(tasks), out=out, prompts=_split(prompts), modes=_split(mode),
+            seed=seed, n_per_class=n_per_class, cache=cache, device=device, dtype=dtype, batch_size=batch_size,
+            max_new_tokens=max_new_tokens, chat_template=chat_template, system_prompt=system_prompt,
+            window=window, progress=progress,
+        )
+    )
+    f1 = rows[rows.metric == "macro_f1"]
+    view = Table("model", "task", "probe", "Macro-F1", title="Zero-shot")
+    for r in f1.to_dict("records"):
+        view.add_row(str(r["model"]), str(r["task"]), str(r["probe"]), f"{r['value']:.3f}")
+    _stdout().print(view)
+    for what in ("results.csv", "zeroshot_sensitivity.csv", "zeroshot_vs_probe.csv"):
+        _stdout().print(f"{what:>24}: {out / what}")
 
 
 def _cfg_from(args: dict):

@@ -263,8 +263,11 @@ def probe_and_report(cfg: RunConfig, clips: dict[str, list[ClipMeta]], state: Ru
     """Probe stored features, write results, summary, figures and manifest, then analyse and report."""
     from .analysis import analyse_features, build_report
 
+    from .zeroshot import restore_zeroshot_rows
+
     results = run_probes(cfg, clips, state)
     write_outputs(cfg, results, clips, state)
+    restore_zeroshot_rows(cfg.out)  # zero-shot rows of an earlier `speechprobe zeroshot` stay in results.csv
     if cfg.permutations or cfg.embeddings:
         store = FeatureStore(cache_root(cfg.cache) / "features")
         analyse_features(

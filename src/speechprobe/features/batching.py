@@ -13,31 +13,36 @@ def duration_batches(
     max_batch_seconds: float,
     buffer_size: int = 512,
     max_batch_items: int = 256,
+    max_padding: float = 0.25,
 ) -> Iterator[list[T]]:
     """Yield batches whose padded cost ``len(batch) * max(duration)`` stays within budget.
 
-    Items are read ``buffer_size`` at a time and sorted by decreasing duration inside the buffer,
-    so memory stays bounded while padding waste stays small. An item longer than the budget
+    Items are read ``buffer_size`` at a time and sorted by decreasing duration inside the buffer
+    (length bucketing), so memory stays bounded. A batch also closes when the next item would be
+    padded by more than ``max_padding`` of the batch's longest item. An item longer than the budget
     forms a batch of its own.
     """
     buf: list[T] = []
     for item in items:
         buf.append(item)
         if len(buf) >= buffer_size:
-            yield from _pack(buf, duration, max_batch_seconds, max_batch_items)
+            yield from _pack(buf, duration, max_batch_seconds, max_batch_items, max_padding)
             buf = []
     if buf:
-        yield from _pack(buf, duration, max_batch_seconds, max_batch_items)
+        yield from _pack(buf, duration, max_batch_seconds, max_batch_items, max_padding)
 
 
-def _pack(buf: list[T], duration: Callable[[T], float], budget: float, max_items: int) -> Iterator[list[T]]:
+def _pack(
+    buf: list[T], duration: Callable[[T], float], budget: float, max_items: int, max_padding: float
+) -> Iterator[list[T]]:
     buf = sorted(buf, key=duration, reverse=True)
     batch: list[T] = []
     longest = 0.0
     for item in buf:
         d = duration(item)
         longest_if = max(longest, d)
-        if batch and (longest_if * (len(batch) + 1) > budget or len(batch) >= max_items):
+        too_padded = d < (1.0 - max_padding) * longest_if
+        if batch and (longest_if * (len(batch) + 1) > budget or len(batch) >= max_items or too_padded):
             yield batch
             batch, longest_if = [], d
         batch.append(item)
