@@ -1,0 +1,28 @@
+"""Run every CPU benchmark in turn (one command). Each prints ratios measured in its own run.
+
+    python benchmarks/run_all.py
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+SCRIPTS = ["bench_whisper.py", "bench_extraction.py", "bench_probing.py", "bench_zeroshot.py", "bench_memory.py"]
+
+
+def main() -> int:
+    failed = []
+    for name in SCRIPTS:
+        print(f"\n=== {name}", flush=True)
+        if subprocess.run([sys.executable, str(HERE / name)]).returncode:
+            failed.append(name)
+    if failed:
+        print(f"\nfailed: {', '.join(failed)}")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
