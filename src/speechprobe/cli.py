@@ -288,7 +288,12 @@ def models() -> None:
 
     table = Table("name", "family", "layers", "hidden", "rate", "source")
     for s in MODELS.values():
-        source = ("package + " if s.packaged and s.hub_id else "package" if s.packaged else "") + (s.hub_id or "librosa")
+        if s.family == "handcrafted":
+            source = "librosa"
+        elif s.packaged:
+            source = f"package (offline){' or ' + s.hub_id if s.hub_id else ''}"
+        else:
+            source = s.hub_id or s.name
         table.add_row(s.name, s.family, str(s.num_layers or "?"), str(s.hidden_size or "?"), str(s.sample_rate), source)
     _stdout().print(table)
 

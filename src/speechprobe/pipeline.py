@@ -110,7 +110,10 @@ def run_extract(cfg: RunConfig) -> tuple[dict[str, list[ClipMeta]], RunState]:
         adapter = load_model(
             name, window=cfg.window, device=cfg.device, dtype=cfg.dtype, random_init=cfg.random_init, seed=cfg.seed
         )
-        state.models[adapter.name] = {**dataclasses.asdict(adapter.info), "options": adapter.options()}
+        options = adapter.options()
+        if options.get("unmasked_padding"):  # features depend on how much a batch pads each clip
+            options["max_batch_seconds"] = cfg.max_batch_seconds
+        state.models[adapter.name] = {**dataclasses.asdict(adapter.info), "options": options}
         space = _space(store, adapter.name, state.models[adapter.name], cfg.pooling)
         state.models[adapter.name]["space"] = space.root.name
         for rec in records:

@@ -69,3 +69,61 @@ def random_fingerprint(config, seed: int) -> str:
     """Identify a random-init model: its config and seed."""
     blob = json.dumps(config.to_dict(), sort_keys=True, default=str)
     return f"random:seed{seed}:" + hashlib.sha256(blob.encode()).hexdigest()[:12]
+
+
+def load_submodule_state(
+    source: str, prefix: str, revision: str | None = None
+) -> tuple[dict[str, torch.Tensor], list[Path]]:
+    """Only the tensors under ``prefix`` (e.g. ``"audio_tower."``) of a safetensors checkpoint.
+
+    Reads the shard index and opens only the shards that hold those tensors, so the rest of a
+    large model (a 7B language model, a text decoder) is never loaded, nor downloaded from the hub.
+    Keys are returned without the prefix; an empty prefix takes every tensor. Also returns the
+    shard files read (to fingerprint them).
+    """
+    from safetensors import safe_open
+
+    def fetch(src: str, filename: str, revision: str | None = None) -> Path:
+        if is_local(src):
+            path = Path(src).expanduser() / filename
+            if not path.is_file():
+                raise OSError(f"no {filename}")
+            return path
+        from huggingface_hub import hf_hub_download
+
+        return Path(hf_hub_download(src, filename, revision=revision))
+
+    try:
+        index = load_pretrained(fetch, source, revision, filename="model.safetensors.index.json")
+        weight_map = json.loads(index.read_text())["weight_map"]
+        shards = sorted({f for k, f in weight_map.items() if k.startswith(prefix)})
+    except SpeechprobeError:
+        shards = ["model.safetensors"]
+    files = [load_pretrained(fetch, source, revision, filename=s) for s in shards]
+    state: dict[str, torch.Tensor] = {}
+    for file in files:
+        with safe_open(str(file), framework="pt") as f:
+            for key in f.keys():  # noqa: SIM118 -- safe_open is not a mapping
+                if key.startswith(prefix):
+                    state[key[len(prefix) :]] = f.get_tensor(key)
+    if not state:
+        raise SpeechprobeError(f"{source}: no weights under {prefix!r} in {', '.join(shards)}")
+    return state, files
+
+
+def load_state_strict(module: torch.nn.Module, state: dict[str, torch.Tensor], source: str) -> None:
+    """``load_state_dict`` that names the missing and unexpected tensors when the layouts differ."""
+    missing, unexpected = module.load_state_dict(state, strict=False)
+    if missing or unexpected:
+        raise SpeechprobeError(
+            f"{source}: weights do not fit {type(module).__name__} "
+            f"(missing: {', '.join(missing[:5]) or 'none'}; unexpected: {', '.join(unexpected[:5]) or 'none'})"
+        )
+
+
+def shards_fingerprint(source: str, files: list[Path], config) -> str:
+    """Like ``weights_fingerprint``, for a model read from some shards only: hash just those."""
+    if is_local(source):
+        return "sha256:" + weights_sha256(files)[:16]
+    commit = getattr(config, "_commit_hash", None)
+    return f"commit:{commit}" if commit else f"hub:{source}"

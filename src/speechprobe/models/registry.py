@@ -37,6 +37,11 @@ def _whisper(name: str, hub: str, blocks: int, width: int, packaged: bool = Fals
     return ModelSpec(name, "whisper", hub, None, blocks + 1, width, 16000, packaged)
 
 
+def _hub(name: str, family: str, hub: str, blocks: int, width: int) -> ModelSpec:
+    """A hub checkpoint whose layers are its input embedding plus ``blocks`` blocks."""
+    return ModelSpec(name, family, hub, None, blocks + 1, width, 16000)
+
+
 MODELS: dict[str, ModelSpec] = {
     s.name: s
     for s in [
@@ -50,12 +55,40 @@ MODELS: dict[str, ModelSpec] = {
         _whisper("whisper-small.en", "openai/whisper-small.en", 12, 768),
         _whisper("whisper-medium", "openai/whisper-medium", 24, 1024),
         _whisper("whisper-medium.en", "openai/whisper-medium.en", 24, 1024),
+        _whisper("whisper-large", "openai/whisper-large", 32, 1280),
         _whisper("whisper-large-v2", "openai/whisper-large-v2", 32, 1280),
         _whisper("whisper-large-v3", "openai/whisper-large-v3", 32, 1280),
+        _whisper("whisper-large-v3-turbo", "openai/whisper-large-v3-turbo", 32, 1280),  # large-v3's encoder size
+        _hub("wav2vec2-base", "wav2vec2", "facebook/wav2vec2-base", 12, 768),
+        _hub("wav2vec2-large-960h-lv60-self", "wav2vec2", "facebook/wav2vec2-large-960h-lv60-self", 24, 1024),
+        _hub("xls-r", "wav2vec2", "facebook/wav2vec2-xls-r-300m", 24, 1024),
+        _hub("hubert-base-ls960", "hubert", "facebook/hubert-base-ls960", 12, 768),
+        _hub("hubert-large-ll60k", "hubert", "facebook/hubert-large-ll60k", 24, 1024),
+        _hub("wavlm-base-plus", "wavlm", "microsoft/wavlm-base-plus", 12, 768),
+        _hub("wavlm-large", "wavlm", "microsoft/wavlm-large", 24, 1024),
+        _hub("data2vec-audio-base", "data2vec-audio", "facebook/data2vec-audio-base", 12, 768),
+        # Speech encoder only: feature projection + 24 Conformer layers (see models/seamless.py).
+        _hub("seamless-m4t-v2-large", "seamless", "facebook/seamless-m4t-v2-large", 24, 1024),
+        # Audio encoder only (the 7B language model is never loaded; see models/qwen2_audio.py).
+        _hub("qwen2-audio-7b-instruct", "qwen2-audio", "Qwen/Qwen2-Audio-7B-Instruct", 32, 1280),
+        _hub("qwen2-audio-7b", "qwen2-audio", "Qwen/Qwen2-Audio-7B", 32, 1280),
+        # GE2E speaker encoder, weights inside the resemblyzer package: 3 LSTM layers + embedding.
+        ModelSpec("resemblyzer", "resemblyzer", num_layers=4, hidden_size=256, packaged=True),
     ]
 }
 
-FAMILY_OF_MODEL_TYPE = {"whisper": "whisper"}
+# transformers model_type (config.json) -> family
+FAMILY_OF_MODEL_TYPE = {
+    "whisper": "whisper",
+    "wav2vec2": "wav2vec2",
+    "hubert": "hubert",
+    "wavlm": "wavlm",
+    "data2vec-audio": "data2vec-audio",
+    "seamless_m4t_v2": "seamless",
+    "qwen2_audio": "qwen2-audio",
+    "qwen2_audio_encoder": "qwen2-audio",
+}
+WAV2VEC2_FAMILIES = ("wav2vec2", "hubert", "wavlm", "data2vec-audio")
 
 
 def resolve_model(name: str, convert: bool = True) -> tuple[ModelSpec, str]:
@@ -68,6 +101,8 @@ def resolve_model(name: str, convert: bool = True) -> tuple[ModelSpec, str]:
         spec = MODELS[name]
         if spec.family == "handcrafted":
             return spec, "librosa"
+        if spec.family == "resemblyzer":
+            return spec, "package:resemblyzer"
         if spec.packaged and not convert:
             return spec, spec.hub_id or name
         if spec.packaged:
@@ -115,9 +150,9 @@ def _family_of_dir(path: Path) -> str:
 
 
 def _family_of_hub_id(hub_id: str) -> str:
-    lowered = hub_id.lower()
+    lowered = hub_id.lower().replace("_", "-")
     for key, family in FAMILY_OF_MODEL_TYPE.items():
-        if key in lowered:
+        if key.replace("_", "-") in lowered:
             return family
     local = _hf_cached(hub_id, None)
     if local:
@@ -152,4 +187,29 @@ def load_model(
             random_init=random_init,
             seed=seed,
         )
+    common = {
+        "name": spec.name,
+        "revision": spec.revision,
+        "device": device,
+        "dtype": dtype,
+        "random_init": random_init,
+        "seed": seed,
+    }
+    if spec.family in WAV2VEC2_FAMILIES:
+        from .wav2vec2 import load_wav2vec2
+
+        return load_wav2vec2(source, **common)
+    if spec.family == "seamless":
+        from .seamless import load_seamless
+
+        return load_seamless(source, **common)
+    if spec.family == "qwen2-audio":
+        from .qwen2_audio import load_qwen2_audio
+
+        return load_qwen2_audio(source, window=window, **common)
+    if spec.family == "resemblyzer":
+        from .resemblyzer import load_resemblyzer
+
+        common.pop("revision")
+        return load_resemblyzer(**common)
     raise SpeechprobeError(f"no adapter for family {spec.family!r}")

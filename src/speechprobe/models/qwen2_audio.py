@@ -1,0 +1,127 @@
+"""Qwen2-Audio audio encoder: a Whisper-large-v3-like encoder, read without the 7B language model.
+
+Only ``audio_tower.*`` is read from the checkpoint's safetensors shards (via the shard index), into
+a ``Qwen2AudioEncoder`` built from ``config.audio_config``; the language model and the projector
+are never loaded (nor downloaded from the hub).
+
+The encoder is Whisper's (128 mels, 30 s window, conv front end, 32 blocks in the 7B models) plus an
+average pooling (stride 2) before its final layer norm. It reuses the Whisper adapter's log-mel
+front end, window modes and batching; it differs where Qwen2-Audio itself differs:
+
+- padding is masked in attention (Qwen2-Audio passes a key mask built from each clip's length;
+  Whisper does not), so in the ``full`` window a batched clip equals the clip alone and the
+  ``trimmed`` window differs from ``full`` only through the convolutions at the clip's end;
+- layers follow transformers' ``hidden_states``: ``0`` = conv front end + positions, ``i`` = output
+  of block ``i`` for ``i < N``, and ``N`` = the encoder output as the language model receives it:
+  block ``N`` average-pooled to 25 Hz and layer-normed, pooled over its real frames
+  (``_get_feat_extract_output_lengths``; at least one).
+
+So ``num_layers == encoder_layers + 1`` (33 for Qwen2-Audio-7B and -7B-Instruct).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from torch.nn import functional as F
+
+from ..errors import SpeechprobeError
+from ..features.pooling import frame_mask, masked_pool
+from .base import AdapterInfo
+from .whisper import WhisperAdapter
+
+MODEL_TYPES = ("qwen2_audio", "qwen2_audio_encoder")
+
+
+class Qwen2AudioAdapter(WhisperAdapter):
+    """Layer-wise pooled features from a transformers ``Qwen2AudioEncoder``."""
+
+    def __init__(self, encoder: torch.nn.Module, feature_extractor, info: AdapterInfo, **kwargs) -> None:
+        super().__init__(encoder, feature_extractor, info, **kwargs)
+        self.encoder.layerdrop = 0.0
+        self.encoder.config.encoder_layerdrop = 0.0
+
+    def _encode(
+        self, mel: torch.Tensor, in_mel: torch.Tensor | None, real_frames: torch.Tensor, pooling: str
+    ) -> torch.Tensor:
+        from transformers.masking_utils import create_bidirectional_mask
+
+        enc = self.encoder
+        mel = mel.to(enc.conv1.weight.dtype)
+        if in_mel is not None:  # trimmed window: zero the batch padding, as the clip alone sees it
+            keep = frame_mask(in_mel.to(mel.device), mel.shape[-1])[:, None, :]
+            x = F.gelu(enc.conv2(F.gelu(enc.conv1(mel * keep)) * keep))
+        else:
+            x = F.gelu(enc.conv2(F.gelu(enc.conv1(mel))))
+        h = x.permute(0, 2, 1) + enc.embed_positions.weight[: x.shape[-1]]
+        mask = frame_mask(real_frames, h.shape[1])
+        key_mask = create_bidirectional_mask(config=enc.config, inputs_embeds=h, attention_mask=mask.long())
+        pooled = [masked_pool(h[None], mask, pooling)]
+        for layer in enc.layers:
+            h = layer(h, key_mask)
+            h = h[0] if isinstance(h, tuple) else h
+            if layer is not enc.layers[-1]:
+                pooled.append(masked_pool(h[None], mask, pooling))
+        if in_mel is not None:  # trimmed: padding as the clip alone has it (zeros; odd lengths padded)
+            h = F.pad(h * mask[..., None], (0, 0, 0, h.shape[1] % 2))
+        out = enc.layer_norm(enc.avg_pooler(h.permute(0, 2, 1)).permute(0, 2, 1))
+        # The output lengths from mel lengths; 2 * real_frames mel frames give real_frames frames.
+        _, out_frames = enc._get_feat_extract_output_lengths(2 * real_frames)
+        pooled.append(masked_pool(out[None], frame_mask(out_frames.clamp_min(1), out.shape[1]), pooling))
+        return torch.cat(pooled, dim=1)
+
+
+def load_qwen2_audio(
+    source: str,
+    name: str | None = None,
+    revision: str | None = None,
+    window: str = "full",
+    device: str = "cpu",
+    dtype: str | None = None,
+    random_init: bool = False,
+    seed: int = 0,
+) -> Qwen2AudioAdapter:
+    """Load only the audio encoder of a Qwen2-Audio checkpoint (local dir or hub id)."""
+    from transformers import AutoConfig, WhisperFeatureExtractor
+    from transformers.models.qwen2_audio.modeling_qwen2_audio import Qwen2AudioEncoder
+
+    from .hub import load_pretrained, load_state_strict, load_submodule_state, random_fingerprint, shards_fingerprint
+    from .whisper import _torch_dtype
+
+    config = load_pretrained(AutoConfig.from_pretrained, source, revision)
+    model_type = getattr(config, "model_type", None)
+    if model_type not in MODEL_TYPES:
+        raise SpeechprobeError(f"{source}: a {model_type!r} checkpoint, not Qwen2-Audio")
+    audio_config = config.audio_config if model_type == "qwen2_audio" else config
+    audio_config.encoder_layerdrop = 0.0
+    try:
+        fe = load_pretrained(WhisperFeatureExtractor.from_pretrained, source, revision)
+    except SpeechprobeError:
+        fe = WhisperFeatureExtractor(feature_size=audio_config.num_mel_bins)
+    torch.manual_seed(seed)
+    encoder = Qwen2AudioEncoder(audio_config)
+    if random_init:
+        fingerprint = random_fingerprint(audio_config, seed)
+        name = f"{name or Path(source).name}+random"
+    else:
+        prefix = "audio_tower." if model_type == "qwen2_audio" else ""
+        state, files = load_submodule_state(source, prefix, revision)
+        load_state_strict(encoder, state, source)
+        fingerprint = shards_fingerprint(source, files, config)
+    info = AdapterInfo(
+        name=name or Path(source).name,
+        family="qwen2-audio",
+        source=source,
+        revision=revision or fingerprint,
+        sample_rate=int(fe.sampling_rate),
+        num_layers=audio_config.encoder_layers + 1,
+        hidden_size=audio_config.d_model,
+        frame_rate=fe.sampling_rate / fe.hop_length / 2,
+        padding=(
+            "30 s window, padding masked in attention; pooled over real frames"
+            if window == "full"
+            else "trimmed to clip, masked"
+        ),
+    )
+    return Qwen2AudioAdapter(encoder, fe, info, window=window, device=device, dtype=_torch_dtype(dtype, device))

@@ -1,0 +1,120 @@
+"""SeamlessM4T v2 speech encoder (w2v-BERT 2.0 Conformer): every Conformer layer in one pass.
+
+The speech encoder is ``feature_projection`` -> Conformer encoder (N layers, then a layer norm)
+-> intermediate FFN -> length adaptor (stride 8) -> layer norm. transformers' ``hidden_states``
+do not describe these layers consistently: in transformers 5 ``hidden_states[-1]`` is replaced by
+``last_hidden_state``, the length adaptor's output, which has 8x fewer frames than the others
+(in 4.x the tuple ends with the Conformer's layer-normed output instead). So the layers are
+defined here explicitly, over the Conformer at its own frame rate (50 Hz after the feature
+extractor's stride-2 stacking of 100 Hz fbank frames):
+
+- ``0``: the feature projection's output (layer norm + linear of the 160-dim stacked fbanks),
+  padded frames zeroed, i.e. the input of Conformer layer 1;
+- ``i`` (1..N): the output of Conformer layer ``i``; the last one includes the Conformer
+  encoder's final layer norm.
+
+So ``num_layers == speech_encoder_layers + 1`` (25 for seamless-m4t-v2-large). The intermediate
+FFN and the length adaptor only feed the text decoder; they are not run.
+
+Input: the checkpoint's ``SeamlessM4TFeatureExtractor`` (80 Kaldi fbanks, per-clip mean/variance
+normalisation over the clip's own frames, stride-2 stacking to 160 dims). Batches are padded and
+masked (the attention mask reaches the attention and the depthwise convolutions), so a batched clip
+equals the clip alone; pooling covers the frames the feature extractor marks real. Only the speech
+encoder's weights (``speech_encoder.*``) are loaded; the text and speech decoders are not.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..errors import SpeechprobeError
+from ..features.pooling import frame_mask
+from .base import AdapterInfo, ModelAdapter, pooled_blocks
+
+MODEL_TYPES = ("seamless_m4t_v2",)
+_MIN_SAMPLES = 400 + 160  # two 25 ms fbank frames = one stacked frame
+
+
+class SeamlessAdapter(ModelAdapter):
+    """Layer-wise pooled features from a ``SeamlessM4Tv2SpeechEncoder``."""
+
+    def __init__(
+        self, encoder: torch.nn.Module, feature_extractor, info: AdapterInfo, device: str = "cpu", dtype=None
+    ) -> None:
+        self.encoder = encoder.eval().to(device)
+        self.encoder.config.speech_encoder_layerdrop = 0.0
+        self.fe = feature_extractor
+        self.device = torch.device(device)
+        self.dtype = dtype
+        self.info = info
+
+    def options(self) -> dict[str, object]:
+        return {"dtype": str(self.dtype or "float32")}
+
+    @torch.inference_mode()
+    def forward(self, batch: Sequence[np.ndarray], pooling: str = "mean") -> np.ndarray:
+        audio = [np.pad(a, (0, max(0, _MIN_SAMPLES - len(a)))).astype(np.float32) for a in batch]
+        inputs = self.fe(
+            audio, sampling_rate=self.fe.sampling_rate, padding=True, return_attention_mask=True, return_tensors="pt"
+        )
+        features = inputs["input_features"].to(self.device, non_blocking=True)
+        attention = inputs["attention_mask"].to(self.device)
+        mask = frame_mask(attention.sum(-1), features.shape[1])
+        conformer = self.encoder.encoder
+        with (
+            torch.autocast(self.device.type, dtype=self.dtype, enabled=self.dtype is not None),
+            pooled_blocks(conformer.layers, mask, pooling, last=conformer.layer_norm) as pooled,
+        ):
+            conformer(self.encoder.feature_projection(features), attention_mask=attention)
+        return torch.cat(pooled, dim=1).float().cpu().numpy()
+
+
+def load_seamless(
+    source: str,
+    name: str | None = None,
+    revision: str | None = None,
+    device: str = "cpu",
+    dtype: str | None = None,
+    random_init: bool = False,
+    seed: int = 0,
+) -> SeamlessAdapter:
+    """Load only the speech encoder of a SeamlessM4T v2 checkpoint (local dir or hub id)."""
+    from transformers import AutoConfig, SeamlessM4TFeatureExtractor
+    from transformers.models.seamless_m4t_v2.modeling_seamless_m4t_v2 import SeamlessM4Tv2SpeechEncoder
+
+    from .hub import load_pretrained, load_state_strict, load_submodule_state, random_fingerprint, shards_fingerprint
+    from .whisper import _torch_dtype
+
+    config = load_pretrained(AutoConfig.from_pretrained, source, revision)
+    if getattr(config, "model_type", None) not in MODEL_TYPES:
+        raise SpeechprobeError(f"{source}: a {config.model_type!r} checkpoint, not SeamlessM4T v2")
+    config.speech_encoder_layerdrop = 0.0
+    try:
+        fe = load_pretrained(SeamlessM4TFeatureExtractor.from_pretrained, source, revision)
+    except SpeechprobeError:
+        fe = SeamlessM4TFeatureExtractor()
+    torch.manual_seed(seed)
+    encoder = SeamlessM4Tv2SpeechEncoder(config)
+    if random_init:
+        fingerprint = random_fingerprint(config, seed)
+        name = f"{name or Path(source).name}+random"
+    else:
+        state, files = load_submodule_state(source, "speech_encoder.", revision)
+        load_state_strict(encoder, state, source)
+        fingerprint = shards_fingerprint(source, files, config)
+    info = AdapterInfo(
+        name=name or Path(source).name,
+        family="seamless",
+        source=source,
+        revision=revision or fingerprint,
+        sample_rate=int(fe.sampling_rate),
+        num_layers=config.speech_encoder_layers + 1,
+        hidden_size=config.hidden_size,
+        frame_rate=fe.sampling_rate / 160 / fe.stride,
+        padding="padded fbank frames, masked in attention and convolutions; pooled over real frames",
+    )
+    return SeamlessAdapter(encoder, fe, info, device=device, dtype=_torch_dtype(dtype, device))
