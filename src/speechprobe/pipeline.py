@@ -221,7 +221,9 @@ def run_probes(cfg: RunConfig, clips_by_task: dict[str, list[ClipMeta]], state: 
             space = _space(store, model, info, cfg.pooling)
             with tempfile.TemporaryDirectory(dir=store.root) as tmp:  # features memory-mapped, not in RAM
                 feats = space.gather(hashes, out=Path(tmp) / "features.npy")
-                rows = probe_layers(feats, labels, groups, cfg.probes, cfg.folds, cfg.seed, cfg.n_jobs, cfg.progress)
+                rows = probe_layers(
+                    feats, labels, groups, cfg.probes, cfg.folds, cfg.seed, cfg.n_jobs, cfg.progress, device=cfg.device
+                )
                 del feats
             frame = pd.DataFrame(rows)
             frame.insert(0, "task", task)

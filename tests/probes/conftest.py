@@ -1,5 +1,14 @@
 import numpy as np
 import pytest
+from threadpoolctl import threadpool_limits
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_blas_thread():
+    """BLAS and OpenMP on one thread, as ``probe_layers`` runs its jobs: on a busy machine, multi-threaded
+    k-means and small matrix products spin-wait for cores and run many times slower."""
+    with threadpool_limits(1):
+        yield
 
 
 def make_blobs(n_per_class: int = 30, n_classes: int = 4, dim: int = 16, sep: float = 6.0, seed: int = 0):

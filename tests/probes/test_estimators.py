@@ -7,7 +7,14 @@ from sklearn.model_selection import train_test_split
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from speechprobe.errors import ConfigError
-from speechprobe.probes import PROBE_NAMES, KNNProbe, LinearProbe, MLPProbe, macro_f1, make_probe
+from speechprobe.probes import (
+    PROBE_NAMES,
+    KNNProbe,
+    LinearProbe,
+    MLPProbe,
+    macro_f1,
+    make_probe,
+)
 
 
 @parametrize_with_checks([KNNProbe(), LinearProbe(), MLPProbe(random_state=0)])

@@ -3,7 +3,14 @@
 from __future__ import annotations
 
 from .cv import make_folds
-from .estimators import PROBE_NAMES, KNNProbe, LinearProbe, MLPProbe, ScaledProbe, make_probe
+from .estimators import (
+    PROBE_NAMES,
+    KNNProbe,
+    LinearProbe,
+    MLPProbe,
+    ScaledProbe,
+    make_probe,
+)
 from .metrics import accuracy, cluster_nmi, macro_f1
 from .runner import probe_layers
 
