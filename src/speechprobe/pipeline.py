@@ -59,6 +59,7 @@ class RunState:
     truncated: dict[str, list[str]] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
     extraction: dict[str, dict] = field(default_factory=dict)
+    probing: dict[str, dict] = field(default_factory=dict)  # wall seconds per (model, task) probed in this call
 
 
 def _model_list(cfg: RunConfig) -> list[str]:
@@ -219,12 +220,14 @@ def run_probes(cfg: RunConfig, clips_by_task: dict[str, list[ClipMeta]], state: 
                 frames.append(pd.read_csv(partial))
                 continue
             space = _space(store, model, info, cfg.pooling)
+            t0 = time.perf_counter()
             with tempfile.TemporaryDirectory(dir=store.root) as tmp:  # features memory-mapped, not in RAM
                 feats = space.gather(hashes, out=Path(tmp) / "features.npy")
                 rows = probe_layers(
                     feats, labels, groups, cfg.probes, cfg.folds, cfg.seed, cfg.n_jobs, cfg.progress, device=cfg.device
                 )
                 del feats
+            state.probing[f"{model}/{task}"] = {"seconds": round(time.perf_counter() - t0, 3)}
             frame = pd.DataFrame(rows)
             frame.insert(0, "task", task)
             frame.insert(0, "model", model)
@@ -253,6 +256,7 @@ def write_outputs(cfg: RunConfig, results: pd.DataFrame, clips_by_task: dict[str
         "truncated": state.truncated,
         "warnings": state.warnings,
         "extraction": state.extraction,
+        "probing": state.probing,
         "figures": [str(p.relative_to(cfg.out)) for p in figures],
     }
     write_json(cfg.out / "manifest.json", manifest)
