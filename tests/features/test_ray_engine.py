@@ -1,0 +1,236 @@
+"""The Ray engine against the local one: bit-identical features, resume, dead workers, bad addresses.
+
+One local Ray instance (2 CPUs) serves the whole module, and one set of model actors serves the
+tests that need no faulty model (starting actors is the slow part). Local fallback hints and
+bounded waits are checked without a cluster.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import socket
+import sys
+import time
+
+import numpy as np
+import pytest
+
+ray = pytest.importorskip("ray")
+
+from speechprobe.data.manifest import ManifestSource
+from speechprobe.errors import SpeechprobeError
+from speechprobe.features import ray_engine
+from speechprobe.features.extract import extract
+from speechprobe.features.ray_engine import RayEngine
+from speechprobe.features.store import FeatureStore
+from speechprobe.models.registry import load_model
+
+BATCH_SECONDS = 3.0  # several batches of 1-3 tones, several in flight
+HALF = dict(num_actors=1, cpus_per_actor=0.5)  # two engines at once (shared + faulty) leave CPU for decode tasks
+
+
+@pytest.fixture(scope="module")
+def ray_session():
+    # Test-only model factories below travel by value (workers cannot import this test module).
+    ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])
+    if ray.is_initialized():  # pragma: no cover - someone else's session
+        yield
+        return
+    ray.init(address="local", num_cpus=2, include_dashboard=False, logging_level=logging.WARNING)
+    yield
+    ray.shutdown()
+
+
+class Faulty:
+    """A real adapter that stops the run (an error) or kills its worker on chosen forward calls."""
+
+    def __init__(self, inner, stop_at: int | None, crash_marker: str | None) -> None:
+        self.inner, self.stop_at, self.crash_marker, self.calls = inner, stop_at, crash_marker, 0
+
+    def __getattr__(self, name):
+        return getattr(self.inner, name)
+
+    def forward(self, batch, pooling="mean"):
+        self.calls += 1
+        if self.stop_at is not None and self.calls == self.stop_at:
+            raise RuntimeError("stopped mid-run")
+        if self.crash_marker:
+            try:
+                os.unlink(self.crash_marker)  # the first process to get here dies, once
+            except FileNotFoundError:
+                pass
+            else:
+                os._exit(1)
+        return self.inner.forward(batch, pooling)
+
+
+def _threads_here(_obj):
+    return ray_engine.thread_profile()
+
+
+def faulty_model(stop_at=None, crash_marker=None, **load_kwargs):
+    return Faulty(load_model(**load_kwargs), stop_at, crash_marker)
+
+
+def _root_conftest():
+    """tests/conftest.py as a module (its helpers, for module-scoped fixtures)."""
+    import importlib.util
+    from pathlib import Path
+
+    spec = importlib.util.spec_from_file_location("_speechprobe_tests_root_conftest", Path(__file__).parents[1] / "conftest.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _space(root, adapter, pooling="mean"):
+    return FeatureStore(root).space(adapter.name, adapter.info.revision, {**adapter.options(), "pooling": pooling})
+
+
+@pytest.fixture(scope="module")
+def ref(tiny_whisper, tmp_path_factory):
+    """Recipe, source, and the local engine's report and features (the reference), trimmed tiny Whisper."""
+    tone_dataset = _root_conftest().tone_dataset
+    recipe = dict(name=str(tiny_whisper), window="trimmed")
+    adapter = load_model(**recipe)
+    source = ManifestSource(tone_dataset(tmp_path_factory.mktemp("tones")))
+    space = _space(tmp_path_factory.mktemp("local"), adapter)
+    report = extract(adapter, source, space, "mean", BATCH_SECONDS)
+    hashes = [c.content_hash for c in report.clips]
+    return dict(recipe=recipe, adapter=adapter, source=source, report=report, feats=space.gather(hashes), hashes=hashes)
+
+
+@pytest.fixture(scope="module")
+def engine(ray_session, ref):
+    """Model actors for the reference recipe, shared by the tests (actor start-up is the slow part)."""
+    with RayEngine(ref["recipe"], **HALF) as eng:
+        yield eng
+
+
+def test_ray_features_are_bit_identical_to_local(ref, engine, tmp_path):
+    space = _space(tmp_path / "ray", ref["adapter"])
+    report = engine.extract(ref["source"], space, "mean", BATCH_SECONDS)
+    assert report.clips == ref["report"].clips and report.truncated == ref["report"].truncated
+    assert (report.computed, report.reused) == (24, 0)
+    np.testing.assert_array_equal(space.gather(ref["hashes"]), ref["feats"])
+    again = engine.extract(ref["source"], space, "mean", BATCH_SECONDS)
+    assert (again.computed, again.reused) == (0, 24)
+    # The actor runs torch and its BLAS/OpenMP pools on the driver's thread counts, not Ray's OMP_NUM_THREADS.
+    actor_threads = ray.get(engine.pool.actors[0].apply.remote(_threads_here), timeout=30)
+    assert actor_threads == ray_engine.thread_profile()
+
+
+def test_resume_after_a_partial_ray_run(ref, engine, tmp_path):
+    space = _space(tmp_path / "ray", ref["adapter"])
+    stopping = RayEngine({**ref["recipe"], "stop_at": 4}, factory=faulty_model, **HALF)
+    with stopping, pytest.raises(RuntimeError, match="stopped mid-run"):
+        stopping.extract(ref["source"], space, "mean", BATCH_SECONDS)
+    done = sum(space.has(h) for h in ref["hashes"])
+    assert 0 < done < 24
+    report = engine.extract(ref["source"], space, "mean", BATCH_SECONDS)
+    # Only clips missing from the store are computed: nothing stored is recomputed.
+    assert (report.computed, report.reused) == (24 - done, done)
+    np.testing.assert_array_equal(space.gather(ref["hashes"]), ref["feats"])
+
+
+def test_a_worker_that_dies_loses_nothing(ref, ray_session, tmp_path):
+    marker = tmp_path / "crash-once"
+    marker.touch()
+    space = _space(tmp_path / "ray", ref["adapter"])
+    recipe = {**ref["recipe"], "crash_marker": str(marker)}
+    with RayEngine(recipe, factory=faulty_model, **HALF) as crashing:
+        report = crashing.extract(ref["source"], space, "mean", BATCH_SECONDS)
+    assert not marker.exists()  # a worker died (os._exit) on a batch; Ray restarted it and retried the batch
+    assert (report.computed, report.reused) == (24, 0)
+    np.testing.assert_array_equal(space.gather(ref["hashes"]), ref["feats"])
+
+
+def test_pipeline_results_csv_identical_with_ray(ref, engine, tiny_whisper, tones, tmp_path, monkeypatch):
+    """The wiring proposed for run_extract (RayEngine from load_model's arguments, its extract for
+    extract), with the MFCC baseline too: its numpy BLAS must run on the driver's thread count."""
+    import speechprobe.pipeline as pipeline
+    from speechprobe.config import RunConfig
+
+    def cfg(name):
+        return RunConfig(
+            models=[str(tiny_whisper)], tasks=[str(tones)], out=tmp_path / name, cache=tmp_path / f"cache-{name}",
+            folds=4, baselines=["mfcc"], window="trimmed", probes=["knn", "linear"], progress=False, permutations=0,
+            embeddings=False, report=False, max_batch_seconds=BATCH_SECONDS,
+        )
+
+    pipeline.run(cfg("local"))
+    c = cfg("ray")
+
+    def ray_extract(adapter, source, space, pooling, max_batch_seconds, progress, desc):
+        recipe = dict(name=adapter.name if adapter.name == "mfcc" else c.models[0], window=c.window, device=c.device,
+                      dtype=c.dtype, random_init=c.random_init, seed=c.seed)
+        if recipe["name"] == c.models[0]:  # the shared actors already hold this recipe
+            assert recipe == {**ref["recipe"], "device": "cpu", "dtype": None, "random_init": False, "seed": 0}
+            eng = engine
+        else:
+            eng = RayEngine(recipe, **HALF)
+        try:
+            assert eng.info == adapter.info and eng.options() == adapter.options()
+            return eng.extract(source, space, pooling, max_batch_seconds, progress, desc)
+        finally:
+            if eng is not engine:
+                eng.close()
+
+    monkeypatch.setattr(pipeline, "extract", ray_extract)
+    pipeline.run(c)
+    assert (tmp_path / "local" / "results.csv").read_bytes() == (tmp_path / "ray" / "results.csv").read_bytes()
+    extraction = json.loads((tmp_path / "ray" / "manifest.json").read_text())["extraction"]
+    assert sorted(v["computed"] for v in extraction.values()) == [24, 24]
+
+
+def test_too_many_actors_is_a_clear_error(ref, ray_session):
+    with pytest.raises(SpeechprobeError, match="cannot hold 5 model actor.*run without --engine ray"):
+        RayEngine(ref["recipe"], num_actors=5)
+
+
+# ----------------------------------------------------------------- addresses (no Ray cluster needed)
+
+
+@pytest.fixture
+def not_connected(monkeypatch):
+    """connect() as in a fresh process; ray.init must not be reached unless patched."""
+    monkeypatch.setattr(ray, "is_initialized", lambda: False)
+    monkeypatch.delenv("RAY_ADDRESS", raising=False)
+
+
+def _closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_unreachable_address_fails_fast_with_the_local_hint(not_connected, monkeypatch):
+    monkeypatch.setattr(ray, "init", lambda *a, **k: pytest.fail("ray.init reached"))
+    t0 = time.monotonic()
+    with pytest.raises(SpeechprobeError, match=r"cannot reach the Ray cluster at 127\.0\.0\.1:\d+ .*run without --engine ray"):
+        ray_engine.connect(f"127.0.0.1:{_closed_port()}", timeout_s=5)
+    assert time.monotonic() - t0 < 5
+
+
+def test_a_silent_cluster_is_bounded_by_the_timeout(not_connected, monkeypatch):
+    """The port answers TCP but Ray never finishes joining: a deadline, not a hang."""
+    monkeypatch.setattr(ray, "init", lambda *a, **k: time.sleep(60))
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        t0 = time.monotonic()
+        with pytest.raises(SpeechprobeError, match="did not answer within 1 s.*run without --engine ray"):
+            ray_engine.connect(f"127.0.0.1:{listener.getsockname()[1]}", timeout_s=1)
+        assert time.monotonic() - t0 < 5
+
+
+def test_ray_errors_while_joining_are_one_line(not_connected, monkeypatch):
+    def refuse(*a, **k):
+        raise ConnectionError("Failed to connect to Ray cluster at 10.0.0.1:6379\nlong details")
+
+    monkeypatch.setattr(ray, "init", refuse)
+    monkeypatch.setattr(ray_engine.socket, "create_connection", lambda *a, **k: socket.socket())
+    with pytest.raises(SpeechprobeError, match=r"^cannot connect to the Ray cluster at 10\.0\.0\.1:6379 \(Failed to connect"):
+        ray_engine.connect("10.0.0.1:6379", timeout_s=5)
