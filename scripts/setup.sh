@@ -16,5 +16,5 @@ fi
 PY="${PYTHON:-python3}"
 # The CPU build of torch; a plain `torch` requirement would pull a multi-GB CUDA build.
 "$PY" -m pip install -q --disable-pip-version-check "torch==2.13.0"
-EXTRAS="speaker"; [ "${1:-}" = "test" ] && EXTRAS="speaker,test"
+EXTRAS="speaker"; [ "${1:-}" = "test" ] && EXTRAS="speaker,test,ray"
 "$PY" -m pip install -q --disable-pip-version-check -e ".[${EXTRAS}]"

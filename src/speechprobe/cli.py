@@ -60,6 +60,11 @@ ProgressOpt = typer.Option(True, "--progress/--no-progress", help="Show progress
 PermOpt = typer.Option(100, "--permutations", help="Permutation test of each best layer (0: skip; also skips the control task).")
 EmbedOpt = typer.Option(True, "--embeddings/--no-embeddings", help="t-SNE/UMAP of the first, best and last layers.")
 ReportOpt = typer.Option(True, "--report/--no-report", help="Write report.html at the end.")
+EngineOpt = typer.Option("local", "--engine", help="Extraction engine: local, or ray (a Ray cluster; identical features).")
+AddressOpt = typer.Option(
+    None, "--address", help="With --engine ray: auto (the `ray start` cluster), HOST:PORT or ray://HOST:PORT; default: a new local Ray."
+)
+ActorsOpt = typer.Option(None, "--ray-actors", help="With --engine ray: model actors (default: one per GPU, else per CPU but one).")
 PromptsOpt = typer.Option("all", "--prompts", help="Zero-shot prompt ids: all, instruction, choose, question, file:PATH.")
 ModeOpt = typer.Option("likelihood,generate", "--mode", help="Zero-shot scoring: likelihood, generate.")
 
@@ -91,6 +96,7 @@ def run(
     embeddings: bool = EmbedOpt, report: bool = ReportOpt,
     zeroshot: bool = typer.Option(False, "--zeroshot/--no-zeroshot", help="Also ask decoder models zero-shot."),
     prompts: str = PromptsOpt, mode: str = ModeOpt, progress: bool = ProgressOpt,
+    engine: str = EngineOpt, ray_address: Optional[str] = AddressOpt, ray_actors: Optional[int] = ActorsOpt,
 ) -> None:
     """Extract, probe and report: the whole pipeline (zero-shot too with --zeroshot)."""
     from .pipeline import run as run_pipeline
@@ -159,6 +165,7 @@ def extract(
     n_per_class: Optional[int] = SizeOpt, max_batch_seconds: float = BatchOpt,
     audio_column: Optional[str] = AudioColOpt, label_column: Optional[str] = LabelColOpt,
     group_column: Optional[str] = GroupColOpt, split: Optional[str] = SplitOpt, progress: bool = ProgressOpt,
+    engine: str = EngineOpt, ray_address: Optional[str] = AddressOpt, ray_actors: Optional[int] = ActorsOpt,
 ) -> None:
     """Extract features only (into the feature store); `speechprobe probe RUN` continues."""
     from .pipeline import run_extract

@@ -38,6 +38,9 @@ class RunConfig:
     embeddings: bool = True  # t-SNE (and UMAP when installed) of the first, best and last layers
     report: bool = True  # write report.html / report.md / main_table.* at the end
     progress: bool = True
+    engine: str = "local"  # extraction engine: local, or ray (a Ray cluster; identical features)
+    ray_address: str | None = None  # None: a new local Ray instance (or $RAY_ADDRESS); "auto": the `ray start` cluster
+    ray_actors: int | None = None  # model actors (default: one per GPU, else one per CPU but one)
 
     def validate(self) -> None:
         """One-line errors that name the option to change."""
@@ -59,6 +62,12 @@ class RunConfig:
             raise ConfigError("--n-per-class must be at least 1")
         if self.dtype not in (None, "float32", "bf16", "fp16") :
             raise ConfigError(f"--dtype {self.dtype!r}: choose float32, bf16 or fp16")
+        if self.engine not in ("local", "ray"):
+            raise ConfigError(f"--engine {self.engine!r}: choose local or ray")
+        if (self.ray_address or self.ray_actors) and self.engine != "ray":
+            raise ConfigError("--address and --ray-actors need --engine ray")
+        if self.ray_actors is not None and self.ray_actors < 1:
+            raise ConfigError("--ray-actors must be at least 1")
         if self.dtype in ("bf16", "fp16") and self.device == "cpu":
             raise ConfigError(f"--dtype {self.dtype} needs --device cuda; on CPU use float32")
 

@@ -8,6 +8,7 @@ command resumes where an interrupted one stopped.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import json
 import logging
@@ -108,9 +109,15 @@ def run_extract(cfg: RunConfig) -> tuple[dict[str, list[ClipMeta]], RunState]:
     records = _open_tasks(cfg, root)
     state = RunState()
     for name in _model_list(cfg):
-        adapter = load_model(
-            name, window=cfg.window, device=cfg.device, dtype=cfg.dtype, random_init=cfg.random_init, seed=cfg.seed
-        )
+        recipe = dict(name=name, window=cfg.window, device=cfg.device, dtype=cfg.dtype, random_init=cfg.random_init, seed=cfg.seed)
+        if cfg.engine == "ray":  # model actors on a Ray cluster; `adapter` has the adapter's name, info, options()
+            from .features.ray_engine import RayEngine
+
+            adapter = RayEngine(recipe, address=cfg.ray_address, num_actors=cfg.ray_actors)
+            extract_into = adapter.extract
+        else:
+            adapter = load_model(**recipe)
+            extract_into = functools.partial(extract, adapter)
         options = adapter.options()
         if options.get("unmasked_padding"):  # features depend on how much a batch pads each clip
             options["max_batch_seconds"] = cfg.max_batch_seconds
@@ -119,8 +126,8 @@ def run_extract(cfg: RunConfig) -> tuple[dict[str, list[ClipMeta]], RunState]:
         state.models[adapter.name]["space"] = space.root.name
         for rec in records:
             t0 = time.perf_counter()
-            report = extract(
-                adapter, rec.source, space, cfg.pooling, cfg.max_batch_seconds, cfg.progress, f"{adapter.name}/{rec.task.name}"
+            report = extract_into(
+                rec.source, space, cfg.pooling, cfg.max_batch_seconds, cfg.progress, f"{adapter.name}/{rec.task.name}"
             )
             state.extraction[f"{adapter.name}/{rec.task.name}"] = {
                 "computed": report.computed,
@@ -134,7 +141,9 @@ def run_extract(cfg: RunConfig) -> tuple[dict[str, list[ClipMeta]], RunState]:
                 state.skipped.extend(rec.source.skipped)
             elif [c.content_hash for c in rec.clips] != [c.content_hash for c in report.clips]:
                 raise SpeechprobeError(f"task {rec.task.name}: the source changed between models; rerun")
-        del adapter
+        if cfg.engine == "ray":
+            adapter.close()  # stop this model's actors (frees their GPUs for the next model)
+        del adapter, extract_into
     for rec in records:
         _record_task(rec, cfg, state)
     write_json(cfg.out / "state.json", {"config": cfg.to_json(), **dataclasses.asdict(state)})
@@ -314,6 +323,7 @@ def reproduce(run_dir: Path, out: Path) -> Reproduction:
     manifest = json.loads(path.read_text())
     cfg = RunConfig.from_json(manifest["config"], out=out)
     cfg.progress = False
+    cfg.engine, cfg.ray_address, cfg.ray_actors = "local", None, None  # same features, no cluster needed
     run(cfg)
     old, new = (d / "results.csv" for d in (run_dir, out))
     if old.read_bytes() == new.read_bytes():
