@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from typing import Iterable, Sequence
+from typing import Iterable, Iterator, Sequence
 
 import numpy as np
 from tqdm.auto import tqdm
@@ -43,9 +43,26 @@ class ExtractReport:
 
 
 @dataclass
-class _Pending:
+class ClipItem:
+    """A clip on its way to the model, with its metadata (and its batching cost, once known)."""
+
     meta: ClipMeta
     clip: Clip
+    cost: float = 0.0
+
+
+def stream_clips(clips: Iterable[Clip], report: ExtractReport, limit: float | None, model: str) -> Iterator[ClipItem]:
+    """Hash clips in worker threads, record them (and any longer than ``limit`` s) in ``report``."""
+
+    def read(clip: Clip) -> ClipItem:
+        return ClipItem(ClipMeta(clip.id, clip.label, clip.group, clip.duration, clip.content_hash), clip)
+
+    for item in ordered_map(read, clips, workers=PREPARE_WORKERS):
+        report.clips.append(item.meta)
+        if limit is not None and item.meta.duration > limit:
+            report.truncated.append(item.meta.id)
+            log.warning("%s: %.1f s is longer than %s's %.0f s window; truncated", item.meta.id, item.meta.duration, model, limit)
+        yield item
 
 
 def is_oom(err: BaseException) -> bool:
@@ -69,7 +86,7 @@ def forward_halving(adapter: ModelAdapter, audios: Sequence[np.ndarray], pooling
         )
 
 
-def _check_finite(feats: np.ndarray, batch: list[_Pending], model: str) -> None:
+def _check_finite(feats: np.ndarray, batch: list[ClipItem], model: str) -> None:
     """Never store a silently wrong number: name the clip whose features are NaN/Inf."""
     bad = ~np.isfinite(feats).reshape(len(feats), -1).all(axis=1)
     if bad.any():
@@ -105,28 +122,16 @@ def extract(
     limit = adapter.max_seconds()
     rate = adapter.sample_rate
 
-    def prepare(clip: Clip) -> _Pending:
-        """Hash the clip's content (in a worker)."""
-        return _Pending(ClipMeta(clip.id, clip.label, clip.group, clip.duration, clip.content_hash), clip)
-
-    def stream() -> Iterable[_Pending]:
-        for p in ordered_map(prepare, clips, workers=PREPARE_WORKERS):
-            report.clips.append(p.meta)
-            if limit is not None and p.meta.duration > limit:
-                report.truncated.append(p.meta.id)
-                log.warning("%s: %.1f s is longer than %s's %.0f s window; truncated", p.meta.id, p.meta.duration, adapter.name, limit)
-            yield p
-
-    def model_input(p: _Pending) -> np.ndarray:
+    def model_input(p: ClipItem) -> np.ndarray:
         """Resample to the model's rate and cut to its window."""
         audio = resample(p.clip.audio, p.clip.sample_rate, rate)
         return audio[: int(limit * rate)] if limit is not None else audio
 
-    def cost(p: _Pending) -> float:
+    def cost(p: ClipItem) -> float:
         return adapter.window_seconds(min(p.meta.duration, limit or float("inf")))
 
     bar = tqdm(desc=desc, unit="clip", disable=not progress, leave=False)
-    for batch in duration_batches(stream(), cost, max_batch_seconds):
+    for batch in duration_batches(stream_clips(clips, report, limit, adapter.name), cost, max_batch_seconds):
         unique = list({p.meta.content_hash: p for p in batch}.values())
         missing = {p.meta.content_hash for p in unique if not space.has(p.meta.content_hash)}
         if missing:

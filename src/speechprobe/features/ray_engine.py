@@ -45,9 +45,8 @@ from tqdm.auto import tqdm
 from ..data.audio import resample
 from ..data.clip import Clip
 from ..errors import SpeechprobeError
-from ..parallel import ordered_map
 from .batching import duration_batches
-from .extract import PREPARE_WORKERS, ClipMeta, ExtractReport, forward_halving
+from .extract import ClipItem, ExtractReport, forward_halving, stream_clips
 from .store import FeatureSpace
 
 log = logging.getLogger("speechprobe")
@@ -549,13 +548,6 @@ def _model_inputs(raw: list[tuple[np.ndarray, int]], rate: int, limit: float | N
 # ----------------------------------------------------------------------------------- extraction
 
 
-@dataclass
-class _Item:
-    meta: ClipMeta
-    clip: Clip
-    cost: float = 0.0
-
-
 def _default_resources(recipe: dict, gpus_per_actor: float | None, cpus_per_actor: float | None) -> tuple[float, float]:
     on_gpu = str(recipe.get("device", "cpu")).startswith("cuda")
     gpus = gpus_per_actor if gpus_per_actor is not None else (1.0 if on_gpu else 0.0)
@@ -652,20 +644,9 @@ class RayEngine:
         limit, rate, name = self.max_seconds, self.sample_rate, self.info.name
         prepare = ray.remote(_model_inputs).options(num_cpus=PREPARE_CPUS, max_retries=3)
 
-        def read(clip: Clip) -> _Item:
-            return _Item(ClipMeta(clip.id, clip.label, clip.group, clip.duration, clip.content_hash), clip)
-
-        def stream() -> Iterator[_Item]:
-            for p in ordered_map(read, clips, workers=PREPARE_WORKERS):
-                report.clips.append(p.meta)
-                if limit is not None and p.meta.duration > limit:
-                    report.truncated.append(p.meta.id)
-                    log.warning("%s: %.1f s is longer than %s's %.0f s window; truncated", p.meta.id, p.meta.duration, name, limit)
-                yield p
-
-        def costed() -> Iterator[_Item]:
-            chunk: list[_Item] = []
-            for p in stream():
+        def costed() -> Iterator[ClipItem]:
+            chunk: list[ClipItem] = []
+            for p in stream_clips(clips, report, limit, name):
                 chunk.append(p)
                 if len(chunk) >= COST_CHUNK:
                     yield from self._with_costs(chunk, limit)
@@ -712,7 +693,7 @@ class RayEngine:
             bar.close()
         return report
 
-    def _with_costs(self, chunk: list[_Item], limit: float | None) -> list[_Item]:
+    def _with_costs(self, chunk: list[ClipItem], limit: float | None) -> list[ClipItem]:
         costs = self.pool.call(_window_costs, [p.meta.duration for p in chunk], limit)
         for p, c in zip(chunk, costs):
             p.cost = c

@@ -11,7 +11,7 @@ from typing import Callable, TypeVar
 import torch
 
 from ..cache import weights_sha256
-from ..errors import SpeechprobeError
+from ..errors import ConfigError, SpeechprobeError
 
 T = TypeVar("T")
 
@@ -127,3 +127,13 @@ def shards_fingerprint(source: str, files: list[Path], config) -> str:
         return "sha256:" + weights_sha256(files)[:16]
     commit = getattr(config, "_commit_hash", None)
     return f"commit:{commit}" if commit else f"hub:{source}"
+
+
+def autocast_dtype(dtype: str | None) -> torch.dtype | None:
+    """The torch dtype for ``--dtype``: None (float32) unless bf16 or fp16 is asked for."""
+    if dtype in (None, "float32", "fp32"):
+        return None
+    table = {"bf16": torch.bfloat16, "bfloat16": torch.bfloat16, "fp16": torch.float16, "float16": torch.float16}
+    if dtype not in table:
+        raise ConfigError(f"unknown dtype {dtype!r}; choose float32, bf16 or fp16")
+    return table[dtype]

@@ -87,7 +87,7 @@ def load_qwen2_audio(
     from transformers.models.qwen2_audio.modeling_qwen2_audio import Qwen2AudioEncoder
 
     from .hub import load_pretrained, load_state_strict, load_submodule_state, random_fingerprint, shards_fingerprint
-    from .whisper import _torch_dtype
+    from .hub import autocast_dtype
 
     config = load_pretrained(AutoConfig.from_pretrained, source, revision)
     model_type = getattr(config, "model_type", None)
@@ -124,4 +124,4 @@ def load_qwen2_audio(
             else "trimmed to clip, masked"
         ),
     )
-    return Qwen2AudioAdapter(encoder, fe, info, window=window, device=device, dtype=_torch_dtype(dtype, device))
+    return Qwen2AudioAdapter(encoder, fe, info, window=window, device=device, dtype=autocast_dtype(dtype))

@@ -216,7 +216,7 @@ def load_resemblyzer(
 ) -> ResemblyzerAdapter:
     """The packaged GE2E encoder (offline). ``vad``: trim silences with webrtcvad (None: when it works)."""
     from ..cache import weights_sha256
-    from .whisper import _torch_dtype
+    from .hub import autocast_dtype
 
     hp = hparams()
     weights = package_dir() / "pretrained.pt"
@@ -246,4 +246,4 @@ def load_resemblyzer(
         frame_rate=1000 / hp.mel_window_step,
         padding="1.6 s partials (resemblyzer's embed_utterance); pooled over frames inside the clip",
     )
-    return ResemblyzerAdapter(model, hp, info, trim=trim, device=device, dtype=_torch_dtype(dtype, device))
+    return ResemblyzerAdapter(model, hp, info, trim=trim, device=device, dtype=autocast_dtype(dtype))

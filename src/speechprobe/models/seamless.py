@@ -87,7 +87,7 @@ def load_seamless(
     from transformers.models.seamless_m4t_v2.modeling_seamless_m4t_v2 import SeamlessM4Tv2SpeechEncoder
 
     from .hub import load_pretrained, load_state_strict, load_submodule_state, random_fingerprint, shards_fingerprint
-    from .whisper import _torch_dtype
+    from .hub import autocast_dtype
 
     config = load_pretrained(AutoConfig.from_pretrained, source, revision)
     if getattr(config, "model_type", None) not in MODEL_TYPES:
@@ -117,4 +117,4 @@ def load_seamless(
         frame_rate=fe.sampling_rate / 160 / fe.stride,
         padding="padded fbank frames, masked in attention and convolutions; pooled over real frames",
     )
-    return SeamlessAdapter(encoder, fe, info, device=device, dtype=_torch_dtype(dtype, device))
+    return SeamlessAdapter(encoder, fe, info, device=device, dtype=autocast_dtype(dtype))

@@ -146,7 +146,7 @@ def load_wav2vec2(
     from transformers import AutoConfig, AutoModel, Wav2Vec2FeatureExtractor
 
     from .hub import load_pretrained, random_fingerprint, weights_fingerprint
-    from .whisper import _torch_dtype
+    from .hub import autocast_dtype
 
     config = load_pretrained(AutoConfig.from_pretrained, source, revision)
     model_type = getattr(config, "model_type", None)
@@ -182,4 +182,4 @@ def load_wav2vec2(
             else "zero-padded with attention mask; pooled over real frames"
         ),
     )
-    return Wav2Vec2Adapter(model, info, normalize=normalize, device=device, dtype=_torch_dtype(dtype, device))
+    return Wav2Vec2Adapter(model, info, normalize=normalize, device=device, dtype=autocast_dtype(dtype))

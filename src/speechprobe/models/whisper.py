@@ -162,7 +162,7 @@ def load_whisper(
         WhisperForAudioClassification,
     )
 
-    from .hub import load_pretrained, random_fingerprint, weights_fingerprint
+    from .hub import autocast_dtype, load_pretrained, random_fingerprint, weights_fingerprint
 
     config = load_pretrained(AutoConfig.from_pretrained, source, revision)
     if getattr(config, "model_type", None) != "whisper":
@@ -180,7 +180,7 @@ def load_whisper(
         model = load_pretrained(WhisperForAudioClassification.from_pretrained, source, revision, config=config)
         encoder = model.encoder
         fingerprint = weights_fingerprint(source, model)
-    torch_dtype = _torch_dtype(dtype, device)
+    torch_dtype = autocast_dtype(dtype)
     info = AdapterInfo(
         name=name or Path(source).name,
         family="whisper",
@@ -193,13 +193,3 @@ def load_whisper(
         padding=("30 s window, pooled over real frames" if window == "full" else "trimmed to clip, masked"),
     )
     return WhisperAdapter(encoder, fe, info, window=window, device=device, dtype=torch_dtype)
-
-
-def _torch_dtype(dtype: str | None, device: str) -> torch.dtype | None:
-    """Autocast dtype: none (fp32) on CPU unless asked; bf16/fp16 on accelerators."""
-    if dtype in (None, "float32", "fp32"):
-        return None
-    table = {"bf16": torch.bfloat16, "bfloat16": torch.bfloat16, "fp16": torch.float16, "float16": torch.float16}
-    if dtype not in table:
-        raise ConfigError(f"unknown dtype {dtype!r}; choose float32, bf16 or fp16")
-    return table[dtype]

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import ConfigError, SpeechprobeError
+from ..models.hub import autocast_dtype
 
 #: zero-shot family -> how registry families and transformers model types spell it
 DECODER_FAMILIES = {
@@ -121,18 +122,6 @@ def _cached_or_hub(hub_id: str) -> str:
     return _hf_cached(hub_id, None) or hub_id
 
 
-def torch_dtype(dtype: str | None, device: str):
-    """Model dtype: float32 on CPU unless asked; bf16 / fp16 when asked (accelerators)."""
-    import torch
-
-    if dtype in (None, "float32", "fp32"):
-        return None
-    table = {"bf16": torch.bfloat16, "bfloat16": torch.bfloat16, "fp16": torch.float16, "float16": torch.float16}
-    if dtype not in table:
-        raise ConfigError(f"unknown dtype {dtype!r}; choose float32, bf16 or fp16")
-    return table[dtype]
-
-
 def load_backend(
     name: str,
     device: str = "cpu",
@@ -145,7 +134,7 @@ def load_backend(
 ):
     """The zero-shot backend of ``name`` (see :func:`resolve_zeroshot_model`)."""
     model = resolve_zeroshot_model(name)
-    td = torch_dtype(dtype, device)
+    td = autocast_dtype(dtype)
     if model.family == "whisper":
         from .whisper import load_whisper_backend
 
