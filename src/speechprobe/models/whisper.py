@@ -133,12 +133,35 @@ class WhisperAdapter(ModelAdapter):
         mask = frame_mask(real_frames, h.shape[1])
         pooled = [masked_pool(h[None], mask, pooling)]
         last = len(enc.layers) - 1
+        n_real = int(real_frames.max())
         for i, layer in enumerate(enc.layers):
-            h = layer(h, key_mask)
-            h = h[0] if isinstance(h, tuple) else h
+            if i == last and key_mask is None and n_real < h.shape[1]:
+                h, mask = _block_for_first_frames(layer, h, n_real), mask[:, :n_real]
+            else:
+                h = layer(h, key_mask)
+                h = h[0] if isinstance(h, tuple) else h
             out = enc.layer_norm(h) if i == last else h
             pooled.append(masked_pool(out[None], mask, pooling))
         return torch.cat(pooled, dim=1)
+
+
+def _block_for_first_frames(layer: torch.nn.Module, h: torch.Tensor, n: int) -> torch.Tensor:
+    """A Whisper encoder block evaluated for the first ``n`` frames only, attending over all frames.
+
+    The last block's outputs at padding frames are never pooled, so only its real-frame queries are
+    needed: same maths as ``WhisperEncoderLayer`` (pre-norm attention with Whisper's query scaling,
+    then the pre-norm feed-forward), on ``n`` instead of 1500 rows in the window's 30 s.
+    """
+    attn = layer.self_attn
+    x = layer.self_attn_layer_norm(h)
+    b, t, d = x.shape
+    heads, hd = attn.num_heads, attn.head_dim
+    q = (attn.q_proj(x[:, :n]) * attn.scaling).view(b, n, heads, hd).transpose(1, 2)
+    k = attn.k_proj(x).view(b, t, heads, hd).transpose(1, 2)
+    v = attn.v_proj(x).view(b, t, heads, hd).transpose(1, 2)
+    ctx = F.scaled_dot_product_attention(q, k, v, scale=1.0).transpose(1, 2).reshape(b, n, d)
+    r = h[:, :n] + attn.out_proj(ctx)
+    return r + layer.fc2(layer.activation_fn(layer.fc1(layer.final_layer_norm(r))))
 
 
 def load_whisper(
