@@ -86,8 +86,14 @@ def load_qwen2_audio(
     from transformers import AutoConfig, WhisperFeatureExtractor
     from transformers.models.qwen2_audio.modeling_qwen2_audio import Qwen2AudioEncoder
 
-    from .hub import load_pretrained, load_state_strict, load_submodule_state, random_fingerprint, shards_fingerprint
-    from .hub import autocast_dtype
+    from .hub import (
+        autocast_dtype,
+        load_pretrained,
+        load_state_strict,
+        load_submodule_state,
+        random_fingerprint,
+        shards_fingerprint,
+    )
 
     config = load_pretrained(AutoConfig.from_pretrained, source, revision)
     model_type = getattr(config, "model_type", None)

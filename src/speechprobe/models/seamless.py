@@ -86,8 +86,14 @@ def load_seamless(
     from transformers import AutoConfig, SeamlessM4TFeatureExtractor
     from transformers.models.seamless_m4t_v2.modeling_seamless_m4t_v2 import SeamlessM4Tv2SpeechEncoder
 
-    from .hub import load_pretrained, load_state_strict, load_submodule_state, random_fingerprint, shards_fingerprint
-    from .hub import autocast_dtype
+    from .hub import (
+        autocast_dtype,
+        load_pretrained,
+        load_state_strict,
+        load_submodule_state,
+        random_fingerprint,
+        shards_fingerprint,
+    )
 
     config = load_pretrained(AutoConfig.from_pretrained, source, revision)
     if getattr(config, "model_type", None) not in MODEL_TYPES:

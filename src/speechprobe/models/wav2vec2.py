@@ -145,8 +145,7 @@ def load_wav2vec2(
     """Load the base model (no CTC/pretraining head) of a wav2vec2/HuBERT/WavLM/data2vec-audio checkpoint."""
     from transformers import AutoConfig, AutoModel, Wav2Vec2FeatureExtractor
 
-    from .hub import load_pretrained, random_fingerprint, weights_fingerprint
-    from .hub import autocast_dtype
+    from .hub import autocast_dtype, load_pretrained, random_fingerprint, weights_fingerprint
 
     config = load_pretrained(AutoConfig.from_pretrained, source, revision)
     model_type = getattr(config, "model_type", None)
