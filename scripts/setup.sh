@@ -14,6 +14,7 @@ if [ -n "$missing" ]; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends $missing >/dev/null
 fi
 PY="${PYTHON:-python3}"
+export PIP_BREAK_SYSTEM_PACKAGES=1  # Debian's own python3 marks itself externally managed (PEP 668)
 # The CPU build of torch; a plain `torch` requirement would pull a multi-GB CUDA build.
 "$PY" -m pip install -q --disable-pip-version-check "torch==2.13.0"
 EXTRAS="speaker"; [ "${1:-}" = "test" ] && EXTRAS="speaker,test,ray"
