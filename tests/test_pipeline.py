@@ -96,3 +96,20 @@ def test_notebook_api(tones, tmp_path):
     results = speechprobe.run([], [str(tones)], tmp_path / "nb", baselines=["mfcc"], folds=3, progress=False,
                               permutations=0, embeddings=False, report=False)
     assert set(results["model"]) == {"mfcc"} and isinstance(speechprobe.RunConfig(models=[], tasks=[], out=tmp_path), object)
+
+
+def test_task_left_with_one_class_is_reported_and_others_go_on(tones, tmp_path):
+    import shutil
+
+    other = tmp_path / "other"
+    shutil.copytree(tones.parent, other)
+    table = pd.read_csv(other / "manifest.csv")
+    for p in table.loc[table.label != "low", "path"]:
+        (other / p).write_bytes(b"")  # every clip of two classes becomes unreadable
+    results = run(RunConfig(models=[], tasks=[str(tones), str(other / "manifest.csv")], out=tmp_path / "run",
+                            folds=3, baselines=["mfcc"], progress=False, permutations=0, embeddings=False,
+                            report=True))
+    assert set(results["task"]) == {"manifest"} and len(results) > 0  # the other one is "manifest@other"
+    manifest = json.loads((tmp_path / "run" / "manifest.json").read_text())
+    assert any("manifest@other: only 1 class" in w for w in manifest["warnings"])
+    assert (tmp_path / "run" / "report.html").is_file()

@@ -78,6 +78,12 @@ def _open_tasks(cfg: RunConfig, root: Path) -> list[TaskRecord]:
         )
         for t in dict.fromkeys(cfg.tasks)
     ]
+    seen: set[str] = set()
+    for rec, spec in zip(records, dict.fromkeys(cfg.tasks)):
+        if rec.task.name in seen:  # two manifests both called manifest.csv: name the later by its folder
+            rec.task = dataclasses.replace(rec.task, name=f"{rec.task.name}@{Path(spec).parent.name or spec}")
+            rec.source.task = rec.task.name
+        seen.add(rec.task.name)
     for rec in records:
         labels = getattr(rec.source, "labels", None)
         if labels is not None:
@@ -218,7 +224,12 @@ def run_probes(cfg: RunConfig, clips_by_task: dict[str, list[ClipMeta]], state: 
     store = FeatureStore(cache_root(cfg.cache) / "features")
     frames = []
     for task, clips in clips_by_task.items():
-        _check_classes(task, [c.label for c in clips], cfg.folds)
+        try:
+            _check_classes(task, [c.label for c in clips], cfg.folds)
+        except ConfigError as e:  # e.g. a class lost to skipped clips: report it, probe the other tasks
+            log.warning("%s", e)
+            state.warnings.append(f"not probed: {e}")
+            continue
         labels = [c.label for c in clips]
         groups = [c.group or "" for c in clips] if any(c.group for c in clips) else None
         hashes = [c.content_hash for c in clips]
@@ -242,6 +253,8 @@ def run_probes(cfg: RunConfig, clips_by_task: dict[str, list[ClipMeta]], state: 
             frame.insert(0, "model", model)
             write_csv(partial, frame[RESULT_COLUMNS])
             frames.append(pd.read_csv(partial))
+    if not frames:
+        raise ConfigError("no task could be probed: " + "; ".join(state.warnings[-len(clips_by_task):]))
     return sort_results(pd.concat(frames, ignore_index=True))
 
 
