@@ -137,3 +137,28 @@ def autocast_dtype(dtype: str | None) -> torch.dtype | None:
     if dtype not in table:
         raise ConfigError(f"unknown dtype {dtype!r}; choose float32, bf16 or fp16")
     return table[dtype]
+
+
+def load_feature_extractor(cls, source: str, revision: str | None, default: Callable[[], T]) -> T:
+    """The checkpoint's own feature extractor, or ``default()`` when it ships none."""
+    try:
+        return load_pretrained(cls.from_pretrained, source, revision)
+    except SpeechprobeError:
+        return default()
+
+
+def load_submodule(
+    module_cls, config, source: str, prefix: str, revision: str | None, random_init: bool, seed: int, full_config=None
+) -> tuple[torch.nn.Module, str]:
+    """Build ``module_cls(config)`` (seeded) and fill it with only the ``prefix`` weights of ``source``.
+
+    Returns the module and its weights fingerprint; with ``random_init`` the seeded random weights
+    are kept and the fingerprint names the seed and config.
+    """
+    torch.manual_seed(seed)
+    module = module_cls(config)
+    if random_init:
+        return module, random_fingerprint(config, seed)
+    state, files = load_submodule_state(source, prefix, revision)
+    load_state_strict(module, state, source)
+    return module, shards_fingerprint(source, files, full_config or config)

@@ -86,14 +86,7 @@ def load_qwen2_audio(
     from transformers import AutoConfig, WhisperFeatureExtractor
     from transformers.models.qwen2_audio.modeling_qwen2_audio import Qwen2AudioEncoder
 
-    from .hub import (
-        autocast_dtype,
-        load_pretrained,
-        load_state_strict,
-        load_submodule_state,
-        random_fingerprint,
-        shards_fingerprint,
-    )
+    from .hub import autocast_dtype, load_feature_extractor, load_pretrained, load_submodule
 
     config = load_pretrained(AutoConfig.from_pretrained, source, revision)
     model_type = getattr(config, "model_type", None)
@@ -101,20 +94,15 @@ def load_qwen2_audio(
         raise SpeechprobeError(f"{source}: a {model_type!r} checkpoint, not Qwen2-Audio")
     audio_config = config.audio_config if model_type == "qwen2_audio" else config
     audio_config.encoder_layerdrop = 0.0
-    try:
-        fe = load_pretrained(WhisperFeatureExtractor.from_pretrained, source, revision)
-    except SpeechprobeError:
-        fe = WhisperFeatureExtractor(feature_size=audio_config.num_mel_bins)
-    torch.manual_seed(seed)
-    encoder = Qwen2AudioEncoder(audio_config)
+    fe = load_feature_extractor(
+        WhisperFeatureExtractor, source, revision, lambda: WhisperFeatureExtractor(feature_size=audio_config.num_mel_bins)
+    )
+    prefix = "audio_tower." if model_type == "qwen2_audio" else ""
+    encoder, fingerprint = load_submodule(
+        Qwen2AudioEncoder, audio_config, source, prefix, revision, random_init, seed, full_config=config
+    )
     if random_init:
-        fingerprint = random_fingerprint(audio_config, seed)
         name = f"{name or Path(source).name}+random"
-    else:
-        prefix = "audio_tower." if model_type == "qwen2_audio" else ""
-        state, files = load_submodule_state(source, prefix, revision)
-        load_state_strict(encoder, state, source)
-        fingerprint = shards_fingerprint(source, files, config)
     info = AdapterInfo(
         name=name or Path(source).name,
         family="qwen2-audio",

@@ -86,32 +86,18 @@ def load_seamless(
     from transformers import AutoConfig, SeamlessM4TFeatureExtractor
     from transformers.models.seamless_m4t_v2.modeling_seamless_m4t_v2 import SeamlessM4Tv2SpeechEncoder
 
-    from .hub import (
-        autocast_dtype,
-        load_pretrained,
-        load_state_strict,
-        load_submodule_state,
-        random_fingerprint,
-        shards_fingerprint,
-    )
+    from .hub import autocast_dtype, load_feature_extractor, load_pretrained, load_submodule
 
     config = load_pretrained(AutoConfig.from_pretrained, source, revision)
     if getattr(config, "model_type", None) not in MODEL_TYPES:
         raise SpeechprobeError(f"{source}: a {config.model_type!r} checkpoint, not SeamlessM4T v2")
     config.speech_encoder_layerdrop = 0.0
-    try:
-        fe = load_pretrained(SeamlessM4TFeatureExtractor.from_pretrained, source, revision)
-    except SpeechprobeError:
-        fe = SeamlessM4TFeatureExtractor()
-    torch.manual_seed(seed)
-    encoder = SeamlessM4Tv2SpeechEncoder(config)
+    fe = load_feature_extractor(SeamlessM4TFeatureExtractor, source, revision, SeamlessM4TFeatureExtractor)
+    encoder, fingerprint = load_submodule(
+        SeamlessM4Tv2SpeechEncoder, config, source, "speech_encoder.", revision, random_init, seed
+    )
     if random_init:
-        fingerprint = random_fingerprint(config, seed)
         name = f"{name or Path(source).name}+random"
-    else:
-        state, files = load_submodule_state(source, "speech_encoder.", revision)
-        load_state_strict(encoder, state, source)
-        fingerprint = shards_fingerprint(source, files, config)
     info = AdapterInfo(
         name=name or Path(source).name,
         family="seamless",

@@ -185,15 +185,14 @@ def load_whisper(
         WhisperForAudioClassification,
     )
 
-    from .hub import autocast_dtype, load_pretrained, random_fingerprint, weights_fingerprint
+    from .hub import autocast_dtype, load_feature_extractor, load_pretrained, random_fingerprint, weights_fingerprint
 
     config = load_pretrained(AutoConfig.from_pretrained, source, revision)
     if getattr(config, "model_type", None) != "whisper":
         raise SpeechprobeError(f"{source}: a {config.model_type!r} checkpoint, not Whisper")
-    try:
-        fe = load_pretrained(WhisperFeatureExtractor.from_pretrained, source, revision)
-    except SpeechprobeError:
-        fe = WhisperFeatureExtractor(feature_size=config.num_mel_bins)
+    fe = load_feature_extractor(
+        WhisperFeatureExtractor, source, revision, lambda: WhisperFeatureExtractor(feature_size=config.num_mel_bins)
+    )
     if random_init:
         torch.manual_seed(seed)
         encoder = WhisperForAudioClassification(config).encoder
