@@ -20,7 +20,7 @@ def cli(*args: str, cwd=None) -> subprocess.CompletedProcess:
         (["run", "--tasks", "nosuchtask", "--baselines", "mfcc"], "unknown task 'nosuchtask'"),
         (["run", "--tasks", "accent", "--folds", "0"], "--folds 0: need at least 2 folds"),
         (["run", "--tasks", "accent", "--window", "wide"], "choose full or trimmed"),
-        (["run", "--tasks", "accent", "--device", "cpu", "--dtype", "bf16"], "needs --device cuda"),
+        (["run", "--tasks", "accent", "--device", "cpu", "--dtype", "fp16"], "needs --device cuda"),
         (["probe", "/nonexistent/run"], "no state.json"),
     ],
 )

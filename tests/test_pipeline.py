@@ -81,6 +81,19 @@ def test_class_smaller_than_folds_is_a_one_line_error(tones, tiny_whisper, tmp_p
         run(_cfg(tones, tmp_path / "run", model=tiny_whisper, folds=10))
 
 
+@pytest.mark.parametrize("native", [True, False])
+def test_bf16_on_cpu_is_accepted_and_warns_without_native_support(native, monkeypatch, caplog, tmp_path):
+    from speechprobe.models import hub
+
+    monkeypatch.setattr(hub, "cpu_bf16_native", lambda: native)
+    cfg = RunConfig(models=["whisper-base"], tasks=["accent"], out=tmp_path, device="cpu", dtype="bf16")
+    with caplog.at_level("WARNING", logger="speechprobe"):
+        cfg.validate()
+    assert ("slower than float32" in caplog.text) is (not native)
+    with pytest.raises(ConfigError, match="fp16 needs --device cuda"):
+        RunConfig(models=["whisper-base"], tasks=["accent"], out=tmp_path, device="cpu", dtype="fp16").validate()
+
+
 def test_ungrouped_manifest_warns_about_leakage(tones, tmp_path):
     table = pd.read_csv(tones).drop(columns="group")
     table.to_csv(tones, index=False)

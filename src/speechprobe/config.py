@@ -2,13 +2,26 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from .errors import ConfigError
 from .models.base import POOLINGS
 
+log = logging.getLogger("speechprobe")
+
 DEFAULT_BASELINES = ("mfcc", "librosa")
+
+
+def check_engine(engine: str, ray_address: str | None, ray_actors: int | None) -> None:
+    """The ``--engine`` / ``--address`` / ``--ray-actors`` options (extraction and zero-shot alike)."""
+    if engine not in ("local", "ray"):
+        raise ConfigError(f"--engine {engine!r}: choose local or ray")
+    if (ray_address or ray_actors) and engine != "ray":
+        raise ConfigError("--address and --ray-actors need --engine ray")
+    if ray_actors is not None and ray_actors < 1:
+        raise ConfigError("--ray-actors must be at least 1")
 
 
 @dataclass
@@ -38,7 +51,7 @@ class RunConfig:
     embeddings: bool = True  # t-SNE (and UMAP when installed) of the first, best and last layers
     report: bool = True  # write report.html / report.md / main_table.* at the end
     progress: bool = True
-    engine: str = "local"  # extraction engine: local, or ray (a Ray cluster; identical features)
+    engine: str = "local"  # extraction (and zero-shot) engine: local, or ray (a Ray cluster; identical results)
     ray_address: str | None = None  # None: a new local Ray instance (or $RAY_ADDRESS); "auto": the `ray start` cluster
     ray_actors: int | None = None  # model actors (default: one per GPU, else one per CPU but one)
 
@@ -62,14 +75,14 @@ class RunConfig:
             raise ConfigError("--n-per-class must be at least 1")
         if self.dtype not in (None, "float32", "bf16", "fp16") :
             raise ConfigError(f"--dtype {self.dtype!r}: choose float32, bf16 or fp16")
-        if self.engine not in ("local", "ray"):
-            raise ConfigError(f"--engine {self.engine!r}: choose local or ray")
-        if (self.ray_address or self.ray_actors) and self.engine != "ray":
-            raise ConfigError("--address and --ray-actors need --engine ray")
-        if self.ray_actors is not None and self.ray_actors < 1:
-            raise ConfigError("--ray-actors must be at least 1")
-        if self.dtype in ("bf16", "fp16") and self.device == "cpu":
-            raise ConfigError(f"--dtype {self.dtype} needs --device cuda; on CPU use float32")
+        check_engine(self.engine, self.ray_address, self.ray_actors)
+        if self.dtype == "fp16" and self.device == "cpu":
+            raise ConfigError("--dtype fp16 needs --device cuda; on CPU use float32 or bf16")
+        if self.dtype == "bf16" and self.device == "cpu":
+            from .models.hub import cpu_bf16_native
+
+            if cpu_bf16_native() is False:
+                log.warning("this CPU has no native bf16 arithmetic (AVX512-BF16/AMX): --dtype bf16 will be slower than float32")
 
     @classmethod
     def from_json(cls, data: dict, out: Path | None = None) -> "RunConfig":

@@ -134,3 +134,13 @@ def test_wrong_architecture_is_named(tiny_whisper):
 def test_unreachable_hub_id_says_offline():
     with pytest.raises(SpeechprobeError, match="local-dir"):
         load_model("qwen2-audio-7b")
+
+
+@pytest.mark.parametrize("window", ["full", "trimmed"])
+def test_bf16_on_cpu_is_close_to_float32(tiny_qwen, clips, window):
+    exact = load_qwen2_audio(str(tiny_qwen[0]), window=window).forward(clips)
+    low = load_qwen2_audio(str(tiny_qwen[0]), window=window, dtype="bf16")
+    assert low.encoder.layers[0].fc1.weight.dtype == torch.bfloat16
+    got = low.forward(clips)
+    rel = np.linalg.norm(got - exact, axis=-1) / np.linalg.norm(exact, axis=-1)
+    assert 1e-6 < rel.max() < 3e-2, rel.max(0)

@@ -82,3 +82,39 @@ def test_wrong_architecture_dir_is_named(tmp_path):
 def test_unreachable_hub_id_says_offline_and_how_to_fix():
     with pytest.raises(SpeechprobeError, match="local-dir"):
         load_model("openai/whisper-nonexistent-xyz")
+
+
+@pytest.mark.parametrize("n_queries", [600, 37])
+def test_cpu_low_precision_attention_blocks_match_sdpa(n_queries, monkeypatch):
+    from speechprobe.models import whisper
+    from speechprobe.models.whisper import _attend, additive_key_mask
+
+    monkeypatch.setattr(whisper, "SCORE_BLOCK_BYTES", 2 * 3 * 600 * 2 * 256)  # blocks of 256 query rows
+
+    g = torch.Generator().manual_seed(0)
+    q, k, v = (torch.randn(2, 3, n, 16, generator=g).bfloat16() for n in (n_queries, 600, 600))
+    valid = torch.arange(600)[None, :] < torch.tensor([[600], [410]])
+    mask = additive_key_mask(valid, torch.float32)
+    got = _attend(q * 0.25, k, v, mask).float()
+    want = torch.nn.functional.scaled_dot_product_attention(q.float() * 0.25, k.float(), v.float(), attn_mask=mask, scale=1.0)
+    # 37 queries: one block; 600: three blocks, the last one ragged
+    assert got.shape == want.shape and got.dtype == torch.float32
+    err = (got - want).abs().max().item()
+    assert 1e-4 < err < 2e-2  # bf16 rounding, but nothing more
+    # Masked keys get no weight: changing their values leaves clip 1's answer unchanged.
+    v2 = v.clone()
+    v2[1, :, 410:] = 100.0
+    assert torch.equal(_attend(q * 0.25, k, v2, mask)[1], _attend(q * 0.25, k, v, mask)[1])
+
+
+@pytest.mark.parametrize("window", ["full", "trimmed"])
+def test_bf16_on_cpu_is_close_to_float32_with_float32_norms(tiny_whisper, clips, window):
+    exact = load_whisper(str(tiny_whisper), window=window).forward(clips)
+    low = load_whisper(str(tiny_whisper), window=window, dtype="bf16")
+    assert low.options() == {"window": window, "dtype": "torch.bfloat16"}
+    assert low.encoder.layers[0].fc1.weight.dtype == torch.bfloat16 and low.encoder.conv1.weight.dtype == torch.bfloat16
+    assert low.encoder.layer_norm.weight.dtype == torch.float32  # norms and the residual stream stay float32
+    got = low.forward(clips)
+    assert got.dtype == np.float32 and np.isfinite(got).all()
+    rel = np.linalg.norm(got - exact, axis=-1) / np.linalg.norm(exact, axis=-1)
+    assert 1e-6 < rel.max() < 3e-2, rel.max(0)  # computed in bf16 (float32 gives 0), and close

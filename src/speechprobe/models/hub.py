@@ -139,6 +139,16 @@ def autocast_dtype(dtype: str | None) -> torch.dtype | None:
     return table[dtype]
 
 
+def cpu_bf16_native() -> bool | None:
+    """Whether this CPU has bfloat16 arithmetic (AVX512-BF16 or AMX); None where it cannot tell."""
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return None
+    flags = next((line.split(":", 1)[1].split() for line in text.splitlines() if line.startswith("flags")), None)
+    return None if flags is None else bool({"avx512_bf16", "amx_bf16"} & set(flags))
+
+
 def load_feature_extractor(cls, source: str, revision: str | None, default: Callable[[], T]) -> T:
     """The checkpoint's own feature extractor, or ``default()`` when it ships none."""
     try:

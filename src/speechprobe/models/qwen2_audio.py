@@ -29,7 +29,7 @@ from torch.nn import functional as F
 from ..errors import SpeechprobeError
 from ..features.pooling import frame_mask, masked_pool
 from .base import AdapterInfo
-from .whisper import WhisperAdapter
+from .whisper import WhisperAdapter, additive_key_mask, encoder_block
 
 MODEL_TYPES = ("qwen2_audio", "qwen2_audio_encoder")
 
@@ -45,8 +45,6 @@ class Qwen2AudioAdapter(WhisperAdapter):
     def _encode(
         self, mel: torch.Tensor, in_mel: torch.Tensor | None, real_frames: torch.Tensor, pooling: str
     ) -> torch.Tensor:
-        from transformers.masking_utils import create_bidirectional_mask
-
         enc = self.encoder
         mel = mel.to(enc.conv1.weight.dtype)
         if in_mel is not None:  # trimmed window: zero the batch padding, as the clip alone sees it
@@ -56,11 +54,10 @@ class Qwen2AudioAdapter(WhisperAdapter):
             x = F.gelu(enc.conv2(F.gelu(enc.conv1(mel))))
         h = x.permute(0, 2, 1) + enc.embed_positions.weight[: x.shape[-1]]
         mask = frame_mask(real_frames, h.shape[1])
-        key_mask = create_bidirectional_mask(config=enc.config, inputs_embeds=h, attention_mask=mask.long())
+        key_mask = additive_key_mask(mask, h.dtype)
         pooled = [masked_pool(h[None], mask, pooling)]
         for layer in enc.layers:
-            h = layer(h, key_mask)
-            h = h[0] if isinstance(h, tuple) else h
+            h = encoder_block(layer, h, key_mask, h.shape[1])
             if layer is not enc.layers[-1]:
                 pooled.append(masked_pool(h[None], mask, pooling))
         if in_mel is not None:  # trimmed: padding as the clip alone has it (zeros; odd lengths padded)

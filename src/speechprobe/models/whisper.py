@@ -71,6 +71,10 @@ class WhisperAdapter(ModelAdapter):
             raise ConfigError(f"unknown window mode {window!r}; choose one of {', '.join(WINDOWS)}")
         self.encoder = encoder.eval().to(device)
         self.encoder.config.layerdrop = 0.0
+        if dtype is not None:  # once, instead of autocast casting every weight at every forward
+            for module in self.encoder.modules():
+                if isinstance(module, (torch.nn.Linear, torch.nn.Conv1d)):
+                    module.to(dtype)
         self.logmel = LogMel(feature_extractor)
         self.window = window
         self.device = torch.device(device)
@@ -124,9 +128,7 @@ class WhisperAdapter(ModelAdapter):
             in_mask = frame_mask(in_mel.to(mel.device), mel.shape[-1])[:, None, :]
             x = F.gelu(enc.conv1(mel * in_mask)) * in_mask
             x = F.gelu(enc.conv2(x))
-            key_valid = frame_mask((in_mel // 2).to(mel.device), x.shape[-1])
-            key_mask = torch.zeros(key_valid.shape, dtype=x.dtype, device=x.device)
-            key_mask = key_mask.masked_fill(~key_valid, torch.finfo(x.dtype).min)[:, None, None, :]
+            key_mask = additive_key_mask(frame_mask((in_mel // 2).to(mel.device), x.shape[-1]), x.dtype)
         else:
             x = F.gelu(enc.conv2(F.gelu(enc.conv1(mel))))
         h = x.permute(0, 2, 1) + enc.embed_positions.weight[: x.shape[-1]]
@@ -136,21 +138,26 @@ class WhisperAdapter(ModelAdapter):
         n_real = int(real_frames.max())
         for i, layer in enumerate(enc.layers):
             if i == last and key_mask is None and n_real < h.shape[1]:
-                h, mask = _block_for_first_frames(layer, h, n_real), mask[:, :n_real]
+                h, mask = encoder_block(layer, h, key_mask, n_real), mask[:, :n_real]
             else:
-                h = layer(h, key_mask)
-                h = h[0] if isinstance(h, tuple) else h
+                h = encoder_block(layer, h, key_mask, h.shape[1])
             out = enc.layer_norm(h) if i == last else h
             pooled.append(masked_pool(out[None], mask, pooling))
         return torch.cat(pooled, dim=1)
 
 
-def _block_for_first_frames(layer: torch.nn.Module, h: torch.Tensor, n: int) -> torch.Tensor:
-    """A Whisper encoder block evaluated for the first ``n`` frames only, attending over all frames.
+def additive_key_mask(valid: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+    """``(B, T)`` valid keys -> ``(B, 1, 1, T)`` additive attention mask (0 or the dtype's minimum)."""
+    mask = torch.zeros(valid.shape, dtype=dtype, device=valid.device)
+    return mask.masked_fill(~valid, torch.finfo(dtype).min)[:, None, None, :]
 
-    The last block's outputs at padding frames are never pooled, so only its real-frame queries are
-    needed: same maths as ``WhisperEncoderLayer`` (pre-norm attention with Whisper's query scaling,
-    then the pre-norm feed-forward), on ``n`` instead of 1500 rows in the window's 30 s.
+
+def encoder_block(layer: torch.nn.Module, h: torch.Tensor, key_mask: torch.Tensor | None, n: int) -> torch.Tensor:
+    """A Whisper encoder block for the first ``n`` frames, attending over all frames.
+
+    Same maths as transformers' ``WhisperEncoderLayer`` (pre-norm attention with Whisper's query
+    scaling, then the pre-norm feed-forward). The last block's outputs at padding frames are never
+    pooled, so it needs only the real frames' queries: ``n`` instead of 1500 rows in a 30 s window.
     """
     attn = layer.self_attn
     x = layer.self_attn_layer_norm(h)
@@ -159,9 +166,37 @@ def _block_for_first_frames(layer: torch.nn.Module, h: torch.Tensor, n: int) -> 
     q = (attn.q_proj(x[:, :n]) * attn.scaling).view(b, n, heads, hd).transpose(1, 2)
     k = attn.k_proj(x).view(b, t, heads, hd).transpose(1, 2)
     v = attn.v_proj(x).view(b, t, heads, hd).transpose(1, 2)
-    ctx = F.scaled_dot_product_attention(q, k, v, scale=1.0).transpose(1, 2).reshape(b, n, d)
+    ctx = _attend(q, k, v, key_mask).transpose(1, 2).reshape(b, n, d)
     r = h[:, :n] + attn.out_proj(ctx)
     return r + layer.fc2(layer.activation_fn(layer.fc1(layer.final_layer_norm(r))))
+
+
+SCORE_BLOCK_BYTES = 6 * 2**20  # CPU low-precision attention: one block of scores, sized to stay in cache
+
+
+def _attend(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, key_mask: torch.Tensor | None) -> torch.Tensor:
+    """Attention of pre-scaled queries ``(B, H, n, hd)`` over keys ``(B, H, T, hd)``.
+
+    SDPA everywhere, except bf16/fp16 on CPU: there PyTorch's fused CPU kernel is no faster than in
+    float32, while plain bf16 matrix products run several times faster on CPUs with native bf16
+    (AVX512-BF16, AMX). So that case takes blocks of queries whose ``(B, H, rows, T)`` scores fill
+    about ``SCORE_BLOCK_BYTES`` (cache-resident): scores, softmax and the value product in the
+    low-precision dtype, as GPU flash attention does.
+    """
+    if key_mask is not None:
+        key_mask = key_mask.to(q.dtype)
+    if q.device.type != "cpu" or q.dtype == torch.float32:
+        return F.scaled_dot_product_attention(q, k, v, attn_mask=key_mask, scale=1.0)
+    q, kt, v = q.contiguous(), k.transpose(-1, -2).contiguous(), v.contiguous()
+    b, heads, _, t = kt.shape
+    rows = max(16, SCORE_BLOCK_BYTES // (b * heads * t * q.element_size()))
+    blocks = []
+    for s in range(0, q.shape[2], rows):
+        scores = q[:, :, s : s + rows] @ kt
+        if key_mask is not None:
+            scores = scores + key_mask
+        blocks.append(torch.softmax(scores, dim=-1) @ v)
+    return torch.cat(blocks, dim=2)
 
 
 def load_whisper(
