@@ -1,4 +1,4 @@
-"""Shared fixtures: an isolated cache, a tiny random Whisper checkpoint, a small labelled audio folder."""
+"""Shared fixtures: an isolated cache, a tiny random Whisper checkpoint, a small labelled audio folder, Ray."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ os.environ["HF_DATASETS_OFFLINE"] = "1"
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 import csv  # noqa: E402
+import logging
 from pathlib import Path
 
 import numpy as np  # noqa: E402
@@ -51,6 +52,26 @@ def make_tiny_whisper(path: Path, layers: int = 2, d_model: int = 32, n_mels: in
     WhisperForConditionalGeneration(cfg).save_pretrained(path)
     WhisperFeatureExtractor(feature_size=n_mels).save_pretrained(path)
     return path
+
+
+@pytest.fixture(scope="module")
+def ray_session(request):
+    """One local Ray instance (2 CPUs) for a test module (skipped without Ray).
+
+    The module's own functions, and the faulty models of ``ray_faults``, travel to the workers by value
+    (workers cannot import test modules).
+    """
+    ray = pytest.importorskip("ray")
+    import ray_faults
+
+    for module in (request.module, ray_faults):
+        ray.cloudpickle.register_pickle_by_value(module)
+    if ray.is_initialized():  # pragma: no cover - someone else's session
+        yield
+        return
+    ray.init(address="local", num_cpus=2, include_dashboard=False, logging_level=logging.WARNING)
+    yield
+    ray.shutdown()
 
 
 @pytest.fixture(scope="session")

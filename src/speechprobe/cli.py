@@ -51,7 +51,7 @@ PoolingOpt = typer.Option("mean", "--pooling", help="mean or mean+std over real 
 BaselinesOpt = typer.Option("mfcc,librosa", "--baselines", help="Hand-crafted baselines ('none' for none).")
 CacheOpt = typer.Option(None, "--cache", help="Feature store / cache directory (default: user cache).")
 DeviceOpt = typer.Option("cpu", "--device", help="cpu or cuda.")
-DtypeOpt = typer.Option(None, "--dtype", help="Autocast dtype on GPU: bf16 or fp16.")
+DtypeOpt = typer.Option(None, "--dtype", help="Low-precision compute: bf16 (GPU, or a CPU with native bf16) or fp16 (GPU).")
 RandomOpt = typer.Option(False, "--random-init", help="Same architectures with random weights (control).")
 SizeOpt = typer.Option(None, "--n-per-class", help="Synthetic suite size per class.")
 BatchOpt = typer.Option(120.0, "--max-batch-seconds", help="Padded audio seconds per batch.")
@@ -60,7 +60,7 @@ ProgressOpt = typer.Option(True, "--progress/--no-progress", help="Show progress
 PermOpt = typer.Option(100, "--permutations", help="Permutation test of each best layer (0: skip; also skips the control task).")
 EmbedOpt = typer.Option(True, "--embeddings/--no-embeddings", help="t-SNE/UMAP of the first, best and last layers.")
 ReportOpt = typer.Option(True, "--report/--no-report", help="Write report.html at the end.")
-EngineOpt = typer.Option("local", "--engine", help="Extraction engine: local, or ray (a Ray cluster; identical features).")
+EngineOpt = typer.Option("local", "--engine", help="Engine: local, or ray (model actors on a Ray cluster; identical results).")
 AddressOpt = typer.Option(
     None, "--address", help="With --engine ray: auto (the `ray start` cluster), HOST:PORT or ray://HOST:PORT; default: a new local Ray."
 )
@@ -125,6 +125,7 @@ def zeroshot(
     system_prompt: Optional[str] = typer.Option(None, "--system-prompt", help="System prompt for chat models."),
     window: str = typer.Option("full", "--window", help="Whisper input: full (30 s) or trimmed."),
     progress: bool = ProgressOpt,
+    engine: str = EngineOpt, ray_address: Optional[str] = AddressOpt, ray_actors: Optional[int] = ActorsOpt,
 ) -> None:
     """Ask models with a text decoder (Whisper, Qwen2-Audio, SeamlessM4T v2) zero-shot."""
     from .zeroshot import ZeroShotConfig, run_zeroshot
@@ -134,7 +135,7 @@ def zeroshot(
             models=_split(models), tasks=_split(tasks), out=out, prompts=_split(prompts), modes=_split(mode),
             seed=seed, n_per_class=n_per_class, cache=cache, device=device, dtype=dtype, batch_size=batch_size,
             max_new_tokens=max_new_tokens, chat_template=chat_template, system_prompt=system_prompt,
-            window=window, progress=progress,
+            window=window, progress=progress, engine=engine, ray_address=ray_address, ray_actors=ray_actors,
         )
     )
     f1 = rows[rows.metric == "macro_f1"]
@@ -322,7 +323,7 @@ def _print_best(results, out: Path) -> None:
     from .analysis import best_table, summarize
 
     table = best_table(summarize(results))
-    base = [c for c in ("mfcc", "librosa") if c in table]
+    base = [c for c in ("mfcc", "librosa") if c in table and table[c].notna().any()]
     view = Table("model", "task", "probe", "layer", "depth", "Macro-F1 (95% CI)", *base, title="Best layer per task")
     for r in table.to_dict("records"):
         view.add_row(

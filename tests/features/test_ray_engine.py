@@ -7,11 +7,9 @@ bounded waits are checked without a cluster.
 
 from __future__ import annotations
 
+import functools
 import json
-import logging
-import os
 import socket
-import sys
 import time
 
 import numpy as np
@@ -19,6 +17,7 @@ import pytest
 
 ray = pytest.importorskip("ray")
 
+from ray_faults import faulty
 from speechprobe.data.manifest import ManifestSource
 from speechprobe.errors import SpeechprobeError
 from speechprobe.features import ray_engine
@@ -31,47 +30,11 @@ BATCH_SECONDS = 3.0  # several batches of 1-3 tones, several in flight
 HALF = dict(num_actors=1, cpus_per_actor=0.5)  # two engines at once (shared + faulty) leave CPU for decode tasks
 
 
-@pytest.fixture(scope="module")
-def ray_session():
-    # Test-only model factories below travel by value (workers cannot import this test module).
-    ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])
-    if ray.is_initialized():  # pragma: no cover - someone else's session
-        yield
-        return
-    ray.init(address="local", num_cpus=2, include_dashboard=False, logging_level=logging.WARNING)
-    yield
-    ray.shutdown()
-
-
-class Faulty:
-    """A real adapter that stops the run (an error) or kills its worker on chosen forward calls."""
-
-    def __init__(self, inner, stop_at: int | None, crash_marker: str | None) -> None:
-        self.inner, self.stop_at, self.crash_marker, self.calls = inner, stop_at, crash_marker, 0
-
-    def __getattr__(self, name):
-        return getattr(self.inner, name)
-
-    def forward(self, batch, pooling="mean"):
-        self.calls += 1
-        if self.stop_at is not None and self.calls == self.stop_at:
-            raise RuntimeError("stopped mid-run")
-        if self.crash_marker:
-            try:
-                os.unlink(self.crash_marker)  # the first process to get here dies, once
-            except FileNotFoundError:
-                pass
-            else:
-                os._exit(1)
-        return self.inner.forward(batch, pooling)
-
-
 def _threads_here(_obj):
     return ray_engine.thread_profile()
 
 
-def faulty_model(stop_at=None, crash_marker=None, **load_kwargs):
-    return Faulty(load_model(**load_kwargs), stop_at, crash_marker)
+faulty_model = functools.partial(faulty, load_model, "forward")  # a real adapter that fails on chosen forward calls
 
 
 def _root_conftest():

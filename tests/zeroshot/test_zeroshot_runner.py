@@ -81,9 +81,9 @@ def test_rerun_and_interrupted_run_resume_from_the_cache(tmp_path, tiny_qwen, en
     calls = {"n": 0}
     original = runner_mod.greedy_generate
 
-    def interrupted(*args, **kw):
+    def interrupted(*args, **kw):  # in the second batch (2 generate calls per batch: one per prompt)
         calls["n"] += 1
-        if calls["n"] == 2:
+        if calls["n"] == 3:
             raise KeyboardInterrupt
         return original(*args, **kw)
 
@@ -96,7 +96,8 @@ def test_rerun_and_interrupted_run_resume_from_the_cache(tmp_path, tiny_qwen, en
     encode_counter.clear()
     resumed = run_zeroshot(cfg)
     info = json.loads((cfg.out / "manifest.json").read_text())["zeroshot"]["tasks"]["spoken_word"]["by_model"][tiny_qwen.name]
-    assert info["answers_from_cache"] == 3 * 4 and info["answers_computed"] == 32 - 12
+    # the first batch (4 clips x 2 prompts x 2 modes) was stored whole; only the second is answered again
+    assert info["answers_from_cache"] == 16 and info["answers_computed"] == 16 and encode_counter == [4]
     pd.testing.assert_frame_equal(resumed, fresh)
     encode_counter.clear()
     again = run_zeroshot(cfg)  # everything cached: nothing is encoded
@@ -141,11 +142,17 @@ def test_config_for_speechprobe_run(tmp_path):
     from speechprobe.config import RunConfig
 
     run = RunConfig(models=["whisper-base", "mfcc"], tasks=["emotion"], out=tmp_path, seed=3, n_per_class=5,
-                    window="trimmed", progress=False)
+                    window="trimmed", progress=False, engine="ray", ray_address="auto", ray_actors=2)
     cfg = ZeroShotConfig.from_run_config(run, prompts=["choose"], modes=["likelihood"], batch_size=2)
     assert (cfg.models, cfg.tasks, cfg.out, cfg.seed, cfg.n_per_class, cfg.window) == (
         ["whisper-base", "mfcc"], ["emotion"], tmp_path, 3, 5, "trimmed")
     assert cfg.skip_unsupported and cfg.prompts == ["choose"] and cfg.modes == ["likelihood"] and cfg.batch_size == 2
+    assert (cfg.engine, cfg.ray_address, cfg.ray_actors) == ("ray", "auto", 2)
+    # the engine changes no number: it is recorded beside the config, not in it
+    assert not {"engine", "ray_address", "ray_actors", "progress"} & set(cfg.to_json())
+    for bad, message in (({"engine": "spark"}, "--engine 'spark'"), ({"ray_actors": 2}, "need --engine ray")):
+        with pytest.raises(ConfigError, match=message):
+            ZeroShotConfig(models=["whisper-base"], tasks=["emotion"], out=tmp_path, **bad).validate()
 
 
 def test_empty_generation_is_a_parse_failure(tmp_path, tiny_qwen, monkeypatch):

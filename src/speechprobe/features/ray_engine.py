@@ -22,9 +22,10 @@ switched off; and its iterator has no per-wait timeout or liveness check. Plain 
 memory bounded (at most ``2 x actors`` batches in flight), every wait bounded, and let the driver
 resubmit a dead actor's batches.
 
-Generic part (reused by zero-shot generation): :class:`Recipe` (how to build an object, e.g. an
-adapter, from picklable arguments) and :class:`ActorPool` (actors that each build the object once
-and apply module-level functions ``fn(obj, *args)`` to batches, with bounded waits and retries).
+Generic part, also the engine of zero-shot generation (:class:`speechprobe.zeroshot.runner.RayAnswers`):
+:func:`connect`, :class:`Recipe` (how to build an object, e.g. an adapter or a zero-shot backend, from
+picklable arguments), :func:`model_pool` and :class:`ActorPool` (actors that each build the object
+once and apply module-level functions ``fn(obj, *args)`` to batches, with bounded waits and retries).
 """
 
 from __future__ import annotations
@@ -52,7 +53,7 @@ from .store import FeatureSpace
 log = logging.getLogger("speechprobe")
 
 LOAD_MODEL = "speechprobe.models.registry:load_model"
-FALLBACK = "run without --engine ray to extract on this machine"
+FALLBACK = "run without --engine ray to run on this machine"
 COST_CHUNK = 256  # clips whose batching cost is asked of an actor in one call
 INFLIGHT_PER_ACTOR = 2  # batches queued per actor: one running, one ready to start
 PREPARE_CPUS = 0.25  # Ray CPU share of one decode/resample task
@@ -228,7 +229,6 @@ class Host:
         if self.threads.get("torch"):
             import torch
 
-            torch.set_num_threads(self.threads["torch"])
             try:
                 torch.set_num_interop_threads(self.threads["torch"])
             except RuntimeError:  # already started in this process
@@ -239,16 +239,23 @@ class Host:
         self.calls = 0
 
     def _limit_pools(self) -> None:
-        """Set the thread count of every native pool loaded so far (numpy's BLAS is, at start)."""
-        limits = {k: v for k, v in self.threads.items() if k in ("blas", "openmp") and v}
-        if not limits:
-            return
-        try:
-            from threadpoolctl import threadpool_limits
+        """Set the thread count of every native pool loaded so far (numpy's BLAS is, at start), then torch's.
 
-            self._limits.append(threadpool_limits(limits=limits))
-        except Exception as e:  # noqa: BLE001
-            log.debug("threadpool_limits: %s", e)
+        Torch last: its intra-op pool is one of the OpenMP pools, whose count (the driver's largest
+        OpenMP pool) need not be torch's own on the driver.
+        """
+        limits = {k: v for k, v in self.threads.items() if k in ("blas", "openmp") and v}
+        if limits:
+            try:
+                from threadpoolctl import threadpool_limits
+
+                self._limits.append(threadpool_limits(limits=limits))
+            except Exception as e:  # noqa: BLE001
+                log.debug("threadpool_limits: %s", e)
+        if self.threads.get("torch"):
+            import torch
+
+            torch.set_num_threads(self.threads["torch"])
 
     def _object(self) -> Any:
         if self.obj is None:
@@ -376,7 +383,7 @@ class ActorPool:
             except ray.exceptions.GetTimeoutError:
                 raise SpeechprobeError(
                     f"model actor {i} did not answer for {self.timeout_s:.0f} s (node lost or overloaded); "
-                    f"features stored so far are kept, rerun to resume, or {FALLBACK}"
+                    f"what is stored so far is kept, rerun to resume, or {FALLBACK}"
                 ) from None
             except ray.exceptions.RayActorError:
                 self.alive[i] = False
@@ -387,7 +394,7 @@ class ActorPool:
         live = [i for i in range(self.n) if self.alive[i] and i != exclude] or [i for i in range(self.n) if self.alive[i]]
         if not live:
             raise SpeechprobeError(
-                f"all {self.n} model actor(s) died; features stored so far are kept, rerun to resume, or {FALLBACK}"
+                f"all {self.n} model actor(s) died; what is stored so far is kept, rerun to resume, or {FALLBACK}"
             )
         return min(live, key=lambda i: (self.load[i], i))
 
@@ -421,6 +428,21 @@ class ActorPool:
             raise SpeechprobeError(f"only {len(out)} of {self.n} actors answered; {FALLBACK}")
         return [out[i] for i in sorted(out)]
 
+    def agree(self, fn: Callable[..., Any], *args: Any, what: Callable[[Any], str] = repr) -> Any:
+        """``fn`` on every actor (loading the object everywhere); its answer, which every actor must share.
+
+        Actors that answer differently run on nodes with other weights or library versions: an error
+        naming both answers as ``what(answer)``.
+        """
+        first, *others = self.broadcast(fn, *args)
+        for other in others:
+            if other != first:
+                raise SpeechprobeError(
+                    f"model actors disagree: {what(first)} vs {what(other)}; "
+                    f"every node must hold the same checkpoint and versions"
+                )
+        return first
+
     def next_done(self, jobs: list[Job]) -> tuple[Job, Any]:
         """Wait for the first of ``jobs`` to finish and remove it from the list.
 
@@ -448,7 +470,7 @@ class ActorPool:
                     jobs.remove(job)
                     raise SpeechprobeError(
                         f"a batch failed {job.attempts} times with its actor ({_first_line(e)}); "
-                        f"features stored so far are kept, rerun to resume, or {FALLBACK}"
+                        f"what is stored so far is kept, rerun to resume, or {FALLBACK}"
                     ) from None
                 log.warning("model actor %d died (%s); resubmitting its batch", job.actor, _first_line(e))
                 self.submit(job, exclude=job.actor)
@@ -555,6 +577,26 @@ def _default_resources(recipe: dict, gpus_per_actor: float | None, cpus_per_acto
     return cpus, gpus
 
 
+def model_pool(
+    recipe: Recipe,
+    num_actors: int | None = None,
+    timeout_s: float = 30.0,
+    cpus_per_actor: float | None = None,
+    gpus_per_actor: float | None = None,
+    threads: int | None = None,
+) -> ActorPool:
+    """Actors for a model ``recipe`` whose ``device`` argument picks their resources.
+
+    One GPU per actor when ``device`` is cuda (the actor then builds on ``cuda``, its own GPU), else
+    one CPU; ``cpus_per_actor`` / ``gpus_per_actor`` override. Ray must be connected (:func:`connect`).
+    """
+    kwargs = dict(recipe.kwargs)
+    cpus, gpus = _default_resources(kwargs, gpus_per_actor, cpus_per_actor)
+    if gpus > 0 and str(kwargs.get("device", "cpu")).startswith("cuda"):
+        kwargs["device"] = "cuda"  # Ray sets CUDA_VISIBLE_DEVICES to the actor's own GPU(s)
+    return ActorPool(Recipe(recipe.factory, kwargs), num_actors, cpus, gpus, threads, timeout_s)
+
+
 class RayEngine:
     """Model actors for one model (a ``load_model`` recipe), reused across tasks.
 
@@ -578,24 +620,12 @@ class RayEngine:
         factory: str | Callable[..., Any] = LOAD_MODEL,
     ) -> None:
         connect(address, timeout_s)
-        recipe = dict(model_recipe)
-        cpus, gpus = _default_resources(recipe, gpus_per_actor, cpus_per_actor)
-        if gpus > 0 and str(recipe.get("device", "cpu")).startswith("cuda"):
-            recipe["device"] = "cuda"  # Ray sets CUDA_VISIBLE_DEVICES to the actor's own GPU(s)
-        self.pool = ActorPool(Recipe(factory, recipe), num_actors, cpus, gpus, threads, timeout_s)
+        self.pool = model_pool(Recipe(factory, model_recipe), num_actors, timeout_s, cpus_per_actor, gpus_per_actor, threads)
         try:
-            profiles = self.pool.broadcast(_profile)
+            first = self.pool.agree(_profile, what=lambda p: f"{p['info'].name} weights {p['info'].revision} {p['options']}")
         except BaseException:
             self.pool.close()
             raise
-        first = profiles[0]
-        for p in profiles[1:]:
-            if (p["info"], p["options"]) != (first["info"], first["options"]):
-                self.pool.close()
-                raise SpeechprobeError(
-                    f"model actors disagree on {first['info'].name}: weights {first['info'].revision} vs "
-                    f"{p['info'].revision}; every node must hold the same checkpoint and versions"
-                )
         self.info = first["info"]  # the adapter's AdapterInfo, as the actors built it
         self._options: dict[str, object] = first["options"]
         self.sample_rate: int = first["sample_rate"]
@@ -731,4 +761,4 @@ def extract_ray(
         return engine.extract(clips, space, pooling, max_batch_seconds, progress, desc)
 
 
-__all__ = ["ActorPool", "Host", "Job", "RayEngine", "Recipe", "connect", "extract_ray", "thread_profile"]
+__all__ = ["ActorPool", "Host", "Job", "RayEngine", "Recipe", "connect", "extract_ray", "model_pool", "thread_profile"]
