@@ -12,7 +12,7 @@ from tqdm.auto import tqdm
 from ..data.audio import resample
 from ..data.clip import Clip
 from ..errors import SpeechprobeError
-from ..memory import return_large_blocks_to_os
+from ..memory import trim_heap
 from ..models.base import ModelAdapter
 from ..parallel import ordered_map
 from .batching import duration_batches
@@ -119,7 +119,7 @@ def extract(
     only the missing clips. Features are therefore bit-identical to an uninterrupted run, and no
     stored clip outside the in-flight batch is ever recomputed.
     """
-    return_large_blocks_to_os()
+    trim_heap()
     report = ExtractReport()
     limit = adapter.max_seconds()
     rate = adapter.sample_rate
@@ -146,5 +146,6 @@ def extract(
         report.computed += len(missing)
         report.reused += len(batch) - len(missing)
         bar.update(len(batch))
+        trim_heap()
     bar.close()
     return report

@@ -46,6 +46,7 @@ from tqdm.auto import tqdm
 from ..data.audio import resample
 from ..data.clip import Clip
 from ..errors import SpeechprobeError
+from ..memory import trim_heap
 from .batching import duration_batches
 from .extract import ClipItem, ExtractReport, forward_halving, stream_clips
 from .store import FeatureSpace
@@ -551,6 +552,7 @@ def _forward_batch(adapter, audios: list[np.ndarray], pooling: str, ids: list[st
     """One whole batch, as the local engine runs it; returns the rows of the clips to store."""
     audios = [np.array(a, dtype=np.float32) for a in audios]  # writable copies, as the local engine passes
     feats = forward_halving(adapter, audios, pooling)
+    trim_heap()  # the actor's heap, as the local engine trims its own
     bad = ~np.isfinite(feats).reshape(len(feats), -1).all(axis=1)
     if bad.any():
         names = ", ".join(i for i, b in zip(ids, bad) if b)
