@@ -196,3 +196,11 @@ def test_without_preprocessor_config_normalises_only_layer_norm_models(tmp_path)
         (path / "preprocessor_config.json").unlink()
     assert not load_wav2vec2(str(group)).normalize
     assert load_wav2vec2(str(layer)).normalize
+
+
+@pytest.mark.parametrize("name", ["wavlm-layer", "wav2vec2-group"])
+def test_bf16_on_cpu_batched_is_close_to_float32(tiny, clips, name):
+    exact = load_wav2vec2(str(tiny[name])).forward(clips[:3])
+    got = load_wav2vec2(str(tiny[name]), dtype="bf16").forward(clips[:3])
+    rel = np.linalg.norm(got - exact, axis=-1) / np.linalg.norm(exact, axis=-1)
+    assert 1e-6 < rel.max() < 3e-2, rel.max(0)

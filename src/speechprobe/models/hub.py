@@ -5,10 +5,13 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Callable, TypeVar
 
 import torch
+from torch.nn import functional as F
+from torch.overrides import TorchFunctionMode
 
 from ..cache import weights_sha256
 from ..errors import ConfigError, SpeechprobeError
@@ -137,6 +140,38 @@ def autocast_dtype(dtype: str | None) -> torch.dtype | None:
     if dtype not in table:
         raise ConfigError(f"unknown dtype {dtype!r}; choose float32, bf16 or fp16")
     return table[dtype]
+
+
+class _ContiguousLinearInputs(TorchFunctionMode):
+    """Hands ``linear`` (and multi-head attention, which calls it) contiguous copies of
+    non-contiguous inputs of 3 or more dimensions.
+
+    PyTorch's CPU ``linear`` in bf16 turns such an input (e.g. the ``(T, B, E)`` transpose that
+    WavLM's attention passes) into a batched product against the weight expanded per row: measured
+    287 ms instead of 2.8 ms for a 135x4x768 input and a 2304x768 weight, 8x slower WavLM forwards.
+    """
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        if func in _LINEAR_CALLERS:
+            args = tuple(
+                a.contiguous() if isinstance(a, torch.Tensor) and a.dim() > 2 and not a.is_contiguous() else a
+                for a in args
+            )
+        return func(*args, **(kwargs or {}))
+
+
+_LINEAR_CALLERS = (F.linear, F.multi_head_attention_forward)
+
+
+@contextlib.contextmanager
+def autocast(device: torch.device, dtype: torch.dtype | None) -> Iterator[None]:
+    """``torch.autocast`` to ``dtype`` (nothing when None), with contiguous ``linear`` inputs on CPU."""
+    with contextlib.ExitStack() as stack:
+        if dtype is not None:
+            stack.enter_context(torch.autocast(device.type, dtype=dtype))
+            if device.type == "cpu":
+                stack.enter_context(_ContiguousLinearInputs())
+        yield
 
 
 def cpu_bf16_native() -> bool | None:

@@ -40,6 +40,7 @@ import torch
 from ..errors import SpeechprobeError
 from ..features.pooling import frame_mask, masked_pool
 from .base import AdapterInfo, ModelAdapter
+from .hub import autocast
 
 log = logging.getLogger("speechprobe")
 
@@ -183,7 +184,7 @@ class ResemblyzerAdapter(ModelAdapter):
             real += [min(n_partial, max(0, n_real - s)) for s in starts]
             counts.append(len(starts))
         mels = torch.from_numpy(np.stack(partials)).to(self.device, non_blocking=True)
-        with torch.autocast(self.device.type, dtype=self.dtype, enabled=self.dtype is not None):
+        with autocast(self.device, self.dtype):
             outputs, embeds = self.model(mels)
         # Each clip's frames: its partials side by side, padded to the batch's most partials.
         width = max(counts)

@@ -34,6 +34,7 @@ import torch
 from ..errors import SpeechprobeError
 from ..features.pooling import frame_mask
 from .base import AdapterInfo, ModelAdapter, pooled_blocks
+from .hub import autocast
 
 MODEL_TYPES = ("seamless_m4t_v2",)
 _MIN_SAMPLES = 400 + 160  # two 25 ms fbank frames = one stacked frame
@@ -66,7 +67,7 @@ class SeamlessAdapter(ModelAdapter):
         mask = frame_mask(attention.sum(-1), features.shape[1])
         conformer = self.encoder.encoder
         with (
-            torch.autocast(self.device.type, dtype=self.dtype, enabled=self.dtype is not None),
+            autocast(self.device, self.dtype),
             pooled_blocks(conformer.layers, mask, pooling, last=conformer.layer_norm) as pooled,
         ):
             conformer(self.encoder.feature_projection(features), attention_mask=attention)

@@ -41,6 +41,7 @@ import torch
 from ..errors import SpeechprobeError
 from ..features.pooling import frame_mask
 from .base import AdapterInfo, ModelAdapter, pooled_blocks
+from .hub import autocast
 
 # transformers model_type -> speechprobe family
 FAMILIES = {"wav2vec2": "wav2vec2", "hubert": "hubert", "wavlm": "wavlm", "data2vec-audio": "data2vec-audio"}
@@ -90,7 +91,7 @@ class Wav2Vec2Adapter(ModelAdapter):
         audio = audio.to(self.device, non_blocking=True)
         attention = frame_mask(lengths, audio.shape[1]).long().to(self.device) if self.use_mask else None
         frames = self._frames(lengths).to(self.device)
-        with torch.autocast(self.device.type, dtype=self.dtype, enabled=self.dtype is not None):
+        with autocast(self.device, self.dtype):
             n_frames = int(self._frames(torch.tensor(audio.shape[1])))
             mask = frame_mask(frames, n_frames)
             with (

@@ -27,6 +27,7 @@ from torch.nn import functional as F
 from ..errors import ConfigError, SpeechprobeError
 from ..features.pooling import frame_mask, masked_pool
 from .base import AdapterInfo, ModelAdapter
+from .hub import autocast
 
 WINDOWS = ("full", "trimmed")
 
@@ -114,7 +115,7 @@ class WhisperAdapter(ModelAdapter):
         audio = audio.to(self.device, non_blocking=True)
         mel = self.logmel(audio, n_frames)
         real_frames = (torch.ceil(real_mel / 2)).long().to(self.device)
-        with torch.autocast(self.device.type, dtype=self.dtype, enabled=self.dtype is not None):
+        with autocast(self.device, self.dtype):
             pooled = self._encode(mel, in_mel, real_frames, pooling)
         return pooled.float().cpu().numpy()
 
