@@ -95,6 +95,11 @@ class ZeroShotBackend(ABC):
         self.dtype = dtype
         self.batch_size = int(batch_size)
 
+    def _place(self, model: torch.nn.Module) -> torch.nn.Module:
+        """``model`` in eval mode on this backend's device, cast to its dtype when one is set."""
+        model = model.eval().to(self.device)
+        return model.to(self.dtype) if self.dtype is not None else model
+
     # -- what identifies the answers ------------------------------------------------------------
 
     def settings(self) -> dict[str, Any]:

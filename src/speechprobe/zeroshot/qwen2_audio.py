@@ -49,9 +49,7 @@ class Qwen2AudioBackend(ZeroShotBackend):
                  device: str = "cpu", dtype: torch.dtype | None = None, batch_size: int = 4,
                  chat_template: bool = True, system_prompt: str | None = DEFAULT_SYSTEM_PROMPT) -> None:
         super().__init__(name, source, fingerprint, int(feature_extractor.sampling_rate), device, dtype, batch_size)
-        self.model = model.eval().to(self.device)
-        if dtype is not None:
-            self.model.to(dtype)
+        self.model = self._place(model)
         self.tokenizer = tokenizer
         self.fe = feature_extractor
         self.chat_template = bool(chat_template)

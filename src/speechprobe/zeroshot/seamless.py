@@ -33,9 +33,7 @@ class SeamlessBackend(ZeroShotBackend):
                  device: str = "cpu", dtype: torch.dtype | None = None, batch_size: int = 8,
                  language: str = "eng") -> None:
         super().__init__(name, source, fingerprint, int(feature_extractor.sampling_rate), device, dtype, batch_size)
-        self.model = model.eval().to(self.device)
-        if dtype is not None:
-            self.model.to(dtype)
+        self.model = self._place(model)
         self.tokenizer = tokenizer
         self.fe = feature_extractor
         self.decoder = self.model.text_decoder

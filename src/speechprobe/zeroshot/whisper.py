@@ -47,9 +47,7 @@ class WhisperBackend(ZeroShotBackend):
             raise ConfigError(f"unknown window {window!r}; choose one of {', '.join(WINDOWS)}")
         self.window = window
         self.bucket = max(1, round(bucket_seconds * self.sample_rate))
-        self.model = model.eval().to(self.device)
-        if dtype is not None:
-            self.model.to(dtype)
+        self.model = self._place(model)
         self.tokenizer = tokenizer
         self.logmel = LogMel(feature_extractor)
         self.decoder = self.model.model.decoder
