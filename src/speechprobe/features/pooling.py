@@ -22,12 +22,13 @@ def masked_pool(hidden: torch.Tensor, mask: torch.Tensor, pooling: str = "mean")
     if pooling not in POOLINGS:
         raise ConfigError(f"unknown pooling {pooling!r}; choose one of {', '.join(POOLINGS)}")
     h = hidden.float()
-    m = mask.to(h.dtype)[None, :, :, None]  # (1, B, T, 1)
-    count = m.sum(dim=2).clamp_min(1.0)  # (1, B, 1)
-    mean = (h * m).sum(dim=2) / count  # (L, B, D)
+    m = mask.to(h.dtype)
+    count = m.sum(dim=1).clamp_min(1.0)[None, :, None]  # (1, B, 1)
+    # Masked sums as a (1, T) x (T, D) product per layer and clip: no (L, B, T, D) temporary.
+    mean = torch.matmul(m[None, :, None, :], h)[:, :, 0] / count  # (L, B, D)
     if pooling == "mean":
         out = mean
     else:
-        var = ((h - mean[:, :, None, :]) ** 2 * m).sum(dim=2) / count
+        var = ((h - mean[:, :, None, :]) ** 2 * m[None, :, :, None]).sum(dim=2) / count
         out = torch.cat([mean, var.clamp_min(0).sqrt()], dim=-1)
     return out.transpose(0, 1).contiguous()
