@@ -11,6 +11,8 @@ from speechprobe.config import RunConfig
 from speechprobe.errors import ConfigError
 from speechprobe.pipeline import load_extracted, probe_and_report, run, run_extract
 
+from gpu import cuda_only
+
 
 def _cfg(tones, out, **kw):
     base = dict(models=[str(kw.pop("model"))], tasks=[str(tones)], out=out, folds=4, baselines=["mfcc"],
@@ -126,3 +128,22 @@ def test_task_left_with_one_class_is_reported_and_others_go_on(tones, tmp_path):
     manifest = json.loads((tmp_path / "run" / "manifest.json").read_text())
     assert any("manifest@other: only 1 class" in w for w in manifest["warnings"])
     assert (tmp_path / "run" / "report.html").is_file()
+
+
+@cuda_only
+def test_cuda_run_matches_the_cpu_run(tones, tiny_whisper, tmp_path):
+    runs = {}
+    for device, dtype in (("cpu", None), ("cuda", None), ("cuda", "bf16")):
+        name = f"{device}-{dtype}"
+        cfg = _cfg(tones, tmp_path / name, model=tiny_whisper, probes=["knn", "mlp"], cache=tmp_path / f"cache-{name}",
+                   device=device, dtype=dtype)
+        runs[name] = run(cfg).set_index(["model", "layer", "probe", "fold", "metric"])["value"]
+        manifest = json.loads((tmp_path / name / "manifest.json").read_text())
+        assert all(v["computed"] == 24 for v in manifest["extraction"].values())  # its own cache: really extracted
+    cpu = runs["cpu-None"]
+    for name in ("cuda-None", "cuda-bf16"):
+        # MFCC features do not depend on the device, and the probes' GPU kernels give scikit-learn's rows
+        assert runs[name].loc["mfcc"].equals(cpu.loc["mfcc"]), name
+        model = runs[name].loc["tiny-whisper0"].groupby(["layer", "probe", "metric"]).mean()
+        reference = cpu.loc["tiny-whisper0"].groupby(["layer", "probe", "metric"]).mean()
+        assert (model - reference).abs().max() <= 0.1, (name, (model - reference).abs().max())

@@ -6,6 +6,8 @@ from speechprobe.features.extract import extract
 from speechprobe.features.store import FeatureStore
 from speechprobe.models.base import AdapterInfo, ModelAdapter
 
+from gpu import cuda_only
+
 
 class ToyAdapter(ModelAdapter):
     """Two 'layers': mean and RMS of the waveform; can fail on demand."""
@@ -59,3 +61,34 @@ def test_duplicate_audio_is_computed_once(tmp_path):
     adapter = ToyAdapter()
     report = extract(adapter, cs, FeatureStore(tmp_path).space("toy", "v1", {}), max_batch_seconds=100.0)
     assert sum(adapter.calls) == 4 and len(report.clips) == 5
+
+
+class GpuHungryAdapter(ToyAdapter):
+    """Holds 256 MiB of GPU memory per clip during its forward: large batches hit a real CUDA OOM."""
+
+    def forward(self, batch, pooling="mean"):
+        import torch
+
+        workspace = torch.empty(len(batch) << 28, dtype=torch.uint8, device="cuda")
+        del workspace
+        return super().forward(batch, pooling)
+
+
+@cuda_only
+def test_real_cuda_out_of_memory_halves_the_batch_and_loses_nothing(tmp_path):
+    import torch
+
+    torch.cuda.empty_cache()
+    total = torch.cuda.get_device_properties(0).total_memory
+    torch.cuda.set_per_process_memory_fraction(min(1.0, (600 << 20) / total))  # room for 2 clips, not 3
+    try:
+        space = FeatureStore(tmp_path).space("toy", "v1", {})
+        adapter = GpuHungryAdapter()
+        report = extract(adapter, clips(), space, max_batch_seconds=100.0)
+    finally:
+        torch.cuda.set_per_process_memory_fraction(1.0)
+    assert report.computed == 12 and max(adapter.calls) <= 2 and sum(adapter.calls) == 12
+    hashes = [c.content_hash for c in clips()]
+    reference = FeatureStore(tmp_path / "ref").space("toy", "v1", {})
+    extract(ToyAdapter(), clips(), reference, max_batch_seconds=100.0)
+    np.testing.assert_array_equal(space.gather(hashes), reference.gather(hashes))

@@ -12,6 +12,7 @@ from transformers.masking_utils import create_bidirectional_mask
 from speechprobe.errors import SpeechprobeError
 from speechprobe.models.qwen2_audio import load_qwen2_audio
 from speechprobe.models.registry import load_model
+from gpu import check_cuda_parity, cuda_only
 
 LAYERS = 2
 
@@ -144,3 +145,16 @@ def test_bf16_on_cpu_is_close_to_float32(tiny_qwen, clips, window):
     got = low.forward(clips)
     rel = np.linalg.norm(got - exact, axis=-1) / np.linalg.norm(exact, axis=-1)
     assert 1e-6 < rel.max() < 3e-2, rel.max(0)
+
+
+def test_trimmed_batches_padded_to_the_gpu_shape_step_give_the_same_features(tiny_qwen, clips):
+    exact = load_qwen2_audio(str(tiny_qwen[0]), window="trimmed").forward(clips)
+    stepped = load_qwen2_audio(str(tiny_qwen[0]), window="trimmed")
+    stepped.shape_step = 64  # as on a GPU: the batch is padded past its longest clip, to 192 mel frames
+    np.testing.assert_allclose(stepped.forward(clips), exact, rtol=1e-4, atol=1e-5)
+
+
+@cuda_only
+@pytest.mark.parametrize("window", ["full", "trimmed"])
+def test_cuda_matches_cpu_in_float32_bf16_and_fp16(tiny_qwen, clips, window):
+    check_cuda_parity(lambda **kw: load_qwen2_audio(str(tiny_qwen[0]), window=window, **kw), clips)

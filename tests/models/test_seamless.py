@@ -9,6 +9,7 @@ from transformers import SeamlessM4TFeatureExtractor, SeamlessM4Tv2Config, Seaml
 from speechprobe.errors import SpeechprobeError
 from speechprobe.models.registry import load_model
 from speechprobe.models.seamless import load_seamless
+from gpu import check_cuda_parity, cuda_only
 
 LAYERS = 3
 
@@ -108,3 +109,8 @@ def test_wrong_architecture_is_named(tiny_whisper):
 def test_unreachable_hub_id_says_offline():
     with pytest.raises(SpeechprobeError, match="local-dir"):
         load_model("facebook/seamless-m4t-v2-nonexistent-xyz")
+
+
+@cuda_only
+def test_cuda_matches_cpu_in_float32_bf16_and_fp16(tiny_seamless, clips):
+    check_cuda_parity(lambda **kw: load_seamless(str(tiny_seamless), **kw), clips)

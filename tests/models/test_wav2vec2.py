@@ -19,6 +19,7 @@ from transformers import (
 from speechprobe.errors import SpeechprobeError
 from speechprobe.models.registry import load_model
 from speechprobe.models.wav2vec2 import load_wav2vec2
+from gpu import check_cuda_parity, cuda_only
 
 TINY = {
     "hidden_size": 32,
@@ -204,3 +205,10 @@ def test_bf16_on_cpu_batched_is_close_to_float32(tiny, clips, name):
     got = load_wav2vec2(str(tiny[name]), dtype="bf16").forward(clips[:3])
     rel = np.linalg.norm(got - exact, axis=-1) / np.linalg.norm(exact, axis=-1)
     assert 1e-6 < rel.max() < 3e-2, rel.max(0)
+
+
+@cuda_only
+@pytest.mark.parametrize("name", NAMES)
+def test_cuda_matches_cpu_in_float32_bf16_and_fp16(tiny, clips, name):
+    path = str(tiny[name])
+    check_cuda_parity(lambda **kw: load_wav2vec2(path, **kw), clips[:3], batched=name in LAYER_NORM)

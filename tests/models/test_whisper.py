@@ -6,6 +6,7 @@ from transformers import WhisperFeatureExtractor, WhisperForConditionalGeneratio
 from speechprobe.errors import SpeechprobeError
 from speechprobe.models.registry import load_model
 from speechprobe.models.whisper import load_whisper
+from gpu import check_cuda_parity, cuda_only
 
 
 @pytest.fixture(scope="module")
@@ -118,3 +119,18 @@ def test_bf16_on_cpu_is_close_to_float32_with_float32_norms(tiny_whisper, clips,
     assert got.dtype == np.float32 and np.isfinite(got).all()
     rel = np.linalg.norm(got - exact, axis=-1) / np.linalg.norm(exact, axis=-1)
     assert 1e-6 < rel.max() < 3e-2, rel.max(0)  # computed in bf16 (float32 gives 0), and close
+
+
+def test_trimmed_batches_padded_to_the_gpu_shape_step_give_the_same_features(tiny_whisper, clips):
+    exact = load_whisper(str(tiny_whisper), window="trimmed")
+    assert exact.shape_step == 1  # on a CPU: no padding beyond the batch's longest clip
+    stepped = load_whisper(str(tiny_whisper), window="trimmed")
+    stepped.shape_step = 64  # what a GPU uses: 40000 samples = 250 mel frames are padded to 256
+    for batch in (clips, clips[3:]):  # mixed lengths; one clip alone (20 mel frames padded to 64)
+        np.testing.assert_allclose(stepped.forward(batch), exact.forward(batch), rtol=1e-4, atol=1e-5)
+
+
+@cuda_only
+@pytest.mark.parametrize("window", ["full", "trimmed"])
+def test_cuda_matches_cpu_in_float32_bf16_and_fp16(tiny_whisper, clips, window):
+    check_cuda_parity(lambda **kw: load_whisper(str(tiny_whisper), window=window, **kw), clips)

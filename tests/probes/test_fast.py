@@ -17,6 +17,8 @@ from speechprobe.probes import make_probe, probe_layers
 from speechprobe.probes.fast import knn_predict, mlp_predict, resolve_device, standardise_layers
 from speechprobe.probes.runner import _plan, _torch_settings
 
+from gpu import DEVICES, cuda_only
+
 PROBES = ("knn", "mlp", "linear")
 
 
@@ -36,13 +38,14 @@ def _random_layers(rng, n_layers, n_train, n_test, dim, dtype=np.float32):
     )
 
 
+@pytest.mark.parametrize("device", DEVICES)
 @pytest.mark.parametrize("dim", [4, 24])  # 4: scikit-learn uses a k-d tree; 24: brute force
 @pytest.mark.parametrize(("n_classes", "k"), [(2, 5), (4, 4), (5, 6), (3, 1)])
-def test_knn_predictions_equal_sklearn_without_distance_ties(dim, n_classes, k):
+def test_knn_predictions_equal_sklearn_without_distance_ties(dim, n_classes, k, device):
     rng = np.random.default_rng(dim * 10 + k)
     train, test = _random_layers(rng, 3, 90, 60, dim)
     y_train = rng.integers(0, n_classes, 90)
-    got = knn_predict(train, y_train, test, n_classes, n_neighbors=k)
+    got = knn_predict(train, y_train, test, n_classes, n_neighbors=k, device=device)
     vote_ties = 0
     for layer in range(3):
         reference = KNeighborsClassifier(n_neighbors=k).fit(train[layer], y_train)
@@ -86,9 +89,10 @@ def _sklearn_mlp(train, y_train, test, **kwargs):
     return model.predict(test), model.predict_proba(test), model.n_iter_
 
 
+@pytest.mark.parametrize("device", DEVICES)
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize(("n_classes", "max_iter"), [(4, 200), (2, 200), (3, 15)])
-def test_mlp_kernel_reproduces_sklearn_predictions_and_iterations(dtype, n_classes, max_iter):
+def test_mlp_kernel_reproduces_sklearn_predictions_and_iterations(dtype, n_classes, max_iter, device):
     rng = np.random.default_rng(n_classes)
     y_train = rng.integers(0, n_classes, 130)
     centres = rng.normal(size=(n_classes, 12))
@@ -96,7 +100,7 @@ def test_mlp_kernel_reproduces_sklearn_predictions_and_iterations(dtype, n_class
     train = np.stack([centres[y_train] * s + rng.normal(size=(130, 12)) for s in (0.5, 1.0, 2.0)]).astype(dtype)
     test = rng.normal(size=(3, 300, 12)).astype(dtype)  # noise: many test items near a decision boundary
     settings = {"hidden_units": 32, "alpha": 1e-4, "learning_rate_init": 1e-2, "max_iter": max_iter, "random_state": 7}
-    pred, proba, n_iter = mlp_predict(train, y_train, test, n_classes, **settings)
+    pred, proba, n_iter = mlp_predict(train, y_train, test, n_classes, device=device, **settings)
     for layer in range(3):
         ref_pred, ref_proba, ref_iter = _sklearn_mlp(train[layer], y_train, test[layer], **settings)
         assert n_iter[layer] == ref_iter
@@ -134,9 +138,10 @@ def sklearn_rows(layered):
     return probe_layers(features, y, groups, probes=PROBES, n_folds=3, seed=0, backend="sklearn")
 
 
-def test_torch_backend_gives_the_sklearn_rows(layered, sklearn_rows):
+@pytest.mark.parametrize("device", DEVICES)
+def test_torch_backend_gives_the_sklearn_rows(layered, sklearn_rows, device):
     features, y, groups = layered
-    rows = probe_layers(features, y, groups, probes=PROBES, n_folds=3, seed=0, backend="torch", device="cpu")
+    rows = probe_layers(features, y, groups, probes=PROBES, n_folds=3, seed=0, backend="torch", device=device)
     assert rows == sklearn_rows  # every macro-F1, accuracy and NMI per (layer, fold) equal
 
 
@@ -147,7 +152,8 @@ def test_auto_backend_uses_the_kernels_on_a_gpu_only():
     assert _plan(PROBES, "sklearn", None, 0) == ({}, None)
 
 
-def test_torch_backend_matches_sklearn_on_a_harder_task_with_uneven_folds():
+@pytest.mark.parametrize("device", DEVICES)
+def test_torch_backend_matches_sklearn_on_a_harder_task_with_uneven_folds(device):
     rng = np.random.default_rng(4)
     codes = np.repeat(np.arange(5), 20)
     y = np.array([f"class{c}" for c in codes])
@@ -156,7 +162,7 @@ def test_torch_backend_matches_sklearn_on_a_harder_task_with_uneven_folds():
     features = (centres[:, codes].transpose(1, 0, 2) + rng.normal(size=(len(y), 2, 20))).astype(np.float32)
     kwargs = {"probes": ("knn", "mlp"), "n_folds": 4, "seed": 2}
     reference = probe_layers(features, y, groups, backend="sklearn", **kwargs)
-    fast = probe_layers(features, y, groups, backend="torch", device="cpu", **kwargs)
+    fast = probe_layers(features, y, groups, backend="torch", device=device, **kwargs)
     assert fast == reference
     assert 0.2 < np.mean([r["value"] for r in fast if r["metric"] == "macro_f1"]) < 0.95  # not a trivial task
 
@@ -196,3 +202,11 @@ def test_too_few_training_items_for_knn_is_a_config_error():
     for backend in ("sklearn", "torch"):
         with pytest.raises(ConfigError, match="KNN needs 5 neighbours but a training fold has only 3 items"):
             probe_layers(features, y, None, probes=("knn",), n_folds=2, backend=backend)
+
+
+@cuda_only
+def test_auto_backend_takes_the_gpu_and_gives_the_sklearn_rows(layered, sklearn_rows):
+    kernels, device = _plan(PROBES, "auto", None, 0)
+    assert set(kernels) == {"knn", "mlp"} and device.type == "cuda"
+    features, y, groups = layered
+    assert probe_layers(features, y, groups, probes=PROBES, n_folds=3, seed=0, n_jobs=2) == sklearn_rows

@@ -10,6 +10,8 @@ import torch
 from speechprobe.zeroshot import greedy_generate, load_backend, score_labels
 from speechprobe.zeroshot.scoring import label_tokens
 
+from gpu import cuda_only
+
 LABELS = ["yes", "no", "up down", "stop"]
 PROMPT = "choose one of: yes, no, up down, stop."
 
@@ -66,16 +68,25 @@ def _seamless_reference(backend, audio: np.ndarray, prompt: str, labels: list[st
     return np.array(out)
 
 
-@pytest.fixture(scope="module", params=["qwen-chat", "qwen-plain", "whisper", "whisper-trimmed", "seamless"])
-def backend_case(request, tiny_qwen, tiny_whisper_dec, tiny_seamless):
-    kind = request.param
-    if kind.startswith("qwen"):
-        b = load_backend(str(tiny_qwen), chat_template=(kind == "qwen-chat"), batch_size=3)
-        return b, _qwen_reference
-    if kind.startswith("whisper"):
-        b = load_backend(str(tiny_whisper_dec), batch_size=3, window="trimmed" if "trimmed" in kind else "full")
-        return b, _whisper_reference
-    return load_backend(str(tiny_seamless), batch_size=3), _seamless_reference
+KINDS = ["qwen-chat", "qwen-plain", "whisper", "whisper-trimmed", "seamless"]
+FIXTURES = {"qwen": "tiny_qwen", "whisper": "tiny_whisper_dec", "seamless": "tiny_seamless"}
+REFERENCES = {"qwen": _qwen_reference, "whisper": _whisper_reference, "seamless": _seamless_reference}
+
+
+def _load(kind: str, request, **kwargs):
+    """The backend of one test case (only its own checkpoint fixture is built); ``kwargs``: device, dtype."""
+    family = kind.split("-")[0]
+    path = str(request.getfixturevalue(FIXTURES[family]))
+    if family == "qwen":
+        return load_backend(path, chat_template=(kind == "qwen-chat"), batch_size=3, **kwargs)
+    if family == "whisper":
+        return load_backend(path, batch_size=3, window="trimmed" if "trimmed" in kind else "full", **kwargs)
+    return load_backend(path, batch_size=3, **kwargs)
+
+
+@pytest.fixture(scope="module", params=KINDS)
+def backend_case(request):
+    return _load(request.param, request), REFERENCES[request.param.split("-")[0]]
 
 
 def test_likelihood_reuses_the_encoding_and_matches_a_plain_forward(backend_case, noise_clips):
@@ -134,3 +145,19 @@ def test_backend_settings_record_what_changes_answers(tiny_qwen, tiny_whisper_de
     assert ids[0] == w.tokenizer.convert_tokens_to_ids("<|startofprev|>") and ids[-4:] == [sot, en, transcribe, nots]
     assert w.prefix_ids("") == [sot, en, transcribe, nots]
     assert w.decode(w.answer_ids("yes")) == " yes"
+
+
+@cuda_only
+@pytest.mark.parametrize("kind", KINDS)
+def test_cuda_scores_match_the_cpu(kind, request, noise_clips):
+    prompts = [PROMPT, "", PROMPT, "which word is spoken?"]
+    scores = {}
+    for device, dtype in (("cpu", None), ("cuda", None), ("cuda", "bf16")):
+        backend = _load(kind, request, device=device, dtype=dtype)
+        scores[device, dtype] = score_labels(backend, backend.encode(noise_clips), prompts, LABELS).raw
+        assert np.isfinite(scores[device, dtype]).all()
+        assert all(isinstance(a, str) for a in greedy_generate(backend, backend.encode(noise_clips), prompts, 4))
+    exact = scores["cpu", None]
+    np.testing.assert_allclose(scores["cuda", None], exact, rtol=1e-3, atol=1e-3)
+    low = scores["cuda", "bf16"]
+    assert 0 < np.abs(low - exact).max() < 0.05 * np.abs(exact).max()  # computed in bf16, and close

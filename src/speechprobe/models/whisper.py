@@ -30,6 +30,7 @@ from .base import AdapterInfo, ModelAdapter
 from .hub import autocast
 
 WINDOWS = ("full", "trimmed")
+GPU_SHAPE_STEP = 64  # mel frames (0.64 s); even, so padded inputs keep whole encoder frames
 
 
 class LogMel:
@@ -79,6 +80,9 @@ class WhisperAdapter(ModelAdapter):
         self.logmel = LogMel(feature_extractor)
         self.window = window
         self.device = torch.device(device)
+        # trimmed batches on a GPU are padded to a multiple of this many mel frames: a few dozen input
+        # shapes instead of one per batch, so kernels, attention plans and allocator blocks are reused
+        self.shape_step = GPU_SHAPE_STEP if self.device.type == "cuda" else 1
         self.dtype = dtype
         self.info = info
 
@@ -105,7 +109,8 @@ class WhisperAdapter(ModelAdapter):
             in_mel = None
         else:
             in_mel = 2 * torch.ceil(real_mel / 2).long()  # each clip's input, in mel frames (even)
-            n_frames = int(in_mel.max())
+            step = self.shape_step
+            n_frames = min(self.logmel.n_samples // hop, -(-int(in_mel.max()) // step) * step)
         n_pad = n_frames * hop + self.logmel.n_fft  # zeros beyond every frame's window
         audio = torch.zeros(len(batch), n_pad)
         for i, (a, n) in enumerate(zip(batch, lengths)):
@@ -161,7 +166,9 @@ def encoder_block(layer: torch.nn.Module, h: torch.Tensor, key_mask: torch.Tenso
     pooled, so it needs only the real frames' queries: ``n`` instead of 1500 rows in a 30 s window.
     """
     attn = layer.self_attn
-    x = layer.self_attn_layer_norm(h)
+    # Norms and the residual stream stay float32; their outputs are cast once for the three
+    # projections (autocast would cast the same tensor three times, a full-size copy each).
+    x = layer.self_attn_layer_norm(h).to(attn.q_proj.weight.dtype)
     b, t, d = x.shape
     heads, hd = attn.num_heads, attn.head_dim
     q = (attn.q_proj(x[:, :n]) * attn.scaling).view(b, n, heads, hd).transpose(1, 2)
@@ -169,7 +176,7 @@ def encoder_block(layer: torch.nn.Module, h: torch.Tensor, key_mask: torch.Tenso
     v = attn.v_proj(x).view(b, t, heads, hd).transpose(1, 2)
     ctx = _attend(q, k, v, key_mask).transpose(1, 2).reshape(b, n, d)
     r = h[:, :n] + attn.out_proj(ctx)
-    return r + layer.fc2(layer.activation_fn(layer.fc1(layer.final_layer_norm(r))))
+    return r + layer.fc2(layer.activation_fn(layer.fc1(layer.final_layer_norm(r).to(layer.fc1.weight.dtype))))
 
 
 SCORE_BLOCK_BYTES = 6 * 2**20  # CPU low-precision attention: one block of scores, sized to stay in cache
