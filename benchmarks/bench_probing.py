@@ -127,7 +127,7 @@ def timed(fn):
     return time.perf_counter() - start, result
 
 
-def bench_shape(n: int, n_layers: int, dim: int, rounds: int, jobs: list[int]) -> None:
+def bench_shape(n: int, n_layers: int, dim: int, rounds: int, jobs: list[int], kernels: bool = True) -> None:
     features, labels, groups = make_task(n, n_layers, dim)
     print(f"\n== task: {n} clips x {n_layers} layers x {dim} dims, {N_CLASSES} classes, {N_FOLDS} grouped folds ==")
     variants = {
@@ -169,6 +169,8 @@ def bench_shape(n: int, n_layers: int, dim: int, rounds: int, jobs: list[int]) -
         same = "-" if name.startswith("naive") else str(rows[name] == reference)
         print(f"{name:<12} {statistics.median(times[name]):>9.2f} {vs_naive:>8.2f} {vs_1t:>11.2f}  {same}")
 
+    if not kernels:
+        return
     kernel_times, agreement = kernels_vs_estimators(features, labels, groups)
     print(
         "kernels on all cells, one thread (CPU): "
@@ -185,6 +187,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--shapes", default="500x7x512,500x13x768", help="comma-separated NxLxD")
     parser.add_argument("--jobs", default=f"1,{os.cpu_count()}", help="n_jobs values for probe_layers")
+    parser.add_argument("--no-kernels", action="store_true", help="skip the one-thread CPU kernel comparison")
     args = parser.parse_args()
     jobs = sorted({int(j) for j in args.jobs.split(",")})
     print(
@@ -195,7 +198,7 @@ def main() -> None:
     )
     for shape in args.shapes.split(","):
         n, n_layers, dim = (int(v) for v in shape.lower().split("x"))
-        bench_shape(n, n_layers, dim, args.rounds, jobs)
+        bench_shape(n, n_layers, dim, args.rounds, jobs, kernels=not args.no_kernels)
 
 
 if __name__ == "__main__":
