@@ -15,10 +15,12 @@ class ToyAdapter(ModelAdapter):
     def __init__(self, fail_after: int | None = None, max_items: int | None = None) -> None:
         self.info = AdapterInfo("toy", "toy", "test", "v1", 16000, 2, 1, 100.0, "none")
         self.calls: list[int] = []
+        self.failed: list[int] = []  # sizes of the batches that ran out of memory
         self.fail_after, self.max_items = fail_after, max_items
 
     def forward(self, batch, pooling="mean"):
         if self.max_items and len(batch) > self.max_items:
+            self.failed.append(len(batch))
             raise RuntimeError("CUDA out of memory. Tried to allocate 2.00 GiB")
         if self.fail_after is not None and len(self.calls) >= self.fail_after:
             raise KeyboardInterrupt  # the process dies mid-run
@@ -53,6 +55,19 @@ def test_out_of_memory_halves_the_batch_and_loses_nothing(tmp_path):
     report = extract(adapter, clips(), space, max_batch_seconds=100.0)
     assert report.computed == 12 and max(adapter.calls) <= 2
     assert all(space.has(c.content_hash) for c in clips())
+
+
+def test_after_out_of_memory_later_batches_are_cut_up_front(tmp_path):
+    # Batches by padding: 5 clips (0.12-0.16 s), 3, 3, 1. Only the first two attempts run out of memory.
+    adapter = ToyAdapter(max_items=2)
+    space = FeatureStore(tmp_path / "a").space("toy", "v1", {})
+    extract(adapter, clips(), space, max_batch_seconds=100.0)
+    assert adapter.failed == [5, 3] and adapter.oom_batch_cap == 2
+    assert adapter.calls == [2, 1, 2, 2, 1, 2, 1, 1]  # the later batches of 3 went in as 2 + 1 at once
+    reference = FeatureStore(tmp_path / "b").space("toy", "v1", {})
+    extract(ToyAdapter(), clips(), reference, max_batch_seconds=100.0)
+    hashes = [c.content_hash for c in clips()]
+    np.testing.assert_array_equal(space.gather(hashes), reference.gather(hashes))
 
 
 def test_duplicate_audio_is_computed_once(tmp_path):

@@ -73,18 +73,32 @@ def is_oom(err: BaseException) -> bool:
 
 
 def forward_halving(adapter: ModelAdapter, audios: Sequence[np.ndarray], pooling: str) -> np.ndarray:
-    """Run a batch; on out-of-memory split it in halves and retry, down to single clips."""
+    """Run a batch; on out-of-memory split it in halves and retry, down to single clips.
+
+    After an out-of-memory error the adapter remembers the batch size it fell back to
+    (``adapter.oom_batch_cap``), and later batches are cut to that size up front instead of failing
+    first at full size each time. A cut that still runs out of memory is halved again, lowering the cap.
+    """
+    cap = adapter.oom_batch_cap
+    if cap is not None and len(audios) > cap:
+        return np.concatenate([_halving(adapter, audios[i : i + cap], pooling) for i in range(0, len(audios), cap)])
+    return _halving(adapter, audios, pooling)
+
+
+def _halving(adapter: ModelAdapter, audios: Sequence[np.ndarray], pooling: str) -> np.ndarray:
     try:
         return adapter.forward(audios, pooling)
     except (RuntimeError, MemoryError) as err:
         if len(audios) == 1 or not (isinstance(err, MemoryError) or is_oom(err)):
             raise
-        log.warning("out of memory on a batch of %d clips; halving", len(audios))
-        _free_accelerator_cache()
         mid = len(audios) // 2
-        return np.concatenate(
-            [forward_halving(adapter, audios[:mid], pooling), forward_halving(adapter, audios[mid:], pooling)]
-        )
+        cap = adapter.oom_batch_cap  # the larger half is what the next batches try
+        adapter.oom_batch_cap = len(audios) - mid if cap is None else min(cap, len(audios) - mid)
+        log.warning("out of memory on a batch of %d clips; halving (later batches: at most %d)", len(audios),
+                    adapter.oom_batch_cap)
+        _free_accelerator_cache()
+        halves = (audios[:mid], audios[mid:])
+        return np.concatenate([forward_halving(adapter, half, pooling) for half in halves])
 
 
 def _check_finite(feats: np.ndarray, batch: list[ClipItem], model: str) -> None:

@@ -38,6 +38,7 @@ class ModelAdapter(ABC):
     """
 
     info: AdapterInfo
+    oom_batch_cap: int | None = None  # clips per batch after an out-of-memory error (features.extract)
 
     @property
     def name(self) -> str:
