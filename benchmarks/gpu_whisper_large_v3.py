@@ -50,6 +50,8 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--smoke", action="store_true", help="tiny config on CPU")
     ap.add_argument("--clips", type=int, default=None)
+    ap.add_argument("--full-budgets", default="120,1920", help="--max-batch-seconds values for the full window (GPU)")
+    ap.add_argument("--trimmed-budgets", default="120,2560", help="the same for the trimmed window (GPU)")
     args = ap.parse_args()
     device = "cpu" if args.smoke or not torch.cuda.is_available() else "cuda"
     dims = SMOKE if args.smoke else LARGE_V3
@@ -83,9 +85,11 @@ def main() -> None:
     naive_rt = sum(len(c) for c in sample) / 16000 / t_naive
     print(f"  naive loop : {naive_rt:9.1f} x real time")
     plain = None  # frees the naive copy of the weights
-    # The CLI's default batch budget (--max-batch-seconds 120), then a GPU-sized one.
-    budgets = {"full": (120.0, 30.0 * 64), "trimmed": (120.0, 5.0 * 512)} if device == "cuda" else {
-        "full": (60.0,), "trimmed": (40.0,)}
+    if device == "cuda":
+        budgets = {w: [float(b) for b in v.split(",")] for w, v in (("full", args.full_budgets),
+                                                                    ("trimmed", args.trimmed_budgets))}
+    else:
+        budgets = {"full": [60.0], "trimmed": [40.0]}
     for window, sizes in budgets.items():
         info = AdapterInfo("whisper-large-v3+random", "whisper", "random", "random", 16000, dims["encoder_layers"] + 1,
                            dims["d_model"], 50.0, window)

@@ -53,6 +53,17 @@ def test_rerun_is_identical_and_extracts_nothing(tones, tiny_whisper, tmp_path):
     assert (tmp_path / "a" / "results.csv").read_bytes() == (tmp_path / "b" / "results.csv").read_bytes()
     extraction = json.loads((tmp_path / "b" / "manifest.json").read_text())["extraction"]
     assert all(v["computed"] == 0 and v["reused"] == 24 for v in extraction.values())
+    assert {v["max_batch_seconds"] for v in extraction.values()} == {120.0}  # the CPU default, recorded
+
+
+def test_batch_budget_defaults_by_device(tmp_path):
+    def budget(**kw):
+        return RunConfig(models=["whisper-base"], tasks=["accent"], out=tmp_path, **kw).batch_seconds
+
+    assert budget() == 120.0 and budget(device="cuda") == budget(device="cuda:1") == 960.0
+    assert budget(device="cuda", max_batch_seconds=30.0) == 30.0
+    with pytest.raises(ConfigError, match="--max-batch-seconds must be positive"):
+        RunConfig(models=["whisper-base"], tasks=["accent"], out=tmp_path, max_batch_seconds=-1.0).validate()
 
 
 def test_shuffled_labels_fall_to_chance(tones, tiny_whisper, tmp_path):

@@ -54,7 +54,7 @@ DeviceOpt = typer.Option("cpu", "--device", help="cpu or cuda.")
 DtypeOpt = typer.Option(None, "--dtype", help="Low-precision compute: bf16 (GPU, or a CPU with native bf16) or fp16 (GPU).")
 RandomOpt = typer.Option(False, "--random-init", help="Same architectures with random weights (control).")
 SizeOpt = typer.Option(None, "--n-per-class", help="Synthetic suite size per class.")
-BatchOpt = typer.Option(120.0, "--max-batch-seconds", help="Padded audio seconds per batch.")
+BatchOpt = typer.Option(None, "--max-batch-seconds", help="Padded audio seconds per batch [default: 120 on a CPU, 960 on a GPU].")
 JobsOpt = typer.Option(1, "--jobs", "-j", help="Parallel probe jobs (joblib).")
 ProgressOpt = typer.Option(True, "--progress/--no-progress", help="Show progress bars.")
 PermOpt = typer.Option(100, "--permutations", help="Permutation test of each best layer (0: skip; also skips the control task).")
@@ -90,7 +90,7 @@ def run(
     models: str = ModelsOpt, tasks: str = TasksOpt, out: Path = OutOpt, probes: str = ProbesOpt, folds: int = FoldsOpt,
     seed: int = SeedOpt, window: str = WindowOpt, pooling: str = PoolingOpt, baselines: str = BaselinesOpt,
     cache: Optional[Path] = CacheOpt, device: str = DeviceOpt, dtype: Optional[str] = DtypeOpt,
-    random_init: bool = RandomOpt, n_per_class: Optional[int] = SizeOpt, max_batch_seconds: float = BatchOpt,
+    random_init: bool = RandomOpt, n_per_class: Optional[int] = SizeOpt, max_batch_seconds: Optional[float] = BatchOpt,
     jobs: int = JobsOpt, audio_column: Optional[str] = AudioColOpt, label_column: Optional[str] = LabelColOpt,
     group_column: Optional[str] = GroupColOpt, split: Optional[str] = SplitOpt, permutations: int = PermOpt,
     embeddings: bool = EmbedOpt, report: bool = ReportOpt,
@@ -163,7 +163,7 @@ def extract(
     models: str = ModelsOpt, tasks: str = TasksOpt, out: Path = OutOpt, seed: int = SeedOpt, window: str = WindowOpt,
     pooling: str = PoolingOpt, baselines: str = BaselinesOpt, cache: Optional[Path] = CacheOpt,
     device: str = DeviceOpt, dtype: Optional[str] = DtypeOpt, random_init: bool = RandomOpt,
-    n_per_class: Optional[int] = SizeOpt, max_batch_seconds: float = BatchOpt,
+    n_per_class: Optional[int] = SizeOpt, max_batch_seconds: Optional[float] = BatchOpt,
     audio_column: Optional[str] = AudioColOpt, label_column: Optional[str] = LabelColOpt,
     group_column: Optional[str] = GroupColOpt, split: Optional[str] = SplitOpt, progress: bool = ProgressOpt,
     engine: str = EngineOpt, ray_address: Optional[str] = AddressOpt, ray_actors: Optional[int] = ActorsOpt,

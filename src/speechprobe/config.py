@@ -42,7 +42,7 @@ class RunConfig:
     dtype: str | None = None
     random_init: bool = False
     n_per_class: int | None = None  # synthetic suite size per class (None: each task's default)
-    max_batch_seconds: float = 120.0
+    max_batch_seconds: float | None = None  # None: by device (features.batching.DEFAULT_BATCH_SECONDS)
     n_jobs: int = 1
     columns: dict[str, str | None] | None = None  # dataset column overrides (audio, label, group, ...)
     split: str | None = None  # dataset split (default: test, or the only one)
@@ -67,7 +67,7 @@ class RunConfig:
             raise ConfigError(f"--pooling {self.pooling!r}: choose one of {', '.join(POOLINGS)}")
         if self.window not in ("full", "trimmed"):
             raise ConfigError(f"--window {self.window!r}: choose full or trimmed")
-        if self.max_batch_seconds <= 0:
+        if self.max_batch_seconds is not None and self.max_batch_seconds <= 0:
             raise ConfigError("--max-batch-seconds must be positive")
         if self.permutations < 0:
             raise ConfigError("--permutations must be 0 (skip) or more")
@@ -91,6 +91,13 @@ class RunConfig:
         conf["out"] = Path(out) if out is not None else Path(conf["out"])
         conf["cache"] = Path(conf["cache"]) if conf.get("cache") else None
         return cls(**conf)
+
+    @property
+    def batch_seconds(self) -> float:
+        """The padded-seconds budget per batch: ``max_batch_seconds``, else the device's default."""
+        from .features.batching import default_batch_seconds
+
+        return self.max_batch_seconds or default_batch_seconds(self.device)
 
     def to_json(self) -> dict:
         d = asdict(self)
