@@ -114,6 +114,7 @@ def run_extract(cfg: RunConfig) -> tuple[dict[str, list[ClipMeta]], RunState]:
         resolve_model(name, convert=False)  # unknown names fail before any work
     records = _open_tasks(cfg, root)
     state = RunState()
+    budget = cfg.batch_seconds
     for name in _model_list(cfg):
         recipe = dict(name=name, window=cfg.window, device=cfg.device, dtype=cfg.dtype, random_init=cfg.random_init, seed=cfg.seed)
         if cfg.engine == "ray":  # model actors on a Ray cluster; `adapter` has the adapter's name, info, options()
@@ -126,20 +127,20 @@ def run_extract(cfg: RunConfig) -> tuple[dict[str, list[ClipMeta]], RunState]:
             extract_into = functools.partial(extract, adapter)
         options = adapter.options()
         if options.get("unmasked_padding"):  # features depend on how much a batch pads each clip
-            options["max_batch_seconds"] = cfg.batch_seconds
+            options["max_batch_seconds"] = budget
         state.models[adapter.name] = {**dataclasses.asdict(adapter.info), "options": options}
         space = _space(store, adapter.name, state.models[adapter.name], cfg.pooling)
         state.models[adapter.name]["space"] = space.root.name
         for rec in records:
             t0 = time.perf_counter()
             report = extract_into(
-                rec.source, space, cfg.pooling, cfg.batch_seconds, cfg.progress, f"{adapter.name}/{rec.task.name}"
+                rec.source, space, cfg.pooling, budget, cfg.progress, f"{adapter.name}/{rec.task.name}"
             )
             state.extraction[f"{adapter.name}/{rec.task.name}"] = {
                 "computed": report.computed,
                 "reused": report.reused,
                 "seconds": round(time.perf_counter() - t0, 3),
-                "max_batch_seconds": cfg.batch_seconds,
+                "max_batch_seconds": budget,
             }
             if report.truncated:
                 state.truncated[f"{adapter.name}/{rec.task.name}"] = report.truncated

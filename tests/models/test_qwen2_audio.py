@@ -2,7 +2,6 @@
 
 import json
 
-import huggingface_hub.constants
 import numpy as np
 import pytest
 import torch
@@ -51,12 +50,6 @@ def tiny_qwen(tmp_path_factory):
     for shard in others:
         (path / shard).unlink()
     return path, model.model.audio_tower.eval()
-
-
-@pytest.fixture(autouse=True)
-def _hub_offline(monkeypatch):
-    """HF_HUB_OFFLINE is read when huggingface_hub is imported; set it where it is looked up."""
-    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
 
 
 @pytest.fixture(scope="module")

@@ -1,6 +1,5 @@
 """SeamlessM4T v2 speech encoder: explicit layer definition, tiny random checkpoint via the local-dir path."""
 
-import huggingface_hub.constants
 import numpy as np
 import pytest
 import torch
@@ -42,12 +41,6 @@ def tiny_seamless(tmp_path_factory):
     SeamlessM4Tv2ForSpeechToText(cfg).save_pretrained(path)
     SeamlessM4TFeatureExtractor().save_pretrained(path)
     return path
-
-
-@pytest.fixture(autouse=True)
-def _hub_offline(monkeypatch):
-    """HF_HUB_OFFLINE is read when huggingface_hub is imported; set it where it is looked up."""
-    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
 
 
 @pytest.fixture(scope="module")

@@ -1,6 +1,5 @@
 """wav2vec 2.0 / HuBERT / WavLM / data2vec-audio: tiny random checkpoints through the local-dir path."""
 
-import huggingface_hub.constants
 import numpy as np
 import pytest
 import torch
@@ -64,12 +63,6 @@ def make_tiny(path, config_cls, model_cls, norm, seed=0):
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory):
     return {name: make_tiny(tmp_path_factory.mktemp(name), c, m, n) for name, c, m, n in KINDS}
-
-
-@pytest.fixture(autouse=True)
-def _hub_offline(monkeypatch):
-    """HF_HUB_OFFLINE is read when huggingface_hub is imported; set it where it is looked up."""
-    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
 
 
 @pytest.fixture(scope="module")
