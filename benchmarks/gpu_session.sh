@@ -18,4 +18,5 @@ timeout 150 "$PY" benchmarks/gpu_whisper_large_v3.py 2>&1 | tee "$LOG/whisper_la
 CUDA_TESTS=$(grep -rl "cuda_only\|DEVICES" tests --include="test_*.py" | sort)
 timeout 180 "$PY" -m pytest -q -m cuda -p no:cacheprovider --continue-on-collection-errors $CUDA_TESTS 2>&1 \
   | tee "$LOG/pytest_cuda.txt"
-[ -n "${SKIP_PROBING:-}" ] || timeout 150 "$PY" benchmarks/bench_probing.py --rounds 1 --shapes 500x13x768 --no-kernels 2>&1 | tee "$LOG/probing.txt"
+[ -n "${SKIP_PROBING:-}" ] || timeout 150 "$PY" benchmarks/bench_probing.py --rounds 1 --shapes 500x13x768 \
+  --no-kernels 2>&1 | tee "$LOG/probing.txt"

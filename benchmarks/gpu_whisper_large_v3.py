@@ -50,7 +50,7 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--smoke", action="store_true", help="tiny config on CPU")
     ap.add_argument("--clips", type=int, default=None)
-    ap.add_argument("--full-budgets", default="120,960,1920", help="--max-batch-seconds values for the full window (GPU)")
+    ap.add_argument("--full-budgets", default="120,960,1920", help="--max-batch-seconds values, full window (GPU)")
     ap.add_argument("--trimmed-budgets", default="120,960", help="the same for the trimmed window (GPU)")
     args = ap.parse_args()
     device = "cpu" if args.smoke or not torch.cuda.is_available() else "cuda"

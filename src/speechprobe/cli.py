@@ -54,7 +54,9 @@ DeviceOpt = typer.Option("cpu", "--device", help="cpu or cuda.")
 DtypeOpt = typer.Option(None, "--dtype", help="Low-precision compute: bf16 (GPU, or a CPU with native bf16) or fp16 (GPU).")
 RandomOpt = typer.Option(False, "--random-init", help="Same architectures with random weights (control).")
 SizeOpt = typer.Option(None, "--n-per-class", help="Synthetic suite size per class.")
-BatchOpt = typer.Option(None, "--max-batch-seconds", help="Padded audio seconds per batch [default: 120 on a CPU, 960 on a GPU].")
+BatchOpt = typer.Option(
+    None, "--max-batch-seconds", help="Padded audio seconds per batch (default: 120 on a CPU, 960 on a GPU)."
+)
 JobsOpt = typer.Option(1, "--jobs", "-j", help="Parallel probe jobs (joblib).")
 ProgressOpt = typer.Option(True, "--progress/--no-progress", help="Show progress bars.")
 PermOpt = typer.Option(100, "--permutations", help="Permutation test of each best layer (0: skip; also skips the control task).")

@@ -109,7 +109,8 @@ class WhisperAdapter(ModelAdapter):
             in_mel = None
         else:
             in_mel = 2 * torch.ceil(real_mel / 2).long()  # each clip's input, in mel frames (even)
-            n_frames = min(self.logmel.n_samples // hop, math.ceil(int(in_mel.max()) / self.shape_step) * self.shape_step)
+            step = self.shape_step
+            n_frames = min(self.logmel.n_samples // hop, math.ceil(int(in_mel.max()) / step) * step)
         n_pad = n_frames * hop + self.logmel.n_fft  # zeros beyond every frame's window
         audio = torch.zeros(len(batch), n_pad)
         for i, (a, n) in enumerate(zip(batch, lengths)):
