@@ -54,7 +54,9 @@ def naive(source: str, clips: list[Clip]) -> float:
     return time.perf_counter() - t0
 
 
-def ours(name: str, clips: list[Clip], window: str, batch_seconds: float, dtype: str) -> tuple[float, float, np.ndarray]:
+def ours(
+    name: str, clips: list[Clip], window: str, batch_seconds: float, dtype: str
+) -> tuple[float, float, np.ndarray]:
     """(pipeline seconds, bare forward seconds over the same batches, the stored features)."""
     adapter = load_model(name, window=window, dtype=None if dtype == "float32" else dtype)
     with tempfile.TemporaryDirectory() as tmp:
@@ -92,14 +94,17 @@ def main() -> None:
     for dtype in dtypes:
         ours(args.model, clips[:2], "full", 30.0, dtype)  # warm-up (allocator, kernels)
     t_naive = naive(source, clips)
-    print(f"{args.model}: {len(clips)} clips of 1-3 s ({audio_s:.0f} s of audio), torch threads {torch.get_num_threads()}")
+    print(
+        f"{args.model}: {len(clips)} clips of 1-3 s ({audio_s:.0f} s of audio), torch threads {torch.get_num_threads()}"
+    )
     print(f"  naive loop (30 s pad, output_hidden_states, one clip at a time): {audio_s / t_naive:7.1f} s audio / s")
     exact: dict[str, np.ndarray] = {}
     for dtype in dtypes:
         for window, budget in (("full", 120.0), ("trimmed", 60.0)):
             total, bare, feats = ours(args.model, clips, window, budget, dtype)
             line = (
-                f"  ours, {dtype:<7} window={window:<8}: {audio_s / total:7.1f} s audio / s  -> {t_naive / total:5.2f}x naive;"
+                f"  ours, {dtype:<7} window={window:<8}: {audio_s / total:7.1f} s audio / s"
+                f"  -> {t_naive / total:5.2f}x naive;"
                 f"  pipeline overhead {total / bare:4.2f}x bare forwards"
             )
             if dtype == "float32":

@@ -36,7 +36,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--batch-size", type=int, default=8)
     ap.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
     ap.add_argument("--repeats", type=int, default=1, help="timed repetitions of each path (best is kept)")
-    ap.add_argument("--cache", type=Path, default=None, help="speechprobe cache dir (synthetic clips, converted weights)")
+    ap.add_argument(
+        "--cache", type=Path, default=None, help="speechprobe cache dir (synthetic clips, converted weights)"
+    )
     args = ap.parse_args(argv)
 
     import torch
@@ -57,10 +59,14 @@ def main(argv: list[str] | None = None) -> int:
         if len(clips) == args.clips:
             break
     labels = list(task.labels)
-    backend = load_backend(args.model, device=args.device, dtype=args.dtype, batch_size=args.batch_size, window=args.window)
+    backend = load_backend(
+        args.model, device=args.device, dtype=args.dtype, batch_size=args.batch_size, window=args.window
+    )
     audios = [resample(c.audio, c.sample_rate, backend.sample_rate) for c in clips]
     prompt = BUILTIN["choose"].render(task.name, labels)
-    batches = [list(range(i, min(i + backend.batch_size, len(audios)))) for i in range(0, len(audios), backend.batch_size)]
+    batches = [
+        list(range(i, min(i + backend.batch_size, len(audios)))) for i in range(0, len(audios), backend.batch_size)
+    ]
 
     def sync() -> None:
         if backend.device.type == "cuda":
@@ -100,8 +106,10 @@ def main(argv: list[str] | None = None) -> int:
     diff = float(np.max(np.abs(a - b)))
     same = bool((a.argmax(1) == b.argmax(1)).all())
     dev = torch.cuda.get_device_name() if backend.device.type == "cuda" else f"cpu ({torch.get_num_threads()} threads)"
-    print(f"model {backend.name} ({args.window} window), task {task.name}: {len(clips)} clips x {len(labels)} labels, "
-          f"batch {backend.batch_size}, device {dev}")
+    print(
+        f"model {backend.name} ({args.window} window), task {task.name}: {len(clips)} clips x {len(labels)} labels, "
+        f"batch {backend.batch_size}, device {dev}"
+    )
     print(f"encode once, score all labels : {t_once:8.3f} s  ({1000 * t_once / len(clips):.1f} ms/clip)")
     print(f"re-encode for every label     : {t_each:8.3f} s  ({1000 * t_each / len(clips):.1f} ms/clip)")
     print(f"ratio (re-encode / once)      : {t_each / t_once:8.2f}x")

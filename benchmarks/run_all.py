@@ -1,6 +1,6 @@
 """Run every CPU benchmark in turn (one command). Each prints ratios measured in its own run.
 
-    python benchmarks/run_all.py
+python benchmarks/run_all.py
 """
 
 from __future__ import annotations

@@ -9,13 +9,13 @@ os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ["HF_DATASETS_OFFLINE"] = "1"
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
-import csv  # noqa: E402
+import csv
 import logging
 from pathlib import Path
 
-import numpy as np  # noqa: E402
-import pytest  # noqa: E402
-import soundfile as sf  # noqa: E402
+import numpy as np
+import pytest
+import soundfile as sf
 
 
 @pytest.fixture(autouse=True)
@@ -43,10 +43,21 @@ def make_tiny_whisper(path: Path, layers: int = 2, d_model: int = 32, n_mels: in
     )
 
     cfg = WhisperConfig(
-        d_model=d_model, encoder_layers=layers, decoder_layers=1, encoder_attention_heads=4,
-        decoder_attention_heads=4, encoder_ffn_dim=2 * d_model, decoder_ffn_dim=2 * d_model, vocab_size=100,
-        max_source_positions=1500, max_target_positions=64, num_mel_bins=n_mels, pad_token_id=0,
-        bos_token_id=1, eos_token_id=2, decoder_start_token_id=1,
+        d_model=d_model,
+        encoder_layers=layers,
+        decoder_layers=1,
+        encoder_attention_heads=4,
+        decoder_attention_heads=4,
+        encoder_ffn_dim=2 * d_model,
+        decoder_ffn_dim=2 * d_model,
+        vocab_size=100,
+        max_source_positions=1500,
+        max_target_positions=64,
+        num_mel_bins=n_mels,
+        pad_token_id=0,
+        bos_token_id=1,
+        eos_token_id=2,
+        decoder_start_token_id=1,
     )
     torch.manual_seed(seed)
     WhisperForConditionalGeneration(cfg).save_pretrained(path)

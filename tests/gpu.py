@@ -23,6 +23,7 @@ def cuda_only(test: Callable) -> Callable:
         test = mark(test)
     return test
 
+
 CUDA_FLOAT32_TOLERANCE = 1e-2  # worst clip x layer, relative L2, CUDA float32 (TF32 convolutions) vs CPU
 LOW_PRECISION_TOLERANCE = 5e-2  # the same for bf16 and fp16 on CUDA
 

@@ -38,7 +38,8 @@ class Faulty:
         return call
 
 
-def faulty(load: Callable[..., Any], method: str, stop_at: int | None = None, crash_marker: str | None = None,
-           **kwargs: Any) -> Faulty:
+def faulty(
+    load: Callable[..., Any], method: str, stop_at: int | None = None, crash_marker: str | None = None, **kwargs: Any
+) -> Faulty:
     """A ``Recipe`` factory: ``load(**kwargs)`` made faulty (``functools.partial(faulty, load, method, ...)``)."""
     return Faulty(load(**kwargs), method, stop_at, crash_marker)

@@ -46,8 +46,23 @@ def test_models_and_tasks_list_the_registries():
 def test_run_end_to_end_from_the_command_line(tones, tiny_whisper, tmp_path):
     out = tmp_path / "run"
     r = cli(
-        "run", "--models", str(tiny_whisper), "--tasks", str(tones), "--out", str(out), "--folds", "3",
-        "--baselines", "mfcc", "--window", "trimmed", "--no-progress", "--permutations", "10", "--no-embeddings",
+        "run",
+        "--models",
+        str(tiny_whisper),
+        "--tasks",
+        str(tones),
+        "--out",
+        str(out),
+        "--folds",
+        "3",
+        "--baselines",
+        "mfcc",
+        "--window",
+        "trimmed",
+        "--no-progress",
+        "--permutations",
+        "10",
+        "--no-embeddings",
     )
     assert r.returncode == 0, r.stderr
     assert "Best layer per task" in r.stdout and "results.csv" in r.stdout

@@ -7,17 +7,26 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from gpu import cuda_only
 from speechprobe.config import RunConfig
 from speechprobe.errors import ConfigError
 from speechprobe.pipeline import load_extracted, probe_and_report, run, run_extract
 
-from gpu import cuda_only
-
 
 def _cfg(tones, out, **kw):
-    base = dict(models=[str(kw.pop("model"))], tasks=[str(tones)], out=out, folds=4, baselines=["mfcc"],
-                window="trimmed", probes=["knn", "linear"], progress=False, permutations=0, embeddings=False,
-                report=False)
+    base = dict(
+        models=[str(kw.pop("model"))],
+        tasks=[str(tones)],
+        out=out,
+        folds=4,
+        baselines=["mfcc"],
+        window="trimmed",
+        probes=["knn", "linear"],
+        progress=False,
+        permutations=0,
+        embeddings=False,
+        report=False,
+    )
     return RunConfig(**{**base, **kw})
 
 
@@ -119,9 +128,20 @@ def test_ungrouped_manifest_warns_about_leakage(tones, tmp_path):
 def test_notebook_api(tones, tmp_path):
     import speechprobe
 
-    results = speechprobe.run([], [str(tones)], tmp_path / "nb", baselines=["mfcc"], folds=3, progress=False,
-                              permutations=0, embeddings=False, report=False)
-    assert set(results["model"]) == {"mfcc"} and isinstance(speechprobe.RunConfig(models=[], tasks=[], out=tmp_path), object)
+    results = speechprobe.run(
+        [],
+        [str(tones)],
+        tmp_path / "nb",
+        baselines=["mfcc"],
+        folds=3,
+        progress=False,
+        permutations=0,
+        embeddings=False,
+        report=False,
+    )
+    assert set(results["model"]) == {"mfcc"} and isinstance(
+        speechprobe.RunConfig(models=[], tasks=[], out=tmp_path), object
+    )
 
 
 def test_task_left_with_one_class_is_reported_and_others_go_on(tones, tmp_path):
@@ -132,9 +152,19 @@ def test_task_left_with_one_class_is_reported_and_others_go_on(tones, tmp_path):
     table = pd.read_csv(other / "manifest.csv")
     for p in table.loc[table.label != "low", "path"]:
         (other / p).write_bytes(b"")  # every clip of two classes becomes unreadable
-    results = run(RunConfig(models=[], tasks=[str(tones), str(other / "manifest.csv")], out=tmp_path / "run",
-                            folds=3, baselines=["mfcc"], progress=False, permutations=0, embeddings=False,
-                            report=True))
+    results = run(
+        RunConfig(
+            models=[],
+            tasks=[str(tones), str(other / "manifest.csv")],
+            out=tmp_path / "run",
+            folds=3,
+            baselines=["mfcc"],
+            progress=False,
+            permutations=0,
+            embeddings=False,
+            report=True,
+        )
+    )
     assert set(results["task"]) == {"manifest"} and len(results) > 0  # the other one is "manifest@other"
     manifest = json.loads((tmp_path / "run" / "manifest.json").read_text())
     assert any("manifest@other: only 1 class" in w for w in manifest["warnings"])
@@ -146,8 +176,15 @@ def test_cuda_run_matches_the_cpu_run(tones, tiny_whisper, tmp_path):
     runs = {}
     for device, dtype in (("cpu", None), ("cuda", None), ("cuda", "bf16")):
         name = f"{device}-{dtype}"
-        cfg = _cfg(tones, tmp_path / name, model=tiny_whisper, probes=["knn", "mlp"], cache=tmp_path / f"cache-{name}",
-                   device=device, dtype=dtype)
+        cfg = _cfg(
+            tones,
+            tmp_path / name,
+            model=tiny_whisper,
+            probes=["knn", "mlp"],
+            cache=tmp_path / f"cache-{name}",
+            device=device,
+            dtype=dtype,
+        )
         runs[name] = run(cfg).set_index(["model", "layer", "probe", "fold", "metric"])["value"]
         manifest = json.loads((tmp_path / name / "manifest.json").read_text())
         assert all(v["computed"] == 24 for v in manifest["extraction"].values())  # its own cache: really extracted

@@ -13,8 +13,18 @@ pytestmark = pytest.mark.slow
 def accent_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("real-accent")
     cfg = RunConfig(
-        models=["whisper-tiny.en"], tasks=["accent"], out=out, baselines=[], probes=["knn", "linear"],
-        window="trimmed", n_per_class=12, folds=4, progress=False, permutations=0, embeddings=False, report=False,
+        models=["whisper-tiny.en"],
+        tasks=["accent"],
+        out=out,
+        baselines=[],
+        probes=["knn", "linear"],
+        window="trimmed",
+        n_per_class=12,
+        folds=4,
+        progress=False,
+        permutations=0,
+        embeddings=False,
+        report=False,
     )
     return run(cfg), out
 

@@ -11,16 +11,37 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from speechprobe.features.store import FeatureStore
 from speechprobe.config import RunConfig
+from speechprobe.features.store import FeatureStore
 from speechprobe.pipeline import reproduce, run
 
 
 def _cmd(model: Path, tones: Path, out: Path, window: str = "full") -> list[str]:
     return [
-        sys.executable, "-m", "speechprobe.cli", "run", "--models", str(model), "--tasks", str(tones),
-        "--out", str(out), "--folds", "3", "--baselines", "mfcc", "--probes", "knn",
-        "--window", window, "--max-batch-seconds", "90", "--no-progress", "--permutations", "0", "--no-embeddings",
+        sys.executable,
+        "-m",
+        "speechprobe.cli",
+        "run",
+        "--models",
+        str(model),
+        "--tasks",
+        str(tones),
+        "--out",
+        str(out),
+        "--folds",
+        "3",
+        "--baselines",
+        "mfcc",
+        "--probes",
+        "knn",
+        "--window",
+        window,
+        "--max-batch-seconds",
+        "90",
+        "--no-progress",
+        "--permutations",
+        "0",
+        "--no-embeddings",
         "--no-report",
     ]
 
@@ -44,8 +65,12 @@ def test_sigkill_at_random_points_then_rerun_equals_uninterrupted(tones, tiny_wh
     rng = random.Random(0)
     kills, before = 0, {}
     for _ in range(3):
-        proc = subprocess.Popen(_cmd(tiny_whisper, tones, tmp_path / "run"), env=_env(cache),
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        proc = subprocess.Popen(
+            _cmd(tiny_whisper, tones, tmp_path / "run"),
+            env=_env(cache),
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         time.sleep(rng.uniform(0.35, 0.95) * duration)
         if proc.poll() is None:
             proc.send_signal(signal.SIGKILL)
@@ -85,8 +110,13 @@ def test_verify_finds_and_repairs_torn_and_orphan_entries(tmp_path):
 def test_two_processes_share_one_cache(tones, tiny_whisper, tmp_path):
     cache = tmp_path / "cache"
     procs = [
-        subprocess.Popen(_cmd(tiny_whisper, tones, tmp_path / f"run{i}", window="trimmed"), env=_env(cache),
-                         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        subprocess.Popen(
+            _cmd(tiny_whisper, tones, tmp_path / f"run{i}", window="trimmed"),
+            env=_env(cache),
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         for i in range(2)
     ]
     for p in procs:
@@ -97,9 +127,19 @@ def test_two_processes_share_one_cache(tones, tiny_whisper, tmp_path):
 
 
 def test_reproduce_reports_no_difference(tones, tiny_whisper, tmp_path, monkeypatch):
-    cfg = RunConfig(models=[str(tiny_whisper)], tasks=[str(tones)], out=tmp_path / "run", folds=3,
-                    baselines=["mfcc"], probes=["knn", "mlp"], window="trimmed", progress=False, permutations=0,
-                    embeddings=False, report=False)
+    cfg = RunConfig(
+        models=[str(tiny_whisper)],
+        tasks=[str(tones)],
+        out=tmp_path / "run",
+        folds=3,
+        baselines=["mfcc"],
+        probes=["knn", "mlp"],
+        window="trimmed",
+        progress=False,
+        permutations=0,
+        embeddings=False,
+        report=False,
+    )
     run(cfg)
     monkeypatch.setenv("SPEECHPROBE_CACHE", str(tmp_path / "fresh"))  # everything is recomputed
     rep = reproduce(tmp_path / "run", tmp_path / "again")
@@ -118,8 +158,12 @@ def tmpfs(tmp_path):
 
 
 def test_disk_full_cache_is_a_clear_message_and_keeps_what_was_written(tones, tmpfs, tmp_path):
-    r = subprocess.run(_cmd(Path("librosa"), tones, tmp_path / "run")[:-1] + ["--no-progress"],
-                       env=_env(tmpfs), capture_output=True, text=True)
+    r = subprocess.run(
+        _cmd(Path("librosa"), tones, tmp_path / "run")[:-1] + ["--no-progress"],
+        env=_env(tmpfs),
+        capture_output=True,
+        text=True,
+    )
     assert r.returncode == 2, r.stderr
     assert "No space left on device" in r.stderr and "cannot write to the feature store" in r.stderr
     assert "Traceback" not in r.stderr
@@ -129,6 +173,8 @@ def test_disk_full_cache_is_a_clear_message_and_keeps_what_was_written(tones, tm
 
 def test_read_only_output_directory_is_one_clear_line(tones, tmpfs, tmp_path):
     subprocess.run(["mount", "-o", "remount,ro", str(tmpfs)], check=True)
-    r = subprocess.run(_cmd(Path("mfcc"), tones, tmpfs / "run"), env=_env(tmp_path / "c"), capture_output=True, text=True)
+    r = subprocess.run(
+        _cmd(Path("mfcc"), tones, tmpfs / "run"), env=_env(tmp_path / "c"), capture_output=True, text=True
+    )
     assert r.returncode == 2 and "cannot write to the output directory" in r.stderr
     assert len(r.stderr.strip().splitlines()) == 1

@@ -11,8 +11,9 @@ Notebook use::
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Sequence
+from typing import TYPE_CHECKING
 
 __version__ = "0.1.0"
 
@@ -22,7 +23,7 @@ if TYPE_CHECKING:
     from .config import RunConfig
 
 
-def run(models: Sequence[str], tasks: Sequence[str], out: str | Path, **options) -> "pd.DataFrame":
+def run(models: Sequence[str], tasks: Sequence[str], out: str | Path, **options) -> pd.DataFrame:
     """Extract, probe and report; ``options`` are ``RunConfig`` fields (probes, folds, seed, window, ...)."""
     from .config import RunConfig
     from .pipeline import run as run_pipeline
@@ -39,4 +40,4 @@ def __getattr__(name: str):
     raise AttributeError(f"module 'speechprobe' has no attribute {name!r}")
 
 
-__all__ = ["run", "RunConfig", "__version__"]
+__all__ = ["RunConfig", "__version__", "run"]

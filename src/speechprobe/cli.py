@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 import sys
 from pathlib import Path
-from typing import Optional
 
 import typer
 from rich.console import Console
@@ -35,7 +34,9 @@ def _split(value: str | None) -> list[str]:
 
 ModelsOpt = typer.Option("", "--models", "-m", help="Comma-separated model names, local dirs or hub ids.")
 TasksOpt = typer.Option(
-    ..., "--tasks", "-t",
+    ...,
+    "--tasks",
+    "-t",
     help="Comma-separated: task names, NAME=DATASET_DIR, manifest CSVs, dataset folders or HF ids.",
 )
 AudioColOpt = typer.Option(None, "--audio-column", help="Audio column of a dataset source.")
@@ -51,7 +52,9 @@ PoolingOpt = typer.Option("mean", "--pooling", help="mean or mean+std over real 
 BaselinesOpt = typer.Option("mfcc,librosa", "--baselines", help="Hand-crafted baselines ('none' for none).")
 CacheOpt = typer.Option(None, "--cache", help="Feature store / cache directory (default: user cache).")
 DeviceOpt = typer.Option("cpu", "--device", help="cpu or cuda.")
-DtypeOpt = typer.Option(None, "--dtype", help="Low-precision compute: bf16 (GPU, or a CPU with native bf16) or fp16 (GPU).")
+DtypeOpt = typer.Option(
+    None, "--dtype", help="Low-precision compute: bf16 (GPU, or a CPU with native bf16) or fp16 (GPU)."
+)
 RandomOpt = typer.Option(False, "--random-init", help="Same architectures with random weights (control).")
 SizeOpt = typer.Option(None, "--n-per-class", help="Synthetic suite size per class.")
 BatchOpt = typer.Option(
@@ -59,15 +62,25 @@ BatchOpt = typer.Option(
 )
 JobsOpt = typer.Option(1, "--jobs", "-j", help="Parallel probe jobs (joblib).")
 ProgressOpt = typer.Option(True, "--progress/--no-progress", help="Show progress bars.")
-PermOpt = typer.Option(100, "--permutations", help="Permutation test of each best layer (0: skip; also skips the control task).")
+PermOpt = typer.Option(
+    100, "--permutations", help="Permutation test of each best layer (0: skip; also skips the control task)."
+)
 EmbedOpt = typer.Option(True, "--embeddings/--no-embeddings", help="t-SNE/UMAP of the first, best and last layers.")
 ReportOpt = typer.Option(True, "--report/--no-report", help="Write report.html at the end.")
-EngineOpt = typer.Option("local", "--engine", help="Engine: local, or ray (model actors on a Ray cluster; identical results).")
-AddressOpt = typer.Option(
-    None, "--address", help="With --engine ray: auto (the `ray start` cluster), HOST:PORT or ray://HOST:PORT; default: a new local Ray."
+EngineOpt = typer.Option(
+    "local", "--engine", help="Engine: local, or ray (model actors on a Ray cluster; identical results)."
 )
-ActorsOpt = typer.Option(None, "--ray-actors", help="With --engine ray: model actors (default: one per GPU, else per CPU but one).")
-PromptsOpt = typer.Option("all", "--prompts", help="Zero-shot prompt ids: all, instruction, choose, question, file:PATH.")
+AddressOpt = typer.Option(
+    None,
+    "--address",
+    help="With --engine ray: auto (the `ray start` cluster), HOST:PORT or ray://HOST:PORT; default: a new local Ray.",
+)
+ActorsOpt = typer.Option(
+    None, "--ray-actors", help="With --engine ray: model actors (default: one per GPU, else per CPU but one)."
+)
+PromptsOpt = typer.Option(
+    "all", "--prompts", help="Zero-shot prompt ids: all, instruction, choose, question, file:PATH."
+)
 ModeOpt = typer.Option("likelihood,generate", "--mode", help="Zero-shot scoring: likelihood, generate.")
 
 
@@ -76,7 +89,11 @@ def _config(**kw):
 
     kw["models"], kw["tasks"] = _split(kw["models"]), _split(kw["tasks"])
     kw["probes"], kw["baselines"] = _split(kw["probes"]), _split(kw["baselines"])
-    cols = {"audio": kw.pop("audio_column", None), "label": kw.pop("label_column", None), "group": kw.pop("group_column", None)}
+    cols = {
+        "audio": kw.pop("audio_column", None),
+        "label": kw.pop("label_column", None),
+        "group": kw.pop("group_column", None),
+    }
     kw["columns"] = {k: v for k, v in cols.items() if v is not None} or None
     return RunConfig(**kw)
 
@@ -89,16 +106,36 @@ def _main(debug: bool = typer.Option(False, "--debug", help="Show full traceback
 
 @app.command()
 def run(
-    models: str = ModelsOpt, tasks: str = TasksOpt, out: Path = OutOpt, probes: str = ProbesOpt, folds: int = FoldsOpt,
-    seed: int = SeedOpt, window: str = WindowOpt, pooling: str = PoolingOpt, baselines: str = BaselinesOpt,
-    cache: Optional[Path] = CacheOpt, device: str = DeviceOpt, dtype: Optional[str] = DtypeOpt,
-    random_init: bool = RandomOpt, n_per_class: Optional[int] = SizeOpt, max_batch_seconds: Optional[float] = BatchOpt,
-    jobs: int = JobsOpt, audio_column: Optional[str] = AudioColOpt, label_column: Optional[str] = LabelColOpt,
-    group_column: Optional[str] = GroupColOpt, split: Optional[str] = SplitOpt, permutations: int = PermOpt,
-    embeddings: bool = EmbedOpt, report: bool = ReportOpt,
+    models: str = ModelsOpt,
+    tasks: str = TasksOpt,
+    out: Path = OutOpt,
+    probes: str = ProbesOpt,
+    folds: int = FoldsOpt,
+    seed: int = SeedOpt,
+    window: str = WindowOpt,
+    pooling: str = PoolingOpt,
+    baselines: str = BaselinesOpt,
+    cache: Path | None = CacheOpt,
+    device: str = DeviceOpt,
+    dtype: str | None = DtypeOpt,
+    random_init: bool = RandomOpt,
+    n_per_class: int | None = SizeOpt,
+    max_batch_seconds: float | None = BatchOpt,
+    jobs: int = JobsOpt,
+    audio_column: str | None = AudioColOpt,
+    label_column: str | None = LabelColOpt,
+    group_column: str | None = GroupColOpt,
+    split: str | None = SplitOpt,
+    permutations: int = PermOpt,
+    embeddings: bool = EmbedOpt,
+    report: bool = ReportOpt,
     zeroshot: bool = typer.Option(False, "--zeroshot/--no-zeroshot", help="Also ask decoder models zero-shot."),
-    prompts: str = PromptsOpt, mode: str = ModeOpt, progress: bool = ProgressOpt,
-    engine: str = EngineOpt, ray_address: Optional[str] = AddressOpt, ray_actors: Optional[int] = ActorsOpt,
+    prompts: str = PromptsOpt,
+    mode: str = ModeOpt,
+    progress: bool = ProgressOpt,
+    engine: str = EngineOpt,
+    ray_address: str | None = AddressOpt,
+    ray_actors: int | None = ActorsOpt,
 ) -> None:
     """Extract, probe and report: the whole pipeline (zero-shot too with --zeroshot)."""
     from .pipeline import run as run_pipeline
@@ -118,26 +155,52 @@ def run(
 
 @app.command()
 def zeroshot(
-    models: str = ModelsOpt, tasks: str = TasksOpt, out: Path = OutOpt, prompts: str = PromptsOpt,
-    mode: str = ModeOpt, seed: int = SeedOpt, n_per_class: Optional[int] = SizeOpt, cache: Optional[Path] = CacheOpt,
-    device: str = DeviceOpt, dtype: Optional[str] = DtypeOpt,
+    models: str = ModelsOpt,
+    tasks: str = TasksOpt,
+    out: Path = OutOpt,
+    prompts: str = PromptsOpt,
+    mode: str = ModeOpt,
+    seed: int = SeedOpt,
+    n_per_class: int | None = SizeOpt,
+    cache: Path | None = CacheOpt,
+    device: str = DeviceOpt,
+    dtype: str | None = DtypeOpt,
     batch_size: int = typer.Option(8, "--batch-size", help="Clips per generation/scoring batch."),
     max_new_tokens: int = typer.Option(32, "--max-new-tokens", help="Greedy generation length."),
-    chat_template: Optional[bool] = typer.Option(None, "--chat-template/--no-chat-template", help="Qwen2-Audio chat template."),
-    system_prompt: Optional[str] = typer.Option(None, "--system-prompt", help="System prompt for chat models."),
+    chat_template: bool | None = typer.Option(
+        None, "--chat-template/--no-chat-template", help="Qwen2-Audio chat template."
+    ),
+    system_prompt: str | None = typer.Option(None, "--system-prompt", help="System prompt for chat models."),
     window: str = typer.Option("full", "--window", help="Whisper input: full (30 s) or trimmed."),
     progress: bool = ProgressOpt,
-    engine: str = EngineOpt, ray_address: Optional[str] = AddressOpt, ray_actors: Optional[int] = ActorsOpt,
+    engine: str = EngineOpt,
+    ray_address: str | None = AddressOpt,
+    ray_actors: int | None = ActorsOpt,
 ) -> None:
     """Ask models with a text decoder (Whisper, Qwen2-Audio, SeamlessM4T v2) zero-shot."""
     from .zeroshot import ZeroShotConfig, run_zeroshot
 
     rows = run_zeroshot(
         ZeroShotConfig(
-            models=_split(models), tasks=_split(tasks), out=out, prompts=_split(prompts), modes=_split(mode),
-            seed=seed, n_per_class=n_per_class, cache=cache, device=device, dtype=dtype, batch_size=batch_size,
-            max_new_tokens=max_new_tokens, chat_template=chat_template, system_prompt=system_prompt,
-            window=window, progress=progress, engine=engine, ray_address=ray_address, ray_actors=ray_actors,
+            models=_split(models),
+            tasks=_split(tasks),
+            out=out,
+            prompts=_split(prompts),
+            modes=_split(mode),
+            seed=seed,
+            n_per_class=n_per_class,
+            cache=cache,
+            device=device,
+            dtype=dtype,
+            batch_size=batch_size,
+            max_new_tokens=max_new_tokens,
+            chat_template=chat_template,
+            system_prompt=system_prompt,
+            window=window,
+            progress=progress,
+            engine=engine,
+            ray_address=ray_address,
+            ray_actors=ray_actors,
         )
     )
     f1 = rows[rows.metric == "macro_f1"]
@@ -162,13 +225,27 @@ def _cfg_from(args: dict):
 
 @app.command()
 def extract(
-    models: str = ModelsOpt, tasks: str = TasksOpt, out: Path = OutOpt, seed: int = SeedOpt, window: str = WindowOpt,
-    pooling: str = PoolingOpt, baselines: str = BaselinesOpt, cache: Optional[Path] = CacheOpt,
-    device: str = DeviceOpt, dtype: Optional[str] = DtypeOpt, random_init: bool = RandomOpt,
-    n_per_class: Optional[int] = SizeOpt, max_batch_seconds: Optional[float] = BatchOpt,
-    audio_column: Optional[str] = AudioColOpt, label_column: Optional[str] = LabelColOpt,
-    group_column: Optional[str] = GroupColOpt, split: Optional[str] = SplitOpt, progress: bool = ProgressOpt,
-    engine: str = EngineOpt, ray_address: Optional[str] = AddressOpt, ray_actors: Optional[int] = ActorsOpt,
+    models: str = ModelsOpt,
+    tasks: str = TasksOpt,
+    out: Path = OutOpt,
+    seed: int = SeedOpt,
+    window: str = WindowOpt,
+    pooling: str = PoolingOpt,
+    baselines: str = BaselinesOpt,
+    cache: Path | None = CacheOpt,
+    device: str = DeviceOpt,
+    dtype: str | None = DtypeOpt,
+    random_init: bool = RandomOpt,
+    n_per_class: int | None = SizeOpt,
+    max_batch_seconds: float | None = BatchOpt,
+    audio_column: str | None = AudioColOpt,
+    label_column: str | None = LabelColOpt,
+    group_column: str | None = GroupColOpt,
+    split: str | None = SplitOpt,
+    progress: bool = ProgressOpt,
+    engine: str = EngineOpt,
+    ray_address: str | None = AddressOpt,
+    ray_actors: int | None = ActorsOpt,
 ) -> None:
     """Extract features only (into the feature store); `speechprobe probe RUN` continues."""
     from .pipeline import run_extract
@@ -181,9 +258,14 @@ def extract(
 @app.command()
 def probe(
     run_dir: Path = typer.Argument(..., help="Run directory written by `speechprobe extract`."),
-    probes: Optional[str] = typer.Option(None, "--probes"), folds: Optional[int] = typer.Option(None, "--folds"),
-    seed: Optional[int] = typer.Option(None, "--seed"), jobs: int = JobsOpt, permutations: int = PermOpt,
-    embeddings: bool = EmbedOpt, report: bool = ReportOpt, progress: bool = ProgressOpt,
+    probes: str | None = typer.Option(None, "--probes"),
+    folds: int | None = typer.Option(None, "--folds"),
+    seed: int | None = typer.Option(None, "--seed"),
+    jobs: int = JobsOpt,
+    permutations: int = PermOpt,
+    embeddings: bool = EmbedOpt,
+    report: bool = ReportOpt,
+    progress: bool = ProgressOpt,
 ) -> None:
     """Probe features already extracted into RUN (nothing is re-extracted)."""
     from .pipeline import load_extracted, probe_and_report
@@ -201,10 +283,13 @@ def probe(
 @app.command()
 def demo(
     out: Path = typer.Option(Path("speechprobe_demo"), "--out", "-o", help="Run directory."),
-    n_per_class: Optional[int] = SizeOpt,
+    n_per_class: int | None = SizeOpt,
     window: str = typer.Option("trimmed", "--window", help="trimmed keeps the demo within minutes on a CPU."),
-    cache: Optional[Path] = CacheOpt, jobs: int = typer.Option(2, "--jobs", "-j"), permutations: int = PermOpt,
-    embeddings: bool = EmbedOpt, progress: bool = ProgressOpt,
+    cache: Path | None = CacheOpt,
+    jobs: int = typer.Option(2, "--jobs", "-j"),
+    permutations: int = PermOpt,
+    embeddings: bool = EmbedOpt,
+    progress: bool = ProgressOpt,
 ) -> None:
     """Embedded offline default: real Whisper tiny.en + base and librosa baselines on the synthetic suite.
 
@@ -215,8 +300,16 @@ def demo(
     from .pipeline import run as run_pipeline
 
     cfg = RunConfig(
-        models=list(DEMO_MODELS), tasks=list(DEMO_TASKS), out=out, window=window, cache=cache,
-        n_per_class=n_per_class, n_jobs=jobs, progress=progress, permutations=permutations, embeddings=embeddings,
+        models=list(DEMO_MODELS),
+        tasks=list(DEMO_TASKS),
+        out=out,
+        window=window,
+        cache=cache,
+        n_per_class=n_per_class,
+        n_jobs=jobs,
+        progress=progress,
+        permutations=permutations,
+        embeddings=embeddings,
     )
     results = run_pipeline(cfg)
     _print_best(results, out)
@@ -228,15 +321,21 @@ def report(
     permutations: int = typer.Option(0, "--permutations", help="Run (more) permutations first; 0 keeps RUN's."),
     embeddings: bool = typer.Option(False, "--embeddings/--no-embeddings", help="Draw t-SNE/UMAP first."),
     probe: str = typer.Option("knn", "--probe", help="Probe for the permutation test and control task."),
-    cache: Optional[Path] = CacheOpt, jobs: int = JobsOpt,
+    cache: Path | None = CacheOpt,
+    jobs: int = JobsOpt,
 ) -> None:
     """Build RUN/report.html (self-contained), report.md and the main table (CSV, LaTeX)."""
     from .analysis import analyse_features, build_report, store_loader
 
     if permutations or embeddings:
         analyse_features(
-            run_dir, store_loader(run_dir, cache), probe=probe, n_permutations=permutations,
-            control=bool(permutations), embeddings=embeddings, n_jobs=jobs,
+            run_dir,
+            store_loader(run_dir, cache),
+            probe=probe,
+            n_permutations=permutations,
+            control=bool(permutations),
+            embeddings=embeddings,
+            n_jobs=jobs,
         )
     _stdout().print(f"report: {build_report(run_dir)}")
 
@@ -265,7 +364,7 @@ app.add_typer(cache_app, name="cache")
 
 @cache_app.command("verify")
 def cache_verify(
-    cache: Optional[Path] = CacheOpt,
+    cache: Path | None = CacheOpt,
     repair: bool = typer.Option(True, "--repair/--check-only", help="Delete torn and orphan entries."),
 ) -> None:
     """Find torn items and orphan temp files in the feature store (and repair them).
@@ -329,8 +428,13 @@ def _print_best(results, out: Path) -> None:
     view = Table("model", "task", "probe", "layer", "depth", "Macro-F1 (95% CI)", *base, title="Best layer per task")
     for r in table.to_dict("records"):
         view.add_row(
-            str(r["model"]), str(r["task"]), str(r["probe"]), str(r["layer"]), f"{r['relative_depth']:.2f}",
-            f"{r['macro_f1']:.3f} ± {r['ci95']:.3f}", *[f"{r[c]:.3f}" for c in base],
+            str(r["model"]),
+            str(r["task"]),
+            str(r["probe"]),
+            str(r["layer"]),
+            f"{r['relative_depth']:.2f}",
+            f"{r['macro_f1']:.3f} ± {r['ci95']:.3f}",
+            *[f"{r[c]:.3f}" for c in base],
         )
     out_console = _stdout()
     out_console.print(view)

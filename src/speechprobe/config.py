@@ -73,7 +73,7 @@ class RunConfig:
             raise ConfigError("--permutations must be 0 (skip) or more")
         if self.n_per_class is not None and self.n_per_class < 1:
             raise ConfigError("--n-per-class must be at least 1")
-        if self.dtype not in (None, "float32", "bf16", "fp16") :
+        if self.dtype not in (None, "float32", "bf16", "fp16"):
             raise ConfigError(f"--dtype {self.dtype!r}: choose float32, bf16 or fp16")
         check_engine(self.engine, self.ray_address, self.ray_actors)
         if self.dtype == "fp16" and self.device == "cpu":
@@ -82,10 +82,12 @@ class RunConfig:
             from .models.hub import cpu_bf16_native
 
             if cpu_bf16_native() is False:
-                log.warning("this CPU has no native bf16 arithmetic (AVX512-BF16/AMX): --dtype bf16 will be slower than float32")
+                log.warning(
+                    "this CPU has no native bf16 arithmetic (AVX512-BF16/AMX): --dtype bf16 will be slower than float32"
+                )
 
     @classmethod
-    def from_json(cls, data: dict, out: Path | None = None) -> "RunConfig":
+    def from_json(cls, data: dict, out: Path | None = None) -> RunConfig:
         """Rebuild a config written by ``to_json`` (optionally into another run directory)."""
         conf = dict(data)
         conf["out"] = Path(out) if out is not None else Path(conf["out"])

@@ -72,8 +72,14 @@ def _open_tasks(cfg: RunConfig, root: Path) -> list[TaskRecord]:
     records = [
         TaskRecord(
             *open_task(
-                t, root, cfg.seed, cfg.n_per_class, cfg.progress,
-                columns=cfg.columns, split=cfg.split, streaming=cfg.streaming,
+                t,
+                root,
+                cfg.seed,
+                cfg.n_per_class,
+                cfg.progress,
+                columns=cfg.columns,
+                split=cfg.split,
+                streaming=cfg.streaming,
             )
         )
         for t in dict.fromkeys(cfg.tasks)
@@ -116,7 +122,9 @@ def run_extract(cfg: RunConfig) -> tuple[dict[str, list[ClipMeta]], RunState]:
     state = RunState()
     budget = cfg.batch_seconds
     for name in _model_list(cfg):
-        recipe = dict(name=name, window=cfg.window, device=cfg.device, dtype=cfg.dtype, random_init=cfg.random_init, seed=cfg.seed)
+        recipe = dict(
+            name=name, window=cfg.window, device=cfg.device, dtype=cfg.dtype, random_init=cfg.random_init, seed=cfg.seed
+        )
         if cfg.engine == "ray":  # model actors on a Ray cluster; `adapter` has the adapter's name, info, options()
             from .features.ray_engine import RayEngine
 
@@ -163,7 +171,9 @@ def _record_task(rec: TaskRecord, cfg: RunConfig, state: RunState) -> None:
         raise ConfigError(f"task {rec.task.name}: no usable clips (all {len(rec.source.skipped)} skipped)")
     grouped = any(c.group for c in rec.clips)
     if not grouped:
-        msg = f"task {rec.task.name}: no speaker/group column, folds are not grouped; speaker leakage may inflate scores"
+        msg = (
+            f"task {rec.task.name}: no speaker/group column, folds are not grouped; speaker leakage may inflate scores"
+        )
         log.warning(msg)
         state.warnings.append(msg)
     outside = dict(getattr(rec.source, "outside_label_set", {}))
@@ -197,8 +207,12 @@ def load_extracted(run_dir: Path) -> tuple[RunConfig, dict[str, list[ClipMeta]],
     state.skipped = [Skip(**s) for s in saved.get("skipped", [])]
     clips = {}
     for task, info in state.tasks.items():
-        frame = pd.read_csv(run_dir / info["clips_file"], dtype={"id": str, "label": str, "group": str}, keep_default_na=False)
-        clips[task] = [ClipMeta(r.id, r.label, r.group or None, float(r.duration), r.content_hash) for r in frame.itertuples()]
+        frame = pd.read_csv(
+            run_dir / info["clips_file"], dtype={"id": str, "label": str, "group": str}, keep_default_na=False
+        )
+        clips[task] = [
+            ClipMeta(r.id, r.label, r.group or None, float(r.duration), r.content_hash) for r in frame.itertuples()
+        ]
     return cfg, clips, state
 
 
@@ -256,11 +270,13 @@ def run_probes(cfg: RunConfig, clips_by_task: dict[str, list[ClipMeta]], state: 
             write_csv(partial, frame[RESULT_COLUMNS])
             frames.append(pd.read_csv(partial))
     if not frames:
-        raise ConfigError("no task could be probed: " + "; ".join(state.warnings[-len(clips_by_task):]))
+        raise ConfigError("no task could be probed: " + "; ".join(state.warnings[-len(clips_by_task) :]))
     return sort_results(pd.concat(frames, ignore_index=True))
 
 
-def write_outputs(cfg: RunConfig, results: pd.DataFrame, clips_by_task: dict[str, list[ClipMeta]], state: RunState) -> None:
+def write_outputs(
+    cfg: RunConfig, results: pd.DataFrame, clips_by_task: dict[str, list[ClipMeta]], state: RunState
+) -> None:
     """results.csv, summary.csv, figures/ and manifest.json."""
     from .analysis import chance_levels, plot_layer_curves, summarize
 
@@ -295,7 +311,6 @@ def run(cfg: RunConfig) -> pd.DataFrame:
 def probe_and_report(cfg: RunConfig, clips: dict[str, list[ClipMeta]], state: RunState) -> pd.DataFrame:
     """Probe stored features, write results, summary, figures and manifest, then analyse and report."""
     from .analysis import analyse_features, build_report
-
     from .zeroshot import restore_zeroshot_rows
 
     results = run_probes(cfg, clips, state)

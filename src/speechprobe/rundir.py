@@ -23,7 +23,9 @@ def ensure_writable(out: Path) -> None:
         probe.write_bytes(b"")
         probe.unlink()
     except OSError as e:
-        raise SpeechprobeError(f"cannot write to the output directory {out} ({e.strerror or e}); pass another --out") from None
+        raise SpeechprobeError(
+            f"cannot write to the output directory {out} ({e.strerror or e}); pass another --out"
+        ) from None
 
 
 def write_csv(path: Path, frame: pd.DataFrame) -> None:
@@ -41,7 +43,9 @@ def sort_results(rows: pd.DataFrame) -> pd.DataFrame:
     """Canonical row order: model, task, layer, probe, fold, metric."""
     frame = rows[RESULT_COLUMNS].copy()
     frame["layer"] = frame["layer"].astype("Int64")
-    return frame.sort_values(["model", "task", "layer", "probe", "fold", "metric"], kind="stable").reset_index(drop=True)
+    return frame.sort_values(["model", "task", "layer", "probe", "fold", "metric"], kind="stable").reset_index(
+        drop=True
+    )
 
 
 def versions() -> dict[str, str]:

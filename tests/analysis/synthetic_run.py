@@ -41,7 +41,11 @@ def make_results(folds: int = 5, seed: int = 0, zeroshot: bool = True, tasks=Non
             shape = TASKS[task][3]
             for probe, offset in (("knn", 0.0), ("mlp", 0.03)):
                 for layer in range(depth):
-                    mean = BASE[task] + (0.02 if model == "librosa" else 0.0) if depth == 1 else curve(shape, np.array(layer / (depth - 1)))
+                    mean = (
+                        BASE[task] + (0.02 if model == "librosa" else 0.0)
+                        if depth == 1
+                        else curve(shape, np.array(layer / (depth - 1)))
+                    )
                     for fold in range(folds):
                         v = float(np.clip(mean + offset + rng.normal(0, 0.015), 0, 1))
                         rows.append((model, task, layer, probe, fold, "macro_f1", v))
@@ -60,11 +64,15 @@ def make_clips(task: str, n_per_class: int = 12, n_groups: int = 6) -> pd.DataFr
     rows = []
     for k, label in enumerate(labels):
         for i in range(n_per_class):
-            rows.append({
-                "id": f"{task}-{label}-{i}", "label": label,
-                "group": f"spk{i % n_groups}" if grouped else "",
-                "duration": 1.0, "content_hash": f"{task}{k:02d}{i:04d}".ljust(16, "0"),
-            })
+            rows.append(
+                {
+                    "id": f"{task}-{label}-{i}",
+                    "label": label,
+                    "group": f"spk{i % n_groups}" if grouped else "",
+                    "duration": 1.0,
+                    "content_hash": f"{task}{k:02d}{i:04d}".ljust(16, "0"),
+                }
+            )
     return pd.DataFrame(rows)
 
 
@@ -76,20 +84,46 @@ def make_manifest(folds: int = 5, tasks=None, models=None) -> dict:
         clips = make_clips(task)
         counts = clips["label"].value_counts().sort_index().to_dict()
         tasks[task] = {
-            "source": "synthetic", "fingerprint": "x", "paralinguistic": para, "cue": f"{task} cue",
-            "labels": {k: int(v) for k, v in counts.items()}, "labels_outside_label_set": [],
-            "n_clips": len(clips), "n_skipped": 0, "grouped_folds": grouped, "clips_file": f"clips/{task}.csv",
+            "source": "synthetic",
+            "fingerprint": "x",
+            "paralinguistic": para,
+            "cue": f"{task} cue",
+            "labels": {k: int(v) for k, v in counts.items()},
+            "labels_outside_label_set": [],
+            "n_clips": len(clips),
+            "n_skipped": 0,
+            "grouped_folds": grouped,
+            "clips_file": f"clips/{task}.csv",
         }
         chance[task] = chance_levels(list(clips["label"]))
     models = {
-        m: {"name": m, "family": "whisper" if d > 1 else "handcrafted", "source": "test", "revision": "abc",
-            "sample_rate": 16000, "num_layers": d, "hidden_size": 8, "frame_rate": 50.0, "padding": "none",
-            "options": {}, "space": f"space-{m}"}
-        for m, d in MODELS.items() if m in model_names
+        m: {
+            "name": m,
+            "family": "whisper" if d > 1 else "handcrafted",
+            "source": "test",
+            "revision": "abc",
+            "sample_rate": 16000,
+            "num_layers": d,
+            "hidden_size": 8,
+            "frame_rate": 50.0,
+            "padding": "none",
+            "options": {},
+            "space": f"space-{m}",
+        }
+        for m, d in MODELS.items()
+        if m in model_names
     }
     return {
-        "config": {"models": [m for m in model_names if MODELS[m] > 1], "tasks": task_names, "out": "RUN", "probes": ["knn", "mlp"],
-                   "folds": folds, "seed": 0, "baselines": ["mfcc", "librosa"], "cache": None},
+        "config": {
+            "models": [m for m in model_names if MODELS[m] > 1],
+            "tasks": task_names,
+            "out": "RUN",
+            "probes": ["knn", "mlp"],
+            "folds": folds,
+            "seed": 0,
+            "baselines": ["mfcc", "librosa"],
+            "cache": None,
+        },
         "seed": 0,
         "versions": {"python": "3.11", "speechprobe": "0.1.0", "sklearn": "1.x"},
         "models": models,
@@ -99,7 +133,8 @@ def make_manifest(folds: int = 5, tasks=None, models=None) -> dict:
         "truncated": {},
         "warnings": [
             f"task {t}: no speaker/group column, folds are not grouped; speaker leakage may inflate scores"
-            for t in task_names if not TASKS[t][1]
+            for t in task_names
+            if not TASKS[t][1]
         ],
         "extraction": {},
         "figures": [],
@@ -109,7 +144,9 @@ def make_manifest(folds: int = 5, tasks=None, models=None) -> dict:
 SMALL = {"tasks": ["emotion"], "models": ["whisper-tiny", "mfcc"]}  # few figures: fast reports
 
 
-def write_run(run: Path, results: pd.DataFrame | None = None, manifest: dict | None = None, tasks=None, models=None) -> Path:
+def write_run(
+    run: Path, results: pd.DataFrame | None = None, manifest: dict | None = None, tasks=None, models=None
+) -> Path:
     run.mkdir(parents=True, exist_ok=True)
     results = make_results(tasks=tasks, models=models) if results is None else results
     results.to_csv(run / "results.csv", index=False)
@@ -137,4 +174,6 @@ def make_features(run: Path, dim: int = 6, seed: int = 0) -> dict[str, dict[str,
                     x[layer, code % dim] += strength
                 store[h] = x.astype(np.float32)
     return out
+
+
 PAIR_FOR_BROWSER = {"tasks": ["emotion", "gender"], "models": ["whisper-base", "whisper-tiny", "mfcc"]}

@@ -29,9 +29,19 @@ from synthetic_run import PAIR_FOR_BROWSER, write_run
 from speechprobe.analysis import build_report
 
 CHROMIUM_FLAGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-    "--disable-component-update", "--no-first-run", "--no-default-browser-check", "--disable-dev-shm-usage",
-    "--disable-extensions", "--disable-sync", "--mute-audio", "--hide-scrollbars", "--window-size=1280,1600",
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+    "--no-default-browser-check",
+    "--disable-dev-shm-usage",
+    "--disable-extensions",
+    "--disable-sync",
+    "--mute-audio",
+    "--hide-scrollbars",
+    "--window-size=1280,1600",
 ]
 
 
@@ -64,11 +74,19 @@ def chromium() -> str:
         return path
     apt = shutil.which("apt-get")
     if not apt or os.geteuid() != 0:
-        pytest.skip("Chromium is not installed and cannot be installed here (no apt-get or not root); "
-                    "install Debian's `chromium` to run the browser test")
+        pytest.skip(
+            "Chromium is not installed and cannot be installed here (no apt-get or not root); "
+            "install Debian's `chromium` to run the browser test"
+        )
     try:
-        proc = subprocess.run([apt, "install", "-y", "chromium"], capture_output=True, text=True, timeout=600, check=False,
-                              env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"})
+        proc = subprocess.run(
+            [apt, "install", "-y", "chromium"],
+            capture_output=True,
+            text=True,
+            timeout=600,
+            check=False,
+            env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"},
+        )
     except (OSError, subprocess.TimeoutExpired) as e:
         pytest.skip(f"Chromium is not installed and `apt-get install -y chromium` failed ({e})")
     path = _find_chromium()
@@ -88,7 +106,9 @@ class DevTools:
         # A tiny trampoline puts our pipe ends on the fds the browser expects (3: commands, 4: replies).
         self.proc = subprocess.Popen(
             [sys.executable, "-c", TRAMPOLINE, str(cmd_read), str(event_write), *args],
-            pass_fds=(cmd_read, event_write), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+            pass_fds=(cmd_read, event_write),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
         )
         os.close(cmd_read)
@@ -132,7 +152,9 @@ class DevTools:
         return reply.get("result", {})
 
     def evaluate(self, expression: str, session: str):
-        result = self.call("Runtime.evaluate", {"expression": expression, "returnByValue": True, "awaitPromise": True}, session)
+        result = self.call(
+            "Runtime.evaluate", {"expression": expression, "returnByValue": True, "awaitPromise": True}, session
+        )
         if "exceptionDetails" in result:
             raise RuntimeError(f"page script failed: {result['exceptionDetails']}")
         return result["result"].get("value")

@@ -127,7 +127,11 @@ def test_depths_override_for_missing_top_layers() -> None:
 
 
 def _rows(model, task, probe, layer_values):
-    return [(model, task, layer, probe, f, "macro_f1", v) for layer, vals in layer_values.items() for f, v in enumerate(vals)]
+    return [
+        (model, task, layer, probe, f, "macro_f1", v)
+        for layer, vals in layer_values.items()
+        for f, v in enumerate(vals)
+    ]
 
 
 def test_baseline_gain_with_paired_folds() -> None:

@@ -128,8 +128,15 @@ def test_tsne_first_best_last(tmp_path: Path) -> None:
     labels = np.repeat(["a", "b", "c"], 12)
     features = rng.normal(size=(len(labels), 4, 60)).astype(np.float32)
     features[:, 2, :3] += 6 * np.eye(3)[np.repeat([0, 1, 2], 12)]
-    path = plot_tsne(features, labels, {"first": 0, "best": 2, "last": 3}, tmp_path / "tsne_m_t.png", seed=0,
-                     max_points=30, title="m · t")
+    path = plot_tsne(
+        features,
+        labels,
+        {"first": 0, "best": 2, "last": 3},
+        tmp_path / "tsne_m_t.png",
+        seed=0,
+        max_points=30,
+        title="m · t",
+    )
     _check_png(path)
     assert path.with_suffix(".svg").stat().st_size > 0
     with pytest.raises(ValueError, match="one label per item"):

@@ -55,8 +55,11 @@ def test_report_from_synthetic_run(built_run: Path) -> None:
     for img in images:
         assert img.shape[0] > 100 and img.shape[1] > 100 and float(img[..., :3].std()) > 0.01
     # Findings in plain sentences, from the numbers.
-    assert re.search(r"Emotion peaks at relative depth 0\.50 in whisper-base \(layer 3 of 0–6, \w+; Macro-F1 0\.\d{3} ± 0\.\d{3}; "
-                     r"baseline librosa 0\.\d{3}; chance 0\.250\)", page)
+    assert re.search(
+        r"Emotion peaks at relative depth 0\.50 in whisper-base \(layer 3 of 0–6, \w+; Macro-F1 0\.\d{3} ± 0\.\d{3}; "
+        r"baseline librosa 0\.\d{3}; chance 0\.250\)",
+        page,
+    )
     assert "its mlp curve is peaked (concave" in page and "curve is dipped (convex" in page
     assert re.search(r"Gender peaks at relative depth 1\.00 in whisper-tiny", page)
     assert "In whisper-base, paralinguistic tasks peak at mean relative depth" in page
@@ -64,16 +67,31 @@ def test_report_from_synthetic_run(built_run: Path) -> None:
     assert page.count("not grouped") == 1  # the manifest's own warning for the same task is not repeated
     # Sortable tables, the curve rule, run details.
     assert page.count("<table class='sortable'") >= 9 and "addEventListener('click'" in page
-    for heading in ("Main table", "Layer-curve shapes", "Gain over the hand-crafted baselines",
-                    "Paralinguistic vs non-paralinguistic tasks", "Chance levels", "Zero-shot vs probes",
-                    "Configuration", "Versions", "Skipped items", "Models"):
+    for heading in (
+        "Main table",
+        "Layer-curve shapes",
+        "Gain over the hand-crafted baselines",
+        "Paralinguistic vs non-paralinguistic tasks",
+        "Chance levels",
+        "Zero-shot vs probes",
+        "Configuration",
+        "Versions",
+        "Skipped items",
+        "Models",
+    ):
         assert heading in page
     assert "least-squares quadratic" in page and "bad.wav" in page and "empty audio" in page
     assert "No permutation.csv" in page
     assert "Missing or partial data" not in page
     # Figures on disk, PNG and SVG.
     figs = run_dir / "figures"
-    for name in ("layers_emotion", "layers_rel_emotion", "heatmap_best", "heatmap_layers_whisper-base", "zeroshot_vs_probe"):
+    for name in (
+        "layers_emotion",
+        "layers_rel_emotion",
+        "heatmap_best",
+        "heatmap_layers_whisper-base",
+        "zeroshot_vs_probe",
+    ):
         assert (figs / f"{name}.png").stat().st_size > 0 and (figs / f"{name}.svg").stat().st_size > 0
     assert not list(run_dir.rglob("*.tmp"))
 
@@ -122,9 +140,11 @@ def test_analyse_features_then_report(tmp_path: Path) -> None:
     for name in ("tsne_whisper-base_emotion", "tsne_mfcc_keyword"):
         assert (run_dir / "figures" / f"{name}.png").is_file() and (run_dir / "figures" / f"{name}.svg").is_file()
     assert any("umap" in n.lower() for n in info["notes"]) or info["umap"]
+
     # Rerun with the same settings: nothing recomputed (the loader is not even called).
     def fail(model, hashes):
         raise AssertionError("features loaded again")
+
     analyse_features(run_dir, fail, probe="knn", n_permutations=9, embeddings=True)
     # Only what is missing is redone: one plot deleted -> one load, the tables untouched.
     before = (run_dir / "permutation.csv").read_bytes(), (run_dir / "selectivity.csv").read_bytes()
@@ -182,7 +202,12 @@ def test_partial_run_still_renders(tmp_path: Path) -> None:
     results = results[results["task"] != "gender"]  # a task never probed
     results = results[~((results["model"] == "whisper-tiny") & (results["fold"] == 4))]  # a fold short
     manifest = make_manifest()
-    manifest["tasks"]["silence"] = {"labels": {"quiet": 20}, "paralinguistic": True, "grouped_folds": True, "n_clips": 20}
+    manifest["tasks"]["silence"] = {
+        "labels": {"quiet": 20},
+        "paralinguistic": True,
+        "grouped_folds": True,
+        "n_clips": 20,
+    }
     manifest["chance"]["silence"] = {"num_classes": 1.0, "macro_f1": 1.0, "majority_macro_f1": 1.0}
     run = write_run(tmp_path / "run", results, manifest)
     page = build_report(run).read_text()

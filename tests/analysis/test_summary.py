@@ -85,8 +85,11 @@ def test_zeroshot_rows_survive_csv_roundtrip(tmp_path: Path) -> None:
 
 def test_summarize_rejects_missing_columns() -> None:
     with pytest.raises(SpeechprobeError, match="fold"):
-        summarize(pd.DataFrame({"model": ["m"], "task": ["t"], "layer": [0], "probe": ["knn"],
-                                "metric": ["nmi"], "value": [0.1]}))
+        summarize(
+            pd.DataFrame(
+                {"model": ["m"], "task": ["t"], "layer": [0], "probe": ["knn"], "metric": ["nmi"], "value": [0.1]}
+            )
+        )
 
 
 def test_best_layers_picks_best_with_relative_depth_and_ties() -> None:
@@ -153,9 +156,7 @@ def test_best_table_with_partial_data() -> None:
         _rows("mfcc", "accent", "knn", {0: [0.2]}),  # a task with only a baseline
     )
     table = best_table(summarize(results)).set_index(["model", "task"])
-    assert sorted(table.index) == [
-        (m, t) for m in ("h", "w") for t in ("accent", "emo", "gender")
-    ]
+    assert sorted(table.index) == [(m, t) for m in ("h", "w") for t in ("accent", "emo", "gender")]
     w_emo = table.loc[("w", "emo")]
     assert (w_emo["probe"], w_emo["layer"], w_emo["macro_f1"]) == ("mlp", 2, 0.7)
     assert w_emo["relative_depth"] == pytest.approx(1.0)

@@ -21,7 +21,11 @@ from speechprobe.errors import SpeechprobeError
 
 DISTANCE = registered_tasks()["ds-distance"]
 INSTRUCTION = "How far is the speaker from the microphone? The answer could be 0.4m, 2.0m, or 4.0m."
-DS_SPELLINGS = {"0.4m": ["0.4m", "0.4 m", "0.4M"], "2.0m": ["2.0m", "2m", " 2.0 M "], "4.0m": ["4.0m", "4m", "4.0 meters"]}
+DS_SPELLINGS = {
+    "0.4m": ["0.4m", "0.4 m", "0.4M"],
+    "2.0m": ["2.0m", "2m", " 2.0 M "],
+    "4.0m": ["4.0m", "4m", "4.0 meters"],
+}
 LEVELS = {"0.4m": 0.5, "2.0m": 0.2, "4.0m": 0.08}
 VARIANTS = ("bytes", "arrays", "paths", "audio-paths")
 
@@ -48,8 +52,10 @@ def _rows(root: Path) -> list[dict]:
             speaker = f"3D_SPK_{i:05d}"
             name = f"wav/{speaker}_{li:03d}_Device02_Distance{li:02d}.wav"
             sr = (16000, 8000, 22050)[i]
-            y = (LEVELS[label] * np.sin(2 * np.pi * 220 * np.arange(int(0.3 * sr)) / sr)
-                 + 0.01 * rng.standard_normal(int(0.3 * sr))).astype(np.float32)
+            y = (
+                LEVELS[label] * np.sin(2 * np.pi * 220 * np.arange(int(0.3 * sr)) / sr)
+                + 0.01 * rng.standard_normal(int(0.3 * sr))
+            ).astype(np.float32)
             sf.write(root / name, y, sr)
             rows.append({"file": name, "instruction": INSTRUCTION, "label": spelling, "word": f"w{li}{i}"})
             manifest.append((name, label, speaker))
@@ -79,8 +85,12 @@ def _audio_cells(root: Path, rows: list[dict], variant: str) -> list:
 def _dataset(rows: list[dict], cells: list, variant: str):
     from datasets import Audio, Dataset
 
-    ds = Dataset.from_list([{"file": r["file"], "audio": a, "instruction": r["instruction"], "label": r["label"],
-                             "word": r["word"]} for r, a in zip(rows, cells)])
+    ds = Dataset.from_list(
+        [
+            {"file": r["file"], "audio": a, "instruction": r["instruction"], "label": r["label"], "word": r["word"]}
+            for r, a in zip(rows, cells)
+        ]
+    )
     return ds.cast_column("audio", Audio()) if variant in ("bytes", "audio-paths") else ds
 
 
@@ -180,8 +190,11 @@ def test_label_outside_set_and_undecodable_rows_are_skipped(ds_copies, tmp_path)
 
 
 def test_missing_columns_name_them_and_list_the_rest(ds_copies):
-    with pytest.raises(SpeechprobeError, match=r"missing column\(s\) speech, speaker \(available: file, audio, "
-                       r"instruction, label, word\)"):
+    with pytest.raises(
+        SpeechprobeError,
+        match=r"missing column\(s\) speech, speaker \(available: file, audio, "
+        r"instruction, label, word\)",
+    ):
         HFSource(ds_copies["bytes", "save_to_disk"], columns=Columns(audio="speech", group="speaker"))
     with pytest.raises(SpeechprobeError, match="missing column"):
         open_task(str(ds_copies["bytes", "parquet"]), Path("unused"), columns={"label": "emotion"})
@@ -212,7 +225,9 @@ def test_split_choice(ds_copies, tmp_path):
     ds.select(range(2)).to_parquet(str(tmp_path / "pq" / "data" / "validation-00000-of-00001.parquet"))
     with pytest.raises(SpeechprobeError, match="several splits .* pass --split"):
         HFSource(tmp_path / "pq")
-    assert HFSource(tmp_path / "pq", split="validation").labels() == [r["label"].strip().lower() for r in ds_copies["rows"][:2]]
+    assert HFSource(tmp_path / "pq", split="validation").labels() == [
+        r["label"].strip().lower() for r in ds_copies["rows"][:2]
+    ]
 
 
 def test_offline_hub_id_says_how_to_use_a_local_copy(tmp_path):
@@ -238,15 +253,19 @@ def test_any_audio_dataset_with_column_overrides(tmp_path):
         cells.append({"bytes": buf.getvalue(), "path": None})
         emotions.append(i % 2)
         speakers.append(f"spk{i // 2}")
-    features = Features({
-        "speech": {"bytes": Value("binary"), "path": Value("string")},
-        "emotion": ClassLabel(names=["calm", "angry"]),
-        "speaker": Value("string"),
-    })
+    features = Features(
+        {
+            "speech": {"bytes": Value("binary"), "path": Value("string")},
+            "emotion": ClassLabel(names=["calm", "angry"]),
+            "speaker": Value("string"),
+        }
+    )
     Dataset.from_dict({"speech": cells, "emotion": emotions, "speaker": speakers}, features=features).save_to_disk(
-        str(tmp_path / "mine"))
-    task, source = open_task(str(tmp_path / "mine"), tmp_path,
-                             columns={"audio": "speech", "label": "emotion", "group": "speaker"})
+        str(tmp_path / "mine")
+    )
+    task, source = open_task(
+        str(tmp_path / "mine"), tmp_path, columns={"audio": "speech", "label": "emotion", "group": "speaker"}
+    )
     assert task.name == "mine" and task.labels == ("angry", "calm") and task.group_column == "speaker"
     clips = list(source)
     assert [c.label for c in clips] == ["calm", "angry"] * 3
@@ -254,8 +273,11 @@ def test_any_audio_dataset_with_column_overrides(tmp_path):
     assert len({c.id for c in clips}) == 6 and all(len(c.id) == 16 for c in clips)  # content-derived ids
     assert clips[0].id == clips[0].content_hash[:16]
     # turning grouping off for a registry task that has a pattern
-    _, ungrouped = open_task(f"ds-distance={tmp_path / 'mine'}", tmp_path,
-                             columns={"audio": "speech", "label": "emotion", "group_pattern": "none"})
+    _, ungrouped = open_task(
+        f"ds-distance={tmp_path / 'mine'}",
+        tmp_path,
+        columns={"audio": "speech", "label": "emotion", "group_pattern": "none"},
+    )
     assert ungrouped.columns.group_pattern is None and not ungrouped.has_groups
 
 
@@ -264,13 +286,24 @@ def test_dynamic_superb_digits_map_to_words(tmp_path):
 
     buf = io.BytesIO()
     sf.write(buf, np.full(800, 0.1, np.float32), 16000, format="WAV")
-    rows = [{"file": f"mirsd_{i}.wav", "audio": {"bytes": buf.getvalue(), "path": None}, "word": "pens",
-             "instruction": "Which word is stressed? The answer could be zero, one, two, three, four, or five.",
-             "label": label} for i, label in enumerate(["3", "Three", "five ", "6"])]
+    rows = [
+        {
+            "file": f"mirsd_{i}.wav",
+            "audio": {"bytes": buf.getvalue(), "path": None},
+            "word": "pens",
+            "instruction": "Which word is stressed? The answer could be zero, one, two, three, four, or five.",
+            "label": label,
+        }
+        for i, label in enumerate(["3", "Three", "five ", "6"])
+    ]
     Dataset.from_list(rows).cast_column("audio", Audio()).save_to_disk(str(tmp_path / "mirsd"))
     _, source = open_task(f"ds-stress={tmp_path / 'mirsd'}", tmp_path)
     clips = list(source)
-    assert [(c.label, c.meta["label_original"]) for c in clips] == [("three", "3"), ("three", "Three"), ("five", "five ")]
+    assert [(c.label, c.meta["label_original"]) for c in clips] == [
+        ("three", "3"),
+        ("three", "Three"),
+        ("five", "five "),
+    ]
     assert clips[0].id == "mirsd_0.wav" and clips[1].id == "mirsd_1.wav"  # duplicate audio keeps the file ids
     assert source.outside_label_set == {"6": 1} and clips[0].group is None and not source.has_groups
 

@@ -66,16 +66,29 @@ def matrix_run(tmp_path_factory, tiny_whisper):
         rows.append((name, "hostile", "g-hostile"))
     for i in range(12):  # the rest of the dataset: two learnable classes
         label = "ab"[i % 2]
-        write(root / f"good{i}.wav", tone(1.0) * (1.0 if label == "a" else 0.2) + (0 if label == "a" else 0.1 * rng.standard_normal(SR)))
+        write(
+            root / f"good{i}.wav",
+            tone(1.0) * (1.0 if label == "a" else 0.2) + (0 if label == "a" else 0.1 * rng.standard_normal(SR)),
+        )
         rows.append((f"good{i}.wav", label, f"g{i % 4}"))
     with open(root / "manifest.csv", "w", newline="") as f:
         w = csv.writer(f)
         w.writerow(["path", "label", "group"])
         w.writerows(rows)
     out = root / "run"
-    cfg = RunConfig(models=[str(tiny_whisper)], tasks=[str(root / "manifest.csv")], out=out, folds=2,
-                    baselines=["mfcc"], probes=["knn"], window="trimmed", progress=False,
-                    permutations=0, embeddings=False, report=False)
+    cfg = RunConfig(
+        models=[str(tiny_whisper)],
+        tasks=[str(root / "manifest.csv")],
+        out=out,
+        folds=2,
+        baselines=["mfcc"],
+        probes=["knn"],
+        window="trimmed",
+        progress=False,
+        permutations=0,
+        embeddings=False,
+        report=False,
+    )
     run(cfg)
     return out
 

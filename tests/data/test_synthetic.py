@@ -45,10 +45,7 @@ TINY = 2
 def audio_hashes(manifest: Path) -> list[str]:
     """sha256 of each clip's PCM data, in manifest order."""
     frame = pd.read_csv(manifest)
-    return [
-        hashlib.sha256(sf.read(manifest.parent / p, dtype="int16")[0].tobytes()).hexdigest()
-        for p in frame["path"]
-    ]
+    return [hashlib.sha256(sf.read(manifest.parent / p, dtype="int16")[0].tobytes()).hexdigest() for p in frame["path"]]
 
 
 @pytest.fixture(scope="module")
@@ -164,9 +161,7 @@ def test_effects():
     rng = np.random.default_rng(0)
     sr = 16000
     speech = rng.standard_normal(sr).astype(np.float32) * np.repeat(rng.random(10) > 0.5, sr // 10)
-    near, mid, far = (
-        effects.at_distance(speech, sr, d, np.random.default_rng(1)) for d in (0.4, 2.0, 4.0)
-    )
+    near, mid, far = (effects.at_distance(speech, sr, d, np.random.default_rng(1)) for d in (0.4, 2.0, 4.0))
     assert effects.rms(near) > effects.rms(mid) > effects.rms(far)
     assert len(far) == len(speech)
     assert len(np.unique(effects.mu_law(speech * 0.1, bits=4))) <= 16
@@ -186,9 +181,7 @@ def _learnability(name: str, n: int, tmp_path: Path) -> float:
         mfcc = librosa.feature.mfcc(y=audio, sr=sr, n_mfcc=20)
         features.append(np.concatenate([mfcc.mean(1), mfcc.std(1)]))
     model = make_pipeline(StandardScaler(), LogisticRegression(max_iter=1000))
-    scores = cross_val_score(
-        model, np.stack(features), frame["label"], groups=frame["group"], cv=GroupKFold(4)
-    )
+    scores = cross_val_score(model, np.stack(features), frame["label"], groups=frame["group"], cv=GroupKFold(4))
     return float(scores.mean())
 
 

@@ -12,20 +12,28 @@ from speechprobe.data.tasks import registered_tasks
 
 # The study's tasks as the issue lists them: registry name -> (HF id, label set)
 STUDY = {
-    "ds-accent": ("DynamicSuperb/AccentClassification_AccentdbExtended",
-                  {"american", "australian", "bangla", "british", "indian", "malayalam", "odiya", "telugu", "welsh"}),
-    "ds-emotion": ("DynamicSuperb/EmotionRecognition_MultimodalEmotionlinesDataset",
-                   {"anger", "disgust", "fear", "joy", "neutral", "sadness", "surprise"}),
-    "ds-dialogue-emotion": ("DynamicSuperb/DialogueEmotionClassification_DailyTalk",
-                            {"anger", "disgust", "fear", "sadness", "happiness", "surprise", "no emotion"}),
+    "ds-accent": (
+        "DynamicSuperb/AccentClassification_AccentdbExtended",
+        {"american", "australian", "bangla", "british", "indian", "malayalam", "odiya", "telugu", "welsh"},
+    ),
+    "ds-emotion": (
+        "DynamicSuperb/EmotionRecognition_MultimodalEmotionlinesDataset",
+        {"anger", "disgust", "fear", "joy", "neutral", "sadness", "surprise"},
+    ),
+    "ds-dialogue-emotion": (
+        "DynamicSuperb/DialogueEmotionClassification_DailyTalk",
+        {"anger", "disgust", "fear", "sadness", "happiness", "surprise", "no emotion"},
+    ),
     "ds-stress": ("DynamicSuperb/StressDetection_MIRSD", {"zero", "one", "two", "three", "four", "five"}),
     "ds-distance": ("DynamicSuperb/HowFarAreYou_3DSpeaker", {"0.4m", "2.0m", "4.0m"}),
     "ds-sarcasm": ("DynamicSuperb/SarcasmDetection_Mustard", {"true", "false"}),
     "ds-multi-speaker-librispeech": ("DynamicSuperb/MultiSpeakerDetection_LibriSpeech-TestClean", {"true", "false"}),
     "ds-multi-speaker-vctk": ("DynamicSuperb/MultiSpeakerDetection_VCTK", {"true", "false"}),
     "ds-speaker-count": ("DynamicSuperb/SpeakerCounting_LibriTTS-TestClean", {"one", "two", "three", "four", "five"}),
-    "ds-dialogue-act": ("DynamicSuperb/DialogueActClassification_DailyTalk",
-                        {"question", "inform", "directive", "commissive"}),
+    "ds-dialogue-act": (
+        "DynamicSuperb/DialogueActClassification_DailyTalk",
+        {"question", "inform", "directive", "commissive"},
+    ),
     "ds-spoof": ("DynamicSuperb/SpoofDetection_ASVspoof2017", {"spoofed", "authentic"}),
 }
 
@@ -54,14 +62,17 @@ def test_label_maps_land_in_the_label_set():
     assert registered_tasks()["ds-spoof"].label_map["bonafide"] == "authentic"
 
 
-@pytest.mark.parametrize("name, file, group", [
-    ("ds-accent", "/data/accentdb/bangla/speaker_01/bangla_s01_321.wav", "bangla_s01"),
-    ("ds-accent", "american_s02_117.wav", "american_s02"),
-    ("ds-distance", "test/3D_SPK_08110/3D_SPK_08110_041_Device08_Distance13_Dialect12.wav", "3D_SPK_08110"),
-    ("ds-dialogue-act", "10_0_d1080.wav", "d1080"),
-    ("ds-dialogue-emotion", "3_1_d1159.wav", "d1159"),
-    ("ds-emotion", "dia125_utt3.wav", "dia125"),
-])
+@pytest.mark.parametrize(
+    "name, file, group",
+    [
+        ("ds-accent", "/data/accentdb/bangla/speaker_01/bangla_s01_321.wav", "bangla_s01"),
+        ("ds-accent", "american_s02_117.wav", "american_s02"),
+        ("ds-distance", "test/3D_SPK_08110/3D_SPK_08110_041_Device08_Distance13_Dialect12.wav", "3D_SPK_08110"),
+        ("ds-dialogue-act", "10_0_d1080.wav", "d1080"),
+        ("ds-dialogue-emotion", "3_1_d1159.wav", "d1159"),
+        ("ds-emotion", "dia125_utt3.wav", "dia125"),
+    ],
+)
 def test_group_patterns_read_speaker_or_session_from_file_names(name, file, group):
     m = re.search(registered_tasks()[name].group_pattern, file)
     assert m and m.group(1) == group
@@ -69,7 +80,11 @@ def test_group_patterns_read_speaker_or_session_from_file_names(name, file, grou
 
 def test_answer_options():
     assert answer_options("Classify the act. The answer could be question, inform, directive, or commissive.") == [
-        "question", "inform", "directive", "commissive"]
+        "question",
+        "inform",
+        "directive",
+        "commissive",
+    ]
     assert answer_options("Is it spoofed? The answer could be spoofed or authentic.") == ["spoofed", "authentic"]
     assert answer_options("How far? The answer could be 0.4m, 2.0m, or 4.0m.") == ["0.4m", "2.0m", "4.0m"]
     assert answer_options("No options here.") == [] and answer_options(None) == []

@@ -1,12 +1,11 @@
 import numpy as np
 import pytest
 
+from gpu import cuda_only
 from speechprobe.data.clip import Clip
 from speechprobe.features.extract import extract
 from speechprobe.features.store import FeatureStore
 from speechprobe.models.base import AdapterInfo, ModelAdapter
-
-from gpu import cuda_only
 
 
 class ToyAdapter(ModelAdapter):

@@ -42,7 +42,9 @@ def _root_conftest():
     import importlib.util
     from pathlib import Path
 
-    spec = importlib.util.spec_from_file_location("_speechprobe_tests_root_conftest", Path(__file__).parents[1] / "conftest.py")
+    spec = importlib.util.spec_from_file_location(
+        "_speechprobe_tests_root_conftest", Path(__file__).parents[1] / "conftest.py"
+    )
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
@@ -113,22 +115,38 @@ def test_a_worker_that_dies_loses_nothing(ref, ray_session, tmp_path):
 def test_pipeline_results_csv_identical_with_ray(ref, engine, tiny_whisper, tones, tmp_path, monkeypatch):
     """The wiring proposed for run_extract (RayEngine from load_model's arguments, its extract for
     extract), with the MFCC baseline too: its numpy BLAS must run on the driver's thread count."""
-    import speechprobe.pipeline as pipeline
+    from speechprobe import pipeline
     from speechprobe.config import RunConfig
 
     def cfg(name):
         return RunConfig(
-            models=[str(tiny_whisper)], tasks=[str(tones)], out=tmp_path / name, cache=tmp_path / f"cache-{name}",
-            folds=4, baselines=["mfcc"], window="trimmed", probes=["knn", "linear"], progress=False, permutations=0,
-            embeddings=False, report=False, max_batch_seconds=BATCH_SECONDS,
+            models=[str(tiny_whisper)],
+            tasks=[str(tones)],
+            out=tmp_path / name,
+            cache=tmp_path / f"cache-{name}",
+            folds=4,
+            baselines=["mfcc"],
+            window="trimmed",
+            probes=["knn", "linear"],
+            progress=False,
+            permutations=0,
+            embeddings=False,
+            report=False,
+            max_batch_seconds=BATCH_SECONDS,
         )
 
     pipeline.run(cfg("local"))
     c = cfg("ray")
 
     def ray_extract(adapter, source, space, pooling, max_batch_seconds, progress, desc):
-        recipe = dict(name=adapter.name if adapter.name == "mfcc" else c.models[0], window=c.window, device=c.device,
-                      dtype=c.dtype, random_init=c.random_init, seed=c.seed)
+        recipe = dict(
+            name=adapter.name if adapter.name == "mfcc" else c.models[0],
+            window=c.window,
+            device=c.device,
+            dtype=c.dtype,
+            random_init=c.random_init,
+            seed=c.seed,
+        )
         if recipe["name"] == c.models[0]:  # the shared actors already hold this recipe
             assert recipe == {**ref["recipe"], "device": "cpu", "dtype": None, "random_init": False, "seed": 0}
             eng = engine
@@ -172,7 +190,9 @@ def _closed_port() -> int:
 def test_unreachable_address_fails_fast_with_the_local_hint(not_connected, monkeypatch):
     monkeypatch.setattr(ray, "init", lambda *a, **k: pytest.fail("ray.init reached"))
     t0 = time.monotonic()
-    with pytest.raises(SpeechprobeError, match=r"cannot reach the Ray cluster at 127\.0\.0\.1:\d+ .*run without --engine ray"):
+    with pytest.raises(
+        SpeechprobeError, match=r"cannot reach the Ray cluster at 127\.0\.0\.1:\d+ .*run without --engine ray"
+    ):
         ray_engine.connect(f"127.0.0.1:{_closed_port()}", timeout_s=5)
     assert time.monotonic() - t0 < 5
 
@@ -195,5 +215,7 @@ def test_ray_errors_while_joining_are_one_line(not_connected, monkeypatch):
 
     monkeypatch.setattr(ray, "init", refuse)
     monkeypatch.setattr(ray_engine.socket, "create_connection", lambda *a, **k: socket.socket())
-    with pytest.raises(SpeechprobeError, match=r"^cannot connect to the Ray cluster at 10\.0\.0\.1:6379 \(Failed to connect"):
+    with pytest.raises(
+        SpeechprobeError, match=r"^cannot connect to the Ray cluster at 10\.0\.0\.1:6379 \(Failed to connect"
+    ):
         ray_engine.connect("10.0.0.1:6379", timeout_s=5)

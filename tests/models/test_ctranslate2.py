@@ -79,8 +79,9 @@ def _ct2_variables(model) -> dict[str, np.ndarray]:
     return out
 
 
-def _write_ct2(path: Path, variables: dict[str, np.ndarray], dtype=np.float32, version: int = 6,
-               spec: str = "WhisperSpec") -> Path:
+def _write_ct2(
+    path: Path, variables: dict[str, np.ndarray], dtype=np.float32, version: int = 6, spec: str = "WhisperSpec"
+) -> Path:
     """Write a model.bin; float variables are stored as ``dtype``."""
     type_ids = {np.dtype(t): i for i, t in enumerate((np.float32, np.int8, np.int16, np.int32, np.float16))}
 
@@ -105,9 +106,18 @@ def tiny_random():
 
     torch.manual_seed(0)
     config = WhisperConfig(
-        vocab_size=100, num_mel_bins=80, d_model=64, encoder_layers=2, decoder_layers=3,
-        encoder_attention_heads=4, decoder_attention_heads=2, encoder_ffn_dim=128, decoder_ffn_dim=96,
-        max_source_positions=30, max_target_positions=20, **TOKENS,
+        vocab_size=100,
+        num_mel_bins=80,
+        d_model=64,
+        encoder_layers=2,
+        decoder_layers=3,
+        encoder_attention_heads=4,
+        decoder_attention_heads=2,
+        encoder_ffn_dim=128,
+        decoder_ffn_dim=96,
+        max_source_positions=30,
+        max_target_positions=20,
+        **TOKENS,
     )
     model = WhisperForConditionalGeneration(config).eval()
     with torch.no_grad():  # Whisper initialises biases and norms to constants; randomise everything
@@ -124,8 +134,12 @@ def test_round_trip_matches_every_tensor_and_logits(tiny_random, tmp_path, dtype
     from transformers import WhisperForConditionalGeneration
 
     original = WhisperForConditionalGeneration(tiny_random.config).eval()
-    original.load_state_dict({k: v.to(torch.float16 if dtype == np.float16 else torch.float32).float()
-                              for k, v in tiny_random.state_dict().items()})
+    original.load_state_dict(
+        {
+            k: v.to(torch.float16 if dtype == np.float16 else torch.float32).float()
+            for k, v in tiny_random.state_dict().items()
+        }
+    )
     path = _write_ct2(tmp_path / "model.bin", _ct2_variables(original), dtype)
 
     ct2 = read_model_bin(path)
@@ -141,9 +155,19 @@ def test_round_trip_matches_every_tensor_and_logits(tiny_random, tmp_path, dtype
     assert set(state) == set(expected)
     for name, tensor in expected.items():
         assert torch.equal(state[name], tensor), name
-    for key in ("vocab_size", "num_mel_bins", "d_model", "encoder_layers", "decoder_layers",
-                "encoder_attention_heads", "decoder_attention_heads", "encoder_ffn_dim", "decoder_ffn_dim",
-                "max_source_positions", "max_target_positions"):
+    for key in (
+        "vocab_size",
+        "num_mel_bins",
+        "d_model",
+        "encoder_layers",
+        "decoder_layers",
+        "encoder_attention_heads",
+        "decoder_attention_heads",
+        "encoder_ffn_dim",
+        "decoder_ffn_dim",
+        "max_source_positions",
+        "max_target_positions",
+    ):
         assert getattr(config, key) == getattr(original.config, key), key
 
     converted = build_model(state, config)
@@ -300,10 +324,19 @@ def test_tiny_en_checkpoint(tiny_en, cache):
     assert abs(n - 37_760_640) < 10_000
     c, g = model.config, model.generation_config
     assert (c.d_model, c.encoder_layers, c.decoder_layers, c.encoder_attention_heads, c.vocab_size) == (
-        384, 4, 4, 6, 51864)
+        384,
+        4,
+        4,
+        6,
+        51864,
+    )
     assert model.dtype == torch.float32
     assert (g.decoder_start_token_id, g.eos_token_id, g.no_timestamps_token_id, g.is_multilingual) == (
-        50257, 50256, 50362, False)
+        50257,
+        50256,
+        50362,
+        False,
+    )
     assert g.begin_suppress_tokens == [220, 50256] and len(g.alignment_heads) == 8
     assert len(processor.tokenizer) == 51864 and processor.feature_extractor.feature_size == 80
 
@@ -358,7 +391,11 @@ def test_base_checkpoint_transcribes(base, speech):
     assert abs(n - 72_590_000) < 10_000
     g = model.generation_config
     assert (g.decoder_start_token_id, g.eos_token_id, g.no_timestamps_token_id, g.is_multilingual) == (
-        50258, 50257, 50363, True)
+        50258,
+        50257,
+        50363,
+        True,
+    )
     assert g.lang_to_id["<|en|>"] == 50259 and len(g.lang_to_id) == 99
     assert g.task_to_id == {"transcribe": 50359, "translate": 50358}
     text = _transcribe(model, processor, speech, language="en", task="transcribe")

@@ -26,9 +26,25 @@ def test_cpu_low_precision_hands_linear_contiguous_inputs(dtype, contiguous):
     with _LinearInputs() as seen, autocast(torch.device("cpu"), dtype):
         y = F.linear(x, w)
         mha = F.multi_head_attention_forward(
-            x, x, x, 16, 4, None, None, None, None, False, 0.0, torch.randn(16, 16), None,
-            training=False, need_weights=False, use_separate_proj_weight=True,
-            q_proj_weight=torch.randn(16, 16), k_proj_weight=torch.randn(16, 16), v_proj_weight=torch.randn(16, 16),
+            x,
+            x,
+            x,
+            16,
+            4,
+            None,
+            None,
+            None,
+            None,
+            False,
+            0.0,
+            torch.randn(16, 16),
+            None,
+            training=False,
+            need_weights=False,
+            use_separate_proj_weight=True,
+            q_proj_weight=torch.randn(16, 16),
+            k_proj_weight=torch.randn(16, 16),
+            v_proj_weight=torch.randn(16, 16),
         )[0]
     assert seen.contiguous[0] is contiguous
     assert y.dtype == (dtype or torch.float32) and mha.shape == (9, 4, 16)

@@ -8,10 +8,10 @@ import torch
 from transformers import Qwen2AudioConfig, Qwen2AudioForConditionalGeneration, WhisperFeatureExtractor
 from transformers.masking_utils import create_bidirectional_mask
 
+from gpu import check_cuda_parity, cuda_only
 from speechprobe.errors import SpeechprobeError
 from speechprobe.models.qwen2_audio import load_qwen2_audio
 from speechprobe.models.registry import load_model
-from gpu import check_cuda_parity, cuda_only
 
 LAYERS = 2
 

@@ -5,10 +5,10 @@ import pytest
 import torch
 from transformers import SeamlessM4TFeatureExtractor, SeamlessM4Tv2Config, SeamlessM4Tv2ForSpeechToText
 
+from gpu import check_cuda_parity, cuda_only
 from speechprobe.errors import SpeechprobeError
 from speechprobe.models.registry import load_model
 from speechprobe.models.seamless import load_seamless
-from gpu import check_cuda_parity, cuda_only
 
 LAYERS = 3
 

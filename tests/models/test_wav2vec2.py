@@ -15,10 +15,10 @@ from transformers import (
     WavLMModel,
 )
 
+from gpu import check_cuda_parity, cuda_only
 from speechprobe.errors import SpeechprobeError
 from speechprobe.models.registry import load_model
 from speechprobe.models.wav2vec2 import load_wav2vec2
-from gpu import check_cuda_parity, cuda_only
 
 TINY = {
     "hidden_size": 32,

@@ -3,10 +3,10 @@ import pytest
 import torch
 from transformers import WhisperFeatureExtractor, WhisperForConditionalGeneration
 
+from gpu import check_cuda_parity, cuda_only
 from speechprobe.errors import SpeechprobeError
 from speechprobe.models.registry import load_model
 from speechprobe.models.whisper import load_whisper
-from gpu import check_cuda_parity, cuda_only
 
 
 @pytest.fixture(scope="module")
@@ -97,7 +97,9 @@ def test_cpu_low_precision_attention_blocks_match_sdpa(n_queries, monkeypatch):
     valid = torch.arange(600)[None, :] < torch.tensor([[600], [410]])
     mask = additive_key_mask(valid, torch.float32)
     got = _attend(q * 0.25, k, v, mask).float()
-    want = torch.nn.functional.scaled_dot_product_attention(q.float() * 0.25, k.float(), v.float(), attn_mask=mask, scale=1.0)
+    want = torch.nn.functional.scaled_dot_product_attention(
+        q.float() * 0.25, k.float(), v.float(), attn_mask=mask, scale=1.0
+    )
     # 37 queries: one block; 600: three blocks, the last one ragged
     assert got.shape == want.shape and got.dtype == torch.float32
     err = (got - want).abs().max().item()

@@ -12,12 +12,11 @@ from sklearn.neural_network import MLPClassifier
 from sklearn.preprocessing import StandardScaler
 from threadpoolctl import threadpool_limits
 
+from gpu import DEVICES, cuda_only
 from speechprobe.errors import ConfigError
 from speechprobe.probes import make_probe, probe_layers
 from speechprobe.probes.fast import knn_predict, mlp_predict, resolve_device, standardise_layers
 from speechprobe.probes.runner import _plan, _torch_settings
-
-from gpu import DEVICES, cuda_only
 
 PROBES = ("knn", "mlp", "linear")
 

@@ -7,10 +7,9 @@ import numpy as np
 import pytest
 import torch
 
+from gpu import cuda_only
 from speechprobe.zeroshot import greedy_generate, load_backend, score_labels
 from speechprobe.zeroshot.scoring import label_tokens
-
-from gpu import cuda_only
 
 LABELS = ["yes", "no", "up down", "stop"]
 PROMPT = "choose one of: yes, no, up down, stop."
@@ -48,7 +47,9 @@ def _qwen_reference(backend, audio: np.ndarray, prompt: str, labels: list[str]) 
     for cand in label_tokens(backend, labels):
         ids = torch.tensor([prefix + cand[:-1]])
         logits = backend.model(
-            input_ids=ids, input_features=feats["input_features"], attention_mask=torch.ones_like(ids),
+            input_ids=ids,
+            input_features=feats["input_features"],
+            attention_mask=torch.ones_like(ids),
             feature_attention_mask=feats["attention_mask"],
         ).logits[0]
         out.append(_full_sequence_logprob(logits[len(prefix) - 1 :], cand))
@@ -62,8 +63,9 @@ def _seamless_reference(backend, audio: np.ndarray, prompt: str, labels: list[st
     out = []
     for cand in label_tokens(backend, labels):
         ids = torch.tensor([prefix + cand[:-1]])
-        logits = backend.model(input_features=feats["input_features"], attention_mask=feats["attention_mask"],
-                               decoder_input_ids=ids).logits[0]
+        logits = backend.model(
+            input_features=feats["input_features"], attention_mask=feats["attention_mask"], decoder_input_ids=ids
+        ).logits[0]
         out.append(_full_sequence_logprob(logits[len(prefix) - 1 :], cand))
     return np.array(out)
 
@@ -112,7 +114,9 @@ def test_batched_equals_one_clip_at_a_time(backend_case, noise_clips):
     for i, (clip, prompt) in enumerate(zip(noise_clips, prompts)):
         alone = backend.encode([clip])
         # padded batches change float32 rounding in SeamlessM4T's Conformer (~1e-5 relative)
-        np.testing.assert_allclose(batched[i], score_labels(backend, alone, [prompt], LABELS).raw[0], rtol=5e-5, atol=1e-4)
+        np.testing.assert_allclose(
+            batched[i], score_labels(backend, alone, [prompt], LABELS).raw[0], rtol=5e-5, atol=1e-4
+        )
         assert greedy_generate(backend, alone, [prompt], max_new_tokens=6) == [answers[i]]
 
 
@@ -139,8 +143,10 @@ def test_backend_settings_record_what_changes_answers(tiny_qwen, tiny_whisper_de
     assert load_backend(str(tiny_qwen)).settings()["chat_template"] is False  # a base checkpoint: off by default
     w = load_backend(str(tiny_whisper_dec))
     assert w.settings()["multilingual"] and w.settings()["language"] == "en"
-    sot, en, transcribe, nots = (w.tokenizer.convert_tokens_to_ids(t) for t in
-                                 ("<|startoftranscript|>", "<|en|>", "<|transcribe|>", "<|notimestamps|>"))
+    sot, en, transcribe, nots = (
+        w.tokenizer.convert_tokens_to_ids(t)
+        for t in ("<|startoftranscript|>", "<|en|>", "<|transcribe|>", "<|notimestamps|>")
+    )
     ids = w.prefix_ids("Choose one of: yes, no.")
     assert ids[0] == w.tokenizer.convert_tokens_to_ids("<|startofprev|>") and ids[-4:] == [sot, en, transcribe, nots]
     assert w.prefix_ids("") == [sot, en, transcribe, nots]

@@ -17,7 +17,9 @@ def _results(pairs: dict[tuple[str, str], tuple[float, float]]) -> pd.DataFrame:
     for (model, task), (probe, zs) in pairs.items():
         for layer in range(3):
             for fold in range(2):
-                rows.append((model, task, layer, "mlp", fold, "macro_f1", probe - 0.1 * (2 - layer) + (0.01 if fold else -0.01)))
+                rows.append(
+                    (model, task, layer, "mlp", fold, "macro_f1", probe - 0.1 * (2 - layer) + (0.01 if fold else -0.01))
+                )
         for k, prompt in enumerate(("choose", "question", "file-x")):
             rows.append((model, task, pd.NA, f"zeroshot:likelihood:{prompt}", 0, "macro_f1", zs - 0.05 * k))
             rows.append((model, task, pd.NA, f"zeroshot:generate:{prompt}", 0, "macro_f1", zs - 0.2 - 0.05 * k))
@@ -32,13 +34,17 @@ def test_sensitivity_min_max_std_per_model_task_and_mode():
     assert lik["std"] == pytest.approx(np.std([0.6, 0.55, 0.5], ddof=1)) and lik["range"] == pytest.approx(0.1)
     assert lik["best_prompt"] == "choose" and lik["worst_prompt"] == "file-x"
     every = table[table["mode"] == "all"].iloc[0]
-    assert every["n_prompts"] == 6 and every["min"] == pytest.approx(0.3) and every["best_prompt"] == "likelihood:choose"
+    assert (
+        every["n_prompts"] == 6 and every["min"] == pytest.approx(0.3) and every["best_prompt"] == "likelihood:choose"
+    )
     assert sensitivity_table(_results({})).empty
 
 
 def test_pairs_take_the_best_prompt_and_the_best_layer_of_the_same_model():
     results = _results({("m", "t"): (0.8, 0.6), ("m", "u"): (0.7, 0.3)})
-    results = pd.concat([results, pd.DataFrame([("other", "t", pd.NA, "zeroshot:generate:choose", 0, "macro_f1", 0.9)], columns=COLS)])
+    results = pd.concat(
+        [results, pd.DataFrame([("other", "t", pd.NA, "zeroshot:generate:choose", 0, "macro_f1", 0.9)], columns=COLS)]
+    )
     pairs = zeroshot_vs_probe(results)
     assert list(pairs["task"]) == ["t", "u"]  # "other" has no probe rows: not paired
     first = pairs.iloc[0]

@@ -106,4 +106,7 @@ def test_user_synonyms_extend_the_table():
     assert parse_answer("The speaker sounds happy.", meld, synonyms_for("ds-emotion", meld)).label == "joy"
     stress = ("zero", "one", "two", "three", "four", "five")
     assert parse_answer("Word 2 is stressed.", stress, synonyms_for("ds-stress", stress)).label == "two"
-    assert parse_answer("She sounds furious.", ("angry", "calm"), synonyms_for("ds-emotion", ("angry", "calm"))).label == "angry"
+    assert (
+        parse_answer("She sounds furious.", ("angry", "calm"), synonyms_for("ds-emotion", ("angry", "calm"))).label
+        == "angry"
+    )

@@ -30,7 +30,9 @@ def test_user_template_files(tmp_path):
     txt = tmp_path / "terse.txt"
     txt.write_text("Label the clip ({labels_or}) for {task}:\n")
     (t,) = resolve_prompts([f"file:{txt}"])
-    assert t.id == "file-terse" and t.render("speaker_count", ("1", "2")) == "Label the clip (1 or 2) for speaker count:"
+    assert (
+        t.id == "file-terse" and t.render("speaker_count", ("1", "2")) == "Label the clip (1 or 2) for speaker count:"
+    )
     js = tmp_path / "mine.json"
     js.write_text(json.dumps({"a": "Options: {labels}. Answer:", "b": "{question}"}))
     assert [t.id for t in resolve_prompts([str(js), "choose"])] == ["file-a", "file-b", "choose"]

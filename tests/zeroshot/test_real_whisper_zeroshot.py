@@ -29,8 +29,15 @@ def real_run(tmp_path_factory):
     torch.set_num_threads(1)  # a shared 2-core box: one thread is faster and deterministic
     out = tmp_path_factory.mktemp("real-zeroshot")
     cfg = ZeroShotConfig(
-        models=["whisper-base"], tasks=["spoken_word"], out=out, n_per_class=2, prompts=["choose"],
-        modes=["likelihood", "generate"], window="trimmed", max_new_tokens=5, progress=False,
+        models=["whisper-base"],
+        tasks=["spoken_word"],
+        out=out,
+        n_per_class=2,
+        prompts=["choose"],
+        modes=["likelihood", "generate"],
+        window="trimmed",
+        max_new_tokens=5,
+        progress=False,
     )
     try:
         yield run_zeroshot(cfg), out

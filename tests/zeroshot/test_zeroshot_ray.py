@@ -28,8 +28,14 @@ from ray_faults import faulty
 from speechprobe.zeroshot import ZeroShotConfig, load_backend, run_zeroshot
 from speechprobe.zeroshot import runner as runner_mod
 
-CLIPS = (("up_0", "up", 180.0), ("down_0", "down", 300.0), ("up_0_again", "up", None), ("stop_0", "stop", 520.0),
-         ("down_1", "down", 320.0), ("stop_1", "stop", 480.0))  # None: a copy of the first file
+CLIPS = (
+    ("up_0", "up", 180.0),
+    ("down_0", "down", 300.0),
+    ("up_0_again", "up", None),
+    ("stop_0", "stop", 520.0),
+    ("down_1", "down", 320.0),
+    ("stop_1", "stop", 480.0),
+)  # None: a copy of the first file
 
 
 @pytest.fixture(scope="module")
@@ -42,7 +48,11 @@ def words(tmp_path_factory):
             shutil.copy(root / f"{CLIPS[0][0]}.wav", root / f"{name}.wav")
             continue
         t = np.arange(int(16000 * rng.uniform(0.3, 0.6))) / 16000
-        sf.write(root / f"{name}.wav", (0.3 * np.sin(2 * np.pi * f0 * t) + 0.02 * rng.standard_normal(len(t))).astype(np.float32), 16000)
+        sf.write(
+            root / f"{name}.wav",
+            (0.3 * np.sin(2 * np.pi * f0 * t) + 0.02 * rng.standard_normal(len(t))).astype(np.float32),
+            16000,
+        )
     table = pd.DataFrame({"path": [f"{n}.wav" for n, _, _ in CLIPS], "label": [lab for _, lab, _ in CLIPS]})
     table.to_csv(root / "words.csv", index=False)
     return root / "words.csv"
@@ -50,8 +60,15 @@ def words(tmp_path_factory):
 
 def _cfg(tmp_path, model, words, name: str, **kw) -> ZeroShotConfig:
     return ZeroShotConfig(
-        models=[str(model)], tasks=[str(words)], out=tmp_path / name, prompts=["choose", "question"], batch_size=2,
-        max_new_tokens=3, cache=tmp_path / f"cache-{name}", progress=False, **kw,
+        models=[str(model)],
+        tasks=[str(words)],
+        out=tmp_path / name,
+        prompts=["choose", "question"],
+        batch_size=2,
+        max_new_tokens=3,
+        cache=tmp_path / f"cache-{name}",
+        progress=False,
+        **kw,
     )
 
 
@@ -134,7 +151,9 @@ def test_resume_after_a_partial_ray_run(ray_session, local, tiny_qwen, words, tm
 def test_a_worker_that_dies_loses_nothing(ray_session, local, tiny_qwen, words, tmp_path, monkeypatch):
     marker = tmp_path / "crash-once"
     marker.touch()
-    monkeypatch.setattr(runner_mod, "LOAD_BACKEND", functools.partial(faulty, load_backend, "encode", crash_marker=str(marker)))
+    monkeypatch.setattr(
+        runner_mod, "LOAD_BACKEND", functools.partial(faulty, load_backend, "encode", crash_marker=str(marker))
+    )
     remote = _ray_cfg(tmp_path, tiny_qwen, words)
     run_zeroshot(remote)
     assert not marker.exists()  # a worker died (os._exit) on a batch; Ray restarted it and retried the batch
@@ -152,9 +171,26 @@ def test_unreachable_address_fails_fast_from_the_command_line(tmp_path):
     port = _closed_port()
     t0 = time.monotonic()
     r = subprocess.run(
-        [sys.executable, "-m", "speechprobe.cli", "zeroshot", "--models", "whisper-base", "--tasks", "spoken_word",
-         "--out", str(tmp_path / "run"), "--engine", "ray", "--address", f"127.0.0.1:{port}"],
-        capture_output=True, text=True, timeout=120, check=False,
+        [
+            sys.executable,
+            "-m",
+            "speechprobe.cli",
+            "zeroshot",
+            "--models",
+            "whisper-base",
+            "--tasks",
+            "spoken_word",
+            "--out",
+            str(tmp_path / "run"),
+            "--engine",
+            "ray",
+            "--address",
+            f"127.0.0.1:{port}",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
     )
     assert r.returncode == 2 and "Traceback" not in r.stderr
     assert r.stderr.startswith(f"error: cannot reach the Ray cluster at 127.0.0.1:{port} (")

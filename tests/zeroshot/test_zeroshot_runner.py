@@ -20,9 +20,17 @@ PROBES = {f"zeroshot:{m}:{p}" for m in ("generate", "likelihood", "likelihood_ra
 
 
 def _cfg(tmp_path, model, **kw) -> ZeroShotConfig:
-    base = {"models": [str(model)], "tasks": ["spoken_word"], "out": tmp_path / "run", "n_per_class": 1,
-            "prompts": ["choose", "question"], "batch_size": 4, "max_new_tokens": 4, "cache": tmp_path / "cache",
-            "progress": False}
+    base = {
+        "models": [str(model)],
+        "tasks": ["spoken_word"],
+        "out": tmp_path / "run",
+        "n_per_class": 1,
+        "prompts": ["choose", "question"],
+        "batch_size": 4,
+        "max_new_tokens": 4,
+        "cache": tmp_path / "cache",
+        "progress": False,
+    }
     return ZeroShotConfig(**{**base, **kw})
 
 
@@ -58,7 +66,13 @@ def test_rows_responses_and_manifest(tmp_path, tiny_qwen, encode_counter):
     responses = pd.read_csv(out / "zeroshot" / tiny_qwen.name / "spoken_word.csv")
     assert len(responses) == 8 * 2 * 3 and responses["id"].nunique() == 8
     assert set(responses.loc[responses["mode"] == "generate", "parse_rule"].dropna()) <= {
-        "exact", "normalised", "synonym", "first_mention", "empty", "unparsed"}
+        "exact",
+        "normalised",
+        "synonym",
+        "first_mention",
+        "empty",
+        "unparsed",
+    }
     scores = json.loads(responses.loc[responses["mode"] == "likelihood", "scores"].iloc[0])
     assert list(scores) == ["yes", "no", "up", "down", "left", "right", "stop", "go"]
     manifest = json.loads((out / "manifest.json").read_text())["zeroshot"]
@@ -95,7 +109,9 @@ def test_rerun_and_interrupted_run_resume_from_the_cache(tmp_path, tiny_qwen, en
     assert not (cfg.out / "results.csv").exists()
     encode_counter.clear()
     resumed = run_zeroshot(cfg)
-    info = json.loads((cfg.out / "manifest.json").read_text())["zeroshot"]["tasks"]["spoken_word"]["by_model"][tiny_qwen.name]
+    info = json.loads((cfg.out / "manifest.json").read_text())["zeroshot"]["tasks"]["spoken_word"]["by_model"][
+        tiny_qwen.name
+    ]
     # the first batch (4 clips x 2 prompts x 2 modes) was stored whole; only the second is answered again
     assert info["answers_from_cache"] == 16 and info["answers_computed"] == 16 and encode_counter == [4]
     pd.testing.assert_frame_equal(resumed, fresh)
@@ -111,10 +127,15 @@ def test_probe_rows_are_kept_and_linked(tmp_path, tiny_qwen):
     cfg = _cfg(tmp_path, tiny_qwen, tasks=["spoken_word", "gender"], prompts=["choose"])
     cfg.out.mkdir(parents=True)
     model = tiny_qwen.name
-    probe_rows = [(model, task, layer, "knn", fold, "macro_f1", 0.3 + 0.1 * layer + 0.01 * fold)
-                  for task in ("spoken_word", "gender") for layer in (0, 1, 2) for fold in (0, 1)]
+    probe_rows = [
+        (model, task, layer, "knn", fold, "macro_f1", 0.3 + 0.1 * layer + 0.01 * fold)
+        for task in ("spoken_word", "gender")
+        for layer in (0, 1, 2)
+        for fold in (0, 1)
+    ]
     pd.DataFrame(probe_rows, columns=["model", "task", "layer", "probe", "fold", "metric", "value"]).to_csv(
-        cfg.out / "results.csv", index=False)
+        cfg.out / "results.csv", index=False
+    )
     (cfg.out / "manifest.json").write_text(json.dumps({"config": {"models": [model]}, "figures": []}))
     run_zeroshot(cfg)
     run_zeroshot(cfg)  # a rerun replaces its own rows, never duplicates them
@@ -141,11 +162,27 @@ def test_probe_rows_are_kept_and_linked(tmp_path, tiny_qwen):
 def test_config_for_speechprobe_run(tmp_path):
     from speechprobe.config import RunConfig
 
-    run = RunConfig(models=["whisper-base", "mfcc"], tasks=["emotion"], out=tmp_path, seed=3, n_per_class=5,
-                    window="trimmed", progress=False, engine="ray", ray_address="auto", ray_actors=2)
+    run = RunConfig(
+        models=["whisper-base", "mfcc"],
+        tasks=["emotion"],
+        out=tmp_path,
+        seed=3,
+        n_per_class=5,
+        window="trimmed",
+        progress=False,
+        engine="ray",
+        ray_address="auto",
+        ray_actors=2,
+    )
     cfg = ZeroShotConfig.from_run_config(run, prompts=["choose"], modes=["likelihood"], batch_size=2)
     assert (cfg.models, cfg.tasks, cfg.out, cfg.seed, cfg.n_per_class, cfg.window) == (
-        ["whisper-base", "mfcc"], ["emotion"], tmp_path, 3, 5, "trimmed")
+        ["whisper-base", "mfcc"],
+        ["emotion"],
+        tmp_path,
+        3,
+        5,
+        "trimmed",
+    )
     assert cfg.skip_unsupported and cfg.prompts == ["choose"] and cfg.modes == ["likelihood"] and cfg.batch_size == 2
     assert (cfg.engine, cfg.ray_address, cfg.ray_actors) == ("ray", "auto", 2)
     # the engine changes no number: it is recorded beside the config, not in it
@@ -197,7 +234,9 @@ def test_bad_prompt_input_fails_before_any_work(tmp_path, tiny_qwen):
         run_zeroshot(_cfg(tmp_path, tiny_qwen, modes=["likelihood", "beam"]))
     run_zeroshot(_cfg(tmp_path, tiny_qwen, prompts=[f"file:{bare}"], modes=["likelihood"]))  # fine for likelihood
     assert set(pd.read_csv(tmp_path / "run" / "results.csv")["probe"]) == {
-        "zeroshot:likelihood:file-bare", "zeroshot:likelihood_raw:file-bare"}
+        "zeroshot:likelihood:file-bare",
+        "zeroshot:likelihood_raw:file-bare",
+    }
 
 
 def test_dataset_instruction_prompt_per_clip(tmp_path, tiny_qwen, monkeypatch):
@@ -212,9 +251,14 @@ def test_dataset_instruction_prompt_per_clip(tmp_path, tiny_qwen, monkeypatch):
     for k, label in enumerate(("0.4m", "2.0m", "4.0m")):
         for i in range(2):
             y = (0.05 * rng.standard_normal(8000)).astype(np.float32)
-            rows.append({"file": f"3D_SPK_{i:05d}_{k:03d}_Device02_Distance{k:02d}.wav", "label": label,
-                         "audio": {"array": y.tolist(), "sampling_rate": 16000},
-                         "instruction": f"How far is the speaker ({i})? The answer could be 0.4m, 2.0m, or 4.0m."})
+            rows.append(
+                {
+                    "file": f"3D_SPK_{i:05d}_{k:03d}_Device02_Distance{k:02d}.wav",
+                    "label": label,
+                    "audio": {"array": y.tolist(), "sampling_rate": 16000},
+                    "instruction": f"How far is the speaker ({i})? The answer could be 0.4m, 2.0m, or 4.0m.",
+                }
+            )
     folder = tmp_path / "ds-distance"
     datasets.Dataset.from_list(rows).save_to_disk(str(folder))
     cfg = _cfg(tmp_path, tiny_qwen, tasks=[f"ds-distance={folder}"], prompts=["all"], modes=["generate"])

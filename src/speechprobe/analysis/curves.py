@@ -42,8 +42,20 @@ CURVE_RULE = (
     "the last layer scores above the first, else 'falling'."
 )
 SHAPE_COLUMNS = [
-    "model", "task", "probe", "num_layers", "curvature", "concavity", "vertex", "peak_depth",
-    "peak_height", "start", "end", "r2", "tau", "shape",
+    "model",
+    "task",
+    "probe",
+    "num_layers",
+    "curvature",
+    "concavity",
+    "vertex",
+    "peak_depth",
+    "peak_height",
+    "start",
+    "end",
+    "r2",
+    "tau",
+    "shape",
 ]
 
 
@@ -75,8 +87,18 @@ def fit_curve_shape(
     finite_ci = ci[np.isfinite(ci)]
     tau = max(tol, float(np.median(finite_ci)) if len(finite_ci) else 0.0)
     nan = float("nan")
-    out = {"curvature": nan, "concavity": "", "vertex": nan, "peak_depth": nan, "peak_height": nan,
-           "start": nan, "end": nan, "r2": nan, "tau": tau, "shape": "too few layers"}
+    out = {
+        "curvature": nan,
+        "concavity": "",
+        "vertex": nan,
+        "peak_depth": nan,
+        "peak_height": nan,
+        "start": nan,
+        "end": nan,
+        "r2": nan,
+        "tau": tau,
+        "shape": "too few layers",
+    }
     if len(np.unique(x)) < 3:
         if len(y):
             i = int(np.argmax(y))
@@ -148,8 +170,20 @@ def _best_per_model_task(summary: pd.DataFrame, metric: str, depths: Mapping[str
 
 
 GAIN_COLUMNS = [
-    "model", "task", "probe", "layer", "relative_depth", "score", "ci95", "baseline", "baseline_probe",
-    "baseline_score", "baseline_ci95", "gain", "gain_ci95", "n_paired_folds",
+    "model",
+    "task",
+    "probe",
+    "layer",
+    "relative_depth",
+    "score",
+    "ci95",
+    "baseline",
+    "baseline_probe",
+    "baseline_score",
+    "baseline_ci95",
+    "gain",
+    "gain_ci95",
+    "n_paired_folds",
 ]
 
 
@@ -177,15 +211,30 @@ def baseline_gain(
         folds = r.set_index(["model", "task", "layer", "probe"])["value"]
     for row in best[~is_base].itertuples(index=False):
         rec = {
-            "model": row.model, "task": row.task, "probe": row.probe, "layer": row.layer,
-            "relative_depth": row.relative_depth, "score": row.mean, "ci95": row.ci95,
-            "baseline": pd.NA, "baseline_probe": pd.NA, "baseline_score": np.nan, "baseline_ci95": np.nan,
-            "gain": np.nan, "gain_ci95": np.nan, "n_paired_folds": 0,
+            "model": row.model,
+            "task": row.task,
+            "probe": row.probe,
+            "layer": row.layer,
+            "relative_depth": row.relative_depth,
+            "score": row.mean,
+            "ci95": row.ci95,
+            "baseline": pd.NA,
+            "baseline_probe": pd.NA,
+            "baseline_score": np.nan,
+            "baseline_ci95": np.nan,
+            "gain": np.nan,
+            "gain_ci95": np.nan,
+            "n_paired_folds": 0,
         }
         if row.task in base.index:
             b = base.loc[row.task]
-            rec.update(baseline=b["model"], baseline_probe=b["probe"], baseline_score=float(b["mean"]),
-                       baseline_ci95=float(b["ci95"]), gain=float(row.mean - b["mean"]))
+            rec.update(
+                baseline=b["model"],
+                baseline_probe=b["probe"],
+                baseline_score=float(b["mean"]),
+                baseline_ci95=float(b["ci95"]),
+                gain=float(row.mean - b["mean"]),
+            )
             if folds is not None:
                 rec.update(_paired_ci(results, metric, row, b))
         out.append(rec)
@@ -226,11 +275,15 @@ def paralinguistic_summary(gains: pd.DataFrame, tasks_meta: Mapping[str, Mapping
     frame = gains.assign(group=gains["task"].map(lambda t: task_group(t, tasks_meta)))
     out = []
     for (model, group), rows in frame.groupby(["model", "group"], sort=True):
-        out.append({
-            "model": model, "group": group, "n_tasks": len(rows),
-            "mean_score": float(rows["score"].mean()),
-            "mean_relative_depth": float(rows["relative_depth"].astype(float).mean()),
-            "mean_gain": float(rows["gain"].mean()) if rows["gain"].notna().any() else np.nan,
-            "tasks": ", ".join(sorted(map(str, rows["task"]))),
-        })
+        out.append(
+            {
+                "model": model,
+                "group": group,
+                "n_tasks": len(rows),
+                "mean_score": float(rows["score"].mean()),
+                "mean_relative_depth": float(rows["relative_depth"].astype(float).mean()),
+                "mean_gain": float(rows["gain"].mean()) if rows["gain"].notna().any() else np.nan,
+                "tasks": ", ".join(sorted(map(str, rows["task"]))),
+            }
+        )
     return pd.DataFrame(out, columns=PARA_COLUMNS)

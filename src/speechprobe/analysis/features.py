@@ -37,11 +37,35 @@ from .summary import atomic_write, best_layers, read_results, summarize
 log = logging.getLogger("speechprobe")
 
 PERMUTATION_COLUMNS = [
-    "model", "task", "probe", "layer", "num_layers", "relative_depth", "metric", "observed", "null_mean",
-    "null_std", "null_q95", "n_permutations", "p_value", "scheme", "n_folds", "seed", "grouped",
+    "model",
+    "task",
+    "probe",
+    "layer",
+    "num_layers",
+    "relative_depth",
+    "metric",
+    "observed",
+    "null_mean",
+    "null_std",
+    "null_q95",
+    "n_permutations",
+    "p_value",
+    "scheme",
+    "n_folds",
+    "seed",
+    "grouped",
 ]
 SELECTIVITY_COLUMNS = [
-    "model", "task", "probe", "layer", "relative_depth", "real", "control", "selectivity", "n_repeats", "scheme",
+    "model",
+    "task",
+    "probe",
+    "layer",
+    "relative_depth",
+    "real",
+    "control",
+    "selectivity",
+    "n_repeats",
+    "scheme",
 ]
 
 FeatureLoader = Callable[[str, Sequence[str]], np.ndarray]  # (model, content hashes) -> (N, L, D)
@@ -68,18 +92,40 @@ def read_table(path: Path, columns: Sequence[str]) -> pd.DataFrame:
 
 
 def permutation_record(
-    model: str, task: str, probe: str, layer: int, n_layers: int, observed: float, null: np.ndarray,
-    p_value: float, scheme: str, n_folds: int, seed: int, grouped: bool, metric: str = "macro_f1",
+    model: str,
+    task: str,
+    probe: str,
+    layer: int,
+    n_layers: int,
+    observed: float,
+    null: np.ndarray,
+    p_value: float,
+    scheme: str,
+    n_folds: int,
+    seed: int,
+    grouped: bool,
+    metric: str = "macro_f1",
 ) -> dict:
     """One ``permutation.csv`` row from :func:`permutation_test`'s output."""
     null = np.asarray(null, dtype=float)
     return {
-        "model": model, "task": task, "probe": probe, "layer": int(layer), "num_layers": int(n_layers),
-        "relative_depth": float(relative_depth(int(layer), int(n_layers))), "metric": metric,
-        "observed": float(observed), "null_mean": float(null.mean()),
+        "model": model,
+        "task": task,
+        "probe": probe,
+        "layer": int(layer),
+        "num_layers": int(n_layers),
+        "relative_depth": float(relative_depth(int(layer), int(n_layers))),
+        "metric": metric,
+        "observed": float(observed),
+        "null_mean": float(null.mean()),
         "null_std": float(null.std(ddof=1)) if len(null) > 1 else 0.0,
-        "null_q95": float(np.quantile(null, 0.95)), "n_permutations": len(null), "p_value": float(p_value),
-        "scheme": scheme, "n_folds": int(n_folds), "seed": int(seed), "grouped": bool(grouped),
+        "null_q95": float(np.quantile(null, 0.95)),
+        "n_permutations": len(null),
+        "p_value": float(p_value),
+        "scheme": scheme,
+        "n_folds": int(n_folds),
+        "seed": int(seed),
+        "grouped": bool(grouped),
     }
 
 
@@ -125,8 +171,8 @@ def read_clips(run_dir: Path, task: str, info: dict | None = None) -> pd.DataFra
 def store_loader(run_dir: Path, cache: Path | None = None) -> FeatureLoader:
     """A loader reading the run's feature store: ``manifest.json``'s ``config.cache`` (or ``cache``,
     else the default speechprobe cache) and each model's ``space``."""
-    from ..features.store import FeatureSpace
     from ..cache import cache_root
+    from ..features.store import FeatureSpace
 
     manifest = read_manifest(run_dir)
     if cache is None and manifest.get("config", {}).get("cache"):
@@ -140,7 +186,9 @@ def store_loader(run_dir: Path, cache: Path | None = None) -> FeatureLoader:
             raise SpeechprobeError(f"model {model}: manifest.json names no feature space")
         missing = [h for h in hashes if not (root / space / "items" / h[:2] / f"{h}.npy").is_file()]
         if missing:
-            raise SpeechprobeError(f"model {model}: {len(missing)} of {len(hashes)} clips are not in the feature store {root / space}")
+            raise SpeechprobeError(
+                f"model {model}: {len(missing)} of {len(hashes)} clips are not in the feature store {root / space}"
+            )
         return FeatureSpace(root / space, {}).gather(list(hashes))
 
     return load
@@ -206,8 +254,16 @@ def analyse_features(
     model_names = list(models) if models is not None else sorted(set(manifest.get("models", {})) | set(best["model"]))
     task_names = list(tasks) if tasks is not None else sorted(set(task_info) | set(best["task"]))
     perm_path, sel_path = run_dir / "permutation.csv", run_dir / "selectivity.csv"
-    perm = read_table(perm_path, PERMUTATION_COLUMNS) if reuse and perm_path.is_file() else pd.DataFrame(columns=PERMUTATION_COLUMNS)
-    sel = read_table(sel_path, SELECTIVITY_COLUMNS) if reuse and sel_path.is_file() else pd.DataFrame(columns=SELECTIVITY_COLUMNS)
+    perm = (
+        read_table(perm_path, PERMUTATION_COLUMNS)
+        if reuse and perm_path.is_file()
+        else pd.DataFrame(columns=PERMUTATION_COLUMNS)
+    )
+    sel = (
+        read_table(sel_path, SELECTIVITY_COLUMNS)
+        if reuse and sel_path.is_file()
+        else pd.DataFrame(columns=SELECTIVITY_COLUMNS)
+    )
     notes: list[str] = []
     figures: list[str] = []
     do_umap = embeddings and umap_available()
@@ -232,21 +288,35 @@ def analyse_features(
             chosen = rows[rows["probe"] == probe]
             if chosen.empty:
                 chosen = rows.sort_values("mean", ascending=False, kind="mergesort").head(1)
-                notes.append(f"{model} × {task}: probe {probe!r} has no results; "
-                             f"statistics use {chosen['probe'].iloc[0]!r}, its best probe")
+                notes.append(
+                    f"{model} × {task}: probe {probe!r} has no results; "
+                    f"statistics use {chosen['probe'].iloc[0]!r}, its best probe"
+                )
             used_probe = str(chosen["probe"].iloc[0])
             layer, n_layers = int(chosen["layer"].iloc[0]), int(chosen["num_layers"].iloc[0])
             tsne_png = run_dir / "figures" / f"tsne_{task_slug(model)}_{task_slug(task)}.png"
             umap_png = tsne_png.with_name("umap_" + tsne_png.name.removeprefix("tsne_"))
-            need_perm = n_permutations > 0 and perm[
-                (perm["model"] == model) & (perm["task"] == task) & (perm["probe"] == used_probe)
-                & (perm["layer"] == layer) & (perm["n_permutations"] == n_permutations)
-                & (perm["n_folds"] == n_folds) & (perm["seed"] == seed)
-            ].empty
-            need_sel = control and sel[
-                (sel["model"] == model) & (sel["task"] == task) & (sel["probe"] == used_probe)
-                & (sel["n_repeats"] == n_repeats)
-            ].empty
+            need_perm = (
+                n_permutations > 0
+                and perm[
+                    (perm["model"] == model)
+                    & (perm["task"] == task)
+                    & (perm["probe"] == used_probe)
+                    & (perm["layer"] == layer)
+                    & (perm["n_permutations"] == n_permutations)
+                    & (perm["n_folds"] == n_folds)
+                    & (perm["seed"] == seed)
+                ].empty
+            )
+            need_sel = (
+                control
+                and sel[
+                    (sel["model"] == model)
+                    & (sel["task"] == task)
+                    & (sel["probe"] == used_probe)
+                    & (sel["n_repeats"] == n_repeats)
+                ].empty
+            )
             need_tsne = embeddings and not tsne_png.is_file()
             need_umap = do_umap and not umap_png.is_file()
             if need_perm or need_sel or need_tsne or need_umap:
@@ -260,8 +330,20 @@ def analyse_features(
                         observed, null, p = permutation_test(
                             feats[:, layer], labels, groups, used_probe, n_permutations, n_folds, seed, n_jobs
                         )
-                        record = permutation_record(model, task, used_probe, layer, n_layers, observed, null, p,
-                                                    scheme, n_folds, seed, groups is not None)
+                        record = permutation_record(
+                            model,
+                            task,
+                            used_probe,
+                            layer,
+                            n_layers,
+                            observed,
+                            null,
+                            p,
+                            scheme,
+                            n_folds,
+                            seed,
+                            groups is not None,
+                        )
                         perm = _append(_drop(perm, key, (model, task)), pd.DataFrame([record]))
                         write_table(perm_path, perm.sort_values(key, kind="mergesort"), PERMUTATION_COLUMNS)
                         log.info("permutation test %s × %s: best layer %d, p = %.3g", model, task, layer, p)
@@ -283,10 +365,22 @@ def analyse_features(
                 except (ValueError, ImportError) as e:
                     notes.append(f"embedding plot skipped for {model} × {task}: {e}")
                 del feats
-            figures += [str(p.relative_to(run_dir)) for p, on in ((tsne_png, embeddings), (umap_png, do_umap)) if on and p.is_file()]
+            figures += [
+                str(p.relative_to(run_dir))
+                for p, on in ((tsne_png, embeddings), (umap_png, do_umap))
+                if on and p.is_file()
+            ]
     info = {
-        "probe": probe, "n_permutations": n_permutations, "n_folds": n_folds, "seed": seed,
-        "n_repeats": n_repeats, "control": control, "embeddings": embeddings, "umap": do_umap, "notes": notes, "figures": figures,
+        "probe": probe,
+        "n_permutations": n_permutations,
+        "n_folds": n_folds,
+        "seed": seed,
+        "n_repeats": n_repeats,
+        "control": control,
+        "embeddings": embeddings,
+        "umap": do_umap,
+        "notes": notes,
+        "figures": figures,
     }
     atomic_write(run_dir / "analysis.json", lambda fh: fh.write((json.dumps(info, indent=2) + "\n").encode()))
     return info

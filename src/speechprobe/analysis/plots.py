@@ -46,8 +46,14 @@ def _draw_task(
         mean, ci = curve["mean"].to_numpy(float), curve["ci95"].fillna(0).to_numpy(float)
         i = probes.index(probe)
         ax.plot(
-            x, mean, color=colours[model], ls=PROBE_STYLES[i % len(PROBE_STYLES)],
-            marker=PROBE_MARKERS[i % len(PROBE_MARKERS)], ms=3.5, lw=1.5, label=f"{model} ({probe})",
+            x,
+            mean,
+            color=colours[model],
+            ls=PROBE_STYLES[i % len(PROBE_STYLES)],
+            marker=PROBE_MARKERS[i % len(PROBE_MARKERS)],
+            ms=3.5,
+            lw=1.5,
+            label=f"{model} ({probe})",
         )
         ax.fill_between(x, mean - ci, mean + ci, color=colours[model], alpha=0.15, lw=0)
     baselines = rows[single].sort_values(["model", "mean", "probe"], ascending=[True, False, True])
@@ -269,8 +275,9 @@ def plot_embedding(
         points = _embed(X[keep, layer], method, seed)
         for k, cls in enumerate(classes):
             sel = y == cls
-            ax.scatter(points[sel, 0], points[sel, 1], s=9, color=palette[k % len(palette)], label=cls,
-                       alpha=0.8, linewidths=0)
+            ax.scatter(
+                points[sel, 0], points[sel, 1], s=9, color=palette[k % len(palette)], label=cls, alpha=0.8, linewidths=0
+            )
         ax.set_title(f"{name}: layer {layer}", fontsize="medium")
         ax.set_xticks([])
         ax.set_yticks([])
@@ -280,14 +287,28 @@ def plot_embedding(
     return save_figure(fig, Path(out_path))
 
 
-def plot_tsne(features_3d: np.ndarray, labels, layers: dict[str, int], out_path: Path, seed: int = 0,
-              max_points: int = 1500, title: str | None = None) -> Path:
+def plot_tsne(
+    features_3d: np.ndarray,
+    labels,
+    layers: dict[str, int],
+    out_path: Path,
+    seed: int = 0,
+    max_points: int = 1500,
+    title: str | None = None,
+) -> Path:
     """t-SNE of each chosen layer (e.g. first, best, last), coloured by label; PNG + SVG."""
     return plot_embedding(features_3d, labels, layers, out_path, seed, "tsne", max_points, title)
 
 
-def plot_umap(features_3d: np.ndarray, labels, layers: dict[str, int], out_path: Path, seed: int = 0,
-              max_points: int = 1500, title: str | None = None) -> Path:
+def plot_umap(
+    features_3d: np.ndarray,
+    labels,
+    layers: dict[str, int],
+    out_path: Path,
+    seed: int = 0,
+    max_points: int = 1500,
+    title: str | None = None,
+) -> Path:
     """UMAP of each chosen layer; needs ``umap-learn`` (raises ImportError without it)."""
     if not umap_available():
         raise ImportError("UMAP plots need umap-learn: pip install 'speechprobe[umap]'")
@@ -335,8 +356,15 @@ def plot_zeroshot_scatter(summary: pd.DataFrame, out_path: Path, metric: str = "
             hollow = (sel["reference"] == "any model").to_numpy()
             for mask, face in ((~hollow, colours[task]), (hollow, "none")):
                 if mask.any():
-                    ax.scatter(sel["probe_score"][mask], sel["zeroshot"][mask], marker=PROBE_MARKERS[k % len(PROBE_MARKERS)],
-                               s=40, facecolors=face, edgecolors=colours[task], label=f"{model} · {task}")
+                    ax.scatter(
+                        sel["probe_score"][mask],
+                        sel["zeroshot"][mask],
+                        marker=PROBE_MARKERS[k % len(PROBE_MARKERS)],
+                        s=40,
+                        facecolors=face,
+                        edgecolors=colours[task],
+                        label=f"{model} · {task}",
+                    )
     ax.plot([0, 1], [0, 1], color="grey", ls="--", lw=1, label="zero-shot = probe")
     lo = float(min(points["probe_score"].min(), points["zeroshot"].min(), 0.0))
     hi = float(max(points["probe_score"].max(), points["zeroshot"].max(), 1.0))
@@ -348,5 +376,7 @@ def plot_zeroshot_scatter(summary: pd.DataFrame, out_path: Path, metric: str = "
     ax.grid(alpha=0.3)
     handles, names = ax.get_legend_handles_labels()
     unique = dict(zip(names, handles))
-    ax.legend(unique.values(), unique.keys(), loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize="small", frameon=False)
+    ax.legend(
+        unique.values(), unique.keys(), loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize="small", frameon=False
+    )
     return save_figure(fig, Path(out_path))

@@ -43,8 +43,19 @@ from .summary import SUMMARY_COLUMNS, atomic_write, best_layers, chance_levels, 
 
 DEFAULT_BASELINES = ("mfcc", "librosa")
 MAIN_TABLE_COLUMNS = [
-    "task", "model", "probe", "layer", "num_layers", "relative_depth", "macro_f1", "ci95", "n_folds",
-    "best_baseline", "baseline_macro_f1", "gain", "chance_macro_f1",
+    "task",
+    "model",
+    "probe",
+    "layer",
+    "num_layers",
+    "relative_depth",
+    "macro_f1",
+    "ci95",
+    "n_folds",
+    "best_baseline",
+    "baseline_macro_f1",
+    "gain",
+    "chance_macro_f1",
 ]
 PERMUTATION_TEXT = (
     "Permutation test: the best layer's probe is re-trained on the same folds with shuffled labels; "
@@ -225,8 +236,18 @@ def _ranges(values: Sequence[int]) -> str:
 
 def chance_table(data: RunData) -> pd.DataFrame:
     """Per task: classes, clips, majority and uniform chance Macro-F1 and accuracy, folds grouped, flags."""
-    columns = ["task", "num_classes", "n_clips", "majority_macro_f1", "uniform_macro_f1", "chance_macro_f1",
-               "majority_accuracy", "grouped_folds", "paralinguistic", "cue"]
+    columns = [
+        "task",
+        "num_classes",
+        "n_clips",
+        "majority_macro_f1",
+        "uniform_macro_f1",
+        "chance_macro_f1",
+        "majority_accuracy",
+        "grouped_folds",
+        "paralinguistic",
+        "cue",
+    ]
     chance = data.manifest.get("chance") or {}
     tasks = list(dict.fromkeys([*data.tasks_meta, *chance, *sorted(set(data.summary["task"]))]))
     rows = []
@@ -237,18 +258,20 @@ def chance_table(data: RunData) -> pd.DataFrame:
         if not levels and isinstance(labels, dict) and labels:
             levels = chance_levels([k for k, v in labels.items() for _ in range(int(v))])
         levels = levels or {}
-        rows.append({
-            "task": task,
-            "num_classes": levels.get("num_classes", len(labels) if isinstance(labels, dict) else pd.NA),
-            "n_clips": info.get("n_clips", pd.NA),
-            "majority_macro_f1": levels.get("majority_macro_f1", np.nan),
-            "uniform_macro_f1": levels.get("uniform_macro_f1", np.nan),
-            "chance_macro_f1": levels.get("macro_f1", np.nan),
-            "majority_accuracy": levels.get("majority_accuracy", np.nan),
-            "grouped_folds": info.get("grouped_folds", pd.NA),
-            "paralinguistic": info.get("paralinguistic", pd.NA),
-            "cue": info.get("cue", ""),
-        })
+        rows.append(
+            {
+                "task": task,
+                "num_classes": levels.get("num_classes", len(labels) if isinstance(labels, dict) else pd.NA),
+                "n_clips": info.get("n_clips", pd.NA),
+                "majority_macro_f1": levels.get("majority_macro_f1", np.nan),
+                "uniform_macro_f1": levels.get("uniform_macro_f1", np.nan),
+                "chance_macro_f1": levels.get("macro_f1", np.nan),
+                "majority_accuracy": levels.get("majority_accuracy", np.nan),
+                "grouped_folds": info.get("grouped_folds", pd.NA),
+                "paralinguistic": info.get("paralinguistic", pd.NA),
+                "cue": info.get("cue", ""),
+            }
+        )
     frame = pd.DataFrame(rows, columns=columns)
     for col in ("num_classes", "n_clips"):
         frame[col] = pd.to_numeric(frame[col], errors="coerce").round().astype("Int64")
@@ -266,13 +289,23 @@ def main_table(data: RunData, chance: pd.DataFrame | None = None) -> pd.DataFram
     rows = []
     for g in gains.itertuples(index=False):
         info = best.loc[(g.model, g.task, g.probe)]
-        rows.append({
-            "task": g.task, "model": g.model, "probe": g.probe, "layer": g.layer,
-            "num_layers": int(info["num_layers"]), "relative_depth": g.relative_depth, "macro_f1": g.score,
-            "ci95": g.ci95, "n_folds": int(info["n"]), "best_baseline": g.baseline,
-            "baseline_macro_f1": g.baseline_score, "gain": g.gain,
-            "chance_macro_f1": float(chance_of.get(g.task, np.nan)),
-        })
+        rows.append(
+            {
+                "task": g.task,
+                "model": g.model,
+                "probe": g.probe,
+                "layer": g.layer,
+                "num_layers": int(info["num_layers"]),
+                "relative_depth": g.relative_depth,
+                "macro_f1": g.score,
+                "ci95": g.ci95,
+                "n_folds": int(info["n"]),
+                "best_baseline": g.baseline,
+                "baseline_macro_f1": g.baseline_score,
+                "gain": g.gain,
+                "chance_macro_f1": float(chance_of.get(g.task, np.nan)),
+            }
+        )
     table = pd.DataFrame(rows, columns=MAIN_TABLE_COLUMNS)
     all_best = best.reset_index()
     for name in data.baselines:
@@ -308,8 +341,10 @@ def _perm_verdict(p: float, n: int, alpha: float = 0.05) -> str:
     if p <= alpha:
         return f"is above shuffled labels (p = {p:.3g}, {n} permutations)"
     if p <= floor + 1e-12:
-        return (f"beats every one of the {n} shuffles (p = {p:.3g}, the smallest p that {n} permutations allow; "
-                f"run at least {math.ceil(1 / alpha) - 1} for a {alpha:.0%} test)")
+        return (
+            f"beats every one of the {n} shuffles (p = {p:.3g}, the smallest p that {n} permutations allow; "
+            f"run at least {math.ceil(1 / alpha) - 1} for a {alpha:.0%} test)"
+        )
     return f"is not distinguishable from shuffled labels at the {alpha:.0%} level (p = {p:.3g}, {n} permutations)"
 
 
@@ -332,7 +367,11 @@ def findings(data: RunData, table: pd.DataFrame, shapes: pd.DataFrame, para: pd.
         + (f" over {folds} cross-validation folds (seed {seed})." if folds else ".")
     )
     shape_of = shapes.set_index(["model", "task", "probe"]) if not shapes.empty else None
-    perm = data.permutation.set_index(["model", "task"]) if data.permutation is not None and not data.permutation.empty else None
+    perm = (
+        data.permutation.set_index(["model", "task"])
+        if data.permutation is not None and not data.permutation.empty
+        else None
+    )
     sel = data.selectivity
     for r in table.itertuples(index=False):
         if pd.isna(r.macro_f1):
@@ -343,16 +382,24 @@ def findings(data: RunData, table: pd.DataFrame, shapes: pd.DataFrame, para: pd.
         if pd.notna(r.chance_macro_f1):
             parts.append(f"chance {_fmt(r.chance_macro_f1)}")
         if r.num_layers > 1:
-            sentence = f"{_task_start(r.task)} peaks at relative depth {r.relative_depth:.2f} in {r.model} ({'; '.join(parts)})."
+            sentence = (
+                f"{_task_start(r.task)} peaks at relative depth {r.relative_depth:.2f} in {r.model} "
+                f"({'; '.join(parts)})."
+            )
         else:
-            sentence = f"{_task_start(r.task)} reaches Macro-F1 {_pm(r.macro_f1, r.ci95)} with {r.model} ({'; '.join(parts[1:]) or r.probe})."
+            sentence = (
+                f"{_task_start(r.task)} reaches Macro-F1 {_pm(r.macro_f1, r.ci95)} with {r.model} "
+                f"({'; '.join(parts[1:]) or r.probe})."
+            )
         extra = []
         if shape_of is not None and (r.model, r.task, r.probe) in shape_of.index:
             s = shape_of.loc[(r.model, r.task, r.probe)]
             noisy = s["shape"] == "flat" and s["tau"] > DEFAULT_TOL
-            extra.append(f"its {r.probe} curve is {s['shape']}"
-                         + (f" within the fold noise (τ = {s['tau']:.3f})" if noisy else "")
-                         + (f" ({s['concavity']}, curvature {s['curvature']:+.2f})" if s["concavity"] else ""))
+            extra.append(
+                f"its {r.probe} curve is {s['shape']}"
+                + (f" within the fold noise (τ = {s['tau']:.3f})" if noisy else "")
+                + (f" ({s['concavity']}, curvature {s['curvature']:+.2f})" if s["concavity"] else "")
+            )
         if pd.notna(r.gain):
             verb = "above" if r.gain > 0 else "below" if r.gain < 0 else "level with"
             extra.append(f"{abs(r.gain):.3f} {verb} the best hand-crafted baseline")
@@ -362,12 +409,17 @@ def findings(data: RunData, table: pd.DataFrame, shapes: pd.DataFrame, para: pd.
             p = perm.loc[(r.model, r.task)]
             if isinstance(p, pd.DataFrame):
                 p = p.iloc[0]
-            extra.append(f"layer {int(p['layer'])} ({p['probe']}) " + _perm_verdict(float(p["p_value"]), int(p["n_permutations"])))
+            extra.append(
+                f"layer {int(p['layer'])} ({p['probe']}) "
+                + _perm_verdict(float(p["p_value"]), int(p["n_permutations"]))
+            )
         if sel is not None and not sel.empty:
             rows = sel[(sel["model"] == r.model) & (sel["task"] == r.task)]
             if not rows.empty:
                 top = rows.loc[rows["selectivity"].idxmax()]
-                extra.append(f"selectivity (real − control) peaks at layer {int(top['layer'])} ({top['selectivity']:.3f})")
+                extra.append(
+                    f"selectivity (real − control) peaks at layer {int(top['layer'])} ({top['selectivity']:.3f})"
+                )
         if extra:
             sentence = sentence[:-1] + "; " + "; ".join(extra) + "."
         out.append(sentence)
@@ -392,8 +444,10 @@ def findings(data: RunData, table: pd.DataFrame, shapes: pd.DataFrame, para: pd.
         elif not known.empty:
             g = known.index[0]
             a = known.loc[g]
-            out.append(f"In {model}, the {g} tasks peak at mean relative depth {a['mean_relative_depth']:.2f} "
-                       f"(mean Macro-F1 {_fmt(a['mean_score'])}, mean gain {_signed(a['mean_gain'])}).")
+            out.append(
+                f"In {model}, the {g} tasks peak at mean relative depth {a['mean_relative_depth']:.2f} "
+                f"(mean Macro-F1 {_fmt(a['mean_score'])}, mean gain {_signed(a['mean_gain'])})."
+            )
     return out
 
 
@@ -407,8 +461,10 @@ def warnings_for(data: RunData) -> list[str]:
     out = []
     for task, info in data.tasks_meta.items():
         if (info or {}).get("grouped_folds") is False:
-            out.append(f"Folds for task {task} were not grouped by speaker (no speaker/group column): the same "
-                       f"speaker can appear in training and test folds, which may inflate its scores.")
+            out.append(
+                f"Folds for task {task} were not grouped by speaker (no speaker/group column): the same "
+                f"speaker can appear in training and test folds, which may inflate its scores."
+            )
     if data.permutation is not None and not data.permutation.empty and "grouped" in data.permutation:
         for r in data.permutation.itertuples(index=False):
             if str(r.grouped).lower() in ("false", "0") and r.task not in data.tasks_meta:
@@ -442,29 +498,64 @@ def make_figures(data: RunData, chance: pd.DataFrame) -> tuple[list[FigureEntry]
     over = f"over {folds} folds" if folds else "over folds"
     try:
         for rel in (False, True):
-            for png in plot_layer_curves(summary, fig_dir, chance_line, "macro_f1", rel, "layers_rel" if rel else "layers", data.depths):
+            for png in plot_layer_curves(
+                summary, fig_dir, chance_line, "macro_f1", rel, "layers_rel" if rel else "layers", data.depths
+            ):
                 task = _task_from(png.stem.split("_", 2 if rel else 1)[-1], summary["task"])
                 axis = "relative depth (0 = input embedding, 1 = last layer)" if rel else "absolute layer index"
-                entries.append(FigureEntry(png, (
-                    f"Macro-F1 per layer on {task}, against {axis}. Lines: mean {over} per model and probe; "
-                    f"shaded bands: 95% CI; solid horizontal lines: hand-crafted baselines at their best probe; "
-                    f"dotted line: chance ({_fmt(chance_line.get(task, float('nan')))}, the higher of majority-class and uniform Macro-F1)."
-                ), "Layer curves"))
+                entries.append(
+                    FigureEntry(
+                        png,
+                        (
+                            f"Macro-F1 per layer on {task}, against {axis}. Lines: mean {over} per model and probe; "
+                            "shaded bands: 95% CI; solid horizontal lines: hand-crafted baselines at their best probe; "
+                            f"dotted line: chance ({_fmt(chance_line.get(task, float('nan')))}, "
+                            "the higher of majority-class and uniform Macro-F1)."
+                        ),
+                        "Layer curves",
+                    )
+                )
         png = plot_best_heatmap(summary, fig_dir / "heatmap_best.png", "macro_f1", data.depths)
         if png:
-            entries.append(FigureEntry(png, "Best Macro-F1 per model (rows) and task (columns), at each pair's best layer and probe; grey: no result.", "Heatmaps"))
+            entries.append(
+                FigureEntry(
+                    png,
+                    "Best Macro-F1 per model (rows) and task (columns), at each pair's best layer and probe; "
+                    "grey: no result.",
+                    "Heatmaps",
+                )
+            )
         for png in plot_layer_heatmaps(summary, fig_dir, "macro_f1", data.depths):
             model = _task_from(png.stem.removeprefix("heatmap_layers_"), summary["model"])
-            entries.append(FigureEntry(png, f"Macro-F1 of {model} per layer (rows) and task (columns), one panel per probe; grey: no result.", "Heatmaps"))
+            entries.append(
+                FigureEntry(
+                    png,
+                    f"Macro-F1 of {model} per layer (rows) and task (columns), one panel per probe; grey: no result.",
+                    "Heatmaps",
+                )
+            )
         png = plot_zeroshot_scatter(summary, fig_dir / "zeroshot_vs_probe.png")
         if png:
-            entries.append(FigureEntry(png, "Zero-shot Macro-F1 (one point per model, task and prompt) against the best probe Macro-F1 of the same model (hollow: best probe of any model); points below the dashed diagonal are tasks where probing the layers recovers more than prompting.", "Zero-shot vs probes"))
-    except Exception as e:  # noqa: BLE001 -- a broken figure must never sink the report; it is listed instead
+            entries.append(
+                FigureEntry(
+                    png,
+                    "Zero-shot Macro-F1 (one point per model, task and prompt) against the best probe Macro-F1 of "
+                    "the same model (hollow: best probe of any model); points below the dashed diagonal are "
+                    "tasks where probing the layers recovers more than prompting.",
+                    "Zero-shot vs probes",
+                )
+            )
+    except Exception as e:
         problems.append(f"some figures could not be drawn ({type(e).__name__}: {e})")
     known = {e.path.name for e in entries}
     models = sorted(set(summary["model"]) | set(data.manifest.get("models") or {}))
     tasks = sorted(set(summary["task"]) | set(data.tasks_meta))
-    pairs = {f"{kind}_{task_slug(m)}_{task_slug(t)}.png": (kind, m, t) for kind in ("tsne", "umap") for m in models for t in tasks}
+    pairs = {
+        f"{kind}_{task_slug(m)}_{task_slug(t)}.png": (kind, m, t)
+        for kind in ("tsne", "umap")
+        for m in models
+        for t in tasks
+    }
     if fig_dir.is_dir():
         for png in sorted(fig_dir.glob("*.png")):
             if png.name in known:
@@ -472,8 +563,10 @@ def make_figures(data: RunData, chance: pd.DataFrame) -> tuple[list[FigureEntry]
             if png.name in pairs:
                 kind, model, task = pairs[png.name]
                 name = "t-SNE" if kind == "tsne" else "UMAP"
-                caption = (f"{name} of {model} on {task}: the first layer, the best layer and the last layer (panel titles), "
-                           f"standardised (PCA to 50 dimensions when larger), points coloured by label.")
+                caption = (
+                    f"{name} of {model} on {task}: the first layer, the best layer and the last layer (panel titles), "
+                    f"standardised (PCA to 50 dimensions when larger), points coloured by label."
+                )
                 entries.append(FigureEntry(png, caption, "Embeddings"))
             else:
                 entries.append(FigureEntry(png, f"Figure {png.name} found in figures/.", "Other figures"))
@@ -498,23 +591,50 @@ class Table:
     formats: dict[str, int] = field(default_factory=dict)  # column -> decimals
 
 
-def _tables(data: RunData, table: pd.DataFrame, shapes: pd.DataFrame, gains: pd.DataFrame, para: pd.DataFrame,
-            chance: pd.DataFrame) -> list[Table]:
+def _tables(
+    data: RunData,
+    table: pd.DataFrame,
+    shapes: pd.DataFrame,
+    gains: pd.DataFrame,
+    para: pd.DataFrame,
+    chance: pd.DataFrame,
+) -> list[Table]:
     best = best_layers(data.summary, "macro_f1", data.depths)
     out = [
-        Table("Main table: best layer and Macro-F1 per model and task", table,
-              "Best (layer, probe) by mean Macro-F1 over folds, ± 95% CI (t-based); baseline columns: the best "
-              "probe on each hand-crafted feature set; gain: model − best baseline; chance: max(majority, uniform) Macro-F1."),
-        Table("Best layer per model, task and probe", best.rename(columns={"mean": "macro_f1", "n": "n_folds"}),
-              "Ties go to the lowest layer; relative depth = layer / (layers − 1)."),
-        Table("Layer-curve shapes", shapes, CURVE_RULE.format(tol=DEFAULT_TOL), {"curvature": 2, "vertex": 2, "peak_depth": 2, "r2": 2}),
-        Table("Gain over the hand-crafted baselines", gains,
-              "gain_ci95: 95% CI half-width of the per-fold paired differences (same folds for every model); "
-              "the best layer is picked on the same folds, so gains are slightly optimistic."),
-        Table("Paralinguistic vs non-paralinguistic tasks", para,
-              "Task groups from the paralinguistic flag in manifest.json; means over the tasks of each group."),
-        Table("Chance levels and task facts", chance,
-              "Majority: always the most frequent class; uniform: a uniformly random class (expected Macro-F1)."),
+        Table(
+            "Main table: best layer and Macro-F1 per model and task",
+            table,
+            "Best (layer, probe) by mean Macro-F1 over folds, ± 95% CI (t-based); baseline columns: the best "
+            "probe on each hand-crafted feature set; gain: model − best baseline; "
+            "chance: max(majority, uniform) Macro-F1.",
+        ),
+        Table(
+            "Best layer per model, task and probe",
+            best.rename(columns={"mean": "macro_f1", "n": "n_folds"}),
+            "Ties go to the lowest layer; relative depth = layer / (layers − 1).",
+        ),
+        Table(
+            "Layer-curve shapes",
+            shapes,
+            CURVE_RULE.format(tol=DEFAULT_TOL),
+            {"curvature": 2, "vertex": 2, "peak_depth": 2, "r2": 2},
+        ),
+        Table(
+            "Gain over the hand-crafted baselines",
+            gains,
+            "gain_ci95: 95% CI half-width of the per-fold paired differences (same folds for every model); "
+            "the best layer is picked on the same folds, so gains are slightly optimistic.",
+        ),
+        Table(
+            "Paralinguistic vs non-paralinguistic tasks",
+            para,
+            "Task groups from the paralinguistic flag in manifest.json; means over the tasks of each group.",
+        ),
+        Table(
+            "Chance levels and task facts",
+            chance,
+            "Majority: always the most frequent class; uniform: a uniformly random class (expected Macro-F1).",
+        ),
     ]
     if data.permutation is not None and not data.permutation.empty:
         out.append(Table("Permutation tests of the best layer", data.permutation, PERMUTATION_TEXT, {"p_value": 4}))
@@ -522,7 +642,9 @@ def _tables(data: RunData, table: pd.DataFrame, shapes: pd.DataFrame, gains: pd.
         out.append(Table("Control task and selectivity per layer", data.selectivity, SELECTIVITY_TEXT))
     zs = zeroshot_points(data.summary)
     if not zs.empty:
-        out.append(Table("Zero-shot vs probes", zs, "probe_score: the best probe Macro-F1 it is compared with (reference)."))
+        out.append(
+            Table("Zero-shot vs probes", zs, "probe_score: the best probe Macro-F1 it is compared with (reference).")
+        )
     return out
 
 
@@ -550,8 +672,10 @@ def _html_table(t: Table, index: int) -> str:
                 flag = " data-n" if numeric else ""
                 cells.append(f"<td data-v='{html.escape(key, quote=True)}'{flag}>{html.escape(text)}</td>")
             rows.append("<tr>" + "".join(cells) + "</tr>")
-        body = (f"<div class='scroll'><table class='sortable' id='table-{index}'><thead><tr>{head}</tr></thead>"
-                f"<tbody>{''.join(rows)}</tbody></table></div>")
+        body = (
+            f"<div class='scroll'><table class='sortable' id='table-{index}'><thead><tr>{head}</tr></thead>"
+            f"<tbody>{''.join(rows)}</tbody></table></div>"
+        )
     note = f"<p class='note'>{html.escape(t.note)}</p>" if t.note else ""
     return f"<section><h3>{html.escape(t.title)}</h3>{note}{body}</section>"
 
@@ -564,8 +688,10 @@ def _md_table(frame: pd.DataFrame, formats: dict[str, int] | None = None) -> str
     def esc(s: str) -> str:
         return s.replace("|", "\\|").replace("\n", " ")
 
-    lines = ["| " + " | ".join(esc(str(c)) for c in frame.columns) + " |",
-             "|" + "|".join("---" for _ in frame.columns) + "|"]
+    lines = [
+        "| " + " | ".join(esc(str(c)) for c in frame.columns) + " |",
+        "|" + "|".join("---" for _ in frame.columns) + "|",
+    ]
     for rec in frame.itertuples(index=False):
         lines.append("| " + " | ".join(esc(_cell(v, formats.get(c, 3))[0]) for c, v in zip(frame.columns, rec)) + " |")
     return "\n".join(lines)
@@ -575,8 +701,18 @@ def _md_table(frame: pd.DataFrame, formats: dict[str, int] | None = None) -> str
 
 
 def _tex(s: str) -> str:
-    repl = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_",
-            "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}"}
+    repl = {
+        "\\": r"\textbackslash{}",
+        "&": r"\&",
+        "%": r"\%",
+        "$": r"\$",
+        "#": r"\#",
+        "_": r"\_",
+        "{": r"\{",
+        "}": r"\}",
+        "~": r"\textasciitilde{}",
+        "^": r"\textasciicircum{}",
+    }
     return "".join(repl.get(ch, ch) for ch in str(s))
 
 
@@ -614,8 +750,10 @@ def main_table_latex(table: pd.DataFrame, baselines: Sequence[str]) -> str:
         "% speechprobe main table; needs \\usepackage{booktabs}",
         r"\begin{table}[t]",
         r"\centering",
-        (r"\caption{Best layer (relative depth) and Macro-F1 (mean $\pm$ 95\% CI over folds) per model and task, "
-         r"with hand-crafted baselines. Bold: best per task.}"),
+        (
+            r"\caption{Best layer (relative depth) and Macro-F1 (mean $\pm$ 95\% CI over folds) per model and task, "
+            r"with hand-crafted baselines. Bold: best per task.}"
+        ),
         r"\label{tab:speechprobe-main}",
         rf"\begin{{tabular}}{{{spec}}}",
         r"\toprule",
@@ -623,15 +761,23 @@ def main_table_latex(table: pd.DataFrame, baselines: Sequence[str]) -> str:
     ]
     if rules:
         lines.append(rules)
-    lines += [" & ".join(head2) + r" \\", r"\midrule", *(body or [r"\multicolumn{1}{l}{(no results)} \\"]),
-              r"\bottomrule", r"\end{tabular}", r"\end{table}", ""]
+    lines += [
+        " & ".join(head2) + r" \\",
+        r"\midrule",
+        *(body or [r"\multicolumn{1}{l}{(no results)} \\"]),
+        r"\bottomrule",
+        r"\end{tabular}",
+        r"\end{table}",
+        "",
+    ]
     return "\n".join(lines)
 
 
 # --------------------------------------------------------------------------------------------- rendering
 
 CSS = """
-body{font-family:system-ui,-apple-system,'Segoe UI',Roboto,Helvetica,Arial,sans-serif;margin:0;color:#1d232a;background:#fff}
+body{font-family:system-ui,-apple-system,'Segoe UI',Roboto,Helvetica,Arial,sans-serif;margin:0;
+  color:#1d232a;background:#fff}
 main{max-width:1180px;margin:0 auto;padding:24px 28px 60px}
 h1{font-size:1.7em;margin:.2em 0}h2{border-bottom:2px solid #e3e7ec;padding-bottom:4px;margin-top:2em}
 h3{margin-bottom:.3em}.meta{color:#5b6570}.note{color:#4a535c;font-size:.92em;max-width:70em}
@@ -652,8 +798,10 @@ nav a{margin-right:1em}
 
 SORT_JS = """
 (function(){
-  function key(td){var v=td.getAttribute('data-v');if(v===null)v=td.textContent;return td.hasAttribute('data-n')?{n:parseFloat(v)}:{s:v};}
-  function cmp(a,b){if('n' in a&&'n' in b)return a.n-b.n;if('n' in a)return -1;if('n' in b)return 1;return a.s.localeCompare(b.s);}
+  function key(td){var v=td.getAttribute('data-v');if(v===null)v=td.textContent;
+    return td.hasAttribute('data-n')?{n:parseFloat(v)}:{s:v};}
+  function cmp(a,b){if('n' in a&&'n' in b)return a.n-b.n;if('n' in a)return -1;if('n' in b)return 1;
+    return a.s.localeCompare(b.s);}
   document.querySelectorAll('table.sortable').forEach(function(table){
     var heads=table.tHead.rows[0].cells;
     Array.prototype.forEach.call(heads,function(th,col){
@@ -681,8 +829,10 @@ def _models_frame(manifest: dict) -> pd.DataFrame:
     rows = []
     for name, info in (manifest.get("models") or {}).items():
         info = info or {}
-        rows.append({k: info.get(k, "") for k in ("family", "source", "revision", "num_layers", "hidden_size", "sample_rate")}
-                    | {"model": name})
+        rows.append(
+            {k: info.get(k, "") for k in ("family", "source", "revision", "num_layers", "hidden_size", "sample_rate")}
+            | {"model": name}
+        )
     cols = ["model", "family", "source", "revision", "num_layers", "hidden_size", "sample_rate"]
     return pd.DataFrame(rows, columns=cols)
 
@@ -690,7 +840,11 @@ def _models_frame(manifest: dict) -> pd.DataFrame:
 def _skipped_frame(manifest: dict) -> pd.DataFrame:
     skipped = manifest.get("skipped") or {}
     items = skipped.get("items", []) if isinstance(skipped, dict) else skipped if isinstance(skipped, list) else []
-    rows = [{"task": i.get("task", ""), "item": i.get("item", ""), "reason": i.get("reason", "")} for i in items if isinstance(i, dict)]
+    rows = [
+        {"task": i.get("task", ""), "item": i.get("item", ""), "reason": i.get("reason", "")}
+        for i in items
+        if isinstance(i, dict)
+    ]
     return pd.DataFrame(rows, columns=["task", "item", "reason"])
 
 
@@ -714,24 +868,37 @@ class Report:
 
 def render_html(rep: Report) -> str:
     parts = [
-        "<!DOCTYPE html>", "<html lang='en'><head><meta charset='utf-8'>",
+        "<!DOCTYPE html>",
+        "<html lang='en'><head><meta charset='utf-8'>",
         "<meta name='viewport' content='width=device-width, initial-scale=1'>",
         f"<title>{html.escape(rep.title)}</title>",
         # Inline style and script only; the page may load nothing from anywhere.
-        ("<meta http-equiv='Content-Security-Policy' content=\"default-src 'none'; img-src data:; "
-         "style-src 'unsafe-inline'; script-src 'unsafe-inline'\">"),
+        (
+            "<meta http-equiv='Content-Security-Policy' content=\"default-src 'none'; img-src data:; "
+            "style-src 'unsafe-inline'; script-src 'unsafe-inline'\">"
+        ),
         f"<style>{CSS}</style></head><body><main>",
         f"<h1>{html.escape(rep.title)}</h1>",
-        ("<nav><a href='#findings'>Findings</a><a href='#tables'>Tables</a><a href='#figures'>Figures</a>"
-         "<a href='#run'>Run details</a></nav>"),
+        (
+            "<nav><a href='#findings'>Findings</a><a href='#tables'>Tables</a><a href='#figures'>Figures</a>"
+            "<a href='#run'>Run details</a></nav>"
+        ),
         "<h2 id='findings'>Findings</h2><ul class='findings'>",
-        *(f"<li>{html.escape(s)}</li>" for s in rep.findings), "</ul>",
+        *(f"<li>{html.escape(s)}</li>" for s in rep.findings),
+        "</ul>",
     ]
     if rep.warnings:
-        parts += ["<div class='warn'><h3>Warnings</h3><ul>", *(f"<li>{html.escape(w)}</li>" for w in rep.warnings), "</ul></div>"]
+        parts += [
+            "<div class='warn'><h3>Warnings</h3><ul>",
+            *(f"<li>{html.escape(w)}</li>" for w in rep.warnings),
+            "</ul></div>",
+        ]
     if rep.problems:
-        parts += ["<div class='missing'><h3>Missing or partial data</h3><ul>",
-                  *(f"<li>{html.escape(p)}</li>" for p in rep.problems), "</ul></div>"]
+        parts += [
+            "<div class='missing'><h3>Missing or partial data</h3><ul>",
+            *(f"<li>{html.escape(p)}</li>" for p in rep.problems),
+            "</ul></div>",
+        ]
     parts.append("<h2 id='tables'>Tables</h2><p class='note'>Click a column header to sort.</p>")
     k = 0
     for t in rep.tables:
@@ -746,8 +913,10 @@ def render_html(rep: Report) -> str:
             section = fig.section
             parts.append(f"<h3>{html.escape(section)}</h3>")
         alt = html.escape(f"Figure {n}: {fig.path.stem}", quote=True)
-        parts.append(f"<figure id='fig-{n}'><img src='{_png_data_uri(fig.path)}' alt='{alt}'>"
-                     f"<figcaption><b>Figure {n}.</b> {html.escape(fig.caption)}</figcaption></figure>")
+        parts.append(
+            f"<figure id='fig-{n}'><img src='{_png_data_uri(fig.path)}' alt='{alt}'>"
+            f"<figcaption><b>Figure {n}.</b> {html.escape(fig.caption)}</figcaption></figure>"
+        )
     parts.append("<h2 id='run'>Run details</h2>")
     if rep.notes:
         parts += ["<h3>Analysis notes</h3><ul>", *(f"<li>{html.escape(s)}</li>" for s in rep.notes), "</ul>"]
@@ -784,14 +953,22 @@ def _write_text(path: Path, text: str) -> Path:
     return atomic_write(path, lambda fh: fh.write(text.encode("utf-8")))
 
 
-def write_main_table(run_dir: Path, table: pd.DataFrame, baselines: Sequence[str] = DEFAULT_BASELINES) -> tuple[Path, Path]:
-    """``main_table.csv`` (long form, :data:`MAIN_TABLE_COLUMNS` plus one column per baseline) and ``main_table.tex``."""
+def write_main_table(
+    run_dir: Path, table: pd.DataFrame, baselines: Sequence[str] = DEFAULT_BASELINES
+) -> tuple[Path, Path]:
+    """``main_table.csv`` (long form, :data:`MAIN_TABLE_COLUMNS` plus one column per baseline) and
+    ``main_table.tex``."""
     run_dir = Path(run_dir)
     buf = io.StringIO()
     table.to_csv(buf, index=False, lineterminator="\n")
     csv_path = _write_text(run_dir / "main_table.csv", buf.getvalue())
     tex_path = _write_text(run_dir / "main_table.tex", main_table_latex(table, baselines))
     return csv_path, tex_path
+
+
+def _skipped_count(manifest: dict) -> int:
+    skipped = manifest.get("skipped")
+    return int(skipped.get("count", 0)) if isinstance(skipped, dict) else 0
 
 
 def build_report(run_dir: Path, title: str | None = None) -> Path:
@@ -816,12 +993,17 @@ def build_report(run_dir: Path, title: str | None = None) -> Path:
         _kv_table(data.config, "Configuration"),
         _kv_table(data.manifest.get("versions") or {}, "Versions"),
         Table("Models", _models_frame(data.manifest)),
-        Table("Skipped items", _skipped_frame(data.manifest),
-              f"{(data.manifest.get('skipped') or {}).get('count', 0) if isinstance(data.manifest.get('skipped'), dict) else 0} item(s) skipped, with reasons."),
+        Table(
+            "Skipped items",
+            _skipped_frame(data.manifest),
+            f"{_skipped_count(data.manifest)} item(s) skipped, with reasons.",
+        ),
     ]
     notes = [str(n) for n in data.analysis.get("notes", [])]
     if data.permutation is None:
-        notes.append("No permutation.csv: permutation tests were not run (speechprobe report --permutations N runs them).")
+        notes.append(
+            "No permutation.csv: permutation tests were not run (speechprobe report --permutations N runs them)."
+        )
     if data.selectivity is None:
         notes.append("No selectivity.csv: the control task was not run.")
     rep = Report(

@@ -124,13 +124,17 @@ def cv_score(X: np.ndarray, y: np.ndarray, folds: Sequence[Fold], probe: str, se
     return float(np.mean(scores))
 
 
-def _scores_batch(tasks: list[tuple[np.ndarray, np.ndarray]], folds: Sequence[Fold], probe: str, seed: int) -> list[float]:
+def _scores_batch(
+    tasks: list[tuple[np.ndarray, np.ndarray]], folds: Sequence[Fold], probe: str, seed: int
+) -> list[float]:
     # Single-threaded BLAS/OpenMP (as the probe runner): results do not depend on n_jobs.
     with threadpool_limits(1):
         return [cv_score(X, y, folds, probe, seed) for X, y in tasks]
 
 
-def _scores(tasks: list[tuple[np.ndarray, np.ndarray]], folds: Sequence[Fold], probe: str, seed: int, n_jobs: int) -> list[float]:
+def _scores(
+    tasks: list[tuple[np.ndarray, np.ndarray]], folds: Sequence[Fold], probe: str, seed: int, n_jobs: int
+) -> list[float]:
     """``cv_score`` of every ``(X, y)`` in ``tasks``, in order, over ``n_jobs`` workers."""
     if n_jobs == 1 or len(tasks) < 2:
         return _scores_batch(tasks, folds, probe, seed)

@@ -38,7 +38,7 @@ def _numbers(labels: tuple[str, ...]) -> dict[str, str]:
 
 
 def _distances(metres: tuple[str, ...]) -> dict[str, str]:
-    """"0.4m" <- "0.4 m", "0.4", "0.4 meters", "0.40m"; "2.0m" <- "2m", "2 m", "2", ..."""
+    """ "0.4m" <- "0.4 m", "0.4", "0.4 meters", "0.40m"; "2.0m" <- "2m", "2 m", "2", ..."""
     out = {}
     for canon in metres:
         x = float(canon.rstrip("m"))
@@ -69,11 +69,17 @@ TASKS: tuple[Task, ...] = (
         source=HUB_PREFIX + "EmotionRecognition_MultimodalEmotionlinesDataset",
         cue="emotion in acted TV dialogue (MELD, Friends): prosody and voice quality, but the words carry it "
         "too; folds are grouped by dialogue (diaN in the file name)",
-        label_map=_spellings({
-            "anger": ("angry",), "disgust": ("disgusted",), "fear": ("fearful", "scared"),
-            "joy": ("happy", "happiness", "joyful"), "neutral": ("no emotion", "neutrality"),
-            "sadness": ("sad",), "surprise": ("surprised",),
-        }),
+        label_map=_spellings(
+            {
+                "anger": ("angry",),
+                "disgust": ("disgusted",),
+                "fear": ("fearful", "scared"),
+                "joy": ("happy", "happiness", "joyful"),
+                "neutral": ("no emotion", "neutrality"),
+                "sadness": ("sad",),
+                "surprise": ("surprised",),
+            }
+        ),
         group_pattern=r"(dia\d+)_utt",
     ),
     Task(
@@ -84,11 +90,17 @@ TASKS: tuple[Task, ...] = (
         cue="emotion of a dialogue turn (DailyTalk: DailyDialog text read by two voice actors); the labels "
         "come from the text, so wording carries them as much as prosody; folds are grouped by dialogue "
         "(the _dN in the file name)",
-        label_map=_spellings({
-            "anger": ("angry",), "disgust": ("disgusted",), "fear": ("fearful", "scared"),
-            "sadness": ("sad",), "happiness": ("happy", "joy"), "surprise": ("surprised",),
-            "no emotion": ("neutral", "none", "no_emotion", "no-emotion", "noemotion"),
-        }),
+        label_map=_spellings(
+            {
+                "anger": ("angry",),
+                "disgust": ("disgusted",),
+                "fear": ("fearful", "scared"),
+                "sadness": ("sad",),
+                "happiness": ("happy", "joy"),
+                "surprise": ("surprised",),
+                "no emotion": ("neutral", "none", "no_emotion", "no-emotion", "noemotion"),
+            }
+        ),
         group_pattern=r"_(d\d+)\.\w+$",
     ),
     Task(
@@ -132,8 +144,7 @@ TASKS: tuple[Task, ...] = (
         labels=("true", "false"),
         paralinguistic=True,
         source=HUB_PREFIX + "MultiSpeakerDetection_VCTK",
-        cue="one talker vs. more than one (VCTK mixtures): overlapping voices and speaker-change cues, "
-        "not the words",
+        cue="one talker vs. more than one (VCTK mixtures): overlapping voices and speaker-change cues, not the words",
         label_map=_spellings(_TRUE_FALSE),
     ),
     Task(
@@ -162,10 +173,12 @@ TASKS: tuple[Task, ...] = (
         source=HUB_PREFIX + "SpoofDetection_ASVspoof2017",
         cue="genuine speech vs. replayed recordings (ASVspoof 2017): channel, loudspeaker and room "
         "artefacts, not the words",
-        label_map=_spellings({
-            "spoofed": ("spoof", "spoofing", "fake", "replay", "replayed"),
-            "authentic": ("bonafide", "bona fide", "bona-fide", "genuine", "real", "human"),
-        }),
+        label_map=_spellings(
+            {
+                "spoofed": ("spoof", "spoofing", "fake", "replay", "replayed"),
+                "authentic": ("bonafide", "bona fide", "bona-fide", "genuine", "real", "human"),
+            }
+        ),
     ),
 )
 

@@ -49,9 +49,16 @@ log = logging.getLogger("speechprobe")
 
 HUB_ID = re.compile(r"^[A-Za-z0-9][\w.\-]*/[\w.\-]+$")
 _SPLIT_WORDS = {
-    "train": "train", "training": "train",
-    "validation": "validation", "valid": "validation", "val": "validation", "dev": "validation",
-    "test": "test", "testing": "test", "eval": "test", "evaluation": "test",
+    "train": "train",
+    "training": "train",
+    "validation": "validation",
+    "valid": "validation",
+    "val": "validation",
+    "dev": "validation",
+    "test": "test",
+    "testing": "test",
+    "eval": "test",
+    "evaluation": "test",
 }
 _DATA_SUFFIXES = (".parquet", ".arrow")
 _SCALARS = (str, int, float, bool, type(None))
@@ -87,7 +94,8 @@ def local_copy_hint(hub_id: str, split: str | None = None, name: str | None = No
     target = f"{name}=DIR" if name else "DIR"
     return (
         f"to work offline, make a local copy on a machine with network access, either "
-        f"`python -c \"import datasets; datasets.load_dataset('{hub_id}', split='{split or 'test'}').save_to_disk('DIR')\"` "
+        f"`python -c \"import datasets; datasets.load_dataset('{hub_id}', split='{split or 'test'}')"
+        f".save_to_disk('DIR')\"` "
         f"or `huggingface-cli download {hub_id} --repo-type dataset --local-dir DIR` (parquet files), "
         f"then pass --tasks {target}; a copy already in the HF cache is used when HF_HUB_OFFLINE=1 is set"
     )
@@ -134,7 +142,9 @@ class HFSource:
         self.column_names = self._columns_of(self._ds)
         self._check_columns()
         self._label_feature = (self._ds.features or {}).get(self.columns.label) if self._ds.features else None
-        if self.num_rows == 0 or (self.num_rows is None and _first(self._ds.select_columns([self.columns.label])) is None):
+        if self.num_rows == 0 or (
+            self.num_rows is None and _first(self._ds.select_columns([self.columns.label])) is None
+        ):
             what = f"split {self.split!r}" if self.split else "the dataset"
             raise SpeechprobeError(f"{self.source}: {what} is empty (no rows)")
 
@@ -159,7 +169,7 @@ class HFSource:
         if path.is_dir() and _is_saved(path):
             try:
                 ds = datasets.load_from_disk(str(path))
-            except Exception as e:  # noqa: BLE001 - datasets raises many types
+            except Exception as e:
                 empty = _empty_saved_splits(path)
                 if empty:  # datasets cannot load a saved dataset with no rows (no shards)
                     what = f"split {', '.join(empty)}" if empty != [""] else "the saved dataset"
@@ -168,7 +178,9 @@ class HFSource:
             self._data_files = sorted(p for p in path.rglob("*") if p.is_file())
             splits = list(ds) if isinstance(ds, Mapping) else [None]
             return "save_to_disk", ds, splits
-        files = [path] if path.is_file() and path.suffix in _DATA_SUFFIXES else _data_files(path) if path.is_dir() else []
+        files = (
+            [path] if path.is_file() and path.suffix in _DATA_SUFFIXES else _data_files(path) if path.is_dir() else []
+        )
         if not files:
             raise SpeechprobeError(
                 f"{path}: not a dataset: expected a `save_to_disk` folder (state.json or dataset_dict.json), "
@@ -181,7 +193,7 @@ class HFSource:
         builder = "parquet" if files[0].suffix == ".parquet" else "arrow"
         try:
             ds = datasets.load_dataset(builder, data_files=by_split, streaming=True)
-        except Exception as e:  # noqa: BLE001 - datasets raises many types
+        except Exception as e:
             raise SpeechprobeError(f"{path}: cannot read its {builder} files ({_reason(e)})") from None
         return builder, ds, list(by_split)
 
@@ -195,7 +207,7 @@ class HFSource:
             ds = datasets.load_dataset(self.source, split=chosen, streaming=self.streaming, revision=self.revision)
         except SpeechprobeError:
             raise
-        except Exception as e:  # noqa: BLE001 - datasets raises many types
+        except Exception as e:
             raise SpeechprobeError(
                 f"cannot load {self.source} from the Hugging Face hub ({_reason(e)}); "
                 + local_copy_hint(self.source, split, self._registry_name)
@@ -293,7 +305,7 @@ class HFSource:
                 audio, sr = self._decode(row.get(c.audio), where)
             except AudioError as e:
                 reason = str(e)
-                self._log.add(where, reason[len(where) + 2:] if reason.startswith(where + ": ") else reason)
+                self._log.add(where, reason[len(where) + 2 :] if reason.startswith(where + ": ") else reason)
                 continue
             h = audio_hash(audio, sr)
             clip_id = file_id or h[:16]
@@ -318,15 +330,21 @@ class HFSource:
             self._warned_groups = True
             log.warning(
                 "task %s: %d row(s) have no group: the pattern %r did not match their id",
-                self.task, self.group_unmatched, c.group_pattern,
+                self.task,
+                self.group_unmatched,
+                c.group_pattern,
             )
 
     def fingerprint(self) -> str:
         """Hash of where the data comes from (files and sizes, or the dataset's own fingerprint),
         the column and label settings, and every row's label."""
         lines = [
-            "speechprobe.hf/1", self.kind, str(self.split), repr(dataclasses.astuple(self.columns)),
-            repr(sorted(self.label_map.items())), repr(self.label_set),
+            "speechprobe.hf/1",
+            self.kind,
+            str(self.split),
+            repr(dataclasses.astuple(self.columns)),
+            repr(sorted(self.label_map.items())),
+            repr(self.label_set),
         ]
         if self.kind == "hub":
             lines += [self.source, str(self.revision), getattr(self._ds, "_fingerprint", "") or ""]
@@ -415,7 +433,7 @@ def decode_bytes(data: bytes, where: str, hint: str | None = None) -> tuple[np.n
     try:
         y, sr = sf.read(io.BytesIO(data), dtype="float32", always_2d=True)
         return as_mono(y), int(sr)
-    except Exception as e:  # noqa: BLE001 - soundfile raises many types
+    except Exception as e:
         first = e
     suffix = Path(hint).suffix if hint else ""
     with tempfile.TemporaryDirectory(prefix="speechprobe-") as tmp:
@@ -475,7 +493,8 @@ def _data_files(folder: Path) -> list[Path]:
     """Parquet files under ``folder`` (else arrow files), sorted; hidden folders left out."""
     for suffix in _DATA_SUFFIXES:
         files = sorted(
-            p for p in folder.rglob(f"*{suffix}")
+            p
+            for p in folder.rglob(f"*{suffix}")
             if p.is_file() and not any(part.startswith(".") for part in p.relative_to(folder).parts)
         )
         if files:

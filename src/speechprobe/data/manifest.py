@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import numpy as np
 import pandas as pd
@@ -43,7 +43,7 @@ class ManifestSource:
         self.has_groups = "group" in self.table.columns and bool((self.table["group"] != "").any())
 
     @property
-    def skipped(self):  # noqa: D401 - protocol attribute
+    def skipped(self):
         return self._log.skipped
 
     def __len__(self) -> int:

@@ -95,15 +95,25 @@ def open_task(
 def _columns(task: Task | None, overrides: Mapping[str, str | None] | None):
     from .hf import Columns
 
-    base = Columns() if task is None else Columns(
-        audio=task.audio_column, label=task.label_column, id=task.id_column,
-        instruction=task.instruction_column, group=task.group_column, group_pattern=task.group_pattern,
+    base = (
+        Columns()
+        if task is None
+        else Columns(
+            audio=task.audio_column,
+            label=task.label_column,
+            id=task.id_column,
+            instruction=task.instruction_column,
+            group=task.group_column,
+            group_pattern=task.group_pattern,
+        )
     )
     overrides = dict(overrides or {})
     unknown = sorted(set(overrides) - set(COLUMN_KEYS))
     if unknown:
         raise ConfigError(f"unknown column option(s) {', '.join(unknown)}; use {', '.join(COLUMN_KEYS)}")
-    clean = {k: (None if v is None or str(v).strip().lower() in _NONE else str(v).strip()) for k, v in overrides.items()}
+    clean = {
+        k: (None if v is None or str(v).strip().lower() in _NONE else str(v).strip()) for k, v in overrides.items()
+    }
     for required in ("audio", "label"):
         if required in clean and clean[required] is None:
             raise ConfigError(f"the {required} column cannot be turned off")

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Iterable, Iterator, Sequence
 
 import numpy as np
 from tqdm.auto import tqdm
@@ -62,7 +62,13 @@ def stream_clips(clips: Iterable[Clip], report: ExtractReport, limit: float | No
         report.clips.append(item.meta)
         if limit is not None and item.meta.duration > limit:
             report.truncated.append(item.meta.id)
-            log.warning("%s: %.1f s is longer than %s's %.0f s window; truncated", item.meta.id, item.meta.duration, model, limit)
+            log.warning(
+                "%s: %.1f s is longer than %s's %.0f s window; truncated",
+                item.meta.id,
+                item.meta.duration,
+                model,
+                limit,
+            )
         yield item
 
 
@@ -94,8 +100,11 @@ def _halving(adapter: ModelAdapter, audios: Sequence[np.ndarray], pooling: str) 
         mid = len(audios) // 2
         cap = adapter.oom_batch_cap  # the larger half is what the next batches try
         adapter.oom_batch_cap = len(audios) - mid if cap is None else min(cap, len(audios) - mid)
-        log.warning("out of memory on a batch of %d clips; halving (later batches: at most %d)", len(audios),
-                    adapter.oom_batch_cap)
+        log.warning(
+            "out of memory on a batch of %d clips; halving (later batches: at most %d)",
+            len(audios),
+            adapter.oom_batch_cap,
+        )
         _free_accelerator_cache()
         halves = (audios[:mid], audios[mid:])
         return np.concatenate([forward_halving(adapter, half, pooling) for half in halves])

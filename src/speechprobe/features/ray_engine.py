@@ -61,8 +61,13 @@ PREPARE_CPUS = 0.25  # Ray CPU share of one decode/resample task
 DRIVER_RETRIES = 2  # resubmissions of a batch after Ray's own actor restarts and retries are spent
 # Environment the model actors need to find weights offline, forwarded when set on the driver.
 FORWARD_ENV = (
-    "SPEECHPROBE_CACHE", "HF_HOME", "HF_HUB_CACHE", "HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE",
-    "TRANSFORMERS_OFFLINE", "TOKENIZERS_PARALLELISM",
+    "SPEECHPROBE_CACHE",
+    "HF_HOME",
+    "HF_HUB_CACHE",
+    "HF_HUB_OFFLINE",
+    "HF_DATASETS_OFFLINE",
+    "TRANSFORMERS_OFFLINE",
+    "TOKENIZERS_PARALLELISM",
 )
 
 
@@ -70,9 +75,7 @@ def _ray():
     try:
         import ray
     except ImportError:
-        raise SpeechprobeError(
-            "the Ray engine needs Ray: pip install 'speechprobe[ray]'; or " + FALLBACK
-        ) from None
+        raise SpeechprobeError("the Ray engine needs Ray: pip install 'speechprobe[ray]'; or " + FALLBACK) from None
     return ray
 
 
@@ -103,7 +106,7 @@ def _resolve_address(address: str | None) -> str | None:
             from ray._private.services import canonicalize_bootstrap_address  # private: best effort
 
             found = canonicalize_bootstrap_address("auto")
-        except Exception as e:  # noqa: BLE001 - Ray's own "no running instance" error
+        except Exception as e:
             raise SpeechprobeError(
                 f"--address auto: no running Ray cluster found on this machine ({_first_line(e)}); "
                 f"start one with `ray start --head`, pass --address HOST:PORT, or {FALLBACK}"
@@ -142,7 +145,7 @@ def connect(address: str | None = None, timeout_s: float = 30.0) -> None:
         try:
             ray.init(address=target, **common)
             box["ok"] = True
-        except BaseException as e:  # noqa: BLE001 - handed to the caller
+        except BaseException as e:
             box["error"] = e
 
     thread = threading.Thread(target=join, name="speechprobe-ray-connect", daemon=True)
@@ -205,7 +208,7 @@ def thread_profile(threads: int | None = None) -> dict[str, int]:
             api = pool.get("user_api")
             if api in ("blas", "openmp"):
                 prof[api] = max(prof.get(api, 0), int(pool.get("num_threads") or 0))
-    except Exception as e:  # noqa: BLE001 - threadpoolctl missing or confused: torch only
+    except Exception as e:
         log.debug("threadpool_info: %s", e)
     return prof
 
@@ -218,7 +221,9 @@ class Host:
     ``threads`` (a :func:`thread_profile`) replaces Ray's ``OMP_NUM_THREADS`` defaults.
     """
 
-    def __init__(self, recipe: Recipe, threads: dict[str, int] | None = None, env: dict[str, str] | None = None) -> None:
+    def __init__(
+        self, recipe: Recipe, threads: dict[str, int] | None = None, env: dict[str, str] | None = None
+    ) -> None:
         os.environ.update(env or {})
         self.threads = dict(threads or {})
         self._limits: list[Any] = []
@@ -251,7 +256,7 @@ class Host:
                 from threadpoolctl import threadpool_limits
 
                 self._limits.append(threadpool_limits(limits=limits))
-            except Exception as e:  # noqa: BLE001
+            except Exception as e:
                 log.debug("threadpool_limits: %s", e)
         if self.threads.get("torch"):
             import torch
@@ -294,8 +299,9 @@ class ActorPool:
 
     Resources per actor: ``num_gpus`` GPUs (the object should then use device ``cuda``, which Ray
     maps to the actor's own GPU) and ``num_cpus`` CPUs. ``threads``: torch and BLAS/OpenMP threads
-    in each actor (default: the driver's own counts, see :func:`thread_profile`). An actor that dies is restarted by Ray and its call retried (``max_restarts``,
-    ``max_task_retries``); when those are spent the driver resubmits the call to another actor.
+    in each actor (default: the driver's own counts, see :func:`thread_profile`). An actor that dies is
+    restarted by Ray and its call retried (``max_restarts``, ``max_task_retries``);
+    when those are spent the driver resubmits the call to another actor.
     """
 
     def __init__(
@@ -318,7 +324,9 @@ class ActorPool:
         if num_gpus > 0:
             fits = int(gpus // num_gpus)
             if fits == 0:
-                raise SpeechprobeError(f"the Ray cluster has no GPU (resources: {_fmt(total)}); use --device cpu or {FALLBACK}")
+                raise SpeechprobeError(
+                    f"the Ray cluster has no GPU (resources: {_fmt(total)}); use --device cpu or {FALLBACK}"
+                )
         else:  # leave one CPU for decoding tasks
             fits = max(1, int(max(cpus - 1.0, 0.0) // num_cpus)) if cpus >= num_cpus else 0
         if fits == 0 or (num_actors or 0) > fits or num_cpus > cpus:
@@ -346,7 +354,8 @@ class ActorPool:
         if free < PREPARE_CPUS:
             log.warning(
                 "the Ray cluster has %.2g CPU free beside the model actors; decode tasks need %.2g each and will wait",
-                free, PREPARE_CPUS,
+                free,
+                PREPARE_CPUS,
             )
 
     # -- liveness
@@ -369,7 +378,7 @@ class ActorPool:
         for i, ref in enumerate(refs):
             try:
                 ray.get(ref, timeout=self.timeout_s)
-            except Exception as e:  # noqa: BLE001 - actor could not even start (bad env, import error)
+            except Exception as e:
                 self.close()
                 raise SpeechprobeError(f"model actor {i} failed to start: {_first_line(e)}; {FALLBACK}") from None
 
@@ -392,7 +401,9 @@ class ActorPool:
     # -- calls
 
     def _pick(self, exclude: int = -1) -> int:
-        live = [i for i in range(self.n) if self.alive[i] and i != exclude] or [i for i in range(self.n) if self.alive[i]]
+        live = [i for i in range(self.n) if self.alive[i] and i != exclude] or [
+            i for i in range(self.n) if self.alive[i]
+        ]
         if not live:
             raise SpeechprobeError(
                 f"all {self.n} model actor(s) died; what is stored so far is kept, rerun to resume, or {FALLBACK}"
@@ -478,7 +489,9 @@ class ActorPool:
                 continue
             except ray.exceptions.ObjectLostError as e:
                 self._done(job, jobs)
-                raise SpeechprobeError(f"a batch's input was lost with its node ({_first_line(e)}); rerun to resume") from None
+                raise SpeechprobeError(
+                    f"a batch's input was lost with its node ({_first_line(e)}); rerun to resume"
+                ) from None
             self._done(job, jobs)
             return job, value
 
@@ -495,7 +508,8 @@ class ActorPool:
             late = [j for j in jobs if any(d in unfinished for d in j.deps) and now - j.submitted > self.timeout_s]
             if late:
                 raise SpeechprobeError(
-                    f"decode tasks waited over {self.timeout_s:.0f} s for a CPU (free: {_fmt(ray.available_resources())}); "
+                    f"decode tasks waited over {self.timeout_s:.0f} s for a CPU "
+                    f"(free: {_fmt(ray.available_resources())}); "
                     f"leave CPUs free beside the model actors (fewer actors or CPUs per actor), or {FALLBACK}"
                 )
         self.check_alive(j.actor for j in jobs)
@@ -509,7 +523,7 @@ class ActorPool:
         for actor in getattr(self, "actors", []):
             try:
                 ray.kill(actor, no_restart=True)
-            except Exception as e:  # noqa: BLE001 - already gone
+            except Exception as e:
                 log.debug("ray.kill: %s", e)
         self.actors = []
 
@@ -521,7 +535,7 @@ def _unwrap(err) -> BaseException:
         return type(cause)(str(cause))
     try:
         return err.as_instanceof_cause()
-    except Exception:  # noqa: BLE001
+    except Exception:
         return err
 
 
@@ -556,7 +570,9 @@ def _forward_batch(adapter, audios: list[np.ndarray], pooling: str, ids: list[st
     bad = ~np.isfinite(feats).reshape(len(feats), -1).all(axis=1)
     if bad.any():
         names = ", ".join(i for i, b in zip(ids, bad) if b)
-        raise SpeechprobeError(f"{adapter.name} produced NaN/Inf features for {names}; try --dtype float32 or report it")
+        raise SpeechprobeError(
+            f"{adapter.name} produced NaN/Inf features for {names}; try --dtype float32 or report it"
+        )
     return np.ascontiguousarray(feats[keep])
 
 
@@ -622,9 +638,13 @@ class RayEngine:
         factory: str | Callable[..., Any] = LOAD_MODEL,
     ) -> None:
         connect(address, timeout_s)
-        self.pool = model_pool(Recipe(factory, model_recipe), num_actors, timeout_s, cpus_per_actor, gpus_per_actor, threads)
+        self.pool = model_pool(
+            Recipe(factory, model_recipe), num_actors, timeout_s, cpus_per_actor, gpus_per_actor, threads
+        )
         try:
-            first = self.pool.agree(_profile, what=lambda p: f"{p['info'].name} weights {p['info'].revision} {p['options']}")
+            first = self.pool.agree(
+                _profile, what=lambda p: f"{p['info'].name} weights {p['info'].revision} {p['options']}"
+            )
         except BaseException:
             self.pool.close()
             raise
@@ -700,7 +720,11 @@ class RayEngine:
         try:
             for batch in duration_batches(costed(), lambda p: p.cost, max_batch_seconds):
                 unique = list({p.meta.content_hash: p for p in batch}.values())
-                keep = [i for i, p in enumerate(unique) if p.meta.content_hash not in pending and not space.has(p.meta.content_hash)]
+                keep = [
+                    i
+                    for i, p in enumerate(unique)
+                    if p.meta.content_hash not in pending and not space.has(p.meta.content_hash)
+                ]
                 missing = [unique[i].meta.content_hash for i in keep]
                 report.computed += len(missing)
                 report.reused += len(batch) - len(missing)
@@ -709,7 +733,9 @@ class RayEngine:
                     continue
                 inputs = prepare.remote([(p.clip.audio, p.clip.sample_rate) for p in unique], rate, limit)
                 ids = [p.meta.id for p in unique]
-                job = Job(_forward_batch, (inputs, pooling, ids, keep), {}, deps=[inputs], payload=(missing, len(batch)))
+                job = Job(
+                    _forward_batch, (inputs, pooling, ids, keep), {}, deps=[inputs], payload=(missing, len(batch))
+                )
                 inflight.append(self.pool.submit(job))
                 pending.update(missing)
                 while len(inflight) >= INFLIGHT_PER_ACTOR * self.pool.n:
@@ -720,7 +746,7 @@ class RayEngine:
             for job in inflight:  # interrupted: drop queued work (finished batches are stored)
                 try:
                     ray.cancel(job.ref)
-                except Exception as e:  # noqa: BLE001 - finished or gone meanwhile
+                except Exception as e:
                     log.debug("ray.cancel: %s", e)
             bar.close()
         return report
@@ -757,8 +783,13 @@ def extract_ray(
     keep them across several sources.
     """
     with RayEngine(
-        model_recipe, address, num_actors, timeout_s, cpus_per_actor=cpus_per_actor,
-        gpus_per_actor=gpus_per_actor, threads=threads,
+        model_recipe,
+        address,
+        num_actors,
+        timeout_s,
+        cpus_per_actor=cpus_per_actor,
+        gpus_per_actor=gpus_per_actor,
+        threads=threads,
     ) as engine:
         return engine.extract(clips, space, pooling, max_batch_seconds, progress, desc)
 

@@ -15,9 +15,10 @@ import re
 import shutil
 import struct
 import tempfile
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, BinaryIO, Sequence
+from typing import TYPE_CHECKING, BinaryIO
 
 import numpy as np
 import torch
@@ -99,9 +100,7 @@ class _PartStream:
             self._file.close()
 
     def error(self, what: str) -> SpeechprobeError:
-        return SpeechprobeError(
-            f"{self.label}: not a valid CTranslate2 model.bin ({what} at byte {self.offset})"
-        )
+        return SpeechprobeError(f"{self.label}: not a valid CTranslate2 model.bin ({what} at byte {self.offset})")
 
     def readinto(self, buffer: memoryview) -> int:
         """Fill as much of ``buffer`` as the remaining files allow; return the byte count."""
@@ -326,9 +325,7 @@ def _token_ids(tokenizer_json: Path) -> dict[str, int]:
     return {t["content"]: t["id"] for t in added}
 
 
-def _generation_config(
-    ct2_config: dict, ids: dict[str, int], vocab_size: int, label: str
-) -> GenerationConfig:
+def _generation_config(ct2_config: dict, ids: dict[str, int], vocab_size: int, label: str) -> GenerationConfig:
     """Greedy-transcription settings as in OpenAI's hub checkpoints."""
     from transformers import GenerationConfig
 
@@ -398,14 +395,18 @@ def convert_whisper(files: WhisperFiles, out_dir: Path) -> Path:
         raise SpeechprobeError(f"{label}: no decoder/embeddings/weight; not a Whisper model")
     vocab_size = ct2.variables["decoder/embeddings/weight"].shape[0]
     generation = _generation_config(ct2_config, _token_ids(files.tokenizer), vocab_size, str(files.tokenizer))
-    keys = ("decoder_start_token_id", "bos_token_id", "eos_token_id", "pad_token_id", "suppress_tokens",
-            "begin_suppress_tokens")
+    keys = (
+        "decoder_start_token_id",
+        "bos_token_id",
+        "eos_token_id",
+        "pad_token_id",
+        "suppress_tokens",
+        "begin_suppress_tokens",
+    )
     state, config = whisper_state_dict(ct2, label, **{k: getattr(generation, k) for k in keys})
     model = build_model(state, config)
     model.generation_config = generation
-    processor = _processor(
-        files.tokenizer, config.num_mel_bins, config.vocab_size, config.max_target_positions
-    )
+    processor = _processor(files.tokenizer, config.num_mel_bins, config.vocab_size, config.max_target_positions)
 
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.tmp-", dir=out_dir.parent))

@@ -5,9 +5,9 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Callable, TypeVar
+from typing import TypeVar
 
 import torch
 from torch.nn import functional as F
@@ -106,7 +106,7 @@ def load_submodule_state(
     state: dict[str, torch.Tensor] = {}
     for file in files:
         with safe_open(str(file), framework="pt") as f:
-            for key in f.keys():  # noqa: SIM118 -- safe_open is not a mapping
+            for key in f.keys():
                 if key.startswith(prefix):
                     state[key[len(prefix) :]] = f.get_tensor(key)
     if not state:

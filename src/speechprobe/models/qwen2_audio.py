@@ -92,7 +92,10 @@ def load_qwen2_audio(
     audio_config = config.audio_config if model_type == "qwen2_audio" else config
     audio_config.encoder_layerdrop = 0.0
     fe = load_feature_extractor(
-        WhisperFeatureExtractor, source, revision, lambda: WhisperFeatureExtractor(feature_size=audio_config.num_mel_bins)
+        WhisperFeatureExtractor,
+        source,
+        revision,
+        lambda: WhisperFeatureExtractor(feature_size=audio_config.num_mel_bins),
     )
     prefix = "audio_tower." if model_type == "qwen2_audio" else ""
     encoder, fingerprint = load_submodule(

@@ -144,7 +144,8 @@ def _family_of_dir(path: Path) -> str:
     model_type = json.loads(cfg.read_text()).get("model_type", "")
     if model_type not in FAMILY_OF_MODEL_TYPE:
         raise SpeechprobeError(
-            f"{path}: architecture {model_type!r} is not supported; supported: {', '.join(sorted(FAMILY_OF_MODEL_TYPE))}"
+            f"{path}: architecture {model_type!r} is not supported; "
+            f"supported: {', '.join(sorted(FAMILY_OF_MODEL_TYPE))}"
         )
     return FAMILY_OF_MODEL_TYPE[model_type]
 

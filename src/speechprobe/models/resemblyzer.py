@@ -71,7 +71,7 @@ def vad_trimmer() -> Callable[[np.ndarray], np.ndarray] | None:
 
         webrtcvad.Vad(3)
         from resemblyzer.audio import trim_long_silences
-    except Exception as e:  # noqa: BLE001 -- webrtcvad missing, or broken (it imports pkg_resources)
+    except Exception as e:
         log.debug("resemblyzer VAD unavailable (%s); long silences are not trimmed", e)
         return None
     return trim_long_silences

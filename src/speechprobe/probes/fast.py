@@ -24,7 +24,8 @@ The scikit-learn estimators in :mod:`.estimators` stay the reference (they pass 
     parameters' dtype). Only the order of floating-point sums inside the matrix products differs.
     Tolerance: in float64, class probabilities agree with ``predict_proba`` to ~1e-15 and predictions and
     ``n_iter_`` are identical. In float32 (the feature store's dtype) probabilities agree to ~1e-5 on the
-    benchmark task (up to ~3e-3 in a 200-epoch, high-learning-rate stress test), and predictions and ``n_iter_`` were identical on every item of the equality tests and the benchmark;
+    benchmark task (up to ~3e-3 in a 200-epoch, high-learning-rate stress test), and predictions and
+    ``n_iter_`` were identical on every item of the equality tests and the benchmark;
     rounding can still, in principle, move a test item lying on a decision boundary (a probability tie
     to ~1e-6) or flip a stopping decision whose loss change is within ~1e-7 of ``tol``. Documented bound
     for the rows of ``probe_layers``: macro-F1 and accuracy per (layer, fold) within 0.02 of the

@@ -53,8 +53,12 @@ class Encoded:
             longest = max(frames)
             tensors = {k: (v[:, :longest] if k in self.crop else v) for k, v in tensors.items()}
         return Encoded(
-            tensors, len(rows), [self.truncated[i] for i in rows] if self.truncated else [],
-            [self.keys[i] for i in rows] if self.keys is not None else None, frames, self.crop,
+            tensors,
+            len(rows),
+            [self.truncated[i] for i in rows] if self.truncated else [],
+            [self.keys[i] for i in rows] if self.keys is not None else None,
+            frames,
+            self.crop,
         )
 
     def key(self, row: int) -> Any:
@@ -85,8 +89,16 @@ class ZeroShotBackend(ABC):
     family: str = ""
     pads_left: bool = False
 
-    def __init__(self, name: str, source: str, fingerprint: str, sample_rate: int, device: str = "cpu",
-                 dtype: torch.dtype | None = None, batch_size: int = 8) -> None:
+    def __init__(
+        self,
+        name: str,
+        source: str,
+        fingerprint: str,
+        sample_rate: int,
+        device: str = "cpu",
+        dtype: torch.dtype | None = None,
+        batch_size: int = 8,
+    ) -> None:
         self.name = name
         self.source = source
         self.fingerprint = fingerprint
@@ -165,7 +177,11 @@ def repeat_cache(cache: Any, k: int) -> None:
     """``batch_repeat_interleave`` that keeps plain dynamic layers of a one-row cache as views."""
     from transformers.cache_utils import DynamicLayer
 
-    parts = [cache.self_attention_cache, cache.cross_attention_cache] if hasattr(cache, "cross_attention_cache") else [cache]
+    parts = (
+        [cache.self_attention_cache, cache.cross_attention_cache]
+        if hasattr(cache, "cross_attention_cache")
+        else [cache]
+    )
     for part in parts:
         if getattr(part, "layers", None) is None:  # pragma: no cover - older cache layouts
             part.batch_repeat_interleave(k)

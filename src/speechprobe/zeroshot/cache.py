@@ -22,9 +22,17 @@ CACHE_VERSION = 1
 
 def response_key(model: str, fingerprint: str, prompt: str, clip_hash: str, mode: str, settings: dict[str, Any]) -> str:
     blob = json.dumps(
-        {"v": CACHE_VERSION, "model": model, "weights": fingerprint, "prompt": prompt, "clip": clip_hash,
-         "mode": mode, "settings": settings},
-        sort_keys=True, default=str,
+        {
+            "v": CACHE_VERSION,
+            "model": model,
+            "weights": fingerprint,
+            "prompt": prompt,
+            "clip": clip_hash,
+            "mode": mode,
+            "settings": settings,
+        },
+        sort_keys=True,
+        default=str,
     )
     return hashlib.sha256(blob.encode()).hexdigest()
 

@@ -33,7 +33,19 @@ from scipy import stats
 from ..features.store import atomic_write_bytes
 from ..rundir import RESULT_COLUMNS, sort_results, versions, write_csv, write_json
 
-SENSITIVITY_COLUMNS = ["model", "task", "mode", "n_prompts", "min", "max", "mean", "std", "range", "best_prompt", "worst_prompt"]
+SENSITIVITY_COLUMNS = [
+    "model",
+    "task",
+    "mode",
+    "n_prompts",
+    "min",
+    "max",
+    "mean",
+    "std",
+    "range",
+    "best_prompt",
+    "worst_prompt",
+]
 PAIR_COLUMNS = ["model", "task", "zeroshot_f1", "zeroshot_probe", "probe_f1", "probe_layer", "probe"]
 CORRELATION_COLUMNS = ["selection", "method", "r", "ci_low", "ci_high", "p_value", "n_pairs", "n_boot"]
 
@@ -60,13 +72,28 @@ def sensitivity_table(results: pd.DataFrame, metric: str = "macro_f1") -> pd.Dat
     zs["mode"], zs["prompt"] = parts[1], parts[2]
     out = []
     for (model, task), pair in zs.groupby(["model", "task"], sort=True):
-        groups = [(mode, g) for mode, g in pair.groupby("mode", sort=True)] + [("all", pair.assign(prompt=pair["mode"] + ":" + pair["prompt"]))]
+        groups = [(mode, g) for mode, g in pair.groupby("mode", sort=True)] + [
+            ("all", pair.assign(prompt=pair["mode"] + ":" + pair["prompt"]))
+        ]
         for mode, g in groups:
             v = g["value"].to_numpy(dtype=float)
             best, worst = g.iloc[int(np.argmax(v))]["prompt"], g.iloc[int(np.argmin(v))]["prompt"]
             std = float(np.std(v, ddof=1)) if len(v) > 1 else 0.0
-            out.append((model, task, mode, len(v), float(v.min()), float(v.max()), float(v.mean()), std,
-                        float(v.max() - v.min()), best, worst))
+            out.append(
+                (
+                    model,
+                    task,
+                    mode,
+                    len(v),
+                    float(v.min()),
+                    float(v.max()),
+                    float(v.mean()),
+                    std,
+                    float(v.max() - v.min()),
+                    best,
+                    worst,
+                )
+            )
     return pd.DataFrame(out, columns=SENSITIVITY_COLUMNS)
 
 
@@ -98,7 +125,9 @@ def _corr(x: np.ndarray, y: np.ndarray, method: str) -> tuple[float, float]:
     return float(res[0]), float(res[1])
 
 
-def bootstrap_correlation(x, y, method: str = "spearman", n_boot: int = 2000, seed: int = 0, level: float = 0.95) -> dict[str, float]:
+def bootstrap_correlation(
+    x, y, method: str = "spearman", n_boot: int = 2000, seed: int = 0, level: float = 0.95
+) -> dict[str, float]:
     """Correlation of paired ``x``, ``y`` with a percentile bootstrap CI over resampled pairs."""
     x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
     r, p = _corr(x, y, method)
@@ -159,8 +188,11 @@ def plot_zeroshot_vs_probe(pairs: pd.DataFrame, corr: pd.DataFrame, out_path: Pa
         r = best.loc[method]
         return f"{symbol} = {r['r']:.2f} [{r['ci_low']:.2f}, {r['ci_high']:.2f}]"
 
-    ax.set_title(f"Zero-shot vs probes, n = {len(pairs)} (model, task) pairs\n"
-                 f"{fmt('spearman', 'Spearman ρ')}; {fmt('pearson', 'Pearson r')} (95% bootstrap CI)", fontsize=9)
+    ax.set_title(
+        f"Zero-shot vs probes, n = {len(pairs)} (model, task) pairs\n"
+        f"{fmt('spearman', 'Spearman ρ')}; {fmt('pearson', 'Pearson r')} (95% bootstrap CI)",
+        fontsize=9,
+    )
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7, loc="lower right", frameon=False)
     fig.tight_layout()
@@ -175,8 +207,9 @@ def plot_zeroshot_vs_probe(pairs: pd.DataFrame, corr: pd.DataFrame, out_path: Pa
 
 
 def read_results_csv(path: Path) -> pd.DataFrame:
-    frame = pd.read_csv(path, dtype={"model": str, "task": str, "probe": str, "metric": str, "layer": str},
-                        keep_default_na=False)
+    frame = pd.read_csv(
+        path, dtype={"model": str, "task": str, "probe": str, "metric": str, "layer": str}, keep_default_na=False
+    )
     frame["layer"] = pd.to_numeric(frame["layer"].replace("", pd.NA), errors="coerce").astype("Int64")
     frame["value"] = pd.to_numeric(frame["value"], errors="coerce")
     frame["fold"] = pd.to_numeric(frame["fold"], errors="coerce")
@@ -194,7 +227,9 @@ def _replace_rows(path: Path, new: pd.DataFrame) -> pd.DataFrame:
     if path.is_file():
         old = read_results_csv(path)
         pairs = set(zip(new["model"], new["task"]))
-        stale = _is_zeroshot(old["probe"]) & pd.Series([(m, t) in pairs for m, t in zip(old["model"], old["task"])], index=old.index)
+        stale = _is_zeroshot(old["probe"]) & pd.Series(
+            [(m, t) in pairs for m, t in zip(old["model"], old["task"])], index=old.index
+        )
         frames.insert(0, old[~stale])
     merged = sort_results(pd.concat([f for f in frames if len(f)], ignore_index=True))
     write_csv(path, merged)
@@ -220,7 +255,9 @@ def restore_zeroshot_rows(out: Path) -> pd.DataFrame | None:
     return rows
 
 
-def write_zeroshot_outputs(out: Path, zeroshot: pd.DataFrame, state: dict[str, Any], n_boot: int = 2000) -> dict[str, Any]:
+def write_zeroshot_outputs(
+    out: Path, zeroshot: pd.DataFrame, state: dict[str, Any], n_boot: int = 2000
+) -> dict[str, Any]:
     """Merge rows into results.csv (and the zero-shot-only copy ``zeroshot/results.csv``), refresh
     summary.csv, write the sensitivity / probe-link tables, the scatter figure and the manifest's
     ``zeroshot`` section. Returns the correlation records."""
@@ -236,8 +273,11 @@ def write_zeroshot_outputs(out: Path, zeroshot: pd.DataFrame, state: dict[str, A
     corr = correlations(results, n_boot=n_boot, seed=int(state.get("config", {}).get("seed", 0) or 0))
     write_csv(out / "zeroshot_correlation.csv", corr)
     figure = plot_zeroshot_vs_probe(pairs, corr, out / "figures" / "zeroshot_correlation.png")
-    state = {**{k: v for k, v in state.items() if k not in ("correlation", "figure")}, "correlation": json.loads(corr.to_json(orient="records")),
-             "figure": str(figure.relative_to(out)) if figure else None}
+    state = {
+        **{k: v for k, v in state.items() if k not in ("correlation", "figure")},
+        "correlation": json.loads(corr.to_json(orient="records")),
+        "figure": str(figure.relative_to(out)) if figure else None,
+    }
     manifest_path = out / "manifest.json"
     manifest: dict[str, Any] = {}
     if manifest_path.is_file():

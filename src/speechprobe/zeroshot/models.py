@@ -24,12 +24,31 @@ DECODER_FAMILIES = {
 }
 #: transformers model types / registry families without a text decoder
 ENCODER_ONLY = (
-    "wav2vec2", "hubert", "wavlm", "data2vec-audio", "data2vec_audio", "unispeech", "unispeech-sat",
-    "unispeech_sat", "wav2vec2-bert", "wav2vec2_bert", "wav2vec2-conformer", "wav2vec2_conformer",
-    "qwen2_audio_encoder", "resemblyzer", "handcrafted", "mfcc", "librosa",
+    "wav2vec2",
+    "hubert",
+    "wavlm",
+    "data2vec-audio",
+    "data2vec_audio",
+    "unispeech",
+    "unispeech-sat",
+    "unispeech_sat",
+    "wav2vec2-bert",
+    "wav2vec2_bert",
+    "wav2vec2-conformer",
+    "wav2vec2_conformer",
+    "qwen2_audio_encoder",
+    "resemblyzer",
+    "handcrafted",
+    "mfcc",
+    "librosa",
 )
-_HUB_PATTERNS = (("whisper", "whisper"), ("qwen2-audio", "qwen2-audio"), ("qwen2_audio", "qwen2-audio"),
-                 ("seamless-m4t-v2", "seamless"), ("seamless_m4t_v2", "seamless"))
+_HUB_PATTERNS = (
+    ("whisper", "whisper"),
+    ("qwen2-audio", "qwen2-audio"),
+    ("qwen2_audio", "qwen2-audio"),
+    ("seamless-m4t-v2", "seamless"),
+    ("seamless_m4t_v2", "seamless"),
+)
 _HUB_ENCODER_PATTERNS = ("wav2vec2", "hubert", "wavlm", "data2vec", "unispeech", "resemblyzer", "w2v-bert")
 EXTRA_MODELS = {  # zero-shot names beside the registry's (used when the registry lacks them)
     "qwen2-audio-7b-instruct": ("qwen2-audio", "Qwen/Qwen2-Audio-7B-Instruct"),
@@ -101,7 +120,8 @@ def resolve_zeroshot_model(name: str, convert: bool = True) -> ZeroShotModel:
             if model_type.lower() in ENCODER_ONLY:
                 raise refusal(str(path), f"a {model_type} checkpoint")
             raise ConfigError(
-                f"{path}: a {model_type!r} checkpoint; zero-shot supports whisper, qwen2_audio and seamless_m4t_v2 checkpoints"
+                f"{path}: a {model_type!r} checkpoint; "
+                "zero-shot supports whisper, qwen2_audio and seamless_m4t_v2 checkpoints"
             )
         return ZeroShotModel(path.name, family, str(path))
     if "/" in name and not name.startswith((".", "/")):
@@ -143,13 +163,27 @@ def load_backend(
         from .qwen2_audio import DEFAULT_SYSTEM_PROMPT, load_qwen2_audio_backend
 
         system = DEFAULT_SYSTEM_PROMPT if system_prompt is None else system_prompt
-        return load_qwen2_audio_backend(model.source, model.name, device, td, batch_size, chat_template, system, model.revision)
+        return load_qwen2_audio_backend(
+            model.source, model.name, device, td, batch_size, chat_template, system, model.revision
+        )
     from .seamless import load_seamless_backend
 
-    return load_seamless_backend(model.source, model.name, device, td, batch_size, _seamless_language(language), model.revision)
+    return load_seamless_backend(
+        model.source, model.name, device, td, batch_size, _seamless_language(language), model.revision
+    )
 
 
-_ISO3 = {"en": "eng", "de": "deu", "fr": "fra", "es": "spa", "it": "ita", "pt": "por", "nl": "nld", "zh": "cmn", "ja": "jpn"}
+_ISO3 = {
+    "en": "eng",
+    "de": "deu",
+    "fr": "fra",
+    "es": "spa",
+    "it": "ita",
+    "pt": "por",
+    "nl": "nld",
+    "zh": "cmn",
+    "ja": "jpn",
+}
 
 
 def _seamless_language(language: str | None) -> str:

@@ -52,9 +52,27 @@ for _canon, _spellings in {
         _UNITS[_s] = _canon
 
 _ONES = {
-    "zero": 0, "nought": 0, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6,
-    "seven": 7, "eight": 8, "nine": 9, "ten": 10, "eleven": 11, "twelve": 12, "thirteen": 13,
-    "fourteen": 14, "fifteen": 15, "sixteen": 16, "seventeen": 17, "eighteen": 18, "nineteen": 19,
+    "zero": 0,
+    "nought": 0,
+    "one": 1,
+    "two": 2,
+    "three": 3,
+    "four": 4,
+    "five": 5,
+    "six": 6,
+    "seven": 7,
+    "eight": 8,
+    "nine": 9,
+    "ten": 10,
+    "eleven": 11,
+    "twelve": 12,
+    "thirteen": 13,
+    "fourteen": 14,
+    "fifteen": 15,
+    "sixteen": 16,
+    "seventeen": 17,
+    "eighteen": 18,
+    "nineteen": 19,
 }
 _TENS = {"twenty": 20, "thirty": 30, "forty": 40, "fifty": 50, "sixty": 60, "seventy": 70, "eighty": 80, "ninety": 90}
 _SCALES = {"hundred": 100, "thousand": 1000, "million": 1_000_000}
@@ -120,7 +138,12 @@ def _words_number(tokens: Sequence[str], i: int) -> tuple[str, int] | None:
                 total += max(current, 1) * _SCALES[tok]
                 current = 0
             last = "scale"
-        elif tok == "and" and last == "scale" and j + 1 < len(tokens) and (tokens[j + 1] in _ONES or tokens[j + 1] in _TENS):
+        elif (
+            tok == "and"
+            and last == "scale"
+            and j + 1 < len(tokens)
+            and (tokens[j + 1] in _ONES or tokens[j + 1] in _TENS)
+        ):
             pass
         else:
             break
@@ -234,8 +257,11 @@ TASK_SYNONYMS: dict[str, dict[str, tuple[str, ...]]] = {
 
 #: Synonyms by label, used for any task whose own table lacks that label (e.g. Dynamic-SUPERB).
 LABEL_SYNONYMS: dict[str, tuple[str, ...]] = {
-    **TASK_SYNONYMS["emotion"], **TASK_SYNONYMS["gender"], **TASK_SYNONYMS["spoof"],
-    **TASK_SYNONYMS["dialogue_act"], **TASK_SYNONYMS["language"],
+    **TASK_SYNONYMS["emotion"],
+    **TASK_SYNONYMS["gender"],
+    **TASK_SYNONYMS["spoof"],
+    **TASK_SYNONYMS["dialogue_act"],
+    **TASK_SYNONYMS["language"],
     "bonafide": TASK_SYNONYMS["spoof"]["authentic"],
     "spoof": TASK_SYNONYMS["spoof"]["spoofed"],
     "anger": ("angry", "mad", "furious", "annoyed", "irritated"),

@@ -80,7 +80,9 @@ def _slots(text: str, where: str) -> set[str]:
     try:
         fields = {f for _, f, _, _ in string.Formatter().parse(text) if f is not None}
     except ValueError as e:
-        raise ConfigError(f"prompt {where!r}: malformed template ({e}); write literal braces as {{{{ and }}}}") from None
+        raise ConfigError(
+            f"prompt {where!r}: malformed template ({e}); write literal braces as {{{{ and }}}}"
+        ) from None
     for f in fields:
         name = f.split(".")[0].split("[")[0]
         if name not in SLOTS:
@@ -124,7 +126,9 @@ def load_template_file(path: str | Path) -> list[PromptTemplate]:
         except ValueError as e:
             raise ConfigError(f"prompt file {path}: not valid JSON ({e})") from None
         if not isinstance(entries, dict) or not entries or not all(isinstance(v, str) for v in entries.values()):
-            raise ConfigError(f'prompt file {path}: expected a JSON object of id -> template, e.g. {{"terse": "{{labels}}?"}}')
+            raise ConfigError(
+                f'prompt file {path}: expected a JSON object of id -> template, e.g. {{"terse": "{{labels}}?"}}'
+            )
         out = [PromptTemplate(f"file-{_slug(k)}", v.strip(), str(path)) for k, v in entries.items()]
     else:
         if not text.strip():
@@ -155,7 +159,8 @@ def resolve_prompts(specs: Iterable[str]) -> list[PromptTemplate]:
                 out[t.id] = t
         else:
             raise ConfigError(
-                f"unknown prompt {spec!r}; use all, {', '.join(BUILTIN_IDS)}, or file:PATH (a .txt template or .json id -> template)"
+                f"unknown prompt {spec!r}; use all, {', '.join(BUILTIN_IDS)}, "
+                "or file:PATH (a .txt template or .json id -> template)"
             )
     if not out:
         raise ConfigError("no prompts given; pass --prompts all (or choose, question, instruction, file:PATH)")

@@ -6,7 +6,9 @@ and its embeddings are placed between ``<|audio_bos|>`` and ``<|audio_eos|>``:
 
 chat template on (default for Instruct checkpoints; Qwen2-Audio-Instruct's own template)::
 
-    <|im_start|>system\\n{system}<|im_end|>\\n<|im_start|>user\\nAudio 1: <|audio_bos|>AUDIO<|audio_eos|>\\n{prompt}<|im_end|>\\n<|im_start|>assistant\\n
+    <|im_start|>system\\n{system}<|im_end|>\\n
+    <|im_start|>user\\nAudio 1: <|audio_bos|>AUDIO<|audio_eos|>\\n{prompt}<|im_end|>\\n
+    <|im_start|>assistant\\n
 
     answers are scored as ``{label}<|im_end|>``; generation stops at ``<|im_end|>`` or ``<|endoftext|>``.
     An empty ``system_prompt`` drops the system turn.
@@ -45,9 +47,20 @@ class Qwen2AudioBackend(ZeroShotBackend):
     family = "qwen2-audio"
     pads_left = True
 
-    def __init__(self, model, tokenizer, feature_extractor, name: str, source: str, fingerprint: str,
-                 device: str = "cpu", dtype: torch.dtype | None = None, batch_size: int = 4,
-                 chat_template: bool = True, system_prompt: str | None = DEFAULT_SYSTEM_PROMPT) -> None:
+    def __init__(
+        self,
+        model,
+        tokenizer,
+        feature_extractor,
+        name: str,
+        source: str,
+        fingerprint: str,
+        device: str = "cpu",
+        dtype: torch.dtype | None = None,
+        batch_size: int = 4,
+        chat_template: bool = True,
+        system_prompt: str | None = DEFAULT_SYSTEM_PROMPT,
+    ) -> None:
         super().__init__(name, source, fingerprint, int(feature_extractor.sampling_rate), device, dtype, batch_size)
         self.model = self._place(model)
         self.tokenizer = tokenizer
@@ -59,11 +72,17 @@ class Qwen2AudioBackend(ZeroShotBackend):
         self.embed = self.lm.get_input_embeddings()
         self._cache_kw = cache_kwarg(self.lm.forward)
         vocab = tokenizer.get_vocab()
-        needed = ["<|audio_bos|>", "<|audio_eos|>", "<|endoftext|>"] + (["<|im_start|>", "<|im_end|>"] if self.chat_template else [])
+        needed = ["<|audio_bos|>", "<|audio_eos|>", "<|endoftext|>"] + (
+            ["<|im_start|>", "<|im_end|>"] if self.chat_template else []
+        )
         missing = [t for t in needed if t not in vocab]
         if missing:
-            raise SpeechprobeError(f"{source}: the tokenizer lacks {', '.join(missing)}; is this a Qwen2-Audio checkpoint?")
-        self._ends = tuple(vocab[t] for t in (["<|im_end|>", "<|endoftext|>"] if self.chat_template else ["<|endoftext|>"]))
+            raise SpeechprobeError(
+                f"{source}: the tokenizer lacks {', '.join(missing)}; is this a Qwen2-Audio checkpoint?"
+            )
+        self._ends = tuple(
+            vocab[t] for t in (["<|im_end|>", "<|endoftext|>"] if self.chat_template else ["<|endoftext|>"])
+        )
         self._parts: dict[str, tuple[list[int], list[int]]] = {}
 
     def settings(self) -> dict:
@@ -73,7 +92,8 @@ class Qwen2AudioBackend(ZeroShotBackend):
             "system_prompt": self.system_prompt if self.chat_template else None,
             "template": (
                 (CHAT_PREFIX if self.system_prompt else "") + CHAT_USER + "AUDIO" + CHAT_AFTER_AUDIO
-                if self.chat_template else PLAIN_USER + "AUDIO" + PLAIN_AFTER_AUDIO
+                if self.chat_template
+                else PLAIN_USER + "AUDIO" + PLAIN_AFTER_AUDIO
             ),
             "answer_prefix": "none" if self.chat_template else "space",
         }
@@ -111,8 +131,13 @@ class Qwen2AudioBackend(ZeroShotBackend):
         from transformers.masking_utils import create_bidirectional_mask
 
         audios = [np.asarray(a, dtype=np.float32) for a in audios]
-        feats = self.fe(audios, sampling_rate=self.sample_rate, return_attention_mask=True,
-                        padding="max_length", return_tensors="pt")
+        feats = self.fe(
+            audios,
+            sampling_rate=self.sample_rate,
+            return_attention_mask=True,
+            padding="max_length",
+            return_tensors="pt",
+        )
         mel = feats["input_features"].to(self.device, self.tower.conv1.weight.dtype)
         mel_mask = feats["attention_mask"].to(self.device)
         conv_lengths, out_lengths = self.tower._get_feat_extract_output_lengths(mel_mask.sum(-1))
@@ -134,13 +159,13 @@ class Qwen2AudioBackend(ZeroShotBackend):
             before, after = self.parts(prompt)
             ids = torch.tensor(before + after, dtype=torch.long, device=self.device)
             emb = self.embed(ids)
-            rows.append(torch.cat([emb[: len(before)], audio[i, : enc.frames[i]].to(emb.dtype), emb[len(before):]]))
+            rows.append(torch.cat([emb[: len(before)], audio[i, : enc.frames[i]].to(emb.dtype), emb[len(before) :]]))
         length = max(r.shape[0] for r in rows)
         embeds = rows[0].new_zeros(len(rows), length, rows[0].shape[-1])
         mask = torch.zeros(len(rows), length, dtype=torch.long, device=self.device)
         for i, r in enumerate(rows):  # left padding
-            embeds[i, length - r.shape[0]:] = r
-            mask[i, length - r.shape[0]:] = 1
+            embeds[i, length - r.shape[0] :] = r
+            mask[i, length - r.shape[0] :] = 1
         positions = (mask.cumsum(-1) - 1).clamp(min=0)
         out = self.lm(inputs_embeds=embeds, attention_mask=mask, position_ids=positions, use_cache=True)
         logits = self.model.lm_head(out.last_hidden_state[:, -1])
@@ -151,16 +176,28 @@ class Qwen2AudioBackend(ZeroShotBackend):
         tokens, token_mask = tokens.to(self.device), token_mask.to(self.device)
         mask = torch.cat([state.mask, token_mask.to(state.mask.dtype)], dim=1)
         positions = state.next_pos[:, None] + torch.arange(tokens.shape[1], device=self.device)[None, :]
-        out = self.lm(inputs_embeds=self.embed(tokens), attention_mask=mask, position_ids=positions,
-                      use_cache=True, **{self._cache_kw: state.cache})
+        out = self.lm(
+            inputs_embeds=self.embed(tokens),
+            attention_mask=mask,
+            position_ids=positions,
+            use_cache=True,
+            **{self._cache_kw: state.cache},
+        )
         state.cache, state.mask = output_cache(out), mask
         state.next_pos = state.next_pos + tokens.shape[1]
         return log_softmax(self.model.lm_head(out.last_hidden_state))
 
 
-def load_qwen2_audio_backend(source: str, name: str | None = None, device: str = "cpu", dtype: torch.dtype | None = None,
-                             batch_size: int = 4, chat_template: bool | None = None,
-                             system_prompt: str | None = DEFAULT_SYSTEM_PROMPT, revision: str | None = None) -> Qwen2AudioBackend:
+def load_qwen2_audio_backend(
+    source: str,
+    name: str | None = None,
+    device: str = "cpu",
+    dtype: torch.dtype | None = None,
+    batch_size: int = 4,
+    chat_template: bool | None = None,
+    system_prompt: str | None = DEFAULT_SYSTEM_PROMPT,
+    revision: str | None = None,
+) -> Qwen2AudioBackend:
     """A full Qwen2-Audio checkpoint (audio tower, projector, language model) as a zero-shot backend.
 
     ``chat_template=None`` turns the template on for Instruct checkpoints (name or path contains
@@ -177,6 +214,15 @@ def load_qwen2_audio_backend(source: str, name: str | None = None, device: str =
     if chat_template is None:
         chat_template = "instruct" in f"{name or ''} {source}".lower()
     return Qwen2AudioBackend(
-        model, tokenizer, fe, name or Path(source).name, source, weights_fingerprint(source, model),
-        device=device, dtype=dtype, batch_size=batch_size, chat_template=chat_template, system_prompt=system_prompt,
+        model,
+        tokenizer,
+        fe,
+        name or Path(source).name,
+        source,
+        weights_fingerprint(source, model),
+        device=device,
+        dtype=dtype,
+        batch_size=batch_size,
+        chat_template=chat_template,
+        system_prompt=system_prompt,
     )

@@ -115,15 +115,28 @@ class ZeroShotConfig:
         check_engine(self.engine, self.ray_address, self.ray_actors)
 
     @classmethod
-    def from_run_config(cls, run, prompts: Sequence[str] = ("all",), modes: Sequence[str] = MODES, **overrides) -> ZeroShotConfig:
+    def from_run_config(
+        cls, run, prompts: Sequence[str] = ("all",), modes: Sequence[str] = MODES, **overrides
+    ) -> ZeroShotConfig:
         """The zero-shot part of ``speechprobe run``: same models, tasks, run directory, seed, data size,
         cache, device, dtype, Whisper window and engine as the probing run (a ``RunConfig``); encoder-only
         models are skipped (and recorded) rather than refused."""
         base = {
-            "models": list(run.models), "tasks": list(run.tasks), "out": run.out, "prompts": list(prompts),
-            "modes": list(modes), "seed": run.seed, "n_per_class": run.n_per_class, "cache": run.cache,
-            "device": run.device, "dtype": run.dtype, "window": run.window, "skip_unsupported": True,
-            "progress": run.progress, "engine": run.engine, "ray_address": run.ray_address,
+            "models": list(run.models),
+            "tasks": list(run.tasks),
+            "out": run.out,
+            "prompts": list(prompts),
+            "modes": list(modes),
+            "seed": run.seed,
+            "n_per_class": run.n_per_class,
+            "cache": run.cache,
+            "device": run.device,
+            "dtype": run.dtype,
+            "window": run.window,
+            "skip_unsupported": True,
+            "progress": run.progress,
+            "engine": run.engine,
+            "ray_address": run.ray_address,
             "ray_actors": run.ray_actors,
         }
         return cls(**{**base, **overrides})
@@ -174,7 +187,9 @@ def run_zeroshot(cfg: ZeroShotConfig) -> pd.DataFrame:
         "engine": {"name": cfg.engine, **({"address": cfg.ray_address, "actors": {}} if cfg.engine == "ray" else {})},
         "fold": FOLD,
         "prompts": {t.id: {"text": t.text or "(each clip's instruction)", "origin": t.origin} for t in templates},
-        "models": {}, "tasks": {}, "skipped_models": skipped_models,
+        "models": {},
+        "tasks": {},
+        "skipped_models": skipped_models,
     }
     labels = sorted({str(x) for task, _ in tasks for x in task.labels})
     frames = []
@@ -183,8 +198,11 @@ def run_zeroshot(cfg: ZeroShotConfig) -> pd.DataFrame:
         try:
             backend = answers.backend  # the backend itself, or on Ray a BackendInfo from the actors
             state["models"][backend.name] = {
-                "requested": name, "family": backend.family, "source": backend.source,
-                "fingerprint": backend.fingerprint, "settings": backend.settings(),
+                "requested": name,
+                "family": backend.family,
+                "source": backend.source,
+                "fingerprint": backend.fingerprint,
+                "settings": backend.settings(),
             }
             if isinstance(answers, RayAnswers):
                 state["engine"]["actors"][backend.name] = answers.pool.n
@@ -236,9 +254,16 @@ def _batches(source, size: int) -> Iterator[list[Clip]]:
 
 def _answers(cfg: ZeroShotConfig, name: str, labels: Sequence[str]) -> LocalAnswers | RayAnswers:
     """Where ``name``'s batches are answered, per ``cfg.engine``; the backend is built from the same arguments."""
-    args = {"name": name, "device": cfg.device, "dtype": cfg.dtype, "batch_size": cfg.batch_size,
-            "chat_template": cfg.chat_template, "system_prompt": cfg.system_prompt, "language": cfg.language,
-            "window": cfg.window}
+    args = {
+        "name": name,
+        "device": cfg.device,
+        "dtype": cfg.dtype,
+        "batch_size": cfg.batch_size,
+        "chat_template": cfg.chat_template,
+        "system_prompt": cfg.system_prompt,
+        "language": cfg.language,
+        "window": cfg.window,
+    }
     if cfg.engine == "ray":
         from ..features.ray_engine import Recipe
 
@@ -247,8 +272,11 @@ def _answers(cfg: ZeroShotConfig, name: str, labels: Sequence[str]) -> LocalAnsw
 
 
 def answer_batch(
-    backend: ZeroShotBackend, audios: Sequence[np.ndarray], jobs: dict[JobKey, list[tuple[int, str]]],
-    labels: Sequence[str], max_new_tokens: int,
+    backend: ZeroShotBackend,
+    audios: Sequence[np.ndarray],
+    jobs: dict[JobKey, list[tuple[int, str]]],
+    labels: Sequence[str],
+    max_new_tokens: int,
 ) -> Answered:
     """Answer one batch, whichever engine runs it: encode ``audios`` once, then score or generate each job.
 
@@ -265,7 +293,9 @@ def answer_batch(
         if mode == "likelihood":
             scores = score_labels(backend, sub, prompts, labels)
             n_tokens = scores.n_tokens.tolist()
-            out[(mode, tid)] = [{"labels": list(labels), "raw": raw.tolist(), "n_tokens": n_tokens} for raw in scores.raw]
+            out[(mode, tid)] = [
+                {"labels": list(labels), "raw": raw.tolist(), "n_tokens": n_tokens} for raw in scores.raw
+            ]
         else:
             out[(mode, tid)] = [{"text": text} for text in greedy_generate(backend, sub, prompts, max_new_tokens)]
     return out, int(sum(enc.truncated))
@@ -280,8 +310,14 @@ class LocalAnswers:
         self.backend = backend
         self._done: deque[tuple[Any, Answered]] = deque()
 
-    def submit(self, tag: Any, audios: list[np.ndarray], jobs: dict[JobKey, list[tuple[int, str]]],
-               labels: Sequence[str], max_new_tokens: int) -> None:
+    def submit(
+        self,
+        tag: Any,
+        audios: list[np.ndarray],
+        jobs: dict[JobKey, list[tuple[int, str]]],
+        labels: Sequence[str],
+        max_new_tokens: int,
+    ) -> None:
         self._done.append((tag, answer_batch(self.backend, audios, jobs, labels, max_new_tokens)))
 
     def collect(self) -> tuple[Any, Answered]:
@@ -320,8 +356,14 @@ class BackendInfo:
 def backend_info(backend: ZeroShotBackend, labels: Iterable[str]) -> BackendInfo:
     """A backend's :class:`BackendInfo` (run where the backend lives, e.g. on a Ray actor)."""
     return BackendInfo(
-        backend.name, backend.family, backend.source, backend.fingerprint, int(backend.sample_rate),
-        int(backend.batch_size), backend.settings(), {lab: list(backend.answer_ids(lab)) for lab in labels},
+        backend.name,
+        backend.family,
+        backend.source,
+        backend.fingerprint,
+        int(backend.sample_rate),
+        int(backend.batch_size),
+        backend.settings(),
+        {lab: list(backend.answer_ids(lab)) for lab in labels},
         tuple(backend.end_ids),
     )
 
@@ -335,7 +377,9 @@ class RayAnswers:
     over ``labels``, the same on every actor.
     """
 
-    def __init__(self, recipe: Recipe, labels: Sequence[str], num_actors: int | None = None, timeout_s: float = 30.0) -> None:
+    def __init__(
+        self, recipe: Recipe, labels: Sequence[str], num_actors: int | None = None, timeout_s: float = 30.0
+    ) -> None:
         from ..features.ray_engine import INFLIGHT_PER_ACTOR, model_pool
 
         self.pool = model_pool(recipe, num_actors, timeout_s)
@@ -349,8 +393,14 @@ class RayAnswers:
         self.capacity = INFLIGHT_PER_ACTOR * self.pool.n
         self._inflight: list = []
 
-    def submit(self, tag: Any, audios: list[np.ndarray], jobs: dict[JobKey, list[tuple[int, str]]],
-               labels: Sequence[str], max_new_tokens: int) -> None:
+    def submit(
+        self,
+        tag: Any,
+        audios: list[np.ndarray],
+        jobs: dict[JobKey, list[tuple[int, str]]],
+        labels: Sequence[str],
+        max_new_tokens: int,
+    ) -> None:
         from ..features.ray_engine import Job
 
         call = Job(answer_batch, (audios, jobs, list(labels), max_new_tokens), {}, payload=tag)
@@ -410,8 +460,12 @@ def evaluate_task(
             f"use --prompts choose,question (or all, which skips it where absent)"
         )
     base = backend.settings()
-    lik_settings = {**base, "labels": labels, "scored": "label tokens + end token",
-                    "label_tokens": label_tokens(backend, labels)}
+    lik_settings = {
+        **base,
+        "labels": labels,
+        "scored": "label tokens + end token",
+        "label_tokens": label_tokens(backend, labels),
+    }
     gen_settings = {**base, "max_new_tokens": cfg.max_new_tokens, "decoding": "greedy"}
     records: list[dict] = []
     count = dict.fromkeys(("missing_instruction", "computed", "cached", "encoded", "truncated"), 0)
@@ -494,26 +548,59 @@ def evaluate_task(
 
 
 RESPONSE_COLUMNS = [
-    "id", "content_hash", "label", "group", "mode", "prompt_id", "prompt", "answer", "prediction", "parse_rule",
-    "correct", "scores",
+    "id",
+    "content_hash",
+    "label",
+    "group",
+    "mode",
+    "prompt_id",
+    "prompt",
+    "answer",
+    "prediction",
+    "parse_rule",
+    "correct",
+    "scores",
 ]
 
 
 def _records(clip: Clip, tid: str, mode: str, rec: dict, parser: AnswerParser) -> list[dict]:
-    common = {"id": clip.id, "content_hash": clip.content_hash, "label": clip.label, "group": clip.group,
-              "prompt_id": tid, "prompt": rec["prompt"]}
+    common = {
+        "id": clip.id,
+        "content_hash": clip.content_hash,
+        "label": clip.label,
+        "group": clip.group,
+        "prompt_id": tid,
+        "prompt": rec["prompt"],
+    }
     if mode == "generate":
         parsed = parser(rec["text"])
-        return [{**common, "mode": "generate", "answer": rec["text"], "prediction": parsed.label,
-                 "parse_rule": parsed.rule, "correct": parsed.label == clip.label, "scores": None}]
+        return [
+            {
+                **common,
+                "mode": "generate",
+                "answer": rec["text"],
+                "prediction": parsed.label,
+                "parse_rule": parsed.rule,
+                "correct": parsed.label == clip.label,
+                "scores": None,
+            }
+        ]
     raw = np.asarray(rec["raw"], dtype=float)
     norm = raw / np.asarray(rec["n_tokens"], dtype=float)
     out = []
     for name, scores in (("likelihood", norm), ("likelihood_raw", raw)):
         pred = rec["labels"][int(np.argmax(scores))]
-        out.append({**common, "mode": name, "answer": None, "prediction": pred, "parse_rule": None,
-                    "correct": pred == clip.label,
-                    "scores": json.dumps({lab: round(float(s), 6) for lab, s in zip(rec["labels"], scores)})})
+        out.append(
+            {
+                **common,
+                "mode": name,
+                "answer": None,
+                "prediction": pred,
+                "parse_rule": None,
+                "correct": pred == clip.label,
+                "scores": json.dumps({lab: round(float(s), 6) for lab, s in zip(rec["labels"], scores)}),
+            }
+        )
     return out
 
 

@@ -128,7 +128,9 @@ def greedy_generate(
 # -- metrics ---------------------------------------------------------------------------------------
 
 
-def zeroshot_metrics(y_true: Sequence[str], y_pred: Sequence[str | None], with_failures: bool = False) -> dict[str, float]:
+def zeroshot_metrics(
+    y_true: Sequence[str], y_pred: Sequence[str | None], with_failures: bool = False
+) -> dict[str, float]:
     """Macro-F1 (over the classes present in ``y_true``), accuracy and, optionally, the parse-failure rate.
 
     A ``None`` prediction (a parse failure) counts as wrong for every class.

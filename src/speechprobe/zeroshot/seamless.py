@@ -29,9 +29,19 @@ class SeamlessBackend(ZeroShotBackend):
     family = "seamless"
     pads_left = False
 
-    def __init__(self, model, tokenizer, feature_extractor, name: str, source: str, fingerprint: str,
-                 device: str = "cpu", dtype: torch.dtype | None = None, batch_size: int = 8,
-                 language: str = "eng") -> None:
+    def __init__(
+        self,
+        model,
+        tokenizer,
+        feature_extractor,
+        name: str,
+        source: str,
+        fingerprint: str,
+        device: str = "cpu",
+        dtype: torch.dtype | None = None,
+        batch_size: int = 8,
+        language: str = "eng",
+    ) -> None:
         super().__init__(name, source, fingerprint, int(feature_extractor.sampling_rate), device, dtype, batch_size)
         self.model = self._place(model)
         self.tokenizer = tokenizer
@@ -85,7 +95,9 @@ class SeamlessBackend(ZeroShotBackend):
         from transformers.models.seamless_m4t_v2.modeling_seamless_m4t_v2 import _compute_new_attention_mask
 
         padded = [np.pad(np.asarray(a, dtype=np.float32), (0, max(0, _MIN_SAMPLES - len(a)))) for a in audios]
-        feats = self.fe(padded, sampling_rate=self.sample_rate, return_attention_mask=True, padding=True, return_tensors="pt")
+        feats = self.fe(
+            padded, sampling_rate=self.sample_rate, return_attention_mask=True, padding=True, return_tensors="pt"
+        )
         features = feats["input_features"].to(self.device, next(self.model.speech_encoder.parameters()).dtype)
         mask = feats["attention_mask"].to(self.device)
         hidden = self.model.speech_encoder(input_features=features, attention_mask=mask).last_hidden_state
@@ -100,12 +112,17 @@ class SeamlessBackend(ZeroShotBackend):
             raise ValueError("SeamlessM4T rows of one batch need prompt prefixes of one length")
         ids = torch.tensor(prefixes, dtype=torch.long, device=self.device)
         ctx = {"hidden": enc.tensors["hidden"], "mask": enc.tensors["mask"]}
-        out = self.decoder(input_ids=ids, encoder_hidden_states=ctx["hidden"], encoder_attention_mask=ctx["mask"], use_cache=True)
+        out = self.decoder(
+            input_ids=ids, encoder_hidden_states=ctx["hidden"], encoder_attention_mask=ctx["mask"], use_cache=True
+        )
         logits = self.model.lm_head(out.last_hidden_state[:, -1])
         n, length = ids.shape
         return DecoderState(
-            output_cache(out), torch.ones(n, length, dtype=torch.long, device=self.device),
-            torch.full((n,), length, dtype=torch.long, device=self.device), log_softmax(logits), ctx,
+            output_cache(out),
+            torch.ones(n, length, dtype=torch.long, device=self.device),
+            torch.full((n,), length, dtype=torch.long, device=self.device),
+            log_softmax(logits),
+            ctx,
         )
 
     @torch.inference_mode()
@@ -113,8 +130,11 @@ class SeamlessBackend(ZeroShotBackend):
         tokens = tokens.to(self.device)
         tokens = torch.where(token_mask.to(self.device).bool(), tokens, torch.full_like(tokens, self._pad))
         out = self.decoder(
-            input_ids=tokens, encoder_hidden_states=state.context["hidden"],
-            encoder_attention_mask=state.context["mask"], use_cache=True, **{self._cache_kw: state.cache},
+            input_ids=tokens,
+            encoder_hidden_states=state.context["hidden"],
+            encoder_attention_mask=state.context["mask"],
+            use_cache=True,
+            **{self._cache_kw: state.cache},
         )
         state.cache = output_cache(out)
         state.mask = torch.cat([state.mask, token_mask.to(state.mask)], dim=1)
@@ -122,8 +142,15 @@ class SeamlessBackend(ZeroShotBackend):
         return log_softmax(self.model.lm_head(out.last_hidden_state))
 
 
-def load_seamless_backend(source: str, name: str | None = None, device: str = "cpu", dtype: torch.dtype | None = None,
-                          batch_size: int = 8, language: str = "eng", revision: str | None = None) -> SeamlessBackend:
+def load_seamless_backend(
+    source: str,
+    name: str | None = None,
+    device: str = "cpu",
+    dtype: torch.dtype | None = None,
+    batch_size: int = 8,
+    language: str = "eng",
+    revision: str | None = None,
+) -> SeamlessBackend:
     """SeamlessM4T v2 speech encoder + text decoder (a full checkpoint) as a zero-shot backend."""
     from transformers import AutoTokenizer, SeamlessM4TFeatureExtractor, SeamlessM4Tv2ForSpeechToText
 
@@ -134,6 +161,14 @@ def load_seamless_backend(source: str, name: str | None = None, device: str = "c
     tokenizer = load_pretrained(AutoTokenizer.from_pretrained, source, revision)
     fe = load_pretrained(SeamlessM4TFeatureExtractor.from_pretrained, source, revision)
     return SeamlessBackend(
-        model, tokenizer, fe, name or Path(source).name, source, weights_fingerprint(source, model),
-        device=device, dtype=dtype, batch_size=batch_size, language=language,
+        model,
+        tokenizer,
+        fe,
+        name or Path(source).name,
+        source,
+        weights_fingerprint(source, model),
+        device=device,
+        dtype=dtype,
+        batch_size=batch_size,
+        language=language,
     )

@@ -38,10 +38,22 @@ class WhisperBackend(ZeroShotBackend):
     family = "whisper"
     pads_left = False
 
-    def __init__(self, model, tokenizer, feature_extractor, name: str, source: str, fingerprint: str,
-                 device: str = "cpu", dtype: torch.dtype | None = None, batch_size: int = 8,
-                 language: str | None = "en", generation_config=None, window: str = "full",
-                 bucket_seconds: float = 1.0) -> None:
+    def __init__(
+        self,
+        model,
+        tokenizer,
+        feature_extractor,
+        name: str,
+        source: str,
+        fingerprint: str,
+        device: str = "cpu",
+        dtype: torch.dtype | None = None,
+        batch_size: int = 8,
+        language: str | None = "en",
+        generation_config=None,
+        window: str = "full",
+        bucket_seconds: float = 1.0,
+    ) -> None:
         super().__init__(name, source, fingerprint, int(feature_extractor.sampling_rate), device, dtype, batch_size)
         if window not in WINDOWS:
             raise ConfigError(f"unknown window {window!r}; choose one of {', '.join(WINDOWS)}")
@@ -52,8 +64,10 @@ class WhisperBackend(ZeroShotBackend):
         self.logmel = LogMel(feature_extractor)
         self.decoder = self.model.model.decoder
         self._cache_kw = cache_kwarg(self.decoder.forward)
-        ids = {t: tokenizer.convert_tokens_to_ids(t) for t in (
-            "<|startofprev|>", "<|startoftranscript|>", "<|endoftext|>", "<|notimestamps|>", "<|transcribe|>")}
+        ids = {
+            t: tokenizer.convert_tokens_to_ids(t)
+            for t in ("<|startofprev|>", "<|startoftranscript|>", "<|endoftext|>", "<|notimestamps|>", "<|transcribe|>")
+        }
         missing = [t for t, i in ids.items() if not _known(tokenizer, t, i)]
         if missing:
             raise SpeechprobeError(f"{source}: the tokenizer lacks Whisper's special tokens {', '.join(missing)}")
@@ -188,8 +202,10 @@ class WhisperBackend(ZeroShotBackend):
     def step(self, state: DecoderState, tokens: torch.Tensor, token_mask: torch.Tensor) -> torch.Tensor:
         # Right padding needs no mask: a causal decoder never lets a later pad reach an earlier token.
         out = self.decoder(
-            input_ids=tokens.to(self.device), encoder_hidden_states=state.context["hidden"],
-            use_cache=True, **{self._cache_kw: state.cache},
+            input_ids=tokens.to(self.device),
+            encoder_hidden_states=state.context["hidden"],
+            use_cache=True,
+            **{self._cache_kw: state.cache},
         )
         state.cache = output_cache(out)
         state.mask = torch.cat([state.mask, token_mask.to(state.mask)], dim=1)
@@ -202,9 +218,16 @@ def _known(tokenizer, token: str, token_id) -> bool:
     return token_id is not None and tokenizer.convert_ids_to_tokens(int(token_id)) == token
 
 
-def load_whisper_backend(source: str, name: str | None = None, device: str = "cpu", dtype: torch.dtype | None = None,
-                         batch_size: int = 8, language: str | None = "en", revision: str | None = None,
-                         window: str = "full") -> WhisperBackend:
+def load_whisper_backend(
+    source: str,
+    name: str | None = None,
+    device: str = "cpu",
+    dtype: torch.dtype | None = None,
+    batch_size: int = 8,
+    language: str | None = "en",
+    revision: str | None = None,
+    window: str = "full",
+) -> WhisperBackend:
     """A Whisper checkpoint (local dir or hub id) with its tokenizer, as a zero-shot backend."""
     from transformers import AutoTokenizer, WhisperFeatureExtractor, WhisperForConditionalGeneration
 
@@ -215,13 +238,23 @@ def load_whisper_backend(source: str, name: str | None = None, device: str = "cp
         tokenizer = load_pretrained(AutoTokenizer.from_pretrained, source, revision)
     except SpeechprobeError:
         raise SpeechprobeError(
-            f"{source}: no tokenizer files; zero-shot needs Whisper's tokenizer (save the WhisperProcessor with the model)"
+            f"{source}: no tokenizer files; zero-shot needs Whisper's tokenizer "
+            "(save the WhisperProcessor with the model)"
         ) from None
     try:
         fe = load_pretrained(WhisperFeatureExtractor.from_pretrained, source, revision)
     except SpeechprobeError:
         fe = WhisperFeatureExtractor(feature_size=model.config.num_mel_bins)
     return WhisperBackend(
-        model, tokenizer, fe, name or Path(source).name, source, weights_fingerprint(source, model),
-        device=device, dtype=dtype, batch_size=batch_size, language=language, window=window,
+        model,
+        tokenizer,
+        fe,
+        name or Path(source).name,
+        source,
+        weights_fingerprint(source, model),
+        device=device,
+        dtype=dtype,
+        batch_size=batch_size,
+        language=language,
+        window=window,
     )

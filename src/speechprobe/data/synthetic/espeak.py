@@ -35,9 +35,7 @@ def version() -> str:
 @functools.lru_cache(maxsize=1)
 def variants() -> frozenset[str]:
     """Names usable after ``+`` in a voice (``en-us+f3``): the variant file names."""
-    out = subprocess.run(
-        [executable(), "--voices=variant"], capture_output=True, text=True, check=True
-    )
+    out = subprocess.run([executable(), "--voices=variant"], capture_output=True, text=True, check=True)
     rows = (line.split() for line in out.stdout.splitlines()[1:])
     return frozenset(row[4][3:] for row in rows if len(row) > 4 and row[4].startswith("!v/"))
 
@@ -78,8 +76,20 @@ def synthesize(
     if pitch_range is not None:
         body = prosody(body, range=f"{pitch_range}%")
     args = [
-        executable(), "--stdout", "--stdin", "-m", "-v", voice, "-s", str(rate),
-        "-p", str(pitch), "-a", str(amplitude), "-g", str(word_gap),
+        executable(),
+        "--stdout",
+        "--stdin",
+        "-m",
+        "-v",
+        voice,
+        "-s",
+        str(rate),
+        "-p",
+        str(pitch),
+        "-a",
+        str(amplitude),
+        "-g",
+        str(word_gap),
     ]
     proc = subprocess.run(args, input=f"<speak>{body}</speak>".encode(), capture_output=True)
     if proc.returncode != 0:

@@ -19,9 +19,14 @@ LEXICAL_TASKS: tuple[str, ...] = ("spoken_word", "language")
 SPOKEN_WORDS: tuple[str, ...] = ("yes", "no", "up", "down", "left", "right", "stop", "go")
 
 
-@_task("spoken_word", SPOKEN_WORDS, 16,
-       "the spoken command word (lexical content, as in Speech Commands): one isolated word per "
-       "clip; the same 8 voices and rate/pitch jitter in every class; group = voice", para=False)
+@_task(
+    "spoken_word",
+    SPOKEN_WORDS,
+    16,
+    "the spoken command word (lexical content, as in Speech Commands): one isolated word per "
+    "clip; the same 8 voices and rate/pitch jitter in every class; group = voice",
+    para=False,
+)
 def _spoken_word(n: int, rng: np.random.Generator) -> list[Item]:
     voices = _balanced(n, len(VOICES), rng)
     draws = [(v, *_jitter(rng), int(rng.integers(2**31))) for v in voices]
@@ -35,38 +40,71 @@ def _spoken_word(n: int, rng: np.random.Generator) -> list[Item]:
 
 # The same eight short sentences in each language (translations), so content is matched.
 LANGUAGE_SENTENCES: dict[str, tuple[str, str]] = {  # label: (eSpeak NG voice, sentences)
-    "english": ("en-us", (
-        "The weather is nice today.", "My brother lives in a small town.",
-        "We are going to the market tomorrow.", "The children are playing in the garden.",
-        "I would like a cup of coffee.", "The train leaves at eight o'clock.",
-        "She reads a book every evening.", "Where is the nearest station?",
-    )),
-    "german": ("de", (
-        "Das Wetter ist heute schön.", "Mein Bruder wohnt in einer kleinen Stadt.",
-        "Wir gehen morgen auf den Markt.", "Die Kinder spielen im Garten.",
-        "Ich hätte gern eine Tasse Kaffee.", "Der Zug fährt um acht Uhr ab.",
-        "Sie liest jeden Abend ein Buch.", "Wo ist der nächste Bahnhof?",
-    )),
-    "french": ("fr-fr", (
-        "Il fait beau aujourd'hui.", "Mon frère habite dans une petite ville.",
-        "Nous allons au marché demain.", "Les enfants jouent dans le jardin.",
-        "Je voudrais une tasse de café.", "Le train part à huit heures.",
-        "Elle lit un livre chaque soir.", "Où est la gare la plus proche?",
-    )),
-    "spanish": ("es", (
-        "Hoy hace buen tiempo.", "Mi hermano vive en un pueblo pequeño.",
-        "Mañana vamos al mercado.", "Los niños juegan en el jardín.",
-        "Quisiera una taza de café.", "El tren sale a las ocho.",
-        "Ella lee un libro cada noche.", "¿Dónde está la estación más cercana?",
-    )),
+    "english": (
+        "en-us",
+        (
+            "The weather is nice today.",
+            "My brother lives in a small town.",
+            "We are going to the market tomorrow.",
+            "The children are playing in the garden.",
+            "I would like a cup of coffee.",
+            "The train leaves at eight o'clock.",
+            "She reads a book every evening.",
+            "Where is the nearest station?",
+        ),
+    ),
+    "german": (
+        "de",
+        (
+            "Das Wetter ist heute schön.",
+            "Mein Bruder wohnt in einer kleinen Stadt.",
+            "Wir gehen morgen auf den Markt.",
+            "Die Kinder spielen im Garten.",
+            "Ich hätte gern eine Tasse Kaffee.",
+            "Der Zug fährt um acht Uhr ab.",
+            "Sie liest jeden Abend ein Buch.",
+            "Wo ist der nächste Bahnhof?",
+        ),
+    ),
+    "french": (
+        "fr-fr",
+        (
+            "Il fait beau aujourd'hui.",
+            "Mon frère habite dans une petite ville.",
+            "Nous allons au marché demain.",
+            "Les enfants jouent dans le jardin.",
+            "Je voudrais une tasse de café.",
+            "Le train part à huit heures.",
+            "Elle lit un livre chaque soir.",
+            "Où est la gare la plus proche?",
+        ),
+    ),
+    "spanish": (
+        "es",
+        (
+            "Hoy hace buen tiempo.",
+            "Mi hermano vive en un pueblo pequeño.",
+            "Mañana vamos al mercado.",
+            "Los niños juegan en el jardín.",
+            "Quisiera una taza de café.",
+            "El tren sale a las ocho.",
+            "Ella lee un libro cada noche.",
+            "¿Dónde está la estación más cercana?",
+        ),
+    ),
 }
 LANGUAGES: tuple[str, ...] = tuple(LANGUAGE_SENTENCES)
 
 
-@_task("language", LANGUAGES, 16,
-       "spoken language (eSpeak NG English, German, French, Spanish voices: phoneme inventory, "
-       "prosody rules, lexicon) reading translations of the same eight sentences; the same voice "
-       "variants and jitter in every class; group = voice variant", para=False)
+@_task(
+    "language",
+    LANGUAGES,
+    16,
+    "spoken language (eSpeak NG English, German, French, Spanish voices: phoneme inventory, "
+    "prosody rules, lexicon) reading translations of the same eight sentences; the same voice "
+    "variants and jitter in every class; group = voice variant",
+    para=False,
+)
 def _language(n: int, rng: np.random.Generator) -> list[Item]:
     variants = [v.partition("+")[2] for v in VOICES]
     voices, sentences = _balanced(n, len(variants), rng), _balanced(n, 8, rng)

@@ -67,12 +67,24 @@ DIALOGUE: tuple[tuple[str, str, str], ...] = (  # (statement, question, command)
     ("The window is open.", "Is the window open?", "Open the window!"),
 )
 MALE = (
-    "en-us+m1", "en-gb+m2", "en-us+m3", "en-gb+m4",
-    "en-us+m6", "en-gb+m7", "en-us+Andy", "en-gb+david",
+    "en-us+m1",
+    "en-gb+m2",
+    "en-us+m3",
+    "en-gb+m4",
+    "en-us+m6",
+    "en-gb+m7",
+    "en-us+Andy",
+    "en-gb+david",
 )
 FEMALE = (
-    "en-us+f1", "en-gb+f2", "en-us+f3", "en-gb+f4",
-    "en-us+f5", "en-gb+Annie", "en-us+steph", "en-gb+Alicia",
+    "en-us+f1",
+    "en-gb+f2",
+    "en-us+f3",
+    "en-gb+f4",
+    "en-us+f5",
+    "en-gb+Annie",
+    "en-us+steph",
+    "en-gb+Alicia",
 )
 VOICES = MALE[:4] + FEMALE[:4]  # the voices of the crossed tasks
 ACCENTS = ("en-us", "en-gb", "en-gb-scotland", "en-029", "en-gb-x-rp")
@@ -143,9 +155,7 @@ def _jitter(rng: np.random.Generator) -> tuple[int, int]:
 def _draws(n: int, n_voices: int, n_sentences: int, rng: np.random.Generator) -> list[_Draw]:
     """``n`` (voice, sentence, jitter, seed) draws with voices and sentences balanced."""
     voices, sentences = _balanced(n, n_voices, rng), _balanced(n, n_sentences, rng)
-    return [
-        _Draw(v, s, *_jitter(rng), int(rng.integers(2**31))) for v, s in zip(voices, sentences)
-    ]
+    return [_Draw(v, s, *_jitter(rng), int(rng.integers(2**31))) for v, s in zip(voices, sentences)]
 
 
 def _speech(d: _Draw, text: str, **kw) -> Speech:
@@ -164,8 +174,7 @@ def _task(name: str, labels: tuple[str, ...], n_default: int, cue: str, para: bo
     """Register a generator, its default size and its Task."""
 
     def deco(fn: TaskGenerator) -> TaskGenerator:
-        register(Task(name=name, labels=labels, paralinguistic=para, source="synthetic",
-                      cue=cue, group_column="group"))
+        register(Task(name=name, labels=labels, paralinguistic=para, source="synthetic", cue=cue, group_column="group"))
         _GENERATORS[name] = fn
         DEFAULT_N_PER_CLASS[name] = n_default
         return fn
@@ -173,9 +182,13 @@ def _task(name: str, labels: tuple[str, ...], n_default: int, cue: str, para: bo
     return deco
 
 
-@_task("accent", ACCENTS, 16,
-       "eSpeak NG accent voice (phoneme inventory, vowel quality, intonation rules); the same "
-       "speaker variants, sentences and jitter in every class; group = speaker variant")
+@_task(
+    "accent",
+    ACCENTS,
+    16,
+    "eSpeak NG accent voice (phoneme inventory, vowel quality, intonation rules); the same "
+    "speaker variants, sentences and jitter in every class; group = speaker variant",
+)
 def _accent(n: int, rng: np.random.Generator) -> list[Item]:
     draws = _draws(n, len(VOICES), len(SENTENCES), rng)
     items = []
@@ -187,17 +200,28 @@ def _accent(n: int, rng: np.random.Generator) -> list[Item]:
     return items
 
 
-@_task("emotion", tuple(EMOTIONS), 20,
-       "prosody profile: pitch level and range, speaking rate, loudness and word gaps (happy: "
-       "high/wide/fast; sad: low/flat/slow/quiet with pauses; angry: wide/fast/loud); same voices "
-       "and sentences in every class")
+@_task(
+    "emotion",
+    tuple(EMOTIONS),
+    20,
+    "prosody profile: pitch level and range, speaking rate, loudness and word gaps (happy: "
+    "high/wide/fast; sad: low/flat/slow/quiet with pauses; angry: wide/fast/loud); same voices "
+    "and sentences in every class",
+)
 def _emotion(n: int, rng: np.random.Generator) -> list[Item]:
     items = []
     for d in _draws(n, len(VOICES), len(SENTENCES), rng):
         text = SENTENCES[d.sentence] + "."
         for label, (dpitch, span, speed, amplitude, gap) in EMOTIONS.items():
-            speech = Speech(text, VOICES[d.voice], round(d.rate * speed), d.pitch + dpitch,
-                            pitch_range=span, amplitude=amplitude, word_gap=gap)
+            speech = Speech(
+                text,
+                VOICES[d.voice],
+                round(d.rate * speed),
+                d.pitch + dpitch,
+                pitch_range=span,
+                amplitude=amplitude,
+                word_gap=gap,
+            )
             items.append(Item(label, speech.voice, text, (speech,), d.seed))
     return items
 
@@ -213,9 +237,13 @@ def stressed(sentence: str, position: int) -> str:
     return " ".join(words) + "."
 
 
-@_task("stress", STRESS_LABELS, 12,
-       "position (0-5) of the emphasised word in a six-word sentence: SSML <emphasis> (louder) "
-       "with +35% pitch and 75% rate on that word; same voices and sentences in every class")
+@_task(
+    "stress",
+    STRESS_LABELS,
+    12,
+    "position (0-5) of the emphasised word in a six-word sentence: SSML <emphasis> (louder) "
+    "with +35% pitch and 75% rate on that word; same voices and sentences in every class",
+)
 def _stress(n: int, rng: np.random.Generator) -> list[Item]:
     items = []
     for d in _draws(n, len(VOICES), len(SENTENCES), rng):
@@ -244,17 +272,18 @@ def _mixture_items(counts: dict[str, int], n: int, rng: np.random.Generator) -> 
             others = rng.permutation([i for i in range(len(pool)) if i != lead])[: count - 1]
             sentences = rng.choice(len(SENTENCES), count, replace=False)
             speech = tuple(
-                Speech(SENTENCES[s] + ".", pool[v], *_jitter(rng))
-                for v, s in zip([lead, *others], sentences)
+                Speech(SENTENCES[s] + ".", pool[v], *_jitter(rng)) for v, s in zip([lead, *others], sentences)
             )
             text = " | ".join(s.text for s in speech)
             items.append(Item(label, pool[lead], text, speech, int(rng.integers(2**31)), _mixture))
     return items
 
 
-_COUNT_CUE = ("number of distinct voices ({}) mixed at equal level with random onsets "
-              "(overlapping or sequential) in a fixed 3 s window, mixture RMS normalised; "
-              "group = first talker's voice")
+_COUNT_CUE = (
+    "number of distinct voices ({}) mixed at equal level with random onsets "
+    "(overlapping or sequential) in a fixed 3 s window, mixture RMS normalised; "
+    "group = first talker's voice"
+)
 
 
 @_task("speaker_count", ("1", "2", "3", "4"), 20, _COUNT_CUE.format("1-4"))
@@ -262,9 +291,13 @@ def _speaker_count(n: int, rng: np.random.Generator) -> list[Item]:
     return _mixture_items({str(c): c for c in range(1, 5)}, n, rng)
 
 
-@_task("gender", ("female", "male"), 40,
-       "eSpeak variant gender (F0 and formant scaling of 8 female and 8 male variants); same "
-       "sentences and jitter in both classes; group = voice")
+@_task(
+    "gender",
+    ("female", "male"),
+    40,
+    "eSpeak variant gender (F0 and formant scaling of 8 female and 8 male variants); same "
+    "sentences and jitter in both classes; group = voice",
+)
 def _gender(n: int, rng: np.random.Generator) -> list[Item]:
     draws = _draws(n, len(MALE), len(SENTENCES), rng)
     items = []
@@ -281,11 +314,15 @@ def _distance(audio: list[np.ndarray], rng: np.random.Generator, metres: float) 
     return effects.at_distance(audio[0], SAMPLE_RATE, metres, rng, rt60=rt60, volume=volume)
 
 
-@_task("distance", tuple(DISTANCES), 30,
-       "simulated source distance: inverse-distance level drop and direct-to-reverberant ratio "
-       "(-6 dB per doubling, 0 dB at the critical distance of 0.9-3.3 m) in a room with "
-       "exponentially decaying noise reverberation (RT60 0.3-0.8 s, 200-1000 m3); same voices, "
-       "sentences and rooms in every class")
+@_task(
+    "distance",
+    tuple(DISTANCES),
+    30,
+    "simulated source distance: inverse-distance level drop and direct-to-reverberant ratio "
+    "(-6 dB per doubling, 0 dB at the critical distance of 0.9-3.3 m) in a room with "
+    "exponentially decaying noise reverberation (RT60 0.3-0.8 s, 200-1000 m3); same voices, "
+    "sentences and rooms in every class",
+)
 def _distance_task(n: int, rng: np.random.Generator) -> list[Item]:
     items = []
     for d in _draws(n, len(VOICES), len(SENTENCES), rng):
@@ -296,9 +333,13 @@ def _distance_task(n: int, rng: np.random.Generator) -> list[Item]:
     return items
 
 
-@_task("multi_speaker", ("false", "true"), 40,
-       "one talker vs two overlapping talkers at equal level in a fixed 3 s window, mixture RMS "
-       "normalised; group = first talker's voice")
+@_task(
+    "multi_speaker",
+    ("false", "true"),
+    40,
+    "one talker vs two overlapping talkers at equal level in a fixed 3 s window, mixture RMS "
+    "normalised; group = first talker's voice",
+)
 def _multi_speaker(n: int, rng: np.random.Generator) -> list[Item]:
     return _mixture_items({"false": 1, "true": 2}, n, rng)
 
@@ -306,10 +347,14 @@ def _multi_speaker(n: int, rng: np.random.Generator) -> list[Item]:
 DIALOGUE_ACTS = ("statement", "question", "command")  # the order of DIALOGUE's columns
 
 
-@_task("dialogue_act", ("question", "statement", "command"), 24,
-       "intonation (final rise, fall, exclamatory contour) and wording (interrogative, "
-       "declarative, imperative) of the same propositions; same voices in every class",
-       para=False)
+@_task(
+    "dialogue_act",
+    ("question", "statement", "command"),
+    24,
+    "intonation (final rise, fall, exclamatory contour) and wording (interrogative, "
+    "declarative, imperative) of the same propositions; same voices in every class",
+    para=False,
+)
 def _dialogue_act(n: int, rng: np.random.Generator) -> list[Item]:
     items = []
     for d in _draws(n, len(VOICES), len(DIALOGUE), rng):
@@ -332,10 +377,14 @@ def _spoof(audio: list[np.ndarray], rng: np.random.Generator) -> np.ndarray:
     return x
 
 
-@_task("spoof", ("authentic", "spoofed"), 40,
-       "channel: clean synthesis vs the same text and voice through a random chain of "
-       "vocoder-like down/up resampling (4-8 kHz), telephone band-limiting and mu-law 5-8 bit "
-       "quantisation; paired texts and voices")
+@_task(
+    "spoof",
+    ("authentic", "spoofed"),
+    40,
+    "channel: clean synthesis vs the same text and voice through a random chain of "
+    "vocoder-like down/up resampling (4-8 kHz), telephone band-limiting and mu-law 5-8 bit "
+    "quantisation; paired texts and voices",
+)
 def _spoof_task(n: int, rng: np.random.Generator) -> list[Item]:
     items = []
     for d in _draws(n, len(VOICES), len(SENTENCES), rng):
@@ -345,9 +394,13 @@ def _spoof_task(n: int, rng: np.random.Generator) -> list[Item]:
     return items
 
 
-@_task("speaker_id", VOICES, 10,
-       "voice identity (eSpeak language + variant, 4 male and 4 female); every voice speaks "
-       "every session; group = sentence session, since the voice is the label")
+@_task(
+    "speaker_id",
+    VOICES,
+    10,
+    "voice identity (eSpeak language + variant, 4 male and 4 female); every voice speaks "
+    "every session; group = sentence session, since the voice is the label",
+)
 def _speaker_id(n: int, rng: np.random.Generator) -> list[Item]:
     items = []
     for i, d in enumerate(_draws(n, 1, len(SENTENCES), rng)):
@@ -372,8 +425,13 @@ SYNTHETIC_TASKS: tuple[str, ...] = tuple(n for n in _GENERATORS if n not in EXTE
 @lru_cache(maxsize=32)  # crossed tasks render one speech for consecutive items
 def _render_speech(speech: Speech) -> np.ndarray:
     audio, sr = espeak.synthesize(
-        speech.text, speech.voice, rate=speech.rate, pitch=speech.pitch,
-        pitch_range=speech.pitch_range, amplitude=speech.amplitude, word_gap=speech.word_gap,
+        speech.text,
+        speech.voice,
+        rate=speech.rate,
+        pitch=speech.pitch,
+        pitch_range=speech.pitch_range,
+        amplitude=speech.amplitude,
+        word_gap=speech.word_gap,
         ssml=speech.ssml,
     )
     return effects.resample(audio, sr, SAMPLE_RATE)
@@ -414,8 +472,13 @@ def generate_task(
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     manifest, params_path = out_dir / "manifest.csv", out_dir / "params.json"
-    params = {"task": name, "n_per_class": n, "seed": int(seed),
-              "generator_version": GENERATOR_VERSION, "espeak": espeak.version()}
+    params = {
+        "task": name,
+        "n_per_class": n,
+        "seed": int(seed),
+        "generator_version": GENERATOR_VERSION,
+        "espeak": espeak.version(),
+    }
     with FileLock(str(out_dir / ".lock")):
         if manifest.exists() and params_path.exists():
             if json.loads(params_path.read_text()) == params:
@@ -430,12 +493,14 @@ def generate_task(
             jobs = pool.map(_write, [(it, out_dir / p) for it, p in zip(items, paths)])
             for _ in tqdm(jobs, total=len(items), desc=name, disable=not progress, unit="clip"):
                 pass
-        frame = pd.DataFrame({
-            "path": [p.as_posix() for p in paths],
-            "label": [it.label for it in items],
-            "group": [it.group for it in items],
-            "text": [it.text for it in items],
-        })
+        frame = pd.DataFrame(
+            {
+                "path": [p.as_posix() for p in paths],
+                "label": [it.label for it in items],
+                "group": [it.group for it in items],
+                "text": [it.text for it in items],
+            }
+        )
         tmp = manifest.with_suffix(".csv.tmp")
         frame.to_csv(tmp, index=False)
         os.replace(tmp, manifest)
