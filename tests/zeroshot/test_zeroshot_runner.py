@@ -16,7 +16,8 @@ from speechprobe.zeroshot.qwen2_audio import Qwen2AudioBackend
 
 pytestmark = pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="needs espeak-ng")
 
-PROBES = {f"zeroshot:{m}:{p}" for m in ("generate", "likelihood", "likelihood_raw") for p in ("choose", "question")}
+LIKELIHOOD_MODES = ("likelihood", "likelihood_cc", "likelihood_pmi", "likelihood_raw")
+PROBES = {f"zeroshot:{m}:{p}" for m in ("generate", *LIKELIHOOD_MODES) for p in ("choose", "question")}
 
 
 def _cfg(tmp_path, model, **kw) -> ZeroShotConfig:
@@ -52,8 +53,9 @@ def test_rows_responses_and_manifest(tmp_path, tiny_qwen, encode_counter):
     cfg = _cfg(tmp_path, tiny_qwen)
     rows = run_zeroshot(cfg)
     out = cfg.out
-    # the audio is encoded once per clip, for 2 prompts x 2 modes x 8 labels
-    assert sum(encode_counter) == 8 and len(encode_counter) == 2
+    # the audio is encoded once per clip, for 2 prompts x 2 modes x 8 labels; then the 4 content-free
+    # inputs (silence, two noise levels, no audio) once, for both prompts
+    assert encode_counter == [4, 4, 4]
     results = pd.read_csv(out / "results.csv", dtype=str, keep_default_na=False)
     assert list(results.columns) == ["model", "task", "layer", "probe", "fold", "metric", "value"]
     assert set(results["probe"]) == PROBES and set(results["layer"]) == {""} and set(results["fold"]) == {"0"}
@@ -64,7 +66,7 @@ def test_rows_responses_and_manifest(tmp_path, tiny_qwen, encode_counter):
     values = results["value"].astype(float)
     assert values.between(0, 1).all() and len(rows) == len(results)
     responses = pd.read_csv(out / "zeroshot" / tiny_qwen.name / "spoken_word.csv")
-    assert len(responses) == 8 * 2 * 3 and responses["id"].nunique() == 8
+    assert len(responses) == 8 * 2 * 5 and responses["id"].nunique() == 8
     assert set(responses.loc[responses["mode"] == "generate", "parse_rule"].dropna()) <= {
         "exact",
         "normalised",
@@ -82,9 +84,13 @@ def test_rows_responses_and_manifest(tmp_path, tiny_qwen, encode_counter):
     info = manifest["tasks"]["spoken_word"]["by_model"][tiny_qwen.name]
     assert info["clips"] == 8 and info["answers_computed"] == 32 and info["clips_encoded"] == 8
     sens = pd.read_csv(out / "zeroshot_sensitivity.csv")
-    assert set(sens["mode"]) == {"generate", "likelihood", "likelihood_raw", "all"}
-    assert list(sens["mode"]) == ["generate", "likelihood", "likelihood_raw", "all"]
-    assert list(sens["n_prompts"]) == [2, 2, 2, 6] and (sens["min"] <= sens["max"]).all()
+    assert list(sens["mode"]) == ["generate", *LIKELIHOOD_MODES, "all"]
+    assert list(sens["n_prompts"]) == [2, 2, 2, 2, 2, 10] and (sens["min"] <= sens["max"]).all()
+    assert info["content_free_inputs"] == ["silence", "noise-60dBFS", "noise-40dBFS", "no-audio"]
+    assert info["native_heads"] == {} and info["native_skipped"] == {}  # Qwen2-Audio has no native head
+    free = pd.read_csv(out / "zeroshot" / tiny_qwen.name / "content_free" / "spoken_word.csv")
+    assert len(free) == 2 * 4 * 8 and np.allclose(free.groupby(["prompt_id", "input"])["p_label"].sum(), 1, atol=1e-5)
+    assert manifest["tasks"]["spoken_word"]["verbalisers"]["yes"] == ["yes"]
     summary = pd.read_csv(out / "summary.csv", dtype=str, keep_default_na=False)
     assert set(summary.loc[summary["probe"].str.startswith("zeroshot:"), "layer"]) == {""}
 
@@ -112,8 +118,9 @@ def test_rerun_and_interrupted_run_resume_from_the_cache(tmp_path, tiny_qwen, en
     info = json.loads((cfg.out / "manifest.json").read_text())["zeroshot"]["tasks"]["spoken_word"]["by_model"][
         tiny_qwen.name
     ]
-    # the first batch (4 clips x 2 prompts x 2 modes) was stored whole; only the second is answered again
-    assert info["answers_from_cache"] == 16 and info["answers_computed"] == 16 and encode_counter == [4]
+    # the first batch (4 clips x 2 prompts x 2 modes) was stored whole; only the second is answered again,
+    # then the content-free inputs, which the interrupted run never reached
+    assert info["answers_from_cache"] == 16 and info["answers_computed"] == 16 and encode_counter == [4, 4]
     pd.testing.assert_frame_equal(resumed, fresh)
     encode_counter.clear()
     again = run_zeroshot(cfg)  # everything cached: nothing is encoded
@@ -141,7 +148,7 @@ def test_probe_rows_are_kept_and_linked(tmp_path, tiny_qwen):
     run_zeroshot(cfg)  # a rerun replaces its own rows, never duplicates them
     results = pd.read_csv(cfg.out / "results.csv", dtype=str, keep_default_na=False)
     assert len(results[results["probe"] == "knn"]) == 12
-    assert len(results[results["probe"].str.startswith("zeroshot:")]) == 2 * (3 + 2 + 2)
+    assert len(results[results["probe"].str.startswith("zeroshot:")]) == 2 * (3 + 4 * 2)
     pairs = pd.read_csv(cfg.out / "zeroshot_vs_probe.csv")
     assert sorted(pairs["task"]) == ["gender", "spoken_word"]
     assert np.allclose(pairs["probe_f1"], 0.505) and (pairs["probe_layer"] == 2).all()
@@ -234,8 +241,7 @@ def test_bad_prompt_input_fails_before_any_work(tmp_path, tiny_qwen):
         run_zeroshot(_cfg(tmp_path, tiny_qwen, modes=["likelihood", "beam"]))
     run_zeroshot(_cfg(tmp_path, tiny_qwen, prompts=[f"file:{bare}"], modes=["likelihood"]))  # fine for likelihood
     assert set(pd.read_csv(tmp_path / "run" / "results.csv")["probe"]) == {
-        "zeroshot:likelihood:file-bare",
-        "zeroshot:likelihood_raw:file-bare",
+        f"zeroshot:{m}:file-bare" for m in LIKELIHOOD_MODES
     }
 
 

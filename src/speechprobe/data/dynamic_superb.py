@@ -50,6 +50,11 @@ def _distances(metres: tuple[str, ...]) -> dict[str, str]:
 
 
 _TRUE_FALSE = {"true": ("yes", "1"), "false": ("no", "0")}
+_MULTI_WORDS = {  # datasheet words of the multi-speaker tasks
+    "display_names": {"true": "several speakers", "false": "one speaker"},
+    "verbalisers": {"true": ("yes", "more than one speaker"), "false": ("no", "one speaker")},
+}
+_ORDINALS = ("first", "second", "third", "fourth", "fifth", "sixth")
 
 TASKS: tuple[Task, ...] = (
     Task(
@@ -61,6 +66,21 @@ TASKS: tuple[Task, ...] = (
         "one accent, so folds are grouped by the speaker in the file name (bangla_s01_...)",
         label_map=_spellings({"bangla": ("bengali",), "odiya": ("oriya", "odia")}),
         group_pattern=r"([A-Za-z]+_s\d+)_\d+",
+        display_names={
+            **{x: f"{x.capitalize()} English" for x in ("american", "australian", "british", "indian", "welsh")},
+            **{x: f"English, {x.capitalize()} speaker" for x in ("bangla", "malayalam", "odiya", "telugu")},
+        },
+        verbalisers={
+            **{
+                x: (f"{x.capitalize()} English", x.capitalize())
+                for x in ("american", "australian", "british", "indian")
+            },
+            "welsh": ("Welsh English", "Welsh"),
+            **{
+                x: (f"{x.capitalize()} accented English", x.capitalize())
+                for x in ("bangla", "malayalam", "odiya", "telugu")
+            },
+        },
     ),
     Task(
         name="ds-emotion",
@@ -111,6 +131,8 @@ TASKS: tuple[Task, ...] = (
         cue="position (zero..five) of the emphasised word in a read sentence (MIR-SD): pitch, duration and "
         "loudness of that word; the extra column `word` is kept in meta",
         label_map=_numbers(_NUMBERS),
+        display_names={w: f"{o} word ({w})" for w, o in zip(_NUMBERS, _ORDINALS)},
+        verbalisers={w: (w, f"the {o} word") for w, o in zip(_NUMBERS, _ORDINALS)},
     ),
     Task(
         name="ds-distance",
@@ -120,6 +142,12 @@ TASKS: tuple[Task, ...] = (
         cue="speaker-to-microphone distance (3D-Speaker): level, reverberation and direct-to-reverberant "
         "ratio, not the speech itself; folds are grouped by speaker (3D_SPK_N in the file path)",
         label_map=_distances(("0.4m", "2.0m", "4.0m")),
+        display_names={"0.4m": "close (0.4 m)", "2.0m": "medium (2 m)", "4.0m": "far (4 m)"},
+        verbalisers={
+            "0.4m": ("close", "close, about 40 cm"),
+            "2.0m": ("medium distance", "about 2 metres away"),
+            "4.0m": ("far", "far away, about 4 metres"),
+        },
         group_pattern=r"(3D_SPK_\d+)",
     ),
     Task(
@@ -129,6 +157,8 @@ TASKS: tuple[Task, ...] = (
         source=HUB_PREFIX + "SarcasmDetection_Mustard",
         cue="sarcasm in TV-show utterances (MUStARD): tone of voice, but mostly the words and their context",
         label_map=_spellings({"true": ("yes", "1", "sarcastic"), "false": ("no", "0", "not sarcastic")}),
+        display_names={"true": "sarcastic", "false": "not sarcastic"},
+        verbalisers={"true": ("sarcastic", "yes"), "false": ("not sarcastic", "no")},
     ),
     Task(
         name="ds-multi-speaker-librispeech",
@@ -138,6 +168,7 @@ TASKS: tuple[Task, ...] = (
         cue="one talker vs. more than one (LibriSpeech test-clean mixtures): overlapping voices and "
         "speaker-change cues, not the words",
         label_map=_spellings(_TRUE_FALSE),
+        **_MULTI_WORDS,
     ),
     Task(
         name="ds-multi-speaker-vctk",
@@ -146,6 +177,7 @@ TASKS: tuple[Task, ...] = (
         source=HUB_PREFIX + "MultiSpeakerDetection_VCTK",
         cue="one talker vs. more than one (VCTK mixtures): overlapping voices and speaker-change cues, not the words",
         label_map=_spellings(_TRUE_FALSE),
+        **_MULTI_WORDS,
     ),
     Task(
         name="ds-speaker-count",
@@ -155,6 +187,8 @@ TASKS: tuple[Task, ...] = (
         cue="number of talkers (one..five) in a LibriTTS test-clean mixture: how many distinct voices; the "
         "extra `utterance N` columns are kept in meta",
         label_map=_numbers(_NUMBERS[1:]),
+        display_names={w: f"{w} speaker{'s' if w != 'one' else ''}" for w in _NUMBERS[1:]},
+        verbalisers={w: (w, str(_NUMBERS.index(w))) for w in _NUMBERS[1:]},
     ),
     Task(
         name="ds-dialogue-act",
@@ -164,6 +198,16 @@ TASKS: tuple[Task, ...] = (
         cue="dialogue act of a turn (DailyTalk): mostly the wording, partly intonation (questions); "
         "folds are grouped by dialogue (the _dN in the file name)",
         label_map=_spellings({"question": ("questions",), "inform": ("information", "statement")}),
+        display_names={
+            "inform": "statement (inform)",
+            "directive": "request (directive)",
+            "commissive": "promise (commissive)",
+        },
+        verbalisers={
+            "inform": ("statement", "inform"),
+            "directive": ("request", "directive"),
+            "commissive": ("promise", "commissive"),
+        },
         group_pattern=r"_(d\d+)\.\w+$",
     ),
     Task(
@@ -179,6 +223,8 @@ TASKS: tuple[Task, ...] = (
                 "authentic": ("bonafide", "bona fide", "bona-fide", "genuine", "real", "human"),
             }
         ),
+        display_names={"spoofed": "spoofed (replayed)", "authentic": "genuine"},
+        verbalisers={"spoofed": ("spoofed", "replayed"), "authentic": ("authentic", "genuine")},
     ),
 )
 

@@ -6,7 +6,8 @@ An entry is one of:
   are read from the hub (or the HF cache when offline);
 * ``NAME=PATH``: a registered task read from a local copy (a ``save_to_disk`` folder or a folder
   of parquet files), keeping the task's label set, label map and grouping;
-* a manifest CSV (``path,label[,group]``);
+* a manifest CSV (``path,label[,group]``), with its display names and verbalisers from
+  ``<stem>.verbalisers.json`` beside it when there is one;
 * a local dataset folder (``save_to_disk`` or parquet files) or an HF hub id (``owner/name``): any
   audio dataset, given its column names (``columns``).
 """
@@ -21,7 +22,7 @@ from pathlib import Path
 from ..errors import ConfigError, SpeechprobeError
 from .manifest import ManifestSource
 from .source import ClipSource
-from .tasks import Task, close_matches, registered_tasks
+from .tasks import VERBALISER_SUFFIX, Task, close_matches, load_verbalisers, registered_tasks
 
 COLUMN_KEYS = ("audio", "label", "group", "id", "instruction", "group_pattern")
 _NONE = ("", "none", "null")
@@ -68,14 +69,19 @@ def open_task(
     path = Path(spec).expanduser()
     if path.suffix.lower() == ".csv":
         source = ManifestSource(path)
-        counts = Counter(source.labels())
+        labels = tuple(sorted(Counter(source.labels())))
+        sidecar = path.with_name(path.stem + VERBALISER_SUFFIX)  # manifest.csv -> manifest.verbalisers.json
+        words = (
+            dict(zip(("display_names", "verbalisers"), load_verbalisers(sidecar, labels))) if sidecar.is_file() else {}
+        )
         task = Task(
             name=path.stem,
-            labels=tuple(sorted(counts)),
+            labels=labels,
             paralinguistic=False,
             source=str(path),
             cue="user manifest",
             group_column="group" if source.has_groups else None,
+            **words,
         )
         return task, source
     from .hf import is_dataset_folder, is_hub_id

@@ -3,7 +3,13 @@
 from __future__ import annotations
 
 import difflib
+import json
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..errors import ConfigError
+from .source import normalise_label
 
 
 @dataclass(frozen=True)
@@ -20,6 +26,12 @@ class Task:
     ``group_column`` names a speaker/session column, or ``group_pattern`` (a regular expression)
     extracts one from the id column (its first capture group, else the whole match) where the
     dataset has no such column. ``split`` is the split to read (None: the only split, or ``test``).
+
+    Datasheet words for people and decoders: ``display_names`` maps a label to the name a reader
+    expects (``en-029`` -> "Caribbean English"; default: the label itself); ``verbalisers`` maps a
+    label to one or more natural phrasings a text decoder can say ("close", "close, about 40 cm";
+    default: the display name). Zero-shot prompts list each label's first phrasing and likelihood
+    modes average over all of them (docs/zeroshot.md).
     """
 
     name: str
@@ -35,6 +47,71 @@ class Task:
     instruction_column: str | None = "instruction"
     group_pattern: str | None = None
     split: str | None = None
+    display_names: dict[str, str] = field(default_factory=dict)
+    verbalisers: dict[str, tuple[str, ...]] = field(default_factory=dict)
+
+    def display(self, label: str) -> str:
+        """The label as a reader expects it (the report, prompts): its display name, else the label."""
+        return self.display_names.get(label, label)
+
+    def phrasings(self, label: str) -> tuple[str, ...]:
+        """Natural phrasings of ``label`` for a text decoder: its verbalisers, else its display name."""
+        return tuple(self.verbalisers.get(label) or ()) or (self.display(label),)
+
+
+VERBALISER_SUFFIX = ".verbalisers.json"
+
+
+def load_verbalisers(path: str | Path, labels: Sequence[str]) -> tuple[dict[str, str], dict[str, tuple[str, ...]]]:
+    """Display names and verbalisers of ``labels`` from a JSON file (docs/zeroshot.md, Verbalisers).
+
+    The file maps a label to a list of phrasings (the first is also its display name) or to an object
+    ``{"display": "...", "phrasings": [...]}``; labels it leaves out keep the label itself. A label not
+    in ``labels``, an empty phrasing or one phrasing given to two labels is refused, naming the file.
+    """
+    path = Path(path).expanduser()
+    try:
+        entries = json.loads(path.read_text(encoding="utf-8"))
+    except OSError as e:
+        raise ConfigError(f"verbaliser file {path}: cannot read it ({e.strerror or e})") from None
+    except ValueError as e:
+        raise ConfigError(f"verbaliser file {path}: not valid JSON ({e})") from None
+    if not isinstance(entries, dict):
+        raise ConfigError(f'verbaliser file {path}: expected an object of label -> ["phrasing", ...]')
+    known = {normalise_label(x): str(x) for x in labels}
+    display: dict[str, str] = {}
+    phrasings: dict[str, tuple[str, ...]] = {}
+    owner: dict[str, str] = {}
+    for key, value in entries.items():
+        label = known.get(normalise_label(str(key)))
+        if label is None:
+            raise ConfigError(
+                f"verbaliser file {path}: label {key!r} is not in the task's label set ({', '.join(map(str, labels))})"
+            )
+        name, forms = _verbaliser_entry(value, f"verbaliser file {path}, label {key!r}")
+        for form in forms:
+            other = owner.setdefault(form.casefold(), label)
+            if other != label:
+                raise ConfigError(f"verbaliser file {path}: {form!r} is given to both {other!r} and {label!r}")
+        display[label], phrasings[label] = name or forms[0], forms
+    return display, phrasings
+
+
+def _verbaliser_entry(value, where: str) -> tuple[str | None, tuple[str, ...]]:
+    """(display name or None, phrasings) of one verbaliser-file entry."""
+    name = None
+    if isinstance(value, dict):
+        unknown = set(value) - {"display", "phrasings"}
+        if unknown:
+            raise ConfigError(f"{where}: unknown key(s) {', '.join(sorted(unknown))}; use display and phrasings")
+        name, value = value.get("display"), value.get("phrasings", [value.get("display")])
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, list) or not value or not all(isinstance(v, str) and v.strip() for v in value):
+        raise ConfigError(f"{where}: expected a non-empty list of non-empty phrasings")
+    if name is not None and (not isinstance(name, str) or not name.strip()):
+        raise ConfigError(f"{where}: display must be a non-empty string")
+    return (name.strip() if name else None), tuple(dict.fromkeys(v.strip() for v in value))
 
 
 _REGISTRY: dict[str, Task] = {}

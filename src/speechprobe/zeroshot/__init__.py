@@ -1,16 +1,18 @@
 """Zero-shot evaluation: prompt speech models with a text decoder and score their answers honestly.
 
 Entry point: :func:`run_zeroshot` with a :class:`ZeroShotConfig` (the ``speechprobe zeroshot``
-command). Pieces: prompt templates (:mod:`.prompts`), the answer parser (:mod:`.parser`), the two
-scoring modes (:mod:`.scoring`), one backend per model family (:mod:`.whisper`,
-:mod:`.qwen2_audio`, :mod:`.seamless`), the response cache (:mod:`.cache`) and prompt sensitivity /
-the link to probe scores (:mod:`.compare`).
+command). Pieces: prompt templates (:mod:`.prompts`), the answer parser (:mod:`.parser`), likelihood
+and generation (:mod:`.scoring`), phrasings, content-free inputs and calibration (:mod:`.calibration`),
+native heads (:mod:`.native`), one backend per model family (:mod:`.whisper`, :mod:`.qwen2_audio`,
+:mod:`.seamless`), response and result rows (:mod:`.responses`), the response cache (:mod:`.cache`) and
+prompt sensitivity / the link to probe scores (:mod:`.compare`).
 """
 
 from __future__ import annotations
 
 from .base import DecoderState, Encoded, ZeroShotBackend
 from .cache import ResponseCache, response_key
+from .calibration import ContentFree, Verbalised, calibrated, content_free_inputs
 from .compare import (
     bootstrap_correlation,
     correlations,
@@ -22,13 +24,22 @@ from .compare import (
     zeroshot_vs_probe,
 )
 from .models import capable_models, load_backend, resolve_zeroshot_model
+from .native import native_targets
 from .parser import AnswerParser, ParseResult, normalise, parse_answer, synonyms_for
 from .prompts import BUILTIN, PromptTemplate, check_template, load_template_file, resolve_prompts
-from .runner import FOLD, MODES, ZeroShotConfig, evaluate_task, probe_name, run_zeroshot
-from .scoring import LabelScores, greedy_generate, score_labels, zeroshot_metrics
+from .responses import FOLD, probe_name
+from .runner import MODES, Questions, ZeroShotConfig, evaluate_task, run_zeroshot
+from .scoring import LabelScores, greedy_generate, score_labels, score_prompts, zeroshot_metrics
 
 __all__ = [
     "BUILTIN",
+    "ContentFree",
+    "Questions",
+    "Verbalised",
+    "calibrated",
+    "content_free_inputs",
+    "native_targets",
+    "score_prompts",
     "FOLD",
     "MODES",
     "AnswerParser",

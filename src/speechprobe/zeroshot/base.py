@@ -7,13 +7,19 @@ shared code in :mod:`.scoring` drives every backend through four primitives:
                           prompt, every candidate label and both modes;
 ``start(enc, prompts)``   the decoder over the prompt prefix of each row (audio + prompt), returning
                           a ``DecoderState``: a KV cache, the attention mask, the next position and the
-                          log-probabilities of the first answer token;
+                          log-probabilities of the first answer token. ``enc`` has one row per prompt, or
+                          one row that every prompt shares (one clip asked several prompts): then the
+                          audio's keys and values are computed once and shared as views;
 ``step(state, tokens)``   feed answer tokens (right-padded) through the cached decoder;
 ``repeat(state, k)``      copy every row ``k`` times (one copy per candidate label), cache included.
 
-Backends whose decoder takes absolute positions from the cache length (Whisper, SeamlessM4T) batch
-only rows with identical prompt prefixes (``pads_left = False``; :mod:`.scoring` groups rows);
-Qwen2-Audio left-pads prefixes of different lengths with explicit position ids (``pads_left``).
+Backends that left-pad prefixes of different lengths with explicit position ids (``pads_left``:
+Whisper, Qwen2-Audio) batch any prompts together; SeamlessM4T's decoder takes its positions from the
+cache length, so it batches only rows with prefixes of one length (:mod:`.scoring` groups rows).
+
+Besides prompting, a backend may have native heads (``native_heads`` / ``native_scores``, e.g.
+Whisper's language identification; see :mod:`.native`), and may take a prompt without audio
+(``accepts_no_audio``: an empty clip means "no audio", a content-free input for calibration).
 """
 
 from __future__ import annotations
@@ -88,6 +94,7 @@ class ZeroShotBackend(ABC):
 
     family: str = ""
     pads_left: bool = False
+    accepts_no_audio: bool = False  # an empty clip is asked as the prompt alone (no audio at all)
 
     def __init__(
         self,
@@ -167,10 +174,37 @@ class ZeroShotBackend(ABC):
         """Token ids greedy decoding never picks (at the first step when ``first``)."""
         return None
 
+    def native_heads(self) -> dict[str, dict[str, str]]:
+        """Native heads and what they can name: head -> {spelling: target} (see :mod:`.native`)."""
+        return {}
+
+    def native_scores(self, enc: Encoded, head: str, targets: Sequence[str]) -> np.ndarray:
+        """(clips, targets) log-scores of ``head`` for ``targets`` (values of :meth:`native_heads`)."""
+        raise NotImplementedError(f"{self.family} has no native head {head!r}")
+
 
 def repeat_rows(t: torch.Tensor, k: int) -> torch.Tensor:
-    """Each row ``k`` times: a stride-0 view for one row, else a copy."""
-    return t.expand(k, *t.shape[1:]) if t.shape[0] == 1 else t.repeat_interleave(k, dim=0)
+    """Each row ``k`` times: a stride-0 view when every row is one row's view (or there is one row), else a copy."""
+    if t.shape[0] == 1 or (t.stride(0) == 0 and t.dim() > 1):
+        return t[:1].expand(t.shape[0] * k, *t.shape[1:])
+    return t.repeat_interleave(k, dim=0)
+
+
+def shared_rows(t: torch.Tensor, rows: int) -> torch.Tensor:
+    """One row of ``t`` as ``rows`` stride-0 views (one clip asked several prompts)."""
+    return t[:1].expand(rows, *t.shape[1:])
+
+
+def shared_cross_cache(cache: Any, rows: int) -> Any:
+    """A fresh encoder-decoder cache whose cross-attention keys and values are those of ``cache`` (one
+    row, already filled) as ``rows`` stride-0 views: the audio's keys and values are computed once,
+    however many prompts and labels read them. The self-attention part starts empty."""
+    from transformers.cache_utils import DynamicCache, EncoderDecoderCache
+
+    cross = cache.cross_attention_cache
+    for layer in cross.layers:
+        layer.keys, layer.values = shared_rows(layer.keys, rows), shared_rows(layer.values, rows)
+    return EncoderDecoderCache(DynamicCache(), cross)  # is_updated: every filled layer is reused
 
 
 def repeat_cache(cache: Any, k: int) -> None:
@@ -187,10 +221,15 @@ def repeat_cache(cache: Any, k: int) -> None:
             part.batch_repeat_interleave(k)
             continue
         for layer in part.layers:
-            if type(layer) is DynamicLayer and getattr(layer, "is_initialized", False) and layer.keys.shape[0] == 1:
+            if type(layer) is DynamicLayer and getattr(layer, "is_initialized", False) and _viewable(layer.keys):
                 layer.keys, layer.values = repeat_rows(layer.keys, k), repeat_rows(layer.values, k)
             else:
                 layer.batch_repeat_interleave(k)
+
+
+def _viewable(t: torch.Tensor) -> bool:
+    """Whether :func:`repeat_rows` repeats ``t`` as a view (one row, or rows that are one row's views)."""
+    return t.shape[0] == 1 or t.stride(0) == 0
 
 
 # -- helpers for transformers API drift (``past_key_values`` became ``cache`` in 5.x) ------------

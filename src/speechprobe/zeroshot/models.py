@@ -151,14 +151,17 @@ def load_backend(
     system_prompt: str | None = None,
     language: str | None = "en",
     window: str = "full",
+    prompt_as: str | None = None,
 ):
-    """The zero-shot backend of ``name`` (see :func:`resolve_zeroshot_model`)."""
+    """The zero-shot backend of ``name`` (see :func:`resolve_zeroshot_model`); ``prompt_as``: Whisper only."""
     model = resolve_zeroshot_model(name)
     td = autocast_dtype(dtype)
     if model.family == "whisper":
         from .whisper import load_whisper_backend
 
-        return load_whisper_backend(model.source, model.name, device, td, batch_size, language, model.revision, window)
+        return load_whisper_backend(
+            model.source, model.name, device, td, batch_size, language, model.revision, window, prompt_as
+        )
     if model.family == "qwen2-audio":
         from .qwen2_audio import DEFAULT_SYSTEM_PROMPT, load_qwen2_audio_backend
 

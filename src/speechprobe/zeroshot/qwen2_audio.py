@@ -19,6 +19,10 @@ chat template off (default for the base model, its documented prompt format)::
 
     answers are scored as `` {label}<|endoftext|>`` (leading space).
 
+An empty clip is asked with nothing between ``<|audio_bos|>`` and ``<|audio_eos|>``: the prompt with no
+audio, a content-free input for calibration (:mod:`.calibration`). Qwen2-Audio has no native head
+(:mod:`.native`): it names languages, speech and everything else through its prompt.
+
 Whether the template is on, the system prompt and the batch size are part of ``settings()`` and so
 of the response-cache key and manifest.json: all three are known to change answers. Prefixes of
 different lengths (clips differ in audio length) are left-padded with explicit position ids.
@@ -46,6 +50,7 @@ PLAIN_AFTER_AUDIO = "<|audio_eos|>{prompt}"
 class Qwen2AudioBackend(ZeroShotBackend):
     family = "qwen2-audio"
     pads_left = True
+    accepts_no_audio = True  # an empty clip: nothing between <|audio_bos|> and <|audio_eos|>
 
     def __init__(
         self,
@@ -130,7 +135,8 @@ class Qwen2AudioBackend(ZeroShotBackend):
     def encode(self, audios: Sequence[np.ndarray]) -> Encoded:
         from transformers.masking_utils import create_bidirectional_mask
 
-        audios = [np.asarray(a, dtype=np.float32) for a in audios]
+        empty = [len(a) == 0 for a in audios]  # no audio: the prompt alone (a content-free input)
+        audios = [np.asarray(a, dtype=np.float32) if len(a) else np.zeros(160, np.float32) for a in audios]
         feats = self.fe(
             audios,
             sampling_rate=self.sample_rate,
@@ -147,7 +153,7 @@ class Qwen2AudioBackend(ZeroShotBackend):
         mask = create_bidirectional_mask(config=self.tower.config, inputs_embeds=dummy, attention_mask=valid)
         hidden = self.tower(mel, attention_mask=mask).last_hidden_state
         audio = self.projector(hidden)
-        n = [max(1, int(x)) for x in out_lengths.tolist()]
+        n = [0 if e else max(1, int(x)) for e, x in zip(empty, out_lengths.tolist())]
         limit = self.fe.n_samples
         return Encoded({"audio": audio}, len(audios), [len(a) > limit for a in audios], frames=n, crop=("audio",))
 
@@ -156,10 +162,11 @@ class Qwen2AudioBackend(ZeroShotBackend):
         audio = enc.tensors["audio"]
         rows = []
         for i, prompt in enumerate(prompts):
+            a = 0 if len(enc) == 1 else i  # one clip may be asked several prompts
             before, after = self.parts(prompt)
             ids = torch.tensor(before + after, dtype=torch.long, device=self.device)
             emb = self.embed(ids)
-            rows.append(torch.cat([emb[: len(before)], audio[i, : enc.frames[i]].to(emb.dtype), emb[len(before) :]]))
+            rows.append(torch.cat([emb[: len(before)], audio[a, : enc.frames[a]].to(emb.dtype), emb[len(before) :]]))
         length = max(r.shape[0] for r in rows)
         embeds = rows[0].new_zeros(len(rows), length, rows[0].shape[-1])
         mask = torch.zeros(len(rows), length, dtype=torch.long, device=self.device)

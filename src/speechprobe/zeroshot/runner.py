@@ -13,11 +13,14 @@ Outputs in the run directory:
 
 ``results.csv``             zero-shot rows merged in (``layer`` empty, ``fold`` 0, ``probe`` =
                             ``zeroshot:<mode>:<prompt-id>``; modes ``generate``, ``likelihood``
-                            (length-normalised log-probability) and ``likelihood_raw`` (summed);
+                            (length-normalised log-probability), ``likelihood_raw`` (summed),
+                            ``likelihood_cc`` and ``likelihood_pmi`` (calibrated on content-free inputs,
+                            :mod:`.calibration`) and ``native`` (``zeroshot:native:<head>``, :mod:`.native`);
                             metrics ``macro_f1``, ``accuracy`` and, for generate, ``parse_failure_rate``);
 ``summary.csv``             recomputed over all rows;
 ``zeroshot/<model>/<task>.csv``  one row per (clip, mode, prompt): the prompt, the answer, the
                             parsed label and parse rule, or the per-label scores;
+``zeroshot/<model>/content_free/<task>.csv``  the label scores of each prompt on each content-free input;
 ``zeroshot_sensitivity.csv``, ``zeroshot_vs_probe.csv``, ``zeroshot_correlation.csv``,
 ``figures/zeroshot_correlation.png``  see :mod:`.compare`;
 ``manifest.json``           a ``zeroshot`` section: config, engine, prompts (texts), per model its
@@ -28,7 +31,6 @@ Outputs in the run directory:
 from __future__ import annotations
 
 import dataclasses
-import json
 import logging
 import time
 from collections import deque
@@ -43,25 +45,36 @@ import pandas as pd
 from ..cache import cache_root
 from ..config import check_engine
 from ..data.audio import resample
-from ..data.clip import Clip
+from ..data.clip import Clip, audio_hash
 from ..data.resolve import open_task
 from ..data.tasks import Task
 from ..errors import ConfigError
 from ..rundir import RESULT_COLUMNS, ensure_writable, sort_results, write_csv
 from .base import ZeroShotBackend
 from .cache import ResponseCache, response_key
+from .calibration import Verbalised, content_free_inputs
 from .models import load_backend, resolve_zeroshot_model
+from .native import native_targets
 from .parser import AnswerParser, synonyms_for
 from .prompts import PromptTemplate, check_template, resolve_prompts
-from .scoring import greedy_generate, label_tokens, score_labels, zeroshot_metrics
+from .responses import (
+    FOLD,
+    RESPONSE_COLUMNS,
+    content_free_frame,
+    metric_rows,
+    parser_synonyms,
+    response_rows,
+    verbalised,
+    with_verbalisers,
+)
+from .scoring import greedy_generate, label_tokens, score_prompts
 
 if TYPE_CHECKING:
     from ..features.ray_engine import Recipe
 
 log = logging.getLogger("speechprobe")
 
-MODES = ("likelihood", "generate")
-FOLD = 0  # zero-shot has no training folds: one evaluation over every clip, written as fold 0
+MODES = ("likelihood", "generate", "native")  # likelihood also gives the raw and calibrated modes
 LOAD_BACKEND: str | Callable[..., ZeroShotBackend] = "speechprobe.zeroshot.models:load_backend"  # Ray actors' factory
 ENGINE_FIELDS = ("engine", "ray_address", "ray_actors")  # where answers are computed: not in the manifest config
 
@@ -89,6 +102,8 @@ class ZeroShotConfig:
     system_prompt: str | None = None  # Qwen2-Audio: None = "You are a helpful assistant."
     language: str | None = "en"  # Whisper language token / SeamlessM4T target language
     window: str = "full"  # Whisper: full (30 s) or trimmed
+    prompt_as: str | None = None  # Whisper: previous (<|startofprev|>, the default) or transcript
+    verbalisers: dict[str, str] = field(default_factory=dict)  # task -> verbaliser JSON file (docs/zeroshot.md)
     synonyms: dict[str, dict[str, list[str]]] = field(default_factory=dict)  # task -> label -> extra synonyms
     skip_unsupported: bool = False  # `speechprobe run`: skip encoder-only models instead of refusing
     progress: bool = True
@@ -103,7 +118,7 @@ class ZeroShotConfig:
             raise ConfigError("no tasks given; pass --tasks (see `speechprobe tasks`)")
         unknown = [m for m in self.modes if m not in MODES]
         if unknown or not self.modes:
-            raise ConfigError(f"--mode {','.join(unknown or ['(none)'])}: choose likelihood, generate or both")
+            raise ConfigError(f"--mode {','.join(unknown or ['(none)'])}: choose from {', '.join(MODES)}")
         if self.batch_size < 1:
             raise ConfigError("--batch-size must be at least 1")
         if self.max_new_tokens < 1:
@@ -112,6 +127,8 @@ class ZeroShotConfig:
             raise ConfigError("--n-per-class must be at least 1")
         if self.window not in ("full", "trimmed"):
             raise ConfigError(f"--window {self.window!r}: choose full or trimmed")
+        if self.prompt_as not in (None, "previous", "transcript"):
+            raise ConfigError(f"--prompt-as {self.prompt_as!r}: choose previous or transcript")
         check_engine(self.engine, self.ray_address, self.ray_actors)
 
     @classmethod
@@ -151,10 +168,6 @@ class ZeroShotConfig:
         return d
 
 
-def probe_name(mode: str, prompt_id: str) -> str:
-    return f"zeroshot:{mode}:{prompt_id}"
-
-
 def run_zeroshot(cfg: ZeroShotConfig) -> pd.DataFrame:
     """Evaluate every (model, task, prompt, mode); write the run directory; return the zero-shot rows."""
     cfg.validate()
@@ -182,6 +195,7 @@ def run_zeroshot(cfg: ZeroShotConfig) -> pd.DataFrame:
     root = cache_root(cfg.cache)
     store = ResponseCache(root / "zeroshot")
     tasks = [open_task(t, root, cfg.seed, cfg.n_per_class, cfg.progress) for t in dict.fromkeys(cfg.tasks)]
+    tasks = [(with_verbalisers(task, cfg.verbalisers), source) for task, source in tasks]
     state: dict[str, Any] = {
         "config": cfg.to_json(),
         "engine": {"name": cfg.engine, **({"address": cfg.ray_address, "actors": {}} if cfg.engine == "ray" else {})},
@@ -191,10 +205,10 @@ def run_zeroshot(cfg: ZeroShotConfig) -> pd.DataFrame:
         "tasks": {},
         "skipped_models": skipped_models,
     }
-    labels = sorted({str(x) for task, _ in tasks for x in task.labels})
+    phrasings = sorted({v for task, _ in tasks for x in task.labels for v in task.phrasings(str(x))})
     frames = []
     for name in models:
-        answers = _answers(cfg, name, labels)
+        answers = _answers(cfg, name, phrasings)
         try:
             backend = answers.backend  # the backend itself, or on Ray a BackendInfo from the actors
             state["models"][backend.name] = {
@@ -210,9 +224,11 @@ def run_zeroshot(cfg: ZeroShotConfig) -> pd.DataFrame:
                 t0 = time.perf_counter()
                 rows, responses, info = evaluate_task(backend, task, source, templates, cfg, store, explicit, answers)
                 info["seconds"] = round(time.perf_counter() - t0, 3)
-                state["tasks"].setdefault(task.name, {"labels": list(task.labels), "source": task.source})
+                state["tasks"].setdefault(task.name, _task_state(task))
                 state["tasks"][task.name].setdefault("by_model", {})[backend.name] = info
-                write_csv(cfg.out / "zeroshot" / _slug(backend.name) / f"{_slug(task.name)}.csv", responses)
+                folder = cfg.out / "zeroshot" / _slug(backend.name)
+                write_csv(folder / f"{_slug(task.name)}.csv", responses)
+                write_csv(folder / "content_free" / f"{_slug(task.name)}.csv", info.pop("content_free_scores"))
                 frames.append(rows)
         finally:
             answers.close()  # Ray: stop this model's actors (frees their GPUs for the next model)
@@ -225,6 +241,17 @@ def run_zeroshot(cfg: ZeroShotConfig) -> pd.DataFrame:
 
     write_zeroshot_outputs(cfg.out, results, state)
     return results
+
+
+def _task_state(task: Task) -> dict:
+    """A task's manifest entry: labels, source, display names and the phrasings scored per label."""
+    return {
+        "labels": list(task.labels),
+        "source": task.source,
+        "display_names": {str(x): task.display(str(x)) for x in task.labels},
+        "verbalisers": {str(x): list(task.phrasings(str(x))) for x in task.labels},
+        "phrasing_average": "log-mean-exp (log of the mean probability over a label's phrasings)",
+    }
 
 
 def _release_memory() -> None:
@@ -252,8 +279,9 @@ def _batches(source, size: int) -> Iterator[list[Clip]]:
         yield batch
 
 
-def _answers(cfg: ZeroShotConfig, name: str, labels: Sequence[str]) -> LocalAnswers | RayAnswers:
-    """Where ``name``'s batches are answered, per ``cfg.engine``; the backend is built from the same arguments."""
+def _answers(cfg: ZeroShotConfig, name: str, phrasings: Sequence[str]) -> LocalAnswers | RayAnswers:
+    """Where ``name``'s batches are answered, per ``cfg.engine``; the backend is built from the same arguments.
+    ``phrasings``: every phrasing a task will score (their tokens go into the driver's cache keys on Ray)."""
     args = {
         "name": name,
         "device": cfg.device,
@@ -263,41 +291,56 @@ def _answers(cfg: ZeroShotConfig, name: str, labels: Sequence[str]) -> LocalAnsw
         "system_prompt": cfg.system_prompt,
         "language": cfg.language,
         "window": cfg.window,
+        "prompt_as": cfg.prompt_as,
     }
     if cfg.engine == "ray":
         from ..features.ray_engine import Recipe
 
-        return RayAnswers(Recipe(LOAD_BACKEND, args), labels, cfg.ray_actors)
+        return RayAnswers(Recipe(LOAD_BACKEND, args), phrasings, cfg.ray_actors)
     return LocalAnswers(load_backend(**args))
 
 
-def answer_batch(
-    backend: ZeroShotBackend,
-    audios: Sequence[np.ndarray],
-    jobs: dict[JobKey, list[tuple[int, str]]],
-    labels: Sequence[str],
-    max_new_tokens: int,
-) -> Answered:
-    """Answer one batch, whichever engine runs it: encode ``audios`` once, then score or generate each job.
+@dataclass(frozen=True)
+class Questions:
+    """What every clip of a task is asked besides its prompts (travels to Ray actors with each batch).
 
-    ``jobs``: (mode, template id) -> [(row of ``audios``, prompt), ...]. Returns each job's records in
-    its order (likelihood: every label's summed log-probability and token count; generate: the text)
-    and how many clips were longer than the encoder's window.
+    ``phrasings``: every label's phrasings, flat, scored in likelihood mode; ``native``: per native head,
+    the head's target of each label (in label order); ``max_new_tokens``: generate mode's length.
+    """
+
+    phrasings: tuple[str, ...]
+    native: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    max_new_tokens: int = 32
+
+
+def answer_batch(
+    backend: ZeroShotBackend, audios: Sequence[np.ndarray], jobs: dict[JobKey, list[tuple[int, str]]], ask: Questions
+) -> Answered:
+    """Answer one batch, whichever engine runs it: encode ``audios`` once, then score, generate or read heads.
+
+    ``jobs``: (mode, template id or native head) -> [(row of ``audios``, prompt), ...]. Every likelihood
+    job is scored in one pass (:func:`.scoring.score_prompts`: per clip, all its prompts and phrasings
+    together). Returns each job's records in its order (likelihood: every phrasing's summed
+    log-probability and token count; generate: the text; native: the head's score per label) and how
+    many clips were longer than the encoder's window.
     """
     audios = [np.array(a, dtype=np.float32) for a in audios]  # writable copies (Ray passes read-only views)
     enc = backend.encode(audios)  # once per clip, for every prompt and mode
     out: dict[JobKey, list[dict]] = {}
+    scored = [job for job in jobs if job[0] == "likelihood"]
+    if scored:
+        items = [item for job in scored for item in jobs[job]]
+        raw = iter(score_prompts(backend, enc, items, ask.phrasings).tolist())
+        n_tokens = [len(c) for c in label_tokens(backend, ask.phrasings)]
+        for job in scored:
+            out[job] = [{"raw": next(raw), "n_tokens": n_tokens} for _ in jobs[job]]
     for (mode, tid), items in jobs.items():
         sub = enc.select([row for row, _ in items])
-        prompts = [p for _, p in items]
-        if mode == "likelihood":
-            scores = score_labels(backend, sub, prompts, labels)
-            n_tokens = scores.n_tokens.tolist()
-            out[(mode, tid)] = [
-                {"labels": list(labels), "raw": raw.tolist(), "n_tokens": n_tokens} for raw in scores.raw
-            ]
-        else:
-            out[(mode, tid)] = [{"text": text} for text in greedy_generate(backend, sub, prompts, max_new_tokens)]
+        if mode == "generate":
+            texts = greedy_generate(backend, sub, [p for _, p in items], ask.max_new_tokens)
+            out[(mode, tid)] = [{"text": text} for text in texts]
+        elif mode == "native":
+            out[(mode, tid)] = [{"scores": row} for row in backend.native_scores(sub, tid, ask.native[tid]).tolist()]
     return out, int(sum(enc.truncated))
 
 
@@ -311,14 +354,9 @@ class LocalAnswers:
         self._done: deque[tuple[Any, Answered]] = deque()
 
     def submit(
-        self,
-        tag: Any,
-        audios: list[np.ndarray],
-        jobs: dict[JobKey, list[tuple[int, str]]],
-        labels: Sequence[str],
-        max_new_tokens: int,
+        self, tag: Any, audios: list[np.ndarray], jobs: dict[JobKey, list[tuple[int, str]]], ask: Questions
     ) -> None:
-        self._done.append((tag, answer_batch(self.backend, audios, jobs, labels, max_new_tokens)))
+        self._done.append((tag, answer_batch(self.backend, audios, jobs, ask)))
 
     def collect(self) -> tuple[Any, Answered]:
         """A submitted batch's ``tag`` and :func:`answer_batch` result."""
@@ -330,10 +368,11 @@ class LocalAnswers:
 
 @dataclass(frozen=True)
 class BackendInfo:
-    """What the driver needs of a backend it does not hold: identity, decoding settings, batching, label tokens.
+    """What the driver needs of a backend it does not hold: identity, decoding settings, batching, label
+    tokens, native heads and whether it takes a prompt without audio.
 
-    Duck-types the backend for :func:`evaluate_task` (``settings()``; ``answer_ids`` / ``end_ids`` for
-    :func:`label_tokens`) over the labels it was built for.
+    Duck-types the backend for :func:`evaluate_task` (``settings()``, ``native_heads()``; ``answer_ids`` /
+    ``end_ids`` for :func:`label_tokens`) over the phrasings it was built for.
     """
 
     name: str
@@ -345,9 +384,14 @@ class BackendInfo:
     decoding: dict[str, Any]
     label_ids: dict[str, list[int]]
     end_ids: tuple[int, ...]
+    heads: dict[str, dict[str, str]] = field(default_factory=dict)
+    accepts_no_audio: bool = False
 
     def settings(self) -> dict[str, Any]:
         return dict(self.decoding)
+
+    def native_heads(self) -> dict[str, dict[str, str]]:
+        return {head: dict(table) for head, table in self.heads.items()}
 
     def answer_ids(self, label: str) -> list[int]:
         return list(self.label_ids[label])
@@ -365,6 +409,8 @@ def backend_info(backend: ZeroShotBackend, labels: Iterable[str]) -> BackendInfo
         backend.settings(),
         {lab: list(backend.answer_ids(lab)) for lab in labels},
         tuple(backend.end_ids),
+        backend.native_heads(),
+        bool(backend.accepts_no_audio),
     )
 
 
@@ -394,16 +440,11 @@ class RayAnswers:
         self._inflight: list = []
 
     def submit(
-        self,
-        tag: Any,
-        audios: list[np.ndarray],
-        jobs: dict[JobKey, list[tuple[int, str]]],
-        labels: Sequence[str],
-        max_new_tokens: int,
+        self, tag: Any, audios: list[np.ndarray], jobs: dict[JobKey, list[tuple[int, str]]], ask: Questions
     ) -> None:
         from ..features.ray_engine import Job
 
-        call = Job(answer_batch, (audios, jobs, list(labels), max_new_tokens), {}, payload=tag)
+        call = Job(answer_batch, (audios, jobs, ask), {}, payload=tag)
         self._inflight.append(self.pool.submit(call))
 
     def collect(self) -> tuple[Any, Answered]:
@@ -417,6 +458,62 @@ class RayAnswers:
 
 
 @dataclass
+class _Plan:
+    """What one task asks one backend: labels and phrasings, prompts, native heads, cache-key settings."""
+
+    task: Task
+    words: Verbalised
+    used: list[PromptTemplate]
+    modes: list[str]
+    heads: dict[str, dict[str, str]]  # native head -> label -> target
+    settings: dict[str, dict]  # "likelihood", "generate", "native:<head>" -> decoding settings (cache key)
+    ask: Questions
+
+    def requests(self, clip: Clip) -> Iterator[tuple[str, str, str, str]]:
+        """(mode, template id or head, prompt, cache-key mode) of every answer ``clip`` needs."""
+        shown = [forms[0] for forms in self.words.phrasings]
+        for t in self.used:
+            if t.per_clip and not clip.instruction:
+                continue
+            prompt = t.render(self.task.name, shown, clip.instruction)
+            for mode in ("likelihood", "generate"):
+                if mode in self.modes:
+                    yield mode, t.id, prompt, mode
+        for head in self.heads:
+            yield "native", head, "", f"native:{head}"
+
+
+def _plan(
+    backend, task: Task, templates: Sequence[PromptTemplate], first: Clip, cfg: ZeroShotConfig, explicit
+) -> _Plan:
+    labels = [str(x) for x in task.labels]
+    if len(labels) < 2:
+        raise ConfigError(f"task {task.name}: zero-shot needs at least 2 labels, got {labels}")
+    words = verbalised(task)
+    used = [t for t in templates if not t.per_clip or first.instruction]
+    if len(used) < len(templates) and "instruction" in (explicit or set()):
+        raise ConfigError(
+            f"prompt 'instruction' asked for, but task {task.name} has no instruction column; "
+            f"use --prompts choose,question (or all, which skips it where absent)"
+        )
+    heads = native_targets(backend.native_heads(), task)[0] if "native" in cfg.modes else {}
+    base = backend.settings()
+    settings = {
+        "likelihood": {
+            **base,
+            "labels": labels,
+            "phrasings": [list(f) for f in words.phrasings],
+            "scored": "phrasing tokens + end token",
+            "label_tokens": label_tokens(backend, words.flat),
+        },
+        "generate": {**base, "max_new_tokens": cfg.max_new_tokens, "decoding": "greedy"},
+        **{f"native:{h}": {**base, "head": h, "targets": [t[x] for x in labels]} for h, t in heads.items()},
+    }
+    ask = Questions(words.flat, {h: tuple(t[x] for x in labels) for h, t in heads.items()}, cfg.max_new_tokens)
+    return _Plan(task, words, used, list(cfg.modes), heads, settings, ask)
+
+
+@dataclass
 class _Batch:
     """One batch on the driver: its clips, the answers found so far and the answers it waits for."""
 
@@ -425,6 +522,128 @@ class _Batch:
     jobs: dict[JobKey, list[tuple[int, str, str]]] = field(default_factory=dict)  # -> (clip, prompt, key)
     later: list[tuple[int, str, str, str, str]] = field(default_factory=list)  # (clip, template, mode, prompt, key)
     done: bool = False
+
+
+class _Driver:
+    """Streams a task's batches through an engine: cache lookups, submissions, cache writes, and the
+    records in clip order (``assembled``: clip metadata, template or head, mode, record).
+
+    An answer whose key an earlier batch still in flight will write is read back once that batch is in,
+    as a cache hit, exactly as when batches run one after the other.
+    """
+
+    def __init__(self, backend, plan: _Plan, store: ResponseCache, answers: LocalAnswers | RayAnswers) -> None:
+        self.backend, self.plan, self.store, self.answers = backend, plan, store, answers
+        self.count = dict.fromkeys(("missing_instruction", "computed", "cached", "encoded", "truncated"), 0)
+        self.window: deque[_Batch] = deque()  # batches not yet assembled, in clip order
+        self.pending: set[str] = set()  # keys of answers in flight
+        self.assembled: list[tuple[dict, str, str, dict]] = []
+
+    def key(self, prompt: str, clip_hash: str, key_mode: str) -> str:
+        b = self.backend
+        return response_key(b.name, b.fingerprint, prompt, clip_hash, key_mode, self.plan.settings[key_mode])
+
+    def add(self, clips: list[Clip]) -> None:
+        batch = _Batch(clips)
+        for i, clip in enumerate(clips):
+            if not clip.instruction and any(t.per_clip for t in self.plan.used):
+                self.count["missing_instruction"] += 1
+            for mode, tid, prompt, key_mode in self.plan.requests(clip):
+                key = self.key(prompt, clip.content_hash, key_mode)
+                if key in self.pending:
+                    batch.later.append((i, tid, mode, prompt, key))
+                elif (hit := self.store.get(key)) is not None:
+                    batch.found[(i, tid, mode)] = {**hit, "prompt": prompt}
+                    self.count["cached"] += 1
+                else:
+                    batch.jobs.setdefault((mode, tid), []).append((i, prompt, key))
+        self.submit(batch, [resample(c.audio, c.sample_rate, self.backend.sample_rate) for c in clips])
+        self.assemble()
+        while len(self.window) >= self.answers.capacity:  # bounded: the head batch is still in flight
+            self.receive()
+            self.assemble()
+
+    def submit(self, batch: _Batch, audios: list[np.ndarray]) -> None:
+        """Send the clips ``batch`` still needs (re-indexed); a batch with nothing to compute is done."""
+        if batch.jobs:
+            need = sorted({i for items in batch.jobs.values() for i, _, _ in items})
+            row = {i: r for r, i in enumerate(need)}
+            jobs = {job: [(row[i], p) for i, p, _ in items] for job, items in batch.jobs.items()}
+            self.answers.submit(batch, [audios[i] for i in need], jobs, self.plan.ask)
+            self.pending.update(key for items in batch.jobs.values() for _, _, key in items)
+            self.count["encoded"] += len(need)
+            self.count["computed"] += sum(len(items) for items in batch.jobs.values())
+        else:
+            batch.done = True
+        self.window.append(batch)
+
+    def receive(self) -> None:
+        batch, (answered, truncated) = self.answers.collect()
+        for (mode, tid), items in batch.jobs.items():
+            for (i, prompt, key), rec in zip(items, answered[(mode, tid)]):
+                self.store.put(key, rec)
+                self.pending.discard(key)
+                batch.found[(i, tid, mode)] = {**rec, "prompt": prompt}
+        self.count["truncated"] += truncated
+        batch.done = True
+
+    def assemble(self) -> None:
+        while self.window and self.window[0].done:
+            batch = self.window.popleft()
+            for i, tid, mode, prompt, key in batch.later:
+                batch.found[(i, tid, mode)] = {**self.store.get(key), "prompt": prompt}
+                self.count["cached"] += 1
+            for (i, tid, mode), rec in sorted(batch.found.items()):
+                c = batch.clips[i]
+                meta = {"id": c.id, "content_hash": c.content_hash, "label": c.label, "group": c.group}
+                self.assembled.append((meta, tid, mode, rec))
+
+    def finish(self) -> None:
+        while self.window:
+            self.receive()
+            self.assemble()
+
+    def content_free(self, prompts: Iterable[tuple[str, str]]) -> tuple[dict[tuple[str, str], np.ndarray], list[str]]:
+        """Raw label scores of every (template id, prompt) on each content-free input: {(tid, prompt):
+        (inputs, labels)} and the input names. Cached like clips, keyed by the inputs' audio content."""
+        inputs = content_free_inputs(self.backend.sample_rate, self.backend.accepts_no_audio)
+        hashes = [audio_hash(c.audio, self.backend.sample_rate) for c in inputs]
+        prompts = list(dict.fromkeys(prompts))
+        records: dict[tuple[int, int], dict] = {}
+        for lo in range(0, len(prompts), CONTENT_FREE_PROMPTS):
+            chunk = range(lo, min(lo + CONTENT_FREE_PROMPTS, len(prompts)))
+            jobs: dict[JobKey, list[tuple[int, str]]] = {}
+            keys: dict[JobKey, list[tuple[int, int, str]]] = {}
+            for p in chunk:
+                tid, prompt = prompts[p]
+                for r, h in enumerate(hashes):
+                    key = self.key(prompt, h, "likelihood")
+                    if (hit := self.store.get(key)) is not None:
+                        records[(p, r)] = hit
+                        continue
+                    jobs.setdefault(("likelihood", tid), []).append((r, prompt))
+                    keys.setdefault(("likelihood", tid), []).append((p, r, key))
+            if jobs:
+                self.answers.submit(None, [c.audio for c in inputs], jobs, self.plan.ask)
+                answered, _ = self.answers.collect()[1]
+                for job, items in keys.items():
+                    for (p, r, key), rec in zip(items, answered[job]):
+                        self.store.put(key, rec)
+                        records[(p, r)] = rec
+        words = self.plan.words
+        scores = {
+            prompts[p]: np.stack(
+                [
+                    words.likelihoods(records[(p, r)]["raw"], records[(p, r)]["n_tokens"])["likelihood_raw"]
+                    for r in range(len(inputs))
+                ]
+            )
+            for p in range(len(prompts))
+        }
+        return scores, [c.name for c in inputs]
+
+
+CONTENT_FREE_PROMPTS = 16  # prompts per content-free batch (the instruction prompt can differ per clip)
 
 
 def evaluate_task(
@@ -439,103 +658,36 @@ def evaluate_task(
 ) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
     """Answers and metrics of one backend on one task: (result rows, per-clip responses, manifest info).
 
-    ``answers`` computes the batches (default: ``LocalAnswers(backend)``). This driver does the rest
-    for both engines: cache lookups, cache writes as batches come back, records in clip order. An
-    answer whose key an earlier batch still in flight will write is read back once that batch is in,
-    as a cache hit, exactly as when batches run one after the other.
+    ``answers`` computes the batches (default: ``LocalAnswers(backend)``); :class:`_Driver` does the rest
+    for both engines. Likelihood prompts are then scored on the content-free inputs for the calibrated
+    modes. ``info["content_free_scores"]`` holds those scores as a table (the caller writes it).
     """
     answers = answers or LocalAnswers(backend)
-    labels = [str(x) for x in task.labels]
-    if len(labels) < 2:
-        raise ConfigError(f"task {task.name}: zero-shot needs at least 2 labels, got {labels}")
-    parser = AnswerParser(labels, synonyms_for(task.name, labels, cfg.synonyms.get(task.name)))
     first = next(iter(source), None)
     if first is None:
         raise ConfigError(f"task {task.name}: no usable clips")
-    used = [t for t in templates if not t.per_clip or first.instruction]
-    dropped = [t.id for t in templates if t not in used]
-    if dropped and "instruction" in (explicit or set()):
-        raise ConfigError(
-            f"prompt 'instruction' asked for, but task {task.name} has no instruction column; "
-            f"use --prompts choose,question (or all, which skips it where absent)"
-        )
-    base = backend.settings()
-    lik_settings = {
-        **base,
-        "labels": labels,
-        "scored": "label tokens + end token",
-        "label_tokens": label_tokens(backend, labels),
-    }
-    gen_settings = {**base, "max_new_tokens": cfg.max_new_tokens, "decoding": "greedy"}
-    records: list[dict] = []
-    count = dict.fromkeys(("missing_instruction", "computed", "cached", "encoded", "truncated"), 0)
-    window: deque[_Batch] = deque()  # batches not yet assembled, in clip order
-    pending: set[str] = set()  # keys of answers in flight
-
-    def receive() -> None:
-        batch, (answered, truncated) = answers.collect()
-        for (mode, tid), items in batch.jobs.items():
-            for (i, prompt, key), rec in zip(items, answered[(mode, tid)]):
-                store.put(key, rec)
-                pending.discard(key)
-                batch.found[(i, tid, mode)] = {**rec, "prompt": prompt}
-        count["truncated"] += truncated
-        batch.done = True
-
-    def assemble() -> None:
-        while window and window[0].done:
-            batch = window.popleft()
-            for i, tid, mode, prompt, key in batch.later:
-                batch.found[(i, tid, mode)] = {**store.get(key), "prompt": prompt}
-                count["cached"] += 1
-            for (i, tid, mode), rec in sorted(batch.found.items()):
-                records.extend(_records(batch.clips[i], tid, mode, rec, parser))
-
+    plan = _plan(backend, task, templates, first, cfg, explicit)
+    labels = list(plan.words.labels)
+    synonyms = parser_synonyms(task, (cfg.synonyms or {}).get(task.name, {}))
+    parser = AnswerParser(labels, synonyms_for(task.name, labels, synonyms))
+    driver = _Driver(backend, plan, store, answers)
     for clips in _batches(source, backend.batch_size):
-        batch = _Batch(clips)
-        for i, clip in enumerate(clips):
-            if not clip.instruction and any(t.per_clip for t in used):
-                count["missing_instruction"] += 1
-            for t in used:
-                if t.per_clip and not clip.instruction:
-                    continue
-                prompt = t.render(task.name, labels, clip.instruction)
-                for mode in cfg.modes:
-                    settings = lik_settings if mode == "likelihood" else gen_settings
-                    key = response_key(backend.name, backend.fingerprint, prompt, clip.content_hash, mode, settings)
-                    if key in pending:
-                        batch.later.append((i, t.id, mode, prompt, key))
-                        continue
-                    hit = store.get(key)
-                    if hit is not None:
-                        batch.found[(i, t.id, mode)] = {**hit, "prompt": prompt}
-                        count["cached"] += 1
-                    else:
-                        batch.jobs.setdefault((mode, t.id), []).append((i, prompt, key))
-        if batch.jobs:
-            need = sorted({i for items in batch.jobs.values() for i, _, _ in items})
-            row = {i: r for r, i in enumerate(need)}
-            audios = [resample(clips[i].audio, clips[i].sample_rate, backend.sample_rate) for i in need]
-            jobs = {job: [(row[i], p) for i, p, _ in items] for job, items in batch.jobs.items()}
-            answers.submit(batch, audios, jobs, labels, cfg.max_new_tokens)
-            pending.update(key for items in batch.jobs.values() for _, _, key in items)
-            count["encoded"] += len(need)
-            count["computed"] += sum(len(items) for items in batch.jobs.values())
-        else:
-            batch.done = True
-        window.append(batch)
-        assemble()
-        while len(window) >= answers.capacity:  # bounded: the head batch is still in flight
-            receive()
-            assemble()
-    while window:
-        receive()
-        assemble()
+        driver.add(clips)
+    driver.finish()
+    cf, inputs = ({}, [])
+    if "likelihood" in cfg.modes:
+        cf, inputs = driver.content_free(
+            (tid, rec["prompt"]) for _, tid, mode, rec in driver.assembled if mode == "likelihood"
+        )
+    records = [row for entry in driver.assembled for row in response_rows(*entry, plan.words, parser, cf)]
     responses = pd.DataFrame(records, columns=RESPONSE_COLUMNS)
-    rows = _metric_rows(backend.name, task.name, responses, labels)
+    count = driver.count
     info = {
-        "prompts_used": [t.id for t in used],
-        "prompts_skipped": {tid: "the task's clips have no instruction" for tid in dropped},
+        "prompts_used": [t.id for t in plan.used],
+        "prompts_skipped": {t.id: "the task's clips have no instruction" for t in templates if t not in plan.used},
+        "native_heads": {h: t for h, t in plan.heads.items()},
+        "native_skipped": native_targets(backend.native_heads(), task)[1] if "native" in cfg.modes else {},
+        "content_free_inputs": inputs,
         "clips": int(responses["id"].nunique()) if len(responses) else 0,
         "clips_without_instruction": count["missing_instruction"],
         "answers_computed": count["computed"],
@@ -543,72 +695,6 @@ def evaluate_task(
         "clips_encoded": count["encoded"],
         "clips_truncated": count["truncated"],  # longer than the model's audio window (30 s for Whisper / Qwen2-Audio)
         "skipped": [dataclasses.asdict(s) for s in getattr(source, "skipped", [])],
+        "content_free_scores": content_free_frame(plan.words, cf, inputs),
     }
-    return rows, responses, info
-
-
-RESPONSE_COLUMNS = [
-    "id",
-    "content_hash",
-    "label",
-    "group",
-    "mode",
-    "prompt_id",
-    "prompt",
-    "answer",
-    "prediction",
-    "parse_rule",
-    "correct",
-    "scores",
-]
-
-
-def _records(clip: Clip, tid: str, mode: str, rec: dict, parser: AnswerParser) -> list[dict]:
-    common = {
-        "id": clip.id,
-        "content_hash": clip.content_hash,
-        "label": clip.label,
-        "group": clip.group,
-        "prompt_id": tid,
-        "prompt": rec["prompt"],
-    }
-    if mode == "generate":
-        parsed = parser(rec["text"])
-        return [
-            {
-                **common,
-                "mode": "generate",
-                "answer": rec["text"],
-                "prediction": parsed.label,
-                "parse_rule": parsed.rule,
-                "correct": parsed.label == clip.label,
-                "scores": None,
-            }
-        ]
-    raw = np.asarray(rec["raw"], dtype=float)
-    norm = raw / np.asarray(rec["n_tokens"], dtype=float)
-    out = []
-    for name, scores in (("likelihood", norm), ("likelihood_raw", raw)):
-        pred = rec["labels"][int(np.argmax(scores))]
-        out.append(
-            {
-                **common,
-                "mode": name,
-                "answer": None,
-                "prediction": pred,
-                "parse_rule": None,
-                "correct": pred == clip.label,
-                "scores": json.dumps({lab: round(float(s), 6) for lab, s in zip(rec["labels"], scores)}),
-            }
-        )
-    return out
-
-
-def _metric_rows(model: str, task: str, responses: pd.DataFrame, labels: Sequence[str]) -> pd.DataFrame:
-    rows = []
-    for (mode, tid), group in responses.groupby(["mode", "prompt_id"], sort=True):
-        preds = [None if (isinstance(p, float) and np.isnan(p)) else p for p in group["prediction"]]
-        metrics = zeroshot_metrics(list(group["label"]), preds, with_failures=(mode == "generate"))
-        for metric, value in metrics.items():
-            rows.append((model, task, pd.NA, probe_name(mode, tid), FOLD, metric, value))
-    return pd.DataFrame(rows, columns=RESULT_COLUMNS)
+    return metric_rows(backend.name, task.name, responses), responses, info

@@ -1,11 +1,13 @@
 """The two scoring modes over any backend, and the zero-shot metrics.
 
-``score_labels``  likelihood mode: for every clip and candidate label, the log-probability of the
-                  label's tokens followed by the end-of-answer token, given the audio and the prompt.
-                  The audio is encoded once (by the caller) and the prompt prefix is decoded once per
-                  clip; its KV cache is then repeated as zero-copy views, one row per label, and only
-                  the label tokens run through the decoder. ``raw`` = the summed log-probability; ``normalised`` = raw /
-                  number of scored tokens (label tokens + end token).
+``score_prompts`` likelihood mode: for every (clip, prompt) item and candidate phrasing, the
+                  log-probability of the phrasing's tokens followed by the end-of-answer token, given the
+                  audio and the prompt. The audio is encoded once (by the caller). Per clip, the prefixes
+                  of all its prompts are decoded in one call that reads the audio's keys and values once;
+                  the prefix KV caches are repeated, one row per phrasing, and one more decoder call scores
+                  every phrasing after every prompt (right-padded). ``score_labels`` is the one-prompt-per-
+                  clip form: ``raw`` = the summed log-probability; ``normalised`` = raw / number of scored
+                  tokens (label tokens + end token).
 ``greedy_generate`` generate mode: greedy decoding (argmax, first index on ties), batched, stopping
                   at the backend's end tokens or ``max_new_tokens``.
 """
@@ -55,40 +57,72 @@ def label_tokens(backend: ZeroShotBackend, labels: Sequence[str]) -> list[list[i
     return [backend.answer_ids(label) + [end] for label in labels]
 
 
+#: decoder rows (prompts x phrasings) per scoring call; bounds the (rows, tokens, vocab) log-probabilities
+MAX_SCORING_ROWS = 64
+
+
 @torch.inference_mode()
 def score_labels(backend: ZeroShotBackend, enc: Encoded, prompts: Sequence[str], labels: Sequence[str]) -> LabelScores:
-    """Log-probability of each label for each clip of ``enc`` (row ``i`` uses ``prompts[i]``).
-
-    Per clip, the prefix (audio + prompt) is decoded once; its cache is repeated as zero-copy views
-    for the K labels, and one decoder call scores all K label continuations (right-padded).
-    """
+    """Log-probability of each label for each clip of ``enc`` (row ``i`` uses ``prompts[i]``)."""
     if len(prompts) != len(enc):
         raise ValueError(f"{len(prompts)} prompts for {len(enc)} clips")
-    cands = label_tokens(backend, labels)
-    k = len(cands)
+    raw = score_prompts(backend, enc, list(enumerate(prompts)), labels)
+    n_tokens = np.array([len(c) for c in label_tokens(backend, labels)], dtype=np.float64)
+    return LabelScores(tuple(labels), raw, n_tokens)
+
+
+def _continuations(cands: list[list[int]]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, int]:
+    """First tokens (k,), then the right-padded inputs, targets and mask (k, width) of the rest."""
     width = max(len(c) for c in cands) - 1
-    tokens = torch.zeros(k, max(width, 1), dtype=torch.long)
-    targets = torch.zeros(k, max(width, 1), dtype=torch.long)
-    tmask = torch.zeros(k, max(width, 1), dtype=torch.long)
+    tokens, targets, mask = (torch.zeros(len(cands), max(width, 1), dtype=torch.long) for _ in range(3))
     for j, c in enumerate(cands):
         tokens[j, : len(c) - 1] = torch.tensor(c[:-1], dtype=torch.long)
         targets[j, : len(c) - 1] = torch.tensor(c[1:], dtype=torch.long)
-        tmask[j, : len(c) - 1] = 1
-    first = torch.tensor([c[0] for c in cands], dtype=torch.long)
-    raw = np.zeros((len(enc), k), dtype=np.float64)
-    for i in range(len(enc)):
-        state = backend.start(enc.select([i]), [prompts[i]])
-        total = state.last_logprobs[0, first.to(state.last_logprobs.device)].double().cpu()  # (k,)
-        if width > 0:
-            backend.repeat(state, k)
-            dev = state.mask.device
-            lp = backend.step(state, tokens.to(dev), tmask.to(dev))  # (k, width, vocab)
-            picked = lp.gather(-1, targets.to(lp.device)[..., None])[..., 0].double().cpu()
-            total = total + (picked * tmask).sum(-1)
-        raw[i] = total.numpy()
-        del state
-    n_tokens = np.array([len(c) for c in cands], dtype=np.float64)
-    return LabelScores(tuple(labels), raw, n_tokens)
+        mask[j, : len(c) - 1] = 1
+    return torch.tensor([c[0] for c in cands], dtype=torch.long), tokens, targets, mask, width
+
+
+def _prompt_chunks(backend: ZeroShotBackend, prompts: Sequence[str], size: int) -> list[list[int]]:
+    """Indices of ``prompts`` in chunks of at most ``size`` that one ``start`` call takes (backends that
+    cannot left-pad need one prefix length per call)."""
+    groups: dict[object, list[int]] = defaultdict(list)
+    for i, p in enumerate(prompts):
+        groups[None if backend.pads_left else len(backend.prefix_key(p))].append(i)
+    return [g[i : i + size] for g in groups.values() for i in range(0, len(g), size)]
+
+
+@torch.inference_mode()
+def score_prompts(
+    backend: ZeroShotBackend, enc: Encoded, items: Sequence[tuple[int, str]], phrasings: Sequence[str]
+) -> np.ndarray:
+    """(items, phrasings) summed log-probability of each phrasing + end token after item (row, prompt).
+
+    Items of one clip row are scored together: one ``start`` over all their prompts (the row's audio
+    shared), its caches repeated as views per phrasing, one ``step`` over every (prompt, phrasing).
+    """
+    first, tokens, targets, tmask, width = _continuations(label_tokens(backend, phrasings))
+    k = len(first)
+    out = np.zeros((len(items), k), dtype=np.float64)
+    by_row: dict[int, list[int]] = defaultdict(list)
+    for j, (row, _) in enumerate(items):
+        by_row[row].append(j)
+    for row, js in by_row.items():
+        one = enc.select([row])
+        for chunk in _prompt_chunks(backend, [items[j][1] for j in js], max(1, MAX_SCORING_ROWS // k)):
+            rows = [js[c] for c in chunk]
+            state = backend.start(one, [items[j][1] for j in rows])
+            dev = state.last_logprobs.device
+            total = state.last_logprobs[:, first.to(dev)].double()  # (prompts, k)
+            if width > 0:
+                n = len(rows)
+                backend.repeat(state, k)
+                mask = tmask.repeat(n, 1).to(dev)
+                lp = backend.step(state, tokens.repeat(n, 1).to(dev), mask)  # (n*k, width, vocab)
+                picked = lp.gather(-1, targets.repeat(n, 1).to(lp.device)[..., None])[..., 0].double()
+                total = total + (picked * mask).sum(-1).view(n, k)
+            out[rows] = total.cpu().numpy()
+            del state
+    return out
 
 
 @torch.inference_mode()

@@ -8,7 +8,11 @@ into the decoder as text it has already produced after the target-language token
 
 (no prompt text when the prompt is empty). Likelihood mode scores ``{label}</s>``; generate mode
 continues greedily until ``</s>``. The decoder takes its positions from the token count, so only
-rows with the same prompt share a batch.
+rows with prefixes of one length share a batch; when one clip is asked several such prompts, the
+audio's cross-attention keys and values are computed once and shared as views.
+
+SeamlessM4T v2 has no native head (:mod:`.native`): its target-language token is given to the
+decoder, never predicted from the audio, and it has no speech / no-speech output.
 """
 
 from __future__ import annotations
@@ -20,7 +24,16 @@ import numpy as np
 import torch
 
 from ..errors import SpeechprobeError
-from .base import DecoderState, Encoded, ZeroShotBackend, cache_kwarg, log_softmax, output_cache
+from .base import (
+    DecoderState,
+    Encoded,
+    ZeroShotBackend,
+    cache_kwarg,
+    log_softmax,
+    output_cache,
+    shared_cross_cache,
+    shared_rows,
+)
 
 _MIN_SAMPLES = 400 + 160  # two 25 ms fbank frames = one stacked frame
 
@@ -112,8 +125,17 @@ class SeamlessBackend(ZeroShotBackend):
             raise ValueError("SeamlessM4T rows of one batch need prompt prefixes of one length")
         ids = torch.tensor(prefixes, dtype=torch.long, device=self.device)
         ctx = {"hidden": enc.tensors["hidden"], "mask": enc.tensors["mask"]}
+        kwargs = {}
+        if len(enc) == 1 and len(prompts) > 1:  # one clip, several prompts: the audio's K/V once, as views
+            first = self.decoder(ids[:1, :1], encoder_hidden_states=ctx["hidden"], encoder_attention_mask=ctx["mask"])
+            kwargs[self._cache_kw] = shared_cross_cache(output_cache(first), len(prompts))
+            ctx = {k: shared_rows(v, len(prompts)) for k, v in ctx.items()}
         out = self.decoder(
-            input_ids=ids, encoder_hidden_states=ctx["hidden"], encoder_attention_mask=ctx["mask"], use_cache=True
+            input_ids=ids,
+            encoder_hidden_states=ctx["hidden"],
+            encoder_attention_mask=ctx["mask"],
+            use_cache=True,
+            **kwargs,
         )
         logits = self.model.lm_head(out.last_hidden_state[:, -1])
         n, length = ids.shape

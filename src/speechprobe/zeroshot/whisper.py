@@ -1,8 +1,11 @@
 """Whisper (any size, English-only or multilingual) prompted through its decoder.
 
-The prompt goes in as previous-text tokens, as in OpenAI's ``initial_prompt``:
+Where the prompt goes (``prompt_as``, a documented choice, recorded in ``settings()``):
 
+``previous`` (default) previous-text tokens, as in OpenAI's ``initial_prompt``:
     <|startofprev|> ␣prompt <|startoftranscript|> [<|en|> <|transcribe|>] <|notimestamps|> ␣answer <|endoftext|>
+``transcript``  after the forced transcription prefix, as text the decoder has already written:
+    <|startoftranscript|> [<|en|> <|transcribe|>] <|notimestamps|> ␣prompt ␣answer <|endoftext|>
 
 (language and task tokens only for multilingual checkpoints; the language is ``language``, English by
 default, since prompts and labels are English). The answer is the continuation: in likelihood mode
@@ -16,6 +19,15 @@ training. ``trimmed`` pads the clip with silence only to the next whole second (
 and slices the position embeddings: the decoder sees the same kind of silence padding, far less of
 it, so short clips encode 10-30x faster; answers can differ from ``full``. Clips are only batched
 with clips of the same bucket, so a clip's answer never depends on its batch companions.
+
+Prefixes of different lengths are left-padded, with explicit position ids and a padding mask, so one
+decoder call takes every prompt of a clip; when one clip is asked several prompts, the audio's
+cross-attention keys and values are computed once and shared as views (:func:`.base.shared_cross_cache`).
+
+Native heads (:meth:`WhisperBackend.native_scores`, from the distribution after
+``<|startoftranscript|>``, as OpenAI's ``detect_language`` and no-speech probability read it):
+``language-id`` (multilingual checkpoints: the language tokens of the tokenizer's own language table)
+and ``no-speech`` (the ``<|nocaptions|>`` token's probability).
 """
 
 from __future__ import annotations
@@ -29,14 +41,29 @@ from torch.nn import functional as F
 
 from ..errors import ConfigError, SpeechprobeError
 from ..models.whisper import LogMel
-from .base import DecoderState, Encoded, ZeroShotBackend, cache_kwarg, log_softmax, output_cache
+from .base import (
+    DecoderState,
+    Encoded,
+    ZeroShotBackend,
+    cache_kwarg,
+    log_softmax,
+    output_cache,
+    shared_cross_cache,
+    shared_rows,
+)
 
 WINDOWS = ("full", "trimmed")
+PROMPT_AS = {  # where the prompt goes -> how settings() and manifest.json describe it
+    "previous": "previous-text tokens (<|startofprev|> prompt <|startoftranscript|> ...)",
+    "transcript": "transcript text after the forced prefix (<|startoftranscript|> ... <|notimestamps|> prompt)",
+}
+DEFAULT_PROMPT_AS = "previous"
+NO_SPEECH_TOKENS = ("<|nospeech|>", "<|nocaptions|>")  # newer and older spellings
 
 
 class WhisperBackend(ZeroShotBackend):
     family = "whisper"
-    pads_left = False
+    pads_left = True
 
     def __init__(
         self,
@@ -53,11 +80,15 @@ class WhisperBackend(ZeroShotBackend):
         generation_config=None,
         window: str = "full",
         bucket_seconds: float = 1.0,
+        prompt_as: str | None = None,
     ) -> None:
         super().__init__(name, source, fingerprint, int(feature_extractor.sampling_rate), device, dtype, batch_size)
         if window not in WINDOWS:
             raise ConfigError(f"unknown window {window!r}; choose one of {', '.join(WINDOWS)}")
-        self.window = window
+        prompt_as = prompt_as or DEFAULT_PROMPT_AS
+        if prompt_as not in PROMPT_AS:
+            raise ConfigError(f"--prompt-as {prompt_as!r}: choose one of {', '.join(PROMPT_AS)}")
+        self.window, self.prompt_as = window, prompt_as
         self.bucket = max(1, round(bucket_seconds * self.sample_rate))
         self.model = self._place(model)
         self.tokenizer = tokenizer
@@ -93,6 +124,10 @@ class WhisperBackend(ZeroShotBackend):
         begin = {int(t) for t in (getattr(gen, "begin_suppress_tokens", None) or []) if 0 <= int(t) < vocab}
         self._blocked_first = torch.tensor(sorted(blocked | begin | {ids["<|endoftext|>"]}), dtype=torch.long)
         self._prefix_cache: dict[str, list[int]] = {}
+        self._languages = _language_tokens(tokenizer, gen) if self.multilingual else {}
+        self._no_speech = next(
+            (i for t in NO_SPEECH_TOKENS if _known(tokenizer, t, i := _token_id(tokenizer, t))), None
+        )
 
     def settings(self) -> dict:
         return {
@@ -100,7 +135,7 @@ class WhisperBackend(ZeroShotBackend):
             "window": "30 s" if self.window == "full" else f"trimmed to {self.bucket / self.sample_rate:g} s buckets",
             "multilingual": self.multilingual,
             "language": self.language,
-            "prompt_as": "previous-text tokens (<|startofprev|>)",
+            "prompt_as": PROMPT_AS[self.prompt_as],
             "answer_prefix": "space",
             "generation": "greedy; special and timestamp tokens suppressed",
         }
@@ -109,15 +144,16 @@ class WhisperBackend(ZeroShotBackend):
 
     def prefix_ids(self, prompt: str) -> list[int]:
         if prompt not in self._prefix_cache:
-            ids: list[int] = []
             text = prompt.strip()
-            if text:
-                body = self.tokenizer.encode(" " + text, add_special_tokens=False)
-                ids = [self.ids["<|startofprev|>"], *body[-self.max_prompt :]]
-            ids.append(self.ids["<|startoftranscript|>"])
+            body = self.tokenizer.encode(" " + text, add_special_tokens=False)[-self.max_prompt :] if text else []
+            forced = [self.ids["<|startoftranscript|>"]]
             if self.language:
-                ids += [self._lang_id, self.ids["<|transcribe|>"]]
-            ids.append(self.ids["<|notimestamps|>"])
+                forced += [self._lang_id, self.ids["<|transcribe|>"]]
+            forced.append(self.ids["<|notimestamps|>"])
+            if self.prompt_as == "transcript":
+                ids = forced + body
+            else:
+                ids = ([self.ids["<|startofprev|>"], *body] if body else []) + forced
             self._prefix_cache[prompt] = ids
         return self._prefix_cache[prompt]
 
@@ -182,40 +218,129 @@ class WhisperBackend(ZeroShotBackend):
 
     @torch.inference_mode()
     def start(self, enc: Encoded, prompts: Sequence[str]) -> DecoderState:
-        prefixes = [self.prefix_ids(p) for p in prompts]
-        if len({len(p) for p in prefixes}) != 1:
-            raise ValueError("Whisper rows of one batch need prompt prefixes of one length")
-        ids = torch.tensor(prefixes, dtype=torch.long, device=self.device)
+        ids, mask = left_pad([self.prefix_ids(p) for p in prompts], self.ids["<|endoftext|>"], self.device)
+        n = ids.shape[0]
         hidden = enc.tensors["hidden"]
-        out = self.decoder(input_ids=ids, encoder_hidden_states=hidden, use_cache=True)
+        kwargs = {}
+        if len(enc) == 1 and n > 1:  # one clip, several prompts: the audio's K/V once, as views
+            first = self.decoder(input_ids=ids[:1, -1:], encoder_hidden_states=hidden, use_cache=True)
+            kwargs[self._cache_kw] = shared_cross_cache(output_cache(first), n)
+            hidden = shared_rows(hidden, n)
+        padded = bool((mask == 0).any())
+        out = self.decoder(
+            input_ids=ids,
+            attention_mask=mask if padded else None,
+            position_ids=(mask.cumsum(-1) - 1).clamp(min=0),
+            encoder_hidden_states=hidden,
+            use_cache=True,
+            **kwargs,
+        )
         logits = self.model.proj_out(out.last_hidden_state[:, -1])
-        n, length = ids.shape
         return DecoderState(
             cache=output_cache(out),
-            mask=torch.ones(n, length, dtype=torch.long, device=self.device),
-            next_pos=torch.full((n,), length, dtype=torch.long, device=self.device),
+            mask=mask,
+            next_pos=mask.sum(-1),
             last_logprobs=log_softmax(logits),
             context={"hidden": hidden},
         )
 
     @torch.inference_mode()
     def step(self, state: DecoderState, tokens: torch.Tensor, token_mask: torch.Tensor) -> torch.Tensor:
-        # Right padding needs no mask: a causal decoder never lets a later pad reach an earlier token.
+        # Right padding of ``tokens`` needs no mask: a causal decoder never lets a later pad reach an
+        # earlier token. Left padding of the prefixes does: it is in ``state.mask``.
+        tokens = tokens.to(self.device)
+        padded = bool((state.mask == 0).any())
+        state.mask = torch.cat([state.mask, token_mask.to(state.mask)], dim=1)
         out = self.decoder(
-            input_ids=tokens.to(self.device),
+            input_ids=tokens,
+            attention_mask=state.mask if padded else None,
+            position_ids=state.next_pos[:, None] + torch.arange(tokens.shape[1], device=self.device),
             encoder_hidden_states=state.context["hidden"],
             use_cache=True,
             **{self._cache_kw: state.cache},
         )
         state.cache = output_cache(out)
-        state.mask = torch.cat([state.mask, token_mask.to(state.mask)], dim=1)
         state.next_pos = state.next_pos + tokens.shape[1]
         return log_softmax(self.model.proj_out(out.last_hidden_state))
+
+    # -- native heads ---------------------------------------------------------------------------
+
+    def native_heads(self) -> dict[str, dict[str, str]]:
+        heads: dict[str, dict[str, str]] = {}
+        if self._languages:
+            heads["language-id"] = language_table(self._languages)
+        if self._no_speech is not None:
+            heads["no-speech"] = {}
+        return heads
+
+    @torch.inference_mode()
+    def native_scores(self, enc: Encoded, head: str, targets: Sequence[str]) -> np.ndarray:
+        """Restricted language-token log-probabilities (``language-id``: log-softmax over the targets'
+        language tokens only) or the no-speech probability as log p / log(1 - p) (``no-speech``), read
+        from the distribution after ``<|startoftranscript|>``."""
+        if head not in self.native_heads():
+            raise ValueError(f"{self.source}: no native head {head!r}")
+        out = np.zeros((len(enc), len(targets)))
+        for key in dict.fromkeys(enc.key(i) for i in range(len(enc))):
+            rows = [i for i in range(len(enc)) if enc.key(i) == key]
+            sub = enc.select(rows)
+            ids = torch.full((len(rows), 1), self.ids["<|startoftranscript|>"], dtype=torch.long, device=self.device)
+            hidden = self.decoder(input_ids=ids, encoder_hidden_states=sub.tensors["hidden"]).last_hidden_state
+            logp = log_softmax(self.model.proj_out(hidden[:, -1]))
+            if head == "language-id":
+                picked = logp[:, [self._languages[t] for t in targets]]
+                out[rows] = torch.log_softmax(picked.double(), -1).cpu().numpy()
+            else:
+                lp = logp[:, self._no_speech].double().clamp(max=0)
+                cols = [lp if t == "no-speech" else torch.log1p(-lp.exp().clamp(max=1 - 1e-12)) for t in targets]
+                out[rows] = torch.stack(cols, -1).cpu().numpy()
+        return out
 
 
 def _known(tokenizer, token: str, token_id) -> bool:
     """Whether ``token`` is really in the vocabulary (unknown tokens map to the unk id)."""
     return token_id is not None and tokenizer.convert_ids_to_tokens(int(token_id)) == token
+
+
+def _token_id(tokenizer, token: str):
+    return tokenizer.convert_tokens_to_ids(token)
+
+
+def left_pad(rows: Sequence[Sequence[int]], pad: int, device) -> tuple[torch.Tensor, torch.Tensor]:
+    """Token rows left-padded to one length, and their mask (1 = real token)."""
+    length = max(len(r) for r in rows)
+    ids = torch.full((len(rows), length), pad, dtype=torch.long)
+    mask = torch.zeros((len(rows), length), dtype=torch.long)
+    for i, r in enumerate(rows):
+        ids[i, length - len(r) :] = torch.tensor(list(r), dtype=torch.long)
+        mask[i, length - len(r) :] = 1
+    return ids.to(device), mask.to(device)
+
+
+def _language_tokens(tokenizer, generation_config) -> dict[str, int]:
+    """Language code -> token id: the checkpoint's ``lang_to_id``, else every ``<|code|>`` of the
+    tokenizer's language table that the vocabulary holds."""
+    from transformers.models.whisper.tokenization_whisper import LANGUAGES
+
+    found = getattr(generation_config, "lang_to_id", None) or {}
+    table = {tok.strip("<|>"): int(i) for tok, i in found.items()}
+    if not table:
+        for code in LANGUAGES:
+            token = f"<|{code}|>"
+            if _known(tokenizer, token, i := _token_id(tokenizer, token)):
+                table[code] = int(i)
+    return table
+
+
+def language_table(codes: Sequence[str]) -> dict[str, str]:
+    """Every spelling of each language code -> the code: the code itself, its English name and the
+    aliases of the Whisper tokenizer's table (``castilian`` -> ``es``), lower-cased."""
+    from transformers.models.whisper.tokenization_whisper import LANGUAGES, TO_LANGUAGE_CODE
+
+    out = {code: code for code in codes}
+    out.update({LANGUAGES[c]: c for c in codes if c in LANGUAGES})
+    out.update({name: c for name, c in TO_LANGUAGE_CODE.items() if c in out})
+    return out
 
 
 def load_whisper_backend(
@@ -227,6 +352,7 @@ def load_whisper_backend(
     language: str | None = "en",
     revision: str | None = None,
     window: str = "full",
+    prompt_as: str | None = None,
 ) -> WhisperBackend:
     """A Whisper checkpoint (local dir or hub id) with its tokenizer, as a zero-shot backend."""
     from transformers import AutoTokenizer, WhisperFeatureExtractor, WhisperForConditionalGeneration
@@ -257,4 +383,5 @@ def load_whisper_backend(
         batch_size=batch_size,
         language=language,
         window=window,
+        prompt_as=prompt_as,
     )

@@ -31,6 +31,7 @@ from tqdm import tqdm
 from ...errors import ConfigError
 from ..tasks import Task, close_matches, register
 from . import effects, espeak
+from .words import datasheet_words
 
 GENERATOR_VERSION = 1
 SAMPLE_RATE = 16_000
@@ -174,7 +175,7 @@ def _task(name: str, labels: tuple[str, ...], n_default: int, cue: str, para: bo
     """Register a generator, its default size and its Task."""
 
     def deco(fn: TaskGenerator) -> TaskGenerator:
-        register(Task(name=name, labels=labels, paralinguistic=para, source="synthetic", cue=cue, group_column="group"))
+        register(Task(name, labels, para, "synthetic", cue, group_column="group", **datasheet_words(name)))
         _GENERATORS[name] = fn
         DEFAULT_N_PER_CLASS[name] = n_default
         return fn

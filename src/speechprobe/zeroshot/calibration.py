@@ -1,0 +1,98 @@
+"""Label scores from phrasings, content-free inputs, and the calibrated likelihood modes.
+
+A label's likelihood score aggregates its phrasings (verbalisers) by log-mean-exp: the log of the mean
+probability of writing one of its phrasings,
+
+    s_raw(y)  = log (1/|V_y|) sum_{v in V_y} P(v <end> | audio, prompt)
+    s_norm(y) = log (1/|V_y|) sum_{v in V_y} exp( log P(v <end> | audio, prompt) / n_v )   (n_v scored tokens)
+
+Content-free inputs (``content_free_inputs``): silence, low white noise at two levels, and the prompt
+with no audio where the backend takes it (``accepts_no_audio``). Scored like any clip with the same
+prompt and phrasings (and cached the same way, by their audio content), they give two calibrated
+modes over the raw scores s = s_raw, with C the content-free inputs:
+
+``likelihood_cc``   contextual calibration (Zhao et al. 2021): p(y|x) = softmax_y s(y|x) over the label
+                    set, p_cf(y) = mean_{c in C} softmax_y s(y|c), score log p(y|x) - log p_cf(y);
+``likelihood_pmi``  domain-conditional PMI (Holtzman et al. 2021): score s(y|x) - log mean_{c in C}
+                    exp s(y|c), the sequence probability against its marginal under content-free audio.
+
+Both divide by a per-label prior estimated without content; they differ in how the content-free inputs
+are pooled (label-set-normalised distributions averaged vs unnormalised sequence probabilities
+averaged), so with a single content-free input their predictions coincide.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.special import logsumexp
+
+CONTENT_FREE_SECONDS = 2.0
+NOISE_DBFS = (-60.0, -40.0)
+
+
+@dataclass(frozen=True)
+class ContentFree:
+    """One content-free input: a name (manifest, responses) and its audio (empty: no audio at all)."""
+
+    name: str
+    audio: np.ndarray
+
+
+def content_free_inputs(sample_rate: int, accepts_no_audio: bool = False) -> list[ContentFree]:
+    """Silence, low white noise (seeded; RMS at ``NOISE_DBFS``), and no audio when the backend takes it."""
+    n = int(round(CONTENT_FREE_SECONDS * sample_rate))
+    out = [ContentFree("silence", np.zeros(n, dtype=np.float32))]
+    rng = np.random.default_rng(0)
+    for level in NOISE_DBFS:
+        noise = rng.standard_normal(n) * 10 ** (level / 20)
+        out.append(ContentFree(f"noise{level:+.0f}dBFS", noise.astype(np.float32)))
+    if accepts_no_audio:
+        out.append(ContentFree("no-audio", np.zeros(0, dtype=np.float32)))
+    return out
+
+
+def log_mean_exp(x: np.ndarray, axis: int = -1) -> np.ndarray:
+    return logsumexp(x, axis=axis) - np.log(x.shape[axis])
+
+
+@dataclass(frozen=True)
+class Verbalised:
+    """A task's labels and each label's phrasings, flattened in label order (what is scored)."""
+
+    labels: tuple[str, ...]
+    phrasings: tuple[tuple[str, ...], ...]
+
+    @property
+    def flat(self) -> tuple[str, ...]:
+        return tuple(v for forms in self.phrasings for v in forms)
+
+    def label_scores(self, per_phrasing: Sequence[float]) -> np.ndarray:
+        """(labels,) log-mean-exp of each label's phrasing scores."""
+        values = np.asarray(per_phrasing, dtype=float)
+        out, start = np.empty(len(self.labels)), 0
+        for j, forms in enumerate(self.phrasings):
+            out[j] = log_mean_exp(values[start : start + len(forms)])
+            start += len(forms)
+        return out
+
+    def likelihoods(self, raw: Sequence[float], n_tokens: Sequence[float]) -> dict[str, np.ndarray]:
+        """``likelihood`` (per-token) and ``likelihood_raw`` label scores of one record."""
+        raw = np.asarray(raw, dtype=float)
+        return {
+            "likelihood": self.label_scores(raw / np.asarray(n_tokens, dtype=float)),
+            "likelihood_raw": self.label_scores(raw),
+        }
+
+
+def calibrated(raw: np.ndarray, content_free: np.ndarray) -> dict[str, np.ndarray]:
+    """``likelihood_cc`` and ``likelihood_pmi`` label scores of one clip's raw label scores ``raw`` (labels,)
+    given the raw label scores of the same prompt on each content-free input, ``content_free`` (inputs, labels)."""
+    cf = np.atleast_2d(content_free)
+    p_cf = log_mean_exp(cf - logsumexp(cf, axis=1, keepdims=True), axis=0)
+    return {
+        "likelihood_cc": raw - logsumexp(raw) - p_cf,
+        "likelihood_pmi": raw - log_mean_exp(cf, axis=0),
+    }

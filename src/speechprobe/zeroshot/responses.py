@@ -1,0 +1,145 @@
+"""Per-clip response rows and result rows of one (model, task), from the answers' records.
+
+One record per (clip, template or head, mode) comes back from the engine or the cache:
+``generate`` a text, parsed onto the label set; ``likelihood`` every phrasing's summed log-probability
+and token count, aggregated per label (:class:`.calibration.Verbalised`) into the ``likelihood`` and
+``likelihood_raw`` rows, and, with the prompt's content-free scores, ``likelihood_cc`` and
+``likelihood_pmi``; ``native`` a head's score per label. Each becomes a response row (``RESPONSE_COLUMNS``;
+``scores`` is a JSON object label -> score) and the rows of one (mode, prompt) give the result rows.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Iterable, Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+
+from ..data.tasks import Task, load_verbalisers
+from ..errors import ConfigError
+from ..rundir import RESULT_COLUMNS
+from .calibration import Verbalised, calibrated
+from .parser import AnswerParser
+from .scoring import zeroshot_metrics
+
+FOLD = 0  # zero-shot has no training folds: one evaluation over every clip, written as fold 0
+RESPONSE_COLUMNS = [
+    "id",
+    "content_hash",
+    "label",
+    "group",
+    "mode",
+    "prompt_id",
+    "prompt",
+    "answer",
+    "prediction",
+    "parse_rule",
+    "correct",
+    "scores",
+]
+CONTENT_FREE_COLUMNS = ["prompt_id", "prompt", "input", "label", "score_raw", "p_label"]
+
+
+def probe_name(mode: str, prompt_id: str) -> str:
+    return f"zeroshot:{mode}:{prompt_id}"
+
+
+def with_verbalisers(task: Task, files: Mapping[str, str]) -> Task:
+    """``task`` with the display names and verbalisers of ``files[task.name]`` (a JSON file), if any."""
+    path = files.get(task.name)
+    if not path:
+        return task
+    display, phrasings = load_verbalisers(path, [str(x) for x in task.labels])
+    return dataclasses.replace(
+        task, display_names={**task.display_names, **display}, verbalisers={**task.verbalisers, **phrasings}
+    )
+
+
+def verbalised(task: Task) -> Verbalised:
+    """The task's labels and phrasings; a phrasing given to two labels is refused (it cannot tell them apart)."""
+    labels = tuple(str(x) for x in task.labels)
+    forms = tuple(task.phrasings(x) for x in labels)
+    seen: dict[str, str] = {}
+    for label, phrasings in zip(labels, forms):
+        for v in phrasings:
+            other = seen.setdefault(v.strip().casefold(), label)
+            if other != label:
+                raise ConfigError(f"task {task.name}: the phrasing {v!r} is given to both {other!r} and {label!r}")
+    return Verbalised(labels, forms)
+
+
+def response_rows(
+    meta: Mapping,
+    tid: str,
+    mode: str,
+    rec: Mapping,
+    words: Verbalised,
+    parser: AnswerParser,
+    content_free: Mapping[tuple[str, str], np.ndarray],
+) -> list[dict]:
+    """The response rows of one record (``meta``: the clip's id, content_hash, label and group)."""
+    common = {**{k: meta[k] for k in ("id", "content_hash", "label", "group")}, "prompt_id": tid}
+    common["prompt"] = rec.get("prompt")
+    if mode == "generate":
+        parsed = parser(rec["text"])
+        row = {"mode": mode, "answer": rec["text"], "prediction": parsed.label, "parse_rule": parsed.rule}
+        return [{**common, **row, "correct": parsed.label == meta["label"], "scores": None}]
+    if mode == "native":
+        modes = {"native": np.asarray(rec["scores"], dtype=float)}
+    else:
+        modes = words.likelihoods(rec["raw"], rec["n_tokens"])
+        cf = content_free.get((tid, rec.get("prompt")))
+        if cf is not None:
+            modes.update(calibrated(modes["likelihood_raw"], cf))
+    out = []
+    for name, scores in modes.items():
+        pred = words.labels[int(np.argmax(scores))]  # first label on ties
+        out.append(
+            {
+                **common,
+                "mode": name,
+                "answer": None,
+                "prediction": pred,
+                "parse_rule": None,
+                "correct": pred == meta["label"],
+                "scores": json.dumps({lab: round(float(s), 6) for lab, s in zip(words.labels, scores)}),
+            }
+        )
+    return out
+
+
+def content_free_frame(
+    words: Verbalised, scores: Mapping[tuple[str, str], np.ndarray], inputs: Sequence[str]
+) -> pd.DataFrame:
+    """One row per (prompt, content-free input, label): the raw label score and its share of the label set."""
+    rows = []
+    for (tid, prompt), table in scores.items():
+        p = np.exp(table - table.max(axis=1, keepdims=True))
+        p /= p.sum(axis=1, keepdims=True)
+        for i, name in enumerate(inputs):
+            for j, label in enumerate(words.labels):
+                rows.append((tid, prompt, name, label, round(float(table[i, j]), 6), round(float(p[i, j]), 6)))
+    return pd.DataFrame(rows, columns=CONTENT_FREE_COLUMNS)
+
+
+def metric_rows(model: str, task: str, responses: pd.DataFrame) -> pd.DataFrame:
+    """Result rows (Macro-F1, accuracy, and parse-failure rate for generate) per (mode, prompt)."""
+    rows = []
+    for (mode, tid), group in responses.groupby(["mode", "prompt_id"], sort=True):
+        preds = [None if (isinstance(p, float) and np.isnan(p)) else p for p in group["prediction"]]
+        metrics = zeroshot_metrics(list(group["label"]), preds, with_failures=(mode == "generate"))
+        for metric, value in metrics.items():
+            rows.append((model, task, pd.NA, probe_name(mode, tid), FOLD, metric, value))
+    return pd.DataFrame(rows, columns=RESULT_COLUMNS)
+
+
+def parser_synonyms(task: Task, base: Mapping[str, Iterable[str]]) -> dict[str, tuple[str, ...]]:
+    """Parser synonyms: ``base`` plus each label's display name and phrasings (what the prompt showed)."""
+    out = {}
+    for label in task.labels:
+        label = str(label)
+        extra = [task.display(label), *task.phrasings(label)]
+        out[label] = tuple(dict.fromkeys([*base.get(label, ()), *(e for e in extra if e != label)]))
+    return out
