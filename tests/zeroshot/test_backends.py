@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from gpu import cuda_only
-from speechprobe.zeroshot import greedy_generate, load_backend, score_labels
+from speechprobe.zeroshot import greedy_generate, load_backend, score_labels, score_prompts
 from speechprobe.zeroshot.scoring import label_tokens
 
 LABELS = ["yes", "no", "up down", "stop"]
@@ -120,6 +120,36 @@ def test_batched_equals_one_clip_at_a_time(backend_case, noise_clips):
         assert greedy_generate(backend, alone, [prompt], max_new_tokens=6) == [answers[i]]
 
 
+def test_all_prompts_of_a_clip_in_one_pass_equal_one_at_a_time(backend_case, noise_clips):
+    """score_prompts (one start over a clip's prompts of different lengths, sharing its audio's keys and
+    values, one step over every prompt x label) gives the unbatched scores: one prompt, one label a call."""
+    backend, _ = backend_case
+    prompts = [PROMPT, "", "which word is spoken?", "the answer is", PROMPT]
+    enc = backend.encode(noise_clips[:2])
+    items = [(row, p) for row in (1, 0) for p in prompts]
+    batched = score_prompts(backend, enc, items, LABELS)
+    assert batched.shape == (len(items), len(LABELS)) and np.isfinite(batched).all()
+    for j, (row, prompt) in enumerate(items):
+        one = enc.select([row])
+        alone = [score_labels(backend, one, [prompt], [label]).raw[0, 0] for label in LABELS]
+        np.testing.assert_allclose(batched[j], alone, rtol=0, atol=1e-4)
+    np.testing.assert_array_equal(batched[0], batched[4])  # the same prompt twice: the same scores
+    assert not np.array_equal(batched[0], batched[5])  # another clip
+
+
+def test_whisper_native_heads(tiny_whisper_dec, noise_clips):
+    w = load_backend(str(tiny_whisper_dec))
+    heads = w.native_heads()
+    assert set(heads) == {"language-id", "no-speech"}
+    table = heads["language-id"]
+    assert (table["german"], table["de"], table["castilian"], table["english"]) == ("de", "de", "es", "en")
+    enc = w.encode(noise_clips)
+    lid = w.native_scores(enc, "language-id", ["en", "de", "fr"])
+    assert lid.shape == (4, 3) and np.allclose(np.exp(lid).sum(1), 1)  # restricted to the three languages
+    speech = w.native_scores(enc, "no-speech", ["speech", "no-speech"])
+    assert np.allclose(np.exp(speech).sum(1), 1) and (speech < 0).all()
+
+
 def test_fixed_seed_gives_identical_answers(tmp_path, noise_clips):
     from zs_tiny_models import make_tiny_qwen2_audio
 
@@ -151,6 +181,10 @@ def test_backend_settings_record_what_changes_answers(tiny_qwen, tiny_whisper_de
     assert ids[0] == w.tokenizer.convert_tokens_to_ids("<|startofprev|>") and ids[-4:] == [sot, en, transcribe, nots]
     assert w.prefix_ids("") == [sot, en, transcribe, nots]
     assert w.decode(w.answer_ids("yes")) == " yes"
+    t = load_backend(str(tiny_whisper_dec), prompt_as="transcript")
+    body = t.tokenizer.encode(" Choose one of: yes, no.", add_special_tokens=False)
+    assert t.prefix_ids("Choose one of: yes, no.") == [sot, en, transcribe, nots, *body]
+    assert t.settings()["prompt_as"] != w.settings()["prompt_as"]
 
 
 @cuda_only
