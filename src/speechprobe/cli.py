@@ -10,7 +10,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from .errors import SpeechprobeError
+from .errors import ConfigError, SpeechprobeError
 
 app = typer.Typer(
     add_completion=False,
@@ -81,7 +81,11 @@ ActorsOpt = typer.Option(
 PromptsOpt = typer.Option(
     "all", "--prompts", help="Zero-shot prompt ids: all, instruction, choose, question, file:PATH."
 )
-ModeOpt = typer.Option("likelihood,generate", "--mode", help="Zero-shot scoring: likelihood, generate.")
+ModeOpt = typer.Option(
+    "likelihood,generate,native",
+    "--mode",
+    help="Zero-shot scoring: likelihood (also raw and calibrated), generate, native (a model's own head).",
+)
 
 
 def _config(**kw):
@@ -172,6 +176,12 @@ def zeroshot(
     ),
     system_prompt: str | None = typer.Option(None, "--system-prompt", help="System prompt for chat models."),
     window: str = typer.Option("full", "--window", help="Whisper input: full (30 s) or trimmed."),
+    prompt_as: str | None = typer.Option(
+        None, "--prompt-as", help="Whisper prompt: previous (<|startofprev|>, default) or transcript."
+    ),
+    verbalisers: str | None = typer.Option(
+        None, "--verbalisers", help="TASK=FILE.json[,...]: a task's label phrasings (docs/zeroshot.md)."
+    ),
     progress: bool = ProgressOpt,
     engine: str = EngineOpt,
     ray_address: str | None = AddressOpt,
@@ -197,6 +207,8 @@ def zeroshot(
             chat_template=chat_template,
             system_prompt=system_prompt,
             window=window,
+            prompt_as=prompt_as,
+            verbalisers=_pairs(verbalisers, "--verbalisers"),
             progress=progress,
             engine=engine,
             ray_address=ray_address,
@@ -210,6 +222,17 @@ def zeroshot(
     _stdout().print(view)
     for what in ("results.csv", "zeroshot_sensitivity.csv", "zeroshot_vs_probe.csv"):
         _stdout().print(f"{what:>24}: {out / what}")
+
+
+def _pairs(value: str | None, option: str) -> dict[str, str]:
+    """``A=x,B=y`` as a dict; a malformed entry is a one-line error naming the option."""
+    out = {}
+    for item in _split(value):
+        key, sep, val = item.partition("=")
+        if not sep or not key.strip() or not val.strip():
+            raise ConfigError(f"{option} {item!r}: expected TASK=FILE")
+        out[key.strip()] = val.strip()
+    return out
 
 
 def _cfg_from(args: dict):

@@ -115,13 +115,15 @@ def test_ray_answers_are_identical_to_local(ray_session, local, tiny_qwen, words
     assert _outputs(remote, tiny_qwen) == _outputs(local, tiny_qwen)
     pd.testing.assert_frame_equal(rows, pd.read_csv(local.out / "zeroshot" / "results.csv"), check_dtype=False)
     responses = pd.read_csv(remote.out / "zeroshot" / tiny_qwen.name / "words.csv")
-    assert len(responses) == 6 * 2 * 3 and set(responses["mode"]) == {"generate", "likelihood", "likelihood_raw"}
+    modes = {"generate", "likelihood", "likelihood_raw", "likelihood_cc", "likelihood_pmi"}
+    assert len(responses) == 6 * 2 * 5 and set(responses["mode"]) == modes
     lik = responses[responses["mode"] == "likelihood"]
     assert lik["scores"].nunique() > 1 and set(json.loads(lik["scores"].iloc[0])) == {"down", "stop", "up"}
     same = responses.groupby("id")["answer"].apply(lambda a: tuple(a.fillna("")))
     assert same["up_0.wav"] == same["up_0_again.wav"]  # one audio, one set of answers
-    # the same cache records under the same keys, and the same bookkeeping: the repeated clip is a hit
-    assert _cache_files(remote) == _cache_files(local) and len(_cache_files(local)) == 5 * 4
+    # the same cache records under the same keys, and the same bookkeeping: the repeated clip is a hit;
+    # beside the 5 clips' answers, each prompt's scores on the 4 content-free inputs
+    assert _cache_files(remote) == _cache_files(local) and len(_cache_files(local)) == 5 * 4 + 2 * 4
     info = _task_info(remote, tiny_qwen)
     assert info == _task_info(local, tiny_qwen)
     assert (info["answers_computed"], info["answers_from_cache"], info["clips_encoded"]) == (20, 4, 5)

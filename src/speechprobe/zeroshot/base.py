@@ -16,6 +16,8 @@ shared code in :mod:`.scoring` drives every backend through four primitives:
 Backends that left-pad prefixes of different lengths with explicit position ids (``pads_left``:
 Whisper, Qwen2-Audio) batch any prompts together; SeamlessM4T's decoder takes its positions from the
 cache length, so it batches only rows with prefixes of one length (:mod:`.scoring` groups rows).
+Whisper also scores one clip's prompts and labels in one packed sequence with a tree-shaped attention
+mask (``packs``, ``packed_logprobs``; :class:`.scoring.PackedTree`).
 
 Besides prompting, a backend may have native heads (``native_heads`` / ``native_scores``, e.g.
 Whisper's language identification; see :mod:`.native`), and may take a prompt without audio
@@ -94,6 +96,7 @@ class ZeroShotBackend(ABC):
 
     family: str = ""
     pads_left: bool = False
+    packs: bool = False  # scores a clip's prompts and labels in one packed sequence (packed_logprobs)
     accepts_no_audio: bool = False  # an empty clip is asked as the prompt alone (no audio at all)
 
     def __init__(
@@ -173,6 +176,11 @@ class ZeroShotBackend(ABC):
     def suppressed(self, first: bool) -> torch.Tensor | None:
         """Token ids greedy decoding never picks (at the first step when ``first``)."""
         return None
+
+    def packed_logprobs(self, enc: Encoded, tree: Any) -> torch.Tensor:
+        """(rows, vocab) next-token log-probabilities at ``tree.rows`` of a :class:`.scoring.PackedTree`
+        decoded in one call with ``enc``'s one clip (backends with ``packs``)."""
+        raise NotImplementedError(f"{self.family} does not pack prompts")
 
     def native_heads(self) -> dict[str, dict[str, str]]:
         """Native heads and what they can name: head -> {spelling: target} (see :mod:`.native`)."""

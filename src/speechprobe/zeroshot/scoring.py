@@ -91,16 +91,108 @@ def _prompt_chunks(backend: ZeroShotBackend, prompts: Sequence[str], size: int) 
     return [g[i : i + size] for g in groups.values() for i in range(0, len(g), size)]
 
 
+@dataclass
+class PackedTree:
+    """Several prompt prefixes and every candidate continuation of each, packed into one sequence.
+
+    Token ``i`` may attend to token ``j`` (``allowed[i, j]``) when both belong to one prompt, ``j <= i``,
+    and ``j`` is in the prefix or in ``i``'s own continuation: each continuation sees its prompt and
+    itself only, exactly as if decoded alone after a cached prefix, and every prefix is computed once.
+    ``positions`` restart at 0 for each prompt. ``rows`` are the tokens whose next-token distribution
+    is read; pick ``n`` adds log p(``target[n]``) at ``rows[row[n]]`` to score (``prompt[n]``, ``cand[n]``).
+    """
+
+    ids: torch.Tensor  # (L,)
+    positions: torch.Tensor  # (L,)
+    allowed: torch.Tensor  # (L, L) bool
+    rows: torch.Tensor  # (R,)
+    prompt: torch.Tensor  # (picks,)
+    cand: torch.Tensor
+    row: torch.Tensor
+    target: torch.Tensor
+
+
+def pack_tree(prefixes: Sequence[Sequence[int]], cands: Sequence[Sequence[int]]) -> PackedTree:
+    """The packed sequence of ``prefixes`` (one per prompt) each followed by every candidate of ``cands``."""
+    ids: list[int] = []
+    pos: list[int] = []
+    owner: list[int] = []  # prompt of each token
+    branch: list[int] = []  # -1: the prefix, else the candidate
+    rows: list[int] = []
+    picks: list[tuple[int, int, int, int]] = []
+    for p, prefix in enumerate(prefixes):
+        ids += prefix
+        pos += range(len(prefix))
+        owner += [p] * len(prefix)
+        branch += [-1] * len(prefix)
+        rows.append(len(ids) - 1)
+        last_prefix_row = len(rows) - 1
+        for k, cand in enumerate(cands):
+            picks.append((p, k, last_prefix_row, cand[0]))
+            for t, token in enumerate(cand[:-1]):
+                ids.append(token)
+                pos.append(len(prefix) + t)
+                owner.append(p)
+                branch.append(k)
+                rows.append(len(ids) - 1)
+                picks.append((p, k, len(rows) - 1, cand[t + 1]))
+    o, b = torch.tensor(owner), torch.tensor(branch)
+    order = torch.arange(len(ids))
+    allowed = (
+        (o[:, None] == o[None, :])
+        & (order[None, :] <= order[:, None])
+        & ((b[None, :] == -1) | (b[None, :] == b[:, None]))
+    )
+    p_, k_, r_, t_ = (torch.tensor(col, dtype=torch.long) for col in zip(*picks))
+    return PackedTree(torch.tensor(ids), torch.tensor(pos), allowed, torch.tensor(rows), p_, k_, r_, t_)
+
+
+#: tokens per packed sequence (prompts are split into several sequences beyond it)
+MAX_PACKED_TOKENS = 1024
+
+
+def _packed_chunks(prefixes: Sequence[Sequence[int]], cands: Sequence[Sequence[int]]) -> list[list[int]]:
+    """Prompt indices in groups whose packed length stays within ``MAX_PACKED_TOKENS`` (one prompt at least)."""
+    branches = sum(len(c) - 1 for c in cands)
+    chunks: list[list[int]] = [[]]
+    used = 0
+    for i, prefix in enumerate(prefixes):
+        size = len(prefix) + branches
+        if chunks[-1] and used + size > MAX_PACKED_TOKENS:
+            chunks.append([])
+            used = 0
+        chunks[-1].append(i)
+        used += size
+    return chunks
+
+
+def _score_packed(backend: ZeroShotBackend, one: Encoded, prompts: Sequence[str], cands: list[list[int]]) -> np.ndarray:
+    """(prompts, cands) scores of one clip through packed sequences (:class:`PackedTree`)."""
+    prefixes = [backend.prefix_ids(p) for p in prompts]
+    out = np.zeros((len(prompts), len(cands)), dtype=np.float64)
+    for chunk in _packed_chunks(prefixes, cands):
+        tree = pack_tree([prefixes[i] for i in chunk], cands)
+        lp = backend.packed_logprobs(one, tree)  # (rows, vocab)
+        picked = lp[tree.row.to(lp.device), tree.target.to(lp.device)].double().cpu()
+        scores = torch.zeros(len(chunk), len(cands), dtype=torch.float64)
+        scores.index_put_((tree.prompt, tree.cand), picked, accumulate=True)
+        out[chunk] = scores.numpy()
+    return out
+
+
 @torch.inference_mode()
 def score_prompts(
     backend: ZeroShotBackend, enc: Encoded, items: Sequence[tuple[int, str]], phrasings: Sequence[str]
 ) -> np.ndarray:
     """(items, phrasings) summed log-probability of each phrasing + end token after item (row, prompt).
 
-    Items of one clip row are scored together: one ``start`` over all their prompts (the row's audio
-    shared), its caches repeated as views per phrasing, one ``step`` over every (prompt, phrasing).
+    Items of one clip row are scored together. Backends that pack (``packs``: Whisper) score them in one
+    decoder call over a :class:`PackedTree` (every prefix once, every continuation attending to its own
+    prefix); the others run one ``start`` over the prompts (the row's audio shared), repeat its caches
+    as views per phrasing, and one ``step`` over every (prompt, phrasing).
     """
-    first, tokens, targets, tmask, width = _continuations(label_tokens(backend, phrasings))
+    cands = label_tokens(backend, phrasings)
+    first, tokens, targets, tmask, width = _continuations(cands)
     k = len(first)
     out = np.zeros((len(items), k), dtype=np.float64)
     by_row: dict[int, list[int]] = defaultdict(list)
@@ -108,6 +200,9 @@ def score_prompts(
         by_row[row].append(j)
     for row, js in by_row.items():
         one = enc.select([row])
+        if backend.packs:
+            out[js] = _score_packed(backend, one, [items[j][1] for j in js], cands)
+            continue
         for chunk in _prompt_chunks(backend, [items[j][1] for j in js], max(1, MAX_SCORING_ROWS // k)):
             rows = [js[c] for c in chunk]
             state = backend.start(one, [items[j][1] for j in rows])

@@ -21,8 +21,10 @@ it, so short clips encode 10-30x faster; answers can differ from ``full``. Clips
 with clips of the same bucket, so a clip's answer never depends on its batch companions.
 
 Prefixes of different lengths are left-padded, with explicit position ids and a padding mask, so one
-decoder call takes every prompt of a clip; when one clip is asked several prompts, the audio's
-cross-attention keys and values are computed once and shared as views (:func:`.base.shared_cross_cache`).
+decoder call takes rows with different prompts (generate mode). Likelihood mode packs one clip's
+prompts and every candidate continuation into one sequence with a tree-shaped attention mask
+(:class:`.scoring.PackedTree`): one decoder call per clip, in which the audio's cross-attention keys and
+values are computed once and every prompt prefix once.
 
 Native heads (:meth:`WhisperBackend.native_scores`, from the distribution after
 ``<|startoftranscript|>``, as OpenAI's ``detect_language`` and no-speech probability read it):
@@ -48,7 +50,6 @@ from .base import (
     cache_kwarg,
     log_softmax,
     output_cache,
-    shared_cross_cache,
     shared_rows,
 )
 
@@ -64,6 +65,7 @@ NO_SPEECH_TOKENS = ("<|nospeech|>", "<|nocaptions|>")  # newer and older spellin
 class WhisperBackend(ZeroShotBackend):
     family = "whisper"
     pads_left = True
+    packs = True
 
     def __init__(
         self,
@@ -221,10 +223,7 @@ class WhisperBackend(ZeroShotBackend):
         ids, mask = left_pad([self.prefix_ids(p) for p in prompts], self.ids["<|endoftext|>"], self.device)
         n = ids.shape[0]
         hidden = enc.tensors["hidden"]
-        kwargs = {}
-        if len(enc) == 1 and n > 1:  # one clip, several prompts: the audio's K/V once, as views
-            first = self.decoder(input_ids=ids[:1, -1:], encoder_hidden_states=hidden, use_cache=True)
-            kwargs[self._cache_kw] = shared_cross_cache(output_cache(first), n)
+        if len(enc) == 1 and n > 1:  # one clip, several prompts
             hidden = shared_rows(hidden, n)
         padded = bool((mask == 0).any())
         out = self.decoder(
@@ -233,7 +232,6 @@ class WhisperBackend(ZeroShotBackend):
             position_ids=(mask.cumsum(-1) - 1).clamp(min=0),
             encoder_hidden_states=hidden,
             use_cache=True,
-            **kwargs,
         )
         logits = self.model.proj_out(out.last_hidden_state[:, -1])
         return DecoderState(
@@ -262,6 +260,22 @@ class WhisperBackend(ZeroShotBackend):
         state.cache = output_cache(out)
         state.next_pos = state.next_pos + tokens.shape[1]
         return log_softmax(self.model.proj_out(out.last_hidden_state))
+
+    @torch.inference_mode()
+    def packed_logprobs(self, enc: Encoded, tree) -> torch.Tensor:
+        """One decoder call over a packed tree of prompts and continuations (one clip, its audio's keys
+        and values computed once); the tree's mask as an additive 4D attention mask."""
+        blocked = torch.finfo(self.decoder.embed_tokens.weight.dtype).min
+        mask = torch.zeros(tree.allowed.shape, dtype=self.decoder.embed_tokens.weight.dtype)
+        mask = mask.masked_fill(~tree.allowed, blocked)[None, None].to(self.device)
+        out = self.decoder(
+            input_ids=tree.ids[None].to(self.device),
+            position_ids=tree.positions[None].to(self.device),
+            attention_mask=mask,
+            encoder_hidden_states=enc.tensors["hidden"],
+            use_cache=False,
+        )
+        return log_softmax(self.model.proj_out(out.last_hidden_state[0, tree.rows.to(self.device)]))
 
     # -- native heads ---------------------------------------------------------------------------
 
