@@ -13,11 +13,11 @@ shared code in :mod:`.scoring` drives every backend through four primitives:
 ``step(state, tokens)``   feed answer tokens (right-padded) through the cached decoder;
 ``repeat(state, k)``      copy every row ``k`` times (one copy per candidate label), cache included.
 
-Backends that left-pad prefixes of different lengths with explicit position ids (``pads_left``:
-Whisper, Qwen2-Audio) batch any prompts together; SeamlessM4T's decoder takes its positions from the
-cache length, so it batches only rows with prefixes of one length (:mod:`.scoring` groups rows).
-Whisper also scores one clip's prompts and labels in one packed sequence with a tree-shaped attention
-mask (``packs``, ``packed_logprobs``; :class:`.scoring.PackedTree`).
+Qwen2-Audio left-pads prefixes of different lengths with explicit position ids (``pads_left``), so it
+batches any prompts together; Whisper and SeamlessM4T take absolute positions from the cache length
+and batch only rows with prefixes of one length (:mod:`.scoring` groups rows). Whisper scores one
+clip's prompts and labels in one packed sequence with a tree-shaped attention mask instead (``packs``,
+``packed_logprobs``; :class:`.scoring.PackedTree`).
 
 Besides prompting, a backend may have native heads (``native_heads`` / ``native_scores``, e.g.
 Whisper's language identification; see :mod:`.native`), and may take a prompt without audio

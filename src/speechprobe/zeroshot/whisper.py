@@ -20,11 +20,10 @@ and slices the position embeddings: the decoder sees the same kind of silence pa
 it, so short clips encode 10-30x faster; answers can differ from ``full``. Clips are only batched
 with clips of the same bucket, so a clip's answer never depends on its batch companions.
 
-Prefixes of different lengths are left-padded, with explicit position ids and a padding mask, so one
-decoder call takes rows with different prompts (generate mode). Likelihood mode packs one clip's
-prompts and every candidate continuation into one sequence with a tree-shaped attention mask
-(:class:`.scoring.PackedTree`): one decoder call per clip, in which the audio's cross-attention keys and
-values are computed once and every prompt prefix once.
+Generate mode batches rows with one prompt prefix (no padding, so an answer never depends on its
+batch companions). Likelihood mode packs one clip's prompts and every candidate continuation into one
+sequence with a tree-shaped attention mask (:class:`.scoring.PackedTree`): one decoder call per clip,
+in which the audio's cross-attention keys and values are computed once and every prompt prefix once.
 
 Native heads (:meth:`WhisperBackend.native_scores`, from the distribution after
 ``<|startoftranscript|>``, as OpenAI's ``detect_language`` and no-speech probability read it):
@@ -43,19 +42,11 @@ from torch.nn import functional as F
 
 from ..errors import ConfigError, SpeechprobeError
 from ..models.whisper import LogMel
-from .base import (
-    DecoderState,
-    Encoded,
-    ZeroShotBackend,
-    cache_kwarg,
-    log_softmax,
-    output_cache,
-    shared_rows,
-)
+from .base import DecoderState, Encoded, ZeroShotBackend, cache_kwarg, log_softmax, output_cache
 
 WINDOWS = ("full", "trimmed")
 PROMPT_AS = {  # where the prompt goes -> how settings() and manifest.json describe it
-    "previous": "previous-text tokens (<|startofprev|> prompt <|startoftranscript|> ...)",
+    "previous": "previous-text tokens (<|startofprev|>)",
     "transcript": "transcript text after the forced prefix (<|startoftranscript|> ... <|notimestamps|> prompt)",
 }
 DEFAULT_PROMPT_AS = "previous"
@@ -64,7 +55,7 @@ NO_SPEECH_TOKENS = ("<|nospeech|>", "<|nocaptions|>")  # newer and older spellin
 
 class WhisperBackend(ZeroShotBackend):
     family = "whisper"
-    pads_left = True
+    pads_left = False
     packs = True
 
     def __init__(
@@ -137,7 +128,7 @@ class WhisperBackend(ZeroShotBackend):
             "window": "30 s" if self.window == "full" else f"trimmed to {self.bucket / self.sample_rate:g} s buckets",
             "multilingual": self.multilingual,
             "language": self.language,
-            "prompt_as": PROMPT_AS[self.prompt_as],
+            "prompt_as": PROMPT_AS[self.prompt_as],  # "previous" keeps the wording of earlier releases
             "answer_prefix": "space",
             "generation": "greedy; special and timestamp tokens suppressed",
         }
@@ -220,44 +211,33 @@ class WhisperBackend(ZeroShotBackend):
 
     @torch.inference_mode()
     def start(self, enc: Encoded, prompts: Sequence[str]) -> DecoderState:
-        ids, mask = left_pad([self.prefix_ids(p) for p in prompts], self.ids["<|endoftext|>"], self.device)
-        n = ids.shape[0]
+        prefixes = [self.prefix_ids(p) for p in prompts]
+        if len({len(p) for p in prefixes}) != 1:
+            raise ValueError("Whisper rows of one batch need prompt prefixes of one length")
+        ids = torch.tensor(prefixes, dtype=torch.long, device=self.device)
         hidden = enc.tensors["hidden"]
-        if len(enc) == 1 and n > 1:  # one clip, several prompts
-            hidden = shared_rows(hidden, n)
-        padded = bool((mask == 0).any())
-        out = self.decoder(
-            input_ids=ids,
-            attention_mask=mask if padded else None,
-            position_ids=(mask.cumsum(-1) - 1).clamp(min=0),
-            encoder_hidden_states=hidden,
-            use_cache=True,
-        )
+        out = self.decoder(input_ids=ids, encoder_hidden_states=hidden, use_cache=True)
         logits = self.model.proj_out(out.last_hidden_state[:, -1])
+        n, length = ids.shape
         return DecoderState(
             cache=output_cache(out),
-            mask=mask,
-            next_pos=mask.sum(-1),
+            mask=torch.ones(n, length, dtype=torch.long, device=self.device),
+            next_pos=torch.full((n,), length, dtype=torch.long, device=self.device),
             last_logprobs=log_softmax(logits),
             context={"hidden": hidden},
         )
 
     @torch.inference_mode()
     def step(self, state: DecoderState, tokens: torch.Tensor, token_mask: torch.Tensor) -> torch.Tensor:
-        # Right padding of ``tokens`` needs no mask: a causal decoder never lets a later pad reach an
-        # earlier token. Left padding of the prefixes does: it is in ``state.mask``.
-        tokens = tokens.to(self.device)
-        padded = bool((state.mask == 0).any())
-        state.mask = torch.cat([state.mask, token_mask.to(state.mask)], dim=1)
+        # Right padding needs no mask: a causal decoder never lets a later pad reach an earlier token.
         out = self.decoder(
-            input_ids=tokens,
-            attention_mask=state.mask if padded else None,
-            position_ids=state.next_pos[:, None] + torch.arange(tokens.shape[1], device=self.device),
+            input_ids=tokens.to(self.device),
             encoder_hidden_states=state.context["hidden"],
             use_cache=True,
             **{self._cache_kw: state.cache},
         )
         state.cache = output_cache(out)
+        state.mask = torch.cat([state.mask, token_mask.to(state.mask)], dim=1)
         state.next_pos = state.next_pos + tokens.shape[1]
         return log_softmax(self.model.proj_out(out.last_hidden_state))
 
@@ -318,17 +298,6 @@ def _known(tokenizer, token: str, token_id) -> bool:
 
 def _token_id(tokenizer, token: str):
     return tokenizer.convert_tokens_to_ids(token)
-
-
-def left_pad(rows: Sequence[Sequence[int]], pad: int, device) -> tuple[torch.Tensor, torch.Tensor]:
-    """Token rows left-padded to one length, and their mask (1 = real token)."""
-    length = max(len(r) for r in rows)
-    ids = torch.full((len(rows), length), pad, dtype=torch.long)
-    mask = torch.zeros((len(rows), length), dtype=torch.long)
-    for i, r in enumerate(rows):
-        ids[i, length - len(r) :] = torch.tensor(list(r), dtype=torch.long)
-        mask[i, length - len(r) :] = 1
-    return ids.to(device), mask.to(device)
 
 
 def _language_tokens(tokenizer, generation_config) -> dict[str, int]:
