@@ -26,7 +26,7 @@ from sklearn.metrics import f1_score
 def entropy_bits(values: pd.Series) -> float:
     """Shannon entropy (bits) of the empirical distribution of ``values``."""
     p = values.value_counts(normalize=True).to_numpy(dtype=float)
-    return float(-(p * np.log2(p)).sum())
+    return max(0.0, float(-(p * np.log2(p)).sum()))
 
 
 def quality(responses: pd.DataFrame) -> pd.DataFrame:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from speechprobe.zeroshot import Verbalised, calibrated, content_free_inputs
+from speechprobe.zeroshot.calibration import batch_prior, label_log_shares
 
 
 def test_phrasings_are_averaged_as_probabilities():
@@ -55,3 +56,11 @@ def test_content_free_inputs():
     again = content_free_inputs(16000, accepts_no_audio=True)
     assert np.array_equal(again[1].audio, inputs[1].audio)  # seeded: the same inputs, the same cache keys
     assert again[-1].name == "no-audio" and len(again[-1].audio) == 0
+
+
+def test_batch_calibration_prior_is_the_mean_label_distribution_of_the_clips():
+    raw = np.log(np.array([[0.6, 0.3, 0.1], [0.5, 0.1, 0.4], [0.7, 0.2, 0.1]])) - 4.0  # every clip leans to label 0
+    prior = batch_prior(raw)
+    np.testing.assert_allclose(np.exp(prior), [0.6, 0.2, 0.2])
+    calibrated_scores = label_log_shares(raw) - prior
+    assert list(calibrated_scores.argmax(1)) == [1, 2, 0]  # each clip's label, relative to the set's lean

@@ -55,7 +55,7 @@ def test_whisper_base_likelihood_is_well_above_chance(real_run):
     assert f1["zeroshot:likelihood_raw:choose", "macro_f1"] > 0.5
     assert f1["zeroshot:generate:choose", "macro_f1"] > 2 * chance  # free text, parsed
     responses = pd.read_csv(out / "zeroshot" / "whisper-base" / "spoken_word.csv")
-    assert len(responses) == 16 * 5  # generate, likelihood, likelihood_raw, likelihood_cc, likelihood_pmi
+    assert len(responses) == 16 * 6  # generate and five likelihood modes (raw, per-token, cc, pmi, bc)
     settings = json.loads((out / "manifest.json").read_text())["zeroshot"]["models"]["whisper-base"]["settings"]
     assert settings["multilingual"] is True and settings["language"] == "en"
 

@@ -16,7 +16,7 @@ from speechprobe.zeroshot.qwen2_audio import Qwen2AudioBackend
 
 pytestmark = pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="needs espeak-ng")
 
-LIKELIHOOD_MODES = ("likelihood", "likelihood_cc", "likelihood_pmi", "likelihood_raw")
+LIKELIHOOD_MODES = ("likelihood", "likelihood_bc", "likelihood_cc", "likelihood_pmi", "likelihood_raw")
 PROBES = {f"zeroshot:{m}:{p}" for m in ("generate", *LIKELIHOOD_MODES) for p in ("choose", "question")}
 
 
@@ -66,7 +66,7 @@ def test_rows_responses_and_manifest(tmp_path, tiny_qwen, encode_counter):
     values = results["value"].astype(float)
     assert values.between(0, 1).all() and len(rows) == len(results)
     responses = pd.read_csv(out / "zeroshot" / tiny_qwen.name / "spoken_word.csv")
-    assert len(responses) == 8 * 2 * 5 and responses["id"].nunique() == 8
+    assert len(responses) == 8 * 2 * 6 and responses["id"].nunique() == 8
     assert set(responses.loc[responses["mode"] == "generate", "parse_rule"].dropna()) <= {
         "exact",
         "normalised",
@@ -85,7 +85,7 @@ def test_rows_responses_and_manifest(tmp_path, tiny_qwen, encode_counter):
     assert info["clips"] == 8 and info["answers_computed"] == 32 and info["clips_encoded"] == 8
     sens = pd.read_csv(out / "zeroshot_sensitivity.csv")
     assert list(sens["mode"]) == ["generate", *LIKELIHOOD_MODES, "all"]
-    assert list(sens["n_prompts"]) == [2, 2, 2, 2, 2, 10] and (sens["min"] <= sens["max"]).all()
+    assert list(sens["n_prompts"]) == [2, 2, 2, 2, 2, 2, 12] and (sens["min"] <= sens["max"]).all()
     assert info["content_free_inputs"] == ["silence", "noise-60dBFS", "noise-40dBFS", "no-audio"]
     assert info["native_heads"] == {} and info["native_skipped"] == {}  # Qwen2-Audio has no native head
     free = pd.read_csv(out / "zeroshot" / tiny_qwen.name / "content_free" / "spoken_word.csv")
@@ -148,7 +148,7 @@ def test_probe_rows_are_kept_and_linked(tmp_path, tiny_qwen):
     run_zeroshot(cfg)  # a rerun replaces its own rows, never duplicates them
     results = pd.read_csv(cfg.out / "results.csv", dtype=str, keep_default_na=False)
     assert len(results[results["probe"] == "knn"]) == 12
-    assert len(results[results["probe"].str.startswith("zeroshot:")]) == 2 * (3 + 4 * 2)
+    assert len(results[results["probe"].str.startswith("zeroshot:")]) == 2 * (3 + 5 * 2)
     pairs = pd.read_csv(cfg.out / "zeroshot_vs_probe.csv")
     assert sorted(pairs["task"]) == ["gender", "spoken_word"]
     assert np.allclose(pairs["probe_f1"], 0.505) and (pairs["probe_layer"] == 2).all()

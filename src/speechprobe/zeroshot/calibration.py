@@ -19,6 +19,12 @@ modes over the raw scores s = s_raw, with C the content-free inputs:
 Both divide by a per-label prior estimated without content; they differ in how the content-free inputs
 are pooled (label-set-normalised distributions averaged vs unnormalised sequence probabilities
 averaged), so with a single content-free input their predictions coincide.
+
+A third calibrated mode estimates the prior from the evaluated clips themselves, without their labels:
+
+``likelihood_bc``   batch calibration (Zhou et al. 2024): p_X(y) = mean_{x in X} softmax_y s(y|x) over the
+                    clips X asked with the same prompt template, score log p(y|x) - log p_X(y). Label-free
+                    but transductive: a clip's prediction depends on the other clips of the set.
 """
 
 from __future__ import annotations
@@ -87,12 +93,21 @@ class Verbalised:
         }
 
 
+def label_log_shares(raw: np.ndarray) -> np.ndarray:
+    """log softmax over the label set (the last axis)."""
+    return raw - logsumexp(raw, axis=-1, keepdims=True)
+
+
+def batch_prior(raw: np.ndarray) -> np.ndarray:
+    """(labels,) log of the mean label distribution of clips ``raw`` (clips, labels): batch calibration's prior."""
+    return log_mean_exp(label_log_shares(np.atleast_2d(raw)), axis=0)
+
+
 def calibrated(raw: np.ndarray, content_free: np.ndarray) -> dict[str, np.ndarray]:
     """``likelihood_cc`` and ``likelihood_pmi`` label scores of one clip's raw label scores ``raw`` (labels,)
     given the raw label scores of the same prompt on each content-free input, ``content_free`` (inputs, labels)."""
     cf = np.atleast_2d(content_free)
-    p_cf = log_mean_exp(cf - logsumexp(cf, axis=1, keepdims=True), axis=0)
     return {
-        "likelihood_cc": raw - logsumexp(raw) - p_cf,
+        "likelihood_cc": label_log_shares(raw) - batch_prior(cf),
         "likelihood_pmi": raw - log_mean_exp(cf, axis=0),
     }

@@ -3,8 +3,9 @@
 One record per (clip, template or head, mode) comes back from the engine or the cache:
 ``generate`` a text, parsed onto the label set; ``likelihood`` every phrasing's summed log-probability
 and token count, aggregated per label (:class:`.calibration.Verbalised`) into the ``likelihood`` and
-``likelihood_raw`` rows, and, with the prompt's content-free scores, ``likelihood_cc`` and
-``likelihood_pmi``; ``native`` a head's score per label. Each becomes a response row (``RESPONSE_COLUMNS``;
+``likelihood_raw`` rows, with the prompt's content-free scores ``likelihood_cc`` and ``likelihood_pmi``, and
+with the label distribution of all clips asked the same template ``likelihood_bc``; ``native`` a head's
+score per label. Each becomes a response row (``RESPONSE_COLUMNS``;
 ``scores`` is a JSON object label -> score) and the rows of one (mode, prompt) give the result rows.
 """
 
@@ -20,7 +21,7 @@ import pandas as pd
 from ..data.tasks import Task, load_verbalisers
 from ..errors import ConfigError
 from ..rundir import RESULT_COLUMNS
-from .calibration import Verbalised, calibrated
+from .calibration import Verbalised, batch_prior, calibrated, label_log_shares
 from .parser import AnswerParser
 from .scoring import zeroshot_metrics
 
@@ -78,8 +79,11 @@ def response_rows(
     words: Verbalised,
     parser: AnswerParser,
     content_free: Mapping[tuple[str, str], np.ndarray],
+    priors: Mapping[str, np.ndarray],
 ) -> list[dict]:
-    """The response rows of one record (``meta``: the clip's id, content_hash, label and group)."""
+    """The response rows of one record (``meta``: the clip's id, content_hash, label and group);
+    ``content_free``: raw label scores per (template, prompt) on the content-free inputs; ``priors``:
+    batch calibration's log prior per template (:func:`batch_priors`)."""
     common = {**{k: meta[k] for k in ("id", "content_hash", "label", "group")}, "prompt_id": tid}
     common["prompt"] = rec.get("prompt")
     if mode == "generate":
@@ -93,6 +97,8 @@ def response_rows(
         cf = content_free.get((tid, rec.get("prompt")))
         if cf is not None:
             modes.update(calibrated(modes["likelihood_raw"], cf))
+        if tid in priors:
+            modes["likelihood_bc"] = label_log_shares(modes["likelihood_raw"]) - priors[tid]
     out = []
     for name, scores in modes.items():
         pred = words.labels[int(np.argmax(scores))]  # first label on ties
@@ -108,6 +114,15 @@ def response_rows(
             }
         )
     return out
+
+
+def batch_priors(entries: Iterable[tuple[Mapping, str, str, Mapping]], words: Verbalised) -> dict[str, np.ndarray]:
+    """Batch calibration's log prior per template: the mean label distribution of its likelihood records."""
+    raw: dict[str, list[np.ndarray]] = {}
+    for _, tid, mode, rec in entries:
+        if mode == "likelihood":
+            raw.setdefault(tid, []).append(words.likelihoods(rec["raw"], rec["n_tokens"])["likelihood_raw"])
+    return {tid: batch_prior(np.stack(rows)) for tid, rows in raw.items()}
 
 
 def content_free_frame(

@@ -14,8 +14,9 @@ Outputs in the run directory:
 ``results.csv``             zero-shot rows merged in (``layer`` empty, ``fold`` 0, ``probe`` =
                             ``zeroshot:<mode>:<prompt-id>``; modes ``generate``, ``likelihood``
                             (length-normalised log-probability), ``likelihood_raw`` (summed),
-                            ``likelihood_cc`` and ``likelihood_pmi`` (calibrated on content-free inputs,
-                            :mod:`.calibration`) and ``native`` (``zeroshot:native:<head>``, :mod:`.native`);
+                            ``likelihood_cc`` and ``likelihood_pmi`` (calibrated on content-free inputs),
+                            ``likelihood_bc`` (calibrated on the task's clips, :mod:`.calibration`) and
+                            ``native`` (``zeroshot:native:<head>``, :mod:`.native`);
                             metrics ``macro_f1``, ``accuracy`` and, for generate, ``parse_failure_rate``);
 ``summary.csv``             recomputed over all rows;
 ``zeroshot/<model>/<task>.csv``  one row per (clip, mode, prompt): the prompt, the answer, the
@@ -60,6 +61,7 @@ from .prompts import PromptTemplate, check_template, resolve_prompts
 from .responses import (
     FOLD,
     RESPONSE_COLUMNS,
+    batch_priors,
     content_free_frame,
     metric_rows,
     parser_synonyms,
@@ -679,7 +681,8 @@ def evaluate_task(
         cf, inputs = driver.content_free(
             (tid, rec["prompt"]) for _, tid, mode, rec in driver.assembled if mode == "likelihood"
         )
-    records = [row for entry in driver.assembled for row in response_rows(*entry, plan.words, parser, cf)]
+    priors = batch_priors(driver.assembled, plan.words)
+    records = [row for entry in driver.assembled for row in response_rows(*entry, plan.words, parser, cf, priors)]
     responses = pd.DataFrame(records, columns=RESPONSE_COLUMNS)
     count = driver.count
     info = {
