@@ -47,7 +47,12 @@ def test_folds_are_seeded():
         (LABELS, None, 10, r"class 'c' has 8 items, fewer than n_folds=10; lower n_folds or add items"),
         (LABELS, GROUPS, 10, r"class 'c' has 8 items, fewer than n_folds=10"),
         (np.repeat(["a"], 10), None, 2, r"at least 2 classes, found 1"),
-        (LABELS, np.repeat(["x", "y", "z"], [14, 13, 13]), 4, r"only 3 distinct groups for n_folds=4"),
+        (
+            LABELS,
+            np.repeat(["x", "y", "z"], [14, 13, 13]),
+            4,
+            r"3 class\(es\) have fewer than 4 groups \('c': 1, 'a': 2, 'b': 2\)",
+        ),
         (LABELS, GROUPS[:5], 4, r"got 5 groups for 40 labels"),
     ],
 )

@@ -276,7 +276,7 @@ def analyse_features(
             notes.append(f"statistics skipped for {e}")
             continue
         labels = clips["label"].astype(str).to_numpy()
-        groups = _groups(clips)
+        groups = None if config.get("ungrouped") else _groups(clips)  # the folds of results.csv
         if len(np.unique(labels)) < 2:
             notes.append(f"statistics skipped for task {task}: only {len(np.unique(labels))} class left")
             continue

@@ -120,7 +120,7 @@ def cv_score(X: np.ndarray, y: np.ndarray, folds: Sequence[Fold], probe: str, se
                 pred = np.full(len(test), y[train][0] if len(train) else y[test][0])
             else:
                 pred = make_probe(probe, seed).fit(X[train], y[train]).predict(X[test])
-            scores.append(macro_f1(y[test], pred))
+            scores.append(macro_f1(y[test], pred, labels=np.unique(y)))  # the task's fixed label set
     return float(np.mean(scores))
 
 
