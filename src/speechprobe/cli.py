@@ -486,7 +486,6 @@ def _print_best(results, out: Path) -> None:
                 & (boot["task"] == r["task"])
                 & (boot["probe"] == r["probe"])
                 & (boot["layer"] == r["layer"])
-                & (boot["metric"] == "macro_f1")
             ]
             share = f"{100 * hit['p_best_overall'].iloc[0]:.0f}%" if len(hit) else "–"
         view.add_row(

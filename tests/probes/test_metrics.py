@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from speechprobe.probes import accuracy, cluster_nmi, macro_f1
+from speechprobe.probes import CLUSTER_SCORERS, OOF_SCORERS, PROBE_SCORERS, accuracy, ami, cluster_nmi, macro_f1, nmi
 
 
 def test_macro_f1_and_accuracy_values():
@@ -33,3 +33,30 @@ def test_nmi_is_seeded_and_survives_constant_features(blobs):
     const = np.ones_like(X)
     with pytest.warns(Warning):  # k-means finds fewer distinct clusters than k
         assert cluster_nmi(const, const, y, 4, seed=0) == 0.0
+
+
+def test_macro_f1_over_the_fixed_label_set():
+    y_true = ["a", "a", "b", "b"]
+    y_pred = ["a", "a", "b", "a"]
+    # classes a (F1 0.8) and b (F1 2/3); over the label set {a, b, c} the absent class c scores 0
+    assert macro_f1(y_true, y_pred) == pytest.approx((0.8 + 2 / 3) / 2)
+    assert macro_f1(y_true, y_pred, labels=["a", "b", "c"]) == pytest.approx((0.8 + 2 / 3) / 3)
+    assert macro_f1([0, 0, 1], [0, 0, 1], labels=np.arange(3)) == pytest.approx(2 / 3)
+
+
+def test_ami_is_near_zero_for_random_clusters_where_nmi_is_not():
+    rng = np.random.default_rng(0)
+    y = np.repeat(np.arange(4), 5)  # small n: NMI of random clusters is biased upward
+    nmis, amis = [], []
+    for _ in range(30):
+        clusters = rng.integers(0, 4, len(y))
+        nmis.append(nmi(y, clusters))
+        amis.append(ami(y, clusters))
+    assert np.mean(nmis) > 0.1 and abs(np.mean(amis)) < 0.03
+    assert ami(y, y) == 1.0 and nmi(y, y) == 1.0
+
+
+def test_scorer_mappings_are_name_to_callable():
+    assert list(PROBE_SCORERS) == ["macro_f1", "accuracy"] and list(CLUSTER_SCORERS) == ["nmi", "ami"]
+    assert list(OOF_SCORERS) == ["macro_f1_oof"]
+    assert PROBE_SCORERS["macro_f1"]([0, 1], [0, 0], np.arange(3)) == pytest.approx((2 / 3) / 3)

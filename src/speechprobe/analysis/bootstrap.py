@@ -1,7 +1,7 @@
 """Bootstrap over clips of the out-of-fold predictions: score intervals and the best-layer distribution.
 
 The probes are not refitted: each resample re-weights the stored out-of-fold predictions
-(``predictions/<model>__<task>.npz``), so the bootstrap measures how much the scores and the choice of
+(``predictions/<model>__<task>.npz``), so the bootstrap measures how much the score and the choice of
 the best layer depend on which clips (speakers) happened to be in the data set, for fixed trained
 probes. Training variability is in the corrected resampled-t interval of summary.csv instead.
 
@@ -12,19 +12,18 @@ Resampling unit (``unit`` column):
 ``group*`` (groups whose clips carry several labels) groups are drawn with replacement from all groups;
 ``clip``   (no groups) clips are drawn with replacement within each class.
 
-A clip drawn ``m`` times weighs ``m`` in every count. Per resample, for every probe and layer:
+A clip drawn ``m`` times weighs ``m``. The statistic is ``macro_f1_oof``: the fixed-label macro-F1 of the
+predictions pooled over the folds of a repeat, averaged over repeats, from weighted per-class counts
+(true, predicted, correct) computed for all resamples, probes and layers at once as matrix products.
+The per-fold mean of summary.csv is not bootstrapped: a resample can empty a test fold of a class (its
+one speaker not drawn), which would score that fold's class 0 although cross-validation on such data
+would have re-partitioned; pooled counts have no such artefact.
 
-``macro_f1``      the mean over folds (and repeats) of the fixed-label macro-F1 of each fold's test part,
-                  the statistic of summary.csv and of the best layer;
-``macro_f1_oof``  the fixed-label macro-F1 of the predictions pooled over the folds of a repeat, averaged
-                  over repeats.
-
-Both come from weighted per-class counts (true, predicted, correct), computed for all resamples, probes
-and layers at once as matrix products. The same resamples (same ``seed``) are used for every model of a
-task, so comparisons between models are paired. ``bootstrap.csv`` (:data:`BOOTSTRAP_COLUMNS`) holds, per
-(model, task, probe, layer, metric): the observed score, the 2.5 and 97.5 percentiles, ``p_best`` (the
-share of resamples in which this layer is the probe's best, ties to the lowest layer) and
-``p_best_overall`` (the share in which this (layer, probe) is the best of the model on the task).
+The same resamples (same ``seed``) are used for every model of a task, so comparisons between models are
+paired. ``bootstrap.csv`` (:data:`BOOTSTRAP_COLUMNS`) holds, per (model, task, probe, layer): the observed
+out-of-fold score, its 2.5 and 97.5 percentiles, ``p_best`` (the share of resamples in which this layer
+has the probe's highest score, ties to the lowest layer) and ``p_best_overall`` (the share in which this
+(layer, probe) has the model's highest score on the task).
 """
 
 from __future__ import annotations
@@ -53,7 +52,7 @@ BOOTSTRAP_COLUMNS = [
     "n_boot",
     "unit",
 ]
-METRICS = ("macro_f1", "macro_f1_oof")
+METRIC = "macro_f1_oof"
 DEFAULT_N_BOOT = 1000
 CHUNK = 200  # resamples per matrix product
 
@@ -86,41 +85,28 @@ def resample_weights(y: np.ndarray, groups: np.ndarray | None, n_boot: int, seed
 
 def _f1(tp: np.ndarray, true: np.ndarray, pred: np.ndarray) -> np.ndarray:
     """Macro-F1 over the last axis (classes) from counts; a class with no true and no predicted item scores 0."""
-    denom = true + pred
-    f1 = np.divide(2 * tp, denom, out=np.zeros_like(tp, dtype=np.float64), where=denom > 0)
+    tp, denom = tp.astype(np.float64), true.astype(np.float64) + pred  # exact integer counts, float64 ratios
+    f1 = np.divide(2 * tp, denom, out=np.zeros(np.broadcast_shapes(tp.shape, denom.shape)), where=denom > 0)
     return f1.mean(axis=-1)
 
 
-def bootstrap_scores(oof: OOFPredictions, weights: np.ndarray) -> dict[str, np.ndarray]:
-    """Per metric of :data:`METRICS`: scores ``(n_weights, P, L)`` under each row of ``weights`` ``(B, N)``."""
-    n_rep, n_probes, n_layers, _ = oof.pred.shape
+def bootstrap_scores(oof: OOFPredictions, weights: np.ndarray) -> np.ndarray:
+    """Out-of-fold macro-F1 ``(n_weights, P, L)`` under each row of clip weights ``weights`` ``(B, N)``."""
+    n_rep, n_probes, n_layers, n = oof.pred.shape
     n_classes = len(oof.classes)
-    n_folds = int(oof.fold_of.max()) + 1
-    B = len(weights)
-    fold_sum = np.zeros((B, n_probes, n_layers))
-    pooled_sum = np.zeros((B, n_probes, n_layers))
     eye = np.eye(n_classes, dtype=np.float32)
+    B = len(weights)
+    true = (weights @ eye[oof.y]).reshape(B, 1, 1, n_classes)
+    total = np.zeros((B, n_probes, n_layers))
     for r in range(n_rep):
-        tp_all = np.zeros((B, n_probes, n_layers, n_classes))
-        pred_all = np.zeros_like(tp_all)
-        true_all = np.zeros((B, 1, 1, n_classes))
-        for j in np.unique(oof.fold_of[r]):
-            test = np.flatnonzero(oof.fold_of[r] == j)
-            codes = oof.pred[r][:, :, test].astype(np.int64)  # (P, L, n)
-            truth = oof.y[test]
-            guessed = eye[codes].transpose(2, 0, 1, 3).reshape(len(test), -1)  # (n, P*L*C)
-            hits = guessed * (codes == truth).transpose(2, 0, 1).reshape(len(test), -1).repeat(n_classes, axis=1)
-            w = weights[:, test]
-            shape = (B, n_probes, n_layers, n_classes)
-            tp = (w @ hits).reshape(shape)
-            pr = (w @ guessed).reshape(shape)
-            tr = (w @ eye[truth]).reshape(B, 1, 1, n_classes)
-            fold_sum += _f1(tp, tr, pr)
-            tp_all += tp
-            pred_all += pr
-            true_all += tr
-        pooled_sum += _f1(tp_all, true_all, pred_all)
-    return {"macro_f1": fold_sum / n_folds, "macro_f1_oof": pooled_sum / n_rep}
+        codes = oof.pred[r].astype(np.int64)  # (P, L, N)
+        guessed = eye[codes].transpose(2, 0, 1, 3).reshape(n, -1)  # (N, P*L*C) one-hot predictions
+        correct = (codes == oof.y).transpose(2, 0, 1).reshape(n, -1).repeat(n_classes, axis=1)
+        shape = (B, n_probes, n_layers, n_classes)
+        tp = (weights @ (guessed * correct)).reshape(shape)
+        predicted = (weights @ guessed).reshape(shape)
+        total += _f1(tp, true, predicted)
+    return total / n_rep
 
 
 def _best_shares(stat: np.ndarray, probes: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray]:
@@ -141,31 +127,28 @@ def bootstrap_table(oof: OOFPredictions, model: str, task: str, n_boot: int = DE
     """``bootstrap.csv`` rows of one (model, task) (see the module docstring)."""
     groups = None if oof.groups is None or not np.all(oof.groups != "") else oof.groups
     weights, unit = resample_weights(oof.y, groups, n_boot, seed)
-    observed = bootstrap_scores(oof, np.ones((1, len(oof.y)), dtype=np.float32))
-    parts = [bootstrap_scores(oof, weights[i : i + CHUNK]) for i in range(0, n_boot, CHUNK)]
-    rows = []
-    for metric in METRICS:
-        stat = np.concatenate([p[metric] for p in parts])
-        low, high = np.percentile(stat, [2.5, 97.5], axis=0)
-        p_best, p_overall = _best_shares(stat, oof.probes)
-        for p, probe in enumerate(oof.probes):
-            for layer in range(stat.shape[2]):
-                rows.append(
-                    {
-                        "model": model,
-                        "task": task,
-                        "probe": probe,
-                        "layer": layer,
-                        "metric": metric,
-                        "observed": float(observed[metric][0, p, layer]),
-                        "ci_low": float(low[p, layer]),
-                        "ci_high": float(high[p, layer]),
-                        "p_best": float(p_best[p, layer]),
-                        "p_best_overall": float(p_overall[p, layer]),
-                        "n_boot": n_boot,
-                        "unit": unit,
-                    }
-                )
+    observed = bootstrap_scores(oof, np.ones((1, len(oof.y)), dtype=np.float32))[0]
+    stat = np.concatenate([bootstrap_scores(oof, weights[i : i + CHUNK]) for i in range(0, n_boot, CHUNK)])
+    low, high = np.percentile(stat, [2.5, 97.5], axis=0)
+    p_best, p_overall = _best_shares(stat, oof.probes)
+    rows = [
+        {
+            "model": model,
+            "task": task,
+            "probe": probe,
+            "layer": layer,
+            "metric": METRIC,
+            "observed": float(observed[p, layer]),
+            "ci_low": float(low[p, layer]),
+            "ci_high": float(high[p, layer]),
+            "p_best": float(p_best[p, layer]),
+            "p_best_overall": float(p_overall[p, layer]),
+            "n_boot": n_boot,
+            "unit": unit,
+        }
+        for p, probe in enumerate(oof.probes)
+        for layer in range(stat.shape[2])
+    ]
     return pd.DataFrame(rows, columns=BOOTSTRAP_COLUMNS)
 
 
@@ -189,7 +172,7 @@ def bootstrap_run(
     return table
 
 
-def best_layer_distribution(table: pd.DataFrame, model: str, task: str, probe: str, metric: str = "macro_f1") -> str:
+def best_layer_distribution(table: pd.DataFrame, model: str, task: str, probe: str, metric: str = METRIC) -> str:
     """ "layer 2 in 81 % of resamples, layer 3 in 15 %" from :func:`bootstrap_table` rows (layers >= 5 %)."""
     rows = table[
         (table["model"] == model) & (table["task"] == task) & (table["probe"] == probe) & (table["metric"] == metric)

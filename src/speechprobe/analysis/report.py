@@ -68,8 +68,9 @@ MAIN_TABLE_COLUMNS = [
     "macro_f1",
     "ci95",
     "n_folds",
-    "boot_ci_low",
-    "boot_ci_high",
+    "macro_f1_oof",
+    "oof_ci_low",
+    "oof_ci_high",
     "p_best",
     "best_layer_distribution",
     "shape",
@@ -336,8 +337,9 @@ def main_table(data: RunData, chance: pd.DataFrame | None = None, shapes: pd.Dat
                 "macro_f1": g.score,
                 "ci95": g.ci95,
                 "n_folds": int(info["n"]),
-                "boot_ci_low": facts["boot_ci_low"],
-                "boot_ci_high": facts["boot_ci_high"],
+                "macro_f1_oof": facts["macro_f1_oof"],
+                "oof_ci_low": facts["oof_ci_low"],
+                "oof_ci_high": facts["oof_ci_high"],
                 "p_best": facts["p_best_overall"],
                 "best_layer_distribution": facts["best_layer_distribution"],
                 "shape": shape_of.get((g.model, g.task, g.probe), ""),
@@ -420,8 +422,8 @@ def findings(data: RunData, table: pd.DataFrame, shapes: pd.DataFrame, para: pd.
         parts = [f"layer {r.layer} of 0–{r.num_layers - 1}, {r.probe}; Macro-F1 {_pm(r.macro_f1, r.ci95)}"]
         if pd.notna(r.p_best):
             parts.append(
-                f"bootstrap 95% interval [{_fmt(r.boot_ci_low)}, {_fmt(r.boot_ci_high)}], the best (layer, probe) "
-                f"in {100 * r.p_best:.0f} % of resamples"
+                f"out-of-fold Macro-F1 {_fmt(r.macro_f1_oof)} [{_fmt(r.oof_ci_low)}, {_fmt(r.oof_ci_high)}] "
+                f"(bootstrap over clips), the best (layer, probe) in {100 * r.p_best:.0f} % of resamples"
                 + (f"; best {r.probe} layer: {r.best_layer_distribution}" if r.best_layer_distribution else "")
             )
         if pd.notna(r.baseline_macro_f1):
@@ -659,8 +661,9 @@ def _tables(
             "Main table: best layer and Macro-F1 per model and task",
             table,
             "Best (layer, probe) by mean Macro-F1 (over the task's fixed label set) over folds, ± 95% CI "
-            "(corrected resampled t, Nadeau & Bengio 2003); boot_ci: bootstrap over clips; p_best: share of "
-            "resamples in which this (layer, probe) is the best; shape: the claimed curve shape (undetermined "
+            "(corrected resampled t, Nadeau & Bengio 2003); macro_f1_oof: out-of-fold Macro-F1 (predictions pooled "
+            "over folds) with its bootstrap interval over clips (oof_ci); p_best: share of resamples in which this "
+            "(layer, probe) has the model's highest out-of-fold Macro-F1; shape: the claimed curve shape (undetermined "
             "when its defining differences are within the uncertainty); baseline columns: the best probe on each "
             "hand-crafted feature set; gain: model − best baseline; chance: max(majority, uniform) Macro-F1.",
         ),

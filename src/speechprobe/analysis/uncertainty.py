@@ -38,21 +38,19 @@ BOOTSTRAP_COLUMNS = [
     "probe",
     "layer",
     "macro_f1",
-    "boot_ci_low",
-    "boot_ci_high",
-    "p_best",
-    "best_layer_distribution",
     "macro_f1_oof",
     "oof_ci_low",
     "oof_ci_high",
+    "p_best",
+    "best_layer_distribution",
     "unit",
 ]
 BOOTSTRAP_TEXT = (
-    "Bootstrap over clips (clustered by speaker/group when there are groups, stratified by class) of the "
-    "stored out-of-fold predictions, probes not refitted. macro_f1: mean over folds, as in the other tables; "
-    "boot_ci: its 2.5–97.5 percentiles; p_best: share of resamples in which this layer is the probe's best; "
-    "best_layer_distribution: every layer that is best in at least 5 % of resamples; macro_f1_oof: predictions "
-    "pooled over the folds of a repeat, with its percentile interval."
+    "Per (model, task, probe), its best layer by mean Macro-F1 over folds (macro_f1). Bootstrap over clips "
+    "(clustered by speaker/group when there are groups, stratified by class) of the stored out-of-fold "
+    "predictions, probes not refitted: macro_f1_oof is the Macro-F1 of the predictions pooled over folds, "
+    "oof_ci its 2.5–97.5 percentiles; p_best: share of resamples in which this layer has the probe's highest "
+    "out-of-fold Macro-F1; best_layer_distribution: every layer that is best in at least 5 % of resamples."
 )
 
 
@@ -93,58 +91,41 @@ def coverage_table(manifest: Mapping) -> pd.DataFrame:
 
 
 def best_uncertainty(boot: pd.DataFrame | None, model: str, task: str, probe: str, layer) -> dict:
-    """Bootstrap facts of one chosen (model, task, probe, layer): interval, ``p_best`` (within the probe),
-    ``p_best_overall`` (over the model's probes) and the best-layer distribution text; NaN/"" without them."""
-    out = {"boot_ci_low": np.nan, "boot_ci_high": np.nan, "p_best": np.nan, "p_best_overall": np.nan}
-    out["best_layer_distribution"] = ""
+    """Bootstrap facts of one chosen (model, task, probe, layer): its out-of-fold score and interval,
+    ``p_best`` (within the probe), ``p_best_overall`` (over the model's probes) and the best-layer
+    distribution text; NaN / "" without them."""
+    out = {k: np.nan for k in ("macro_f1_oof", "oof_ci_low", "oof_ci_high", "p_best", "p_best_overall")}
+    out.update(best_layer_distribution="", unit="")
     if boot is None or boot.empty or pd.isna(layer):
         return out
     rows = boot[(boot["model"] == model) & (boot["task"] == task) & (boot["probe"] == probe)]
-    hit = rows[(rows["metric"] == "macro_f1") & (rows["layer"] == int(layer))]
+    hit = rows[rows["layer"] == int(layer)]
     if hit.empty:
         return out
     r = hit.iloc[0]
     out.update(
-        boot_ci_low=float(r["ci_low"]),
-        boot_ci_high=float(r["ci_high"]),
+        macro_f1_oof=float(r["observed"]),
+        oof_ci_low=float(r["ci_low"]),
+        oof_ci_high=float(r["ci_high"]),
         p_best=float(r["p_best"]),
         p_best_overall=float(r["p_best_overall"]),
         best_layer_distribution=best_layer_distribution(rows, model, task, probe),
+        unit=str(r["unit"]),
     )
     return out
 
 
 def bootstrap_best_table(boot: pd.DataFrame | None, best: pd.DataFrame) -> pd.DataFrame:
-    """Per (model, task, probe) best layer (from :func:`.summary.best_layers`): its bootstrap interval,
-    ``p_best``, the best-layer distribution and the out-of-fold score with its interval."""
+    """Per (model, task, probe) best layer (from :func:`.summary.best_layers`): its out-of-fold score with
+    the bootstrap interval, ``p_best`` and the best-layer distribution."""
     rows = []
-    if boot is None or boot.empty:
-        return pd.DataFrame(columns=BOOTSTRAP_COLUMNS)
     for b in best.itertuples(index=False):
         facts = best_uncertainty(boot, b.model, b.task, b.probe, b.layer)
         if np.isnan(facts["p_best"]):
             continue
-        oof = boot[
-            (boot["model"] == b.model)
-            & (boot["task"] == b.task)
-            & (boot["probe"] == b.probe)
-            & (boot["layer"] == int(b.layer))
-            & (boot["metric"] == "macro_f1_oof")
-        ]
-        o = oof.iloc[0] if len(oof) else None
         rows.append(
-            {
-                "model": b.model,
-                "task": b.task,
-                "probe": b.probe,
-                "layer": int(b.layer),
-                "macro_f1": float(b.mean),
-                **{k: facts[k] for k in ("boot_ci_low", "boot_ci_high", "p_best", "best_layer_distribution")},
-                "macro_f1_oof": float(o["observed"]) if o is not None else np.nan,
-                "oof_ci_low": float(o["ci_low"]) if o is not None else np.nan,
-                "oof_ci_high": float(o["ci_high"]) if o is not None else np.nan,
-                "unit": str(o["unit"]) if o is not None else "",
-            }
+            {"model": b.model, "task": b.task, "probe": b.probe, "layer": int(b.layer), "macro_f1": float(b.mean)}
+            | {k: facts[k] for k in BOOTSTRAP_COLUMNS[5:]}
         )
     return pd.DataFrame(rows, columns=BOOTSTRAP_COLUMNS)
 
