@@ -10,6 +10,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from . import cli_options as opts
 from .errors import SpeechprobeError
 
 app = typer.Typer(
@@ -78,21 +79,6 @@ AddressOpt = typer.Option(
 ActorsOpt = typer.Option(
     None, "--ray-actors", help="With --engine ray: model actors (default: one per GPU, else per CPU but one)."
 )
-RepeatsOpt = typer.Option(1, "--repeats", help="Repeated cross-validation: R reshuffled partitions of --folds folds.")
-CvOpt = typer.Option("kfold", "--cv", help="kfold (stratified, grouped by speaker when groups exist) or logo.")
-UngroupedOpt = typer.Option(
-    False, "--ungrouped", help="Folds ignore the speaker/group column (speaker leakage may inflate scores)."
-)
-BootstrapOpt = typer.Option(1000, "--bootstrap", help="Bootstrap resamples over clips (0: skip).")
-KnnKOpt = typer.Option(5, "--knn-k", help="KNN probe: neighbours.")
-MlpHiddenOpt = typer.Option(256, "--mlp-hidden", help="MLP probe: hidden units.")
-MlpAlphaOpt = typer.Option(1e-4, "--mlp-alpha", help="MLP probe: L2 penalty.")
-MlpEpochsOpt = typer.Option(200, "--mlp-epochs", help="MLP probe: maximum epochs (max_iter).")
-MlpSolverOpt = typer.Option("adam", "--mlp-solver", help="MLP probe: adam, sgd or lbfgs.")
-LinearCOpt = typer.Option(1.0, "--linear-c", help="Linear probe: inverse L2 strength C.")
-TuneOpt = typer.Option(
-    False, "--tune/--no-tune", help="Nested CV: choose k, MLP alpha and linear C on inner folds of each training part."
-)
 PromptsOpt = typer.Option(
     "all", "--prompts", help="Zero-shot prompt ids: all, instruction, choose, question, file:PATH."
 )
@@ -151,17 +137,17 @@ def run(
     engine: str = EngineOpt,
     ray_address: str | None = AddressOpt,
     ray_actors: int | None = ActorsOpt,
-    repeats: int = RepeatsOpt,
-    cv: str = CvOpt,
-    ungrouped: bool = UngroupedOpt,
-    bootstrap: int = BootstrapOpt,
-    knn_k: int = KnnKOpt,
-    mlp_hidden: int = MlpHiddenOpt,
-    mlp_alpha: float = MlpAlphaOpt,
-    mlp_epochs: int = MlpEpochsOpt,
-    mlp_solver: str = MlpSolverOpt,
-    linear_c: float = LinearCOpt,
-    tune: bool = TuneOpt,
+    repeats: int = opts.RepeatsOpt,
+    cv: str = opts.CvOpt,
+    ungrouped: bool = opts.UngroupedOpt,
+    bootstrap: int = opts.BootstrapOpt,
+    knn_k: int = opts.KnnKOpt,
+    mlp_hidden: int = opts.MlpHiddenOpt,
+    mlp_alpha: float = opts.MlpAlphaOpt,
+    mlp_epochs: int = opts.MlpEpochsOpt,
+    mlp_solver: str = opts.MlpSolverOpt,
+    linear_c: float = opts.LinearCOpt,
+    tune: bool = opts.TuneOpt,
 ) -> None:
     """Extract, probe and report: the whole pipeline (zero-shot too with --zeroshot)."""
     from .pipeline import run as run_pipeline
@@ -292,31 +278,28 @@ def probe(
     embeddings: bool = EmbedOpt,
     report: bool = ReportOpt,
     progress: bool = ProgressOpt,
-    repeats: int | None = typer.Option(None, "--repeats", help=RepeatsOpt.help),
-    cv: str | None = typer.Option(None, "--cv", help=CvOpt.help),
-    ungrouped: bool | None = typer.Option(None, "--ungrouped/--grouped", help=UngroupedOpt.help),
-    bootstrap: int | None = typer.Option(None, "--bootstrap", help=BootstrapOpt.help),
-    knn_k: int | None = typer.Option(None, "--knn-k", help=KnnKOpt.help),
-    mlp_hidden: int | None = typer.Option(None, "--mlp-hidden", help=MlpHiddenOpt.help),
-    mlp_alpha: float | None = typer.Option(None, "--mlp-alpha", help=MlpAlphaOpt.help),
-    mlp_epochs: int | None = typer.Option(None, "--mlp-epochs", help=MlpEpochsOpt.help),
-    mlp_solver: str | None = typer.Option(None, "--mlp-solver", help=MlpSolverOpt.help),
-    linear_c: float | None = typer.Option(None, "--linear-c", help=LinearCOpt.help),
-    tune: bool | None = typer.Option(None, "--tune/--no-tune", help=TuneOpt.help),
+    repeats: int | None = opts.keep_run_value(opts.RepeatsOpt),
+    cv: str | None = opts.keep_run_value(opts.CvOpt),
+    ungrouped: bool | None = typer.Option(None, "--ungrouped/--grouped", help=opts.UngroupedOpt.help),
+    bootstrap: int | None = opts.keep_run_value(opts.BootstrapOpt),
+    knn_k: int | None = opts.keep_run_value(opts.KnnKOpt),
+    mlp_hidden: int | None = opts.keep_run_value(opts.MlpHiddenOpt),
+    mlp_alpha: float | None = opts.keep_run_value(opts.MlpAlphaOpt),
+    mlp_epochs: int | None = opts.keep_run_value(opts.MlpEpochsOpt),
+    mlp_solver: str | None = opts.keep_run_value(opts.MlpSolverOpt),
+    linear_c: float | None = opts.keep_run_value(opts.LinearCOpt),
+    tune: bool | None = opts.keep_run_value(opts.TuneOpt),
 ) -> None:
     """Probe features already extracted into RUN (nothing is re-extracted); options not given keep RUN's."""
     from .pipeline import load_extracted, probe_and_report
 
+    given = {k: v for k, v in locals().items() if k in opts.CV_AND_PROBE_OPTIONS and v is not None}
     cfg, clips, state = load_extracted(run_dir)
     cfg.probes = _split(probes) or cfg.probes
     cfg.folds = folds if folds is not None else cfg.folds
     cfg.seed = seed if seed is not None else cfg.seed
-    given = {"repeats": repeats, "cv": cv, "ungrouped": ungrouped, "bootstrap": bootstrap, "knn_k": knn_k}
-    given |= {"mlp_hidden": mlp_hidden, "mlp_alpha": mlp_alpha, "mlp_epochs": mlp_epochs, "mlp_solver": mlp_solver}
-    given |= {"linear_c": linear_c, "tune": tune}
     for name, value in given.items():
-        if value is not None:
-            setattr(cfg, name, value)
+        setattr(cfg, name, value)
     cfg.n_jobs, cfg.progress = jobs, progress
     cfg.permutations, cfg.embeddings, cfg.report = permutations, embeddings, report
     cfg.validate()
@@ -464,30 +447,17 @@ def tasks(details: bool = typer.Option(False, "--details", help="Show each task'
 
 def _print_best(results, out: Path) -> None:
     """The best layer per (model, task) beside the baselines, its bootstrap share, and where the outputs are."""
-    import json
-
     import pandas as pd
 
-    from .analysis import best_table, summarize
-    from .analysis.summary import fold_size_ratios
+    from .analysis.uncertainty import run_best_table
 
-    manifest = json.loads((out / "manifest.json").read_text()) if (out / "manifest.json").is_file() else {}
-    table = best_table(summarize(results, fold_size_ratios(manifest)))
-    boot = pd.read_csv(out / "bootstrap.csv") if (out / "bootstrap.csv").is_file() else None
+    table = run_best_table(results, out)
     base = [c for c in ("mfcc", "librosa") if c in table and table[c].notna().any()]
     view = Table(
         "model", "task", "probe", "layer", "depth", "Macro-F1 (95% CI)", "best in", *base, title="Best layer per task"
     )
     for r in table.to_dict("records"):
-        share = "–"
-        if boot is not None and pd.notna(r["layer"]):
-            hit = boot[
-                (boot["model"] == r["model"])
-                & (boot["task"] == r["task"])
-                & (boot["probe"] == r["probe"])
-                & (boot["layer"] == r["layer"])
-            ]
-            share = f"{100 * hit['p_best_overall'].iloc[0]:.0f}%" if len(hit) else "–"
+        share = r["p_best"]
         view.add_row(
             str(r["model"]),
             str(r["task"]),
@@ -495,15 +465,12 @@ def _print_best(results, out: Path) -> None:
             str(r["layer"]),
             f"{r['relative_depth']:.2f}",
             f"{r['macro_f1']:.3f} ± {r['ci95']:.3f}",
-            share,
+            "–" if pd.isna(share) else f"{100 * share:.0f}%",
             *[f"{r[c]:.3f}" for c in base],
         )
     out_console = _stdout()
     out_console.print(view)
-    out_console.print(
-        "95% CI: corrected resampled t over folds; best in: share of bootstrap resamples in which this "
-        "(layer, probe) is the best (bootstrap.csv)"
-    )
+    out_console.print("95% CI: corrected resampled t; best in: share of bootstrap resamples (bootstrap.csv)")
     for what in ("results.csv", "summary.csv", "bootstrap.csv", "figures", "manifest.json", "report.html"):
         out_console.print(f"{what:>14}: {out / what}")
 

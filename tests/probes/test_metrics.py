@@ -60,3 +60,22 @@ def test_scorer_mappings_are_name_to_callable():
     assert list(PROBE_SCORERS) == ["macro_f1", "accuracy"] and list(CLUSTER_SCORERS) == ["nmi", "ami"]
     assert list(OOF_SCORERS) == ["macro_f1_oof"]
     assert PROBE_SCORERS["macro_f1"]([0, 1], [0, 0], np.arange(3)) == pytest.approx((2 / 3) / 3)
+
+
+def test_macro_f1_and_accuracy_equal_scikit_learn_bit_for_bit():
+    from sklearn.metrics import accuracy_score, f1_score
+
+    rng = np.random.default_rng(0)
+    for trial in range(300):
+        n_classes = int(rng.integers(2, 8))
+        n = int(rng.integers(1, 60))
+        y_true = rng.integers(0, n_classes, n)
+        y_pred = np.where(rng.random(n) < 0.6, y_true, rng.integers(0, n_classes + 1, n))  # some outside labels
+        labels = np.arange(n_classes) if trial % 3 else None
+        if trial % 5 == 0:  # string labels, label set in another order
+            names = np.array([f"c{k}" for k in range(n_classes + 1)])
+            y_true, y_pred = names[y_true], names[y_pred]
+            labels = None if labels is None else names[:n_classes][::-1]
+        expected = f1_score(y_true, y_pred, labels=labels, average="macro", zero_division=0)
+        assert macro_f1(y_true, y_pred, labels) == expected
+        assert accuracy(y_true, y_pred) == accuracy_score(y_true, y_pred)

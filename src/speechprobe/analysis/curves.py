@@ -197,30 +197,34 @@ def fit_curve_shape(
             i = int(np.argmax(y))
             out.update(peak_depth=float(x[i]), peak_height=float(y[i]))
         return out
+    quad = _quadratic(x, y)
+    point = _point_shape(y, quad["a"], tol)
+    shape, evidence = _claim(point, y, quad.pop("a"), tol, _Differences(y, ci, fold_scores, ratio))
+    out.update(quad, shape_point=point, shape=shape, evidence=evidence)
+    return out
+
+
+def _quadratic(x: np.ndarray, y: np.ndarray) -> dict:
+    """The least-squares quadratic's coefficient ``a`` and description (curvature, vertex, peak, ends, r2)."""
     a, b, c = np.polyfit(x, y, 2)
     f = np.poly1d([a, b, c])
     total = float(np.sum((y - y.mean()) ** 2))
     is_linear = abs(a) < 1e-9 * max(1.0, float(np.max(np.abs(y))))
-    vertex = nan if is_linear else float(-b / (2 * a))
+    vertex = float("nan") if is_linear else float(-b / (2 * a))
     candidates = [0.0, 1.0] + ([vertex] if np.isfinite(vertex) and 0.0 < vertex < 1.0 else [])
     values = [float(f(v)) for v in candidates]
     i = int(np.argmax(values))
-    point = _point_shape(y, a, tol)
-    shape, evidence = _claim(point, y, a, tol, _Differences(y, ci, fold_scores, ratio))
-    out.update(
-        curvature=float(2 * a),
-        concavity="linear" if is_linear else ("concave" if a < 0 else "convex"),
-        vertex=vertex,
-        peak_depth=float(candidates[i]),
-        peak_height=values[i],
-        start=float(f(0.0)),
-        end=float(f(1.0)),
-        r2=float(1 - np.sum((y - f(x)) ** 2) / total) if total > 0 else 1.0,
-        shape_point=point,
-        shape=shape,
-        evidence=evidence,
-    )
-    return out
+    return {
+        "a": float(a),
+        "curvature": float(2 * a),
+        "concavity": "linear" if is_linear else ("concave" if a < 0 else "convex"),
+        "vertex": vertex,
+        "peak_depth": float(candidates[i]),
+        "peak_height": values[i],
+        "start": float(f(0.0)),
+        "end": float(f(1.0)),
+        "r2": float(1 - np.sum((y - f(x)) ** 2) / total) if total > 0 else 1.0,
+    }
 
 
 def _fold_matrix(results: pd.DataFrame | None, metric: str) -> dict[tuple, pd.DataFrame]:

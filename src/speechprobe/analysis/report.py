@@ -79,6 +79,14 @@ MAIN_TABLE_COLUMNS = [
     "gain",
     "chance_macro_f1",
 ]
+MAIN_TABLE_TEXT = (
+    "Best (layer, probe) by mean Macro-F1 (over the task's fixed label set) over folds, ± 95% CI "
+    "(corrected resampled t, Nadeau & Bengio 2003); macro_f1_oof: out-of-fold Macro-F1 (predictions pooled "
+    "over folds) with its bootstrap interval over clips (oof_ci); p_best: share of resamples in which this "
+    "(layer, probe) has the model's highest out-of-fold Macro-F1; shape: the claimed curve shape (undetermined "
+    "when its defining differences are within the uncertainty); baseline columns: the best probe on each "
+    "hand-crafted feature set; gain: model − best baseline; chance: max(majority, uniform) Macro-F1."
+)
 PERMUTATION_TEXT = (
     "Permutation test: the best layer's probe is re-trained on the same folds with shuffled labels; "
     "p = (1 + #shuffles scoring at least the observed Macro-F1) / (1 + #shuffles). Shuffles are restricted: "
@@ -200,11 +208,7 @@ def load_run(run_dir: Path) -> RunData:
                 setattr(data, attr, read_table(run_dir / name, columns))
             except (SpeechprobeError, ValueError, pd.errors.ParserError, pd.errors.EmptyDataError, OSError) as e:
                 data.problems.append(f"{name} cannot be used ({e})")
-    if (run_dir / "bootstrap.csv").is_file():
-        try:
-            data.bootstrap = pd.read_csv(run_dir / "bootstrap.csv", dtype={"model": str, "task": str, "probe": str})
-        except (ValueError, pd.errors.ParserError, pd.errors.EmptyDataError, OSError) as e:
-            data.problems.append(f"bootstrap.csv cannot be used ({e})")
+    data.bootstrap = _read_bootstrap(run_dir, data.problems)
     if (run_dir / "analysis.json").is_file():
         try:
             data.analysis = json.loads((run_dir / "analysis.json").read_text())
@@ -212,6 +216,16 @@ def load_run(run_dir: Path) -> RunData:
             data.problems.append(f"analysis.json cannot be read ({e})")
     data.problems.extend(_coverage_problems(data))
     return data
+
+
+def _read_bootstrap(run_dir: Path, problems: list[str]) -> pd.DataFrame | None:
+    if not (run_dir / "bootstrap.csv").is_file():
+        return None
+    try:
+        return pd.read_csv(run_dir / "bootstrap.csv", dtype={"model": str, "task": str, "probe": str})
+    except (ValueError, pd.errors.ParserError, pd.errors.EmptyDataError, OSError) as e:
+        problems.append(f"bootstrap.csv cannot be used ({e})")
+        return None
 
 
 def _coverage_problems(data: RunData) -> list[str]:
@@ -442,18 +456,7 @@ def findings(data: RunData, table: pd.DataFrame, shapes: pd.DataFrame, para: pd.
             )
         extra = []
         if shape_of is not None and (r.model, r.task, r.probe) in shape_of.index:
-            s = shape_of.loc[(r.model, r.task, r.probe)]
-            if s["shape"] == "undetermined":
-                extra.append(
-                    f"the shape of its {r.probe} curve is undetermined (looks {s['shape_point']}, but not over the "
-                    f"95% interval of {s['evidence']})"
-                )
-            else:
-                extra.append(
-                    f"its {r.probe} curve is {s['shape']}"
-                    + (f" ({s['evidence']})" if s["evidence"] else "")
-                    + (f" ({s['concavity']}, curvature {s['curvature']:+.2f})" if s["concavity"] else "")
-                )
+            extra.append(_shape_phrase(shape_of.loc[(r.model, r.task, r.probe)], r.probe))
         if pd.notna(r.gain):
             verb = "above" if r.gain > 0 else "below" if r.gain < 0 else "level with"
             extra.append(f"{abs(r.gain):.3f} {verb} the best hand-crafted baseline")
@@ -503,6 +506,20 @@ def findings(data: RunData, table: pd.DataFrame, shapes: pd.DataFrame, para: pd.
                 f"(mean Macro-F1 {_fmt(a['mean_score'])}, mean gain {_signed(a['mean_gain'])})."
             )
     return out
+
+
+def _shape_phrase(s: pd.Series, probe: str) -> str:
+    """The claimed shape of one curve with the intervals of its defining differences."""
+    if s["shape"] == "undetermined":
+        return (
+            f"the shape of its {probe} curve is undetermined (looks {s['shape_point']}, but not over the "
+            f"95% interval of {s['evidence']})"
+        )
+    return (
+        f"its {probe} curve is {s['shape']}"
+        + (f" ({s['evidence']})" if s["evidence"] else "")
+        + (f" ({s['concavity']}, curvature {s['curvature']:+.2f})" if s["concavity"] else "")
+    )
 
 
 def _signed(v) -> str:
@@ -660,21 +677,14 @@ def _tables(
         Table(
             "Main table: best layer and Macro-F1 per model and task",
             table,
-            "Best (layer, probe) by mean Macro-F1 (over the task's fixed label set) over folds, ± 95% CI "
-            "(corrected resampled t, Nadeau & Bengio 2003); macro_f1_oof: out-of-fold Macro-F1 (predictions pooled "
-            "over folds) with its bootstrap interval over clips (oof_ci); p_best: share of resamples in which this "
-            "(layer, probe) has the model's highest out-of-fold Macro-F1; shape: the claimed curve shape (undetermined "
-            "when its defining differences are within the uncertainty); baseline columns: the best probe on each "
-            "hand-crafted feature set; gain: model − best baseline; chance: max(majority, uniform) Macro-F1.",
+            MAIN_TABLE_TEXT,
         ),
         Table(
             "Best layer per model, task and probe",
             best.rename(columns={"mean": "macro_f1", "n": "n_folds"}),
             "Ties go to the lowest layer; relative depth = layer / (layers − 1); ci95: corrected resampled t.",
         ),
-        Table(
-            "Best-layer uncertainty (bootstrap over clips)", bootstrap_best_table(data.bootstrap, best), BOOTSTRAP_TEXT
-        ),
+        Table("Best-layer uncertainty", bootstrap_best_table(data.bootstrap, best), BOOTSTRAP_TEXT),
         Table(
             "Layer-curve shapes",
             shapes,

@@ -75,6 +75,13 @@ class CVPlan:
     def repeat_of(self, fold: int) -> int:
         return fold // self.n_splits
 
+    def fold_of(self, n: int) -> np.ndarray:
+        """``(repeats, n)``: the fold id that holds each item out, per repeat."""
+        out = np.zeros((self.repeats, n), dtype=np.int32)
+        for j, (_, test) in enumerate(self.folds):
+            out[self.repeat_of(j), test] = j
+        return out
+
     @property
     def test_train_ratio(self) -> float:
         """Mean test size over mean training size: the ``n2 / n1`` of the corrected resampled t."""

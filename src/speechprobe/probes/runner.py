@@ -193,7 +193,7 @@ def _check_inputs(features: np.ndarray, labels, probes, seed: int, settings: Pro
 
 
 def _run_jobs(
-    features, y, classes, plan: CVPlan, probes, kernels, dev, cluster: bool, seed, settings, tune_groups, n_jobs, bar
+    features, y, classes, plan: CVPlan, probes, kernels, dev, n_jobs, bar, *, cluster: bool, seed, settings, tune_groups
 ) -> tuple[dict[tuple[int, int], Cell], dict[int, dict[str, np.ndarray]]]:
     """Run the scikit-learn cells and the torch folds; returns ``cells[layer, fold]`` and ``torch[fold]``."""
     sk_probes = tuple(name for name in probes if name not in kernels)
@@ -217,6 +217,19 @@ def _run_jobs(
         out[cell] = result
         bar.update()
     return out, torch_preds
+
+
+def _assemble(cells, torch_preds, plan: CVPlan, probes, n_layers: int, n: int):
+    """``(pred (R, P, L, N) class codes, clusters[layer, fold], tuned choices)`` from the jobs' outputs."""
+    pred = np.full((plan.repeats, len(probes), n_layers, n), -1, dtype=np.int16)
+    clusters, tuned = {}, []
+    for (layer, j), (cell_codes, cell_clusters, cell_tuned) in cells.items():
+        r, test = plan.repeat_of(j), plan.folds[j][1]
+        for p, name in enumerate(probes):
+            pred[r, p, layer, test] = cell_codes[name] if name in cell_codes else torch_preds[j][name][layer]
+        clusters[layer, j] = cell_clusters
+        tuned += [{**t, "fold": j} for t in cell_tuned]
+    return pred, clusters, tuned
 
 
 def _score_rows(
@@ -294,46 +307,30 @@ def cross_validate_layers(
         kernels = {}
     g, _ = normalise_groups(groups, len(y))
     plan = make_cv(y, g, n_folds, seed, repeats, cv)
+    _check_plan(y, g, plan, probes, settings, tune)
+    classes, codes = np.unique(y, return_inverse=True)
+    jobs = dict(cluster=bool(cluster_scorers), seed=seed, settings=settings, tune_groups=g if tune else False)
+    with tqdm(
+        total=features.shape[1] * len(plan.folds) + (len(plan.folds) if kernels else 0),
+        desc="probing",
+        unit="job",
+        disable=not progress,
+    ) as bar:
+        cells, torch_preds = _run_jobs(features, y, classes, plan, probes, kernels, dev, n_jobs, bar, **jobs)
+    pred, clusters, tuned = _assemble(cells, torch_preds, plan, probes, features.shape[1], len(y))
+    rows = _score_rows(codes, len(classes), plan, pred, clusters, probes, scorers, cluster_scorers, oof_scorers)
+    oof = OOFPredictions(classes, codes, probes, plan.fold_of(len(y)), pred, plan.n_splits, groups=g, tuned=tuned)
+    return LayerCV(rows, oof, plan)
+
+
+def _check_plan(y, g, plan: CVPlan, probes, settings: ProbeSettings, tune: bool) -> None:
+    """KNN needs k training items in every fold; ``--tune`` needs inner folds in every training part."""
     if "knn" in probes and not tune:
         k, smallest = settings.knn_k, min(len(train) for train, _ in plan.folds)
         if k > smallest:
             raise ConfigError(f"KNN needs {k} neighbours but a training fold has only {smallest} items; add items")
     if tune:
         check_tunable(y, g, plan.folds)
-    classes, codes = np.unique(y, return_inverse=True)
-    n_jobs_total = features.shape[1] * len(plan.folds) + (len(plan.folds) if kernels else 0)
-    bar = tqdm(total=n_jobs_total, desc="probing", unit="job", disable=not progress)
-    tune_groups = g if tune else False
-    cells, torch_preds = _run_jobs(
-        features,
-        y,
-        classes,
-        plan,
-        probes,
-        kernels,
-        dev,
-        bool(cluster_scorers),
-        seed,
-        settings,
-        tune_groups,
-        n_jobs,
-        bar,
-    )
-    bar.close()
-    pred = np.full((plan.repeats, len(probes), features.shape[1], len(y)), -1, dtype=np.int16)
-    clusters, tuned = {}, []
-    for (layer, j), (cell_codes, cell_clusters, cell_tuned) in cells.items():
-        r, test = plan.repeat_of(j), plan.folds[j][1]
-        for p, name in enumerate(probes):
-            pred[r, p, layer, test] = cell_codes[name] if name in cell_codes else torch_preds[j][name][layer]
-        clusters[layer, j] = cell_clusters
-        tuned += [{**t, "fold": j} for t in cell_tuned]
-    fold_of = np.zeros((plan.repeats, len(y)), dtype=np.int32)
-    for j, (_, test) in enumerate(plan.folds):
-        fold_of[plan.repeat_of(j), test] = j
-    rows = _score_rows(codes, len(classes), plan, pred, clusters, probes, scorers, cluster_scorers, oof_scorers)
-    oof = OOFPredictions(classes, codes, probes, fold_of, pred, plan.n_splits, groups=g, tuned=tuned)
-    return LayerCV(rows, oof, plan)
 
 
 def probe_layers(
