@@ -94,6 +94,14 @@ def _ratio_of(ratio: float | Mapping[str, float] | None, task: str, n: int) -> f
     return float(ratio)
 
 
+def run_ratios(run_dir: Path) -> dict[str, float]:
+    """:func:`fold_size_ratios` of ``RUN/manifest.json`` ({} when it is missing or unreadable)."""
+    try:
+        return fold_size_ratios(json.loads((Path(run_dir) / "manifest.json").read_text()))
+    except (OSError, ValueError, AttributeError):
+        return {}
+
+
 def fold_size_ratios(manifest: Mapping) -> dict[str, float]:
     """``n_test / n_train`` per task from manifest.json's ``cv`` section (empty for older runs)."""
     out = {}
@@ -123,13 +131,7 @@ def summarize_run(run_dir: Path) -> pd.DataFrame:
     """Summarise ``RUN/results.csv`` into ``RUN/summary.csv`` (atomically, with the test/train ratios of
     ``RUN/manifest.json`` when it has them) and return the summary."""
     run_dir = Path(run_dir)
-    manifest = {}
-    if (run_dir / "manifest.json").is_file():
-        try:
-            manifest = json.loads((run_dir / "manifest.json").read_text())
-        except (OSError, ValueError):
-            manifest = {}
-    summary = summarize(read_results(run_dir / "results.csv"), fold_size_ratios(manifest))
+    summary = summarize(read_results(run_dir / "results.csv"), run_ratios(run_dir))
     atomic_write(run_dir / "summary.csv", lambda fh: summary.to_csv(fh, index=False))
     return summary
 

@@ -7,7 +7,6 @@ so the report itself only places their tables and sentences.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -15,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from .bootstrap import best_layer_distribution
-from .summary import best_table, fold_size_ratios, summarize
+from .summary import best_table, run_ratios, summarize
 
 COVERAGE_COLUMNS = [
     "task",
@@ -163,8 +162,7 @@ def run_best_table(results: pd.DataFrame, run_dir: Path) -> pd.DataFrame:
     """:func:`.summary.best_table` of a run's results (corrected intervals from its manifest.json) with
     ``p_best``: the share of bootstrap resamples in which that (layer, probe) is the best (bootstrap.csv)."""
     run_dir = Path(run_dir)
-    manifest = json.loads((run_dir / "manifest.json").read_text()) if (run_dir / "manifest.json").is_file() else {}
-    table = best_table(summarize(results, fold_size_ratios(manifest)))
+    table = best_table(summarize(results, run_ratios(run_dir)))
     boot = pd.read_csv(run_dir / "bootstrap.csv") if (run_dir / "bootstrap.csv").is_file() else None
     table["p_best"] = [
         best_uncertainty(boot, r.model, r.task, r.probe, r.layer)["p_best_overall"] for r in table.itertuples()

@@ -265,8 +265,9 @@ def write_zeroshot_outputs(
     _replace_rows(out / "zeroshot" / "results.csv", zeroshot)
     results = merge_results(out, zeroshot)
     from ..analysis import summarize
+    from ..analysis.summary import run_ratios
 
-    write_csv(out / "summary.csv", summarize(results))
+    write_csv(out / "summary.csv", summarize(results, run_ratios(out)))  # the probes' corrected t
     write_csv(out / "zeroshot_sensitivity.csv", sensitivity_table(results))
     pairs = zeroshot_vs_probe(results)
     write_csv(out / "zeroshot_vs_probe.csv", pairs)
