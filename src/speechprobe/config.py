@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 from .errors import ConfigError
 from .models.base import POOLINGS
+from .probes.estimators import ProbeSettings
+
+_PROBE = ProbeSettings()  # the probe-setting defaults live in one place
 
 log = logging.getLogger("speechprobe")
 
@@ -60,12 +63,12 @@ class RunConfig:
     ungrouped: bool = False  # ignore the groups: folds may put one speaker in train and test (leakage)
     bootstrap: int = 1000  # resamples of the bootstrap over clips of the out-of-fold predictions (0: skip)
     # Probe settings (part of the result; recorded in manifest.json)
-    knn_k: int = 5
-    mlp_hidden: int = 256
-    mlp_alpha: float = 1e-4
-    mlp_epochs: int = 200
-    mlp_solver: str = "adam"
-    linear_c: float = 1.0
+    knn_k: int = _PROBE.knn_k
+    mlp_hidden: int = _PROBE.mlp_hidden
+    mlp_alpha: float = _PROBE.mlp_alpha
+    mlp_epochs: int = _PROBE.mlp_epochs
+    mlp_solver: str = _PROBE.mlp_solver
+    linear_c: float = _PROBE.linear_c
     tune: bool = False  # nested cross-validation of each probe's regularisation on the training folds
 
     def validate(self) -> None:
@@ -113,18 +116,9 @@ class RunConfig:
             raise ConfigError("--bootstrap must be 0 (skip) or more")
         self.probe_settings().validate()
 
-    def probe_settings(self):
-        """The probe hyper-parameters of this run (:class:`speechprobe.probes.ProbeSettings`)."""
-        from .probes.estimators import ProbeSettings
-
-        return ProbeSettings(
-            knn_k=self.knn_k,
-            mlp_hidden=self.mlp_hidden,
-            mlp_alpha=self.mlp_alpha,
-            mlp_epochs=self.mlp_epochs,
-            mlp_solver=self.mlp_solver,
-            linear_c=self.linear_c,
-        )
+    def probe_settings(self) -> ProbeSettings:
+        """The probe hyper-parameters of this run (fields of the same names)."""
+        return ProbeSettings(**{f.name: getattr(self, f.name) for f in fields(ProbeSettings)})
 
     @classmethod
     def from_json(cls, data: dict, out: Path | None = None) -> RunConfig:

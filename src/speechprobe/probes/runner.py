@@ -295,7 +295,8 @@ def cross_validate_layers(
     Folds come from :func:`.cv.make_cv` (``cv`` = ``"kfold"`` or ``"logo"``, ``repeats`` partitions,
     fold id ``repeat * n_folds + k``). ``settings`` are the probe hyper-parameters; ``tune`` chooses them
     per outer training fold by nested cross-validation over :data:`.estimators.TUNE_GRIDS`. Scores are
-    ``scorer(y_true, y_pred, labels)`` over the task's fixed label set (the sorted distinct ``labels``).
+    ``scorer(y_true, y_pred, labels)`` over the task's fixed label set (the sorted distinct ``labels``);
+    scorers receive class codes (indices into that set) and ``labels = arange(n_classes)``.
     Rows are ordered by layer, probe (as given, then ``kmeans``), fold and metric, and are identical for
     the same inputs, seed, backend and device whatever ``n_jobs``.
     """
@@ -333,18 +334,9 @@ def _check_plan(y, g, plan: CVPlan, probes, settings: ProbeSettings, tune: bool)
         check_tunable(y, g, plan.folds)
 
 
-def probe_layers(
-    features: np.ndarray,
-    labels: Sequence[str],
-    groups: Sequence[str] | None = None,
-    probes: Sequence[str] = ("knn", "mlp"),
-    n_folds: int = 5,
-    seed: int = 0,
-    n_jobs: int = 1,
-    progress: bool = False,
-    **options,
-) -> list[dict]:
-    """Tidy rows ``{layer, probe, fold, metric, value}`` of :func:`cross_validate_layers` (same options:
-    ``backend``, ``device``, ``repeats``, ``cv``, ``settings``, ``tune`` and the scorer mappings
-    ``scorers``, ``cluster_scorers``, ``oof_scorers``, each ``name -> scorer(y_true, y_pred, labels)``)."""
-    return cross_validate_layers(features, labels, groups, probes, n_folds, seed, n_jobs, progress, **options).rows
+def probe_layers(*args, **options) -> list[dict]:
+    """Tidy rows ``{layer, probe, fold, metric, value}`` of :func:`cross_validate_layers`, which takes the
+    same arguments (``features, labels, groups, probes, n_folds, seed, n_jobs, progress`` and the options
+    ``backend``, ``device``, ``repeats``, ``cv``, ``settings``, ``tune``, ``scorers``, ``cluster_scorers``,
+    ``oof_scorers``)."""
+    return cross_validate_layers(*args, **options).rows
