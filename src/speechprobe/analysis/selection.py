@@ -1,0 +1,178 @@
+"""The selection-aware test of every best layer, and each layer's empirical chance (one analysis).
+
+For every (model, task): :func:`speechprobe.analysis.stats.selection_test` of the primary probe's
+layers, with the run's folds and seed. Writes
+
+``permutation.csv`` (:data:`PERMUTATION_COLUMNS`), one row per (model, task): the selected best layer,
+    its observed score (the maximum over layers), the null distribution of the shuffled maxima (mean,
+    std, 95th percentile), ``p_value`` = (1 + #{null max ≥ observed max}) / (1 + B) (Besag–Clifford's
+    ``h / l`` when a refitted probe stopped early), and ``q_value``: Benjamini–Hochberg over every
+    (model, task) test of the run.
+``chance.csv`` (:data:`CHANCE_COLUMNS`), one row per (model, task, layer): the score, the empirical
+    chance (mean score of the shuffles), ``above_chance = score − chance``, the layer's own p-value and
+    its Holm adjustment across the layers.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+import pandas as pd
+from tqdm.auto import tqdm
+
+from .contract import Analysis, AnalysisResult, AnalysisSettings, Unit
+from .curves import relative_depth
+from .stats import SEQUENTIAL_H, add_q_values, chance_table, selection_test
+
+log = logging.getLogger("speechprobe")
+
+PERMUTATION_COLUMNS = [
+    "model",
+    "task",
+    "probe",
+    "metric",
+    "selection",
+    "layer",
+    "num_layers",
+    "relative_depth",
+    "observed",
+    "null_mean",
+    "null_std",
+    "null_q95",
+    "n_permutations",
+    "max_permutations",
+    "sequential",
+    "p_value",
+    "q_value",
+    "scheme",
+    "n_folds",
+    "seed",
+    "grouped",
+]
+CHANCE_COLUMNS = [
+    "model",
+    "task",
+    "probe",
+    "layer",
+    "relative_depth",
+    "score",
+    "chance",
+    "above_chance",
+    "p_layer",
+    "p_holm",
+    "n_permutations",
+    "scheme",
+]
+PERMUTATION_TEXT = (
+    "Selection-aware permutation test of the best layer (primary probe): every restricted label shuffle "
+    "re-runs the selection (the maximum over layers of the mean Macro-F1 over the same folds), and "
+    "p = (1 + #shuffled maxima ≥ observed maximum) / (1 + #shuffles). Shuffles are restricted: within each "
+    "test fold when folds are not grouped; within each speaker/group when labels vary inside groups; whole "
+    "groups swap labels when each group carries one label. q: Benjamini–Hochberg across every (model, task) "
+    "test of the run. sequential: the probe was refitted per shuffle and stopped early by Besag–Clifford's rule."
+)
+CHANCE_TEXT = (
+    "Empirical chance per layer: the mean Macro-F1 of the same probe on the same folds over the restricted "
+    "label shuffles of the permutation test; above_chance = score − chance. p_layer: that layer tested "
+    "alone; p_holm: Holm-adjusted across the layers of the model (a layer's own claim, not the best layer's)."
+)
+
+
+def _options(settings: AnalysisSettings) -> dict:
+    own = dict(settings.options.get("selection", {}))
+    return {
+        "n_permutations": settings.n_permutations,
+        "probe": settings.primary_probe,
+        "sequential_h": int(own.get("sequential_h", SEQUENTIAL_H)),
+    }
+
+
+def compute(unit: Unit) -> AnalysisResult:
+    """The selection-aware test and per-layer chance of the unit's primary probe."""
+    settings, options = unit.settings, _options(unit.settings)
+    probe = options["probe"]
+    features = unit.features()
+    n_layers = features.shape[1]
+    with tqdm(
+        total=settings.n_permutations,
+        desc=f"permutations {unit.name}",
+        unit="shuffle",
+        leave=False,
+        disable=not settings.progress,
+    ) as bar:
+        test = selection_test(
+            features,
+            unit.labels,
+            unit.groups,
+            (probe,),
+            settings.n_permutations,
+            seed=settings.seed,
+            folds=unit.folds,
+            sequential_h=options["sequential_h"],
+            device=settings.device if settings.device not in (None, "cpu") else None,
+            progress=bar.update,
+        )
+    _, layer = test.best
+    null_max = test.null_max
+    record = {
+        "model": unit.model,
+        "task": unit.task,
+        "probe": probe,
+        "metric": "macro_f1",
+        "selection": f"max over {n_layers} layer(s)",
+        "layer": layer,
+        "num_layers": n_layers,
+        "relative_depth": float(relative_depth(layer, n_layers)),
+        "observed": test.observed_max,
+        "null_mean": float(null_max.mean()),
+        "null_std": float(null_max.std(ddof=1)) if len(null_max) > 1 else 0.0,
+        "null_q95": float(np.quantile(null_max, 0.95)),
+        "n_permutations": test.n_permutations,
+        "max_permutations": test.max_permutations,
+        "sequential": test.sequential,
+        "p_value": test.p_value,
+        "q_value": np.nan,
+        "scheme": test.scheme,
+        "n_folds": len(unit.folds),
+        "seed": settings.seed,
+        "grouped": unit.groups is not None,
+    }
+    notes = []
+    reported, _ = unit.best_layer()
+    if reported != layer:
+        notes.append(
+            f"{unit.name}: the best {probe} layer recomputed from the features is {layer}, results.csv says "
+            f"{reported}; the test is of layer {layer}"
+        )
+    log.info("selection-aware test %s: best layer %d, p = %.3g", unit.name, layer, test.p_value)
+    layers = chance_table(test)
+    layers.insert(0, "probe", probe)
+    layers.insert(0, "task", unit.task)
+    layers.insert(0, "model", unit.model)
+    layers["relative_depth"] = relative_depth(layers["layer"].to_numpy(int), n_layers)
+    layers["n_permutations"] = test.n_permutations
+    layers["scheme"] = test.scheme
+    return AnalysisResult(
+        tables={"permutation.csv": pd.DataFrame([record]), "chance.csv": layers[CHANCE_COLUMNS]},
+        notes=notes,
+    )
+
+
+def finalise(tables: dict[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
+    """Benjamini–Hochberg q-values across every (model, task) test of the run."""
+    frame = tables.get("permutation.csv")
+    if frame is None or frame.empty:
+        return tables
+    return {**tables, "permutation.csv": add_q_values(frame)}
+
+
+ANALYSIS = Analysis(
+    name="selection",
+    compute=compute,
+    tables={"permutation.csv": PERMUTATION_COLUMNS, "chance.csv": CHANCE_COLUMNS},
+    enabled=lambda settings: settings.n_permutations > 0,
+    options=_options,
+    finalise=finalise,
+    description=PERMUTATION_TEXT,
+)
