@@ -219,7 +219,7 @@ def zeroshot(
     for r in f1.to_dict("records"):
         view.add_row(str(r["model"]), str(r["task"]), str(r["probe"]), f"{r['value']:.3f}")
     _stdout().print(view)
-    for what in ("results.csv", "zeroshot_sensitivity.csv", "zeroshot_vs_probe.csv"):
+    for what in ("results.csv", "zeroshot_diagnostics.csv", "zeroshot_vs_probe.csv", "zeroshot_correlation.csv"):
         _stdout().print(f"{what:>24}: {out / what}")
 
 

@@ -57,20 +57,25 @@ def test_rows_responses_and_manifest(tmp_path, tiny_qwen, encode_counter):
     results = pd.read_csv(out / "results.csv", dtype=str, keep_default_na=False)
     assert list(results.columns) == ["model", "task", "layer", "probe", "fold", "metric", "value"]
     assert set(results["probe"]) == PROBES and set(results["layer"]) == {""} and set(results["fold"]) == {"0"}
-    gen = results[results["probe"].str.startswith("zeroshot:generate:")]
-    assert set(gen["metric"]) == {"macro_f1", "accuracy", "parse_failure_rate"}
+    diagnostics = {"parse_rate", "top_share", "pred_entropy", "true_entropy", "collapsed", "chance_macro_f1"}
+    for probe, rows_of in results.groupby("probe"):
+        assert set(rows_of["metric"]) == {"macro_f1", "accuracy", *diagnostics}, probe
     lik = results[results["probe"].str.startswith("zeroshot:likelihood")]
-    assert set(lik["metric"]) == {"macro_f1", "accuracy"}
+    assert (lik.loc[lik["metric"] == "parse_rate", "value"].astype(float) == 1.0).all()  # always a label
     values = results["value"].astype(float)
-    assert values.between(0, 1).all() and len(rows) == len(results)
+    entropy = results["metric"].str.endswith("_entropy")
+    assert values[~entropy].between(0, 1).all() and values[entropy].between(0, 3).all()  # 8 labels: <= 3 bits
+    assert (values[results["metric"] == "true_entropy"] == 3.0).all()  # 8 balanced classes
+    assert len(rows) == len(results)
     responses = pd.read_csv(out / "zeroshot" / tiny_qwen.name / "spoken_word.csv")
     assert len(responses) == 8 * 2 * 3 and responses["id"].nunique() == 8
     assert set(responses.loc[responses["mode"] == "generate", "parse_rule"].dropna()) <= {
         "exact",
         "normalised",
         "synonym",
-        "first_mention",
+        "mention",
         "empty",
+        "ambiguous",
         "unparsed",
     }
     scores = json.loads(responses.loc[responses["mode"] == "likelihood", "scores"].iloc[0])
@@ -197,7 +202,16 @@ def test_empty_generation_is_a_parse_failure(tmp_path, tiny_qwen, monkeypatch):
     run_zeroshot(_cfg(tmp_path, tiny_qwen, modes=["generate"], prompts=["choose"]))
     results = pd.read_csv(tmp_path / "run" / "results.csv")
     got = dict(zip(results["metric"], results["value"]))
-    assert got == {"accuracy": 0.0, "macro_f1": 0.0, "parse_failure_rate": 1.0}
+    assert got == {
+        "accuracy": 0.0,
+        "macro_f1": 0.0,
+        "parse_rate": 0.0,
+        "top_share": 0.0,
+        "pred_entropy": 0.0,
+        "true_entropy": 3.0,
+        "collapsed": 0.0,
+        "chance_macro_f1": 0.125,
+    }
     responses = pd.read_csv(tmp_path / "run" / "zeroshot" / tiny_qwen.name / "spoken_word.csv")
     assert set(responses["parse_rule"]) == {"empty"} and responses["prediction"].isna().all()
 
