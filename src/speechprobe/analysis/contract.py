@@ -145,7 +145,6 @@ class Analysis:
     compute: Callable[[Unit], AnalysisResult | pd.DataFrame]
     tables: Mapping[str, Sequence[str]] = field(default_factory=dict)
     scope: str = "model_task"
-    needs_features: bool = True
     enabled: Callable[[AnalysisSettings], bool] = lambda settings: True
     options: Callable[[AnalysisSettings], Mapping[str, Any]] = lambda settings: {}
     finalise: Callable[[dict[str, pd.DataFrame]], dict[str, pd.DataFrame]] | None = None

@@ -46,6 +46,14 @@ from .selection import CHANCE_COLUMNS, CHANCE_TEXT, PERMUTATION_COLUMNS, PERMUTA
 from .summary import SUMMARY_COLUMNS, atomic_write, best_layers, chance_levels, read_results, summarize
 
 DEFAULT_BASELINES = ("mfcc", "librosa")
+# The columns the report reads from the zero-shot tables (written by speechprobe.zeroshot.link).
+ZS_DIAG_COLUMNS = ["model", "task", "mode", "prompt", "macro_f1", "parse_rate", "top_share", "collapsed"]
+ZS_CORR_COLUMNS = ["scope", "selection", "method", "r", "ci_low", "ci_high", "n_pairs", "n_collapsed"]
+ZS_DIAG_TEXT = (
+    "Per zero-shot (model, task, mode, prompt): parse_rate = share of answers naming exactly one label; top_share = "
+    "share of clips given the most frequent label; entropies in bits of the predicted and true labels; collapsed: "
+    "top_share > max(0.5, (1 + largest true class share) / 2), a score that measures the label prior, not the audio."
+)
 MAIN_TABLE_COLUMNS = [
     "task",
     "model",
@@ -75,6 +83,8 @@ class RunData:
     summary: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=SUMMARY_COLUMNS))
     permutation: pd.DataFrame | None = None
     chance: pd.DataFrame | None = None
+    zeroshot_diagnostics: pd.DataFrame | None = None  # zeroshot_diagnostics.csv (parse rate, collapse)
+    zeroshot_correlation: pd.DataFrame | None = None  # zeroshot_correlation.csv
     analysis: dict = field(default_factory=dict)
     problems: list[str] = field(default_factory=list)
 
@@ -162,6 +172,8 @@ def load_run(run_dir: Path) -> RunData:
     for name, columns, attr in (
         ("permutation.csv", PERMUTATION_COLUMNS, "permutation"),
         ("chance.csv", CHANCE_COLUMNS, "chance"),
+        ("zeroshot_diagnostics.csv", ZS_DIAG_COLUMNS, "zeroshot_diagnostics"),
+        ("zeroshot_correlation.csv", ZS_CORR_COLUMNS, "zeroshot_correlation"),
     ):
         if (run_dir / name).is_file():
             try:
@@ -463,6 +475,38 @@ def findings(data: RunData, table: pd.DataFrame, shapes: pd.DataFrame, para: pd.
     return out
 
 
+def zeroshot_findings(data: RunData) -> list[str]:
+    """Sentences on collapsed zero-shot answer sets and on the zero-shot ↔ probe correlation."""
+    out = []
+    diag = data.zeroshot_diagnostics
+    if diag is not None and not diag.empty:
+        flagged = diag[diag["collapsed"].astype(str).str.lower().isin(["true", "1", "1.0"])]
+        for (model, task), rows in flagged.groupby(["model", "task"], sort=True):
+            total = int(((diag["model"] == model) & (diag["task"] == task)).sum())
+            which = ", ".join(f"{r.mode}:{r.prompt} {float(r.top_share):.0%}" for r in rows.itertuples(index=False))
+            out.append(
+                f"Zero-shot {model} on {task} collapsed in {len(rows)} of {total} (mode, prompt) settings, one label "
+                f"taking most answers ({which}): those scores measure the decoder's label prior, not the audio, and "
+                "are kept out of the zero-shot ↔ probe correlation."
+            )
+    corr = data.zeroshot_correlation
+    if corr is not None and not corr.empty:
+        rows = corr[(corr["scope"] == "pooled") & (corr["method"] == "spearman")].set_index("selection")
+        if "default" in rows.index and np.isfinite(float(rows.loc["default", "r"])):
+            r = rows.loc["default"]
+            ci = f"[{float(r['ci_low']):.2f}, {float(r['ci_high']):.2f}]"
+            sentence = (
+                f"Across {int(r['n_pairs'])} (model, task) pairs ({int(r['n_collapsed'])} collapsed left out), "
+                f"chance-normalised zero-shot skill (default mode, mean over prompts) and best-layer probe score "
+                f"correlate with Spearman ρ = {float(r['r']):.2f} {ci} (95% bootstrap over tasks)"
+            )
+            if "oracle" in rows.index and np.isfinite(float(rows.loc["oracle", "r"])):
+                oracle = float(rows.loc["oracle", "r"])
+                sentence += f"; with the best prompt chosen on the test labels (oracle) ρ = {oracle:.2f}"
+            out.append(sentence + ".")
+    return out
+
+
 def _signed(v) -> str:
     return "–" if pd.isna(v) else f"{v:+.3f}"
 
@@ -666,6 +710,8 @@ def _tables(
         )
     if data.chance is not None and not data.chance.empty:
         out.append(Table("Empirical chance per layer", data.chance, CHANCE_TEXT, {"p_layer": 4, "p_holm": 4}))
+    if data.zeroshot_diagnostics is not None and not data.zeroshot_diagnostics.empty:
+        out.append(Table("Zero-shot answers: parse rate and collapse", data.zeroshot_diagnostics, ZS_DIAG_TEXT))
     zs = zeroshot_points(data.summary)
     if not zs.empty:
         out.append(
@@ -1034,7 +1080,7 @@ def build_report(run_dir: Path, title: str | None = None) -> Path:
         notes.append("No chance.csv: the empirical chance per layer comes with the permutation tests.")
     rep = Report(
         title=title or f"speechprobe report: {run_dir.name}",
-        findings=findings(data, table, shapes, para),
+        findings=findings(data, table, shapes, para) + zeroshot_findings(data),
         warnings=warnings_for(data),
         problems=problems,
         tables=_tables(data, table, shapes, gains, para, chance),
