@@ -146,12 +146,17 @@ def test_probe_rows_are_kept_and_linked(tmp_path, tiny_qwen):
     run_zeroshot(cfg)  # a rerun replaces its own rows, never duplicates them
     results = pd.read_csv(cfg.out / "results.csv", dtype=str, keep_default_na=False)
     assert len(results[results["probe"] == "knn"]) == 12
-    assert len(results[results["probe"].str.startswith("zeroshot:")]) == 2 * (3 + 2 + 2)
+    # 2 tasks x 3 (mode, prompt) rows (generate, likelihood, likelihood_raw) x 8 metrics (scores + diagnostics)
+    assert len(results[results["probe"].str.startswith("zeroshot:")]) == 2 * 3 * 8
     pairs = pd.read_csv(cfg.out / "zeroshot_vs_probe.csv")
-    assert sorted(pairs["task"]) == ["gender", "spoken_word"]
+    assert sorted(pairs["task"]) == ["gender", "gender", "spoken_word", "spoken_word"]
+    assert sorted(pairs["selection"]) == ["default", "default", "oracle", "oracle"]
     assert np.allclose(pairs["probe_f1"], 0.505) and (pairs["probe_layer"] == 2).all()
+    assert (pairs.loc[pairs["selection"] == "default", "mode"] == "likelihood").all()  # preferred to generate
+    diagnostics = pd.read_csv(cfg.out / "zeroshot_diagnostics.csv")
+    assert len(diagnostics) == 6 and diagnostics["parse_rate"].between(0, 1).all()
     corr = pd.read_csv(cfg.out / "zeroshot_correlation.csv")
-    assert set(corr["method"]) == {"spearman", "pearson"} and (corr["n_pairs"] == 2).all()
+    assert set(corr["method"]) == {"spearman", "pearson"} and (corr["n_pairs"] <= 2).all()
     assert corr["r"].isna().all()  # fewer than 3 pairs: no correlation is claimed
     assert (cfg.out / "figures" / "zeroshot_correlation.png").stat().st_size > 1000
     manifest = json.loads((cfg.out / "manifest.json").read_text())

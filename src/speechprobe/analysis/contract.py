@@ -95,10 +95,7 @@ class Unit:
         """The run's cross-validation folds (those of the probe runner, so scores match results.csv)."""
         from ..probes import make_folds
 
-        try:
-            return make_folds(self.labels, self.groups, self.settings.n_folds, self.settings.seed)
-        except ConfigError as e:
-            raise SpeechprobeError(str(e)) from None
+        return make_folds(self.labels, self.groups, self.settings.n_folds, self.settings.seed)
 
     def features(self, model: str | None = None) -> np.ndarray:
         """``(items, layers, dims)`` of ``model`` (default: the unit's) for the unit's clips, loaded once."""

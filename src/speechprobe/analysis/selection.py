@@ -111,6 +111,7 @@ def compute(unit: Unit) -> AnalysisResult:
             folds=unit.folds,
             sequential_h=options["sequential_h"],
             device=settings.device if settings.device not in (None, "cpu") else None,
+            n_jobs=settings.n_jobs,
             progress=bar.update,
         )
     _, layer = test.best

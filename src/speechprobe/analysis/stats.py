@@ -266,6 +266,7 @@ def selection_test(
     sequential_h: int = SEQUENTIAL_H,
     fixed_labels: bool = False,
     device: str | None = None,
+    n_jobs: int = 1,
     progress: Callable[[int], None] | None = None,
 ) -> SelectionTest:
     """Selection-aware permutation test of the best layer of ``features`` ``(N, L, D)``.
@@ -274,7 +275,8 @@ def selection_test(
     ``make_folds(labels, groups, n_folds, seed)``); each of the shuffles (restricted, see
     :func:`permutation_scheme`; drawn from ``default_rng(seed)``) re-runs that selection. Probes
     without an exact cheap null stop early after ``sequential_h`` exceedances of the maximum
-    (Besag–Clifford; ``sequential_h=0`` turns that off). ``progress(n)`` is called after each batch.
+    (Besag–Clifford; ``sequential_h=0`` turns that off), refitting ``n_jobs`` shuffles at once.
+    ``progress(n)`` is called after each batch.
     """
     if n_permutations < 1:
         raise ConfigError(f"n_permutations is {n_permutations}; use 1 or more")
@@ -292,7 +294,7 @@ def selection_test(
     g = _as_groups(groups, len(y))
     folds = list(folds) if folds is not None else make_folds(y, g, n_folds, seed)
     classes, codes = np.unique(y, return_inverse=True)
-    nulls = [make_null(p, X, folds, len(classes), seed, fixed_labels, device) for p in probes]
+    nulls = [make_null(p, X, folds, len(classes), seed, fixed_labels, device, n_jobs) for p in probes]
     observed = np.stack([null.scores(codes[None])[0] for null in nulls])  # (n_probes, L)
     scheme, permute = label_permuter(codes, g, folds)
     rng = np.random.default_rng(seed)

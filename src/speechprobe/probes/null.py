@@ -133,6 +133,7 @@ class FittedNull:
         seed: int = 0,
         fixed_labels: bool = False,
         device: str | None = None,
+        n_jobs: int = 1,
     ) -> None:
         make_probe(probe, seed)  # unknown names fail here
         self.features = features
@@ -143,10 +144,15 @@ class FittedNull:
         self.fixed_labels = fixed_labels
         self.n_layers = features.shape[1]
         self.device = device
+        self.n_jobs = n_jobs
 
     def scores(self, codes: np.ndarray) -> np.ndarray:
         codes = np.atleast_2d(codes)
-        return np.stack([self._one(row) for row in codes])
+        if self.n_jobs == 1 or len(codes) < 2 or self.device is not None:
+            return np.stack([self._one(row) for row in codes])
+        from joblib import Parallel, delayed  # shuffles in worker processes; each fit is single-threaded
+
+        return np.stack(Parallel(n_jobs=self.n_jobs)(delayed(self._one)(row) for row in codes))
 
     def _one(self, codes: np.ndarray) -> np.ndarray:
         total = np.zeros(self.n_layers)
@@ -190,8 +196,9 @@ def make_null(
     seed: int = 0,
     fixed_labels: bool = False,
     device: str | None = None,
+    n_jobs: int = 1,
 ) -> LayerNull:
     """The cheapest exact null for ``probe``: :class:`KNNNull` for ``knn``, else :class:`FittedNull`."""
     if probe == "knn":
         return KNNNull(features, folds, n_classes, seed, fixed_labels)
-    return FittedNull(features, folds, n_classes, probe, seed, fixed_labels, device)
+    return FittedNull(features, folds, n_classes, probe, seed, fixed_labels, device, n_jobs)
