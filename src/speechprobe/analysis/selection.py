@@ -23,7 +23,7 @@ from tqdm.auto import tqdm
 
 from .contract import Analysis, AnalysisResult, AnalysisSettings, Unit
 from .curves import relative_depth
-from .stats import SEQUENTIAL_H, add_q_values, chance_table, selection_test
+from .stats import SEQUENTIAL_H, SelectionTest, add_q_values, chance_table, selection_test
 
 log = logging.getLogger("speechprobe")
 
@@ -88,24 +88,21 @@ def _options(settings: AnalysisSettings) -> dict:
     }
 
 
-def compute(unit: Unit) -> AnalysisResult:
-    """The selection-aware test and per-layer chance of the unit's primary probe."""
-    settings, options = unit.settings, _options(unit.settings)
-    probe = options["probe"]
-    features = unit.features()
-    n_layers = features.shape[1]
-    with tqdm(
+def _run_test(unit: Unit, options: dict) -> SelectionTest:
+    settings = unit.settings
+    bar = tqdm(
         total=settings.n_permutations,
         desc=f"permutations {unit.name}",
         unit="shuffle",
         leave=False,
         disable=not settings.progress,
-    ) as bar:
-        test = selection_test(
-            features,
+    )
+    with bar:
+        return selection_test(
+            unit.features(),
             unit.labels,
             unit.groups,
-            (probe,),
+            (options["probe"],),
             settings.n_permutations,
             seed=settings.seed,
             folds=unit.folds,
@@ -114,12 +111,16 @@ def compute(unit: Unit) -> AnalysisResult:
             n_jobs=settings.n_jobs,
             progress=bar.update,
         )
+
+
+def _permutation_row(unit: Unit, test: SelectionTest) -> dict:
     _, layer = test.best
+    n_layers = test.observed.shape[1]
     null_max = test.null_max
-    record = {
+    return {
         "model": unit.model,
         "task": unit.task,
-        "probe": probe,
+        "probe": test.probes[test.best[0]],
         "metric": "macro_f1",
         "selection": f"max over {n_layers} layer(s)",
         "layer": layer,
@@ -136,27 +137,32 @@ def compute(unit: Unit) -> AnalysisResult:
         "q_value": np.nan,
         "scheme": test.scheme,
         "n_folds": len(unit.folds),
-        "seed": settings.seed,
+        "seed": unit.settings.seed,
         "grouped": unit.groups is not None,
     }
+
+
+def compute(unit: Unit) -> AnalysisResult:
+    """The selection-aware test and per-layer chance of the unit's primary probe."""
+    test = _run_test(unit, _options(unit.settings))
+    row = _permutation_row(unit, test)
     notes = []
     reported, _ = unit.best_layer()
-    if reported != layer:
+    if reported != row["layer"]:
         notes.append(
-            f"{unit.name}: the best {probe} layer recomputed from the features is {layer}, results.csv says "
-            f"{reported}; the test is of layer {layer}"
+            f"{unit.name}: the best {row['probe']} layer recomputed from the features is {row['layer']}, "
+            f"results.csv says {reported}; the test is of layer {row['layer']}"
         )
-    log.info("selection-aware test %s: best layer %d, p = %.3g", unit.name, layer, test.p_value)
+    log.info("selection-aware test %s: best layer %d, p = %.3g", unit.name, row["layer"], test.p_value)
     layers = chance_table(test)
-    layers.insert(0, "probe", probe)
+    layers.insert(0, "probe", row["probe"])
     layers.insert(0, "task", unit.task)
     layers.insert(0, "model", unit.model)
-    layers["relative_depth"] = relative_depth(layers["layer"].to_numpy(int), n_layers)
+    layers["relative_depth"] = relative_depth(layers["layer"].to_numpy(int), row["num_layers"])
     layers["n_permutations"] = test.n_permutations
     layers["scheme"] = test.scheme
     return AnalysisResult(
-        tables={"permutation.csv": pd.DataFrame([record]), "chance.csv": layers[CHANCE_COLUMNS]},
-        notes=notes,
+        tables={"permutation.csv": pd.DataFrame([row]), "chance.csv": layers[CHANCE_COLUMNS]}, notes=notes
     )
 
 
