@@ -153,6 +153,12 @@ def compute(unit: Unit) -> AnalysisResult:
             f"{unit.name}: the best {row['probe']} layer recomputed from the features is {row['layer']}, "
             f"results.csv says {reported}; the test is of layer {row['layer']}"
         )
+    stored = float(unit.best.loc[unit.best["model"] == unit.model, "mean"].iloc[0])
+    if abs(test.observed[0, reported] - stored) > 1e-9:  # another metric definition or other folds
+        notes.append(
+            f"{unit.name}: layer {reported} scores {test.observed[0, reported]:.6f} when re-scored for the test, "
+            f"{stored:.6f} in results.csv"
+        )
     log.info("selection-aware test %s: best layer %d, p = %.3g", unit.name, row["layer"], test.p_value)
     layers = chance_table(test)
     layers.insert(0, "probe", row["probe"])
