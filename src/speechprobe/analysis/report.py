@@ -571,13 +571,13 @@ def make_figures(data: RunData, chance: pd.DataFrame) -> tuple[list[FigureEntry]
                         "Layer curves",
                     )
                 )
-        png = plot_best_heatmap(summary, fig_dir / "heatmap_best.png", "macro_f1", data.depths)
+        png = plot_best_heatmap(summary, fig_dir / "heatmap_best.png", "macro_f1", data.depths, data.primary)
         if png:
             entries.append(
                 FigureEntry(
                     png,
-                    "Best Macro-F1 per model (rows) and task (columns), at each pair's best layer and probe; "
-                    "grey: no result.",
+                    f"Best Macro-F1 per model (rows) and task (columns), at each pair's best layer of the "
+                    f"primary probe ({data.primary}); grey: no result.",
                     "Heatmaps",
                 )
             )
@@ -590,14 +590,14 @@ def make_figures(data: RunData, chance: pd.DataFrame) -> tuple[list[FigureEntry]
                     "Heatmaps",
                 )
             )
-        png = plot_zeroshot_scatter(summary, fig_dir / "zeroshot_vs_probe.png")
+        png = plot_zeroshot_scatter(summary, fig_dir / "zeroshot_vs_probe.png", probe=data.primary)
         if png:
             entries.append(
                 FigureEntry(
                     png,
-                    "Zero-shot Macro-F1 (one point per model, task and prompt) against the best probe Macro-F1 of "
-                    "the same model (hollow: best probe of any model); points below the dashed diagonal are "
-                    "tasks where probing the layers recovers more than prompting.",
+                    "Zero-shot Macro-F1 (one point per model, task and prompt) against the best-layer Macro-F1 of "
+                    f"the primary probe ({data.primary}) of the same model (hollow: of any model); points below the "
+                    "dashed diagonal are tasks where probing the layers recovers more than prompting.",
                     "Zero-shot vs probes",
                 )
             )
@@ -712,10 +712,15 @@ def _tables(
         out.append(Table("Empirical chance per layer", data.chance, CHANCE_TEXT, {"p_layer": 4, "p_holm": 4}))
     if data.zeroshot_diagnostics is not None and not data.zeroshot_diagnostics.empty:
         out.append(Table("Zero-shot answers: parse rate and collapse", data.zeroshot_diagnostics, ZS_DIAG_TEXT))
-    zs = zeroshot_points(data.summary)
+    zs = zeroshot_points(data.summary, probe=data.primary)
     if not zs.empty:
         out.append(
-            Table("Zero-shot vs probes", zs, "probe_score: the best probe Macro-F1 it is compared with (reference).")
+            Table(
+                "Zero-shot vs probes",
+                zs,
+                f"probe_score: the best-layer Macro-F1 of the primary probe ({data.primary}) it is compared with "
+                "(reference).",
+            )
         )
     return out
 
