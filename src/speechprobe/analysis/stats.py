@@ -19,7 +19,7 @@ permutation that respects the fold and speaker structure:
 **Selection-aware test.** The best layer is the layer (of the primary probe, or the best (probe, layer)
 when a best probe is selected) with the highest mean score over the folds. Testing only that layer
 against its own shuffles ignores that it won a contest among L layers: with 13 signal-free layers
-that test rejects at the 5 % level in about 40 % of datasets (``benchmarks/calibration.py``). Here
+that test rejects at the 5 % level in 45 % of datasets (``benchmarks/calibration.py``; 5.5 % here). Here
 every shuffle re-runs the same selection on the same shuffled labels and folds, and the best layer is
 tested against the distribution of the shuffled *maxima*:
 ``p = (1 + #{b : max_l T_b(l) ≥ max_l T(l)}) / (1 + B)``.
