@@ -17,6 +17,8 @@ SCRIPTS = [
     "bench_uncertainty.py",
     "bench_zeroshot.py",
     "bench_memory.py",
+    "bench_statistics.py",
+    "calibration.py",
 ]
 
 

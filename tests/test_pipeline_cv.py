@@ -113,7 +113,7 @@ def test_report_shows_coverage_bootstrap_and_shape_claims(tones, tiny_whisper, t
     md = (tmp_path / "run" / "report.md").read_text()
     assert "### Cross-validation and class coverage" in md and "| manifest | stratified-group-kfold | 4 | 1 | 4 |" in md
     assert "### Best-layer uncertainty" in md
-    assert "(bootstrap over clips), the best (layer, probe) in" in md  # the finding carries p_best
+    assert "(bootstrap over clips); best knn layer over resamples: layer " in md  # the finding carries p_best
     assert re.search(r"curve is (undetermined \(looks|rising \(last|falling \(last|peaked \(best|dipped \(first)", md)
     table = pd.read_csv(tmp_path / "run" / "main_table.csv")
     assert {"macro_f1_oof", "oof_ci_low", "oof_ci_high", "p_best", "shape"} <= set(table.columns)

@@ -11,6 +11,7 @@ from rich.console import Console
 from rich.table import Table
 
 from . import cli_options as opts
+from .cli_view import print_best, stdout
 from .errors import SpeechprobeError
 
 app = typer.Typer(
@@ -22,11 +23,6 @@ app = typer.Typer(
 console = Console(stderr=True)
 _DEBUG = {"on": False}
 _CLICK_ERROR = typer.BadParameter.__mro__[2]  # Typer's (vendored) ClickException
-
-
-def _stdout() -> Console:
-    """Standard output; wide when piped so tables stay greppable."""
-    return Console() if sys.stdout.isatty() else Console(width=240)
 
 
 def _split(value: str | None) -> list[str]:
@@ -46,6 +42,11 @@ GroupColOpt = typer.Option(None, "--group-column", help="Speaker/session column 
 SplitOpt = typer.Option(None, "--split", help="Dataset split (default: test, or the only one).")
 OutOpt = typer.Option(Path("runs/latest"), "--out", "-o", help="Run directory.")
 ProbesOpt = typer.Option("knn,mlp", "--probes", help="Probes: knn, mlp, linear.")
+PrimaryOpt = typer.Option(
+    "knn",
+    "--primary-probe",
+    help="The probe whose best layer is 'the best layer' in every table, test and finding (knn: exact, cheap null).",
+)
 FoldsOpt = typer.Option(5, "--folds", help="Cross-validation folds.")
 SeedOpt = typer.Option(0, "--seed", help="Seed for data generation, folds and probes.")
 WindowOpt = typer.Option("full", "--window", help="Whisper input: full (30 s, faithful) or trimmed (fast).")
@@ -64,7 +65,12 @@ BatchOpt = typer.Option(
 JobsOpt = typer.Option(1, "--jobs", "-j", help="Parallel probe jobs (joblib).")
 ProgressOpt = typer.Option(True, "--progress/--no-progress", help="Show progress bars.")
 PermOpt = typer.Option(
-    100, "--permutations", help="Permutation test of each best layer (0: skip; also skips the control task)."
+    1000,
+    "--permutations",
+    help=(
+        "Label shuffles for the selection-aware test of each best layer and the empirical chance (0: skip). "
+        "KNN re-votes cheaply; a refitted primary probe (mlp, linear) fits once per shuffle: lower it there."
+    ),
 )
 EmbedOpt = typer.Option(True, "--embeddings/--no-embeddings", help="t-SNE/UMAP of the first, best and last layers.")
 ReportOpt = typer.Option(True, "--report/--no-report", help="Write report.html at the end.")
@@ -111,6 +117,7 @@ def run(
     tasks: str = TasksOpt,
     out: Path = OutOpt,
     probes: str = ProbesOpt,
+    primary_probe: str = PrimaryOpt,
     folds: int = FoldsOpt,
     seed: int = SeedOpt,
     window: str = WindowOpt,
@@ -154,7 +161,7 @@ def run(
 
     cfg = _cfg_from(locals())
     cfg.report = report and not zeroshot  # with zero-shot, the report comes once its rows are in
-    results = run_pipeline(cfg)
+    run_pipeline(cfg)
     if zeroshot:
         from .analysis import build_report
         from .zeroshot import ZeroShotConfig, run_zeroshot
@@ -162,7 +169,7 @@ def run(
         run_zeroshot(ZeroShotConfig.from_run_config(cfg, prompts=_split(prompts), modes=_split(mode)))
         if report:
             build_report(cfg.out)
-    _print_best(results, cfg.out)
+    print_best(cfg.out)
 
 
 @app.command()
@@ -219,9 +226,9 @@ def zeroshot(
     view = Table("model", "task", "probe", "Macro-F1", title="Zero-shot")
     for r in f1.to_dict("records"):
         view.add_row(str(r["model"]), str(r["task"]), str(r["probe"]), f"{r['value']:.3f}")
-    _stdout().print(view)
-    for what in ("results.csv", "zeroshot_sensitivity.csv", "zeroshot_vs_probe.csv"):
-        _stdout().print(f"{what:>24}: {out / what}")
+    stdout().print(view)
+    for what in ("results.csv", "zeroshot_diagnostics.csv", "zeroshot_vs_probe.csv", "zeroshot_correlation.csv"):
+        stdout().print(f"{what:>24}: {out / what}")
 
 
 def _cfg_from(args: dict):
@@ -271,6 +278,7 @@ def extract(
 def probe(
     run_dir: Path = typer.Argument(..., help="Run directory written by `speechprobe extract`."),
     probes: str | None = typer.Option(None, "--probes"),
+    primary_probe: str | None = typer.Option(None, "--primary-probe", help=PrimaryOpt.help),
     folds: int | None = typer.Option(None, "--folds"),
     seed: int | None = typer.Option(None, "--seed"),
     jobs: int = JobsOpt,
@@ -296,6 +304,7 @@ def probe(
     given = {k: v for k, v in locals().items() if k in opts.CV_AND_PROBE_OPTIONS and v is not None}
     cfg, clips, state = load_extracted(run_dir)
     cfg.probes = _split(probes) or cfg.probes
+    cfg.primary_probe = primary_probe or cfg.primary_probe
     cfg.folds = folds if folds is not None else cfg.folds
     cfg.seed = seed if seed is not None else cfg.seed
     for name, value in given.items():
@@ -303,7 +312,8 @@ def probe(
     cfg.n_jobs, cfg.progress = jobs, progress
     cfg.permutations, cfg.embeddings, cfg.report = permutations, embeddings, report
     cfg.validate()
-    _print_best(probe_and_report(cfg, clips, state), run_dir)
+    probe_and_report(cfg, clips, state)
+    print_best(run_dir)
 
 
 @app.command()
@@ -337,8 +347,8 @@ def demo(
         permutations=permutations,
         embeddings=embeddings,
     )
-    results = run_pipeline(cfg)
-    _print_best(results, out)
+    run_pipeline(cfg)
+    print_best(out)
 
 
 @app.command()
@@ -346,9 +356,12 @@ def report(
     run_dir: Path = typer.Argument(..., help="A run directory."),
     permutations: int = typer.Option(0, "--permutations", help="Run (more) permutations first; 0 keeps RUN's."),
     embeddings: bool = typer.Option(False, "--embeddings/--no-embeddings", help="Draw t-SNE/UMAP first."),
-    probe: str = typer.Option("knn", "--probe", help="Probe for the permutation test and control task."),
+    primary_probe: str | None = typer.Option(
+        None, "--primary-probe", help="Probe whose best layer is tested (default: the run's primary probe)."
+    ),
     cache: Path | None = CacheOpt,
     jobs: int = JobsOpt,
+    progress: bool = ProgressOpt,
 ) -> None:
     """Build RUN/report.html (self-contained), report.md and the main table (CSV, LaTeX)."""
     from .analysis import analyse_features, build_report, store_loader
@@ -357,13 +370,13 @@ def report(
         analyse_features(
             run_dir,
             store_loader(run_dir, cache),
-            probe=probe,
+            primary_probe=primary_probe,
             n_permutations=permutations,
-            control=bool(permutations),
             embeddings=embeddings,
             n_jobs=jobs,
+            progress=progress,
         )
-    _stdout().print(f"report: {build_report(run_dir)}")
+    stdout().print(f"report: {build_report(run_dir)}")
 
 
 @app.command()
@@ -378,9 +391,9 @@ def reproduce(
     for lib, (old, new) in rep.version_changes.items():
         console.print(f"note: {lib} was {old}, now {new}")
     if rep.identical:
-        _stdout().print(f"identical: all {rep.rows} rows of results.csv match {run_dir}")
+        stdout().print(f"identical: all {rep.rows} rows of results.csv match {run_dir}")
         return
-    _stdout().print(f"DIFFERENT: {rep.differing_rows} of {rep.rows} rows differ (max |diff| {rep.max_abs_diff:.3g})")
+    stdout().print(f"DIFFERENT: {rep.differing_rows} of {rep.rows} rows differ (max |diff| {rep.max_abs_diff:.3g})")
     raise typer.Exit(1)
 
 
@@ -403,11 +416,11 @@ def cache_verify(
     store = FeatureStore(cache_root(cache) / "features")
     rep = store.verify(repair=repair)
     verb = "removed" if repair else "found"
-    _stdout().print(
+    stdout().print(
         f"{store.root}: {rep.items} items; {len(rep.torn)} torn and {len(rep.orphans)} orphan entries {verb}"
     )
     for p in (*rep.torn, *rep.orphans):
-        _stdout().print(f"  {verb}: {p}")
+        stdout().print(f"  {verb}: {p}")
     if not rep.ok and not repair:
         raise typer.Exit(1)
 
@@ -430,7 +443,7 @@ def models() -> None:
         else:
             source = s.hub_id or s.name
         table.add_row(s.name, s.family, str(s.num_layers or "?"), str(s.hidden_size or "?"), str(s.sample_rate), source)
-    _stdout().print(table)
+    stdout().print(table)
 
 
 @app.command()
@@ -442,37 +455,7 @@ def tasks(details: bool = typer.Option(False, "--details", help="Show each task'
     for t in registered_tasks().values():
         row = [t.name, t.source, "yes" if t.paralinguistic else "no", ", ".join(t.labels)]
         table.add_row(*row, *([t.cue] if details else []))
-    _stdout().print(table)
-
-
-def _print_best(results, out: Path) -> None:
-    """The best layer per (model, task) beside the baselines, its bootstrap share, and where the outputs are."""
-    import pandas as pd
-
-    from .analysis.uncertainty import run_best_table
-
-    table = run_best_table(results, out)
-    base = [c for c in ("mfcc", "librosa") if c in table and table[c].notna().any()]
-    view = Table(
-        "model", "task", "probe", "layer", "depth", "Macro-F1 (95% CI)", "best in", *base, title="Best layer per task"
-    )
-    for r in table.to_dict("records"):
-        share = r["p_best"]
-        view.add_row(
-            str(r["model"]),
-            str(r["task"]),
-            str(r["probe"]),
-            str(r["layer"]),
-            f"{r['relative_depth']:.2f}",
-            f"{r['macro_f1']:.3f} ± {r['ci95']:.3f}",
-            "–" if pd.isna(share) else f"{100 * share:.0f}%",
-            *[f"{r[c]:.3f}" for c in base],
-        )
-    out_console = _stdout()
-    out_console.print(view)
-    out_console.print("95% CI: corrected resampled t; best in: share of bootstrap resamples (bootstrap.csv)")
-    for what in ("results.csv", "summary.csv", "bootstrap.csv", "figures", "manifest.json", "report.html"):
-        out_console.print(f"{what:>14}: {out / what}")
+    stdout().print(table)
 
 
 def main() -> None:

@@ -271,8 +271,12 @@ def curve_shapes(
     return pd.DataFrame(out, columns=SHAPE_COLUMNS)
 
 
-def _best_per_model_task(summary: pd.DataFrame, metric: str, depths: Mapping[str, int] | None) -> pd.DataFrame:
+def _best_per_model_task(
+    summary: pd.DataFrame, metric: str, depths: Mapping[str, int] | None, probe: str | None = None
+) -> pd.DataFrame:
     best = best_layers(summary, metric, depths)
+    if probe is not None:  # the primary probe alone (analysis.primary): no selection over probes
+        best = best[best["probe"] == probe]
     return best.sort_values(
         ["model", "task", "mean", "layer", "probe"], ascending=[True, True, False, True, True], kind="mergesort"
     ).drop_duplicates(["model", "task"], keep="first")
@@ -302,16 +306,19 @@ def baseline_gain(
     metric: str = "macro_f1",
     results: pd.DataFrame | None = None,
     depths: Mapping[str, int] | None = None,
+    probe: str | None = None,
     ratios: Mapping[str, float] | None = None,
 ) -> pd.DataFrame:
     """Per (model, task): the model's best (layer, probe) minus the best hand-crafted baseline on that task.
+
+    With ``probe`` (the primary probe), the model and the baselines are both taken at that probe's best layer.
 
     With fold-level ``results`` (results.csv), ``gain_ci95`` is the corrected resampled-t 95% CI
     half-width of the per-fold paired differences (folds are shared: same labels, groups and seed;
     ``ratios`` gives each task's n_test / n_train, default 1 / (J − 1)); else NaN. The best layer is
     chosen on the same folds, so the gain is optimistic by a selection effect.
     """
-    best = _best_per_model_task(summary, metric, depths)
+    best = _best_per_model_task(summary, metric, depths, probe)
     is_base = best["model"].isin(list(baselines))
     base = best[is_base].sort_values(["task", "mean", "model"], ascending=[True, False, True], kind="mergesort")
     base = base.drop_duplicates("task").set_index("task")

@@ -8,13 +8,11 @@ so the report itself only places their tables and sentences.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from .bootstrap import best_layer_distribution
-from .summary import best_table, run_ratios, summarize
 
 COVERAGE_COLUMNS = [
     "task",
@@ -156,15 +154,3 @@ def uncertainty_warnings(manifest: Mapping) -> list[str]:
                 f"macro_f1_oof there."
             )
     return out
-
-
-def run_best_table(results: pd.DataFrame, run_dir: Path) -> pd.DataFrame:
-    """:func:`.summary.best_table` of a run's results (corrected intervals from its manifest.json) with
-    ``p_best``: the share of bootstrap resamples in which that (layer, probe) is the best (bootstrap.csv)."""
-    run_dir = Path(run_dir)
-    table = best_table(summarize(results, run_ratios(run_dir)))
-    boot = pd.read_csv(run_dir / "bootstrap.csv") if (run_dir / "bootstrap.csv").is_file() else None
-    table["p_best"] = [
-        best_uncertainty(boot, r.model, r.task, r.probe, r.layer)["p_best_overall"] for r in table.itertuples()
-    ]
-    return table
