@@ -117,3 +117,12 @@ def test_report_shows_coverage_bootstrap_and_shape_claims(tones, tiny_whisper, t
     assert re.search(r"curve is (undetermined \(looks|rising \(last|falling \(last|peaked \(best|dipped \(first)", md)
     table = pd.read_csv(tmp_path / "run" / "main_table.csv")
     assert {"macro_f1_oof", "oof_ci_low", "oof_ci_high", "p_best", "shape"} <= set(table.columns)
+
+
+def test_selection_test_rescores_the_runs_own_folds_and_probe(tones, tmp_path):
+    # repeated folds and a non-default k: the permutation test's observed score is results.csv's
+    run(_cfg(tones, tmp_path / "run", folds=3, repeats=2, knn_k=3, permutations=19, probes=["knn"]))
+    perm = pd.read_csv(tmp_path / "run" / "permutation.csv")
+    summary = pd.read_csv(tmp_path / "run" / "summary.csv")
+    mean = summary[(summary.metric == "macro_f1") & (summary.probe == "knn")]["mean"].max()
+    assert perm["observed"].iloc[0] == pytest.approx(mean, abs=1e-12)
