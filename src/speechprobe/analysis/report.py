@@ -502,9 +502,11 @@ def findings(data: RunData, table: pd.DataFrame, shapes: pd.DataFrame, para: pd.
         if pd.notna(r.gain):
             verb = "above" if r.gain > 0 else "below" if r.gain < 0 else "level with"
             extra.append(f"{abs(r.gain):.3f} {verb} the best hand-crafted baseline")
-        if pd.notna(r.chance_macro_f1) and r.macro_f1 - (r.ci95 if np.isfinite(r.ci95) else 0) <= r.chance_macro_f1:
+        tests = _test_phrases(data, r.model, r.task)
+        below = r.macro_f1 - (r.ci95 if np.isfinite(r.ci95) else 0) <= r.chance_macro_f1
+        if pd.notna(r.chance_macro_f1) and below and not tests:  # the permutation test, when run, decides
             extra.append("not clearly above chance")
-        extra += _test_phrases(data, r.model, r.task)
+        extra += tests
         if extra:
             sentence = sentence[:-1] + "; " + "; ".join(extra) + "."
         out.append(sentence)
