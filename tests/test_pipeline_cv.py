@@ -126,3 +126,27 @@ def test_selection_test_rescores_the_runs_own_folds_and_probe(tones, tmp_path):
     summary = pd.read_csv(tmp_path / "run" / "summary.csv")
     mean = summary[(summary.metric == "macro_f1") & (summary.probe == "knn")]["mean"].max()
     assert perm["observed"].iloc[0] == pytest.approx(mean, abs=1e-12)
+
+
+def test_cli_extract_then_probe_with_cv_options(tones, tmp_path):
+    import subprocess
+    import sys
+
+    def cli(*args):
+        cmd = [sys.executable, "-m", "speechprobe.cli", *args]
+        return subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+
+    out = str(tmp_path / "run")
+    common = ["--no-progress"]
+    r = cli("extract", "--tasks", str(tones), "--baselines", "mfcc", "--out", out, *common)
+    assert r.returncode == 2 and "--folds 5 needs (5): 'high' 4" in r.stderr  # checked before extracting
+    r = cli("extract", "--tasks", str(tones), "--baselines", "mfcc", "--out", out, "--folds", "3", *common)
+    assert r.returncode == 0, r.stderr
+    r = cli("probe", out, "--folds", "3", "--repeats", "2", "--knn-k", "3", "--bootstrap", "50", "--probes", "knn")
+    assert r.returncode == 0, r.stderr
+    manifest = json.loads((tmp_path / "run" / "manifest.json").read_text())
+    assert manifest["config"]["repeats"] == 2 and manifest["config"]["knn_k"] == 3
+    assert manifest["probe_settings"]["probes"]["knn"]["classifier"]["n_neighbors"] == 3
+    assert "best in" in r.stdout and "corrected resampled t" in r.stdout
+    r = cli("probe", out, "--cv", "loo")
+    assert r.returncode == 2 and "--cv 'loo'" in r.stderr

@@ -265,8 +265,13 @@ def extract(
     engine: str = EngineOpt,
     ray_address: str | None = AddressOpt,
     ray_actors: int | None = ActorsOpt,
+    folds: int = FoldsOpt,
+    cv: str = opts.CvOpt,
+    ungrouped: bool = opts.UngroupedOpt,
 ) -> None:
-    """Extract features only (into the feature store); `speechprobe probe RUN` continues."""
+    """Extract features only (into the feature store); `speechprobe probe RUN` continues.
+
+    The fold options are checked against the classes and speakers before extracting, and kept for `probe`."""
     from .pipeline import run_extract
 
     clips, state = run_extract(_cfg_from(locals() | {"probes": "knn,mlp"}))
