@@ -1,0 +1,100 @@
+"""Trained against random-init: pairing, styles and run facts shared by the layer analyses.
+
+``--random-init`` models are named ``<model>+random`` (see :mod:`speechprobe.models`). Every figure of
+the layer analyses (similarity, MDL, depth fingerprints) draws a random-init model in its trained
+twin's colour, dashed and with hollow markers, so architecture-only effects are visible beside the
+trained model whenever both are in the run.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from matplotlib import colormaps
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+
+RANDOM_SUFFIX = "+random"
+
+
+def is_random(model: str) -> bool:
+    """Whether ``model`` is a random-init control (named ``<model>+random``)."""
+    return str(model).endswith(RANDOM_SUFFIX)
+
+
+def trained_name(model: str) -> str:
+    """The trained model a random-init control copies (``model`` itself for a trained model)."""
+    return str(model).removesuffix(RANDOM_SUFFIX)
+
+
+@dataclass(frozen=True)
+class Style:
+    """How one model is drawn: its architecture's colour; random-init dashed with hollow markers."""
+
+    colour: tuple
+    random: bool
+
+    @property
+    def ls(self) -> str:
+        return "--" if self.random else "-"
+
+    @property
+    def face(self) -> tuple | str:
+        return "white" if self.random else self.colour
+
+    @property
+    def alpha(self) -> float:
+        return 0.8 if self.random else 1.0
+
+
+def model_styles(models: Iterable[str]) -> dict[str, Style]:
+    """One :class:`Style` per model; a random-init model shares its trained twin's colour."""
+    models = list(dict.fromkeys(str(m) for m in models))
+    bases = list(dict.fromkeys(trained_name(m) for m in models))
+    palette = colormaps["tab10" if len(bases) <= 10 else "tab20"].colors
+    colour = {b: palette[i % len(palette)] for i, b in enumerate(bases)}
+    return {m: Style(colour[trained_name(m)], is_random(m)) for m in models}
+
+
+def contrast_note(models: Iterable[str]) -> str:
+    """A caption sentence on how random-init models are drawn ('' when the run has none)."""
+    models = list(models)
+    if not any(is_random(m) for m in models):
+        return ""
+    paired = sorted({trained_name(m) for m in models if is_random(m) and trained_name(m) in models})
+    lone = sorted(m for m in models if is_random(m) and trained_name(m) not in models)
+    text = "Random-init controls (+random: same architecture, random weights) are dashed with hollow markers"
+    if paired:
+        text += f", in the colour of their trained model ({', '.join(paired)})"
+    if lone:
+        text += f"; {', '.join(lone)} ha{'s' if len(lone) == 1 else 've'} no trained twin in this run"
+    return text + "."
+
+
+def run_depths(manifest: dict) -> dict[str, int]:
+    """Number of layers per model from manifest.json's ``models`` (models without one are left out)."""
+    out = {}
+    for model, info in (manifest.get("models") or {}).items():
+        try:
+            out[str(model)] = int((info or {}).get("num_layers"))
+        except (TypeError, ValueError):
+            continue
+    return out
+
+
+def new_figure(width: float, height: float) -> Figure:
+    """A matplotlib figure with its own Agg canvas (no pyplot state, safe in threads)."""
+    fig = Figure(figsize=(width, height), layout="constrained")
+    FigureCanvasAgg(fig)
+    return fig
+
+
+def primary_probe(present: Iterable[str], config: dict) -> str | None:
+    """The probe the layer figures and findings use: knn when it ran (as the permutation tests do),
+    else the first of the run's ``--probes`` that has results, else the first present."""
+    present = sorted({str(p) for p in present} - {"kmeans", "ridge"})
+    if "knn" in present:
+        return "knn"
+    probes = [p for p in (config.get("probes") or []) if p in present]
+    return probes[0] if probes else (present[0] if present else None)
