@@ -67,6 +67,13 @@ PermOpt = typer.Option(
 )
 EmbedOpt = typer.Option(True, "--embeddings/--no-embeddings", help="t-SNE/UMAP of the first, best and last layers.")
 ReportOpt = typer.Option(True, "--report/--no-report", help="Write report.html at the end.")
+FingerprintsOpt = typer.Option(
+    True, "--fingerprints/--no-fingerprints", help="Depth fingerprints: 90 % and peak depth per model and task."
+)
+SimilarityOpt = typer.Option(
+    True, "--similarity/--no-similarity", help="Layer similarity: debiased CKA and mutual k-NN between all layers."
+)
+MdlOpt = typer.Option(True, "--mdl/--no-mdl", help="MDL probes: online code length and compression per layer.")
 EngineOpt = typer.Option(
     "local", "--engine", help="Engine: local, or ray (model actors on a Ray cluster; identical results)."
 )
@@ -128,6 +135,9 @@ def run(
     split: str | None = SplitOpt,
     permutations: int = PermOpt,
     embeddings: bool = EmbedOpt,
+    fingerprints: bool = FingerprintsOpt,
+    similarity: bool = SimilarityOpt,
+    mdl: bool = MdlOpt,
     report: bool = ReportOpt,
     zeroshot: bool = typer.Option(False, "--zeroshot/--no-zeroshot", help="Also ask decoder models zero-shot."),
     prompts: str = PromptsOpt,
@@ -264,6 +274,9 @@ def probe(
     jobs: int = JobsOpt,
     permutations: int = PermOpt,
     embeddings: bool = EmbedOpt,
+    fingerprints: bool = FingerprintsOpt,
+    similarity: bool = SimilarityOpt,
+    mdl: bool = MdlOpt,
     report: bool = ReportOpt,
     progress: bool = ProgressOpt,
 ) -> None:
@@ -276,6 +289,7 @@ def probe(
     cfg.seed = seed if seed is not None else cfg.seed
     cfg.n_jobs, cfg.progress = jobs, progress
     cfg.permutations, cfg.embeddings, cfg.report = permutations, embeddings, report
+    cfg.fingerprints, cfg.similarity, cfg.mdl = fingerprints, similarity, mdl
     cfg.validate()
     _print_best(probe_and_report(cfg, clips, state), run_dir)
 
@@ -289,6 +303,9 @@ def demo(
     jobs: int = typer.Option(2, "--jobs", "-j"),
     permutations: int = PermOpt,
     embeddings: bool = EmbedOpt,
+    fingerprints: bool = FingerprintsOpt,
+    similarity: bool = SimilarityOpt,
+    mdl: bool = MdlOpt,
     progress: bool = ProgressOpt,
 ) -> None:
     """Embedded offline default: real Whisper tiny.en + base and librosa baselines on the synthetic suite.
@@ -310,6 +327,9 @@ def demo(
         progress=progress,
         permutations=permutations,
         embeddings=embeddings,
+        fingerprints=fingerprints,
+        similarity=similarity,
+        mdl=mdl,
     )
     results = run_pipeline(cfg)
     _print_best(results, out)

@@ -329,9 +329,35 @@ def probe_and_report(cfg: RunConfig, clips: dict[str, list[ClipMeta]], state: Ru
             embeddings=cfg.embeddings,
             n_jobs=cfg.n_jobs,
         )
+    run_layer_analyses(cfg, state)
     if cfg.report:
         build_report(cfg.out)
     return results
+
+
+def run_layer_analyses(cfg: RunConfig, state: RunState) -> None:
+    """Depth fingerprints, layer similarity and MDL probes as ``cfg`` asks, from the results and the
+    feature store; one that fails leaves a note for the report and the others go on."""
+    from .analysis import AnalysisOutput, depth_fingerprints, layer_similarity, mdl_probes, write_output
+
+    store = FeatureStore(cache_root(cfg.cache) / "features")
+
+    def load(model: str, hashes):
+        return _space(store, model, state.models[model], cfg.pooling).gather(list(hashes))
+
+    steps = (
+        ("fingerprints", cfg.fingerprints, lambda: depth_fingerprints(cfg.out)),
+        ("similarity", cfg.similarity, lambda: layer_similarity(cfg.out, load)),
+        ("mdl", cfg.mdl, lambda: mdl_probes(cfg.out, load, device=cfg.device)),
+    )
+    for name, enabled, step in steps:
+        if not enabled:
+            continue
+        try:
+            step()
+        except SpeechprobeError as e:
+            log.warning("%s analysis skipped: %s", name, e)
+            write_output(cfg.out, AnalysisOutput(name, notes=[f"{name} analysis skipped: {e}"]))
 
 
 @dataclass

@@ -2,7 +2,8 @@
 (chance, permutation tests, control-task selectivity), figures and the run report.
 
 Files an analysed run directory gains (schemas in :mod:`.features` and :mod:`.report`):
-``permutation.csv``, ``selectivity.csv``, ``analysis.json``, ``figures/*.png|svg``,
+``permutation.csv``, ``selectivity.csv``, ``analysis.json``, ``figures/*.png|svg``, the layer analyses'
+``fingerprints.csv``, ``similarity.csv``, ``mdl.csv`` and ``analyses/*.json``,
 ``main_table.csv``, ``main_table.tex``, ``report.md`` and ``report.html``.
 """
 
@@ -25,6 +26,9 @@ from .features import (
     selectivity_records,
     store_loader,
 )
+from .fingerprints import FINGERPRINT_COLUMNS, depth_fingerprints, fingerprint
+from .mdl import MDL_COLUMNS, mdl_probes, online_code
+from .outputs import AnalysisOutput, FigureNote, read_outputs, write_output
 from .plots import (
     plot_best_heatmap,
     plot_embedding,
@@ -36,6 +40,7 @@ from .plots import (
     umap_available,
 )
 from .report import MAIN_TABLE_COLUMNS, build_report, load_run, main_table, main_table_latex, write_main_table
+from .similarity import SIMILARITY_COLUMNS, cka_matrix, debiased_cka, layer_similarity, mutual_knn
 from .stats import control_selectivity, label_permuter, permutation_scheme, permutation_test
 from .summary import (
     best_layers,
@@ -47,6 +52,21 @@ from .summary import (
 )
 
 __all__ = [
+    "FINGERPRINT_COLUMNS",
+    "MDL_COLUMNS",
+    "SIMILARITY_COLUMNS",
+    "AnalysisOutput",
+    "FigureNote",
+    "cka_matrix",
+    "debiased_cka",
+    "depth_fingerprints",
+    "fingerprint",
+    "layer_similarity",
+    "mdl_probes",
+    "mutual_knn",
+    "online_code",
+    "read_outputs",
+    "write_output",
     "CURVE_RULE",
     "MAIN_TABLE_COLUMNS",
     "PERMUTATION_COLUMNS",

@@ -67,12 +67,12 @@ def plot_fingerprints(table: pd.DataFrame, probe: str | None, out_path: Path) ->
     ]
     ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize="small", frameon=False)
     n_folds = int(np.nanmax(table["n_folds"])) if len(table) else 0
+    cues = " and acoustic cue (ridge R²; chance is 0)" if (table["metric"] == "r2").any() else ""
     caption = (
-        f"Depth fingerprints: for each task (probe {probe}, Macro-F1) and acoustic cue (ridge R²), each model's "
-        "first layer reaching 90 % of its score's rise above chance (vertical bar; chance is 0 for R²) and its "
-        "peak layer (circle), on relative depth so that models with different numbers of layers compare "
-        "directly. Thin bars above and below: 95 % intervals from a "
-        f"bootstrap over the {n_folds} folds."
+        f"Depth fingerprints: for each task (probe {probe}, Macro-F1){cues}, each model's first layer reaching "
+        "90 % of its score's rise above chance (vertical bar) and its peak layer (circle), on relative depth so "
+        "that models with different numbers of layers compare directly. Thin bars above and below: 95 % "
+        f"intervals from a bootstrap over the {n_folds} folds."
     )
     note = contrast_note(models)
     return save_figure(fig, Path(out_path)), caption + (" " + note if note else "")

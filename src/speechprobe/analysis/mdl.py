@@ -50,6 +50,7 @@ from .outputs import AnalysisOutput, FigureNote, rel, write_output
 SCHEDULE = (0.001, 0.002, 0.004, 0.008, 0.016, 0.032, 0.0625, 0.125, 0.25, 0.5, 1.0)
 PENALTIES = (10.0, 1.0, 0.1, 0.01, 0.001)
 N_STEPS = 200
+CPU = torch.device("cpu")
 
 
 def block_order(groups: Sequence[str] | None, n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -101,15 +102,15 @@ def fit_logistic(
     step ``1 / Lipschitz`` and the momentum of a ``λ``-strongly convex problem. All of them are one
     batched matrix product per step (the penalties side by side in the columns)."""
     P, K, (L, n, d) = len(penalties), n_classes, X.shape
-    lam = torch.tensor(penalties, dtype=X.dtype).view(1, 1, P, 1)
+    lam = torch.tensor(penalties, dtype=X.dtype, device=X.device).view(1, 1, P, 1)
     top = torch.linalg.matrix_norm(X, ord=2) ** 2 / n  # largest eigenvalue of XᵀX / n, per layer
     lip = 0.5 * torch.clamp(top, min=1.0).view(L, 1, 1, 1) + lam  # the bias column adds eigenvalue 1
     root = (lip / lam).sqrt()
     momentum, step = (root - 1) / (root + 1), 1.0 / lip
     onehot = torch.nn.functional.one_hot(y, K).to(X.dtype).view(1, n, 1, K)
     Xt = X.transpose(1, 2)
-    W = torch.zeros(L, d, P, K, dtype=X.dtype)
-    b = torch.zeros(L, 1, P, K, dtype=X.dtype)
+    W = torch.zeros(L, d, P, K, dtype=X.dtype, device=X.device)
+    b = torch.zeros(L, 1, P, K, dtype=X.dtype, device=X.device)
     W_prev, b_prev = W, b
     for _ in range(steps):
         W_look, b_look = W + momentum * (W - W_prev), b + momentum * (b - b_prev)
@@ -123,55 +124,63 @@ def fit_logistic(
 
 
 def block_code_bits(
-    train: np.ndarray, y_train: np.ndarray, test: np.ndarray, y_test: np.ndarray, n_classes: int
+    train: np.ndarray,
+    y_train: np.ndarray,
+    test: np.ndarray,
+    y_test: np.ndarray,
+    n_classes: int,
+    device: torch.device = CPU,
 ) -> np.ndarray:
     """(P, L) bits to send ``y_test`` with a probe per penalty and layer trained on ``train`` (N, L, D)."""
-    Xtr = torch.from_numpy(np.ascontiguousarray(train.transpose(1, 0, 2), dtype=np.float32))
-    Xte = torch.from_numpy(np.ascontiguousarray(test.transpose(1, 0, 2), dtype=np.float32))
-    Xtr, Xte = _span_basis(*_standardise(Xtr, Xte))
-    W, b = fit_logistic(Xtr, torch.from_numpy(y_train), n_classes, PENALTIES)
+
+    def tensor(a: np.ndarray, dtype=np.float32) -> torch.Tensor:
+        return torch.from_numpy(np.ascontiguousarray(a, dtype=dtype)).to(device)
+
+    Xtr, Xte = _span_basis(*_standardise(tensor(train.transpose(1, 0, 2)), tensor(test.transpose(1, 0, 2))))
+    W, b = fit_logistic(Xtr, tensor(y_train, np.int64), n_classes, PENALTIES)
     L, d, P, K = W.shape
     logits = torch.bmm(Xte, W.view(L, d, P * K)).view(L, len(y_test), P, K) + b
-    index = torch.from_numpy(y_test).view(1, -1, 1, 1).expand(L, -1, P, 1)
+    index = tensor(y_test, np.int64).view(1, -1, 1, 1).expand(L, -1, P, 1)
     picked = torch.log_softmax(logits, dim=-1).gather(-1, index)[..., 0]  # (L, n_test, P)
-    return (-picked.sum(dim=1) / math.log(2)).T.double().numpy()
-
-
-def online_code(
-    features: np.ndarray, y: np.ndarray, n_classes: int, groups: Sequence[str] | None, seed: int
-) -> tuple[np.ndarray, np.ndarray]:
-    """Online code length in bits per layer of ``features`` (N, L, D) for one seeded order, and the
-    block ends used."""
-    with single_thread():
-        return _online_code(features, y, n_classes, groups, seed)
+    return (-picked.sum(dim=1) / math.log(2)).T.double().cpu().numpy()
 
 
 @contextlib.contextmanager
-def single_thread() -> Iterator[None]:
-    """One torch thread while probing: the products are small, and on a shared CPU the threads of
-    every tiny operation cost far more than the operation (measured 1000x on a loaded 2-core machine)."""
+def single_thread(device: torch.device) -> Iterator[None]:
+    """One torch thread while probing on a CPU: the products are small, and on a shared CPU the threads
+    of every tiny operation cost far more than the operation (measured 1000x on a loaded 2-core machine)."""
     previous = torch.get_num_threads()
-    torch.set_num_threads(1)
+    if device.type == "cpu":
+        torch.set_num_threads(1)
     try:
         yield
     finally:
         torch.set_num_threads(previous)
 
 
-def _online_code(
-    features: np.ndarray, y: np.ndarray, n_classes: int, groups: Sequence[str] | None, seed: int
+def online_code(
+    features: np.ndarray,
+    y: np.ndarray,
+    n_classes: int,
+    groups: Sequence[str] | None,
+    seed: int,
+    device: str | torch.device = "cpu",
 ) -> tuple[np.ndarray, np.ndarray]:
+    """Online code length in bits per layer of ``features`` (N, L, D) for one seeded order of the clips
+    (integer labels ``y``), and the block ends used."""
+    device = torch.device(device)
     order, group_ends = block_order(groups, len(y), seed)
     ends = block_ends(group_ends)
     X, y = features[order], np.asarray(y)[order]
-    total = np.full(features.shape[1], ends[0] * math.log2(n_classes))
-    past = np.zeros((len(PENALTIES) + 1, features.shape[1]))  # code of the earlier blocks per coder
-    layers = np.arange(features.shape[1])
-    for start, stop in zip(ends[:-1], ends[1:]):
-        bits = block_code_bits(X[:start], y[:start], X[start:stop], y[start:stop], n_classes)
-        bits = np.vstack([np.full((1, len(layers)), (stop - start) * math.log2(n_classes)), bits])  # uniform first
-        total += bits[past.argmin(axis=0), layers]  # follow the leader; all tie at first: the uniform code
-        past += bits
+    n_layers = features.shape[1]
+    total = np.full(n_layers, ends[0] * math.log2(n_classes))
+    past = np.zeros((len(PENALTIES) + 1, n_layers))  # code of the earlier blocks per coder (uniform first)
+    with single_thread(device):
+        for start, stop in zip(ends[:-1], ends[1:]):
+            bits = block_code_bits(X[:start], y[:start], X[start:stop], y[start:stop], n_classes, device)
+            bits = np.vstack([np.full((1, n_layers), (stop - start) * math.log2(n_classes)), bits])
+            total += bits[past.argmin(axis=0), np.arange(n_layers)]  # follow the leader; at first: uniform
+            past += bits
     return total, ends
 
 
@@ -203,6 +212,7 @@ def mdl_rows(
     labels: Sequence[str],
     groups: Sequence[str] | None,
     seeds: Sequence[int],
+    device: str = "cpu",
 ) -> pd.DataFrame:
     """:data:`MDL_COLUMNS` rows for every layer of one model on one task, over the orders ``seeds``."""
     classes, y = np.unique(np.asarray(labels, dtype=str), return_inverse=True)
@@ -210,7 +220,7 @@ def mdl_rows(
     uniform = n * math.log2(len(classes))
     codes, blocks = [], []
     for seed in seeds:
-        bits, ends = online_code(features, y, len(classes), groups, seed)
+        bits, ends = online_code(features, y, len(classes), groups, seed, device)
         codes.append(bits)
         blocks.append(",".join(str(int(e)) for e in ends))
     codes = np.stack(codes)  # orders × layers
@@ -238,7 +248,11 @@ def mdl_rows(
 
 
 def compute_mdl(
-    run_dir: Path, load_features: FeatureLoader | None = None, n_orders: int = 3, seed: int | None = None
+    run_dir: Path,
+    load_features: FeatureLoader | None = None,
+    n_orders: int = 3,
+    seed: int | None = None,
+    device: str = "cpu",
 ) -> tuple[pd.DataFrame, list[str]]:
     """MDL rows for every (model, task) of a finished run, and notes on pairs left out."""
     run_dir = Path(run_dir)
@@ -265,7 +279,8 @@ def compute_mdl(
                 notes.append(f"MDL skipped for {model} × {task}: {e}")
                 continue
             seeds = [seed + i for i in range(n_orders)]
-            frames.append(mdl_rows(model, task, np.asarray(feats, dtype=np.float32), labels, groups, seeds))
+            feats = np.asarray(feats, dtype=np.float32)
+            frames.append(mdl_rows(model, task, feats, labels, groups, seeds, device))
             del feats
     columns = pd.DataFrame(columns=MDL_COLUMNS)
     return (pd.concat(frames, ignore_index=True) if frames else columns), notes
@@ -302,14 +317,19 @@ def mdl_findings(table: pd.DataFrame, scores: pd.DataFrame) -> list[str]:
 
 
 def mdl_probes(
-    run_dir: Path, load_features: FeatureLoader | None = None, n_orders: int = 3, seed: int | None = None
+    run_dir: Path,
+    load_features: FeatureLoader | None = None,
+    n_orders: int = 3,
+    seed: int | None = None,
+    device: str = "cpu",
 ) -> AnalysisOutput:
     """Online code length and compression for every (model, task, layer) of a finished run; writes
-    ``mdl.csv``, ``figures/mdl.png`` and ``analyses/mdl.json`` (see the module docstring)."""
+    ``mdl.csv``, ``figures/mdl.png`` and ``analyses/mdl.json`` (see the module docstring). The probes
+    run on ``device`` (torch; a GPU gives the same codes up to float rounding)."""
     from .mdl_figure import plot_mdl, primary_scores
 
     run_dir = Path(run_dir)
-    table, notes = compute_mdl(run_dir, load_features, n_orders, seed)
+    table, notes = compute_mdl(run_dir, load_features, n_orders, seed, device)
     csv = write_table(run_dir / "mdl.csv", table, MDL_COLUMNS)
     scores, probe = primary_scores(run_dir)
     drawn = plot_mdl(table, scores, probe, run_dir / "figures" / "mdl.png")

@@ -6,7 +6,9 @@
 - ``manifest.json`` (config, versions, models, tasks with ``paralinguistic``/``grouped_folds``/``cue``,
   chance levels, skipped items, warnings),
 - optionally ``permutation.csv``, ``selectivity.csv`` and ``analysis.json`` written by
-  :func:`speechprobe.analysis.features.analyse_features`, and the t-SNE/UMAP PNGs in ``figures/``.
+  :func:`speechprobe.analysis.features.analyse_features`, and the t-SNE/UMAP PNGs in ``figures/``,
+- optionally ``analyses/*.json`` of the layer analyses (:mod:`.outputs`: depth fingerprints, layer
+  similarity, MDL probes): their figures with captions and their findings.
 
 It (re)draws the figures that need only the scores (layer curves, heatmaps, zero-shot scatter) into
 ``figures/``, inlines every PNG as base64, and says in the report what is missing instead of failing.
@@ -31,6 +33,7 @@ import pandas as pd
 from ..errors import SpeechprobeError
 from .curves import CURVE_RULE, DEFAULT_TOL, baseline_gain, curve_shapes, paralinguistic_summary
 from .features import PERMUTATION_COLUMNS, SELECTIVITY_COLUMNS, read_table
+from .outputs import AnalysisOutput, read_outputs
 from .plots import (
     plot_best_heatmap,
     plot_layer_curves,
@@ -451,6 +454,13 @@ def findings(data: RunData, table: pd.DataFrame, shapes: pd.DataFrame, para: pd.
     return out
 
 
+def _with_layer_findings(base: list[str], outputs: Sequence[AnalysisOutput]) -> list[str]:
+    """The layer analyses' sentences: depth fingerprints right after the overview, the others last."""
+    lead = [s for out in outputs if out.name == "fingerprints" for s in out.findings]
+    rest = [s for out in outputs if out.name != "fingerprints" for s in out.findings]
+    return base[:1] + lead + base[1:] + rest
+
+
 def _signed(v) -> str:
     return "–" if pd.isna(v) else f"{v:+.3f}"
 
@@ -487,8 +497,11 @@ class FigureEntry:
     section: str
 
 
-def make_figures(data: RunData, chance: pd.DataFrame) -> tuple[list[FigureEntry], list[str]]:
-    """Draw the score-only figures into RUN/figures and collect every PNG there with a caption."""
+def make_figures(
+    data: RunData, chance: pd.DataFrame, layer_figures: Sequence[FigureEntry] = ()
+) -> tuple[list[FigureEntry], list[str]]:
+    """Draw the score-only figures into RUN/figures and collect every PNG there with a caption;
+    ``layer_figures`` (from RUN/analyses/*.json) lead when they are depth fingerprints, else follow."""
     fig_dir = data.run_dir / "figures"
     entries: list[FigureEntry] = []
     problems: list[str] = []
@@ -547,6 +560,8 @@ def make_figures(data: RunData, chance: pd.DataFrame) -> tuple[list[FigureEntry]
             )
     except Exception as e:
         problems.append(f"some figures could not be drawn ({type(e).__name__}: {e})")
+    lead = [e for e in layer_figures if e.section == "Depth fingerprints"]
+    entries = lead + entries + [e for e in layer_figures if e not in lead]
     known = {e.path.name for e in entries}
     models = sorted(set(summary["model"]) | set(data.manifest.get("models") or {}))
     tasks = sorted(set(summary["task"]) | set(data.tasks_meta))
@@ -987,7 +1002,15 @@ def build_report(run_dir: Path, title: str | None = None) -> Path:
     gains = baseline_gain(data.summary, data.baselines, "macro_f1", data.results, data.depths)
     para = paralinguistic_summary(gains, data.tasks_meta)
     table = main_table(data, chance)
-    figures, fig_problems = make_figures(data, chance)
+    layer_outputs, layer_problems = read_outputs(run_dir)
+    layer_figures = [
+        FigureEntry(run_dir / f.path, f.caption, f.section)
+        for out in layer_outputs
+        for f in out.figures
+        if (run_dir / f.path).is_file()
+    ]
+    figures, fig_problems = make_figures(data, chance, layer_figures)
+    fig_problems = layer_problems + fig_problems
     problems = [*data.problems, *fig_problems]
     run_tables = [
         _kv_table(data.config, "Configuration"),
@@ -999,7 +1022,7 @@ def build_report(run_dir: Path, title: str | None = None) -> Path:
             f"{_skipped_count(data.manifest)} item(s) skipped, with reasons.",
         ),
     ]
-    notes = [str(n) for n in data.analysis.get("notes", [])]
+    notes = [str(n) for n in data.analysis.get("notes", [])] + [n for out in layer_outputs for n in out.notes]
     if data.permutation is None:
         notes.append(
             "No permutation.csv: permutation tests were not run (speechprobe report --permutations N runs them)."
@@ -1008,7 +1031,7 @@ def build_report(run_dir: Path, title: str | None = None) -> Path:
         notes.append("No selectivity.csv: the control task was not run.")
     rep = Report(
         title=title or f"speechprobe report: {run_dir.name}",
-        findings=findings(data, table, shapes, para),
+        findings=_with_layer_findings(findings(data, table, shapes, para), layer_outputs),
         warnings=warnings_for(data),
         problems=problems,
         tables=_tables(data, table, shapes, gains, para, chance),
