@@ -17,13 +17,17 @@ extract from the layer with little data).
 *Probe*: multinomial logistic regression on features standardised on its training part only, with
 an L2 penalty ``λ/2 (‖W‖² + ‖b‖²)`` on the mean cross-entropy, fitted by a fixed budget of
 :data:`N_STEPS` accelerated gradient steps from zero (in the span of the training clips, an exact
-re-parametrisation when there are fewer clips than dimensions). It is trained for every ``λ`` in
-:data:`PENALTIES`. Each block is coded by the candidate (the uniform code, ``λ = ∞``, or one ``λ``)
-that coded the earlier blocks best; before any probe has been tried, by the uniform code, since a
-probe trained on one or two speakers and standardised on their few clips can be wildly wrong. The
-receiver can repeat that choice, so the code stays valid, and it keeps a probe that memorises, or
-fails on new speakers, from inflating the code: on shuffled labels the compression stays near 1,
-and a layer does worse than the uniform code only by what the choices cost before the leader settled.
+re-parametrisation when there are fewer clips than dimensions), for every ``λ`` in :data:`PENALTIES`.
+Each ``λ`` gives an online code ``L_λ``; with the uniform code ``L_u = n log₂ K`` (``λ = ∞``) they form
+``G`` candidate codes, and the labels are sent with their Bayesian mixture under equal prior weights,
+
+    L_online = −log₂ ( (1/G) Σ_g 2^(−L_g) )  ≤  min_g L_g + log₂ G,
+
+itself an online code (the mixture's weights after each block are the posterior given the earlier
+blocks, which the receiver knows). So the probe's strength is chosen by the data at a cost of at most
+``log₂ G`` bits, a probe that memorises, or fails on new speakers, cannot make the code much longer
+than the uniform code (on shuffled labels the compression stays at about 1), and a layer whose labels
+are easy to extract gets the short code of the probe that extracts them.
 
 *Uncertainty*: the whole code is computed for ``n_orders`` seeded orders of the clips; mean and
 standard deviation over orders are reported (the code length depends on the order).
@@ -41,6 +45,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
+from scipy.special import logsumexp
 
 from ..errors import SpeechprobeError
 from .curves import relative_depth
@@ -173,14 +178,14 @@ def online_code(
     ends = block_ends(group_ends)
     X, y = features[order], np.asarray(y)[order]
     n_layers = features.shape[1]
-    total = np.full(n_layers, ends[0] * math.log2(n_classes))
-    past = np.zeros((len(PENALTIES) + 1, n_layers))  # code of the earlier blocks per coder (uniform first)
+    totals = np.zeros((len(PENALTIES) + 1, n_layers))  # per coder: the uniform code, then each λ
+    totals += ends[0] * math.log2(n_classes)
     with single_thread(device):
         for start, stop in zip(ends[:-1], ends[1:]):
             bits = block_code_bits(X[:start], y[:start], X[start:stop], y[start:stop], n_classes, device)
-            bits = np.vstack([np.full((1, n_layers), (stop - start) * math.log2(n_classes)), bits])
-            total += bits[past.argmin(axis=0), np.arange(n_layers)]  # follow the leader; at first: uniform
-            past += bits
+            totals += np.vstack([np.full((1, n_layers), (stop - start) * math.log2(n_classes)), bits])
+    # The Bayesian mixture of the coders with equal prior weights: -log2 mean_g 2^(-L_g).
+    total = -logsumexp(-totals * math.log(2), axis=0) / math.log(2) + math.log2(len(totals))
     return total, ends
 
 
