@@ -28,6 +28,7 @@ from .data.tasks import Task
 from .errors import ConfigError, SpeechprobeError
 from .features.extract import ClipMeta, extract
 from .features.store import FeatureSpace, FeatureStore
+from .models.base import RANDOM_SUFFIX
 from .models.registry import load_model, resolve_model
 from .rundir import (
     RESULT_COLUMNS,
@@ -65,6 +66,16 @@ class RunState:
 
 def _model_list(cfg: RunConfig) -> list[str]:
     return list(dict.fromkeys([*cfg.models, *cfg.baselines]))
+
+
+def _weights(name: str, cfg: RunConfig) -> tuple[str, bool]:
+    """The model to load and whether its weights are random: ``--random-init`` randomises every model;
+    ``<model>+random`` in --models adds the random-init control beside its trained twin in one run."""
+    base = name.removesuffix(RANDOM_SUFFIX)
+    spec, _ = resolve_model(base, convert=False)
+    if base != name and spec.family == "handcrafted":
+        raise ConfigError(f"--models {name}: a hand-crafted baseline has no weights to randomise")
+    return base, cfg.random_init or base != name
 
 
 def _open_tasks(cfg: RunConfig, root: Path) -> list[TaskRecord]:
@@ -117,13 +128,14 @@ def run_extract(cfg: RunConfig) -> tuple[dict[str, list[ClipMeta]], RunState]:
     root = cache_root(cfg.cache)
     store = FeatureStore(root / "features")
     for name in _model_list(cfg):
-        resolve_model(name, convert=False)  # unknown names fail before any work
+        _weights(name, cfg)  # unknown names fail before any work
     records = _open_tasks(cfg, root)
     state = RunState()
     budget = cfg.batch_seconds
     for name in _model_list(cfg):
+        base, random_init = _weights(name, cfg)
         recipe = dict(
-            name=name, window=cfg.window, device=cfg.device, dtype=cfg.dtype, random_init=cfg.random_init, seed=cfg.seed
+            name=base, window=cfg.window, device=cfg.device, dtype=cfg.dtype, random_init=random_init, seed=cfg.seed
         )
         if cfg.engine == "ray":  # model actors on a Ray cluster; `adapter` has the adapter's name, info, options()
             from .features.ray_engine import RayEngine

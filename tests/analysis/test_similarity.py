@@ -15,6 +15,7 @@ from speechprobe.analysis.similarity import (
     SIMILARITY_COLUMNS,
     centred_gram,
     cka_matrix,
+    compute_similarity,
     debiased_cka,
     hsic_matrix,
     layer_similarity,
@@ -195,3 +196,12 @@ def test_unreadable_model_is_left_out_with_a_note(tmp_path: Path) -> None:
     out = layer_similarity(run, load, k=5, n_splits=1)
     assert any("mfcc left out" in n for n in out.notes)
     assert not any(Path(f.path).name == "similarity_baselines.png" for f in out.figures)
+
+
+def test_clips_are_subsampled_when_many(tmp_path: Path) -> None:
+    run = write_run(tmp_path / "run", tasks=["emotion", "gender"], models=["whisper-tiny", "mfcc"])
+    features = _features({"whisper-tiny": 5, "mfcc": 1}, shared=False)
+    sim, notes = compute_similarity(run, _loader(features), max_clips=30, k=5, n_splits=1)
+    again, _ = compute_similarity(run, _loader(features), max_clips=30, k=5, n_splits=1)
+    assert sim.n_clips == 30 and notes == ["similarity: a seeded random 30 of the run's 72 clips"]
+    np.testing.assert_array_equal(sim.values["cka"], again.values["cka"])  # seeded

@@ -1,6 +1,7 @@
 """Trained against random-init: pairing, styles and run facts shared by the layer analyses.
 
-``--random-init`` models are named ``<model>+random`` (see :mod:`speechprobe.models`). Every figure of
+Random-init models are named ``<model>+random`` (``--random-init`` randomises every model of a run;
+``--models whisper-base,whisper-base+random`` puts the control beside its trained twin). Every figure of
 the layer analyses (similarity, MDL, depth fingerprints) draws a random-init model in its trained
 twin's colour, dashed and with hollow markers, so architecture-only effects are visible beside the
 trained model whenever both are in the run.
@@ -15,7 +16,7 @@ from matplotlib import colormaps
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-RANDOM_SUFFIX = "+random"
+from ..models.base import RANDOM_SUFFIX
 
 
 def is_random(model: str) -> bool:

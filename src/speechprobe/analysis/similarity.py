@@ -174,6 +174,11 @@ class Similarity:
     def index(self, model: str) -> np.ndarray:
         return np.array([i for i, (m, _) in enumerate(self.labels) if m == model], dtype=int)
 
+    def models(self, multi_layer: bool) -> list[str]:
+        """Models with more than one layer (``multi_layer``) or with one (hand-crafted baselines), in run order."""
+        names = list(dict.fromkeys(m for m, _ in self.labels))
+        return [m for m in names if (len(self.index(m)) > 1) == multi_layer]
+
     def table(self) -> pd.DataFrame:
         """:data:`SIMILARITY_COLUMNS` rows: every measure and ordered pair of representations."""
         R = len(self.labels)
@@ -239,8 +244,9 @@ def select_clips(run_dir: Path, manifest: dict, max_clips: int, seed: int) -> pd
         raise SpeechprobeError(f"{run_dir}: manifest.json lists no tasks")
     clips = pd.concat(frames, ignore_index=True).drop_duplicates("content_hash").reset_index(drop=True)
     if len(clips) > max_clips:
+        log.info("similarity: a seeded random %d of the run's %d clips", max_clips, len(clips))
         keep = np.sort(np.random.default_rng(seed).choice(len(clips), size=max_clips, replace=False))
-        clips = clips.iloc[keep].reset_index(drop=True)
+        clips = clips.iloc[keep].reset_index(drop=True).assign(subsampled_from=len(clips))
     return clips
 
 
@@ -282,7 +288,9 @@ def compute_similarity(
     manifest = read_manifest(run_dir)
     seed = int((manifest.get("config") or {}).get("seed", 0) if seed is None else seed)
     clips = select_clips(run_dir, manifest, max_clips, seed)
-    notes = [] if len(clips) < max_clips else [f"similarity: a seeded random {max_clips} of the run's clips"]
+    notes = []
+    if "subsampled_from" in clips:
+        notes.append(f"similarity: a seeded random {len(clips)} of the run's {clips['subsampled_from'].iloc[0]} clips")
     k = min(k, len(clips) - 1)
     grams, labels, n_layers, more = gather_grams(
         load_features or store_loader(run_dir), list(manifest.get("models") or {}), clips["content_hash"]
@@ -321,11 +329,9 @@ def matched_depth(sim: Similarity, a: str, b: str) -> tuple[np.ndarray, np.ndarr
 
 def similarity_findings(sim: Similarity) -> list[str]:
     """Plain sentences with the spread over random halves as the uncertainty."""
-    from .similarity_figures import multi_layer, single_layer
-
     out = []
     spread = f"± : standard deviation over {len(sim.halves['cka'])} random speaker-disjoint halves of the clips"
-    models, bases = multi_layer(sim), single_layer(sim)
+    models, bases = sim.models(multi_layer=True), sim.models(multi_layer=False)
     for model in models:
         idx = sim.index(model)
         adjacent = _stat(sim, "cka", lambda M, i=idx: float(np.mean(M[i[:-1], i[1:]])))

@@ -30,17 +30,6 @@ def _edges(n: int) -> np.ndarray:
     return np.concatenate([[centres[0] - half], centres + half])
 
 
-def multi_layer(sim) -> list[str]:
-    """Models of ``sim`` with more than one layer, in run order."""
-    models = list(dict.fromkeys(m for m, _ in sim.labels))
-    return [m for m in models if len(sim.index(m)) > 1]
-
-
-def single_layer(sim) -> list[str]:
-    models = list(dict.fromkeys(m for m, _ in sim.labels))
-    return [m for m in models if len(sim.index(m)) == 1]
-
-
 def _panel_rows(models: list[str]) -> list[list[str]]:
     """One figure per trained model holding [trained, its random twin]; a lone random model alone."""
     out = []
@@ -56,7 +45,7 @@ def plot_within(sim, out_dir: Path) -> list[tuple[Path, str]]:
     """``similarity_layers_<model>.png``: layer × layer matrices of both measures (columns); a
     random-init twin as a second row. Returns (png, caption) pairs."""
     out = []
-    for group in _panel_rows(multi_layer(sim)):
+    for group in _panel_rows(sim.models(multi_layer=True)):
         fig = new_figure(9.0, 0.6 + 3.8 * len(group))
         axes = fig.subplots(len(group), 2, squeeze=False)
         for row, model in enumerate(group):
@@ -102,7 +91,7 @@ def _depth_heatmap(ax: Axes, sim, a: str, b: str, measure: str):
 def plot_between(sim, out_path: Path) -> tuple[Path, str] | None:
     """``similarity_models.png``: for each pair of multi-layer models, both measures between all
     their layers on relative depth (0 = input embedding, 1 = last layer). None with fewer than 2 models."""
-    pairs = _pairs(multi_layer(sim))
+    pairs = _pairs(sim.models(multi_layer=True))
     if not pairs:
         return None
     shown = pairs[:MAX_PAIRS]
@@ -127,7 +116,7 @@ def plot_between(sim, out_path: Path) -> tuple[Path, str] | None:
 def plot_baselines(sim, out_path: Path) -> tuple[Path, str] | None:
     """``similarity_baselines.png``: each layer's similarity to each hand-crafted baseline, on
     relative depth; None when the run has no baseline or no multi-layer model."""
-    models, bases = multi_layer(sim), single_layer(sim)
+    models, bases = sim.models(multi_layer=True), sim.models(multi_layer=False)
     if not models or not bases:
         return None
     styles = model_styles(models)
