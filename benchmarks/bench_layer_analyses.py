@@ -50,7 +50,10 @@ def _timed(cmd: list[str], env: dict) -> tuple[float, float, str]:
     """Wall and CPU seconds (children included) of a subprocess, and its stdout."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t = time.perf_counter()
-    out = subprocess.run(cmd, env=env, capture_output=True, text=True, check=True).stdout
+    done = subprocess.run(cmd, env=env, capture_output=True, text=True)
+    if done.returncode:
+        sys.exit(f"{' '.join(cmd[:4])} failed:\n{done.stderr[-3000:]}")
+    out = done.stdout
     wall = time.perf_counter() - t
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)

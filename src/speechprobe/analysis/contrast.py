@@ -73,6 +73,11 @@ def contrast_note(models: Iterable[str]) -> str:
     return text + "."
 
 
+def run_seed(manifest: dict, seed: int | None = None) -> int:
+    """``seed`` when given, else the run's seed from manifest.json (0 when it has none)."""
+    return int((manifest.get("config") or {}).get("seed", 0) if seed is None else seed)
+
+
 def run_depths(manifest: dict) -> dict[str, int]:
     """Number of layers per model from manifest.json's ``models`` (models without one are left out)."""
     out = {}

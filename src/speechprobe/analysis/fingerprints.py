@@ -32,7 +32,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import SpeechprobeError
-from .contrast import is_random, primary_probe, run_depths
+from .contrast import is_random, primary_probe, run_depths, run_seed
 from .features import read_manifest, write_table
 from .outputs import AnalysisOutput, FigureNote, rel, write_output
 
@@ -196,7 +196,7 @@ def depth_fingerprints(run_dir: Path, n_boot: int = 1000, seed: int | None = Non
     run_dir = Path(run_dir)
     manifest = read_manifest(run_dir)
     config = manifest.get("config") or {}
-    seed = int(config.get("seed", 0) if seed is None else seed)
+    seed = run_seed(manifest, seed)
     table, notes = fingerprint_table(read_curves(run_dir / "results.csv"), manifest, n_boot, seed)
     csv = write_table(run_dir / "fingerprints.csv", table, FINGERPRINT_COLUMNS)
     probe = primary_probe(table.loc[table["metric"] == "macro_f1", "probe"], config)

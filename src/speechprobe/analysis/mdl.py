@@ -48,6 +48,7 @@ import torch
 from scipy.special import logsumexp
 
 from ..errors import SpeechprobeError
+from .contrast import run_seed
 from .curves import relative_depth
 from .features import FeatureLoader, read_clips, read_manifest, store_loader, write_table
 from .outputs import AnalysisOutput, FigureNote, rel, write_output
@@ -262,7 +263,7 @@ def compute_mdl(
     """MDL rows for every (model, task) of a finished run, and notes on pairs left out."""
     run_dir = Path(run_dir)
     manifest = read_manifest(run_dir)
-    seed = int((manifest.get("config") or {}).get("seed", 0) if seed is None else seed)
+    seed = run_seed(manifest, seed)
     load_features = load_features or store_loader(run_dir)
     frames, notes = [], []
     for task, info in (manifest.get("tasks") or {}).items():

@@ -39,7 +39,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import SpeechprobeError
-from .contrast import is_random, run_depths, trained_name
+from .contrast import is_random, run_depths, run_seed, trained_name
 from .curves import relative_depth
 from .features import FeatureLoader, read_clips, read_manifest, store_loader, write_table
 from .outputs import AnalysisOutput, FigureNote, rel, write_output
@@ -286,7 +286,7 @@ def compute_similarity(
     """Both measures between every layer of every model of a finished run (see the module docstring)."""
     run_dir = Path(run_dir)
     manifest = read_manifest(run_dir)
-    seed = int((manifest.get("config") or {}).get("seed", 0) if seed is None else seed)
+    seed = run_seed(manifest, seed)
     clips = select_clips(run_dir, manifest, max_clips, seed)
     notes = []
     if "subsampled_from" in clips:
