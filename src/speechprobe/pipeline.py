@@ -350,7 +350,7 @@ def probe_and_report(cfg: RunConfig, clips: dict[str, list[ClipMeta]], state: Ru
 def run_layer_analyses(cfg: RunConfig, state: RunState) -> None:
     """Depth fingerprints, layer similarity and MDL probes as ``cfg`` asks, from the results and the
     feature store; one that fails leaves a note for the report and the others go on."""
-    from .analysis import AnalysisOutput, depth_fingerprints, layer_similarity, mdl_probes, write_output
+    from .analysis import AnalysisOutput, depth_fingerprints, layer_similarity, mdl_probes
 
     store = FeatureStore(cache_root(cfg.cache) / "features")
 
@@ -369,7 +369,7 @@ def run_layer_analyses(cfg: RunConfig, state: RunState) -> None:
             step()
         except SpeechprobeError as e:
             log.warning("%s analysis skipped: %s", name, e)
-            write_output(cfg.out, AnalysisOutput(name, notes=[f"{name} analysis skipped: {e}"]))
+            AnalysisOutput(analysis=name, notes=[f"skipped: {e}"]).write(cfg.out)
 
 
 @dataclass

@@ -66,10 +66,11 @@ def test_depth_fingerprints_on_a_run(tmp_path: Path) -> None:
         + _rows("whisper-tiny", "emotion", [0.3, 0.8, 0.7, 0.6, 0.5])
         + _rows("whisper-tiny+random", "emotion", [0.3, 0.3, 0.31, 0.3, 0.3])
         + _rows("mfcc", "emotion", [0.5])
-        + _rows("whisper-base", "emotion", [0.1, 0.5, 0.6, 0.4, 0.3, 0.2, 0.1], "ridge", "r2", "f0_mean")
     )
-    results = pd.DataFrame(rows, columns=[*COLUMNS, "target"])
+    results = pd.DataFrame(rows, columns=[*COLUMNS, "target"]).drop(columns="target")
     run = write_run(tmp_path / "run", results, manifest, tasks=["emotion"], models=models)
+    cue = _rows("whisper-base", "emotion", [0.1, 0.5, 0.6, 0.4, 0.3, 0.2, 0.1], "ridge", "r2", "f0_mean")
+    pd.DataFrame(cue, columns=[*COLUMNS, "target"]).to_csv(run / "cues.csv", index=False)  # as analysis/cues.py
     out = depth_fingerprints(run, n_boot=200)
     table = pd.read_csv(run / "fingerprints.csv", keep_default_na=False, na_values=[""])
     assert list(table.columns) == FINGERPRINT_COLUMNS

@@ -203,5 +203,5 @@ def test_clips_are_subsampled_when_many(tmp_path: Path) -> None:
     features = _features({"whisper-tiny": 5, "mfcc": 1}, shared=False)
     sim, notes = compute_similarity(run, _loader(features), max_clips=30, k=5, n_splits=1)
     again, _ = compute_similarity(run, _loader(features), max_clips=30, k=5, n_splits=1)
-    assert sim.n_clips == 30 and notes == ["similarity: a seeded random 30 of the run's 72 clips"]
+    assert sim.n_clips == 30 and notes == ["a seeded random 30 of the run's 72 clips"]
     np.testing.assert_array_equal(sim.values["cka"], again.values["cka"])  # seeded

@@ -28,7 +28,7 @@ from .features import (
 )
 from .fingerprints import FINGERPRINT_COLUMNS, depth_fingerprints, fingerprint
 from .mdl import MDL_COLUMNS, mdl_probes, online_code
-from .outputs import AnalysisOutput, FigureNote, read_outputs, write_output
+from .outputs import AnalysisOutput, FigureNote, read_outputs
 from .plots import (
     plot_best_heatmap,
     plot_embedding,
@@ -66,7 +66,6 @@ __all__ = [
     "mutual_knn",
     "online_code",
     "read_outputs",
-    "write_output",
     "CURVE_RULE",
     "MAIN_TABLE_COLUMNS",
     "PERMUTATION_COLUMNS",

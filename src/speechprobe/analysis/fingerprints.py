@@ -15,9 +15,9 @@ found again; the 95 % interval is the 2.5–97.5 percentile range and ``peak_sha
 resamples whose peak is the observed peak layer. With 5 folds the intervals are coarse; a clustered
 bootstrap over clips of out-of-fold predictions would be finer and is not used yet.
 
-Curves: every (model, task, probe) with ``macro_f1`` rows, and every cue curve (rows with probe
-``ridge`` and metric ``r2``; one curve per ``target`` when results.csv has that column). Single-layer
-models (hand-crafted baselines) have no depth and are left out.
+Curves: every (model, task, probe) with ``macro_f1`` rows in results.csv, and every acoustic-cue curve
+(rows with probe ``ridge`` and metric ``r2`` in the cue probes' cues.csv, or in results.csv; one curve
+per ``target``, the cue). Single-layer models (hand-crafted baselines) have no depth and are left out.
 
 Writes ``fingerprints.csv`` (:data:`FINGERPRINT_COLUMNS`), ``figures/fingerprints.png`` (every model
 and task on relative depth) and ``analyses/fingerprints.json``.
@@ -25,6 +25,7 @@ and task on relative depth) and ``analyses/fingerprints.json``.
 
 from __future__ import annotations
 
+import time
 import warnings
 from pathlib import Path
 
@@ -32,9 +33,9 @@ import numpy as np
 import pandas as pd
 
 from ..errors import SpeechprobeError
-from .contrast import is_random, primary_probe, run_depths, run_seed
+from .contrast import figure_notes, is_random, primary_probe, run_depths, run_relative, run_seed
 from .features import read_manifest, write_table
-from .outputs import AnalysisOutput, FigureNote, rel, write_output
+from .outputs import AnalysisOutput
 
 FINGERPRINT_COLUMNS = [
     "model",
@@ -58,7 +59,7 @@ FINGERPRINT_COLUMNS = [
     "n_boot",
 ]
 FRACTION = 0.9
-CUE_PROBE, CUE_METRIC = "ridge", "r2"
+CUE_PROBE, CUE_METRIC, CUE_CSV = "ridge", "r2", "cues.csv"  # the acoustic-cue probes' rows (analysis/cues.py)
 
 
 def depth_points(means: np.ndarray, floor: float, fraction: float = FRACTION) -> tuple[np.ndarray, np.ndarray]:
@@ -111,13 +112,18 @@ def fingerprint(values: np.ndarray, floor: float, n_boot: int = 1000, seed: int 
     }
 
 
-def read_curves(results_path: Path) -> pd.DataFrame:
-    """Layer rows of results.csv that fingerprints use: probe Macro-F1 and cue R², with ``target``."""
-    if not Path(results_path).is_file():
-        raise SpeechprobeError(f"{Path(results_path).parent}: no results.csv; run the probes first")
-    frame = pd.read_csv(results_path, dtype=str, keep_default_na=False)
-    if "target" not in frame.columns:
-        frame["target"] = ""
+def read_curves(run_dir: Path) -> pd.DataFrame:
+    """The layer rows fingerprints use: probe Macro-F1 from results.csv, and cue R² (probe ``ridge``,
+    with a ``target`` column) from the cue probes' cues.csv or from results.csv."""
+    run_dir = Path(run_dir)
+    if not (run_dir / "results.csv").is_file():
+        raise SpeechprobeError(f"{run_dir}: no results.csv; run the probes first")
+    frames = [
+        pd.read_csv(run_dir / name, dtype=str, keep_default_na=False)
+        for name in ("results.csv", CUE_CSV)
+        if (run_dir / name).is_file()
+    ]
+    frame = pd.concat([f if "target" in f.columns else f.assign(target="") for f in frames], ignore_index=True)
     frame["layer"] = pd.to_numeric(frame["layer"], errors="coerce")
     frame["value"] = pd.to_numeric(frame["value"], errors="coerce")
     task_rows = (frame["metric"] == "macro_f1") & ~frame["probe"].str.startswith("zeroshot:")
@@ -146,13 +152,13 @@ def fingerprint_table(
             continue
         floor = _floor(metric, task, chance)
         if not np.isfinite(floor):
-            notes.append(f"fingerprints: {model} × {task}: no chance level in manifest.json; floor 0 used")
+            notes.append(f"{model} × {task}: no chance level in manifest.json; floor 0 used")
             floor = 0.0
         grid = rows_of.pivot_table(index="layer", columns="fold", values="value", aggfunc="mean")
         grid = grid.reindex(index=range(n_layers))
         record = fingerprint(grid.to_numpy(float), floor, n_boot, seed)
         if record["d90_layer"] < 0:
-            notes.append(f"fingerprints: {model} × {task or target} ({probe}) never rises above chance")
+            notes.append(f"{model} × {task or target} ({probe}) never rises above chance")
         rows.append(dict(zip(keys, key)) | {"num_layers": n_layers, "floor": floor} | record)
     return pd.DataFrame(rows, columns=FINGERPRINT_COLUMNS), notes
 
@@ -193,22 +199,24 @@ def depth_fingerprints(run_dir: Path, n_boot: int = 1000, seed: int | None = Non
     ``fingerprints.csv``, ``figures/fingerprints.png`` and ``analyses/fingerprints.json``."""
     from .fingerprint_figure import plot_fingerprints
 
+    started = time.perf_counter()
     run_dir = Path(run_dir)
     manifest = read_manifest(run_dir)
     config = manifest.get("config") or {}
     seed = run_seed(manifest, seed)
-    table, notes = fingerprint_table(read_curves(run_dir / "results.csv"), manifest, n_boot, seed)
+    table, notes = fingerprint_table(read_curves(run_dir), manifest, n_boot, seed)
     csv = write_table(run_dir / "fingerprints.csv", table, FINGERPRINT_COLUMNS)
     probe = primary_probe(table.loc[table["metric"] == "macro_f1", "probe"], config)
     drawn = plot_fingerprints(table, probe, run_dir / "figures" / "fingerprints.png")
-    figures = [FigureNote(rel(run_dir, png), caption, "Depth fingerprints") for png, caption in filter(None, [drawn])]
+    figures = figure_notes(run_dir, [drawn], "Depth fingerprints")
     output = AnalysisOutput(
-        "fingerprints",
-        tables=[rel(run_dir, csv)],
+        analysis="fingerprints",
+        tables=[run_relative(run_dir, csv)],
         figures=figures,
         findings=fingerprint_findings(table, probe),
         notes=notes,
         params={"fraction": FRACTION, "n_boot": n_boot, "seed": seed, "probe": probe, "uncertainty": "fold bootstrap"},
     )
-    write_output(run_dir, output)
+    output.seconds = round(time.perf_counter() - started, 3)
+    output.write(run_dir)
     return output

@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
@@ -48,10 +49,10 @@ import torch
 from scipy.special import logsumexp
 
 from ..errors import SpeechprobeError
-from .contrast import run_seed
+from .contrast import figure_notes, run_relative, run_seed
 from .curves import relative_depth
 from .features import FeatureLoader, read_clips, read_manifest, store_loader, write_table
-from .outputs import AnalysisOutput, FigureNote, rel, write_output
+from .outputs import AnalysisOutput
 
 SCHEDULE = (0.001, 0.002, 0.004, 0.008, 0.016, 0.032, 0.0625, 0.125, 0.25, 0.5, 1.0)
 PENALTIES = (10.0, 1.0, 0.1, 0.01, 0.001)
@@ -334,15 +335,16 @@ def mdl_probes(
     run on ``device`` (torch; a GPU gives the same codes up to float rounding)."""
     from .mdl_figure import plot_mdl, primary_scores
 
+    started = time.perf_counter()
     run_dir = Path(run_dir)
     table, notes = compute_mdl(run_dir, load_features, n_orders, seed, device)
     csv = write_table(run_dir / "mdl.csv", table, MDL_COLUMNS)
     scores, probe = primary_scores(run_dir)
     drawn = plot_mdl(table, scores, probe, run_dir / "figures" / "mdl.png")
     output = AnalysisOutput(
-        "mdl",
-        tables=[rel(run_dir, csv)],
-        figures=[FigureNote(rel(run_dir, png), caption, "MDL probes") for png, caption in filter(None, [drawn])],
+        analysis="mdl",
+        tables=[run_relative(run_dir, csv)],
+        figures=figure_notes(run_dir, [drawn], "MDL probes"),
         findings=mdl_findings(table, scores),
         notes=notes,
         params={
@@ -353,5 +355,6 @@ def mdl_probes(
             "probe": "multinomial logistic regression",
         },
     )
-    write_output(run_dir, output)
+    output.seconds = round(time.perf_counter() - started, 3)
+    output.write(run_dir)
     return output

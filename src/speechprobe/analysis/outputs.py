@@ -1,28 +1,32 @@
-"""What a layer analysis hands to the report: its tables, figures with captions, findings and notes.
+"""What a feature-level analysis hands to the report: ``RUN/analyses/<name>.json``.
 
-Each analysis module (similarity, MDL, depth fingerprints) returns an :class:`AnalysisOutput` and
-writes it to ``RUN/analyses/<name>.json``; :func:`speechprobe.analysis.report.build_report` reads
-those files, so the report needs neither the features nor the analysis code. Paths are stored
-relative to the run directory.
+Each analysis writes its tables (CSV in the run directory) and figures (``RUN/figures``) itself, then
+records them here with a caption per figure, its findings sentences and its notes (what was skipped
+and why). :func:`speechprobe.analysis.report.build_report` reads every such file, so the report shows
+an analysis without knowing it. Schema::
+
+    {"analysis": name, "params": {...}, "tables": ["cues.csv", ...],
+     "figures": [{"path": "figures/x.png", "caption": "...", "section": "..."}, ...],
+     "findings": ["...", ...], "notes": ["...", ...], "seconds": wall time}
 """
 
 from __future__ import annotations
 
+import io
 import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from ..errors import SpeechprobeError
+import pandas as pd
+
 from .summary import atomic_write
 
-OUTPUT_DIR = "analyses"
-# Report order: the depth fingerprints headline the report.
-ORDER = ("fingerprints", "similarity", "mdl")
+SIDECAR_DIR = "analyses"
 
 
 @dataclass
 class FigureNote:
-    """One figure (PNG path relative to the run directory), its caption and report section."""
+    """A figure an analysis drew, relative to the run directory, with its caption and report section."""
 
     path: str
     caption: str
@@ -31,42 +35,37 @@ class FigureNote:
 
 @dataclass
 class AnalysisOutput:
-    """Tables (CSV paths relative to the run directory), figures, plain-words findings and notes."""
+    """The files and sentences one analysis produced in a run directory."""
 
-    name: str
+    analysis: str
+    params: dict = field(default_factory=dict)
     tables: list[str] = field(default_factory=list)
     figures: list[FigureNote] = field(default_factory=list)
     findings: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
-    params: dict = field(default_factory=dict)
+    seconds: float = 0.0  # wall time of the analysis (for benchmarks/README.md)
 
-
-def write_output(run_dir: Path, output: AnalysisOutput) -> Path:
-    """Write ``RUN/analyses/<name>.json`` atomically."""
-    text = json.dumps(asdict(output), indent=2, default=str) + "\n"
-    return atomic_write(Path(run_dir) / OUTPUT_DIR / f"{output.name}.json", lambda fh: fh.write(text.encode()))
+    def write(self, run_dir: Path) -> Path:
+        """Atomically write ``RUN/analyses/<analysis>.json``."""
+        text = json.dumps(asdict(self), indent=2, default=str) + "\n"
+        return atomic_write(Path(run_dir) / SIDECAR_DIR / f"{self.analysis}.json", lambda fh: fh.write(text.encode()))
 
 
 def read_outputs(run_dir: Path) -> tuple[list[AnalysisOutput], list[str]]:
-    """Every ``RUN/analyses/*.json`` (fingerprints first), and one problem line per unreadable file."""
-    folder = Path(run_dir) / OUTPUT_DIR
-    found, problems = [], []
-    paths = sorted(
-        folder.glob("*.json"), key=lambda p: (ORDER.index(p.stem) if p.stem in ORDER else len(ORDER), p.stem)
-    )
-    for path in paths:
+    """Every ``RUN/analyses/*.json`` (sorted by name), and a problem line for each unreadable one."""
+    outputs, problems = [], []
+    for path in sorted((Path(run_dir) / SIDECAR_DIR).glob("*.json")):
         try:
             data = json.loads(path.read_text())
             figures = [FigureNote(**f) for f in data.pop("figures", [])]
-            found.append(AnalysisOutput(**data, figures=figures))
+            outputs.append(AnalysisOutput(**data, figures=figures))
         except (OSError, ValueError, TypeError) as e:
-            problems.append(f"{OUTPUT_DIR}/{path.name} cannot be read ({e})")
-    return found, problems
+            problems.append(f"{SIDECAR_DIR}/{path.name} could not be read ({e}); that analysis is not shown")
+    return outputs, problems
 
 
-def rel(run_dir: Path, path: Path) -> str:
-    """``path`` relative to the run directory, as a POSIX string."""
-    try:
-        return Path(path).relative_to(Path(run_dir)).as_posix()
-    except ValueError:
-        raise SpeechprobeError(f"{path} is not inside the run directory {run_dir}") from None
+def write_rows(path: Path, frame: pd.DataFrame) -> Path:
+    """Atomically write an analysis table as CSV (NaN as an empty cell)."""
+    buf = io.StringIO()
+    frame.to_csv(buf, index=False, lineterminator="\n")
+    return atomic_write(Path(path), lambda fh: fh.write(buf.getvalue().encode()))

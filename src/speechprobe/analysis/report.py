@@ -7,8 +7,8 @@
   chance levels, skipped items, warnings),
 - optionally ``permutation.csv``, ``selectivity.csv`` and ``analysis.json`` written by
   :func:`speechprobe.analysis.features.analyse_features`, and the t-SNE/UMAP PNGs in ``figures/``,
-- optionally ``analyses/*.json`` of the layer analyses (:mod:`.outputs`: depth fingerprints, layer
-  similarity, MDL probes): their figures with captions and their findings.
+- optionally ``analyses/*.json`` of the feature-level analyses (:mod:`.outputs`): their figures with
+  captions, findings and notes; the depth fingerprints lead the figures and findings.
 
 It (re)draws the figures that need only the scores (layer curves, heatmaps, zero-shot scatter) into
 ``figures/``, inlines every PNG as base64, and says in the report what is missing instead of failing.
@@ -88,6 +88,7 @@ class RunData:
     permutation: pd.DataFrame | None = None
     selectivity: pd.DataFrame | None = None
     analysis: dict = field(default_factory=dict)
+    outputs: list[AnalysisOutput] = field(default_factory=list)  # RUN/analyses/*.json (feature-level analyses)
     problems: list[str] = field(default_factory=list)
 
     @property
@@ -180,6 +181,8 @@ def load_run(run_dir: Path) -> RunData:
             data.analysis = json.loads((run_dir / "analysis.json").read_text())
         except (OSError, ValueError) as e:
             data.problems.append(f"analysis.json cannot be read ({e})")
+    data.outputs, problems = read_outputs(run_dir)
+    data.problems.extend(problems)
     data.problems.extend(_coverage_problems(data))
     return data
 
@@ -454,13 +457,6 @@ def findings(data: RunData, table: pd.DataFrame, shapes: pd.DataFrame, para: pd.
     return out
 
 
-def _with_layer_findings(base: list[str], outputs: Sequence[AnalysisOutput]) -> list[str]:
-    """The layer analyses' sentences: depth fingerprints right after the overview, the others last."""
-    lead = [s for out in outputs if out.name == "fingerprints" for s in out.findings]
-    rest = [s for out in outputs if out.name != "fingerprints" for s in out.findings]
-    return base[:1] + lead + base[1:] + rest
-
-
 def _signed(v) -> str:
     return "–" if pd.isna(v) else f"{v:+.3f}"
 
@@ -497,11 +493,8 @@ class FigureEntry:
     section: str
 
 
-def make_figures(
-    data: RunData, chance: pd.DataFrame, layer_figures: Sequence[FigureEntry] = ()
-) -> tuple[list[FigureEntry], list[str]]:
-    """Draw the score-only figures into RUN/figures and collect every PNG there with a caption;
-    ``layer_figures`` (from RUN/analyses/*.json) lead when they are depth fingerprints, else follow."""
+def make_figures(data: RunData, chance: pd.DataFrame) -> tuple[list[FigureEntry], list[str]]:
+    """Draw the score-only figures into RUN/figures and collect every PNG there with a caption."""
     fig_dir = data.run_dir / "figures"
     entries: list[FigureEntry] = []
     problems: list[str] = []
@@ -560,8 +553,9 @@ def make_figures(
             )
     except Exception as e:
         problems.append(f"some figures could not be drawn ({type(e).__name__}: {e})")
-    lead = [e for e in layer_figures if e.section == "Depth fingerprints"]
-    entries = lead + entries + [e for e in layer_figures if e not in lead]
+    for out in data.outputs:  # figures of the feature-level analyses, with their own captions
+        notes = (FigureEntry(data.run_dir / f.path, f.caption, f.section) for f in out.figures)
+        entries.extend(e for e in notes if e.path.is_file())
     known = {e.path.name for e in entries}
     models = sorted(set(summary["model"]) | set(data.manifest.get("models") or {}))
     tasks = sorted(set(summary["task"]) | set(data.tasks_meta))
@@ -986,6 +980,20 @@ def _skipped_count(manifest: dict) -> int:
     return int(skipped.get("count", 0)) if isinstance(skipped, dict) else 0
 
 
+LEAD_ANALYSIS = "fingerprints"  # the depth fingerprints headline the report
+
+
+def _lead_with(rep: Report, outputs: Sequence[AnalysisOutput], name: str) -> None:
+    """Move the figures and findings of analysis ``name`` to the top (its findings after the first line)."""
+    lead = [o for o in outputs if o.analysis == name]
+    names = {Path(f.path).name for o in lead for f in o.figures}
+    first = [f for f in rep.figures if f.path.name in names]
+    sentences = [s for o in lead for s in o.findings]
+    rep.figures = first + [f for f in rep.figures if f not in first]
+    rest = [s for s in rep.findings if s not in sentences]
+    rep.findings = rest[:1] + sentences + rest[1:]
+
+
 def build_report(run_dir: Path, title: str | None = None) -> Path:
     """Write ``RUN/report.html``, ``RUN/report.md``, ``RUN/main_table.csv`` and ``RUN/main_table.tex``
     (and the score figures in ``RUN/figures``) from the files in ``run_dir``; return the HTML path.
@@ -1002,15 +1010,7 @@ def build_report(run_dir: Path, title: str | None = None) -> Path:
     gains = baseline_gain(data.summary, data.baselines, "macro_f1", data.results, data.depths)
     para = paralinguistic_summary(gains, data.tasks_meta)
     table = main_table(data, chance)
-    layer_outputs, layer_problems = read_outputs(run_dir)
-    layer_figures = [
-        FigureEntry(run_dir / f.path, f.caption, f.section)
-        for out in layer_outputs
-        for f in out.figures
-        if (run_dir / f.path).is_file()
-    ]
-    figures, fig_problems = make_figures(data, chance, layer_figures)
-    fig_problems = layer_problems + fig_problems
+    figures, fig_problems = make_figures(data, chance)
     problems = [*data.problems, *fig_problems]
     run_tables = [
         _kv_table(data.config, "Configuration"),
@@ -1022,7 +1022,8 @@ def build_report(run_dir: Path, title: str | None = None) -> Path:
             f"{_skipped_count(data.manifest)} item(s) skipped, with reasons.",
         ),
     ]
-    notes = [str(n) for n in data.analysis.get("notes", [])] + [n for out in layer_outputs for n in out.notes]
+    notes = [str(n) for n in data.analysis.get("notes", [])]
+    notes += [f"{out.analysis}: {n}" for out in data.outputs for n in out.notes]
     if data.permutation is None:
         notes.append(
             "No permutation.csv: permutation tests were not run (speechprobe report --permutations N runs them)."
@@ -1031,7 +1032,7 @@ def build_report(run_dir: Path, title: str | None = None) -> Path:
         notes.append("No selectivity.csv: the control task was not run.")
     rep = Report(
         title=title or f"speechprobe report: {run_dir.name}",
-        findings=_with_layer_findings(findings(data, table, shapes, para), layer_outputs),
+        findings=[*findings(data, table, shapes, para), *(s for out in data.outputs for s in out.findings)],
         warnings=warnings_for(data),
         problems=problems,
         tables=_tables(data, table, shapes, gains, para, chance),
@@ -1039,6 +1040,7 @@ def build_report(run_dir: Path, title: str | None = None) -> Path:
         run_tables=run_tables,
         notes=notes,
     )
+    _lead_with(rep, data.outputs, LEAD_ANALYSIS)
     write_main_table(run_dir, table, data.baselines)
     _write_text(run_dir / "report.md", render_markdown(rep, run_dir))
     return _write_text(run_dir / "report.html", render_html(rep))

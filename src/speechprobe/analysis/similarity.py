@@ -30,6 +30,7 @@ representations: a matrix in long form), ``figures/similarity_layers_<model>.png
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from itertools import combinations
@@ -39,10 +40,10 @@ import numpy as np
 import pandas as pd
 
 from ..errors import SpeechprobeError
-from .contrast import is_random, run_depths, run_seed, trained_name
+from .contrast import figure_notes, is_random, run_depths, run_relative, run_seed, trained_name
 from .curves import relative_depth
 from .features import FeatureLoader, read_clips, read_manifest, store_loader, write_table
-from .outputs import AnalysisOutput, FigureNote, rel, write_output
+from .outputs import AnalysisOutput
 
 log = logging.getLogger("speechprobe")
 
@@ -260,10 +261,10 @@ def gather_grams(
         try:
             feats = load_features(model, list(hashes))
         except SpeechprobeError as e:
-            notes.append(f"similarity: {model} left out ({e})")
+            notes.append(f"{model} left out ({e})")
             continue
         if feats.ndim != 3 or feats.shape[0] != len(hashes):
-            notes.append(f"similarity: {model} left out (features of shape {feats.shape} for {len(hashes)} clips)")
+            notes.append(f"{model} left out (features of shape {feats.shape} for {len(hashes)} clips)")
             continue
         for layer in range(feats.shape[1]):
             grams.append(centred_gram(feats[:, layer]).astype(np.float32))
@@ -290,7 +291,7 @@ def compute_similarity(
     clips = select_clips(run_dir, manifest, max_clips, seed)
     notes = []
     if "subsampled_from" in clips:
-        notes.append(f"similarity: a seeded random {len(clips)} of the run's {clips['subsampled_from'].iloc[0]} clips")
+        notes.append(f"a seeded random {len(clips)} of the run's {clips['subsampled_from'].iloc[0]} clips")
     k = min(k, len(clips) - 1)
     grams, labels, n_layers, more = gather_grams(
         load_features or store_loader(run_dir), list(manifest.get("models") or {}), clips["content_hash"]
@@ -377,6 +378,7 @@ def layer_similarity(
     defaults to the run's feature store. Returns what was written."""
     from .similarity_figures import plot_baselines, plot_between, plot_within
 
+    started = time.perf_counter()
     run_dir = Path(run_dir)
     sim, notes = compute_similarity(run_dir, load_features, max_clips, k, n_splits, seed)
     csv = write_table(run_dir / "similarity.csv", sim.table(), SIMILARITY_COLUMNS)
@@ -386,15 +388,16 @@ def layer_similarity(
         plot_between(sim, fig_dir / "similarity_models.png"),
         plot_baselines(sim, fig_dir / "similarity_baselines.png"),
     ]
-    figures = [FigureNote(rel(run_dir, png), caption, "Layer similarity") for png, caption in filter(None, drawn)]
+    figures = figure_notes(run_dir, drawn, "Layer similarity")
     output = AnalysisOutput(
-        "similarity",
-        tables=[rel(run_dir, csv)],
+        analysis="similarity",
+        tables=[run_relative(run_dir, csv)],
         figures=figures,
         findings=similarity_findings(sim),
         notes=notes,
         params={"max_clips": max_clips, "k": sim.k, "n_splits": n_splits, "n_clips": sim.n_clips},
     )
-    write_output(run_dir, output)
+    output.seconds = round(time.perf_counter() - started, 3)
+    output.write(run_dir)
     log.info("layer similarity: %d representations on %d clips", len(sim.labels), sim.n_clips)
     return output
