@@ -74,17 +74,21 @@ def depth_points(means: np.ndarray, floor: float, fraction: float = FRACTION) ->
     return peak, first
 
 
-def fingerprint(values: np.ndarray, floor: float, n_boot: int = 1000, seed: int = 0) -> dict:
-    """Both depths of one curve and their fold-bootstrap intervals; ``values`` is layers × folds."""
+def fold_bootstrap(values: np.ndarray, n_boot: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """The mean curve of ``values`` (layers × folds) and ``n_boot`` curves with the folds resampled
+    with replacement, the same folds for every layer (n_boot × layers)."""
     values = np.asarray(values, dtype=float)
-    n_layers, n_folds = values.shape
-    denom = max(n_layers - 1, 1)
-    rng = np.random.default_rng(seed)
-    picks = rng.integers(0, n_folds, size=(n_boot, n_folds))
+    picks = np.random.default_rng(seed).integers(0, values.shape[1], size=(n_boot, values.shape[1]))
     with warnings.catch_warnings():  # a layer whose resampled folds are all NaN stays NaN
         warnings.simplefilter("ignore", RuntimeWarning)
-        means = np.nanmean(values, axis=1)
-        boot = np.nanmean(values[:, picks], axis=2).T  # n_boot × layers
+        return np.nanmean(values, axis=1), np.nanmean(values[:, picks], axis=2).T
+
+
+def depth_summary(means: np.ndarray, boot: np.ndarray, floor: float) -> dict:
+    """Both depths of the curve ``means`` and their 95 % intervals over the resampled curves ``boot``
+    (any resampling: folds here; a bootstrap over clips would plug in the same way)."""
+    n_layers = len(means)
+    denom = max(n_layers - 1, 1)
     (peak,), (first,) = depth_points(means, floor)
     b_peak, b_first = depth_points(boot, floor)
     b_first = b_first[b_first >= 0]
@@ -95,7 +99,6 @@ def fingerprint(values: np.ndarray, floor: float, n_boot: int = 1000, seed: int 
         lo, hi = np.percentile(layers / denom, [2.5, 97.5])
         return float(lo), float(hi)
 
-    nan = float("nan")
     return {
         "peak_layer": int(peak),
         "peak_score": float(means[peak]),
@@ -103,13 +106,18 @@ def fingerprint(values: np.ndarray, floor: float, n_boot: int = 1000, seed: int 
         "peak_depth_lo": interval(b_peak)[0],
         "peak_depth_hi": interval(b_peak)[1],
         "peak_share": float(np.mean(b_peak == peak)),
-        "d90_layer": int(first) if first >= 0 else -1,
-        "d90_depth": first / denom if first >= 0 else nan,
+        "d90_layer": int(first),
+        "d90_depth": first / denom if first >= 0 else float("nan"),
         "d90_depth_lo": interval(b_first)[0],
         "d90_depth_hi": interval(b_first)[1],
-        "n_folds": int(n_folds),
-        "n_boot": int(n_boot),
+        "n_boot": len(boot),
     }
+
+
+def fingerprint(values: np.ndarray, floor: float, n_boot: int = 1000, seed: int = 0) -> dict:
+    """Both depths of one curve and their fold-bootstrap intervals; ``values`` is layers × folds."""
+    means, boot = fold_bootstrap(values, n_boot, seed)
+    return depth_summary(means, boot, floor) | {"n_folds": int(np.shape(values)[1])}
 
 
 def read_curves(run_dir: Path) -> pd.DataFrame:
