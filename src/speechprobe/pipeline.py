@@ -350,6 +350,8 @@ def probe_and_report(cfg: RunConfig, clips: dict[str, list[ClipMeta]], state: Ru
 def run_layer_analyses(cfg: RunConfig, state: RunState) -> None:
     """Depth fingerprints, layer similarity and MDL probes as ``cfg`` asks, from the results and the
     feature store; one that fails leaves a note for the report and the others go on."""
+    if not (cfg.fingerprints or cfg.similarity or cfg.mdl):
+        return
     from .analysis import AnalysisOutput, depth_fingerprints, layer_similarity, mdl_probes
 
     store = FeatureStore(cache_root(cfg.cache) / "features")
