@@ -211,7 +211,7 @@ def test_layer_analyses_with_a_random_init_twin(tones, tiny_whisper, tmp_path):
     assert set(fp["model"]) == {"tiny-whisper0", "tiny-whisper0+random"}
     md = (out / "report.md").read_text()
     assert "![Figure 1](figures/fingerprints.png)" in md and "figures/similarity_layers_tiny-whisper0.png" in md
-    assert "figures/mdl.png" in md and "Random-init controls" in md
+    assert "figures/mdl_manifest.png" in md and "Random-init controls" in md
 
 
 def test_random_twin_of_a_baseline_is_refused(tones, tmp_path):

@@ -328,18 +328,17 @@ def probe_and_report(cfg: RunConfig, clips: dict[str, list[ClipMeta]], state: Ru
     results = run_probes(cfg, clips, state)
     write_outputs(cfg, results, clips, state)
     restore_zeroshot_rows(cfg.out)  # zero-shot rows of an earlier `speechprobe zeroshot` stay in results.csv
-    if cfg.permutations or cfg.embeddings:
+    if cfg.permutations or cfg.embeddings or cfg.mdl:
         store = FeatureStore(cache_root(cfg.cache) / "features")
         analyse_features(
             cfg.out,
             lambda model, hashes: _space(store, model, state.models[model], cfg.pooling).gather(hashes),
-            probe="knn" if "knn" in cfg.probes else cfg.probes[0],
             n_permutations=cfg.permutations,
-            control=bool(cfg.permutations),
-            n_folds=cfg.folds,
-            seed=cfg.seed,
             embeddings=cfg.embeddings,
             n_jobs=cfg.n_jobs,
+            device=cfg.device,
+            progress=cfg.progress,
+            options={"mdl": {"enabled": cfg.mdl}},
         )
     run_layer_analyses(cfg, state)
     if cfg.report:
@@ -348,11 +347,12 @@ def probe_and_report(cfg: RunConfig, clips: dict[str, list[ClipMeta]], state: Ru
 
 
 def run_layer_analyses(cfg: RunConfig, state: RunState) -> None:
-    """Depth fingerprints, layer similarity and MDL probes as ``cfg`` asks, from the results and the
-    feature store; one that fails leaves a note for the report and the others go on."""
+    """Depth fingerprints, layer similarity and the MDL findings as ``cfg`` asks, from the results and
+    the feature store; one that fails leaves a note for the report and the others go on."""
     if not (cfg.fingerprints or cfg.similarity or cfg.mdl):
         return
-    from .analysis import AnalysisOutput, depth_fingerprints, layer_similarity, mdl_probes
+    from .analysis import AnalysisOutput, depth_fingerprints, layer_similarity
+    from .analysis.mdl import mdl_summary
 
     store = FeatureStore(cache_root(cfg.cache) / "features")
 
@@ -362,7 +362,7 @@ def run_layer_analyses(cfg: RunConfig, state: RunState) -> None:
     steps = (
         ("fingerprints", cfg.fingerprints, lambda: depth_fingerprints(cfg.out)),
         ("similarity", cfg.similarity, lambda: layer_similarity(cfg.out, load)),
-        ("mdl", cfg.mdl, lambda: mdl_probes(cfg.out, load, device=cfg.device)),
+        ("mdl", cfg.mdl, lambda: mdl_summary(cfg.out)),  # the probes ran with the analysis plan above
     )
     for name, enabled, step in steps:
         if not enabled:

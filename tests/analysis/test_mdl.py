@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import json
 import math
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
-from synthetic_run import make_clips, make_manifest, write_run
+from synthetic_run import make_clips, make_manifest, make_results, write_run
 
+from speechprobe.analysis import build_report
 from speechprobe.analysis.mdl import MDL_COLUMNS, block_ends, block_order, mdl_probes, online_code
 
 
@@ -93,8 +95,13 @@ def _loader(n_layers: dict[str, int]):
 def test_mdl_probes_on_a_run(tmp_path: Path) -> None:
     manifest = make_manifest(tasks=["emotion"], models=["whisper-tiny", "mfcc"])
     manifest["models"]["whisper-tiny+random"] = {**manifest["models"]["whisper-tiny"], "space": "space-r"}
-    run = write_run(tmp_path / "run", manifest=manifest, tasks=["emotion"], models=["whisper-tiny", "mfcc"])
-    out = mdl_probes(run, _loader({"whisper-tiny": 5, "whisper-tiny+random": 5, "mfcc": 1}), n_orders=2)
+    results = make_results(tasks=["emotion"], models=["whisper-tiny", "mfcc"])
+    twin = results[results["model"] == "whisper-tiny"].assign(model="whisper-tiny+random")
+    run = write_run(
+        tmp_path / "run", pd.concat([results, twin]), manifest, tasks=["emotion"], models=["whisper-tiny", "mfcc"]
+    )
+    loader = _loader({"whisper-tiny": 5, "whisper-tiny+random": 5, "mfcc": 1})
+    out = mdl_probes(run, loader, n_orders=2)
     table = pd.read_csv(run / "mdl.csv")
     assert list(table.columns) == MDL_COLUMNS and len(table) == 5 + 5 + 1
     assert np.allclose(table["uniform_bits"], 48 * 2.0) and (table["n_orders"] == 2).all()
@@ -103,6 +110,12 @@ def test_mdl_probes_on_a_run(tmp_path: Path) -> None:
     rand = table[table["model"] == "whisper-tiny+random"]["compression"]
     assert tiny[4] > 2.0 and tiny[4] > tiny[0] + 0.8
     assert rand.max() < 1.15  # random features carry no label
-    png, caption = run / out.figures[0].path, out.figures[0].caption
-    assert png.is_file() and "Random-init" in caption and "Macro-F1" in caption
+    record = json.loads((run / "analysis.json").read_text())
+    caption = record["captions"]["figures/mdl_emotion.png"]
+    assert (run / "figures" / "mdl_emotion.png").is_file() and "Random-init" in caption and "Macro-F1" in caption
     assert any("whisper-tiny layer 4" in s for s in out.findings)
+    assert json.loads((run / "analyses" / "mdl.json").read_text())["findings"] == out.findings
+    again = mdl_probes(run, loader, n_orders=2)  # nothing changed: the plan reuses the task
+    assert again.seconds == 0.0 and pd.read_csv(run / "mdl.csv").equals(table)
+    md = build_report(run).with_suffix(".md").read_text()
+    assert "figures/mdl_emotion.png" in md and "online code (MDL)" in md

@@ -106,13 +106,3 @@ def new_figure(width: float, height: float) -> Figure:
     fig = Figure(figsize=(width, height), layout="constrained")
     FigureCanvasAgg(fig)
     return fig
-
-
-def primary_probe(present: Iterable[str], config: dict) -> str | None:
-    """The probe the layer figures and findings use: knn when it ran (as the permutation tests do),
-    else the first of the run's ``--probes`` that has results, else the first present."""
-    present = sorted({str(p) for p in present} - {"kmeans", "ridge"})
-    if "knn" in present:
-        return "knn"
-    probes = [p for p in (config.get("probes") or []) if p in present]
-    return probes[0] if probes else (present[0] if present else None)

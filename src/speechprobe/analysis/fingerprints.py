@@ -33,9 +33,10 @@ import numpy as np
 import pandas as pd
 
 from ..errors import SpeechprobeError
-from .contrast import figure_notes, is_random, primary_probe, run_depths, run_relative, run_seed
-from .features import read_manifest, write_table
+from .contrast import figure_notes, is_random, run_depths, run_relative, run_seed
+from .inputs import read_manifest, write_table
 from .outputs import AnalysisOutput
+from .primary import primary_probe
 
 FINGERPRINT_COLUMNS = [
     "model",
@@ -214,7 +215,7 @@ def depth_fingerprints(run_dir: Path, n_boot: int = 1000, seed: int | None = Non
     seed = run_seed(manifest, seed)
     table, notes = fingerprint_table(read_curves(run_dir), manifest, n_boot, seed)
     csv = write_table(run_dir / "fingerprints.csv", table, FINGERPRINT_COLUMNS)
-    probe = primary_probe(table.loc[table["metric"] == "macro_f1", "probe"], config)
+    probe = primary_probe(config, table.loc[table["metric"] == "macro_f1", "probe"])
     drawn = plot_fingerprints(table, probe, run_dir / "figures" / "fingerprints.png")
     figures = figure_notes(run_dir, [drawn], "Depth fingerprints")
     output = AnalysisOutput(

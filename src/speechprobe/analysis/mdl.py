@@ -32,14 +32,15 @@ are easy to extract gets the short code of the probe that extracts them.
 *Uncertainty*: the whole code is computed for ``n_orders`` seeded orders of the clips; mean and
 standard deviation over orders are reported (the code length depends on the order).
 
-Writes ``mdl.csv`` (:data:`MDL_COLUMNS`), ``figures/mdl.png`` and ``analyses/mdl.json``.
+An analysis of the plan/execute contract (:mod:`.contract`), one unit per task with every model of the
+run: ``mdl.csv`` (:data:`MDL_COLUMNS`) and ``figures/mdl_<task>.png`` (Macro-F1 and compression side by
+side); :func:`mdl_summary` writes the findings to ``analyses/mdl.json``.
 """
 
 from __future__ import annotations
 
 import contextlib
 import math
-import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
@@ -49,9 +50,9 @@ import torch
 from scipy.special import logsumexp
 
 from ..errors import SpeechprobeError
-from .contrast import figure_notes, run_relative, run_seed
+from .contract import Analysis, AnalysisResult, AnalysisSettings, Figure, Unit
 from .curves import relative_depth
-from .features import FeatureLoader, read_clips, read_manifest, store_loader, write_table
+from .inputs import FeatureLoader, read_table
 from .outputs import AnalysisOutput
 
 SCHEDULE = (0.001, 0.002, 0.004, 0.008, 0.016, 0.032, 0.0625, 0.125, 0.25, 0.5, 1.0)
@@ -194,8 +195,8 @@ def online_code(
 # --------------------------------------------------------------------------------------------- a run
 
 MDL_COLUMNS = [
-    "model",
     "task",
+    "model",
     "layer",
     "num_layers",
     "relative_depth",
@@ -210,6 +211,7 @@ MDL_COLUMNS = [
     "blocks",
     "grouped",
 ]
+DEFAULT_ORDERS = 3
 
 
 def mdl_rows(
@@ -254,43 +256,46 @@ def mdl_rows(
     )[MDL_COLUMNS]
 
 
-def compute_mdl(
-    run_dir: Path,
-    load_features: FeatureLoader | None = None,
-    n_orders: int = 3,
-    seed: int | None = None,
-    device: str = "cpu",
-) -> tuple[pd.DataFrame, list[str]]:
-    """MDL rows for every (model, task) of a finished run, and notes on pairs left out."""
-    run_dir = Path(run_dir)
-    manifest = read_manifest(run_dir)
-    seed = run_seed(manifest, seed)
-    load_features = load_features or store_loader(run_dir)
-    frames, notes = [], []
-    for task, info in (manifest.get("tasks") or {}).items():
-        try:
-            clips = read_clips(run_dir, task, info)
-        except SpeechprobeError as e:
-            notes.append(f"MDL skipped for {e}")
-            continue
-        labels = clips["label"].astype(str).to_numpy()
-        if len(np.unique(labels)) < 2:
-            notes.append(f"MDL skipped for task {task}: only one class")
-            continue
-        groups = clips["group"].astype(str).to_numpy()
-        groups = groups if any(groups) else None
-        for model in manifest.get("models") or {}:
-            try:
-                feats = load_features(model, list(clips["content_hash"]))
-            except SpeechprobeError as e:
-                notes.append(f"MDL skipped for {model} × {task}: {e}")
-                continue
-            seeds = [seed + i for i in range(n_orders)]
-            feats = np.asarray(feats, dtype=np.float32)
-            frames.append(mdl_rows(model, task, feats, labels, groups, seeds, device))
-            del feats
-    columns = pd.DataFrame(columns=MDL_COLUMNS)
-    return (pd.concat(frames, ignore_index=True) if frames else columns), notes
+def _options(settings: AnalysisSettings) -> dict:
+    own = dict(settings.options.get("mdl", {}))
+    return {
+        "n_orders": int(own.get("n_orders", DEFAULT_ORDERS)),
+        "schedule": list(SCHEDULE),
+        "penalties": list(PENALTIES),
+        "steps": N_STEPS,
+    }
+
+
+def compute(unit: Unit) -> AnalysisResult:
+    """MDL rows of every model of one task (the unit) and the task's figure beside Macro-F1."""
+    from .mdl_figure import plot_mdl, primary_scores
+
+    seeds = [unit.settings.seed + i for i in range(_options(unit.settings)["n_orders"])]
+    device = unit.settings.device or "cpu"
+    frames = [
+        mdl_rows(m, unit.task, np.asarray(unit.features(m), dtype=np.float32), unit.labels, unit.groups, seeds, device)
+        for m in unit.models
+    ]
+    table = pd.concat(frames, ignore_index=True)
+    scores, probe = primary_scores(unit.run_dir, unit.settings.primary_probe)
+    drawn = plot_mdl(table, scores[scores["task"] == unit.task], probe, unit.figure_path("mdl"))
+    return AnalysisResult(tables={MDL_CSV: table}, figures=[Figure(*drawn)] if drawn else [])
+
+
+MDL_CSV = "mdl.csv"
+ANALYSIS = Analysis(
+    name="mdl",
+    compute=compute,
+    tables={MDL_CSV: MDL_COLUMNS},
+    scope="task",
+    # Off unless asked: speechprobe run/probe/demo pass the run's --mdl, mdl_probes() asks itself.
+    enabled=lambda settings: bool(settings.options.get("mdl", {}).get("enabled", False)),
+    options=_options,
+    description=(
+        "Online code length of the labels given each layer (Voita & Titov 2020) and its compression "
+        "against the uniform code; blocks whole speakers at a time; docs/analyses.md."
+    ),
+)
 
 
 # --------------------------------------------------------------------------------------------- findings, entry
@@ -323,38 +328,37 @@ def mdl_findings(table: pd.DataFrame, scores: pd.DataFrame) -> list[str]:
     return out
 
 
+def mdl_summary(run_dir: Path) -> AnalysisOutput:
+    """The MDL sentences for the report (``analyses/mdl.json``), from ``mdl.csv`` and results.csv."""
+    from .mdl_figure import primary_scores
+
+    run_dir = Path(run_dir)
+    if not (run_dir / MDL_CSV).is_file():
+        raise SpeechprobeError(f"{run_dir}: no {MDL_CSV}; the MDL probes did not run")
+    table = read_table(run_dir / MDL_CSV, MDL_COLUMNS)
+    scores, _ = primary_scores(run_dir)
+    output = AnalysisOutput(analysis="mdl", tables=[MDL_CSV], findings=mdl_findings(table, scores))
+    output.write(run_dir)
+    return output
+
+
 def mdl_probes(
     run_dir: Path,
     load_features: FeatureLoader | None = None,
-    n_orders: int = 3,
-    seed: int | None = None,
-    device: str = "cpu",
+    n_orders: int = DEFAULT_ORDERS,
+    device: str | None = None,
+    reuse: bool = True,
 ) -> AnalysisOutput:
-    """Online code length and compression for every (model, task, layer) of a finished run; writes
-    ``mdl.csv``, ``figures/mdl.png`` and ``analyses/mdl.json`` (see the module docstring). The probes
-    run on ``device`` (torch; a GPU gives the same codes up to float rounding)."""
-    from .mdl_figure import plot_mdl, primary_scores
+    """Online code length and compression for every (model, task, layer) of a finished run, through the
+    analysis plan (a task already done with the same inputs is reused): ``mdl.csv``,
+    ``figures/mdl_<task>.png`` and the findings in ``analyses/mdl.json`` (see the module docstring). The
+    probes run on ``device`` (torch; a GPU gives the same codes up to float rounding)."""
+    from .plan import analyse_features
 
-    started = time.perf_counter()
-    run_dir = Path(run_dir)
-    table, notes = compute_mdl(run_dir, load_features, n_orders, seed, device)
-    csv = write_table(run_dir / "mdl.csv", table, MDL_COLUMNS)
-    scores, probe = primary_scores(run_dir)
-    drawn = plot_mdl(table, scores, probe, run_dir / "figures" / "mdl.png")
-    output = AnalysisOutput(
-        analysis="mdl",
-        tables=[run_relative(run_dir, csv)],
-        figures=figure_notes(run_dir, [drawn], "MDL probes"),
-        findings=mdl_findings(table, scores),
-        notes=notes,
-        params={
-            "schedule": list(SCHEDULE),
-            "penalties": list(PENALTIES),
-            "steps": N_STEPS,
-            "n_orders": n_orders,
-            "probe": "multinomial logistic regression",
-        },
-    )
-    output.seconds = round(time.perf_counter() - started, 3)
+    options = {"mdl": {"enabled": True, "n_orders": n_orders}}
+    info = analyse_features(run_dir, load_features, analyses=[ANALYSIS], reuse=reuse, options=options, device=device)
+    output = mdl_summary(run_dir)
+    output.notes = [n for n in info["notes"] if n.startswith("mdl ")]
+    output.seconds = float(info["seconds"].get("mdl", 0.0))
     output.write(run_dir)
     return output

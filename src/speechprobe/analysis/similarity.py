@@ -42,7 +42,7 @@ import pandas as pd
 from ..errors import SpeechprobeError
 from .contrast import figure_notes, is_random, run_depths, run_relative, run_seed, trained_name
 from .curves import relative_depth
-from .features import FeatureLoader, read_clips, read_manifest, store_loader, write_table
+from .inputs import FeatureLoader, read_clips, read_manifest, store_loader, write_table
 from .outputs import AnalysisOutput
 
 log = logging.getLogger("speechprobe")
