@@ -1,7 +1,7 @@
 """Cost of the layer analyses (depth fingerprints, layer similarity, MDL probes), measured in one run.
 
-    python benchmarks/bench_layer_analyses.py                 # demo share + kernels against naive loops
-    python benchmarks/bench_layer_analyses.py --no-demo       # kernels only (a few minutes)
+    PYTHONPATH=src python benchmarks/bench_layer_analyses.py            # demo share + kernels vs naive loops
+    PYTHONPATH=src python benchmarks/bench_layer_analyses.py --no-demo  # kernels only (a few minutes)
 
 1. Demo share. ``speechprobe demo`` runs with the three analyses switched off, from an empty scratch
    --out and --cache (extraction, probes, permutation tests, t-SNE, report: the demo as users run it);
