@@ -49,7 +49,9 @@ FoldsOpt = typer.Option(5, "--folds", help="Cross-validation folds.")
 SeedOpt = typer.Option(0, "--seed", help="Seed for data generation, folds and probes.")
 WindowOpt = typer.Option("full", "--window", help="Whisper input: full (30 s, faithful) or trimmed (fast).")
 PoolingOpt = typer.Option("mean", "--pooling", help="mean or mean+std over real frames.")
-BaselinesOpt = typer.Option("mfcc,librosa", "--baselines", help="Hand-crafted baselines ('none' for none).")
+BaselinesOpt = typer.Option(
+    None, "--baselines", help="Baselines, comma-separated (default: every default baseline; 'none' for none)."
+)
 CacheOpt = typer.Option(None, "--cache", help="Feature store / cache directory (default: user cache).")
 DeviceOpt = typer.Option("cpu", "--device", help="cpu or cuda.")
 DtypeOpt = typer.Option(
@@ -88,7 +90,11 @@ def _config(**kw):
     from .config import RunConfig
 
     kw["models"], kw["tasks"] = _split(kw["models"]), _split(kw["tasks"])
-    kw["probes"], kw["baselines"] = _split(kw["probes"]), _split(kw["baselines"])
+    kw["probes"] = _split(kw["probes"])
+    if kw.get("baselines") is None:  # the registry's default baselines
+        kw.pop("baselines", None)
+    else:
+        kw["baselines"] = _split(kw["baselines"])
     cols = {
         "audio": kw.pop("audio_column", None),
         "label": kw.pop("label_column", None),
@@ -114,7 +120,7 @@ def run(
     seed: int = SeedOpt,
     window: str = WindowOpt,
     pooling: str = PoolingOpt,
-    baselines: str = BaselinesOpt,
+    baselines: str | None = BaselinesOpt,
     cache: Path | None = CacheOpt,
     device: str = DeviceOpt,
     dtype: str | None = DtypeOpt,
@@ -231,7 +237,7 @@ def extract(
     seed: int = SeedOpt,
     window: str = WindowOpt,
     pooling: str = PoolingOpt,
-    baselines: str = BaselinesOpt,
+    baselines: str | None = BaselinesOpt,
     cache: Path | None = CacheOpt,
     device: str = DeviceOpt,
     dtype: str | None = DtypeOpt,
@@ -392,18 +398,21 @@ DEMO_TASKS = ("accent", "stress", "speaker_count", "emotion", "gender")
 
 @app.command()
 def models() -> None:
-    """List registered models with layer counts, hidden sizes, sample rates and sources."""
-    from .models.registry import MODELS
+    """List registered models with layer counts, hidden sizes, sample rates, sources and what layer 0 is."""
+    from .models.registry import checkpoints, families
 
-    table = Table("name", "family", "layers", "hidden", "rate", "source")
-    for s in MODELS.values():
-        if s.family == "handcrafted":
-            source = "librosa"
-        elif s.packaged:
-            source = f"package (offline){' or ' + s.hub_id if s.hub_id else ''}"
+    fams = families()
+    table = Table("name", "family", "layers", "hidden", "rate", "source", "layer 0")
+    for c in checkpoints().values():
+        fam = fams[c.family]
+        if fam.source:
+            source = fam.source
+        elif c.packaged:
+            source = f"package (offline){' or ' + c.hub_id if c.hub_id else ''}"
         else:
-            source = s.hub_id or s.name
-        table.add_row(s.name, s.family, str(s.num_layers or "?"), str(s.hidden_size or "?"), str(s.sample_rate), source)
+            source = c.hub_id or c.name
+        row = [c.name, c.family, str(c.num_layers or "?"), str(c.hidden_size or "?"), str(c.sample_rate), source]
+        table.add_row(*row, fam.layer0)
     _stdout().print(table)
 
 
@@ -422,9 +431,10 @@ def tasks(details: bool = typer.Option(False, "--details", help="Show each task'
 def _print_best(results, out: Path) -> None:
     """The best layer per (model, task) beside the baselines, and where the outputs are."""
     from .analysis import best_table, summarize
+    from .models.registry import default_baselines
 
     table = best_table(summarize(results))
-    base = [c for c in ("mfcc", "librosa") if c in table and table[c].notna().any()]
+    base = [c for c in default_baselines() if c in table and table[c].notna().any()]
     view = Table("model", "task", "probe", "layer", "depth", "Macro-F1 (95% CI)", *base, title="Best layer per task")
     for r in table.to_dict("records"):
         view.add_row(

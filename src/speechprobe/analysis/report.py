@@ -29,6 +29,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import SpeechprobeError
+from ..models.registry import default_baselines
 from .curves import CURVE_RULE, DEFAULT_TOL, baseline_gain, curve_shapes, paralinguistic_summary
 from .features import PERMUTATION_COLUMNS, SELECTIVITY_COLUMNS, read_table
 from .plots import (
@@ -41,7 +42,6 @@ from .plots import (
 )
 from .summary import SUMMARY_COLUMNS, atomic_write, best_layers, chance_levels, read_results, summarize
 
-DEFAULT_BASELINES = ("mfcc", "librosa")
 MAIN_TABLE_COLUMNS = [
     "task",
     "model",
@@ -108,7 +108,7 @@ class RunData:
     @property
     def baselines(self) -> list[str]:
         names = self.config.get("baselines")
-        return list(dict.fromkeys([*(names if isinstance(names, list) else []), *DEFAULT_BASELINES]))
+        return list(dict.fromkeys([*(names if isinstance(names, list) else []), *default_baselines()]))
 
 
 def _read_summary_csv(path: Path) -> pd.DataFrame:
@@ -953,11 +953,10 @@ def _write_text(path: Path, text: str) -> Path:
     return atomic_write(path, lambda fh: fh.write(text.encode("utf-8")))
 
 
-def write_main_table(
-    run_dir: Path, table: pd.DataFrame, baselines: Sequence[str] = DEFAULT_BASELINES
-) -> tuple[Path, Path]:
+def write_main_table(run_dir: Path, table: pd.DataFrame, baselines: Sequence[str] | None = None) -> tuple[Path, Path]:
     """``main_table.csv`` (long form, :data:`MAIN_TABLE_COLUMNS` plus one column per baseline) and
-    ``main_table.tex``."""
+    ``main_table.tex``; ``baselines``: None for the model registry's default baselines."""
+    baselines = default_baselines() if baselines is None else baselines
     run_dir = Path(run_dir)
     buf = io.StringIO()
     table.to_csv(buf, index=False, lineterminator="\n")

@@ -10,6 +10,7 @@ import librosa
 import numpy as np
 
 from .base import AdapterInfo, ModelAdapter
+from .family import Checkpoint, Family, LoadContext
 
 SAMPLE_RATE = 16000
 N_MFCC = 20
@@ -86,3 +87,22 @@ class HandcraftedAdapter(ModelAdapter):
 def _min_length(y: np.ndarray, n: int = 2048) -> np.ndarray:
     """Zero-pad very short clips so every frame-based feature is defined."""
     return y if len(y) >= n else np.pad(y, (0, n - len(y)))
+
+
+def _load(ctx: LoadContext) -> HandcraftedAdapter:
+    return HandcraftedAdapter(ctx.name or "mfcc")
+
+
+FAMILY = Family(
+    "handcrafted",
+    _load,
+    title="hand-crafted features",
+    checkpoints=(
+        Checkpoint("mfcc", num_layers=1, hidden_size=120, packaged=True, baseline=True),
+        Checkpoint("librosa", num_layers=1, hidden_size=170, packaged=True, baseline=True),
+    ),
+    layer0="the recipe's utterance-level features (the only layer)",
+    source="librosa",
+    has_weights=False,
+)
+FAMILIES = (FAMILY,)
