@@ -151,9 +151,10 @@ def run(
     results = run_pipeline(cfg)
     if zeroshot:
         from .analysis import build_report
-        from .zeroshot import ZeroShotConfig, run_zeroshot
+        from .pipeline import run_zeroshot_stage
+        from .zeroshot import ZeroShotConfig
 
-        run_zeroshot(ZeroShotConfig.from_run_config(cfg, prompts=_split(prompts), modes=_split(mode)))
+        run_zeroshot_stage(ZeroShotConfig.from_run_config(cfg, prompts=_split(prompts), modes=_split(mode)))
         if report:
             build_report(cfg.out)
     _print_best(results, cfg.out)
@@ -184,9 +185,10 @@ def zeroshot(
     ray_actors: int | None = ActorsOpt,
 ) -> None:
     """Ask models with a text decoder (Whisper, Qwen2-Audio, SeamlessM4T v2) zero-shot."""
-    from .zeroshot import ZeroShotConfig, run_zeroshot
+    from .pipeline import run_zeroshot_stage
+    from .zeroshot import ZeroShotConfig
 
-    rows = run_zeroshot(
+    rows = run_zeroshot_stage(
         ZeroShotConfig(
             models=_split(models),
             tasks=_split(tasks),
@@ -419,7 +421,7 @@ def models() -> None:
 @app.command()
 def tasks(details: bool = typer.Option(False, "--details", help="Show each task's datasheet line.")) -> None:
     """List registered tasks with their label sets."""
-    from .data.tasks import registered_tasks
+    from .data.registry import registered_tasks
 
     table = Table("name", "source", "paralinguistic", "labels", *(["cue"] if details else []))
     for t in registered_tasks().values():
