@@ -21,7 +21,7 @@ import json
 import math
 import re
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -29,7 +29,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import SpeechprobeError
-from ..models.registry import default_baselines
+from ..models.registry import default_baselines, nuisance_baselines
 from .curves import CURVE_RULE, DEFAULT_TOL, baseline_gain, curve_shapes, paralinguistic_summary
 from .features import PERMUTATION_COLUMNS, SELECTIVITY_COLUMNS, read_table
 from .plots import (
@@ -428,6 +428,7 @@ def findings(data: RunData, table: pd.DataFrame, shapes: pd.DataFrame, para: pd.
             continue
         top = rows.sort_values("macro_f1", ascending=False).iloc[0]
         out.append(f"On {task}, {top['model']} is the best model (Macro-F1 {_fmt(top['macro_f1'])}).")
+    out.extend(nuisance_findings(table, nuisance_baselines()))
     if not shapes.empty:
         counts = Counter(shapes["shape"])
         out.append(f"Of {len(shapes)} layer curves, " + ", ".join(f"{n} {k}" for k, n in counts.most_common()) + ".")
@@ -448,6 +449,34 @@ def findings(data: RunData, table: pd.DataFrame, shapes: pd.DataFrame, para: pd.
                 f"In {model}, the {g} tasks peak at mean relative depth {a['mean_relative_depth']:.2f} "
                 f"(mean Macro-F1 {_fmt(a['mean_score'])}, mean gain {_signed(a['mean_gain'])})."
             )
+    return out
+
+
+NUISANCE_SHARE = 0.5  # a nuisance baseline covering at least this share of the best model's lead over chance
+
+
+def nuisance_findings(table: pd.DataFrame, nuisances: Mapping[str, str]) -> list[str]:
+    """One sentence per task that a nuisance baseline alone largely solves.
+
+    With ``m`` the best model's Macro-F1 on the task, ``b`` the nuisance baseline's and ``c`` chance,
+    the baseline "largely solves" the task when ``(b - c) / (m - c) >= NUISANCE_SHARE``: it covers at
+    least half of the model's lead over chance. ``nuisances``: baseline name -> what it measures.
+    """
+    out = []
+    for task, rows in table.dropna(subset=["macro_f1"]).groupby("task", sort=True):
+        top = rows.loc[rows["macro_f1"].idxmax()]
+        chance = float(top["chance_macro_f1"]) if pd.notna(top["chance_macro_f1"]) else 0.0
+        lead = float(top["macro_f1"]) - chance
+        for name, what in nuisances.items():
+            if name not in rows or pd.isna(top[name]) or lead <= 0:
+                continue
+            share = (float(top[name]) - chance) / lead
+            if share >= NUISANCE_SHARE:
+                out.append(
+                    f"{_task_start(task)} is largely solvable from {what}: the {name} baseline alone reaches "
+                    f"Macro-F1 {_fmt(top[name])} (chance {_fmt(chance)}), {share:.0%} of the way from chance to "
+                    f"the best model ({top['model']}, {_fmt(top['macro_f1'])})."
+                )
     return out
 
 

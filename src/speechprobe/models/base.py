@@ -7,8 +7,9 @@ vectors, using only real frames. Batching, caching, resampling and devices live 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -70,3 +71,12 @@ class ModelAdapter(ABC):
     @abstractmethod
     def forward(self, batch: Sequence[np.ndarray], pooling: str = "mean") -> np.ndarray:
         """Return float32 ``(len(batch), num_layers, dim)`` pooled over each clip's real frames."""
+
+    def forward_clips(
+        self, batch: Sequence[np.ndarray], facts: Sequence[Mapping[str, Any]], pooling: str = "mean"
+    ) -> np.ndarray:
+        """``forward`` with each clip's source facts (see ``data.clip.native_facts``).
+
+        The nuisance baselines override it; every other adapter ignores the facts.
+        """
+        return self.forward(batch, pooling)

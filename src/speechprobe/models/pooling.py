@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 
+import numpy as np
 import torch
 
 from ..errors import ConfigError
@@ -14,6 +15,18 @@ from .base import POOLINGS
 def frame_mask(lengths: torch.Tensor, max_len: int) -> torch.Tensor:
     """Boolean ``(B, T)`` mask, True on the first ``lengths[b]`` frames of row ``b``."""
     return torch.arange(max_len, device=lengths.device)[None, :] < lengths[:, None]
+
+
+def pool_frames(frames: np.ndarray, pooling: str = "mean") -> np.ndarray:
+    """``(n_features, n_frames)`` of one clip pooled over time, for the hand-crafted recipes.
+
+    The same statistics as :func:`masked_pool`: the mean, and with ``mean+std`` the population std.
+    """
+    if pooling not in POOLINGS:
+        raise ConfigError(f"unknown pooling {pooling!r}; choose one of {', '.join(POOLINGS)}")
+    if pooling == "mean":
+        return frames.mean(axis=1)
+    return np.concatenate([frames.mean(axis=1), frames.std(axis=1)])
 
 
 def masked_pool(hidden: torch.Tensor, mask: torch.Tensor, pooling: str = "mean") -> torch.Tensor:
