@@ -65,28 +65,12 @@ class Qwen2AudioAdapter(WhisperAdapter):
         return torch.cat(pooled, dim=1)
 
 
-def load_qwen2_audio(
-    source: str,
-    name: str | None = None,
-    revision: str | None = None,
-    window: str = "full",
-    device: str = "cpu",
-    dtype: str | None = None,
-    random_init: bool = False,
-    seed: int = 0,
-) -> Qwen2AudioAdapter:
-    """Load only the audio encoder of a Qwen2-Audio checkpoint (local dir or hub id)."""
-    return load_adapter(
-        FAMILY,
-        source,
-        name=name,
-        revision=revision,
-        window=window,
-        device=device,
-        dtype=dtype,
-        random_init=random_init,
-        seed=seed,
-    )
+def load_qwen2_audio(source: str, **request) -> Qwen2AudioAdapter:
+    """Load only the audio encoder of a Qwen2-Audio checkpoint (local dir or hub id).
+
+    ``request``: ``load_adapter``'s options (name, revision, window, device, dtype, random_init, seed).
+    """
+    return load_adapter(FAMILY, source, **request)
 
 
 def _load(ctx: LoadContext) -> Qwen2AudioAdapter:

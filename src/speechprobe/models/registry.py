@@ -203,14 +203,5 @@ def load_model(
     if window is not None and window not in window_modes():
         raise ConfigError(f"unknown window mode {window!r}; choose one of {', '.join(window_modes())}")
     ck, source = resolve_model(name)
-    return load_adapter(
-        family(ck.family),
-        source,
-        name=ck.name,
-        revision=ck.revision,
-        window=window,
-        device=device,
-        dtype=dtype,
-        random_init=random_init,
-        seed=seed,
-    )
+    request = {"window": window, "device": device, "dtype": dtype, "random_init": random_init, "seed": seed}
+    return load_adapter(family(ck.family), source, name=ck.name, revision=ck.revision, **request)

@@ -72,19 +72,12 @@ class SeamlessAdapter(ModelAdapter):
         return torch.cat(pooled, dim=1).float().cpu().numpy()
 
 
-def load_seamless(
-    source: str,
-    name: str | None = None,
-    revision: str | None = None,
-    device: str = "cpu",
-    dtype: str | None = None,
-    random_init: bool = False,
-    seed: int = 0,
-) -> SeamlessAdapter:
-    """Load only the speech encoder of a SeamlessM4T v2 checkpoint (local dir or hub id)."""
-    return load_adapter(
-        FAMILY, source, name=name, revision=revision, device=device, dtype=dtype, random_init=random_init, seed=seed
-    )
+def load_seamless(source: str, **request) -> SeamlessAdapter:
+    """Load only the speech encoder of a SeamlessM4T v2 checkpoint (local dir or hub id).
+
+    ``request``: ``load_adapter``'s options (name, revision, device, dtype, random_init, seed).
+    """
+    return load_adapter(FAMILY, source, **request)
 
 
 def _load(ctx: LoadContext) -> SeamlessAdapter:

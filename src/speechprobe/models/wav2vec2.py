@@ -131,26 +131,12 @@ def _receptive_field(frames) -> int:
     return hi
 
 
-def load_wav2vec2(
-    source: str,
-    name: str | None = None,
-    revision: str | None = None,
-    device: str = "cpu",
-    dtype: str | None = None,
-    random_init: bool = False,
-    seed: int = 0,
-) -> Wav2Vec2Adapter:
-    """Load the base model (no CTC/pretraining head) of a wav2vec2/HuBERT/WavLM/data2vec-audio checkpoint."""
-    return load_adapter(
-        FAMILIES[0],
-        source,
-        name=name,
-        revision=revision,
-        device=device,
-        dtype=dtype,
-        random_init=random_init,
-        seed=seed,
-    )
+def load_wav2vec2(source: str, **request) -> Wav2Vec2Adapter:
+    """Load the base model (no CTC/pretraining head) of a wav2vec2/HuBERT/WavLM/data2vec-audio checkpoint.
+
+    ``request``: ``load_adapter``'s options; the checkpoint's model type picks the family.
+    """
+    return load_adapter(FAMILIES[0], source, **request)
 
 
 def _load(ctx: LoadContext) -> Wav2Vec2Adapter:
@@ -181,13 +167,14 @@ def _load(ctx: LoadContext) -> Wav2Vec2Adapter:
     return Wav2Vec2Adapter(model, info, normalize=normalize, device=ctx.device, dtype=ctx.torch_dtype)
 
 
-def _family(name: str, title: str, model_type: str, *checkpoints: tuple[str, str, int, int]) -> Family:
-    """A family of this loader; ``checkpoints``: (short name, hub id, blocks, width)."""
+def _family(name: str, title: str, *checkpoints: tuple[str, str, int, int]) -> Family:
+    """A family of this loader (its transformers model type is its name); ``checkpoints``: (short name, hub
+    id, blocks, width)."""
     return Family(
         name,
         _load,
         title=title,
-        model_types=(model_type,),
+        model_types=(name,),
         checkpoints=tuple(Checkpoint(n, hub, num_layers=b + 1, hidden_size=w) for n, hub, b, w in checkpoints),
         layer0=LAYER0,
     )
@@ -198,7 +185,6 @@ FAMILIES = (
     _family(
         "wav2vec2",
         "wav2vec 2.0",
-        "wav2vec2",
         ("wav2vec2-base", "facebook/wav2vec2-base", 12, 768),
         ("wav2vec2-large-960h-lv60-self", "facebook/wav2vec2-large-960h-lv60-self", 24, 1024),
         ("xls-r", "facebook/wav2vec2-xls-r-300m", 24, 1024),
@@ -206,19 +192,16 @@ FAMILIES = (
     _family(
         "hubert",
         "HuBERT",
-        "hubert",
         ("hubert-base-ls960", "facebook/hubert-base-ls960", 12, 768),
         ("hubert-large-ll60k", "facebook/hubert-large-ll60k", 24, 1024),
     ),
     _family(
         "wavlm",
         "WavLM",
-        "wavlm",
         ("wavlm-base-plus", "microsoft/wavlm-base-plus", 12, 768),
         ("wavlm-large", "microsoft/wavlm-large", 24, 1024),
     ),
     _family(
-        "data2vec-audio",
         "data2vec-audio",
         "data2vec-audio",
         ("data2vec-audio-base", "facebook/data2vec-audio-base", 12, 768),

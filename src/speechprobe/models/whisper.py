@@ -207,32 +207,14 @@ def _attend(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, key_mask: torch.T
     return torch.cat(blocks, dim=2)
 
 
-def load_whisper(
-    source: str,
-    name: str | None = None,
-    revision: str | None = None,
-    window: str = "full",
-    device: str = "cpu",
-    dtype: str | None = None,
-    random_init: bool = False,
-    seed: int = 0,
-) -> WhisperAdapter:
+def load_whisper(source: str, **request) -> WhisperAdapter:
     """Load only the encoder of a Whisper checkpoint (local dir or hub id).
 
+    ``request``: ``load_adapter``'s options (name, revision, window, device, dtype, random_init, seed).
     With ``random_init`` the same architecture gets seeded random weights (the untrained control),
     named ``<name>+random``.
     """
-    return load_adapter(
-        FAMILY,
-        source,
-        name=name,
-        revision=revision,
-        window=window,
-        device=device,
-        dtype=dtype,
-        random_init=random_init,
-        seed=seed,
-    )
+    return load_adapter(FAMILY, source, **request)
 
 
 def _load(ctx: LoadContext) -> WhisperAdapter:
