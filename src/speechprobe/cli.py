@@ -299,7 +299,7 @@ def demo(
     embeddings: bool = EmbedOpt,
     progress: bool = ProgressOpt,
 ) -> None:
-    """Embedded offline default: real Whisper tiny.en + base and librosa baselines on the synthetic suite.
+    """Embedded offline default: real Whisper tiny.en + base and the baselines on the synthetic suite.
 
     Uses the ``trimmed`` window by default so it finishes in minutes on a laptop CPU; pass
     ``--window full`` for the 30 s input Whisper was trained with.

@@ -21,7 +21,7 @@ def _sine(seconds: float, amp: float = 0.5, sr: int = 16000) -> np.ndarray:
 def test_registry_lists_what_each_measures():
     assert nuisance_baselines() == {
         "duration": "clip duration",
-        "channel": "the recording channel (sample rate, channels, clipping, DC offset)",
+        "channel": "the recording channel",
         "loudness": "loudness",
     }
 

@@ -456,7 +456,7 @@ NUISANCE_SHARE = 0.5  # a nuisance baseline covering at least this share of the 
 
 
 def nuisance_findings(table: pd.DataFrame, nuisances: Mapping[str, str]) -> list[str]:
-    """One sentence per task that a nuisance baseline alone largely solves.
+    """One sentence per task that nuisance baselines alone largely solve, the strongest first.
 
     With ``m`` the best model's Macro-F1 on the task, ``b`` the nuisance baseline's and ``c`` chance,
     the baseline "largely solves" the task when ``(b - c) / (m - c) >= NUISANCE_SHARE``: it covers at
@@ -467,16 +467,26 @@ def nuisance_findings(table: pd.DataFrame, nuisances: Mapping[str, str]) -> list
         top = rows.loc[rows["macro_f1"].idxmax()]
         chance = float(top["chance_macro_f1"]) if pd.notna(top["chance_macro_f1"]) else 0.0
         lead = float(top["macro_f1"]) - chance
-        for name, what in nuisances.items():
-            if name not in rows or pd.isna(top[name]) or lead <= 0:
-                continue
-            share = (float(top[name]) - chance) / lead
-            if share >= NUISANCE_SHARE:
-                out.append(
-                    f"{_task_start(task)} is largely solvable from {what}: the {name} baseline alone reaches "
-                    f"Macro-F1 {_fmt(top[name])} (chance {_fmt(chance)}), {share:.0%} of the way from chance to "
-                    f"the best model ({top['model']}, {_fmt(top['macro_f1'])})."
-                )
+        found = [
+            (share, name, what, float(top[name]))
+            for name, what in nuisances.items()
+            if lead > 0 and name in rows and pd.notna(top[name])
+            for share in [(float(top[name]) - chance) / lead]
+            if share >= NUISANCE_SHARE
+        ]
+        if not found:
+            continue
+        (share, name, what, score), *more = sorted(found, key=lambda f: (-f[0], f[1]))
+        sentence = (
+            f"{_task_start(task)} is largely solvable from {what}: the {name} baseline alone reaches Macro-F1 "
+            f"{_fmt(score)} (chance {_fmt(chance)}), {share:.0%} of the way from chance to the best model "
+            f"({top['model']}, {_fmt(top['macro_f1'])})"
+        )
+        also = [f"{w} ({n} {_fmt(b)}, {s:.0%})" for s, n, w, b in more]
+        if also:
+            sentence += "; " + " and ".join([", ".join(also[:-1]), also[-1]] if len(also) > 1 else also)
+            sentence += " also reach" + ("" if len(also) > 1 else "es") + " at least half of that lead"
+        out.append(sentence + ".")
     return out
 
 

@@ -108,7 +108,7 @@ FAMILY = Family(
     title="nuisance baselines",
     checkpoints=(
         _checkpoint("duration", 1, "clip duration"),
-        _checkpoint("channel", 4, "the recording channel (sample rate, channels, clipping, DC offset)"),
+        _checkpoint("channel", 4, "the recording channel"),  # sample rate, channels, clipping, DC offset
         _checkpoint("loudness", 3, "loudness"),
     ),
     layer0="the recipe's clip-level numbers (the only layer)",
