@@ -111,7 +111,7 @@ FAMILY = Family(
         _checkpoint("channel", 4, "the recording channel"),  # sample rate, channels, clipping, DC offset
         _checkpoint("loudness", 3, "loudness"),
     ),
-    layer0="the recipe's clip-level numbers (the only layer)",
+    layer0="the recipe's features of the whole clip (the only layer)",
     source="speechprobe",
     has_weights=False,
 )
