@@ -17,7 +17,7 @@ pytestmark = pytest.mark.skipif(LINT_IMPORTS is None, reason="import-linter is i
 def _lint(config: Path, path: Path) -> subprocess.CompletedProcess:
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(path), os.environ.get("PYTHONPATH", "")])}
     return subprocess.run(
-        [LINT_IMPORTS, "--config", str(config), "--no-cache"],
+        [LINT_IMPORTS, str(config), "--no-cache"],
         cwd=path,
         env=env,
         capture_output=True,
@@ -56,7 +56,11 @@ def test_contract_catches_a_lower_layer_importing_a_higher_one(tmp_path: Path) -
         (package / f"{name}.py").write_text("")
     (package / "models.py").write_text("from . import features\n")
     config = tmp_path / "pyproject.toml"
-    config.write_text((ROOT / "pyproject.toml").read_text())
+    text = (ROOT / "pyproject.toml").read_text()
+    start = text.find("ignore_imports = [")  # the known breaches name modules the stand-in lacks
+    if start >= 0:
+        text = text[:start] + text[text.index("]\n", start) + 2 :]
+    config.write_text(text)
     done = _lint(config, tmp_path)
     assert done.returncode != 0
     assert "speechprobe.models is not allowed to import speechprobe.features" in done.stdout
