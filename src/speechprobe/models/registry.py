@@ -62,7 +62,7 @@ def _add(family: Family) -> None:
 
 
 def register(family: Family) -> Family:
-    """Add a family (registering the same name again replaces it); returns it, so it can decorate a constant."""
+    """Add a family (registering the same name again replaces it) and return it."""
     _load_builtin()
     _add(family)
     return family
