@@ -17,6 +17,7 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pandas as pd
 
@@ -38,6 +39,9 @@ from .rundir import (
     write_csv,
     write_json,
 )
+
+if TYPE_CHECKING:
+    from .zeroshot import ZeroShotConfig
 
 log = logging.getLogger("speechprobe")
 
@@ -322,12 +326,13 @@ def run(cfg: RunConfig) -> pd.DataFrame:
 
 def probe_and_report(cfg: RunConfig, clips: dict[str, list[ClipMeta]], state: RunState) -> pd.DataFrame:
     """Probe stored features, write results, summary, figures and manifest, then analyse and report."""
-    from .analysis import analyse_features, build_report
+    from .analysis import analyse_features, build_report, summarize_run
     from .zeroshot import restore_zeroshot_rows
 
     results = run_probes(cfg, clips, state)
     write_outputs(cfg, results, clips, state)
-    restore_zeroshot_rows(cfg.out)  # zero-shot rows of an earlier `speechprobe zeroshot` stay in results.csv
+    if restore_zeroshot_rows(cfg.out) is not None:  # zero-shot rows of an earlier `speechprobe zeroshot` stay
+        summarize_run(cfg.out)
     if cfg.permutations or cfg.embeddings or cfg.mdl:
         store = FeatureStore(cache_root(cfg.cache) / "features")
         analyse_features(
@@ -372,6 +377,19 @@ def run_layer_analyses(cfg: RunConfig, state: RunState) -> None:
         except SpeechprobeError as e:
             log.warning("%s analysis skipped: %s", name, e)
             AnalysisOutput(analysis=name, notes=[f"skipped: {e}"]).write(cfg.out)
+
+
+def run_zeroshot_stage(cfg: ZeroShotConfig) -> pd.DataFrame:
+    """Zero-shot answers into the run directory (``zeroshot.run_zeroshot``), then summary.csv over every row.
+
+    Zero-shot and analysis are sibling stages, so the run-level summary is refreshed here, above both.
+    """
+    from .analysis import summarize_run
+    from .zeroshot import run_zeroshot
+
+    rows = run_zeroshot(cfg)
+    summarize_run(cfg.out)
+    return rows
 
 
 @dataclass

@@ -21,6 +21,7 @@ from speechprobe.analysis.similarity import (
     layer_similarity,
     mutual_knn,
     random_halves,
+    similarity_findings,
 )
 from speechprobe.errors import SpeechprobeError
 
@@ -205,3 +206,15 @@ def test_clips_are_subsampled_when_many(tmp_path: Path) -> None:
     again, _ = compute_similarity(run, _loader(features), max_clips=30, k=5, n_splits=1)
     assert sim.n_clips == 30 and notes == ["a seeded random 30 of the run's 72 clips"]
     np.testing.assert_array_equal(sim.values["cka"], again.values["cka"])  # seeded
+
+
+def test_a_constant_representation_has_no_similarity(tmp_path: Path) -> None:
+    run = write_run(tmp_path / "run", tasks=["emotion"], models=["whisper-tiny", "mfcc"])
+    features = _features({"whisper-tiny": 5, "mfcc": 1}, shared=False)
+    features["mfcc"] = {h: np.ones((1, 4), np.float32) for h in features["mfcc"]}  # e.g. one sample rate
+    sim, _ = compute_similarity(run, _loader(features), k=5, n_splits=1)
+    assert not any("like mfcc" in s for s in similarity_findings(sim))
+    i = sim.index("mfcc")[0]
+    for measure in ("cka", "mutual_knn"):
+        assert np.isnan(sim.values[measure][i]).all() and np.isnan(sim.values[measure][:, i]).all()
+        assert np.isfinite(sim.values[measure][np.ix_(sim.index("whisper-tiny"), sim.index("whisper-tiny"))]).all()

@@ -14,7 +14,8 @@ itself, invariant to orthogonal transforms and isotropic scaling, and near 0 for
 (the plain estimator is biased upwards when dimensions are many and clips few).
 
 *Mutual k-NN overlap* (Huh et al. 2024, "The Platonic Representation Hypothesis"): each clip's k nearest
-other clips by cosine similarity of the centred features; the overlap of two representations is the
+other clips by Euclidean distance of the features (Huh et al. use cosine neighbours; Euclidean ones
+also exist for the one-number baselines such as ``duration``); the overlap of two representations is the
 mean over clips of ``|Nₐ(i) ∩ N_b(i)| / k``. It depends on local neighbourhoods only, so a few
 high-variance dimensions or outlying clips, which dominate CKA, weigh less.
 
@@ -120,7 +121,8 @@ def debiased_cka(X: np.ndarray, Y: np.ndarray) -> float:
 
 
 def knn_sets(grams: np.ndarray, k: int, idx: np.ndarray | None = None) -> np.ndarray:
-    """(R, m, k) indices (into ``idx``) of each clip's k nearest other clips by cosine similarity."""
+    """(R, m, k) indices (into ``idx``) of each clip's k nearest other clips by Euclidean distance,
+    ``d²ᵢⱼ = Kᵢᵢ + Kⱼⱼ − 2Kᵢⱼ`` from the centred Gram matrix (ties: the lower index)."""
     idx = np.arange(grams.shape[-1]) if idx is None else np.asarray(idx)
     m = len(idx)
     if not 1 <= k < m:
@@ -128,11 +130,11 @@ def knn_sets(grams: np.ndarray, k: int, idx: np.ndarray | None = None) -> np.nda
     out = np.empty((grams.shape[0], m, k), dtype=np.int64)
     for r, K in enumerate(grams):
         K = K[np.ix_(idx, idx)].astype(np.float64)
-        norm = np.sqrt(np.maximum(np.diag(K), 1e-300))
-        cos = K / norm[:, None] / norm[None, :]
-        np.fill_diagonal(cos, -np.inf)
-        part = np.argpartition(-cos, k - 1, axis=1)[:, :k]
-        out[r] = np.take_along_axis(part, np.argsort(-np.take_along_axis(cos, part, 1), 1, kind="stable"), 1)
+        d = np.diag(K)
+        dist = d[:, None] + d[None, :] - 2 * K
+        np.fill_diagonal(dist, np.inf)
+        nearest = np.argsort(dist, axis=1, kind="stable")[:, :k]
+        out[r] = nearest
     return out
 
 
@@ -223,14 +225,23 @@ def random_halves(groups: np.ndarray, n_splits: int, seed: int, min_size: int) -
 
 
 def measure_all(grams: np.ndarray, k: int, halves: Sequence[np.ndarray]) -> tuple[dict, dict]:
-    """Both measures on all clips and on each half: ``(values, halves)`` dictionaries by measure."""
-    values = {"cka": cka_from_hsic(hsic_matrix(grams)), "mutual_knn": mutual_knn_from_sets(knn_sets(grams, k))}
-    parts = {
-        "cka": [cka_from_hsic(hsic_matrix(grams, idx)) for idx in halves],
-        "mutual_knn": [mutual_knn_from_sets(knn_sets(grams, k, idx)) for idx in halves],
-    }
+    """Both measures on all clips and on each half: ``(values, halves)`` dictionaries by measure. A
+    representation that does not vary over the clips (e.g. one sample rate for all) has neither: NaN."""
+
+    def both(idx: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+        sub = np.arange(grams.shape[-1]) if idx is None else idx
+        constant = np.array([np.trace(K[np.ix_(sub, sub)]) <= 0 for K in grams])
+        cka, knn = cka_from_hsic(hsic_matrix(grams, idx)), mutual_knn_from_sets(knn_sets(grams, k, idx))
+        for M in (cka, knn):
+            M[constant, :] = M[:, constant] = np.nan
+        return cka, knn
+
+    values = dict(zip(MEASURES, both(None)))
+    parts = [both(idx) for idx in halves]
     R = grams.shape[0]
-    return values, {m: np.stack(p) if p else np.empty((0, R, R)) for m, p in parts.items()}
+    return values, {
+        m: np.stack([p[i] for p in parts]) if parts else np.empty((0, R, R)) for i, m in enumerate(MEASURES)
+    }
 
 
 def select_clips(run_dir: Path, manifest: dict, max_clips: int, seed: int) -> pd.DataFrame:
@@ -345,6 +356,8 @@ def similarity_findings(sim: Similarity) -> list[str]:
         )
         for base in bases:
             col = sim.index(base)[0]
+            if not np.isfinite(sim.values["cka"][idx, col]).any():
+                continue  # a baseline constant over these clips
             best = int(np.nanargmax(sim.values["cka"][idx, col]))
             top = _stat(sim, "cka", lambda M, r=idx[best], c=col: M[r, c])
             text += f"; the layer most like {base} is layer {best} (CKA {_pm(top)})"
