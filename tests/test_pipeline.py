@@ -216,5 +216,5 @@ def test_layer_analyses_with_a_random_init_twin(tones, tiny_whisper, tmp_path):
 
 def test_random_twin_of_a_baseline_is_refused(tones, tmp_path):
     cfg = _cfg(tones, tmp_path / "run", model="mfcc+random", baselines=[])
-    with pytest.raises(ConfigError, match="no weights to randomise"):
+    with pytest.raises(ConfigError, match="fixed recipe with no weights to randomise"):
         run(cfg)

@@ -30,7 +30,7 @@ from .errors import ConfigError, SpeechprobeError
 from .features.extract import ClipMeta, extract
 from .features.store import FeatureSpace, FeatureStore
 from .models.base import RANDOM_SUFFIX
-from .models.registry import load_model, resolve_model
+from .models.registry import family, load_model, resolve_model
 from .rundir import (
     RESULT_COLUMNS,
     ensure_writable,
@@ -77,8 +77,8 @@ def _weights(name: str, cfg: RunConfig) -> tuple[str, bool]:
     ``<model>+random`` in --models adds the random-init control beside its trained twin in one run."""
     base = name.removesuffix(RANDOM_SUFFIX)
     spec, _ = resolve_model(base, convert=False)
-    if base != name and spec.family == "handcrafted":
-        raise ConfigError(f"--models {name}: a hand-crafted baseline has no weights to randomise")
+    if base != name and not family(spec.family).has_weights:
+        raise ConfigError(f"--models {name}: {base} is a fixed recipe with no weights to randomise")
     return base, cfg.random_init or base != name
 
 
@@ -333,7 +333,7 @@ def probe_and_report(cfg: RunConfig, clips: dict[str, list[ClipMeta]], state: Ru
     write_outputs(cfg, results, clips, state)
     if restore_zeroshot_rows(cfg.out) is not None:  # zero-shot rows of an earlier `speechprobe zeroshot` stay
         summarize_run(cfg.out)
-    if cfg.permutations or cfg.embeddings or cfg.mdl:
+    if cfg.permutations or cfg.embeddings:
         store = FeatureStore(cache_root(cfg.cache) / "features")
         analyse_features(
             cfg.out,
@@ -343,7 +343,6 @@ def probe_and_report(cfg: RunConfig, clips: dict[str, list[ClipMeta]], state: Ru
             n_jobs=cfg.n_jobs,
             device=cfg.device,
             progress=cfg.progress,
-            options={"mdl": {"enabled": cfg.mdl}},
         )
     run_layer_analyses(cfg, state)
     if cfg.report:
@@ -352,31 +351,17 @@ def probe_and_report(cfg: RunConfig, clips: dict[str, list[ClipMeta]], state: Ru
 
 
 def run_layer_analyses(cfg: RunConfig, state: RunState) -> None:
-    """Depth fingerprints, layer similarity and the MDL findings as ``cfg`` asks, from the results and
-    the feature store; one that fails leaves a note for the report and the others go on."""
+    """Depth fingerprints, layer similarity and MDL probes as ``cfg`` asks (analysis.layer_analyses)."""
     if not (cfg.fingerprints or cfg.similarity or cfg.mdl):
         return
-    from .analysis import AnalysisOutput, depth_fingerprints, layer_similarity
-    from .analysis.mdl import mdl_summary
+    from .analysis.layer_analyses import run_layer_analyses as run_all
 
     store = FeatureStore(cache_root(cfg.cache) / "features")
 
     def load(model: str, hashes):
         return _space(store, model, state.models[model], cfg.pooling).gather(list(hashes))
 
-    steps = (
-        ("fingerprints", cfg.fingerprints, lambda: depth_fingerprints(cfg.out)),
-        ("similarity", cfg.similarity, lambda: layer_similarity(cfg.out, load)),
-        ("mdl", cfg.mdl, lambda: mdl_summary(cfg.out)),  # the probes ran with the analysis plan above
-    )
-    for name, enabled, step in steps:
-        if not enabled:
-            continue
-        try:
-            step()
-        except SpeechprobeError as e:
-            log.warning("%s analysis skipped: %s", name, e)
-            AnalysisOutput(analysis=name, notes=[f"skipped: {e}"]).write(cfg.out)
+    run_all(cfg.out, load, fingerprints=cfg.fingerprints, similarity=cfg.similarity, mdl=cfg.mdl, device=cfg.device)
 
 
 def run_zeroshot_stage(cfg: ZeroShotConfig) -> pd.DataFrame:

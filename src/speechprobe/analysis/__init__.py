@@ -22,7 +22,8 @@ from .curves import (
 )
 from .fingerprints import FINGERPRINT_COLUMNS, depth_fingerprints, fingerprint
 from .inputs import store_loader
-from .mdl import MDL_COLUMNS, mdl_probes, online_code
+from .layer_analyses import mdl_probes, run_layer_analyses
+from .mdl import MDL_COLUMNS, online_code
 from .outputs import AnalysisOutput, FigureNote, read_outputs
 from .plan import analyse_features, execute, plan
 from .plots import (
@@ -65,6 +66,7 @@ __all__ = [
     "mutual_knn",
     "online_code",
     "read_outputs",
+    "run_layer_analyses",
     "CHANCE_COLUMNS",
     "CURVE_RULE",
     "DEFAULT_PRIMARY_PROBE",

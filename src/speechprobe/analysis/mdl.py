@@ -34,7 +34,8 @@ standard deviation over orders are reported (the code length depends on the orde
 
 An analysis of the plan/execute contract (:mod:`.contract`), one unit per task with every model of the
 run: ``mdl.csv`` (:data:`MDL_COLUMNS`) and ``figures/mdl_<task>.png`` (Macro-F1 and compression side by
-side); :func:`mdl_summary` writes the findings to ``analyses/mdl.json``.
+side); :func:`mdl_summary` writes the findings to ``analyses/mdl.json``;
+:func:`speechprobe.analysis.layer_analyses.mdl_probes` runs both on a finished run.
 """
 
 from __future__ import annotations
@@ -52,7 +53,7 @@ from scipy.special import logsumexp
 from ..errors import SpeechprobeError
 from .contract import Analysis, AnalysisResult, AnalysisSettings, Figure, Unit
 from .curves import relative_depth
-from .inputs import FeatureLoader, read_table
+from .inputs import read_table
 from .outputs import AnalysisOutput
 
 SCHEDULE = (0.001, 0.002, 0.004, 0.008, 0.016, 0.032, 0.0625, 0.125, 0.25, 0.5, 1.0)
@@ -338,27 +339,5 @@ def mdl_summary(run_dir: Path) -> AnalysisOutput:
     table = read_table(run_dir / MDL_CSV, MDL_COLUMNS)
     scores, _ = primary_scores(run_dir)
     output = AnalysisOutput(analysis="mdl", tables=[MDL_CSV], findings=mdl_findings(table, scores))
-    output.write(run_dir)
-    return output
-
-
-def mdl_probes(
-    run_dir: Path,
-    load_features: FeatureLoader | None = None,
-    n_orders: int = DEFAULT_ORDERS,
-    device: str | None = None,
-    reuse: bool = True,
-) -> AnalysisOutput:
-    """Online code length and compression for every (model, task, layer) of a finished run, through the
-    analysis plan (a task already done with the same inputs is reused): ``mdl.csv``,
-    ``figures/mdl_<task>.png`` and the findings in ``analyses/mdl.json`` (see the module docstring). The
-    probes run on ``device`` (torch; a GPU gives the same codes up to float rounding)."""
-    from .plan import analyse_features
-
-    options = {"mdl": {"enabled": True, "n_orders": n_orders}}
-    info = analyse_features(run_dir, load_features, analyses=[ANALYSIS], reuse=reuse, options=options, device=device)
-    output = mdl_summary(run_dir)
-    output.notes = [n for n in info["notes"] if n.startswith("mdl ")]
-    output.seconds = float(info["seconds"].get("mdl", 0.0))
     output.write(run_dir)
     return output
