@@ -19,6 +19,7 @@ SCRIPTS = [
     "bench_memory.py",
     "bench_statistics.py",
     "calibration.py",
+    "bench_layer_analyses.py",
 ]
 
 

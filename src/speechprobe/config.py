@@ -8,13 +8,63 @@ from pathlib import Path
 
 from .errors import ConfigError
 from .models.base import POOLINGS
-from .probes.estimators import ProbeSettings
-
-_PROBE = ProbeSettings()  # the probe-setting defaults live in one place
 
 log = logging.getLogger("speechprobe")
 
-DEFAULT_BASELINES = ("mfcc", "librosa")
+MLP_SOLVERS = ("adam", "sgd", "lbfgs")
+
+
+@dataclass(frozen=True)
+class ProbeSettings:
+    """The probe hyper-parameters a run exposes (``--knn-k``, ``--mlp-hidden``, ...); part of the result.
+
+    Here, below the probes, so that both :class:`RunConfig` and ``speechprobe.probes`` read one definition.
+
+    Defaults are the values every earlier run used. ``linear`` is multinomial logistic regression with
+    the lbfgs solver and ``max_iter=1000``; the MLP learning rate is 1e-3 (see ``docs/statistics.md``).
+    """
+
+    knn_k: int = 5
+    mlp_hidden: int = 256
+    mlp_alpha: float = 1e-4
+    mlp_epochs: int = 200
+    mlp_solver: str = "adam"
+    linear_c: float = 1.0
+
+    def validate(self) -> None:
+        """One-line errors naming the option."""
+        if self.knn_k < 1:
+            raise ConfigError(f"--knn-k {self.knn_k}: use 1 or more neighbours")
+        if self.mlp_hidden < 1:
+            raise ConfigError(f"--mlp-hidden {self.mlp_hidden}: use 1 or more hidden units")
+        if self.mlp_alpha < 0:
+            raise ConfigError(f"--mlp-alpha {self.mlp_alpha}: the L2 penalty cannot be negative")
+        if self.mlp_epochs < 1:
+            raise ConfigError(f"--mlp-epochs {self.mlp_epochs}: use 1 or more epochs")
+        if self.mlp_solver not in MLP_SOLVERS:
+            raise ConfigError(f"--mlp-solver {self.mlp_solver!r}: choose one of {', '.join(MLP_SOLVERS)}")
+        if not self.linear_c > 0:
+            raise ConfigError(f"--linear-c {self.linear_c}: the inverse regularisation must be positive")
+
+
+_PROBE = ProbeSettings()  # the probe-setting defaults live in one place
+
+
+def default_baselines() -> list[str]:
+    """The registry's default baselines (hand-crafted and nuisance feature sets)."""
+    from .models.registry import default_baselines as registered
+
+    return list(registered())
+
+
+def check_window(window: str) -> None:
+    """``--window`` must be a mode some registered family declares."""
+    from .models.registry import window_modes
+
+    modes = window_modes()
+    if window not in modes:
+        choices = f"{', '.join(modes[:-1])} or {modes[-1]}" if len(modes) > 1 else ", ".join(modes)
+        raise ConfigError(f"--window {window!r}: choose {choices}")
 
 
 def check_engine(engine: str, ray_address: str | None, ray_actors: int | None) -> None:
@@ -42,7 +92,7 @@ class RunConfig:
     seed: int = 0
     window: str = "full"
     pooling: str = "mean"
-    baselines: list[str] = field(default_factory=lambda: list(DEFAULT_BASELINES))
+    baselines: list[str] = field(default_factory=default_baselines)
     cache: Path | None = None
     device: str = "cpu"
     dtype: str | None = None
@@ -56,6 +106,9 @@ class RunConfig:
     permutations: int = 1000  # shuffles of the selection-aware test of each best layer (0: skip)
     embeddings: bool = True  # t-SNE (and UMAP when installed) of the first, best and last layers
     report: bool = True  # write report.html / report.md / main_table.* at the end
+    fingerprints: bool = True  # depth fingerprints: 90 % and peak depth per (model, task) (analysis.fingerprints)
+    similarity: bool = True  # layer similarity: debiased CKA and mutual k-NN between all layers (analysis.similarity)
+    mdl: bool = True  # MDL probes: online code length per layer (analysis.mdl)
     progress: bool = True
     engine: str = "local"  # extraction (and zero-shot) engine: local, or ray (a Ray cluster; identical results)
     ray_address: str | None = None  # None: a new local Ray instance (or $RAY_ADDRESS); "auto": the `ray start` cluster
@@ -84,8 +137,7 @@ class RunConfig:
             raise ConfigError(f"--folds {self.folds}: need at least 2 folds")
         if self.pooling not in POOLINGS:
             raise ConfigError(f"--pooling {self.pooling!r}: choose one of {', '.join(POOLINGS)}")
-        if self.window not in ("full", "trimmed"):
-            raise ConfigError(f"--window {self.window!r}: choose full or trimmed")
+        check_window(self.window)
         if self.max_batch_seconds is not None and self.max_batch_seconds <= 0:
             raise ConfigError("--max-batch-seconds must be positive")
         if self.primary_probe not in self.probes:

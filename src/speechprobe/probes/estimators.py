@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin
@@ -15,6 +14,7 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from ..config import ProbeSettings
 from ..errors import ConfigError
 
 
@@ -110,40 +110,6 @@ class LinearProbe(_IterativeProbe):
 
     def _classifier(self) -> LogisticRegression:
         return LogisticRegression(C=self.C, max_iter=self.max_iter)
-
-
-MLP_SOLVERS = ("adam", "sgd", "lbfgs")
-
-
-@dataclass(frozen=True)
-class ProbeSettings:
-    """The probe hyper-parameters a run exposes (``--knn-k``, ``--mlp-hidden``, ...); part of the result.
-
-    Defaults are the values every earlier run used. ``linear`` is multinomial logistic regression with
-    the lbfgs solver and ``max_iter=1000``; the MLP learning rate is 1e-3 (see ``docs/statistics.md``).
-    """
-
-    knn_k: int = 5
-    mlp_hidden: int = 256
-    mlp_alpha: float = 1e-4
-    mlp_epochs: int = 200
-    mlp_solver: str = "adam"
-    linear_c: float = 1.0
-
-    def validate(self) -> None:
-        """One-line errors naming the option."""
-        if self.knn_k < 1:
-            raise ConfigError(f"--knn-k {self.knn_k}: use 1 or more neighbours")
-        if self.mlp_hidden < 1:
-            raise ConfigError(f"--mlp-hidden {self.mlp_hidden}: use 1 or more hidden units")
-        if self.mlp_alpha < 0:
-            raise ConfigError(f"--mlp-alpha {self.mlp_alpha}: the L2 penalty cannot be negative")
-        if self.mlp_epochs < 1:
-            raise ConfigError(f"--mlp-epochs {self.mlp_epochs}: use 1 or more epochs")
-        if self.mlp_solver not in MLP_SOLVERS:
-            raise ConfigError(f"--mlp-solver {self.mlp_solver!r}: choose one of {', '.join(MLP_SOLVERS)}")
-        if not self.linear_c > 0:
-            raise ConfigError(f"--linear-c {self.linear_c}: the inverse regularisation must be positive")
 
 
 _PROBES: dict[str, Callable[[int, ProbeSettings], ScaledProbe]] = {
