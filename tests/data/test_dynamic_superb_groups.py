@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 import soundfile as sf
 
+from speechprobe.data.registry import registered_tasks
 from speechprobe.data.resolve import open_task
-from speechprobe.data.tasks import registered_tasks
 from speechprobe.probes.cv import normalise_groups
 
 
