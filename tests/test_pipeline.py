@@ -41,11 +41,12 @@ def test_run_writes_the_run_directory(tones, tiny_whisper, tmp_path):
     assert (out / "figures" / "tsne_mfcc_manifest.png").is_file()
     assert list(results.columns) == ["model", "task", "layer", "probe", "fold", "metric", "value"]
     assert set(results["model"]) == {"tiny-whisper0", "mfcc"}
-    assert set(results["metric"]) == {"macro_f1", "accuracy", "nmi"}
+    assert set(results["metric"]) == {"macro_f1", "accuracy", "macro_f1_oof", "nmi", "ami"}
     assert sorted(results.loc[results.model == "tiny-whisper0", "layer"].unique()) == [0, 1, 2]
     summary = pd.read_csv(out / "summary.csv")
     assert {"mean", "std", "n", "ci95"} <= set(summary.columns)
-    assert (summary["n"] == 4).all()
+    assert (summary.loc[summary.metric != "macro_f1_oof", "n"] == 4).all()
+    assert (summary.loc[summary.metric == "macro_f1_oof", "n"] == 1).all()  # one out-of-fold score per repeat
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["seed"] == 0 and manifest["versions"]["torch"]
     assert manifest["tasks"]["manifest"]["grouped_folds"] is True
@@ -95,7 +96,8 @@ def test_extract_then_probe_stage(tones, tiny_whisper, tmp_path):
     cfg2, clips, state = load_extracted(tmp_path / "run")
     assert cfg2.models == cfg.models and len(clips["manifest"]) == 24
     results = probe_and_report(cfg2, clips, state)
-    assert len(results) == (3 + 1) * 4 * (2 * 2 + 1)  # layers x folds x (probes x 2 metrics + nmi)
+    # layers x (probes x (folds x 2 metrics + 1 out-of-fold) + folds x (nmi, ami))
+    assert len(results) == (3 + 1) * (2 * (4 * 2 + 1) + 4 * 2)
 
 
 def test_class_smaller_than_folds_is_a_one_line_error(tones, tiny_whisper, tmp_path):
@@ -195,3 +197,26 @@ def test_cuda_run_matches_the_cpu_run(tones, tiny_whisper, tmp_path):
         model = runs[name].loc["tiny-whisper0"].groupby(["layer", "probe", "metric"]).mean()
         reference = cpu.loc["tiny-whisper0"].groupby(["layer", "probe", "metric"]).mean()
         assert (model - reference).abs().max() <= 0.1, (name, (model - reference).abs().max())
+
+
+def test_layer_analyses_with_a_random_init_twin(tones, tiny_whisper, tmp_path):
+    out = tmp_path / "run"
+    run(_cfg(tones, out, model=tiny_whisper, models=[str(tiny_whisper), f"{tiny_whisper}+random"], report=True))
+    models = set(json.loads((out / "manifest.json").read_text())["models"])
+    assert models == {"tiny-whisper0", "tiny-whisper0+random", "mfcc"}
+    mdl = pd.read_csv(out / "mdl.csv")
+    assert set(mdl["model"]) == models and (mdl["n_clips"] == 24).all()
+    assert mdl.loc[mdl.model == "mfcc", "compression"].iloc[0] > 1.3  # pitch carries the label
+    sim = pd.read_csv(out / "similarity.csv")
+    assert len(sim) == 2 * (3 + 3 + 1) ** 2
+    fp = pd.read_csv(out / "fingerprints.csv")
+    assert set(fp["model"]) == {"tiny-whisper0", "tiny-whisper0+random"}
+    md = (out / "report.md").read_text()
+    assert "![Figure 1](figures/fingerprints.png)" in md and "figures/similarity_layers_tiny-whisper0.png" in md
+    assert "figures/mdl_manifest.png" in md and "Random-init controls" in md
+
+
+def test_random_twin_of_a_baseline_is_refused(tones, tmp_path):
+    cfg = _cfg(tones, tmp_path / "run", model="mfcc+random", baselines=[])
+    with pytest.raises(ConfigError, match="fixed recipe with no weights to randomise"):
+        run(cfg)

@@ -10,6 +10,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from . import cli_options as opts
+from .cli_view import print_best, stdout
 from .errors import ConfigError, SpeechprobeError
 
 app = typer.Typer(
@@ -21,11 +23,6 @@ app = typer.Typer(
 console = Console(stderr=True)
 _DEBUG = {"on": False}
 _CLICK_ERROR = typer.BadParameter.__mro__[2]  # Typer's (vendored) ClickException
-
-
-def _stdout() -> Console:
-    """Standard output; wide when piped so tables stay greppable."""
-    return Console() if sys.stdout.isatty() else Console(width=240)
 
 
 def _split(value: str | None) -> list[str]:
@@ -45,11 +42,18 @@ GroupColOpt = typer.Option(None, "--group-column", help="Speaker/session column 
 SplitOpt = typer.Option(None, "--split", help="Dataset split (default: test, or the only one).")
 OutOpt = typer.Option(Path("runs/latest"), "--out", "-o", help="Run directory.")
 ProbesOpt = typer.Option("knn,mlp", "--probes", help="Probes: knn, mlp, linear.")
+PrimaryOpt = typer.Option(
+    "knn",
+    "--primary-probe",
+    help="The probe whose best layer is 'the best layer' in every table, test and finding (knn: exact, cheap null).",
+)
 FoldsOpt = typer.Option(5, "--folds", help="Cross-validation folds.")
 SeedOpt = typer.Option(0, "--seed", help="Seed for data generation, folds and probes.")
 WindowOpt = typer.Option("full", "--window", help="Whisper input: full (30 s, faithful) or trimmed (fast).")
 PoolingOpt = typer.Option("mean", "--pooling", help="mean or mean+std over real frames.")
-BaselinesOpt = typer.Option("mfcc,librosa", "--baselines", help="Hand-crafted baselines ('none' for none).")
+BaselinesOpt = typer.Option(
+    None, "--baselines", help="Baselines, comma-separated (default: every default baseline; 'none' for none)."
+)
 CacheOpt = typer.Option(None, "--cache", help="Feature store / cache directory (default: user cache).")
 DeviceOpt = typer.Option("cpu", "--device", help="cpu or cuda.")
 DtypeOpt = typer.Option(
@@ -63,10 +67,22 @@ BatchOpt = typer.Option(
 JobsOpt = typer.Option(1, "--jobs", "-j", help="Parallel probe jobs (joblib).")
 ProgressOpt = typer.Option(True, "--progress/--no-progress", help="Show progress bars.")
 PermOpt = typer.Option(
-    100, "--permutations", help="Permutation test of each best layer (0: skip; also skips the control task)."
+    1000,
+    "--permutations",
+    help=(
+        "Label shuffles for the selection-aware test of each best layer and the empirical chance (0: skip). "
+        "KNN re-votes cheaply; a refitted primary probe (mlp, linear) fits once per shuffle: lower it there."
+    ),
 )
 EmbedOpt = typer.Option(True, "--embeddings/--no-embeddings", help="t-SNE/UMAP of the first, best and last layers.")
 ReportOpt = typer.Option(True, "--report/--no-report", help="Write report.html at the end.")
+FingerprintsOpt = typer.Option(
+    True, "--fingerprints/--no-fingerprints", help="Depth fingerprints: 90 % and peak depth per model and task."
+)
+SimilarityOpt = typer.Option(
+    True, "--similarity/--no-similarity", help="Layer similarity: debiased CKA and mutual k-NN between all layers."
+)
+MdlOpt = typer.Option(True, "--mdl/--no-mdl", help="MDL probes: online code length and compression per layer.")
 EngineOpt = typer.Option(
     "local", "--engine", help="Engine: local, or ray (model actors on a Ray cluster; identical results)."
 )
@@ -92,7 +108,11 @@ def _config(**kw):
     from .config import RunConfig
 
     kw["models"], kw["tasks"] = _split(kw["models"]), _split(kw["tasks"])
-    kw["probes"], kw["baselines"] = _split(kw["probes"]), _split(kw["baselines"])
+    kw["probes"] = _split(kw["probes"])
+    if kw.get("baselines") is None:  # the registry's default baselines
+        kw.pop("baselines", None)
+    else:
+        kw["baselines"] = _split(kw["baselines"])
     cols = {
         "audio": kw.pop("audio_column", None),
         "label": kw.pop("label_column", None),
@@ -114,11 +134,12 @@ def run(
     tasks: str = TasksOpt,
     out: Path = OutOpt,
     probes: str = ProbesOpt,
+    primary_probe: str = PrimaryOpt,
     folds: int = FoldsOpt,
     seed: int = SeedOpt,
     window: str = WindowOpt,
     pooling: str = PoolingOpt,
-    baselines: str = BaselinesOpt,
+    baselines: str | None = BaselinesOpt,
     cache: Path | None = CacheOpt,
     device: str = DeviceOpt,
     dtype: str | None = DtypeOpt,
@@ -132,6 +153,9 @@ def run(
     split: str | None = SplitOpt,
     permutations: int = PermOpt,
     embeddings: bool = EmbedOpt,
+    fingerprints: bool = FingerprintsOpt,
+    similarity: bool = SimilarityOpt,
+    mdl: bool = MdlOpt,
     report: bool = ReportOpt,
     zeroshot: bool = typer.Option(False, "--zeroshot/--no-zeroshot", help="Also ask decoder models zero-shot."),
     prompts: str = PromptsOpt,
@@ -140,21 +164,33 @@ def run(
     engine: str = EngineOpt,
     ray_address: str | None = AddressOpt,
     ray_actors: int | None = ActorsOpt,
+    repeats: int = opts.RepeatsOpt,
+    cv: str = opts.CvOpt,
+    ungrouped: bool = opts.UngroupedOpt,
+    bootstrap: int = opts.BootstrapOpt,
+    knn_k: int = opts.KnnKOpt,
+    mlp_hidden: int = opts.MlpHiddenOpt,
+    mlp_alpha: float = opts.MlpAlphaOpt,
+    mlp_epochs: int = opts.MlpEpochsOpt,
+    mlp_solver: str = opts.MlpSolverOpt,
+    linear_c: float = opts.LinearCOpt,
+    tune: bool = opts.TuneOpt,
 ) -> None:
     """Extract, probe and report: the whole pipeline (zero-shot too with --zeroshot)."""
     from .pipeline import run as run_pipeline
 
     cfg = _cfg_from(locals())
     cfg.report = report and not zeroshot  # with zero-shot, the report comes once its rows are in
-    results = run_pipeline(cfg)
+    run_pipeline(cfg)
     if zeroshot:
         from .analysis import build_report
-        from .zeroshot import ZeroShotConfig, run_zeroshot
+        from .pipeline import run_zeroshot_stage
+        from .zeroshot import ZeroShotConfig
 
-        run_zeroshot(ZeroShotConfig.from_run_config(cfg, prompts=_split(prompts), modes=_split(mode)))
+        run_zeroshot_stage(ZeroShotConfig.from_run_config(cfg, prompts=_split(prompts), modes=_split(mode)))
         if report:
             build_report(cfg.out)
-    _print_best(results, cfg.out)
+    print_best(cfg.out)
 
 
 @app.command()
@@ -188,9 +224,10 @@ def zeroshot(
     ray_actors: int | None = ActorsOpt,
 ) -> None:
     """Ask models with a text decoder (Whisper, Qwen2-Audio, SeamlessM4T v2) zero-shot."""
-    from .zeroshot import ZeroShotConfig, run_zeroshot
+    from .pipeline import run_zeroshot_stage
+    from .zeroshot import ZeroShotConfig
 
-    rows = run_zeroshot(
+    rows = run_zeroshot_stage(
         ZeroShotConfig(
             models=_split(models),
             tasks=_split(tasks),
@@ -219,9 +256,9 @@ def zeroshot(
     view = Table("model", "task", "probe", "Macro-F1", title="Zero-shot")
     for r in f1.to_dict("records"):
         view.add_row(str(r["model"]), str(r["task"]), str(r["probe"]), f"{r['value']:.3f}")
-    _stdout().print(view)
-    for what in ("results.csv", "zeroshot_sensitivity.csv", "zeroshot_vs_probe.csv"):
-        _stdout().print(f"{what:>24}: {out / what}")
+    stdout().print(view)
+    for what in ("results.csv", "zeroshot_diagnostics.csv", "zeroshot_vs_probe.csv", "zeroshot_correlation.csv"):
+        stdout().print(f"{what:>24}: {out / what}")
 
 
 def _pairs(value: str | None, option: str) -> dict[str, str]:
@@ -254,7 +291,7 @@ def extract(
     seed: int = SeedOpt,
     window: str = WindowOpt,
     pooling: str = PoolingOpt,
-    baselines: str = BaselinesOpt,
+    baselines: str | None = BaselinesOpt,
     cache: Path | None = CacheOpt,
     device: str = DeviceOpt,
     dtype: str | None = DtypeOpt,
@@ -269,8 +306,13 @@ def extract(
     engine: str = EngineOpt,
     ray_address: str | None = AddressOpt,
     ray_actors: int | None = ActorsOpt,
+    folds: int = FoldsOpt,
+    cv: str = opts.CvOpt,
+    ungrouped: bool = opts.UngroupedOpt,
 ) -> None:
-    """Extract features only (into the feature store); `speechprobe probe RUN` continues."""
+    """Extract features only (into the feature store); `speechprobe probe RUN` continues.
+
+    The fold options are checked against the classes and speakers before extracting, and kept for `probe`."""
     from .pipeline import run_extract
 
     clips, state = run_extract(_cfg_from(locals() | {"probes": "knn,mlp"}))
@@ -282,25 +324,46 @@ def extract(
 def probe(
     run_dir: Path = typer.Argument(..., help="Run directory written by `speechprobe extract`."),
     probes: str | None = typer.Option(None, "--probes"),
+    primary_probe: str | None = typer.Option(None, "--primary-probe", help=PrimaryOpt.help),
     folds: int | None = typer.Option(None, "--folds"),
     seed: int | None = typer.Option(None, "--seed"),
     jobs: int = JobsOpt,
     permutations: int = PermOpt,
     embeddings: bool = EmbedOpt,
+    fingerprints: bool = FingerprintsOpt,
+    similarity: bool = SimilarityOpt,
+    mdl: bool = MdlOpt,
     report: bool = ReportOpt,
     progress: bool = ProgressOpt,
+    repeats: int | None = opts.keep_run_value(opts.RepeatsOpt),
+    cv: str | None = opts.keep_run_value(opts.CvOpt),
+    ungrouped: bool | None = typer.Option(None, "--ungrouped/--grouped", help=opts.UngroupedOpt.help),
+    bootstrap: int | None = opts.keep_run_value(opts.BootstrapOpt),
+    knn_k: int | None = opts.keep_run_value(opts.KnnKOpt),
+    mlp_hidden: int | None = opts.keep_run_value(opts.MlpHiddenOpt),
+    mlp_alpha: float | None = opts.keep_run_value(opts.MlpAlphaOpt),
+    mlp_epochs: int | None = opts.keep_run_value(opts.MlpEpochsOpt),
+    mlp_solver: str | None = opts.keep_run_value(opts.MlpSolverOpt),
+    linear_c: float | None = opts.keep_run_value(opts.LinearCOpt),
+    tune: bool | None = opts.keep_run_value(opts.TuneOpt),
 ) -> None:
-    """Probe features already extracted into RUN (nothing is re-extracted)."""
+    """Probe features already extracted into RUN (nothing is re-extracted); options not given keep RUN's."""
     from .pipeline import load_extracted, probe_and_report
 
+    given = {k: v for k, v in locals().items() if k in opts.CV_AND_PROBE_OPTIONS and v is not None}
     cfg, clips, state = load_extracted(run_dir)
     cfg.probes = _split(probes) or cfg.probes
+    cfg.primary_probe = primary_probe or cfg.primary_probe
     cfg.folds = folds if folds is not None else cfg.folds
     cfg.seed = seed if seed is not None else cfg.seed
+    for name, value in given.items():
+        setattr(cfg, name, value)
     cfg.n_jobs, cfg.progress = jobs, progress
     cfg.permutations, cfg.embeddings, cfg.report = permutations, embeddings, report
+    cfg.fingerprints, cfg.similarity, cfg.mdl = fingerprints, similarity, mdl
     cfg.validate()
-    _print_best(probe_and_report(cfg, clips, state), run_dir)
+    probe_and_report(cfg, clips, state)
+    print_best(run_dir)
 
 
 @app.command()
@@ -312,9 +375,12 @@ def demo(
     jobs: int = typer.Option(2, "--jobs", "-j"),
     permutations: int = PermOpt,
     embeddings: bool = EmbedOpt,
+    fingerprints: bool = FingerprintsOpt,
+    similarity: bool = SimilarityOpt,
+    mdl: bool = MdlOpt,
     progress: bool = ProgressOpt,
 ) -> None:
-    """Embedded offline default: real Whisper tiny.en + base and librosa baselines on the synthetic suite.
+    """Embedded offline default: real Whisper tiny.en + base and the baselines on the synthetic suite.
 
     Uses the ``trimmed`` window by default so it finishes in minutes on a laptop CPU; pass
     ``--window full`` for the 30 s input Whisper was trained with.
@@ -333,9 +399,12 @@ def demo(
         progress=progress,
         permutations=permutations,
         embeddings=embeddings,
+        fingerprints=fingerprints,
+        similarity=similarity,
+        mdl=mdl,
     )
-    results = run_pipeline(cfg)
-    _print_best(results, out)
+    run_pipeline(cfg)
+    print_best(out)
 
 
 @app.command()
@@ -343,9 +412,12 @@ def report(
     run_dir: Path = typer.Argument(..., help="A run directory."),
     permutations: int = typer.Option(0, "--permutations", help="Run (more) permutations first; 0 keeps RUN's."),
     embeddings: bool = typer.Option(False, "--embeddings/--no-embeddings", help="Draw t-SNE/UMAP first."),
-    probe: str = typer.Option("knn", "--probe", help="Probe for the permutation test and control task."),
+    primary_probe: str | None = typer.Option(
+        None, "--primary-probe", help="Probe whose best layer is tested (default: the run's primary probe)."
+    ),
     cache: Path | None = CacheOpt,
     jobs: int = JobsOpt,
+    progress: bool = ProgressOpt,
 ) -> None:
     """Build RUN/report.html (self-contained), report.md and the main table (CSV, LaTeX)."""
     from .analysis import analyse_features, build_report, store_loader
@@ -354,13 +426,13 @@ def report(
         analyse_features(
             run_dir,
             store_loader(run_dir, cache),
-            probe=probe,
+            primary_probe=primary_probe,
             n_permutations=permutations,
-            control=bool(permutations),
             embeddings=embeddings,
             n_jobs=jobs,
+            progress=progress,
         )
-    _stdout().print(f"report: {build_report(run_dir)}")
+    stdout().print(f"report: {build_report(run_dir)}")
 
 
 @app.command()
@@ -375,9 +447,9 @@ def reproduce(
     for lib, (old, new) in rep.version_changes.items():
         console.print(f"note: {lib} was {old}, now {new}")
     if rep.identical:
-        _stdout().print(f"identical: all {rep.rows} rows of results.csv match {run_dir}")
+        stdout().print(f"identical: all {rep.rows} rows of results.csv match {run_dir}")
         return
-    _stdout().print(f"DIFFERENT: {rep.differing_rows} of {rep.rows} rows differ (max |diff| {rep.max_abs_diff:.3g})")
+    stdout().print(f"DIFFERENT: {rep.differing_rows} of {rep.rows} rows differ (max |diff| {rep.max_abs_diff:.3g})")
     raise typer.Exit(1)
 
 
@@ -400,11 +472,11 @@ def cache_verify(
     store = FeatureStore(cache_root(cache) / "features")
     rep = store.verify(repair=repair)
     verb = "removed" if repair else "found"
-    _stdout().print(
+    stdout().print(
         f"{store.root}: {rep.items} items; {len(rep.torn)} torn and {len(rep.orphans)} orphan entries {verb}"
     )
     for p in (*rep.torn, *rep.orphans):
-        _stdout().print(f"  {verb}: {p}")
+        stdout().print(f"  {verb}: {p}")
     if not rep.ok and not repair:
         raise typer.Exit(1)
 
@@ -415,54 +487,34 @@ DEMO_TASKS = ("accent", "stress", "speaker_count", "emotion", "gender")
 
 @app.command()
 def models() -> None:
-    """List registered models with layer counts, hidden sizes, sample rates and sources."""
-    from .models.registry import MODELS
+    """List registered models with layer counts, hidden sizes, sample rates, sources and what layer 0 is."""
+    from .models.registry import checkpoints, families
 
-    table = Table("name", "family", "layers", "hidden", "rate", "source")
-    for s in MODELS.values():
-        if s.family == "handcrafted":
-            source = "librosa"
-        elif s.packaged:
-            source = f"package (offline){' or ' + s.hub_id if s.hub_id else ''}"
+    fams = families()
+    table = Table("name", "family", "layers", "hidden", "rate", "source", "layer 0")
+    for c in checkpoints().values():
+        fam = fams[c.family]
+        if fam.source:
+            source = fam.source
+        elif c.packaged:
+            source = f"package (offline){' or ' + c.hub_id if c.hub_id else ''}"
         else:
-            source = s.hub_id or s.name
-        table.add_row(s.name, s.family, str(s.num_layers or "?"), str(s.hidden_size or "?"), str(s.sample_rate), source)
-    _stdout().print(table)
+            source = c.hub_id or c.name
+        row = [c.name, c.family, str(c.num_layers or "?"), str(c.hidden_size or "?"), str(c.sample_rate), source]
+        table.add_row(*row, fam.layer0)
+    stdout().print(table)
 
 
 @app.command()
 def tasks(details: bool = typer.Option(False, "--details", help="Show each task's datasheet line.")) -> None:
     """List registered tasks with their label sets."""
-    from .data.tasks import registered_tasks
+    from .data.registry import registered_tasks
 
     table = Table("name", "source", "paralinguistic", "labels", *(["cue"] if details else []))
     for t in registered_tasks().values():
         row = [t.name, t.source, "yes" if t.paralinguistic else "no", ", ".join(t.labels)]
         table.add_row(*row, *([t.cue] if details else []))
-    _stdout().print(table)
-
-
-def _print_best(results, out: Path) -> None:
-    """The best layer per (model, task) beside the baselines, and where the outputs are."""
-    from .analysis import best_table, summarize
-
-    table = best_table(summarize(results))
-    base = [c for c in ("mfcc", "librosa") if c in table and table[c].notna().any()]
-    view = Table("model", "task", "probe", "layer", "depth", "Macro-F1 (95% CI)", *base, title="Best layer per task")
-    for r in table.to_dict("records"):
-        view.add_row(
-            str(r["model"]),
-            str(r["task"]),
-            str(r["probe"]),
-            str(r["layer"]),
-            f"{r['relative_depth']:.2f}",
-            f"{r['macro_f1']:.3f} ± {r['ci95']:.3f}",
-            *[f"{r[c]:.3f}" for c in base],
-        )
-    out_console = _stdout()
-    out_console.print(view)
-    for what in ("results.csv", "summary.csv", "figures", "manifest.json", "report.html"):
-        out_console.print(f"{what:>14}: {out / what}")
+    stdout().print(table)
 
 
 def main() -> None:

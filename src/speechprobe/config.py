@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 from .errors import ConfigError
@@ -11,7 +11,60 @@ from .models.base import POOLINGS
 
 log = logging.getLogger("speechprobe")
 
-DEFAULT_BASELINES = ("mfcc", "librosa")
+MLP_SOLVERS = ("adam", "sgd", "lbfgs")
+
+
+@dataclass(frozen=True)
+class ProbeSettings:
+    """The probe hyper-parameters a run exposes (``--knn-k``, ``--mlp-hidden``, ...); part of the result.
+
+    Here, below the probes, so that both :class:`RunConfig` and ``speechprobe.probes`` read one definition.
+
+    Defaults are the values every earlier run used. ``linear`` is multinomial logistic regression with
+    the lbfgs solver and ``max_iter=1000``; the MLP learning rate is 1e-3 (see ``docs/statistics.md``).
+    """
+
+    knn_k: int = 5
+    mlp_hidden: int = 256
+    mlp_alpha: float = 1e-4
+    mlp_epochs: int = 200
+    mlp_solver: str = "adam"
+    linear_c: float = 1.0
+
+    def validate(self) -> None:
+        """One-line errors naming the option."""
+        if self.knn_k < 1:
+            raise ConfigError(f"--knn-k {self.knn_k}: use 1 or more neighbours")
+        if self.mlp_hidden < 1:
+            raise ConfigError(f"--mlp-hidden {self.mlp_hidden}: use 1 or more hidden units")
+        if self.mlp_alpha < 0:
+            raise ConfigError(f"--mlp-alpha {self.mlp_alpha}: the L2 penalty cannot be negative")
+        if self.mlp_epochs < 1:
+            raise ConfigError(f"--mlp-epochs {self.mlp_epochs}: use 1 or more epochs")
+        if self.mlp_solver not in MLP_SOLVERS:
+            raise ConfigError(f"--mlp-solver {self.mlp_solver!r}: choose one of {', '.join(MLP_SOLVERS)}")
+        if not self.linear_c > 0:
+            raise ConfigError(f"--linear-c {self.linear_c}: the inverse regularisation must be positive")
+
+
+_PROBE = ProbeSettings()  # the probe-setting defaults live in one place
+
+
+def default_baselines() -> list[str]:
+    """The registry's default baselines (hand-crafted and nuisance feature sets)."""
+    from .models.registry import default_baselines as registered
+
+    return list(registered())
+
+
+def check_window(window: str) -> None:
+    """``--window`` must be a mode some registered family declares."""
+    from .models.registry import window_modes
+
+    modes = window_modes()
+    if window not in modes:
+        choices = f"{', '.join(modes[:-1])} or {modes[-1]}" if len(modes) > 1 else ", ".join(modes)
+        raise ConfigError(f"--window {window!r}: choose {choices}")
 
 
 def check_engine(engine: str, ray_address: str | None, ray_actors: int | None) -> None:
@@ -32,11 +85,14 @@ class RunConfig:
     tasks: list[str]
     out: Path
     probes: list[str] = field(default_factory=lambda: ["knn", "mlp"])
+    # The probe whose best layer is "the best layer" in every table, figure, test and finding; KNN by default
+    # (no training randomness, an exact and cheap permutation null): see analysis/primary.py.
+    primary_probe: str = "knn"
     folds: int = 5
     seed: int = 0
     window: str = "full"
     pooling: str = "mean"
-    baselines: list[str] = field(default_factory=lambda: list(DEFAULT_BASELINES))
+    baselines: list[str] = field(default_factory=default_baselines)
     cache: Path | None = None
     device: str = "cpu"
     dtype: str | None = None
@@ -47,13 +103,29 @@ class RunConfig:
     columns: dict[str, str | None] | None = None  # dataset column overrides (audio, label, group, ...)
     split: str | None = None  # dataset split (default: test, or the only one)
     streaming: bool = False  # read hub datasets without a local copy
-    permutations: int = 100  # permutation test of each best layer (0: skip)
+    permutations: int = 1000  # shuffles of the selection-aware test of each best layer (0: skip)
     embeddings: bool = True  # t-SNE (and UMAP when installed) of the first, best and last layers
     report: bool = True  # write report.html / report.md / main_table.* at the end
+    fingerprints: bool = True  # depth fingerprints: 90 % and peak depth per (model, task) (analysis.fingerprints)
+    similarity: bool = True  # layer similarity: debiased CKA and mutual k-NN between all layers (analysis.similarity)
+    mdl: bool = True  # MDL probes: online code length per layer (analysis.mdl)
     progress: bool = True
     engine: str = "local"  # extraction (and zero-shot) engine: local, or ray (a Ray cluster; identical results)
     ray_address: str | None = None  # None: a new local Ray instance (or $RAY_ADDRESS); "auto": the `ray start` cluster
     ray_actors: int | None = None  # model actors (default: one per GPU, else one per CPU but one)
+    # Cross-validation and uncertainty (docs/statistics.md)
+    repeats: int = 1  # repeated cross-validation: fold id = repeat * folds + k
+    cv: str = "kfold"  # kfold (stratified, grouped when groups exist) or logo (leave one group out)
+    ungrouped: bool = False  # ignore the groups: folds may put one speaker in train and test (leakage)
+    bootstrap: int = 1000  # resamples of the bootstrap over clips of the out-of-fold predictions (0: skip)
+    # Probe settings (part of the result; recorded in manifest.json)
+    knn_k: int = _PROBE.knn_k
+    mlp_hidden: int = _PROBE.mlp_hidden
+    mlp_alpha: float = _PROBE.mlp_alpha
+    mlp_epochs: int = _PROBE.mlp_epochs
+    mlp_solver: str = _PROBE.mlp_solver
+    linear_c: float = _PROBE.linear_c
+    tune: bool = False  # nested cross-validation of each probe's regularisation on the training folds
 
     def validate(self) -> None:
         """One-line errors that name the option to change."""
@@ -65,10 +137,14 @@ class RunConfig:
             raise ConfigError(f"--folds {self.folds}: need at least 2 folds")
         if self.pooling not in POOLINGS:
             raise ConfigError(f"--pooling {self.pooling!r}: choose one of {', '.join(POOLINGS)}")
-        if self.window not in ("full", "trimmed"):
-            raise ConfigError(f"--window {self.window!r}: choose full or trimmed")
+        check_window(self.window)
         if self.max_batch_seconds is not None and self.max_batch_seconds <= 0:
             raise ConfigError("--max-batch-seconds must be positive")
+        if self.primary_probe not in self.probes:
+            raise ConfigError(
+                f"--primary-probe {self.primary_probe} is not among --probes {','.join(self.probes)}; "
+                "add it to --probes or choose one of them"
+            )
         if self.permutations < 0:
             raise ConfigError("--permutations must be 0 (skip) or more")
         if self.n_per_class is not None and self.n_per_class < 1:
@@ -76,6 +152,7 @@ class RunConfig:
         if self.dtype not in (None, "float32", "bf16", "fp16"):
             raise ConfigError(f"--dtype {self.dtype!r}: choose float32, bf16 or fp16")
         check_engine(self.engine, self.ray_address, self.ray_actors)
+        self._validate_cv()
         if self.dtype == "fp16" and self.device == "cpu":
             raise ConfigError("--dtype fp16 needs --device cuda; on CPU use float32 or bf16")
         if self.dtype == "bf16" and self.device == "cpu":
@@ -85,6 +162,23 @@ class RunConfig:
                 log.warning(
                     "this CPU has no native bf16 arithmetic (AVX512-BF16/AMX): --dtype bf16 will be slower than float32"
                 )
+
+    def _validate_cv(self) -> None:
+        if self.repeats < 1:
+            raise ConfigError(f"--repeats {self.repeats}: use 1 or more")
+        if self.cv not in ("kfold", "logo"):
+            raise ConfigError(f"--cv {self.cv!r}: choose kfold or logo (leave one group out)")
+        if self.cv == "logo" and self.repeats > 1:
+            raise ConfigError("--cv logo has a single partition; drop --repeats")
+        if self.cv == "logo" and self.ungrouped:
+            raise ConfigError("--cv logo needs the groups; drop --ungrouped")
+        if self.bootstrap < 0:
+            raise ConfigError("--bootstrap must be 0 (skip) or more")
+        self.probe_settings().validate()
+
+    def probe_settings(self) -> ProbeSettings:
+        """The probe hyper-parameters of this run (fields of the same names)."""
+        return ProbeSettings(**{f.name: getattr(self, f.name) for f in fields(ProbeSettings)})
 
     @classmethod
     def from_json(cls, data: dict, out: Path | None = None) -> RunConfig:

@@ -8,8 +8,9 @@ import numpy as np
 import pytest
 import soundfile as sf
 
+from speechprobe.data.registry import registered_tasks
 from speechprobe.data.resolve import open_task
-from speechprobe.data.tasks import Task, load_verbalisers, registered_tasks
+from speechprobe.data.tasks import Task, load_verbalisers
 from speechprobe.errors import ConfigError
 
 

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from speechprobe.data.tasks import Task, registered_tasks
+from speechprobe.data.registry import registered_tasks
+from speechprobe.data.tasks import Task
 from speechprobe.zeroshot.native import native_targets
 from speechprobe.zeroshot.whisper import language_table
 

@@ -1,13 +1,16 @@
-"""Analysis stage: summaries over folds, best layers and depth curves, honest statistics
-(chance, permutation tests, control-task selectivity), figures and the run report.
+"""Analysis stage: summaries over folds, best layers (of the primary probe) and depth curves, honest
+statistics (selection-aware permutation tests, empirical chance), the analyses that read stored
+features (planned, then executed: :mod:`.plan`, contract in :mod:`.contract`), figures and the report.
 
-Files an analysed run directory gains (schemas in :mod:`.features` and :mod:`.report`):
-``permutation.csv``, ``selectivity.csv``, ``analysis.json``, ``figures/*.png|svg``,
+Files an analysed run directory gains (schemas in :mod:`.selection` and :mod:`.report`):
+``permutation.csv``, ``chance.csv``, ``analysis.json``, ``figures/*.png|svg``, the layer analyses'
+``fingerprints.csv``, ``similarity.csv``, ``mdl.csv`` and ``analyses/*.json``,
 ``main_table.csv``, ``main_table.tex``, ``report.md`` and ``report.html``.
 """
 
 from __future__ import annotations
 
+from .contract import Analysis, AnalysisResult, AnalysisSettings, Figure, Unit, register
 from .curves import (
     CURVE_RULE,
     SHAPES,
@@ -17,14 +20,12 @@ from .curves import (
     paralinguistic_summary,
     relative_depth,
 )
-from .features import (
-    PERMUTATION_COLUMNS,
-    SELECTIVITY_COLUMNS,
-    analyse_features,
-    permutation_record,
-    selectivity_records,
-    store_loader,
-)
+from .fingerprints import FINGERPRINT_COLUMNS, depth_fingerprints, fingerprint
+from .inputs import store_loader
+from .layer_analyses import mdl_probes, run_layer_analyses
+from .mdl import MDL_COLUMNS, online_code
+from .outputs import AnalysisOutput, FigureNote, read_outputs
+from .plan import analyse_features, execute, plan
 from .plots import (
     plot_best_heatmap,
     plot_embedding,
@@ -35,8 +36,12 @@ from .plots import (
     plot_zeroshot_scatter,
     umap_available,
 )
+from .primary import DEFAULT_PRIMARY_PROBE, primary_best, primary_probe, secondary_best
+from .registry import registered
 from .report import MAIN_TABLE_COLUMNS, build_report, load_run, main_table, main_table_latex, write_main_table
-from .stats import control_selectivity, label_permuter, permutation_scheme, permutation_test
+from .selection import CHANCE_COLUMNS, PERMUTATION_COLUMNS
+from .similarity import SIMILARITY_COLUMNS, cka_matrix, debiased_cka, layer_similarity, mutual_knn
+from .stats import benjamini_hochberg, holm, label_permuter, permutation_scheme, selection_test
 from .summary import (
     best_layers,
     best_table,
@@ -47,28 +52,56 @@ from .summary import (
 )
 
 __all__ = [
+    "FINGERPRINT_COLUMNS",
+    "MDL_COLUMNS",
+    "SIMILARITY_COLUMNS",
+    "AnalysisOutput",
+    "FigureNote",
+    "cka_matrix",
+    "debiased_cka",
+    "depth_fingerprints",
+    "fingerprint",
+    "layer_similarity",
+    "mdl_probes",
+    "mutual_knn",
+    "online_code",
+    "read_outputs",
+    "run_layer_analyses",
+    "CHANCE_COLUMNS",
     "CURVE_RULE",
+    "DEFAULT_PRIMARY_PROBE",
     "MAIN_TABLE_COLUMNS",
     "PERMUTATION_COLUMNS",
-    "SELECTIVITY_COLUMNS",
     "SHAPES",
+    "Analysis",
+    "AnalysisResult",
+    "AnalysisSettings",
+    "Figure",
+    "Unit",
     "analyse_features",
     "baseline_gain",
+    "benjamini_hochberg",
     "best_layers",
     "best_table",
     "build_report",
     "chance_levels",
-    "control_selectivity",
     "curve_shapes",
+    "execute",
     "fit_curve_shape",
+    "holm",
     "label_permuter",
     "load_run",
     "main_table",
     "main_table_latex",
     "paralinguistic_summary",
-    "permutation_record",
     "permutation_scheme",
-    "permutation_test",
+    "plan",
+    "primary_best",
+    "primary_probe",
+    "register",
+    "registered",
+    "secondary_best",
+    "selection_test",
     "plot_best_heatmap",
     "plot_embedding",
     "plot_layer_curves",
@@ -78,7 +111,6 @@ __all__ = [
     "plot_zeroshot_scatter",
     "read_results",
     "relative_depth",
-    "selectivity_records",
     "store_loader",
     "summarize",
     "summarize_run",

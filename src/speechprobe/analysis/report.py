@@ -5,8 +5,12 @@
 - ``results.csv`` (fold-level scores; ``summary.csv`` is used when only it is left),
 - ``manifest.json`` (config, versions, models, tasks with ``paralinguistic``/``grouped_folds``/``cue``,
   chance levels, skipped items, warnings),
-- optionally ``permutation.csv``, ``selectivity.csv`` and ``analysis.json`` written by
-  :func:`speechprobe.analysis.features.analyse_features`, and the t-SNE/UMAP PNGs in ``figures/``.
+- optionally ``permutation.csv``, ``chance.csv`` and ``analysis.json`` (with figure captions) written by
+  :func:`speechprobe.analysis.plan.analyse_features`, and the t-SNE/UMAP PNGs in ``figures/``,
+- optionally ``analyses/*.json`` of the feature-level analyses (:mod:`.outputs`): their figures with
+  captions, findings and notes; the depth fingerprints lead the figures and findings.
+
+"Best layer" is the primary probe's everywhere (:mod:`.primary`); other probes are secondary columns.
 
 It (re)draws the figures that need only the scores (layer curves, heatmaps, zero-shot scatter) into
 ``figures/``, inlines every PNG as base64, and says in the report what is missing instead of failing.
@@ -21,7 +25,7 @@ import json
 import math
 import re
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -29,8 +33,10 @@ import numpy as np
 import pandas as pd
 
 from ..errors import SpeechprobeError
+from ..models.registry import default_baselines, nuisance_baselines
 from .curves import CURVE_RULE, DEFAULT_TOL, baseline_gain, curve_shapes, paralinguistic_summary
-from .features import PERMUTATION_COLUMNS, SELECTIVITY_COLUMNS, read_table
+from .inputs import read_table
+from .outputs import AnalysisOutput, read_outputs
 from .plots import (
     plot_best_heatmap,
     plot_layer_curves,
@@ -39,9 +45,34 @@ from .plots import (
     task_slug,
     zeroshot_points,
 )
-from .summary import SUMMARY_COLUMNS, atomic_write, best_layers, chance_levels, read_results, summarize
+from .primary import primary_probe, secondary_best
+from .selection import CHANCE_COLUMNS, CHANCE_TEXT, PERMUTATION_COLUMNS, PERMUTATION_TEXT
+from .summary import (
+    SUMMARY_COLUMNS,
+    atomic_write,
+    best_layers,
+    chance_levels,
+    fold_size_ratios,
+    read_results,
+    summarize,
+)
+from .uncertainty import (
+    BOOTSTRAP_TEXT,
+    COVERAGE_TEXT,
+    best_uncertainty,
+    bootstrap_best_table,
+    coverage_table,
+    uncertainty_warnings,
+)
 
-DEFAULT_BASELINES = ("mfcc", "librosa")
+# The columns the report reads from the zero-shot tables (written by speechprobe.zeroshot.link).
+ZS_DIAG_COLUMNS = ["model", "task", "mode", "prompt", "macro_f1", "parse_rate", "top_share", "collapsed"]
+ZS_CORR_COLUMNS = ["scope", "selection", "method", "r", "ci_low", "ci_high", "n_pairs", "n_collapsed"]
+ZS_DIAG_TEXT = (
+    "Per zero-shot (model, task, mode, prompt): parse_rate = share of answers naming exactly one label; top_share = "
+    "share of clips given the most frequent label; entropies in bits of the predicted and true labels; collapsed: "
+    "top_share > max(0.5, (1 + largest true class share) / 2), a score that measures the label prior, not the audio."
+)
 MAIN_TABLE_COLUMNS = [
     "task",
     "model",
@@ -52,24 +83,27 @@ MAIN_TABLE_COLUMNS = [
     "macro_f1",
     "ci95",
     "n_folds",
+    "macro_f1_oof",
+    "oof_ci_low",
+    "oof_ci_high",
+    "p_best",
+    "best_layer_distribution",
+    "shape",
     "best_baseline",
     "baseline_macro_f1",
     "gain",
     "chance_macro_f1",
 ]
-PERMUTATION_TEXT = (
-    "Permutation test: the best layer's probe is re-trained on the same folds with shuffled labels; "
-    "p = (1 + #shuffles scoring at least the observed Macro-F1) / (1 + #shuffles). Shuffles are restricted: "
-    "within each test fold when folds are not grouped; within each speaker/group when labels vary inside groups; "
-    "whole groups swap labels when each group carries one label."
+MAIN_TABLE_TEXT = (
+    "Best layer of the primary probe ({primary}) by mean Macro-F1 (over the task's fixed label set) over folds, "
+    "± 95% CI (corrected resampled t, Nadeau & Bengio 2003); macro_f1_oof: out-of-fold Macro-F1 (predictions "
+    "pooled over folds) with its bootstrap interval over clips (oof_ci); p_best: share of resamples in which this "
+    "layer has the probe's highest out-of-fold Macro-F1; shape: the claimed curve shape (undetermined when its "
+    "defining differences are within the uncertainty); baseline columns: each hand-crafted feature set with the "
+    "same probe; gain: model − best baseline; chance: max(majority, uniform) Macro-F1; p_value / q_value: the "
+    "selection-aware permutation test of the best layer and its Benjamini–Hochberg q across the run; "
+    "secondary_*: the other probes' own best layer and score (secondary: they do not define the best layer)."
 )
-SELECTIVITY_TEXT = (
-    "Selectivity (Hewitt & Liang, 2019) is the real task's Macro-F1 minus the Macro-F1 of the same probe on a "
-    "control task. Because held-out speakers never reappear at test time, the control task keeps the label "
-    "distribution and fold structure and shuffles the labels with the same restricted permutation (one control "
-    "labelling shared by all layers), so the control score is the probe's empirical chance on these data."
-)
-
 
 # --------------------------------------------------------------------------------------------- loading
 
@@ -83,8 +117,12 @@ class RunData:
     results: pd.DataFrame | None = None
     summary: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=SUMMARY_COLUMNS))
     permutation: pd.DataFrame | None = None
-    selectivity: pd.DataFrame | None = None
+    chance: pd.DataFrame | None = None
+    bootstrap: pd.DataFrame | None = None
+    zeroshot_diagnostics: pd.DataFrame | None = None  # zeroshot_diagnostics.csv (parse rate, collapse)
+    zeroshot_correlation: pd.DataFrame | None = None  # zeroshot_correlation.csv
     analysis: dict = field(default_factory=dict)
+    outputs: list[AnalysisOutput] = field(default_factory=list)  # RUN/analyses/*.json (feature-level analyses)
     problems: list[str] = field(default_factory=list)
 
     @property
@@ -94,6 +132,11 @@ class RunData:
     @property
     def tasks_meta(self) -> dict:
         return self.manifest.get("tasks") or {}
+
+    @property
+    def ratios(self) -> dict[str, float]:
+        """n_test / n_train per task (the corrected resampled t), from manifest.json's ``cv``."""
+        return fold_size_ratios(self.manifest)
 
     @property
     def depths(self) -> dict[str, int]:
@@ -106,9 +149,14 @@ class RunData:
         return out
 
     @property
+    def primary(self) -> str:
+        """The probe whose best layer is "the best layer" (:func:`.primary.primary_probe`)."""
+        return primary_probe(self.config, self.summary.loc[self.summary["layer"].notna(), "probe"])
+
+    @property
     def baselines(self) -> list[str]:
         names = self.config.get("baselines")
-        return list(dict.fromkeys([*(names if isinstance(names, list) else []), *DEFAULT_BASELINES]))
+        return list(dict.fromkeys([*(names if isinstance(names, list) else []), *default_baselines()]))
 
 
 def _read_summary_csv(path: Path) -> pd.DataFrame:
@@ -146,7 +194,7 @@ def load_run(run_dir: Path) -> RunData:
     if path.is_file():
         try:
             data.results = read_results(path)
-            data.summary = summarize(data.results)
+            data.summary = summarize(data.results, data.ratios)
         except (SpeechprobeError, ValueError, pd.errors.ParserError, pd.errors.EmptyDataError, OSError) as e:
             data.problems.append(f"results.csv cannot be used ({e})")
             data.results = None
@@ -165,20 +213,35 @@ def load_run(run_dir: Path) -> RunData:
         data.problems.append(f"results.csv has {bad} row(s) without a numeric value; they are ignored")
     for name, columns, attr in (
         ("permutation.csv", PERMUTATION_COLUMNS, "permutation"),
-        ("selectivity.csv", SELECTIVITY_COLUMNS, "selectivity"),
+        ("chance.csv", CHANCE_COLUMNS, "chance"),
+        ("zeroshot_diagnostics.csv", ZS_DIAG_COLUMNS, "zeroshot_diagnostics"),
+        ("zeroshot_correlation.csv", ZS_CORR_COLUMNS, "zeroshot_correlation"),
     ):
         if (run_dir / name).is_file():
             try:
                 setattr(data, attr, read_table(run_dir / name, columns))
             except (SpeechprobeError, ValueError, pd.errors.ParserError, pd.errors.EmptyDataError, OSError) as e:
                 data.problems.append(f"{name} cannot be used ({e})")
+    data.bootstrap = _read_bootstrap(run_dir, data.problems)
     if (run_dir / "analysis.json").is_file():
         try:
             data.analysis = json.loads((run_dir / "analysis.json").read_text())
         except (OSError, ValueError) as e:
             data.problems.append(f"analysis.json cannot be read ({e})")
+    data.outputs, problems = read_outputs(run_dir)
+    data.problems.extend(problems)
     data.problems.extend(_coverage_problems(data))
     return data
+
+
+def _read_bootstrap(run_dir: Path, problems: list[str]) -> pd.DataFrame | None:
+    if not (run_dir / "bootstrap.csv").is_file():
+        return None
+    try:
+        return pd.read_csv(run_dir / "bootstrap.csv", dtype={"model": str, "task": str, "probe": str})
+    except (ValueError, pd.errors.ParserError, pd.errors.EmptyDataError, OSError) as e:
+        problems.append(f"bootstrap.csv cannot be used ({e})")
+        return None
 
 
 def _coverage_problems(data: RunData) -> list[str]:
@@ -198,7 +261,7 @@ def _coverage_problems(data: RunData) -> list[str]:
             rows = probed[(probed["model"] == model) & (probed["task"] == task)]
             if task in set(probed["task"]) and rows.empty:
                 out.append(f"{model} × {task}: no probe results")
-    folds = data.config.get("folds")
+    cv = data.manifest.get("cv") or {}
     depths = data.depths
     gaps: dict[tuple[str, str, str], list[str]] = {}
     for (model, task, probe), rows in probed.groupby(["model", "task", "probe"], sort=True):
@@ -208,8 +271,9 @@ def _coverage_problems(data: RunData) -> list[str]:
             lost = sorted(set(range(n_layers)) - have)
             if lost:
                 gaps.setdefault((model, task, f"layer(s) {_ranges(lost)} missing of {n_layers}"), []).append(probe)
+        folds = (cv.get(task) or {}).get("n_folds_total") or data.config.get("folds")
         if folds:
-            short = rows[rows["n"] < int(folds)]
+            short = rows[(rows["n"] < int(folds)) & ~rows["metric"].str.endswith("_oof")]
             if not short.empty:
                 what = f"only {int(short['n'].min())} of {folds} folds at {len(short['layer'].unique())} layer(s)"
                 gaps.setdefault((model, task, what), []).append(probe)
@@ -278,17 +342,24 @@ def chance_table(data: RunData) -> pd.DataFrame:
     return frame
 
 
-def main_table(data: RunData, chance: pd.DataFrame | None = None) -> pd.DataFrame:
-    """Best (layer, probe) and Macro-F1 ± CI per model and task with the best baseline, gain and chance."""
-    gains = baseline_gain(data.summary, data.baselines, "macro_f1", data.results, data.depths)
+def main_table(data: RunData, chance: pd.DataFrame | None = None, shapes: pd.DataFrame | None = None) -> pd.DataFrame:
+    """The primary probe's best layer and Macro-F1 ± CI per model and task, its out-of-fold score with the
+    bootstrap interval and share of resamples as the probe's best layer, the claimed curve shape, the best
+    baseline (same probe), gain and chance; then the selection-aware p and q when tested, and each other
+    probe's best layer and score as ``secondary_<probe>_*`` columns."""
+    gains = baseline_gain(
+        data.summary, data.baselines, "macro_f1", data.results, data.depths, data.primary, ratios=data.ratios
+    )
     if gains.empty:
         return pd.DataFrame(columns=MAIN_TABLE_COLUMNS)
     best = best_layers(data.summary, "macro_f1", data.depths).set_index(["model", "task", "probe"])
     chance = chance_table(data) if chance is None else chance
     chance_of = chance.set_index("task")["chance_macro_f1"] if not chance.empty else pd.Series(dtype=float)
+    shape_of = shapes.set_index(["model", "task", "probe"])["shape"] if shapes is not None and len(shapes) else {}
     rows = []
     for g in gains.itertuples(index=False):
         info = best.loc[(g.model, g.task, g.probe)]
+        facts = best_uncertainty(data.bootstrap, g.model, g.task, g.probe, g.layer)
         rows.append(
             {
                 "task": g.task,
@@ -300,6 +371,12 @@ def main_table(data: RunData, chance: pd.DataFrame | None = None) -> pd.DataFram
                 "macro_f1": g.score,
                 "ci95": g.ci95,
                 "n_folds": int(info["n"]),
+                "macro_f1_oof": facts["macro_f1_oof"],
+                "oof_ci_low": facts["oof_ci_low"],
+                "oof_ci_high": facts["oof_ci_high"],
+                "p_best": facts["p_best"],
+                "best_layer_distribution": facts["best_layer_distribution"],
+                "shape": shape_of.get((g.model, g.task, g.probe), ""),
                 "best_baseline": g.baseline,
                 "baseline_macro_f1": g.baseline_score,
                 "gain": g.gain,
@@ -308,10 +385,17 @@ def main_table(data: RunData, chance: pd.DataFrame | None = None) -> pd.DataFram
         )
     table = pd.DataFrame(rows, columns=MAIN_TABLE_COLUMNS)
     all_best = best.reset_index()
+    all_best = all_best[all_best["probe"] == data.primary]
     for name in data.baselines:
         scores = all_best[all_best["model"] == name].groupby("task")["mean"].max()
         if not scores.empty:
             table[name] = table["task"].map(scores).astype(float)
+    if data.permutation is not None and not data.permutation.empty:
+        tested = data.permutation[data.permutation["probe"] == data.primary][["model", "task", "p_value", "q_value"]]
+        table = table.merge(tested.drop_duplicates(["model", "task"]), on=["model", "task"], how="left")
+    secondary = secondary_best(data.summary, data.primary, data.depths)
+    if not secondary.empty:
+        table = table.merge(secondary, on=["model", "task"], how="left")
     table["layer"] = table["layer"].astype("Int64")
     return table.sort_values(["task", "model"], kind="mergesort").reset_index(drop=True)
 
@@ -336,16 +420,43 @@ def _task_start(task: str) -> str:
     return task[:1].upper() + task[1:] if re.fullmatch(r"[A-Za-z][\w-]*", task) else f"Task {task}"
 
 
-def _perm_verdict(p: float, n: int, alpha: float = 0.05) -> str:
+def _perm_verdict(p: float, n: int, alpha: float = 0.05, q: float = float("nan"), n_layers: int = 1) -> str:
+    """The selection-aware test of a best layer in words (p against the shuffled maxima over the layers)."""
     floor = 1 / (1 + n)
+    chosen = f"the best of {n_layers} layers, tested as selected: " if n_layers > 1 else ""
+    stats = f"p = {p:.3g}" + (f", q = {q:.3g}" if np.isfinite(q) else "") + f", {n} permutations"
     if p <= alpha:
-        return f"is above shuffled labels (p = {p:.3g}, {n} permutations)"
+        return f"is above shuffled labels ({chosen}{stats})"
     if p <= floor + 1e-12:
         return (
-            f"beats every one of the {n} shuffles (p = {p:.3g}, the smallest p that {n} permutations allow; "
-            f"run at least {math.ceil(1 / alpha) - 1} for a {alpha:.0%} test)"
+            f"beats every one of the {n} shuffles ({chosen}p = {p:.3g}, the smallest p that {n} permutations "
+            f"allow; run at least {math.ceil(1 / alpha) - 1} for a {alpha:.0%} test)"
         )
-    return f"is not distinguishable from shuffled labels at the {alpha:.0%} level (p = {p:.3g}, {n} permutations)"
+    return f"is not distinguishable from shuffled labels at the {alpha:.0%} level ({chosen}{stats})"
+
+
+def _test_phrases(data: RunData, model: str, task: str) -> list[str]:
+    """The selection-aware test of a (model, task)'s best layer and its layers above empirical chance."""
+    out = []
+    perm = data.permutation
+    if perm is not None and not perm.empty:
+        rows = perm[(perm["model"] == model) & (perm["task"] == task)]
+        if not rows.empty:
+            p = rows.iloc[0]
+            q = float(p["q_value"]) if pd.notna(p.get("q_value")) else float("nan")
+            verdict = _perm_verdict(float(p["p_value"]), int(p["n_permutations"]), q=q, n_layers=int(p["num_layers"]))
+            out.append(f"layer {int(p['layer'])} ({p['probe']}) {verdict}")
+    chance = data.chance
+    if chance is not None and not chance.empty:
+        rows = chance[(chance["model"] == model) & (chance["task"] == task)]
+        if len(rows) > 1:
+            top = rows.loc[rows["above_chance"].idxmax()]
+            held = int((rows["p_holm"] <= 0.05).sum())
+            out.append(
+                f"score above empirical chance peaks at layer {int(top['layer'])} (+{top['above_chance']:.3f}); "
+                f"{held} of {len(rows)} layers are above chance after Holm's correction"
+            )
+    return out
 
 
 def findings(data: RunData, table: pd.DataFrame, shapes: pd.DataFrame, para: pd.DataFrame) -> list[str]:
@@ -367,16 +478,16 @@ def findings(data: RunData, table: pd.DataFrame, shapes: pd.DataFrame, para: pd.
         + (f" over {folds} cross-validation folds (seed {seed})." if folds else ".")
     )
     shape_of = shapes.set_index(["model", "task", "probe"]) if not shapes.empty else None
-    perm = (
-        data.permutation.set_index(["model", "task"])
-        if data.permutation is not None and not data.permutation.empty
-        else None
-    )
-    sel = data.selectivity
     for r in table.itertuples(index=False):
         if pd.isna(r.macro_f1):
             continue
         parts = [f"layer {r.layer} of 0–{r.num_layers - 1}, {r.probe}; Macro-F1 {_pm(r.macro_f1, r.ci95)}"]
+        if pd.notna(r.p_best):
+            spread = r.best_layer_distribution or f"layer {r.layer} in {100 * r.p_best:.0f} % of resamples"
+            parts.append(
+                f"out-of-fold Macro-F1 {_fmt(r.macro_f1_oof)} [{_fmt(r.oof_ci_low)}, {_fmt(r.oof_ci_high)}] "
+                f"(bootstrap over clips); best {r.probe} layer over resamples: {spread}"
+            )
         if pd.notna(r.baseline_macro_f1):
             parts.append(f"baseline {r.best_baseline} {_fmt(r.baseline_macro_f1)}")
         if pd.notna(r.chance_macro_f1):
@@ -393,33 +504,15 @@ def findings(data: RunData, table: pd.DataFrame, shapes: pd.DataFrame, para: pd.
             )
         extra = []
         if shape_of is not None and (r.model, r.task, r.probe) in shape_of.index:
-            s = shape_of.loc[(r.model, r.task, r.probe)]
-            noisy = s["shape"] == "flat" and s["tau"] > DEFAULT_TOL
-            extra.append(
-                f"its {r.probe} curve is {s['shape']}"
-                + (f" within the fold noise (τ = {s['tau']:.3f})" if noisy else "")
-                + (f" ({s['concavity']}, curvature {s['curvature']:+.2f})" if s["concavity"] else "")
-            )
+            extra.append(_shape_phrase(shape_of.loc[(r.model, r.task, r.probe)], r.probe))
         if pd.notna(r.gain):
             verb = "above" if r.gain > 0 else "below" if r.gain < 0 else "level with"
             extra.append(f"{abs(r.gain):.3f} {verb} the best hand-crafted baseline")
-        if pd.notna(r.chance_macro_f1) and r.macro_f1 - (r.ci95 if np.isfinite(r.ci95) else 0) <= r.chance_macro_f1:
+        tests = _test_phrases(data, r.model, r.task)
+        below = r.macro_f1 - (r.ci95 if np.isfinite(r.ci95) else 0) <= r.chance_macro_f1
+        if pd.notna(r.chance_macro_f1) and below and not tests:  # the permutation test, when run, decides
             extra.append("not clearly above chance")
-        if perm is not None and (r.model, r.task) in perm.index:
-            p = perm.loc[(r.model, r.task)]
-            if isinstance(p, pd.DataFrame):
-                p = p.iloc[0]
-            extra.append(
-                f"layer {int(p['layer'])} ({p['probe']}) "
-                + _perm_verdict(float(p["p_value"]), int(p["n_permutations"]))
-            )
-        if sel is not None and not sel.empty:
-            rows = sel[(sel["model"] == r.model) & (sel["task"] == r.task)]
-            if not rows.empty:
-                top = rows.loc[rows["selectivity"].idxmax()]
-                extra.append(
-                    f"selectivity (real − control) peaks at layer {int(top['layer'])} ({top['selectivity']:.3f})"
-                )
+        extra += tests
         if extra:
             sentence = sentence[:-1] + "; " + "; ".join(extra) + "."
         out.append(sentence)
@@ -428,6 +521,7 @@ def findings(data: RunData, table: pd.DataFrame, shapes: pd.DataFrame, para: pd.
             continue
         top = rows.sort_values("macro_f1", ascending=False).iloc[0]
         out.append(f"On {task}, {top['model']} is the best model (Macro-F1 {_fmt(top['macro_f1'])}).")
+    out.extend(nuisance_findings(table, nuisance_baselines()))
     if not shapes.empty:
         counts = Counter(shapes["shape"])
         out.append(f"Of {len(shapes)} layer curves, " + ", ".join(f"{n} {k}" for k, n in counts.most_common()) + ".")
@@ -448,6 +542,90 @@ def findings(data: RunData, table: pd.DataFrame, shapes: pd.DataFrame, para: pd.
                 f"In {model}, the {g} tasks peak at mean relative depth {a['mean_relative_depth']:.2f} "
                 f"(mean Macro-F1 {_fmt(a['mean_score'])}, mean gain {_signed(a['mean_gain'])})."
             )
+    return out
+
+
+def _shape_phrase(s: pd.Series, probe: str) -> str:
+    """The claimed shape of one curve with the intervals of its defining differences."""
+    if s["shape"] == "undetermined":
+        return (
+            f"the shape of its {probe} curve is undetermined (looks {s['shape_point']}, but not over the "
+            f"95% interval of {s['evidence']})"
+        )
+    return (
+        f"its {probe} curve is {s['shape']}"
+        + (f" ({s['evidence']})" if s["evidence"] else "")
+        + (f" ({s['concavity']}, curvature {s['curvature']:+.2f})" if s["concavity"] else "")
+    )
+
+
+NUISANCE_SHARE = 0.5  # a nuisance baseline covering at least this share of the best model's lead over chance
+
+
+def nuisance_findings(table: pd.DataFrame, nuisances: Mapping[str, str]) -> list[str]:
+    """One sentence per task that nuisance baselines alone largely solve, the strongest first.
+
+    With ``m`` the best model's Macro-F1 on the task, ``b`` the nuisance baseline's and ``c`` chance,
+    the baseline "largely solves" the task when ``(b - c) / (m - c) >= NUISANCE_SHARE``: it covers at
+    least half of the model's lead over chance. ``nuisances``: baseline name -> what it measures.
+    """
+    out = []
+    for task, rows in table.dropna(subset=["macro_f1"]).groupby("task", sort=True):
+        top = rows.loc[rows["macro_f1"].idxmax()]
+        chance = float(top["chance_macro_f1"]) if pd.notna(top["chance_macro_f1"]) else 0.0
+        lead = float(top["macro_f1"]) - chance
+        found = [
+            (share, name, what, float(top[name]))
+            for name, what in nuisances.items()
+            if lead > 0 and name in rows and pd.notna(top[name])
+            for share in [(float(top[name]) - chance) / lead]
+            if share >= NUISANCE_SHARE
+        ]
+        if not found:
+            continue
+        (share, name, what, score), *more = sorted(found, key=lambda f: (-f[0], f[1]))
+        sentence = (
+            f"{_task_start(task)} is largely solvable from {what}: the {name} baseline alone reaches Macro-F1 "
+            f"{_fmt(score)} (chance {_fmt(chance)}), {share:.0%} of the way from chance to the best model "
+            f"({top['model']}, {_fmt(top['macro_f1'])})"
+        )
+        also = [f"{w} ({n} {_fmt(b)}, {s:.0%})" for s, n, w, b in more]
+        if also:
+            sentence += "; " + " and ".join([", ".join(also[:-1]), also[-1]] if len(also) > 1 else also)
+            sentence += " also reach" + ("" if len(also) > 1 else "es") + " at least half of that lead"
+        out.append(sentence + ".")
+    return out
+
+
+def zeroshot_findings(data: RunData) -> list[str]:
+    """Sentences on collapsed zero-shot answer sets and on the zero-shot ↔ probe correlation."""
+    out = []
+    diag = data.zeroshot_diagnostics
+    if diag is not None and not diag.empty:
+        flagged = diag[diag["collapsed"].astype(str).str.lower().isin(["true", "1", "1.0"])]
+        for (model, task), rows in flagged.groupby(["model", "task"], sort=True):
+            total = int(((diag["model"] == model) & (diag["task"] == task)).sum())
+            which = ", ".join(f"{r.mode}:{r.prompt} {float(r.top_share):.0%}" for r in rows.itertuples(index=False))
+            out.append(
+                f"Zero-shot {model} on {task} collapsed in {len(rows)} of {total} (mode, prompt) settings, one label "
+                f"taking most answers ({which}): those scores measure the decoder's label prior, not the audio, and "
+                "are kept out of the zero-shot ↔ probe correlation."
+            )
+    corr = data.zeroshot_correlation
+    if corr is not None and not corr.empty:
+        rows = corr[(corr["scope"] == "pooled") & (corr["method"] == "spearman")].set_index("selection")
+        if "default" in rows.index and np.isfinite(float(rows.loc["default", "r"])):
+            r = rows.loc["default"]
+            ci = f"[{float(r['ci_low']):.2f}, {float(r['ci_high']):.2f}]"
+            sentence = (
+                f"Across {int(r['n_pairs'])} (model, task) pairs ({int(r['n_collapsed'])} collapsed left out), "
+                f"chance-normalised zero-shot skill (default mode, mean over prompts) and best-layer probe score "
+                f"correlate with Spearman ρ = {float(r['r']):.2f} {ci} (95% bootstrap over tasks)"
+            )
+            if "oracle" in rows.index and np.isfinite(float(rows.loc["oracle", "r"])):
+                oracle = float(rows.loc["oracle", "r"])
+                sentence += f"; with the best prompt chosen on the test labels (oracle) ρ = {oracle:.2f}"
+            out.append(sentence + ".")
     return out
 
 
@@ -472,6 +650,7 @@ def warnings_for(data: RunData) -> list[str]:
     for w in run_warnings:
         if not ("not grouped" in w and any(f"task {t}:" in w for t in data.tasks_meta)):
             out.append(w)
+    out.extend(uncertainty_warnings(data.manifest))
     for key, items in (data.manifest.get("truncated") or {}).items():
         out.append(f"{key}: {len(items)} clip(s) were longer than the model's window and were truncated.")
     return list(dict.fromkeys(out))
@@ -508,20 +687,21 @@ def make_figures(data: RunData, chance: pd.DataFrame) -> tuple[list[FigureEntry]
                         png,
                         (
                             f"Macro-F1 per layer on {task}, against {axis}. Lines: mean {over} per model and probe; "
-                            "shaded bands: 95% CI; solid horizontal lines: hand-crafted baselines at their best probe; "
+                            "shaded bands: 95% CI (corrected resampled t); "
+                            "solid horizontal lines: hand-crafted baselines at their best probe; "
                             f"dotted line: chance ({_fmt(chance_line.get(task, float('nan')))}, "
                             "the higher of majority-class and uniform Macro-F1)."
                         ),
                         "Layer curves",
                     )
                 )
-        png = plot_best_heatmap(summary, fig_dir / "heatmap_best.png", "macro_f1", data.depths)
+        png = plot_best_heatmap(summary, fig_dir / "heatmap_best.png", "macro_f1", data.depths, data.primary)
         if png:
             entries.append(
                 FigureEntry(
                     png,
-                    "Best Macro-F1 per model (rows) and task (columns), at each pair's best layer and probe; "
-                    "grey: no result.",
+                    f"Best Macro-F1 per model (rows) and task (columns), at each pair's best layer of the "
+                    f"primary probe ({data.primary}); grey: no result.",
                     "Heatmaps",
                 )
             )
@@ -534,19 +714,22 @@ def make_figures(data: RunData, chance: pd.DataFrame) -> tuple[list[FigureEntry]
                     "Heatmaps",
                 )
             )
-        png = plot_zeroshot_scatter(summary, fig_dir / "zeroshot_vs_probe.png")
+        png = plot_zeroshot_scatter(summary, fig_dir / "zeroshot_vs_probe.png", probe=data.primary)
         if png:
             entries.append(
                 FigureEntry(
                     png,
-                    "Zero-shot Macro-F1 (one point per model, task and prompt) against the best probe Macro-F1 of "
-                    "the same model (hollow: best probe of any model); points below the dashed diagonal are "
-                    "tasks where probing the layers recovers more than prompting.",
+                    "Zero-shot Macro-F1 (one point per model, task and prompt) against the best-layer Macro-F1 of "
+                    f"the primary probe ({data.primary}) of the same model (hollow: of any model); points below the "
+                    "dashed diagonal are tasks where probing the layers recovers more than prompting.",
                     "Zero-shot vs probes",
                 )
             )
     except Exception as e:
         problems.append(f"some figures could not be drawn ({type(e).__name__}: {e})")
+    for out in data.outputs:  # figures of the feature-level analyses, with their own captions
+        notes = (FigureEntry(data.run_dir / f.path, f.caption, f.section) for f in out.figures)
+        entries.extend(e for e in notes if e.path.is_file())
     known = {e.path.name for e in entries}
     models = sorted(set(summary["model"]) | set(data.manifest.get("models") or {}))
     tasks = sorted(set(summary["task"]) | set(data.tasks_meta))
@@ -560,7 +743,11 @@ def make_figures(data: RunData, chance: pd.DataFrame) -> tuple[list[FigureEntry]
         for png in sorted(fig_dir.glob("*.png")):
             if png.name in known:
                 continue
-            if png.name in pairs:
+            written = (data.analysis.get("captions") or {}).get(str(png.relative_to(data.run_dir)))
+            if written:  # an analysis wrote this figure with its caption (analysis.json)
+                section = "Embeddings" if png.name in pairs else "Analyses"
+                entries.append(FigureEntry(png, str(written), section))
+            elif png.name in pairs:
                 kind, model, task = pairs[png.name]
                 name = "t-SNE" if kind == "tsne" else "UMAP"
                 caption = (
@@ -604,15 +791,15 @@ def _tables(
         Table(
             "Main table: best layer and Macro-F1 per model and task",
             table,
-            "Best (layer, probe) by mean Macro-F1 over folds, ± 95% CI (t-based); baseline columns: the best "
-            "probe on each hand-crafted feature set; gain: model − best baseline; "
-            "chance: max(majority, uniform) Macro-F1.",
+            MAIN_TABLE_TEXT.format(primary=data.primary),
         ),
         Table(
             "Best layer per model, task and probe",
             best.rename(columns={"mean": "macro_f1", "n": "n_folds"}),
-            "Ties go to the lowest layer; relative depth = layer / (layers − 1).",
+            f'Every probe\'s own best layer (the primary probe, {data.primary}, defines "the best layer"); '
+            "ties go to the lowest layer; relative depth = layer / (layers − 1); ci95: corrected resampled t.",
         ),
+        Table("Best-layer uncertainty", bootstrap_best_table(data.bootstrap, best), BOOTSTRAP_TEXT),
         Table(
             "Layer-curve shapes",
             shapes,
@@ -622,7 +809,8 @@ def _tables(
         Table(
             "Gain over the hand-crafted baselines",
             gains,
-            "gain_ci95: 95% CI half-width of the per-fold paired differences (same folds for every model); "
+            "gain_ci95: corrected resampled-t 95% CI half-width of the per-fold paired differences (same folds "
+            "for every model); "
             "the best layer is picked on the same folds, so gains are slightly optimistic.",
         ),
         Table(
@@ -635,15 +823,30 @@ def _tables(
             chance,
             "Majority: always the most frequent class; uniform: a uniformly random class (expected Macro-F1).",
         ),
+        Table("Cross-validation and class coverage", coverage_table(data.manifest), COVERAGE_TEXT),
     ]
     if data.permutation is not None and not data.permutation.empty:
-        out.append(Table("Permutation tests of the best layer", data.permutation, PERMUTATION_TEXT, {"p_value": 4}))
-    if data.selectivity is not None and not data.selectivity.empty:
-        out.append(Table("Control task and selectivity per layer", data.selectivity, SELECTIVITY_TEXT))
-    zs = zeroshot_points(data.summary)
+        out.append(
+            Table(
+                "Selection-aware permutation tests of the best layer",
+                data.permutation,
+                PERMUTATION_TEXT,
+                {"p_value": 4, "q_value": 4},
+            )
+        )
+    if data.chance is not None and not data.chance.empty:
+        out.append(Table("Empirical chance per layer", data.chance, CHANCE_TEXT, {"p_layer": 4, "p_holm": 4}))
+    if data.zeroshot_diagnostics is not None and not data.zeroshot_diagnostics.empty:
+        out.append(Table("Zero-shot answers: parse rate and collapse", data.zeroshot_diagnostics, ZS_DIAG_TEXT))
+    zs = zeroshot_points(data.summary, probe=data.primary)
     if not zs.empty:
         out.append(
-            Table("Zero-shot vs probes", zs, "probe_score: the best probe Macro-F1 it is compared with (reference).")
+            Table(
+                "Zero-shot vs probes",
+                zs,
+                f"probe_score: the best-layer Macro-F1 of the primary probe ({data.primary}) it is compared with "
+                "(reference).",
+            )
         )
     return out
 
@@ -953,11 +1156,10 @@ def _write_text(path: Path, text: str) -> Path:
     return atomic_write(path, lambda fh: fh.write(text.encode("utf-8")))
 
 
-def write_main_table(
-    run_dir: Path, table: pd.DataFrame, baselines: Sequence[str] = DEFAULT_BASELINES
-) -> tuple[Path, Path]:
+def write_main_table(run_dir: Path, table: pd.DataFrame, baselines: Sequence[str] | None = None) -> tuple[Path, Path]:
     """``main_table.csv`` (long form, :data:`MAIN_TABLE_COLUMNS` plus one column per baseline) and
-    ``main_table.tex``."""
+    ``main_table.tex``; ``baselines``: None for the model registry's default baselines."""
+    baselines = default_baselines() if baselines is None else baselines
     run_dir = Path(run_dir)
     buf = io.StringIO()
     table.to_csv(buf, index=False, lineterminator="\n")
@@ -969,6 +1171,20 @@ def write_main_table(
 def _skipped_count(manifest: dict) -> int:
     skipped = manifest.get("skipped")
     return int(skipped.get("count", 0)) if isinstance(skipped, dict) else 0
+
+
+LEAD_ANALYSIS = "fingerprints"  # the depth fingerprints headline the report
+
+
+def _lead_with(rep: Report, outputs: Sequence[AnalysisOutput], name: str) -> None:
+    """Move the figures and findings of analysis ``name`` to the top (its findings after the first line)."""
+    lead = [o for o in outputs if o.analysis == name]
+    names = {Path(f.path).name for o in lead for f in o.figures}
+    first = [f for f in rep.figures if f.path.name in names]
+    sentences = [s for o in lead for s in o.findings]
+    rep.figures = first + [f for f in rep.figures if f not in first]
+    rest = [s for s in rep.findings if s not in sentences]
+    rep.findings = rest[:1] + sentences + rest[1:]
 
 
 def build_report(run_dir: Path, title: str | None = None) -> Path:
@@ -983,10 +1199,12 @@ def build_report(run_dir: Path, title: str | None = None) -> Path:
         raise SpeechprobeError(f"{run_dir}: no such run directory")
     data = load_run(run_dir)
     chance = chance_table(data)
-    shapes = curve_shapes(data.summary, "macro_f1", DEFAULT_TOL, data.depths)
-    gains = baseline_gain(data.summary, data.baselines, "macro_f1", data.results, data.depths)
+    shapes = curve_shapes(data.summary, "macro_f1", DEFAULT_TOL, data.depths, data.results, data.ratios)
+    gains = baseline_gain(
+        data.summary, data.baselines, "macro_f1", data.results, data.depths, data.primary, ratios=data.ratios
+    )
     para = paralinguistic_summary(gains, data.tasks_meta)
-    table = main_table(data, chance)
+    table = main_table(data, chance, shapes)
     figures, fig_problems = make_figures(data, chance)
     problems = [*data.problems, *fig_problems]
     run_tables = [
@@ -1000,15 +1218,20 @@ def build_report(run_dir: Path, title: str | None = None) -> Path:
         ),
     ]
     notes = [str(n) for n in data.analysis.get("notes", [])]
+    notes += [f"{out.analysis}: {n}" for out in data.outputs for n in out.notes]
     if data.permutation is None:
         notes.append(
             "No permutation.csv: permutation tests were not run (speechprobe report --permutations N runs them)."
         )
-    if data.selectivity is None:
-        notes.append("No selectivity.csv: the control task was not run.")
+    if data.chance is None:
+        notes.append("No chance.csv: the empirical chance per layer comes with the permutation tests.")
     rep = Report(
         title=title or f"speechprobe report: {run_dir.name}",
-        findings=findings(data, table, shapes, para),
+        findings=[
+            *findings(data, table, shapes, para),
+            *zeroshot_findings(data),
+            *(s for out in data.outputs for s in out.findings),
+        ],
         warnings=warnings_for(data),
         problems=problems,
         tables=_tables(data, table, shapes, gains, para, chance),
@@ -1016,6 +1239,7 @@ def build_report(run_dir: Path, title: str | None = None) -> Path:
         run_tables=run_tables,
         notes=notes,
     )
+    _lead_with(rep, data.outputs, LEAD_ANALYSIS)
     write_main_table(run_dir, table, data.baselines)
     _write_text(run_dir / "report.md", render_markdown(rep, run_dir))
     return _write_text(run_dir / "report.html", render_html(rep))

@@ -21,8 +21,9 @@ from pathlib import Path
 
 from ..errors import ConfigError, SpeechprobeError
 from .manifest import ManifestSource
+from .registry import registered_tasks
 from .source import ClipSource
-from .tasks import VERBALISER_SUFFIX, Task, close_matches, load_verbalisers, registered_tasks
+from .tasks import VERBALISER_SUFFIX, Task, close_matches, load_verbalisers
 
 COLUMN_KEYS = ("audio", "label", "group", "id", "instruction", "group_pattern")
 _NONE = ("", "none", "null")

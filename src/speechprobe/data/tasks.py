@@ -1,4 +1,4 @@
-"""Task contract and registry: lookup by short name; a manifest path or HF id also works."""
+"""The Task contract and the registration call; ``data.registry`` loads the built-in tasks and looks them up."""
 
 from __future__ import annotations
 
@@ -26,6 +26,8 @@ class Task:
     ``group_column`` names a speaker/session column, or ``group_pattern`` (a regular expression)
     extracts one from the id column (its first capture group, else the whole match) where the
     dataset has no such column. ``split`` is the split to read (None: the only split, or ``test``).
+    ``group_caveat`` says where the groups do not hold speakers out (e.g. dialogues whose speakers recur
+    across dialogues); the report repeats it.
 
     Datasheet words for people and decoders: ``display_names`` maps a label to the name a reader
     expects (``en-029`` -> "Caribbean English"; default: the label itself); ``verbalisers`` maps a
@@ -49,6 +51,7 @@ class Task:
     split: str | None = None
     display_names: dict[str, str] = field(default_factory=dict)
     verbalisers: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    group_caveat: str = ""
 
     def display(self, label: str) -> str:
         """The label as a reader expects it (the report, prompts): its display name, else the label."""
@@ -123,9 +126,8 @@ def register(task: Task) -> Task:
     return task
 
 
-def registered_tasks() -> dict[str, Task]:
-    """All registered tasks by name (the synthetic suite and Dynamic-SUPERB entries)."""
-    _load_builtin()
+def registered() -> dict[str, Task]:
+    """The tasks registered so far (``data.registry.registered_tasks`` loads the built-in ones first)."""
     return dict(_REGISTRY)
 
 
@@ -135,9 +137,3 @@ def close_matches(name: str, known: list[str]) -> str:
     if near:
         return f"did you mean {', '.join(near)}?"
     return f"known: {', '.join(sorted(known))}"
-
-
-def _load_builtin() -> None:
-    # synthetic first, so `speechprobe tasks` lists the offline suite before the hub tasks
-    from .synthetic import suite  # noqa: F401, I001  (registers the synthetic tasks)
-    from . import dynamic_superb  # noqa: F401  (registers the Dynamic-SUPERB tasks)

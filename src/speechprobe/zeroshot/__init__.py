@@ -5,7 +5,8 @@ command). Pieces: prompt templates (:mod:`.prompts`), the answer parser (:mod:`.
 and generation (:mod:`.scoring`), phrasings, content-free inputs and calibration (:mod:`.calibration`),
 native heads (:mod:`.native`), one backend per model family (:mod:`.whisper`, :mod:`.qwen2_audio`,
 :mod:`.seamless`), response and result rows (:mod:`.responses`), the response cache (:mod:`.cache`) and
-prompt sensitivity / the link to probe scores (:mod:`.compare`).
+prompt sensitivity (:mod:`.compare`), answer diagnostics (:mod:`.diagnostics`) and the link to
+probe scores (:mod:`.link`).
 """
 
 from __future__ import annotations
@@ -13,14 +14,14 @@ from __future__ import annotations
 from .base import DecoderState, Encoded, ZeroShotBackend
 from .cache import ResponseCache, response_key
 from .calibration import ContentFree, Verbalised, calibrated, content_free_inputs
-from .compare import (
+from .compare import merge_results, restore_zeroshot_rows, sensitivity_table, write_zeroshot_outputs
+from .diagnostics import answer_diagnostics
+from .link import (
+    MODE_PREFERENCE,
     bootstrap_correlation,
     correlations,
-    merge_results,
+    diagnostics_table,
     plot_zeroshot_vs_probe,
-    restore_zeroshot_rows,
-    sensitivity_table,
-    write_zeroshot_outputs,
     zeroshot_vs_probe,
 )
 from .models import capable_models, load_backend, resolve_zeroshot_model
@@ -32,6 +33,9 @@ from .runner import MODES, Questions, ZeroShotConfig, evaluate_task, run_zerosho
 from .scoring import LabelScores, greedy_generate, score_labels, score_prompts, zeroshot_metrics
 
 __all__ = [
+    "MODE_PREFERENCE",
+    "answer_diagnostics",
+    "diagnostics_table",
     "BUILTIN",
     "ContentFree",
     "Questions",

@@ -22,6 +22,7 @@ from ..data.tasks import Task, load_verbalisers
 from ..errors import ConfigError
 from ..rundir import RESULT_COLUMNS
 from .calibration import Verbalised, batch_prior, calibrated, label_log_shares
+from .diagnostics import answer_diagnostics
 from .parser import AnswerParser
 from .scoring import zeroshot_metrics
 
@@ -140,11 +141,11 @@ def content_free_frame(
 
 
 def metric_rows(model: str, task: str, responses: pd.DataFrame) -> pd.DataFrame:
-    """Result rows (Macro-F1, accuracy, and parse-failure rate for generate) per (mode, prompt)."""
+    """Per (mode, prompt): Macro-F1 and accuracy, then the parse rate and collapse diagnostics (:mod:`.diagnostics`)."""
     rows = []
     for (mode, tid), group in responses.groupby(["mode", "prompt_id"], sort=True):
-        preds = [None if (isinstance(p, float) and np.isnan(p)) else p for p in group["prediction"]]
-        metrics = zeroshot_metrics(list(group["label"]), preds, with_failures=(mode == "generate"))
+        preds = [None if (isinstance(p, float) and np.isnan(p)) or p is None else p for p in group["prediction"]]
+        metrics = zeroshot_metrics(list(group["label"]), preds) | answer_diagnostics(list(group["label"]), preds)
         for metric, value in metrics.items():
             rows.append((model, task, pd.NA, probe_name(mode, tid), FOLD, metric, value))
     return pd.DataFrame(rows, columns=RESULT_COLUMNS)

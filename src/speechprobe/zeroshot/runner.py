@@ -17,12 +17,14 @@ Outputs in the run directory:
                             ``likelihood_cc`` and ``likelihood_pmi`` (calibrated on content-free inputs),
                             ``likelihood_bc`` (calibrated on the task's clips, :mod:`.calibration`) and
                             ``native`` (``zeroshot:native:<head>``, :mod:`.native`);
-                            metrics ``macro_f1``, ``accuracy`` and, for generate, ``parse_failure_rate``);
+                            metrics ``macro_f1``, ``accuracy``, then ``parse_rate``, ``top_share``,
+                            ``pred_entropy``, ``true_entropy``, ``collapsed`` and ``chance_macro_f1``
+                            (see :mod:`.diagnostics`));
 ``summary.csv``             recomputed over all rows;
 ``zeroshot/<model>/<task>.csv``  one row per (clip, mode, prompt): the prompt, the answer, the
                             parsed label and parse rule, or the per-label scores;
 ``zeroshot/<model>/content_free/<task>.csv``  the label scores of each prompt on each content-free input;
-``zeroshot_sensitivity.csv``, ``zeroshot_vs_probe.csv``, ``zeroshot_correlation.csv``,
+``zeroshot_sensitivity.csv``, ``zeroshot_diagnostics.csv``, ``zeroshot_vs_probe.csv``, ``zeroshot_correlation.csv``,
 ``figures/zeroshot_correlation.png``  see :mod:`.compare`;
 ``manifest.json``           a ``zeroshot`` section: config, engine, prompts (texts), per model its
                             source, weights fingerprint and decoding settings (chat template on/off,
@@ -44,7 +46,7 @@ import numpy as np
 import pandas as pd
 
 from ..cache import cache_root
-from ..config import check_engine
+from ..config import check_engine, check_window
 from ..data.audio import resample
 from ..data.clip import Clip, audio_hash
 from ..data.resolve import open_task
@@ -127,8 +129,7 @@ class ZeroShotConfig:
             raise ConfigError("--max-new-tokens must be at least 1")
         if self.n_per_class is not None and self.n_per_class < 1:
             raise ConfigError("--n-per-class must be at least 1")
-        if self.window not in ("full", "trimmed"):
-            raise ConfigError(f"--window {self.window!r}: choose full or trimmed")
+        check_window(self.window)
         if self.prompt_as not in (None, "previous", "transcript"):
             raise ConfigError(f"--prompt-as {self.prompt_as!r}: choose previous or transcript")
         check_engine(self.engine, self.ray_address, self.ray_actors)

@@ -35,6 +35,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -43,6 +44,9 @@ from torch.nn import functional as F
 from ..errors import ConfigError, SpeechprobeError
 from ..models.whisper import LogMel
 from .base import DecoderState, Encoded, ZeroShotBackend, cache_kwarg, log_softmax, output_cache
+
+if TYPE_CHECKING:
+    from .models import BackendOptions, ZeroShotModel
 
 WINDOWS = ("full", "trimmed")
 PROMPT_AS = {  # where the prompt goes -> how settings() and manifest.json describe it
@@ -367,4 +371,12 @@ def load_whisper_backend(
         language=language,
         window=window,
         prompt_as=prompt_as,
+    )
+
+
+def backend(model: ZeroShotModel, options: BackendOptions) -> WhisperBackend:
+    """The Whisper family's zero-shot loader (``models.whisper.FAMILY.zeroshot``)."""
+    o = options
+    return load_whisper_backend(
+        model.source, model.name, o.device, o.dtype, o.batch_size, o.language, model.revision, o.window, o.prompt_as
     )
