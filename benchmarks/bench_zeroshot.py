@@ -8,7 +8,7 @@ Every path runs in this process on the same clips, after one warm-up pass:
 
 ``extraction``   encoder-only feature extraction (``speechprobe.features.extract``: every layer, pooled,
                  into a fresh feature store), the reference the zero-shot time is divided by;
-``zero-shot``    what a zero-shot batch does (``runner.answer_batch``): each clip encoded once, then per
+``zero-shot``    what a zero-shot batch does (``engines.answer_batch``): each clip encoded once, then per
                  clip one decoder call over all prompts' prefixes (the audio's keys and values computed
                  once, shared as views) and one over every prompt x phrasing continuation;
 ``per prompt``   the path before: each clip encoded once, then one prefix decode per (clip, prompt), each
@@ -85,9 +85,9 @@ def main(argv: list[str] | None = None) -> int:
 
     from speechprobe.data.audio import resample
     from speechprobe.zeroshot import Questions, load_backend, score_labels
+    from speechprobe.zeroshot.engines import answer_batch
     from speechprobe.zeroshot.prompts import PromptTemplate
     from speechprobe.zeroshot.responses import verbalised
-    from speechprobe.zeroshot.runner import answer_batch
 
     torch.manual_seed(0)
     if args.threads:

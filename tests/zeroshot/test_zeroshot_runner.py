@@ -12,7 +12,7 @@ import pytest
 from speechprobe.errors import ConfigError
 from speechprobe.pipeline import run_zeroshot_stage
 from speechprobe.zeroshot import ZeroShotConfig, restore_zeroshot_rows, run_zeroshot
-from speechprobe.zeroshot import runner as runner_mod
+from speechprobe.zeroshot import engines as engines_mod
 from speechprobe.zeroshot.qwen2_audio import Qwen2AudioBackend
 
 pytestmark = pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="needs espeak-ng")
@@ -106,7 +106,7 @@ def test_rerun_and_interrupted_run_resume_from_the_cache(tmp_path, tiny_qwen, en
     fresh = run_zeroshot(_cfg(tmp_path / "fresh", tiny_qwen))
     encode_counter.clear()
     calls = {"n": 0}
-    original = runner_mod.greedy_generate
+    original = engines_mod.greedy_generate
 
     def interrupted(*args, **kw):  # in the second batch (2 generate calls per batch: one per prompt)
         calls["n"] += 1
@@ -114,11 +114,11 @@ def test_rerun_and_interrupted_run_resume_from_the_cache(tmp_path, tiny_qwen, en
             raise KeyboardInterrupt
         return original(*args, **kw)
 
-    monkeypatch.setattr(runner_mod, "greedy_generate", interrupted)
+    monkeypatch.setattr(engines_mod, "greedy_generate", interrupted)
     cfg = _cfg(tmp_path, tiny_qwen)
     with pytest.raises(KeyboardInterrupt):
         run_zeroshot(cfg)
-    monkeypatch.setattr(runner_mod, "greedy_generate", original)
+    monkeypatch.setattr(engines_mod, "greedy_generate", original)
     assert not (cfg.out / "results.csv").exists()
     encode_counter.clear()
     resumed = run_zeroshot(cfg)
@@ -212,7 +212,7 @@ def test_config_for_speechprobe_run(tmp_path):
 
 
 def test_empty_generation_is_a_parse_failure(tmp_path, tiny_qwen, monkeypatch):
-    monkeypatch.setattr(runner_mod, "greedy_generate", lambda backend, enc, prompts, n: [""] * len(prompts))
+    monkeypatch.setattr(engines_mod, "greedy_generate", lambda backend, enc, prompts, n: [""] * len(prompts))
     run_zeroshot(_cfg(tmp_path, tiny_qwen, modes=["generate"], prompts=["choose"]))
     results = pd.read_csv(tmp_path / "run" / "results.csv")
     got = dict(zip(results["metric"], results["value"]))

@@ -22,7 +22,7 @@ switched off; and its iterator has no per-wait timeout or liveness check. Plain 
 memory bounded (at most ``2 x actors`` batches in flight), every wait bounded, and let the driver
 resubmit a dead actor's batches.
 
-Generic part, also the engine of zero-shot generation (:class:`speechprobe.zeroshot.runner.RayAnswers`):
+Generic part, also the engine of zero-shot generation (:class:`speechprobe.zeroshot.engines.RayAnswers`):
 :func:`connect`, :class:`Recipe` (how to build an object, e.g. an adapter or a zero-shot backend, from
 picklable arguments), :func:`model_pool` and :class:`ActorPool` (actors that each build the object
 once and apply module-level functions ``fn(obj, *args)`` to batches, with bounded waits and retries).

@@ -16,6 +16,7 @@ from .cache import ResponseCache, response_key
 from .calibration import ContentFree, Verbalised, calibrated, content_free_inputs
 from .compare import merge_results, restore_zeroshot_rows, sensitivity_table, write_zeroshot_outputs
 from .diagnostics import answer_diagnostics
+from .engines import Questions, answer_batch
 from .link import (
     MODE_PREFERENCE,
     bootstrap_correlation,
@@ -29,7 +30,7 @@ from .native import native_targets
 from .parser import AnswerParser, ParseResult, normalise, parse_answer, synonyms_for
 from .prompts import BUILTIN, PromptTemplate, check_template, load_template_file, resolve_prompts
 from .responses import FOLD, probe_name
-from .runner import MODES, Questions, ZeroShotConfig, evaluate_task, run_zeroshot
+from .runner import MODES, ZeroShotConfig, evaluate_task, run_zeroshot
 from .scoring import LabelScores, greedy_generate, score_labels, score_prompts, zeroshot_metrics
 
 __all__ = [
@@ -39,6 +40,7 @@ __all__ = [
     "BUILTIN",
     "ContentFree",
     "Questions",
+    "answer_batch",
     "Verbalised",
     "calibrated",
     "content_free_inputs",
