@@ -1,15 +1,15 @@
-"""Zero-shot quality per (model, task, prompt, mode) from a run directory's per-clip responses.
+"""Zero-shot quality per (model, task, mode, prompt) from a run directory's per-clip responses.
 
     speechprobe zeroshot --models whisper-base --tasks language,spoken_word,gender,emotion \\
         --n-per-class 16 --prompts all --out RUN
     python benchmarks/zeroshot_quality.py RUN [--markdown]
 
-Reads ``RUN/zeroshot/<model>/<task>.csv`` and prints, per (model, task, mode, prompt): Macro-F1 over the
-task's classes, the entropy (bits) of the predicted-label distribution against that of the true labels,
-and the share of the most frequent prediction (with that label). A parse failure counts as one more
-"label" (``-``) in the predicted distribution. A mode that gives nearly every clip one label has a low
-predicted entropy and a top share near 1 on balanced data. This is a measurement script (the figures
-in docs/zeroshot.md and benchmarks/README.md), not the collapse marks of the report.
+Reads ``RUN/zeroshot/<model>/<task>.csv`` and prints, per (model, task, mode, prompt), the run's own
+numbers (:func:`speechprobe.zeroshot.zeroshot_metrics` and :func:`speechprobe.zeroshot.answer_diagnostics`,
+the same as ``zeroshot_diagnostics.csv``): Macro-F1, the entropy (bits) of the predicted labels against
+that of the true labels, the share of the most frequent prediction (and which label it is) and the
+``collapsed`` flag. Works on run directories of earlier releases too (for before/after comparisons):
+it needs only the response files. The figures in docs/zeroshot.md and benchmarks/README.md come from it.
 """
 
 from __future__ import annotations
@@ -18,37 +18,21 @@ import argparse
 import sys
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
-from sklearn.metrics import f1_score
 
-
-def entropy_bits(values: pd.Series) -> float:
-    """Shannon entropy (bits) of the empirical distribution of ``values``."""
-    p = values.value_counts(normalize=True).to_numpy(dtype=float)
-    return max(0.0, float(-(p * np.log2(p)).sum()))
+from speechprobe.zeroshot import answer_diagnostics, zeroshot_metrics
 
 
 def quality(responses: pd.DataFrame) -> pd.DataFrame:
-    """Per (mode, prompt): n, Macro-F1, H(pred), H(true), top share and top label."""
+    """Per (mode, prompt): n, Macro-F1, the collapse diagnostics and the most frequent prediction."""
     rows = []
-    classes = sorted(responses["label"].astype(str).unique())
     for (mode, prompt), g in responses.groupby(["mode", "prompt_id"], sort=True):
-        pred = g["prediction"].fillna("-").astype(str)
-        truth = g["label"].astype(str)
-        counts = pred.value_counts()
-        rows.append(
-            {
-                "mode": mode,
-                "prompt": prompt,
-                "n": len(g),
-                "macro_f1": f1_score(truth, pred, labels=classes, average="macro", zero_division=0),
-                "h_pred": entropy_bits(pred),
-                "h_true": entropy_bits(truth),
-                "top_share": counts.iloc[0] / len(g),
-                "top_label": counts.index[0],
-            }
-        )
+        truth = g["label"].astype(str).tolist()
+        pred = [None if pd.isna(p) else str(p) for p in g["prediction"]]
+        parsed = pd.Series([p for p in pred if p is not None], dtype=object)
+        top = parsed.value_counts().index[0] if len(parsed) else "-"  # the label top_share counts
+        scores = zeroshot_metrics(truth, pred) | answer_diagnostics(truth, pred)
+        rows.append({"mode": mode, "prompt": prompt, "n": len(g), **scores, "top_label": top})
     return pd.DataFrame(rows)
 
 
@@ -69,12 +53,12 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     table = pd.concat(frames, ignore_index=True)
     if args.markdown:
-        print("| model | task | mode | prompt | n | Macro-F1 | H(pred) / H(true) bits | top share (label) |")
+        print("| task | mode | prompt | n | Macro-F1 | H(pred) / H(true) bits | top share (label) | collapsed |")
         print("|---|---|---|---|---|---|---|---|")
         for r in table.itertuples(index=False):
             print(
-                f"| {r.model} | {r.task} | {r.mode} | {r.prompt} | {r.n} | {r.macro_f1:.3f} | "
-                f"{r.h_pred:.2f} / {r.h_true:.2f} | {r.top_share:.2f} ({r.top_label}) |"
+                f"| {r.task} | {r.mode} | {r.prompt} | {r.n} | {r.macro_f1:.3f} | {r.pred_entropy:.2f} / "
+                f"{r.true_entropy:.2f} | {r.top_share:.2f} ({r.top_label}) | {'yes' if r.collapsed else 'no'} |"
             )
     else:
         with pd.option_context("display.width", 200, "display.max_rows", 500):

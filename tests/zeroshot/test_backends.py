@@ -185,6 +185,7 @@ def test_backend_settings_record_what_changes_answers(tiny_qwen, tiny_whisper_de
     body = t.tokenizer.encode(" Choose one of: yes, no.", add_special_tokens=False)
     assert t.prefix_ids("Choose one of: yes, no.") == [sot, en, transcribe, nots, *body]
     assert t.settings()["prompt_as"] != w.settings()["prompt_as"]
+    assert w.settings()["prompt_as_default"].startswith("previous: ")  # the measured choice, in manifest.json
 
 
 @cuda_only

@@ -54,6 +54,8 @@ PROMPT_AS = {  # where the prompt goes -> how settings() and manifest.json descr
     "transcript": "transcript text after the forced prefix (<|startoftranscript|> ... <|notimestamps|> prompt)",
 }
 DEFAULT_PROMPT_AS = "previous"
+#: why the default is the default (manifest.json: settings.prompt_as_default); docs/zeroshot.md has the table
+PROMPT_AS_CHOICE = "better mean Macro-F1 than transcript over the likelihood modes on the synthetic suite"
 NO_SPEECH_TOKENS = ("<|nospeech|>", "<|nocaptions|>")  # newer and older spellings
 
 
@@ -133,6 +135,7 @@ class WhisperBackend(ZeroShotBackend):
             "multilingual": self.multilingual,
             "language": self.language,
             "prompt_as": PROMPT_AS[self.prompt_as],  # "previous" keeps the wording of earlier releases
+            "prompt_as_default": f"{DEFAULT_PROMPT_AS}: {PROMPT_AS_CHOICE} (docs/zeroshot.md)",
             "answer_prefix": "space",
             "generation": "greedy; special and timestamp tokens suppressed",
         }
