@@ -213,7 +213,7 @@ def zeroshot(
     system_prompt: str | None = typer.Option(None, "--system-prompt", help="System prompt for chat models."),
     window: str = typer.Option("full", "--window", help="Whisper input: full (30 s) or trimmed."),
     prompt_as: str | None = typer.Option(
-        None, "--prompt-as", help="Whisper prompt: previous (<|startofprev|>, default) or transcript."
+        None, "--prompt-as", help="Whisper prompt: transcript (the default) or previous (<|startofprev|>)."
     ),
     verbalisers: str | None = typer.Option(
         None, "--verbalisers", help="TASK=FILE.json[,...]: a task's label phrasings (docs/zeroshot.md)."

@@ -171,7 +171,7 @@ def test_backend_settings_record_what_changes_answers(tiny_qwen, tiny_whisper_de
     plain = load_backend(str(tiny_qwen), chat_template=False).settings()
     assert plain["chat_template"] is False and plain["system_prompt"] is None
     assert load_backend(str(tiny_qwen)).settings()["chat_template"] is False  # a base checkpoint: off by default
-    w = load_backend(str(tiny_whisper_dec))
+    w = load_backend(str(tiny_whisper_dec), prompt_as="previous")
     assert w.settings()["multilingual"] and w.settings()["language"] == "en"
     sot, en, transcribe, nots = (
         w.tokenizer.convert_tokens_to_ids(t)
@@ -181,11 +181,11 @@ def test_backend_settings_record_what_changes_answers(tiny_qwen, tiny_whisper_de
     assert ids[0] == w.tokenizer.convert_tokens_to_ids("<|startofprev|>") and ids[-4:] == [sot, en, transcribe, nots]
     assert w.prefix_ids("") == [sot, en, transcribe, nots]
     assert w.decode(w.answer_ids("yes")) == " yes"
-    t = load_backend(str(tiny_whisper_dec), prompt_as="transcript")
+    t = load_backend(str(tiny_whisper_dec))  # transcript: the default
     body = t.tokenizer.encode(" Choose one of: yes, no.", add_special_tokens=False)
     assert t.prefix_ids("Choose one of: yes, no.") == [sot, en, transcribe, nots, *body]
     assert t.settings()["prompt_as"] != w.settings()["prompt_as"]
-    assert w.settings()["prompt_as_default"].startswith("previous: ")  # the measured choice, in manifest.json
+    assert w.settings()["prompt_as_default"].startswith("transcript: ")  # the measured choice, in manifest.json
 
 
 @cuda_only

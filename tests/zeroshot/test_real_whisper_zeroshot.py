@@ -81,7 +81,7 @@ def packaged(tmp_path_factory):
     _, words = open_task("spoken_word", cache, seed=0, n_per_class=1)
     try:
         yield (
-            {name: load_backend(name) for name in ("whisper-base", "whisper-tiny.en")},
+            {name: load_backend(name, prompt_as="previous") for name in ("whisper-base", "whisper-tiny.en")},
             list(language),
             next(iter(words)),
         )

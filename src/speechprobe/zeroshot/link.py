@@ -24,8 +24,17 @@ from ..features.store import atomic_write_bytes
 
 #: Modes in the order the default zero-shot score prefers them: a model's own head for the task, then label
 #: likelihoods calibrated on content-free inputs (contextual calibration, then domain-conditional PMI), then
-#: the raw likelihoods, then free generation. Modes not listed come after them, alphabetically.
-MODE_PREFERENCE = ("native", "likelihood_cc", "likelihood_pmi", "likelihood", "likelihood_raw", "generate")
+#: batch calibration (label-free too, but transductive: it reads the other clips' scores), then the raw
+#: likelihoods, then free generation. Modes not listed come after them, alphabetically.
+MODE_PREFERENCE = (
+    "native",
+    "likelihood_cc",
+    "likelihood_pmi",
+    "likelihood_bc",
+    "likelihood",
+    "likelihood_raw",
+    "generate",
+)
 DIAG_COLUMNS = [
     "model",
     "task",

@@ -99,7 +99,7 @@ class ZeroShotConfig:
     system_prompt: str | None = None  # Qwen2-Audio: None = "You are a helpful assistant."
     language: str | None = "en"  # Whisper language token / SeamlessM4T target language
     window: str = "full"  # Whisper: full (30 s) or trimmed
-    prompt_as: str | None = None  # Whisper: previous (<|startofprev|>, the default) or transcript
+    prompt_as: str | None = None  # Whisper: transcript (the default) or previous (<|startofprev|>)
     verbalisers: dict[str, str] = field(default_factory=dict)  # task -> verbaliser JSON file (docs/zeroshot.md)
     synonyms: dict[str, dict[str, list[str]]] = field(default_factory=dict)  # task -> label -> extra synonyms
     skip_unsupported: bool = False  # `speechprobe run`: skip encoder-only models instead of refusing
