@@ -8,7 +8,6 @@ command resumes where an interrupted one stopped.
 from __future__ import annotations
 
 import dataclasses
-import functools
 import hashlib
 import json
 import logging
@@ -26,6 +25,7 @@ from .data.resolve import open_task
 from .data.source import ClipSource, Skip
 from .data.tasks import Task
 from .errors import ConfigError, SpeechprobeError
+from .features.engine import LocalEngine
 from .features.extract import ClipMeta, extract
 from .features.store import FeatureSpace, FeatureStore
 from .models.registry import load_model, resolve_model
@@ -125,41 +125,39 @@ def run_extract(cfg: RunConfig) -> tuple[dict[str, list[ClipMeta]], RunState]:
         recipe = dict(
             name=name, window=cfg.window, device=cfg.device, dtype=cfg.dtype, random_init=cfg.random_init, seed=cfg.seed
         )
-        if cfg.engine == "ray":  # model actors on a Ray cluster; `adapter` has the adapter's name, info, options()
+        if cfg.engine == "ray":  # model actors on a Ray cluster
             from .features.ray_engine import RayEngine
 
-            adapter = RayEngine(recipe, address=cfg.ray_address, num_actors=cfg.ray_actors)
-            extract_into = adapter.extract
-        else:
-            adapter = load_model(**recipe)
-            extract_into = functools.partial(extract, adapter)
-        options = adapter.options()
+            engine = RayEngine(recipe, address=cfg.ray_address, num_actors=cfg.ray_actors)
+        else:  # this process; the engine keeps its out-of-memory state across tasks
+            engine = LocalEngine(load_model(**recipe))
+        options = engine.options()
         if options.get("unmasked_padding"):  # features depend on how much a batch pads each clip
             options["max_batch_seconds"] = budget
-        state.models[adapter.name] = {**dataclasses.asdict(adapter.info), "options": options}
-        space = _space(store, adapter.name, state.models[adapter.name], cfg.pooling)
-        state.models[adapter.name]["space"] = space.root.name
+        state.models[engine.name] = {**dataclasses.asdict(engine.info), "options": options}
+        space = _space(store, engine.name, state.models[engine.name], cfg.pooling)
+        state.models[engine.name]["space"] = space.root.name
         for rec in records:
             t0 = time.perf_counter()
-            report = extract_into(
-                rec.source, space, cfg.pooling, budget, cfg.progress, f"{adapter.name}/{rec.task.name}"
+            report = extract(
+                engine, rec.source, space, cfg.pooling, budget, cfg.progress, f"{engine.name}/{rec.task.name}"
             )
-            state.extraction[f"{adapter.name}/{rec.task.name}"] = {
+            state.extraction[f"{engine.name}/{rec.task.name}"] = {
                 "computed": report.computed,
                 "reused": report.reused,
                 "seconds": round(time.perf_counter() - t0, 3),
                 "max_batch_seconds": budget,
+                "warnings": report.warnings,
             }
             if report.truncated:
-                state.truncated[f"{adapter.name}/{rec.task.name}"] = report.truncated
+                state.truncated[f"{engine.name}/{rec.task.name}"] = report.truncated
             if not rec.clips:
                 rec.clips = report.clips
                 state.skipped.extend(rec.source.skipped)
             elif [c.content_hash for c in rec.clips] != [c.content_hash for c in report.clips]:
                 raise SpeechprobeError(f"task {rec.task.name}: the source changed between models; rerun")
-        if cfg.engine == "ray":
-            adapter.close()  # stop this model's actors (frees their GPUs for the next model)
-        del adapter, extract_into
+        engine.close()  # stops a Ray engine's actors (frees their GPUs for the next model)
+        del engine
     for rec in records:
         _record_task(rec, cfg, state)
     write_json(cfg.out / "state.json", {"config": cfg.to_json(), **dataclasses.asdict(state)})

@@ -3,6 +3,7 @@ import pytest
 
 from gpu import cuda_only
 from speechprobe.data.clip import Clip
+from speechprobe.features.engine import LocalEngine
 from speechprobe.features.extract import extract
 from speechprobe.features.store import FeatureStore
 from speechprobe.models.base import AdapterInfo, ModelAdapter
@@ -59,9 +60,10 @@ def test_out_of_memory_halves_the_batch_and_loses_nothing(tmp_path):
 def test_after_out_of_memory_later_batches_are_cut_up_front(tmp_path):
     # Batches by padding: 5 clips (0.12-0.16 s), 3, 3, 1. Only the first two attempts run out of memory.
     adapter = ToyAdapter(max_items=2)
+    engine = LocalEngine(adapter)  # the out-of-memory state lives in the engine, not on the adapter
     space = FeatureStore(tmp_path / "a").space("toy", "v1", {})
-    extract(adapter, clips(), space, max_batch_seconds=100.0)
-    assert adapter.failed == [5, 3] and adapter.oom_batch_cap == 2
+    extract(engine, clips(), space, max_batch_seconds=100.0)
+    assert adapter.failed == [5, 3] and engine.batch_cap == 2 and not hasattr(adapter, "oom_batch_cap")
     assert adapter.calls == [2, 1, 2, 2, 1, 2, 1, 1]  # the later batches of 3 went in as 2 + 1 at once
     reference = FeatureStore(tmp_path / "b").space("toy", "v1", {})
     extract(ToyAdapter(), clips(), reference, max_batch_seconds=100.0)

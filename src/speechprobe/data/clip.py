@@ -44,3 +44,25 @@ class Clip:
         if self._hash is None:
             self._hash = audio_hash(self.audio, self.sample_rate)
         return self._hash
+
+
+FULL_SCALE = 32767 / 32768  # |sample| at or above this is clipped (the largest 16-bit PCM value, as float)
+
+
+def native_facts(clip: Clip) -> dict[str, Any]:
+    """What the source file said about a clip before it became float32 mono at its rate.
+
+    ``sample_rate``, ``channels``, ``clipped_fraction`` (share of samples at full scale) and
+    ``dc_offset`` (mean sample): from ``clip.meta["native"]`` when the reader recorded them,
+    else computed from the mono audio, with 1 channel.
+    """
+    native = clip.meta.get("native")
+    if native:
+        return {k: native[k] for k in ("sample_rate", "channels", "clipped_fraction", "dc_offset")}
+    audio = np.asarray(clip.audio, dtype=np.float32)
+    return {
+        "sample_rate": int(clip.sample_rate),
+        "channels": 1,
+        "clipped_fraction": float(np.mean(np.abs(audio) >= FULL_SCALE)) if audio.size else 0.0,
+        "dc_offset": float(audio.mean(dtype=np.float64)) if audio.size else 0.0,
+    }

@@ -7,9 +7,10 @@ vectors, using only real frames. Batching, caching, resampling and devices live 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -38,7 +39,6 @@ class ModelAdapter(ABC):
     """
 
     info: AdapterInfo
-    oom_batch_cap: int | None = None  # clips per batch after an out-of-memory error (features.extract)
 
     @property
     def name(self) -> str:
@@ -71,6 +71,15 @@ class ModelAdapter(ABC):
     @abstractmethod
     def forward(self, batch: Sequence[np.ndarray], pooling: str = "mean") -> np.ndarray:
         """Return float32 ``(len(batch), num_layers, dim)`` pooled over each clip's real frames."""
+
+    def forward_clips(
+        self, batch: Sequence[np.ndarray], facts: Sequence[Mapping[str, Any]], pooling: str = "mean"
+    ) -> np.ndarray:
+        """``forward`` with each clip's source facts (see ``data.clip.native_facts``).
+
+        The nuisance baselines override it.
+        """
+        return self.forward(batch, pooling)
 
 
 @contextmanager
