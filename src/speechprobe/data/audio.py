@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import warnings
 from pathlib import Path
 
 import numpy as np
@@ -42,9 +41,9 @@ def _fallback_read(p: Path, first: Exception) -> tuple[np.ndarray, int]:
     try:
         import librosa
 
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            y, sr = librosa.load(str(p), sr=None, mono=False)
+        # No catch_warnings here: this runs in decoding threads, where it is not thread-safe; the
+        # thread pool hands its warnings to the consuming thread (speechprobe.parallel), which counts them.
+        y, sr = librosa.load(str(p), sr=None, mono=False)
     except Exception:
         reason = str(first).splitlines()[0] if str(first) else type(first).__name__
         raise AudioError(f"{p}: not decodable as audio ({reason})") from None
