@@ -4,7 +4,7 @@ Every step is bounded and every failure is one line that names the cause and the
 
 - the address is probed over TCP first (refused or silent within the timeout: an error with the
   local fallback), and joining runs with a deadline, since Ray itself may retry for minutes;
-- **token authentication** (Ray >= 2.52; on by default for clusters started where a token exists):
+- **token authentication** (recent Ray, 2.60 here; on by default for clusters started where a token exists):
   Ray turns it on in the client only for an address it discovers itself, so connecting to
   ``--address HOST:PORT`` (or to ``auto`` once resolved) would send no token, and a cluster that
   wants one answers ``InvalidAuthToken`` until ``ray.init`` gives up with "cannot connect". Here,
