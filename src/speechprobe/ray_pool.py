@@ -260,7 +260,10 @@ class ActorPool:
                 raise SpeechprobeError(f"model actor {i} failed to start: {first_line(e)}; {FALLBACK}") from None
 
     def check_alive(self, indices: Iterable[int]) -> None:
-        """Ping actors; a dead one is marked so; one that does not answer is an error (no hang)."""
+        """Ping actors; a dead one is marked so; one that does not answer is an error (no hang).
+
+        An actor Ray is restarting answers ``ActorUnavailableError``: it stays in the pool.
+        """
         ray = ray_module()
         for i in sorted(set(indices)):
             if not self.alive[i]:
@@ -272,6 +275,8 @@ class ActorPool:
                     f"model actor {i} did not answer for {self.timeout_s:.0f} s (node lost or overloaded); "
                     f"what is stored so far is kept, rerun to resume, or {FALLBACK}"
                 ) from None
+            except getattr(ray.exceptions, "ActorUnavailableError", ()):
+                pass  # restarting (Ray's max_restarts): its calls are retried there, so it stays in the pool
             except ray.exceptions.RayActorError:
                 self.alive[i] = False
 
