@@ -113,17 +113,17 @@ def emit_all(caught: Iterable[Caught]) -> None:
 def tally_warnings() -> Iterator[Counter[str]]:
     """Count every warning raised on this thread, including those workers hand back; show each kind once.
 
-    For a driver thread that owns a unit of work (an extraction): while open, the filters say
-    ``always`` (so every occurrence is counted; worker threads started inside see the same filters)
-    and nothing is displayed. On exit the counter yielded holds the counts (key: :attr:`Caught.key`)
+    For a driver thread that owns a unit of work (an extraction): while open, every warning the
+    process's filters would show is recorded at each occurrence (their "once per location" actions
+    become ``always``; ignored ones stay ignored; worker threads see the same filters) and nothing
+    is displayed. On exit the counter yielded holds the counts (key: :attr:`Caught.key`)
     and one warning of each kind is re-emitted, so the caller's own filters, captures and
     display see it once. Only the thread that opens it may enter or leave ``catch_warnings`` here.
     """
     counts: Counter[str] = Counter()
     first: dict[str, Caught] = {}
     try:
-        with warnings.catch_warnings(), captured_warnings() as caught:
-            warnings.simplefilter("always")
+        with every_occurrence(), captured_warnings() as caught:
             try:
                 yield counts
             finally:
@@ -132,6 +132,22 @@ def tally_warnings() -> Iterator[Counter[str]]:
                     first.setdefault(c.key, c)
     finally:
         emit_all(first.values())
+
+
+@contextmanager
+def every_occurrence() -> Iterator[None]:
+    """While open, what the process's filters would show once (per location) is shown at every occurrence.
+
+    Ignored warnings stay ignored, errors stay errors. Only for the thread that owns the process's
+    filters (an extraction's driver, a Ray worker's task): it enters ``catch_warnings``. The last
+    ``filterwarnings`` (what no filter matches: Python's default action is once per location) also
+    makes the warning machinery re-read the filters.
+    """
+    with warnings.catch_warnings():
+        once = ("default", "module", "once")
+        warnings.filters[:] = [("always" if f[0] in once else f[0], *f[1:]) for f in warnings.filters]
+        warnings.filterwarnings("always", append=True)
+        yield
 
 
 def ordered_map(fn: Callable[[T], R], items: Iterable[T], workers: int = 2, lookahead: int = 8) -> Iterator[R]:

@@ -27,14 +27,13 @@ resubmit a dead actor's batches.
 from __future__ import annotations
 
 import logging
-import warnings
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 import numpy as np
 
 from ..memory import trim_heap
-from ..parallel import Caught, call_captured, emit_all
+from ..parallel import Caught, call_captured, emit_all, every_occurrence
 from ..ray_connect import connect, ray_module
 from ..ray_pool import INFLIGHT_PER_ACTOR, PREPARE_CPUS, Job, Recipe, model_pool
 from .engine import Batch, LocalEngine, model_inputs
@@ -63,8 +62,7 @@ def _costs(engine: LocalEngine, durations: Sequence[float]) -> list[float]:
 
 def _prepare(raw: list[tuple[np.ndarray, int]], rate: int, limit: float | None) -> tuple[list, list[Caught]]:
     """Decode task: the batch's model inputs (as the local engine prepares them) and its warnings."""
-    with warnings.catch_warnings():  # this task's own worker thread: every occurrence is counted
-        warnings.simplefilter("always")
+    with every_occurrence():  # this task's own thread: every occurrence is counted, as on the driver
         return call_captured(model_inputs, raw, rate, limit)
 
 
@@ -74,8 +72,7 @@ def _forward(
     """One whole batch through the actor's local engine: every clip's features, and the warnings raised."""
     inputs, caught = prepared
     audios = [np.array(a, dtype=np.float32) for a in inputs]  # writable copies, as the local engine passes
-    with warnings.catch_warnings():
-        warnings.simplefilter("always")
+    with every_occurrence():
         feats, more = call_captured(engine.forward, audios, facts, pooling)
     trim_heap()  # the actor's heap, as the local engine trims its own
     return np.ascontiguousarray(feats), caught + more
