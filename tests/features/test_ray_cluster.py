@@ -79,7 +79,7 @@ def _stop(procs: list[subprocess.Popen], tmp: str) -> None:
 
 def _pids_under(tmp: str) -> list[int]:
     pids = []
-    for d in Path("/proc").iterdir():
+    for d in Path("/proc").iterdir() if Path("/proc").is_dir() else ():
         if d.name.isdigit():
             try:
                 if tmp.encode() in (d / "cmdline").read_bytes():
@@ -102,7 +102,8 @@ def cluster():
         "RAY_AUTH_TOKEN": os.environ["RAY_AUTH_TOKEN"],  # the tests' token (conftest)
         "RAY_USAGE_STATS_ENABLED": "0",
     }
-    head_cmd = ["start", "--head", f"--port={_free_port()}", "--num-cpus=1", "--include-dashboard=false", "--block"]
+    ports = [f"--{name}={_free_port()}" for name in ("port", "dashboard-port", "ray-client-server-port")]
+    head_cmd = ["start", "--head", *ports, "--num-cpus=1", "--include-dashboard=false", "--block"]
     log = open(Path(tmp) / "nodes.log", "w")
     procs = [subprocess.Popen([*RAY_CLI, *head_cmd], env=env, stdout=log, stderr=subprocess.STDOUT)]
     saved = {k: os.environ.get(k) for k in ("RAY_TMPDIR", "RAY_ADDRESS")}
@@ -131,15 +132,13 @@ def cluster():
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-@pytest.fixture(scope="module")
-def local_ref(tiny_whisper, tmp_path_factory):
+@pytest.fixture
+def local_ref(tiny_whisper, tones, tmp_path):
     """The local engine's features and warning counts on the tones (the same talkative model)."""
-    from conftest import tone_dataset
-
     recipe = dict(name=str(tiny_whisper), window="trimmed")
-    source = ManifestSource(tone_dataset(tmp_path_factory.mktemp("tones")))
+    source = ManifestSource(tones)
     adapter = faulty(load_model, "forward_clips", warn=TALK, **recipe)
-    space = _space(tmp_path_factory.mktemp("local"), adapter)
+    space = _space(tmp_path / "local", adapter)
     report = extract(adapter, source, space, "mean", BATCH_SECONDS)
     hashes = [c.content_hash for c in report.clips]
     return dict(recipe=recipe, source=source, report=report, hashes=hashes, feats=space.gather(hashes))
@@ -157,7 +156,7 @@ def test_killing_an_actor_mid_run_loses_nothing_and_stores_nothing_twice(cluster
     slow = functools.partial(faulty, load_model, "forward_clips", delay=0.4, warn=TALK)  # ~12 batches of 0.4 s
     with RayEngine(local_ref["recipe"], num_actors=2, cpus_per_actor=0.5, factory=slow, timeout_s=60) as engine:
         pids = [_pid(engine, i) for i in range(2)]
-        space = _space(tmp_path, engine)
+        space = _space(tmp_path / "ray", engine)
         puts: Counter[str] = Counter()
         put = space.put
 
