@@ -23,6 +23,7 @@ import sys
 import tempfile
 import threading
 import time
+import warnings
 from collections import Counter
 from pathlib import Path
 
@@ -43,7 +44,6 @@ from speechprobe.models.registry import load_model
 BATCH_SECONDS = 3.0
 RAY_CLI = [sys.executable, "-m", "ray.scripts.scripts"]
 TALK = "a library warns on every batch"
-pytestmark = pytest.mark.filterwarnings(f"ignore:{TALK}")  # counted by the tests; shown once per run otherwise
 
 
 def _free_port() -> int:
@@ -58,6 +58,14 @@ def _wait(what: str, ready, timeout: float = 90.0, poll: float = 0.5) -> None:
         if time.monotonic() > deadline:
             raise TimeoutError(f"Ray cluster: {what} not ready within {timeout:.0f} s")
         time.sleep(poll)
+
+
+def _alive(procs: list[subprocess.Popen], tmp: str) -> bool:
+    """True while every ``ray start`` runs; a failed one is an error with the end of its log."""
+    if all(p.poll() is None for p in procs):
+        return True
+    tail = (Path(tmp) / "nodes.log").read_text(errors="replace").strip().splitlines()[-5:]
+    raise RuntimeError("`ray start` exited:\n" + "\n".join(tail))
 
 
 def _stop(procs: list[subprocess.Popen], tmp: str) -> None:
@@ -102,21 +110,21 @@ def cluster():
         "RAY_AUTH_TOKEN": os.environ["RAY_AUTH_TOKEN"],  # the tests' token (conftest)
         "RAY_USAGE_STATS_ENABLED": "0",
     }
-    ports = [f"--{name}={_free_port()}" for name in ("port", "dashboard-port", "ray-client-server-port")]
+    ports = [f"--{name}={_free_port()}" for name in ("port", "dashboard-port")]
     head_cmd = ["start", "--head", *ports, "--num-cpus=1", "--include-dashboard=false", "--block"]
     log = open(Path(tmp) / "nodes.log", "w")
     procs = [subprocess.Popen([*RAY_CLI, *head_cmd], env=env, stdout=log, stderr=subprocess.STDOUT)]
     saved = {k: os.environ.get(k) for k in ("RAY_TMPDIR", "RAY_ADDRESS")}
     try:
         address_file = Path(tmp) / "ray" / "ray_current_cluster"
-        _wait("head", lambda: address_file.exists() and address_file.read_text().strip())
+        _wait("head", lambda: _alive(procs, tmp) and address_file.exists() and address_file.read_text().strip())
         address = address_file.read_text().strip()
         node_cmd = ["start", f"--address={address}", "--num-cpus=1", "--block"]
         procs.append(subprocess.Popen([*RAY_CLI, *node_cmd], env=env, stdout=log, stderr=subprocess.STDOUT))
         os.environ["RAY_TMPDIR"] = tmp
         os.environ.pop("RAY_ADDRESS", None)
         ray_connect.connect("auto", timeout_s=60)
-        _wait("second node", lambda: sum(n["Alive"] for n in ray.nodes()) == 2)
+        _wait("second node", lambda: _alive(procs, tmp) and sum(n["Alive"] for n in ray.nodes()) == 2)
         for module in (sys.modules[__name__], ray_faults):
             ray.cloudpickle.register_pickle_by_value(module)
         yield {"tmp": tmp, "address": address, "env": env}
@@ -139,9 +147,18 @@ def local_ref(tiny_whisper, tones, tmp_path):
     source = ManifestSource(tones)
     adapter = faulty(load_model, "forward_clips", warn=TALK, **recipe)
     space = _space(tmp_path / "local", adapter)
-    report = extract(adapter, source, space, "mean", BATCH_SECONDS)
+    report = _shown_once(extract, adapter, source, space, "mean", BATCH_SECONDS)
     hashes = [c.content_hash for c in report.clips]
     return dict(recipe=recipe, source=source, report=report, hashes=hashes, feats=space.gather(hashes))
+
+
+def _shown_once(fn, *args):
+    """``fn(*args)``, checking that the talkative model's warning, raised on every batch, was shown once."""
+    with warnings.catch_warnings(record=True) as shown:
+        warnings.simplefilter("default")
+        out = fn(*args)
+    assert [str(w.message) for w in shown if str(w.message) == TALK] == [TALK]
+    return out
 
 
 def _space(root, adapter):
@@ -175,7 +192,7 @@ def test_killing_an_actor_mid_run_loses_nothing_and_stores_nothing_twice(cluster
 
         killer = threading.Thread(target=kill_once_busy, daemon=True)
         killer.start()
-        report = extract(engine, local_ref["source"], space, "mean", BATCH_SECONDS)
+        report = _shown_once(extract, engine, local_ref["source"], space, "mean", BATCH_SECONDS)
         killer.join(5)
         assert killed, "the run ended before an actor could be killed"
         assert _pid(engine, killed[0]) != pids[killed[0]]  # Ray restarted the killed actor
