@@ -45,6 +45,11 @@ GroupColOpt = typer.Option(None, "--group-column", help="Speaker/session column 
 SplitOpt = typer.Option(None, "--split", help="Dataset split (default: test, or the only one).")
 OutOpt = typer.Option(Path("runs/latest"), "--out", "-o", help="Run directory.")
 ProbesOpt = typer.Option("knn,mlp", "--probes", help="Probes: knn, mlp, linear.")
+PrimaryOpt = typer.Option(
+    "knn",
+    "--primary-probe",
+    help="The probe whose best layer is 'the best layer' in every table, test and finding (knn: exact, cheap null).",
+)
 FoldsOpt = typer.Option(5, "--folds", help="Cross-validation folds.")
 SeedOpt = typer.Option(0, "--seed", help="Seed for data generation, folds and probes.")
 WindowOpt = typer.Option("full", "--window", help="Whisper input: full (30 s, faithful) or trimmed (fast).")
@@ -63,7 +68,12 @@ BatchOpt = typer.Option(
 JobsOpt = typer.Option(1, "--jobs", "-j", help="Parallel probe jobs (joblib).")
 ProgressOpt = typer.Option(True, "--progress/--no-progress", help="Show progress bars.")
 PermOpt = typer.Option(
-    100, "--permutations", help="Permutation test of each best layer (0: skip; also skips the control task)."
+    1000,
+    "--permutations",
+    help=(
+        "Label shuffles for the selection-aware test of each best layer and the empirical chance (0: skip). "
+        "KNN re-votes cheaply; a refitted primary probe (mlp, linear) fits once per shuffle: lower it there."
+    ),
 )
 EmbedOpt = typer.Option(True, "--embeddings/--no-embeddings", help="t-SNE/UMAP of the first, best and last layers.")
 ReportOpt = typer.Option(True, "--report/--no-report", help="Write report.html at the end.")
@@ -110,6 +120,7 @@ def run(
     tasks: str = TasksOpt,
     out: Path = OutOpt,
     probes: str = ProbesOpt,
+    primary_probe: str = PrimaryOpt,
     folds: int = FoldsOpt,
     seed: int = SeedOpt,
     window: str = WindowOpt,
@@ -142,7 +153,7 @@ def run(
 
     cfg = _cfg_from(locals())
     cfg.report = report and not zeroshot  # with zero-shot, the report comes once its rows are in
-    results = run_pipeline(cfg)
+    run_pipeline(cfg)
     if zeroshot:
         from .analysis import build_report
         from .zeroshot import ZeroShotConfig, run_zeroshot
@@ -150,7 +161,7 @@ def run(
         run_zeroshot(ZeroShotConfig.from_run_config(cfg, prompts=_split(prompts), modes=_split(mode)))
         if report:
             build_report(cfg.out)
-    _print_best(results, cfg.out)
+    _print_best(cfg.out)
 
 
 @app.command()
@@ -208,7 +219,7 @@ def zeroshot(
     for r in f1.to_dict("records"):
         view.add_row(str(r["model"]), str(r["task"]), str(r["probe"]), f"{r['value']:.3f}")
     _stdout().print(view)
-    for what in ("results.csv", "zeroshot_sensitivity.csv", "zeroshot_vs_probe.csv"):
+    for what in ("results.csv", "zeroshot_diagnostics.csv", "zeroshot_vs_probe.csv", "zeroshot_correlation.csv"):
         _stdout().print(f"{what:>24}: {out / what}")
 
 
@@ -259,6 +270,7 @@ def extract(
 def probe(
     run_dir: Path = typer.Argument(..., help="Run directory written by `speechprobe extract`."),
     probes: str | None = typer.Option(None, "--probes"),
+    primary_probe: str | None = typer.Option(None, "--primary-probe", help=PrimaryOpt.help),
     folds: int | None = typer.Option(None, "--folds"),
     seed: int | None = typer.Option(None, "--seed"),
     jobs: int = JobsOpt,
@@ -272,12 +284,14 @@ def probe(
 
     cfg, clips, state = load_extracted(run_dir)
     cfg.probes = _split(probes) or cfg.probes
+    cfg.primary_probe = primary_probe or cfg.primary_probe
     cfg.folds = folds if folds is not None else cfg.folds
     cfg.seed = seed if seed is not None else cfg.seed
     cfg.n_jobs, cfg.progress = jobs, progress
     cfg.permutations, cfg.embeddings, cfg.report = permutations, embeddings, report
     cfg.validate()
-    _print_best(probe_and_report(cfg, clips, state), run_dir)
+    probe_and_report(cfg, clips, state)
+    _print_best(run_dir)
 
 
 @app.command()
@@ -311,8 +325,8 @@ def demo(
         permutations=permutations,
         embeddings=embeddings,
     )
-    results = run_pipeline(cfg)
-    _print_best(results, out)
+    run_pipeline(cfg)
+    _print_best(out)
 
 
 @app.command()
@@ -320,9 +334,12 @@ def report(
     run_dir: Path = typer.Argument(..., help="A run directory."),
     permutations: int = typer.Option(0, "--permutations", help="Run (more) permutations first; 0 keeps RUN's."),
     embeddings: bool = typer.Option(False, "--embeddings/--no-embeddings", help="Draw t-SNE/UMAP first."),
-    probe: str = typer.Option("knn", "--probe", help="Probe for the permutation test and control task."),
+    primary_probe: str | None = typer.Option(
+        None, "--primary-probe", help="Probe whose best layer is tested (default: the run's primary probe)."
+    ),
     cache: Path | None = CacheOpt,
     jobs: int = JobsOpt,
+    progress: bool = ProgressOpt,
 ) -> None:
     """Build RUN/report.html (self-contained), report.md and the main table (CSV, LaTeX)."""
     from .analysis import analyse_features, build_report, store_loader
@@ -331,11 +348,11 @@ def report(
         analyse_features(
             run_dir,
             store_loader(run_dir, cache),
-            probe=probe,
+            primary_probe=primary_probe,
             n_permutations=permutations,
-            control=bool(permutations),
             embeddings=embeddings,
             n_jobs=jobs,
+            progress=progress,
         )
     _stdout().print(f"report: {build_report(run_dir)}")
 
@@ -419,22 +436,38 @@ def tasks(details: bool = typer.Option(False, "--details", help="Show each task'
     _stdout().print(table)
 
 
-def _print_best(results, out: Path) -> None:
-    """The best layer per (model, task) beside the baselines, and where the outputs are."""
-    from .analysis import best_table, summarize
+def _print_best(out: Path) -> None:
+    """The primary probe's best layer per (model, task) beside the baselines and the selection-aware p,
+    then the other probes' best scores (secondary), and where the outputs are."""
+    from .analysis import load_run, main_table
 
-    table = best_table(summarize(results))
-    base = [c for c in ("mfcc", "librosa") if c in table and table[c].notna().any()]
-    view = Table("model", "task", "probe", "layer", "depth", "Macro-F1 (95% CI)", *base, title="Best layer per task")
+    data = load_run(out)
+    table = main_table(data)
+    table = table[~table["model"].isin(data.baselines)]
+    base = [c for c in data.baselines if c in table and table[c].notna().any()]
+    second = [c for c in table.columns if c.startswith("secondary_") and c.endswith("_macro_f1")]
+    tested = "p_value" in table and table["p_value"].notna().any()
+    view = Table(
+        "model",
+        "task",
+        "layer",
+        "depth",
+        f"Macro-F1 {data.primary} (95% CI)",
+        *(["p (selection-aware)", "q"] if tested else []),
+        *base,
+        *[f"{c.split('_')[1]} (secondary)" for c in second],
+        title=f"Best layer per task (primary probe: {data.primary})",
+    )
     for r in table.to_dict("records"):
         view.add_row(
             str(r["model"]),
             str(r["task"]),
-            str(r["probe"]),
             str(r["layer"]),
             f"{r['relative_depth']:.2f}",
             f"{r['macro_f1']:.3f} ± {r['ci95']:.3f}",
+            *([f"{r['p_value']:.3g}", f"{r['q_value']:.3g}"] if tested else []),
             *[f"{r[c]:.3f}" for c in base],
+            *[f"{r[c]:.3f}" for c in second],
         )
     out_console = _stdout()
     out_console.print(view)

@@ -32,6 +32,9 @@ class RunConfig:
     tasks: list[str]
     out: Path
     probes: list[str] = field(default_factory=lambda: ["knn", "mlp"])
+    # The probe whose best layer is "the best layer" in every table, figure, test and finding; KNN by default
+    # (no training randomness, an exact and cheap permutation null): see analysis/primary.py.
+    primary_probe: str = "knn"
     folds: int = 5
     seed: int = 0
     window: str = "full"
@@ -47,7 +50,7 @@ class RunConfig:
     columns: dict[str, str | None] | None = None  # dataset column overrides (audio, label, group, ...)
     split: str | None = None  # dataset split (default: test, or the only one)
     streaming: bool = False  # read hub datasets without a local copy
-    permutations: int = 100  # permutation test of each best layer (0: skip)
+    permutations: int = 1000  # shuffles of the selection-aware test of each best layer (0: skip)
     embeddings: bool = True  # t-SNE (and UMAP when installed) of the first, best and last layers
     report: bool = True  # write report.html / report.md / main_table.* at the end
     progress: bool = True
@@ -69,6 +72,11 @@ class RunConfig:
             raise ConfigError(f"--window {self.window!r}: choose full or trimmed")
         if self.max_batch_seconds is not None and self.max_batch_seconds <= 0:
             raise ConfigError("--max-batch-seconds must be positive")
+        if self.primary_probe not in self.probes:
+            raise ConfigError(
+                f"--primary-probe {self.primary_probe} is not among --probes {','.join(self.probes)}; "
+                "add it to --probes or choose one of them"
+            )
         if self.permutations < 0:
             raise ConfigError("--permutations must be 0 (skip) or more")
         if self.n_per_class is not None and self.n_per_class < 1:

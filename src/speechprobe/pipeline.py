@@ -319,13 +319,11 @@ def probe_and_report(cfg: RunConfig, clips: dict[str, list[ClipMeta]], state: Ru
         analyse_features(
             cfg.out,
             lambda model, hashes: _space(store, model, state.models[model], cfg.pooling).gather(hashes),
-            probe="knn" if "knn" in cfg.probes else cfg.probes[0],
             n_permutations=cfg.permutations,
-            control=bool(cfg.permutations),
-            n_folds=cfg.folds,
-            seed=cfg.seed,
             embeddings=cfg.embeddings,
             n_jobs=cfg.n_jobs,
+            device=cfg.device,
+            progress=cfg.progress,
         )
     if cfg.report:
         build_report(cfg.out)
