@@ -54,7 +54,9 @@ FoldsOpt = typer.Option(5, "--folds", help="Cross-validation folds.")
 SeedOpt = typer.Option(0, "--seed", help="Seed for data generation, folds and probes.")
 WindowOpt = typer.Option("full", "--window", help="Whisper input: full (30 s, faithful) or trimmed (fast).")
 PoolingOpt = typer.Option("mean", "--pooling", help="mean or mean+std over real frames.")
-BaselinesOpt = typer.Option("mfcc,librosa", "--baselines", help="Hand-crafted baselines ('none' for none).")
+BaselinesOpt = typer.Option(
+    None, "--baselines", help="Baselines, comma-separated (default: every default baseline; 'none' for none)."
+)
 CacheOpt = typer.Option(None, "--cache", help="Feature store / cache directory (default: user cache).")
 DeviceOpt = typer.Option("cpu", "--device", help="cpu or cuda.")
 DtypeOpt = typer.Option(
@@ -77,6 +79,13 @@ PermOpt = typer.Option(
 )
 EmbedOpt = typer.Option(True, "--embeddings/--no-embeddings", help="t-SNE/UMAP of the first, best and last layers.")
 ReportOpt = typer.Option(True, "--report/--no-report", help="Write report.html at the end.")
+FingerprintsOpt = typer.Option(
+    True, "--fingerprints/--no-fingerprints", help="Depth fingerprints: 90 % and peak depth per model and task."
+)
+SimilarityOpt = typer.Option(
+    True, "--similarity/--no-similarity", help="Layer similarity: debiased CKA and mutual k-NN between all layers."
+)
+MdlOpt = typer.Option(True, "--mdl/--no-mdl", help="MDL probes: online code length and compression per layer.")
 EngineOpt = typer.Option(
     "local", "--engine", help="Engine: local, or ray (model actors on a Ray cluster; identical results)."
 )
@@ -98,7 +107,11 @@ def _config(**kw):
     from .config import RunConfig
 
     kw["models"], kw["tasks"] = _split(kw["models"]), _split(kw["tasks"])
-    kw["probes"], kw["baselines"] = _split(kw["probes"]), _split(kw["baselines"])
+    kw["probes"] = _split(kw["probes"])
+    if kw.get("baselines") is None:  # the registry's default baselines
+        kw.pop("baselines", None)
+    else:
+        kw["baselines"] = _split(kw["baselines"])
     cols = {
         "audio": kw.pop("audio_column", None),
         "label": kw.pop("label_column", None),
@@ -125,7 +138,7 @@ def run(
     seed: int = SeedOpt,
     window: str = WindowOpt,
     pooling: str = PoolingOpt,
-    baselines: str = BaselinesOpt,
+    baselines: str | None = BaselinesOpt,
     cache: Path | None = CacheOpt,
     device: str = DeviceOpt,
     dtype: str | None = DtypeOpt,
@@ -139,6 +152,9 @@ def run(
     split: str | None = SplitOpt,
     permutations: int = PermOpt,
     embeddings: bool = EmbedOpt,
+    fingerprints: bool = FingerprintsOpt,
+    similarity: bool = SimilarityOpt,
+    mdl: bool = MdlOpt,
     report: bool = ReportOpt,
     zeroshot: bool = typer.Option(False, "--zeroshot/--no-zeroshot", help="Also ask decoder models zero-shot."),
     prompts: str = PromptsOpt,
@@ -156,9 +172,10 @@ def run(
     run_pipeline(cfg)
     if zeroshot:
         from .analysis import build_report
-        from .zeroshot import ZeroShotConfig, run_zeroshot
+        from .pipeline import run_zeroshot_stage
+        from .zeroshot import ZeroShotConfig
 
-        run_zeroshot(ZeroShotConfig.from_run_config(cfg, prompts=_split(prompts), modes=_split(mode)))
+        run_zeroshot_stage(ZeroShotConfig.from_run_config(cfg, prompts=_split(prompts), modes=_split(mode)))
         if report:
             build_report(cfg.out)
     _print_best(cfg.out)
@@ -189,9 +206,10 @@ def zeroshot(
     ray_actors: int | None = ActorsOpt,
 ) -> None:
     """Ask models with a text decoder (Whisper, Qwen2-Audio, SeamlessM4T v2) zero-shot."""
-    from .zeroshot import ZeroShotConfig, run_zeroshot
+    from .pipeline import run_zeroshot_stage
+    from .zeroshot import ZeroShotConfig
 
-    rows = run_zeroshot(
+    rows = run_zeroshot_stage(
         ZeroShotConfig(
             models=_split(models),
             tasks=_split(tasks),
@@ -242,7 +260,7 @@ def extract(
     seed: int = SeedOpt,
     window: str = WindowOpt,
     pooling: str = PoolingOpt,
-    baselines: str = BaselinesOpt,
+    baselines: str | None = BaselinesOpt,
     cache: Path | None = CacheOpt,
     device: str = DeviceOpt,
     dtype: str | None = DtypeOpt,
@@ -276,6 +294,9 @@ def probe(
     jobs: int = JobsOpt,
     permutations: int = PermOpt,
     embeddings: bool = EmbedOpt,
+    fingerprints: bool = FingerprintsOpt,
+    similarity: bool = SimilarityOpt,
+    mdl: bool = MdlOpt,
     report: bool = ReportOpt,
     progress: bool = ProgressOpt,
 ) -> None:
@@ -289,6 +310,7 @@ def probe(
     cfg.seed = seed if seed is not None else cfg.seed
     cfg.n_jobs, cfg.progress = jobs, progress
     cfg.permutations, cfg.embeddings, cfg.report = permutations, embeddings, report
+    cfg.fingerprints, cfg.similarity, cfg.mdl = fingerprints, similarity, mdl
     cfg.validate()
     probe_and_report(cfg, clips, state)
     _print_best(run_dir)
@@ -303,9 +325,12 @@ def demo(
     jobs: int = typer.Option(2, "--jobs", "-j"),
     permutations: int = PermOpt,
     embeddings: bool = EmbedOpt,
+    fingerprints: bool = FingerprintsOpt,
+    similarity: bool = SimilarityOpt,
+    mdl: bool = MdlOpt,
     progress: bool = ProgressOpt,
 ) -> None:
-    """Embedded offline default: real Whisper tiny.en + base and librosa baselines on the synthetic suite.
+    """Embedded offline default: real Whisper tiny.en + base and the baselines on the synthetic suite.
 
     Uses the ``trimmed`` window by default so it finishes in minutes on a laptop CPU; pass
     ``--window full`` for the 30 s input Whisper was trained with.
@@ -324,6 +349,9 @@ def demo(
         progress=progress,
         permutations=permutations,
         embeddings=embeddings,
+        fingerprints=fingerprints,
+        similarity=similarity,
+        mdl=mdl,
     )
     run_pipeline(cfg)
     _print_best(out)
@@ -409,25 +437,28 @@ DEMO_TASKS = ("accent", "stress", "speaker_count", "emotion", "gender")
 
 @app.command()
 def models() -> None:
-    """List registered models with layer counts, hidden sizes, sample rates and sources."""
-    from .models.registry import MODELS
+    """List registered models with layer counts, hidden sizes, sample rates, sources and what layer 0 is."""
+    from .models.registry import checkpoints, families
 
-    table = Table("name", "family", "layers", "hidden", "rate", "source")
-    for s in MODELS.values():
-        if s.family == "handcrafted":
-            source = "librosa"
-        elif s.packaged:
-            source = f"package (offline){' or ' + s.hub_id if s.hub_id else ''}"
+    fams = families()
+    table = Table("name", "family", "layers", "hidden", "rate", "source", "layer 0")
+    for c in checkpoints().values():
+        fam = fams[c.family]
+        if fam.source:
+            source = fam.source
+        elif c.packaged:
+            source = f"package (offline){' or ' + c.hub_id if c.hub_id else ''}"
         else:
-            source = s.hub_id or s.name
-        table.add_row(s.name, s.family, str(s.num_layers or "?"), str(s.hidden_size or "?"), str(s.sample_rate), source)
+            source = c.hub_id or c.name
+        row = [c.name, c.family, str(c.num_layers or "?"), str(c.hidden_size or "?"), str(c.sample_rate), source]
+        table.add_row(*row, fam.layer0)
     _stdout().print(table)
 
 
 @app.command()
 def tasks(details: bool = typer.Option(False, "--details", help="Show each task's datasheet line.")) -> None:
     """List registered tasks with their label sets."""
-    from .data.tasks import registered_tasks
+    from .data.registry import registered_tasks
 
     table = Table("name", "source", "paralinguistic", "labels", *(["cue"] if details else []))
     for t in registered_tasks().values():

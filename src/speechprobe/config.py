@@ -11,7 +11,22 @@ from .models.base import POOLINGS
 
 log = logging.getLogger("speechprobe")
 
-DEFAULT_BASELINES = ("mfcc", "librosa")
+
+def default_baselines() -> list[str]:
+    """The registry's default baselines (hand-crafted and nuisance feature sets)."""
+    from .models.registry import default_baselines as registered
+
+    return list(registered())
+
+
+def check_window(window: str) -> None:
+    """``--window`` must be a mode some registered family declares."""
+    from .models.registry import window_modes
+
+    modes = window_modes()
+    if window not in modes:
+        choices = f"{', '.join(modes[:-1])} or {modes[-1]}" if len(modes) > 1 else ", ".join(modes)
+        raise ConfigError(f"--window {window!r}: choose {choices}")
 
 
 def check_engine(engine: str, ray_address: str | None, ray_actors: int | None) -> None:
@@ -39,7 +54,7 @@ class RunConfig:
     seed: int = 0
     window: str = "full"
     pooling: str = "mean"
-    baselines: list[str] = field(default_factory=lambda: list(DEFAULT_BASELINES))
+    baselines: list[str] = field(default_factory=default_baselines)
     cache: Path | None = None
     device: str = "cpu"
     dtype: str | None = None
@@ -53,6 +68,9 @@ class RunConfig:
     permutations: int = 1000  # shuffles of the selection-aware test of each best layer (0: skip)
     embeddings: bool = True  # t-SNE (and UMAP when installed) of the first, best and last layers
     report: bool = True  # write report.html / report.md / main_table.* at the end
+    fingerprints: bool = True  # depth fingerprints: 90 % and peak depth per (model, task) (analysis.fingerprints)
+    similarity: bool = True  # layer similarity: debiased CKA and mutual k-NN between all layers (analysis.similarity)
+    mdl: bool = True  # MDL probes: online code length per layer (analysis.mdl)
     progress: bool = True
     engine: str = "local"  # extraction (and zero-shot) engine: local, or ray (a Ray cluster; identical results)
     ray_address: str | None = None  # None: a new local Ray instance (or $RAY_ADDRESS); "auto": the `ray start` cluster
@@ -68,8 +86,7 @@ class RunConfig:
             raise ConfigError(f"--folds {self.folds}: need at least 2 folds")
         if self.pooling not in POOLINGS:
             raise ConfigError(f"--pooling {self.pooling!r}: choose one of {', '.join(POOLINGS)}")
-        if self.window not in ("full", "trimmed"):
-            raise ConfigError(f"--window {self.window!r}: choose full or trimmed")
+        check_window(self.window)
         if self.max_batch_seconds is not None and self.max_batch_seconds <= 0:
             raise ConfigError("--max-batch-seconds must be positive")
         if self.primary_probe not in self.probes:

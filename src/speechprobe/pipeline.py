@@ -16,6 +16,7 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pandas as pd
 
@@ -28,7 +29,8 @@ from .errors import ConfigError, SpeechprobeError
 from .features.engine import LocalEngine
 from .features.extract import ClipMeta, extract
 from .features.store import FeatureSpace, FeatureStore
-from .models.registry import load_model, resolve_model
+from .models.base import RANDOM_SUFFIX
+from .models.registry import family, load_model, resolve_model
 from .rundir import (
     RESULT_COLUMNS,
     ensure_writable,
@@ -37,6 +39,9 @@ from .rundir import (
     write_csv,
     write_json,
 )
+
+if TYPE_CHECKING:
+    from .zeroshot import ZeroShotConfig
 
 log = logging.getLogger("speechprobe")
 
@@ -65,6 +70,16 @@ class RunState:
 
 def _model_list(cfg: RunConfig) -> list[str]:
     return list(dict.fromkeys([*cfg.models, *cfg.baselines]))
+
+
+def _weights(name: str, cfg: RunConfig) -> tuple[str, bool]:
+    """The model to load and whether its weights are random: ``--random-init`` randomises every model;
+    ``<model>+random`` in --models adds the random-init control beside its trained twin in one run."""
+    base = name.removesuffix(RANDOM_SUFFIX)
+    spec, _ = resolve_model(base, convert=False)
+    if base != name and not family(spec.family).has_weights:
+        raise ConfigError(f"--models {name}: {base} is a fixed recipe with no weights to randomise")
+    return base, cfg.random_init or base != name
 
 
 def _open_tasks(cfg: RunConfig, root: Path) -> list[TaskRecord]:
@@ -117,13 +132,14 @@ def run_extract(cfg: RunConfig) -> tuple[dict[str, list[ClipMeta]], RunState]:
     root = cache_root(cfg.cache)
     store = FeatureStore(root / "features")
     for name in _model_list(cfg):
-        resolve_model(name, convert=False)  # unknown names fail before any work
+        _weights(name, cfg)  # unknown names fail before any work
     records = _open_tasks(cfg, root)
     state = RunState()
     budget = cfg.batch_seconds
     for name in _model_list(cfg):
+        base, random_init = _weights(name, cfg)
         recipe = dict(
-            name=name, window=cfg.window, device=cfg.device, dtype=cfg.dtype, random_init=cfg.random_init, seed=cfg.seed
+            name=base, window=cfg.window, device=cfg.device, dtype=cfg.dtype, random_init=random_init, seed=cfg.seed
         )
         if cfg.engine == "ray":  # model actors on a Ray cluster
             from .features.ray_engine import RayEngine
@@ -308,12 +324,13 @@ def run(cfg: RunConfig) -> pd.DataFrame:
 
 def probe_and_report(cfg: RunConfig, clips: dict[str, list[ClipMeta]], state: RunState) -> pd.DataFrame:
     """Probe stored features, write results, summary, figures and manifest, then analyse and report."""
-    from .analysis import analyse_features, build_report
+    from .analysis import analyse_features, build_report, summarize_run
     from .zeroshot import restore_zeroshot_rows
 
     results = run_probes(cfg, clips, state)
     write_outputs(cfg, results, clips, state)
-    restore_zeroshot_rows(cfg.out)  # zero-shot rows of an earlier `speechprobe zeroshot` stay in results.csv
+    if restore_zeroshot_rows(cfg.out) is not None:  # zero-shot rows of an earlier `speechprobe zeroshot` stay
+        summarize_run(cfg.out)
     if cfg.permutations or cfg.embeddings:
         store = FeatureStore(cache_root(cfg.cache) / "features")
         analyse_features(
@@ -325,9 +342,37 @@ def probe_and_report(cfg: RunConfig, clips: dict[str, list[ClipMeta]], state: Ru
             device=cfg.device,
             progress=cfg.progress,
         )
+    run_layer_analyses(cfg, state)
     if cfg.report:
         build_report(cfg.out)
     return results
+
+
+def run_layer_analyses(cfg: RunConfig, state: RunState) -> None:
+    """Depth fingerprints, layer similarity and MDL probes as ``cfg`` asks (analysis.layer_analyses)."""
+    if not (cfg.fingerprints or cfg.similarity or cfg.mdl):
+        return
+    from .analysis.layer_analyses import run_layer_analyses as run_all
+
+    store = FeatureStore(cache_root(cfg.cache) / "features")
+
+    def load(model: str, hashes):
+        return _space(store, model, state.models[model], cfg.pooling).gather(list(hashes))
+
+    run_all(cfg.out, load, fingerprints=cfg.fingerprints, similarity=cfg.similarity, mdl=cfg.mdl, device=cfg.device)
+
+
+def run_zeroshot_stage(cfg: ZeroShotConfig) -> pd.DataFrame:
+    """Zero-shot answers into the run directory (``zeroshot.run_zeroshot``), then summary.csv over every row.
+
+    Zero-shot and analysis are sibling stages, so the run-level summary is refreshed here, above both.
+    """
+    from .analysis import summarize_run
+    from .zeroshot import run_zeroshot
+
+    rows = run_zeroshot(cfg)
+    summarize_run(cfg.out)
+    return rows
 
 
 @dataclass

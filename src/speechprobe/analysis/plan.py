@@ -31,9 +31,10 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from ..errors import ConfigError, SpeechprobeError
-from .contract import Analysis, AnalysisSettings, Unit, registered
+from .contract import Analysis, AnalysisSettings, Unit
 from .inputs import FeatureLoader, read_clips, read_manifest, read_table, store_loader, write_table
 from .primary import primary_best, primary_probe
+from .registry import registered
 from .summary import atomic_write, read_results, summarize
 
 RECORD = "analysis.json"

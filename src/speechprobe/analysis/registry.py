@@ -4,8 +4,14 @@
 
 from __future__ import annotations
 
-from . import embeddings, selection
-from .contract import register
+from . import embeddings, mdl, selection
+from .contract import Analysis, register, registered_so_far
 
 register(selection.ANALYSIS)
 register(embeddings.ANALYSIS)
+register(mdl.ANALYSIS)
+
+
+def registered() -> list[Analysis]:
+    """Every registered analysis (the built-in ones above first), in registration order."""
+    return registered_so_far()

@@ -6,7 +6,9 @@
 - ``manifest.json`` (config, versions, models, tasks with ``paralinguistic``/``grouped_folds``/``cue``,
   chance levels, skipped items, warnings),
 - optionally ``permutation.csv``, ``chance.csv`` and ``analysis.json`` (with figure captions) written by
-  :func:`speechprobe.analysis.plan.analyse_features`, and the t-SNE/UMAP PNGs in ``figures/``.
+  :func:`speechprobe.analysis.plan.analyse_features`, and the t-SNE/UMAP PNGs in ``figures/``,
+- optionally ``analyses/*.json`` of the feature-level analyses (:mod:`.outputs`): their figures with
+  captions, findings and notes; the depth fingerprints lead the figures and findings.
 
 "Best layer" is the primary probe's everywhere (:mod:`.primary`); other probes are secondary columns.
 
@@ -23,7 +25,7 @@ import json
 import math
 import re
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -31,8 +33,10 @@ import numpy as np
 import pandas as pd
 
 from ..errors import SpeechprobeError
+from ..models.registry import default_baselines, nuisance_baselines
 from .curves import CURVE_RULE, DEFAULT_TOL, baseline_gain, curve_shapes, paralinguistic_summary
 from .inputs import read_table
+from .outputs import AnalysisOutput, read_outputs
 from .plots import (
     plot_best_heatmap,
     plot_layer_curves,
@@ -45,7 +49,6 @@ from .primary import primary_probe, secondary_best
 from .selection import CHANCE_COLUMNS, CHANCE_TEXT, PERMUTATION_COLUMNS, PERMUTATION_TEXT
 from .summary import SUMMARY_COLUMNS, atomic_write, best_layers, chance_levels, read_results, summarize
 
-DEFAULT_BASELINES = ("mfcc", "librosa")
 # The columns the report reads from the zero-shot tables (written by speechprobe.zeroshot.link).
 ZS_DIAG_COLUMNS = ["model", "task", "mode", "prompt", "macro_f1", "parse_rate", "top_share", "collapsed"]
 ZS_CORR_COLUMNS = ["scope", "selection", "method", "r", "ci_low", "ci_high", "n_pairs", "n_collapsed"]
@@ -86,6 +89,7 @@ class RunData:
     zeroshot_diagnostics: pd.DataFrame | None = None  # zeroshot_diagnostics.csv (parse rate, collapse)
     zeroshot_correlation: pd.DataFrame | None = None  # zeroshot_correlation.csv
     analysis: dict = field(default_factory=dict)
+    outputs: list[AnalysisOutput] = field(default_factory=list)  # RUN/analyses/*.json (feature-level analyses)
     problems: list[str] = field(default_factory=list)
 
     @property
@@ -114,7 +118,7 @@ class RunData:
     @property
     def baselines(self) -> list[str]:
         names = self.config.get("baselines")
-        return list(dict.fromkeys([*(names if isinstance(names, list) else []), *DEFAULT_BASELINES]))
+        return list(dict.fromkeys([*(names if isinstance(names, list) else []), *default_baselines()]))
 
 
 def _read_summary_csv(path: Path) -> pd.DataFrame:
@@ -185,6 +189,8 @@ def load_run(run_dir: Path) -> RunData:
             data.analysis = json.loads((run_dir / "analysis.json").read_text())
         except (OSError, ValueError) as e:
             data.problems.append(f"analysis.json cannot be read ({e})")
+    data.outputs, problems = read_outputs(run_dir)
+    data.problems.extend(problems)
     data.problems.extend(_coverage_problems(data))
     return data
 
@@ -452,6 +458,7 @@ def findings(data: RunData, table: pd.DataFrame, shapes: pd.DataFrame, para: pd.
             continue
         top = rows.sort_values("macro_f1", ascending=False).iloc[0]
         out.append(f"On {task}, {top['model']} is the best model (Macro-F1 {_fmt(top['macro_f1'])}).")
+    out.extend(nuisance_findings(table, nuisance_baselines()))
     if not shapes.empty:
         counts = Counter(shapes["shape"])
         out.append(f"Of {len(shapes)} layer curves, " + ", ".join(f"{n} {k}" for k, n in counts.most_common()) + ".")
@@ -472,6 +479,44 @@ def findings(data: RunData, table: pd.DataFrame, shapes: pd.DataFrame, para: pd.
                 f"In {model}, the {g} tasks peak at mean relative depth {a['mean_relative_depth']:.2f} "
                 f"(mean Macro-F1 {_fmt(a['mean_score'])}, mean gain {_signed(a['mean_gain'])})."
             )
+    return out
+
+
+NUISANCE_SHARE = 0.5  # a nuisance baseline covering at least this share of the best model's lead over chance
+
+
+def nuisance_findings(table: pd.DataFrame, nuisances: Mapping[str, str]) -> list[str]:
+    """One sentence per task that nuisance baselines alone largely solve, the strongest first.
+
+    With ``m`` the best model's Macro-F1 on the task, ``b`` the nuisance baseline's and ``c`` chance,
+    the baseline "largely solves" the task when ``(b - c) / (m - c) >= NUISANCE_SHARE``: it covers at
+    least half of the model's lead over chance. ``nuisances``: baseline name -> what it measures.
+    """
+    out = []
+    for task, rows in table.dropna(subset=["macro_f1"]).groupby("task", sort=True):
+        top = rows.loc[rows["macro_f1"].idxmax()]
+        chance = float(top["chance_macro_f1"]) if pd.notna(top["chance_macro_f1"]) else 0.0
+        lead = float(top["macro_f1"]) - chance
+        found = [
+            (share, name, what, float(top[name]))
+            for name, what in nuisances.items()
+            if lead > 0 and name in rows and pd.notna(top[name])
+            for share in [(float(top[name]) - chance) / lead]
+            if share >= NUISANCE_SHARE
+        ]
+        if not found:
+            continue
+        (share, name, what, score), *more = sorted(found, key=lambda f: (-f[0], f[1]))
+        sentence = (
+            f"{_task_start(task)} is largely solvable from {what}: the {name} baseline alone reaches Macro-F1 "
+            f"{_fmt(score)} (chance {_fmt(chance)}), {share:.0%} of the way from chance to the best model "
+            f"({top['model']}, {_fmt(top['macro_f1'])})"
+        )
+        also = [f"{w} ({n} {_fmt(b)}, {s:.0%})" for s, n, w, b in more]
+        if also:
+            sentence += "; " + " and ".join([", ".join(also[:-1]), also[-1]] if len(also) > 1 else also)
+            sentence += " also reach" + ("" if len(also) > 1 else "es") + " at least half of that lead"
+        out.append(sentence + ".")
     return out
 
 
@@ -603,6 +648,9 @@ def make_figures(data: RunData, chance: pd.DataFrame) -> tuple[list[FigureEntry]
             )
     except Exception as e:
         problems.append(f"some figures could not be drawn ({type(e).__name__}: {e})")
+    for out in data.outputs:  # figures of the feature-level analyses, with their own captions
+        notes = (FigureEntry(data.run_dir / f.path, f.caption, f.section) for f in out.figures)
+        entries.extend(e for e in notes if e.path.is_file())
     known = {e.path.name for e in entries}
     models = sorted(set(summary["model"]) | set(data.manifest.get("models") or {}))
     tasks = sorted(set(summary["task"]) | set(data.tasks_meta))
@@ -1030,11 +1078,10 @@ def _write_text(path: Path, text: str) -> Path:
     return atomic_write(path, lambda fh: fh.write(text.encode("utf-8")))
 
 
-def write_main_table(
-    run_dir: Path, table: pd.DataFrame, baselines: Sequence[str] = DEFAULT_BASELINES
-) -> tuple[Path, Path]:
+def write_main_table(run_dir: Path, table: pd.DataFrame, baselines: Sequence[str] | None = None) -> tuple[Path, Path]:
     """``main_table.csv`` (long form, :data:`MAIN_TABLE_COLUMNS` plus one column per baseline) and
-    ``main_table.tex``."""
+    ``main_table.tex``; ``baselines``: None for the model registry's default baselines."""
+    baselines = default_baselines() if baselines is None else baselines
     run_dir = Path(run_dir)
     buf = io.StringIO()
     table.to_csv(buf, index=False, lineterminator="\n")
@@ -1046,6 +1093,20 @@ def write_main_table(
 def _skipped_count(manifest: dict) -> int:
     skipped = manifest.get("skipped")
     return int(skipped.get("count", 0)) if isinstance(skipped, dict) else 0
+
+
+LEAD_ANALYSIS = "fingerprints"  # the depth fingerprints headline the report
+
+
+def _lead_with(rep: Report, outputs: Sequence[AnalysisOutput], name: str) -> None:
+    """Move the figures and findings of analysis ``name`` to the top (its findings after the first line)."""
+    lead = [o for o in outputs if o.analysis == name]
+    names = {Path(f.path).name for o in lead for f in o.figures}
+    first = [f for f in rep.figures if f.path.name in names]
+    sentences = [s for o in lead for s in o.findings]
+    rep.figures = first + [f for f in rep.figures if f not in first]
+    rest = [s for s in rep.findings if s not in sentences]
+    rep.findings = rest[:1] + sentences + rest[1:]
 
 
 def build_report(run_dir: Path, title: str | None = None) -> Path:
@@ -1077,6 +1138,7 @@ def build_report(run_dir: Path, title: str | None = None) -> Path:
         ),
     ]
     notes = [str(n) for n in data.analysis.get("notes", [])]
+    notes += [f"{out.analysis}: {n}" for out in data.outputs for n in out.notes]
     if data.permutation is None:
         notes.append(
             "No permutation.csv: permutation tests were not run (speechprobe report --permutations N runs them)."
@@ -1085,7 +1147,11 @@ def build_report(run_dir: Path, title: str | None = None) -> Path:
         notes.append("No chance.csv: the empirical chance per layer comes with the permutation tests.")
     rep = Report(
         title=title or f"speechprobe report: {run_dir.name}",
-        findings=findings(data, table, shapes, para) + zeroshot_findings(data),
+        findings=[
+            *findings(data, table, shapes, para),
+            *zeroshot_findings(data),
+            *(s for out in data.outputs for s in out.findings),
+        ],
         warnings=warnings_for(data),
         problems=problems,
         tables=_tables(data, table, shapes, gains, para, chance),
@@ -1093,6 +1159,7 @@ def build_report(run_dir: Path, title: str | None = None) -> Path:
         run_tables=run_tables,
         notes=notes,
     )
+    _lead_with(rep, data.outputs, LEAD_ANALYSIS)
     write_main_table(run_dir, table, data.baselines)
     _write_text(run_dir / "report.md", render_markdown(rep, run_dir))
     return _write_text(run_dir / "report.html", render_html(rep))

@@ -130,7 +130,8 @@ def _replace_rows(path: Path, new: pd.DataFrame) -> pd.DataFrame:
 
 def restore_zeroshot_rows(out: Path) -> pd.DataFrame | None:
     """Put the zero-shot rows kept in ``RUN/zeroshot/results.csv`` back into ``RUN/results.csv`` (after a
-    stage that rewrote it, e.g. ``speechprobe probe RUN``) and refresh summary.csv and the zero-shot tables."""
+    stage that rewrote it, e.g. ``speechprobe probe RUN``) and refresh the zero-shot tables (summary.csv: see
+    :func:`write_zeroshot_outputs`)."""
     out = Path(out)
     kept = out / "zeroshot" / "results.csv"
     if not kept.is_file():
@@ -159,14 +160,14 @@ def _run_facts(manifest: dict, results: pd.DataFrame) -> tuple[str, dict[str, fl
 def write_zeroshot_outputs(
     out: Path, zeroshot: pd.DataFrame, state: dict[str, Any], n_boot: int = 2000
 ) -> dict[str, Any]:
-    """Merge rows into results.csv (and the zero-shot-only copy ``zeroshot/results.csv``), refresh
-    summary.csv, write the sensitivity, diagnostics and probe-link tables, the scatter figure and the
-    manifest's ``zeroshot`` section. Returns the correlation records."""
+    """Merge rows into results.csv (and the zero-shot-only copy ``zeroshot/results.csv``), write the
+    sensitivity, diagnostics and probe-link tables, the scatter figure and the manifest's ``zeroshot``
+    section. Returns the correlation records. summary.csv is the analysis stage's (a sibling layer): the
+    pipeline refreshes it after zero-shot rows change (``pipeline.run_zeroshot_stage``,
+    ``analysis.summarize_run``)."""
     out = Path(out)
     _replace_rows(out / "zeroshot" / "results.csv", zeroshot)
     results = merge_results(out, zeroshot)
-    from ..analysis import summarize
-
     manifest_path = out / "manifest.json"
     manifest: dict[str, Any] = {}
     if manifest_path.is_file():
@@ -174,7 +175,6 @@ def write_zeroshot_outputs(
             manifest = json.loads(manifest_path.read_text())
         except ValueError:
             manifest = {}
-    write_csv(out / "summary.csv", summarize(results))
     write_csv(out / "zeroshot_sensitivity.csv", sensitivity_table(results))
     write_csv(out / "zeroshot_diagnostics.csv", diagnostics_table(results))
     primary, chance = _run_facts(manifest, results)

@@ -43,7 +43,7 @@ import numpy as np
 import pandas as pd
 
 from ..cache import cache_root
-from ..config import check_engine
+from ..config import check_engine, check_window
 from ..data.audio import resample
 from ..data.clip import Clip
 from ..data.resolve import open_task
@@ -113,8 +113,7 @@ class ZeroShotConfig:
             raise ConfigError("--max-new-tokens must be at least 1")
         if self.n_per_class is not None and self.n_per_class < 1:
             raise ConfigError("--n-per-class must be at least 1")
-        if self.window not in ("full", "trimmed"):
-            raise ConfigError(f"--window {self.window!r}: choose full or trimmed")
+        check_window(self.window)
         check_engine(self.engine, self.ray_address, self.ray_actors)
 
     @classmethod
