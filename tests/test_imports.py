@@ -52,6 +52,8 @@ def test_contract_catches_a_lower_layer_importing_a_higher_one(tmp_path: Path) -
         "errors",
         "memory",
         "parallel",
+        "ray_connect",
+        "ray_pool",
     ]:
         (package / f"{name}.py").write_text("")
     (package / "models.py").write_text("from . import features\n")
