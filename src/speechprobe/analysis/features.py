@@ -29,10 +29,12 @@ import numpy as np
 import pandas as pd
 
 from ..errors import ConfigError, SpeechprobeError
+from ..files import atomic_write
+from ..rundir import read_results, slug
 from .curves import relative_depth
-from .plots import plot_tsne, plot_umap, task_slug, umap_available
+from .plots import plot_tsne, plot_umap, umap_available
 from .stats import control_selectivity, permutation_scheme, permutation_test
-from .summary import atomic_write, best_layers, read_results, summarize
+from .summary import best_layers, summarize
 
 log = logging.getLogger("speechprobe")
 
@@ -155,7 +157,7 @@ def read_manifest(run_dir: Path) -> dict:
 
 def read_clips(run_dir: Path, task: str, info: dict | None = None) -> pd.DataFrame:
     """``clips/<task>.csv`` (id, label, group, duration, content_hash) as strings."""
-    rel = (info or {}).get("clips_file") or f"clips/{task_slug(task)}.csv"
+    rel = (info or {}).get("clips_file") or f"clips/{slug(task)}.csv"
     path = Path(run_dir) / rel
     if not path.is_file():
         raise SpeechprobeError(f"task {task}: {rel} is missing")
@@ -294,7 +296,7 @@ def analyse_features(
                 )
             used_probe = str(chosen["probe"].iloc[0])
             layer, n_layers = int(chosen["layer"].iloc[0]), int(chosen["num_layers"].iloc[0])
-            tsne_png = run_dir / "figures" / f"tsne_{task_slug(model)}_{task_slug(task)}.png"
+            tsne_png = run_dir / "figures" / f"tsne_{slug(model)}_{slug(task)}.png"
             umap_png = tsne_png.with_name("umap_" + tsne_png.name.removeprefix("tsne_"))
             need_perm = (
                 n_permutations > 0

@@ -3,27 +3,25 @@ best score; layer × task per model), t-SNE / UMAP of chosen layers, zero-shot v
 
 from __future__ import annotations
 
-import re
+import io
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from matplotlib import colormaps
+from matplotlib import colormaps, rc_context
 from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from matplotlib.text import Text
 from matplotlib.ticker import MaxNLocator
 
-from .summary import atomic_write, best_layers, layer_rows, num_layers
+from ..files import atomic_write
+from ..rundir import slug
+from .summary import best_layers, layer_rows, num_layers
 
 METRIC_LABELS = {"macro_f1": "Macro-F1", "accuracy": "Accuracy", "nmi": "NMI"}
 PROBE_STYLES = ["-", "--", "-.", (0, (3, 1, 1, 1, 1, 1))]
 PROBE_MARKERS = ["o", "s", "^", "D", "v", "P"]
-
-
-def task_slug(task: str) -> str:
-    """File-name-safe form of a task name (paths and HF ids become underscores)."""
-    return re.sub(r"[^A-Za-z0-9._-]+", "_", task).strip("._") or "task"
 
 
 def _colours(models: list[str]) -> dict[str, tuple]:
@@ -61,9 +59,26 @@ def _draw_task(
         ax.axhline(row.mean, color=colours[row.model], lw=1.6, label=f"{row.model} ({row.probe})")
 
 
+def plain_text(fig) -> Figure:
+    """Draw every text of ``fig`` literally: a ``$`` in a task or label name is not TeX math (mathtext
+    would fail on it, or render it wrongly)."""
+    for text in fig.findobj(Text):
+        text.set_parse_math(False)
+    return fig
+
+
+def figure_bytes(fig, fmt: str, **savefig: object) -> bytes:
+    """``fig`` rendered as ``fmt``, with every text literal (:func:`plain_text`)."""
+    buf = io.BytesIO()
+    plain_text(fig)
+    with rc_context({"text.parse_math": False}):  # texts made while drawing (tick labels) too
+        fig.savefig(buf, format=fmt, **savefig)
+    return buf.getvalue()
+
+
 def _save(fig: Figure, path: Path, fmt: str) -> None:
     meta = {"Date": None} if fmt == "svg" else None
-    atomic_write(path, lambda fh: fig.savefig(fh, format=fmt, dpi=120, bbox_inches="tight", metadata=meta))
+    atomic_write(path, figure_bytes(fig, fmt, dpi=120, bbox_inches="tight", metadata=meta))
 
 
 def plot_layer_curves(
@@ -106,7 +121,7 @@ def plot_layer_curves(
             ax.set_xlabel("layer")
         ax.grid(alpha=0.3)
         ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize="small", frameon=False)
-        png = out_dir / f"{prefix}_{task_slug(str(task))}.png"
+        png = out_dir / f"{prefix}_{slug(str(task))}.png"
         _save(fig, png, "png")
         _save(fig, png.with_suffix(".svg"), "svg")
         paths.append(png)
@@ -194,7 +209,7 @@ def plot_layer_heatmaps(
             ax.set_title(f"{model} ({probe})", fontsize="medium")
             ax.set_ylabel("layer")
         fig.colorbar(image, ax=list(axes), label=METRIC_LABELS.get(metric, metric))
-        paths.append(save_figure(fig, Path(out_dir) / f"heatmap_layers_{task_slug(str(model))}.png"))
+        paths.append(save_figure(fig, Path(out_dir) / f"heatmap_layers_{slug(str(model))}.png"))
     return paths
 
 

@@ -29,6 +29,8 @@ import numpy as np
 import pandas as pd
 
 from ..errors import SpeechprobeError
+from ..files import write_text
+from ..rundir import slug
 from .curves import CURVE_RULE, DEFAULT_TOL, baseline_gain, curve_shapes, paralinguistic_summary
 from .features import PERMUTATION_COLUMNS, SELECTIVITY_COLUMNS, read_table
 from .plots import (
@@ -36,10 +38,9 @@ from .plots import (
     plot_layer_curves,
     plot_layer_heatmaps,
     plot_zeroshot_scatter,
-    task_slug,
     zeroshot_points,
 )
-from .summary import SUMMARY_COLUMNS, atomic_write, best_layers, chance_levels, read_results, summarize
+from .summary import SUMMARY_COLUMNS, best_layers, chance_levels, read_results, summarize
 
 DEFAULT_BASELINES = ("mfcc", "librosa")
 MAIN_TABLE_COLUMNS = [
@@ -69,6 +70,14 @@ SELECTIVITY_TEXT = (
     "distribution and fold structure and shuffles the labels with the same restricted permutation (one control "
     "labelling shared by all layers), so the control score is the probe's empirical chance on these data."
 )
+
+
+OTHER_CAPTIONS = {
+    "zeroshot_correlation.png": (
+        "Best zero-shot Macro-F1 (over prompts and modes) against the best-layer probe Macro-F1 per (model, task), "
+        "with Spearman and Pearson correlations and their 95% bootstrap intervals."
+    ),
+}
 
 
 # --------------------------------------------------------------------------------------------- loading
@@ -163,20 +172,24 @@ def load_run(run_dir: Path) -> RunData:
     bad = 0 if data.results is None else int(data.results["value"].isna().sum())
     if bad:
         data.problems.append(f"results.csv has {bad} row(s) without a numeric value; they are ignored")
-    for name, columns, attr in (
-        ("permutation.csv", PERMUTATION_COLUMNS, "permutation"),
-        ("selectivity.csv", SELECTIVITY_COLUMNS, "selectivity"),
-    ):
-        if (run_dir / name).is_file():
-            try:
-                setattr(data, attr, read_table(run_dir / name, columns))
-            except (SpeechprobeError, ValueError, pd.errors.ParserError, pd.errors.EmptyDataError, OSError) as e:
-                data.problems.append(f"{name} cannot be used ({e})")
     if (run_dir / "analysis.json").is_file():
         try:
             data.analysis = json.loads((run_dir / "analysis.json").read_text())
         except (OSError, ValueError) as e:
             data.problems.append(f"analysis.json cannot be read ({e})")
+    for name, columns, attr in (
+        ("permutation.csv", PERMUTATION_COLUMNS, "permutation"),
+        ("selectivity.csv", SELECTIVITY_COLUMNS, "selectivity"),
+    ):
+        if not (run_dir / name).is_file():
+            continue
+        if not data.analysis:  # written with analysis.json by the same analysis; alone it belongs to no known run
+            data.problems.append(f"{name} is ignored: this run's analysis.json is missing")
+            continue
+        try:
+            setattr(data, attr, read_table(run_dir / name, columns))
+        except (SpeechprobeError, ValueError, pd.errors.ParserError, pd.errors.EmptyDataError, OSError) as e:
+            data.problems.append(f"{name} cannot be used ({e})")
     data.problems.extend(_coverage_problems(data))
     return data
 
@@ -547,37 +560,35 @@ def make_figures(data: RunData, chance: pd.DataFrame) -> tuple[list[FigureEntry]
             )
     except Exception as e:
         problems.append(f"some figures could not be drawn ({type(e).__name__}: {e})")
-    known = {e.path.name for e in entries}
     models = sorted(set(summary["model"]) | set(data.manifest.get("models") or {}))
     tasks = sorted(set(summary["task"]) | set(data.tasks_meta))
     pairs = {
-        f"{kind}_{task_slug(m)}_{task_slug(t)}.png": (kind, m, t)
-        for kind in ("tsne", "umap")
-        for m in models
-        for t in tasks
+        f"{kind}_{slug(m)}_{slug(t)}.png": (kind, m, t) for kind in ("tsne", "umap") for m in models for t in tasks
     }
-    if fig_dir.is_dir():
-        for png in sorted(fig_dir.glob("*.png")):
-            if png.name in known:
-                continue
-            if png.name in pairs:
-                kind, model, task = pairs[png.name]
-                name = "t-SNE" if kind == "tsne" else "UMAP"
-                caption = (
-                    f"{name} of {model} on {task}: the first layer, the best layer and the last layer (panel titles), "
-                    f"standardised (PCA to 50 dimensions when larger), points coloured by label."
-                )
-                entries.append(FigureEntry(png, caption, "Embeddings"))
-            else:
-                entries.append(FigureEntry(png, f"Figure {png.name} found in figures/.", "Other figures"))
+    for rel in data.analysis.get("figures") or []:  # this run's embeddings only: figures/ is never globbed
+        png = data.run_dir / rel
+        if png.name in pairs and png.is_file():
+            kind, model, task = pairs[png.name]
+            name = "t-SNE" if kind == "tsne" else "UMAP"
+            caption = (
+                f"{name} of {model} on {task}: the first layer, the best layer and the last layer (panel titles), "
+                f"standardised (PCA to 50 dimensions when larger), points coloured by label."
+            )
+            entries.append(FigureEntry(png, caption, "Embeddings"))
+    drawn = {e.path.name for e in entries}
+    for rel in data.manifest.get("figures") or []:  # figures other stages of this run listed in manifest.json
+        png = data.run_dir / rel
+        if png.name not in drawn and png.suffix == ".png" and png.is_file():
+            caption = OTHER_CAPTIONS.get(png.name, f"Figure {png.name} of this run.")
+            entries.append(FigureEntry(png, caption, "Other figures"))
     return entries, problems
 
 
-def _task_from(slug: str, names: Iterable[str]) -> str:
+def _task_from(name_slug: str, names: Iterable[str]) -> str:
     for name in sorted(set(names)):
-        if task_slug(str(name)) == slug:
+        if slug(str(name)) == name_slug:
             return str(name)
-    return slug
+    return name_slug
 
 
 # --------------------------------------------------------------------------------------------- tables
@@ -685,9 +696,7 @@ def _md_table(frame: pd.DataFrame, formats: dict[str, int] | None = None) -> str
         return "_No rows._"
     formats = formats or {}
 
-    def esc(s: str) -> str:
-        return s.replace("|", "\\|").replace("\n", " ")
-
+    esc = md_escape
     lines = [
         "| " + " | ".join(esc(str(c)) for c in frame.columns) + " |",
         "|" + "|".join("---" for _ in frame.columns) + "|",
@@ -927,30 +936,40 @@ def render_html(rep: Report) -> str:
     return "\n".join(parts)
 
 
+_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]<>()#+!|~$])")
+
+
+def md_escape(text: object) -> str:
+    """Text as literal Markdown: labels and task names never become markup, links or HTML."""
+    return _MD_SPECIAL.sub(r"\\\1", str(text)).replace("\n", " ")
+
+
 def render_markdown(rep: Report, run_dir: Path) -> str:
-    lines = [f"# {rep.title}", "", "## Findings", ""]
-    lines += [f"- {s}" for s in rep.findings] + [""]
+    esc = md_escape
+    lines = [f"# {esc(rep.title)}", "", "## Findings", ""]
+    lines += [f"- {esc(s)}" for s in rep.findings] + [""]
     if rep.warnings:
-        lines += ["## Warnings", "", *[f"- {w}" for w in rep.warnings], ""]
+        lines += ["## Warnings", "", *[f"- {esc(w)}" for w in rep.warnings], ""]
     if rep.problems:
-        lines += ["## Missing or partial data", "", *[f"- {p}" for p in rep.problems], ""]
+        lines += ["## Missing or partial data", "", *[f"- {esc(p)}" for p in rep.problems], ""]
     lines += ["## Tables", ""]
     for t in rep.tables:
-        lines += [f"### {t.title}", ""] + ([t.note, ""] if t.note else []) + [_md_table(t.frame, t.formats), ""]
+        note = [esc(t.note), ""] if t.note else []
+        lines += [f"### {esc(t.title)}", "", *note, _md_table(t.frame, t.formats), ""]
     lines += ["## Figures", ""]
     for n, fig in enumerate(rep.figures, 1):
         rel = fig.path.relative_to(run_dir).as_posix()
-        lines += [f"![Figure {n}]({rel})", "", f"*Figure {n}.* {fig.caption}", ""]
+        lines += [f"![Figure {n}](<{rel}>)", "", f"*Figure {n}.* {esc(fig.caption)}", ""]
     lines += ["## Run details", ""]
     if rep.notes:
-        lines += [*[f"- {s}" for s in rep.notes], ""]
+        lines += [*[f"- {esc(s)}" for s in rep.notes], ""]
     for t in rep.run_tables:
-        lines += [f"### {t.title}", "", _md_table(t.frame, t.formats), ""]
+        lines += [f"### {esc(t.title)}", "", _md_table(t.frame, t.formats), ""]
     return "\n".join(lines)
 
 
 def _write_text(path: Path, text: str) -> Path:
-    return atomic_write(path, lambda fh: fh.write(text.encode("utf-8")))
+    return write_text(path, text)
 
 
 def write_main_table(

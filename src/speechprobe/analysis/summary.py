@@ -2,42 +2,20 @@
 
 from __future__ import annotations
 
-import os
-import uuid
 from collections import Counter
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from itertools import product
 from pathlib import Path
-from typing import BinaryIO
 
 import numpy as np
 import pandas as pd
 from scipy import stats
 
 from ..errors import SpeechprobeError
+from ..rundir import RunDir, coerce_results, read_results
 
-RESULT_COLUMNS = ("model", "task", "layer", "probe", "fold", "metric", "value")
 KEYS = ["model", "task", "layer", "probe", "metric"]
 SUMMARY_COLUMNS = [*KEYS, "mean", "std", "n", "ci95"]
-
-
-def read_results(path: Path) -> pd.DataFrame:
-    """Read a results.csv; empty ``layer`` cells (zero-shot rows) become ``<NA>``."""
-    frame = pd.read_csv(path, dtype=str, keep_default_na=False)
-    return _coerce(frame)
-
-
-def _coerce(results: pd.DataFrame) -> pd.DataFrame:
-    missing = [c for c in RESULT_COLUMNS if c not in results.columns]
-    if missing:
-        raise SpeechprobeError(f"results table lacks column(s): {', '.join(missing)}")
-    out = results.loc[:, list(RESULT_COLUMNS)].copy()
-    for col in ("model", "task", "probe", "metric"):
-        out[col] = out[col].astype(str)
-    layer = pd.to_numeric(out["layer"].astype("string").replace("", pd.NA), errors="coerce")
-    out["layer"] = layer.round().astype("Int64")
-    out["value"] = pd.to_numeric(out["value"], errors="coerce").astype(float)
-    return out
 
 
 def _sorted(frame: pd.DataFrame, by: list[str]) -> pd.DataFrame:
@@ -50,7 +28,7 @@ def summarize(results: pd.DataFrame) -> pd.DataFrame:
     ``std`` and ``ci95`` are 0 when a cell has one fold and NaN when it has none with a finite value.
     Rows with no layer (zero-shot) are kept with ``layer`` ``<NA>``.
     """
-    data = _coerce(results)
+    data = coerce_results(results)
     grouped = data.groupby(KEYS, dropna=False, sort=False)["value"]
     out = grouped.agg(mean="mean", std="std", n="count").reset_index()
     n = out["n"].to_numpy()
@@ -64,26 +42,11 @@ def summarize(results: pd.DataFrame) -> pd.DataFrame:
     return _sorted(out[SUMMARY_COLUMNS], ["model", "task", "probe", "metric", "layer"])
 
 
-def atomic_write(path: Path, write: Callable[[BinaryIO], object]) -> Path:
-    """Call ``write`` on a temporary binary file beside ``path``, then ``os.replace`` it into place."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex}.tmp")
-    try:
-        with open(tmp, "xb") as fh:
-            write(fh)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    return path
-
-
 def summarize_run(run_dir: Path) -> pd.DataFrame:
     """Summarise ``RUN/results.csv`` into ``RUN/summary.csv`` (atomically) and return the summary."""
-    run_dir = Path(run_dir)
-    summary = summarize(read_results(run_dir / "results.csv"))
-    atomic_write(run_dir / "summary.csv", lambda fh: summary.to_csv(fh, index=False))
+    run = RunDir(run_dir)
+    summary = summarize(read_results(run.path("results.csv")))
+    run.write_csv("summary.csv", summary)
     return summary
 
 

@@ -20,7 +20,6 @@ Files (in the run directory): ``zeroshot_sensitivity.csv``, ``zeroshot_vs_probe.
 
 from __future__ import annotations
 
-import io
 import json
 import warnings
 from pathlib import Path
@@ -30,8 +29,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from ..features.store import atomic_write_bytes
-from ..rundir import RESULT_COLUMNS, sort_results, versions, write_csv, write_json
+from ..files import atomic_write
+from ..rundir import RunDir, is_zeroshot, sort_results, versions
 
 SENSITIVITY_COLUMNS = [
     "model",
@@ -50,10 +49,6 @@ PAIR_COLUMNS = ["model", "task", "zeroshot_f1", "zeroshot_probe", "probe_f1", "p
 CORRELATION_COLUMNS = ["selection", "method", "r", "ci_low", "ci_high", "p_value", "n_pairs", "n_boot"]
 
 
-def _is_zeroshot(probe: pd.Series) -> pd.Series:
-    return probe.astype(str).str.startswith("zeroshot:")
-
-
 def _means(results: pd.DataFrame, metric: str) -> pd.DataFrame:
     """Mean over folds of ``metric`` per (model, task, layer, probe)."""
     rows = results[results["metric"] == metric].copy()
@@ -65,7 +60,7 @@ def _means(results: pd.DataFrame, metric: str) -> pd.DataFrame:
 def sensitivity_table(results: pd.DataFrame, metric: str = "macro_f1") -> pd.DataFrame:
     """The spread of ``metric`` across prompts per (model, task, mode), and over all (mode, prompt)."""
     means = _means(results, metric)
-    zs = means[_is_zeroshot(means["probe"])].dropna(subset=["value"]).copy()
+    zs = means[is_zeroshot(means["probe"])].dropna(subset=["value"]).copy()
     if zs.empty:
         return pd.DataFrame(columns=SENSITIVITY_COLUMNS)
     parts = zs["probe"].str.split(":", n=2, expand=True)
@@ -100,7 +95,7 @@ def sensitivity_table(results: pd.DataFrame, metric: str = "macro_f1") -> pd.Dat
 def zeroshot_vs_probe(results: pd.DataFrame, metric: str = "macro_f1", mode: str | None = None) -> pd.DataFrame:
     """Per (model, task): best zero-shot ``metric`` (within ``mode`` if given) and the best-layer probe score."""
     means = _means(results, metric).dropna(subset=["value"])
-    zs_mask = _is_zeroshot(means["probe"])
+    zs_mask = is_zeroshot(means["probe"])
     zs = means[zs_mask]
     if mode is not None:
         zs = zs[zs["probe"].str.split(":", n=2).str[1] == mode]
@@ -196,100 +191,47 @@ def plot_zeroshot_vs_probe(pairs: pd.DataFrame, corr: pd.DataFrame, out_path: Pa
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7, loc="lower right", frameon=False)
     fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png")
+    from ..analysis.plots import figure_bytes
+
+    data = figure_bytes(fig, "png")
     plt.close(fig)
-    atomic_write_bytes(Path(out_path), buf.getvalue())
+    atomic_write(Path(out_path), data)
     return Path(out_path)
 
 
 # -- the run directory ----------------------------------------------------------------------------
 
 
-def read_results_csv(path: Path) -> pd.DataFrame:
-    frame = pd.read_csv(
-        path, dtype={"model": str, "task": str, "probe": str, "metric": str, "layer": str}, keep_default_na=False
-    )
-    frame["layer"] = pd.to_numeric(frame["layer"].replace("", pd.NA), errors="coerce").astype("Int64")
-    frame["value"] = pd.to_numeric(frame["value"], errors="coerce")
-    frame["fold"] = pd.to_numeric(frame["fold"], errors="coerce")
-    return frame[RESULT_COLUMNS]
-
-
-def merge_results(out: Path, zeroshot: pd.DataFrame) -> pd.DataFrame:
-    """RUN/results.csv with ``zeroshot`` rows in place of earlier zero-shot rows of the same (model, task)."""
-    return _replace_rows(Path(out) / "results.csv", zeroshot)
-
-
-def _replace_rows(path: Path, new: pd.DataFrame) -> pd.DataFrame:
-    """``path`` (a results table) with ``new`` in place of its zero-shot rows of the same (model, task)."""
-    frames = [new[RESULT_COLUMNS]]
-    if path.is_file():
-        old = read_results_csv(path)
-        pairs = set(zip(new["model"], new["task"]))
-        stale = _is_zeroshot(old["probe"]) & pd.Series(
-            [(m, t) in pairs for m, t in zip(old["model"], old["task"])], index=old.index
-        )
-        frames.insert(0, old[~stale])
-    merged = sort_results(pd.concat([f for f in frames if len(f)], ignore_index=True))
-    write_csv(path, merged)
-    return merged
-
-
-def restore_zeroshot_rows(out: Path) -> pd.DataFrame | None:
-    """Put the zero-shot rows kept in ``RUN/zeroshot/results.csv`` back into ``RUN/results.csv`` (after a
-    stage that rewrote it, e.g. ``speechprobe probe RUN``) and refresh summary.csv and the zero-shot tables."""
-    out = Path(out)
-    kept = out / "zeroshot" / "results.csv"
-    if not kept.is_file():
-        return None
-    rows = read_results_csv(kept)
-    manifest = out / "manifest.json"
-    state = {}
-    if manifest.is_file():
-        try:
-            state = json.loads(manifest.read_text()).get("zeroshot", {}) or {}
-        except ValueError:
-            state = {}
-    write_zeroshot_outputs(out, rows, state)
-    return rows
-
-
 def write_zeroshot_outputs(
-    out: Path, zeroshot: pd.DataFrame, state: dict[str, Any], n_boot: int = 2000
+    out: Path | RunDir, zeroshot: pd.DataFrame, state: dict[str, Any], n_boot: int = 2000
 ) -> dict[str, Any]:
-    """Merge rows into results.csv (and the zero-shot-only copy ``zeroshot/results.csv``), refresh
-    summary.csv, write the sensitivity / probe-link tables, the scatter figure and the manifest's
+    """Put the zero-shot rows in results.csv (replacing earlier ones; a zero-shot-only copy goes to
+    ``zeroshot/results.csv``), refresh summary.csv, the comparison tables and figure, and the manifest's
     ``zeroshot`` section. Returns the correlation records."""
-    out = Path(out)
-    _replace_rows(out / "zeroshot" / "results.csv", zeroshot)
-    results = merge_results(out, zeroshot)
+    run_dir = out if isinstance(out, RunDir) else RunDir(out)
+    run_dir.write_csv("zeroshot/results.csv", sort_results(zeroshot))
+    run_dir.replace_rows("zeroshot", zeroshot)
+    return refresh_zeroshot_tables(run_dir, state, n_boot)
+
+
+def refresh_zeroshot_tables(run_dir: RunDir, state: dict[str, Any] | None = None, n_boot: int = 2000) -> list:
+    """Recompute summary.csv, the sensitivity and probe-link tables and the scatter figure from results.csv
+    (after either stage wrote its rows), and record them in the manifest's ``zeroshot`` section."""
     from ..analysis import summarize
 
-    write_csv(out / "summary.csv", summarize(results))
-    write_csv(out / "zeroshot_sensitivity.csv", sensitivity_table(results))
+    manifest = run_dir.read_manifest()
+    state = dict(manifest.get("zeroshot") or {}) if state is None else dict(state)
+    results = run_dir.read_results()
+    run_dir.write_csv("summary.csv", summarize(results))
+    run_dir.write_csv("zeroshot_sensitivity.csv", sensitivity_table(results))
     pairs = zeroshot_vs_probe(results)
-    write_csv(out / "zeroshot_vs_probe.csv", pairs)
+    run_dir.write_csv("zeroshot_vs_probe.csv", pairs)
     corr = correlations(results, n_boot=n_boot, seed=int(state.get("config", {}).get("seed", 0) or 0))
-    write_csv(out / "zeroshot_correlation.csv", corr)
-    figure = plot_zeroshot_vs_probe(pairs, corr, out / "figures" / "zeroshot_correlation.png")
-    state = {
-        **{k: v for k, v in state.items() if k not in ("correlation", "figure")},
-        "correlation": json.loads(corr.to_json(orient="records")),
-        "figure": str(figure.relative_to(out)) if figure else None,
-    }
-    manifest_path = out / "manifest.json"
-    manifest: dict[str, Any] = {}
-    if manifest_path.is_file():
-        try:
-            manifest = json.loads(manifest_path.read_text())
-        except ValueError:
-            manifest = {}
-    manifest.setdefault("versions", versions())
-    manifest.setdefault("seed", state.get("config", {}).get("seed"))
-    manifest["zeroshot"] = state
-    if figure:
-        figs = [f for f in manifest.get("figures", []) if f != state["figure"]]
-        manifest["figures"] = [*figs, state["figure"]]
-    write_json(manifest_path, manifest)
+    run_dir.write_csv("zeroshot_correlation.csv", corr)
+    figure = plot_zeroshot_vs_probe(pairs, corr, run_dir.path("figures", "zeroshot_correlation.png"))
+    state["correlation"] = json.loads(corr.to_json(orient="records"))
+    state["figure"] = str(figure.relative_to(run_dir.root)) if figure else None
+    figures = [f for f in manifest.get("figures", []) if f != state["figure"]] + ([state["figure"]] if figure else [])
+    defaults = {"versions": versions(), "seed": state.get("config", {}).get("seed")}
+    run_dir.update_manifest({"zeroshot": state, "figures": figures}, defaults)
     return state["correlation"]
