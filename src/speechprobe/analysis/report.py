@@ -959,7 +959,7 @@ def render_markdown(rep: Report, run_dir: Path) -> str:
     lines += ["## Figures", ""]
     for n, fig in enumerate(rep.figures, 1):
         rel = fig.path.relative_to(run_dir).as_posix()
-        lines += [f"![Figure {n}](<{rel}>)", "", f"*Figure {n}.* {esc(fig.caption)}", ""]
+        lines += [f"![Figure {n}]({rel})", "", f"*Figure {n}.* {esc(fig.caption)}", ""]
     lines += ["## Run details", ""]
     if rep.notes:
         lines += [*[f"- {esc(s)}" for s in rep.notes], ""]
