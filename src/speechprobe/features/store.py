@@ -24,6 +24,7 @@ import io
 import json
 import logging
 import os
+import re
 import shutil
 from collections import Counter
 from collections.abc import Iterable, Sequence
@@ -76,15 +77,10 @@ def read_item(path: Path) -> tuple[np.ndarray | None, str | None]:
         data = path.read_bytes()
     except OSError:
         return None, "unreadable"
-    try:
-        buf = io.BytesIO(data)
-        read_header = _HEADER_READERS.get(np.lib.format.read_magic(buf))
-        if read_header is None:
-            return None, "unreadable"
-        shape, fortran, dtype = read_header(buf)
-        offset = buf.tell()
-    except (ValueError, EOFError, OSError):
+    parsed = _header(data)
+    if parsed is None:
         return None, "truncated" if len(data) < 128 else "unreadable"
+    shape, fortran, dtype, offset = parsed
     if dtype != np.float32 or len(shape) != 2 or fortran:
         return None, "unreadable"
     end = offset + int(np.prod(shape)) * 4
@@ -100,6 +96,28 @@ def read_item(path: Path) -> tuple[np.ndarray | None, str | None]:
 
 
 _HEADER_READERS = {(1, 0): np.lib.format.read_array_header_1_0, (2, 0): np.lib.format.read_array_header_2_0}
+# The header np.save writes for a C-ordered float32 matrix; parsed without literal_eval (10x faster).
+_PLAIN_HEADER = re.compile(rb"\{'descr': '<f4', 'fortran_order': False, 'shape': \((\d+), (\d+)\), \} *\n")
+
+
+def _header(data: bytes) -> tuple[tuple[int, ...], bool, np.dtype, int] | None:
+    """(shape, fortran_order, dtype, data offset) of ``.npy`` bytes, or None when unreadable."""
+    if data[:8] == b"\x93NUMPY\x01\x00" and len(data) >= 10:
+        end = 10 + int.from_bytes(data[8:10], "little")
+        m = _PLAIN_HEADER.fullmatch(data[10:end])
+        if m:
+            return (int(m.group(1)), int(m.group(2))), False, np.dtype(np.float32), end
+    try:
+        buf = io.BytesIO(data)
+        read_header = _HEADER_READERS.get(np.lib.format.read_magic(buf))
+        if read_header is None:
+            return None
+        shape, fortran, dtype = read_header(buf)
+        return shape, fortran, dtype, buf.tell()
+    except (ValueError, EOFError, OSError):
+        return None
+
+
 PROBLEM_TEXT = {
     "unreadable": "unreadable",
     "truncated": "truncated (shorter than its header says)",
