@@ -1,0 +1,84 @@
+"""Options shared by several commands, and their explicit mapping onto configurations."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from ..errors import ConfigError
+
+
+def split_list(value: str | None) -> list[str]:
+    return [v.strip() for v in (value or "").split(",") if v.strip() and v.strip().lower() != "none"]
+
+
+ModelsOpt = typer.Option("", "--models", "-m", help="Comma-separated names, local dirs or hub ids [default: none].")
+TasksOpt = typer.Option(
+    ..., "--tasks", "-t", help="Comma-separated task names, NAME=DIR, manifest CSVs, dataset folders or HF ids."
+)
+AudioColOpt = typer.Option(None, "--audio-column", help="Audio column of a dataset source.")
+LabelColOpt = typer.Option(None, "--label-column", help="Label column of a dataset source.")
+GroupColOpt = typer.Option(None, "--group-column", help="Speaker/session column of a dataset ('none': ungrouped).")
+SplitOpt = typer.Option(None, "--split", help="Dataset split [default: test, or the only one].")
+OutOpt = typer.Option(Path("runs/latest"), "--out", "-o", help="Run directory.")
+ProbesOpt = typer.Option("knn,mlp", "--probes", help="Probes: knn, mlp, linear.")
+FoldsOpt = typer.Option(5, "--folds", help="Cross-validation folds.")
+SeedOpt = typer.Option(0, "--seed", help="Seed for data generation, folds and probes (0 to 2^32-1).")
+WindowOpt = typer.Option("full", "--window", help="Whisper input: full (30 s, faithful) or trimmed (fast).")
+PoolingOpt = typer.Option("mean", "--pooling", help="mean or mean+std over real frames.")
+BaselinesOpt = typer.Option("mfcc,librosa", "--baselines", help="Hand-crafted baselines ('none' for none).")
+CacheOpt = typer.Option(None, "--cache", help="The one cache root [default: $SPEECHPROBE_CACHE, else the user cache].")
+DeviceOpt = typer.Option("cpu", "--device", help="cpu, cuda or cuda:N.")
+DtypeOpt = typer.Option(None, "--dtype", help="bf16 (GPU, or a CPU with native bf16) or fp16 (GPU) [default: float32].")
+RandomOpt = typer.Option(False, "--random-init", help="Same architectures with random weights (control).")
+SizeOpt = typer.Option(None, "--n-per-class", help="Synthetic clips per class [default: each task's own, 12-40].")
+BatchOpt = typer.Option(
+    None, "--max-batch-seconds", help="Padded audio seconds per batch [default: 120 on a CPU, 960 on a GPU]."
+)
+ClipOpt = typer.Option(600.0, "--max-clip-seconds", help="Audio decoded per clip; longer clips are cut and counted.")
+DupOpt = typer.Option(False, "--drop-duplicates", help="Drop repeated audio (default: keep copies in one group).")
+JobsOpt = typer.Option(1, "--jobs", "-j", help="Parallel probe jobs (joblib; -1: one per CPU).")
+PermOpt = typer.Option(100, "--permutations", help="Permutation test of each best layer (0: skip, with the control).")
+EmbedOpt = typer.Option(True, "--embeddings/--no-embeddings", help="t-SNE/UMAP of the first, best and last layers.")
+ReportOpt = typer.Option(True, "--report/--no-report", help="Write report.html at the end.")
+EngineOpt = typer.Option("local", "--engine", help="local, or ray (model actors on a Ray cluster; same results).")
+AddressOpt = typer.Option(
+    None, "--address", help="With --engine ray: auto, HOST:PORT or ray://HOST:PORT [default: a new local Ray]."
+)
+ActorsOpt = typer.Option(
+    None, "--ray-actors", help="With --engine ray: model actors [default: one per GPU, else per CPU but one]."
+)
+PromptsOpt = typer.Option("all", "--prompts", help="Zero-shot prompts: all, instruction, choose, question, file:PATH.")
+ModeOpt = typer.Option("likelihood,generate", "--mode", help="Zero-shot scoring: likelihood, generate.")
+ResumeOpt = typer.Option(False, "--resume", help="Continue the run in --out, also one of unknown settings.")
+OverwriteOpt = typer.Option(False, "--overwrite", help="Replace the run in --out (its settings differ).")
+
+
+def existing_mode(resume: bool, overwrite: bool) -> str:
+    """What to do with a run already in --out (see speechprobe.rundir.RunDir.claim)."""
+    if resume and overwrite:
+        raise ConfigError("--resume and --overwrite exclude each other; pass one")
+    return "resume" if resume else "overwrite" if overwrite else "auto"
+
+
+def dataset_columns(audio: str | None, label: str | None, group: str | None) -> dict[str, str | None] | None:
+    cols = {"audio": audio, "label": label, "group": group}
+    return {k: v for k, v in cols.items() if v is not None} or None
+
+
+def compute_options(
+    ctx: typer.Context, device, dtype, window, seed, cache, engine="local", address=None, actors=None
+) -> dict:
+    """The ComputeOptions fields, from a command's options and the global flags."""
+    return dict(
+        device=device,
+        dtype=dtype,
+        window=window,
+        seed=seed,
+        cache=cache,
+        engine=engine,
+        ray_address=address,
+        ray_actors=actors,
+        progress=ctx.obj.progress,
+    )
