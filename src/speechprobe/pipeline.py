@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from .cache import using_cache
+from .cache import cache_root, using_cache
 from .clip_checks import check_folds, finish_task
 from .config import RunConfig
 from .data.resolve import open_task
@@ -107,6 +107,11 @@ def run_extract(cfg: RunConfig, existing: str = "auto") -> tuple[dict[str, list[
     ``overwrite`` removes them first (see :class:`~speechprobe.rundir.RunDir`).
     """
     cfg.validate()
+    return _extract(cfg, existing)
+
+
+def _extract(cfg: RunConfig, existing: str) -> tuple[dict[str, list[ClipMeta]], RunState]:
+    """:func:`run_extract` once the configuration is valid."""
     for name in _model_list(cfg):
         resolve_model(name, convert=False)  # unknown names fail before any work
     run_dir = RunDir(cfg.out)
@@ -224,8 +229,7 @@ def run_probes(
     from .probes import probe_layers
 
     run_dir = run_dir or RunDir(cfg.out)
-    with using_cache(cfg.cache) as root:
-        store = FeatureStore(root / "features")
+    store = FeatureStore(cache_root(cfg.cache) / "features")
     frames = []
     for task, clips in clips_by_task.items():
         labels = [c.label for c in clips]
@@ -308,17 +312,22 @@ def run(cfg: RunConfig, existing: str = "auto") -> pd.DataFrame:
     """Extract, probe and write the run directory; returns the tidy results (``existing``: see run_extract)."""
     cfg.validate()
     RunDir(cfg.out).claim("probe", cfg.stage_config("probe"), existing)  # refuse before extracting anything
-    clips, state = run_extract(cfg, existing)
-    return probe_and_report(cfg, clips, state, existing)
+    clips, state = _extract(cfg, existing)
+    return _probe_and_report(cfg, clips, state, existing)
 
 
 def probe_and_report(
     cfg: RunConfig, clips: dict[str, list[ClipMeta]], state: RunState, existing: str = "auto"
 ) -> pd.DataFrame:
     """Probe stored features, write results, summary, figures and manifest, then analyse and report."""
+    cfg.validate()
+    return _probe_and_report(cfg, clips, state, existing)
+
+
+def _probe_and_report(cfg: RunConfig, clips: dict[str, list[ClipMeta]], state: RunState, existing: str) -> pd.DataFrame:
+    """:func:`probe_and_report` once the configuration is valid."""
     from .analysis import analyse_features, build_report
 
-    cfg.validate()
     run_dir = RunDir(cfg.out)
     run_dir.claim("probe", cfg.stage_config("probe"), existing)
     with using_cache(cfg.cache) as root, capture_warnings() as wlog:

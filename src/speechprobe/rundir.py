@@ -415,6 +415,8 @@ class RunDir:
         elif "zeroshot" in stages and self.path(MANIFEST).is_file():
             manifest = self.read_manifest()
             manifest.pop("zeroshot", None)
+            gone = set(STAGE_FILES["zeroshot"])
+            manifest["figures"] = [f for f in manifest.get("figures", []) if f not in gone]
             self.write_json(MANIFEST, manifest)
 
 
