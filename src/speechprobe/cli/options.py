@@ -67,6 +67,31 @@ def dataset_columns(audio: str | None, label: str | None, group: str | None) -> 
     return {k: v for k, v in cols.items() if v is not None} or None
 
 
+def extraction_fields(
+    models: str,
+    tasks: str,
+    out: Path,
+    pooling: str,
+    baselines: str,
+    random_init: bool,
+    n_per_class: int | None,
+    max_batch_seconds: float | None,
+    max_clip_seconds: float,
+) -> dict:
+    """The RunConfig fields that ``run`` and ``extract`` take alike, from their options."""
+    return dict(
+        models=split_list(models),
+        tasks=split_list(tasks),
+        out=out,
+        pooling=pooling,
+        baselines=split_list(baselines),
+        random_init=random_init,
+        n_per_class=n_per_class,
+        max_batch_seconds=max_batch_seconds,
+        max_clip_seconds=max_clip_seconds,
+    )
+
+
 def compute_options(
     ctx: typer.Context, device, dtype, window, seed, cache, engine="local", address=None, actors=None
 ) -> dict:

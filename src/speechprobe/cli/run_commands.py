@@ -48,6 +48,7 @@ from .options import (
     compute_options,
     dataset_columns,
     existing_mode,
+    extraction_fields,
     split_list,
 )
 from .report_commands import print_best, stdout
@@ -100,21 +101,15 @@ def run(
 
     existing = existing_mode(resume, overwrite)
     cfg = RunConfig(
-        models=split_list(models),
-        tasks=split_list(tasks),
-        out=out,
-        probes=split_list(probes),
-        folds=folds,
-        pooling=pooling,
-        baselines=split_list(baselines),
-        random_init=random_init,
-        n_per_class=n_per_class,
-        max_batch_seconds=max_batch_seconds,
-        max_clip_seconds=max_clip_seconds,
+        **extraction_fields(
+            models, tasks, out, pooling, baselines, random_init, n_per_class, max_batch_seconds, max_clip_seconds
+        ),
         drop_duplicates=drop_duplicates,
-        n_jobs=jobs,
         columns=dataset_columns(audio_column, label_column, group_column),
         split=split,
+        probes=split_list(probes),
+        folds=folds,
+        n_jobs=jobs,
         permutations=permutations,
         embeddings=embeddings,
         report=report and not zeroshot,  # with zero-shot, the report comes once its rows are in
@@ -225,15 +220,9 @@ def extract(
 
     existing = existing_mode(resume, overwrite)
     cfg = RunConfig(
-        models=split_list(models),
-        tasks=split_list(tasks),
-        out=out,
-        pooling=pooling,
-        baselines=split_list(baselines),
-        random_init=random_init,
-        n_per_class=n_per_class,
-        max_batch_seconds=max_batch_seconds,
-        max_clip_seconds=max_clip_seconds,
+        **extraction_fields(
+            models, tasks, out, pooling, baselines, random_init, n_per_class, max_batch_seconds, max_clip_seconds
+        ),
         drop_duplicates=drop_duplicates,
         columns=dataset_columns(audio_column, label_column, group_column),
         split=split,
