@@ -53,7 +53,7 @@ FIGURES = "figures"
 REPORT_FILES = ("report.html", "report.md", "main_table.csv", "main_table.tex")
 STAGES = ("extract", "probe", "zeroshot")
 DOWNSTREAM = {"extract": ("probe",), "probe": (), "zeroshot": ()}
-ROWS_OF = {"probe": "probe", "zeroshot": "zeroshot"}  # stages that own rows of results.csv
+ROW_STAGES = ("probe", "zeroshot")  # stages that own rows of results.csv (zero-shot rows: probe "zeroshot:...")
 SHARED_DATA_KEYS = ("seed", "n_per_class")  # the stages that read clips must read the same ones
 DATA_STAGES = ("extract", "zeroshot")
 MODES = ("auto", "resume", "overwrite")
@@ -253,11 +253,21 @@ class RunDir:
             shutil.rmtree(tmp, ignore_errors=True)
 
     def remove_temps(self) -> list[Path]:
-        """Remove what interrupted writes and stages left behind (recognisable temp names)."""
-        found = sorted(p for p in self.root.rglob(f"*{TMP_MARK}*") if p.name.startswith("."))
+        """Remove what interrupted writes and stages left behind (recognisable temp names), in the run
+        directory itself and in the folders its stages own (never elsewhere: ``--out`` may hold other things)."""
+        found = sorted({*self.root.glob(f".*{TMP_MARK}*"), *self._nested_temps()})
         for p in found:
             shutil.rmtree(p, ignore_errors=True) if p.is_dir() else p.unlink(missing_ok=True)
         return found
+
+    def _nested_temps(self) -> set[Path]:
+        """Temp files anywhere inside the folders the stages own (e.g. ``zeroshot/<model>/``)."""
+        out = set()
+        for names in STAGE_FILES.values():
+            for name in names:
+                if self.path(name).is_dir():
+                    out |= {p for p in self.path(name).rglob(f".*{TMP_MARK}*")}
+        return out
 
     # -- results ---------------------------------------------------------------------------------
 
@@ -269,7 +279,7 @@ class RunDir:
 
     def replace_rows(self, stage: str, rows: pd.DataFrame) -> pd.DataFrame:
         """results.csv with every row of ``stage`` (probe or zeroshot) replaced by ``rows``; returns it."""
-        if stage not in ROWS_OF:
+        if stage not in ROW_STAGES:
             raise ValueError(f"stage {stage!r} owns no rows of results.csv")
         old = self.read_results()
         keep = old[~is_zeroshot(old["probe"])] if stage == "zeroshot" else old[is_zeroshot(old["probe"])]
@@ -324,7 +334,7 @@ class RunDir:
             target = self.path(name)
             if target.is_file() or (target.is_dir() and any(target.iterdir())):
                 return True
-        return stage in ROWS_OF and self.has_rows(stage)
+        return stage in ROW_STAGES and self.has_rows(stage)
 
     def claim(self, stage: str, config: Mapping[str, Any], mode: str = "auto") -> str:
         """Start (or resume) ``stage`` with ``config``; returns ``"new"``, ``"resumed"`` or ``"overwritten"``.
@@ -393,7 +403,7 @@ class RunDir:
                 shutil.rmtree(target, ignore_errors=True) if target.is_dir() else target.unlink(missing_ok=True)
         for name in REPORT_FILES:
             self.path(name).unlink(missing_ok=True)
-        owners = [ROWS_OF[s] for s in stages if s in ROWS_OF]
+        owners = [s for s in stages if s in ROW_STAGES]
         if owners and self.path(RESULTS).is_file():
             old = self.read_results()
             zs = is_zeroshot(old["probe"])

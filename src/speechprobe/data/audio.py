@@ -52,7 +52,7 @@ class Decoded:
         return out
 
 
-def native_facts(data: np.ndarray, sample_rate: int, stats: tuple[int, float, int] | None = None) -> dict[str, Any]:
+def source_facts(data: np.ndarray, sample_rate: int, stats: tuple[int, float, int] | None = None) -> dict[str, Any]:
     """Source facts of ``(frames, channels)`` float samples: ``stats`` = (clipped, sum, count) when accumulated."""
     data = np.asarray(data)
     channels = data.shape[1] if data.ndim == 2 else 1
@@ -83,7 +83,7 @@ def decode(source: str | os.PathLike | Any, max_seconds: float | None = MAX_CLIP
             parts.append(as_mono(chunk))
         info = f.extra_info
     audio = np.concatenate(parts) if parts else np.zeros(0, np.float32)
-    native = native_facts(np.zeros((0, channels)), sr, (clipped, total, count))
+    native = source_facts(np.zeros((0, channels)), sr, (clipped, total, count))
     known = 0 < frames < 2**62
     cut = limit >= 0 and (frames > limit if known else len(audio) >= limit)
     return Decoded(audio, sr, native, frames / sr if known else None, cut, _short_data(info))
@@ -140,7 +140,7 @@ def _fallback_read(p: Path, first: Exception, max_seconds: float | None) -> Deco
     y = np.asarray(y, dtype=np.float32)
     data = y[:, None] if y.ndim == 1 else y.T
     cut = max_seconds is not None and seconds > max_seconds
-    return Decoded(as_mono(data), int(sr), native_facts(data, int(sr)), float(seconds), cut)
+    return Decoded(as_mono(data), int(sr), source_facts(data, int(sr)), float(seconds), cut)
 
 
 def from_array(value: Mapping[str, Any], where: str, max_seconds: float | None) -> Decoded:
@@ -154,7 +154,7 @@ def from_array(value: Mapping[str, Any], where: str, max_seconds: float | None) 
     total = len(data)
     keep = total if max_seconds is None else int(round(max_seconds * int(sr)))
     data = data[:keep]
-    return Decoded(as_mono(data), int(sr), native_facts(data, int(sr)), total / int(sr), total > keep)
+    return Decoded(as_mono(data), int(sr), source_facts(data, int(sr)), total / int(sr), total > keep)
 
 
 def decode_bytes(data: bytes, where: str, hint: str | None = None, max_seconds: float | None = None) -> Decoded:
