@@ -17,6 +17,8 @@ SCRIPTS = [
     "bench_zeroshot.py",
     "bench_memory.py",
     "bench_checksum.py",
+    "bench_statistics.py",
+    "calibration.py",
 ]
 
 

@@ -134,6 +134,9 @@ class RunConfig(ComputeOptions):
     tasks: list[str]
     out: Path
     probes: list[str] = field(default_factory=lambda: ["knn", "mlp"])
+    # The probe whose best layer is "the best layer" in every table, figure, test and finding; KNN by default
+    # (no training randomness, an exact and cheap permutation null): see analysis/primary.py.
+    primary_probe: str = "knn"
     folds: int = 5
     pooling: str = "mean"
     baselines: list[str] = field(default_factory=lambda: list(DEFAULT_BASELINES))
@@ -146,7 +149,7 @@ class RunConfig(ComputeOptions):
     columns: dict[str, str | None] | None = None  # dataset column overrides (audio, label, group, ...)
     split: str | None = None  # dataset split (default: test, or the only one)
     streaming: bool = False  # read hub datasets without a local copy
-    permutations: int = 100  # permutation test of each best layer (0: skip)
+    permutations: int = 1000  # shuffles of the selection-aware test of each best layer (0: skip)
     embeddings: bool = True  # t-SNE (and UMAP when installed) of the first, best and last layers
     report: bool = True  # write report.html / report.md / main_table.* at the end
 
@@ -165,6 +168,11 @@ class RunConfig(ComputeOptions):
         unknown = [p for p in self.probes if p not in PROBE_NAMES]
         if unknown or not self.probes:
             raise ConfigError(f"--probes {','.join(unknown) or '(none)'}: choose from {', '.join(PROBE_NAMES)}")
+        if self.primary_probe not in self.probes:
+            raise ConfigError(
+                f"--primary-probe {self.primary_probe} is not among --probes {','.join(self.probes)}; "
+                "add it to --probes or choose one of them"
+            )
         check_positive(self.max_batch_seconds, "--max-batch-seconds")
         check_positive(self.max_clip_seconds, "--max-clip-seconds")
         check_positive(self.permutations, "--permutations", 0, integer=True)

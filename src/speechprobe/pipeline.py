@@ -35,7 +35,7 @@ from .warnlog import capture_warnings
 
 log = logging.getLogger("speechprobe")
 PROBE_KEY_VERSION = 2
-ANALYSIS_ONLY = ("permutations", "embeddings")  # probe-stage settings that change no probe row
+ANALYSIS_ONLY = ("permutations", "embeddings", "primary_probe")  # probe-stage settings that change no probe row
 
 
 @dataclass
@@ -343,13 +343,11 @@ def _probe_and_report(cfg: RunConfig, clips: dict[str, list[ClipMeta]], state: R
             analyse_features(
                 cfg.out,
                 lambda model, hashes: _space(store, model, state.models[model], cfg.pooling).gather(hashes),
-                probe="knn" if "knn" in cfg.probes else cfg.probes[0],
                 n_permutations=cfg.permutations,
-                control=bool(cfg.permutations),
-                n_folds=cfg.folds,
-                seed=cfg.seed,
                 embeddings=cfg.embeddings,
                 n_jobs=cfg.n_jobs,
+                device=cfg.device,
+                progress=cfg.progress,
             )
         if cfg.report:
             build_report(cfg.out)

@@ -23,6 +23,10 @@ GroupColOpt = typer.Option(None, "--group-column", help="Speaker/session column 
 SplitOpt = typer.Option(None, "--split", help="Dataset split [default: test, or the only one].")
 OutOpt = typer.Option(Path("runs/latest"), "--out", "-o", help="Run directory.")
 ProbesOpt = typer.Option("knn,mlp", "--probes", help="Probes: knn, mlp, linear.")
+PRIMARY_HELP = (
+    "The probe whose best layer is 'the best layer' in every table, test and finding (knn: exact, cheap null)."
+)
+PrimaryOpt = typer.Option("knn", "--primary-probe", help=PRIMARY_HELP)
 FoldsOpt = typer.Option(5, "--folds", help="Cross-validation folds.")
 SeedOpt = typer.Option(0, "--seed", help="Seed for data generation, folds and probes (0 to 2^32-1).")
 WindowOpt = typer.Option("full", "--window", help="Whisper input: full (30 s, faithful) or trimmed (fast).")
@@ -39,7 +43,14 @@ BatchOpt = typer.Option(
 ClipOpt = typer.Option(600.0, "--max-clip-seconds", help="Audio decoded per clip; longer clips are cut and counted.")
 DupOpt = typer.Option(False, "--drop-duplicates", help="Drop repeated audio (default: keep copies in one group).")
 JobsOpt = typer.Option(1, "--jobs", "-j", help="Parallel probe jobs (joblib; -1: one per CPU).")
-PermOpt = typer.Option(100, "--permutations", help="Permutation test of each best layer (0: skip, with the control).")
+PermOpt = typer.Option(
+    1000,
+    "--permutations",
+    help=(
+        "Label shuffles for the selection-aware test of each best layer and the empirical chance (0: skip). "
+        "KNN re-votes cheaply; a refitted primary probe (mlp, linear) fits once per shuffle: lower it there."
+    ),
+)
 EmbedOpt = typer.Option(True, "--embeddings/--no-embeddings", help="t-SNE/UMAP of the first, best and last layers.")
 ReportOpt = typer.Option(True, "--report/--no-report", help="Write report.html at the end.")
 EngineOpt = typer.Option("local", "--engine", help="local, or ray (model actors on a Ray cluster; same results).")

@@ -21,10 +21,13 @@ def stdout() -> Console:
 
 @app.command()
 def report(
+    ctx: typer.Context,
     run_dir: Path = typer.Argument(..., help="A run directory."),
     permutations: int = typer.Option(0, "--permutations", help="Run (more) permutations first; 0 keeps RUN's."),
     embeddings: bool = typer.Option(False, "--embeddings/--no-embeddings", help="Draw t-SNE/UMAP first."),
-    probe: str = typer.Option("knn", "--probe", help="Probe for the permutation test and control task."),
+    primary_probe: str | None = typer.Option(
+        None, "--primary-probe", help="Probe whose best layer is tested [default: the run's primary probe]."
+    ),
     cache: Path | None = CacheOpt,
     jobs: int = JobsOpt,
 ) -> None:
@@ -43,11 +46,11 @@ def report(
             analyse_features(
                 run_dir,
                 store_loader(run_dir, cache),
-                probe=probe,
+                primary_probe=primary_probe,
                 n_permutations=permutations,
-                control=bool(permutations),
                 embeddings=embeddings,
                 n_jobs=jobs,
+                progress=ctx.obj.progress,
             )
         stdout().print(f"report: {build_report(run_dir)}")
 
@@ -128,22 +131,38 @@ def tasks(details: bool = typer.Option(False, "--details", help="Show each task'
     stdout().print(table)
 
 
-def print_best(results, out: Path) -> None:
-    """The best layer per (model, task) beside the baselines, and where the outputs are."""
-    from ..analysis import best_table, summarize
+def print_best(out: Path) -> None:
+    """The primary probe's best layer per (model, task) beside the baselines and the selection-aware p,
+    then the other probes' best scores (secondary), and where the outputs are."""
+    from ..analysis import load_run, main_table
 
-    table = best_table(summarize(results))
-    base = [c for c in ("mfcc", "librosa") if c in table and table[c].notna().any()]
-    view = Table("model", "task", "probe", "layer", "depth", "Macro-F1 (95% CI)", *base, title="Best layer per task")
+    data = load_run(out)
+    table = main_table(data)
+    table = table[~table["model"].isin(data.baselines)]
+    base = [c for c in data.baselines if c in table and table[c].notna().any()]
+    second = [c for c in table.columns if c.startswith("secondary_") and c.endswith("_macro_f1")]
+    tested = "p_value" in table and table["p_value"].notna().any()
+    view = Table(
+        "model",
+        "task",
+        "layer",
+        "depth",
+        f"Macro-F1 {data.primary} (95% CI)",
+        *(["p (selection-aware)", "q"] if tested else []),
+        *base,
+        *[f"{c.split('_')[1]} (secondary)" for c in second],
+        title=f"Best layer per task (primary probe: {data.primary})",
+    )
     for r in table.to_dict("records"):
         view.add_row(
             str(r["model"]),
             str(r["task"]),
-            str(r["probe"]),
             str(r["layer"]),
             f"{r['relative_depth']:.2f}",
             f"{r['macro_f1']:.3f} ± {r['ci95']:.3f}",
+            *([f"{r['p_value']:.3g}", f"{r['q_value']:.3g}"] if tested else []),
             *[f"{r[c]:.3f}" for c in base],
+            *[f"{r[c]:.3f}" for c in second],
         )
     out_console = stdout()
     out_console.print(view)

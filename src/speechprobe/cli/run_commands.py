@@ -13,6 +13,7 @@ from rich.table import Table
 
 from .app import app, console
 from .options import (
+    PRIMARY_HELP,
     ActorsOpt,
     AddressOpt,
     AudioColOpt,
@@ -35,6 +36,7 @@ from .options import (
     OverwriteOpt,
     PermOpt,
     PoolingOpt,
+    PrimaryOpt,
     ProbesOpt,
     PromptsOpt,
     RandomOpt,
@@ -64,6 +66,7 @@ def run(
     tasks: str = TasksOpt,
     out: Path = OutOpt,
     probes: str = ProbesOpt,
+    primary_probe: str = PrimaryOpt,
     folds: int = FoldsOpt,
     seed: int = SeedOpt,
     window: str = WindowOpt,
@@ -108,6 +111,7 @@ def run(
         columns=dataset_columns(audio_column, label_column, group_column),
         split=split,
         probes=split_list(probes),
+        primary_probe=primary_probe,
         folds=folds,
         n_jobs=jobs,
         permutations=permutations,
@@ -122,7 +126,7 @@ def run(
         zs = ZeroShotConfig.from_run_config(cfg, prompts=split_list(prompts), modes=split_list(mode))
         zs.validate()
         resolve_prompts(zs.prompts)
-    results = run_pipeline(cfg, existing)
+    run_pipeline(cfg, existing)
     if zs is not None:
         from ..analysis import build_report
         from ..zeroshot import run_zeroshot
@@ -130,7 +134,7 @@ def run(
         run_zeroshot(zs, existing)
         if report:
             build_report(cfg.out)
-    print_best(results, cfg.out)
+    print_best(cfg.out)
 
 
 @app.command()
@@ -182,7 +186,7 @@ def zeroshot(
     for r in f1.to_dict("records"):
         view.add_row(str(r["model"]), str(r["task"]), str(r["probe"]), f"{r['value']:.3f}")
     stdout().print(view)
-    for what in ("results.csv", "zeroshot_sensitivity.csv", "zeroshot_vs_probe.csv"):
+    for what in ("results.csv", "zeroshot_diagnostics.csv", "zeroshot_vs_probe.csv", "zeroshot_correlation.csv"):
         stdout().print(f"{what:>24}: {out / what}")
 
 
@@ -238,6 +242,7 @@ def probe(
     ctx: typer.Context,
     run_dir: Path = typer.Argument(..., help="Run directory written by `speechprobe extract`."),
     probes: str | None = typer.Option(None, "--probes", help="Probes: knn, mlp, linear [default: the run's]."),
+    primary_probe: str | None = typer.Option(None, "--primary-probe", help="[default: the run's]. " + PRIMARY_HELP),
     folds: int | None = typer.Option(None, "--folds", help="Cross-validation folds [default: the run's]."),
     jobs: int = JobsOpt,
     permutations: int | None = typer.Option(None, "--permutations", help="Permutations [default: the run's]."),
@@ -252,12 +257,14 @@ def probe(
     existing = existing_mode(resume, overwrite)
     cfg, clips, state = load_extracted(run_dir)
     cfg.probes = split_list(probes) if probes is not None else cfg.probes
+    cfg.primary_probe = primary_probe or cfg.primary_probe
     cfg.folds = folds if folds is not None else cfg.folds
     cfg.permutations = permutations if permutations is not None else cfg.permutations
     cfg.embeddings = embeddings if embeddings is not None else cfg.embeddings
     cfg.report = report if report is not None else cfg.report
     cfg.n_jobs, cfg.progress = jobs, ctx.obj.progress
-    print_best(probe_and_report(cfg, clips, state, existing), run_dir)
+    probe_and_report(cfg, clips, state, existing)
+    print_best(run_dir)
 
 
 @app.command()
@@ -292,4 +299,5 @@ def demo(
         embeddings=embeddings,
         **compute_options(ctx, "cpu", None, window, 0, cache),
     )
-    print_best(run_pipeline(cfg, existing), out)
+    run_pipeline(cfg, existing)
+    print_best(out)

@@ -1,0 +1,93 @@
+"""What the analyses read from a finished run directory, and how their tables are written.
+
+``manifest.json`` (config, models with their feature spaces, tasks), ``clips/<task>.csv`` (id, label,
+group, content hash) and the feature store the manifest names (:func:`store_loader`). Analyses never
+re-run a model: their features come from the store.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from ..errors import SpeechprobeError
+from ..files import atomic_write
+from ..rundir import slug
+
+FeatureLoader = Callable[[str, Sequence[str]], np.ndarray]  # (model, content hashes) -> (N, L, D)
+
+
+def write_table(path: Path, frame: pd.DataFrame, columns: Sequence[str]) -> Path:
+    """Atomically write ``frame[columns]`` as CSV (missing columns are added empty)."""
+    frame = frame.reindex(columns=list(columns))
+    buf = io.StringIO()
+    frame.to_csv(buf, index=False, lineterminator="\n")
+    return atomic_write(Path(path), lambda fh: fh.write(buf.getvalue().encode()))
+
+
+def read_table(path: Path, columns: Sequence[str]) -> pd.DataFrame:
+    """Read a CSV written by :func:`write_table`; raises SpeechprobeError when columns are missing."""
+    frame = pd.read_csv(path, keep_default_na=True)
+    missing = [c for c in columns if c not in frame.columns]
+    if missing:
+        raise SpeechprobeError(f"{Path(path).name} lacks column(s): {', '.join(missing)}")
+    for col in ("model", "task", "probe", "scheme"):
+        if col in frame.columns:
+            frame[col] = frame[col].astype(str)
+    return frame
+
+
+def read_manifest(run_dir: Path) -> dict:
+    path = Path(run_dir) / "manifest.json"
+    try:
+        return json.loads(path.read_text())
+    except FileNotFoundError:
+        raise SpeechprobeError(f"{run_dir}: no manifest.json; finish the run first") from None
+    except (OSError, json.JSONDecodeError) as e:
+        raise SpeechprobeError(f"{path}: cannot read ({e})") from None
+
+
+def read_clips(run_dir: Path, task: str, info: dict | None = None) -> pd.DataFrame:
+    """``clips/<task>.csv`` (id, label, group, duration, content_hash) as strings."""
+    rel = (info or {}).get("clips_file") or f"clips/{slug(task)}.csv"
+    path = Path(run_dir) / rel
+    if not path.is_file():
+        raise SpeechprobeError(f"task {task}: {rel} is missing")
+    frame = pd.read_csv(path, dtype=str, keep_default_na=False)
+    for col in ("label", "content_hash"):
+        if col not in frame.columns:
+            raise SpeechprobeError(f"task {task}: {rel} lacks column {col!r}")
+    if "group" not in frame.columns:
+        frame["group"] = ""
+    return frame
+
+
+def store_loader(run_dir: Path, cache: Path | None = None) -> FeatureLoader:
+    """A loader reading the run's feature store: ``manifest.json``'s ``config.cache`` (or ``cache``,
+    else the default speechprobe cache) and each model's ``space``."""
+    from ..cache import cache_root
+    from ..features.store import FeatureSpace
+
+    manifest = read_manifest(run_dir)
+    if cache is None and manifest.get("config", {}).get("cache"):
+        cache = Path(manifest["config"]["cache"])
+    root = cache_root(cache) / "features"
+    models = manifest.get("models", {})
+
+    def load(model: str, hashes: Sequence[str]) -> np.ndarray:
+        space = (models.get(model) or {}).get("space")
+        if not space:
+            raise SpeechprobeError(f"model {model}: manifest.json names no feature space")
+        missing = [h for h in hashes if not (root / space / "items" / h[:2] / f"{h}.npy").is_file()]
+        if missing:
+            raise SpeechprobeError(
+                f"model {model}: {len(missing)} of {len(hashes)} clips are not in the feature store {root / space}"
+            )
+        return FeatureSpace(root / space, {}).gather(list(hashes))
+
+    return load

@@ -1,0 +1,11 @@
+"""The analyses every run gets, in the order they run. Plugging in a new analysis is one line here:
+``register(<module>.ANALYSIS)``, or ``register(Analysis(name=..., compute=<pure function>, tables=...))``
+(the contract: :mod:`.contract`)."""
+
+from __future__ import annotations
+
+from . import embeddings, selection
+from .contract import register
+
+register(selection.ANALYSIS)
+register(embeddings.ANALYSIS)
