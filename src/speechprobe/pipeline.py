@@ -311,9 +311,19 @@ def write_outputs(
 def run(cfg: RunConfig, existing: str = "auto") -> pd.DataFrame:
     """Extract, probe and write the run directory; returns the tidy results (``existing``: see run_extract)."""
     cfg.validate()
-    RunDir(cfg.out).claim("probe", cfg.stage_config("probe"), existing)  # refuse before extracting anything
+    _claim_probe(cfg, existing)  # refuse before extracting anything
     clips, state = _extract(cfg, existing)
     return _probe_and_report(cfg, clips, state, existing)
+
+
+def _claim_probe(cfg: RunConfig, existing: str) -> RunDir:
+    """Claim the probe stage, once every analysis has declared the tables it writes (so that they go too)."""
+    from .analysis.contract import registered
+
+    registered()
+    run_dir = RunDir(cfg.out)
+    run_dir.claim("probe", cfg.stage_config("probe"), existing)
+    return run_dir
 
 
 def probe_and_report(
@@ -328,8 +338,7 @@ def _probe_and_report(cfg: RunConfig, clips: dict[str, list[ClipMeta]], state: R
     """:func:`probe_and_report` once the configuration is valid."""
     from .analysis import analyse_features, build_report
 
-    run_dir = RunDir(cfg.out)
-    run_dir.claim("probe", cfg.stage_config("probe"), existing)
+    run_dir = _claim_probe(cfg, existing)
     with using_cache(cfg.cache) as root, capture_warnings() as wlog:
         mark = wlog.mark()
         results = run_probes(cfg, clips, state, run_dir)

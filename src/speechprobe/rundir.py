@@ -61,10 +61,12 @@ EVIDENCE = {"extract": (STATE, CLIPS), "probe": (PARTIAL,), "zeroshot": ("zerosh
 
 STAGE_FILES: dict[str, list[str]] = {
     "extract": [STATE, CLIPS],
-    "probe": [PARTIAL, SUMMARY, FIGURES, "permutation.csv", "selectivity.csv", "analysis.json"],
+    # and the tables of every registered analysis (analysis.contract.register calls register_file)
+    "probe": [PARTIAL, SUMMARY, FIGURES, "analysis.json", "permutation.csv", "chance.csv"],
     "zeroshot": [
         "zeroshot",
         "zeroshot_sensitivity.csv",
+        "zeroshot_diagnostics.csv",
         "zeroshot_vs_probe.csv",
         "zeroshot_correlation.csv",
         "figures/zeroshot_correlation.png",

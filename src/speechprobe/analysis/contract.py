@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import ConfigError, SpeechprobeError
-from ..rundir import slug
+from ..rundir import register_file, slug
 
 SCOPES = ("model_task", "task")
 
@@ -172,6 +172,8 @@ def register(analysis: Analysis) -> Analysis:
     if clash:
         raise ConfigError(f"analysis {analysis.name!r}: {clash[0]} is already written by {taken[clash[0]]!r}")
     _REGISTRY[analysis.name] = analysis
+    for table in analysis.tables:  # the run directory removes them with the probe stage's other files
+        register_file("probe", table)
     return analysis
 
 
