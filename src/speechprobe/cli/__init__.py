@@ -2,12 +2,12 @@
 
 ``app`` (the Typer app, global flags, entry point ``main``), ``options`` (shared options and their
 mapping onto configurations), ``run_commands`` (run, zeroshot, extract, probe, demo) and
-``report_commands`` (report, reproduce, cache verify, models, tasks).
+``view_commands`` (report, reproduce, cache verify, models, tasks); ``output`` prints the tables.
 """
 
 from __future__ import annotations
 
-from . import report_commands, run_commands  # noqa: F401  (registers the commands on the app)
+from . import run_commands, view_commands  # noqa: F401  (register the commands, in this order)
 from .app import Globals, app, main, split_global_flags
 
 __all__ = ["Globals", "app", "main", "split_global_flags"]

@@ -62,8 +62,8 @@ ActorsOpt = typer.Option(
 )
 PromptsOpt = typer.Option("all", "--prompts", help="Zero-shot prompts: all, instruction, choose, question, file:PATH.")
 ModeOpt = typer.Option("likelihood,generate", "--mode", help="Zero-shot scoring: likelihood, generate.")
-ResumeOpt = typer.Option(False, "--resume", help="Continue the run in --out, also one of unknown settings.")
-OverwriteOpt = typer.Option(False, "--overwrite", help="Replace the run in --out (its settings differ).")
+ResumeOpt = typer.Option(False, "--resume", help="Continue the run in --out (also one whose settings are unknown).")
+OverwriteOpt = typer.Option(False, "--overwrite", help="Start the run in --out again, even one of other settings.")
 
 
 def existing_mode(resume: bool, overwrite: bool) -> str:

@@ -53,7 +53,7 @@ from .options import (
     extraction_fields,
     split_list,
 )
-from .report_commands import print_best, stdout
+from .output import print_best, stdout
 
 DEMO_MODELS = ("whisper-tiny.en", "whisper-base")
 DEMO_TASKS = ("accent", "stress", "speaker_count", "emotion", "gender")
@@ -242,7 +242,7 @@ def probe(
     ctx: typer.Context,
     run_dir: Path = typer.Argument(..., help="Run directory written by `speechprobe extract`."),
     probes: str | None = typer.Option(None, "--probes", help="Probes: knn, mlp, linear [default: the run's]."),
-    primary_probe: str | None = typer.Option(None, "--primary-probe", help="[default: the run's]. " + PRIMARY_HELP),
+    primary_probe: str | None = typer.Option(None, "--primary-probe", help=PRIMARY_HELP + " [default: the run's]"),
     folds: int | None = typer.Option(None, "--folds", help="Cross-validation folds [default: the run's]."),
     jobs: int = JobsOpt,
     permutations: int | None = typer.Option(None, "--permutations", help="Permutations [default: the run's]."),
