@@ -17,6 +17,7 @@ import logging
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pandas as pd
 
@@ -32,6 +33,9 @@ from .features.store import FeatureSpace, FeatureStore
 from .models.registry import load_model, resolve_model
 from .rundir import RESULT_COLUMNS, STATE, RunDir, read_results, sort_results, versions
 from .warnlog import capture_warnings
+
+if TYPE_CHECKING:
+    from .zeroshot import ZeroShotConfig
 
 log = logging.getLogger("speechprobe")
 PROBE_KEY_VERSION = 2
@@ -61,6 +65,16 @@ class RunState:
     probing: dict[str, dict] = field(default_factory=dict)  # wall seconds per (model, task) probed in this call
     store: dict[str, dict[str, int]] = field(default_factory=dict)  # model -> feature items found bad and recomputed
     library_warnings: dict = field(default_factory=dict)  # captured during extraction (warnlog)
+
+
+def validate(cfg: RunConfig) -> None:
+    """Every option, before any work: the configuration's own checks and the probe names."""
+    from .probes.estimators import PROBE_NAMES
+
+    cfg.validate()
+    unknown = [p for p in cfg.probes if p not in PROBE_NAMES]
+    if unknown:
+        raise ConfigError(f"--probes {','.join(unknown)}: choose from {', '.join(PROBE_NAMES)}")
 
 
 def _model_list(cfg: RunConfig) -> list[str]:
@@ -106,7 +120,7 @@ def run_extract(cfg: RunConfig, existing: str = "auto") -> tuple[dict[str, list[
     the same settings and refuses others, ``resume`` also adopts files of a run without settings,
     ``overwrite`` removes them first (see :class:`~speechprobe.rundir.RunDir`).
     """
-    cfg.validate()
+    validate(cfg)
     return _extract(cfg, existing)
 
 
@@ -310,7 +324,7 @@ def write_outputs(
 
 def run(cfg: RunConfig, existing: str = "auto") -> pd.DataFrame:
     """Extract, probe and write the run directory; returns the tidy results (``existing``: see run_extract)."""
-    cfg.validate()
+    validate(cfg)
     _claim_probe(cfg, existing)  # refuse before extracting anything
     clips, state = _extract(cfg, existing)
     return _probe_and_report(cfg, clips, state, existing)
@@ -318,7 +332,7 @@ def run(cfg: RunConfig, existing: str = "auto") -> pd.DataFrame:
 
 def _claim_probe(cfg: RunConfig, existing: str) -> RunDir:
     """Claim the probe stage, once every analysis has declared the tables it writes (so that they go too)."""
-    from .analysis.contract import registered
+    from .analysis.registry import registered
 
     registered()
     run_dir = RunDir(cfg.out)
@@ -330,7 +344,7 @@ def probe_and_report(
     cfg: RunConfig, clips: dict[str, list[ClipMeta]], state: RunState, existing: str = "auto"
 ) -> pd.DataFrame:
     """Probe stored features, write results, summary, figures and manifest, then analyse and report."""
-    cfg.validate()
+    validate(cfg)
     return _probe_and_report(cfg, clips, state, existing)
 
 
@@ -361,6 +375,19 @@ def _probe_and_report(cfg: RunConfig, clips: dict[str, list[ClipMeta]], state: R
         if cfg.report:
             build_report(cfg.out)
     return results
+
+
+def run_zeroshot_stage(cfg: ZeroShotConfig, existing: str = "auto") -> pd.DataFrame:
+    """Zero-shot answers into the run directory (``zeroshot.run_zeroshot``), then summary.csv over every row.
+
+    Zero-shot and analysis are sibling stages, so the run-level summary is refreshed here, above both.
+    """
+    from .analysis import summarize_run
+    from .zeroshot import run_zeroshot
+
+    rows = run_zeroshot(cfg, existing)
+    summarize_run(cfg.out)
+    return rows
 
 
 @dataclass

@@ -35,6 +35,7 @@ from typing import Any
 
 import pandas as pd
 
+from ._version import __version__
 from .errors import ConfigError, SpeechprobeError
 from .files import TMP_MARK, atomic_write, is_disk_error, write_error
 
@@ -178,8 +179,6 @@ def versions() -> dict[str, str]:
     import sklearn
     import torch
     import transformers
-
-    from . import __version__
 
     return {
         "python": platform.python_version(),

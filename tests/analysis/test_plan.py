@@ -20,13 +20,14 @@ from speechprobe.analysis import (
     plan,
     register,
 )
+from speechprobe.analysis import registry as analysis_registry
 from speechprobe.errors import SpeechprobeError
 
 
 @pytest.fixture()
 def registry():
     """Registrations made by a test are undone after it."""
-    contract.registered()  # the built-in analyses are in before the copy is taken
+    analysis_registry.registered()  # the built-in analyses are in before the copy is taken
     saved = dict(contract._REGISTRY)
     yield
     contract._REGISTRY.clear()

@@ -12,6 +12,7 @@ from speechprobe.cli import split_global_flags
 from speechprobe.config import RunConfig
 from speechprobe.data.duplicates import resolve_duplicates
 from speechprobe.errors import ConfigError, SpeechprobeError
+from speechprobe.pipeline import validate
 from speechprobe.rundir import RESULT_COLUMNS, RunDir, read_results, register_file, slug
 from speechprobe.warnlog import capture_warnings
 
@@ -99,7 +100,7 @@ def test_stage_configs_split_extraction_from_probing(tmp_path):
     assert {"probes", "folds", "seed", "permutations"} <= set(probe) and "models" not in probe
     assert not {"n_jobs", "out", "cache", "engine", "progress", "report"} & (set(extract) | set(probe))
     with pytest.raises(ConfigError, match="--probes svm: choose from knn, mlp, linear"):
-        RunConfig(models=["m"], tasks=["t"], out=tmp_path, probes=["svm"]).validate()
+        validate(RunConfig(models=["m"], tasks=["t"], out=tmp_path, probes=["svm"], primary_probe="svm"))
 
 
 def test_duplicates_merge_connected_groups_or_drop():

@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 
 from speechprobe.errors import ConfigError
+from speechprobe.pipeline import run_zeroshot_stage
 from speechprobe.rundir import RESULT_COLUMNS, RunDir
 from speechprobe.zeroshot import ZeroShotConfig, refresh_zeroshot_tables, run_zeroshot
 from speechprobe.zeroshot import runner as runner_mod
@@ -91,6 +92,7 @@ def test_rows_responses_and_manifest(tmp_path, tiny_qwen, encode_counter):
     assert set(sens["mode"]) == {"generate", "likelihood", "likelihood_raw", "all"}
     assert list(sens["mode"]) == ["generate", "likelihood", "likelihood_raw", "all"]
     assert list(sens["n_prompts"]) == [2, 2, 2, 6] and (sens["min"] <= sens["max"]).all()
+    run_zeroshot_stage(cfg)  # the pipeline's zero-shot stage also refreshes summary.csv (analysis)
     summary = pd.read_csv(out / "summary.csv", dtype=str, keep_default_na=False)
     assert set(summary.loc[summary["probe"].str.startswith("zeroshot:"), "layer"]) == {""}
 

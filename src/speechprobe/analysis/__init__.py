@@ -9,7 +9,7 @@ Files an analysed run directory gains (schemas in :mod:`.selection` and :mod:`.r
 
 from __future__ import annotations
 
-from .contract import Analysis, AnalysisResult, AnalysisSettings, Figure, Unit, register, registered
+from .contract import Analysis, AnalysisResult, AnalysisSettings, Figure, Unit, register
 from .curves import (
     CURVE_RULE,
     SHAPES,
@@ -32,6 +32,7 @@ from .plots import (
     umap_available,
 )
 from .primary import DEFAULT_PRIMARY_PROBE, primary_best, primary_probe, secondary_best
+from .registry import registered
 from .report import MAIN_TABLE_COLUMNS, build_report, load_run, main_table, main_table_latex, write_main_table
 from .selection import CHANCE_COLUMNS, PERMUTATION_COLUMNS
 from .stats import benjamini_hochberg, holm, label_permuter, permutation_scheme, selection_test

@@ -177,8 +177,7 @@ def register(analysis: Analysis) -> Analysis:
     return analysis
 
 
-def registered() -> list[Analysis]:
-    """Every registered analysis, in registration order."""
-    from . import registry  # noqa: F401  (the built-in registrations)
-
+def registered_so_far() -> list[Analysis]:
+    """The analyses registered so far, in registration order (``registry.registered`` adds the built-in
+    ones first; this module never imports them, as they import it)."""
     return list(_REGISTRY.values())

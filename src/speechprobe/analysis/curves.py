@@ -27,6 +27,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from ..models.registry import default_baselines
 from .summary import best_layers, layer_rows, num_layers
 
 SHAPES = ("rising", "falling", "peaked", "dipped", "flat", "too few layers")
@@ -193,7 +194,7 @@ GAIN_COLUMNS = [
 
 def baseline_gain(
     summary: pd.DataFrame,
-    baselines: Sequence[str] = ("mfcc", "librosa"),
+    baselines: Sequence[str] | None = None,
     metric: str = "macro_f1",
     results: pd.DataFrame | None = None,
     depths: Mapping[str, int] | None = None,
@@ -205,8 +206,10 @@ def baseline_gain(
 
     With fold-level ``results`` (results.csv), ``gain_ci95`` is the t-based 95% CI half-width of the
     per-fold paired differences (folds are shared: same labels, groups and seed); else NaN. The best
-    layer is chosen on the same folds, so the gain is optimistic by a selection effect.
+    layer is chosen on the same folds, so the gain is optimistic by a selection effect. ``baselines``:
+    None for the model registry's default baselines.
     """
+    baselines = default_baselines() if baselines is None else baselines
     best = _best_per_model_task(summary, metric, depths, probe)
     is_base = best["model"].isin(list(baselines))
     base = best[is_base].sort_values(["task", "mean", "model"], ascending=[True, False, True], kind="mergesort")

@@ -3,18 +3,17 @@ best score; layer × task per model), t-SNE / UMAP of chosen layers, zero-shot v
 
 from __future__ import annotations
 
-import io
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from matplotlib import colormaps, rc_context
+from matplotlib import colormaps
 from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
-from matplotlib.text import Text
 from matplotlib.ticker import MaxNLocator
 
+from ..drawing import figure_bytes
 from ..files import atomic_write
 from ..rundir import slug
 from .summary import best_layers, layer_rows, num_layers
@@ -57,23 +56,6 @@ def _draw_task(
     baselines = rows[single].sort_values(["model", "mean", "probe"], ascending=[True, False, True])
     for row in baselines.drop_duplicates("model").itertuples():
         ax.axhline(row.mean, color=colours[row.model], lw=1.6, label=f"{row.model} ({row.probe})")
-
-
-def plain_text(fig) -> Figure:
-    """Draw every text of ``fig`` literally: a ``$`` in a task or label name is not TeX math (mathtext
-    would fail on it, or render it wrongly)."""
-    for text in fig.findobj(Text):
-        text.set_parse_math(False)
-    return fig
-
-
-def figure_bytes(fig, fmt: str, **savefig: object) -> bytes:
-    """``fig`` rendered as ``fmt``, with every text literal (:func:`plain_text`)."""
-    buf = io.BytesIO()
-    plain_text(fig)
-    with rc_context({"text.parse_math": False}):  # texts made while drawing (tick labels) too
-        fig.savefig(buf, format=fmt, **savefig)
-    return buf.getvalue()
 
 
 def _save(fig: Figure, path: Path, fmt: str) -> None:

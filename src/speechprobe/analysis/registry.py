@@ -5,7 +5,12 @@
 from __future__ import annotations
 
 from . import embeddings, selection
-from .contract import register
+from .contract import Analysis, register, registered_so_far
 
 register(selection.ANALYSIS)
 register(embeddings.ANALYSIS)
+
+
+def registered() -> list[Analysis]:
+    """Every registered analysis (the built-in ones above first), in registration order."""
+    return registered_so_far()

@@ -23,7 +23,7 @@ import json
 import math
 import re
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -32,6 +32,7 @@ import pandas as pd
 
 from ..errors import SpeechprobeError
 from ..files import write_text
+from ..models.registry import default_baselines, nuisance_baselines
 from ..rundir import slug
 from .curves import CURVE_RULE, DEFAULT_TOL, baseline_gain, curve_shapes, paralinguistic_summary
 from .inputs import read_table
@@ -46,7 +47,6 @@ from .primary import primary_probe, secondary_best
 from .selection import CHANCE_COLUMNS, CHANCE_TEXT, PERMUTATION_COLUMNS, PERMUTATION_TEXT
 from .summary import SUMMARY_COLUMNS, best_layers, chance_levels, read_results, summarize
 
-DEFAULT_BASELINES = ("mfcc", "librosa")
 # The columns the report reads from the zero-shot tables (written by speechprobe.zeroshot.link).
 ZS_DIAG_COLUMNS = ["model", "task", "mode", "prompt", "macro_f1", "parse_rate", "top_share", "collapsed"]
 ZS_CORR_COLUMNS = ["scope", "selection", "method", "r", "ci_low", "ci_high", "n_pairs", "n_collapsed"]
@@ -123,7 +123,7 @@ class RunData:
     @property
     def baselines(self) -> list[str]:
         names = self.config.get("baselines")
-        return list(dict.fromkeys([*(names if isinstance(names, list) else []), *DEFAULT_BASELINES]))
+        return list(dict.fromkeys([*(names if isinstance(names, list) else []), *default_baselines()]))
 
 
 def _read_summary_csv(path: Path) -> pd.DataFrame:
@@ -465,6 +465,7 @@ def findings(data: RunData, table: pd.DataFrame, shapes: pd.DataFrame, para: pd.
             continue
         top = rows.sort_values("macro_f1", ascending=False).iloc[0]
         out.append(f"On {task}, {top['model']} is the best model (Macro-F1 {_fmt(top['macro_f1'])}).")
+    out.extend(nuisance_findings(table, nuisance_baselines()))
     if not shapes.empty:
         counts = Counter(shapes["shape"])
         out.append(f"Of {len(shapes)} layer curves, " + ", ".join(f"{n} {k}" for k, n in counts.most_common()) + ".")
@@ -485,6 +486,44 @@ def findings(data: RunData, table: pd.DataFrame, shapes: pd.DataFrame, para: pd.
                 f"In {model}, the {g} tasks peak at mean relative depth {a['mean_relative_depth']:.2f} "
                 f"(mean Macro-F1 {_fmt(a['mean_score'])}, mean gain {_signed(a['mean_gain'])})."
             )
+    return out
+
+
+NUISANCE_SHARE = 0.5  # a nuisance baseline covering at least this share of the best model's lead over chance
+
+
+def nuisance_findings(table: pd.DataFrame, nuisances: Mapping[str, str]) -> list[str]:
+    """One sentence per task that nuisance baselines alone largely solve, the strongest first.
+
+    With ``m`` the best model's Macro-F1 on the task, ``b`` the nuisance baseline's and ``c`` chance,
+    the baseline "largely solves" the task when ``(b - c) / (m - c) >= NUISANCE_SHARE``: it covers at
+    least half of the model's lead over chance. ``nuisances``: baseline name -> what it measures.
+    """
+    out = []
+    for task, rows in table.dropna(subset=["macro_f1"]).groupby("task", sort=True):
+        top = rows.loc[rows["macro_f1"].idxmax()]
+        chance = float(top["chance_macro_f1"]) if pd.notna(top["chance_macro_f1"]) else 0.0
+        lead = float(top["macro_f1"]) - chance
+        found = [
+            (share, name, what, float(top[name]))
+            for name, what in nuisances.items()
+            if lead > 0 and name in rows and pd.notna(top[name])
+            for share in [(float(top[name]) - chance) / lead]
+            if share >= NUISANCE_SHARE
+        ]
+        if not found:
+            continue
+        (share, name, what, score), *more = sorted(found, key=lambda f: (-f[0], f[1]))
+        sentence = (
+            f"{_task_start(task)} is largely solvable from {what}: the {name} baseline alone reaches Macro-F1 "
+            f"{_fmt(score)} (chance {_fmt(chance)}), {share:.0%} of the way from chance to the best model "
+            f"({top['model']}, {_fmt(top['macro_f1'])})"
+        )
+        also = [f"{w} ({n} {_fmt(b)}, {s:.0%})" for s, n, w, b in more]
+        if also:
+            sentence += "; " + " and ".join([", ".join(also[:-1]), also[-1]] if len(also) > 1 else also)
+            sentence += " also reach" + ("" if len(also) > 1 else "es") + " at least half of that lead"
+        out.append(sentence + ".")
     return out
 
 
@@ -1041,11 +1080,10 @@ def _write_text(path: Path, text: str) -> Path:
     return write_text(path, text)
 
 
-def write_main_table(
-    run_dir: Path, table: pd.DataFrame, baselines: Sequence[str] = DEFAULT_BASELINES
-) -> tuple[Path, Path]:
+def write_main_table(run_dir: Path, table: pd.DataFrame, baselines: Sequence[str] | None = None) -> tuple[Path, Path]:
     """``main_table.csv`` (long form, :data:`MAIN_TABLE_COLUMNS` plus one column per baseline) and
-    ``main_table.tex``."""
+    ``main_table.tex``; ``baselines``: None for the model registry's default baselines."""
+    baselines = default_baselines() if baselines is None else baselines
     run_dir = Path(run_dir)
     buf = io.StringIO()
     table.to_csv(buf, index=False, lineterminator="\n")

@@ -31,7 +31,9 @@ FoldsOpt = typer.Option(5, "--folds", help="Cross-validation folds.")
 SeedOpt = typer.Option(0, "--seed", help="Seed for data generation, folds and probes (0 to 2^32-1).")
 WindowOpt = typer.Option("full", "--window", help="Whisper input: full (30 s, faithful) or trimmed (fast).")
 PoolingOpt = typer.Option("mean", "--pooling", help="mean or mean+std over real frames.")
-BaselinesOpt = typer.Option("mfcc,librosa", "--baselines", help="Hand-crafted baselines ('none' for none).")
+BaselinesOpt = typer.Option(
+    None, "--baselines", help="Baselines, comma-separated [default: every default baseline; 'none' for none]."
+)
 CacheOpt = typer.Option(None, "--cache", help="The one cache root [default: $SPEECHPROBE_CACHE, else the user cache].")
 DeviceOpt = typer.Option("cpu", "--device", help="cpu, cuda or cuda:N.")
 DtypeOpt = typer.Option(None, "--dtype", help="bf16 (GPU, or a CPU with native bf16) or fp16 (GPU) [default: float32].")
@@ -83,19 +85,20 @@ def extraction_fields(
     tasks: str,
     out: Path,
     pooling: str,
-    baselines: str,
+    baselines: str | None,
     random_init: bool,
     n_per_class: int | None,
     max_batch_seconds: float | None,
     max_clip_seconds: float,
 ) -> dict:
     """The RunConfig fields that ``run`` and ``extract`` take alike, from their options."""
+    chosen = {} if baselines is None else {"baselines": split_list(baselines)}  # None: the registry's defaults
     return dict(
         models=split_list(models),
         tasks=split_list(tasks),
         out=out,
         pooling=pooling,
-        baselines=split_list(baselines),
+        **chosen,
         random_init=random_init,
         n_per_class=n_per_class,
         max_batch_seconds=max_batch_seconds,

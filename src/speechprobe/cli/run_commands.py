@@ -71,7 +71,7 @@ def run(
     seed: int = SeedOpt,
     window: str = WindowOpt,
     pooling: str = PoolingOpt,
-    baselines: str = BaselinesOpt,
+    baselines: str | None = BaselinesOpt,
     cache: Path | None = CacheOpt,
     device: str = DeviceOpt,
     dtype: str | None = DtypeOpt,
@@ -129,9 +129,9 @@ def run(
     run_pipeline(cfg, existing)
     if zs is not None:
         from ..analysis import build_report
-        from ..zeroshot import run_zeroshot
+        from ..pipeline import run_zeroshot_stage
 
-        run_zeroshot(zs, existing)
+        run_zeroshot_stage(zs, existing)
         if report:
             build_report(cfg.out)
     print_best(cfg.out)
@@ -164,7 +164,8 @@ def zeroshot(
     overwrite: bool = OverwriteOpt,
 ) -> None:
     """Ask models with a text decoder (Whisper, Qwen2-Audio, SeamlessM4T v2) zero-shot."""
-    from ..zeroshot import ZeroShotConfig, run_zeroshot
+    from ..pipeline import run_zeroshot_stage
+    from ..zeroshot import ZeroShotConfig
 
     existing = existing_mode(resume, overwrite)
     cfg = ZeroShotConfig(
@@ -180,7 +181,7 @@ def zeroshot(
         system_prompt=system_prompt,
         **compute_options(ctx, device, dtype, window, seed, cache, engine, ray_address, ray_actors),
     )
-    rows = run_zeroshot(cfg, existing)
+    rows = run_zeroshot_stage(cfg, existing)
     f1 = rows[rows.metric == "macro_f1"]
     view = Table("model", "task", "probe", "Macro-F1", title="Zero-shot")
     for r in f1.to_dict("records"):
@@ -199,7 +200,7 @@ def extract(
     seed: int = SeedOpt,
     window: str = WindowOpt,
     pooling: str = PoolingOpt,
-    baselines: str = BaselinesOpt,
+    baselines: str | None = BaselinesOpt,
     cache: Path | None = CacheOpt,
     device: str = DeviceOpt,
     dtype: str | None = DtypeOpt,
@@ -280,7 +281,7 @@ def demo(
     resume: bool = ResumeOpt,
     overwrite: bool = OverwriteOpt,
 ) -> None:
-    """Embedded offline default: real Whisper tiny.en + base and librosa baselines on the synthetic suite.
+    """Embedded offline default: real Whisper tiny.en + base and the baselines on the synthetic suite.
 
     Uses the trimmed window by default so it finishes in minutes on a laptop CPU; pass --window full
     for the 30 s input Whisper was trained with.

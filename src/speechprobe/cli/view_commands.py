@@ -98,25 +98,28 @@ def cache_verify(
 
 @app.command()
 def models() -> None:
-    """List registered models with layer counts, hidden sizes, sample rates and sources."""
-    from ..models.registry import MODELS
+    """List registered models with layer counts, hidden sizes, sample rates, sources and what layer 0 is."""
+    from ..models.registry import checkpoints, families
 
-    table = Table("name", "family", "layers", "hidden", "rate", "source")
-    for s in MODELS.values():
-        if s.family == "handcrafted":
-            source = "librosa"
-        elif s.packaged:
-            source = f"package (offline){' or ' + s.hub_id if s.hub_id else ''}"
+    fams = families()
+    table = Table("name", "family", "layers", "hidden", "rate", "source", "layer 0")
+    for c in checkpoints().values():
+        fam = fams[c.family]
+        if fam.source:
+            source = fam.source
+        elif c.packaged:
+            source = f"package (offline){' or ' + c.hub_id if c.hub_id else ''}"
         else:
-            source = s.hub_id or s.name
-        table.add_row(s.name, s.family, str(s.num_layers or "?"), str(s.hidden_size or "?"), str(s.sample_rate), source)
+            source = c.hub_id or c.name
+        row = [c.name, c.family, str(c.num_layers or "?"), str(c.hidden_size or "?"), str(c.sample_rate), source]
+        table.add_row(*row, fam.layer0)
     stdout().print(table)
 
 
 @app.command()
 def tasks(details: bool = typer.Option(False, "--details", help="Show each task's datasheet line.")) -> None:
     """List registered tasks with their label sets."""
-    from ..data.tasks import registered_tasks
+    from ..data.registry import registered_tasks
 
     table = Table("name", "source", "paralinguistic", "labels", *(["cue"] if details else []))
     for t in registered_tasks().values():

@@ -107,8 +107,8 @@ def write_zeroshot_outputs(
     out: Path | RunDir, zeroshot: pd.DataFrame, state: dict[str, Any], n_boot: int = 2000
 ) -> list:
     """Put the zero-shot rows in results.csv (replacing earlier ones; a zero-shot-only copy goes to
-    ``zeroshot/results.csv``), refresh summary.csv, the comparison tables and figure, and the manifest's
-    ``zeroshot`` section. Returns the correlation records."""
+    ``zeroshot/results.csv``), refresh the comparison tables and figure, and the manifest's ``zeroshot``
+    section. Returns the correlation records."""
     run_dir = out if isinstance(out, RunDir) else RunDir(out)
     run_dir.write_csv("zeroshot/results.csv", sort_results(zeroshot))
     run_dir.replace_rows("zeroshot", zeroshot)
@@ -116,14 +116,12 @@ def write_zeroshot_outputs(
 
 
 def refresh_zeroshot_tables(run_dir: RunDir, state: dict[str, Any] | None = None, n_boot: int = 2000) -> list:
-    """Recompute summary.csv, the sensitivity, diagnostics and probe-link tables and the scatter figure from
-    results.csv (after either stage wrote its rows), and record them in the manifest's ``zeroshot`` section."""
-    from ..analysis import summarize
-
+    """Recompute the sensitivity, diagnostics and probe-link tables and the scatter figure from results.csv
+    (after either stage wrote its rows), and record them in the manifest's ``zeroshot`` section. summary.csv
+    is the analysis stage's (a sibling layer): the pipeline refreshes it (``pipeline.run_zeroshot_stage``)."""
     manifest = run_dir.read_manifest()
     state = dict(manifest.get("zeroshot") or {}) if state is None else dict(state)
     results = run_dir.read_results()
-    run_dir.write_csv("summary.csv", summarize(results))
     run_dir.write_csv("zeroshot_sensitivity.csv", sensitivity_table(results))
     run_dir.write_csv("zeroshot_diagnostics.csv", diagnostics_table(results))
     primary, chance = _run_facts(manifest, results)

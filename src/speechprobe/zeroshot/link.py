@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from ..drawing import figure_bytes  # texts drawn literally: a "$" in a task name is not math
 from ..files import atomic_write
 
 #: Modes in the order the default zero-shot score prefers them: a model's own head for the task, then label
@@ -267,8 +268,6 @@ def plot_zeroshot_vs_probe(pairs: pd.DataFrame, corr: pd.DataFrame, out_path: Pa
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7, loc="lower right", frameon=False)
     fig.tight_layout()
-    from ..analysis.plots import figure_bytes  # texts drawn literally: a "$" in a task name is not math
-
     data = figure_bytes(fig, "png")
     plt.close(fig)
     atomic_write(Path(out_path), data)
