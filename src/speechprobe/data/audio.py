@@ -3,8 +3,8 @@
 Files are decoded in blocks and only as far as a run uses them: at most ``max_seconds`` (default
 :data:`MAX_CLIP_SECONDS`), so memory stays bounded for any file, even an 18-hour recording. Before
 mixdown and resampling the reader measures the source's facts (:class:`Decoded.native`: rate,
-channels, clipped fraction, DC offset) and notices a WAV whose header claims more data than the
-file holds; callers record both.
+channels, clipped fraction and DC offset, as :func:`speechprobe.data.clip.audio_facts` defines
+them) and notices a WAV whose header claims more data than the file holds; callers record both.
 """
 
 from __future__ import annotations
@@ -23,10 +23,10 @@ import numpy as np
 import soundfile as sf
 
 from ..errors import AudioError
+from .clip import CLIP_LEVEL, audio_facts
 
 MAX_CLIP_SECONDS = 600.0  # decoded per clip by default; longer clips are cut (and counted)
 BLOCK_SECONDS = 10.0  # decoded at once: bounds the multichannel float32 buffer
-CLIP_LEVEL = 1.0 - 2.0**-15  # |sample| at or above: clipped (full scale of 16-bit PCM as float)
 _SHORT_DATA = re.compile(r"\bdata\s*:\s*(\d+)\s*\(should be (\d+)\)")
 
 
@@ -52,19 +52,6 @@ class Decoded:
         return out
 
 
-def source_facts(data: np.ndarray, sample_rate: int, stats: tuple[int, float, int] | None = None) -> dict[str, Any]:
-    """Source facts of ``(frames, channels)`` float samples: ``stats`` = (clipped, sum, count) when accumulated."""
-    data = np.asarray(data)
-    channels = data.shape[1] if data.ndim == 2 else 1
-    clipped, total, count = stats if stats is not None else _block_stats(data)
-    return {
-        "sample_rate": int(sample_rate),
-        "channels": int(channels),
-        "clipped_fraction": float(clipped / count) if count else 0.0,
-        "dc_offset": float(total / count) if count else 0.0,
-    }
-
-
 def _block_stats(block: np.ndarray) -> tuple[int, float, int]:
     finite = np.nan_to_num(block, nan=0.0, posinf=0.0, neginf=0.0)
     return int((np.abs(finite) >= CLIP_LEVEL).sum()), float(finite.sum(dtype=np.float64)), int(block.size)
@@ -83,7 +70,12 @@ def decode(source: str | os.PathLike | Any, max_seconds: float | None = MAX_CLIP
             parts.append(as_mono(chunk))
         info = f.extra_info
     audio = np.concatenate(parts) if parts else np.zeros(0, np.float32)
-    native = source_facts(np.zeros((0, channels)), sr, (clipped, total, count))
+    native = {  # data.clip.audio_facts, accumulated block by block
+        "sample_rate": sr,
+        "channels": channels,
+        "clipped_fraction": clipped / count if count else 0.0,
+        "dc_offset": total / count if count else 0.0,
+    }
     known = 0 < frames < 2**62
     cut = limit >= 0 and (frames > limit if known else len(audio) >= limit)
     return Decoded(audio, sr, native, frames / sr if known else None, cut, _short_data(info))
@@ -140,7 +132,7 @@ def _fallback_read(p: Path, first: Exception, max_seconds: float | None) -> Deco
     y = np.asarray(y, dtype=np.float32)
     data = y[:, None] if y.ndim == 1 else y.T
     cut = max_seconds is not None and seconds > max_seconds
-    return Decoded(as_mono(data), int(sr), source_facts(data, int(sr)), float(seconds), cut)
+    return Decoded(as_mono(data), int(sr), audio_facts(data, int(sr)), float(seconds), cut)
 
 
 def from_array(value: Mapping[str, Any], where: str, max_seconds: float | None) -> Decoded:
@@ -154,7 +146,7 @@ def from_array(value: Mapping[str, Any], where: str, max_seconds: float | None) 
     total = len(data)
     keep = total if max_seconds is None else int(round(max_seconds * int(sr)))
     data = data[:keep]
-    return Decoded(as_mono(data), int(sr), source_facts(data, int(sr)), total / int(sr), total > keep)
+    return Decoded(as_mono(data), int(sr), audio_facts(data, int(sr)), total / int(sr), total > keep)
 
 
 def decode_bytes(data: bytes, where: str, hint: str | None = None, max_seconds: float | None = None) -> Decoded:
