@@ -19,6 +19,7 @@ SCRIPTS = [
     "bench_checksum.py",
     "bench_statistics.py",
     "calibration.py",
+    "bench_layer_analyses.py",
 ]
 
 

@@ -30,7 +30,8 @@ from .data.tasks import Task
 from .errors import ConfigError, SpeechprobeError
 from .features.extract import ClipMeta, extract
 from .features.store import FeatureSpace, FeatureStore
-from .models.registry import load_model, resolve_model
+from .models.base import RANDOM_SUFFIX
+from .models.registry import family, load_model, resolve_model
 from .rundir import RESULT_COLUMNS, STATE, RunDir, read_results, sort_results, versions
 from .warnlog import capture_warnings
 
@@ -39,7 +40,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("speechprobe")
 PROBE_KEY_VERSION = 2
-ANALYSIS_ONLY = ("permutations", "embeddings", "primary_probe")  # probe-stage settings that change no probe row
+# Probe-stage settings that change no probe row (the partial results are reused across them).
+ANALYSIS_ONLY = ("permutations", "embeddings", "primary_probe", "fingerprints", "similarity", "mdl")
 
 
 @dataclass
@@ -79,6 +81,16 @@ def validate(cfg: RunConfig) -> None:
 
 def _model_list(cfg: RunConfig) -> list[str]:
     return list(dict.fromkeys([*cfg.models, *cfg.baselines]))
+
+
+def _weights(name: str, cfg: RunConfig) -> tuple[str, bool]:
+    """The model to load and whether its weights are random: ``--random-init`` randomises every model;
+    ``<model>+random`` in --models adds the random-init control beside its trained twin in one run."""
+    base = name.removesuffix(RANDOM_SUFFIX)
+    spec, _ = resolve_model(base, convert=False)
+    if base != name and not family(spec.family).has_weights:
+        raise ConfigError(f"--models {name}: {base} is a fixed recipe with no weights to randomise")
+    return base, cfg.random_init or base != name
 
 
 def _open_tasks(cfg: RunConfig, root: Path) -> list[TaskRecord]:
@@ -127,7 +139,7 @@ def run_extract(cfg: RunConfig, existing: str = "auto") -> tuple[dict[str, list[
 def _extract(cfg: RunConfig, existing: str) -> tuple[dict[str, list[ClipMeta]], RunState]:
     """:func:`run_extract` once the configuration is valid."""
     for name in _model_list(cfg):
-        resolve_model(name, convert=False)  # unknown names fail before any work
+        _weights(name, cfg)  # unknown names fail before any work
     run_dir = RunDir(cfg.out)
     run_dir.claim("extract", cfg.stage_config("extract"), existing)
     with using_cache(cfg.cache) as root, capture_warnings() as wlog:
@@ -154,8 +166,9 @@ def _extract_models(cfg: RunConfig, records: list[TaskRecord], state: RunState, 
     budget = cfg.batch_seconds
     min_seconds = 0.0
     for name in _model_list(cfg):
+        base, random_init = _weights(name, cfg)
         recipe = dict(
-            name=name, window=cfg.window, device=cfg.device, dtype=cfg.dtype, random_init=cfg.random_init, seed=cfg.seed
+            name=base, window=cfg.window, device=cfg.device, dtype=cfg.dtype, random_init=random_init, seed=cfg.seed
         )
         if cfg.engine == "ray":  # model actors on a Ray cluster; `adapter` has the adapter's name, info, options()
             from .features.ray_engine import RayEngine
@@ -372,9 +385,24 @@ def _probe_and_report(cfg: RunConfig, clips: dict[str, list[ClipMeta]], state: R
                 device=cfg.device,
                 progress=cfg.progress,
             )
+        run_layer_analyses(cfg, state)
         if cfg.report:
             build_report(cfg.out)
     return results
+
+
+def run_layer_analyses(cfg: RunConfig, state: RunState) -> None:
+    """Depth fingerprints, layer similarity and MDL probes as ``cfg`` asks (analysis.layer_analyses)."""
+    if not (cfg.fingerprints or cfg.similarity or cfg.mdl):
+        return
+    from .analysis.layer_analyses import run_layer_analyses as run_all
+
+    store = FeatureStore(cache_root(cfg.cache) / "features")
+
+    def load(model: str, hashes):
+        return _space(store, model, state.models[model], cfg.pooling).gather(list(hashes))
+
+    run_all(cfg.out, load, fingerprints=cfg.fingerprints, similarity=cfg.similarity, mdl=cfg.mdl, device=cfg.device)
 
 
 def run_zeroshot_stage(cfg: ZeroShotConfig, existing: str = "auto") -> pd.DataFrame:

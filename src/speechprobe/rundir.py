@@ -63,7 +63,10 @@ EVIDENCE = {"extract": (STATE, CLIPS), "probe": (PARTIAL,), "zeroshot": ("zerosh
 STAGE_FILES: dict[str, list[str]] = {
     "extract": [STATE, CLIPS],
     # and the tables of every registered analysis (analysis.contract.register calls register_file)
-    "probe": [PARTIAL, SUMMARY, FIGURES, "analysis.json", "permutation.csv", "chance.csv"],
+    "probe": [
+        *(PARTIAL, SUMMARY, FIGURES, "analysis.json", "analyses", "permutation.csv", "chance.csv"),
+        *("fingerprints.csv", "similarity.csv", "mdl.csv"),  # the layer analyses (analysis.layer_analyses)
+    ],
     "zeroshot": [
         "zeroshot",
         "zeroshot_sensitivity.csv",

@@ -4,11 +4,12 @@
 
 from __future__ import annotations
 
-from . import embeddings, selection
+from . import embeddings, mdl, selection
 from .contract import Analysis, register, registered_so_far
 
 register(selection.ANALYSIS)
 register(embeddings.ANALYSIS)
+register(mdl.ANALYSIS)
 
 
 def registered() -> list[Analysis]:

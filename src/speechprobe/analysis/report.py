@@ -6,7 +6,9 @@
 - ``manifest.json`` (config, versions, models, tasks with ``paralinguistic``/``grouped_folds``/``cue``,
   chance levels, skipped items, warnings),
 - optionally ``permutation.csv``, ``chance.csv`` and ``analysis.json`` (with figure captions) written by
-  :func:`speechprobe.analysis.plan.analyse_features`, and the t-SNE/UMAP PNGs in ``figures/``.
+  :func:`speechprobe.analysis.plan.analyse_features`, and the t-SNE/UMAP PNGs in ``figures/``,
+- optionally ``analyses/*.json`` of the feature-level analyses (:mod:`.outputs`): their figures with
+  captions, findings and notes; the depth fingerprints lead the figures and findings.
 
 "Best layer" is the primary probe's everywhere (:mod:`.primary`); other probes are secondary columns.
 
@@ -36,6 +38,7 @@ from ..models.registry import default_baselines, nuisance_baselines
 from ..rundir import slug
 from .curves import CURVE_RULE, DEFAULT_TOL, baseline_gain, curve_shapes, paralinguistic_summary
 from .inputs import read_table
+from .outputs import AnalysisOutput, read_outputs
 from .plots import (
     plot_best_heatmap,
     plot_layer_curves,
@@ -95,6 +98,7 @@ class RunData:
     zeroshot_diagnostics: pd.DataFrame | None = None  # zeroshot_diagnostics.csv (parse rate, collapse)
     zeroshot_correlation: pd.DataFrame | None = None  # zeroshot_correlation.csv
     analysis: dict = field(default_factory=dict)
+    outputs: list[AnalysisOutput] = field(default_factory=list)  # RUN/analyses/*.json (feature-level analyses)
     problems: list[str] = field(default_factory=list)
 
     @property
@@ -198,6 +202,8 @@ def load_run(run_dir: Path) -> RunData:
             setattr(data, attr, read_table(run_dir / name, columns))
         except (SpeechprobeError, ValueError, pd.errors.ParserError, pd.errors.EmptyDataError, OSError) as e:
             data.problems.append(f"{name} cannot be used ({e})")
+    data.outputs, problems = read_outputs(run_dir)
+    data.problems.extend(problems)
     data.problems.extend(_coverage_problems(data))
     return data
 
@@ -655,6 +661,9 @@ def make_figures(data: RunData, chance: pd.DataFrame) -> tuple[list[FigureEntry]
             )
     except Exception as e:
         problems.append(f"some figures could not be drawn ({type(e).__name__}: {e})")
+    for out in data.outputs:  # figures of the feature-level analyses, with their own captions
+        notes = (FigureEntry(data.run_dir / f.path, f.caption, f.section) for f in out.figures)
+        entries.extend(e for e in notes if e.path.is_file())
     models = sorted(set(summary["model"]) | set(data.manifest.get("models") or {}))
     tasks = sorted(set(summary["task"]) | set(data.tasks_meta))
     embeddings = {f"{kind}_{slug(m)}_{slug(t)}.png" for kind in ("tsne", "umap") for m in models for t in tasks}
@@ -1097,6 +1106,20 @@ def _skipped_count(manifest: dict) -> int:
     return int(skipped.get("count", 0)) if isinstance(skipped, dict) else 0
 
 
+LEAD_ANALYSIS = "fingerprints"  # the depth fingerprints headline the report
+
+
+def _lead_with(rep: Report, outputs: Sequence[AnalysisOutput], name: str) -> None:
+    """Move the figures and findings of analysis ``name`` to the top (its findings after the first line)."""
+    lead = [o for o in outputs if o.analysis == name]
+    names = {Path(f.path).name for o in lead for f in o.figures}
+    first = [f for f in rep.figures if f.path.name in names]
+    sentences = [s for o in lead for s in o.findings]
+    rep.figures = first + [f for f in rep.figures if f not in first]
+    rest = [s for s in rep.findings if s not in sentences]
+    rep.findings = rest[:1] + sentences + rest[1:]
+
+
 def build_report(run_dir: Path, title: str | None = None) -> Path:
     """Write ``RUN/report.html``, ``RUN/report.md``, ``RUN/main_table.csv`` and ``RUN/main_table.tex``
     (and the score figures in ``RUN/figures``) from the files in ``run_dir``; return the HTML path.
@@ -1126,6 +1149,7 @@ def build_report(run_dir: Path, title: str | None = None) -> Path:
         ),
     ]
     notes = [str(n) for n in data.analysis.get("notes", [])]
+    notes += [f"{out.analysis}: {n}" for out in data.outputs for n in out.notes]
     if data.permutation is None:
         notes.append(
             "No permutation.csv: permutation tests were not run (speechprobe report --permutations N runs them)."
@@ -1134,7 +1158,11 @@ def build_report(run_dir: Path, title: str | None = None) -> Path:
         notes.append("No chance.csv: the empirical chance per layer comes with the permutation tests.")
     rep = Report(
         title=title or f"speechprobe report: {run_dir.name}",
-        findings=findings(data, table, shapes, para) + zeroshot_findings(data),
+        findings=[
+            *findings(data, table, shapes, para),
+            *zeroshot_findings(data),
+            *(s for out in data.outputs for s in out.findings),
+        ],
         warnings=warnings_for(data),
         problems=problems,
         tables=_tables(data, table, shapes, gains, para, chance),
@@ -1142,6 +1170,7 @@ def build_report(run_dir: Path, title: str | None = None) -> Path:
         run_tables=run_tables,
         notes=notes,
     )
+    _lead_with(rep, data.outputs, LEAD_ANALYSIS)
     write_main_table(run_dir, table, data.baselines)
     _write_text(run_dir / "report.md", render_markdown(rep, run_dir))
     return _write_text(run_dir / "report.html", render_html(rep))

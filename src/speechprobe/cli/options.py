@@ -55,6 +55,13 @@ PermOpt = typer.Option(
 )
 EmbedOpt = typer.Option(True, "--embeddings/--no-embeddings", help="t-SNE/UMAP of the first, best and last layers.")
 ReportOpt = typer.Option(True, "--report/--no-report", help="Write report.html at the end.")
+FingerprintsOpt = typer.Option(
+    True, "--fingerprints/--no-fingerprints", help="Depth fingerprints: 90 % and peak depth per model and task."
+)
+SimilarityOpt = typer.Option(
+    True, "--similarity/--no-similarity", help="Layer similarity: debiased CKA and mutual k-NN between all layers."
+)
+MdlOpt = typer.Option(True, "--mdl/--no-mdl", help="MDL probes: online code length and compression per layer.")
 EngineOpt = typer.Option("local", "--engine", help="local, or ray (model actors on a Ray cluster; same results).")
 AddressOpt = typer.Option(
     None, "--address", help="With --engine ray: auto, HOST:PORT or ray://HOST:PORT [default: a new local Ray]."

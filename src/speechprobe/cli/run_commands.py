@@ -26,10 +26,12 @@ from .options import (
     DupOpt,
     EmbedOpt,
     EngineOpt,
+    FingerprintsOpt,
     FoldsOpt,
     GroupColOpt,
     JobsOpt,
     LabelColOpt,
+    MdlOpt,
     ModelsOpt,
     ModeOpt,
     OutOpt,
@@ -43,6 +45,7 @@ from .options import (
     ReportOpt,
     ResumeOpt,
     SeedOpt,
+    SimilarityOpt,
     SizeOpt,
     SplitOpt,
     TasksOpt,
@@ -87,6 +90,9 @@ def run(
     split: str | None = SplitOpt,
     permutations: int = PermOpt,
     embeddings: bool = EmbedOpt,
+    fingerprints: bool = FingerprintsOpt,
+    similarity: bool = SimilarityOpt,
+    mdl: bool = MdlOpt,
     report: bool = ReportOpt,
     zeroshot: bool = typer.Option(False, "--zeroshot/--no-zeroshot", help="Also ask decoder models zero-shot."),
     prompts: str = PromptsOpt,
@@ -116,6 +122,9 @@ def run(
         n_jobs=jobs,
         permutations=permutations,
         embeddings=embeddings,
+        fingerprints=fingerprints,
+        similarity=similarity,
+        mdl=mdl,
         report=report and not zeroshot,  # with zero-shot, the report comes once its rows are in
         **compute_options(ctx, device, dtype, window, seed, cache, engine, ray_address, ray_actors),
     )
@@ -248,6 +257,9 @@ def probe(
     jobs: int = JobsOpt,
     permutations: int | None = typer.Option(None, "--permutations", help="Permutations [default: the run's]."),
     embeddings: bool | None = typer.Option(None, "--embeddings/--no-embeddings", help="[default: the run's]."),
+    fingerprints: bool | None = typer.Option(None, "--fingerprints/--no-fingerprints", help="[default: the run's]."),
+    similarity: bool | None = typer.Option(None, "--similarity/--no-similarity", help="[default: the run's]."),
+    mdl: bool | None = typer.Option(None, "--mdl/--no-mdl", help="[default: the run's]."),
     report: bool | None = typer.Option(None, "--report/--no-report", help="[default: the run's]."),
     resume: bool = ResumeOpt,
     overwrite: bool = OverwriteOpt,
@@ -263,6 +275,9 @@ def probe(
     cfg.permutations = permutations if permutations is not None else cfg.permutations
     cfg.embeddings = embeddings if embeddings is not None else cfg.embeddings
     cfg.report = report if report is not None else cfg.report
+    cfg.fingerprints = fingerprints if fingerprints is not None else cfg.fingerprints
+    cfg.similarity = similarity if similarity is not None else cfg.similarity
+    cfg.mdl = mdl if mdl is not None else cfg.mdl
     cfg.n_jobs, cfg.progress = jobs, ctx.obj.progress
     probe_and_report(cfg, clips, state, existing)
     print_best(run_dir)
@@ -278,6 +293,9 @@ def demo(
     jobs: int = typer.Option(2, "--jobs", "-j", help="Parallel probe jobs."),
     permutations: int = PermOpt,
     embeddings: bool = EmbedOpt,
+    fingerprints: bool = FingerprintsOpt,
+    similarity: bool = SimilarityOpt,
+    mdl: bool = MdlOpt,
     resume: bool = ResumeOpt,
     overwrite: bool = OverwriteOpt,
 ) -> None:
@@ -298,6 +316,9 @@ def demo(
         n_jobs=jobs,
         permutations=permutations,
         embeddings=embeddings,
+        fingerprints=fingerprints,
+        similarity=similarity,
+        mdl=mdl,
         **compute_options(ctx, "cpu", None, window, 0, cache),
     )
     run_pipeline(cfg, existing)
