@@ -232,7 +232,7 @@ def cache_holds_checkpoints(tmp: Path) -> str:
 
     with (
         mock.patch.object(ctranslate2, "convert_whisper", fake_convert),
-        mock.patch.object(registry, "_hf_cached", lambda *a: None),
+        mock.patch.object(registry, "hf_cached", lambda *a: None),  # no HF-cache copy takes precedence
     ):
         with using_cache(tmp / "mine"):
             _, source = registry.resolve_model("whisper-tiny.en")

@@ -1053,11 +1053,13 @@ def render_html(rep: Report) -> str:
     return "\n".join(parts)
 
 
-_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]<>()#+!|~$])")
+# Characters that make markup inside a line of text (emphasis, code, links, HTML, tables, math, strikethrough);
+# "#", "+", "-" and digits only do at the start of a line, where the report always puts "- " or "### " first.
+_MD_SPECIAL = re.compile(r"([\\`*_\[\]<>|~$])")
 
 
 def md_escape(text: object) -> str:
-    """Text as literal Markdown: labels and task names never become markup, links or HTML."""
+    """Text as literal Markdown: labels and task names never become emphasis, links, HTML or table cells."""
     return _MD_SPECIAL.sub(r"\\\1", str(text)).replace("\n", " ")
 
 
