@@ -3,7 +3,7 @@
 After extraction each task's clips are checked once (:func:`finish_task`): clips shorter than the
 run's models can take are skipped with a reason, repeated audio is kept in one group or dropped
 (:mod:`speechprobe.data.duplicates`), and what remains must have two classes, each with at least
-``--folds`` clips, and at least ``--folds`` groups when folds are grouped (:func:`check_folds`).
+``--folds`` clips, and as many groups per class as the folds need when folds are grouped (:func:`check_folds`).
 """
 
 from __future__ import annotations
@@ -23,8 +23,10 @@ from .features.extract import ClipMeta
 log = logging.getLogger("speechprobe")
 
 
-def check_folds(task: str, labels: Sequence[str], groups: Sequence[str] | None, folds: int) -> None:
-    """Two classes, each with at least ``folds`` clips, and ``folds`` groups when grouped; else one line."""
+def check_folds(task: str, labels: Sequence[str], groups: Sequence[str | None] | None, cfg: RunConfig) -> None:
+    """Two classes, each with clips for every fold and, when folds are grouped (``groups`` given and not
+    ``--ungrouped``), with as many groups (speakers) as the folds need; else one line naming the fixes."""
+    folds = 2 if cfg.cv == "logo" else cfg.folds
     counts = Counter(labels)
     if len(counts) < 2:
         raise ConfigError(f"task {task}: only {len(counts)} class left after skipping; it needs at least 2")
@@ -35,12 +37,29 @@ def check_folds(task: str, labels: Sequence[str], groups: Sequence[str] | None, 
             f"task {task}: class {worst!r} has {small[worst]} clips, fewer than --folds {folds}; "
             f"lower --folds to {max(2, min(counts.values()))} or add clips"
         )
-    n_groups = len(set(groups)) if groups is not None else None
-    if n_groups is not None and n_groups < folds:
-        raise ConfigError(
-            f"task {task}: only {n_groups} speakers/groups for --folds {folds}; lower --folds to "
-            f"{max(2, n_groups)}, add speakers, or ungroup the folds (--group-column none)"
-        )
+    if groups is not None and not cfg.ungrouped:
+        _check_groups(task, labels, groups, cfg)
+
+
+def _check_groups(task: str, labels: Sequence[str], groups: Sequence[str | None], cfg: RunConfig) -> None:
+    """Every class needs as many groups (speakers) as the folds: else one line naming the classes and the fixes."""
+    from .probes.cv import group_shortfall, min_groups_needed
+
+    short = group_shortfall(labels, groups, cfg.folds, cfg.cv)
+    if not short:
+        return
+    listed = ", ".join(f"{c!r} {n}" for c, n in sorted(short.items(), key=lambda kv: (kv[1], kv[0])))
+    fewest = min(short.values())
+    fixes = ["--ungrouped (folds ignore the groups; speaker leakage may inflate scores)"]
+    if cfg.cv != "logo" and fewest >= 2:
+        fixes[:0] = [f"--folds {fewest}", "--cv logo (leave one group out)"]
+    want = "--cv logo" if cfg.cv == "logo" else f"--folds {cfg.folds}"
+    raise ConfigError(
+        f"task {task}: {len(short)} class(es) have fewer groups (speakers) than {want} needs "
+        f"({min_groups_needed(cfg.cv, cfg.folds)}): {listed}; use {', '.join(fixes[:-1])}"
+        + (" or " if len(fixes) > 1 else "")
+        + fixes[-1]
+    )
 
 
 def finish_task(
@@ -56,7 +75,7 @@ def finish_task(
             skipped.append(Skip(task.name, c.id, reason, "too_short"))
         else:
             kept.append(c)
-    grouped = any(c.group for c in kept)
+    has_groups = any(c.group for c in kept)
     keep, groups, dups = resolve_duplicates(
         [c.content_hash for c in kept], [c.label for c in kept], [c.group for c in kept], cfg.drop_duplicates
     )
@@ -74,8 +93,14 @@ def finish_task(
             skipped.append(Skip(task.name, c.id, f"same audio as {first[c.content_hash]}", "duplicate"))
     if not final:
         raise ConfigError(f"task {task.name}: no usable clips (all {len(skipped)} skipped)")
+    grouped = has_groups and not cfg.ungrouped
     if not grouped:
-        msg = f"task {task.name}: no speaker/group column, folds are not grouped; speaker leakage may inflate scores"
+        why = (
+            "--ungrouped, folds are not grouped by its speaker/group column"
+            if has_groups
+            else ("no speaker/group column, folds are not grouped")
+        )
+        msg = f"task {task.name}: {why}; speaker leakage may inflate scores"
         log.warning(msg)
         warnings.append(msg)
     return final, _task_info(task, source, final, grouped, skipped, dups.as_dict()), skipped
@@ -94,6 +119,8 @@ def _task_info(task: Task, source: ClipSource, clips: list[ClipMeta], grouped: b
         "labels": dict(sorted(Counter(c.label for c in clips).items())),
         "labels_outside_label_set": outside,
         "group_unmatched": getattr(source, "group_unmatched", 0),
+        "singleton_groups": sum(not c.group for c in clips) if grouped else 0,
+        "group_caveat": task.group_caveat,
         "n_clips": len(clips),
         "n_skipped": len(skipped),
         "skipped_by_kind": count_kinds(skipped),

@@ -41,7 +41,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("speechprobe")
 PROBE_KEY_VERSION = 2
 # Probe-stage settings that change no probe row (the partial results are reused across them).
-ANALYSIS_ONLY = ("permutations", "embeddings", "primary_probe", "fingerprints", "similarity", "mdl")
+ANALYSIS_ONLY = ("permutations", "embeddings", "primary_probe", "fingerprints", "similarity", "mdl", "bootstrap")
 
 
 @dataclass
@@ -67,6 +67,7 @@ class RunState:
     probing: dict[str, dict] = field(default_factory=dict)  # wall seconds per (model, task) probed in this call
     store: dict[str, dict[str, int]] = field(default_factory=dict)  # model -> feature items found bad and recomputed
     library_warnings: dict = field(default_factory=dict)  # captured during extraction (warnlog)
+    cv: dict[str, dict] = field(default_factory=dict)  # per task: fold plan and per-fold class coverage
 
 
 def validate(cfg: RunConfig) -> None:
@@ -121,7 +122,8 @@ def _open_tasks(cfg: RunConfig, root: Path) -> list[TaskRecord]:
     for rec in records:
         labels = getattr(rec.source, "labels", None)
         if labels is not None:
-            check_folds(rec.task.name, labels(), None, cfg.folds)
+            groups = getattr(rec.source, "groups", None)
+            check_folds(rec.task.name, labels(), groups() if groups is not None else None, cfg)
     return records
 
 
@@ -252,45 +254,71 @@ def probe_key(task: str, label_set: list[str], space: str, clips: list[ClipMeta]
 def run_probes(
     cfg: RunConfig, clips_by_task: dict[str, list[ClipMeta]], state: RunState, run_dir: RunDir | None = None
 ) -> pd.DataFrame:
-    """Probe every (model, task); each finished pair is kept under RUN/partial/ for resume."""
-    from .probes import probe_layers
+    """Probe every (model, task); each finished pair is kept under RUN/partial/ (rows) and
+    RUN/predictions/ (out-of-fold predictions) for resume."""
+    from .probes import make_cv
 
     run_dir = run_dir or RunDir(cfg.out)
     store = FeatureStore(cache_root(cfg.cache) / "features")
     frames = []
     for task, clips in clips_by_task.items():
         labels = [c.label for c in clips]
-        groups = [c.group or "" for c in clips] if any(c.group for c in clips) else None
+        groups = [c.group or "" for c in clips] if any(c.group for c in clips) and not cfg.ungrouped else None
         try:
-            check_folds(task, labels, groups, cfg.folds)
+            check_folds(task, labels, groups, cfg)
+            plan = make_cv(labels, groups, cfg.folds, cfg.seed, cfg.repeats, cfg.cv)
         except ConfigError as e:  # e.g. a class lost to skipped clips: report it, probe the other tasks
             log.warning("%s", e)
             state.warnings.append(f"not probed: {e}")
             continue
-        hashes = [c.content_hash for c in clips]
+        state.cv[task] = plan.describe(labels, groups)
         label_set = state.tasks.get(task, {}).get("label_set") or sorted(set(labels))
         for model, info in state.models.items():
-            partial = run_dir.partial_file(probe_key(task, label_set, info["space"], clips, cfg))
-            if partial.is_file():
-                frames.append(pd.read_csv(partial))
-                continue
-            space = _space(store, model, info, cfg.pooling)
-            t0 = time.perf_counter()
-            with run_dir.temp_dir() as tmp:  # features memory-mapped, not in RAM; never inside the store
-                feats = space.gather(hashes, out=tmp / "features.npy")
-                rows = probe_layers(
-                    feats, labels, groups, cfg.probes, cfg.folds, cfg.seed, cfg.n_jobs, cfg.progress, device=cfg.device
-                )
-                del feats
-            state.probing[f"{model}/{task}"] = {"seconds": round(time.perf_counter() - t0, 3)}
-            frame = pd.DataFrame(rows)
-            frame.insert(0, "task", task)
-            frame.insert(0, "model", model)
-            run_dir.write_csv(str(partial.relative_to(run_dir.root)), frame[RESULT_COLUMNS])
-            frames.append(pd.read_csv(partial))
+            key = probe_key(task, label_set, info["space"], clips, cfg)
+            frames.append(_probe_pair(cfg, run_dir, store, model, info, task, clips, groups, key, state))
     if not frames:
         raise ConfigError("no task could be probed: " + "; ".join(state.warnings[-len(clips_by_task) :]))
     return sort_results(pd.concat(frames, ignore_index=True))
+
+
+def _probe_pair(cfg, run_dir, store, model, info, task, clips, groups, key, state) -> pd.DataFrame:
+    """Rows of one (model, task): from RUN/partial/ when its rows and predictions are there, else probed."""
+    from .probes import cross_validate_layers, read_predictions, write_predictions
+
+    partial = run_dir.partial_file(key)
+    if partial.is_file():
+        stored = read_predictions(cfg.out, model, task)
+        if stored is not None and stored.key == key:
+            return pd.read_csv(partial)
+    space = _space(store, model, info, cfg.pooling)
+    t0 = time.perf_counter()
+    with run_dir.temp_dir() as tmp:  # features memory-mapped, not in RAM; never inside the store
+        feats = space.gather([c.content_hash for c in clips], out=tmp / "features.npy")
+        result = cross_validate_layers(
+            feats,
+            [c.label for c in clips],
+            groups,
+            cfg.probes,
+            cfg.folds,
+            cfg.seed,
+            cfg.n_jobs,
+            cfg.progress,
+            device=cfg.device,
+            repeats=cfg.repeats,
+            cv=cfg.cv,
+            settings=cfg.probe_settings(),
+            tune=cfg.tune,
+        )
+        del feats
+    state.probing[f"{model}/{task}"] = {"seconds": round(time.perf_counter() - t0, 3)}
+    result.predictions.ids = [c.id for c in clips]
+    result.predictions.key = key
+    write_predictions(cfg.out, model, task, result.predictions)
+    frame = pd.DataFrame(result.rows)
+    frame.insert(0, "task", task)
+    frame.insert(0, "model", model)
+    run_dir.write_csv(str(partial.relative_to(run_dir.root)), frame[RESULT_COLUMNS])
+    return pd.read_csv(partial)
 
 
 def write_outputs(
@@ -300,13 +328,21 @@ def write_outputs(
     state: RunState,
     library_warnings: dict | None = None,
 ) -> None:
-    """results.csv (this stage's rows replaced, zero-shot rows kept), summary.csv, figures/ and manifest.json."""
+    """results.csv (this stage's rows replaced, zero-shot rows kept), summary.csv, bootstrap.csv, figures/ and
+    manifest.json."""
     from .analysis import chance_levels, plot_layer_curves, summarize
+    from .analysis.bootstrap import bootstrap_run
+    from .probes import TUNE_GRIDS, probe_params
 
     run_dir = RunDir(cfg.out)
     merged = run_dir.replace_rows("probe", results)
-    summary = summarize(merged)
+    summary = summarize(merged, {task: info["test_train_ratio"] for task, info in state.cv.items()})
     run_dir.write_csv("summary.csv", summary)
+    t0 = time.perf_counter()
+    if cfg.bootstrap:
+        pairs = [(m, t) for m in state.models for t in state.cv]
+        bootstrap_run(cfg.out, pairs, cfg.bootstrap, cfg.seed)
+    boot = {"n_boot": cfg.bootstrap, "seconds": round(time.perf_counter() - t0, 3), "seed": cfg.seed}
     chance = {task: chance_levels([c.label for c in clips]) for task, clips in clips_by_task.items()}
     figures = plot_layer_curves(summary, cfg.out / "figures", chance={t: c["macro_f1"] for t, c in chance.items()})
     notes = [dataclasses.asdict(s) for s in state.notes]
@@ -330,6 +366,12 @@ def write_outputs(
         "probing": state.probing,
         "store": {"items_recomputed": repaired, "by_model": state.store},
         "library_warnings": {"extract": state.library_warnings, "probe": library_warnings or {}},
+        "cv": state.cv,
+        "probe_settings": {
+            "probes": probe_params(cfg.probes, cfg.seed, cfg.probe_settings()),
+            "tune": {"on": cfg.tune, "grids": {p: TUNE_GRIDS[p] for p in cfg.probes if p in TUNE_GRIDS}},
+        },
+        "bootstrap": boot,
         "figures": [str(p.relative_to(cfg.out)) for p in figures],
     }
     run_dir.update_manifest(sections)

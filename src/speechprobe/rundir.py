@@ -65,6 +65,7 @@ STAGE_FILES: dict[str, list[str]] = {
     # and the tables of every registered analysis (analysis.contract.register calls register_file)
     "probe": [
         *(PARTIAL, SUMMARY, FIGURES, "analysis.json", "analyses", "permutation.csv", "chance.csv"),
+        *("predictions", "bootstrap.csv"),  # out-of-fold predictions (probes.predictions) and their bootstrap
         *("fingerprints.csv", "similarity.csv", "mdl.csv"),  # the layer analyses (analysis.layer_analyses)
     ],
     "zeroshot": [

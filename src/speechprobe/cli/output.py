@@ -1,4 +1,8 @@
-"""What the commands print: tables on standard output."""
+"""What the commands print: the best layer per (model, task) with its uncertainty, on standard output.
+
+Reads the run directory only (:func:`speechprobe.analysis.load_run` and the report's main table), so the
+console shows the same numbers as report.html.
+"""
 
 from __future__ import annotations
 
@@ -17,6 +21,8 @@ def stdout() -> Console:
 def print_best(out: Path) -> None:
     """The primary probe's best layer per (model, task) beside the baselines and the selection-aware p,
     then the other probes' best scores (secondary), and where the outputs are."""
+    import pandas as pd
+
     from ..analysis import load_run, main_table
 
     data = load_run(out)
@@ -31,6 +37,7 @@ def print_best(out: Path) -> None:
         "layer",
         "depth",
         f"Macro-F1 {data.primary} (95% CI)",
+        "best in",
         *(["p (selection-aware)", "q"] if tested else []),
         *base,
         *[f"{c.split('_')[1]} (secondary)" for c in second],
@@ -43,11 +50,13 @@ def print_best(out: Path) -> None:
             str(r["layer"]),
             f"{r['relative_depth']:.2f}",
             f"{r['macro_f1']:.3f} ± {r['ci95']:.3f}",
+            "–" if pd.isna(r["p_best"]) else f"{100 * r['p_best']:.0f}%",
             *([f"{r['p_value']:.3g}", f"{r['q_value']:.3g}"] if tested else []),
             *[f"{r[c]:.3f}" for c in base],
             *[f"{r[c]:.3f}" for c in second],
         )
     out_console = stdout()
     out_console.print(view)
-    for what in ("results.csv", "summary.csv", "figures", "manifest.json", "report.html"):
+    out_console.print("95% CI: corrected resampled t; best in: share of bootstrap resamples (bootstrap.csv)")
+    for what in ("results.csv", "summary.csv", "bootstrap.csv", "figures", "manifest.json", "report.html"):
         out_console.print(f"{what:>14}: {out / what}")

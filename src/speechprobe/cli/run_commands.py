@@ -57,6 +57,20 @@ from .options import (
     split_list,
 )
 from .output import print_best, stdout
+from .probe_options import (
+    BootstrapOpt,
+    CvOpt,
+    KnnKOpt,
+    LinearCOpt,
+    MlpAlphaOpt,
+    MlpEpochsOpt,
+    MlpHiddenOpt,
+    MlpSolverOpt,
+    RepeatsOpt,
+    TuneOpt,
+    UngroupedOpt,
+    keep_run_value,
+)
 
 DEMO_MODELS = ("whisper-tiny.en", "whisper-base")
 DEMO_TASKS = ("accent", "stress", "speaker_count", "emotion", "gender")
@@ -102,9 +116,20 @@ def run(
     ray_actors: int | None = ActorsOpt,
     resume: bool = ResumeOpt,
     overwrite: bool = OverwriteOpt,
+    repeats: int = RepeatsOpt,
+    cv: str = CvOpt,
+    ungrouped: bool = UngroupedOpt,
+    bootstrap: int = BootstrapOpt,
+    knn_k: int = KnnKOpt,
+    mlp_hidden: int = MlpHiddenOpt,
+    mlp_alpha: float = MlpAlphaOpt,
+    mlp_epochs: int = MlpEpochsOpt,
+    mlp_solver: str = MlpSolverOpt,
+    linear_c: float = LinearCOpt,
+    tune: bool = TuneOpt,
 ) -> None:
     """Extract, probe and report: the whole pipeline (zero-shot too with --zeroshot)."""
-    # Over 60 lines only because Typer declares each of the 34 options as one parameter line.
+    # Over 60 lines only because Typer declares each of the 45 options as one parameter line.
     from ..config import RunConfig
     from ..pipeline import run as run_pipeline
 
@@ -126,6 +151,17 @@ def run(
         similarity=similarity,
         mdl=mdl,
         report=report and not zeroshot,  # with zero-shot, the report comes once its rows are in
+        repeats=repeats,
+        cv=cv,
+        ungrouped=ungrouped,
+        bootstrap=bootstrap,
+        knn_k=knn_k,
+        mlp_hidden=mlp_hidden,
+        mlp_alpha=mlp_alpha,
+        mlp_epochs=mlp_epochs,
+        mlp_solver=mlp_solver,
+        linear_c=linear_c,
+        tune=tune,
         **compute_options(ctx, device, dtype, window, seed, cache, engine, ray_address, ray_actors),
     )
     zs = None
@@ -227,8 +263,13 @@ def extract(
     ray_actors: int | None = ActorsOpt,
     resume: bool = ResumeOpt,
     overwrite: bool = OverwriteOpt,
+    folds: int = FoldsOpt,
+    cv: str = CvOpt,
+    ungrouped: bool = UngroupedOpt,
 ) -> None:
-    """Extract features only (into the feature store); `speechprobe probe RUN` continues."""
+    """Extract features only (into the feature store); `speechprobe probe RUN` continues.
+
+    The fold options are checked against the classes and speakers before extracting, and kept for `probe`."""
     from ..config import RunConfig
     from ..pipeline import run_extract
 
@@ -240,6 +281,9 @@ def extract(
         drop_duplicates=drop_duplicates,
         columns=dataset_columns(audio_column, label_column, group_column),
         split=split,
+        folds=folds,
+        cv=cv,
+        ungrouped=ungrouped,
         **compute_options(ctx, device, dtype, window, seed, cache, engine, ray_address, ray_actors),
     )
     clips, state = run_extract(cfg, existing)
@@ -263,8 +307,25 @@ def probe(
     report: bool | None = typer.Option(None, "--report/--no-report", help="[default: the run's]."),
     resume: bool = ResumeOpt,
     overwrite: bool = OverwriteOpt,
+    repeats: int | None = keep_run_value(RepeatsOpt),
+    cv: str | None = keep_run_value(CvOpt),
+    ungrouped: bool | None = typer.Option(None, "--ungrouped/--grouped", help=UngroupedOpt.help),
+    bootstrap: int | None = keep_run_value(BootstrapOpt),
+    knn_k: int | None = keep_run_value(KnnKOpt),
+    mlp_hidden: int | None = keep_run_value(MlpHiddenOpt),
+    mlp_alpha: float | None = keep_run_value(MlpAlphaOpt),
+    mlp_epochs: int | None = keep_run_value(MlpEpochsOpt),
+    mlp_solver: str | None = keep_run_value(MlpSolverOpt),
+    linear_c: float | None = keep_run_value(LinearCOpt),
+    tune: bool | None = keep_run_value(TuneOpt),
 ) -> None:
-    """Probe features already extracted into RUN (nothing is re-extracted); the seed is the run's."""
+    """Probe features already extracted into RUN (nothing is re-extracted); the seed is the run's, and
+    options not given keep RUN's."""
+    # Over 60 lines only because Typer declares each option as one parameter line.
+    chosen = dict(repeats=repeats, cv=cv, ungrouped=ungrouped, bootstrap=bootstrap, knn_k=knn_k, tune=tune)
+    chosen |= dict(mlp_hidden=mlp_hidden, mlp_alpha=mlp_alpha, mlp_epochs=mlp_epochs, mlp_solver=mlp_solver)
+    chosen |= dict(linear_c=linear_c)
+    given = {k: v for k, v in chosen.items() if v is not None}
     from ..pipeline import load_extracted, probe_and_report
 
     existing = existing_mode(resume, overwrite)
@@ -278,6 +339,8 @@ def probe(
     cfg.fingerprints = fingerprints if fingerprints is not None else cfg.fingerprints
     cfg.similarity = similarity if similarity is not None else cfg.similarity
     cfg.mdl = mdl if mdl is not None else cfg.mdl
+    for name, value in given.items():  # the cross-validation and probe settings, by their field names
+        setattr(cfg, name, value)
     cfg.n_jobs, cfg.progress = jobs, ctx.obj.progress
     probe_and_report(cfg, clips, state, existing)
     print_best(run_dir)

@@ -66,6 +66,12 @@ class ManifestSource:
         """Labels of the rows that will be read (rows with an empty path or label left out)."""
         return [normalise_label(r["label"]) for r in self.table.to_dict("records") if _problem(r) is None]
 
+    def groups(self) -> list[str | None] | None:
+        """The group of every row (None where the cell is empty), or None without a group column."""
+        if not self.has_groups:
+            return None
+        return [g or None for g in self.table["group"]]
+
     def __iter__(self) -> Iterator[Clip]:
         """Decode rows in parallel workers, yielding clips in manifest order."""
         self._log.clear()
