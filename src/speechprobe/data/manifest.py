@@ -67,10 +67,11 @@ class ManifestSource:
         return [normalise_label(r["label"]) for r in self.table.to_dict("records") if _problem(r) is None]
 
     def groups(self) -> list[str | None] | None:
-        """The group of every row (None where the cell is empty), or None without a group column."""
+        """The group of every row ``labels()`` keeps (None where the cell is empty), or None without a
+        group column."""
         if not self.has_groups:
             return None
-        return [g or None for g in self.table["group"]]
+        return [r["group"] or None for r in self.table.to_dict("records") if _problem(r) is None]
 
     def __iter__(self) -> Iterator[Clip]:
         """Decode rows in parallel workers, yielding clips in manifest order."""
