@@ -211,7 +211,7 @@ def _cli(args: list[str], cluster: dict, home: Path, token: str, tmp_path: Path)
     (home / ".ray" / "auth_token").write_text(token)
     env = {k: v for k, v in cluster["env"].items() if k not in ("RAY_AUTH_TOKEN", "RAY_AUTH_MODE", "RAY_ADDRESS")}
     env.update(HOME=str(home), MPLCONFIGDIR=str(tmp_path / "mpl"), PYTHONPATH=os.pathsep.join(sys.path))
-    cmd = [sys.executable, "-c", "from speechprobe.cli import main; main()", *args]
+    cmd = [sys.executable, "-c", "import sys; from speechprobe.cli import main; sys.exit(main())", *args]
     return subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
 
 
