@@ -14,7 +14,7 @@ from __future__ import annotations
 from .base import DecoderState, Encoded, ZeroShotBackend
 from .cache import ResponseCache, response_key
 from .calibration import ContentFree, Verbalised, calibrated, content_free_inputs
-from .compare import merge_results, restore_zeroshot_rows, sensitivity_table, write_zeroshot_outputs
+from .compare import refresh_zeroshot_tables, sensitivity_table, write_zeroshot_outputs
 from .diagnostics import answer_diagnostics
 from .engines import Questions, answer_batch
 from .link import (
@@ -65,7 +65,6 @@ __all__ = [
     "greedy_generate",
     "load_backend",
     "load_template_file",
-    "merge_results",
     "normalise",
     "parse_answer",
     "plot_zeroshot_vs_probe",
@@ -73,7 +72,7 @@ __all__ = [
     "resolve_prompts",
     "resolve_zeroshot_model",
     "response_key",
-    "restore_zeroshot_rows",
+    "refresh_zeroshot_tables",
     "run_zeroshot",
     "score_labels",
     "sensitivity_table",

@@ -1,6 +1,6 @@
 """Where a zero-shot batch is answered: :func:`answer_batch` (every engine runs it), in this process
 (:class:`LocalAnswers`) or on Ray model actors (:class:`RayAnswers`, built and supervised by
-:mod:`speechprobe.features.ray_engine` on the driver's thread counts), and :class:`BackendInfo`, what the
+:mod:`speechprobe.ray_pool` on the driver's thread counts), and :class:`BackendInfo`, what the
 driver knows of a backend that lives on the actors.
 """
 
@@ -17,7 +17,7 @@ from .base import ZeroShotBackend
 from .scoring import greedy_generate, label_tokens, score_prompts
 
 if TYPE_CHECKING:
-    from ..features.ray_engine import Recipe
+    from ..ray_pool import Recipe
 
 JobKey = tuple[str, str]  # (mode, template id or native head)
 Answered = tuple[dict[JobKey, list[dict]], int]  # answer_batch: records per job, clips truncated
@@ -140,16 +140,16 @@ def backend_info(backend: ZeroShotBackend, labels: Iterable[str]) -> BackendInfo
 class RayAnswers:
     """The Ray engine: :func:`answer_batch` on model actors, each holding ``recipe.build()`` (a backend).
 
-    Ray must be connected (``ray_engine.connect``). The actors use the driver's torch and BLAS thread
+    Ray must be connected (``ray_connect.connect``). The actors use the driver's torch and BLAS thread
     counts; at most ``INFLIGHT_PER_ACTOR`` batches per actor are in flight; a dead actor's batch is
-    retried (:class:`~speechprobe.features.ray_engine.ActorPool`). ``backend`` is a :class:`BackendInfo`
+    retried (:class:`~speechprobe.ray_pool.ActorPool`). ``backend`` is a :class:`BackendInfo`
     over ``labels``, the same on every actor.
     """
 
     def __init__(
         self, recipe: Recipe, labels: Sequence[str], num_actors: int | None = None, timeout_s: float = 30.0
     ) -> None:
-        from ..features.ray_engine import INFLIGHT_PER_ACTOR, model_pool
+        from ..ray_pool import INFLIGHT_PER_ACTOR, model_pool
 
         self.pool = model_pool(recipe, num_actors, timeout_s)
         try:
@@ -165,7 +165,7 @@ class RayAnswers:
     def submit(
         self, tag: Any, audios: list[np.ndarray], jobs: dict[JobKey, list[tuple[int, str]]], ask: Questions
     ) -> None:
-        from ..features.ray_engine import Job
+        from ..ray_pool import Job
 
         call = Job(answer_batch, (audios, jobs, ask), {}, payload=tag)
         self._inflight.append(self.pool.submit(call))
