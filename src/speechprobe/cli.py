@@ -169,6 +169,7 @@ def run(
     mlp_alpha: float = opts.MlpAlphaOpt,
     mlp_epochs: int = opts.MlpEpochsOpt,
     mlp_solver: str = opts.MlpSolverOpt,
+    mlp_early_stopping: bool = opts.MlpEarlyStoppingOpt,
     linear_c: float = opts.LinearCOpt,
     tune: bool = opts.TuneOpt,
 ) -> None:
@@ -321,6 +322,7 @@ def probe(
     mlp_alpha: float | None = opts.keep_run_value(opts.MlpAlphaOpt),
     mlp_epochs: int | None = opts.keep_run_value(opts.MlpEpochsOpt),
     mlp_solver: str | None = opts.keep_run_value(opts.MlpSolverOpt),
+    mlp_early_stopping: bool | None = opts.keep_run_value(opts.MlpEarlyStoppingOpt),
     linear_c: float | None = opts.keep_run_value(opts.LinearCOpt),
     tune: bool | None = opts.keep_run_value(opts.TuneOpt),
 ) -> None:

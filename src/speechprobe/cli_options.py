@@ -18,12 +18,17 @@ MlpHiddenOpt = typer.Option(256, "--mlp-hidden", help="MLP probe: hidden units."
 MlpAlphaOpt = typer.Option(1e-4, "--mlp-alpha", help="MLP probe: L2 penalty.")
 MlpEpochsOpt = typer.Option(200, "--mlp-epochs", help="MLP probe: maximum epochs (max_iter).")
 MlpSolverOpt = typer.Option("adam", "--mlp-solver", help="MLP probe: adam, sgd or lbfgs.")
+MlpEarlyStoppingOpt = typer.Option(
+    True,
+    "--mlp-early-stopping/--no-mlp-early-stopping",
+    help="MLP probe: stop on a 10 % validation split of each training fold (--no-...: 200 epochs on training loss).",
+)
 LinearCOpt = typer.Option(1.0, "--linear-c", help="Linear probe: inverse L2 strength C.")
 TuneOpt = typer.Option(
     False, "--tune/--no-tune", help="Nested CV: choose k, MLP alpha and linear C on inner folds of each training part."
 )
 CV_AND_PROBE_OPTIONS = ("repeats", "cv", "ungrouped", "bootstrap", "knn_k", "mlp_hidden", "mlp_alpha", "mlp_epochs")
-CV_AND_PROBE_OPTIONS += ("mlp_solver", "linear_c", "tune")
+CV_AND_PROBE_OPTIONS += ("mlp_solver", "mlp_early_stopping", "linear_c", "tune")
 
 
 def keep_run_value(option):

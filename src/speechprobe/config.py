@@ -20,8 +20,9 @@ class ProbeSettings:
 
     Here, below the probes, so that both :class:`RunConfig` and ``speechprobe.probes`` read one definition.
 
-    Defaults are the values every earlier run used. ``linear`` is multinomial logistic regression with
-    the lbfgs solver and ``max_iter=1000``; the MLP learning rate is 1e-3 (see ``docs/statistics.md``).
+    Defaults are the values every earlier run used, except ``mlp_early_stopping`` (on since the probing-at-scale
+    change; ``False`` gives the earlier MLP back). ``linear`` is multinomial logistic regression with the lbfgs
+    solver and ``max_iter=1000``; the MLP learning rate is 1e-3 (see ``docs/statistics.md``).
     """
 
     knn_k: int = 5
@@ -29,6 +30,7 @@ class ProbeSettings:
     mlp_alpha: float = 1e-4
     mlp_epochs: int = 200
     mlp_solver: str = "adam"
+    mlp_early_stopping: bool = True
     linear_c: float = 1.0
 
     def validate(self) -> None:
@@ -124,6 +126,7 @@ class RunConfig:
     mlp_alpha: float = _PROBE.mlp_alpha
     mlp_epochs: int = _PROBE.mlp_epochs
     mlp_solver: str = _PROBE.mlp_solver
+    mlp_early_stopping: bool = _PROBE.mlp_early_stopping
     linear_c: float = _PROBE.linear_c
     tune: bool = False  # nested cross-validation of each probe's regularisation on the training folds
 
@@ -186,6 +189,7 @@ class RunConfig:
         conf = dict(data)
         conf["out"] = Path(out) if out is not None else Path(conf["out"])
         conf["cache"] = Path(conf["cache"]) if conf.get("cache") else None
+        conf.setdefault("mlp_early_stopping", False)  # runs written before the field trained without it
         return cls(**conf)
 
     @property
