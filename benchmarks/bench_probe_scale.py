@@ -36,6 +36,7 @@ import tempfile
 import threading
 import time
 import warnings
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -129,18 +130,23 @@ def _status(pid: int) -> dict[str, float]:
 
 def run_ours(features, labels, groups, args) -> dict:
     """The pipeline's probing of one (model, task), then its selection-aware test; seconds of each."""
+    min_train = args.mlp_early_stopping_min_train
+    settings = ProbeSettings() if min_train is None else ProbeSettings(mlp_early_stopping_min_train=min_train)
     t0 = time.perf_counter()
     result = cross_validate_layers(
         features, labels, groups, ("knn", "mlp"), args.folds, args.seed, args.jobs,
-        backend=args.backend, device=args.device,
+        backend=args.backend, device=args.device, settings=settings,
     )  # fmt: skip
     t1 = time.perf_counter()
     test = selection_test(
         features, labels, groups, ("knn",), args.permutations, seed=args.seed, folds=result.plan.folds,
-        settings=ProbeSettings(), n_jobs=args.jobs,
+        settings=settings, n_jobs=args.jobs,
     )  # fmt: skip
     t2 = time.perf_counter()
-    return {"rows": result.rows, "plan": result.plan, "probing": t1 - t0, "test": t2 - t1, "p": test.p_value}
+    mlp = {k: v for k, v in asdict(settings).items() if k.startswith("mlp_")}
+    return {"rows": result.rows, "plan": result.plan, "probing": t1 - t0, "test": t2 - t1, "p": test.p_value} | {
+        "settings": mlp
+    }
 
 
 def _naive_cell(features: np.ndarray, layer: int, train, test, y, seed: int, n_classes: int) -> dict:
@@ -202,7 +208,7 @@ def per_layer(ours: dict, naive: dict, n_layers: int, n_folds: int, ratio: float
 def report(shape: dict, ours: dict, naive: dict | None, memory: dict, table: list[dict] | None) -> None:
     load = os.getloadavg() if hasattr(os, "getloadavg") else (float("nan"),) * 3
     print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, load {load[0]:.1f}")
-    print(f"task: {shape}")
+    print(f"task: {shape}; ours' MLP: {ours['settings']}")
     total = ours["probing"] + ours["test"]
     print(
         f"ours: probing {ours['probing']:.1f} s + selection-aware test {ours['test']:.1f} s"
@@ -235,6 +241,9 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--backend", default="auto", help="probe backend: auto, sklearn or torch")
     parser.add_argument("--device", default=None, help="torch device of the torch backend (cpu, cuda)")
     parser.add_argument("--no-naive", action="store_true", help="time ours only")
+    parser.add_argument(
+        "--mlp-early-stopping-min-train", type=int, default=None, help="ours: the probe setting (default: the default)"
+    )
     parser.add_argument("--workdir", type=Path, default=None, help="where the feature file goes (default: a temp dir)")
     args = parser.parse_args(argv)
     for name, value in (QUICK if args.quick else FULL).items():

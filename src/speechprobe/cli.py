@@ -170,6 +170,7 @@ def run(
     mlp_epochs: int = opts.MlpEpochsOpt,
     mlp_solver: str = opts.MlpSolverOpt,
     mlp_early_stopping: bool = opts.MlpEarlyStoppingOpt,
+    mlp_early_stopping_min_train: int = opts.MlpEarlyStoppingMinOpt,
     linear_c: float = opts.LinearCOpt,
     tune: bool = opts.TuneOpt,
 ) -> None:
@@ -323,6 +324,7 @@ def probe(
     mlp_epochs: int | None = opts.keep_run_value(opts.MlpEpochsOpt),
     mlp_solver: str | None = opts.keep_run_value(opts.MlpSolverOpt),
     mlp_early_stopping: bool | None = opts.keep_run_value(opts.MlpEarlyStoppingOpt),
+    mlp_early_stopping_min_train: int | None = opts.keep_run_value(opts.MlpEarlyStoppingMinOpt),
     linear_c: float | None = opts.keep_run_value(opts.LinearCOpt),
     tune: bool | None = opts.keep_run_value(opts.TuneOpt),
 ) -> None:

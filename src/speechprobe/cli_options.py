@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import typer
 
+from .config import MLP_EARLY_STOPPING_MIN_TRAIN
+
 RepeatsOpt = typer.Option(1, "--repeats", help="Repeated cross-validation: R reshuffled partitions of --folds folds.")
 CvOpt = typer.Option("kfold", "--cv", help="kfold (stratified, grouped by speaker when groups exist) or logo.")
 UngroupedOpt = typer.Option(
@@ -21,14 +23,20 @@ MlpSolverOpt = typer.Option("adam", "--mlp-solver", help="MLP probe: adam, sgd o
 MlpEarlyStoppingOpt = typer.Option(
     True,
     "--mlp-early-stopping/--no-mlp-early-stopping",
-    help="MLP probe: stop on a 10 % validation split of each training fold (--no-...: 200 epochs on training loss).",
+    help="MLP probe: stop on a 10 % validation split of each large enough training fold (--no-...: everywhere "
+    "the training-loss rule, at most --mlp-epochs).",
+)
+MlpEarlyStoppingMinOpt = typer.Option(
+    MLP_EARLY_STOPPING_MIN_TRAIN,
+    "--mlp-early-stopping-min-train",
+    help="MLP probe: early stopping only on training folds of at least this many items (smaller ones: loss rule).",
 )
 LinearCOpt = typer.Option(1.0, "--linear-c", help="Linear probe: inverse L2 strength C.")
 TuneOpt = typer.Option(
     False, "--tune/--no-tune", help="Nested CV: choose k, MLP alpha and linear C on inner folds of each training part."
 )
 CV_AND_PROBE_OPTIONS = ("repeats", "cv", "ungrouped", "bootstrap", "knn_k", "mlp_hidden", "mlp_alpha", "mlp_epochs")
-CV_AND_PROBE_OPTIONS += ("mlp_solver", "mlp_early_stopping", "linear_c", "tune")
+CV_AND_PROBE_OPTIONS += ("mlp_solver", "mlp_early_stopping", "mlp_early_stopping_min_train", "linear_c", "tune")
 
 
 def keep_run_value(option):

@@ -16,7 +16,7 @@ from gpu import DEVICES, cuda_only
 from speechprobe.config import ProbeSettings
 from speechprobe.errors import ConfigError
 from speechprobe.probes import make_probe, probe_layers
-from speechprobe.probes.estimators import can_validate
+from speechprobe.probes.estimators import can_validate, stops_early
 from speechprobe.probes.fast import fold_predictions, knn_predict, mlp_predict, resolve_device, standardise_layers
 from speechprobe.probes.runner import _plan, _torch_settings
 
@@ -132,15 +132,26 @@ def test_mlp_kernel_with_early_stopping_reproduces_sklearn(dtype, n_classes, dev
         np.testing.assert_allclose(proba[layer], ref_proba, rtol=0, atol=1e-12 if dtype == np.float64 else 1e-4)
 
 
-def test_mlp_early_stopping_needs_a_validation_split():
+def test_mlp_early_stopping_needs_a_validation_split_and_a_large_enough_training_part():
     # 2 classes, one with a single item: no stratified split; the probe and the kernel train on the loss rule
     rng = np.random.default_rng(0)
     X, y = rng.normal(size=(12, 4)), np.array([0] * 11 + [1])
     assert not can_validate(y, 0.1) and can_validate(np.arange(12) % 2, 0.1) and can_validate(np.arange(12) % 3, 0.1)
-    probe = make_probe("mlp", 0, ProbeSettings(mlp_hidden=8)).fit(X, y)
+    probe = make_probe("mlp", 0, ProbeSettings(mlp_hidden=8, mlp_early_stopping_min_train=0)).fit(X, y)
     assert probe.pipeline_[-1].early_stopping is False
     pred = mlp_predict(X[None], y, X[None], 2, hidden_units=8, random_state=0, early_stopping=True)[0]
     np.testing.assert_array_equal(pred[0], probe.predict(X))
+    # Below mlp_early_stopping_min_train items (the default, 2000, here) the validation split is not carved
+    y = np.arange(12) % 3
+    assert make_probe("mlp", 0).fit(X, y).pipeline_[-1].early_stopping is False
+    early = make_probe("mlp", 0, ProbeSettings(mlp_early_stopping_min_train=12)).fit(X, y).pipeline_[-1]
+    assert early.early_stopping is True and len(early.validation_scores_) == early.n_iter_
+    assert stops_early(y, True, 0.1, 12) and not stops_early(y, True, 0.1, 13) and not stops_early(y, False, 0.1, 0)
+    kwargs = {"hidden_units": 8, "random_state": 0, "max_iter": 30}
+    plain = mlp_predict(X[None], y, X[None], 3, **kwargs)
+    small = mlp_predict(X[None], y, X[None], 3, early_stopping=True, early_stopping_min_train=13, **kwargs)
+    stopped = mlp_predict(X[None], y, X[None], 3, early_stopping=True, early_stopping_min_train=12, **kwargs)
+    assert small[2][0] == plain[2][0] and stopped[2][0] == early.n_iter_ != plain[2][0]
 
 
 def test_fold_predictions_in_layer_chunks_equal_all_layers_at_once(monkeypatch):

@@ -87,13 +87,21 @@ def can_validate(y, validation_fraction: float) -> bool:
     return True
 
 
+def stops_early(y, early_stopping: bool, validation_fraction: float, min_train: int) -> bool:
+    """Whether the MLP trained on labels ``y`` stops early: asked for, at least ``min_train`` training items
+    (on fewer the validation part is too small for its accuracy to time the stop; ``docs/statistics.md``),
+    and a split :func:`can_validate`. One rule for :class:`MLPProbe` and the torch kernel."""
+    return bool(early_stopping and len(y) >= min_train and can_validate(y, validation_fraction))
+
+
 class MLPProbe(_IterativeProbe):
     """One-hidden-layer MLP (ReLU; adam by default) on standardised features.
 
     With ``early_stopping`` it is scikit-learn's early stopping: it trains on ``1 - validation_fraction`` of the
     training data (a random split, stratified for two classes) and stops when the accuracy on the held-out
-    part has not improved by ``tol`` for 10 epochs, keeping the best epoch's weights. A training part too small
-    for that split (see :func:`can_validate`) trains without it, on the training-loss rule.
+    part has not improved by ``tol`` for 10 epochs, keeping the best epoch's weights. A training part of fewer
+    than ``early_stopping_min_train`` items, or too small for that split (:func:`stops_early`), trains without
+    it, on the training-loss rule.
     """
 
     def __init__(
@@ -106,6 +114,7 @@ class MLPProbe(_IterativeProbe):
         random_state: int | None = None,
         solver: str = "adam",
         validation_fraction: float = 0.1,
+        early_stopping_min_train: int = 0,
     ):
         self.hidden_units = hidden_units
         self.alpha = alpha
@@ -115,6 +124,7 @@ class MLPProbe(_IterativeProbe):
         self.random_state = random_state
         self.solver = solver
         self.validation_fraction = validation_fraction
+        self.early_stopping_min_train = early_stopping_min_train
 
     def _classifier(self, early_stopping: bool | None = None) -> MLPClassifier:
         return MLPClassifier(
@@ -130,7 +140,9 @@ class MLPProbe(_IterativeProbe):
 
     def _classifier_for(self, y: np.ndarray) -> MLPClassifier:
         stochastic = self.solver != "lbfgs"  # lbfgs has no epochs to stop early
-        early = self.early_stopping and stochastic and can_validate(y, self.validation_fraction)
+        early = stochastic and stops_early(
+            y, self.early_stopping, self.validation_fraction, self.early_stopping_min_train
+        )
         return self._classifier(early_stopping=early)
 
 
@@ -153,6 +165,7 @@ _PROBES: dict[str, Callable[[int, ProbeSettings], ScaledProbe]] = {
         max_iter=s.mlp_epochs,
         solver=s.mlp_solver,
         early_stopping=s.mlp_early_stopping,
+        early_stopping_min_train=s.mlp_early_stopping_min_train,
         random_state=seed,
     ),
     "linear": lambda seed, s: LinearProbe(C=s.linear_c),

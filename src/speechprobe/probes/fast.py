@@ -50,7 +50,7 @@ from sklearn.preprocessing import LabelBinarizer, StandardScaler
 from sklearn.utils import gen_batches
 
 from ..errors import ConfigError
-from .estimators import can_validate
+from .estimators import stops_early
 
 # Upper bound on (layers x test rows x training rows) distance entries held at once by ``knn_predict``.
 KNN_BLOCK_ELEMENTS = 1 << 24
@@ -272,6 +272,7 @@ def mlp_predict(
     epsilon: float = 1e-8,
     early_stopping: bool = False,
     validation_fraction: float = 0.1,
+    early_stopping_min_train: int = 0,
     device: torch.device | str = "cpu",
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """One ``MLPClassifier`` per layer, trained together.
@@ -281,7 +282,7 @@ def mlp_predict(
 
     ``train`` ``(L, n, D)`` and ``test`` ``(L, m, D)`` are standardised; their dtype (float32 or float64) is
     the dtype of the computation, as in scikit-learn. ``y_train`` holds codes ``0..n_classes-1``.
-    ``early_stopping`` as ``MLPProbe``: the same validation split (or none, where it cannot be carved).
+    ``early_stopping`` as ``MLPProbe``: the same validation split, or none where :func:`.estimators.stops_early` says.
     """
     # One line per stage of MLPClassifier.fit: init, split, epochs with the stopping rule, predict.
     device = torch.device(device)
@@ -297,7 +298,7 @@ def mlp_predict(
             params.append(value.expand(n_layers, *value.shape).clone())
     X = torch.as_tensor(np.asarray(train, dtype=np_dtype), device=device)
     codes = np.asarray(y_train)
-    validating = early_stopping and can_validate(codes, validation_fraction)
+    validating = stops_early(codes, early_stopping, validation_fraction, early_stopping_min_train)
     if validating:
         fit_rows, val_rows = validation_split(codes, validation_fraction, rs)
         X_val, y_val = X[:, torch.as_tensor(val_rows, device=device)], torch.as_tensor(codes[val_rows], device=device)

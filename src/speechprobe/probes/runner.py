@@ -95,7 +95,8 @@ def _predict_cell(
 
 def _torch_settings(name: str, seed: int, settings: ProbeSettings | None = None) -> dict | None:
     """Keyword arguments of the torch kernel that reproduces probe ``name``, or None when there is none."""
-    params = make_probe(name, seed, settings)._classifier().get_params()
+    probe = make_probe(name, seed, settings)
+    params = probe._classifier().get_params()
     if name == "knn":
         euclidean = params["metric"] == "euclidean" or (params["metric"] == "minkowski" and params["p"] == 2)
         if params["weights"] != "uniform" or not euclidean:
@@ -114,7 +115,8 @@ def _torch_settings(name: str, seed: int, settings: ProbeSettings | None = None)
             return None
         keys = ("alpha", "learning_rate_init", "max_iter", "random_state", "tol", "n_iter_no_change")
         keys += ("beta_1", "beta_2", "epsilon", "early_stopping", "validation_fraction")
-        return {"hidden_units": params["hidden_layer_sizes"][0], **{k: params[k] for k in keys}}
+        out = {"hidden_units": params["hidden_layer_sizes"][0], **{k: params[k] for k in keys}}
+        return out | {"early_stopping_min_train": probe.early_stopping_min_train}
     return None
 
 
