@@ -36,6 +36,7 @@ import tempfile
 import threading
 import time
 import warnings
+from collections.abc import Iterator
 from dataclasses import asdict
 from pathlib import Path
 
@@ -167,68 +168,70 @@ def _naive_cell(features: np.ndarray, layer: int, train, test, y, seed: int, n_c
     }
 
 
-def run_naive(path: Path, labels, folds, n_layers: int, args) -> dict:
-    """Every (layer, fold) cell of the naive loop in ``args.jobs`` worker processes; scores per cell."""
-    t0 = time.perf_counter()
+def run_naive(path: Path, labels, folds, n_layers: int, args) -> Iterator[tuple[int, list[dict]]]:
+    """The naive loop's (layer, fold) cells in ``args.jobs`` worker processes; yields ``(layer, its folds'
+    cells)`` as each layer completes, so that a run cut short still shows the layers it finished."""
     features = np.load(path)  # loaded whole, as one writes it
-    cells = [(layer, j) for layer in range(n_layers) for j in range(len(folds))]
-    out = Parallel(n_jobs=args.jobs)(
-        delayed(_naive_cell)(features, layer, *folds[j], labels, args.seed, len(np.unique(labels)))
-        for layer, j in cells
+    cells = Parallel(n_jobs=args.jobs, return_as="generator")(
+        delayed(_naive_cell)(features, layer, *fold, labels, args.seed, len(np.unique(labels)))
+        for layer in range(n_layers)
+        for fold in folds
     )
-    return {"cells": dict(zip(cells, out)), "seconds": time.perf_counter() - t0}
-
-
-def per_layer(ours: dict, naive: dict, n_layers: int, n_folds: int, ratio: float) -> list[dict]:
-    """Per layer: ours' and the reference's mean MLP Macro-F1, the reference's fold CI, and the gaps of the
-    metrics both paths compute the same way (KNN Macro-F1, NMI, AMI)."""
-    table = []
     for layer in range(n_layers):
-
-        def mine(probe: str, metric: str, layer: int = layer) -> np.ndarray:
-            rows = [r for r in ours["rows"] if (r["layer"], r["probe"], r["metric"]) == (layer, probe, metric)]
-            return np.array([r["value"] for r in sorted(rows, key=lambda r: r["fold"])])
-
-        ref = {k: np.array([naive["cells"][layer, j][k] for j in range(n_folds)]) for k in ("knn", "mlp", "nmi", "ami")}
-        ci = float(corrected_t_halfwidth(ref["mlp"].std(ddof=1), n_folds, ratio))
-        same = [("knn", "knn", "macro_f1"), ("nmi", "kmeans", "nmi"), ("ami", "kmeans", "ami")]
-        table.append(
-            {
-                "layer": layer,
-                "ours": float(mine("mlp", "macro_f1").mean()),
-                "reference": float(ref["mlp"].mean()),
-                "ci": ci,
-                "epochs": float(np.mean([naive["cells"][layer, j]["epochs"] for j in range(n_folds)])),
-                "same_gap": max(float(np.abs(mine(p, m) - ref[k]).max()) for k, p, m in same),
-            }
-        )
-    return table
+        yield layer, [next(cells) for _ in folds]
 
 
-def report(shape: dict, ours: dict, naive: dict | None, memory: dict, table: list[dict] | None) -> None:
-    load = os.getloadavg() if hasattr(os, "getloadavg") else (float("nan"),) * 3
-    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, load {load[0]:.1f}")
-    print(f"task: {shape}; ours' MLP: {ours['settings']}")
-    total = ours["probing"] + ours["test"]
+def compare_layer(ours: dict, layer: int, cells: list[dict], ratio: float) -> dict:
+    """One layer: ours' and the reference's mean MLP Macro-F1, the reference's fold CI, and the largest gap of
+    the metrics both paths compute the same way (KNN Macro-F1, NMI, AMI)."""
+
+    def mine(probe: str, metric: str) -> np.ndarray:
+        rows = [r for r in ours["rows"] if (r["layer"], r["probe"], r["metric"]) == (layer, probe, metric)]
+        return np.array([r["value"] for r in sorted(rows, key=lambda r: r["fold"])])
+
+    ref = {k: np.array([cell[k] for cell in cells]) for k in ("knn", "mlp", "nmi", "ami", "epochs")}
+    same = [("knn", "knn", "macro_f1"), ("nmi", "kmeans", "nmi"), ("ami", "kmeans", "ami")]
+    row = {"layer": layer, "ours": float(mine("mlp", "macro_f1").mean()), "reference": float(ref["mlp"].mean())}
+    row["ci"] = float(corrected_t_halfwidth(ref["mlp"].std(ddof=1), len(cells), ratio))
+    row["inside"] = abs(row["ours"] - row["reference"]) <= row["ci"]
+    row["epochs"] = float(ref["epochs"].mean())
+    row["same_gap"] = max(float(np.abs(mine(p, m) - ref[k]).max()) for k, p, m in same)
+    return row
+
+
+def print_ours(shape: dict, ours: dict, features) -> None:
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, load {load:.1f}")
+    print(f"task: {shape}; features {features.nbytes / 2**20:.0f} MB on disk, memory-mapped")
+    print(f"ours' MLP settings: {ours['settings']}")
     print(
         f"ours: probing {ours['probing']:.1f} s + selection-aware test {ours['test']:.1f} s"
-        f" = {total:.1f} s (p = {ours['p']:.4f}); peak memory {memory['ours']}"
+        f" = {ours['probing'] + ours['test']:.1f} s (p = {ours['p']:.4f}); peak memory {ours['memory']}",
+        flush=True,
     )
-    if naive is None:
-        return
-    print(f"naive: {naive['seconds']:.1f} s; peak memory {memory['naive']}")
-    print(
-        f"ratio naive / ours: probing {naive['seconds'] / ours['probing']:.2f}x,"
-        f" probing + test {naive['seconds'] / total:.2f}x"
-    )
-    print("layer  MLP Macro-F1 ours  reference ± fold CI   inside  ref. epochs  KNN/NMI/AMI gap")
-    for row in table:
-        inside = abs(row["ours"] - row["reference"]) <= row["ci"]
-        print(
-            f"{row['layer']:5d}  {row['ours']:17.3f}  {row['reference']:9.3f} ± {row['ci']:.3f}"
-            f"   {'yes' if inside else 'NO':>6}  {row['epochs']:11.1f}  {row['same_gap']:.2g}"
-        )
-    print(f"every layer inside its fold CI: {all(abs(r['ours'] - r['reference']) <= r['ci'] for r in table)}")
+
+
+def compare(path: Path, labels, ours: dict, args) -> dict:
+    """Run the naive loop, printing each layer's comparison as it completes, then the times and ratios."""
+    folds = ours["plan"].folds
+    ratio = float(np.mean([len(te) / len(tr) for tr, te in folds]))
+    print("layer  MLP Macro-F1 ours  reference ± fold CI   inside  ref. epochs  KNN/NMI/AMI gap", flush=True)
+    table = []
+    t0 = time.perf_counter()
+    with PeakMemory() as peak:
+        for layer, cells in run_naive(path, labels, folds, args.layers, args):
+            row = compare_layer(ours, layer, cells, ratio)
+            table.append(row)
+            print(
+                f"{layer:5d}  {row['ours']:17.3f}  {row['reference']:9.3f} ± {row['ci']:.3f}"
+                f"   {'yes' if row['inside'] else 'NO':>6}  {row['epochs']:11.1f}  {row['same_gap']:.2g}",
+                flush=True,
+            )
+    seconds, total = time.perf_counter() - t0, ours["probing"] + ours["test"]
+    print(f"every layer inside its fold CI: {all(row['inside'] for row in table)}")
+    print(f"naive: {seconds:.1f} s; peak memory {peak.anon:.0f} MB private, {peak.rss:.0f} MB resident")
+    print(f"ratio naive / ours: probing {seconds / ours['probing']:.2f}x, probing + test {seconds / total:.2f}x")
+    return {"seconds": seconds, "table": table}
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -252,21 +255,13 @@ def main(argv: list[str] | None = None) -> dict:
     with tempfile.TemporaryDirectory(dir=args.workdir) as tmp:
         path = Path(tmp) / "features.npy"
         features, labels, groups = make_task(path, args.clips, args.layers, args.dims, args.classes, args.groups)
-        memory = {}
         with PeakMemory() as peak:
             ours = run_ours(features, labels, groups, args)
-        get_reusable_executor().shutdown(wait=True)  # fresh workers for the next phase's memory
-        memory["ours"] = f"{peak.anon:.0f} MB private, {peak.rss:.0f} MB resident"
-        naive = table = None
-        if not args.no_naive:
-            with PeakMemory() as peak:
-                naive = run_naive(path, labels, ours["plan"].folds, args.layers, args)
-            memory["naive"] = f"{peak.anon:.0f} MB private, {peak.rss:.0f} MB resident"
-            ratio = np.mean([len(te) / len(tr) for tr, te in ours["plan"].folds])
-            table = per_layer(ours, naive, args.layers, args.folds, ratio)
-        print(f"features: {features.nbytes / 2**20:.0f} MB on disk, memory-mapped")
-        report(shape, ours, naive, memory, table)
-    return {"ours": ours, "naive": naive, "table": table}
+        get_reusable_executor().shutdown(wait=True)  # fresh workers for the naive loop's memory
+        ours["memory"] = f"{peak.anon:.0f} MB private, {peak.rss:.0f} MB resident"
+        print_ours(shape, ours, features)
+        naive = None if args.no_naive else compare(path, labels, ours, args)
+    return {"ours": ours, "naive": naive, "table": naive and naive["table"]}
 
 
 if __name__ == "__main__":
