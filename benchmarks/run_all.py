@@ -20,6 +20,7 @@ SCRIPTS = [
     "bench_statistics.py",
     "calibration.py",
     "bench_layer_analyses.py",
+    "bench_probe_scale.py",
 ]
 
 
