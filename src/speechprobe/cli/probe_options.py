@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import typer
 
-from .config import MLP_EARLY_STOPPING_MIN_TRAIN
+from ..config import MLP_EARLY_STOPPING_MIN_TRAIN
 
 RepeatsOpt = typer.Option(1, "--repeats", help="Repeated cross-validation: R reshuffled partitions of --folds folds.")
 CvOpt = typer.Option("kfold", "--cv", help="kfold (stratified, grouped by speaker when groups exist) or logo.")
@@ -35,8 +35,6 @@ LinearCOpt = typer.Option(1.0, "--linear-c", help="Linear probe: inverse L2 stre
 TuneOpt = typer.Option(
     False, "--tune/--no-tune", help="Nested CV: choose k, MLP alpha and linear C on inner folds of each training part."
 )
-CV_AND_PROBE_OPTIONS = ("repeats", "cv", "ungrouped", "bootstrap", "knn_k", "mlp_hidden", "mlp_alpha", "mlp_epochs")
-CV_AND_PROBE_OPTIONS += ("mlp_solver", "mlp_early_stopping", "mlp_early_stopping_min_train", "linear_c", "tune")
 
 
 def keep_run_value(option):
