@@ -50,6 +50,11 @@ class RunConfig:
     permutations: int = 100  # permutation test of each best layer (0: skip)
     embeddings: bool = True  # t-SNE (and UMAP when installed) of the first, best and last layers
     report: bool = True  # write report.html / report.md / main_table.* at the end
+    cue_probes: bool = True  # ridge probes of each clip's acoustic cues per layer (analysis/cues.py; cheap)
+    erasure: bool = False  # LEACE cue erasure, then the task re-probed (analysis/erasure.py; opt-in: a probe per cue)
+    layer_weights: bool = (
+        True  # learned softmax weighting of all layers vs the best single layer (analysis/layer_weights.py)
+    )
     progress: bool = True
     engine: str = "local"  # extraction (and zero-shot) engine: local, or ray (a Ray cluster; identical results)
     ray_address: str | None = None  # None: a new local Ray instance (or $RAY_ADDRESS); "auto": the `ray start` cluster

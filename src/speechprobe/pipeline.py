@@ -61,6 +61,7 @@ class RunState:
     warnings: list[str] = field(default_factory=list)
     extraction: dict[str, dict] = field(default_factory=dict)
     probing: dict[str, dict] = field(default_factory=dict)  # wall seconds per (model, task) probed in this call
+    targets: dict[str, dict] = field(default_factory=dict)  # analysis targets extracted like a model (acoustic cues)
 
 
 def _model_list(cfg: RunConfig) -> list[str]:
@@ -144,12 +145,7 @@ def run_extract(cfg: RunConfig) -> tuple[dict[str, list[ClipMeta]], RunState]:
             report = extract_into(
                 rec.source, space, cfg.pooling, budget, cfg.progress, f"{adapter.name}/{rec.task.name}"
             )
-            state.extraction[f"{adapter.name}/{rec.task.name}"] = {
-                "computed": report.computed,
-                "reused": report.reused,
-                "seconds": round(time.perf_counter() - t0, 3),
-                "max_batch_seconds": budget,
-            }
+            _record_extraction(state, f"{adapter.name}/{rec.task.name}", report, time.perf_counter() - t0, budget)
             if report.truncated:
                 state.truncated[f"{adapter.name}/{rec.task.name}"] = report.truncated
             if not rec.clips:
@@ -160,10 +156,40 @@ def run_extract(cfg: RunConfig) -> tuple[dict[str, list[ClipMeta]], RunState]:
         if cfg.engine == "ray":
             adapter.close()  # stop this model's actors (frees their GPUs for the next model)
         del adapter, extract_into
+    if cfg.cue_probes or cfg.erasure:
+        _extract_cues(cfg, store, records, state)
     for rec in records:
         _record_task(rec, cfg, state)
     write_json(cfg.out / "state.json", {"config": cfg.to_json(), **dataclasses.asdict(state)})
     return {rec.task.name: rec.clips for rec in records}, state
+
+
+def _record_extraction(state: RunState, key: str, report, seconds: float, budget: float) -> None:
+    state.extraction[key] = {
+        "computed": report.computed,
+        "reused": report.reused,
+        "seconds": round(seconds, 3),
+        "max_batch_seconds": budget,
+    }
+
+
+def _extract_cues(cfg: RunConfig, store: FeatureStore, records: list[TaskRecord], state: RunState) -> None:
+    """Each clip's acoustic cues (the cue analyses' targets), extracted once per clip and cached like a
+    model's features, but recorded under ``targets``: they are never probed as a model."""
+    from .models.acoustic_cues import NAME
+
+    adapter = load_model(NAME)
+    info = {**dataclasses.asdict(adapter.info), "options": adapter.options()}
+    space = _space(store, NAME, info, cfg.pooling)
+    state.targets[NAME] = {**info, "space": space.root.name}
+    for rec in records:
+        t0 = time.perf_counter()
+        report = extract(
+            adapter, rec.source, space, cfg.pooling, cfg.batch_seconds, cfg.progress, f"{NAME}/{rec.task.name}"
+        )
+        _record_extraction(state, f"{NAME}/{rec.task.name}", report, time.perf_counter() - t0, cfg.batch_seconds)
+        if [c.content_hash for c in rec.clips] != [c.content_hash for c in report.clips]:
+            raise SpeechprobeError(f"task {rec.task.name}: the source changed between models; rerun")
 
 
 def _record_task(rec: TaskRecord, cfg: RunConfig, state: RunState) -> None:
@@ -290,6 +316,7 @@ def write_outputs(
         "seed": cfg.seed,
         "versions": versions(),
         "models": state.models,
+        "targets": state.targets,
         "tasks": state.tasks,
         "chance": chance,
         "skipped": {"count": len(state.skipped), "items": [dataclasses.asdict(s) for s in state.skipped]},
@@ -329,9 +356,38 @@ def probe_and_report(cfg: RunConfig, clips: dict[str, list[ClipMeta]], state: Ru
             embeddings=cfg.embeddings,
             n_jobs=cfg.n_jobs,
         )
+    _cue_and_layer_analyses(cfg, state)
     if cfg.report:
         build_report(cfg.out)
     return results
+
+
+def _cue_and_layer_analyses(cfg: RunConfig, state: RunState) -> None:
+    """Acoustic-cue probes, cue erasure and the all-layers reference, from the stored features."""
+    if not (cfg.cue_probes or cfg.erasure or cfg.layer_weights):
+        return
+    from .analysis.cues import CueSettings, run_cue_probes
+    from .analysis.erasure import ErasureSettings, run_erasure
+    from .analysis.layer_weights import LayerWeightSettings, run_layer_weights
+    from .models.acoustic_cues import NAME, split_cues
+
+    store = FeatureStore(cache_root(cfg.cache) / "features")
+
+    def features(model: str, hashes: list[str]):
+        return _space(store, model, state.models[model], cfg.pooling).gather(hashes)
+
+    def cues(hashes: list[str]):
+        return split_cues(_space(store, NAME, state.targets[NAME], cfg.pooling).gather(hashes))
+
+    if NAME not in state.targets and (cfg.cue_probes or cfg.erasure):
+        log.warning("cue probes and erasure skipped: this run's extraction stored no acoustic cues (rerun `extract`)")
+    elif cfg.cue_probes:
+        run_cue_probes(cfg.out, features, cues, CueSettings(n_jobs=cfg.n_jobs))
+    if cfg.erasure and NAME in state.targets:
+        probe = "knn" if "knn" in cfg.probes else cfg.probes[0]
+        run_erasure(cfg.out, features, cues, ErasureSettings(probe=probe, n_jobs=cfg.n_jobs))
+    if cfg.layer_weights:
+        run_layer_weights(cfg.out, features, LayerWeightSettings(n_jobs=cfg.n_jobs))
 
 
 @dataclass

@@ -31,6 +31,7 @@ import pandas as pd
 from ..errors import SpeechprobeError
 from .curves import CURVE_RULE, DEFAULT_TOL, baseline_gain, curve_shapes, paralinguistic_summary
 from .features import PERMUTATION_COLUMNS, SELECTIVITY_COLUMNS, read_table
+from .outputs import AnalysisOutput, read_outputs
 from .plots import (
     plot_best_heatmap,
     plot_layer_curves,
@@ -85,6 +86,7 @@ class RunData:
     permutation: pd.DataFrame | None = None
     selectivity: pd.DataFrame | None = None
     analysis: dict = field(default_factory=dict)
+    outputs: list[AnalysisOutput] = field(default_factory=list)  # RUN/analyses/*.json (feature-level analyses)
     problems: list[str] = field(default_factory=list)
 
     @property
@@ -177,6 +179,8 @@ def load_run(run_dir: Path) -> RunData:
             data.analysis = json.loads((run_dir / "analysis.json").read_text())
         except (OSError, ValueError) as e:
             data.problems.append(f"analysis.json cannot be read ({e})")
+    data.outputs, problems = read_outputs(run_dir)
+    data.problems.extend(problems)
     data.problems.extend(_coverage_problems(data))
     return data
 
@@ -547,6 +551,9 @@ def make_figures(data: RunData, chance: pd.DataFrame) -> tuple[list[FigureEntry]
             )
     except Exception as e:
         problems.append(f"some figures could not be drawn ({type(e).__name__}: {e})")
+    for out in data.outputs:  # figures of the feature-level analyses, with their own captions
+        notes = (FigureEntry(data.run_dir / f.path, f.caption, f.section) for f in out.figures)
+        entries.extend(e for e in notes if e.path.is_file())
     known = {e.path.name for e in entries}
     models = sorted(set(summary["model"]) | set(data.manifest.get("models") or {}))
     tasks = sorted(set(summary["task"]) | set(data.tasks_meta))
@@ -1000,6 +1007,7 @@ def build_report(run_dir: Path, title: str | None = None) -> Path:
         ),
     ]
     notes = [str(n) for n in data.analysis.get("notes", [])]
+    notes += [f"{out.analysis}: {n}" for out in data.outputs for n in out.notes]
     if data.permutation is None:
         notes.append(
             "No permutation.csv: permutation tests were not run (speechprobe report --permutations N runs them)."
@@ -1008,7 +1016,7 @@ def build_report(run_dir: Path, title: str | None = None) -> Path:
         notes.append("No selectivity.csv: the control task was not run.")
     rep = Report(
         title=title or f"speechprobe report: {run_dir.name}",
-        findings=findings(data, table, shapes, para),
+        findings=[*findings(data, table, shapes, para), *(s for out in data.outputs for s in out.findings)],
         warnings=warnings_for(data),
         problems=problems,
         tables=_tables(data, table, shapes, gains, para, chance),

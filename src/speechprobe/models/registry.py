@@ -47,6 +47,8 @@ MODELS: dict[str, ModelSpec] = {
     for s in [
         ModelSpec("mfcc", "handcrafted", num_layers=1, hidden_size=120, packaged=True),
         ModelSpec("librosa", "handcrafted", num_layers=1, hidden_size=170, packaged=True),
+        # Acoustic cues (F0, energy, rate, ...): the targets of the cue analyses (see models/acoustic_cues.py).
+        ModelSpec("cues", "acoustic-cues", num_layers=1, hidden_size=22, packaged=True),
         _whisper("whisper-tiny.en", "openai/whisper-tiny.en", 4, 384, packaged=True),
         _whisper("whisper-base", "openai/whisper-base", 6, 512, packaged=True),
         _whisper("whisper-tiny", "openai/whisper-tiny", 4, 384),
@@ -101,6 +103,8 @@ def resolve_model(name: str, convert: bool = True) -> tuple[ModelSpec, str]:
         spec = MODELS[name]
         if spec.family == "handcrafted":
             return spec, "librosa"
+        if spec.family == "acoustic-cues":
+            return spec, "package:praat-parselmouth"
         if spec.family == "resemblyzer":
             return spec, "package:resemblyzer"
         if spec.packaged and not convert:
@@ -175,6 +179,10 @@ def load_model(
         from .handcrafted import HandcraftedAdapter
 
         return HandcraftedAdapter(spec.name)
+    if spec.family == "acoustic-cues":
+        from .acoustic_cues import AcousticCuesAdapter
+
+        return AcousticCuesAdapter()
     if spec.family == "whisper":
         from .whisper import load_whisper
 

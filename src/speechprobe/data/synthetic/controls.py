@@ -1,0 +1,47 @@
+"""Control tasks for the cue analyses: a task whose label a cue has been removed from by construction.
+
+``gender_pitchnorm`` is the suite's ``gender`` task (the same 8 female and 8 male eSpeak NG variants,
+sentences and jitter) with every clip's median F0 moved to one value by Praat's PSOLA "Change gender"
+(formants, timing and the pitch contour's shape in semitones are kept). Gender is still carried by the
+formant scaling and voice quality of the variants, but no longer by F0 level, so erasing F0 from a
+representation (:mod:`speechprobe.analysis.erasure`) should cost this task little, while it costs
+``emotion`` (built from pitch profiles) much more. It is the control for that demonstration.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .suite import FEMALE, MALE, SAMPLE_RATE, SENTENCES, Item, Speech, _draws, _task
+
+CONTROL_TASKS: tuple[str, ...] = ("gender_pitchnorm",)
+TARGET_MEDIAN_F0 = 160.0  # Hz: between the male (~100 Hz) and female (~200 Hz) variants
+
+
+def normalise_pitch(audio: list[np.ndarray], rng: np.random.Generator) -> np.ndarray:
+    """The clip with its median F0 set to TARGET_MEDIAN_F0 (Praat "Change gender": PSOLA, formants kept)."""
+    import parselmouth
+    from parselmouth.praat import call
+
+    sound = parselmouth.Sound(audio[0].astype(np.float64), sampling_frequency=SAMPLE_RATE)
+    shifted = call(sound, "Change gender", 75.0, 600.0, 1.0, TARGET_MEDIAN_F0, 1.0, 1.0)
+    out = shifted.values[0]
+    peak = float(np.max(np.abs(out))) if len(out) else 0.0
+    return (out / peak * 0.9 if peak > 0.99 else out).astype(np.float32)  # PSOLA can overshoot full scale
+
+
+@_task(
+    "gender_pitchnorm",
+    ("female", "male"),
+    40,
+    "control: the gender task with every clip's median F0 set to 160 Hz (Praat PSOLA; formants and "
+    "contour kept), so formants and voice quality carry the label but F0 level does not; group = voice",
+)
+def _gender_pitchnorm(n: int, rng: np.random.Generator) -> list[Item]:
+    draws = _draws(n, len(MALE), len(SENTENCES), rng)
+    items = []
+    for label, pool in (("female", FEMALE), ("male", MALE)):
+        for d in draws:
+            speech = Speech(SENTENCES[d.sentence] + ".", pool[d.voice], d.rate, d.pitch)
+            items.append(Item(label, speech.voice, speech.text, (speech,), d.seed, normalise_pitch))
+    return items
