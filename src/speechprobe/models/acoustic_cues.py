@@ -20,10 +20,11 @@ Eleven cues (:data:`CUES`), from one Praat pitch analysis (praat-parselmouth) an
 - ``jitter``, ``shimmer``: Praat local jitter and local shimmer (fractions) on the periodic point
   process of the same pitch track ("To PointProcess (cc)"; standard voice-report settings);
 - ``hnr``: harmonics-to-noise ratio in dB, ``10 log10(r / (1 - r))`` from the autocorrelation peak
-  ``r`` of each voiced frame, averaged (Boersma 1993; Praat's "Harmonicity (ac)" uses the same
-  formula on its own pitch analysis).
+  ``r`` of each voiced frame, averaged (Boersma 1993); it tracks Praat's "To Harmonicity (cc)" within
+  about 2 dB on noisy pulse trains (tests/models/test_acoustic_cues.py) without a second analysis.
 
-A cue can be undefined (no voicing: no F0, jitter or HNR; a silent clip: no energy). The feature store
+A cue can be undefined (no voicing: no F0, jitter or HNR; a clip shorter than three periods of the
+pitch floor, 40 ms: no pitch analysis at all; a silent clip: no energy). The feature store
 keeps only finite numbers, so the stored vector is ``[values..., defined...]``: undefined values are 0
 and flagged 0 in the second half; :func:`split_cues` turns it back into values with NaN.
 """
@@ -84,13 +85,16 @@ _PERIOD = (0.0001, 0.02, 1.3)  # Praat voice report: shortest/longest period (s)
 _MAX_AMPLITUDE_FACTOR = 1.6
 
 
-def pitch_cues(sound) -> tuple[dict[str, float], object]:
-    """F0, voicing, speaking-rate and HNR cues from one Praat pitch analysis; returns the Pitch too."""
+def pitch_cues(sound) -> tuple[dict[str, float], object | None]:
+    """F0, voicing, speaking-rate and HNR cues from one Praat pitch analysis; returns the Pitch too
+    (None, with every cue undefined, for a clip too short to analyse)."""
+    out = dict.fromkeys(("f0_mean", "f0_range", "voicing_rate", "speaking_rate", "hnr"), float("nan"))
+    if sound.duration < 3.0 / PITCH_FLOOR:  # Praat's window needs three periods of the pitch floor
+        return out, None
     pitch = sound.to_pitch_ac(time_step=TIME_STEP, pitch_floor=PITCH_FLOOR, pitch_ceiling=PITCH_CEILING)
     frames = pitch.selected_array
     f0, strength = frames["frequency"], frames["strength"]
     voiced = f0 > 0
-    out = dict.fromkeys(("f0_mean", "f0_range", "speaking_rate", "hnr"), float("nan"))
     out["voicing_rate"] = float(voiced.mean()) if len(voiced) else float("nan")
     if voiced.sum() >= MIN_VOICED_FRAMES:
         st = 12.0 * np.log2(f0[voiced] / 100.0)
@@ -114,19 +118,24 @@ def _segment_rate(voiced: np.ndarray) -> float:
 
 
 def perturbation_cues(sound, pitch) -> dict[str, float]:
-    """Praat local jitter and shimmer on the periodic point process of ``pitch`` (NaN when undefined)."""
+    """Praat local jitter and shimmer on the periodic point process of ``pitch`` (NaN when undefined,
+    e.g. too few periods in a row for Praat to measure)."""
+    from parselmouth import PraatError
     from parselmouth.praat import call
 
-    points = call([sound, pitch], "To PointProcess (cc)")
-    jitter = call(points, "Get jitter (local)", 0.0, 0.0, *_PERIOD)
-    shimmer = call([sound, points], "Get shimmer (local)", 0.0, 0.0, *_PERIOD, _MAX_AMPLITUDE_FACTOR)
+    try:
+        points = call([sound, pitch], "To PointProcess (cc)")
+        jitter = call(points, "Get jitter (local)", 0.0, 0.0, *_PERIOD)
+        shimmer = call([sound, points], "Get shimmer (local)", 0.0, 0.0, *_PERIOD, _MAX_AMPLITUDE_FACTOR)
+    except PraatError:
+        return {"jitter": float("nan"), "shimmer": float("nan")}
     return {"jitter": float(jitter), "shimmer": float(shimmer)}
 
 
 def spectral_cues(y: np.ndarray, sr: int) -> dict[str, float]:
     """Energy level and range (dBFS) and spectral tilt (dB/octave) over the active frames."""
     power = np.abs(librosa.stft(y, n_fft=N_FFT, hop_length=HOP)) ** 2
-    rms = librosa.feature.rms(S=np.sqrt(power), frame_length=N_FFT, hop_length=HOP)[0]
+    rms = librosa.feature.rms(y=y, frame_length=N_FFT, hop_length=HOP)[0]  # unwindowed frames: true RMS
     out = dict.fromkeys(("energy_mean", "energy_range", "spectral_tilt"), float("nan"))
     if rms.size == 0 or rms.max() < SILENT_RMS:
         return out
