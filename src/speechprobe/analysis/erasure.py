@@ -14,9 +14,11 @@ possible (least squares); a nonlinear probe (KNN, MLP) may still find cue inform
 nonlinearly, so a loss is a lower bound on how much the probe relies on the cue.
 
 When a fold has fewer training clips than dimensions (n <= D), the eraser is fitted in the span of the
-training features (their principal axes; the complement passes through). LEACE acts only inside that
-span, since the cross-covariance and the covariance estimate live there, so this is the same erasure at
-a fraction of the cost of a D × D eigendecomposition.
+training features (an orthonormal basis of it; the orthogonal complement passes through unchanged).
+LEACE only ever moves features inside that span (its cross-covariance, and the covariance it whitens
+with, live there), so with the plain covariance estimate this is exactly the full-width eraser (tested),
+at a fraction of the cost of a D × D eigendecomposition; the package's covariance shrinkage, on by
+default, is then estimated in the span's r <= n - 1 dimensions rather than in D.
 
 Writes ``erasure.csv`` (results.csv's columns plus ``target``: the cue group, or ``none`` for the
 unerased score; metrics ``macro_f1`` and ``delta_macro_f1``), one heatmap per model
@@ -124,13 +126,14 @@ class Span:
         return erased if self.basis is None else X + (erased - coords) @ self.basis.T
 
 
-def leace(coords: np.ndarray, z: np.ndarray):
-    """The LEACE eraser (concept-erasure's ``LeaceFitter``, defaults) for concept ``z`` on ``coords``,
-    as a function of numpy arrays."""
+def leace(coords: np.ndarray, z: np.ndarray, **options):
+    """The LEACE eraser (concept-erasure's ``LeaceFitter``; its defaults unless ``options`` say otherwise)
+    for concept ``z`` on ``coords``, as a function of numpy arrays."""
     import torch
     from concept_erasure import LeaceFitter
 
-    eraser = LeaceFitter.fit(torch.from_numpy(coords), torch.from_numpy(np.ascontiguousarray(z))).eraser
+    x, z = torch.from_numpy(coords), torch.from_numpy(np.ascontiguousarray(z))
+    eraser = LeaceFitter.fit(x, z, **options).eraser
     return lambda X: eraser(torch.from_numpy(X)).numpy()
 
 

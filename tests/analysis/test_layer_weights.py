@@ -1,0 +1,107 @@
+"""All-layers reference: the learned weighting finds the informative layer, and the in-fold single-layer
+selection is compared with it honestly."""
+
+import json
+
+import numpy as np
+import pandas as pd
+import torch
+from cue_data import cue_world, loaders, write_cue_run
+
+from speechprobe.analysis.inputs import TaskData, run_inputs
+from speechprobe.analysis.layer_weights import (
+    LayerWeightSettings,
+    Split,
+    make_splits,
+    reference_rows,
+    reference_table,
+    run_layer_weights,
+    span_coordinates,
+)
+from speechprobe.probes import make_folds
+
+
+def _task(world: dict, name: str = "pitch") -> TaskData:
+    labels, groups = world[name], world["groups"]
+    return TaskData(name, labels, groups, [f"h{i:04d}" for i in range(len(labels))], make_folds(labels, groups, 4, 0))
+
+
+def test_weights_concentrate_on_the_layer_that_carries_the_label():
+    world = cue_world()
+    rows = pd.DataFrame(reference_rows(world["features"]["deep"], _task(world), LayerWeightSettings(), 0))
+    weights = rows[rows.metric == "weight"].groupby("layer")["value"].mean()
+    assert weights.idxmax() == 1 and weights[1] > 0.5  # F0, hence the pitch label, is in layer 1 only
+    assert np.allclose(rows[rows.metric == "weight"].groupby("fold")["value"].sum(), 1.0)
+    f1 = rows[rows.metric == "macro_f1"]
+    single = f1[f1.probe == "single_layer"].groupby("layer")["value"].mean()
+    assert single[1] > 0.85 and single[0] < 0.7 and single[2] < 0.7
+    assert set(f1[f1.probe == "selected_layer"]["layer"]) == {1}  # chosen inside every training fold
+    assert f1[f1.probe == "weighted_sum"]["value"].mean() > 0.85
+    again = pd.DataFrame(reference_rows(world["features"]["deep"], _task(world), LayerWeightSettings(), 0))
+    assert again.equals(rows)  # seeded and single-threaded: the same numbers every time
+
+
+def test_inner_folds_stay_inside_the_outer_training_fold():
+    world = cue_world()
+    splits, notes = make_splits(_task(world), 3, 0)
+    assert not notes and len(splits) == 4
+    for sp in splits:
+        assert not (sp.train & sp.test).any() and len(sp.inner) == 3
+        for inner in sp.inner:
+            assert not (inner & ~sp.train).any()
+            held_out = set(world["groups"][sp.train & ~inner])
+            assert not held_out & set(world["groups"][inner])  # grouped like the outer folds
+    tiny = TaskData("tiny", world["pitch"][:8], world["groups"][:8], ["x"] * 8, [(np.arange(6), np.arange(6, 8))])
+    splits, notes = make_splits(tiny, 3, 0)
+    assert splits[0].inner == [] and "no inner cross-validation" in notes[0]
+
+
+def test_span_coordinates_keep_every_inner_product_with_the_training_rows():
+    rng = np.random.default_rng(0)
+    X = torch.from_numpy(rng.normal(size=(1, 2, 30, 64)).astype(np.float32))
+    train = np.zeros(30, dtype=bool)
+    train[:20] = True
+    P = span_coordinates(X, [Split(train, ~train, [])])
+    assert P.shape == (1, 2, 30, 20)
+    for layer in range(2):
+        full = X[0, layer].double() @ X[0, layer][train].double().T
+        ours = P[0, layer].double() @ P[0, layer][train].double().T
+        assert torch.allclose(full, ours, atol=1e-3)
+
+
+def test_verdicts_follow_the_interval_of_the_difference(tmp_path):
+    world = cue_world()
+    run = write_cue_run(tmp_path / "run", world, tasks=("pitch",))
+    inputs = run_inputs(run)
+
+    def rows(weighted, selected):
+        out = []
+        for k in range(4):
+            out.append(("m", "pitch", None, "weighted_sum", k, "macro_f1", weighted[k]))
+            out.append(("m", "pitch", 1, "selected_layer", k, "macro_f1", selected[k]))
+            out.append(("m", "pitch", 1, "single_layer", k, "macro_f1", selected[k]))
+        return pd.DataFrame(out, columns=["model", "task", "layer", "probe", "fold", "metric", "value"])
+
+    better = reference_table(rows([0.9, 0.92, 0.91, 0.93], [0.6, 0.61, 0.62, 0.6]), inputs)
+    assert better["verdict"].iloc[0] == "weighted sum better" and better["delta"].iloc[0] > 0.25
+    worse = reference_table(rows([0.6, 0.61, 0.62, 0.6], [0.9, 0.92, 0.91, 0.93]), inputs)
+    assert worse["verdict"].iloc[0] == "best single layer better"
+    noisy = reference_table(rows([0.9, 0.5, 0.8, 0.6], [0.6, 0.8, 0.7, 0.75]), inputs)
+    assert noisy["verdict"].iloc[0] == "equal" and noisy["delta_lo"].iloc[0] < 0 < noisy["delta_hi"].iloc[0]
+
+
+def test_run_writes_rows_figure_and_verdicts(tmp_path):
+    world = cue_world()
+    world["features"]["deep+random"] = np.random.default_rng(5).normal(size=world["features"]["deep"].shape)
+    run = write_cue_run(tmp_path / "run", world, tasks=("pitch",))
+    load_features, _ = loaders(world)
+    out = run_layer_weights(run, load_features, LayerWeightSettings(steps=80))
+    rows = pd.read_csv(run / "all_layers.csv")
+    assert list(rows.columns) == ["model", "task", "layer", "probe", "fold", "metric", "value"]
+    assert set(rows["model"]) == {"deep", "deep+random"}  # the one-layer baseline has nothing to weigh
+    assert set(rows["probe"]) == {"weighted_sum", "single_layer", "selected_layer"}
+    assert rows[(rows.probe == "weighted_sum") & (rows.metric == "macro_f1")]["layer"].isna().all()
+    assert [f.path for f in out.figures] == ["figures/layer_weights.png"]
+    assert any(s.startswith("All-layers reference over 2 model × task pairs") for s in out.findings)
+    assert any(s.startswith("pitch in deep:") for s in out.findings)
+    assert json.loads((run / "analyses" / "layer_weights.json").read_text())["params"]["steps"] == 80
