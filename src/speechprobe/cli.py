@@ -67,6 +67,13 @@ PermOpt = typer.Option(
 )
 EmbedOpt = typer.Option(True, "--embeddings/--no-embeddings", help="t-SNE/UMAP of the first, best and last layers.")
 ReportOpt = typer.Option(True, "--report/--no-report", help="Write report.html at the end.")
+CueOpt = typer.Option(True, "--cue-probes/--no-cue-probes", help="Ridge probes of acoustic cues per layer.")
+ErasureOpt = typer.Option(
+    False, "--erasure/--no-erasure", help="LEACE-erase each cue group and re-probe the tasks (a probe fit per group)."
+)
+LayerWeightsOpt = typer.Option(
+    True, "--layer-weights/--no-layer-weights", help="Learned weighting of all layers vs the best single layer."
+)
 EngineOpt = typer.Option(
     "local", "--engine", help="Engine: local, or ray (model actors on a Ray cluster; identical results)."
 )
@@ -128,6 +135,9 @@ def run(
     split: str | None = SplitOpt,
     permutations: int = PermOpt,
     embeddings: bool = EmbedOpt,
+    cue_probes: bool = CueOpt,
+    erasure: bool = ErasureOpt,
+    layer_weights: bool = LayerWeightsOpt,
     report: bool = ReportOpt,
     zeroshot: bool = typer.Option(False, "--zeroshot/--no-zeroshot", help="Also ask decoder models zero-shot."),
     prompts: str = PromptsOpt,
@@ -242,6 +252,7 @@ def extract(
     label_column: str | None = LabelColOpt,
     group_column: str | None = GroupColOpt,
     split: str | None = SplitOpt,
+    cue_probes: bool = typer.Option(True, "--cues/--no-cues", help="Also store each clip's acoustic cues."),
     progress: bool = ProgressOpt,
     engine: str = EngineOpt,
     ray_address: str | None = AddressOpt,
@@ -264,6 +275,9 @@ def probe(
     jobs: int = JobsOpt,
     permutations: int = PermOpt,
     embeddings: bool = EmbedOpt,
+    cue_probes: bool = CueOpt,
+    erasure: bool = ErasureOpt,
+    layer_weights: bool = LayerWeightsOpt,
     report: bool = ReportOpt,
     progress: bool = ProgressOpt,
 ) -> None:
@@ -276,6 +290,7 @@ def probe(
     cfg.seed = seed if seed is not None else cfg.seed
     cfg.n_jobs, cfg.progress = jobs, progress
     cfg.permutations, cfg.embeddings, cfg.report = permutations, embeddings, report
+    cfg.cue_probes, cfg.erasure, cfg.layer_weights = cue_probes, erasure, layer_weights
     cfg.validate()
     _print_best(probe_and_report(cfg, clips, state), run_dir)
 
@@ -289,6 +304,7 @@ def demo(
     jobs: int = typer.Option(2, "--jobs", "-j"),
     permutations: int = PermOpt,
     embeddings: bool = EmbedOpt,
+    erasure: bool = typer.Option(True, "--erasure/--no-erasure", help="LEACE cue erasure (on in the demo)."),
     progress: bool = ProgressOpt,
 ) -> None:
     """Embedded offline default: real Whisper tiny.en + base and librosa baselines on the synthetic suite.
@@ -310,6 +326,7 @@ def demo(
         progress=progress,
         permutations=permutations,
         embeddings=embeddings,
+        erasure=erasure,
     )
     results = run_pipeline(cfg)
     _print_best(results, out)

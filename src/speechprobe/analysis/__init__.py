@@ -3,11 +3,14 @@
 
 Files an analysed run directory gains (schemas in :mod:`.features` and :mod:`.report`):
 ``permutation.csv``, ``selectivity.csv``, ``analysis.json``, ``figures/*.png|svg``,
-``main_table.csv``, ``main_table.tex``, ``report.md`` and ``report.html``.
+``main_table.csv``, ``main_table.tex``, ``report.md`` and ``report.html``; from the cue analyses
+(:mod:`.cues`, :mod:`.erasure`, :mod:`.layer_weights`): ``cues.csv``, ``erasure.csv``,
+``all_layers.csv`` and ``analyses/<name>.json`` (:mod:`.outputs`).
 """
 
 from __future__ import annotations
 
+from .cues import CueSettings, run_cue_probes
 from .curves import (
     CURVE_RULE,
     SHAPES,
@@ -17,6 +20,7 @@ from .curves import (
     paralinguistic_summary,
     relative_depth,
 )
+from .erasure import ErasureSettings, run_erasure
 from .features import (
     PERMUTATION_COLUMNS,
     SELECTIVITY_COLUMNS,
@@ -25,6 +29,7 @@ from .features import (
     selectivity_records,
     store_loader,
 )
+from .layer_weights import LayerWeightSettings, run_layer_weights
 from .plots import (
     plot_best_heatmap,
     plot_embedding,
@@ -48,6 +53,9 @@ from .summary import (
 
 __all__ = [
     "CURVE_RULE",
+    "CueSettings",
+    "ErasureSettings",
+    "LayerWeightSettings",
     "MAIN_TABLE_COLUMNS",
     "PERMUTATION_COLUMNS",
     "SELECTIVITY_COLUMNS",
@@ -78,6 +86,9 @@ __all__ = [
     "plot_zeroshot_scatter",
     "read_results",
     "relative_depth",
+    "run_cue_probes",
+    "run_erasure",
+    "run_layer_weights",
     "selectivity_records",
     "store_loader",
     "summarize",
