@@ -38,8 +38,8 @@ from ..errors import SpeechprobeError
 from ..models.acoustic_cues import CUES, NAME, split_cues
 from ..parallel import single_threaded
 from ..probes.cv import Fold
-from .features import FeatureLoader, read_manifest, store_loader
-from .inputs import RunInputs, TaskData, map_pairs, random_pairs, run_inputs
+from .features import FeatureLoader, read_manifest
+from .inputs import RunInputs, TaskData, map_pairs, prepare, random_pairs
 from .outputs import AnalysisOutput, FigureNote, write_rows
 from .plots import plot_panel_heatmaps, task_slug
 from .summary import summarize
@@ -211,10 +211,8 @@ def run_cue_probes(
     ``analyses/cues.json`` and returns what it wrote."""
     t0 = time.perf_counter()
     run_dir = Path(run_dir)
-    inputs = run_inputs(run_dir, settings.n_folds, settings.seed)
-    load_features = load_features or store_loader(run_dir)
+    inputs, load_features, models = prepare(run_dir, settings, load_features)
     load_cues = load_cues or cue_loader(run_dir)
-    models = [m for m in (settings.models or inputs.models) if m in inputs.models]
     targets = {t.name: cue_targets(load_cues(t.hashes), t.groups) for t in inputs.tasks}
     work = partial(_cue_work, alphas=settings.alphas)
     rows, notes = map_pairs(

@@ -44,8 +44,8 @@ from ..parallel import single_threaded
 from ..probes import macro_f1, make_probe
 from ..probes.cv import Fold
 from .cues import CUE_COLUMNS, TARGETS, CueLoader, cue_loader, cue_targets
-from .features import FeatureLoader, store_loader
-from .inputs import RunInputs, TaskData, fold_interval, map_pairs, random_pairs, run_inputs
+from .features import FeatureLoader
+from .inputs import RunInputs, TaskData, fold_interval, map_pairs, prepare, random_pairs
 from .outputs import AnalysisOutput, FigureNote, write_rows
 from .plots import plot_panel_heatmaps, task_slug
 
@@ -228,13 +228,11 @@ def run_erasure(
     """Cue erasure for every (model, task) of a finished run; writes ``erasure.csv``, the heatmaps and
     ``analyses/erasure.json`` and returns what it wrote."""
     t0 = time.perf_counter()
-    run_dir = Path(run_dir)
-    inputs = run_inputs(run_dir, settings.n_folds, settings.seed)
-    load_features = load_features or store_loader(run_dir)
-    load_cues = load_cues or cue_loader(run_dir)
     groups = group_columns(settings.groups)
     make_probe(settings.probe)  # an unknown probe fails before any work
-    models = [m for m in (settings.models or inputs.models) if m in inputs.models]
+    run_dir = Path(run_dir)
+    inputs, load_features, models = prepare(run_dir, settings, load_features)
+    load_cues = load_cues or cue_loader(run_dir)
     work = partial(_erase_work, groups=groups, probe=settings.probe, seed=inputs.seed)
     rows, notes = map_pairs(
         inputs,

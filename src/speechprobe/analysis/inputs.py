@@ -92,6 +92,19 @@ def run_inputs(run_dir: Path, n_folds: int | None = None, seed: int | None = Non
     return RunInputs(run_dir, manifest, n_folds, seed, tasks, notes)
 
 
+def prepare(run_dir: Path, settings, load_features, multi_layer: bool = False) -> tuple[RunInputs, object, list[str]]:
+    """What every cue analysis starts from: the run's inputs (folds from ``settings.n_folds`` and
+    ``settings.seed``, else the run's), the feature loader (default: the run's feature store) and the
+    models to analyse (``settings.models``, else all; with ``multi_layer`` only those with several layers)."""
+    from .features import store_loader
+
+    inputs = run_inputs(run_dir, settings.n_folds, settings.seed)
+    models = [m for m in (settings.models or inputs.models) if m in inputs.models]
+    if multi_layer:
+        models = [m for m in models if inputs.num_layers(m) > 1]
+    return inputs, load_features or store_loader(run_dir), models
+
+
 def load_layers(load_features, model: str, task: TaskData) -> np.ndarray:
     """``(N, L, D)`` features of ``model`` on ``task``'s clips, checked against the clip count."""
     feats = load_features(model, task.hashes)

@@ -40,8 +40,8 @@ import torch
 from ..errors import ConfigError
 from ..parallel import single_threaded
 from ..probes import macro_f1, make_folds
-from .features import FeatureLoader, store_loader
-from .inputs import RunInputs, TaskData, fold_interval, map_pairs, random_pairs, run_inputs
+from .features import FeatureLoader
+from .inputs import RunInputs, TaskData, fold_interval, map_pairs, prepare, random_pairs
 from .outputs import AnalysisOutput, FigureNote, write_rows
 from .plots import _new_figure, save_figure
 
@@ -225,9 +225,7 @@ def run_layer_weights(
     ``all_layers.csv``, ``figures/layer_weights.png`` and ``analyses/layer_weights.json``."""
     t0 = time.perf_counter()
     run_dir = Path(run_dir)
-    inputs = run_inputs(run_dir, settings.n_folds, settings.seed)
-    load_features = load_features or store_loader(run_dir)
-    models = [m for m in (settings.models or inputs.models) if m in inputs.models and inputs.num_layers(m) > 1]
+    inputs, load_features, models = prepare(run_dir, settings, load_features, multi_layer=True)
     work = partial(_reference_work, settings=settings, seed=inputs.seed)
     rows, notes = map_pairs(inputs, models, load_features, work, COLUMNS, "all-layers reference", settings.n_jobs)
     notes = [

@@ -29,6 +29,7 @@ from threadpoolctl import threadpool_limits
 from tqdm.auto import tqdm
 
 from ..errors import ConfigError
+from ..parallel import single_threaded
 from .cv import Fold, make_folds
 from .estimators import make_probe
 from .metrics import accuracy, cluster_nmi, macro_f1
@@ -120,15 +121,8 @@ def _torch_single_thread(device) -> Iterator[None]:
     if device.type != "cpu":
         yield
         return
-    import torch
-
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        with threadpool_limits(1):
-            yield
-    finally:
-        torch.set_num_threads(previous)
+    with single_threaded():
+        yield
 
 
 def _plan(probes: Sequence[str], backend: str, device, seed: int) -> tuple[dict[str, dict], object]:

@@ -10,9 +10,11 @@ representation (:mod:`speechprobe.analysis.erasure`) should cost this task littl
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 
-from .suite import FEMALE, MALE, SAMPLE_RATE, SENTENCES, Item, Speech, _draws, _task
+from .suite import SAMPLE_RATE, Item, _gender, _task
 
 CONTROL_TASKS: tuple[str, ...] = ("gender_pitchnorm",)
 TARGET_MEDIAN_F0 = 160.0  # Hz: between the male (~100 Hz) and female (~200 Hz) variants
@@ -38,10 +40,5 @@ def normalise_pitch(audio: list[np.ndarray], rng: np.random.Generator) -> np.nda
     "contour kept), so formants and voice quality carry the label but F0 level does not; group = voice",
 )
 def _gender_pitchnorm(n: int, rng: np.random.Generator) -> list[Item]:
-    draws = _draws(n, len(MALE), len(SENTENCES), rng)
-    items = []
-    for label, pool in (("female", FEMALE), ("male", MALE)):
-        for d in draws:
-            speech = Speech(SENTENCES[d.sentence] + ".", pool[d.voice], d.rate, d.pitch)
-            items.append(Item(label, speech.voice, speech.text, (speech,), d.seed, normalise_pitch))
-    return items
+    """The gender task's items (same draws for the same seed), each pitch-normalised after synthesis."""
+    return [dataclasses.replace(item, post=normalise_pitch) for item in _gender(n, rng)]
