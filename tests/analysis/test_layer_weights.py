@@ -8,6 +8,7 @@ import pandas as pd
 import torch
 from cue_data import cue_world, loaders, write_cue_run
 
+from speechprobe.analysis import layer_weights
 from speechprobe.analysis.inputs import TaskData, run_inputs
 from speechprobe.analysis.layer_weights import (
     LayerWeightSettings,
@@ -39,6 +40,15 @@ def test_weights_concentrate_on_the_layer_that_carries_the_label():
     assert f1[f1.probe == "weighted_sum"]["value"].mean() > 0.85
     again = pd.DataFrame(reference_rows(world["features"]["deep"], _task(world), LayerWeightSettings(), 0))
     assert again.equals(rows)  # seeded and single-threaded: the same numbers every time
+
+
+def test_folds_trained_in_chunks_give_the_same_numbers(monkeypatch):
+    world = cue_world()
+    settings = LayerWeightSettings(steps=40)
+    together = pd.DataFrame(reference_rows(world["features"]["deep"], _task(world), settings, 0))
+    monkeypatch.setattr(layer_weights, "MEMORY_BUDGET", 1)  # one fold at a time
+    apart = pd.DataFrame(reference_rows(world["features"]["deep"], _task(world), settings, 0))
+    pd.testing.assert_frame_equal(apart, together, rtol=1e-6)
 
 
 def test_inner_folds_stay_inside_the_outer_training_fold():

@@ -48,6 +48,7 @@ from .plots import _new_figure, save_figure
 log = logging.getLogger("speechprobe")
 
 ALL_LAYERS_CSV = "all_layers.csv"
+MEMORY_BUDGET = 256 << 20  # bytes of standardised features held by one batched optimisation
 COLUMNS = ["model", "task", "layer", "probe", "fold", "metric", "value"]
 
 
@@ -178,30 +179,49 @@ def train_reference(X: torch.Tensor, y: np.ndarray, splits: list[Split], setting
 
 
 def reference_rows(features: np.ndarray, task: TaskData, settings: LayerWeightSettings, seed: int) -> list[dict]:
-    """Tidy rows (without model and task) for one model's features ``(N, L, D)`` on one task."""
+    """Tidy rows (without model and task) for one model's features ``(N, L, D)`` on one task.
+
+    Folds are trained together as far as :data:`MEMORY_BUDGET` allows, else in chunks; the heads of
+    different folds are independent, so the numbers do not depend on the chunking (tested)."""
     classes, y = np.unique(task.labels, return_inverse=True)
     splits, _ = make_splits(task, settings.inner_folds, seed)
-    with single_threaded():  # the same bits whatever the machine's load
-        weights, weighted, single = train_reference(_standardised(features, splits), y, splits, settings, seed)
+    per_fold = 2 * 4 * int(np.prod(features.shape))  # float32 standardised layers and their span coordinates
+    chunk = max(1, MEMORY_BUDGET // per_fold)
     rows = []
-    for k, sp in enumerate(splits):
-        test = task.labels[sp.test]
-        score = macro_f1(test, classes[weighted[k][sp.test].argmax(-1)])
-        rows.append({"layer": None, "probe": "weighted_sum", "fold": k, "metric": "macro_f1", "value": score})
-        rows += [
-            {"layer": layer, "probe": "weighted_sum", "fold": k, "metric": "weight", "value": float(v)}
-            for layer, v in enumerate(weights[k])
-        ]
-        each = [macro_f1(test, classes[logits[sp.test].argmax(-1)]) for logits in single[k, 0]]
-        rows += [
-            {"layer": layer, "probe": "single_layer", "fold": k, "metric": "macro_f1", "value": v}
-            for layer, v in enumerate(each)
-        ]
-        if sp.inner:
-            chosen = int(np.argmax(_inner_scores(single[k], sp, task.labels, classes)))
-            rows.append(
-                {"layer": chosen, "probe": "selected_layer", "fold": k, "metric": "macro_f1", "value": each[chosen]}
-            )
+    for start in range(0, len(splits), chunk):
+        part = splits[start : start + chunk]
+        with single_threaded():  # the same bits whatever the machine's load
+            weights, weighted, single = train_reference(_standardised(features, part), y, part, settings, seed)
+        for i, sp in enumerate(part):
+            rows += _fold_rows(start + i, sp, weights[i], weighted[i], single[i], task.labels, classes)
+    return rows
+
+
+def _fold_rows(k: int, sp: Split, weights, weighted, single, labels: np.ndarray, classes: np.ndarray) -> list[dict]:
+    test = labels[sp.test]
+    rows = [
+        {
+            "layer": None,
+            "probe": "weighted_sum",
+            "fold": k,
+            "metric": "macro_f1",
+            "value": macro_f1(test, classes[weighted[sp.test].argmax(-1)]),
+        }
+    ]
+    rows += [
+        {"layer": layer, "probe": "weighted_sum", "fold": k, "metric": "weight", "value": float(v)}
+        for layer, v in enumerate(weights)
+    ]
+    each = [macro_f1(test, classes[logits[sp.test].argmax(-1)]) for logits in single[0]]
+    rows += [
+        {"layer": layer, "probe": "single_layer", "fold": k, "metric": "macro_f1", "value": v}
+        for layer, v in enumerate(each)
+    ]
+    if sp.inner:
+        chosen = int(np.argmax(_inner_scores(single, sp, labels, classes)))
+        rows.append(
+            {"layer": chosen, "probe": "selected_layer", "fold": k, "metric": "macro_f1", "value": each[chosen]}
+        )
     return rows
 
 

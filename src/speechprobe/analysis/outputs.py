@@ -51,16 +51,27 @@ class AnalysisOutput:
         return atomic_write(Path(run_dir) / SIDECAR_DIR / f"{self.analysis}.json", lambda fh: fh.write(text.encode()))
 
 
-def read_outputs(run_dir: Path) -> tuple[list[AnalysisOutput], list[str]]:
-    """Every ``RUN/analyses/*.json`` (sorted by name), and a problem line for each unreadable one."""
+def read_outputs(run_dir: Path, config: dict | None = None) -> tuple[list[AnalysisOutput], list[str]]:
+    """Every ``RUN/analyses/*.json`` (sorted by name), and a problem line for each one that is unreadable
+    or stale: computed with other folds or another seed than the run's ``config`` (then it is left out)."""
     outputs, problems = [], []
     for path in sorted((Path(run_dir) / SIDECAR_DIR).glob("*.json")):
         try:
             data = json.loads(path.read_text())
             figures = [FigureNote(**f) for f in data.pop("figures", [])]
-            outputs.append(AnalysisOutput(**data, figures=figures))
+            out = AnalysisOutput(**data, figures=figures)
         except (OSError, ValueError, TypeError) as e:
             problems.append(f"{SIDECAR_DIR}/{path.name} could not be read ({e}); that analysis is not shown")
+            continue
+        stale = [
+            f"{key} {out.params[key]} (the run has {config[name]})"
+            for key, name in (("n_folds", "folds"), ("seed", "seed"))
+            if config and key in out.params and name in config and out.params[key] != config[name]
+        ]
+        if stale:
+            problems.append(f"{SIDECAR_DIR}/{path.name} was computed with {', '.join(stale)}; rerun it; not shown")
+            continue
+        outputs.append(out)
     return outputs, problems
 
 

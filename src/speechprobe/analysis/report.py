@@ -179,7 +179,7 @@ def load_run(run_dir: Path) -> RunData:
             data.analysis = json.loads((run_dir / "analysis.json").read_text())
         except (OSError, ValueError) as e:
             data.problems.append(f"analysis.json cannot be read ({e})")
-    data.outputs, problems = read_outputs(run_dir)
+    data.outputs, problems = read_outputs(run_dir, data.config)
     data.problems.extend(problems)
     data.problems.extend(_coverage_problems(data))
     return data
