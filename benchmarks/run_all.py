@@ -10,7 +10,14 @@ import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-SCRIPTS = ["bench_whisper.py", "bench_extraction.py", "bench_probing.py", "bench_zeroshot.py", "bench_memory.py"]
+SCRIPTS = [
+    "bench_whisper.py",
+    "bench_extraction.py",
+    "bench_probing.py",
+    "bench_zeroshot.py",
+    "bench_memory.py",
+    "bench_cues.py",
+]
 
 
 def main() -> int:
