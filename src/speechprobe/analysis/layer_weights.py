@@ -36,6 +36,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
+from matplotlib.ticker import MaxNLocator
 
 from ..errors import ConfigError
 from ..parallel import single_threaded
@@ -330,6 +331,7 @@ def plot_layer_weights(rows: pd.DataFrame, table: pd.DataFrame, inputs: RunInput
     tasks = list(dict.fromkeys(weights["task"]))
     colours = {t: f"C{i % 10}" for i, t in enumerate(tasks)}
     fig = _new_figure(1.0 + 4.2 * len(shown), 6.4)
+    fig.set_layout_engine("constrained")
     axes = fig.subplots(2, len(shown), squeeze=False)
     for j, (model, twin) in enumerate(shown.items()):
         for m, style in ((model, "-"), (twin, "--")):
@@ -343,6 +345,7 @@ def plot_layer_weights(rows: pd.DataFrame, table: pd.DataFrame, inputs: RunInput
                 )
         axes[0, j].set_title(model + (f" (dashed: {twin})" if twin else ""), fontsize="small")
         axes[0, j].set_xlabel("layer")
+        axes[0, j].xaxis.set_major_locator(MaxNLocator(integer=True))
         axes[0, j].set_ylabel("learned weight (softmax)")
         axes[0, j].axhline(1 / max(inputs.num_layers(model), 1), color="grey", lw=0.8, ls=":")
         axes[0, j].legend(fontsize="x-small")

@@ -165,7 +165,8 @@ def plot_panel_heatmaps(
     panels per model, the ``+random`` twin below)."""
     n_rows, n_cols = len(panels), max(len(p) for p in panels)
     widest = max(m.shape[1] for p in panels for _, m, _ in p)
-    fig = _new_figure(2.2 + (0.9 + 0.42 * widest) * n_cols, 0.8 + (0.9 + 0.26 * len(rows)) * n_rows)
+    fig = _new_figure(2.2 + (0.9 + 0.42 * widest) * n_cols, 0.8 + (1.1 + 0.26 * len(rows)) * n_rows)
+    fig.set_layout_engine("constrained")  # titles clear of the tick labels of the panel above
     axes = fig.subplots(n_rows, n_cols, squeeze=False)
     image = None
     for i, row in enumerate(panels):
