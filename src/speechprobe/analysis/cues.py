@@ -285,7 +285,9 @@ def _caption(model: str, inputs: RunInputs) -> str:
     return (
         f"How well each layer of {model} linearly encodes each clip's acoustic cues: ridge-regression R² on held-out "
         f"clips (mean over the run's {inputs.n_folds} folds; standardised and penalised inside each training fold), "
-        f"one panel per task; the last columns are the hand-crafted baselines probed the same way. Grey: cue "
+        f"one panel per task; the last columns are the hand-crafted baselines probed the same way. R² is out of "
+        f"sample (against the training fold's mean; below 0: worse than that constant; values below -1 are shown "
+        f"as -1). Grey: cue "
         f"undefined or constant on that task.{extra}"
     )
 
@@ -319,7 +321,9 @@ def cue_findings(summary: pd.DataFrame, inputs: RunInputs) -> list[str]:
         if parts:
             out.append(
                 f"Acoustic cues in {model} (ridge R² on held-out clips, layer 0 → last layer {last}, mean over "
-                f"{summary['task'].nunique()} tasks): " + "; ".join(parts) + "."
+                f"{summary['task'].nunique()} tasks; below 0: worse than the training-fold mean): "
+                + "; ".join(parts)
+                + "."
             )
     return out
 
