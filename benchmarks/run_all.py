@@ -16,6 +16,8 @@ SCRIPTS = [
     "bench_probing.py",
     "bench_zeroshot.py",
     "bench_memory.py",
+    "bench_statistics.py",
+    "calibration.py",
     "bench_cues.py",
 ]
 

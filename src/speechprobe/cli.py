@@ -45,11 +45,18 @@ GroupColOpt = typer.Option(None, "--group-column", help="Speaker/session column 
 SplitOpt = typer.Option(None, "--split", help="Dataset split (default: test, or the only one).")
 OutOpt = typer.Option(Path("runs/latest"), "--out", "-o", help="Run directory.")
 ProbesOpt = typer.Option("knn,mlp", "--probes", help="Probes: knn, mlp, linear.")
+PrimaryOpt = typer.Option(
+    "knn",
+    "--primary-probe",
+    help="The probe whose best layer is 'the best layer' in every table, test and finding (knn: exact, cheap null).",
+)
 FoldsOpt = typer.Option(5, "--folds", help="Cross-validation folds.")
 SeedOpt = typer.Option(0, "--seed", help="Seed for data generation, folds and probes.")
 WindowOpt = typer.Option("full", "--window", help="Whisper input: full (30 s, faithful) or trimmed (fast).")
 PoolingOpt = typer.Option("mean", "--pooling", help="mean or mean+std over real frames.")
-BaselinesOpt = typer.Option("mfcc,librosa", "--baselines", help="Hand-crafted baselines ('none' for none).")
+BaselinesOpt = typer.Option(
+    None, "--baselines", help="Baselines, comma-separated (default: every default baseline; 'none' for none)."
+)
 CacheOpt = typer.Option(None, "--cache", help="Feature store / cache directory (default: user cache).")
 DeviceOpt = typer.Option("cpu", "--device", help="cpu or cuda.")
 DtypeOpt = typer.Option(
@@ -63,7 +70,12 @@ BatchOpt = typer.Option(
 JobsOpt = typer.Option(1, "--jobs", "-j", help="Parallel probe jobs (joblib).")
 ProgressOpt = typer.Option(True, "--progress/--no-progress", help="Show progress bars.")
 PermOpt = typer.Option(
-    100, "--permutations", help="Permutation test of each best layer (0: skip; also skips the control task)."
+    1000,
+    "--permutations",
+    help=(
+        "Label shuffles for the selection-aware test of each best layer and the empirical chance (0: skip). "
+        "KNN re-votes cheaply; a refitted primary probe (mlp, linear) fits once per shuffle: lower it there."
+    ),
 )
 EmbedOpt = typer.Option(True, "--embeddings/--no-embeddings", help="t-SNE/UMAP of the first, best and last layers.")
 ReportOpt = typer.Option(True, "--report/--no-report", help="Write report.html at the end.")
@@ -95,7 +107,11 @@ def _config(**kw):
     from .config import RunConfig
 
     kw["models"], kw["tasks"] = _split(kw["models"]), _split(kw["tasks"])
-    kw["probes"], kw["baselines"] = _split(kw["probes"]), _split(kw["baselines"])
+    kw["probes"] = _split(kw["probes"])
+    if kw.get("baselines") is None:  # the registry's default baselines
+        kw.pop("baselines", None)
+    else:
+        kw["baselines"] = _split(kw["baselines"])
     cols = {
         "audio": kw.pop("audio_column", None),
         "label": kw.pop("label_column", None),
@@ -117,11 +133,12 @@ def run(
     tasks: str = TasksOpt,
     out: Path = OutOpt,
     probes: str = ProbesOpt,
+    primary_probe: str = PrimaryOpt,
     folds: int = FoldsOpt,
     seed: int = SeedOpt,
     window: str = WindowOpt,
     pooling: str = PoolingOpt,
-    baselines: str = BaselinesOpt,
+    baselines: str | None = BaselinesOpt,
     cache: Path | None = CacheOpt,
     device: str = DeviceOpt,
     dtype: str | None = DtypeOpt,
@@ -152,15 +169,16 @@ def run(
 
     cfg = _cfg_from(locals())
     cfg.report = report and not zeroshot  # with zero-shot, the report comes once its rows are in
-    results = run_pipeline(cfg)
+    run_pipeline(cfg)
     if zeroshot:
         from .analysis import build_report
-        from .zeroshot import ZeroShotConfig, run_zeroshot
+        from .pipeline import run_zeroshot_stage
+        from .zeroshot import ZeroShotConfig
 
-        run_zeroshot(ZeroShotConfig.from_run_config(cfg, prompts=_split(prompts), modes=_split(mode)))
+        run_zeroshot_stage(ZeroShotConfig.from_run_config(cfg, prompts=_split(prompts), modes=_split(mode)))
         if report:
             build_report(cfg.out)
-    _print_best(results, cfg.out)
+    _print_best(cfg.out)
 
 
 @app.command()
@@ -188,9 +206,10 @@ def zeroshot(
     ray_actors: int | None = ActorsOpt,
 ) -> None:
     """Ask models with a text decoder (Whisper, Qwen2-Audio, SeamlessM4T v2) zero-shot."""
-    from .zeroshot import ZeroShotConfig, run_zeroshot
+    from .pipeline import run_zeroshot_stage
+    from .zeroshot import ZeroShotConfig
 
-    rows = run_zeroshot(
+    rows = run_zeroshot_stage(
         ZeroShotConfig(
             models=_split(models),
             tasks=_split(tasks),
@@ -218,7 +237,7 @@ def zeroshot(
     for r in f1.to_dict("records"):
         view.add_row(str(r["model"]), str(r["task"]), str(r["probe"]), f"{r['value']:.3f}")
     _stdout().print(view)
-    for what in ("results.csv", "zeroshot_sensitivity.csv", "zeroshot_vs_probe.csv"):
+    for what in ("results.csv", "zeroshot_diagnostics.csv", "zeroshot_vs_probe.csv", "zeroshot_correlation.csv"):
         _stdout().print(f"{what:>24}: {out / what}")
 
 
@@ -241,7 +260,7 @@ def extract(
     seed: int = SeedOpt,
     window: str = WindowOpt,
     pooling: str = PoolingOpt,
-    baselines: str = BaselinesOpt,
+    baselines: str | None = BaselinesOpt,
     cache: Path | None = CacheOpt,
     device: str = DeviceOpt,
     dtype: str | None = DtypeOpt,
@@ -270,6 +289,7 @@ def extract(
 def probe(
     run_dir: Path = typer.Argument(..., help="Run directory written by `speechprobe extract`."),
     probes: str | None = typer.Option(None, "--probes"),
+    primary_probe: str | None = typer.Option(None, "--primary-probe", help=PrimaryOpt.help),
     folds: int | None = typer.Option(None, "--folds"),
     seed: int | None = typer.Option(None, "--seed"),
     jobs: int = JobsOpt,
@@ -286,13 +306,15 @@ def probe(
 
     cfg, clips, state = load_extracted(run_dir)
     cfg.probes = _split(probes) or cfg.probes
+    cfg.primary_probe = primary_probe or cfg.primary_probe
     cfg.folds = folds if folds is not None else cfg.folds
     cfg.seed = seed if seed is not None else cfg.seed
     cfg.n_jobs, cfg.progress = jobs, progress
     cfg.permutations, cfg.embeddings, cfg.report = permutations, embeddings, report
     cfg.cue_probes, cfg.erasure, cfg.layer_weights = cue_probes, erasure, layer_weights
     cfg.validate()
-    _print_best(probe_and_report(cfg, clips, state), run_dir)
+    probe_and_report(cfg, clips, state)
+    _print_best(run_dir)
 
 
 @app.command()
@@ -307,7 +329,7 @@ def demo(
     erasure: bool = typer.Option(True, "--erasure/--no-erasure", help="LEACE cue erasure (on in the demo)."),
     progress: bool = ProgressOpt,
 ) -> None:
-    """Embedded offline default: real Whisper tiny.en + base and librosa baselines on the synthetic suite.
+    """Embedded offline default: real Whisper tiny.en + base and the baselines on the synthetic suite.
 
     Uses the ``trimmed`` window by default so it finishes in minutes on a laptop CPU; pass
     ``--window full`` for the 30 s input Whisper was trained with.
@@ -328,8 +350,8 @@ def demo(
         embeddings=embeddings,
         erasure=erasure,
     )
-    results = run_pipeline(cfg)
-    _print_best(results, out)
+    run_pipeline(cfg)
+    _print_best(out)
 
 
 @app.command()
@@ -337,9 +359,12 @@ def report(
     run_dir: Path = typer.Argument(..., help="A run directory."),
     permutations: int = typer.Option(0, "--permutations", help="Run (more) permutations first; 0 keeps RUN's."),
     embeddings: bool = typer.Option(False, "--embeddings/--no-embeddings", help="Draw t-SNE/UMAP first."),
-    probe: str = typer.Option("knn", "--probe", help="Probe for the permutation test and control task."),
+    primary_probe: str | None = typer.Option(
+        None, "--primary-probe", help="Probe whose best layer is tested (default: the run's primary probe)."
+    ),
     cache: Path | None = CacheOpt,
     jobs: int = JobsOpt,
+    progress: bool = ProgressOpt,
 ) -> None:
     """Build RUN/report.html (self-contained), report.md and the main table (CSV, LaTeX)."""
     from .analysis import analyse_features, build_report, store_loader
@@ -348,11 +373,11 @@ def report(
         analyse_features(
             run_dir,
             store_loader(run_dir, cache),
-            probe=probe,
+            primary_probe=primary_probe,
             n_permutations=permutations,
-            control=bool(permutations),
             embeddings=embeddings,
             n_jobs=jobs,
+            progress=progress,
         )
     _stdout().print(f"report: {build_report(run_dir)}")
 
@@ -409,25 +434,28 @@ DEMO_TASKS = ("accent", "stress", "speaker_count", "emotion", "gender")
 
 @app.command()
 def models() -> None:
-    """List registered models with layer counts, hidden sizes, sample rates and sources."""
-    from .models.registry import MODELS
+    """List registered models with layer counts, hidden sizes, sample rates, sources and what layer 0 is."""
+    from .models.registry import checkpoints, families
 
-    table = Table("name", "family", "layers", "hidden", "rate", "source")
-    for s in MODELS.values():
-        if s.family == "handcrafted":
-            source = "librosa"
-        elif s.packaged:
-            source = f"package (offline){' or ' + s.hub_id if s.hub_id else ''}"
+    fams = families()
+    table = Table("name", "family", "layers", "hidden", "rate", "source", "layer 0")
+    for c in checkpoints().values():
+        fam = fams[c.family]
+        if fam.source:
+            source = fam.source
+        elif c.packaged:
+            source = f"package (offline){' or ' + c.hub_id if c.hub_id else ''}"
         else:
-            source = s.hub_id or s.name
-        table.add_row(s.name, s.family, str(s.num_layers or "?"), str(s.hidden_size or "?"), str(s.sample_rate), source)
+            source = c.hub_id or c.name
+        row = [c.name, c.family, str(c.num_layers or "?"), str(c.hidden_size or "?"), str(c.sample_rate), source]
+        table.add_row(*row, fam.layer0)
     _stdout().print(table)
 
 
 @app.command()
 def tasks(details: bool = typer.Option(False, "--details", help="Show each task's datasheet line.")) -> None:
     """List registered tasks with their label sets."""
-    from .data.tasks import registered_tasks
+    from .data.registry import registered_tasks
 
     table = Table("name", "source", "paralinguistic", "labels", *(["cue"] if details else []))
     for t in registered_tasks().values():
@@ -436,22 +464,38 @@ def tasks(details: bool = typer.Option(False, "--details", help="Show each task'
     _stdout().print(table)
 
 
-def _print_best(results, out: Path) -> None:
-    """The best layer per (model, task) beside the baselines, and where the outputs are."""
-    from .analysis import best_table, summarize
+def _print_best(out: Path) -> None:
+    """The primary probe's best layer per (model, task) beside the baselines and the selection-aware p,
+    then the other probes' best scores (secondary), and where the outputs are."""
+    from .analysis import load_run, main_table
 
-    table = best_table(summarize(results))
-    base = [c for c in ("mfcc", "librosa") if c in table and table[c].notna().any()]
-    view = Table("model", "task", "probe", "layer", "depth", "Macro-F1 (95% CI)", *base, title="Best layer per task")
+    data = load_run(out)
+    table = main_table(data)
+    table = table[~table["model"].isin(data.baselines)]
+    base = [c for c in data.baselines if c in table and table[c].notna().any()]
+    second = [c for c in table.columns if c.startswith("secondary_") and c.endswith("_macro_f1")]
+    tested = "p_value" in table and table["p_value"].notna().any()
+    view = Table(
+        "model",
+        "task",
+        "layer",
+        "depth",
+        f"Macro-F1 {data.primary} (95% CI)",
+        *(["p (selection-aware)", "q"] if tested else []),
+        *base,
+        *[f"{c.split('_')[1]} (secondary)" for c in second],
+        title=f"Best layer per task (primary probe: {data.primary})",
+    )
     for r in table.to_dict("records"):
         view.add_row(
             str(r["model"]),
             str(r["task"]),
-            str(r["probe"]),
             str(r["layer"]),
             f"{r['relative_depth']:.2f}",
             f"{r['macro_f1']:.3f} ± {r['ci95']:.3f}",
+            *([f"{r['p_value']:.3g}", f"{r['q_value']:.3g}"] if tested else []),
             *[f"{r[c]:.3f}" for c in base],
+            *[f"{r[c]:.3f}" for c in second],
         )
     out_console = _stdout()
     out_console.print(view)

@@ -11,7 +11,22 @@ from .models.base import POOLINGS
 
 log = logging.getLogger("speechprobe")
 
-DEFAULT_BASELINES = ("mfcc", "librosa")
+
+def default_baselines() -> list[str]:
+    """The registry's default baselines (hand-crafted and nuisance feature sets)."""
+    from .models.registry import default_baselines as registered
+
+    return list(registered())
+
+
+def check_window(window: str) -> None:
+    """``--window`` must be a mode some registered family declares."""
+    from .models.registry import window_modes
+
+    modes = window_modes()
+    if window not in modes:
+        choices = f"{', '.join(modes[:-1])} or {modes[-1]}" if len(modes) > 1 else ", ".join(modes)
+        raise ConfigError(f"--window {window!r}: choose {choices}")
 
 
 def check_engine(engine: str, ray_address: str | None, ray_actors: int | None) -> None:
@@ -32,11 +47,14 @@ class RunConfig:
     tasks: list[str]
     out: Path
     probes: list[str] = field(default_factory=lambda: ["knn", "mlp"])
+    # The probe whose best layer is "the best layer" in every table, figure, test and finding; KNN by default
+    # (no training randomness, an exact and cheap permutation null): see analysis/primary.py.
+    primary_probe: str = "knn"
     folds: int = 5
     seed: int = 0
     window: str = "full"
     pooling: str = "mean"
-    baselines: list[str] = field(default_factory=lambda: list(DEFAULT_BASELINES))
+    baselines: list[str] = field(default_factory=default_baselines)
     cache: Path | None = None
     device: str = "cpu"
     dtype: str | None = None
@@ -47,14 +65,12 @@ class RunConfig:
     columns: dict[str, str | None] | None = None  # dataset column overrides (audio, label, group, ...)
     split: str | None = None  # dataset split (default: test, or the only one)
     streaming: bool = False  # read hub datasets without a local copy
-    permutations: int = 100  # permutation test of each best layer (0: skip)
+    permutations: int = 1000  # shuffles of the selection-aware test of each best layer (0: skip)
     embeddings: bool = True  # t-SNE (and UMAP when installed) of the first, best and last layers
     report: bool = True  # write report.html / report.md / main_table.* at the end
     cue_probes: bool = True  # ridge probes of each clip's acoustic cues per layer (analysis/cues.py; cheap)
-    erasure: bool = False  # LEACE cue erasure, then the task re-probed (analysis/erasure.py; opt-in: a probe per cue)
-    layer_weights: bool = (
-        True  # learned softmax weighting of all layers vs the best single layer (analysis/layer_weights.py)
-    )
+    erasure: bool = False  # LEACE cue erasure and the task re-probed (analysis/erasure.py; opt-in: a probe per cue)
+    layer_weights: bool = True  # weighting of all layers vs the best single layer (analysis/layer_weights.py)
     progress: bool = True
     engine: str = "local"  # extraction (and zero-shot) engine: local, or ray (a Ray cluster; identical results)
     ray_address: str | None = None  # None: a new local Ray instance (or $RAY_ADDRESS); "auto": the `ray start` cluster
@@ -70,10 +86,14 @@ class RunConfig:
             raise ConfigError(f"--folds {self.folds}: need at least 2 folds")
         if self.pooling not in POOLINGS:
             raise ConfigError(f"--pooling {self.pooling!r}: choose one of {', '.join(POOLINGS)}")
-        if self.window not in ("full", "trimmed"):
-            raise ConfigError(f"--window {self.window!r}: choose full or trimmed")
+        check_window(self.window)
         if self.max_batch_seconds is not None and self.max_batch_seconds <= 0:
             raise ConfigError("--max-batch-seconds must be positive")
+        if self.primary_probe not in self.probes:
+            raise ConfigError(
+                f"--primary-probe {self.primary_probe} is not among --probes {','.join(self.probes)}; "
+                "add it to --probes or choose one of them"
+            )
         if self.permutations < 0:
             raise ConfigError("--permutations must be 0 (skip) or more")
         if self.n_per_class is not None and self.n_per_class < 1:

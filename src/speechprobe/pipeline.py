@@ -17,6 +17,7 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pandas as pd
 
@@ -37,6 +38,9 @@ from .rundir import (
     write_csv,
     write_json,
 )
+
+if TYPE_CHECKING:
+    from .zeroshot import ZeroShotConfig
 
 log = logging.getLogger("speechprobe")
 
@@ -337,57 +341,55 @@ def run(cfg: RunConfig) -> pd.DataFrame:
 
 def probe_and_report(cfg: RunConfig, clips: dict[str, list[ClipMeta]], state: RunState) -> pd.DataFrame:
     """Probe stored features, write results, summary, figures and manifest, then analyse and report."""
-    from .analysis import analyse_features, build_report
+    from .analysis import analyse_features, build_report, summarize_run
     from .zeroshot import restore_zeroshot_rows
 
     results = run_probes(cfg, clips, state)
     write_outputs(cfg, results, clips, state)
-    restore_zeroshot_rows(cfg.out)  # zero-shot rows of an earlier `speechprobe zeroshot` stay in results.csv
-    if cfg.permutations or cfg.embeddings:
+    if restore_zeroshot_rows(cfg.out) is not None:  # zero-shot rows of an earlier `speechprobe zeroshot` stay
+        summarize_run(cfg.out)
+    if cfg.permutations or cfg.embeddings or cfg.cue_probes or cfg.erasure or cfg.layer_weights:
         store = FeatureStore(cache_root(cfg.cache) / "features")
+        spaces = {**state.targets, **state.models}  # models and analysis targets (acoustic cues)
         analyse_features(
             cfg.out,
-            lambda model, hashes: _space(store, model, state.models[model], cfg.pooling).gather(hashes),
-            probe="knn" if "knn" in cfg.probes else cfg.probes[0],
+            lambda model, hashes: _space(store, model, spaces[model], cfg.pooling).gather(hashes),
             n_permutations=cfg.permutations,
-            control=bool(cfg.permutations),
-            n_folds=cfg.folds,
-            seed=cfg.seed,
             embeddings=cfg.embeddings,
             n_jobs=cfg.n_jobs,
+            device=cfg.device,
+            progress=cfg.progress,
+            options=_analysis_options(cfg, state),
         )
-    _cue_and_layer_analyses(cfg, state)
     if cfg.report:
         build_report(cfg.out)
     return results
 
 
-def _cue_and_layer_analyses(cfg: RunConfig, state: RunState) -> None:
-    """Acoustic-cue probes, cue erasure and the all-layers reference, from the stored features."""
-    if not (cfg.cue_probes or cfg.erasure or cfg.layer_weights):
-        return
-    from .analysis.cues import CueSettings, run_cue_probes
-    from .analysis.erasure import ErasureSettings, run_erasure
-    from .analysis.layer_weights import LayerWeightSettings, run_layer_weights
-    from .models.acoustic_cues import NAME, split_cues
+def _analysis_options(cfg: RunConfig, state: RunState) -> dict:
+    """The switches of the cue analyses (analysis/cues.py, erasure.py, layer_weights.py); the cue targets'
+    feature space is part of their options, so a new cue recipe recomputes them."""
+    targets = (state.targets.get("cues") or {}).get("space")
+    if (cfg.cue_probes or cfg.erasure) and not targets:
+        log.warning("cue probes and erasure skipped: this run stored no acoustic cues (rerun `speechprobe extract`)")
+    return {
+        "cues": {"enabled": bool(cfg.cue_probes and targets), "targets": targets},
+        "erasure": {"enabled": bool(cfg.erasure and targets), "targets": targets},
+        "layer_weights": {"enabled": cfg.layer_weights},
+    }
 
-    store = FeatureStore(cache_root(cfg.cache) / "features")
 
-    def features(model: str, hashes: list[str]):
-        return _space(store, model, state.models[model], cfg.pooling).gather(hashes)
+def run_zeroshot_stage(cfg: ZeroShotConfig) -> pd.DataFrame:
+    """Zero-shot answers into the run directory (``zeroshot.run_zeroshot``), then summary.csv over every row.
 
-    def cues(hashes: list[str]):
-        return split_cues(_space(store, NAME, state.targets[NAME], cfg.pooling).gather(hashes))
+    Zero-shot and analysis are sibling stages, so the run-level summary is refreshed here, above both.
+    """
+    from .analysis import summarize_run
+    from .zeroshot import run_zeroshot
 
-    if NAME not in state.targets and (cfg.cue_probes or cfg.erasure):
-        log.warning("cue probes and erasure skipped: this run's extraction stored no acoustic cues (rerun `extract`)")
-    elif cfg.cue_probes:
-        run_cue_probes(cfg.out, features, cues, CueSettings(n_jobs=cfg.n_jobs))
-    if cfg.erasure and NAME in state.targets:
-        probe = "knn" if "knn" in cfg.probes else cfg.probes[0]
-        run_erasure(cfg.out, features, cues, ErasureSettings(probe=probe, n_jobs=cfg.n_jobs))
-    if cfg.layer_weights:
-        run_layer_weights(cfg.out, features, LayerWeightSettings(n_jobs=cfg.n_jobs))
+    rows = run_zeroshot(cfg)
+    summarize_run(cfg.out)
+    return rows
 
 
 @dataclass

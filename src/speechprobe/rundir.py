@@ -4,15 +4,35 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import platform
+import tempfile
 from pathlib import Path
 
 import pandas as pd
 
+from ._version import __version__
 from .errors import SpeechprobeError
-from .features.store import atomic_write_bytes
 
 RESULT_COLUMNS = ["model", "task", "layer", "probe", "fold", "metric", "value"]
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` via a temp file in the same folder and ``os.replace``."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=path.suffix)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
 
 
 def ensure_writable(out: Path) -> None:
@@ -55,8 +75,6 @@ def versions() -> dict[str, str]:
     import sklearn
     import torch
     import transformers
-
-    from . import __version__
 
     return {
         "python": platform.python_version(),

@@ -10,5 +10,5 @@ from synthetic_run import write_run
 
 @pytest.fixture()
 def run_dir(tmp_path: Path) -> Path:
-    """A complete synthetic run directory (no permutation/selectivity files yet)."""
+    """A complete synthetic run directory (no permutation/chance files yet)."""
     return write_run(tmp_path / "run")

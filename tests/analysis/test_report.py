@@ -15,9 +15,9 @@ import pytest
 from synthetic_run import MODELS, SMALL, TASKS, make_features, make_manifest, make_results, write_run
 
 from speechprobe.analysis import (
+    CHANCE_COLUMNS,
     MAIN_TABLE_COLUMNS,
     PERMUTATION_COLUMNS,
-    SELECTIVITY_COLUMNS,
     analyse_features,
     build_report,
     load_run,
@@ -60,7 +60,8 @@ def test_report_from_synthetic_run(built_run: Path) -> None:
         r"baseline librosa 0\.\d{3}; chance 0\.250\)",
         page,
     )
-    assert "its mlp curve is peaked (concave" in page and "curve is dipped (convex" in page
+    assert "its knn curve is peaked (concave" in page and "curve is dipped (convex" in page
+    assert "its mlp curve" not in page  # the primary probe (knn) alone defines the best layer
     assert re.search(r"Gender peaks at relative depth 1\.00 in whisper-tiny", page)
     assert "In whisper-base, paralinguistic tasks peak at mean relative depth" in page
     assert "Folds for task keyword were not grouped by speaker" in page
@@ -99,10 +100,14 @@ def test_report_from_synthetic_run(built_run: Path) -> None:
 def test_main_table_and_markdown(built_run: Path) -> None:
     run_dir = built_run
     table = pd.read_csv(run_dir / "main_table.csv")
-    assert list(table.columns) == [*MAIN_TABLE_COLUMNS, "mfcc", "librosa"]
+    secondary = ["secondary_mlp_layer", "secondary_mlp_macro_f1"]
+    assert list(table.columns) == [*MAIN_TABLE_COLUMNS, "mfcc", "librosa", *secondary]
     assert len(table) == len(TASKS) * 2 and set(table["model"]) == {"whisper-base", "whisper-tiny"}
     emo = table[(table["task"] == "emotion") & (table["model"] == "whisper-base")].iloc[0]
     assert emo["layer"] == 3 and emo["relative_depth"] == pytest.approx(0.5) and emo["num_layers"] == 7
+    # The primary probe (knn) defines the row although mlp scores 0.03 higher; mlp is a secondary column.
+    assert emo["probe"] == "knn" and set(table["probe"]) == {"knn"}
+    assert emo["secondary_mlp_macro_f1"] == pytest.approx(emo["macro_f1"] + 0.03, abs=0.03)
     assert emo["best_baseline"] == "librosa" and emo["gain"] == pytest.approx(emo["macro_f1"] - emo["librosa"])
     assert emo["chance_macro_f1"] == pytest.approx(0.25) and emo["n_folds"] == 5
     tex = (run_dir / "main_table.tex").read_text()
@@ -123,42 +128,58 @@ PAIR = {"tasks": ["emotion", "keyword"], "models": ["whisper-base", "mfcc"]}
 def test_analyse_features_then_report(tmp_path: Path) -> None:
     run_dir = write_run(tmp_path / "run", **PAIR)
     features = make_features(run_dir)
-    info = analyse_features(run_dir, _loader(features), probe="knn", n_permutations=9, n_repeats=1, embeddings=True)
+    info = analyse_features(run_dir, _loader(features), n_permutations=9, embeddings=True)
     assert info["n_folds"] == 5 and info["seed"] == 0 and info["n_permutations"] == 9
+    assert info["primary_probe"] == "knn"
     perm = pd.read_csv(run_dir / "permutation.csv")
-    sel = pd.read_csv(run_dir / "selectivity.csv")
-    assert list(perm.columns) == PERMUTATION_COLUMNS and list(sel.columns) == SELECTIVITY_COLUMNS
-    assert len(perm) == 4 and len(sel) == 2 * (MODELS["whisper-base"] + 1)
+    chance = pd.read_csv(run_dir / "chance.csv")
+    assert list(perm.columns) == PERMUTATION_COLUMNS and list(chance.columns) == CHANCE_COLUMNS
+    assert len(perm) == 4 and len(chance) == 2 * (MODELS["whisper-base"] + 1)
     row = perm[(perm["model"] == "whisper-base") & (perm["task"] == "emotion")].iloc[0]
     assert row["layer"] == 3 and row["scheme"] == "within-group" and bool(row["grouped"])
+    assert row["selection"] == "max over 7 layer(s)" and row["probe"] == "knn"
     assert row["p_value"] == pytest.approx(0.1) and row["observed"] > row["null_q95"]
+    # Benjamini–Hochberg over the run's 4 tests: q = min over ranks >= i of p_(k) * 4 / k.
+    p = perm["p_value"].to_numpy()
+    order = np.argsort(p, kind="stable")
+    expected = np.minimum.accumulate((p[order] * 4 / np.arange(1, 5))[::-1])[::-1].clip(max=1)
+    np.testing.assert_allclose(perm["q_value"].to_numpy()[order], expected)
     kw = perm[(perm["model"] == "whisper-base") & (perm["task"] == "keyword")].iloc[0]
     assert kw["scheme"] == "within-fold" and not bool(kw["grouped"])
-    emo_sel = sel[(sel["model"] == "whisper-base") & (sel["task"] == "emotion")].set_index("layer")
-    assert emo_sel.loc[3, "selectivity"] > emo_sel.loc[0, "selectivity"] + 0.3
-    assert emo_sel["relative_depth"].iloc[-1] == pytest.approx(1.0)
+    emo = chance[(chance["model"] == "whisper-base") & (chance["task"] == "emotion")].set_index("layer")
+    assert emo.loc[3, "above_chance"] > emo.loc[0, "above_chance"] + 0.3
+    np.testing.assert_allclose(emo["above_chance"], emo["score"] - emo["chance"])
+    assert (emo["p_holm"] >= emo["p_layer"]).all() and emo["relative_depth"].iloc[-1] == pytest.approx(1.0)
     for name in ("tsne_whisper-base_emotion", "tsne_mfcc_keyword"):
         assert (run_dir / "figures" / f"{name}.png").is_file() and (run_dir / "figures" / f"{name}.svg").is_file()
-    assert any("umap" in n.lower() for n in info["notes"]) or info["umap"]
+    assert any("umap" in n.lower() for n in info["notes"]) or any("umap_" in f for f in info["figures"])
+    assert "best by the knn probe" in info["captions"]["figures/tsne_whisper-base_emotion.png"]
 
     # Rerun with the same settings: nothing recomputed (the loader is not even called).
     def fail(model, hashes):
         raise AssertionError("features loaded again")
 
-    analyse_features(run_dir, fail, probe="knn", n_permutations=9, embeddings=True)
+    analyse_features(run_dir, fail, n_permutations=9, embeddings=True)
     # Only what is missing is redone: one plot deleted -> one load, the tables untouched.
-    before = (run_dir / "permutation.csv").read_bytes(), (run_dir / "selectivity.csv").read_bytes()
+    before = (run_dir / "permutation.csv").read_bytes(), (run_dir / "chance.csv").read_bytes()
     (run_dir / "figures" / "tsne_mfcc_keyword.png").unlink()
     calls = []
     loader = _loader(features)
     analyse_features(run_dir, lambda m, h: calls.append(m) or loader(m, h), n_permutations=9, embeddings=True)
     assert calls == ["mfcc"] and (run_dir / "figures" / "tsne_mfcc_keyword.png").is_file()
-    assert ((run_dir / "permutation.csv").read_bytes(), (run_dir / "selectivity.csv").read_bytes()) == before
+    assert ((run_dir / "permutation.csv").read_bytes(), (run_dir / "chance.csv").read_bytes()) == before
+    # Other settings: that analysis alone is redone, for every unit.
+    calls.clear()
+    analyse_features(run_dir, lambda m, h: calls.append(m) or loader(m, h), n_permutations=19, embeddings=True)
+    assert sorted(calls) == ["mfcc", "mfcc", "whisper-base", "whisper-base"]
+    assert set(pd.read_csv(run_dir / "permutation.csv")["n_permutations"]) == {19}
     page = build_report(run_dir).read_text()
-    assert "Permutation tests of the best layer" in page and "Control task and selectivity per layer" in page
-    assert "layer 3 (knn) beats every one of the 9 shuffles (p = 0.1, the smallest p that 9 permutations allow" in page
-    assert "is not distinguishable from shuffled labels at the 5% level" in page  # keyword: no signal at the last layer
-    assert "selectivity (real − control) peaks at layer" in page
+    assert "Selection-aware permutation tests of the best layer" in page and "Empirical chance per layer" in page
+    assert "layer 3 (knn) is above shuffled labels (the best of 7 layers, tested as selected: p = 0.05, q = " in page
+    # The hand-made results put keyword's best layer at 0, the features at 2: the test is of what the features say.
+    assert "the best knn layer recomputed from the features is 2, results.csv says 0" in page
+    assert perm.set_index(["model", "task"]).loc[("mfcc", "keyword"), "p_value"] > 0.5  # no signal in mfcc
+    assert "score above empirical chance peaks at layer" in page and "after Holm&#x27;s correction" in page
     assert "t-SNE of whisper-base on emotion" in page and "No permutation.csv" not in page
     assert len(_images(page)) == page.count("<figcaption>")
 
@@ -177,7 +198,7 @@ def test_analyse_features_skips_what_it_cannot_do(tmp_path: Path) -> None:
     info = analyse_features(run, loader, n_permutations=3, embeddings=False, models=["whisper-base"])
     notes = " ".join(info["notes"])
     assert "task keyword: only 1 class left" in notes
-    assert "whisper-base × emotion: model whisper-base: features are not in the store" in notes
+    assert "selection skipped for whisper-base × emotion: model whisper-base: features are not in the store" in notes
     assert not (run / "permutation.csv").exists()
     page = build_report(run).read_text()
     assert "task keyword has only one class left" in page and "features are not in the store" in page
@@ -185,15 +206,16 @@ def test_analyse_features_skips_what_it_cannot_do(tmp_path: Path) -> None:
         analyse_features(tmp_path, loader)
     with pytest.raises(SpeechprobeError, match="n_permutations"):
         analyse_features(run, loader, n_permutations=-1)
+    with pytest.raises(SpeechprobeError, match="unknown analysis setting"):
+        analyse_features(run, loader, probe="knn")
 
 
 def test_analyse_features_parts_can_be_switched_off(tmp_path: Path) -> None:
     run = write_run(tmp_path / "run", **SMALL)
     features = make_features(run)
-    info = analyse_features(run, _loader(features), n_permutations=0, control=True, embeddings=False)
-    assert not (run / "permutation.csv").exists() and not list(run.glob("figures/tsne_*"))
-    sel = pd.read_csv(run / "selectivity.csv")
-    assert set(sel["model"]) == {"whisper-tiny", "mfcc"} and info["n_permutations"] == 0
+    info = analyse_features(run, _loader(features), n_permutations=0, embeddings=False)
+    assert not (run / "permutation.csv").exists() and not (run / "chance.csv").exists()
+    assert not list(run.glob("figures/tsne_*")) and info["n_permutations"] == 0 and info["done"] == {}
 
 
 def test_partial_run_still_renders(tmp_path: Path) -> None:

@@ -15,8 +15,8 @@ import soundfile as sf
 
 from speechprobe.data.hf import Columns, HFSource
 from speechprobe.data.manifest import ManifestSource
+from speechprobe.data.registry import registered_tasks
 from speechprobe.data.resolve import open_task
-from speechprobe.data.tasks import registered_tasks
 from speechprobe.errors import SpeechprobeError
 
 DISTANCE = registered_tasks()["ds-distance"]

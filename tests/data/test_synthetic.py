@@ -17,6 +17,7 @@ from sklearn.model_selection import GroupKFold, cross_val_score
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
+from speechprobe.data.registry import registered_tasks
 from speechprobe.data.synthetic import (
     DEFAULT_N_PER_CLASS,
     EXTENDED_TASKS,
@@ -33,7 +34,6 @@ from speechprobe.data.synthetic.suite import (
     VOICES,
     stressed,
 )
-from speechprobe.data.tasks import registered_tasks
 from speechprobe.errors import ConfigError, SpeechprobeError
 
 pytestmark = pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="needs espeak-ng")

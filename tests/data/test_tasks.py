@@ -7,8 +7,8 @@ import re
 import pytest
 
 from speechprobe.data.dynamic_superb import TASKS, answer_options
+from speechprobe.data.registry import registered_tasks
 from speechprobe.data.source import normalise_label
-from speechprobe.data.tasks import registered_tasks
 
 # The study's tasks as the issue lists them: registry name -> (HF id, label set)
 STUDY = {

@@ -34,7 +34,7 @@ def _threads_here(_obj):
     return ray_engine.thread_profile()
 
 
-faulty_model = functools.partial(faulty, load_model, "forward")  # a real adapter that fails on chosen forward calls
+faulty_model = functools.partial(faulty, load_model, "forward_clips")  # a real adapter failing on chosen batches
 
 
 def _root_conftest():

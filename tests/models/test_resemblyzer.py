@@ -1,5 +1,6 @@
 """resemblyzer: the real GE2E weights from the package, offline; layers, exactness and speaker separation."""
 
+import importlib.util
 import io
 import shutil
 import subprocess
@@ -11,9 +12,13 @@ import pytest
 import soundfile as sf
 
 from speechprobe.data.audio import resample
-from speechprobe.models.registry import MODELS, load_model
+from speechprobe.models.registry import checkpoints, load_model
 from speechprobe.models.resemblyzer import load_resemblyzer
 
+pytestmark = pytest.mark.skipif(
+    importlib.util.find_spec("resemblyzer") is None,
+    reason="needs the speaker extra (pip install 'speechprobe[speaker]')",
+)
 VOICES = ["en-us+m1", "en-us+m3", "en-us+f1", "en-us+f3"]
 SENTENCES = [
     "Please call Stella.",
@@ -52,7 +57,8 @@ def speech():
 
 def test_real_weights_load_offline_with_four_layers(adapter):
     a = load_model("resemblyzer")  # the registry's short name (packaged)
-    assert MODELS["resemblyzer"].packaged and MODELS["resemblyzer"].num_layers == 4
+    spec = checkpoints()["resemblyzer"]
+    assert spec.packaged and spec.num_layers == 4
     assert a.num_layers == 4 and a.info.hidden_size == 256 and a.sample_rate == 16000
     assert a.info.source == "package:resemblyzer" and a.info.revision.startswith("sha256:")
     assert "vad" in a.options() and adapter.options()["vad"] is False

@@ -5,7 +5,7 @@ import json
 import pytest
 
 from speechprobe.errors import SpeechprobeError
-from speechprobe.models.registry import FAMILY_OF_MODEL_TYPE, MODELS, resolve_model
+from speechprobe.models.registry import checkpoints, model_types, resolve_model
 
 STUDY = {  # short name: (family, hub id, layers incl. 0, hidden size)
     "whisper-large-v3": ("whisper", "openai/whisper-large-v3", 33, 1280),
@@ -28,16 +28,16 @@ STUDY = {  # short name: (family, hub id, layers incl. 0, hidden size)
 
 @pytest.mark.parametrize("name", list(STUDY))
 def test_study_short_names(name):
-    spec = MODELS[name]
+    spec = checkpoints()[name]
     assert (spec.family, spec.hub_id, spec.num_layers, spec.hidden_size) == STUDY[name]
     assert spec.sample_rate == 16000
 
 
-@pytest.mark.parametrize("model_type", sorted(FAMILY_OF_MODEL_TYPE))
+@pytest.mark.parametrize("model_type", sorted(model_types()))
 def test_local_dir_family_from_model_type(tmp_path, model_type):
     (tmp_path / "config.json").write_text(json.dumps({"model_type": model_type}))
     spec, source = resolve_model(str(tmp_path))
-    assert spec.family == FAMILY_OF_MODEL_TYPE[model_type] and source == str(tmp_path)
+    assert spec.family == model_types()[model_type] and source == str(tmp_path)
 
 
 @pytest.mark.parametrize(

@@ -1,4 +1,4 @@
-"""Prompt sensitivity and the zero-shot / probe correlation on hand-made result tables."""
+"""Prompt sensitivity, collapse diagnostics and the zero-shot / probe correlation on hand-made result tables."""
 
 from __future__ import annotations
 
@@ -6,24 +6,37 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from speechprobe.zeroshot.compare import bootstrap_correlation, correlations, sensitivity_table, zeroshot_vs_probe
+from speechprobe.zeroshot.compare import sensitivity_table
+from speechprobe.zeroshot.diagnostics import answer_diagnostics, is_collapsed
+from speechprobe.zeroshot.link import (
+    bootstrap_correlation,
+    correlations,
+    default_mode,
+    diagnostics_table,
+    normalise,
+    zeroshot_vs_probe,
+)
 
 COLS = ["model", "task", "layer", "probe", "fold", "metric", "value"]
 
 
-def _results(pairs: dict[tuple[str, str], tuple[float, float]]) -> pd.DataFrame:
-    """Probe rows (3 layers x 2 folds, best = the given score at layer 2) and 3 prompts x 2 modes of zero-shot."""
+def _results(pairs: dict, chance: float = 0.25, collapsed: set | None = None) -> pd.DataFrame:
+    """Probe rows (3 layers x 2 folds of knn, best = the given score at layer 2, mlp 0.05 higher) and
+    3 prompts x 2 modes of zero-shot, with the diagnostics rows the runner writes."""
     rows = []
     for (model, task), (probe, zs) in pairs.items():
         for layer in range(3):
             for fold in range(2):
-                rows.append(
-                    (model, task, layer, "mlp", fold, "macro_f1", probe - 0.1 * (2 - layer) + (0.01 if fold else -0.01))
-                )
+                value = probe - 0.1 * (2 - layer) + (0.01 if fold else -0.01)
+                rows.append((model, task, layer, "knn", fold, "macro_f1", value))
+                rows.append((model, task, layer, "mlp", fold, "macro_f1", value + 0.05))
         for k, prompt in enumerate(("choose", "question", "file-x")):
-            rows.append((model, task, pd.NA, f"zeroshot:likelihood:{prompt}", 0, "macro_f1", zs - 0.05 * k))
-            rows.append((model, task, pd.NA, f"zeroshot:generate:{prompt}", 0, "macro_f1", zs - 0.2 - 0.05 * k))
-            rows.append((model, task, pd.NA, f"zeroshot:generate:{prompt}", 0, "parse_failure_rate", 0.1))
+            for mode, score in (("likelihood", zs - 0.05 * k), ("generate", zs - 0.2 - 0.05 * k)):
+                probe_name = f"zeroshot:{mode}:{prompt}"
+                flag = float((model, task, mode) in (collapsed or set()))
+                for metric, value in (("macro_f1", score), ("chance_macro_f1", chance), ("collapsed", flag)):
+                    rows.append((model, task, pd.NA, probe_name, 0, metric, value))
+                rows.append((model, task, pd.NA, probe_name, 0, "parse_rate", 0.9 if mode == "generate" else 1.0))
     return pd.DataFrame(rows, columns=COLS)
 
 
@@ -40,35 +53,90 @@ def test_sensitivity_min_max_std_per_model_task_and_mode():
     assert sensitivity_table(_results({})).empty
 
 
-def test_pairs_take_the_best_prompt_and_the_best_layer_of_the_same_model():
-    results = _results({("m", "t"): (0.8, 0.6), ("m", "u"): (0.7, 0.3)})
+def test_diagnostics_parse_rate_entropy_and_collapse():
+    truth = ["a", "b", "c", "d"] * 5
+    echo = answer_diagnostics(truth, [None] * 10 + ["a"] * 10)  # half the answers echo the prompt
+    assert echo["parse_rate"] == 0.5 and echo["top_share"] == 0.5 and echo["pred_entropy"] == 0.0
+    assert echo["true_entropy"] == pytest.approx(2.0) and echo["chance_macro_f1"] == pytest.approx(0.25)
+    assert not echo["collapsed"]  # 0.5 is not above max(0.5, (1 + 0.25) / 2)
+    prior = answer_diagnostics(truth, ["a"] * 14 + ["b"] * 6)  # the label prior of the decoder
+    assert prior["top_share"] == 0.7 and prior["collapsed"] == 1.0
+    assert prior["pred_entropy"] == pytest.approx(-(0.7 * np.log2(0.7) + 0.3 * np.log2(0.3)))
+    fine = answer_diagnostics(truth, truth)
+    assert fine["parse_rate"] == 1.0 and fine["pred_entropy"] == pytest.approx(2.0) and not fine["collapsed"]
+    assert is_collapsed(0.76, 0.5) and not is_collapsed(0.74, 0.5)  # two balanced classes: > 0.75
+    assert not is_collapsed(0.85, 0.8) and is_collapsed(0.91, 0.8)  # skewed data: beyond (1 + 0.8) / 2
+
+
+def test_default_selection_never_looks_at_the_test_labels():
+    assert default_mode(["generate", "likelihood", "native"]) == "native"
+    assert default_mode(["generate", "likelihood_pmi", "likelihood_cc"]) == "likelihood_cc"
+    assert default_mode(["generate", "zz-new", "aa-new"]) == "generate"
+    assert default_mode(["zz-new", "aa-new"]) == "aa-new"
+    results = _results({("m", "t"): (0.8, 0.6), ("m", "u"): (0.7, 0.3)}, chance=0.25)
     results = pd.concat(
         [results, pd.DataFrame([("other", "t", pd.NA, "zeroshot:generate:choose", 0, "macro_f1", 0.9)], columns=COLS)]
     )
-    pairs = zeroshot_vs_probe(results)
-    assert list(pairs["task"]) == ["t", "u"]  # "other" has no probe rows: not paired
-    first = pairs.iloc[0]
-    assert first["zeroshot_f1"] == pytest.approx(0.6) and first["zeroshot_probe"] == "zeroshot:likelihood:choose"
-    assert first["probe_f1"] == pytest.approx(0.8) and first["probe_layer"] == 2 and first["probe"] == "mlp"
-    gen = zeroshot_vs_probe(results, mode="generate")
-    assert gen.iloc[0]["zeroshot_f1"] == pytest.approx(0.4)
+    pairs = zeroshot_vs_probe(results, primary="knn", probe_chance={"t": 0.5})
+    assert set(pairs["model"]) == {"m"}  # "other" has no probe rows: not paired
+    default = pairs[(pairs["selection"] == "default") & (pairs["task"] == "t")].iloc[0]
+    # likelihood is preferred over generate; the mean over its 3 prompts, not the best one
+    assert default["mode"] == "likelihood" and default["prompt"] == "mean of 3"
+    assert default["zeroshot_f1"] == pytest.approx(0.55)
+    assert default["zeroshot_norm"] == pytest.approx((0.55 - 0.25) / 0.75)
+    # the primary probe (knn), not the better mlp; its chance from the probed clips
+    assert default["probe"] == "knn" and default["probe_f1"] == pytest.approx(0.8) and default["probe_layer"] == 2
+    assert default["probe_norm"] == pytest.approx((0.8 - 0.5) / 0.5)
+    oracle = pairs[(pairs["selection"] == "oracle") & (pairs["task"] == "t")].iloc[0]
+    assert oracle["zeroshot_f1"] == pytest.approx(0.6) and oracle["prompt"] == "choose"
+    assert normalise(0.25, 0.25) == 0 and np.isnan(normalise(0.5, 1.0))
 
 
-def test_correlations_with_bootstrap_ci():
+def test_diagnostics_table_flags_collapsed_rows():
+    table = diagnostics_table(_results({("m", "t"): (0.8, 0.6)}, collapsed={("m", "t", "generate")}))
+    assert len(table) == 6 and table.loc[table["mode"] == "generate", "collapsed"].all()
+    assert not table.loc[table["mode"] == "likelihood", "collapsed"].any()
+    assert table.loc[table["mode"] == "generate", "parse_rate"].eq(0.9).all()
+
+
+def test_correlations_within_tasks_and_pooled_over_tasks():
     rng = np.random.default_rng(1)
-    probe = rng.uniform(0.3, 1.0, 12)
-    zs = 0.8 * probe - 0.2 + rng.normal(0, 0.03, 12)
-    pairs = {(f"m{i % 3}", f"t{i}"): (p, z) for i, (p, z) in enumerate(zip(probe, zs))}
-    corr = correlations(_results(pairs), n_boot=500)
-    assert set(corr["selection"]) == {"best", "likelihood", "generate"}
-    best = corr[corr["selection"] == "best"].set_index("method")
+    pairs = {}
+    for t in range(6):
+        for m in range(4):
+            probe = rng.uniform(0.4, 1.0)
+            pairs[(f"m{m}", f"t{t}")] = (probe, 0.8 * probe - 0.1 + rng.normal(0, 0.03))
+    results = _results(pairs, collapsed={("m0", "t0", "likelihood")})
+    linked = zeroshot_vs_probe(results)
+    assert linked.loc[(linked["model"] == "m0") & (linked["task"] == "t0"), "collapsed"].tolist() == [True, True]
+    corr = correlations(linked, n_boot=300)
+    pooled = corr[(corr["scope"] == "pooled") & (corr["selection"] == "default")].set_index("method")
     for method in ("spearman", "pearson"):
-        r = best.loc[method]
-        assert r["r"] > 0.9 and r["ci_low"] <= r["r"] <= r["ci_high"] <= 1.0 and r["p_value"] < 1e-3
-        assert r["n_pairs"] == 12 and r["n_boot"] == 500
-    again = correlations(_results(pairs), n_boot=500)
+        r = pooled.loc[method]
+        assert r["r"] > 0.8 and r["ci_low"] <= r["r"] <= r["ci_high"] <= 1.0 and r["p_value"] < 1e-3
+        assert r["n_pairs"] == 23 and r["n_collapsed"] == 1 and r["n_tasks"] == 6 and r["resampled"] == "tasks"
+    both = corr[corr["selection"] == "default, collapsed included"]
+    assert (both["n_pairs"] == 24).all()
+    within = corr[(corr["scope"] == "task t1") & (corr["method"] == "pearson")].iloc[0]
+    assert within["n_pairs"] == 4 and within["n_models"] == 4 and within["resampled"] == "models"
+    assert corr[(corr["scope"] == "task t0")]["n_collapsed"].eq(1).all()
+    assert set(corr.loc[corr["scope"] == "pooled", "selection"]) == {
+        "default",
+        "default, collapsed included",
+        "oracle",
+    }
+    again = correlations(linked, n_boot=300)
     pd.testing.assert_frame_equal(corr, again)  # seeded bootstrap
+
+
+def test_bootstrap_correlation_over_clusters():
     perfect = bootstrap_correlation([1, 2, 3, 4], [2, 4, 6, 8], "spearman", n_boot=200)
     assert perfect["r"] == pytest.approx(1.0) and perfect["ci_low"] == pytest.approx(1.0)
     few = bootstrap_correlation([0.1, 0.2], [0.3, 0.1], "pearson")
     assert np.isnan(few["r"]) and np.isnan(few["ci_low"]) and few["n_pairs"] == 2
+    # Two tasks whose pairs agree inside (r = +1) but not between (pooled r < 0): resampling whole tasks
+    # draws one task alone half the time, so the interval reaches +1; the pooled r stays negative.
+    x = [0.1, 0.2, 0.3, 0.7, 0.8, 0.9]
+    y = [0.7, 0.8, 0.9, 0.1, 0.2, 0.3]
+    clustered = bootstrap_correlation(x, y, "pearson", n_boot=300, clusters=["a"] * 3 + ["b"] * 3)
+    assert clustered["r"] < -0.8 and clustered["ci_high"] == pytest.approx(1.0)

@@ -8,9 +8,9 @@ from collections import Counter
 
 import pytest
 
+from speechprobe.data.registry import registered_tasks
 from speechprobe.data.resolve import open_task
 from speechprobe.data.synthetic import LEXICAL_TASKS, SYNTHETIC_TASKS
-from speechprobe.data.tasks import registered_tasks
 
 pytestmark = pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="needs espeak-ng")
 

@@ -1,4 +1,4 @@
-"""The answer parser: real-looking answers and the label each must map to (or a parse failure)."""
+"""The answer parser: a table of real-looking answers and the label each must map to (or a parse failure)."""
 
 from __future__ import annotations
 
@@ -13,40 +13,62 @@ GENDER = ("female", "male")
 COUNT = ("1", "2", "3", "4")
 MULTI = ("false", "true")
 WORDS = ("yes", "no", "up", "down", "left", "right", "stop", "go")
+LANGUAGE = ("english", "french", "german", "spanish")
+FRENCH = ("colère", "joie", "tristesse")  # a label set in the answer's own language
 
 CASES = [
     # (task, labels, answer, expected label, rule)
     ("emotion", EMOTION, "angry", "angry", "exact"),
     ("emotion", EMOTION, "Angry.", "angry", "normalised"),
     ("emotion", EMOTION, "  HAPPY!  ", "happy", "normalised"),
-    ("emotion", EMOTION, "I think the speaker sounds angry.", "angry", "first_mention"),
+    ("emotion", EMOTION, "I think the speaker sounds angry.", "angry", "mention"),
     ("emotion", EMOTION, "Answer: sad", "sad", "normalised"),
     ("emotion", EMOTION, "The answer is: Neutral", "neutral", "normalised"),
     ("emotion", EMOTION, "Furious", "angry", "synonym"),
-    ("emotion", EMOTION, "The speaker sounds joyful and excited.", "happy", "first_mention"),
-    ("emotion", EMOTION, "The speaker is not angry, but sad.", "sad", "first_mention"),
-    ("emotion", EMOTION, "The speaker isn't happy; they sound sad.", "sad", "first_mention"),
+    ("emotion", EMOTION, "The speaker sounds joyful and excited.", "happy", "mention"),
+    ("emotion", EMOTION, "The speaker is not angry, but sad.", "sad", "mention"),
+    ("emotion", EMOTION, "The speaker isn't happy; they sound sad.", "sad", "mention"),
     ("accent", ACCENT, "Answer: (B) british", "en-gb", "synonym"),
     ("accent", ACCENT, "(A) en-us", "en-us", "normalised"),
-    ("accent", ACCENT, "The accent is en-gb-scotland.", "en-gb-scotland", "first_mention"),
+    ("accent", ACCENT, "The accent is en-gb-scotland.", "en-gb-scotland", "mention"),
     ("accent", ACCENT, "EN-GB", "en-gb", "normalised"),
-    ("accent", ACCENT, "It sounds Scottish to me.", "en-gb-scotland", "first_mention"),
+    ("accent", ACCENT, "It sounds Scottish to me.", "en-gb-scotland", "mention"),
     ("distance", DISTANCE, "zero point four meters", "0.4m", "normalised"),
     ("distance", DISTANCE, "0.4 m", "0.4m", "normalised"),
     ("distance", DISTANCE, "4 metres", "4.0m", "normalised"),
-    ("distance", DISTANCE, "About 2 meters away.", "2.0m", "first_mention"),
-    ("distance", DISTANCE, "The speaker is far from the microphone.", "4.0m", "first_mention"),
+    ("distance", DISTANCE, "About 2 meters away.", "2.0m", "mention"),
+    ("distance", DISTANCE, "The speaker is far from the microphone.", "4.0m", "mention"),
     ("gender", GENDER, "female", "female", "exact"),
-    ("gender", GENDER, "This is a male voice.", "male", "first_mention"),
-    ("gender", GENDER, "The speaker is a woman.", "female", "first_mention"),
-    ("speaker_count", COUNT, "Three people are talking.", "3", "first_mention"),
+    ("gender", GENDER, "This is a male voice.", "male", "mention"),
+    ("gender", GENDER, "The speaker is a woman.", "female", "mention"),
+    ("speaker_count", COUNT, "Three people are talking.", "3", "mention"),
     ("speaker_count", COUNT, "two", "2", "normalised"),
-    ("speaker_count", COUNT, "There are 4 speakers.", "4", "first_mention"),
-    ("multi_speaker", MULTI, "Yes, two people overlap.", "true", "first_mention"),
+    ("speaker_count", COUNT, "There are 4 speakers.", "4", "mention"),
+    ("multi_speaker", MULTI, "Yes, two people overlap.", "true", "mention"),
     ("multi_speaker", MULTI, "True", "true", "normalised"),
     ("spoken_word", WORDS, " Yes.", "yes", "normalised"),
     ("spoken_word", WORDS, "Go!", "go", "normalised"),
-    ("spoken_word", WORDS, "The word is 'left'.", "left", "first_mention"),
+    ("spoken_word", WORDS, "The word is 'left'.", "left", "mention"),
+    # negations: a negated label does not count, the other one does
+    ("emotion", EMOTION, "Neither happy nor sad; the voice is neutral.", "neutral", "mention"),
+    ("emotion", EMOTION, "not angry, happy", "happy", "mention"),
+    ("emotion", EMOTION, "The speaker is not really sad, more angry.", "angry", "mention"),
+    ("gender", GENDER, "Not a man; it is a woman speaking.", "female", "mention"),
+    # synonyms, casing and punctuation
+    ("emotion", EMOTION, "JOYFUL!!!", "happy", "synonym"),
+    ("emotion", EMOTION, "**Angry**", "angry", "normalised"),
+    ("emotion", EMOTION, '"sad"', "sad", "normalised"),
+    ("emotion", EMOTION, "The speaker sounds joyful and excited.", "happy", "mention"),  # two synonyms, one label
+    ("accent", ACCENT, "a Jamaican accent", "en-029", "mention"),
+    ("spoof", ("authentic", "spoofed"), "This is a synthetic voice.", "spoofed", "mention"),
+    ("speaker_count", COUNT, "2 speakers, 2 voices.", "2", "mention"),  # one label named twice
+    # answers in the label's language
+    ("language", LANGUAGE, "Deutsch", "german", "synonym"),
+    ("language", LANGUAGE, "Français.", "french", "synonym"),
+    ("language", LANGUAGE, "La lengua es español.", "spanish", "mention"),
+    ("language", LANGUAGE, "It is spoken in German.", "german", "mention"),
+    ("emotion-fr", FRENCH, "Colère", "colère", "normalised"),
+    ("emotion-fr", FRENCH, "La voix exprime de la tristesse.", "tristesse", "mention"),
 ]
 
 FAILURES = [
@@ -57,7 +79,24 @@ FAILURES = [
     ("emotion", EMOTION, "(B)", "unparsed"),
     ("distance", DISTANCE, "four", "unparsed"),  # a number that is no label
     ("gender", GENDER, "The speaker is not male.", "unparsed"),
+    ("emotion", EMOTION, "not angry", "unparsed"),
+    # echoes of the prompt and answers that name several labels: failures, never the first label
+    ("emotion", EMOTION, "neutral, happy, sad or angry", "ambiguous"),
+    ("emotion", EMOTION, "Choose one of: neutral, happy, sad, angry.", "ambiguous"),
+    ("gender", GENDER, "Is the speaker male or female?", "ambiguous"),
+    ("gender", GENDER, "male or female", "ambiguous"),
+    ("emotion", EMOTION, "Happy or sad, hard to say.", "ambiguous"),
+    ("accent", ACCENT, "Either British or American.", "ambiguous"),
+    ("language", LANGUAGE, "English and German are both spoken.", "ambiguous"),
+    ("distance", DISTANCE, "between 0.4 m and 2 m", "ambiguous"),
+    ("emotion-fr", FRENCH, "joie ou tristesse", "ambiguous"),
+    ("spoken_word", WORDS, "", "empty"),
+    ("language", LANGUAGE, "Sprache: unbekannt", "unparsed"),
 ]
+
+
+def test_the_answer_table_is_large_enough():
+    assert len(CASES) + len(FAILURES) >= 40
 
 
 @pytest.mark.parametrize(("task", "labels", "answer", "expected", "rule"), CASES)

@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 
 from speechprobe.errors import ConfigError
+from speechprobe.pipeline import run_zeroshot_stage
 from speechprobe.zeroshot import ZeroShotConfig, restore_zeroshot_rows, run_zeroshot
 from speechprobe.zeroshot import runner as runner_mod
 from speechprobe.zeroshot.qwen2_audio import Qwen2AudioBackend
@@ -57,20 +58,25 @@ def test_rows_responses_and_manifest(tmp_path, tiny_qwen, encode_counter):
     results = pd.read_csv(out / "results.csv", dtype=str, keep_default_na=False)
     assert list(results.columns) == ["model", "task", "layer", "probe", "fold", "metric", "value"]
     assert set(results["probe"]) == PROBES and set(results["layer"]) == {""} and set(results["fold"]) == {"0"}
-    gen = results[results["probe"].str.startswith("zeroshot:generate:")]
-    assert set(gen["metric"]) == {"macro_f1", "accuracy", "parse_failure_rate"}
+    diagnostics = {"parse_rate", "top_share", "pred_entropy", "true_entropy", "collapsed", "chance_macro_f1"}
+    for probe, rows_of in results.groupby("probe"):
+        assert set(rows_of["metric"]) == {"macro_f1", "accuracy", *diagnostics}, probe
     lik = results[results["probe"].str.startswith("zeroshot:likelihood")]
-    assert set(lik["metric"]) == {"macro_f1", "accuracy"}
+    assert (lik.loc[lik["metric"] == "parse_rate", "value"].astype(float) == 1.0).all()  # always a label
     values = results["value"].astype(float)
-    assert values.between(0, 1).all() and len(rows) == len(results)
+    entropy = results["metric"].str.endswith("_entropy")
+    assert values[~entropy].between(0, 1).all() and values[entropy].between(0, 3).all()  # 8 labels: <= 3 bits
+    assert (values[results["metric"] == "true_entropy"] == 3.0).all()  # 8 balanced classes
+    assert len(rows) == len(results)
     responses = pd.read_csv(out / "zeroshot" / tiny_qwen.name / "spoken_word.csv")
     assert len(responses) == 8 * 2 * 3 and responses["id"].nunique() == 8
     assert set(responses.loc[responses["mode"] == "generate", "parse_rule"].dropna()) <= {
         "exact",
         "normalised",
         "synonym",
-        "first_mention",
+        "mention",
         "empty",
+        "ambiguous",
         "unparsed",
     }
     scores = json.loads(responses.loc[responses["mode"] == "likelihood", "scores"].iloc[0])
@@ -85,6 +91,7 @@ def test_rows_responses_and_manifest(tmp_path, tiny_qwen, encode_counter):
     assert set(sens["mode"]) == {"generate", "likelihood", "likelihood_raw", "all"}
     assert list(sens["mode"]) == ["generate", "likelihood", "likelihood_raw", "all"]
     assert list(sens["n_prompts"]) == [2, 2, 2, 6] and (sens["min"] <= sens["max"]).all()
+    run_zeroshot_stage(cfg)  # the pipeline's zero-shot stage also refreshes summary.csv (analysis)
     summary = pd.read_csv(out / "summary.csv", dtype=str, keep_default_na=False)
     assert set(summary.loc[summary["probe"].str.startswith("zeroshot:"), "layer"]) == {""}
 
@@ -141,12 +148,17 @@ def test_probe_rows_are_kept_and_linked(tmp_path, tiny_qwen):
     run_zeroshot(cfg)  # a rerun replaces its own rows, never duplicates them
     results = pd.read_csv(cfg.out / "results.csv", dtype=str, keep_default_na=False)
     assert len(results[results["probe"] == "knn"]) == 12
-    assert len(results[results["probe"].str.startswith("zeroshot:")]) == 2 * (3 + 2 + 2)
+    # 2 tasks x 3 (mode, prompt) rows (generate, likelihood, likelihood_raw) x 8 metrics (scores + diagnostics)
+    assert len(results[results["probe"].str.startswith("zeroshot:")]) == 2 * 3 * 8
     pairs = pd.read_csv(cfg.out / "zeroshot_vs_probe.csv")
-    assert sorted(pairs["task"]) == ["gender", "spoken_word"]
+    assert sorted(pairs["task"]) == ["gender", "gender", "spoken_word", "spoken_word"]
+    assert sorted(pairs["selection"]) == ["default", "default", "oracle", "oracle"]
     assert np.allclose(pairs["probe_f1"], 0.505) and (pairs["probe_layer"] == 2).all()
+    assert (pairs.loc[pairs["selection"] == "default", "mode"] == "likelihood").all()  # preferred to generate
+    diagnostics = pd.read_csv(cfg.out / "zeroshot_diagnostics.csv")
+    assert len(diagnostics) == 6 and diagnostics["parse_rate"].between(0, 1).all()
     corr = pd.read_csv(cfg.out / "zeroshot_correlation.csv")
-    assert set(corr["method"]) == {"spearman", "pearson"} and (corr["n_pairs"] == 2).all()
+    assert set(corr["method"]) == {"spearman", "pearson"} and (corr["n_pairs"] <= 2).all()
     assert corr["r"].isna().all()  # fewer than 3 pairs: no correlation is claimed
     assert (cfg.out / "figures" / "zeroshot_correlation.png").stat().st_size > 1000
     manifest = json.loads((cfg.out / "manifest.json").read_text())
@@ -197,7 +209,16 @@ def test_empty_generation_is_a_parse_failure(tmp_path, tiny_qwen, monkeypatch):
     run_zeroshot(_cfg(tmp_path, tiny_qwen, modes=["generate"], prompts=["choose"]))
     results = pd.read_csv(tmp_path / "run" / "results.csv")
     got = dict(zip(results["metric"], results["value"]))
-    assert got == {"accuracy": 0.0, "macro_f1": 0.0, "parse_failure_rate": 1.0}
+    assert got == {
+        "accuracy": 0.0,
+        "macro_f1": 0.0,
+        "parse_rate": 0.0,
+        "top_share": 0.0,
+        "pred_entropy": 0.0,
+        "true_entropy": 3.0,
+        "collapsed": 0.0,
+        "chance_macro_f1": 0.125,
+    }
     responses = pd.read_csv(tmp_path / "run" / "zeroshot" / tiny_qwen.name / "spoken_word.csv")
     assert set(responses["parse_rule"]) == {"empty"} and responses["prediction"].isna().all()
 

@@ -1,16 +1,17 @@
-"""Analysis stage: summaries over folds, best layers and depth curves, honest statistics
-(chance, permutation tests, control-task selectivity), figures and the run report.
+"""Analysis stage: summaries over folds, best layers (of the primary probe) and depth curves, honest
+statistics (selection-aware permutation tests, empirical chance), the analyses that read stored
+features (planned, then executed: :mod:`.plan`, contract in :mod:`.contract`), figures and the report.
 
-Files an analysed run directory gains (schemas in :mod:`.features` and :mod:`.report`):
-``permutation.csv``, ``selectivity.csv``, ``analysis.json``, ``figures/*.png|svg``,
+Files an analysed run directory gains (schemas in :mod:`.selection` and :mod:`.report`):
+``permutation.csv``, ``chance.csv``, ``analysis.json``, ``figures/*.png|svg``,
 ``main_table.csv``, ``main_table.tex``, ``report.md`` and ``report.html``; from the cue analyses
 (:mod:`.cues`, :mod:`.erasure`, :mod:`.layer_weights`): ``cues.csv``, ``erasure.csv``,
-``all_layers.csv`` and ``analyses/<name>.json`` (:mod:`.outputs`).
+``erasure_summary.csv``, ``all_layers.csv`` and ``all_layers_summary.csv``.
 """
 
 from __future__ import annotations
 
-from .cues import CueSettings, run_cue_probes
+from .contract import Analysis, AnalysisResult, AnalysisSettings, Figure, Unit, register
 from .curves import (
     CURVE_RULE,
     SHAPES,
@@ -20,16 +21,8 @@ from .curves import (
     paralinguistic_summary,
     relative_depth,
 )
-from .erasure import ErasureSettings, run_erasure
-from .features import (
-    PERMUTATION_COLUMNS,
-    SELECTIVITY_COLUMNS,
-    analyse_features,
-    permutation_record,
-    selectivity_records,
-    store_loader,
-)
-from .layer_weights import LayerWeightSettings, run_layer_weights
+from .inputs import store_loader
+from .plan import analyse_features, execute, plan
 from .plots import (
     plot_best_heatmap,
     plot_embedding,
@@ -40,8 +33,11 @@ from .plots import (
     plot_zeroshot_scatter,
     umap_available,
 )
+from .primary import DEFAULT_PRIMARY_PROBE, primary_best, primary_probe, secondary_best
+from .registry import registered
 from .report import MAIN_TABLE_COLUMNS, build_report, load_run, main_table, main_table_latex, write_main_table
-from .stats import control_selectivity, label_permuter, permutation_scheme, permutation_test
+from .selection import CHANCE_COLUMNS, PERMUTATION_COLUMNS
+from .stats import benjamini_hochberg, holm, label_permuter, permutation_scheme, selection_test
 from .summary import (
     best_layers,
     best_table,
@@ -52,31 +48,41 @@ from .summary import (
 )
 
 __all__ = [
+    "CHANCE_COLUMNS",
     "CURVE_RULE",
-    "CueSettings",
-    "ErasureSettings",
-    "LayerWeightSettings",
+    "DEFAULT_PRIMARY_PROBE",
     "MAIN_TABLE_COLUMNS",
     "PERMUTATION_COLUMNS",
-    "SELECTIVITY_COLUMNS",
     "SHAPES",
+    "Analysis",
+    "AnalysisResult",
+    "AnalysisSettings",
+    "Figure",
+    "Unit",
     "analyse_features",
     "baseline_gain",
+    "benjamini_hochberg",
     "best_layers",
     "best_table",
     "build_report",
     "chance_levels",
-    "control_selectivity",
     "curve_shapes",
+    "execute",
     "fit_curve_shape",
+    "holm",
     "label_permuter",
     "load_run",
     "main_table",
     "main_table_latex",
     "paralinguistic_summary",
-    "permutation_record",
     "permutation_scheme",
-    "permutation_test",
+    "plan",
+    "primary_best",
+    "primary_probe",
+    "register",
+    "registered",
+    "secondary_best",
+    "selection_test",
     "plot_best_heatmap",
     "plot_embedding",
     "plot_layer_curves",
@@ -86,10 +92,6 @@ __all__ = [
     "plot_zeroshot_scatter",
     "read_results",
     "relative_depth",
-    "run_cue_probes",
-    "run_erasure",
-    "run_layer_weights",
-    "selectivity_records",
     "store_loader",
     "summarize",
     "summarize_run",

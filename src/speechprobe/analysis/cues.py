@@ -10,25 +10,23 @@ cue chosen by leave-one-out on the training fold) is fitted on the training fold
 and scored on the test fold by out-of-sample R², ``1 - SS_res / sum((y - mean_train)^2)`` (against the
 best constant a probe could know, the training mean: with grouped folds the test fold's own mean is
 shifted by its held-out speakers and would make every R² look poor), and by Pearson r between prediction
-and cue. The hand-crafted baselines (mfcc, librosa) are probed the same way.
+and cue. The hand-crafted baselines are probed the same way.
 
-Writes ``cues.csv`` (tidy: results.csv's columns plus ``target``, the cue; ``probe="ridge"``, metric
-``r2`` or ``pearson``; a cue undefined or constant on a fold gives an empty value), one heatmap per
-model ``figures/cues_<model>.png`` (layer × cue, one panel per task, baselines beside, the
-``--random-init`` twin below) and ``analyses/cues.json``. Formulas: docs/analyses.md.
+A task-scope analysis (every model of a task in one unit, so each figure can set a model beside its
+``--random-init`` twin and the baselines). Writes ``cues.csv`` (tidy: ``task, model, target, layer, probe,
+fold, metric, value``; ``target`` is the cue, ``probe="ridge"``, metric ``r2`` or ``pearson``; a cue
+undefined or constant on a fold gives an empty value) and ``figures/cues_<task>.png`` (a layer × cue
+heatmap per model). Formulas: docs/analyses.md.
 """
 
 from __future__ import annotations
 
-import logging
-import time
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from functools import partial
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from joblib import Parallel, delayed
 from scipy import stats
 from sklearn.linear_model import RidgeCV
 from sklearn.pipeline import Pipeline, make_pipeline
@@ -38,16 +36,14 @@ from ..errors import SpeechprobeError
 from ..models.acoustic_cues import CUES, NAME, split_cues
 from ..parallel import single_threaded
 from ..probes.cv import Fold
-from .features import FeatureLoader, read_manifest
-from .inputs import RunInputs, TaskData, map_pairs, prepare, random_pairs
-from .outputs import AnalysisOutput, FigureNote, write_rows
-from .plots import plot_panel_heatmaps, task_slug
+from .contract import Analysis, AnalysisResult, AnalysisSettings, Figure, Unit
+from .inputs import read_manifest, read_table
+from .plots import plot_panel_heatmaps
+from .random_init import random_pairs
 from .summary import summarize
 
-log = logging.getLogger("speechprobe")
-
 CUE_CSV = "cues.csv"
-CUE_COLUMNS = ["model", "task", "target", "layer", "probe", "fold", "metric", "value"]
+CUE_COLUMNS = ["task", "model", "target", "layer", "probe", "fold", "metric", "value"]
 RIDGE_ALPHAS = tuple(float(a) for a in np.logspace(-2, 5, 15))
 CUE_LABELS = {
     "f0_mean": "F0 mean",
@@ -68,41 +64,6 @@ RELATIVE = {"f0_mean_rel": "f0_mean", "f0_range_rel": "f0_range"}  # derived tar
 TARGETS: tuple[str, ...] = (*CUES, *RELATIVE)
 HEADLINE_CUES = ("f0_mean", "f0_mean_rel", "energy_mean", "speaking_rate", "hnr")  # in the findings, fixed a priori
 
-CueLoader = Callable[[Sequence[str]], np.ndarray]  # content hashes -> (N, len(CUES)) values, NaN = undefined
-
-
-@dataclass(frozen=True)
-class CueSettings:
-    """Options of the cue probes; folds and seed default to the run's."""
-
-    n_folds: int | None = None
-    seed: int | None = None
-    alphas: tuple[float, ...] = RIDGE_ALPHAS
-    models: tuple[str, ...] | None = None  # None: every model of the run
-    n_jobs: int = 1  # (model, task) pairs probed at once
-
-
-def cue_loader(run_dir: Path, cache: Path | None = None) -> CueLoader:
-    """Read the run's stored cue vectors (``manifest.json``'s ``targets.cues``) from its feature store."""
-    manifest = read_manifest(run_dir)
-    info = (manifest.get("targets") or {}).get(NAME)
-    if not info:
-        raise SpeechprobeError(f"{run_dir}: no acoustic cues were extracted; rerun with cue probes on")
-    from ..cache import cache_root
-    from ..features.store import FeatureSpace
-
-    if cache is None and (manifest.get("config") or {}).get("cache"):
-        cache = Path(manifest["config"]["cache"])
-    space = FeatureSpace(cache_root(cache) / "features" / info["space"], {})
-
-    def load(hashes: Sequence[str]) -> np.ndarray:
-        missing = sum(not space.has(h) for h in hashes)
-        if missing:
-            raise SpeechprobeError(f"{missing} of {len(hashes)} clips have no stored cues in {space.root}")
-        return split_cues(space.gather(list(hashes)))
-
-    return load
-
 
 def cue_targets(cues: np.ndarray, groups: np.ndarray | None) -> np.ndarray:
     """``(N, len(TARGETS))``: the stored cues, then the speaker-relative ones (each clip's cue minus the
@@ -114,6 +75,17 @@ def cue_targets(cues: np.ndarray, groups: np.ndarray | None) -> np.ndarray:
         means = pd.DataFrame(cues[:, cols]).groupby(np.asarray(groups)).transform("mean").to_numpy()
         rel = cues[:, cols] - means
     return np.concatenate([cues, rel], axis=1)
+
+
+def unit_targets(unit: Unit) -> np.ndarray:
+    """The unit's clips' :data:`TARGETS` (the run's stored cues; SpeechprobeError when it stored none)."""
+    try:
+        stored = unit.features(NAME)
+    except SpeechprobeError as e:
+        raise SpeechprobeError(
+            f"no stored acoustic cues ({e}); rerun `speechprobe run` with the cue analyses on"
+        ) from None
+    return cue_targets(split_cues(stored), unit.groups)
 
 
 def ridge_probe(alphas: Sequence[float] = RIDGE_ALPHAS) -> Pipeline:
@@ -176,145 +148,139 @@ def probe_cues(
             for k, fold in enumerate(folds):
                 for c, (r2, r) in sorted(fold_cue_scores(X, cues, fold, alphas).items()):
                     for metric, value in (("r2", r2), ("pearson", r)):
-                        rows.append(
-                            {
-                                "target": TARGETS[c],
-                                "layer": layer,
-                                "probe": "ridge",
-                                "fold": k,
-                                "metric": metric,
-                                "value": value,
-                            }
-                        )
+                        row = {"target": TARGETS[c], "layer": layer, "probe": "ridge", "fold": k}
+                        rows.append({**row, "metric": metric, "value": value})
     return rows
 
 
-def _cue_work(features: np.ndarray, task: TaskData, cues: np.ndarray, alphas: Sequence[float]) -> list[dict]:
-    return probe_cues(features, cues, task.folds, alphas)
+def per_model(unit: Unit, work, *args, models: Sequence[str] | None = None) -> tuple[pd.DataFrame, list[str]]:
+    """``work(features, *args)`` -> tidy rows for every model of a task unit (or ``models``; ``settings.n_jobs``
+    models at once, in processes), stacked with ``task`` and ``model``; a model whose features cannot be
+    loaded is left out with a note."""
+    loaded, notes = {}, []
+    for model in unit.models if models is None else models:
+        try:
+            loaded[model] = unit.features(model)
+        except SpeechprobeError as e:
+            notes.append(f"{model} × {unit.task} left out: {e}")
+    jobs = (delayed(work)(feats, *args) for feats in loaded.values())
+    results = Parallel(n_jobs=unit.settings.n_jobs)(jobs)
+    frames = [pd.DataFrame(rows).assign(task=unit.task, model=m) for m, rows in zip(loaded, results) if rows]
+    return (pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()), notes
+
+
+def compute(unit: Unit) -> AnalysisResult:
+    """Ridge cue probes of every model of one task, and the task's heatmap figure."""
+    targets = unit_targets(unit)
+    alphas = _option(unit.settings, "alphas", RIDGE_ALPHAS)
+    rows, notes = per_model(unit, probe_cues, targets, unit.folds, alphas)
+    rows = rows.reindex(columns=CUE_COLUMNS)
+    out = AnalysisResult(tables={CUE_CSV: rows}, notes=notes)
+    constant = [t for t, col in zip(TARGETS, targets.T) if not _varies(col)]
+    if constant:
+        out.notes.append(f"task {unit.task}: {', '.join(constant)} constant or undefined on every clip (no score)")
+    baselines = baseline_models(unit.run_dir)
+    png = plot_cues(cue_summary(rows), unit, baselines)
+    if png:
+        out.figures.append(Figure(png, _caption(unit, baselines)))
+    return out
+
+
+def _option(settings: AnalysisSettings, key: str, default):
+    return (settings.options.get("cues") or {}).get(key, default)
+
+
+def baseline_models(run_dir: Path) -> list[str]:
+    """The run's baselines, in manifest order (from its config; else the models of one layer)."""
+    manifest = read_manifest(run_dir)
+    models = manifest.get("models") or {}
+    names = (manifest.get("config") or {}).get("baselines")
+    if isinstance(names, list):
+        return [m for m in models if m in names]
+    return [m for m, info in models.items() if int(info.get("num_layers") or 0) == 1]
 
 
 def cue_summary(rows: pd.DataFrame) -> pd.DataFrame:
     """Mean, std, n and 95 % CI over folds per (model, task, target, layer, probe, metric)."""
-    parts = [summarize(part.drop(columns="target")).assign(target=target) for target, part in rows.groupby("target")]
+    parts = [summarize(part.drop(columns="target")).assign(target=t) for t, part in rows.groupby("target")]
     if not parts:
         return pd.DataFrame(columns=["model", "task", "target", "layer", "probe", "metric", "mean", "std", "n", "ci95"])
     return pd.concat(parts, ignore_index=True)
 
 
-def run_cue_probes(
-    run_dir: Path,
-    load_features: FeatureLoader | None = None,
-    load_cues: CueLoader | None = None,
-    settings: CueSettings = CueSettings(),
-) -> AnalysisOutput:
-    """Ridge cue probes for every (model, task) of a finished run; writes ``cues.csv``, the heatmaps and
-    ``analyses/cues.json`` and returns what it wrote."""
-    t0 = time.perf_counter()
-    run_dir = Path(run_dir)
-    inputs, load_features, models = prepare(run_dir, settings, load_features)
-    load_cues = load_cues or cue_loader(run_dir)
-    targets = {t.name: cue_targets(load_cues(t.hashes), t.groups) for t in inputs.tasks}
-    work = partial(_cue_work, alphas=settings.alphas)
-    rows, notes = map_pairs(
-        inputs, models, load_features, work, CUE_COLUMNS, "cue probes", settings.n_jobs, lambda t: targets[t.name]
-    )
-    notes = [*inputs.notes, *notes]
-    for task, cues in targets.items():
-        constant = [t for t, col in zip(TARGETS, cues.T) if not _varies(col)]
-        if constant:
-            notes.append(f"task {task}: {', '.join(constant)} constant or undefined on every clip (no score)")
-    write_rows(run_dir / CUE_CSV, rows)
-    summary = cue_summary(rows)
-    out = AnalysisOutput(
-        "cues",
-        params={
-            "n_folds": inputs.n_folds,
-            "seed": inputs.seed,
-            "alphas": list(settings.alphas),
-            "targets": list(TARGETS),
-        },
-        tables=[CUE_CSV],
-        notes=notes,
-    )
-    for png, model in plot_cue_heatmaps(summary, inputs, run_dir / "figures"):
-        out.figures.append(FigureNote(str(png.relative_to(run_dir)), _caption(model, inputs), "Acoustic cues"))
-    out.findings = cue_findings(summary, inputs)
-    out.seconds = round(time.perf_counter() - t0, 3)
-    out.write(run_dir)
-    return out
-
-
-def _r2_grid(summary: pd.DataFrame, model: str, task: str, n_layers: int) -> np.ndarray:
-    """(cues, layers) mean R² of one model on one task (NaN where missing)."""
-    part = summary[(summary["model"] == model) & (summary["task"] == task) & (summary["metric"] == "r2")]
+def _r2_grid(summary: pd.DataFrame, model: str, n_layers: int) -> np.ndarray:
+    """(targets, layers) mean R² of one model (NaN where missing)."""
+    part = summary[(summary["model"] == model) & (summary["metric"] == "r2")]
     grid = part.pivot_table(index="target", columns="layer", values="mean", dropna=False)
     return grid.reindex(index=list(TARGETS), columns=range(n_layers)).to_numpy(float)
 
 
-def plot_cue_heatmaps(summary: pd.DataFrame, inputs: RunInputs, fig_dir: Path) -> list[tuple[Path, str]]:
-    """``figures/cues_<model>.png`` per non-baseline model: layer × cue R², a panel per task, the
-    baselines as extra columns, and the model's ``+random`` twin as a second row of panels."""
-    baselines = inputs.baselines
-    tasks = [t.name for t in inputs.tasks if t.name in set(summary["task"])]
-    shown = random_pairs([m for m in inputs.models if m not in baselines and m in set(summary["model"])])
-    paths = []
+def plot_cues(summary: pd.DataFrame, unit: Unit, baselines: list[str]) -> Path | None:
+    """``figures/cues_<task>.png``: per non-baseline model a cue × layer heatmap of mean R², the baselines
+    as extra columns, the model's ``+random`` twin beside it."""
+    depth = model_depths(unit.run_dir)
+    base = [b for b in baselines if b in set(summary["model"])]
+    shown = random_pairs([m for m in unit.models if m not in baselines and m in set(summary["model"])])
+    if not shown:
+        return None
+    panels = []
     for model, twin in shown.items():
-        panels = []
+        row = []
         for m in (model, twin) if twin else (model,):
-            row = []
-            for task in tasks:
-                grid = _r2_grid(summary, m, task, inputs.num_layers(m))
-                matrix = np.column_stack([grid, *(_r2_grid(summary, b, task, 1) for b in baselines)])
-                row.append((f"{m} · {task}", np.clip(matrix, -1, 1), [*map(str, range(grid.shape[1])), *baselines]))
-            panels.append(row)
-        png = plot_panel_heatmaps(
-            panels,
-            [CUE_LABELS[c] for c in TARGETS],
-            fig_dir / f"cues_{task_slug(model)}.png",
-            (0.0, 1.0),
-            "ridge R² (mean over folds; colours clipped at 0)",
-            xlabel="layer, then baselines",
-        )
-        paths.append((png, model))
-    return paths
-
-
-def _caption(model: str, inputs: RunInputs) -> str:
-    twin = random_pairs(inputs.models).get(model)
-    extra = f" Lower row: {twin}, the same architecture with random weights." if twin else ""
-    return (
-        f"How well each layer of {model} linearly encodes each clip's acoustic cues: ridge-regression R² on held-out "
-        f"clips (mean over the run's {inputs.n_folds} folds; standardised and penalised inside each training fold), "
-        f"one panel per task; the last columns are the hand-crafted baselines probed the same way. R² is out of "
-        f"sample (against the training fold's mean; below 0: worse than that constant; values below -1 are shown "
-        f"as -1). Grey: cue "
-        f"undefined or constant on that task.{extra}"
+            grid = _r2_grid(summary, m, depth.get(m, 1))
+            matrix = np.column_stack([grid, *(_r2_grid(summary, b, 1) for b in base)])
+            row.append((f"{m} · {unit.task}", np.clip(matrix, -1, 1), [*map(str, range(grid.shape[1])), *base]))
+        panels.append(row)
+    return plot_panel_heatmaps(
+        panels,
+        [CUE_LABELS[c] for c in TARGETS],
+        unit.figure_path("cues"),
+        (0.0, 1.0),
+        "ridge R² (mean over folds; colours clipped at 0)",
+        xlabel="layer, then baselines",
     )
 
 
-def _mean_over_tasks(summary: pd.DataFrame, model: str, cue: str, layer: int) -> tuple[float, float, float]:
+def model_depths(run_dir: Path) -> dict[str, int]:
+    return {m: int(i.get("num_layers") or 1) for m, i in (read_manifest(run_dir).get("models") or {}).items()}
+
+
+def _caption(unit: Unit, baselines: list[str]) -> str:
+    twins = [m for m in random_pairs(unit.models).values() if m]
+    extra = f" Right of each model: {', '.join(twins)}, the same architecture with random weights." if twins else ""
+    return (
+        f"How well each layer linearly encodes each clip's acoustic cues on {unit.task}: ridge-regression R² on "
+        f"held-out clips (mean over the run's {unit.settings.n_folds} folds; standardised and penalised inside each "
+        f"training fold), one panel per model; the last columns are the baselines ({', '.join(baselines) or 'none'}) "
+        "probed the same way. R² is out of sample (against the training fold's mean; below 0: worse than that "
+        f"constant; values below -1 are shown as -1). Grey: cue undefined or constant on that task.{extra}"
+    )
+
+
+def _mean_over_tasks(summary: pd.DataFrame, model: str, cue: str, layer: int) -> float:
     part = summary[
         (summary["model"] == model)
         & (summary["target"] == cue)
         & (summary["metric"] == "r2")
         & (summary["layer"] == layer)
     ]["mean"].dropna()
-    if part.empty:
-        return float("nan"), float("nan"), float("nan")
-    return float(part.mean()), float(part.min()), float(part.max())
+    return float(part.mean()) if len(part) else float("nan")
 
 
-def cue_findings(summary: pd.DataFrame, inputs: RunInputs) -> list[str]:
-    """Per model: R² of the headline cues at the input layer and the last layer, beside the best baseline
-    (means over tasks of the fold-mean R²; no layer is selected, so none is claimed as best)."""
+def cue_findings(run_dir: Path) -> list[str]:
+    """Per model: R² of the headline cues at layer 0 and at the last layer, beside the best baseline (means
+    over tasks of the fold-mean R²; no layer is selected, so none is claimed as best)."""
+    path = Path(run_dir) / CUE_CSV
+    if not path.is_file():
+        return []
+    summary = cue_summary(read_table(path, CUE_COLUMNS))
+    baselines, depth = baseline_models(run_dir), model_depths(run_dir)
     out = []
-    baselines = inputs.baselines
-    for model in [m for m in inputs.models if m not in baselines and m in set(summary["model"])]:
-        last = inputs.num_layers(model) - 1
-        parts = []
+    for model in [m for m in depth if m not in baselines and m in set(summary["model"])]:
+        last, parts = depth[model] - 1, []
         for cue in HEADLINE_CUES:
-            first, end = _mean_over_tasks(summary, model, cue, 0)[0], _mean_over_tasks(summary, model, cue, last)[0]
-            base = max((_mean_over_tasks(summary, b, cue, 0)[0] for b in baselines), default=float("nan"))
+            first, end = _mean_over_tasks(summary, model, cue, 0), _mean_over_tasks(summary, model, cue, last)
+            base = max((_mean_over_tasks(summary, b, cue, 0) for b in baselines), default=float("nan"))
             if np.isfinite(first) and np.isfinite(end):
                 ref = f", best baseline {base:.2f}" if np.isfinite(base) else ""
                 parts.append(f"{CUE_LABELS[cue]} {first:.2f} → {end:.2f}{ref}")
@@ -328,28 +294,18 @@ def cue_findings(summary: pd.DataFrame, inputs: RunInputs) -> list[str]:
     return out
 
 
-def read_cue_rows(run_dir: Path) -> pd.DataFrame:
-    """``cues.csv`` of a run (``value`` as float, NaN where empty)."""
-    path = Path(run_dir) / CUE_CSV
-    if not path.is_file():
-        raise SpeechprobeError(f"{run_dir}: no {CUE_CSV}; run the cue probes first")
-    frame = pd.read_csv(path, dtype={"model": str, "task": str, "target": str, "probe": str, "metric": str})
-    return frame
+def _options(settings: AnalysisSettings) -> dict:
+    options = settings.options.get("cues") or {}
+    return {"alphas": list(options.get("alphas", RIDGE_ALPHAS)), "targets": options.get("targets")}
 
 
-__all__ = [
-    "CUE_COLUMNS",
-    "CUE_CSV",
-    "TARGETS",
-    "CueSettings",
-    "cue_targets",
-    "cue_findings",
-    "cue_loader",
-    "cue_summary",
-    "fold_cue_scores",
-    "plot_cue_heatmaps",
-    "probe_cues",
-    "read_cue_rows",
-    "ridge_probe",
-    "run_cue_probes",
-]
+ANALYSIS = Analysis(
+    name="cues",
+    compute=compute,
+    tables={CUE_CSV: CUE_COLUMNS},
+    scope="task",
+    enabled=lambda settings: bool((settings.options.get("cues") or {}).get("enabled", True)),
+    options=_options,
+    description="Out-of-sample ridge R² and Pearson r of each clip's acoustic cues, per layer.",
+    findings=cue_findings,
+)

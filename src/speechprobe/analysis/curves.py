@@ -27,6 +27,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from ..models.registry import default_baselines
 from .summary import best_layers, layer_rows, num_layers
 
 SHAPES = ("rising", "falling", "peaked", "dipped", "flat", "too few layers")
@@ -162,8 +163,12 @@ def curve_shapes(
     return pd.DataFrame(out, columns=SHAPE_COLUMNS)
 
 
-def _best_per_model_task(summary: pd.DataFrame, metric: str, depths: Mapping[str, int] | None) -> pd.DataFrame:
+def _best_per_model_task(
+    summary: pd.DataFrame, metric: str, depths: Mapping[str, int] | None, probe: str | None = None
+) -> pd.DataFrame:
     best = best_layers(summary, metric, depths)
+    if probe is not None:  # the primary probe alone (analysis.primary): no selection over probes
+        best = best[best["probe"] == probe]
     return best.sort_values(
         ["model", "task", "mean", "layer", "probe"], ascending=[True, True, False, True, True], kind="mergesort"
     ).drop_duplicates(["model", "task"], keep="first")
@@ -189,18 +194,23 @@ GAIN_COLUMNS = [
 
 def baseline_gain(
     summary: pd.DataFrame,
-    baselines: Sequence[str] = ("mfcc", "librosa"),
+    baselines: Sequence[str] | None = None,
     metric: str = "macro_f1",
     results: pd.DataFrame | None = None,
     depths: Mapping[str, int] | None = None,
+    probe: str | None = None,
 ) -> pd.DataFrame:
     """Per (model, task): the model's best (layer, probe) minus the best hand-crafted baseline on that task.
 
+    With ``probe`` (the primary probe), the model and the baselines are both taken at that probe's best layer.
+
     With fold-level ``results`` (results.csv), ``gain_ci95`` is the t-based 95% CI half-width of the
     per-fold paired differences (folds are shared: same labels, groups and seed); else NaN. The best
-    layer is chosen on the same folds, so the gain is optimistic by a selection effect.
+    layer is chosen on the same folds, so the gain is optimistic by a selection effect. ``baselines``:
+    None for the model registry's default baselines.
     """
-    best = _best_per_model_task(summary, metric, depths)
+    baselines = default_baselines() if baselines is None else baselines
+    best = _best_per_model_task(summary, metric, depths, probe)
     is_base = best["model"].isin(list(baselines))
     base = best[is_base].sort_values(["task", "mean", "model"], ascending=[True, False, True], kind="mergesort")
     base = base.drop_duplicates("task").set_index("task")

@@ -20,19 +20,18 @@ with, live there), so with the plain covariance estimate this is exactly the ful
 at a fraction of the cost of a D × D eigendecomposition; the package's covariance shrinkage, on by
 default, is then estimated in the span's r <= n - 1 dimensions rather than in D.
 
-Writes ``erasure.csv`` (results.csv's columns plus ``target``: the cue group, or ``none`` for the
-unerased score; metrics ``macro_f1`` and ``delta_macro_f1``), one heatmap per model
-``figures/erasure_<model>.png`` and ``analyses/erasure.json``. Formulas: docs/analyses.md.
+A task-scope analysis (every model of a task in one unit). Writes ``erasure.csv`` (``task, model,
+target, layer, probe, fold, metric, value``; ``target`` is the cue group, or ``none`` for the unerased
+score; metrics ``macro_f1`` and ``delta_macro_f1``), ``erasure_summary.csv`` (per task, model, target and
+layer: mean scores, mean Δ and its 95 % interval over folds, and whether the layer is the primary probe's
+best) and ``figures/erasure_<task>.png``. Opt-in (``--erasure``): it fits a probe per cue group.
+Formulas: docs/analyses.md.
 """
 
 from __future__ import annotations
 
-import logging
-import time
 import warnings
 from collections.abc import Sequence
-from dataclasses import dataclass
-from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -43,15 +42,17 @@ from ..errors import SpeechprobeError
 from ..parallel import single_threaded
 from ..probes import macro_f1, make_probe
 from ..probes.cv import Fold
-from .cues import CUE_COLUMNS, TARGETS, CueLoader, cue_loader, cue_targets
-from .features import FeatureLoader
-from .inputs import RunInputs, TaskData, fold_interval, map_pairs, prepare, random_pairs
-from .outputs import AnalysisOutput, FigureNote, write_rows
-from .plots import plot_panel_heatmaps, task_slug
-
-log = logging.getLogger("speechprobe")
+from .contract import Analysis, AnalysisResult, AnalysisSettings, Figure, Unit
+from .cues import TARGETS, baseline_models, model_depths, per_model, unit_targets
+from .inputs import read_table
+from .intervals import fold_interval, fold_sizes
+from .plots import plot_panel_heatmaps
+from .random_init import random_pairs
 
 ERASURE_CSV = "erasure.csv"
+SUMMARY_CSV = "erasure_summary.csv"
+COLUMNS = ["task", "model", "target", "layer", "probe", "fold", "metric", "value"]
+SUMMARY_COLUMNS = ["task", "model", "target", "layer", "probe", "best", "macro_f1", "delta", "lo", "hi", "n"]
 CUE_GROUPS: dict[str, tuple[str, ...]] = {  # names of analysis.cues.TARGETS
     "f0": ("f0_mean", "f0_range"),
     "f0_rel": ("f0_mean_rel", "f0_range_rel"),
@@ -69,18 +70,6 @@ GROUP_LABELS = {
     "voice_quality": "voice quality",
 }
 NONE = "none"
-
-
-@dataclass(frozen=True)
-class ErasureSettings:
-    """Options of cue erasure; folds and seed default to the run's."""
-
-    probe: str = "knn"
-    groups: tuple[str, ...] = tuple(CUE_GROUPS)
-    n_folds: int | None = None
-    seed: int | None = None
-    models: tuple[str, ...] | None = None  # None: every model of the run
-    n_jobs: int = 1  # (model, task) pairs erased at once
 
 
 def group_columns(groups: Sequence[str]) -> dict[str, list[int]]:
@@ -215,142 +204,115 @@ def erase_layers(
     return rows
 
 
-def _erase_work(features: np.ndarray, task: TaskData, cues: np.ndarray, groups, probe: str, seed: int) -> list[dict]:
-    return erase_layers(features, task.labels, cues, task.folds, groups, probe, seed)
-
-
-def run_erasure(
-    run_dir: Path,
-    load_features: FeatureLoader | None = None,
-    load_cues: CueLoader | None = None,
-    settings: ErasureSettings = ErasureSettings(),
-) -> AnalysisOutput:
-    """Cue erasure for every (model, task) of a finished run; writes ``erasure.csv``, the heatmaps and
-    ``analyses/erasure.json`` and returns what it wrote."""
-    t0 = time.perf_counter()
-    groups = group_columns(settings.groups)
-    make_probe(settings.probe)  # an unknown probe fails before any work
-    run_dir = Path(run_dir)
-    inputs, load_features, models = prepare(run_dir, settings, load_features)
-    load_cues = load_cues or cue_loader(run_dir)
-    work = partial(_erase_work, groups=groups, probe=settings.probe, seed=inputs.seed)
-    rows, notes = map_pairs(
-        inputs,
-        models,
-        load_features,
-        work,
-        CUE_COLUMNS,
-        "erasure",
-        settings.n_jobs,
-        lambda t: cue_targets(load_cues(t.hashes), t.groups),
-    )
-    notes = [*inputs.notes, *notes]
-    write_rows(run_dir / ERASURE_CSV, rows)
-    summary = erasure_summary(rows, inputs)
-    out = AnalysisOutput(
-        "erasure",
-        params={"probe": settings.probe, "groups": {g: list(CUE_GROUPS[g]) for g in settings.groups}},
-        tables=[ERASURE_CSV],
-        notes=notes,
-    )
-    out.params.update(n_folds=inputs.n_folds, seed=inputs.seed, method="LEACE (concept-erasure)")
-    for png, model in plot_erasure(summary, inputs, run_dir / "figures"):
-        out.figures.append(FigureNote(str(png.relative_to(run_dir)), _caption(model, settings, inputs), "Cue erasure"))
-    out.findings = erasure_findings(summary, inputs, settings.probe)
-    out.seconds = round(time.perf_counter() - t0, 3)
-    out.write(run_dir)
+def compute(unit: Unit) -> AnalysisResult:
+    """Erasure of every cue group from every layer of every model of one task, and the task's figure."""
+    targets = unit_targets(unit)
+    probe = _option(unit.settings, "probe", unit.settings.primary_probe)
+    groups = group_columns(_option(unit.settings, "groups", tuple(CUE_GROUPS)))
+    rows, notes = per_model(unit, erase_layers, unit.labels, targets, unit.folds, groups, probe, unit.settings.seed)
+    rows = rows.reindex(columns=COLUMNS)
+    summary = erasure_summary(rows, unit)
+    out = AnalysisResult(tables={ERASURE_CSV: rows, SUMMARY_CSV: summary}, notes=notes)
+    baselines = baseline_models(unit.run_dir)
+    png = plot_erasure(summary, unit, baselines)
+    if png:
+        out.figures.append(Figure(png, _caption(unit, probe, list(groups), baselines)))
     return out
 
 
-def erasure_summary(rows: pd.DataFrame, inputs: RunInputs) -> pd.DataFrame:
-    """Per (model, task, target, layer): mean unerased and erased Macro-F1 and the mean ΔMacro-F1 with its
-    95 % interval over folds (corrected for the folds' shared training data, :func:`fold_interval`)."""
-    sizes = {
-        t.name: (np.mean([len(a) for a, _ in t.folds]), np.mean([len(b) for _, b in t.folds])) for t in inputs.tasks
-    }
+def _option(settings: AnalysisSettings, key: str, default):
+    return (settings.options.get("erasure") or {}).get(key, default) or default
+
+
+def erasure_summary(rows: pd.DataFrame, unit: Unit) -> pd.DataFrame:
+    """Per (model, target, layer): mean unerased / erased Macro-F1 and the mean ΔMacro-F1 with its 95 %
+    interval over folds (corrected for the folds' shared training data, :func:`fold_interval`); ``best``
+    marks each model's best layer by the primary probe."""
+    n_train, n_test = fold_sizes(unit.folds)
     out = []
-    for (model, task, target, layer), part in rows.groupby(["model", "task", "target", "layer"], sort=False):
-        n_train, n_test = sizes.get(task, (1.0, 0.0))
+    for (model, target, layer, probe), part in rows.groupby(["model", "target", "layer", "probe"], sort=False):
         f1 = part[part["metric"] == "macro_f1"]["value"].to_numpy(float)
         delta = part[part["metric"] == "delta_macro_f1"]["value"].to_numpy(float)
-        mean, lo, hi = fold_interval(delta, n_train, n_test) if len(delta) else (np.nan, np.nan, np.nan)
-        out.append(
-            (model, task, target, int(layer), float(np.nanmean(f1)) if len(f1) else np.nan, mean, lo, hi, len(delta))
-        )
-    return pd.DataFrame(out, columns=["model", "task", "target", "layer", "macro_f1", "delta", "lo", "hi", "n"])
+        mean, lo, hi = np.clip(fold_interval(delta, n_train, n_test), -1, 1) if len(delta) else (np.nan,) * 3
+        try:
+            best = int(layer) == unit.best_layer(model)[0]
+        except SpeechprobeError:
+            best = False
+        score = float(np.nanmean(f1)) if np.isfinite(f1).any() else np.nan
+        out.append((unit.task, model, target, int(layer), probe, best, score, mean, lo, hi, len(delta)))
+    return pd.DataFrame(out, columns=SUMMARY_COLUMNS)
 
 
-def plot_erasure(summary: pd.DataFrame, inputs: RunInputs, fig_dir: Path) -> list[tuple[Path, str]]:
-    """``figures/erasure_<model>.png`` per non-baseline model: mean ΔMacro-F1, cue group × layer, a panel
-    per task, the baselines as extra columns, the ``+random`` twin as a second row of panels."""
-    erased = summary[summary["target"] != NONE]
-    groups = [g for g in CUE_GROUPS if g in set(erased["target"])]
-    tasks = [t.name for t in inputs.tasks if t.name in set(erased["task"])]
-    baselines = [b for b in inputs.baselines if b in set(erased["model"])]
-    shown = random_pairs([m for m in inputs.models if m not in baselines and m in set(erased["model"])])
-    worst = float(np.nanmax(np.abs(erased["delta"].to_numpy(float)), initial=0.05))
-    paths = []
-    for model, twin in shown.items():
-        panels = []
-        for m in (model, twin) if twin else (model,):
-            row = []
-            for task in tasks:
-                cols = [_delta_grid(erased, m, task, groups, inputs.num_layers(m))]
-                cols += [_delta_grid(erased, b, task, groups, 1) for b in baselines]
-                labels = [*map(str, range(cols[0].shape[1])), *baselines]
-                row.append((f"{m} · {task}", np.column_stack(cols), labels))
-            panels.append(row)
-        png = plot_panel_heatmaps(
-            panels,
-            [GROUP_LABELS[g] for g in groups],
-            fig_dir / f"erasure_{task_slug(model)}.png",
-            (-worst, worst),
-            "ΔMacro-F1 after erasing the cue (mean over folds)",
-            xlabel="layer, then baselines",
-            cmap_name="RdBu",
-        )
-        paths.append((png, model))
-    return paths
-
-
-def _delta_grid(erased: pd.DataFrame, model: str, task: str, groups: list[str], n_layers: int) -> np.ndarray:
-    part = erased[(erased["model"] == model) & (erased["task"] == task)]
+def _delta_grid(summary: pd.DataFrame, model: str, groups: list[str], n_layers: int) -> np.ndarray:
+    part = summary[(summary["model"] == model) & (summary["target"] != NONE)]
     grid = part.pivot_table(index="target", columns="layer", values="delta", dropna=False)
     return grid.reindex(index=groups, columns=range(n_layers)).to_numpy(float)
 
 
-def _caption(model: str, settings: ErasureSettings, inputs: RunInputs) -> str:
-    twin = random_pairs(inputs.models).get(model)
-    extra = f" Lower row: {twin}, the same architecture with random weights." if twin else ""
-    groups = "; ".join(f"{GROUP_LABELS[g]} = {', '.join(CUE_GROUPS[g])}" for g in settings.groups)
-    return (
-        f"Change in the {settings.probe} probe's Macro-F1 when LEACE erases a cue group from each layer of {model} "
-        f"(fitted on each training fold; the same {inputs.n_folds} folds as the probes), one panel per task; the last "
-        f"columns are the hand-crafted baselines. Red: the probe loses accuracy without the cue. Groups: {groups}."
-        f"{extra}"
+def plot_erasure(summary: pd.DataFrame, unit: Unit, baselines: list[str]) -> Path | None:
+    """``figures/erasure_<task>.png``: per non-baseline model the mean ΔMacro-F1 of each cue group × layer,
+    the baselines as extra columns, the model's ``+random`` twin beside it."""
+    groups = [g for g in CUE_GROUPS if g in set(summary["target"])]
+    base = [b for b in baselines if b in set(summary["model"])]
+    shown = random_pairs([m for m in unit.models if m not in baselines and m in set(summary["model"])])
+    if not shown or not groups:
+        return None
+    depth = model_depths(unit.run_dir)
+    worst = float(np.nanmax(np.abs(summary.loc[summary["target"] != NONE, "delta"].to_numpy(float)), initial=0.05))
+    panels = []
+    for model, twin in shown.items():
+        row = []
+        for m in (model, twin) if twin else (model,):
+            cols = [_delta_grid(summary, m, groups, depth.get(m, 1))]
+            cols += [_delta_grid(summary, b, groups, 1) for b in base]
+            labels = [*map(str, range(cols[0].shape[1])), *base]
+            row.append((f"{m} · {unit.task}", np.column_stack(cols), labels))
+        panels.append(row)
+    return plot_panel_heatmaps(
+        panels,
+        [GROUP_LABELS[g] for g in groups],
+        unit.figure_path("erasure"),
+        (-worst, worst),
+        "ΔMacro-F1 after erasing the cue (mean over folds)",
+        xlabel="layer, then baselines",
+        cmap_name="RdBu",
     )
 
 
-def erasure_findings(summary: pd.DataFrame, inputs: RunInputs, probe: str) -> list[str]:
-    """Per (non-baseline model, task), at the layer where the unerased probe scores highest: ΔMacro-F1 for
-    every cue group with its 95 % interval (all groups are named, so none is selected for its size)."""
-    out = []
-    for model in [m for m in inputs.models if m not in inputs.baselines]:
-        for task in [t.name for t in inputs.tasks]:
-            part = summary[(summary["model"] == model) & (summary["task"] == task)]
-            base = part[part["target"] == NONE]
-            if base.empty or base["macro_f1"].isna().all():
-                continue
-            layer = int(base.loc[base["macro_f1"].idxmax(), "layer"])
-            at = part[(part["layer"] == layer) & (part["target"] != NONE)].set_index("target")
-            phrases = [_phrase(g, at.loc[g]) for g in CUE_GROUPS if g in at.index and np.isfinite(at.loc[g, "delta"])]
-            if phrases:
-                score = float(base.loc[base["layer"] == layer, "macro_f1"].iloc[0])
-                out.append(
-                    f"{task} in {model} layer {layer} (its best {probe} layer, Macro-F1 {score:.2f}) "
-                    + "; ".join(phrases)
-                    + f" (95% intervals over {inputs.n_folds} folds)."
-                )
+def _caption(unit: Unit, probe: str, groups: list[str], baselines: list[str]) -> str:
+    twins = [m for m in random_pairs(unit.models).values() if m]
+    extra = f" Right of each model: {', '.join(twins)}, the same architecture with random weights." if twins else ""
+    named = "; ".join(f"{GROUP_LABELS[g]} = {', '.join(CUE_GROUPS[g])}" for g in groups)
+    return (
+        f"Change in the {probe} probe's Macro-F1 on {unit.task} when LEACE erases a cue group from each layer "
+        f"(fitted on each training fold; the run's {unit.settings.n_folds} folds), one panel per model; the last "
+        f"columns are the baselines ({', '.join(baselines) or 'none'}). Red: the probe loses accuracy without the "
+        f"cue. Groups: {named}.{extra}"
+    )
+
+
+def erasure_findings(run_dir: Path) -> list[str]:
+    """Per (non-baseline model, task), at the primary probe's best layer: ΔMacro-F1 for every cue group
+    with its 95 % interval (every group is named, so none is selected for its size)."""
+    path = Path(run_dir) / SUMMARY_CSV
+    if not path.is_file():
+        return []
+    summary = read_table(path, SUMMARY_COLUMNS)
+    summary["best"] = summary["best"].astype(str).str.lower() == "true"
+    baselines, out = baseline_models(run_dir), []
+    for (task, model), part in summary[summary["best"]].groupby(["task", "model"], sort=True):
+        if model in baselines:
+            continue
+        at = part[part["target"] != NONE].set_index("target")
+        phrases = [_phrase(g, at.loc[g]) for g in CUE_GROUPS if g in at.index and np.isfinite(at.loc[g, "delta"])]
+        base = part[part["target"] == NONE]
+        if phrases and not base.empty:
+            layer, score, probe = int(base["layer"].iloc[0]), float(base["macro_f1"].iloc[0]), base["probe"].iloc[0]
+            out.append(
+                f"{task} in {model} layer {layer} (its best layer, {probe} Macro-F1 {score:.2f}) "
+                + "; ".join(phrases)
+                + " (95% intervals over folds)."
+            )
     return out
 
 
@@ -362,18 +324,23 @@ def _phrase(group: str, row: pd.Series) -> str:
     return f"{verb} {abs(row['delta']):.2f} Macro-F1 when {GROUP_LABELS[group]} is erased {interval}"
 
 
-__all__ = [
-    "CUE_GROUPS",
-    "ERASURE_CSV",
-    "ErasureSettings",
-    "Span",
-    "erase_cell",
-    "erase_layers",
-    "erasure_findings",
-    "erasure_summary",
-    "group_columns",
-    "leace",
-    "predict_variants",
-    "plot_erasure",
-    "run_erasure",
-]
+def _options(settings: AnalysisSettings) -> dict:
+    options = settings.options.get("erasure") or {}
+    groups = list(options.get("groups") or CUE_GROUPS)
+    return {
+        "probe": options.get("probe") or settings.primary_probe,
+        "groups": groups,
+        "targets": options.get("targets"),
+    }
+
+
+ANALYSIS = Analysis(
+    name="erasure",
+    compute=compute,
+    tables={ERASURE_CSV: COLUMNS, SUMMARY_CSV: SUMMARY_COLUMNS},
+    scope="task",
+    enabled=lambda settings: bool((settings.options.get("erasure") or {}).get("enabled", False)),
+    options=_options,
+    description="ΔMacro-F1 of the task's probe when LEACE erases a cue group from a layer (fitted in-fold).",
+    findings=erasure_findings,
+)

@@ -18,19 +18,19 @@ training fold's standardisation (label-free). Single-layer heads work in the spa
 (see :func:`span_coordinates`). The best single layer *in hindsight* (the highest mean test score over
 layers) is reported beside the others for reference only: it is optimistic by construction.
 
-Writes ``all_layers.csv`` (results.csv's columns; probes ``weighted_sum`` (metrics ``macro_f1``, layer
-empty, and ``weight`` per layer), ``single_layer`` (``macro_f1`` per layer) and ``selected_layer``
-(``macro_f1`` at the layer chosen in that fold)), ``figures/layer_weights.png`` and
-``analyses/layer_weights.json``. Formulas: docs/analyses.md.
+A task-scope analysis (every model of a task in one unit). Writes ``all_layers.csv`` (``task, model,
+layer, probe, fold, metric, value``; probes ``weighted_sum`` (metrics ``macro_f1``, layer empty, and
+``weight`` per layer), ``single_layer`` (``macro_f1`` per layer) and ``selected_layer`` (``macro_f1`` at
+the layer chosen in that fold)), ``all_layers_summary.csv`` (per task and model: both scores, their
+difference with 95 % intervals, the hindsight best layer and the verdict) and
+``figures/layer_weights_<task>.png``. Formulas: docs/analyses.md.
 """
 
 from __future__ import annotations
 
-import logging
-import time
+import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
-from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -41,30 +41,49 @@ from matplotlib.ticker import MaxNLocator
 from ..errors import ConfigError
 from ..parallel import single_threaded
 from ..probes import macro_f1, make_folds
-from .features import FeatureLoader
-from .inputs import RunInputs, TaskData, fold_interval, map_pairs, prepare, random_pairs
-from .outputs import AnalysisOutput, FigureNote, write_rows
+from ..probes.cv import Fold
+from .contract import Analysis, AnalysisResult, AnalysisSettings, Figure, Unit
+from .cues import model_depths, per_model
+from .inputs import read_table
+from .intervals import fold_interval, fold_sizes
 from .plots import _new_figure, save_figure
-
-log = logging.getLogger("speechprobe")
+from .random_init import random_pairs
 
 ALL_LAYERS_CSV = "all_layers.csv"
+SUMMARY_CSV = "all_layers_summary.csv"
 MEMORY_BUDGET = 256 << 20  # bytes of standardised features held by one batched optimisation
-COLUMNS = ["model", "task", "layer", "probe", "fold", "metric", "value"]
+COLUMNS = ["task", "model", "layer", "probe", "fold", "metric", "value"]
+SUMMARY_COLUMNS = [
+    "task",
+    "model",
+    "weighted",
+    "weighted_lo",
+    "weighted_hi",
+    "selected",
+    "selected_lo",
+    "selected_hi",
+    "delta",
+    "delta_lo",
+    "delta_hi",
+    "hindsight_layer",
+    "hindsight",
+    "verdict",
+]
 
 
 @dataclass(frozen=True)
 class LayerWeightSettings:
-    """Options of the all-layers reference; folds and seed default to the run's."""
+    """How the heads are trained (``AnalysisSettings.options["layer_weights"]`` may override each)."""
 
     steps: int = 150  # full-batch Adam steps
     lr: float = 0.05
     weight_decay: float = 1e-2  # L2 on the heads' weights (not on the layer weights)
     inner_folds: int = 3  # inner cross-validation that selects the single layer
-    n_folds: int | None = None
-    seed: int | None = None
-    models: tuple[str, ...] | None = None  # None: every model with more than one layer
-    n_jobs: int = 1  # (model, task) pairs trained at once
+
+    @classmethod
+    def of(cls, settings: AnalysisSettings) -> LayerWeightSettings:
+        given = settings.options.get("layer_weights") or {}
+        return cls(**{f.name: given[f.name] for f in dataclasses.fields(cls) if f.name in given})
 
 
 @dataclass
@@ -77,17 +96,19 @@ class Split:
     inner: list[np.ndarray]
 
 
-def make_splits(task: TaskData, inner_folds: int, seed: int) -> tuple[list[Split], list[str]]:
-    """Outer folds of ``task`` with their inner folds (grouped like the outer ones); a training fold that
-    cannot be split gets no inner folds (no layer is then selected for it) and a note."""
-    n, out, notes = len(task.labels), [], []
-    for k, (train, test) in enumerate(task.folds):
+def make_splits(
+    labels: np.ndarray, groups: np.ndarray | None, folds: Sequence[Fold], inner_folds: int, seed: int
+) -> tuple[list[Split], list[str]]:
+    """The outer ``folds`` with their inner folds (grouped like the outer ones); a training fold that cannot
+    be split gets no inner folds (no layer is then selected for it) and a note."""
+    n, out, notes = len(labels), [], []
+    for k, (train, test) in enumerate(folds):
         inner = []
         try:
-            groups = None if task.groups is None else task.groups[train]
-            inner = [train[tr] for tr, _ in make_folds(task.labels[train], groups, inner_folds, seed)]
+            inner_groups = None if groups is None else groups[train]
+            inner = [train[tr] for tr, _ in make_folds(labels[train], inner_groups, inner_folds, seed)]
         except ConfigError as e:
-            notes.append(f"{task.name} fold {k}: no inner cross-validation ({e}); no single layer selected")
+            notes.append(f"fold {k}: no inner cross-validation ({e}); no single layer selected")
         out.append(Split(_mask(n, train), _mask(n, test), [_mask(n, i) for i in inner]))
     return out, notes
 
@@ -179,13 +200,20 @@ def train_reference(X: torch.Tensor, y: np.ndarray, splits: list[Split], setting
     return torch.softmax(w.detach(), -1).numpy(), weighted.numpy(), single.numpy()
 
 
-def reference_rows(features: np.ndarray, task: TaskData, settings: LayerWeightSettings, seed: int) -> list[dict]:
-    """Tidy rows (without model and task) for one model's features ``(N, L, D)`` on one task.
+def reference_rows(
+    features: np.ndarray,
+    labels: np.ndarray,
+    groups: np.ndarray | None,
+    folds: Sequence[Fold],
+    settings: LayerWeightSettings,
+    seed: int,
+) -> list[dict]:
+    """Tidy rows (without model and task) for one model's features ``(N, L, D)`` on one task's folds.
 
     Folds are trained together as far as :data:`MEMORY_BUDGET` allows, else in chunks; the heads of
     different folds are independent, so the numbers do not depend on the chunking (tested)."""
-    classes, y = np.unique(task.labels, return_inverse=True)
-    splits, _ = make_splits(task, settings.inner_folds, seed)
+    classes, y = np.unique(labels, return_inverse=True)
+    splits, _ = make_splits(labels, groups, folds, settings.inner_folds, seed)
     per_fold = 2 * 4 * int(np.prod(features.shape))  # float32 standardised layers and their span coordinates
     chunk = max(1, MEMORY_BUDGET // per_fold)
     rows = []
@@ -194,7 +222,7 @@ def reference_rows(features: np.ndarray, task: TaskData, settings: LayerWeightSe
         with single_threaded():  # the same bits whatever the machine's load
             weights, weighted, single = train_reference(_standardised(features, part), y, part, settings, seed)
         for i, sp in enumerate(part):
-            rows += _fold_rows(start + i, sp, weights[i], weighted[i], single[i], task.labels, classes)
+            rows += _fold_rows(start + i, sp, weights[i], weighted[i], single[i], labels, classes)
     return rows
 
 
@@ -235,72 +263,54 @@ def _inner_scores(single: np.ndarray, sp: Split, labels: np.ndarray, classes: np
     return totals / len(sp.inner)
 
 
-def _reference_work(features: np.ndarray, task: TaskData, data, settings: LayerWeightSettings, seed: int) -> list[dict]:
-    return reference_rows(features, task, settings, seed)
-
-
-def run_layer_weights(
-    run_dir: Path, load_features: FeatureLoader | None = None, settings: LayerWeightSettings = LayerWeightSettings()
-) -> AnalysisOutput:
-    """The all-layers reference for every multi-layer (model, task) of a finished run; writes
-    ``all_layers.csv``, ``figures/layer_weights.png`` and ``analyses/layer_weights.json``."""
-    t0 = time.perf_counter()
-    run_dir = Path(run_dir)
-    inputs, load_features, models = prepare(run_dir, settings, load_features, multi_layer=True)
-    work = partial(_reference_work, settings=settings, seed=inputs.seed)
-    rows, notes = map_pairs(inputs, models, load_features, work, COLUMNS, "all-layers reference", settings.n_jobs)
-    notes = [
-        *inputs.notes,
-        *notes,
-        *(n for t in inputs.tasks for n in make_splits(t, settings.inner_folds, inputs.seed)[1]),
-    ]
+def compute(unit: Unit) -> AnalysisResult:
+    """The all-layers reference of every multi-layer model of one task, and the task's figure."""
+    settings = LayerWeightSettings.of(unit.settings)
+    depth = model_depths(unit.run_dir)
+    models = [m for m in unit.models if depth.get(m, 1) > 1]
+    args = (unit.labels, unit.groups, unit.folds, settings, unit.settings.seed)
+    rows, notes = per_model(unit, reference_rows, *args, models=models)
+    rows = rows.reindex(columns=COLUMNS)
     rows["layer"] = rows["layer"].astype("Int64")
-    write_rows(run_dir / ALL_LAYERS_CSV, rows)
-    table = reference_table(rows, inputs)
-    out = AnalysisOutput("layer_weights", tables=[ALL_LAYERS_CSV], notes=notes)
-    out.params = {k: getattr(settings, k) for k in ("steps", "lr", "weight_decay", "inner_folds")}
-    out.params.update(n_folds=inputs.n_folds, seed=inputs.seed)
-    png = plot_layer_weights(rows, table, inputs, run_dir / "figures" / "layer_weights.png")
+    notes += [
+        f"all-layers reference, {unit.task} {n}" for n in make_splits(*args[:3], settings.inner_folds, args[4])[1]
+    ]
+    table = reference_table(rows, unit.task, unit.folds)
+    out = AnalysisResult(tables={ALL_LAYERS_CSV: rows, SUMMARY_CSV: table}, notes=notes)
+    png = plot_layer_weights(rows, table, unit, models)
     if png:
-        out.figures.append(
-            FigureNote(str(png.relative_to(run_dir)), _caption(settings, inputs), "All-layers reference")
-        )
-    out.findings = reference_findings(table)
-    out.seconds = round(time.perf_counter() - t0, 3)
-    out.write(run_dir)
+        out.figures.append(Figure(png, _caption(unit, models)))
     return out
 
 
-def reference_table(rows: pd.DataFrame, inputs: RunInputs) -> pd.DataFrame:
-    """Per (model, task): weighted-sum and selected-layer Macro-F1 with 95 % intervals, their paired
-    difference and its interval (corrected for shared training data), the hindsight best layer, a verdict."""
-    sizes = {
-        t.name: (np.mean([len(a) for a, _ in t.folds]), np.mean([len(b) for _, b in t.folds])) for t in inputs.tasks
-    }
+def reference_table(rows: pd.DataFrame, task: str, folds: Sequence[Fold]) -> pd.DataFrame:
+    """Per model: weighted-sum and selected-layer Macro-F1 with 95 % intervals, their paired difference and
+    its interval (corrected for shared training data), the hindsight best layer, and a verdict."""
+    n_train, n_test = fold_sizes(folds)
     out = []
-    for (model, task), part in rows.groupby(["model", "task"], sort=False):
-        n_train, n_test = sizes[task]
+    for model, part in rows.groupby("model", sort=False):
         f1 = part[part["metric"] == "macro_f1"]
         weighted = f1[f1["probe"] == "weighted_sum"].set_index("fold")["value"]
         selected = f1[f1["probe"] == "selected_layer"].set_index("fold")["value"]
         single = f1[f1["probe"] == "single_layer"].groupby("layer")["value"].mean()
         paired = (weighted - selected).dropna()
-        w, w_lo, w_hi = np.clip(fold_interval(weighted.to_numpy(), n_train, n_test), 0, 1)  # Macro-F1 lies in [0, 1]
+        w, w_lo, w_hi = np.clip(fold_interval(weighted.to_numpy(), n_train, n_test), 0, 1)  # Macro-F1 is in [0, 1]
         s, s_lo, s_hi = np.clip(fold_interval(selected.to_numpy(), n_train, n_test), 0, 1)
         d, d_lo, d_hi = np.clip(fold_interval(paired.to_numpy(), n_train, n_test), -1, 1)
         verdict = "weighted sum better" if d_lo > 0 else "best single layer better" if d_hi < 0 else "equal"
         if not np.isfinite(d_lo):
             verdict = "undetermined"
         best = int(single.idxmax()) if len(single) else -1
-        row = (model, task, w, w_lo, w_hi, s, s_lo, s_hi, d, d_lo, d_hi, best, float(single.max()), verdict)
-        out.append(row)
-    columns = ["model", "task", "weighted", "weighted_lo", "weighted_hi", "selected", "selected_lo", "selected_hi"]
-    columns += ["delta", "delta_lo", "delta_hi", "hindsight_layer", "hindsight", "verdict"]
-    return pd.DataFrame(out, columns=columns)
+        out.append((task, model, w, w_lo, w_hi, s, s_lo, s_hi, d, d_lo, d_hi, best, float(single.max()), verdict))
+    return pd.DataFrame(out, columns=SUMMARY_COLUMNS)
 
 
-def reference_findings(table: pd.DataFrame) -> list[str]:
+def reference_findings(run_dir: Path) -> list[str]:
     """One sentence per (model, task) and one verdict count over all of them."""
+    path = Path(run_dir) / SUMMARY_CSV
+    if not path.is_file():
+        return []
+    table = read_table(path, SUMMARY_COLUMNS)
     out = []
     for r in table.itertuples():
         out.append(
@@ -321,72 +331,70 @@ def reference_findings(table: pd.DataFrame) -> list[str]:
     return out
 
 
-def plot_layer_weights(rows: pd.DataFrame, table: pd.DataFrame, inputs: RunInputs, png: Path) -> Path | None:
-    """Top row: learned softmax weight per layer (mean over folds, a line per task; the ``+random`` twin
-    dashed). Bottom row: weighted sum vs the in-fold selected layer, with 95 % intervals, per task."""
+def plot_layer_weights(rows: pd.DataFrame, table: pd.DataFrame, unit: Unit, models: list[str]) -> Path | None:
+    """``figures/layer_weights_<task>.png``. Top: the learned softmax weight per layer (mean over folds), a
+    line per model, its ``+random`` twin dashed in the same colour. Bottom: weighted sum vs the in-fold
+    selected layer per model, with 95 % intervals (the twin hatched)."""
     weights = rows[(rows["probe"] == "weighted_sum") & (rows["metric"] == "weight")]
     if weights.empty:
         return None
-    shown = random_pairs(list(dict.fromkeys(weights["model"])))
-    tasks = list(dict.fromkeys(weights["task"]))
-    colours = {t: f"C{i % 10}" for i, t in enumerate(tasks)}
-    fig = _new_figure(1.0 + 4.2 * len(shown), 6.4)
+    shown = random_pairs([m for m in models if m in set(weights["model"])])
+    fig = _new_figure(2.0 + 1.6 * max(len(shown), 2), 6.4)
     fig.set_layout_engine("constrained")
-    axes = fig.subplots(2, len(shown), squeeze=False)
-    for j, (model, twin) in enumerate(shown.items()):
+    top, bottom = fig.subplots(2, 1)
+    for i, (model, twin) in enumerate(shown.items()):
         for m, style in ((model, "-"), (twin, "--")):
-            if m is None:
+            part = weights[weights["model"] == m]
+            if m is None or part.empty:
                 continue
-            for task, part in weights[weights["model"] == m].groupby("task", sort=False):
-                mean = part.groupby("layer")["value"].mean()
-                label = f"{task}{' (random)' if style == '--' else ''}"
-                axes[0, j].plot(
-                    mean.index, mean.to_numpy(), ls=style, marker="o", ms=3, color=colours[task], label=label
-                )
-        axes[0, j].set_title(model + (f" (dashed: {twin})" if twin else ""), fontsize="small")
-        axes[0, j].set_xlabel("layer")
-        axes[0, j].xaxis.set_major_locator(MaxNLocator(integer=True))
-        axes[0, j].set_ylabel("learned weight (softmax)")
-        axes[0, j].axhline(1 / max(inputs.num_layers(model), 1), color="grey", lw=0.8, ls=":")
-        axes[0, j].legend(fontsize="x-small")
-        _score_bars(axes[1, j], table, [m for m in (model, twin) if m], tasks)
-    return save_figure(fig, png)
+            mean = part.groupby("layer")["value"].mean()
+            top.plot(mean.index.astype(int), mean.to_numpy(), ls=style, marker="o", ms=3, color=f"C{i % 10}", label=m)
+    top.set_title(f"learned layer weights · {unit.task}", fontsize="small")
+    top.set_xlabel("layer")
+    top.set_ylabel("learned weight (softmax)")
+    top.xaxis.set_major_locator(MaxNLocator(integer=True))
+    top.legend(fontsize="x-small")
+    _score_bars(bottom, table, shown)
+    return save_figure(fig, unit.figure_path("layer_weights"))
 
 
-def _score_bars(ax, table: pd.DataFrame, models: Sequence[str], tasks: Sequence[str]) -> None:
-    width = 0.8 / (2 * len(models))
-    for i, model in enumerate(models):
-        part = table[table["model"] == model].set_index("task").reindex(tasks)
-        for k, (col, name) in enumerate((("weighted", "weighted sum"), ("selected", "selected layer"))):
-            x = np.arange(len(tasks)) + (2 * i + k - len(models)) * width + width / 2
-            err = np.abs(part[[f"{col}_lo", f"{col}_hi"]].to_numpy(float).T - part[col].to_numpy(float))
-            hatch = "//" if i else None
-            label = f"{name}{' (random)' if i else ''}"
-            ax.bar(x, part[col], width, yerr=err, color=f"C{k}", alpha=0.8, hatch=hatch, label=label, capsize=2)
-    ax.set_xticks(range(len(tasks)), tasks, rotation=30, ha="right", fontsize="small")
+def _score_bars(ax, table: pd.DataFrame, shown: dict[str, str | None]) -> None:
+    names = [m for pair in shown.items() for m in pair if m]
+    part = table.set_index("model").reindex(names)
+    x = np.arange(len(names))
+    for k, (col, label) in enumerate((("weighted", "weighted sum"), ("selected", "selected layer"))):
+        err = np.abs(part[[f"{col}_lo", f"{col}_hi"]].to_numpy(float).T - part[col].to_numpy(float))
+        bars = ax.bar(x + (k - 0.5) * 0.38, part[col], 0.38, yerr=err, color=f"C{k}", alpha=0.8, label=label, capsize=2)
+        for bar, name in zip(bars, names):
+            bar.set_hatch("//" if name.endswith("+random") else None)
+    ax.set_xticks(x, names, rotation=20, ha="right", fontsize="small")
     ax.set_ylabel("Macro-F1 (95% interval)")
     ax.set_ylim(0, 1)
     ax.legend(fontsize="x-small")
 
 
-def _caption(settings: LayerWeightSettings, inputs: RunInputs) -> str:
+def _caption(unit: Unit, models: list[str]) -> str:
+    twins = [m for m in random_pairs(models).values() if m]
+    extra = f" Dashed lines and hatched bars: {', '.join(twins)} (random weights)." if twins else ""
     return (
-        f"All-layers reference (SUPERB-style weighted sum, linear head). Top: the learned softmax weight "
-        f"of each layer (mean over the {inputs.n_folds} folds; dotted: equal weights; dashed lines: the same "
-        f"architecture with random weights when the run has it). Bottom: Macro-F1 of the weighted sum and of the "
-        f"single layer chosen by inner cross-validation inside each training fold, the same head on both, with "
-        f"95% intervals over folds corrected for shared training data."
+        f"All-layers reference on {unit.task} (SUPERB-style weighted sum, linear head). Top: the learned softmax "
+        f"weight of each layer (mean over the run's {unit.settings.n_folds} folds). Bottom: Macro-F1 of the weighted "
+        "sum and of the single layer chosen by inner cross-validation inside each training fold, the same head on "
+        f"both, with 95% intervals over folds corrected for shared training data.{extra}"
     )
 
 
-__all__ = [
-    "ALL_LAYERS_CSV",
-    "LayerWeightSettings",
-    "make_splits",
-    "plot_layer_weights",
-    "reference_findings",
-    "reference_rows",
-    "reference_table",
-    "run_layer_weights",
-    "train_reference",
-]
+def _options(settings: AnalysisSettings) -> dict:
+    return dataclasses.asdict(LayerWeightSettings.of(settings))
+
+
+ANALYSIS = Analysis(
+    name="layer_weights",
+    compute=compute,
+    tables={ALL_LAYERS_CSV: COLUMNS, SUMMARY_CSV: SUMMARY_COLUMNS},
+    scope="task",
+    enabled=lambda settings: bool((settings.options.get("layer_weights") or {}).get("enabled", True)),
+    options=_options,
+    description="A learned softmax weighting of all layers against the single layer chosen in-fold, same head.",
+    findings=reference_findings,
+)

@@ -194,10 +194,17 @@ def _limits(values: np.ndarray) -> tuple[float, float]:
 
 
 def plot_best_heatmap(
-    summary: pd.DataFrame, out_path: Path, metric: str = "macro_f1", depths: dict[str, int] | None = None
+    summary: pd.DataFrame,
+    out_path: Path,
+    metric: str = "macro_f1",
+    depths: dict[str, int] | None = None,
+    probe: str | None = None,
 ) -> Path | None:
-    """Heatmap of model × task: each cell the best (layer, probe) mean ``metric``. None when empty."""
+    """Heatmap of model × task: each cell the best (layer, probe) mean ``metric``, or with ``probe`` (the
+    primary probe) that probe's best layer. None when empty."""
     best = best_layers(summary, metric, depths)
+    if probe is not None:
+        best = best[best["probe"] == probe]
     if best.empty:
         return None
     table = best.groupby(["model", "task"])["mean"].max().unstack("task")
@@ -209,7 +216,8 @@ def plot_best_heatmap(
     ax = fig.subplots()
     image = _annotated_heatmap(ax, matrix, list(table.index), list(table.columns), *_limits(matrix))
     fig.colorbar(image, ax=ax, label=f"best {METRIC_LABELS.get(metric, metric)}")
-    ax.set_title(f"Best {METRIC_LABELS.get(metric, metric)} per model and task (best layer and probe)")
+    which = "best layer and probe" if probe is None else f"best layer, {probe} probe"
+    ax.set_title(f"Best {METRIC_LABELS.get(metric, metric)} per model and task ({which})")
     return save_figure(fig, Path(out_path))
 
 
@@ -359,15 +367,18 @@ def plot_umap(
     return plot_embedding(features_3d, labels, layers, out_path, seed, "umap", max_points, title)
 
 
-def zeroshot_points(summary: pd.DataFrame, metric: str = "macro_f1") -> pd.DataFrame:
+def zeroshot_points(summary: pd.DataFrame, metric: str = "macro_f1", probe: str | None = None) -> pd.DataFrame:
     """One row per zero-shot (model, task, prompt): its score and the best probe score it is compared with
-    (the same model's best layer and probe; else the best probe of any model, ``reference = "any model"``)."""
+    (the same model's best layer and probe; else the best probe of any model, ``reference = "any model"``);
+    with ``probe`` (the primary probe), that probe's best layer only."""
     columns = ["model", "task", "prompt", "zeroshot", "probe_score", "reference"]
     rows = summary[summary["metric"] == metric].dropna(subset=["mean"])
     zs = rows[rows["probe"].str.startswith("zeroshot:")]
     if zs.empty:
         return pd.DataFrame(columns=columns)
     probes = rows[rows["layer"].notna() & ~rows["probe"].str.startswith("zeroshot:")]
+    if probe is not None:
+        probes = probes[probes["probe"] == probe]
     own = probes.groupby(["model", "task"])["mean"].max()
     anyone = probes.groupby("task")["mean"].max()
     out = []
@@ -382,9 +393,11 @@ def zeroshot_points(summary: pd.DataFrame, metric: str = "macro_f1") -> pd.DataF
     return pd.DataFrame(out, columns=columns)
 
 
-def plot_zeroshot_scatter(summary: pd.DataFrame, out_path: Path, metric: str = "macro_f1") -> Path | None:
+def plot_zeroshot_scatter(
+    summary: pd.DataFrame, out_path: Path, metric: str = "macro_f1", probe: str | None = None
+) -> Path | None:
     """Zero-shot score (y) against the best probe score (x) per (model, task, prompt); None without zero-shot rows."""
-    points = zeroshot_points(summary, metric).dropna(subset=["probe_score"])
+    points = zeroshot_points(summary, metric, probe).dropna(subset=["probe_score"])
     if points.empty:
         return None
     fig = _new_figure(6.8, 4.8)

@@ -5,8 +5,10 @@
 - ``results.csv`` (fold-level scores; ``summary.csv`` is used when only it is left),
 - ``manifest.json`` (config, versions, models, tasks with ``paralinguistic``/``grouped_folds``/``cue``,
   chance levels, skipped items, warnings),
-- optionally ``permutation.csv``, ``selectivity.csv`` and ``analysis.json`` written by
-  :func:`speechprobe.analysis.features.analyse_features`, and the t-SNE/UMAP PNGs in ``figures/``.
+- optionally ``permutation.csv``, ``chance.csv`` and ``analysis.json`` (with figure captions) written by
+  :func:`speechprobe.analysis.plan.analyse_features`, and the t-SNE/UMAP PNGs in ``figures/``.
+
+"Best layer" is the primary probe's everywhere (:mod:`.primary`); other probes are secondary columns.
 
 It (re)draws the figures that need only the scores (layer curves, heatmaps, zero-shot scatter) into
 ``figures/``, inlines every PNG as base64, and says in the report what is missing instead of failing.
@@ -21,7 +23,7 @@ import json
 import math
 import re
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -29,9 +31,9 @@ import numpy as np
 import pandas as pd
 
 from ..errors import SpeechprobeError
+from ..models.registry import default_baselines, nuisance_baselines
 from .curves import CURVE_RULE, DEFAULT_TOL, baseline_gain, curve_shapes, paralinguistic_summary
-from .features import PERMUTATION_COLUMNS, SELECTIVITY_COLUMNS, read_table
-from .outputs import AnalysisOutput, read_outputs
+from .inputs import read_table
 from .plots import (
     plot_best_heatmap,
     plot_layer_curves,
@@ -40,9 +42,18 @@ from .plots import (
     task_slug,
     zeroshot_points,
 )
+from .primary import primary_probe, secondary_best
+from .selection import CHANCE_COLUMNS, CHANCE_TEXT, PERMUTATION_COLUMNS, PERMUTATION_TEXT
 from .summary import SUMMARY_COLUMNS, atomic_write, best_layers, chance_levels, read_results, summarize
 
-DEFAULT_BASELINES = ("mfcc", "librosa")
+# The columns the report reads from the zero-shot tables (written by speechprobe.zeroshot.link).
+ZS_DIAG_COLUMNS = ["model", "task", "mode", "prompt", "macro_f1", "parse_rate", "top_share", "collapsed"]
+ZS_CORR_COLUMNS = ["scope", "selection", "method", "r", "ci_low", "ci_high", "n_pairs", "n_collapsed"]
+ZS_DIAG_TEXT = (
+    "Per zero-shot (model, task, mode, prompt): parse_rate = share of answers naming exactly one label; top_share = "
+    "share of clips given the most frequent label; entropies in bits of the predicted and true labels; collapsed: "
+    "top_share > max(0.5, (1 + largest true class share) / 2), a score that measures the label prior, not the audio."
+)
 MAIN_TABLE_COLUMNS = [
     "task",
     "model",
@@ -58,19 +69,6 @@ MAIN_TABLE_COLUMNS = [
     "gain",
     "chance_macro_f1",
 ]
-PERMUTATION_TEXT = (
-    "Permutation test: the best layer's probe is re-trained on the same folds with shuffled labels; "
-    "p = (1 + #shuffles scoring at least the observed Macro-F1) / (1 + #shuffles). Shuffles are restricted: "
-    "within each test fold when folds are not grouped; within each speaker/group when labels vary inside groups; "
-    "whole groups swap labels when each group carries one label."
-)
-SELECTIVITY_TEXT = (
-    "Selectivity (Hewitt & Liang, 2019) is the real task's Macro-F1 minus the Macro-F1 of the same probe on a "
-    "control task. Because held-out speakers never reappear at test time, the control task keeps the label "
-    "distribution and fold structure and shuffles the labels with the same restricted permutation (one control "
-    "labelling shared by all layers), so the control score is the probe's empirical chance on these data."
-)
-
 
 # --------------------------------------------------------------------------------------------- loading
 
@@ -84,9 +82,10 @@ class RunData:
     results: pd.DataFrame | None = None
     summary: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=SUMMARY_COLUMNS))
     permutation: pd.DataFrame | None = None
-    selectivity: pd.DataFrame | None = None
+    chance: pd.DataFrame | None = None
+    zeroshot_diagnostics: pd.DataFrame | None = None  # zeroshot_diagnostics.csv (parse rate, collapse)
+    zeroshot_correlation: pd.DataFrame | None = None  # zeroshot_correlation.csv
     analysis: dict = field(default_factory=dict)
-    outputs: list[AnalysisOutput] = field(default_factory=list)  # RUN/analyses/*.json (feature-level analyses)
     problems: list[str] = field(default_factory=list)
 
     @property
@@ -108,9 +107,14 @@ class RunData:
         return out
 
     @property
+    def primary(self) -> str:
+        """The probe whose best layer is "the best layer" (:func:`.primary.primary_probe`)."""
+        return primary_probe(self.config, self.summary.loc[self.summary["layer"].notna(), "probe"])
+
+    @property
     def baselines(self) -> list[str]:
         names = self.config.get("baselines")
-        return list(dict.fromkeys([*(names if isinstance(names, list) else []), *DEFAULT_BASELINES]))
+        return list(dict.fromkeys([*(names if isinstance(names, list) else []), *default_baselines()]))
 
 
 def _read_summary_csv(path: Path) -> pd.DataFrame:
@@ -167,7 +171,9 @@ def load_run(run_dir: Path) -> RunData:
         data.problems.append(f"results.csv has {bad} row(s) without a numeric value; they are ignored")
     for name, columns, attr in (
         ("permutation.csv", PERMUTATION_COLUMNS, "permutation"),
-        ("selectivity.csv", SELECTIVITY_COLUMNS, "selectivity"),
+        ("chance.csv", CHANCE_COLUMNS, "chance"),
+        ("zeroshot_diagnostics.csv", ZS_DIAG_COLUMNS, "zeroshot_diagnostics"),
+        ("zeroshot_correlation.csv", ZS_CORR_COLUMNS, "zeroshot_correlation"),
     ):
         if (run_dir / name).is_file():
             try:
@@ -179,8 +185,6 @@ def load_run(run_dir: Path) -> RunData:
             data.analysis = json.loads((run_dir / "analysis.json").read_text())
         except (OSError, ValueError) as e:
             data.problems.append(f"analysis.json cannot be read ({e})")
-    data.outputs, problems = read_outputs(run_dir, data.config)
-    data.problems.extend(problems)
     data.problems.extend(_coverage_problems(data))
     return data
 
@@ -283,8 +287,10 @@ def chance_table(data: RunData) -> pd.DataFrame:
 
 
 def main_table(data: RunData, chance: pd.DataFrame | None = None) -> pd.DataFrame:
-    """Best (layer, probe) and Macro-F1 ± CI per model and task with the best baseline, gain and chance."""
-    gains = baseline_gain(data.summary, data.baselines, "macro_f1", data.results, data.depths)
+    """The primary probe's best layer and Macro-F1 ± CI per model and task, with the best baseline (same
+    probe), gain and chance; then the selection-aware p and q when tested, and each other probe's best
+    layer and score as ``secondary_<probe>_*`` columns."""
+    gains = baseline_gain(data.summary, data.baselines, "macro_f1", data.results, data.depths, data.primary)
     if gains.empty:
         return pd.DataFrame(columns=MAIN_TABLE_COLUMNS)
     best = best_layers(data.summary, "macro_f1", data.depths).set_index(["model", "task", "probe"])
@@ -312,10 +318,17 @@ def main_table(data: RunData, chance: pd.DataFrame | None = None) -> pd.DataFram
         )
     table = pd.DataFrame(rows, columns=MAIN_TABLE_COLUMNS)
     all_best = best.reset_index()
+    all_best = all_best[all_best["probe"] == data.primary]
     for name in data.baselines:
         scores = all_best[all_best["model"] == name].groupby("task")["mean"].max()
         if not scores.empty:
             table[name] = table["task"].map(scores).astype(float)
+    if data.permutation is not None and not data.permutation.empty:
+        tested = data.permutation[data.permutation["probe"] == data.primary][["model", "task", "p_value", "q_value"]]
+        table = table.merge(tested.drop_duplicates(["model", "task"]), on=["model", "task"], how="left")
+    secondary = secondary_best(data.summary, data.primary, data.depths)
+    if not secondary.empty:
+        table = table.merge(secondary, on=["model", "task"], how="left")
     table["layer"] = table["layer"].astype("Int64")
     return table.sort_values(["task", "model"], kind="mergesort").reset_index(drop=True)
 
@@ -340,16 +353,43 @@ def _task_start(task: str) -> str:
     return task[:1].upper() + task[1:] if re.fullmatch(r"[A-Za-z][\w-]*", task) else f"Task {task}"
 
 
-def _perm_verdict(p: float, n: int, alpha: float = 0.05) -> str:
+def _perm_verdict(p: float, n: int, alpha: float = 0.05, q: float = float("nan"), n_layers: int = 1) -> str:
+    """The selection-aware test of a best layer in words (p against the shuffled maxima over the layers)."""
     floor = 1 / (1 + n)
+    chosen = f"the best of {n_layers} layers, tested as selected: " if n_layers > 1 else ""
+    stats = f"p = {p:.3g}" + (f", q = {q:.3g}" if np.isfinite(q) else "") + f", {n} permutations"
     if p <= alpha:
-        return f"is above shuffled labels (p = {p:.3g}, {n} permutations)"
+        return f"is above shuffled labels ({chosen}{stats})"
     if p <= floor + 1e-12:
         return (
-            f"beats every one of the {n} shuffles (p = {p:.3g}, the smallest p that {n} permutations allow; "
-            f"run at least {math.ceil(1 / alpha) - 1} for a {alpha:.0%} test)"
+            f"beats every one of the {n} shuffles ({chosen}p = {p:.3g}, the smallest p that {n} permutations "
+            f"allow; run at least {math.ceil(1 / alpha) - 1} for a {alpha:.0%} test)"
         )
-    return f"is not distinguishable from shuffled labels at the {alpha:.0%} level (p = {p:.3g}, {n} permutations)"
+    return f"is not distinguishable from shuffled labels at the {alpha:.0%} level ({chosen}{stats})"
+
+
+def _test_phrases(data: RunData, model: str, task: str) -> list[str]:
+    """The selection-aware test of a (model, task)'s best layer and its layers above empirical chance."""
+    out = []
+    perm = data.permutation
+    if perm is not None and not perm.empty:
+        rows = perm[(perm["model"] == model) & (perm["task"] == task)]
+        if not rows.empty:
+            p = rows.iloc[0]
+            q = float(p["q_value"]) if pd.notna(p.get("q_value")) else float("nan")
+            verdict = _perm_verdict(float(p["p_value"]), int(p["n_permutations"]), q=q, n_layers=int(p["num_layers"]))
+            out.append(f"layer {int(p['layer'])} ({p['probe']}) {verdict}")
+    chance = data.chance
+    if chance is not None and not chance.empty:
+        rows = chance[(chance["model"] == model) & (chance["task"] == task)]
+        if len(rows) > 1:
+            top = rows.loc[rows["above_chance"].idxmax()]
+            held = int((rows["p_holm"] <= 0.05).sum())
+            out.append(
+                f"score above empirical chance peaks at layer {int(top['layer'])} (+{top['above_chance']:.3f}); "
+                f"{held} of {len(rows)} layers are above chance after Holm's correction"
+            )
+    return out
 
 
 def findings(data: RunData, table: pd.DataFrame, shapes: pd.DataFrame, para: pd.DataFrame) -> list[str]:
@@ -371,12 +411,6 @@ def findings(data: RunData, table: pd.DataFrame, shapes: pd.DataFrame, para: pd.
         + (f" over {folds} cross-validation folds (seed {seed})." if folds else ".")
     )
     shape_of = shapes.set_index(["model", "task", "probe"]) if not shapes.empty else None
-    perm = (
-        data.permutation.set_index(["model", "task"])
-        if data.permutation is not None and not data.permutation.empty
-        else None
-    )
-    sel = data.selectivity
     for r in table.itertuples(index=False):
         if pd.isna(r.macro_f1):
             continue
@@ -409,21 +443,7 @@ def findings(data: RunData, table: pd.DataFrame, shapes: pd.DataFrame, para: pd.
             extra.append(f"{abs(r.gain):.3f} {verb} the best hand-crafted baseline")
         if pd.notna(r.chance_macro_f1) and r.macro_f1 - (r.ci95 if np.isfinite(r.ci95) else 0) <= r.chance_macro_f1:
             extra.append("not clearly above chance")
-        if perm is not None and (r.model, r.task) in perm.index:
-            p = perm.loc[(r.model, r.task)]
-            if isinstance(p, pd.DataFrame):
-                p = p.iloc[0]
-            extra.append(
-                f"layer {int(p['layer'])} ({p['probe']}) "
-                + _perm_verdict(float(p["p_value"]), int(p["n_permutations"]))
-            )
-        if sel is not None and not sel.empty:
-            rows = sel[(sel["model"] == r.model) & (sel["task"] == r.task)]
-            if not rows.empty:
-                top = rows.loc[rows["selectivity"].idxmax()]
-                extra.append(
-                    f"selectivity (real − control) peaks at layer {int(top['layer'])} ({top['selectivity']:.3f})"
-                )
+        extra += _test_phrases(data, r.model, r.task)
         if extra:
             sentence = sentence[:-1] + "; " + "; ".join(extra) + "."
         out.append(sentence)
@@ -432,6 +452,7 @@ def findings(data: RunData, table: pd.DataFrame, shapes: pd.DataFrame, para: pd.
             continue
         top = rows.sort_values("macro_f1", ascending=False).iloc[0]
         out.append(f"On {task}, {top['model']} is the best model (Macro-F1 {_fmt(top['macro_f1'])}).")
+    out.extend(nuisance_findings(table, nuisance_baselines()))
     if not shapes.empty:
         counts = Counter(shapes["shape"])
         out.append(f"Of {len(shapes)} layer curves, " + ", ".join(f"{n} {k}" for k, n in counts.most_common()) + ".")
@@ -452,6 +473,76 @@ def findings(data: RunData, table: pd.DataFrame, shapes: pd.DataFrame, para: pd.
                 f"In {model}, the {g} tasks peak at mean relative depth {a['mean_relative_depth']:.2f} "
                 f"(mean Macro-F1 {_fmt(a['mean_score'])}, mean gain {_signed(a['mean_gain'])})."
             )
+    return out
+
+
+NUISANCE_SHARE = 0.5  # a nuisance baseline covering at least this share of the best model's lead over chance
+
+
+def nuisance_findings(table: pd.DataFrame, nuisances: Mapping[str, str]) -> list[str]:
+    """One sentence per task that nuisance baselines alone largely solve, the strongest first.
+
+    With ``m`` the best model's Macro-F1 on the task, ``b`` the nuisance baseline's and ``c`` chance,
+    the baseline "largely solves" the task when ``(b - c) / (m - c) >= NUISANCE_SHARE``: it covers at
+    least half of the model's lead over chance. ``nuisances``: baseline name -> what it measures.
+    """
+    out = []
+    for task, rows in table.dropna(subset=["macro_f1"]).groupby("task", sort=True):
+        top = rows.loc[rows["macro_f1"].idxmax()]
+        chance = float(top["chance_macro_f1"]) if pd.notna(top["chance_macro_f1"]) else 0.0
+        lead = float(top["macro_f1"]) - chance
+        found = [
+            (share, name, what, float(top[name]))
+            for name, what in nuisances.items()
+            if lead > 0 and name in rows and pd.notna(top[name])
+            for share in [(float(top[name]) - chance) / lead]
+            if share >= NUISANCE_SHARE
+        ]
+        if not found:
+            continue
+        (share, name, what, score), *more = sorted(found, key=lambda f: (-f[0], f[1]))
+        sentence = (
+            f"{_task_start(task)} is largely solvable from {what}: the {name} baseline alone reaches Macro-F1 "
+            f"{_fmt(score)} (chance {_fmt(chance)}), {share:.0%} of the way from chance to the best model "
+            f"({top['model']}, {_fmt(top['macro_f1'])})"
+        )
+        also = [f"{w} ({n} {_fmt(b)}, {s:.0%})" for s, n, w, b in more]
+        if also:
+            sentence += "; " + " and ".join([", ".join(also[:-1]), also[-1]] if len(also) > 1 else also)
+            sentence += " also reach" + ("" if len(also) > 1 else "es") + " at least half of that lead"
+        out.append(sentence + ".")
+    return out
+
+
+def zeroshot_findings(data: RunData) -> list[str]:
+    """Sentences on collapsed zero-shot answer sets and on the zero-shot ↔ probe correlation."""
+    out = []
+    diag = data.zeroshot_diagnostics
+    if diag is not None and not diag.empty:
+        flagged = diag[diag["collapsed"].astype(str).str.lower().isin(["true", "1", "1.0"])]
+        for (model, task), rows in flagged.groupby(["model", "task"], sort=True):
+            total = int(((diag["model"] == model) & (diag["task"] == task)).sum())
+            which = ", ".join(f"{r.mode}:{r.prompt} {float(r.top_share):.0%}" for r in rows.itertuples(index=False))
+            out.append(
+                f"Zero-shot {model} on {task} collapsed in {len(rows)} of {total} (mode, prompt) settings, one label "
+                f"taking most answers ({which}): those scores measure the decoder's label prior, not the audio, and "
+                "are kept out of the zero-shot ↔ probe correlation."
+            )
+    corr = data.zeroshot_correlation
+    if corr is not None and not corr.empty:
+        rows = corr[(corr["scope"] == "pooled") & (corr["method"] == "spearman")].set_index("selection")
+        if "default" in rows.index and np.isfinite(float(rows.loc["default", "r"])):
+            r = rows.loc["default"]
+            ci = f"[{float(r['ci_low']):.2f}, {float(r['ci_high']):.2f}]"
+            sentence = (
+                f"Across {int(r['n_pairs'])} (model, task) pairs ({int(r['n_collapsed'])} collapsed left out), "
+                f"chance-normalised zero-shot skill (default mode, mean over prompts) and best-layer probe score "
+                f"correlate with Spearman ρ = {float(r['r']):.2f} {ci} (95% bootstrap over tasks)"
+            )
+            if "oracle" in rows.index and np.isfinite(float(rows.loc["oracle", "r"])):
+                oracle = float(rows.loc["oracle", "r"])
+                sentence += f"; with the best prompt chosen on the test labels (oracle) ρ = {oracle:.2f}"
+            out.append(sentence + ".")
     return out
 
 
@@ -519,13 +610,13 @@ def make_figures(data: RunData, chance: pd.DataFrame) -> tuple[list[FigureEntry]
                         "Layer curves",
                     )
                 )
-        png = plot_best_heatmap(summary, fig_dir / "heatmap_best.png", "macro_f1", data.depths)
+        png = plot_best_heatmap(summary, fig_dir / "heatmap_best.png", "macro_f1", data.depths, data.primary)
         if png:
             entries.append(
                 FigureEntry(
                     png,
-                    "Best Macro-F1 per model (rows) and task (columns), at each pair's best layer and probe; "
-                    "grey: no result.",
+                    f"Best Macro-F1 per model (rows) and task (columns), at each pair's best layer of the "
+                    f"primary probe ({data.primary}); grey: no result.",
                     "Heatmaps",
                 )
             )
@@ -538,22 +629,19 @@ def make_figures(data: RunData, chance: pd.DataFrame) -> tuple[list[FigureEntry]
                     "Heatmaps",
                 )
             )
-        png = plot_zeroshot_scatter(summary, fig_dir / "zeroshot_vs_probe.png")
+        png = plot_zeroshot_scatter(summary, fig_dir / "zeroshot_vs_probe.png", probe=data.primary)
         if png:
             entries.append(
                 FigureEntry(
                     png,
-                    "Zero-shot Macro-F1 (one point per model, task and prompt) against the best probe Macro-F1 of "
-                    "the same model (hollow: best probe of any model); points below the dashed diagonal are "
-                    "tasks where probing the layers recovers more than prompting.",
+                    "Zero-shot Macro-F1 (one point per model, task and prompt) against the best-layer Macro-F1 of "
+                    f"the primary probe ({data.primary}) of the same model (hollow: of any model); points below the "
+                    "dashed diagonal are tasks where probing the layers recovers more than prompting.",
                     "Zero-shot vs probes",
                 )
             )
     except Exception as e:
         problems.append(f"some figures could not be drawn ({type(e).__name__}: {e})")
-    for out in data.outputs:  # figures of the feature-level analyses, with their own captions
-        notes = (FigureEntry(data.run_dir / f.path, f.caption, f.section) for f in out.figures)
-        entries.extend(e for e in notes if e.path.is_file())
     known = {e.path.name for e in entries}
     models = sorted(set(summary["model"]) | set(data.manifest.get("models") or {}))
     tasks = sorted(set(summary["task"]) | set(data.tasks_meta))
@@ -567,7 +655,11 @@ def make_figures(data: RunData, chance: pd.DataFrame) -> tuple[list[FigureEntry]
         for png in sorted(fig_dir.glob("*.png")):
             if png.name in known:
                 continue
-            if png.name in pairs:
+            written = (data.analysis.get("captions") or {}).get(str(png.relative_to(data.run_dir)))
+            if written:  # an analysis wrote this figure with its caption (analysis.json)
+                section = "Embeddings" if png.name in pairs else "Analyses"
+                entries.append(FigureEntry(png, str(written), section))
+            elif png.name in pairs:
                 kind, model, task = pairs[png.name]
                 name = "t-SNE" if kind == "tsne" else "UMAP"
                 caption = (
@@ -611,14 +703,17 @@ def _tables(
         Table(
             "Main table: best layer and Macro-F1 per model and task",
             table,
-            "Best (layer, probe) by mean Macro-F1 over folds, ± 95% CI (t-based); baseline columns: the best "
-            "probe on each hand-crafted feature set; gain: model − best baseline; "
-            "chance: max(majority, uniform) Macro-F1.",
+            f"Best layer of the primary probe ({data.primary}) by mean Macro-F1 over folds, ± 95% CI (t-based); "
+            "baseline columns: each hand-crafted feature set with the same probe; gain: model − best baseline; "
+            "chance: max(majority, uniform) Macro-F1; p_value / q_value: the selection-aware permutation test of "
+            "the best layer and its Benjamini–Hochberg q across the run; secondary_*: the other probes' own best "
+            "layer and score (secondary: they do not define the best layer).",
         ),
         Table(
             "Best layer per model, task and probe",
             best.rename(columns={"mean": "macro_f1", "n": "n_folds"}),
-            "Ties go to the lowest layer; relative depth = layer / (layers − 1).",
+            f'Every probe\'s own best layer (the primary probe, {data.primary}, defines "the best layer"); '
+            "ties go to the lowest layer; relative depth = layer / (layers − 1).",
         ),
         Table(
             "Layer-curve shapes",
@@ -644,13 +739,27 @@ def _tables(
         ),
     ]
     if data.permutation is not None and not data.permutation.empty:
-        out.append(Table("Permutation tests of the best layer", data.permutation, PERMUTATION_TEXT, {"p_value": 4}))
-    if data.selectivity is not None and not data.selectivity.empty:
-        out.append(Table("Control task and selectivity per layer", data.selectivity, SELECTIVITY_TEXT))
-    zs = zeroshot_points(data.summary)
+        out.append(
+            Table(
+                "Selection-aware permutation tests of the best layer",
+                data.permutation,
+                PERMUTATION_TEXT,
+                {"p_value": 4, "q_value": 4},
+            )
+        )
+    if data.chance is not None and not data.chance.empty:
+        out.append(Table("Empirical chance per layer", data.chance, CHANCE_TEXT, {"p_layer": 4, "p_holm": 4}))
+    if data.zeroshot_diagnostics is not None and not data.zeroshot_diagnostics.empty:
+        out.append(Table("Zero-shot answers: parse rate and collapse", data.zeroshot_diagnostics, ZS_DIAG_TEXT))
+    zs = zeroshot_points(data.summary, probe=data.primary)
     if not zs.empty:
         out.append(
-            Table("Zero-shot vs probes", zs, "probe_score: the best probe Macro-F1 it is compared with (reference).")
+            Table(
+                "Zero-shot vs probes",
+                zs,
+                f"probe_score: the best-layer Macro-F1 of the primary probe ({data.primary}) it is compared with "
+                "(reference).",
+            )
         )
     return out
 
@@ -960,11 +1069,10 @@ def _write_text(path: Path, text: str) -> Path:
     return atomic_write(path, lambda fh: fh.write(text.encode("utf-8")))
 
 
-def write_main_table(
-    run_dir: Path, table: pd.DataFrame, baselines: Sequence[str] = DEFAULT_BASELINES
-) -> tuple[Path, Path]:
+def write_main_table(run_dir: Path, table: pd.DataFrame, baselines: Sequence[str] | None = None) -> tuple[Path, Path]:
     """``main_table.csv`` (long form, :data:`MAIN_TABLE_COLUMNS` plus one column per baseline) and
-    ``main_table.tex``."""
+    ``main_table.tex``; ``baselines``: None for the model registry's default baselines."""
+    baselines = default_baselines() if baselines is None else baselines
     run_dir = Path(run_dir)
     buf = io.StringIO()
     table.to_csv(buf, index=False, lineterminator="\n")
@@ -976,6 +1084,21 @@ def write_main_table(
 def _skipped_count(manifest: dict) -> int:
     skipped = manifest.get("skipped")
     return int(skipped.get("count", 0)) if isinstance(skipped, dict) else 0
+
+
+def analysis_findings(data: RunData) -> list[str]:
+    """The sentences of every registered analysis that states findings (read from its tables)."""
+    from .registry import registered
+
+    out = []
+    for analysis in registered():
+        if analysis.findings is None:
+            continue
+        try:
+            out += analysis.findings(data.run_dir)
+        except (SpeechprobeError, ValueError, KeyError, pd.errors.ParserError, pd.errors.EmptyDataError) as e:
+            data.problems.append(f"findings of {analysis.name} could not be stated ({e})")
+    return out
 
 
 def build_report(run_dir: Path, title: str | None = None) -> Path:
@@ -991,9 +1114,10 @@ def build_report(run_dir: Path, title: str | None = None) -> Path:
     data = load_run(run_dir)
     chance = chance_table(data)
     shapes = curve_shapes(data.summary, "macro_f1", DEFAULT_TOL, data.depths)
-    gains = baseline_gain(data.summary, data.baselines, "macro_f1", data.results, data.depths)
+    gains = baseline_gain(data.summary, data.baselines, "macro_f1", data.results, data.depths, data.primary)
     para = paralinguistic_summary(gains, data.tasks_meta)
     table = main_table(data, chance)
+    stated = analysis_findings(data)  # before the problems are collected: it may add some
     figures, fig_problems = make_figures(data, chance)
     problems = [*data.problems, *fig_problems]
     run_tables = [
@@ -1007,16 +1131,15 @@ def build_report(run_dir: Path, title: str | None = None) -> Path:
         ),
     ]
     notes = [str(n) for n in data.analysis.get("notes", [])]
-    notes += [f"{out.analysis}: {n}" for out in data.outputs for n in out.notes]
     if data.permutation is None:
         notes.append(
             "No permutation.csv: permutation tests were not run (speechprobe report --permutations N runs them)."
         )
-    if data.selectivity is None:
-        notes.append("No selectivity.csv: the control task was not run.")
+    if data.chance is None:
+        notes.append("No chance.csv: the empirical chance per layer comes with the permutation tests.")
     rep = Report(
         title=title or f"speechprobe report: {run_dir.name}",
-        findings=[*findings(data, table, shapes, para), *(s for out in data.outputs for s in out.findings)],
+        findings=findings(data, table, shapes, para) + zeroshot_findings(data) + stated,
         warnings=warnings_for(data),
         problems=problems,
         tables=_tables(data, table, shapes, gains, para, chance),

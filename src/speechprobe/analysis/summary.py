@@ -15,6 +15,7 @@ import pandas as pd
 from scipy import stats
 
 from ..errors import SpeechprobeError
+from ..models.registry import default_baselines
 
 RESULT_COLUMNS = ("model", "task", "layer", "probe", "fold", "metric", "value")
 KEYS = ["model", "task", "layer", "probe", "metric"]
@@ -157,15 +158,17 @@ def chance_levels(labels: Sequence[str]) -> dict[str, float]:
 
 def best_table(
     summary: pd.DataFrame,
-    baselines: Sequence[str] = ("mfcc", "librosa"),
+    baselines: Sequence[str] | None = None,
     metric: str = "macro_f1",
     depths: Mapping[str, int] | None = None,
 ) -> pd.DataFrame:
     """One row per (model, task) for every non-baseline model and task: best probe and layer,
     its mean ``metric`` and ci95, and each baseline's best score on that task as its own column.
 
-    Missing pairs appear with empty cells; with no non-baseline model, ``model`` is ``<NA>``.
+    ``baselines``: None for the model registry's default baselines. Missing pairs appear with empty
+    cells; with no non-baseline model, ``model`` is ``<NA>``.
     """
+    baselines = default_baselines() if baselines is None else baselines
     best = best_layers(summary, metric, depths)
     best = best.sort_values(
         ["model", "task", "mean", "layer", "probe"],

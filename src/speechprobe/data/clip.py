@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import hashlib
+import json
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+
+FACTS = ("sample_rate", "channels", "clipped_fraction", "dc_offset")
+CLIP_LEVEL = 32767 / 32768  # 16-bit full scale: a sample at or beyond it counts as clipped
 
 
 def audio_hash(audio: np.ndarray, sample_rate: int) -> str:
@@ -15,6 +19,30 @@ def audio_hash(audio: np.ndarray, sample_rate: int) -> str:
     h.update(str(int(sample_rate)).encode())
     h.update(np.ascontiguousarray(audio, dtype=np.float32).tobytes())
     return h.hexdigest()
+
+
+def audio_facts(audio: np.ndarray, sample_rate: int) -> dict[str, Any]:
+    """Source facts of a waveform, ``(samples,)`` or ``(samples, channels)``, as read from its file.
+
+    ``clipped_fraction``: share of samples (all channels) at or beyond 16-bit full scale (``CLIP_LEVEL``);
+    ``dc_offset``: mean sample value over all channels. File readers call this before mixdown and
+    resampling and keep the result in ``clip.meta["native"]``.
+    """
+    a = np.asarray(audio, dtype=np.float32)
+    return {
+        "sample_rate": int(sample_rate),
+        "channels": 1 if a.ndim == 1 else int(a.shape[1]),
+        "clipped_fraction": float(np.mean(np.abs(a) >= CLIP_LEVEL)) if a.size else 0.0,
+        "dc_offset": float(a.mean(dtype=np.float64)) if a.size else 0.0,
+    }
+
+
+def native_facts(clip: Clip) -> dict[str, Any]:
+    """The clip's source facts: ``clip.meta["native"]`` where a reader recorded them, else from its own audio."""
+    native = clip.meta.get("native") or {}
+    if all(k in native for k in FACTS):
+        return {k: native[k] for k in FACTS}
+    return {**audio_facts(clip.audio, clip.sample_rate), **{k: native[k] for k in FACTS if k in native}}
 
 
 @dataclass
@@ -40,7 +68,16 @@ class Clip:
 
     @property
     def content_hash(self) -> str:
-        """sha256 of the waveform; the feature cache is keyed on it."""
-        if self._hash is None:
+        """sha256 of the waveform, the feature cache's key; with the source facts where the audio cannot tell them.
+
+        A clip read from a stereo file, or from a file at another rate than ``sample_rate``, has the
+        same mono audio as another clip but not the same source: its facts (``native_facts``) are
+        folded into the hash, so features of the nuisance baselines that read them are never reused
+        across such clips. A mono clip at its file's rate keeps the plain audio hash.
+        """
+        if self._hash is None:  # the audio hash (a reader may pass it in, having computed it already)
             self._hash = audio_hash(self.audio, self.sample_rate)
+        facts = native_facts(self) if self.meta.get("native") else None
+        if facts and (facts["channels"] != 1 or facts["sample_rate"] != int(self.sample_rate)):
+            return hashlib.sha256(f"{self._hash}\n{json.dumps(facts, sort_keys=True)}".encode()).hexdigest()
         return self._hash

@@ -20,8 +20,9 @@ from pathlib import Path
 
 from ..errors import ConfigError, SpeechprobeError
 from .manifest import ManifestSource
+from .registry import registered_tasks
 from .source import ClipSource
-from .tasks import Task, close_matches, registered_tasks
+from .tasks import Task, close_matches
 
 COLUMN_KEYS = ("audio", "label", "group", "id", "instruction", "group_pattern")
 _NONE = ("", "none", "null")

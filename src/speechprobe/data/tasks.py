@@ -1,4 +1,4 @@
-"""Task contract and registry: lookup by short name; a manifest path or HF id also works."""
+"""The Task contract and the registration call; ``data.registry`` loads the built-in tasks and looks them up."""
 
 from __future__ import annotations
 
@@ -46,9 +46,8 @@ def register(task: Task) -> Task:
     return task
 
 
-def registered_tasks() -> dict[str, Task]:
-    """All registered tasks by name (the synthetic suite and Dynamic-SUPERB entries)."""
-    _load_builtin()
+def registered() -> dict[str, Task]:
+    """The tasks registered so far (``data.registry.registered_tasks`` loads the built-in ones first)."""
     return dict(_REGISTRY)
 
 
@@ -58,9 +57,3 @@ def close_matches(name: str, known: list[str]) -> str:
     if near:
         return f"did you mean {', '.join(near)}?"
     return f"known: {', '.join(sorted(known))}"
-
-
-def _load_builtin() -> None:
-    # synthetic first, so `speechprobe tasks` lists the offline suite before the hub tasks
-    from .synthetic import suite  # noqa: F401, I001  (registers the synthetic tasks)
-    from . import dynamic_superb  # noqa: F401  (registers the Dynamic-SUPERB tasks)

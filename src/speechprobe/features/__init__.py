@@ -1,1 +1,1 @@
-"""Feature stage: pooling, duration batching, the content-keyed feature store and extraction."""
+"""Feature stage: duration batching, the content-keyed feature store and extraction."""

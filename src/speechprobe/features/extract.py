@@ -10,7 +10,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from ..data.audio import resample
-from ..data.clip import Clip
+from ..data.clip import Clip, native_facts
 from ..errors import SpeechprobeError
 from ..memory import trim_heap
 from ..models.base import ModelAdapter
@@ -78,8 +78,11 @@ def is_oom(err: BaseException) -> bool:
     return name == "OutOfMemoryError" or "out of memory" in str(err).lower()
 
 
-def forward_halving(adapter: ModelAdapter, audios: Sequence[np.ndarray], pooling: str) -> np.ndarray:
-    """Run a batch; on out-of-memory split it in halves and retry, down to single clips.
+def forward_halving(
+    adapter: ModelAdapter, audios: Sequence[np.ndarray], pooling: str, facts: Sequence[dict] | None = None
+) -> np.ndarray:
+    """Run a batch (``adapter.forward_clips`` with each clip's source ``facts``, or ``forward`` without);
+    on out-of-memory split it in halves and retry, down to single clips.
 
     After an out-of-memory error the adapter remembers the batch size it fell back to
     (``adapter.oom_batch_cap``), and later batches are cut to that size up front instead of failing
@@ -87,13 +90,22 @@ def forward_halving(adapter: ModelAdapter, audios: Sequence[np.ndarray], pooling
     """
     cap = adapter.oom_batch_cap
     if cap is not None and len(audios) > cap:
-        return np.concatenate([_halving(adapter, audios[i : i + cap], pooling) for i in range(0, len(audios), cap)])
-    return _halving(adapter, audios, pooling)
+        cuts = range(0, len(audios), cap)
+        return np.concatenate([_halving(adapter, audios[i : i + cap], pooling, _cut(facts, i, i + cap)) for i in cuts])
+    return _halving(adapter, audios, pooling, facts)
 
 
-def _halving(adapter: ModelAdapter, audios: Sequence[np.ndarray], pooling: str) -> np.ndarray:
+def _cut(facts: Sequence[dict] | None, start: int, stop: int) -> Sequence[dict] | None:
+    return None if facts is None else facts[start:stop]
+
+
+def _halving(
+    adapter: ModelAdapter, audios: Sequence[np.ndarray], pooling: str, facts: Sequence[dict] | None
+) -> np.ndarray:
     try:
-        return adapter.forward(audios, pooling)
+        if facts is None:
+            return adapter.forward(audios, pooling)
+        return adapter.forward_clips(audios, facts, pooling)
     except (RuntimeError, MemoryError) as err:
         if len(audios) == 1 or not (isinstance(err, MemoryError) or is_oom(err)):
             raise
@@ -106,8 +118,8 @@ def _halving(adapter: ModelAdapter, audios: Sequence[np.ndarray], pooling: str) 
             adapter.oom_batch_cap,
         )
         _free_accelerator_cache()
-        halves = (audios[:mid], audios[mid:])
-        return np.concatenate([forward_halving(adapter, half, pooling) for half in halves])
+        halves = ((audios[:mid], _cut(facts, 0, mid)), (audios[mid:], _cut(facts, mid, len(audios))))
+        return np.concatenate([forward_halving(adapter, half, pooling, f) for half, f in halves])
 
 
 def _check_finite(feats: np.ndarray, batch: list[ClipItem], model: str) -> None:
@@ -161,7 +173,7 @@ def extract(
         missing = {p.meta.content_hash for p in unique if not space.has(p.meta.content_hash)}
         if missing:
             audios = list(ordered_map(model_input, unique, workers=PREPARE_WORKERS))
-            feats = forward_halving(adapter, audios, pooling)
+            feats = forward_halving(adapter, audios, pooling, [native_facts(p.clip) for p in unique])
             _check_finite(feats, unique, adapter.name)
             for p, f in zip(unique, feats):
                 if p.meta.content_hash in missing:

@@ -44,7 +44,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from ..data.audio import resample
-from ..data.clip import Clip
+from ..data.clip import Clip, native_facts
 from ..errors import SpeechprobeError
 from ..memory import trim_heap
 from .batching import duration_batches
@@ -562,10 +562,12 @@ def _window_costs(adapter, durations: Sequence[float], limit: float | None) -> l
     return [adapter.window_seconds(min(d, limit or float("inf"))) for d in durations]
 
 
-def _forward_batch(adapter, audios: list[np.ndarray], pooling: str, ids: list[str], keep: list[int]) -> np.ndarray:
+def _forward_batch(
+    adapter, audios: list[np.ndarray], pooling: str, ids: list[str], keep: list[int], facts: list[dict]
+) -> np.ndarray:
     """One whole batch, as the local engine runs it; returns the rows of the clips to store."""
     audios = [np.array(a, dtype=np.float32) for a in audios]  # writable copies, as the local engine passes
-    feats = forward_halving(adapter, audios, pooling)
+    feats = forward_halving(adapter, audios, pooling, facts)
     trim_heap()  # the actor's heap, as the local engine trims its own
     bad = ~np.isfinite(feats).reshape(len(feats), -1).all(axis=1)
     if bad.any():
@@ -734,7 +736,11 @@ class RayEngine:
                 inputs = prepare.remote([(p.clip.audio, p.clip.sample_rate) for p in unique], rate, limit)
                 ids = [p.meta.id for p in unique]
                 job = Job(
-                    _forward_batch, (inputs, pooling, ids, keep), {}, deps=[inputs], payload=(missing, len(batch))
+                    _forward_batch,
+                    (inputs, pooling, ids, keep, [native_facts(p.clip) for p in unique]),
+                    {},
+                    deps=[inputs],
+                    payload=(missing, len(batch)),
                 )
                 inflight.append(self.pool.submit(job))
                 pending.update(missing)

@@ -1,1 +1,2 @@
-"""Model stage: one adapter file per family under one typed contract (``base.ModelAdapter``)."""
+"""Model stage: one module per family declaring it (``family.Family``), the registry that collects them, the
+``base.ModelAdapter`` contract, pooling over real frames and the baselines."""

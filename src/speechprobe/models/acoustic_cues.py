@@ -41,9 +41,10 @@ import numpy as np
 
 from ..parallel import ordered_map
 from .base import AdapterInfo, ModelAdapter
+from .family import Checkpoint, Family, LoadContext
 
 NAME = "cues"
-FAMILY = "acoustic-cues"
+FAMILY_NAME = "acoustic-cues"
 SAMPLE_RATE = 16000
 _VERSION = "1"  # bump when a cue's recipe changes (part of the cache key)
 
@@ -196,7 +197,7 @@ class AcousticCuesAdapter(ModelAdapter):
         recipe = f"{NAME}:{_VERSION}:praat {parselmouth.PRAAT_VERSION}:librosa {librosa.__version__}"
         self.info = AdapterInfo(
             name=NAME,
-            family=FAMILY,
+            family=FAMILY_NAME,
             source=f"praat-parselmouth {parselmouth.__version__} (Praat {parselmouth.PRAAT_VERSION}) + librosa",
             revision=hashlib.sha256(recipe.encode()).hexdigest()[:16],
             sample_rate=SAMPLE_RATE,
@@ -210,3 +211,19 @@ class AcousticCuesAdapter(ModelAdapter):
         """Cues are utterance-level already; ``pooling`` does not apply."""
         values = list(ordered_map(clip_cues, list(batch), workers=self.workers))
         return pack(np.stack(values))[:, None, :]
+
+
+def _load(ctx: LoadContext) -> AcousticCuesAdapter:
+    return AcousticCuesAdapter()
+
+
+FAMILY = Family(
+    FAMILY_NAME,
+    _load,
+    title="acoustic cues",
+    checkpoints=(Checkpoint(NAME, num_layers=1, hidden_size=2 * len(CUES), packaged=True),),
+    layer0="the eleven cue values and their defined flags (the only layer; analysis targets, not a baseline)",
+    source="praat-parselmouth",
+    has_weights=False,
+)
+FAMILIES = (FAMILY,)

@@ -7,9 +7,9 @@ vectors, using only real frames. Batching, caching, resampling and devices live 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -72,35 +72,11 @@ class ModelAdapter(ABC):
     def forward(self, batch: Sequence[np.ndarray], pooling: str = "mean") -> np.ndarray:
         """Return float32 ``(len(batch), num_layers, dim)`` pooled over each clip's real frames."""
 
+    def forward_clips(
+        self, batch: Sequence[np.ndarray], facts: Sequence[Mapping[str, Any]], pooling: str = "mean"
+    ) -> np.ndarray:
+        """``forward`` with each clip's source facts (see ``data.clip.native_facts``).
 
-@contextmanager
-def pooled_blocks(blocks: Sequence, mask, pooling: str, last: Callable | None = None) -> Iterator[list]:
-    """Pool, while a model runs its own forward, the input of ``blocks[0]`` and each block's output.
-
-    For adapters that let transformers run the model (its masks, relative positions and all)
-    and only watch: the list yielded fills with ``(B, 1, D)`` pooled tensors, layer 0 first.
-    ``mask`` is the ``(B, T)`` real-frame mask; ``last`` (e.g. the encoder's final layer norm)
-    is applied to the last block's output before pooling.
-    """
-    from ..features.pooling import masked_pool
-
-    pooled: list = []
-
-    def on_input(module, args, kwargs):
-        pooled.append(masked_pool((args[0] if args else kwargs["hidden_states"])[None], mask, pooling))
-
-    def on_output(module, args, output):
-        h = output[0] if isinstance(output, (tuple, list)) else output
-        if last is not None and module is blocks[-1]:
-            h = last(h)
-        pooled.append(masked_pool(h[None], mask, pooling))
-
-    handles = [blocks[0].register_forward_pre_hook(on_input, with_kwargs=True)]
-    handles += [block.register_forward_hook(on_output) for block in blocks]
-    try:
-        yield pooled
-    finally:
-        for handle in handles:
-            handle.remove()
-    if len(pooled) != len(blocks) + 1:
-        raise RuntimeError(f"saw {len(pooled)} of {len(blocks) + 1} layers (a block was skipped?)")
+        The nuisance baselines override it; every other adapter ignores the facts.
+        """
+        return self.forward(batch, pooling)

@@ -1,4 +1,9 @@
-"""Hand-crafted librosa baselines, exposed as single-layer models (``mfcc``, ``librosa``)."""
+"""Hand-crafted librosa baselines, exposed as single-layer models (``mfcc``, ``librosa``).
+
+Frame-level features are pooled over time with the run's ``--pooling``, the same statistics the
+models get: ``mean`` gives the frame means, ``mean+std`` the means and (population) standard
+deviations. Recipe version 2 (version 1 always took mean+std, while models took the mean).
+"""
 
 from __future__ import annotations
 
@@ -10,19 +15,16 @@ import librosa
 import numpy as np
 
 from .base import AdapterInfo, ModelAdapter
+from .family import Checkpoint, Family, LoadContext
+from .pooling import pool_frames
 
 SAMPLE_RATE = 16000
 N_MFCC = 20
-_VERSION = "1"  # bump when the feature recipe changes (part of the cache key)
+_VERSION = "2"  # bump when the feature recipe changes (part of the cache key); 2: pooled as --pooling says
 
 
-def _functionals(frames: np.ndarray) -> np.ndarray:
-    """Mean and standard deviation over time of ``(n_features, n_frames)``."""
-    return np.concatenate([frames.mean(axis=1), frames.std(axis=1)])
-
-
-def mfcc_features(y: np.ndarray, sr: int = SAMPLE_RATE) -> np.ndarray:
-    """20 MFCCs with deltas and delta-deltas, mean/std functionals (120 dims)."""
+def mfcc_features(y: np.ndarray, sr: int = SAMPLE_RATE, pooling: str = "mean") -> np.ndarray:
+    """20 MFCCs with deltas and delta-deltas, pooled over time (60 dims; 120 with ``mean+std``)."""
     mfcc = librosa.feature.mfcc(y=y, sr=sr, n_mfcc=N_MFCC)
     width = min(9, mfcc.shape[1] - (1 - mfcc.shape[1] % 2)) if mfcc.shape[1] >= 3 else 0
     if width >= 3:
@@ -30,11 +32,11 @@ def mfcc_features(y: np.ndarray, sr: int = SAMPLE_RATE) -> np.ndarray:
         d2 = librosa.feature.delta(mfcc, order=2, width=width)
     else:
         d1 = d2 = np.zeros_like(mfcc)
-    return _functionals(np.vstack([mfcc, d1, d2]))
+    return pool_frames(np.vstack([mfcc, d1, d2]), pooling)
 
 
-def librosa_features(y: np.ndarray, sr: int = SAMPLE_RATE) -> np.ndarray:
-    """MFCC functionals plus spectral, chroma, ZCR, RMS and pitch functionals."""
+def librosa_features(y: np.ndarray, sr: int = SAMPLE_RATE, pooling: str = "mean") -> np.ndarray:
+    """MFCCs plus spectral, chroma, ZCR, RMS and log-pitch frames, pooled over time (85 dims; 170 with mean+std)."""
     stft = np.abs(librosa.stft(y, n_fft=512, hop_length=160))
     spectral = np.vstack(
         [
@@ -50,7 +52,7 @@ def librosa_features(y: np.ndarray, sr: int = SAMPLE_RATE) -> np.ndarray:
     )
     f0 = librosa.yin(y, fmin=60, fmax=500, sr=sr, frame_length=1024, hop_length=160)
     log_f0 = np.log(f0)[None, :]
-    return np.concatenate([mfcc_features(y, sr), _functionals(spectral), _functionals(log_f0)])
+    return np.concatenate([mfcc_features(y, sr, pooling), pool_frames(spectral, pooling), pool_frames(log_f0, pooling)])
 
 
 _RECIPES = {"mfcc": mfcc_features, "librosa": librosa_features}
@@ -76,13 +78,32 @@ class HandcraftedAdapter(ModelAdapter):
         )
 
     def forward(self, batch: Sequence[np.ndarray], pooling: str = "mean") -> np.ndarray:
-        """Functionals are already utterance-level; ``pooling`` does not apply."""
+        """The recipe's frames of each clip, pooled over time as ``pooling`` says (as the models are)."""
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # librosa warns on silent/tonal-less clips; values stay finite
-            out = [self.recipe(_min_length(np.asarray(y, dtype=np.float32))) for y in batch]
+            out = [self.recipe(_min_length(np.asarray(y, dtype=np.float32)), SAMPLE_RATE, pooling) for y in batch]
         return np.stack(out)[:, None, :].astype(np.float32)
 
 
 def _min_length(y: np.ndarray, n: int = 2048) -> np.ndarray:
     """Zero-pad very short clips so every frame-based feature is defined."""
     return y if len(y) >= n else np.pad(y, (0, n - len(y)))
+
+
+def _load(ctx: LoadContext) -> HandcraftedAdapter:
+    return HandcraftedAdapter(ctx.name or "mfcc")
+
+
+FAMILY = Family(
+    "handcrafted",
+    _load,
+    title="hand-crafted features",
+    checkpoints=(
+        Checkpoint("mfcc", num_layers=1, hidden_size=60, packaged=True, baseline=True),
+        Checkpoint("librosa", num_layers=1, hidden_size=85, packaged=True, baseline=True),
+    ),
+    layer0="the recipe's frame features pooled over the clip (the only layer)",
+    source="librosa",
+    has_weights=False,
+)
+FAMILIES = (FAMILY,)

@@ -21,17 +21,13 @@ So ``num_layers == encoder_layers + 1`` (33 for Qwen2-Audio-7B and -7B-Instruct)
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import torch
 from torch.nn import functional as F
 
-from ..errors import SpeechprobeError
-from ..features.pooling import frame_mask, masked_pool
 from .base import AdapterInfo
-from .whisper import WhisperAdapter, additive_key_mask, encoder_block
-
-MODEL_TYPES = ("qwen2_audio", "qwen2_audio_encoder")
+from .family import Checkpoint, Family, LoadContext, load_adapter
+from .pooling import frame_mask, masked_pool
+from .whisper import WINDOWS, WhisperAdapter, additive_key_mask, encoder_block
 
 
 class Qwen2AudioAdapter(WhisperAdapter):
@@ -69,53 +65,58 @@ class Qwen2AudioAdapter(WhisperAdapter):
         return torch.cat(pooled, dim=1)
 
 
-def load_qwen2_audio(
-    source: str,
-    name: str | None = None,
-    revision: str | None = None,
-    window: str = "full",
-    device: str = "cpu",
-    dtype: str | None = None,
-    random_init: bool = False,
-    seed: int = 0,
-) -> Qwen2AudioAdapter:
-    """Load only the audio encoder of a Qwen2-Audio checkpoint (local dir or hub id)."""
-    from transformers import AutoConfig, WhisperFeatureExtractor
+def load_qwen2_audio(source: str, **request) -> Qwen2AudioAdapter:
+    """Load only the audio encoder of a Qwen2-Audio checkpoint (local dir or hub id).
+
+    ``request``: ``load_adapter``'s options (name, revision, window, device, dtype, random_init, seed).
+    """
+    return load_adapter(FAMILY, source, **request)
+
+
+def _load(ctx: LoadContext) -> Qwen2AudioAdapter:
+    from transformers import WhisperFeatureExtractor
     from transformers.models.qwen2_audio.modeling_qwen2_audio import Qwen2AudioEncoder
 
-    from .hub import autocast_dtype, load_feature_extractor, load_pretrained, load_submodule
+    from .hub import load_feature_extractor
 
-    config = load_pretrained(AutoConfig.from_pretrained, source, revision)
-    model_type = getattr(config, "model_type", None)
-    if model_type not in MODEL_TYPES:
-        raise SpeechprobeError(f"{source}: a {model_type!r} checkpoint, not Qwen2-Audio")
-    audio_config = config.audio_config if model_type == "qwen2_audio" else config
+    config = ctx.config()
+    full = config.model_type == "qwen2_audio"  # else an encoder-only checkpoint
+    audio_config = config.audio_config if full else config
     audio_config.encoder_layerdrop = 0.0
     fe = load_feature_extractor(
         WhisperFeatureExtractor,
-        source,
-        revision,
+        ctx.source,
+        ctx.revision,
         lambda: WhisperFeatureExtractor(feature_size=audio_config.num_mel_bins),
     )
-    prefix = "audio_tower." if model_type == "qwen2_audio" else ""
-    encoder, fingerprint = load_submodule(
-        Qwen2AudioEncoder, audio_config, source, prefix, revision, random_init, seed, full_config=config
-    )
-    if random_init:
-        name = f"{name or Path(source).name}+random"
-    info = AdapterInfo(
-        name=name or Path(source).name,
-        family="qwen2-audio",
-        source=source,
-        revision=revision or fingerprint,
+    encoder = ctx.submodule(Qwen2AudioEncoder, audio_config, "audio_tower." if full else "", full_config=config)
+    info = ctx.info(
         sample_rate=int(fe.sampling_rate),
         num_layers=audio_config.encoder_layers + 1,
         hidden_size=audio_config.d_model,
         frame_rate=fe.sampling_rate / fe.hop_length / 2,
         padding=(
             "30 s window, padding masked in attention; pooled over real frames"
-            if window == "full"
+            if ctx.window == "full"
             else "trimmed to clip, masked"
         ),
     )
-    return Qwen2AudioAdapter(encoder, fe, info, window=window, device=device, dtype=autocast_dtype(dtype))
+    return Qwen2AudioAdapter(encoder, fe, info, window=ctx.window, device=ctx.device, dtype=ctx.torch_dtype)
+
+
+FAMILY = Family(
+    "qwen2-audio",
+    _load,
+    title="Qwen2-Audio",
+    model_types=("qwen2_audio", "qwen2_audio_encoder"),
+    checkpoints=(
+        # Audio encoder only (the 7B language model is never loaded).
+        Checkpoint("qwen2-audio-7b-instruct", "Qwen/Qwen2-Audio-7B-Instruct", num_layers=33, hidden_size=1280),
+        Checkpoint("qwen2-audio-7b", "Qwen/Qwen2-Audio-7B", num_layers=33, hidden_size=1280),
+    ),
+    windows=WINDOWS,
+    zeroshot="speechprobe.zeroshot.qwen2_audio:backend",
+    encoder_only_types=("qwen2_audio_encoder",),
+    layer0="convolutional front end + position embeddings",
+)
+FAMILIES = (FAMILY,)

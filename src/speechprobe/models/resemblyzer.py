@@ -38,9 +38,10 @@ import numpy as np
 import torch
 
 from ..errors import SpeechprobeError
-from ..features.pooling import frame_mask, masked_pool
 from .base import AdapterInfo, ModelAdapter
+from .family import Checkpoint, Family, LoadContext
 from .hub import autocast
+from .pooling import frame_mask, masked_pool
 
 log = logging.getLogger("speechprobe")
 
@@ -216,35 +217,48 @@ def load_resemblyzer(
     vad: bool | None = None,
 ) -> ResemblyzerAdapter:
     """The packaged GE2E encoder (offline). ``vad``: trim silences with webrtcvad (None: when it works)."""
+    ctx = LoadContext(FAMILY, SOURCE, name=name, device=device, dtype=dtype, random_init=random_init, seed=seed)
+    return _load(ctx, vad)
+
+
+def _load(ctx: LoadContext, vad: bool | None = None) -> ResemblyzerAdapter:
     from ..cache import weights_sha256
-    from .hub import autocast_dtype
 
     hp = hparams()
     weights = package_dir() / "pretrained.pt"
     trim = vad_trimmer() if vad in (None, True) else None
     if vad and trim is None:
         raise SpeechprobeError("resemblyzer VAD needs a working webrtcvad (pip install webrtcvad setuptools)")
-    torch.manual_seed(seed)
+    torch.manual_seed(ctx.seed)
     model = GE2E(hp.mel_n_channels, hp.model_hidden_size, hp.model_embedding_size, hp.model_num_layers)
-    if random_init:
-        name = f"{name}+random"
-        revision = f"random:seed{seed}:ge2e-{hp.model_num_layers}x{hp.model_hidden_size}"
+    if ctx.random_init:
+        ctx.fingerprint = f"random:seed{ctx.seed}:ge2e-{hp.model_num_layers}x{hp.model_hidden_size}"
     else:
         if not weights.is_file():
             raise SpeechprobeError(f"{weights}: resemblyzer's packaged weights are missing")
         model.load_resemblyzer(torch.load(weights, map_location="cpu", weights_only=True)["model_state"])
-        revision = "sha256:" + weights_sha256([weights])[:16]
+        ctx.fingerprint = "sha256:" + weights_sha256([weights])[:16]
     if hp.model_hidden_size != hp.model_embedding_size:
         raise SpeechprobeError("resemblyzer: LSTM and embedding sizes differ; layers could not share one array")
-    info = AdapterInfo(
-        name=name,
-        family="resemblyzer",
-        source="package:resemblyzer",
-        revision=revision,
+    info = ctx.info(
         sample_rate=int(hp.sampling_rate),
         num_layers=hp.model_num_layers + 1,
         hidden_size=hp.model_hidden_size,
         frame_rate=1000 / hp.mel_window_step,
         padding="1.6 s partials (resemblyzer's embed_utterance); pooled over frames inside the clip",
     )
-    return ResemblyzerAdapter(model, hp, info, trim=trim, device=device, dtype=autocast_dtype(dtype))
+    return ResemblyzerAdapter(model, hp, info, trim=trim, device=ctx.device, dtype=ctx.torch_dtype)
+
+
+SOURCE = "package:resemblyzer"
+FAMILY = Family(
+    "resemblyzer",
+    _load,
+    title="Resemblyzer",
+    hub_patterns=("resemblyzer",),
+    # GE2E speaker encoder, weights inside the resemblyzer package: 3 LSTM layers + embedding.
+    checkpoints=(Checkpoint("resemblyzer", num_layers=4, hidden_size=256, packaged=True),),
+    layer0="output of LSTM layer 1 (there is no input-embedding layer)",
+    source=SOURCE,
+)
+FAMILIES = (FAMILY,)

@@ -26,17 +26,15 @@ encoder's weights (``speech_encoder.*``) are loaded; the text and speech decoder
 from __future__ import annotations
 
 from collections.abc import Sequence
-from pathlib import Path
 
 import numpy as np
 import torch
 
-from ..errors import SpeechprobeError
-from ..features.pooling import frame_mask
-from .base import AdapterInfo, ModelAdapter, pooled_blocks
+from .base import AdapterInfo, ModelAdapter
+from .family import Checkpoint, Family, LoadContext, load_adapter
 from .hub import autocast
+from .pooling import frame_mask, pooled_blocks
 
-MODEL_TYPES = ("seamless_m4t_v2",)
 _MIN_SAMPLES = 400 + 160  # two 25 ms fbank frames = one stacked frame
 
 
@@ -74,40 +72,44 @@ class SeamlessAdapter(ModelAdapter):
         return torch.cat(pooled, dim=1).float().cpu().numpy()
 
 
-def load_seamless(
-    source: str,
-    name: str | None = None,
-    revision: str | None = None,
-    device: str = "cpu",
-    dtype: str | None = None,
-    random_init: bool = False,
-    seed: int = 0,
-) -> SeamlessAdapter:
-    """Load only the speech encoder of a SeamlessM4T v2 checkpoint (local dir or hub id)."""
-    from transformers import AutoConfig, SeamlessM4TFeatureExtractor
+def load_seamless(source: str, **request) -> SeamlessAdapter:
+    """Load only the speech encoder of a SeamlessM4T v2 checkpoint (local dir or hub id).
+
+    ``request``: ``load_adapter``'s options (name, revision, device, dtype, random_init, seed).
+    """
+    return load_adapter(FAMILY, source, **request)
+
+
+def _load(ctx: LoadContext) -> SeamlessAdapter:
+    from transformers import SeamlessM4TFeatureExtractor
     from transformers.models.seamless_m4t_v2.modeling_seamless_m4t_v2 import SeamlessM4Tv2SpeechEncoder
 
-    from .hub import autocast_dtype, load_feature_extractor, load_pretrained, load_submodule
+    from .hub import load_feature_extractor
 
-    config = load_pretrained(AutoConfig.from_pretrained, source, revision)
-    if getattr(config, "model_type", None) not in MODEL_TYPES:
-        raise SpeechprobeError(f"{source}: a {config.model_type!r} checkpoint, not SeamlessM4T v2")
+    config = ctx.config()
     config.speech_encoder_layerdrop = 0.0
-    fe = load_feature_extractor(SeamlessM4TFeatureExtractor, source, revision, SeamlessM4TFeatureExtractor)
-    encoder, fingerprint = load_submodule(
-        SeamlessM4Tv2SpeechEncoder, config, source, "speech_encoder.", revision, random_init, seed
-    )
-    if random_init:
-        name = f"{name or Path(source).name}+random"
-    info = AdapterInfo(
-        name=name or Path(source).name,
-        family="seamless",
-        source=source,
-        revision=revision or fingerprint,
+    fe = load_feature_extractor(SeamlessM4TFeatureExtractor, ctx.source, ctx.revision, SeamlessM4TFeatureExtractor)
+    encoder = ctx.submodule(SeamlessM4Tv2SpeechEncoder, config, "speech_encoder.")
+    info = ctx.info(
         sample_rate=int(fe.sampling_rate),
         num_layers=config.speech_encoder_layers + 1,
         hidden_size=config.hidden_size,
         frame_rate=fe.sampling_rate / 160 / fe.stride,
         padding="padded fbank frames, masked in attention and convolutions; pooled over real frames",
     )
-    return SeamlessAdapter(encoder, fe, info, device=device, dtype=autocast_dtype(dtype))
+    return SeamlessAdapter(encoder, fe, info, device=ctx.device, dtype=ctx.torch_dtype)
+
+
+FAMILY = Family(
+    "seamless",
+    _load,
+    title="SeamlessM4T v2",
+    model_types=("seamless_m4t_v2",),
+    checkpoints=(
+        # Speech encoder only: feature projection + 24 Conformer layers.
+        Checkpoint("seamless-m4t-v2-large", "facebook/seamless-m4t-v2-large", num_layers=25, hidden_size=1024),
+    ),
+    zeroshot="speechprobe.zeroshot.seamless:backend",
+    layer0="feature projection of the stacked fbanks (the input of Conformer layer 1)",
+)
+FAMILIES = (FAMILY,)

@@ -33,18 +33,15 @@ from __future__ import annotations
 import inspect
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from pathlib import Path
 
 import numpy as np
 import torch
 
 from ..errors import SpeechprobeError
-from ..features.pooling import frame_mask
-from .base import AdapterInfo, ModelAdapter, pooled_blocks
+from .base import AdapterInfo, ModelAdapter
+from .family import Checkpoint, Family, LoadContext, load_adapter
 from .hub import autocast
-
-# transformers model_type -> speechprobe family
-FAMILIES = {"wav2vec2": "wav2vec2", "hubert": "hubert", "wavlm": "wavlm", "data2vec-audio": "data2vec-audio"}
+from .pooling import frame_mask, pooled_blocks
 
 
 class Wav2Vec2Adapter(ModelAdapter):
@@ -134,52 +131,79 @@ def _receptive_field(frames) -> int:
     return hi
 
 
-def load_wav2vec2(
-    source: str,
-    name: str | None = None,
-    revision: str | None = None,
-    device: str = "cpu",
-    dtype: str | None = None,
-    random_init: bool = False,
-    seed: int = 0,
-) -> Wav2Vec2Adapter:
-    """Load the base model (no CTC/pretraining head) of a wav2vec2/HuBERT/WavLM/data2vec-audio checkpoint."""
-    from transformers import AutoConfig, AutoModel, Wav2Vec2FeatureExtractor
+def load_wav2vec2(source: str, **request) -> Wav2Vec2Adapter:
+    """Load the base model (no CTC/pretraining head) of a wav2vec2/HuBERT/WavLM/data2vec-audio checkpoint.
 
-    from .hub import autocast_dtype, load_pretrained, random_fingerprint, weights_fingerprint
+    ``request``: ``load_adapter``'s options; the checkpoint's model type picks the family.
+    """
+    return load_adapter(FAMILIES[0], source, **request)
 
-    config = load_pretrained(AutoConfig.from_pretrained, source, revision)
-    model_type = getattr(config, "model_type", None)
-    if model_type not in FAMILIES:
-        raise SpeechprobeError(f"{source}: a {model_type!r} checkpoint, not one of {', '.join(FAMILIES)}")
+
+def _load(ctx: LoadContext) -> Wav2Vec2Adapter:
+    from transformers import AutoModel, Wav2Vec2FeatureExtractor
+
+    from .hub import load_pretrained
+
+    config = ctx.config(*FAMILIES)  # the checkpoint's model type picks the family
     config.layerdrop = 0.0
     norm = getattr(config, "feat_extract_norm", "layer")
     try:
-        normalize = bool(load_pretrained(Wav2Vec2FeatureExtractor.from_pretrained, source, revision).do_normalize)
+        fe = load_pretrained(Wav2Vec2FeatureExtractor.from_pretrained, ctx.source, ctx.revision)
+        normalize = bool(fe.do_normalize)
     except SpeechprobeError:
         normalize = norm == "layer"
-    if random_init:
-        torch.manual_seed(seed)
-        model = AutoModel.from_config(config)
-        fingerprint = random_fingerprint(config, seed)
-        name = f"{name or Path(source).name}+random"
-    else:
-        model = load_pretrained(AutoModel.from_pretrained, source, revision, config=config)
-        fingerprint = weights_fingerprint(source, model)
-    hop = int(np.prod(config.conv_stride))
-    info = AdapterInfo(
-        name=name or Path(source).name,
-        family=FAMILIES[model_type],
-        source=source,
-        revision=revision or fingerprint,
+    model = ctx.weights(config, AutoModel.from_pretrained, lambda: AutoModel.from_config(config))
+    info = ctx.info(
         sample_rate=16000,
         num_layers=config.num_hidden_layers + 1,
         hidden_size=config.hidden_size,
-        frame_rate=16000 / hop,
+        frame_rate=16000 / int(np.prod(config.conv_stride)),
         padding=(
             "zero-padded, no attention mask (group-norm feature encoder, as trained); pooled over real frames"
             if norm == "group"
             else "zero-padded with attention mask; pooled over real frames"
         ),
     )
-    return Wav2Vec2Adapter(model, info, normalize=normalize, device=device, dtype=autocast_dtype(dtype))
+    return Wav2Vec2Adapter(model, info, normalize=normalize, device=ctx.device, dtype=ctx.torch_dtype)
+
+
+def _family(name: str, title: str, *checkpoints: tuple[str, str, int, int]) -> Family:
+    """A family of this loader (its transformers model type is its name); ``checkpoints``: (short name, hub
+    id, blocks, width)."""
+    return Family(
+        name,
+        _load,
+        title=title,
+        model_types=(name,),
+        checkpoints=tuple(Checkpoint(n, hub, num_layers=b + 1, hidden_size=w) for n, hub, b, w in checkpoints),
+        layer0=LAYER0,
+    )
+
+
+LAYER0 = "feature projection + positional convolution (the input of block 1)"
+FAMILIES = (
+    _family(
+        "wav2vec2",
+        "wav2vec 2.0",
+        ("wav2vec2-base", "facebook/wav2vec2-base", 12, 768),
+        ("wav2vec2-large-960h-lv60-self", "facebook/wav2vec2-large-960h-lv60-self", 24, 1024),
+        ("xls-r", "facebook/wav2vec2-xls-r-300m", 24, 1024),
+    ),
+    _family(
+        "hubert",
+        "HuBERT",
+        ("hubert-base-ls960", "facebook/hubert-base-ls960", 12, 768),
+        ("hubert-large-ll60k", "facebook/hubert-large-ll60k", 24, 1024),
+    ),
+    _family(
+        "wavlm",
+        "WavLM",
+        ("wavlm-base-plus", "microsoft/wavlm-base-plus", 12, 768),
+        ("wavlm-large", "microsoft/wavlm-large", 24, 1024),
+    ),
+    _family(
+        "data2vec-audio",
+        "data2vec-audio",
+        ("data2vec-audio-base", "facebook/data2vec-audio-base", 12, 768),
+    ),
+)

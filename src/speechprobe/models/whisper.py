@@ -18,16 +18,16 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from pathlib import Path
 
 import numpy as np
 import torch
 from torch.nn import functional as F
 
-from ..errors import ConfigError, SpeechprobeError
-from ..features.pooling import frame_mask, masked_pool
+from ..errors import ConfigError
 from .base import AdapterInfo, ModelAdapter
+from .family import Checkpoint, Family, LoadContext, load_adapter
 from .hub import autocast
+from .pooling import frame_mask, masked_pool
 
 WINDOWS = ("full", "trimmed")
 GPU_SHAPE_STEP = 64  # mel frames (0.64 s); even, so padded inputs keep whole encoder frames
@@ -207,54 +207,73 @@ def _attend(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, key_mask: torch.T
     return torch.cat(blocks, dim=2)
 
 
-def load_whisper(
-    source: str,
-    name: str | None = None,
-    revision: str | None = None,
-    window: str = "full",
-    device: str = "cpu",
-    dtype: str | None = None,
-    random_init: bool = False,
-    seed: int = 0,
-) -> WhisperAdapter:
+def load_whisper(source: str, **request) -> WhisperAdapter:
     """Load only the encoder of a Whisper checkpoint (local dir or hub id).
 
+    ``request``: ``load_adapter``'s options (name, revision, window, device, dtype, random_init, seed).
     With ``random_init`` the same architecture gets seeded random weights (the untrained control),
     named ``<name>+random``.
     """
-    from transformers import (
-        AutoConfig,
-        WhisperFeatureExtractor,
-        WhisperForAudioClassification,
-    )
+    return load_adapter(FAMILY, source, **request)
 
-    from .hub import autocast_dtype, load_feature_extractor, load_pretrained, random_fingerprint, weights_fingerprint
 
-    config = load_pretrained(AutoConfig.from_pretrained, source, revision)
-    if getattr(config, "model_type", None) != "whisper":
-        raise SpeechprobeError(f"{source}: a {config.model_type!r} checkpoint, not Whisper")
+def _load(ctx: LoadContext) -> WhisperAdapter:
+    from transformers import WhisperFeatureExtractor, WhisperForAudioClassification
+
+    from .hub import load_feature_extractor
+
+    config = ctx.config()
     fe = load_feature_extractor(
-        WhisperFeatureExtractor, source, revision, lambda: WhisperFeatureExtractor(feature_size=config.num_mel_bins)
+        WhisperFeatureExtractor,
+        ctx.source,
+        ctx.revision,
+        lambda: WhisperFeatureExtractor(feature_size=config.num_mel_bins),
     )
-    if random_init:
-        torch.manual_seed(seed)
-        encoder = WhisperForAudioClassification(config).encoder
-        fingerprint = random_fingerprint(config, seed)
-        name = f"{name or Path(source).name}+random"
-    else:
-        model = load_pretrained(WhisperForAudioClassification.from_pretrained, source, revision, config=config)
-        encoder = model.encoder
-        fingerprint = weights_fingerprint(source, model)
-    torch_dtype = autocast_dtype(dtype)
-    info = AdapterInfo(
-        name=name or Path(source).name,
-        family="whisper",
-        source=source,
-        revision=revision or fingerprint,
+    model = ctx.weights(
+        config, WhisperForAudioClassification.from_pretrained, lambda: WhisperForAudioClassification(config)
+    )
+    info = ctx.info(
         sample_rate=int(fe.sampling_rate),
         num_layers=config.encoder_layers + 1,
         hidden_size=config.d_model,
         frame_rate=fe.sampling_rate / fe.hop_length / 2,
-        padding=("30 s window, pooled over real frames" if window == "full" else "trimmed to clip, masked"),
+        padding=("30 s window, pooled over real frames" if ctx.window == "full" else "trimmed to clip, masked"),
     )
-    return WhisperAdapter(encoder, fe, info, window=window, device=device, dtype=torch_dtype)
+    return WhisperAdapter(model.encoder, fe, info, window=ctx.window, device=ctx.device, dtype=ctx.torch_dtype)
+
+
+def _packaged(name: str) -> str:
+    from .ctranslate2 import packaged_checkpoint
+
+    return str(packaged_checkpoint(name))
+
+
+def _checkpoint(name: str, blocks: int, width: int, packaged: bool = False) -> Checkpoint:
+    return Checkpoint(name, f"openai/{name}", num_layers=blocks + 1, hidden_size=width, packaged=packaged)
+
+
+FAMILY = Family(
+    "whisper",
+    _load,
+    title="Whisper",
+    model_types=("whisper",),
+    checkpoints=(
+        _checkpoint("whisper-tiny.en", 4, 384, packaged=True),
+        _checkpoint("whisper-base", 6, 512, packaged=True),
+        _checkpoint("whisper-tiny", 4, 384),
+        _checkpoint("whisper-base.en", 6, 512),
+        _checkpoint("whisper-small", 12, 768),
+        _checkpoint("whisper-small.en", 12, 768),
+        _checkpoint("whisper-medium", 24, 1024),
+        _checkpoint("whisper-medium.en", 24, 1024),
+        _checkpoint("whisper-large", 32, 1280),
+        _checkpoint("whisper-large-v2", 32, 1280),
+        _checkpoint("whisper-large-v3", 32, 1280),
+        _checkpoint("whisper-large-v3-turbo", 32, 1280),  # large-v3's encoder size
+    ),
+    windows=WINDOWS,
+    zeroshot="speechprobe.zeroshot.whisper:backend",
+    layer0="convolutional front end + position embeddings",
+    packaged=_packaged,
+)
+FAMILIES = (FAMILY,)

@@ -11,14 +11,14 @@ from __future__ import annotations
 
 from .base import DecoderState, Encoded, ZeroShotBackend
 from .cache import ResponseCache, response_key
-from .compare import (
+from .compare import merge_results, restore_zeroshot_rows, sensitivity_table, write_zeroshot_outputs
+from .diagnostics import answer_diagnostics
+from .link import (
+    MODE_PREFERENCE,
     bootstrap_correlation,
     correlations,
-    merge_results,
+    diagnostics_table,
     plot_zeroshot_vs_probe,
-    restore_zeroshot_rows,
-    sensitivity_table,
-    write_zeroshot_outputs,
     zeroshot_vs_probe,
 )
 from .models import capable_models, load_backend, resolve_zeroshot_model
@@ -28,6 +28,9 @@ from .runner import FOLD, MODES, ZeroShotConfig, evaluate_task, probe_name, run_
 from .scoring import LabelScores, greedy_generate, score_labels, zeroshot_metrics
 
 __all__ = [
+    "MODE_PREFERENCE",
+    "answer_diagnostics",
+    "diagnostics_table",
     "BUILTIN",
     "FOLD",
     "MODES",

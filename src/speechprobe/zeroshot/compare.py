@@ -1,37 +1,37 @@
-"""Prompt sensitivity and the link between zero-shot skill and probe separability.
+"""Prompt sensitivity, collapse diagnostics, and the link between zero-shot skill and probe separability.
 
 ``sensitivity_table``   per (model, task, mode): how Macro-F1 spreads across prompts (n_prompts, min,
                         max, mean, std with ddof=1 (0 for one prompt), max - min, best and worst prompt),
                         plus ``mode = "all"`` over every (mode, prompt) of the pair.
-``zeroshot_vs_probe``   per (model, task) with both: the best zero-shot Macro-F1 (over modes and
-                        prompts; which one) and the best-layer probe Macro-F1 of the same model
-                        (mean over folds; which layer and probe).
-``correlations``        Pearson and Spearman across those (model, task) pairs, with a percentile
-                        bootstrap 95% CI (pairs resampled with replacement, ``n_boot`` draws, seeded;
-                        draws where either side is constant are dropped) and the usual p-value; also
-                        per zero-shot mode (best prompt within the mode). NaN below 3 pairs.
+``diagnostics_table``   per (model, task, mode, prompt): Macro-F1, parse rate and the collapse
+                        diagnostics of :mod:`.diagnostics` (``collapsed`` rows are flagged everywhere).
+``zeroshot_vs_probe``   per (model, task): the zero-shot score chosen *without test labels* (the first
+                        mode of :data:`MODE_PREFERENCE` the pair has, mean Macro-F1 over its prompts;
+                        ``selection="default"``) and, labelled ``selection="oracle"``, the best (mode,
+                        prompt) on the test labels; against the best-layer Macro-F1 of the primary probe
+                        of the same model. Both sides are chance-normalised, ``(s − chance) / (1 − chance)``,
+                        so tasks with 2 and 8 classes can share an axis.
+``correlations``        Spearman and Pearson of the normalised scores: within each task across models,
+                        and pooled over every (model, task) with a percentile bootstrap over *tasks*
+                        (whole tasks resampled with replacement, ``n_boot`` draws, seeded). Collapsed pairs
+                        are left out (and counted); the oracle selection is reported on its own rows.
 
-Both maxima are picked on the evaluated data (no held-out selection), so the best zero-shot and the
-best-layer scores are optimistic in the same way; the correlation compares them like for like.
-
-Files (in the run directory): ``zeroshot_sensitivity.csv``, ``zeroshot_vs_probe.csv``,
+Formulas and references: ``docs/statistics.md``. Files (in the run directory):
+``zeroshot_sensitivity.csv``, ``zeroshot_diagnostics.csv``, ``zeroshot_vs_probe.csv``,
 ``zeroshot_correlation.csv`` and ``figures/zeroshot_correlation.png``.
 """
 
 from __future__ import annotations
 
-import io
 import json
-import warnings
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
-from ..features.store import atomic_write_bytes
 from ..rundir import RESULT_COLUMNS, sort_results, versions, write_csv, write_json
+from .link import correlations, diagnostics_table, plot_zeroshot_vs_probe, zeroshot_vs_probe
 
 SENSITIVITY_COLUMNS = [
     "model",
@@ -46,8 +46,6 @@ SENSITIVITY_COLUMNS = [
     "best_prompt",
     "worst_prompt",
 ]
-PAIR_COLUMNS = ["model", "task", "zeroshot_f1", "zeroshot_probe", "probe_f1", "probe_layer", "probe"]
-CORRELATION_COLUMNS = ["selection", "method", "r", "ci_low", "ci_high", "p_value", "n_pairs", "n_boot"]
 
 
 def _is_zeroshot(probe: pd.Series) -> pd.Series:
@@ -97,112 +95,6 @@ def sensitivity_table(results: pd.DataFrame, metric: str = "macro_f1") -> pd.Dat
     return pd.DataFrame(out, columns=SENSITIVITY_COLUMNS)
 
 
-def zeroshot_vs_probe(results: pd.DataFrame, metric: str = "macro_f1", mode: str | None = None) -> pd.DataFrame:
-    """Per (model, task): best zero-shot ``metric`` (within ``mode`` if given) and the best-layer probe score."""
-    means = _means(results, metric).dropna(subset=["value"])
-    zs_mask = _is_zeroshot(means["probe"])
-    zs = means[zs_mask]
-    if mode is not None:
-        zs = zs[zs["probe"].str.split(":", n=2).str[1] == mode]
-    probes = means[~zs_mask & means["layer"].notna()]
-    out = []
-    for (model, task), z in zs.groupby(["model", "task"], sort=True):
-        p = probes[(probes["model"] == model) & (probes["task"] == task)]
-        if p.empty:
-            continue
-        zb = z.sort_values(["value", "probe"], ascending=[False, True], kind="mergesort").iloc[0]
-        pb = p.sort_values(["value", "layer", "probe"], ascending=[False, True, True], kind="mergesort").iloc[0]
-        out.append((model, task, float(zb["value"]), zb["probe"], float(pb["value"]), int(pb["layer"]), pb["probe"]))
-    return pd.DataFrame(out, columns=PAIR_COLUMNS)
-
-
-def _corr(x: np.ndarray, y: np.ndarray, method: str) -> tuple[float, float]:
-    if len(x) < 3 or np.ptp(x) == 0 or np.ptp(y) == 0:
-        return float("nan"), float("nan")
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        res = stats.pearsonr(x, y) if method == "pearson" else stats.spearmanr(x, y)
-    return float(res[0]), float(res[1])
-
-
-def bootstrap_correlation(
-    x, y, method: str = "spearman", n_boot: int = 2000, seed: int = 0, level: float = 0.95
-) -> dict[str, float]:
-    """Correlation of paired ``x``, ``y`` with a percentile bootstrap CI over resampled pairs."""
-    x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
-    r, p = _corr(x, y, method)
-    lo = hi = float("nan")
-    if np.isfinite(r):
-        rng = np.random.default_rng(seed)
-        draws = []
-        for _ in range(n_boot):
-            idx = rng.integers(0, len(x), len(x))
-            rb, _ = _corr(x[idx], y[idx], method)
-            if np.isfinite(rb):
-                draws.append(rb)
-        if draws:
-            alpha = (1 - level) / 2
-            lo, hi = (float(q) for q in np.quantile(draws, [alpha, 1 - alpha]))
-    return {"r": r, "ci_low": lo, "ci_high": hi, "p_value": p, "n_pairs": len(x), "n_boot": int(n_boot)}
-
-
-def correlations(results: pd.DataFrame, metric: str = "macro_f1", n_boot: int = 2000, seed: int = 0) -> pd.DataFrame:
-    """Pearson and Spearman (bootstrap CI) between best zero-shot and best-layer probe scores."""
-    modes = sorted({p.split(":")[1] for p in results["probe"].astype(str) if p.startswith("zeroshot:")})
-    out = []
-    for selection in ["best", *modes]:
-        pairs = zeroshot_vs_probe(results, metric, None if selection == "best" else selection)
-        for method in ("spearman", "pearson"):
-            res = bootstrap_correlation(pairs["zeroshot_f1"], pairs["probe_f1"], method, n_boot, seed)
-            out.append({"selection": selection, "method": method, **res})
-    return pd.DataFrame(out, columns=CORRELATION_COLUMNS)
-
-
-def plot_zeroshot_vs_probe(pairs: pd.DataFrame, corr: pd.DataFrame, out_path: Path) -> Path | None:
-    """Scatter of best zero-shot (y) against best-layer probe (x) Macro-F1 per (model, task)."""
-    if pairs.empty:
-        return None
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(6.4, 5.0), dpi=120)
-    models = sorted(pairs["model"].unique())
-    cmap = plt.get_cmap("tab10")
-    for k, model in enumerate(models):
-        sel = pairs[pairs["model"] == model]
-        ax.scatter(sel["probe_f1"], sel["zeroshot_f1"], color=cmap(k % 10), label=model, s=36, zorder=3)
-        for r in sel.itertuples(index=False):
-            ax.annotate(r.task, (r.probe_f1, r.zeroshot_f1), fontsize=7, xytext=(3, 3), textcoords="offset points")
-    ax.plot([0, 1], [0, 1], color="grey", ls="--", lw=1, zorder=1)
-    ax.set_xlim(-0.02, 1.02)
-    ax.set_ylim(-0.02, 1.02)
-    ax.set_xlabel("best-layer probe Macro-F1")
-    ax.set_ylabel("best zero-shot Macro-F1 (over prompts and modes)")
-    best = corr[corr["selection"] == "best"].set_index("method")
-
-    def fmt(method: str, symbol: str) -> str:
-        if method not in best.index or not np.isfinite(best.loc[method, "r"]):
-            return f"{symbol} = n/a"
-        r = best.loc[method]
-        return f"{symbol} = {r['r']:.2f} [{r['ci_low']:.2f}, {r['ci_high']:.2f}]"
-
-    ax.set_title(
-        f"Zero-shot vs probes, n = {len(pairs)} (model, task) pairs\n"
-        f"{fmt('spearman', 'Spearman ρ')}; {fmt('pearson', 'Pearson r')} (95% bootstrap CI)",
-        fontsize=9,
-    )
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=7, loc="lower right", frameon=False)
-    fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png")
-    plt.close(fig)
-    atomic_write_bytes(Path(out_path), buf.getvalue())
-    return Path(out_path)
-
-
 # -- the run directory ----------------------------------------------------------------------------
 
 
@@ -238,7 +130,8 @@ def _replace_rows(path: Path, new: pd.DataFrame) -> pd.DataFrame:
 
 def restore_zeroshot_rows(out: Path) -> pd.DataFrame | None:
     """Put the zero-shot rows kept in ``RUN/zeroshot/results.csv`` back into ``RUN/results.csv`` (after a
-    stage that rewrote it, e.g. ``speechprobe probe RUN``) and refresh summary.csv and the zero-shot tables."""
+    stage that rewrote it, e.g. ``speechprobe probe RUN``) and refresh the zero-shot tables (summary.csv: see
+    :func:`write_zeroshot_outputs`)."""
     out = Path(out)
     kept = out / "zeroshot" / "results.csv"
     if not kept.is_file():
@@ -255,29 +148,26 @@ def restore_zeroshot_rows(out: Path) -> pd.DataFrame | None:
     return rows
 
 
+def _run_facts(manifest: dict, results: pd.DataFrame) -> tuple[str, dict[str, float]]:
+    """The run's primary probe and each probed task's chance Macro-F1, from manifest.json."""
+    from ..analysis import primary_probe
+
+    probes = results.loc[~_is_zeroshot(results["probe"]) & results["layer"].notna(), "probe"]
+    chance = {t: float(c["macro_f1"]) for t, c in (manifest.get("chance") or {}).items() if "macro_f1" in c}
+    return primary_probe(manifest.get("config"), probes), chance
+
+
 def write_zeroshot_outputs(
     out: Path, zeroshot: pd.DataFrame, state: dict[str, Any], n_boot: int = 2000
 ) -> dict[str, Any]:
-    """Merge rows into results.csv (and the zero-shot-only copy ``zeroshot/results.csv``), refresh
-    summary.csv, write the sensitivity / probe-link tables, the scatter figure and the manifest's
-    ``zeroshot`` section. Returns the correlation records."""
+    """Merge rows into results.csv (and the zero-shot-only copy ``zeroshot/results.csv``), write the
+    sensitivity, diagnostics and probe-link tables, the scatter figure and the manifest's ``zeroshot``
+    section. Returns the correlation records. summary.csv is the analysis stage's (a sibling layer): the
+    pipeline refreshes it after zero-shot rows change (``pipeline.run_zeroshot_stage``,
+    ``analysis.summarize_run``)."""
     out = Path(out)
     _replace_rows(out / "zeroshot" / "results.csv", zeroshot)
     results = merge_results(out, zeroshot)
-    from ..analysis import summarize
-
-    write_csv(out / "summary.csv", summarize(results))
-    write_csv(out / "zeroshot_sensitivity.csv", sensitivity_table(results))
-    pairs = zeroshot_vs_probe(results)
-    write_csv(out / "zeroshot_vs_probe.csv", pairs)
-    corr = correlations(results, n_boot=n_boot, seed=int(state.get("config", {}).get("seed", 0) or 0))
-    write_csv(out / "zeroshot_correlation.csv", corr)
-    figure = plot_zeroshot_vs_probe(pairs, corr, out / "figures" / "zeroshot_correlation.png")
-    state = {
-        **{k: v for k, v in state.items() if k not in ("correlation", "figure")},
-        "correlation": json.loads(corr.to_json(orient="records")),
-        "figure": str(figure.relative_to(out)) if figure else None,
-    }
     manifest_path = out / "manifest.json"
     manifest: dict[str, Any] = {}
     if manifest_path.is_file():
@@ -285,6 +175,19 @@ def write_zeroshot_outputs(
             manifest = json.loads(manifest_path.read_text())
         except ValueError:
             manifest = {}
+    write_csv(out / "zeroshot_sensitivity.csv", sensitivity_table(results))
+    write_csv(out / "zeroshot_diagnostics.csv", diagnostics_table(results))
+    primary, chance = _run_facts(manifest, results)
+    pairs = zeroshot_vs_probe(results, primary, chance)
+    write_csv(out / "zeroshot_vs_probe.csv", pairs)
+    corr = correlations(pairs, n_boot=n_boot, seed=int(state.get("config", {}).get("seed", 0) or 0))
+    write_csv(out / "zeroshot_correlation.csv", corr)
+    figure = plot_zeroshot_vs_probe(pairs, corr, out / "figures" / "zeroshot_correlation.png")
+    state = {
+        **{k: v for k, v in state.items() if k not in ("correlation", "figure")},
+        "correlation": json.loads(corr.to_json(orient="records")),
+        "figure": str(figure.relative_to(out)) if figure else None,
+    }
     manifest.setdefault("versions", versions())
     manifest.setdefault("seed", state.get("config", {}).get("seed"))
     manifest["zeroshot"] = state

@@ -12,14 +12,16 @@
    (``(B)``, ``B)``, ``B.``) and trailing punctuation.
 3. ``synonym``: the core equals one of a label's synonyms (the task's synonym table, see
    ``synonyms_for``), normalised the same way.
-4. ``first_mention``: the earliest mention of any label or synonym anywhere in the answer, on
+4. ``mention``: the answer mentions exactly one label (or synonyms of one label) anywhere, on
    whole-token boundaries (so ``female`` never matches ``male``); at one position the longest
-   mention wins (``en-gb-scotland`` over ``en-gb``). A mention right after a negation (``not``,
-   ``never``, ``nor``, ``neither``, ``n't``) is skipped. Two different labels tied at the same
-   position and length are ambiguous and the search moves on.
+   mention wins (``en-gb-scotland`` over ``en-gb``). A mention within two tokens after a negation
+   (``not``, ``never``, ``nor``, ``neither``, ``n't``: "not angry", "not really angry") does not count.
 
-Anything else, including an empty answer, is a parse failure (``label=None``): it is scored as
-wrong and counted in ``parse_failure_rate``.
+An answer that names more than one label is ``ambiguous``: a parse failure, because a model that
+echoes the prompt ("neutral, happy, sad or angry", "Is the speaker male or female?") has not
+answered, and taking the first label would credit it with whichever label the prompt lists first.
+Anything else, including an empty answer, is a failure too (``empty``, ``unparsed``). A failure has
+``label=None``: it is scored as wrong, and the share of answers that parse is the ``parse_rate``.
 """
 
 from __future__ import annotations
@@ -30,8 +32,9 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 
-RULES = ("exact", "normalised", "synonym", "first_mention")
-FAILURES = ("empty", "unparsed")
+RULES = ("exact", "normalised", "synonym", "mention")
+FAILURES = ("empty", "ambiguous", "unparsed")
+NEGATION_REACH = 2  # tokens after a negation whose mentions do not count
 
 _UNITS: dict[str, str] = {}
 for _canon, _spellings in {
@@ -92,7 +95,7 @@ class ParseResult:
     """The parsed label (None: parse failure) and the rule that produced it."""
 
     label: str | None
-    rule: str  # one of RULES, or "empty" / "unparsed"
+    rule: str  # one of RULES, or one of FAILURES
 
     @property
     def failed(self) -> bool:
@@ -323,25 +326,33 @@ class AnswerParser:
             return ParseResult(self._label_forms[answer], "normalised")
         if answer in self._synonym_forms:
             return ParseResult(self._synonym_forms[answer], "synonym")
-        label = self._first_mention(normalise(text))
-        return ParseResult(label, "first_mention") if label else ParseResult(None, "unparsed")
+        named = self._mentioned(normalise(text))
+        if len(named) == 1:
+            return ParseResult(named.pop(), "mention")
+        return ParseResult(None, "ambiguous" if named else "unparsed")
 
-    def _first_mention(self, tokens: tuple[str, ...]) -> str | None:
-        for start in range(len(tokens)):
-            if start and tokens[start - 1] in _NEGATIONS:
-                continue
-            best: tuple[int, set[str]] | None = None
+    def _mentioned(self, tokens: tuple[str, ...]) -> set[str]:
+        """The labels named anywhere in ``tokens`` (longest mention at each position); a negation cancels
+        the one mention that starts within ``NEGATION_REACH`` tokens after it."""
+        named: set[str] = set()
+        start, negated_before = 0, -1
+        while start < len(tokens):
+            found: tuple[int, set[str]] | None = None
             for form, label, _ in self._mentions:  # longest first
-                if best is not None and len(form) < best[0]:
+                if found is not None and len(form) < found[0]:
                     break
                 if tokens[start : start + len(form)] == form:
-                    if best is None:
-                        best = (len(form), {label})
-                    else:
-                        best[1].add(label)
-            if best is not None and len(best[1]) == 1:
-                return next(iter(best[1]))
-        return None
+                    found = (len(form), {label}) if found is None else (found[0], found[1] | {label})
+            if found is None:
+                if tokens[start] in _NEGATIONS:
+                    negated_before = start + 1 + NEGATION_REACH
+                start += 1
+                continue
+            if start >= negated_before:
+                named |= found[1]
+            negated_before = -1
+            start += found[0]
+        return named
 
 
 def parse_answer(

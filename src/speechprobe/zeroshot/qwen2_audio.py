@@ -28,12 +28,16 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 
 from ..errors import SpeechprobeError
 from .base import DecoderState, Encoded, ZeroShotBackend, cache_kwarg, log_softmax, output_cache
+
+if TYPE_CHECKING:
+    from .models import BackendOptions, ZeroShotModel
 
 DEFAULT_SYSTEM_PROMPT = "You are a helpful assistant."
 CHAT_PREFIX = "<|im_start|>system\n{system}<|im_end|>\n"
@@ -225,4 +229,13 @@ def load_qwen2_audio_backend(
         batch_size=batch_size,
         chat_template=chat_template,
         system_prompt=system_prompt,
+    )
+
+
+def backend(model: ZeroShotModel, options: BackendOptions) -> Qwen2AudioBackend:
+    """The Qwen2-Audio family's zero-shot loader (``models.qwen2_audio.FAMILY.zeroshot``)."""
+    o = options
+    system = DEFAULT_SYSTEM_PROMPT if o.system_prompt is None else o.system_prompt
+    return load_qwen2_audio_backend(
+        model.source, model.name, o.device, o.dtype, o.batch_size, o.chat_template, system, model.revision
     )

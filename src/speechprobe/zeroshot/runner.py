@@ -14,11 +14,13 @@ Outputs in the run directory:
 ``results.csv``             zero-shot rows merged in (``layer`` empty, ``fold`` 0, ``probe`` =
                             ``zeroshot:<mode>:<prompt-id>``; modes ``generate``, ``likelihood``
                             (length-normalised log-probability) and ``likelihood_raw`` (summed);
-                            metrics ``macro_f1``, ``accuracy`` and, for generate, ``parse_failure_rate``);
+                            metrics ``macro_f1``, ``accuracy``, then ``parse_rate``, ``top_share``,
+                            ``pred_entropy``, ``true_entropy``, ``collapsed`` and ``chance_macro_f1``
+                            (see :mod:`.diagnostics`));
 ``summary.csv``             recomputed over all rows;
 ``zeroshot/<model>/<task>.csv``  one row per (clip, mode, prompt): the prompt, the answer, the
                             parsed label and parse rule, or the per-label scores;
-``zeroshot_sensitivity.csv``, ``zeroshot_vs_probe.csv``, ``zeroshot_correlation.csv``,
+``zeroshot_sensitivity.csv``, ``zeroshot_diagnostics.csv``, ``zeroshot_vs_probe.csv``, ``zeroshot_correlation.csv``,
 ``figures/zeroshot_correlation.png``  see :mod:`.compare`;
 ``manifest.json``           a ``zeroshot`` section: config, engine, prompts (texts), per model its
                             source, weights fingerprint and decoding settings (chat template on/off,
@@ -41,7 +43,7 @@ import numpy as np
 import pandas as pd
 
 from ..cache import cache_root
-from ..config import check_engine
+from ..config import check_engine, check_window
 from ..data.audio import resample
 from ..data.clip import Clip
 from ..data.resolve import open_task
@@ -50,6 +52,7 @@ from ..errors import ConfigError
 from ..rundir import RESULT_COLUMNS, ensure_writable, sort_results, write_csv
 from .base import ZeroShotBackend
 from .cache import ResponseCache, response_key
+from .diagnostics import answer_diagnostics
 from .models import load_backend, resolve_zeroshot_model
 from .parser import AnswerParser, synonyms_for
 from .prompts import PromptTemplate, check_template, resolve_prompts
@@ -110,8 +113,7 @@ class ZeroShotConfig:
             raise ConfigError("--max-new-tokens must be at least 1")
         if self.n_per_class is not None and self.n_per_class < 1:
             raise ConfigError("--n-per-class must be at least 1")
-        if self.window not in ("full", "trimmed"):
-            raise ConfigError(f"--window {self.window!r}: choose full or trimmed")
+        check_window(self.window)
         check_engine(self.engine, self.ray_address, self.ray_actors)
 
     @classmethod
@@ -605,10 +607,11 @@ def _records(clip: Clip, tid: str, mode: str, rec: dict, parser: AnswerParser) -
 
 
 def _metric_rows(model: str, task: str, responses: pd.DataFrame, labels: Sequence[str]) -> pd.DataFrame:
+    """Per (mode, prompt): Macro-F1 and accuracy, then the parse rate and collapse diagnostics (:mod:`.diagnostics`)."""
     rows = []
     for (mode, tid), group in responses.groupby(["mode", "prompt_id"], sort=True):
-        preds = [None if (isinstance(p, float) and np.isnan(p)) else p for p in group["prediction"]]
-        metrics = zeroshot_metrics(list(group["label"]), preds, with_failures=(mode == "generate"))
+        preds = [None if (isinstance(p, float) and np.isnan(p)) or p is None else p for p in group["prediction"]]
+        metrics = zeroshot_metrics(list(group["label"]), preds) | answer_diagnostics(list(group["label"]), preds)
         for metric, value in metrics.items():
             rows.append((model, task, pd.NA, probe_name(mode, tid), FOLD, metric, value))
     return pd.DataFrame(rows, columns=RESULT_COLUMNS)

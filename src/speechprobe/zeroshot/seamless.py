@@ -15,12 +15,16 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 
 from ..errors import SpeechprobeError
 from .base import DecoderState, Encoded, ZeroShotBackend, cache_kwarg, log_softmax, output_cache
+
+if TYPE_CHECKING:
+    from .models import BackendOptions, ZeroShotModel
 
 _MIN_SAMPLES = 400 + 160  # two 25 ms fbank frames = one stacked frame
 
@@ -171,4 +175,26 @@ def load_seamless_backend(
         dtype=dtype,
         batch_size=batch_size,
         language=language,
+    )
+
+
+ISO3 = {
+    "en": "eng",
+    "de": "deu",
+    "fr": "fra",
+    "es": "spa",
+    "it": "ita",
+    "pt": "por",
+    "nl": "nld",
+    "zh": "cmn",
+    "ja": "jpn",
+}
+
+
+def backend(model: ZeroShotModel, options: BackendOptions) -> SeamlessBackend:
+    """The SeamlessM4T v2 family's zero-shot loader (``models.seamless.FAMILY.zeroshot``); ISO 639-3 language."""
+    o = options
+    language = (o.language or "en").lower()
+    return load_seamless_backend(
+        model.source, model.name, o.device, o.dtype, o.batch_size, ISO3.get(language, language), model.revision
     )

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -30,6 +31,9 @@ from torch.nn import functional as F
 from ..errors import ConfigError, SpeechprobeError
 from ..models.whisper import LogMel
 from .base import DecoderState, Encoded, ZeroShotBackend, cache_kwarg, log_softmax, output_cache
+
+if TYPE_CHECKING:
+    from .models import BackendOptions, ZeroShotModel
 
 WINDOWS = ("full", "trimmed")
 
@@ -257,4 +261,12 @@ def load_whisper_backend(
         batch_size=batch_size,
         language=language,
         window=window,
+    )
+
+
+def backend(model: ZeroShotModel, options: BackendOptions) -> WhisperBackend:
+    """The Whisper family's zero-shot loader (``models.whisper.FAMILY.zeroshot``)."""
+    o = options
+    return load_whisper_backend(
+        model.source, model.name, o.device, o.dtype, o.batch_size, o.language, model.revision, o.window
     )

@@ -1,0 +1,151 @@
+"""False-positive rate of the best-layer test on signal-free data: the old test (the best layer tested
+alone) against the selection-aware test (every shuffle re-runs the selection), at alpha = 0.05.
+
+    python benchmarks/calibration.py                      # 200 simulated + 200 real-feature null datasets
+    python benchmarks/calibration.py --datasets 40 --no-real
+
+Null datasets (no link between features and labels, so every rejection is a false positive):
+
+simulated  13 layers x 64 dims, 200 clips, 5 balanced classes, 20 speakers (speaker offsets in every
+           layer); layers correlated like a network's (each layer = 0.9 x the previous + noise). Half the
+           datasets have grouped folds (labels vary within speakers: within-group shuffles), half not.
+real       pooled whisper-tiny.en (5 layers) and whisper-base (7 layers) features of the synthetic suite
+           (the demo's tasks, trimmed window, read from or extracted into the feature store), with labels
+           drawn independently of the audio: clip-level (each task's labels shuffled over its clips,
+           grouped folds by voice) or voice-level (each of the 16 voices of gender / speaker_count gets
+           one of two labels, 8 voices each).
+
+Both tests use the same folds (the probe runner's), the same restricted shuffles and the KNN probe;
+the old p is the best layer's own per-layer p, the new p the selection-aware one. Prints each rate
+with a Wilson 95 % interval.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from speechprobe.analysis import selection_test
+
+ALPHA = 0.05
+DEMO_TASKS = ("accent", "stress", "speaker_count", "emotion", "gender")
+REAL_MODELS = ("whisper-tiny.en", "whisper-base")
+
+
+def simulated(seed: int, grouped: bool, n_layers: int = 13, dim: int = 64, n: int = 200):
+    rng = np.random.default_rng(seed)
+    y = np.array([f"c{i}" for i in range(5)])[np.arange(n) % 5]
+    rng.shuffle(y)
+    speakers = np.arange(n) % 20
+    layers = [rng.normal(size=(n, dim))]
+    for _ in range(n_layers - 1):
+        layers.append(0.9 * layers[-1] + math.sqrt(1 - 0.81) * rng.normal(size=(n, dim)))
+    offsets = rng.normal(size=(20, n_layers, dim)) * 0.5
+    features = np.stack(layers, axis=1) + offsets[speakers]
+    return features.astype(np.float32), y, np.array([f"s{s}" for s in speakers]) if grouped else None
+
+
+def real_features(cache: Path | None) -> dict[tuple[str, str], tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """(model, task) -> (features, real labels, voices), from the feature store (extracted if missing)."""
+    from speechprobe.cache import cache_root
+    from speechprobe.config import RunConfig
+    from speechprobe.features.store import FeatureStore
+    from speechprobe.pipeline import _space, run_extract
+
+    with tempfile.TemporaryDirectory() as tmp:
+        cfg = RunConfig(
+            models=list(REAL_MODELS),
+            tasks=list(DEMO_TASKS),
+            out=Path(tmp) / "run",
+            window="trimmed",
+            baselines=[],
+            cache=cache,
+            progress=False,
+        )
+        clips, state = run_extract(cfg)
+    store = FeatureStore(cache_root(cache) / "features")
+    out = {}
+    for model, info in state.models.items():
+        space = _space(store, model, info, cfg.pooling)
+        for task, metas in clips.items():
+            feats = space.gather([c.content_hash for c in metas])
+            out[model, task] = (
+                np.asarray(feats),
+                np.array([c.label for c in metas]),
+                np.array([c.group or "" for c in metas]),
+            )
+    return out
+
+
+def real_nulls(data: dict, count: int, seed: int):
+    """``count`` null datasets from real features: (name, features, labels, groups)."""
+    rng = np.random.default_rng(seed)
+    keys = sorted(data)
+    voice_tasks = [k for k in keys if len(np.unique(data[k][2])) >= 16]
+    for i in range(count):
+        if i % 2 == 0:  # clip-level labels, independent of the audio; folds grouped by voice
+            key = keys[(i // 2) % len(keys)]
+            feats, labels, voices = data[key]
+            yield f"clip-level {key[0]} {key[1]}", feats, rng.permutation(labels), voices
+        else:  # voice-level: each voice one of two labels, 8 voices each
+            key = voice_tasks[(i // 2) % len(voice_tasks)]
+            feats, _, voices = data[key]
+            names = np.unique(voices)
+            side = np.array(["x", "y"])[rng.permutation(np.arange(len(names)) % 2)]
+            yield f"voice-level {key[0]} {key[1]}", feats, side[np.searchsorted(names, voices)], voices
+
+
+def wilson(k: int, n: int, z: float = 1.96) -> tuple[float, float]:
+    p = k / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return centre - half, centre + half
+
+
+def rates(name: str, rows: list[tuple[float, float]]) -> None:
+    n = len(rows)
+    for label, idx in (("old: best layer alone", 0), ("new: selection-aware", 1)):
+        k = sum(r[idx] <= ALPHA for r in rows)
+        lo, hi = wilson(k, n)
+        print(f"{name:<34} {label:<24} {k:>4}/{n:<4} = {k / n:.3f}  [{lo:.3f}, {hi:.3f}]")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--datasets", type=int, default=200, help="null datasets per kind (simulated, real)")
+    parser.add_argument("--permutations", type=int, default=199)
+    parser.add_argument("--no-real", action="store_true", help="skip the real-feature nulls")
+    parser.add_argument("--cache", type=Path, default=None, help="feature store (default: the user cache)")
+    args = parser.parse_args()
+    t0 = time.perf_counter()
+    sim = []
+    for i in range(args.datasets):
+        feats, y, groups = simulated(i, grouped=bool(i % 2))
+        test = selection_test(feats, y, groups, ("knn",), args.permutations, 5, seed=i)
+        sim.append((test.p_best_layer_alone, test.p_value))
+    print(f"alpha = {ALPHA}, {args.permutations} shuffles per dataset, KNN probe, 5 folds")
+    rates("simulated, 13 layers (all)", sim)
+    rates("simulated, grouped folds", sim[1::2])
+    rates("simulated, ungrouped folds", sim[::2])
+    print(f"({time.perf_counter() - t0:.0f} s)")
+    if args.no_real:
+        return
+    t0 = time.perf_counter()
+    data = real_features(args.cache)
+    real = {"clip": [], "voice": []}
+    for i, (name, feats, y, groups) in enumerate(real_nulls(data, args.datasets, seed=1)):
+        test = selection_test(feats, y, groups, ("knn",), args.permutations, 5, seed=1000 + i)
+        real[name.split("-")[0]].append((test.p_best_layer_alone, test.p_value))
+    rates("real whisper features (all)", real["clip"] + real["voice"])
+    rates("real, clip-level labels", real["clip"])
+    rates("real, voice-level labels", real["voice"])
+    print(f"({time.perf_counter() - t0:.0f} s)")
+
+
+if __name__ == "__main__":
+    main()

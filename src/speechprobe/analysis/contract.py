@@ -1,0 +1,183 @@
+"""The analysis contract: what an analysis is, what it gets and what it returns.
+
+An analysis is one module under ``analysis/`` with a pure function ``compute(unit) -> rows`` and one
+:class:`Analysis` record. It works from the feature store and the run's results, never re-running a
+model, and returns tidy rows (a DataFrame, or several tables and figures with captions in an
+:class:`AnalysisResult`). Plugging one in is a single ``register(Analysis(...))`` line in
+:mod:`.registry`; :mod:`.plan` then decides what still needs computing and runs it.
+
+A *unit* is one (model, task) (``scope="model_task"``) or one task with every model of the run
+(``scope="task"``, e.g. comparing models). :class:`Unit` hands the analysis its inputs lazily: labels,
+groups and clips, the run's cross-validation folds, the primary probe's best layers, and
+``features(model)`` ``(items, layers, dims)`` from the store, loaded once per unit and shared by
+every analysis of the unit.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ..errors import ConfigError, SpeechprobeError
+from .plots import task_slug
+
+SCOPES = ("model_task", "task")
+
+
+@dataclass(frozen=True)
+class AnalysisSettings:
+    """Run-wide settings every analysis may read; ``options`` holds per-analysis extras by name."""
+
+    n_folds: int = 5
+    seed: int = 0
+    primary_probe: str = "knn"
+    n_permutations: int = 1000
+    embeddings: bool = True
+    max_points: int = 1000
+    n_jobs: int = 1
+    device: str | None = None
+    progress: bool = False
+    options: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+
+
+@dataclass
+class Figure:
+    """A figure an analysis wrote, with the caption the report shows under it."""
+
+    path: Path
+    caption: str
+
+
+@dataclass
+class AnalysisResult:
+    """What one analysis returns for one unit: rows per table (file name → rows), figures and notes."""
+
+    tables: dict[str, pd.DataFrame] = field(default_factory=dict)
+    figures: list[Figure] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Unit:
+    """The inputs of one (model, task), or of one task with every model (see the module docstring)."""
+
+    task: str
+    model: str | None
+    models: tuple[str, ...]
+    clips: pd.DataFrame
+    settings: AnalysisSettings
+    run_dir: Path
+    best: pd.DataFrame  # primary_best rows of the unit's model(s)
+    loader: Callable[[str, Sequence[str]], np.ndarray]
+    _features: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
+
+    @property
+    def name(self) -> str:
+        return f"{self.model} × {self.task}" if self.model else f"task {self.task}"
+
+    @property
+    def labels(self) -> np.ndarray:
+        return self.clips["label"].astype(str).to_numpy()
+
+    @property
+    def groups(self) -> np.ndarray | None:
+        g = self.clips["group"].astype(str).to_numpy()
+        return g if any(g) else None
+
+    @cached_property
+    def folds(self) -> list[tuple[np.ndarray, np.ndarray]]:
+        """The run's cross-validation folds (those of the probe runner, so scores match results.csv)."""
+        from ..probes import make_folds
+
+        return make_folds(self.labels, self.groups, self.settings.n_folds, self.settings.seed)
+
+    def features(self, model: str | None = None) -> np.ndarray:
+        """``(items, layers, dims)`` of ``model`` (default: the unit's) for the unit's clips, loaded once."""
+        model = model or self.model
+        if model is None:
+            raise SpeechprobeError(f"{self.name}: name a model to load features of")
+        if model not in self._features:
+            feats = self.loader(model, list(self.clips["content_hash"]))
+            if feats.ndim != 3 or feats.shape[0] != len(self.clips):
+                raise SpeechprobeError(f"{model}: features of shape {feats.shape} for {len(self.clips)} clips")
+            self._features[model] = feats
+        return self._features[model]
+
+    def best_layer(self, model: str | None = None) -> tuple[int, int]:
+        """``(best layer, number of layers)`` of ``model`` (default: the unit's) by the primary probe."""
+        model = model or self.model
+        rows = self.best[self.best["model"] == model]
+        if rows.empty:
+            raise SpeechprobeError(f"{model} × {self.task}: no {self.settings.primary_probe} results")
+        return int(rows["layer"].iloc[0]), int(rows["num_layers"].iloc[0])
+
+    def figure_path(self, prefix: str, model: str | None = None, suffix: str = ".png") -> Path:
+        """``RUN/figures/<prefix>_<model>_<task><suffix>`` (``<prefix>_<task>`` for task-scope units)."""
+        model = model or self.model
+        parts = [prefix, *([task_slug(model)] if model else []), task_slug(self.task)]
+        return self.run_dir / "figures" / ("_".join(parts) + suffix)
+
+    def release(self) -> None:
+        self._features.clear()
+
+
+@dataclass(frozen=True)
+class Analysis:
+    """One analysis: its name, its pure ``compute(unit)`` and what it writes.
+
+    ``tables``: file name → columns (``model``/``task`` first for ``scope="model_task"``, ``task`` for
+    ``scope="task"``); a ``compute`` that returns a bare DataFrame fills the only table. ``enabled`` and
+    ``options`` read the settings: ``options`` are what change the outputs (a unit is recomputed when they
+    or its inputs change). ``finalise`` runs once over the whole tables after every unit (e.g. q-values
+    across tests). ``description`` says what the numbers are, with the formula, for the report;
+    ``findings(run_dir)`` returns the report's sentences about them (read from the written tables).
+    """
+
+    name: str
+    compute: Callable[[Unit], AnalysisResult | pd.DataFrame]
+    tables: Mapping[str, Sequence[str]] = field(default_factory=dict)
+    scope: str = "model_task"
+    enabled: Callable[[AnalysisSettings], bool] = lambda settings: True
+    options: Callable[[AnalysisSettings], Mapping[str, Any]] = lambda settings: {}
+    finalise: Callable[[dict[str, pd.DataFrame]], dict[str, pd.DataFrame]] | None = None
+    description: str = ""
+    findings: Callable[[Path], list[str]] | None = None  # sentences for the report, read from the run's tables
+
+    def result(self, value: AnalysisResult | pd.DataFrame) -> AnalysisResult:
+        """``compute``'s return value as an :class:`AnalysisResult`."""
+        if isinstance(value, AnalysisResult):
+            return value
+        if len(self.tables) != 1:
+            raise TypeError(f"analysis {self.name!r} returned a DataFrame but declares {len(self.tables)} tables")
+        return AnalysisResult(tables={next(iter(self.tables)): value})
+
+
+_REGISTRY: dict[str, Analysis] = {}
+
+
+def register(analysis: Analysis) -> Analysis:
+    """Add ``analysis`` to the analyses every run gets (in registration order); returns it."""
+    if analysis.scope not in SCOPES:
+        raise ConfigError(f"analysis {analysis.name!r}: scope {analysis.scope!r}; choose from {', '.join(SCOPES)}")
+    key = {"model_task": ["model", "task"], "task": ["task"]}[analysis.scope]
+    for table, columns in analysis.tables.items():
+        if list(columns[: len(key)]) != key:
+            raise ConfigError(f"analysis {analysis.name!r}: table {table} must start with columns {key}")
+    taken = {t: a.name for a in _REGISTRY.values() if a.name != analysis.name for t in a.tables}
+    clash = [t for t in analysis.tables if t in taken]
+    if clash:
+        raise ConfigError(f"analysis {analysis.name!r}: {clash[0]} is already written by {taken[clash[0]]!r}")
+    _REGISTRY[analysis.name] = analysis
+    return analysis
+
+
+def registered_so_far() -> list[Analysis]:
+    """The analyses registered so far, in registration order (``registry.registered`` adds the built-in
+    ones first; this module never imports them, as they import it)."""
+    return list(_REGISTRY.values())

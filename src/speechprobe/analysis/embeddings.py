@@ -1,0 +1,59 @@
+"""t-SNE (and UMAP, with umap-learn) of the first, best and last layer of every (model, task).
+
+The best layer is the primary probe's (:func:`speechprobe.analysis.primary.primary_best`), as in
+every table. Writes ``figures/tsne_<model>_<task>.png`` (+ ``.svg``) and ``umap_…`` alongside.
+"""
+
+from __future__ import annotations
+
+from .contract import Analysis, AnalysisResult, AnalysisSettings, Figure, Unit
+from .plots import plot_tsne, plot_umap, umap_available
+
+UMAP_MISSING = "UMAP plots skipped: umap-learn is not installed (pip install 'speechprobe[umap]')"
+
+
+def layers_to_show(n_layers: int, best: int) -> dict[str, int]:
+    """Panel title → layer for the first, best and last layers (shared panels get joined titles)."""
+    named: dict[int, list[str]] = {}
+    for name, layer in (("first", 0), ("best", best), ("last", n_layers - 1)):
+        named.setdefault(layer, []).append(name)
+    return {" = ".join(names): layer for layer, names in sorted(named.items())}
+
+
+def compute(unit: Unit) -> AnalysisResult:
+    """The embedding figures of one (model, task)."""
+    best, _ = unit.best_layer()
+    features = unit.features()
+    shown = layers_to_show(features.shape[1], best)
+    title = f"{unit.model} · {unit.task}"
+    seed, max_points = unit.settings.seed, unit.settings.max_points
+    out = AnalysisResult()
+    panels = ", ".join(f"{name} = layer {layer}" for name, layer in shown.items())
+    methods = [("tsne", "t-SNE", plot_tsne)] + ([("umap", "UMAP", plot_umap)] if umap_available() else [])
+    for prefix, label, plot in methods:
+        try:
+            path = plot(features, unit.labels, shown, unit.figure_path(prefix), seed, max_points, title)
+        except (ValueError, ImportError) as e:
+            out.notes.append(f"embedding plot skipped for {unit.name}: {e}")
+            continue
+        caption = (
+            f"{label} of {unit.model} on {unit.task}: {panels} (best by the {unit.settings.primary_probe} probe), "
+            "standardised (PCA to 50 dimensions when larger), points coloured by label."
+        )
+        out.figures.append(Figure(path, caption))
+    if not umap_available():
+        out.notes.append(UMAP_MISSING)
+    return out
+
+
+def _options(settings: AnalysisSettings) -> dict:
+    return {"max_points": settings.max_points, "umap": umap_available(), "probe": settings.primary_probe}
+
+
+ANALYSIS = Analysis(
+    name="embeddings",
+    compute=compute,
+    enabled=lambda settings: settings.embeddings,
+    options=_options,
+    description="2-D embeddings of the first, best and last layer, coloured by label.",
+)

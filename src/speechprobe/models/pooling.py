@@ -1,0 +1,81 @@
+"""Masked pooling over time (never over padding), and pooling while a model runs its own forward."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+
+import numpy as np
+import torch
+
+from ..errors import ConfigError
+from .base import POOLINGS
+
+
+def frame_mask(lengths: torch.Tensor, max_len: int) -> torch.Tensor:
+    """Boolean ``(B, T)`` mask, True on the first ``lengths[b]`` frames of row ``b``."""
+    return torch.arange(max_len, device=lengths.device)[None, :] < lengths[:, None]
+
+
+def pool_frames(frames: np.ndarray, pooling: str = "mean") -> np.ndarray:
+    """``(n_features, n_frames)`` of one clip pooled over time, for the hand-crafted recipes.
+
+    The same statistics as :func:`masked_pool`: the mean, and with ``mean+std`` the population std.
+    """
+    if pooling not in POOLINGS:
+        raise ConfigError(f"unknown pooling {pooling!r}; choose one of {', '.join(POOLINGS)}")
+    if pooling == "mean":
+        return frames.mean(axis=1)
+    return np.concatenate([frames.mean(axis=1), frames.std(axis=1)])
+
+
+def masked_pool(hidden: torch.Tensor, mask: torch.Tensor, pooling: str = "mean") -> torch.Tensor:
+    """Pool ``hidden`` of shape ``(L, B, T, D)`` over real frames given by ``mask`` ``(B, T)``.
+
+    Returns ``(B, L, D)`` for ``mean`` and ``(B, L, 2D)`` for ``mean+std`` (population std).
+    Accumulates in float32 whatever the input dtype.
+    """
+    if pooling not in POOLINGS:
+        raise ConfigError(f"unknown pooling {pooling!r}; choose one of {', '.join(POOLINGS)}")
+    h = hidden.float()
+    m = mask.to(h.dtype)
+    count = m.sum(dim=1).clamp_min(1.0)[None, :, None]  # (1, B, 1)
+    # Masked sums as a (1, T) x (T, D) product per layer and clip: no (L, B, T, D) temporary.
+    mean = torch.matmul(m[None, :, None, :], h)[:, :, 0] / count  # (L, B, D)
+    if pooling == "mean":
+        out = mean
+    else:
+        var = ((h - mean[:, :, None, :]) ** 2 * m[None, :, :, None]).sum(dim=2) / count
+        out = torch.cat([mean, var.clamp_min(0).sqrt()], dim=-1)
+    return out.transpose(0, 1).contiguous()
+
+
+@contextmanager
+def pooled_blocks(blocks: Sequence, mask, pooling: str, last: Callable | None = None) -> Iterator[list]:
+    """Pool, while a model runs its own forward, the input of ``blocks[0]`` and each block's output.
+
+    For adapters that let transformers run the model (its masks, relative positions and all)
+    and only watch: the list yielded fills with ``(B, 1, D)`` pooled tensors, layer 0 first.
+    ``mask`` is the ``(B, T)`` real-frame mask; ``last`` (e.g. the encoder's final layer norm)
+    is applied to the last block's output before pooling.
+    """
+    pooled: list = []
+
+    def on_input(module, args, kwargs):
+        pooled.append(masked_pool((args[0] if args else kwargs["hidden_states"])[None], mask, pooling))
+
+    def on_output(module, args, output):
+        h = output[0] if isinstance(output, (tuple, list)) else output
+        if last is not None and module is blocks[-1]:
+            h = last(h)
+        pooled.append(masked_pool(h[None], mask, pooling))
+
+    handles = [blocks[0].register_forward_pre_hook(on_input, with_kwargs=True)]
+    handles += [block.register_forward_hook(on_output) for block in blocks]
+    try:
+        yield pooled
+    finally:
+        for handle in handles:
+            handle.remove()
+    if len(pooled) != len(blocks) + 1:
+        raise RuntimeError(f"saw {len(pooled)} of {len(blocks) + 1} layers (a block was skipped?)")
