@@ -1,5 +1,5 @@
-"""Helpers for the cue-analysis tests: features in which known cues carry known tasks, and a minimal run
-directory (manifest.json + clips/) that the analyses read."""
+"""Helpers for the cue-analysis tests: features in which known cues carry known tasks, and a run directory
+(manifest.json, clips/, results.csv with real KNN scores) that the analysis plan accepts."""
 
 from __future__ import annotations
 
@@ -9,7 +9,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from speechprobe.models.acoustic_cues import CUES
+from speechprobe.models.acoustic_cues import CUES, pack
+from speechprobe.probes import probe_layers
 
 
 def cue_world(n_groups: int = 8, per_group: int = 8, seed: int = 0) -> dict:
@@ -35,34 +36,45 @@ def cue_world(n_groups: int = 8, per_group: int = 8, seed: int = 0) -> dict:
     }
 
 
-def write_cue_run(root: Path, world: dict, tasks=("pitch", "loud"), folds: int = 4, models=None) -> Path:
-    """A run directory with ``tasks`` over the world's clips (content hashes ``h0000``...)."""
+def with_random_twin(world: dict) -> dict:
+    """The world plus ``deep+random``: the deep model's shape, pure noise."""
+    noise = np.random.default_rng(5).normal(size=world["features"]["deep"].shape).astype(np.float32)
+    world["features"]["deep+random"] = noise
+    return world
+
+
+def write_cue_run(root: Path, world: dict, tasks=("pitch", "loud"), folds: int = 4) -> Path:
+    """A run directory with ``tasks`` over the world's clips (content hashes ``h0000``...), its models'
+    KNN results (the primary probe) and acoustic cues recorded as a target."""
     root.mkdir(parents=True, exist_ok=True)
     (root / "clips").mkdir(exist_ok=True)
     hashes = [f"h{i:04d}" for i in range(len(world["groups"]))]
+    results = []
     for task in tasks:
         frame = pd.DataFrame({"id": hashes, "label": world[task], "group": world["groups"], "content_hash": hashes})
         frame.to_csv(root / "clips" / f"{task}.csv", index=False)
-    features = world["features"] if models is None else {m: world["features"][m] for m in models}
+        for model, feats in world["features"].items():
+            rows = pd.DataFrame(probe_layers(feats, world[task], world["groups"], ["knn"], folds, 0))
+            results.append(rows.assign(model=model, task=task))
+    cols = ["model", "task", "layer", "probe", "fold", "metric", "value"]
+    pd.concat(results)[cols].to_csv(root / "results.csv", index=False)
     manifest = {
-        "config": {"folds": folds, "seed": 0, "baselines": ["flat"]},
-        "models": {m: {"num_layers": f.shape[1], "family": "test"} for m, f in features.items()},
+        "config": {"folds": folds, "seed": 0, "baselines": ["flat"], "primary_probe": "knn", "probes": ["knn"]},
+        "models": {m: {"num_layers": f.shape[1], "space": f"space-{m}"} for m, f in world["features"].items()},
+        "targets": {"cues": {"num_layers": 1, "space": "space-cues"}},
         "tasks": {t: {"clips_file": f"clips/{t}.csv"} for t in tasks},
     }
     (root / "manifest.json").write_text(json.dumps(manifest))
     return root
 
 
-def loaders(world: dict):
-    """``(load_features, load_cues)`` over the world, keyed by the content hashes of write_cue_run."""
+def loader(world: dict):
+    """``load_features(model, hashes)`` over the world (``cues``: the stored cue vectors)."""
 
-    def index(hashes):
-        return [int(h[1:]) for h in hashes]
+    def load(model, hashes):
+        index = [int(h[1:]) for h in hashes]
+        if model == "cues":
+            return pack(world["cues"][index])[:, None, :]
+        return world["features"][model][index]
 
-    def load_features(model, hashes):
-        return world["features"][model][index(hashes)]
-
-    def load_cues(hashes):
-        return world["cues"][index(hashes)]
-
-    return load_features, load_cues
+    return load

@@ -1,25 +1,18 @@
 """Acoustic-cue probes: ridge R² and Pearson r per layer find the cues where they were put."""
 
-import json
-
 import numpy as np
 import pandas as pd
 import pytest
-from cue_data import cue_world, loaders, write_cue_run
+from cue_data import cue_world, loader, with_random_twin, write_cue_run
 
-from speechprobe.analysis.cues import (
-    CUE_COLUMNS,
-    TARGETS,
-    CueSettings,
-    _r2_pearson,
-    cue_summary,
-    cue_targets,
-    probe_cues,
-    run_cue_probes,
-)
-from speechprobe.analysis.inputs import random_pairs
+from speechprobe.analysis import analyse_features, build_report, cues
+from speechprobe.analysis.cues import CUE_COLUMNS, TARGETS, _r2_pearson, cue_summary, cue_targets, probe_cues
+from speechprobe.analysis.random_init import random_pairs
+from speechprobe.errors import SpeechprobeError
 from speechprobe.models.acoustic_cues import CUES
 from speechprobe.probes import make_folds
+
+ON = {"cues": {"enabled": True}}
 
 
 def _r2(rows: pd.DataFrame, cue: str, layer: int) -> float:
@@ -63,12 +56,10 @@ def test_speaker_relative_f0_removes_each_groups_level():
     assert np.isnan(cue_targets(world["cues"], None)[:, len(CUES) :]).all()
 
 
-def test_run_writes_rows_heatmaps_and_findings(tmp_path):
-    world = cue_world()
-    world["features"]["deep+random"] = np.random.default_rng(5).normal(size=world["features"]["deep"].shape)
+def test_analysis_writes_rows_heatmaps_and_findings(tmp_path):
+    world = with_random_twin(cue_world())
     run = write_cue_run(tmp_path / "run", world)
-    load_features, load_cues = loaders(world)
-    out = run_cue_probes(run, load_features, load_cues)
+    info = analyse_features(run, loader(world), analyses=[cues.ANALYSIS], options=ON)
     rows = pd.read_csv(run / "cues.csv")
     assert list(rows.columns) == CUE_COLUMNS
     assert set(rows["model"]) == {"deep", "flat", "deep+random"} and set(rows["task"]) == {"pitch", "loud"}
@@ -76,16 +67,35 @@ def test_run_writes_rows_heatmaps_and_findings(tmp_path):
     f0 = summary[(summary.target == "f0_mean") & (summary.metric == "r2")].set_index(["model", "task", "layer"])
     assert f0.loc[("flat", "pitch", 0), "mean"] > 0.9  # the baseline holds the cue itself
     assert f0.loc[("deep+random", "pitch", 1), "mean"] < 0.2
-    # one heatmap per trained model; its random twin is drawn below it, not on its own
-    assert [f.path for f in out.figures] == ["figures/cues_deep.png"]
-    assert "deep+random" in out.figures[0].caption and (run / "figures" / "cues_deep.svg").is_file()
-    assert any("duration" in n and "constant" in n for n in out.notes)
-    assert out.findings and "deep" in out.findings[0] and "F0 mean" in out.findings[0]
-    sidecar = json.loads((run / "analyses" / "cues.json").read_text())
-    assert sidecar["tables"] == ["cues.csv"] and sidecar["figures"][0]["section"] == "Acoustic cues"
+    # one heatmap per task; the random twin is drawn beside its trained model, with a caption saying so
+    assert sorted(info["figures"]) == ["figures/cues_loud.png", "figures/cues_pitch.png"]
+    assert "deep+random" in info["captions"]["figures/cues_pitch.png"]
+    assert any("duration" in n and "constant" in n for n in info["notes"])
+    stated = cues.cue_findings(run)
+    assert [s.split(" (")[0] for s in stated] == ["Acoustic cues in deep", "Acoustic cues in deep+random"]
+    assert "F0 mean" in stated[0]
     before = (run / "cues.csv").read_bytes()
-    again = run_cue_probes(run, load_features, load_cues, CueSettings(models=("deep", "flat", "deep+random")))
-    assert again.findings == out.findings and (run / "cues.csv").read_bytes() == before  # deterministic
+    again = analyse_features(
+        run, loader(world), analyses=[cues.ANALYSIS], options=ON, reuse=False
+    )  # recomputed: same bytes
+    assert (run / "cues.csv").read_bytes() == before and again["captions"] == info["captions"]
+    build_report(run)
+    md = (run / "report.md").read_text()
+    assert "linearly encodes each clip's acoustic cues on pitch" in md and stated[0] in md
+
+
+def test_no_stored_cues_is_a_note_not_a_failure(tmp_path):
+    world = cue_world()
+    run = write_cue_run(tmp_path / "run", world, tasks=("pitch",))
+
+    def no_cues(model, hashes):
+        if model == "cues":
+            raise SpeechprobeError("model cues: manifest.json names no feature space")
+        return loader(world)(model, hashes)
+
+    info = analyse_features(run, no_cues, analyses=[cues.ANALYSIS], options=ON)
+    assert any("cues skipped for task pitch: no stored acoustic cues" in n for n in info["notes"])
+    assert not (run / "cues.csv").exists()
 
 
 def test_random_pairs():

@@ -1,23 +1,13 @@
 """Cue erasure: LEACE removes the linear information about a cue, and re-probing finds which task relied on it."""
 
-import json
-
 import numpy as np
 import pandas as pd
 import pytest
-from cue_data import cue_world, loaders, write_cue_run
+from cue_data import cue_world, loader, with_random_twin, write_cue_run
 
+from speechprobe.analysis import AnalysisSettings, analyse_features, erasure
 from speechprobe.analysis.cues import cue_targets
-from speechprobe.analysis.erasure import (
-    ErasureSettings,
-    Span,
-    erase_layers,
-    erasure_summary,
-    group_columns,
-    leace,
-    run_erasure,
-)
-from speechprobe.analysis.inputs import run_inputs
+from speechprobe.analysis.erasure import Span, erase_layers, group_columns, leace
 from speechprobe.errors import SpeechprobeError
 from speechprobe.probes import make_folds, probe_layers
 
@@ -101,19 +91,27 @@ def test_a_cue_constant_on_the_training_fold_gives_no_score():
         group_columns(["pitch"])
 
 
-def test_run_writes_rows_figure_and_findings(tmp_path):
-    world = cue_world()
-    world["features"]["deep+random"] = np.random.default_rng(5).normal(size=world["features"]["deep"].shape)
+def test_analysis_writes_rows_summary_figure_and_findings(tmp_path):
+    world = with_random_twin(cue_world())
     run = write_cue_run(tmp_path / "run", world)
-    load_features, load_cues = loaders(world)
-    out = run_erasure(run, load_features, load_cues, ErasureSettings(probe="linear", groups=("f0", "energy")))
+    options = {"erasure": {"enabled": True, "probe": "linear", "groups": ["f0", "energy"]}}
+    info = analyse_features(run, loader(world), analyses=[erasure.ANALYSIS], options=options)
     rows = pd.read_csv(run / "erasure.csv")
-    assert list(rows.columns) == ["model", "task", "target", "layer", "probe", "fold", "metric", "value"]
+    assert list(rows.columns) == erasure.COLUMNS
     assert set(rows["target"]) == {"none", "f0", "energy"} and set(rows["probe"]) == {"linear"}
-    assert [f.path for f in out.figures] == ["figures/erasure_deep.png"] and "deep+random" in out.figures[0].caption
-    summary = erasure_summary(rows, run_inputs(run))
-    row = summary.set_index(["model", "task", "target", "layer"]).loc[("deep", "pitch", "f0", 1)]
-    assert row["delta"] < -0.25 and row["lo"] <= row["delta"] <= row["hi"]
-    sentence = next(s for s in out.findings if s.startswith("pitch in deep layer 1"))
+    assert "deep+random" in info["captions"]["figures/erasure_pitch.png"]
+    summary = pd.read_csv(run / "erasure_summary.csv").set_index(["task", "model", "target", "layer"])
+    row = summary.loc[("pitch", "deep", "f0", 1)]
+    assert row["delta"] < -0.25 and row["lo"] <= row["delta"] <= row["hi"] and row["n"] == 4
+    assert summary.loc[("pitch", "deep", "none", 1), "best"]  # the KNN results' best layer for pitch
+    stated = erasure.erasure_findings(run)
+    sentence = next(s for s in stated if s.startswith("pitch in deep layer 1"))
     assert "loses" in sentence and "F0 is erased" in sentence and "95% intervals" in sentence
-    assert json.loads((run / "analyses" / "erasure.json").read_text())["params"]["probe"] == "linear"
+    assert not any(s.startswith(("pitch in flat", "loud in flat")) for s in stated)  # the baseline: no sentence
+
+
+def test_erasure_is_opt_in():
+    settings = AnalysisSettings()
+    assert not erasure.ANALYSIS.enabled(settings)
+    assert erasure.ANALYSIS.enabled(AnalysisSettings(options={"erasure": {"enabled": True}}))
+    assert erasure.ANALYSIS.options(settings)["probe"] == settings.primary_probe

@@ -115,7 +115,7 @@ def test_silence_and_noise_leave_cues_undefined():
 
 def test_adapter_is_a_one_layer_model_in_the_registry():
     spec, source = resolve_model("cues")
-    assert spec.family == "acoustic-cues" and source.startswith("package:")
+    assert spec.family == "acoustic-cues" and source == "praat-parselmouth" and not spec.baseline
     adapter = load_model("cues")
     assert isinstance(adapter, AcousticCuesAdapter)
     assert adapter.num_layers == 1 and adapter.info.hidden_size == 2 * len(CUES)
