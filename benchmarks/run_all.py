@@ -18,6 +18,7 @@ SCRIPTS = [
     "bench_memory.py",
     "bench_statistics.py",
     "calibration.py",
+    "bench_layer_analyses.py",
     "bench_cues.py",
 ]
 

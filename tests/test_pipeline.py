@@ -195,3 +195,26 @@ def test_cuda_run_matches_the_cpu_run(tones, tiny_whisper, tmp_path):
         model = runs[name].loc["tiny-whisper0"].groupby(["layer", "probe", "metric"]).mean()
         reference = cpu.loc["tiny-whisper0"].groupby(["layer", "probe", "metric"]).mean()
         assert (model - reference).abs().max() <= 0.1, (name, (model - reference).abs().max())
+
+
+def test_layer_analyses_with_a_random_init_twin(tones, tiny_whisper, tmp_path):
+    out = tmp_path / "run"
+    run(_cfg(tones, out, model=tiny_whisper, models=[str(tiny_whisper), f"{tiny_whisper}+random"], report=True))
+    models = set(json.loads((out / "manifest.json").read_text())["models"])
+    assert models == {"tiny-whisper0", "tiny-whisper0+random", "mfcc"}
+    mdl = pd.read_csv(out / "mdl.csv")
+    assert set(mdl["model"]) == models and (mdl["n_clips"] == 24).all()
+    assert mdl.loc[mdl.model == "mfcc", "compression"].iloc[0] > 1.3  # pitch carries the label
+    sim = pd.read_csv(out / "similarity.csv")
+    assert len(sim) == 2 * (3 + 3 + 1) ** 2
+    fp = pd.read_csv(out / "fingerprints.csv")
+    assert set(fp["model"]) == {"tiny-whisper0", "tiny-whisper0+random"}
+    md = (out / "report.md").read_text()
+    assert "![Figure 1](figures/fingerprints.png)" in md and "figures/similarity_layers_tiny-whisper0.png" in md
+    assert "figures/mdl_manifest.png" in md and "Random-init controls" in md
+
+
+def test_random_twin_of_a_baseline_is_refused(tones, tmp_path):
+    cfg = _cfg(tones, tmp_path / "run", model="mfcc+random", baselines=[])
+    with pytest.raises(ConfigError, match="fixed recipe with no weights to randomise"):
+        run(cfg)

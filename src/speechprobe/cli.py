@@ -86,6 +86,13 @@ ErasureOpt = typer.Option(
 LayerWeightsOpt = typer.Option(
     True, "--layer-weights/--no-layer-weights", help="Learned weighting of all layers vs the best single layer."
 )
+FingerprintsOpt = typer.Option(
+    True, "--fingerprints/--no-fingerprints", help="Depth fingerprints: 90 % and peak depth per model and task."
+)
+SimilarityOpt = typer.Option(
+    True, "--similarity/--no-similarity", help="Layer similarity: debiased CKA and mutual k-NN between all layers."
+)
+MdlOpt = typer.Option(True, "--mdl/--no-mdl", help="MDL probes: online code length and compression per layer.")
 EngineOpt = typer.Option(
     "local", "--engine", help="Engine: local, or ray (model actors on a Ray cluster; identical results)."
 )
@@ -155,6 +162,9 @@ def run(
     cue_probes: bool = CueOpt,
     erasure: bool = ErasureOpt,
     layer_weights: bool = LayerWeightsOpt,
+    fingerprints: bool = FingerprintsOpt,
+    similarity: bool = SimilarityOpt,
+    mdl: bool = MdlOpt,
     report: bool = ReportOpt,
     zeroshot: bool = typer.Option(False, "--zeroshot/--no-zeroshot", help="Also ask decoder models zero-shot."),
     prompts: str = PromptsOpt,
@@ -298,6 +308,9 @@ def probe(
     cue_probes: bool = CueOpt,
     erasure: bool = ErasureOpt,
     layer_weights: bool = LayerWeightsOpt,
+    fingerprints: bool = FingerprintsOpt,
+    similarity: bool = SimilarityOpt,
+    mdl: bool = MdlOpt,
     report: bool = ReportOpt,
     progress: bool = ProgressOpt,
 ) -> None:
@@ -312,6 +325,7 @@ def probe(
     cfg.n_jobs, cfg.progress = jobs, progress
     cfg.permutations, cfg.embeddings, cfg.report = permutations, embeddings, report
     cfg.cue_probes, cfg.erasure, cfg.layer_weights = cue_probes, erasure, layer_weights
+    cfg.fingerprints, cfg.similarity, cfg.mdl = fingerprints, similarity, mdl
     cfg.validate()
     probe_and_report(cfg, clips, state)
     _print_best(run_dir)
@@ -327,6 +341,9 @@ def demo(
     permutations: int = PermOpt,
     embeddings: bool = EmbedOpt,
     erasure: bool = typer.Option(True, "--erasure/--no-erasure", help="LEACE cue erasure (on in the demo)."),
+    fingerprints: bool = FingerprintsOpt,
+    similarity: bool = SimilarityOpt,
+    mdl: bool = MdlOpt,
     progress: bool = ProgressOpt,
 ) -> None:
     """Embedded offline default: real Whisper tiny.en + base and the baselines on the synthetic suite.
@@ -349,6 +366,9 @@ def demo(
         permutations=permutations,
         embeddings=embeddings,
         erasure=erasure,
+        fingerprints=fingerprints,
+        similarity=similarity,
+        mdl=mdl,
     )
     run_pipeline(cfg)
     _print_best(out)

@@ -71,6 +71,9 @@ class RunConfig:
     cue_probes: bool = True  # ridge probes of each clip's acoustic cues per layer (analysis/cues.py; cheap)
     erasure: bool = False  # LEACE cue erasure and the task re-probed (analysis/erasure.py; opt-in: a probe per cue)
     layer_weights: bool = True  # weighting of all layers vs the best single layer (analysis/layer_weights.py)
+    fingerprints: bool = True  # depth fingerprints: 90 % and peak depth per (model, task) (analysis.fingerprints)
+    similarity: bool = True  # layer similarity: debiased CKA and mutual k-NN between all layers (analysis.similarity)
+    mdl: bool = True  # MDL probes: online code length per layer (analysis.mdl)
     progress: bool = True
     engine: str = "local"  # extraction (and zero-shot) engine: local, or ray (a Ray cluster; identical results)
     ray_address: str | None = None  # None: a new local Ray instance (or $RAY_ADDRESS); "auto": the `ray start` cluster

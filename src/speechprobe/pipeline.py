@@ -29,7 +29,8 @@ from .data.tasks import Task
 from .errors import ConfigError, SpeechprobeError
 from .features.extract import ClipMeta, extract
 from .features.store import FeatureSpace, FeatureStore
-from .models.registry import load_model, resolve_model
+from .models.base import RANDOM_SUFFIX
+from .models.registry import family, load_model, resolve_model
 from .rundir import (
     RESULT_COLUMNS,
     ensure_writable,
@@ -70,6 +71,16 @@ class RunState:
 
 def _model_list(cfg: RunConfig) -> list[str]:
     return list(dict.fromkeys([*cfg.models, *cfg.baselines]))
+
+
+def _weights(name: str, cfg: RunConfig) -> tuple[str, bool]:
+    """The model to load and whether its weights are random: ``--random-init`` randomises every model;
+    ``<model>+random`` in --models adds the random-init control beside its trained twin in one run."""
+    base = name.removesuffix(RANDOM_SUFFIX)
+    spec, _ = resolve_model(base, convert=False)
+    if base != name and not family(spec.family).has_weights:
+        raise ConfigError(f"--models {name}: {base} is a fixed recipe with no weights to randomise")
+    return base, cfg.random_init or base != name
 
 
 def _open_tasks(cfg: RunConfig, root: Path) -> list[TaskRecord]:
@@ -122,13 +133,14 @@ def run_extract(cfg: RunConfig) -> tuple[dict[str, list[ClipMeta]], RunState]:
     root = cache_root(cfg.cache)
     store = FeatureStore(root / "features")
     for name in _model_list(cfg):
-        resolve_model(name, convert=False)  # unknown names fail before any work
+        _weights(name, cfg)  # unknown names fail before any work
     records = _open_tasks(cfg, root)
     state = RunState()
     budget = cfg.batch_seconds
     for name in _model_list(cfg):
+        base, random_init = _weights(name, cfg)
         recipe = dict(
-            name=name, window=cfg.window, device=cfg.device, dtype=cfg.dtype, random_init=cfg.random_init, seed=cfg.seed
+            name=base, window=cfg.window, device=cfg.device, dtype=cfg.dtype, random_init=random_init, seed=cfg.seed
         )
         if cfg.engine == "ray":  # model actors on a Ray cluster; `adapter` has the adapter's name, info, options()
             from .features.ray_engine import RayEngine
@@ -348,35 +360,55 @@ def probe_and_report(cfg: RunConfig, clips: dict[str, list[ClipMeta]], state: Ru
     write_outputs(cfg, results, clips, state)
     if restore_zeroshot_rows(cfg.out) is not None:  # zero-shot rows of an earlier `speechprobe zeroshot` stay
         summarize_run(cfg.out)
-    if cfg.permutations or cfg.embeddings or cfg.cue_probes or cfg.erasure or cfg.layer_weights:
+    if cfg.permutations or cfg.embeddings:
         store = FeatureStore(cache_root(cfg.cache) / "features")
-        spaces = {**state.targets, **state.models}  # models and analysis targets (acoustic cues)
         analyse_features(
             cfg.out,
-            lambda model, hashes: _space(store, model, spaces[model], cfg.pooling).gather(hashes),
+            lambda model, hashes: _space(store, model, state.models[model], cfg.pooling).gather(hashes),
             n_permutations=cfg.permutations,
             embeddings=cfg.embeddings,
             n_jobs=cfg.n_jobs,
             device=cfg.device,
             progress=cfg.progress,
-            options=_analysis_options(cfg, state),
         )
+    run_cue_analyses(cfg, state)  # before the layer analyses: depth fingerprints read cues.csv
+    run_layer_analyses(cfg, state)
     if cfg.report:
         build_report(cfg.out)
     return results
 
 
-def _analysis_options(cfg: RunConfig, state: RunState) -> dict:
-    """The switches of the cue analyses (analysis/cues.py, erasure.py, layer_weights.py); the cue targets'
-    feature space is part of their options, so a new cue recipe recomputes them."""
+def run_cue_analyses(cfg: RunConfig, state: RunState) -> None:
+    """Acoustic-cue probes, cue erasure and the all-layers reference as ``cfg`` asks (analysis.cue_analyses)."""
+    if not (cfg.cue_probes or cfg.erasure or cfg.layer_weights):
+        return
+    from .analysis.cue_analyses import run_cue_analyses as run_all
+
+    store = FeatureStore(cache_root(cfg.cache) / "features")
+    spaces = {**state.targets, **state.models}  # models and analysis targets (the acoustic cues)
+
+    def load(model: str, hashes):
+        return _space(store, model, spaces[model], cfg.pooling).gather(list(hashes))
+
     targets = (state.targets.get("cues") or {}).get("space")
     if (cfg.cue_probes or cfg.erasure) and not targets:
         log.warning("cue probes and erasure skipped: this run stored no acoustic cues (rerun `speechprobe extract`)")
-    return {
-        "cues": {"enabled": bool(cfg.cue_probes and targets), "targets": targets},
-        "erasure": {"enabled": bool(cfg.erasure and targets), "targets": targets},
-        "layer_weights": {"enabled": cfg.layer_weights},
-    }
+    on = dict(cue_probes=cfg.cue_probes and bool(targets), erasure=cfg.erasure and bool(targets))
+    run_all(cfg.out, load, **on, layer_weights=cfg.layer_weights, targets=targets, n_jobs=cfg.n_jobs)
+
+
+def run_layer_analyses(cfg: RunConfig, state: RunState) -> None:
+    """Depth fingerprints, layer similarity and MDL probes as ``cfg`` asks (analysis.layer_analyses)."""
+    if not (cfg.fingerprints or cfg.similarity or cfg.mdl):
+        return
+    from .analysis.layer_analyses import run_layer_analyses as run_all
+
+    store = FeatureStore(cache_root(cfg.cache) / "features")
+
+    def load(model: str, hashes):
+        return _space(store, model, state.models[model], cfg.pooling).gather(list(hashes))
+
+    run_all(cfg.out, load, fingerprints=cfg.fingerprints, similarity=cfg.similarity, mdl=cfg.mdl, device=cfg.device)
 
 
 def run_zeroshot_stage(cfg: ZeroShotConfig) -> pd.DataFrame:

@@ -5,9 +5,9 @@ import pandas as pd
 import pytest
 from cue_data import cue_world, loader, with_random_twin, write_cue_run
 
-from speechprobe.analysis import analyse_features, build_report, cues
+from speechprobe.analysis import analyse_features, build_report, cues, run_cue_analyses
+from speechprobe.analysis.contrast import random_pairs
 from speechprobe.analysis.cues import CUE_COLUMNS, TARGETS, _r2_pearson, cue_summary, cue_targets, probe_cues
-from speechprobe.analysis.random_init import random_pairs
 from speechprobe.errors import SpeechprobeError
 from speechprobe.models.acoustic_cues import CUES
 from speechprobe.probes import make_folds
@@ -79,6 +79,9 @@ def test_analysis_writes_rows_heatmaps_and_findings(tmp_path):
         run, loader(world), analyses=[cues.ANALYSIS], options=ON, reuse=False
     )  # recomputed: same bytes
     assert (run / "cues.csv").read_bytes() == before and again["captions"] == info["captions"]
+    outputs = run_cue_analyses(run, loader(world), cue_probes=True, erasure=False, layer_weights=False)
+    assert [o.analysis for o in outputs] == ["cues"] and outputs[0].findings == stated
+    assert {f.section for f in outputs[0].figures} == {"Acoustic cues"} and len(outputs[0].figures) == 2
     build_report(run)
     md = (run / "report.md").read_text()
     assert "linearly encodes each clip's acoustic cues on pitch" in md and stated[0] in md

@@ -3,15 +3,17 @@ statistics (selection-aware permutation tests, empirical chance), the analyses t
 features (planned, then executed: :mod:`.plan`, contract in :mod:`.contract`), figures and the report.
 
 Files an analysed run directory gains (schemas in :mod:`.selection` and :mod:`.report`):
-``permutation.csv``, ``chance.csv``, ``analysis.json``, ``figures/*.png|svg``,
-``main_table.csv``, ``main_table.tex``, ``report.md`` and ``report.html``; from the cue analyses
-(:mod:`.cues`, :mod:`.erasure`, :mod:`.layer_weights`): ``cues.csv``, ``erasure.csv``,
-``erasure_summary.csv``, ``all_layers.csv`` and ``all_layers_summary.csv``.
+``permutation.csv``, ``chance.csv``, ``analysis.json``, ``figures/*.png|svg``, the layer analyses'
+``fingerprints.csv``, ``similarity.csv``, ``mdl.csv``, the cue analyses' ``cues.csv``, ``erasure.csv``,
+``erasure_summary.csv``, ``all_layers.csv``, ``all_layers_summary.csv`` (:mod:`.cues`, :mod:`.erasure`,
+:mod:`.layer_weights`), ``analyses/*.json``, ``main_table.csv``, ``main_table.tex``, ``report.md`` and
+``report.html``.
 """
 
 from __future__ import annotations
 
 from .contract import Analysis, AnalysisResult, AnalysisSettings, Figure, Unit, register
+from .cue_analyses import run_cue_analyses
 from .curves import (
     CURVE_RULE,
     SHAPES,
@@ -21,7 +23,11 @@ from .curves import (
     paralinguistic_summary,
     relative_depth,
 )
+from .fingerprints import FINGERPRINT_COLUMNS, depth_fingerprints, fingerprint
 from .inputs import store_loader
+from .layer_analyses import mdl_probes, run_layer_analyses
+from .mdl import MDL_COLUMNS, online_code
+from .outputs import AnalysisOutput, FigureNote, read_outputs
 from .plan import analyse_features, execute, plan
 from .plots import (
     plot_best_heatmap,
@@ -37,6 +43,7 @@ from .primary import DEFAULT_PRIMARY_PROBE, primary_best, primary_probe, seconda
 from .registry import registered
 from .report import MAIN_TABLE_COLUMNS, build_report, load_run, main_table, main_table_latex, write_main_table
 from .selection import CHANCE_COLUMNS, PERMUTATION_COLUMNS
+from .similarity import SIMILARITY_COLUMNS, cka_matrix, debiased_cka, layer_similarity, mutual_knn
 from .stats import benjamini_hochberg, holm, label_permuter, permutation_scheme, selection_test
 from .summary import (
     best_layers,
@@ -48,6 +55,22 @@ from .summary import (
 )
 
 __all__ = [
+    "FINGERPRINT_COLUMNS",
+    "MDL_COLUMNS",
+    "SIMILARITY_COLUMNS",
+    "AnalysisOutput",
+    "FigureNote",
+    "cka_matrix",
+    "debiased_cka",
+    "depth_fingerprints",
+    "fingerprint",
+    "layer_similarity",
+    "mdl_probes",
+    "mutual_knn",
+    "online_code",
+    "read_outputs",
+    "run_cue_analyses",
+    "run_layer_analyses",
     "CHANCE_COLUMNS",
     "CURVE_RULE",
     "DEFAULT_PRIMARY_PROBE",

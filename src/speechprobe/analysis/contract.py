@@ -135,8 +135,7 @@ class Analysis:
     ``scope="task"``); a ``compute`` that returns a bare DataFrame fills the only table. ``enabled`` and
     ``options`` read the settings: ``options`` are what change the outputs (a unit is recomputed when they
     or its inputs change). ``finalise`` runs once over the whole tables after every unit (e.g. q-values
-    across tests). ``description`` says what the numbers are, with the formula, for the report;
-    ``findings(run_dir)`` returns the report's sentences about them (read from the written tables).
+    across tests). ``description`` says what the numbers are, with the formula, for the report.
     """
 
     name: str
@@ -147,7 +146,6 @@ class Analysis:
     options: Callable[[AnalysisSettings], Mapping[str, Any]] = lambda settings: {}
     finalise: Callable[[dict[str, pd.DataFrame]], dict[str, pd.DataFrame]] | None = None
     description: str = ""
-    findings: Callable[[Path], list[str]] | None = None  # sentences for the report, read from the run's tables
 
     def result(self, value: AnalysisResult | pd.DataFrame) -> AnalysisResult:
         """``compute``'s return value as an :class:`AnalysisResult`."""

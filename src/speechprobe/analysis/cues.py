@@ -37,9 +37,9 @@ from ..models.acoustic_cues import CUES, NAME, split_cues
 from ..parallel import single_threaded
 from ..probes.cv import Fold
 from .contract import Analysis, AnalysisResult, AnalysisSettings, Figure, Unit
+from .contrast import random_pairs
 from .inputs import read_manifest, read_table
 from .plots import plot_panel_heatmaps
-from .random_init import random_pairs
 from .summary import summarize
 
 CUE_CSV = "cues.csv"
@@ -175,10 +175,10 @@ def compute(unit: Unit) -> AnalysisResult:
     alphas = _option(unit.settings, "alphas", RIDGE_ALPHAS)
     rows, notes = per_model(unit, probe_cues, targets, unit.folds, alphas)
     rows = rows.reindex(columns=CUE_COLUMNS)
-    out = AnalysisResult(tables={CUE_CSV: rows}, notes=notes)
+    out = AnalysisResult(tables={CUE_CSV: rows}, notes=[f"cues {n}" for n in notes])
     constant = [t for t, col in zip(TARGETS, targets.T) if not _varies(col)]
     if constant:
-        out.notes.append(f"task {unit.task}: {', '.join(constant)} constant or undefined on every clip (no score)")
+        out.notes.append(f"cues on {unit.task}: {', '.join(constant)} constant or undefined on every clip (no score)")
     baselines = baseline_models(unit.run_dir)
     png = plot_cues(cue_summary(rows), unit, baselines)
     if png:

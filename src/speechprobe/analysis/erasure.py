@@ -43,11 +43,11 @@ from ..parallel import single_threaded
 from ..probes import macro_f1, make_probe
 from ..probes.cv import Fold
 from .contract import Analysis, AnalysisResult, AnalysisSettings, Figure, Unit
+from .contrast import random_pairs
 from .cues import TARGETS, baseline_models, model_depths, per_model, unit_targets
 from .inputs import read_table
 from .intervals import fold_interval, fold_sizes
 from .plots import plot_panel_heatmaps
-from .random_init import random_pairs
 
 ERASURE_CSV = "erasure.csv"
 SUMMARY_CSV = "erasure_summary.csv"
@@ -212,7 +212,7 @@ def compute(unit: Unit) -> AnalysisResult:
     rows, notes = per_model(unit, erase_layers, unit.labels, targets, unit.folds, groups, probe, unit.settings.seed)
     rows = rows.reindex(columns=COLUMNS)
     summary = erasure_summary(rows, unit)
-    out = AnalysisResult(tables={ERASURE_CSV: rows, SUMMARY_CSV: summary}, notes=notes)
+    out = AnalysisResult(tables={ERASURE_CSV: rows, SUMMARY_CSV: summary}, notes=[f"erasure {n}" for n in notes])
     baselines = baseline_models(unit.run_dir)
     png = plot_erasure(summary, unit, baselines)
     if png:

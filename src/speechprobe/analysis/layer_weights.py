@@ -43,11 +43,11 @@ from ..parallel import single_threaded
 from ..probes import macro_f1, make_folds
 from ..probes.cv import Fold
 from .contract import Analysis, AnalysisResult, AnalysisSettings, Figure, Unit
+from .contrast import random_pairs
 from .cues import model_depths, per_model
 from .inputs import read_table
 from .intervals import fold_interval, fold_sizes
 from .plots import _new_figure, save_figure
-from .random_init import random_pairs
 
 ALL_LAYERS_CSV = "all_layers.csv"
 SUMMARY_CSV = "all_layers_summary.csv"
@@ -272,10 +272,9 @@ def compute(unit: Unit) -> AnalysisResult:
     rows, notes = per_model(unit, reference_rows, *args, models=models)
     rows = rows.reindex(columns=COLUMNS)
     rows["layer"] = rows["layer"].astype("Int64")
-    notes += [
-        f"all-layers reference, {unit.task} {n}" for n in make_splits(*args[:3], settings.inner_folds, args[4])[1]
-    ]
+    notes += [f"{unit.task} {n}" for n in make_splits(*args[:3], settings.inner_folds, args[4])[1]]
     table = reference_table(rows, unit.task, unit.folds)
+    notes = [f"layer_weights {n}" for n in notes]
     out = AnalysisResult(tables={ALL_LAYERS_CSV: rows, SUMMARY_CSV: table}, notes=notes)
     png = plot_layer_weights(rows, table, unit, models)
     if png:

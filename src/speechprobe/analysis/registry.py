@@ -4,7 +4,7 @@
 
 from __future__ import annotations
 
-from . import cues, embeddings, erasure, layer_weights, selection
+from . import cues, embeddings, erasure, layer_weights, mdl, selection
 from .contract import Analysis, register, registered_so_far
 
 register(selection.ANALYSIS)
@@ -12,6 +12,7 @@ register(embeddings.ANALYSIS)
 register(cues.ANALYSIS)
 register(erasure.ANALYSIS)
 register(layer_weights.ANALYSIS)
+register(mdl.ANALYSIS)
 
 
 def registered() -> list[Analysis]:

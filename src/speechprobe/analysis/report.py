@@ -6,7 +6,9 @@
 - ``manifest.json`` (config, versions, models, tasks with ``paralinguistic``/``grouped_folds``/``cue``,
   chance levels, skipped items, warnings),
 - optionally ``permutation.csv``, ``chance.csv`` and ``analysis.json`` (with figure captions) written by
-  :func:`speechprobe.analysis.plan.analyse_features`, and the t-SNE/UMAP PNGs in ``figures/``.
+  :func:`speechprobe.analysis.plan.analyse_features`, and the t-SNE/UMAP PNGs in ``figures/``,
+- optionally ``analyses/*.json`` of the feature-level analyses (:mod:`.outputs`): their figures with
+  captions, findings and notes; the depth fingerprints lead the figures and findings.
 
 "Best layer" is the primary probe's everywhere (:mod:`.primary`); other probes are secondary columns.
 
@@ -34,6 +36,7 @@ from ..errors import SpeechprobeError
 from ..models.registry import default_baselines, nuisance_baselines
 from .curves import CURVE_RULE, DEFAULT_TOL, baseline_gain, curve_shapes, paralinguistic_summary
 from .inputs import read_table
+from .outputs import AnalysisOutput, read_outputs
 from .plots import (
     plot_best_heatmap,
     plot_layer_curves,
@@ -86,6 +89,7 @@ class RunData:
     zeroshot_diagnostics: pd.DataFrame | None = None  # zeroshot_diagnostics.csv (parse rate, collapse)
     zeroshot_correlation: pd.DataFrame | None = None  # zeroshot_correlation.csv
     analysis: dict = field(default_factory=dict)
+    outputs: list[AnalysisOutput] = field(default_factory=list)  # RUN/analyses/*.json (feature-level analyses)
     problems: list[str] = field(default_factory=list)
 
     @property
@@ -185,6 +189,8 @@ def load_run(run_dir: Path) -> RunData:
             data.analysis = json.loads((run_dir / "analysis.json").read_text())
         except (OSError, ValueError) as e:
             data.problems.append(f"analysis.json cannot be read ({e})")
+    data.outputs, problems = read_outputs(run_dir)
+    data.problems.extend(problems)
     data.problems.extend(_coverage_problems(data))
     return data
 
@@ -642,6 +648,9 @@ def make_figures(data: RunData, chance: pd.DataFrame) -> tuple[list[FigureEntry]
             )
     except Exception as e:
         problems.append(f"some figures could not be drawn ({type(e).__name__}: {e})")
+    for out in data.outputs:  # figures of the feature-level analyses, with their own captions
+        notes = (FigureEntry(data.run_dir / f.path, f.caption, f.section) for f in out.figures)
+        entries.extend(e for e in notes if e.path.is_file())
     known = {e.path.name for e in entries}
     models = sorted(set(summary["model"]) | set(data.manifest.get("models") or {}))
     tasks = sorted(set(summary["task"]) | set(data.tasks_meta))
@@ -1086,19 +1095,18 @@ def _skipped_count(manifest: dict) -> int:
     return int(skipped.get("count", 0)) if isinstance(skipped, dict) else 0
 
 
-def analysis_findings(data: RunData) -> list[str]:
-    """The sentences of every registered analysis that states findings (read from its tables)."""
-    from .registry import registered
+LEAD_ANALYSIS = "fingerprints"  # the depth fingerprints headline the report
 
-    out = []
-    for analysis in registered():
-        if analysis.findings is None:
-            continue
-        try:
-            out += analysis.findings(data.run_dir)
-        except (SpeechprobeError, ValueError, KeyError, pd.errors.ParserError, pd.errors.EmptyDataError) as e:
-            data.problems.append(f"findings of {analysis.name} could not be stated ({e})")
-    return out
+
+def _lead_with(rep: Report, outputs: Sequence[AnalysisOutput], name: str) -> None:
+    """Move the figures and findings of analysis ``name`` to the top (its findings after the first line)."""
+    lead = [o for o in outputs if o.analysis == name]
+    names = {Path(f.path).name for o in lead for f in o.figures}
+    first = [f for f in rep.figures if f.path.name in names]
+    sentences = [s for o in lead for s in o.findings]
+    rep.figures = first + [f for f in rep.figures if f not in first]
+    rest = [s for s in rep.findings if s not in sentences]
+    rep.findings = rest[:1] + sentences + rest[1:]
 
 
 def build_report(run_dir: Path, title: str | None = None) -> Path:
@@ -1117,7 +1125,6 @@ def build_report(run_dir: Path, title: str | None = None) -> Path:
     gains = baseline_gain(data.summary, data.baselines, "macro_f1", data.results, data.depths, data.primary)
     para = paralinguistic_summary(gains, data.tasks_meta)
     table = main_table(data, chance)
-    stated = analysis_findings(data)  # before the problems are collected: it may add some
     figures, fig_problems = make_figures(data, chance)
     problems = [*data.problems, *fig_problems]
     run_tables = [
@@ -1131,6 +1138,7 @@ def build_report(run_dir: Path, title: str | None = None) -> Path:
         ),
     ]
     notes = [str(n) for n in data.analysis.get("notes", [])]
+    notes += [f"{out.analysis}: {n}" for out in data.outputs for n in out.notes]
     if data.permutation is None:
         notes.append(
             "No permutation.csv: permutation tests were not run (speechprobe report --permutations N runs them)."
@@ -1139,7 +1147,11 @@ def build_report(run_dir: Path, title: str | None = None) -> Path:
         notes.append("No chance.csv: the empirical chance per layer comes with the permutation tests.")
     rep = Report(
         title=title or f"speechprobe report: {run_dir.name}",
-        findings=findings(data, table, shapes, para) + zeroshot_findings(data) + stated,
+        findings=[
+            *findings(data, table, shapes, para),
+            *zeroshot_findings(data),
+            *(s for out in data.outputs for s in out.findings),
+        ],
         warnings=warnings_for(data),
         problems=problems,
         tables=_tables(data, table, shapes, gains, para, chance),
@@ -1147,6 +1159,7 @@ def build_report(run_dir: Path, title: str | None = None) -> Path:
         run_tables=run_tables,
         notes=notes,
     )
+    _lead_with(rep, data.outputs, LEAD_ANALYSIS)
     write_main_table(run_dir, table, data.baselines)
     _write_text(run_dir / "report.md", render_markdown(rep, run_dir))
     return _write_text(run_dir / "report.html", render_html(rep))

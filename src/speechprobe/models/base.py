@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 POOLINGS = ("mean", "mean+std")
+RANDOM_SUFFIX = "+random"  # a random-init adapter is named <model>+random
 
 
 @dataclass(frozen=True)
