@@ -97,8 +97,9 @@ def bench_demo() -> None:
         total = time.perf_counter() - t0
         manifest = json.loads((out / "manifest.json").read_text())
         cues = sum(v["seconds"] for k, v in manifest["extraction"].items() if k.startswith("cues/"))
-        seconds = json.loads((out / "analysis.json").read_text())["seconds"]
-        parts = {"cue extraction": cues, **{name: seconds[name] for name in ("cues", "erasure", "layer_weights")}}
+        parts = {"cue extraction": cues}
+        for name in ("cues", "erasure", "layer_weights"):
+            parts[name] = json.loads((out / "analyses" / f"{name}.json").read_text())["seconds"]
     ours = sum(parts.values())
     print(f"demo from an empty cache: {total:.1f} s wall, of which the cue analyses {ours:.1f} s:")
     for name, s in parts.items():

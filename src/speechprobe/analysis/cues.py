@@ -307,5 +307,4 @@ ANALYSIS = Analysis(
     enabled=lambda settings: bool((settings.options.get("cues") or {}).get("enabled", False)),  # the run says
     options=_options,
     description="Out-of-sample ridge R² and Pearson r of each clip's acoustic cues, per layer.",
-    findings=cue_findings,
 )

@@ -342,5 +342,4 @@ ANALYSIS = Analysis(
     enabled=lambda settings: bool((settings.options.get("erasure") or {}).get("enabled", False)),
     options=_options,
     description="ΔMacro-F1 of the task's probe when LEACE erases a cue group from a layer (fitted in-fold).",
-    findings=erasure_findings,
 )

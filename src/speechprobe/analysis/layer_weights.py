@@ -395,5 +395,4 @@ ANALYSIS = Analysis(
     enabled=lambda settings: bool((settings.options.get("layer_weights") or {}).get("enabled", False)),  # the run says
     options=_options,
     description="A learned softmax weighting of all layers against the single layer chosen in-fold, same head.",
-    findings=reference_findings,
 )
