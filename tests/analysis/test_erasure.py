@@ -79,6 +79,16 @@ def test_unerased_scores_are_the_runs_probe_scores():
     assert np.allclose(ours.sort_index(), runs.sort_index())
 
 
+def test_constant_features_have_nothing_to_erase():
+    """A layer constant on the training fold (a duration baseline on fixed-length clips) is left as it is."""
+    world = cue_world()
+    targets = cue_targets(world["cues"], world["groups"])
+    folds = make_folds(world["pitch"], world["groups"], 4, 0)
+    constant = np.ones((len(world["pitch"]), 1, 1), dtype=np.float32)
+    rows = pd.DataFrame(erase_layers(constant, world["pitch"], targets, folds, group_columns(["f0", "energy"])))
+    assert (rows[rows.metric == "delta_macro_f1"]["value"] == 0).all()
+
+
 def test_a_cue_constant_on_the_training_fold_gives_no_score():
     world = cue_world()
     targets = cue_targets(world["cues"], world["groups"])

@@ -104,8 +104,8 @@ class Span:
 
     def __init__(self, X_train: np.ndarray) -> None:
         _, s, vt = np.linalg.svd(X_train - X_train.mean(axis=0), full_matrices=False)
-        rank = int((s > s[0] * 1e-10).sum()) if len(s) and s[0] > 0 else 0
-        self.basis = vt[:rank].T if rank < X_train.shape[1] else None
+        self.rank = int((s > s[0] * 1e-10).sum()) if len(s) and s[0] > 0 else 0
+        self.basis = vt[: self.rank].T if self.rank < X_train.shape[1] else None
 
     def coords(self, X: np.ndarray) -> np.ndarray:
         return X @ self.basis if self.basis is not None else X
@@ -148,9 +148,15 @@ def erase_cell(
         variants = {NONE: (Xtr, Xte)}
         for group, cols in groups.items():
             z = _concept(cues, train, cols)
-            if z is not None:
-                erase = leace(Ctr, z)
-                variants[group] = (span.lift(Xtr, Ctr, erase(Ctr)), span.lift(Xte, Cte, erase(Cte)))
+            if z is None:
+                continue
+            if (
+                span.rank == 0
+            ):  # constant training features (e.g. clip duration on a fixed-length task): nothing to erase
+                variants[group] = (Xtr, Xte)
+                continue
+            erase = leace(Ctr, z)
+            variants[group] = (span.lift(Xtr, Ctr, erase(Ctr)), span.lift(Xte, Cte, erase(Cte)))
         preds = predict_variants(probe, seed, list(variants.values()), y[train])
     out = {name: macro_f1(y[test], pred) for name, pred in zip(variants, preds)}
     return {NONE: out[NONE], **{g: out.get(g, float("nan")) for g in groups}}
