@@ -68,9 +68,17 @@ def test_flags_turn_the_analyses_off(tones, tiny_whisper, tmp_path):
 
 def test_probe_stage_runs_erasure_on_stored_cues(tones, tiny_whisper, tmp_path):
     out = tmp_path / "run"
-    clips, state = run_extract(_cfg(tones, out, tiny_whisper))
+    clips, state = run_extract(_cfg(tones, out, tiny_whisper, repeats=2, knn_k=3))
     cfg, clips, state = load_extracted(out)
-    cfg.erasure, cfg.layer_weights = True, False
+    cfg.erasure, cfg.layer_weights, cfg.cue_probes = True, False, False
     probe_and_report(cfg, clips, state)
-    assert (out / "erasure.csv").is_file() and (out / "cues.csv").is_file()
+    assert (out / "erasure.csv").is_file() and not (out / "cues.csv").exists()
     assert not (out / "all_layers.csv").exists()
+    # The unerased probe is the run's own: same repeated fold plan, same k, same fixed-label Macro-F1.
+    keys = ["model", "layer", "fold"]
+    results = pd.read_csv(out / "results.csv")
+    results = results[(results.probe == "knn") & (results.metric == "macro_f1")].set_index(keys)["value"]
+    erasure = pd.read_csv(out / "erasure.csv")
+    unerased = erasure[(erasure.target == "none") & (erasure.metric == "macro_f1")].set_index(keys)["value"]
+    assert set(unerased.index) == set(results.index) and unerased.index.get_level_values("fold").max() == 7
+    pd.testing.assert_series_equal(unerased.sort_index(), results.sort_index())

@@ -21,7 +21,7 @@ heatmap per model). Formulas: docs/analyses.md.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -39,8 +39,9 @@ from ..probes.cv import Fold
 from .contract import Analysis, AnalysisResult, AnalysisSettings, Figure, Unit
 from .contrast import random_pairs
 from .inputs import read_manifest, read_table
+from .intervals import fold_ratio
 from .plots import plot_panel_heatmaps
-from .summary import summarize
+from .summary import run_ratios, summarize
 
 CUE_CSV = "cues.csv"
 CUE_COLUMNS = ["task", "model", "target", "layer", "probe", "fold", "metric", "value"]
@@ -180,7 +181,7 @@ def compute(unit: Unit) -> AnalysisResult:
     if constant:
         out.notes.append(f"cues on {unit.task}: {', '.join(constant)} constant or undefined on every clip (no score)")
     baselines = baseline_models(unit.run_dir)
-    png = plot_cues(cue_summary(rows), unit, baselines)
+    png = plot_cues(cue_summary(rows, fold_ratio(unit.folds)), unit, baselines)
     if png:
         out.figures.append(Figure(png, _caption(unit, baselines)))
     return out
@@ -200,9 +201,11 @@ def baseline_models(run_dir: Path) -> list[str]:
     return [m for m, info in models.items() if int(info.get("num_layers") or 0) == 1]
 
 
-def cue_summary(rows: pd.DataFrame) -> pd.DataFrame:
-    """Mean, std, n and 95 % CI over folds per (model, task, target, layer, probe, metric)."""
-    parts = [summarize(part.drop(columns="target")).assign(target=t) for t, part in rows.groupby("target")]
+def cue_summary(rows: pd.DataFrame, ratio: float | Mapping[str, float] | None = None) -> pd.DataFrame:
+    """Mean, std, n and 95 % CI over folds per (model, task, target, layer, probe, metric); the CI is
+    summary.csv's corrected resampled t with the run's ``n_test / n_train`` ``ratio`` (per task or one float,
+    :func:`.summary.summarize`)."""
+    parts = [summarize(part.drop(columns="target"), ratio).assign(target=t) for t, part in rows.groupby("target")]
     if not parts:
         return pd.DataFrame(columns=["model", "task", "target", "layer", "probe", "metric", "mean", "std", "n", "ci95"])
     return pd.concat(parts, ignore_index=True)
@@ -273,7 +276,7 @@ def cue_findings(run_dir: Path) -> list[str]:
     path = Path(run_dir) / CUE_CSV
     if not path.is_file():
         return []
-    summary = cue_summary(read_table(path, CUE_COLUMNS))
+    summary = cue_summary(read_table(path, CUE_COLUMNS), run_ratios(run_dir))
     baselines, depth = baseline_models(run_dir), model_depths(run_dir)
     out = []
     for model in [m for m in depth if m not in baselines and m in set(summary["model"])]:

@@ -40,13 +40,13 @@ from sklearn.exceptions import ConvergenceWarning
 
 from ..errors import SpeechprobeError
 from ..parallel import single_threaded
-from ..probes import macro_f1, make_probe
+from ..probes import ProbeSettings, macro_f1, make_probe
 from ..probes.cv import Fold
 from .contract import Analysis, AnalysisResult, AnalysisSettings, Figure, Unit
 from .contrast import random_pairs
 from .cues import TARGETS, baseline_models, model_depths, per_model, unit_targets
 from .inputs import read_table
-from .intervals import fold_interval, fold_sizes
+from .intervals import fold_interval, fold_ratio
 from .plots import plot_panel_heatmaps
 
 ERASURE_CSV = "erasure.csv"
@@ -136,10 +136,18 @@ def standardise(train: np.ndarray, test: np.ndarray) -> tuple[np.ndarray, np.nda
 
 
 def erase_cell(
-    X: np.ndarray, y: np.ndarray, cues: np.ndarray, fold: Fold, groups: dict[str, list[int]], probe: str, seed: int
+    X: np.ndarray,
+    y: np.ndarray,
+    cues: np.ndarray,
+    fold: Fold,
+    groups: dict[str, list[int]],
+    probe: str,
+    seed: int,
+    settings: ProbeSettings | None = None,
 ) -> dict[str, float]:
-    """Macro-F1 of ``probe`` on one layer and fold: unerased (``"none"``) and with each cue group erased
-    (NaN when the group is constant on the training fold)."""
+    """Macro-F1 of ``probe`` (with the run's ``settings``) on one layer and fold, over the task's fixed label
+    set: unerased (``"none"``) and with each cue group erased (NaN when the group is constant on the
+    training fold)."""
     train, test = fold
     with single_threaded():
         Xtr, Xte = standardise(X[train].astype(np.float64), X[test].astype(np.float64))
@@ -157,13 +165,18 @@ def erase_cell(
                 continue
             erase = leace(Ctr, z)
             variants[group] = (span.lift(Xtr, Ctr, erase(Ctr)), span.lift(Xte, Cte, erase(Cte)))
-        preds = predict_variants(probe, seed, list(variants.values()), y[train])
-    out = {name: macro_f1(y[test], pred) for name, pred in zip(variants, preds)}
+        preds = predict_variants(probe, seed, list(variants.values()), y[train], settings)
+    labels = np.unique(y)
+    out = {name: macro_f1(y[test], pred, labels) for name, pred in zip(variants, preds)}
     return {NONE: out[NONE], **{g: out.get(g, float("nan")) for g in groups}}
 
 
 def predict_variants(
-    probe: str, seed: int, variants: list[tuple[np.ndarray, np.ndarray]], y_train: np.ndarray
+    probe: str,
+    seed: int,
+    variants: list[tuple[np.ndarray, np.ndarray]],
+    y_train: np.ndarray,
+    settings: ProbeSettings | None = None,
 ) -> list[np.ndarray]:
     """Test predictions of a fresh ``probe`` trained on each ``(train, test)`` variant of one layer.
 
@@ -173,17 +186,17 @@ def predict_variants(
     from ..probes.fast import knn_predict, mlp_predict
     from ..probes.runner import _torch_settings
 
-    settings = _torch_settings(probe, seed)
+    kernel = _torch_settings(probe, seed, settings)
     classes, codes = np.unique(y_train, return_inverse=True)
-    if settings is None or len(classes) < 2:
+    if kernel is None or len(classes) < 2:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ConvergenceWarning)
-            return [make_probe(probe, seed).fit(tr, y_train).predict(te) for tr, te in variants]
+            return [make_probe(probe, seed, settings).fit(tr, y_train).predict(te) for tr, te in variants]
     train, test = standardise(np.stack([v[0] for v in variants]), np.stack([v[1] for v in variants]))
     if probe == "knn":
-        pred = knn_predict(train, codes, test, len(classes), device="cpu", **settings)
+        pred = knn_predict(train, codes, test, len(classes), device="cpu", **kernel)
     else:
-        pred = mlp_predict(train, codes, test, len(classes), device="cpu", **settings)[0]
+        pred = mlp_predict(train, codes, test, len(classes), device="cpu", **kernel)[0]
     return list(classes[pred])
 
 
@@ -195,13 +208,15 @@ def erase_layers(
     groups: dict[str, list[int]],
     probe: str = "knn",
     seed: int = 0,
+    settings: ProbeSettings | None = None,
 ) -> list[dict]:
-    """Tidy rows ``{target, layer, probe, fold, metric, value}`` for features ``(N, L, D)``."""
+    """Tidy rows ``{target, layer, probe, fold, metric, value}`` for features ``(N, L, D)``; ``probe`` with
+    the run's probe ``settings`` (default: the defaults)."""
     rows = []
     for layer in range(features.shape[1]):
         X = np.asarray(features[:, layer])
         for k, fold in enumerate(folds):
-            scores = erase_cell(X, labels, cues, fold, groups, probe, seed)
+            scores = erase_cell(X, labels, cues, fold, groups, probe, seed, settings)
             for target, value in scores.items():
                 row = {"target": target, "layer": layer, "probe": probe, "fold": k}
                 rows.append({**row, "metric": "macro_f1", "value": value})
@@ -215,7 +230,8 @@ def compute(unit: Unit) -> AnalysisResult:
     targets = unit_targets(unit)
     probe = _option(unit.settings, "probe", unit.settings.primary_probe)
     groups = group_columns(_option(unit.settings, "groups", tuple(CUE_GROUPS)))
-    rows, notes = per_model(unit, erase_layers, unit.labels, targets, unit.folds, groups, probe, unit.settings.seed)
+    args = (unit.labels, targets, unit.folds, groups, probe, unit.settings.seed, unit.probe_settings)
+    rows, notes = per_model(unit, erase_layers, *args)
     rows = rows.reindex(columns=COLUMNS)
     summary = erasure_summary(rows, unit)
     out = AnalysisResult(tables={ERASURE_CSV: rows, SUMMARY_CSV: summary}, notes=[f"erasure {n}" for n in notes])
@@ -234,12 +250,12 @@ def erasure_summary(rows: pd.DataFrame, unit: Unit) -> pd.DataFrame:
     """Per (model, target, layer): mean unerased / erased Macro-F1 and the mean ΔMacro-F1 with its 95 %
     interval over folds (corrected for the folds' shared training data, :func:`fold_interval`); ``best``
     marks each model's best layer by the primary probe."""
-    n_train, n_test = fold_sizes(unit.folds)
+    ratio = fold_ratio(unit.folds)
     out = []
     for (model, target, layer, probe), part in rows.groupby(["model", "target", "layer", "probe"], sort=False):
         f1 = part[part["metric"] == "macro_f1"]["value"].to_numpy(float)
         delta = part[part["metric"] == "delta_macro_f1"]["value"].to_numpy(float)
-        mean, lo, hi = np.clip(fold_interval(delta, n_train, n_test), -1, 1) if len(delta) else (np.nan,) * 3
+        mean, lo, hi = np.clip(fold_interval(delta, ratio), -1, 1) if len(delta) else (np.nan,) * 3
         try:
             best = int(layer) == unit.best_layer(model)[0]
         except SpeechprobeError:

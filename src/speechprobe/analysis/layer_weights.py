@@ -46,7 +46,7 @@ from .contract import Analysis, AnalysisResult, AnalysisSettings, Figure, Unit
 from .contrast import random_pairs
 from .cues import model_depths, per_model
 from .inputs import read_table
-from .intervals import fold_interval, fold_sizes
+from .intervals import fold_interval, fold_ratio
 from .plots import _new_figure, save_figure
 
 ALL_LAYERS_CSV = "all_layers.csv"
@@ -234,14 +234,14 @@ def _fold_rows(k: int, sp: Split, weights, weighted, single, labels: np.ndarray,
             "probe": "weighted_sum",
             "fold": k,
             "metric": "macro_f1",
-            "value": macro_f1(test, classes[weighted[sp.test].argmax(-1)]),
+            "value": macro_f1(test, classes[weighted[sp.test].argmax(-1)], classes),
         }
     ]
     rows += [
         {"layer": layer, "probe": "weighted_sum", "fold": k, "metric": "weight", "value": float(v)}
         for layer, v in enumerate(weights)
     ]
-    each = [macro_f1(test, classes[logits[sp.test].argmax(-1)]) for logits in single[0]]
+    each = [macro_f1(test, classes[logits[sp.test].argmax(-1)], classes) for logits in single[0]]
     rows += [
         {"layer": layer, "probe": "single_layer", "fold": k, "metric": "macro_f1", "value": v}
         for layer, v in enumerate(each)
@@ -259,7 +259,7 @@ def _inner_scores(single: np.ndarray, sp: Split, labels: np.ndarray, classes: np
     totals = np.zeros(single.shape[1])
     for s, inner in enumerate(sp.inner, 1):
         val = sp.train & ~inner
-        totals += [macro_f1(labels[val], classes[logits[val].argmax(-1)]) for logits in single[s]]
+        totals += [macro_f1(labels[val], classes[logits[val].argmax(-1)], classes) for logits in single[s]]
     return totals / len(sp.inner)
 
 
@@ -285,7 +285,7 @@ def compute(unit: Unit) -> AnalysisResult:
 def reference_table(rows: pd.DataFrame, task: str, folds: Sequence[Fold]) -> pd.DataFrame:
     """Per model: weighted-sum and selected-layer Macro-F1 with 95 % intervals, their paired difference and
     its interval (corrected for shared training data), the hindsight best layer, and a verdict."""
-    n_train, n_test = fold_sizes(folds)
+    ratio = fold_ratio(folds)
     out = []
     for model, part in rows.groupby("model", sort=False):
         f1 = part[part["metric"] == "macro_f1"]
@@ -293,9 +293,9 @@ def reference_table(rows: pd.DataFrame, task: str, folds: Sequence[Fold]) -> pd.
         selected = f1[f1["probe"] == "selected_layer"].set_index("fold")["value"]
         single = f1[f1["probe"] == "single_layer"].groupby("layer")["value"].mean()
         paired = (weighted - selected).dropna()
-        w, w_lo, w_hi = np.clip(fold_interval(weighted.to_numpy(), n_train, n_test), 0, 1)  # Macro-F1 is in [0, 1]
-        s, s_lo, s_hi = np.clip(fold_interval(selected.to_numpy(), n_train, n_test), 0, 1)
-        d, d_lo, d_hi = np.clip(fold_interval(paired.to_numpy(), n_train, n_test), -1, 1)
+        w, w_lo, w_hi = np.clip(fold_interval(weighted.to_numpy(), ratio), 0, 1)  # Macro-F1 is in [0, 1]
+        s, s_lo, s_hi = np.clip(fold_interval(selected.to_numpy(), ratio), 0, 1)
+        d, d_lo, d_hi = np.clip(fold_interval(paired.to_numpy(), ratio), -1, 1)
         verdict = "weighted sum better" if d_lo > 0 else "best single layer better" if d_hi < 0 else "equal"
         if not np.isfinite(d_lo):
             verdict = "undetermined"
