@@ -477,14 +477,8 @@ def run_layer_analyses(cfg: RunConfig, state: RunState) -> None:
         return
     from .analysis.layer_analyses import run_layer_analyses as run_all
 
-    run_all(
-        cfg.out,
-        _loader(cfg, state),
-        fingerprints=cfg.fingerprints,
-        similarity=cfg.similarity,
-        mdl=cfg.mdl,
-        device=cfg.device,
-    )
+    load = _loader(cfg, state)
+    run_all(cfg.out, load, fingerprints=cfg.fingerprints, similarity=cfg.similarity, mdl=cfg.mdl, device=cfg.device)
 
 
 def run_zeroshot_stage(cfg: ZeroShotConfig) -> pd.DataFrame:
