@@ -287,12 +287,16 @@ def test_broken_run_dirs_render(tmp_path: Path, damage: str) -> None:
     assert len(_images(page)) == page.count("<figcaption>")
 
 
-def test_unknown_figures_get_a_caption(tmp_path: Path) -> None:
+def test_only_figures_of_this_run_are_shown(tmp_path: Path) -> None:
     run = write_run(tmp_path / "run", **SMALL)
     (run / "figures").mkdir()
-    mpimg.imsave(run / "figures" / "custom.png", np.random.default_rng(0).random((20, 30, 3)))
+    for name in ("custom.png", "stale.png"):
+        mpimg.imsave(run / "figures" / name, np.random.default_rng(0).random((20, 30, 3)))
+    manifest = json.loads((run / "manifest.json").read_text())
+    (run / "manifest.json").write_text(json.dumps({**manifest, "figures": ["figures/custom.png"]}))
     page = build_report(run).read_text()
-    assert "Figure custom.png found in figures/." in page
+    assert "Figure custom.png of this run." in page  # listed in manifest.json
+    assert "stale.png" not in page  # figures/ is never globbed: another run's leftovers stay out
     assert len(_images(page)) == page.count("<figcaption>")
 
 

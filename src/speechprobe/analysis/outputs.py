@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from .summary import atomic_write
+from ..files import atomic_write
 
 SIDECAR_DIR = "analyses"
 

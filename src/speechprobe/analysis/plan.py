@@ -31,12 +31,14 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from ..errors import ConfigError, SpeechprobeError
+from ..files import atomic_write
 from ..probes import ProbeSettings
+from ..rundir import read_results
 from .contract import Analysis, AnalysisSettings, Unit
 from .inputs import FeatureLoader, read_clips, read_manifest, read_table, store_loader, write_table
 from .primary import primary_best, primary_probe
 from .registry import registered
-from .summary import atomic_write, read_results, summarize
+from .summary import summarize
 
 RECORD = "analysis.json"
 

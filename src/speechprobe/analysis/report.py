@@ -33,7 +33,9 @@ import numpy as np
 import pandas as pd
 
 from ..errors import SpeechprobeError
+from ..files import write_text
 from ..models.registry import default_baselines, nuisance_baselines
+from ..rundir import slug
 from .curves import CURVE_RULE, DEFAULT_TOL, baseline_gain, curve_shapes, paralinguistic_summary
 from .inputs import read_table
 from .outputs import AnalysisOutput, read_outputs
@@ -42,14 +44,12 @@ from .plots import (
     plot_layer_curves,
     plot_layer_heatmaps,
     plot_zeroshot_scatter,
-    task_slug,
     zeroshot_points,
 )
 from .primary import primary_probe, secondary_best
 from .selection import CHANCE_COLUMNS, CHANCE_TEXT, PERMUTATION_COLUMNS, PERMUTATION_TEXT
 from .summary import (
     SUMMARY_COLUMNS,
-    atomic_write,
     best_layers,
     chance_levels,
     fold_size_ratios,
@@ -104,6 +104,14 @@ MAIN_TABLE_TEXT = (
     "selection-aware permutation test of the best layer and its Benjamini–Hochberg q across the run; "
     "secondary_*: the other probes' own best layer and score (secondary: they do not define the best layer)."
 )
+
+OTHER_CAPTIONS = {
+    "zeroshot_correlation.png": (
+        "Zero-shot against best-layer probe Macro-F1 per (model, task), both chance-normalised, with the pooled "
+        "Spearman and Pearson correlations and their 95% bootstrap intervals over tasks (zeroshot_correlation.csv)."
+    ),
+}
+
 
 # --------------------------------------------------------------------------------------------- loading
 
@@ -211,23 +219,27 @@ def load_run(run_dir: Path) -> RunData:
     bad = 0 if data.results is None else int(data.results["value"].isna().sum())
     if bad:
         data.problems.append(f"results.csv has {bad} row(s) without a numeric value; they are ignored")
+    if (run_dir / "analysis.json").is_file():
+        try:
+            data.analysis = json.loads((run_dir / "analysis.json").read_text())
+        except (OSError, ValueError) as e:
+            data.problems.append(f"analysis.json cannot be read ({e})")
     for name, columns, attr in (
         ("permutation.csv", PERMUTATION_COLUMNS, "permutation"),
         ("chance.csv", CHANCE_COLUMNS, "chance"),
         ("zeroshot_diagnostics.csv", ZS_DIAG_COLUMNS, "zeroshot_diagnostics"),
         ("zeroshot_correlation.csv", ZS_CORR_COLUMNS, "zeroshot_correlation"),
     ):
-        if (run_dir / name).is_file():
-            try:
-                setattr(data, attr, read_table(run_dir / name, columns))
-            except (SpeechprobeError, ValueError, pd.errors.ParserError, pd.errors.EmptyDataError, OSError) as e:
-                data.problems.append(f"{name} cannot be used ({e})")
-    data.bootstrap = _read_bootstrap(run_dir, data.problems)
-    if (run_dir / "analysis.json").is_file():
+        if not (run_dir / name).is_file():
+            continue
+        if attr in ("permutation", "chance") and not data.analysis:  # written with this run's analysis.json
+            data.problems.append(f"{name} is ignored: this run's analysis.json is missing")
+            continue
         try:
-            data.analysis = json.loads((run_dir / "analysis.json").read_text())
-        except (OSError, ValueError) as e:
-            data.problems.append(f"analysis.json cannot be read ({e})")
+            setattr(data, attr, read_table(run_dir / name, columns))
+        except (SpeechprobeError, ValueError, pd.errors.ParserError, pd.errors.EmptyDataError, OSError) as e:
+            data.problems.append(f"{name} cannot be used ({e})")
+    data.bootstrap = _read_bootstrap(run_dir, data.problems)
     data.outputs, problems = read_outputs(run_dir)
     data.problems.extend(problems)
     data.problems.extend(_coverage_problems(data))
@@ -730,41 +742,31 @@ def make_figures(data: RunData, chance: pd.DataFrame) -> tuple[list[FigureEntry]
     for out in data.outputs:  # figures of the feature-level analyses, with their own captions
         notes = (FigureEntry(data.run_dir / f.path, f.caption, f.section) for f in out.figures)
         entries.extend(e for e in notes if e.path.is_file())
-    known = {e.path.name for e in entries}
     models = sorted(set(summary["model"]) | set(data.manifest.get("models") or {}))
     tasks = sorted(set(summary["task"]) | set(data.tasks_meta))
-    pairs = {
-        f"{kind}_{task_slug(m)}_{task_slug(t)}.png": (kind, m, t)
-        for kind in ("tsne", "umap")
-        for m in models
-        for t in tasks
-    }
-    if fig_dir.is_dir():
-        for png in sorted(fig_dir.glob("*.png")):
-            if png.name in known:
-                continue
-            written = (data.analysis.get("captions") or {}).get(str(png.relative_to(data.run_dir)))
-            if written:  # an analysis wrote this figure with its caption (analysis.json)
-                section = "Embeddings" if png.name in pairs else "Analyses"
-                entries.append(FigureEntry(png, str(written), section))
-            elif png.name in pairs:
-                kind, model, task = pairs[png.name]
-                name = "t-SNE" if kind == "tsne" else "UMAP"
-                caption = (
-                    f"{name} of {model} on {task}: the first layer, the best layer and the last layer (panel titles), "
-                    f"standardised (PCA to 50 dimensions when larger), points coloured by label."
-                )
-                entries.append(FigureEntry(png, caption, "Embeddings"))
-            else:
-                entries.append(FigureEntry(png, f"Figure {png.name} found in figures/.", "Other figures"))
+    embeddings = {f"{kind}_{slug(m)}_{slug(t)}.png" for kind in ("tsne", "umap") for m in models for t in tasks}
+    drawn = {e.path.name for e in entries}
+    # Only figures of this run: those its analyses recorded (analysis.json) and other stages listed
+    # (manifest.json); figures/ is never globbed, so another run's leftovers never appear.
+    listed = [*(data.analysis.get("captions") or {}).items(), *((f, None) for f in data.manifest.get("figures") or [])]
+    for rel, caption in listed:
+        png = data.run_dir / rel
+        if png.name in drawn or png.suffix != ".png" or not png.is_file():
+            continue
+        drawn.add(png.name)
+        if caption:
+            entries.append(FigureEntry(png, str(caption), "Embeddings" if png.name in embeddings else "Analyses"))
+        else:
+            text = OTHER_CAPTIONS.get(png.name, f"Figure {png.name} of this run.")
+            entries.append(FigureEntry(png, text, "Other figures"))
     return entries, problems
 
 
-def _task_from(slug: str, names: Iterable[str]) -> str:
+def _task_from(name_slug: str, names: Iterable[str]) -> str:
     for name in sorted(set(names)):
-        if task_slug(str(name)) == slug:
+        if slug(str(name)) == name_slug:
             return str(name)
-    return slug
+    return name_slug
 
 
 # --------------------------------------------------------------------------------------------- tables
@@ -888,9 +890,7 @@ def _md_table(frame: pd.DataFrame, formats: dict[str, int] | None = None) -> str
         return "_No rows._"
     formats = formats or {}
 
-    def esc(s: str) -> str:
-        return s.replace("|", "\\|").replace("\n", " ")
-
+    esc = md_escape
     lines = [
         "| " + " | ".join(esc(str(c)) for c in frame.columns) + " |",
         "|" + "|".join("---" for _ in frame.columns) + "|",
@@ -1130,30 +1130,42 @@ def render_html(rep: Report) -> str:
     return "\n".join(parts)
 
 
+# Characters that make markup inside a line of text (emphasis, code, links, HTML, tables, math, strikethrough);
+# "#", "+", "-" and digits only do at the start of a line, where the report always puts "- " or "### " first.
+_MD_SPECIAL = re.compile(r"([\\`*_\[\]<>|~$])")
+
+
+def md_escape(text: object) -> str:
+    """Text as literal Markdown: labels and task names never become emphasis, links, HTML or table cells."""
+    return _MD_SPECIAL.sub(r"\\\1", str(text)).replace("\n", " ")
+
+
 def render_markdown(rep: Report, run_dir: Path) -> str:
-    lines = [f"# {rep.title}", "", "## Findings", ""]
-    lines += [f"- {s}" for s in rep.findings] + [""]
+    esc = md_escape
+    lines = [f"# {esc(rep.title)}", "", "## Findings", ""]
+    lines += [f"- {esc(s)}" for s in rep.findings] + [""]
     if rep.warnings:
-        lines += ["## Warnings", "", *[f"- {w}" for w in rep.warnings], ""]
+        lines += ["## Warnings", "", *[f"- {esc(w)}" for w in rep.warnings], ""]
     if rep.problems:
-        lines += ["## Missing or partial data", "", *[f"- {p}" for p in rep.problems], ""]
+        lines += ["## Missing or partial data", "", *[f"- {esc(p)}" for p in rep.problems], ""]
     lines += ["## Tables", ""]
     for t in rep.tables:
-        lines += [f"### {t.title}", ""] + ([t.note, ""] if t.note else []) + [_md_table(t.frame, t.formats), ""]
+        note = [esc(t.note), ""] if t.note else []
+        lines += [f"### {esc(t.title)}", "", *note, _md_table(t.frame, t.formats), ""]
     lines += ["## Figures", ""]
     for n, fig in enumerate(rep.figures, 1):
         rel = fig.path.relative_to(run_dir).as_posix()
-        lines += [f"![Figure {n}]({rel})", "", f"*Figure {n}.* {fig.caption}", ""]
+        lines += [f"![Figure {n}]({rel})", "", f"*Figure {n}.* {esc(fig.caption)}", ""]
     lines += ["## Run details", ""]
     if rep.notes:
-        lines += [*[f"- {s}" for s in rep.notes], ""]
+        lines += [*[f"- {esc(s)}" for s in rep.notes], ""]
     for t in rep.run_tables:
-        lines += [f"### {t.title}", "", _md_table(t.frame, t.formats), ""]
+        lines += [f"### {esc(t.title)}", "", _md_table(t.frame, t.formats), ""]
     return "\n".join(lines)
 
 
 def _write_text(path: Path, text: str) -> Path:
-    return atomic_write(path, lambda fh: fh.write(text.encode("utf-8")))
+    return write_text(path, text)
 
 
 def write_main_table(run_dir: Path, table: pd.DataFrame, baselines: Sequence[str] | None = None) -> tuple[Path, Path]:

@@ -1,6 +1,7 @@
 """Built-in synthetic paralinguistic suite, generated offline with eSpeak NG from a seed."""
 
 from .controls import CONTROL_TASKS  # registers the control tasks (gender_pitchnorm)
+from .generate import ensure_task, generate_task, render
 from .lexical import LEXICAL_TASKS  # registers the lexical tasks (spoken_word, language)
 from .suite import (
     DEFAULT_N_PER_CLASS,
@@ -8,7 +9,6 @@ from .suite import (
     GENERATOR_VERSION,
     SAMPLE_RATE,
     SYNTHETIC_TASKS,
-    generate_task,
 )
 
 __all__ = [
@@ -19,5 +19,7 @@ __all__ = [
     "LEXICAL_TASKS",
     "SAMPLE_RATE",
     "SYNTHETIC_TASKS",
+    "ensure_task",
     "generate_task",
+    "render",
 ]

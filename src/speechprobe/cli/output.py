@@ -1,4 +1,4 @@
-"""What the CLI prints after a run: the best layer per (model, task) with its uncertainty.
+"""What the commands print: the best layer per (model, task) with its uncertainty, on standard output.
 
 Reads the run directory only (:func:`speechprobe.analysis.load_run` and the report's main table), so the
 console shows the same numbers as report.html.
@@ -23,7 +23,7 @@ def print_best(out: Path) -> None:
     then the other probes' best scores (secondary), and where the outputs are."""
     import pandas as pd
 
-    from .analysis import load_run, main_table
+    from ..analysis import load_run, main_table
 
     data = load_run(out)
     table = main_table(data)
