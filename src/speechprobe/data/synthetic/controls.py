@@ -11,6 +11,7 @@ representation (:mod:`speechprobe.analysis.erasure`) should cost this task littl
 from __future__ import annotations
 
 import dataclasses
+import threading
 
 import numpy as np
 
@@ -18,15 +19,23 @@ from .suite import SAMPLE_RATE, Item, _gender, _task
 
 CONTROL_TASKS: tuple[str, ...] = ("gender_pitchnorm",)
 TARGET_MEDIAN_F0 = 160.0  # Hz: between the male (~100 Hz) and female (~200 Hz) variants
+_PRAAT = threading.Lock()  # Praat's random generator is global; the suite renders clips in threads
 
 
 def normalise_pitch(audio: list[np.ndarray], rng: np.random.Generator) -> np.ndarray:
-    """The clip with its median F0 set to TARGET_MEDIAN_F0 (Praat "Change gender": PSOLA, formants kept)."""
+    """The clip with its median F0 set to TARGET_MEDIAN_F0 (Praat "Change gender": PSOLA, formants kept).
+
+    Praat's PSOLA draws random numbers (for unvoiced stretches), so its generator is seeded from the
+    item's ``rng`` under a lock: the same item renders the same bytes, in any thread.
+    """
     import parselmouth
     from parselmouth.praat import call
 
     sound = parselmouth.Sound(audio[0].astype(np.float64), sampling_frequency=SAMPLE_RATE)
-    shifted = call(sound, "Change gender", 75.0, 600.0, 1.0, TARGET_MEDIAN_F0, 1.0, 1.0)
+    with _PRAAT:
+        parselmouth.praat.run(f"random_initializeWithSeedUnsafelyButPredictably ({int(rng.integers(2**31))})\n")
+        shifted = call(sound, "Change gender", 75.0, 600.0, 1.0, TARGET_MEDIAN_F0, 1.0, 1.0)
+        parselmouth.praat.run("random_initializeSafelyAndUnpredictably ()\n")
     out = shifted.values[0]
     peak = float(np.max(np.abs(out))) if len(out) else 0.0
     return (out / peak * 0.9 if peak > 0.99 else out).astype(np.float32)  # PSOLA can overshoot full scale
