@@ -15,6 +15,7 @@ import time
 
 from .config import RunConfig
 from .errors import SpeechprobeError
+from .features.engine import LocalEngine
 from .features.extract import extract
 from .features.store import FeatureStore
 from .models.acoustic_cues import NAME
@@ -32,6 +33,7 @@ def record_extraction(extraction: dict, key: str, report, t0: float, budget: flo
         "reused": report.reused,
         "seconds": seconds,
         "max_batch_seconds": budget,
+        "warnings": report.warnings,
     }
 
 
@@ -41,13 +43,13 @@ def extract_cues(cfg: RunConfig, records, state, store: FeatureStore) -> None:
     Nothing unless ``cfg`` runs cue probes or erasure."""
     if not (cfg.cue_probes or cfg.erasure):
         return
-    adapter = load_model(NAME)
-    info = {**dataclasses.asdict(adapter.info), "options": adapter.options()}
+    engine = LocalEngine(load_model(NAME))
+    info = {**dataclasses.asdict(engine.info), "options": engine.options()}
     space = store.space(NAME, info["revision"], {**info["options"], "pooling": cfg.pooling})
     state.targets[NAME] = {**info, "space": space.root.name}
     for rec in records:
         t0, key = time.perf_counter(), f"{NAME}/{rec.task.name}"
-        report = extract(adapter, rec.source, space, cfg.pooling, cfg.batch_seconds, cfg.progress, key)
+        report = extract(engine, rec.source, space, cfg.pooling, cfg.batch_seconds, cfg.progress, key)
         record_extraction(state.extraction, key, report, t0, cfg.batch_seconds)
         if [c.content_hash for c in rec.clips] != [c.content_hash for c in report.clips]:
             raise SpeechprobeError(f"task {rec.task.name}: the source changed between models; rerun")
