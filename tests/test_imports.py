@@ -40,6 +40,7 @@ def test_contract_catches_a_lower_layer_importing_a_higher_one(tmp_path: Path) -
         "__init__",
         "cli",
         "pipeline",
+        "report",
         "analysis",
         "zeroshot",
         "probes",
