@@ -1,0 +1,25 @@
+"""The static layer-curve figure: one panel per model, below-chance layers named."""
+
+from __future__ import annotations
+
+from speechprobe.analysis.report import load_run
+from speechprobe.analysis.summary import num_layers
+from speechprobe.report.curve_panels import panels_caption, plot_task_panels
+
+
+def test_panels_are_drawn_and_below_chance_layers_named(run_dir, tmp_path):
+    data = load_run(run_dir)
+    rows = data.summary[(data.summary["task"] == "emotion") & (data.summary["metric"] == "macro_f1")].copy()
+    rows.loc[(rows["model"] == "whisper-base") & (rows["layer"] == 1) & (rows["probe"] == "knn"), "mean"] = 0.2
+    depth = num_layers(data.summary, data.depths).to_dict()
+    png, below, relative = plot_task_panels(rows, depth, "knn", tmp_path / "p.png", chance=0.25, title="emotion")
+    assert png.is_file() and png.with_suffix(".svg").is_file()
+    assert below == ["whisper-base layer 1"] and relative  # 7 and 5 layers
+    caption = panels_caption("emotion", "knn", relative, below, 5)
+    assert "one panel per model" in caption and "whisper-base layer 1" in caption and "relative depth" in caption
+
+
+def test_no_multi_layer_model_no_figure(run_dir, tmp_path):
+    data = load_run(run_dir)
+    rows = data.summary[(data.summary["model"] == "mfcc") & (data.summary["metric"] == "macro_f1")]
+    assert plot_task_panels(rows, {"mfcc": 1}, "knn", tmp_path / "p.png") is None
