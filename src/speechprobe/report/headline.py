@@ -24,6 +24,8 @@ import pandas as pd
 
 from ..analysis.summary import best_layers
 
+NORMALISED_RANGE = (-0.25, 1.0)  # the headline colour scale: a quarter below chance up to a perfect score
+
 HEADLINE_COLUMNS = [
     "model",
     "task",

@@ -21,6 +21,8 @@ from functools import lru_cache
 import numpy as np
 import pandas as pd
 
+from .headline import NORMALISED_RANGE
+
 # matplotlib's tab10, so a model has the same colour in the static and the interactive figures
 PALETTE = (
     "#1f77b4",
@@ -37,7 +39,6 @@ PALETTE = (
 FONT = {"family": "system-ui, -apple-system, 'Segoe UI', Roboto, Helvetica, Arial, sans-serif", "size": 12}
 CONFIG = {"displaylogo": False, "responsive": True, "modeBarButtonsToRemove": ["lasso2d", "select2d"]}
 # The chance-normalised scale: red below chance, grey at chance, blue up to a perfect score.
-NORMALISED_RANGE = (-0.25, 1.0)
 NORMALISED_SCALE = [[0.0, "#b2182b"], [0.2, "#f4f4f4"], [0.55, "#6baed6"], [1.0, "#08306b"]]
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from speechprobe.analysis.report import load_run
 from speechprobe.analysis.summary import num_layers
-from speechprobe.report.curve_panels import panels_caption, plot_task_panels
+from speechprobe.report.paper_figures import panels_caption, plot_task_panels
 
 
 def test_panels_are_drawn_and_below_chance_layers_named(run_dir, tmp_path):
@@ -23,3 +23,19 @@ def test_no_multi_layer_model_no_figure(run_dir, tmp_path):
     data = load_run(run_dir)
     rows = data.summary[(data.summary["model"] == "mfcc") & (data.summary["metric"] == "macro_f1")]
     assert plot_task_panels(rows, {"mfcc": 1}, "knn", tmp_path / "p.png") is None
+
+
+def test_headline_png_is_written(run_dir, tmp_path):
+    from speechprobe.analysis.curves import baseline_gain
+    from speechprobe.analysis.report import chance_table
+    from speechprobe.report.headline import headline_table
+    from speechprobe.report.paper_figures import plot_headline
+
+    data = load_run(run_dir)
+    chance = chance_table(data).set_index("task")["chance_macro_f1"].to_dict()
+    gains = baseline_gain(data.summary, data.baselines, "macro_f1", data.results, data.depths, data.primary)
+    head = headline_table(data.summary, gains, chance, data.primary, data.baselines, data.depths)
+    png = plot_headline(head, tmp_path / "headline.png")
+    assert png.is_file() and png.stat().st_size > 5000 and png.with_suffix(".svg").is_file()
+    svg = png.with_suffix(".svg").read_text()
+    assert "whisper-base" in svg and "mfcc (baseline)" in svg

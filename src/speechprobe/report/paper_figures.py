@@ -1,12 +1,17 @@
-"""The static layer-curve figure of a task, for papers: one small panel per model.
+"""Static figures for papers (PNG + SVG), the counterparts of the report's interactive ones.
 
-Four models' confidence bands on one axis blur into one mass, so each model gets its own panel on a
-shared y axis: the primary probe's curve with its 95 % band (clipped to [0, 1], where a Macro-F1 lives;
-a t interval does not know that), the other probes as thin dashed lines labelled secondary, the best
-hand-crafted baseline (same probe) as a horizontal line, chance dotted, and the primary probe's layers
-whose mean falls below chance circled in red. A ``+random`` control is drawn in its trained twin's
-panel, dashed with hollow markers. The x axis is relative depth whenever the models differ in depth,
-else the layer index.
+*Headline heatmap* (:func:`plot_headline`): model x task best-layer Macro-F1 of the primary probe on the
+chance-normalised scale (:mod:`.headline`), each cell annotated with the score and, for models, the gain
+over the best baseline and its 95 % interval.
+
+*Layer curves* (:func:`plot_task_panels`), one small panel per model: four models' confidence bands
+on one axis blur into one mass, so each model gets its own panel on a shared y axis. In each, the
+primary probe's curve with its 95 % band (clipped to [0, 1], where a Macro-F1 lives; a t interval does
+not know that), the other probes as thin dotted lines labelled secondary, the best hand-crafted
+baseline (same probe) as a horizontal line, chance dotted, and the primary probe's layers whose mean
+falls below chance circled in red. A ``+random`` control is drawn in its trained twin's panel, dashed
+with hollow markers. The x axis is relative depth whenever the models differ in depth, else the layer
+index.
 """
 
 from __future__ import annotations
@@ -17,12 +22,16 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from matplotlib.colors import LinearSegmentedColormap
 from matplotlib.ticker import MaxNLocator
 
 from ..analysis.contrast import is_random, model_styles, new_figure, trained_name
 from ..analysis.plots import save_figure
+from .headline import NORMALISED_RANGE
 
 PANELS_PER_ROW = 4
+# The chance-normalised scale (as in the interactive headline): red below chance, grey at chance, blue above.
+NORMALISED_COLOURS = [(0.0, "#b2182b"), (0.2, "#f4f4f4"), (0.55, "#6baed6"), (1.0, "#08306b")]
 
 
 def _draw_curve(ax, curve: pd.DataFrame, n: int, relative: bool, style, primary: bool, label: str) -> None:
@@ -130,6 +139,44 @@ def plot_task_panels(
     return save_figure(fig, Path(out_path)), below, relative
 
 
+def plot_headline(headline: pd.DataFrame, out_path: Path) -> Path | None:
+    """The headline heatmap as PNG and SVG; None without rows."""
+    if headline.empty:
+        return None
+    tasks = sorted(headline["task"].unique())
+    rows = list(dict.fromkeys(headline["model"]))
+    kind = dict(zip(headline["model"], headline["kind"]))
+    grid = np.full((len(rows), len(tasks)), np.nan)
+    for r in headline.itertuples(index=False):
+        grid[rows.index(r.model), tasks.index(r.task)] = r.normalised
+    fig = new_figure(2.4 + 1.25 * len(tasks), 1.3 + 0.55 * len(rows))
+    ax = fig.subplots()
+    cmap = LinearSegmentedColormap.from_list("normalised", NORMALISED_COLOURS).with_extremes(bad="#dddddd")
+    lo, hi = NORMALISED_RANGE
+    image = ax.imshow(np.clip(grid, lo, hi), cmap=cmap, vmin=lo, vmax=hi, aspect="auto")
+    for r in headline.itertuples(index=False):
+        text = f"{r.score:.2f}"
+        if r.kind == "model" and np.isfinite(r.gain):
+            text += f"\n{r.gain:+.2f}" + (f"±{r.gain_ci95:.2f}" if np.isfinite(r.gain_ci95) else "")
+        dark = np.isfinite(r.normalised) and r.normalised > 0.55
+        ax.text(
+            tasks.index(r.task),
+            rows.index(r.model),
+            text,
+            ha="center",
+            va="center",
+            fontsize=7.5,
+            color="white" if dark else "black",
+        )
+    ax.set_xticks(range(len(tasks)), tasks, rotation=30, ha="right", fontsize="small")
+    names = [f"{m} (baseline)" if kind[m] == "baseline" else m for m in rows]
+    ax.set_yticks(range(len(rows)), names, fontsize="small")
+    bar = fig.colorbar(image, ax=ax, ticks=[lo, 0, 0.5, 1])
+    bar.ax.set_yticklabels(["below", "chance", "0.5", "perfect"])
+    bar.set_label("(Macro-F1 − chance) / (1 − chance)")
+    return save_figure(fig, Path(out_path))
+
+
 def panels_caption(task: str, primary: str, relative: bool, below: Sequence[str], folds: int | None) -> str:
     """The caption of :func:`plot_task_panels`'s figure."""
     over = f"over {folds} folds" if folds else "over folds"
@@ -144,4 +191,4 @@ def panels_caption(task: str, primary: str, relative: bool, below: Sequence[str]
     return text
 
 
-__all__ = ["panels_caption", "plot_task_panels"]
+__all__ = ["panels_caption", "plot_headline", "plot_task_panels"]
