@@ -14,6 +14,7 @@ SCRIPTS = [
     "bench_whisper.py",
     "bench_extraction.py",
     "bench_probing.py",
+    "bench_uncertainty.py",
     "bench_zeroshot.py",
     "bench_memory.py",
     "bench_statistics.py",

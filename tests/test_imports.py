@@ -39,7 +39,10 @@ def test_contract_catches_a_lower_layer_importing_a_higher_one(tmp_path: Path) -
     for name in [
         "__init__",
         "cli",
+        "cli_options",
+        "cli_view",
         "pipeline",
+        "doctor",
         "report",
         "analysis",
         "zeroshot",

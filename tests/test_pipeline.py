@@ -41,11 +41,12 @@ def test_run_writes_the_run_directory(tones, tiny_whisper, tmp_path):
     assert (out / "figures" / "tsne_mfcc_manifest.png").is_file()
     assert list(results.columns) == ["model", "task", "layer", "probe", "fold", "metric", "value"]
     assert set(results["model"]) == {"tiny-whisper0", "mfcc"}
-    assert set(results["metric"]) == {"macro_f1", "accuracy", "nmi"}
+    assert set(results["metric"]) == {"macro_f1", "accuracy", "macro_f1_oof", "nmi", "ami"}
     assert sorted(results.loc[results.model == "tiny-whisper0", "layer"].unique()) == [0, 1, 2]
     summary = pd.read_csv(out / "summary.csv")
     assert {"mean", "std", "n", "ci95"} <= set(summary.columns)
-    assert (summary["n"] == 4).all()
+    assert (summary.loc[summary.metric != "macro_f1_oof", "n"] == 4).all()
+    assert (summary.loc[summary.metric == "macro_f1_oof", "n"] == 1).all()  # one out-of-fold score per repeat
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["seed"] == 0 and manifest["versions"]["torch"]
     assert manifest["tasks"]["manifest"]["grouped_folds"] is True
@@ -95,7 +96,8 @@ def test_extract_then_probe_stage(tones, tiny_whisper, tmp_path):
     cfg2, clips, state = load_extracted(tmp_path / "run")
     assert cfg2.models == cfg.models and len(clips["manifest"]) == 24
     results = probe_and_report(cfg2, clips, state)
-    assert len(results) == (3 + 1) * 4 * (2 * 2 + 1)  # layers x folds x (probes x 2 metrics + nmi)
+    # layers x (probes x (folds x 2 metrics + 1 out-of-fold) + folds x (nmi, ami))
+    assert len(results) == (3 + 1) * (2 * (4 * 2 + 1) + 4 * 2)
 
 
 def test_class_smaller_than_folds_is_a_one_line_error(tones, tiny_whisper, tmp_path):

@@ -10,6 +10,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from . import cli_options as opts
+from .cli_view import print_best, stdout
 from .errors import SpeechprobeError
 
 app = typer.Typer(
@@ -21,11 +23,6 @@ app = typer.Typer(
 console = Console(stderr=True)
 _DEBUG = {"on": False}
 _CLICK_ERROR = typer.BadParameter.__mro__[2]  # Typer's (vendored) ClickException
-
-
-def _stdout() -> Console:
-    """Standard output; wide when piped so tables stay greppable."""
-    return Console() if sys.stdout.isatty() else Console(width=240)
 
 
 def _split(value: str | None) -> list[str]:
@@ -163,6 +160,17 @@ def run(
     engine: str = EngineOpt,
     ray_address: str | None = AddressOpt,
     ray_actors: int | None = ActorsOpt,
+    repeats: int = opts.RepeatsOpt,
+    cv: str = opts.CvOpt,
+    ungrouped: bool = opts.UngroupedOpt,
+    bootstrap: int = opts.BootstrapOpt,
+    knn_k: int = opts.KnnKOpt,
+    mlp_hidden: int = opts.MlpHiddenOpt,
+    mlp_alpha: float = opts.MlpAlphaOpt,
+    mlp_epochs: int = opts.MlpEpochsOpt,
+    mlp_solver: str = opts.MlpSolverOpt,
+    linear_c: float = opts.LinearCOpt,
+    tune: bool = opts.TuneOpt,
 ) -> None:
     """Extract, probe and report: the whole pipeline (zero-shot too with --zeroshot)."""
     from .pipeline import run as run_pipeline
@@ -178,7 +186,7 @@ def run(
         run_zeroshot_stage(ZeroShotConfig.from_run_config(cfg, prompts=_split(prompts), modes=_split(mode)))
         if report:
             build_report(cfg.out)
-    _print_best(cfg.out)
+    print_best(cfg.out)
 
 
 @app.command()
@@ -236,9 +244,9 @@ def zeroshot(
     view = Table("model", "task", "probe", "Macro-F1", title="Zero-shot")
     for r in f1.to_dict("records"):
         view.add_row(str(r["model"]), str(r["task"]), str(r["probe"]), f"{r['value']:.3f}")
-    _stdout().print(view)
+    stdout().print(view)
     for what in ("results.csv", "zeroshot_diagnostics.csv", "zeroshot_vs_probe.csv", "zeroshot_correlation.csv"):
-        _stdout().print(f"{what:>24}: {out / what}")
+        stdout().print(f"{what:>24}: {out / what}")
 
 
 def _cfg_from(args: dict):
@@ -275,8 +283,13 @@ def extract(
     engine: str = EngineOpt,
     ray_address: str | None = AddressOpt,
     ray_actors: int | None = ActorsOpt,
+    folds: int = FoldsOpt,
+    cv: str = opts.CvOpt,
+    ungrouped: bool = opts.UngroupedOpt,
 ) -> None:
-    """Extract features only (into the feature store); `speechprobe probe RUN` continues."""
+    """Extract features only (into the feature store); `speechprobe probe RUN` continues.
+
+    The fold options are checked against the classes and speakers before extracting, and kept for `probe`."""
     from .pipeline import run_extract
 
     clips, state = run_extract(_cfg_from(locals() | {"probes": "knn,mlp"}))
@@ -299,21 +312,35 @@ def probe(
     mdl: bool = MdlOpt,
     report: bool = ReportOpt,
     progress: bool = ProgressOpt,
+    repeats: int | None = opts.keep_run_value(opts.RepeatsOpt),
+    cv: str | None = opts.keep_run_value(opts.CvOpt),
+    ungrouped: bool | None = typer.Option(None, "--ungrouped/--grouped", help=opts.UngroupedOpt.help),
+    bootstrap: int | None = opts.keep_run_value(opts.BootstrapOpt),
+    knn_k: int | None = opts.keep_run_value(opts.KnnKOpt),
+    mlp_hidden: int | None = opts.keep_run_value(opts.MlpHiddenOpt),
+    mlp_alpha: float | None = opts.keep_run_value(opts.MlpAlphaOpt),
+    mlp_epochs: int | None = opts.keep_run_value(opts.MlpEpochsOpt),
+    mlp_solver: str | None = opts.keep_run_value(opts.MlpSolverOpt),
+    linear_c: float | None = opts.keep_run_value(opts.LinearCOpt),
+    tune: bool | None = opts.keep_run_value(opts.TuneOpt),
 ) -> None:
-    """Probe features already extracted into RUN (nothing is re-extracted)."""
+    """Probe features already extracted into RUN (nothing is re-extracted); options not given keep RUN's."""
     from .pipeline import load_extracted, probe_and_report
 
+    given = {k: v for k, v in locals().items() if k in opts.CV_AND_PROBE_OPTIONS and v is not None}
     cfg, clips, state = load_extracted(run_dir)
     cfg.probes = _split(probes) or cfg.probes
     cfg.primary_probe = primary_probe or cfg.primary_probe
     cfg.folds = folds if folds is not None else cfg.folds
     cfg.seed = seed if seed is not None else cfg.seed
+    for name, value in given.items():
+        setattr(cfg, name, value)
     cfg.n_jobs, cfg.progress = jobs, progress
     cfg.permutations, cfg.embeddings, cfg.report = permutations, embeddings, report
     cfg.fingerprints, cfg.similarity, cfg.mdl = fingerprints, similarity, mdl
     cfg.validate()
     probe_and_report(cfg, clips, state)
-    _print_best(run_dir)
+    print_best(run_dir)
 
 
 @app.command()
@@ -354,7 +381,7 @@ def demo(
         mdl=mdl,
     )
     run_pipeline(cfg)
-    _print_best(out)
+    print_best(out)
 
 
 @app.command()
@@ -382,7 +409,7 @@ def report(
             n_jobs=jobs,
             progress=progress,
         )
-    _stdout().print(f"report: {build_report(run_dir)}")
+    stdout().print(f"report: {build_report(run_dir)}")
 
 
 @app.command()
@@ -397,9 +424,9 @@ def reproduce(
     for lib, (old, new) in rep.version_changes.items():
         console.print(f"note: {lib} was {old}, now {new}")
     if rep.identical:
-        _stdout().print(f"identical: all {rep.rows} rows of results.csv match {run_dir}")
+        stdout().print(f"identical: all {rep.rows} rows of results.csv match {run_dir}")
         return
-    _stdout().print(f"DIFFERENT: {rep.differing_rows} of {rep.rows} rows differ (max |diff| {rep.max_abs_diff:.3g})")
+    stdout().print(f"DIFFERENT: {rep.differing_rows} of {rep.rows} rows differ (max |diff| {rep.max_abs_diff:.3g})")
     raise typer.Exit(1)
 
 
@@ -422,11 +449,11 @@ def cache_verify(
     store = FeatureStore(cache_root(cache) / "features")
     rep = store.verify(repair=repair)
     verb = "removed" if repair else "found"
-    _stdout().print(
+    stdout().print(
         f"{store.root}: {rep.items} items; {len(rep.torn)} torn and {len(rep.orphans)} orphan entries {verb}"
     )
     for p in (*rep.torn, *rep.orphans):
-        _stdout().print(f"  {verb}: {p}")
+        stdout().print(f"  {verb}: {p}")
     if not rep.ok and not repair:
         raise typer.Exit(1)
 
@@ -452,7 +479,7 @@ def models() -> None:
             source = c.hub_id or c.name
         row = [c.name, c.family, str(c.num_layers or "?"), str(c.hidden_size or "?"), str(c.sample_rate), source]
         table.add_row(*row, fam.layer0)
-    _stdout().print(table)
+    stdout().print(table)
 
 
 @app.command()
@@ -464,46 +491,7 @@ def tasks(details: bool = typer.Option(False, "--details", help="Show each task'
     for t in registered_tasks().values():
         row = [t.name, t.source, "yes" if t.paralinguistic else "no", ", ".join(t.labels)]
         table.add_row(*row, *([t.cue] if details else []))
-    _stdout().print(table)
-
-
-def _print_best(out: Path) -> None:
-    """The primary probe's best layer per (model, task) beside the baselines and the selection-aware p,
-    then the other probes' best scores (secondary), and where the outputs are."""
-    from .analysis import load_run, main_table
-
-    data = load_run(out)
-    table = main_table(data)
-    table = table[~table["model"].isin(data.baselines)]
-    base = [c for c in data.baselines if c in table and table[c].notna().any()]
-    second = [c for c in table.columns if c.startswith("secondary_") and c.endswith("_macro_f1")]
-    tested = "p_value" in table and table["p_value"].notna().any()
-    view = Table(
-        "model",
-        "task",
-        "layer",
-        "depth",
-        f"Macro-F1 {data.primary} (95% CI)",
-        *(["p (selection-aware)", "q"] if tested else []),
-        *base,
-        *[f"{c.split('_')[1]} (secondary)" for c in second],
-        title=f"Best layer per task (primary probe: {data.primary})",
-    )
-    for r in table.to_dict("records"):
-        view.add_row(
-            str(r["model"]),
-            str(r["task"]),
-            str(r["layer"]),
-            f"{r['relative_depth']:.2f}",
-            f"{r['macro_f1']:.3f} ± {r['ci95']:.3f}",
-            *([f"{r['p_value']:.3g}", f"{r['q_value']:.3g}"] if tested else []),
-            *[f"{r[c]:.3f}" for c in base],
-            *[f"{r[c]:.3f}" for c in second],
-        )
-    out_console = _stdout()
-    out_console.print(view)
-    for what in ("results.csv", "summary.csv", "figures", "manifest.json", "report.html"):
-        out_console.print(f"{what:>14}: {out / what}")
+    stdout().print(table)
 
 
 def main() -> None:

@@ -3,13 +3,51 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 from .errors import ConfigError
 from .models.base import POOLINGS
 
 log = logging.getLogger("speechprobe")
+
+MLP_SOLVERS = ("adam", "sgd", "lbfgs")
+
+
+@dataclass(frozen=True)
+class ProbeSettings:
+    """The probe hyper-parameters a run exposes (``--knn-k``, ``--mlp-hidden``, ...); part of the result.
+
+    Here, below the probes, so that both :class:`RunConfig` and ``speechprobe.probes`` read one definition.
+
+    Defaults are the values every earlier run used. ``linear`` is multinomial logistic regression with
+    the lbfgs solver and ``max_iter=1000``; the MLP learning rate is 1e-3 (see ``docs/statistics.md``).
+    """
+
+    knn_k: int = 5
+    mlp_hidden: int = 256
+    mlp_alpha: float = 1e-4
+    mlp_epochs: int = 200
+    mlp_solver: str = "adam"
+    linear_c: float = 1.0
+
+    def validate(self) -> None:
+        """One-line errors naming the option."""
+        if self.knn_k < 1:
+            raise ConfigError(f"--knn-k {self.knn_k}: use 1 or more neighbours")
+        if self.mlp_hidden < 1:
+            raise ConfigError(f"--mlp-hidden {self.mlp_hidden}: use 1 or more hidden units")
+        if self.mlp_alpha < 0:
+            raise ConfigError(f"--mlp-alpha {self.mlp_alpha}: the L2 penalty cannot be negative")
+        if self.mlp_epochs < 1:
+            raise ConfigError(f"--mlp-epochs {self.mlp_epochs}: use 1 or more epochs")
+        if self.mlp_solver not in MLP_SOLVERS:
+            raise ConfigError(f"--mlp-solver {self.mlp_solver!r}: choose one of {', '.join(MLP_SOLVERS)}")
+        if not self.linear_c > 0:
+            raise ConfigError(f"--linear-c {self.linear_c}: the inverse regularisation must be positive")
+
+
+_PROBE = ProbeSettings()  # the probe-setting defaults live in one place
 
 
 def default_baselines() -> list[str]:
@@ -75,6 +113,19 @@ class RunConfig:
     engine: str = "local"  # extraction (and zero-shot) engine: local, or ray (a Ray cluster; identical results)
     ray_address: str | None = None  # None: a new local Ray instance (or $RAY_ADDRESS); "auto": the `ray start` cluster
     ray_actors: int | None = None  # model actors (default: one per GPU, else one per CPU but one)
+    # Cross-validation and uncertainty (docs/statistics.md)
+    repeats: int = 1  # repeated cross-validation: fold id = repeat * folds + k
+    cv: str = "kfold"  # kfold (stratified, grouped when groups exist) or logo (leave one group out)
+    ungrouped: bool = False  # ignore the groups: folds may put one speaker in train and test (leakage)
+    bootstrap: int = 1000  # resamples of the bootstrap over clips of the out-of-fold predictions (0: skip)
+    # Probe settings (part of the result; recorded in manifest.json)
+    knn_k: int = _PROBE.knn_k
+    mlp_hidden: int = _PROBE.mlp_hidden
+    mlp_alpha: float = _PROBE.mlp_alpha
+    mlp_epochs: int = _PROBE.mlp_epochs
+    mlp_solver: str = _PROBE.mlp_solver
+    linear_c: float = _PROBE.linear_c
+    tune: bool = False  # nested cross-validation of each probe's regularisation on the training folds
 
     def validate(self) -> None:
         """One-line errors that name the option to change."""
@@ -101,6 +152,7 @@ class RunConfig:
         if self.dtype not in (None, "float32", "bf16", "fp16"):
             raise ConfigError(f"--dtype {self.dtype!r}: choose float32, bf16 or fp16")
         check_engine(self.engine, self.ray_address, self.ray_actors)
+        self._validate_cv()
         if self.dtype == "fp16" and self.device == "cpu":
             raise ConfigError("--dtype fp16 needs --device cuda; on CPU use float32 or bf16")
         if self.dtype == "bf16" and self.device == "cpu":
@@ -110,6 +162,23 @@ class RunConfig:
                 log.warning(
                     "this CPU has no native bf16 arithmetic (AVX512-BF16/AMX): --dtype bf16 will be slower than float32"
                 )
+
+    def _validate_cv(self) -> None:
+        if self.repeats < 1:
+            raise ConfigError(f"--repeats {self.repeats}: use 1 or more")
+        if self.cv not in ("kfold", "logo"):
+            raise ConfigError(f"--cv {self.cv!r}: choose kfold or logo (leave one group out)")
+        if self.cv == "logo" and self.repeats > 1:
+            raise ConfigError("--cv logo has a single partition; drop --repeats")
+        if self.cv == "logo" and self.ungrouped:
+            raise ConfigError("--cv logo needs the groups; drop --ungrouped")
+        if self.bootstrap < 0:
+            raise ConfigError("--bootstrap must be 0 (skip) or more")
+        self.probe_settings().validate()
+
+    def probe_settings(self) -> ProbeSettings:
+        """The probe hyper-parameters of this run (fields of the same names)."""
+        return ProbeSettings(**{f.name: getattr(self, f.name) for f in fields(ProbeSettings)})
 
     @classmethod
     def from_json(cls, data: dict, out: Path | None = None) -> RunConfig:

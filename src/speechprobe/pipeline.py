@@ -66,6 +66,7 @@ class RunState:
     warnings: list[str] = field(default_factory=list)
     extraction: dict[str, dict] = field(default_factory=dict)
     probing: dict[str, dict] = field(default_factory=dict)  # wall seconds per (model, task) probed in this call
+    cv: dict[str, dict] = field(default_factory=dict)  # per task: fold plan and per-fold class coverage
 
 
 def _model_list(cfg: RunConfig) -> list[str]:
@@ -108,8 +109,33 @@ def _open_tasks(cfg: RunConfig, root: Path) -> list[TaskRecord]:
     for rec in records:
         labels = getattr(rec.source, "labels", None)
         if labels is not None:
-            _check_classes(rec.task.name, labels(), cfg.folds)
+            labels = labels()
+            _check_classes(rec.task.name, labels, 2 if cfg.cv == "logo" else cfg.folds)
+            groups = getattr(rec.source, "groups", None)
+            if groups is not None and not cfg.ungrouped:
+                _check_groups(rec.task.name, labels, groups(), cfg)
     return records
+
+
+def _check_groups(task: str, labels: list[str], groups: list[str | None] | None, cfg: RunConfig) -> None:
+    """Every class needs as many groups (speakers) as the folds: else one line naming the classes and the fixes."""
+    from .probes.cv import group_shortfall, min_groups_needed
+
+    short = group_shortfall(labels, groups, cfg.folds, cfg.cv)
+    if not short:
+        return
+    listed = ", ".join(f"{c!r} {n}" for c, n in sorted(short.items(), key=lambda kv: (kv[1], kv[0])))
+    fewest = min(short.values())
+    fixes = ["--ungrouped (folds ignore the groups; speaker leakage may inflate scores)"]
+    if cfg.cv != "logo" and fewest >= 2:
+        fixes[:0] = [f"--folds {fewest}", "--cv logo (leave one group out)"]
+    want = "--cv logo" if cfg.cv == "logo" else f"--folds {cfg.folds}"
+    raise ConfigError(
+        f"task {task}: {len(short)} class(es) have fewer groups (speakers) than {want} needs "
+        f"({min_groups_needed(cfg.cv, cfg.folds)}): {listed}; use {', '.join(fixes[:-1])}"
+        + (" or " if len(fixes) > 1 else "")
+        + fixes[-1]
+    )
 
 
 def _check_classes(task: str, labels: list[str], folds: int) -> None:
@@ -185,10 +211,15 @@ def run_extract(cfg: RunConfig) -> tuple[dict[str, list[ClipMeta]], RunState]:
 def _record_task(rec: TaskRecord, cfg: RunConfig, state: RunState) -> None:
     if not rec.clips:
         raise ConfigError(f"task {rec.task.name}: no usable clips (all {len(rec.source.skipped)} skipped)")
-    grouped = any(c.group for c in rec.clips)
+    has_groups = any(c.group for c in rec.clips)
+    grouped = has_groups and not cfg.ungrouped
     if not grouped:
         msg = (
-            f"task {rec.task.name}: no speaker/group column, folds are not grouped; speaker leakage may inflate scores"
+            f"task {rec.task.name}: --ungrouped, folds are not grouped by its speaker/group column; "
+            "speaker leakage may inflate scores"
+            if has_groups
+            else f"task {rec.task.name}: no speaker/group column, folds are not grouped; "
+            "speaker leakage may inflate scores"
         )
         log.warning(msg)
         state.warnings.append(msg)
@@ -203,6 +234,8 @@ def _record_task(rec: TaskRecord, cfg: RunConfig, state: RunState) -> None:
         "labels": dict(sorted(Counter(c.label for c in rec.clips).items())),
         "labels_outside_label_set": outside,
         "group_unmatched": getattr(rec.source, "group_unmatched", 0),
+        "singleton_groups": sum(not c.group for c in rec.clips) if grouped else 0,
+        "group_caveat": rec.task.group_caveat,
         "n_clips": len(rec.clips),
         "n_skipped": len(rec.source.skipped),
         "grouped_folds": grouped,
@@ -243,62 +276,97 @@ def _slug(name: str) -> str:
 
 def _probe_key(space: str, clips: list[ClipMeta], cfg: RunConfig) -> str:
     h = hashlib.sha256()
-    h.update(json.dumps([space, cfg.probes, cfg.folds, cfg.seed]).encode())
+    cv = [cfg.repeats, cfg.cv, cfg.ungrouped, cfg.tune, dataclasses.asdict(cfg.probe_settings())]
+    h.update(json.dumps([space, cfg.probes, cfg.folds, cfg.seed, cv], sort_keys=True).encode())
     for c in clips:
         h.update(f"{c.content_hash}\t{c.label}\t{c.group}\n".encode())
     return h.hexdigest()[:20]
 
 
 def run_probes(cfg: RunConfig, clips_by_task: dict[str, list[ClipMeta]], state: RunState) -> pd.DataFrame:
-    """Probe every (model, task); each finished pair is kept under RUN/partial/ for resume."""
-    from .probes import probe_layers
+    """Probe every (model, task); each finished pair is kept under RUN/partial/ (rows) and
+    RUN/predictions/ (out-of-fold predictions) for resume."""
+    from .probes import make_cv
 
     store = FeatureStore(cache_root(cfg.cache) / "features")
     frames = []
     for task, clips in clips_by_task.items():
+        labels = [c.label for c in clips]
+        has_groups = any(c.group for c in clips) and not cfg.ungrouped
+        groups = [c.group or "" for c in clips] if has_groups else None
         try:
-            _check_classes(task, [c.label for c in clips], cfg.folds)
+            _check_classes(task, labels, 2 if cfg.cv == "logo" else cfg.folds)
+            _check_groups(task, labels, groups, cfg)
+            plan = make_cv(labels, groups, cfg.folds, cfg.seed, cfg.repeats, cfg.cv)
         except ConfigError as e:  # e.g. a class lost to skipped clips: report it, probe the other tasks
             log.warning("%s", e)
             state.warnings.append(f"not probed: {e}")
             continue
-        labels = [c.label for c in clips]
-        groups = [c.group or "" for c in clips] if any(c.group for c in clips) else None
-        hashes = [c.content_hash for c in clips]
+        state.cv[task] = plan.describe(labels, groups)
         for model, info in state.models.items():
-            key = _probe_key(info["space"], clips, cfg)
-            partial = cfg.out / "partial" / f"{key}.csv"
-            if partial.is_file():
-                frames.append(pd.read_csv(partial))
-                continue
-            space = _space(store, model, info, cfg.pooling)
-            t0 = time.perf_counter()
-            with tempfile.TemporaryDirectory(dir=store.root) as tmp:  # features memory-mapped, not in RAM
-                feats = space.gather(hashes, out=Path(tmp) / "features.npy")
-                rows = probe_layers(
-                    feats, labels, groups, cfg.probes, cfg.folds, cfg.seed, cfg.n_jobs, cfg.progress, device=cfg.device
-                )
-                del feats
-            state.probing[f"{model}/{task}"] = {"seconds": round(time.perf_counter() - t0, 3)}
-            frame = pd.DataFrame(rows)
-            frame.insert(0, "task", task)
-            frame.insert(0, "model", model)
-            write_csv(partial, frame[RESULT_COLUMNS])
-            frames.append(pd.read_csv(partial))
+            frames.append(_probe_pair(cfg, store, model, info, task, clips, groups, state))
     if not frames:
         raise ConfigError("no task could be probed: " + "; ".join(state.warnings[-len(clips_by_task) :]))
     return sort_results(pd.concat(frames, ignore_index=True))
 
 
+def _probe_pair(cfg, store, model, info, task, clips, groups, state) -> pd.DataFrame:
+    """Rows of one (model, task): from RUN/partial/ when its rows and predictions are there, else probed."""
+    from .probes import cross_validate_layers, read_predictions, write_predictions
+
+    key = _probe_key(info["space"], clips, cfg)
+    partial = cfg.out / "partial" / f"{key}.csv"
+    if partial.is_file():
+        stored = read_predictions(cfg.out, model, task)
+        if stored is not None and stored.key == key:
+            return pd.read_csv(partial)
+    space = _space(store, model, info, cfg.pooling)
+    t0 = time.perf_counter()
+    with tempfile.TemporaryDirectory(dir=store.root) as tmp:  # features memory-mapped, not in RAM
+        feats = space.gather([c.content_hash for c in clips], out=Path(tmp) / "features.npy")
+        result = cross_validate_layers(
+            feats,
+            [c.label for c in clips],
+            groups,
+            cfg.probes,
+            cfg.folds,
+            cfg.seed,
+            cfg.n_jobs,
+            cfg.progress,
+            device=cfg.device,
+            repeats=cfg.repeats,
+            cv=cfg.cv,
+            settings=cfg.probe_settings(),
+            tune=cfg.tune,
+        )
+        del feats
+    state.probing[f"{model}/{task}"] = {"seconds": round(time.perf_counter() - t0, 3)}
+    result.predictions.ids = [c.id for c in clips]
+    result.predictions.key = key
+    write_predictions(cfg.out, model, task, result.predictions)
+    frame = pd.DataFrame(result.rows)
+    frame.insert(0, "task", task)
+    frame.insert(0, "model", model)
+    write_csv(partial, frame[RESULT_COLUMNS])
+    return pd.read_csv(partial)
+
+
 def write_outputs(
     cfg: RunConfig, results: pd.DataFrame, clips_by_task: dict[str, list[ClipMeta]], state: RunState
 ) -> None:
-    """results.csv, summary.csv, figures/ and manifest.json."""
+    """results.csv, summary.csv, bootstrap.csv, figures/ and manifest.json."""
     from .analysis import chance_levels, plot_layer_curves, summarize
+    from .analysis.bootstrap import bootstrap_run
+    from .probes import TUNE_GRIDS, probe_params
 
     write_csv(cfg.out / "results.csv", results)
-    summary = summarize(results)
+    summary = summarize(results, {task: info["test_train_ratio"] for task, info in state.cv.items()})
     write_csv(cfg.out / "summary.csv", summary)
+    t0 = time.perf_counter()
+    if cfg.bootstrap:
+        pairs = [(m, t) for m in state.models for t in state.cv]
+        bootstrap_run(cfg.out, pairs, cfg.bootstrap, cfg.seed)
+    boot = {"n_boot": cfg.bootstrap, "seconds": round(time.perf_counter() - t0, 3), "seed": cfg.seed}
     chance = {task: chance_levels([c.label for c in clips]) for task, clips in clips_by_task.items()}
     figures = plot_layer_curves(summary, cfg.out / "figures", chance={t: c["macro_f1"] for t, c in chance.items()})
     manifest = {
@@ -313,6 +381,12 @@ def write_outputs(
         "warnings": state.warnings,
         "extraction": state.extraction,
         "probing": state.probing,
+        "cv": state.cv,
+        "probe_settings": {
+            "probes": probe_params(cfg.probes, cfg.seed, cfg.probe_settings()),
+            "tune": {"on": cfg.tune, "grids": {p: TUNE_GRIDS[p] for p in cfg.probes if p in TUNE_GRIDS}},
+        },
+        "bootstrap": boot,
         "figures": [str(p.relative_to(cfg.out)) for p in figures],
     }
     write_json(cfg.out / "manifest.json", manifest)

@@ -70,9 +70,59 @@ def test_fit_curve_shape_noise_and_tolerance() -> None:
     bump = np.full(X13.size, 0.5)
     bump[6] = 0.53  # a 0.03 bump: peaked at tol 0.02, flat when the fold CI is wider than the bump
     assert fit_curve_shape(X13, bump)["shape"] == "peaked"
-    wide = fit_curve_shape(X13, bump, ci95=np.full(X13.size, 0.05))
-    assert wide["shape"] == "flat" and wide["tau"] == pytest.approx(0.05)
+    wide = fit_curve_shape(X13, bump, ci95=np.full(X13.size, 0.05))  # the bump is within the noise
+    assert wide["shape_point"] == "peaked" and wide["shape"] == "undetermined" and wide["tau"] == 0.02
+    # best − first 0.03, half-width sqrt(2) * 0.05 = 0.0707: interval [-0.041, +0.101]
+    assert "best − first +0.030 [-0.041, +0.101]" in wide["evidence"]
     assert fit_curve_shape(X13, bump, tol=0.1)["shape"] == "flat"
+    level = np.full(X13.size, 0.5)
+    assert fit_curve_shape(X13, level, ci95=np.full(X13.size, 0.005))["shape"] == "flat"  # 0.0071 < 0.02
+    assert fit_curve_shape(X13, level, ci95=np.full(X13.size, 0.05))["shape"] == "undetermined"
+
+
+FOLD_NOISE = np.array([0.0, 0.01, -0.01, 0.005, -0.005])
+
+
+def _fold_scores(means: list[float], noise: np.ndarray) -> np.ndarray:
+    """Five folds x layers: each layer's mean plus a per-fold offset (column ``noise[:, layer]``)."""
+    return np.asarray(means)[None, :] + noise
+
+
+def test_shape_claims_use_the_paired_corrected_t_interval() -> None:
+    x = [0.0, 0.5, 1.0]
+    means = [0.50, 0.60, 0.52]
+    # Shared fold effects cancel in paired differences: only the per-layer jitter is uncertainty.
+    shared = np.repeat(FOLD_NOISE[:, None] * 5, 3, axis=1)
+    jitter = np.zeros((5, 3))
+    jitter[:, 1] = [0.0, 0.01, -0.01, 0.0, 0.0]
+    fit = fit_curve_shape(x, means, folds=_fold_scores(means, shared + jitter), ratio=0.25)
+    # best − first: d = [0.1, 0.11, 0.09, 0.1, 0.1], s^2 = 0.00005; t(0.975, 4) = 2.776445;
+    # half = 2.776445 * sqrt((0.2 + 0.25) * 0.00005) = 0.013170 -> [0.0868, 0.1132] >= 0.02
+    assert fit["shape"] == "peaked" and fit["shape_point"] == "peaked"
+    assert "best − first +0.100 [+0.087, +0.113]" in fit["evidence"]
+    assert "best − last +0.080 [+0.067, +0.093]" in fit["evidence"]
+    noisy = np.zeros((5, 3))
+    noisy[:, 1] = [0.0, 0.08, -0.08, 0.04, -0.04]  # the same means, a layer that varies a lot across folds
+    fit = fit_curve_shape(x, means, folds=_fold_scores(means, noisy), ratio=0.25)
+    assert fit["shape_point"] == "peaked" and fit["shape"] == "undetermined"
+
+
+def test_rising_and_flat_claims_from_folds() -> None:
+    x = [0.0, 0.5, 1.0]
+    rising = [0.50, 0.55, 0.60]
+    jitter = np.zeros((5, 3))
+    jitter[:, 2] = FOLD_NOISE
+    assert fit_curve_shape(x, rising, folds=_fold_scores(rising, jitter))["shape"] == "rising"
+    jitter[:, 2] = FOLD_NOISE * 20  # last − first 0.1 ± 0.2: its sign is not established
+    assert fit_curve_shape(x, rising, folds=_fold_scores(rising, jitter))["shape"] == "undetermined"
+    level = [0.5, 0.5, 0.501]
+    calm = np.zeros((5, 3))
+    calm[:, 1] = FOLD_NOISE * 0.1
+    assert fit_curve_shape(x, level, folds=_fold_scores(level, calm))["shape"] == "flat"
+    calm[:, 1] = FOLD_NOISE * 3  # half-width 2.776 * sqrt(0.45 * 0.0005625) = 0.044 > 0.02
+    assert fit_curve_shape(x, level, folds=_fold_scores(level, calm))["shape"] == "undetermined"
+    one_fold = fit_curve_shape(x, rising, folds=_fold_scores(rising, np.zeros((1, 3))))
+    assert one_fold["shape"] == "undetermined"  # a single fold gives no interval
 
 
 def test_fit_curve_shape_too_few_points_and_order() -> None:
@@ -149,7 +199,12 @@ def test_baseline_gain_with_paired_folds() -> None:
     assert emo["baseline_score"] == pytest.approx(np.mean([0.5, 0.55, 0.65]))
     assert emo["gain"] == pytest.approx(0.8 - np.mean([0.5, 0.55, 0.65]))
     diffs = np.array([0.7, 0.8, 0.9]) - np.array([0.5, 0.55, 0.65])
-    assert emo["gain_ci95"] == pytest.approx(4.302652729749462 * diffs.std(ddof=1) / np.sqrt(3))
+    # corrected resampled t, three folds: t(0.975, 2) * sqrt((1/3 + 1/2) * s^2)
+    assert emo["gain_ci95"] == pytest.approx(4.302652729749462 * np.sqrt((1 / 3 + 1 / 2) * diffs.var(ddof=1)))
+    ratio = baseline_gain(summary, results=results, ratios={"emo": 0.25}).set_index(["model", "task"])
+    assert ratio.loc[("w", "emo"), "gain_ci95"] == pytest.approx(
+        4.302652729749462 * np.sqrt((1 / 3 + 0.25) * diffs.var(ddof=1))
+    )
     assert emo["n_paired_folds"] == 3
     gender = gains.loc[("w", "gender")]
     assert pd.isna(gender["baseline"]) and np.isnan(gender["gain"])

@@ -60,7 +60,9 @@ def test_report_from_synthetic_run(built_run: Path) -> None:
         r"baseline librosa 0\.\d{3}; chance 0\.250\)",
         page,
     )
-    assert "its knn curve is peaked (concave" in page and "curve is dipped (convex" in page
+    # Shapes are claims with the intervals of their defining differences (corrected resampled t).
+    assert re.search(r"its knn curve is peaked \(best − first \+0\.\d{3} \[\+0\.\d{3}, \+0\.\d{3}\]; best − last", page)
+    assert "curve is dipped (first − worst +0." in page and "(concave, curvature" in page
     assert "its mlp curve" not in page  # the primary probe (knn) alone defines the best layer
     assert re.search(r"Gender peaks at relative depth 1\.00 in whisper-tiny", page)
     assert "In whisper-base, paralinguistic tasks peak at mean relative depth" in page

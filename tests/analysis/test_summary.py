@@ -17,6 +17,7 @@ from speechprobe.analysis import (
     summarize,
     summarize_run,
 )
+from speechprobe.analysis.summary import corrected_t_halfwidth, fold_size_ratios
 from speechprobe.errors import SpeechprobeError
 
 COLUMNS = ["model", "task", "layer", "probe", "fold", "metric", "value"]
@@ -44,13 +45,43 @@ def test_summarize_mean_std_ci() -> None:
     assert row["mean"] == pytest.approx(0.6)
     assert row["std"] == pytest.approx(0.1)
     assert row["n"] == 3
-    assert row["ci95"] == pytest.approx(4.302652729749462 * 0.1 / np.sqrt(3))
+    # Corrected resampled t (Nadeau & Bengio): J = 3 folds of one partition, n_test / n_train = 1 / (J - 1).
+    # By hand: t(0.975, 2) = 4.302653; sqrt((1/3 + 1/2) * 0.1^2) = 0.0912871; product 0.392777.
+    assert row["ci95"] == pytest.approx(0.392777, abs=1e-6)
     acc = s.loc[(0, "accuracy")]
     std4 = np.std([0.2, 0.4, 0.6, 0.8], ddof=1)
     assert acc["std"] == pytest.approx(std4)
-    assert acc["ci95"] == pytest.approx(3.1824463052837078 * std4 / 2)
+    assert acc["ci95"] == pytest.approx(3.1824463052837078 * np.sqrt((1 / 4 + 1 / 3) * std4**2))
     single = s.loc[(1, "macro_f1")]
     assert (single["mean"], single["std"], single["n"], single["ci95"]) == (0.9, 0.0, 1, 0.0)
+
+
+def test_corrected_t_against_a_hand_computation() -> None:
+    # Five folds x two repeats of one layer: J = 10, n_test / n_train = 20 / 80 = 0.25.
+    values = [0.60, 0.64, 0.58, 0.66, 0.62, 0.61, 0.63, 0.59, 0.65, 0.62]
+    s2 = np.var(values, ddof=1)  # squared deviations from 0.62 sum to 0.006; / 9
+    assert s2 == pytest.approx(0.000666667, abs=1e-9)
+    # t(0.975, 9) = 2.262157; sqrt((1/10 + 0.25) * s2) = 0.0152753; half-width 0.0345550
+    assert corrected_t_halfwidth(np.sqrt(s2), 10, 0.25) == pytest.approx(0.0345550, abs=1e-6)
+    assert corrected_t_halfwidth(np.sqrt(s2), 10, 0.0) == pytest.approx(2.262157 * np.sqrt(s2 / 10), abs=1e-6)
+    results = _table(_rows("m", "t", "knn", {0: values}))
+    by_task = summarize(results, {"t": 0.25}).iloc[0]
+    assert by_task["n"] == 10 and by_task["ci95"] == pytest.approx(0.0345550, abs=1e-6)
+    assert summarize(results, 0.25).iloc[0]["ci95"] == by_task["ci95"]
+    default = summarize(results).iloc[0]["ci95"]  # no ratio: one 10-fold partition, 1/9
+    assert default == pytest.approx(2.262157 * np.sqrt((0.1 + 1 / 9) * s2), abs=1e-6)
+
+
+def test_out_of_fold_rows_have_no_t_interval() -> None:
+    results = _table(_rows("m", "t", "knn", {0: [0.7, 0.72]}, metric="macro_f1_oof"))
+    row = summarize(results).iloc[0]
+    assert row["mean"] == pytest.approx(0.71) and row["n"] == 2 and np.isnan(row["ci95"])
+
+
+def test_fold_size_ratios_from_the_manifest() -> None:
+    manifest = {"cv": {"a": {"test_train_ratio": 0.25}, "b": {"test_train_ratio": None}, "c": {}}}
+    assert fold_size_ratios(manifest) == {"a": 0.25}
+    assert fold_size_ratios({}) == {}
 
 
 def test_summarize_is_sorted_and_order_independent() -> None:
@@ -103,7 +134,7 @@ def test_best_layers_picks_best_with_relative_depth_and_ties() -> None:
     best = best_layers(summarize(results)).set_index(["model", "probe"])
     knn = best.loc[("w", "knn")]
     assert knn["layer"] == 3 and knn["mean"] == pytest.approx(0.65)
-    assert knn["ci95"] == pytest.approx(12.706204736174696 * np.std([0.7, 0.6], ddof=1) / np.sqrt(2))
+    assert knn["ci95"] == pytest.approx(12.706204736174696 * np.sqrt((1 / 2 + 1) * np.var([0.7, 0.6], ddof=1)))
     assert knn["num_layers"] == 5 and knn["relative_depth"] == pytest.approx(0.75)
     mlp = best.loc[("w", "mlp")]
     assert mlp["layer"] == 1 and mlp["relative_depth"] == pytest.approx(0.25)

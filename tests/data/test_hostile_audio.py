@@ -63,7 +63,7 @@ def matrix_run(tmp_path_factory, tiny_whisper):
     rows = []
     for name, (make, _) in CASES.items():
         make(root / name)
-        rows.append((name, "hostile", "g-hostile"))
+        rows.append((name, "hostile", f"g-hostile{len(rows)}"))  # one speaker each: a class needs 2+ to fold
     for i in range(12):  # the rest of the dataset: two learnable classes
         label = "ab"[i % 2]
         write(

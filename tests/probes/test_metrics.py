@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from speechprobe.probes import accuracy, cluster_nmi, macro_f1
+from speechprobe.probes import CLUSTER_SCORERS, OOF_SCORERS, PROBE_SCORERS, accuracy, ami, cluster_nmi, macro_f1, nmi
 
 
 def test_macro_f1_and_accuracy_values():
@@ -33,3 +33,49 @@ def test_nmi_is_seeded_and_survives_constant_features(blobs):
     const = np.ones_like(X)
     with pytest.warns(Warning):  # k-means finds fewer distinct clusters than k
         assert cluster_nmi(const, const, y, 4, seed=0) == 0.0
+
+
+def test_macro_f1_over_the_fixed_label_set():
+    y_true = ["a", "a", "b", "b"]
+    y_pred = ["a", "a", "b", "a"]
+    # classes a (F1 0.8) and b (F1 2/3); over the label set {a, b, c} the absent class c scores 0
+    assert macro_f1(y_true, y_pred) == pytest.approx((0.8 + 2 / 3) / 2)
+    assert macro_f1(y_true, y_pred, labels=["a", "b", "c"]) == pytest.approx((0.8 + 2 / 3) / 3)
+    assert macro_f1([0, 0, 1], [0, 0, 1], labels=np.arange(3)) == pytest.approx(2 / 3)
+
+
+def test_ami_is_near_zero_for_random_clusters_where_nmi_is_not():
+    rng = np.random.default_rng(0)
+    y = np.repeat(np.arange(4), 5)  # small n: NMI of random clusters is biased upward
+    nmis, amis = [], []
+    for _ in range(30):
+        clusters = rng.integers(0, 4, len(y))
+        nmis.append(nmi(y, clusters))
+        amis.append(ami(y, clusters))
+    assert np.mean(nmis) > 0.1 and abs(np.mean(amis)) < 0.03
+    assert ami(y, y) == 1.0 and nmi(y, y) == 1.0
+
+
+def test_scorer_mappings_are_name_to_callable():
+    assert list(PROBE_SCORERS) == ["macro_f1", "accuracy"] and list(CLUSTER_SCORERS) == ["nmi", "ami"]
+    assert list(OOF_SCORERS) == ["macro_f1_oof"]
+    assert PROBE_SCORERS["macro_f1"]([0, 1], [0, 0], np.arange(3)) == pytest.approx((2 / 3) / 3)
+
+
+def test_macro_f1_and_accuracy_equal_scikit_learn_bit_for_bit():
+    from sklearn.metrics import accuracy_score, f1_score
+
+    rng = np.random.default_rng(0)
+    for trial in range(300):
+        n_classes = int(rng.integers(2, 8))
+        n = int(rng.integers(1, 60))
+        y_true = rng.integers(0, n_classes, n)
+        y_pred = np.where(rng.random(n) < 0.6, y_true, rng.integers(0, n_classes + 1, n))  # some outside labels
+        labels = np.arange(n_classes) if trial % 3 else None
+        if trial % 5 == 0:  # string labels, label set in another order
+            names = np.array([f"c{k}" for k in range(n_classes + 1)])
+            y_true, y_pred = names[y_true], names[y_pred]
+            labels = None if labels is None else names[:n_classes][::-1]
+        expected = f1_score(y_true, y_pred, labels=labels, average="macro", zero_division=0)
+        assert macro_f1(y_true, y_pred, labels) == expected
+        assert accuracy(y_true, y_pred) == accuracy_score(y_true, y_pred)

@@ -44,6 +44,12 @@ class AnalysisSettings:
     device: str | None = None
     progress: bool = False
     options: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    # The run's cross-validation and probe settings, so analyses re-score exactly the folds and probes of
+    # results.csv (speechprobe.probes.cv.make_cv, ProbeSettings fields).
+    repeats: int = 1
+    cv: str = "kfold"
+    ungrouped: bool = False
+    probe_settings: Mapping[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -87,15 +93,25 @@ class Unit:
 
     @property
     def groups(self) -> np.ndarray | None:
+        """The clips' groups as the run folded them (None without groups or with ``--ungrouped``)."""
         g = self.clips["group"].astype(str).to_numpy()
-        return g if any(g) else None
+        return g if any(g) and not self.settings.ungrouped else None
 
     @cached_property
     def folds(self) -> list[tuple[np.ndarray, np.ndarray]]:
-        """The run's cross-validation folds (those of the probe runner, so scores match results.csv)."""
-        from ..probes import make_folds
+        """The run's cross-validation folds (those of the probe runner, repeats included, so scores match
+        results.csv)."""
+        from ..probes import make_cv
 
-        return make_folds(self.labels, self.groups, self.settings.n_folds, self.settings.seed)
+        s = self.settings
+        return make_cv(self.labels, self.groups, s.n_folds, s.seed, s.repeats, s.cv).folds
+
+    @property
+    def probe_settings(self):
+        """The run's probe hyper-parameters (:class:`speechprobe.probes.ProbeSettings`)."""
+        from ..probes import ProbeSettings
+
+        return ProbeSettings(**self.settings.probe_settings)
 
     def features(self, model: str | None = None) -> np.ndarray:
         """``(items, layers, dims)`` of ``model`` (default: the unit's) for the unit's clips, loaded once."""

@@ -31,6 +31,7 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from ..errors import ConfigError, SpeechprobeError
+from ..probes import ProbeSettings
 from .contract import Analysis, AnalysisSettings, Unit
 from .inputs import FeatureLoader, read_clips, read_manifest, read_table, store_loader, write_table
 from .primary import primary_best, primary_probe
@@ -78,6 +79,10 @@ def settings_for(manifest: dict, summary: pd.DataFrame, **overrides) -> Analysis
         "n_folds": int(config.get("folds") or 5),
         "seed": int(config.get("seed", 0) or 0),
         "primary_probe": primary_probe(config, summary.loc[summary["layer"].notna(), "probe"]),
+        "repeats": int(config.get("repeats") or 1),
+        "cv": str(config.get("cv") or "kfold"),
+        "ungrouped": bool(config.get("ungrouped", False)),
+        "probe_settings": {f.name: config[f.name] for f in dataclasses.fields(ProbeSettings) if f.name in config},
     }
     settings = AnalysisSettings(**{**base, **given})
     if settings.n_permutations < 0:
@@ -103,6 +108,7 @@ def _fingerprint(analysis: Analysis, settings: AnalysisSettings, unit: dict) -> 
         "folds": settings.n_folds,
         "seed": settings.seed,
         "primary_probe": settings.primary_probe,
+        "cv": [settings.cv, settings.repeats, settings.ungrouped, dict(settings.probe_settings)],
         **unit,
     }
     return hashlib.sha256(json.dumps(spec, sort_keys=True, default=str).encode()).hexdigest()[:20]

@@ -47,7 +47,23 @@ from .plots import (
 )
 from .primary import primary_probe, secondary_best
 from .selection import CHANCE_COLUMNS, CHANCE_TEXT, PERMUTATION_COLUMNS, PERMUTATION_TEXT
-from .summary import SUMMARY_COLUMNS, atomic_write, best_layers, chance_levels, read_results, summarize
+from .summary import (
+    SUMMARY_COLUMNS,
+    atomic_write,
+    best_layers,
+    chance_levels,
+    fold_size_ratios,
+    read_results,
+    summarize,
+)
+from .uncertainty import (
+    BOOTSTRAP_TEXT,
+    COVERAGE_TEXT,
+    best_uncertainty,
+    bootstrap_best_table,
+    coverage_table,
+    uncertainty_warnings,
+)
 
 # The columns the report reads from the zero-shot tables (written by speechprobe.zeroshot.link).
 ZS_DIAG_COLUMNS = ["model", "task", "mode", "prompt", "macro_f1", "parse_rate", "top_share", "collapsed"]
@@ -67,11 +83,27 @@ MAIN_TABLE_COLUMNS = [
     "macro_f1",
     "ci95",
     "n_folds",
+    "macro_f1_oof",
+    "oof_ci_low",
+    "oof_ci_high",
+    "p_best",
+    "best_layer_distribution",
+    "shape",
     "best_baseline",
     "baseline_macro_f1",
     "gain",
     "chance_macro_f1",
 ]
+MAIN_TABLE_TEXT = (
+    "Best layer of the primary probe ({primary}) by mean Macro-F1 (over the task's fixed label set) over folds, "
+    "± 95% CI (corrected resampled t, Nadeau & Bengio 2003); macro_f1_oof: out-of-fold Macro-F1 (predictions "
+    "pooled over folds) with its bootstrap interval over clips (oof_ci); p_best: share of resamples in which this "
+    "layer has the probe's highest out-of-fold Macro-F1; shape: the claimed curve shape (undetermined when its "
+    "defining differences are within the uncertainty); baseline columns: each hand-crafted feature set with the "
+    "same probe; gain: model − best baseline; chance: max(majority, uniform) Macro-F1; p_value / q_value: the "
+    "selection-aware permutation test of the best layer and its Benjamini–Hochberg q across the run; "
+    "secondary_*: the other probes' own best layer and score (secondary: they do not define the best layer)."
+)
 
 # --------------------------------------------------------------------------------------------- loading
 
@@ -86,6 +118,7 @@ class RunData:
     summary: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=SUMMARY_COLUMNS))
     permutation: pd.DataFrame | None = None
     chance: pd.DataFrame | None = None
+    bootstrap: pd.DataFrame | None = None
     zeroshot_diagnostics: pd.DataFrame | None = None  # zeroshot_diagnostics.csv (parse rate, collapse)
     zeroshot_correlation: pd.DataFrame | None = None  # zeroshot_correlation.csv
     analysis: dict = field(default_factory=dict)
@@ -99,6 +132,11 @@ class RunData:
     @property
     def tasks_meta(self) -> dict:
         return self.manifest.get("tasks") or {}
+
+    @property
+    def ratios(self) -> dict[str, float]:
+        """n_test / n_train per task (the corrected resampled t), from manifest.json's ``cv``."""
+        return fold_size_ratios(self.manifest)
 
     @property
     def depths(self) -> dict[str, int]:
@@ -156,7 +194,7 @@ def load_run(run_dir: Path) -> RunData:
     if path.is_file():
         try:
             data.results = read_results(path)
-            data.summary = summarize(data.results)
+            data.summary = summarize(data.results, data.ratios)
         except (SpeechprobeError, ValueError, pd.errors.ParserError, pd.errors.EmptyDataError, OSError) as e:
             data.problems.append(f"results.csv cannot be used ({e})")
             data.results = None
@@ -184,6 +222,7 @@ def load_run(run_dir: Path) -> RunData:
                 setattr(data, attr, read_table(run_dir / name, columns))
             except (SpeechprobeError, ValueError, pd.errors.ParserError, pd.errors.EmptyDataError, OSError) as e:
                 data.problems.append(f"{name} cannot be used ({e})")
+    data.bootstrap = _read_bootstrap(run_dir, data.problems)
     if (run_dir / "analysis.json").is_file():
         try:
             data.analysis = json.loads((run_dir / "analysis.json").read_text())
@@ -193,6 +232,16 @@ def load_run(run_dir: Path) -> RunData:
     data.problems.extend(problems)
     data.problems.extend(_coverage_problems(data))
     return data
+
+
+def _read_bootstrap(run_dir: Path, problems: list[str]) -> pd.DataFrame | None:
+    if not (run_dir / "bootstrap.csv").is_file():
+        return None
+    try:
+        return pd.read_csv(run_dir / "bootstrap.csv", dtype={"model": str, "task": str, "probe": str})
+    except (ValueError, pd.errors.ParserError, pd.errors.EmptyDataError, OSError) as e:
+        problems.append(f"bootstrap.csv cannot be used ({e})")
+        return None
 
 
 def _coverage_problems(data: RunData) -> list[str]:
@@ -212,7 +261,7 @@ def _coverage_problems(data: RunData) -> list[str]:
             rows = probed[(probed["model"] == model) & (probed["task"] == task)]
             if task in set(probed["task"]) and rows.empty:
                 out.append(f"{model} × {task}: no probe results")
-    folds = data.config.get("folds")
+    cv = data.manifest.get("cv") or {}
     depths = data.depths
     gaps: dict[tuple[str, str, str], list[str]] = {}
     for (model, task, probe), rows in probed.groupby(["model", "task", "probe"], sort=True):
@@ -222,8 +271,9 @@ def _coverage_problems(data: RunData) -> list[str]:
             lost = sorted(set(range(n_layers)) - have)
             if lost:
                 gaps.setdefault((model, task, f"layer(s) {_ranges(lost)} missing of {n_layers}"), []).append(probe)
+        folds = (cv.get(task) or {}).get("n_folds_total") or data.config.get("folds")
         if folds:
-            short = rows[rows["n"] < int(folds)]
+            short = rows[(rows["n"] < int(folds)) & ~rows["metric"].str.endswith("_oof")]
             if not short.empty:
                 what = f"only {int(short['n'].min())} of {folds} folds at {len(short['layer'].unique())} layer(s)"
                 gaps.setdefault((model, task, what), []).append(probe)
@@ -292,19 +342,24 @@ def chance_table(data: RunData) -> pd.DataFrame:
     return frame
 
 
-def main_table(data: RunData, chance: pd.DataFrame | None = None) -> pd.DataFrame:
-    """The primary probe's best layer and Macro-F1 ± CI per model and task, with the best baseline (same
-    probe), gain and chance; then the selection-aware p and q when tested, and each other probe's best
-    layer and score as ``secondary_<probe>_*`` columns."""
-    gains = baseline_gain(data.summary, data.baselines, "macro_f1", data.results, data.depths, data.primary)
+def main_table(data: RunData, chance: pd.DataFrame | None = None, shapes: pd.DataFrame | None = None) -> pd.DataFrame:
+    """The primary probe's best layer and Macro-F1 ± CI per model and task, its out-of-fold score with the
+    bootstrap interval and share of resamples as the probe's best layer, the claimed curve shape, the best
+    baseline (same probe), gain and chance; then the selection-aware p and q when tested, and each other
+    probe's best layer and score as ``secondary_<probe>_*`` columns."""
+    gains = baseline_gain(
+        data.summary, data.baselines, "macro_f1", data.results, data.depths, data.primary, ratios=data.ratios
+    )
     if gains.empty:
         return pd.DataFrame(columns=MAIN_TABLE_COLUMNS)
     best = best_layers(data.summary, "macro_f1", data.depths).set_index(["model", "task", "probe"])
     chance = chance_table(data) if chance is None else chance
     chance_of = chance.set_index("task")["chance_macro_f1"] if not chance.empty else pd.Series(dtype=float)
+    shape_of = shapes.set_index(["model", "task", "probe"])["shape"] if shapes is not None and len(shapes) else {}
     rows = []
     for g in gains.itertuples(index=False):
         info = best.loc[(g.model, g.task, g.probe)]
+        facts = best_uncertainty(data.bootstrap, g.model, g.task, g.probe, g.layer)
         rows.append(
             {
                 "task": g.task,
@@ -316,6 +371,12 @@ def main_table(data: RunData, chance: pd.DataFrame | None = None) -> pd.DataFram
                 "macro_f1": g.score,
                 "ci95": g.ci95,
                 "n_folds": int(info["n"]),
+                "macro_f1_oof": facts["macro_f1_oof"],
+                "oof_ci_low": facts["oof_ci_low"],
+                "oof_ci_high": facts["oof_ci_high"],
+                "p_best": facts["p_best"],
+                "best_layer_distribution": facts["best_layer_distribution"],
+                "shape": shape_of.get((g.model, g.task, g.probe), ""),
                 "best_baseline": g.baseline,
                 "baseline_macro_f1": g.baseline_score,
                 "gain": g.gain,
@@ -421,6 +482,12 @@ def findings(data: RunData, table: pd.DataFrame, shapes: pd.DataFrame, para: pd.
         if pd.isna(r.macro_f1):
             continue
         parts = [f"layer {r.layer} of 0–{r.num_layers - 1}, {r.probe}; Macro-F1 {_pm(r.macro_f1, r.ci95)}"]
+        if pd.notna(r.p_best):
+            spread = r.best_layer_distribution or f"layer {r.layer} in {100 * r.p_best:.0f} % of resamples"
+            parts.append(
+                f"out-of-fold Macro-F1 {_fmt(r.macro_f1_oof)} [{_fmt(r.oof_ci_low)}, {_fmt(r.oof_ci_high)}] "
+                f"(bootstrap over clips); best {r.probe} layer over resamples: {spread}"
+            )
         if pd.notna(r.baseline_macro_f1):
             parts.append(f"baseline {r.best_baseline} {_fmt(r.baseline_macro_f1)}")
         if pd.notna(r.chance_macro_f1):
@@ -437,19 +504,15 @@ def findings(data: RunData, table: pd.DataFrame, shapes: pd.DataFrame, para: pd.
             )
         extra = []
         if shape_of is not None and (r.model, r.task, r.probe) in shape_of.index:
-            s = shape_of.loc[(r.model, r.task, r.probe)]
-            noisy = s["shape"] == "flat" and s["tau"] > DEFAULT_TOL
-            extra.append(
-                f"its {r.probe} curve is {s['shape']}"
-                + (f" within the fold noise (τ = {s['tau']:.3f})" if noisy else "")
-                + (f" ({s['concavity']}, curvature {s['curvature']:+.2f})" if s["concavity"] else "")
-            )
+            extra.append(_shape_phrase(shape_of.loc[(r.model, r.task, r.probe)], r.probe))
         if pd.notna(r.gain):
             verb = "above" if r.gain > 0 else "below" if r.gain < 0 else "level with"
             extra.append(f"{abs(r.gain):.3f} {verb} the best hand-crafted baseline")
-        if pd.notna(r.chance_macro_f1) and r.macro_f1 - (r.ci95 if np.isfinite(r.ci95) else 0) <= r.chance_macro_f1:
+        tests = _test_phrases(data, r.model, r.task)
+        below = r.macro_f1 - (r.ci95 if np.isfinite(r.ci95) else 0) <= r.chance_macro_f1
+        if pd.notna(r.chance_macro_f1) and below and not tests:  # the permutation test, when run, decides
             extra.append("not clearly above chance")
-        extra += _test_phrases(data, r.model, r.task)
+        extra += tests
         if extra:
             sentence = sentence[:-1] + "; " + "; ".join(extra) + "."
         out.append(sentence)
@@ -480,6 +543,20 @@ def findings(data: RunData, table: pd.DataFrame, shapes: pd.DataFrame, para: pd.
                 f"(mean Macro-F1 {_fmt(a['mean_score'])}, mean gain {_signed(a['mean_gain'])})."
             )
     return out
+
+
+def _shape_phrase(s: pd.Series, probe: str) -> str:
+    """The claimed shape of one curve with the intervals of its defining differences."""
+    if s["shape"] == "undetermined":
+        return (
+            f"the shape of its {probe} curve is undetermined (looks {s['shape_point']}, but not over the "
+            f"95% interval of {s['evidence']})"
+        )
+    return (
+        f"its {probe} curve is {s['shape']}"
+        + (f" ({s['evidence']})" if s["evidence"] else "")
+        + (f" ({s['concavity']}, curvature {s['curvature']:+.2f})" if s["concavity"] else "")
+    )
 
 
 NUISANCE_SHARE = 0.5  # a nuisance baseline covering at least this share of the best model's lead over chance
@@ -573,6 +650,7 @@ def warnings_for(data: RunData) -> list[str]:
     for w in run_warnings:
         if not ("not grouped" in w and any(f"task {t}:" in w for t in data.tasks_meta)):
             out.append(w)
+    out.extend(uncertainty_warnings(data.manifest))
     for key, items in (data.manifest.get("truncated") or {}).items():
         out.append(f"{key}: {len(items)} clip(s) were longer than the model's window and were truncated.")
     return list(dict.fromkeys(out))
@@ -609,7 +687,8 @@ def make_figures(data: RunData, chance: pd.DataFrame) -> tuple[list[FigureEntry]
                         png,
                         (
                             f"Macro-F1 per layer on {task}, against {axis}. Lines: mean {over} per model and probe; "
-                            "shaded bands: 95% CI; solid horizontal lines: hand-crafted baselines at their best probe; "
+                            "shaded bands: 95% CI (corrected resampled t); "
+                            "solid horizontal lines: hand-crafted baselines at their best probe; "
                             f"dotted line: chance ({_fmt(chance_line.get(task, float('nan')))}, "
                             "the higher of majority-class and uniform Macro-F1)."
                         ),
@@ -712,18 +791,15 @@ def _tables(
         Table(
             "Main table: best layer and Macro-F1 per model and task",
             table,
-            f"Best layer of the primary probe ({data.primary}) by mean Macro-F1 over folds, ± 95% CI (t-based); "
-            "baseline columns: each hand-crafted feature set with the same probe; gain: model − best baseline; "
-            "chance: max(majority, uniform) Macro-F1; p_value / q_value: the selection-aware permutation test of "
-            "the best layer and its Benjamini–Hochberg q across the run; secondary_*: the other probes' own best "
-            "layer and score (secondary: they do not define the best layer).",
+            MAIN_TABLE_TEXT.format(primary=data.primary),
         ),
         Table(
             "Best layer per model, task and probe",
             best.rename(columns={"mean": "macro_f1", "n": "n_folds"}),
             f'Every probe\'s own best layer (the primary probe, {data.primary}, defines "the best layer"); '
-            "ties go to the lowest layer; relative depth = layer / (layers − 1).",
+            "ties go to the lowest layer; relative depth = layer / (layers − 1); ci95: corrected resampled t.",
         ),
+        Table("Best-layer uncertainty", bootstrap_best_table(data.bootstrap, best), BOOTSTRAP_TEXT),
         Table(
             "Layer-curve shapes",
             shapes,
@@ -733,7 +809,8 @@ def _tables(
         Table(
             "Gain over the hand-crafted baselines",
             gains,
-            "gain_ci95: 95% CI half-width of the per-fold paired differences (same folds for every model); "
+            "gain_ci95: corrected resampled-t 95% CI half-width of the per-fold paired differences (same folds "
+            "for every model); "
             "the best layer is picked on the same folds, so gains are slightly optimistic.",
         ),
         Table(
@@ -746,6 +823,7 @@ def _tables(
             chance,
             "Majority: always the most frequent class; uniform: a uniformly random class (expected Macro-F1).",
         ),
+        Table("Cross-validation and class coverage", coverage_table(data.manifest), COVERAGE_TEXT),
     ]
     if data.permutation is not None and not data.permutation.empty:
         out.append(
@@ -1121,10 +1199,12 @@ def build_report(run_dir: Path, title: str | None = None) -> Path:
         raise SpeechprobeError(f"{run_dir}: no such run directory")
     data = load_run(run_dir)
     chance = chance_table(data)
-    shapes = curve_shapes(data.summary, "macro_f1", DEFAULT_TOL, data.depths)
-    gains = baseline_gain(data.summary, data.baselines, "macro_f1", data.results, data.depths, data.primary)
+    shapes = curve_shapes(data.summary, "macro_f1", DEFAULT_TOL, data.depths, data.results, data.ratios)
+    gains = baseline_gain(
+        data.summary, data.baselines, "macro_f1", data.results, data.depths, data.primary, ratios=data.ratios
+    )
     para = paralinguistic_summary(gains, data.tasks_meta)
-    table = main_table(data, chance)
+    table = main_table(data, chance, shapes)
     figures, fig_problems = make_figures(data, chance)
     problems = [*data.problems, *fig_problems]
     run_tables = [

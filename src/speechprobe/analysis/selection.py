@@ -106,6 +106,7 @@ def _run_test(unit: Unit, options: dict) -> SelectionTest:
             settings.n_permutations,
             seed=settings.seed,
             folds=unit.folds,
+            settings=unit.probe_settings,
             sequential_h=options["sequential_h"],
             device=settings.device if settings.device not in (None, "cpu") else None,
             n_jobs=settings.n_jobs,

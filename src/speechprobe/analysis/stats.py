@@ -47,7 +47,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import ConfigError
-from ..probes import make_folds, make_probe
+from ..probes import ProbeSettings, make_folds, make_probe
 from ..probes.null import LayerNull, make_null
 
 Fold = tuple[np.ndarray, np.ndarray]
@@ -264,7 +264,8 @@ def selection_test(
     *,
     folds: Sequence[Fold] | None = None,
     sequential_h: int = SEQUENTIAL_H,
-    fixed_labels: bool = False,
+    fixed_labels: bool = True,
+    settings: ProbeSettings | None = None,
     device: str | None = None,
     n_jobs: int = 1,
     progress: Callable[[int], None] | None = None,
@@ -276,7 +277,9 @@ def selection_test(
     :func:`permutation_scheme`; drawn from ``default_rng(seed)``) re-runs that selection. Probes
     without an exact cheap null stop early after ``sequential_h`` exceedances of the maximum
     (Besag–Clifford; ``sequential_h=0`` turns that off), refitting ``n_jobs`` shuffles at once.
-    ``progress(n)`` is called after each batch.
+    ``progress(n)`` is called after each batch. ``fixed_labels``: Macro-F1 over the task's fixed label set,
+    as the probe runner scores (False: over the classes present, as before that change); ``settings``: the
+    run's probe hyper-parameters.
     """
     if n_permutations < 1:
         raise ConfigError(f"n_permutations is {n_permutations}; use 1 or more")
@@ -290,11 +293,11 @@ def selection_test(
     if not probes:
         raise ConfigError("no probe to test; name at least one")
     for name in probes:
-        make_probe(name, seed)
+        make_probe(name, seed, settings)
     g = _as_groups(groups, len(y))
     folds = list(folds) if folds is not None else make_folds(y, g, n_folds, seed)
     classes, codes = np.unique(y, return_inverse=True)
-    nulls = [make_null(p, X, folds, len(classes), seed, fixed_labels, device, n_jobs) for p in probes]
+    nulls = [make_null(p, X, folds, len(classes), seed, fixed_labels, device, n_jobs, settings) for p in probes]
     observed = np.stack([null.scores(codes[None])[0] for null in nulls])  # (n_probes, L)
     scheme, permute = label_permuter(codes, g, folds)
     rng = np.random.default_rng(seed)

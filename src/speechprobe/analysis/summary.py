@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import uuid
 from collections import Counter
@@ -45,24 +46,71 @@ def _sorted(frame: pd.DataFrame, by: list[str]) -> pd.DataFrame:
     return frame.sort_values(by, kind="mergesort", na_position="last").reset_index(drop=True)
 
 
-def summarize(results: pd.DataFrame) -> pd.DataFrame:
-    """Mean, std (ddof=1), n and t-based 95% CI half-width over folds per (model, task, layer, probe, metric).
+def summarize(results: pd.DataFrame, ratio: float | Mapping[str, float] | None = None) -> pd.DataFrame:
+    """Mean, std (ddof=1), n and 95% CI half-width over folds per (model, task, layer, probe, metric).
 
-    ``std`` and ``ci95`` are 0 when a cell has one fold and NaN when it has none with a finite value.
-    Rows with no layer (zero-shot) are kept with ``layer`` ``<NA>``.
+    ``ci95`` of a probe score (a row with a layer) is the corrected resampled-t interval of Nadeau &
+    Bengio (2003) over its ``n = J`` fold scores (repeats x folds): ``t(0.975, J-1) * sqrt((1/J + r) * s²)``
+    with ``r = n_test / n_train`` (:func:`corrected_t_halfwidth`). ``ratio`` gives ``r`` per task (a mapping,
+    e.g. :func:`fold_size_ratios` of manifest.json) or for all tasks (a float); a task without one uses
+    ``1 / (J - 1)``, the ratio of one J-fold partition. Out-of-fold metrics (``*_oof``, one row per repeat)
+    get ``ci95`` NaN: their interval is the bootstrap's (bootstrap.csv). Rows with no layer (zero-shot) keep
+    the plain t interval. ``std`` and ``ci95`` are 0 when a cell has one value and NaN when it has none.
     """
     data = _coerce(results)
     grouped = data.groupby(KEYS, dropna=False, sort=False)["value"]
     out = grouped.agg(mean="mean", std="std", n="count").reset_index()
     n = out["n"].to_numpy()
     std = np.where(n == 1, 0.0, out["std"].to_numpy(dtype=float))
-    with np.errstate(invalid="ignore", divide="ignore"):
-        tcrit = stats.t.ppf(0.975, np.maximum(n - 1, 1))
-        ci = np.where(n == 1, 0.0, tcrit * std / np.sqrt(n))
+    probe_rows = out["layer"].notna().to_numpy()
+    r = np.array([_ratio_of(ratio, task, k) for task, k in zip(out["task"], n)], dtype=float)
+    ci = np.where(probe_rows, corrected_t_halfwidth(std, n, r), corrected_t_halfwidth(std, n, 0.0))
+    ci = np.where(n == 1, 0.0, ci)
+    ci = np.where(out["metric"].str.endswith("_oof").to_numpy() & probe_rows, np.nan, ci)
     out["std"] = std
     out["ci95"] = np.where(n == 0, np.nan, ci)
     out["n"] = out["n"].astype(int)
     return _sorted(out[SUMMARY_COLUMNS], ["model", "task", "probe", "metric", "layer"])
+
+
+def corrected_t_halfwidth(std, n, ratio, level: float = 0.95) -> np.ndarray:
+    """Half-width of the corrected resampled-t interval (Nadeau & Bengio, 2003; Bouckaert & Frank, 2004).
+
+    ``t(1 - (1-level)/2, J-1) * sqrt((1/J + ratio) * std²)`` for ``J = n`` resampled scores with sample
+    standard deviation ``std`` (ddof=1) and ``ratio = n_test / n_train``; ``ratio=0`` gives the plain t
+    interval. NaN where ``n < 2``.
+    """
+    n = np.asarray(n, dtype=float)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        tcrit = stats.t.ppf(1 - (1 - level) / 2, np.maximum(n - 1, 1))
+        half = tcrit * np.sqrt((1 / n + np.asarray(ratio, dtype=float)) * np.asarray(std, dtype=float) ** 2)
+    return np.where(n >= 2, half, np.nan)
+
+
+def _ratio_of(ratio: float | Mapping[str, float] | None, task: str, n: int) -> float:
+    if isinstance(ratio, Mapping):
+        ratio = ratio.get(task)
+    if ratio is None or not np.isfinite(ratio):
+        return 1 / (n - 1) if n > 1 else np.nan
+    return float(ratio)
+
+
+def run_ratios(run_dir: Path) -> dict[str, float]:
+    """:func:`fold_size_ratios` of ``RUN/manifest.json`` ({} when it is missing or unreadable)."""
+    try:
+        return fold_size_ratios(json.loads((Path(run_dir) / "manifest.json").read_text()))
+    except (OSError, ValueError, AttributeError):
+        return {}
+
+
+def fold_size_ratios(manifest: Mapping) -> dict[str, float]:
+    """``n_test / n_train`` per task from manifest.json's ``cv`` section (empty for older runs)."""
+    out = {}
+    for task, info in ((manifest or {}).get("cv") or {}).items():
+        value = (info or {}).get("test_train_ratio") if isinstance(info, Mapping) else None
+        if isinstance(value, (int, float)) and np.isfinite(value):
+            out[task] = float(value)
+    return out
 
 
 def atomic_write(path: Path, write: Callable[[BinaryIO], object]) -> Path:
@@ -81,9 +129,10 @@ def atomic_write(path: Path, write: Callable[[BinaryIO], object]) -> Path:
 
 
 def summarize_run(run_dir: Path) -> pd.DataFrame:
-    """Summarise ``RUN/results.csv`` into ``RUN/summary.csv`` (atomically) and return the summary."""
+    """Summarise ``RUN/results.csv`` into ``RUN/summary.csv`` (atomically, with the test/train ratios of
+    ``RUN/manifest.json`` when it has them) and return the summary."""
     run_dir = Path(run_dir)
-    summary = summarize(read_results(run_dir / "results.csv"))
+    summary = summarize(read_results(run_dir / "results.csv"), run_ratios(run_dir))
     atomic_write(run_dir / "summary.csv", lambda fh: summary.to_csv(fh, index=False))
     return summary
 

@@ -4,6 +4,9 @@ Every Dynamic-SUPERB dataset on the hub (``DynamicSuperb/<Task>_<Dataset>``) has
 split with the columns ``file``, ``audio``, ``instruction`` and ``label`` (a few add extras such as
 ``word``). None has a speaker column; where the ``file`` name carries a speaker or session id,
 ``group_pattern`` extracts it, so folds are grouped. Elsewhere the run warns about speaker leakage.
+A row whose file name the pattern does not match is a group of its own (never one shared "unknown"
+group); the run counts such rows in manifest.json (``tasks[t].group_unmatched``). Where the groups are
+dialogues whose speakers recur across dialogues, ``group_caveat`` says so (datasheet line and report).
 
 Labels are normalised (case, whitespace), then mapped from Dynamic-SUPERB spellings to the
 canonical label set below (``label_map``); the original spelling stays in
@@ -50,6 +53,10 @@ def _distances(metres: tuple[str, ...]) -> dict[str, str]:
 
 
 _TRUE_FALSE = {"true": ("yes", "1"), "false": ("no", "0")}
+_SHARED = (
+    "folds are grouped by dialogue, but {what}: the same speakers are in training and test folds, so "
+    "speaker identity can leak into the scores"
+)
 
 TASKS: tuple[Task, ...] = (
     Task(
@@ -68,7 +75,8 @@ TASKS: tuple[Task, ...] = (
         paralinguistic=True,
         source=HUB_PREFIX + "EmotionRecognition_MultimodalEmotionlinesDataset",
         cue="emotion in acted TV dialogue (MELD, Friends): prosody and voice quality, but the words carry it "
-        "too; folds are grouped by dialogue (diaN in the file name)",
+        "too; folds are grouped by dialogue (diaN in the file name), and the six main characters speak in "
+        "many dialogues, so held-out dialogues do not hold their speakers out",
         label_map=_spellings(
             {
                 "anger": ("angry",),
@@ -81,6 +89,7 @@ TASKS: tuple[Task, ...] = (
             }
         ),
         group_pattern=r"(dia\d+)_utt",
+        group_caveat=_SHARED.format(what="MELD's main characters (Friends) speak in many dialogues"),
     ),
     Task(
         name="ds-dialogue-emotion",
@@ -89,7 +98,8 @@ TASKS: tuple[Task, ...] = (
         source=HUB_PREFIX + "DialogueEmotionClassification_DailyTalk",
         cue="emotion of a dialogue turn (DailyTalk: DailyDialog text read by two voice actors); the labels "
         "come from the text, so wording carries them as much as prosody; folds are grouped by dialogue "
-        "(the _dN in the file name)",
+        "(the _dN in the file name), but the same two voice actors read every dialogue, so speakers are "
+        "shared between training and test folds",
         label_map=_spellings(
             {
                 "anger": ("angry",),
@@ -102,6 +112,7 @@ TASKS: tuple[Task, ...] = (
             }
         ),
         group_pattern=r"_(d\d+)\.\w+$",
+        group_caveat=_SHARED.format(what="DailyTalk's two voice actors read every dialogue"),
     ),
     Task(
         name="ds-stress",
@@ -162,9 +173,11 @@ TASKS: tuple[Task, ...] = (
         paralinguistic=False,
         source=HUB_PREFIX + "DialogueActClassification_DailyTalk",
         cue="dialogue act of a turn (DailyTalk): mostly the wording, partly intonation (questions); "
-        "folds are grouped by dialogue (the _dN in the file name)",
+        "folds are grouped by dialogue (the _dN in the file name), but the same two voice actors read every "
+        "dialogue, so speakers are shared between training and test folds",
         label_map=_spellings({"question": ("questions",), "inform": ("information", "statement")}),
         group_pattern=r"_(d\d+)\.\w+$",
+        group_caveat=_SHARED.format(what="DailyTalk's two voice actors read every dialogue"),
     ),
     Task(
         name="ds-spoof",

@@ -283,6 +283,20 @@ class HFSource:
                 out.append(label)
         return out
 
+    def groups(self) -> list[str | None] | None:
+        """The group of every row ``labels()`` keeps (None where the pattern does not match), reading the
+        label and group (or id) columns only; None when the source has no groups."""
+        if not self.has_groups:
+            return None
+        c = self.columns
+        key = c.group or (c.id if c.id and c.id in self.column_names else c.audio)
+        out = []
+        for row in self._ds.select_columns(list(dict.fromkeys([c.label, key]))):
+            if self._label(row[c.label])[1] is None:
+                file_id = row.get(c.id) if c.id else None
+                out.append(self._group_key(row, str(file_id) if file_id not in (None, "") else None))
+        return out
+
     def __iter__(self) -> Iterator[Clip]:
         self._log.skipped.clear()
         self.outside_label_set.clear()
@@ -380,16 +394,20 @@ class HFSource:
         return label, None
 
     def _group(self, row: Mapping[str, Any], file_id: str | None) -> str | None:
+        group = self._group_key(row, file_id)
+        if group is None and self._pattern is not None and not self.columns.group:
+            self.group_unmatched += 1  # folded as a group of its own (probes.cv.normalise_groups)
+        return group
+
+    def _group_key(self, row: Mapping[str, Any], file_id: str | None) -> str | None:
         c = self.columns
         if c.group:
             value = row.get(c.group)
             return None if value in (None, "") else str(value)
         if self._pattern is None:
             return None
-        key = file_id or _audio_path(row.get(c.audio)) or ""
-        m = self._pattern.search(key)
+        m = self._pattern.search(file_id or _audio_path(row.get(c.audio)) or "")
         if not m:
-            self.group_unmatched += 1
             return None
         return m.group(1) if m.groups() else m.group(0)
 

@@ -52,6 +52,12 @@ class ManifestSource:
     def labels(self) -> list[str]:
         return [normalise_label(x) for x in self.table["label"]]
 
+    def groups(self) -> list[str | None] | None:
+        """The group of every row (None where the cell is empty), or None without a group column."""
+        if not self.has_groups:
+            return None
+        return [g or None for g in self.table["group"]]
+
     def __iter__(self) -> Iterator[Clip]:
         """Decode rows in parallel workers, yielding clips in manifest order."""
         self._log.skipped.clear()

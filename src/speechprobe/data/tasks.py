@@ -20,6 +20,8 @@ class Task:
     ``group_column`` names a speaker/session column, or ``group_pattern`` (a regular expression)
     extracts one from the id column (its first capture group, else the whole match) where the
     dataset has no such column. ``split`` is the split to read (None: the only split, or ``test``).
+    ``group_caveat`` says where the groups do not hold speakers out (e.g. dialogues whose speakers recur
+    across dialogues); the report repeats it.
     """
 
     name: str
@@ -35,6 +37,7 @@ class Task:
     instruction_column: str | None = "instruction"
     group_pattern: str | None = None
     split: str | None = None
+    group_caveat: str = ""
 
 
 _REGISTRY: dict[str, Task] = {}

@@ -14,6 +14,7 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from ..config import ProbeSettings
 from ..errors import ConfigError
 
 
@@ -68,7 +69,7 @@ class KNNProbe(ScaledProbe):
 
 
 class MLPProbe(_IterativeProbe):
-    """One-hidden-layer MLP (ReLU, adam) on standardised features."""
+    """One-hidden-layer MLP (ReLU; adam by default) on standardised features."""
 
     def __init__(
         self,
@@ -78,6 +79,7 @@ class MLPProbe(_IterativeProbe):
         max_iter: int = 200,
         early_stopping: bool = False,
         random_state: int | None = None,
+        solver: str = "adam",
     ):
         self.hidden_units = hidden_units
         self.alpha = alpha
@@ -85,6 +87,7 @@ class MLPProbe(_IterativeProbe):
         self.max_iter = max_iter
         self.early_stopping = early_stopping
         self.random_state = random_state
+        self.solver = solver
 
     def _classifier(self) -> MLPClassifier:
         return MLPClassifier(
@@ -94,6 +97,7 @@ class MLPProbe(_IterativeProbe):
             max_iter=self.max_iter,
             early_stopping=self.early_stopping,
             random_state=self.random_state,
+            solver=self.solver,
         )
 
 
@@ -108,18 +112,36 @@ class LinearProbe(_IterativeProbe):
         return LogisticRegression(C=self.C, max_iter=self.max_iter)
 
 
-_PROBES: dict[str, Callable[[int], ScaledProbe]] = {
-    "knn": lambda seed: KNNProbe(),
-    "mlp": lambda seed: MLPProbe(random_state=seed),
-    "linear": lambda seed: LinearProbe(),
+_PROBES: dict[str, Callable[[int, ProbeSettings], ScaledProbe]] = {
+    "knn": lambda seed, s: KNNProbe(n_neighbors=s.knn_k),
+    "mlp": lambda seed, s: MLPProbe(
+        hidden_units=s.mlp_hidden, alpha=s.mlp_alpha, max_iter=s.mlp_epochs, solver=s.mlp_solver, random_state=seed
+    ),
+    "linear": lambda seed, s: LinearProbe(C=s.linear_c),
 }
 PROBE_NAMES: tuple[str, ...] = tuple(_PROBES)
 
+# Small grids for nested cross-validation (``--tune``): each probe's capacity / regularisation knob.
+TUNE_GRIDS: dict[str, dict[str, list]] = {
+    "knn": {"n_neighbors": [1, 5, 15]},
+    "mlp": {"alpha": [1e-4, 1e-2, 1.0]},
+    "linear": {"C": [0.01, 0.1, 1.0, 10.0]},
+}
 
-def make_probe(name: str, seed: int = 0) -> ScaledProbe:
-    """A fresh, seeded probe by short name (one of ``PROBE_NAMES``)."""
+
+def make_probe(name: str, seed: int = 0, settings: ProbeSettings | None = None) -> ScaledProbe:
+    """A fresh, seeded probe by short name (one of ``PROBE_NAMES``) with ``settings`` (default: the defaults)."""
     try:
         factory = _PROBES[name]
     except KeyError:
         raise ConfigError(f"unknown probe {name!r}; choose from {', '.join(PROBE_NAMES)}") from None
-    return factory(seed)
+    return factory(seed, settings or ProbeSettings())
+
+
+def probe_params(names, seed: int = 0, settings: ProbeSettings | None = None) -> dict[str, dict]:
+    """Every hyper-parameter of each named probe and of its scikit-learn classifier, for manifest.json."""
+    out = {}
+    for name in names:
+        probe = make_probe(name, seed, settings)
+        out[name] = {"probe": probe.get_params(), "classifier": probe._classifier().get_params()}
+    return out

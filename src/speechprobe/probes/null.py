@@ -32,7 +32,7 @@ from sklearn.exceptions import ConvergenceWarning
 from threadpoolctl import threadpool_limits
 
 from .cv import Fold
-from .estimators import make_probe
+from .estimators import ProbeSettings, make_probe
 
 # Upper bound on shuffles x layers x test items x neighbours held at once by the KNN re-vote.
 VOTE_BLOCK_ELEMENTS = 1 << 23
@@ -75,14 +75,20 @@ class KNNNull:
     exact_cheap = True
 
     def __init__(
-        self, features: np.ndarray, folds: Sequence[Fold], n_classes: int, seed: int = 0, fixed_labels: bool = False
+        self,
+        features: np.ndarray,
+        folds: Sequence[Fold],
+        n_classes: int,
+        seed: int = 0,
+        fixed_labels: bool = False,
+        settings: ProbeSettings | None = None,
     ) -> None:
         self.folds = [(np.asarray(tr), np.asarray(te)) for tr, te in folds]
         self.n_classes = n_classes
         self.fixed_labels = fixed_labels
         self.n_layers = features.shape[1]
         # neighbours[f]: (L, m_f, k) positions into the training indices of fold f
-        self.neighbours = [_knn_neighbours(features, train, test, seed) for train, test in self.folds]
+        self.neighbours = [_knn_neighbours(features, train, test, seed, settings) for train, test in self.folds]
 
     def predict(self, codes: np.ndarray, fold: int) -> np.ndarray:
         """``(P, L, m)`` predicted codes on the test items of ``fold`` for shuffled codes ``(P, N)``."""
@@ -106,13 +112,15 @@ class KNNNull:
         return total / len(self.folds)
 
 
-def _knn_neighbours(features: np.ndarray, train: np.ndarray, test: np.ndarray, seed: int) -> np.ndarray:
+def _knn_neighbours(
+    features: np.ndarray, train: np.ndarray, test: np.ndarray, seed: int, settings: ProbeSettings | None = None
+) -> np.ndarray:
     """``(L, m, k)``: per layer, the neighbours the fitted KNN probe uses for each test item."""
     dummy = np.arange(len(train)) % 2  # kneighbors does not depend on the labels
     out = []
     with threadpool_limits(1):
         for layer in range(features.shape[1]):
-            probe = make_probe("knn", seed).fit(np.asarray(features[train, layer]), dummy)
+            probe = make_probe("knn", seed, settings).fit(np.asarray(features[train, layer]), dummy)
             X_test = probe._validated(np.asarray(features[test, layer]))
             scaled = probe.pipeline_[:-1].transform(X_test)
             out.append(probe.pipeline_[-1].kneighbors(scaled, return_distance=False))
@@ -134,8 +142,10 @@ class FittedNull:
         fixed_labels: bool = False,
         device: str | None = None,
         n_jobs: int = 1,
+        settings: ProbeSettings | None = None,
     ) -> None:
-        make_probe(probe, seed)  # unknown names fail here
+        make_probe(probe, seed, settings)  # unknown names fail here
+        self.settings = settings
         self.features = features
         self.folds = [(np.asarray(tr), np.asarray(te)) for tr, te in folds]
         self.n_classes = n_classes
@@ -171,7 +181,7 @@ class FittedNull:
         with threadpool_limits(1), warnings.catch_warnings():
             warnings.simplefilter("ignore", ConvergenceWarning)
             for layer in range(self.n_layers):
-                probe = make_probe(self.probe, self.seed).fit(self.features[train, layer], y_train)
+                probe = make_probe(self.probe, self.seed, self.settings).fit(self.features[train, layer], y_train)
                 out.append(probe.predict(self.features[test, layer]))
         return np.stack(out)
 
@@ -183,7 +193,7 @@ class FittedNull:
         X_test = np.asarray(self.features[test]).transpose(1, 0, 2)
         X_train, X_test = standardise_layers(X_train, X_test)
         local = np.searchsorted(classes, y_train)
-        settings = _torch_settings("mlp", self.seed) or {}
+        settings = _torch_settings("mlp", self.seed, self.settings) or {}
         pred = mlp_predict(X_train, local, X_test, len(classes), device=self.device, **settings)[0]
         return classes[pred]
 
@@ -197,8 +207,10 @@ def make_null(
     fixed_labels: bool = False,
     device: str | None = None,
     n_jobs: int = 1,
+    settings: ProbeSettings | None = None,
 ) -> LayerNull:
-    """The cheapest exact null for ``probe``: :class:`KNNNull` for ``knn``, else :class:`FittedNull`."""
+    """The cheapest exact null for ``probe``: :class:`KNNNull` for ``knn``, else :class:`FittedNull`.
+    ``settings`` are the run's probe hyper-parameters (default: the defaults)."""
     if probe == "knn":
-        return KNNNull(features, folds, n_classes, seed, fixed_labels)
-    return FittedNull(features, folds, n_classes, probe, seed, fixed_labels, device, n_jobs)
+        return KNNNull(features, folds, n_classes, seed, fixed_labels, settings)
+    return FittedNull(features, folds, n_classes, probe, seed, fixed_labels, device, n_jobs, settings)

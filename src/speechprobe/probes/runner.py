@@ -1,6 +1,7 @@
-"""Probe every layer: per (layer, fold), fit each probe and k-means, score the test fold.
+"""Probe every layer: per (layer, fold), fit each probe and k-means, keep the out-of-fold predictions,
+score them with the scorer mappings.
 
-Two ways to get the scores, which agree within the tolerance documented in :mod:`.fast`:
+Two ways to get the predictions, which agree within the tolerance documented in :mod:`.fast`:
 
 - ``backend="sklearn"``, the reference: every (layer, fold) cell fits the scikit-learn probes of
   :mod:`.estimators` and k-means, one cell per joblib process.
@@ -14,13 +15,18 @@ Two ways to get the scores, which agree within the tolerance documented in :mod:
 Both paths are single-threaded inside each job (BLAS, OpenMP and torch on the CPU): multi-threaded
 reductions sum in scheduling order, so the last bits would otherwise depend on thread timing and on
 ``n_jobs``. ``n_jobs`` spreads jobs (cells, and folds for the torch kernels) over cores instead.
+
+Workers return predicted class codes only; every score is computed afterwards in this process from
+the scorer mappings (:data:`.metrics.PROBE_SCORERS`, ``CLUSTER_SCORERS``, ``OOF_SCORERS``), over the
+task's fixed label set. ``--tune`` (nested cross-validation) runs on the scikit-learn path.
 """
 
 from __future__ import annotations
 
 import contextlib
 import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 from joblib import Parallel, delayed
@@ -29,41 +35,67 @@ from threadpoolctl import threadpool_limits
 from tqdm.auto import tqdm
 
 from ..errors import ConfigError
-from .cv import Fold, make_folds
-from .estimators import make_probe
-from .metrics import accuracy, cluster_nmi, macro_f1
+from .cv import CVPlan, Fold, make_cv, normalise_groups
+from .estimators import ProbeSettings, make_probe
+from .metrics import CLUSTER_SCORERS, OOF_SCORERS, PROBE_SCORERS, Scorer, kmeans_clusters
+from .predictions import OOFPredictions
+from .tune import check_tunable, tuned_predict
 
 CLUSTER_PROBE = "kmeans"
-PROBE_METRICS = ("macro_f1", "accuracy")
-CLUSTER_METRICS = ("nmi",)
+PROBE_METRICS = tuple(PROBE_SCORERS)
+CLUSTER_METRICS = tuple(CLUSTER_SCORERS)
 BACKENDS = ("auto", "sklearn", "torch")
 
-Scores = dict[str, dict[str, float]]  # probe -> metric -> value
+Cell = tuple[dict[str, np.ndarray], np.ndarray | None, list[dict]]  # probe -> codes, clusters, tuned params
 
 
-def _probe_scores(y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, float]:
-    return {"macro_f1": macro_f1(y_true, y_pred), "accuracy": accuracy(y_true, y_pred)}
+@dataclass
+class LayerCV:
+    """What :func:`cross_validate_layers` returns: tidy rows, out-of-fold predictions and the fold plan."""
+
+    rows: list[dict]
+    predictions: OOFPredictions
+    plan: CVPlan
 
 
-def _score_cell(
-    features: np.ndarray, layer: int, fold: Fold, y: np.ndarray, probes: Sequence[str], n_classes: int, seed: int
-) -> Scores:
-    """Scores of the scikit-learn probes ``probes``, and of k-means, on one layer and one fold."""
+def _predict_cell(
+    features: np.ndarray,
+    layer: int,
+    fold: Fold,
+    y: np.ndarray,
+    classes: np.ndarray,
+    probes: Sequence[str],
+    cluster: bool,
+    seed: int,
+    settings: ProbeSettings,
+    tune_groups: np.ndarray | None | bool,
+) -> Cell:
+    """Class codes of the scikit-learn probes ``probes``, and k-means clusters, on one layer and fold.
+
+    ``tune_groups`` is False without ``--tune``; else the groups (or None) for the inner folds.
+    """
     train, test = fold
     X_train, X_test = np.asarray(features[train, layer]), np.asarray(features[test, layer])
-    scores: Scores = {}
+    codes: dict[str, np.ndarray] = {}
+    tuned: list[dict] = []
     # Fixed iteration budgets are part of the protocol; degenerate layers may leave k-means short of k clusters.
     with threadpool_limits(1), warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         for name in probes:
-            scores[name] = _probe_scores(y[test], make_probe(name, seed).fit(X_train, y[train]).predict(X_test))
-        scores[CLUSTER_PROBE] = {"nmi": cluster_nmi(X_train, X_test, y[test], n_classes, seed)}
-    return scores
+            if tune_groups is False:
+                pred = make_probe(name, seed, settings).fit(X_train, y[train]).predict(X_test)
+            else:
+                inner_groups = None if tune_groups is None else tune_groups[train]
+                pred, params = tuned_predict(name, X_train, y[train], X_test, inner_groups, classes, seed, settings)
+                tuned.append({"layer": layer, "probe": name, "params": params})
+            codes[name] = np.searchsorted(classes, pred)
+        clusters = kmeans_clusters(X_train, X_test, len(classes), seed) if cluster else None
+    return codes, clusters, tuned
 
 
-def _torch_settings(name: str, seed: int) -> dict | None:
+def _torch_settings(name: str, seed: int, settings: ProbeSettings | None = None) -> dict | None:
     """Keyword arguments of the torch kernel that reproduces probe ``name``, or None when there is none."""
-    params = make_probe(name, seed)._classifier().get_params()
+    params = make_probe(name, seed, settings)._classifier().get_params()
     if name == "knn":
         euclidean = params["metric"] == "euclidean" or (params["metric"] == "minkowski" and params["p"] == 2)
         if params["weights"] != "uniform" or not euclidean:
@@ -90,28 +122,28 @@ def _torch_settings(name: str, seed: int) -> dict | None:
     return None
 
 
-def _score_torch_fold(
-    features: np.ndarray, fold: Fold, y: np.ndarray, kernels: dict[str, dict], device
-) -> dict[int, Scores]:
-    """Scores of the torch kernels ``kernels`` (probe -> settings) on every layer of one fold."""
+def _predict_torch_fold(
+    features: np.ndarray, fold: Fold, y: np.ndarray, classes: np.ndarray, kernels: dict[str, dict], device
+) -> dict[str, np.ndarray]:
+    """Class codes ``(L, n_test)`` of the torch kernels ``kernels`` (probe -> settings) on every layer of one fold."""
     from .fast import knn_predict, mlp_predict, standardise_layers
 
     train, test = fold
     X_train = np.asarray(features[train]).transpose(1, 0, 2)
     X_test = np.asarray(features[test]).transpose(1, 0, 2)
     X_train, X_test = standardise_layers(X_train, X_test)
-    classes, codes = np.unique(y[train], return_inverse=True)
-    scores: dict[int, Scores] = {layer: {} for layer in range(X_train.shape[0])}
+    present, local = np.unique(y[train], return_inverse=True)
+    to_global = np.searchsorted(classes, present)
+    out = {}
     for name, settings in kernels.items():
-        if len(classes) == 1:  # a training fold of one class: both estimators predict it everywhere
+        if len(present) == 1:  # a training fold of one class: both estimators predict it everywhere
             pred = np.zeros((X_test.shape[0], X_test.shape[1]), dtype=int)
         elif name == "knn":
-            pred = knn_predict(X_train, codes, X_test, len(classes), device=device, **settings)
+            pred = knn_predict(X_train, local, X_test, len(present), device=device, **settings)
         else:
-            pred = mlp_predict(X_train, codes, X_test, len(classes), device=device, **settings)[0]
-        for layer, layer_pred in enumerate(classes[pred]):
-            scores[layer][name] = _probe_scores(y[test], layer_pred)
-    return scores
+            pred = mlp_predict(X_train, local, X_test, len(present), device=device, **settings)[0]
+        out[name] = to_global[pred]
+    return out
 
 
 @contextlib.contextmanager
@@ -131,7 +163,9 @@ def _torch_single_thread(device) -> Iterator[None]:
         torch.set_num_threads(previous)
 
 
-def _plan(probes: Sequence[str], backend: str, device, seed: int) -> tuple[dict[str, dict], object]:
+def _plan(
+    probes: Sequence[str], backend: str, device, seed: int, settings: ProbeSettings | None = None
+) -> tuple[dict[str, dict], object]:
     """Which probes run as torch kernels (probe -> settings), and on which torch device."""
     if backend not in BACKENDS:
         raise ConfigError(f"unknown probe backend {backend!r}; choose from {', '.join(BACKENDS)}")
@@ -142,11 +176,101 @@ def _plan(probes: Sequence[str], backend: str, device, seed: int) -> tuple[dict[
     dev = resolve_device(device)
     if backend == "auto" and dev.type == "cpu":
         return {}, None
-    kernels = {name: _torch_settings(name, seed) for name in probes}
-    return {name: settings for name, settings in kernels.items() if settings is not None}, dev
+    kernels = {name: _torch_settings(name, seed, settings) for name in probes}
+    return {name: s for name, s in kernels.items() if s is not None}, dev
 
 
-def probe_layers(
+def _check_inputs(features: np.ndarray, labels, probes, seed: int, settings: ProbeSettings) -> np.ndarray:
+    if features.ndim != 3:
+        raise ConfigError(f"features must be (items, layers, dims), got shape {features.shape}")
+    y = np.asarray(labels).astype(str)
+    if len(y) != features.shape[0]:
+        raise ConfigError(f"got {len(y)} labels for {features.shape[0]} feature rows; give one label per item")
+    settings.validate()
+    for name in probes:
+        make_probe(name, seed, settings)  # fail on unknown names before any work
+    return y
+
+
+def _run_jobs(
+    features, y, classes, plan: CVPlan, probes, kernels, dev, n_jobs, bar, *, cluster: bool, seed, settings, tune_groups
+) -> tuple[dict[tuple[int, int], Cell], dict[int, dict[str, np.ndarray]]]:
+    """Run the scikit-learn cells and the torch folds; returns ``cells[layer, fold]`` and ``torch[fold]``."""
+    sk_probes = tuple(name for name in probes if name not in kernels)
+    folds = plan.folds
+    cells = [(layer, j) for layer in range(features.shape[1]) for j in range(len(folds))]
+    # scikit-learn cells first: with n_jobs > 1 they start in worker processes while the torch kernels run here.
+    cell_jobs = Parallel(n_jobs=n_jobs, return_as="generator")(
+        delayed(_predict_cell)(features, layer, folds[j], y, classes, sk_probes, cluster, seed, settings, tune_groups)
+        for layer, j in cells
+    )
+    torch_preds: dict[int, dict[str, np.ndarray]] = {}
+    if kernels:
+        with _torch_single_thread(dev):
+            jobs = (delayed(_predict_torch_fold)(features, fold, y, classes, kernels, dev) for fold in folds)
+            workers = n_jobs if dev.type == "cpu" else 1  # a GPU runs the folds one after another
+            for j, preds in enumerate(Parallel(n_jobs=workers, backend="threading", return_as="generator")(jobs)):
+                torch_preds[j] = preds
+                bar.update()
+    out = {}
+    for cell, result in zip(cells, cell_jobs):
+        out[cell] = result
+        bar.update()
+    return out, torch_preds
+
+
+def _assemble(cells, torch_preds, plan: CVPlan, probes, n_layers: int, n: int):
+    """``(pred (R, P, L, N) class codes, clusters[layer, fold], tuned choices)`` from the jobs' outputs."""
+    pred = np.full((plan.repeats, len(probes), n_layers, n), -1, dtype=np.int16)
+    clusters, tuned = {}, []
+    for (layer, j), (cell_codes, cell_clusters, cell_tuned) in cells.items():
+        r, test = plan.repeat_of(j), plan.folds[j][1]
+        for p, name in enumerate(probes):
+            pred[r, p, layer, test] = cell_codes[name] if name in cell_codes else torch_preds[j][name][layer]
+        clusters[layer, j] = cell_clusters
+        tuned += [{**t, "fold": j} for t in cell_tuned]
+    return pred, clusters, tuned
+
+
+def _score_rows(
+    y: np.ndarray,
+    n_classes: int,
+    plan: CVPlan,
+    pred: np.ndarray,
+    clusters: dict[tuple[int, int], np.ndarray],
+    probes: Sequence[str],
+    scorers: Mapping[str, Scorer],
+    cluster_scorers: Mapping[str, Scorer],
+    oof_scorers: Mapping[str, Scorer],
+) -> list[dict]:
+    """Tidy rows from the codes ``y`` ``(N,)`` and ``pred`` ``(R, P, L, N)`` and the clusters per (layer, fold).
+
+    Per (layer, probe): one row per fold and metric of ``scorers``, then one row per repeat (``fold`` =
+    repeat index) and metric of ``oof_scorers``; k-means gets one row per fold and ``cluster_scorers`` metric.
+    """
+    labels = np.arange(n_classes)
+    rows = []
+    for layer in range(pred.shape[2]):
+        for p, probe in enumerate(probes):
+            for j, (_, test) in enumerate(plan.folds):
+                guess = pred[plan.repeat_of(j), p, layer, test]
+                for metric, scorer in scorers.items():
+                    rows.append(_row(layer, probe, j, metric, scorer(y[test], guess, labels)))
+            for r in range(plan.repeats):
+                for metric, scorer in oof_scorers.items():
+                    rows.append(_row(layer, probe, r, metric, scorer(y, pred[r, p, layer], labels)))
+        if cluster_scorers:
+            for j, (_, test) in enumerate(plan.folds):
+                for metric, scorer in cluster_scorers.items():
+                    rows.append(_row(layer, CLUSTER_PROBE, j, metric, scorer(y[test], clusters[layer, j], labels)))
+    return rows
+
+
+def _row(layer: int, probe: str, fold: int, metric: str, value: float) -> dict:
+    return {"layer": int(layer), "probe": probe, "fold": int(fold), "metric": metric, "value": float(value)}
+
+
+def cross_validate_layers(
     features: np.ndarray,
     labels: Sequence[str],
     groups: Sequence[str] | None = None,
@@ -158,57 +282,61 @@ def probe_layers(
     *,
     backend: str = "auto",
     device: str | None = None,
-) -> list[dict]:
-    """Tidy rows ``{layer, probe, fold, metric, value}`` for features ``(N, L, D)`` (may be a memmap).
+    repeats: int = 1,
+    cv: str = "kfold",
+    settings: ProbeSettings | None = None,
+    tune: bool = False,
+    scorers: Mapping[str, Scorer] = PROBE_SCORERS,
+    cluster_scorers: Mapping[str, Scorer] = CLUSTER_SCORERS,
+    oof_scorers: Mapping[str, Scorer] = OOF_SCORERS,
+) -> LayerCV:
+    """Cross-validate every probe on every layer of ``features`` ``(N, L, D)`` (may be a memmap).
 
-    Rows are ordered by layer, probe (as given, then ``kmeans``), fold, metric, and are identical
-    for the same inputs, seed, backend and device whatever ``n_jobs``. ``backend`` is ``"auto"`` (torch
-    kernels on a GPU, else the reference), ``"sklearn"`` (the reference estimators only) or ``"torch"``
-    (the kernels on any device); see the module docstring and :mod:`.fast` for the tolerance. ``device``
-    is where the kernels run (default: CUDA when available, else the CPU).
+    Folds come from :func:`.cv.make_cv` (``cv`` = ``"kfold"`` or ``"logo"``, ``repeats`` partitions,
+    fold id ``repeat * n_folds + k``). ``settings`` are the probe hyper-parameters; ``tune`` chooses them
+    per outer training fold by nested cross-validation over :data:`.estimators.TUNE_GRIDS`. Scores are
+    ``scorer(y_true, y_pred, labels)`` over the task's fixed label set (the sorted distinct ``labels``);
+    scorers receive class codes (indices into that set) and ``labels = arange(n_classes)``.
+    Rows are ordered by layer, probe (as given, then ``kmeans``), fold and metric, and are identical for
+    the same inputs, seed, backend and device whatever ``n_jobs``.
     """
-    if features.ndim != 3:
-        raise ConfigError(f"features must be (items, layers, dims), got shape {features.shape}")
-    y = np.asarray(labels)
-    if len(y) != features.shape[0]:
-        raise ConfigError(f"got {len(y)} labels for {features.shape[0]} feature rows; give one label per item")
+    settings = settings or ProbeSettings()
     probes = tuple(dict.fromkeys(probes))
-    for name in probes:
-        make_probe(name, seed)  # fail on unknown names before any work
-    kernels, dev = _plan(probes, backend, device, seed)
-    folds = make_folds(y, groups, n_folds, seed)
-    if "knn" in probes:
-        k, smallest = make_probe("knn", seed).n_neighbors, min(len(train) for train, _ in folds)
+    y = _check_inputs(features, labels, probes, seed, settings)
+    kernels, dev = _plan(probes, backend, device, seed, settings)
+    if tune:  # nested cross-validation runs on the scikit-learn path
+        kernels = {}
+    g, _ = normalise_groups(groups, len(y))
+    plan = make_cv(y, g, n_folds, seed, repeats, cv)
+    _check_plan(y, g, plan, probes, settings, tune)
+    classes, codes = np.unique(y, return_inverse=True)
+    jobs = dict(cluster=bool(cluster_scorers), seed=seed, settings=settings, tune_groups=g if tune else False)
+    with tqdm(
+        total=features.shape[1] * len(plan.folds) + (len(plan.folds) if kernels else 0),
+        desc="probing",
+        unit="job",
+        disable=not progress,
+    ) as bar:
+        cells, torch_preds = _run_jobs(features, y, classes, plan, probes, kernels, dev, n_jobs, bar, **jobs)
+    pred, clusters, tuned = _assemble(cells, torch_preds, plan, probes, features.shape[1], len(y))
+    rows = _score_rows(codes, len(classes), plan, pred, clusters, probes, scorers, cluster_scorers, oof_scorers)
+    oof = OOFPredictions(classes, codes, probes, plan.fold_of(len(y)), pred, plan.n_splits, groups=g, tuned=tuned)
+    return LayerCV(rows, oof, plan)
+
+
+def _check_plan(y, g, plan: CVPlan, probes, settings: ProbeSettings, tune: bool) -> None:
+    """KNN needs k training items in every fold; ``--tune`` needs inner folds in every training part."""
+    if "knn" in probes and not tune:
+        k, smallest = settings.knn_k, min(len(train) for train, _ in plan.folds)
         if k > smallest:
             raise ConfigError(f"KNN needs {k} neighbours but a training fold has only {smallest} items; add items")
-    n_classes = len(np.unique(y))
-    n_layers = features.shape[1]
-    sk_probes = tuple(name for name in probes if name not in kernels)
-    cells = [(layer, k) for layer in range(n_layers) for k in range(len(folds))]
-    bar = tqdm(total=len(cells) + (len(folds) if kernels else 0), desc="probing", unit="job", disable=not progress)
+    if tune:
+        check_tunable(y, g, plan.folds)
 
-    # scikit-learn cells first: with n_jobs > 1 they start in worker processes while the torch kernels run here.
-    cell_jobs = Parallel(n_jobs=n_jobs, return_as="generator")(
-        delayed(_score_cell)(features, layer, folds[k], y, sk_probes, n_classes, seed) for layer, k in cells
-    )
-    torch_scores: dict[int, dict[int, Scores]] = {}
-    if kernels:
-        with _torch_single_thread(dev):
-            jobs = (delayed(_score_torch_fold)(features, fold, y, kernels, dev) for fold in folds)
-            workers = n_jobs if dev.type == "cpu" else 1  # a GPU runs the folds one after another
-            for k, fold_scores in enumerate(Parallel(n_jobs=workers, backend="threading", return_as="generator")(jobs)):
-                torch_scores[k] = fold_scores
-                bar.update()
-    scores: dict[tuple[int, int], Scores] = {}
-    for cell, cell_scores in zip(cells, cell_jobs):
-        layer, k = cell
-        scores[cell] = {**torch_scores.get(k, {}).get(layer, {}), **cell_scores}
-        bar.update()
-    bar.close()
-    return [
-        {"layer": layer, "probe": probe, "fold": k, "metric": metric, "value": scores[layer, k][probe][metric]}
-        for layer in range(n_layers)
-        for probe in (*probes, CLUSTER_PROBE)
-        for k in range(len(folds))
-        for metric in (CLUSTER_METRICS if probe == CLUSTER_PROBE else PROBE_METRICS)
-    ]
+
+def probe_layers(*args, **options) -> list[dict]:
+    """Tidy rows ``{layer, probe, fold, metric, value}`` of :func:`cross_validate_layers`, which takes the
+    same arguments (``features, labels, groups, probes, n_folds, seed, n_jobs, progress`` and the options
+    ``backend``, ``device``, ``repeats``, ``cv``, ``settings``, ``tune``, ``scorers``, ``cluster_scorers``,
+    ``oof_scorers``)."""
+    return cross_validate_layers(*args, **options).rows

@@ -1,0 +1,185 @@
+"""Bootstrap over clips of the out-of-fold predictions: score intervals and the best-layer distribution.
+
+The probes are not refitted: each resample re-weights the stored out-of-fold predictions
+(``predictions/<model>__<task>.npz``), so the bootstrap measures how much the score and the choice of
+the best layer depend on which clips (speakers) happened to be in the data set, for fixed trained
+probes. Training variability is in the corrected resampled-t interval of summary.csv instead.
+
+Resampling unit (``unit`` column):
+
+``group``  (groups, each carrying one label, e.g. gender by speaker) groups are drawn with replacement
+           within each class, keeping the number of groups per class;
+``group*`` (groups whose clips carry several labels) groups are drawn with replacement from all groups;
+``clip``   (no groups) clips are drawn with replacement within each class.
+
+A clip drawn ``m`` times weighs ``m``. The statistic is ``macro_f1_oof``: the fixed-label macro-F1 of the
+predictions pooled over the folds of a repeat, averaged over repeats, from weighted per-class counts
+(true, predicted, correct) computed for all resamples, probes and layers at once as matrix products.
+The per-fold mean of summary.csv is not bootstrapped: a resample can empty a test fold of a class (its
+one speaker not drawn), which would score that fold's class 0 although cross-validation on such data
+would have re-partitioned; pooled counts have no such artefact.
+
+The same resamples (same ``seed``) are used for every model of a task, so comparisons between models are
+paired. ``bootstrap.csv`` (:data:`BOOTSTRAP_COLUMNS`) holds, per (model, task, probe, layer): the observed
+out-of-fold score, its 2.5 and 97.5 percentiles, ``p_best`` (the share of resamples in which this layer
+has the probe's highest score, ties to the lowest layer) and ``p_best_overall`` (the share in which this
+(layer, probe) has the model's highest score on the task).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from ..probes.predictions import OOFPredictions, read_predictions
+from .summary import atomic_write
+
+BOOTSTRAP_COLUMNS = [
+    "model",
+    "task",
+    "probe",
+    "layer",
+    "metric",
+    "observed",
+    "ci_low",
+    "ci_high",
+    "p_best",
+    "p_best_overall",
+    "n_boot",
+    "unit",
+]
+METRIC = "macro_f1_oof"
+DEFAULT_N_BOOT = 1000
+CHUNK = 200  # resamples per matrix product
+
+
+def _units(y: np.ndarray, groups: np.ndarray | None) -> tuple[np.ndarray, list[np.ndarray], str]:
+    """``(unit of each clip, strata of unit ids, unit name)``."""
+    if groups is None or not np.all(groups != ""):
+        units = np.arange(len(y))
+        return units, [np.flatnonzero(y == c) for c in np.unique(y)], "clip"
+    names, units = np.unique(groups, return_inverse=True)
+    label_of = pd.Series(y).groupby(units).agg(lambda s: s.iloc[0] if s.nunique() == 1 else None)
+    if label_of.isna().any():
+        return units, [np.arange(len(names))], "group*"
+    labels = label_of.to_numpy()
+    return units, [np.flatnonzero(labels == c) for c in np.unique(labels)], "group"
+
+
+def resample_weights(y: np.ndarray, groups: np.ndarray | None, n_boot: int, seed: int) -> tuple[np.ndarray, str]:
+    """``(weights (n_boot, N), unit)``: how often each clip is drawn in each resample (see the module docstring)."""
+    units, strata, unit = _units(np.asarray(y), groups)
+    rng = np.random.default_rng(seed)
+    n_units = int(units.max()) + 1
+    counts = np.zeros((n_boot, n_units), dtype=np.float32)
+    rows = np.arange(n_boot)[:, None]
+    for stratum in strata:
+        draws = stratum[rng.integers(0, len(stratum), size=(n_boot, len(stratum)))]
+        np.add.at(counts, (np.broadcast_to(rows, draws.shape), draws), 1.0)
+    return counts[:, units], unit
+
+
+def _f1(tp: np.ndarray, true: np.ndarray, pred: np.ndarray) -> np.ndarray:
+    """Macro-F1 over the last axis (classes) from counts; a class with no true and no predicted item scores 0."""
+    tp, denom = tp.astype(np.float64), true.astype(np.float64) + pred  # exact integer counts, float64 ratios
+    f1 = np.divide(2 * tp, denom, out=np.zeros(np.broadcast_shapes(tp.shape, denom.shape)), where=denom > 0)
+    return f1.mean(axis=-1)
+
+
+def bootstrap_scores(oof: OOFPredictions, weights: np.ndarray) -> np.ndarray:
+    """Out-of-fold macro-F1 ``(n_weights, P, L)`` under each row of clip weights ``weights`` ``(B, N)``."""
+    n_rep, n_probes, n_layers, n = oof.pred.shape
+    n_classes = len(oof.classes)
+    eye = np.eye(n_classes, dtype=np.float32)
+    B = len(weights)
+    true = (weights @ eye[oof.y]).reshape(B, 1, 1, n_classes)
+    total = np.zeros((B, n_probes, n_layers))
+    for r in range(n_rep):
+        codes = oof.pred[r].astype(np.int64)  # (P, L, N)
+        guessed = eye[codes].transpose(2, 0, 1, 3).reshape(n, -1)  # (N, P*L*C) one-hot predictions
+        correct = (codes == oof.y).transpose(2, 0, 1).reshape(n, -1).repeat(n_classes, axis=1)
+        shape = (B, n_probes, n_layers, n_classes)
+        tp = (weights @ (guessed * correct)).reshape(shape)
+        predicted = (weights @ guessed).reshape(shape)
+        total += _f1(tp, true, predicted)
+    return total / n_rep
+
+
+def _best_shares(stat: np.ndarray, probes: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray]:
+    """``(p_best (P, L), p_best_overall (P, L))`` from resampled scores ``stat`` ``(B, P, L)``."""
+    B, P, L = stat.shape
+    per_probe = np.zeros((P, L))
+    for p in range(P):
+        per_probe[p] = np.bincount(np.argmax(stat[:, p], axis=1), minlength=L) / B
+    order = np.argsort(probes, kind="stable")  # ties: lowest layer, then probe name (as best_table)
+    flat = stat[:, order].transpose(0, 2, 1).reshape(B, L * P)
+    shares = (np.bincount(np.argmax(flat, axis=1), minlength=L * P) / B).reshape(L, P)
+    overall = np.zeros((P, L))
+    overall[order] = shares.T
+    return per_probe, overall
+
+
+def bootstrap_table(oof: OOFPredictions, model: str, task: str, n_boot: int = DEFAULT_N_BOOT, seed: int = 0):
+    """``bootstrap.csv`` rows of one (model, task) (see the module docstring)."""
+    groups = None if oof.groups is None or not np.all(oof.groups != "") else oof.groups
+    weights, unit = resample_weights(oof.y, groups, n_boot, seed)
+    observed = bootstrap_scores(oof, np.ones((1, len(oof.y)), dtype=np.float32))[0]
+    stat = np.concatenate([bootstrap_scores(oof, weights[i : i + CHUNK]) for i in range(0, n_boot, CHUNK)])
+    low, high = np.percentile(stat, [2.5, 97.5], axis=0)
+    p_best, p_overall = _best_shares(stat, oof.probes)
+    rows = [
+        {
+            "model": model,
+            "task": task,
+            "probe": probe,
+            "layer": layer,
+            "metric": METRIC,
+            "observed": float(observed[p, layer]),
+            "ci_low": float(low[p, layer]),
+            "ci_high": float(high[p, layer]),
+            "p_best": float(p_best[p, layer]),
+            "p_best_overall": float(p_overall[p, layer]),
+            "n_boot": n_boot,
+            "unit": unit,
+        }
+        for p, probe in enumerate(oof.probes)
+        for layer in range(stat.shape[2])
+    ]
+    return pd.DataFrame(rows, columns=BOOTSTRAP_COLUMNS)
+
+
+def bootstrap_run(
+    run_dir: Path, pairs: Iterable[tuple[str, str]] | None = None, n_boot: int = DEFAULT_N_BOOT, seed: int = 0
+) -> pd.DataFrame:
+    """Bootstrap every (model, task) with stored predictions (default: manifest.json's models x tasks)
+    and write ``RUN/bootstrap.csv``; returns its rows (empty when there are no predictions)."""
+    run_dir = Path(run_dir)
+    if pairs is None:
+        manifest = json.loads((run_dir / "manifest.json").read_text())
+        pairs = [(m, t) for m in manifest.get("models") or {} for t in manifest.get("tasks") or {}]
+    frames = []
+    for model, task in pairs:
+        oof = read_predictions(run_dir, model, task)
+        if oof is not None:
+            frames.append(bootstrap_table(oof, model, task, n_boot, seed))
+    table = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=BOOTSTRAP_COLUMNS)
+    text = table.to_csv(index=False, lineterminator="\n")
+    atomic_write(run_dir / "bootstrap.csv", lambda fh: fh.write(text.encode()))
+    return table
+
+
+def best_layer_distribution(table: pd.DataFrame, model: str, task: str, probe: str, metric: str = METRIC) -> str:
+    """ "layer 2 in 81 % of resamples, layer 3 in 15 %" from :func:`bootstrap_table` rows (layers >= 5 %)."""
+    rows = table[
+        (table["model"] == model) & (table["task"] == task) & (table["probe"] == probe) & (table["metric"] == metric)
+    ]
+    rows = rows[rows["p_best"] >= 0.05].sort_values(["p_best", "layer"], ascending=[False, True])
+    parts = [f"layer {int(r.layer)} in {100 * r.p_best:.0f} %" for r in rows.itertuples()]
+    if not parts:
+        return ""
+    parts[0] += " of resamples"
+    return ", ".join(parts)

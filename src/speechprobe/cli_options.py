@@ -1,0 +1,31 @@
+"""Options of the cross-validation, uncertainty and probe settings (``speechprobe run`` and ``probe``).
+
+Named as the :class:`speechprobe.config.RunConfig` fields they set; definitions in docs/statistics.md.
+"""
+
+from __future__ import annotations
+
+import typer
+
+RepeatsOpt = typer.Option(1, "--repeats", help="Repeated cross-validation: R reshuffled partitions of --folds folds.")
+CvOpt = typer.Option("kfold", "--cv", help="kfold (stratified, grouped by speaker when groups exist) or logo.")
+UngroupedOpt = typer.Option(
+    False, "--ungrouped", help="Folds ignore the speaker/group column (speaker leakage may inflate scores)."
+)
+BootstrapOpt = typer.Option(1000, "--bootstrap", help="Bootstrap resamples over clips (0: skip).")
+KnnKOpt = typer.Option(5, "--knn-k", help="KNN probe: neighbours.")
+MlpHiddenOpt = typer.Option(256, "--mlp-hidden", help="MLP probe: hidden units.")
+MlpAlphaOpt = typer.Option(1e-4, "--mlp-alpha", help="MLP probe: L2 penalty.")
+MlpEpochsOpt = typer.Option(200, "--mlp-epochs", help="MLP probe: maximum epochs (max_iter).")
+MlpSolverOpt = typer.Option("adam", "--mlp-solver", help="MLP probe: adam, sgd or lbfgs.")
+LinearCOpt = typer.Option(1.0, "--linear-c", help="Linear probe: inverse L2 strength C.")
+TuneOpt = typer.Option(
+    False, "--tune/--no-tune", help="Nested CV: choose k, MLP alpha and linear C on inner folds of each training part."
+)
+CV_AND_PROBE_OPTIONS = ("repeats", "cv", "ungrouped", "bootstrap", "knn_k", "mlp_hidden", "mlp_alpha", "mlp_epochs")
+CV_AND_PROBE_OPTIONS += ("mlp_solver", "linear_c", "tune")
+
+
+def keep_run_value(option):
+    """The same option with no default: `speechprobe probe RUN` keeps RUN's value unless it is given."""
+    return typer.Option(None, *option.param_decls, help=option.help)

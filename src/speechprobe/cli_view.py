@@ -1,0 +1,62 @@
+"""What the CLI prints after a run: the best layer per (model, task) with its uncertainty.
+
+Reads the run directory only (:func:`speechprobe.analysis.load_run` and the report's main table), so the
+console shows the same numbers as report.html.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+
+def stdout() -> Console:
+    """Standard output; wide when piped so tables stay greppable."""
+    return Console() if sys.stdout.isatty() else Console(width=240)
+
+
+def print_best(out: Path) -> None:
+    """The primary probe's best layer per (model, task) beside the baselines and the selection-aware p,
+    then the other probes' best scores (secondary), and where the outputs are."""
+    import pandas as pd
+
+    from .analysis import load_run, main_table
+
+    data = load_run(out)
+    table = main_table(data)
+    table = table[~table["model"].isin(data.baselines)]
+    base = [c for c in data.baselines if c in table and table[c].notna().any()]
+    second = [c for c in table.columns if c.startswith("secondary_") and c.endswith("_macro_f1")]
+    tested = "p_value" in table and table["p_value"].notna().any()
+    view = Table(
+        "model",
+        "task",
+        "layer",
+        "depth",
+        f"Macro-F1 {data.primary} (95% CI)",
+        "best in",
+        *(["p (selection-aware)", "q"] if tested else []),
+        *base,
+        *[f"{c.split('_')[1]} (secondary)" for c in second],
+        title=f"Best layer per task (primary probe: {data.primary})",
+    )
+    for r in table.to_dict("records"):
+        view.add_row(
+            str(r["model"]),
+            str(r["task"]),
+            str(r["layer"]),
+            f"{r['relative_depth']:.2f}",
+            f"{r['macro_f1']:.3f} ± {r['ci95']:.3f}",
+            "–" if pd.isna(r["p_best"]) else f"{100 * r['p_best']:.0f}%",
+            *([f"{r['p_value']:.3g}", f"{r['q_value']:.3g}"] if tested else []),
+            *[f"{r[c]:.3f}" for c in base],
+            *[f"{r[c]:.3f}" for c in second],
+        )
+    out_console = stdout()
+    out_console.print(view)
+    out_console.print("95% CI: corrected resampled t; best in: share of bootstrap resamples (bootstrap.csv)")
+    for what in ("results.csv", "summary.csv", "bootstrap.csv", "figures", "manifest.json", "report.html"):
+        out_console.print(f"{what:>14}: {out / what}")
