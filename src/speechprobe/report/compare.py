@@ -25,11 +25,10 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from ..analysis.curves import baseline_gain
 from ..analysis.report import Table, _html_table, _md_table, chance_table, load_run
-from ..analysis.summary import num_layers
+from ..analysis.summary import corrected_t_halfwidth, num_layers
 from ..errors import ConfigError, SpeechprobeError
 from ..rundir import atomic_write_bytes, write_csv, write_json
 from . import interactive
@@ -154,14 +153,13 @@ def _fold_values(data, model: str, task: str, probe: str, layer: int) -> pd.Seri
 
 def paired_interval(diff: np.ndarray, ratio: float | None = None) -> float:
     """Half-width of the corrected resampled-t 95 % interval of ``J`` per-fold differences
-    (Nadeau & Bengio, 2003): ``t(0.975, J−1) · sqrt((1/J + r) · s²)`` with ``r = n_test / n_train``
-    (``1 / (J − 1)`` for one J-fold partition when not given)."""
+    (:func:`~speechprobe.analysis.summary.corrected_t_halfwidth`); ``ratio`` is ``n_test / n_train``
+    (``1 / (J − 1)``, one J-fold partition, when unknown)."""
     diff = np.asarray(diff, dtype=float)
     j = len(diff)
     if j < 2:
         return float("nan")
-    r = 1 / (j - 1) if ratio is None else ratio
-    return float(stats.t.ppf(0.975, j - 1) * np.sqrt((1 / j + r) * diff.var(ddof=1)))
+    return float(corrected_t_halfwidth(diff.std(ddof=1), j, 1 / (j - 1) if ratio is None else ratio))
 
 
 def differences(heads: dict[str, pd.DataFrame], datas: dict, comparison: Comparison) -> pd.DataFrame:
@@ -183,7 +181,8 @@ def differences(heads: dict[str, pd.DataFrame], datas: dict, comparison: Compari
                 diff, ci, how = np.nan, np.nan, "not comparable"
             elif len(both) >= 2:
                 diff = float(b.score - a.score)
-                ci, how = paired_interval((fb[both] - fa[both]).to_numpy()), "paired folds (corrected t)"
+                ratio = datas[a_label].ratios.get(task)
+                ci, how = paired_interval((fb[both] - fa[both]).to_numpy(), ratio), "paired folds (corrected t)"
             else:
                 diff, ci, how = float(b.score - a.score), float(np.hypot(a.ci95, b.ci95)), "unpaired"
             rows.append(
@@ -207,9 +206,10 @@ def differences(heads: dict[str, pd.DataFrame], datas: dict, comparison: Compari
 
 def _headline_of(data) -> pd.DataFrame:
     chance = chance_table(data).set_index("task")["chance_macro_f1"].to_dict()
-    gains = baseline_gain(data.summary, data.baselines, "macro_f1", data.results, data.depths, data.primary)
-    tests = data.permutation if data.permutation is not None else None
-    return headline_table(data.summary, gains, chance, data.primary, data.baselines, data.depths, tests)
+    gains = baseline_gain(
+        data.summary, data.baselines, "macro_f1", data.results, data.depths, data.primary, ratios=data.ratios
+    )
+    return headline_table(data.summary, gains, chance, data.primary, data.baselines, data.depths, data.permutation)
 
 
 def _curves(datas: dict, task: str) -> dict | None:
