@@ -209,7 +209,8 @@ def _headline_of(data) -> pd.DataFrame:
     gains = baseline_gain(
         data.summary, data.baselines, "macro_f1", data.results, data.depths, data.primary, ratios=data.ratios
     )
-    return headline_table(data.summary, gains, chance, data.primary, data.baselines, data.depths, data.permutation)
+    tests, boot = data.permutation, data.bootstrap
+    return headline_table(data.summary, gains, chance, data.primary, data.baselines, data.depths, tests, boot)
 
 
 def _curves(datas: dict, task: str) -> dict | None:

@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 
 from ..analysis.summary import best_layers
+from ..analysis.uncertainty import best_uncertainty
 
 NORMALISED_RANGE = (-0.25, 1.0)  # the headline colour scale: a quarter below chance up to a perfect score
 
@@ -48,6 +49,11 @@ HEADLINE_COLUMNS = [
     "gain",
     "gain_ci95",
     "p_value",  # the selection-aware permutation test of the best layer (NaN when not run)
+    "oof",  # out-of-fold Macro-F1 of the best layer, with its bootstrap interval over clips (bootstrap.csv)
+    "oof_lo",
+    "oof_hi",
+    "p_best",  # share of bootstrap resamples in which this layer is the probe's best
+    "best_layer_distribution",
 ]
 
 
@@ -67,12 +73,14 @@ def headline_table(
     baselines: Sequence[str],
     depths: Mapping[str, int] | None = None,
     tests: pd.DataFrame | None = None,
+    boot: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """One row per (model, task) of the primary probe's best layer, models first, then the baselines.
 
     ``gains``: :func:`~speechprobe.analysis.curves.baseline_gain` at the primary probe (the gain and its
     interval); ``chance``: task → chance Macro-F1; ``tests``: permutation.csv rows (``p_value`` of the
-    selection-aware test). The score's interval is clipped to [0, 1] (a Macro-F1 cannot leave it; the t
+    selection-aware test); ``boot``: bootstrap.csv (the out-of-fold score, its interval and the best-layer
+    distribution over resamples). The score's interval is clipped to [0, 1] (a Macro-F1 cannot leave it; the t
     interval can), and the normalised interval follows it.
     """
     best = best_layers(summary, "macro_f1", depths)
@@ -90,6 +98,7 @@ def headline_table(
         lo, hi = (max(0.0, r.mean - ci), min(1.0, r.mean + ci)) if np.isfinite(ci) else (np.nan, np.nan)
         c = float(chance.get(r.task, np.nan))
         g = gain_of.loc[(r.model, r.task)] if (r.model, r.task) in gain_of.index else None
+        facts = best_uncertainty(boot, r.model, r.task, r.probe, r.layer)
         rows.append(
             {
                 "model": r.model,
@@ -113,6 +122,11 @@ def headline_table(
                 "gain": float(g["gain"]) if g is not None else np.nan,
                 "gain_ci95": float(g["gain_ci95"]) if g is not None else np.nan,
                 "p_value": p_of.get((r.model, r.task), np.nan),
+                "oof": facts["macro_f1_oof"],
+                "oof_lo": facts["oof_ci_low"],
+                "oof_hi": facts["oof_ci_high"],
+                "p_best": facts["p_best"],
+                "best_layer_distribution": facts["best_layer_distribution"],
             }
         )
     frame = pd.DataFrame(rows, columns=HEADLINE_COLUMNS)

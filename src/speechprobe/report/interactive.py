@@ -147,6 +147,11 @@ def _headline_cell(r) -> tuple[str, str]:
             f"best baseline {html.escape(r.baseline)} {_f(r.baseline_score)}; gain {_f(r.gain, signed=True)}"
             + (f" ± {_f(r.gain_ci95)}" if _num(r.gain_ci95) is not None else "")
         )
+    if _num(r.oof) is not None:
+        lines.append(f"out-of-fold Macro-F1 {_f(r.oof)} [{_f(r.oof_lo)}, {_f(r.oof_hi)}] (bootstrap over clips)")
+    if _num(r.p_best) is not None:
+        spread = r.best_layer_distribution or f"{float(r.p_best):.0%}"
+        lines.append(f"best layer over resamples: {html.escape(str(spread))}")
     if _num(r.p_value) is not None:
         lines.append(f"selection-aware permutation test: p = {float(r.p_value):.3g}")
     return text, "<br>".join(lines)
