@@ -435,7 +435,15 @@ def run_layer_analyses(cfg: RunConfig, state: RunState) -> None:
     def load(model: str, hashes):
         return _space(store, model, state.models[model], cfg.pooling).gather(list(hashes))
 
-    run_all(cfg.out, load, fingerprints=cfg.fingerprints, similarity=cfg.similarity, mdl=cfg.mdl, device=cfg.device)
+    run_all(
+        cfg.out,
+        load,
+        fingerprints=cfg.fingerprints,
+        similarity=cfg.similarity,
+        mdl=cfg.mdl,
+        device=cfg.device,
+        progress=cfg.progress,
+    )
 
 
 def run_zeroshot_stage(cfg: ZeroShotConfig) -> pd.DataFrame:
