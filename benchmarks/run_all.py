@@ -17,6 +17,7 @@ SCRIPTS = [
     "bench_uncertainty.py",
     "bench_zeroshot.py",
     "bench_memory.py",
+    "bench_checksum.py",
     "bench_statistics.py",
     "calibration.py",
     "bench_layer_analyses.py",

@@ -9,28 +9,32 @@ os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ["HF_DATASETS_OFFLINE"] = "1"
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
+import atexit
 import csv
 import logging
+import shutil
+import tempfile
 from pathlib import Path
 
 import numpy as np
 import pytest
 import soundfile as sf
 
+# The test session's speechprobe cache: a temporary folder, set here, at import, so that module- and
+# session-scoped fixtures (which run before any function-scoped one) never reach the user's cache
+# either, nor do the subprocesses tests start (they inherit the variable). It is one folder for the
+# whole session, not one per test, because converting a packaged Whisper checkpoint into it takes tens
+# of seconds and several test modules need one; a test that needs a cold or private cache passes its
+# own (``--cache tmp_path / "cache"`` or ``SPEECHPROBE_CACHE`` in the subprocess's environment).
+SESSION_CACHE = Path(tempfile.mkdtemp(prefix="speechprobe-test-cache-"))
+os.environ["SPEECHPROBE_CACHE"] = str(SESSION_CACHE)
+atexit.register(shutil.rmtree, SESSION_CACHE, ignore_errors=True)
+
 
 @pytest.fixture(autouse=True)
-def _isolated_cache(tmp_path_factory, monkeypatch):
-    """Every test uses a session-wide temporary speechprobe cache, never the user's."""
-    monkeypatch.setenv("SPEECHPROBE_CACHE", str(_session_cache(tmp_path_factory)))
-
-
-_CACHE: dict[str, Path] = {}
-
-
-def _session_cache(factory) -> Path:
-    if "root" not in _CACHE:
-        _CACHE["root"] = factory.mktemp("speechprobe-cache")
-    return _CACHE["root"]
+def _isolated_cache(monkeypatch):
+    """Every test starts with the session's temporary cache, whatever an earlier test set."""
+    monkeypatch.setenv("SPEECHPROBE_CACHE", str(SESSION_CACHE))
 
 
 def make_tiny_whisper(path: Path, layers: int = 2, d_model: int = 32, n_mels: int = 80, seed: int = 0) -> Path:

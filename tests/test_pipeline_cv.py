@@ -8,9 +8,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from speechprobe.clip_checks import check_folds
 from speechprobe.config import RunConfig
 from speechprobe.errors import ConfigError
-from speechprobe.pipeline import _check_groups, run
+from speechprobe.pipeline import run
 
 
 def _cfg(tones, out, **kw):
@@ -48,12 +49,12 @@ def test_group_check_names_classes_and_fixes(tmp_path):
     labels = ["a"] * 6 + ["b"] * 6
     groups = ["a1", "a2", "a3"] * 2 + ["b1"] * 6
     with pytest.raises(ConfigError, match=r"'b' 1; use --ungrouped \(folds ignore"):
-        _check_groups("t", labels, groups, cfg)
+        check_folds("t", labels, groups, cfg)
     cfg.cv = "logo"
     with pytest.raises(ConfigError, match=r"than --cv logo needs \(2\): 'b' 1; use --ungrouped"):
-        _check_groups("t", labels, groups, cfg)
-    _check_groups("t", labels, ["a1", "a2", "a3"] * 2 + ["b1", "b2"] * 3, cfg)  # two groups each: fine
-    _check_groups("t", labels, None, cfg)
+        check_folds("t", labels, groups, cfg)
+    check_folds("t", labels, ["a1", "a2", "a3"] * 2 + ["b1", "b2"] * 3, cfg)  # two groups each: fine
+    check_folds("t", labels, None, cfg)
 
 
 def test_ungrouped_and_logo_and_repeats_end_to_end(tones, tmp_path):

@@ -23,12 +23,17 @@ if TYPE_CHECKING:
     from .config import RunConfig
 
 
-def run(models: Sequence[str], tasks: Sequence[str], out: str | Path, **options) -> pd.DataFrame:
-    """Extract, probe and report; ``options`` are ``RunConfig`` fields (probes, folds, seed, window, ...)."""
+def run(
+    models: Sequence[str], tasks: Sequence[str], out: str | Path, existing: str = "auto", **options
+) -> pd.DataFrame:
+    """Extract, probe and report; ``options`` are ``RunConfig`` fields (probes, folds, seed, window, ...).
+
+    ``existing``: ``auto`` resumes a run of the same settings in ``out`` and refuses another, ``resume``
+    also adopts files of a run of unknown settings, ``overwrite`` replaces it."""
     from .config import RunConfig
     from .pipeline import run as run_pipeline
 
-    return run_pipeline(RunConfig(models=list(models), tasks=list(tasks), out=Path(out), **options))
+    return run_pipeline(RunConfig(models=list(models), tasks=list(tasks), out=Path(out), **options), existing)
 
 
 def __getattr__(name: str):

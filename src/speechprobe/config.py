@@ -1,16 +1,49 @@
-"""Typed run configuration (written verbatim into manifest.json)."""
+"""Typed run configuration (written verbatim into manifest.json).
+
+:class:`ComputeOptions` holds what every stage that runs a model shares (device, dtype, Whisper
+window, seed, cache, engine), with one validation; :class:`RunConfig` (extraction and probes) and
+``zeroshot.ZeroShotConfig`` both extend it, so the options are defined, checked and copied once.
+Every option is checked in ``validate()`` before any work starts.
+"""
 
 from __future__ import annotations
 
 import logging
+import math
+import re
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
+from typing import Any
 
 from .errors import ConfigError
 from .models.base import POOLINGS
 
 log = logging.getLogger("speechprobe")
 
+DTYPES = (None, "float32", "bf16", "fp16")
+MAX_SEED = 2**32 - 1  # numpy's and scikit-learn's seeds are unsigned 32-bit
+DEVICE = re.compile(r"^(cpu|cuda(:\d+)?)$")
+# Settings that change no number: left out of the run directory's fingerprints.
+NOT_NUMBERS = ("out", "cache", "progress", "n_jobs", "engine", "ray_address", "ray_actors", "report")
+# Settings that decide the features (and the clips): the extract stage's fingerprint; the rest is the probe stage's.
+EXTRACT_FIELDS = (
+    "models",
+    "baselines",
+    "tasks",
+    "seed",
+    "window",
+    "pooling",
+    "device",
+    "dtype",
+    "random_init",
+    "n_per_class",
+    "max_batch_seconds",
+    "max_clip_seconds",
+    "columns",
+    "split",
+    "streaming",
+    "drop_duplicates",
+)
 MLP_SOLVERS = ("adam", "sgd", "lbfgs")
 
 
@@ -77,8 +110,75 @@ def check_engine(engine: str, ray_address: str | None, ray_actors: int | None) -
         raise ConfigError("--ray-actors must be at least 1")
 
 
+def check_positive(value: float | None, flag: str, minimum: float = 0.0, integer: bool = False) -> None:
+    """A finite number above 0 (or, for counts, at least ``minimum``), else a one-line error."""
+    if value is None:
+        return
+    if integer:
+        if value < minimum:
+            raise ConfigError(f"{flag} {value}: must be at least {int(minimum)}")
+    elif not math.isfinite(value) or value <= minimum:
+        raise ConfigError(f"{flag} must be positive (a finite number of seconds), got {value}")
+
+
+@dataclass(kw_only=True)
+class ComputeOptions:
+    """Where and how models run; shared by every stage's configuration."""
+
+    device: str = "cpu"
+    dtype: str | None = None
+    window: str = "full"  # Whisper input: full (30 s, faithful) or trimmed (fast)
+    seed: int = 0  # data generation, folds and probes
+    cache: Path | None = None  # the one cache root (features, converted checkpoints, synthetic data, answers)
+    engine: str = "local"  # local, or ray (model actors on a Ray cluster; identical results)
+    ray_address: str | None = None  # None: a new local Ray instance (or $RAY_ADDRESS); "auto": the `ray start` cluster
+    ray_actors: int | None = None  # model actors (default: one per GPU, else one per CPU but one)
+    progress: bool = True
+
+    @property
+    def compute(self) -> ComputeOptions:
+        """These options alone (to build another stage's configuration from them)."""
+        return ComputeOptions(**self.compute_kwargs())
+
+    def compute_kwargs(self) -> dict[str, Any]:
+        return {f.name: getattr(self, f.name) for f in fields(ComputeOptions)}
+
+    def check_compute(self) -> None:
+        """One-line errors that name the option to change."""
+        check_window(self.window)
+        if not isinstance(self.seed, int) or not 0 <= self.seed <= MAX_SEED:
+            raise ConfigError(f"--seed {self.seed}: choose a whole number from 0 to {MAX_SEED}")
+        if self.dtype not in DTYPES:
+            raise ConfigError(f"--dtype {self.dtype!r}: choose float32, bf16 or fp16")
+        check_engine(self.engine, self.ray_address, self.ray_actors)
+        if not DEVICE.match(str(self.device)):
+            raise ConfigError(f"--device {self.device!r}: choose cpu, cuda or cuda:N")
+        if self.device != "cpu" and self.engine == "local":
+            _check_cuda(self.device)
+        if self.dtype == "fp16" and self.device == "cpu":
+            raise ConfigError("--dtype fp16 needs --device cuda; on CPU use float32 or bf16")
+        if self.dtype == "bf16" and self.device == "cpu":
+            from .models.hub import cpu_bf16_native
+
+            if cpu_bf16_native() is False:
+                log.warning(
+                    "this CPU has no native bf16 arithmetic (AVX512-BF16/AMX): --dtype bf16 will be slower than float32"
+                )
+
+
+def _check_cuda(device: str) -> None:
+    """A CUDA device that this machine has (the Ray engine checks on its workers instead)."""
+    import torch
+
+    if not torch.cuda.is_available():
+        raise ConfigError(f"--device {device}: no CUDA GPU is visible to torch here; use --device cpu")
+    index = int(device.partition(":")[2] or 0)
+    if index >= torch.cuda.device_count():
+        raise ConfigError(f"--device {device}: this machine has {torch.cuda.device_count()} CUDA device(s)")
+
+
 @dataclass
-class RunConfig:
+class RunConfig(ComputeOptions):
     """Everything that determines a run's numbers."""
 
     models: list[str]
@@ -89,16 +189,13 @@ class RunConfig:
     # (no training randomness, an exact and cheap permutation null): see analysis/primary.py.
     primary_probe: str = "knn"
     folds: int = 5
-    seed: int = 0
-    window: str = "full"
     pooling: str = "mean"
     baselines: list[str] = field(default_factory=default_baselines)
-    cache: Path | None = None
-    device: str = "cpu"
-    dtype: str | None = None
     random_init: bool = False
     n_per_class: int | None = None  # synthetic suite size per class (None: each task's default)
     max_batch_seconds: float | None = None  # None: by device (features.batching.DEFAULT_BATCH_SECONDS)
+    max_clip_seconds: float = 600.0  # audio decoded per clip; longer clips are cut (counted in manifest.json)
+    drop_duplicates: bool = False  # drop repeated audio content instead of keeping copies in one group
     n_jobs: int = 1
     columns: dict[str, str | None] | None = None  # dataset column overrides (audio, label, group, ...)
     split: str | None = None  # dataset split (default: test, or the only one)
@@ -109,10 +206,6 @@ class RunConfig:
     fingerprints: bool = True  # depth fingerprints: 90 % and peak depth per (model, task) (analysis.fingerprints)
     similarity: bool = True  # layer similarity: debiased CKA and mutual k-NN between all layers (analysis.similarity)
     mdl: bool = True  # MDL probes: online code length per layer (analysis.mdl)
-    progress: bool = True
-    engine: str = "local"  # extraction (and zero-shot) engine: local, or ray (a Ray cluster; identical results)
-    ray_address: str | None = None  # None: a new local Ray instance (or $RAY_ADDRESS); "auto": the `ray start` cluster
-    ray_actors: int | None = None  # model actors (default: one per GPU, else one per CPU but one)
     # Cross-validation and uncertainty (docs/statistics.md)
     repeats: int = 1  # repeated cross-validation: fold id = repeat * folds + k
     cv: str = "kfold"  # kfold (stratified, grouped when groups exist) or logo (leave one group out)
@@ -128,7 +221,8 @@ class RunConfig:
     tune: bool = False  # nested cross-validation of each probe's regularisation on the training folds
 
     def validate(self) -> None:
-        """One-line errors that name the option to change."""
+        """One-line errors that name the option to change; run before any work (the probe names are
+        checked by the pipeline, which knows the probes: config sits below that stage)."""
         if not self.models and not self.baselines:
             raise ConfigError("no models given; pass --models (see `speechprobe models`)")
         if not self.tasks:
@@ -137,31 +231,21 @@ class RunConfig:
             raise ConfigError(f"--folds {self.folds}: need at least 2 folds")
         if self.pooling not in POOLINGS:
             raise ConfigError(f"--pooling {self.pooling!r}: choose one of {', '.join(POOLINGS)}")
-        check_window(self.window)
-        if self.max_batch_seconds is not None and self.max_batch_seconds <= 0:
-            raise ConfigError("--max-batch-seconds must be positive")
+        if not self.probes:
+            raise ConfigError("--probes: give at least one probe (knn, mlp, linear)")
         if self.primary_probe not in self.probes:
             raise ConfigError(
                 f"--primary-probe {self.primary_probe} is not among --probes {','.join(self.probes)}; "
                 "add it to --probes or choose one of them"
             )
-        if self.permutations < 0:
-            raise ConfigError("--permutations must be 0 (skip) or more")
-        if self.n_per_class is not None and self.n_per_class < 1:
-            raise ConfigError("--n-per-class must be at least 1")
-        if self.dtype not in (None, "float32", "bf16", "fp16"):
-            raise ConfigError(f"--dtype {self.dtype!r}: choose float32, bf16 or fp16")
-        check_engine(self.engine, self.ray_address, self.ray_actors)
+        check_positive(self.max_batch_seconds, "--max-batch-seconds")
+        check_positive(self.max_clip_seconds, "--max-clip-seconds")
+        check_positive(self.permutations, "--permutations", 0, integer=True)
+        check_positive(self.n_per_class, "--n-per-class", 1, integer=True)
+        if self.n_jobs != -1 and self.n_jobs < 1:
+            raise ConfigError(f"--jobs {self.n_jobs}: use 1 or more parallel jobs (-1: one per CPU)")
+        self.check_compute()
         self._validate_cv()
-        if self.dtype == "fp16" and self.device == "cpu":
-            raise ConfigError("--dtype fp16 needs --device cuda; on CPU use float32 or bf16")
-        if self.dtype == "bf16" and self.device == "cpu":
-            from .models.hub import cpu_bf16_native
-
-            if cpu_bf16_native() is False:
-                log.warning(
-                    "this CPU has no native bf16 arithmetic (AVX512-BF16/AMX): --dtype bf16 will be slower than float32"
-                )
 
     def _validate_cv(self) -> None:
         if self.repeats < 1:
@@ -201,3 +285,12 @@ class RunConfig:
         d["cache"] = str(self.cache) if self.cache else None
         d.pop("progress")
         return d
+
+    def stage_config(self, stage: str) -> dict:
+        """The settings that decide ``stage``'s numbers (extract or probe): the run directory's fingerprint."""
+        numbers = {k: v for k, v in self.to_json().items() if k not in NOT_NUMBERS}
+        if stage == "extract":
+            return {k: v for k, v in numbers.items() if k in EXTRACT_FIELDS}
+        if stage == "probe":  # any setting not known to decide the features decides the probes
+            return {k: v for k, v in numbers.items() if k not in EXTRACT_FIELDS or k == "seed"}
+        raise ValueError(f"RunConfig has no stage {stage!r}")

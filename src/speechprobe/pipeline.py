@@ -2,7 +2,9 @@
 
 Stages write what they finish into the run directory as they go (clip lists, per (model, task)
 probe results), and the feature store keeps every extracted clip, so a rerun of the same
-command resumes where an interrupted one stopped.
+command resumes where an interrupted one stopped. The run directory has one owner,
+:class:`~speechprobe.rundir.RunDir`: each stage claims it with the fingerprint of its settings
+first, so a different configuration is refused instead of mixed in.
 """
 
 from __future__ import annotations
@@ -12,38 +14,34 @@ import functools
 import hashlib
 import json
 import logging
-import tempfile
 import time
-from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pandas as pd
 
-from .cache import cache_root
+from .cache import cache_root, using_cache
+from .clip_checks import check_folds, finish_task
 from .config import RunConfig
 from .data.resolve import open_task
-from .data.source import ClipSource, Skip
+from .data.source import ClipSource, Skip, count_kinds
 from .data.tasks import Task
 from .errors import ConfigError, SpeechprobeError
 from .features.extract import ClipMeta, extract
 from .features.store import FeatureSpace, FeatureStore
 from .models.base import RANDOM_SUFFIX
 from .models.registry import family, load_model, resolve_model
-from .rundir import (
-    RESULT_COLUMNS,
-    ensure_writable,
-    sort_results,
-    versions,
-    write_csv,
-    write_json,
-)
+from .rundir import RESULT_COLUMNS, STATE, RunDir, read_results, sort_results, versions
+from .warnlog import capture_warnings
 
 if TYPE_CHECKING:
     from .zeroshot import ZeroShotConfig
 
 log = logging.getLogger("speechprobe")
+PROBE_KEY_VERSION = 2
+# Probe-stage settings that change no probe row (the partial results are reused across them).
+ANALYSIS_ONLY = ("permutations", "embeddings", "primary_probe", "fingerprints", "similarity", "mdl", "bootstrap")
 
 
 @dataclass
@@ -62,11 +60,24 @@ class RunState:
     models: dict[str, dict] = field(default_factory=dict)  # name -> adapter info + space
     tasks: dict[str, dict] = field(default_factory=dict)
     skipped: list[Skip] = field(default_factory=list)
+    notes: list[Skip] = field(default_factory=list)  # clips used with a caveat (cut, short data)
     truncated: dict[str, list[str]] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
     extraction: dict[str, dict] = field(default_factory=dict)
     probing: dict[str, dict] = field(default_factory=dict)  # wall seconds per (model, task) probed in this call
+    store: dict[str, dict[str, int]] = field(default_factory=dict)  # model -> feature items found bad and recomputed
+    library_warnings: dict = field(default_factory=dict)  # captured during extraction (warnlog)
     cv: dict[str, dict] = field(default_factory=dict)  # per task: fold plan and per-fold class coverage
+
+
+def validate(cfg: RunConfig) -> None:
+    """Every option, before any work: the configuration's own checks and the probe names."""
+    from .probes.estimators import PROBE_NAMES
+
+    cfg.validate()
+    unknown = [p for p in cfg.probes if p not in PROBE_NAMES]
+    if unknown:
+        raise ConfigError(f"--probes {','.join(unknown)}: choose from {', '.join(PROBE_NAMES)}")
 
 
 def _model_list(cfg: RunConfig) -> list[str]:
@@ -85,6 +96,7 @@ def _weights(name: str, cfg: RunConfig) -> tuple[str, bool]:
 
 def _open_tasks(cfg: RunConfig, root: Path) -> list[TaskRecord]:
     """Open every task and check its class sizes before any extraction."""
+    specs = list(dict.fromkeys(cfg.tasks))
     records = [
         TaskRecord(
             *open_task(
@@ -96,12 +108,13 @@ def _open_tasks(cfg: RunConfig, root: Path) -> list[TaskRecord]:
                 columns=cfg.columns,
                 split=cfg.split,
                 streaming=cfg.streaming,
+                max_seconds=cfg.max_clip_seconds,
             )
         )
-        for t in dict.fromkeys(cfg.tasks)
+        for t in specs
     ]
     seen: set[str] = set()
-    for rec, spec in zip(records, dict.fromkeys(cfg.tasks)):
+    for rec, spec in zip(records, specs):
         if rec.task.name in seen:  # two manifests both called manifest.csv: name the later by its folder
             rec.task = dataclasses.replace(rec.task, name=f"{rec.task.name}@{Path(spec).parent.name or spec}")
             rec.source.task = rec.task.name
@@ -109,59 +122,51 @@ def _open_tasks(cfg: RunConfig, root: Path) -> list[TaskRecord]:
     for rec in records:
         labels = getattr(rec.source, "labels", None)
         if labels is not None:
-            labels = labels()
-            _check_classes(rec.task.name, labels, 2 if cfg.cv == "logo" else cfg.folds)
             groups = getattr(rec.source, "groups", None)
-            if groups is not None and not cfg.ungrouped:
-                _check_groups(rec.task.name, labels, groups(), cfg)
+            check_folds(rec.task.name, labels(), groups() if groups is not None else None, cfg)
     return records
 
 
-def _check_groups(task: str, labels: list[str], groups: list[str | None] | None, cfg: RunConfig) -> None:
-    """Every class needs as many groups (speakers) as the folds: else one line naming the classes and the fixes."""
-    from .probes.cv import group_shortfall, min_groups_needed
+def run_extract(cfg: RunConfig, existing: str = "auto") -> tuple[dict[str, list[ClipMeta]], RunState]:
+    """Extract every (model, task) into the feature store; record clips and state in RUN/.
 
-    short = group_shortfall(labels, groups, cfg.folds, cfg.cv)
-    if not short:
-        return
-    listed = ", ".join(f"{c!r} {n}" for c, n in sorted(short.items(), key=lambda kv: (kv[1], kv[0])))
-    fewest = min(short.values())
-    fixes = ["--ungrouped (folds ignore the groups; speaker leakage may inflate scores)"]
-    if cfg.cv != "logo" and fewest >= 2:
-        fixes[:0] = [f"--folds {fewest}", "--cv logo (leave one group out)"]
-    want = "--cv logo" if cfg.cv == "logo" else f"--folds {cfg.folds}"
-    raise ConfigError(
-        f"task {task}: {len(short)} class(es) have fewer groups (speakers) than {want} needs "
-        f"({min_groups_needed(cfg.cv, cfg.folds)}): {listed}; use {', '.join(fixes[:-1])}"
-        + (" or " if len(fixes) > 1 else "")
-        + fixes[-1]
-    )
+    ``existing`` says what to do with a run directory that already holds a run: ``auto`` resumes
+    the same settings and refuses others, ``resume`` also adopts files of a run without settings,
+    ``overwrite`` removes them first (see :class:`~speechprobe.rundir.RunDir`).
+    """
+    validate(cfg)
+    return _extract(cfg, existing)
 
 
-def _check_classes(task: str, labels: list[str], folds: int) -> None:
-    counts = Counter(labels)
-    if len(counts) < 2:
-        raise ConfigError(f"task {task}: only {len(counts)} class left after skipping; it needs at least 2")
-    small = {k: v for k, v in counts.items() if v < folds}
-    if small:
-        worst = min(small, key=small.get)
-        raise ConfigError(
-            f"task {task}: class {worst!r} has {small[worst]} clips, fewer than --folds {folds}; "
-            f"lower --folds to {max(2, min(counts.values()))} or add clips"
-        )
-
-
-def run_extract(cfg: RunConfig) -> tuple[dict[str, list[ClipMeta]], RunState]:
-    """Extract every (model, task) into the feature store; record clips and state in RUN/."""
-    cfg.validate()
-    ensure_writable(cfg.out)
-    root = cache_root(cfg.cache)
-    store = FeatureStore(root / "features")
+def _extract(cfg: RunConfig, existing: str) -> tuple[dict[str, list[ClipMeta]], RunState]:
+    """:func:`run_extract` once the configuration is valid."""
     for name in _model_list(cfg):
         _weights(name, cfg)  # unknown names fail before any work
-    records = _open_tasks(cfg, root)
-    state = RunState()
+    run_dir = RunDir(cfg.out)
+    run_dir.claim("extract", cfg.stage_config("extract"), existing)
+    with using_cache(cfg.cache) as root, capture_warnings() as wlog:
+        mark = wlog.mark()
+        records = _open_tasks(cfg, root)
+        state = RunState()
+        min_seconds = _extract_models(cfg, records, state, FeatureStore(root / "features"))
+        finished = [finish_task(rec.task, rec.source, rec.clips, cfg, min_seconds, state.warnings) for rec in records]
+        state.library_warnings = wlog.as_json(since=mark)
+    for rec, (clips, info, skipped) in zip(records, finished):  # every task checked before any file is written
+        rec.clips = clips
+        state.skipped.extend(skipped)
+        state.notes.extend(getattr(rec.source, "notes", []))
+        info["clips_file"] = run_dir.clips_file(rec.task.name)
+        state.tasks[rec.task.name] = info
+    for rec in records:
+        run_dir.write_csv(state.tasks[rec.task.name]["clips_file"], pd.DataFrame(map(dataclasses.asdict, rec.clips)))
+    run_dir.write_json(STATE, {"config": cfg.to_json(), **dataclasses.asdict(state)})
+    return {rec.task.name: rec.clips for rec in records}, state
+
+
+def _extract_models(cfg: RunConfig, records: list[TaskRecord], state: RunState, store: FeatureStore) -> float:
+    """Extract each model over every task; returns the shortest clip every model can take (seconds)."""
     budget = cfg.batch_seconds
+    min_seconds = 0.0
     for name in _model_list(cfg):
         base, random_init = _weights(name, cfg)
         recipe = dict(
@@ -179,6 +184,8 @@ def run_extract(cfg: RunConfig) -> tuple[dict[str, list[ClipMeta]], RunState]:
         if options.get("unmasked_padding"):  # features depend on how much a batch pads each clip
             options["max_batch_seconds"] = budget
         state.models[adapter.name] = {**dataclasses.asdict(adapter.info), "options": options}
+        # A clip shorter than half of one output frame gives the model no real frame to pool.
+        min_seconds = max(min_seconds, 0.5 / float(adapter.info.frame_rate))
         space = _space(store, adapter.name, state.models[adapter.name], cfg.pooling)
         state.models[adapter.name]["space"] = space.root.name
         for rec in records:
@@ -196,68 +203,31 @@ def run_extract(cfg: RunConfig) -> tuple[dict[str, list[ClipMeta]], RunState]:
                 state.truncated[f"{adapter.name}/{rec.task.name}"] = report.truncated
             if not rec.clips:
                 rec.clips = report.clips
-                state.skipped.extend(rec.source.skipped)
             elif [c.content_hash for c in rec.clips] != [c.content_hash for c in report.clips]:
                 raise SpeechprobeError(f"task {rec.task.name}: the source changed between models; rerun")
+        if space.repaired:
+            state.store[adapter.name] = dict(space.repaired)
         if cfg.engine == "ray":
             adapter.close()  # stop this model's actors (frees their GPUs for the next model)
         del adapter, extract_into
-    for rec in records:
-        _record_task(rec, cfg, state)
-    write_json(cfg.out / "state.json", {"config": cfg.to_json(), **dataclasses.asdict(state)})
-    return {rec.task.name: rec.clips for rec in records}, state
-
-
-def _record_task(rec: TaskRecord, cfg: RunConfig, state: RunState) -> None:
-    if not rec.clips:
-        raise ConfigError(f"task {rec.task.name}: no usable clips (all {len(rec.source.skipped)} skipped)")
-    has_groups = any(c.group for c in rec.clips)
-    grouped = has_groups and not cfg.ungrouped
-    if not grouped:
-        msg = (
-            f"task {rec.task.name}: --ungrouped, folds are not grouped by its speaker/group column; "
-            "speaker leakage may inflate scores"
-            if has_groups
-            else f"task {rec.task.name}: no speaker/group column, folds are not grouped; "
-            "speaker leakage may inflate scores"
-        )
-        log.warning(msg)
-        state.warnings.append(msg)
-    outside = dict(getattr(rec.source, "outside_label_set", {}))
-    if not outside and rec.task.labels:
-        outside = dict(Counter(c.label for c in rec.clips if c.label not in rec.task.labels))
-    state.tasks[rec.task.name] = {
-        "source": rec.task.source,
-        "fingerprint": rec.source.fingerprint(),
-        "paralinguistic": rec.task.paralinguistic,
-        "cue": rec.task.cue,
-        "labels": dict(sorted(Counter(c.label for c in rec.clips).items())),
-        "labels_outside_label_set": outside,
-        "group_unmatched": getattr(rec.source, "group_unmatched", 0),
-        "singleton_groups": sum(not c.group for c in rec.clips) if grouped else 0,
-        "group_caveat": rec.task.group_caveat,
-        "n_clips": len(rec.clips),
-        "n_skipped": len(rec.source.skipped),
-        "grouped_folds": grouped,
-    }
-    clips = pd.DataFrame([dataclasses.asdict(c) for c in rec.clips])
-    state.tasks[rec.task.name]["clips_file"] = f"clips/{_slug(rec.task.name)}.csv"
-    write_csv(cfg.out / state.tasks[rec.task.name]["clips_file"], clips)
+    return min_seconds
 
 
 def load_extracted(run_dir: Path) -> tuple[RunConfig, dict[str, list[ClipMeta]], RunState]:
     """Read back what ``run_extract`` recorded in a run directory."""
-    path = run_dir / "state.json"
-    if not path.is_file():
+    rd = RunDir(run_dir)
+    if not rd.path(STATE).is_file():
         raise SpeechprobeError(f"{run_dir}: no state.json; run `speechprobe extract ... --out {run_dir}` first")
-    saved = json.loads(path.read_text())
+    saved = rd.read_json(STATE)
     cfg = RunConfig.from_json(saved.pop("config"), out=run_dir)
-    state = RunState(**{k: v for k, v in saved.items() if k != "skipped"})
+    fields = {f.name for f in dataclasses.fields(RunState)}
+    state = RunState(**{k: v for k, v in saved.items() if k in fields and k not in ("skipped", "notes")})
     state.skipped = [Skip(**s) for s in saved.get("skipped", [])]
+    state.notes = [Skip(**s) for s in saved.get("notes", [])]
     clips = {}
     for task, info in state.tasks.items():
         frame = pd.read_csv(
-            run_dir / info["clips_file"], dtype={"id": str, "label": str, "group": str}, keep_default_na=False
+            rd.path(info["clips_file"]), dtype={"id": str, "label": str, "group": str}, keep_default_na=False
         )
         clips[task] = [
             ClipMeta(r.id, r.label, r.group or None, float(r.duration), r.content_hash) for r in frame.itertuples()
@@ -270,60 +240,60 @@ def _space(store: FeatureStore, model: str, info: dict, pooling: str) -> Feature
     return store.space(model, info["revision"], {**info["options"], "pooling": pooling})
 
 
-def _slug(name: str) -> str:
-    return "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in name)
-
-
-def _probe_key(space: str, clips: list[ClipMeta], cfg: RunConfig) -> str:
+def probe_key(task: str, label_set: list[str], space: str, clips: list[ClipMeta], cfg: RunConfig) -> str:
+    """The partial-results key: the task's identity (name, label set, every clip's id, content, label
+    and group), the feature space, and the probe settings and seed."""
+    settings = {k: v for k, v in cfg.stage_config("probe").items() if k not in ANALYSIS_ONLY}
     h = hashlib.sha256()
-    cv = [cfg.repeats, cfg.cv, cfg.ungrouped, cfg.tune, dataclasses.asdict(cfg.probe_settings())]
-    h.update(json.dumps([space, cfg.probes, cfg.folds, cfg.seed, cv], sort_keys=True).encode())
+    h.update(json.dumps([PROBE_KEY_VERSION, task, sorted(label_set), space, settings], sort_keys=True).encode())
     for c in clips:
-        h.update(f"{c.content_hash}\t{c.label}\t{c.group}\n".encode())
-    return h.hexdigest()[:20]
+        h.update(f"{c.id}\t{c.content_hash}\t{c.label}\t{c.group}\n".encode())
+    return h.hexdigest()[:24]
 
 
-def run_probes(cfg: RunConfig, clips_by_task: dict[str, list[ClipMeta]], state: RunState) -> pd.DataFrame:
+def run_probes(
+    cfg: RunConfig, clips_by_task: dict[str, list[ClipMeta]], state: RunState, run_dir: RunDir | None = None
+) -> pd.DataFrame:
     """Probe every (model, task); each finished pair is kept under RUN/partial/ (rows) and
     RUN/predictions/ (out-of-fold predictions) for resume."""
     from .probes import make_cv
 
+    run_dir = run_dir or RunDir(cfg.out)
     store = FeatureStore(cache_root(cfg.cache) / "features")
     frames = []
     for task, clips in clips_by_task.items():
         labels = [c.label for c in clips]
-        has_groups = any(c.group for c in clips) and not cfg.ungrouped
-        groups = [c.group or "" for c in clips] if has_groups else None
+        groups = [c.group or "" for c in clips] if any(c.group for c in clips) and not cfg.ungrouped else None
         try:
-            _check_classes(task, labels, 2 if cfg.cv == "logo" else cfg.folds)
-            _check_groups(task, labels, groups, cfg)
+            check_folds(task, labels, groups, cfg)
             plan = make_cv(labels, groups, cfg.folds, cfg.seed, cfg.repeats, cfg.cv)
         except ConfigError as e:  # e.g. a class lost to skipped clips: report it, probe the other tasks
             log.warning("%s", e)
             state.warnings.append(f"not probed: {e}")
             continue
         state.cv[task] = plan.describe(labels, groups)
+        label_set = state.tasks.get(task, {}).get("label_set") or sorted(set(labels))
         for model, info in state.models.items():
-            frames.append(_probe_pair(cfg, store, model, info, task, clips, groups, state))
+            key = probe_key(task, label_set, info["space"], clips, cfg)
+            frames.append(_probe_pair(cfg, run_dir, store, model, info, task, clips, groups, key, state))
     if not frames:
         raise ConfigError("no task could be probed: " + "; ".join(state.warnings[-len(clips_by_task) :]))
     return sort_results(pd.concat(frames, ignore_index=True))
 
 
-def _probe_pair(cfg, store, model, info, task, clips, groups, state) -> pd.DataFrame:
+def _probe_pair(cfg, run_dir, store, model, info, task, clips, groups, key, state) -> pd.DataFrame:
     """Rows of one (model, task): from RUN/partial/ when its rows and predictions are there, else probed."""
     from .probes import cross_validate_layers, read_predictions, write_predictions
 
-    key = _probe_key(info["space"], clips, cfg)
-    partial = cfg.out / "partial" / f"{key}.csv"
+    partial = run_dir.partial_file(key)
     if partial.is_file():
         stored = read_predictions(cfg.out, model, task)
         if stored is not None and stored.key == key:
             return pd.read_csv(partial)
     space = _space(store, model, info, cfg.pooling)
     t0 = time.perf_counter()
-    with tempfile.TemporaryDirectory(dir=store.root) as tmp:  # features memory-mapped, not in RAM
-        feats = space.gather([c.content_hash for c in clips], out=Path(tmp) / "features.npy")
+    with run_dir.temp_dir() as tmp:  # features memory-mapped, not in RAM; never inside the store
+        feats = space.gather([c.content_hash for c in clips], out=tmp / "features.npy")
         result = cross_validate_layers(
             feats,
             [c.label for c in clips],
@@ -347,21 +317,27 @@ def _probe_pair(cfg, store, model, info, task, clips, groups, state) -> pd.DataF
     frame = pd.DataFrame(result.rows)
     frame.insert(0, "task", task)
     frame.insert(0, "model", model)
-    write_csv(partial, frame[RESULT_COLUMNS])
+    run_dir.write_csv(str(partial.relative_to(run_dir.root)), frame[RESULT_COLUMNS])
     return pd.read_csv(partial)
 
 
 def write_outputs(
-    cfg: RunConfig, results: pd.DataFrame, clips_by_task: dict[str, list[ClipMeta]], state: RunState
+    cfg: RunConfig,
+    results: pd.DataFrame,
+    clips_by_task: dict[str, list[ClipMeta]],
+    state: RunState,
+    library_warnings: dict | None = None,
 ) -> None:
-    """results.csv, summary.csv, bootstrap.csv, figures/ and manifest.json."""
+    """results.csv (this stage's rows replaced, zero-shot rows kept), summary.csv, bootstrap.csv, figures/ and
+    manifest.json."""
     from .analysis import chance_levels, plot_layer_curves, summarize
     from .analysis.bootstrap import bootstrap_run
     from .probes import TUNE_GRIDS, probe_params
 
-    write_csv(cfg.out / "results.csv", results)
-    summary = summarize(results, {task: info["test_train_ratio"] for task, info in state.cv.items()})
-    write_csv(cfg.out / "summary.csv", summary)
+    run_dir = RunDir(cfg.out)
+    merged = run_dir.replace_rows("probe", results)
+    summary = summarize(merged, {task: info["test_train_ratio"] for task, info in state.cv.items()})
+    run_dir.write_csv("summary.csv", summary)
     t0 = time.perf_counter()
     if cfg.bootstrap:
         pairs = [(m, t) for m in state.models for t in state.cv]
@@ -369,18 +345,27 @@ def write_outputs(
     boot = {"n_boot": cfg.bootstrap, "seconds": round(time.perf_counter() - t0, 3), "seed": cfg.seed}
     chance = {task: chance_levels([c.label for c in clips]) for task, clips in clips_by_task.items()}
     figures = plot_layer_curves(summary, cfg.out / "figures", chance={t: c["macro_f1"] for t, c in chance.items()})
-    manifest = {
+    notes = [dataclasses.asdict(s) for s in state.notes]
+    repaired = sum(n for counts in state.store.values() for n in counts.values())
+    sections = {
         "config": cfg.to_json(),
         "seed": cfg.seed,
         "versions": versions(),
         "models": state.models,
         "tasks": state.tasks,
         "chance": chance,
-        "skipped": {"count": len(state.skipped), "items": [dataclasses.asdict(s) for s in state.skipped]},
+        "skipped": {
+            "count": len(state.skipped),
+            "by_kind": count_kinds(state.skipped),
+            "items": [dataclasses.asdict(s) for s in state.skipped],
+        },
+        "audio_notes": {"count": len(notes), "by_kind": count_kinds(state.notes), "items": notes},
         "truncated": state.truncated,
         "warnings": state.warnings,
         "extraction": state.extraction,
         "probing": state.probing,
+        "store": {"items_recomputed": repaired, "by_model": state.store},
+        "library_warnings": {"extract": state.library_warnings, "probe": library_warnings or {}},
         "cv": state.cv,
         "probe_settings": {
             "probes": probe_params(cfg.probes, cfg.seed, cfg.probe_settings()),
@@ -389,38 +374,63 @@ def write_outputs(
         "bootstrap": boot,
         "figures": [str(p.relative_to(cfg.out)) for p in figures],
     }
-    write_json(cfg.out / "manifest.json", manifest)
+    run_dir.update_manifest(sections)
 
 
-def run(cfg: RunConfig) -> pd.DataFrame:
-    """Extract, probe and write the run directory; returns the tidy results."""
-    clips, state = run_extract(cfg)
-    return probe_and_report(cfg, clips, state)
+def run(cfg: RunConfig, existing: str = "auto") -> pd.DataFrame:
+    """Extract, probe and write the run directory; returns the tidy results (``existing``: see run_extract)."""
+    validate(cfg)
+    _claim_probe(cfg, existing)  # refuse before extracting anything
+    clips, state = _extract(cfg, existing)
+    return _probe_and_report(cfg, clips, state, existing)
 
 
-def probe_and_report(cfg: RunConfig, clips: dict[str, list[ClipMeta]], state: RunState) -> pd.DataFrame:
+def _claim_probe(cfg: RunConfig, existing: str) -> RunDir:
+    """Claim the probe stage, once every analysis has declared the tables it writes (so that they go too)."""
+    from .analysis.registry import registered
+
+    registered()
+    run_dir = RunDir(cfg.out)
+    run_dir.claim("probe", cfg.stage_config("probe"), existing)
+    return run_dir
+
+
+def probe_and_report(
+    cfg: RunConfig, clips: dict[str, list[ClipMeta]], state: RunState, existing: str = "auto"
+) -> pd.DataFrame:
     """Probe stored features, write results, summary, figures and manifest, then analyse and report."""
-    from .analysis import analyse_features, build_report, summarize_run
-    from .zeroshot import restore_zeroshot_rows
+    validate(cfg)
+    return _probe_and_report(cfg, clips, state, existing)
 
-    results = run_probes(cfg, clips, state)
-    write_outputs(cfg, results, clips, state)
-    if restore_zeroshot_rows(cfg.out) is not None:  # zero-shot rows of an earlier `speechprobe zeroshot` stay
-        summarize_run(cfg.out)
-    if cfg.permutations or cfg.embeddings:
-        store = FeatureStore(cache_root(cfg.cache) / "features")
-        analyse_features(
-            cfg.out,
-            lambda model, hashes: _space(store, model, state.models[model], cfg.pooling).gather(hashes),
-            n_permutations=cfg.permutations,
-            embeddings=cfg.embeddings,
-            n_jobs=cfg.n_jobs,
-            device=cfg.device,
-            progress=cfg.progress,
-        )
-    run_layer_analyses(cfg, state)
-    if cfg.report:
-        build_report(cfg.out)
+
+def _probe_and_report(cfg: RunConfig, clips: dict[str, list[ClipMeta]], state: RunState, existing: str) -> pd.DataFrame:
+    """:func:`probe_and_report` once the configuration is valid."""
+    from .analysis import analyse_features
+    from .report import build_report
+
+    run_dir = _claim_probe(cfg, existing)
+    with using_cache(cfg.cache) as root, capture_warnings() as wlog:
+        mark = wlog.mark()
+        results = run_probes(cfg, clips, state, run_dir)
+        write_outputs(cfg, results, clips, state, wlog.as_json(since=mark))
+        if run_dir.has_rows("zeroshot"):  # rows of an earlier `speechprobe zeroshot`: refresh their comparison
+            from .zeroshot.compare import refresh_zeroshot_tables
+
+            refresh_zeroshot_tables(run_dir)
+        if cfg.permutations or cfg.embeddings:
+            store = FeatureStore(root / "features")
+            analyse_features(
+                cfg.out,
+                lambda model, hashes: _space(store, model, state.models[model], cfg.pooling).gather(hashes),
+                n_permutations=cfg.permutations,
+                embeddings=cfg.embeddings,
+                n_jobs=cfg.n_jobs,
+                device=cfg.device,
+                progress=cfg.progress,
+            )
+        run_layer_analyses(cfg, state)
+        if cfg.report:
+            build_report(cfg.out)
     return results
 
 
@@ -446,7 +456,7 @@ def run_layer_analyses(cfg: RunConfig, state: RunState) -> None:
     )
 
 
-def run_zeroshot_stage(cfg: ZeroShotConfig) -> pd.DataFrame:
+def run_zeroshot_stage(cfg: ZeroShotConfig, existing: str = "auto") -> pd.DataFrame:
     """Zero-shot answers into the run directory (``zeroshot.run_zeroshot``), then summary.csv over every row.
 
     Zero-shot and analysis are sibling stages, so the run-level summary is refreshed here, above both.
@@ -454,7 +464,7 @@ def run_zeroshot_stage(cfg: ZeroShotConfig) -> pd.DataFrame:
     from .analysis import summarize_run
     from .zeroshot import run_zeroshot
 
-    rows = run_zeroshot(cfg)
+    rows = run_zeroshot(cfg, existing)
     summarize_run(cfg.out)
     return rows
 
@@ -471,20 +481,22 @@ class Reproduction:
 
 
 def reproduce(run_dir: Path, out: Path) -> Reproduction:
-    """Rerun ``run_dir`` from its manifest into ``out`` and compare results.csv."""
-    path = run_dir / "manifest.json"
-    if not path.is_file():
+    """Rerun ``run_dir`` from its manifest into ``out`` (a new directory) and compare results.csv."""
+    manifest = RunDir(run_dir).read_manifest()
+    if not manifest:
         raise SpeechprobeError(f"{run_dir}: no manifest.json; is it a finished speechprobe run?")
-    manifest = json.loads(path.read_text())
+    target = RunDir(out)
+    if target.stages() or target.path("results.csv").exists():
+        raise ConfigError(f"{out} already holds a run; pass a new --out for the rerun")
     cfg = RunConfig.from_json(manifest["config"], out=out)
     cfg.progress = False
     cfg.engine, cfg.ray_address, cfg.ray_actors = "local", None, None  # same features, no cluster needed
     run(cfg)
-    old, new = (d / "results.csv" for d in (run_dir, out))
+    old, new = (d / "results.csv" for d in (Path(run_dir), Path(out)))
     if old.read_bytes() == new.read_bytes():
         diff, worst, rows = 0, 0.0, len(pd.read_csv(new))
     else:
-        a, b = pd.read_csv(old), pd.read_csv(new)
+        a, b = read_results(old), read_results(new)
         keys = [c for c in RESULT_COLUMNS if c != "value"]
         merged = a.merge(b, on=keys, how="outer", suffixes=("_old", "_new"))
         delta = (merged["value_old"] - merged["value_new"]).abs()

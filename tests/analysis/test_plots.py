@@ -16,8 +16,9 @@ import pytest
 from matplotlib.figure import Figure
 
 from speechprobe.analysis import plot_layer_curves, summarize
-from speechprobe.analysis.plots import _draw_task, task_slug
+from speechprobe.analysis.plots import _draw_task
 from speechprobe.analysis.summary import layer_rows, num_layers
+from speechprobe.rundir import slug
 
 
 @pytest.fixture()
@@ -48,7 +49,7 @@ def test_plot_layer_curves_writes_pngs(summary: pd.DataFrame, tmp_path: Path) ->
     before = plt.get_fignums()
     out = tmp_path / "figures"
     paths = plot_layer_curves(summary, out, chance={"emotion": 0.25, "org/gender": 0.5})
-    assert [p.name for p in paths] == ["layers_accent.png", "layers_emotion.png", "layers_org_gender.png"]
+    assert [p.name for p in paths] == ["layers_accent.png", "layers_emotion.png", f"layers_{slug('org/gender')}.png"]
     for path in paths:
         _check_png(path)
         assert path.with_suffix(".svg").stat().st_size > 0
@@ -86,15 +87,10 @@ def test_draw_task_lines(summary: pd.DataFrame) -> None:
     assert mfcc_line.get_ydata()[0] == pytest.approx(mfcc)
 
 
-def test_task_slug() -> None:
-    assert task_slug("emotion") == "emotion"
-    assert task_slug("data/my tasks/manifest.csv") == "data_my_tasks_manifest.csv"
-    assert task_slug("///") == "task"
-
-
 def test_layer_curves_prefix_and_depths(summary: pd.DataFrame, tmp_path: Path) -> None:
     paths = plot_layer_curves(summary, tmp_path, relative_depth=True, prefix="layers_rel", depths={"whisper": 9})
-    assert [p.name for p in paths] == ["layers_rel_accent.png", "layers_rel_emotion.png", "layers_rel_org_gender.png"]
+    expected = ["layers_rel_accent.png", "layers_rel_emotion.png", f"layers_rel_{slug('org/gender')}.png"]
+    assert [p.name for p in paths] == expected
     rows = layer_rows(summary, "macro_f1")
     ax = Figure().subplots()
     colours = {m: (0.0, 0.0, 0.0) for m in rows["model"].unique()}

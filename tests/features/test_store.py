@@ -21,7 +21,7 @@ def test_put_get_gather_roundtrip(tmp_path):
     space.put("aa11", a)
     space.put("bb22", b)
     assert space.has("aa11") and not space.has("cc33")
-    np.testing.assert_array_equal(space.get("aa11", mmap=True), a)
+    np.testing.assert_array_equal(space.get("aa11"), a)
     g = space.gather(["bb22", "aa11"])
     assert g.shape == (2, 3, 2)
     np.testing.assert_array_equal(g[1], a)

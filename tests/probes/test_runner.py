@@ -13,6 +13,7 @@ from speechprobe.probes import (
     read_predictions,
     write_predictions,
 )
+from speechprobe.rundir import slug
 
 PROBES = ("knn", "mlp", "linear")
 
@@ -194,7 +195,8 @@ def test_predictions_round_trip(layered, tmp_path):
     result = cross_validate_layers(features[:, :1], y, groups, probes=("knn",), n_folds=3)
     result.predictions.ids = [f"clip{i}" for i in range(len(y))]
     path = write_predictions(tmp_path, "whisper/base", "emo tion", result.predictions)
-    assert path == tmp_path / "predictions" / "whisper_base__emo_tion.npz"
+    assert path == tmp_path / "predictions" / f"{slug('whisper/base')}__{slug('emo tion')}.npz"
+    assert path.name.startswith("whisper_base-") and "__emo_tion-" in path.name  # the run directory's one slug
     back = read_predictions(tmp_path, "whisper/base", "emo tion")
     np.testing.assert_array_equal(back.pred, result.predictions.pred)
     np.testing.assert_array_equal(back.fold_of, result.predictions.fold_of)

@@ -9,9 +9,8 @@ import pandas as pd
 import pytest
 
 from speechprobe.analysis.curves import baseline_gain
-from speechprobe.analysis.report import chance_table, load_run
 from speechprobe.analysis.summary import num_layers
-from speechprobe.report import interactive
+from speechprobe.report import chance_table, interactive, load_run
 from speechprobe.report.headline import headline_table
 
 

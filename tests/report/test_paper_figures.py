@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from speechprobe.analysis.report import load_run
 from speechprobe.analysis.summary import num_layers
+from speechprobe.report import load_run
 from speechprobe.report.paper_figures import panels_caption, plot_task_panels
 
 
@@ -27,7 +27,7 @@ def test_no_multi_layer_model_no_figure(run_dir, tmp_path):
 
 def test_headline_png_is_written(run_dir, tmp_path):
     from speechprobe.analysis.curves import baseline_gain
-    from speechprobe.analysis.report import chance_table
+    from speechprobe.report import chance_table
     from speechprobe.report.headline import headline_table
     from speechprobe.report.paper_figures import plot_headline
 

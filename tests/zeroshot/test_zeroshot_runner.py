@@ -11,7 +11,8 @@ import pytest
 
 from speechprobe.errors import ConfigError
 from speechprobe.pipeline import run_zeroshot_stage
-from speechprobe.zeroshot import ZeroShotConfig, restore_zeroshot_rows, run_zeroshot
+from speechprobe.rundir import RESULT_COLUMNS, RunDir
+from speechprobe.zeroshot import ZeroShotConfig, refresh_zeroshot_tables, run_zeroshot
 from speechprobe.zeroshot import runner as runner_mod
 from speechprobe.zeroshot.qwen2_audio import Qwen2AudioBackend
 
@@ -125,8 +126,8 @@ def test_rerun_and_interrupted_run_resume_from_the_cache(tmp_path, tiny_qwen, en
     encode_counter.clear()
     again = run_zeroshot(cfg)  # everything cached: nothing is encoded
     assert encode_counter == [] and again.equals(resumed)
-    # a changed decoding setting is a different cache key
-    run_zeroshot(_cfg(tmp_path, tiny_qwen, max_new_tokens=5, modes=["generate"]))
+    # a changed decoding setting is a different cache key (and, in the same run directory, a replaced run)
+    run_zeroshot(_cfg(tmp_path, tiny_qwen, max_new_tokens=5, modes=["generate"]), existing="overwrite")
     assert sum(encode_counter) == 8
 
 
@@ -144,7 +145,7 @@ def test_probe_rows_are_kept_and_linked(tmp_path, tiny_qwen):
         cfg.out / "results.csv", index=False
     )
     (cfg.out / "manifest.json").write_text(json.dumps({"config": {"models": [model]}, "figures": []}))
-    run_zeroshot(cfg)
+    run_zeroshot(cfg, existing="resume")  # files of a run without run.json: adopted only when asked
     run_zeroshot(cfg)  # a rerun replaces its own rows, never duplicates them
     results = pd.read_csv(cfg.out / "results.csv", dtype=str, keep_default_na=False)
     assert len(results[results["probe"] == "knn"]) == 12
@@ -164,11 +165,16 @@ def test_probe_rows_are_kept_and_linked(tmp_path, tiny_qwen):
     manifest = json.loads((cfg.out / "manifest.json").read_text())
     assert manifest["config"] == {"models": [model]} and "figures/zeroshot_correlation.png" in manifest["figures"]
     assert manifest["zeroshot"]["figure"] == "figures/zeroshot_correlation.png"
-    # a later stage that rewrites results.csv (speechprobe probe RUN) loses them; they can be put back
-    before = (cfg.out / "results.csv").read_bytes()
-    results[results["probe"] == "knn"].to_csv(cfg.out / "results.csv", index=False)
-    restore_zeroshot_rows(cfg.out)
-    assert (cfg.out / "results.csv").read_bytes() == before
+    # probing again (speechprobe probe RUN) replaces only the probe rows; the comparison follows the new scores
+    before = results[results["probe"].str.startswith("zeroshot:")]
+    run_dir = RunDir(cfg.out)
+    run_dir.replace_rows("probe", pd.DataFrame([(*r[:-1], r[-1] + 0.1) for r in probe_rows], columns=RESULT_COLUMNS))
+    refresh_zeroshot_tables(run_dir)
+    after = pd.read_csv(cfg.out / "results.csv", dtype=str, keep_default_na=False)
+    assert (
+        after[after["probe"].str.startswith("zeroshot:")].reset_index(drop=True).equals(before.reset_index(drop=True))
+    )
+    assert np.allclose(pd.read_csv(cfg.out / "zeroshot_vs_probe.csv")["probe_f1"], 0.605)
 
 
 def test_config_for_speechprobe_run(tmp_path):

@@ -35,8 +35,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ..files import atomic_write
 from ..probes.predictions import OOFPredictions, read_predictions
-from .summary import atomic_write
 
 BOOTSTRAP_COLUMNS = [
     "model",

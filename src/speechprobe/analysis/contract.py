@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import ConfigError, SpeechprobeError
-from .plots import task_slug
+from ..rundir import register_file, slug
 
 SCOPES = ("model_task", "task")
 
@@ -136,7 +136,7 @@ class Unit:
     def figure_path(self, prefix: str, model: str | None = None, suffix: str = ".png") -> Path:
         """``RUN/figures/<prefix>_<model>_<task><suffix>`` (``<prefix>_<task>`` for task-scope units)."""
         model = model or self.model
-        parts = [prefix, *([task_slug(model)] if model else []), task_slug(self.task)]
+        parts = [prefix, *([slug(model)] if model else []), slug(self.task)]
         return self.run_dir / "figures" / ("_".join(parts) + suffix)
 
     def release(self) -> None:
@@ -188,6 +188,8 @@ def register(analysis: Analysis) -> Analysis:
     if clash:
         raise ConfigError(f"analysis {analysis.name!r}: {clash[0]} is already written by {taken[clash[0]]!r}")
     _REGISTRY[analysis.name] = analysis
+    for table in analysis.tables:  # the run directory removes them with the probe stage's other files
+        register_file("probe", table)
     return analysis
 
 

@@ -16,8 +16,8 @@ import numpy as np
 import pandas as pd
 
 from ..errors import SpeechprobeError
-from .plots import task_slug
-from .summary import atomic_write
+from ..files import atomic_write
+from ..rundir import slug
 
 FeatureLoader = Callable[[str, Sequence[str]], np.ndarray]  # (model, content hashes) -> (N, L, D)
 
@@ -54,7 +54,7 @@ def read_manifest(run_dir: Path) -> dict:
 
 def read_clips(run_dir: Path, task: str, info: dict | None = None) -> pd.DataFrame:
     """``clips/<task>.csv`` (id, label, group, duration, content_hash) as strings."""
-    rel = (info or {}).get("clips_file") or f"clips/{task_slug(task)}.csv"
+    rel = (info or {}).get("clips_file") or f"clips/{slug(task)}.csv"
     path = Path(run_dir) / rel
     if not path.is_file():
         raise SpeechprobeError(f"task {task}: {rel} is missing")

@@ -14,7 +14,7 @@ runs over its whole tables (e.g. q-values across tests). A unit that cannot be a
 left, features missing, …) is skipped with a note; the others go on.
 
 :func:`analyse_features` is both steps in one call. :func:`build_report
-<speechprobe.analysis.report.build_report>` reads the files written; it never needs the features.
+<speechprobe.report.build_report>` reads the files written; it never needs the features.
 """
 
 from __future__ import annotations
@@ -31,12 +31,14 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from ..errors import ConfigError, SpeechprobeError
+from ..files import atomic_write
 from ..probes import ProbeSettings
+from ..rundir import read_results
 from .contract import Analysis, AnalysisSettings, Unit
 from .inputs import FeatureLoader, read_clips, read_manifest, read_table, store_loader, write_table
 from .primary import primary_best, primary_probe
 from .registry import registered
-from .summary import atomic_write, read_results, summarize
+from .summary import summarize
 
 RECORD = "analysis.json"
 

@@ -3,7 +3,6 @@ best score; layer × task per model), t-SNE / UMAP of chosen layers, zero-shot v
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 import numpy as np
@@ -14,16 +13,14 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
-from .summary import atomic_write, best_layers, layer_rows, num_layers
+from ..drawing import figure_bytes
+from ..files import atomic_write
+from ..rundir import slug
+from .summary import best_layers, layer_rows, num_layers
 
 METRIC_LABELS = {"macro_f1": "Macro-F1", "accuracy": "Accuracy", "nmi": "NMI"}
 PROBE_STYLES = ["-", "--", "-.", (0, (3, 1, 1, 1, 1, 1))]
 PROBE_MARKERS = ["o", "s", "^", "D", "v", "P"]
-
-
-def task_slug(task: str) -> str:
-    """File-name-safe form of a task name (paths and HF ids become underscores)."""
-    return re.sub(r"[^A-Za-z0-9._-]+", "_", task).strip("._") or "task"
 
 
 def _colours(models: list[str]) -> dict[str, tuple]:
@@ -63,7 +60,7 @@ def _draw_task(
 
 def _save(fig: Figure, path: Path, fmt: str) -> None:
     meta = {"Date": None} if fmt == "svg" else None
-    atomic_write(path, lambda fh: fig.savefig(fh, format=fmt, dpi=120, bbox_inches="tight", metadata=meta))
+    atomic_write(path, figure_bytes(fig, fmt, dpi=120, bbox_inches="tight", metadata=meta))
 
 
 def plot_layer_curves(
@@ -106,7 +103,7 @@ def plot_layer_curves(
             ax.set_xlabel("layer")
         ax.grid(alpha=0.3)
         ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize="small", frameon=False)
-        png = out_dir / f"{prefix}_{task_slug(str(task))}.png"
+        png = out_dir / f"{prefix}_{slug(str(task))}.png"
         _save(fig, png, "png")
         _save(fig, png.with_suffix(".svg"), "svg")
         paths.append(png)
@@ -202,7 +199,7 @@ def plot_layer_heatmaps(
             ax.set_title(f"{model} ({probe})", fontsize="medium")
             ax.set_ylabel("layer")
         fig.colorbar(image, ax=list(axes), label=METRIC_LABELS.get(metric, metric))
-        paths.append(save_figure(fig, Path(out_dir) / f"heatmap_layers_{task_slug(str(model))}.png"))
+        paths.append(save_figure(fig, Path(out_dir) / f"heatmap_layers_{slug(str(model))}.png"))
     return paths
 
 

@@ -11,8 +11,9 @@ import numpy as np
 from matplotlib import colormaps
 from matplotlib.axes import Axes
 
+from ..rundir import slug
 from .contrast import contrast_note, is_random, model_styles, new_figure, trained_name
-from .plots import save_figure, task_slug
+from .plots import save_figure
 
 MEASURE_LABELS = {"cka": "debiased linear CKA", "mutual_knn": "mutual k-NN overlap"}
 BASELINE_MARKERS = ["o", "s", "^", "D", "v", "P"]
@@ -57,7 +58,7 @@ def plot_within(sim, out_dir: Path) -> list[tuple[Path, str]]:
                 ax.set_xlabel("layer")
                 ax.set_ylabel("layer")
                 fig.colorbar(image, ax=ax, fraction=0.046)
-        png = save_figure(fig, Path(out_dir) / f"similarity_layers_{task_slug(group[0])}.png")
+        png = save_figure(fig, Path(out_dir) / f"similarity_layers_{slug(group[0])}.png")
         caption = (
             f"Similarity between every pair of layers of {group[0]} on {sim.n_clips} clips: debiased linear CKA "
             f"(left) and mutual {sim.k}-nearest-neighbour overlap (right); layer 0 is the input embedding. "

@@ -3,13 +3,10 @@
 from __future__ import annotations
 
 import json
-import os
-import uuid
 from collections import Counter
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from itertools import product
 from pathlib import Path
-from typing import BinaryIO
 
 import numpy as np
 import pandas as pd
@@ -17,29 +14,10 @@ from scipy import stats
 
 from ..errors import SpeechprobeError
 from ..models.registry import default_baselines
+from ..rundir import RunDir, coerce_results, read_results
 
-RESULT_COLUMNS = ("model", "task", "layer", "probe", "fold", "metric", "value")
 KEYS = ["model", "task", "layer", "probe", "metric"]
 SUMMARY_COLUMNS = [*KEYS, "mean", "std", "n", "ci95"]
-
-
-def read_results(path: Path) -> pd.DataFrame:
-    """Read a results.csv; empty ``layer`` cells (zero-shot rows) become ``<NA>``."""
-    frame = pd.read_csv(path, dtype=str, keep_default_na=False)
-    return _coerce(frame)
-
-
-def _coerce(results: pd.DataFrame) -> pd.DataFrame:
-    missing = [c for c in RESULT_COLUMNS if c not in results.columns]
-    if missing:
-        raise SpeechprobeError(f"results table lacks column(s): {', '.join(missing)}")
-    out = results.loc[:, list(RESULT_COLUMNS)].copy()
-    for col in ("model", "task", "probe", "metric"):
-        out[col] = out[col].astype(str)
-    layer = pd.to_numeric(out["layer"].astype("string").replace("", pd.NA), errors="coerce")
-    out["layer"] = layer.round().astype("Int64")
-    out["value"] = pd.to_numeric(out["value"], errors="coerce").astype(float)
-    return out
 
 
 def _sorted(frame: pd.DataFrame, by: list[str]) -> pd.DataFrame:
@@ -57,7 +35,7 @@ def summarize(results: pd.DataFrame, ratio: float | Mapping[str, float] | None =
     get ``ci95`` NaN: their interval is the bootstrap's (bootstrap.csv). Rows with no layer (zero-shot) keep
     the plain t interval. ``std`` and ``ci95`` are 0 when a cell has one value and NaN when it has none.
     """
-    data = _coerce(results)
+    data = coerce_results(results)
     grouped = data.groupby(KEYS, dropna=False, sort=False)["value"]
     out = grouped.agg(mean="mean", std="std", n="count").reset_index()
     n = out["n"].to_numpy()
@@ -113,27 +91,12 @@ def fold_size_ratios(manifest: Mapping) -> dict[str, float]:
     return out
 
 
-def atomic_write(path: Path, write: Callable[[BinaryIO], object]) -> Path:
-    """Call ``write`` on a temporary binary file beside ``path``, then ``os.replace`` it into place."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex}.tmp")
-    try:
-        with open(tmp, "xb") as fh:
-            write(fh)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    return path
-
-
 def summarize_run(run_dir: Path) -> pd.DataFrame:
     """Summarise ``RUN/results.csv`` into ``RUN/summary.csv`` (atomically, with the test/train ratios of
     ``RUN/manifest.json`` when it has them) and return the summary."""
-    run_dir = Path(run_dir)
-    summary = summarize(read_results(run_dir / "results.csv"), run_ratios(run_dir))
-    atomic_write(run_dir / "summary.csv", lambda fh: summary.to_csv(fh, index=False))
+    run = RunDir(run_dir)
+    summary = summarize(read_results(run.path("results.csv")), run_ratios(run.root))
+    run.write_csv("summary.csv", summary)
     return summary
 
 

@@ -26,11 +26,9 @@ unreachable hub id are errors (``SpeechprobeError``) that say what to do.
 from __future__ import annotations
 
 import dataclasses
-import io
 import logging
 import os
 import re
-import tempfile
 from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -38,27 +36,19 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import soundfile as sf
 
 from ..errors import AudioError, SpeechprobeError
-from .audio import as_mono, read_audio, validate
+from .audio import MAX_CLIP_SECONDS, Decoded, decode_bytes, from_array, read, validate
 from .clip import Clip, audio_hash
 from .source import SkipLog, normalise_label, sha256_lines
 
 log = logging.getLogger("speechprobe")
 
 HUB_ID = re.compile(r"^[A-Za-z0-9][\w.\-]*/[\w.\-]+$")
-_SPLIT_WORDS = {
-    "train": "train",
-    "training": "train",
-    "validation": "validation",
-    "valid": "validation",
-    "val": "validation",
-    "dev": "validation",
-    "test": "test",
-    "testing": "test",
-    "eval": "test",
-    "evaluation": "test",
+_SPLIT_WORDS = {  # words in a data file's path -> its split, as the hub names them
+    **dict.fromkeys(("train", "training"), "train"),
+    **dict.fromkeys(("validation", "valid", "val", "dev"), "validation"),
+    **dict.fromkeys(("test", "testing", "eval", "evaluation"), "test"),
 }
 _DATA_SUFFIXES = (".parquet", ".arrow")
 _SCALARS = (str, int, float, bool, type(None))
@@ -119,8 +109,10 @@ class HFSource:
         streaming: bool = False,
         revision: str | None = None,
         name: str | None = None,
+        max_seconds: float | None = MAX_CLIP_SECONDS,
     ) -> None:
         self.source = str(source)
+        self.max_seconds = max_seconds
         self.columns = columns or Columns()
         self.label_set = tuple(label_set)
         self.label_map = {normalise_label(k): v for k, v in (label_map or {}).items()}
@@ -259,6 +251,10 @@ class HFSource:
         return self._log.skipped
 
     @property
+    def notes(self):
+        return self._log.notes
+
+    @property
     def num_rows(self) -> int | None:
         """Rows in the split (None for a stream of unknown length)."""
         try:
@@ -298,7 +294,7 @@ class HFSource:
         return out
 
     def __iter__(self) -> Iterator[Clip]:
-        self._log.skipped.clear()
+        self._log.clear()
         self.outside_label_set.clear()
         self.group_unmatched = 0
         c = self.columns
@@ -311,16 +307,20 @@ class HFSource:
             raw = row.get(c.label)
             label, problem = self._label(raw)
             if problem is not None:
-                if self.label_set and label and label not in self.label_set:
+                outside = bool(self.label_set and label and label not in self.label_set)
+                if outside:
                     self.outside_label_set[label] += 1
-                self._log.add(where, problem)
+                self._log.add(where, problem, "label_outside_set" if outside else "empty_label")
                 continue
             try:
-                audio, sr = self._decode(row.get(c.audio), where)
+                decoded = self._decode(row.get(c.audio), where)
             except AudioError as e:
                 reason = str(e)
                 self._log.add(where, reason[len(where) + 2 :] if reason.startswith(where + ": ") else reason)
                 continue
+            for reason, kind in decoded.notes(self.max_seconds):
+                self._log.note(where, reason, kind)
+            audio, sr = decoded.audio, decoded.sample_rate
             h = audio_hash(audio, sr)
             clip_id = file_id or h[:16]
             if clip_id in seen_ids:
@@ -330,6 +330,7 @@ class HFSource:
             meta: dict[str, Any] = {k: v for k, v in row.items() if k not in used and isinstance(v, _SCALARS)}
             meta["label_original"] = self._original(raw)
             meta["row"] = i
+            meta["native"] = decoded.native
             yield Clip(
                 id=clip_id,
                 audio=audio,
@@ -411,59 +412,32 @@ class HFSource:
             return None
         return m.group(1) if m.groups() else m.group(0)
 
-    def _decode(self, value: Any, where: str) -> tuple[np.ndarray, int]:
-        """Decode one audio cell: arrays, encoded bytes, or a file path."""
+    def _decode(self, value: Any, where: str) -> Decoded:
+        """Decode one audio cell (arrays, encoded bytes, or a file path), up to ``max_seconds``."""
         if value is None:
             raise AudioError(f"{where}: no audio (empty cell)")
         if isinstance(value, Mapping) and value.get("array") is not None:
-            sr = value.get("sampling_rate")
-            if not sr:
-                raise AudioError(f"{where}: audio array without a sampling_rate")
-            data = np.asarray(value["array"], dtype=np.float32)
-            if data.ndim == 2 and data.shape[0] < data.shape[1]:  # (channels, samples) as HF decodes it
-                data = data.T
-            audio, sr = as_mono(data), int(sr)
+            decoded = from_array(value, where, self.max_seconds)
         elif isinstance(value, Mapping) and value.get("bytes"):
-            audio, sr = decode_bytes(value["bytes"], where, hint=value.get("path"))
+            decoded = decode_bytes(value["bytes"], where, hint=value.get("path"), max_seconds=self.max_seconds)
         elif isinstance(value, (bytes, bytearray)):
-            audio, sr = decode_bytes(bytes(value), where)
+            decoded = decode_bytes(bytes(value), where, max_seconds=self.max_seconds)
         elif isinstance(value, (str, os.PathLike)) or (isinstance(value, Mapping) and value.get("path")):
             rel = value["path"] if isinstance(value, Mapping) else value
             try:
-                audio, sr = read_audio(self._resolve(rel))
+                decoded = read(self._resolve(rel), self.max_seconds)
             except AudioError as e:
                 raise AudioError(f"{where}: {e}") from None
         else:
             raise AudioError(f"{where}: unsupported audio cell ({type(value).__name__})")
-        return validate(audio, where), sr
+        validate(decoded.audio, where)
+        return decoded
 
     def _resolve(self, rel: str | os.PathLike) -> Path:
         p = Path(rel).expanduser()
         if p.is_absolute() or self.base is None:
             return p
         return self.base / p
-
-
-def decode_bytes(data: bytes, where: str, hint: str | None = None) -> tuple[np.ndarray, int]:
-    """Decode an encoded audio file held in memory (libsndfile, then librosa via a temp file)."""
-    if not data:
-        raise AudioError(f"{where}: empty audio bytes")
-    try:
-        y, sr = sf.read(io.BytesIO(data), dtype="float32", always_2d=True)
-        return as_mono(y), int(sr)
-    except Exception as e:
-        first = e
-    suffix = Path(hint).suffix if hint else ""
-    with tempfile.TemporaryDirectory(prefix="speechprobe-") as tmp:
-        p = Path(tmp) / f"clip{suffix or '.bin'}"
-        p.write_bytes(data)
-        try:
-            return read_audio(p)  # librosa/audioread fallback for formats libsndfile lacks
-        except AudioError:
-            pass
-    text = str(first).strip().splitlines()[0] if str(first).strip() else ""
-    text = re.sub(r"^Error opening .*?: ", "", text).strip().rstrip(".") or type(first).__name__
-    raise AudioError(f"{where}: not decodable as audio ({text})")
 
 
 def _without_decoding(ds):

@@ -1,17 +1,23 @@
-"""Manifest CSV source: ``path,label[,group]`` with paths relative to the CSV."""
+"""Manifest CSV source: ``path,label[,group]`` with paths relative to the CSV.
+
+Rows with an empty path or label are skipped with a counted reason (``empty_label``); each file is
+decoded up to ``max_seconds`` (longer files are cut, with a counted note), and a WAV whose header
+claims more data than the file holds is used with a counted note. ``Clip.meta["native"]`` holds the
+source facts measured before mixdown and resampling (:class:`speechprobe.data.audio.Decoded`).
+"""
 
 from __future__ import annotations
 
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
-import numpy as np
 import pandas as pd
 
 from ..errors import AudioError, SpeechprobeError
 from ..parallel import ordered_map
-from .audio import read_audio, validate
+from .audio import MAX_CLIP_SECONDS, Decoded, read, validate
 from .clip import Clip
 from .source import SkipLog, normalise_label, sha256_lines
 
@@ -22,8 +28,11 @@ DECODE_WORKERS = 2
 class ManifestSource:
     """Clips listed in a manifest CSV; undecodable rows are skipped with a reason naming the row."""
 
-    def __init__(self, csv_path: str | os.PathLike, task: str | None = None) -> None:
+    def __init__(
+        self, csv_path: str | os.PathLike, task: str | None = None, max_seconds: float | None = MAX_CLIP_SECONDS
+    ) -> None:
         self.path = Path(csv_path)
+        self.max_seconds = max_seconds
         if not self.path.is_file():
             raise SpeechprobeError(f"{self.path}: manifest not found")
         try:
@@ -46,49 +55,59 @@ class ManifestSource:
     def skipped(self):
         return self._log.skipped
 
+    @property
+    def notes(self):
+        return self._log.notes
+
     def __len__(self) -> int:
         return len(self.table)
 
     def labels(self) -> list[str]:
-        return [normalise_label(x) for x in self.table["label"]]
+        """Labels of the rows that will be read (rows with an empty path or label left out)."""
+        return [normalise_label(r["label"]) for r in self.table.to_dict("records") if _problem(r) is None]
 
     def groups(self) -> list[str | None] | None:
-        """The group of every row (None where the cell is empty), or None without a group column."""
+        """The group of every row ``labels()`` keeps (None where the cell is empty), or None without a
+        group column."""
         if not self.has_groups:
             return None
-        return [g or None for g in self.table["group"]]
+        return [r["group"] or None for r in self.table.to_dict("records") if _problem(r) is None]
 
     def __iter__(self) -> Iterator[Clip]:
         """Decode rows in parallel workers, yielding clips in manifest order."""
-        self._log.skipped.clear()
+        self._log.clear()
         rows = enumerate(self.table.to_dict("records"), start=2)
         for row_no, rec, result in ordered_map(self._decode, rows, workers=DECODE_WORKERS):
             where = f"{self.path.name} row {row_no} ({rec['path']})"
-            if isinstance(result, str):
-                self._log.add(where, result)
+            if isinstance(result, tuple):
+                self._log.add(where, *result)
                 continue
-            audio, sr = result
+            for reason, kind in result.notes(self.max_seconds):
+                self._log.note(where, reason, kind)
+            meta: dict[str, Any] = {k: v for k, v in rec.items() if k not in (*REQUIRED, "group")}
+            meta["native"] = result.native
             yield Clip(
                 id=rec["path"],
-                audio=audio,
-                sample_rate=sr,
+                audio=result.audio,
+                sample_rate=result.sample_rate,
                 label=normalise_label(rec["label"]),
                 group=rec.get("group") or None,
-                meta={k: v for k, v in rec.items() if k not in (*REQUIRED, "group")},
+                meta=meta,
             )
 
-    def _decode(self, row: tuple[int, dict]) -> tuple[int, dict, tuple[np.ndarray, int] | str]:
-        """Decode one row; a failure becomes its reason (a string)."""
+    def _decode(self, row: tuple[int, dict]) -> tuple[int, dict, Decoded | tuple[str, str]]:
+        """Decode one row; a failure becomes its (reason, kind)."""
         row_no, rec = row
+        problem = _problem(rec)
+        if problem is not None:
+            return row_no, rec, problem
         rel = rec["path"]
-        if not rel or not normalise_label(rec["label"]):
-            return row_no, rec, "empty path or label"
         try:
-            audio, sr = read_audio(self.path.parent / rel)
-            validate(audio, f"{self.path.name} row {row_no} ({rel})")
+            decoded = read(self.path.parent / rel, self.max_seconds)
+            validate(decoded.audio, f"{self.path.name} row {row_no} ({rel})")
         except AudioError as e:
-            return row_no, rec, str(e)
-        return row_no, rec, (audio, sr)
+            return row_no, rec, (str(e), "audio")
+        return row_no, rec, decoded
 
     def fingerprint(self) -> str:
         """Hash of the manifest rows and each file's size and mtime."""
@@ -102,3 +121,12 @@ class ManifestSource:
                 lines.append(f"{rel}\tmissing")
         lines.extend(self.table.to_csv(index=False).splitlines())
         return sha256_lines(lines)
+
+
+def _problem(rec: dict) -> tuple[str, str] | None:
+    """Why a row cannot be used before its file is read: (reason, kind), or None."""
+    if not normalise_label(rec["label"]):
+        return "empty label", "empty_label"
+    if not rec["path"].strip():
+        return "empty path", "audio"
+    return None

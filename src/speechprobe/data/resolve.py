@@ -19,6 +19,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from ..errors import ConfigError, SpeechprobeError
+from .audio import MAX_CLIP_SECONDS
 from .manifest import ManifestSource
 from .registry import registered_tasks
 from .source import ClipSource
@@ -37,6 +38,7 @@ def open_task(
     columns: Mapping[str, str | None] | None = None,
     split: str | None = None,
     streaming: bool = False,
+    max_seconds: float | None = MAX_CLIP_SECONDS,
 ) -> tuple[Task, ClipSource]:
     """Resolve ``spec`` to its task and clip source.
 
@@ -46,7 +48,7 @@ def open_task(
     ``columns`` overrides their column names (keys: audio, label, group, id, instruction,
     group_pattern; a value of None or "none" turns an optional one off, e.g. ``{"group": None}``),
     ``split`` picks the split (default: ``test``, or the only one) and ``streaming`` reads a hub
-    dataset without a local copy.
+    dataset without a local copy. Every source decodes at most ``max_seconds`` of each clip.
     """
     tasks = registered_tasks()
     name, sep, target = spec.partition("=")
@@ -55,20 +57,22 @@ def open_task(
             raise SpeechprobeError(f"unknown task {name!r} in {spec!r}; {close_matches(name, list(tasks))}")
         if tasks[name].source == "synthetic":
             raise SpeechprobeError(f"{name} is a synthetic task: it is generated, not read from {target!r}")
-        return _dataset_task(tasks[name], target, columns, split, streaming)
+        return _dataset_task(tasks[name], target, columns, split, streaming, max_seconds)
     if spec in tasks:
         task = tasks[spec]
         if task.source == "synthetic":
-            from .synthetic.suite import generate_task
+            from .synthetic.generate import ensure_task
 
             size = f"n{n_per_class}" if n_per_class else "default"
             out_dir = cache_root / "synthetic" / f"{spec}-seed{seed}-{size}"
-            csv = generate_task(spec, out_dir, n_per_class=n_per_class, seed=seed, progress=progress)
-            return task, ManifestSource(csv, task=spec)
-        return _dataset_task(task, None, columns, split, streaming)
+            csv, repaired = ensure_task(spec, out_dir, n_per_class=n_per_class, seed=seed, progress=progress)
+            source = ManifestSource(csv, task=spec, max_seconds=max_seconds)
+            source.repaired = repaired  # clips found damaged in the cache and rendered again (manifest.json)
+            return task, source
+        return _dataset_task(task, None, columns, split, streaming, max_seconds)
     path = Path(spec).expanduser()
     if path.suffix.lower() == ".csv":
-        source = ManifestSource(path)
+        source = ManifestSource(path, max_seconds=max_seconds)
         counts = Counter(source.labels())
         task = Task(
             name=path.stem,
@@ -82,7 +86,7 @@ def open_task(
     from .hf import is_dataset_folder, is_hub_id
 
     if (path.exists() and (is_dataset_folder(path) or path.suffix in (".parquet", ".arrow"))) or is_hub_id(spec):
-        return _user_dataset(spec, columns, split, streaming)
+        return _user_dataset(spec, columns, split, streaming, max_seconds)
     if path.exists():
         raise SpeechprobeError(
             f"{spec}: not a task source: expected a manifest .csv, a `save_to_disk` folder or a folder of parquet files"
@@ -123,7 +127,7 @@ def _columns(task: Task | None, overrides: Mapping[str, str | None] | None):
     return dataclasses.replace(base, **clean)
 
 
-def _dataset_task(task: Task, local: str | None, columns, split, streaming) -> tuple[Task, ClipSource]:
+def _dataset_task(task: Task, local: str | None, columns, split, streaming, max_seconds) -> tuple[Task, ClipSource]:
     """A registered dataset task, read from its hub id or a local copy."""
     from .hf import HFSource
 
@@ -137,18 +141,19 @@ def _dataset_task(task: Task, local: str | None, columns, split, streaming) -> t
         label_map=task.label_map,
         streaming=streaming,
         name=task.name,
+        max_seconds=max_seconds,
     )
     if local:
         task = dataclasses.replace(task, source=str(Path(local).expanduser()))
     return dataclasses.replace(task, group_column=cols.group, group_pattern=cols.group_pattern), source
 
 
-def _user_dataset(spec: str, columns, split, streaming) -> tuple[Task, ClipSource]:
+def _user_dataset(spec: str, columns, split, streaming, max_seconds) -> tuple[Task, ClipSource]:
     """Any HF audio dataset (local folder or hub id): the label set is what the data holds."""
     from .hf import HFSource
 
     cols = _columns(None, columns)
-    source = HFSource(spec, split=split, columns=cols, streaming=streaming)
+    source = HFSource(spec, split=split, columns=cols, streaming=streaming, max_seconds=max_seconds)
     counts = Counter(source.labels())
     task = Task(
         name=source.task,

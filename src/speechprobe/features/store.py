@@ -1,29 +1,51 @@
-"""Content-keyed, append-only feature store with atomic per-item writes.
+"""Content-keyed, append-only feature store with atomic, checksummed per-item writes.
 
 Layout::
 
     ROOT/<space>/space.json            what the space holds (model, weights hash, options)
-    ROOT/<space>/items/<h[:2]>/<h>.npy  one (num_layers, dim) float32 array per clip
+    ROOT/<space>/items/<h[:2]>/<h>.npy  one (num_layers, dim) float32 array per clip, then a checksum
 
 ``space`` = hash of (model name, weights hash, options incl. window and pooling); ``h`` = the
 clip's audio content hash. Items are written to a temporary file and renamed into place, so a
-reader never sees a torn item and two processes can fill the same store at once. Each ``.npy``
-can be memory-mapped.
+reader never sees a torn item and two processes can fill the same store at once.
+
+Each item is a standard ``.npy`` file followed by a 12-byte trailer, ``SPX3`` and the xxHash3-64
+of the ``.npy`` bytes (``numpy.load`` ignores the trailer). Every read checks the length and the
+checksum: a truncated or corrupted item, or one written before checksums existed, is reported,
+deleted and recomputed (``FeatureSpace.has`` returns False for it), and counted in
+``FeatureSpace.repaired`` (which manifest.json records). A feature item is a few kB, so the
+check costs well under 1 % of extraction (``benchmarks/bench_checksum.py``).
 """
 
 from __future__ import annotations
 
 import hashlib
+import io
 import json
+import logging
 import os
+import re
+import shutil
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+import xxhash
 
 from ..errors import SpeechprobeError
-from ..rundir import atomic_write_bytes
+from ..files import TMP_MARK, atomic_write, is_disk_error, write_error
+
+log = logging.getLogger("speechprobe")
+
+MAGIC = b"SPX3"
+TRAILER = len(MAGIC) + 8
+STORE_HINT = "what was stored before stays valid; free space or pass another --cache"
+
+
+class CorruptItem(SpeechprobeError):
+    """A stored item failed its check on read (it has been removed; a rerun recomputes it)."""
 
 
 def space_key(model: str, weights_hash: str, options: dict[str, object]) -> str:
@@ -32,12 +54,76 @@ def space_key(model: str, weights_hash: str, options: dict[str, object]) -> str:
     return hashlib.sha256(blob.encode()).hexdigest()[:20]
 
 
-def _npy_bytes(arr: np.ndarray) -> bytes:
-    import io
+def checksum(data: bytes) -> bytes:
+    """The 8-byte xxHash3-64 digest of ``data``."""
+    return xxhash.xxh3_64_digest(data)
 
+
+def item_bytes(arr: np.ndarray) -> bytes:
+    """A stored item: the array as float32 ``.npy``, then ``MAGIC`` and the checksum of those bytes."""
     buf = io.BytesIO()
     np.save(buf, np.ascontiguousarray(arr, dtype=np.float32), allow_pickle=False)
-    return buf.getvalue()
+    body = buf.getvalue()
+    return body + MAGIC + checksum(body)
+
+
+def read_item(path: Path) -> tuple[np.ndarray | None, str | None]:
+    """``(array, None)`` for a sound item, else ``(None, problem)``.
+
+    Problems: ``unreadable``, ``truncated`` (shorter than its header says), ``unverified`` (a complete
+    ``.npy`` without a checksum: written before checksums existed), ``checksum`` (bytes changed).
+    """
+    try:
+        data = path.read_bytes()
+    except OSError:
+        return None, "unreadable"
+    parsed = _header(data)
+    if parsed is None:
+        return None, "truncated" if len(data) < 128 else "unreadable"
+    shape, fortran, dtype, offset = parsed
+    if dtype != np.float32 or len(shape) != 2 or fortran:
+        return None, "unreadable"
+    end = offset + int(np.prod(shape)) * 4
+    if len(data) < end:
+        return None, "truncated"
+    if len(data) == end:
+        return None, "unverified"
+    if len(data) != end + TRAILER or data[end : end + len(MAGIC)] != MAGIC:
+        return None, "unreadable"
+    if checksum(data[:end]) != data[end + len(MAGIC) :]:
+        return None, "checksum"
+    return np.frombuffer(data, dtype=np.float32, count=int(np.prod(shape)), offset=offset).reshape(shape), None
+
+
+_HEADER_READERS = {(1, 0): np.lib.format.read_array_header_1_0, (2, 0): np.lib.format.read_array_header_2_0}
+# The header np.save writes for a C-ordered float32 matrix; parsed without literal_eval (10x faster).
+_PLAIN_HEADER = re.compile(rb"\{'descr': '<f4', 'fortran_order': False, 'shape': \((\d+), (\d+)\), \} *\n")
+
+
+def _header(data: bytes) -> tuple[tuple[int, ...], bool, np.dtype, int] | None:
+    """(shape, fortran_order, dtype, data offset) of ``.npy`` bytes, or None when unreadable."""
+    if data[:8] == b"\x93NUMPY\x01\x00" and len(data) >= 10:
+        end = 10 + int.from_bytes(data[8:10], "little")
+        m = _PLAIN_HEADER.fullmatch(data[10:end])
+        if m:
+            return (int(m.group(1)), int(m.group(2))), False, np.dtype(np.float32), end
+    try:
+        buf = io.BytesIO(data)
+        read_header = _HEADER_READERS.get(np.lib.format.read_magic(buf))
+        if read_header is None:
+            return None
+        shape, fortran, dtype = read_header(buf)
+        return shape, fortran, dtype, buf.tell()
+    except (ValueError, EOFError, OSError):
+        return None
+
+
+PROBLEM_TEXT = {
+    "unreadable": "unreadable",
+    "truncated": "truncated (shorter than its header says)",
+    "unverified": "written before checksums existed",
+    "checksum": "checksum mismatch (the bytes changed after writing)",
+}
 
 
 @dataclass
@@ -46,48 +132,78 @@ class FeatureSpace:
 
     root: Path
     meta: dict[str, object]
+    repaired: Counter = field(default_factory=Counter)  # problem -> items found bad, removed and recomputed
 
     def item_path(self, content_hash: str) -> Path:
         return self.root / "items" / content_hash[:2] / f"{content_hash}.npy"
 
     def has(self, content_hash: str) -> bool:
-        return self.item_path(content_hash).is_file()
+        """Whether a sound item is stored; a bad one is reported, removed and counted (so it is recomputed)."""
+        path = self.item_path(content_hash)
+        if not path.is_file():
+            return False
+        _, problem = read_item(path)
+        if problem is None:
+            return True
+        self._discard(path, problem)
+        return False
+
+    def _discard(self, path: Path, problem: str) -> None:
+        log.warning("feature store item %s: %s; it is recomputed", path, PROBLEM_TEXT[problem])
+        self.repaired[problem] += 1
+        try:
+            path.unlink(missing_ok=True)
+        except OSError:
+            pass  # a read-only store: the write that follows names the directory
 
     def put(self, content_hash: str, features: np.ndarray) -> None:
-        """Store one clip's ``(num_layers, dim)`` features atomically (idempotent)."""
-        try:
-            atomic_write_bytes(self.item_path(content_hash), _npy_bytes(features))
-        except OSError as e:
-            raise SpeechprobeError(
-                f"cannot write to the feature store {self.root} ({e.strerror or e}); "
-                "what was stored before stays valid — free space or pass another --cache"
-            ) from None
+        """Store one clip's ``(num_layers, dim)`` features atomically, with a checksum (idempotent)."""
+        where = f"the feature store {self.root}"
+        atomic_write(self.item_path(content_hash), item_bytes(features), what=where, hint=STORE_HINT)
 
-    def get(self, content_hash: str, mmap: bool = False) -> np.ndarray:
-        return np.load(self.item_path(content_hash), mmap_mode="r" if mmap else None, allow_pickle=False)
+    def get(self, content_hash: str) -> np.ndarray:
+        """One verified item; a bad one raises :class:`CorruptItem` (and is removed, so a rerun recomputes it)."""
+        path = self.item_path(content_hash)
+        if not path.is_file():
+            raise SpeechprobeError(f"{path}: not in the feature store; rerun the extraction")
+        arr, problem = read_item(path)
+        if problem is not None:
+            self._discard(path, problem)
+            raise CorruptItem(
+                f"feature store item {path} is {PROBLEM_TEXT[problem]}; rerun the same command to recompute it"
+            )
+        return arr
 
     def gather(self, hashes: Sequence[str], layers: Iterable[int] | None = None, out: Path | None = None) -> np.ndarray:
         """Stack stored features of ``hashes`` into ``(N, L, D)`` (optionally only some layers).
 
         With ``out`` the stack is written to that ``.npy`` file and returned memory-mapped, so a
         corpus's features never have to fit in memory at once (probes then read one layer at a time).
+        The file is written with ordinary writes, never through a sparse memory map, so a full disk
+        raises a one-line error naming the directory instead of killing the process.
         """
         if not hashes:
             raise SpeechprobeError(f"{self.root}: no items to gather")
-        first = self.get(hashes[0], mmap=True)
+        first = self.get(hashes[0])
         idx = list(range(first.shape[0])) if layers is None else list(layers)
         shape = (len(hashes), len(idx), first.shape[1])
         if out is None:
             stack = np.empty(shape, dtype=np.float32)
-        else:
-            out.parent.mkdir(parents=True, exist_ok=True)
-            stack = np.lib.format.open_memmap(out, mode="w+", dtype=np.float32, shape=shape)
-        for i, h in enumerate(hashes):
-            stack[i] = self.get(h, mmap=True)[idx]
-        if out is None:
+            for i, h in enumerate(hashes):
+                stack[i] = self.get(h)[idx]
             return stack
-        stack.flush()
-        del stack
+        out = Path(out)
+        try:
+            out.parent.mkdir(parents=True, exist_ok=True)
+            with open(out, "wb") as fh:
+                header = {"descr": "<f4", "fortran_order": False, "shape": shape}
+                np.lib.format.write_array_header_1_0(fh, header)
+                for h in hashes:
+                    fh.write(np.ascontiguousarray(self.get(h)[idx], dtype="<f4").tobytes())
+        except OSError as e:
+            if is_disk_error(e):
+                raise write_error(e, out.parent) from None
+            raise
         return np.load(out, mmap_mode="r")
 
 
@@ -96,24 +212,23 @@ class VerifyReport:
     """What ``FeatureStore.verify`` found (and removed when repairing)."""
 
     items: int = 0
-    torn: list[Path] = field(default_factory=list)  # unreadable or inconsistent item files
-    orphans: list[Path] = field(default_factory=list)  # temp files of interrupted writes
+    torn: list[Path] = field(default_factory=list)  # unreadable, truncated or unlike their space's shape
+    corrupt: list[Path] = field(default_factory=list)  # checksum mismatch
+    unverified: list[Path] = field(default_factory=list)  # written before checksums existed
+    orphans: list[Path] = field(default_factory=list)  # temp files and folders of interrupted writes and probing
+
+    @property
+    def bad(self) -> list[Path]:
+        return [*self.torn, *self.corrupt, *self.unverified, *self.orphans]
 
     @property
     def ok(self) -> bool:
-        return not self.torn and not self.orphans
+        return not self.bad
 
 
-def _check_item(path: Path) -> tuple[int, ...] | None:
-    """The item's shape if it is a complete float32 2-D .npy, else None."""
-    try:
-        arr = np.load(path, mmap_mode="r", allow_pickle=False)
-        if arr.dtype != np.float32 or arr.ndim != 2:
-            return None
-        expected = arr.offset + arr.nbytes  # a torn tail makes the file shorter than its header says
-        return tuple(arr.shape) if path.stat().st_size == expected else None
-    except (OSError, ValueError, EOFError):
-        return None
+def is_temp_name(name: str) -> bool:
+    """Temporary files of atomic writes: ``.NAME.tmp-…`` (:mod:`speechprobe.files`), ``.tmp-…`` (older versions)."""
+    return (name.startswith(".") and TMP_MARK in name) or name.startswith(".tmp-")
 
 
 class FeatureStore:
@@ -123,22 +238,37 @@ class FeatureStore:
         self.root = Path(root)
 
     def verify(self, repair: bool = False) -> VerifyReport:
-        """Find torn items (unreadable, or a shape unlike the rest of their space) and orphan temp files.
+        """Check every item (length, checksum, shape against the rest of its space) and find temp leftovers.
 
-        With ``repair`` they are deleted, so the next extraction recomputes exactly those clips.
+        With ``repair`` the bad entries are deleted, so the next extraction recomputes exactly those clips.
         """
         report = VerifyReport()
-        for space in sorted(p for p in self.root.glob("*") if p.is_dir()):
-            report.orphans.extend(sorted(space.rglob(".tmp-*")))
+        if not self.root.is_dir():
+            return report
+        for entry in sorted(self.root.iterdir()):
+            if entry.is_dir() and entry.name.startswith("tmp") and (entry / "features.npy").exists():
+                report.orphans.append(entry)  # probing scratch of speechprobe <= 0.1, left by a crash
+        for space in sorted(p for p in self.root.iterdir() if p.is_dir() and (p / "items").is_dir()):
+            report.orphans.extend(sorted(p for p in space.rglob("*") if is_temp_name(p.name)))
             items = sorted(p for p in space.glob("items/*/*.npy") if not p.name.startswith("."))
-            shapes: dict[Path, tuple[int, ...] | None] = {p: _check_item(p) for p in items}
-            report.items += len(shapes)
-            valid = [s for s in shapes.values() if s is not None]
-            common = max(set(valid), key=valid.count) if valid else None
-            report.torn.extend(p for p, s in shapes.items() if s is None or s != common)
+            report.items += len(items)
+            shapes: dict[Path, tuple[int, ...]] = {}
+            for p in items:
+                arr, problem = read_item(p)
+                if problem == "checksum":
+                    report.corrupt.append(p)
+                elif problem == "unverified":
+                    report.unverified.append(p)
+                elif problem is not None:
+                    report.torn.append(p)
+                else:
+                    shapes[p] = arr.shape
+            common = Counter(shapes.values()).most_common(1)
+            report.torn.extend(p for p, s in shapes.items() if common and s != common[0][0])
+        report.torn.sort()
         if repair:
-            for p in (*report.torn, *report.orphans):
-                p.unlink(missing_ok=True)
+            for p in report.bad:
+                shutil.rmtree(p, ignore_errors=True) if p.is_dir() else p.unlink(missing_ok=True)
         return report
 
     def space(self, model: str, weights_hash: str, options: dict[str, object]) -> FeatureSpace:
@@ -147,8 +277,10 @@ class FeatureStore:
         meta = {"model": model, "weights": weights_hash, "options": options}
         meta_path = root / "space.json"
         if not meta_path.is_file():
-            try:
-                atomic_write_bytes(meta_path, json.dumps(meta, indent=2, sort_keys=True).encode())
-            except OSError as e:
-                raise SpeechprobeError(f"cannot create the feature store at {root} ({e.strerror or e})") from None
+            atomic_write(
+                meta_path,
+                json.dumps(meta, indent=2, sort_keys=True).encode(),
+                what=f"the feature store {self.root}",
+                hint="pass a writable --cache",
+            )
         return FeatureSpace(root, meta)

@@ -27,7 +27,8 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import SpeechprobeError
-from ..features.store import atomic_write_bytes
+from ..files import atomic_write
+from ..rundir import slug
 
 PREDICTIONS_DIR = "predictions"
 
@@ -95,20 +96,16 @@ class OOFPredictions:
             raise SpeechprobeError(f"{path}: not a readable predictions file ({e}); rerun the probes") from None
 
 
-def _slug(name: str) -> str:
-    return "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in name)
-
-
 def predictions_path(run_dir: Path, model: str, task: str) -> Path:
     """``RUN/predictions/<model>__<task>.npz``."""
-    return Path(run_dir) / PREDICTIONS_DIR / f"{_slug(model)}__{_slug(task)}.npz"
+    return Path(run_dir) / PREDICTIONS_DIR / f"{slug(model)}__{slug(task)}.npz"
 
 
 def write_predictions(run_dir: Path, model: str, task: str, oof: OOFPredictions) -> Path:
     """Atomically write one (model, task)'s out-of-fold predictions into the run directory."""
     path = predictions_path(run_dir, model, task)
     oof.model, oof.task = model, task
-    atomic_write_bytes(path, oof.to_bytes())
+    atomic_write(path, oof.to_bytes())
     return path
 
 

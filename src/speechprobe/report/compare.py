@@ -26,14 +26,16 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..analysis.curves import baseline_gain
-from ..analysis.report import Table, _html_table, _md_table, chance_table, load_run
 from ..analysis.summary import corrected_t_halfwidth, num_layers
 from ..errors import ConfigError, SpeechprobeError
-from ..rundir import atomic_write_bytes, write_csv, write_json
+from ..files import write_text
+from ..rundir import write_csv, write_json
 from . import interactive
-from .headline import HEADLINE_COLUMNS, headline_table
+from .build import run_headline
+from .headline import HEADLINE_COLUMNS
+from .load import chance_table, load_run
 from .page import bullet_box, page, section
+from .tables import Table, html_table, md_table
 
 # Settings whose difference is what a comparison is about (they change the features, knowingly).
 COMPARED = ("models", "window", "dtype", "device", "pooling", "max_batch_seconds", "random_init", "baselines")
@@ -204,15 +206,6 @@ def differences(heads: dict[str, pd.DataFrame], datas: dict, comparison: Compari
     return pd.DataFrame(rows, columns=DIFF_COLUMNS)
 
 
-def _headline_of(data) -> pd.DataFrame:
-    chance = chance_table(data).set_index("task")["chance_macro_f1"].to_dict()
-    gains = baseline_gain(
-        data.summary, data.baselines, "macro_f1", data.results, data.depths, data.primary, ratios=data.ratios
-    )
-    tests, boot = data.permutation, data.bootstrap
-    return headline_table(data.summary, gains, chance, data.primary, data.baselines, data.depths, tests, boot)
-
-
 def _curves(datas: dict, task: str) -> dict | None:
     """The task's layer curves of every run, each model named ``<run> · <model>``."""
     parts, depth, chance = [], {}, None
@@ -249,7 +242,7 @@ def compare_runs(runs: Sequence[Path], out: Path, labels: Sequence[str] | None =
     flags = comparison.incomparable()
     if strict and flags:
         raise SpeechprobeError("runs are not comparable: " + " | ".join(flags))
-    heads = {lab: _headline_of(d) for lab, d in datas.items()}
+    heads = {lab: run_headline(d) for lab, d in datas.items()}
     diffs = differences(heads, datas, comparison)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -265,12 +258,6 @@ def compare_runs(runs: Sequence[Path], out: Path, labels: Sequence[str] | None =
     write_json(out / "compare.json", facts)
     write_text(out / "compare.md", _markdown(comparison, flags, combined, diffs))
     return write_text(out / "compare.html", _html(comparison, flags, combined, diffs, datas))
-
-
-def write_text(path: Path, text: str) -> Path:
-    """Write ``text`` (UTF-8) atomically; return ``path``."""
-    atomic_write_bytes(Path(path), text.encode("utf-8"))
-    return Path(path)
 
 
 def _named_headline(combined: pd.DataFrame) -> pd.DataFrame:
@@ -340,7 +327,7 @@ def _html(comparison: Comparison, flags: list[str], combined: pd.DataFrame, diff
         Table("Settings", comparison.settings, "kind: compared (the subject), incomparable, neutral or same."),
         Table("Headline rows of every run", combined),
     ]
-    body.append(section("Tables", [_html_table(t, k) for k, t in enumerate(tables)], "tables", is_open=True))
+    body.append(section("Tables", [html_table(t, k) for k, t in enumerate(tables)], "tables", is_open=True))
     return page("speechprobe comparison", body, interactive=True)
 
 
@@ -350,7 +337,7 @@ def _markdown(comparison: Comparison, flags: list[str], combined: pd.DataFrame, 
         lines += ["## Not comparable", "", *[f"- {r}" for r in flags], ""]
     lines += ["## Summary", "", *[f"- {s}" for s in _summary_lines(comparison, diffs)], ""]
     for title, frame in (("Differences", diffs), ("Settings", comparison.settings), ("Headline rows", combined)):
-        lines += [f"## {title}", "", _md_table(frame), ""]
+        lines += [f"## {title}", "", md_table(frame), ""]
     return "\n".join(lines)
 
 

@@ -13,7 +13,6 @@ import html
 from collections.abc import Iterable
 from pathlib import Path
 
-from ..analysis.report import SORT_JS
 from .interactive import LOADER_JS, plotly_js
 
 CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'; script-src 'unsafe-inline'"
@@ -45,6 +44,31 @@ figure{margin:1em 0;padding:0}figure img{max-width:100%;height:auto;border:1px s
 figcaption{color:#3b444c;font-size:.9em;max-width:70em}
 div.plot{width:100%}
 pre{background:#f5f7f9;padding:10px;overflow-x:auto;font-size:.85em}
+"""
+
+
+# Click a header to sort a table (numbers as numbers); marks the page when ready (the browser test waits on it).
+SORT_JS = """
+(function(){
+  function key(td){var v=td.getAttribute('data-v');if(v===null)v=td.textContent;
+    return td.hasAttribute('data-n')?{n:parseFloat(v)}:{s:v};}
+  function cmp(a,b){if('n' in a&&'n' in b)return a.n-b.n;if('n' in a)return -1;if('n' in b)return 1;
+    return a.s.localeCompare(b.s);}
+  document.querySelectorAll('table.sortable').forEach(function(table){
+    var heads=table.tHead.rows[0].cells;
+    Array.prototype.forEach.call(heads,function(th,col){
+      th.addEventListener('click',function(){
+        var asc=th.getAttribute('aria-sort')!=='ascending';
+        Array.prototype.forEach.call(heads,function(h){h.removeAttribute('aria-sort');});
+        th.setAttribute('aria-sort',asc?'ascending':'descending');
+        var body=table.tBodies[0];var rows=Array.prototype.slice.call(body.rows);
+        rows.sort(function(r1,r2){var c=cmp(key(r1.cells[col]),key(r2.cells[col]));return asc?c:-c;});
+        rows.forEach(function(r){body.appendChild(r);});
+      });
+    });
+  });
+  document.documentElement.setAttribute('data-sortable','ready');
+})();
 """
 
 
@@ -102,4 +126,4 @@ def page(title: str, body: Iterable[str], interactive: bool) -> str:
     )
 
 
-__all__ = ["CSP", "CSS", "bullet_box", "image_figure", "page", "png_data_uri", "section"]
+__all__ = ["CSP", "CSS", "SORT_JS", "bullet_box", "image_figure", "page", "png_data_uri", "section"]

@@ -11,9 +11,9 @@ import html
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..analysis.report import Table, _html_table, _md_table
 from . import interactive
 from .page import bullet_box, image_figure, page, section
+from .tables import Table, html_table, md_table
 
 # Report sections in page order; a figure's section (FigureEntry.section) that is not listed joins "Analyses".
 SECTIONS = {
@@ -111,7 +111,7 @@ def render_html(rep: Report) -> str:
     grouped = _grouped(rep.figures)
     tables = [
         "<p class='note'>Click a column header to sort.</p>",
-        *(_html_table(t, k) for k, t in enumerate(rep.tables)),
+        *(html_table(t, k) for k, t in enumerate(rep.tables)),
     ]
     order = [("Layer curves", "Layer curves per task"), ("Heatmaps", "Heatmaps")]
     for name, title in order:
@@ -129,7 +129,7 @@ def render_html(rep: Report) -> str:
         if grouped[name]:
             body.append(section(title, figs, SECTIONS.get(name, "analyses"), count=f"{len(grouped[name])} figures"))
     details = [f"<ul>{''.join(f'<li>{html.escape(s)}</li>' for s in rep.notes)}</ul>"] if rep.notes else []
-    details += [_html_table(t, len(rep.tables) + k) for k, t in enumerate(rep.run_tables)]
+    details += [html_table(t, len(rep.tables) + k) for k, t in enumerate(rep.run_tables)]
     body.append(section("Run details", details, "run"))
     has_plots = any(f is not None and f.spec is not None for f in [rep.headline, rep.fingerprints, *rep.figures])
     return page(rep.title, body, interactive=has_plots)
@@ -167,7 +167,7 @@ def render_markdown(rep: Report, run_dir: Path, escape=lambda s: str(s)) -> str:
     lines += ["## Tables", ""]
     for t in rep.tables:
         note = [esc(t.note), ""] if t.note else []
-        lines += [f"### {esc(t.title)}", "", *note, _md_table(t.frame, t.formats), ""]
+        lines += [f"### {esc(t.title)}", "", *note, md_table(t.frame, t.formats), ""]
     for name in ("Embeddings", "Analyses", "Zero-shot vs probes"):
         if grouped[name]:
             lines += [f"## {name}", ""] + [line for f in grouped[name] for line in figure(f)]
@@ -175,7 +175,7 @@ def render_markdown(rep: Report, run_dir: Path, escape=lambda s: str(s)) -> str:
     if rep.notes:
         lines += [*[f"- {esc(s)}" for s in rep.notes], ""]
     for t in rep.run_tables:
-        lines += [f"### {esc(t.title)}", "", _md_table(t.frame, t.formats), ""]
+        lines += [f"### {esc(t.title)}", "", md_table(t.frame, t.formats), ""]
     return "\n".join(lines)
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from .base import DecoderState, Encoded, ZeroShotBackend
 from .cache import ResponseCache, response_key
-from .compare import merge_results, restore_zeroshot_rows, sensitivity_table, write_zeroshot_outputs
+from .compare import refresh_zeroshot_tables, sensitivity_table, write_zeroshot_outputs
 from .diagnostics import answer_diagnostics
 from .link import (
     MODE_PREFERENCE,
@@ -51,7 +51,6 @@ __all__ = [
     "greedy_generate",
     "load_backend",
     "load_template_file",
-    "merge_results",
     "normalise",
     "parse_answer",
     "plot_zeroshot_vs_probe",
@@ -59,7 +58,7 @@ __all__ = [
     "resolve_prompts",
     "resolve_zeroshot_model",
     "response_key",
-    "restore_zeroshot_rows",
+    "refresh_zeroshot_tables",
     "run_zeroshot",
     "score_labels",
     "sensitivity_table",

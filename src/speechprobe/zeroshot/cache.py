@@ -15,7 +15,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from ..features.store import atomic_write_bytes
+from ..files import atomic_write
 
 CACHE_VERSION = 1
 
@@ -57,5 +57,5 @@ class ResponseCache:
         return record
 
     def put(self, key: str, record: dict[str, Any]) -> None:
-        atomic_write_bytes(self.path(key), json.dumps(record, sort_keys=True).encode())
+        atomic_write(self.path(key), json.dumps(record, sort_keys=True).encode())
         self.writes += 1

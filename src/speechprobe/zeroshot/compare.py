@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..rundir import RESULT_COLUMNS, sort_results, versions, write_csv, write_json
+from ..rundir import RunDir, is_zeroshot, sort_results, versions
 from .link import correlations, diagnostics_table, plot_zeroshot_vs_probe, zeroshot_vs_probe
 
 SENSITIVITY_COLUMNS = [
@@ -48,10 +48,6 @@ SENSITIVITY_COLUMNS = [
 ]
 
 
-def _is_zeroshot(probe: pd.Series) -> pd.Series:
-    return probe.astype(str).str.startswith("zeroshot:")
-
-
 def _means(results: pd.DataFrame, metric: str) -> pd.DataFrame:
     """Mean over folds of ``metric`` per (model, task, layer, probe)."""
     rows = results[results["metric"] == metric].copy()
@@ -63,7 +59,7 @@ def _means(results: pd.DataFrame, metric: str) -> pd.DataFrame:
 def sensitivity_table(results: pd.DataFrame, metric: str = "macro_f1") -> pd.DataFrame:
     """The spread of ``metric`` across prompts per (model, task, mode), and over all (mode, prompt)."""
     means = _means(results, metric)
-    zs = means[_is_zeroshot(means["probe"])].dropna(subset=["value"]).copy()
+    zs = means[is_zeroshot(means["probe"])].dropna(subset=["value"]).copy()
     if zs.empty:
         return pd.DataFrame(columns=SENSITIVITY_COLUMNS)
     parts = zs["probe"].str.split(":", n=2, expand=True)
@@ -98,101 +94,45 @@ def sensitivity_table(results: pd.DataFrame, metric: str = "macro_f1") -> pd.Dat
 # -- the run directory ----------------------------------------------------------------------------
 
 
-def read_results_csv(path: Path) -> pd.DataFrame:
-    frame = pd.read_csv(
-        path, dtype={"model": str, "task": str, "probe": str, "metric": str, "layer": str}, keep_default_na=False
-    )
-    frame["layer"] = pd.to_numeric(frame["layer"].replace("", pd.NA), errors="coerce").astype("Int64")
-    frame["value"] = pd.to_numeric(frame["value"], errors="coerce")
-    frame["fold"] = pd.to_numeric(frame["fold"], errors="coerce")
-    return frame[RESULT_COLUMNS]
-
-
-def merge_results(out: Path, zeroshot: pd.DataFrame) -> pd.DataFrame:
-    """RUN/results.csv with ``zeroshot`` rows in place of earlier zero-shot rows of the same (model, task)."""
-    return _replace_rows(Path(out) / "results.csv", zeroshot)
-
-
-def _replace_rows(path: Path, new: pd.DataFrame) -> pd.DataFrame:
-    """``path`` (a results table) with ``new`` in place of its zero-shot rows of the same (model, task)."""
-    frames = [new[RESULT_COLUMNS]]
-    if path.is_file():
-        old = read_results_csv(path)
-        pairs = set(zip(new["model"], new["task"]))
-        stale = _is_zeroshot(old["probe"]) & pd.Series(
-            [(m, t) in pairs for m, t in zip(old["model"], old["task"])], index=old.index
-        )
-        frames.insert(0, old[~stale])
-    merged = sort_results(pd.concat([f for f in frames if len(f)], ignore_index=True))
-    write_csv(path, merged)
-    return merged
-
-
-def restore_zeroshot_rows(out: Path) -> pd.DataFrame | None:
-    """Put the zero-shot rows kept in ``RUN/zeroshot/results.csv`` back into ``RUN/results.csv`` (after a
-    stage that rewrote it, e.g. ``speechprobe probe RUN``) and refresh the zero-shot tables (summary.csv: see
-    :func:`write_zeroshot_outputs`)."""
-    out = Path(out)
-    kept = out / "zeroshot" / "results.csv"
-    if not kept.is_file():
-        return None
-    rows = read_results_csv(kept)
-    manifest = out / "manifest.json"
-    state = {}
-    if manifest.is_file():
-        try:
-            state = json.loads(manifest.read_text()).get("zeroshot", {}) or {}
-        except ValueError:
-            state = {}
-    write_zeroshot_outputs(out, rows, state)
-    return rows
-
-
 def _run_facts(manifest: dict, results: pd.DataFrame) -> tuple[str, dict[str, float]]:
     """The run's primary probe and each probed task's chance Macro-F1, from manifest.json."""
     from ..analysis import primary_probe
 
-    probes = results.loc[~_is_zeroshot(results["probe"]) & results["layer"].notna(), "probe"]
+    probes = results.loc[~is_zeroshot(results["probe"]) & results["layer"].notna(), "probe"]
     chance = {t: float(c["macro_f1"]) for t, c in (manifest.get("chance") or {}).items() if "macro_f1" in c}
     return primary_probe(manifest.get("config"), probes), chance
 
 
 def write_zeroshot_outputs(
-    out: Path, zeroshot: pd.DataFrame, state: dict[str, Any], n_boot: int = 2000
-) -> dict[str, Any]:
-    """Merge rows into results.csv (and the zero-shot-only copy ``zeroshot/results.csv``), write the
-    sensitivity, diagnostics and probe-link tables, the scatter figure and the manifest's ``zeroshot``
-    section. Returns the correlation records. summary.csv is the analysis stage's (a sibling layer): the
-    pipeline refreshes it after zero-shot rows change (``pipeline.run_zeroshot_stage``,
-    ``analysis.summarize_run``)."""
-    out = Path(out)
-    _replace_rows(out / "zeroshot" / "results.csv", zeroshot)
-    results = merge_results(out, zeroshot)
-    manifest_path = out / "manifest.json"
-    manifest: dict[str, Any] = {}
-    if manifest_path.is_file():
-        try:
-            manifest = json.loads(manifest_path.read_text())
-        except ValueError:
-            manifest = {}
-    write_csv(out / "zeroshot_sensitivity.csv", sensitivity_table(results))
-    write_csv(out / "zeroshot_diagnostics.csv", diagnostics_table(results))
+    out: Path | RunDir, zeroshot: pd.DataFrame, state: dict[str, Any], n_boot: int = 2000
+) -> list:
+    """Put the zero-shot rows in results.csv (replacing earlier ones; a zero-shot-only copy goes to
+    ``zeroshot/results.csv``), refresh the comparison tables and figure, and the manifest's ``zeroshot``
+    section. Returns the correlation records."""
+    run_dir = out if isinstance(out, RunDir) else RunDir(out)
+    run_dir.write_csv("zeroshot/results.csv", sort_results(zeroshot))
+    run_dir.replace_rows("zeroshot", zeroshot)
+    return refresh_zeroshot_tables(run_dir, state, n_boot)
+
+
+def refresh_zeroshot_tables(run_dir: RunDir, state: dict[str, Any] | None = None, n_boot: int = 2000) -> list:
+    """Recompute the sensitivity, diagnostics and probe-link tables and the scatter figure from results.csv
+    (after either stage wrote its rows), and record them in the manifest's ``zeroshot`` section. summary.csv
+    is the analysis stage's (a sibling layer): the pipeline refreshes it (``pipeline.run_zeroshot_stage``)."""
+    manifest = run_dir.read_manifest()
+    state = dict(manifest.get("zeroshot") or {}) if state is None else dict(state)
+    results = run_dir.read_results()
+    run_dir.write_csv("zeroshot_sensitivity.csv", sensitivity_table(results))
+    run_dir.write_csv("zeroshot_diagnostics.csv", diagnostics_table(results))
     primary, chance = _run_facts(manifest, results)
     pairs = zeroshot_vs_probe(results, primary, chance)
-    write_csv(out / "zeroshot_vs_probe.csv", pairs)
+    run_dir.write_csv("zeroshot_vs_probe.csv", pairs)
     corr = correlations(pairs, n_boot=n_boot, seed=int(state.get("config", {}).get("seed", 0) or 0))
-    write_csv(out / "zeroshot_correlation.csv", corr)
-    figure = plot_zeroshot_vs_probe(pairs, corr, out / "figures" / "zeroshot_correlation.png")
-    state = {
-        **{k: v for k, v in state.items() if k not in ("correlation", "figure")},
-        "correlation": json.loads(corr.to_json(orient="records")),
-        "figure": str(figure.relative_to(out)) if figure else None,
-    }
-    manifest.setdefault("versions", versions())
-    manifest.setdefault("seed", state.get("config", {}).get("seed"))
-    manifest["zeroshot"] = state
-    if figure:
-        figs = [f for f in manifest.get("figures", []) if f != state["figure"]]
-        manifest["figures"] = [*figs, state["figure"]]
-    write_json(manifest_path, manifest)
+    run_dir.write_csv("zeroshot_correlation.csv", corr)
+    figure = plot_zeroshot_vs_probe(pairs, corr, run_dir.path("figures", "zeroshot_correlation.png"))
+    state["correlation"] = json.loads(corr.to_json(orient="records"))
+    state["figure"] = str(figure.relative_to(run_dir.root)) if figure else None
+    figures = [f for f in manifest.get("figures", []) if f != state["figure"]] + ([state["figure"]] if figure else [])
+    defaults = {"versions": versions(), "seed": state.get("config", {}).get("seed")}
+    run_dir.update_manifest({"zeroshot": state, "figures": figures}, defaults)
     return state["correlation"]

@@ -11,7 +11,6 @@ The zero-shot score of a (model, task) is chosen without looking at test labels:
 
 from __future__ import annotations
 
-import io
 import warnings
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -20,7 +19,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from ..features.store import atomic_write_bytes
+from ..drawing import figure_bytes  # texts drawn literally: a "$" in a task name is not math
+from ..files import atomic_write
 
 #: Modes in the order the default zero-shot score prefers them: a model's own head for the task, then label
 #: likelihoods calibrated on content-free inputs (contextual calibration, then domain-conditional PMI), then
@@ -268,8 +268,7 @@ def plot_zeroshot_vs_probe(pairs: pd.DataFrame, corr: pd.DataFrame, out_path: Pa
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7, loc="lower right", frameon=False)
     fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png")
+    data = figure_bytes(fig, "png")
     plt.close(fig)
-    atomic_write_bytes(Path(out_path), buf.getvalue())
+    atomic_write(Path(out_path), data)
     return Path(out_path)

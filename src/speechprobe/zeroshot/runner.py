@@ -42,14 +42,15 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from ..cache import cache_root
-from ..config import check_engine, check_window
+from ..cache import using_cache
+from ..config import ComputeOptions
 from ..data.audio import resample
 from ..data.clip import Clip
 from ..data.resolve import open_task
 from ..data.tasks import Task
 from ..errors import ConfigError
-from ..rundir import RESULT_COLUMNS, ensure_writable, sort_results, write_csv
+from ..rundir import RESULT_COLUMNS, RunDir, slug, sort_results
+from ..warnlog import capture_warnings
 from .base import ZeroShotBackend
 from .cache import ResponseCache, response_key
 from .diagnostics import answer_diagnostics
@@ -73,31 +74,26 @@ Answered = tuple[dict[JobKey, list[dict]], int]  # answer_batch: records per job
 
 
 @dataclass
-class ZeroShotConfig:
-    """Everything that determines a zero-shot run's numbers (written into manifest.json)."""
+class ZeroShotConfig(ComputeOptions):
+    """Everything that determines a zero-shot run's numbers (written into manifest.json).
+
+    Device, dtype, Whisper window, seed, cache and engine come from :class:`~speechprobe.config.ComputeOptions`,
+    shared with ``RunConfig``.
+    """
 
     models: list[str]
     tasks: list[str]
     out: Path
     prompts: list[str] = field(default_factory=lambda: ["all"])
     modes: list[str] = field(default_factory=lambda: list(MODES))
-    seed: int = 0
     n_per_class: int | None = None
-    cache: Path | None = None
-    device: str = "cpu"
-    dtype: str | None = None
     batch_size: int = 8
     max_new_tokens: int = 32
     chat_template: bool | None = None  # Qwen2-Audio: None = on for Instruct checkpoints
     system_prompt: str | None = None  # Qwen2-Audio: None = "You are a helpful assistant."
     language: str | None = "en"  # Whisper language token / SeamlessM4T target language
-    window: str = "full"  # Whisper: full (30 s) or trimmed
     synonyms: dict[str, dict[str, list[str]]] = field(default_factory=dict)  # task -> label -> extra synonyms
     skip_unsupported: bool = False  # `speechprobe run`: skip encoder-only models instead of refusing
-    progress: bool = True
-    engine: str = "local"  # local, or ray (model actors on a Ray cluster; identical answers)
-    ray_address: str | None = None  # None: a new local Ray instance (or $RAY_ADDRESS); "auto": the `ray start` cluster
-    ray_actors: int | None = None  # model actors (default: one per GPU, else one per CPU but one)
 
     def validate(self) -> None:
         if not self.models:
@@ -108,38 +104,29 @@ class ZeroShotConfig:
         if unknown or not self.modes:
             raise ConfigError(f"--mode {','.join(unknown or ['(none)'])}: choose likelihood, generate or both")
         if self.batch_size < 1:
-            raise ConfigError("--batch-size must be at least 1")
+            raise ConfigError(f"--batch-size {self.batch_size}: must be at least 1")
         if self.max_new_tokens < 1:
-            raise ConfigError("--max-new-tokens must be at least 1")
+            raise ConfigError(f"--max-new-tokens {self.max_new_tokens}: must be at least 1")
         if self.n_per_class is not None and self.n_per_class < 1:
-            raise ConfigError("--n-per-class must be at least 1")
-        check_window(self.window)
-        check_engine(self.engine, self.ray_address, self.ray_actors)
+            raise ConfigError(f"--n-per-class {self.n_per_class}: must be at least 1")
+        self.check_compute()
 
     @classmethod
     def from_run_config(
         cls, run, prompts: Sequence[str] = ("all",), modes: Sequence[str] = MODES, **overrides
     ) -> ZeroShotConfig:
-        """The zero-shot part of ``speechprobe run``: same models, tasks, run directory, seed, data size,
-        cache, device, dtype, Whisper window and engine as the probing run (a ``RunConfig``); encoder-only
-        models are skipped (and recorded) rather than refused."""
+        """The zero-shot part of ``speechprobe run``: same models, tasks, run directory, data size and
+        compute options (device, dtype, window, seed, cache, engine) as the probing run (a ``RunConfig``);
+        encoder-only models are skipped (and recorded) rather than refused."""
         base = {
             "models": list(run.models),
             "tasks": list(run.tasks),
             "out": run.out,
             "prompts": list(prompts),
             "modes": list(modes),
-            "seed": run.seed,
             "n_per_class": run.n_per_class,
-            "cache": run.cache,
-            "device": run.device,
-            "dtype": run.dtype,
-            "window": run.window,
             "skip_unsupported": True,
-            "progress": run.progress,
-            "engine": run.engine,
-            "ray_address": run.ray_address,
-            "ray_actors": run.ray_actors,
+            **run.compute_kwargs(),
         }
         return cls(**{**base, **overrides})
 
@@ -152,13 +139,20 @@ class ZeroShotConfig:
             d.pop(key)
         return d
 
+    def stage_config(self) -> dict:
+        """The settings that decide the zero-shot numbers: the run directory's fingerprint of this stage."""
+        return {k: v for k, v in self.to_json().items() if k not in ("out", "cache")}
+
 
 def probe_name(mode: str, prompt_id: str) -> str:
     return f"zeroshot:{mode}:{prompt_id}"
 
 
-def run_zeroshot(cfg: ZeroShotConfig) -> pd.DataFrame:
-    """Evaluate every (model, task, prompt, mode); write the run directory; return the zero-shot rows."""
+def run_zeroshot(cfg: ZeroShotConfig, existing: str = "auto") -> pd.DataFrame:
+    """Evaluate every (model, task, prompt, mode); write the run directory; return the zero-shot rows.
+
+    ``existing``: what to do with earlier zero-shot results of other settings in ``cfg.out`` (see
+    :meth:`speechprobe.rundir.RunDir.claim`)."""
     cfg.validate()
     templates = resolve_prompts(cfg.prompts)
     for t in templates:
@@ -180,8 +174,22 @@ def run_zeroshot(cfg: ZeroShotConfig) -> pd.DataFrame:
         from ..features.ray_engine import connect
 
         connect(cfg.ray_address)
-    ensure_writable(cfg.out)
-    root = cache_root(cfg.cache)
+    run_dir = RunDir(cfg.out)
+    run_dir.claim("zeroshot", cfg.stage_config(), existing)
+    with using_cache(cfg.cache) as root, capture_warnings():
+        return _run(cfg, run_dir, root, templates, explicit, models, skipped_models)
+
+
+def _run(
+    cfg: ZeroShotConfig,
+    run_dir: RunDir,
+    root: Path,
+    templates: list[PromptTemplate],
+    explicit: set[str],
+    models: list[str],
+    skipped_models: dict[str, str],
+) -> pd.DataFrame:
+    """The work of :func:`run_zeroshot` once every input is checked and the run directory claimed."""
     store = ResponseCache(root / "zeroshot")
     tasks = [open_task(t, root, cfg.seed, cfg.n_per_class, cfg.progress) for t in dict.fromkeys(cfg.tasks)]
     state: dict[str, Any] = {
@@ -214,7 +222,7 @@ def run_zeroshot(cfg: ZeroShotConfig) -> pd.DataFrame:
                 info["seconds"] = round(time.perf_counter() - t0, 3)
                 state["tasks"].setdefault(task.name, {"labels": list(task.labels), "source": task.source})
                 state["tasks"][task.name].setdefault("by_model", {})[backend.name] = info
-                write_csv(cfg.out / "zeroshot" / _slug(backend.name) / f"{_slug(task.name)}.csv", responses)
+                run_dir.write_csv(f"zeroshot/{slug(backend.name)}/{slug(task.name)}.csv", responses)
                 frames.append(rows)
         finally:
             answers.close()  # Ray: stop this model's actors (frees their GPUs for the next model)
@@ -225,7 +233,7 @@ def run_zeroshot(cfg: ZeroShotConfig) -> pd.DataFrame:
     results = sort_results(results)
     from .compare import write_zeroshot_outputs
 
-    write_zeroshot_outputs(cfg.out, results, state)
+    write_zeroshot_outputs(run_dir, results, state)
     return results
 
 
@@ -237,10 +245,6 @@ def _release_memory() -> None:
     gc.collect()
     if torch.cuda.is_available():
         torch.cuda.empty_cache()
-
-
-def _slug(name: str) -> str:
-    return "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in name)
 
 
 def _batches(source, size: int) -> Iterator[list[Clip]]:

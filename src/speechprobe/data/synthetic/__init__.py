@@ -1,5 +1,6 @@
 """Built-in synthetic paralinguistic suite, generated offline with eSpeak NG from a seed."""
 
+from .generate import ensure_task, generate_task, render
 from .lexical import LEXICAL_TASKS  # registers the lexical tasks (spoken_word, language)
 from .suite import (
     DEFAULT_N_PER_CLASS,
@@ -7,7 +8,6 @@ from .suite import (
     GENERATOR_VERSION,
     SAMPLE_RATE,
     SYNTHETIC_TASKS,
-    generate_task,
 )
 
 __all__ = [
@@ -17,5 +17,7 @@ __all__ = [
     "LEXICAL_TASKS",
     "SAMPLE_RATE",
     "SYNTHETIC_TASKS",
+    "ensure_task",
     "generate_task",
+    "render",
 ]

@@ -12,24 +12,14 @@ wording carries the label too.
 
 from __future__ import annotations
 
-import json
-import os
-import shutil
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from functools import lru_cache, partial
-from pathlib import Path
+from functools import partial
 from xml.sax.saxutils import escape
 
 import numpy as np
-import pandas as pd
-import soundfile as sf
-from filelock import FileLock
-from tqdm import tqdm
 
-from ...errors import ConfigError
-from ..tasks import Task, close_matches, register
+from ..tasks import Task, register
 from . import effects, espeak
 
 GENERATOR_VERSION = 1
@@ -417,91 +407,3 @@ def _speaker_count_ext(n: int, rng: np.random.Generator) -> list[Item]:
 
 EXTENDED_TASKS: tuple[str, ...] = ("speaker_count_ext",)
 SYNTHETIC_TASKS: tuple[str, ...] = tuple(n for n in _GENERATORS if n not in EXTENDED_TASKS)
-
-
-# -- rendering and caching --------------------------------------------------------------------
-
-
-@lru_cache(maxsize=32)  # crossed tasks render one speech for consecutive items
-def _render_speech(speech: Speech) -> np.ndarray:
-    audio, sr = espeak.synthesize(
-        speech.text,
-        speech.voice,
-        rate=speech.rate,
-        pitch=speech.pitch,
-        pitch_range=speech.pitch_range,
-        amplitude=speech.amplitude,
-        word_gap=speech.word_gap,
-        ssml=speech.ssml,
-    )
-    return effects.resample(audio, sr, SAMPLE_RATE)
-
-
-def render(item: Item) -> np.ndarray:
-    """The item's 16 kHz float32 waveform (deterministic)."""
-    audio = [_render_speech(s) for s in item.speech]
-    return item.post(audio, np.random.default_rng(item.seed)).astype(np.float32)
-
-
-def _write(job: tuple[Item, Path]) -> None:
-    item, path = job
-    sf.write(path, effects.to_pcm16(render(item)), SAMPLE_RATE, subtype="PCM_16")
-
-
-def generate_task(
-    name: str,
-    out_dir: Path,
-    n_per_class: int | None = None,
-    seed: int = 0,
-    progress: bool = False,
-) -> Path:
-    """Generate (or reuse) a synthetic task in ``out_dir`` and return its ``manifest.csv``.
-
-    Writes ``wav/NNNN.wav`` (16 kHz mono PCM16) and a manifest with columns
-    ``path,label,group,text`` (paths relative to it). The same ``seed`` gives byte-identical
-    audio. ``out_dir`` is owned by the generator: a complete generation with the same task,
-    size, seed, generator and eSpeak versions is returned as is; anything else is redone.
-    ``n_per_class`` defaults to ``DEFAULT_N_PER_CLASS[name]``.
-    """
-    if name not in _GENERATORS:
-        hint = close_matches(name, list(_GENERATORS))
-        raise ConfigError(f"unknown synthetic task {name!r}: {hint}")
-    n = DEFAULT_N_PER_CLASS[name] if n_per_class is None else int(n_per_class)
-    if n < 1:
-        raise ConfigError(f"n_per_class must be at least 1, got {n}")
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    manifest, params_path = out_dir / "manifest.csv", out_dir / "params.json"
-    params = {
-        "task": name,
-        "n_per_class": n,
-        "seed": int(seed),
-        "generator_version": GENERATOR_VERSION,
-        "espeak": espeak.version(),
-    }
-    with FileLock(str(out_dir / ".lock")):
-        if manifest.exists() and params_path.exists():
-            if json.loads(params_path.read_text()) == params:
-                return manifest
-        manifest.unlink(missing_ok=True)
-        shutil.rmtree(out_dir / "wav", ignore_errors=True)
-        (out_dir / "wav").mkdir()
-        params_path.write_text(json.dumps(params, indent=2) + "\n")
-        items = _GENERATORS[name](n, np.random.default_rng(seed))
-        paths = [Path("wav") / f"{i:04d}.wav" for i in range(len(items))]
-        with ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1)) as pool:
-            jobs = pool.map(_write, [(it, out_dir / p) for it, p in zip(items, paths)])
-            for _ in tqdm(jobs, total=len(items), desc=name, disable=not progress, unit="clip"):
-                pass
-        frame = pd.DataFrame(
-            {
-                "path": [p.as_posix() for p in paths],
-                "label": [it.label for it in items],
-                "group": [it.group for it in items],
-                "text": [it.text for it in items],
-            }
-        )
-        tmp = manifest.with_suffix(".csv.tmp")
-        frame.to_csv(tmp, index=False)
-        os.replace(tmp, manifest)
-    return manifest

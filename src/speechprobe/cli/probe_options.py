@@ -22,8 +22,6 @@ LinearCOpt = typer.Option(1.0, "--linear-c", help="Linear probe: inverse L2 stre
 TuneOpt = typer.Option(
     False, "--tune/--no-tune", help="Nested CV: choose k, MLP alpha and linear C on inner folds of each training part."
 )
-CV_AND_PROBE_OPTIONS = ("repeats", "cv", "ungrouped", "bootstrap", "knn_k", "mlp_hidden", "mlp_alpha", "mlp_epochs")
-CV_AND_PROBE_OPTIONS += ("mlp_solver", "linear_c", "tune")
 
 
 def keep_run_value(option):

@@ -1,0 +1,177 @@
+"""The commands that read what runs wrote: report, reproduce, cache verify, models, tasks."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import typer
+from rich.table import Table
+
+from ..errors import ConfigError, SpeechprobeError
+from .app import app, console
+from .options import CacheOpt, JobsOpt
+from .output import stdout
+
+
+@app.command()
+def report(
+    ctx: typer.Context,
+    run_dir: Path = typer.Argument(..., help="A run directory."),
+    permutations: int = typer.Option(0, "--permutations", help="Run (more) permutations first; 0 keeps RUN's."),
+    embeddings: bool = typer.Option(False, "--embeddings/--no-embeddings", help="Draw t-SNE/UMAP first."),
+    primary_probe: str | None = typer.Option(
+        None, "--primary-probe", help="Probe whose best layer is tested [default: the run's primary probe]."
+    ),
+    cache: Path | None = CacheOpt,
+    jobs: int = JobsOpt,
+) -> None:
+    """Build RUN/report.html (self-contained), report.md and the main table (CSV, LaTeX)."""
+    from ..analysis import analyse_features, store_loader
+    from ..config import check_positive
+    from ..report import build_report
+    from ..warnlog import capture_warnings
+
+    check_positive(permutations, "--permutations", 0, integer=True)
+    if jobs != -1 and jobs < 1:
+        raise ConfigError(f"--jobs {jobs}: use 1 or more parallel jobs (-1: one per CPU)")
+    if not Path(run_dir).is_dir():
+        raise SpeechprobeError(f"{run_dir}: no such run directory")
+    with capture_warnings():
+        if permutations or embeddings:
+            analyse_features(
+                run_dir,
+                store_loader(run_dir, cache),
+                primary_probe=primary_probe,
+                n_permutations=permutations,
+                embeddings=embeddings,
+                n_jobs=jobs,
+                progress=ctx.obj.progress,
+            )
+        stdout().print(f"report: {build_report(run_dir)}")
+
+
+@app.command()
+def reproduce(
+    run_dir: Path = typer.Argument(..., help="A finished run directory."),
+    out: Path = typer.Option(..., "--out", "-o", help="A new directory for the rerun."),
+) -> None:
+    """Rerun RUN from its manifest.json into --out and report any difference in results.csv (exit 1)."""
+    from ..pipeline import reproduce as reproduce_run
+
+    rep = reproduce_run(run_dir, out)
+    for lib, (old, new) in rep.version_changes.items():
+        console.print(f"note: {lib} was {old}, now {new}")
+    if rep.identical:
+        stdout().print(f"identical: all {rep.rows} rows of results.csv match {run_dir}")
+        return
+    stdout().print(f"DIFFERENT: {rep.differing_rows} of {rep.rows} rows differ (max |diff| {rep.max_abs_diff:.3g})")
+    raise typer.Exit(1)
+
+
+cache_app = typer.Typer(help="Inspect and repair the feature store.", no_args_is_help=True, rich_markup_mode=None)
+app.add_typer(cache_app, name="cache")
+
+
+@cache_app.command("verify")
+def cache_verify(
+    cache: Path | None = CacheOpt,
+    repair: bool = typer.Option(True, "--repair/--check-only", help="Delete bad items and temp leftovers."),
+) -> None:
+    """Check every feature item (length, checksum, shape) and find temp leftovers; exit 1 if --check-only finds any.
+
+    Run it while no extraction is writing to the same store: in-flight temp files look orphaned.
+    """
+    from ..cache import cache_root
+    from ..features.store import FeatureStore
+
+    store = FeatureStore(cache_root(cache) / "features")
+    rep = store.verify(repair=repair)
+    verb = "removed" if repair else "found"
+    stdout().print(
+        f"{store.root}: {rep.items} items; {len(rep.torn)} torn, {len(rep.corrupt)} failing their checksum, "
+        f"{len(rep.unverified)} without a checksum and {len(rep.orphans)} temp leftovers {verb}"
+    )
+    for p in rep.bad:
+        stdout().print(f"  {verb}: {p}")
+    if not rep.ok and not repair:
+        raise typer.Exit(1)
+
+
+@app.command()
+def models() -> None:
+    """List registered models with layer counts, hidden sizes, sample rates, sources and what layer 0 is."""
+    from ..models.registry import checkpoints, families
+
+    fams = families()
+    table = Table("name", "family", "layers", "hidden", "rate", "source", "layer 0")
+    for c in checkpoints().values():
+        fam = fams[c.family]
+        if fam.source:
+            source = fam.source
+        elif c.packaged:
+            source = f"package (offline){' or ' + c.hub_id if c.hub_id else ''}"
+        else:
+            source = c.hub_id or c.name
+        row = [c.name, c.family, str(c.num_layers or "?"), str(c.hidden_size or "?"), str(c.sample_rate), source]
+        table.add_row(*row, fam.layer0)
+    stdout().print(table)
+
+
+@app.command()
+def tasks(details: bool = typer.Option(False, "--details", help="Show each task's datasheet line.")) -> None:
+    """List registered tasks with their label sets."""
+    from ..data.registry import registered_tasks
+
+    table = Table("name", "source", "paralinguistic", "labels", *(["cue"] if details else []))
+    for t in registered_tasks().values():
+        row = [t.name, t.source, "yes" if t.paralinguistic else "no", ", ".join(t.labels)]
+        table.add_row(*row, *([t.cue] if details else []))
+    stdout().print(table)
+
+
+@app.command()
+def compare(
+    runs: list[Path] = typer.Argument(..., help="Two or more run directories."),
+    out: Path = typer.Option(..., "--out", "-o", help="Directory for compare.html and its tables (required)."),
+    labels: str = typer.Option("", "--labels", help="Comma-separated run names [default: the directory names]."),
+    strict: bool = typer.Option(False, "--strict", help="Fail (exit 2) if any runs are incomparable."),
+) -> None:
+    """One report across runs: headline per run, paired differences, incomparable settings flagged."""
+    from ..report.compare import compare_runs
+
+    names = [s.strip() for s in labels.split(",") if s.strip()] or None
+    if names is not None and len(names) != len(runs):
+        raise ConfigError(f"--labels names {len(names)} run(s) but {len(runs)} were given; name each run once")
+    page = compare_runs(runs, out, names, strict=strict)
+    facts = json.loads((Path(out) / "compare.json").read_text())
+    for flag in facts.get("incomparable") or []:
+        console.print(f"not comparable: {flag}")
+    stdout().print(f"compare: {page}")
+
+
+@app.command()
+def doctor(
+    ctx: typer.Context,
+    model: str = typer.Option("whisper-tiny.en", "--model", "-m", help="Model to time."),
+    device: str = typer.Option("cpu", "--device", help="cpu, cuda or cuda:N."),
+    seconds: float = typer.Option(45.0, "--seconds", help="Time limit of the measurements."),
+) -> None:
+    """Time float32 against bf16 and batch budgets here (< 1 min); recommend --dtype, --max-batch-seconds."""
+    from ..config import check_positive
+    from ..doctor import diagnose
+
+    check_positive(seconds, "--seconds")
+    say = console.print if ctx.obj.progress else None
+    diag = diagnose(model, device, time_limit=seconds, progress=say)
+    out = stdout()
+    for key, value in diag.facts.items():
+        out.print(f"{key:>32}: {value}")
+    out.print(f"{'dtype':>8} {'budget s':>9} {'clips':>6} {'batch s':>8} {'x real time':>12}")
+    for m in diag.measurements:
+        out.print(f"{m.dtype:>8} {m.budget:>9g} {m.clips_per_batch:>6} {m.seconds:>8.2f} {m.realtime:>12.1f}")
+    for line in diag.recommendations:
+        out.print(line)
+    for note in diag.notes:
+        out.print(f"note: {note}")
+    out.print(f"measured in {diag.seconds:.0f} s")

@@ -1,0 +1,89 @@
+"""Writing files: one atomic writer, one file mode, one-line errors for a full or read-only disk.
+
+Every file speechprobe writes (run directory, feature store, synthetic data, caches) goes through
+:func:`atomic_write`: the bytes go to a temporary file beside the target, are flushed and fsynced,
+and the temporary file is renamed over the target, so a reader sees the old file or the new one,
+never a torn one. The temporary file is created with mode 0666 and the process umask applies, so
+every output gets the same mode (0644 under the usual umask 022), as files from ``open()`` do.
+
+Temporary names start with ``.`` and contain :data:`TMP_MARK`, so ``cache verify`` and the run
+directory recognise what an interrupted write left behind.
+
+A write that fails because the disk is full, the file system is read-only, the quota is spent or
+permission is denied becomes a :class:`WriteError`: one line naming the directory and what to do.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from typing import BinaryIO
+
+from .errors import SpeechprobeError
+
+TMP_MARK = ".tmp-"
+DISK_ERRORS = {errno.ENOSPC, errno.EROFS, errno.EDQUOT, errno.EACCES, errno.EPERM, errno.EFBIG}
+
+
+class WriteError(SpeechprobeError):
+    """A file could not be written (disk full, read-only, no permission); names the directory."""
+
+
+def write_error(err: OSError, where: str | os.PathLike, hint: str = "") -> SpeechprobeError:
+    """The one-line error for ``err`` while writing into ``where`` (a directory, or a phrase naming one)."""
+    reason = err.strerror or str(err)
+    advice = hint or (
+        "free some space, or choose another directory"
+        if err.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
+        else "choose a writable directory"
+    )
+    return WriteError(f"cannot write to {where} ({reason}); {advice}")
+
+
+def is_disk_error(err: BaseException) -> bool:
+    """True for the OS errors that a full or read-only disk raises (``DISK_ERRORS``)."""
+    return isinstance(err, OSError) and err.errno in DISK_ERRORS
+
+
+def temp_name(path: Path) -> Path:
+    """A recognisable temporary file name beside ``path`` (unique per process and call)."""
+    return path.with_name(f".{path.name}{TMP_MARK}{os.getpid()}-{uuid.uuid4().hex[:8]}")
+
+
+def atomic_write(
+    path: str | os.PathLike, data: bytes | Callable[[BinaryIO], object], *, what: str = "", hint: str = ""
+) -> Path:
+    """Write ``data`` (bytes, or a function writing to a binary file) to ``path`` atomically.
+
+    ``what`` names the place in the error message (default: the target's directory), ``hint`` says
+    what to do. Raises :class:`WriteError` for a full or read-only disk; other errors propagate.
+    """
+    path = Path(path)
+    tmp = temp_name(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(tmp, "xb") as fh:  # mode 0666 minus the umask, as for any new file
+            if callable(data):
+                data(fh)
+            else:
+                fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException as e:
+        try:
+            tmp.unlink()
+        except OSError:
+            pass
+        if is_disk_error(e):
+            raise write_error(e, what or path.parent, hint) from None
+        raise
+    return path
+
+
+def write_text(path: str | os.PathLike, text: str, **kw) -> Path:
+    """:func:`atomic_write` of UTF-8 text."""
+    return atomic_write(path, text.encode("utf-8"), **kw)
