@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from speechprobe.analysis.summary import num_layers
 from speechprobe.report import load_run
-from speechprobe.report.paper_figures import panels_caption, plot_task_panels
+from speechprobe.report.figures import curves_caption
+from speechprobe.report.paper_figures import plot_task_panels
 
 
 def test_panels_are_drawn_and_below_chance_layers_named(run_dir, tmp_path):
@@ -15,8 +16,9 @@ def test_panels_are_drawn_and_below_chance_layers_named(run_dir, tmp_path):
     png, below, relative = plot_task_panels(rows, depth, "knn", tmp_path / "p.png", chance=0.25, title="emotion")
     assert png.is_file() and png.with_suffix(".svg").is_file()
     assert below == ["whisper-base layer 1"] and relative  # 7 and 5 layers
-    caption = panels_caption("emotion", "knn", relative, below, 5)
-    assert "one panel per model" in caption and "whisper-base layer 1" in caption and "relative depth" in caption
+    caption = curves_caption("emotion", "knn", relative, below, 5, png.name)
+    assert "figures/p.png has one panel per model" in caption and "whisper-base layer 1" in caption
+    assert "relative depth" in caption
 
 
 def test_no_multi_layer_model_no_figure(run_dir, tmp_path):

@@ -19,7 +19,7 @@ from ..rundir import slug
 from . import interactive
 from .headline import NORMALISED_RANGE
 from .load import RunData
-from .paper_figures import panels_caption, plot_headline, plot_task_panels
+from .paper_figures import plot_headline, plot_task_panels
 from .render import Figure
 
 OTHER_CAPTIONS = {
@@ -91,9 +91,24 @@ def curve_figures(data: RunData, chance_line: dict[str, float]) -> list[Figure]:
         if spec is None or drawn is None:
             continue
         png, below, relative = drawn
-        caption = panels_caption(task, data.primary, relative, below, folds)
+        caption = curves_caption(task, data.primary, relative, below, folds, png.name)
         out.append(Figure(caption, "Layer curves", path=png, spec=spec, key=f"curves-{slug(task)}"))
     return out
+
+
+def curves_caption(task: str, primary: str, relative: bool, below: list[str], folds, png: str) -> str:
+    """The caption of a task's interactive layer curves (the static panels are described in their file)."""
+    over = f"over {folds} folds" if folds else "over folds"
+    axis = "relative depth (0 = input embedding, 1 = last layer)" if relative else "the layer index"
+    text = (
+        f"Macro-F1 per layer on {task}, against {axis}: one line per model for the primary probe ({primary}), "
+        f"mean {over} with its 95% interval (corrected resampled t, clipped to [0, 1]); secondary probes dashed and "
+        "hidden until clicked in the legend; dash-dotted: the best hand-crafted baseline (the others in the legend); "
+        f"dotted: chance. figures/{png} has one panel per model, for papers."
+    )
+    if below:
+        text += f" Circled in red: layers whose mean is below chance ({', '.join(below)})."
+    return text
 
 
 def detail_figures(data: RunData, chance: pd.DataFrame) -> tuple[list[Figure], list[str]]:

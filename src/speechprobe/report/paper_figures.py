@@ -17,7 +17,7 @@ index.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
@@ -177,18 +177,4 @@ def plot_headline(headline: pd.DataFrame, out_path: Path) -> Path | None:
     return save_figure(fig, Path(out_path))
 
 
-def panels_caption(task: str, primary: str, relative: bool, below: Sequence[str], folds: int | None) -> str:
-    """The caption of :func:`plot_task_panels`'s figure."""
-    over = f"over {folds} folds" if folds else "over folds"
-    axis = "relative depth (0 = input embedding, 1 = last layer)" if relative else "the layer index"
-    text = (
-        f"Macro-F1 per layer on {task}, one panel per model, against {axis}. Solid line: the primary probe "
-        f"({primary}), mean {over}, with its 95 % interval (clipped to [0, 1]); dotted: "
-        "secondary probes; dash-dotted: the best hand-crafted baseline (same probe); dotted black: chance."
-    )
-    if below:
-        text += f" Circled in red: layers whose mean is below chance ({', '.join(below)})."
-    return text
-
-
-__all__ = ["panels_caption", "plot_headline", "plot_task_panels"]
+__all__ = ["plot_headline", "plot_task_panels"]
