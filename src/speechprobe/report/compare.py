@@ -27,6 +27,7 @@ import numpy as np
 import pandas as pd
 
 from ..analysis.summary import corrected_t_halfwidth, num_layers
+from ..config import NOT_NUMBERS
 from ..errors import ConfigError, SpeechprobeError
 from ..files import write_text
 from ..rundir import write_csv, write_json
@@ -39,24 +40,8 @@ from .tables import Table, html_table, md_table
 
 # Settings whose difference is what a comparison is about (they change the features, knowingly).
 COMPARED = ("models", "window", "dtype", "device", "pooling", "max_batch_seconds", "random_init", "baselines")
-# Settings that change no score.
-NEUTRAL = (
-    "out",
-    "cache",
-    "n_jobs",
-    "engine",
-    "ray_address",
-    "ray_actors",
-    "progress",
-    "report",
-    "embeddings",
-    "fingerprints",
-    "similarity",
-    "mdl",
-    "permutations",
-    "probes",
-    "tasks",
-)
+# Settings that change no score: the run directory's own list, and which analyses ran and what was probed.
+NEUTRAL = (*NOT_NUMBERS, "embeddings", "fingerprints", "similarity", "mdl", "permutations", "probes", "tasks")
 SHOWN = ("models", "window", "dtype", "pooling", "seed", "folds", "primary_probe", "n_per_class")
 DIFF_COLUMNS = [
     "task",
