@@ -60,7 +60,7 @@ def ours(
     """(pipeline seconds, bare forward seconds over the same batches, the stored features)."""
     adapter = load_model(name, window=window, dtype=None if dtype == "float32" else dtype)
     with tempfile.TemporaryDirectory() as tmp:
-        space = FeatureStore(tmp).space(name, "bench", adapter.options())
+        space = FeatureStore(tmp).space(name, adapter.info.revision, adapter.options())
         t0 = time.perf_counter()
         extract(adapter, clips, space, max_batch_seconds=batch_seconds)
         total = time.perf_counter() - t0

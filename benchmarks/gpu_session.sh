@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Every GPU check in one prepared run (about 5 minutes on one H100/H200): the whisper-large-v3
-# extraction benchmark, the CUDA tests (`pytest -m cuda`: every adapter, the probe kernels, a real
-# out-of-memory retry, end-to-end runs and zero-shot against the CPU) and probing on the GPU.
+# Every GPU check in one prepared run (about 5 minutes on one H100/H200): the extraction benchmark
+# (whisper-large-v3 and a wav2vec2-large-shaped model: x real time, TFLOP/s, MFU), the CUDA tests
+# (`pytest -m cuda`: every adapter, the probe kernels, a real out-of-memory retry, end-to-end runs and
+# zero-shot against the CPU) and probing on the GPU.
 #   bash benchmarks/gpu_session.sh            # logs under $OUT, else ./gpu-logs
 #   SKIP_PROBING=1 bash benchmarks/gpu_session.sh   # without the probing benchmark (about 80 s)
 set -uo pipefail
@@ -14,7 +15,7 @@ PY="${PYTHON:-python3}"
   "$PY" -c "import torch, transformers, sklearn; print('torch', torch.__version__, 'transformers',
 transformers.__version__, 'scikit-learn', sklearn.__version__, 'cuda', torch.cuda.is_available())"
 } 2>&1 | tee "$LOG/gpu.txt"
-timeout 150 "$PY" benchmarks/gpu_whisper_large_v3.py 2>&1 | tee "$LOG/whisper_large_v3.txt"
+timeout 200 "$PY" benchmarks/gpu_whisper_large_v3.py 2>&1 | tee "$LOG/whisper_large_v3.txt"
 CUDA_TESTS=$(grep -rl "cuda_only\|DEVICES" tests --include="test_*.py" | sort)
 timeout 180 "$PY" -m pytest -q -m cuda -p no:cacheprovider --continue-on-collection-errors $CUDA_TESTS 2>&1 \
   | tee "$LOG/pytest_cuda.txt"

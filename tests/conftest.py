@@ -8,6 +8,10 @@ import os
 os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ["HF_DATASETS_OFFLINE"] = "1"
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+# Ray (>= 2.52) turns token authentication on for every local instance and, without a token,
+# writes one to ~/.ray/auth_token: the tests' clusters use this token instead (inherited by every
+# Ray process they start), so they never write into the user's home.
+os.environ.setdefault("RAY_AUTH_TOKEN", "speechprobe-tests-" + os.urandom(16).hex())
 
 import atexit
 import csv

@@ -57,6 +57,8 @@ def test_contract_catches_a_lower_layer_importing_a_higher_one(tmp_path: Path) -
         "files",
         "memory",
         "parallel",
+        "ray_connect",
+        "ray_pool",
         "warnlog",
     ]:
         (package / f"{name}.py").write_text("")

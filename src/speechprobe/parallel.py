@@ -1,29 +1,175 @@
-"""Bounded, order-preserving parallel map for I/O and GIL-releasing work (decoding, resampling)."""
+"""Bounded, order-preserving parallel map, and warnings captured per thread.
+
+``warnings.catch_warnings`` swaps process-wide state (the filter list, the display hook): entered
+and left by several threads at once, one thread's exit restores another's settings, so warnings
+leak through or vanish. Here each thread records its own warnings instead (:func:`captured_warnings`,
+through one process-wide display hook that routes a warning to the innermost capture open on the
+thread that raised it), worker results carry their warnings back, and the consuming thread
+re-emits them, where its own filters and captures apply (:func:`ordered_map`, :func:`tally_warnings`).
+"""
 
 from __future__ import annotations
 
-from collections import deque
+import threading
+import warnings
+from collections import Counter, deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import TypeVar
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any, TypeVar
 
 T = TypeVar("T")
 R = TypeVar("R")
 
 
+@dataclass(frozen=True)
+class Caught:
+    """One warning, recorded where it was raised; picklable, so it can travel back from a worker process."""
+
+    category: type[Warning]
+    message: str
+    filename: str
+    lineno: int
+
+    @property
+    def key(self) -> str:
+        """How warnings are counted: the category and the message's first line."""
+        first = self.message.strip().splitlines()[0] if self.message.strip() else ""
+        return f"{self.category.__name__}: {first}"
+
+    def emit(self) -> None:
+        """Raise it again on this thread, at its original location (this thread's filters decide)."""
+        try:
+            warnings.warn_explicit(self.message, self.category, self.filename, self.lineno)
+        except TypeError:  # a category that cannot be built from a message alone
+            warnings.warn_explicit(f"{self.category.__name__}: {self.message}", UserWarning, self.filename, self.lineno)
+
+
+_local = threading.local()
+_install_lock = threading.Lock()
+_original_showwarnmsg: Callable[[Any], None] | None = None
+
+
+def _route(msg: Any) -> None:
+    """The process-wide display hook: to this thread's innermost capture, else the usual display."""
+    stack = getattr(_local, "stack", None)
+    if stack:
+        text = str(msg.message)
+        stack[-1].append(Caught(msg.category, text, str(msg.filename), int(msg.lineno or 0)))
+        return
+    assert _original_showwarnmsg is not None
+    _original_showwarnmsg(msg)
+
+
+def _install() -> None:
+    """Put :func:`_route` in front of ``warnings._showwarnmsg`` once per process.
+
+    ``_showwarnmsg`` is the one function both the C and the Python warning machinery call to show a
+    warning, and the one ``catch_warnings`` leaves alone (it swaps ``showwarning`` and
+    ``_showwarnmsg_impl``), so the hook survives any ``catch_warnings`` on any thread. With no
+    capture open on a thread it passes every warning on unchanged.
+    """
+    global _original_showwarnmsg
+    with _install_lock:
+        if _original_showwarnmsg is None:
+            _original_showwarnmsg = warnings._showwarnmsg
+            warnings._showwarnmsg = _route
+
+
+@contextmanager
+def captured_warnings() -> Iterator[list[Caught]]:
+    """Record the warnings raised on this thread (only) into the list yielded; nothing is shown.
+
+    Thread-safe, unlike ``catch_warnings``: no filter or hook changes hands. Which warnings reach the
+    list is up to the process's filters (Python's default shows a warning once per code location;
+    :func:`tally_warnings` sets ``always`` on the driver thread to see every occurrence).
+    """
+    _install()
+    stack = getattr(_local, "stack", None)
+    if stack is None:
+        stack = _local.stack = []
+    caught: list[Caught] = []
+    stack.append(caught)
+    try:
+        yield caught
+    finally:
+        stack.pop()
+
+
+def call_captured(fn: Callable[..., R], *args: Any, **kwargs: Any) -> tuple[R, list[Caught]]:
+    """``fn(*args, **kwargs)`` and the warnings it raised on this thread (for a worker to hand back)."""
+    with captured_warnings() as caught:
+        return fn(*args, **kwargs), caught
+
+
+def emit_all(caught: Iterable[Caught]) -> None:
+    """Re-emit a worker's warnings on the calling thread, in order."""
+    for c in caught:
+        c.emit()
+
+
+@contextmanager
+def tally_warnings() -> Iterator[Counter[str]]:
+    """Count every warning raised on this thread, including those workers hand back; show each kind once.
+
+    For a driver thread that owns a unit of work (an extraction): while open, every warning the
+    process's filters would show is recorded at each occurrence (their "once per location" actions
+    become ``always``; ignored ones stay ignored; worker threads see the same filters) and nothing
+    is displayed. On exit the counter yielded holds the counts (key: :attr:`Caught.key`)
+    and one warning of each kind is re-emitted, so the caller's own filters, captures and
+    display see it once. Only the thread that opens it may enter or leave ``catch_warnings`` here.
+    """
+    counts: Counter[str] = Counter()
+    first: dict[str, Caught] = {}
+    try:
+        with every_occurrence(), captured_warnings() as caught:
+            try:
+                yield counts
+            finally:
+                for c in caught:
+                    counts[c.key] += 1
+                    first.setdefault(c.key, c)
+    finally:
+        emit_all(first.values())
+
+
+@contextmanager
+def every_occurrence() -> Iterator[None]:
+    """While open, what the process's filters would show once (per location) is shown at every occurrence.
+
+    Ignored warnings stay ignored, errors stay errors. Only for the thread that owns the process's
+    filters (an extraction's driver, a Ray worker's task): it enters ``catch_warnings``. The last
+    ``filterwarnings`` (what no filter matches: Python's default action is once per location) also
+    makes the warning machinery re-read the filters.
+    """
+    with warnings.catch_warnings():
+        once = ("default", "module", "once")
+        warnings.filters[:] = [("always" if f[0] in once else f[0], *f[1:]) for f in warnings.filters]
+        warnings.filterwarnings("always", append=True)
+        yield
+
+
 def ordered_map(fn: Callable[[T], R], items: Iterable[T], workers: int = 2, lookahead: int = 8) -> Iterator[R]:
     """Yield ``fn(item)`` in input order, running up to ``workers`` at once and at most
     ``lookahead`` results ahead, so memory stays bounded on long streams. Exceptions propagate
-    in order. ``workers <= 1`` runs inline.
+    in order. ``workers <= 1`` runs inline. Warnings raised in a worker are re-emitted on the
+    consuming thread just before its result is yielded.
     """
     if workers <= 1:
         yield from map(fn, items)
         return
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        pending: deque[Future[R]] = deque()
+        pending: deque[Future[tuple[R, list[Caught]]]] = deque()
         for item in items:
-            pending.append(pool.submit(fn, item))
+            pending.append(pool.submit(call_captured, fn, item))
             if len(pending) >= lookahead:
-                yield pending.popleft().result()
+                yield _collect(pending.popleft())
         while pending:
-            yield pending.popleft().result()
+            yield _collect(pending.popleft())
+
+
+def _collect(future: Future[tuple[R, list[Caught]]]) -> R:
+    value, caught = future.result()
+    emit_all(caught)
+    return value

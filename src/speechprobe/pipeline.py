@@ -10,7 +10,6 @@ first, so a different configuration is refused instead of mixed in.
 from __future__ import annotations
 
 import dataclasses
-import functools
 import hashlib
 import json
 import logging
@@ -28,6 +27,7 @@ from .data.resolve import open_task
 from .data.source import ClipSource, Skip, count_kinds
 from .data.tasks import Task
 from .errors import ConfigError, SpeechprobeError
+from .features.engine import LocalEngine
 from .features.extract import ClipMeta, extract
 from .features.store import FeatureSpace, FeatureStore
 from .models.base import RANDOM_SUFFIX
@@ -172,44 +172,42 @@ def _extract_models(cfg: RunConfig, records: list[TaskRecord], state: RunState, 
         recipe = dict(
             name=base, window=cfg.window, device=cfg.device, dtype=cfg.dtype, random_init=random_init, seed=cfg.seed
         )
-        if cfg.engine == "ray":  # model actors on a Ray cluster; `adapter` has the adapter's name, info, options()
+        if cfg.engine == "ray":  # model actors on a Ray cluster
             from .features.ray_engine import RayEngine
 
-            adapter = RayEngine(recipe, address=cfg.ray_address, num_actors=cfg.ray_actors)
-            extract_into = adapter.extract
-        else:
-            adapter = load_model(**recipe)
-            extract_into = functools.partial(extract, adapter)
-        options = adapter.options()
+            engine = RayEngine(recipe, address=cfg.ray_address, num_actors=cfg.ray_actors)
+        else:  # this process; the engine keeps its out-of-memory state across tasks
+            engine = LocalEngine(load_model(**recipe))
+        options = engine.options()
         if options.get("unmasked_padding"):  # features depend on how much a batch pads each clip
             options["max_batch_seconds"] = budget
-        state.models[adapter.name] = {**dataclasses.asdict(adapter.info), "options": options}
+        state.models[engine.name] = {**dataclasses.asdict(engine.info), "options": options}
         # A clip shorter than half of one output frame gives the model no real frame to pool.
-        min_seconds = max(min_seconds, 0.5 / float(adapter.info.frame_rate))
-        space = _space(store, adapter.name, state.models[adapter.name], cfg.pooling)
-        state.models[adapter.name]["space"] = space.root.name
+        min_seconds = max(min_seconds, 0.5 / float(engine.info.frame_rate))
+        space = _space(store, engine.name, state.models[engine.name], cfg.pooling)
+        state.models[engine.name]["space"] = space.root.name
         for rec in records:
             t0 = time.perf_counter()
-            report = extract_into(
-                rec.source, space, cfg.pooling, budget, cfg.progress, f"{adapter.name}/{rec.task.name}"
+            report = extract(
+                engine, rec.source, space, cfg.pooling, budget, cfg.progress, f"{engine.name}/{rec.task.name}"
             )
-            state.extraction[f"{adapter.name}/{rec.task.name}"] = {
+            state.extraction[f"{engine.name}/{rec.task.name}"] = {
                 "computed": report.computed,
                 "reused": report.reused,
                 "seconds": round(time.perf_counter() - t0, 3),
                 "max_batch_seconds": budget,
+                "warnings": report.warnings,
             }
             if report.truncated:
-                state.truncated[f"{adapter.name}/{rec.task.name}"] = report.truncated
+                state.truncated[f"{engine.name}/{rec.task.name}"] = report.truncated
             if not rec.clips:
                 rec.clips = report.clips
             elif [c.content_hash for c in rec.clips] != [c.content_hash for c in report.clips]:
                 raise SpeechprobeError(f"task {rec.task.name}: the source changed between models; rerun")
         if space.repaired:
-            state.store[adapter.name] = dict(space.repaired)
-        if cfg.engine == "ray":
-            adapter.close()  # stop this model's actors (frees their GPUs for the next model)
-        del adapter, extract_into
+            state.store[engine.name] = dict(space.repaired)
+        engine.close()  # stops a Ray engine's actors (frees their GPUs for the next model)
+        del engine
     return min_seconds
 
 

@@ -1,8 +1,11 @@
+import warnings
+
 import numpy as np
 import pytest
 
 from gpu import cuda_only
 from speechprobe.data.clip import Clip
+from speechprobe.features.engine import LocalEngine
 from speechprobe.features.extract import extract
 from speechprobe.features.store import FeatureStore
 from speechprobe.models.base import AdapterInfo, ModelAdapter
@@ -59,9 +62,10 @@ def test_out_of_memory_halves_the_batch_and_loses_nothing(tmp_path):
 def test_after_out_of_memory_later_batches_are_cut_up_front(tmp_path):
     # Batches by padding: 5 clips (0.12-0.16 s), 3, 3, 1. Only the first two attempts run out of memory.
     adapter = ToyAdapter(max_items=2)
+    engine = LocalEngine(adapter)  # the out-of-memory state lives in the engine, not on the adapter
     space = FeatureStore(tmp_path / "a").space("toy", "v1", {})
-    extract(adapter, clips(), space, max_batch_seconds=100.0)
-    assert adapter.failed == [5, 3] and adapter.oom_batch_cap == 2
+    extract(engine, clips(), space, max_batch_seconds=100.0)
+    assert adapter.failed == [5, 3] and engine.batch_cap == 2 and not hasattr(adapter, "oom_batch_cap")
     assert adapter.calls == [2, 1, 2, 2, 1, 2, 1, 1]  # the later batches of 3 went in as 2 + 1 at once
     reference = FeatureStore(tmp_path / "b").space("toy", "v1", {})
     extract(ToyAdapter(), clips(), reference, max_batch_seconds=100.0)
@@ -106,3 +110,78 @@ def test_real_cuda_out_of_memory_halves_the_batch_and_loses_nothing(tmp_path):
     reference = FeatureStore(tmp_path / "ref").space("toy", "v1", {})
     extract(ToyAdapter(), clips(), reference, max_batch_seconds=100.0)
     np.testing.assert_array_equal(space.gather(hashes), reference.gather(hashes))
+
+
+class SourceOf:
+    """A source that decodes in worker threads (warning like a library decoder), lists its rows and skips two."""
+
+    def __init__(self, items: list[Clip]) -> None:
+        self.items, self.skipped = items, []
+
+    def __len__(self) -> int:
+        return len(self.items) + 2
+
+    def __iter__(self):
+        from speechprobe.parallel import ordered_map
+
+        def decode(clip: Clip) -> Clip:
+            warnings.warn("decoder fell back", UserWarning, stacklevel=1)
+            return clip
+
+        self.skipped[:] = ["row 1: unreadable", "row 2: unreadable"]
+        yield from ordered_map(decode, self.items, workers=2)
+
+
+class FactsAdapter(ToyAdapter):
+    """Records the facts each batch arrives with, and warns once per batch."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.facts: dict[int, dict] = {}
+
+    def forward_clips(self, batch, facts, pooling="mean"):
+        warnings.warn("model warns per batch", RuntimeWarning, stacklevel=1)
+        for audio, f in zip(batch, facts):
+            self.facts[len(audio)] = dict(f)
+        return self.forward(batch, pooling)
+
+
+def test_every_batch_gets_its_clips_facts_and_warnings_are_counted(tmp_path, monkeypatch):
+    from speechprobe.features import extract as driver
+
+    bars = []
+
+    class Bar:
+        def __init__(self, total=None, disable=False, **kw):
+            self.total, self.n = total, 0
+            bars.append(self)
+
+        def update(self, k):
+            self.n += k
+
+        def close(self):
+            pass
+
+    monkeypatch.setattr(driver, "tqdm", Bar)
+    cs = clips(6)
+    native = {"sample_rate": 44100, "channels": 2, "clipped_fraction": 0.25, "dc_offset": -0.01}
+    cs[0].meta["native"] = dict(native, extra="ignored")
+    cs[1].audio *= 0.1
+    cs[1].audio[:10] = 1.0  # 10 clipped samples
+    adapter = FactsAdapter()
+    space = FeatureStore(tmp_path).space("toy", "v1", {})
+    with warnings.catch_warnings(record=True) as shown:
+        warnings.simplefilter("default")
+        report = extract(adapter, SourceOf(cs), space, max_batch_seconds=0.3, progress=True)
+    assert adapter.facts[len(cs[0].audio)] == native
+    assert adapter.facts[len(cs[1].audio)] == {
+        "sample_rate": 16000,
+        "channels": 1,
+        "clipped_fraction": 10 / len(cs[1].audio),
+        "dc_offset": pytest.approx(float(cs[1].audio.mean()), abs=1e-7),
+    }
+    batches = len(adapter.calls)
+    assert batches > 1
+    assert report.warnings == {"UserWarning: decoder fell back": 6, "RuntimeWarning: model warns per batch": batches}
+    assert sorted(str(w.message) for w in shown) == ["decoder fell back", "model warns per batch"]  # once each
+    assert (bars[0].total, bars[0].n) == (8, 8)  # "8/8 clips": 6 extracted + 2 the source skipped

@@ -18,9 +18,9 @@ import pytest
 ray = pytest.importorskip("ray")
 
 from ray_faults import faulty
+from speechprobe import ray_connect, ray_pool
 from speechprobe.data.manifest import ManifestSource
 from speechprobe.errors import SpeechprobeError
-from speechprobe.features import ray_engine
 from speechprobe.features.extract import extract
 from speechprobe.features.ray_engine import RayEngine
 from speechprobe.features.store import FeatureStore
@@ -31,10 +31,10 @@ HALF = dict(num_actors=1, cpus_per_actor=0.5)  # two engines at once (shared + f
 
 
 def _threads_here(_obj):
-    return ray_engine.thread_profile()
+    return ray_pool.thread_profile()
 
 
-faulty_model = functools.partial(faulty, load_model, "forward_clips")  # a real adapter failing on chosen batches
+faulty_model = functools.partial(faulty, load_model, "forward_clips")  # a real adapter failing on chosen forwards
 
 
 def _root_conftest():
@@ -76,25 +76,25 @@ def engine(ray_session, ref):
 
 def test_ray_features_are_bit_identical_to_local(ref, engine, tmp_path):
     space = _space(tmp_path / "ray", ref["adapter"])
-    report = engine.extract(ref["source"], space, "mean", BATCH_SECONDS)
+    report = extract(engine, ref["source"], space, "mean", BATCH_SECONDS)
     assert report.clips == ref["report"].clips and report.truncated == ref["report"].truncated
     assert (report.computed, report.reused) == (24, 0)
     np.testing.assert_array_equal(space.gather(ref["hashes"]), ref["feats"])
-    again = engine.extract(ref["source"], space, "mean", BATCH_SECONDS)
+    again = extract(engine, ref["source"], space, "mean", BATCH_SECONDS)
     assert (again.computed, again.reused) == (0, 24)
     # The actor runs torch and its BLAS/OpenMP pools on the driver's thread counts, not Ray's OMP_NUM_THREADS.
     actor_threads = ray.get(engine.pool.actors[0].apply.remote(_threads_here), timeout=30)
-    assert actor_threads == ray_engine.thread_profile()
+    assert actor_threads == ray_pool.thread_profile()
 
 
 def test_resume_after_a_partial_ray_run(ref, engine, tmp_path):
     space = _space(tmp_path / "ray", ref["adapter"])
     stopping = RayEngine({**ref["recipe"], "stop_at": 4}, factory=faulty_model, **HALF)
     with stopping, pytest.raises(RuntimeError, match="stopped mid-run"):
-        stopping.extract(ref["source"], space, "mean", BATCH_SECONDS)
+        extract(stopping, ref["source"], space, "mean", BATCH_SECONDS)
     done = sum(space.has(h) for h in ref["hashes"])
     assert 0 < done < 24
-    report = engine.extract(ref["source"], space, "mean", BATCH_SECONDS)
+    report = extract(engine, ref["source"], space, "mean", BATCH_SECONDS)
     # Only clips missing from the store are computed: nothing stored is recomputed.
     assert (report.computed, report.reused) == (24 - done, done)
     np.testing.assert_array_equal(space.gather(ref["hashes"]), ref["feats"])
@@ -106,19 +106,19 @@ def test_a_worker_that_dies_loses_nothing(ref, ray_session, tmp_path):
     space = _space(tmp_path / "ray", ref["adapter"])
     recipe = {**ref["recipe"], "crash_marker": str(marker)}
     with RayEngine(recipe, factory=faulty_model, **HALF) as crashing:
-        report = crashing.extract(ref["source"], space, "mean", BATCH_SECONDS)
+        report = extract(crashing, ref["source"], space, "mean", BATCH_SECONDS)
     assert not marker.exists()  # a worker died (os._exit) on a batch; Ray restarted it and retried the batch
     assert (report.computed, report.reused) == (24, 0)
     np.testing.assert_array_equal(space.gather(ref["hashes"]), ref["feats"])
 
 
-def test_pipeline_results_csv_identical_with_ray(ref, engine, tiny_whisper, tones, tmp_path, monkeypatch):
-    """The wiring proposed for run_extract (RayEngine from load_model's arguments, its extract for
-    extract), with the MFCC baseline too: its numpy BLAS must run on the driver's thread count."""
+def test_pipeline_results_csv_identical_with_ray(ray_session, tiny_whisper, tones, tmp_path):
+    """``run`` with ``engine="ray"`` (actors for the tiny Whisper and for the MFCC baseline, whose numpy
+    BLAS must run on the driver's thread count) writes the local run's results.csv byte for byte."""
     from speechprobe import pipeline
     from speechprobe.config import RunConfig
 
-    def cfg(name):
+    def cfg(name, **engine):
         return RunConfig(
             models=[str(tiny_whisper)],
             tasks=[str(tones)],
@@ -133,34 +133,11 @@ def test_pipeline_results_csv_identical_with_ray(ref, engine, tiny_whisper, tone
             embeddings=False,
             report=False,
             max_batch_seconds=BATCH_SECONDS,
+            **engine,
         )
 
     pipeline.run(cfg("local"))
-    c = cfg("ray")
-
-    def ray_extract(adapter, source, space, pooling, max_batch_seconds, progress, desc):
-        recipe = dict(
-            name=adapter.name if adapter.name == "mfcc" else c.models[0],
-            window=c.window,
-            device=c.device,
-            dtype=c.dtype,
-            random_init=c.random_init,
-            seed=c.seed,
-        )
-        if recipe["name"] == c.models[0]:  # the shared actors already hold this recipe
-            assert recipe == {**ref["recipe"], "device": "cpu", "dtype": None, "random_init": False, "seed": 0}
-            eng = engine
-        else:
-            eng = RayEngine(recipe, **HALF)
-        try:
-            assert eng.info == adapter.info and eng.options() == adapter.options()
-            return eng.extract(source, space, pooling, max_batch_seconds, progress, desc)
-        finally:
-            if eng is not engine:
-                eng.close()
-
-    monkeypatch.setattr(pipeline, "extract", ray_extract)
-    pipeline.run(c)
+    pipeline.run(cfg("ray", engine="ray", ray_actors=1))
     assert (tmp_path / "local" / "results.csv").read_bytes() == (tmp_path / "ray" / "results.csv").read_bytes()
     extraction = json.loads((tmp_path / "ray" / "manifest.json").read_text())["extraction"]
     assert sorted(v["computed"] for v in extraction.values()) == [24, 24]
@@ -179,6 +156,7 @@ def not_connected(monkeypatch):
     """connect() as in a fresh process; ray.init must not be reached unless patched."""
     monkeypatch.setattr(ray, "is_initialized", lambda: False)
     monkeypatch.delenv("RAY_ADDRESS", raising=False)
+    monkeypatch.setenv("RAY_AUTH_MODE", "disabled")  # leave this process's token settings alone
 
 
 def _closed_port() -> int:
@@ -193,7 +171,7 @@ def test_unreachable_address_fails_fast_with_the_local_hint(not_connected, monke
     with pytest.raises(
         SpeechprobeError, match=r"cannot reach the Ray cluster at 127\.0\.0\.1:\d+ .*run without --engine ray"
     ):
-        ray_engine.connect(f"127.0.0.1:{_closed_port()}", timeout_s=5)
+        ray_connect.connect(f"127.0.0.1:{_closed_port()}", timeout_s=5)
     assert time.monotonic() - t0 < 5
 
 
@@ -205,7 +183,7 @@ def test_a_silent_cluster_is_bounded_by_the_timeout(not_connected, monkeypatch):
         listener.listen()
         t0 = time.monotonic()
         with pytest.raises(SpeechprobeError, match="did not answer within 1 s.*run without --engine ray"):
-            ray_engine.connect(f"127.0.0.1:{listener.getsockname()[1]}", timeout_s=1)
+            ray_connect.connect(f"127.0.0.1:{listener.getsockname()[1]}", timeout_s=1)
         assert time.monotonic() - t0 < 5
 
 
@@ -214,8 +192,9 @@ def test_ray_errors_while_joining_are_one_line(not_connected, monkeypatch):
         raise ConnectionError("Failed to connect to Ray cluster at 10.0.0.1:6379\nlong details")
 
     monkeypatch.setattr(ray, "init", refuse)
-    monkeypatch.setattr(ray_engine.socket, "create_connection", lambda *a, **k: socket.socket())
+    monkeypatch.setattr(ray_connect.socket, "create_connection", lambda *a, **k: socket.socket())
+    monkeypatch.setattr(ray_connect, "_check_auth", lambda *a: None)  # 10.0.0.1 is not a Ray cluster
     with pytest.raises(
         SpeechprobeError, match=r"^cannot connect to the Ray cluster at 10\.0\.0\.1:6379 \(Failed to connect"
     ):
-        ray_engine.connect("10.0.0.1:6379", timeout_s=5)
+        ray_connect.connect("10.0.0.1:6379", timeout_s=5)

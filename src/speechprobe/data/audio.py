@@ -13,7 +13,6 @@ import io
 import os
 import re
 import tempfile
-import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -122,10 +121,10 @@ def _fallback_read(p: Path, first: Exception, max_seconds: float | None) -> Deco
     try:
         import librosa
 
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            y, sr = librosa.load(str(p), sr=None, mono=False, duration=max_seconds)
-            seconds = librosa.get_duration(path=str(p))
+        # No catch_warnings here: this runs in decoding threads, where it is not thread-safe; the
+        # thread pool hands its warnings to the consuming thread (speechprobe.parallel), which counts them.
+        y, sr = librosa.load(str(p), sr=None, mono=False, duration=max_seconds)
+        seconds = librosa.get_duration(path=str(p))
     except Exception:
         reason = str(first).splitlines()[0] if str(first) else type(first).__name__
         raise AudioError(f"{p}: not decodable as audio ({reason})") from None

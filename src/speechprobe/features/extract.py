@@ -1,25 +1,30 @@
-"""Extraction: stream clips through an adapter in duration batches into the feature store."""
+"""The extraction driver: stream clips through an engine in duration batches into the feature store.
+
+One driver for every engine (:mod:`.engine`: this process, or Ray actors): it reads and hashes the
+clips, forms the batches, skips what is stored, checks the features and stores them, shows progress,
+counts warnings and keeps the accounts. An engine only runs the forward, wherever it runs.
+"""
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
 import numpy as np
 from tqdm.auto import tqdm
 
-from ..data.audio import resample
 from ..data.clip import Clip, native_facts
 from ..errors import SpeechprobeError
 from ..memory import trim_heap
 from ..models.base import ModelAdapter
-from ..parallel import ordered_map
+from ..parallel import ordered_map, tally_warnings
 from .batching import duration_batches
+from .engine import PREPARE_WORKERS, Batch, Engine, as_engine
 from .store import FeatureSpace
 
 log = logging.getLogger("speechprobe")
-PREPARE_WORKERS = 2
+COST_CHUNK = 256  # clips whose batching cost is asked of the engine in one call (one round trip on Ray)
 
 
 @dataclass(frozen=True)
@@ -35,12 +40,18 @@ class ClipMeta:
 
 @dataclass
 class ExtractReport:
-    """Clips in source order, and what was computed vs. reused from the store."""
+    """Clips in source order, what was computed vs. reused from the store, and the warnings raised.
+
+    ``warnings``: how often each kind of warning was raised while extracting (key: category and
+    first line of the message), by this process, its worker threads and the engine's workers; each
+    kind is also shown once, as the extraction ends.
+    """
 
     clips: list[ClipMeta] = field(default_factory=list)
     computed: int = 0
     reused: int = 0
     truncated: list[str] = field(default_factory=list)
+    warnings: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass
@@ -50,6 +61,15 @@ class ClipItem:
     meta: ClipMeta
     clip: Clip
     cost: float = 0.0
+
+
+@dataclass
+class _Slot:
+    """The driver's side of a batch in flight: its unique clips, which of them to store, its size."""
+
+    unique: list[ClipItem]
+    store: list[int]
+    size: int
 
 
 def stream_clips(clips: Iterable[Clip], report: ExtractReport, limit: float | None, model: str) -> Iterator[ClipItem]:
@@ -72,73 +92,73 @@ def stream_clips(clips: Iterable[Clip], report: ExtractReport, limit: float | No
         yield item
 
 
-def is_oom(err: BaseException) -> bool:
-    """True for CUDA/MPS/CPU out-of-memory errors raised by torch."""
-    name = type(err).__name__
-    return name == "OutOfMemoryError" or "out of memory" in str(err).lower()
-
-
-def forward_halving(
-    adapter: ModelAdapter, audios: Sequence[np.ndarray], pooling: str, facts: Sequence[dict] | None = None
-) -> np.ndarray:
-    """Run a batch (``adapter.forward_clips`` with each clip's source ``facts``, or ``forward`` without);
-    on out-of-memory split it in halves and retry, down to single clips.
-
-    After an out-of-memory error the adapter remembers the batch size it fell back to
-    (``adapter.oom_batch_cap``), and later batches are cut to that size up front instead of failing
-    first at full size each time. A cut that still runs out of memory is halved again, lowering the cap.
-    """
-    cap = adapter.oom_batch_cap
-    if cap is not None and len(audios) > cap:
-        cuts = range(0, len(audios), cap)
-        return np.concatenate([_halving(adapter, audios[i : i + cap], pooling, _cut(facts, i, i + cap)) for i in cuts])
-    return _halving(adapter, audios, pooling, facts)
-
-
-def _cut(facts: Sequence[dict] | None, start: int, stop: int) -> Sequence[dict] | None:
-    return None if facts is None else facts[start:stop]
-
-
-def _halving(
-    adapter: ModelAdapter, audios: Sequence[np.ndarray], pooling: str, facts: Sequence[dict] | None
-) -> np.ndarray:
+def source_size(clips: Iterable[Clip]) -> int | None:
+    """How many rows a source lists (its length, or a hub split's row count), or None for a stream."""
     try:
-        if facts is None:
-            return adapter.forward(audios, pooling)
-        return adapter.forward_clips(audios, facts, pooling)
-    except (RuntimeError, MemoryError) as err:
-        if len(audios) == 1 or not (isinstance(err, MemoryError) or is_oom(err)):
-            raise
-        mid = len(audios) // 2
-        cap = adapter.oom_batch_cap  # the larger half is what the next batches try
-        adapter.oom_batch_cap = len(audios) - mid if cap is None else min(cap, len(audios) - mid)
-        log.warning(
-            "out of memory on a batch of %d clips; halving (later batches: at most %d)",
-            len(audios),
-            adapter.oom_batch_cap,
-        )
-        _free_accelerator_cache()
-        halves = ((audios[:mid], _cut(facts, 0, mid)), (audios[mid:], _cut(facts, mid, len(audios))))
-        return np.concatenate([forward_halving(adapter, half, pooling, f) for half, f in halves])
+        return len(clips)  # type: ignore[arg-type]
+    except TypeError:
+        rows = getattr(clips, "num_rows", None)
+        return int(rows) if rows is not None else None
 
 
-def _check_finite(feats: np.ndarray, batch: list[ClipItem], model: str) -> None:
+class _Progress:
+    """Clips done (stored, reused, or skipped by the source) out of the source's rows."""
+
+    def __init__(self, clips: Iterable[Clip], enabled: bool, desc: str) -> None:
+        self.skipped = getattr(clips, "skipped", None)
+        self.bar = tqdm(desc=desc, total=source_size(clips), unit="clip", disable=not enabled, leave=False)
+        self.done = 0
+
+    def advance(self, n: int) -> None:
+        self.done += n
+        now = self.done + (len(self.skipped) if self.skipped is not None else 0)
+        self.bar.update(now - self.bar.n)
+
+    def close(self) -> None:
+        self.bar.close()
+
+
+def _check_finite(feats: np.ndarray, items: list[ClipItem], model: str) -> None:
     """Never store a silently wrong number: name the clip whose features are NaN/Inf."""
     bad = ~np.isfinite(feats).reshape(len(feats), -1).all(axis=1)
     if bad.any():
-        ids = ", ".join(p.meta.id for p, b in zip(batch, bad) if b)
+        ids = ", ".join(p.meta.id for p, b in zip(items, bad) if b)
         raise SpeechprobeError(f"{model} produced NaN/Inf features for {ids}; try --dtype float32 or report it")
 
 
-def _free_accelerator_cache() -> None:
-    import torch
+def _check_space(engine: Engine, space: FeatureSpace) -> None:
+    """The feature space must be the engine's own: the weights and options it was keyed on."""
+    weights = space.meta.get("weights")
+    options = space.meta.get("options") or {}
+    mine = engine.options()
+    clash = {k: v for k, v in mine.items() if k in options and options[k] != v}
+    if (weights and weights != engine.info.revision) or clash:
+        raise SpeechprobeError(
+            f"{space.root}: this feature space holds weights {weights} {options}, but the model "
+            f"loaded {engine.info.revision} {mine}"
+        )
 
-    if torch.cuda.is_available():
-        torch.cuda.empty_cache()
+
+def _costed(engine: Engine, items: Iterator[ClipItem]) -> Iterator[ClipItem]:
+    """Items with their batching cost, asked of the engine ``COST_CHUNK`` at a time."""
+    chunk: list[ClipItem] = []
+    for item in items:
+        chunk.append(item)
+        if len(chunk) >= COST_CHUNK:
+            yield from _with_costs(engine, chunk)
+            chunk = []
+    if chunk:
+        yield from _with_costs(engine, chunk)
+
+
+def _with_costs(engine: Engine, chunk: list[ClipItem]) -> list[ClipItem]:
+    for p, c in zip(chunk, engine.costs([p.meta.duration for p in chunk])):
+        p.cost = c
+    return chunk
 
 
 def extract(
-    adapter: ModelAdapter,
+    model: ModelAdapter | Engine,
     clips: Iterable[Clip],
     space: FeatureSpace,
     pooling: str = "mean",
@@ -148,39 +168,51 @@ def extract(
 ) -> ExtractReport:
     """Store pooled features of every clip not yet in ``space``; returns clip metadata in order.
 
+    ``model`` is an engine (:class:`~speechprobe.features.engine.LocalEngine`,
+    :class:`~speechprobe.features.ray_engine.RayEngine`) or an adapter, run in this process.
     Batches are formed over *all* clips, stored or not, so their composition never depends on what
     an earlier, interrupted run managed to store: a batch whose clips are all stored is skipped, and
     a batch with any clip missing (the one in flight when a run died) is recomputed whole, writing
     only the missing clips. Features are therefore bit-identical to an uninterrupted run, and no
-    stored clip outside the in-flight batch is ever recomputed.
+    stored clip outside the in-flight batch is ever recomputed. A clip whose batch is still in
+    flight counts as stored for later batches (engines draw batches ahead).
     """
+    engine = as_engine(model)
+    _check_space(engine, space)
     trim_heap()
     report = ExtractReport()
-    limit = adapter.max_seconds()
-    rate = adapter.sample_rate
+    pending: set[str] = set()  # content hashes whose batch is in flight
+    bar = _Progress(clips, progress, desc)
 
-    def model_input(p: ClipItem) -> np.ndarray:
-        """Resample to the model's rate and cut to its window."""
-        audio = resample(p.clip.audio, p.clip.sample_rate, rate)
-        return audio[: int(limit * rate)] if limit is not None else audio
+    def planned() -> Iterator[Batch]:
+        items = _costed(engine, stream_clips(clips, report, engine.max_seconds(), engine.name))
+        for batch in duration_batches(items, lambda p: p.cost, max_batch_seconds):
+            unique = list({p.meta.content_hash: p for p in batch}.values())
+            store = [
+                i
+                for i, p in enumerate(unique)
+                if p.meta.content_hash not in pending and not space.has(p.meta.content_hash)
+            ]
+            report.computed += len(store)
+            report.reused += len(batch) - len(store)
+            if not store:
+                bar.advance(len(batch))
+                continue
+            pending.update(unique[i].meta.content_hash for i in store)
+            raw = [(p.clip.audio, p.clip.sample_rate) for p in unique]
+            yield Batch(raw, [native_facts(p.clip) for p in unique], _Slot(unique, store, len(batch)))
 
-    def cost(p: ClipItem) -> float:
-        return adapter.window_seconds(min(p.meta.duration, limit or float("inf")))
-
-    bar = tqdm(desc=desc, unit="clip", disable=not progress, leave=False)
-    for batch in duration_batches(stream_clips(clips, report, limit, adapter.name), cost, max_batch_seconds):
-        unique = list({p.meta.content_hash: p for p in batch}.values())
-        missing = {p.meta.content_hash for p in unique if not space.has(p.meta.content_hash)}
-        if missing:
-            audios = list(ordered_map(model_input, unique, workers=PREPARE_WORKERS))
-            feats = forward_halving(adapter, audios, pooling, [native_facts(p.clip) for p in unique])
-            _check_finite(feats, unique, adapter.name)
-            for p, f in zip(unique, feats):
-                if p.meta.content_hash in missing:
-                    space.put(p.meta.content_hash, f)
-        report.computed += len(missing)
-        report.reused += len(batch) - len(missing)
-        bar.update(len(batch))
-        trim_heap()
-    bar.close()
+    try:
+        with tally_warnings() as counts:
+            for batch, feats in engine.forward_batches(planned(), pooling):
+                slot: _Slot = batch.tag
+                _check_finite(feats, slot.unique, engine.name)
+                for i in slot.store:
+                    h = slot.unique[i].meta.content_hash
+                    space.put(h, feats[i])
+                    pending.discard(h)
+                bar.advance(slot.size)
+    finally:
+        bar.close()
+    report.warnings = dict(counts)
     return report

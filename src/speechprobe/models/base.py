@@ -39,7 +39,6 @@ class ModelAdapter(ABC):
     """
 
     info: AdapterInfo
-    oom_batch_cap: int | None = None  # clips per batch after an out-of-memory error (features.extract)
 
     @property
     def name(self) -> str:

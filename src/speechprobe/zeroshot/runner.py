@@ -6,7 +6,7 @@ encoding serves every prompt and both modes (:func:`answer_batch`).
 
 Two engines answer the batches with that same function: ``local`` (:class:`LocalAnswers`, this
 process) and ``ray`` (:class:`RayAnswers`: model actors on a Ray cluster, built and supervised by
-:mod:`speechprobe.features.ray_engine`, on the driver's thread counts). Either way the driver reads
+:mod:`speechprobe.ray_pool`, on the driver's thread counts). Either way the driver reads
 the clips, looks answers up, writes the cache and assembles the records in clip order, so both
 engines write the same files; the engine is recorded in the manifest, outside the config.
 Outputs in the run directory:
@@ -60,7 +60,7 @@ from .prompts import PromptTemplate, check_template, resolve_prompts
 from .scoring import greedy_generate, label_tokens, score_labels, zeroshot_metrics
 
 if TYPE_CHECKING:
-    from ..features.ray_engine import Recipe
+    from ..ray_pool import Recipe
 
 log = logging.getLogger("speechprobe")
 
@@ -171,7 +171,7 @@ def run_zeroshot(cfg: ZeroShotConfig, existing: str = "auto") -> pd.DataFrame:
     if not models:
         raise ConfigError(next(iter(skipped_models.values())))
     if cfg.engine == "ray":  # an unreachable cluster fails here, in seconds, before any work
-        from ..features.ray_engine import connect
+        from ..ray_connect import connect
 
         connect(cfg.ray_address)
     run_dir = RunDir(cfg.out)
@@ -271,7 +271,7 @@ def _answers(cfg: ZeroShotConfig, name: str, labels: Sequence[str]) -> LocalAnsw
         "window": cfg.window,
     }
     if cfg.engine == "ray":
-        from ..features.ray_engine import Recipe
+        from ..ray_pool import Recipe
 
         return RayAnswers(Recipe(LOAD_BACKEND, args), labels, cfg.ray_actors)
     return LocalAnswers(load_backend(**args))
@@ -377,16 +377,16 @@ def backend_info(backend: ZeroShotBackend, labels: Iterable[str]) -> BackendInfo
 class RayAnswers:
     """The Ray engine: :func:`answer_batch` on model actors, each holding ``recipe.build()`` (a backend).
 
-    Ray must be connected (``ray_engine.connect``). The actors use the driver's torch and BLAS thread
+    Ray must be connected (``ray_connect.connect``). The actors use the driver's torch and BLAS thread
     counts; at most ``INFLIGHT_PER_ACTOR`` batches per actor are in flight; a dead actor's batch is
-    retried (:class:`~speechprobe.features.ray_engine.ActorPool`). ``backend`` is a :class:`BackendInfo`
+    retried (:class:`~speechprobe.ray_pool.ActorPool`). ``backend`` is a :class:`BackendInfo`
     over ``labels``, the same on every actor.
     """
 
     def __init__(
         self, recipe: Recipe, labels: Sequence[str], num_actors: int | None = None, timeout_s: float = 30.0
     ) -> None:
-        from ..features.ray_engine import INFLIGHT_PER_ACTOR, model_pool
+        from ..ray_pool import INFLIGHT_PER_ACTOR, model_pool
 
         self.pool = model_pool(recipe, num_actors, timeout_s)
         try:
@@ -407,7 +407,7 @@ class RayAnswers:
         labels: Sequence[str],
         max_new_tokens: int,
     ) -> None:
-        from ..features.ray_engine import Job
+        from ..ray_pool import Job
 
         call = Job(answer_batch, (audios, jobs, list(labels), max_new_tokens), {}, payload=tag)
         self._inflight.append(self.pool.submit(call))

@@ -1,0 +1,81 @@
+"""Warnings raised in worker threads: captured per thread, handed to the consuming thread, counted once each."""
+
+import threading
+import warnings
+
+import pytest
+
+from speechprobe.parallel import captured_warnings, ordered_map, tally_warnings
+
+
+class DecoderWarning(UserWarning):
+    """What a library says while decoding (e.g. librosa's audioread fallback)."""
+
+
+def _decode(i: int) -> int:
+    warnings.warn(f"clip {i % 2}: fell back to another decoder", DecoderWarning, stacklevel=2)
+    return i * i
+
+
+def test_ordered_map_hands_worker_warnings_to_the_consuming_thread():
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        with captured_warnings() as mine:  # this thread's capture: the workers' warnings arrive here
+            out = list(ordered_map(_decode, range(10), workers=3))
+    assert out == [i * i for i in range(10)]
+    assert [w.message for w in mine] == [f"clip {i % 2}: fell back to another decoder" for i in range(10)]
+    assert all(w.category is DecoderWarning for w in mine)
+    assert seen == []  # nothing leaked past the capture to the process-wide display
+
+
+def test_captures_in_many_threads_at_once_keep_their_own_warnings():
+    """catch_warnings entered by several threads at once restores the wrong filters; these never mix."""
+    results: dict[int, list[str]] = {}
+    start = threading.Barrier(8)
+
+    def work(t: int) -> None:
+        start.wait()
+        with captured_warnings() as caught:
+            for k in range(50):
+                warnings.warn(f"thread {t} warning {k}", UserWarning, stacklevel=2)
+        results[t] = [c.message for c in caught]
+
+    filters = list(warnings.filters)
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        threads = [threading.Thread(target=work, args=(t,)) for t in range(8)]
+        for th in threads:
+            th.start()
+        for th in threads:
+            th.join()
+    assert results == {t: [f"thread {t} warning {k}" for k in range(50)] for t in range(8)}
+    assert seen == [] and warnings.filters == filters
+
+
+def test_tally_counts_every_occurrence_and_shows_each_kind_once():
+    with warnings.catch_warnings(record=True) as shown:
+        warnings.simplefilter("default")  # Python's default display: once per location
+        warnings.filterwarnings("ignore", category=PendingDeprecationWarning)  # as Python's defaults do
+        with tally_warnings() as counts:
+            list(ordered_map(_decode, range(7), workers=2))
+            warnings.warn("on the driver thread", RuntimeWarning, stacklevel=2)
+            warnings.warn("what the filters ignore is not counted", PendingDeprecationWarning, stacklevel=2)
+    assert counts == {
+        "DecoderWarning: clip 0: fell back to another decoder": 4,
+        "DecoderWarning: clip 1: fell back to another decoder": 3,
+        "RuntimeWarning: on the driver thread": 1,
+    }
+    assert sorted(str(w.message) for w in shown) == [
+        "clip 0: fell back to another decoder",
+        "clip 1: fell back to another decoder",
+        "on the driver thread",
+    ]
+
+
+def test_tally_still_shows_what_it_counted_when_the_work_fails():
+    with warnings.catch_warnings(record=True) as shown, pytest.raises(ZeroDivisionError):
+        warnings.simplefilter("always")
+        with tally_warnings():
+            list(ordered_map(_decode, range(3), workers=2))
+            raise ZeroDivisionError
+    assert len(shown) == 2
