@@ -42,6 +42,8 @@ def test_contract_catches_a_lower_layer_importing_a_higher_one(tmp_path: Path) -
         "pipeline",
         "clip_checks",
         "cue_stage",
+        "doctor",
+        "report",
         "analysis",
         "zeroshot",
         "probes",

@@ -402,7 +402,8 @@ def probe_and_report(
 
 def _probe_and_report(cfg: RunConfig, clips: dict[str, list[ClipMeta]], state: RunState, existing: str) -> pd.DataFrame:
     """:func:`probe_and_report` once the configuration is valid."""
-    from .analysis import analyse_features, build_report
+    from .analysis import analyse_features
+    from .report import build_report
 
     run_dir = _claim_probe(cfg, existing)
     with using_cache(cfg.cache), capture_warnings() as wlog:
@@ -443,7 +444,15 @@ def run_layer_analyses(cfg: RunConfig, load) -> None:
         return
     from .analysis.layer_analyses import run_layer_analyses as run_all
 
-    run_all(cfg.out, load, fingerprints=cfg.fingerprints, similarity=cfg.similarity, mdl=cfg.mdl, device=cfg.device)
+    run_all(
+        cfg.out,
+        load,
+        fingerprints=cfg.fingerprints,
+        similarity=cfg.similarity,
+        mdl=cfg.mdl,
+        device=cfg.device,
+        progress=cfg.progress,
+    )
 
 
 def run_zeroshot_stage(cfg: ZeroShotConfig, existing: str = "auto") -> pd.DataFrame:

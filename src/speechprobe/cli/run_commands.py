@@ -182,8 +182,8 @@ def run(
         resolve_prompts(zs.prompts)
     run_pipeline(cfg, existing)
     if zs is not None:
-        from ..analysis import build_report
         from ..pipeline import run_zeroshot_stage
+        from ..report import build_report
 
         run_zeroshot_stage(zs, existing)
         if report:
