@@ -43,6 +43,7 @@ def test_contract_catches_a_lower_layer_importing_a_higher_one(tmp_path: Path) -
         "clip_checks",
         "cue_stage",
         "doctor",
+        "reproduce",
         "report",
         "analysis",
         "zeroshot",

@@ -57,7 +57,7 @@ def reproduce(
     out: Path = typer.Option(..., "--out", "-o", help="A new directory for the rerun."),
 ) -> None:
     """Rerun RUN from its manifest.json into --out and report any difference in results.csv (exit 1)."""
-    from ..pipeline import reproduce as reproduce_run
+    from ..reproduce import reproduce as reproduce_run
 
     rep = reproduce_run(run_dir, out)
     for lib, (old, new) in rep.version_changes.items():
