@@ -22,6 +22,7 @@ SCRIPTS = [
     "calibration.py",
     "bench_layer_analyses.py",
     "bench_probe_scale.py",
+    "bench_cues.py",
 ]
 
 

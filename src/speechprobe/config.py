@@ -215,6 +215,9 @@ class RunConfig(ComputeOptions):
     permutations: int = 1000  # shuffles of the selection-aware test of each best layer (0: skip)
     embeddings: bool = True  # t-SNE (and UMAP when installed) of the first, best and last layers
     report: bool = True  # write report.html / report.md / main_table.* at the end
+    cue_probes: bool = True  # ridge probes of each clip's acoustic cues per layer (analysis/cues.py; cheap)
+    erasure: bool = False  # LEACE cue erasure and the task re-probed (analysis/erasure.py; opt-in: a probe per cue)
+    layer_weights: bool = True  # weighting of all layers vs the best single layer (analysis/layer_weights.py)
     fingerprints: bool = True  # depth fingerprints: 90 % and peak depth per (model, task) (analysis.fingerprints)
     similarity: bool = True  # layer similarity: debiased CKA and mutual k-NN between all layers (analysis.similarity)
     mdl: bool = True  # MDL probes: online code length per layer (analysis.mdl)

@@ -21,16 +21,19 @@ from .options import (
     BatchOpt,
     CacheOpt,
     ClipOpt,
+    CueOpt,
     DeviceOpt,
     DtypeOpt,
     DupOpt,
     EmbedOpt,
     EngineOpt,
+    ErasureOpt,
     FingerprintsOpt,
     FoldsOpt,
     GroupColOpt,
     JobsOpt,
     LabelColOpt,
+    LayerWeightsOpt,
     MdlOpt,
     ModelsOpt,
     ModeOpt,
@@ -106,6 +109,9 @@ def run(
     split: str | None = SplitOpt,
     permutations: int = PermOpt,
     embeddings: bool = EmbedOpt,
+    cue_probes: bool = CueOpt,
+    erasure: bool = ErasureOpt,
+    layer_weights: bool = LayerWeightsOpt,
     fingerprints: bool = FingerprintsOpt,
     similarity: bool = SimilarityOpt,
     mdl: bool = MdlOpt,
@@ -151,6 +157,9 @@ def run(
         n_jobs=jobs,
         permutations=permutations,
         embeddings=embeddings,
+        cue_probes=cue_probes,
+        erasure=erasure,
+        layer_weights=layer_weights,
         fingerprints=fingerprints,
         similarity=similarity,
         mdl=mdl,
@@ -179,8 +188,8 @@ def run(
         resolve_prompts(zs.prompts)
     run_pipeline(cfg, existing)
     if zs is not None:
-        from ..analysis import build_report
         from ..pipeline import run_zeroshot_stage
+        from ..report import build_report
 
         run_zeroshot_stage(zs, existing)
         if report:
@@ -264,6 +273,7 @@ def extract(
     label_column: str | None = LabelColOpt,
     group_column: str | None = GroupColOpt,
     split: str | None = SplitOpt,
+    cue_probes: bool = typer.Option(True, "--cues/--no-cues", help="Also store each clip's acoustic cues."),
     engine: str = EngineOpt,
     ray_address: str | None = AddressOpt,
     ray_actors: int | None = ActorsOpt,
@@ -287,6 +297,7 @@ def extract(
         drop_duplicates=drop_duplicates,
         columns=dataset_columns(audio_column, label_column, group_column),
         split=split,
+        cue_probes=cue_probes,
         folds=folds,
         cv=cv,
         ungrouped=ungrouped,
@@ -310,6 +321,9 @@ def probe(
     fingerprints: bool | None = typer.Option(None, "--fingerprints/--no-fingerprints", help="[default: the run's]."),
     similarity: bool | None = typer.Option(None, "--similarity/--no-similarity", help="[default: the run's]."),
     mdl: bool | None = typer.Option(None, "--mdl/--no-mdl", help="[default: the run's]."),
+    cue_probes: bool | None = typer.Option(None, "--cue-probes/--no-cue-probes", help="[default: the run's]."),
+    erasure: bool | None = typer.Option(None, "--erasure/--no-erasure", help="[default: the run's]."),
+    layer_weights: bool | None = typer.Option(None, "--layer-weights/--no-layer-weights", help="[default: the run's]."),
     report: bool | None = typer.Option(None, "--report/--no-report", help="[default: the run's]."),
     resume: bool = ResumeOpt,
     overwrite: bool = OverwriteOpt,
@@ -333,7 +347,7 @@ def probe(
     chosen = dict(repeats=repeats, cv=cv, ungrouped=ungrouped, bootstrap=bootstrap, knn_k=knn_k, tune=tune)
     chosen |= dict(mlp_hidden=mlp_hidden, mlp_alpha=mlp_alpha, mlp_epochs=mlp_epochs, mlp_solver=mlp_solver)
     chosen |= dict(mlp_early_stopping=mlp_early_stopping, mlp_early_stopping_min_train=mlp_early_stopping_min_train)
-    chosen |= dict(linear_c=linear_c)
+    chosen |= dict(linear_c=linear_c, cue_probes=cue_probes, erasure=erasure, layer_weights=layer_weights)
     given = {k: v for k, v in chosen.items() if v is not None}
     from ..pipeline import load_extracted, probe_and_report
 
@@ -348,7 +362,7 @@ def probe(
     cfg.fingerprints = fingerprints if fingerprints is not None else cfg.fingerprints
     cfg.similarity = similarity if similarity is not None else cfg.similarity
     cfg.mdl = mdl if mdl is not None else cfg.mdl
-    for name, value in given.items():  # the cross-validation and probe settings, by their field names
+    for name, value in given.items():  # the cross-validation, probe and cue-analysis settings, by field name
         setattr(cfg, name, value)
     cfg.n_jobs, cfg.progress = jobs, ctx.obj.progress
     probe_and_report(cfg, clips, state, existing)
@@ -365,6 +379,7 @@ def demo(
     jobs: int = typer.Option(2, "--jobs", "-j", help="Parallel probe jobs."),
     permutations: int = PermOpt,
     embeddings: bool = EmbedOpt,
+    erasure: bool = typer.Option(True, "--erasure/--no-erasure", help="LEACE cue erasure (on in the demo)."),
     fingerprints: bool = FingerprintsOpt,
     similarity: bool = SimilarityOpt,
     mdl: bool = MdlOpt,
@@ -388,6 +403,7 @@ def demo(
         n_jobs=jobs,
         permutations=permutations,
         embeddings=embeddings,
+        erasure=erasure,
         fingerprints=fingerprints,
         similarity=similarity,
         mdl=mdl,

@@ -35,6 +35,7 @@ from threadpoolctl import threadpool_limits
 from tqdm.auto import tqdm
 
 from ..errors import ConfigError
+from ..parallel import single_threaded
 from .cv import CVPlan, Fold, make_cv, normalise_groups
 from .estimators import ProbeSettings, make_probe
 from .metrics import CLUSTER_SCORERS, OOF_SCORERS, PROBE_SCORERS, Scorer, kmeans_clusters
@@ -141,15 +142,8 @@ def _torch_single_thread(device) -> Iterator[None]:
     if device.type != "cpu":
         yield
         return
-    import torch
-
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        with threadpool_limits(1):
-            yield
-    finally:
-        torch.set_num_threads(previous)
+    with single_threaded():
+        yield
 
 
 def _plan(
