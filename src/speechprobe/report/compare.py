@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..analysis.summary import corrected_t_halfwidth, num_layers
+from ..analysis.summary import num_layers
 from ..config import NOT_NUMBERS
 from ..errors import ConfigError, SpeechprobeError
 from ..files import write_text
@@ -36,6 +36,7 @@ from .build import run_headline
 from .headline import HEADLINE_COLUMNS
 from .load import chance_table, load_run
 from .page import bullet_box, page, section
+from .paired import fold_values, paired_interval
 from .tables import Table, html_table, md_table
 
 # Settings whose difference is what a comparison is about (they change the features, knowingly).
@@ -130,25 +131,6 @@ def compare_settings(manifests: Sequence[dict], labels: Sequence[str]) -> Compar
     return Comparison(list(labels), settings, list(manifests))
 
 
-def _fold_values(data, model: str, task: str, probe: str, layer: int) -> pd.Series:
-    r = data.results
-    if r is None:
-        return pd.Series(dtype=float)
-    sel = r[(r.model == model) & (r.task == task) & (r.probe == probe) & (r.layer == layer) & (r.metric == "macro_f1")]
-    return sel.groupby("fold")["value"].mean()
-
-
-def paired_interval(diff: np.ndarray, ratio: float | None = None) -> float:
-    """Half-width of the corrected resampled-t 95 % interval of ``J`` per-fold differences
-    (:func:`~speechprobe.analysis.summary.corrected_t_halfwidth`); ``ratio`` is ``n_test / n_train``
-    (``1 / (J − 1)``, one J-fold partition, when unknown)."""
-    diff = np.asarray(diff, dtype=float)
-    j = len(diff)
-    if j < 2:
-        return float("nan")
-    return float(corrected_t_halfwidth(diff.std(ddof=1), j, 1 / (j - 1) if ratio is None else ratio))
-
-
 def differences(heads: dict[str, pd.DataFrame], datas: dict, comparison: Comparison) -> pd.DataFrame:
     """Per (model, task) in two or more runs: each later run against the first that holds it."""
     rows = []
@@ -161,8 +143,8 @@ def differences(heads: dict[str, pd.DataFrame], datas: dict, comparison: Compari
         a_label, a = part.index[0], part.iloc[0]
         for b_label, b in part.iloc[1:].iterrows():
             ok = not comparison.reasons(a_label, b_label, task)
-            fa = _fold_values(datas[a_label], model, task, a.probe, int(a.layer))
-            fb = _fold_values(datas[b_label], model, task, b.probe, int(b.layer))
+            fa = fold_values(datas[a_label], model, task, a.probe, int(a.layer))
+            fb = fold_values(datas[b_label], model, task, b.probe, int(b.layer))
             both = fa.index.intersection(fb.index)
             if not ok:
                 diff, ci, how = np.nan, np.nan, "not comparable"

@@ -18,6 +18,7 @@ import pandas as pd
 from ..analysis.uncertainty import uncertainty_warnings
 from ..models.registry import nuisance_baselines
 from .load import RunData
+from .paired import paired_difference
 from .text import fmt, pm, signed, task_start
 
 
@@ -117,11 +118,7 @@ def findings(data: RunData, table: pd.DataFrame, shapes: pd.DataFrame, para: pd.
         if extra:
             sentence = sentence[:-1] + "; " + "; ".join(extra) + "."
         out.append(sentence)
-    for task, rows in table.dropna(subset=["macro_f1"]).groupby("task", sort=True):
-        if len(rows) < 2:
-            continue
-        top = rows.sort_values("macro_f1", ascending=False).iloc[0]
-        out.append(f"On {task}, {top['model']} is the best model (Macro-F1 {fmt(top['macro_f1'])}).")
+    out.extend(best_model_findings(data, table))
     out.extend(nuisance_findings(table, nuisance_baselines()))
     if not shapes.empty:
         counts = Counter(shapes["shape"])
@@ -142,6 +139,29 @@ def findings(data: RunData, table: pd.DataFrame, shapes: pd.DataFrame, para: pd.
             out.append(
                 f"In {model}, the {g} tasks peak at mean relative depth {a['mean_relative_depth']:.2f} "
                 f"(mean Macro-F1 {fmt(a['mean_score'])}, mean gain {signed(a['mean_gain'])})."
+            )
+    return out
+
+
+def best_model_findings(data: RunData, table: pd.DataFrame) -> list[str]:
+    """Per task with two or more models: the top model is called best only when its lead over the
+    runner-up (each at its own best layer of the primary probe) holds under the paired corrected-t
+    interval of the per-fold differences; otherwise the two are said to be level."""
+    out = []
+    rows = table[~table["model"].isin(data.baselines) & (table["num_layers"] > 1)].dropna(subset=["macro_f1"])
+    for task, part in rows.groupby("task", sort=True):
+        if len(part) < 2:
+            continue
+        top, second = (r for r in part.sort_values("macro_f1", ascending=False).head(2).itertuples(index=False))
+        diff, half = paired_difference(data, task, top, second)
+        lead = f"{signed(diff)} ± {fmt(half)} over {second.model}, paired folds" if np.isfinite(half) else ""
+        if np.isfinite(half) and diff - half > 0:
+            out.append(f"On {task}, {top.model} is the best model (Macro-F1 {fmt(top.macro_f1)}; {lead}).")
+        else:
+            why = f" ({lead})" if lead else " (no fold-level results to compare them)"
+            out.append(
+                f"On {task}, {top.model} and {second.model} are level within the uncertainty{why}; "
+                "no best model is claimed."
             )
     return out
 
