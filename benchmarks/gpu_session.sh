@@ -5,6 +5,7 @@
 # zero-shot against the CPU) and probing on the GPU.
 #   bash benchmarks/gpu_session.sh            # logs under $OUT, else ./gpu-logs
 #   SKIP_PROBING=1 bash benchmarks/gpu_session.sh   # without the probing benchmark (about 80 s)
+#   SKIP_PROBE_SCALE=1 bash benchmarks/gpu_session.sh   # without probing at scale (33 x 1280, up to 5 min)
 set -uo pipefail
 cd "$(dirname "$0")/.."
 LOG="${OUT:-gpu-logs}"
@@ -21,3 +22,7 @@ timeout 180 "$PY" -m pytest -q -m cuda -p no:cacheprovider --continue-on-collect
   | tee "$LOG/pytest_cuda.txt"
 [ -n "${SKIP_PROBING:-}" ] || timeout 150 "$PY" benchmarks/bench_probing.py --rounds 1 --shapes 500x13x768 \
   --no-kernels 2>&1 | tee "$LOG/probing.txt"
+# Probing at scale on the GPU (issue 18): 10,000 clips x 33 layers x 1280 dims, KNN + MLP on CUDA, k-means and
+# the selection-aware test on the CPU cores; ours only (the naive CPU loop would take far longer than the session).
+[ -n "${SKIP_PROBE_SCALE:-}" ] || timeout 300 "$PY" benchmarks/bench_probe_scale.py --layers 33 --dims 1280 \
+  --backend torch --device cuda --jobs "$(nproc)" --no-naive --workdir /tmp 2>&1 | tee "$LOG/probe_scale.txt"

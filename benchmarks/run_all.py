@@ -21,6 +21,8 @@ SCRIPTS = [
     "bench_statistics.py",
     "calibration.py",
     "bench_layer_analyses.py",
+    "bench_probe_scale.py",
+    "bench_cues.py",
 ]
 
 

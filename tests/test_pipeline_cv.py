@@ -103,6 +103,7 @@ def test_probe_settings_and_cv_options_are_validated(tmp_path):
         ({"bootstrap": -1}, "--bootstrap"),
         ({"knn_k": 0}, "--knn-k 0"),
         ({"mlp_solver": "rmsprop"}, "--mlp-solver 'rmsprop'"),
+        ({"mlp_early_stopping_min_train": -1}, "--mlp-early-stopping-min-train -1"),
         ({"linear_c": 0.0}, "--linear-c 0.0"),
     ):
         with pytest.raises(ConfigError, match=message):

@@ -23,6 +23,7 @@ import pandas as pd
 from .cache import cache_root, using_cache
 from .clip_checks import check_folds, finish_task
 from .config import RunConfig
+from .cue_stage import CUE_OPTIONS, extract_cues, record_extraction, run_cue_analyses
 from .data.resolve import open_task
 from .data.source import ClipSource, Skip, count_kinds
 from .data.tasks import Task
@@ -32,7 +33,7 @@ from .features.extract import ClipMeta, extract
 from .features.store import FeatureSpace, FeatureStore
 from .models.base import RANDOM_SUFFIX
 from .models.registry import family, load_model, resolve_model
-from .rundir import RESULT_COLUMNS, STATE, RunDir, read_results, sort_results, versions
+from .rundir import RESULT_COLUMNS, STATE, RunDir, sort_results, versions
 from .warnlog import capture_warnings
 
 if TYPE_CHECKING:
@@ -41,7 +42,8 @@ if TYPE_CHECKING:
 log = logging.getLogger("speechprobe")
 PROBE_KEY_VERSION = 2
 # Probe-stage settings that change no probe row (the partial results are reused across them).
-ANALYSIS_ONLY = ("permutations", "embeddings", "primary_probe", "fingerprints", "similarity", "mdl", "bootstrap")
+ANALYSIS_ONLY = ("permutations", "embeddings", "primary_probe", "bootstrap", "fingerprints", "similarity", "mdl")
+ANALYSIS_ONLY += CUE_OPTIONS
 
 
 @dataclass
@@ -67,6 +69,7 @@ class RunState:
     probing: dict[str, dict] = field(default_factory=dict)  # wall seconds per (model, task) probed in this call
     store: dict[str, dict[str, int]] = field(default_factory=dict)  # model -> feature items found bad and recomputed
     library_warnings: dict = field(default_factory=dict)  # captured during extraction (warnlog)
+    targets: dict[str, dict] = field(default_factory=dict)  # analysis targets extracted like a model (acoustic cues)
     cv: dict[str, dict] = field(default_factory=dict)  # per task: fold plan and per-fold class coverage
 
 
@@ -148,7 +151,8 @@ def _extract(cfg: RunConfig, existing: str) -> tuple[dict[str, list[ClipMeta]], 
         mark = wlog.mark()
         records = _open_tasks(cfg, root)
         state = RunState()
-        min_seconds = _extract_models(cfg, records, state, FeatureStore(root / "features"))
+        min_seconds = _extract_models(cfg, records, state, store := FeatureStore(root / "features"))
+        extract_cues(cfg, records, state, store)  # the cue analyses' targets, when cfg asks for them
         finished = [finish_task(rec.task, rec.source, rec.clips, cfg, min_seconds, state.warnings) for rec in records]
         state.library_warnings = wlog.as_json(since=mark)
     for rec, (clips, info, skipped) in zip(records, finished):  # every task checked before any file is written
@@ -191,13 +195,7 @@ def _extract_models(cfg: RunConfig, records: list[TaskRecord], state: RunState, 
             report = extract(
                 engine, rec.source, space, cfg.pooling, budget, cfg.progress, f"{engine.name}/{rec.task.name}"
             )
-            state.extraction[f"{engine.name}/{rec.task.name}"] = {
-                "computed": report.computed,
-                "reused": report.reused,
-                "seconds": round(time.perf_counter() - t0, 3),
-                "max_batch_seconds": budget,
-                "warnings": report.warnings,
-            }
+            record_extraction(state.extraction, f"{engine.name}/{rec.task.name}", report, t0, budget)
             if report.truncated:
                 state.truncated[f"{engine.name}/{rec.task.name}"] = report.truncated
             if not rec.clips:
@@ -350,6 +348,7 @@ def write_outputs(
         "seed": cfg.seed,
         "versions": versions(),
         "models": state.models,
+        "targets": state.targets,
         "tasks": state.tasks,
         "chance": chance,
         "skipped": {
@@ -403,10 +402,11 @@ def probe_and_report(
 
 def _probe_and_report(cfg: RunConfig, clips: dict[str, list[ClipMeta]], state: RunState, existing: str) -> pd.DataFrame:
     """:func:`probe_and_report` once the configuration is valid."""
-    from .analysis import analyse_features, build_report
+    from .analysis import analyse_features
+    from .report import build_report
 
     run_dir = _claim_probe(cfg, existing)
-    with using_cache(cfg.cache) as root, capture_warnings() as wlog:
+    with using_cache(cfg.cache), capture_warnings() as wlog:
         mark = wlog.mark()
         results = run_probes(cfg, clips, state, run_dir)
         write_outputs(cfg, results, clips, state, wlog.as_json(since=mark))
@@ -414,35 +414,45 @@ def _probe_and_report(cfg: RunConfig, clips: dict[str, list[ClipMeta]], state: R
             from .zeroshot.compare import refresh_zeroshot_tables
 
             refresh_zeroshot_tables(run_dir)
+        load = _loader(cfg, state)
         if cfg.permutations or cfg.embeddings:
-            store = FeatureStore(root / "features")
             analyse_features(
                 cfg.out,
-                lambda model, hashes: _space(store, model, state.models[model], cfg.pooling).gather(hashes),
+                load,
                 n_permutations=cfg.permutations,
                 embeddings=cfg.embeddings,
                 n_jobs=cfg.n_jobs,
                 device=cfg.device,
                 progress=cfg.progress,
             )
-        run_layer_analyses(cfg, state)
+        run_cue_analyses(cfg, state.targets, load)  # before the layer analyses: depth fingerprints read cues.csv
+        run_layer_analyses(cfg, load)
         if cfg.report:
             build_report(cfg.out)
     return results
 
 
-def run_layer_analyses(cfg: RunConfig, state: RunState) -> None:
-    """Depth fingerprints, layer similarity and MDL probes as ``cfg`` asks (analysis.layer_analyses)."""
+def _loader(cfg: RunConfig, state: RunState):
+    """``load(model, hashes)``: the run's stored features of a model or analysis target (the acoustic cues)."""
+    store, spaces = FeatureStore(cache_root(cfg.cache) / "features"), {**state.targets, **state.models}
+    return lambda model, hashes: _space(store, model, spaces[model], cfg.pooling).gather(list(hashes))
+
+
+def run_layer_analyses(cfg: RunConfig, load) -> None:
+    """Depth fingerprints, layer similarity and MDL probes as ``cfg`` asks, on ``load``'s features (analysis)."""
     if not (cfg.fingerprints or cfg.similarity or cfg.mdl):
         return
     from .analysis.layer_analyses import run_layer_analyses as run_all
 
-    store = FeatureStore(cache_root(cfg.cache) / "features")
-
-    def load(model: str, hashes):
-        return _space(store, model, state.models[model], cfg.pooling).gather(list(hashes))
-
-    run_all(cfg.out, load, fingerprints=cfg.fingerprints, similarity=cfg.similarity, mdl=cfg.mdl, device=cfg.device)
+    run_all(
+        cfg.out,
+        load,
+        fingerprints=cfg.fingerprints,
+        similarity=cfg.similarity,
+        mdl=cfg.mdl,
+        device=cfg.device,
+        progress=cfg.progress,
+    )
 
 
 def run_zeroshot_stage(cfg: ZeroShotConfig, existing: str = "auto") -> pd.DataFrame:
@@ -456,41 +466,3 @@ def run_zeroshot_stage(cfg: ZeroShotConfig, existing: str = "auto") -> pd.DataFr
     rows = run_zeroshot(cfg, existing)
     summarize_run(cfg.out)
     return rows
-
-
-@dataclass
-class Reproduction:
-    """How a rerun compares with the original run."""
-
-    identical: bool
-    rows: int
-    differing_rows: int
-    max_abs_diff: float
-    version_changes: dict[str, tuple[str, str]]
-
-
-def reproduce(run_dir: Path, out: Path) -> Reproduction:
-    """Rerun ``run_dir`` from its manifest into ``out`` (a new directory) and compare results.csv."""
-    manifest = RunDir(run_dir).read_manifest()
-    if not manifest:
-        raise SpeechprobeError(f"{run_dir}: no manifest.json; is it a finished speechprobe run?")
-    target = RunDir(out)
-    if target.stages() or target.path("results.csv").exists():
-        raise ConfigError(f"{out} already holds a run; pass a new --out for the rerun")
-    cfg = RunConfig.from_json(manifest["config"], out=out)
-    cfg.progress = False
-    cfg.engine, cfg.ray_address, cfg.ray_actors = "local", None, None  # same features, no cluster needed
-    run(cfg)
-    old, new = (d / "results.csv" for d in (Path(run_dir), Path(out)))
-    if old.read_bytes() == new.read_bytes():
-        diff, worst, rows = 0, 0.0, len(pd.read_csv(new))
-    else:
-        a, b = read_results(old), read_results(new)
-        keys = [c for c in RESULT_COLUMNS if c != "value"]
-        merged = a.merge(b, on=keys, how="outer", suffixes=("_old", "_new"))
-        delta = (merged["value_old"] - merged["value_new"]).abs()
-        diff = int((delta.fillna(float("inf")) > 0).sum())
-        worst, rows = float(delta.fillna(float("inf")).max()), len(merged)
-    now = versions()
-    changes = {k: (v, now.get(k, "")) for k, v in manifest.get("versions", {}).items() if now.get(k) != v}
-    return Reproduction(diff == 0, rows, diff, worst, changes)

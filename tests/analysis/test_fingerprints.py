@@ -91,11 +91,11 @@ def test_depth_fingerprints_on_a_run(tmp_path: Path) -> None:
 
 
 def test_fingerprints_lead_the_report(tmp_path: Path) -> None:
-    from speechprobe.analysis import build_report
+    from speechprobe.report import build_report
 
     run = write_run(tmp_path / "run", tasks=["emotion"], models=["whisper-tiny", "mfcc"])
     depth_fingerprints(run, n_boot=50)
     md = build_report(run).with_suffix(".md").read_text()
-    assert md.index("![Figure 1](figures/fingerprints.png)") > 0
+    assert 0 < md.index("![Figure 1](figures/headline.png)") < md.index("![Figure 2](figures/fingerprints.png)")
     findings = md.split("## Findings")[1].split("##")[0].strip().splitlines()
     assert findings[1].startswith("- On emotion (knn probe, Macro-F1), whisper-tiny reaches 90 %")

@@ -11,9 +11,9 @@ import pandas as pd
 import pytest
 from synthetic_run import make_clips, make_manifest, make_results, write_run
 
-from speechprobe.analysis import build_report
 from speechprobe.analysis.layer_analyses import mdl_probes
 from speechprobe.analysis.mdl import MDL_COLUMNS, block_ends, block_order, online_code
+from speechprobe.report import build_report
 
 
 def test_standard_schedule_without_groups() -> None:

@@ -15,13 +15,13 @@ from speechprobe.analysis import (
     AnalysisResult,
     Figure,
     analyse_features,
-    build_report,
     contract,
     plan,
     register,
 )
 from speechprobe.analysis import registry as analysis_registry
 from speechprobe.errors import SpeechprobeError
+from speechprobe.report import build_report
 
 
 @pytest.fixture()

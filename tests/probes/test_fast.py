@@ -13,9 +13,11 @@ from sklearn.preprocessing import StandardScaler
 from threadpoolctl import threadpool_limits
 
 from gpu import DEVICES, cuda_only
+from speechprobe.config import ProbeSettings
 from speechprobe.errors import ConfigError
 from speechprobe.probes import make_probe, probe_layers
-from speechprobe.probes.fast import knn_predict, mlp_predict, resolve_device, standardise_layers
+from speechprobe.probes.estimators import can_validate, stops_early
+from speechprobe.probes.fast import fold_predictions, knn_predict, mlp_predict, resolve_device, standardise_layers
 from speechprobe.probes.runner import _plan, _torch_settings
 
 PROBES = ("knn", "mlp", "linear")
@@ -108,6 +110,62 @@ def test_mlp_kernel_reproduces_sklearn_predictions_and_iterations(dtype, n_class
         np.testing.assert_allclose(proba[layer], ref_proba, rtol=0, atol=1e-12 if dtype == np.float64 else 1e-2)
     if max_iter == 200:
         assert len(set(n_iter.tolist())) > 1 and n_iter.min() < 200  # the stopping rule fired, per layer
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("n_classes", [4, 2])
+def test_mlp_kernel_with_early_stopping_reproduces_sklearn(dtype, n_classes, device):
+    rng = np.random.default_rng(10 + n_classes)
+    y_train = rng.integers(0, n_classes, 150)
+    centres = rng.normal(size=(n_classes, 12))
+    train = np.stack([centres[y_train] * s + rng.normal(size=(150, 12)) for s in (0.3, 1.0, 2.0)]).astype(dtype)
+    test = rng.normal(size=(3, 200, 12)).astype(dtype)
+    settings = {"hidden_units": 32, "alpha": 1e-4, "learning_rate_init": 1e-2, "max_iter": 200, "random_state": 3}
+    pred, proba, n_iter = mlp_predict(train, y_train, test, n_classes, device=device, early_stopping=True, **settings)
+    for layer in range(3):
+        ref_pred, ref_proba, ref_iter = _sklearn_mlp(
+            train[layer], y_train, test[layer], early_stopping=True, **settings
+        )
+        assert n_iter[layer] == ref_iter < 200  # stopped on the validation split, at scikit-learn's epoch
+        np.testing.assert_array_equal(pred[layer], ref_pred)  # the best epoch's weights, as scikit-learn keeps
+        np.testing.assert_allclose(proba[layer], ref_proba, rtol=0, atol=1e-12 if dtype == np.float64 else 1e-4)
+
+
+def test_mlp_early_stopping_needs_a_validation_split_and_a_large_enough_training_part():
+    # 2 classes, one with a single item: no stratified split; the probe and the kernel train on the loss rule
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(12, 4)), np.array([0] * 11 + [1])
+    assert not can_validate(y, 0.1) and can_validate(np.arange(12) % 2, 0.1) and can_validate(np.arange(12) % 3, 0.1)
+    probe = make_probe("mlp", 0, ProbeSettings(mlp_hidden=8, mlp_early_stopping_min_train=0)).fit(X, y)
+    assert probe.pipeline_[-1].early_stopping is False
+    pred = mlp_predict(X[None], y, X[None], 2, hidden_units=8, random_state=0, early_stopping=True)[0]
+    np.testing.assert_array_equal(pred[0], probe.predict(X))
+    # Below mlp_early_stopping_min_train items (the default, 2000, here) the validation split is not carved
+    y = np.arange(12) % 3
+    assert make_probe("mlp", 0).fit(X, y).pipeline_[-1].early_stopping is False
+    early = make_probe("mlp", 0, ProbeSettings(mlp_early_stopping_min_train=12)).fit(X, y).pipeline_[-1]
+    assert early.early_stopping is True and len(early.validation_scores_) == early.n_iter_
+    assert stops_early(y, True, 0.1, 12) and not stops_early(y, True, 0.1, 13) and not stops_early(y, False, 0.1, 0)
+    kwargs = {"hidden_units": 8, "random_state": 0, "max_iter": 30}
+    plain = mlp_predict(X[None], y, X[None], 3, **kwargs)
+    small = mlp_predict(X[None], y, X[None], 3, early_stopping=True, early_stopping_min_train=13, **kwargs)
+    stopped = mlp_predict(X[None], y, X[None], 3, early_stopping=True, early_stopping_min_train=12, **kwargs)
+    assert small[2][0] == plain[2][0] and stopped[2][0] == early.n_iter_ != plain[2][0]
+
+
+def test_fold_predictions_in_layer_chunks_equal_all_layers_at_once(monkeypatch):
+    rng = np.random.default_rng(5)
+    features = rng.normal(size=(60, 5, 6)).astype(np.float32)
+    y = rng.integers(0, 3, 60)
+    train, test = np.arange(15, 60), np.arange(15)
+    kernels = {"knn": {"n_neighbors": 3}, "mlp": {**_torch_settings("mlp", 0), "hidden_units": 8, "max_iter": 20}}
+    whole = fold_predictions(features, train, test, y[train], 3, kernels)
+    monkeypatch.setattr("speechprobe.probes.fast.FOLD_CHUNK_BYTES", 2 * 60 * 6 * 4)  # two layers at a time
+    chunked = fold_predictions(features, train, test, y[train], 3, kernels)
+    for name in kernels:
+        assert whole[name].shape == (5, 15)
+        np.testing.assert_array_equal(chunked[name], whole[name])
 
 
 def test_mlp_kernel_uses_the_probe_settings():

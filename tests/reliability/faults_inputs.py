@@ -189,7 +189,7 @@ def _popen(*args: str) -> subprocess.Popen:
 
 @case("14.13", "a task named price$x$ with labels *a* and [b](c)", "figures drawn; report.md escapes names")
 def dollar_and_markdown(tmp: Path) -> str:
-    from speechprobe.analysis import build_report
+    from speechprobe.report import build_report
 
     a = tones(tmp / "data")
     odd = tmp / "data" / "price$x$.csv"

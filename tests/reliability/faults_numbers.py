@@ -96,7 +96,7 @@ def same_config_resumes(tmp: Path) -> str:
 
 @case("14.2", "a stale figure and permutation.csv in --out", "the report shows neither")
 def report_reads_this_run(tmp: Path) -> str:
-    from speechprobe.analysis import build_report
+    from speechprobe.report import build_report
 
     a = tones(tmp / "data")
     run([a], tmp / "run", tmp / "cache")

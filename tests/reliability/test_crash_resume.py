@@ -17,7 +17,8 @@ import pytest
 from speechprobe.config import RunConfig
 from speechprobe.errors import ConfigError
 from speechprobe.features.store import FeatureStore
-from speechprobe.pipeline import reproduce, run
+from speechprobe.pipeline import run
+from speechprobe.reproduce import reproduce
 
 
 def _cmd(model: Path, tones: Path, out: Path, window: str = "full") -> list[str]:

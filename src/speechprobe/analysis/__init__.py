@@ -1,16 +1,18 @@
 """Analysis stage: summaries over folds, best layers (of the primary probe) and depth curves, honest
 statistics (selection-aware permutation tests, empirical chance), the analyses that read stored
-features (planned, then executed: :mod:`.plan`, contract in :mod:`.contract`), figures and the report.
+features (planned, then executed: :mod:`.plan`, contract in :mod:`.contract`) and their figures. The
+report that renders all of it is the layer above (:mod:`speechprobe.report`).
 
-Files an analysed run directory gains (schemas in :mod:`.selection` and :mod:`.report`):
-``permutation.csv``, ``chance.csv``, ``analysis.json``, ``figures/*.png|svg``, the layer analyses'
-``fingerprints.csv``, ``similarity.csv``, ``mdl.csv`` and ``analyses/*.json``,
-``main_table.csv``, ``main_table.tex``, ``report.md`` and ``report.html``.
+Files an analysed run directory gains (schemas in :mod:`.selection`): ``permutation.csv``, ``chance.csv``,
+``analysis.json``, ``figures/*.png|svg``, the layer analyses' ``fingerprints.csv``, ``similarity.csv``,
+``mdl.csv``, the cue analyses' ``cues.csv``, ``erasure.csv``, ``erasure_summary.csv``, ``all_layers.csv``,
+``all_layers_summary.csv`` (:mod:`.cues`, :mod:`.erasure`, :mod:`.layer_weights`) and ``analyses/*.json``.
 """
 
 from __future__ import annotations
 
 from .contract import Analysis, AnalysisResult, AnalysisSettings, Figure, Unit, register
+from .cue_analyses import run_cue_analyses
 from .curves import (
     CURVE_RULE,
     SHAPES,
@@ -38,7 +40,6 @@ from .plots import (
 )
 from .primary import DEFAULT_PRIMARY_PROBE, primary_best, primary_probe, secondary_best
 from .registry import registered
-from .report import MAIN_TABLE_COLUMNS, build_report, load_run, main_table, main_table_latex, write_main_table
 from .selection import CHANCE_COLUMNS, PERMUTATION_COLUMNS
 from .similarity import SIMILARITY_COLUMNS, cka_matrix, debiased_cka, layer_similarity, mutual_knn
 from .stats import benjamini_hochberg, holm, label_permuter, permutation_scheme, selection_test
@@ -66,11 +67,11 @@ __all__ = [
     "mutual_knn",
     "online_code",
     "read_outputs",
+    "run_cue_analyses",
     "run_layer_analyses",
     "CHANCE_COLUMNS",
     "CURVE_RULE",
     "DEFAULT_PRIMARY_PROBE",
-    "MAIN_TABLE_COLUMNS",
     "PERMUTATION_COLUMNS",
     "SHAPES",
     "Analysis",
@@ -83,16 +84,12 @@ __all__ = [
     "benjamini_hochberg",
     "best_layers",
     "best_table",
-    "build_report",
     "chance_levels",
     "curve_shapes",
     "execute",
     "fit_curve_shape",
     "holm",
     "label_permuter",
-    "load_run",
-    "main_table",
-    "main_table_latex",
     "paralinguistic_summary",
     "permutation_scheme",
     "plan",
@@ -115,5 +112,4 @@ __all__ = [
     "summarize",
     "summarize_run",
     "umap_available",
-    "write_main_table",
 ]

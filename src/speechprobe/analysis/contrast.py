@@ -51,6 +51,22 @@ class Style:
         return 0.8 if self.random else 1.0
 
 
+def random_pairs(models: Iterable[str]) -> dict[str, str | None]:
+    """Each model to show -> its ``+random`` twin when the run has it (else None), in the given order.
+
+    For figures that place a twin beside its trained model (a panel or bar next to it); a random model
+    without its trained twin is shown on its own (mapped to None).
+    """
+    models = list(dict.fromkeys(str(m) for m in models))
+    names = set(models)
+    out: dict[str, str | None] = {}
+    for m in models:
+        if is_random(m) and trained_name(m) in names:
+            continue
+        out[m] = m + RANDOM_SUFFIX if m + RANDOM_SUFFIX in names else None
+    return out
+
+
 def model_styles(models: Iterable[str]) -> dict[str, Style]:
     """One :class:`Style` per model; a random-init model shares its trained twin's colour."""
     models = list(dict.fromkeys(str(m) for m in models))

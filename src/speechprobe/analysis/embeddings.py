@@ -7,6 +7,7 @@ every table. Writes ``figures/tsne_<model>_<task>.png`` (+ ``.svg``) and ``umap_
 from __future__ import annotations
 
 from .contract import Analysis, AnalysisResult, AnalysisSettings, Figure, Unit
+from .display import display_labels, display_map
 from .plots import plot_tsne, plot_umap, umap_available
 
 UMAP_MISSING = "UMAP plots skipped: umap-learn is not installed (pip install 'speechprobe[umap]')"
@@ -30,9 +31,10 @@ def compute(unit: Unit) -> AnalysisResult:
     out = AnalysisResult()
     panels = ", ".join(f"{name} = layer {layer}" for name, layer in shown.items())
     methods = [("tsne", "t-SNE", plot_tsne)] + ([("umap", "UMAP", plot_umap)] if umap_available() else [])
+    labels = display_labels(unit.labels, display_map(unit.task))  # readable class names in the legend
     for prefix, label, plot in methods:
         try:
-            path = plot(features, unit.labels, shown, unit.figure_path(prefix), seed, max_points, title)
+            path = plot(features, labels, shown, unit.figure_path(prefix), seed, max_points, title)
         except (ValueError, ImportError) as e:
             out.notes.append(f"embedding plot skipped for {unit.name}: {e}")
             continue

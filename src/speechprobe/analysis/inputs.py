@@ -69,7 +69,7 @@ def read_clips(run_dir: Path, task: str, info: dict | None = None) -> pd.DataFra
 
 def store_loader(run_dir: Path, cache: Path | None = None) -> FeatureLoader:
     """A loader reading the run's feature store: ``manifest.json``'s ``config.cache`` (or ``cache``,
-    else the default speechprobe cache) and each model's ``space``."""
+    else the default speechprobe cache) and each model's (or analysis target's) ``space``."""
     from ..cache import cache_root
     from ..features.store import FeatureSpace
 
@@ -77,7 +77,7 @@ def store_loader(run_dir: Path, cache: Path | None = None) -> FeatureLoader:
     if cache is None and manifest.get("config", {}).get("cache"):
         cache = Path(manifest["config"]["cache"])
     root = cache_root(cache) / "features"
-    models = manifest.get("models", {})
+    models = {**(manifest.get("targets") or {}), **manifest.get("models", {})}  # targets: e.g. acoustic cues
 
     def load(model: str, hashes: Sequence[str]) -> np.ndarray:
         space = (models.get(model) or {}).get("space")

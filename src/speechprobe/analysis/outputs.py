@@ -2,7 +2,7 @@
 
 Each analysis writes its tables (CSV in the run directory) and figures (``RUN/figures``) itself, then
 records them here with a caption per figure, its findings sentences and its notes (what was skipped
-and why). :func:`speechprobe.analysis.report.build_report` reads every such file, so the report shows
+and why). :func:`speechprobe.report.build_report` reads every such file, so the report shows
 an analysis without knowing it. Schema::
 
     {"analysis": name, "params": {...}, "tables": ["cues.csv", ...],

@@ -14,7 +14,7 @@ runs over its whole tables (e.g. q-values across tests). A unit that cannot be a
 left, features missing, …) is skipped with a note; the others go on.
 
 :func:`analyse_features` is both steps in one call. :func:`build_report
-<speechprobe.analysis.report.build_report>` reads the files written; it never needs the features.
+<speechprobe.report.build_report>` reads the files written; it never needs the features.
 """
 
 from __future__ import annotations

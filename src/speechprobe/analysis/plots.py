@@ -124,18 +124,62 @@ def save_figure(fig: Figure, png: Path) -> Path:
     return png
 
 
-def _annotated_heatmap(ax: Axes, matrix: np.ndarray, rows: list[str], cols: list[str], vmin: float, vmax: float):
-    cmap = colormaps["viridis"]
+def _annotated_heatmap(
+    ax: Axes,
+    matrix: np.ndarray,
+    rows: list[str],
+    cols: list[str],
+    vmin: float,
+    vmax: float,
+    cmap_name: str = "viridis",
+):
+    cmap = colormaps[cmap_name]
     cmap = cmap.with_extremes(bad="#dddddd")
     image = ax.imshow(np.ma.masked_invalid(matrix), cmap=cmap, vmin=vmin, vmax=vmax, aspect="auto")
     ax.set_xticks(range(len(cols)), [str(c) for c in cols], rotation=35, ha="right", fontsize="small")
     ax.set_yticks(range(len(rows)), [str(r) for r in rows], fontsize="small")
+    diverging = cmap_name != "viridis"  # a diverging map is dark at both ends, light in the middle
     if matrix.size <= 400:
         for (i, j), v in np.ndenumerate(matrix):
             text = "–" if not np.isfinite(v) else f"{v:.2f}"
-            bright = np.isfinite(v) and (v - vmin) / max(vmax - vmin, 1e-9) > 0.6
+            position = (v - vmin) / max(vmax - vmin, 1e-9) if np.isfinite(v) else 0.0
+            bright = 0.2 < position < 0.8 if diverging else position > 0.6
             ax.text(j, i, text, ha="center", va="center", fontsize=7, color="black" if bright else "white")
     return image
+
+
+def plot_panel_heatmaps(
+    panels: list[list[tuple[str, np.ndarray, list[str]]]],
+    rows: list[str],
+    out_path: Path,
+    limits: tuple[float, float],
+    colorbar_label: str,
+    xlabel: str = "layer",
+    cmap_name: str = "viridis",
+) -> Path:
+    """A grid of annotated heatmaps sharing row labels and one colour scale; ``panels[i][j]`` is
+    ``(title, matrix (len(rows), n_cols), column labels)``. Used by the cue analyses (one row of
+    panels per model, the ``+random`` twin below)."""
+    n_rows, n_cols = len(panels), max(len(p) for p in panels)
+    widest = max(m.shape[1] for p in panels for _, m, _ in p)
+    fig = _new_figure(2.2 + (0.9 + 0.42 * widest) * n_cols, 0.8 + (1.1 + 0.26 * len(rows)) * n_rows)
+    fig.set_layout_engine("constrained")  # titles clear of the tick labels of the panel above
+    axes = fig.subplots(n_rows, n_cols, squeeze=False)
+    image = None
+    for i, row in enumerate(panels):
+        for j in range(n_cols):
+            ax = axes[i, j]
+            if j >= len(row):
+                ax.set_visible(False)
+                continue
+            title, matrix, cols = row[j]
+            image = _annotated_heatmap(ax, matrix, rows, cols, *limits, cmap_name=cmap_name)
+            ax.set_title(title, fontsize="small")
+            ax.set_xlabel(xlabel, fontsize="small")
+            if j:
+                ax.set_yticklabels([])
+    fig.colorbar(image, ax=axes.ravel().tolist(), label=colorbar_label)
+    return save_figure(fig, Path(out_path))
 
 
 def _limits(values: np.ndarray) -> tuple[float, float]:

@@ -4,11 +4,14 @@
 
 from __future__ import annotations
 
-from . import embeddings, mdl, selection
+from . import cues, embeddings, erasure, layer_weights, mdl, selection
 from .contract import Analysis, register, registered_so_far
 
 register(selection.ANALYSIS)
 register(embeddings.ANALYSIS)
+register(cues.ANALYSIS)
+register(erasure.ANALYSIS)
+register(layer_weights.ANALYSIS)
 register(mdl.ANALYSIS)
 
 

@@ -73,6 +73,13 @@ SimilarityOpt = typer.Option(
     True, "--similarity/--no-similarity", help="Layer similarity: debiased CKA and mutual k-NN between all layers."
 )
 MdlOpt = typer.Option(True, "--mdl/--no-mdl", help="MDL probes: online code length and compression per layer.")
+CueOpt = typer.Option(True, "--cue-probes/--no-cue-probes", help="Ridge probes of acoustic cues per layer.")
+ErasureOpt = typer.Option(
+    False, "--erasure/--no-erasure", help="LEACE-erase each cue group and re-probe the tasks (a probe fit per group)."
+)
+LayerWeightsOpt = typer.Option(
+    True, "--layer-weights/--no-layer-weights", help="Learned weighting of all layers vs the best single layer."
+)
 EngineOpt = typer.Option("local", "--engine", help="local, or ray (model actors on a Ray cluster; same results).")
 AddressOpt = typer.Option(
     None, "--address", help="With --engine ray: auto, HOST:PORT or ray://HOST:PORT [default: a new local Ray]."

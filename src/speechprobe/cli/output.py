@@ -1,6 +1,6 @@
 """What the commands print: the best layer per (model, task) with its uncertainty, on standard output.
 
-Reads the run directory only (:func:`speechprobe.analysis.load_run` and the report's main table), so the
+Reads the run directory only (:func:`speechprobe.report.load_run` and the report's main table), so the
 console shows the same numbers as report.html.
 """
 
@@ -18,15 +18,26 @@ def stdout() -> Console:
     return Console() if sys.stdout.isatty() else Console(width=240)
 
 
+def print_takeaways(sentences: list[str], console: Console) -> None:
+    """The "what this shows" paragraph: the lead, then one line per model (as in report.html)."""
+    if not sentences:
+        return
+    console.print("\nWhat this shows", style="bold")
+    for line in sentences:
+        console.print(line, highlight=False)
+
+
 def print_best(out: Path) -> None:
     """The primary probe's best layer per (model, task) beside the baselines and the selection-aware p,
     then the other probes' best scores (secondary), and where the outputs are."""
     import pandas as pd
 
-    from ..analysis import load_run, main_table
+    from ..report import load_run, main_table, run_headline
+    from ..report.takeaways import what_this_shows
 
     data = load_run(out)
     table = main_table(data)
+    shows = what_this_shows(run_headline(data), data.primary)
     table = table[~table["model"].isin(data.baselines)]
     base = [c for c in data.baselines if c in table and table[c].notna().any()]
     second = [c for c in table.columns if c.startswith("secondary_") and c.endswith("_macro_f1")]
@@ -58,5 +69,6 @@ def print_best(out: Path) -> None:
     out_console = stdout()
     out_console.print(view)
     out_console.print("95% CI: corrected resampled t; best in: share of bootstrap resamples (bootstrap.csv)")
+    print_takeaways(shows, out_console)
     for what in ("results.csv", "summary.csv", "bootstrap.csv", "figures", "manifest.json", "report.html"):
         out_console.print(f"{what:>14}: {out / what}")

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import typer
 
+from ..config import MLP_EARLY_STOPPING_MIN_TRAIN
+
 RepeatsOpt = typer.Option(1, "--repeats", help="Repeated cross-validation: R reshuffled partitions of --folds folds.")
 CvOpt = typer.Option("kfold", "--cv", help="kfold (stratified, grouped by speaker when groups exist) or logo.")
 UngroupedOpt = typer.Option(
@@ -18,6 +20,17 @@ MlpHiddenOpt = typer.Option(256, "--mlp-hidden", help="MLP probe: hidden units."
 MlpAlphaOpt = typer.Option(1e-4, "--mlp-alpha", help="MLP probe: L2 penalty.")
 MlpEpochsOpt = typer.Option(200, "--mlp-epochs", help="MLP probe: maximum epochs (max_iter).")
 MlpSolverOpt = typer.Option("adam", "--mlp-solver", help="MLP probe: adam, sgd or lbfgs.")
+MlpEarlyStoppingOpt = typer.Option(
+    True,
+    "--mlp-early-stopping/--no-mlp-early-stopping",
+    help="MLP probe: stop on a 10 % validation split of each large enough training fold (--no-...: everywhere "
+    "the training-loss rule, at most --mlp-epochs).",
+)
+MlpEarlyStoppingMinOpt = typer.Option(
+    MLP_EARLY_STOPPING_MIN_TRAIN,
+    "--mlp-early-stopping-min-train",
+    help="MLP probe: early stopping only on training folds of at least this many items (smaller ones: loss rule).",
+)
 LinearCOpt = typer.Option(1.0, "--linear-c", help="Linear probe: inverse L2 strength C.")
 TuneOpt = typer.Option(
     False, "--tune/--no-tune", help="Nested CV: choose k, MLP alpha and linear C on inner folds of each training part."

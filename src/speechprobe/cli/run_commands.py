@@ -21,16 +21,19 @@ from .options import (
     BatchOpt,
     CacheOpt,
     ClipOpt,
+    CueOpt,
     DeviceOpt,
     DtypeOpt,
     DupOpt,
     EmbedOpt,
     EngineOpt,
+    ErasureOpt,
     FingerprintsOpt,
     FoldsOpt,
     GroupColOpt,
     JobsOpt,
     LabelColOpt,
+    LayerWeightsOpt,
     MdlOpt,
     ModelsOpt,
     ModeOpt,
@@ -64,6 +67,8 @@ from .probe_options import (
     KnnKOpt,
     LinearCOpt,
     MlpAlphaOpt,
+    MlpEarlyStoppingMinOpt,
+    MlpEarlyStoppingOpt,
     MlpEpochsOpt,
     MlpHiddenOpt,
     MlpSolverOpt,
@@ -105,6 +110,9 @@ def run(
     split: str | None = SplitOpt,
     permutations: int = PermOpt,
     embeddings: bool = EmbedOpt,
+    cue_probes: bool = CueOpt,
+    erasure: bool = ErasureOpt,
+    layer_weights: bool = LayerWeightsOpt,
     fingerprints: bool = FingerprintsOpt,
     similarity: bool = SimilarityOpt,
     mdl: bool = MdlOpt,
@@ -126,6 +134,8 @@ def run(
     mlp_alpha: float = MlpAlphaOpt,
     mlp_epochs: int = MlpEpochsOpt,
     mlp_solver: str = MlpSolverOpt,
+    mlp_early_stopping: bool = MlpEarlyStoppingOpt,
+    mlp_early_stopping_min_train: int = MlpEarlyStoppingMinOpt,
     linear_c: float = LinearCOpt,
     tune: bool = TuneOpt,
 ) -> None:
@@ -148,6 +158,9 @@ def run(
         n_jobs=jobs,
         permutations=permutations,
         embeddings=embeddings,
+        cue_probes=cue_probes,
+        erasure=erasure,
+        layer_weights=layer_weights,
         fingerprints=fingerprints,
         similarity=similarity,
         mdl=mdl,
@@ -161,6 +174,8 @@ def run(
         mlp_alpha=mlp_alpha,
         mlp_epochs=mlp_epochs,
         mlp_solver=mlp_solver,
+        mlp_early_stopping=mlp_early_stopping,
+        mlp_early_stopping_min_train=mlp_early_stopping_min_train,
         linear_c=linear_c,
         tune=tune,
         **compute_options(ctx, device, dtype, window, seed, cache, engine, ray_address, ray_actors),
@@ -174,8 +189,8 @@ def run(
         resolve_prompts(zs.prompts)
     run_pipeline(cfg, existing)
     if zs is not None:
-        from ..analysis import build_report
         from ..pipeline import run_zeroshot_stage
+        from ..report import build_report
 
         run_zeroshot_stage(zs, existing)
         if report:
@@ -267,6 +282,7 @@ def extract(
     label_column: str | None = LabelColOpt,
     group_column: str | None = GroupColOpt,
     split: str | None = SplitOpt,
+    cue_probes: bool = typer.Option(True, "--cues/--no-cues", help="Also store each clip's acoustic cues."),
     engine: str = EngineOpt,
     ray_address: str | None = AddressOpt,
     ray_actors: int | None = ActorsOpt,
@@ -290,6 +306,7 @@ def extract(
         drop_duplicates=drop_duplicates,
         columns=dataset_columns(audio_column, label_column, group_column),
         split=split,
+        cue_probes=cue_probes,
         folds=folds,
         cv=cv,
         ungrouped=ungrouped,
@@ -313,6 +330,9 @@ def probe(
     fingerprints: bool | None = typer.Option(None, "--fingerprints/--no-fingerprints", help="[default: the run's]."),
     similarity: bool | None = typer.Option(None, "--similarity/--no-similarity", help="[default: the run's]."),
     mdl: bool | None = typer.Option(None, "--mdl/--no-mdl", help="[default: the run's]."),
+    cue_probes: bool | None = typer.Option(None, "--cue-probes/--no-cue-probes", help="[default: the run's]."),
+    erasure: bool | None = typer.Option(None, "--erasure/--no-erasure", help="[default: the run's]."),
+    layer_weights: bool | None = typer.Option(None, "--layer-weights/--no-layer-weights", help="[default: the run's]."),
     report: bool | None = typer.Option(None, "--report/--no-report", help="[default: the run's]."),
     resume: bool = ResumeOpt,
     overwrite: bool = OverwriteOpt,
@@ -325,6 +345,8 @@ def probe(
     mlp_alpha: float | None = keep_run_value(MlpAlphaOpt),
     mlp_epochs: int | None = keep_run_value(MlpEpochsOpt),
     mlp_solver: str | None = keep_run_value(MlpSolverOpt),
+    mlp_early_stopping: bool | None = keep_run_value(MlpEarlyStoppingOpt),
+    mlp_early_stopping_min_train: int | None = keep_run_value(MlpEarlyStoppingMinOpt),
     linear_c: float | None = keep_run_value(LinearCOpt),
     tune: bool | None = keep_run_value(TuneOpt),
 ) -> None:
@@ -333,7 +355,8 @@ def probe(
     # Over 60 lines only because Typer declares each option as one parameter line.
     chosen = dict(repeats=repeats, cv=cv, ungrouped=ungrouped, bootstrap=bootstrap, knn_k=knn_k, tune=tune)
     chosen |= dict(mlp_hidden=mlp_hidden, mlp_alpha=mlp_alpha, mlp_epochs=mlp_epochs, mlp_solver=mlp_solver)
-    chosen |= dict(linear_c=linear_c)
+    chosen |= dict(mlp_early_stopping=mlp_early_stopping, mlp_early_stopping_min_train=mlp_early_stopping_min_train)
+    chosen |= dict(linear_c=linear_c, cue_probes=cue_probes, erasure=erasure, layer_weights=layer_weights)
     given = {k: v for k, v in chosen.items() if v is not None}
     from ..pipeline import load_extracted, probe_and_report
 
@@ -348,7 +371,7 @@ def probe(
     cfg.fingerprints = fingerprints if fingerprints is not None else cfg.fingerprints
     cfg.similarity = similarity if similarity is not None else cfg.similarity
     cfg.mdl = mdl if mdl is not None else cfg.mdl
-    for name, value in given.items():  # the cross-validation and probe settings, by their field names
+    for name, value in given.items():  # the cross-validation, probe and cue-analysis settings, by field name
         setattr(cfg, name, value)
     cfg.n_jobs, cfg.progress = jobs, ctx.obj.progress
     probe_and_report(cfg, clips, state, existing)
@@ -365,6 +388,7 @@ def demo(
     jobs: int = typer.Option(2, "--jobs", "-j", help="Parallel probe jobs."),
     permutations: int = PermOpt,
     embeddings: bool = EmbedOpt,
+    erasure: bool = typer.Option(True, "--erasure/--no-erasure", help="LEACE cue erasure (on in the demo)."),
     fingerprints: bool = FingerprintsOpt,
     similarity: bool = SimilarityOpt,
     mdl: bool = MdlOpt,
@@ -388,6 +412,7 @@ def demo(
         n_jobs=jobs,
         permutations=permutations,
         embeddings=embeddings,
+        erasure=erasure,
         fingerprints=fingerprints,
         similarity=similarity,
         mdl=mdl,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import typer
@@ -26,8 +27,9 @@ def report(
     jobs: int = JobsOpt,
 ) -> None:
     """Build RUN/report.html (self-contained), report.md and the main table (CSV, LaTeX)."""
-    from ..analysis import analyse_features, build_report, store_loader
+    from ..analysis import analyse_features, store_loader
     from ..config import check_positive
+    from ..report import build_report
     from ..warnlog import capture_warnings
 
     check_positive(permutations, "--permutations", 0, integer=True)
@@ -55,7 +57,7 @@ def reproduce(
     out: Path = typer.Option(..., "--out", "-o", help="A new directory for the rerun."),
 ) -> None:
     """Rerun RUN from its manifest.json into --out and report any difference in results.csv (exit 1)."""
-    from ..pipeline import reproduce as reproduce_run
+    from ..reproduce import reproduce as reproduce_run
 
     rep = reproduce_run(run_dir, out)
     for lib, (old, new) in rep.version_changes.items():
@@ -126,3 +128,50 @@ def tasks(details: bool = typer.Option(False, "--details", help="Show each task'
         row = [t.name, t.source, "yes" if t.paralinguistic else "no", ", ".join(t.labels)]
         table.add_row(*row, *([t.cue] if details else []))
     stdout().print(table)
+
+
+@app.command()
+def compare(
+    runs: list[Path] = typer.Argument(..., help="Two or more run directories."),
+    out: Path = typer.Option(..., "--out", "-o", help="Directory for compare.html and its tables (required)."),
+    labels: str = typer.Option("", "--labels", help="Comma-separated run names [default: the directory names]."),
+    strict: bool = typer.Option(False, "--strict", help="Fail (exit 2) if any runs are incomparable."),
+) -> None:
+    """One report across runs: headline per run, paired differences, incomparable settings flagged."""
+    from ..report.compare import compare_runs
+
+    names = [s.strip() for s in labels.split(",") if s.strip()] or None
+    if names is not None and len(names) != len(runs):
+        raise ConfigError(f"--labels names {len(names)} run(s) but {len(runs)} were given; name each run once")
+    page = compare_runs(runs, out, names, strict=strict)
+    facts = json.loads((Path(out) / "compare.json").read_text())
+    for flag in facts.get("incomparable") or []:
+        console.print(f"not comparable: {flag}")
+    stdout().print(f"compare: {page}")
+
+
+@app.command()
+def doctor(
+    ctx: typer.Context,
+    model: str = typer.Option("whisper-tiny.en", "--model", "-m", help="Model to time."),
+    device: str = typer.Option("cpu", "--device", help="cpu, cuda or cuda:N."),
+    seconds: float = typer.Option(45.0, "--seconds", help="Time limit of the measurements."),
+) -> None:
+    """Time float32 against bf16 and batch budgets here (< 1 min); recommend --dtype, --max-batch-seconds."""
+    from ..config import check_positive
+    from ..doctor import diagnose
+
+    check_positive(seconds, "--seconds")
+    say = console.print if ctx.obj.progress else None
+    diag = diagnose(model, device, time_limit=seconds, progress=say)
+    out = stdout()
+    for key, value in diag.facts.items():
+        out.print(f"{key:>32}: {value}")
+    out.print(f"{'dtype':>8} {'budget s':>9} {'clips':>6} {'batch s':>8} {'x real time':>12}")
+    for m in diag.measurements:
+        out.print(f"{m.dtype:>8} {m.budget:>9g} {m.clips_per_batch:>6} {m.seconds:>8.2f} {m.realtime:>12.1f}")
+    for line in diag.recommendations:
+        out.print(line)
+    for note in diag.notes:
+        out.print(f"note: {note}")
+    out.print(f"measured in {diag.seconds:.0f} s")

@@ -34,9 +34,9 @@ def _load_builtin() -> None:
     if _loaded:
         return
     _loaded = True
-    from . import handcrafted, nuisance, qwen2_audio, resemblyzer, seamless, wav2vec2, whisper
+    from . import acoustic_cues, handcrafted, nuisance, qwen2_audio, resemblyzer, seamless, wav2vec2, whisper
 
-    for module in (handcrafted, nuisance, whisper, wav2vec2, seamless, qwen2_audio, resemblyzer):
+    for module in (handcrafted, nuisance, whisper, wav2vec2, seamless, qwen2_audio, resemblyzer, acoustic_cues):
         for family in module.FAMILIES:
             _add(family)
     for ep in entry_points(group=ENTRY_POINT_GROUP):

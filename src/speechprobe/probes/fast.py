@@ -16,12 +16,14 @@ The scikit-learn estimators in :mod:`.estimators` stay the reference (they pass 
 
 ``mlp_predict``
     ``MLPClassifier(hidden_layer_sizes=(H,), activation="relu", solver="adam", batch_size="auto",
-    early_stopping=False)``, step for step: Glorot-uniform weights drawn from
+    early_stopping=...)``, step for step: Glorot-uniform weights drawn from
     ``RandomState(random_state)`` in scikit-learn's order, the same per-epoch shuffle and
     mini-batches, softmax (or logistic for two classes) log-loss with the same L2 term, the same Adam
     update (computed in float64 and rounded into the parameters, as NumPy does) and the same stopping
-    rule (training loss not better by ``tol`` for more than ``n_iter_no_change`` epochs, checked in the
-    parameters' dtype). Only the order of floating-point sums inside the matrix products differs.
+    rule: without early stopping, training loss not better by ``tol`` for more than ``n_iter_no_change``
+    epochs (checked in the parameters' dtype); with it, scikit-learn's validation split drawn from the same
+    ``RandomState``, validation accuracy not better by ``tol`` for as long, and each layer's best-epoch
+    weights. Only the order of floating-point sums inside the matrix products differs.
     Tolerance: in float64, class probabilities agree with ``predict_proba`` to ~1e-15 and predictions and
     ``n_iter_`` are identical. In float32 (the feature store's dtype) probabilities agree to ~1e-5 on the
     benchmark task (up to ~3e-3 in a 200-epoch, high-learning-rate stress test), and predictions and
@@ -43,13 +45,19 @@ from collections.abc import Iterator
 
 import numpy as np
 import torch
-from sklearn.preprocessing import StandardScaler
+from sklearn.model_selection import train_test_split
+from sklearn.preprocessing import LabelBinarizer, StandardScaler
 from sklearn.utils import gen_batches
 
 from ..errors import ConfigError
+from .estimators import stops_early
 
 # Upper bound on (layers x test rows x training rows) distance entries held at once by ``knn_predict``.
 KNN_BLOCK_ELEMENTS = 1 << 24
+# Upper bound on the bytes of one fold's features copied out of the (memory-mapped) stack at once by
+# ``fold_predictions``: a few layers at a time, never every layer of the fold (13 x 768 x 10,000 float32
+# clips are 400 MB; 33 x 1280 x 10,000 are 1.7 GB).
+FOLD_CHUNK_BYTES = 1 << 27
 
 
 def resolve_device(device: str | torch.device | None) -> torch.device:
@@ -143,6 +151,109 @@ def _forward(X: torch.Tensor, W1, b1, W2, b2, binary: bool) -> tuple[torch.Tenso
     return hidden, out.div_(out.sum(-1, keepdim=True))
 
 
+def _classes_of(prob: torch.Tensor, binary: bool) -> torch.Tensor:
+    """Predicted class codes from probabilities, as ``MLPClassifier.predict`` (first maximum; > 0.5 for two)."""
+    return (prob[..., 0] > 0.5).long() if binary else prob.argmax(-1)
+
+
+def validation_split(
+    y_train: np.ndarray, validation_fraction: float, rs: np.random.RandomState
+) -> tuple[np.ndarray, np.ndarray]:
+    """Rows kept for training and rows held out for validation: scikit-learn's own split, drawn from ``rs`` on
+    the label-binarised targets exactly as ``MLPClassifier(early_stopping=True)`` draws it (stratified only
+    when the targets are one column, i.e. for two classes)."""
+    targets = LabelBinarizer().fit_transform(y_train).astype(bool)
+    stratify = targets if targets.shape[1] == 1 else None
+    fit_rows, val_rows = train_test_split(
+        np.arange(len(y_train)), random_state=rs, test_size=validation_fraction, stratify=stratify
+    )
+    return fit_rows, val_rows
+
+
+class _Stopping:
+    """Per-layer stopping bookkeeping of ``MLPClassifier``: the training-loss rule, or with a validation set the
+    validation-accuracy rule that also keeps each layer's best weights (restored at the end)."""
+
+    def __init__(self, n_layers: int, params: list[torch.Tensor], tol: float, patience: int, np_dtype, validating):
+        self.validating = validating
+        self.tol, self.patience, self.np_dtype = tol, patience, np_dtype
+        self.best = np.full(n_layers, -np.inf if validating else np.inf, dtype=np.float64 if validating else np_dtype)
+        self.stale = np.zeros(n_layers, dtype=int)
+        self.final = [p.clone() for p in params]  # per layer: the weights to predict with
+
+    def update(self, alive: np.ndarray, value: np.ndarray, params: list[torch.Tensor]) -> np.ndarray:
+        """Record an epoch's value per alive layer (validation accuracy, or training loss); True where a layer stops."""
+        if self.validating:
+            worse = value < self.best[alive] + self.tol
+            improved = np.flatnonzero(value > self.best[alive])
+            self.best[alive[improved]] = value[improved]
+            self._keep(alive[improved], improved, params)
+        else:
+            worse = value > self.best[alive] - self.np_dtype(self.tol)
+            self.best[alive] = np.minimum(self.best[alive], value)
+        self.stale[alive] = np.where(worse, self.stale[alive] + 1, 0)
+        return self.stale[alive] > self.patience
+
+    def finish(self, layers: np.ndarray, rows: np.ndarray, params: list[torch.Tensor]) -> None:
+        """Layers ``layers`` (at ``rows`` of the live parameters) stop; without validation their last weights count."""
+        if not self.validating:
+            self._keep(layers, rows, params)
+
+    def _keep(self, layers: np.ndarray, rows: np.ndarray, params: list[torch.Tensor]) -> None:
+        if len(layers):
+            index = torch.as_tensor(rows, device=params[0].device)
+            target = torch.as_tensor(layers, device=params[0].device)
+            for f, p in zip(self.final, params):
+                f[target] = p[index]
+
+
+def _adam_epoch(state: dict, X: torch.Tensor, Y: torch.Tensor, batches, order, binary: bool, with_loss: bool):
+    """One epoch of mini-batch Adam on every alive layer (``MLPClassifier._fit_stochastic``'s inner loop);
+    returns the per-batch ``(loss (L,), batch size)`` when ``with_loss``."""
+    params, moments, squares = state["params"], state["moments"], state["squares"]
+    alpha, lr0, beta_1, beta_2, epsilon = state["alpha"], state["lr"], state["beta_1"], state["beta_2"], state["eps"]
+    losses = []
+    for batch in batches:
+        rows = torch.as_tensor(order[batch], device=X.device)
+        Xb, Yb, nb = X[:, rows], Y[rows], batch.stop - batch.start
+        W1, b1, W2, b2 = params
+        hidden, prob = _forward(Xb, W1, b1, W2, b2, binary)
+        if with_loss:  # for the training-loss stopping rule only: clipped log-loss + L2 / n, as scikit-learn
+            pc = prob.clamp(state["clip"], 1 - state["clip"])
+            log_terms = torch.xlogy(Yb, pc) + (torch.xlogy(1 - Yb, 1 - pc) if binary else 0)
+            l2 = W1.square().sum((1, 2)) + W2.square().sum((1, 2))
+            losses.append((-log_terms.mean(1).sum(-1) + (0.5 * alpha) * l2 / nb, nb))
+        # Back-propagation: gradients of the mean loss + alpha/2n |W|^2.
+        delta_out = prob - Yb
+        delta_hidden = torch.bmm(delta_out, W2.transpose(1, 2)).mul_(hidden > 0)
+        grads = [
+            torch.bmm(Xb.transpose(1, 2), delta_hidden).add_(W1 * alpha).div_(nb),
+            delta_hidden.sum(1).div_(nb),
+            torch.bmm(hidden.transpose(1, 2), delta_out).add_(W2 * alpha).div_(nb),
+            delta_out.sum(1).div_(nb),
+        ]
+        # Adam, with scikit-learn's operation order and its float64 step.
+        state["step"] += 1
+        lr = lr0 * np.sqrt(1 - beta_2 ** state["step"]) / (1 - beta_1 ** state["step"])
+        for p, g, m, v in zip(params, grads, moments, squares):
+            m.mul_(beta_1).add_(g * (1 - beta_1))
+            v.mul_(beta_2).add_(g.square().mul_(1 - beta_2))
+            update = (m.to(torch.float64) * -lr).div_(v.sqrt().add_(epsilon))
+            if p.dtype == torch.float64:
+                p.add_(update)
+            else:  # NumPy adds the float64 step to the float32 parameter, then rounds once
+                p.copy_(p.to(torch.float64).add_(update))
+    return losses
+
+
+def _epoch_loss(losses, n_samples: int, n_alive: int, np_dtype) -> np.ndarray:
+    """The epoch's training loss per layer, accumulated in the parameters' dtype like scikit-learn's bookkeeping."""
+    total = np.zeros(n_alive, dtype=np_dtype)
+    for loss, nb in losses:
+        total = (total + loss.cpu().numpy().astype(np_dtype) * np_dtype(nb)).astype(np_dtype)
+    return (total / np_dtype(n_samples)).astype(np_dtype)
+
+
 def mlp_predict(
     train: np.ndarray,
     y_train: np.ndarray,
@@ -159,6 +270,9 @@ def mlp_predict(
     beta_1: float = 0.9,
     beta_2: float = 0.999,
     epsilon: float = 1e-8,
+    early_stopping: bool = False,
+    validation_fraction: float = 0.1,
+    early_stopping_min_train: int = 0,
     device: torch.device | str = "cpu",
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """One ``MLPClassifier`` per layer, trained together.
@@ -168,103 +282,106 @@ def mlp_predict(
 
     ``train`` ``(L, n, D)`` and ``test`` ``(L, m, D)`` are standardised; their dtype (float32 or float64) is
     the dtype of the computation, as in scikit-learn. ``y_train`` holds codes ``0..n_classes-1``.
+    ``early_stopping`` as ``MLPProbe``: the same validation split, or none where :func:`.estimators.stops_early` says.
     """
+    # One line per stage of MLPClassifier.fit: init, split, epochs with the stopping rule, predict.
     device = torch.device(device)
     np_dtype = np.float32 if train.dtype == np.float32 else np.float64
     dtype = torch.float32 if np_dtype == np.float32 else torch.float64
-    n_layers, n_samples, n_features = train.shape
+    n_layers, _, n_features = train.shape
     binary = n_classes == 2
-    n_out = 1 if binary else n_classes
-
     rs = np.random.RandomState(random_state)
     params = []
-    for fan_in, fan_out in ((n_features, hidden_units), (hidden_units, n_out)):
-        coef, intercept = _glorot(rs, fan_in, fan_out)
-        for value in (coef, intercept):
+    for fan_in, fan_out in ((n_features, hidden_units), (hidden_units, 1 if binary else n_classes)):
+        for value in _glorot(rs, fan_in, fan_out):
             value = torch.as_tensor(value.astype(np_dtype), device=device)
             params.append(value.expand(n_layers, *value.shape).clone())
-    moments = [torch.zeros_like(p) for p in params]
-    squares = [torch.zeros_like(p) for p in params]
-
     X = torch.as_tensor(np.asarray(train, dtype=np_dtype), device=device)
-    codes = torch.as_tensor(y_train, device=device)
-    Y = (codes == 1)[:, None].to(dtype) if binary else torch.nn.functional.one_hot(codes, n_classes).to(dtype)
-    clip = torch.finfo(dtype).eps
-    batch_size = min(200, n_samples)
-
+    codes = np.asarray(y_train)
+    validating = stops_early(codes, early_stopping, validation_fraction, early_stopping_min_train)
+    if validating:
+        fit_rows, val_rows = validation_split(codes, validation_fraction, rs)
+        X_val, y_val = X[:, torch.as_tensor(val_rows, device=device)], torch.as_tensor(codes[val_rows], device=device)
+        X, codes = X[:, torch.as_tensor(fit_rows, device=device)], codes[fit_rows]
+    labels = torch.as_tensor(codes, device=device)
+    Y = (labels == 1)[:, None].to(dtype) if binary else torch.nn.functional.one_hot(labels, n_classes).to(dtype)
+    n_samples = len(codes)
+    state = {"params": params, "moments": [torch.zeros_like(p) for p in params], "step": 0}
+    state |= {"squares": [torch.zeros_like(p) for p in params], "clip": torch.finfo(dtype).eps, "alpha": alpha}
+    state |= {"lr": learning_rate_init, "beta_1": beta_1, "beta_2": beta_2, "eps": epsilon}
+    stopping = _Stopping(n_layers, params, tol, n_iter_no_change, np_dtype, validating)
     alive = np.arange(n_layers)  # layers still training, in batch order
-    final: list[torch.Tensor] = [p.clone() for p in params]
-    best = np.full(n_layers, np.inf, dtype=np_dtype)
-    stale = np.zeros(n_layers, dtype=int)
     n_iter = np.zeros(n_layers, dtype=int)
-    step = 0
     order = np.arange(n_samples)
-    batches = list(gen_batches(n_samples, batch_size))
+    batches = list(gen_batches(n_samples, min(200, n_samples)))
     with exact_float32(device):
         for epoch in range(max_iter):
             # sklearn.utils.shuffle(order, random_state=rs), without its per-call validation
             permutation = np.arange(n_samples)
             rs.shuffle(permutation)
             order = order[permutation]
-            batch_losses = []
-            for batch in batches:
-                rows = torch.as_tensor(order[batch], device=device)
-                Xb, Yb, nb = X[:, rows], Y[rows], batch.stop - batch.start
-                W1, b1, W2, b2 = params
-                hidden, prob = _forward(Xb, W1, b1, W2, b2, binary)
-                # Loss (for the stopping rule only): clipped log-loss + L2 / n, as scikit-learn.
-                pc = prob.clamp(clip, 1 - clip)
-                log_terms = torch.xlogy(Yb, pc) + (torch.xlogy(1 - Yb, 1 - pc) if binary else 0)
-                l2 = W1.square().sum((1, 2)) + W2.square().sum((1, 2))
-                batch_losses.append((-log_terms.mean(1).sum(-1) + (0.5 * alpha) * l2 / nb, nb))
-                # Back-propagation: gradients of the mean loss + alpha/2n |W|^2.
-                delta_out = prob - Yb
-                delta_hidden = torch.bmm(delta_out, W2.transpose(1, 2)).mul_(hidden > 0)
-                grads = [
-                    torch.bmm(Xb.transpose(1, 2), delta_hidden).add_(W1 * alpha).div_(nb),
-                    delta_hidden.sum(1).div_(nb),
-                    torch.bmm(hidden.transpose(1, 2), delta_out).add_(W2 * alpha).div_(nb),
-                    delta_out.sum(1).div_(nb),
-                ]
-                # Adam, with scikit-learn's operation order and its float64 step.
-                step += 1
-                lr = learning_rate_init * np.sqrt(1 - beta_2**step) / (1 - beta_1**step)
-                for p, g, m, v in zip(params, grads, moments, squares):
-                    m.mul_(beta_1).add_(g * (1 - beta_1))
-                    v.mul_(beta_2).add_(g.square().mul_(1 - beta_2))
-                    update = (m.to(torch.float64) * -lr).div_(v.sqrt().add_(epsilon))
-                    if dtype == torch.float64:
-                        p.add_(update)
-                    else:  # NumPy adds the float64 step to the float32 parameter, then rounds once
-                        p.copy_(p.to(torch.float64).add_(update))
-            # Stopping rule per layer, in the parameters' dtype like scikit-learn's bookkeeping.
-            total = np.zeros(len(alive), dtype=np_dtype)
-            for loss, nb in batch_losses:
-                total = (total + loss.cpu().numpy().astype(np_dtype) * np_dtype(nb)).astype(np_dtype)
-            epoch_loss = (total / np_dtype(n_samples)).astype(np_dtype)
+            losses = _adam_epoch(state, X, Y, batches, order, binary, with_loss=not validating)
             n_iter[alive] += 1
-            worse = epoch_loss > best[alive] - np_dtype(tol)
-            stale[alive] = np.where(worse, stale[alive] + 1, 0)
-            best[alive] = np.minimum(best[alive], epoch_loss)
-            done = stale[alive] > n_iter_no_change
+            if validating:
+                right = (_classes_of(_forward(X_val, *state["params"], binary)[1], binary) == y_val).sum(-1)
+                value = right.cpu().numpy() / len(y_val)  # accuracy_score: the count over n, in float64
+            else:
+                value = _epoch_loss(losses, n_samples, len(alive), np_dtype)
+            done = stopping.update(alive, value, state["params"])
             if epoch == max_iter - 1:
                 done[:] = True
             if done.any():
-                for j in np.flatnonzero(done):
-                    for f, p in zip(final, params):
-                        f[alive[j]] = p[j]
+                stopping.finish(alive[done], np.flatnonzero(done), state["params"])
                 keep = np.flatnonzero(~done)
                 if not len(keep):
                     break
                 index = torch.as_tensor(keep, device=device)
                 alive = alive[keep]
                 X = X[index]
-                params = [p[index] for p in params]
-                moments = [m[index] for m in moments]
-                squares = [v[index] for v in squares]
+                if validating:
+                    X_val = X_val[index]
+                for key in ("params", "moments", "squares"):
+                    state[key] = [t[index] for t in state[key]]
         Xte = torch.as_tensor(np.asarray(test, dtype=np_dtype), device=device)
-        _, prob = _forward(Xte, *final, binary)
-    pred = (prob[..., 0] > 0.5).long() if binary else prob.argmax(-1)
+        _, prob = _forward(Xte, *stopping.final, binary)
+    pred = _classes_of(prob, binary)
     if binary:
         prob = torch.cat([1 - prob, prob], dim=-1)
     return pred.cpu().numpy(), prob.cpu().numpy(), n_iter
+
+
+def layer_chunks(features: np.ndarray, n_rows: int, budget: int | None = None) -> list[slice]:
+    """Consecutive layer ranges of ``features`` ``(N, L, D)`` whose ``n_rows`` rows fit in ``budget`` bytes
+    (default :data:`FOLD_CHUNK_BYTES`; at least one layer per range)."""
+    n_layers, per_layer = features.shape[1], n_rows * features.shape[2] * features.dtype.itemsize
+    step = max(1, (FOLD_CHUNK_BYTES if budget is None else budget) // max(1, per_layer))
+    return [slice(start, min(start + step, n_layers)) for start in range(0, n_layers, step)]
+
+
+def fold_predictions(
+    features: np.ndarray,
+    train: np.ndarray,
+    test: np.ndarray,
+    y_train: np.ndarray,
+    n_classes: int,
+    kernels: dict[str, dict],
+    device: torch.device | str = "cpu",
+) -> dict[str, np.ndarray]:
+    """Class codes ``(L, m)`` of each torch kernel of ``kernels`` (``"knn"`` or ``"mlp"`` -> its keyword
+    arguments) on every layer of one fold of ``features`` ``(N, L, D)`` (may be a memmap).
+
+    Layers are independent (each MLP layer starts from its own ``RandomState(random_state)`` draw), so the
+    fold is read and trained a few layers at a time (:func:`layer_chunks`) with the same results as all at
+    once, and memory stays bounded whatever the number of layers. ``y_train`` holds codes ``0..n_classes-1``.
+    """
+    parts: dict[str, list[np.ndarray]] = {name: [] for name in kernels}
+    for layers in layer_chunks(features, len(train) + len(test)):
+        X_train = np.asarray(features[train, layers]).transpose(1, 0, 2)
+        X_test = np.asarray(features[test, layers]).transpose(1, 0, 2)
+        X_train, X_test = standardise_layers(X_train, X_test)
+        for name, settings in kernels.items():
+            if name == "knn":
+                parts[name].append(knn_predict(X_train, y_train, X_test, n_classes, device=device, **settings))
+            else:
+                parts[name].append(mlp_predict(X_train, y_train, X_test, n_classes, device=device, **settings)[0])
+    return {name: np.concatenate(chunks) for name, chunks in parts.items()}

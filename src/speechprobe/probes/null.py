@@ -175,7 +175,7 @@ class FittedNull:
         classes = np.unique(y_train)
         if len(classes) == 1:  # a shuffled training fold of one class predicts it everywhere
             return np.full((self.n_layers, len(test)), classes[0])
-        if self.device is not None and self.probe == "mlp":
+        if self.device is not None and self.probe == "mlp" and self._kernel_settings() is not None:
             return self._predict_torch(train, test, y_train, classes)
         out = []
         with threadpool_limits(1), warnings.catch_warnings():
@@ -185,17 +185,18 @@ class FittedNull:
                 out.append(probe.predict(self.features[test, layer]))
         return np.stack(out)
 
-    def _predict_torch(self, train, test, y_train, classes) -> np.ndarray:
-        from .fast import mlp_predict, standardise_layers
+    def _kernel_settings(self) -> dict | None:
+        """The batched MLP kernel's arguments, or None when no kernel reproduces the probe (scikit-learn then)."""
         from .runner import _torch_settings
 
-        X_train = np.asarray(self.features[train]).transpose(1, 0, 2)
-        X_test = np.asarray(self.features[test]).transpose(1, 0, 2)
-        X_train, X_test = standardise_layers(X_train, X_test)
+        return _torch_settings("mlp", self.seed, self.settings)
+
+    def _predict_torch(self, train, test, y_train, classes) -> np.ndarray:
+        from .fast import fold_predictions
+
         local = np.searchsorted(classes, y_train)
-        settings = _torch_settings("mlp", self.seed, self.settings) or {}
-        pred = mlp_predict(X_train, local, X_test, len(classes), device=self.device, **settings)[0]
-        return classes[pred]
+        kernels = {"mlp": self._kernel_settings()}
+        return classes[fold_predictions(self.features, train, test, local, len(classes), kernels, self.device)["mlp"]]
 
 
 def make_null(

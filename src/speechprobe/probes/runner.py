@@ -35,6 +35,7 @@ from threadpoolctl import threadpool_limits
 from tqdm.auto import tqdm
 
 from ..errors import ConfigError
+from ..parallel import single_threaded
 from .cv import CVPlan, Fold, make_cv, normalise_groups
 from .estimators import ProbeSettings, make_probe
 from .metrics import CLUSTER_SCORERS, OOF_SCORERS, PROBE_SCORERS, Scorer, kmeans_clusters
@@ -95,7 +96,8 @@ def _predict_cell(
 
 def _torch_settings(name: str, seed: int, settings: ProbeSettings | None = None) -> dict | None:
     """Keyword arguments of the torch kernel that reproduces probe ``name``, or None when there is none."""
-    params = make_probe(name, seed, settings)._classifier().get_params()
+    probe = make_probe(name, seed, settings)
+    params = probe._classifier().get_params()
     if name == "knn":
         euclidean = params["metric"] == "euclidean" or (params["metric"] == "minkowski" and params["p"] == 2)
         if params["weights"] != "uniform" or not euclidean:
@@ -107,18 +109,15 @@ def _torch_settings(name: str, seed: int, settings: ProbeSettings | None = None)
             and params["activation"] == "relu"
             and params["batch_size"] == "auto"
             and params["shuffle"]
-            and not params["early_stopping"]
             and len(params["hidden_layer_sizes"]) == 1
             and isinstance(params["random_state"], (int, np.integer))
         )
         if not supported:
             return None
         keys = ("alpha", "learning_rate_init", "max_iter", "random_state", "tol", "n_iter_no_change")
-        return {
-            "hidden_units": params["hidden_layer_sizes"][0],
-            **{k: params[k] for k in keys},
-            **{k: params[k] for k in ("beta_1", "beta_2", "epsilon")},
-        }
+        keys += ("beta_1", "beta_2", "epsilon", "early_stopping", "validation_fraction")
+        out = {"hidden_units": params["hidden_layer_sizes"][0], **{k: params[k] for k in keys}}
+        return out | {"early_stopping_min_train": probe.early_stopping_min_train}
     return None
 
 
@@ -126,24 +125,15 @@ def _predict_torch_fold(
     features: np.ndarray, fold: Fold, y: np.ndarray, classes: np.ndarray, kernels: dict[str, dict], device
 ) -> dict[str, np.ndarray]:
     """Class codes ``(L, n_test)`` of the torch kernels ``kernels`` (probe -> settings) on every layer of one fold."""
-    from .fast import knn_predict, mlp_predict, standardise_layers
+    from .fast import fold_predictions
 
     train, test = fold
-    X_train = np.asarray(features[train]).transpose(1, 0, 2)
-    X_test = np.asarray(features[test]).transpose(1, 0, 2)
-    X_train, X_test = standardise_layers(X_train, X_test)
     present, local = np.unique(y[train], return_inverse=True)
+    if len(present) == 1:  # a training fold of one class: both estimators predict it everywhere
+        return {name: np.full((features.shape[1], len(test)), np.searchsorted(classes, present[0])) for name in kernels}
+    preds = fold_predictions(features, train, test, local, len(present), kernels, device)
     to_global = np.searchsorted(classes, present)
-    out = {}
-    for name, settings in kernels.items():
-        if len(present) == 1:  # a training fold of one class: both estimators predict it everywhere
-            pred = np.zeros((X_test.shape[0], X_test.shape[1]), dtype=int)
-        elif name == "knn":
-            pred = knn_predict(X_train, local, X_test, len(present), device=device, **settings)
-        else:
-            pred = mlp_predict(X_train, local, X_test, len(present), device=device, **settings)[0]
-        out[name] = to_global[pred]
-    return out
+    return {name: to_global[pred] for name, pred in preds.items()}
 
 
 @contextlib.contextmanager
@@ -152,15 +142,8 @@ def _torch_single_thread(device) -> Iterator[None]:
     if device.type != "cpu":
         yield
         return
-    import torch
-
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        with threadpool_limits(1):
-            yield
-    finally:
-        torch.set_num_threads(previous)
+    with single_threaded():
+        yield
 
 
 def _plan(

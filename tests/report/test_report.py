@@ -14,21 +14,20 @@ import pandas as pd
 import pytest
 from synthetic_run import MODELS, SMALL, TASKS, make_features, make_manifest, make_results, write_run
 
-from speechprobe.analysis import (
-    CHANCE_COLUMNS,
-    MAIN_TABLE_COLUMNS,
-    PERMUTATION_COLUMNS,
-    analyse_features,
-    build_report,
-    load_run,
-)
+from speechprobe.analysis import CHANCE_COLUMNS, PERMUTATION_COLUMNS, analyse_features
 from speechprobe.errors import SpeechprobeError
+from speechprobe.report import MAIN_TABLE_COLUMNS, build_report, load_run
 
 IMG = re.compile(r"<img src='data:image/png;base64,([A-Za-z0-9+/=]+)' alt='([^']*)'>")
 
 
 def _images(page: str) -> list[np.ndarray]:
     return [mpimg.imread(io.BytesIO(base64.b64decode(data)), format="png") for data, _ in IMG.findall(page)]
+
+
+def _static(page: str) -> int:
+    """Figures drawn as inlined PNGs (the interactive ones are Plotly divs)."""
+    return page.count("<figcaption>") - page.count("<figure class='interactive'")
 
 
 def _loader(features: dict):
@@ -47,11 +46,12 @@ def test_report_from_synthetic_run(built_run: Path) -> None:
     run_dir = built_run
     page = (run_dir / "report.html").read_text()
     # One self-contained file: no external URLs in src/href, no <link>, figures inlined.
-    assert not re.search(r"""(src|href)=['"](?!data:|#)""", page)
-    assert "<link" not in page and "http://" not in page and "https://" not in page
+    markup = re.sub(r"<script>.*?</script>", "", page, flags=re.S)  # plotly.js holds href strings of its own
+    assert not re.search(r"""(src|href)=['"](?!data:|#)""", markup) and "<script src" not in page
+    assert "<link" not in markup and "http://" not in markup and "https://" not in markup
     images = _images(page)
-    assert len(images) == page.count("<figure")
-    assert len(images) == page.count("<figcaption>") >= 3 * len(TASKS) - 1  # 2 curves per task, heatmaps, zero-shot
+    assert len(images) == _static(page) >= 3  # heatmaps, zero-shot
+    assert page.count("<figure class='interactive'") >= len(TASKS) + 1  # the headline and one curve figure per task
     for img in images:
         assert img.shape[0] > 100 and img.shape[1] > 100 and float(img[..., :3].std()) > 0.01
     # Findings in plain sentences, from the numbers.
@@ -89,8 +89,8 @@ def test_report_from_synthetic_run(built_run: Path) -> None:
     # Figures on disk, PNG and SVG.
     figs = run_dir / "figures"
     for name in (
-        "layers_emotion",
-        "layers_rel_emotion",
+        "panels_emotion",
+        "headline",
         "heatmap_best",
         "heatmap_layers_whisper-base",
         "zeroshot_vs_probe",
@@ -121,7 +121,7 @@ def test_main_table_and_markdown(built_run: Path) -> None:
     assert "| task | model | probe | layer |" in md
     for ref in re.findall(r"!\[Figure \d+\]\(([^)]+)\)", md):
         assert (run_dir / ref).is_file()
-    assert len(re.findall(r"\*Figure \d+\.\*", md)) >= 3 * len(TASKS)
+    assert len(re.findall(r"\*Figure \d+\.\*", md)) >= len(TASKS) + 2  # headline, panels per task, heatmaps
 
 
 PAIR = {"tasks": ["emotion", "keyword"], "models": ["whisper-base", "mfcc"]}
@@ -183,7 +183,7 @@ def test_analyse_features_then_report(tmp_path: Path) -> None:
     assert perm.set_index(["model", "task"]).loc[("mfcc", "keyword"), "p_value"] > 0.5  # no signal in mfcc
     assert "score above empirical chance peaks at layer" in page and "after Holm&#x27;s correction" in page
     assert "t-SNE of whisper-base on emotion" in page and "No permutation.csv" not in page
-    assert len(_images(page)) == page.count("<figcaption>")
+    assert len(_images(page)) == _static(page)
 
 
 def test_analyse_features_skips_what_it_cannot_do(tmp_path: Path) -> None:
@@ -241,7 +241,7 @@ def test_partial_run_still_renders(tmp_path: Path) -> None:
     assert "whisper-base × emotion: layer(s) 5–6 missing of 7 (kmeans, knn, mlp)" in page
     assert "whisper-tiny × keyword: only 4 of 5 folds at 5 layer(s)" in page
     assert "Emotion peaks at relative depth 0.50 in whisper-base" in page  # relative depth from the manifest
-    assert len(_images(page)) == page.count("<figcaption>") > 0
+    assert len(_images(page)) == _static(page) > 0
     table = pd.read_csv(run / "main_table.csv")
     assert set(table["task"]) == {"emotion", "keyword"}
 
@@ -284,7 +284,7 @@ def test_broken_run_dirs_render(tmp_path: Path, damage: str) -> None:
         assert "No probe scores are available" in page
     else:
         assert "Emotion peaks at relative depth" in page and "<img " in page
-    assert len(_images(page)) == page.count("<figcaption>")
+    assert len(_images(page)) == _static(page)
 
 
 def test_only_figures_of_this_run_are_shown(tmp_path: Path) -> None:
@@ -297,7 +297,7 @@ def test_only_figures_of_this_run_are_shown(tmp_path: Path) -> None:
     page = build_report(run).read_text()
     assert "Figure custom.png of this run." in page  # listed in manifest.json
     assert "stale.png" not in page  # figures/ is never globbed: another run's leftovers stay out
-    assert len(_images(page)) == page.count("<figcaption>")
+    assert len(_images(page)) == _static(page)
 
 
 def test_load_run_and_missing_directory(tmp_path: Path, run_dir: Path) -> None:

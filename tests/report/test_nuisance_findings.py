@@ -3,7 +3,7 @@
 import numpy as np
 import pandas as pd
 
-from speechprobe.analysis.report import nuisance_findings
+from speechprobe.report.findings import nuisance_findings
 
 NUISANCES = {"duration": "clip duration", "channel": "the recording channel"}
 

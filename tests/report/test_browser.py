@@ -1,5 +1,7 @@
-"""report.html in headless Chromium: no console errors, no failed or external requests, every figure
-displayed, sortable tables work, and the screenshot is not blank.
+"""report.html in headless Chromium: no console errors, no failed or external requests, every static figure
+displayed, the interactive (Plotly) figures drawn with their data points in the DOM (the summary's at once,
+a collapsed section's when opened), sortable tables work, and the screenshots (first screen, one
+interactive figure) are not blank; they are saved in the test's output directory.
 
 Chromium is driven over the DevTools protocol on ``--remote-debugging-pipe`` (fd 3 in, fd 4 out,
 NUL-terminated JSON), so the test needs no Python package beyond the standard library. When no
@@ -26,7 +28,7 @@ import numpy as np
 import pytest
 from synthetic_run import PAIR_FOR_BROWSER, write_run
 
-from speechprobe.analysis import build_report
+from speechprobe.report import build_report
 
 CHROMIUM_FLAGS = [
     "--headless",
@@ -194,7 +196,25 @@ def _problems(events: list[dict]) -> tuple[list[str], list[str]]:
 STATE_JS = (
     "({ready: document.documentElement.getAttribute('data-sortable'),"
     " images: Array.from(document.images).map(i => ({w: i.naturalWidth, h: i.naturalHeight, done: i.complete})),"
-    " figures: document.querySelectorAll('figure figcaption').length, title: document.title})"
+    " figures: document.querySelectorAll('figure figcaption').length, title: document.title,"
+    " interactive: document.querySelectorAll('figure.interactive').length})"
+)
+# Interactive figures drawn, and their data marks in the DOM: heatmap cells (an <image> per heatmap) and
+# scatter points and lines (path.point, path.js-line).
+PLOTS_JS = (
+    "({ready: document.documentElement.getAttribute('data-plots'),"
+    " drawn: Array.from(document.querySelectorAll('div.plot[data-drawn]')).map(d => d.closest('figure').id),"
+    " heatmaps: document.querySelectorAll('div.plot .heatmaplayer image').length,"
+    " points: document.querySelectorAll('div.plot path.point').length,"
+    " lines: document.querySelectorAll('div.plot path.js-line').length})"
+)
+OPEN_CURVES_JS = (
+    "(() => { const d = document.getElementById('curves'); if (!d) return false; d.open = true; return true; })()"
+)
+FIGURE_BOX_JS = (
+    "(() => { const f = document.querySelector('#curves figure.interactive'); if (!f) return null;"
+    " f.scrollIntoView(); const r = f.getBoundingClientRect();"
+    " return {x: r.x + window.scrollX, y: r.y + window.scrollY, width: r.width, height: r.height}; })()"
 )
 # Sort the first table by its macro_f1 column, twice (ascending, then descending).
 SORT_JS = (
@@ -218,28 +238,67 @@ def inspect_page(chromium: str, page: Path, profile: Path) -> dict:
         browser.wait_for(lambda m: m.get("method") == "Page.loadEventFired" and m.get("sessionId") == session, 60)
         time.sleep(0.3)  # let late console and network events arrive
         state = browser.evaluate(STATE_JS, session)
-        sort = browser.evaluate(SORT_JS, session)
+        plots = browser.evaluate(PLOTS_JS, session)
         shot = browser.call("Page.captureScreenshot", {"format": "png"}, session)
+        opened = browser.evaluate(OPEN_CURVES_JS, session)
+        time.sleep(0.5)  # the toggle event draws the section's figures
+        opened_plots = browser.evaluate(PLOTS_JS, session) if opened else None
+        box = browser.evaluate(FIGURE_BOX_JS, session) if opened else None
+        figure_shot = None
+        if box:
+            clip = {**box, "scale": 1}
+            figure_shot = browser.call("Page.captureScreenshot", {"format": "png", "clip": clip}, session)["data"]
+        sort = browser.evaluate(SORT_JS, session)
     finally:
         browser.close()
     errors, requests = _problems(browser.events)
     pixels = mpimg.imread(io.BytesIO(base64.b64decode(shot["data"])), format="png")
-    return {"state": state, "sort": sort, "pixels": pixels, "errors": errors, "requests": requests}
+    return {
+        "state": state,
+        "plots": plots,
+        "opened_plots": opened_plots,
+        "sort": sort,
+        "pixels": pixels,
+        "shot": base64.b64decode(shot["data"]),
+        "figure_shot": base64.b64decode(figure_shot) if figure_shot else None,
+        "errors": errors,
+        "requests": requests,
+    }
+
+
+def save_screenshots(seen: dict, out_dir: Path, prefix: str = "report") -> list[Path]:
+    """Write the first-screen and interactive-figure screenshots as PNGs into ``out_dir``."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    out = []
+    for name, data in (("first_screen", seen["shot"]), ("interactive_figure", seen["figure_shot"])):
+        if data:
+            path = out_dir / f"{prefix}_{name}.png"
+            path.write_bytes(data)
+            out.append(path)
+    return out
 
 
 def test_report_renders_in_headless_chromium(chromium: str, tmp_path: Path) -> None:
     run = write_run(tmp_path / "run", **PAIR_FOR_BROWSER)
     report = build_report(run)
-    n_figures = report.read_text().count("<figure")
-    assert n_figures >= 3
+    text = report.read_text()
+    n_figures, n_images = text.count("<figure"), text.count("<img ")
+    assert n_images >= 3 and n_figures > n_images
     seen = inspect_page(chromium, report, tmp_path / "profile")
     assert seen["errors"] == [], f"console errors: {seen['errors']}"
     assert seen["requests"] == [], f"failed or external requests: {seen['requests']}"
     state = seen["state"]
     assert state["ready"] == "ready" and state["title"].startswith("speechprobe report")
-    assert len(state["images"]) == n_figures == state["figures"]
+    assert state["figures"] == n_figures and state["interactive"] == n_figures - n_images
+    assert len(state["images"]) == n_images
     for img in state["images"]:
         assert img["done"] and img["w"] > 0 and img["h"] > 0
+    plots = seen["plots"]  # the summary's headline heatmap is drawn at once, its cells in the DOM
+    assert plots["ready"] == "ready" and "fig-headline" in plots["drawn"] and plots["heatmaps"] >= 1
+    opened = seen["opened_plots"]  # opening "Layer curves" draws its figures: lines and below-chance points
+    assert len(opened["drawn"]) > len(plots["drawn"]) and opened["lines"] > plots["lines"]
+    shots = save_screenshots(seen, tmp_path / "screenshots")
+    assert [p.name for p in shots] == ["report_first_screen.png", "report_interactive_figure.png"]
     up, down = seen["sort"]
     assert len(up) >= 2 and up == sorted(up) and down == sorted(up, reverse=True)
     pixels = seen["pixels"]

@@ -1,0 +1,131 @@
+"""Build a run's report: ``report.html`` (one self-contained file), ``report.md``, ``main_table.{csv,tex}``.
+
+:func:`build_report` works from the files in the run directory alone (:mod:`.load`). "Best layer" is the
+primary probe's everywhere (:mod:`speechprobe.analysis.primary`); other probes are secondary columns and
+lines. The page opens with the summary (headline heatmap, "what this shows", depth fingerprints) and
+keeps the details in collapsed sections (:mod:`.render`).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from ..analysis.curves import DEFAULT_TOL, baseline_gain, curve_shapes, paralinguistic_summary
+from ..errors import SpeechprobeError
+from ..files import write_text
+from .figures import detail_figures, summary_figures
+from .findings import findings, warnings_for, zeroshot_findings
+from .headline import headline_table
+from .latex import write_main_table
+from .load import RunData, chance_table, load_run
+from .render import Report, render_html, render_markdown
+from .tables import Table, detail_tables, kv_table, main_table, models_frame, skipped_count, skipped_frame
+from .takeaways import what_this_shows
+from .text import md_escape
+
+
+def run_headline(data: RunData, chance: pd.DataFrame | None = None) -> pd.DataFrame:
+    """The headline rows of a loaded run (:func:`.headline.headline_table` at the primary probe)."""
+    chance = chance_table(data) if chance is None else chance
+    gains = baseline_gain(
+        data.summary, data.baselines, "macro_f1", data.results, data.depths, data.primary, ratios=data.ratios
+    )
+    levels = {r.task: float(r.chance_macro_f1) for r in chance.itertuples() if pd.notna(r.chance_macro_f1)}
+    return headline_table(
+        data.summary, gains, levels, data.primary, data.baselines, data.depths, data.permutation, data.bootstrap
+    )
+
+
+def takeaways(run_dir: Path) -> list[str]:
+    """The "what this shows" sentences of a run directory (the console prints them after a run)."""
+    data = load_run(Path(run_dir))
+    return what_this_shows(run_headline(data), data.primary)
+
+
+def _notes(data: RunData) -> list[str]:
+    notes = [str(n) for n in data.analysis.get("notes", [])]
+    notes += [f"{out.analysis}: {n}" for out in data.outputs for n in out.notes]
+    if data.permutation is None:
+        notes.append(
+            "No permutation.csv: permutation tests were not run (speechprobe report --permutations N runs them)."
+        )
+    if data.chance is None:
+        notes.append("No chance.csv: the empirical chance per layer comes with the permutation tests.")
+    return notes
+
+
+def _run_tables(data: RunData) -> list[Table]:
+    return [
+        kv_table(data.config, "Configuration"),
+        kv_table(data.manifest.get("versions") or {}, "Versions"),
+        Table("Models", models_frame(data.manifest)),
+        Table(
+            "Skipped items",
+            skipped_frame(data.manifest),
+            f"{skipped_count(data.manifest)} item(s) skipped, with reasons.",
+        ),
+    ]
+
+
+def _meta(data: RunData) -> str:
+    cfg = data.config
+    parts = [f"primary probe {data.primary}"]
+    for key, label in (("folds", "folds"), ("seed", "seed"), ("n_per_class", "clips per class")):
+        if cfg.get(key) is not None:
+            parts.append(f"{label} {cfg[key]}")
+    if cfg.get("window"):
+        parts.append(f"window {cfg['window']}")
+    return "; ".join(parts)
+
+
+def build_report(run_dir: Path, title: str | None = None) -> Path:
+    """Write ``RUN/report.html``, ``RUN/report.md``, ``RUN/main_table.csv`` and ``RUN/main_table.tex``
+    (and the score figures in ``RUN/figures``) from the files in ``run_dir``; return the HTML path.
+
+    Missing or partial inputs are listed in the report's "Missing or partial data" box; whatever can
+    be computed is still rendered. Raises SpeechprobeError only when ``run_dir`` is not a directory.
+    """
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise SpeechprobeError(f"{run_dir}: no such run directory")
+    data = load_run(run_dir)
+    chance = chance_table(data)
+    shapes = curve_shapes(data.summary, "macro_f1", DEFAULT_TOL, data.depths, data.results, data.ratios)
+    gains = baseline_gain(
+        data.summary, data.baselines, "macro_f1", data.results, data.depths, data.primary, ratios=data.ratios
+    )
+    para = paralinguistic_summary(gains, data.tasks_meta)
+    table = main_table(data, chance, shapes)
+    headline = run_headline(data, chance)
+    head, finger = summary_figures(data, headline)
+    figures, fig_problems = detail_figures(data, chance)
+    fingerprint_sentences = [s for o in data.outputs if o.analysis == "fingerprints" for s in o.findings]
+    all_findings = findings(data, table, shapes, para)
+    rep = Report(
+        title=title or f"speechprobe report: {run_dir.name}",
+        meta=_meta(data),
+        takeaways=what_this_shows(headline, data.primary),
+        headline=head,
+        fingerprints=finger,
+        findings=[
+            *all_findings[:1],
+            *fingerprint_sentences,
+            *all_findings[1:],
+            *zeroshot_findings(data),
+            *(s for o in data.outputs if o.analysis != "fingerprints" for s in o.findings),
+        ],
+        warnings=warnings_for(data),
+        problems=[*data.problems, *fig_problems],
+        tables=detail_tables(data, table, shapes, gains, para, chance),
+        figures=figures,
+        run_tables=_run_tables(data),
+        notes=_notes(data),
+    )
+    write_main_table(run_dir, table, data.baselines)
+    write_text(run_dir / "report.md", render_markdown(rep, run_dir, escape=md_escape))
+    return write_text(run_dir / "report.html", render_html(rep))
+
+
+__all__ = ["build_report", "run_headline", "takeaways"]

@@ -1,0 +1,185 @@
+"""The report's figures: the summary figures (headline heatmap, depth fingerprints) and the detail figures
+(layer curves per task, heatmaps, zero-shot scatter, the analyses' and embeddings' PNGs), each with its caption.
+
+A figure the report can draw interactively carries its Plotly specification (hover: exact values, CI, n;
+legend: toggle models and probes) and a static PNG for papers and report.md; the others are PNGs. Only
+figures of this run are shown: those drawn here, those its analyses recorded (analysis.json,
+``analyses/*.json``) and those other stages listed (manifest.json); ``figures/`` is never globbed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+
+import pandas as pd
+
+from ..analysis.plots import plot_best_heatmap, plot_layer_heatmaps, plot_zeroshot_scatter
+from ..rundir import slug
+from . import interactive
+from .headline import NORMALISED_RANGE
+from .load import RunData
+from .paper_figures import plot_headline, plot_task_panels
+from .render import Figure
+
+OTHER_CAPTIONS = {
+    "zeroshot_correlation.png": (
+        "Zero-shot against best-layer probe Macro-F1 per (model, task), both chance-normalised, with the pooled "
+        "Spearman and Pearson correlations and their 95% bootstrap intervals over tasks (zeroshot_correlation.csv)."
+    ),
+}
+
+HEADLINE_CAPTION = (
+    "Best-layer Macro-F1 of the primary probe ({primary}) per model (rows) and task (columns), on a "
+    "chance-normalised colour scale ((score − chance) / (1 − chance): 0 = chance, 1 = perfect; clipped to "
+    "[{lo}, {hi}]). Each cell: the score ± its 95% interval (corrected resampled t) and, for models, the gain over "
+    "the best hand-crafted baseline with its 95% interval; hover for the layer, depth, n and the out-of-fold score."
+)
+FINGERPRINT_CAPTION = (
+    "Depth fingerprints on relative depth (0 = input embedding, 1 = last layer): per task and model, the peak "
+    "layer of the primary probe ({primary}; dot) and the first layer reaching 90% of the rise above chance (bar), "
+    "each with its 95% bootstrap interval over folds (fingerprints.csv)."
+)
+
+
+def summary_figures(data: RunData, headline: pd.DataFrame) -> tuple[Figure | None, Figure | None]:
+    """The headline heatmap and the depth fingerprints (interactive, with their static PNGs)."""
+    fig_dir = data.run_dir / "figures"
+    head = None
+    spec = interactive.headline_figure(headline)
+    if spec is not None:
+        png = plot_headline(headline, fig_dir / "headline.png")
+        lo, hi = NORMALISED_RANGE
+        caption = HEADLINE_CAPTION.format(primary=data.primary, lo=lo, hi=hi)
+        head = Figure(caption, "Summary", path=png, spec=spec, key="headline")
+    finger = None
+    table = _fingerprints(data.run_dir)
+    if table is not None:
+        spec = interactive.fingerprint_figure(table, data.primary, order=sorted(data.depths))
+        if spec is not None:
+            png = data.run_dir / "figures" / "fingerprints.png"
+            path = png if png.is_file() else None
+            caption = FINGERPRINT_CAPTION.format(primary=data.primary)
+            finger = Figure(caption, "Summary", path=path, spec=spec, key="fingerprints")
+    return head, finger
+
+
+def _fingerprints(run_dir: Path) -> pd.DataFrame | None:
+    path = run_dir / "fingerprints.csv"
+    if not path.is_file():
+        return None
+    try:
+        return pd.read_csv(path, dtype={"model": str, "task": str, "probe": str, "metric": str})
+    except (ValueError, pd.errors.ParserError, pd.errors.EmptyDataError, OSError):
+        return None
+
+
+def curve_figures(data: RunData, chance_line: dict[str, float]) -> list[Figure]:
+    """Per task: the layer curves, interactive (all models, bands of the primary probe) and as a static
+    panel-per-model PNG (bands clipped to [0, 1], relative depth when depths differ, below-chance circled)."""
+    out = []
+    summary = data.summary
+    rows = summary[summary["metric"] == "macro_f1"]
+    folds = data.config.get("folds")
+    for task in sorted(rows["task"].unique()):
+        task_rows = rows[rows["task"] == task]
+        chance = chance_line.get(task)
+        spec = interactive.curves_figure(task_rows, data.depths, data.primary, chance, order=sorted(data.depths))
+        drawn = plot_task_panels(
+            task_rows, data.depths, data.primary, data.run_dir / "figures" / f"panels_{slug(task)}.png", chance, task
+        )
+        if spec is None or drawn is None:
+            continue
+        png, below, relative = drawn
+        caption = curves_caption(task, data.primary, relative, below, folds, png.name)
+        out.append(Figure(caption, "Layer curves", path=png, spec=spec, key=f"curves-{slug(task)}"))
+    return out
+
+
+def curves_caption(task: str, primary: str, relative: bool, below: list[str], folds, png: str) -> str:
+    """The caption of a task's interactive layer curves (the static panels are described in their file)."""
+    over = f"over {folds} folds" if folds else "over folds"
+    axis = "relative depth (0 = input embedding, 1 = last layer)" if relative else "the layer index"
+    text = (
+        f"Macro-F1 per layer on {task}, against {axis}: one line per model for the primary probe ({primary}), "
+        f"mean {over} with its 95% interval (corrected resampled t, clipped to [0, 1]); secondary probes dashed and "
+        "hidden until clicked in the legend; dash-dotted: the best hand-crafted baseline (the others in the legend); "
+        f"dotted: chance. figures/{png} has one panel per model, for papers."
+    )
+    if below:
+        text += f" Circled in red: layers whose mean is below chance ({', '.join(below)})."
+    return text
+
+
+def detail_figures(data: RunData, chance: pd.DataFrame) -> tuple[list[Figure], list[str]]:
+    """The detail figures in page order and the problems met drawing them."""
+    fig_dir = data.run_dir / "figures"
+    entries: list[Figure] = []
+    problems: list[str] = []
+    summary = data.summary
+    chance_line = {r.task: float(r.chance_macro_f1) for r in chance.itertuples() if pd.notna(r.chance_macro_f1)}
+    try:
+        entries += curve_figures(data, chance_line)
+        png = plot_best_heatmap(summary, fig_dir / "heatmap_best.png", "macro_f1", data.depths, data.primary)
+        if png:
+            caption = (
+                f"Best Macro-F1 per model (rows) and task (columns), at each pair's best layer of the "
+                f"primary probe ({data.primary}); grey: no result."
+            )
+            entries.append(Figure(caption, "Heatmaps", path=png))
+        for png in plot_layer_heatmaps(summary, fig_dir, "macro_f1", data.depths):
+            model = _name_from(png.stem.removeprefix("heatmap_layers_"), summary["model"])
+            caption = f"Macro-F1 of {model} per layer (rows) and task (columns), one panel per probe; grey: no result."
+            entries.append(Figure(caption, "Heatmaps", path=png))
+        png = plot_zeroshot_scatter(summary, fig_dir / "zeroshot_vs_probe.png", probe=data.primary)
+        if png:
+            caption = (
+                "Zero-shot Macro-F1 (one point per model, task and prompt) against the best-layer Macro-F1 of "
+                f"the primary probe ({data.primary}) of the same model (hollow: of any model); points below the "
+                "dashed diagonal are tasks where probing the layers recovers more than prompting."
+            )
+            entries.append(Figure(caption, "Zero-shot vs probes", path=png))
+    except Exception as e:  # a figure that cannot be drawn is reported, the rest of the report goes on
+        problems.append(f"some figures could not be drawn ({type(e).__name__}: {e})")
+    entries += _listed_figures(data, {e.path.name for e in entries if e.path is not None})
+    return entries, problems
+
+
+def _listed_figures(data: RunData, drawn: set[str]) -> list[Figure]:
+    """The analyses' figures (their own captions; the fingerprints lead the summary instead) and the PNGs
+    analysis.json and manifest.json list."""
+    out = []
+    for o in data.outputs:
+        if o.analysis == "fingerprints":
+            drawn |= {Path(f.path).name for f in o.figures}
+            continue
+        for f in o.figures:
+            if (data.run_dir / f.path).is_file() and Path(f.path).name not in drawn:
+                drawn.add(Path(f.path).name)
+                out.append(Figure(f.caption, f.section, path=data.run_dir / f.path))
+    summary = data.summary
+    models = sorted(set(summary["model"]) | set(data.manifest.get("models") or {}))
+    tasks = sorted(set(summary["task"]) | set(data.tasks_meta))
+    embeddings = {f"{kind}_{slug(m)}_{slug(t)}.png" for kind in ("tsne", "umap") for m in models for t in tasks}
+    listed = [*(data.analysis.get("captions") or {}).items(), *((f, None) for f in data.manifest.get("figures") or [])]
+    for rel, caption in listed:
+        png = data.run_dir / rel
+        if png.name in drawn or png.suffix != ".png" or not png.is_file():
+            continue
+        drawn.add(png.name)
+        if caption:
+            out.append(Figure(str(caption), "Embeddings" if png.name in embeddings else "Analyses", path=png))
+        else:
+            text = OTHER_CAPTIONS.get(png.name, f"Figure {png.name} of this run.")
+            out.append(Figure(text, "Other figures", path=png))
+    return out
+
+
+def _name_from(name_slug: str, names: Iterable[str]) -> str:
+    for name in sorted(set(names)):
+        if slug(str(name)) == name_slug:
+            return str(name)
+    return name_slug
+
+
+__all__ = ["OTHER_CAPTIONS", "curve_figures", "detail_figures", "summary_figures"]
