@@ -212,7 +212,8 @@ def test_layer_analyses_with_a_random_init_twin(tones, tiny_whisper, tmp_path):
     fp = pd.read_csv(out / "fingerprints.csv")
     assert set(fp["model"]) == {"tiny-whisper0", "tiny-whisper0+random"}
     md = (out / "report.md").read_text()
-    assert "![Figure 1](figures/fingerprints.png)" in md and "figures/similarity_layers_tiny-whisper0.png" in md
+    assert "![Figure 1](figures/headline.png)" in md and "![Figure 2](figures/fingerprints.png)" in md  # summary first
+    assert "figures/similarity_layers_tiny-whisper0.png" in md
     assert "figures/mdl_manifest.png" in md and "Random-init controls" in md
 
 

@@ -140,7 +140,7 @@ def test_pipeline_results_csv_identical_with_ray(ray_session, tiny_whisper, tone
     pipeline.run(cfg("ray", engine="ray", ray_actors=1))
     assert (tmp_path / "local" / "results.csv").read_bytes() == (tmp_path / "ray" / "results.csv").read_bytes()
     extraction = json.loads((tmp_path / "ray" / "manifest.json").read_text())["extraction"]
-    assert sorted(v["computed"] for v in extraction.values()) == [24, 24]
+    assert sorted(v["computed"] for v in extraction.values()) == [24, 24, 24]  # model, mfcc, acoustic cues
 
 
 def test_too_many_actors_is_a_clear_error(ref, ray_session):

@@ -95,6 +95,8 @@ def cfg(tasks, out: Path, cache: Path, **kw):
         fingerprints=False,
         similarity=False,
         mdl=False,
+        cue_probes=False,  # the cue analyses are not what the fault cases test (and add a feature space)
+        layer_weights=False,
         report=False,
         progress=False,
         cache=cache,

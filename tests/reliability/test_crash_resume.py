@@ -128,7 +128,7 @@ def test_two_processes_share_one_cache(tones, tiny_whisper, tmp_path):
         assert p.wait(timeout=600) == 0, p.stderr.read()
     assert (tmp_path / "run0" / "results.csv").read_bytes() == (tmp_path / "run1" / "results.csv").read_bytes()
     rep = FeatureStore(cache / "features").verify()
-    assert rep.ok and rep.items == 2 * 24  # two models x 24 clips, each stored once
+    assert rep.ok and rep.items == 3 * 24  # two models and the acoustic cues x 24 clips, each stored once
 
 
 def test_reproduce_reports_no_difference(tones, tiny_whisper, tmp_path, monkeypatch):
