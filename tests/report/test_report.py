@@ -308,3 +308,28 @@ def test_load_run_and_missing_directory(tmp_path: Path, run_dir: Path) -> None:
         build_report(tmp_path / "nope")
     manifest = json.loads((run_dir / "manifest.json").read_text())
     assert manifest["tasks"]["keyword"]["grouped_folds"] is False
+
+
+def test_embedded_figures_are_compact_and_look_the_same(tmp_path):
+    """The report embeds figures with a 256-colour palette: smaller, same size, nearly the same colours."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    from speechprobe.report.page import compact_png
+
+    fig, ax = plt.subplots(figsize=(4, 3))
+    ax.imshow(np.linspace(0, 1, 400).reshape(20, 20), cmap="viridis")
+    ax.plot([0, 19], [0, 19], color="tab:red")
+    fig.savefig(tmp_path / "f.png", dpi=120)
+    plt.close(fig)
+    data = (tmp_path / "f.png").read_bytes()
+    small = compact_png(data)
+    before = mpimg.imread(io.BytesIO(data), format="png")[..., :3]
+    after = mpimg.imread(io.BytesIO(small), format="png")[..., :3]
+    assert len(small) < 0.7 * len(data) and before.shape == after.shape
+    diff = np.abs(before - after)
+    assert np.quantile(diff, 0.99) < 0.05 and diff.mean() < 0.005  # a few anti-aliased edge pixels shift more
+    assert compact_png(b"not a png") == b"not a png"
