@@ -89,7 +89,8 @@ def open_task(
             **words,
         )
         return task, source
-    from .hf import is_dataset_folder, is_hub_id
+    from .hf import is_hub_id
+    from .hf_layout import is_dataset_folder
 
     if (path.exists() and (is_dataset_folder(path) or path.suffix in (".parquet", ".arrow"))) or is_hub_id(spec):
         return _user_dataset(spec, columns, split, streaming, max_seconds)
