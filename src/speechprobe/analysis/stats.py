@@ -281,6 +281,7 @@ def selection_test(
     as the probe runner scores (False: over the classes present, as before that change); ``settings``: the
     run's probe hyper-parameters.
     """
+    # Over 60 lines because its 14 parameters and their docstring take half; the body is checks, then one test.
     if n_permutations < 1:
         raise ConfigError(f"n_permutations is {n_permutations}; use 1 or more")
     X = features if isinstance(features, np.ndarray) else np.asarray(features)  # a memmap stays one

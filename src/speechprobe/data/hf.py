@@ -40,17 +40,12 @@ import numpy as np
 from ..errors import AudioError, SpeechprobeError
 from .audio import MAX_CLIP_SECONDS, Decoded, decode_bytes, from_array, read, validate
 from .clip import Clip, audio_hash
+from .hf_layout import DATA_SUFFIXES, data_files, empty_saved_splits, is_saved, split_of
 from .source import SkipLog, normalise_label, sha256_lines
 
 log = logging.getLogger("speechprobe")
 
 HUB_ID = re.compile(r"^[A-Za-z0-9][\w.\-]*/[\w.\-]+$")
-_SPLIT_WORDS = {  # words in a data file's path -> its split, as the hub names them
-    **dict.fromkeys(("train", "training"), "train"),
-    **dict.fromkeys(("validation", "valid", "val", "dev"), "validation"),
-    **dict.fromkeys(("test", "testing", "eval", "evaluation"), "test"),
-}
-_DATA_SUFFIXES = (".parquet", ".arrow")
 _SCALARS = (str, int, float, bool, type(None))
 
 
@@ -72,11 +67,6 @@ class Columns:
 def is_hub_id(spec: str) -> bool:
     """``owner/name`` that is not an existing local path."""
     return bool(HUB_ID.match(spec)) and not Path(spec).expanduser().exists()
-
-
-def is_dataset_folder(path: Path) -> bool:
-    """A ``save_to_disk`` folder or a folder holding parquet/arrow files."""
-    return path.is_dir() and (_is_saved(path) or bool(_data_files(path)))
 
 
 def local_copy_hint(hub_id: str, split: str | None = None, name: str | None = None) -> str:
@@ -158,11 +148,11 @@ class HFSource:
         import datasets
 
         self.base = path if path.is_dir() else path.parent
-        if path.is_dir() and _is_saved(path):
+        if path.is_dir() and is_saved(path):
             try:
                 ds = datasets.load_from_disk(str(path))
             except Exception as e:
-                empty = _empty_saved_splits(path)
+                empty = empty_saved_splits(path)
                 if empty:  # datasets cannot load a saved dataset with no rows (no shards)
                     what = f"split {', '.join(empty)}" if empty != [""] else "the saved dataset"
                     raise SpeechprobeError(f"{path}: {what} is empty (no rows)") from None
@@ -170,9 +160,7 @@ class HFSource:
             self._data_files = sorted(p for p in path.rglob("*") if p.is_file())
             splits = list(ds) if isinstance(ds, Mapping) else [None]
             return "save_to_disk", ds, splits
-        files = (
-            [path] if path.is_file() and path.suffix in _DATA_SUFFIXES else _data_files(path) if path.is_dir() else []
-        )
+        files = [path] if path.is_file() and path.suffix in DATA_SUFFIXES else data_files(path) if path.is_dir() else []
         if not files:
             raise SpeechprobeError(
                 f"{path}: not a dataset: expected a `save_to_disk` folder (state.json or dataset_dict.json), "
@@ -181,7 +169,7 @@ class HFSource:
         self._data_files = files
         by_split: dict[str, list[str]] = {}
         for f in files:
-            by_split.setdefault(_split_of(f.relative_to(self.base)), []).append(str(f))
+            by_split.setdefault(split_of(f.relative_to(self.base)), []).append(str(f))
         builder = "parquet" if files[0].suffix == ".parquet" else "arrow"
         try:
             ds = datasets.load_dataset(builder, data_files=by_split, streaming=True)
@@ -453,53 +441,6 @@ def _first(ds) -> dict | None:
     for row in ds:
         return row
     return None
-
-
-def _is_saved(path: Path) -> bool:
-    return (path / "dataset_dict.json").is_file() or (path / "state.json").is_file()
-
-
-def _empty_saved_splits(path: Path) -> list[str]:
-    """Splits of a ``save_to_disk`` folder saved without any data shard."""
-    import json
-
-    folders = {"": path}
-    if (path / "dataset_dict.json").is_file():
-        try:
-            names = json.loads((path / "dataset_dict.json").read_text()).get("splits", [])
-        except (OSError, ValueError):
-            return []
-        folders = {repr(n): path / n for n in names}
-    empty = []
-    for name, folder in folders.items():
-        try:
-            state = json.loads((folder / "state.json").read_text())
-        except (OSError, ValueError):
-            continue
-        if not state.get("_data_files"):
-            empty.append(name)
-    return empty
-
-
-def _data_files(folder: Path) -> list[Path]:
-    """Parquet files under ``folder`` (else arrow files), sorted; hidden folders left out."""
-    for suffix in _DATA_SUFFIXES:
-        files = sorted(
-            p
-            for p in folder.rglob(f"*{suffix}")
-            if p.is_file() and not any(part.startswith(".") for part in p.relative_to(folder).parts)
-        )
-        if files:
-            return files
-    return []
-
-
-def _split_of(rel: Path) -> str:
-    """The split a data file belongs to, from the words in its path (as the hub names them)."""
-    for token in re.split(r"[/_.\-\s]+", rel.as_posix().lower()):
-        if token in _SPLIT_WORDS:
-            return _SPLIT_WORDS[token]
-    return "train"
 
 
 def _audio_path(value: Any) -> str | None:

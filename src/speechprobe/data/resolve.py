@@ -62,34 +62,13 @@ def open_task(
     if spec in tasks:
         task = tasks[spec]
         if task.source == "synthetic":
-            from .synthetic.generate import ensure_task
-
-            size = f"n{n_per_class}" if n_per_class else "default"
-            out_dir = cache_root / "synthetic" / f"{spec}-seed{seed}-{size}"
-            csv, repaired = ensure_task(spec, out_dir, n_per_class=n_per_class, seed=seed, progress=progress)
-            source = ManifestSource(csv, task=spec, max_seconds=max_seconds)
-            source.repaired = repaired  # clips found damaged in the cache and rendered again (manifest.json)
-            return task, source
+            return task, _synthetic_source(spec, cache_root, seed, n_per_class, progress, max_seconds)
         return _dataset_task(task, None, columns, split, streaming, max_seconds)
     path = Path(spec).expanduser()
     if path.suffix.lower() == ".csv":
-        source = ManifestSource(path, max_seconds=max_seconds)
-        labels = tuple(sorted(Counter(source.labels())))
-        sidecar = path.with_name(path.stem + VERBALISER_SUFFIX)  # manifest.csv -> manifest.verbalisers.json
-        words = (
-            dict(zip(("display_names", "verbalisers"), load_verbalisers(sidecar, labels))) if sidecar.is_file() else {}
-        )
-        task = Task(
-            name=path.stem,
-            labels=labels,
-            paralinguistic=False,
-            source=str(path),
-            cue="user manifest",
-            group_column="group" if source.has_groups else None,
-            **words,
-        )
-        return task, source
-    from .hf import is_dataset_folder, is_hub_id
+        return _manifest_task(path, max_seconds)
+    from .hf import is_hub_id
+    from .hf_layout import is_dataset_folder
 
     if (path.exists() and (is_dataset_folder(path) or path.suffix in (".parquet", ".arrow"))) or is_hub_id(spec):
         return _user_dataset(spec, columns, split, streaming, max_seconds)
@@ -101,6 +80,38 @@ def open_task(
         f"unknown task {spec!r}; {close_matches(spec, list(tasks))} "
         f"(or pass a manifest .csv, a local dataset folder, an HF id owner/name, or NAME=FOLDER)"
     )
+
+
+def _synthetic_source(
+    spec: str, cache_root: Path, seed: int, n_per_class: int | None, progress: bool, max_seconds: float | None
+) -> ManifestSource:
+    """A synthetic task's clips: generated once into ``cache_root/synthetic`` and read back through their manifest."""
+    from .synthetic.generate import ensure_task
+
+    size = f"n{n_per_class}" if n_per_class else "default"
+    out_dir = cache_root / "synthetic" / f"{spec}-seed{seed}-{size}"
+    csv, repaired = ensure_task(spec, out_dir, n_per_class=n_per_class, seed=seed, progress=progress)
+    source = ManifestSource(csv, task=spec, max_seconds=max_seconds)
+    source.repaired = repaired  # clips found damaged in the cache and rendered again (manifest.json)
+    return source
+
+
+def _manifest_task(path: Path, max_seconds: float | None) -> tuple[Task, ManifestSource]:
+    """A user manifest .csv: its labels, groups and verbaliser sidecar (``manifest.verbalisers.json``)."""
+    source = ManifestSource(path, max_seconds=max_seconds)
+    labels = tuple(sorted(Counter(source.labels())))
+    sidecar = path.with_name(path.stem + VERBALISER_SUFFIX)  # manifest.csv -> manifest.verbalisers.json
+    words = dict(zip(("display_names", "verbalisers"), load_verbalisers(sidecar, labels))) if sidecar.is_file() else {}
+    task = Task(
+        name=path.stem,
+        labels=labels,
+        paralinguistic=False,
+        source=str(path),
+        cue="user manifest",
+        group_column="group" if source.has_groups else None,
+        **words,
+    )
+    return task, source
 
 
 def _columns(task: Task | None, overrides: Mapping[str, str | None] | None):

@@ -63,66 +63,81 @@ def _test_phrases(data: RunData, model: str, task: str) -> list[str]:
 
 def findings(data: RunData, table: pd.DataFrame, shapes: pd.DataFrame, para: pd.DataFrame) -> list[str]:
     """Plain sentences generated from the numbers."""
-    out = []
     probed = sorted(set(data.summary.loc[data.summary["layer"].notna(), "model"]))
-    bases = [m for m in probed if m in data.baselines or data.depths.get(m) == 1]
-    models = [m for m in probed if m not in bases]
-    probes = sorted(p for p in set(data.summary["probe"]) if not p.startswith("zeroshot:") and p != "kmeans")
-    tasks = sorted(set(data.summary["task"]))
     if not probed:
         return ["No probe scores are available, so no findings can be stated; see “Missing or partial data”."]
-    folds = data.config.get("folds")
-    seed = data.config.get("seed", data.manifest.get("seed", 0))
-    out.append(
-        f"This run probed {len(models)} model(s) ({', '.join(models) or 'none'})"
-        + (f" and {len(bases)} hand-crafted baseline(s) ({', '.join(bases)})" if bases else "")
-        + f" on {len(tasks)} task(s) ({', '.join(tasks)}) with the {', '.join(probes) or 'no'} probe(s)"
-        + (f" over {folds} cross-validation folds (seed {seed})." if folds else ".")
-    )
+    out = [_overview_sentence(data, probed)]
     shape_of = shapes.set_index(["model", "task", "probe"]) if not shapes.empty else None
     for r in table.itertuples(index=False):
         if pd.isna(r.macro_f1):
             continue
-        parts = [f"layer {r.layer} of 0–{r.num_layers - 1}, {r.probe}; Macro-F1 {pm(r.macro_f1, r.ci95)}"]
-        if pd.notna(r.p_best):
-            spread = r.best_layer_distribution or f"layer {r.layer} in {100 * r.p_best:.0f} % of resamples"
-            parts.append(
-                f"out-of-fold Macro-F1 {fmt(r.macro_f1_oof)} [{fmt(r.oof_ci_low)}, {fmt(r.oof_ci_high)}] "
-                f"(bootstrap over clips); best {r.probe} layer over resamples: {spread}"
-            )
-        if pd.notna(r.baseline_macro_f1):
-            parts.append(f"baseline {r.best_baseline} {fmt(r.baseline_macro_f1)}")
-        if pd.notna(r.chance_macro_f1):
-            parts.append(f"chance {fmt(r.chance_macro_f1)}")
-        if r.num_layers > 1:
-            sentence = (
-                f"{task_start(r.task)} peaks at relative depth {r.relative_depth:.2f} in {r.model} "
-                f"({'; '.join(parts)})."
-            )
-        else:
-            sentence = (
-                f"{task_start(r.task)} reaches Macro-F1 {pm(r.macro_f1, r.ci95)} with {r.model} "
-                f"({'; '.join(parts[1:]) or r.probe})."
-            )
-        extra = []
-        if shape_of is not None and (r.model, r.task, r.probe) in shape_of.index:
-            extra.append(_shape_phrase(shape_of.loc[(r.model, r.task, r.probe)], r.probe))
-        if pd.notna(r.gain):
-            verb = "above" if r.gain > 0 else "below" if r.gain < 0 else "level with"
-            extra.append(f"{abs(r.gain):.3f} {verb} the best hand-crafted baseline")
-        tests = _test_phrases(data, r.model, r.task)
-        below = r.macro_f1 - (r.ci95 if np.isfinite(r.ci95) else 0) <= r.chance_macro_f1
-        if pd.notna(r.chance_macro_f1) and below and not tests:  # the permutation test, when run, decides
-            extra.append("not clearly above chance")
-        extra += tests
-        if extra:
-            sentence = sentence[:-1] + "; " + "; ".join(extra) + "."
-        out.append(sentence)
+        out.append(_peak_sentence(data, r, shape_of))
     out.extend(best_model_findings(data, table))
     out.extend(nuisance_findings(table, nuisance_baselines()))
     if not shapes.empty:
         counts = Counter(shapes["shape"])
         out.append(f"Of {len(shapes)} layer curves, " + ", ".join(f"{n} {k}" for k, n in counts.most_common()) + ".")
+    out.extend(_depth_group_findings(para))
+    return out
+
+
+def _overview_sentence(data: RunData, probed: list[str]) -> str:
+    """What the run probed: models, baselines, tasks, probes and folds."""
+    bases = [m for m in probed if m in data.baselines or data.depths.get(m) == 1]
+    models = [m for m in probed if m not in bases]
+    probes = sorted(p for p in set(data.summary["probe"]) if not p.startswith("zeroshot:") and p != "kmeans")
+    tasks = sorted(set(data.summary["task"]))
+    folds = data.config.get("folds")
+    seed = data.config.get("seed", data.manifest.get("seed", 0))
+    return (
+        f"This run probed {len(models)} model(s) ({', '.join(models) or 'none'})"
+        + (f" and {len(bases)} hand-crafted baseline(s) ({', '.join(bases)})" if bases else "")
+        + f" on {len(tasks)} task(s) ({', '.join(tasks)}) with the {', '.join(probes) or 'no'} probe(s)"
+        + (f" over {folds} cross-validation folds (seed {seed})." if folds else ".")
+    )
+
+
+def _peak_sentence(data: RunData, r, shape_of: pd.DataFrame | None) -> str:
+    """One headline row as a sentence: its best layer, uncertainty, baseline, chance, curve shape and tests."""
+    parts = [f"layer {r.layer} of 0–{r.num_layers - 1}, {r.probe}; Macro-F1 {pm(r.macro_f1, r.ci95)}"]
+    if pd.notna(r.p_best):
+        spread = r.best_layer_distribution or f"layer {r.layer} in {100 * r.p_best:.0f} % of resamples"
+        parts.append(
+            f"out-of-fold Macro-F1 {fmt(r.macro_f1_oof)} [{fmt(r.oof_ci_low)}, {fmt(r.oof_ci_high)}] "
+            f"(bootstrap over clips); best {r.probe} layer over resamples: {spread}"
+        )
+    if pd.notna(r.baseline_macro_f1):
+        parts.append(f"baseline {r.best_baseline} {fmt(r.baseline_macro_f1)}")
+    if pd.notna(r.chance_macro_f1):
+        parts.append(f"chance {fmt(r.chance_macro_f1)}")
+    if r.num_layers > 1:
+        sentence = (
+            f"{task_start(r.task)} peaks at relative depth {r.relative_depth:.2f} in {r.model} ({'; '.join(parts)})."
+        )
+    else:
+        sentence = (
+            f"{task_start(r.task)} reaches Macro-F1 {pm(r.macro_f1, r.ci95)} with {r.model} "
+            f"({'; '.join(parts[1:]) or r.probe})."
+        )
+    extra = []
+    if shape_of is not None and (r.model, r.task, r.probe) in shape_of.index:
+        extra.append(_shape_phrase(shape_of.loc[(r.model, r.task, r.probe)], r.probe))
+    if pd.notna(r.gain):
+        verb = "above" if r.gain > 0 else "below" if r.gain < 0 else "level with"
+        extra.append(f"{abs(r.gain):.3f} {verb} the best hand-crafted baseline")
+    tests = _test_phrases(data, r.model, r.task)
+    below = r.macro_f1 - (r.ci95 if np.isfinite(r.ci95) else 0) <= r.chance_macro_f1
+    if pd.notna(r.chance_macro_f1) and below and not tests:  # the permutation test, when run, decides
+        extra.append("not clearly above chance")
+    extra += tests
+    if extra:
+        sentence = sentence[:-1] + "; " + "; ".join(extra) + "."
+    return sentence
+
+
+def _depth_group_findings(para: pd.DataFrame) -> list[str]:
+    """Per model, where paralinguistic and non-paralinguistic tasks peak (mean relative depth)."""
+    out = []
     for model, rows in para.groupby("model", sort=True):
         known = rows[rows["group"] != "unknown"].set_index("group")
         if {"paralinguistic", "non-paralinguistic"} <= set(known.index):

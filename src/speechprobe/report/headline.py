@@ -83,6 +83,7 @@ def headline_table(
     distribution over resamples). The score's interval is clipped to [0, 1] (a Macro-F1 cannot leave it; the t
     interval can), and the normalised interval follows it.
     """
+    # Over 60 lines because each row spells out the 26 headline columns and the docstring defines every input.
     best = best_layers(summary, "macro_f1", depths)
     best = best[best["probe"] == primary]
     if best.empty:

@@ -314,7 +314,23 @@ def curves_figure(
                     below.append((float(x), float(r.mean), f"{model} layer {int(r.layer)} ({r.mean:.3f})"))
     x_max = 1.0 if relative else float(max(int(depth[m]) for m in multi) - 1)
     base = rows[~rows["model"].isin(multi) & (rows["probe"] == primary)].sort_values("mean", ascending=False)
-    for k, r in enumerate(base.drop_duplicates("model").itertuples(index=False)):
+    traces += _reference_traces(base.drop_duplicates("model"), palette, x_max, chance)
+    if below:
+        traces.append(_below_chance_trace(below))
+    layout = _layout(
+        380,
+        xaxis={"title": {"text": xlabel}, "zeroline": False, "gridcolor": "#eeeeee"},
+        yaxis={"title": {"text": "Macro-F1"}, "range": [0, 1.02], "gridcolor": "#eeeeee"},
+        legend={"groupclick": "toggleitem", "font": {"size": 11}},
+        hovermode="closest",
+    )
+    return {"data": traces, "layout": layout}
+
+
+def _reference_traces(base: pd.DataFrame, palette: Mapping[str, str], x_max: float, chance: float | None) -> list[dict]:
+    """Horizontal lines: one per baseline model (best first, the others legend-only), and chance (dotted)."""
+    traces = []
+    for k, r in enumerate(base.itertuples(index=False)):
         traces.append(
             {
                 "type": "scatter",
@@ -341,16 +357,7 @@ def curves_figure(
                 "hovertemplate": f"chance {chance:.3f}<extra></extra>",
             }
         )
-    if below:
-        traces.append(_below_chance_trace(below))
-    layout = _layout(
-        380,
-        xaxis={"title": {"text": xlabel}, "zeroline": False, "gridcolor": "#eeeeee"},
-        yaxis={"title": {"text": "Macro-F1"}, "range": [0, 1.02], "gridcolor": "#eeeeee"},
-        legend={"groupclick": "toggleitem", "font": {"size": 11}},
-        hovermode="closest",
-    )
-    return {"data": traces, "layout": layout}
+    return traces
 
 
 # ------------------------------------------------------------------------------------------ fingerprints
@@ -369,63 +376,10 @@ def fingerprint_figure(table: pd.DataFrame, probe: str, order: Sequence[str] | N
     step = 1.0 / (len(models) + 1)
     traces = []
     for j, model in enumerate(models):
-        sel = rows[rows["model"] == model].set_index("task")
-        peak, d90 = {"x": [], "y": [], "lo": [], "hi": [], "t": []}, {"x": [], "y": [], "lo": [], "hi": [], "t": []}
-        for i, task in enumerate(tasks):
-            if task not in sel.index:
-                continue
-            r = sel.loc[task]
-            y = -i - step * (j + 1)
-            hover = (
-                f"<b>{html.escape(model)} · {html.escape(task)}</b><br>peak at depth {r.peak_depth:.2f} "
-                f"[{r.peak_depth_lo:.2f}, {r.peak_depth_hi:.2f}] (layer {int(r.peak_layer)}, Macro-F1 "
-                f"{r.peak_score:.3f}; this layer in {r.peak_share:.0%} of resamples)"
-            )
-            if int(r.d90_layer) >= 0:
-                hover += f"<br>90 % of the rise at {r.d90_depth:.2f} [{r.d90_depth_lo:.2f}, {r.d90_depth_hi:.2f}]"
-                d90["x"].append(float(r.d90_depth))
-                d90["y"].append(y)
-                d90["lo"].append(float(r.d90_depth - r.d90_depth_lo))
-                d90["hi"].append(float(r.d90_depth_hi - r.d90_depth))
-                d90["t"].append(hover)
-            else:
-                hover += "<br>never rises above chance"
-            peak["x"].append(float(r.peak_depth))
-            peak["y"].append(y)
-            peak["lo"].append(float(r.peak_depth - r.peak_depth_lo))
-            peak["hi"].append(float(r.peak_depth_hi - r.peak_depth))
-            peak["t"].append(hover + f"<br>bootstrap over {int(r.n_folds)} folds")
+        peak, d90 = _fingerprint_points(rows[rows["model"] == model].set_index("task"), tasks, model, -step * (j + 1))
         for name, pts, symbol in (("peak", peak, "circle"), ("90 % of rise", d90, "line-ns-open")):
-            if not pts["x"]:
-                continue
-            traces.append(
-                {
-                    "type": "scatter",
-                    "mode": "markers",
-                    "x": pts["x"],
-                    "y": pts["y"],
-                    "text": pts["t"],
-                    "hovertemplate": "%{text}<extra></extra>",
-                    "name": f"{name}",
-                    "legendgroup": model,
-                    "legendgrouptitle": {"text": model},
-                    "marker": {
-                        "symbol": symbol,
-                        "size": 10 if symbol == "circle" else 16,
-                        "color": palette[model],
-                        "line": {"width": 3, "color": palette[model]},
-                    },
-                    "error_x": {
-                        "type": "data",
-                        "symmetric": False,
-                        "array": pts["hi"],
-                        "arrayminus": pts["lo"],
-                        "color": palette[model],
-                        "thickness": 1.2,
-                        "width": 3,
-                    },
-                }
-            )
+            if pts["x"]:
+                traces.append(_fingerprint_trace(name, pts, symbol, model, palette[model]))
     layout = _layout(
         90 + 34 * len(tasks) * max(1, len(models)) // 2 + 40 * len(tasks),
         xaxis={
@@ -456,6 +410,66 @@ def fingerprint_figure(table: pd.DataFrame, probe: str, order: Sequence[str] | N
         hovermode="closest",
     )
     return {"data": traces, "layout": layout}
+
+
+def _fingerprint_points(sel: pd.DataFrame, tasks: Sequence[str], model: str, offset: float) -> tuple[dict, dict]:
+    """One model's peak and 90 %-of-rise points (x, y, interval lo/hi, hover text), a row per task at -i + offset."""
+    peak, d90 = {"x": [], "y": [], "lo": [], "hi": [], "t": []}, {"x": [], "y": [], "lo": [], "hi": [], "t": []}
+    for i, task in enumerate(tasks):
+        if task not in sel.index:
+            continue
+        r = sel.loc[task]
+        y = -i + offset
+        hover = (
+            f"<b>{html.escape(model)} · {html.escape(task)}</b><br>peak at depth {r.peak_depth:.2f} "
+            f"[{r.peak_depth_lo:.2f}, {r.peak_depth_hi:.2f}] (layer {int(r.peak_layer)}, Macro-F1 "
+            f"{r.peak_score:.3f}; this layer in {r.peak_share:.0%} of resamples)"
+        )
+        if int(r.d90_layer) >= 0:
+            hover += f"<br>90 % of the rise at {r.d90_depth:.2f} [{r.d90_depth_lo:.2f}, {r.d90_depth_hi:.2f}]"
+            d90["x"].append(float(r.d90_depth))
+            d90["y"].append(y)
+            d90["lo"].append(float(r.d90_depth - r.d90_depth_lo))
+            d90["hi"].append(float(r.d90_depth_hi - r.d90_depth))
+            d90["t"].append(hover)
+        else:
+            hover += "<br>never rises above chance"
+        peak["x"].append(float(r.peak_depth))
+        peak["y"].append(y)
+        peak["lo"].append(float(r.peak_depth - r.peak_depth_lo))
+        peak["hi"].append(float(r.peak_depth_hi - r.peak_depth))
+        peak["t"].append(hover + f"<br>bootstrap over {int(r.n_folds)} folds")
+    return peak, d90
+
+
+def _fingerprint_trace(name: str, pts: dict, symbol: str, model: str, colour: str) -> dict:
+    """A marker trace of fingerprint points with their asymmetric bootstrap intervals."""
+    return {
+        "type": "scatter",
+        "mode": "markers",
+        "x": pts["x"],
+        "y": pts["y"],
+        "text": pts["t"],
+        "hovertemplate": "%{text}<extra></extra>",
+        "name": f"{name}",
+        "legendgroup": model,
+        "legendgrouptitle": {"text": model},
+        "marker": {
+            "symbol": symbol,
+            "size": 10 if symbol == "circle" else 16,
+            "color": colour,
+            "line": {"width": 3, "color": colour},
+        },
+        "error_x": {
+            "type": "data",
+            "symmetric": False,
+            "array": pts["hi"],
+            "arrayminus": pts["lo"],
+            "color": colour,
+            "thickness": 1.2,
+            "width": 3,
+        },
+    }
 
 
 __all__ = [

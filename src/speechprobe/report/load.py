@@ -100,6 +100,18 @@ def load_run(run_dir: Path) -> RunData:
     if not run_dir.is_dir():
         data.problems.append(f"the run directory {run_dir} does not exist")
         return data
+    _read_manifest(data, run_dir)
+    _read_scores(data, run_dir)
+    _read_analysis(data, run_dir)
+    data.bootstrap = _read_bootstrap(run_dir, data.problems)
+    data.outputs, problems = read_outputs(run_dir)
+    data.problems.extend(problems)
+    data.problems.extend(_coverage_problems(data))
+    return data
+
+
+def _read_manifest(data: RunData, run_dir: Path) -> None:
+    """manifest.json into ``data.manifest`` (left empty, with a problem line, when missing or unreadable)."""
     path = run_dir / "manifest.json"
     if not path.is_file():
         data.problems.append("manifest.json is missing: config, versions, chance levels and task facts are unknown")
@@ -113,6 +125,10 @@ def load_run(run_dir: Path) -> RunData:
             data.manifest = manifest
         elif manifest is not None:
             data.problems.append("manifest.json cannot be read (not a JSON object)")
+
+
+def _read_scores(data: RunData, run_dir: Path) -> None:
+    """results.csv (summarised) into ``data.results``/``data.summary``; summary.csv when results.csv is unusable."""
     path = run_dir / "results.csv"
     if path.is_file():
         try:
@@ -134,6 +150,10 @@ def load_run(run_dir: Path) -> RunData:
     bad = 0 if data.results is None else int(data.results["value"].isna().sum())
     if bad:
         data.problems.append(f"results.csv has {bad} row(s) without a numeric value; they are ignored")
+
+
+def _read_analysis(data: RunData, run_dir: Path) -> None:
+    """analysis.json and the side tables (permutation, chance, zero-shot diagnostics and correlation)."""
     if (run_dir / "analysis.json").is_file():
         try:
             data.analysis = json.loads((run_dir / "analysis.json").read_text())
@@ -154,11 +174,6 @@ def load_run(run_dir: Path) -> RunData:
             setattr(data, attr, read_table(run_dir / name, columns))
         except (SpeechprobeError, ValueError, pd.errors.ParserError, pd.errors.EmptyDataError, OSError) as e:
             data.problems.append(f"{name} cannot be used ({e})")
-    data.bootstrap = _read_bootstrap(run_dir, data.problems)
-    data.outputs, problems = read_outputs(run_dir)
-    data.problems.extend(problems)
-    data.problems.extend(_coverage_problems(data))
-    return data
 
 
 def _read_bootstrap(run_dir: Path, problems: list[str]) -> pd.DataFrame | None:

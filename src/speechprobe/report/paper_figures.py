@@ -93,36 +93,55 @@ def plot_task_panels(
                 label = f"{probe}{twin} (primary)" if is_primary else f"{probe}{twin} (secondary)"
                 _draw_curve(ax, curve, n, relative, styles[model], is_primary, label)
                 if is_primary and chance is not None and np.isfinite(chance):
-                    low = curve[curve["mean"] < chance]
-                    lx = low["layer"].astype(int).to_numpy()
-                    ax.plot(
-                        lx / (n - 1) if relative else lx,
-                        low["mean"],
-                        ls="none",
-                        marker="o",
-                        ms=9,
-                        mfc="none",
-                        mec="#c62828",
-                        label="below chance",
-                        mew=1.4,
-                    )
-                    below += [f"{model} layer {int(layer)}" for layer in low["layer"]]
+                    below += _mark_below_chance(ax, curve, n, relative, chance, model)
         for r in best_base.itertuples(index=False):
             ax.axhline(r.mean, color="#555555", lw=1.2, ls="-.", label=f"best baseline: {r.model} ({r.probe})")
         if chance is not None and np.isfinite(chance):
             ax.axhline(chance, color="black", lw=1.0, ls=":", label="chance")
-        ax.set_title(panel, fontsize="medium")
-        ax.set_xlabel("relative depth" if relative else "layer", fontsize="small")
-        ax.set_ylim(0, 1.02)
-        ax.grid(alpha=0.3)
-        if relative:
-            ax.set_xlim(-0.03, 1.03)
-        else:
-            ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        _style_axis(ax, panel, relative)
     for ax in axes[len(panels) :]:
         ax.set_visible(False)
+    _figure_legend(fig, axes[: len(panels)])
+    fig.supylabel("Macro-F1", fontsize="small")
+    if title:
+        fig.suptitle(title)
+    return save_figure(fig, Path(out_path)), below, relative
+
+
+def _mark_below_chance(ax, curve: pd.DataFrame, n: int, relative: bool, chance: float, model: str) -> list[str]:
+    """Circle in red the layers of a primary-probe curve whose mean is below chance; name them."""
+    low = curve[curve["mean"] < chance]
+    lx = low["layer"].astype(int).to_numpy()
+    ax.plot(
+        lx / (n - 1) if relative else lx,
+        low["mean"],
+        ls="none",
+        marker="o",
+        ms=9,
+        mfc="none",
+        mec="#c62828",
+        label="below chance",
+        mew=1.4,
+    )
+    return [f"{model} layer {int(layer)}" for layer in low["layer"]]
+
+
+def _style_axis(ax, panel: str, relative: bool) -> None:
+    """Title, labels, limits and grid of one panel."""
+    ax.set_title(panel, fontsize="medium")
+    ax.set_xlabel("relative depth" if relative else "layer", fontsize="small")
+    ax.set_ylim(0, 1.02)
+    ax.grid(alpha=0.3)
+    if relative:
+        ax.set_xlim(-0.03, 1.03)
+    else:
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+
+
+def _figure_legend(fig, axes) -> None:
+    """One legend for the figure, below the panels: each label once, in the order first drawn."""
     legend: dict = {}
-    for ax in axes[: len(panels)]:
+    for ax in axes:
         for handle, label in zip(*ax.get_legend_handles_labels()):
             legend.setdefault(label, handle)
     fig.legend(
@@ -133,10 +152,6 @@ def plot_task_panels(
         fontsize="small",
         frameon=False,
     )
-    fig.supylabel("Macro-F1", fontsize="small")
-    if title:
-        fig.suptitle(title)
-    return save_figure(fig, Path(out_path)), below, relative
 
 
 def plot_headline(headline: pd.DataFrame, out_path: Path) -> Path | None:

@@ -132,6 +132,7 @@ def detail_tables(
     para: pd.DataFrame,
     chance: pd.DataFrame,
 ) -> list[Table]:
+    """The report's detail tables: those every run has (possibly empty), then those only some runs have."""
     best = best_layers(data.summary, "macro_f1", data.depths)
     out = [
         Table(
@@ -171,6 +172,12 @@ def detail_tables(
         ),
         Table("Cross-validation and class coverage", coverage_table(data.manifest), COVERAGE_TEXT),
     ]
+    return out + _optional_tables(data)
+
+
+def _optional_tables(data: RunData) -> list[Table]:
+    """Tables only for runs that have them: permutation tests, empirical chance, zero-shot."""
+    out = []
     if data.permutation is not None and not data.permutation.empty:
         out.append(
             Table(

@@ -84,6 +84,8 @@ class WhisperBackend(ZeroShotBackend):
         bucket_seconds: float = 1.0,
         prompt_as: str | None = None,
     ) -> None:
+        # Over 60 lines because a constructor wires 14 parameters and the tokenizer's special, language and
+        # suppressed token ids, each checked where it is set.
         super().__init__(name, source, fingerprint, int(feature_extractor.sampling_rate), device, dtype, batch_size)
         if window not in WINDOWS:
             raise ConfigError(f"unknown window {window!r}; choose one of {', '.join(WINDOWS)}")
