@@ -196,8 +196,8 @@ def headline_figure(headline: pd.DataFrame) -> dict | None:
     }
     layout = _layout(
         140 + 46 * len(rows),
-        xaxis={"side": "top", "tickangle": 0},
-        yaxis={"autorange": "reversed"},
+        xaxis={"side": "top", "tickangle": -30, "automargin": True},  # long task names do not overlap
+        yaxis={"autorange": "reversed", "automargin": True},
         margin={"l": 150, "r": 20, "t": 40, "b": 10},
     )
     return {"data": [trace], "layout": layout}
@@ -393,6 +393,7 @@ def fingerprint_figure(table: pd.DataFrame, probe: str, order: Sequence[str] | N
             "range": [-len(tasks), 0],
             "showgrid": False,
             "zeroline": False,
+            "automargin": True,  # room for the longest task name
         },
         shapes=[
             {
