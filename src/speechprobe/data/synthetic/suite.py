@@ -23,7 +23,8 @@ from ..tasks import Task, register
 from . import effects, espeak
 from .words import datasheet_words
 
-GENERATOR_VERSION = 1
+# 2: gender_pitchnorm seeds Praat per clip (was unseeded); a cached generation of version 1 is redone once.
+GENERATOR_VERSION = 2
 SAMPLE_RATE = 16_000
 BASE_AMPLITUDE = 60  # eSpeak -a: headroom below full scale for loudness cues
 MIX_SECONDS = 3.0
