@@ -99,3 +99,15 @@ def test_fingerprints_lead_the_report(tmp_path: Path) -> None:
     assert 0 < md.index("![Figure 1](figures/headline.png)") < md.index("![Figure 2](figures/fingerprints.png)")
     findings = md.split("## Findings")[1].split("##")[0].strip().splitlines()
     assert findings[1].startswith("- On emotion (knn probe, Macro-F1), whisper-tiny reaches 90 %")
+
+
+def test_cue_sentences_name_the_task_whose_clips_were_probed() -> None:
+    from speechprobe.analysis.fingerprints import CUE_METRIC, CUE_PROBE, fingerprint_findings
+
+    row = dict(probe=CUE_PROBE, metric=CUE_METRIC, target="f0_mean", num_layers=5, floor=0.0, peak_layer=1)
+    row |= dict(peak_score=0.8, peak_depth=0.25, peak_depth_lo=0.0, peak_depth_hi=0.5, peak_share=0.7)
+    row |= dict(d90_layer=1, d90_depth=0.25, d90_depth_lo=0.0, d90_depth_hi=0.5, n_folds=5, n_boot=100)
+    table = pd.DataFrame([{**row, "model": "m", "task": t} for t in ("gender", "emotion")])
+    (sentence,) = fingerprint_findings(table, "knn")
+    assert sentence.startswith("For the cue f0_mean (ridge R²), m on the emotion clips reaches 90 %")
+    assert "; m on the gender clips reaches 90 % of its rise at relative depth 0.25 (0.00–0.50)" in sentence

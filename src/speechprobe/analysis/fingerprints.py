@@ -182,16 +182,18 @@ def fingerprint_findings(table: pd.DataFrame, probe: str | None) -> list[str]:
     tasks = table[(table["probe"] == probe) & (table["metric"] == "macro_f1")]
     cues = table[(table["probe"] == CUE_PROBE) & (table["metric"] == CUE_METRIC)]
     cue_name = cues["target"].where(cues["target"] != "", cues["task"])
-    groups = [(f"On {t} ({probe} probe, Macro-F1)", r) for t, r in tasks.groupby("task", sort=True)]
-    groups += [(f"For the cue {c} (ridge R²)", r) for c, r in cues.groupby(cue_name, sort=True)]
-    for what, rows in groups:
+    groups = [(f"On {t} ({probe} probe, Macro-F1)", r, False) for t, r in tasks.groupby("task", sort=True)]
+    groups += [(f"For the cue {c} (ridge R²)", r, True) for c, r in cues.groupby(cue_name, sort=True)]
+    for what, rows, per_task in groups:
         parts = []
-        for r in rows.sort_values(["model"], key=lambda s: s.map(lambda m: (is_random(m), m))).itertuples():
+        order = rows.sort_values(["model", "task"], key=lambda s: s.map(lambda m: (is_random(m), m)))
+        for r in order.itertuples():
+            who = f"{r.model} on the {r.task} clips" if per_task else r.model  # a cue is probed within each task
             if r.d90_layer < 0:
-                parts.append(f"{r.model} never rises above chance")
+                parts.append(f"{who} never rises above chance")
                 continue
             parts.append(
-                f"{r.model} reaches 90 % of its rise at relative depth {r.d90_depth:.2f} "
+                f"{who} reaches 90 % of its rise at relative depth {r.d90_depth:.2f} "
                 f"({_span(r.d90_depth_lo, r.d90_depth_hi)}) and peaks at {r.peak_depth:.2f} "
                 f"({_span(r.peak_depth_lo, r.peak_depth_hi)}; this peak layer in {r.peak_share:.0%} of resamples)"
             )
