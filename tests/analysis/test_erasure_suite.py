@@ -29,7 +29,8 @@ def deltas(tmp_path_factory) -> dict[str, dict[str, float]]:
     librosa_features, cue_adapter = HandcraftedAdapter("librosa"), AcousticCuesAdapter()
     out = {}
     for task in ("emotion", "gender", "gender_pitchnorm"):
-        manifest = generate_task(task, root / task, n_per_class=12, seed=0)
+        # 24 per class: every one of the 24 voices in every class, so F0 relative to the speaker is defined
+        manifest = generate_task(task, root / task, n_per_class=24, seed=0)
         frame = pd.read_csv(manifest)
         audio = [sf.read(manifest.parent / p, dtype="float32")[0] for p in frame["path"]]
         groups, labels = frame["group"].to_numpy(), frame["label"].to_numpy()
@@ -48,12 +49,12 @@ def deltas(tmp_path_factory) -> dict[str, dict[str, float]]:
 
 
 def test_erasing_f0_hurts_gender_not_its_pitch_normalised_control(deltas):
-    assert deltas["gender"]["f0"] < -0.3
+    assert deltas["gender"]["f0"] < -0.3  # measured -0.38; the control +0.03
     assert deltas["gender_pitchnorm"]["f0"] > -0.2
     assert deltas["gender"]["f0"] < deltas["gender_pitchnorm"]["f0"] - 0.25
 
 
 def test_erasing_speaker_relative_f0_hurts_emotion_not_the_control(deltas):
-    assert deltas["emotion"]["f0_rel"] < -0.08
+    assert deltas["emotion"]["f0_rel"] < -0.08  # measured -0.22; the control 0.00
     assert deltas["emotion"]["f0_rel"] < deltas["gender_pitchnorm"]["f0_rel"] - 0.1
     assert abs(deltas["gender"]["f0_rel"]) < 0.05  # within a voice, F0 says nothing about gender

@@ -27,7 +27,9 @@ from speechprobe.data.synthetic import (
     generate_task,
 )
 from speechprobe.data.synthetic.suite import (
+    _GENERATORS,
     BASE_AMPLITUDE,
+    CORE_VOICES,
     FEMALE,
     MALE,
     SENTENCES,
@@ -94,8 +96,17 @@ def test_groups_follow_the_datasheet(tiny):
         else:
             assert groups <= voices
     speaker_id = pd.read_csv(tiny["speaker_id"], dtype=str)
-    assert set(speaker_id["label"]) == set(VOICES)
+    assert set(speaker_id["label"]) == set(CORE_VOICES)
     assert set(speaker_id["group"]) == {"s00", "s01"}, "speaker_id groups are sessions"
+
+
+@pytest.mark.parametrize("name", ["accent", "emotion", "stress", "gender", "distance", "spoof"])
+def test_crossed_tasks_use_every_voice_in_every_class(name):
+    """24 voices (12 male, 12 female): a grouped test fold holds several speakers, not one or two."""
+    items = _GENERATORS[name](len(VOICES), np.random.default_rng(0))
+    by_label = pd.DataFrame([(i.label, i.group) for i in items], columns=["label", "group"]).groupby("label")
+    assert len(VOICES) == 24 and len(MALE) == len(FEMALE) == 12
+    assert set(by_label["group"].nunique()) == {12 if name == "gender" else 24}
 
 
 @pytest.mark.parametrize("name", ALL_TASKS)
@@ -190,4 +201,4 @@ def test_gender_is_learnable(tmp_path):
 
 
 def test_distance_is_learnable(tmp_path):
-    assert _learnability("distance", 12, tmp_path) >= 0.5  # chance 0.33
+    assert _learnability("distance", 24, tmp_path) >= 0.5  # chance 0.33 (0.58 measured; one clip per voice and class)

@@ -1,6 +1,6 @@
 """Control tasks for the cue analyses: a task whose label a cue has been removed from by construction.
 
-``gender_pitchnorm`` is the suite's ``gender`` task (the same 8 female and 8 male eSpeak NG variants,
+``gender_pitchnorm`` is the suite's ``gender`` task (the same 12 female and 12 male eSpeak NG variants,
 sentences and jitter) with every clip's median F0 moved to one value by Praat's PSOLA "Change gender"
 (formants, timing and the pitch contour's shape in semitones are kept). Gender is still carried by the
 formant scaling and voice quality of the variants, but no longer by F0 level, so erasing F0 from a
@@ -44,7 +44,7 @@ def normalise_pitch(audio: list[np.ndarray], rng: np.random.Generator) -> np.nda
 @_task(
     "gender_pitchnorm",
     ("female", "male"),
-    40,
+    64,  # the gender task's size: the same draws
     "control: the gender task with every clip's median F0 set to 160 Hz (Praat PSOLA; formants and "
     "contour kept), so formants and voice quality carry the label but F0 level does not; group = voice",
 )

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .suite import VOICES, Item, Speech, _balanced, _jitter, _task
+from .suite import CORE_VOICES, Item, Speech, _balanced, _jitter, _task
 
 LEXICAL_TASKS: tuple[str, ...] = ("spoken_word", "language")
 SPOKEN_WORDS: tuple[str, ...] = ("yes", "no", "up", "down", "left", "right", "stop", "go")
@@ -28,13 +28,13 @@ SPOKEN_WORDS: tuple[str, ...] = ("yes", "no", "up", "down", "left", "right", "st
     para=False,
 )
 def _spoken_word(n: int, rng: np.random.Generator) -> list[Item]:
-    voices = _balanced(n, len(VOICES), rng)
+    voices = _balanced(n, len(CORE_VOICES), rng)
     draws = [(v, *_jitter(rng), int(rng.integers(2**31))) for v in voices]
     items = []
     for word in SPOKEN_WORDS:
         for v, rate, pitch, seed in draws:
-            speech = Speech(word.capitalize() + ".", VOICES[v], rate, pitch)
-            items.append(Item(word, VOICES[v], word, (speech,), seed))
+            speech = Speech(word.capitalize() + ".", CORE_VOICES[v], rate, pitch)
+            items.append(Item(word, CORE_VOICES[v], word, (speech,), seed))
     return items
 
 
@@ -106,7 +106,7 @@ LANGUAGES: tuple[str, ...] = tuple(LANGUAGE_SENTENCES)
     para=False,
 )
 def _language(n: int, rng: np.random.Generator) -> list[Item]:
-    variants = [v.partition("+")[2] for v in VOICES]
+    variants = [v.partition("+")[2] for v in CORE_VOICES]
     voices, sentences = _balanced(n, len(variants), rng), _balanced(n, 8, rng)
     draws = [(v, s, *_jitter(rng), int(rng.integers(2**31))) for v, s in zip(voices, sentences)]
     items = []

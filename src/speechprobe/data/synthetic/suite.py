@@ -23,8 +23,9 @@ from ..tasks import Task, register
 from . import effects, espeak
 from .words import datasheet_words
 
-# 2: gender_pitchnorm seeds Praat per clip (was unseeded); a cached generation of version 1 is redone once.
-GENERATOR_VERSION = 2
+# 2: gender_pitchnorm seeds Praat per clip (was unseeded). 3: the crossed paralinguistic tasks draw from all
+# 24 voices (were 8), so a grouped test fold holds several speakers. An older cached generation is redone once.
+GENERATOR_VERSION = 3
 SAMPLE_RATE = 16_000
 BASE_AMPLITUDE = 60  # eSpeak -a: headroom below full scale for loudness cues
 MIX_SECONDS = 3.0
@@ -67,6 +68,10 @@ MALE = (
     "en-gb+m7",
     "en-us+Andy",
     "en-gb+david",
+    "en-us+m8",
+    "en-gb+sandro",
+    "en-us+travis",
+    "en-gb+michel",
 )
 FEMALE = (
     "en-us+f1",
@@ -77,8 +82,13 @@ FEMALE = (
     "en-gb+Annie",
     "en-us+steph",
     "en-gb+Alicia",
+    "en-us+Andrea",
+    "en-gb+belinda",
+    "en-us+anika",
+    "en-gb+aunty",
 )
-VOICES = MALE[:4] + FEMALE[:4]  # the voices of the crossed tasks
+VOICES = MALE + FEMALE  # the 24 voices (groups) of the crossed paralinguistic tasks
+CORE_VOICES = MALE[:4] + FEMALE[:4]  # speaker_id's eight classes and the lexical tasks' voices
 ACCENTS = ("en-us", "en-gb", "en-gb-scotland", "en-029", "en-gb-x-rp")
 EMOTIONS = {  # label: (pitch offset, pitch range %, rate factor, amplitude, word gap)
     "neutral": (0, 100, 1.0, BASE_AMPLITUDE, 0),
@@ -177,7 +187,7 @@ def _task(name: str, labels: tuple[str, ...], n_default: int, cue: str, para: bo
 @_task(
     "accent",
     ACCENTS,
-    16,
+    48,
     "eSpeak NG accent voice (phoneme inventory, vowel quality, intonation rules); the same "
     "speaker variants, sentences and jitter in every class; group = speaker variant",
 )
@@ -195,7 +205,7 @@ def _accent(n: int, rng: np.random.Generator) -> list[Item]:
 @_task(
     "emotion",
     tuple(EMOTIONS),
-    20,
+    48,
     "prosody profile: pitch level and range, speaking rate, loudness and word gaps (happy: "
     "high/wide/fast; sad: low/flat/slow/quiet with pauses; angry: wide/fast/loud); same voices "
     "and sentences in every class",
@@ -232,7 +242,7 @@ def stressed(sentence: str, position: int) -> str:
 @_task(
     "stress",
     STRESS_LABELS,
-    12,
+    48,
     "position (0-5) of the emphasised word in a six-word sentence: SSML <emphasis> (louder) "
     "with +35% pitch and 75% rate on that word; same voices and sentences in every class",
 )
@@ -256,8 +266,8 @@ def _mixture(talkers: list[np.ndarray], rng: np.random.Generator) -> np.ndarray:
 
 
 def _mixture_items(counts: dict[str, int], n: int, rng: np.random.Generator) -> list[Item]:
-    """Mixtures of ``counts[label]`` distinct voices (of all 16) saying different sentences."""
-    pool = MALE + FEMALE
+    """Mixtures of ``counts[label]`` distinct voices (of all 24) saying different sentences."""
+    pool = VOICES
     items = []
     for label, count in counts.items():
         for lead in _balanced(n, len(pool), rng):
@@ -278,7 +288,7 @@ _COUNT_CUE = (
 )
 
 
-@_task("speaker_count", ("1", "2", "3", "4"), 20, _COUNT_CUE.format("1-4"))
+@_task("speaker_count", ("1", "2", "3", "4"), 48, _COUNT_CUE.format("1-4"))
 def _speaker_count(n: int, rng: np.random.Generator) -> list[Item]:
     return _mixture_items({str(c): c for c in range(1, 5)}, n, rng)
 
@@ -286,8 +296,8 @@ def _speaker_count(n: int, rng: np.random.Generator) -> list[Item]:
 @_task(
     "gender",
     ("female", "male"),
-    40,
-    "eSpeak variant gender (F0 and formant scaling of 8 female and 8 male variants); same "
+    64,
+    "eSpeak variant gender (F0 and formant scaling of 12 female and 12 male variants); same "
     "sentences and jitter in both classes; group = voice",
 )
 def _gender(n: int, rng: np.random.Generator) -> list[Item]:
@@ -388,7 +398,7 @@ def _spoof_task(n: int, rng: np.random.Generator) -> list[Item]:
 
 @_task(
     "speaker_id",
-    VOICES,
+    CORE_VOICES,
     10,
     "voice identity (eSpeak language + variant, 4 male and 4 female); every voice speaks "
     "every session; group = sentence session, since the voice is the label",
@@ -396,7 +406,7 @@ def _spoof_task(n: int, rng: np.random.Generator) -> list[Item]:
 def _speaker_id(n: int, rng: np.random.Generator) -> list[Item]:
     items = []
     for i, d in enumerate(_draws(n, 1, len(SENTENCES), rng)):
-        for voice in VOICES:
+        for voice in CORE_VOICES:
             speech = Speech(SENTENCES[d.sentence] + ".", voice, d.rate, d.pitch)
             items.append(Item(voice, f"s{i:02d}", speech.text, (speech,), d.seed))
     return items
