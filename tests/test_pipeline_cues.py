@@ -82,3 +82,12 @@ def test_probe_stage_runs_erasure_on_stored_cues(tones, tiny_whisper, tmp_path):
     unerased = erasure[(erasure.target == "none") & (erasure.metric == "macro_f1")].set_index(keys)["value"]
     assert set(unerased.index) == set(results.index) and unerased.index.get_level_values("fold").max() == 7
     pd.testing.assert_series_equal(unerased.sort_index(), results.sort_index())
+    # --cue-repeats 1: the same numbers on the first partition only (folds 0-3 of 0-7).
+    cfg.cue_repeats = 1
+    probe_and_report(cfg, clips, state, "overwrite")
+    first = pd.read_csv(out / "erasure.csv")
+    first = first[(first.target == "none") & (first.metric == "macro_f1")].set_index(keys)["value"]
+    assert first.index.get_level_values("fold").max() == 3
+    pd.testing.assert_series_equal(
+        first.sort_index(), unerased[unerased.index.get_level_values("fold") <= 3].sort_index()
+    )

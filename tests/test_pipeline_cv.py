@@ -99,6 +99,8 @@ def test_probe_settings_and_cv_options_are_validated(tmp_path):
         ({"repeats": 0}, "--repeats 0"),
         ({"cv": "loo"}, "--cv 'loo'"),
         ({"cv": "logo", "repeats": 2}, "single partition"),
+        ({"repeats": 2, "cue_repeats": 3}, "--cue-repeats 3: use 1 to --repeats \\(2\\)"),
+        ({"cue_repeats": 0}, "--cue-repeats 0"),
         ({"cv": "logo", "ungrouped": True}, "needs the groups"),
         ({"bootstrap": -1}, "--bootstrap"),
         ({"knn_k": 0}, "--knn-k 0"),

@@ -223,6 +223,7 @@ class RunConfig(ComputeOptions):
     mdl: bool = True  # MDL probes: online code length per layer (analysis.mdl)
     # Cross-validation and uncertainty (docs/statistics.md)
     repeats: int = 1  # repeated cross-validation: fold id = repeat * folds + k
+    cue_repeats: int | None = None  # the first N repeats that the cue probes, erasure and all-layers use (None: all)
     cv: str = "kfold"  # kfold (stratified, grouped when groups exist) or logo (leave one group out)
     ungrouped: bool = False  # ignore the groups: folds may put one speaker in train and test (leakage)
     bootstrap: int = 1000  # resamples of the bootstrap over clips of the out-of-fold predictions (0: skip)
@@ -271,6 +272,8 @@ class RunConfig(ComputeOptions):
             raise ConfigError(f"--cv {self.cv!r}: choose kfold or logo (leave one group out)")
         if self.cv == "logo" and self.repeats > 1:
             raise ConfigError("--cv logo has a single partition; drop --repeats")
+        if self.cue_repeats is not None and not 1 <= self.cue_repeats <= self.repeats:
+            raise ConfigError(f"--cue-repeats {self.cue_repeats}: use 1 to --repeats ({self.repeats})")
         if self.cv == "logo" and self.ungrouped:
             raise ConfigError("--cv logo needs the groups; drop --ungrouped")
         if self.bootstrap < 0:

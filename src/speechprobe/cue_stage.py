@@ -22,7 +22,7 @@ from .models.acoustic_cues import NAME
 from .models.registry import load_model
 
 log = logging.getLogger("speechprobe")
-CUE_OPTIONS = ("cue_probes", "erasure", "layer_weights")  # RunConfig fields that change no probe row
+CUE_OPTIONS = ("cue_probes", "erasure", "layer_weights", "cue_repeats")  # RunConfig fields that change no probe row
 
 
 def record_extraction(extraction: dict, key: str, report, t0: float, budget: float) -> None:

@@ -47,6 +47,7 @@ class AnalysisSettings:
     # The run's cross-validation and probe settings, so analyses re-score exactly the folds and probes of
     # results.csv (speechprobe.probes.cv.make_cv, ProbeSettings fields).
     repeats: int = 1
+    cue_repeats: int | None = None  # the first N repeats the fold-based cue analyses use (None: all)
     cv: str = "kfold"
     ungrouped: bool = False
     probe_settings: Mapping[str, Any] = field(default_factory=dict)
@@ -105,6 +106,13 @@ class Unit:
 
         s = self.settings
         return make_cv(self.labels, self.groups, s.n_folds, s.seed, s.repeats, s.cv).folds
+
+    @property
+    def cue_folds(self) -> list[tuple[np.ndarray, np.ndarray]]:
+        """The folds of the cue analyses (cue probes, erasure, all-layers): the run's, or with ``cue_repeats``
+        the first that many repeats of them (fold id = repeat x folds + k), to bound their cost."""
+        n = self.settings.cue_repeats
+        return self.folds if n is None else self.folds[: n * len(self.folds) // self.settings.repeats]
 
     @property
     def probe_settings(self):

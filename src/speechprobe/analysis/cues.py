@@ -174,14 +174,14 @@ def compute(unit: Unit) -> AnalysisResult:
     """Ridge cue probes of every model of one task, and the task's heatmap figure."""
     targets = unit_targets(unit)
     alphas = _option(unit.settings, "alphas", RIDGE_ALPHAS)
-    rows, notes = per_model(unit, probe_cues, targets, unit.folds, alphas)
+    rows, notes = per_model(unit, probe_cues, targets, unit.cue_folds, alphas)
     rows = rows.reindex(columns=CUE_COLUMNS)
     out = AnalysisResult(tables={CUE_CSV: rows}, notes=[f"cues {n}" for n in notes])
     constant = [t for t, col in zip(TARGETS, targets.T) if not _varies(col)]
     if constant:
         out.notes.append(f"cues on {unit.task}: {', '.join(constant)} constant or undefined on every clip (no score)")
     baselines = baseline_models(unit.run_dir)
-    png = plot_cues(cue_summary(rows, fold_ratio(unit.folds)), unit, baselines)
+    png = plot_cues(cue_summary(rows, fold_ratio(unit.cue_folds)), unit, baselines)
     if png:
         out.figures.append(Figure(png, _caption(unit, baselines)))
     return out

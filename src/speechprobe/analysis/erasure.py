@@ -230,7 +230,7 @@ def compute(unit: Unit) -> AnalysisResult:
     targets = unit_targets(unit)
     probe = _option(unit.settings, "probe", unit.settings.primary_probe)
     groups = group_columns(_option(unit.settings, "groups", tuple(CUE_GROUPS)))
-    args = (unit.labels, targets, unit.folds, groups, probe, unit.settings.seed, unit.probe_settings)
+    args = (unit.labels, targets, unit.cue_folds, groups, probe, unit.settings.seed, unit.probe_settings)
     rows, notes = per_model(unit, erase_layers, *args)
     rows = rows.reindex(columns=COLUMNS)
     summary = erasure_summary(rows, unit)
@@ -250,7 +250,7 @@ def erasure_summary(rows: pd.DataFrame, unit: Unit) -> pd.DataFrame:
     """Per (model, target, layer): mean unerased / erased Macro-F1 and the mean ΔMacro-F1 with its 95 %
     interval over folds (corrected for the folds' shared training data, :func:`fold_interval`); ``best``
     marks each model's best layer by the primary probe."""
-    ratio = fold_ratio(unit.folds)
+    ratio = fold_ratio(unit.cue_folds)
     out = []
     for (model, target, layer, probe), part in rows.groupby(["model", "target", "layer", "probe"], sort=False):
         f1 = part[part["metric"] == "macro_f1"]["value"].to_numpy(float)

@@ -268,12 +268,12 @@ def compute(unit: Unit) -> AnalysisResult:
     settings = LayerWeightSettings.of(unit.settings)
     depth = model_depths(unit.run_dir)
     models = [m for m in unit.models if depth.get(m, 1) > 1]
-    args = (unit.labels, unit.groups, unit.folds, settings, unit.settings.seed)
+    args = (unit.labels, unit.groups, unit.cue_folds, settings, unit.settings.seed)
     rows, notes = per_model(unit, reference_rows, *args, models=models)
     rows = rows.reindex(columns=COLUMNS)
     rows["layer"] = rows["layer"].astype("Int64")
     notes += [f"{unit.task} {n}" for n in make_splits(*args[:3], settings.inner_folds, args[4])[1]]
-    table = reference_table(rows, unit.task, unit.folds)
+    table = reference_table(rows, unit.task, unit.cue_folds)
     notes = [f"layer_weights {n}" for n in notes]
     out = AnalysisResult(tables={ALL_LAYERS_CSV: rows, SUMMARY_CSV: table}, notes=notes)
     png = plot_layer_weights(rows, table, unit, models)

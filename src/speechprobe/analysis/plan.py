@@ -82,6 +82,7 @@ def settings_for(manifest: dict, summary: pd.DataFrame, **overrides) -> Analysis
         "seed": int(config.get("seed", 0) or 0),
         "primary_probe": primary_probe(config, summary.loc[summary["layer"].notna(), "probe"]),
         "repeats": int(config.get("repeats") or 1),
+        "cue_repeats": config.get("cue_repeats"),
         "cv": str(config.get("cv") or "kfold"),
         "ungrouped": bool(config.get("ungrouped", False)),
         "probe_settings": {f.name: config[f.name] for f in dataclasses.fields(ProbeSettings) if f.name in config},
@@ -111,6 +112,7 @@ def _fingerprint(analysis: Analysis, settings: AnalysisSettings, unit: dict) -> 
         "seed": settings.seed,
         "primary_probe": settings.primary_probe,
         "cv": [settings.cv, settings.repeats, settings.ungrouped, dict(settings.probe_settings)],
+        "cue_repeats": settings.cue_repeats,
         **unit,
     }
     return hashlib.sha256(json.dumps(spec, sort_keys=True, default=str).encode()).hexdigest()[:20]

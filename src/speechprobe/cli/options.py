@@ -49,7 +49,7 @@ CacheOpt = typer.Option(None, "--cache", help="The one cache root [default: $SPE
 DeviceOpt = typer.Option("cpu", "--device", help="cpu, cuda or cuda:N.")
 DtypeOpt = typer.Option(None, "--dtype", help="bf16 (GPU, or a CPU with native bf16) or fp16 (GPU) [default: float32].")
 RandomOpt = typer.Option(False, "--random-init", help="Same architectures with random weights (control).")
-SizeOpt = typer.Option(None, "--n-per-class", help="Synthetic clips per class [default: each task's own, 12-40].")
+SizeOpt = typer.Option(None, "--n-per-class", help="Synthetic clips per class [default: each task's own, 10-64].")
 BatchOpt = typer.Option(
     None, "--max-batch-seconds", help="Padded audio seconds per batch [default: 120 on a CPU, 960 on a GPU]."
 )
