@@ -34,7 +34,9 @@ def compute(unit: Unit) -> AnalysisResult:
     labels = display_labels(unit.labels, display_map(unit.task))  # readable class names in the legend
     for prefix, label, plot in methods:
         try:
-            path = plot(features, labels, shown, unit.figure_path(prefix), seed, max_points, title)
+            path = plot(
+                features, labels, shown, unit.figure_path(prefix), seed, max_points, title, unit.settings.n_jobs
+            )
         except (ValueError, ImportError) as e:
             out.notes.append(f"embedding plot skipped for {unit.name}: {e}")
             continue

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from joblib import Parallel, delayed
 from matplotlib import colormaps
 from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -305,9 +306,11 @@ def plot_embedding(
     method: str = "tsne",
     max_points: int = 1500,
     title: str | None = None,
+    n_jobs: int = 1,
 ) -> Path:
     """2-D embedding (``tsne`` or ``umap``) of each chosen layer, one panel per ``layers`` entry
-    (e.g. ``{"first": 0, "best": 5, "last": 12}``), points coloured by label."""
+    (e.g. ``{"first": 0, "best": 5, "last": 12}``), points coloured by label; the layers are embedded
+    ``n_jobs`` at a time, in processes (each embedding is seeded and single-threaded: the same points)."""
     X = np.asarray(features_3d)
     y = np.asarray(labels).astype(str)
     if X.ndim != 3 or len(y) != X.shape[0]:
@@ -320,8 +323,10 @@ def plot_embedding(
     palette = colormaps["tab10" if len(classes) <= 10 else "tab20"].colors
     fig = _new_figure(3.6 * len(layers) + 1.6, 3.8)
     axes = fig.subplots(1, len(layers), squeeze=False)[0]
-    for ax, (name, layer) in zip(axes, layers.items()):
-        points = _embed(X[keep, layer], method, seed)
+    embedded = Parallel(n_jobs=min(n_jobs, len(layers)))(
+        delayed(_embed)(X[keep, layer], method, seed) for layer in layers.values()
+    )
+    for ax, (name, layer), points in zip(axes, layers.items(), embedded):
         for k, cls in enumerate(classes):
             sel = y == cls
             ax.scatter(
@@ -344,9 +349,10 @@ def plot_tsne(
     seed: int = 0,
     max_points: int = 1500,
     title: str | None = None,
+    n_jobs: int = 1,
 ) -> Path:
     """t-SNE of each chosen layer (e.g. first, best, last), coloured by label; PNG + SVG."""
-    return plot_embedding(features_3d, labels, layers, out_path, seed, "tsne", max_points, title)
+    return plot_embedding(features_3d, labels, layers, out_path, seed, "tsne", max_points, title, n_jobs)
 
 
 def plot_umap(
@@ -357,11 +363,12 @@ def plot_umap(
     seed: int = 0,
     max_points: int = 1500,
     title: str | None = None,
+    n_jobs: int = 1,
 ) -> Path:
     """UMAP of each chosen layer; needs ``umap-learn`` (raises ImportError without it)."""
     if not umap_available():
         raise ImportError("UMAP plots need umap-learn: pip install 'speechprobe[umap]'")
-    return plot_embedding(features_3d, labels, layers, out_path, seed, "umap", max_points, title)
+    return plot_embedding(features_3d, labels, layers, out_path, seed, "umap", max_points, title, n_jobs)
 
 
 def zeroshot_points(summary: pd.DataFrame, metric: str = "macro_f1", probe: str | None = None) -> pd.DataFrame:

@@ -10,9 +10,8 @@ import typer
 from ..config import MLP_EARLY_STOPPING_MIN_TRAIN
 
 RepeatsOpt = typer.Option(1, "--repeats", help="Repeated cross-validation: R reshuffled partitions of --folds folds.")
-CueRepeatsOpt = typer.Option(
-    None, "--cue-repeats", help="Cue probes, erasure and all-layers on the first N repeats only [default: all]."
-)
+CUE_REPEATS_HELP = "Cue probes, erasure and all-layers on the first N repeats only"
+CueRepeatsOpt = typer.Option(None, "--cue-repeats", help=CUE_REPEATS_HELP + " [default: all].")
 CvOpt = typer.Option("kfold", "--cv", help="kfold (stratified, grouped by speaker when groups exist) or logo.")
 UngroupedOpt = typer.Option(
     False, "--ungrouped", help="Folds ignore the speaker/group column (speaker leakage may inflate scores)."

@@ -62,6 +62,7 @@ from .options import (
 )
 from .output import print_best, stdout
 from .probe_options import (
+    CUE_REPEATS_HELP,
     BootstrapOpt,
     CueRepeatsOpt,
     CvOpt,
@@ -394,7 +395,7 @@ def demo(
     window: str = typer.Option("trimmed", "--window", help="trimmed keeps the demo within minutes on a CPU."),
     probes: str = typer.Option(DEMO_PROBES, "--probes", help="Probes: knn, mlp, linear (mlp: minutes more)."),
     repeats: int = typer.Option(DEMO_REPEATS, "--repeats", help=RepeatsOpt.help),
-    cue_repeats: int | None = typer.Option(DEMO_CUE_REPEATS, "--cue-repeats", help=CueRepeatsOpt.help),
+    cue_repeats: int | None = typer.Option(DEMO_CUE_REPEATS, "--cue-repeats", help=CUE_REPEATS_HELP + "."),
     cache: Path | None = CacheOpt,
     jobs: int = typer.Option(2, "--jobs", "-j", help="Parallel probe jobs."),
     permutations: int = PermOpt,
