@@ -47,6 +47,7 @@ def test_curves_figure_clips_bands_marks_below_chance_and_labels_secondary_probe
     assert "mlp (secondary)" in names and "knn" in names
     band = next(t for t in spec["data"] if t.get("fill") == "toself" and t["legendgroup"] == "whisper-base")
     assert min(band["y"]) >= 0 and max(band["y"]) <= 1
+    assert band["mode"] == "lines" and len(band["y"]) < 20  # no default markers along the band's edge
     below = next(t for t in spec["data"] if t["name"] == "below chance")
     assert below["x"] == [0.0] and below["y"] == [0.1] and "whisper-tiny layer 0" in below["text"][0]
     # 7 and 5 layers: relative depth on the x axis

@@ -16,8 +16,9 @@ def test_panels_are_drawn_and_below_chance_layers_named(run_dir, tmp_path):
     png, below, relative = plot_task_panels(rows, depth, "knn", tmp_path / "p.png", chance=0.25, title="emotion")
     assert png.is_file() and png.with_suffix(".svg").is_file()
     assert below == ["whisper-base layer 1"] and relative  # 7 and 5 layers
-    caption = curves_caption("emotion", "knn", relative, below, 5, png.name)
+    caption = curves_caption("emotion", "knn", relative, below, "5 × 5 folds (5 repeats)", png.name)
     assert "figures/p.png has one panel per model" in caption and "whisper-base layer 1" in caption
+    assert "mean over 5 × 5 folds (5 repeats) with its 95% interval" in caption
     assert "relative depth" in caption
 
 

@@ -333,3 +333,14 @@ def test_embedded_figures_are_compact_and_look_the_same(tmp_path):
     diff = np.abs(before - after)
     assert np.quantile(diff, 0.99) < 0.05 and diff.mean() < 0.005  # a few anti-aliased edge pixels shift more
     assert compact_png(b"not a png") == b"not a png"
+
+
+def test_the_fold_plan_is_named_with_its_repeats(tmp_path):
+    from speechprobe.report.load import RunData
+
+    def plan(**config):
+        return RunData(tmp_path, manifest={"config": config}).fold_plan
+
+    assert plan(folds=5, repeats=5) == "5 × 5 folds (5 repeats)"
+    assert plan(folds=5, repeats=1) == plan(folds=5) == "5 folds"
+    assert plan() == ""

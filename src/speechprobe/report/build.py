@@ -71,8 +71,8 @@ def _run_tables(data: RunData) -> list[Table]:
 
 def _meta(data: RunData) -> str:
     cfg = data.config
-    parts = [f"primary probe {data.primary}"]
-    for key, label in (("folds", "folds"), ("seed", "seed"), ("n_per_class", "clips per class")):
+    parts = [f"primary probe {data.primary}"] + ([data.fold_plan] if data.fold_plan else [])
+    for key, label in (("seed", "seed"), ("n_per_class", "clips per class")):
         if cfg.get(key) is not None:
             parts.append(f"{label} {cfg[key]}")
     if cfg.get("window"):

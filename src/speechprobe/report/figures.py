@@ -80,7 +80,7 @@ def curve_figures(data: RunData, chance_line: dict[str, float]) -> list[Figure]:
     out = []
     summary = data.summary
     rows = summary[summary["metric"] == "macro_f1"]
-    folds = data.config.get("folds")
+    folds = data.fold_plan
     for task in sorted(rows["task"].unique()):
         task_rows = rows[rows["task"] == task]
         chance = chance_line.get(task)
@@ -96,9 +96,10 @@ def curve_figures(data: RunData, chance_line: dict[str, float]) -> list[Figure]:
     return out
 
 
-def curves_caption(task: str, primary: str, relative: bool, below: list[str], folds, png: str) -> str:
-    """The caption of a task's interactive layer curves (the static panels are described in their file)."""
-    over = f"over {folds} folds" if folds else "over folds"
+def curves_caption(task: str, primary: str, relative: bool, below: list[str], folds: str, png: str) -> str:
+    """The caption of a task's interactive layer curves (the static panels are described in their file);
+    ``folds`` is the fold plan in words (:attr:`.load.RunData.fold_plan`)."""
+    over = f"over {folds}" if folds else "over folds"
     axis = "relative depth (0 = input embedding, 1 = last layer)" if relative else "the layer index"
     text = (
         f"Macro-F1 per layer on {task}, against {axis}: one line per model for the primary probe ({primary}), "

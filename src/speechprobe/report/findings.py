@@ -87,13 +87,13 @@ def _overview_sentence(data: RunData, probed: list[str]) -> str:
     models = [m for m in probed if m not in bases]
     probes = sorted(p for p in set(data.summary["probe"]) if not p.startswith("zeroshot:") and p != "kmeans")
     tasks = sorted(set(data.summary["task"]))
-    folds = data.config.get("folds")
+    folds = data.fold_plan
     seed = data.config.get("seed", data.manifest.get("seed", 0))
     return (
         f"This run probed {len(models)} model(s) ({', '.join(models) or 'none'})"
         + (f" and {len(bases)} hand-crafted baseline(s) ({', '.join(bases)})" if bases else "")
         + f" on {len(tasks)} task(s) ({', '.join(tasks)}) with the {', '.join(probes) or 'no'} probe(s)"
-        + (f" over {folds} cross-validation folds (seed {seed})." if folds else ".")
+        + (f" over {folds} of cross-validation (seed {seed})." if folds else ".")
     )
 
 

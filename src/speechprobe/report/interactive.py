@@ -241,6 +241,7 @@ def _curve_traces(model: str, probe: str, curve: pd.DataFrame, n: int, relative:
                 "type": "scatter",
                 "x": [*map(float, x), *map(float, x[::-1])],
                 "y": [*map(float, hi), *map(float, lo[::-1])],
+                "mode": "lines",  # plotly's default adds markers under 20 points: stray dots at the band's edge
                 "fill": "toself",
                 "fillcolor": _rgba(colour, 0.13),
                 "line": {"width": 0},

@@ -53,6 +53,14 @@ class RunData:
         return self.manifest.get("config") or {}
 
     @property
+    def fold_plan(self) -> str:
+        """The cross-validation plan in words: ``"5 folds"``, or ``"5 × 5 folds (5 repeats)"``; "" if unknown."""
+        folds, repeats = self.config.get("folds"), int(self.config.get("repeats") or 1)
+        if not folds:
+            return ""
+        return f"{folds} folds" if repeats == 1 else f"{repeats} × {folds} folds ({repeats} repeats)"
+
+    @property
     def tasks_meta(self) -> dict:
         return self.manifest.get("tasks") or {}
 
