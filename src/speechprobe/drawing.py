@@ -22,9 +22,10 @@ def plain_text(fig):
 
 
 def figure_bytes(fig, fmt: str, **savefig: object) -> bytes:
-    """``fig`` rendered as ``fmt`` with every text literal, including those made while drawing (tick labels)."""
+    """``fig`` rendered as ``fmt`` with every text literal, including those made while drawing (tick labels);
+    an SVG's element ids are salted with a constant, so the same figure gives the same bytes."""
     buf = io.BytesIO()
     plain_text(fig)
-    with rc_context({"text.parse_math": False}):
+    with rc_context({"text.parse_math": False, "svg.hashsalt": "speechprobe"}):  # SVG ids: the same every run
         fig.savefig(buf, format=fmt, **savefig)
     return buf.getvalue()

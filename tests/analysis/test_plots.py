@@ -139,6 +139,7 @@ def test_tsne_first_best_last(tmp_path: Path) -> None:
     args = (features, labels, {"first": 0, "best": 2, "last": 3})
     parallel = plot_tsne(*args, tmp_path / "tsne_2.png", seed=0, max_points=30, title="m · t", n_jobs=2)
     assert parallel.read_bytes() == path.read_bytes()
+    assert parallel.with_suffix(".svg").read_bytes() == path.with_suffix(".svg").read_bytes()  # salted ids
     with pytest.raises(ValueError, match="one label per item"):
         plot_tsne(features, labels[:-1], {"first": 0}, tmp_path / "x.png")
     if not umap_available():
