@@ -116,3 +116,14 @@ def test_registration_checks_the_contract(registry) -> None:
         register(Analysis("bad", model_count, tables={"bad.csv": ["layer", "model", "task"]}))
     with pytest.raises(SpeechprobeError, match="already written by 'selection'"):
         register(Analysis("bad", model_count, tables={"permutation.csv": ["model", "task"]}))
+
+
+def test_cue_repeats_changes_only_the_cue_analyses_fingerprints():
+    from speechprobe.analysis import cues, embeddings, erasure, layer_weights
+    from speechprobe.analysis.contract import AnalysisSettings
+    from speechprobe.analysis.plan import _fingerprint
+
+    every, first = AnalysisSettings(repeats=5), AnalysisSettings(repeats=5, cue_repeats=1)
+    for analysis in (cues.ANALYSIS, erasure.ANALYSIS, layer_weights.ANALYSIS):
+        assert _fingerprint(analysis, every, {}) != _fingerprint(analysis, first, {}), analysis.name
+    assert _fingerprint(embeddings.ANALYSIS, every, {}) == _fingerprint(embeddings.ANALYSIS, first, {})

@@ -299,7 +299,8 @@ def cue_findings(run_dir: Path) -> list[str]:
 
 def _options(settings: AnalysisSettings) -> dict:
     options = settings.options.get("cues") or {}
-    return {"alphas": list(options.get("alphas", RIDGE_ALPHAS)), "targets": options.get("targets")}
+    alphas = list(options.get("alphas", RIDGE_ALPHAS))
+    return {"alphas": alphas, "targets": options.get("targets"), "cue_repeats": settings.cue_repeats}
 
 
 ANALYSIS = Analysis(

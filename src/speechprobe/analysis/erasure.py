@@ -353,6 +353,7 @@ def _options(settings: AnalysisSettings) -> dict:
         "probe": options.get("probe") or settings.primary_probe,
         "groups": groups,
         "targets": options.get("targets"),
+        "cue_repeats": settings.cue_repeats,
     }
 
 

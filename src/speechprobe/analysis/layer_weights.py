@@ -384,7 +384,7 @@ def _caption(unit: Unit, models: list[str]) -> str:
 
 
 def _options(settings: AnalysisSettings) -> dict:
-    return dataclasses.asdict(LayerWeightSettings.of(settings))
+    return {**dataclasses.asdict(LayerWeightSettings.of(settings)), "cue_repeats": settings.cue_repeats}
 
 
 ANALYSIS = Analysis(

@@ -112,7 +112,6 @@ def _fingerprint(analysis: Analysis, settings: AnalysisSettings, unit: dict) -> 
         "seed": settings.seed,
         "primary_probe": settings.primary_probe,
         "cv": [settings.cv, settings.repeats, settings.ungrouped, dict(settings.probe_settings)],
-        "cue_repeats": settings.cue_repeats,
         **unit,
     }
     return hashlib.sha256(json.dumps(spec, sort_keys=True, default=str).encode()).hexdigest()[:20]

@@ -344,7 +344,7 @@ def probe(
     resume: bool = ResumeOpt,
     overwrite: bool = OverwriteOpt,
     repeats: int | None = keep_run_value(RepeatsOpt),
-    cue_repeats: int | None = CueRepeatsOpt,
+    cue_repeats: int | None = typer.Option(None, "--cue-repeats", help=CUE_REPEATS_HELP + " [default: the run's]."),
     cv: str | None = keep_run_value(CvOpt),
     ungrouped: bool | None = typer.Option(None, "--ungrouped/--grouped", help=UngroupedOpt.help),
     bootstrap: int | None = keep_run_value(BootstrapOpt),
