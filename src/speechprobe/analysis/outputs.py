@@ -12,12 +12,9 @@ an analysis without knowing it. Schema::
 
 from __future__ import annotations
 
-import io
 import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-
-import pandas as pd
 
 from ..files import atomic_write
 
@@ -62,10 +59,3 @@ def read_outputs(run_dir: Path) -> tuple[list[AnalysisOutput], list[str]]:
         except (OSError, ValueError, TypeError) as e:
             problems.append(f"{SIDECAR_DIR}/{path.name} could not be read ({e}); that analysis is not shown")
     return outputs, problems
-
-
-def write_rows(path: Path, frame: pd.DataFrame) -> Path:
-    """Atomically write an analysis table as CSV (NaN as an empty cell)."""
-    buf = io.StringIO()
-    frame.to_csv(buf, index=False, lineterminator="\n")
-    return atomic_write(Path(path), lambda fh: fh.write(buf.getvalue().encode()))

@@ -61,19 +61,6 @@ CUES: tuple[str, ...] = (
     "shimmer",
     "hnr",
 )
-UNITS: dict[str, str] = {
-    "f0_mean": "st re 100 Hz",
-    "f0_range": "st",
-    "voicing_rate": "fraction",
-    "energy_mean": "dBFS",
-    "energy_range": "dB",
-    "speaking_rate": "voiced segments/s",
-    "duration": "s",
-    "spectral_tilt": "dB/octave",
-    "jitter": "fraction",
-    "shimmer": "fraction",
-    "hnr": "dB",
-}
 
 PITCH_FLOOR, PITCH_CEILING, TIME_STEP = 75.0, 600.0, 0.01
 N_FFT, HOP = 512, 160  # 32 ms frames, 10 ms hop at 16 kHz
