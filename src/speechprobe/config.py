@@ -43,6 +43,8 @@ EXTRACT_FIELDS = (
     "split",
     "streaming",
     "drop_duplicates",
+    "group_by",
+    "label_map",
 )
 MLP_SOLVERS = ("adam", "sgd", "lbfgs")
 # Training-part size from which the MLP probe stops early by default: below it the 10 % validation part is
@@ -212,6 +214,8 @@ class RunConfig(ComputeOptions):
     columns: dict[str, str | None] | None = None  # dataset column overrides (audio, label, group, ...)
     split: str | None = None  # dataset split (default: test, or the only one)
     streaming: bool = False  # read hub datasets without a local copy
+    group_by: str | None = None  # --group-by: KIND or TASK=KIND, one of a task's declared groupings (data/tasks.py)
+    label_map: dict[str, dict[str, str]] | None = None  # --label-map: {task or "*": {spelling: label}}
     permutations: int = 1000  # shuffles of the selection-aware test of each best layer (0: skip)
     embeddings: bool = True  # t-SNE (and UMAP when installed) of the first, best and last layers
     report: bool = True  # write report.html / report.md / main_table.* at the end

@@ -100,6 +100,7 @@ class ZeroShotConfig(ComputeOptions):
     verbalisers: dict[str, str] = field(default_factory=dict)  # task -> verbaliser JSON file (docs/zeroshot.md)
     synonyms: dict[str, dict[str, list[str]]] = field(default_factory=dict)  # task -> label -> extra synonyms
     skip_unsupported: bool = False  # `speechprobe run`: skip encoder-only models instead of refusing
+    label_map: dict[str, dict[str, str]] | None = None  # --label-map: {task or "*": {spelling: label}}
 
     def validate(self) -> None:
         if not self.models:
@@ -134,6 +135,7 @@ class ZeroShotConfig(ComputeOptions):
             "modes": list(modes),
             "n_per_class": run.n_per_class,
             "skip_unsupported": True,
+            "label_map": run.label_map,
             **run.compute_kwargs(),
         }
         return cls(**{**base, **overrides})
@@ -195,7 +197,10 @@ def _run(
 ) -> pd.DataFrame:
     """The work of :func:`run_zeroshot` once every input is checked and the run directory claimed."""
     store = ResponseCache(root / "zeroshot")
-    tasks = [open_task(t, root, cfg.seed, cfg.n_per_class, cfg.progress) for t in dict.fromkeys(cfg.tasks)]
+    tasks = [
+        open_task(t, root, cfg.seed, cfg.n_per_class, cfg.progress, label_map=cfg.label_map)
+        for t in dict.fromkeys(cfg.tasks)
+    ]
     tasks = [(with_verbalisers(task, cfg.verbalisers), source) for task, source in tasks]
     state: dict[str, Any] = {
         "config": cfg.to_json(),
