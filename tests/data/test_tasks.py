@@ -41,7 +41,13 @@ STUDY = {
 # Dynamic-SUPERB's dimensions (SIFT-50M, appendix F.2)
 DIMENSIONS = {
     "paralinguistic": {
-        "ds-accent", "ds-emotion", "ds-dialogue-emotion", "ds-stress", "ds-distance", "ds-spoof", "ds-spoof-2015"
+        "ds-accent",
+        "ds-emotion",
+        "ds-dialogue-emotion",
+        "ds-stress",
+        "ds-distance",
+        "ds-spoof",
+        "ds-spoof-2015",
     },
     "semantic": {"ds-dialogue-act", "ds-sarcasm"},
     "speaker": {"ds-multi-speaker-librispeech", "ds-multi-speaker-vctk", "ds-speaker-count"},
@@ -162,6 +168,7 @@ def test_cli_details_show_dimension_meaning_groups_and_revision():
     result = CliRunner().invoke(app, ["tasks", "--details"], env={"COLUMNS": "400"})
     assert result.exit_code == 0, result.output
     rows: dict[str, list[str]] = {}
+    row: list[str] = []
     for line in result.output.splitlines():  # a table row may wrap over several lines: join its cells
         cells = [c.strip() for c in line.split("│")[1:-1]]
         if len(cells) == 8:

@@ -55,11 +55,14 @@ def report(
 def reproduce(
     run_dir: Path = typer.Argument(..., help="A finished run directory."),
     out: Path = typer.Option(..., "--out", "-o", help="A new directory for the rerun."),
+    allow_revision_change: bool = typer.Option(
+        False, "--allow-revision-change", help="Rerun even when a dataset's commit (or content) changed since the run."
+    ),
 ) -> None:
     """Rerun RUN from its manifest.json into --out and report any difference in results.csv (exit 1)."""
     from ..reproduce import reproduce as reproduce_run
 
-    rep = reproduce_run(run_dir, out)
+    rep = reproduce_run(run_dir, out, allow_revision_change)
     for lib, (old, new) in rep.version_changes.items():
         console.print(f"note: {lib} was {old}, now {new}")
     if rep.identical:

@@ -280,8 +280,12 @@ TASKS: tuple[Task, ...] = (
         label_map=_spellings(_TRUE_FALSE),
         groupings={"speaker": Grouping("utterance 1", r"^(\d+)-\d+", optional=True, caveat=_FIRST_TALKER)},
         **_MULTI_WORDS,
-        card=(CARD, "labels true / false", "extra `utterance 1..5` columns may hold LibriSpeech ids "
-              "(speaker-chapter-utterance)", "Dynamic-SUPERB dimension: speaker"),
+        card=(
+            CARD,
+            "labels true / false",
+            "extra `utterance 1..5` columns may hold LibriSpeech ids (speaker-chapter-utterance)",
+            "Dynamic-SUPERB dimension: speaker",
+        ),
         unverified=("the `utterance N` columns and their id format",),
     ),
     Task(
@@ -294,8 +298,12 @@ TASKS: tuple[Task, ...] = (
         label_map=_spellings(_TRUE_FALSE),
         groupings={"speaker": Grouping("utterance 1", r"(p\d{3})", optional=True, caveat=_FIRST_TALKER)},
         **_MULTI_WORDS,
-        card=(CARD, "labels true / false", "extra `utterance 1..5` columns may hold VCTK pNNN ids",
-              "Dynamic-SUPERB dimension: speaker"),
+        card=(
+            CARD,
+            "labels true / false",
+            "extra `utterance 1..5` columns may hold VCTK pNNN ids",
+            "Dynamic-SUPERB dimension: speaker",
+        ),
         unverified=("the `utterance N` columns and their id format",),
     ),
     Task(

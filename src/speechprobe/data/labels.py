@@ -1,7 +1,7 @@
 """Label checks before any work: a task whose rows mostly fall outside its declared label set stops.
 
-A few rows outside the set (at most ``MAX_OUTSIDE_SHARE``, 5 %, of the labelled rows, or a single row) are skipped with a
-counted reason, as before; more than that means the copy does not match the task (another revision,
+A few rows outside the set (at most ``MAX_OUTSIDE_SHARE``, 5 %, of the labelled rows, or a single row)
+are skipped with a counted reason, as before; more than that means the copy does not match the task (another revision,
 another label scheme, e.g. HowFarAreYou's earlier ``0.0 … 1.3`` distance labels), so the run stops
 before extraction with the unexpected values, their counts, and how to map them: ``--label-map``
 (inline ``FROM=TO`` pairs, optionally ``TASK:FROM=TO``, or a JSON file) or a sidecar file
@@ -83,7 +83,8 @@ def label_map_for(task: str, maps: Mapping[str, Mapping[str, str]]) -> dict[str,
 
 
 def sidecar(path: str | Path) -> Path:
-    """The label-map sidecar of a local copy: ``clips.csv`` -> ``clips.labelmap.json``, ``DIR`` -> ``DIR.labelmap.json``."""
+    """The label-map sidecar of a local copy: ``clips.csv`` -> ``clips.labelmap.json``, ``DIR`` -> ``DIR.labelmap.json``
+    (beside the folder)."""
     p = Path(path).expanduser()
     return p.with_name((p.stem if p.suffix else p.name) + SIDECAR_SUFFIX)
 
@@ -103,5 +104,6 @@ def check_outside_share(
         f"outside its set ({', '.join(label_set)}): {values}; this copy does not match the task (another "
         f"revision or label scheme?): pin a revision (--tasks {task}@COMMIT) or map the values, e.g. "
         f"--label-map '{task}:{example}={label_set[0]}' or a JSON file of the same pairs "
-        f'({{"{task}": {{"{example}": "{label_set[0]}"}}}}; also read from a {SIDECAR_SUFFIX} sidecar beside a local copy)'
+        f'({{"{task}": {{"{example}": "{label_set[0]}"}}}}; also read from a {SIDECAR_SUFFIX} sidecar beside a '
+        f"local copy)"
     )

@@ -3,10 +3,11 @@
 Labels are normalised and mapped through ``label_map``; with a ``label_set`` (a registered task read from
 a manifest, ``NAME=clips.csv``) a row whose label is outside it is skipped with a counted reason
 (``label_outside_set``), and ``label_survey`` feeds the check that stops a mostly mismatched manifest before
-extraction (``data/labels.py``). Rows with an empty path or label are skipped with a counted reason (``empty_label``); each file is
-decoded up to ``max_seconds`` (longer files are cut, with a counted note), and a WAV whose header
-claims more data than the file holds is used with a counted note. ``Clip.meta["native"]`` holds the
-source facts measured before mixdown and resampling (:class:`speechprobe.data.audio.Decoded`).
+extraction (``data/labels.py``). Rows with an empty path or label are skipped with a counted reason
+(``empty_label``); each file is decoded up to ``max_seconds`` (longer files are cut, with a counted note),
+and a WAV whose header claims more data than the file holds is used with a counted note.
+``Clip.meta["native"]`` holds the source facts measured before mixdown and resampling
+(:class:`speechprobe.data.audio.Decoded`).
 """
 
 from __future__ import annotations

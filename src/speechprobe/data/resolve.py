@@ -27,10 +27,10 @@ from pathlib import Path
 
 from ..errors import ConfigError, SpeechprobeError
 from .audio import MAX_CLIP_SECONDS
-from .manifest import ManifestSource
-from .registry import registered_tasks
 from .labels import check_outside_share, label_map_for, read_label_map
 from .labels import sidecar as label_sidecar
+from .manifest import ManifestSource
+from .registry import registered_tasks
 from .revision import split_revision
 from .source import ClipSource
 from .tasks import VERBALISER_SUFFIX, Task, close_matches, load_verbalisers
@@ -63,8 +63,9 @@ def open_task(
     dataset without a local copy. Every source decodes at most ``max_seconds`` of each clip.
     ``group_by`` is ``--group-by`` (see :func:`group_kind`); ``label_map`` is ``{task or "*": {from: to}}``.
     """
-    task, source = _open(spec, cache_root, seed, n_per_class, progress, columns, split, streaming, max_seconds,
-                         group_by, label_map or {})
+    task, source = _open(
+        spec, cache_root, seed, n_per_class, progress, columns, split, streaming, max_seconds, group_by, label_map or {}
+    )
     check_labels(task, source)
     return task, source
 
@@ -121,7 +122,9 @@ def _synthetic_source(
     return source
 
 
-def _manifest_task(path: Path, max_seconds: float | None, maps, task: Task | None = None) -> tuple[Task, ManifestSource]:
+def _manifest_task(
+    path: Path, max_seconds: float | None, maps, task: Task | None = None
+) -> tuple[Task, ManifestSource]:
     """A manifest .csv: a registered task's (``NAME=clips.csv``: its label set, map and words), or the user's own
     (its labels, groups and verbaliser sidecar ``clips.verbalisers.json``)."""
     name = task.name if task else path.stem
@@ -131,7 +134,9 @@ def _manifest_task(path: Path, max_seconds: float | None, maps, task: Task | Non
     )
     if task is not None:
         group = "group" if source.has_groups else None
-        return dataclasses.replace(task, source=str(path), group_column=group, group_pattern=None, group_by=None), source
+        kind = "group column" if group else ""  # a manifest's own groups replace the task's groupings
+        task = dataclasses.replace(task, source=str(path), group_column=group, group_pattern=None, group_by=kind)
+        return dataclasses.replace(task, group_caveat=""), source
     labels = tuple(sorted(Counter(source.labels())))
     sidecar = path.with_name(path.stem + VERBALISER_SUFFIX)  # manifest.csv -> manifest.verbalisers.json
     words = dict(zip(("display_names", "verbalisers"), load_verbalisers(sidecar, labels))) if sidecar.is_file() else {}
@@ -244,12 +249,15 @@ def _dataset_task(task: Task, local: str | None, o: _Opts) -> tuple[Task, ClipSo
     if path is not None:
         task = dataclasses.replace(task, source=str(path))
     cols = source.columns  # an optional group column the copy lacks is off
-    grouped = dataclasses.replace(task, group_column=cols.group, group_pattern=cols.group_pattern)
+    kind = task.group_by
     if not (cols.group or cols.group_pattern):
-        grouped = dataclasses.replace(grouped, group_by=None, group_caveat="")
+        kind = ""  # no groups ("" keeps Task from choosing its default grouping again)
     elif "group" in dict(o.columns or {}) or "group_pattern" in dict(o.columns or {}):
-        grouped = dataclasses.replace(grouped, group_by="group column")
-    return grouped, source
+        kind = "group column"
+    caveat = task.group_caveat if kind == task.group_by else ""
+    return dataclasses.replace(
+        task, group_by=kind, group_column=cols.group, group_pattern=cols.group_pattern, group_caveat=caveat
+    ), source
 
 
 def _user_dataset(spec: str, o: _Opts) -> tuple[Task, ClipSource]:

@@ -55,6 +55,16 @@ class Task:
     ``group_caveat`` says where the groups do not hold speakers out (e.g. dialogues whose speakers recur
     across dialogues); the report repeats it.
 
+    ``dimension`` is the task's place in Dynamic-SUPERB's taxonomy (``DIMENSIONS``); ``paralinguistic``
+    is derived from it (a bool given in its place, as older callers do, means paralinguistic or
+    unspecified). ``groupings`` names the ways the clips can be grouped (``speaker``, ``word``,
+    ``dialogue``: kind -> :class:`Grouping`); the first is the default, ``group_by`` the one in use
+    ("": none), and ``group_column``/``group_pattern``/``group_caveat`` follow it unless given; a group
+    column or pattern given with a grouping applies the pattern to that column. ``revision`` pins a hub
+    dataset to a commit (or tag). ``label_semantics`` says what a label means, ``question`` is the short
+    question zero-shot prompts ask, ``card`` lists facts taken from the public dataset card and
+    ``unverified`` the declarations no card states.
+
     Datasheet words for people and decoders: ``display_names`` maps a label to the name a reader
     expects (``en-029`` -> "Caribbean English"; default: the label itself); ``verbalisers`` maps a
     label to one or more natural phrasings a text decoder can say ("close", "close, about 40 cm";
