@@ -202,3 +202,22 @@ def test_local_copies_record_what_is_knowable(tmp_path):
     assert revision_changes(
         {"ds-stress": {"revision": rec}}, {"ds-stress": {"revision": other[1].revision_record}}
     ) == [f"ds-stress: recorded content_hash {rec['content_hash']}, now {other[1].revision_record['content_hash']}"]
+
+
+def test_reproduce_refuses_a_dataset_whose_content_changed(tmp_path):
+    from speechprobe.config import RunConfig
+    from speechprobe.reproduce import check_revisions
+
+    copy = write_copy("ds-spoof", tmp_path / "spoof")
+    now = open_task(f"ds-spoof={copy}", tmp_path)[1].revision_record
+    cfg = RunConfig(models=[], baselines=["mfcc"], tasks=[f"ds-spoof={copy}", "emotion"], out=tmp_path / "r")
+    same = {"tasks": {"ds-spoof": {"revision": now}, "emotion": {"revision": None}}}
+    assert check_revisions(same, cfg) == []  # the synthetic task is not opened (nor generated)
+    old = {"tasks": {"ds-spoof": {"revision": {**now, "content_hash": "0" * 64}}}}
+    with pytest.raises(
+        ConfigError, match=r"the data changed since the run: ds-spoof: recorded content_hash 0{64}, now "
+    ):
+        check_revisions(old, cfg)
+    assert check_revisions(old, cfg, allow=True) == [
+        f"ds-spoof: recorded content_hash {'0' * 64}, now {now['content_hash']}"
+    ]
