@@ -38,6 +38,26 @@ class Card:
 
 
 _ASK = "{question} The answer could be {options}."
+_MIXTURES = Card(
+    {"true": 1, "false": 1},
+    "mixture_{i:04d}.wav",
+    _ASK.format(question="Is there more than one speaker in this recording?", options="{options}"),
+    extras=("utterance",),
+)
+# Dynamic-SUPERB's dimensions of the registered tasks (SIFT-50M, appendix F.2)
+DS_DIMENSIONS = {
+    "paralinguistic": {
+        "ds-accent",
+        "ds-emotion",
+        "ds-dialogue-emotion",
+        "ds-stress",
+        "ds-distance",
+        "ds-spoof",
+        "ds-spoof-2015",
+    },
+    "semantic": {"ds-dialogue-act", "ds-sarcasm"},
+    "speaker": {"ds-multi-speaker-librispeech", "ds-multi-speaker-vctk", "ds-speaker-count"},
+}
 CARDS: dict[str, Card] = {
     "ds-accent": Card(
         {
@@ -92,18 +112,8 @@ CARDS: dict[str, Card] = {
         "{i}_{g}.wav",
         _ASK.format(question="Is the speaker being sarcastic?", options="{options}"),
     ),
-    "ds-multi-speaker-librispeech": Card(
-        {"true": 1, "false": 1},
-        "mixture_{i:04d}.wav",
-        _ASK.format(question="Is there more than one speaker in this recording?", options="{options}"),
-        extras=("utterance",),
-    ),
-    "ds-multi-speaker-vctk": Card(
-        {"true": 1, "false": 1},
-        "mixture_{i:04d}.wav",
-        _ASK.format(question="Is there more than one speaker in this recording?", options="{options}"),
-        extras=("utterance",),
-    ),
+    "ds-multi-speaker-librispeech": _MIXTURES,
+    "ds-multi-speaker-vctk": _MIXTURES,
     "ds-speaker-count": Card(
         {"one": 1, "two": 1, "three": 1, "four": 1, "five": 1},
         "mixture_{i:04d}.wav",

@@ -7,6 +7,7 @@ import re
 
 import pytest
 
+from ds_fixtures import DS_DIMENSIONS
 from speechprobe.data.dynamic_superb import TASKS, answer_options
 from speechprobe.data.registry import registered_tasks
 from speechprobe.data.source import normalise_label
@@ -38,20 +39,6 @@ STUDY = {
     "ds-spoof": ("DynamicSuperb/SpoofDetection_ASVspoof2017", {"spoofed", "authentic"}),
     "ds-spoof-2015": ("DynamicSuperb/SpoofDetection_ASVspoof2015", {"spoofed", "authentic"}),
 }
-# Dynamic-SUPERB's dimensions (SIFT-50M, appendix F.2)
-DIMENSIONS = {
-    "paralinguistic": {
-        "ds-accent",
-        "ds-emotion",
-        "ds-dialogue-emotion",
-        "ds-stress",
-        "ds-distance",
-        "ds-spoof",
-        "ds-spoof-2015",
-    },
-    "semantic": {"ds-dialogue-act", "ds-sarcasm"},
-    "speaker": {"ds-multi-speaker-librispeech", "ds-multi-speaker-vctk", "ds-speaker-count"},
-}
 
 
 def test_every_study_task_is_registered():
@@ -62,9 +49,9 @@ def test_every_study_task_is_registered():
         assert t.cue and t.audio_column == "audio" and t.label_column == "label" and t.id_column == "file"
         assert t.instruction_column == "instruction"
     assert {t.name for t in TASKS} == set(STUDY)
-    for dimension, names in DIMENSIONS.items():
+    for dimension, names in DS_DIMENSIONS.items():
         assert {t.name for t in TASKS if t.dimension == dimension} == names
-    assert {t.name for t in TASKS if t.paralinguistic} == DIMENSIONS["paralinguistic"]
+    assert {t.name for t in TASKS if t.paralinguistic} == DS_DIMENSIONS["paralinguistic"]
     assert "emotion" in tasks and "accent" in tasks  # the synthetic suite keeps its short names
 
 

@@ -10,22 +10,14 @@ import json
 import pandas as pd
 import pytest
 
-from ds_fixtures import CARDS, counts, write_copy
+from ds_fixtures import CARDS, DS_DIMENSIONS, counts, write_copy
 from speechprobe.config import RunConfig
 from speechprobe.data.dynamic_superb import TASKS
 from speechprobe.pipeline import run, run_zeroshot_stage
 from speechprobe.report import build_report
 from speechprobe.zeroshot import ZeroShotConfig
 
-PARALINGUISTIC = {
-    "ds-accent",
-    "ds-emotion",
-    "ds-dialogue-emotion",
-    "ds-stress",
-    "ds-distance",
-    "ds-spoof",
-    "ds-spoof-2015",
-}
+PARALINGUISTIC = DS_DIMENSIONS["paralinguistic"]
 GROUPS = {  # task -> (group kind, number of groups in the fixture)
     "ds-accent": ("speaker", 36),  # <label>_sNN: a speaker per accent and index
     "ds-emotion": ("dialogue", 4),

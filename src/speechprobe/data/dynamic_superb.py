@@ -63,12 +63,6 @@ def _distances(metres: tuple[str, ...]) -> dict[str, str]:
 
 
 _TRUE_FALSE = {"true": ("yes", "1", "1.0"), "false": ("no", "0", "0.0")}  # booleans arrive as True/False/1/0
-_MULTI_WORDS = {  # datasheet words of the multi-speaker tasks
-    "display_names": {"true": "several speakers", "false": "one speaker"},
-    "verbalisers": {"true": ("yes", "more than one speaker"), "false": ("no", "one speaker")},
-    "label_semantics": "true: the clip holds more than one talker; false: one talker",
-    "question": "Is more than one person speaking in this recording?",
-}
 _SHARED = (
     "folds are grouped by dialogue, but {what}: the same speakers are in training and test folds, so "
     "speaker identity can leak into the scores"
@@ -104,6 +98,27 @@ _SPOOF = {
     "label_semantics": "spoofed: a replayed or synthesised recording; authentic: genuine speech",
     "question": "Is this recording authentic or spoofed?",
 }
+
+
+def _multi_speaker(name: str, hub: str, corpus: str, pattern: str, ids: str) -> Task:
+    """A MultiSpeakerDetection task: one talker or more, grouped by the first talker where the copy says."""
+    return Task(
+        name=f"ds-multi-speaker-{name}",
+        labels=("true", "false"),
+        dimension="speaker",
+        source=f"{HUB_PREFIX}MultiSpeakerDetection_{hub}",
+        cue=f"one talker vs. more than one ({corpus} mixtures): overlapping voices and speaker-change cues, not "
+        "the words; grouped by the first talker (`utterance 1`) where the copy has it",
+        label_map=_spellings(_TRUE_FALSE),
+        groupings={"speaker": Grouping("utterance 1", pattern, optional=True, caveat=_FIRST_TALKER)},
+        display_names={"true": "several speakers", "false": "one speaker"},
+        verbalisers={"true": ("yes", "more than one speaker"), "false": ("no", "one speaker")},
+        label_semantics="true: the clip holds more than one talker; false: one talker",
+        question="Is more than one person speaking in this recording?",
+        card=(CARD, "labels true / false", f"extra `utterance 1..5` columns may hold {ids}", "DS dimension: speaker"),
+        unverified=("the `utterance N` columns and their id format",),
+    )
+
 
 TASKS: tuple[Task, ...] = (
     Task(
@@ -270,42 +285,14 @@ TASKS: tuple[Task, ...] = (
             "Dynamic-SUPERB dimension: semantics",
         ),
     ),
-    Task(
-        name="ds-multi-speaker-librispeech",
-        labels=("true", "false"),
-        dimension="speaker",
-        source=HUB_PREFIX + "MultiSpeakerDetection_LibriSpeech-TestClean",
-        cue="one talker vs. more than one (LibriSpeech test-clean mixtures): overlapping voices and "
-        "speaker-change cues, not the words; grouped by the first talker (`utterance 1`) where the copy has it",
-        label_map=_spellings(_TRUE_FALSE),
-        groupings={"speaker": Grouping("utterance 1", r"^(\d+)-\d+", optional=True, caveat=_FIRST_TALKER)},
-        **_MULTI_WORDS,
-        card=(
-            CARD,
-            "labels true / false",
-            "extra `utterance 1..5` columns may hold LibriSpeech ids (speaker-chapter-utterance)",
-            "Dynamic-SUPERB dimension: speaker",
-        ),
-        unverified=("the `utterance N` columns and their id format",),
+    _multi_speaker(
+        "librispeech",
+        "LibriSpeech-TestClean",
+        "LibriSpeech test-clean",
+        r"^(\d+)-\d+",
+        "LibriSpeech ids (speaker-chapter-utterance)",
     ),
-    Task(
-        name="ds-multi-speaker-vctk",
-        labels=("true", "false"),
-        dimension="speaker",
-        source=HUB_PREFIX + "MultiSpeakerDetection_VCTK",
-        cue="one talker vs. more than one (VCTK mixtures): overlapping voices and speaker-change cues, not the "
-        "words; grouped by the first talker (`utterance 1`) where the copy has it",
-        label_map=_spellings(_TRUE_FALSE),
-        groupings={"speaker": Grouping("utterance 1", r"(p\d{3})", optional=True, caveat=_FIRST_TALKER)},
-        **_MULTI_WORDS,
-        card=(
-            CARD,
-            "labels true / false",
-            "extra `utterance 1..5` columns may hold VCTK pNNN ids",
-            "Dynamic-SUPERB dimension: speaker",
-        ),
-        unverified=("the `utterance N` columns and their id format",),
-    ),
+    _multi_speaker("vctk", "VCTK", "VCTK", r"(p\d{3})", "VCTK pNNN ids"),
     Task(
         name="ds-speaker-count",
         labels=_NUMBERS[1:],
