@@ -46,6 +46,8 @@ EXTRACT_FIELDS = (
     "group_by",
     "label_map",
 )
+# Settings added after runs were made: left out of the fingerprints while unset, so those runs still resume.
+UNSET_LEFT_OUT = ("group_by", "label_map")
 MLP_SOLVERS = ("adam", "sgd", "lbfgs")
 # Training-part size from which the MLP probe stops early by default: below it the 10 % validation part is
 # too small for its accuracy to time the stop (the demo's tasks lost 0.15 Macro-F1 on average with it on).
@@ -314,7 +316,7 @@ class RunConfig(ComputeOptions):
 
     def stage_config(self, stage: str) -> dict:
         """The settings that decide ``stage``'s numbers (extract or probe): the run directory's fingerprint."""
-        numbers = {k: v for k, v in self.to_json().items() if k not in NOT_NUMBERS}
+        numbers = {k: v for k, v in self.to_json().items() if k not in NOT_NUMBERS and (v or k not in UNSET_LEFT_OUT)}
         if stage == "extract":
             return {k: v for k, v in numbers.items() if k in EXTRACT_FIELDS}
         if stage == "probe":  # any setting not known to decide the features decides the probes

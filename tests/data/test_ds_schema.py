@@ -221,3 +221,16 @@ def test_reproduce_refuses_a_dataset_whose_content_changed(tmp_path):
     assert check_revisions(old, cfg, allow=True) == [
         f"ds-spoof: recorded content_hash {'0' * 64}, now {now['content_hash']}"
     ]
+
+
+def test_group_by_and_label_map_are_run_settings(tmp_path):
+    from speechprobe.config import RunConfig
+    from speechprobe.rundir import fingerprint
+
+    cfg = RunConfig(models=[], baselines=["mfcc"], tasks=["ds-stress"], out=tmp_path)
+    unset = cfg.stage_config("extract")
+    assert "group_by" not in unset and "label_map" not in unset  # older runs' fingerprints stay as they were
+    cfg.group_by, cfg.label_map = "speaker", parse_label_map("ds-stress:0=zero")
+    chosen = cfg.stage_config("extract")
+    assert chosen["group_by"] == "speaker" and chosen["label_map"] == {"ds-stress": {"0": "zero"}}
+    assert fingerprint(chosen) != fingerprint(unset) and cfg.to_json()["group_by"] == "speaker"  # manifest config

@@ -151,7 +151,7 @@ class ZeroShotConfig(ComputeOptions):
 
     def stage_config(self) -> dict:
         """The settings that decide the zero-shot numbers: the run directory's fingerprint of this stage."""
-        return {k: v for k, v in self.to_json().items() if k not in ("out", "cache")}
+        return {k: v for k, v in self.to_json().items() if k not in ("out", "cache") and (v or k != "label_map")}
 
 
 def run_zeroshot(cfg: ZeroShotConfig, existing: str = "auto") -> pd.DataFrame:
