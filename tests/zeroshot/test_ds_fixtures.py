@@ -86,6 +86,8 @@ def test_each_fixture_runs_end_to_end(ds_run):
         rows = results[results.task == task.name]
         assert "mfcc" in set(rows["model"]) and rows["model"].nunique() == 2
         assert {"knn", "zeroshot:likelihood:instruction"} <= set(rows["probe"])
+    zeroshot = manifest["zeroshot"]["tasks"]["ds-stress"]["revision"]
+    assert zeroshot == manifest["tasks"]["ds-stress"]["revision"]  # zero-shot read the same copy
     spoof = manifest["tasks"]["ds-spoof"]["labels"]
     assert spoof["spoofed"] > 8 * spoof["authentic"]  # the card's 90 % majority kept
 

@@ -231,6 +231,7 @@ def _run(
                 rows, responses, info = evaluate_task(backend, task, source, templates, cfg, store, explicit, answers)
                 info["seconds"] = round(time.perf_counter() - t0, 3)
                 state["tasks"].setdefault(task.name, _task_state(task))
+                state["tasks"][task.name]["revision"] = getattr(source, "revision_record", None)  # data/revision.py
                 state["tasks"][task.name].setdefault("by_model", {})[backend.name] = info
                 folder = f"zeroshot/{slug(backend.name)}"
                 run_dir.write_csv(f"{folder}/{slug(task.name)}.csv", responses)
