@@ -43,7 +43,11 @@ EXTRACT_FIELDS = (
     "split",
     "streaming",
     "drop_duplicates",
+    "group_by",
+    "label_map",
 )
+# Settings added after runs were made: left out of the fingerprints while unset, so those runs still resume.
+UNSET_LEFT_OUT = ("group_by", "label_map")
 MLP_SOLVERS = ("adam", "sgd", "lbfgs")
 # Training-part size from which the MLP probe stops early by default: below it the 10 % validation part is
 # too small for its accuracy to time the stop (the demo's tasks lost 0.15 Macro-F1 on average with it on).
@@ -212,6 +216,8 @@ class RunConfig(ComputeOptions):
     columns: dict[str, str | None] | None = None  # dataset column overrides (audio, label, group, ...)
     split: str | None = None  # dataset split (default: test, or the only one)
     streaming: bool = False  # read hub datasets without a local copy
+    group_by: str | None = None  # --group-by: KIND or TASK=KIND, one of a task's declared groupings (data/tasks.py)
+    label_map: dict[str, dict[str, str]] | None = None  # --label-map: {task or "*": {spelling: label}}
     permutations: int = 1000  # shuffles of the selection-aware test of each best layer (0: skip)
     embeddings: bool = True  # t-SNE (and UMAP when installed) of the first, best and last layers
     report: bool = True  # write report.html / report.md / main_table.* at the end
@@ -310,7 +316,7 @@ class RunConfig(ComputeOptions):
 
     def stage_config(self, stage: str) -> dict:
         """The settings that decide ``stage``'s numbers (extract or probe): the run directory's fingerprint."""
-        numbers = {k: v for k, v in self.to_json().items() if k not in NOT_NUMBERS}
+        numbers = {k: v for k, v in self.to_json().items() if k not in NOT_NUMBERS and (v or k not in UNSET_LEFT_OUT)}
         if stage == "extract":
             return {k: v for k, v in numbers.items() if k in EXTRACT_FIELDS}
         if stage == "probe":  # any setting not known to decide the features decides the probes

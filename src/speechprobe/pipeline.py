@@ -112,6 +112,8 @@ def _open_tasks(cfg: RunConfig, root: Path) -> list[TaskRecord]:
                 split=cfg.split,
                 streaming=cfg.streaming,
                 max_seconds=cfg.max_clip_seconds,
+                group_by=cfg.group_by,
+                label_map=cfg.label_map,
             )
         )
         for t in specs

@@ -5,6 +5,7 @@ Above the pipeline (it calls :func:`speechprobe.pipeline.run`); the command line
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -14,6 +15,8 @@ from .config import RunConfig
 from .errors import ConfigError, SpeechprobeError
 from .pipeline import run
 from .rundir import RESULT_COLUMNS, RunDir, read_results, versions
+
+log = logging.getLogger("speechprobe")
 
 
 @dataclass
@@ -27,8 +30,9 @@ class Reproduction:
     version_changes: dict[str, tuple[str, str]]
 
 
-def reproduce(run_dir: Path, out: Path) -> Reproduction:
-    """Rerun ``run_dir`` from its manifest into ``out`` (a new directory) and compare results.csv."""
+def reproduce(run_dir: Path, out: Path, allow_revision_change: bool = False) -> Reproduction:
+    """Rerun ``run_dir`` from its manifest into ``out`` (a new directory) and compare results.csv; a dataset
+    whose revision changed since the run is refused unless ``allow_revision_change``."""
     manifest = RunDir(run_dir).read_manifest()
     if not manifest:
         raise SpeechprobeError(f"{run_dir}: no manifest.json; is it a finished speechprobe run?")
@@ -38,6 +42,7 @@ def reproduce(run_dir: Path, out: Path) -> Reproduction:
     cfg = RunConfig.from_json(manifest["config"], out=out)
     cfg.progress = False
     cfg.engine, cfg.ray_address, cfg.ray_actors = "local", None, None  # same features, no cluster needed
+    check_revisions(manifest, cfg, allow_revision_change)
     run(cfg)
     old, new = (d / "results.csv" for d in (Path(run_dir), Path(out)))
     if old.read_bytes() == new.read_bytes():
@@ -52,3 +57,32 @@ def reproduce(run_dir: Path, out: Path) -> Reproduction:
     now = versions()
     changes = {k: (v, now.get(k, "")) for k, v in manifest.get("versions", {}).items() if now.get(k) != v}
     return Reproduction(diff == 0, rows, diff, worst, changes)
+
+
+def check_revisions(manifest: dict, cfg: RunConfig, allow: bool = False) -> list[str]:
+    """The datasets whose revision (hub commit, or a local copy's commit or content hash) differs from the one
+    manifest.json recorded; an error unless ``allow`` (then each is logged). Synthetic tasks are not opened."""
+    from .cache import using_cache
+    from .data.registry import registered_tasks
+    from .data.resolve import open_task
+    from .data.revision import revision_changes
+
+    recorded = {t: info for t, info in (manifest.get("tasks") or {}).items() if (info or {}).get("revision")}
+    if not recorded:
+        return []
+    synthetic = {n for n, t in registered_tasks().items() if t.source == "synthetic"}
+    current = {}
+    with using_cache(cfg.cache) as root:
+        for spec in (s for s in dict.fromkeys(cfg.tasks) if s not in synthetic):
+            task, source = open_task(
+                spec, root, columns=cfg.columns, split=cfg.split, streaming=cfg.streaming, label_map=cfg.label_map
+            )
+            current[task.name] = {"revision": getattr(source, "revision_record", None)}
+    changes = revision_changes(recorded, current)
+    if changes and not allow:
+        raise ConfigError(
+            f"the data changed since the run: {'; '.join(changes)}; pass --allow-revision-change to rerun anyway"
+        )
+    for line in changes:
+        log.warning("data changed since the run: %s", line)
+    return changes

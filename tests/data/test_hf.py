@@ -272,13 +272,15 @@ def test_any_audio_dataset_with_column_overrides(tmp_path):
     assert [c.group for c in clips] == speakers
     assert len({c.id for c in clips}) == 6 and all(len(c.id) == 16 for c in clips)  # content-derived ids
     assert clips[0].id == clips[0].content_hash[:16]
-    # turning grouping off for a registry task that has a pattern
+    # turning grouping off for a registry task that has a pattern (its labels mapped onto the task's)
     _, ungrouped = open_task(
         f"ds-distance={tmp_path / 'mine'}",
         tmp_path,
         columns={"audio": "speech", "label": "emotion", "group_pattern": "none"},
+        label_map={"ds-distance": {"calm": "0.4m", "angry": "4.0m"}},
     )
     assert ungrouped.columns.group_pattern is None and not ungrouped.has_groups
+    assert ungrouped.labels() == ["0.4m", "4.0m"] * 3
 
 
 def test_dynamic_superb_digits_map_to_words(tmp_path):
@@ -305,7 +307,8 @@ def test_dynamic_superb_digits_map_to_words(tmp_path):
         ("five", "five "),
     ]
     assert clips[0].id == "mirsd_0.wav" and clips[1].id == "mirsd_1.wav"  # duplicate audio keeps the file ids
-    assert source.outside_label_set == {"6": 1} and clips[0].group is None and not source.has_groups
+    assert source.outside_label_set == {"6": 1} and source.has_groups
+    assert [c.group for c in clips] == ["pens"] * 3  # grouped by word (lexical leakage), the card's `word` column
 
 
 def test_not_a_dataset_folder(tmp_path):

@@ -32,6 +32,17 @@ AudioColOpt = typer.Option(None, "--audio-column", help="Audio column of a datas
 LabelColOpt = typer.Option(None, "--label-column", help="Label column of a dataset source.")
 GroupColOpt = typer.Option(None, "--group-column", help="Speaker/session column of a dataset ('none': ungrouped).")
 SplitOpt = typer.Option(None, "--split", help="Dataset split [default: test, or the only one].")
+GroupByOpt = typer.Option(
+    None,
+    "--group-by",
+    help="Which declared grouping folds use: KIND (speaker, word, dialogue) or TASK=KIND[,...] [default: each task's "
+    "first; `speechprobe tasks --details` lists them].",
+)
+LabelMapOpt = typer.Option(
+    None,
+    "--label-map",
+    help="Map label spellings onto a task's labels: FROM=TO or TASK:FROM=TO[,...], or a JSON file.",
+)
 OutOpt = typer.Option(Path("runs/latest"), "--out", "-o", help="Run directory.")
 ProbesOpt = typer.Option("knn,mlp", "--probes", help="Probes: knn, mlp, linear.")
 PRIMARY_HELP = (
@@ -150,3 +161,10 @@ def compute_options(
         ray_actors=actors,
         progress=ctx.obj.progress,
     )
+
+
+def label_map_option(value: str | None) -> dict[str, dict[str, str]] | None:
+    """``--label-map`` parsed (a JSON file is read here, so the run records its content)."""
+    from ..data.labels import parse_label_map
+
+    return parse_label_map(value) or None

@@ -55,11 +55,14 @@ def report(
 def reproduce(
     run_dir: Path = typer.Argument(..., help="A finished run directory."),
     out: Path = typer.Option(..., "--out", "-o", help="A new directory for the rerun."),
+    allow_revision_change: bool = typer.Option(
+        False, "--allow-revision-change", help="Rerun even when a dataset's commit (or content) changed since the run."
+    ),
 ) -> None:
     """Rerun RUN from its manifest.json into --out and report any difference in results.csv (exit 1)."""
     from ..reproduce import reproduce as reproduce_run
 
-    rep = reproduce_run(run_dir, out)
+    rep = reproduce_run(run_dir, out, allow_revision_change)
     for lib, (old, new) in rep.version_changes.items():
         console.print(f"note: {lib} was {old}, now {new}")
     if rep.identical:
@@ -119,14 +122,29 @@ def models() -> None:
 
 
 @app.command()
-def tasks(details: bool = typer.Option(False, "--details", help="Show each task's datasheet line.")) -> None:
-    """List registered tasks with their label sets."""
+def tasks(
+    details: bool = typer.Option(
+        False, "--details", help="Show each task's label meaning, groupings, pinned revision and datasheet line."
+    ),
+) -> None:
+    """List registered tasks with their dimensions and label sets."""
+    from rich.markup import escape
+
     from ..data.registry import registered_tasks
 
-    table = Table("name", "source", "paralinguistic", "labels", *(["cue"] if details else []))
+    more = ["label meaning", "groups (--group-by)", "revision", "cue"] if details else []
+    table = Table("name", "source", "dimension", "labels", *more)
+    table.columns[1].overflow = "fold"  # hub ids in full
     for t in registered_tasks().values():
-        row = [t.name, t.source, "yes" if t.paralinguistic else "no", ", ".join(t.labels)]
-        table.add_row(*row, *([t.cue] if details else []))
+        row = [t.name, t.source, t.dimension, ", ".join(t.labels)]
+        if details:
+            groups = "; ".join(
+                f"{kind}{' (default)' if i == 0 else ''}: {g.describe()}{' if present' if g.optional else ''}"
+                for i, (kind, g) in enumerate(t.groupings.items())
+            )
+            groups = groups or (t.group_source() if t.group_column or t.group_pattern else "none")
+            row += [t.label_semantics or "-", groups, t.revision or "not pinned", t.cue]
+        table.add_row(*map(escape, row))  # patterns hold brackets that are not markup
     stdout().print(table)
 
 

@@ -41,6 +41,7 @@ from ..errors import AudioError, SpeechprobeError
 from .audio import MAX_CLIP_SECONDS, Decoded, decode_bytes, from_array, read, validate
 from .clip import Clip, audio_hash
 from .hf_layout import DATA_SUFFIXES, data_files, empty_saved_splits, is_saved, split_of
+from .revision import hub_revision, local_revision
 from .source import SkipLog, normalise_label, sha256_lines
 
 log = logging.getLogger("speechprobe")
@@ -52,9 +53,10 @@ _SCALARS = (str, int, float, bool, type(None))
 @dataclass(frozen=True)
 class Columns:
     """Column names of a dataset. ``audio`` and ``label`` are required; ``id`` and ``instruction``
-    are used when present; ``group`` (a speaker/session column) must exist when given.
-    ``group_pattern`` extracts a group from the id (or audio path) where there is no group column:
-    its first capture group, else the whole match."""
+    are used when present; ``group`` (a speaker/session column) must exist when given, unless
+    ``group_optional`` (then a copy without it has no groups, and ``group_missing`` says so).
+    ``group_pattern`` extracts a group from the group column, or, without one, from the id (or audio
+    path): its first capture group, else the whole match."""
 
     audio: str = "audio"
     label: str = "label"
@@ -62,6 +64,7 @@ class Columns:
     instruction: str | None = "instruction"
     group: str | None = None
     group_pattern: str | None = None
+    group_optional: bool = False
 
 
 def is_hub_id(spec: str) -> bool:
@@ -110,6 +113,7 @@ class HFSource:
         self.revision = revision
         self._pattern = re.compile(self.columns.group_pattern) if self.columns.group_pattern else None
         self._registry_name = name
+        self.group_missing = ""
         self.base: Path | None = None
         self._data_files: list[Path] = []
         self.kind, ds, splits = self._open(split)
@@ -193,6 +197,7 @@ class HFSource:
                 + local_copy_hint(self.source, split, self._registry_name)
             ) from None
         self._hub_files = sorted(str(f) for files in (builder.config.data_files or {}).values() for f in files)
+        self._hub_commit = getattr(builder, "hash", None)  # the repository's commit (or the cached one offline)
         return "hub", {chosen: ds}, [chosen]
 
     def _choose_split(self, split: str | None, splits: list) -> str | None:
@@ -223,6 +228,11 @@ class HFSource:
 
     def _check_columns(self) -> None:
         c = self.columns
+        if c.group and c.group_optional and c.group not in self.column_names:
+            self.group_missing = f"this copy has no column {c.group!r}: its clips have no group"
+            log.warning("task %s: %s; folds are not grouped", self.task, self.group_missing)
+            self.columns = c = dataclasses.replace(c, group=None, group_pattern=None)
+            self._pattern = None
         need = [x for x in (c.audio, c.label, c.group) if x]
         missing = [x for x in need if x not in self.column_names]
         if missing:
@@ -267,15 +277,28 @@ class HFSource:
                 out.append(label)
         return out
 
+    def label_survey(self) -> tuple[Counter[str], int]:
+        """(labels outside the label set by spelling, rows with a label): the pre-extraction check
+        (``data/labels.py``), reading the label column only."""
+        outside: Counter[str] = Counter()
+        total = 0
+        for row in self._ds.select_columns([self.columns.label]):
+            label, problem = self._label(row[self.columns.label])
+            if label:
+                total += 1
+                outside[label] += problem is not None
+        return +outside, total
+
     def groups(self) -> list[str | None] | None:
         """The group of every row ``labels()`` keeps (None where the pattern does not match), reading the
         label and group (or id) columns only; None when the source has no groups."""
         if not self.has_groups:
             return None
         c = self.columns
-        key = c.group or (c.id if c.id and c.id in self.column_names else c.audio)
+        has_id = bool(c.id and c.id in self.column_names)
+        wanted = [c.label, c.group or (c.id if has_id else c.audio), *([c.id] if has_id else [])]
         out = []
-        for row in self._ds.select_columns(list(dict.fromkeys([c.label, key]))):
+        for row in self._ds.select_columns(list(dict.fromkeys(wanted))):
             if self._label(row[c.label])[1] is None:
                 file_id = row.get(c.id) if c.id else None
                 out.append(self._group_key(row, str(file_id) if file_id not in (None, "") else None))
@@ -360,6 +383,13 @@ class HFSource:
         lines += [self._original(row[self.columns.label]) for row in self._ds.select_columns([self.columns.label])]
         return sha256_lines(lines)
 
+    def revision_info(self) -> dict:
+        """What was read, for manifest.json (``data/revision.py``): the hub commit, or a local copy's
+        commit where knowable and its content hash; a pinned commit that was not read is an error."""
+        if self.kind == "hub":
+            return hub_revision(self.source, self.revision, getattr(self, "_hub_commit", None))
+        return local_revision(self.base, self._data_files, self.revision)
+
     # -- rows ----------------------------------------------------------------------------------
 
     def _original(self, raw: object) -> str:
@@ -384,7 +414,7 @@ class HFSource:
 
     def _group(self, row: Mapping[str, Any], file_id: str | None) -> str | None:
         group = self._group_key(row, file_id)
-        if group is None and self._pattern is not None and not self.columns.group:
+        if group is None and self._pattern is not None:
             self.group_unmatched += 1  # folded as a group of its own (probes.cv.normalise_groups)
         return group
 
@@ -392,10 +422,14 @@ class HFSource:
         c = self.columns
         if c.group:
             value = row.get(c.group)
-            return None if value in (None, "") else str(value)
-        if self._pattern is None:
+            if value in (None, "") or self._pattern is None:
+                return None if value in (None, "") else str(value)
+            text = str(value)
+        elif self._pattern is None:
             return None
-        m = self._pattern.search(file_id or _audio_path(row.get(c.audio)) or "")
+        else:
+            text = file_id or _audio_path(row.get(c.audio)) or ""
+        m = self._pattern.search(text)
         if not m:
             return None
         return m.group(1) if m.groups() else m.group(0)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import json
 from collections.abc import Sequence
@@ -10,6 +11,31 @@ from pathlib import Path
 
 from ..errors import ConfigError
 from .source import normalise_label
+
+#: Dynamic-SUPERB's task dimensions (its taxonomy; "unspecified" for a user's own data). Only
+#: ``paralinguistic`` tasks count as paralinguistic in the report's split.
+DIMENSIONS = ("paralinguistic", "semantic", "speaker", "content", "unspecified")
+
+
+@dataclass(frozen=True)
+class Grouping:
+    """Where a clip's group (a speaker, a dialogue, a word) comes from.
+
+    ``column`` is the column read (None: the id column, else the audio path); ``pattern`` (a regular
+    expression) extracts the group from it: its first capture group, else the whole match; no pattern:
+    the whole value. ``optional``: the column may be absent from a copy (then the clips have no group and
+    the run says so). ``caveat`` says where these groups do not hold speakers out.
+    """
+
+    column: str | None = None
+    pattern: str | None = None
+    optional: bool = False
+    caveat: str = ""
+
+    def describe(self) -> str:
+        """One line for people: which column or path part holds the group."""
+        where = f"column `{self.column}`" if self.column else "the file name"
+        return f"{where}, pattern {self.pattern}" if self.pattern else where
 
 
 @dataclass(frozen=True)
@@ -29,6 +55,16 @@ class Task:
     ``group_caveat`` says where the groups do not hold speakers out (e.g. dialogues whose speakers recur
     across dialogues); the report repeats it.
 
+    ``dimension`` is the task's place in Dynamic-SUPERB's taxonomy (``DIMENSIONS``); ``paralinguistic``
+    is derived from it (a bool given in its place, as older callers do, means paralinguistic or
+    unspecified). ``groupings`` names the ways the clips can be grouped (``speaker``, ``word``,
+    ``dialogue``: kind -> :class:`Grouping`); the first is the default, ``group_by`` the one in use
+    ("": none), and ``group_column``/``group_pattern``/``group_caveat`` follow it unless given; a group
+    column or pattern given with a grouping applies the pattern to that column. ``revision`` pins a hub
+    dataset to a commit (or tag). ``label_semantics`` says what a label means, ``question`` is the short
+    question zero-shot prompts ask, ``card`` lists facts taken from the public dataset card and
+    ``unverified`` the declarations no card states.
+
     Datasheet words for people and decoders: ``display_names`` maps a label to the name a reader
     expects (``en-029`` -> "Caribbean English"; default: the label itself); ``verbalisers`` maps a
     label to one or more natural phrasings a text decoder can say ("close", "close, about 40 cm";
@@ -38,7 +74,7 @@ class Task:
 
     name: str
     labels: tuple[str, ...]
-    paralinguistic: bool
+    dimension: str
     source: str
     cue: str
     group_column: str | None = None
@@ -52,6 +88,51 @@ class Task:
     display_names: dict[str, str] = field(default_factory=dict)
     verbalisers: dict[str, tuple[str, ...]] = field(default_factory=dict)
     group_caveat: str = ""
+    groupings: dict[str, Grouping] = field(default_factory=dict)
+    group_by: str | None = None
+    revision: str | None = None
+    label_semantics: str = ""
+    question: str = ""
+    card: tuple[str, ...] = ()
+    unverified: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        dimension = self.dimension
+        if isinstance(dimension, bool):  # the paralinguistic flag of older callers
+            dimension = "paralinguistic" if dimension else "unspecified"
+        if dimension not in DIMENSIONS:
+            raise ValueError(f"task {self.name}: dimension {dimension!r} is not one of {', '.join(DIMENSIONS)}")
+        object.__setattr__(self, "dimension", dimension)
+        if self.groupings and self.group_by is None:
+            object.__setattr__(self, "group_by", next(iter(self.groupings)))
+        chosen = self.groupings.get(self.group_by) if self.group_by else None
+        if chosen is not None and self.group_column is None and self.group_pattern is None:
+            object.__setattr__(self, "group_column", chosen.column)
+            object.__setattr__(self, "group_pattern", chosen.pattern)
+            object.__setattr__(self, "group_caveat", self.group_caveat or chosen.caveat)
+
+    @property
+    def paralinguistic(self) -> bool:
+        """Whether the task is paralinguistic in Dynamic-SUPERB's taxonomy (its ``dimension``)."""
+        return self.dimension == "paralinguistic"
+
+    def grouped_by(self, kind: str) -> Task:
+        """This task with its clips grouped by ``kind`` (one of ``groupings``), or a one-line error."""
+        if kind not in self.groupings:
+            have = ", ".join(self.groupings) or "none: its clips have no group"
+            raise ConfigError(f"--group-by {kind}: task {self.name} has no {kind} grouping (it has {have})")
+        g = self.groupings[kind]
+        return dataclasses.replace(
+            self, group_by=kind, group_column=g.column, group_pattern=g.pattern, group_caveat=g.caveat
+        )
+
+    def group_source(self) -> str:
+        """Which grouping is in use and where it comes from (``speaker: the file name, pattern ...``)."""
+        if self.group_by and self.group_by in self.groupings:
+            return f"{self.group_by}: {self.groupings[self.group_by].describe()}"
+        if self.group_column or self.group_pattern:
+            return Grouping(self.group_column, self.group_pattern).describe()
+        return "none"
 
     def display(self, label: str) -> str:
         """The label as a reader expects it (the report, prompts): its display name, else the label."""

@@ -34,7 +34,8 @@ LABEL_SLOTS = ("labels", "labels_or")
 BUILTIN_IDS = ("instruction", "choose", "question")
 MODES_NEEDING_LABELS = ("generate",)
 
-#: Short questions per task (the ``question`` template); other tasks get ``What is the <task> ...?``
+#: Short questions per task (the ``question`` template); other tasks get their registered ``Task.question``
+#: (the Dynamic-SUPERB tasks), else ``What is the <task> ...?``
 QUESTIONS: dict[str, str] = {
     "accent": "Which accent does the speaker have?",
     "emotion": "What emotion does the speaker express?",
@@ -102,9 +103,17 @@ def slot_values(task: str, labels: Sequence[str]) -> dict[str, str]:
     return {
         "labels": ", ".join(labels),
         "labels_or": join_or(labels),
-        "question": QUESTIONS.get(task, f"What is the {spaced} of this recording?"),
+        "question": QUESTIONS.get(task) or _registered_question(task) or f"What is the {spaced} of this recording?",
         "task": spaced,
     }
+
+
+def _registered_question(task: str) -> str:
+    """A registered task's own short question (``Task.question``; the Dynamic-SUPERB tasks declare one)."""
+    from ..data.registry import registered_tasks
+
+    known = registered_tasks().get(task)
+    return getattr(known, "question", "") if known is not None else ""
 
 
 BUILTIN: dict[str, PromptTemplate] = {

@@ -100,6 +100,7 @@ class ZeroShotConfig(ComputeOptions):
     verbalisers: dict[str, str] = field(default_factory=dict)  # task -> verbaliser JSON file (docs/zeroshot.md)
     synonyms: dict[str, dict[str, list[str]]] = field(default_factory=dict)  # task -> label -> extra synonyms
     skip_unsupported: bool = False  # `speechprobe run`: skip encoder-only models instead of refusing
+    label_map: dict[str, dict[str, str]] | None = None  # --label-map: {task or "*": {spelling: label}}
 
     def validate(self) -> None:
         if not self.models:
@@ -134,6 +135,7 @@ class ZeroShotConfig(ComputeOptions):
             "modes": list(modes),
             "n_per_class": run.n_per_class,
             "skip_unsupported": True,
+            "label_map": run.label_map,
             **run.compute_kwargs(),
         }
         return cls(**{**base, **overrides})
@@ -149,7 +151,7 @@ class ZeroShotConfig(ComputeOptions):
 
     def stage_config(self) -> dict:
         """The settings that decide the zero-shot numbers: the run directory's fingerprint of this stage."""
-        return {k: v for k, v in self.to_json().items() if k not in ("out", "cache")}
+        return {k: v for k, v in self.to_json().items() if k not in ("out", "cache") and (v or k != "label_map")}
 
 
 def run_zeroshot(cfg: ZeroShotConfig, existing: str = "auto") -> pd.DataFrame:
@@ -195,7 +197,10 @@ def _run(
 ) -> pd.DataFrame:
     """The work of :func:`run_zeroshot` once every input is checked and the run directory claimed."""
     store = ResponseCache(root / "zeroshot")
-    tasks = [open_task(t, root, cfg.seed, cfg.n_per_class, cfg.progress) for t in dict.fromkeys(cfg.tasks)]
+    tasks = [
+        open_task(t, root, cfg.seed, cfg.n_per_class, cfg.progress, label_map=cfg.label_map)
+        for t in dict.fromkeys(cfg.tasks)
+    ]
     tasks = [(with_verbalisers(task, cfg.verbalisers), source) for task, source in tasks]
     state: dict[str, Any] = {
         "config": cfg.to_json(),
@@ -226,6 +231,7 @@ def _run(
                 rows, responses, info = evaluate_task(backend, task, source, templates, cfg, store, explicit, answers)
                 info["seconds"] = round(time.perf_counter() - t0, 3)
                 state["tasks"].setdefault(task.name, _task_state(task))
+                state["tasks"][task.name]["revision"] = getattr(source, "revision_record", None)  # data/revision.py
                 state["tasks"][task.name].setdefault("by_model", {})[backend.name] = info
                 folder = f"zeroshot/{slug(backend.name)}"
                 run_dir.write_csv(f"{folder}/{slug(task.name)}.csv", responses)

@@ -4,7 +4,7 @@ These complement the paralinguistic suite (``suite.py``) with tasks a speech mod
 answer zero-shot: a Whisper decoder transcribes the word it hears, an audio LLM names the
 language. They use the suite's generator API (``_task`` registration, ``Item``/``Speech``, the
 same rendering, caching and manifest), so ``open_task("spoken_word", ...)`` works like any other
-synthetic task. Both are *non*-paralinguistic (``paralinguistic=False``): the lexical or phonetic
+synthetic task. Both are *non*-paralinguistic (dimension ``content``): the lexical or phonetic
 content carries the label. Every class is spoken by the same voice variants with the same
 rate/pitch jitter, and ``group`` is the voice variant, so no label is a single voice.
 """
@@ -25,7 +25,7 @@ SPOKEN_WORDS: tuple[str, ...] = ("yes", "no", "up", "down", "left", "right", "st
     16,
     "the spoken command word (lexical content, as in Speech Commands): one isolated word per "
     "clip; the same 8 voices and rate/pitch jitter in every class; group = voice",
-    para=False,
+    para="content",
 )
 def _spoken_word(n: int, rng: np.random.Generator) -> list[Item]:
     voices = _balanced(n, len(CORE_VOICES), rng)
@@ -103,7 +103,7 @@ LANGUAGES: tuple[str, ...] = tuple(LANGUAGE_SENTENCES)
     "spoken language (eSpeak NG English, German, French, Spanish voices: phoneme inventory, "
     "prosody rules, lexicon) reading translations of the same eight sentences; the same voice "
     "variants and jitter in every class; group = voice variant",
-    para=False,
+    para="content",
 )
 def _language(n: int, rng: np.random.Generator) -> list[Item]:
     variants = [v.partition("+")[2] for v in CORE_VOICES]

@@ -6,8 +6,9 @@ Importing this module registers one ``Task`` per synthetic task (``source="synth
 rate/pitch jitter, room seed) is made once and rendered in every class, so classes differ only
 in the cue. ``group`` is the voice, except for the accent task (the speaker variant, crossed with
 every accent), mixtures (the first talker's voice) and ``speaker_id`` (the sentence session,
-since the voice is the label). ``paralinguistic`` is False only for ``dialogue_act``, where the
-wording carries the label too.
+since the voice is the label). Each task's dimension follows Dynamic-SUPERB's taxonomy: speaker for
+the speaker counts, ``multi_speaker`` and ``speaker_id``, semantic for ``dialogue_act`` (the wording
+carries the label too), paralinguistic for the rest.
 """
 
 from __future__ import annotations
@@ -172,8 +173,9 @@ _GENERATORS: dict[str, TaskGenerator] = {}
 DEFAULT_N_PER_CLASS: dict[str, int] = {}
 
 
-def _task(name: str, labels: tuple[str, ...], n_default: int, cue: str, para: bool = True):
-    """Register a generator, its default size and its Task."""
+def _task(name: str, labels: tuple[str, ...], n_default: int, cue: str, para: bool | str = True):
+    """Register a generator, its default size and its Task; ``para`` is its dimension (``Task.dimension``;
+    True: paralinguistic)."""
 
     def deco(fn: TaskGenerator) -> TaskGenerator:
         register(Task(name, labels, para, "synthetic", cue, group_column="group", **datasheet_words(name)))
@@ -288,7 +290,7 @@ _COUNT_CUE = (
 )
 
 
-@_task("speaker_count", ("1", "2", "3", "4"), 48, _COUNT_CUE.format("1-4"))
+@_task("speaker_count", ("1", "2", "3", "4"), 48, _COUNT_CUE.format("1-4"), para="speaker")
 def _speaker_count(n: int, rng: np.random.Generator) -> list[Item]:
     return _mixture_items({str(c): c for c in range(1, 5)}, n, rng)
 
@@ -341,6 +343,7 @@ def _distance_task(n: int, rng: np.random.Generator) -> list[Item]:
     40,
     "one talker vs two overlapping talkers at equal level in a fixed 3 s window, mixture RMS "
     "normalised; group = first talker's voice",
+    para="speaker",
 )
 def _multi_speaker(n: int, rng: np.random.Generator) -> list[Item]:
     return _mixture_items({"false": 1, "true": 2}, n, rng)
@@ -355,7 +358,7 @@ DIALOGUE_ACTS = ("statement", "question", "command")  # the order of DIALOGUE's 
     24,
     "intonation (final rise, fall, exclamatory contour) and wording (interrogative, "
     "declarative, imperative) of the same propositions; same voices in every class",
-    para=False,
+    para="semantic",
 )
 def _dialogue_act(n: int, rng: np.random.Generator) -> list[Item]:
     items = []
@@ -402,6 +405,7 @@ def _spoof_task(n: int, rng: np.random.Generator) -> list[Item]:
     10,
     "voice identity (eSpeak language + variant, 4 male and 4 female); every voice speaks "
     "every session; group = sentence session, since the voice is the label",
+    para="speaker",
 )
 def _speaker_id(n: int, rng: np.random.Generator) -> list[Item]:
     items = []
@@ -412,7 +416,7 @@ def _speaker_id(n: int, rng: np.random.Generator) -> list[Item]:
     return items
 
 
-@_task("speaker_count_ext", ("1", "2", "3", "4", "5"), 16, _COUNT_CUE.format("1-5"))
+@_task("speaker_count_ext", ("1", "2", "3", "4", "5"), 16, _COUNT_CUE.format("1-5"), para="speaker")
 def _speaker_count_ext(n: int, rng: np.random.Generator) -> list[Item]:
     return _mixture_items({str(c): c for c in range(1, 6)}, n, rng)
 
