@@ -12,6 +12,7 @@ root; without it, or without eSpeak NG, they print SKIP and say why. Exit status
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import os
 import shutil
 import subprocess
@@ -34,6 +35,8 @@ def _missing(case: Case, scratch: Path) -> str:
     """Why a case cannot run here ("" when it can)."""
     if case.needs == "espeak" and shutil.which("espeak-ng") is None:
         return "needs espeak-ng"
+    if case.needs == "ray" and importlib.util.find_spec("ray") is None:
+        return "needs ray"
     if case.needs == "mount":
         probe = scratch / "mount-probe"
         probe.mkdir(exist_ok=True)

@@ -36,7 +36,7 @@ class Case:
     given: str  # the input
     expected: str
     run: Callable[[Path], str]  # builds, runs and asserts; returns what it observed
-    needs: str = ""  # "mount" (root, to mount a tmpfs) or "espeak"
+    needs: str = ""  # "mount" (root, to mount a tmpfs), "espeak" or "ray"
 
 
 CASES: list[Case] = []  # filled by faults_numbers and faults_inputs, imported at the end of this module
@@ -133,6 +133,7 @@ def items(cache: Path) -> list[Path]:
     return sorted((cache / "features").rglob("items/*/*.npy"))
 
 
+import faults_commands  # noqa: F401
 import faults_inputs  # noqa: F401  (the cases register themselves)
 import faults_numbers  # noqa: F401
 

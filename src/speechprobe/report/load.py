@@ -23,8 +23,10 @@ from ..analysis.outputs import AnalysisOutput, read_outputs
 from ..analysis.primary import primary_probe
 from ..analysis.selection import CHANCE_COLUMNS, PERMUTATION_COLUMNS
 from ..analysis.summary import SUMMARY_COLUMNS, chance_levels, fold_size_ratios, read_results, summarize
+from ..csvsafe import read_csv
 from ..errors import SpeechprobeError
 from ..models.registry import default_baselines
+from ..probes.metrics import out_of_range
 
 # The columns the report reads from the zero-shot tables (written by speechprobe.zeroshot.link).
 ZS_DIAG_COLUMNS = ["model", "task", "mode", "prompt", "macro_f1", "parse_rate", "top_share", "collapsed"]
@@ -91,7 +93,7 @@ class RunData:
 
 
 def _read_summary_csv(path: Path) -> pd.DataFrame:
-    frame = pd.read_csv(path, keep_default_na=True)
+    frame = read_csv(path, keep_default_na=True)
     missing = [c for c in SUMMARY_COLUMNS if c not in frame.columns]
     if missing:
         raise SpeechprobeError(f"summary.csv lacks column(s): {', '.join(missing)}")
@@ -141,6 +143,7 @@ def _read_scores(data: RunData, run_dir: Path) -> None:
     if path.is_file():
         try:
             data.results = read_results(path)
+            _drop_out_of_range(data)
             data.summary = summarize(data.results, data.ratios)
         except (SpeechprobeError, ValueError, pd.errors.ParserError, pd.errors.EmptyDataError, OSError) as e:
             data.problems.append(f"results.csv cannot be used ({e})")
@@ -158,6 +161,20 @@ def _read_scores(data: RunData, run_dir: Path) -> None:
     bad = 0 if data.results is None else int(data.results["value"].isna().sum())
     if bad:
         data.problems.append(f"results.csv has {bad} row(s) without a numeric value; they are ignored")
+
+
+def _drop_out_of_range(data: RunData) -> None:
+    """Values outside their metric's range (e.g. a Macro-F1 of 7.5) are no scores: named in ``problems``, left out."""
+    frame = data.results
+    bad = out_of_range(frame["metric"], frame["value"])
+    if bad.any():
+        first = frame[bad].iloc[0]
+        data.problems.append(
+            f"results.csv has {int(bad.sum())} value(s) outside their metric's range, left out (e.g. {first['metric']} "
+            f"{first['value']:g} for {first['model']} × {first['task']} layer {first['layer']} {first['probe']} "
+            f"fold {first['fold']})"
+        )
+        data.results = frame[~bad].reset_index(drop=True)
 
 
 def _read_analysis(data: RunData, run_dir: Path) -> None:
@@ -188,7 +205,7 @@ def _read_bootstrap(run_dir: Path, problems: list[str]) -> pd.DataFrame | None:
     if not (run_dir / "bootstrap.csv").is_file():
         return None
     try:
-        return pd.read_csv(run_dir / "bootstrap.csv", dtype={"model": str, "task": str, "probe": str})
+        return read_csv(run_dir / "bootstrap.csv", dtype={"model": str, "task": str, "probe": str})
     except (ValueError, pd.errors.ParserError, pd.errors.EmptyDataError, OSError) as e:
         problems.append(f"bootstrap.csv cannot be used ({e})")
         return None
