@@ -71,7 +71,10 @@ def reproduce(
     for line in rep.changed_inputs:
         stdout().print(f"  changed input: {line}", markup=False)
     if not rep.changed_inputs:
-        stdout().print("  no input changed (same task sources, clips and weights): the code or libraries differ")
+        stdout().print(
+            "  no recorded input changed (task sources, clips, weights): the code, the libraries (notes above), "
+            "the hardware, or an edit of the original results.csv"
+        )
     raise typer.Exit(1)
 
 
