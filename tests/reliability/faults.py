@@ -1,8 +1,9 @@
 """The fault cases of issue 14 (and the CLI items of issue 17), each a real run with a checked outcome.
 
 This module holds the registry (``CASES``) and the shared inputs and runners; the cases themselves are
-in ``faults_numbers.py`` (wrong numbers, exit codes) and ``faults_inputs.py`` (disks, temporary files,
-hostile input, options, outputs, the command line).
+in ``faults_numbers.py`` (wrong numbers, exit codes), ``faults_inputs.py`` (disks, temporary files,
+hostile input, options, outputs, the command line) and ``faults_commands.py`` (issue 31 items 5-10:
+reproduce, absurd amplitude, doctor, report, CSV formula injection, Ray's private files).
 
 One definition serves two callers: ``tests/reliability/test_faults.py`` runs every case as a test, and
 ``scripts/fault_matrix.py`` prints one line per case (input -> expected -> observed -> OK/FAIL) for

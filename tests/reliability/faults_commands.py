@@ -123,6 +123,16 @@ def reproduce_cache(tmp: Path) -> str:
     return f"{len(stored)} items under --cache; {r.stdout.strip().splitlines()[-1].split(':')[0]}"
 
 
+@case("31.5", "reproduce after the task's manifest CSV was deleted (CLI)", "exit 2, one line naming the file")
+def reproduce_source_gone(tmp: Path) -> str:
+    _finished(tmp)
+    (tmp / "data" / "tones.csv").unlink()
+    r = cli("reproduce", str(tmp / "run"), "--out", str(tmp / "again"), cache=tmp / "cache")
+    line = one_line(r)
+    assert r.returncode == 2 and str(tmp / "data" / "tones.csv") in line, line
+    return f"exit 2: {line.replace(str(tmp), '…')}"
+
+
 # -- 31.6 absurd amplitude -----------------------------------------------------------------------------
 
 
@@ -235,6 +245,21 @@ def formula_injection(tmp: Path) -> str:
     assert tasks == {HOSTILE_TASK} and labels == set(HOSTILE_LABELS.values()), (tasks, labels)
     cell = next(c for row in csv.reader(open(files[0])) for c in row if "HYPERLINK" in c)
     return f"{len(files)} CSVs, 0 formula cells (results.csv holds {cell}); readers give {HOSTILE_TASK} back"
+
+
+@case("31.9", "the hostile-named run again (resume)", "its own CSVs read back: nothing recomputed, same rows")
+def formula_resume(tmp: Path) -> str:
+    a = tones(tmp / "data")
+    table = pd.read_csv(a)
+    table["label"] = table["label"].map(HOSTILE_LABELS)
+    table.to_csv(tmp / "data" / f"{HOSTILE_TASK}.csv", index=False)
+    first = run([tmp / "data" / f"{HOSTILE_TASK}.csv"], tmp / "run", tmp / "cache")
+    before = (tmp / "run" / "results.csv").read_bytes()
+    again = run([tmp / "data" / f"{HOSTILE_TASK}.csv"], tmp / "run", tmp / "cache")
+    computed = sum(e["computed"] for e in manifest(tmp / "run")["extraction"].values())
+    assert again.equals(first) and (tmp / "run" / "results.csv").read_bytes() == before and computed == 0
+    assert set(again["task"]) == {HOSTILE_TASK}
+    return f"{len(again)} rows of task {HOSTILE_TASK} read back from partial/ and clips/, {computed} clips computed"
 
 
 @case("31.9", "a normal run; -0.5 in numeric and text columns", "results.csv byte-identical to plain CSV; numbers kept")
