@@ -1,4 +1,4 @@
-"""Run every fault case of issue 14 (and the CLI items of issue 17) and print one line per case.
+"""Run every fault case of issues 14 and 31 (and the CLI items of issue 17) and print one line per case.
 
     PYTHONPATH=src python scripts/fault_matrix.py            # all cases
     PYTHONPATH=src python scripts/fault_matrix.py -k 14.3    # cases whose item or name contains 14.3

@@ -52,7 +52,7 @@ class Diagnosis:
     recommendations: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     seconds: float = 0.0
-    setup_seconds: float = 0.0  # loading float32 and its first call: spent whatever the limit
+    setup_seconds: float = 0.0  # machine facts, loading float32 and its first call: spent whatever the limit
 
 
 def machine_facts(device: str) -> dict[str, str]:
@@ -163,9 +163,9 @@ def diagnose(
     diag = Diagnosis(facts=machine_facts(device))
     dtypes, diag.notes = _dtypes(device, diag.facts)
     diag.facts["model"] = f"{model} ({window or 'default'} window)"
-    adapters = {}
+    adapters, load_seconds = {}, 0.0
     for dtype in dtypes:
-        if adapters and diag.setup_seconds > left():
+        if adapters and load_seconds > left():
             diag.notes.append(f"{dtype} not timed: loading it would not fit in the {time_limit:g} s limit")
             continue
         t0 = time.perf_counter()
@@ -173,7 +173,8 @@ def diagnose(
         cost = adapter.window_seconds(CLIP_SECONDS)
         clips = _clips(max(1, int(max(budgets) // cost)), adapter.info.sample_rate)
         adapter.forward(clips[:1])  # warm-up: first-call allocations and kernel selection
-        diag.setup_seconds = diag.setup_seconds or time.perf_counter() - t0
+        load_seconds = time.perf_counter() - t0
+        diag.setup_seconds = diag.setup_seconds or time.perf_counter() - started
     n0 = max(1, int(budgets[0] // cost))
     best = dict.fromkeys(adapters, float("inf"))
     for k in range(rounds):

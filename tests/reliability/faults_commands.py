@@ -169,7 +169,7 @@ def doctor_no_cuda(tmp: Path) -> str:
 def doctor_budget(tmp: Path) -> str:
     r = cli("doctor", "--seconds", "8", "--cache", str(tmp / "mine"), "--no-progress")
     assert r.returncode == 0, r.stderr
-    line = r.stdout.strip().splitlines()[-1]  # measured in N s (M s of it loading ... and its first call)
+    line = r.stdout.strip().splitlines()[-1]  # measured in N s (M s of it starting: loading ..., first call)
     total, setup = (int(x) for x in re.findall(r"(\d+) s\b", line)[:2])
     assert total - setup <= 9 and any((tmp / "mine" / "checkpoints").iterdir()), r.stdout
     return line

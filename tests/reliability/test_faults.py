@@ -1,4 +1,4 @@
-"""Every fault case of issue 14 (and the CLI items of issue 17), run for real (see faults.py)."""
+"""Every fault case of issues 14 and 31 (and the CLI items of issue 17), run for real (see faults.py)."""
 
 from __future__ import annotations
 
