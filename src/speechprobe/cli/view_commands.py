@@ -186,4 +186,5 @@ def doctor(
         out.print(line)
     for note in diag.notes:
         out.print(f"note: {note}")
-    out.print(f"measured in {diag.seconds:.0f} s ({diag.setup_seconds:.0f} s of it starting: loading {model}, first call)")
+    start = f"{diag.setup_seconds:.0f} s of it starting: loading {model}, first call"
+    out.print(f"measured in {diag.seconds:.0f} s ({start})")
