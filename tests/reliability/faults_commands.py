@@ -194,7 +194,7 @@ def report_not_a_run(tmp: Path) -> str:
     return "; ".join(seen) + f" ({line.split(' (')[0].replace(str(tmp), '…')})"
 
 
-@case("31.8", "a results.csv Macro-F1 hand-edited to 7.5", "flagged in the report and left out, not 7.500 ± 0.000")
+@case("31.8", "a Macro-F1 hand-edited to 7.5 (results.csv; summary.csv alone)", "flagged and left out, never 7.500")
 def report_out_of_range(tmp: Path) -> str:
     from speechprobe.report import build_report
 
@@ -207,7 +207,15 @@ def report_out_of_range(tmp: Path) -> str:
     md = (tmp / "run" / "report.md").read_text()
     table = pd.read_csv(tmp / "run" / "main_table.csv")
     assert "outside their metric's range" in md and "7.500" not in md and not (table["macro_f1"] > 1).any()
-    return next(x for x in md.splitlines() if "outside their metric" in x).strip("- ")[:110]
+    flagged = next(x for x in md.splitlines() if "outside their metric" in x).strip("- ")
+    summary = pd.read_csv(tmp / "run" / "summary.csv")
+    summary.loc[summary.index[summary["metric"] == "macro_f1"][0], "mean"] = 7.5
+    summary.to_csv(tmp / "run" / "summary.csv", index=False)
+    (tmp / "run" / "results.csv").unlink()
+    build_report(tmp / "run")
+    md = (tmp / "run" / "report.md").read_text()
+    assert "summary.csv has 1 value(s) outside their metric's range" in md and "7.500" not in md
+    return f"{flagged[:100]}; summary.csv alone: flagged too"
 
 
 # -- 31.9 CSV formula injection ------------------------------------------------------------------------

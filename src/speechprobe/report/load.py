@@ -142,8 +142,7 @@ def _read_scores(data: RunData, run_dir: Path) -> None:
     path = run_dir / "results.csv"
     if path.is_file():
         try:
-            data.results = read_results(path)
-            _drop_out_of_range(data)
+            data.results = _in_range(read_results(path), "value", "results.csv", data.problems)
             data.summary = summarize(data.results, data.ratios)
         except (SpeechprobeError, ValueError, pd.errors.ParserError, pd.errors.EmptyDataError, OSError) as e:
             data.problems.append(f"results.csv cannot be used ({e})")
@@ -152,7 +151,7 @@ def _read_scores(data: RunData, run_dir: Path) -> None:
         data.problems.append("results.csv is missing")
     if data.results is None and (run_dir / "summary.csv").is_file():
         try:
-            data.summary = _read_summary_csv(run_dir / "summary.csv")
+            data.summary = _in_range(_read_summary_csv(run_dir / "summary.csv"), "mean", "summary.csv", data.problems)
             data.problems.append("scores come from summary.csv (no fold-level results: no paired gain intervals)")
         except (SpeechprobeError, ValueError, pd.errors.ParserError, pd.errors.EmptyDataError, OSError) as e:
             data.problems.append(f"summary.csv cannot be used ({e})")
@@ -163,18 +162,17 @@ def _read_scores(data: RunData, run_dir: Path) -> None:
         data.problems.append(f"results.csv has {bad} row(s) without a numeric value; they are ignored")
 
 
-def _drop_out_of_range(data: RunData) -> None:
-    """Values outside their metric's range (e.g. a Macro-F1 of 7.5) are no scores: named in ``problems``, left out."""
-    frame = data.results
-    bad = out_of_range(frame["metric"], frame["value"])
+def _in_range(frame: pd.DataFrame, column: str, name: str, problems: list[str]) -> pd.DataFrame:
+    """``frame`` without values outside their metric's range (a Macro-F1 of 7.5 is no score), named in ``problems``."""
+    bad = out_of_range(frame["metric"], frame[column])
     if bad.any():
         first = frame[bad].iloc[0]
-        data.problems.append(
-            f"results.csv has {int(bad.sum())} value(s) outside their metric's range, left out (e.g. {first['metric']} "
-            f"{first['value']:g} for {first['model']} × {first['task']} layer {first['layer']} {first['probe']} "
-            f"fold {first['fold']})"
+        where = f"{first['model']} × {first['task']} layer {first['layer']} {first['probe']}"
+        problems.append(
+            f"{name} has {int(bad.sum())} value(s) outside their metric's range, left out (e.g. {first['metric']} "
+            f"{first[column]:g} for {where}{f' fold {first.fold}' if 'fold' in frame.columns else ''})"
         )
-        data.results = frame[~bad].reset_index(drop=True)
+    return frame[~bad].reset_index(drop=True) if bad.any() else frame
 
 
 def _read_analysis(data: RunData, run_dir: Path) -> None:
