@@ -1,4 +1,4 @@
-"""Run every fault case of issue 14 (and the CLI items of issue 17) and print one line per case.
+"""Run every fault case of issues 14 and 31 (and the CLI items of issue 17) and print one line per case.
 
     PYTHONPATH=src python scripts/fault_matrix.py            # all cases
     PYTHONPATH=src python scripts/fault_matrix.py -k 14.3    # cases whose item or name contains 14.3
@@ -12,6 +12,7 @@ root; without it, or without eSpeak NG, they print SKIP and say why. Exit status
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import os
 import shutil
 import subprocess
@@ -34,6 +35,8 @@ def _missing(case: Case, scratch: Path) -> str:
     """Why a case cannot run here ("" when it can)."""
     if case.needs == "espeak" and shutil.which("espeak-ng") is None:
         return "needs espeak-ng"
+    if case.needs == "ray" and importlib.util.find_spec("ray") is None:
+        return "needs ray"
     if case.needs == "mount":
         probe = scratch / "mount-probe"
         probe.mkdir(exist_ok=True)

@@ -8,10 +8,11 @@ Every option is checked in ``validate()`` before any work starts.
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 import re
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import MISSING, asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -167,10 +168,7 @@ class ComputeOptions:
         if self.dtype not in DTYPES:
             raise ConfigError(f"--dtype {self.dtype!r}: choose float32, bf16 or fp16")
         check_engine(self.engine, self.ray_address, self.ray_actors)
-        if not DEVICE.match(str(self.device)):
-            raise ConfigError(f"--device {self.device!r}: choose cpu, cuda or cuda:N")
-        if self.device != "cpu" and self.engine == "local":
-            _check_cuda(self.device)
+        check_device(self.device, here=self.engine == "local")
         if self.dtype == "fp16" and self.device == "cpu":
             raise ConfigError("--dtype fp16 needs --device cuda; on CPU use float32 or bf16")
         if self.dtype == "bf16" and self.device == "cpu":
@@ -182,8 +180,17 @@ class ComputeOptions:
                 )
 
 
+def check_device(device: str, here: bool = True) -> None:
+    """``--device``: cpu, cuda or cuda:N; with ``here``, a CUDA device this machine's torch can use (the Ray
+    engine checks on its workers instead)."""
+    if not DEVICE.match(str(device)):
+        raise ConfigError(f"--device {device!r}: choose cpu, cuda or cuda:N")
+    if device != "cpu" and here:
+        _check_cuda(device)
+
+
 def _check_cuda(device: str) -> None:
-    """A CUDA device that this machine has (the Ray engine checks on its workers instead)."""
+    """A CUDA device that this machine has."""
     import torch
 
     if not torch.cuda.is_available():
@@ -299,6 +306,38 @@ class RunConfig(ComputeOptions):
         conf.setdefault("mlp_early_stopping", False)  # runs written before the field trained without it
         conf.setdefault("mlp_early_stopping_min_train", MLP_EARLY_STOPPING_MIN_TRAIN)
         return cls(**conf)
+
+    @classmethod
+    def from_recorded(cls, data: object, where: str, out: Path) -> RunConfig:
+        """:meth:`from_json` of a config read from a file (``where``, e.g. a manifest.json), checked first: a missing
+        config, a missing or unknown key and a value of the wrong type are one-line errors naming ``where`` and
+        the key (the values' ranges are checked by :meth:`validate` as for any run)."""
+        import typing
+
+        import pydantic
+
+        if not isinstance(data, dict) or not data:
+            raise ConfigError(f"{where}: no run configuration (its 'config' section is missing or empty)")
+        hints = typing.get_type_hints(cls)
+        known = {f.name for f in fields(cls)} - {"progress"}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ConfigError(f"{where}: config key {unknown[0]!r} is not a setting of this speechprobe version")
+        required = [f.name for f in fields(cls) if f.default is MISSING and f.default_factory is MISSING]
+        missing = [k for k in required if k not in data and k != "out"]
+        if missing:
+            raise ConfigError(f"{where}: config key {missing[0]!r} is missing")
+        for key, value in data.items():
+            hint = str | None if key in ("out", "cache") else hints[key]  # paths are written as text
+            try:
+                pydantic.TypeAdapter(hint).validate_python(value, strict=True)
+            except pydantic.ValidationError as e:
+                expected = getattr(hint, "__name__", str(hint))
+                raise ConfigError(
+                    f"{where}: config key {key!r} is {json.dumps(value)[:40]}, not {expected} "
+                    f"({e.errors()[0]['msg'].lower()})"
+                ) from None
+        return cls.from_json(data, out=out)
 
     @property
     def batch_seconds(self) -> float:

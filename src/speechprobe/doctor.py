@@ -52,6 +52,7 @@ class Diagnosis:
     recommendations: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     seconds: float = 0.0
+    setup_seconds: float = 0.0  # machine facts, loading float32 and its first call: spent whatever the limit
 
 
 def machine_facts(device: str) -> dict[str, str]:
@@ -144,29 +145,42 @@ def diagnose(
     """Time ``model``'s forward pass on synthetic clips and recommend the fastest settings, within about
     ``time_limit`` seconds (what is left out is said in the notes).
 
-    First the dtypes, at the smallest budget, in ``rounds`` alternating rounds (so a burst of other work
-    on the machine hits both alike); then the batch budgets with the faster dtype, smallest first, each
-    timed only if it fits in the time left (judged from the seconds per clip measured so far).
+    float32 is loaded and timed once whatever the limit (nothing can be recommended without it); every
+    further step runs only if it fits in the time left, judged from what the steps before it took: loading
+    bf16 (as long as float32's load and first calls took), each further round of the dtypes at the smallest
+    budget (alternating, so a burst of other work on the machine hits both alike), then the batch budgets
+    with the faster dtype, smallest first (from the seconds per clip measured so far).
     """
-    from .models.registry import load_model
+    from .config import check_device
 
+    check_device(device)  # a CUDA device this torch has, before any model loads
     started = time.perf_counter()
+
+    def left() -> float:
+        return time_limit - (time.perf_counter() - started)
+
     say = progress or (lambda _msg: None)
     diag = Diagnosis(facts=machine_facts(device))
     dtypes, diag.notes = _dtypes(device, diag.facts)
     diag.facts["model"] = f"{model} ({window or 'default'} window)"
-    adapters = {}
+    adapters, load_seconds = {}, 0.0
     for dtype in dtypes:
-        say(f"loading {model} ({dtype})")
-        adapters[dtype] = load_model(model, window=window, device=device, dtype=None if dtype == "float32" else dtype)
-    first = next(iter(adapters.values()))
-    cost = first.window_seconds(CLIP_SECONDS)
-    clips = _clips(max(1, int(max(budgets) // cost)), first.info.sample_rate)
-    n0 = max(1, int(budgets[0] // cost))
-    for adapter in adapters.values():
+        if adapters and load_seconds > left():
+            diag.notes.append(f"{dtype} not timed: loading it would not fit in the {time_limit:g} s limit")
+            continue
+        t0 = time.perf_counter()
+        adapters[dtype] = adapter = _load(model, window, device, dtype, say)
+        cost = adapter.window_seconds(CLIP_SECONDS)
+        clips = _clips(max(1, int(max(budgets) // cost)), adapter.info.sample_rate)
         adapter.forward(clips[:1])  # warm-up: first-call allocations and kernel selection
+        load_seconds = time.perf_counter() - t0
+        diag.setup_seconds = diag.setup_seconds or time.perf_counter() - started
+    n0 = max(1, int(budgets[0] // cost))
     best = dict.fromkeys(adapters, float("inf"))
     for k in range(rounds):
+        if k and sum(best.values()) * 1.5 > left():
+            diag.notes.append(f"{k} of {rounds} rounds timed: more would not fit in the {time_limit:g} s limit")
+            break
         for dtype, adapter in adapters.items():
             say(f"timing {dtype}, round {k + 1} of {rounds} ({n0} clip(s) per batch)")
             best[dtype] = min(best[dtype], _time(adapter.forward, clips[:n0], 1))
@@ -176,8 +190,7 @@ def diagnose(
     per_clip = best[faster] / n0
     for budget in budgets[1:]:
         n = max(1, int(budget // cost))
-        left = time_limit - (time.perf_counter() - started)
-        if n * per_clip * 1.5 > left:
+        if n * per_clip * 1.5 > left():
             diag.notes.append(f"{budget:g} s per batch not timed: it would not fit in the {time_limit:g} s limit")
             continue
         say(f"timing {faster}, {n} clip(s) per batch ({budget:g} s of padded audio)")
@@ -187,6 +200,13 @@ def diagnose(
     _recommend(diag, budgets[0])
     diag.seconds = time.perf_counter() - started
     return diag
+
+
+def _load(model: str, window: str | None, device: str, dtype: str, say: Callable[[str], None]):
+    from .models.registry import load_model
+
+    say(f"loading {model} ({dtype})")
+    return load_model(model, window=window, device=device, dtype=None if dtype == "float32" else dtype)
 
 
 def _best(measurements: list[Measurement]) -> Measurement | None:

@@ -23,6 +23,7 @@ import pandas as pd
 from .cache import cache_root, using_cache
 from .clip_checks import check_folds, finish_task
 from .config import RunConfig
+from .csvsafe import read_csv
 from .cue_stage import CUE_OPTIONS, extract_cues, record_extraction, run_cue_analyses
 from .data.resolve import open_task
 from .data.source import ClipSource, Skip, count_kinds
@@ -33,6 +34,7 @@ from .features.extract import ClipMeta, extract
 from .features.store import FeatureSpace, FeatureStore
 from .models.base import RANDOM_SUFFIX
 from .models.registry import family, load_model, resolve_model
+from .run_inputs import task_input
 from .rundir import RESULT_COLUMNS, STATE, RunDir, sort_results, versions
 from .warnlog import capture_warnings
 
@@ -53,6 +55,7 @@ class TaskRecord:
     task: Task
     source: ClipSource
     clips: list[ClipMeta] = field(default_factory=list)
+    input: dict[str, str] = field(default_factory=dict)  # the --tasks entry, resolved and hashed (run_inputs)
 
 
 @dataclass
@@ -124,6 +127,7 @@ def _open_tasks(cfg: RunConfig, root: Path) -> list[TaskRecord]:
             rec.task = dataclasses.replace(rec.task, name=f"{rec.task.name}@{Path(spec).parent.name or spec}")
             rec.source.task = rec.task.name
         seen.add(rec.task.name)
+        rec.input = task_input(spec)
     for rec in records:
         labels = getattr(rec.source, "labels", None)
         if labels is not None:
@@ -162,6 +166,7 @@ def _extract(cfg: RunConfig, existing: str) -> tuple[dict[str, list[ClipMeta]], 
         state.skipped.extend(skipped)
         state.notes.extend(getattr(rec.source, "notes", []))
         info["clips_file"] = run_dir.clips_file(rec.task.name)
+        info["input"] = rec.input
         state.tasks[rec.task.name] = info
     for rec in records:
         run_dir.write_csv(state.tasks[rec.task.name]["clips_file"], pd.DataFrame(map(dataclasses.asdict, rec.clips)))
@@ -224,7 +229,7 @@ def load_extracted(run_dir: Path) -> tuple[RunConfig, dict[str, list[ClipMeta]],
     state.notes = [Skip(**s) for s in saved.get("notes", [])]
     clips = {}
     for task, info in state.tasks.items():
-        frame = pd.read_csv(
+        frame = read_csv(
             rd.path(info["clips_file"]), dtype={"id": str, "label": str, "group": str}, keep_default_na=False
         )
         clips[task] = [
@@ -287,7 +292,7 @@ def _probe_pair(cfg, run_dir, store, model, info, task, clips, groups, key, stat
     if partial.is_file():
         stored = read_predictions(cfg.out, model, task)
         if stored is not None and stored.key == key:
-            return pd.read_csv(partial)
+            return read_csv(partial)
     space = _space(store, model, info, cfg.pooling)
     t0 = time.perf_counter()
     with run_dir.temp_dir() as tmp:  # features memory-mapped, not in RAM; never inside the store
@@ -316,7 +321,7 @@ def _probe_pair(cfg, run_dir, store, model, info, task, clips, groups, key, stat
     frame.insert(0, "task", task)
     frame.insert(0, "model", model)
     run_dir.write_csv(str(partial.relative_to(run_dir.root)), frame[RESULT_COLUMNS])
-    return pd.read_csv(partial)
+    return read_csv(partial)
 
 
 def write_outputs(

@@ -13,13 +13,23 @@ Every step is bounded and every failure is one line that names the cause and the
   without authentication ignores it, one with authentication accepts it if it is its token. The
   cluster's answer is checked before joining (a GCS client, which fails in milliseconds on a wrong
   token), and a refusal says which token was sent and how to give the right one.
+
+A **local instance** (no address) is kept private: Ray's session files go to a fresh folder of mode 0700
+(``tempfile.mkdtemp``, not the world-writable ``/tmp/ray``), and, unless the user gives a token
+(``RAY_AUTH_TOKEN`` or ``RAY_AUTH_TOKEN_PATH``), its auth token is a new random one in a 0600 file in that
+folder, instead of the ``~/.ray/auth_token`` (mode 0644) that Ray would otherwise create in the user's home.
+The folder is removed when the process exits. ``RAY_TMPDIR`` set by the user is honoured as it is.
 """
 
 from __future__ import annotations
 
+import atexit
 import logging
 import os
+import secrets
+import shutil
 import socket
+import tempfile
 import threading
 from pathlib import Path
 
@@ -157,6 +167,32 @@ def _check_auth(target: str, source: str | None) -> None:
         log.debug("GCS pre-check of %s: %s", target, first_line(e))  # ray.init will say what is wrong
 
 
+def _init_private(ray, common: dict) -> None:
+    """``ray.init`` of a local instance whose session files and auth token stay private (module docstring)."""
+    if os.environ.get("RAY_TMPDIR"):
+        ray.init(address="local", **common)
+        return
+    private = Path(tempfile.mkdtemp(prefix="sp-ray-"))  # mode 0700; short, for Ray's socket paths
+
+    def remove() -> None:
+        ray.shutdown()
+        shutil.rmtree(private, ignore_errors=True)
+
+    atexit.register(remove)
+    own_token = not (os.environ.get("RAY_AUTH_TOKEN", "").strip() or os.environ.get("RAY_AUTH_TOKEN_PATH"))
+    if own_token:
+        token = private / "auth_token"
+        fd = os.open(token, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(secrets.token_hex(32))
+        os.environ["RAY_AUTH_TOKEN_PATH"] = str(token)  # read by ray.init and the processes it starts
+    try:
+        ray.init(address="local", _temp_dir=str(private / "ray"), **common)
+    finally:
+        if own_token:  # a later connection to a cluster must not send this instance's token
+            os.environ.pop("RAY_AUTH_TOKEN_PATH", None)
+
+
 def connect(address: str | None = None, timeout_s: float = 30.0) -> None:
     """Connect this process to Ray (once): an existing cluster at ``address``, or a local instance.
 
@@ -170,7 +206,7 @@ def connect(address: str | None = None, timeout_s: float = 30.0) -> None:
     target = _resolve_address(address)
     common = dict(include_dashboard=False, logging_level=logging.WARNING, ignore_reinit_error=True)
     if target is None:  # start a local instance: in this thread, since its processes die with their parent thread
-        ray.init(address="local", **common)
+        _init_private(ray, common)
         return
     hp = _host_port(target)
     if hp is not None:

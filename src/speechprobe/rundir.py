@@ -36,6 +36,7 @@ from typing import Any
 import pandas as pd
 
 from ._version import __version__
+from .csvsafe import neutralise, restore
 from .errors import ConfigError, SpeechprobeError
 from .files import TMP_MARK, atomic_write, is_disk_error, write_error
 
@@ -131,7 +132,7 @@ def read_results(path: str | Path) -> pd.DataFrame:
         frame = pd.read_csv(path, dtype=str, keep_default_na=False)
     except (pd.errors.EmptyDataError, pd.errors.ParserError, UnicodeDecodeError) as e:
         raise SpeechprobeError(f"{path}: not a readable results table ({e})") from None
-    return coerce_results(frame)
+    return coerce_results(restore(frame))
 
 
 def sort_results(rows: pd.DataFrame) -> pd.DataFrame:
@@ -161,9 +162,10 @@ def check_unique(results: pd.DataFrame, where: str) -> None:
 
 
 def csv_bytes(frame: pd.DataFrame) -> bytes:
-    """CSV with ``\\n`` line ends and floats at full precision, so reruns compare byte for byte."""
+    """CSV with ``\\n`` line ends and floats at full precision, so reruns compare byte for byte; text cells a
+    spreadsheet would run as formulas are neutralised (:mod:`speechprobe.csvsafe`)."""
     buf = io.StringIO()
-    frame.to_csv(buf, index=False, lineterminator="\n")
+    neutralise(frame).to_csv(buf, index=False, lineterminator="\n")
     return buf.getvalue().encode()
 
 

@@ -79,3 +79,11 @@ def test_macro_f1_and_accuracy_equal_scikit_learn_bit_for_bit():
         expected = f1_score(y_true, y_pred, labels=labels, average="macro", zero_division=0)
         assert macro_f1(y_true, y_pred, labels) == expected
         assert accuracy(y_true, y_pred) == accuracy_score(y_true, y_pred)
+
+
+def test_values_outside_their_metrics_range_are_found() -> None:
+    from speechprobe.probes.metrics import out_of_range
+
+    metric = ["macro_f1", "macro_f1", "accuracy", "pearson", "r2", "ami", "nmi", "someday"]
+    value = [7.5, 1.0, -0.01, -1.0, -40.0, -0.2, 1.2, 99.0]
+    assert out_of_range(metric, value).tolist() == [True, False, True, False, False, False, True, False]

@@ -1,8 +1,9 @@
 """The fault cases of issue 14 (and the CLI items of issue 17), each a real run with a checked outcome.
 
 This module holds the registry (``CASES``) and the shared inputs and runners; the cases themselves are
-in ``faults_numbers.py`` (wrong numbers, exit codes) and ``faults_inputs.py`` (disks, temporary files,
-hostile input, options, outputs, the command line).
+in ``faults_numbers.py`` (wrong numbers, exit codes), ``faults_inputs.py`` (disks, temporary files,
+hostile input, options, outputs, the command line) and ``faults_commands.py`` (issue 31 items 5-10:
+reproduce, absurd amplitude, doctor, report, CSV formula injection, Ray's private files).
 
 One definition serves two callers: ``tests/reliability/test_faults.py`` runs every case as a test, and
 ``scripts/fault_matrix.py`` prints one line per case (input -> expected -> observed -> OK/FAIL) for
@@ -36,7 +37,7 @@ class Case:
     given: str  # the input
     expected: str
     run: Callable[[Path], str]  # builds, runs and asserts; returns what it observed
-    needs: str = ""  # "mount" (root, to mount a tmpfs) or "espeak"
+    needs: str = ""  # "mount" (root, to mount a tmpfs), "espeak" or "ray"
 
 
 CASES: list[Case] = []  # filled by faults_numbers and faults_inputs, imported at the end of this module
@@ -133,6 +134,7 @@ def items(cache: Path) -> list[Path]:
     return sorted((cache / "features").rglob("items/*/*.npy"))
 
 
+import faults_commands  # noqa: F401
 import faults_inputs  # noqa: F401  (the cases register themselves)
 import faults_numbers  # noqa: F401
 

@@ -1,7 +1,8 @@
-"""Every fault case of issue 14 (and the CLI items of issue 17), run for real (see faults.py)."""
+"""Every fault case of issues 14 and 31 (and the CLI items of issue 17), run for real (see faults.py)."""
 
 from __future__ import annotations
 
+import importlib.util
 import shutil
 import subprocess
 
@@ -26,5 +27,7 @@ def test_fault_case(case: Case, tmp_path) -> None:
         pytest.skip("needs root to mount a tmpfs (full and read-only disks)")
     if case.needs == "espeak" and shutil.which("espeak-ng") is None:
         pytest.skip("needs espeak-ng")
+    if case.needs == "ray" and importlib.util.find_spec("ray") is None:
+        pytest.skip("needs ray (pip install 'speechprobe[ray]')")
     observed = case.run(tmp_path)
     assert observed

@@ -37,6 +37,7 @@ import pandas as pd
 
 from ..files import atomic_write
 from ..probes.predictions import OOFPredictions, read_predictions
+from ..rundir import csv_bytes
 
 BOOTSTRAP_COLUMNS = [
     "model",
@@ -167,8 +168,8 @@ def bootstrap_run(
         if oof is not None:
             frames.append(bootstrap_table(oof, model, task, n_boot, seed))
     table = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=BOOTSTRAP_COLUMNS)
-    text = table.to_csv(index=False, lineterminator="\n")
-    atomic_write(run_dir / "bootstrap.csv", lambda fh: fh.write(text.encode()))
+    data = csv_bytes(table)
+    atomic_write(run_dir / "bootstrap.csv", lambda fh: fh.write(data))
     return table
 
 

@@ -32,6 +32,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ..csvsafe import read_csv
 from ..errors import SpeechprobeError
 from .contrast import figure_notes, is_random, run_depths, run_relative, run_seed
 from .inputs import read_manifest, write_table
@@ -128,7 +129,7 @@ def read_curves(run_dir: Path) -> pd.DataFrame:
     if not (run_dir / "results.csv").is_file():
         raise SpeechprobeError(f"{run_dir}: no results.csv; run the probes first")
     frames = [
-        pd.read_csv(run_dir / name, dtype=str, keep_default_na=False)
+        read_csv(run_dir / name, dtype=str, keep_default_na=False)
         for name in ("results.csv", CUE_CSV)
         if (run_dir / name).is_file()
     ]

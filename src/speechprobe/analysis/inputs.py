@@ -7,7 +7,6 @@ re-run a model: their features come from the store.
 
 from __future__ import annotations
 
-import io
 import json
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -15,24 +14,23 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ..csvsafe import read_csv
 from ..errors import SpeechprobeError
 from ..files import atomic_write
-from ..rundir import slug
+from ..rundir import csv_bytes, slug
 
 FeatureLoader = Callable[[str, Sequence[str]], np.ndarray]  # (model, content hashes) -> (N, L, D)
 
 
 def write_table(path: Path, frame: pd.DataFrame, columns: Sequence[str]) -> Path:
     """Atomically write ``frame[columns]`` as CSV (missing columns are added empty)."""
-    frame = frame.reindex(columns=list(columns))
-    buf = io.StringIO()
-    frame.to_csv(buf, index=False, lineterminator="\n")
-    return atomic_write(Path(path), lambda fh: fh.write(buf.getvalue().encode()))
+    data = csv_bytes(frame.reindex(columns=list(columns)))
+    return atomic_write(Path(path), lambda fh: fh.write(data))
 
 
 def read_table(path: Path, columns: Sequence[str]) -> pd.DataFrame:
     """Read a CSV written by :func:`write_table`; raises SpeechprobeError when columns are missing."""
-    frame = pd.read_csv(path, keep_default_na=True)
+    frame = read_csv(path, keep_default_na=True)
     missing = [c for c in columns if c not in frame.columns]
     if missing:
         raise SpeechprobeError(f"{Path(path).name} lacks column(s): {', '.join(missing)}")
@@ -58,7 +56,7 @@ def read_clips(run_dir: Path, task: str, info: dict | None = None) -> pd.DataFra
     path = Path(run_dir) / rel
     if not path.is_file():
         raise SpeechprobeError(f"task {task}: {rel} is missing")
-    frame = pd.read_csv(path, dtype=str, keep_default_na=False)
+    frame = read_csv(path, dtype=str, keep_default_na=False)
     for col in ("label", "content_hash"):
         if col not in frame.columns:
             raise SpeechprobeError(f"task {task}: {rel} lacks column {col!r}")

@@ -8,7 +8,7 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
-from ..errors import ConfigError, SpeechprobeError
+from ..errors import ConfigError
 from .app import app, console
 from .options import CacheOpt, JobsOpt
 from .output import stdout
@@ -30,13 +30,13 @@ def report(
     from ..analysis import analyse_features, store_loader
     from ..config import check_positive
     from ..report import build_report
+    from ..report.build import check_run_dir
     from ..warnlog import capture_warnings
 
     check_positive(permutations, "--permutations", 0, integer=True)
     if jobs != -1 and jobs < 1:
         raise ConfigError(f"--jobs {jobs}: use 1 or more parallel jobs (-1: one per CPU)")
-    if not Path(run_dir).is_dir():
-        raise SpeechprobeError(f"{run_dir}: no such run directory")
+    check_run_dir(run_dir)  # before any analysis writes into it
     with capture_warnings():
         if permutations or embeddings:
             analyse_features(
@@ -55,20 +55,29 @@ def report(
 def reproduce(
     run_dir: Path = typer.Argument(..., help="A finished run directory."),
     out: Path = typer.Option(..., "--out", "-o", help="A new directory for the rerun."),
+    cache: Path | None = CacheOpt,
     allow_revision_change: bool = typer.Option(
         False, "--allow-revision-change", help="Rerun even when a dataset's commit (or content) changed since the run."
     ),
 ) -> None:
-    """Rerun RUN from its manifest.json into --out and report any difference in results.csv (exit 1)."""
+    """Rerun RUN from its manifest.json into --out and report any difference in results.csv (exit 1), naming
+    the inputs that changed (task sources, clips, weights)."""
     from ..reproduce import reproduce as reproduce_run
 
-    rep = reproduce_run(run_dir, out, allow_revision_change)
+    rep = reproduce_run(run_dir, out, cache, allow_revision_change)
     for lib, (old, new) in rep.version_changes.items():
         console.print(f"note: {lib} was {old}, now {new}")
     if rep.identical:
         stdout().print(f"identical: all {rep.rows} rows of results.csv match {run_dir}")
         return
     stdout().print(f"DIFFERENT: {rep.differing_rows} of {rep.rows} rows differ (max |diff| {rep.max_abs_diff:.3g})")
+    for line in rep.changed_inputs:
+        stdout().print(f"  changed input: {line}", markup=False)
+    if not rep.changed_inputs:
+        stdout().print(
+            "  no recorded input changed (task sources, clips, weights): the code, the libraries (notes above), "
+            "the hardware, or an edit of the original results.csv"
+        )
     raise typer.Exit(1)
 
 
@@ -174,14 +183,17 @@ def doctor(
     model: str = typer.Option("whisper-tiny.en", "--model", "-m", help="Model to time."),
     device: str = typer.Option("cpu", "--device", help="cpu, cuda or cuda:N."),
     seconds: float = typer.Option(45.0, "--seconds", help="Time limit of the measurements."),
+    cache: Path | None = CacheOpt,
 ) -> None:
     """Time float32 against bf16 and batch budgets here (< 1 min); recommend --dtype, --max-batch-seconds."""
+    from ..cache import using_cache
     from ..config import check_positive
     from ..doctor import diagnose
 
     check_positive(seconds, "--seconds")
     say = console.print if ctx.obj.progress else None
-    diag = diagnose(model, device, time_limit=seconds, progress=say)
+    with using_cache(cache):  # converted checkpoints go to (and are read from) this cache
+        diag = diagnose(model, device, time_limit=seconds, progress=say)
     out = stdout()
     for key, value in diag.facts.items():
         out.print(f"{key:>32}: {value}")
@@ -192,4 +204,5 @@ def doctor(
         out.print(line)
     for note in diag.notes:
         out.print(f"note: {note}")
-    out.print(f"measured in {diag.seconds:.0f} s")
+    start = f"{diag.setup_seconds:.0f} s of it starting: loading {model}, first call"
+    out.print(f"measured in {diag.seconds:.0f} s ({start})")

@@ -25,6 +25,9 @@ from ..errors import AudioError
 from .clip import CLIP_LEVEL, audio_facts
 
 MAX_CLIP_SECONDS = 600.0  # decoded per clip by default; longer clips are cut (and counted)
+# Peak amplitude beyond which float audio is not audio at any plausible scale (full scale is 1.0): 60 dB over
+# full scale. Such a clip (e.g. 1e18) is skipped like a NaN/Inf one, with its peak in the reason.
+MAX_PEAK = 1000.0
 BLOCK_SECONDS = 10.0  # decoded at once: bounds the multichannel float32 buffer
 _SHORT_DATA = re.compile(r"\bdata\s*:\s*(\d+)\s*\(should be (\d+)\)")
 
@@ -178,12 +181,15 @@ def as_mono(data: np.ndarray) -> np.ndarray:
 
 
 def validate(audio: np.ndarray, where: str) -> np.ndarray:
-    """Reject empty or non-finite audio (never a silently wrong number)."""
+    """Reject empty, non-finite or absurdly loud audio (peak above :data:`MAX_PEAK`): never a silently wrong number."""
     if audio.size == 0:
         raise AudioError(f"{where}: no audio samples")
     if not np.isfinite(audio).all():
         bad = int((~np.isfinite(audio)).sum())
         raise AudioError(f"{where}: {bad} NaN/Inf samples")
+    peak = float(np.abs(audio).max())
+    if peak > MAX_PEAK:
+        raise AudioError(f"{where}: peak amplitude {peak:.3g}, over {MAX_PEAK:g} times full scale (not audio)")
     return audio
 
 

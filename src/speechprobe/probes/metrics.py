@@ -83,6 +83,21 @@ CLUSTER_SCORERS: dict[str, Scorer] = {"nmi": nmi, "ami": ami}
 """Per-fold scorers of the k-means clusters (``probe="kmeans"``)."""
 OOF_SCORERS: dict[str, Scorer] = {"macro_f1_oof": macro_f1}
 """Out-of-fold scorers: predictions pooled over the folds of one repeat (one row per repeat)."""
+METRIC_RANGES: dict[str, tuple[float, float]] = {
+    **dict.fromkeys(("macro_f1", "macro_f1_oof", "accuracy", "nmi", "parse_rate"), (0.0, 1.0)),
+    "ami": (-np.inf, 1.0),  # below 0 when clusters agree less than chance
+    "r2": (-np.inf, 1.0),  # the cue probes' (analysis/cues.py)
+    "pearson": (-1.0, 1.0),
+}
+"""The values each metric can take: a value outside its range (a hand-edited or damaged file) is no score."""
+
+
+def out_of_range(metric, value) -> np.ndarray:
+    """Which ``value`` lies outside its ``metric``'s :data:`METRIC_RANGES` (metrics without a range: never)."""
+    lows = np.array([METRIC_RANGES.get(str(m), (-np.inf, np.inf))[0] for m in metric], dtype=float)
+    highs = np.array([METRIC_RANGES.get(str(m), (-np.inf, np.inf))[1] for m in metric], dtype=float)
+    values = np.asarray(value, dtype=float)
+    return (values < lows) | (values > highs)
 
 
 def kmeans_clusters(X_train: np.ndarray, X_test: np.ndarray, n_classes: int, seed: int = 0) -> np.ndarray:

@@ -15,6 +15,7 @@ import pandas as pd
 from ..analysis.curves import DEFAULT_TOL, baseline_gain, curve_shapes, paralinguistic_summary
 from ..errors import SpeechprobeError
 from ..files import write_text
+from ..rundir import MANIFEST, RESULTS, RUN_FILE, SUMMARY
 from .figures import detail_figures, summary_figures
 from .findings import findings, warnings_for, zeroshot_findings
 from .headline import headline_table
@@ -80,16 +81,31 @@ def _meta(data: RunData) -> str:
     return "; ".join(parts)
 
 
+RUN_MARKS = (RUN_FILE, MANIFEST, RESULTS, SUMMARY)  # a run directory holds at least one (damaged runs still report)
+
+
+def check_run_dir(run_dir: Path) -> None:
+    """A one-line error unless ``run_dir`` is a run directory: it holds run.json (the stages' settings
+    fingerprints), manifest.json, results.csv or summary.csv; an empty or unrelated folder is refused."""
+    if not Path(run_dir).is_dir():
+        raise SpeechprobeError(f"{run_dir}: no such run directory")
+    if not any((Path(run_dir) / name).is_file() for name in RUN_MARKS):
+        raise SpeechprobeError(
+            f"{run_dir} is not a speechprobe run directory (it holds none of {', '.join(RUN_MARKS)}); "
+            "pass the --out of a run"
+        )
+
+
 def build_report(run_dir: Path, title: str | None = None) -> Path:
     """Write ``RUN/report.html``, ``RUN/report.md``, ``RUN/main_table.csv`` and ``RUN/main_table.tex``
     (and the score figures in ``RUN/figures``) from the files in ``run_dir``; return the HTML path.
 
     Missing or partial inputs are listed in the report's "Missing or partial data" box; whatever can
-    be computed is still rendered. Raises SpeechprobeError only when ``run_dir`` is not a directory.
+    be computed is still rendered. Raises SpeechprobeError, writing nothing, when ``run_dir`` is not a run
+    directory (:func:`check_run_dir`).
     """
     run_dir = Path(run_dir)
-    if not run_dir.is_dir():
-        raise SpeechprobeError(f"{run_dir}: no such run directory")
+    check_run_dir(run_dir)
     data = load_run(run_dir)
     chance = chance_table(data)
     shapes = curve_shapes(data.summary, "macro_f1", DEFAULT_TOL, data.depths, data.results, data.ratios)
@@ -128,4 +144,4 @@ def build_report(run_dir: Path, title: str | None = None) -> Path:
     return write_text(run_dir / "report.html", render_html(rep))
 
 
-__all__ = ["build_report", "run_headline", "takeaways"]
+__all__ = ["build_report", "check_run_dir", "run_headline", "takeaways"]

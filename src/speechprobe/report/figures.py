@@ -15,6 +15,7 @@ from pathlib import Path
 import pandas as pd
 
 from ..analysis.plots import plot_best_heatmap, plot_layer_heatmaps, plot_zeroshot_scatter
+from ..csvsafe import read_csv
 from ..rundir import slug
 from . import interactive
 from .headline import NORMALISED_RANGE
@@ -69,7 +70,7 @@ def _fingerprints(run_dir: Path) -> pd.DataFrame | None:
     if not path.is_file():
         return None
     try:
-        return pd.read_csv(path, dtype={"model": str, "task": str, "probe": str, "metric": str})
+        return read_csv(path, dtype={"model": str, "task": str, "probe": str, "metric": str})
     except (ValueError, pd.errors.ParserError, pd.errors.EmptyDataError, OSError):
         return None
 

@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-import io
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from ..files import write_text
+from ..files import atomic_write, write_text
 from ..models.registry import default_baselines
+from ..rundir import csv_bytes
 
 
 def _tex(s: str) -> str:
@@ -91,9 +91,7 @@ def write_main_table(run_dir: Path, table: pd.DataFrame, baselines: Sequence[str
     ``main_table.tex``; ``baselines``: None for the model registry's default baselines."""
     baselines = default_baselines() if baselines is None else baselines
     run_dir = Path(run_dir)
-    buf = io.StringIO()
-    table.to_csv(buf, index=False, lineterminator="\n")
-    csv_path = write_text(run_dir / "main_table.csv", buf.getvalue())
+    csv_path = atomic_write(run_dir / "main_table.csv", csv_bytes(table))
     tex_path = write_text(run_dir / "main_table.tex", main_table_latex(table, baselines))
     return csv_path, tex_path
 

@@ -23,8 +23,10 @@ from ..analysis.outputs import AnalysisOutput, read_outputs
 from ..analysis.primary import primary_probe
 from ..analysis.selection import CHANCE_COLUMNS, PERMUTATION_COLUMNS
 from ..analysis.summary import SUMMARY_COLUMNS, chance_levels, fold_size_ratios, read_results, summarize
+from ..csvsafe import read_csv
 from ..errors import SpeechprobeError
 from ..models.registry import default_baselines
+from ..probes.metrics import out_of_range
 
 # The columns the report reads from the zero-shot tables (written by speechprobe.zeroshot.link).
 ZS_DIAG_COLUMNS = ["model", "task", "mode", "prompt", "macro_f1", "parse_rate", "top_share", "collapsed"]
@@ -91,7 +93,7 @@ class RunData:
 
 
 def _read_summary_csv(path: Path) -> pd.DataFrame:
-    frame = pd.read_csv(path, keep_default_na=True)
+    frame = read_csv(path, keep_default_na=True)
     missing = [c for c in SUMMARY_COLUMNS if c not in frame.columns]
     if missing:
         raise SpeechprobeError(f"summary.csv lacks column(s): {', '.join(missing)}")
@@ -140,7 +142,7 @@ def _read_scores(data: RunData, run_dir: Path) -> None:
     path = run_dir / "results.csv"
     if path.is_file():
         try:
-            data.results = read_results(path)
+            data.results = _in_range(read_results(path), "value", "results.csv", data.problems)
             data.summary = summarize(data.results, data.ratios)
         except (SpeechprobeError, ValueError, pd.errors.ParserError, pd.errors.EmptyDataError, OSError) as e:
             data.problems.append(f"results.csv cannot be used ({e})")
@@ -149,7 +151,7 @@ def _read_scores(data: RunData, run_dir: Path) -> None:
         data.problems.append("results.csv is missing")
     if data.results is None and (run_dir / "summary.csv").is_file():
         try:
-            data.summary = _read_summary_csv(run_dir / "summary.csv")
+            data.summary = _in_range(_read_summary_csv(run_dir / "summary.csv"), "mean", "summary.csv", data.problems)
             data.problems.append("scores come from summary.csv (no fold-level results: no paired gain intervals)")
         except (SpeechprobeError, ValueError, pd.errors.ParserError, pd.errors.EmptyDataError, OSError) as e:
             data.problems.append(f"summary.csv cannot be used ({e})")
@@ -158,6 +160,19 @@ def _read_scores(data: RunData, run_dir: Path) -> None:
     bad = 0 if data.results is None else int(data.results["value"].isna().sum())
     if bad:
         data.problems.append(f"results.csv has {bad} row(s) without a numeric value; they are ignored")
+
+
+def _in_range(frame: pd.DataFrame, column: str, name: str, problems: list[str]) -> pd.DataFrame:
+    """``frame`` without values outside their metric's range (a Macro-F1 of 7.5 is no score), named in ``problems``."""
+    bad = out_of_range(frame["metric"], frame[column])
+    if bad.any():
+        first = frame[bad].iloc[0]
+        where = f"{first['model']} × {first['task']} layer {first['layer']} {first['probe']}"
+        problems.append(
+            f"{name} has {int(bad.sum())} value(s) outside their metric's range, left out (e.g. {first['metric']} "
+            f"{first[column]:g} for {where}{f' fold {first.fold}' if 'fold' in frame.columns else ''})"
+        )
+    return frame[~bad].reset_index(drop=True) if bad.any() else frame
 
 
 def _read_analysis(data: RunData, run_dir: Path) -> None:
@@ -188,7 +203,7 @@ def _read_bootstrap(run_dir: Path, problems: list[str]) -> pd.DataFrame | None:
     if not (run_dir / "bootstrap.csv").is_file():
         return None
     try:
-        return pd.read_csv(run_dir / "bootstrap.csv", dtype={"model": str, "task": str, "probe": str})
+        return read_csv(run_dir / "bootstrap.csv", dtype={"model": str, "task": str, "probe": str})
     except (ValueError, pd.errors.ParserError, pd.errors.EmptyDataError, OSError) as e:
         problems.append(f"bootstrap.csv cannot be used ({e})")
         return None
