@@ -74,6 +74,7 @@ from .probe_options import (
     MlpEpochsOpt,
     MlpHiddenOpt,
     MlpSolverOpt,
+    RareClassesOpt,
     RepeatsOpt,
     TuneOpt,
     UngroupedOpt,
@@ -134,6 +135,7 @@ def run(
     cue_repeats: int | None = CueRepeatsOpt,
     cv: str = CvOpt,
     ungrouped: bool = UngroupedOpt,
+    rare_classes: str = RareClassesOpt,
     bootstrap: int = BootstrapOpt,
     knn_k: int = KnnKOpt,
     mlp_hidden: int = MlpHiddenOpt,
@@ -175,6 +177,7 @@ def run(
         cue_repeats=cue_repeats,
         cv=cv,
         ungrouped=ungrouped,
+        rare_classes=rare_classes,
         bootstrap=bootstrap,
         knn_k=knn_k,
         mlp_hidden=mlp_hidden,
@@ -298,6 +301,7 @@ def extract(
     folds: int = FoldsOpt,
     cv: str = CvOpt,
     ungrouped: bool = UngroupedOpt,
+    rare_classes: str = RareClassesOpt,
 ) -> None:
     """Extract features only (into the feature store); `speechprobe probe RUN` continues.
 
@@ -317,6 +321,7 @@ def extract(
         folds=folds,
         cv=cv,
         ungrouped=ungrouped,
+        rare_classes=rare_classes,
         **compute_options(ctx, device, dtype, window, seed, cache, engine, ray_address, ray_actors),
     )
     clips, state = run_extract(cfg, existing)
