@@ -2,8 +2,9 @@
 
 After extraction each task's clips are checked once (:func:`finish_task`): clips shorter than the
 run's models can take are skipped with a reason, repeated audio is kept in one group or dropped
-(:mod:`speechprobe.data.duplicates`), and what remains must have two classes, each with at least
-``--folds`` clips, and as many groups per class as the folds need when folds are grouped (:func:`check_folds`).
+(:mod:`speechprobe.data.duplicates`), classes with fewer clips or groups than the folds need are dropped
+or merged by the ``--rare-classes`` rule (:mod:`speechprobe.probes.rare`), and at least two classes must
+be left (:func:`check_folds`, also run on the source's labels before any extraction).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import dataclasses
 import logging
 from collections import Counter
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from .config import RunConfig
 from .data.duplicates import resolve_duplicates
@@ -20,16 +22,29 @@ from .data.tasks import Task
 from .errors import ConfigError
 from .features.extract import ClipMeta
 
+if TYPE_CHECKING:
+    from .probes.rare import RareClasses
+
 log = logging.getLogger("speechprobe")
 
 
+def rare_classes(labels: Sequence[str], groups: Sequence[str | None] | None, cfg: RunConfig) -> RareClasses:
+    """The ``--rare-classes`` rule on a task's labels (``groups`` ignored with ``--ungrouped``)."""
+    from .probes.rare import resolve_rare_classes
+
+    grouped = groups is not None and any(groups) and not cfg.ungrouped
+    return resolve_rare_classes(labels, groups if grouped else None, cfg.folds, cfg.cv, cfg.rare_classes)
+
+
 def check_folds(task: str, labels: Sequence[str], groups: Sequence[str | None] | None, cfg: RunConfig) -> None:
-    """Two classes, each with clips for every fold and, when folds are grouped (``groups`` given and not
-    ``--ungrouped``), with as many groups (speakers) as the folds need; else one line naming the fixes."""
+    """At least two classes left once the ``--rare-classes`` rule has dropped or merged the classes with
+    fewer clips, or (grouped folds) fewer groups, than the folds need; else one line naming the fixes."""
     folds = 2 if cfg.cv == "logo" else cfg.folds
     counts = Counter(labels)
     if len(counts) < 2:
         raise ConfigError(f"task {task}: only {len(counts)} class left after skipping; it needs at least 2")
+    if len(rare_classes(labels, groups, cfg).kept_classes) >= 2:
+        return
     small = {k: v for k, v in counts.items() if v < folds}
     if small:
         worst = min(small, key=small.get)
@@ -39,6 +54,7 @@ def check_folds(task: str, labels: Sequence[str], groups: Sequence[str | None] |
         )
     if groups is not None and not cfg.ungrouped:
         _check_groups(task, labels, groups, cfg)
+    raise ConfigError(f"task {task}: fewer than 2 classes left by --rare-classes {cfg.rare_classes}; it needs 2")
 
 
 def _check_groups(task: str, labels: Sequence[str], groups: Sequence[str | None], cfg: RunConfig) -> None:
@@ -103,7 +119,34 @@ def finish_task(
         msg = f"task {task.name}: {why}; speaker leakage may inflate scores"
         log.warning(msg)
         warnings.append(msg)
-    return final, _task_info(task, source, final, grouped, skipped, dups.as_dict()), skipped
+    present = {c.label for c in final}
+    final, rare = _apply_rare_classes(task.name, final, cfg, skipped, warnings)
+    info = _task_info(task, source, final, grouped, skipped, dups.as_dict())
+    info["rare_classes"] = rare.as_dict()
+    info["absent_classes"] = [x for x in task.labels if x not in present]  # declared, no clip: not scored
+    info["scored_label_set"] = sorted({c.label for c in final})
+    return final, info, skipped
+
+
+def _apply_rare_classes(
+    task: str, clips: list[ClipMeta], cfg: RunConfig, skipped: list[Skip], warnings: list[str]
+) -> tuple[list[ClipMeta], RareClasses]:
+    """The clips left by the ``--rare-classes`` rule (merged ones relabelled); each dropped one a skip."""
+    labels, groups = [c.label for c in clips], [c.group for c in clips]
+    check_folds(task, labels, groups, cfg)  # at least two classes are left
+    rare = rare_classes(labels, groups, cfg)
+    if not rare.classes:
+        return clips, rare
+    msg = rare.message(task)
+    log.warning("%s", msg)
+    warnings.append(msg)
+    kept = []
+    for c, label, keep in zip(clips, rare.labels, rare.keep):
+        if keep:
+            kept.append(c if label == c.label else dataclasses.replace(c, label=label))
+        else:
+            skipped.append(Skip(task, c.id, rare.reason(c.label), "rare_class"))
+    return kept, rare
 
 
 def _task_info(task: Task, source: ClipSource, clips: list[ClipMeta], grouped: bool, skipped, dups: dict) -> dict:

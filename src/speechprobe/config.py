@@ -46,9 +46,22 @@ EXTRACT_FIELDS = (
     "drop_duplicates",
     "group_by",
     "label_map",
+    "rare_classes",
 )
 # Settings added after runs were made: left out of the fingerprints while unset, so those runs still resume.
 UNSET_LEFT_OUT = ("group_by", "label_map")
+RARE_RULES = ("drop", "merge")  # --rare-classes: drop, merge or merge:NAME (speechprobe.probes.rare)
+DEFAULT_REST = "other"
+
+
+def parse_rare_rule(rule: str) -> tuple[str, str | None]:
+    """``"drop"`` -> ``("drop", None)``; ``"merge"`` / ``"merge:NAME"`` -> ``("merge", NAME)``."""
+    kind, sep, name = str(rule).partition(":")
+    if kind not in RARE_RULES or (kind == "drop" and sep) or (sep and not name.strip()):
+        raise ConfigError(f"--rare-classes {rule!r}: use drop, merge or merge:NAME")
+    return kind, (name.strip() or DEFAULT_REST) if kind == "merge" else None
+
+
 MLP_SOLVERS = ("adam", "sgd", "lbfgs")
 # Training-part size from which the MLP probe stops early by default: below it the 10 % validation part is
 # too small for its accuracy to time the stop (the demo's tasks lost 0.15 Macro-F1 on average with it on).
@@ -239,6 +252,9 @@ class RunConfig(ComputeOptions):
     cue_repeats: int | None = None  # the first N repeats that the cue probes, erasure and all-layers use (None: all)
     cv: str = "kfold"  # kfold (stratified, grouped when groups exist) or logo (leave one group out)
     ungrouped: bool = False  # ignore the groups: folds may put one speaker in train and test (leakage)
+    # Classes with fewer clips or groups than the folds need: drop, or merge[:NAME] into one rest class
+    # (speechprobe.probes.rare); applied when the clips are checked after extraction.
+    rare_classes: str = "drop"
     bootstrap: int = 1000  # resamples of the bootstrap over clips of the out-of-fold predictions (0: skip)
     # Probe settings (part of the result; recorded in manifest.json)
     knn_k: int = _PROBE.knn_k
@@ -291,6 +307,7 @@ class RunConfig(ComputeOptions):
             raise ConfigError("--cv logo needs the groups; drop --ungrouped")
         if self.bootstrap < 0:
             raise ConfigError("--bootstrap must be 0 (skip) or more")
+        parse_rare_rule(self.rare_classes)
         self.probe_settings().validate()
 
     def probe_settings(self) -> ProbeSettings:

@@ -166,6 +166,14 @@ def test_chance_levels_imbalanced() -> None:
     assert ch["uniform_accuracy"] == pytest.approx(accuracy_score(y_true, y_pred))
     assert ch["macro_f1"] == pytest.approx(0.299402352033931) and ch["accuracy"] == pytest.approx(0.6)
     assert ch["num_classes"] == 3
+    # A stratified guesser (labels drawn with the class shares), realised exactly: every item paired once
+    # with every item's label, so each class is guessed in proportion to its share.
+    y_true = [y for y in labels for _ in labels]
+    y_pred = [x for _ in labels for x in labels]
+    assert ch["stratified_macro_f1"] == pytest.approx(f1_score(y_true, y_pred, average="macro"))
+    assert ch["stratified_macro_f1"] == pytest.approx(1 / 3)
+    assert ch["stratified_accuracy"] == pytest.approx(accuracy_score(y_true, y_pred))
+    assert ch["stratified_accuracy"] == pytest.approx(0.6**2 + 0.3**2 + 0.1**2)  # 0.46
 
 
 def test_chance_levels_balanced_and_skewed() -> None:

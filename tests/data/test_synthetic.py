@@ -34,7 +34,7 @@ from speechprobe.data.synthetic.suite import (
     MALE,
     SENTENCES,
     VOICES,
-    stressed,
+    emphasised,
 )
 from speechprobe.errors import ConfigError, SpeechprobeError
 
@@ -89,7 +89,7 @@ def test_manifest_contract(tiny, name):
 
 def test_groups_follow_the_datasheet(tiny):
     voices = set(MALE + FEMALE)
-    for name in ("accent", "emotion", "stress", "gender", "distance", "dialogue_act", "spoof"):
+    for name in ("accent", "emotion", "emphasis", "gender", "distance", "dialogue_act", "spoof"):
         groups = set(pd.read_csv(tiny[name], dtype=str)["group"])
         if name == "accent":
             assert groups <= {v.partition("+")[2] for v in VOICES}
@@ -100,7 +100,7 @@ def test_groups_follow_the_datasheet(tiny):
     assert set(speaker_id["group"]) == {"s00", "s01"}, "speaker_id groups are sessions"
 
 
-@pytest.mark.parametrize("name", ["accent", "emotion", "stress", "gender", "distance", "spoof"])
+@pytest.mark.parametrize("name", ["accent", "emotion", "emphasis", "gender", "distance", "spoof"])
 def test_crossed_tasks_use_every_voice_in_every_class(name):
     """24 voices (12 male, 12 female): a grouped test fold holds several speakers, not one or two."""
     items = _GENERATORS[name](len(VOICES), np.random.default_rng(0))
@@ -160,7 +160,7 @@ def test_emphasis_moves_the_loudest_word():
     for voice in ("en-us+m1", "en-gb+f4"):
         peaks = []
         for position in range(6):
-            text = stressed(SENTENCES[0], position)
+            text = emphasised(SENTENCES[0], position)
             audio, _ = espeak.synthesize(text, voice, ssml=True, amplitude=BASE_AMPLITUDE)
             frames = np.lib.stride_tricks.sliding_window_view(audio, 2048)[::512]
             energy = np.convolve((frames**2).mean(1), np.ones(5), "same")

@@ -112,8 +112,12 @@ def test_main_table_and_markdown(built_run: Path) -> None:
     assert emo["secondary_mlp_macro_f1"] == pytest.approx(emo["macro_f1"] + 0.03, abs=0.03)
     assert emo["best_baseline"] == "librosa" and emo["gain"] == pytest.approx(emo["macro_f1"] - emo["librosa"])
     assert emo["chance_macro_f1"] == pytest.approx(0.25) and emo["n_folds"] == 5
+    # four balanced classes: always-majority Macro-F1 2(1/4)/(1 + 1/4)/4 = 0.1; stratified 1/4 and 1/4
+    assert emo[["majority_macro_f1", "majority_accuracy"]].tolist() == pytest.approx([0.1, 0.25])
+    assert emo[["stratified_macro_f1", "stratified_accuracy"]].tolist() == pytest.approx([0.25, 0.25])
     tex = (run_dir / "main_table.tex").read_text()
-    assert r"\begin{tabular}{lrrrrrr}" in tex and r"\toprule" in tex and r"\bottomrule" in tex
+    assert "& 0.100 / 0.25 & 0.250 / 0.25 \\\\" in tex and "Majority & Stratified" in tex
+    assert r"\begin{tabular}{lrrrrrrrr}" in tex and r"\toprule" in tex and r"\bottomrule" in tex
     assert r"\multicolumn{2}{c}{whisper-base}" in tex and "$\\pm$" in tex and r"\textbf{" in tex
     assert tex.count(r" \\") >= len(TASKS) + 2 and "3 (0.50)" in tex
     md = (run_dir / "report.md").read_text()

@@ -143,11 +143,13 @@ def best_layers(
 
 
 def chance_levels(labels: Sequence[str]) -> dict[str, float]:
-    """Chance scores for a label set, in the large-sample limit.
+    """Chance scores for a label set, in the large-sample limit (class shares ``p_c``, ``k`` classes).
 
-    ``majority_*``: always predicting the most frequent class. ``uniform_*``: predicting a
-    class uniformly at random (expected per-class F1 ``2p/(kp+1)``; ``1/k`` when balanced).
-    ``macro_f1`` and ``accuracy`` hold the higher of the two: the chance line to draw.
+    ``majority_*``: always predicting the most frequent class (Macro-F1 ``2 p_max / (1 + p_max) / k``,
+    accuracy ``p_max``). ``uniform_*``: a uniformly random class (per-class F1 ``2 p_c / (k p_c + 1)``;
+    ``1/k`` when balanced). ``stratified_*``: a random class drawn with the class shares (per-class
+    precision and recall ``p_c``, so Macro-F1 ``1/k`` whatever the shares; accuracy ``sum p_c^2``).
+    ``macro_f1`` and ``accuracy`` hold the higher of majority and uniform: the chance line to draw.
     """
     counts = Counter(labels)
     if not counts:
@@ -163,6 +165,8 @@ def chance_levels(labels: Sequence[str]) -> dict[str, float]:
         "majority_accuracy": p_major,
         "uniform_macro_f1": uniform_f1,
         "uniform_accuracy": 1 / k,
+        "stratified_macro_f1": 1 / k,
+        "stratified_accuracy": float(np.sum(priors**2)),
         "macro_f1": max(majority_f1, uniform_f1),
         "accuracy": max(p_major, 1 / k),
     }

@@ -16,6 +16,12 @@ CvOpt = typer.Option("kfold", "--cv", help="kfold (stratified, grouped by speake
 UngroupedOpt = typer.Option(
     False, "--ungrouped", help="Folds ignore the speaker/group column (speaker leakage may inflate scores)."
 )
+RareClassesOpt = typer.Option(
+    "drop",
+    "--rare-classes",
+    help="Classes with fewer clips (or speakers) than the folds need: drop (with a counted reason; they leave the "
+    "Macro-F1 label set) or merge[:NAME] (one rest class, default 'other').",
+)
 BootstrapOpt = typer.Option(1000, "--bootstrap", help="Bootstrap resamples over clips (0: skip).")
 KnnKOpt = typer.Option(5, "--knn-k", help="KNN probe: neighbours.")
 MlpHiddenOpt = typer.Option(256, "--mlp-hidden", help="MLP probe: hidden units.")

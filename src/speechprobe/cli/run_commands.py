@@ -77,6 +77,7 @@ from .probe_options import (
     MlpEpochsOpt,
     MlpHiddenOpt,
     MlpSolverOpt,
+    RareClassesOpt,
     RepeatsOpt,
     TuneOpt,
     UngroupedOpt,
@@ -139,6 +140,7 @@ def run(
     cue_repeats: int | None = CueRepeatsOpt,
     cv: str = CvOpt,
     ungrouped: bool = UngroupedOpt,
+    rare_classes: str = RareClassesOpt,
     bootstrap: int = BootstrapOpt,
     knn_k: int = KnnKOpt,
     mlp_hidden: int = MlpHiddenOpt,
@@ -182,6 +184,7 @@ def run(
         cue_repeats=cue_repeats,
         cv=cv,
         ungrouped=ungrouped,
+        rare_classes=rare_classes,
         bootstrap=bootstrap,
         knn_k=knn_k,
         mlp_hidden=mlp_hidden,
@@ -309,6 +312,7 @@ def extract(
     folds: int = FoldsOpt,
     cv: str = CvOpt,
     ungrouped: bool = UngroupedOpt,
+    rare_classes: str = RareClassesOpt,
 ) -> None:
     """Extract features only (into the feature store); `speechprobe probe RUN` continues.
 
@@ -330,6 +334,7 @@ def extract(
         folds=folds,
         cv=cv,
         ungrouped=ungrouped,
+        rare_classes=rare_classes,
         **compute_options(ctx, device, dtype, window, seed, cache, engine, ray_address, ray_actors),
     )
     clips, state = run_extract(cfg, existing)

@@ -29,16 +29,27 @@ def _tex(s: str) -> str:
     return "".join(repl.get(ch, ch) for ch in str(s))
 
 
+def _chance(rows: pd.DataFrame, kind: str) -> str:
+    """``F1 / acc`` of a chance guesser (``majority`` or ``stratified``) for one task's rows, ``--`` if unknown."""
+    cols = [f"{kind}_macro_f1", f"{kind}_accuracy"]
+    if not set(cols) <= set(rows.columns) or rows[cols].isna().all(axis=None):
+        return "--"
+    f1, acc = (float(rows[c].dropna().iloc[0]) for c in cols)
+    return f"{f1:.3f} / {acc:.2f}"
+
+
 def main_table_latex(table: pd.DataFrame, baselines: Sequence[str]) -> str:
     """booktabs table: one row per task; per model the best layer (relative depth) and Macro-F1 ± CI;
-    then each baseline's Macro-F1; the best score of each row in bold."""
+    then each baseline's Macro-F1, then the task's majority and stratified chance (Macro-F1 / accuracy);
+    the best score of each row in bold."""
     models = sorted(table["model"].dropna().unique()) if not table.empty else []
     bases = [b for b in baselines if b in table.columns and table[b].notna().any()]
     tasks = sorted(table["task"].unique()) if not table.empty else []
-    spec = "l" + "rr" * len(models) + "r" * len(bases)
+    spec = "l" + "rr" * len(models) + "r" * len(bases) + "rr"
     head1 = ["Task"] + [rf"\multicolumn{{2}}{{c}}{{{_tex(m)}}}" for m in models] + [_tex(b) for b in bases]
+    head1 += ["Majority", "Stratified"]
     rules = " ".join(rf"\cmidrule(lr){{{2 + 2 * i}-{3 + 2 * i}}}" for i in range(len(models)))
-    head2 = [""] + ["layer", "Macro-F1"] * len(models) + ["Macro-F1"] * len(bases)
+    head2 = [""] + ["layer", "Macro-F1"] * len(models) + ["Macro-F1"] * len(bases) + ["F1 / acc"] * 2
     body = []
     for task in tasks:
         rows = table[table["task"] == task].set_index("model")
@@ -58,6 +69,7 @@ def main_table_latex(table: pd.DataFrame, baselines: Sequence[str]) -> str:
             cells += [f"{int(r['layer'])} ({float(r['relative_depth']):.2f})", value + ci]
         for s in base_scores:
             cells.append("--" if not np.isfinite(s) else (rf"\textbf{{{s:.3f}}}" if np.isclose(s, top) else f"{s:.3f}"))
+        cells += [_chance(rows, kind) for kind in ("majority", "stratified")]
         body.append(" & ".join(cells) + r" \\")
     lines = [
         "% speechprobe main table; needs \\usepackage{booktabs}",
@@ -65,7 +77,8 @@ def main_table_latex(table: pd.DataFrame, baselines: Sequence[str]) -> str:
         r"\centering",
         (
             r"\caption{Best layer (relative depth) and Macro-F1 (mean $\pm$ 95\% CI over folds) per model and task, "
-            r"with hand-crafted baselines. Bold: best per task.}"
+            r"with hand-crafted baselines, and the chance of always the majority class and of a stratified random "
+            r"guess (Macro-F1 / accuracy). Bold: best per task.}"
         ),
         r"\label{tab:speechprobe-main}",
         rf"\begin{{tabular}}{{{spec}}}",

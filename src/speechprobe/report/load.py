@@ -261,7 +261,8 @@ def _ranges(values: Sequence[int]) -> str:
 
 
 def chance_table(data: RunData) -> pd.DataFrame:
-    """Per task: classes, clips, majority and uniform chance Macro-F1 and accuracy, folds grouped, flags."""
+    """Per task: classes, clips, majority, uniform and stratified chance Macro-F1 and accuracy, folds grouped,
+    flags."""
     columns = [
         "task",
         "num_classes",
@@ -270,6 +271,8 @@ def chance_table(data: RunData) -> pd.DataFrame:
         "uniform_macro_f1",
         "chance_macro_f1",
         "majority_accuracy",
+        "stratified_macro_f1",
+        "stratified_accuracy",
         "grouped_folds",
         "paralinguistic",
         "cue",
@@ -281,8 +284,8 @@ def chance_table(data: RunData) -> pd.DataFrame:
         info = data.tasks_meta.get(task) or {}
         levels = chance.get(task)
         labels = info.get("labels")
-        if not levels and isinstance(labels, dict) and labels:
-            levels = chance_levels([k for k, v in labels.items() for _ in range(int(v))])
+        if isinstance(labels, dict) and labels and "stratified_macro_f1" not in (levels or {}):
+            levels = {**chance_levels([k for k, v in labels.items() for _ in range(int(v))]), **(levels or {})}
         levels = levels or {}
         rows.append(
             {
@@ -293,6 +296,8 @@ def chance_table(data: RunData) -> pd.DataFrame:
                 "uniform_macro_f1": levels.get("uniform_macro_f1", np.nan),
                 "chance_macro_f1": levels.get("macro_f1", np.nan),
                 "majority_accuracy": levels.get("majority_accuracy", np.nan),
+                "stratified_macro_f1": levels.get("stratified_macro_f1", np.nan),
+                "stratified_accuracy": levels.get("stratified_accuracy", np.nan),
                 "grouped_folds": info.get("grouped_folds", pd.NA),
                 "paralinguistic": info.get("paralinguistic", pd.NA),
                 "cue": info.get("cue", ""),

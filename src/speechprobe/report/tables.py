@@ -25,6 +25,8 @@ ZS_DIAG_TEXT = (
     "share of clips given the most frequent label; entropies in bits of the predicted and true labels; collapsed: "
     "top_share > max(0.5, (1 + largest true class share) / 2), a score that measures the label prior, not the audio."
 )
+# The task's own class distribution beside every score: always-majority and stratified random guessing.
+CHANCE_COLUMNS = ["majority_macro_f1", "majority_accuracy", "stratified_macro_f1", "stratified_accuracy"]
 MAIN_TABLE_COLUMNS = [
     "task",
     "model",
@@ -45,6 +47,7 @@ MAIN_TABLE_COLUMNS = [
     "baseline_macro_f1",
     "gain",
     "chance_macro_f1",
+    *CHANCE_COLUMNS,
 ]
 MAIN_TABLE_TEXT = (
     "Best layer of the primary probe ({primary}) by mean Macro-F1 (over the task's fixed label set) over folds, "
@@ -52,7 +55,10 @@ MAIN_TABLE_TEXT = (
     "pooled over folds) with its bootstrap interval over clips (oof_ci); p_best: share of resamples in which this "
     "layer has the probe's highest out-of-fold Macro-F1; shape: the claimed curve shape (undetermined when its "
     "defining differences are within the uncertainty); baseline columns: each hand-crafted feature set with the "
-    "same probe; gain: model − best baseline; chance: max(majority, uniform) Macro-F1; p_value / q_value: the "
+    "same probe; gain: model − best baseline; chance: max(majority, uniform) Macro-F1; majority_*: always the most "
+    "frequent class (Macro-F1 2p/(1+p)/k, accuracy p, p its share, k classes); stratified_*: a random class drawn "
+    "with the class shares (expected Macro-F1 1/k, accuracy Σ share²), both from the task's scored clips; "
+    "p_value / q_value: the "
     "selection-aware permutation test of the best layer and its Benjamini–Hochberg q across the run; "
     "secondary_*: the other probes' own best layer and score (secondary: they do not define the best layer)."
 )
@@ -70,7 +76,7 @@ def main_table(data: RunData, chance: pd.DataFrame | None = None, shapes: pd.Dat
         return pd.DataFrame(columns=MAIN_TABLE_COLUMNS)
     best = best_layers(data.summary, "macro_f1", data.depths).set_index(["model", "task", "probe"])
     chance = chance_table(data) if chance is None else chance
-    chance_of = chance.set_index("task")["chance_macro_f1"] if not chance.empty else pd.Series(dtype=float)
+    levels = chance.set_index("task") if not chance.empty else pd.DataFrame()
     shape_of = shapes.set_index(["model", "task", "probe"])["shape"] if shapes is not None and len(shapes) else {}
     rows = []
     for g in gains.itertuples(index=False):
@@ -96,7 +102,7 @@ def main_table(data: RunData, chance: pd.DataFrame | None = None, shapes: pd.Dat
                 "best_baseline": g.baseline,
                 "baseline_macro_f1": g.baseline_score,
                 "gain": g.gain,
-                "chance_macro_f1": float(chance_of.get(g.task, np.nan)),
+                **{c: _level(levels, g.task, c) for c in ["chance_macro_f1", *CHANCE_COLUMNS]},
             }
         )
     table = pd.DataFrame(rows, columns=MAIN_TABLE_COLUMNS)
@@ -114,6 +120,11 @@ def main_table(data: RunData, chance: pd.DataFrame | None = None, shapes: pd.Dat
         table = table.merge(secondary, on=["model", "task"], how="left")
     table["layer"] = table["layer"].astype("Int64")
     return table.sort_values(["task", "model"], kind="mergesort").reset_index(drop=True)
+
+
+def _level(levels: pd.DataFrame, task: str, column: str) -> float:
+    """A task's chance level from :func:`~.load.chance_table` (NaN when unknown)."""
+    return float(levels.at[task, column]) if task in levels.index and column in levels else np.nan
 
 
 @dataclass
@@ -168,11 +179,36 @@ def detail_tables(
         Table(
             "Chance levels and task facts",
             chance,
-            "Majority: always the most frequent class; uniform: a uniformly random class (expected Macro-F1).",
+            "Majority: always the most frequent class; uniform: a uniformly random class; stratified: a random class "
+            "drawn with the class shares (expected Macro-F1 1/k, accuracy Σ share²); from the scored clips.",
         ),
+        Table("Rare classes", rare_classes_frame(data.manifest), RARE_TEXT),
         Table("Cross-validation and class coverage", coverage_table(data.manifest), COVERAGE_TEXT),
     ]
     return out + _optional_tables(data)
+
+
+RARE_TEXT = (
+    "Classes with fewer clips, or (grouped folds) fewer groups, than the folds need, and what --rare-classes did "
+    "with them: dropped (their clips skipped; they leave the label set Macro-F1 averages over) or merged into a "
+    "rest class; absent: a declared class with no clip, not scored."
+)
+RARE_COLUMNS = ["task", "class", "clips", "groups", "action", "into", "reason"]
+
+
+def rare_classes_frame(manifest: dict) -> pd.DataFrame:
+    """One row per task and class affected by the rare-class rule, or declared and absent (manifest.json)."""
+    rows = []
+    for task, info in (manifest.get("tasks") or {}).items():
+        info = info if isinstance(info, dict) else {}
+        rare = info.get("rare_classes") or {}
+        for c, r in sorted((rare.get("classes") or {}).items()):
+            rows.append({"task": task, "class": c, **{k: r.get(k) for k in RARE_COLUMNS[2:]}})
+        for c in info.get("absent_classes") or []:
+            rows.append({"task": task, "class": c, "clips": 0, "action": "absent", "reason": "no clip in the data"})
+    frame = pd.DataFrame(rows, columns=RARE_COLUMNS)
+    frame["groups"] = pd.to_numeric(frame["groups"], errors="coerce").astype("Int64")
+    return frame
 
 
 def _optional_tables(data: RunData) -> list[Table]:

@@ -39,7 +39,8 @@ MODES_NEEDING_LABELS = ("generate",)
 QUESTIONS: dict[str, str] = {
     "accent": "Which accent does the speaker have?",
     "emotion": "What emotion does the speaker express?",
-    "stress": "Which word of the six-word sentence is stressed, counting from 0?",
+    "stress": "Which syllable of the word is stressed: one, two or three?",
+    "emphasis": "Which word of the six-word sentence is stressed, counting from 0?",
     "speaker_count": "How many people are speaking?",
     "speaker_count_ext": "How many people are speaking?",
     "gender": "Is the speaker male or female?",

@@ -5,14 +5,16 @@ Importing this module registers one ``Task`` per synthetic task (``source="synth
 ``group_column="group"``). Most tasks are *crossed*: a list of draws (voice, sentence,
 rate/pitch jitter, room seed) is made once and rendered in every class, so classes differ only
 in the cue. ``group`` is the voice, except for the accent task (the speaker variant, crossed with
-every accent), mixtures (the first talker's voice) and ``speaker_id`` (the sentence session,
-since the voice is the label). Each task's dimension follows Dynamic-SUPERB's taxonomy: speaker for
+every accent), mixtures (the first talker's voice), ``stress`` (the word: each word has its own
+two voices, so a word group holds out both) and ``speaker_id`` (the sentence session, since the
+voice is the label). Each task's dimension follows Dynamic-SUPERB's taxonomy: speaker for
 the speaker counts, ``multi_speaker`` and ``speaker_id``, semantic for ``dialogue_act`` (the wording
 carries the label too), paralinguistic for the rest.
 """
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
@@ -22,17 +24,19 @@ import numpy as np
 
 from ..tasks import Task, register
 from . import effects, espeak
+from .stress_words import STRESS_LABELS, STRESS_WORDS, stressed_phonemes
 from .words import datasheet_words
 
 # 2: gender_pitchnorm seeds Praat per clip (was unseeded). 3: the crossed paralinguistic tasks draw from all
-# 24 voices (were 8), so a grouped test fold holds several speakers. An older cached generation is redone once.
-GENERATOR_VERSION = 3
+# 24 voices (were 8), so a grouped test fold holds several speakers. 4: ``stress`` is word stress (the stressed
+# syllable of one word, as ds-stress); the sentence task is ``emphasis``. An older cached generation is redone once.
+GENERATOR_VERSION = 4
 SAMPLE_RATE = 16_000
 BASE_AMPLITUDE = 60  # eSpeak -a: headroom below full scale for loudness cues
 MIX_SECONDS = 3.0
 MIX_RMS = 0.06
 
-SENTENCES: tuple[str, ...] = (  # six words each (the stress task emphasises one of them)
+SENTENCES: tuple[str, ...] = (  # six words each (the emphasis task emphasises one of them)
     "Anna gave Mark seven blue pens",
     "The old man painted his fence",
     "My sister bought three green apples",
@@ -230,10 +234,34 @@ def _emotion(n: int, rng: np.random.Generator) -> list[Item]:
     return items
 
 
-STRESS_LABELS = tuple(str(i) for i in range(6))
+@_task(
+    "stress",
+    STRESS_LABELS,
+    96,
+    "position (one, two, three) of the stressed syllable in one three-syllable English word, as in "
+    "Dynamic-SUPERB's ds-stress: eSpeak NG phoneme input with the primary stress on that syllable "
+    "(longer, louder, with the pitch accent); every word in every class; each word spoken by its "
+    "own male and female voice; group = word (so a test fold's words and voices are both unseen)",
+)
+def _stress(n: int, rng: np.random.Generator) -> list[Item]:
+    items = []
+    said: Counter[int] = Counter()
+    for w in _balanced(n, len(STRESS_WORDS), rng):
+        word, syllables = STRESS_WORDS[w]
+        voice = (MALE, FEMALE)[said[w] % 2][w]  # word w: MALE[w] and FEMALE[w] in turn
+        said[w] += 1
+        rate, pitch = _jitter(rng)
+        seed = int(rng.integers(2**31))
+        for position, label in enumerate(STRESS_LABELS):
+            speech = Speech(stressed_phonemes(syllables, position), voice, rate, pitch)
+            items.append(Item(label, word, word, (speech,), seed))
+    return items
 
 
-def stressed(sentence: str, position: int) -> str:
+EMPHASIS_LABELS = tuple(str(i) for i in range(6))
+
+
+def emphasised(sentence: str, position: int) -> str:
     """SSML for a six-word sentence with the word at ``position`` emphasised."""
     words = [escape(w) for w in sentence.split()]
     emphasis = f'<emphasis level="moderate">{words[position]}</emphasis>'
@@ -242,18 +270,18 @@ def stressed(sentence: str, position: int) -> str:
 
 
 @_task(
-    "stress",
-    STRESS_LABELS,
+    "emphasis",
+    EMPHASIS_LABELS,
     48,
     "position (0-5) of the emphasised word in a six-word sentence: SSML <emphasis> (louder) "
     "with +35% pitch and 75% rate on that word; same voices and sentences in every class",
 )
-def _stress(n: int, rng: np.random.Generator) -> list[Item]:
+def _emphasis(n: int, rng: np.random.Generator) -> list[Item]:
     items = []
     for d in _draws(n, len(VOICES), len(SENTENCES), rng):
         sentence = SENTENCES[d.sentence]
-        for label in STRESS_LABELS:
-            speech = _speech(d, stressed(sentence, int(label)), ssml=True)
+        for label in EMPHASIS_LABELS:
+            speech = _speech(d, emphasised(sentence, int(label)), ssml=True)
             items.append(Item(label, speech.voice, sentence + ".", (speech,), d.seed))
     return items
 
