@@ -90,7 +90,7 @@ def cache_verify(
     verb = "removed" if repair else "found"
     stdout().print(
         f"{store.root}: {rep.items} items; {len(rep.torn)} torn, {len(rep.corrupt)} failing their checksum, "
-        f"{len(rep.unverified)} without a checksum and {len(rep.orphans)} temp leftovers {verb}"
+        f"{len(rep.unverified)} with an old or no checksum and {len(rep.orphans)} temp leftovers {verb}"
     )
     for p in rep.bad:
         stdout().print(f"  {verb}: {p}")
