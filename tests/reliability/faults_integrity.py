@@ -5,7 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pandas as pd
-from faults import case, cli, items, manifest, run, tones
+from faults import case, cli, items, manifest, one_line, run, tones
+
+from speechprobe.rundir import read_results
 
 # -- 31.3: a feature item under another key ------------------------------------------------------------
 
@@ -44,3 +46,37 @@ def swapped_synthetic_labels(tmp: Path) -> str:
     repaired = manifest(tmp / "again")["tasks"]["gender"]["synthetic_clips_repaired"]
     assert csv.read_bytes() == original and repaired == 1 and again.equals(clean)
     return f"manifest rewritten ({repaired} file repaired); results equal the clean run's"
+
+
+# -- 31.2: two runs into one --out ---------------------------------------------------------------------
+
+
+@case("31.2", "seed 0 and seed 1 started together into one --out", "one runs; the other exits 2 naming its pid")
+def racing_runs(tmp: Path) -> str:
+    import json
+    import os
+    import subprocess
+    import sys
+
+    a = tones(tmp / "data")
+    out = tmp / "run"
+    args = ["run", "--tasks", str(a), "--out", str(out), "--baselines", "mfcc", "--probes", "knn", "--folds", "2"]
+    args += ["--no-progress", "--permutations", "0", "--no-report"]
+    code = "import sys; from speechprobe.cli import main; sys.exit(main())"
+    env = {**os.environ, "SPEECHPROBE_CACHE": str(tmp / "cache")}
+    procs = [
+        subprocess.Popen([sys.executable, "-c", code, *args, "--seed", s], env=env, stderr=subprocess.PIPE, text=True)
+        for s in ("0", "1")
+    ]
+    codes = [p.wait(timeout=600) for p in procs]
+    errors = [p.stderr.read() for p in procs]
+    assert sorted(codes) == [0, 2], (codes, errors)
+    winner, loser = (0, 1) if codes[0] == 0 else (1, 0)
+    line = one_line(subprocess.CompletedProcess(args, codes[loser], "", errors[loser]))
+    assert f"(pid {procs[winner].pid} on" in line and str(out) in line, line
+    stages = json.loads((out / "run.json").read_text())["stages"]
+    seeds = {stage: info["config"]["seed"] for stage, info in stages.items()}
+    assert set(seeds.values()) == {winner}, seeds
+    ref = run([a], tmp / "ref", tmp / "cache", seed=winner)
+    assert ref.equals(read_results(out / "results.csv")), "results are not the winner's"
+    return f"exit codes {codes}; loser: {line[:90]}...; run.json seeds {seeds}; results = seed {winner}'s"

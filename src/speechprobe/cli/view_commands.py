@@ -30,6 +30,7 @@ def report(
     from ..analysis import analyse_features, store_loader
     from ..config import check_positive
     from ..report import build_report
+    from ..rundir import RunDir
     from ..warnlog import capture_warnings
 
     check_positive(permutations, "--permutations", 0, integer=True)
@@ -37,7 +38,7 @@ def report(
         raise ConfigError(f"--jobs {jobs}: use 1 or more parallel jobs (-1: one per CPU)")
     if not Path(run_dir).is_dir():
         raise SpeechprobeError(f"{run_dir}: no such run directory")
-    with capture_warnings():
+    with RunDir(run_dir).lock(), capture_warnings():
         if permutations or embeddings:
             analyse_features(
                 run_dir,
