@@ -70,7 +70,9 @@ def reproduce(
     raise typer.Exit(1)
 
 
-cache_app = typer.Typer(help="Inspect and repair the feature store.", no_args_is_help=True, rich_markup_mode=None)
+cache_app = typer.Typer(
+    help="Inspect and repair the feature store and the model weights.", no_args_is_help=True, rich_markup_mode=None
+)
 app.add_typer(cache_app, name="cache")
 
 
@@ -79,12 +81,15 @@ def cache_verify(
     cache: Path | None = CacheOpt,
     repair: bool = typer.Option(True, "--repair/--check-only", help="Delete bad items and temp leftovers."),
 ) -> None:
-    """Check every feature item (length, checksum, shape) and find temp leftovers; exit 1 if --check-only finds any.
+    """Check every feature item (length, checksum, shape), find temp leftovers, and hash the model weights
+    (packaged files against their pins, converted checkpoints against their records; a damaged conversion is
+    converted again); exit 1 if --check-only finds anything.
 
     Run it while no extraction is writing to the same store: in-flight temp files look orphaned.
     """
     from ..cache import cache_root
     from ..features.store import FeatureStore
+    from ..models.packaged import verify_weights
 
     store = FeatureStore(cache_root(cache) / "features")
     rep = store.verify(repair=repair)
@@ -95,8 +100,15 @@ def cache_verify(
     )
     for p in rep.bad:
         stdout().print(f"  {verb}: {p}")
-    if not rep.ok and not repair:
-        raise typer.Exit(1)
+    weights = verify_weights(cache_root(cache), repair=repair)
+    stdout().print(
+        f"weights: {weights.checked} checked (packaged files and converted checkpoints); "
+        f"{len(weights.problems)} problems"
+    )
+    for problem in weights.problems:
+        stdout().print(f"  {problem}")
+    if (not rep.ok or weights.problems) and not repair or len(weights.problems) > weights.fixed:
+        raise typer.Exit(1)  # found with --check-only, or weights that could not be repaired (a damaged package)
 
 
 @app.command()
