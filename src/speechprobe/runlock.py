@@ -59,8 +59,10 @@ def hold(root: Path) -> Iterator[None]:
             entry[1] -= 1
             if entry[1] == 0:
                 del _held[key]
-                Path(root, HOLDER).unlink(missing_ok=True)
-                entry[0].release()
+                try:
+                    Path(root, HOLDER).unlink(missing_ok=True)
+                finally:
+                    entry[0].release()
 
 
 def _acquire(root: Path) -> FileLock:
