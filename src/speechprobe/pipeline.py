@@ -466,6 +466,7 @@ def run_zeroshot_stage(cfg: ZeroShotConfig, existing: str = "auto") -> pd.DataFr
     from .analysis import summarize_run
     from .zeroshot import run_zeroshot
 
+    cfg.validate()  # before the lock creates --out
     with RunDir(cfg.out).lock():
         rows = run_zeroshot(cfg, existing)
         summarize_run(cfg.out)
