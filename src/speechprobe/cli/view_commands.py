@@ -107,7 +107,7 @@ def cache_verify(
     )
     for problem in weights.problems:
         stdout().print(f"  {problem}")
-    if (not rep.ok or weights.problems) and not repair or len(weights.problems) > weights.fixed:
+    if ((not rep.ok or weights.problems) and not repair) or len(weights.problems) > weights.fixed:
         raise typer.Exit(1)  # found with --check-only, or weights that could not be repaired (a damaged package)
 
 
