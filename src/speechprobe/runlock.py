@@ -31,6 +31,7 @@ from .files import atomic_write, write_error
 
 LOCK = ".speechprobe.lock"
 HOLDER = ".speechprobe.lock.json"
+PATIENCE = 2.0  # seconds a refused run waits for the holder's record to name a live process
 
 _held: dict[str, list] = {}  # resolved root -> [FileLock, depth, thread id]
 _guard = threading.Lock()
@@ -88,10 +89,39 @@ def _acquire(root: Path) -> FileLock:
 
 
 def busy_message(root: Path) -> str:
-    """The one line for a run directory held by someone else, naming the holder's pid when known."""
+    """The one line for a run directory held by someone else, naming the holder's pid.
+
+    The holder writes its record just after taking the lock, and a killed holder's record stays
+    behind, so a record that is missing or names a dead process here is read again for up to
+    :data:`PATIENCE` seconds before the pid is called unknown.
+    """
+    deadline = time.monotonic() + PATIENCE
+    holder = _holder(root)
+    while holder is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+        holder = _holder(root)
+    who = (
+        "pid unknown"
+        if holder is None
+        else (f"pid {holder['pid']} on {holder['host']}, since {holder['since']}: {holder['command']}")
+    )
+    return f"{root} is being written by another speechprobe run ({who}); wait for it to finish or pass another --out"
+
+
+def _holder(root: Path) -> dict | None:
+    """The holder record of ``root`` if it names a live process (on another host: assumed live)."""
     try:
         holder = json.loads((root / HOLDER).read_text(encoding="utf-8"))
-        who = f"pid {int(holder['pid'])} on {holder['host']}, since {holder['since']}: {holder['command']}"
+        pid, host = int(holder["pid"]), holder["host"]
     except (OSError, ValueError, KeyError, TypeError):
-        who = "pid unknown"
-    return f"{root} is being written by another speechprobe run ({who}); wait for it to finish or pass another --out"
+        return None
+    if not {"since", "command"} <= holder.keys():
+        return None
+    if host == socket.gethostname():
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return None
+        except PermissionError:
+            pass  # alive, another user's
+    return holder
