@@ -34,7 +34,7 @@ import soundfile as sf
 
 from speechprobe.data.manifest import ManifestSource
 from speechprobe.features.extract import extract
-from speechprobe.features.store import FeatureSpace, FeatureStore, item_bytes, read_item
+from speechprobe.features.store import FeatureSpace, FeatureStore, item_bytes, item_key, read_item
 from speechprobe.files import atomic_write
 from speechprobe.models.registry import load_model
 
@@ -48,7 +48,8 @@ class PlainSpace(FeatureSpace):
         return self.item_path(content_hash).is_file()
 
     def put(self, content_hash: str, features: np.ndarray) -> None:
-        atomic_write(self.item_path(content_hash), item_bytes(features)[:-12])
+        path = self.item_path(content_hash)
+        atomic_write(path, item_bytes(features, item_key(path))[:-12])
 
 
 def write_clips(folder: Path, n: int, seed: int = 0) -> tuple[Path, float]:
@@ -85,14 +86,16 @@ def extra_per_item(shape: tuple[int, int], n: int = 2000) -> float:
     """Seconds the checksums add to one item: verify a read instead of a stat, checksum a write."""
     arr = np.random.default_rng(0).standard_normal(shape).astype(np.float32)
     with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "x.npy"
-        path.write_bytes(item_bytes(arr))
+        path = Path(tmp) / "space" / "items" / "ab" / "abcd.npy"
+        path.parent.mkdir(parents=True)
+        key = item_key(path)
+        path.write_bytes(item_bytes(arr, key))
         costs = {}
         for name, step in (
             ("verify", lambda: read_item(path)),
             ("stat", path.is_file),
-            ("write", lambda: item_bytes(arr)),
-            ("write-plain", lambda: item_bytes(arr)[:-12]),  # the same bytes, the checksum then dropped
+            ("write", lambda: item_bytes(arr, key)),
+            ("write-plain", lambda: item_bytes(arr, key)[:-12]),  # the same bytes, the checksum then dropped
         ):
             t0 = time.perf_counter()
             for _ in range(n):

@@ -18,6 +18,7 @@ SCRIPTS = [
     "bench_zeroshot.py",
     "bench_memory.py",
     "bench_checksum.py",
+    "bench_weights.py",
     "bench_statistics.py",
     "calibration.py",
     "bench_layer_analyses.py",

@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -50,23 +51,40 @@ def using_cache(cache_dir: Path | None) -> Iterator[Path]:
             os.environ[ENV] = before
 
 
-def weights_sha256(paths: Sequence[Path], cache_dir: Path | None = None) -> str:
+FULL_CHECK_SECONDS = 7 * 24 * 3600  # a remembered digest is trusted for a week at most, then the files are hashed
+
+
+def file_stamp(path: Path) -> list[int]:
+    """The cheap check of a file: size, mtime, ctime and inode (ctime moves on any write, even if mtime is reset)."""
+    st = path.stat()
+    return [st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino]
+
+
+def seal(*parts: object) -> str:
+    """A short SHA-256 of ``parts`` (as canonical JSON): binds a remembered record to its key and content."""
+    return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def weights_sha256(paths: Sequence[Path], cache_dir: Path | None = None, full: bool = False) -> str:
     """SHA-256 of the concatenated bytes of ``paths``.
 
-    Digests are remembered in ``<cache>/weights-sha256.json``, keyed by resolved paths and each
-    file's size and mtime, so unchanged files are not hashed again. A read-only cache still works:
-    the digest is then computed without being remembered.
+    Digests are remembered in ``<cache>/weights-sha256.json``, keyed by the resolved paths. The rule
+    (docs/reliability.md): a remembered digest is used without hashing only while every file's size,
+    mtime, ctime and inode are those it was hashed with, its entry's seal (a hash of key, stamps,
+    digest and time) holds, and it was hashed less than :data:`FULL_CHECK_SECONDS` ago; ``full``
+    always hashes. Anything else hashes the files again, so an in-place edit with its mtime put back
+    (ctime moves), a replaced file (inode), a hand-edited entry (seal) and, within a week, damage no
+    stamp shows are all caught. A read-only cache still works: the digest is then not remembered.
     """
     paths = [Path(p).resolve() for p in paths]
     key = "|".join(str(p) for p in paths)
     try:
-        stamp = [[p.stat().st_size, p.stat().st_mtime_ns] for p in paths]
+        stamp = [file_stamp(p) for p in paths]
     except OSError as exc:
         raise SpeechprobeError(f"{exc.filename}: cannot read ({exc.strerror})") from exc
     sidecar = cache_root(cache_dir) / "weights-sha256.json"
-    known = _read_json(sidecar)
-    entry = known.get(key)
-    if entry and entry.get("stamp") == stamp:
+    entry = _read_json(sidecar).get(key)
+    if not full and _trusted(entry, key, stamp):
         return entry["sha256"]
     try:
         sidecar.parent.mkdir(parents=True, exist_ok=True)
@@ -75,9 +93,10 @@ def weights_sha256(paths: Sequence[Path], cache_dir: Path | None = None) -> str:
     except OSError:  # a read-only cache: hash without remembering
         return _sha256(paths)
     try:
-        known = _read_json(sidecar)
         digest = _sha256(paths)
-        known[key] = {"stamp": stamp, "sha256": digest}
+        checked = time.time()
+        known = _read_json(sidecar)
+        known[key] = {"stamp": stamp, "sha256": digest, "checked": checked, "seal": seal(key, stamp, digest, checked)}
         try:
             atomic_write(sidecar, json.dumps(known, indent=1).encode())
         except SpeechprobeError:
@@ -85,6 +104,16 @@ def weights_sha256(paths: Sequence[Path], cache_dir: Path | None = None) -> str:
     finally:
         lock.release()
     return digest
+
+
+def _trusted(entry: object, key: str, stamp: list) -> bool:
+    """Whether a remembered entry may stand in for hashing (the rule of :func:`weights_sha256`)."""
+    if not isinstance(entry, dict) or entry.get("stamp") != stamp:
+        return False
+    checked = entry.get("checked")
+    if not isinstance(checked, (int, float)) or not 0 <= time.time() - checked < FULL_CHECK_SECONDS:
+        return False
+    return entry.get("seal") == seal(key, stamp, entry.get("sha256"), checked)
 
 
 def _read_json(path: Path) -> dict:
@@ -102,3 +131,42 @@ def _sha256(paths: Sequence[Path]) -> str:
             while chunk := f.read(1 << 22):
                 digest.update(chunk)
     return digest.hexdigest()
+
+
+DIGESTS = "speechprobe-digests.json"
+
+
+def write_digests(folder: Path, meta: dict, cache_dir: Path | None = None) -> dict[str, str]:
+    """Record the SHA-256 of every file in ``folder`` (e.g. a checkpoint just converted) in ``folder/DIGESTS``.
+
+    The record holds ``meta``, the digests and a seal over both, so a changed digest in it is caught too.
+    """
+    files = {p.name: weights_sha256([p], cache_dir, full=True) for p in _files(folder)}
+    atomic_write(folder / DIGESTS, json.dumps({"meta": meta, "files": files, "seal": seal(meta, files)}).encode())
+    return files
+
+
+def read_digests(folder: Path) -> dict | None:
+    """The sealed record of ``folder`` (``meta`` and ``files``), or None when absent, unreadable or unsealed."""
+    record = _read_json(folder / DIGESTS)
+    if record.get("seal") != seal(record.get("meta"), record.get("files")) or not isinstance(record["files"], dict):
+        return None
+    return record
+
+
+def check_digests(folder: Path, cache_dir: Path | None = None, full: bool = False) -> str | None:
+    """What is wrong with ``folder`` against its record (None: nothing), hashing by :func:`weights_sha256`'s rule."""
+    record = read_digests(folder)
+    if record is None:
+        return f"no intact {DIGESTS} (missing, edited or written by an older speechprobe)"
+    present = {p.name: p for p in _files(folder)}
+    if set(present) != set(record["files"]):
+        return f"its files are not those recorded ({', '.join(sorted(set(present) ^ set(record['files'])))})"
+    for name, digest in record["files"].items():
+        if weights_sha256([present[name]], cache_dir, full=full) != digest:
+            return f"{name} differs from the SHA-256 recorded when it was written"
+    return None
+
+
+def _files(folder: Path) -> list[Path]:
+    return sorted(p for p in Path(folder).iterdir() if p.is_file() and p.name != DIGESTS)

@@ -144,7 +144,8 @@ def run_extract(cfg: RunConfig, existing: str = "auto") -> tuple[dict[str, list[
     ``overwrite`` removes them first (see :class:`~speechprobe.rundir.RunDir`).
     """
     validate(cfg)
-    return _extract(cfg, existing)
+    with RunDir(cfg.out).lock():
+        return _extract(cfg, existing)
 
 
 def _extract(cfg: RunConfig, existing: str) -> tuple[dict[str, list[ClipMeta]], RunState]:
@@ -384,9 +385,10 @@ def write_outputs(
 def run(cfg: RunConfig, existing: str = "auto") -> pd.DataFrame:
     """Extract, probe and write the run directory; returns the tidy results (``existing``: see run_extract)."""
     validate(cfg)
-    _claim_probe(cfg, existing)  # refuse before extracting anything
-    clips, state = _extract(cfg, existing)
-    return _probe_and_report(cfg, clips, state, existing)
+    with RunDir(cfg.out).lock():  # one writer for the whole run
+        _claim_probe(cfg, existing)  # refuse before extracting anything
+        clips, state = _extract(cfg, existing)
+        return _probe_and_report(cfg, clips, state, existing)
 
 
 def _claim_probe(cfg: RunConfig, existing: str) -> RunDir:
@@ -404,7 +406,8 @@ def probe_and_report(
 ) -> pd.DataFrame:
     """Probe stored features, write results, summary, figures and manifest, then analyse and report."""
     validate(cfg)
-    return _probe_and_report(cfg, clips, state, existing)
+    with RunDir(cfg.out).lock():
+        return _probe_and_report(cfg, clips, state, existing)
 
 
 def _probe_and_report(cfg: RunConfig, clips: dict[str, list[ClipMeta]], state: RunState, existing: str) -> pd.DataFrame:
@@ -470,6 +473,8 @@ def run_zeroshot_stage(cfg: ZeroShotConfig, existing: str = "auto") -> pd.DataFr
     from .analysis import summarize_run
     from .zeroshot import run_zeroshot
 
-    rows = run_zeroshot(cfg, existing)
-    summarize_run(cfg.out)
+    cfg.validate()  # before the lock creates --out
+    with RunDir(cfg.out).lock():
+        rows = run_zeroshot(cfg, existing)
+        summarize_run(cfg.out)
     return rows

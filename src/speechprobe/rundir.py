@@ -15,6 +15,10 @@ decide its numbers when it starts (:meth:`RunDir.claim`):
   ``overwrite`` removes them;
 * stages of one directory must read the same data: their ``seed`` and ``n_per_class`` agree.
 
+One process writes a run directory at a time: a command holds :meth:`RunDir.lock` for all of its
+work (:mod:`speechprobe.runlock`), and ``claim`` holds it too, so a second run into the same
+directory stops with one line naming the first one's pid.
+
 A module that adds files to a run registers them with :func:`register_file`, so a stage's files
 are always removed together. Readers use only files of this run: the stage files of a changed
 configuration are gone before anything is written.
@@ -39,6 +43,7 @@ from ._version import __version__
 from .csvsafe import neutralise, restore
 from .errors import ConfigError, SpeechprobeError
 from .files import TMP_MARK, atomic_write, is_disk_error, write_error
+from .runlock import hold
 
 RESULT_COLUMNS = ["model", "task", "layer", "probe", "fold", "metric", "value"]
 RESULT_KEYS = ["model", "task", "layer", "probe", "fold", "metric"]
@@ -244,6 +249,13 @@ class RunDir:
             ) from None
 
     @contextmanager
+    def lock(self) -> Iterator[None]:
+        """Hold the directory (created if need be) for this command; a held one raises ``RunDirBusy``."""
+        self.create()
+        with hold(self.root):
+            yield
+
+    @contextmanager
     def temp_dir(self, purpose: str = "probe") -> Iterator[Path]:
         """A private folder inside the run directory for large temporaries, removed afterwards."""
         import tempfile
@@ -353,7 +365,11 @@ class RunDir:
         """
         if mode not in MODES:
             raise ValueError(f"mode {mode!r}; one of {', '.join(MODES)}")
-        self.create()
+        with self.lock():
+            return self._claim(stage, config, mode)
+
+    def _claim(self, stage: str, config: Mapping[str, Any], mode: str) -> str:
+        """:meth:`claim` with the directory held."""
         config = json.loads(json.dumps(config, sort_keys=True, default=str))
         recorded = self.stages()
         stages = {k: v for k, v in recorded.items() if self.has_output(k)}

@@ -134,6 +134,36 @@ def test_cache_hit_and_invalidation(tmp_path):
     assert not list(out.glob("*.tmp"))
 
 
+def swap_labels(manifest: Path) -> None:
+    """Swap the labels of the first two rows with different labels: the file keeps its size."""
+    frame = pd.read_csv(manifest)
+    i = 0
+    j = int(np.flatnonzero(frame["label"] != frame["label"][i])[0])
+    frame.loc[[i, j], "label"] = frame.loc[[j, i], "label"].to_numpy()
+    before = manifest.stat().st_size
+    frame.to_csv(manifest, index=False, lineterminator="\n")
+    assert manifest.stat().st_size == before
+
+
+def test_a_label_swap_in_the_manifest_is_found_and_undone(tmp_path):
+    from speechprobe.data.synthetic.generate import ensure_task
+
+    manifest, _ = ensure_task("gender", tmp_path / "g", n_per_class=TINY)
+    original = manifest.read_bytes()
+    assert "manifest.csv" in json.loads((tmp_path / "g" / "checksums.json").read_text())
+    swap_labels(manifest)
+    assert manifest.read_bytes() != original
+    again, repaired = ensure_task("gender", tmp_path / "g", n_per_class=TINY)
+    assert again == manifest and repaired == ["manifest.csv"] and manifest.read_bytes() == original
+
+    sums = json.loads((tmp_path / "g" / "checksums.json").read_text())  # a generation of an older speechprobe
+    del sums["manifest.csv"]
+    (tmp_path / "g" / "checksums.json").write_text(json.dumps(sums))
+    swap_labels(manifest)
+    assert ensure_task("gender", tmp_path / "g", n_per_class=TINY)[1] == ["manifest.csv"]
+    assert manifest.read_bytes() == original and ensure_task("gender", tmp_path / "g", n_per_class=TINY)[1] == []
+
+
 def test_bad_requests():
     with pytest.raises(ConfigError, match="gender"):
         generate_task("gendr", Path("unused"))

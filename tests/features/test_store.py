@@ -54,3 +54,40 @@ def test_gather_to_a_memory_mapped_file_equals_in_memory(tmp_path):
     mapped = space.gather(hashes, out=tmp_path / "g" / "f.npy")
     assert isinstance(mapped, np.memmap) and not mapped.flags.writeable
     np.testing.assert_array_equal(mapped, space.gather(hashes))
+
+
+def test_swapped_or_misplaced_items_fail_their_check(tmp_path):
+    """The checksum covers the key (space id, clip hash): a valid item under another key is caught."""
+    store = FeatureStore(tmp_path)
+    space = store.space("m", "w", {})
+    other = store.space("m", "w2", {})
+    space.put("aa11", np.zeros((2, 3), np.float32))
+    space.put("bb22", np.ones((2, 3), np.float32))
+    other.put("aa11", np.full((2, 3), 7, np.float32))
+    a, b = space.item_path("aa11"), space.item_path("bb22")
+    data_a, data_b = a.read_bytes(), b.read_bytes()
+    a.write_bytes(data_b)
+    b.write_bytes(data_a)
+    rep = store.verify()
+    assert rep.corrupt == [a, b] and rep.items == 3
+    other.item_path("aa11").write_bytes(data_a)  # another space's item at the same clip hash
+    assert store.verify().corrupt == [other.item_path("aa11"), a, b]
+    assert not space.has("aa11") and space.repaired == {"checksum": 1} and not a.exists()
+    with pytest.raises(SpeechprobeError, match="checksum mismatch"):
+        space.get("bb22")
+
+
+def test_items_of_the_older_format_are_recomputed(tmp_path):
+    """SPX3 items (checksum of the bytes alone) cannot show their key: found, removed, recomputed."""
+    import io
+
+    import xxhash
+
+    space = FeatureStore(tmp_path).space("m", "w", {})
+    buf = io.BytesIO()
+    np.save(buf, np.ones((2, 3), np.float32))
+    body = buf.getvalue()
+    space.item_path("cc33").parent.mkdir(parents=True)
+    space.item_path("cc33").write_bytes(body + b"SPX3" + xxhash.xxh3_64_digest(body))
+    assert FeatureStore(tmp_path).verify().unverified == [space.item_path("cc33")]
+    assert not space.has("cc33") and space.repaired == {"unverified": 1}

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import difflib
-import hashlib
-import json
 import re
 import shutil
 import struct
@@ -16,17 +14,11 @@ import numpy as np
 import pytest
 import torch
 
+from speechprobe.cache import weights_sha256
 from speechprobe.errors import SpeechprobeError
 from speechprobe.models import ctranslate2 as ct2mod
-from speechprobe.models.ctranslate2 import (
-    PACKAGED_WHISPER,
-    build_model,
-    packaged_checkpoint,
-    packaged_files,
-    read_model_bin,
-    weights_sha256,
-    whisper_state_dict,
-)
+from speechprobe.models.ctranslate2 import build_model, read_model_bin, whisper_state_dict
+from speechprobe.models.packaged import PACKAGED_WHISPER, packaged_checkpoint, packaged_files
 
 TOKENS = {"bos_token_id": 0, "eos_token_id": 0, "pad_token_id": 0, "decoder_start_token_id": 1}
 SENTENCE = "Please call Stella and ask her to bring these things with her from the store."
@@ -223,31 +215,12 @@ def test_reader_rejects_bad_files(tiny_random, tmp_path):
         whisper_state_dict(read_model_bin(holed), label=str(holed), **TOKENS)
 
 
-def test_weights_sha256_is_content_hash_and_cached(tmp_path):
-    parts = [tmp_path / "a.part1", tmp_path / "a.part2"]
-    parts[0].write_bytes(b"hello ")
-    parts[1].write_bytes(b"world")
-    cache = tmp_path / "cache"
-    expected = hashlib.sha256(b"hello world").hexdigest()
-    assert weights_sha256(parts, cache) == expected
-
-    sidecar = cache / "weights-sha256.json"
-    known = json.loads(sidecar.read_text())
-    (entry,) = known.values()
-    entry["sha256"] = "cached"
-    sidecar.write_text(json.dumps(known))
-    assert weights_sha256(parts, cache) == "cached"  # unchanged size+mtime: not rehashed
-
-    parts[1].write_bytes(b"there")
-    assert weights_sha256(parts, cache) == hashlib.sha256(b"hello there").hexdigest()
-
-
 def test_packaged_lookup_errors(monkeypatch):
     with pytest.raises(SpeechprobeError, match="unknown packaged Whisper 'whisper-huge'"):
         packaged_files("whisper-huge")
     fake = {
         "hub_id": "x/y",
-        "packages": {"no_such_pkg_zz": "no-such-pkg-zz"},
+        "packages": {"no_such_pkg_zz": ("no-such-pkg-zz", "1.0")},
         "weights": ["no_such_pkg_zz/model.bin"],
         "config": "no_such_pkg_zz/config.json",
         "tokenizer": "no_such_pkg_zz/tokenizer.json",

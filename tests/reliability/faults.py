@@ -136,6 +136,7 @@ def items(cache: Path) -> list[Path]:
 
 import faults_commands  # noqa: F401
 import faults_inputs  # noqa: F401  (the cases register themselves)
+import faults_integrity  # noqa: F401
 import faults_numbers  # noqa: F401
 
 CASES.sort(key=lambda c: tuple(int(x) for x in c.item.split(".")))  # by issue item, stable within one

@@ -224,14 +224,14 @@ def cache_holds_checkpoints(tmp: Path) -> str:
     from unittest import mock
 
     from speechprobe.cache import using_cache
-    from speechprobe.models import ctranslate2, registry
+    from speechprobe.models import packaged, registry
 
     def fake_convert(files, target):  # the conversion itself is tested in tests/models
         target.mkdir(parents=True)
         return target
 
     with (
-        mock.patch.object(ctranslate2, "convert_whisper", fake_convert),
+        mock.patch.object(packaged, "convert_whisper", fake_convert),
         mock.patch.object(registry, "hf_cached", lambda *a: None),  # no HF-cache copy takes precedence
     ):
         with using_cache(tmp / "mine"):

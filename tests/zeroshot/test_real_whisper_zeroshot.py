@@ -18,7 +18,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.skipif(shutil.which("espeak-ng") is 
 @pytest.fixture(scope="module")
 def real_run(tmp_path_factory):
     from speechprobe.errors import SpeechprobeError
-    from speechprobe.models.ctranslate2 import packaged_files
+    from speechprobe.models.packaged import packaged_files
 
     try:
         packaged_files("whisper-base")
@@ -65,7 +65,7 @@ def packaged(tmp_path_factory):
     """The two packaged checkpoints as 30 s window backends, one thread, and a few real clips."""
     from speechprobe.data.resolve import open_task
     from speechprobe.errors import SpeechprobeError
-    from speechprobe.models.ctranslate2 import packaged_files
+    from speechprobe.models.packaged import packaged_files
     from speechprobe.zeroshot import load_backend
 
     try:

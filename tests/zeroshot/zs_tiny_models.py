@@ -103,7 +103,8 @@ def make_tiny_whisper_decoder(path: Path, seed: int = 0, multilingual: bool = Tr
     import torch
     from transformers import GenerationConfig, WhisperConfig, WhisperForConditionalGeneration
 
-    from speechprobe.models.ctranslate2 import _processor, packaged_files
+    from speechprobe.models.ctranslate2 import _processor
+    from speechprobe.models.packaged import packaged_files
 
     vocab = 51865 if multilingual else 51864
     files = packaged_files("whisper-base" if multilingual else "whisper-tiny.en")

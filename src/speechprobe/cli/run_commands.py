@@ -156,6 +156,8 @@ def run(
     # Over 60 lines only because Typer declares each of the 46 options as one parameter line.
     from ..config import RunConfig
     from ..pipeline import run as run_pipeline
+    from ..pipeline import validate
+    from ..rundir import RunDir
 
     existing = existing_mode(resume, overwrite)
     cfg = RunConfig(
@@ -204,14 +206,16 @@ def run(
         zs = ZeroShotConfig.from_run_config(cfg, prompts=split_list(prompts), modes=split_list(mode))
         zs.validate()
         resolve_prompts(zs.prompts)
-    run_pipeline(cfg, existing)
-    if zs is not None:
-        from ..pipeline import run_zeroshot_stage
-        from ..report import build_report
+    validate(cfg)  # before the lock creates --out
+    with RunDir(cfg.out).lock():  # the run, its zero-shot stage and its report: one writer throughout
+        run_pipeline(cfg, existing)
+        if zs is not None:
+            from ..pipeline import run_zeroshot_stage
+            from ..report import build_report
 
-        run_zeroshot_stage(zs, existing)
-        if report:
-            build_report(cfg.out)
+            run_zeroshot_stage(zs, existing)
+            if report:
+                build_report(cfg.out)
     print_best(cfg.out)
 
 

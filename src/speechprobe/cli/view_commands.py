@@ -31,13 +31,14 @@ def report(
     from ..config import check_positive
     from ..report import build_report
     from ..report.build import check_run_dir
+    from ..rundir import RunDir
     from ..warnlog import capture_warnings
 
     check_positive(permutations, "--permutations", 0, integer=True)
     if jobs != -1 and jobs < 1:
         raise ConfigError(f"--jobs {jobs}: use 1 or more parallel jobs (-1: one per CPU)")
-    check_run_dir(run_dir)  # before any analysis writes into it
-    with capture_warnings():
+    check_run_dir(run_dir)  # before any analysis writes into it, and before the lock creates a file in it
+    with RunDir(run_dir).lock(), capture_warnings():
         if permutations or embeddings:
             analyse_features(
                 run_dir,
@@ -81,7 +82,9 @@ def reproduce(
     raise typer.Exit(1)
 
 
-cache_app = typer.Typer(help="Inspect and repair the feature store.", no_args_is_help=True, rich_markup_mode=None)
+cache_app = typer.Typer(
+    help="Inspect and repair the feature store and the model weights.", no_args_is_help=True, rich_markup_mode=None
+)
 app.add_typer(cache_app, name="cache")
 
 
@@ -90,24 +93,34 @@ def cache_verify(
     cache: Path | None = CacheOpt,
     repair: bool = typer.Option(True, "--repair/--check-only", help="Delete bad items and temp leftovers."),
 ) -> None:
-    """Check every feature item (length, checksum, shape) and find temp leftovers; exit 1 if --check-only finds any.
+    """Check every feature item (length, checksum, shape), find temp leftovers, and hash the model weights
+    (packaged files against their pins, converted checkpoints against their records; a damaged conversion is
+    converted again); exit 1 if --check-only finds anything.
 
     Run it while no extraction is writing to the same store: in-flight temp files look orphaned.
     """
     from ..cache import cache_root
     from ..features.store import FeatureStore
+    from ..models.packaged import verify_weights
 
     store = FeatureStore(cache_root(cache) / "features")
     rep = store.verify(repair=repair)
     verb = "removed" if repair else "found"
     stdout().print(
         f"{store.root}: {rep.items} items; {len(rep.torn)} torn, {len(rep.corrupt)} failing their checksum, "
-        f"{len(rep.unverified)} without a checksum and {len(rep.orphans)} temp leftovers {verb}"
+        f"{len(rep.unverified)} with an old or no checksum and {len(rep.orphans)} temp leftovers {verb}"
     )
     for p in rep.bad:
         stdout().print(f"  {verb}: {p}")
-    if not rep.ok and not repair:
-        raise typer.Exit(1)
+    weights = verify_weights(cache_root(cache), repair=repair)
+    stdout().print(
+        f"weights: {weights.checked} checked (packaged files and converted checkpoints); "
+        f"{len(weights.problems)} problems"
+    )
+    for problem in weights.problems:
+        stdout().print(f"  {problem}")
+    if ((not rep.ok or weights.problems) and not repair) or len(weights.problems) > weights.fixed:
+        raise typer.Exit(1)  # found with --check-only, or weights that could not be repaired (a damaged package)
 
 
 @app.command()

@@ -9,12 +9,16 @@ Layout::
 clip's audio content hash. Items are written to a temporary file and renamed into place, so a
 reader never sees a torn item and two processes can fill the same store at once.
 
-Each item is a standard ``.npy`` file followed by a 12-byte trailer, ``SPX3`` and the xxHash3-64
-of the ``.npy`` bytes (``numpy.load`` ignores the trailer). Every read checks the length and the
-checksum: a truncated or corrupted item, or one written before checksums existed, is reported,
-deleted and recomputed (``FeatureSpace.has`` returns False for it), and counted in
-``FeatureSpace.repaired`` (which manifest.json records). A feature item is a few kB, so the
-check costs well under 1 % of extraction (``benchmarks/bench_checksum.py``).
+Each item is a standard ``.npy`` file followed by a 12-byte trailer, ``SPX4`` and the xxHash3-64
+of the item's key (``<space>/<h>``) followed by the ``.npy`` bytes (``numpy.load`` ignores the
+trailer). The key in the checksum binds an item to its place: an item file copied or swapped onto
+another clip's or another space's path fails its check like a changed byte. Every read checks the
+length and the checksum: a truncated, corrupted or misplaced item, or one written before checksums
+covered the key (``SPX3``, or no trailer), is reported, deleted and recomputed (``FeatureSpace.has``
+returns False for it), and counted in ``FeatureSpace.repaired`` (which manifest.json records). Old
+items are recomputed, not upgraded: their checksum cannot tell whether they sit under the right key.
+A feature item is a few kB, so the check costs well under 1 % of extraction
+(``benchmarks/bench_checksum.py``).
 """
 
 from __future__ import annotations
@@ -39,7 +43,8 @@ from ..files import TMP_MARK, atomic_write, is_disk_error, write_error
 
 log = logging.getLogger("speechprobe")
 
-MAGIC = b"SPX3"
+MAGIC = b"SPX4"  # SPX3: the checksum of the bytes alone (recomputed when found)
+OLD_MAGIC = b"SPX3"
 TRAILER = len(MAGIC) + 8
 STORE_HINT = "what was stored before stays valid; free space or pass another --cache"
 
@@ -54,24 +59,32 @@ def space_key(model: str, weights_hash: str, options: dict[str, object]) -> str:
     return hashlib.sha256(blob.encode()).hexdigest()[:20]
 
 
-def checksum(data: bytes) -> bytes:
-    """The 8-byte xxHash3-64 digest of ``data``."""
-    return xxhash.xxh3_64_digest(data)
+def item_key(path: Path) -> str:
+    """The key an item's checksum covers: ``<space id>/<clip content hash>``, read from its path."""
+    return f"{path.parent.parent.parent.name}/{path.stem}"
 
 
-def item_bytes(arr: np.ndarray) -> bytes:
-    """A stored item: the array as float32 ``.npy``, then ``MAGIC`` and the checksum of those bytes."""
+def checksum(key: str, data: bytes) -> bytes:
+    """The 8-byte xxHash3-64 digest of ``key`` (its UTF-8 bytes and a NUL) followed by ``data``."""
+    h = xxhash.xxh3_64(key.encode() + b"\0")
+    h.update(data)
+    return h.digest()
+
+
+def item_bytes(arr: np.ndarray, key: str) -> bytes:
+    """A stored item: the array as float32 ``.npy``, then ``MAGIC`` and the checksum of ``key`` and those bytes."""
     buf = io.BytesIO()
     np.save(buf, np.ascontiguousarray(arr, dtype=np.float32), allow_pickle=False)
     body = buf.getvalue()
-    return body + MAGIC + checksum(body)
+    return body + MAGIC + checksum(key, body)
 
 
 def read_item(path: Path) -> tuple[np.ndarray | None, str | None]:
     """``(array, None)`` for a sound item, else ``(None, problem)``.
 
     Problems: ``unreadable``, ``truncated`` (shorter than its header says), ``unverified`` (a complete
-    ``.npy`` without a checksum: written before checksums existed), ``checksum`` (bytes changed).
+    ``.npy`` whose checksum does not cover its key, or none: written by an older speechprobe),
+    ``checksum`` (bytes changed, or the item sits under another clip's or space's key).
     """
     try:
         data = path.read_bytes()
@@ -88,9 +101,11 @@ def read_item(path: Path) -> tuple[np.ndarray | None, str | None]:
         return None, "truncated"
     if len(data) == end:
         return None, "unverified"
+    if len(data) == end + TRAILER and data[end : end + len(MAGIC)] == OLD_MAGIC:
+        return None, "unverified"
     if len(data) != end + TRAILER or data[end : end + len(MAGIC)] != MAGIC:
         return None, "unreadable"
-    if checksum(data[:end]) != data[end + len(MAGIC) :]:
+    if checksum(item_key(path), data[:end]) != data[end + len(MAGIC) :]:
         return None, "checksum"
     return np.frombuffer(data, dtype=np.float32, count=int(np.prod(shape)), offset=offset).reshape(shape), None
 
@@ -121,8 +136,8 @@ def _header(data: bytes) -> tuple[tuple[int, ...], bool, np.dtype, int] | None:
 PROBLEM_TEXT = {
     "unreadable": "unreadable",
     "truncated": "truncated (shorter than its header says)",
-    "unverified": "written before checksums existed",
-    "checksum": "checksum mismatch (the bytes changed after writing)",
+    "unverified": "written before checksums covered the item's key (an older speechprobe)",
+    "checksum": "checksum mismatch (the bytes changed after writing, or the item sits under another key)",
 }
 
 
@@ -159,7 +174,8 @@ class FeatureSpace:
     def put(self, content_hash: str, features: np.ndarray) -> None:
         """Store one clip's ``(num_layers, dim)`` features atomically, with a checksum (idempotent)."""
         where = f"the feature store {self.root}"
-        atomic_write(self.item_path(content_hash), item_bytes(features), what=where, hint=STORE_HINT)
+        path = self.item_path(content_hash)
+        atomic_write(path, item_bytes(features, item_key(path)), what=where, hint=STORE_HINT)
 
     def get(self, content_hash: str) -> np.ndarray:
         """One verified item; a bad one raises :class:`CorruptItem` (and is removed, so a rerun recomputes it)."""
@@ -213,8 +229,8 @@ class VerifyReport:
 
     items: int = 0
     torn: list[Path] = field(default_factory=list)  # unreadable, truncated or unlike their space's shape
-    corrupt: list[Path] = field(default_factory=list)  # checksum mismatch
-    unverified: list[Path] = field(default_factory=list)  # written before checksums existed
+    corrupt: list[Path] = field(default_factory=list)  # checksum mismatch (changed bytes, or under another key)
+    unverified: list[Path] = field(default_factory=list)  # written before checksums covered the key
     orphans: list[Path] = field(default_factory=list)  # temp files and folders of interrupted writes and probing
 
     @property

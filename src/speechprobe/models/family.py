@@ -88,6 +88,7 @@ class LoadContext:
     random_init: bool = False
     seed: int = 0
     fingerprint: str | None = None  # set by ``weights`` / ``submodule`` (or by the family itself)
+    digest: dict | None = None  # a local checkpoint's weight files and full SHA-256 (``hub.local_digest``)
 
     @property
     def torch_dtype(self):
@@ -127,7 +128,7 @@ class LoadContext:
 
         Records the fingerprint: the weight files' hash or hub commit, or the seed and config.
         """
-        from .hub import load_pretrained, random_fingerprint, weights_fingerprint
+        from .hub import is_local, load_pretrained, local_digest, random_fingerprint, weight_files, weights_fingerprint
 
         if self.random_init:
             import torch
@@ -138,13 +139,14 @@ class LoadContext:
         else:
             model = load_pretrained(from_pretrained, self.source, self.revision, config=config)
             self.fingerprint = weights_fingerprint(self.source, model)
+            self.digest = local_digest(weight_files(self.source)) if is_local(self.source) else None
         return model
 
     def submodule(self, module_cls, config, prefix: str, full_config=None):
         """``module_cls(config)`` filled with only the ``prefix`` tensors of the checkpoint (or seeded random)."""
         from .hub import load_submodule
 
-        module, self.fingerprint = load_submodule(
+        module, self.fingerprint, self.digest = load_submodule(
             module_cls, config, self.source, prefix, self.revision, self.random_init, self.seed, full_config
         )
         return module
@@ -155,7 +157,12 @@ class LoadContext:
         if revision is None:
             raise SpeechprobeError(f"{self.source}: the {self.family.name} loader set no weights fingerprint")
         return AdapterInfo(
-            name=self.display_name, family=self.family.name, source=self.source, revision=revision, **layout
+            name=self.display_name,
+            family=self.family.name,
+            source=self.source,
+            revision=revision,
+            weights=self.digest,
+            **layout,
         )
 
 

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import TypeVar
 
 import torch
+from safetensors import SafetensorError
 from torch.nn import functional as F
 from torch.overrides import TorchFunctionMode
 
@@ -47,6 +48,8 @@ def load_pretrained(loader: Callable[..., T], source: str, revision: str | None 
             if is_local(source):
                 return loader(source, **kwargs)
             return loader(source, revision=revision, **kwargs)
+    except SafetensorError as e:  # a truncated or damaged .safetensors file
+        raise SpeechprobeError(f"{source}: a weight file is damaged or truncated ({str(e).splitlines()[0]})") from None
     except OSError as e:
         if is_local(source):
             raise SpeechprobeError(f"{source}: cannot load checkpoint ({str(e).splitlines()[0]})") from None
@@ -56,14 +59,24 @@ def load_pretrained(loader: Callable[..., T], source: str, revision: str | None 
         ) from None
 
 
+def weight_files(source: str) -> list[Path]:
+    """The weight files of a local checkpoint dir (``*.safetensors``, ``*.bin``, ``*.pt``), sorted."""
+    path = Path(source).expanduser()
+    files = sorted(p for p in path.iterdir() if p.suffix in (".safetensors", ".bin", ".pt") and p.is_file())
+    if not files:
+        raise SpeechprobeError(f"{path}: no weight files (*.safetensors, *.bin)")
+    return files
+
+
+def local_digest(files: list[Path]) -> dict:
+    """What manifest.json records of a local checkpoint's weights: the files read and their full SHA-256."""
+    return {"files": [str(p) for p in files], "sha256": weights_sha256(files)}
+
+
 def weights_fingerprint(source: str, model: torch.nn.Module | None = None) -> str:
     """Identify the weights: the file content hash for a local dir, else the hub commit hash."""
     if is_local(source):
-        path = Path(source).expanduser()
-        files = sorted(p for p in path.iterdir() if p.suffix in (".safetensors", ".bin", ".pt") and p.is_file())
-        if not files:
-            raise SpeechprobeError(f"{path}: no weight files (*.safetensors, *.bin)")
-        return "sha256:" + weights_sha256(files)[:16]
+        return "sha256:" + weights_sha256(weight_files(source))[:16]
     commit = getattr(getattr(model, "config", None), "_commit_hash", None)
     return f"commit:{commit}" if commit else f"hub:{source}"
 
@@ -194,16 +207,18 @@ def load_feature_extractor(cls, source: str, revision: str | None, default: Call
 
 def load_submodule(
     module_cls, config, source: str, prefix: str, revision: str | None, random_init: bool, seed: int, full_config=None
-) -> tuple[torch.nn.Module, str]:
+) -> tuple[torch.nn.Module, str, dict | None]:
     """Build ``module_cls(config)`` (seeded) and fill it with only the ``prefix`` weights of ``source``.
 
-    Returns the module and its weights fingerprint; with ``random_init`` the seeded random weights
-    are kept and the fingerprint names the seed and config.
+    Returns the module, its weights fingerprint and, for a local dir, the ``local_digest`` of the
+    shards read; with ``random_init`` the seeded random weights are kept and the fingerprint names
+    the seed and config.
     """
     torch.manual_seed(seed)
     module = module_cls(config)
     if random_init:
-        return module, random_fingerprint(config, seed)
+        return module, random_fingerprint(config, seed), None
     state, files = load_submodule_state(source, prefix, revision)
     load_state_strict(module, state, source)
-    return module, shards_fingerprint(source, files, full_config or config)
+    digest = local_digest(files) if is_local(source) else None
+    return module, shards_fingerprint(source, files, full_config or config), digest

@@ -243,7 +243,7 @@ def _load(ctx: LoadContext) -> WhisperAdapter:
 
 
 def _packaged(name: str) -> str:
-    from .ctranslate2 import packaged_checkpoint
+    from .packaged import packaged_checkpoint
 
     return str(packaged_checkpoint(name))
 

@@ -1,9 +1,11 @@
 """Rendering and caching of the synthetic suite: one folder per (task, size, seed), checked on reuse.
 
-Each generation writes ``wav/NNNN.wav``, ``checksums.json`` (xxHash3-64 of every file) and its
-``manifest.csv`` last, all atomically. A reused generation is checked against its checksums: a clip
-whose bytes changed is logged, rendered again (rendering is deterministic) and reported, so a
-damaged cache never feeds a wrong waveform to a model.
+Each generation writes ``wav/NNNN.wav``, ``checksums.json`` (xxHash3-64 of every WAV and of the
+manifest) and its ``manifest.csv`` last, all atomically. A reused generation is checked against its
+checksums: a clip or manifest whose bytes changed (a label swapped at the same size, say) is logged,
+written again (rendering is deterministic) and reported, so a damaged cache never feeds a wrong
+waveform or label to a model. A generation whose checksums lack the manifest (speechprobe before
+they covered it) gets its manifest written again and its checksum added.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from .suite import _GENERATORS, DEFAULT_N_PER_CLASS, GENERATOR_VERSION, SAMPLE_R
 
 log = logging.getLogger("speechprobe")
 WORKERS = min(4, os.cpu_count() or 1)
+MANIFEST = "manifest.csv"
 
 
 @lru_cache(maxsize=32)  # crossed tasks render one speech for consecutive items
@@ -78,15 +81,18 @@ def _file_checksum(path: Path) -> str | None:
 
 
 def _damaged(out_dir: Path, params: dict) -> list[str] | None:
-    """Clips of a finished generation whose bytes changed (``[]``: all sound); None when it must be redone."""
+    """Files of a finished generation whose bytes changed (``[]``: all sound); None when it must be redone.
+
+    The manifest counts as damaged when checksums.json has no entry for it (an older generation).
+    """
     try:
         same = json.loads((out_dir / "params.json").read_text()) == params
         sums = json.loads((out_dir / "checksums.json").read_text())
     except (OSError, ValueError):
         return None
-    if not same or not (out_dir / "manifest.csv").is_file():
+    if not same or not isinstance(sums, dict) or not (out_dir / MANIFEST).is_file():
         return None
-    return [rel for rel, digest in sums.items() if _file_checksum(out_dir / rel) != digest]
+    return [rel for rel in {**sums, MANIFEST: None} if _file_checksum(out_dir / rel) != sums.get(rel)]
 
 
 def generate_task(
@@ -126,7 +132,7 @@ def ensure_task(
     if n < 1:
         raise ConfigError(f"n_per_class must be at least 1, got {n}")
     out_dir = Path(out_dir)
-    manifest = out_dir / "manifest.csv"
+    manifest = out_dir / MANIFEST
     params = {
         "task": name,
         "n_per_class": n,
@@ -148,10 +154,13 @@ def ensure_task(
         damaged = _damaged(out_dir, params)
         if damaged is not None:
             if damaged:
-                log.warning("synthetic task %s: %d clip(s) changed on disk; rendering them again", name, len(damaged))
+                log.warning("synthetic task %s: %d file(s) changed on disk; writing them again", name, len(damaged))
                 jobs = [(it, out_dir / p) for it, p in zip(items, paths) if p.as_posix() in set(damaged)]
                 with ThreadPoolExecutor(max_workers=WORKERS) as pool:
                     list(pool.map(_write, jobs))
+                if MANIFEST in damaged:
+                    sums = json.loads((out_dir / "checksums.json").read_text())
+                    _write_manifest(out_dir, items, paths, {k: v for k, v in sums.items() if k != MANIFEST})
             return manifest, damaged
         _generate(name, out_dir, items, paths, params, progress)
     finally:
@@ -160,14 +169,18 @@ def ensure_task(
 
 
 def _generate(name: str, out_dir: Path, items: list[Item], paths: list[Path], params: dict, progress: bool) -> None:
-    """Render every clip, then checksums.json, then the manifest (the completion mark)."""
-    (out_dir / "manifest.csv").unlink(missing_ok=True)
+    """Render every clip, then checksums.json and the manifest (the completion mark)."""
+    (out_dir / MANIFEST).unlink(missing_ok=True)
     shutil.rmtree(out_dir / "wav", ignore_errors=True)
     atomic_write(out_dir / "params.json", (json.dumps(params, indent=2) + "\n").encode())
     with ThreadPoolExecutor(max_workers=WORKERS) as pool:
         jobs = pool.map(_write, [(it, out_dir / p) for it, p in zip(items, paths)])
         sums = list(tqdm(jobs, total=len(items), desc=name, disable=not progress, unit="clip"))
-    atomic_write(out_dir / "checksums.json", json.dumps(dict(zip([p.as_posix() for p in paths], sums))).encode())
+    _write_manifest(out_dir, items, paths, dict(zip([p.as_posix() for p in paths], sums)))
+
+
+def _write_manifest(out_dir: Path, items: list[Item], paths: list[Path], wav_sums: dict[str, str]) -> None:
+    """checksums.json (the WAVs' and the manifest's), then the manifest itself, last."""
     frame = pd.DataFrame(
         {
             "path": [p.as_posix() for p in paths],
@@ -176,4 +189,7 @@ def _generate(name: str, out_dir: Path, items: list[Item], paths: list[Path], pa
             "text": [it.text for it in items],
         }
     )
-    atomic_write(out_dir / "manifest.csv", frame.to_csv(index=False, lineterminator="\n").encode())
+    data = frame.to_csv(index=False, lineterminator="\n").encode()
+    sums = {**wav_sums, MANIFEST: xxhash.xxh3_64_hexdigest(data)}
+    atomic_write(out_dir / "checksums.json", json.dumps(sums).encode())
+    atomic_write(out_dir / MANIFEST, data)
