@@ -23,9 +23,12 @@ from .features.extract import ClipMeta
 log = logging.getLogger("speechprobe")
 
 
-def check_folds(task: str, labels: Sequence[str], groups: Sequence[str | None] | None, cfg: RunConfig) -> None:
+def check_folds(
+    task: str, labels: Sequence[str], groups: Sequence[str | None] | None, cfg: RunConfig, noun: str = "group"
+) -> None:
     """Two classes, each with clips for every fold and, when folds are grouped (``groups`` given and not
-    ``--ungrouped``), with as many groups (speakers) as the folds need; else one line naming the fixes."""
+    ``--ungrouped``), with as many groups (``noun``: speakers, languages, …) as the folds need; else one line
+    naming the fixes."""
     folds = 2 if cfg.cv == "logo" else cfg.folds
     counts = Counter(labels)
     if len(counts) < 2:
@@ -38,10 +41,10 @@ def check_folds(task: str, labels: Sequence[str], groups: Sequence[str | None] |
             f"lower --folds to {max(2, min(counts.values()))} or add clips"
         )
     if groups is not None and not cfg.ungrouped:
-        _check_groups(task, labels, groups, cfg)
+        _check_groups(task, labels, groups, cfg, noun)
 
 
-def _check_groups(task: str, labels: Sequence[str], groups: Sequence[str | None], cfg: RunConfig) -> None:
+def _check_groups(task: str, labels: Sequence[str], groups: Sequence[str | None], cfg: RunConfig, noun: str) -> None:
     """Every class needs as many groups (speakers) as the folds: else one line naming the classes and the fixes."""
     from .probes.cv import group_shortfall, min_groups_needed
 
@@ -55,7 +58,7 @@ def _check_groups(task: str, labels: Sequence[str], groups: Sequence[str | None]
         fixes[:0] = [f"--folds {fewest}", "--cv logo (leave one group out)"]
     want = "--cv logo" if cfg.cv == "logo" else f"--folds {cfg.folds}"
     raise ConfigError(
-        f"task {task}: {len(short)} class(es) have fewer groups (speakers) than {want} needs "
+        f"task {task}: {len(short)} class(es) have fewer groups ({noun}s) than {want} needs "
         f"({min_groups_needed(cfg.cv, cfg.folds)}): {listed}; use {', '.join(fixes[:-1])}"
         + (" or " if len(fixes) > 1 else "")
         + fixes[-1]
@@ -128,4 +131,5 @@ def _task_info(task: Task, source: ClipSource, clips: list[ClipMeta], grouped: b
         "duplicates": dups,
         "synthetic_clips_repaired": len(getattr(source, "repaired", [])),
         "grouped_folds": grouped,
+        "group_name": task.group_name,
     }

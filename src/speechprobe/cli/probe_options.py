@@ -16,6 +16,9 @@ CvOpt = typer.Option("kfold", "--cv", help="kfold (stratified, grouped by speake
 UngroupedOpt = typer.Option(
     False, "--ungrouped", help="Folds ignore the speaker/group column (speaker leakage may inflate scores)."
 )
+GroupNameOpt = typer.Option(
+    None, "--group-name", help="What a group is (speaker, language, dialogue, word) [default: the task's declaration]."
+)
 BootstrapOpt = typer.Option(1000, "--bootstrap", help="Bootstrap resamples over clips (0: skip).")
 KnnKOpt = typer.Option(5, "--knn-k", help="KNN probe: neighbours.")
 MlpHiddenOpt = typer.Option(256, "--mlp-hidden", help="MLP probe: hidden units.")

@@ -65,6 +65,7 @@ from .probe_options import (
     CUE_REPEATS_HELP,
     BootstrapOpt,
     CueRepeatsOpt,
+    GroupNameOpt,
     CvOpt,
     KnnKOpt,
     LinearCOpt,
@@ -134,6 +135,7 @@ def run(
     cue_repeats: int | None = CueRepeatsOpt,
     cv: str = CvOpt,
     ungrouped: bool = UngroupedOpt,
+    group_name: str | None = GroupNameOpt,
     bootstrap: int = BootstrapOpt,
     knn_k: int = KnnKOpt,
     mlp_hidden: int = MlpHiddenOpt,
@@ -175,6 +177,7 @@ def run(
         cue_repeats=cue_repeats,
         cv=cv,
         ungrouped=ungrouped,
+        group_name=group_name,
         bootstrap=bootstrap,
         knn_k=knn_k,
         mlp_hidden=mlp_hidden,
@@ -347,6 +350,7 @@ def probe(
     cue_repeats: int | None = typer.Option(None, "--cue-repeats", help=CUE_REPEATS_HELP + " [default: the run's]."),
     cv: str | None = keep_run_value(CvOpt),
     ungrouped: bool | None = typer.Option(None, "--ungrouped/--grouped", help=UngroupedOpt.help),
+    group_name: str | None = typer.Option(None, "--group-name", help=GroupNameOpt.help),
     bootstrap: int | None = keep_run_value(BootstrapOpt),
     knn_k: int | None = keep_run_value(KnnKOpt),
     mlp_hidden: int | None = keep_run_value(MlpHiddenOpt),
@@ -365,7 +369,7 @@ def probe(
     chosen |= dict(mlp_hidden=mlp_hidden, mlp_alpha=mlp_alpha, mlp_epochs=mlp_epochs, mlp_solver=mlp_solver)
     chosen |= dict(mlp_early_stopping=mlp_early_stopping, mlp_early_stopping_min_train=mlp_early_stopping_min_train)
     chosen |= dict(linear_c=linear_c, cue_probes=cue_probes, erasure=erasure, layer_weights=layer_weights)
-    chosen |= dict(cue_repeats=cue_repeats)
+    chosen |= dict(cue_repeats=cue_repeats, group_name=group_name)
     given = {k: v for k, v in chosen.items() if v is not None}
     from ..pipeline import load_extracted, probe_and_report
 

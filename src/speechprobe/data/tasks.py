@@ -27,7 +27,8 @@ class Task:
     extracts one from the id column (its first capture group, else the whole match) where the
     dataset has no such column. ``split`` is the split to read (None: the only split, or ``test``).
     ``group_caveat`` says where the groups do not hold speakers out (e.g. dialogues whose speakers recur
-    across dialogues); the report repeats it.
+    across dialogues); the report repeats it. ``group_name`` says what one group is (speaker, language,
+    dialogue, word): the report's and the statistics' unit name (``--group-name`` overrides it).
 
     Datasheet words for people and decoders: ``display_names`` maps a label to the name a reader
     expects (``en-029`` -> "Caribbean English"; default: the label itself); ``verbalisers`` maps a
@@ -52,6 +53,7 @@ class Task:
     display_names: dict[str, str] = field(default_factory=dict)
     verbalisers: dict[str, tuple[str, ...]] = field(default_factory=dict)
     group_caveat: str = ""
+    group_name: str = ""  # what a group is (speaker, language, dialogue, word); "" : "group"
 
     def display(self, label: str) -> str:
         """The label as a reader expects it (the report, prompts): its display name, else the label."""

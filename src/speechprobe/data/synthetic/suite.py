@@ -176,7 +176,8 @@ def _task(name: str, labels: tuple[str, ...], n_default: int, cue: str, para: bo
     """Register a generator, its default size and its Task."""
 
     def deco(fn: TaskGenerator) -> TaskGenerator:
-        register(Task(name, labels, para, "synthetic", cue, group_column="group", **datasheet_words(name)))
+        noun = "session" if name == "speaker_id" else "speaker"  # group: the voice, or the sentence session
+        register(Task(name, labels, para, "synthetic", cue, group_column="group", group_name=noun, **datasheet_words(name)))
         _GENERATORS[name] = fn
         DEFAULT_N_PER_CLASS[name] = n_default
         return fn
