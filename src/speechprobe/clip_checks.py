@@ -58,7 +58,7 @@ def _check_groups(task: str, labels: Sequence[str], groups: Sequence[str | None]
         fixes[:0] = [f"--folds {fewest}", "--cv logo (leave one group out)"]
     want = "--cv logo" if cfg.cv == "logo" else f"--folds {cfg.folds}"
     raise ConfigError(
-        f"task {task}: {len(short)} class(es) have fewer groups ({noun}s) than {want} needs "
+        f"task {task}: {len(short)} class(es) have fewer {noun}s than {want} needs "
         f"({min_groups_needed(cfg.cv, cfg.folds)}): {listed}; use {', '.join(fixes[:-1])}"
         + (" or " if len(fixes) > 1 else "")
         + fixes[-1]

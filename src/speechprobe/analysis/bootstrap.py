@@ -15,12 +15,13 @@ Resampling unit (``unit`` column):
 A clip drawn ``m`` times weighs ``m``. ``n_units`` and ``over`` ("bootstrap over 20 speakers") say what was
 resampled. When a class has fewer than :data:`.units.MIN_UNITS_PER_CLASS` resampling units, no interval and
 no best-layer shares are given (NaN) and ``note`` says why: a bootstrap over two speakers per class can only
-shuffle those two, and its interval is narrower than the truth. The statistic is ``macro_f1_oof``: the fixed-label macro-F1 of the
-predictions pooled over the folds of a repeat, averaged over repeats, from weighted per-class counts
-(true, predicted, correct) computed for all resamples, probes and layers at once as matrix products.
-The per-fold mean of summary.csv is not bootstrapped: a resample can empty a test fold of a class (its
-one speaker not drawn), which would score that fold's class 0 although cross-validation on such data
-would have re-partitioned; pooled counts have no such artefact.
+shuffle those two, and its interval is narrower than the truth.
+
+The statistic is ``macro_f1_oof``: the fixed-label macro-F1 of the predictions pooled over the folds of a
+repeat, averaged over repeats, from weighted per-class counts (true, predicted, correct) computed for all
+resamples, probes and layers at once as matrix products. The per-fold mean of summary.csv is not bootstrapped:
+a resample can empty a test fold of a class (its one speaker not drawn), which would score that fold's class 0
+although cross-validation on such data would have re-partitioned; pooled counts have no such artefact.
 
 The same resamples (same ``seed``) are used for every model of a task, so comparisons between models are
 paired. ``bootstrap.csv`` (:data:`BOOTSTRAP_COLUMNS`) holds, per (model, task, probe, layer): the observed
@@ -102,8 +103,11 @@ def resampling_facts(y: np.ndarray, groups: np.ndarray | None, noun: str = "grou
     over = f"bootstrap over {plural(word, n)} ({how}; at least {fewest} per class)"
     if fewest >= MIN_UNITS_PER_CLASS:
         return n, over, ""
-    return n, over, (
-        f"{plural(word, fewest)} in the smallest class: too few for a bootstrap (needs {MIN_UNITS_PER_CLASS} per class)"
+    return (
+        n,
+        over,
+        f"{plural(word, fewest)} in the smallest class: too few for a bootstrap "
+        f"(needs {MIN_UNITS_PER_CLASS} per class)",
     )
 
 

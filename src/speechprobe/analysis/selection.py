@@ -30,8 +30,8 @@ from tqdm.auto import tqdm
 from .contract import Analysis, AnalysisResult, AnalysisSettings, Unit
 from .curves import relative_depth
 from .inputs import read_manifest
-from .units import unit_from_manifest
 from .stats import SEQUENTIAL_H, SelectionTest, add_q_values, chance_table, selection_test
+from .units import unit_from_manifest
 
 log = logging.getLogger("speechprobe")
 
@@ -63,6 +63,7 @@ PERMUTATION_COLUMNS = [
     "min_p",
     "note",
 ]
+UNIT_COLUMNS = ("unit", "n_units", "exact", "min_p", "note")  # added with the unit of inference; older runs lack them
 CHANCE_COLUMNS = [
     "model",
     "task",
@@ -85,8 +86,9 @@ PERMUTATION_TEXT = (
     "test fold when folds are not grouped; within each group when labels vary inside groups; whole groups "
     "(exchangeable) swap labels when each group carries one label, every distinct labelling enumerated when there are "
     "no more than the shuffles asked for (exact). min_p: the smallest p the test can give; unit, n_units: what was "
-    "exchanged; a class with fewer than 5 units gets no p (note says why). q: Benjamini–Hochberg across every (model, task) "
-    "test of the run. sequential: the probe was refitted per shuffle and stopped early by Besag–Clifford's rule."
+    "exchanged; a class with fewer than 5 units gets no p (note says why). q: Benjamini–Hochberg across every "
+    "(model, task) test of the run. sequential: the probe was refitted per shuffle and stopped early by "
+    "Besag–Clifford's rule."
 )
 CHANCE_TEXT = (
     "Empirical chance per layer: the mean Macro-F1 of the same probe on the same folds over the restricted "

@@ -13,12 +13,17 @@ permutation that respects the fold and speaker structure:
                  never cross folds, so fold class counts are kept; the null keeps the
                  speaker → label-mix association and removes only the clip-level link.
 ``group-level``  (groups, and every group carries a single label, or nearly: see
-                 :mod:`.units`, e.g. gender by speaker) the groups are the unit and are exchangeable:
-                 whole groups swap labels with any other group (a clip whose label differs from its
-                 group's keeps it), so a speaker's clips always share one label, as in the real task.
-                 When the distinct group labellings are no more than the shuffles asked for, all of
-                 them are enumerated (exact test, ``p = #{M_b ≥ M_0} / N``, the real labelling one
-                 of the N).
+                 :mod:`.units`, e.g. gender by speaker) the groups are the unit and are exchangeable
+                 within each test fold: whole groups swap labels with the other groups of their test
+                 fold (all groups when some fold holds fewer than two, as leave-one-group-out does), so
+                 a speaker's clips always share one label and every fold keeps its class counts, as in
+                 the real task (a clip whose label differs from its group's keeps it). Swapping across
+                 folds would not be exchangeable: the folds were stratified on the real labels, and a
+                 relabelling that puts one class alone in a test fold scores lower by construction
+                 (fixed-label Macro-F1), which made the real labelling look special in 50 % of
+                 signal-free data sets (``benchmarks/calibration.py``). When the distinct group
+                 labellings are no more than the shuffles asked for, all of them are enumerated (exact
+                 test, ``p = #{M_b ≥ M_0} / N``, the real labelling one of the N).
 
 **Smallest attainable p.** ``min_p`` is ``1/N`` for an exact test, else ``max(1/(1+B), 1/N)`` with N
 the number of distinct labellings the scheme can produce. **Too few units**: when a class has fewer than
@@ -51,6 +56,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from itertools import product
 
 import numpy as np
 import pandas as pd
@@ -111,9 +117,27 @@ def label_permuter(
     if scheme == "group-level":
         unit = inference_unit(y, g)
         unit_label = unit.unit_label.astype(y.dtype)
-        return scheme, lambda rng: relabel_groups(y, unit, unit_label[rng.permutation(unit.n_units)])
+        pools = _group_pools(unit, folds, len(y))
+
+        def permute(rng: np.random.Generator) -> np.ndarray:
+            new = unit_label.copy()
+            for pool in pools:
+                new[pool] = unit_label[rng.permutation(pool)]
+            return relabel_groups(y, unit, new)
+
+        return scheme, permute
     blocks = _exchange_blocks(y, g, folds)
     return scheme, lambda rng: _permute_blocks(y, blocks, rng)
+
+
+def _group_pools(unit: InferenceUnit, folds: Sequence[Fold], n: int) -> list[np.ndarray]:
+    """Units exchangeable with each other: those of one test fold (of the first partition), or all units
+    when some fold holds fewer than two (leave-one-group-out)."""
+    fold_of_unit = np.full(unit.n_units, -1)
+    for k, test in enumerate(_partition(folds, n)):
+        fold_of_unit[np.unique(unit.codes[test])] = k
+    pools = [np.flatnonzero(fold_of_unit == k) for k in np.unique(fold_of_unit)]
+    return [np.arange(unit.n_units)] if any(len(p) < 2 for p in pools) else pools
 
 
 def _exchange_blocks(y: np.ndarray, g: np.ndarray | None, folds: Sequence[Fold]) -> list[np.ndarray]:
@@ -130,11 +154,13 @@ def min_attainable_p(labels, groups, folds: Sequence[Fold], n_permutations: int)
     y = np.asarray(labels)
     g = _as_groups(groups, len(y))
     if permutation_scheme(y, g) == "group-level":
-        n = inference_unit(y, g).n_relabelings()
+        unit = inference_unit(y, g)
+        log_n = log_relabelings([unit.unit_label[p] for p in _group_pools(unit, folds, len(y))])
+        n = round(float(np.exp(min(log_n, 700.0))))
         if n <= n_permutations:
             return 1.0 / n, True
-        return max(1.0 / (1 + n_permutations), 1.0 / n), False
-    log_n = log_relabelings([y[b] for b in _exchange_blocks(y, g, folds)])
+    else:
+        log_n = log_relabelings([y[b] for b in _exchange_blocks(y, g, folds)])
     return max(1.0 / (1 + n_permutations), float(np.exp(-min(log_n, 700.0)))), False
 
 
@@ -335,7 +361,7 @@ def selection_test(
     unit = inference_unit(y, g, group_noun)
     min_p, exact = min_attainable_p(codes, g, folds, n_permutations)
     if exact:  # every distinct group labelling, the real one first
-        table = relabel_groups_all(codes, g)
+        table = relabel_groups_all(codes, g, folds)
         draws = iter(range(0, len(table), EXACT_BATCH))
         null, exceed, _ = _draw(nulls, lambda n: table[next(draws) :][:n], observed, len(table), None, progress)
         p = exceed / len(table)
@@ -370,12 +396,19 @@ def selection_test(
     )
 
 
-def relabel_groups_all(codes: np.ndarray, groups: np.ndarray) -> np.ndarray:
-    """``(N, n)``: the clip labels of every distinct labelling of the groups (group-level scheme), the real
-    labelling first."""
+def relabel_groups_all(codes: np.ndarray, groups: np.ndarray, folds: Sequence[Fold]) -> np.ndarray:
+    """``(N, n)``: the clip labels of every distinct labelling of the groups (group-level scheme: every
+    arrangement within each pool, combined), the real labelling first."""
     unit = inference_unit(codes, groups)
     unit_label = unit.unit_label.astype(codes.dtype)
-    return np.stack([relabel_groups(codes, unit, row) for row in relabelings(unit_label)])
+    pools = _group_pools(unit, folds, len(codes))
+    rows = []
+    for choice in product(*(relabelings(unit_label[pool]) for pool in pools)):
+        new = unit_label.copy()
+        for pool, arranged in zip(pools, choice, strict=True):
+            new[pool] = arranged
+        rows.append(relabel_groups(codes, unit, new))
+    return np.stack(rows)
 
 
 def chance_table(test: SelectionTest, probe: str | None = None) -> pd.DataFrame:

@@ -21,7 +21,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from itertools import combinations
-from math import factorial, lgamma, prod
+from math import lgamma
 
 import numpy as np
 import pandas as pd
@@ -74,11 +74,6 @@ class InferenceUnit:
             f"(needs {MIN_UNITS_PER_CLASS} per class)"
         )
 
-    def n_relabelings(self) -> int:
-        """Distinct labellings of the units that keep each class's count: the multinomial n! / Π n_c!."""
-        counts = pd.Series(self.unit_label).value_counts().to_numpy()
-        return factorial(int(counts.sum())) // prod(factorial(int(c)) for c in counts)
-
     def describe(self) -> dict:
         """The unit for manifest.json (``cv[task].unit``)."""
         return {
@@ -125,7 +120,6 @@ def too_few_text(unit: Mapping, what: str) -> str:
     noun, n = unit.get("noun", "unit"), int(unit.get("min_per_class", 0))
     need = int(unit.get("min_units_per_class", MIN_UNITS_PER_CLASS))
     return f"{plural(noun, n)} in the smallest class: too few for {what} (needs {need} per class)"
-
 
 
 def relabelings(unit_label: np.ndarray) -> np.ndarray:
@@ -183,7 +177,8 @@ def fold_plan_text(cv: Mapping, noun: str | None = None) -> str:
     groups = plural(noun, int(cv["n_groups"])) if cv.get("n_groups") else f"{noun}s"
     text = _SCHEME_WORDS[scheme].format(k=int(k), noun=noun, groups=groups)
     repeats = int(cv.get("repeats") or 1)
-    return text + (f", {repeats} repeats ({int(cv.get('n_folds_total') or repeats * int(k))} folds)" if repeats > 1 else "")
+    total = int(cv.get("n_folds_total") or repeats * int(k))
+    return text + (f", {repeats} repeats ({total} folds)" if repeats > 1 else "")
 
 
 def unit_text(unit: Mapping) -> str:
@@ -205,4 +200,39 @@ def plan_facts(describe: dict, labels, groups, noun: str) -> dict:
     out["unit"] = inference_unit(labels, g, noun).describe()
     out["plan"] = fold_plan_text(out, noun)
     out["unit_text"] = unit_text(out["unit"])
+    return out
+
+
+def withheld(manifest: Mapping, what: str) -> dict[str, str]:
+    """Task -> why ``what`` (e.g. "a paired gap") is not computed, for every task of manifest.json ``cv``
+    whose unit has too few per class."""
+    out = {}
+    for task in (manifest or {}).get("cv") or {}:
+        note = too_few_text(unit_from_manifest(manifest, task), what)
+        if note:
+            out[task] = note
+    return out
+
+
+def withhold_columns(frame: pd.DataFrame, notes: Mapping[str, str], columns: Sequence[str]) -> pd.DataFrame:
+    """``frame`` with ``columns`` emptied (NaN) on the rows of the tasks in ``notes`` (too few units)."""
+    if frame is None or frame.empty or not notes:
+        return frame
+    out = frame.copy()
+    rows = out["task"].isin(list(notes))
+    for col in columns:
+        if col in out:
+            out.loc[rows, col] = np.nan
+    return out
+
+
+def withhold_shapes(shapes: pd.DataFrame, notes: Mapping[str, str]) -> pd.DataFrame:
+    """Curve shapes of the tasks in ``notes`` made ``undetermined``: their claims rest on paired gaps
+    between layers, which too few units cannot support; ``evidence`` says why."""
+    if shapes is None or shapes.empty or not notes:
+        return shapes
+    out = shapes.copy()
+    rows = out["task"].isin(list(notes))
+    out.loc[rows, "shape"] = "undetermined"
+    out.loc[rows, "evidence"] = out.loc[rows, "task"].map(notes)
     return out

@@ -49,12 +49,14 @@ MAIN_TABLE_COLUMNS = [
 MAIN_TABLE_TEXT = (
     "Best layer of the primary probe ({primary}) by mean Macro-F1 (over the task's fixed label set) over folds, "
     "± 95% CI (corrected resampled t, Nadeau & Bengio 2003); macro_f1_oof: out-of-fold Macro-F1 (predictions "
-    "pooled over folds) with its bootstrap interval over clips (oof_ci); p_best: share of resamples in which this "
+    "pooled over folds) with the spread of the out-of-fold score at this layer from a bootstrap over the task's unit "
+    "(oof_ci; none when a class has fewer than 5 units); p_best: share of resamples in which this "
     "layer has the probe's highest out-of-fold Macro-F1; shape: the claimed curve shape (undetermined when its "
     "defining differences are within the uncertainty); baseline columns: each hand-crafted feature set with the "
     "same probe; gain: model − best baseline; chance: max(majority, uniform) Macro-F1; p_value / q_value: the "
     "selection-aware permutation test of the best layer and its Benjamini–Hochberg q across the run; "
-    "secondary_*: the other probes' own best layer and score (secondary: they do not define the best layer)."
+    "secondary_*: the other probes' own best layer and score (secondary: they do not define the best layer; "
+    "not tested for selection: the maximum over layers, chosen on the test folds, without a permutation test)."
 )
 
 

@@ -177,7 +177,8 @@ def _task(name: str, labels: tuple[str, ...], n_default: int, cue: str, para: bo
 
     def deco(fn: TaskGenerator) -> TaskGenerator:
         noun = "session" if name == "speaker_id" else "speaker"  # group: the voice, or the sentence session
-        register(Task(name, labels, para, "synthetic", cue, group_column="group", group_name=noun, **datasheet_words(name)))
+        words = datasheet_words(name)
+        register(Task(name, labels, para, "synthetic", cue, group_column="group", group_name=noun, **words))
         _GENERATORS[name] = fn
         DEFAULT_N_PER_CLASS[name] = n_default
         return fn
