@@ -21,7 +21,6 @@ are empty too; the chance level is still the mean over the shuffles.
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -29,9 +28,8 @@ from tqdm.auto import tqdm
 
 from .contract import Analysis, AnalysisResult, AnalysisSettings, Unit
 from .curves import relative_depth
-from .inputs import read_manifest
 from .stats import SEQUENTIAL_H, SelectionTest, add_q_values, chance_table, selection_test
-from .units import unit_from_manifest
+from .units import group_noun
 
 log = logging.getLogger("speechprobe")
 
@@ -106,13 +104,6 @@ def _options(settings: AnalysisSettings) -> dict:
     }
 
 
-def _group_noun(unit: Unit) -> str:
-    """What a group of the unit's task is (manifest.json ``cv[task].unit``; "group" when unknown)."""
-    path = Path(unit.run_dir) / "manifest.json"
-    manifest = read_manifest(unit.run_dir) if path.is_file() else {}
-    return unit_from_manifest(manifest, unit.task).get("noun", "group")
-
-
 def _run_test(unit: Unit, options: dict) -> SelectionTest:
     settings = unit.settings
     bar = tqdm(
@@ -136,7 +127,7 @@ def _run_test(unit: Unit, options: dict) -> SelectionTest:
             device=settings.device if settings.device not in (None, "cpu") else None,
             n_jobs=settings.n_jobs,
             progress=bar.update,
-            group_noun=_group_noun(unit),
+            group_noun=group_noun(unit.run_dir, unit.task) or "group",
         )
 
 

@@ -18,10 +18,12 @@ is then shown, and the report says why in one line (:meth:`InferenceUnit.too_few
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from itertools import combinations
 from math import lgamma
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -111,6 +113,18 @@ def inference_unit(
 def unit_from_manifest(manifest: Mapping, task: str) -> dict:
     """manifest.json's ``cv[task].unit`` (empty for runs written before it existed)."""
     return dict((((manifest or {}).get("cv") or {}).get(task) or {}).get("unit") or {})
+
+
+def group_noun(run_dir: Path, task: str) -> str | None:
+    """What a group of ``task`` is, from the run's manifest.json (``cv[task].unit.noun``); None when the run
+    does not say (older runs, or no manifest yet)."""
+    path = Path(run_dir) / "manifest.json"
+    try:
+        manifest = json.loads(path.read_text()) if path.is_file() else {}
+    except (OSError, ValueError):
+        return None
+    unit = unit_from_manifest(manifest, task)
+    return (((manifest.get("cv") or {}).get(task) or {}).get("group_name") or unit.get("noun")) if unit else None
 
 
 def too_few_text(unit: Mapping, what: str) -> str:
