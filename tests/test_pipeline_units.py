@@ -2,7 +2,6 @@
 property of the speaker. No p-value below 0.05 and no interval narrower than the corrected t may appear in
 any output (report.html, report.md, the console, the CSVs), and each statistic left out says why."""
 
-import csv
 import json
 import re
 from pathlib import Path
@@ -30,10 +29,7 @@ def speaker_tones(root: Path, per_speaker: int = 5, seed: int = 0) -> Path:
             name = f"spk{s}_{i}.wav"
             sf.write(root / name, (y + 0.02 * rng.standard_normal(len(t))).astype(np.float32), 16000)
             rows.append((name, label, f"spk{s}"))
-    with open(root / "manifest.csv", "w", newline="") as f:
-        w = csv.writer(f)
-        w.writerow(["path", "label", "group"])
-        w.writerows(rows)
+    pd.DataFrame(rows, columns=["path", "label", "group"]).to_csv(root / "manifest.csv", index=False)
     return root / "manifest.csv"
 
 
