@@ -54,7 +54,6 @@ def test_two_speakers_per_class_print_no_small_p_and_no_narrow_interval(cv, tiny
         bootstrap=200,
         embeddings=False,
         cue_probes=False,
-        layer_weights=False,
         similarity=False,
         mdl=False,
     )
@@ -120,5 +119,8 @@ def test_two_speakers_per_class_print_no_small_p_and_no_narrow_interval(cv, tiny
     assert "no shape is claimed for its knn curve (looks " in md and "too few for a paired gap between layers" in md
     assert not re.search(r"curve is (rising|falling|peaked|dipped|flat)", md)
     assert "too few for a permutation test, a bootstrap interval or a paired gap" in console
+    # the all-layers reference (learned layer weighting) gives no interval of its paired difference
+    assert "learned weighting of all layers" in md and "undetermined (2 speakers in the smallest class: too few" in md
+    assert not re.search(r"difference [+-]\d\.\d\d \[", md)
     # the only intervals printed are the corrected t over the folds
     assert "corrected resampled t over" in md

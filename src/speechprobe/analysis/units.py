@@ -115,14 +115,24 @@ def unit_from_manifest(manifest: Mapping, task: str) -> dict:
     return dict((((manifest or {}).get("cv") or {}).get(task) or {}).get("unit") or {})
 
 
+def _manifest(run_dir: Path) -> dict:
+    """The run's manifest.json, or {} when it is missing or unreadable (its reader reports that)."""
+    path = Path(run_dir) / "manifest.json"
+    try:
+        return json.loads(path.read_text()) if path.is_file() else {}
+    except (OSError, ValueError):
+        return {}
+
+
+def unit_note(run_dir: Path, task: str, what: str) -> str:
+    """Why ``what`` is not computed for ``task`` of the run in ``run_dir`` ("" when it is)."""
+    return too_few_text(unit_from_manifest(_manifest(run_dir), task), what)
+
+
 def group_noun(run_dir: Path, task: str) -> str | None:
     """What a group of ``task`` is, from the run's manifest.json (``cv[task].unit.noun``); None when the run
     does not say (older runs, or no manifest yet)."""
-    path = Path(run_dir) / "manifest.json"
-    try:
-        manifest = json.loads(path.read_text()) if path.is_file() else {}
-    except (OSError, ValueError):
-        return None
+    manifest = _manifest(run_dir)
     unit = unit_from_manifest(manifest, task)
     return (((manifest.get("cv") or {}).get(task) or {}).get("group_name") or unit.get("noun")) if unit else None
 
