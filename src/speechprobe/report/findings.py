@@ -150,7 +150,7 @@ def _oof_phrase(data: RunData, r) -> list[str]:
     over = facts["over"] or f"bootstrap over {facts['unit']}s"
     return [
         f"spread of the out-of-fold score at this layer {fmt(facts['macro_f1_oof'])} [{fmt(facts['oof_ci_low'])}, "
-        f"{fmt(facts['oof_ci_high'])}] ({over}; fitted probes, not refitted); best {r.probe} layer over "
+        f"{fmt(facts['oof_ci_high'])}] ({over}; probes not refitted); best {r.probe} layer over "
         f"resamples: {spread}"
     ]
 
