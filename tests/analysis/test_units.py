@@ -128,3 +128,13 @@ def test_the_fold_plan_in_words():
     cv = {"scheme": "stratified-kfold", "n_splits": 5, "repeats": 1}
     assert fold_plan_text(cv) == "stratified 5-fold cross-validation over clips (no groups)"
     assert fold_plan_text({}) == ""
+
+
+def test_a_clip_unit_inside_groups_that_are_not_speakers_is_flagged():
+    from speechprobe.analysis.uncertainty import uncertainty_warnings
+
+    cv = {"grouped": True, "group_name": "language", "unit": {"kind": "clip"}}
+    (line,) = uncertainty_warnings({"cv": {"t": cv}})
+    assert line.startswith("Task t: the label varies within each language, so clips are the unit")
+    assert uncertainty_warnings({"cv": {"t": {**cv, "group_name": "speaker"}}}) == []
+    assert uncertainty_warnings({"cv": {"t": {**cv, "unit": {"kind": "group"}}}}) == []

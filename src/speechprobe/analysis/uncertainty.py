@@ -153,6 +153,13 @@ def uncertainty_warnings(manifest: Mapping) -> list[str]:
                 f"not match); each was folded as a group of its own."
             )
     for task, info in ((manifest or {}).get("cv") or {}).items():
+        unit, noun = (info or {}).get("unit") or {}, (info or {}).get("group_name") or ""
+        if unit.get("kind") == "clip" and (info or {}).get("grouped") and noun != "speaker":
+            out.append(
+                f"Task {task}: the label varies within each {noun or 'group'}, so clips are the unit of its tests "
+                f"and bootstraps; if the label is a property of a smaller unit inside each {noun or 'group'} (a "
+                "speaker), give that unit as the group, or the p-values and intervals are too small."
+            )
         n_test = int((info or {}).get("folds_missing_test_class") or 0)
         n_train = int((info or {}).get("folds_missing_train_class") or 0)
         if n_test or n_train:
