@@ -126,7 +126,7 @@ def test_the_fold_plan_in_words():
         "5-fold cross-validation grouped by speaker (24 speakers), 5 repeats (25 folds)"
     )
     cv = {"scheme": "stratified-kfold", "n_splits": 5, "repeats": 1}
-    assert fold_plan_text(cv) == "stratified 5-fold cross-validation over clips (no groups)"
+    assert fold_plan_text(cv) == "stratified 5-fold cross-validation over clips (not grouped)"
     assert fold_plan_text({}) == ""
 
 

@@ -185,7 +185,7 @@ def log_relabelings(blocks: Sequence[np.ndarray]) -> float:
 
 
 _SCHEME_WORDS = {
-    "stratified-kfold": "stratified {k}-fold cross-validation over clips (no groups)",
+    "stratified-kfold": "stratified {k}-fold cross-validation over clips (not grouped)",
     "stratified-group-kfold": "{k}-fold cross-validation grouped by {noun} ({groups})",
     "leave-one-group-out": "leave-one-{noun}-out cross-validation ({k} folds, one per {noun})",
 }
