@@ -125,6 +125,8 @@ def test_the_fold_plan_in_words():
     assert fold_plan_text(cv, "speaker") == (
         "5-fold cross-validation grouped by speaker (24 speakers), 5 repeats (25 folds)"
     )
+    cv["n_groups"] = 4
+    assert fold_plan_text(cv) == "5-fold cross-validation grouped (4 groups), 5 repeats (25 folds)"
     cv = {"scheme": "stratified-kfold", "n_splits": 5, "repeats": 1}
     assert fold_plan_text(cv) == "stratified 5-fold cross-validation over clips (not grouped)"
     assert fold_plan_text({}) == ""

@@ -199,7 +199,7 @@ def fold_plan_text(cv: Mapping, noun: str | None = None) -> str:
         return ""
     noun = noun or cv.get("group_name") or "group"
     groups = plural(noun, int(cv["n_groups"])) if cv.get("n_groups") else f"{noun}s"
-    text = _SCHEME_WORDS[scheme].format(k=int(k), noun=noun, groups=groups)
+    text = _SCHEME_WORDS[scheme].format(k=int(k), noun=noun, groups=groups).replace("grouped by group ", "grouped ")
     repeats = int(cv.get("repeats") or 1)
     total = int(cv.get("n_folds_total") or repeats * int(k))
     return text + (f", {repeats} repeats ({total} folds)" if repeats > 1 else "")

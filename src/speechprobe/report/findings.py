@@ -227,7 +227,8 @@ def best_model_findings(data: RunData, table: pd.DataFrame) -> list[str]:
             out.append(f"On {task}, {top.model} and {second.model} are not compared ({few}); no best model is claimed.")
             continue
         diff, half = paired_difference(data, task, top, second)
-        lead = f"{signed(diff)} ± {fmt(half)} over {second.model}, paired folds" if np.isfinite(half) else ""
+        paired = f"{top.n_folds} paired folds"
+        lead = f"{signed(diff)} ± {fmt(half)} over {second.model}, {paired}" if np.isfinite(half) else ""
         if np.isfinite(half) and diff - half > 0:
             out.append(f"On {task}, {top.model} is the best model (Macro-F1 {fmt(top.macro_f1)}; {lead}).")
         else:
