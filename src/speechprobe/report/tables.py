@@ -146,7 +146,8 @@ def detail_tables(
             "Best layer per model, task and probe",
             best.rename(columns={"mean": "macro_f1", "n": "n_folds"}),
             f'Every probe\'s own best layer (the primary probe, {data.primary}, defines "the best layer"); '
-            "ties go to the lowest layer; relative depth = layer / (layers − 1); ci95: corrected resampled t.",
+            "ties go to the lowest layer; relative depth = layer / (layers − 1); ci95: corrected resampled t. Only the "
+            "primary probe's best layer is tested for selection (permutation.csv); the others are not.",
         ),
         Table("Best-layer uncertainty", bootstrap_best_table(data.bootstrap, best), BOOTSTRAP_TEXT),
         Table(
