@@ -18,10 +18,13 @@ real       pooled whisper-tiny.en (5 layers) and whisper-base (7 layers) feature
 
 speakers  speaker-level labels: 10 speakers x 10 clips, 7 layers x 16 dims with strong speaker offsets in
            every layer; each speaker gets one of two labels at random (5 speakers each), independent of
-           the features; grouped 5-fold folds. The unit of inference is the speaker: whole speakers swap
-           labels (C(10, 5) = 252 labellings, enumerated when --permutations >= 252). The clip-level
+           the features; grouped 5-fold folds, then leave-one-speaker-out (--speaker-cv). The unit of
+           inference is the speaker: whole speakers swap labels within their test fold (2^5 = 32
+           labellings with 5 folds of two speakers), or among all speakers under leave-one-speaker-out
+           (C(10, 5) = 252), every labelling enumerated when --permutations is at least that. The clip-level
            test on the same data (labels shuffled over clips within test folds, the null that ignores
-           the speaker) is printed beside it.
+           the speaker) is printed beside it (k-fold only: a leave-one-speaker-out test fold holds
+           one speaker, so clip shuffles within it change nothing).
 
 Both tests use the same folds (the probe runner's), the same restricted shuffles and the KNN probe;
 the old p is the best layer's own per-layer p, the new p the selection-aware one. Prints each rate
