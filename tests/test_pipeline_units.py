@@ -95,7 +95,7 @@ def test_two_speakers_per_class_print_no_small_p_and_no_narrow_interval(cv, tiny
     chance = pd.read_csv(out / "chance.csv")
     assert chance["p_layer"].isna().all() and chance["p_holm"].isna().all() and chance["chance"].notna().all()
     table = pd.read_csv(out / "main_table.csv")
-    assert table["p_value"].isna().all()
+    assert table["p_value"].isna().all() and table["min_p"].eq(perm["min_p"].iloc[0]).all()
     for text in (md, page, console):
         assert not SMALL_P.search(text), SMALL_P.search(text)
     assert "is not tested against shuffled labels (2 speakers in the smallest class: too few for a permutation" in md

@@ -69,7 +69,7 @@ def print_best(out: Path) -> None:
         "depth",
         f"Macro-F1 {data.primary} (95% CI)",
         "best in",
-        *(["p (selection-aware)", "q"] if tested else []),
+        *(["p (selection-aware)", "q", "min p"] if tested else []),
         *base,
         *[f"{c.split('_')[1]} (secondary, not tested for selection)" for c in second],
         title=f"Best layer per task (primary probe: {data.primary})",
@@ -82,7 +82,7 @@ def print_best(out: Path) -> None:
             f"{r['relative_depth']:.2f}",
             f"{r['macro_f1']:.3f} ± {r['ci95']:.3f}",
             "–" if pd.isna(r["p_best"]) else f"{100 * r['p_best']:.0f}%",
-            *([_num(r["p_value"]), _num(r["q_value"])] if tested else []),
+            *([_num(r["p_value"]), _num(r["q_value"]), _num(r.get("min_p"))] if tested else []),
             *[f"{r[c]:.3f}" for c in base],
             *[f"{r[c]:.3f}" for c in second],
         )

@@ -54,7 +54,8 @@ MAIN_TABLE_TEXT = (
     "layer has the probe's highest out-of-fold Macro-F1; shape: the claimed curve shape (undetermined when its "
     "defining differences are within the uncertainty); baseline columns: each hand-crafted feature set with the "
     "same probe; gain: model − best baseline; chance: max(majority, uniform) Macro-F1; p_value / q_value: the "
-    "selection-aware permutation test of the best layer and its Benjamini–Hochberg q across the run; "
+    "selection-aware permutation test of the best layer and its Benjamini–Hochberg q across the run (min_p: the "
+    "smallest p that test can give; p empty when a class has fewer than 5 units); "
     "secondary_*: the other probes' own best layer and score (secondary: they do not define the best layer; "
     "not tested for selection: the maximum over layers, chosen on the test folds, without a permutation test)."
 )
@@ -109,7 +110,8 @@ def main_table(data: RunData, chance: pd.DataFrame | None = None, shapes: pd.Dat
         if not scores.empty:
             table[name] = table["task"].map(scores).astype(float)
     if data.permutation is not None and not data.permutation.empty:
-        tested = data.permutation[data.permutation["probe"] == data.primary][["model", "task", "p_value", "q_value"]]
+        cols = ["model", "task", "p_value", "q_value", *(["min_p"] if "min_p" in data.permutation else [])]
+        tested = data.permutation[data.permutation["probe"] == data.primary][cols]
         table = table.merge(tested.drop_duplicates(["model", "task"]), on=["model", "task"], how="left")
     secondary = secondary_best(data.summary, data.primary, data.depths)
     if not secondary.empty:
