@@ -3,6 +3,7 @@ alone) against the selection-aware test (every shuffle re-runs the selection), a
 
     python benchmarks/calibration.py                      # 200 simulated + 200 real-feature null datasets
     python benchmarks/calibration.py --datasets 40 --no-real
+    python benchmarks/calibration.py --speakers-only --datasets 400 --permutations 1000
 
 Null datasets (no link between features and labels, so every rejection is a false positive):
 
@@ -14,6 +15,16 @@ real       pooled whisper-tiny.en (5 layers) and whisper-base (7 layers) feature
            drawn independently of the audio: clip-level (each task's labels shuffled over its clips,
            grouped folds by voice) or voice-level (each of the 16 voices of gender / speaker_count gets
            one of two labels, 8 voices each).
+
+speakers  speaker-level labels: 10 speakers x 10 clips, 7 layers x 16 dims with strong speaker offsets in
+           every layer; each speaker gets one of two labels at random (5 speakers each), independent of
+           the features; grouped 5-fold folds, then leave-one-speaker-out (--speaker-cv). The unit of
+           inference is the speaker: whole speakers swap labels within their test fold (2^5 = 32
+           labellings with 5 folds of two speakers), or among all speakers under leave-one-speaker-out
+           (C(10, 5) = 252), every labelling enumerated when --permutations is at least that. The clip-level
+           test on the same data (labels shuffled over clips within test folds, the null that ignores
+           the speaker) is printed beside it (k-fold only: a leave-one-speaker-out test fold holds
+           one speaker, so clip shuffles within it change nothing).
 
 Both tests use the same folds (the probe runner's), the same restricted shuffles and the KNN probe;
 the old p is the best layer's own per-layer p, the new p the selection-aware one. Prints each rate
@@ -48,6 +59,50 @@ def simulated(seed: int, grouped: bool, n_layers: int = 13, dim: int = 64, n: in
     offsets = rng.normal(size=(20, n_layers, dim)) * 0.5
     features = np.stack(layers, axis=1) + offsets[speakers]
     return features.astype(np.float32), y, np.array([f"s{s}" for s in speakers]) if grouped else None
+
+
+def speaker_level(seed: int, n_speakers: int = 10, per_speaker: int = 10, n_layers: int = 7, dim: int = 16):
+    """Features with speaker structure and labels assigned per speaker at random (half the speakers each)."""
+    rng = np.random.default_rng(seed)
+    speakers = np.repeat(np.arange(n_speakers), per_speaker)
+    layers = [rng.normal(size=(len(speakers), dim))]
+    for _ in range(n_layers - 1):
+        layers.append(0.9 * layers[-1] + math.sqrt(1 - 0.81) * rng.normal(size=(len(speakers), dim)))
+    offsets = rng.normal(size=(n_speakers, n_layers, dim)) * 1.5  # speakers are easy to tell apart
+    features = (np.stack(layers, axis=1) + offsets[speakers]).astype(np.float32)
+    side = np.array(["x", "y"])[rng.permutation(np.arange(n_speakers) % 2)]
+    return features, side[speakers], np.array([f"s{s}" for s in speakers])
+
+
+def speaker_rates(count: int, permutations: int, plans: tuple[str, ...] = ("kfold", "logo")) -> None:
+    """False-positive rates of the speaker-unit test and of the clip-level test on speaker-level labels,
+    with grouped 5-fold folds and with leave-one-speaker-out (where clip shuffles within a one-speaker test
+    fold change nothing, so only the speaker-unit test is run)."""
+    from speechprobe.probes import make_cv
+
+    for cv in plans:
+        t0 = time.perf_counter()
+        rows, exact, floors = [], 0, []
+        for i in range(count):
+            feats, y, groups = speaker_level(i)
+            folds = make_cv(y, groups, 5, i, 1, cv).folds
+            test = selection_test(feats, y, groups, ("knn",), permutations, folds=folds, seed=i)
+            clip = (
+                selection_test(feats, y, None, ("knn",), permutations, folds=folds, seed=i) if cv == "kfold" else test
+            )
+            rows.append((clip.p_value if cv == "kfold" else np.nan, test.p_value))
+            exact += test.exact
+            floors.append(test.min_p)
+        print(
+            f"speaker-level labels, --cv {cv}: {count} datasets, 10 speakers, {permutations} shuffles, "
+            f"{exact} exact tests, smallest attainable p {np.median(floors):.4f} (median)"
+        )
+        for label, idx in (("clip-level shuffles", 0), ("speaker unit (new)", 1))[cv != "kfold" :]:
+            k = sum(r[idx] <= ALPHA for r in rows)
+            lo, hi = wilson(k, count)
+            name = f"speaker-level, {cv}, best layer"
+            print(f"{name:<34} {label:<24} {k:>4}/{count:<4} = {k / count:.3f}  [{lo:.3f}, {hi:.3f}]")
+        print(f"({time.perf_counter() - t0:.0f} s)")
 
 
 def real_features(cache: Path | None) -> dict[tuple[str, str], tuple[np.ndarray, np.ndarray, np.ndarray]]:
@@ -104,7 +159,7 @@ def wilson(k: int, n: int, z: float = 1.96) -> tuple[float, float]:
     p = k / n
     centre = (p + z * z / (2 * n)) / (1 + z * z / n)
     half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
-    return centre - half, centre + half
+    return max(0.0, centre - half), min(1.0, centre + half)
 
 
 def rates(name: str, rows: list[tuple[float, float]]) -> None:
@@ -120,8 +175,13 @@ def main() -> None:
     parser.add_argument("--datasets", type=int, default=200, help="null datasets per kind (simulated, real)")
     parser.add_argument("--permutations", type=int, default=199)
     parser.add_argument("--no-real", action="store_true", help="skip the real-feature nulls")
+    parser.add_argument("--speakers-only", action="store_true", help="only the speaker-level-label simulation")
+    parser.add_argument("--speaker-cv", default="kfold,logo", help="plans of the speaker-level simulation")
     parser.add_argument("--cache", type=Path, default=None, help="feature store (default: the user cache)")
     args = parser.parse_args()
+    if args.speakers_only:
+        speaker_rates(args.datasets, args.permutations, tuple(args.speaker_cv.split(",")))
+        return
     t0 = time.perf_counter()
     sim = []
     for i in range(args.datasets):
@@ -133,6 +193,7 @@ def main() -> None:
     rates("simulated, grouped folds", sim[1::2])
     rates("simulated, ungrouped folds", sim[::2])
     print(f"({time.perf_counter() - t0:.0f} s)")
+    speaker_rates(args.datasets, args.permutations)
     if args.no_real:
         return
     t0 = time.perf_counter()

@@ -36,9 +36,12 @@ def rare_classes(labels: Sequence[str], groups: Sequence[str | None] | None, cfg
     return resolve_rare_classes(labels, groups if grouped else None, cfg.folds, cfg.cv, cfg.rare_classes)
 
 
-def check_folds(task: str, labels: Sequence[str], groups: Sequence[str | None] | None, cfg: RunConfig) -> None:
+def check_folds(
+    task: str, labels: Sequence[str], groups: Sequence[str | None] | None, cfg: RunConfig, noun: str = "group"
+) -> None:
     """At least two classes left once the ``--rare-classes`` rule has dropped or merged the classes with
-    fewer clips, or (grouped folds) fewer groups, than the folds need; else one line naming the fixes."""
+    fewer clips, or (grouped folds) fewer groups (``noun``: speakers, languages, …), than the folds need; else
+    one line naming the fixes."""
     folds = 2 if cfg.cv == "logo" else cfg.folds
     counts = Counter(labels)
     if len(counts) < 2:
@@ -53,11 +56,11 @@ def check_folds(task: str, labels: Sequence[str], groups: Sequence[str | None] |
             f"lower --folds to {max(2, min(counts.values()))} or add clips"
         )
     if groups is not None and not cfg.ungrouped:
-        _check_groups(task, labels, groups, cfg)
+        _check_groups(task, labels, groups, cfg, noun)
     raise ConfigError(f"task {task}: fewer than 2 classes left by --rare-classes {cfg.rare_classes}; it needs 2")
 
 
-def _check_groups(task: str, labels: Sequence[str], groups: Sequence[str | None], cfg: RunConfig) -> None:
+def _check_groups(task: str, labels: Sequence[str], groups: Sequence[str | None], cfg: RunConfig, noun: str) -> None:
     """Every class needs as many groups (speakers) as the folds: else one line naming the classes and the fixes."""
     from .probes.cv import group_shortfall, min_groups_needed
 
@@ -71,7 +74,7 @@ def _check_groups(task: str, labels: Sequence[str], groups: Sequence[str | None]
         fixes[:0] = [f"--folds {fewest}", "--cv logo (leave one group out)"]
     want = "--cv logo" if cfg.cv == "logo" else f"--folds {cfg.folds}"
     raise ConfigError(
-        f"task {task}: {len(short)} class(es) have fewer groups (speakers) than {want} needs "
+        f"task {task}: {len(short)} class(es) have fewer {noun}s than {want} needs "
         f"({min_groups_needed(cfg.cv, cfg.folds)}): {listed}; use {', '.join(fixes[:-1])}"
         + (" or " if len(fixes) > 1 else "")
         + fixes[-1]
@@ -177,4 +180,5 @@ def _task_info(task: Task, source: ClipSource, clips: list[ClipMeta], grouped: b
         "duplicates": dups,
         "synthetic_clips_repaired": len(getattr(source, "repaired", [])),
         "grouped_folds": grouped,
+        "group_name": task.group_name,
     }

@@ -25,7 +25,7 @@ DTYPES = (None, "float32", "bf16", "fp16")
 MAX_SEED = 2**32 - 1  # numpy's and scikit-learn's seeds are unsigned 32-bit
 DEVICE = re.compile(r"^(cpu|cuda(:\d+)?)$")
 # Settings that change no number: left out of the run directory's fingerprints.
-NOT_NUMBERS = ("out", "cache", "progress", "n_jobs", "engine", "ray_address", "ray_actors", "report")
+NOT_NUMBERS = ("out", "cache", "progress", "n_jobs", "engine", "ray_address", "ray_actors", "report", "group_name")
 # Settings that decide the features (and the clips): the extract stage's fingerprint; the rest is the probe stage's.
 EXTRACT_FIELDS = (
     "models",
@@ -255,6 +255,7 @@ class RunConfig(ComputeOptions):
     # Classes with fewer clips or groups than the folds need: drop, or merge[:NAME] into one rest class
     # (speechprobe.probes.rare); applied when the clips are checked after extraction.
     rare_classes: str = "drop"
+    group_name: str | None = None  # what a group is (speaker, language, dialogue, word); None: the task's declaration
     bootstrap: int = 1000  # resamples of the bootstrap over clips of the out-of-fold predictions (0: skip)
     # Probe settings (part of the result; recorded in manifest.json)
     knn_k: int = _PROBE.knn_k

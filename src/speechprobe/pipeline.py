@@ -132,7 +132,8 @@ def _open_tasks(cfg: RunConfig, root: Path) -> list[TaskRecord]:
         labels = getattr(rec.source, "labels", None)
         if labels is not None:
             groups = getattr(rec.source, "groups", None)
-            check_folds(rec.task.name, labels(), groups() if groups is not None else None, cfg)
+            noun = cfg.group_name or rec.task.group_name or "group"
+            check_folds(rec.task.name, labels(), groups() if groups is not None else None, cfg, noun)
     return records
 
 
@@ -260,6 +261,7 @@ def run_probes(
 ) -> pd.DataFrame:
     """Probe every (model, task); each finished pair is kept under RUN/partial/ (rows) and
     RUN/predictions/ (out-of-fold predictions) for resume."""
+    from .analysis.units import plan_facts
     from .probes import make_cv
 
     run_dir = run_dir or RunDir(cfg.out)
@@ -268,14 +270,16 @@ def run_probes(
     for task, clips in clips_by_task.items():
         labels = [c.label for c in clips]
         groups = [c.group or "" for c in clips] if any(c.group for c in clips) and not cfg.ungrouped else None
+        noun = cfg.group_name or state.tasks.get(task, {}).get("group_name") or "group"
         try:
-            check_folds(task, labels, groups, cfg)
+            check_folds(task, labels, groups, cfg, noun)
             plan = make_cv(labels, groups, cfg.folds, cfg.seed, cfg.repeats, cfg.cv)
         except ConfigError as e:  # e.g. a class lost to skipped clips: report it, probe the other tasks
             log.warning("%s", e)
             state.warnings.append(f"not probed: {e}")
             continue
-        state.cv[task] = plan.describe(labels, groups)
+        state.cv[task] = plan_facts(plan.describe(labels, groups), labels, groups, noun)
+        log.info("task %s: %s; %s", task, state.cv[task]["plan"], state.cv[task]["unit_text"])
         label_set = state.tasks.get(task, {}).get("label_set") or sorted(set(labels))
         for model, info in state.models.items():
             key = probe_key(task, label_set, info["space"], clips, cfg)
@@ -345,7 +349,8 @@ def write_outputs(
     t0 = time.perf_counter()
     if cfg.bootstrap:
         pairs = [(m, t) for m in state.models for t in state.cv]
-        bootstrap_run(cfg.out, pairs, cfg.bootstrap, cfg.seed)
+        nouns = {t: info.get("group_name") or "group" for t, info in state.cv.items()}
+        bootstrap_run(cfg.out, pairs, cfg.bootstrap, cfg.seed, nouns)
     boot = {"n_boot": cfg.bootstrap, "seconds": round(time.perf_counter() - t0, 3), "seed": cfg.seed}
     chance = {task: chance_levels([c.label for c in clips]) for task, clips in clips_by_task.items()}
     figures = plot_layer_curves(summary, cfg.out / "figures", chance={t: c["macro_f1"] for t, c in chance.items()})

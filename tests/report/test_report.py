@@ -56,7 +56,8 @@ def test_report_from_synthetic_run(built_run: Path) -> None:
         assert img.shape[0] > 100 and img.shape[1] > 100 and float(img[..., :3].std()) > 0.01
     # Findings in plain sentences, from the numbers.
     assert re.search(
-        r"Emotion peaks at relative depth 0\.50 in whisper-base \(layer 3 of 0–6, \w+; Macro-F1 0\.\d{3} ± 0\.\d{3}; "
+        r"Emotion peaks at relative depth 0\.50 in whisper-base \(layer 3 of 0–6, \w+; Macro-F1 0\.\d{3} ± 0\.\d{3} "
+        r"\(corrected resampled t over \d+ folds\); "
         r"baseline librosa 0\.\d{3}; chance 0\.250\)",
         page,
     )

@@ -7,17 +7,21 @@ probes. Training variability is in the corrected resampled-t interval of summary
 
 Resampling unit (``unit`` column):
 
-``group``  (groups, each carrying one label, e.g. gender by speaker) groups are drawn with replacement
-           within each class, keeping the number of groups per class;
+``group``  (groups, each carrying one label or nearly: the rule of :mod:`.units`, e.g. gender by speaker)
+           groups are drawn with replacement within each class, keeping the number of groups per class;
 ``group*`` (groups whose clips carry several labels) groups are drawn with replacement from all groups;
 ``clip``   (no groups) clips are drawn with replacement within each class.
 
-A clip drawn ``m`` times weighs ``m``. The statistic is ``macro_f1_oof``: the fixed-label macro-F1 of the
-predictions pooled over the folds of a repeat, averaged over repeats, from weighted per-class counts
-(true, predicted, correct) computed for all resamples, probes and layers at once as matrix products.
-The per-fold mean of summary.csv is not bootstrapped: a resample can empty a test fold of a class (its
-one speaker not drawn), which would score that fold's class 0 although cross-validation on such data
-would have re-partitioned; pooled counts have no such artefact.
+A clip drawn ``m`` times weighs ``m``. ``n_units`` and ``over`` ("bootstrap over 20 speakers") say what was
+resampled. When a class has fewer than :data:`.units.MIN_UNITS_PER_CLASS` resampling units, no interval and
+no best-layer shares are given (NaN) and ``note`` says why: a bootstrap over two speakers per class can only
+shuffle those two, and its interval is narrower than the truth.
+
+The statistic is ``macro_f1_oof``: the fixed-label macro-F1 of the predictions pooled over the folds of a
+repeat, averaged over repeats, from weighted per-class counts (true, predicted, correct) computed for all
+resamples, probes and layers at once as matrix products. The per-fold mean of summary.csv is not bootstrapped:
+a resample can empty a test fold of a class (its one speaker not drawn), which would score that fold's class 0
+although cross-validation on such data would have re-partitioned; pooled counts have no such artefact.
 
 The same resamples (same ``seed``) are used for every model of a task, so comparisons between models are
 paired. ``bootstrap.csv`` (:data:`BOOTSTRAP_COLUMNS`) holds, per (model, task, probe, layer): the observed
@@ -29,7 +33,7 @@ has the probe's highest score, ties to the lowest layer) and ``p_best_overall`` 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 import numpy as np
@@ -38,6 +42,7 @@ import pandas as pd
 from ..files import atomic_write
 from ..probes.predictions import OOFPredictions, read_predictions
 from ..rundir import csv_bytes
+from .units import MIN_UNITS_PER_CLASS, inference_unit, plural
 
 BOOTSTRAP_COLUMNS = [
     "model",
@@ -52,6 +57,9 @@ BOOTSTRAP_COLUMNS = [
     "p_best_overall",
     "n_boot",
     "unit",
+    "n_units",
+    "over",
+    "note",
 ]
 METRIC = "macro_f1_oof"
 DEFAULT_N_BOOT = 1000
@@ -59,16 +67,16 @@ CHUNK = 200  # resamples per matrix product
 
 
 def _units(y: np.ndarray, groups: np.ndarray | None) -> tuple[np.ndarray, list[np.ndarray], str]:
-    """``(unit of each clip, strata of unit ids, unit name)``."""
+    """``(unit of each clip, strata of unit ids, unit kind)``."""
     if groups is None or not np.all(groups != ""):
         units = np.arange(len(y))
         return units, [np.flatnonzero(y == c) for c in np.unique(y)], "clip"
-    names, units = np.unique(groups, return_inverse=True)
-    label_of = pd.Series(y).groupby(units).agg(lambda s: s.iloc[0] if s.nunique() == 1 else None)
-    if label_of.isna().any():
-        return units, [np.arange(len(names))], "group*"
-    labels = label_of.to_numpy()
-    return units, [np.flatnonzero(labels == c) for c in np.unique(labels)], "group"
+    unit = inference_unit(y, groups)
+    if unit.kind == "clip":  # labels vary within groups: whole groups from all groups
+        codes = np.unique(groups, return_inverse=True)[1]
+        return codes, [np.arange(int(codes.max()) + 1)], "group*"
+    labels = unit.unit_label
+    return unit.codes, [np.flatnonzero(labels == c) for c in np.unique(labels)], "group"
 
 
 def resample_weights(y: np.ndarray, groups: np.ndarray | None, n_boot: int, seed: int) -> tuple[np.ndarray, str]:
@@ -82,6 +90,26 @@ def resample_weights(y: np.ndarray, groups: np.ndarray | None, n_boot: int, seed
         draws = stratum[rng.integers(0, len(stratum), size=(n_boot, len(stratum)))]
         np.add.at(counts, (np.broadcast_to(rows, draws.shape), draws), 1.0)
     return counts[:, units], unit
+
+
+def resampling_facts(y: np.ndarray, groups: np.ndarray | None, noun: str = "group") -> tuple[int, str, str]:
+    """``(n_units, over, note)``: how many units are resampled, "bootstrap over 20 speakers (10 per class)",
+    and why no interval is given ("" when every class has enough units)."""
+    units, _, kind = _units(np.asarray(y), groups)
+    word = "clip" if kind == "clip" else noun
+    per_class = {c: len(np.unique(units[y == c])) for c in np.unique(y)}
+    n = int(units.max()) + 1
+    fewest = min(per_class.values())
+    how = "drawn from all classes" if kind == "group*" else "drawn within each class"
+    over = f"bootstrap over {plural(word, n)} ({how}; at least {fewest} per class)"
+    if fewest >= MIN_UNITS_PER_CLASS:
+        return n, over, ""
+    return (
+        n,
+        over,
+        f"{plural(word, fewest)} in the smallest class: too few for a bootstrap "
+        f"(needs {MIN_UNITS_PER_CLASS} per class)",
+    )
 
 
 def _f1(tp: np.ndarray, true: np.ndarray, pred: np.ndarray) -> np.ndarray:
@@ -124,14 +152,19 @@ def _best_shares(stat: np.ndarray, probes: tuple[str, ...]) -> tuple[np.ndarray,
     return per_probe, overall
 
 
-def bootstrap_table(oof: OOFPredictions, model: str, task: str, n_boot: int = DEFAULT_N_BOOT, seed: int = 0):
-    """``bootstrap.csv`` rows of one (model, task) (see the module docstring)."""
+def bootstrap_table(
+    oof: OOFPredictions, model: str, task: str, n_boot: int = DEFAULT_N_BOOT, seed: int = 0, noun: str = "group"
+):
+    """``bootstrap.csv`` rows of one (model, task) (see the module docstring); ``noun``: what a group is."""
     groups = None if oof.groups is None or not np.all(oof.groups != "") else oof.groups
     weights, unit = resample_weights(oof.y, groups, n_boot, seed)
+    n_units, over, note = resampling_facts(oof.y, groups, noun)
     observed = bootstrap_scores(oof, np.ones((1, len(oof.y)), dtype=np.float32))[0]
     stat = np.concatenate([bootstrap_scores(oof, weights[i : i + CHUNK]) for i in range(0, n_boot, CHUNK)])
     low, high = np.percentile(stat, [2.5, 97.5], axis=0)
     p_best, p_overall = _best_shares(stat, oof.probes)
+    if note:  # too few units: no interval, no shares
+        low, high, p_best, p_overall = (np.full_like(a, np.nan, dtype=float) for a in (low, high, p_best, p_overall))
     rows = [
         {
             "model": model,
@@ -146,6 +179,9 @@ def bootstrap_table(oof: OOFPredictions, model: str, task: str, n_boot: int = DE
             "p_best_overall": float(p_overall[p, layer]),
             "n_boot": n_boot,
             "unit": unit,
+            "n_units": n_units,
+            "over": over,
+            "note": note,
         }
         for p, probe in enumerate(oof.probes)
         for layer in range(stat.shape[2])
@@ -154,10 +190,15 @@ def bootstrap_table(oof: OOFPredictions, model: str, task: str, n_boot: int = DE
 
 
 def bootstrap_run(
-    run_dir: Path, pairs: Iterable[tuple[str, str]] | None = None, n_boot: int = DEFAULT_N_BOOT, seed: int = 0
+    run_dir: Path,
+    pairs: Iterable[tuple[str, str]] | None = None,
+    n_boot: int = DEFAULT_N_BOOT,
+    seed: int = 0,
+    nouns: Mapping[str, str] | None = None,
 ) -> pd.DataFrame:
     """Bootstrap every (model, task) with stored predictions (default: manifest.json's models x tasks)
-    and write ``RUN/bootstrap.csv``; returns its rows (empty when there are no predictions)."""
+    and write ``RUN/bootstrap.csv``; returns its rows (empty when there are no predictions). ``nouns``:
+    task -> what a group is (default "group")."""
     run_dir = Path(run_dir)
     if pairs is None:
         manifest = json.loads((run_dir / "manifest.json").read_text())
@@ -166,7 +207,7 @@ def bootstrap_run(
     for model, task in pairs:
         oof = read_predictions(run_dir, model, task)
         if oof is not None:
-            frames.append(bootstrap_table(oof, model, task, n_boot, seed))
+            frames.append(bootstrap_table(oof, model, task, n_boot, seed, (nouns or {}).get(task) or "group"))
     table = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=BOOTSTRAP_COLUMNS)
     data = csv_bytes(table)
     atomic_write(run_dir / "bootstrap.csv", lambda fh: fh.write(data))

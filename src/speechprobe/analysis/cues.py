@@ -42,6 +42,7 @@ from .inputs import read_manifest, read_table
 from .intervals import fold_ratio
 from .plots import plot_panel_heatmaps
 from .summary import run_ratios, summarize
+from .units import group_noun
 
 CUE_CSV = "cues.csv"
 CUE_COLUMNS = ["task", "model", "target", "layer", "probe", "fold", "metric", "value"]
@@ -79,14 +80,17 @@ def cue_targets(cues: np.ndarray, groups: np.ndarray | None) -> np.ndarray:
 
 
 def unit_targets(unit: Unit) -> np.ndarray:
-    """The unit's clips' :data:`TARGETS` (the run's stored cues; SpeechprobeError when it stored none)."""
+    """The unit's clips' :data:`TARGETS` (the run's stored cues; SpeechprobeError when it stored none). The
+    speaker-relative cues are computed only when the task's groups are speakers (manifest.json says so, or an
+    older run says nothing): relative to a language or a dialogue they are not "re speaker", so they stay NaN."""
     try:
         stored = unit.features(NAME)
     except SpeechprobeError as e:
         raise SpeechprobeError(
             f"no stored acoustic cues ({e}); rerun `speechprobe run` with the cue analyses on"
         ) from None
-    return cue_targets(split_cues(stored), unit.groups)
+    noun = group_noun(unit.run_dir, unit.task)
+    return cue_targets(split_cues(stored), unit.groups if noun in (None, "speaker") else None)
 
 
 def ridge_probe(alphas: Sequence[float] = RIDGE_ALPHAS) -> Pipeline:

@@ -50,7 +50,10 @@ CURVE_RULE = (
     "The claimed shape is the point class only when its defining differences hold over their whole 95% "
     "interval (corrected resampled t of the paired per-fold differences): flat needs every pair of layers "
     "within ±τ, peaked best − first ≥ τ and best − last ≥ τ, dipped first − worst ≥ τ and last − worst ≥ τ, "
-    "rising last − first > 0, falling last − first < 0; otherwise the shape is 'undetermined'."
+    "rising last − first > 0, falling last − first < 0; otherwise the shape is 'undetermined'. Not tested for "
+    "selection: the best and worst layers (and the curvature's sign) are read off the same folds the differences "
+    "are scored on, so a claimed peak is optimistic by that choice. With too few units per class (fewer than 5 "
+    "speakers or other groups of a class) no paired gap is computed and every shape is 'undetermined'."
 )
 SHAPE_COLUMNS = [
     "model",

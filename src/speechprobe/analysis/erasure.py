@@ -48,6 +48,7 @@ from .cues import TARGETS, baseline_models, model_depths, per_model, unit_target
 from .inputs import read_table
 from .intervals import fold_interval, fold_ratio
 from .plots import plot_panel_heatmaps
+from .units import unit_note
 
 ERASURE_CSV = "erasure.csv"
 SUMMARY_CSV = "erasure_summary.csv"
@@ -251,11 +252,13 @@ def erasure_summary(rows: pd.DataFrame, unit: Unit) -> pd.DataFrame:
     interval over folds (corrected for the folds' shared training data, :func:`fold_interval`); ``best``
     marks each model's best layer by the primary probe."""
     ratio = fold_ratio(unit.cue_folds)
+    too_few = unit_note(unit.run_dir, unit.task, "a paired gap")  # then no interval of the paired Δ
     out = []
     for (model, target, layer, probe), part in rows.groupby(["model", "target", "layer", "probe"], sort=False):
         f1 = part[part["metric"] == "macro_f1"]["value"].to_numpy(float)
         delta = part[part["metric"] == "delta_macro_f1"]["value"].to_numpy(float)
         mean, lo, hi = np.clip(fold_interval(delta, ratio), -1, 1) if len(delta) else (np.nan,) * 3
+        lo, hi = (np.nan, np.nan) if too_few else (lo, hi)
         try:
             best = int(layer) == unit.best_layer(model)[0]
         except SpeechprobeError:
@@ -339,7 +342,7 @@ def erasure_findings(run_dir: Path) -> list[str]:
 
 
 def _phrase(group: str, row: pd.Series) -> str:
-    interval = f"[{row['lo']:+.2f}, {row['hi']:+.2f}]"
+    interval = f"[{row['lo']:+.2f}, {row['hi']:+.2f}]" if np.isfinite(row["lo"]) else "(no interval: too few units)"
     if round(abs(row["delta"]), 2) == 0:
         return f"is unchanged (0.00) when {GROUP_LABELS[group]} is erased {interval}"
     verb = "loses" if row["delta"] < 0 else "gains"

@@ -13,7 +13,9 @@ For one layer curve (per-layer mean score over folds, ``m_l``, at relative depth
 every layer, since a fold's layers share training data), the mean curve recomputed and both depths
 found again; the 95 % interval is the 2.5–97.5 percentile range and ``peak_share`` the fraction of
 resamples whose peak is the observed peak layer. With 5 folds the intervals are coarse; a clustered
-bootstrap over clips of out-of-fold predictions would be finer and is not used yet.
+bootstrap over clips of out-of-fold predictions would be finer and is not used yet. No interval and no
+share are given (NaN, ``note`` says why) when a class of the task has too few units (:mod:`.units`, from
+manifest.json ``cv[task].unit``) or the curve has fewer than :data:`MIN_FOLDS` folds to resample.
 
 Curves: every (model, task, probe) with ``macro_f1`` rows in results.csv, and every acoustic-cue curve
 (rows with probe ``ridge`` and metric ``r2`` in the cue probes' cues.csv, or in results.csv; one curve
@@ -38,6 +40,7 @@ from .contrast import figure_notes, is_random, run_depths, run_relative, run_see
 from .inputs import read_manifest, write_table
 from .outputs import AnalysisOutput
 from .primary import primary_probe
+from .units import too_few_text, unit_from_manifest
 
 FINGERPRINT_COLUMNS = [
     "model",
@@ -59,8 +62,11 @@ FINGERPRINT_COLUMNS = [
     "d90_depth_hi",
     "n_folds",
     "n_boot",
+    "note",
 ]
 FRACTION = 0.9
+MIN_FOLDS = 5  # fewer folds: no bootstrap over folds (2 folds give 3 distinct resamples)
+INTERVAL_COLUMNS = ("peak_depth_lo", "peak_depth_hi", "peak_share", "d90_depth_lo", "d90_depth_hi")
 CUE_PROBE, CUE_METRIC, CUE_CSV = "ridge", "r2", "cues.csv"  # the acoustic-cue probes' rows (analysis/cues.py)
 
 
@@ -167,10 +173,21 @@ def fingerprint_table(
         grid = rows_of.pivot_table(index="layer", columns="fold", values="value", aggfunc="mean")
         grid = grid.reindex(index=range(n_layers))
         record = fingerprint(grid.to_numpy(float), floor, n_boot, seed)
+        record["note"] = _no_interval(manifest, task, record["n_folds"]) if metric == "macro_f1" else ""
+        if record["note"]:
+            record.update(dict.fromkeys(INTERVAL_COLUMNS, float("nan")))
         if record["d90_layer"] < 0:
             notes.append(f"{model} × {task or target} ({probe}) never rises above chance")
         rows.append(dict(zip(keys, key)) | {"num_layers": n_layers, "floor": floor} | record)
     return pd.DataFrame(rows, columns=FINGERPRINT_COLUMNS), notes
+
+
+def _no_interval(manifest: dict, task: str, n_folds: int) -> str:
+    """Why a task curve gets no fingerprint interval ("" when it does)."""
+    few = too_few_text(unit_from_manifest(manifest, task), "a fingerprint interval")
+    if few:
+        return few
+    return f"{n_folds} folds: too few for a bootstrap over folds (needs {MIN_FOLDS})" if n_folds < MIN_FOLDS else ""
 
 
 def _span(lo: float, hi: float) -> str:
@@ -193,16 +210,22 @@ def fingerprint_findings(table: pd.DataFrame, probe: str | None) -> list[str]:
             if r.d90_layer < 0:
                 parts.append(f"{who} never rises above chance")
                 continue
+            note = getattr(r, "note", "")
+            if isinstance(note, str) and note:
+                parts.append(
+                    f"{who} reaches 90 % of its rise at relative depth {r.d90_depth:.2f} and peaks at "
+                    f"{r.peak_depth:.2f} (no interval: {note})"
+                )
+                continue
             parts.append(
                 f"{who} reaches 90 % of its rise at relative depth {r.d90_depth:.2f} "
                 f"({_span(r.d90_depth_lo, r.d90_depth_hi)}) and peaks at {r.peak_depth:.2f} "
                 f"({_span(r.peak_depth_lo, r.peak_depth_hi)}; this peak layer in {r.peak_share:.0%} of resamples)"
             )
         n_folds = int(rows["n_folds"].max())
-        out.append(
-            f"{what}, {'; '.join(parts)} (95 % intervals from a bootstrap over the {n_folds} folds; "
-            "rise measured above chance)."
-        )
+        bootstrapped = "note" not in rows or bool(rows["note"].fillna("").astype(str).eq("").any())
+        how = f"95 % intervals from a bootstrap over the {n_folds} folds; " if bootstrapped else ""
+        out.append(f"{what}, {'; '.join(parts)} ({how}rise measured above chance).")
     return out
 
 

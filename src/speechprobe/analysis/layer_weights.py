@@ -48,6 +48,7 @@ from .cues import model_depths, per_model
 from .inputs import read_table
 from .intervals import fold_interval, fold_ratio
 from .plots import _new_figure, save_figure
+from .units import unit_note
 
 ALL_LAYERS_CSV = "all_layers.csv"
 SUMMARY_CSV = "all_layers_summary.csv"
@@ -273,7 +274,7 @@ def compute(unit: Unit) -> AnalysisResult:
     rows = rows.reindex(columns=COLUMNS)
     rows["layer"] = rows["layer"].astype("Int64")
     notes += [f"{unit.task} {n}" for n in make_splits(*args[:3], settings.inner_folds, args[4])[1]]
-    table = reference_table(rows, unit.task, unit.cue_folds)
+    table = reference_table(rows, unit.task, unit.cue_folds, unit_note(unit.run_dir, unit.task, "a paired gap"))
     notes = [f"layer_weights {n}" for n in notes]
     out = AnalysisResult(tables={ALL_LAYERS_CSV: rows, SUMMARY_CSV: table}, notes=notes)
     png = plot_layer_weights(rows, table, unit, models)
@@ -282,9 +283,10 @@ def compute(unit: Unit) -> AnalysisResult:
     return out
 
 
-def reference_table(rows: pd.DataFrame, task: str, folds: Sequence[Fold]) -> pd.DataFrame:
+def reference_table(rows: pd.DataFrame, task: str, folds: Sequence[Fold], too_few: str = "") -> pd.DataFrame:
     """Per model: weighted-sum and selected-layer Macro-F1 with 95 % intervals, their paired difference and
-    its interval (corrected for shared training data), the hindsight best layer, and a verdict."""
+    its interval (corrected for shared training data), the hindsight best layer, and a verdict. ``too_few``:
+    why the task has no paired gap (too few units per class): no interval, and the verdict says why."""
     ratio = fold_ratio(folds)
     out = []
     for model, part in rows.groupby("model", sort=False):
@@ -297,11 +299,17 @@ def reference_table(rows: pd.DataFrame, task: str, folds: Sequence[Fold]) -> pd.
         s, s_lo, s_hi = np.clip(fold_interval(selected.to_numpy(), ratio), 0, 1)
         d, d_lo, d_hi = np.clip(fold_interval(paired.to_numpy(), ratio), -1, 1)
         verdict = "weighted sum better" if d_lo > 0 else "best single layer better" if d_hi < 0 else "equal"
-        if not np.isfinite(d_lo):
+        if too_few:
+            d_lo, d_hi, verdict = np.nan, np.nan, f"undetermined ({too_few})"
+        elif not np.isfinite(d_lo):
             verdict = "undetermined"
         best = int(single.idxmax()) if len(single) else -1
         out.append((task, model, w, w_lo, w_hi, s, s_lo, s_hi, d, d_lo, d_hi, best, float(single.max()), verdict))
     return pd.DataFrame(out, columns=SUMMARY_COLUMNS)
+
+
+def _span(lo: float, hi: float) -> str:
+    return f" [{lo:+.2f}, {hi:+.2f}]" if np.isfinite(lo) and np.isfinite(hi) else ""
 
 
 def reference_findings(run_dir: Path) -> list[str]:
@@ -315,8 +323,8 @@ def reference_findings(run_dir: Path) -> list[str]:
         out.append(
             f"{r.task} in {r.model}: learned weighting of all layers {r.weighted:.2f} [{r.weighted_lo:.2f}, "
             f"{r.weighted_hi:.2f}] vs the single layer chosen inside each training fold {r.selected:.2f} "
-            f"[{r.selected_lo:.2f}, {r.selected_hi:.2f}]; difference {r.delta:+.2f} [{r.delta_lo:+.2f}, "
-            f"{r.delta_hi:+.2f}]: {r.verdict} (best layer in hindsight: {r.hindsight_layer}, {r.hindsight:.2f}, "
+            f"[{r.selected_lo:.2f}, {r.selected_hi:.2f}]; difference {r.delta:+.2f}{_span(r.delta_lo, r.delta_hi)}: "
+            f"{r.verdict} (best layer in hindsight: {r.hindsight_layer}, {r.hindsight:.2f}, "
             "optimistic)."
         )
     if len(table):

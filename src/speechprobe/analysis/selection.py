@@ -11,6 +11,11 @@ layers, with the run's folds and seed. Writes
 ``chance.csv`` (:data:`CHANCE_COLUMNS`), one row per (model, task, layer): the score, the empirical
     chance (mean score of the shuffles), ``above_chance = score − chance``, the layer's own p-value and
     its Holm adjustment across the layers.
+
+Both name their unit (``unit``: clip, or the group noun, e.g. speaker; ``n_units``); ``permutation.csv``
+adds ``exact`` (every distinct labelling scored), ``min_p`` (the smallest p the test can give) and ``note``
+(why ``p_value`` is empty: too few units per class, :mod:`.units`). Without a p, ``p_layer`` and ``p_holm``
+are empty too; the chance level is still the mean over the shuffles.
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ from tqdm.auto import tqdm
 from .contract import Analysis, AnalysisResult, AnalysisSettings, Unit
 from .curves import relative_depth
 from .stats import SEQUENTIAL_H, SelectionTest, add_q_values, chance_table, selection_test
+from .units import group_noun
 
 log = logging.getLogger("speechprobe")
 
@@ -49,7 +55,13 @@ PERMUTATION_COLUMNS = [
     "n_folds",
     "seed",
     "grouped",
+    "unit",
+    "n_units",
+    "exact",
+    "min_p",
+    "note",
 ]
+UNIT_COLUMNS = ("unit", "n_units", "exact", "min_p", "note")  # added with the unit of inference; older runs lack them
 CHANCE_COLUMNS = [
     "model",
     "task",
@@ -63,14 +75,18 @@ CHANCE_COLUMNS = [
     "p_holm",
     "n_permutations",
     "scheme",
+    "unit",
 ]
 PERMUTATION_TEXT = (
     "Selection-aware permutation test of the best layer (primary probe): every restricted label shuffle "
     "re-runs the selection (the maximum over layers of the mean Macro-F1 over the same folds), and "
     "p = (1 + #shuffled maxima ≥ observed maximum) / (1 + #shuffles). Shuffles are restricted: within each "
-    "test fold when folds are not grouped; within each speaker/group when labels vary inside groups; whole "
-    "groups swap labels when each group carries one label. q: Benjamini–Hochberg across every (model, task) "
-    "test of the run. sequential: the probe was refitted per shuffle and stopped early by Besag–Clifford's rule."
+    "test fold when folds are not grouped; within each group when labels vary inside groups; whole groups "
+    "(exchangeable) swap labels when each group carries one label, every distinct labelling enumerated when there are "
+    "no more than the shuffles asked for (exact). min_p: the smallest p the test can give; unit, n_units: what was "
+    "exchanged; a class with fewer than 5 units gets no p (note says why). q: Benjamini–Hochberg across every "
+    "(model, task) test of the run. sequential: the probe was refitted per shuffle and stopped early by "
+    "Besag–Clifford's rule."
 )
 CHANCE_TEXT = (
     "Empirical chance per layer: the mean Macro-F1 of the same probe on the same folds over the restricted "
@@ -111,6 +127,7 @@ def _run_test(unit: Unit, options: dict) -> SelectionTest:
             device=settings.device if settings.device not in (None, "cpu") else None,
             n_jobs=settings.n_jobs,
             progress=bar.update,
+            group_noun=group_noun(unit.run_dir, unit.task) or "group",
         )
 
 
@@ -140,6 +157,11 @@ def _permutation_row(unit: Unit, test: SelectionTest) -> dict:
         "n_folds": len(unit.folds),
         "seed": unit.settings.seed,
         "grouped": unit.groups is not None,
+        "unit": test.unit,
+        "n_units": test.n_units,
+        "exact": test.exact,
+        "min_p": test.min_p,
+        "note": test.note,
     }
 
 
@@ -160,7 +182,10 @@ def compute(unit: Unit) -> AnalysisResult:
             f"{unit.name}: layer {reported} scores {test.observed[0, reported]:.6f} when re-scored for the test, "
             f"{stored:.6f} in results.csv"
         )
-    log.info("selection-aware test %s: best layer %d, p = %.3g", unit.name, row["layer"], test.p_value)
+    if test.note:
+        log.info("selection-aware test %s: best layer %d, no p-value: %s", unit.name, row["layer"], test.note)
+    else:
+        log.info("selection-aware test %s: best layer %d, p = %.3g", unit.name, row["layer"], test.p_value)
     layers = chance_table(test)
     layers.insert(0, "probe", row["probe"])
     layers.insert(0, "task", unit.task)
@@ -168,6 +193,7 @@ def compute(unit: Unit) -> AnalysisResult:
     layers["relative_depth"] = relative_depth(layers["layer"].to_numpy(int), row["num_layers"])
     layers["n_permutations"] = test.n_permutations
     layers["scheme"] = test.scheme
+    layers["unit"] = test.unit
     return AnalysisResult(
         tables={"permutation.csv": pd.DataFrame([row]), "chance.csv": layers[CHANCE_COLUMNS]}, notes=notes
     )

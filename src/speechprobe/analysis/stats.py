@@ -12,9 +12,23 @@ permutation that respects the fold and speaker structure:
                  every emotion) labels are permuted among the clips of each group (speaker). Groups
                  never cross folds, so fold class counts are kept; the null keeps the
                  speaker → label-mix association and removes only the clip-level link.
-``group-level``  (groups, and every group carries a single label, e.g. gender by speaker) whole groups
-                 swap labels with other groups of the same test fold (all groups when some fold holds
-                 fewer than two), so a speaker's clips always share one label, as in the real task.
+``group-level``  (groups, and every group carries a single label, or nearly: see
+                 :mod:`.units`, e.g. gender by speaker) the groups are the unit and are exchangeable
+                 within each test fold: whole groups swap labels with the other groups of their test
+                 fold (all groups when some fold holds fewer than two, as leave-one-group-out does), so
+                 a speaker's clips always share one label and every fold keeps its class counts, as in
+                 the real task (a clip whose label differs from its group's keeps it). Swapping across
+                 folds would not be exchangeable: the folds were stratified on the real labels, and a
+                 relabelling that puts one class alone in a test fold scores lower by construction
+                 (fixed-label Macro-F1), which made the real labelling look special in 50 % of
+                 signal-free data sets (``benchmarks/calibration.py``). When the distinct group
+                 labellings are no more than the shuffles asked for, all of them are enumerated (exact
+                 test, ``p = #{M_b ≥ M_0} / N``, the real labelling one of the N).
+
+**Smallest attainable p.** ``min_p`` is ``1/N`` for an exact test, else ``max(1/(1+B), 1/N)`` with N
+the number of distinct labellings the scheme can produce. **Too few units**: when a class has fewer than
+:data:`.units.MIN_UNITS_PER_CLASS` units, the shuffles are still drawn (for the empirical chance) but no
+p-value is given (NaN) and ``note`` says why.
 
 **Selection-aware test.** The best layer is the layer (of the primary probe, or the best (probe, layer)
 when a best probe is selected) with the highest mean score over the folds. Testing only that layer
@@ -42,6 +56,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from itertools import product
 
 import numpy as np
 import pandas as pd
@@ -49,6 +64,7 @@ import pandas as pd
 from ..errors import ConfigError
 from ..probes import ProbeSettings, make_folds, make_probe
 from ..probes.null import LayerNull, make_null
+from .units import InferenceUnit, inference_unit, log_relabelings, relabelings
 
 Fold = tuple[np.ndarray, np.ndarray]
 SEQUENTIAL_H = 10  # Besag & Clifford's h: exceedances after which a statistic's p is settled
@@ -71,8 +87,7 @@ def permutation_scheme(labels: Sequence[str] | np.ndarray, groups: Sequence[str]
     g = _as_groups(groups, len(y))
     if g is None:
         return "within-fold"
-    per_group = pd.Series(y).groupby(g).nunique()
-    return "group-level" if bool((per_group <= 1).all()) else "within-group"
+    return "group-level" if inference_unit(y, g).kind == "group" else "within-group"
 
 
 def _partition(folds: Sequence[Fold], n: int) -> list[np.ndarray]:
@@ -99,28 +114,61 @@ def label_permuter(
     y = np.asarray(labels)
     g = _as_groups(groups, len(y))
     scheme = permutation_scheme(y, g)
-    if scheme == "within-fold":
-        blocks = _partition(folds, len(y))
-        return scheme, lambda rng: _permute_blocks(y, blocks, rng)
+    if scheme == "group-level":
+        unit = inference_unit(y, g)
+        unit_label = unit.unit_label.astype(y.dtype)
+        pools = _group_pools(unit, folds, len(y))
+
+        def permute(rng: np.random.Generator) -> np.ndarray:
+            new = unit_label.copy()
+            for pool in pools:
+                new[pool] = unit_label[rng.permutation(pool)]
+            return relabel_groups(y, unit, new)
+
+        return scheme, permute
+    blocks = _exchange_blocks(y, g, folds)
+    return scheme, lambda rng: _permute_blocks(y, blocks, rng)
+
+
+def _group_pools(unit: InferenceUnit, folds: Sequence[Fold], n: int) -> list[np.ndarray]:
+    """Units exchangeable with each other: those of one test fold (of the first partition), or all units
+    when some fold holds fewer than two (leave-one-group-out)."""
+    fold_of_unit = np.full(unit.n_units, -1)
+    for k, test in enumerate(_partition(folds, n)):
+        fold_of_unit[np.unique(unit.codes[test])] = k
+    pools = [np.flatnonzero(fold_of_unit == k) for k in np.unique(fold_of_unit)]
+    return [np.arange(unit.n_units)] if any(len(p) < 2 for p in pools) else pools
+
+
+def _exchange_blocks(y: np.ndarray, g: np.ndarray | None, folds: Sequence[Fold]) -> list[np.ndarray]:
+    """The item blocks a clip-level scheme permutes within: test folds without groups, else groups."""
+    if g is None:
+        return _partition(folds, len(y))
     codes, uniq = pd.factorize(pd.Series(g), sort=True)
-    members = [np.flatnonzero(codes == k) for k in range(len(uniq))]
-    if scheme == "within-group":
-        return scheme, lambda rng: _permute_blocks(y, members, rng)
-    group_label = np.array([y[m[0]] for m in members], dtype=y.dtype)
-    fold_of_group = np.full(len(members), -1)
-    for k, test in enumerate(_partition(folds, len(y))):
-        fold_of_group[np.unique(codes[test])] = k
-    pools = [np.flatnonzero(fold_of_group == k) for k in np.unique(fold_of_group)]
-    if any(len(p) < 2 for p in pools):
-        pools = [np.arange(len(members))]
+    return [np.flatnonzero(codes == k) for k in range(len(uniq))]
 
-    def permute(rng: np.random.Generator) -> np.ndarray:
-        new_group_label = group_label.copy()
-        for pool in pools:
-            new_group_label[pool] = group_label[rng.permutation(pool)]
-        return new_group_label[codes]
 
-    return scheme, permute
+def min_attainable_p(labels, groups, folds: Sequence[Fold], n_permutations: int) -> tuple[float, bool]:
+    """``(min_p, exact)``: the smallest p the scheme can give with ``n_permutations`` shuffles, and whether
+    every distinct labelling is enumerated (group-level with no more labellings than shuffles)."""
+    y = np.asarray(labels)
+    g = _as_groups(groups, len(y))
+    if permutation_scheme(y, g) == "group-level":
+        unit = inference_unit(y, g)
+        log_n = log_relabelings([unit.unit_label[p] for p in _group_pools(unit, folds, len(y))])
+        n = round(float(np.exp(min(log_n, 700.0))))
+        if n <= n_permutations:
+            return 1.0 / n, True
+    else:
+        log_n = log_relabelings([y[b] for b in _exchange_blocks(y, g, folds)])
+    return max(1.0 / (1 + n_permutations), float(np.exp(-min(log_n, 700.0)))), False
+
+
+def relabel_groups(y: np.ndarray, unit: InferenceUnit, new_unit_label: np.ndarray) -> np.ndarray:
+    """Clip labels when each group takes the label ``new_unit_label``; clips whose label differs from their
+    group's (at most 5 % of a group) keep their own."""
+    own = y == unit.unit_label.astype(y.dtype)[unit.codes]
+    return np.where(own, np.asarray(new_unit_label)[unit.codes], y)
 
 
 def _permute_blocks(y: np.ndarray, blocks: Sequence[np.ndarray], rng: np.random.Generator) -> np.ndarray:
@@ -138,7 +186,8 @@ class SelectionTest:
     drawn; ``best`` the selected ``(probe index, layer)``; ``p_value`` the selection-aware p of the best;
     ``layer_p`` / ``layer_p_holm`` ``(n_probes, L)`` per-layer p-values, Holm-adjusted across each
     probe's layers. ``sequential``: Besag–Clifford stopping was used (``n_permutations`` < ``max_permutations``
-    when it stopped early).
+    when it stopped early). ``unit`` / ``n_units``: what was exchanged and how many; ``exact``: every distinct
+    labelling was scored; ``min_p``: the smallest p the scheme can give; ``note``: why no p (too few units).
     """
 
     probes: tuple[str, ...]
@@ -151,6 +200,11 @@ class SelectionTest:
     scheme: str
     max_permutations: int
     sequential: bool
+    unit: str = "clip"
+    n_units: int = 0
+    exact: bool = False
+    min_p: float = float("nan")
+    note: str = ""
 
     @property
     def n_permutations(self) -> int:
@@ -269,6 +323,7 @@ def selection_test(
     device: str | None = None,
     n_jobs: int = 1,
     progress: Callable[[int], None] | None = None,
+    group_noun: str = "group",
 ) -> SelectionTest:
     """Selection-aware permutation test of the best layer of ``features`` ``(N, L, D)``.
 
@@ -279,7 +334,9 @@ def selection_test(
     (Besag–Clifford; ``sequential_h=0`` turns that off), refitting ``n_jobs`` shuffles at once.
     ``progress(n)`` is called after each batch. ``fixed_labels``: Macro-F1 over the task's fixed label set,
     as the probe runner scores (False: over the classes present, as before that change); ``settings``: the
-    run's probe hyper-parameters.
+    run's probe hyper-parameters; ``group_noun``: what a group is (speaker, language, …), for the unit's name.
+    Group-level tests enumerate every labelling when there are at most ``n_permutations``; a class with too
+    few units gets no p-value (see the module docstring).
     """
     # Over 60 lines because its 14 parameters and their docstring take half; the body is checks, then one test.
     if n_permutations < 1:
@@ -301,12 +358,24 @@ def selection_test(
     nulls = [make_null(p, X, folds, len(classes), seed, fixed_labels, device, n_jobs, settings) for p in probes]
     observed = np.stack([null.scores(codes[None])[0] for null in nulls])  # (n_probes, L)
     scheme, permute = label_permuter(codes, g, folds)
-    rng = np.random.default_rng(seed)
-    h = sequential_h if sequential_h and not all(null.exact_cheap for null in nulls) else None
-    null, exceed, hit_at = _draw(
-        nulls, lambda n: np.stack([permute(rng) for _ in range(n)]), observed, n_permutations, h, progress
-    )
-    p = _p_values(exceed, len(null), hit_at, h)
+    unit = inference_unit(y, g, group_noun)
+    min_p, exact = min_attainable_p(codes, g, folds, n_permutations)
+    if exact:  # every distinct group labelling, the real one first
+        table = relabel_groups_all(codes, g, folds)
+        draws = iter(range(0, len(table), EXACT_BATCH))
+        null, exceed, _ = _draw(nulls, lambda n: table[next(draws) :][:n], observed, len(table), None, progress)
+        p = exceed / len(table)
+        h = None
+    else:
+        rng = np.random.default_rng(seed)
+        h = sequential_h if sequential_h and not all(null.exact_cheap for null in nulls) else None
+        null, exceed, hit_at = _draw(
+            nulls, lambda n: np.stack([permute(rng) for _ in range(n)]), observed, n_permutations, h, progress
+        )
+        p = _p_values(exceed, len(null), hit_at, h)
+    note = unit.too_few("a permutation test")
+    if note:
+        p = np.full_like(p, np.nan, dtype=float)
     layer_p = p[1:].reshape(observed.shape)
     return SelectionTest(
         probes=probes,
@@ -319,7 +388,27 @@ def selection_test(
         scheme=scheme,
         max_permutations=n_permutations,
         sequential=h is not None,
+        unit=unit.noun,
+        n_units=unit.n_units,
+        exact=exact,
+        min_p=min_p,
+        note=note,
     )
+
+
+def relabel_groups_all(codes: np.ndarray, groups: np.ndarray, folds: Sequence[Fold]) -> np.ndarray:
+    """``(N, n)``: the clip labels of every distinct labelling of the groups (group-level scheme: every
+    arrangement within each pool, combined), the real labelling first."""
+    unit = inference_unit(codes, groups)
+    unit_label = unit.unit_label.astype(codes.dtype)
+    pools = _group_pools(unit, folds, len(codes))
+    rows = []
+    for choice in product(*(relabelings(unit_label[pool]) for pool in pools)):
+        new = unit_label.copy()
+        for pool, arranged in zip(pools, choice, strict=True):
+            new[pool] = arranged
+        rows.append(relabel_groups(codes, unit, new))
+    return np.stack(rows)
 
 
 def chance_table(test: SelectionTest, probe: str | None = None) -> pd.DataFrame:

@@ -46,11 +46,13 @@ BOOTSTRAP_COLUMNS = [
     "unit",
 ]
 BOOTSTRAP_TEXT = (
-    "Per (model, task, probe), its best layer by mean Macro-F1 over folds (macro_f1). Bootstrap over clips "
-    "(clustered by speaker/group when there are groups, stratified by class) of the stored out-of-fold "
-    "predictions, probes not refitted: macro_f1_oof is the Macro-F1 of the predictions pooled over folds, "
-    "oof_ci its 2.5–97.5 percentiles; p_best: share of resamples in which this layer has the probe's highest "
-    "out-of-fold Macro-F1; best_layer_distribution: every layer that is best in at least 5 % of resamples."
+    "Per (model, task, probe), its best layer by mean Macro-F1 over folds (macro_f1). Bootstrap over the unit "
+    "(clips, or whole groups when the label is constant within groups; stratified by class) of the stored out-of-"
+    "fold predictions, probes not refitted: macro_f1_oof is the Macro-F1 of the predictions pooled over folds, "
+    "oof_ci its 2.5–97.5 percentiles: the spread of the out-of-fold score at this layer for these fitted probes, "
+    "not an interval of the best-layer score (that is the corrected t); none when a class has fewer than 5 units;"
+    " p_best: share of resamples in which this layer has the probe's highest out-of-fold Macro-F1; "
+    "best_layer_distribution: every layer that is best in at least 5 % of resamples."
 )
 
 
@@ -95,7 +97,7 @@ def best_uncertainty(boot: pd.DataFrame | None, model: str, task: str, probe: st
     ``p_best`` (within the probe), ``p_best_overall`` (over the model's probes) and the best-layer
     distribution text; NaN / "" without them."""
     out = {k: np.nan for k in ("macro_f1_oof", "oof_ci_low", "oof_ci_high", "p_best", "p_best_overall")}
-    out.update(best_layer_distribution="", unit="")
+    out.update(best_layer_distribution="", unit="", over="", note="")
     if boot is None or boot.empty or pd.isna(layer):
         return out
     rows = boot[(boot["model"] == model) & (boot["task"] == task) & (boot["probe"] == probe)]
@@ -111,8 +113,15 @@ def best_uncertainty(boot: pd.DataFrame | None, model: str, task: str, probe: st
         p_best_overall=float(r["p_best_overall"]),
         best_layer_distribution=best_layer_distribution(rows, model, task, probe),
         unit=str(r["unit"]),
+        over=_text(r.get("over")),
+        note=_text(r.get("note")),
     )
     return out
+
+
+def _text(value) -> str:
+    """A CSV cell as text ("" for an empty cell, which pandas reads as NaN)."""
+    return value if isinstance(value, str) else ""
 
 
 def bootstrap_best_table(boot: pd.DataFrame | None, best: pd.DataFrame) -> pd.DataFrame:
@@ -144,6 +153,13 @@ def uncertainty_warnings(manifest: Mapping) -> list[str]:
                 f"not match); each was folded as a group of its own."
             )
     for task, info in ((manifest or {}).get("cv") or {}).items():
+        unit, noun = (info or {}).get("unit") or {}, (info or {}).get("group_name") or ""
+        if unit.get("kind") == "clip" and (info or {}).get("grouped") and noun != "speaker":
+            out.append(
+                f"Task {task}: the label varies within each {noun or 'group'}, so clips are the unit of its tests "
+                f"and bootstraps; if the label is a property of a smaller unit inside each {noun or 'group'} (a "
+                "speaker), give that unit as the group, or the p-values and intervals are too small."
+            )
         n_test = int((info or {}).get("folds_missing_test_class") or 0)
         n_train = int((info or {}).get("folds_missing_train_class") or 0)
         if n_test or n_train:

@@ -27,6 +27,26 @@ def print_takeaways(sentences: list[str], console: Console) -> None:
         console.print(line, highlight=False)
 
 
+def _num(value) -> str:
+    return "–" if value is None or value != value else f"{value:.3g}"  # NaN: not computed (see the plan lines)
+
+
+def plan_lines(data, tasks: list[str]) -> list[str]:
+    """Per task: the fold plan and the unit of inference in words, and what too few units leave out (and why)."""
+    from ..analysis.units import too_few_text
+
+    out = []
+    for task in tasks:
+        cv = (data.manifest.get("cv") or {}).get(task) or {}
+        line = "; ".join(x for x in (cv.get("plan"), cv.get("unit_text")) if x)
+        few = too_few_text(data.unit(task), "a permutation test, a bootstrap interval or a paired gap")
+        if few:
+            line += f". {few}; the interval is the corrected t over {cv.get('n_folds_total', '?')} folds"
+        if line:
+            out.append(f"{task}: {line}")
+    return out
+
+
 def print_best(out: Path) -> None:
     """The primary probe's best layer per (model, task) beside the baselines and the selection-aware p,
     then the other probes' best scores (secondary), and where the outputs are."""
@@ -49,9 +69,9 @@ def print_best(out: Path) -> None:
         "depth",
         f"Macro-F1 {data.primary} (95% CI)",
         "best in",
-        *(["p (selection-aware)", "q"] if tested else []),
+        *(["p (selection-aware)", "q", "min p"] if tested else []),
         *base,
-        *[f"{c.split('_')[1]} (secondary)" for c in second],
+        *[f"{c.split('_')[1]} (secondary, not tested for selection)" for c in second],
         title=f"Best layer per task (primary probe: {data.primary})",
     )
     for r in table.to_dict("records"):
@@ -62,13 +82,17 @@ def print_best(out: Path) -> None:
             f"{r['relative_depth']:.2f}",
             f"{r['macro_f1']:.3f} ± {r['ci95']:.3f}",
             "–" if pd.isna(r["p_best"]) else f"{100 * r['p_best']:.0f}%",
-            *([f"{r['p_value']:.3g}", f"{r['q_value']:.3g}"] if tested else []),
+            *([_num(r["p_value"]), _num(r["q_value"]), _num(r.get("min_p"))] if tested else []),
             *[f"{r[c]:.3f}" for c in base],
             *[f"{r[c]:.3f}" for c in second],
         )
     out_console = stdout()
     out_console.print(view)
-    out_console.print("95% CI: corrected resampled t; best in: share of bootstrap resamples (bootstrap.csv)")
+    out_console.print(
+        "95% CI: corrected resampled t over the folds; best in: share of bootstrap resamples (bootstrap.csv)"
+    )
+    for line in plan_lines(data, sorted(set(table["task"]))):
+        out_console.print(line, highlight=False, soft_wrap=True)
     print_takeaways(shows, out_console)
     for what in ("results.csv", "summary.csv", "bootstrap.csv", "figures", "manifest.json", "report.html"):
         out_console.print(f"{what:>14}: {out / what}")

@@ -22,7 +22,10 @@ RareClassesOpt = typer.Option(
     help="Classes with fewer clips (or speakers) than the folds need: drop (with a counted reason; they leave the "
     "Macro-F1 label set) or merge[:NAME] (one rest class, default 'other').",
 )
-BootstrapOpt = typer.Option(1000, "--bootstrap", help="Bootstrap resamples over clips (0: skip).")
+GroupNameOpt = typer.Option(
+    None, "--group-name", help="What a group is (speaker, language, dialogue, word) [default: the task's declaration]."
+)
+BootstrapOpt = typer.Option(1000, "--bootstrap", help="Bootstrap resamples over the unit: clips or groups (0: skip).")
 KnnKOpt = typer.Option(5, "--knn-k", help="KNN probe: neighbours.")
 MlpHiddenOpt = typer.Option(256, "--mlp-hidden", help="MLP probe: hidden units.")
 MlpAlphaOpt = typer.Option(1e-4, "--mlp-alpha", help="MLP probe: L2 penalty.")

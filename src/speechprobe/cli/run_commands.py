@@ -69,6 +69,7 @@ from .probe_options import (
     BootstrapOpt,
     CueRepeatsOpt,
     CvOpt,
+    GroupNameOpt,
     KnnKOpt,
     LinearCOpt,
     MlpAlphaOpt,
@@ -141,6 +142,7 @@ def run(
     cv: str = CvOpt,
     ungrouped: bool = UngroupedOpt,
     rare_classes: str = RareClassesOpt,
+    group_name: str | None = GroupNameOpt,
     bootstrap: int = BootstrapOpt,
     knn_k: int = KnnKOpt,
     mlp_hidden: int = MlpHiddenOpt,
@@ -187,6 +189,7 @@ def run(
         cv=cv,
         ungrouped=ungrouped,
         rare_classes=rare_classes,
+        group_name=group_name,
         bootstrap=bootstrap,
         knn_k=knn_k,
         mlp_hidden=mlp_hidden,
@@ -369,6 +372,7 @@ def probe(
     cue_repeats: int | None = typer.Option(None, "--cue-repeats", help=CUE_REPEATS_HELP + " [default: the run's]."),
     cv: str | None = keep_run_value(CvOpt),
     ungrouped: bool | None = typer.Option(None, "--ungrouped/--grouped", help=UngroupedOpt.help),
+    group_name: str | None = typer.Option(None, "--group-name", help=GroupNameOpt.help),
     bootstrap: int | None = keep_run_value(BootstrapOpt),
     knn_k: int | None = keep_run_value(KnnKOpt),
     mlp_hidden: int | None = keep_run_value(MlpHiddenOpt),
@@ -387,7 +391,7 @@ def probe(
     chosen |= dict(mlp_hidden=mlp_hidden, mlp_alpha=mlp_alpha, mlp_epochs=mlp_epochs, mlp_solver=mlp_solver)
     chosen |= dict(mlp_early_stopping=mlp_early_stopping, mlp_early_stopping_min_train=mlp_early_stopping_min_train)
     chosen |= dict(linear_c=linear_c, cue_probes=cue_probes, erasure=erasure, layer_weights=layer_weights)
-    chosen |= dict(cue_repeats=cue_repeats)
+    chosen |= dict(cue_repeats=cue_repeats, group_name=group_name)
     given = {k: v for k, v in chosen.items() if v is not None}
     from ..pipeline import load_extracted, probe_and_report
 

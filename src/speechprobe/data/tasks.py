@@ -53,7 +53,8 @@ class Task:
     extracts one from the id column (its first capture group, else the whole match) where the
     dataset has no such column. ``split`` is the split to read (None: the only split, or ``test``).
     ``group_caveat`` says where the groups do not hold speakers out (e.g. dialogues whose speakers recur
-    across dialogues); the report repeats it.
+    across dialogues); the report repeats it. ``group_name`` says what one group is (speaker, language,
+    dialogue, word): the report's and the statistics' unit name (``--group-name`` overrides it).
 
     ``dimension`` is the task's place in Dynamic-SUPERB's taxonomy (``DIMENSIONS``); ``paralinguistic``
     is derived from it (a bool given in its place, as older callers do, means paralinguistic or
@@ -95,6 +96,7 @@ class Task:
     question: str = ""
     card: tuple[str, ...] = ()
     unverified: tuple[str, ...] = ()
+    group_name: str = ""  # what a group is (speaker, language, dialogue, word); "" : "group"
 
     def __post_init__(self) -> None:
         dimension = self.dimension
@@ -110,6 +112,8 @@ class Task:
             object.__setattr__(self, "group_column", chosen.column)
             object.__setattr__(self, "group_pattern", chosen.pattern)
             object.__setattr__(self, "group_caveat", self.group_caveat or chosen.caveat)
+        if self.group_by and not self.group_name:
+            object.__setattr__(self, "group_name", self.group_by)
 
     @property
     def paralinguistic(self) -> bool:
@@ -123,7 +127,7 @@ class Task:
             raise ConfigError(f"--group-by {kind}: task {self.name} has no {kind} grouping (it has {have})")
         g = self.groupings[kind]
         return dataclasses.replace(
-            self, group_by=kind, group_column=g.column, group_pattern=g.pattern, group_caveat=g.caveat
+            self, group_by=kind, group_column=g.column, group_pattern=g.pattern, group_caveat=g.caveat, group_name=kind
         )
 
     def group_source(self) -> str:

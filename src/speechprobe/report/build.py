@@ -13,6 +13,7 @@ from pathlib import Path
 import pandas as pd
 
 from ..analysis.curves import DEFAULT_TOL, baseline_gain, curve_shapes, paralinguistic_summary
+from ..analysis.units import withhold_columns, withhold_shapes
 from ..errors import SpeechprobeError
 from ..files import write_text
 from ..rundir import MANIFEST, RESULTS, RUN_FILE, SUMMARY
@@ -33,6 +34,7 @@ def run_headline(data: RunData, chance: pd.DataFrame | None = None) -> pd.DataFr
     gains = baseline_gain(
         data.summary, data.baselines, "macro_f1", data.results, data.depths, data.primary, ratios=data.ratios
     )
+    gains = withhold_columns(gains, data.withheld("a paired gap"), ["gain_ci95"])
     levels = {r.task: float(r.chance_macro_f1) for r in chance.itertuples() if pd.notna(r.chance_macro_f1)}
     return headline_table(
         data.summary, gains, levels, data.primary, data.baselines, data.depths, data.permutation, data.bootstrap
@@ -109,9 +111,11 @@ def build_report(run_dir: Path, title: str | None = None) -> Path:
     data = load_run(run_dir)
     chance = chance_table(data)
     shapes = curve_shapes(data.summary, "macro_f1", DEFAULT_TOL, data.depths, data.results, data.ratios)
+    shapes = withhold_shapes(shapes, data.withheld("a paired gap between layers"))
     gains = baseline_gain(
         data.summary, data.baselines, "macro_f1", data.results, data.depths, data.primary, ratios=data.ratios
     )
+    gains = withhold_columns(gains, data.withheld("a paired gap"), ["gain_ci95"])
     para = paralinguistic_summary(gains, data.tasks_meta)
     table = main_table(data, chance, shapes)
     headline = run_headline(data, chance)

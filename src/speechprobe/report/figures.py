@@ -39,7 +39,8 @@ HEADLINE_CAPTION = (
 FINGERPRINT_CAPTION = (
     "Depth fingerprints on relative depth (0 = input embedding, 1 = last layer): per task and model, the peak "
     "layer of the primary probe ({primary}; dot) and the first layer reaching 90% of the rise above chance (bar), "
-    "each with its 95% bootstrap interval over folds (fingerprints.csv)."
+    "each with its 95% bootstrap interval over folds where a class has at least 5 units and there are 5 folds "
+    "(else no interval; fingerprints.csv's note says why)."
 )
 
 

@@ -15,7 +15,8 @@ from collections.abc import Mapping
 import numpy as np
 import pandas as pd
 
-from ..analysis.uncertainty import uncertainty_warnings
+from ..analysis.uncertainty import best_uncertainty, uncertainty_warnings
+from ..analysis.units import plural
 from ..models.registry import nuisance_baselines
 from .load import RunData
 from .paired import paired_difference
@@ -37,28 +38,66 @@ def _perm_verdict(p: float, n: int, alpha: float = 0.05, q: float = float("nan")
     return f"is not distinguishable from shuffled labels at the {alpha:.0%} level ({chosen}{stats})"
 
 
+def _cell(row: pd.Series, key: str, default=""):
+    """A permutation.csv cell that older runs lack, or that pandas read as NaN."""
+    value = row.get(key, default)
+    return default if value is None or (isinstance(value, float) and np.isnan(value)) else value
+
+
+def _unit_words(row: pd.Series) -> str:
+    """What the test exchanged: "exact over all 32 labellings of 10 speakers", "1000 shuffles of 120 clips"."""
+    unit, n_units = str(_cell(row, "unit", "clip")), int(_cell(row, "n_units", 0) or 0)
+    what = plural(unit, n_units) if n_units else f"{unit}s"
+    if str(_cell(row, "exact", "")).lower() in ("true", "1", "1.0"):
+        return f"exact over all {int(row['n_permutations'])} labellings of {what}"
+    return f"labels shuffled over {what}"
+
+
 def _test_phrases(data: RunData, model: str, task: str) -> list[str]:
-    """The selection-aware test of a (model, task)'s best layer and its layers above empirical chance."""
+    """The selection-aware test of a (model, task)'s best layer and its layers above empirical chance, each
+    naming its unit; no p-value (and why) when the task has too few units."""
     out = []
     perm = data.permutation
     if perm is not None and not perm.empty:
         rows = perm[(perm["model"] == model) & (perm["task"] == task)]
         if not rows.empty:
             p = rows.iloc[0]
-            q = float(p["q_value"]) if pd.notna(p.get("q_value")) else float("nan")
-            verdict = _perm_verdict(float(p["p_value"]), int(p["n_permutations"]), q=q, n_layers=int(p["num_layers"]))
-            out.append(f"layer {int(p['layer'])} ({p['probe']}) {verdict}")
+            note = str(_cell(p, "note", ""))
+            if note or not np.isfinite(float(p["p_value"])):
+                out.append(
+                    f"layer {int(p['layer'])} ({p['probe']}) is not tested against shuffled labels "
+                    f"({note or 'no p-value'}; the interval is the corrected t over {_n_folds(p)} folds)"
+                )
+            else:
+                q = float(p["q_value"]) if pd.notna(p.get("q_value")) else float("nan")
+                verdict = _perm_verdict(
+                    float(p["p_value"]), int(p["n_permutations"]), q=q, n_layers=int(p["num_layers"])
+                )
+                min_p = float(_cell(p, "min_p", float("nan")))
+                floor = f"; smallest attainable p {min_p:.3g}" if np.isfinite(min_p) else ""
+                out.append(f"layer {int(p['layer'])} ({p['probe']}) {verdict} ({_unit_words(p)}{floor})")
     chance = data.chance
     if chance is not None and not chance.empty:
         rows = chance[(chance["model"] == model) & (chance["task"] == task)]
         if len(rows) > 1:
             top = rows.loc[rows["above_chance"].idxmax()]
+            tested = rows["p_holm"].notna().any()
             held = int((rows["p_holm"] <= 0.05).sum())
+            verdict = (
+                f"{held} of {len(rows)} layers are above chance after Holm's correction"
+                if tested
+                else "no layer is tested against it (too few units)"
+            )
             out.append(
                 f"score above empirical chance peaks at layer {int(top['layer'])} (+{top['above_chance']:.3f}); "
-                f"{held} of {len(rows)} layers are above chance after Holm's correction"
+                + verdict
             )
     return out
+
+
+def _n_folds(row: pd.Series) -> str:
+    n = _cell(row, "n_folds", "")
+    return str(int(n)) if n != "" else "the"
 
 
 def findings(data: RunData, table: pd.DataFrame, shapes: pd.DataFrame, para: pd.DataFrame) -> list[str]:
@@ -97,15 +136,30 @@ def _overview_sentence(data: RunData, probed: list[str]) -> str:
     )
 
 
+def _oof_phrase(data: RunData, r) -> list[str]:
+    """The out-of-fold score at the chosen layer with the spread of the bootstrap over its unit (or why none)."""
+    facts = best_uncertainty(data.bootstrap, r.model, r.task, r.probe, r.layer)
+    if not np.isfinite(facts["macro_f1_oof"]):
+        return []
+    if facts["note"]:
+        return [
+            f"out-of-fold Macro-F1 {fmt(facts['macro_f1_oof'])} at this layer (no bootstrap: {facts['note']}; "
+            f"the interval is the corrected t over {r.n_folds} folds)"
+        ]
+    spread = r.best_layer_distribution or f"layer {r.layer} in {100 * facts['p_best']:.0f} % of resamples"
+    over = facts["over"] or f"bootstrap over {facts['unit']}s"
+    return [
+        f"spread of the out-of-fold score at this layer {fmt(facts['macro_f1_oof'])} [{fmt(facts['oof_ci_low'])}, "
+        f"{fmt(facts['oof_ci_high'])}] ({over}; probes not refitted); best {r.probe} layer over "
+        f"resamples: {spread}"
+    ]
+
+
 def _peak_sentence(data: RunData, r, shape_of: pd.DataFrame | None) -> str:
     """One headline row as a sentence: its best layer, uncertainty, baseline, chance, curve shape and tests."""
-    parts = [f"layer {r.layer} of 0–{r.num_layers - 1}, {r.probe}; Macro-F1 {pm(r.macro_f1, r.ci95)}"]
-    if pd.notna(r.p_best):
-        spread = r.best_layer_distribution or f"layer {r.layer} in {100 * r.p_best:.0f} % of resamples"
-        parts.append(
-            f"out-of-fold Macro-F1 {fmt(r.macro_f1_oof)} [{fmt(r.oof_ci_low)}, {fmt(r.oof_ci_high)}] "
-            f"(bootstrap over clips); best {r.probe} layer over resamples: {spread}"
-        )
+    over = f" (corrected resampled t over {r.n_folds} folds)" if np.isfinite(r.ci95) else ""
+    parts = [f"layer {r.layer} of 0–{r.num_layers - 1}, {r.probe}; Macro-F1 {pm(r.macro_f1, r.ci95)}{over}"]
+    parts += _oof_phrase(data, r)
     if pd.notna(r.baseline_macro_f1):
         parts.append(f"baseline {r.best_baseline} {fmt(r.baseline_macro_f1)}")
     if pd.notna(r.chance_macro_f1):
@@ -168,8 +222,13 @@ def best_model_findings(data: RunData, table: pd.DataFrame) -> list[str]:
         if len(part) < 2:
             continue
         top, second = (r for r in part.sort_values("macro_f1", ascending=False).head(2).itertuples(index=False))
+        few = data.withheld("a paired gap").get(task)
+        if few:
+            out.append(f"On {task}, {top.model} and {second.model} are not compared ({few}); no best model is claimed.")
+            continue
         diff, half = paired_difference(data, task, top, second)
-        lead = f"{signed(diff)} ± {fmt(half)} over {second.model}, paired folds" if np.isfinite(half) else ""
+        paired = f"{top.n_folds} paired folds"
+        lead = f"{signed(diff)} ± {fmt(half)} over {second.model}, {paired}" if np.isfinite(half) else ""
         if np.isfinite(half) and diff - half > 0:
             out.append(f"On {task}, {top.model} is the best model (Macro-F1 {fmt(top.macro_f1)}; {lead}).")
         else:
@@ -183,6 +242,8 @@ def best_model_findings(data: RunData, table: pd.DataFrame) -> list[str]:
 
 def _shape_phrase(s: pd.Series, probe: str) -> str:
     """The claimed shape of one curve with the intervals of its defining differences."""
+    if s["shape"] == "undetermined" and "too few" in str(s["evidence"]):
+        return f"no shape is claimed for its {probe} curve (looks {s['shape_point']}; {s['evidence']})"
     if s["shape"] == "undetermined":
         return (
             f"the shape of its {probe} curve is undetermined (looks {s['shape_point']}, but not over the "
@@ -192,6 +253,7 @@ def _shape_phrase(s: pd.Series, probe: str) -> str:
         f"its {probe} curve is {s['shape']}"
         + (f" ({s['evidence']})" if s["evidence"] else "")
         + (f" ({s['concavity']}, curvature {s['curvature']:+.2f})" if s["concavity"] else "")
+        + " (shape not tested for selection)"
     )
 
 

@@ -49,7 +49,7 @@ HEADLINE_COLUMNS = [
     "gain",
     "gain_ci95",
     "p_value",  # the selection-aware permutation test of the best layer (NaN when not run)
-    "oof",  # out-of-fold Macro-F1 of the best layer, with its bootstrap interval over clips (bootstrap.csv)
+    "oof",  # out-of-fold Macro-F1 at the best layer, with its spread over a bootstrap of the unit (bootstrap.csv)
     "oof_lo",
     "oof_hi",
     "p_best",  # share of bootstrap resamples in which this layer is the probe's best

@@ -147,8 +147,13 @@ def _headline_cell(r) -> tuple[str, str]:
             f"best baseline {html.escape(r.baseline)} {_f(r.baseline_score)}; gain {_f(r.gain, signed=True)}"
             + (f" ± {_f(r.gain_ci95)}" if _num(r.gain_ci95) is not None else "")
         )
-    if _num(r.oof) is not None:
-        lines.append(f"out-of-fold Macro-F1 {_f(r.oof)} [{_f(r.oof_lo)}, {_f(r.oof_hi)}] (bootstrap over clips)")
+    if _num(r.oof) is not None and _num(r.oof_lo) is not None:
+        lines.append(
+            f"spread of the out-of-fold score at this layer {_f(r.oof)} [{_f(r.oof_lo)}, {_f(r.oof_hi)}] "
+            "(bootstrap over the task's unit, fitted probes)"
+        )
+    elif _num(r.oof) is not None:
+        lines.append(f"out-of-fold Macro-F1 {_f(r.oof)} (no bootstrap interval: too few units per class)")
     if _num(r.p_best) is not None:
         spread = r.best_layer_distribution or f"{float(r.p_best):.0%}"
         lines.append(f"best layer over resamples: {html.escape(str(spread))}")
@@ -415,33 +420,42 @@ def fingerprint_figure(table: pd.DataFrame, probe: str, order: Sequence[str] | N
 
 
 def _fingerprint_points(sel: pd.DataFrame, tasks: Sequence[str], model: str, offset: float) -> tuple[dict, dict]:
-    """One model's peak and 90 %-of-rise points (x, y, interval lo/hi, hover text), a row per task at -i + offset."""
+    """One model's peak and 90 %-of-rise points (x, y, interval lo/hi, hover text), a row per task at -i + offset.
+    A curve without intervals (too few units or folds: ``note``) gets no error bar and says why."""
     peak, d90 = {"x": [], "y": [], "lo": [], "hi": [], "t": []}, {"x": [], "y": [], "lo": [], "hi": [], "t": []}
     for i, task in enumerate(tasks):
         if task not in sel.index:
             continue
         r = sel.loc[task]
         y = -i + offset
+        note = r.get("note") if isinstance(r.get("note"), str) else ""
+        share = f"; this layer in {r.peak_share:.0%} of resamples" if not note else ""
         hover = (
             f"<b>{html.escape(model)} · {html.escape(task)}</b><br>peak at depth {r.peak_depth:.2f} "
-            f"[{r.peak_depth_lo:.2f}, {r.peak_depth_hi:.2f}] (layer {int(r.peak_layer)}, Macro-F1 "
-            f"{r.peak_score:.3f}; this layer in {r.peak_share:.0%} of resamples)"
+            f"{_bracket(r.peak_depth_lo, r.peak_depth_hi)}(layer {int(r.peak_layer)}, "
+            f"Macro-F1 {r.peak_score:.3f}{share})"
         )
         if int(r.d90_layer) >= 0:
-            hover += f"<br>90 % of the rise at {r.d90_depth:.2f} [{r.d90_depth_lo:.2f}, {r.d90_depth_hi:.2f}]"
+            hover += f"<br>90 % of the rise at {r.d90_depth:.2f} {_bracket(r.d90_depth_lo, r.d90_depth_hi)}"
             d90["x"].append(float(r.d90_depth))
             d90["y"].append(y)
-            d90["lo"].append(float(r.d90_depth - r.d90_depth_lo))
-            d90["hi"].append(float(r.d90_depth_hi - r.d90_depth))
+            d90["lo"].append(_num(r.d90_depth - r.d90_depth_lo) or 0.0)
+            d90["hi"].append(_num(r.d90_depth_hi - r.d90_depth) or 0.0)
             d90["t"].append(hover)
         else:
             hover += "<br>never rises above chance"
         peak["x"].append(float(r.peak_depth))
         peak["y"].append(y)
-        peak["lo"].append(float(r.peak_depth - r.peak_depth_lo))
-        peak["hi"].append(float(r.peak_depth_hi - r.peak_depth))
-        peak["t"].append(hover + f"<br>bootstrap over {int(r.n_folds)} folds")
+        peak["lo"].append(_num(r.peak_depth - r.peak_depth_lo) or 0.0)
+        peak["hi"].append(_num(r.peak_depth_hi - r.peak_depth) or 0.0)
+        how = f"no interval: {html.escape(note)}" if note else f"bootstrap over {int(r.n_folds)} folds"
+        peak["t"].append(hover + f"<br>{how}")
     return peak, d90
+
+
+def _bracket(lo, hi) -> str:
+    """ "[0.20, 0.40] " for a finite interval, else ""."""
+    return f"[{lo:.2f}, {hi:.2f}] " if _num(lo) is not None and _num(hi) is not None else ""
 
 
 def _fingerprint_trace(name: str, pts: dict, symbol: str, model: str, colour: str) -> dict:

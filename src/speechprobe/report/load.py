@@ -21,8 +21,9 @@ import pandas as pd
 from ..analysis.inputs import read_table
 from ..analysis.outputs import AnalysisOutput, read_outputs
 from ..analysis.primary import primary_probe
-from ..analysis.selection import CHANCE_COLUMNS, PERMUTATION_COLUMNS
+from ..analysis.selection import CHANCE_COLUMNS, PERMUTATION_COLUMNS, UNIT_COLUMNS
 from ..analysis.summary import SUMMARY_COLUMNS, chance_levels, fold_size_ratios, read_results, summarize
+from ..analysis.units import fold_plan_text, unit_from_manifest, withheld
 from ..csvsafe import read_csv
 from ..errors import SpeechprobeError
 from ..models.registry import default_baselines
@@ -56,11 +57,29 @@ class RunData:
 
     @property
     def fold_plan(self) -> str:
-        """The cross-validation plan in words: ``"5 folds"``, or ``"5 × 5 folds (5 repeats)"``; "" if unknown."""
+        """The cross-validation plan in words, from manifest.json's ``cv`` (the plan each task really had:
+        "leave-one-language-out cross-validation (2 folds, one per language)"; tasks with different plans are
+        named); runs without it: ``"5 folds"`` or ``"5 × 5 folds (5 repeats)"`` from the config; "" if unknown."""
+        cv = self.manifest.get("cv") or {}
+        texts = {t: (i.get("plan") or fold_plan_text(i)) for t, i in cv.items() if isinstance(i, dict)}
+        texts = {t: x for t, x in texts.items() if x}
+        distinct = list(dict.fromkeys(texts.values()))
+        if len(distinct) == 1:
+            return distinct[0]
+        if distinct:
+            return "; ".join(f"{x} for {', '.join(t for t in texts if texts[t] == x)}" for x in distinct)
         folds, repeats = self.config.get("folds"), int(self.config.get("repeats") or 1)
         if not folds:
             return ""
         return f"{folds} folds" if repeats == 1 else f"{repeats} × {folds} folds ({repeats} repeats)"
+
+    def unit(self, task: str) -> dict:
+        """The task's unit of inference (manifest.json ``cv[task].unit``; empty for older runs)."""
+        return unit_from_manifest(self.manifest, task)
+
+    def withheld(self, what: str) -> dict[str, str]:
+        """Task -> why ``what`` is not computed there (too few units per class; :mod:`..analysis.units`)."""
+        return withheld(self.manifest, what)
 
     @property
     def tasks_meta(self) -> dict:
@@ -194,7 +213,8 @@ def _read_analysis(data: RunData, run_dir: Path) -> None:
             data.problems.append(f"{name} is ignored: this run's analysis.json is missing")
             continue
         try:
-            setattr(data, attr, read_table(run_dir / name, columns))
+            required = [c for c in columns if c not in UNIT_COLUMNS]  # runs written before the unit columns
+            setattr(data, attr, read_table(run_dir / name, required))
         except (SpeechprobeError, ValueError, pd.errors.ParserError, pd.errors.EmptyDataError, OSError) as e:
             data.problems.append(f"{name} cannot be used ({e})")
 

@@ -52,15 +52,18 @@ MAIN_TABLE_COLUMNS = [
 MAIN_TABLE_TEXT = (
     "Best layer of the primary probe ({primary}) by mean Macro-F1 (over the task's fixed label set) over folds, "
     "± 95% CI (corrected resampled t, Nadeau & Bengio 2003); macro_f1_oof: out-of-fold Macro-F1 (predictions "
-    "pooled over folds) with its bootstrap interval over clips (oof_ci); p_best: share of resamples in which this "
+    "pooled over folds) with the spread of the out-of-fold score at this layer from a bootstrap over the task's unit "
+    "(oof_ci; none when a class has fewer than 5 units); p_best: share of resamples in which this "
     "layer has the probe's highest out-of-fold Macro-F1; shape: the claimed curve shape (undetermined when its "
     "defining differences are within the uncertainty); baseline columns: each hand-crafted feature set with the "
     "same probe; gain: model − best baseline; chance: max(majority, uniform) Macro-F1; majority_*: always the most "
     "frequent class (Macro-F1 2p/(1+p)/k, accuracy p, p its share, k classes); stratified_*: a random class drawn "
     "with the class shares (expected Macro-F1 1/k, accuracy Σ share²), both from the task's scored clips; "
     "p_value / q_value: the "
-    "selection-aware permutation test of the best layer and its Benjamini–Hochberg q across the run; "
-    "secondary_*: the other probes' own best layer and score (secondary: they do not define the best layer)."
+    "selection-aware permutation test of the best layer and its Benjamini–Hochberg q across the run (min_p: the "
+    "smallest p that test can give; p empty when a class has fewer than 5 units); "
+    "secondary_*: the other probes' own best layer and score (secondary: they do not define the best layer; "
+    "not tested for selection: the maximum over layers, chosen on the test folds, without a permutation test)."
 )
 
 
@@ -113,7 +116,8 @@ def main_table(data: RunData, chance: pd.DataFrame | None = None, shapes: pd.Dat
         if not scores.empty:
             table[name] = table["task"].map(scores).astype(float)
     if data.permutation is not None and not data.permutation.empty:
-        tested = data.permutation[data.permutation["probe"] == data.primary][["model", "task", "p_value", "q_value"]]
+        cols = ["model", "task", "p_value", "q_value", *(["min_p"] if "min_p" in data.permutation else [])]
+        tested = data.permutation[data.permutation["probe"] == data.primary][cols]
         table = table.merge(tested.drop_duplicates(["model", "task"]), on=["model", "task"], how="left")
     secondary = secondary_best(data.summary, data.primary, data.depths)
     if not secondary.empty:
@@ -155,7 +159,8 @@ def detail_tables(
             "Best layer per model, task and probe",
             best.rename(columns={"mean": "macro_f1", "n": "n_folds"}),
             f'Every probe\'s own best layer (the primary probe, {data.primary}, defines "the best layer"); '
-            "ties go to the lowest layer; relative depth = layer / (layers − 1); ci95: corrected resampled t.",
+            "ties go to the lowest layer; relative depth = layer / (layers − 1); ci95: corrected resampled t. Only the "
+            "primary probe's best layer is tested for selection (permutation.csv); the others are not.",
         ),
         Table("Best-layer uncertainty", bootstrap_best_table(data.bootstrap, best), BOOTSTRAP_TEXT),
         Table(

@@ -182,7 +182,10 @@ def _task(name: str, labels: tuple[str, ...], n_default: int, cue: str, para: bo
     True: paralinguistic)."""
 
     def deco(fn: TaskGenerator) -> TaskGenerator:
-        register(Task(name, labels, para, "synthetic", cue, group_column="group", **datasheet_words(name)))
+        # group: the voice; the sentence session (speaker_id); the word, each with its own voices (stress)
+        noun = {"speaker_id": "session", "stress": "word"}.get(name, "speaker")
+        words = datasheet_words(name)
+        register(Task(name, labels, para, "synthetic", cue, group_column="group", group_name=noun, **words))
         _GENERATORS[name] = fn
         DEFAULT_N_PER_CLASS[name] = n_default
         return fn
