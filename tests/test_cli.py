@@ -17,15 +17,18 @@ def cli(*args: str, cwd=None) -> subprocess.CompletedProcess:
     [
         (["run", "--bogus"], "No such option: --bogus"),
         (["run", "--tasks", "accent", "--models", "whisper-bsae"], "did you mean whisper-base"),
-        (["run", "--tasks", "nosuchtask", "--baselines", "mfcc"], "unknown task 'nosuchtask'"),
-        (["run", "--tasks", "accent", "--folds", "0"], "--folds 0: need at least 2 folds"),
-        (["run", "--tasks", "accent", "--window", "wide"], "choose full or trimmed"),
-        (["run", "--tasks", "accent", "--device", "cpu", "--dtype", "fp16"], "needs --device cuda"),
+        (["run", "--tasks", "nosuchtask", "--baselines-only", "--baselines", "mfcc"], "unknown task 'nosuchtask'"),
+        (["run", "--tasks", "accent", "--baselines-only", "--folds", "0"], "--folds 0: need at least 2 folds"),
+        (["run", "--tasks", "accent", "--baselines-only", "--window", "wide"], "choose full or trimmed"),
+        (["run", "--tasks", "accent", "--baselines-only", "--device", "cpu", "--dtype", "fp16"], "needs --device cuda"),
+        (["run", "--tasks", "accent"], "--models is required"),
+        (["run", "--tasks", "accent", "--models", "mfcc", "--baselines-only"], "--baselines-only excludes --models"),
+        (["extract", "--tasks", "accent"], "pass --baselines-only to run the baselines alone"),
         (["probe", "/nonexistent/run"], "no state.json"),
     ],
 )
 def test_bad_input_gets_one_clear_line(args, message, tmp_path):
-    r = cli(*args, "--out", str(tmp_path / "run")) if args[0] == "run" else cli(*args)
+    r = cli(*args, "--out", str(tmp_path / "run")) if args[0] in ("run", "extract") else cli(*args)
     assert r.returncode == 2
     assert message in r.stderr.replace("\n", " ")
     assert "Traceback" not in r.stderr

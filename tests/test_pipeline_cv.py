@@ -142,9 +142,21 @@ def test_cli_extract_then_probe_with_cv_options(tones, tmp_path):
 
     out = str(tmp_path / "run")
     common = ["--no-progress"]
-    r = cli("extract", "--tasks", str(tones), "--baselines", "mfcc", "--out", out, *common)
+    r = cli("extract", "--tasks", str(tones), "--baselines-only", "--baselines", "mfcc", "--out", out, *common)
     assert r.returncode == 2 and "--folds 5 needs (5): 'high' 4" in r.stderr  # checked before extracting
-    r = cli("extract", "--tasks", str(tones), "--baselines", "mfcc", "--out", out, "--folds", "3", *common)
+    r = cli(
+        "extract",
+        "--tasks",
+        str(tones),
+        "--baselines-only",
+        "--baselines",
+        "mfcc",
+        "--out",
+        out,
+        "--folds",
+        "3",
+        *common,
+    )
     assert r.returncode == 0, r.stderr
     r = cli("probe", out, "--folds", "3", "--repeats", "2", "--knn-k", "3", "--bootstrap", "50", "--probes", "knn")
     assert r.returncode == 0, r.stderr

@@ -24,7 +24,12 @@ def split_list(value: str | None) -> list[str]:
     return [v.strip() for v in (value or "").split(",") if v.strip() and v.strip().lower() != "none"]
 
 
-ModelsOpt = typer.Option("", "--models", "-m", help="Comma-separated names, local dirs or hub ids [default: none].")
+ModelsOpt = typer.Option(
+    "", "--models", "-m", help="Comma-separated names, local dirs or hub ids (required unless --baselines-only)."
+)
+BaselinesOnlyOpt = typer.Option(
+    False, "--baselines-only", help="Run without --models: the hand-crafted baselines alone (see --baselines)."
+)
 TasksOpt = typer.Option(
     ..., "--tasks", "-t", help="Comma-separated task names, NAME=DIR, manifest CSVs, dataset folders or HF ids."
 )
@@ -109,6 +114,19 @@ def dataset_columns(audio: str | None, label: str | None, group: str | None) -> 
     return {k: v for k, v in cols.items() if v is not None} or None
 
 
+def model_list(models: str, baselines_only: bool) -> list[str]:
+    """``--models`` as a list; missing it is an error unless ``--baselines-only`` says the user means it."""
+    chosen = split_list(models)
+    if not chosen and not baselines_only:
+        raise ConfigError(
+            "--models is required (e.g. --models whisper-tiny.en; `speechprobe models` lists them); "
+            "pass --baselines-only to run the baselines alone"
+        )
+    if chosen and baselines_only:
+        raise ConfigError(f"--baselines-only excludes --models {models}; pass one")
+    return chosen
+
+
 def extraction_fields(
     models: str,
     tasks: str,
@@ -119,11 +137,12 @@ def extraction_fields(
     n_per_class: int | None,
     max_batch_seconds: float | None,
     max_clip_seconds: float,
+    baselines_only: bool = False,
 ) -> dict:
     """The RunConfig fields that ``run`` and ``extract`` take alike, from their options."""
     chosen = {} if baselines is None else {"baselines": split_list(baselines)}  # None: the registry's defaults
     return dict(
-        models=split_list(models),
+        models=model_list(models, baselines_only),
         tasks=split_list(tasks),
         out=out,
         pooling=pooling,

@@ -17,6 +17,7 @@ from .options import (
     ActorsOpt,
     AddressOpt,
     AudioColOpt,
+    BaselinesOnlyOpt,
     BaselinesOpt,
     BatchOpt,
     CacheOpt,
@@ -100,6 +101,7 @@ def run(
     window: str = WindowOpt,
     pooling: str = PoolingOpt,
     baselines: str | None = BaselinesOpt,
+    baselines_only: bool = BaselinesOnlyOpt,
     cache: Path | None = CacheOpt,
     device: str = DeviceOpt,
     dtype: str | None = DtypeOpt,
@@ -153,7 +155,16 @@ def run(
     existing = existing_mode(resume, overwrite)
     cfg = RunConfig(
         **extraction_fields(
-            models, tasks, out, pooling, baselines, random_init, n_per_class, max_batch_seconds, max_clip_seconds
+            models,
+            tasks,
+            out,
+            pooling,
+            baselines,
+            random_init,
+            n_per_class,
+            max_batch_seconds,
+            max_clip_seconds,
+            baselines_only,
         ),
         drop_duplicates=drop_duplicates,
         columns=dataset_columns(audio_column, label_column, group_column),
@@ -277,6 +288,7 @@ def extract(
     window: str = WindowOpt,
     pooling: str = PoolingOpt,
     baselines: str | None = BaselinesOpt,
+    baselines_only: bool = BaselinesOnlyOpt,
     cache: Path | None = CacheOpt,
     device: str = DeviceOpt,
     dtype: str | None = DtypeOpt,
@@ -308,7 +320,16 @@ def extract(
     existing = existing_mode(resume, overwrite)
     cfg = RunConfig(
         **extraction_fields(
-            models, tasks, out, pooling, baselines, random_init, n_per_class, max_batch_seconds, max_clip_seconds
+            models,
+            tasks,
+            out,
+            pooling,
+            baselines,
+            random_init,
+            n_per_class,
+            max_batch_seconds,
+            max_clip_seconds,
+            baselines_only,
         ),
         drop_duplicates=drop_duplicates,
         columns=dataset_columns(audio_column, label_column, group_column),
