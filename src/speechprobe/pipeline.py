@@ -31,6 +31,7 @@ from .errors import ConfigError, SpeechprobeError
 from .features.engine import LocalEngine
 from .features.extract import ClipMeta, extract
 from .features.store import FeatureSpace, FeatureStore
+from .interrupts import saved, say
 from .models.base import RANDOM_SUFFIX
 from .models.registry import family, load_model, resolve_model
 from .rundir import RESULT_COLUMNS, STATE, RunDir, sort_results, versions
@@ -146,13 +147,17 @@ def _extract(cfg: RunConfig, existing: str) -> tuple[dict[str, list[ClipMeta]], 
     for name in _model_list(cfg):
         _weights(name, cfg)  # unknown names fail before any work
     run_dir = RunDir(cfg.out)
-    run_dir.claim("extract", cfg.stage_config("extract"), existing)
+    outcome = run_dir.claim("extract", cfg.stage_config("extract"), existing)
     with using_cache(cfg.cache) as root, capture_warnings() as wlog:
         mark = wlog.mark()
         records = _open_tasks(cfg, root)
         state = RunState()
         min_seconds = _extract_models(cfg, records, state, store := FeatureStore(root / "features"))
         extract_cues(cfg, records, state, store)  # the cue analyses' targets, when cfg asks for them
+        if outcome == "resumed":
+            reused = sum(e["reused"] for e in state.extraction.values())
+            total = reused + sum(e["computed"] for e in state.extraction.values())
+            say(f"resuming {cfg.out}: {reused} of {total} clip features were cached")
         finished = [finish_task(rec.task, rec.source, rec.clips, cfg, min_seconds, state.warnings) for rec in records]
         state.library_warnings = wlog.as_json(since=mark)
     for rec, (clips, info, skipped) in zip(records, finished):  # every task checked before any file is written
@@ -196,6 +201,8 @@ def _extract_models(cfg: RunConfig, records: list[TaskRecord], state: RunState, 
                 engine, rec.source, space, cfg.pooling, budget, cfg.progress, f"{engine.name}/{rec.task.name}"
             )
             record_extraction(state.extraction, f"{engine.name}/{rec.task.name}", report, t0, budget)
+            pairs = len(_model_list(cfg)) * len(records)
+            saved("extract", f"the features of {len(state.extraction)} of {pairs} (model, task) pairs")
             if report.truncated:
                 state.truncated[f"{engine.name}/{rec.task.name}"] = report.truncated
             if not rec.clips:
@@ -256,7 +263,7 @@ def run_probes(
 
     run_dir = run_dir or RunDir(cfg.out)
     store = FeatureStore(cache_root(cfg.cache) / "features")
-    frames = []
+    frames, pairs = [], []
     for task, clips in clips_by_task.items():
         labels = [c.label for c in clips]
         groups = [c.group or "" for c in clips] if any(c.group for c in clips) and not cfg.ungrouped else None
@@ -269,9 +276,16 @@ def run_probes(
             continue
         state.cv[task] = plan.describe(labels, groups)
         label_set = state.tasks.get(task, {}).get("label_set") or sorted(set(labels))
-        for model, info in state.models.items():
-            key = probe_key(task, label_set, info["space"], clips, cfg)
-            frames.append(_probe_pair(cfg, run_dir, store, model, info, task, clips, groups, key, state))
+        pairs += [
+            (model, info, task, clips, groups, probe_key(task, label_set, info["space"], clips, cfg))
+            for model, info in state.models.items()
+        ]
+    done = sum(run_dir.partial_file(p[-1]).is_file() for p in pairs)
+    if done:
+        say(f"resuming {cfg.out}: probes of {done} of {len(pairs)} (model, task) pairs done, {len(pairs) - done} left")
+    for model, info, task, clips, groups, key in pairs:
+        frames.append(_probe_pair(cfg, run_dir, store, model, info, task, clips, groups, key, state))
+        saved("probe", f"probe results of {len(frames)} of {len(pairs)} (model, task) pairs")
     if not frames:
         raise ConfigError("no task could be probed: " + "; ".join(state.warnings[-len(clips_by_task) :]))
     return sort_results(pd.concat(frames, ignore_index=True))
@@ -428,7 +442,7 @@ def _probe_and_report(cfg: RunConfig, clips: dict[str, list[ClipMeta]], state: R
         run_cue_analyses(cfg, state.targets, load)  # before the layer analyses: depth fingerprints read cues.csv
         run_layer_analyses(cfg, load)
         if cfg.report:
-            build_report(cfg.out)
+            build_report(cfg.out, progress=cfg.progress)
     return results
 
 

@@ -231,7 +231,7 @@ def compute(unit: Unit) -> AnalysisResult:
     probe = _option(unit.settings, "probe", unit.settings.primary_probe)
     groups = group_columns(_option(unit.settings, "groups", tuple(CUE_GROUPS)))
     args = (unit.labels, targets, unit.cue_folds, groups, probe, unit.settings.seed, unit.probe_settings)
-    rows, notes = per_model(unit, erase_layers, *args)
+    rows, notes = per_model(unit, erase_layers, *args, by_layer=True, what="erasure")
     rows = rows.reindex(columns=COLUMNS)
     summary = erasure_summary(rows, unit)
     out = AnalysisResult(tables={ERASURE_CSV: rows, SUMMARY_CSV: summary}, notes=[f"erasure {n}" for n in notes])

@@ -269,7 +269,7 @@ def compute(unit: Unit) -> AnalysisResult:
     depth = model_depths(unit.run_dir)
     models = [m for m in unit.models if depth.get(m, 1) > 1]
     args = (unit.labels, unit.groups, unit.cue_folds, settings, unit.settings.seed)
-    rows, notes = per_model(unit, reference_rows, *args, models=models)
+    rows, notes = per_model(unit, reference_rows, *args, models=models, what="all-layers")
     rows = rows.reindex(columns=COLUMNS)
     rows["layer"] = rows["layer"].astype("Int64")
     notes += [f"{unit.task} {n}" for n in make_splits(*args[:3], settings.inner_folds, args[4])[1]]

@@ -212,7 +212,7 @@ def run(
 
         run_zeroshot_stage(zs, existing)
         if report:
-            build_report(cfg.out)
+            build_report(cfg.out, progress=cfg.progress)
     print_best(cfg.out)
 
 

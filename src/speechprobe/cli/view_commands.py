@@ -48,7 +48,7 @@ def report(
                 n_jobs=jobs,
                 progress=ctx.obj.progress,
             )
-        stdout().print(f"report: {build_report(run_dir)}")
+        stdout().print(f"report: {build_report(run_dir, progress=ctx.obj.progress)}")
 
 
 @app.command()
