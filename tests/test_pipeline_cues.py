@@ -31,7 +31,7 @@ def test_run_with_every_cue_analysis(tones, tiny_whisper, tmp_path):
     results = run(_cfg(tones, out, tiny_whisper, erasure=True, report=True))
     manifest = json.loads((out / "manifest.json").read_text())
     assert set(manifest["models"]) == {"tiny-whisper0", "mfcc"}  # the cues are a target, never a probed model
-    cues_extracted = manifest["extraction"]["cues/manifest"]  # the session cache may hold them already
+    cues_extracted = manifest["extraction"]["cues/tones"]  # the session cache may hold them already
     assert manifest["targets"]["cues"]["space"] and cues_extracted["computed"] + cues_extracted["reused"] == 24
     assert "cues" not in set(results["model"])
     cues = pd.read_csv(out / "cues.csv")
@@ -48,7 +48,7 @@ def test_run_with_every_cue_analysis(tones, tiny_whisper, tmp_path):
     assert set(weights["model"]) == {"tiny-whisper0"}
     html = (out / "report.html").read_text()
     for caption in (
-        "acoustic cues on manifest: ridge-regression R²",
+        "acoustic cues on tones: ridge-regression R²",
         "when LEACE erases a cue group",
         "All-layers reference",
     ):

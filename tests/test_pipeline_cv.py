@@ -60,12 +60,12 @@ def test_group_check_names_classes_and_fixes(tmp_path):
 def test_ungrouped_and_logo_and_repeats_end_to_end(tones, tmp_path):
     ungrouped = run(_cfg(tones, tmp_path / "u", folds=5, ungrouped=True))
     manifest = json.loads((tmp_path / "u" / "manifest.json").read_text())
-    assert manifest["tasks"]["manifest"]["grouped_folds"] is False
+    assert manifest["tasks"]["tones"]["grouped_folds"] is False
     assert any("--ungrouped" in w and "leakage" in w for w in manifest["warnings"])
-    assert manifest["cv"]["manifest"]["scheme"] == "stratified-kfold" and len(ungrouped) > 0
+    assert manifest["cv"]["tones"]["scheme"] == "stratified-kfold" and len(ungrouped) > 0
 
     logo = run(_cfg(tones, tmp_path / "l", cv="logo"))
-    cv = json.loads((tmp_path / "l" / "manifest.json").read_text())["cv"]["manifest"]
+    cv = json.loads((tmp_path / "l" / "manifest.json").read_text())["cv"]["tones"]
     assert cv["scheme"] == "leave-one-group-out" and cv["n_folds_total"] == 4 and cv["groups_per_class"]["low"] == 4
     assert sorted(logo.loc[logo.metric == "macro_f1", "fold"].unique()) == [0, 1, 2, 3]
 
@@ -73,7 +73,7 @@ def test_ungrouped_and_logo_and_repeats_end_to_end(tones, tmp_path):
     assert sorted(rep.loc[rep.metric == "macro_f1", "fold"].unique()) == list(range(6))
     assert sorted(rep.loc[rep.metric == "macro_f1_oof", "fold"].unique()) == [0, 1]
     manifest = json.loads((tmp_path / "r" / "manifest.json").read_text())
-    cv = manifest["cv"]["manifest"]
+    cv = manifest["cv"]["tones"]
     assert cv["repeats"] == 2 and len(cv["folds"]) == 6 and cv["test_train_ratio"] == pytest.approx(8 / 16)
     assert all(f["missing_test"] == [] and f["missing_train"] == [] for f in cv["folds"])
     settings = manifest["probe_settings"]["probes"]
@@ -88,7 +88,7 @@ def test_ungrouped_and_logo_and_repeats_end_to_end(tones, tmp_path):
     # 24 clips, 3 folds: 8 test, 16 train; 6 fold scores (2 repeats)
     expected = 2.570581836614739 * np.sqrt((1 / 6 + 0.5) * np.var(values, ddof=1))
     assert row["n"] == 6 and row["ci95"] == pytest.approx(expected)
-    assert (tmp_path / "r" / "predictions" / "mfcc__manifest.npz").is_file()
+    assert (tmp_path / "r" / "predictions" / "mfcc__tones.npz").is_file()
 
 
 def test_probe_settings_and_cv_options_are_validated(tmp_path):

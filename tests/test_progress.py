@@ -61,7 +61,7 @@ def test_no_silent_phase_from_start_to_end(tones, tiny_whisper, tmp_path, events
     end = time.process_time()
     names = {desc for _, desc, _ in events}
     assert [p for p in PHASES if not any(n.startswith(p) for n in names)] == []
-    assert any(n.endswith("/manifest") for n in names)  # extraction, per (model, task)
+    assert any(n.endswith("/tones") for n in names)  # extraction, per (model, task)
     assert {desc for _, desc, total in events if not total} == set()  # every bar has a total: an ETA
     clock = [start, *(t for t, _, _ in events), end]
     gaps = sorted(((b - a, i) for i, (a, b) in enumerate(zip(clock, clock[1:]))), reverse=True)

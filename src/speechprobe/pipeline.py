@@ -78,10 +78,10 @@ def validate(cfg: RunConfig) -> None:
     """Every option, before any work: the configuration's own checks and the probe names."""
     from .probes.estimators import PROBE_NAMES
 
-    cfg.validate()
-    unknown = [p for p in cfg.probes if p not in PROBE_NAMES]
+    unknown = [p for p in cfg.probes if p not in PROBE_NAMES]  # first: the primary probe is checked against them
     if unknown:
         raise ConfigError(f"--probes {','.join(unknown)}: choose from {', '.join(PROBE_NAMES)}")
+    cfg.validate()
 
 
 def _model_list(cfg: RunConfig) -> list[str]:
@@ -119,7 +119,7 @@ def _open_tasks(cfg: RunConfig, root: Path) -> list[TaskRecord]:
     ]
     seen: set[str] = set()
     for rec, spec in zip(records, specs):
-        if rec.task.name in seen:  # two manifests both called manifest.csv: name the later by its folder
+        if rec.task.name in seen:  # two tasks of one name (e.g. two folders of tones.csv): the later by its folder
             rec.task = dataclasses.replace(rec.task, name=f"{rec.task.name}@{Path(spec).parent.name or spec}")
             rec.source.task = rec.task.name
         seen.add(rec.task.name)

@@ -342,7 +342,18 @@ def extract(
     )
     clips, state = run_extract(cfg, existing)
     n = sum(len(c) for c in clips.values())
-    console.print(f"extracted {len(state.models)} model(s) x {len(clips)} task(s), {n} clips -> {out}")
+    console.print(f"extracted {extracted_line(len(set(cfg.models)), len(state.models), len(clips), n)} -> {out}")
+
+
+def _count(n: int, word: str) -> str:
+    return f"{n} {word}" + ("" if n == 1 else "s")
+
+
+def extracted_line(models: int, spaces: int, tasks: int, clips: int) -> str:
+    """``1 model and 5 baselines x 1 task, 24 clips``: the models asked for, then the baselines beside them."""
+    parts = [_count(models, "model")] if models else []
+    parts += [_count(spaces - models, "baseline")] if spaces > models else []
+    return f"{' and '.join(parts) or '0 models'} x {_count(tasks, 'task')}, {_count(clips, 'clip')}"
 
 
 @app.command()

@@ -6,7 +6,8 @@ An entry is one of:
   are read from the hub (or the HF cache when offline);
 * ``NAME=PATH``: a registered task read from a local copy (a ``save_to_disk`` folder or a folder
   of parquet files), keeping the task's label set, label map and grouping;
-* a manifest CSV (``path,label[,group]``), with its display names and verbalisers from
+* a manifest CSV (``path,label[,group]``; the task is named after its folder when the file is
+  ``manifest.csv``, else after the file, or ``NAME=path.csv``), with its display names and verbalisers from
   ``<stem>.verbalisers.json`` beside it when there is one;
 * a local dataset folder (``save_to_disk`` or parquet files) or an HF hub id (``owner/name``): any
   audio dataset, given its column names (``columns``).
@@ -54,6 +55,8 @@ def open_task(
     tasks = registered_tasks()
     name, sep, target = spec.partition("=")
     if sep and not Path(spec).expanduser().exists():  # NAME=PATH (a path may contain '=' itself)
+        if name not in tasks and target.lower().endswith(".csv"):  # NAME=path/manifest.csv names a manifest
+            return _manifest_task(Path(target).expanduser(), max_seconds, name.strip())
         if name not in tasks:
             raise SpeechprobeError(f"unknown task {name!r} in {spec!r}; {close_matches(name, list(tasks))}")
         if tasks[name].source == "synthetic":
@@ -96,14 +99,22 @@ def _synthetic_source(
     return source
 
 
-def _manifest_task(path: Path, max_seconds: float | None) -> tuple[Task, ManifestSource]:
-    """A user manifest .csv: its labels, groups and verbaliser sidecar (``manifest.verbalisers.json``)."""
-    source = ManifestSource(path, max_seconds=max_seconds)
+def manifest_name(path: Path) -> str:
+    """A manifest's task name: its folder's for the generic ``manifest.csv`` (``data/accent/manifest.csv`` ->
+    ``accent``), else the file's (``tones.csv`` -> ``tones``)."""
+    return (path.parent.resolve().name or path.stem) if path.stem.lower() == "manifest" else path.stem
+
+
+def _manifest_task(path: Path, max_seconds: float | None, name: str | None = None) -> tuple[Task, ManifestSource]:
+    """A user manifest .csv (named ``name``, else :func:`manifest_name`): its labels, groups and verbaliser
+    sidecar (``manifest.verbalisers.json``)."""
+    name = name or manifest_name(path)
+    source = ManifestSource(path, task=name, max_seconds=max_seconds)
     labels = tuple(sorted(Counter(source.labels())))
     sidecar = path.with_name(path.stem + VERBALISER_SUFFIX)  # manifest.csv -> manifest.verbalisers.json
     words = dict(zip(("display_names", "verbalisers"), load_verbalisers(sidecar, labels))) if sidecar.is_file() else {}
     task = Task(
-        name=path.stem,
+        name=name,
         labels=labels,
         paralinguistic=False,
         source=str(path),

@@ -198,9 +198,16 @@ def headline_figure(headline: pd.DataFrame) -> dict | None:
         140 + 46 * len(rows),
         xaxis={"side": "top", "tickangle": -30, "automargin": True},  # long task names do not overlap
         yaxis={"autorange": "reversed", "automargin": True},
-        margin={"l": 150, "r": 20, "t": 40, "b": 10},
+        margin={"l": 150, "r": 20, "t": _top_margin(tasks), "b": 10},
     )
     return {"data": [trace], "layout": layout}
+
+
+def _top_margin(columns: list[str], tickangle: float = 30.0, char_px: float = 7.0) -> int:
+    """Room above a heat map for its column labels rotated by ``tickangle`` degrees and, above them, the
+    Plotly toolbar (about 30 px), so that the toolbar never covers a label."""
+    longest = max((len(str(c)) for c in columns), default=0)
+    return int(30 + 16 + longest * char_px * np.sin(np.radians(tickangle)))
 
 
 # ------------------------------------------------------------------------------------------ layer curves
