@@ -9,7 +9,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import typer
-from rich.table import Table
 
 from .app import app, console
 from .options import (
@@ -61,7 +60,7 @@ from .options import (
     split_list,
     split_pairs,
 )
-from .output import print_best, stdout
+from .output import print_best, print_zeroshot, stdout
 from .probe_options import (
     CUE_REPEATS_HELP,
     BootstrapOpt,
@@ -210,10 +209,12 @@ def run(
         from ..pipeline import run_zeroshot_stage
         from ..report import build_report
 
-        run_zeroshot_stage(zs, existing)
+        zs_rows = run_zeroshot_stage(zs, existing)
         if report:
             build_report(cfg.out, progress=cfg.progress)
     print_best(cfg.out)
+    if zs is not None:
+        print_zeroshot(zs_rows)
 
 
 @app.command()
@@ -269,11 +270,7 @@ def zeroshot(
         **compute_options(ctx, device, dtype, window, seed, cache, engine, ray_address, ray_actors),
     )
     rows = run_zeroshot_stage(cfg, existing)
-    f1 = rows[rows.metric == "macro_f1"]
-    view = Table("model", "task", "probe", "Macro-F1", title="Zero-shot")
-    for r in f1.to_dict("records"):
-        view.add_row(str(r["model"]), str(r["task"]), str(r["probe"]), f"{r['value']:.3f}")
-    stdout().print(view)
+    print_zeroshot(rows)
     for what in ("results.csv", "zeroshot_diagnostics.csv", "zeroshot_vs_probe.csv", "zeroshot_correlation.csv"):
         stdout().print(f"{what:>24}: {out / what}")
 
