@@ -37,7 +37,7 @@ def test_too_few_groups_per_class_stop_before_extraction(tones, tmp_path):
         run(_cfg(tones, tmp_path / "run", folds=5))
     message = str(info.value)
     assert message == (
-        "task manifest: 3 class(es) have fewer groups (speakers) than --folds 5 needs (5): 'high' 4, 'low' 4, "
+        "task tones: 3 class(es) have fewer groups (speakers) than --folds 5 needs (5): 'high' 4, 'low' 4, "
         "'mid' 4; use --folds 4, --cv logo (leave one group out) or --ungrouped (folds ignore the groups; "
         "speaker leakage may inflate scores)"
     )

@@ -21,6 +21,7 @@ heatmap per model). Formulas: docs/analyses.md.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -255,6 +256,17 @@ def plot_cues(summary: pd.DataFrame, unit: Unit, baselines: list[str]) -> Path |
         "ridge R² (mean over folds; colours clipped at 0)",
         xlabel="layer, then baselines",
     )
+
+
+def cue_plan(run_dir: Path) -> str:
+    """How the cue analyses' folds differ from the headline's, for sentences that quote a layer's score
+    (``"on the first of 5 repeats"``); empty when they use every fold of the run (the headline's numbers)."""
+    path = Path(run_dir) / "analysis.json"
+    settings = json.loads(path.read_text()) if path.is_file() else {}
+    repeats, first = int(settings.get("repeats") or 1), settings.get("cue_repeats")
+    if first is None or int(first) >= repeats:
+        return ""
+    return f"on the first {'' if int(first) == 1 else f'{int(first)} '}of {repeats} repeats"
 
 
 def model_depths(run_dir: Path) -> dict[str, int]:

@@ -44,7 +44,7 @@ from ..probes import ProbeSettings, macro_f1, make_probe
 from ..probes.cv import Fold
 from .contract import Analysis, AnalysisResult, AnalysisSettings, Figure, Unit
 from .contrast import random_pairs
-from .cues import TARGETS, baseline_models, model_depths, per_model, unit_targets
+from .cues import TARGETS, baseline_models, cue_plan, model_depths, per_model, unit_targets
 from .inputs import read_table
 from .intervals import fold_interval, fold_ratio
 from .plots import plot_panel_heatmaps
@@ -315,13 +315,14 @@ def _caption(unit: Unit, probe: str, groups: list[str], baselines: list[str]) ->
 
 def erasure_findings(run_dir: Path) -> list[str]:
     """Per (non-baseline model, task), at the primary probe's best layer: ΔMacro-F1 for every cue group
-    with its 95 % interval (every group is named, so none is selected for its size)."""
+    with its 95 % interval (every group is named, so none is selected for its size). The layer's own score is
+    the headline's when erasure ran on every fold, else it names the folds (:func:`.cues.cue_plan`)."""
     path = Path(run_dir) / SUMMARY_CSV
     if not path.is_file():
         return []
     summary = read_table(path, SUMMARY_COLUMNS)
     summary["best"] = summary["best"].astype(str).str.lower() == "true"
-    baselines, out = baseline_models(run_dir), []
+    baselines, out, plan = baseline_models(run_dir), [], cue_plan(run_dir)
     for (task, model), part in summary[summary["best"]].groupby(["task", "model"], sort=True):
         if model in baselines:
             continue
@@ -330,8 +331,9 @@ def erasure_findings(run_dir: Path) -> list[str]:
         base = part[part["target"] == NONE]
         if phrases and not base.empty:
             layer, score, probe = int(base["layer"].iloc[0]), float(base["macro_f1"].iloc[0]), base["probe"].iloc[0]
+            where = f" {plan}" if plan else ""
             out.append(
-                f"{task} in {model} layer {layer} (its best layer, {probe} Macro-F1 {score:.2f}) "
+                f"{task} in {model} layer {layer} (its best layer, {probe} Macro-F1 {score:.2f}{where}) "
                 + "; ".join(phrases)
                 + " (95% intervals over folds)."
             )

@@ -44,7 +44,7 @@ from ..probes import macro_f1, make_folds
 from ..probes.cv import Fold
 from .contract import Analysis, AnalysisResult, AnalysisSettings, Figure, Unit
 from .contrast import random_pairs
-from .cues import model_depths, per_model
+from .cues import cue_plan, model_depths, per_model
 from .inputs import read_table
 from .intervals import fold_interval, fold_ratio
 from .plots import _new_figure, save_figure
@@ -310,10 +310,11 @@ def reference_findings(run_dir: Path) -> list[str]:
     if not path.is_file():
         return []
     table = read_table(path, SUMMARY_COLUMNS)
-    out = []
+    out, plan = [], cue_plan(run_dir)  # its scores are the headline's only over every fold: else name them
     for r in table.itertuples():
+        where = f", {plan}" if plan else ""
         out.append(
-            f"{r.task} in {r.model}: learned weighting of all layers {r.weighted:.2f} [{r.weighted_lo:.2f}, "
+            f"{r.task} in {r.model}{where}: learned weighting of all layers {r.weighted:.2f} [{r.weighted_lo:.2f}, "
             f"{r.weighted_hi:.2f}] vs the single layer chosen inside each training fold {r.selected:.2f} "
             f"[{r.selected_lo:.2f}, {r.selected_hi:.2f}]; difference {r.delta:+.2f} [{r.delta_lo:+.2f}, "
             f"{r.delta_hi:+.2f}]: {r.verdict} (best layer in hindsight: {r.hindsight_layer}, {r.hindsight:.2f}, "
