@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import gzip
 import json
 
 import numpy as np
@@ -71,6 +73,8 @@ def test_plotly_bundle_is_inlined_from_the_package():
     js = interactive.plotly_js()
     assert len(js) > 1_000_000 and "Plotly" in js[:100_000]
     assert "</script" not in js.lower()
+    packed = interactive.plotly_js_packed()  # what the page carries: the same bundle, gzipped, in base64
+    assert len(packed) < 0.5 * len(js) and gzip.decompress(base64.b64decode(packed)).decode() == js
 
 
 def test_fingerprint_figure_places_every_model_and_task(loaded):
