@@ -255,7 +255,7 @@ def execute(plan: Plan, load_features: FeatureLoader | None = None) -> dict:
     notes, seconds = list(plan.notes), {a.name: 0.0 for a in plan.analyses}
     steps = sum(len(job.analyses) for job in plan.jobs)  # the bar moves per analysis of a unit, naming it
     names = ", ".join(a.name for a in plan.analyses)
-    if plan.reused and steps:
+    if plan.reused:
         say(f"resuming {run_dir}: {plan.reused} analysis steps ({names}) done before, {steps} left")
     bar = tqdm(total=steps, desc="analyses", unit="step", disable=not settings.progress)
     for job in plan.jobs:
@@ -280,7 +280,7 @@ def execute(plan: Plan, load_features: FeatureLoader | None = None) -> dict:
             finally:
                 seconds[analysis.name] += time.perf_counter() - t0
                 bar.update()
-                saved(f"analyses {names}", f"{bar.n} of {steps} steps of the analyses ({names})")
+                saved(f"analyses {names}", f"analyses ({names}): {bar.n} of {steps} steps")
             for name, rows in result.tables.items():
                 tables[name] = _sorted(_replace(tables.get(name), rows, columns[name], job.model, job.task))
                 write_table(run_dir / name, tables[name], columns[name])
