@@ -114,17 +114,15 @@ def dataset_columns(audio: str | None, label: str | None, group: str | None) -> 
     return {k: v for k, v in cols.items() if v is not None} or None
 
 
-def model_list(models: str, baselines_only: bool) -> list[str]:
-    """``--models`` as a list; missing it is an error unless ``--baselines-only`` says the user means it."""
-    chosen = split_list(models)
-    if not chosen and not baselines_only:
+def check_models(models: str, baselines_only: bool) -> None:
+    """``--models`` is required unless ``--baselines-only`` says the user means to run the baselines alone."""
+    if not split_list(models) and not baselines_only:
         raise ConfigError(
             "--models is required (e.g. --models whisper-tiny.en; `speechprobe models` lists them); "
             "pass --baselines-only to run the baselines alone"
         )
-    if chosen and baselines_only:
+    if split_list(models) and baselines_only:
         raise ConfigError(f"--baselines-only excludes --models {models}; pass one")
-    return chosen
 
 
 def extraction_fields(
@@ -137,12 +135,11 @@ def extraction_fields(
     n_per_class: int | None,
     max_batch_seconds: float | None,
     max_clip_seconds: float,
-    baselines_only: bool = False,
 ) -> dict:
     """The RunConfig fields that ``run`` and ``extract`` take alike, from their options."""
     chosen = {} if baselines is None else {"baselines": split_list(baselines)}  # None: the registry's defaults
     return dict(
-        models=model_list(models, baselines_only),
+        models=split_list(models),
         tasks=split_list(tasks),
         out=out,
         pooling=pooling,

@@ -53,6 +53,7 @@ from .options import (
     SplitOpt,
     TasksOpt,
     WindowOpt,
+    check_models,
     compute_options,
     dataset_columns,
     existing_mode,
@@ -152,18 +153,10 @@ def run(
     from ..pipeline import run as run_pipeline
 
     existing = existing_mode(resume, overwrite)
+    check_models(models, baselines_only)
     cfg = RunConfig(
         **extraction_fields(
-            models,
-            tasks,
-            out,
-            pooling,
-            baselines,
-            random_init,
-            n_per_class,
-            max_batch_seconds,
-            max_clip_seconds,
-            baselines_only,
+            models, tasks, out, pooling, baselines, random_init, n_per_class, max_batch_seconds, max_clip_seconds
         ),
         drop_duplicates=drop_duplicates,
         columns=dataset_columns(audio_column, label_column, group_column),
@@ -315,18 +308,10 @@ def extract(
     from ..pipeline import run_extract
 
     existing = existing_mode(resume, overwrite)
+    check_models(models, baselines_only)
     cfg = RunConfig(
         **extraction_fields(
-            models,
-            tasks,
-            out,
-            pooling,
-            baselines,
-            random_init,
-            n_per_class,
-            max_batch_seconds,
-            max_clip_seconds,
-            baselines_only,
+            models, tasks, out, pooling, baselines, random_init, n_per_class, max_batch_seconds, max_clip_seconds
         ),
         drop_duplicates=drop_duplicates,
         columns=dataset_columns(audio_column, label_column, group_column),
