@@ -115,7 +115,7 @@ def test_probe_settings_and_cv_options_are_validated(tmp_path):
 def test_report_shows_coverage_bootstrap_and_shape_claims(tones, tiny_whisper, tmp_path):
     run(_cfg(tones, tmp_path / "run", report=True, models=[str(tiny_whisper)], window="trimmed"))
     md = (tmp_path / "run" / "report.md").read_text()
-    assert "### Cross-validation and class coverage" in md and "| manifest | stratified-group-kfold | 4 | 1 | 4 |" in md
+    assert "### Cross-validation and class coverage" in md and "| tones | stratified-group-kfold | 4 | 1 | 4 |" in md
     assert "### Best-layer uncertainty" in md
     assert "(bootstrap over clips); best knn layer over resamples: layer " in md  # the finding carries p_best
     assert re.search(r"curve is (undetermined \(looks|rising \(last|falling \(last|peaked \(best|dipped \(first)", md)

@@ -173,8 +173,8 @@ def per_model(
     cells = cells if by_layer else list(dict(cells).items())  # one cell per model
     jobs = (delayed(work)(loaded[m][:, part], *args) for m, part in cells)
     unit_name = "layer" if by_layer else "model"
-    bar = tqdm(total=len(cells), desc=f"{what} {unit.task}".strip(), unit=unit_name, leave=False)
-    bar.disable = bar.disable or not unit.settings.progress
+    desc = f"{what} {unit.task}".strip()
+    bar = tqdm(total=len(cells), desc=desc, unit=unit_name, leave=False, disable=not unit.settings.progress)
     rows: dict[str, list[dict]] = {m: [] for m in loaded}
     for (model, part), done in zip(cells, Parallel(n_jobs=unit.settings.n_jobs, return_as="generator")(jobs)):
         rows[model] += [{**r, "layer": r["layer"] + (part.start or 0)} if by_layer else r for r in done]
