@@ -57,6 +57,7 @@ def test_contract_catches_a_lower_layer_importing_a_higher_one(tmp_path: Path) -
         "drawing",
         "errors",
         "files",
+        "interrupts",
         "memory",
         "parallel",
         "ray_connect",

@@ -16,7 +16,16 @@ from speechprobe.config import RunConfig
 from speechprobe.pipeline import run
 
 # Phases that took minutes at the demo's size without a bar; each must now open one of its own.
-PHASES = ("probing", "analyses", "cue probes", "erasure", "all-layers", "layer analyses", "report")
+PHASES = (
+    "probing",
+    "summary, bootstrap, figures",
+    "analyses",
+    "cue probes",
+    "erasure",
+    "all-layers",
+    "layer analyses",
+    "report",
+)
 
 
 @pytest.fixture

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pandas as pd
+from tqdm.auto import tqdm
 
 from .cache import cache_root, using_cache
 from .clip_checks import check_folds, finish_task
@@ -345,16 +346,21 @@ def write_outputs(
     from .probes import TUNE_GRIDS, probe_params
 
     run_dir = RunDir(cfg.out)
+    bar = tqdm(total=3, desc="summary, bootstrap, figures", unit="step", leave=False, disable=not cfg.progress)
     merged = run_dir.replace_rows("probe", results)
     summary = summarize(merged, {task: info["test_train_ratio"] for task, info in state.cv.items()})
     run_dir.write_csv("summary.csv", summary)
+    bar.update()
     t0 = time.perf_counter()
     if cfg.bootstrap:
         pairs = [(m, t) for m in state.models for t in state.cv]
         bootstrap_run(cfg.out, pairs, cfg.bootstrap, cfg.seed)
     boot = {"n_boot": cfg.bootstrap, "seconds": round(time.perf_counter() - t0, 3), "seed": cfg.seed}
+    bar.update()
     chance = {task: chance_levels([c.label for c in clips]) for task, clips in clips_by_task.items()}
     figures = plot_layer_curves(summary, cfg.out / "figures", chance={t: c["macro_f1"] for t, c in chance.items()})
+    bar.update()
+    bar.close()
     notes = [dataclasses.asdict(s) for s in state.notes]
     repaired = sum(n for counts in state.store.values() for n in counts.values())
     sections = {
