@@ -34,11 +34,11 @@ def test_run_writes_the_run_directory(tones, tiny_whisper, tmp_path):
     results = run(_cfg(tones, tmp_path / "run", model=tiny_whisper, permutations=20, embeddings=True, report=True))
     out = tmp_path / "run"
     html = (out / "report.html").read_text()
-    assert "<img" in html and "manifest" in html and (out / "main_table.tex").is_file()
+    assert "<img" in html and "tones" in html and (out / "main_table.tex").is_file()
     perm = pd.read_csv(out / "permutation.csv")
     assert set(perm["model"]) == {"tiny-whisper0", "mfcc"} and (perm["p_value"] <= 1).all()
     assert perm.loc[perm.model == "mfcc", "p_value"].iloc[0] < 0.1  # pitch is separable: 20 permutations
-    assert (out / "figures" / "tsne_mfcc_manifest.png").is_file()
+    assert (out / "figures" / "tsne_mfcc_tones.png").is_file()
     assert list(results.columns) == ["model", "task", "layer", "probe", "fold", "metric", "value"]
     assert set(results["model"]) == {"tiny-whisper0", "mfcc"}
     assert set(results["metric"]) == {"macro_f1", "accuracy", "macro_f1_oof", "nmi", "ami"}
@@ -49,9 +49,9 @@ def test_run_writes_the_run_directory(tones, tiny_whisper, tmp_path):
     assert (summary.loc[summary.metric == "macro_f1_oof", "n"] == 1).all()  # one out-of-fold score per repeat
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["seed"] == 0 and manifest["versions"]["torch"]
-    assert manifest["tasks"]["manifest"]["grouped_folds"] is True
+    assert manifest["tasks"]["tones"]["grouped_folds"] is True
     assert manifest["models"]["tiny-whisper0"]["revision"].startswith("sha256:")
-    assert (out / "figures" / "layers_manifest.png").stat().st_size > 1000
+    assert (out / "figures" / "layers_tones.png").stat().st_size > 1000
     # Pitch carries the label: the MFCC baseline separates it far above chance (1/3).
     mfcc = results[(results.model == "mfcc") & (results.metric == "macro_f1") & (results.probe == "linear")]
     assert mfcc["value"].mean() > 0.8
@@ -94,7 +94,7 @@ def test_extract_then_probe_stage(tones, tiny_whisper, tmp_path):
     cfg = _cfg(tones, tmp_path / "run", model=tiny_whisper)
     run_extract(cfg)
     cfg2, clips, state = load_extracted(tmp_path / "run")
-    assert cfg2.models == cfg.models and len(clips["manifest"]) == 24
+    assert cfg2.models == cfg.models and len(clips["tones"]) == 24
     results = probe_and_report(cfg2, clips, state)
     # layers x (probes x (folds x 2 metrics + 1 out-of-fold) + folds x (nmi, ami))
     assert len(results) == (3 + 1) * (2 * (4 * 2 + 1) + 4 * 2)
@@ -123,7 +123,7 @@ def test_ungrouped_manifest_warns_about_leakage(tones, tmp_path):
     table.to_csv(tones, index=False)
     run(RunConfig(models=[], tasks=[str(tones)], out=tmp_path / "run", folds=3, baselines=["mfcc"], progress=False))
     manifest = json.loads((tmp_path / "run" / "manifest.json").read_text())
-    assert manifest["tasks"]["manifest"]["grouped_folds"] is False
+    assert manifest["tasks"]["tones"]["grouped_folds"] is False
     assert any("leakage" in w for w in manifest["warnings"])
 
 
@@ -167,9 +167,9 @@ def test_task_left_with_one_class_is_reported_and_others_go_on(tones, tmp_path):
             report=True,
         )
     )
-    assert set(results["task"]) == {"manifest"} and len(results) > 0  # the other one is "manifest@other"
+    assert set(results["task"]) == {"tones"} and len(results) > 0  # tasks named after their folders
     manifest = json.loads((tmp_path / "run" / "manifest.json").read_text())
-    assert any("manifest@other: only 1 class" in w for w in manifest["warnings"])
+    assert any("other: only 1 class" in w for w in manifest["warnings"])
     assert (tmp_path / "run" / "report.html").is_file()
 
 
@@ -214,7 +214,7 @@ def test_layer_analyses_with_a_random_init_twin(tones, tiny_whisper, tmp_path):
     md = (out / "report.md").read_text()
     assert "![Figure 1](figures/headline.png)" in md and "![Figure 2](figures/fingerprints.png)" in md  # summary first
     assert "figures/similarity_layers_tiny-whisper0.png" in md
-    assert "figures/mdl_manifest.png" in md and "Random-init controls" in md
+    assert "figures/mdl_tones.png" in md and "Random-init controls" in md
 
 
 def test_random_twin_of_a_baseline_is_refused(tones, tmp_path):

@@ -31,7 +31,7 @@ def test_run_with_every_cue_analysis(tones, tiny_whisper, tmp_path):
     results = run(_cfg(tones, out, tiny_whisper, erasure=True, report=True))
     manifest = json.loads((out / "manifest.json").read_text())
     assert set(manifest["models"]) == {"tiny-whisper0", "mfcc"}  # the cues are a target, never a probed model
-    cues_extracted = manifest["extraction"]["cues/manifest"]  # the session cache may hold them already
+    cues_extracted = manifest["extraction"]["cues/tones"]  # the session cache may hold them already
     assert manifest["targets"]["cues"]["space"] and cues_extracted["computed"] + cues_extracted["reused"] == 24
     assert "cues" not in set(results["model"])
     cues = pd.read_csv(out / "cues.csv")
@@ -48,7 +48,7 @@ def test_run_with_every_cue_analysis(tones, tiny_whisper, tmp_path):
     assert set(weights["model"]) == {"tiny-whisper0"}
     html = (out / "report.html").read_text()
     for caption in (
-        "acoustic cues on manifest: ridge-regression R²",
+        "acoustic cues on tones: ridge-regression R²",
         "when LEACE erases a cue group",
         "All-layers reference",
     ):
@@ -70,7 +70,7 @@ def test_probe_stage_runs_erasure_on_stored_cues(tones, tiny_whisper, tmp_path):
     out = tmp_path / "run"
     clips, state = run_extract(_cfg(tones, out, tiny_whisper, repeats=2, knn_k=3))
     cfg, clips, state = load_extracted(out)
-    cfg.erasure, cfg.layer_weights, cfg.cue_probes = True, False, False
+    cfg.erasure, cfg.layer_weights, cfg.cue_probes, cfg.report = True, False, False, True
     probe_and_report(cfg, clips, state)
     assert (out / "erasure.csv").is_file() and not (out / "cues.csv").exists()
     assert not (out / "all_layers.csv").exists()
@@ -82,6 +82,7 @@ def test_probe_stage_runs_erasure_on_stored_cues(tones, tiny_whisper, tmp_path):
     unerased = erasure[(erasure.target == "none") & (erasure.metric == "macro_f1")].set_index(keys)["value"]
     assert set(unerased.index) == set(results.index) and unerased.index.get_level_values("fold").max() == 7
     pd.testing.assert_series_equal(unerased.sort_index(), results.sort_index())
+    _every_quoted_score_is_the_summarys_or_names_its_plan(out, "")
     # --cue-repeats 1: the same numbers on the first partition only (folds 0-3 of 0-7).
     cfg.cue_repeats = 1
     probe_and_report(cfg, clips, state, "overwrite")
@@ -91,3 +92,24 @@ def test_probe_stage_runs_erasure_on_stored_cues(tones, tiny_whisper, tmp_path):
     pd.testing.assert_series_equal(
         first.sort_index(), unerased[unerased.index.get_level_values("fold") <= 3].sort_index()
     )
+    _every_quoted_score_is_the_summarys_or_names_its_plan(out, "on the first of 2 repeats")
+
+
+def _every_quoted_score_is_the_summarys_or_names_its_plan(out, plan: str) -> None:
+    """Each "layer L (its best layer, PROBE Macro-F1 X)" in the findings, report.md included: X is summary.csv's
+    mean for that (model, task, layer, probe, macro_f1), or the sentence names the folds it was measured on."""
+    import re
+
+    from speechprobe.analysis.erasure import erasure_findings
+
+    summary = pd.read_csv(out / "summary.csv")
+    f1 = summary[summary.metric == "macro_f1"].set_index(["model", "task", "layer", "probe"])["mean"]
+    pattern = r"(\S+) in (\S+) layer (\d+) \(its best layer, (\w+) Macro-F1 ([\d.]+)( [^)]*)?\)"
+    texts = [*erasure_findings(out), (out / "report.md").read_text()]
+    quoted = [m.groups() for text in texts for m in re.finditer(pattern, text)]
+    assert quoted
+    for task, model, layer, probe, score, where in quoted:
+        if plan:
+            assert (where or "").strip() == plan
+        else:
+            assert where is None and float(score) == round(f1[(model, task, int(layer), probe)], 2)

@@ -37,7 +37,7 @@ def test_too_few_groups_per_class_stop_before_extraction(tones, tmp_path):
         run(_cfg(tones, tmp_path / "run", folds=5))
     message = str(info.value)
     assert message == (
-        "task manifest: 3 class(es) have fewer groups than --folds 5 needs (5): 'high' 4, 'low' 4, "
+        "task tones: 3 class(es) have fewer groups than --folds 5 needs (5): 'high' 4, 'low' 4, "
         "'mid' 4; use --folds 4, --cv logo (leave one group out) or --ungrouped (folds ignore the groups; "
         "speaker leakage may inflate scores)"
     )
@@ -60,12 +60,12 @@ def test_group_check_names_classes_and_fixes(tmp_path):
 def test_ungrouped_and_logo_and_repeats_end_to_end(tones, tmp_path):
     ungrouped = run(_cfg(tones, tmp_path / "u", folds=5, ungrouped=True))
     manifest = json.loads((tmp_path / "u" / "manifest.json").read_text())
-    assert manifest["tasks"]["manifest"]["grouped_folds"] is False
+    assert manifest["tasks"]["tones"]["grouped_folds"] is False
     assert any("--ungrouped" in w and "leakage" in w for w in manifest["warnings"])
-    assert manifest["cv"]["manifest"]["scheme"] == "stratified-kfold" and len(ungrouped) > 0
+    assert manifest["cv"]["tones"]["scheme"] == "stratified-kfold" and len(ungrouped) > 0
 
     logo = run(_cfg(tones, tmp_path / "l", cv="logo"))
-    cv = json.loads((tmp_path / "l" / "manifest.json").read_text())["cv"]["manifest"]
+    cv = json.loads((tmp_path / "l" / "manifest.json").read_text())["cv"]["tones"]
     assert cv["scheme"] == "leave-one-group-out" and cv["n_folds_total"] == 4 and cv["groups_per_class"]["low"] == 4
     assert sorted(logo.loc[logo.metric == "macro_f1", "fold"].unique()) == [0, 1, 2, 3]
 
@@ -73,7 +73,7 @@ def test_ungrouped_and_logo_and_repeats_end_to_end(tones, tmp_path):
     assert sorted(rep.loc[rep.metric == "macro_f1", "fold"].unique()) == list(range(6))
     assert sorted(rep.loc[rep.metric == "macro_f1_oof", "fold"].unique()) == [0, 1]
     manifest = json.loads((tmp_path / "r" / "manifest.json").read_text())
-    cv = manifest["cv"]["manifest"]
+    cv = manifest["cv"]["tones"]
     assert cv["repeats"] == 2 and len(cv["folds"]) == 6 and cv["test_train_ratio"] == pytest.approx(8 / 16)
     assert all(f["missing_test"] == [] and f["missing_train"] == [] for f in cv["folds"])
     settings = manifest["probe_settings"]["probes"]
@@ -90,7 +90,7 @@ def test_ungrouped_and_logo_and_repeats_end_to_end(tones, tmp_path):
     # 24 clips, 3 folds: 8 test, 16 train; 6 fold scores (2 repeats)
     expected = 2.570581836614739 * np.sqrt((1 / 6 + 0.5) * np.var(values, ddof=1))
     assert row["n"] == 6 and row["ci95"] == pytest.approx(expected)
-    assert (tmp_path / "r" / "predictions" / "mfcc__manifest.npz").is_file()
+    assert (tmp_path / "r" / "predictions" / "mfcc__tones.npz").is_file()
 
 
 def test_probe_settings_and_cv_options_are_validated(tmp_path):
@@ -117,7 +117,7 @@ def test_probe_settings_and_cv_options_are_validated(tmp_path):
 def test_report_shows_coverage_bootstrap_and_shape_claims(tones, tiny_whisper, tmp_path):
     run(_cfg(tones, tmp_path / "run", report=True, models=[str(tiny_whisper)], window="trimmed"))
     md = (tmp_path / "run" / "report.md").read_text()
-    assert "### Cross-validation and class coverage" in md and "| manifest | stratified-group-kfold | 4 | 1 | 4 |" in md
+    assert "### Cross-validation and class coverage" in md and "| tones | stratified-group-kfold | 4 | 1 | 4 |" in md
     assert "### Best-layer uncertainty" in md
     assert "at this layer (no bootstrap: 4 groups in the smallest class: too few for a bootstrap" in md
     assert re.search(r"curve is (undetermined \(looks|rising \(last|falling \(last|peaked \(best|dipped \(first)", md)
@@ -144,9 +144,21 @@ def test_cli_extract_then_probe_with_cv_options(tones, tmp_path):
 
     out = str(tmp_path / "run")
     common = ["--no-progress"]
-    r = cli("extract", "--tasks", str(tones), "--baselines", "mfcc", "--out", out, *common)
+    r = cli("extract", "--tasks", str(tones), "--baselines-only", "--baselines", "mfcc", "--out", out, *common)
     assert r.returncode == 2 and "--folds 5 needs (5): 'high' 4" in r.stderr  # checked before extracting
-    r = cli("extract", "--tasks", str(tones), "--baselines", "mfcc", "--out", out, "--folds", "3", *common)
+    r = cli(
+        "extract",
+        "--tasks",
+        str(tones),
+        "--baselines-only",
+        "--baselines",
+        "mfcc",
+        "--out",
+        out,
+        "--folds",
+        "3",
+        *common,
+    )
     assert r.returncode == 0, r.stderr
     r = cli("probe", out, "--folds", "3", "--repeats", "2", "--knn-k", "3", "--bootstrap", "50", "--probes", "knn")
     assert r.returncode == 0, r.stderr

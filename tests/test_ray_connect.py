@@ -122,3 +122,10 @@ def test_an_auth_failure_inside_ray_init_is_mapped_too(home, monkeypatch):
     monkeypatch.setattr(ray, "init", init)
     with pytest.raises(SpeechprobeError, match=r"^cannot connect .*\(InvalidAuthToken\): it requires a Ray auth token"):
         ray_connect.connect("10.1.2.3:6390", timeout_s=5)
+
+
+def test_actor_start_deadline_scales_with_the_load():
+    from speechprobe.ray_pool import start_deadline
+
+    assert start_deadline(30, load=0.5, cpus=2) == 30  # an idle machine: the plain timeout
+    assert start_deadline(30, load=15, cpus=2) == 225  # load 15 on 2 cores: 7.5 times as long

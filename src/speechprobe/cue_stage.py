@@ -66,4 +66,6 @@ def run_cue_analyses(cfg: RunConfig, targets: dict, load) -> None:
     if (cfg.cue_probes or cfg.erasure) and not space:
         log.warning("cue probes and erasure skipped: this run stored no acoustic cues (rerun `speechprobe extract`)")
     on = dict(cue_probes=cfg.cue_probes and bool(space), erasure=cfg.erasure and bool(space))
-    run_all(cfg.out, load, **on, layer_weights=cfg.layer_weights, targets=space, n_jobs=cfg.n_jobs)
+    run_all(
+        cfg.out, load, **on, layer_weights=cfg.layer_weights, targets=space, n_jobs=cfg.n_jobs, progress=cfg.progress
+    )

@@ -3,7 +3,8 @@
 Every file speechprobe writes (run directory, feature store, synthetic data, caches) goes through
 :func:`atomic_write`: the bytes go to a temporary file beside the target, are flushed and fsynced,
 and the temporary file is renamed over the target, so a reader sees the old file or the new one,
-never a torn one. The temporary file is created with mode 0666 and the process umask applies, so
+never a torn one; an interrupt (SIGINT, SIGTERM) that arrives meanwhile waits until the file is in
+place (:mod:`.interrupts`). The temporary file is created with mode 0666 and the process umask applies, so
 every output gets the same mode (0644 under the usual umask 022), as files from ``open()`` do.
 
 Temporary names start with ``.`` and contain :data:`TMP_MARK`, so ``cache verify`` and the run
@@ -23,6 +24,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from .errors import SpeechprobeError
+from .interrupts import finishing_write
 
 TMP_MARK = ".tmp-"
 DISK_ERRORS = {errno.ENOSPC, errno.EROFS, errno.EDQUOT, errno.EACCES, errno.EPERM, errno.EFBIG}
@@ -64,15 +66,16 @@ def atomic_write(
     path = Path(path)
     tmp = temp_name(path)
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with open(tmp, "xb") as fh:  # mode 0666 minus the umask, as for any new file
-            if callable(data):
-                data(fh)
-            else:
-                fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
+        with finishing_write():  # SIGINT / SIGTERM wait until the file is in place
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with open(tmp, "xb") as fh:  # mode 0666 minus the umask, as for any new file
+                if callable(data):
+                    data(fh)
+                else:
+                    fh.write(data)
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.replace(tmp, path)
     except BaseException as e:
         try:
             tmp.unlink()

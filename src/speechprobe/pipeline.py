@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pandas as pd
+from tqdm.auto import tqdm
 
 from .cache import cache_root, using_cache
 from .clip_checks import check_folds, finish_task
@@ -32,6 +33,7 @@ from .errors import ConfigError, SpeechprobeError
 from .features.engine import LocalEngine
 from .features.extract import ClipMeta, extract
 from .features.store import FeatureSpace, FeatureStore
+from .interrupts import saved, say
 from .models.base import RANDOM_SUFFIX
 from .models.registry import family, load_model, resolve_model
 from .run_inputs import task_input
@@ -80,10 +82,10 @@ def validate(cfg: RunConfig) -> None:
     """Every option, before any work: the configuration's own checks and the probe names."""
     from .probes.estimators import PROBE_NAMES
 
-    cfg.validate()
-    unknown = [p for p in cfg.probes if p not in PROBE_NAMES]
+    unknown = [p for p in cfg.probes if p not in PROBE_NAMES]  # first: the primary probe is checked against them
     if unknown:
         raise ConfigError(f"--probes {','.join(unknown)}: choose from {', '.join(PROBE_NAMES)}")
+    cfg.validate()
 
 
 def _model_list(cfg: RunConfig) -> list[str]:
@@ -123,7 +125,7 @@ def _open_tasks(cfg: RunConfig, root: Path) -> list[TaskRecord]:
     ]
     seen: set[str] = set()
     for rec, spec in zip(records, specs):
-        if rec.task.name in seen:  # two manifests both called manifest.csv: name the later by its folder
+        if rec.task.name in seen:  # two tasks of one name (e.g. two folders of tones.csv): the later by its folder
             rec.task = dataclasses.replace(rec.task, name=f"{rec.task.name}@{Path(spec).parent.name or spec}")
             rec.source.task = rec.task.name
         seen.add(rec.task.name)
@@ -154,13 +156,17 @@ def _extract(cfg: RunConfig, existing: str) -> tuple[dict[str, list[ClipMeta]], 
     for name in _model_list(cfg):
         _weights(name, cfg)  # unknown names fail before any work
     run_dir = RunDir(cfg.out)
-    run_dir.claim("extract", cfg.stage_config("extract"), existing)
+    outcome = run_dir.claim("extract", cfg.stage_config("extract"), existing)
     with using_cache(cfg.cache) as root, capture_warnings() as wlog:
         mark = wlog.mark()
         records = _open_tasks(cfg, root)
         state = RunState()
         min_seconds = _extract_models(cfg, records, state, store := FeatureStore(root / "features"))
         extract_cues(cfg, records, state, store)  # the cue analyses' targets, when cfg asks for them
+        if outcome == "resumed":
+            reused = sum(e["reused"] for e in state.extraction.values())
+            total = reused + sum(e["computed"] for e in state.extraction.values())
+            say(f"resuming {cfg.out}: {reused} of {total} clip features were cached")
         finished = [finish_task(rec.task, rec.source, rec.clips, cfg, min_seconds, state.warnings) for rec in records]
         state.library_warnings = wlog.as_json(since=mark)
     for rec, (clips, info, skipped) in zip(records, finished):  # every task checked before any file is written
@@ -205,6 +211,8 @@ def _extract_models(cfg: RunConfig, records: list[TaskRecord], state: RunState, 
                 engine, rec.source, space, cfg.pooling, budget, cfg.progress, f"{engine.name}/{rec.task.name}"
             )
             record_extraction(state.extraction, f"{engine.name}/{rec.task.name}", report, t0, budget)
+            pairs = len(_model_list(cfg)) * len(records)
+            saved("extract", f"the features of {len(state.extraction)} of {pairs} (model, task) pairs")
             if report.truncated:
                 state.truncated[f"{engine.name}/{rec.task.name}"] = report.truncated
             if not rec.clips:
@@ -266,7 +274,7 @@ def run_probes(
 
     run_dir = run_dir or RunDir(cfg.out)
     store = FeatureStore(cache_root(cfg.cache) / "features")
-    frames = []
+    frames, pairs = [], []
     for task, clips in clips_by_task.items():
         labels = [c.label for c in clips]
         groups = [c.group or "" for c in clips] if any(c.group for c in clips) and not cfg.ungrouped else None
@@ -281,9 +289,16 @@ def run_probes(
         state.cv[task] = plan_facts(plan.describe(labels, groups), labels, groups, noun)
         log.info("task %s: %s; %s", task, state.cv[task]["plan"], state.cv[task]["unit_text"])
         label_set = state.tasks.get(task, {}).get("label_set") or sorted(set(labels))
-        for model, info in state.models.items():
-            key = probe_key(task, label_set, info["space"], clips, cfg)
-            frames.append(_probe_pair(cfg, run_dir, store, model, info, task, clips, groups, key, state))
+        pairs += [
+            (model, info, task, clips, groups, probe_key(task, label_set, info["space"], clips, cfg))
+            for model, info in state.models.items()
+        ]
+    done = sum(run_dir.partial_file(p[-1]).is_file() for p in pairs)
+    if done:
+        say(f"resuming {cfg.out}: probes of {done} of {len(pairs)} (model, task) pairs done, {len(pairs) - done} left")
+    for model, info, task, clips, groups, key in pairs:
+        frames.append(_probe_pair(cfg, run_dir, store, model, info, task, clips, groups, key, state))
+        saved("probe", f"probe results of {len(frames)} of {len(pairs)} (model, task) pairs")
     if not frames:
         raise ConfigError("no task could be probed: " + "; ".join(state.warnings[-len(clips_by_task) :]))
     return sort_results(pd.concat(frames, ignore_index=True))
@@ -343,17 +358,22 @@ def write_outputs(
     from .probes import TUNE_GRIDS, probe_params
 
     run_dir = RunDir(cfg.out)
+    bar = tqdm(total=3, desc="summary, bootstrap, figures", unit="step", leave=False, disable=not cfg.progress)
     merged = run_dir.replace_rows("probe", results)
     summary = summarize(merged, {task: info["test_train_ratio"] for task, info in state.cv.items()})
     run_dir.write_csv("summary.csv", summary)
+    bar.update()
     t0 = time.perf_counter()
     if cfg.bootstrap:
         pairs = [(m, t) for m in state.models for t in state.cv]
         nouns = {t: info.get("group_name") or "group" for t, info in state.cv.items()}
         bootstrap_run(cfg.out, pairs, cfg.bootstrap, cfg.seed, nouns)
     boot = {"n_boot": cfg.bootstrap, "seconds": round(time.perf_counter() - t0, 3), "seed": cfg.seed}
+    bar.update()
     chance = {task: chance_levels([c.label for c in clips]) for task, clips in clips_by_task.items()}
     figures = plot_layer_curves(summary, cfg.out / "figures", chance={t: c["macro_f1"] for t, c in chance.items()})
+    bar.update()
+    bar.close()
     notes = [dataclasses.asdict(s) for s in state.notes]
     repaired = sum(n for counts in state.store.values() for n in counts.values())
     sections = {
@@ -443,7 +463,7 @@ def _probe_and_report(cfg: RunConfig, clips: dict[str, list[ClipMeta]], state: R
         run_cue_analyses(cfg, state.targets, load)  # before the layer analyses: depth fingerprints read cues.csv
         run_layer_analyses(cfg, load)
         if cfg.report:
-            build_report(cfg.out)
+            build_report(cfg.out, progress=cfg.progress)
     return results
 
 

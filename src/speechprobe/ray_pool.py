@@ -19,6 +19,7 @@ import socket
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from .errors import SpeechprobeError
@@ -241,16 +242,19 @@ class ActorPool:
         return self.actors[i].ping.options(concurrency_group="control").remote()
 
     def _wait_placed(self) -> None:
-        """Every actor started within ``timeout_s`` (else: not enough free resources)."""
+        """Every actor started within :func:`start_deadline` (else: not enough free resources, or a worker
+        that failed: the error quotes the end of the newest worker logs)."""
         ray = ray_module()
         refs = [self._ping(i) for i in range(self.n)]
-        _, waiting = ray.wait(refs, num_returns=len(refs), timeout=self.timeout_s)
+        deadline = start_deadline(self.timeout_s)
+        _, waiting = ray.wait(refs, num_returns=len(refs), timeout=deadline)
         if waiting:
+            logs = worker_log_tail()
             self.close()
             raise SpeechprobeError(
                 f"{len(waiting)} of {self.n} model actor(s) ({_fmt(self.resources)} each) did not start within "
-                f"{self.timeout_s:.0f} s; the cluster's free resources are {_fmt(ray.available_resources())}. "
-                f"Ask for fewer actors or {FALLBACK}"
+                f"{deadline:.0f} s; the cluster's free resources are {_fmt(ray.available_resources())}. "
+                f"Ask for fewer actors or {FALLBACK}" + (f". Worker log: {logs}" if logs else "")
             )
         for i, ref in enumerate(refs):
             try:
@@ -452,3 +456,25 @@ def model_pool(
     if gpus > 0 and str(kwargs.get("device", "cpu")).startswith("cuda"):
         kwargs["device"] = "cuda"  # Ray sets CUDA_VISIBLE_DEVICES to the actor's own GPU(s)
     return ActorPool(Recipe(recipe.factory, kwargs, recipe.wrap), num_actors, cpus, gpus, threads, timeout_s)
+
+
+def start_deadline(timeout_s: float, load: float | None = None, cpus: int | None = None) -> float:
+    """How long actors may take to start: ``timeout_s`` on an idle machine, scaled by the 1-minute load per
+    CPU when it is busier (a loaded laptop starts worker processes slowly; a fixed wait would fail them)."""
+    load = os.getloadavg()[0] if load is None else load
+    per_cpu = load / max(cpus or os.cpu_count() or 1, 1)
+    return float(timeout_s) * max(1.0, per_cpu)
+
+
+def worker_log_tail(lines: int = 5) -> str:
+    """The last ``lines`` lines of the newest Ray worker error logs of this session, on one line ("" if none)."""
+    try:
+        node = ray_module()._private.worker.global_worker.node
+        logs = sorted(Path(node.get_logs_dir_path()).glob("worker-*.err"), key=lambda p: p.stat().st_mtime)
+    except Exception:  # no local session (a remote cluster): nothing to quote
+        return ""
+    for path in reversed(logs[-4:]):
+        text = [line.strip() for line in path.read_text(errors="replace").splitlines() if line.strip()]
+        if text:
+            return f"{path.name}: " + " | ".join(text[-lines:])
+    return ""

@@ -61,3 +61,14 @@ def test_manifest_missing_columns(tmp_path):
     (tmp_path / "m.csv").write_text("file,emotion\na.wav,happy\n")
     with pytest.raises(SpeechprobeError, match="lacks column\\(s\\) path, label"):
         ManifestSource(tmp_path / "m.csv")
+
+
+def test_a_manifest_task_is_named_after_its_folder_or_by_name(tones, tmp_path):
+    from speechprobe.data.resolve import open_task
+
+    assert open_task(str(tones), tmp_path)[0].name == "tones"  # tones/manifest.csv: its folder's name
+    task, source = open_task(f"accent_v2={tones}", tmp_path)
+    assert (task.name, source.task) == ("accent_v2", "accent_v2")
+    named = tones.with_name("clips.csv")
+    named.write_bytes(tones.read_bytes())
+    assert open_task(str(named), tmp_path)[0].name == "clips"  # any other file: its own name

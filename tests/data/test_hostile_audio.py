@@ -78,7 +78,7 @@ def matrix_run(tmp_path_factory, tiny_whisper):
     out = root / "run"
     cfg = RunConfig(
         models=[str(tiny_whisper)],
-        tasks=[str(root / "manifest.csv")],
+        tasks=[f"manifest={root / 'manifest.csv'}"],  # NAME=path names the task
         out=out,
         folds=2,
         baselines=["mfcc"],

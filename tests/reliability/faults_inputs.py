@@ -53,8 +53,9 @@ def full_disk_cache(tmp: Path) -> str:
     a = tones(tmp / "data", n_per_class=40)
     mount_tmpfs(tmp / "cache", "64k")
     try:
-        args = ["run", "--tasks", str(a), "--out", str(tmp / "run"), "--baselines", "mfcc", "--folds", "2"]
-        r = cli(*args, "--probes", "knn", "--permutations", "0", "--no-report", "--no-progress", cache=tmp / "cache")
+        args = ["run", "--tasks", str(a), "--out", str(tmp / "run"), "--baselines-only", "--folds", "2"]
+        args += ["--baselines", "mfcc", "--probes", "knn", "--permutations", "0", "--no-report", "--no-progress"]
+        r = cli(*args, cache=tmp / "cache")
         line = one_line(r)
         rep = FeatureStore(tmp / "cache" / "features").verify()
     finally:

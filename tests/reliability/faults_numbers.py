@@ -76,7 +76,8 @@ def partial_key(tmp: Path) -> str:
 def refused_cli(tmp: Path) -> str:
     a = tones(tmp / "data")
     run([a], tmp / "run", tmp / "cache")
-    args = ["run", "--tasks", str(a), "--out", str(tmp / "run"), "--baselines", "mfcc", "--probes", "knn"]
+    args = ["run", "--tasks", str(a), "--out", str(tmp / "run"), "--baselines-only", "--baselines", "mfcc"]
+    args += ["--probes", "knn"]
     r = cli(*args, "--folds", "3", "--no-progress", "--permutations", "0", "--no-report", cache=tmp / "cache")
     line = one_line(r)
     assert r.returncode == 2 and str(tmp / "run") in line and "--overwrite" in line and "--resume" in line

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import gzip
 import json
 
 import numpy as np
@@ -34,6 +36,8 @@ def test_headline_figure_carries_every_cell_with_its_hover(loaded):
     assert f"{row['score']:.2f}" in trace["text"][0][1] and f"{row['gain']:+.2f}" in trace["text"][0][1]
     assert f"best layer {row['layer']} of 0–6" in trace["hovertext"][0][1]
     json.dumps(spec, allow_nan=False)  # JSON has no NaN: every missing value is null
+    # the top margin holds the rotated labels ("keyword": 7 x 7 px x sin 30 deg) and the toolbar above them
+    assert spec["layout"]["margin"]["t"] == 30 + 16 + int(7 * 7 * 0.5)
 
 
 def test_curves_figure_clips_bands_marks_below_chance_and_labels_secondary_probes(loaded):
@@ -69,6 +73,8 @@ def test_plotly_bundle_is_inlined_from_the_package():
     js = interactive.plotly_js()
     assert len(js) > 1_000_000 and "Plotly" in js[:100_000]
     assert "</script" not in js.lower()
+    packed = interactive.plotly_js_packed()  # what the page carries: the same bundle, gzipped, in base64
+    assert len(packed) < 0.5 * len(js) and gzip.decompress(base64.b64decode(packed)).decode() == js
 
 
 def test_fingerprint_figure_places_every_model_and_task(loaded):

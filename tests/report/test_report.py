@@ -316,7 +316,7 @@ def test_load_run_and_missing_directory(tmp_path: Path, run_dir: Path) -> None:
 
 
 def test_embedded_figures_are_compact_and_look_the_same(tmp_path):
-    """The report embeds figures with a 256-colour palette: smaller, same size, nearly the same colours."""
+    """The report embeds figures with a 128-colour palette: smaller, same size, nearly the same colours."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -336,7 +336,7 @@ def test_embedded_figures_are_compact_and_look_the_same(tmp_path):
     after = mpimg.imread(io.BytesIO(small), format="png")[..., :3]
     assert len(small) < 0.7 * len(data) and before.shape == after.shape
     diff = np.abs(before - after)
-    assert np.quantile(diff, 0.99) < 0.05 and diff.mean() < 0.005  # a few anti-aliased edge pixels shift more
+    assert np.quantile(diff, 0.99) < 0.06 and diff.mean() < 0.005  # a few anti-aliased edge pixels shift more
     assert compact_png(b"not a png") == b"not a png"
 
 

@@ -36,12 +36,14 @@ def run_cue_analyses(
     n_jobs: int = 1,
     options: dict | None = None,
     reuse: bool = True,
+    progress: bool = False,
 ) -> list[AnalysisOutput]:
     """Run the chosen cue analyses on ``run_dir`` (``load_features(model, hashes)`` defaults to its feature
     store, the acoustic cues included) and write their ``analyses/<name>.json``; returns those outputs.
 
     ``targets`` names the stored cues' feature space (part of the options, so new cues recompute);
-    ``options`` adds per-analysis settings (e.g. ``{"erasure": {"probe": "linear"}}``).
+    ``options`` adds per-analysis settings (e.g. ``{"erasure": {"probe": "linear"}}``); ``progress``: a bar per
+    analysis and task, and one per layer (cue probes, erasure) or model (all-layers) inside it.
     """
     chosen = {"cues": cue_probes, "erasure": erasure, "layer_weights": layer_weights}
     merged = {name: {**(options or {}).get(name, {}), "enabled": on} for name, on in chosen.items()}
@@ -51,7 +53,9 @@ def run_cue_analyses(
     if not analyses:
         return []
     run_dir = Path(run_dir)
-    info = analyse_features(run_dir, load_features, analyses=analyses, options=merged, n_jobs=n_jobs, reuse=reuse)
+    info = analyse_features(
+        run_dir, load_features, analyses=analyses, options=merged, n_jobs=n_jobs, reuse=reuse, progress=progress
+    )
     outputs = []
     for analysis in analyses:
         name = analysis.name

@@ -21,6 +21,7 @@ heatmap per model). Formulas: docs/analyses.md.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -31,6 +32,7 @@ from scipy import stats
 from sklearn.linear_model import RidgeCV
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import StandardScaler
+from tqdm.auto import tqdm
 
 from ..errors import SpeechprobeError
 from ..models.acoustic_cues import CUES, NAME, split_cues
@@ -158,19 +160,31 @@ def probe_cues(
     return rows
 
 
-def per_model(unit: Unit, work, *args, models: Sequence[str] | None = None) -> tuple[pd.DataFrame, list[str]]:
+def per_model(
+    unit: Unit, work, *args, models: Sequence[str] | None = None, by_layer: bool = False, what: str = ""
+) -> tuple[pd.DataFrame, list[str]]:
     """``work(features, *args)`` -> tidy rows for every model of a task unit (or ``models``; ``settings.n_jobs``
-    models at once, in processes), stacked with ``task`` and ``model``; a model whose features cannot be
-    loaded is left out with a note."""
+    at once, in processes), stacked with ``task`` and ``model``; a model whose features cannot be loaded is left
+    out with a note. ``by_layer``: ``work`` sees one layer at a time (its rows' ``layer`` shifted back), so the
+    progress bar (``what`` on the unit, with settings.progress) moves every layer, not every model."""
     loaded, notes = {}, []
     for model in unit.models if models is None else models:
         try:
             loaded[model] = unit.features(model)
         except SpeechprobeError as e:
             notes.append(f"{model} × {unit.task} left out: {e}")
-    jobs = (delayed(work)(feats, *args) for feats in loaded.values())
-    results = Parallel(n_jobs=unit.settings.n_jobs)(jobs)
-    frames = [pd.DataFrame(rows).assign(task=unit.task, model=m) for m, rows in zip(loaded, results) if rows]
+    cells = [(m, slice(i, i + 1) if by_layer else slice(None)) for m, f in loaded.items() for i in range(f.shape[1])]
+    cells = cells if by_layer else list(dict(cells).items())  # one cell per model
+    jobs = (delayed(work)(loaded[m][:, part], *args) for m, part in cells)
+    unit_name = "layer" if by_layer else "model"
+    desc = f"{what} {unit.task}".strip()
+    bar = tqdm(total=len(cells), desc=desc, unit=unit_name, leave=False, disable=not unit.settings.progress)
+    rows: dict[str, list[dict]] = {m: [] for m in loaded}
+    for (model, part), done in zip(cells, Parallel(n_jobs=unit.settings.n_jobs, return_as="generator")(jobs)):
+        rows[model] += [{**r, "layer": r["layer"] + (part.start or 0)} if by_layer else r for r in done]
+        bar.update()
+    bar.close()
+    frames = [pd.DataFrame(r).assign(task=unit.task, model=m) for m, r in rows.items() if r]
     return (pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()), notes
 
 
@@ -178,7 +192,7 @@ def compute(unit: Unit) -> AnalysisResult:
     """Ridge cue probes of every model of one task, and the task's heatmap figure."""
     targets = unit_targets(unit)
     alphas = _option(unit.settings, "alphas", RIDGE_ALPHAS)
-    rows, notes = per_model(unit, probe_cues, targets, unit.cue_folds, alphas)
+    rows, notes = per_model(unit, probe_cues, targets, unit.cue_folds, alphas, by_layer=True, what="cue probes")
     rows = rows.reindex(columns=CUE_COLUMNS)
     out = AnalysisResult(tables={CUE_CSV: rows}, notes=[f"cues {n}" for n in notes])
     constant = [t for t, col in zip(TARGETS, targets.T) if not _varies(col)]
@@ -246,6 +260,17 @@ def plot_cues(summary: pd.DataFrame, unit: Unit, baselines: list[str]) -> Path |
         "ridge R² (mean over folds; colours clipped at 0)",
         xlabel="layer, then baselines",
     )
+
+
+def cue_plan(run_dir: Path) -> str:
+    """How the cue analyses' folds differ from the headline's, for sentences that quote a layer's score
+    (``"on the first of 5 repeats"``); empty when they use every fold of the run (the headline's numbers)."""
+    path = Path(run_dir) / "analysis.json"
+    settings = json.loads(path.read_text()) if path.is_file() else {}
+    repeats, first = int(settings.get("repeats") or 1), settings.get("cue_repeats")
+    if first is None or int(first) >= repeats:
+        return ""
+    return f"on the first {'' if int(first) == 1 else f'{int(first)} '}of {repeats} repeats"
 
 
 def model_depths(run_dir: Path) -> dict[str, int]:

@@ -44,7 +44,7 @@ from ..probes import ProbeSettings, macro_f1, make_probe
 from ..probes.cv import Fold
 from .contract import Analysis, AnalysisResult, AnalysisSettings, Figure, Unit
 from .contrast import random_pairs
-from .cues import TARGETS, baseline_models, model_depths, per_model, unit_targets
+from .cues import TARGETS, baseline_models, cue_plan, model_depths, per_model, unit_targets
 from .inputs import read_table
 from .intervals import fold_interval, fold_ratio
 from .plots import plot_panel_heatmaps
@@ -232,7 +232,7 @@ def compute(unit: Unit) -> AnalysisResult:
     probe = _option(unit.settings, "probe", unit.settings.primary_probe)
     groups = group_columns(_option(unit.settings, "groups", tuple(CUE_GROUPS)))
     args = (unit.labels, targets, unit.cue_folds, groups, probe, unit.settings.seed, unit.probe_settings)
-    rows, notes = per_model(unit, erase_layers, *args)
+    rows, notes = per_model(unit, erase_layers, *args, by_layer=True, what="erasure")
     rows = rows.reindex(columns=COLUMNS)
     summary = erasure_summary(rows, unit)
     out = AnalysisResult(tables={ERASURE_CSV: rows, SUMMARY_CSV: summary}, notes=[f"erasure {n}" for n in notes])
@@ -318,13 +318,14 @@ def _caption(unit: Unit, probe: str, groups: list[str], baselines: list[str]) ->
 
 def erasure_findings(run_dir: Path) -> list[str]:
     """Per (non-baseline model, task), at the primary probe's best layer: ΔMacro-F1 for every cue group
-    with its 95 % interval (every group is named, so none is selected for its size)."""
+    with its 95 % interval (every group is named, so none is selected for its size). The layer's own score is
+    the headline's when erasure ran on every fold, else it names the folds (:func:`.cues.cue_plan`)."""
     path = Path(run_dir) / SUMMARY_CSV
     if not path.is_file():
         return []
     summary = read_table(path, SUMMARY_COLUMNS)
     summary["best"] = summary["best"].astype(str).str.lower() == "true"
-    baselines, out = baseline_models(run_dir), []
+    baselines, out, plan = baseline_models(run_dir), [], cue_plan(run_dir)
     for (task, model), part in summary[summary["best"]].groupby(["task", "model"], sort=True):
         if model in baselines:
             continue
@@ -333,8 +334,9 @@ def erasure_findings(run_dir: Path) -> list[str]:
         base = part[part["target"] == NONE]
         if phrases and not base.empty:
             layer, score, probe = int(base["layer"].iloc[0]), float(base["macro_f1"].iloc[0]), base["probe"].iloc[0]
+            where = f" {plan}" if plan else ""
             out.append(
-                f"{task} in {model} layer {layer} (its best layer, {probe} Macro-F1 {score:.2f}) "
+                f"{task} in {model} layer {layer} (its best layer, {probe} Macro-F1 {score:.2f}{where}) "
                 + "; ".join(phrases)
                 + " (95% intervals over folds)."
             )

@@ -44,7 +44,7 @@ from ..probes import macro_f1, make_folds
 from ..probes.cv import Fold
 from .contract import Analysis, AnalysisResult, AnalysisSettings, Figure, Unit
 from .contrast import random_pairs
-from .cues import model_depths, per_model
+from .cues import cue_plan, model_depths, per_model
 from .inputs import read_table
 from .intervals import fold_interval, fold_ratio
 from .plots import _new_figure, save_figure
@@ -270,7 +270,7 @@ def compute(unit: Unit) -> AnalysisResult:
     depth = model_depths(unit.run_dir)
     models = [m for m in unit.models if depth.get(m, 1) > 1]
     args = (unit.labels, unit.groups, unit.cue_folds, settings, unit.settings.seed)
-    rows, notes = per_model(unit, reference_rows, *args, models=models)
+    rows, notes = per_model(unit, reference_rows, *args, models=models, what="all-layers")
     rows = rows.reindex(columns=COLUMNS)
     rows["layer"] = rows["layer"].astype("Int64")
     notes += [f"{unit.task} {n}" for n in make_splits(*args[:3], settings.inner_folds, args[4])[1]]
@@ -318,10 +318,11 @@ def reference_findings(run_dir: Path) -> list[str]:
     if not path.is_file():
         return []
     table = read_table(path, SUMMARY_COLUMNS)
-    out = []
+    out, plan = [], cue_plan(run_dir)  # its scores are the headline's only over every fold: else name them
     for r in table.itertuples():
+        where = f", {plan}" if plan else ""
         out.append(
-            f"{r.task} in {r.model}: learned weighting of all layers {r.weighted:.2f} [{r.weighted_lo:.2f}, "
+            f"{r.task} in {r.model}{where}: learned weighting of all layers {r.weighted:.2f} [{r.weighted_lo:.2f}, "
             f"{r.weighted_hi:.2f}] vs the single layer chosen inside each training fold {r.selected:.2f} "
             f"[{r.selected_lo:.2f}, {r.selected_hi:.2f}]; difference {r.delta:+.2f}{_span(r.delta_lo, r.delta_hi)}: "
             f"{r.verdict} (best layer in hindsight: {r.hindsight_layer}, {r.hindsight:.2f}, "

@@ -32,6 +32,7 @@ from tqdm.auto import tqdm
 
 from ..errors import ConfigError, SpeechprobeError
 from ..files import atomic_write
+from ..interrupts import saved, say
 from ..probes import ProbeSettings
 from ..rundir import read_results
 from .contract import Analysis, AnalysisSettings, Unit
@@ -252,7 +253,11 @@ def execute(plan: Plan, load_features: FeatureLoader | None = None) -> dict:
     columns = {name: cols for a in plan.analyses for name, cols in a.tables.items()}
     record = {name: dict(entries) for name, entries in plan.record.items()}
     notes, seconds = list(plan.notes), {a.name: 0.0 for a in plan.analyses}
-    bar = tqdm(total=len(plan.jobs), desc="analyses", unit="unit", disable=not settings.progress)
+    steps = sum(len(job.analyses) for job in plan.jobs)  # the bar moves per analysis of a unit, naming it
+    names = ", ".join(a.name for a in plan.analyses)
+    if plan.reused:
+        say(f"resuming {run_dir}: {plan.reused} analysis steps ({names}) done before, {steps} left")
+    bar = tqdm(total=steps, desc="analyses", unit="step", disable=not settings.progress)
     for job in plan.jobs:
         unit = Unit(
             task=job.task,
@@ -265,6 +270,7 @@ def execute(plan: Plan, load_features: FeatureLoader | None = None) -> dict:
             loader=loader,
         )
         for analysis in job.analyses:
+            bar.set_postfix_str(f"{analysis.name}: {unit.name}", refresh=False)
             t0 = time.perf_counter()
             try:
                 result = analysis.result(analysis.compute(unit))
@@ -273,6 +279,8 @@ def execute(plan: Plan, load_features: FeatureLoader | None = None) -> dict:
                 continue
             finally:
                 seconds[analysis.name] += time.perf_counter() - t0
+                bar.update()
+                saved(f"analyses {names}", f"analyses ({names}): {bar.n} of {steps} steps")
             for name, rows in result.tables.items():
                 tables[name] = _sorted(_replace(tables.get(name), rows, columns[name], job.model, job.task))
                 write_table(run_dir / name, tables[name], columns[name])
@@ -284,7 +292,6 @@ def execute(plan: Plan, load_features: FeatureLoader | None = None) -> dict:
             notes += result.notes
             _write_record(run_dir, settings, notes, record, seconds)
         unit.release()
-        bar.update()
     bar.close()
     for analysis in plan.analyses:
         if analysis.finalise is None or not any(tables.get(n) is not None for n in analysis.tables):

@@ -1,7 +1,8 @@
 """The Typer app, the options every command takes in any position, and the entry point.
 
 Exit status: 0 done; 1 a command found a problem (``reproduce`` DIFFERENT, ``cache verify
---check-only``); 2 an error, printed as one line (a traceback only with ``--debug``); 130 interrupted.
+--check-only``); 2 an error, printed as one line (a traceback only with ``--debug``); 130 interrupted
+(SIGINT), 143 terminated (SIGTERM), after one line saying what was saved and the command that resumes.
 """
 
 from __future__ import annotations
@@ -78,14 +79,19 @@ def _main(
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point: user errors become one line (exit 2) unless --debug; the exit status is returned."""
+    from .. import interrupts
     from ..files import is_disk_error
 
-    flags, args = split_global_flags(sys.argv[1:] if argv is None else argv)
+    given = list(sys.argv[1:] if argv is None else argv)
+    flags, args = split_global_flags(given)
     _setup_logging(flags.debug)
     try:
-        code = app(args=args, obj=flags, standalone_mode=False, prog_name="speechprobe")
-    except typer.Abort:
-        code = _interrupted()
+        with interrupts.handling():
+            code = app(args=args, obj=flags, standalone_mode=False, prog_name="speechprobe")
+            if interrupts.raised() is not None:  # Typer returns 130 for a KeyboardInterrupt
+                code = _interrupted(interrupts.raised(), given)
+    except typer.Abort as e:  # click turns KeyboardInterrupt into Abort
+        code = _interrupted(e.__cause__ or e, given)
     except typer.Exit as e:
         code = e.exit_code
     except typer.TyperException as e:  # unknown flags, bad values: a one-line usage error
@@ -102,11 +108,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         where = f" {e.filename}" if e.filename else ""
         print(f"error: cannot write{where} ({e.strerror}); free space or choose a writable directory", file=sys.stderr)
         code = 2
-    except KeyboardInterrupt:
-        code = _interrupted()
+    except KeyboardInterrupt as e:
+        code = _interrupted(e, given)
     return int(code or 0)
 
 
-def _interrupted() -> int:
-    console.print("interrupted; rerun the same command to resume")
-    return 130
+def _interrupted(err: BaseException, argv: Sequence[str]) -> int:
+    """One line: what was saved and the command that resumes; exit 128 + the signal (130 SIGINT, 143 SIGTERM)."""
+    from ..interrupts import Interrupted, resume_line
+
+    print(f"\n{resume_line(err, argv)}", file=sys.stderr, flush=True)
+    return err.exit_code if isinstance(err, Interrupted) else 130

@@ -24,7 +24,12 @@ def split_list(value: str | None) -> list[str]:
     return [v.strip() for v in (value or "").split(",") if v.strip() and v.strip().lower() != "none"]
 
 
-ModelsOpt = typer.Option("", "--models", "-m", help="Comma-separated names, local dirs or hub ids [default: none].")
+ModelsOpt = typer.Option(
+    "", "--models", "-m", help="Comma-separated names, local dirs or hub ids (required unless --baselines-only)."
+)
+BaselinesOnlyOpt = typer.Option(
+    False, "--baselines-only", help="Run without --models: the hand-crafted baselines alone (see --baselines)."
+)
 TasksOpt = typer.Option(
     ..., "--tasks", "-t", help="Comma-separated task names, NAME=DIR, manifest CSVs, dataset folders or HF ids."
 )
@@ -118,6 +123,17 @@ def existing_mode(resume: bool, overwrite: bool) -> str:
 def dataset_columns(audio: str | None, label: str | None, group: str | None) -> dict[str, str | None] | None:
     cols = {"audio": audio, "label": label, "group": group}
     return {k: v for k, v in cols.items() if v is not None} or None
+
+
+def check_models(models: str, baselines_only: bool) -> None:
+    """``--models`` is required unless ``--baselines-only`` says the user means to run the baselines alone."""
+    if not split_list(models) and not baselines_only:
+        raise ConfigError(
+            "--models is required (e.g. --models whisper-tiny.en; `speechprobe models` lists them); "
+            "pass --baselines-only to run the baselines alone"
+        )
+    if split_list(models) and baselines_only:
+        raise ConfigError(f"--baselines-only excludes --models {models}; pass one")
 
 
 def extraction_fields(

@@ -96,3 +96,12 @@ def print_best(out: Path) -> None:
     print_takeaways(shows, out_console)
     for what in ("results.csv", "summary.csv", "bootstrap.csv", "figures", "manifest.json", "report.html"):
         out_console.print(f"{what:>14}: {out / what}")
+
+
+def print_zeroshot(rows) -> None:
+    """The zero-shot Macro-F1 per (model, task, mode and prompt) of ``rows`` (zero-shot result rows)."""
+    f1 = rows[rows.metric == "macro_f1"]
+    view = Table("model", "task", "probe", "Macro-F1", title="Zero-shot")
+    for r in f1.to_dict("records"):
+        view.add_row(str(r["model"]), str(r["task"]), str(r["probe"]), f"{r['value']:.3f}")
+    stdout().print(view)

@@ -9,7 +9,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import typer
-from rich.table import Table
 
 from .app import app, console
 from .options import (
@@ -17,6 +16,7 @@ from .options import (
     ActorsOpt,
     AddressOpt,
     AudioColOpt,
+    BaselinesOnlyOpt,
     BaselinesOpt,
     BatchOpt,
     CacheOpt,
@@ -55,6 +55,7 @@ from .options import (
     SplitOpt,
     TasksOpt,
     WindowOpt,
+    check_models,
     compute_options,
     dataset_columns,
     existing_mode,
@@ -63,7 +64,7 @@ from .options import (
     split_list,
     split_pairs,
 )
-from .output import print_best, stdout
+from .output import print_best, print_zeroshot, stdout
 from .probe_options import (
     CUE_REPEATS_HELP,
     BootstrapOpt,
@@ -105,6 +106,7 @@ def run(
     window: str = WindowOpt,
     pooling: str = PoolingOpt,
     baselines: str | None = BaselinesOpt,
+    baselines_only: bool = BaselinesOnlyOpt,
     cache: Path | None = CacheOpt,
     device: str = DeviceOpt,
     dtype: str | None = DtypeOpt,
@@ -162,6 +164,7 @@ def run(
     from ..rundir import RunDir
 
     existing = existing_mode(resume, overwrite)
+    check_models(models, baselines_only)
     cfg = RunConfig(
         **extraction_fields(
             models, tasks, out, pooling, baselines, random_init, n_per_class, max_batch_seconds, max_clip_seconds
@@ -216,10 +219,12 @@ def run(
             from ..pipeline import run_zeroshot_stage
             from ..report import build_report
 
-            run_zeroshot_stage(zs, existing)
+            zs_rows = run_zeroshot_stage(zs, existing)
             if report:
-                build_report(cfg.out)
+                build_report(cfg.out, progress=cfg.progress)
     print_best(cfg.out)
+    if zs is not None:
+        print_zeroshot(zs_rows)
 
 
 @app.command()
@@ -277,11 +282,7 @@ def zeroshot(
         **compute_options(ctx, device, dtype, window, seed, cache, engine, ray_address, ray_actors),
     )
     rows = run_zeroshot_stage(cfg, existing)
-    f1 = rows[rows.metric == "macro_f1"]
-    view = Table("model", "task", "probe", "Macro-F1", title="Zero-shot")
-    for r in f1.to_dict("records"):
-        view.add_row(str(r["model"]), str(r["task"]), str(r["probe"]), f"{r['value']:.3f}")
-    stdout().print(view)
+    print_zeroshot(rows)
     for what in ("results.csv", "zeroshot_diagnostics.csv", "zeroshot_vs_probe.csv", "zeroshot_correlation.csv"):
         stdout().print(f"{what:>24}: {out / what}")
 
@@ -296,6 +297,7 @@ def extract(
     window: str = WindowOpt,
     pooling: str = PoolingOpt,
     baselines: str | None = BaselinesOpt,
+    baselines_only: bool = BaselinesOnlyOpt,
     cache: Path | None = CacheOpt,
     device: str = DeviceOpt,
     dtype: str | None = DtypeOpt,
@@ -328,6 +330,7 @@ def extract(
     from ..pipeline import run_extract
 
     existing = existing_mode(resume, overwrite)
+    check_models(models, baselines_only)
     cfg = RunConfig(
         **extraction_fields(
             models, tasks, out, pooling, baselines, random_init, n_per_class, max_batch_seconds, max_clip_seconds
@@ -346,7 +349,18 @@ def extract(
     )
     clips, state = run_extract(cfg, existing)
     n = sum(len(c) for c in clips.values())
-    console.print(f"extracted {len(state.models)} model(s) x {len(clips)} task(s), {n} clips -> {out}")
+    console.print(f"extracted {extracted_line(len(set(cfg.models)), len(state.models), len(clips), n)} -> {out}")
+
+
+def _count(n: int, word: str) -> str:
+    return f"{n} {word}" + ("" if n == 1 else "s")
+
+
+def extracted_line(models: int, spaces: int, tasks: int, clips: int) -> str:
+    """``1 model and 5 baselines x 1 task, 24 clips``: the models asked for, then the baselines beside them."""
+    parts = [_count(models, "model")] if models else []
+    parts += [_count(spaces - models, "baseline")] if spaces > models else []
+    return f"{' and '.join(parts) or '0 models'} x {_count(tasks, 'task')}, {_count(clips, 'clip')}"
 
 
 @app.command()

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import typer
+from rich.console import Console
 from rich.table import Table
 
 from ..errors import ConfigError
@@ -49,7 +50,7 @@ def report(
                 n_jobs=jobs,
                 progress=ctx.obj.progress,
             )
-        stdout().print(f"report: {build_report(run_dir)}")
+        stdout().print(f"report: {build_report(run_dir, progress=ctx.obj.progress)}")
 
 
 @app.command()
@@ -124,12 +125,15 @@ def cache_verify(
 
 
 @app.command()
-def models() -> None:
-    """List registered models with layer counts, hidden sizes, sample rates, sources and what layer 0 is."""
+def models(
+    as_csv: bool = typer.Option(False, "--csv", help="Comma-separated values (one row per model), not a table."),
+) -> None:
+    """List registered models with layer counts, hidden sizes, sample rates, sources and what layer 0 is
+    (a table as wide as the terminal, 80 columns when piped; --csv for every field unwrapped)."""
     from ..models.registry import checkpoints, families
 
     fams = families()
-    table = Table("name", "family", "layers", "hidden", "rate", "source", "layer 0")
+    rows = []
     for c in checkpoints().values():
         fam = fams[c.family]
         if fam.source:
@@ -138,9 +142,25 @@ def models() -> None:
             source = f"package (offline){' or ' + c.hub_id if c.hub_id else ''}"
         else:
             source = c.hub_id or c.name
-        row = [c.name, c.family, str(c.num_layers or "?"), str(c.hidden_size or "?"), str(c.sample_rate), source]
-        table.add_row(*row, fam.layer0)
-    stdout().print(table)
+        rows.append([c.name, c.family, str(c.num_layers or "?"), str(c.hidden_size or "?"), str(c.sample_rate), source])
+        rows[-1].append(fam.layer0)
+    header = ["name", "family", "layers", "hidden", "rate", "source", "layer 0"]
+    if as_csv:
+        import csv
+        import sys
+
+        csv.writer(sys.stdout, lineterminator="\n").writerows([header, *rows])
+        return
+    out = Console()  # the terminal's width (80 when piped)
+    keep = 7 if out.width >= 150 else 6 if out.width >= 110 else 5  # the long "source" and "layer 0" need room
+    table = Table(
+        *header[:keep], caption=None if keep == 7 else f"--csv (or a wider terminal): {', '.join(header[keep:])}"
+    )
+    for col in table.columns[:2]:
+        col.no_wrap = True
+    for row in rows:
+        table.add_row(*row[:keep])
+    out.print(table)
 
 
 @app.command()

@@ -6,7 +6,8 @@ An entry is one of:
   are read from the hub (or the HF cache when offline);
 * ``NAME=PATH``: a registered task read from a local copy (a ``save_to_disk`` folder or a folder
   of parquet files), keeping the task's label set, label map and grouping;
-* a manifest CSV (``path,label[,group]``), with its display names and verbalisers from
+* a manifest CSV (``path,label[,group]``; the task is named after its folder when the file is
+  ``manifest.csv``, else after the file, or ``NAME=path.csv``), with its display names and verbalisers from
   ``<stem>.verbalisers.json`` beside it when there is one;
 * a local dataset folder (``save_to_disk`` or parquet files) or an HF hub id (``owner/name``): any
   audio dataset, given its column names (``columns``).
@@ -77,6 +78,8 @@ def _open(spec, cache_root, seed, n_per_class, progress, columns, split, streami
     name, revision = split_revision(name) if name.partition("@")[0] in tasks else (name, None)
     opts = _Opts(columns, split, streaming, max_seconds, maps, revision)
     if sep and not Path(spec).expanduser().exists():  # NAME=PATH (a path may contain '=' itself)
+        if name not in tasks and target.lower().endswith(".csv"):  # NAME=path/manifest.csv names a manifest
+            return _manifest_task(Path(target).expanduser(), max_seconds, maps, name=name.strip())
         if name not in tasks:
             raise SpeechprobeError(f"unknown task {name!r} in {spec!r}; {close_matches(name, list(tasks))}")
         if tasks[name].source == "synthetic":
@@ -122,12 +125,19 @@ def _synthetic_source(
     return source
 
 
+def manifest_name(path: Path) -> str:
+    """A manifest's task name: its folder's for the generic ``manifest.csv`` (``data/accent/manifest.csv`` ->
+    ``accent``), else the file's (``tones.csv`` -> ``tones``)."""
+    return (path.parent.resolve().name or path.stem) if path.stem.lower() == "manifest" else path.stem
+
+
 def _manifest_task(
-    path: Path, max_seconds: float | None, maps, task: Task | None = None
+    path: Path, max_seconds: float | None, maps, task: Task | None = None, name: str | None = None
 ) -> tuple[Task, ManifestSource]:
     """A manifest .csv: a registered task's (``NAME=clips.csv``: its label set, map and words), or the user's own
-    (its labels, groups and verbaliser sidecar ``clips.verbalisers.json``)."""
-    name = task.name if task else path.stem
+    (named ``name``, else :func:`manifest_name`: its labels, groups and verbaliser sidecar
+    ``manifest.verbalisers.json``)."""
+    name = task.name if task else (name or manifest_name(path))
     mapping = {**(task.label_map if task else {}), **_user_map(name, path, maps)}
     source = ManifestSource(
         path, task=name, max_seconds=max_seconds, label_set=task.labels if task else (), label_map=mapping
@@ -135,13 +145,15 @@ def _manifest_task(
     if task is not None:
         group = "group" if source.has_groups else None
         kind = "group column" if group else ""  # a manifest's own groups replace the task's groupings
-        task = dataclasses.replace(task, source=str(path), group_column=group, group_pattern=None, group_by=kind)
+        task = dataclasses.replace(
+            task, source=str(path), group_column=group, group_pattern=None, group_by=kind, group_name="group"
+        )
         return dataclasses.replace(task, group_caveat=""), source
     labels = tuple(sorted(Counter(source.labels())))
     sidecar = path.with_name(path.stem + VERBALISER_SUFFIX)  # manifest.csv -> manifest.verbalisers.json
     words = dict(zip(("display_names", "verbalisers"), load_verbalisers(sidecar, labels))) if sidecar.is_file() else {}
     task = Task(
-        name=path.stem,
+        name=name,
         labels=labels,
         dimension="unspecified",
         source=str(path),

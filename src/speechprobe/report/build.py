@@ -11,6 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pandas as pd
+from tqdm.auto import tqdm
 
 from ..analysis.curves import DEFAULT_TOL, baseline_gain, curve_shapes, paralinguistic_summary
 from ..analysis.units import withhold_columns, withhold_shapes
@@ -98,17 +99,32 @@ def check_run_dir(run_dir: Path) -> None:
         )
 
 
-def build_report(run_dir: Path, title: str | None = None) -> Path:
+REPORT_STEPS = ("reading the run", "tables", "figures", "findings", "writing")
+
+
+def _step(bar: tqdm, done: str | None) -> None:
+    """Mark the report step ``done`` finished and name the next one on ``bar``."""
+    if done is not None:
+        bar.update()
+    following = REPORT_STEPS[bar.n] if bar.n < len(REPORT_STEPS) else ""
+    bar.set_postfix_str(following)
+
+
+def build_report(run_dir: Path, title: str | None = None, progress: bool = False) -> Path:
     """Write ``RUN/report.html``, ``RUN/report.md``, ``RUN/main_table.csv`` and ``RUN/main_table.tex``
     (and the score figures in ``RUN/figures``) from the files in ``run_dir``; return the HTML path.
 
     Missing or partial inputs are listed in the report's "Missing or partial data" box; whatever can
     be computed is still rendered. Raises SpeechprobeError, writing nothing, when ``run_dir`` is not a run
     directory (:func:`check_run_dir`).
+    ``progress``: a bar over :data:`REPORT_STEPS`.
     """
     run_dir = Path(run_dir)
     check_run_dir(run_dir)
+    bar = tqdm(total=len(REPORT_STEPS), desc="report", unit="step", disable=not progress, leave=False)
+    _step(bar, None)
     data = load_run(run_dir)
+    _step(bar, "reading the run")
     chance = chance_table(data)
     shapes = curve_shapes(data.summary, "macro_f1", DEFAULT_TOL, data.depths, data.results, data.ratios)
     shapes = withhold_shapes(shapes, data.withheld("a paired gap between layers"))
@@ -119,8 +135,10 @@ def build_report(run_dir: Path, title: str | None = None) -> Path:
     para = paralinguistic_summary(gains, data.tasks_meta)
     table = main_table(data, chance, shapes)
     headline = run_headline(data, chance)
+    _step(bar, "tables")
     head, finger = summary_figures(data, headline)
     figures, fig_problems = detail_figures(data, chance)
+    _step(bar, "figures")
     fingerprint_sentences = [s for o in data.outputs if o.analysis == "fingerprints" for s in o.findings]
     all_findings = findings(data, table, shapes, para)
     rep = Report(
@@ -143,9 +161,13 @@ def build_report(run_dir: Path, title: str | None = None) -> Path:
         run_tables=_run_tables(data),
         notes=_notes(data),
     )
+    _step(bar, "findings")
     write_main_table(run_dir, table, data.baselines)
     write_text(run_dir / "report.md", render_markdown(rep, run_dir, escape=md_escape))
-    return write_text(run_dir / "report.html", render_html(rep))
+    path = write_text(run_dir / "report.html", render_html(rep))
+    _step(bar, "writing")
+    bar.close()
+    return path
 
 
 __all__ = ["build_report", "check_run_dir", "run_headline", "takeaways"]

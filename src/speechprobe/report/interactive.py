@@ -16,12 +16,12 @@ from __future__ import annotations
 import html
 import json
 from collections.abc import Mapping, Sequence
-from functools import lru_cache
 
 import numpy as np
 import pandas as pd
 
 from .headline import NORMALISED_RANGE
+from .plotly_bundle import BOOT_JS, LOADER_JS, plotly_js, plotly_js_packed
 
 # matplotlib's tab10, so a model has the same colour in the static and the interactive figures
 PALETTE = (
@@ -40,34 +40,6 @@ FONT = {"family": "system-ui, -apple-system, 'Segoe UI', Roboto, Helvetica, Aria
 CONFIG = {"displaylogo": False, "responsive": True, "modeBarButtonsToRemove": ["lasso2d", "select2d"]}
 # The chance-normalised scale: red below chance, grey at chance, blue up to a perfect score.
 NORMALISED_SCALE = [[0.0, "#b2182b"], [0.2, "#f4f4f4"], [0.55, "#6baed6"], [1.0, "#08306b"]]
-
-
-@lru_cache(maxsize=1)
-def plotly_js() -> str:
-    """The plotly.js bundle shipped with the ``plotly`` package (no network)."""
-    from plotly.offline import get_plotlyjs
-
-    return get_plotlyjs()
-
-
-LOADER_JS = """
-(function(){
-  function shown(el){for(var d=el.closest('details');d;d=d.parentElement&&d.parentElement.closest('details'))
-    if(!d.open)return false;return true;}
-  function draw(el){
-    if(el.getAttribute('data-drawn'))return;
-    var spec=JSON.parse(document.getElementById(el.getAttribute('data-spec')).textContent);
-    if(typeof Plotly==='undefined'){el.textContent='(interactive figure: plotly.js did not load)';return;}
-    Plotly.newPlot(el,spec.data,spec.layout,spec.config);
-    el.setAttribute('data-drawn','1');
-  }
-  function drawShown(){document.querySelectorAll('div.plot').forEach(function(el){if(shown(el))draw(el);});}
-  document.querySelectorAll('details').forEach(function(d){d.addEventListener('toggle',function(){
-    if(d.open)drawShown();});});
-  drawShown();
-  document.documentElement.setAttribute('data-plots','ready');
-})();
-"""
 
 
 def _json(spec: dict) -> str:
@@ -203,9 +175,16 @@ def headline_figure(headline: pd.DataFrame) -> dict | None:
         140 + 46 * len(rows),
         xaxis={"side": "top", "tickangle": -30, "automargin": True},  # long task names do not overlap
         yaxis={"autorange": "reversed", "automargin": True},
-        margin={"l": 150, "r": 20, "t": 40, "b": 10},
+        margin={"l": 150, "r": 20, "t": _top_margin(tasks), "b": 10},
     )
     return {"data": [trace], "layout": layout}
+
+
+def _top_margin(columns: list[str], tickangle: float = 30.0, char_px: float = 7.0) -> int:
+    """Room above a heat map for its column labels rotated by ``tickangle`` degrees and, above them, the
+    Plotly toolbar (about 30 px), so that the toolbar never covers a label."""
+    longest = max((len(str(c)) for c in columns), default=0)
+    return int(30 + 16 + longest * char_px * np.sin(np.radians(tickangle)))
 
 
 # ------------------------------------------------------------------------------------------ layer curves
@@ -489,10 +468,12 @@ def _fingerprint_trace(name: str, pts: dict, symbol: str, model: str, colour: st
 
 
 __all__ = [
+    "BOOT_JS",
     "LOADER_JS",
     "curves_figure",
     "figure_html",
     "fingerprint_figure",
     "headline_figure",
     "plotly_js",
+    "plotly_js_packed",
 ]

@@ -68,9 +68,9 @@ def what_this_shows(headline: pd.DataFrame, primary: str) -> list[str]:
     models = headline[headline["kind"] == "model"]
     if models.empty:
         return []
-    lead = (
-        f"What this shows (best layer of the {primary} probe; Macro-F1 ± 95 % interval; 'captures' = above "
-        "chance and above the best hand-crafted baseline beyond their intervals):"
+    lead = (  # under the heading "What this shows", so it does not repeat it
+        f"Best layer of the {primary} probe; Macro-F1 ± 95 % interval; 'captures' = above chance and above the "
+        "best hand-crafted baseline beyond their intervals."
     )
     return [lead, *(model_sentence(m, rows) for m, rows in models.groupby("model", sort=True))]
 
