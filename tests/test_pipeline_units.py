@@ -70,7 +70,7 @@ def test_two_speakers_per_class_print_no_small_p_and_no_narrow_interval(cv, tiny
         if cv == "logo"
         else "2-fold cross-validation grouped by speaker (4 speakers)"
     )
-    info = manifest["cv"]["manifest"]
+    info = manifest["cv"]["tones"]
     assert info["plan"] == plan and info["group_name"] == "speaker"
     assert info["unit"] == {
         "kind": "group",

@@ -49,7 +49,7 @@ def test_one_speaker_class_is_dropped_with_a_counted_reason(tones, tiny_whisper,
     with caplog.at_level("WARNING", logger="speechprobe"):
         results = run(_cfg(tones, tmp_path / "run", model=tiny_whisper))
     manifest = json.loads((tmp_path / "run" / "manifest.json").read_text())
-    task = manifest["tasks"]["manifest"]
+    task = manifest["tasks"]["tones"]
     reason = (
         "1 group(s) (speakers), fewer than the 4 that 4 grouped folds need: it cannot be tested on speakers "
         "it was not trained on"
@@ -62,18 +62,18 @@ def test_one_speaker_class_is_dropped_with_a_counted_reason(tones, tiny_whisper,
     }
     assert task["skipped_by_kind"]["rare_class"] == 2 and task["labels"] == {"low": 8, "mid": 14}
     assert task["scored_label_set"] == ["low", "mid"] and task["absent_classes"] == []
-    assert manifest["chance"]["manifest"]["num_classes"] == 2  # chance over the scored classes
+    assert manifest["chance"]["tones"]["num_classes"] == 2  # chance over the scored classes
     assert any(i["reason"] == f"class 'high' dropped: {reason}" for i in manifest["skipped"]["items"])
-    line = "task manifest: rare classes (drop): 'high' (2 clips, 1 group(s)) dropped; Macro-F1 is over the 2 "
+    line = "task tones: rare classes (drop): 'high' (2 clips, 1 group(s)) dropped; Macro-F1 is over the 2 "
     assert any(w.startswith(line) for w in manifest["warnings"]) and line in caplog.text
     # no fold scores a silent 0 for the dropped class: Macro-F1 is over {low, mid}, recomputed from the predictions
-    pred = read_predictions(tmp_path / "run", "mfcc", "manifest")
+    pred = read_predictions(tmp_path / "run", "mfcc", "tones")
     assert list(pred.classes) == ["low", "mid"] and len(pred.y) == 22
     oof = results[(results.metric == "macro_f1_oof") & (results.probe == "knn")]["value"].iloc[0]
     y, guess = pred.classes[pred.y], pred.classes[pred.pred[0, 0, 0]]
     assert oof == pytest.approx(f1_score(y, guess, labels=["low", "mid"], average="macro"))
     report = (tmp_path / "run" / "report.md").read_text()
-    assert "### Rare classes" in report and "| manifest | high | 2 | 1 | dropped |" in report
+    assert "### Rare classes" in report and "| tones | high | 2 | 1 | dropped |" in report
     table = pd.read_csv(tmp_path / "run" / "main_table.csv")
     row = table.iloc[0]
     assert row["majority_accuracy"] == pytest.approx(14 / 22)
@@ -88,7 +88,7 @@ def test_merge_keeps_short_classes_as_one_rest_class(tones, tmp_path):
     # 'high' on speakers 0-1 and 'top' on speakers 2-3: 2 groups each, 4 together
     _relabel(tones, lambda lab, g: "top" if lab == "high" and g in ("spk2", "spk3") else lab)
     run(_cfg(tones, tmp_path / "merge", rare_classes="merge:rest", report=False))
-    task = json.loads((tmp_path / "merge" / "manifest.json").read_text())["tasks"]["manifest"]
+    task = json.loads((tmp_path / "merge" / "manifest.json").read_text())["tasks"]["tones"]
     assert {c: (i["action"], i.get("into"), i["groups"]) for c, i in task["rare_classes"]["classes"].items()} == {
         "high": ("merged", "rest", 2),
         "top": ("merged", "rest", 2),
@@ -101,7 +101,7 @@ def test_merge_keeps_short_classes_as_one_rest_class(tones, tmp_path):
 
 def test_nothing_left_to_compare_is_a_one_line_error_before_extraction(tones, tmp_path):
     _relabel(tones, lambda lab, g: lab if lab == "low" or g == "spk0" else "low")  # 'mid', 'high': one speaker
-    with pytest.raises(ConfigError, match=r"task manifest: class 'mid' has 2 clips, fewer than --folds 4"):
+    with pytest.raises(ConfigError, match=r"task tones: class 'mid' has 2 clips, fewer than --folds 4"):
         run(_cfg(tones, tmp_path / "none"))
     assert not (tmp_path / "none" / "state.json").exists()
     with pytest.raises(ConfigError, match="--rare-classes 'keep'"):
