@@ -51,6 +51,7 @@ def print_best(out: Path) -> None:
         "best in",
         *(["p (selection-aware)", "q"] if tested else []),
         *base,
+        "gain (over the best baseline)",
         *[f"{c.split('_')[1]} (secondary)" for c in second],
         title=f"Best layer per task (primary probe: {data.primary})",
     )
@@ -64,6 +65,7 @@ def print_best(out: Path) -> None:
             "–" if pd.isna(r["p_best"]) else f"{100 * r['p_best']:.0f}%",
             *([f"{r['p_value']:.3g}", f"{r['q_value']:.3g}"] if tested else []),
             *[f"{r[c]:.3f}" for c in base],
+            "–" if pd.isna(r["gain"]) else f"{r['gain']:+.3f} ({r['best_baseline']})",
             *[f"{r[c]:.3f}" for c in second],
         )
     out_console = stdout()
