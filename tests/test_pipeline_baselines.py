@@ -37,6 +37,8 @@ def test_egemaps_and_prosody_are_probed_and_the_best_is_named(tones, tiny_whispe
     assert manifest["models"]["egemaps"]["hidden_size"] == 88 and manifest["models"]["prosody"]["hidden_size"] == 22
     prosody, cues = manifest["extraction"]["prosody/manifest"], manifest["extraction"]["cues/manifest"]
     assert prosody["computed"] == 24 and (cues["computed"], cues["reused"]) == (0, 24)  # copied, not recomputed
+    cue_models = set(pd.read_csv(out / "cues.csv")["model"])
+    assert "egemaps" in cue_models and "prosody" not in cue_models  # prosody's features are the cues themselves
 
     summary = pd.read_csv(out / "summary.csv")
     f1 = summary[summary.metric == "macro_f1"].set_index(["model", "probe"])["mean"]
