@@ -124,7 +124,7 @@ def _peak_sentence(data: RunData, r, shape_of: pd.DataFrame | None) -> str:
         extra.append(_shape_phrase(shape_of.loc[(r.model, r.task, r.probe)], r.probe))
     if pd.notna(r.gain):
         verb = "above" if r.gain > 0 else "below" if r.gain < 0 else "level with"
-        extra.append(f"{abs(r.gain):.3f} {verb} the best baseline ({r.best_baseline} {fmt(r.baseline_macro_f1)})")
+        extra.append(f"{abs(r.gain):.3f} {verb} the best hand-crafted baseline")
     tests = _test_phrases(data, r.model, r.task)
     below = r.macro_f1 - (r.ci95 if np.isfinite(r.ci95) else 0) <= r.chance_macro_f1
     if pd.notna(r.chance_macro_f1) and below and not tests:  # the permutation test, when run, decides
