@@ -91,6 +91,23 @@ def _naive_egemaps(audio: list[np.ndarray]) -> float:
     return time.perf_counter() - t0
 
 
+def bench_width(n: int = 288) -> None:
+    """The demo's probing (KNN, 5 × 5 grouped folds, permutation-free) of one task of ``n`` clips at each
+    baseline's width: the cost that grows with the number of features, whatever their values."""
+    from speechprobe.probes import cross_validate_layers
+
+    rng = np.random.default_rng(0)
+    labels = [str(i % 4) for i in range(n)]
+    groups = [f"v{i % 24}" for i in range(n)]
+    cross_validate_layers(rng.standard_normal((n, 1, 8)).astype(np.float32), labels, groups, ["knn"], 5, 0)  # warm-up
+    print(f"\nprobing one task of {n} clips (knn, 5 x 5 grouped folds) by width:")
+    for name, width in (("mfcc", 60), ("egemaps", 88), ("compare2016", 6373)):
+        feats = rng.standard_normal((n, 1, width)).astype(np.float32)
+        t0 = time.perf_counter()
+        cross_validate_layers(feats, labels, groups, ["knn"], 5, 0, repeats=5)
+        print(f"  {name:<12} {width:5d} features: {time.perf_counter() - t0:6.2f} s")
+
+
 def demo_run(baselines: list[str], out: Path, cache: Path) -> dict:
     """A demo-configured run without the Whisper models; wall seconds and the manifest's phase seconds."""
     from speechprobe.config import RunConfig
@@ -146,6 +163,7 @@ def main() -> None:
     parser.add_argument("--demo", action="store_true", help="also the A/B of two demo-configured runs")
     args = parser.parse_args()
     bench_extraction(args.clips)
+    bench_width()
     if args.demo:
         bench_demo()
 
