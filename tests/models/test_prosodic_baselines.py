@@ -5,11 +5,13 @@ import sys
 import numpy as np
 import pytest
 
-from speechprobe.errors import SpeechprobeError
+from speechprobe.config import RunConfig
+from speechprobe.errors import ConfigError, SpeechprobeError
 from speechprobe.models import registry
 from speechprobe.models.acoustic_cues import CUES, NAME, PROSODY, clip_cues, pack
 from speechprobe.models.opensmile_sets import OpenSmileAdapter
 from speechprobe.models.registry import checkpoints, default_baselines, load_model
+from speechprobe.pipeline import run_extract
 
 SR = 16000
 
@@ -85,3 +87,12 @@ def test_egemaps_without_opensmile_says_what_to_install(monkeypatch):
     monkeypatch.setitem(sys.modules, "opensmile", None)  # import opensmile raises ImportError
     with pytest.raises(SpeechprobeError, match="egemaps baseline needs openSMILE: pip install opensmile"):
         load_model("egemaps")
+
+
+def test_a_run_naming_egemaps_without_opensmile_stops_before_any_work(monkeypatch, tones, tmp_path):
+    real = registry.importlib.util.find_spec
+    monkeypatch.setattr(registry.importlib.util, "find_spec", lambda n: None if n == "opensmile" else real(n))
+    cfg = RunConfig(models=[], tasks=[str(tones)], out=tmp_path / "run", baselines=["mfcc", "egemaps"], progress=False)
+    with pytest.raises(ConfigError, match="egemaps needs the opensmile package, not installed here: pip install"):
+        run_extract(cfg)
+    assert not (tmp_path / "run" / "state.json").exists()
