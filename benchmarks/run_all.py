@@ -24,6 +24,7 @@ SCRIPTS = [
     "bench_layer_analyses.py",
     "bench_probe_scale.py",
     "bench_cues.py",
+    "bench_baselines.py",
 ]
 
 

@@ -2,9 +2,11 @@
 
 After the models, each clip's acoustic cues (:mod:`.models.acoustic_cues`) are extracted once and
 stored in the content-keyed feature store like a model's features, but recorded under manifest.json
-``targets``: the cue analyses' targets, never probed as a model. After the probes, the cue analyses
-(:mod:`.analysis.cue_analyses`: cue probes, erasure, the all-layers reference) run on the stored
-features, before the layer analyses (the depth fingerprints read cues.csv).
+``targets``: the cue analyses' targets, never probed as a model. When the run has the ``prosody``
+baseline (the same recipe and revision), its stored items are copied rather than computed again.
+After the probes, the cue analyses (:mod:`.analysis.cue_analyses`: cue probes, erasure, the
+all-layers reference) run on the stored features, before the layer analyses (the depth fingerprints
+read cues.csv).
 """
 
 from __future__ import annotations
@@ -17,8 +19,8 @@ from .config import RunConfig
 from .errors import SpeechprobeError
 from .features.engine import LocalEngine
 from .features.extract import extract
-from .features.store import FeatureStore
-from .models.acoustic_cues import NAME
+from .features.store import FeatureSpace, FeatureStore
+from .models.acoustic_cues import NAME, PROSODY
 from .models.registry import load_model
 
 log = logging.getLogger("speechprobe")
@@ -47,12 +49,23 @@ def extract_cues(cfg: RunConfig, records, state, store: FeatureStore) -> None:
     info = {**dataclasses.asdict(engine.info), "options": engine.options()}
     space = store.space(NAME, info["revision"], {**info["options"], "pooling": cfg.pooling})
     state.targets[NAME] = {**info, "space": space.root.name}
+    twin = state.models.get(PROSODY)  # the prosody baseline: the same vector when its revision is the same
+    twin = FeatureSpace(store.root / twin["space"], {}) if twin and twin["revision"] == info["revision"] else None
     for rec in records:
         t0, key = time.perf_counter(), f"{NAME}/{rec.task.name}"
+        if twin is not None:
+            copy_items(twin, space, [c.content_hash for c in rec.clips])
         report = extract(engine, rec.source, space, cfg.pooling, cfg.batch_seconds, cfg.progress, key)
         record_extraction(state.extraction, key, report, t0, cfg.batch_seconds)
         if [c.content_hash for c in rec.clips] != [c.content_hash for c in report.clips]:
             raise SpeechprobeError(f"task {rec.task.name}: the source changed between models; rerun")
+
+
+def copy_items(source: FeatureSpace, target: FeatureSpace, hashes: list[str]) -> None:
+    """Items of ``hashes`` that ``source`` holds and ``target`` lacks, copied (verified) into ``target``."""
+    for h in dict.fromkeys(hashes):
+        if not target.has(h) and source.has(h):
+            target.put(h, source.get(h))
 
 
 def run_cue_analyses(cfg: RunConfig, targets: dict, load) -> None:

@@ -35,7 +35,7 @@ from .features.extract import ClipMeta, extract
 from .features.store import FeatureSpace, FeatureStore
 from .interrupts import saved, say
 from .models.base import RANDOM_SUFFIX
-from .models.registry import family, load_model, resolve_model
+from .models.registry import family, installed, load_model, resolve_model
 from .run_inputs import task_input
 from .rundir import RESULT_COLUMNS, STATE, RunDir, sort_results, versions
 from .warnlog import capture_warnings
@@ -94,11 +94,14 @@ def _model_list(cfg: RunConfig) -> list[str]:
 
 def _weights(name: str, cfg: RunConfig) -> tuple[str, bool]:
     """The model to load and whether its weights are random: ``--random-init`` randomises every model;
-    ``<model>+random`` in --models adds the random-init control beside its trained twin in one run."""
+    ``<model>+random`` in --models adds the random-init control beside its trained twin in one run; a model
+    whose optional package is missing (``egemaps`` without openSMILE) stops the run before any work."""
     base = name.removesuffix(RANDOM_SUFFIX)
     spec, _ = resolve_model(base, convert=False)
     if base != name and not family(spec.family).has_weights:
         raise ConfigError(f"--models {name}: {base} is a fixed recipe with no weights to randomise")
+    if not installed(spec):
+        raise ConfigError(f"{base} needs the {spec.requires} package, not installed here: pip install {spec.requires}")
     return base, cfg.random_init or base != name
 
 

@@ -61,4 +61,4 @@ def test_recipe_version_2_is_in_the_cache_key():
 
 
 def test_default_baselines_are_the_registrys():
-    assert default_baselines() == ("mfcc", "librosa", "duration", "channel", "loudness")
+    assert default_baselines() == ("mfcc", "librosa", "egemaps", "prosody", "duration", "channel", "loudness")

@@ -35,7 +35,7 @@ from sklearn.preprocessing import StandardScaler
 from tqdm.auto import tqdm
 
 from ..errors import SpeechprobeError
-from ..models.acoustic_cues import CUES, NAME, split_cues
+from ..models.acoustic_cues import CUES, NAME, PROSODY, split_cues
 from ..parallel import single_threaded
 from ..probes.cv import Fold
 from .contract import Analysis, AnalysisResult, AnalysisSettings, Figure, Unit
@@ -168,7 +168,7 @@ def per_model(
     out with a note. ``by_layer``: ``work`` sees one layer at a time (its rows' ``layer`` shifted back), so the
     progress bar (``what`` on the unit, with settings.progress) moves every layer, not every model."""
     loaded, notes = {}, []
-    for model in unit.models if models is None else models:
+    for model in cue_models(unit.models) if models is None else models:
         try:
             loaded[model] = unit.features(model)
         except SpeechprobeError as e:
@@ -209,14 +209,19 @@ def _option(settings: AnalysisSettings, key: str, default):
     return (settings.options.get("cues") or {}).get(key, default)
 
 
+def cue_models(models: Sequence[str]) -> list[str]:
+    """``models`` but the ``prosody`` baseline: its features are the cues themselves (R² 1 by construction)."""
+    return [m for m in models if m != PROSODY]
+
+
 def baseline_models(run_dir: Path) -> list[str]:
-    """The run's baselines, in manifest order (from its config; else the models of one layer)."""
+    """The run's baselines but ``prosody``, in manifest order (from its config; else the models of one layer)."""
     manifest = read_manifest(run_dir)
     models = manifest.get("models") or {}
     names = (manifest.get("config") or {}).get("baselines")
     if isinstance(names, list):
-        return [m for m in models if m in names]
-    return [m for m, info in models.items() if int(info.get("num_layers") or 0) == 1]
+        return cue_models([m for m in models if m in names])
+    return cue_models([m for m, info in models.items() if int(info.get("num_layers") or 0) == 1])
 
 
 def cue_summary(rows: pd.DataFrame, ratio: float | Mapping[str, float] | None = None) -> pd.DataFrame:

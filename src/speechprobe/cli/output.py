@@ -71,6 +71,7 @@ def print_best(out: Path) -> None:
         "best in",
         *(["p (selection-aware)", "q", "min p"] if tested else []),
         *base,
+        "gain (over the best baseline)",
         *[f"{c.split('_')[1]} (secondary, not tested for selection)" for c in second],
         title=f"Best layer per task (primary probe: {data.primary})",
     )
@@ -84,6 +85,7 @@ def print_best(out: Path) -> None:
             "–" if pd.isna(r["p_best"]) else f"{100 * r['p_best']:.0f}%",
             *([_num(r["p_value"]), _num(r["q_value"]), _num(r.get("min_p"))] if tested else []),
             *[f"{r[c]:.3f}" for c in base],
+            "–" if pd.isna(r["gain"]) else f"{r['gain']:+.3f} ({r['best_baseline']})",
             *[f"{r[c]:.3f}" for c in second],
         )
     out_console = stdout()

@@ -2,8 +2,12 @@
 probes and of cue erasure (:mod:`speechprobe.analysis.cues`, :mod:`speechprobe.analysis.erasure`).
 
 Being an adapter, the cue vector is computed once per clip by the normal extraction driver and cached
-in the content-keyed feature store like any layer. It is an analysis target, not a representation: the
-pipeline never probes it as a model.
+in the content-keyed feature store like any layer. As ``cues`` it is an analysis target, not a
+representation: the pipeline never probes it as a model. The same vector is also the ``prosody``
+hand-crafted baseline (a default one, probed like ``mfcc``; same recipe and revision, so a run that has
+both computes it once: :mod:`speechprobe.cue_stage`). Every cue is a clip's own: F0 is in semitones re a
+fixed 100 Hz, not relative to the speaker. The speaker-relative F0 of the cue analyses
+(:mod:`speechprobe.analysis.cues`) needs the other clips of the group, so it is not in the baseline.
 
 Eleven cues (:data:`CUES`), from one Praat pitch analysis (praat-parselmouth) and one STFT (librosa):
 
@@ -44,6 +48,7 @@ from .base import AdapterInfo, ModelAdapter
 from .family import Checkpoint, Family, LoadContext
 
 NAME = "cues"
+PROSODY = "prosody"  # the same vector as a probed baseline
 FAMILY_NAME = "acoustic-cues"
 SAMPLE_RATE = 16000
 _VERSION = "1"  # bump when a cue's recipe changes (part of the cache key)
@@ -177,13 +182,13 @@ class AcousticCuesAdapter(ModelAdapter):
     """The :data:`CUES` as a one-layer model; clips of a batch are analysed in parallel threads
     (Praat's analyses release the GIL for most of their time: 1.3x on 2 cores, benchmarks/README.md)."""
 
-    def __init__(self, workers: int | None = None) -> None:
+    def __init__(self, name: str = NAME, workers: int | None = None) -> None:
         import parselmouth
 
         self.workers = workers or min(4, os.cpu_count() or 1)
-        recipe = f"{NAME}:{_VERSION}:praat {parselmouth.PRAAT_VERSION}:librosa {librosa.__version__}"
+        recipe = f"{NAME}:{_VERSION}:praat {parselmouth.PRAAT_VERSION}:librosa {librosa.__version__}"  # as prosody
         self.info = AdapterInfo(
-            name=NAME,
+            name=name,
             family=FAMILY_NAME,
             source=f"praat-parselmouth {parselmouth.__version__} (Praat {parselmouth.PRAAT_VERSION}) + librosa",
             revision=hashlib.sha256(recipe.encode()).hexdigest()[:16],
@@ -201,15 +206,18 @@ class AcousticCuesAdapter(ModelAdapter):
 
 
 def _load(ctx: LoadContext) -> AcousticCuesAdapter:
-    return AcousticCuesAdapter()
+    return AcousticCuesAdapter(ctx.name or NAME)
 
 
 FAMILY = Family(
     FAMILY_NAME,
     _load,
     title="acoustic cues",
-    checkpoints=(Checkpoint(NAME, num_layers=1, hidden_size=2 * len(CUES), packaged=True),),
-    layer0="the eleven cue values and their defined flags (the only layer; analysis targets, not a baseline)",
+    checkpoints=(
+        Checkpoint(NAME, num_layers=1, hidden_size=2 * len(CUES), packaged=True),
+        Checkpoint(PROSODY, num_layers=1, hidden_size=2 * len(CUES), packaged=True, baseline=True),
+    ),
+    layer0="the eleven cue values and their defined flags (the only layer; cues: analysis targets; prosody: baseline)",
     source="praat-parselmouth",
     has_weights=False,
 )

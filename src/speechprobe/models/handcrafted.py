@@ -81,11 +81,11 @@ class HandcraftedAdapter(ModelAdapter):
         """The recipe's frames of each clip, pooled over time as ``pooling`` says (as the models are)."""
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # librosa warns on silent/tonal-less clips; values stay finite
-            out = [self.recipe(_min_length(np.asarray(y, dtype=np.float32)), SAMPLE_RATE, pooling) for y in batch]
+            out = [self.recipe(min_length(np.asarray(y, dtype=np.float32)), SAMPLE_RATE, pooling) for y in batch]
         return np.stack(out)[:, None, :].astype(np.float32)
 
 
-def _min_length(y: np.ndarray, n: int = 2048) -> np.ndarray:
+def min_length(y: np.ndarray, n: int = 2048) -> np.ndarray:
     """Zero-pad very short clips so every frame-based feature is defined."""
     return y if len(y) >= n else np.pad(y, (0, n - len(y)))
 

@@ -11,6 +11,7 @@ shipped in PyPI packages (converted once into the user cache).
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import logging
 from importlib.metadata import entry_points
@@ -34,9 +35,21 @@ def _load_builtin() -> None:
     if _loaded:
         return
     _loaded = True
-    from . import acoustic_cues, handcrafted, nuisance, qwen2_audio, resemblyzer, seamless, wav2vec2, whisper
+    from . import (
+        acoustic_cues,
+        handcrafted,
+        nuisance,
+        opensmile_sets,
+        qwen2_audio,
+        resemblyzer,
+        seamless,
+        wav2vec2,
+        whisper,
+    )
 
-    for module in (handcrafted, nuisance, whisper, wav2vec2, seamless, qwen2_audio, resemblyzer, acoustic_cues):
+    # hand-crafted baselines (in the default baselines' order), the nuisance ones, then the models
+    builtin = (handcrafted, opensmile_sets, acoustic_cues, nuisance, whisper, wav2vec2, seamless, qwen2_audio)
+    for module in (*builtin, resemblyzer):
         for family in module.FAMILIES:
             _add(family)
     for ep in entry_points(group=ENTRY_POINT_GROUP):
@@ -100,8 +113,14 @@ def window_modes() -> tuple[str, ...]:
 
 
 def default_baselines() -> tuple[str, ...]:
-    """The baselines a run adds beside its models unless ``--baselines`` says otherwise."""
-    return tuple(name for name, c in checkpoints().items() if c.baseline)
+    """The baselines a run adds beside its models unless ``--baselines`` says otherwise (those that need a
+    module, e.g. ``egemaps`` openSMILE, only where it is installed)."""
+    return tuple(name for name, c in checkpoints().items() if c.baseline and installed(c))
+
+
+def installed(checkpoint: Checkpoint) -> bool:
+    """Whether the module ``checkpoint`` requires (if any) can be imported here."""
+    return checkpoint.requires is None or importlib.util.find_spec(checkpoint.requires) is not None
 
 
 def nuisance_baselines() -> dict[str, str]:
