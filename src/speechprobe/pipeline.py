@@ -440,7 +440,7 @@ def probe_and_report(
 
 def _probe_and_report(cfg: RunConfig, clips: dict[str, list[ClipMeta]], state: RunState, existing: str) -> pd.DataFrame:
     """:func:`probe_and_report` once the configuration is valid."""
-    from .analysis import analyse_features
+    from .analysis import analyse_features, run_layer_analyses
     from .report import build_report
 
     run_dir = _claim_probe(cfg, existing)
@@ -464,7 +464,9 @@ def _probe_and_report(cfg: RunConfig, clips: dict[str, list[ClipMeta]], state: R
                 progress=cfg.progress,
             )
         run_cue_analyses(cfg, state.targets, load)  # before the layer analyses: depth fingerprints read cues.csv
-        run_layer_analyses(cfg, load)
+        if cfg.fingerprints or cfg.similarity or cfg.mdl:  # depth fingerprints, layer similarity, MDL probes
+            flags = {"fingerprints": cfg.fingerprints, "similarity": cfg.similarity, "mdl": cfg.mdl}
+            run_layer_analyses(cfg.out, load, **flags, device=cfg.device, progress=cfg.progress)
         if cfg.report:
             build_report(cfg.out, progress=cfg.progress)
     return results
@@ -474,23 +476,6 @@ def _loader(cfg: RunConfig, state: RunState):
     """``load(model, hashes)``: the run's stored features of a model or analysis target (the acoustic cues)."""
     store, spaces = FeatureStore(cache_root(cfg.cache) / "features"), {**state.targets, **state.models}
     return lambda model, hashes: _space(store, model, spaces[model], cfg.pooling).gather(list(hashes))
-
-
-def run_layer_analyses(cfg: RunConfig, load) -> None:
-    """Depth fingerprints, layer similarity and MDL probes as ``cfg`` asks, on ``load``'s features (analysis)."""
-    if not (cfg.fingerprints or cfg.similarity or cfg.mdl):
-        return
-    from .analysis.layer_analyses import run_layer_analyses as run_all
-
-    run_all(
-        cfg.out,
-        load,
-        fingerprints=cfg.fingerprints,
-        similarity=cfg.similarity,
-        mdl=cfg.mdl,
-        device=cfg.device,
-        progress=cfg.progress,
-    )
 
 
 def run_zeroshot_stage(cfg: ZeroShotConfig, existing: str = "auto") -> pd.DataFrame:
