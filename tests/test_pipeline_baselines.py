@@ -35,7 +35,7 @@ def test_egemaps_and_prosody_are_probed_and_the_best_is_named(tones, tiny_whispe
     assert set(results.loc[results["model"].isin(["egemaps", "prosody"]), "layer"]) == {0}
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["models"]["egemaps"]["hidden_size"] == 88 and manifest["models"]["prosody"]["hidden_size"] == 22
-    prosody, cues = manifest["extraction"]["prosody/manifest"], manifest["extraction"]["cues/manifest"]
+    prosody, cues = manifest["extraction"]["prosody/tones"], manifest["extraction"]["cues/tones"]
     assert prosody["computed"] == 24 and (cues["computed"], cues["reused"]) == (0, 24)  # copied, not recomputed
     cue_models = set(pd.read_csv(out / "cues.csv")["model"])
     assert "egemaps" in cue_models and "prosody" not in cue_models  # prosody's features are the cues themselves

@@ -15,6 +15,8 @@ from collections import Counter
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
+import numpy as np
+
 from .config import RunConfig
 from .data.duplicates import resolve_duplicates
 from .data.source import ClipSource, Skip, count_kinds
@@ -136,8 +138,9 @@ def _apply_rare_classes(
 ) -> tuple[list[ClipMeta], RareClasses]:
     """The clips left by the ``--rare-classes`` rule (merged ones relabelled); each dropped one a skip."""
     labels, groups = [c.label for c in clips], [c.group for c in clips]
-    check_folds(task, labels, groups, cfg)  # at least two classes are left
     rare = rare_classes(labels, groups, cfg)
+    if len(rare.kept_classes) < 2:  # nothing to compare: the probes report the task "not probed", the rest go on
+        return clips, dataclasses.replace(rare, classes={}, keep=np.ones(len(labels), dtype=bool), labels=labels)
     if not rare.classes:
         return clips, rare
     msg = rare.message(task)

@@ -26,6 +26,7 @@ configuration are gone before anything is written.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import json
@@ -43,7 +44,7 @@ from ._version import __version__
 from .csvsafe import neutralise, restore
 from .errors import ConfigError, SpeechprobeError
 from .files import TMP_MARK, atomic_write, is_disk_error, write_error
-from .runlock import hold
+from .runlock import LOCK, hold
 
 RESULT_COLUMNS = ["model", "task", "layer", "probe", "fold", "metric", "value"]
 RESULT_KEYS = ["model", "task", "layer", "probe", "fold", "metric"]
@@ -250,10 +251,19 @@ class RunDir:
 
     @contextmanager
     def lock(self) -> Iterator[None]:
-        """Hold the directory (created if need be) for this command; a held one raises ``RunDirBusy``."""
+        """Hold the directory (created if need be) for this command; a held one raises ``RunDirBusy``. A
+        directory this created that holds nothing but the lock afterwards (the command failed before any
+        write, e.g. an unreachable Ray cluster) is removed again: a failed start leaves no ``--out``."""
+        created = not self.root.exists()
         self.create()
-        with hold(self.root):
-            yield
+        try:
+            with hold(self.root):
+                yield
+        finally:
+            if created and [p.name for p in self.root.iterdir()] == [LOCK]:
+                with contextlib.suppress(OSError):
+                    (self.root / LOCK).unlink()
+                    self.root.rmdir()
 
     @contextmanager
     def temp_dir(self, purpose: str = "probe") -> Iterator[Path]:

@@ -88,7 +88,9 @@ def reproduce_elsewhere(tmp: Path) -> str:
     tones(tmp / "data")
     (tmp / "elsewhere").mkdir()
     args = ["--baselines", "mfcc", "--folds", "2", "--probes", "knn", "--permutations", "0", "--no-report"]
-    first = cli("run", "--tasks", "data/tones.csv", "--out", "run", *args, cache=tmp / "cache", cwd=tmp)
+    first = cli(
+        "run", "--baselines-only", "--tasks", "data/tones.csv", "--out", "run", *args, cache=tmp / "cache", cwd=tmp
+    )
     assert first.returncode == 0, first.stderr
     again = cli("reproduce", "../run", "--out", "../again", cache=tmp / "cache", cwd=tmp / "elsewhere")
     recorded = manifest(tmp / "run")["tasks"]["tones"]["input"]

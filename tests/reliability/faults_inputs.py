@@ -170,7 +170,7 @@ def options_validated(tmp: Path) -> str:
     procs = {}
     for flag, value in bad.items():
         out = tmp / flag.strip("-")
-        procs[flag] = (out, _popen("run", "--tasks", "accent", "--out", str(out), flag, value))
+        procs[flag] = (out, _popen("run", "--baselines-only", "--tasks", "accent", "--out", str(out), flag, value))
     seen = []
     for flag, (out, p) in procs.items():
         _, err = p.communicate(timeout=300)

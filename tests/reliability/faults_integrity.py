@@ -66,7 +66,8 @@ def racing_runs(tmp: Path) -> str:
 
     a = tones(tmp / "data")
     out = tmp / "run"
-    args = ["run", "--tasks", str(a), "--out", str(out), "--baselines", "mfcc", "--probes", "knn", "--folds", "2"]
+    args = ["run", "--baselines-only", "--tasks", str(a), "--out", str(out), "--baselines", "mfcc", "--probes", "knn"]
+    args += ["--folds", "2"]
     args += ["--no-progress", "--permutations", "0", "--no-report"]
     code = "import sys; from speechprobe.cli import main; sys.exit(main())"
     env = {**os.environ, "SPEECHPROBE_CACHE": str(tmp / "cache")}

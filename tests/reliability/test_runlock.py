@@ -71,7 +71,18 @@ def test_cli_refuses_a_second_run_with_one_line(tmp_path):
     out = tmp_path / "run"
     proc = _holder(out)
     try:
-        r = cli("run", "--tasks", str(a), "--out", str(out), "--baselines", "mfcc", "--no-report", cache=tmp_path / "c")
+        r = cli(
+            "run",
+            "--baselines-only",
+            "--tasks",
+            str(a),
+            "--out",
+            str(out),
+            "--baselines",
+            "mfcc",
+            "--no-report",
+            cache=tmp_path / "c",
+        )
     finally:
         proc.kill()
         proc.wait()
