@@ -32,7 +32,7 @@ import torch
 
 from .base import AdapterInfo, ModelAdapter
 from .family import Checkpoint, Family, LoadContext, load_adapter
-from .hub import autocast
+from .hub import autocast, dtype_key
 from .pooling import frame_mask, pooled_blocks
 
 _MIN_SAMPLES = 400 + 160  # two 25 ms fbank frames = one stacked frame
@@ -52,7 +52,7 @@ class SeamlessAdapter(ModelAdapter):
         self.info = info
 
     def options(self) -> dict[str, object]:
-        return {"dtype": str(self.dtype or "float32")}
+        return {"dtype": dtype_key(self.dtype, self.device)}
 
     @torch.inference_mode()
     def forward(self, batch: Sequence[np.ndarray], pooling: str = "mean") -> np.ndarray:

@@ -40,7 +40,7 @@ import torch
 from ..errors import SpeechprobeError
 from .base import AdapterInfo, ModelAdapter
 from .family import Checkpoint, Family, LoadContext, load_adapter
-from .hub import autocast
+from .hub import autocast, dtype_key
 from .pooling import frame_mask, pooled_blocks
 
 
@@ -69,7 +69,7 @@ class Wav2Vec2Adapter(ModelAdapter):
 
     def options(self) -> dict[str, object]:
         """Unmasked (group-norm) models see their batch's padding: the batch budget is part of the key."""
-        return {"dtype": str(self.dtype or "float32"), "unmasked_padding": not self.use_mask}
+        return {"dtype": dtype_key(self.dtype, self.device), "unmasked_padding": not self.use_mask}
 
     def _frames(self, n_samples: torch.Tensor) -> torch.Tensor:
         fn = self.model._get_feat_extract_output_lengths

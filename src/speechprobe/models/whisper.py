@@ -26,7 +26,7 @@ from torch.nn import functional as F
 from ..errors import ConfigError
 from .base import AdapterInfo, ModelAdapter
 from .family import Checkpoint, Family, LoadContext, load_adapter
-from .hub import autocast
+from .hub import autocast, dtype_key
 from .pooling import frame_mask, masked_pool
 
 WINDOWS = ("full", "trimmed")
@@ -87,7 +87,7 @@ class WhisperAdapter(ModelAdapter):
         self.info = info
 
     def options(self) -> dict[str, object]:
-        return {"window": self.window, "dtype": str(self.dtype or "float32")}
+        return {"window": self.window, "dtype": dtype_key(self.dtype, self.device)}
 
     def max_seconds(self) -> float:
         return self.logmel.n_samples / self.logmel.sample_rate
