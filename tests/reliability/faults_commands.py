@@ -226,6 +226,16 @@ HOSTILE_TASK = "=HYPERLINK(1)"
 HOSTILE_LABELS = {"low": "=cmd|' /c calc'!a0", "high": "@sum(1+1)"}  # labels are read in lower case
 
 
+def _hostile_run(tmp: Path) -> pd.DataFrame:
+    """A run of the tone set under the hostile task and label names (the manifest is written once)."""
+    path = tmp / "data" / f"{HOSTILE_TASK}.csv"
+    if not path.is_file():
+        table = pd.read_csv(tones(tmp / "data"))
+        table["label"] = table["label"].map(HOSTILE_LABELS)
+        table.to_csv(path, index=False)
+    return run([path], tmp / "run", tmp / "cache")
+
+
 def _formula_cells(path: Path) -> list[str]:
     """Cells a spreadsheet would evaluate: starting with = + - @ tab or CR, and not a plain number."""
     from speechprobe.csvsafe import neutralise_cell
@@ -240,11 +250,7 @@ def formula_injection(tmp: Path) -> str:
     from speechprobe.report import build_report
     from speechprobe.rundir import read_results
 
-    a = tones(tmp / "data")
-    table = pd.read_csv(a)
-    table["label"] = table["label"].map(HOSTILE_LABELS)
-    table.to_csv(tmp / "data" / f"{HOSTILE_TASK}.csv", index=False)
-    run([tmp / "data" / f"{HOSTILE_TASK}.csv"], tmp / "run", tmp / "cache")
+    _hostile_run(tmp)
     build_report(tmp / "run")
     files = [tmp / "run" / n for n in ("results.csv", "summary.csv", "main_table.csv", "bootstrap.csv")]
     files += sorted((tmp / "run" / "clips").glob("*.csv"))
@@ -259,13 +265,9 @@ def formula_injection(tmp: Path) -> str:
 
 @case("31.9", "the hostile-named run again (resume)", "its own CSVs read back: nothing recomputed, same rows")
 def formula_resume(tmp: Path) -> str:
-    a = tones(tmp / "data")
-    table = pd.read_csv(a)
-    table["label"] = table["label"].map(HOSTILE_LABELS)
-    table.to_csv(tmp / "data" / f"{HOSTILE_TASK}.csv", index=False)
-    first = run([tmp / "data" / f"{HOSTILE_TASK}.csv"], tmp / "run", tmp / "cache")
+    first = _hostile_run(tmp)
     before = (tmp / "run" / "results.csv").read_bytes()
-    again = run([tmp / "data" / f"{HOSTILE_TASK}.csv"], tmp / "run", tmp / "cache")
+    again = _hostile_run(tmp)
     computed = sum(e["computed"] for e in manifest(tmp / "run")["extraction"].values())
     assert again.equals(first) and (tmp / "run" / "results.csv").read_bytes() == before and computed == 0
     assert set(again["task"]) == {HOSTILE_TASK}
