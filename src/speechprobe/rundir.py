@@ -43,7 +43,7 @@ import pandas as pd
 from ._version import __version__
 from .csvsafe import neutralise, restore
 from .errors import ConfigError, SpeechprobeError
-from .files import TMP_MARK, atomic_write, is_disk_error, write_error
+from .files import TMP_MARK, atomic_write, is_disk_error, temp_name, write_error
 from .runlock import LOCK, hold
 
 RESULT_COLUMNS = ["model", "task", "layer", "probe", "fold", "metric", "value"]
@@ -238,8 +238,9 @@ class RunDir:
         return atomic_write(self.path(rel), data)
 
     def create(self) -> None:
-        """Create the directory, or fail with one line naming it."""
-        probe = self.path(".write-test")
+        """Create the directory, or fail with one line naming it (the write test's file is this process's own:
+        two runs started together into one ``--out`` must reach the lock, which refuses one of them)."""
+        probe = temp_name(self.path(".write-test"))
         try:
             self.root.mkdir(parents=True, exist_ok=True)
             probe.write_bytes(b"")
@@ -253,14 +254,17 @@ class RunDir:
     def lock(self) -> Iterator[None]:
         """Hold the directory (created if need be) for this command; a held one raises ``RunDirBusy``. A
         directory this created that holds nothing but the lock afterwards (the command failed before any
-        write, e.g. an unreachable Ray cluster) is removed again: a failed start leaves no ``--out``."""
+        write, e.g. an unreachable Ray cluster) is removed again: a failed start leaves no ``--out``. Only
+        the holder removes it: a run refused because another holds the directory leaves it alone."""
         created = not self.root.exists()
         self.create()
+        held = False
         try:
             with hold(self.root):
+                held = True
                 yield
         finally:
-            if created and [p.name for p in self.root.iterdir()] == [LOCK]:
+            if held and created and [p.name for p in self.root.iterdir()] == [LOCK]:
                 with contextlib.suppress(OSError):
                     (self.root / LOCK).unlink()
                     self.root.rmdir()
