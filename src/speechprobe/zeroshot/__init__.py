@@ -11,7 +11,7 @@ probe scores (:mod:`.link`).
 
 from __future__ import annotations
 
-from .base import DecoderState, Encoded, ZeroShotBackend
+from .base import BackendOptions, DecoderState, Encoded, ZeroShotBackend
 from .cache import ResponseCache, response_key
 from .calibration import ContentFree, Verbalised, calibrated, content_free_inputs
 from .compare import refresh_zeroshot_tables, sensitivity_table, write_zeroshot_outputs
@@ -55,6 +55,7 @@ __all__ = [
     "ParseResult",
     "PromptTemplate",
     "ResponseCache",
+    "BackendOptions",
     "ZeroShotBackend",
     "ZeroShotConfig",
     "bootstrap_correlation",
