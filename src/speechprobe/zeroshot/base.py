@@ -34,7 +34,7 @@ import inspect
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass, field, fields
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import torch
@@ -42,10 +42,17 @@ import torch
 from ..config import ComputeOptions
 from ..errors import ConfigError, SpeechprobeError
 
-if TYPE_CHECKING:
-    from .models import ZeroShotModel
-
 PROMPT_AS = ("transcript", "previous")  # Whisper: where the prompt goes (zeroshot/whisper.py), the default first
+
+
+@dataclass(frozen=True)
+class ZeroShotModel:
+    """A model that can answer zero-shot: display name, family, source (local dir or hub id), revision."""
+
+    name: str
+    family: str
+    source: str
+    revision: str | None = None
 
 
 @dataclass(kw_only=True)
@@ -209,6 +216,16 @@ class ZeroShotBackend(ABC):
     @abstractmethod
     def step(self, state: DecoderState, tokens: torch.Tensor, token_mask: torch.Tensor) -> torch.Tensor:
         """Feed ``tokens`` (rows, n), right-padded, through the cache; return (rows, n, vocab) log-probs."""
+
+    def advance(
+        self, state: DecoderState, out: Any, tokens: torch.Tensor, token_mask: torch.Tensor, head
+    ) -> torch.Tensor:
+        """``state`` moved past ``tokens`` from the decoder's output ``out`` on them (its cache, the mask and
+        positions extended); the (rows, n, vocab) log-probabilities of the output projection ``head``."""
+        state.cache = output_cache(out)
+        state.mask = torch.cat([state.mask, token_mask.to(state.mask)], dim=1)
+        state.next_pos = state.next_pos + tokens.shape[1]
+        return log_softmax(head(out.last_hidden_state))
 
     def repeat(self, state: DecoderState, k: int) -> None:
         """Repeat each row ``k`` times in place (row ``i`` becomes rows ``i*k .. i*k+k-1``).

@@ -10,24 +10,13 @@ a local checkpoint directory (its ``config.json`` model type) or a hub id.
 from __future__ import annotations
 
 import importlib
-from dataclasses import dataclass
 from pathlib import Path
 
 from ..data.tasks import close_matches
 from ..errors import ConfigError, SpeechprobeError
 from ..models import registry
 from ..models.family import Family
-from .base import BackendOptions
-
-
-@dataclass(frozen=True)
-class ZeroShotModel:
-    """A model that can answer zero-shot: display name, family, source (local dir or hub id), revision."""
-
-    name: str
-    family: str
-    source: str
-    revision: str | None = None
+from .base import BackendOptions, ZeroShotModel
 
 
 def _decoder(family: Family, model_type: str | None = None) -> bool:

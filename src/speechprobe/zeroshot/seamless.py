@@ -160,7 +160,4 @@ class SeamlessBackend(ZeroShotBackend):
             use_cache=True,
             **{self._cache_kw: state.cache},
         )
-        state.cache = output_cache(out)
-        state.mask = torch.cat([state.mask, token_mask.to(state.mask)], dim=1)
-        state.next_pos = state.next_pos + tokens.shape[1]
-        return log_softmax(self.model.lm_head(out.last_hidden_state))
+        return self.advance(state, out, tokens, token_mask, self.model.lm_head)
