@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from speechprobe.cli.output import print_best
 from speechprobe.config import RunConfig
 from speechprobe.pipeline import run, run_zeroshot_stage
 from speechprobe.report import build_report
@@ -21,12 +22,12 @@ from speechprobe.zeroshot import modes as modes_mod
 
 pytestmark = pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="needs espeak-ng")
 
-PLUGIN = '''
+PLUGIN = """
 from speechprobe.zeroshot.modes import Mode, register
 
 # the label the decoder finds least likely: a toy whose predictions are easy to check
 register(Mode("toy_least_likely", "likelihood", lambda e: -e.raw, help="the least likely label"))
-'''
+"""
 
 
 @pytest.fixture
@@ -42,7 +43,7 @@ def toy_mode(tmp_path, monkeypatch):
     sys.modules.pop("toy_zeroshot_mode", None)
 
 
-def test_a_plugin_mode_runs_end_to_end(tmp_path, tiny_whisper_dec, toy_mode):
+def test_a_plugin_mode_runs_end_to_end(tmp_path, tiny_whisper_dec, toy_mode, capsys):
     out = tmp_path / "run"
     common = dict(models=[str(tiny_whisper_dec)], tasks=["spoken_word"], out=out, n_per_class=2, window="trimmed")
     common["cache"] = tmp_path / "cache"
@@ -68,6 +69,12 @@ def test_a_plugin_mode_runs_end_to_end(tmp_path, tiny_whisper_dec, toy_mode):
         np.testing.assert_allclose([t[k] for k in r], [-v for v in r.values()], atol=2e-6)
     diagnostics = pd.read_csv(out / "zeroshot_diagnostics.csv")
     assert set(diagnostics["mode"]) == {"likelihood_raw", toy_mode}
+    # the best-layer table of `run --zeroshot` shows the default zero-shot score (here the raw likelihood's)
+    capsys.readouterr()
+    print_best(out)
+    console = capsys.readouterr().out
+    f1 = results.set_index(["probe", "metric"]).loc[("zeroshot:likelihood_raw:choose", "macro_f1"), "value"]
+    assert "zero-shot Macro-F1 (default mode)" in console and f"{f1:.3f} (likelihood_raw" in console
     section = (out / "report.md").read_text().split("### Zero-shot answers", 1)[1].split("###", 1)[0]
     shown = toy_mode.replace("_", "\\_")  # Markdown escapes underscores
     assert f"| {shown} | choose |" in section and "| likelihood\\_raw | choose |" in section
