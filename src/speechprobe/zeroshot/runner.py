@@ -12,11 +12,8 @@ engines write the same files; the engine is recorded in the manifest, outside th
 Outputs in the run directory:
 
 ``results.csv``             zero-shot rows merged in (``layer`` empty, ``fold`` 0, ``probe`` =
-                            ``zeroshot:<mode>:<prompt-id>``; modes ``generate``, ``likelihood``
-                            (length-normalised log-probability), ``likelihood_raw`` (summed),
-                            ``likelihood_cc`` and ``likelihood_pmi`` (calibrated on content-free inputs),
-                            ``likelihood_bc`` (calibrated on the task's clips, :mod:`.calibration`) and
-                            ``native`` (``zeroshot:native:<head>``, :mod:`.native`);
+                            ``zeroshot:<mode>:<prompt-id>``, for the modes asked for (:mod:`.modes`;
+                            ``native`` as ``zeroshot:native:<head>``, :mod:`.native`);
                             metrics ``macro_f1``, ``accuracy``, then ``parse_rate``, ``top_share``,
                             ``pred_entropy``, ``true_entropy``, ``collapsed`` and ``chance_macro_f1``
                             (see :mod:`.diagnostics`));
