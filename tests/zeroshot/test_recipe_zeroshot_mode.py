@@ -67,6 +67,8 @@ def test_a_plugin_mode_runs_end_to_end(tmp_path, tiny_whisper_dec, toy_mode, cap
     assert list(toy["prediction"]) == least
     for r, t in zip(raw["scores"].map(json.loads), toy["scores"].map(json.loads)):
         np.testing.assert_allclose([t[k] for k in r], [-v for v in r.values()], atol=2e-6)
+    described = json.loads((out / "manifest.json").read_text())["zeroshot"]["modes"]
+    assert described == {"likelihood_raw": "summed log-probability", toy_mode: "the least likely label"}
     diagnostics = pd.read_csv(out / "zeroshot_diagnostics.csv")
     assert set(diagnostics["mode"]) == {"likelihood_raw", toy_mode}
     # the best-layer table of `run --zeroshot` shows the default zero-shot score (here the raw likelihood's)

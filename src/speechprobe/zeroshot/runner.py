@@ -198,6 +198,7 @@ def _run(
         "config": cfg.to_json(),
         "engine": {"name": cfg.engine, **({"address": cfg.ray_address, "actors": {}} if cfg.engine == "ray" else {})},
         "fold": FOLD,
+        "modes": {m.name: m.help for m in resolve_modes(cfg.modes)},  # what each written mode is
         "prompts": {t.id: {"text": t.text, "origin": t.origin} for t in templates},
         "models": {},
         "tasks": {},
