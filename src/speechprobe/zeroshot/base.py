@@ -33,7 +33,7 @@ from __future__ import annotations
 import inspect
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -59,8 +59,8 @@ class ZeroShotModel:
 class BackendOptions(ComputeOptions):
     """How a zero-shot backend is built and decodes (device, dtype and window from ``ComputeOptions``).
 
-    ``ZeroShotConfig`` extends it, so the options travel whole from the command line to the backend's
-    constructor; each backend reads the ones that apply to it. Adding an option is one field here.
+    ``ZeroShotConfig`` extends it and is passed whole as the options, from the command line to the backend's
+    constructor (on Ray too); each backend reads the ones that apply to it. Adding an option is one field here.
     """
 
     batch_size: int = 8  # clips per generation/scoring batch
@@ -76,10 +76,6 @@ class BackendOptions(ComputeOptions):
         if self.prompt_as not in (None, *PROMPT_AS):
             raise ConfigError(f"--prompt-as {self.prompt_as!r}: choose {' or '.join(PROMPT_AS)}")
         self.check_compute()
-
-    def backend_options(self) -> BackendOptions:
-        """These options alone (what a Ray actor needs to build the backend)."""
-        return BackendOptions(**{f.name: getattr(self, f.name) for f in fields(BackendOptions)})
 
 
 @dataclass

@@ -276,14 +276,13 @@ def _batches(source, size: int) -> Iterator[list[Clip]]:
 
 
 def _answers(cfg: ZeroShotConfig, name: str, phrasings: Sequence[str]) -> LocalAnswers | RayAnswers:
-    """Where ``name``'s batches are answered, per ``cfg.engine``; the backend is built from the same arguments.
+    """Where ``name``'s batches are answered, per ``cfg.engine``; the backend is built with ``cfg`` as its options.
     ``phrasings``: every phrasing a task will score (their tokens go into the driver's cache keys on Ray)."""
-    options = cfg.backend_options()  # checked with the config (validate)
-    if cfg.engine == "ray":
+    if cfg.engine == "ray":  # the config is the backend's options (a BackendOptions), checked by validate
         from ..ray_pool import Recipe
 
-        return RayAnswers(Recipe(LOAD_BACKEND, {"name": name, "options": options}), phrasings, cfg.ray_actors)
-    return LocalAnswers(load_backend(name, options))
+        return RayAnswers(Recipe(LOAD_BACKEND, {"name": name, "options": cfg}), phrasings, cfg.ray_actors)
+    return LocalAnswers(load_backend(name, cfg))
 
 
 def evaluate_task(

@@ -1,9 +1,12 @@
-"""ARCHITECTURE.md's recipe for a zero-shot mode, as a test: a toy mode declared in a module outside speechprobe
-(one ``register`` call, no file of src/ edited) is accepted by --mode, its rows land in the run directory and
-the report's zero-shot section lists it."""
+"""ARCHITECTURE.md's recipes for zero-shot, as tests.
+
+A mode: a toy mode declared in a module outside speechprobe (one ``register`` call, no file of src/ edited) is
+accepted by --mode, its rows land in the run directory and the report's zero-shot section lists it. An option:
+one more field of the configuration reaches the backend's constructor, with no other place to edit."""
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import json
 import shutil
@@ -17,8 +20,9 @@ from speechprobe.cli.output import print_best
 from speechprobe.config import RunConfig
 from speechprobe.pipeline import run, run_zeroshot_stage
 from speechprobe.report import build_report
-from speechprobe.zeroshot import ZeroShotConfig
+from speechprobe.zeroshot import ZeroShotConfig, run_zeroshot
 from speechprobe.zeroshot import modes as modes_mod
+from speechprobe.zeroshot.whisper import WhisperBackend
 
 pytestmark = pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="needs espeak-ng")
 
@@ -80,3 +84,34 @@ def test_a_plugin_mode_runs_end_to_end(tmp_path, tiny_whisper_dec, toy_mode, cap
     section = (out / "report.md").read_text().split("### Zero-shot answers", 1)[1].split("###", 1)[0]
     shown = toy_mode.replace("_", "\\_")  # Markdown escapes underscores
     assert f"| {shown} | choose |" in section and "| likelihood\\_raw | choose |" in section
+
+
+def test_a_new_option_is_one_field(tmp_path, tiny_whisper_dec, monkeypatch):
+    # one more field, as a field added to BackendOptions (which ZeroShotConfig extends) would be
+    config = dataclasses.make_dataclass(
+        "WithStyle", [("answer_style", str, dataclasses.field(default="plain", kw_only=True))], bases=(ZeroShotConfig,)
+    )
+    seen = []
+    build = WhisperBackend.__init__
+
+    def spy(self, model, tokenizer, processor, checkpoint, fingerprint, options):
+        seen.append((checkpoint.name, options.answer_style, options.prompt_as))
+        build(self, model, tokenizer, processor, checkpoint, fingerprint, options)
+
+    monkeypatch.setattr(WhisperBackend, "__init__", spy)
+    cfg = config(
+        models=[str(tiny_whisper_dec)],
+        tasks=["spoken_word"],
+        out=tmp_path / "run",
+        n_per_class=1,
+        prompts=["choose"],
+        modes=["likelihood"],
+        window="trimmed",
+        cache=tmp_path / "cache",
+        progress=False,
+        answer_style="terse",
+        prompt_as="previous",
+    )
+    rows = run_zeroshot(cfg)
+    assert seen == [(tiny_whisper_dec.name, "terse", "previous")]  # the option reached the constructor, whole
+    assert set(rows["probe"]) == {"zeroshot:likelihood:choose"}
