@@ -22,8 +22,9 @@ def test_builtin_prompts_by_id_and_all():
     assert BUILTIN["question"].render("my_task", ("a", "b")) == "What is the my task of this recording? (a or b)"
     instruction = "How far is the speaker? The answer could be 0.4m, 2.0m, or 4.0m."
     assert BUILTIN["instruction"].render("ds-distance", ("0.4m",), instruction) == instruction
-    with pytest.raises(ConfigError, match="no instruction"):
-        BUILTIN["instruction"].render("ds-distance", ("0.4m",), None)
+    # a clip without one is asked the task's instruction, in Dynamic-SUPERB's form
+    fallback = BUILTIN["instruction"].render("emotion", ("neutral", "happy", "sad"), None)
+    assert fallback == "What emotion does the speaker express? The answer could be neutral, happy or sad."
 
 
 def test_user_template_files(tmp_path):

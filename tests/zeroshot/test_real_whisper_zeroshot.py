@@ -35,7 +35,7 @@ def real_run(tmp_path_factory):
         out=out,
         n_per_class=2,
         prompts=["choose"],
-        modes=["likelihood", "generate"],
+        modes=["likelihood", "likelihood_raw", "likelihood_cc", "likelihood_pmi", "likelihood_bc", "generate"],
         window="trimmed",
         max_new_tokens=5,
         progress=False,

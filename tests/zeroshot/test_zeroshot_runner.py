@@ -262,14 +262,22 @@ def test_bad_prompt_input_fails_before_any_work(tmp_path, tiny_qwen):
     bare.write_text("What do you hear?")
     with pytest.raises(ConfigError, match="no \\{labels\\} slot"):
         run_zeroshot(_cfg(tmp_path, tiny_qwen, prompts=[f"file:{bare}"]))
-    with pytest.raises(ConfigError, match="task spoken_word has no instruction column"):
-        run_zeroshot(_cfg(tmp_path, tiny_qwen, prompts=["instruction"]))
     with pytest.raises(ConfigError, match="--mode"):
         run_zeroshot(_cfg(tmp_path, tiny_qwen, modes=["likelihood", "beam"]))
-    run_zeroshot(_cfg(tmp_path, tiny_qwen, prompts=[f"file:{bare}"], modes=["likelihood"]))  # fine for likelihood
-    assert set(pd.read_csv(tmp_path / "run" / "results.csv")["probe"]) == {
-        f"zeroshot:{m}:file-bare" for m in LIKELIHOOD_MODES
-    }
+    # fine for likelihood, and only the modes asked for are written
+    run_zeroshot(_cfg(tmp_path, tiny_qwen, prompts=[f"file:{bare}"], modes=["likelihood", "likelihood_bc"]))
+    probes = set(pd.read_csv(tmp_path / "run" / "results.csv")["probe"])
+    assert probes == {"zeroshot:likelihood:file-bare", "zeroshot:likelihood_bc:file-bare"}
+
+
+def test_all_prompts_include_the_tasks_instruction(tmp_path, tiny_qwen):
+    """A task without an instruction column is asked its own instruction, in Dynamic-SUPERB's form."""
+    run_zeroshot(_cfg(tmp_path, tiny_qwen, prompts=["all"], modes=["likelihood"]))
+    responses = pd.read_csv(tmp_path / "run" / "zeroshot" / tiny_qwen.name / "spoken_word.csv")
+    assert sorted(set(responses["prompt_id"])) == ["choose", "instruction", "question"]
+    asked = set(responses.loc[responses["prompt_id"] == "instruction", "prompt"])
+    assert asked == {"Which word is spoken? The answer could be yes, no, up, down, left, right, stop or go."}
+    assert set(responses["mode"]) == {"likelihood"}
 
 
 def test_dataset_instruction_prompt_per_clip(tmp_path, tiny_qwen, monkeypatch):

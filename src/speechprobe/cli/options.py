@@ -105,9 +105,10 @@ ActorsOpt = typer.Option(
 )
 PromptsOpt = typer.Option("all", "--prompts", help="Zero-shot prompts: all, instruction, choose, question, file:PATH.")
 ModeOpt = typer.Option(
-    "likelihood,generate,native",
+    "all",
     "--mode",
-    help="Zero-shot scoring: likelihood (also raw and calibrated), generate, native (a model's own head).",
+    help="Zero-shot modes, only these written: all, likelihood (per-token), likelihood_raw, likelihood_cc, "
+    "likelihood_pmi, likelihood_bc (calibrated), generate, native (a model's own head).",
 )
 ResumeOpt = typer.Option(False, "--resume", help="Continue the run in --out (also one whose settings are unknown).")
 OverwriteOpt = typer.Option(False, "--overwrite", help="Start the run in --out again, even one of other settings.")

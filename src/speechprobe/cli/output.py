@@ -62,6 +62,7 @@ def print_best(out: Path) -> None:
     base = [c for c in data.baselines if c in table and table[c].notna().any()]
     second = [c for c in table.columns if c.startswith("secondary_") and c.endswith("_macro_f1")]
     tested = "p_value" in table and table["p_value"].notna().any()
+    zs = _zeroshot_default(out)
     view = Table(
         "model",
         "task",
@@ -73,6 +74,7 @@ def print_best(out: Path) -> None:
         *base,
         "gain (over the best baseline)",
         *[f"{c.split('_')[1]} (secondary, not tested for selection)" for c in second],
+        *(["zero-shot Macro-F1 (default mode)"] if zs else []),
         title=f"Best layer per task (primary probe: {data.primary})",
     )
     for r in table.to_dict("records"):
@@ -87,6 +89,7 @@ def print_best(out: Path) -> None:
             *[f"{r[c]:.3f}" for c in base],
             "–" if pd.isna(r["gain"]) else f"{r['gain']:+.3f} ({r['best_baseline']})",
             *[f"{r[c]:.3f}" for c in second],
+            *([zs.get((str(r["model"]), str(r["task"])), "–")] if zs else []),
         )
     out_console = stdout()
     out_console.print(view)
@@ -98,6 +101,21 @@ def print_best(out: Path) -> None:
     print_takeaways(shows, out_console)
     for what in ("results.csv", "summary.csv", "bootstrap.csv", "figures", "manifest.json", "report.html"):
         out_console.print(f"{what:>14}: {out / what}")
+
+
+def _zeroshot_default(out: Path) -> dict[tuple[str, str], str]:
+    """Per (model, task): the default zero-shot score of zeroshot_vs_probe.csv (chosen without test labels)."""
+    from ..csvsafe import read_csv
+
+    path = out / "zeroshot_vs_probe.csv"
+    if not path.is_file():
+        return {}
+    rows = read_csv(path)
+    rows = rows[rows["selection"] == "default"]
+    return {
+        (str(r.model), str(r.task)): f"{r.zeroshot_f1:.3f} ({r.mode}{', collapsed' if r.collapsed else ''})"
+        for r in rows.itertuples(index=False)
+    }
 
 
 def print_zeroshot(rows) -> None:

@@ -55,7 +55,7 @@ class Family:
     hub_patterns: tuple[str, ...] = ()  # substrings of hub ids of this family (default: the model types)
     checkpoints: tuple[Checkpoint, ...] = ()
     windows: tuple[str, ...] = ()  # input window modes, the default first; empty: ``--window`` does not apply
-    zeroshot: str | None = None  # "module:function" loading its zero-shot backend; None: no text decoder
+    zeroshot: str | None = None  # "module:Class" (a ZeroShotBackend) or "module:function"; None: no text decoder
     encoder_only_types: tuple[str, ...] = ()  # model types of the family saved without the text decoder
     layer0: str = ""  # what layer 0 is (the layers after it are the blocks, in order)
     source: str | None = None  # where every checkpoint comes from when not the hub ("librosa")

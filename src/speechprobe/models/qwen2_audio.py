@@ -115,7 +115,7 @@ FAMILY = Family(
         Checkpoint("qwen2-audio-7b", "Qwen/Qwen2-Audio-7B", num_layers=33, hidden_size=1280),
     ),
     windows=WINDOWS,
-    zeroshot="speechprobe.zeroshot.qwen2_audio:backend",
+    zeroshot="speechprobe.zeroshot.qwen2_audio:Qwen2AudioBackend",
     encoder_only_types=("qwen2_audio_encoder",),
     layer0="convolutional front end + position embeddings",
 )

@@ -109,7 +109,7 @@ FAMILY = Family(
         # Speech encoder only: feature projection + 24 Conformer layers.
         Checkpoint("seamless-m4t-v2-large", "facebook/seamless-m4t-v2-large", num_layers=25, hidden_size=1024),
     ),
-    zeroshot="speechprobe.zeroshot.seamless:backend",
+    zeroshot="speechprobe.zeroshot.seamless:SeamlessBackend",
     layer0="feature projection of the stacked fbanks (the input of Conformer layer 1)",
 )
 FAMILIES = (FAMILY,)

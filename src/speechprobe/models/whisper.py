@@ -272,7 +272,7 @@ FAMILY = Family(
         _checkpoint("whisper-large-v3-turbo", 32, 1280),  # large-v3's encoder size
     ),
     windows=WINDOWS,
-    zeroshot="speechprobe.zeroshot.whisper:backend",
+    zeroshot="speechprobe.zeroshot.whisper:WhisperBackend",
     layer0="convolutional front end + position embeddings",
     packaged=_packaged,
 )

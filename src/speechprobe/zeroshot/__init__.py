@@ -1,17 +1,17 @@
 """Zero-shot evaluation: prompt speech models with a text decoder and score their answers honestly.
 
 Entry point: :func:`run_zeroshot` with a :class:`ZeroShotConfig` (the ``speechprobe zeroshot``
-command). Pieces: prompt templates (:mod:`.prompts`), the answer parser (:mod:`.parser`), likelihood
-and generation (:mod:`.scoring`), phrasings, content-free inputs and calibration (:mod:`.calibration`),
-native heads (:mod:`.native`), one backend per model family (:mod:`.whisper`, :mod:`.qwen2_audio`,
-:mod:`.seamless`), response and result rows (:mod:`.responses`), the response cache (:mod:`.cache`) and
-prompt sensitivity (:mod:`.compare`), answer diagnostics (:mod:`.diagnostics`) and the link to
-probe scores (:mod:`.link`).
+command). Pieces: the modes (:mod:`.modes`), prompt templates (:mod:`.prompts`), the answer parser
+(:mod:`.parser`), likelihood and generation (:mod:`.scoring`), phrasings, content-free inputs and
+calibration (:mod:`.calibration`), native heads (:mod:`.native`), one backend per model family
+(:mod:`.whisper`, :mod:`.qwen2_audio`, :mod:`.seamless`), response and result rows (:mod:`.responses`),
+the response cache (:mod:`.cache`) and prompt sensitivity (:mod:`.compare`), answer diagnostics
+(:mod:`.diagnostics`) and the link to probe scores (:mod:`.link`).
 """
 
 from __future__ import annotations
 
-from .base import DecoderState, Encoded, ZeroShotBackend
+from .base import BackendOptions, DecoderState, Encoded, ZeroShotBackend
 from .cache import ResponseCache, response_key
 from .calibration import ContentFree, Verbalised, calibrated, content_free_inputs
 from .compare import refresh_zeroshot_tables, sensitivity_table, write_zeroshot_outputs
@@ -55,6 +55,7 @@ __all__ = [
     "ParseResult",
     "PromptTemplate",
     "ResponseCache",
+    "BackendOptions",
     "ZeroShotBackend",
     "ZeroShotConfig",
     "bootstrap_correlation",

@@ -19,6 +19,10 @@ and batch only rows with prefixes of one length (:mod:`.scoring` groups rows). W
 clip's prompts and labels in one packed sequence with a tree-shaped attention mask instead (``packs``,
 ``packed_logprobs``; :class:`.scoring.PackedTree`).
 
+A subclass names the transformers classes of its model, tokenizer and processor (feature extractor);
+:meth:`ZeroShotBackend.load` loads them and builds the backend from one :class:`BackendOptions`, checked
+once where the run's configuration is (``ZeroShotConfig`` extends it). Adding an option is one field.
+
 Besides prompting, a backend may have native heads (``native_heads`` / ``native_scores``, e.g.
 Whisper's language identification; see :mod:`.native`), and may take a prompt without audio
 (``accepts_no_audio``: an empty clip means "no audio", a content-free input for calibration).
@@ -34,6 +38,44 @@ from typing import Any
 
 import numpy as np
 import torch
+
+from ..config import ComputeOptions
+from ..errors import ConfigError, SpeechprobeError
+
+PROMPT_AS = ("transcript", "previous")  # Whisper: where the prompt goes (zeroshot/whisper.py), the default first
+
+
+@dataclass(frozen=True)
+class ZeroShotModel:
+    """A model that can answer zero-shot: display name, family, source (local dir or hub id), revision."""
+
+    name: str
+    family: str
+    source: str
+    revision: str | None = None
+
+
+@dataclass(kw_only=True)
+class BackendOptions(ComputeOptions):
+    """How a zero-shot backend is built and decodes (device, dtype and window from ``ComputeOptions``).
+
+    ``ZeroShotConfig`` extends it and is passed whole as the options, from the command line to the backend's
+    constructor (on Ray too); each backend reads the ones that apply to it. Adding an option is one field here.
+    """
+
+    batch_size: int = 8  # clips per generation/scoring batch
+    chat_template: bool | None = None  # Qwen2-Audio: None = on for Instruct checkpoints
+    system_prompt: str | None = None  # Qwen2-Audio: None = "You are a helpful assistant."
+    language: str | None = "en"  # Whisper language token / SeamlessM4T target language (ISO 639-1)
+    prompt_as: str | None = None  # Whisper: transcript (the default) or previous (<|startofprev|>)
+
+    def check_backend(self) -> None:
+        """One-line errors that name the option to change (the one check of these options)."""
+        if self.batch_size < 1:
+            raise ConfigError(f"--batch-size {self.batch_size}: must be at least 1")
+        if self.prompt_as not in (None, *PROMPT_AS):
+            raise ConfigError(f"--prompt-as {self.prompt_as!r}: choose {' or '.join(PROMPT_AS)}")
+        self.check_compute()
 
 
 @dataclass
@@ -95,32 +137,61 @@ class ZeroShotBackend(ABC):
     """One speech model with a text decoder, ready to score and generate answers."""
 
     family: str = ""
+    model_class: str = ""  # transformers class names: the model, its feature extractor, its tokenizer
+    processor_class: str = ""
+    tokenizer_class: str = "AutoTokenizer"
     pads_left: bool = False
     packs: bool = False  # scores a clip's prompts and labels in one packed sequence (packed_logprobs)
     accepts_no_audio: bool = False  # an empty clip is asked as the prompt alone (no audio at all)
 
     def __init__(
-        self,
-        name: str,
-        source: str,
-        fingerprint: str,
-        sample_rate: int,
-        device: str = "cpu",
-        dtype: torch.dtype | None = None,
-        batch_size: int = 8,
+        self, model, tokenizer, processor, checkpoint: ZeroShotModel, fingerprint: str, options: BackendOptions
     ) -> None:
-        self.name = name
-        self.source = source
-        self.fingerprint = fingerprint
-        self.sample_rate = sample_rate
-        self.device = torch.device(device)
-        self.dtype = dtype
-        self.batch_size = int(batch_size)
+        from ..models.hub import autocast_dtype
 
-    def _place(self, model: torch.nn.Module) -> torch.nn.Module:
-        """``model`` in eval mode on this backend's device, cast to its dtype when one is set."""
-        model = model.eval().to(self.device)
-        return model.to(self.dtype) if self.dtype is not None else model
+        self.name, self.source, self.fingerprint = checkpoint.name, checkpoint.source, fingerprint
+        self.sample_rate = int(processor.sampling_rate)
+        self.device = torch.device(options.device)
+        self.dtype = autocast_dtype(options.dtype)
+        self.batch_size = int(options.batch_size)
+        self.model = model.eval().to(self.device)
+        if self.dtype is not None:
+            self.model = self.model.to(self.dtype)
+        self.tokenizer = tokenizer
+
+    @classmethod
+    def load(cls, checkpoint: ZeroShotModel, options: BackendOptions) -> ZeroShotBackend:
+        """The family's zero-shot loader (its ``Family.zeroshot``): the checkpoint's model, tokenizer and
+        processor, of the classes the subclass names, built into a backend with ``options``."""
+        import transformers
+
+        from ..models.hub import autocast_dtype, load_pretrained, weights_fingerprint
+
+        def part(name: str, **kwargs):
+            loader = getattr(transformers, name).from_pretrained
+            return load_pretrained(loader, checkpoint.source, checkpoint.revision, **kwargs)
+
+        dtype = autocast_dtype(options.dtype)
+        model = part(cls.model_class, **({"dtype": dtype} if dtype is not None else {}))
+        try:
+            tokenizer = part(cls.tokenizer_class)
+        except SpeechprobeError:
+            raise SpeechprobeError(
+                f"{checkpoint.source}: no tokenizer files; zero-shot needs the model's tokenizer "
+                "(save its processor with the model)"
+            ) from None
+        try:
+            processor = part(cls.processor_class)
+        except SpeechprobeError:
+            processor = cls.default_processor(model)
+            if processor is None:
+                raise
+        return cls(model, tokenizer, processor, checkpoint, weights_fingerprint(checkpoint.source, model), options)
+
+    @classmethod
+    def default_processor(cls, model) -> Any:
+        """The processor of a checkpoint saved without one (None: such a checkpoint is refused)."""
+        return None
 
     # -- what identifies the answers ------------------------------------------------------------
 
@@ -141,6 +212,16 @@ class ZeroShotBackend(ABC):
     @abstractmethod
     def step(self, state: DecoderState, tokens: torch.Tensor, token_mask: torch.Tensor) -> torch.Tensor:
         """Feed ``tokens`` (rows, n), right-padded, through the cache; return (rows, n, vocab) log-probs."""
+
+    def advance(
+        self, state: DecoderState, out: Any, tokens: torch.Tensor, token_mask: torch.Tensor, head
+    ) -> torch.Tensor:
+        """``state`` moved past ``tokens`` from the decoder's output ``out`` on them (its cache, the mask and
+        positions extended); the (rows, n, vocab) log-probabilities of the output projection ``head``."""
+        state.cache = output_cache(out)
+        state.mask = torch.cat([state.mask, token_mask.to(state.mask)], dim=1)
+        state.next_pos = state.next_pos + tokens.shape[1]
+        return log_softmax(head(out.last_hidden_state))
 
     def repeat(self, state: DecoderState, k: int) -> None:
         """Repeat each row ``k`` times in place (row ``i`` becomes rows ``i*k .. i*k+k-1``).

@@ -19,6 +19,7 @@ from ..errors import ConfigError
 from .cache import ResponseCache, response_key
 from .calibration import Verbalised, content_free_inputs
 from .engines import JobKey, LocalAnswers, Questions, RayAnswers
+from .modes import Mode
 from .native import native_targets
 from .prompts import PromptTemplate
 from .responses import verbalised
@@ -32,7 +33,7 @@ class Plan:
     task: Task
     words: Verbalised
     used: list[PromptTemplate]
-    modes: list[str]
+    modes: list[Mode]  # the modes asked for (what is written)
     heads: dict[str, dict[str, str]]  # native head -> label -> target
     settings: dict[str, dict]  # "likelihood", "generate", "native:<head>" -> decoding settings (cache key)
     ask: Questions
@@ -40,13 +41,12 @@ class Plan:
     def requests(self, clip: Clip) -> Iterator[tuple[str, str, str, str]]:
         """(mode, template id or head, prompt, cache-key mode) of every answer ``clip`` needs."""
         shown = [forms[0] for forms in self.words.phrasings]
+        kinds = {m.asks for m in self.modes}
         for t in self.used:
-            if t.per_clip and not clip.instruction:
-                continue
             prompt = t.render(self.task.name, shown, clip.instruction)
-            for mode in ("likelihood", "generate"):
-                if mode in self.modes:
-                    yield mode, t.id, prompt, mode
+            for kind in ("likelihood", "generate"):
+                if kind in kinds:
+                    yield kind, t.id, prompt, kind
         for head in self.heads:
             yield "native", head, "", f"native:{head}"
 
@@ -55,23 +55,15 @@ def make_plan(
     backend,
     task: Task,
     templates: Sequence[PromptTemplate],
-    first: Clip,
-    modes: Sequence[str],
+    modes: Sequence[Mode],
     max_new_tokens: int,
-    explicit: set[str] | None = None,
 ) -> Plan:
-    """What ``task`` asks ``backend`` (``first``: a clip, to tell whether the task has instructions)."""
+    """What ``task`` asks ``backend``."""
     labels = [str(x) for x in task.labels]
     if len(labels) < 2:
         raise ConfigError(f"task {task.name}: zero-shot needs at least 2 labels, got {labels}")
     words = verbalised(task)
-    used = [t for t in templates if not t.per_clip or first.instruction]
-    if len(used) < len(templates) and "instruction" in (explicit or set()):
-        raise ConfigError(
-            f"prompt 'instruction' asked for, but task {task.name} has no instruction column; "
-            f"use --prompts choose,question (or all, which skips it where absent)"
-        )
-    heads = native_targets(backend.native_heads(), task)[0] if "native" in modes else {}
+    heads = native_targets(backend.native_heads(), task)[0] if any(m.asks == "native" for m in modes) else {}
     base = backend.settings()
     settings = {
         "likelihood": {
@@ -85,7 +77,7 @@ def make_plan(
         **{f"native:{h}": {**base, "head": h, "targets": [t[x] for x in labels]} for h, t in heads.items()},
     }
     ask = Questions(words.flat, {h: tuple(t[x] for x in labels) for h, t in heads.items()}, max_new_tokens)
-    return Plan(task, words, used, list(modes), heads, settings, ask)
+    return Plan(task, words, list(templates), list(modes), heads, settings, ask)
 
 
 @dataclass
@@ -207,12 +199,7 @@ class Driver:
                         records[(p, r)] = rec
         words = self.plan.words
         scores = {
-            prompts[p]: np.stack(
-                [
-                    words.likelihoods(records[(p, r)]["raw"], records[(p, r)]["n_tokens"])["likelihood_raw"]
-                    for r in range(len(inputs))
-                ]
-            )
+            prompts[p]: np.stack([words.label_scores(records[(p, r)]["raw"]) for r in range(len(inputs))])
             for p in range(len(prompts))
         }
         return scores, [c.name for c in inputs]

@@ -10,38 +10,13 @@ a local checkpoint directory (its ``config.json`` model type) or a hub id.
 from __future__ import annotations
 
 import importlib
-from dataclasses import dataclass
 from pathlib import Path
 
 from ..data.tasks import close_matches
 from ..errors import ConfigError, SpeechprobeError
 from ..models import registry
 from ..models.family import Family
-from ..models.hub import autocast_dtype
-
-
-@dataclass(frozen=True)
-class ZeroShotModel:
-    """A model that can answer zero-shot: display name, family, source (local dir or hub id), revision."""
-
-    name: str
-    family: str
-    source: str
-    revision: str | None = None
-
-
-@dataclass(frozen=True)
-class BackendOptions:
-    """What a family's zero-shot backend loader may use; each takes the options that apply to it."""
-
-    device: str = "cpu"
-    dtype: object = None  # torch dtype, None for float32
-    batch_size: int = 8
-    chat_template: bool | None = None  # chat models: None = on for Instruct checkpoints
-    system_prompt: str | None = None  # chat models: None = the backend's default
-    language: str | None = "en"  # target language (ISO 639-1; each backend maps it to its own codes)
-    window: str = "full"  # input window mode (families that have them)
-    prompt_as: str | None = None  # Whisper: "previous" (<|startofprev|>) or "transcript"; None = the default
+from .base import BackendOptions, ZeroShotModel
 
 
 def _decoder(family: Family, model_type: str | None = None) -> bool:
@@ -94,23 +69,14 @@ def resolve_zeroshot_model(name: str, convert: bool = True) -> ZeroShotModel:
     raise SpeechprobeError(f"unknown model {name!r}; {close_matches(name, list(known))}")
 
 
-def load_backend(
-    name: str,
-    device: str = "cpu",
-    dtype: str | None = None,
-    batch_size: int = 8,
-    chat_template: bool | None = None,
-    system_prompt: str | None = None,
-    language: str | None = "en",
-    window: str = "full",
-    prompt_as: str | None = None,
-):
-    """The zero-shot backend of ``name`` (see :func:`resolve_zeroshot_model`), from its family's loader;
-    ``prompt_as`` (Whisper only): where the prompt goes (docs/zeroshot.md, The decoder prefix)."""
+def load_backend(name: str, options: BackendOptions | None = None, **kwargs):
+    """The zero-shot backend of ``name`` (see :func:`resolve_zeroshot_model`) from its family's loader (a
+    ``ZeroShotBackend`` subclass's ``load``, or a function of the model and options), built with ``options``
+    (as a run's configuration checked them), else ``BackendOptions(**kwargs)``, checked here."""
+    if options is None:
+        options = BackendOptions(**kwargs)
+        options.check_backend()
     model = resolve_zeroshot_model(name)
     module, _, attr = str(registry.family(model.family).zeroshot).partition(":")
     loader = getattr(importlib.import_module(module), attr)
-    options = BackendOptions(
-        device, autocast_dtype(dtype), batch_size, chat_template, system_prompt, language, window, prompt_as
-    )
-    return loader(model, options)
+    return getattr(loader, "load", loader)(model, options)

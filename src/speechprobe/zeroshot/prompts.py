@@ -2,8 +2,9 @@
 
 Built-in ids (``--prompts all`` takes every one that applies to the task):
 
-``instruction``  the dataset's own Dynamic-SUPERB ``instruction`` column, per clip (only tasks whose
-                 clips carry one; its text is used verbatim, it already names the options);
+``instruction``  the dataset's own Dynamic-SUPERB ``instruction`` column, per clip, verbatim (it already
+                 names the options); a clip without one (every task but Dynamic-SUPERB's) gets the task's
+                 instruction in Dynamic-SUPERB's form: ``{question} The answer could be {labels_or}.``;
 ``choose``       the label list: ``Choose one of: {labels}.``;
 ``question``     a short question about the task's cue, with the options in brackets:
                  ``{question} ({labels_or})`` (e.g. "What emotion does the speaker express? (neutral,
@@ -56,7 +57,8 @@ QUESTIONS: dict[str, str] = {
 
 @dataclass(frozen=True)
 class PromptTemplate:
-    """A prompt template; ``per_clip`` ones (the dataset instruction) take their text from each clip."""
+    """A prompt template; ``per_clip`` ones (the dataset instruction) take their text from each clip that has
+    one, else this template's."""
 
     id: str
     text: str
@@ -71,9 +73,7 @@ class PromptTemplate:
 
     def render(self, task: str, labels: Sequence[str], instruction: str | None = None) -> str:
         """The prompt text for one clip of ``task``."""
-        if self.per_clip:
-            if not instruction:
-                raise ConfigError(f"prompt {self.id!r}: this clip has no instruction")
+        if self.per_clip and instruction:
             return instruction.strip()
         return self.text.format(**slot_values(task, labels)).strip()
 
@@ -118,7 +118,9 @@ def _registered_question(task: str) -> str:
 
 
 BUILTIN: dict[str, PromptTemplate] = {
-    "instruction": PromptTemplate("instruction", "", "dataset", per_clip=True),
+    "instruction": PromptTemplate(
+        "instruction", "{question} The answer could be {labels_or}.", "dataset, else the task's", per_clip=True
+    ),
     "choose": PromptTemplate("choose", "Choose one of: {labels}.", "builtin"),
     "question": PromptTemplate("question", "{question} ({labels_or})", "builtin"),
 }

@@ -31,17 +31,12 @@ different lengths (clips differ in audio length) are left-padded with explicit p
 from __future__ import annotations
 
 from collections.abc import Sequence
-from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 
 from ..errors import SpeechprobeError
-from .base import DecoderState, Encoded, ZeroShotBackend, cache_kwarg, log_softmax, output_cache
-
-if TYPE_CHECKING:
-    from .models import BackendOptions, ZeroShotModel
+from .base import BackendOptions, DecoderState, Encoded, ZeroShotBackend, cache_kwarg, log_softmax, output_cache
 
 DEFAULT_SYSTEM_PROMPT = "You are a helpful assistant."
 CHAT_PREFIX = "<|im_start|>system\n{system}<|im_end|>\n"
@@ -53,26 +48,17 @@ PLAIN_AFTER_AUDIO = "<|audio_eos|>{prompt}"
 
 class Qwen2AudioBackend(ZeroShotBackend):
     family = "qwen2-audio"
+    model_class, processor_class = "Qwen2AudioForConditionalGeneration", "WhisperFeatureExtractor"
     pads_left = True
     accepts_no_audio = True  # an empty clip: nothing between <|audio_bos|> and <|audio_eos|>
 
     def __init__(
-        self,
-        model,
-        tokenizer,
-        feature_extractor,
-        name: str,
-        source: str,
-        fingerprint: str,
-        device: str = "cpu",
-        dtype: torch.dtype | None = None,
-        batch_size: int = 4,
-        chat_template: bool = True,
-        system_prompt: str | None = DEFAULT_SYSTEM_PROMPT,
+        self, model, tokenizer, feature_extractor, checkpoint, fingerprint: str, options: BackendOptions
     ) -> None:
-        super().__init__(name, source, fingerprint, int(feature_extractor.sampling_rate), device, dtype, batch_size)
-        self.model = self._place(model)
-        self.tokenizer = tokenizer
+        super().__init__(model, tokenizer, feature_extractor, checkpoint, fingerprint, options)
+        chat_template, system_prompt = options.chat_template, options.system_prompt
+        if chat_template is None:  # on for Instruct checkpoints (name or path says so), off for the base model
+            chat_template = "instruct" in f"{self.name} {self.source}".lower()
         self.fe = feature_extractor
         self.chat_template = bool(chat_template)
         self.system_prompt = DEFAULT_SYSTEM_PROMPT if system_prompt is None else system_prompt
@@ -87,7 +73,7 @@ class Qwen2AudioBackend(ZeroShotBackend):
         missing = [t for t in needed if t not in vocab]
         if missing:
             raise SpeechprobeError(
-                f"{source}: the tokenizer lacks {', '.join(missing)}; is this a Qwen2-Audio checkpoint?"
+                f"{self.source}: the tokenizer lacks {', '.join(missing)}; is this a Qwen2-Audio checkpoint?"
             )
         self._ends = tuple(
             vocab[t] for t in (["<|im_end|>", "<|endoftext|>"] if self.chat_template else ["<|endoftext|>"])
@@ -197,52 +183,3 @@ class Qwen2AudioBackend(ZeroShotBackend):
         state.cache, state.mask = output_cache(out), mask
         state.next_pos = state.next_pos + tokens.shape[1]
         return log_softmax(self.model.lm_head(out.last_hidden_state))
-
-
-def load_qwen2_audio_backend(
-    source: str,
-    name: str | None = None,
-    device: str = "cpu",
-    dtype: torch.dtype | None = None,
-    batch_size: int = 4,
-    chat_template: bool | None = None,
-    system_prompt: str | None = DEFAULT_SYSTEM_PROMPT,
-    revision: str | None = None,
-) -> Qwen2AudioBackend:
-    """A full Qwen2-Audio checkpoint (audio tower, projector, language model) as a zero-shot backend.
-
-    ``chat_template=None`` turns the template on for Instruct checkpoints (name or path contains
-    "instruct") and off for the base model.
-    """
-    from transformers import AutoTokenizer, Qwen2AudioForConditionalGeneration, WhisperFeatureExtractor
-
-    from ..models.hub import load_pretrained, weights_fingerprint
-
-    kwargs = {"dtype": dtype} if dtype is not None else {}
-    model = load_pretrained(Qwen2AudioForConditionalGeneration.from_pretrained, source, revision, **kwargs)
-    tokenizer = load_pretrained(AutoTokenizer.from_pretrained, source, revision)
-    fe = load_pretrained(WhisperFeatureExtractor.from_pretrained, source, revision)
-    if chat_template is None:
-        chat_template = "instruct" in f"{name or ''} {source}".lower()
-    return Qwen2AudioBackend(
-        model,
-        tokenizer,
-        fe,
-        name or Path(source).name,
-        source,
-        weights_fingerprint(source, model),
-        device=device,
-        dtype=dtype,
-        batch_size=batch_size,
-        chat_template=chat_template,
-        system_prompt=system_prompt,
-    )
-
-
-def backend(model: ZeroShotModel, options: BackendOptions) -> Qwen2AudioBackend:
-    """The Qwen2-Audio family's zero-shot loader (``models.qwen2_audio.FAMILY.zeroshot``)."""
-    o = options
-    system = DEFAULT_SYSTEM_PROMPT if o.system_prompt is None else o.system_prompt
-    return load_qwen2_audio_backend(
-        model.source, model.name, o.device, o.dtype, o.batch_size, o.chat_template, system, model.revision
-    )

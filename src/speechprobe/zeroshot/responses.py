@@ -2,10 +2,9 @@
 
 One record per (clip, template or head, mode) comes back from the engine or the cache:
 ``generate`` a text, parsed onto the label set; ``likelihood`` every phrasing's summed log-probability
-and token count, aggregated per label (:class:`.calibration.Verbalised`) into the ``likelihood`` and
-``likelihood_raw`` rows, with the prompt's content-free scores ``likelihood_cc`` and ``likelihood_pmi``, and
-with the label distribution of all clips asked the same template ``likelihood_bc``; ``native`` a head's
-score per label. Each becomes a response row (``RESPONSE_COLUMNS``;
+and token count, aggregated per label (:class:`.calibration.Verbalised`) into the evidence each likelihood
+mode asked for scores (:mod:`.modes`: with the prompt's content-free scores and the label distribution of all
+clips asked the same template); ``native`` a head's score per label. Each becomes a response row (``RESPONSE_COLUMNS``;
 ``scores`` is a JSON object label -> score) and the rows of one (mode, prompt) give the result rows.
 """
 
@@ -21,8 +20,9 @@ import pandas as pd
 from ..data.tasks import Task, load_verbalisers
 from ..errors import ConfigError
 from ..rundir import RESULT_COLUMNS
-from .calibration import Verbalised, batch_prior, calibrated, label_log_shares
+from .calibration import Verbalised, batch_prior
 from .diagnostics import answer_diagnostics
+from .modes import Evidence, Mode
 from .parser import AnswerParser
 from .scoring import zeroshot_metrics
 
@@ -81,10 +81,11 @@ def response_rows(
     parser: AnswerParser,
     content_free: Mapping[tuple[str, str], np.ndarray],
     priors: Mapping[str, np.ndarray],
+    modes: Sequence[Mode],
 ) -> list[dict]:
-    """The response rows of one record (``meta``: the clip's id, content_hash, label and group);
-    ``content_free``: raw label scores per (template, prompt) on the content-free inputs; ``priors``:
-    batch calibration's log prior per template (:func:`batch_priors`)."""
+    """The response rows of one record (``meta``: the clip's id, content_hash, label and group), one per mode
+    of ``modes`` that asks for its kind; ``content_free``: raw label scores per (template, prompt) on the
+    content-free inputs; ``priors``: batch calibration's log prior per template (:func:`batch_priors`)."""
     common = {**{k: meta[k] for k in ("id", "content_hash", "label", "group")}, "prompt_id": tid}
     common["prompt"] = rec.get("prompt")
     if mode == "generate":
@@ -92,16 +93,14 @@ def response_rows(
         row = {"mode": mode, "answer": rec["text"], "prediction": parsed.label, "parse_rule": parsed.rule}
         return [{**common, **row, "correct": parsed.label == meta["label"], "scores": None}]
     if mode == "native":
-        modes = {"native": np.asarray(rec["scores"], dtype=float)}
+        scored = {"native": np.asarray(rec["scores"], dtype=float)}
     else:
-        modes = words.likelihoods(rec["raw"], rec["n_tokens"])
+        both = words.likelihoods(rec["raw"], rec["n_tokens"])
         cf = content_free.get((tid, rec.get("prompt")))
-        if cf is not None:
-            modes.update(calibrated(modes["likelihood_raw"], cf))
-        if tid in priors:
-            modes["likelihood_bc"] = label_log_shares(modes["likelihood_raw"]) - priors[tid]
+        evidence = Evidence(both["likelihood"], both["likelihood_raw"], cf, priors.get(tid))
+        scored = {m.name: s for m in modes if m.asks == "likelihood" and (s := m.score(evidence)) is not None}
     out = []
-    for name, scores in modes.items():
+    for name, scores in scored.items():
         pred = words.labels[int(np.argmax(scores))]  # first label on ties
         out.append(
             {
@@ -122,7 +121,7 @@ def batch_priors(entries: Iterable[tuple[Mapping, str, str, Mapping]], words: Ve
     raw: dict[str, list[np.ndarray]] = {}
     for _, tid, mode, rec in entries:
         if mode == "likelihood":
-            raw.setdefault(tid, []).append(words.likelihoods(rec["raw"], rec["n_tokens"])["likelihood_raw"])
+            raw.setdefault(tid, []).append(words.label_scores(rec["raw"]))
     return {tid: batch_prior(np.stack(rows)) for tid, rows in raw.items()}
 
 

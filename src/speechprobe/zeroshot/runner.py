@@ -12,11 +12,8 @@ engines write the same files; the engine is recorded in the manifest, outside th
 Outputs in the run directory:
 
 ``results.csv``             zero-shot rows merged in (``layer`` empty, ``fold`` 0, ``probe`` =
-                            ``zeroshot:<mode>:<prompt-id>``; modes ``generate``, ``likelihood``
-                            (length-normalised log-probability), ``likelihood_raw`` (summed),
-                            ``likelihood_cc`` and ``likelihood_pmi`` (calibrated on content-free inputs),
-                            ``likelihood_bc`` (calibrated on the task's clips, :mod:`.calibration`) and
-                            ``native`` (``zeroshot:native:<head>``, :mod:`.native`);
+                            ``zeroshot:<mode>:<prompt-id>``, for the modes asked for (:mod:`.modes`;
+                            ``native`` as ``zeroshot:native:<head>``, :mod:`.native`);
                             metrics ``macro_f1``, ``accuracy``, then ``parse_rate``, ``top_share``,
                             ``pred_entropy``, ``true_entropy``, ``collapsed`` and ``chance_macro_f1``
                             (see :mod:`.diagnostics`));
@@ -44,18 +41,19 @@ from typing import Any
 import pandas as pd
 
 from ..cache import using_cache
-from ..config import ComputeOptions
 from ..data.clip import Clip
 from ..data.resolve import open_task
 from ..data.tasks import Task
 from ..errors import ConfigError
 from ..rundir import RESULT_COLUMNS, RunDir, slug, sort_results
 from ..warnlog import capture_warnings
-from .base import ZeroShotBackend
+from .base import BackendOptions, ZeroShotBackend
 from .cache import ResponseCache
 from .driver import Driver, make_plan
 from .engines import BackendInfo, LocalAnswers, RayAnswers
 from .models import load_backend, resolve_zeroshot_model
+from .modes import modes as registered_modes
+from .modes import resolve_modes
 from .native import native_targets
 from .parser import AnswerParser, synonyms_for
 from .prompts import PromptTemplate, check_template, resolve_prompts
@@ -72,31 +70,30 @@ from .responses import (
 
 log = logging.getLogger("speechprobe")
 
-MODES = ("likelihood", "generate", "native")  # likelihood also gives the raw and calibrated modes
+MODES = tuple(registered_modes())  # the built-in modes (:mod:`.modes`; a plugin may register more)
+#: how run.json's zero-shot fingerprint spelled every built-in mode before each could be asked for alone
+#: (then ``likelihood`` also gave the raw and calibrated modes): directories written then still resume
+LEGACY_ALL_MODES = ["likelihood", "generate", "native"]
 LOAD_BACKEND: str | Callable[..., ZeroShotBackend] = "speechprobe.zeroshot.models:load_backend"  # Ray actors' factory
 ENGINE_FIELDS = ("engine", "ray_address", "ray_actors")  # where answers are computed: not in the manifest config
 
 
 @dataclass
-class ZeroShotConfig(ComputeOptions):
+class ZeroShotConfig(BackendOptions):
     """Everything that determines a zero-shot run's numbers (written into manifest.json).
 
     Device, dtype, Whisper window, seed, cache and engine come from :class:`~speechprobe.config.ComputeOptions`,
-    shared with ``RunConfig``.
+    shared with ``RunConfig``; batch size, chat template, system prompt, language and Whisper's prompt
+    place from :class:`.base.BackendOptions`, which the backend is built with.
     """
 
     models: list[str]
     tasks: list[str]
     out: Path
     prompts: list[str] = field(default_factory=lambda: ["all"])
-    modes: list[str] = field(default_factory=lambda: list(MODES))
+    modes: list[str] = field(default_factory=lambda: ["all"])  # --mode: names in .modes, or all
     n_per_class: int | None = None
-    batch_size: int = 8
     max_new_tokens: int = 32
-    chat_template: bool | None = None  # Qwen2-Audio: None = on for Instruct checkpoints
-    system_prompt: str | None = None  # Qwen2-Audio: None = "You are a helpful assistant."
-    language: str | None = "en"  # Whisper language token / SeamlessM4T target language
-    prompt_as: str | None = None  # Whisper: transcript (the default) or previous (<|startofprev|>)
     verbalisers: dict[str, str] = field(default_factory=dict)  # task -> verbaliser JSON file (docs/zeroshot.md)
     synonyms: dict[str, dict[str, list[str]]] = field(default_factory=dict)  # task -> label -> extra synonyms
     skip_unsupported: bool = False  # `speechprobe run`: skip encoder-only models instead of refusing
@@ -107,22 +104,16 @@ class ZeroShotConfig(ComputeOptions):
             raise ConfigError("no models given; pass --models (zero-shot needs a model with a text decoder)")
         if not self.tasks:
             raise ConfigError("no tasks given; pass --tasks (see `speechprobe tasks`)")
-        unknown = [m for m in self.modes if m not in MODES]
-        if unknown or not self.modes:
-            raise ConfigError(f"--mode {','.join(unknown or ['(none)'])}: choose from {', '.join(MODES)}")
-        if self.batch_size < 1:
-            raise ConfigError(f"--batch-size {self.batch_size}: must be at least 1")
+        resolve_modes(self.modes)
         if self.max_new_tokens < 1:
             raise ConfigError(f"--max-new-tokens {self.max_new_tokens}: must be at least 1")
         if self.n_per_class is not None and self.n_per_class < 1:
             raise ConfigError(f"--n-per-class {self.n_per_class}: must be at least 1")
-        if self.prompt_as not in (None, "previous", "transcript"):
-            raise ConfigError(f"--prompt-as {self.prompt_as!r}: choose previous or transcript")
-        self.check_compute()
+        self.check_backend()
 
     @classmethod
     def from_run_config(
-        cls, run, prompts: Sequence[str] = ("all",), modes: Sequence[str] = MODES, **overrides
+        cls, run, prompts: Sequence[str] = ("all",), modes: Sequence[str] = ("all",), **overrides
     ) -> ZeroShotConfig:
         """The zero-shot part of ``speechprobe run``: same models, tasks, run directory, data size and
         compute options (device, dtype, window, seed, cache, engine) as the probing run (a ``RunConfig``);
@@ -151,7 +142,10 @@ class ZeroShotConfig(ComputeOptions):
 
     def stage_config(self) -> dict:
         """The settings that decide the zero-shot numbers: the run directory's fingerprint of this stage."""
-        return {k: v for k, v in self.to_json().items() if k not in ("out", "cache") and (v or k != "label_map")}
+        config = {k: v for k, v in self.to_json().items() if k not in ("out", "cache") and (v or k != "label_map")}
+        names = [m.name for m in resolve_modes(self.modes)]
+        config["modes"] = LEGACY_ALL_MODES if set(names) == set(MODES) else names
+        return config
 
 
 def run_zeroshot(cfg: ZeroShotConfig, existing: str = "auto") -> pd.DataFrame:
@@ -162,8 +156,7 @@ def run_zeroshot(cfg: ZeroShotConfig, existing: str = "auto") -> pd.DataFrame:
     cfg.validate()
     templates = resolve_prompts(cfg.prompts)
     for t in templates:
-        check_template(t, cfg.modes)
-    explicit = {p.strip() for p in cfg.prompts}
+        check_template(t, [m.asks for m in resolve_modes(cfg.modes)])
     models, skipped_models = [], {}
     for name in dict.fromkeys(cfg.models):
         try:
@@ -183,7 +176,7 @@ def run_zeroshot(cfg: ZeroShotConfig, existing: str = "auto") -> pd.DataFrame:
     run_dir = RunDir(cfg.out)
     run_dir.claim("zeroshot", cfg.stage_config(), existing)
     with using_cache(cfg.cache) as root, capture_warnings():
-        return _run(cfg, run_dir, root, templates, explicit, models, skipped_models)
+        return _run(cfg, run_dir, root, templates, models, skipped_models)
 
 
 def _run(
@@ -191,7 +184,6 @@ def _run(
     run_dir: RunDir,
     root: Path,
     templates: list[PromptTemplate],
-    explicit: set[str],
     models: list[str],
     skipped_models: dict[str, str],
 ) -> pd.DataFrame:
@@ -206,7 +198,8 @@ def _run(
         "config": cfg.to_json(),
         "engine": {"name": cfg.engine, **({"address": cfg.ray_address, "actors": {}} if cfg.engine == "ray" else {})},
         "fold": FOLD,
-        "prompts": {t.id: {"text": t.text or "(each clip's instruction)", "origin": t.origin} for t in templates},
+        "modes": {m.name: m.help for m in resolve_modes(cfg.modes)},  # what each written mode is
+        "prompts": {t.id: {"text": t.text, "origin": t.origin} for t in templates},
         "models": {},
         "tasks": {},
         "skipped_models": skipped_models,
@@ -228,7 +221,7 @@ def _run(
                 state["engine"]["actors"][backend.name] = answers.pool.n
             for task, source in tasks:
                 t0 = time.perf_counter()
-                rows, responses, info = evaluate_task(backend, task, source, templates, cfg, store, explicit, answers)
+                rows, responses, info = evaluate_task(backend, task, source, templates, cfg, store, answers)
                 info["seconds"] = round(time.perf_counter() - t0, 3)
                 state["tasks"].setdefault(task.name, _task_state(task))
                 state["tasks"][task.name]["revision"] = getattr(source, "revision_record", None)  # data/revision.py
@@ -283,24 +276,13 @@ def _batches(source, size: int) -> Iterator[list[Clip]]:
 
 
 def _answers(cfg: ZeroShotConfig, name: str, phrasings: Sequence[str]) -> LocalAnswers | RayAnswers:
-    """Where ``name``'s batches are answered, per ``cfg.engine``; the backend is built from the same arguments.
+    """Where ``name``'s batches are answered, per ``cfg.engine``; the backend is built with ``cfg`` as its options.
     ``phrasings``: every phrasing a task will score (their tokens go into the driver's cache keys on Ray)."""
-    args = {
-        "name": name,
-        "device": cfg.device,
-        "dtype": cfg.dtype,
-        "batch_size": cfg.batch_size,
-        "chat_template": cfg.chat_template,
-        "system_prompt": cfg.system_prompt,
-        "language": cfg.language,
-        "window": cfg.window,
-        "prompt_as": cfg.prompt_as,
-    }
-    if cfg.engine == "ray":
+    if cfg.engine == "ray":  # the config is the backend's options (a BackendOptions), checked by validate
         from ..ray_pool import Recipe
 
-        return RayAnswers(Recipe(LOAD_BACKEND, args), phrasings, cfg.ray_actors)
-    return LocalAnswers(load_backend(**args))
+        return RayAnswers(Recipe(LOAD_BACKEND, {"name": name, "options": cfg}), phrasings, cfg.ray_actors)
+    return LocalAnswers(load_backend(name, cfg))
 
 
 def evaluate_task(
@@ -310,7 +292,6 @@ def evaluate_task(
     templates: Sequence[PromptTemplate],
     cfg: ZeroShotConfig,
     store: ResponseCache,
-    explicit: set[str] | None = None,
     answers: LocalAnswers | RayAnswers | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
     """Answers and metrics of one backend on one task: (result rows, per-clip responses, manifest info).
@@ -320,10 +301,10 @@ def evaluate_task(
     modes. ``info["content_free_scores"]`` holds those scores as a table (the caller writes it).
     """
     answers = answers or LocalAnswers(backend)
-    first = next(iter(source), None)
-    if first is None:
+    if next(iter(source), None) is None:
         raise ConfigError(f"task {task.name}: no usable clips")
-    plan = make_plan(backend, task, templates, first, cfg.modes, cfg.max_new_tokens, explicit)
+    modes = resolve_modes(cfg.modes)
+    plan = make_plan(backend, task, templates, modes, cfg.max_new_tokens)
     labels = list(plan.words.labels)
     synonyms = parser_synonyms(task, (cfg.synonyms or {}).get(task.name, {}))
     parser = AnswerParser(labels, synonyms_for(task.name, labels, synonyms))
@@ -332,19 +313,22 @@ def evaluate_task(
         driver.add(clips)
     driver.finish()
     cf, inputs = ({}, [])
-    if "likelihood" in cfg.modes:
+    if any(m.content_free for m in modes):
         cf, inputs = driver.content_free(
             (tid, rec["prompt"]) for _, tid, mode, rec in driver.assembled if mode == "likelihood"
         )
     priors = batch_priors(driver.assembled, plan.words)
-    records = [row for entry in driver.assembled for row in response_rows(*entry, plan.words, parser, cf, priors)]
+    records = [
+        row for entry in driver.assembled for row in response_rows(*entry, plan.words, parser, cf, priors, modes)
+    ]
     responses = pd.DataFrame(records, columns=RESPONSE_COLUMNS)
     count = driver.count
     info = {
         "prompts_used": [t.id for t in plan.used],
-        "prompts_skipped": {t.id: "the task's clips have no instruction" for t in templates if t not in plan.used},
         "native_heads": {h: t for h, t in plan.heads.items()},
-        "native_skipped": native_targets(backend.native_heads(), task)[1] if "native" in cfg.modes else {},
+        "native_skipped": native_targets(backend.native_heads(), task)[1]
+        if any(m.asks == "native" for m in modes)
+        else {},
         "content_free_inputs": inputs,
         "clips": int(responses["id"].nunique()) if len(responses) else 0,
         "clips_without_instruction": count["missing_instruction"],

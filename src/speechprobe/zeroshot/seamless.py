@@ -18,14 +18,13 @@ decoder, never predicted from the audio, and it has no speech / no-speech output
 from __future__ import annotations
 
 from collections.abc import Sequence
-from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 
 from ..errors import SpeechprobeError
 from .base import (
+    BackendOptions,
     DecoderState,
     Encoded,
     ZeroShotBackend,
@@ -36,32 +35,31 @@ from .base import (
     shared_rows,
 )
 
-if TYPE_CHECKING:
-    from .models import BackendOptions, ZeroShotModel
-
 _MIN_SAMPLES = 400 + 160  # two 25 ms fbank frames = one stacked frame
+ISO3 = {  # --language (ISO 639-1) -> SeamlessM4T's ISO 639-3 target language
+    "en": "eng",
+    "de": "deu",
+    "fr": "fra",
+    "es": "spa",
+    "it": "ita",
+    "pt": "por",
+    "nl": "nld",
+    "zh": "cmn",
+    "ja": "jpn",
+}
 
 
 class SeamlessBackend(ZeroShotBackend):
     family = "seamless"
+    model_class, processor_class = "SeamlessM4Tv2ForSpeechToText", "SeamlessM4TFeatureExtractor"
     pads_left = False
 
     def __init__(
-        self,
-        model,
-        tokenizer,
-        feature_extractor,
-        name: str,
-        source: str,
-        fingerprint: str,
-        device: str = "cpu",
-        dtype: torch.dtype | None = None,
-        batch_size: int = 8,
-        language: str = "eng",
+        self, model, tokenizer, feature_extractor, checkpoint, fingerprint: str, options: BackendOptions
     ) -> None:
-        super().__init__(name, source, fingerprint, int(feature_extractor.sampling_rate), device, dtype, batch_size)
-        self.model = self._place(model)
-        self.tokenizer = tokenizer
+        super().__init__(model, tokenizer, feature_extractor, checkpoint, fingerprint, options)
+        language = (options.language or "en").lower()
+        language = ISO3.get(language, language)  # SeamlessM4T names languages in ISO 639-3
         self.fe = feature_extractor
         self.decoder = self.model.text_decoder
         self._cache_kw = cache_kwarg(self.decoder.forward)
@@ -69,7 +67,7 @@ class SeamlessBackend(ZeroShotBackend):
         lang_token = f"__{language}__"
         lang_id = tokenizer.convert_tokens_to_ids(lang_token)
         if lang_id is None or tokenizer.convert_ids_to_tokens(int(lang_id)) != lang_token:
-            raise SpeechprobeError(f"{source}: no target-language token {lang_token} in the tokenizer")
+            raise SpeechprobeError(f"{self.source}: no target-language token {lang_token} in the tokenizer")
         cfg = self.model.config
         self._start_ids = [int(cfg.decoder_start_token_id), int(lang_id)]
         self._eos = int(cfg.eos_token_id)
@@ -162,61 +160,4 @@ class SeamlessBackend(ZeroShotBackend):
             use_cache=True,
             **{self._cache_kw: state.cache},
         )
-        state.cache = output_cache(out)
-        state.mask = torch.cat([state.mask, token_mask.to(state.mask)], dim=1)
-        state.next_pos = state.next_pos + tokens.shape[1]
-        return log_softmax(self.model.lm_head(out.last_hidden_state))
-
-
-def load_seamless_backend(
-    source: str,
-    name: str | None = None,
-    device: str = "cpu",
-    dtype: torch.dtype | None = None,
-    batch_size: int = 8,
-    language: str = "eng",
-    revision: str | None = None,
-) -> SeamlessBackend:
-    """SeamlessM4T v2 speech encoder + text decoder (a full checkpoint) as a zero-shot backend."""
-    from transformers import AutoTokenizer, SeamlessM4TFeatureExtractor, SeamlessM4Tv2ForSpeechToText
-
-    from ..models.hub import load_pretrained, weights_fingerprint
-
-    kwargs = {"dtype": dtype} if dtype is not None else {}
-    model = load_pretrained(SeamlessM4Tv2ForSpeechToText.from_pretrained, source, revision, **kwargs)
-    tokenizer = load_pretrained(AutoTokenizer.from_pretrained, source, revision)
-    fe = load_pretrained(SeamlessM4TFeatureExtractor.from_pretrained, source, revision)
-    return SeamlessBackend(
-        model,
-        tokenizer,
-        fe,
-        name or Path(source).name,
-        source,
-        weights_fingerprint(source, model),
-        device=device,
-        dtype=dtype,
-        batch_size=batch_size,
-        language=language,
-    )
-
-
-ISO3 = {
-    "en": "eng",
-    "de": "deu",
-    "fr": "fra",
-    "es": "spa",
-    "it": "ita",
-    "pt": "por",
-    "nl": "nld",
-    "zh": "cmn",
-    "ja": "jpn",
-}
-
-
-def backend(model: ZeroShotModel, options: BackendOptions) -> SeamlessBackend:
-    """The SeamlessM4T v2 family's zero-shot loader (``models.seamless.FAMILY.zeroshot``); ISO 639-3 language."""
-    o = options
-    language = (o.language or "en").lower()
-    return load_seamless_backend(
-        model.source, model.name, o.device, o.dtype, o.batch_size, ISO3.get(language, language), model.revision
-    )
+        return self.advance(state, out, tokens, token_mask, self.model.lm_head)

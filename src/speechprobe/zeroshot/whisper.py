@@ -34,26 +34,22 @@ and ``no-speech`` (the ``<|nocaptions|>`` token's probability).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 from torch.nn import functional as F
 
-from ..errors import ConfigError, SpeechprobeError
+from ..errors import SpeechprobeError
 from ..models.whisper import LogMel
-from .base import DecoderState, Encoded, ZeroShotBackend, cache_kwarg, log_softmax, output_cache
+from .base import PROMPT_AS as BASE_PROMPT_AS
+from .base import BackendOptions, DecoderState, Encoded, ZeroShotBackend, cache_kwarg, log_softmax, output_cache
 
-if TYPE_CHECKING:
-    from .models import BackendOptions, ZeroShotModel
-
-WINDOWS = ("full", "trimmed")
-PROMPT_AS = {  # where the prompt goes -> how settings() and manifest.json describe it
+BUCKET_SECONDS = 1.0  # the trimmed window pads each clip to a whole number of these
+PROMPT_AS = {  # where the prompt goes (base.PROMPT_AS, checked there) -> how settings() and manifest.json describe it
     "previous": "previous-text tokens (<|startofprev|>)",
     "transcript": "transcript text after the forced prefix (<|startoftranscript|> ... <|notimestamps|> prompt)",
 }
-DEFAULT_PROMPT_AS = "transcript"
+DEFAULT_PROMPT_AS = BASE_PROMPT_AS[0]
 #: why the default is the default (manifest.json: settings.prompt_as_default); docs/zeroshot.md has the table
 PROMPT_AS_CHOICE = (
     "higher mean Macro-F1 than previous over the calibrated likelihood modes (the default score's) "
@@ -64,38 +60,19 @@ NO_SPEECH_TOKENS = ("<|nospeech|>", "<|nocaptions|>")  # newer and older spellin
 
 class WhisperBackend(ZeroShotBackend):
     family = "whisper"
+    model_class, processor_class = "WhisperForConditionalGeneration", "WhisperFeatureExtractor"
     pads_left = False
     packs = True
 
     def __init__(
-        self,
-        model,
-        tokenizer,
-        feature_extractor,
-        name: str,
-        source: str,
-        fingerprint: str,
-        device: str = "cpu",
-        dtype: torch.dtype | None = None,
-        batch_size: int = 8,
-        language: str | None = "en",
-        generation_config=None,
-        window: str = "full",
-        bucket_seconds: float = 1.0,
-        prompt_as: str | None = None,
+        self, model, tokenizer, feature_extractor, checkpoint, fingerprint: str, options: BackendOptions
     ) -> None:
-        # Over 60 lines because a constructor wires 14 parameters and the tokenizer's special, language and
-        # suppressed token ids, each checked where it is set.
-        super().__init__(name, source, fingerprint, int(feature_extractor.sampling_rate), device, dtype, batch_size)
-        if window not in WINDOWS:
-            raise ConfigError(f"unknown window {window!r}; choose one of {', '.join(WINDOWS)}")
-        prompt_as = prompt_as or DEFAULT_PROMPT_AS
-        if prompt_as not in PROMPT_AS:
-            raise ConfigError(f"--prompt-as {prompt_as!r}: choose one of {', '.join(PROMPT_AS)}")
-        self.window, self.prompt_as = window, prompt_as
-        self.bucket = max(1, round(bucket_seconds * self.sample_rate))
-        self.model = self._place(model)
-        self.tokenizer = tokenizer
+        # Over 60 lines because it reads the tokenizer's special, language and suppressed token ids, each
+        # checked where it is set.
+        super().__init__(model, tokenizer, feature_extractor, checkpoint, fingerprint, options)
+        source, language, gen = self.source, options.language, getattr(model, "generation_config", None)
+        self.window, self.prompt_as = options.window, options.prompt_as or DEFAULT_PROMPT_AS
+        self.bucket = max(1, round(BUCKET_SECONDS * self.sample_rate))
         self.logmel = LogMel(feature_extractor)
         self.decoder = self.model.model.decoder
         self._cache_kw = cache_kwarg(self.decoder.forward)
@@ -107,7 +84,6 @@ class WhisperBackend(ZeroShotBackend):
         if missing:
             raise SpeechprobeError(f"{source}: the tokenizer lacks Whisper's special tokens {', '.join(missing)}")
         self.ids = ids
-        gen = generation_config or getattr(model, "generation_config", None)
         multilingual = getattr(gen, "is_multilingual", None)
         if multilingual is None:
             multilingual = model.config.vocab_size >= 51865
@@ -248,10 +224,7 @@ class WhisperBackend(ZeroShotBackend):
             use_cache=True,
             **{self._cache_kw: state.cache},
         )
-        state.cache = output_cache(out)
-        state.mask = torch.cat([state.mask, token_mask.to(state.mask)], dim=1)
-        state.next_pos = state.next_pos + tokens.shape[1]
-        return log_softmax(self.model.proj_out(out.last_hidden_state))
+        return self.advance(state, out, tokens, token_mask, self.model.proj_out)
 
     @torch.inference_mode()
     def packed_logprobs(self, enc: Encoded, tree) -> torch.Tensor:
@@ -337,54 +310,9 @@ def language_table(codes: Sequence[str]) -> dict[str, str]:
     out.update({name: c for name, c in TO_LANGUAGE_CODE.items() if c in out})
     return out
 
+    @classmethod
+    def default_processor(cls, model):
+        """Whisper's log-mel front end at the checkpoint's mel bins (a checkpoint saved without it)."""
+        from transformers import WhisperFeatureExtractor
 
-def load_whisper_backend(
-    source: str,
-    name: str | None = None,
-    device: str = "cpu",
-    dtype: torch.dtype | None = None,
-    batch_size: int = 8,
-    language: str | None = "en",
-    revision: str | None = None,
-    window: str = "full",
-    prompt_as: str | None = None,
-) -> WhisperBackend:
-    """A Whisper checkpoint (local dir or hub id) with its tokenizer, as a zero-shot backend."""
-    from transformers import AutoTokenizer, WhisperFeatureExtractor, WhisperForConditionalGeneration
-
-    from ..models.hub import load_pretrained, weights_fingerprint
-
-    model = load_pretrained(WhisperForConditionalGeneration.from_pretrained, source, revision)
-    try:
-        tokenizer = load_pretrained(AutoTokenizer.from_pretrained, source, revision)
-    except SpeechprobeError:
-        raise SpeechprobeError(
-            f"{source}: no tokenizer files; zero-shot needs Whisper's tokenizer "
-            "(save the WhisperProcessor with the model)"
-        ) from None
-    try:
-        fe = load_pretrained(WhisperFeatureExtractor.from_pretrained, source, revision)
-    except SpeechprobeError:
-        fe = WhisperFeatureExtractor(feature_size=model.config.num_mel_bins)
-    return WhisperBackend(
-        model,
-        tokenizer,
-        fe,
-        name or Path(source).name,
-        source,
-        weights_fingerprint(source, model),
-        device=device,
-        dtype=dtype,
-        batch_size=batch_size,
-        language=language,
-        window=window,
-        prompt_as=prompt_as,
-    )
-
-
-def backend(model: ZeroShotModel, options: BackendOptions) -> WhisperBackend:
-    """The Whisper family's zero-shot loader (``models.whisper.FAMILY.zeroshot``)."""
-    o = options
-    return load_whisper_backend(
-        model.source, model.name, o.device, o.dtype, o.batch_size, o.language, model.revision, o.window, o.prompt_as
-    )
+        return WhisperFeatureExtractor(feature_size=model.config.num_mel_bins)
