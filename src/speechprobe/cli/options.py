@@ -24,6 +24,31 @@ def split_list(value: str | None) -> list[str]:
     return [v.strip() for v in (value or "").split(",") if v.strip() and v.strip().lower() != "none"]
 
 
+def analyses_list(value: str) -> str:
+    """``--analyses``, checked against the analysis registry (imported only when the option is given, so
+    listing commands start without the analyses); ``list`` prints every analysis and exits."""
+    if not value:
+        return value
+    from ..analysis.registry import choose, describe
+
+    if value == "list":
+        typer.echo(describe())
+        raise typer.Exit(0)
+    try:
+        choose({}, value)
+    except ConfigError as e:
+        raise typer.BadParameter(str(e).partition(": ")[2]) from None
+    return value
+
+
+AnalysesOpt = typer.Option(
+    "",
+    "--analyses",
+    parser=analyses_list,
+    metavar="LIST",
+    help="Analyses to run, as edits of their flags: +NAME, -NAME, NAME,... (only those), all, none; "
+    "`--analyses list` names each with its flag, cost and what it computes.",
+)
 ModelsOpt = typer.Option(
     "", "--models", "-m", help="Comma-separated names, local dirs or hub ids (required unless --baselines-only)."
 )
