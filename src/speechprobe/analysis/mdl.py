@@ -34,7 +34,7 @@ standard deviation over orders are reported (the code length depends on the orde
 
 An analysis of the plan/execute contract (:mod:`.contract`), one unit per task with every model of the
 run: ``mdl.csv`` (:data:`MDL_COLUMNS`) and ``figures/mdl_<task>.png`` (Macro-F1 and compression side by
-side); :func:`mdl_sentences` gives the report its findings; ``analyse(run, "mdl", n_orders=3)`` runs it
+side); :func:`mdl_findings` gives the report its sentences; ``analyse(run, "mdl", n_orders=3)`` runs it
 alone on a finished run.
 """
 
@@ -284,10 +284,14 @@ def compute(unit: Unit) -> AnalysisResult:
 # --------------------------------------------------------------------------------------------- findings, entry
 
 
-def mdl_findings(table: pd.DataFrame, scores: pd.DataFrame) -> list[str]:
-    """One sentence per task: each model's best-compressing layer (± std over orders) beside the layer
-    with the best probe Macro-F1 (``scores``: model, task, layer, mean)."""
-    out = []
+def mdl_findings(run_dir: Path) -> list[str]:
+    """The report's sentences, from mdl.csv (none without it) and results.csv: one per task, each model's
+    best-compressing layer (± std over orders) beside its layer with the best probe Macro-F1."""
+    from .mdl_figure import primary_scores
+
+    if not (Path(run_dir) / MDL_CSV).is_file():
+        return []
+    table, (scores, _), out = read_table(Path(run_dir) / MDL_CSV, MDL_COLUMNS), primary_scores(run_dir), []
     for task, rows in table.groupby("task", sort=True):
         parts = []
         order = sorted(rows["model"].unique(), key=lambda m: (rows[rows["model"] == m]["num_layers"].iloc[0] == 1, m))
@@ -311,17 +315,6 @@ def mdl_findings(table: pd.DataFrame, scores: pd.DataFrame) -> list[str]:
     return out
 
 
-def mdl_sentences(run_dir: Path) -> list[str]:
-    """The MDL sentences for the report, from ``mdl.csv`` and results.csv (none without mdl.csv)."""
-    from .mdl_figure import primary_scores
-
-    run_dir = Path(run_dir)
-    if not (run_dir / MDL_CSV).is_file():
-        return []
-    scores, _ = primary_scores(run_dir)
-    return mdl_findings(read_table(run_dir / MDL_CSV, MDL_COLUMNS), scores)
-
-
 MDL_CSV = "mdl.csv"
 ANALYSIS = Analysis(
     name="mdl",
@@ -331,7 +324,7 @@ ANALYSIS = Analysis(
     flag="mdl",
     cost="seconds to minutes; a probe per block of every order",
     options=_options,
-    findings=mdl_sentences,
+    findings=mdl_findings,
     section="Analyses",
     description=(
         "Online code length of the labels given each layer (Voita & Titov 2020) and its compression "

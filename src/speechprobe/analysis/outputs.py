@@ -80,15 +80,6 @@ def hand_off(run_dir: Path, analysis, info: dict, params: dict) -> AnalysisOutpu
     return out
 
 
-def read_output(run_dir: Path, name: str) -> AnalysisOutput:
-    """``RUN/analyses/<name>.json``; SpeechprobeError when it is missing or unreadable."""
-    outputs, problems = read_outputs(run_dir)
-    found = [o for o in outputs if o.analysis == name]
-    if not found:
-        raise SpeechprobeError(problems[0] if problems else f"{run_dir}: no {SIDECAR_DIR}/{name}.json")
-    return found[0]
-
-
 def read_outputs(run_dir: Path) -> tuple[list[AnalysisOutput], list[str]]:
     """Every ``RUN/analyses/*.json`` (sorted by name), and a problem line for each unreadable one."""
     outputs, problems = [], []

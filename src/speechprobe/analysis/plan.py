@@ -39,7 +39,7 @@ from ..probes import ProbeSettings
 from ..rundir import read_results
 from .contract import Analysis, AnalysisSettings, Unit
 from .inputs import FeatureLoader, read_clips, read_manifest, read_table, store_loader, write_table
-from .outputs import AnalysisOutput, hand_off
+from .outputs import AnalysisOutput, hand_off, read_outputs
 from .primary import primary_best, primary_probe
 from .registry import by_name, choose
 from .summary import summarize
@@ -258,85 +258,73 @@ def execute(plan: Plan, load_features: FeatureLoader | None = None) -> dict:
     """Run ``plan`` (see the module docstring); returns the content of ``analysis.json``."""
     run_dir, settings = plan.run_dir, plan.settings
     loader = load_features or store_loader(run_dir)
-    state = _State(_read_tables(run_dir, plan.analyses), {n: dict(e) for n, e in plan.record.items()}, list(plan.notes))
-    state.seconds = {a.name: 0.0 for a in plan.analyses}
+    tables = _read_tables(run_dir, plan.analyses)
+    columns = {name: cols for a in plan.analyses for name, cols in a.tables.items()}
+    record = {name: dict(entries) for name, entries in plan.record.items()}
+    notes, seconds = list(plan.notes), {a.name: 0.0 for a in plan.analyses}
     steps = sum(len(job.analyses) for job in plan.jobs)  # the bar moves per analysis of a unit, naming it
     names = ", ".join(a.name for a in plan.analyses)
     if plan.reused:
         say(f"resuming {run_dir}: {plan.reused} analysis steps ({names}) done before, {steps} left")
     bar = tqdm(total=steps, desc="analyses", unit="step", disable=not settings.progress)
-    units = [job for job in plan.jobs if job.task]
-    for job in units:
-        _run_job(plan, job, loader, state, bar, f"analyses ({names}): {{}} of {steps} steps")
-    for analysis in plan.analyses:
-        if analysis.finalise is None or not any(state.tables.get(n) is not None for n in analysis.tables):
-            continue
-        own = {n: state.tables[n] for n in analysis.tables if state.tables.get(n) is not None}
-        for name, frame in analysis.finalise(own).items():
-            state.tables[name] = frame
-            write_table(run_dir / name, frame, analysis.tables[name])
-    for job in plan.jobs[len(units) :]:  # the run-scope analyses, once the others' tables are final
-        _run_job(plan, job, loader, state, bar, f"analyses ({names}): {{}} of {steps} steps")
+    for job in plan.jobs:
+        if not job.task:  # the run scope, last: once every unit's tables are final
+            _finalise(plan.analyses, tables, columns, run_dir)
+        unit = Unit(
+            task=job.task,
+            model=job.model,
+            models=plan.models.get(job.task, ()) if job.task else tuple(sorted(set().union(*plan.models.values()))),
+            clips=plan.clips.get(job.task, pd.DataFrame()),
+            settings=settings,
+            run_dir=run_dir,
+            best=plan.best[plan.best["task"] == job.task] if job.task else plan.best,
+            loader=loader,
+        )
+        for analysis in job.analyses:
+            bar.set_postfix_str(f"{analysis.name}: {unit.name}", refresh=False)
+            t0 = time.perf_counter()
+            try:
+                result = analysis.result(analysis.compute(unit))
+            except SpeechprobeError as e:
+                notes.append(f"{analysis.name} skipped for {unit.name}: {e}")
+                continue
+            finally:
+                seconds[analysis.name] += time.perf_counter() - t0
+                bar.update()
+                saved(f"analyses {names}", f"analyses ({names}): {bar.n} of {steps} steps")
+            for name, rows in result.tables.items():  # a run-scope analysis (no task) writes whole tables
+                whole = not job.task
+                tables[name] = (
+                    rows if whole else _sorted(_replace(tables.get(name), rows, columns[name], job.model, job.task))
+                )
+                write_table(run_dir / name, tables[name], columns[name])
+            figures = [str(f.path.relative_to(run_dir)) for f in result.figures]
+            record.setdefault(analysis.name, {})[_key(job.model, job.task)] = {
+                "fingerprint": job.fingerprints[analysis.name],
+                "figures": figures,
+                "captions": {path: f.caption for path, f in zip(figures, result.figures)},
+                **({"notes": result.notes} if result.notes else {}),
+                **({"findings": result.findings} if result.findings else {}),
+            }
+            notes += result.notes
+            _write_record(run_dir, settings, notes, record, seconds)
+        unit.release()
     bar.close()
-    info = _write_record(run_dir, settings, state.notes, state.record, state.seconds)
+    if all(job.task for job in plan.jobs):
+        _finalise(plan.analyses, tables, columns, run_dir)
+    info = _write_record(run_dir, settings, notes, record, seconds)
     for analysis in plan.analyses:
         hand_off(run_dir, analysis, info, dict(analysis.options(settings)))
     return info
 
 
-@dataclass
-class _State:
-    """What :func:`execute` has so far: the tables, analysis.json's ``done`` record, notes and seconds."""
-
-    tables: dict
-    record: dict
-    notes: list[str]
-    seconds: dict[str, float] = field(default_factory=dict)
-
-
-def _run_job(plan: Plan, job: Job, loader: FeatureLoader, state: _State, bar: tqdm, progress: str) -> None:
-    """The pending analyses of one unit: each one's rows replace the unit's in its tables, and its entry
-    (fingerprint, figures, captions, notes, sentences) is recorded in analysis.json at once."""
-    run_dir = plan.run_dir
-    unit = Unit(
-        task=job.task,
-        model=job.model,
-        models=plan.models.get(job.task, ()) if job.task else tuple(sorted(set().union(*plan.models.values()))),
-        clips=plan.clips.get(job.task, pd.DataFrame()),
-        settings=plan.settings,
-        run_dir=run_dir,
-        best=plan.best[plan.best["task"] == job.task] if job.task else plan.best,
-        loader=loader,
-    )
-    for analysis in job.analyses:
-        bar.set_postfix_str(f"{analysis.name}: {unit.name}", refresh=False)
-        t0 = time.perf_counter()
-        try:
-            result = analysis.result(analysis.compute(unit))
-        except SpeechprobeError as e:
-            state.notes.append(f"{analysis.name} skipped for {unit.name}: {e}")
-            continue
-        finally:
-            state.seconds[analysis.name] += time.perf_counter() - t0
-            bar.update()
-            saved("analyses " + ", ".join(a.name for a in plan.analyses), progress.format(bar.n))
-        for name, rows in result.tables.items():
-            columns = analysis.tables[name]
-            whole = analysis.scope == "run"
-            frame = rows if whole else _sorted(_replace(state.tables.get(name), rows, columns, job.model, job.task))
-            state.tables[name] = frame
-            write_table(run_dir / name, frame, columns)
-        figures = [str(f.path.relative_to(run_dir)) for f in result.figures]
-        state.record.setdefault(analysis.name, {})[_key(job.model, job.task)] = {
-            "fingerprint": job.fingerprints[analysis.name],
-            "figures": figures,
-            "captions": {path: f.caption for path, f in zip(figures, result.figures)},
-            **({"notes": result.notes} if result.notes else {}),
-            **({"findings": result.findings} if result.findings else {}),
-        }
-        state.notes += result.notes
-        _write_record(run_dir, plan.settings, state.notes, state.record, state.seconds)
-    unit.release()
+def _finalise(analyses: Sequence[Analysis], tables: dict, columns: dict, run_dir: Path) -> None:
+    """Each analysis's ``finalise`` over its whole tables (e.g. q-values across tests)."""
+    for analysis in analyses:
+        own = {n: tables[n] for n in analysis.tables if tables.get(n) is not None}
+        for name, frame in (analysis.finalise(own) if analysis.finalise and own else {}).items():
+            tables[name] = frame
+            write_table(run_dir / name, frame, columns[name])
 
 
 def _write_record(run_dir: Path, settings: AnalysisSettings, notes, record: dict, seconds: dict) -> dict:
@@ -380,7 +368,5 @@ def analyse(
     """The analysis ``name`` alone on a finished run, with its ``options`` (e.g. ``analyse(run, "mdl",
     n_orders=3)``); ``load_features(model, hashes)`` defaults to the run's feature store. Returns what it
     handed to the report (``analyses/<name>.json``)."""
-    from .outputs import read_output
-
     analyse_features(run_dir, load_features, analyses=[name], reuse=reuse, options={name: options})
-    return read_output(run_dir, name)
+    return next(out for out in read_outputs(run_dir)[0] if out.analysis == name)

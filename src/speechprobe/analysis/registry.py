@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import fields
+from functools import cache
 from importlib.metadata import entry_points
 from typing import Any
 
@@ -24,15 +25,11 @@ ENTRY_POINT_GROUP = "speechprobe.analyses"
 
 for _module in (selection, embeddings, cues, erasure, layer_weights, mdl, fingerprints, similarity):
     register(_module.ANALYSIS)
-_plugins_loaded = False
 
 
+@cache
 def _load_plugins() -> None:
     """Every installed plugin's analyses (entry points in :data:`ENTRY_POINT_GROUP`), once."""
-    global _plugins_loaded
-    if _plugins_loaded:
-        return
-    _plugins_loaded = True
     for ep in entry_points(group=ENTRY_POINT_GROUP):
         try:
             declared = ep.load()
@@ -65,10 +62,8 @@ def ordered(analyses: Iterable[Analysis]) -> list[Analysis]:
 
 def by_name(names: Iterable[str | Analysis]) -> list[Analysis]:
     """The registered analyses of ``names`` (an Analysis passes as itself), in run order."""
-    known = {a.name: a for a in registered()}
-    unknown = [n for n in names if isinstance(n, str) and n not in known]
-    if unknown:
-        raise ConfigError(f"--analyses {unknown[0]}: choose from {', '.join(known)}")
+    known, names = {a.name: a for a in registered()}, list(names)
+    choose({}, ",".join(n for n in names if isinstance(n, str)))  # an unknown name: a one-line error
     return ordered(known[n] if isinstance(n, str) else n for n in names)
 
 
@@ -101,10 +96,9 @@ def settle(config: Any) -> list[Analysis]:
     on = choose(vars(config), getattr(config, "analyses", ""))
     defaults = {f.name: f.default for f in fields(config)}
     for analysis in registered():
-        if analysis.flag in defaults and bool(getattr(config, analysis.flag)) != on[analysis.name]:
-            default = defaults[analysis.flag]
-            value = getattr(config, analysis.flag)
-            setattr(config, analysis.flag, (default or True) if on[analysis.name] else type(value)(0))
+        value = getattr(config, analysis.flag) if analysis.flag in defaults else None
+        if analysis.flag in defaults and bool(value) != on[analysis.name]:
+            setattr(config, analysis.flag, (defaults[analysis.flag] or True) if on[analysis.name] else type(value)(0))
     config.analyses = ",".join(
         f"{'+' if on[a.name] else '-'}{a.name}"
         for a in registered()

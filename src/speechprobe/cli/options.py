@@ -25,10 +25,8 @@ def split_list(value: str | None) -> list[str]:
 
 
 def analyses_list(value: str) -> str:
-    """``--analyses``, checked against the analysis registry (imported only when the option is given, so
-    listing commands start without the analyses); ``list`` prints every analysis and exits."""
-    if not value:
-        return value
+    """``--analyses``, checked against the analysis registry (imported by run, probe and demo alone, not for
+    their help or other commands); ``list`` prints every analysis and exits."""
     from ..analysis.registry import choose, describe
 
     if value == "list":
@@ -41,14 +39,8 @@ def analyses_list(value: str) -> str:
     return value
 
 
-AnalysesOpt = typer.Option(
-    "",
-    "--analyses",
-    parser=analyses_list,
-    metavar="LIST",
-    help="Analyses to run, as edits of their flags: +NAME, -NAME, NAME,... (only those), all, none; "
-    "`--analyses list` names each with its flag, cost and what it computes.",
-)
+ANALYSES_HELP = "Edits of the analysis flags: +NAME, -NAME, NAME,... (only those), all, none; list: name them."
+AnalysesOpt = typer.Option("", "--analyses", parser=analyses_list, metavar="LIST", help=ANALYSES_HELP)
 ModelsOpt = typer.Option(
     "", "--models", "-m", help="Comma-separated names, local dirs or hub ids (required unless --baselines-only)."
 )
