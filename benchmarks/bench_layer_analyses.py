@@ -35,13 +35,11 @@ import numpy as np
 
 ANALYSE = """
 import sys, time
-from speechprobe.analysis import depth_fingerprints, layer_similarity, mdl_probes
+from speechprobe.analysis import analyse
 run = sys.argv[1]
-steps = {"fingerprints": lambda: depth_fingerprints(run), "similarity": lambda: layer_similarity(run),
-         "mdl": lambda: mdl_probes(run)}
-for name, step in steps.items():
+for name in ("fingerprints", "similarity", "mdl"):
     t, c = time.perf_counter(), time.process_time()
-    step()
+    analyse(run, name)
     print(name, time.perf_counter() - t, time.process_time() - c, flush=True)
 """
 

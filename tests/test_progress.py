@@ -23,7 +23,6 @@ PHASES = (
     "cue probes",
     "erasure",
     "all-layers",
-    "layer analyses",
     "report",
 )
 

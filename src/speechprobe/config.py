@@ -49,7 +49,7 @@ EXTRACT_FIELDS = (
     "rare_classes",
 )
 # Settings added after runs were made: left out of the fingerprints while unset, so those runs still resume.
-UNSET_LEFT_OUT = ("group_by", "label_map")
+UNSET_LEFT_OUT = ("group_by", "label_map", "analyses")
 RARE_RULES = ("drop", "merge")  # --rare-classes: drop, merge or merge:NAME (speechprobe.probes.rare)
 DEFAULT_REST = "other"
 
@@ -247,6 +247,7 @@ class RunConfig(ComputeOptions):
     fingerprints: bool = True  # depth fingerprints: 90 % and peak depth per (model, task) (analysis.fingerprints)
     similarity: bool = True  # layer similarity: debiased CKA and mutual k-NN between all layers (analysis.similarity)
     mdl: bool = True  # MDL probes: online code length per layer (analysis.mdl)
+    analyses: str = ""  # --analyses edits of analyses without a flag above (speechprobe.analysis.registry.settle)
     # Cross-validation and uncertainty (docs/statistics.md)
     repeats: int = 1  # repeated cross-validation: fold id = repeat * folds + k
     cue_repeats: int | None = None  # the first N repeats that the cue probes, erasure and all-layers use (None: all)

@@ -4,9 +4,8 @@ After the models, each clip's acoustic cues (:mod:`.models.acoustic_cues`) are e
 stored in the content-keyed feature store like a model's features, but recorded under manifest.json
 ``targets``: the cue analyses' targets, never probed as a model. When the run has the ``prosody``
 baseline (the same recipe and revision), its stored items are copied rather than computed again.
-After the probes, the cue analyses (:mod:`.analysis.cue_analyses`: cue probes, erasure, the
-all-layers reference) run on the stored features, before the layer analyses (the depth fingerprints
-read cues.csv).
+After the probes, the cue probes and erasure (registered analyses, :mod:`.analysis.cues`,
+:mod:`.analysis.erasure`) read them from the store (:func:`cue_options` names their space).
 """
 
 from __future__ import annotations
@@ -68,17 +67,13 @@ def copy_items(source: FeatureSpace, target: FeatureSpace, hashes: list[str]) ->
             target.put(h, source.get(h))
 
 
-def run_cue_analyses(cfg: RunConfig, targets: dict, load) -> None:
-    """Acoustic-cue probes, cue erasure and the all-layers reference as ``cfg`` asks, on features read by
-    ``load(model, hashes)``; ``targets`` is the run's manifest.json ``targets``."""
-    if not (cfg.cue_probes or cfg.erasure or cfg.layer_weights):
-        return
-    from .analysis.cue_analyses import run_cue_analyses as run_all
-
+def cue_options(analyses: list, targets: dict) -> tuple[list, dict]:
+    """The chosen ``analyses`` less the cue probes and erasure when the run stored no acoustic cues (a
+    warning), and their options: the cues' feature space (``targets``: manifest.json ``targets``), part of
+    their fingerprint, so new cues recompute."""
     space = (targets.get(NAME) or {}).get("space")
-    if (cfg.cue_probes or cfg.erasure) and not space:
+    cue_analyses = [a for a in analyses if a.name in ("cues", "erasure")]
+    if cue_analyses and not space:
         log.warning("cue probes and erasure skipped: this run stored no acoustic cues (rerun `speechprobe extract`)")
-    on = dict(cue_probes=cfg.cue_probes and bool(space), erasure=cfg.erasure and bool(space))
-    run_all(
-        cfg.out, load, **on, layer_weights=cfg.layer_weights, targets=space, n_jobs=cfg.n_jobs, progress=cfg.progress
-    )
+        return [a for a in analyses if a not in cue_analyses], {}
+    return analyses, {a.name: {"targets": space} for a in cue_analyses}

@@ -25,7 +25,7 @@ from .cache import cache_root, using_cache
 from .clip_checks import check_folds, finish_task
 from .config import RunConfig
 from .csvsafe import read_csv
-from .cue_stage import CUE_OPTIONS, extract_cues, record_extraction, run_cue_analyses
+from .cue_stage import CUE_OPTIONS, cue_options, extract_cues, record_extraction
 from .data.resolve import open_task
 from .data.source import ClipSource, Skip, count_kinds
 from .data.tasks import Task
@@ -47,7 +47,7 @@ log = logging.getLogger("speechprobe")
 PROBE_KEY_VERSION = 2
 # Probe-stage settings that change no probe row (the partial results are reused across them).
 ANALYSIS_ONLY = ("permutations", "embeddings", "primary_probe", "bootstrap", "fingerprints", "similarity", "mdl")
-ANALYSIS_ONLY += CUE_OPTIONS
+ANALYSIS_ONLY += ("analyses", *CUE_OPTIONS)
 
 
 @dataclass
@@ -85,6 +85,10 @@ def validate(cfg: RunConfig) -> None:
     unknown = [p for p in cfg.probes if p not in PROBE_NAMES]  # first: the primary probe is checked against them
     if unknown:
         raise ConfigError(f"--probes {','.join(unknown)}: choose from {', '.join(PROBE_NAMES)}")
+    if cfg.analyses:  # --analyses: its edits set the analyses' flags (so extraction knows about the cues)
+        from .analysis.registry import settle
+
+        settle(cfg)
     cfg.validate()
 
 
@@ -440,7 +444,8 @@ def probe_and_report(
 
 def _probe_and_report(cfg: RunConfig, clips: dict[str, list[ClipMeta]], state: RunState, existing: str) -> pd.DataFrame:
     """:func:`probe_and_report` once the configuration is valid."""
-    from .analysis import analyse_features, run_layer_analyses
+    from .analysis import analyse_features
+    from .analysis.registry import settle
     from .report import build_report
 
     run_dir = _claim_probe(cfg, existing)
@@ -452,21 +457,19 @@ def _probe_and_report(cfg: RunConfig, clips: dict[str, list[ClipMeta]], state: R
             from .zeroshot.compare import refresh_zeroshot_tables
 
             refresh_zeroshot_tables(run_dir)
-        load = _loader(cfg, state)
-        if cfg.permutations or cfg.embeddings:
+        analyses, options = cue_options(settle(cfg), state.targets)
+        if analyses:  # one pass over the chosen analyses, in dependency order
             analyse_features(
                 cfg.out,
-                load,
+                _loader(cfg, state),
+                analyses=analyses,
                 n_permutations=cfg.permutations,
                 embeddings=cfg.embeddings,
                 n_jobs=cfg.n_jobs,
                 device=cfg.device,
                 progress=cfg.progress,
+                options=options,
             )
-        run_cue_analyses(cfg, state.targets, load)  # before the layer analyses: depth fingerprints read cues.csv
-        if cfg.fingerprints or cfg.similarity or cfg.mdl:  # depth fingerprints, layer similarity, MDL probes
-            flags = {"fingerprints": cfg.fingerprints, "similarity": cfg.similarity, "mdl": cfg.mdl}
-            run_layer_analyses(cfg.out, load, **flags, device=cfg.device, progress=cfg.progress)
         if cfg.report:
             build_report(cfg.out, progress=cfg.progress)
     return results

@@ -73,7 +73,7 @@ STAGE_FILES: dict[str, list[str]] = {
     "probe": [
         *(PARTIAL, SUMMARY, FIGURES, "analysis.json", "analyses", "permutation.csv", "chance.csv"),
         *("predictions", "bootstrap.csv"),  # out-of-fold predictions (probes.predictions) and their bootstrap
-        *("fingerprints.csv", "similarity.csv", "mdl.csv"),  # the layer analyses (analysis.layer_analyses)
+        *("fingerprints.csv", "similarity.csv", "mdl.csv"),  # the layer analyses (before the registry is read)
     ],
     "zeroshot": [
         "zeroshot",

@@ -5,15 +5,13 @@ import pandas as pd
 import pytest
 from cue_data import cue_world, loader, with_random_twin, write_cue_run
 
-from speechprobe.analysis import analyse_features, cues, run_cue_analyses
+from speechprobe.analysis import analyse, analyse_features, cues
 from speechprobe.analysis.contrast import random_pairs
 from speechprobe.analysis.cues import CUE_COLUMNS, TARGETS, _r2_pearson, cue_summary, cue_targets, probe_cues
 from speechprobe.errors import SpeechprobeError
 from speechprobe.models.acoustic_cues import CUES
 from speechprobe.probes import make_folds
 from speechprobe.report import build_report
-
-ON = {"cues": {"enabled": True}}
 
 
 def _r2(rows: pd.DataFrame, cue: str, layer: int) -> float:
@@ -60,7 +58,7 @@ def test_speaker_relative_f0_removes_each_groups_level():
 def test_analysis_writes_rows_heatmaps_and_findings(tmp_path):
     world = with_random_twin(cue_world())
     run = write_cue_run(tmp_path / "run", world)
-    info = analyse_features(run, loader(world), analyses=[cues.ANALYSIS], options=ON)
+    info = analyse_features(run, loader(world), analyses=[cues.ANALYSIS])
     rows = pd.read_csv(run / "cues.csv")
     assert list(rows.columns) == CUE_COLUMNS
     assert set(rows["model"]) == {"deep", "flat", "deep+random"} and set(rows["task"]) == {"pitch", "loud"}
@@ -76,13 +74,11 @@ def test_analysis_writes_rows_heatmaps_and_findings(tmp_path):
     assert [s.split(" (")[0] for s in stated] == ["Acoustic cues in deep", "Acoustic cues in deep+random"]
     assert "F0 mean" in stated[0]
     before = (run / "cues.csv").read_bytes()
-    again = analyse_features(
-        run, loader(world), analyses=[cues.ANALYSIS], options=ON, reuse=False
-    )  # recomputed: same bytes
+    again = analyse_features(run, loader(world), analyses=[cues.ANALYSIS], reuse=False)  # recomputed: same bytes
     assert (run / "cues.csv").read_bytes() == before and again["captions"] == info["captions"]
-    outputs = run_cue_analyses(run, loader(world), cue_probes=True, erasure=False, layer_weights=False)
-    assert [o.analysis for o in outputs] == ["cues"] and outputs[0].findings == stated
-    assert {f.section for f in outputs[0].figures} == {"Acoustic cues"} and len(outputs[0].figures) == 2
+    output = analyse(run, "cues", loader(world))
+    assert output.analysis == "cues" and output.findings == stated
+    assert {f.section for f in output.figures} == {"Acoustic cues"} and len(output.figures) == 2
     build_report(run)
     md = (run / "report.md").read_text()
     assert "linearly encodes each clip's acoustic cues on pitch" in md and stated[0] in md
@@ -97,7 +93,7 @@ def test_no_stored_cues_is_a_note_not_a_failure(tmp_path):
             raise SpeechprobeError("model cues: manifest.json names no feature space")
         return loader(world)(model, hashes)
 
-    info = analyse_features(run, no_cues, analyses=[cues.ANALYSIS], options=ON)
+    info = analyse_features(run, no_cues, analyses=[cues.ANALYSIS])
     assert any("cues skipped for task pitch: no stored acoustic cues" in n for n in info["notes"])
     assert not (run / "cues.csv").exists()
 

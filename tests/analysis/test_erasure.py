@@ -104,7 +104,7 @@ def test_a_cue_constant_on_the_training_fold_gives_no_score():
 def test_analysis_writes_rows_summary_figure_and_findings(tmp_path):
     world = with_random_twin(cue_world())
     run = write_cue_run(tmp_path / "run", world)
-    options = {"erasure": {"enabled": True, "probe": "linear", "groups": ["f0", "energy"]}}
+    options = {"erasure": {"probe": "linear", "groups": ["f0", "energy"]}}
     info = analyse_features(run, loader(world), analyses=[erasure.ANALYSIS], options=options)
     rows = pd.read_csv(run / "erasure.csv")
     assert list(rows.columns) == erasure.COLUMNS
@@ -121,7 +121,14 @@ def test_analysis_writes_rows_summary_figure_and_findings(tmp_path):
 
 
 def test_erasure_is_opt_in():
+    from speechprobe.analysis.registry import choose
+
+    assert not choose({})["erasure"] and choose({})["cues"]  # a run's defaults
+    assert choose({"erasure": True})["erasure"] and choose({}, "+erasure,-cues") == {
+        **choose({}),
+        "erasure": True,
+        "cues": False,
+    }
+    assert [name for name, on in choose({"mdl": True}, "cues,erasure").items() if on] == ["cues", "erasure"]
     settings = AnalysisSettings()
-    assert not erasure.ANALYSIS.enabled(settings)
-    assert erasure.ANALYSIS.enabled(AnalysisSettings(options={"erasure": {"enabled": True}}))
     assert erasure.ANALYSIS.options(settings)["probe"] == settings.primary_probe

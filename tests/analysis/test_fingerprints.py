@@ -9,7 +9,8 @@ import pandas as pd
 import pytest
 from synthetic_run import COLUMNS, make_manifest, write_run
 
-from speechprobe.analysis.fingerprints import FINGERPRINT_COLUMNS, depth_fingerprints, depth_points, fingerprint
+from speechprobe.analysis import analyse
+from speechprobe.analysis.fingerprints import FINGERPRINT_COLUMNS, depth_points, fingerprint
 
 
 def test_depth_points_measure_the_rise_above_the_floor() -> None:
@@ -71,7 +72,7 @@ def test_depth_fingerprints_on_a_run(tmp_path: Path) -> None:
     run = write_run(tmp_path / "run", results, manifest, tasks=["emotion"], models=models)
     cue = _rows("whisper-base", "emotion", [0.1, 0.5, 0.6, 0.4, 0.3, 0.2, 0.1], "ridge", "r2", "f0_mean")
     pd.DataFrame(cue, columns=[*COLUMNS, "target"]).to_csv(run / "cues.csv", index=False)  # as analysis/cues.py
-    out = depth_fingerprints(run, n_boot=200)
+    out = analyse(run, "fingerprints", n_boot=200)
     table = pd.read_csv(run / "fingerprints.csv", keep_default_na=False, na_values=[""])
     assert list(table.columns) == FINGERPRINT_COLUMNS
     assert set(table["model"]) == {"whisper-base", "whisper-tiny", "whisper-tiny+random"}  # no baseline
@@ -94,7 +95,7 @@ def test_fingerprints_lead_the_report(tmp_path: Path) -> None:
     from speechprobe.report import build_report
 
     run = write_run(tmp_path / "run", tasks=["emotion"], models=["whisper-tiny", "mfcc"])
-    depth_fingerprints(run, n_boot=50)
+    analyse(run, "fingerprints", n_boot=50)
     md = build_report(run).with_suffix(".md").read_text()
     assert 0 < md.index("![Figure 1](figures/headline.png)") < md.index("![Figure 2](figures/fingerprints.png)")
     findings = md.split("## Findings")[1].split("##")[0].strip().splitlines()

@@ -98,7 +98,7 @@ def test_verdicts_follow_the_interval_of_the_difference():
 def test_analysis_writes_rows_figure_and_verdicts(tmp_path):
     world = with_random_twin(cue_world())
     run = write_cue_run(tmp_path / "run", world, tasks=("pitch",))
-    options = {"layer_weights": {"enabled": True, "steps": 80}}
+    options = {"layer_weights": {"steps": 80}}
     info = analyse_features(run, loader(world), analyses=[layer_weights.ANALYSIS], options=options)
     rows = pd.read_csv(run / "all_layers.csv")
     assert list(rows.columns) == layer_weights.COLUMNS

@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 from synthetic_run import make_clips, make_manifest, make_results, write_run
 
-from speechprobe.analysis.layer_analyses import mdl_probes
+from speechprobe.analysis import analyse
 from speechprobe.analysis.mdl import MDL_COLUMNS, block_ends, block_order, online_code
 from speechprobe.report import build_report
 
@@ -102,7 +102,7 @@ def test_mdl_probes_on_a_run(tmp_path: Path) -> None:
         tmp_path / "run", pd.concat([results, twin]), manifest, tasks=["emotion"], models=["whisper-tiny", "mfcc"]
     )
     loader = _loader({"whisper-tiny": 5, "whisper-tiny+random": 5, "mfcc": 1})
-    out = mdl_probes(run, loader, n_orders=2)
+    out = analyse(run, "mdl", loader, n_orders=2)
     table = pd.read_csv(run / "mdl.csv")
     assert list(table.columns) == MDL_COLUMNS and len(table) == 5 + 5 + 1
     assert np.allclose(table["uniform_bits"], 48 * 2.0) and (table["n_orders"] == 2).all()
@@ -116,7 +116,7 @@ def test_mdl_probes_on_a_run(tmp_path: Path) -> None:
     assert (run / "figures" / "mdl_emotion.png").is_file() and "Random-init" in caption and "Macro-F1" in caption
     assert any("whisper-tiny layer 4" in s for s in out.findings)
     assert json.loads((run / "analyses" / "mdl.json").read_text())["findings"] == out.findings
-    again = mdl_probes(run, loader, n_orders=2)  # nothing changed: the plan reuses the task
+    again = analyse(run, "mdl", loader, n_orders=2)  # nothing changed: the plan reuses the task
     assert again.seconds == 0.0 and pd.read_csv(run / "mdl.csv").equals(table)
     md = build_report(run).with_suffix(".md").read_text()
     assert "figures/mdl_emotion.png" in md and "online code (MDL)" in md

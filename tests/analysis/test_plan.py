@@ -65,7 +65,7 @@ def test_one_registration_plugs_an_analysis_in(tmp_path: Path, registry) -> None
     register(Analysis("norms", layer_norms, tables={"norms.csv": ["model", "task", "layer", "norm"]}))
     register(Analysis("count", model_count, tables={"count.csv": ["task", "models", "layers"]}, scope="task"))
     calls: list[str] = []
-    info = analyse_features(run, _loader(features, calls), n_permutations=9, embeddings=False)
+    info = analyse_features(run, _loader(features, calls), n_permutations=9, analyses=["selection", "norms", "count"])
     norms = pd.read_csv(run / "norms.csv")
     assert len(norms) == 5 + 1 and set(norms["model"]) == {"whisper-tiny", "mfcc"}
     count = pd.read_csv(run / "count.csv").iloc[0]
@@ -78,9 +78,9 @@ def test_one_registration_plugs_an_analysis_in(tmp_path: Path, registry) -> None
     page = build_report(run).read_text()
     assert "Norms of whisper-tiny." in page  # the report shows the recorded caption
     # Nothing pending on a rerun; a deleted output makes its unit pending again, for that analysis alone.
-    assert plan(run, n_permutations=9, embeddings=False).jobs == []
+    assert plan(run, n_permutations=9, analyses=["selection", "norms", "count"]).jobs == []
     (run / "figures" / "norms_mfcc_emotion.png").unlink()
-    todo = plan(run, n_permutations=9, embeddings=False)
+    todo = plan(run, n_permutations=9, analyses=["selection", "norms", "count"])
     assert [(j.model, [a.name for a in j.analyses]) for j in todo.jobs] == [("mfcc", ["norms"])]
     assert todo.reused == 4
 
@@ -96,7 +96,7 @@ def test_an_interrupted_execution_resumes(tmp_path: Path, registry) -> None:
 
     register(Analysis("flaky", flaky, tables={"flaky.csv": ["model", "task", "value"]}))
     with pytest.raises(KeyboardInterrupt):
-        analyse_features(run, _loader(features), n_permutations=0, embeddings=False)
+        analyse_features(run, _loader(features), analyses=["flaky"])
     done = json.loads((run / "analysis.json").read_text())["done"]["flaky"]
     assert list(done) == [json.dumps(["mfcc", "emotion"])]  # the finished unit is recorded
 
@@ -104,7 +104,7 @@ def test_an_interrupted_execution_resumes(tmp_path: Path, registry) -> None:
         return pd.DataFrame([{"model": unit.model, "task": unit.task, "value": 2.0}])
 
     register(Analysis("flaky", fixed, tables={"flaky.csv": ["model", "task", "value"]}))  # same options
-    analyse_features(run, _loader(features), n_permutations=0, embeddings=False)
+    analyse_features(run, _loader(features), analyses=["flaky"])
     rows = pd.read_csv(run / "flaky.csv").set_index("model")["value"]
     assert rows.to_dict() == {"mfcc": 1.0, "whisper-tiny": 2.0}  # mfcc kept, whisper-tiny computed now
 

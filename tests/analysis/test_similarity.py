@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 from synthetic_run import make_clips, make_manifest, make_results, write_run
 
+from speechprobe.analysis import analyse
 from speechprobe.analysis import similarity as sim_mod
 from speechprobe.analysis.similarity import (
     SIMILARITY_COLUMNS,
@@ -18,7 +19,6 @@ from speechprobe.analysis.similarity import (
     compute_similarity,
     debiased_cka,
     hsic_matrix,
-    layer_similarity,
     mutual_knn,
     random_halves,
     similarity_findings,
@@ -146,7 +146,7 @@ def test_layer_similarity_on_a_run(tmp_path: Path) -> None:
     tasks, models = ["emotion", "gender"], ["whisper-base", "whisper-tiny", "mfcc"]
     run = write_run(tmp_path / "run", tasks=tasks, models=models)
     features = _features({"whisper-base": 7, "whisper-tiny": 5, "mfcc": 1}, shared=True)
-    out = layer_similarity(run, _loader(features), k=5, n_splits=2)
+    out = analyse(run, "similarity", _loader(features), k=5, n_splits=2)
     table = pd.read_csv(run / "similarity.csv")
     assert list(table.columns) == SIMILARITY_COLUMNS
     assert len(table) == 2 * 13**2 and set(table["measure"]) == {"cka", "mutual_knn"}
@@ -175,7 +175,7 @@ def test_random_init_twin_sits_beside_its_model(tmp_path: Path) -> None:
     manifest["models"]["whisper-tiny+random"] = {**manifest["models"]["whisper-tiny"], "space": "space-r"}
     run = write_run(tmp_path / "run", manifest=manifest, tasks=["emotion"], models=["whisper-tiny", "mfcc"])
     features = _features({"whisper-tiny": 5, "whisper-tiny+random": 5, "mfcc": 1}, shared=False)
-    out = layer_similarity(run, _loader(features), k=5, n_splits=2)
+    out = analyse(run, "similarity", _loader(features), k=5, n_splits=2)
     names = {Path(f.path).name: f.caption for f in out.figures}
     assert "similarity_layers_whisper-tiny_random.png" not in names  # drawn in its twin's figure
     assert "whisper-tiny+random" in names["similarity_layers_whisper-tiny.png"]
@@ -194,7 +194,7 @@ def test_unreadable_model_is_left_out_with_a_note(tmp_path: Path) -> None:
             raise SpeechprobeError(f"model {model}: features are not in the store")
         return _loader(features)(model, hashes)
 
-    out = layer_similarity(run, load, k=5, n_splits=1)
+    out = analyse(run, "similarity", load, k=5, n_splits=1)
     assert any("mfcc left out" in n for n in out.notes)
     assert not any(Path(f.path).name == "similarity_baselines.png" for f in out.figures)
 

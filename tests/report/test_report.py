@@ -18,6 +18,7 @@ from speechprobe.analysis import CHANCE_COLUMNS, PERMUTATION_COLUMNS, analyse_fe
 from speechprobe.errors import SpeechprobeError
 from speechprobe.report import MAIN_TABLE_COLUMNS, build_report, load_run
 
+BOTH = ["selection", "embeddings"]  # the analyses `speechprobe report --permutations N --embeddings` runs
 IMG = re.compile(r"<img src='data:image/png;base64,([A-Za-z0-9+/=]+)' alt='([^']*)'>")
 
 
@@ -135,7 +136,7 @@ PAIR = {"tasks": ["emotion", "keyword"], "models": ["whisper-base", "mfcc"]}
 def test_analyse_features_then_report(tmp_path: Path) -> None:
     run_dir = write_run(tmp_path / "run", **PAIR)
     features = make_features(run_dir)
-    info = analyse_features(run_dir, _loader(features), n_permutations=9, embeddings=True)
+    info = analyse_features(run_dir, _loader(features), n_permutations=9, embeddings=True, analyses=BOTH)
     assert info["n_folds"] == 5 and info["seed"] == 0 and info["n_permutations"] == 9
     assert info["primary_probe"] == "knn"
     perm = pd.read_csv(run_dir / "permutation.csv")
@@ -166,18 +167,22 @@ def test_analyse_features_then_report(tmp_path: Path) -> None:
     def fail(model, hashes):
         raise AssertionError("features loaded again")
 
-    analyse_features(run_dir, fail, n_permutations=9, embeddings=True)
+    analyse_features(run_dir, fail, n_permutations=9, embeddings=True, analyses=BOTH)
     # Only what is missing is redone: one plot deleted -> one load, the tables untouched.
     before = (run_dir / "permutation.csv").read_bytes(), (run_dir / "chance.csv").read_bytes()
     (run_dir / "figures" / "tsne_mfcc_keyword.png").unlink()
     calls = []
     loader = _loader(features)
-    analyse_features(run_dir, lambda m, h: calls.append(m) or loader(m, h), n_permutations=9, embeddings=True)
+    analyse_features(
+        run_dir, lambda m, h: calls.append(m) or loader(m, h), n_permutations=9, embeddings=True, analyses=BOTH
+    )
     assert calls == ["mfcc"] and (run_dir / "figures" / "tsne_mfcc_keyword.png").is_file()
     assert ((run_dir / "permutation.csv").read_bytes(), (run_dir / "chance.csv").read_bytes()) == before
     # Other settings: that analysis alone is redone, for every unit.
     calls.clear()
-    analyse_features(run_dir, lambda m, h: calls.append(m) or loader(m, h), n_permutations=19, embeddings=True)
+    analyse_features(
+        run_dir, lambda m, h: calls.append(m) or loader(m, h), n_permutations=19, embeddings=True, analyses=BOTH
+    )
     assert sorted(calls) == ["mfcc", "mfcc", "whisper-base", "whisper-base"]
     assert set(pd.read_csv(run_dir / "permutation.csv")["n_permutations"]) == {19}
     page = build_report(run_dir).read_text()
@@ -202,7 +207,7 @@ def test_analyse_features_skips_what_it_cannot_do(tmp_path: Path) -> None:
     def loader(model, hashes):
         raise SpeechprobeError(f"model {model}: features are not in the store")
 
-    info = analyse_features(run, loader, n_permutations=3, embeddings=False, models=["whisper-base"])
+    info = analyse_features(run, loader, n_permutations=3, embeddings=False, models=["whisper-base"], analyses=BOTH)
     notes = " ".join(info["notes"])
     assert "task keyword: only 1 class left" in notes
     assert "selection skipped for whisper-base × emotion: model whisper-base: features are not in the store" in notes
@@ -220,7 +225,7 @@ def test_analyse_features_skips_what_it_cannot_do(tmp_path: Path) -> None:
 def test_analyse_features_parts_can_be_switched_off(tmp_path: Path) -> None:
     run = write_run(tmp_path / "run", **SMALL)
     features = make_features(run)
-    info = analyse_features(run, _loader(features), n_permutations=0, embeddings=False)
+    info = analyse_features(run, _loader(features), n_permutations=0, embeddings=False, analyses=BOTH)
     assert not (run / "permutation.csv").exists() and not (run / "chance.csv").exists()
     assert not list(run.glob("figures/tsne_*")) and info["n_permutations"] == 0 and info["done"] == {}
 

@@ -6,13 +6,13 @@ report that renders all of it is the layer above (:mod:`speechprobe.report`).
 Files an analysed run directory gains (schemas in :mod:`.selection`): ``permutation.csv``, ``chance.csv``,
 ``analysis.json``, ``figures/*.png|svg``, the layer analyses' ``fingerprints.csv``, ``similarity.csv``,
 ``mdl.csv``, the cue analyses' ``cues.csv``, ``erasure.csv``, ``erasure_summary.csv``, ``all_layers.csv``,
-``all_layers_summary.csv`` (:mod:`.cues`, :mod:`.erasure`, :mod:`.layer_weights`) and ``analyses/*.json``.
+``all_layers_summary.csv`` (:mod:`.cues`, :mod:`.erasure`, :mod:`.layer_weights`) and ``analyses/*.json``
+(the hand-off to the report, :mod:`.outputs`). Every one of them runs through the registry (:mod:`.registry`).
 """
 
 from __future__ import annotations
 
 from .contract import Analysis, AnalysisResult, AnalysisSettings, Figure, Unit, register
-from .cue_analyses import run_cue_analyses
 from .curves import (
     CURVE_RULE,
     SHAPES,
@@ -22,12 +22,11 @@ from .curves import (
     paralinguistic_summary,
     relative_depth,
 )
-from .fingerprints import FINGERPRINT_COLUMNS, depth_fingerprints, fingerprint
+from .fingerprints import FINGERPRINT_COLUMNS, fingerprint
 from .inputs import store_loader
-from .layer_analyses import mdl_probes, run_layer_analyses
 from .mdl import MDL_COLUMNS, online_code
 from .outputs import AnalysisOutput, FigureNote, read_outputs
-from .plan import analyse_features, execute, plan
+from .plan import analyse, analyse_features, execute, plan
 from .plots import (
     plot_best_heatmap,
     plot_embedding,
@@ -41,7 +40,7 @@ from .plots import (
 from .primary import DEFAULT_PRIMARY_PROBE, primary_best, primary_probe, secondary_best
 from .registry import registered
 from .selection import CHANCE_COLUMNS, PERMUTATION_COLUMNS
-from .similarity import SIMILARITY_COLUMNS, cka_matrix, debiased_cka, layer_similarity, mutual_knn
+from .similarity import SIMILARITY_COLUMNS, cka_matrix, debiased_cka, mutual_knn
 from .stats import benjamini_hochberg, holm, label_permuter, permutation_scheme, selection_test
 from .summary import (
     best_layers,
@@ -60,15 +59,10 @@ __all__ = [
     "FigureNote",
     "cka_matrix",
     "debiased_cka",
-    "depth_fingerprints",
     "fingerprint",
-    "layer_similarity",
-    "mdl_probes",
     "mutual_knn",
     "online_code",
     "read_outputs",
-    "run_cue_analyses",
-    "run_layer_analyses",
     "CHANCE_COLUMNS",
     "CURVE_RULE",
     "DEFAULT_PRIMARY_PROBE",
@@ -79,6 +73,7 @@ __all__ = [
     "AnalysisSettings",
     "Figure",
     "Unit",
+    "analyse",
     "analyse_features",
     "baseline_gain",
     "benjamini_hochberg",

@@ -4,17 +4,19 @@ An analysis is one module under ``analysis/`` with a pure function ``compute(uni
 :class:`Analysis` record. It works from the feature store and the run's results, never re-running a
 model, and returns tidy rows (a DataFrame, or several tables and figures with captions in an
 :class:`AnalysisResult`). Plugging one in is a single ``register(Analysis(...))`` line in
-:mod:`.registry`; :mod:`.plan` then decides what still needs computing and runs it.
+:mod:`.registry` (or an entry point in the ``speechprobe.analyses`` group); :mod:`.plan` then decides
+what still needs computing and runs it, and hands its figures, findings and notes to the report.
 
-A *unit* is one (model, task) (``scope="model_task"``) or one task with every model of the run
-(``scope="task"``, e.g. comparing models). :class:`Unit` hands the analysis its inputs lazily: labels,
-groups and clips, the run's cross-validation folds, the primary probe's best layers, and
-``features(model)`` ``(items, layers, dims)`` from the store, loaded once per unit and shared by
-every analysis of the unit.
+A *unit* is one (model, task) (``scope="model_task"``), one task with every model of the run
+(``scope="task"``, e.g. comparing models) or the whole run (``scope="run"``, e.g. layer similarity).
+:class:`Unit` hands the analysis its inputs lazily: labels, groups and clips, the run's cross-validation
+folds, the primary probe's best layers, and ``features(model)`` ``(items, layers, dims)`` from the store,
+loaded once per unit and shared by every analysis of the unit.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -27,7 +29,8 @@ import pandas as pd
 from ..errors import ConfigError, SpeechprobeError
 from ..rundir import register_file, slug
 
-SCOPES = ("model_task", "task")
+SCOPES = ("model_task", "task", "run")
+KEYS = {"model_task": ["model", "task"], "task": ["task"], "run": []}  # the columns a unit's rows start with
 
 
 @dataclass(frozen=True)
@@ -63,11 +66,13 @@ class Figure:
 
 @dataclass
 class AnalysisResult:
-    """What one analysis returns for one unit: rows per table (file name → rows), figures and notes."""
+    """What one analysis returns for one unit: rows per table (file name → rows), figures, notes, and the
+    report's sentences when they need more than the tables (else :attr:`Analysis.findings` reads them)."""
 
     tables: dict[str, pd.DataFrame] = field(default_factory=dict)
     figures: list[Figure] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    findings: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -86,7 +91,7 @@ class Unit:
 
     @property
     def name(self) -> str:
-        return f"{self.model} × {self.task}" if self.model else f"task {self.task}"
+        return f"{self.model} × {self.task}" if self.model else f"task {self.task}" if self.task else "the run"
 
     @property
     def labels(self) -> np.ndarray:
@@ -153,22 +158,36 @@ class Unit:
 
 @dataclass(frozen=True)
 class Analysis:
-    """One analysis: its name, its pure ``compute(unit)`` and what it writes.
+    """One analysis, declared once: what it computes, when it runs, what it writes and what the report says.
 
     ``tables``: file name → columns (``model``/``task`` first for ``scope="model_task"``, ``task`` for
-    ``scope="task"``); a ``compute`` that returns a bare DataFrame fills the only table. ``enabled`` and
-    ``options`` read the settings: ``options`` are what change the outputs (a unit is recomputed when they
-    or its inputs change). ``finalise`` runs once over the whole tables after every unit (e.g. q-values
-    across tests). ``description`` says what the numbers are, with the formula, for the report.
+    ``scope="task"``; a run-scope analysis writes whole tables); a ``compute`` that returns a bare
+    DataFrame fills the only table. The tables are registered with the run directory (removed with the
+    probe stage's files). ``after``: analyses whose outputs it reads; it runs after them when they run.
+    ``flag``: the run setting that switches it (``--mdl/--no-mdl``: ``"mdl"``; ``--permutations N``:
+    ``"permutations"``, 0 is off), else ``default`` decides; ``--analyses`` edits either (:mod:`.registry`).
+    ``cost`` and ``description`` (what the numbers are) are shown in ``--analyses``'s help.
+    ``enabled`` reads the settings: whether they leave the analysis anything to do. ``options`` are what
+    change the outputs (a unit is recomputed when they or its inputs change; run-scope analyses always
+    are). ``finalise`` runs once over the whole tables after every unit (e.g. q-values across tests).
+    ``findings(run_dir)`` gives the report its sentences, read from the tables; its figures go under
+    ``section``, and ``summary`` ones lead the report (sentences first, figures on the summary).
     """
 
     name: str
     compute: Callable[[Unit], AnalysisResult | pd.DataFrame]
     tables: Mapping[str, Sequence[str]] = field(default_factory=dict)
     scope: str = "model_task"
+    after: tuple[str, ...] = ()
+    flag: str | None = None
+    default: bool = True
+    cost: str = "seconds"
     enabled: Callable[[AnalysisSettings], bool] = lambda settings: True
     options: Callable[[AnalysisSettings], Mapping[str, Any]] = lambda settings: {}
     finalise: Callable[[dict[str, pd.DataFrame]], dict[str, pd.DataFrame]] | None = None
+    findings: Callable[[Path], list[str]] | None = None
+    section: str = "Analyses"
+    summary: bool = False
     description: str = ""
 
     def result(self, value: AnalysisResult | pd.DataFrame) -> AnalysisResult:
@@ -184,10 +203,13 @@ _REGISTRY: dict[str, Analysis] = {}
 
 
 def register(analysis: Analysis) -> Analysis:
-    """Add ``analysis`` to the analyses every run gets (in registration order); returns it."""
+    """Add ``analysis`` to the analyses a run can choose (in registration order, after those it reads);
+    returns it."""
+    if not re.fullmatch(r"[a-z][a-z0-9_]*", analysis.name):
+        raise ConfigError(f"analysis {analysis.name!r}: name it in lower case, digits and _ (a --analyses item)")
     if analysis.scope not in SCOPES:
         raise ConfigError(f"analysis {analysis.name!r}: scope {analysis.scope!r}; choose from {', '.join(SCOPES)}")
-    key = {"model_task": ["model", "task"], "task": ["task"]}[analysis.scope]
+    key = KEYS[analysis.scope]
     for table, columns in analysis.tables.items():
         if list(columns[: len(key)]) != key:
             raise ConfigError(f"analysis {analysis.name!r}: table {table} must start with columns {key}")

@@ -11,14 +11,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from pathlib import Path
 
 from matplotlib import colormaps
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from ..models.base import RANDOM_SUFFIX
-from .outputs import FigureNote
 
 
 def is_random(model: str) -> bool:
@@ -105,16 +103,6 @@ def run_depths(manifest: dict) -> dict[str, int]:
         except (TypeError, ValueError):
             continue
     return out
-
-
-def run_relative(run_dir: Path, path: Path) -> str:
-    """``path`` (inside the run directory) relative to it, as a POSIX string."""
-    return Path(path).relative_to(Path(run_dir)).as_posix()
-
-
-def figure_notes(run_dir: Path, drawn: Iterable[tuple[Path, str] | None], section: str) -> list[FigureNote]:
-    """The report's notes for the (png, caption) pairs a figure function returned (None: not drawn)."""
-    return [FigureNote(run_relative(run_dir, png), caption, section) for png, caption in filter(None, drawn)]
 
 
 def new_figure(width: float, height: float) -> Figure:

@@ -342,7 +342,10 @@ ANALYSIS = Analysis(
     compute=compute,
     tables={CUE_CSV: CUE_COLUMNS},
     scope="task",
-    enabled=lambda settings: bool((settings.options.get("cues") or {}).get("enabled", False)),  # the run says
+    flag="cue_probes",
+    cost="seconds; a ridge probe per cue and layer",
     options=_options,
+    findings=cue_findings,
+    section="Acoustic cues",
     description="Out-of-sample ridge R² and Pearson r of each clip's acoustic cues, per layer.",
 )

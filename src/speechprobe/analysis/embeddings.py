@@ -57,7 +57,9 @@ def _options(settings: AnalysisSettings) -> dict:
 ANALYSIS = Analysis(
     name="embeddings",
     compute=compute,
+    flag="embeddings",
     enabled=lambda settings: settings.embeddings,
     options=_options,
+    section="Embeddings",
     description="2-D embeddings of the first, best and last layer, coloured by label.",
 )

@@ -367,7 +367,10 @@ ANALYSIS = Analysis(
     compute=compute,
     tables={ERASURE_CSV: COLUMNS, SUMMARY_CSV: SUMMARY_COLUMNS},
     scope="task",
-    enabled=lambda settings: bool((settings.options.get("erasure") or {}).get("enabled", False)),
+    flag="erasure",
+    cost="minutes; the task re-probed per cue group and layer",
     options=_options,
+    findings=erasure_findings,
+    section="Cue erasure",
     description="ΔMacro-F1 of the task's probe when LEACE erases a cue group from a layer (fitted in-fold).",
 )

@@ -21,13 +21,13 @@ Curves: every (model, task, probe) with ``macro_f1`` rows in results.csv, and ev
 (rows with probe ``ridge`` and metric ``r2`` in the cue probes' cues.csv, or in results.csv; one curve
 per ``target``, the cue). Single-layer models (hand-crafted baselines) have no depth and are left out.
 
-Writes ``fingerprints.csv`` (:data:`FINGERPRINT_COLUMNS`), ``figures/fingerprints.png`` (every model
-and task on relative depth) and ``analyses/fingerprints.json``.
+Writes ``fingerprints.csv`` (:data:`FINGERPRINT_COLUMNS`) and ``figures/fingerprints.png`` (every model
+and task on relative depth): a registered run-scope analysis (:data:`ANALYSIS`), run after the cue
+probes (it reads cues.csv); ``analyse(run, "fingerprints", n_boot=200)`` alone.
 """
 
 from __future__ import annotations
 
-import time
 import warnings
 from pathlib import Path
 
@@ -36,9 +36,9 @@ import pandas as pd
 
 from ..csvsafe import read_csv
 from ..errors import SpeechprobeError
-from .contrast import figure_notes, is_random, run_depths, run_relative, run_seed
-from .inputs import read_manifest, write_table
-from .outputs import AnalysisOutput
+from .contract import Analysis, AnalysisResult, AnalysisSettings, Figure, Unit
+from .contrast import is_random, run_depths, run_seed
+from .inputs import read_manifest
 from .primary import primary_probe
 from .units import too_few_text, unit_from_manifest
 
@@ -229,29 +229,37 @@ def fingerprint_findings(table: pd.DataFrame, probe: str | None) -> list[str]:
     return out
 
 
-def depth_fingerprints(run_dir: Path, n_boot: int = 1000, seed: int | None = None) -> AnalysisOutput:
-    """Fingerprint every curve of a finished run from results.csv and manifest.json; write
-    ``fingerprints.csv``, ``figures/fingerprints.png`` and ``analyses/fingerprints.json``."""
+def compute(unit: Unit) -> AnalysisResult:
+    """Fingerprint every curve of a finished run from results.csv, cues.csv and manifest.json, with the
+    figure and the sentences; options (``settings.options["fingerprints"]``): ``n_boot``, ``seed``."""
     from .fingerprint_figure import plot_fingerprints
 
-    started = time.perf_counter()
-    run_dir = Path(run_dir)
-    manifest = read_manifest(run_dir)
-    config = manifest.get("config") or {}
-    seed = run_seed(manifest, seed)
-    table, notes = fingerprint_table(read_curves(run_dir), manifest, n_boot, seed)
-    csv = write_table(run_dir / "fingerprints.csv", table, FINGERPRINT_COLUMNS)
-    probe = primary_probe(config, table.loc[table["metric"] == "macro_f1", "probe"])
-    drawn = plot_fingerprints(table, probe, run_dir / "figures" / "fingerprints.png")
-    figures = figure_notes(run_dir, [drawn], "Depth fingerprints")
-    output = AnalysisOutput(
-        analysis="fingerprints",
-        tables=[run_relative(run_dir, csv)],
-        figures=figures,
-        findings=fingerprint_findings(table, probe),
-        notes=notes,
-        params={"fraction": FRACTION, "n_boot": n_boot, "seed": seed, "probe": probe, "uncertainty": "fold bootstrap"},
-    )
-    output.seconds = round(time.perf_counter() - started, 3)
-    output.write(run_dir)
-    return output
+    manifest = read_manifest(unit.run_dir)
+    options = _options(unit.settings)
+    seed = run_seed(manifest, options["seed"])
+    table, notes = fingerprint_table(read_curves(unit.run_dir), manifest, options["n_boot"], seed)
+    probe = primary_probe(manifest.get("config") or {}, table.loc[table["metric"] == "macro_f1", "probe"])
+    drawn = plot_fingerprints(table, probe, unit.run_dir / "figures" / "fingerprints.png")
+    figures = [Figure(*drawn)] if drawn else []
+    return AnalysisResult({FINGERPRINT_CSV: table}, figures, notes, fingerprint_findings(table, probe))
+
+
+def _options(settings: AnalysisSettings) -> dict:
+    return {"fraction": FRACTION, "n_boot": 1000, "seed": None, **(settings.options.get("fingerprints") or {})}
+
+
+FINGERPRINT_CSV = "fingerprints.csv"
+ANALYSIS = Analysis(
+    name="fingerprints",
+    compute=compute,
+    tables={FINGERPRINT_CSV: FINGERPRINT_COLUMNS},
+    scope="run",
+    after=("cues",),
+    flag="fingerprints",
+    cost="seconds; from the scores",
+    options=_options,
+    section="Depth fingerprints",
+    summary=True,
+    description="Relative depth where each curve covers 90 % of its rise above chance, and its peak, with "
+    "fold-bootstrap intervals.",
+)

@@ -401,7 +401,10 @@ ANALYSIS = Analysis(
     compute=compute,
     tables={ALL_LAYERS_CSV: COLUMNS, SUMMARY_CSV: SUMMARY_COLUMNS},
     scope="task",
-    enabled=lambda settings: bool((settings.options.get("layer_weights") or {}).get("enabled", False)),  # the run says
+    flag="layer_weights",
+    cost="minutes; a weighted head and an inner selection per fold",
     options=_options,
+    findings=reference_findings,
+    section="All-layers reference",
     description="A learned softmax weighting of all layers against the single layer chosen in-fold, same head.",
 )

@@ -34,8 +34,8 @@ standard deviation over orders are reported (the code length depends on the orde
 
 An analysis of the plan/execute contract (:mod:`.contract`), one unit per task with every model of the
 run: ``mdl.csv`` (:data:`MDL_COLUMNS`) and ``figures/mdl_<task>.png`` (Macro-F1 and compression side by
-side); :func:`mdl_summary` writes the findings to ``analyses/mdl.json``;
-:func:`speechprobe.analysis.layer_analyses.mdl_probes` runs both on a finished run.
+side); :func:`mdl_findings` gives the report its sentences; ``analyse(run, "mdl", n_orders=3)`` runs it
+alone on a finished run.
 """
 
 from __future__ import annotations
@@ -50,11 +50,9 @@ import pandas as pd
 import torch
 from scipy.special import logsumexp
 
-from ..errors import SpeechprobeError
 from .contract import Analysis, AnalysisResult, AnalysisSettings, Figure, Unit
 from .curves import relative_depth
 from .inputs import read_table
-from .outputs import AnalysisOutput
 
 SCHEDULE = (0.001, 0.002, 0.004, 0.008, 0.016, 0.032, 0.0625, 0.125, 0.25, 0.5, 1.0)
 PENALTIES = (10.0, 1.0, 0.1, 0.01, 0.001)
@@ -283,29 +281,17 @@ def compute(unit: Unit) -> AnalysisResult:
     return AnalysisResult(tables={MDL_CSV: table}, figures=[Figure(*drawn)] if drawn else [])
 
 
-MDL_CSV = "mdl.csv"
-ANALYSIS = Analysis(
-    name="mdl",
-    compute=compute,
-    tables={MDL_CSV: MDL_COLUMNS},
-    scope="task",
-    # Off unless asked: speechprobe run/probe/demo pass the run's --mdl, mdl_probes() asks itself.
-    enabled=lambda settings: bool(settings.options.get("mdl", {}).get("enabled", False)),
-    options=_options,
-    description=(
-        "Online code length of the labels given each layer (Voita & Titov 2020) and its compression "
-        "against the uniform code; blocks whole speakers at a time; docs/analyses.md."
-    ),
-)
-
-
 # --------------------------------------------------------------------------------------------- findings, entry
 
 
-def mdl_findings(table: pd.DataFrame, scores: pd.DataFrame) -> list[str]:
-    """One sentence per task: each model's best-compressing layer (± std over orders) beside the layer
-    with the best probe Macro-F1 (``scores``: model, task, layer, mean)."""
-    out = []
+def mdl_findings(run_dir: Path) -> list[str]:
+    """The report's sentences, from mdl.csv (none without it) and results.csv: one per task, each model's
+    best-compressing layer (± std over orders) beside its layer with the best probe Macro-F1."""
+    from .mdl_figure import primary_scores
+
+    if not (Path(run_dir) / MDL_CSV).is_file():
+        return []
+    table, (scores, _), out = read_table(Path(run_dir) / MDL_CSV, MDL_COLUMNS), primary_scores(run_dir), []
     for task, rows in table.groupby("task", sort=True):
         parts = []
         order = sorted(rows["model"].unique(), key=lambda m: (rows[rows["model"] == m]["num_layers"].iloc[0] == 1, m))
@@ -329,15 +315,19 @@ def mdl_findings(table: pd.DataFrame, scores: pd.DataFrame) -> list[str]:
     return out
 
 
-def mdl_summary(run_dir: Path) -> AnalysisOutput:
-    """The MDL sentences for the report (``analyses/mdl.json``), from ``mdl.csv`` and results.csv."""
-    from .mdl_figure import primary_scores
-
-    run_dir = Path(run_dir)
-    if not (run_dir / MDL_CSV).is_file():
-        raise SpeechprobeError(f"{run_dir}: no {MDL_CSV}; the MDL probes did not run")
-    table = read_table(run_dir / MDL_CSV, MDL_COLUMNS)
-    scores, _ = primary_scores(run_dir)
-    output = AnalysisOutput(analysis="mdl", tables=[MDL_CSV], findings=mdl_findings(table, scores))
-    output.write(run_dir)
-    return output
+MDL_CSV = "mdl.csv"
+ANALYSIS = Analysis(
+    name="mdl",
+    compute=compute,
+    tables={MDL_CSV: MDL_COLUMNS},
+    scope="task",
+    flag="mdl",
+    cost="seconds to minutes; a probe per block of every order",
+    options=_options,
+    findings=mdl_findings,
+    section="Analyses",
+    description=(
+        "Online code length of the labels given each layer (Voita & Titov 2020) and its compression "
+        "against the uniform code; blocks whole speakers at a time; docs/analyses.md."
+    ),
+)

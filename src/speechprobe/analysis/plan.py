@@ -8,13 +8,15 @@ one of its outputs (rows in a table, a figure) is gone. Nothing is loaded for a 
 pending.
 
 :func:`execute` loads each pending unit's features once, runs its pending analyses, replaces the
-unit's rows in every table, and records the fingerprint, figures and captions in ``analysis.json``
-after every unit, so an interrupted run resumes where it stopped. Then each analysis's ``finalise``
-runs over its whole tables (e.g. q-values across tests). A unit that cannot be analysed (one class
-left, features missing, …) is skipped with a note; the others go on.
+unit's rows in every table, and records the fingerprint, figures, captions, notes and sentences in
+``analysis.json`` after every unit, so an interrupted run resumes where it stopped. Then each
+analysis's ``finalise`` runs over its whole tables (e.g. q-values across tests), then the run-scope
+analyses run (always: they read the others' tables), and every analysis hands its figures, findings
+and notes to the report in ``analyses/<name>.json`` (:mod:`.outputs`). A unit that cannot be analysed
+(one class left, features missing, …) is skipped with a note; the others go on.
 
-:func:`analyse_features` is both steps in one call. :func:`build_report
-<speechprobe.report.build_report>` reads the files written; it never needs the features.
+:func:`analyse_features` is both steps in one call, and :func:`analyse` one analysis with its options.
+:func:`build_report <speechprobe.report.build_report>` reads the files written; it never needs the features.
 """
 
 from __future__ import annotations
@@ -37,8 +39,9 @@ from ..probes import ProbeSettings
 from ..rundir import read_results
 from .contract import Analysis, AnalysisSettings, Unit
 from .inputs import FeatureLoader, read_clips, read_manifest, read_table, store_loader, write_table
+from .outputs import AnalysisOutput, hand_off, read_outputs
 from .primary import primary_best, primary_probe
-from .registry import registered
+from .registry import by_name, choose
 from .summary import summarize
 
 RECORD = "analysis.json"
@@ -156,14 +159,15 @@ def plan(
     run_dir: Path,
     settings: AnalysisSettings | None = None,
     *,
-    analyses: Sequence[Analysis] | None = None,
+    analyses: Sequence[Analysis | str] | None = None,
     models: Sequence[str] | None = None,
     tasks: Sequence[str] | None = None,
     reuse: bool = True,
     **overrides,
 ) -> Plan:
-    """What still needs computing in ``run_dir`` (see the module docstring); ``overrides`` are
-    :class:`AnalysisSettings` fields (default: the run's config)."""
+    """What still needs computing in ``run_dir`` (see the module docstring): ``analyses`` (names or
+    records; default: those a run with default settings chooses) whose settings leave them something to
+    do; ``overrides`` are :class:`AnalysisSettings` fields (default: the run's config)."""
     run_dir = Path(run_dir)
     manifest = read_manifest(run_dir)
     if not (run_dir / "results.csv").is_file():
@@ -172,7 +176,9 @@ def plan(
     settings = settings or settings_for(manifest, summary, **overrides)
     depths = {m: int(i["num_layers"]) for m, i in manifest.get("models", {}).items() if i.get("num_layers")}
     best = primary_best(summary, settings.primary_probe, depths)
-    chosen = [a for a in (analyses if analyses is not None else registered()) if a.enabled(settings)]
+    if analyses is None:
+        analyses = [name for name, on in choose({}).items() if on]
+    chosen = [a for a in by_name(analyses) if a.enabled(settings)]
     out = Plan(run_dir, settings, chosen, [], {}, best, {}, _previous(run_dir))
     task_info = manifest.get("tasks", {})
     model_names = list(models) if models is not None else sorted(set(manifest.get("models", {})) | set(best["model"]))
@@ -197,6 +203,9 @@ def plan(
         ]
         out.models[task] = tuple(with_results)
         _plan_task(out, task, manifest.get("models", {}), tables, reuse)
+    whole = [a for a in chosen if a.scope == "run"]  # always run: they read the others' tables
+    if whole and out.clips:
+        out.jobs.append(Job("", None, whole, {a.name: _fingerprint(a, settings, {}) for a in whole}))
     return out
 
 
@@ -205,7 +214,7 @@ def _plan_task(out: Plan, task: str, spaces: dict, tables: dict, reuse: bool) ->
     members_of = {"task": [(None, out.models[task])], "model_task": [(m, (m,)) for m in out.models[task]]}
     digest = _clips_digest(out.clips[task])
     pending: dict[str | None, Job] = {}
-    for analysis in out.analyses:
+    for analysis in (a for a in out.analyses if a.scope != "run"):
         for model, members in members_of[analysis.scope]:
             if not members:
                 continue
@@ -259,14 +268,16 @@ def execute(plan: Plan, load_features: FeatureLoader | None = None) -> dict:
         say(f"resuming {run_dir}: {plan.reused} analysis steps ({names}) done before, {steps} left")
     bar = tqdm(total=steps, desc="analyses", unit="step", disable=not settings.progress)
     for job in plan.jobs:
+        if not job.task:  # the run scope, last: once every unit's tables are final
+            _finalise(plan.analyses, tables, columns, run_dir)
         unit = Unit(
             task=job.task,
             model=job.model,
-            models=plan.models.get(job.task, ()),
-            clips=plan.clips[job.task],
+            models=plan.models.get(job.task, ()) if job.task else tuple(sorted(set().union(*plan.models.values()))),
+            clips=plan.clips.get(job.task, pd.DataFrame()),
             settings=settings,
             run_dir=run_dir,
-            best=plan.best[plan.best["task"] == job.task],
+            best=plan.best[plan.best["task"] == job.task] if job.task else plan.best,
             loader=loader,
         )
         for analysis in job.analyses:
@@ -281,26 +292,39 @@ def execute(plan: Plan, load_features: FeatureLoader | None = None) -> dict:
                 seconds[analysis.name] += time.perf_counter() - t0
                 bar.update()
                 saved(f"analyses {names}", f"analyses ({names}): {bar.n} of {steps} steps")
-            for name, rows in result.tables.items():
-                tables[name] = _sorted(_replace(tables.get(name), rows, columns[name], job.model, job.task))
+            for name, rows in result.tables.items():  # a run-scope analysis (no task) writes whole tables
+                whole = not job.task
+                tables[name] = (
+                    rows if whole else _sorted(_replace(tables.get(name), rows, columns[name], job.model, job.task))
+                )
                 write_table(run_dir / name, tables[name], columns[name])
+            figures = [str(f.path.relative_to(run_dir)) for f in result.figures]
             record.setdefault(analysis.name, {})[_key(job.model, job.task)] = {
                 "fingerprint": job.fingerprints[analysis.name],
-                "figures": [str(f.path.relative_to(run_dir)) for f in result.figures],
-                "captions": {str(f.path.relative_to(run_dir)): f.caption for f in result.figures},
+                "figures": figures,
+                "captions": {path: f.caption for path, f in zip(figures, result.figures)},
+                **({"notes": result.notes} if result.notes else {}),
+                **({"findings": result.findings} if result.findings else {}),
             }
             notes += result.notes
             _write_record(run_dir, settings, notes, record, seconds)
         unit.release()
     bar.close()
+    if all(job.task for job in plan.jobs):
+        _finalise(plan.analyses, tables, columns, run_dir)
+    info = _write_record(run_dir, settings, notes, record, seconds)
     for analysis in plan.analyses:
-        if analysis.finalise is None or not any(tables.get(n) is not None for n in analysis.tables):
-            continue
+        hand_off(run_dir, analysis, info, dict(analysis.options(settings)))
+    return info
+
+
+def _finalise(analyses: Sequence[Analysis], tables: dict, columns: dict, run_dir: Path) -> None:
+    """Each analysis's ``finalise`` over its whole tables (e.g. q-values across tests)."""
+    for analysis in analyses:
         own = {n: tables[n] for n in analysis.tables if tables.get(n) is not None}
-        for name, frame in analysis.finalise(own).items():
+        for name, frame in (analysis.finalise(own) if analysis.finalise and own else {}).items():
             tables[name] = frame
             write_table(run_dir / name, frame, columns[name])
-    return _write_record(run_dir, settings, notes, record, seconds)
 
 
 def _write_record(run_dir: Path, settings: AnalysisSettings, notes, record: dict, seconds: dict) -> dict:
@@ -326,13 +350,23 @@ def analyse_features(
     models: Sequence[str] | None = None,
     tasks: Sequence[str] | None = None,
     reuse: bool = True,
-    analyses: Sequence[Analysis] | None = None,
+    analyses: Sequence[Analysis | str] | None = None,
     **settings,
 ) -> dict:
-    """:func:`plan` then :func:`execute`: every registered analysis of a finished run that is not already
-    done with the same settings. ``settings`` are :class:`AnalysisSettings` fields (``n_permutations``,
-    ``embeddings``, ``primary_probe``, ``n_folds``, ``seed``, ``max_points``, ``n_jobs``, ``device``,
-    ``progress``, ``options``); folds, seed and primary probe default to the run's. Returns the content
-    of ``analysis.json``."""
+    """:func:`plan` then :func:`execute`: the ``analyses`` of a finished run (names or records; default:
+    those a run with default settings runs) not already done with the same settings. ``settings`` are
+    :class:`AnalysisSettings` fields (``n_permutations``, ``embeddings``, ``primary_probe``, ``n_folds``,
+    ``seed``, ``max_points``, ``n_jobs``, ``device``, ``progress``, ``options``); folds, seed and primary
+    probe default to the run's. Returns the content of ``analysis.json``."""
     todo = plan(run_dir, analyses=analyses, models=models, tasks=tasks, reuse=reuse, **settings)
     return execute(todo, load_features)
+
+
+def analyse(
+    run_dir: Path, name: str, load_features: FeatureLoader | None = None, *, reuse: bool = True, **options
+) -> AnalysisOutput:
+    """The analysis ``name`` alone on a finished run, with its ``options`` (e.g. ``analyse(run, "mdl",
+    n_orders=3)``); ``load_features(model, hashes)`` defaults to the run's feature store. Returns what it
+    handed to the report (``analyses/<name>.json``)."""
+    analyse_features(run_dir, load_features, analyses=[name], reuse=reuse, options={name: options})
+    return next(out for out in read_outputs(run_dir)[0] if out.analysis == name)

@@ -25,13 +25,13 @@ high-variance dimensions or outlying clips, which dominate CKA, weigh less.
 
 Writes ``similarity.csv`` (:data:`SIMILARITY_COLUMNS`, one row per measure and ordered pair of
 representations: a matrix in long form), ``figures/similarity_layers_<model>.png``,
-``figures/similarity_models.png``, ``figures/similarity_baselines.png`` and ``analyses/similarity.json``.
+``figures/similarity_models.png`` and ``figures/similarity_baselines.png``: a registered run-scope
+analysis (:data:`ANALYSIS`; ``analyse(run, "similarity", k=5)`` alone).
 """
 
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from itertools import combinations
@@ -41,10 +41,10 @@ import numpy as np
 import pandas as pd
 
 from ..errors import SpeechprobeError
-from .contrast import figure_notes, is_random, run_depths, run_relative, run_seed, trained_name
+from .contract import Analysis, AnalysisResult, AnalysisSettings, Figure, Unit
+from .contrast import is_random, run_depths, run_seed, trained_name
 from .curves import relative_depth
-from .inputs import FeatureLoader, read_clips, read_manifest, store_loader, write_table
-from .outputs import AnalysisOutput
+from .inputs import FeatureLoader, read_clips, read_manifest, store_loader
 
 log = logging.getLogger("speechprobe")
 
@@ -378,39 +378,38 @@ def similarity_findings(sim: Similarity) -> list[str]:
 # --------------------------------------------------------------------------------------------- entry
 
 
-def layer_similarity(
-    run_dir: Path,
-    load_features: FeatureLoader | None = None,
-    max_clips: int = 1000,
-    k: int = 10,
-    n_splits: int = 4,
-    seed: int | None = None,
-) -> AnalysisOutput:
-    """Compute both measures for a finished run and write ``similarity.csv``, the figures and
-    ``analyses/similarity.json`` (see the module docstring); ``load_features(model, hashes) -> (N, L, D)``
-    defaults to the run's feature store. Returns what was written."""
+def compute(unit: Unit) -> AnalysisResult:
+    """Both measures for a finished run (see the module docstring), with their figures and sentences;
+    options (``settings.options["similarity"]``): ``max_clips``, ``k``, ``n_splits``, ``seed``."""
     from .similarity_figures import plot_baselines, plot_between, plot_within
 
-    started = time.perf_counter()
-    run_dir = Path(run_dir)
-    sim, notes = compute_similarity(run_dir, load_features, max_clips, k, n_splits, seed)
-    csv = write_table(run_dir / "similarity.csv", sim.table(), SIMILARITY_COLUMNS)
-    fig_dir = run_dir / "figures"
+    options = _options(unit.settings)
+    sim, notes = compute_similarity(unit.run_dir, unit.loader, **options)
+    fig_dir = unit.run_dir / "figures"
     drawn = [
         *plot_within(sim, fig_dir),
         plot_between(sim, fig_dir / "similarity_models.png"),
         plot_baselines(sim, fig_dir / "similarity_baselines.png"),
     ]
-    figures = figure_notes(run_dir, drawn, "Layer similarity")
-    output = AnalysisOutput(
-        analysis="similarity",
-        tables=[run_relative(run_dir, csv)],
-        figures=figures,
-        findings=similarity_findings(sim),
-        notes=notes,
-        params={"max_clips": max_clips, "k": sim.k, "n_splits": n_splits, "n_clips": sim.n_clips},
-    )
-    output.seconds = round(time.perf_counter() - started, 3)
-    output.write(run_dir)
     log.info("layer similarity: %d representations on %d clips", len(sim.labels), sim.n_clips)
-    return output
+    figures = [Figure(path, caption) for path, caption in filter(None, drawn)]
+    return AnalysisResult({SIMILARITY_CSV: sim.table()}, figures, notes, similarity_findings(sim))
+
+
+def _options(settings: AnalysisSettings) -> dict:
+    own = settings.options.get("similarity") or {}
+    return {"max_clips": 1000, "k": 10, "n_splits": 4, "seed": None, **own}
+
+
+SIMILARITY_CSV = "similarity.csv"
+ANALYSIS = Analysis(
+    name="similarity",
+    compute=compute,
+    tables={SIMILARITY_CSV: SIMILARITY_COLUMNS},
+    scope="run",
+    flag="similarity",
+    cost="seconds; all clips of the run, up to 1000",
+    options=_options,
+    section="Layer similarity",
+    description="Debiased linear CKA and mutual k-NN overlap between every pair of layers of every model.",
+)

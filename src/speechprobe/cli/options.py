@@ -24,6 +24,23 @@ def split_list(value: str | None) -> list[str]:
     return [v.strip() for v in (value or "").split(",") if v.strip() and v.strip().lower() != "none"]
 
 
+def analyses_list(value: str) -> str:
+    """``--analyses``, checked against the analysis registry (imported by run, probe and demo alone, not for
+    their help or other commands); ``list`` prints every analysis and exits."""
+    from ..analysis.registry import choose, describe
+
+    if value == "list":
+        typer.echo(describe())
+        raise typer.Exit(0)
+    try:
+        choose({}, value)
+    except ConfigError as e:
+        raise typer.BadParameter(str(e).partition(": ")[2]) from None
+    return value
+
+
+ANALYSES_HELP = "Edits of the analysis flags: +NAME, -NAME, NAME,... (only those), all, none; list: name them."
+AnalysesOpt = typer.Option("", "--analyses", parser=analyses_list, metavar="LIST", help=ANALYSES_HELP)
 ModelsOpt = typer.Option(
     "", "--models", "-m", help="Comma-separated names, local dirs or hub ids (required unless --baselines-only)."
 )

@@ -15,6 +15,7 @@ from .options import (
     PRIMARY_HELP,
     ActorsOpt,
     AddressOpt,
+    AnalysesOpt,
     AudioColOpt,
     BaselinesOnlyOpt,
     BaselinesOpt,
@@ -130,6 +131,7 @@ def run(
     fingerprints: bool = FingerprintsOpt,
     similarity: bool = SimilarityOpt,
     mdl: bool = MdlOpt,
+    analyses: str = AnalysesOpt,
     report: bool = ReportOpt,
     zeroshot: bool = typer.Option(False, "--zeroshot/--no-zeroshot", help="Also ask decoder models zero-shot."),
     prompts: str = PromptsOpt,
@@ -186,6 +188,7 @@ def run(
         fingerprints=fingerprints,
         similarity=similarity,
         mdl=mdl,
+        analyses=analyses,
         report=report and not zeroshot,  # with zero-shot, the report comes once its rows are in
         repeats=repeats,
         cue_repeats=cue_repeats,
@@ -380,6 +383,7 @@ def probe(
     erasure: bool | None = typer.Option(None, "--erasure/--no-erasure", help="[default: the run's]."),
     layer_weights: bool | None = typer.Option(None, "--layer-weights/--no-layer-weights", help="[default: the run's]."),
     report: bool | None = typer.Option(None, "--report/--no-report", help="[default: the run's]."),
+    analyses: str = AnalysesOpt,
     resume: bool = ResumeOpt,
     overwrite: bool = OverwriteOpt,
     repeats: int | None = keep_run_value(RepeatsOpt),
@@ -420,6 +424,7 @@ def probe(
     cfg.fingerprints = fingerprints if fingerprints is not None else cfg.fingerprints
     cfg.similarity = similarity if similarity is not None else cfg.similarity
     cfg.mdl = mdl if mdl is not None else cfg.mdl
+    cfg.analyses = ",".join(filter(None, [cfg.analyses, analyses]))  # edits on top of the run's
     for name, value in given.items():  # the cross-validation, probe and cue-analysis settings, by field name
         setattr(cfg, name, value)
     cfg.n_jobs, cfg.progress = jobs, ctx.obj.progress
@@ -444,6 +449,7 @@ def demo(
     fingerprints: bool = FingerprintsOpt,
     similarity: bool = SimilarityOpt,
     mdl: bool = MdlOpt,
+    analyses: str = AnalysesOpt,
     resume: bool = ResumeOpt,
     overwrite: bool = OverwriteOpt,
 ) -> None:
@@ -472,6 +478,7 @@ def demo(
         fingerprints=fingerprints,
         similarity=similarity,
         mdl=mdl,
+        analyses=analyses,
         **compute_options(ctx, "cpu", None, window, 0, cache),
     )
     run_pipeline(cfg, existing)

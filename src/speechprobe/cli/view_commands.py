@@ -44,6 +44,7 @@ def report(
             analyse_features(
                 run_dir,
                 store_loader(run_dir, cache),
+                analyses=["selection", "embeddings"],
                 primary_probe=primary_probe,
                 n_permutations=permutations,
                 embeddings=embeddings,

@@ -50,7 +50,7 @@ def takeaways(run_dir: Path) -> list[str]:
 
 def _notes(data: RunData) -> list[str]:
     notes = [str(n) for n in data.analysis.get("notes", [])]
-    notes += [f"{out.analysis}: {n}" for out in data.outputs for n in out.notes]
+    notes += [f"{out.analysis}: {n}" for out in data.outputs for n in out.notes if n not in notes]
     if data.permutation is None:
         notes.append(
             "No permutation.csv: permutation tests were not run (speechprobe report --permutations N runs them)."
@@ -139,7 +139,7 @@ def build_report(run_dir: Path, title: str | None = None, progress: bool = False
     head, finger = summary_figures(data, headline)
     figures, fig_problems = detail_figures(data, chance)
     _step(bar, "figures")
-    fingerprint_sentences = [s for o in data.outputs if o.analysis == "fingerprints" for s in o.findings]
+    leading = [s for o in data.outputs if o.summary for s in o.findings]  # e.g. the depth fingerprints
     all_findings = findings(data, table, shapes, para)
     rep = Report(
         title=title or f"speechprobe report: {run_dir.name}",
@@ -149,10 +149,10 @@ def build_report(run_dir: Path, title: str | None = None, progress: bool = False
         fingerprints=finger,
         findings=[
             *all_findings[:1],
-            *fingerprint_sentences,
+            *leading,
             *all_findings[1:],
             *zeroshot_findings(data),
-            *(s for o in data.outputs if o.analysis != "fingerprints" for s in o.findings),
+            *(s for o in data.outputs if not o.summary for s in o.findings),
         ],
         warnings=warnings_for(data),
         problems=[*data.problems, *fig_problems],

@@ -3,8 +3,8 @@
 
 A figure the report can draw interactively carries its Plotly specification (hover: exact values, CI, n;
 legend: toggle models and probes) and a static PNG for papers and report.md; the others are PNGs. Only
-figures of this run are shown: those drawn here, those its analyses recorded (analysis.json,
-``analyses/*.json``) and those other stages listed (manifest.json); ``figures/`` is never globbed.
+figures of this run are shown: those drawn here, those its analyses handed over
+(``analyses/*.json``) and those other stages listed (manifest.json); ``figures/`` is never globbed.
 """
 
 from __future__ import annotations
@@ -149,32 +149,24 @@ def detail_figures(data: RunData, chance: pd.DataFrame) -> tuple[list[Figure], l
 
 
 def _listed_figures(data: RunData, drawn: set[str]) -> list[Figure]:
-    """The analyses' figures (their own captions; the fingerprints lead the summary instead) and the PNGs
-    analysis.json and manifest.json list."""
+    """The analyses' figures (their own captions and sections; those of a ``summary`` analysis, the depth
+    fingerprints, are on the summary instead) and the other PNGs manifest.json lists."""
     out = []
     for o in data.outputs:
-        if o.analysis == "fingerprints":
+        if o.summary:
             drawn |= {Path(f.path).name for f in o.figures}
             continue
         for f in o.figures:
             if (data.run_dir / f.path).is_file() and Path(f.path).name not in drawn:
                 drawn.add(Path(f.path).name)
                 out.append(Figure(f.caption, f.section, path=data.run_dir / f.path))
-    summary = data.summary
-    models = sorted(set(summary["model"]) | set(data.manifest.get("models") or {}))
-    tasks = sorted(set(summary["task"]) | set(data.tasks_meta))
-    embeddings = {f"{kind}_{slug(m)}_{slug(t)}.png" for kind in ("tsne", "umap") for m in models for t in tasks}
-    listed = [*(data.analysis.get("captions") or {}).items(), *((f, None) for f in data.manifest.get("figures") or [])]
-    for rel, caption in listed:
+    for rel in data.manifest.get("figures") or []:
         png = data.run_dir / rel
         if png.name in drawn or png.suffix != ".png" or not png.is_file():
             continue
         drawn.add(png.name)
-        if caption:
-            out.append(Figure(str(caption), "Embeddings" if png.name in embeddings else "Analyses", path=png))
-        else:
-            text = OTHER_CAPTIONS.get(png.name, f"Figure {png.name} of this run.")
-            out.append(Figure(text, "Other figures", path=png))
+        text = OTHER_CAPTIONS.get(png.name, f"Figure {png.name} of this run.")
+        out.append(Figure(text, "Other figures", path=png))
     return out
 
 
