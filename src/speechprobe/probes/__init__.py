@@ -1,19 +1,10 @@
-"""Probe stage: scikit-learn probes, grouped/stratified folds, metrics and the per-layer runner."""
+"""Probe stage: scikit-learn probes and their registry, grouped/stratified folds, metrics and the per-layer runner."""
 
 from __future__ import annotations
 
+from ..config import ProbeSettings
 from .cv import CVPlan, make_cv, make_folds
-from .estimators import (
-    PROBE_NAMES,
-    TUNE_GRIDS,
-    KNNProbe,
-    LinearProbe,
-    MLPProbe,
-    ProbeSettings,
-    ScaledProbe,
-    make_probe,
-    probe_params,
-)
+from .estimators import KNNProbe, LinearProbe, MLPProbe, ScaledProbe
 from .metrics import (
     CLUSTER_SCORERS,
     OOF_SCORERS,
@@ -25,14 +16,13 @@ from .metrics import (
     nmi,
 )
 from .predictions import OOFPredictions, predictions_path, read_predictions, write_predictions
+from .registry import ProbeSpec, make_probe, probe_names, probe_params, probe_spec
 from .runner import LayerCV, cross_validate_layers, probe_layers
 
 __all__ = [
     "CLUSTER_SCORERS",
     "OOF_SCORERS",
-    "PROBE_NAMES",
     "PROBE_SCORERS",
-    "TUNE_GRIDS",
     "CVPlan",
     "KNNProbe",
     "LayerCV",
@@ -40,6 +30,7 @@ __all__ = [
     "MLPProbe",
     "OOFPredictions",
     "ProbeSettings",
+    "ProbeSpec",
     "ScaledProbe",
     "accuracy",
     "ami",
@@ -52,7 +43,9 @@ __all__ = [
     "nmi",
     "predictions_path",
     "probe_layers",
+    "probe_names",
     "probe_params",
+    "probe_spec",
     "read_predictions",
     "write_predictions",
 ]

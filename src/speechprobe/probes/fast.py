@@ -41,7 +41,8 @@ use no torch random numbers, and ``runner.probe_layers`` splits the work the sam
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -49,8 +50,10 @@ from sklearn.model_selection import train_test_split
 from sklearn.preprocessing import LabelBinarizer, StandardScaler
 from sklearn.utils import gen_batches
 
+from ..config import ProbeSettings
 from ..errors import ConfigError
-from .estimators import stops_early
+from .estimators import ScaledProbe, stops_early
+from .registry import make_probe, probe_spec
 
 # Upper bound on (layers x test rows x training rows) distance entries held at once by ``knn_predict``.
 KNN_BLOCK_ELEMENTS = 1 << 24
@@ -368,8 +371,8 @@ def fold_predictions(
     kernels: dict[str, dict],
     device: torch.device | str = "cpu",
 ) -> dict[str, np.ndarray]:
-    """Class codes ``(L, m)`` of each torch kernel of ``kernels`` (``"knn"`` or ``"mlp"`` -> its keyword
-    arguments) on every layer of one fold of ``features`` ``(N, L, D)`` (may be a memmap).
+    """Class codes ``(L, m)`` of each probe of ``kernels`` (probe name -> its :func:`kernel_arguments`) as its
+    torch kernel on every layer of one fold of ``features`` ``(N, L, D)`` (may be a memmap).
 
     Layers are independent (each MLP layer starts from its own ``RandomState(random_state)`` draw), so the
     fold is read and trained a few layers at a time (:func:`layer_chunks`) with the same results as all at
@@ -380,9 +383,62 @@ def fold_predictions(
         X_train = np.asarray(features[train, layers]).transpose(1, 0, 2)
         X_test = np.asarray(features[test, layers]).transpose(1, 0, 2)
         X_train, X_test = standardise_layers(X_train, X_test)
-        for name, settings in kernels.items():
-            if name == "knn":
-                parts[name].append(knn_predict(X_train, y_train, X_test, n_classes, device=device, **settings))
-            else:
-                parts[name].append(mlp_predict(X_train, y_train, X_test, n_classes, device=device, **settings)[0])
+        for name, arguments in kernels.items():
+            parts[name].append(kernel_predict(name, X_train, y_train, X_test, n_classes, arguments, device))
     return {name: np.concatenate(chunks) for name, chunks in parts.items()}
+
+
+@dataclass(frozen=True)
+class Kernel:
+    """A batched torch kernel that reproduces a probe's estimator (named by ``ProbeSpec.kernel``).
+
+    ``arguments(probe)``: the kernel's keyword arguments for a configured estimator, or None when the kernel does
+    not reproduce those settings (the scikit-learn estimator runs then). ``predict(train (L, n, D), y_train,
+    test (L, m, D), n_classes, device=..., **arguments)``: class codes ``(L, m)`` from standardised layers.
+    """
+
+    arguments: Callable[[ScaledProbe], dict | None]
+    predict: Callable[..., np.ndarray]
+
+
+def _knn_arguments(probe: ScaledProbe) -> dict | None:
+    params = probe._classifier().get_params()
+    euclidean = params["metric"] == "euclidean" or (params["metric"] == "minkowski" and params["p"] == 2)
+    return {"n_neighbors": params["n_neighbors"]} if params["weights"] == "uniform" and euclidean else None
+
+
+def _mlp_arguments(probe: ScaledProbe) -> dict | None:
+    params = probe._classifier().get_params()
+    supported = (
+        params["solver"] == "adam"
+        and params["activation"] == "relu"
+        and params["batch_size"] == "auto"
+        and params["shuffle"]
+        and len(params["hidden_layer_sizes"]) == 1
+        and isinstance(params["random_state"], (int, np.integer))
+    )
+    if not supported:
+        return None
+    keys = ("alpha", "learning_rate_init", "max_iter", "random_state", "tol", "n_iter_no_change")
+    keys += ("beta_1", "beta_2", "epsilon", "early_stopping", "validation_fraction")
+    out = {"hidden_units": params["hidden_layer_sizes"][0], **{k: params[k] for k in keys}}
+    return out | {"early_stopping_min_train": probe.early_stopping_min_train}
+
+
+KERNELS: dict[str, Kernel] = {
+    "knn": Kernel(_knn_arguments, knn_predict),
+    "mlp": Kernel(_mlp_arguments, lambda *args, **kwargs: mlp_predict(*args, **kwargs)[0]),
+}
+
+
+def kernel_arguments(name: str, seed: int, settings: ProbeSettings | None = None) -> dict | None:
+    """Keyword arguments of the torch kernel that reproduces probe ``name``, or None when there is none."""
+    kernel = probe_spec(name).kernel
+    return None if kernel is None else KERNELS[kernel].arguments(make_probe(name, seed, settings))
+
+
+def kernel_predict(
+    name: str, train: np.ndarray, y_train: np.ndarray, test: np.ndarray, n_classes: int, arguments: dict, device
+) -> np.ndarray:
+    """Class codes ``(L, m)`` of probe ``name``'s kernel with its ``arguments`` on standardised layers."""
+    return KERNELS[probe_spec(name).kernel].predict(train, y_train, test, n_classes, device=device, **arguments)

@@ -4,17 +4,17 @@ A permutation test keeps the features and the cross-validation folds and shuffle
 Scoring a shuffle by refitting every probe on every (layer, fold) would multiply the probing cost by
 the number of shuffles; for KNN most of that work does not depend on the labels:
 
-``KNNNull``
+``KNNNull`` (a spec's ``null="revote"``)
     The standardisation (fitted on the training fold's features) and the k nearest training items of
     every test item depend on the features alone. They are taken once per (layer, fold) from the very
-    estimator ``make_probe("knn")`` fits (its ``kneighbors``, so scikit-learn's choice among equally
+    estimator ``make_probe(probe)`` fits (its ``kneighbors``, so scikit-learn's choice among equally
     distant items is kept), and each shuffle only re-counts the votes: the class with the most of the
     k votes wins, a tie goes to the smallest class index, as in ``KNeighborsClassifier.predict``.
     The re-vote of the real labels reproduces the probe's predictions exactly (tested).
-``FittedNull``
+``FittedNull`` (``null="refit"``)
     Probes with no such shortcut (MLP, linear) are refitted for every shuffle: scikit-learn on a CPU,
-    the batched torch MLP kernel of :mod:`.fast` on a GPU. The caller keeps their number small with
-    sequential stopping (:func:`speechprobe.analysis.stats.selection_test`).
+    the probe's batched torch kernel of :mod:`.fast` (when its spec names one) on a GPU. The caller keeps
+    their number small with sequential stopping (:func:`speechprobe.analysis.stats.selection_test`).
 
 Every null scores a batch of shufflings ``codes`` ``(P, N)`` (class codes ``0..C-1`` of the sorted label
 set, one row per shuffle) and returns ``(P, L)``: per shuffle and layer, the mean over folds of the
@@ -31,8 +31,9 @@ import numpy as np
 from sklearn.exceptions import ConvergenceWarning
 from threadpoolctl import threadpool_limits
 
+from ..config import ProbeSettings
 from .cv import Fold
-from .estimators import ProbeSettings, make_probe
+from .registry import make_probe, probe_spec
 
 # Upper bound on shuffles x layers x test items x neighbours held at once by the KNN re-vote.
 VOTE_BLOCK_ELEMENTS = 1 << 23
@@ -69,26 +70,41 @@ def macro_f1_batch(true: np.ndarray, pred: np.ndarray, n_classes: int, fixed_lab
     return total / (n_classes if fixed_labels else np.maximum(present, 1))
 
 
-class KNNNull:
-    """Exact KNN scores under shuffled labels from neighbour lists computed once (see the module docstring)."""
-
-    exact_cheap = True
+class _Null:
+    """A null of ``probe`` on ``features`` ``(N, L, D)`` and ``folds``, with the run's seed and probe ``settings``."""
 
     def __init__(
         self,
+        probe: str,
         features: np.ndarray,
         folds: Sequence[Fold],
         n_classes: int,
         seed: int = 0,
         fixed_labels: bool = False,
+        device: str | None = None,
+        n_jobs: int = 1,
         settings: ProbeSettings | None = None,
     ) -> None:
+        make_probe(probe, seed, settings)  # unknown names fail here
+        self.features, self.probe, self.seed, self.settings = features, probe, seed, settings
         self.folds = [(np.asarray(tr), np.asarray(te)) for tr, te in folds]
         self.n_classes = n_classes
         self.fixed_labels = fixed_labels
         self.n_layers = features.shape[1]
+        self.device = device
+        self.n_jobs = n_jobs
+
+
+class KNNNull(_Null):
+    """Exact KNN scores under shuffled labels from neighbour lists computed once (see the module docstring);
+    numpy only, so ``device`` and ``n_jobs`` go unused."""
+
+    exact_cheap = True
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
         # neighbours[f]: (L, m_f, k) positions into the training indices of fold f
-        self.neighbours = [_knn_neighbours(features, train, test, seed, settings) for train, test in self.folds]
+        self.neighbours = [self._neighbours(train, test) for train, test in self.folds]
 
     def predict(self, codes: np.ndarray, fold: int) -> np.ndarray:
         """``(P, L, m)`` predicted codes on the test items of ``fold`` for shuffled codes ``(P, N)``."""
@@ -111,50 +127,24 @@ class KNNNull:
             total += macro_f1_batch(codes[:, test], self.predict(codes, k), self.n_classes, self.fixed_labels)
         return total / len(self.folds)
 
-
-def _knn_neighbours(
-    features: np.ndarray, train: np.ndarray, test: np.ndarray, seed: int, settings: ProbeSettings | None = None
-) -> np.ndarray:
-    """``(L, m, k)``: per layer, the neighbours the fitted KNN probe uses for each test item."""
-    dummy = np.arange(len(train)) % 2  # kneighbors does not depend on the labels
-    out = []
-    with threadpool_limits(1):
-        for layer in range(features.shape[1]):
-            probe = make_probe("knn", seed, settings).fit(np.asarray(features[train, layer]), dummy)
-            X_test = probe._validated(np.asarray(features[test, layer]))
-            scaled = probe.pipeline_[:-1].transform(X_test)
-            out.append(probe.pipeline_[-1].kneighbors(scaled, return_distance=False))
-    return np.stack(out)
+    def _neighbours(self, train: np.ndarray, test: np.ndarray) -> np.ndarray:
+        """``(L, m, k)``: per layer, the neighbours the fitted probe uses for each test item."""
+        dummy = np.arange(len(train)) % 2  # kneighbors does not depend on the labels
+        out = []
+        with threadpool_limits(1):
+            for layer in range(self.n_layers):
+                X_train = np.asarray(self.features[train, layer])
+                probe = make_probe(self.probe, self.seed, self.settings).fit(X_train, dummy)
+                X_test = probe._validated(np.asarray(self.features[test, layer]))
+                scaled = probe.pipeline_[:-1].transform(X_test)
+                out.append(probe.pipeline_[-1].kneighbors(scaled, return_distance=False))
+        return np.stack(out)
 
 
-class FittedNull:
+class FittedNull(_Null):
     """Scores under shuffled labels by refitting the probe on every (layer, fold) of every shuffle."""
 
     exact_cheap = False
-
-    def __init__(
-        self,
-        features: np.ndarray,
-        folds: Sequence[Fold],
-        n_classes: int,
-        probe: str,
-        seed: int = 0,
-        fixed_labels: bool = False,
-        device: str | None = None,
-        n_jobs: int = 1,
-        settings: ProbeSettings | None = None,
-    ) -> None:
-        make_probe(probe, seed, settings)  # unknown names fail here
-        self.settings = settings
-        self.features = features
-        self.folds = [(np.asarray(tr), np.asarray(te)) for tr, te in folds]
-        self.n_classes = n_classes
-        self.probe = probe
-        self.seed = seed
-        self.fixed_labels = fixed_labels
-        self.n_layers = features.shape[1]
-        self.device = device
-        self.n_jobs = n_jobs
 
     def scores(self, codes: np.ndarray) -> np.ndarray:
         codes = np.atleast_2d(codes)
@@ -175,7 +165,7 @@ class FittedNull:
         classes = np.unique(y_train)
         if len(classes) == 1:  # a shuffled training fold of one class predicts it everywhere
             return np.full((self.n_layers, len(test)), classes[0])
-        if self.device is not None and self.probe == "mlp" and self._kernel_settings() is not None:
+        if self.device is not None and self._kernel_settings() is not None:
             return self._predict_torch(train, test, y_train, classes)
         out = []
         with threadpool_limits(1), warnings.catch_warnings():
@@ -186,32 +176,23 @@ class FittedNull:
         return np.stack(out)
 
     def _kernel_settings(self) -> dict | None:
-        """The batched MLP kernel's arguments, or None when no kernel reproduces the probe (scikit-learn then)."""
-        from .runner import _torch_settings
+        """The batched kernel's arguments, or None when no kernel reproduces the probe (scikit-learn then)."""
+        from .fast import kernel_arguments
 
-        return _torch_settings("mlp", self.seed, self.settings)
+        return kernel_arguments(self.probe, self.seed, self.settings)
 
     def _predict_torch(self, train, test, y_train, classes) -> np.ndarray:
         from .fast import fold_predictions
 
         local = np.searchsorted(classes, y_train)
-        kernels = {"mlp": self._kernel_settings()}
-        return classes[fold_predictions(self.features, train, test, local, len(classes), kernels, self.device)["mlp"]]
+        kernels = {self.probe: self._kernel_settings()}
+        codes = fold_predictions(self.features, train, test, local, len(classes), kernels, self.device)
+        return classes[codes[self.probe]]
 
 
-def make_null(
-    probe: str,
-    features: np.ndarray,
-    folds: Sequence[Fold],
-    n_classes: int,
-    seed: int = 0,
-    fixed_labels: bool = False,
-    device: str | None = None,
-    n_jobs: int = 1,
-    settings: ProbeSettings | None = None,
-) -> LayerNull:
-    """The cheapest exact null for ``probe``: :class:`KNNNull` for ``knn``, else :class:`FittedNull`.
-    ``settings`` are the run's probe hyper-parameters (default: the defaults)."""
-    if probe == "knn":
-        return KNNNull(features, folds, n_classes, seed, fixed_labels, settings)
-    return FittedNull(features, folds, n_classes, probe, seed, fixed_labels, device, n_jobs, settings)
+def make_null(probe: str, *args, **kwargs) -> LayerNull:
+    """The cheapest exact null for ``probe``, as its spec declares (:class:`KNNNull` for ``"revote"``, else
+    :class:`FittedNull`), built from the same arguments: ``probe, features, folds, n_classes, seed,
+    fixed_labels, device, n_jobs, settings`` (the run's probe hyper-parameters; default: the defaults)."""
+    null = KNNNull if probe_spec(probe).null == "revote" else FittedNull
+    return null(probe, *args, **kwargs)
