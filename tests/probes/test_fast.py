@@ -167,9 +167,9 @@ def test_fold_predictions_in_layer_chunks_equal_all_layers_at_once(monkeypatch):
     y = rng.integers(0, 3, 60)
     train, test = np.arange(15, 60), np.arange(15)
     kernels = {"knn": {"n_neighbors": 3}, "mlp": {**kernel_arguments("mlp", 0), "hidden_units": 8, "max_iter": 20}}
-    whole = fold_predictions(features, train, test, y[train], 3, kernels)
+    whole = fold_predictions(features, train, test, y[train], kernels)
     monkeypatch.setattr("speechprobe.probes.fast.FOLD_CHUNK_BYTES", 2 * 60 * 6 * 4)  # two layers at a time
-    chunked = fold_predictions(features, train, test, y[train], 3, kernels)
+    chunked = fold_predictions(features, train, test, y[train], kernels)
     for name in kernels:
         assert whole[name].shape == (5, 15)
         np.testing.assert_array_equal(chunked[name], whole[name])

@@ -92,7 +92,7 @@ def test_an_installed_probe_plugin_registers_through_its_entry_point(monkeypatch
         def load(self):
             return [ProbeSpec("wide", KNNProbe, settings={"n_neighbors": "knn_k"})]
 
-    monkeypatch.setattr(registry, "_PROBES", {})
+    monkeypatch.setattr(registry, "_PROBES", dict(registry._PROBES))
     monkeypatch.setattr(registry, "_loaded", False)
     monkeypatch.setattr(registry, "entry_points", lambda group: [EntryPoint()] if group == "speechprobe.probes" else [])
     assert probe_names() == ("knn", "mlp", "linear", "wide")

@@ -11,7 +11,6 @@ from .metrics import (
     PROBE_SCORERS,
     accuracy,
     ami,
-    cluster_nmi,
     macro_f1,
     nmi,
 )
@@ -34,7 +33,6 @@ __all__ = [
     "ScaledProbe",
     "accuracy",
     "ami",
-    "cluster_nmi",
     "cross_validate_layers",
     "macro_f1",
     "make_cv",

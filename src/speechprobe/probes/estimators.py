@@ -1,4 +1,4 @@
-"""Probe classifiers: scikit-learn estimators that standardise inside, per training fold, and their specs."""
+"""Probe classifiers: scikit-learn estimators that standardise inside, per training fold."""
 
 from __future__ import annotations
 
@@ -11,8 +11,6 @@ from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
-
-from .registry import ProbeSpec
 
 
 class ScaledProbe(ClassifierMixin, BaseEstimator):
@@ -152,33 +150,3 @@ class LinearProbe(_IterativeProbe):
 
     def _classifier(self) -> LogisticRegression:
         return LogisticRegression(C=self.C, max_iter=self.max_iter)
-
-
-# Each probe's facts, declared once (registry.ProbeSpec); the grids are each probe's capacity / regularisation knob.
-PROBES = (
-    ProbeSpec(
-        "knn",
-        KNNProbe,
-        settings={"n_neighbors": "knn_k"},
-        grid={"n_neighbors": [1, 5, 15]},
-        train_bound="n_neighbors",
-        kernel="knn",
-        null="revote",
-    ),
-    ProbeSpec(
-        "mlp",
-        MLPProbe,
-        settings={
-            "hidden_units": "mlp_hidden",
-            "alpha": "mlp_alpha",
-            "max_iter": "mlp_epochs",
-            "solver": "mlp_solver",
-            "early_stopping": "mlp_early_stopping",
-            "early_stopping_min_train": "mlp_early_stopping_min_train",
-        },
-        deterministic=False,
-        grid={"alpha": [1e-4, 1e-2, 1.0]},
-        kernel="mlp",
-    ),
-    ProbeSpec("linear", LinearProbe, settings={"C": "linear_c"}, grid={"C": [0.01, 0.1, 1.0, 10.0]}),
-)

@@ -42,7 +42,6 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -367,38 +366,28 @@ def fold_predictions(
     train: np.ndarray,
     test: np.ndarray,
     y_train: np.ndarray,
-    n_classes: int,
     kernels: dict[str, dict],
     device: torch.device | str = "cpu",
 ) -> dict[str, np.ndarray]:
-    """Class codes ``(L, m)`` of each probe of ``kernels`` (probe name -> its :func:`kernel_arguments`) as its
-    torch kernel on every layer of one fold of ``features`` ``(N, L, D)`` (may be a memmap).
+    """Predicted labels ``(L, m)`` (values of ``y_train``) of each probe of ``kernels`` (probe name -> its
+    :func:`kernel_arguments`) as its torch kernel on every layer of one fold of ``features`` ``(N, L, D)`` (may
+    be a memmap). A training part of one class predicts it everywhere, as the estimators do.
 
     Layers are independent (each MLP layer starts from its own ``RandomState(random_state)`` draw), so the
     fold is read and trained a few layers at a time (:func:`layer_chunks`) with the same results as all at
-    once, and memory stays bounded whatever the number of layers. ``y_train`` holds codes ``0..n_classes-1``.
+    once, and memory stays bounded whatever the number of layers.
     """
+    present, codes = np.unique(y_train, return_inverse=True)
+    if len(present) == 1:
+        return {name: np.full((features.shape[1], len(test)), present[0]) for name in kernels}
     parts: dict[str, list[np.ndarray]] = {name: [] for name in kernels}
     for layers in layer_chunks(features, len(train) + len(test)):
         X_train = np.asarray(features[train, layers]).transpose(1, 0, 2)
         X_test = np.asarray(features[test, layers]).transpose(1, 0, 2)
         X_train, X_test = standardise_layers(X_train, X_test)
         for name, arguments in kernels.items():
-            parts[name].append(kernel_predict(name, X_train, y_train, X_test, n_classes, arguments, device))
-    return {name: np.concatenate(chunks) for name, chunks in parts.items()}
-
-
-@dataclass(frozen=True)
-class Kernel:
-    """A batched torch kernel that reproduces a probe's estimator (named by ``ProbeSpec.kernel``).
-
-    ``arguments(probe)``: the kernel's keyword arguments for a configured estimator, or None when the kernel does
-    not reproduce those settings (the scikit-learn estimator runs then). ``predict(train (L, n, D), y_train,
-    test (L, m, D), n_classes, device=..., **arguments)``: class codes ``(L, m)`` from standardised layers.
-    """
-
-    arguments: Callable[[ScaledProbe], dict | None]
-    predict: Callable[..., np.ndarray]
+            parts[name].append(kernel_predict(name, X_train, codes, X_test, len(present), arguments, device))
+    return {name: present[np.concatenate(chunks)] for name, chunks in parts.items()}
 
 
 def _knn_arguments(probe: ScaledProbe) -> dict | None:
@@ -425,20 +414,23 @@ def _mlp_arguments(probe: ScaledProbe) -> dict | None:
     return out | {"early_stopping_min_train": probe.early_stopping_min_train}
 
 
-KERNELS: dict[str, Kernel] = {
-    "knn": Kernel(_knn_arguments, knn_predict),
-    "mlp": Kernel(_mlp_arguments, lambda *args, **kwargs: mlp_predict(*args, **kwargs)[0]),
+# Kernels by the name a ProbeSpec gives: ``(arguments, predict)``. ``arguments(probe)`` reads the kernel's keyword
+# arguments from a configured estimator (None: the kernel does not reproduce those settings; scikit-learn runs);
+# ``predict(train (L, n, D), y_train, test (L, m, D), n_classes, device=..., **arguments)``: class codes (L, m).
+KERNELS: dict[str, tuple[Callable[[ScaledProbe], dict | None], Callable[..., np.ndarray]]] = {
+    "knn": (_knn_arguments, knn_predict),
+    "mlp": (_mlp_arguments, lambda *args, **kwargs: mlp_predict(*args, **kwargs)[0]),
 }
 
 
 def kernel_arguments(name: str, seed: int, settings: ProbeSettings | None = None) -> dict | None:
     """Keyword arguments of the torch kernel that reproduces probe ``name``, or None when there is none."""
     kernel = probe_spec(name).kernel
-    return None if kernel is None else KERNELS[kernel].arguments(make_probe(name, seed, settings))
+    return None if kernel is None else KERNELS[kernel][0](make_probe(name, seed, settings))
 
 
 def kernel_predict(
     name: str, train: np.ndarray, y_train: np.ndarray, test: np.ndarray, n_classes: int, arguments: dict, device
 ) -> np.ndarray:
     """Class codes ``(L, m)`` of probe ``name``'s kernel with its ``arguments`` on standardised layers."""
-    return KERNELS[probe_spec(name).kernel].predict(train, y_train, test, n_classes, device=device, **arguments)
+    return KERNELS[probe_spec(name).kernel][1](train, y_train, test, n_classes, device=device, **arguments)

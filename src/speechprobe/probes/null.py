@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Sequence
-from typing import Protocol
 
 import numpy as np
 from sklearn.exceptions import ConvergenceWarning
@@ -37,16 +36,6 @@ from .registry import make_probe, probe_spec
 
 # Upper bound on shuffles x layers x test items x neighbours held at once by the KNN re-vote.
 VOTE_BLOCK_ELEMENTS = 1 << 23
-
-
-class LayerNull(Protocol):
-    """Scores of one probe on every layer for a batch of label shufflings."""
-
-    exact_cheap: bool  # True when a shuffle costs no probe fit
-
-    def scores(self, codes: np.ndarray) -> np.ndarray:
-        """``(P, L)`` mean-over-folds scores for shuffled class codes ``(P, N)``."""
-        ...
 
 
 def macro_f1_batch(true: np.ndarray, pred: np.ndarray, n_classes: int, fixed_labels: bool = False) -> np.ndarray:
@@ -70,8 +59,11 @@ def macro_f1_batch(true: np.ndarray, pred: np.ndarray, n_classes: int, fixed_lab
     return total / (n_classes if fixed_labels else np.maximum(present, 1))
 
 
-class _Null:
-    """A null of ``probe`` on ``features`` ``(N, L, D)`` and ``folds``, with the run's seed and probe ``settings``."""
+class LayerNull:
+    """Scores of one ``probe`` on every layer of ``features`` ``(N, L, D)`` and ``folds`` for a batch of label
+    shufflings, with the run's seed and probe ``settings``."""
+
+    exact_cheap: bool  # True when a shuffle costs no probe fit
 
     def __init__(
         self,
@@ -94,8 +86,12 @@ class _Null:
         self.device = device
         self.n_jobs = n_jobs
 
+    def scores(self, codes: np.ndarray) -> np.ndarray:
+        """``(P, L)`` mean-over-folds scores for shuffled class codes ``(P, N)``."""
+        raise NotImplementedError
 
-class KNNNull(_Null):
+
+class KNNNull(LayerNull):
     """Exact KNN scores under shuffled labels from neighbour lists computed once (see the module docstring);
     numpy only, so ``device`` and ``n_jobs`` go unused."""
 
@@ -141,7 +137,7 @@ class KNNNull(_Null):
         return np.stack(out)
 
 
-class FittedNull(_Null):
+class FittedNull(LayerNull):
     """Scores under shuffled labels by refitting the probe on every (layer, fold) of every shuffle."""
 
     exact_cheap = False
@@ -165,8 +161,12 @@ class FittedNull(_Null):
         classes = np.unique(y_train)
         if len(classes) == 1:  # a shuffled training fold of one class predicts it everywhere
             return np.full((self.n_layers, len(test)), classes[0])
-        if self.device is not None and self._kernel_settings() is not None:
-            return self._predict_torch(train, test, y_train, classes)
+        if self.device is not None:  # the probe's batched torch kernel, when it has one
+            from .fast import fold_predictions, kernel_arguments
+
+            if (kernel := kernel_arguments(self.probe, self.seed, self.settings)) is not None:
+                kernels = {self.probe: kernel}
+                return fold_predictions(self.features, train, test, y_train, kernels, self.device)[self.probe]
         out = []
         with threadpool_limits(1), warnings.catch_warnings():
             warnings.simplefilter("ignore", ConvergenceWarning)
@@ -174,20 +174,6 @@ class FittedNull(_Null):
                 probe = make_probe(self.probe, self.seed, self.settings).fit(self.features[train, layer], y_train)
                 out.append(probe.predict(self.features[test, layer]))
         return np.stack(out)
-
-    def _kernel_settings(self) -> dict | None:
-        """The batched kernel's arguments, or None when no kernel reproduces the probe (scikit-learn then)."""
-        from .fast import kernel_arguments
-
-        return kernel_arguments(self.probe, self.seed, self.settings)
-
-    def _predict_torch(self, train, test, y_train, classes) -> np.ndarray:
-        from .fast import fold_predictions
-
-        local = np.searchsorted(classes, y_train)
-        kernels = {self.probe: self._kernel_settings()}
-        codes = fold_predictions(self.features, train, test, local, len(classes), kernels, self.device)
-        return classes[codes[self.probe]]
 
 
 def make_null(probe: str, *args, **kwargs) -> LayerNull:

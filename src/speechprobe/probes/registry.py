@@ -1,8 +1,8 @@
 """The probe registry: each probe declares its facts once, in a :class:`ProbeSpec`; every other module asks here.
 
-Probes come from the built-in specs of :mod:`.estimators`, from installed packages that declare an entry point
-in the ``speechprobe.probes`` group (pointing at a ``ProbeSpec`` or a list of them), and from :func:`register`
-calls (a notebook, a test). ``--probes`` accepts every registered name.
+Probes come from the built-in specs below, from installed packages that declare an entry point in the
+``speechprobe.probes`` group (pointing at a ``ProbeSpec`` or a list of them), and from :func:`register` calls
+(a notebook, a test). ``--probes`` accepts every registered name.
 """
 
 from __future__ import annotations
@@ -10,18 +10,13 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from importlib.metadata import entry_points
-from typing import TYPE_CHECKING
 
 from ..config import ProbeSettings
 from ..errors import ConfigError, SpeechprobeError
-
-if TYPE_CHECKING:
-    from .estimators import ScaledProbe
+from .estimators import KNNProbe, LinearProbe, MLPProbe, ScaledProbe
 
 ENTRY_POINT_GROUP = "speechprobe.probes"
 NULLS = ("refit", "revote")  # the permutation-null strategies of .null
-_PROBES: dict[str, ProbeSpec] = {}
-_loaded = False
 
 
 @dataclass(frozen=True)
@@ -35,7 +30,7 @@ class ProbeSpec:
     ``grid``: ``--tune``'s grid, estimator parameter -> values (empty: the probe cannot be tuned).
     ``train_bound``: a count parameter that cannot exceed a fold's training items (KNN's k): checked per fold,
     and the tuning grid keeps only the values that fit (else 1).
-    ``kernel``: the batched torch kernel of :data:`.fast.KERNELS` that reproduces the estimator, or None.
+    ``kernel``: the name of the batched torch kernel in :data:`.fast.KERNELS` that reproduces the estimator, or None.
     ``null``: its permutation null (:mod:`.null`): ``"refit"`` per shuffle, or ``"revote"`` (neighbours found
     once, only the votes recounted per shuffle; for a uniform-vote nearest-neighbour estimator).
     """
@@ -50,8 +45,6 @@ class ProbeSpec:
     null: str = "refit"
 
     def __post_init__(self) -> None:
-        from .estimators import ScaledProbe
-
         if not (isinstance(self.estimator, type) and issubclass(self.estimator, ScaledProbe)):
             raise SpeechprobeError(f"probe {self.name!r}: {self.estimator!r} is not a ScaledProbe class")
         params = set(self.estimator._get_param_names())
@@ -71,16 +64,46 @@ class ProbeSpec:
         return self.estimator(**params, **({} if self.deterministic else {"random_state": seed}))
 
 
-def _load_builtin() -> None:
-    """The built-in probes (in the order ``--probes`` lists them), then installed plugins."""
+# The built-in probes, in the order ``--probes`` lists them; each grid is the probe's capacity or regularisation knob.
+_PROBES: dict[str, ProbeSpec] = {
+    spec.name: spec
+    for spec in (
+        ProbeSpec(
+            "knn",
+            KNNProbe,
+            settings={"n_neighbors": "knn_k"},
+            grid={"n_neighbors": [1, 5, 15]},
+            train_bound="n_neighbors",
+            kernel="knn",
+            null="revote",
+        ),
+        ProbeSpec(
+            "mlp",
+            MLPProbe,
+            settings={
+                "hidden_units": "mlp_hidden",
+                "alpha": "mlp_alpha",
+                "max_iter": "mlp_epochs",
+                "solver": "mlp_solver",
+                "early_stopping": "mlp_early_stopping",
+                "early_stopping_min_train": "mlp_early_stopping_min_train",
+            },
+            deterministic=False,
+            grid={"alpha": [1e-4, 1e-2, 1.0]},
+            kernel="mlp",
+        ),
+        ProbeSpec("linear", LinearProbe, settings={"C": "linear_c"}, grid={"C": [0.01, 0.1, 1.0, 10.0]}),
+    )
+}
+_loaded = False  # whether the installed plugins were loaded
+
+
+def _load_plugins() -> None:
+    """The probes of installed packages' ``speechprobe.probes`` entry points, once."""
     global _loaded
     if _loaded:
         return
     _loaded = True
-    from .estimators import PROBES
-
-    for spec in PROBES:
-        _PROBES[spec.name] = spec
     for ep in entry_points(group=ENTRY_POINT_GROUP):
         try:
             declared = ep.load()
@@ -94,20 +117,20 @@ def register(spec: ProbeSpec) -> ProbeSpec:
     """Add a probe (registering the same name again replaces it) and return it."""
     if not isinstance(spec, ProbeSpec):
         raise SpeechprobeError(f"{spec!r} is not a speechprobe.probes.ProbeSpec")
-    _load_builtin()
+    _load_plugins()
     _PROBES[spec.name] = spec
     return spec
 
 
 def probe_names() -> tuple[str, ...]:
     """Every registered probe name, in registration order."""
-    _load_builtin()
+    _load_plugins()
     return tuple(_PROBES)
 
 
 def probe_spec(name: str) -> ProbeSpec:
     """The spec of probe ``name``."""
-    _load_builtin()
+    _load_plugins()
     try:
         return _PROBES[name]
     except KeyError:

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import contextlib
 import warnings
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -102,22 +102,8 @@ def _predict_torch_fold(
     from .fast import fold_predictions
 
     train, test = fold
-    present, local = np.unique(y[train], return_inverse=True)
-    if len(present) == 1:  # a training fold of one class: both estimators predict it everywhere
-        return {name: np.full((features.shape[1], len(test)), np.searchsorted(classes, present[0])) for name in kernels}
-    preds = fold_predictions(features, train, test, local, len(present), kernels, device)
-    to_global = np.searchsorted(classes, present)
-    return {name: to_global[pred] for name, pred in preds.items()}
-
-
-@contextlib.contextmanager
-def _torch_single_thread(device) -> Iterator[None]:
-    """One torch (and BLAS) thread per job on the CPU, restored afterwards; a no-op for a GPU."""
-    if device.type != "cpu":
-        yield
-        return
-    with single_threaded():
-        yield
+    preds = fold_predictions(features, train, test, y[train], kernels, device)
+    return {name: np.searchsorted(classes, pred) for name, pred in preds.items()}
 
 
 def _plan(
@@ -163,7 +149,8 @@ def _run_jobs(
     )
     torch_preds: dict[int, dict[str, np.ndarray]] = {}
     if kernels:
-        with _torch_single_thread(dev):
+        # one torch (and BLAS) thread per job on the CPU, restored afterwards
+        with single_threaded() if dev.type == "cpu" else contextlib.nullcontext():
             jobs = (delayed(_predict_torch_fold)(features, fold, y, classes, kernels, dev) for fold in folds)
             workers = n_jobs if dev.type == "cpu" else 1  # a GPU runs the folds one after another
             for j, preds in enumerate(Parallel(n_jobs=workers, backend="threading", return_as="generator")(jobs)):
