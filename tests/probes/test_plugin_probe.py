@@ -10,6 +10,7 @@ import sys
 import pandas as pd
 import pytest
 
+from speechprobe import plugins
 from speechprobe.errors import ConfigError, SpeechprobeError
 from speechprobe.probes import KNNProbe, ProbeSpec, make_probe, probe_names, registry
 
@@ -94,5 +95,5 @@ def test_an_installed_probe_plugin_registers_through_its_entry_point(monkeypatch
 
     monkeypatch.setattr(registry, "_PROBES", dict(registry._PROBES))
     monkeypatch.setattr(registry, "_loaded", False)
-    monkeypatch.setattr(registry, "entry_points", lambda group: [EntryPoint()] if group == "speechprobe.probes" else [])
+    monkeypatch.setattr(plugins, "entry_points", lambda group: [EntryPoint()] if group == "speechprobe.probes" else [])
     assert probe_names() == ("knn", "mlp", "linear", "wide")

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields
-from importlib.metadata import entry_points
 
+from .. import plugins
 from ..config import ProbeSettings
 from ..errors import ConfigError, SpeechprobeError
 from .estimators import KNNProbe, LinearProbe, MLPProbe, ScaledProbe
@@ -104,13 +104,8 @@ def _load_plugins() -> None:
     if _loaded:
         return
     _loaded = True
-    for ep in entry_points(group=ENTRY_POINT_GROUP):
-        try:
-            declared = ep.load()
-        except Exception as e:
-            raise SpeechprobeError(f"probe plugin {ep.name} ({ep.value}) failed to load: {e}") from None
-        for spec in declared if isinstance(declared, (list, tuple)) else [declared]:
-            register(spec)
+    for spec in plugins.declared(ENTRY_POINT_GROUP, "probe"):
+        register(spec)
 
 
 def register(spec: ProbeSpec) -> ProbeSpec:

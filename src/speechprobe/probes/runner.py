@@ -95,17 +95,6 @@ def _predict_cell(
     return codes, clusters, tuned
 
 
-def _predict_torch_fold(
-    features: np.ndarray, fold: Fold, y: np.ndarray, classes: np.ndarray, kernels: dict[str, dict], device
-) -> dict[str, np.ndarray]:
-    """Class codes ``(L, n_test)`` of the torch kernels ``kernels`` (probe -> settings) on every layer of one fold."""
-    from .fast import fold_predictions
-
-    train, test = fold
-    preds = fold_predictions(features, train, test, y[train], kernels, device)
-    return {name: np.searchsorted(classes, pred) for name, pred in preds.items()}
-
-
 def _plan(
     probes: Sequence[str], backend: str, device, seed: int, settings: ProbeSettings | None = None
 ) -> tuple[dict[str, dict], object]:
@@ -149,9 +138,12 @@ def _run_jobs(
     )
     torch_preds: dict[int, dict[str, np.ndarray]] = {}
     if kernels:
+        from .fast import fold_predictions
+
+        codes = np.searchsorted(classes, y)  # so that the kernels predict class codes
         # one torch (and BLAS) thread per job on the CPU, restored afterwards
         with single_threaded() if dev.type == "cpu" else contextlib.nullcontext():
-            jobs = (delayed(_predict_torch_fold)(features, fold, y, classes, kernels, dev) for fold in folds)
+            jobs = (delayed(fold_predictions)(features, tr, te, codes[tr], kernels, dev) for tr, te in folds)
             workers = n_jobs if dev.type == "cpu" else 1  # a GPU runs the folds one after another
             for j, preds in enumerate(Parallel(n_jobs=workers, backend="threading", return_as="generator")(jobs)):
                 torch_preds[j] = preds
