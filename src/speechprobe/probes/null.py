@@ -86,9 +86,17 @@ class LayerNull:
         self.device = device
         self.n_jobs = n_jobs
 
+    def predict(self, codes: np.ndarray, fold: int) -> np.ndarray:
+        """``(P, L, m)`` predicted codes on the test items of ``fold`` for shuffled codes ``(P, N)``."""
+        raise NotImplementedError
+
     def scores(self, codes: np.ndarray) -> np.ndarray:
         """``(P, L)`` mean-over-folds scores for shuffled class codes ``(P, N)``."""
-        raise NotImplementedError
+        codes = np.atleast_2d(codes)
+        total = np.zeros((len(codes), self.n_layers))
+        for k, (_, test) in enumerate(self.folds):
+            total += macro_f1_batch(codes[:, test], self.predict(codes, k), self.n_classes, self.fixed_labels)
+        return total / len(self.folds)
 
 
 class KNNNull(LayerNull):
@@ -103,7 +111,6 @@ class KNNNull(LayerNull):
         self.neighbours = [self._neighbours(train, test) for train, test in self.folds]
 
     def predict(self, codes: np.ndarray, fold: int) -> np.ndarray:
-        """``(P, L, m)`` predicted codes on the test items of ``fold`` for shuffled codes ``(P, N)``."""
         train, _ = self.folds[fold]
         neigh = self.neighbours[fold]
         n_layers, m, k = neigh.shape
@@ -115,13 +122,6 @@ class KNNNull(LayerNull):
             counts = np.stack([(voters == c).sum(-1) for c in range(self.n_classes)], axis=-1)
             out[start : start + step] = counts.argmax(-1)  # first maximum: the smallest class index
         return out
-
-    def scores(self, codes: np.ndarray) -> np.ndarray:
-        codes = np.atleast_2d(codes)
-        total = np.zeros((len(codes), self.n_layers))
-        for k, (_, test) in enumerate(self.folds):
-            total += macro_f1_batch(codes[:, test], self.predict(codes, k), self.n_classes, self.fixed_labels)
-        return total / len(self.folds)
 
     def _neighbours(self, train: np.ndarray, test: np.ndarray) -> np.ndarray:
         """``(L, m, k)``: per layer, the neighbours the fitted probe uses for each test item."""
@@ -145,17 +145,14 @@ class FittedNull(LayerNull):
     def scores(self, codes: np.ndarray) -> np.ndarray:
         codes = np.atleast_2d(codes)
         if self.n_jobs == 1 or len(codes) < 2 or self.device is not None:
-            return np.stack([self._one(row) for row in codes])
+            return super().scores(codes)
         from joblib import Parallel, delayed  # shuffles in worker processes; each fit is single-threaded
 
-        return np.stack(Parallel(n_jobs=self.n_jobs)(delayed(self._one)(row) for row in codes))
+        return np.concatenate(Parallel(n_jobs=self.n_jobs)(delayed(LayerNull.scores)(self, row) for row in codes))
 
-    def _one(self, codes: np.ndarray) -> np.ndarray:
-        total = np.zeros(self.n_layers)
-        for train, test in self.folds:
-            pred = self._predict(train, test, codes[train])  # (L, m)
-            total += macro_f1_batch(codes[None, test], pred[None], self.n_classes, self.fixed_labels)[0]
-        return total / len(self.folds)
+    def predict(self, codes: np.ndarray, fold: int) -> np.ndarray:
+        train, test = self.folds[fold]
+        return np.stack([self._predict(train, test, row[train]) for row in codes])
 
     def _predict(self, train: np.ndarray, test: np.ndarray, y_train: np.ndarray) -> np.ndarray:
         classes = np.unique(y_train)
