@@ -80,11 +80,11 @@ class RunState:
 
 def validate(cfg: RunConfig) -> None:
     """Every option, before any work: the configuration's own checks and the probe names."""
-    from .probes.estimators import PROBE_NAMES
+    from .probes.registry import probe_names
 
-    unknown = [p for p in cfg.probes if p not in PROBE_NAMES]  # first: the primary probe is checked against them
+    unknown = [p for p in cfg.probes if p not in probe_names()]  # first: the primary probe is checked against them
     if unknown:
-        raise ConfigError(f"--probes {','.join(unknown)}: choose from {', '.join(PROBE_NAMES)}")
+        raise ConfigError(f"--probes {','.join(unknown)}: choose from {', '.join(probe_names())}")
     if cfg.analyses:  # --analyses: its edits set the analyses' flags (so extraction knows about the cues)
         from .analysis.registry import settle
 
@@ -362,7 +362,7 @@ def write_outputs(
     manifest.json."""
     from .analysis import chance_levels, plot_layer_curves, summarize
     from .analysis.bootstrap import bootstrap_run
-    from .probes import TUNE_GRIDS, probe_params
+    from .probes import probe_params, probe_spec
 
     run_dir = RunDir(cfg.out)
     bar = tqdm(total=3, desc="summary, bootstrap, figures", unit="step", leave=False, disable=not cfg.progress)
@@ -406,7 +406,7 @@ def write_outputs(
         "cv": state.cv,
         "probe_settings": {
             "probes": probe_params(cfg.probes, cfg.seed, cfg.probe_settings()),
-            "tune": {"on": cfg.tune, "grids": {p: TUNE_GRIDS[p] for p in cfg.probes if p in TUNE_GRIDS}},
+            "tune": {"on": cfg.tune, "grids": {p: dict(probe_spec(p).grid) for p in cfg.probes if probe_spec(p).grid}},
         },
         "bootstrap": boot,
         "figures": [str(p.relative_to(cfg.out)) for p in figures],

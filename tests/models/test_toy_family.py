@@ -18,6 +18,7 @@ import pytest
 import soundfile as sf
 import torch
 
+from speechprobe import plugins
 from speechprobe.config import RunConfig
 from speechprobe.errors import ConfigError
 from speechprobe.models import registry
@@ -158,7 +159,7 @@ def test_an_installed_plugin_registers_through_its_entry_point(monkeypatch):
     monkeypatch.setattr(registry, "_FAMILIES", {})
     monkeypatch.setattr(registry, "_loaded", False)
     monkeypatch.setattr(
-        registry, "entry_points", lambda group: [EntryPoint()] if group == "speechprobe.families" else []
+        plugins, "entry_points", lambda group: [EntryPoint()] if group == "speechprobe.families" else []
     )
     assert "toy-tiny" in registry.checkpoints() and "whisper-base" in registry.checkpoints()
     assert list(registry.families())[-1] == "toy"

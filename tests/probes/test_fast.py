@@ -17,8 +17,15 @@ from speechprobe.config import ProbeSettings
 from speechprobe.errors import ConfigError
 from speechprobe.probes import make_probe, probe_layers
 from speechprobe.probes.estimators import can_validate, stops_early
-from speechprobe.probes.fast import fold_predictions, knn_predict, mlp_predict, resolve_device, standardise_layers
-from speechprobe.probes.runner import _plan, _torch_settings
+from speechprobe.probes.fast import (
+    fold_predictions,
+    kernel_arguments,
+    knn_predict,
+    mlp_predict,
+    resolve_device,
+    standardise_layers,
+)
+from speechprobe.probes.runner import _plan
 
 PROBES = ("knn", "mlp", "linear")
 
@@ -159,22 +166,22 @@ def test_fold_predictions_in_layer_chunks_equal_all_layers_at_once(monkeypatch):
     features = rng.normal(size=(60, 5, 6)).astype(np.float32)
     y = rng.integers(0, 3, 60)
     train, test = np.arange(15, 60), np.arange(15)
-    kernels = {"knn": {"n_neighbors": 3}, "mlp": {**_torch_settings("mlp", 0), "hidden_units": 8, "max_iter": 20}}
-    whole = fold_predictions(features, train, test, y[train], 3, kernels)
+    kernels = {"knn": {"n_neighbors": 3}, "mlp": {**kernel_arguments("mlp", 0), "hidden_units": 8, "max_iter": 20}}
+    whole = fold_predictions(features, train, test, y[train], kernels)
     monkeypatch.setattr("speechprobe.probes.fast.FOLD_CHUNK_BYTES", 2 * 60 * 6 * 4)  # two layers at a time
-    chunked = fold_predictions(features, train, test, y[train], 3, kernels)
+    chunked = fold_predictions(features, train, test, y[train], kernels)
     for name in kernels:
         assert whole[name].shape == (5, 15)
         np.testing.assert_array_equal(chunked[name], whole[name])
 
 
 def test_mlp_kernel_uses_the_probe_settings():
-    settings = _torch_settings("mlp", seed=5)
+    settings = kernel_arguments("mlp", seed=5)
     probe = make_probe("mlp", seed=5)
     assert settings["hidden_units"] == probe.hidden_units == 256
     assert settings["random_state"] == 5 and settings["max_iter"] == probe.max_iter
-    assert _torch_settings("knn", seed=0) == {"n_neighbors": 5}
-    assert _torch_settings("linear", seed=0) is None
+    assert kernel_arguments("knn", seed=0) == {"n_neighbors": 5}
+    assert kernel_arguments("linear", seed=0) is None
 
 
 def test_standardise_layers_is_the_pipeline_scaler():
@@ -257,7 +264,9 @@ def test_too_few_training_items_for_knn_is_a_config_error():
     y = np.repeat(["a", "b"], 3)
     features = rng.normal(size=(6, 1, 4)).astype(np.float32)
     for backend in ("sklearn", "torch"):
-        with pytest.raises(ConfigError, match="KNN needs 5 neighbours but a training fold has only 3 items"):
+        with pytest.raises(
+            ConfigError, match="probe knn: n_neighbors=5 needs 5 training items but a training fold has only 3"
+        ):
             probe_layers(features, y, None, probes=("knn",), n_folds=2, backend=backend)
 
 

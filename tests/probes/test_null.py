@@ -26,7 +26,7 @@ def test_knn_revote_reproduces_the_probe_predictions(dim: int, ties: bool) -> No
     X, y = _data(dim, dim, ties)
     folds = make_folds(y, None, 4, 0)
     classes, codes = np.unique(y, return_inverse=True)
-    null = KNNNull(X, folds, len(classes))
+    null = KNNNull("knn", X, folds, len(classes))
     rng = np.random.default_rng(1)
     shuffled = np.stack([codes, rng.permutation(codes), rng.permutation(codes)])
     vote_ties = 0
@@ -45,7 +45,7 @@ def test_knn_revote_reproduces_the_probe_predictions(dim: int, ties: bool) -> No
 def test_knn_revote_with_a_one_class_training_fold() -> None:
     X, y = _data(0, 4, False)
     folds = make_folds(y, None, 3, 0)
-    null = KNNNull(X, folds, 3)
+    null = KNNNull("knn", X, folds, 3)
     codes = np.zeros(len(y), dtype=int)
     codes[folds[0][1]] = 2  # fold 0 trains on class 0 only
     assert (null.predict(codes[None], 0) == 0).all()
@@ -72,7 +72,7 @@ def test_fitted_null_refits_the_probe_per_shuffle() -> None:
     X, y = _data(2, 3, False, n=30, n_layers=2)
     folds = make_folds(y, None, 3, 0)
     classes, codes = np.unique(y, return_inverse=True)
-    null = FittedNull(X, folds, 3, "linear")
+    null = FittedNull("linear", X, folds, 3)
     shuffled = np.stack([codes, np.random.default_rng(0).permutation(codes)])
     scores = null.scores(shuffled)
     assert scores.shape == (2, 2) and not null.exact_cheap

@@ -181,24 +181,19 @@ def predict_variants(
 ) -> list[np.ndarray]:
     """Test predictions of a fresh ``probe`` trained on each ``(train, test)`` variant of one layer.
 
-    KNN and the MLP run as the probe stage's batched torch kernels over all variants at once (they
+    A probe with a batched torch kernel (KNN, the MLP) runs it over all variants at once (the kernels
     reproduce the scikit-learn estimators, :mod:`speechprobe.probes.fast`); other probes one by one.
     """
-    from ..probes.fast import knn_predict, mlp_predict
-    from ..probes.runner import _torch_settings
+    from ..probes.fast import kernel_arguments, kernel_predict
 
-    kernel = _torch_settings(probe, seed, settings)
+    kernel = kernel_arguments(probe, seed, settings)
     classes, codes = np.unique(y_train, return_inverse=True)
     if kernel is None or len(classes) < 2:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ConvergenceWarning)
             return [make_probe(probe, seed, settings).fit(tr, y_train).predict(te) for tr, te in variants]
     train, test = standardise(np.stack([v[0] for v in variants]), np.stack([v[1] for v in variants]))
-    if probe == "knn":
-        pred = knn_predict(train, codes, test, len(classes), device="cpu", **kernel)
-    else:
-        pred = mlp_predict(train, codes, test, len(classes), device="cpu", **kernel)[0]
-    return list(classes[pred])
+    return list(classes[kernel_predict(probe, train, codes, test, len(classes), kernel, "cpu")])
 
 
 def erase_layers(

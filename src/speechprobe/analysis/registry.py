@@ -13,11 +13,11 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import fields
 from functools import cache
-from importlib.metadata import entry_points
 from typing import Any
 
 from ..config import RunConfig
 from ..errors import ConfigError, SpeechprobeError
+from ..plugins import declared
 from . import cues, embeddings, erasure, fingerprints, layer_weights, mdl, selection, similarity
 from .contract import Analysis, register, registered_so_far
 
@@ -30,15 +30,10 @@ for _module in (selection, embeddings, cues, erasure, layer_weights, mdl, finger
 @cache
 def _load_plugins() -> None:
     """Every installed plugin's analyses (entry points in :data:`ENTRY_POINT_GROUP`), once."""
-    for ep in entry_points(group=ENTRY_POINT_GROUP):
-        try:
-            declared = ep.load()
-        except Exception as e:
-            raise SpeechprobeError(f"analysis plugin {ep.name} ({ep.value}) failed to load: {e}") from None
-        for analysis in declared if isinstance(declared, (list, tuple)) else [declared]:
-            if not isinstance(analysis, Analysis):
-                raise SpeechprobeError(f"analysis plugin {ep.name}: {analysis!r} is not a speechprobe Analysis")
-            register(analysis)
+    for analysis in declared(ENTRY_POINT_GROUP, "analysis"):
+        if not isinstance(analysis, Analysis):
+            raise SpeechprobeError(f"analysis plugin: {analysis!r} is not a speechprobe Analysis")
+        register(analysis)
 
 
 def registered() -> list[Analysis]:

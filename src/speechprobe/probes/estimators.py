@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.linear_model import LogisticRegression
@@ -13,9 +11,6 @@ from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
-
-from ..config import ProbeSettings
-from ..errors import ConfigError
 
 
 class ScaledProbe(ClassifierMixin, BaseEstimator):
@@ -155,44 +150,3 @@ class LinearProbe(_IterativeProbe):
 
     def _classifier(self) -> LogisticRegression:
         return LogisticRegression(C=self.C, max_iter=self.max_iter)
-
-
-_PROBES: dict[str, Callable[[int, ProbeSettings], ScaledProbe]] = {
-    "knn": lambda seed, s: KNNProbe(n_neighbors=s.knn_k),
-    "mlp": lambda seed, s: MLPProbe(
-        hidden_units=s.mlp_hidden,
-        alpha=s.mlp_alpha,
-        max_iter=s.mlp_epochs,
-        solver=s.mlp_solver,
-        early_stopping=s.mlp_early_stopping,
-        early_stopping_min_train=s.mlp_early_stopping_min_train,
-        random_state=seed,
-    ),
-    "linear": lambda seed, s: LinearProbe(C=s.linear_c),
-}
-PROBE_NAMES: tuple[str, ...] = tuple(_PROBES)
-
-# Small grids for nested cross-validation (``--tune``): each probe's capacity / regularisation knob.
-TUNE_GRIDS: dict[str, dict[str, list]] = {
-    "knn": {"n_neighbors": [1, 5, 15]},
-    "mlp": {"alpha": [1e-4, 1e-2, 1.0]},
-    "linear": {"C": [0.01, 0.1, 1.0, 10.0]},
-}
-
-
-def make_probe(name: str, seed: int = 0, settings: ProbeSettings | None = None) -> ScaledProbe:
-    """A fresh, seeded probe by short name (one of ``PROBE_NAMES``) with ``settings`` (default: the defaults)."""
-    try:
-        factory = _PROBES[name]
-    except KeyError:
-        raise ConfigError(f"unknown probe {name!r}; choose from {', '.join(PROBE_NAMES)}") from None
-    return factory(seed, settings or ProbeSettings())
-
-
-def probe_params(names, seed: int = 0, settings: ProbeSettings | None = None) -> dict[str, dict]:
-    """Every hyper-parameter of each named probe and of its scikit-learn classifier, for manifest.json."""
-    out = {}
-    for name in names:
-        probe = make_probe(name, seed, settings)
-        out[name] = {"probe": probe.get_params(), "classifier": probe._classifier().get_params()}
-    return out

@@ -41,7 +41,7 @@ use no torch random numbers, and ``runner.probe_layers`` splits the work the sam
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import numpy as np
 import torch
@@ -49,8 +49,10 @@ from sklearn.model_selection import train_test_split
 from sklearn.preprocessing import LabelBinarizer, StandardScaler
 from sklearn.utils import gen_batches
 
+from ..config import ProbeSettings
 from ..errors import ConfigError
-from .estimators import stops_early
+from .estimators import ScaledProbe, stops_early
+from .registry import make_probe, probe_spec
 
 # Upper bound on (layers x test rows x training rows) distance entries held at once by ``knn_predict``.
 KNN_BLOCK_ELEMENTS = 1 << 24
@@ -364,25 +366,71 @@ def fold_predictions(
     train: np.ndarray,
     test: np.ndarray,
     y_train: np.ndarray,
-    n_classes: int,
     kernels: dict[str, dict],
     device: torch.device | str = "cpu",
 ) -> dict[str, np.ndarray]:
-    """Class codes ``(L, m)`` of each torch kernel of ``kernels`` (``"knn"`` or ``"mlp"`` -> its keyword
-    arguments) on every layer of one fold of ``features`` ``(N, L, D)`` (may be a memmap).
+    """Predicted labels ``(L, m)`` (values of ``y_train``) of each probe of ``kernels`` (probe name -> its
+    :func:`kernel_arguments`) as its torch kernel on every layer of one fold of ``features`` ``(N, L, D)`` (may
+    be a memmap). A training part of one class predicts it everywhere, as the estimators do.
 
     Layers are independent (each MLP layer starts from its own ``RandomState(random_state)`` draw), so the
     fold is read and trained a few layers at a time (:func:`layer_chunks`) with the same results as all at
-    once, and memory stays bounded whatever the number of layers. ``y_train`` holds codes ``0..n_classes-1``.
+    once, and memory stays bounded whatever the number of layers.
     """
+    present, codes = np.unique(y_train, return_inverse=True)
+    if len(present) == 1:
+        return {name: np.full((features.shape[1], len(test)), present[0]) for name in kernels}
     parts: dict[str, list[np.ndarray]] = {name: [] for name in kernels}
     for layers in layer_chunks(features, len(train) + len(test)):
         X_train = np.asarray(features[train, layers]).transpose(1, 0, 2)
         X_test = np.asarray(features[test, layers]).transpose(1, 0, 2)
         X_train, X_test = standardise_layers(X_train, X_test)
-        for name, settings in kernels.items():
-            if name == "knn":
-                parts[name].append(knn_predict(X_train, y_train, X_test, n_classes, device=device, **settings))
-            else:
-                parts[name].append(mlp_predict(X_train, y_train, X_test, n_classes, device=device, **settings)[0])
-    return {name: np.concatenate(chunks) for name, chunks in parts.items()}
+        for name, arguments in kernels.items():
+            parts[name].append(kernel_predict(name, X_train, codes, X_test, len(present), arguments, device))
+    return {name: present[np.concatenate(chunks)] for name, chunks in parts.items()}
+
+
+def _knn_arguments(probe: ScaledProbe) -> dict | None:
+    params = probe._classifier().get_params()
+    euclidean = params["metric"] == "euclidean" or (params["metric"] == "minkowski" and params["p"] == 2)
+    return {"n_neighbors": params["n_neighbors"]} if params["weights"] == "uniform" and euclidean else None
+
+
+def _mlp_arguments(probe: ScaledProbe) -> dict | None:
+    params = probe._classifier().get_params()
+    supported = (
+        params["solver"] == "adam"
+        and params["activation"] == "relu"
+        and params["batch_size"] == "auto"
+        and params["shuffle"]
+        and len(params["hidden_layer_sizes"]) == 1
+        and isinstance(params["random_state"], (int, np.integer))
+    )
+    if not supported:
+        return None
+    keys = ("alpha", "learning_rate_init", "max_iter", "random_state", "tol", "n_iter_no_change")
+    keys += ("beta_1", "beta_2", "epsilon", "early_stopping", "validation_fraction")
+    out = {"hidden_units": params["hidden_layer_sizes"][0], **{k: params[k] for k in keys}}
+    return out | {"early_stopping_min_train": probe.early_stopping_min_train}
+
+
+# Kernels by the name a ProbeSpec gives: ``(arguments, predict)``. ``arguments(probe)`` reads the kernel's keyword
+# arguments from a configured estimator (None: the kernel does not reproduce those settings; scikit-learn runs);
+# ``predict(train (L, n, D), y_train, test (L, m, D), n_classes, device=..., **arguments)``: class codes (L, m).
+KERNELS: dict[str, tuple[Callable[[ScaledProbe], dict | None], Callable[..., np.ndarray]]] = {
+    "knn": (_knn_arguments, knn_predict),
+    "mlp": (_mlp_arguments, lambda *args, **kwargs: mlp_predict(*args, **kwargs)[0]),
+}
+
+
+def kernel_arguments(name: str, seed: int, settings: ProbeSettings | None = None) -> dict | None:
+    """Keyword arguments of the torch kernel that reproduces probe ``name``, or None when there is none."""
+    kernel = probe_spec(name).kernel
+    return None if kernel is None else KERNELS[kernel][0](make_probe(name, seed, settings))
+
+
+def kernel_predict(
+    name: str, train: np.ndarray, y_train: np.ndarray, test: np.ndarray, n_classes: int, arguments: dict, device
+) -> np.ndarray:
+    """Class codes ``(L, m)`` of probe ``name``'s kernel with its ``arguments`` on standardised layers."""
+    return KERNELS[probe_spec(name).kernel][1](train, y_train, test, n_classes, device=device, **arguments)

@@ -107,11 +107,3 @@ def kmeans_clusters(X_train: np.ndarray, X_test: np.ndarray, n_classes: int, see
     X_train, X_test = np.asarray(X_train, dtype=np.float64), np.asarray(X_test, dtype=np.float64)
     clusterer = make_pipeline(StandardScaler(), KMeans(n_classes, n_init=KMEANS_N_INIT, random_state=seed))
     return clusterer.fit(X_train).predict(X_test)
-
-
-def cluster_nmi(X_train: np.ndarray, X_test: np.ndarray, y_test, n_classes: int, seed: int = 0) -> float:
-    """NMI between ``y_test`` and the k-means clusters (k = ``n_classes``) of the test features.
-
-    The scaler and k-means are fitted on ``X_train`` only; clusters are predicted for ``X_test``.
-    """
-    return nmi(y_test, kmeans_clusters(X_train, X_test, n_classes, seed))

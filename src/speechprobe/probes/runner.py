@@ -5,8 +5,8 @@ Two ways to get the predictions, which agree within the tolerance documented in 
 
 - ``backend="sklearn"``, the reference: every (layer, fold) cell fits the scikit-learn probes of
   :mod:`.estimators` and k-means, one cell per joblib process.
-- ``backend="torch"``: KNN and the MLP run as batched torch kernels, all layers of a fold at once, on
-  ``device``; the other probes and k-means stay on the scikit-learn path.
+- ``backend="torch"``: probes whose spec names a kernel (KNN, the MLP) run as batched torch kernels, all
+  layers of a fold at once, on ``device``; the other probes and k-means stay on the scikit-learn path.
 - ``backend="auto"`` (default): the torch kernels on a GPU, the reference path on a CPU. On a CPU the
   work is bound by the MLP's matrix products, which scikit-learn already runs at full single-core speed:
   the batched torch copies measured 0.75x-0.85x (MLP) and 0.4x-1.3x (KNN) of the estimators there
@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import contextlib
 import warnings
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -34,17 +34,16 @@ from sklearn.exceptions import ConvergenceWarning
 from threadpoolctl import threadpool_limits
 from tqdm.auto import tqdm
 
+from ..config import ProbeSettings
 from ..errors import ConfigError
 from ..parallel import single_threaded
 from .cv import CVPlan, Fold, make_cv, normalise_groups
-from .estimators import ProbeSettings, make_probe
 from .metrics import CLUSTER_SCORERS, OOF_SCORERS, PROBE_SCORERS, Scorer, kmeans_clusters
 from .predictions import OOFPredictions
+from .registry import make_probe, probe_spec
 from .tune import check_tunable, tuned_predict
 
 CLUSTER_PROBE = "kmeans"
-PROBE_METRICS = tuple(PROBE_SCORERS)
-CLUSTER_METRICS = tuple(CLUSTER_SCORERS)
 BACKENDS = ("auto", "sklearn", "torch")
 
 Cell = tuple[dict[str, np.ndarray], np.ndarray | None, list[dict]]  # probe -> codes, clusters, tuned params
@@ -94,58 +93,6 @@ def _predict_cell(
     return codes, clusters, tuned
 
 
-def _torch_settings(name: str, seed: int, settings: ProbeSettings | None = None) -> dict | None:
-    """Keyword arguments of the torch kernel that reproduces probe ``name``, or None when there is none."""
-    probe = make_probe(name, seed, settings)
-    params = probe._classifier().get_params()
-    if name == "knn":
-        euclidean = params["metric"] == "euclidean" or (params["metric"] == "minkowski" and params["p"] == 2)
-        if params["weights"] != "uniform" or not euclidean:
-            return None
-        return {"n_neighbors": params["n_neighbors"]}
-    if name == "mlp":
-        supported = (
-            params["solver"] == "adam"
-            and params["activation"] == "relu"
-            and params["batch_size"] == "auto"
-            and params["shuffle"]
-            and len(params["hidden_layer_sizes"]) == 1
-            and isinstance(params["random_state"], (int, np.integer))
-        )
-        if not supported:
-            return None
-        keys = ("alpha", "learning_rate_init", "max_iter", "random_state", "tol", "n_iter_no_change")
-        keys += ("beta_1", "beta_2", "epsilon", "early_stopping", "validation_fraction")
-        out = {"hidden_units": params["hidden_layer_sizes"][0], **{k: params[k] for k in keys}}
-        return out | {"early_stopping_min_train": probe.early_stopping_min_train}
-    return None
-
-
-def _predict_torch_fold(
-    features: np.ndarray, fold: Fold, y: np.ndarray, classes: np.ndarray, kernels: dict[str, dict], device
-) -> dict[str, np.ndarray]:
-    """Class codes ``(L, n_test)`` of the torch kernels ``kernels`` (probe -> settings) on every layer of one fold."""
-    from .fast import fold_predictions
-
-    train, test = fold
-    present, local = np.unique(y[train], return_inverse=True)
-    if len(present) == 1:  # a training fold of one class: both estimators predict it everywhere
-        return {name: np.full((features.shape[1], len(test)), np.searchsorted(classes, present[0])) for name in kernels}
-    preds = fold_predictions(features, train, test, local, len(present), kernels, device)
-    to_global = np.searchsorted(classes, present)
-    return {name: to_global[pred] for name, pred in preds.items()}
-
-
-@contextlib.contextmanager
-def _torch_single_thread(device) -> Iterator[None]:
-    """One torch (and BLAS) thread per job on the CPU, restored afterwards; a no-op for a GPU."""
-    if device.type != "cpu":
-        yield
-        return
-    with single_threaded():
-        yield
-
-
 def _plan(
     probes: Sequence[str], backend: str, device, seed: int, settings: ProbeSettings | None = None
 ) -> tuple[dict[str, dict], object]:
@@ -154,12 +101,12 @@ def _plan(
         raise ConfigError(f"unknown probe backend {backend!r}; choose from {', '.join(BACKENDS)}")
     if backend == "sklearn":
         return {}, None
-    from .fast import resolve_device
+    from .fast import kernel_arguments, resolve_device
 
     dev = resolve_device(device)
     if backend == "auto" and dev.type == "cpu":
         return {}, None
-    kernels = {name: _torch_settings(name, seed, settings) for name in probes}
+    kernels = {name: kernel_arguments(name, seed, settings) for name in probes}
     return {name: s for name, s in kernels.items() if s is not None}, dev
 
 
@@ -189,8 +136,12 @@ def _run_jobs(
     )
     torch_preds: dict[int, dict[str, np.ndarray]] = {}
     if kernels:
-        with _torch_single_thread(dev):
-            jobs = (delayed(_predict_torch_fold)(features, fold, y, classes, kernels, dev) for fold in folds)
+        from .fast import fold_predictions
+
+        codes = np.searchsorted(classes, y)  # so that the kernels predict class codes
+        # one torch (and BLAS) thread per job on the CPU, restored afterwards
+        with single_threaded() if dev.type == "cpu" else contextlib.nullcontext():
+            jobs = (delayed(fold_predictions)(features, tr, te, codes[tr], kernels, dev) for tr, te in folds)
             workers = n_jobs if dev.type == "cpu" else 1  # a GPU runs the folds one after another
             for j, preds in enumerate(Parallel(n_jobs=workers, backend="threading", return_as="generator")(jobs)):
                 torch_preds[j] = preds
@@ -277,7 +228,7 @@ def cross_validate_layers(
 
     Folds come from :func:`.cv.make_cv` (``cv`` = ``"kfold"`` or ``"logo"``, ``repeats`` partitions,
     fold id ``repeat * n_folds + k``). ``settings`` are the probe hyper-parameters; ``tune`` chooses them
-    per outer training fold by nested cross-validation over :data:`.estimators.TUNE_GRIDS`. Scores are
+    per outer training fold by nested cross-validation over each probe's grid (:class:`.registry.ProbeSpec`). Scores are
     ``scorer(y_true, y_pred, labels)`` over the task's fixed label set (the sorted distinct ``labels``);
     scorers receive class codes (indices into that set) and ``labels = arange(n_classes)``.
     Rows are ordered by layer, probe (as given, then ``kmeans``), fold and metric, and are identical for
@@ -291,7 +242,7 @@ def cross_validate_layers(
         kernels = {}
     g, _ = normalise_groups(groups, len(y))
     plan = make_cv(y, g, n_folds, seed, repeats, cv)
-    _check_plan(y, g, plan, probes, settings, tune)
+    _check_plan(y, g, plan, probes, seed, settings, tune)
     classes, codes = np.unique(y, return_inverse=True)
     jobs = dict(cluster=bool(cluster_scorers), seed=seed, settings=settings, tune_groups=g if tune else False)
     with tqdm(
@@ -307,14 +258,19 @@ def cross_validate_layers(
     return LayerCV(rows, oof, plan)
 
 
-def _check_plan(y, g, plan: CVPlan, probes, settings: ProbeSettings, tune: bool) -> None:
-    """KNN needs k training items in every fold; ``--tune`` needs inner folds in every training part."""
-    if "knn" in probes and not tune:
-        k, smallest = settings.knn_k, min(len(train) for train, _ in plan.folds)
-        if k > smallest:
-            raise ConfigError(f"KNN needs {k} neighbours but a training fold has only {smallest} items; add items")
+def _check_plan(y, g, plan: CVPlan, probes, seed: int, settings: ProbeSettings, tune: bool) -> None:
+    """A probe's ``train_bound`` (KNN's k) fits every training fold; ``--tune`` needs inner folds in every
+    training part (and cuts the grid to fit)."""
     if tune:
         check_tunable(y, g, plan.folds)
+        return
+    smallest = min(len(train) for train, _ in plan.folds)
+    for name in probes:
+        bound = probe_spec(name).train_bound
+        if bound and (k := make_probe(name, seed, settings).get_params()[bound]) > smallest:
+            raise ConfigError(
+                f"probe {name}: {bound}={k} needs {k} training items but a training fold has only {smallest}; add items"
+            )
 
 
 def probe_layers(*args, **options) -> list[dict]:

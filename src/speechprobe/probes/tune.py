@@ -2,8 +2,8 @@
 
 For every outer fold, an inner stratified k-fold (grouped by the same groups; ``INNER_FOLDS`` folds, fewer
 when a class has fewer items or groups in that training part) is made on the training part only. The
-grid of :data:`.estimators.TUNE_GRIDS` is scored there by fixed-label macro-F1, the best value (ties:
-the first in the grid) is refitted on the whole training part, and only then is the outer test part
+probe spec's grid (:attr:`.registry.ProbeSpec.grid`) is scored there by fixed-label macro-F1, the best
+value (ties: the first in the grid) is refitted on the whole training part, and only then is the outer test part
 predicted. The outer test items never influence the choice, so the outer score stays an honest estimate.
 """
 
@@ -15,9 +15,10 @@ import numpy as np
 from sklearn.metrics import f1_score, make_scorer
 from sklearn.model_selection import GridSearchCV
 
+from ..config import ProbeSettings
 from ..errors import ConfigError
 from .cv import Fold, groups_per_class, make_cv
-from .estimators import TUNE_GRIDS, ProbeSettings, make_probe
+from .registry import probe_spec
 
 INNER_FOLDS = 3
 
@@ -54,15 +55,16 @@ def tuned_predict(
     settings: ProbeSettings,
 ) -> tuple[np.ndarray, dict]:
     """Predictions for ``X_test`` of probe ``name`` tuned on the training part; and the chosen parameters."""
-    if name not in TUNE_GRIDS:
+    spec = probe_spec(name)
+    if not spec.grid:
         raise ConfigError(f"--tune has no grid for probe {name!r}")
     inner = make_cv(y_train, groups_train, inner_folds_for(y_train, groups_train), seed).folds
-    grid = dict(TUNE_GRIDS[name])
-    if name == "knn":  # k cannot exceed the smallest inner training part
+    grid = {param: list(values) for param, values in spec.grid.items()}
+    if spec.train_bound in grid:  # e.g. k cannot exceed the smallest inner training part
         room = min(len(train) for train, _ in inner)
-        grid["n_neighbors"] = [k for k in grid["n_neighbors"] if k <= room] or [1]
+        grid[spec.train_bound] = [k for k in grid[spec.train_bound] if k <= room] or [1]
     scorer = make_scorer(f1_score, average="macro", labels=classes, zero_division=0)
-    search = GridSearchCV(make_probe(name, seed, settings), grid, scoring=scorer, cv=inner, n_jobs=1, refit=True)
+    search = GridSearchCV(spec.make(seed, settings), grid, scoring=scorer, cv=inner, n_jobs=1, refit=True)
     search.fit(X_train, y_train)
     params = {k: (v.item() if isinstance(v, np.generic) else v) for k, v in search.best_params_.items()}
     return search.predict(X_test), params
