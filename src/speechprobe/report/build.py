@@ -19,7 +19,7 @@ from ..errors import SpeechprobeError
 from ..files import write_text
 from ..rundir import MANIFEST, RESULTS, RUN_FILE, SUMMARY
 from .figures import detail_figures, summary_figures
-from .findings import findings, warnings_for, zeroshot_findings
+from .findings import FINDINGS_TABLE_TEXT, findings, findings_table, warnings_for, zeroshot_findings
 from .headline import headline_table
 from .latex import write_main_table
 from .load import RunData, chance_table, load_run
@@ -140,13 +140,14 @@ def build_report(run_dir: Path, title: str | None = None, progress: bool = False
     figures, fig_problems = detail_figures(data, chance)
     _step(bar, "figures")
     fingerprint_sentences = [s for o in data.outputs if o.analysis == "fingerprints" for s in o.findings]
-    all_findings = findings(data, table, shapes, para)
+    all_findings = findings(data, table, para)
     rep = Report(
         title=title or f"speechprobe report: {run_dir.name}",
         meta=_meta(data),
-        takeaways=what_this_shows(headline, data.primary),
+        takeaways=what_this_shows(headline, data.primary, shapes, data.zeroshot_correlation),
         headline=head,
         fingerprints=finger,
+        finding_tables=[Table("Per model and task", findings_table(data, table, shapes), FINDINGS_TABLE_TEXT)],
         findings=[
             *all_findings[:1],
             *fingerprint_sentences,

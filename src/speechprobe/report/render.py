@@ -45,6 +45,7 @@ class Report:
     headline: Figure | None = None
     fingerprints: Figure | None = None
     findings: list[str] = field(default_factory=list)
+    finding_tables: list[Table] = field(default_factory=list)  # "All findings" in tables (before the sentences)
     warnings: list[str] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
     tables: list[Table] = field(default_factory=list)
@@ -106,8 +107,10 @@ def render_html(rep: Report) -> str:
     body.append(bullet_box("Warnings", rep.warnings, "warn"))
     body.append(bullet_box("Missing or partial data", rep.problems, "missing"))
     body += _summary(rep, numbers)
-    findings = "<ul class='findings'>" + "".join(f"<li>{html.escape(s)}</li>" for s in rep.findings) + "</ul>"
-    body.append(section("All findings", [findings], "findings", count=f"{len(rep.findings)} sentences"))
+    findings = [html_table(t, f"f{k}") for k, t in enumerate(rep.finding_tables)]
+    findings.append("<ul class='findings'>" + "".join(f"<li>{html.escape(s)}</li>" for s in rep.findings) + "</ul>")
+    count = f"{len(rep.finding_tables)} tables, {len(rep.findings)} sentences"
+    body.append(section("All findings", findings, "findings", count=count))
     grouped = _grouped(rep.figures)
     tables = [
         "<p class='note'>Click a column header to sort.</p>",
@@ -159,7 +162,10 @@ def render_markdown(rep: Report, run_dir: Path, escape=lambda s: str(s)) -> str:
         lines += [esc(rep.takeaways[0]), "", *[f"- {esc(s)}" for s in rep.takeaways[1:]], ""]
     if rep.fingerprints is not None:
         lines += figure(rep.fingerprints)
-    lines += ["## Findings", "", *[f"- {esc(s)}" for s in rep.findings], ""]
+    lines += ["## Findings", ""]
+    for t in rep.finding_tables:
+        lines += [f"### {esc(t.title)}", "", esc(t.note), "", md_table(t.frame, t.formats), ""]
+    lines += [*[f"- {esc(s)}" for s in rep.findings], ""]
     grouped = _grouped(rep.figures)
     for name in ("Layer curves", "Heatmaps"):
         if grouped[name]:
