@@ -12,17 +12,23 @@ import matplotlib.image as mpimg
 import numpy as np
 import pandas as pd
 import pytest
+from PIL import Image
 from synthetic_run import MODELS, SMALL, TASKS, make_features, make_manifest, make_results, write_run
 
 from speechprobe.analysis import CHANCE_COLUMNS, PERMUTATION_COLUMNS, analyse_features
 from speechprobe.errors import SpeechprobeError
 from speechprobe.report import MAIN_TABLE_COLUMNS, build_report, load_run
 
-IMG = re.compile(r"<img src='data:image/png;base64,([A-Za-z0-9+/=]+)' alt='([^']*)'>")
+IMG = re.compile(r"<img src='data:image/(?:png|webp);base64,([A-Za-z0-9+/=]+)' alt='([^']*)'>")
+
+
+def _decode(data: bytes) -> np.ndarray:
+    """An embedded PNG or WebP as an RGB array in [0, 1]."""
+    return np.asarray(Image.open(io.BytesIO(data)).convert("RGB"), dtype=float) / 255
 
 
 def _images(page: str) -> list[np.ndarray]:
-    return [mpimg.imread(io.BytesIO(base64.b64decode(data)), format="png") for data, _ in IMG.findall(page)]
+    return [_decode(base64.b64decode(data)) for data, _ in IMG.findall(page)]
 
 
 def _static(page: str) -> int:
@@ -328,14 +334,15 @@ def test_load_run_and_missing_directory(tmp_path: Path, run_dir: Path) -> None:
 
 
 def test_embedded_figures_are_compact_and_look_the_same(tmp_path):
-    """The report embeds figures with a 128-colour palette: smaller, same size, nearly the same colours."""
+    """The report embeds figures as a 128-colour palette in lossless WebP: smaller, same size, nearly the same
+    colours."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     import numpy as np
 
-    from speechprobe.report.page import compact_png
+    from speechprobe.report.page import compact_image
 
     fig, ax = plt.subplots(figsize=(4, 3))
     ax.imshow(np.linspace(0, 1, 400).reshape(20, 20), cmap="viridis")
@@ -343,13 +350,13 @@ def test_embedded_figures_are_compact_and_look_the_same(tmp_path):
     fig.savefig(tmp_path / "f.png", dpi=120)
     plt.close(fig)
     data = (tmp_path / "f.png").read_bytes()
-    small = compact_png(data)
-    before = mpimg.imread(io.BytesIO(data), format="png")[..., :3]
-    after = mpimg.imread(io.BytesIO(small), format="png")[..., :3]
-    assert len(small) < 0.7 * len(data) and before.shape == after.shape
+    small, mime = compact_image(data)
+    before, after = _decode(data), _decode(small)
+    assert mime == "image/webp" and small[8:12] == b"WEBP"  # lossless WebP of the 128-colour palette image
+    assert len(small) < 0.5 * len(data) and before.shape == after.shape
     diff = np.abs(before - after)
     assert np.quantile(diff, 0.99) < 0.06 and diff.mean() < 0.005  # a few anti-aliased edge pixels shift more
-    assert compact_png(b"not a png") == b"not a png"
+    assert compact_image(b"not a png") == (b"not a png", "image/png")
 
 
 def test_the_fold_plan_is_named_with_its_repeats(tmp_path):

@@ -18,6 +18,7 @@ from ..analysis.units import withhold_columns, withhold_shapes
 from ..errors import SpeechprobeError
 from ..files import write_text
 from ..rundir import MANIFEST, RESULTS, RUN_FILE, SUMMARY
+from .analysis_findings import analysis_groups
 from .figures import detail_figures, summary_figures
 from .findings import FINDINGS_TABLE_TEXT, findings, findings_table, warnings_for, zeroshot_findings
 from .headline import headline_table
@@ -139,7 +140,6 @@ def build_report(run_dir: Path, title: str | None = None, progress: bool = False
     head, finger = summary_figures(data, headline)
     figures, fig_problems = detail_figures(data, chance)
     _step(bar, "figures")
-    fingerprint_sentences = [s for o in data.outputs if o.analysis == "fingerprints" for s in o.findings]
     all_findings = findings(data, table, para)
     rep = Report(
         title=title or f"speechprobe report: {run_dir.name}",
@@ -148,13 +148,8 @@ def build_report(run_dir: Path, title: str | None = None, progress: bool = False
         headline=head,
         fingerprints=finger,
         finding_tables=[Table("Per model and task", findings_table(data, table, shapes), FINDINGS_TABLE_TEXT)],
-        findings=[
-            *all_findings[:1],
-            *fingerprint_sentences,
-            *all_findings[1:],
-            *zeroshot_findings(data),
-            *(s for o in data.outputs if o.analysis != "fingerprints" for s in o.findings),
-        ],
+        findings=[*all_findings, *zeroshot_findings(data)],
+        finding_groups=analysis_groups(run_dir, data.outputs, data.baselines),
         warnings=warnings_for(data),
         problems=[*data.problems, *fig_problems],
         tables=detail_tables(data, table, shapes, gains, para, chance),
