@@ -60,8 +60,8 @@ def test_cue_erasure_has_a_short_form_and_every_group_in_its_table(tmp_path):
     (tmp_path / "analysis.json").write_text('{"repeats": 5, "cue_repeats": 1}')
     group = erasure_group(tmp_path, ["mfcc"])
     assert group.sentences == [
-        "emotion in m layer 3 (its best layer, knn Macro-F1 0.70 on the first of 5 repeats): erasing F0 -0.15 "
-        "[-0.22, -0.08]; 2 other group(s) within their 95 % intervals.",
+        "emotion in m layer 3 (its best layer, knn Macro-F1 0.70 on the first of 5 repeats): erasing F0 changes "
+        "Macro-F1 by -0.15 [-0.22, -0.08]; the other 2 group(s) stay within their 95 % intervals.",
         "gender in m layer 1 (its best layer, knn Macro-F1 0.95 on the first of 5 repeats): no cue group of 1 moves "
         "it beyond its 95 % interval.",
     ]

@@ -69,11 +69,12 @@ def erasure_group(run_dir: Path, baselines: list[str]) -> FindingGroup | None:
             sentences.append(f"{head}: no cue group of {len(erased)} moves it beyond its 95 % interval.")
             continue
         named = ", ".join(
-            f"{GROUP_LABELS.get(r.target, r.target)} {r.delta:+.2f} [{r.lo:+.2f}, {r.hi:+.2f}]"
-            for r in moved.itertuples(index=False)
+            f"{GROUP_LABELS.get(r.target, r.target)}{' changes Macro-F1' if k == 0 else ''} by {r.delta:+.2f} "
+            f"[{r.lo:+.2f}, {r.hi:+.2f}]"
+            for k, r in enumerate(moved.itertuples(index=False))
         )
         rest = len(erased) - len(moved)
-        sentences.append(f"{head}: erasing {named}; {rest} other group(s) within their 95 % intervals.")
+        sentences.append(f"{head}: erasing {named}; the other {rest} group(s) stay within their 95 % intervals.")
     table = best[best["target"] != NONE].assign(group=lambda f: f["target"].map(GROUP_LABELS).fillna(f["target"]))
     table = table[["task", "model", "layer", "probe", "group", "macro_f1", "delta", "lo", "hi", "n"]]
     note = (
@@ -99,7 +100,8 @@ def fingerprint_group(run_dir: Path) -> FindingGroup | None:
         "never above chance."
     )
     formats = {c: 2 for c in keep if "depth" in c or c == "peak_share"}
-    return FindingGroup(TITLES["fingerprints"], [], [Table("Depth fingerprints", table[keep], note, formats)])
+    tables = [Table("Depth and peak of every curve", table[keep], note, formats)]
+    return FindingGroup(TITLES["fingerprints"], [], tables)
 
 
 def analysis_groups(run_dir: Path, outputs: list[AnalysisOutput], baselines: list[str]) -> list[FindingGroup]:
