@@ -74,3 +74,10 @@ def test_the_first_screen_holds_at_most_ten_sentences_ordered_by_effect_size():
 
 def test_no_models_no_paragraph():
     assert what_this_shows(pd.DataFrame([_row("emotion", 0.6, 0.02, 0, 0, kind="baseline")]), "knn") == []
+
+
+def test_a_task_without_a_chance_level_is_ranked_last_without_a_normalised_score():
+    head = pd.DataFrame([_row("emotion", 0.8, 0.05, 0.2, 0.05), _row("other", 0.9, 0.05, 0.2, 0.05, chance=np.nan)])
+    _, first, last = what_this_shows(head, "knn")
+    assert first.startswith("Emotion: captured;") and "normalised 0.73 [" in first
+    assert last.startswith("Other: no chance level known;") and "normalised" not in last and "nan" not in last

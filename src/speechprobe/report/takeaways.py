@@ -42,10 +42,10 @@ def task_sentence(rows: pd.DataFrame) -> str:
     then the other models (``rows``: the task's headline rows of models, the best first)."""
     top, *rest = rows.itertuples(index=False)
     where = f"{top.model} layer {top.layer} of 0–{top.num_layers - 1} (depth {top.relative_depth:.2f})"
-    sentence = (
-        f"{task_start(top.task)}: {VERDICT_WORDS[verdict(top)]}; {where}, Macro-F1 {_pm(top.score, top.ci95)}, "
-        f"normalised {top.normalised:.2f}{_interval(top.normalised_lo, top.normalised_hi)} (chance {top.chance:.2f})"
-    )
+    sentence = f"{task_start(top.task)}: {VERDICT_WORDS[verdict(top)]}; {where}, Macro-F1 {_pm(top.score, top.ci95)}"
+    if np.isfinite(top.normalised):
+        span = _interval(top.normalised_lo, top.normalised_hi)
+        sentence += f", normalised {top.normalised:.2f}{span} (chance {top.chance:.2f})"
     if isinstance(top.baseline, str) and np.isfinite(top.gain):
         sentence += f", {_pm(top.gain, top.gain_ci95, '+')} over {top.baseline} ({top.baseline_score:.2f})"
     if rest:
