@@ -51,8 +51,9 @@ def test_egemaps_and_prosody_are_probed_and_the_best_is_named(tones, tiny_whispe
     assert main["best_baseline"].tolist() == [best]
     assert main["gain"].iloc[0] == pytest.approx(main["macro_f1"].iloc[0] - score[best], abs=1e-9)
     report = (out / "report.md").read_text()
-    peak = next(line for line in report.splitlines() if line.startswith("- ") and "peaks at relative depth" in line)
-    assert f"baseline {best} {score[best]:.3f}" in peak and "the best hand-crafted baseline" in peak
+    table = report.split("### Per model and task", 1)[1]  # the findings table: one row per model and task
+    row = next(line for line in table.splitlines() if line.startswith("| tones | tiny-whisper"))
+    assert f"| {best} | {score[best]:.3f} | {main['gain'].iloc[0]:.3f} |" in row
     capsys.readouterr()
     print_best(out)
     assert f"{main['gain'].iloc[0]:+.3f} ({best})" in capsys.readouterr().out

@@ -84,3 +84,37 @@ def test_paired_interval_is_the_corrected_resampled_t():
     expected = 2.7764451 * np.sqrt((1 / 5 + 1 / 4) * diff.var(ddof=1))
     assert paired_interval(diff) == pytest.approx(expected, rel=1e-6)
     assert paired_interval(diff, ratio=0.0) == pytest.approx(2.7764451 * diff.std(ddof=1) / np.sqrt(5), rel=1e-6)
+
+
+def test_the_comparison_summary_names_only_differences_that_hold_largest_first():
+    import numpy as np
+
+    from speechprobe.report.compare import DIFF_COLUMNS, SUMMARY_LINES, Comparison, _summary_lines
+
+    settings = pd.DataFrame({"setting": ["dtype"], "kind": ["compared"], "a": ["float32"], "b": ["bf16"]})
+    rows = [  # task, model, difference, ci95
+        ("emotion", "m", 0.05, 0.02),
+        ("gender", "m", -0.20, 0.05),
+        ("stress", "m", 0.01, 0.04),  # within its interval: counted, not a sentence
+        *((f"t{k}", "m", 0.10 + k / 100, 0.01) for k in range(10)),
+    ]
+    diffs = pd.DataFrame(
+        [
+            {"task": t, "model": m, "run_a": "a", "run_b": "b", "score_a": 0.5, "score_b": 0.5 + d, "layer_a": 1}
+            | {"layer_b": 1, "difference": d, "ci95": c, "interval": "paired folds (corrected t)", "comparable": True}
+            for t, m, d, c in rows
+        ],
+        columns=DIFF_COLUMNS,
+    )
+    lines = _summary_lines(Comparison(["a", "b"], settings), diffs)
+    assert len(lines) == SUMMARY_LINES and lines[:2] == [
+        "2 runs: a, b.",
+        "They differ in dtype (what this comparison is about).",
+    ]
+    assert lines[2].startswith("m on gender: b is lower beyond the 95 % interval (b 0.300, a 0.500; difference -0.200")
+    sizes = [abs(float(line.split("difference ")[1].split(" ")[0])) for line in lines[2:-1]]
+    assert sizes == sorted(sizes, reverse=True) and np.isclose(sizes[-1], 0.14)  # 7 of 12 fit
+    assert lines[-1] == (
+        "1 (model, task) pair(s) show no difference beyond the 95 % interval; 5 more difference(s): see "
+        "'Differences between runs'."
+    )

@@ -12,6 +12,7 @@ import matplotlib.image as mpimg
 import numpy as np
 import pandas as pd
 import pytest
+from PIL import Image
 from synthetic_run import MODELS, SMALL, TASKS, make_features, make_manifest, make_results, write_run
 
 from speechprobe.analysis import CHANCE_COLUMNS, PERMUTATION_COLUMNS, analyse_features
@@ -19,16 +20,30 @@ from speechprobe.errors import SpeechprobeError
 from speechprobe.report import MAIN_TABLE_COLUMNS, build_report, load_run
 
 BOTH = ["selection", "embeddings"]  # the analyses `speechprobe report --permutations N --embeddings` runs
-IMG = re.compile(r"<img src='data:image/png;base64,([A-Za-z0-9+/=]+)' alt='([^']*)'>")
+IMG = re.compile(r"<img src='data:image/(?:png|webp);base64,([A-Za-z0-9+/=]+)' alt='([^']*)'>")
+
+
+def _decode(data: bytes) -> np.ndarray:
+    """An embedded PNG or WebP as an RGB array in [0, 1]."""
+    return np.asarray(Image.open(io.BytesIO(data)).convert("RGB"), dtype=float) / 255
 
 
 def _images(page: str) -> list[np.ndarray]:
-    return [mpimg.imread(io.BytesIO(base64.b64decode(data)), format="png") for data, _ in IMG.findall(page)]
+    return [_decode(base64.b64decode(data)) for data, _ in IMG.findall(page)]
 
 
 def _static(page: str) -> int:
     """Figures drawn as inlined PNGs (the interactive ones are Plotly divs)."""
     return page.count("<figcaption>") - page.count("<figure class='interactive'")
+
+
+def _findings_rows(run_dir: Path, title: str = "Per model and task") -> dict[tuple[str, str], dict[str, str]]:
+    """The findings table of report.md as {(task, model): {column: cell}}."""
+    md = (run_dir / "report.md").read_text().split(f"### {title}\n", 1)[1]
+    lines = md[md.index("\n|") + 1 :].split("\n\n", 1)[0].splitlines()
+    split = [[c.strip().replace("\\", "") for c in line.strip("|").split(" | ")] for line in lines]
+    head = split[0]
+    return {(r[0], r[1]): dict(zip(head, r)) for r in split[2:]}
 
 
 def _loader(features: dict):
@@ -55,18 +70,21 @@ def test_report_from_synthetic_run(built_run: Path) -> None:
     assert page.count("<figure class='interactive'") >= len(TASKS) + 1  # the headline and one curve figure per task
     for img in images:
         assert img.shape[0] > 100 and img.shape[1] > 100 and float(img[..., :3].std()) > 0.01
-    # Findings in plain sentences, from the numbers.
-    assert re.search(
-        r"Emotion peaks at relative depth 0\.50 in whisper-base \(layer 3 of 0–6, \w+; Macro-F1 0\.\d{3} ± 0\.\d{3} "
-        r"\(corrected resampled t over \d+ folds\); "
-        r"baseline librosa 0\.\d{3}; chance 0\.250\)",
-        page,
-    )
+    # Findings as a table (one row per model and task), the main table's numbers.
+    rows = _findings_rows(run_dir)
+    emo = rows[("emotion", "whisper-base")]
+    assert (emo["probe"], emo["layer"], emo["layers"], emo["depth"], emo["n_folds"]) == ("knn", "3", "7", "0.500", "5")
+    main = pd.read_csv(run_dir / "main_table.csv").set_index(["task", "model"]).loc[("emotion", "whisper-base")]
+    assert float(emo["macro_f1"]) == round(main["macro_f1"], 3) and float(emo["ci95"]) == round(main["ci95"], 3)
+    assert (emo["baseline"], emo["chance"]) == ("librosa", "0.250")
+    assert float(emo["gain"]) == round(main["gain"], 3)
     # Shapes are claims with the intervals of their defining differences (corrected resampled t).
-    assert re.search(r"its knn curve is peaked \(best − first \+0\.\d{3} \[\+0\.\d{3}, \+0\.\d{3}\]; best − last", page)
-    assert "curve is dipped (first − worst +0." in page and "(concave, curvature" in page
-    assert "its mlp curve" not in page  # the primary probe (knn) alone defines the best layer
-    assert re.search(r"Gender peaks at relative depth 1\.00 in whisper-tiny", page)
+    shape = "shape (not tested for selection)"
+    assert re.fullmatch(r"peaked \(best − first \+0\.\d{3} \[\+0\.\d{3}, \+0\.\d{3}\]; best − last .*", emo[shape])
+    assert "concave, curvature" in emo[shape]
+    assert rows[("keyword", "whisper-base")][shape].startswith("dipped (first − worst +0.")
+    assert {r["probe"] for r in rows.values()} == {"knn"}  # the primary probe (knn) alone defines the best layer
+    assert rows[("gender", "whisper-tiny")]["depth"] == "1.000"
     assert "In whisper-base, paralinguistic tasks peak at mean relative depth" in page
     assert "Folds for task keyword were not grouped by speaker" in page
     assert page.count("not grouped") == 1  # the manifest's own warning for the same task is not repeated
@@ -123,7 +141,7 @@ def test_main_table_and_markdown(built_run: Path) -> None:
     assert r"\multicolumn{2}{c}{whisper-base}" in tex and "$\\pm$" in tex and r"\textbf{" in tex
     assert tex.count(r" \\") >= len(TASKS) + 2 and "3 (0.50)" in tex
     md = (run_dir / "report.md").read_text()
-    assert md.startswith("# speechprobe report") and "## Findings" in md and "- Emotion peaks at relative depth" in md
+    assert md.startswith("# speechprobe report") and "## Findings" in md and "### Per model and task" in md
     assert "| task | model | probe | layer |" in md
     for ref in re.findall(r"!\[Figure \d+\]\(([^)]+)\)", md):
         assert (run_dir / ref).is_file()
@@ -250,7 +268,7 @@ def test_partial_run_still_renders(tmp_path: Path) -> None:
     assert "task silence has only one class left (&#x27;quiet&#x27;); it cannot be probed" in page
     assert "whisper-base × emotion: layer(s) 5–6 missing of 7 (kmeans, knn, mlp)" in page
     assert "whisper-tiny × keyword: only 4 of 5 folds at 5 layer(s)" in page
-    assert "Emotion peaks at relative depth 0.50 in whisper-base" in page  # relative depth from the manifest
+    assert _findings_rows(run)[("emotion", "whisper-base")]["depth"] == "0.500"  # relative depth from the manifest
     assert len(_images(page)) == _static(page) > 0
     table = pd.read_csv(run / "main_table.csv")
     assert set(table["task"]) == {"emotion", "keyword"}
@@ -293,7 +311,7 @@ def test_broken_run_dirs_render(tmp_path: Path, damage: str) -> None:
     if damage in ("no-results", "garbage", "empty"):
         assert "No probe scores are available" in page
     else:
-        assert "Emotion peaks at relative depth" in page and "<img " in page
+        assert "emotion" in {task for task, _ in _findings_rows(run)} and "<img " in page
     assert len(_images(page)) == _static(page)
 
 
@@ -321,14 +339,15 @@ def test_load_run_and_missing_directory(tmp_path: Path, run_dir: Path) -> None:
 
 
 def test_embedded_figures_are_compact_and_look_the_same(tmp_path):
-    """The report embeds figures with a 128-colour palette: smaller, same size, nearly the same colours."""
+    """The report embeds figures as a 128-colour palette in lossless WebP: smaller, same size, nearly the same
+    colours."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     import numpy as np
 
-    from speechprobe.report.page import compact_png
+    from speechprobe.report.page import compact_image
 
     fig, ax = plt.subplots(figsize=(4, 3))
     ax.imshow(np.linspace(0, 1, 400).reshape(20, 20), cmap="viridis")
@@ -336,13 +355,13 @@ def test_embedded_figures_are_compact_and_look_the_same(tmp_path):
     fig.savefig(tmp_path / "f.png", dpi=120)
     plt.close(fig)
     data = (tmp_path / "f.png").read_bytes()
-    small = compact_png(data)
-    before = mpimg.imread(io.BytesIO(data), format="png")[..., :3]
-    after = mpimg.imread(io.BytesIO(small), format="png")[..., :3]
-    assert len(small) < 0.7 * len(data) and before.shape == after.shape
+    small, mime = compact_image(data)
+    before, after = _decode(data), _decode(small)
+    assert mime == "image/webp" and small[8:12] == b"WEBP"  # lossless WebP of the 128-colour palette image
+    assert len(small) < 0.5 * len(data) and before.shape == after.shape
     diff = np.abs(before - after)
     assert np.quantile(diff, 0.99) < 0.06 and diff.mean() < 0.005  # a few anti-aliased edge pixels shift more
-    assert compact_png(b"not a png") == b"not a png"
+    assert compact_image(b"not a png") == (b"not a png", "image/png")
 
 
 def test_the_fold_plan_is_named_with_its_repeats(tmp_path):

@@ -19,7 +19,7 @@ def stdout() -> Console:
 
 
 def print_takeaways(sentences: list[str], console: Console) -> None:
-    """The "what this shows" paragraph: the lead, then one line per model (as in report.html)."""
+    """The "what this shows" paragraph: the lead, then one line per task by effect size (as in report.html)."""
     if not sentences:
         return
     console.print("\nWhat this shows", style="bold")

@@ -18,8 +18,9 @@ from ..analysis.units import withhold_columns, withhold_shapes
 from ..errors import SpeechprobeError
 from ..files import write_text
 from ..rundir import MANIFEST, RESULTS, RUN_FILE, SUMMARY
+from .analysis_findings import analysis_groups
 from .figures import detail_figures, summary_figures
-from .findings import findings, warnings_for, zeroshot_findings
+from .findings import FINDINGS_TABLE_TEXT, findings, findings_table, warnings_for, zeroshot_findings
 from .headline import headline_table
 from .latex import write_main_table
 from .load import RunData, chance_table, load_run
@@ -139,21 +140,16 @@ def build_report(run_dir: Path, title: str | None = None, progress: bool = False
     head, finger = summary_figures(data, headline)
     figures, fig_problems = detail_figures(data, chance)
     _step(bar, "figures")
-    leading = [s for o in data.outputs if o.summary for s in o.findings]  # e.g. the depth fingerprints
-    all_findings = findings(data, table, shapes, para)
+    all_findings = findings(data, table, para)
     rep = Report(
         title=title or f"speechprobe report: {run_dir.name}",
         meta=_meta(data),
-        takeaways=what_this_shows(headline, data.primary),
+        takeaways=what_this_shows(headline, data.primary, shapes, data.zeroshot_correlation),
         headline=head,
         fingerprints=finger,
-        findings=[
-            *all_findings[:1],
-            *leading,
-            *all_findings[1:],
-            *zeroshot_findings(data),
-            *(s for o in data.outputs if not o.summary for s in o.findings),
-        ],
+        finding_tables=[Table("Per model and task", findings_table(data, table, shapes), FINDINGS_TABLE_TEXT)],
+        findings=[*all_findings, *zeroshot_findings(data)],
+        finding_groups=analysis_groups(run_dir, data.outputs, data.baselines),
         warnings=warnings_for(data),
         problems=[*data.problems, *fig_problems],
         tables=detail_tables(data, table, shapes, gains, para, chance),

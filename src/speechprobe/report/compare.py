@@ -231,23 +231,43 @@ def _named_headline(combined: pd.DataFrame) -> pd.DataFrame:
     return combined.assign(model=combined["run"] + " · " + combined["model"].astype(str)).drop(columns="run")
 
 
+SUMMARY_LINES = 10  # the comparison's summary, at most (its table holds every pair)
+
+
 def _summary_lines(comparison: Comparison, diffs: pd.DataFrame) -> list[str]:
+    """What the runs are and how they differ, then the (model, task) differences that hold beyond their 95 %
+    interval, largest first, and those not compared; the others counted in one sentence (all in the table)."""
     out = [f"{len(comparison.labels)} runs: {', '.join(comparison.labels)}."]
     compared = comparison.settings[comparison.settings["kind"] == "compared"]
     if not compared.empty:
         out.append("They differ in " + ", ".join(compared["setting"]) + " (what this comparison is about).")
+    held, level = [], 0
     for r in diffs.itertuples(index=False):
         scores = f"{r.run_b} {r.score_b:.3f}, {r.run_a} {r.score_a:.3f}"
         if not r.comparable:
             why = "; ".join(comparison.reasons(r.run_a, r.run_b, r.task))
-            out.append(f"{r.model} on {r.task}: {scores}, not compared ({why}).")
-        elif np.isfinite(r.ci95):
-            holds = abs(r.difference) > r.ci95
-            verdict = f"{r.run_b} is {'higher' if r.difference > 0 else 'lower'}" if holds else "no difference"
-            out.append(
-                f"{r.model} on {r.task}: {verdict} beyond the 95 % interval ({scores}; difference "
-                f"{r.difference:+.3f} ± {r.ci95:.3f}, {r.interval})."
+            held.append((np.inf, f"{r.model} on {r.task}: {scores}, not compared ({why})."))
+        elif np.isfinite(r.ci95) and abs(r.difference) > r.ci95:
+            verdict = f"{r.run_b} is {'higher' if r.difference > 0 else 'lower'}"
+            held.append(
+                (
+                    abs(r.difference),
+                    f"{r.model} on {r.task}: {verdict} beyond the 95 % interval ({scores}; difference "
+                    f"{r.difference:+.3f} ± {r.ci95:.3f}, {r.interval}).",
+                )
             )
+        elif np.isfinite(r.ci95):
+            level += 1
+    held.sort(key=lambda h: -h[0])
+    room = SUMMARY_LINES - len(out) - 1
+    out += [line for _, line in held[:room]]
+    rest = len(held) - min(room, len(held))
+    if level or rest:
+        more = f"; {rest} more difference(s)" if rest else ""
+        out.append(
+            f"{level} (model, task) pair(s) show no difference beyond the 95 % interval{more}: see "
+            "'Differences between runs'."
+        )
     return out
 
 

@@ -1,15 +1,15 @@
-"""The report's findings: plain sentences generated from the numbers, each with its uncertainty.
+"""The report's findings, generated from the numbers, each with its uncertainty.
 
-One sentence per (model, task) at the primary probe's best layer (score ± corrected interval, out-of-fold
-score with its bootstrap interval, baseline, chance, the claimed curve shape and the selection-aware test),
-then the best model per task, tasks that nuisance baselines alone largely solve, curve-shape counts,
-paralinguistic against non-paralinguistic depth, zero-shot collapse and correlation; and the warnings.
+A table with one row per (model, task) at the primary probe's best layer (score ± corrected interval,
+out-of-fold score with its bootstrap interval, baseline, chance, the claimed curve shape and the
+selection-aware test; :func:`findings_table`), then short sentences: what the run probed, the best model per
+task, tasks that nuisance baselines alone largely solve, paralinguistic against non-paralinguistic depth,
+zero-shot collapse and correlation; and the warnings.
 """
 
 from __future__ import annotations
 
 import math
-from collections import Counter
 from collections.abc import Mapping
 
 import numpy as np
@@ -20,7 +20,7 @@ from ..analysis.units import plural
 from ..models.registry import nuisance_baselines
 from .load import RunData
 from .paired import paired_difference
-from .text import fmt, pm, signed, task_start
+from .text import fmt, signed, task_start
 
 
 def _perm_verdict(p: float, n: int, alpha: float = 0.05, q: float = float("nan"), n_layers: int = 1) -> str:
@@ -100,22 +100,14 @@ def _n_folds(row: pd.Series) -> str:
     return str(int(n)) if n != "" else "the"
 
 
-def findings(data: RunData, table: pd.DataFrame, shapes: pd.DataFrame, para: pd.DataFrame) -> list[str]:
-    """Plain sentences generated from the numbers."""
+def findings(data: RunData, table: pd.DataFrame, para: pd.DataFrame) -> list[str]:
+    """Plain sentences generated from the numbers, on what :func:`findings_table` does not hold."""
     probed = sorted(set(data.summary.loc[data.summary["layer"].notna(), "model"]))
     if not probed:
         return ["No probe scores are available, so no findings can be stated; see “Missing or partial data”."]
     out = [_overview_sentence(data, probed)]
-    shape_of = shapes.set_index(["model", "task", "probe"]) if not shapes.empty else None
-    for r in table.itertuples(index=False):
-        if pd.isna(r.macro_f1):
-            continue
-        out.append(_peak_sentence(data, r, shape_of))
     out.extend(best_model_findings(data, table))
     out.extend(nuisance_findings(table, nuisance_baselines()))
-    if not shapes.empty:
-        counts = Counter(shapes["shape"])
-        out.append(f"Of {len(shapes)} layer curves, " + ", ".join(f"{n} {k}" for k, n in counts.most_common()) + ".")
     out.extend(_depth_group_findings(para))
     return out
 
@@ -136,57 +128,59 @@ def _overview_sentence(data: RunData, probed: list[str]) -> str:
     )
 
 
-def _oof_phrase(data: RunData, r) -> list[str]:
-    """The out-of-fold score at the chosen layer with the spread of the bootstrap over its unit (or why none)."""
-    facts = best_uncertainty(data.bootstrap, r.model, r.task, r.probe, r.layer)
-    if not np.isfinite(facts["macro_f1_oof"]):
-        return []
-    if facts["note"]:
-        return [
-            f"out-of-fold Macro-F1 {fmt(facts['macro_f1_oof'])} at this layer (no bootstrap: {facts['note']}; "
-            f"the interval is the corrected t over {r.n_folds} folds)"
-        ]
-    spread = r.best_layer_distribution or f"layer {r.layer} in {100 * facts['p_best']:.0f} % of resamples"
-    over = facts["over"] or f"bootstrap over {facts['unit']}s"
-    return [
-        f"spread of the out-of-fold score at this layer {fmt(facts['macro_f1_oof'])} [{fmt(facts['oof_ci_low'])}, "
-        f"{fmt(facts['oof_ci_high'])}] ({over}; probes not refitted); best {r.probe} layer over "
-        f"resamples: {spread}"
-    ]
+FINDINGS_TABLE_TEXT = (
+    "One row per model and task at the primary probe's best layer: Macro-F1 ± 95 % interval (corrected resampled t "
+    "over n_folds folds); out-of-fold Macro-F1 with the spread of a bootstrap over the task's unit (probes not "
+    "refitted) and the best layer over those resamples; the best hand-crafted baseline and the gain over it; chance; "
+    "the claimed curve shape with the intervals of its defining differences (not tested for selection: the best and "
+    "worst layers are read off the scored folds); the selection-aware test against shuffled labels and the layers "
+    "above empirical chance. Sort by any column."
+)
 
 
-def _peak_sentence(data: RunData, r, shape_of: pd.DataFrame | None) -> str:
-    """One headline row as a sentence: its best layer, uncertainty, baseline, chance, curve shape and tests."""
-    over = f" (corrected resampled t over {r.n_folds} folds)" if np.isfinite(r.ci95) else ""
-    parts = [f"layer {r.layer} of 0–{r.num_layers - 1}, {r.probe}; Macro-F1 {pm(r.macro_f1, r.ci95)}{over}"]
-    parts += _oof_phrase(data, r)
-    if pd.notna(r.baseline_macro_f1):
-        parts.append(f"baseline {r.best_baseline} {fmt(r.baseline_macro_f1)}")
-    if pd.notna(r.chance_macro_f1):
-        parts.append(f"chance {fmt(r.chance_macro_f1)}")
-    if r.num_layers > 1:
-        sentence = (
-            f"{task_start(r.task)} peaks at relative depth {r.relative_depth:.2f} in {r.model} ({'; '.join(parts)})."
+def findings_table(data: RunData, table: pd.DataFrame, shapes: pd.DataFrame) -> pd.DataFrame:
+    """The per-(model, task) findings as a table (one number per cell; the main table's numbers)."""
+    shape_of = shapes.set_index(["model", "task", "probe"]) if not shapes.empty else None
+    rows = []
+    for r in table.dropna(subset=["macro_f1"]).itertuples(index=False):
+        facts = best_uncertainty(data.bootstrap, r.model, r.task, r.probe, r.layer)
+        found = shape_of is not None and (r.model, r.task, r.probe) in shape_of.index
+        shape = shape_of.loc[(r.model, r.task, r.probe)] if found else None
+        rows.append(
+            {
+                "task": r.task,
+                "model": r.model,
+                "probe": r.probe,
+                "layer": int(r.layer),
+                "layers": int(r.num_layers),
+                "depth": float(r.relative_depth),
+                "macro_f1": float(r.macro_f1),
+                "ci95": float(r.ci95),
+                "n_folds": int(r.n_folds),
+                "oof": facts["macro_f1_oof"],
+                "oof_low": facts["oof_ci_low"],
+                "oof_high": facts["oof_ci_high"],
+                "best_layer_over_resamples": r.best_layer_distribution or facts["note"] or "",
+                "baseline": r.best_baseline if isinstance(r.best_baseline, str) else "",
+                "baseline_f1": float(r.baseline_macro_f1),
+                "gain": float(r.gain),
+                "chance": float(r.chance_macro_f1),
+                "shape (not tested for selection)": _shape_cell(shape) if shape is not None else "",
+                "test against shuffled labels": "; ".join(_test_phrases(data, r.model, r.task)),
+            }
         )
-    else:
-        sentence = (
-            f"{task_start(r.task)} reaches Macro-F1 {pm(r.macro_f1, r.ci95)} with {r.model} "
-            f"({'; '.join(parts[1:]) or r.probe})."
-        )
-    extra = []
-    if shape_of is not None and (r.model, r.task, r.probe) in shape_of.index:
-        extra.append(_shape_phrase(shape_of.loc[(r.model, r.task, r.probe)], r.probe))
-    if pd.notna(r.gain):
-        verb = "above" if r.gain > 0 else "below" if r.gain < 0 else "level with"
-        extra.append(f"{abs(r.gain):.3f} {verb} the best hand-crafted baseline")
-    tests = _test_phrases(data, r.model, r.task)
-    below = r.macro_f1 - (r.ci95 if np.isfinite(r.ci95) else 0) <= r.chance_macro_f1
-    if pd.notna(r.chance_macro_f1) and below and not tests:  # the permutation test, when run, decides
-        extra.append("not clearly above chance")
-    extra += tests
-    if extra:
-        sentence = sentence[:-1] + "; " + "; ".join(extra) + "."
-    return sentence
+    return pd.DataFrame(rows)
+
+
+def _shape_cell(s: pd.Series) -> str:
+    """A claimed curve shape with the intervals of its defining differences, e.g. "peaked (best − first
+    +0.12 [+0.05, +0.19]; ...; concave, curvature -0.40)"; "undetermined (looks peaked; ...)"."""
+    if s["shape"] == "undetermined":
+        return f"undetermined (looks {s['shape_point']}; {s['evidence']})"
+    extra = [str(s["evidence"])] if s["evidence"] else []
+    if s["concavity"]:
+        extra.append(f"{s['concavity']}, curvature {s['curvature']:+.2f}")
+    return s["shape"] + (f" ({'; '.join(extra)})" if extra else "")
 
 
 def _depth_group_findings(para: pd.DataFrame) -> list[str]:
@@ -238,23 +232,6 @@ def best_model_findings(data: RunData, table: pd.DataFrame) -> list[str]:
                 "no best model is claimed."
             )
     return out
-
-
-def _shape_phrase(s: pd.Series, probe: str) -> str:
-    """The claimed shape of one curve with the intervals of its defining differences."""
-    if s["shape"] == "undetermined" and "too few" in str(s["evidence"]):
-        return f"no shape is claimed for its {probe} curve (looks {s['shape_point']}; {s['evidence']})"
-    if s["shape"] == "undetermined":
-        return (
-            f"the shape of its {probe} curve is undetermined (looks {s['shape_point']}, but not over the "
-            f"95% interval of {s['evidence']})"
-        )
-    return (
-        f"its {probe} curve is {s['shape']}"
-        + (f" ({s['evidence']})" if s["evidence"] else "")
-        + (f" ({s['concavity']}, curvature {s['curvature']:+.2f})" if s["concavity"] else "")
-        + " (shape not tested for selection)"
-    )
 
 
 NUISANCE_SHARE = 0.5  # a nuisance baseline covering at least this share of the best model's lead over chance
@@ -350,4 +327,12 @@ def warnings_for(data: RunData) -> list[str]:
     return list(dict.fromkeys(out))
 
 
-__all__ = ["NUISANCE_SHARE", "findings", "nuisance_findings", "warnings_for", "zeroshot_findings"]
+__all__ = [
+    "FINDINGS_TABLE_TEXT",
+    "NUISANCE_SHARE",
+    "findings",
+    "findings_table",
+    "nuisance_findings",
+    "warnings_for",
+    "zeroshot_findings",
+]

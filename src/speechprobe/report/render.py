@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import interactive
+from .analysis_findings import FindingGroup
 from .page import bullet_box, image_figure, page, section
 from .tables import Table, html_table, md_table
 
@@ -45,6 +46,8 @@ class Report:
     headline: Figure | None = None
     fingerprints: Figure | None = None
     findings: list[str] = field(default_factory=list)
+    finding_tables: list[Table] = field(default_factory=list)  # "All findings" in tables (before the sentences)
+    finding_groups: list[FindingGroup] = field(default_factory=list)  # each analysis's findings, collapsed
     warnings: list[str] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
     tables: list[Table] = field(default_factory=list)
@@ -97,6 +100,14 @@ def _grouped(figures: list[Figure]) -> dict[str, list[Figure]]:
     return out
 
 
+def _sentences(sentences: list[str]) -> str:
+    return "<ul class='findings'>" + "".join(f"<li>{html.escape(s)}</li>" for s in sentences) + "</ul>"
+
+
+def _count(items: list, what: str) -> str:
+    return f"{len(items)} {what}{'' if len(items) == 1 else 's'}" if items else ""
+
+
 def render_html(rep: Report) -> str:
     """The report page: summary first, details collapsed."""
     numbers = _Numbers()
@@ -106,8 +117,14 @@ def render_html(rep: Report) -> str:
     body.append(bullet_box("Warnings", rep.warnings, "warn"))
     body.append(bullet_box("Missing or partial data", rep.problems, "missing"))
     body += _summary(rep, numbers)
-    findings = "<ul class='findings'>" + "".join(f"<li>{html.escape(s)}</li>" for s in rep.findings) + "</ul>"
-    body.append(section("All findings", [findings], "findings", count=f"{len(rep.findings)} sentences"))
+    findings = [html_table(t, f"f{k}") for k, t in enumerate(rep.finding_tables)]
+    findings.append(_sentences(rep.findings))
+    for k, group in enumerate(rep.finding_groups):
+        inner = [_sentences(group.sentences), *(html_table(t, f"g{k}-{j}") for j, t in enumerate(group.tables))]
+        count = ", ".join(c for c in (_count(group.tables, "table"), _count(group.sentences, "sentence")) if c)
+        findings.append(section(group.title, inner, f"findings-{k}", count=count))
+    count = f"{len(rep.finding_tables)} tables, {len(rep.findings)} sentences, {len(rep.finding_groups)} analyses"
+    body.append(section("All findings", findings, "findings", count=count))
     grouped = _grouped(rep.figures)
     tables = [
         "<p class='note'>Click a column header to sort.</p>",
@@ -159,7 +176,14 @@ def render_markdown(rep: Report, run_dir: Path, escape=lambda s: str(s)) -> str:
         lines += [esc(rep.takeaways[0]), "", *[f"- {esc(s)}" for s in rep.takeaways[1:]], ""]
     if rep.fingerprints is not None:
         lines += figure(rep.fingerprints)
-    lines += ["## Findings", "", *[f"- {esc(s)}" for s in rep.findings], ""]
+    lines += ["## Findings", ""]
+    for t in rep.finding_tables:
+        lines += [f"### {esc(t.title)}", "", esc(t.note), "", md_table(t.frame, t.formats), ""]
+    lines += [*[f"- {esc(s)}" for s in rep.findings], ""]
+    for group in rep.finding_groups:
+        lines += [f"### {esc(group.title)}", "", *[f"- {esc(s)}" for s in group.sentences], ""]
+        for t in group.tables:
+            lines += [f"#### {esc(t.title)}", "", esc(t.note), "", md_table(t.frame, t.formats), ""]
     grouped = _grouped(rep.figures)
     for name in ("Layer curves", "Heatmaps"):
         if grouped[name]:

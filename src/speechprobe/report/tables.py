@@ -255,7 +255,7 @@ def _cell(v, decimals: int = 3) -> tuple[str, str, bool]:
     return text, text, False
 
 
-def html_table(t: Table, index: int) -> str:
+def html_table(t: Table, index: int | str) -> str:
     frame = t.frame
     if frame.empty:
         body = "<p class='empty'>No rows.</p>"

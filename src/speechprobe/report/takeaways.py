@@ -1,12 +1,13 @@
-""" "What this shows": the study's pattern in a few plain sentences, for the console and the report's
-first screen.
+""" "What this shows": the study's answers in at most :data:`FIRST_SCREEN` sentences, for the console and the
+report's first screen.
 
-Per model, which tasks it *captures* (above chance by the selection-aware test when
-it ran, else beyond the 95 % interval, and above the best hand-crafted baseline beyond the interval of
-the paired gain), which it reaches only at *baseline level*, and which it *misses* (not above chance),
-each with its best layer's score ± 95 % interval and relative depth. (In the synthetic suite each task
-is one controlled cue, so a task captured is a cue captured.) Every claim is the primary probe's
-and holds under the interval printed beside it (:func:`speechprobe.report.headline.verdict`).
+One sentence per task, ranked by effect size: the best model's chance-normalised score
+``(s − c) / (1 − c)`` (0 = chance, 1 = perfect; :func:`speechprobe.report.headline.normalise`) with its 95 %
+interval. Each names the verdict (:func:`speechprobe.report.headline.verdict`: *captured* = above chance and
+above the best hand-crafted baseline beyond the interval of the paired gain; *baseline level*; *missed*), which
+layer of which model holds it (and at what relative depth), the gain over the best baseline ± its interval,
+and the other models' scores. Then, when the run has them, one sentence on the shape of the layer curves
+(not tested for selection) and one on zero-shot skill against the probes. Every number is the headline's.
 """
 
 from __future__ import annotations
@@ -15,64 +16,105 @@ import numpy as np
 import pandas as pd
 
 from .headline import verdict
+from .text import task_start
+
+FIRST_SCREEN = 10  # sentences at most on the first screen, the lead included
+VERDICT_WORDS = {
+    "captured": "captured",
+    "baseline-level": "only at baseline level",
+    "missed": "missed (not above chance)",
+    "undetermined": "no chance level known",
+}
 
 
-def _pm(r) -> str:
-    ci = f" ± {r.ci95:.2f}" if np.isfinite(r.ci95) else ""
-    return f"{r.score:.2f}{ci}"
+def _pm(score: float, ci: float, sign: str = "") -> str:
+    """``0.81 ± 0.05`` (``sign="+"``: ``+0.21 ± 0.05``); the value alone when the interval is unknown."""
+    value = f"{score:{sign}.2f}"
+    return f"{value} ± {ci:.2f}" if np.isfinite(ci) else value
 
 
-def _item(r, what: str) -> str:
-    depth = f"depth {r.relative_depth:.2f}"
-    if what == "captured":
-        gain = f"{r.gain:+.2f} ± {r.gain_ci95:.2f} over {r.baseline}"
-        return f"{r.task} ({_pm(r)} at {depth}, {gain})"
-    if what == "baseline-level":
-        base = f"; {r.baseline} {r.baseline_score:.2f}" if isinstance(r.baseline, str) else ""
-        return f"{r.task} ({_pm(r)} at {depth}{base})"
-    return f"{r.task} ({_pm(r)}, chance {r.chance:.2f})"
+def _interval(lo: float, hi: float) -> str:
+    return f" [{lo:.2f}, {hi:.2f}]" if np.isfinite(lo) and np.isfinite(hi) else ""
 
 
-def _join(items: list[str]) -> str:
-    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
-
-
-def model_sentence(model: str, rows: pd.DataFrame) -> str:
-    """One sentence: what ``model`` captures, reaches at baseline level and misses, and where in depth."""
-    groups: dict[str, list] = {"captured": [], "baseline-level": [], "missed": [], "undetermined": []}
-    for r in rows.sort_values("normalised", ascending=False).itertuples(index=False):
-        groups[verdict(r)].append(r)
-    parts = []
-    if groups["captured"]:
-        parts.append("captures " + _join([_item(r, "captured") for r in groups["captured"]]))
-    if groups["baseline-level"]:
-        parts.append(
-            "is only at baseline level on " + _join([_item(r, "baseline-level") for r in groups["baseline-level"]])
-        )
-    if groups["missed"]:
-        parts.append("misses " + _join([_item(r, "missed") for r in groups["missed"]]))
-    if groups["undetermined"]:
-        parts.append("has no chance level for " + _join([r.task for r in groups["undetermined"]]))
-    sentence = f"{model} " + "; it ".join(parts)
-    found = groups["captured"] + groups["baseline-level"]
-    if found:
-        depths = [float(r.relative_depth) for r in found]
-        lo, hi = min(depths), max(depths)
-        span = f"at relative depth {lo:.2f}" if np.isclose(lo, hi) else f"between relative depth {lo:.2f} and {hi:.2f}"
-        sentence += f"; what it holds peaks {span}"
+def task_sentence(rows: pd.DataFrame) -> str:
+    """One task: verdict, best model and layer, effect size with its interval, gain over the best baseline,
+    then the other models (``rows``: the task's headline rows of models, the best first)."""
+    top, *rest = rows.itertuples(index=False)
+    where = f"{top.model} layer {top.layer} of 0–{top.num_layers - 1} (depth {top.relative_depth:.2f})"
+    sentence = f"{task_start(top.task)}: {VERDICT_WORDS[verdict(top)]}; {where}, Macro-F1 {_pm(top.score, top.ci95)}"
+    if np.isfinite(top.normalised):
+        span = _interval(top.normalised_lo, top.normalised_hi)
+        sentence += f", normalised {top.normalised:.2f}{span} (chance {top.chance:.2f})"
+    if isinstance(top.baseline, str) and np.isfinite(top.gain):
+        sentence += f", {_pm(top.gain, top.gain_ci95, '+')} over {top.baseline} ({top.baseline_score:.2f})"
+    if rest:
+        sentence += "; " + ", ".join(f"{r.model} {_pm(r.score, r.ci95)} at depth {r.relative_depth:.2f}" for r in rest)
     return sentence + "."
 
 
-def what_this_shows(headline: pd.DataFrame, primary: str) -> list[str]:
-    """The paragraph's sentences: a lead naming the probe and intervals, then one sentence per model."""
+def ranked_tasks(headline: pd.DataFrame) -> list[pd.DataFrame]:
+    """The models' headline rows per task, each task's best model first, tasks by that model's normalised
+    score, highest first (tasks without one last)."""
+    models = headline[headline["kind"] == "model"]
+    groups = [rows.sort_values("normalised", ascending=False) for _, rows in models.groupby("task", sort=True)]
+    return sorted(groups, key=lambda g: -g["normalised"].iloc[0] if np.isfinite(g["normalised"].iloc[0]) else np.inf)
+
+
+def shape_sentence(shapes: pd.DataFrame | None, primary: str, models: set[str]) -> str:
+    """How the models' layer curves (primary probe) bend over depth, as counts of the claimed shapes."""
+    if shapes is None or shapes.empty:
+        return ""
+    own = shapes[(shapes["probe"] == primary) & shapes["model"].isin(models)]
+    own = own[own["shape"] != "too few layers"]
+    if own.empty:
+        return ""
+    counts = own["shape"].value_counts()
+    listed = ", ".join(f"{n} {shape}" for shape, n in counts.items())
+    return f"Over depth, of {len(own)} layer curves of the models: {listed} (shapes not tested for selection)."
+
+
+def zeroshot_sentence(correlation: pd.DataFrame | None) -> str:
+    """Zero-shot skill against the probes' best layers: the pooled Spearman ρ with its bootstrap interval."""
+    if correlation is None or correlation.empty:
+        return ""
+    rows = correlation[(correlation["scope"] == "pooled") & (correlation["method"] == "spearman")]
+    rows = rows[rows["selection"] == "default"]
+    if rows.empty or not np.isfinite(float(rows["r"].iloc[0])):
+        return ""
+    r = rows.iloc[0]
+    return (
+        f"Zero-shot vs representation: chance-normalised zero-shot skill and best-layer probe score correlate with "
+        f"Spearman ρ = {float(r['r']):.2f} [{float(r['ci_low']):.2f}, {float(r['ci_high']):.2f}] over "
+        f"{int(r['n_pairs'])} (model, task) pairs."
+    )
+
+
+def what_this_shows(
+    headline: pd.DataFrame,
+    primary: str,
+    shapes: pd.DataFrame | None = None,
+    zeroshot: pd.DataFrame | None = None,
+) -> list[str]:
+    """The first screen: a lead, the tasks ranked by effect size, the curve shapes and zero-shot; at most
+    :data:`FIRST_SCREEN` sentences (tasks beyond them are named in one closing sentence)."""
     models = headline[headline["kind"] == "model"]
     if models.empty:
         return []
     lead = (  # under the heading "What this shows", so it does not repeat it
-        f"Best layer of the {primary} probe; Macro-F1 ± 95 % interval; 'captures' = above chance and above the "
-        "best hand-crafted baseline beyond their intervals."
+        f"Tasks ranked by effect size: the best model's chance-normalised Macro-F1 (0 = chance, 1 = perfect) "
+        f"[95 % interval], at the best layer of the {primary} probe; Macro-F1 ± 95 % interval; 'captured' = above "
+        "chance and above the best hand-crafted baseline beyond the interval of their paired gain."
     )
-    return [lead, *(model_sentence(m, rows) for m, rows in models.groupby("model", sort=True))]
+    extra = [s for s in (shape_sentence(shapes, primary, set(models["model"])), zeroshot_sentence(zeroshot)) if s]
+    tasks = ranked_tasks(headline)
+    room = FIRST_SCREEN - 1 - len(extra)
+    shown, hidden = (tasks, []) if len(tasks) <= room else (tasks[: room - 1], tasks[room - 1 :])
+    sentences = [lead, *(task_sentence(rows) for rows in shown)]
+    if hidden:
+        names = ", ".join(str(g["task"].iloc[0]) for g in hidden)
+        sentences.append(f"{len(hidden)} more tasks, weaker, are in the findings table: {names}.")
+    return [*sentences, *extra]
 
 
-__all__ = ["model_sentence", "what_this_shows"]
+__all__ = ["FIRST_SCREEN", "ranked_tasks", "shape_sentence", "task_sentence", "what_this_shows", "zeroshot_sentence"]
