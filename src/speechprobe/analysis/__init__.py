@@ -31,7 +31,6 @@ from .plan import analyse_features, execute, plan
 from .plots import (
     plot_best_heatmap,
     plot_embedding,
-    plot_layer_curves,
     plot_layer_heatmaps,
     plot_tsne,
     plot_umap,
@@ -101,7 +100,6 @@ __all__ = [
     "selection_test",
     "plot_best_heatmap",
     "plot_embedding",
-    "plot_layer_curves",
     "plot_layer_heatmaps",
     "plot_tsne",
     "plot_umap",

@@ -232,7 +232,7 @@ def fingerprint_findings(table: pd.DataFrame, probe: str | None) -> list[str]:
 def depth_fingerprints(run_dir: Path, n_boot: int = 1000, seed: int | None = None) -> AnalysisOutput:
     """Fingerprint every curve of a finished run from results.csv and manifest.json; write
     ``fingerprints.csv``, ``figures/fingerprints.png`` and ``analyses/fingerprints.json``."""
-    from .fingerprint_figure import plot_fingerprints
+    from ..figures.fingerprints import plot_fingerprints
 
     started = time.perf_counter()
     run_dir = Path(run_dir)

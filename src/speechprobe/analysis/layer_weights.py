@@ -39,6 +39,7 @@ import torch
 from matplotlib.ticker import MaxNLocator
 
 from ..errors import ConfigError
+from ..figures.base import new_figure, save_figure
 from ..parallel import single_threaded
 from ..probes import macro_f1, make_folds
 from ..probes.cv import Fold
@@ -47,7 +48,6 @@ from .contrast import random_pairs
 from .cues import cue_plan, model_depths, per_model
 from .inputs import read_table
 from .intervals import fold_interval, fold_ratio
-from .plots import _new_figure, save_figure
 from .units import unit_note
 
 ALL_LAYERS_CSV = "all_layers.csv"
@@ -347,7 +347,7 @@ def plot_layer_weights(rows: pd.DataFrame, table: pd.DataFrame, unit: Unit, mode
     if weights.empty:
         return None
     shown = random_pairs([m for m in models if m in set(weights["model"])])
-    fig = _new_figure(2.0 + 1.6 * max(len(shown), 2), 6.4)
+    fig = new_figure(2.0 + 1.6 * max(len(shown), 2), 6.4, layout=None)
     fig.set_layout_engine("constrained")
     top, bottom = fig.subplots(2, 1)
     for i, (model, twin) in enumerate(shown.items()):

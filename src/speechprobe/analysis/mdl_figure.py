@@ -9,9 +9,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .contrast import contrast_note, is_random, model_styles, new_figure, trained_name
+from ..figures.base import contrast_note, is_random, model_styles, new_figure, save_figure, trained_name
 from .inputs import read_manifest
-from .plots import save_figure
 from .primary import primary_probe
 from .summary import layer_rows, read_results, summarize
 

@@ -11,9 +11,8 @@ import numpy as np
 from matplotlib import colormaps
 from matplotlib.axes import Axes
 
+from ..figures.base import contrast_note, is_random, model_styles, new_figure, save_figure, trained_name
 from ..rundir import slug
-from .contrast import contrast_note, is_random, model_styles, new_figure, trained_name
-from .plots import save_figure
 
 MEASURE_LABELS = {"cka": "debiased linear CKA", "mutual_knn": "mutual k-NN overlap"}
 BASELINE_MARKERS = ["o", "s", "^", "D", "v", "P"]

@@ -16,11 +16,9 @@ import pandas as pd
 
 from ..analysis.plots import plot_best_heatmap, plot_layer_heatmaps, plot_zeroshot_scatter
 from ..csvsafe import read_csv
+from ..figures import curves, fingerprints, headline
 from ..rundir import slug
-from . import interactive
-from .headline import NORMALISED_RANGE
 from .load import RunData
-from .paper_figures import plot_headline, plot_task_panels
 from .render import Figure
 
 OTHER_CAPTIONS = {
@@ -44,26 +42,25 @@ FINGERPRINT_CAPTION = (
 )
 
 
-def summary_figures(data: RunData, headline: pd.DataFrame) -> tuple[Figure | None, Figure | None]:
+def summary_figures(data: RunData, head: pd.DataFrame) -> tuple[Figure | None, Figure | None]:
     """The headline heatmap and the depth fingerprints (interactive, with their static PNGs)."""
     fig_dir = data.run_dir / "figures"
-    head = None
-    spec = interactive.headline_figure(headline)
+    lead = None
+    spec = headline.headline_spec(head)
     if spec is not None:
-        png = plot_headline(headline, fig_dir / "headline.png")
-        lo, hi = NORMALISED_RANGE
+        png = headline.draw(spec, fig_dir / "headline.png")
+        lo, hi = headline.NORMALISED_RANGE
         caption = HEADLINE_CAPTION.format(primary=data.primary, lo=lo, hi=hi)
-        head = Figure(caption, "Summary", path=png, spec=spec, key="headline")
+        lead = Figure(caption, "Summary", path=png, spec=headline.plotly(spec), key="headline")
     finger = None
     table = _fingerprints(data.run_dir)
-    if table is not None:
-        spec = interactive.fingerprint_figure(table, data.primary, order=sorted(data.depths))
-        if spec is not None:
-            png = data.run_dir / "figures" / "fingerprints.png"
-            path = png if png.is_file() else None
-            caption = FINGERPRINT_CAPTION.format(primary=data.primary)
-            finger = Figure(caption, "Summary", path=path, spec=spec, key="fingerprints")
-    return head, finger
+    spec = fingerprints.fingerprint_spec(table, data.primary) if table is not None else None
+    plot = fingerprints.plotly(spec, order=sorted(data.depths)) if spec is not None else None
+    if plot is not None:
+        png = fig_dir / "fingerprints.png"  # drawn by the analysis
+        caption = FINGERPRINT_CAPTION.format(primary=data.primary)
+        finger = Figure(caption, "Summary", path=png if png.is_file() else None, spec=plot, key="fingerprints")
+    return lead, finger
 
 
 def _fingerprints(run_dir: Path) -> pd.DataFrame | None:
@@ -77,24 +74,18 @@ def _fingerprints(run_dir: Path) -> pd.DataFrame | None:
 
 
 def curve_figures(data: RunData, chance_line: dict[str, float]) -> list[Figure]:
-    """Per task: the layer curves, interactive (all models, bands of the primary probe) and as a static
-    panel-per-model PNG (bands clipped to [0, 1], relative depth when depths differ, below-chance circled)."""
+    """Per task: the layer curves, interactive (all models, bands of the primary probe), with the static
+    panel-per-model ``figures/layers_<task>.png`` the probe stage drew (drawn here when it is missing)."""
     out = []
-    summary = data.summary
-    rows = summary[summary["metric"] == "macro_f1"]
-    folds = data.fold_plan
-    for task in sorted(rows["task"].unique()):
-        task_rows = rows[rows["task"] == task]
-        chance = chance_line.get(task)
-        spec = interactive.curves_figure(task_rows, data.depths, data.primary, chance, order=sorted(data.depths))
-        drawn = plot_task_panels(
-            task_rows, data.depths, data.primary, data.run_dir / "figures" / f"panels_{slug(task)}.png", chance, task
-        )
-        if spec is None or drawn is None:
+    specs = curves.task_specs(data.summary, data.depths, data.primary, chance_line)
+    for task, png in curves.draw_tasks(data.run_dir, specs, redraw=False).items():
+        spec = specs[task]
+        plot = curves.plotly(spec)
+        if plot is None:  # no model with layers: the baselines' figure
+            out.append(Figure(f"Macro-F1 of the baselines on {task}; dotted: chance.", "Layer curves", path=png))
             continue
-        png, below, relative = drawn
-        caption = curves_caption(task, data.primary, relative, below, folds, png.name)
-        out.append(Figure(caption, "Layer curves", path=png, spec=spec, key=f"curves-{slug(task)}"))
+        caption = curves_caption(task, data.primary, spec.relative, spec.below, data.fold_plan, png.name)
+        out.append(Figure(caption, "Layer curves", path=png, spec=plot, key=f"curves-{slug(task)}"))
     return out
 
 
