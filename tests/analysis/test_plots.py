@@ -79,24 +79,27 @@ def test_layer_curve_spec_values(summary: pd.DataFrame) -> None:
 
 
 def test_heatmaps(summary: pd.DataFrame, tmp_path: Path) -> None:
-    from speechprobe.analysis import plot_best_heatmap, plot_layer_heatmaps
+    from speechprobe.analysis.summary import best_layers
+    from speechprobe.figures.heatmaps import plot_best_heatmap, plot_layer_heatmaps
 
     before = plt.get_fignums()
-    best = plot_best_heatmap(summary, tmp_path / "heatmap_best.png")
+    depth = num_layers(summary)
+    best = plot_best_heatmap(best_layers(summary), depth, tmp_path / "heatmap_best.png")
     assert best == tmp_path / "heatmap_best.png"
     _check_png(best)
     assert best.with_suffix(".svg").stat().st_size > 0
-    layers = plot_layer_heatmaps(summary, tmp_path)
+    layers = plot_layer_heatmaps(layer_rows(summary, "macro_f1"), depth, tmp_path)
     assert [p.name for p in layers] == ["heatmap_layers_wavlm.png", "heatmap_layers_whisper.png"]
     for path in layers:
         _check_png(path)
     empty = summary.iloc[0:0]
-    assert plot_best_heatmap(empty, tmp_path / "none.png") is None and plot_layer_heatmaps(empty, tmp_path) == []
+    assert plot_best_heatmap(best_layers(empty), depth, tmp_path / "none.png") is None
+    assert plot_layer_heatmaps(layer_rows(empty, "macro_f1"), depth, tmp_path) == []
     assert plt.get_fignums() == before
 
 
 def test_tsne_first_best_last(tmp_path: Path) -> None:
-    from speechprobe.analysis import plot_tsne, plot_umap, umap_available
+    from speechprobe.figures.embedding import plot_tsne, plot_umap, umap_available
 
     rng = np.random.default_rng(0)
     labels = np.repeat(["a", "b", "c"], 12)
@@ -128,8 +131,7 @@ def test_tsne_first_best_last(tmp_path: Path) -> None:
 
 
 def test_zeroshot_scatter(summary: pd.DataFrame, tmp_path: Path) -> None:
-    from speechprobe.analysis import plot_zeroshot_scatter
-    from speechprobe.analysis.plots import zeroshot_points
+    from speechprobe.figures.zeroshot_scatter import plot_zeroshot_scatter, zeroshot_points
 
     points = zeroshot_points(summary)
     assert len(points) == 1

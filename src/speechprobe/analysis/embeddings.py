@@ -6,9 +6,9 @@ every table. Writes ``figures/tsne_<model>_<task>.png`` (+ ``.svg``) and ``umap_
 
 from __future__ import annotations
 
+from ..figures.embedding import plot_tsne, plot_umap, umap_available
 from .contract import Analysis, AnalysisResult, AnalysisSettings, Figure, Unit
 from .display import display_labels, display_map
-from .plots import plot_tsne, plot_umap, umap_available
 
 UMAP_MISSING = "UMAP plots skipped: umap-learn is not installed (pip install 'speechprobe[umap]')"
 

@@ -36,7 +36,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
-from matplotlib.ticker import MaxNLocator
 
 from ..errors import ConfigError
 from ..figures.base import new_figure, save_figure
@@ -347,8 +346,9 @@ def plot_layer_weights(rows: pd.DataFrame, table: pd.DataFrame, unit: Unit, mode
     if weights.empty:
         return None
     shown = random_pairs([m for m in models if m in set(weights["model"])])
-    fig = new_figure(2.0 + 1.6 * max(len(shown), 2), 6.4, layout=None)
-    fig.set_layout_engine("constrained")
+    from matplotlib.ticker import MaxNLocator
+
+    fig = new_figure(2.0 + 1.6 * max(len(shown), 2), 6.4)
     top, bottom = fig.subplots(2, 1)
     for i, (model, twin) in enumerate(shown.items()):
         for m, style in ((model, "-"), (twin, "--")):

@@ -389,7 +389,7 @@ def layer_similarity(
     """Compute both measures for a finished run and write ``similarity.csv``, the figures and
     ``analyses/similarity.json`` (see the module docstring); ``load_features(model, hashes) -> (N, L, D)``
     defaults to the run's feature store. Returns what was written."""
-    from .similarity_figures import plot_baselines, plot_between, plot_within
+    from ..figures.similarity import plot_baselines, plot_between, plot_within
 
     started = time.perf_counter()
     run_dir = Path(run_dir)

@@ -14,9 +14,11 @@ from pathlib import Path
 
 import pandas as pd
 
-from ..analysis.plots import plot_best_heatmap, plot_layer_heatmaps, plot_zeroshot_scatter
+from ..analysis.summary import best_layers, layer_rows, num_layers
 from ..csvsafe import read_csv
 from ..figures import curves, fingerprints, headline
+from ..figures.heatmaps import plot_best_heatmap, plot_layer_heatmaps
+from ..figures.zeroshot_scatter import plot_zeroshot_scatter
 from ..rundir import slug
 from .load import RunData
 from .render import Figure
@@ -114,14 +116,15 @@ def detail_figures(data: RunData, chance: pd.DataFrame) -> tuple[list[Figure], l
     chance_line = {r.task: float(r.chance_macro_f1) for r in chance.itertuples() if pd.notna(r.chance_macro_f1)}
     try:
         entries += curve_figures(data, chance_line)
-        png = plot_best_heatmap(summary, fig_dir / "heatmap_best.png", "macro_f1", data.depths, data.primary)
+        best, depth = best_layers(summary, "macro_f1", data.depths), num_layers(summary, data.depths)
+        png = plot_best_heatmap(best, depth, fig_dir / "heatmap_best.png", "macro_f1", data.primary)
         if png:
             caption = (
                 f"Best Macro-F1 per model (rows) and task (columns), at each pair's best layer of the "
                 f"primary probe ({data.primary}); grey: no result."
             )
             entries.append(Figure(caption, "Heatmaps", path=png))
-        for png in plot_layer_heatmaps(summary, fig_dir, "macro_f1", data.depths):
+        for png in plot_layer_heatmaps(layer_rows(summary, "macro_f1"), depth, fig_dir, "macro_f1"):
             model = _name_from(png.stem.removeprefix("heatmap_layers_"), summary["model"])
             caption = f"Macro-F1 of {model} per layer (rows) and task (columns), one panel per probe; grey: no result."
             entries.append(Figure(caption, "Heatmaps", path=png))
