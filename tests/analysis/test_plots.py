@@ -99,7 +99,11 @@ def test_heatmaps(summary: pd.DataFrame, tmp_path: Path) -> None:
 
 
 def test_tsne_first_best_last(tmp_path: Path) -> None:
-    from speechprobe.figures.embedding import plot_tsne, plot_umap, umap_available
+    from functools import partial
+
+    from speechprobe.figures.embedding import plot_embedding, umap_available
+
+    plot_tsne, plot_umap = partial(plot_embedding, method="tsne"), partial(plot_embedding, method="umap")
 
     rng = np.random.default_rng(0)
     labels = np.repeat(["a", "b", "c"], 12)

@@ -73,9 +73,12 @@ def plot_embedding(
 ) -> Path:
     """2-D embedding (``tsne`` or ``umap``) of each chosen layer, one panel per ``layers`` entry
     (e.g. ``{"first": 0, "best": 5, "last": 12}``), points coloured by label; the layers are embedded
-    ``n_jobs`` at a time, in processes (each embedding is seeded and single-threaded: the same points)."""
+    ``n_jobs`` at a time, in processes (each embedding is seeded and single-threaded: the same points).
+    ``umap`` needs umap-learn (ImportError without it)."""
     from matplotlib import colormaps
 
+    if method == "umap" and not umap_available():
+        raise ImportError("UMAP plots need umap-learn: pip install 'speechprobe[umap]'")
     X = np.asarray(features_3d)
     y = np.asarray(labels).astype(str)
     if X.ndim != 3 or len(y) != X.shape[0]:
@@ -104,33 +107,3 @@ def plot_embedding(
     if title:
         fig.suptitle(title)
     return save_figure(fig, Path(out_path))
-
-
-def plot_tsne(
-    features_3d: np.ndarray,
-    labels,
-    layers: dict[str, int],
-    out_path: Path,
-    seed: int = 0,
-    max_points: int = 1500,
-    title: str | None = None,
-    n_jobs: int = 1,
-) -> Path:
-    """t-SNE of each chosen layer (e.g. first, best, last), coloured by label; PNG + SVG."""
-    return plot_embedding(features_3d, labels, layers, out_path, seed, "tsne", max_points, title, n_jobs)
-
-
-def plot_umap(
-    features_3d: np.ndarray,
-    labels,
-    layers: dict[str, int],
-    out_path: Path,
-    seed: int = 0,
-    max_points: int = 1500,
-    title: str | None = None,
-    n_jobs: int = 1,
-) -> Path:
-    """UMAP of each chosen layer; needs ``umap-learn`` (raises ImportError without it)."""
-    if not umap_available():
-        raise ImportError("UMAP plots need umap-learn: pip install 'speechprobe[umap]'")
-    return plot_embedding(features_3d, labels, layers, out_path, seed, "umap", max_points, title, n_jobs)
