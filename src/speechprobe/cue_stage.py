@@ -3,8 +3,8 @@
 After the models, each clip's acoustic cues (:mod:`.models.acoustic_cues`, a registered family) go
 through the pipeline's extraction path like a model (:func:`cue_targets` gives it the engine) into the
 content-keyed feature store, but are recorded under manifest.json ``targets``: the cue analyses'
-targets, never probed as a model. When the run has the ``prosody``
-baseline (the same recipe and revision), its stored items are copied rather than computed again.
+targets, never probed as a model. When the run has the ``prosody`` baseline (the same recipe and
+revision), its stored items are copied rather than computed again.
 After the probes, the cue analyses (:mod:`.analysis.cue_analyses`: cue probes, erasure, the
 all-layers reference) run on the stored features, before the layer analyses (the depth fingerprints
 read cues.csv).
