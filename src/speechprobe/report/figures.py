@@ -2,7 +2,9 @@
 (layer curves per task, heatmaps, zero-shot scatter, the analyses' and embeddings' PNGs), each with its caption.
 
 A figure the report can draw interactively carries its Plotly specification (hover: exact values, CI, n;
-legend: toggle models and probes) and a static PNG for papers and report.md; the others are PNGs. Only
+legend: toggle models and probes) and the path of its static PNG for papers and report.md (both from one
+module of :mod:`speechprobe.figures`; the layer curves' PNG is the probe stage's, drawn here only when
+missing); the page carries it once, as the specification. The others are PNGs. Only
 figures of this run are shown: those drawn here, those its analyses recorded (analysis.json,
 ``analyses/*.json``) and those other stages listed (manifest.json); ``figures/`` is never globbed.
 """
