@@ -1,4 +1,4 @@
-"""Trained against random-init: pairing and run facts shared by the layer analyses (how a model is drawn:
+"""Trained against random-init: run facts shared by the layer analyses (how twins are paired and drawn:
 :mod:`speechprobe.figures.base`).
 
 Random-init models are named ``<model>+random`` (``--random-init`` randomises every model of a run;
@@ -13,25 +13,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 from pathlib import Path
 
-from ..figures.base import is_random, trained_name
-from ..models.base import RANDOM_SUFFIX
+from ..figures.base import is_random as is_random  # re-exported: the layer analyses ask here
+from ..figures.base import trained_name as trained_name
 from .outputs import FigureNote
-
-
-def random_pairs(models: Iterable[str]) -> dict[str, str | None]:
-    """Each model to show -> its ``+random`` twin when the run has it (else None), in the given order.
-
-    For figures that place a twin beside its trained model (a panel or bar next to it); a random model
-    without its trained twin is shown on its own (mapped to None).
-    """
-    models = list(dict.fromkeys(str(m) for m in models))
-    names = set(models)
-    out: dict[str, str | None] = {}
-    for m in models:
-        if is_random(m) and trained_name(m) in names:
-            continue
-        out[m] = m + RANDOM_SUFFIX if m + RANDOM_SUFFIX in names else None
-    return out
 
 
 def run_seed(manifest: dict, seed: int | None = None) -> int:

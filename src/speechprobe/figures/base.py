@@ -74,6 +74,22 @@ def model_styles(models: Iterable[str]) -> dict[str, Style]:
     return {m: Style(colour[trained_name(m)], is_random(m)) for m in models}
 
 
+def random_pairs(models: Iterable[str]) -> dict[str, str | None]:
+    """Each model to show -> its ``+random`` twin when the run has it (else None), in the given order.
+
+    For figures that place a twin beside its trained model (a panel or bar next to it); a random model
+    without its trained twin is shown on its own (mapped to None).
+    """
+    models = list(dict.fromkeys(str(m) for m in models))
+    names = set(models)
+    out: dict[str, str | None] = {}
+    for m in models:
+        if is_random(m) and trained_name(m) in names:
+            continue
+        out[m] = m + RANDOM_SUFFIX if m + RANDOM_SUFFIX in names else None
+    return out
+
+
 def contrast_note(models: Iterable[str]) -> str:
     """A caption sentence on how random-init models are drawn ('' when the run has none)."""
     models = list(models)
