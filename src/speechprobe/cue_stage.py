@@ -1,9 +1,10 @@
 """The cue analyses' two places in the pipeline (beside :mod:`.pipeline`, which calls them).
 
-After the models, each clip's acoustic cues (:mod:`.models.acoustic_cues`) are extracted once and
-stored in the content-keyed feature store like a model's features, but recorded under manifest.json
-``targets``: the cue analyses' targets, never probed as a model. When the run has the ``prosody``
-baseline (the same recipe and revision), its stored items are copied rather than computed again.
+After the models, each clip's acoustic cues (:mod:`.models.acoustic_cues`, a registered family) go
+through the pipeline's extraction path like a model (:func:`cue_targets` gives it the engine) into the
+content-keyed feature store, but are recorded under manifest.json ``targets``: the cue analyses'
+targets, never probed as a model. When the run has the ``prosody`` baseline (the same recipe and
+revision), its stored items are copied rather than computed again.
 After the probes, the cue probes and erasure (registered analyses, :mod:`.analysis.cues`,
 :mod:`.analysis.erasure`) read them from the store (:func:`cue_options` names their space).
 """
@@ -15,9 +16,7 @@ import logging
 import time
 
 from .config import RunConfig
-from .errors import SpeechprobeError
 from .features.engine import LocalEngine
-from .features.extract import extract
 from .features.store import FeatureSpace, FeatureStore
 from .models.acoustic_cues import NAME, PROSODY
 from .models.registry import load_model
@@ -38,31 +37,27 @@ def record_extraction(extraction: dict, key: str, report, t0: float, budget: flo
     }
 
 
-def extract_cues(cfg: RunConfig, records, state, store: FeatureStore) -> None:
-    """Each clip of every task record (``.task``, ``.source``, ``.clips``) into the cues' feature space;
-    ``state.targets`` gets the space, ``state.extraction`` the counts. Local and CPU-only (no Ray actor).
-    Nothing unless ``cfg`` runs cue probes or erasure."""
-    if not (cfg.cue_probes or cfg.erasure):
-        return
+def wants_cues(cfg: RunConfig) -> bool:
+    """Whether ``cfg`` runs an analysis that needs each clip's acoustic cues (cue probes or erasure)."""
+    return bool(cfg.cue_probes or cfg.erasure)
+
+
+def cue_targets(cfg: RunConfig, state, store: FeatureStore) -> list[tuple[LocalEngine, dict, FeatureSpace | None]]:
+    """The acoustic cues as an extraction target when ``cfg`` wants them (:func:`wants_cues`), local and CPU-only
+    (no Ray actor): its engine, its record in ``state.targets``, and the ``prosody`` baseline's space when that
+    holds the same vectors (same revision)."""
+    if not wants_cues(cfg):
+        return []
     engine = LocalEngine(load_model(NAME))
-    info = {**dataclasses.asdict(engine.info), "options": engine.options()}
-    space = store.space(NAME, info["revision"], {**info["options"], "pooling": cfg.pooling})
-    state.targets[NAME] = {**info, "space": space.root.name}
-    twin = state.models.get(PROSODY)  # the prosody baseline: the same vector when its revision is the same
-    twin = FeatureSpace(store.root / twin["space"], {}) if twin and twin["revision"] == info["revision"] else None
-    for rec in records:
-        t0, key = time.perf_counter(), f"{NAME}/{rec.task.name}"
-        if twin is not None:
-            copy_items(twin, space, [c.content_hash for c in rec.clips])
-        report = extract(engine, rec.source, space, cfg.pooling, cfg.batch_seconds, cfg.progress, key)
-        record_extraction(state.extraction, key, report, t0, cfg.batch_seconds)
-        if [c.content_hash for c in rec.clips] != [c.content_hash for c in report.clips]:
-            raise SpeechprobeError(f"task {rec.task.name}: the source changed between models; rerun")
+    info = state.targets[engine.name] = {**dataclasses.asdict(engine.info), "options": engine.options()}
+    twin = state.models.get(PROSODY)
+    same = twin and twin["revision"] == info["revision"]
+    return [(engine, info, FeatureSpace(store.root / twin["space"], {}) if same else None)]
 
 
-def copy_items(source: FeatureSpace, target: FeatureSpace, hashes: list[str]) -> None:
-    """Items of ``hashes`` that ``source`` holds and ``target`` lacks, copied (verified) into ``target``."""
-    for h in dict.fromkeys(hashes):
+def copy_items(source: FeatureSpace | None, target: FeatureSpace, hashes: list[str]) -> None:
+    """Items of ``hashes`` that ``source`` (if any) holds and ``target`` lacks, copied (verified) into ``target``."""
+    for h in dict.fromkeys(hashes if source is not None else []):
         if not target.has(h) and source.has(h):
             target.put(h, source.get(h))
 

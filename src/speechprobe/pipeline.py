@@ -25,7 +25,7 @@ from .cache import cache_root, using_cache
 from .clip_checks import check_folds, finish_task
 from .config import RunConfig
 from .csvsafe import read_csv
-from .cue_stage import CUE_OPTIONS, cue_options, extract_cues, record_extraction
+from .cue_stage import CUE_OPTIONS, copy_items, cue_options, cue_targets, record_extraction, wants_cues
 from .data.resolve import open_task
 from .data.source import ClipSource, Skip, count_kinds
 from .data.tasks import Task
@@ -168,8 +168,7 @@ def _extract(cfg: RunConfig, existing: str) -> tuple[dict[str, list[ClipMeta]], 
         mark = wlog.mark()
         records = _open_tasks(cfg, root)
         state = RunState()
-        min_seconds = _extract_models(cfg, records, state, store := FeatureStore(root / "features"))
-        extract_cues(cfg, records, state, store)  # the cue analyses' targets, when cfg asks for them
+        min_seconds = _extract_models(cfg, records, state, FeatureStore(root / "features"))
         if outcome == "resumed":
             reused = sum(e["reused"] for e in state.extraction.values())
             total = reused + sum(e["computed"] for e in state.extraction.values())
@@ -190,7 +189,7 @@ def _extract(cfg: RunConfig, existing: str) -> tuple[dict[str, list[ClipMeta]], 
 
 
 def _extract_models(cfg: RunConfig, records: list[TaskRecord], state: RunState, store: FeatureStore) -> float:
-    """Extract each model over every task; returns the shortest clip every model can take (seconds)."""
+    """Extract each model, then the analysis targets, over every task; the shortest clip every model takes (s)."""
     budget = cfg.batch_seconds
     min_seconds = 0.0
     for name in _model_list(cfg):
@@ -210,27 +209,31 @@ def _extract_models(cfg: RunConfig, records: list[TaskRecord], state: RunState, 
         state.models[engine.name] = {**dataclasses.asdict(engine.info), "options": options}
         # A clip shorter than half of one output frame gives the model no real frame to pool.
         min_seconds = max(min_seconds, 0.5 / float(engine.info.frame_rate))
-        space = _space(store, engine.name, state.models[engine.name], cfg.pooling)
-        state.models[engine.name]["space"] = space.root.name
-        for rec in records:
-            t0 = time.perf_counter()
-            report = extract(
-                engine, rec.source, space, cfg.pooling, budget, cfg.progress, f"{engine.name}/{rec.task.name}"
-            )
-            record_extraction(state.extraction, f"{engine.name}/{rec.task.name}", report, t0, budget)
-            pairs = len(_model_list(cfg)) * len(records)
-            saved("extract", f"the features of {len(state.extraction)} of {pairs} (model, task) pairs")
-            if report.truncated:
-                state.truncated[f"{engine.name}/{rec.task.name}"] = report.truncated
-            if not rec.clips:
-                rec.clips = report.clips
-            elif [c.content_hash for c in rec.clips] != [c.content_hash for c in report.clips]:
-                raise SpeechprobeError(f"task {rec.task.name}: the source changed between models; rerun")
-        if space.repaired:
-            state.store[engine.name] = dict(space.repaired)
-        engine.close()  # stops a Ray engine's actors (frees their GPUs for the next model)
+        _extract_tasks(cfg, engine, state.models[engine.name], records, state, store)
         del engine
+    for engine, entry, twin in cue_targets(cfg, state, store):  # the cue analyses' targets, never probed
+        _extract_tasks(cfg, engine, entry, records, state, store, twin)
     return min_seconds
+
+
+def _extract_tasks(cfg, engine, entry, records, state, store, twin=None) -> None:
+    """A model or target (``entry``: its manifest record) over every task; items that ``twin`` holds are copied."""
+    entry["space"] = (space := _space(store, engine.name, entry, cfg.pooling)).root.name
+    units = (len(_model_list(cfg)) + wants_cues(cfg)) * len(records)
+    for rec in records:
+        t0, key = time.perf_counter(), f"{engine.name}/{rec.task.name}"
+        copy_items(twin, space, [c.content_hash for c in rec.clips])
+        report = extract(engine, rec.source, space, cfg.pooling, cfg.batch_seconds, cfg.progress, key)
+        record_extraction(state.extraction, key, report, t0, cfg.batch_seconds)
+        saved("extract", f"the features of {len(state.extraction)} of {units} (model, task) pairs")
+        if report.truncated:
+            state.truncated[key] = report.truncated
+        rec.clips = rec.clips or report.clips
+        if [c.content_hash for c in rec.clips] != [c.content_hash for c in report.clips]:
+            raise SpeechprobeError(f"task {rec.task.name}: the source changed between models; rerun")
+    if space.repaired:
+        state.store[engine.name] = dict(space.repaired)
+    engine.close()  # stops a Ray engine's actors (frees their GPUs for the next model)
 
 
 def load_extracted(run_dir: Path) -> tuple[RunConfig, dict[str, list[ClipMeta]], RunState]:
@@ -360,8 +363,9 @@ def write_outputs(
 ) -> None:
     """results.csv (this stage's rows replaced, zero-shot rows kept), summary.csv, bootstrap.csv, figures/ and
     manifest.json."""
-    from .analysis import chance_levels, plot_layer_curves, summarize
+    from .analysis import chance_levels, primary_probe, summarize
     from .analysis.bootstrap import bootstrap_run
+    from .figures import curves
     from .probes import probe_params, probe_spec
 
     run_dir = RunDir(cfg.out)
@@ -378,7 +382,10 @@ def write_outputs(
     boot = {"n_boot": cfg.bootstrap, "seconds": round(time.perf_counter() - t0, 3), "seed": cfg.seed}
     bar.update()
     chance = {task: chance_levels([c.label for c in clips]) for task, clips in clips_by_task.items()}
-    figures = plot_layer_curves(summary, cfg.out / "figures", chance={t: c["macro_f1"] for t, c in chance.items()})
+    primary = primary_probe(cfg.to_json(), summary.loc[summary["layer"].notna(), "probe"])
+    depth = {m: int(info["num_layers"]) for m, info in state.models.items()}  # the report draws them interactively
+    specs = curves.task_specs(summary, depth, primary, {t: c["macro_f1"] for t, c in chance.items()})
+    figures = list(curves.draw_tasks(cfg.out, specs).values())
     bar.update()
     bar.close()
     notes = [dataclasses.asdict(s) for s in state.notes]

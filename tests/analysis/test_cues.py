@@ -6,9 +6,9 @@ import pytest
 from cue_data import cue_world, loader, with_random_twin, write_cue_run
 
 from speechprobe.analysis import analyse, analyse_features, cues
-from speechprobe.analysis.contrast import random_pairs
 from speechprobe.analysis.cues import CUE_COLUMNS, TARGETS, _r2_pearson, cue_summary, cue_targets, probe_cues
 from speechprobe.errors import SpeechprobeError
+from speechprobe.figures.base import random_pairs
 from speechprobe.models.acoustic_cues import CUES
 from speechprobe.probes import make_folds
 from speechprobe.report import build_report

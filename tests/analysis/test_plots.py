@@ -1,4 +1,4 @@
-"""Layer-curve figures: names, content, atomic writes, no leaked figures."""
+"""Figures: layer curves (spec values, one file per task, no leaked figures), heatmaps, embeddings, zero-shot."""
 
 from __future__ import annotations
 
@@ -13,11 +13,10 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import pytest
-from matplotlib.figure import Figure
 
-from speechprobe.analysis import plot_layer_curves, summarize
-from speechprobe.analysis.plots import _draw_task
+from speechprobe.analysis import summarize
 from speechprobe.analysis.summary import layer_rows, num_layers
+from speechprobe.figures import curves
 from speechprobe.rundir import slug
 
 
@@ -45,80 +44,66 @@ def _check_png(path: Path) -> None:
     assert float(img[..., :3].std()) > 0.01  # not a single flat colour
 
 
-def test_plot_layer_curves_writes_pngs(summary: pd.DataFrame, tmp_path: Path) -> None:
+def test_layer_curves_write_one_png_per_task(summary: pd.DataFrame, tmp_path: Path) -> None:
     before = plt.get_fignums()
-    out = tmp_path / "figures"
-    paths = plot_layer_curves(summary, out, chance={"emotion": 0.25, "org/gender": 0.5})
+    specs = curves.task_specs(summary, num_layers(summary).to_dict(), "knn", {"emotion": 0.25, "org/gender": 0.5})
+    paths = list(curves.draw_tasks(tmp_path, specs).values())
     assert [p.name for p in paths] == ["layers_accent.png", "layers_emotion.png", f"layers_{slug('org/gender')}.png"]
     for path in paths:
         _check_png(path)
         assert path.with_suffix(".svg").stat().st_size > 0
-    assert sorted(p.suffix for p in out.iterdir()) == [".png"] * 3 + [".svg"] * 3
+    assert sorted(p.suffix for p in (tmp_path / "figures").iterdir()) == [".png"] * 3 + [".svg"] * 3
     assert plt.get_fignums() == before
+    assert specs["accent"].multi == [] and list(specs["accent"].baselines["model"]) == ["mfcc"]  # baselines only
+    (tmp_path / "figures" / "layers_emotion.png").write_bytes(b"kept")
+    assert curves.draw_tasks(tmp_path, specs, redraw=False)["emotion"].read_bytes() == b"kept"
 
 
-def test_plot_layer_curves_relative_depth_and_other_metric(summary: pd.DataFrame, tmp_path: Path) -> None:
-    paths = plot_layer_curves(summary, tmp_path, relative_depth=True)
-    assert len(paths) == 3
-    _check_png(paths[1])
-    nmi = plot_layer_curves(summary, tmp_path / "nmi", metric="nmi")
-    assert [p.name for p in nmi] == ["layers_emotion.png"]
-    _check_png(nmi[0])
-    assert plot_layer_curves(summary, tmp_path / "none", metric="accuracy") == []
-
-
-def test_draw_task_lines(summary: pd.DataFrame) -> None:
+def test_layer_curve_spec_values(summary: pd.DataFrame) -> None:
     rows = layer_rows(summary, "macro_f1")
-    task_rows = rows[rows["task"] == "emotion"]
-    ax = Figure().subplots()
-    colours = {m: (0.0, 0.0, 0.0) for m in rows["model"].unique()}
-    _draw_task(ax, task_rows, num_layers(summary), colours, ["knn", "linear"], relative_depth=True)
-    lines = {line.get_label(): line for line in ax.get_lines()}
-    curves = {"whisper (knn)", "whisper (linear)", "wavlm (knn)", "wavlm (linear)"}
-    assert curves <= set(lines)
-    baselines = sorted(label.split(" ")[0] for label in set(lines) - curves)
-    assert baselines == ["librosa", "mfcc"]  # one horizontal line per baseline, at its best probe
-    for name in ("whisper (knn)", "wavlm (linear)"):
-        x = lines[name].get_xdata()
-        assert x[0] == 0.0 and x[-1] == 1.0
-    assert len(lines["wavlm (knn)"].get_xdata()) == 9
-    mfcc = task_rows[task_rows["model"] == "mfcc"]["mean"].max()
-    [mfcc_line] = [line for label, line in lines.items() if label.startswith("mfcc")]
-    assert mfcc_line.get_ydata()[0] == pytest.approx(mfcc)
-
-
-def test_layer_curves_prefix_and_depths(summary: pd.DataFrame, tmp_path: Path) -> None:
-    paths = plot_layer_curves(summary, tmp_path, relative_depth=True, prefix="layers_rel", depths={"whisper": 9})
-    expected = ["layers_rel_accent.png", "layers_rel_emotion.png", f"layers_rel_{slug('org/gender')}.png"]
-    assert [p.name for p in paths] == expected
-    rows = layer_rows(summary, "macro_f1")
-    ax = Figure().subplots()
-    colours = {m: (0.0, 0.0, 0.0) for m in rows["model"].unique()}
-    depth = num_layers(summary, {"whisper": 9})
-    _draw_task(ax, rows[rows["task"] == "emotion"], depth, colours, ["knn", "linear"], relative_depth=True)
-    whisper = next(line for line in ax.get_lines() if line.get_label() == "whisper (knn)")
-    assert whisper.get_xdata()[-1] == pytest.approx(4 / 8)  # layers 0-4 of 9: the curve stops half way
+    emotion = rows[rows["task"] == "emotion"]
+    spec = curves.curve_spec(emotion, {"whisper": 5, "wavlm": 9}, "knn", chance=0.5)
+    assert spec.multi == ["wavlm", "whisper"] and spec.relative  # 5 and 9 layers: relative depth
+    knn = spec.curves[(spec.curves["model"] == "whisper") & (spec.curves["probe"] == "knn")]
+    assert list(knn["x"]) == [0.0, 0.25, 0.5, 0.75, 1.0] and knn["primary"].all()
+    source = emotion[(emotion["model"] == "whisper") & (emotion["probe"] == "knn")].sort_values("layer")
+    assert np.allclose(knn["mean"], source["mean"]) and (knn["lo"] >= 0).all() and (knn["hi"] <= 1).all()
+    low = spec.curves[spec.curves["primary"] & (spec.curves["mean"] < 0.5)]
+    assert len(low) and spec.below == [f"{m} layer {layer}" for m, layer in zip(low["model"], low["layer"])]
+    assert not spec.curves.loc[~spec.curves["primary"], "below"].any()  # only the primary probe is marked
+    base = emotion[(emotion["model"].isin(["mfcc", "librosa"])) & (emotion["probe"] == "knn")]
+    assert list(spec.baselines["model"]) == list(base.sort_values("mean", ascending=False)["model"])
+    same = curves.curve_spec(emotion, {"whisper": 9, "wavlm": 9}, "knn")
+    assert not same.relative and same.chance is None and not same.curves["below"].any()
+    assert len(same.curves[(same.curves["model"] == "whisper") & (same.curves["probe"] == "knn")]) == 5  # of 9
 
 
 def test_heatmaps(summary: pd.DataFrame, tmp_path: Path) -> None:
-    from speechprobe.analysis import plot_best_heatmap, plot_layer_heatmaps
+    from speechprobe.analysis.summary import best_layers
+    from speechprobe.figures.heatmaps import plot_best_heatmap, plot_layer_heatmaps
 
     before = plt.get_fignums()
-    best = plot_best_heatmap(summary, tmp_path / "heatmap_best.png")
+    depth = num_layers(summary)
+    best = plot_best_heatmap(best_layers(summary), depth, tmp_path / "heatmap_best.png")
     assert best == tmp_path / "heatmap_best.png"
     _check_png(best)
     assert best.with_suffix(".svg").stat().st_size > 0
-    layers = plot_layer_heatmaps(summary, tmp_path)
+    layers = plot_layer_heatmaps(layer_rows(summary, "macro_f1"), depth, tmp_path)
     assert [p.name for p in layers] == ["heatmap_layers_wavlm.png", "heatmap_layers_whisper.png"]
     for path in layers:
         _check_png(path)
     empty = summary.iloc[0:0]
-    assert plot_best_heatmap(empty, tmp_path / "none.png") is None and plot_layer_heatmaps(empty, tmp_path) == []
+    assert plot_best_heatmap(best_layers(empty), depth, tmp_path / "none.png") is None
+    assert plot_layer_heatmaps(layer_rows(empty, "macro_f1"), depth, tmp_path) == []
     assert plt.get_fignums() == before
 
 
 def test_tsne_first_best_last(tmp_path: Path) -> None:
-    from speechprobe.analysis import plot_tsne, plot_umap, umap_available
+    from functools import partial
+
+    from speechprobe.figures.embedding import plot_embedding, umap_available
+
+    plot_tsne, plot_umap = partial(plot_embedding, method="tsne"), partial(plot_embedding, method="umap")
 
     rng = np.random.default_rng(0)
     labels = np.repeat(["a", "b", "c"], 12)
@@ -150,8 +135,7 @@ def test_tsne_first_best_last(tmp_path: Path) -> None:
 
 
 def test_zeroshot_scatter(summary: pd.DataFrame, tmp_path: Path) -> None:
-    from speechprobe.analysis import plot_zeroshot_scatter
-    from speechprobe.analysis.plots import zeroshot_points
+    from speechprobe.figures.zeroshot_scatter import plot_zeroshot_scatter, zeroshot_points
 
     points = zeroshot_points(summary)
     assert len(points) == 1

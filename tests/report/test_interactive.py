@@ -12,6 +12,7 @@ import pytest
 
 from speechprobe.analysis.curves import baseline_gain
 from speechprobe.analysis.summary import num_layers
+from speechprobe.figures import curves, fingerprints, headline
 from speechprobe.report import chance_table, interactive, load_run
 from speechprobe.report.headline import headline_table
 
@@ -27,7 +28,7 @@ def test_headline_figure_carries_every_cell_with_its_hover(loaded):
     data, chance = loaded
     gains = baseline_gain(data.summary, data.baselines, "macro_f1", data.results, data.depths, data.primary)
     head = headline_table(data.summary, gains, chance, data.primary, data.baselines, data.depths)
-    spec = interactive.headline_figure(head)
+    spec = headline.plotly(headline.headline_spec(head))
     trace = spec["data"][0]
     assert trace["x"] == ["emotion", "gender", "keyword"]
     assert trace["y"][:2] == ["whisper-base", "whisper-tiny"] and trace["y"][-1] == "mfcc (baseline)"
@@ -46,7 +47,7 @@ def test_curves_figure_clips_bands_marks_below_chance_and_labels_secondary_probe
     rows.loc[(rows["model"] == "whisper-tiny") & (rows["layer"] == 0) & (rows["probe"] == "knn"), "mean"] = 0.1
     rows.loc[rows["model"] == "whisper-base", "ci95"] = 0.9  # a band that would leave [0, 1]
     depth = num_layers(data.summary, data.depths).to_dict()
-    spec = interactive.curves_figure(rows, depth, "knn", chance["emotion"])
+    spec = curves.plotly(curves.curve_spec(rows, depth, "knn", chance["emotion"]))
     names = [t["name"] for t in spec["data"]]
     assert "mlp (secondary)" in names and "knn" in names
     band = next(t for t in spec["data"] if t.get("fill") == "toself" and t["legendgroup"] == "whisper-base")
@@ -101,7 +102,7 @@ def test_fingerprint_figure_places_every_model_and_task(loaded):
             for t, d90 in (("x", 1), ("y", -1))
         ]
     )
-    spec = interactive.fingerprint_figure(table, "knn")
+    spec = fingerprints.plotly(fingerprints.fingerprint_spec(table, "knn"))
     peaks = [t for t in spec["data"] if t["name"] == "peak"]
     d90 = [t for t in spec["data"] if t["name"] != "peak"]
     assert len(peaks) == 2 and all(len(t["x"]) == 2 for t in peaks)

@@ -109,7 +109,7 @@ def test_report_from_synthetic_run(built_run: Path) -> None:
     # Figures on disk, PNG and SVG.
     figs = run_dir / "figures"
     for name in (
-        "panels_emotion",
+        "layers_emotion",
         "headline",
         "heatmap_best",
         "heatmap_layers_whisper-base",

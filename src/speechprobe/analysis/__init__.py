@@ -27,16 +27,6 @@ from .inputs import store_loader
 from .mdl import MDL_COLUMNS, online_code
 from .outputs import AnalysisOutput, FigureNote, read_outputs
 from .plan import analyse, analyse_features, execute, plan
-from .plots import (
-    plot_best_heatmap,
-    plot_embedding,
-    plot_layer_curves,
-    plot_layer_heatmaps,
-    plot_tsne,
-    plot_umap,
-    plot_zeroshot_scatter,
-    umap_available,
-)
 from .primary import DEFAULT_PRIMARY_PROBE, primary_best, primary_probe, secondary_best
 from .registry import registered
 from .selection import CHANCE_COLUMNS, PERMUTATION_COLUMNS
@@ -94,17 +84,9 @@ __all__ = [
     "registered",
     "secondary_best",
     "selection_test",
-    "plot_best_heatmap",
-    "plot_embedding",
-    "plot_layer_curves",
-    "plot_layer_heatmaps",
-    "plot_tsne",
-    "plot_umap",
-    "plot_zeroshot_scatter",
     "read_results",
     "relative_depth",
     "store_loader",
     "summarize",
     "summarize_run",
-    "umap_available",
 ]

@@ -35,14 +35,14 @@ from sklearn.preprocessing import StandardScaler
 from tqdm.auto import tqdm
 
 from ..errors import SpeechprobeError
+from ..figures.base import random_pairs
+from ..figures.heatmaps import plot_panel_heatmaps
 from ..models.acoustic_cues import CUES, NAME, PROSODY, split_cues
 from ..parallel import single_threaded
 from ..probes.cv import Fold
 from .contract import Analysis, AnalysisResult, AnalysisSettings, Figure, Unit
-from .contrast import random_pairs
 from .inputs import read_manifest, read_table
 from .intervals import fold_ratio
-from .plots import plot_panel_heatmaps
 from .summary import run_ratios, summarize
 from .units import group_noun
 

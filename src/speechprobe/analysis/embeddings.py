@@ -6,9 +6,9 @@ every table. Writes ``figures/tsne_<model>_<task>.png`` (+ ``.svg``) and ``umap_
 
 from __future__ import annotations
 
+from ..figures.embedding import plot_embedding, umap_available
 from .contract import Analysis, AnalysisResult, AnalysisSettings, Figure, Unit
 from .display import display_labels, display_map
-from .plots import plot_tsne, plot_umap, umap_available
 
 UMAP_MISSING = "UMAP plots skipped: umap-learn is not installed (pip install 'speechprobe[umap]')"
 
@@ -30,13 +30,12 @@ def compute(unit: Unit) -> AnalysisResult:
     seed, max_points = unit.settings.seed, unit.settings.max_points
     out = AnalysisResult()
     panels = ", ".join(f"{name} = layer {layer}" for name, layer in shown.items())
-    methods = [("tsne", "t-SNE", plot_tsne)] + ([("umap", "UMAP", plot_umap)] if umap_available() else [])
+    methods = [("tsne", "t-SNE")] + ([("umap", "UMAP")] if umap_available() else [])
     labels = display_labels(unit.labels, display_map(unit.task))  # readable class names in the legend
-    for prefix, label, plot in methods:
+    for method, label in methods:
         try:
-            path = plot(
-                features, labels, shown, unit.figure_path(prefix), seed, max_points, title, unit.settings.n_jobs
-            )
+            path = unit.figure_path(method)
+            path = plot_embedding(features, labels, shown, path, seed, method, max_points, title, unit.settings.n_jobs)
         except (ValueError, ImportError) as e:
             out.notes.append(f"embedding plot skipped for {unit.name}: {e}")
             continue

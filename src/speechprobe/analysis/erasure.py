@@ -39,15 +39,15 @@ import pandas as pd
 from sklearn.exceptions import ConvergenceWarning
 
 from ..errors import SpeechprobeError
+from ..figures.base import random_pairs
+from ..figures.heatmaps import plot_panel_heatmaps
 from ..parallel import single_threaded
 from ..probes import ProbeSettings, macro_f1, make_probe
 from ..probes.cv import Fold
 from .contract import Analysis, AnalysisResult, AnalysisSettings, Figure, Unit
-from .contrast import random_pairs
 from .cues import TARGETS, baseline_models, cue_plan, model_depths, per_model, unit_targets
 from .inputs import read_table
 from .intervals import fold_interval, fold_ratio
-from .plots import plot_panel_heatmaps
 from .units import unit_note
 
 ERASURE_CSV = "erasure.csv"

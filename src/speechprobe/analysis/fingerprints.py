@@ -232,7 +232,7 @@ def fingerprint_findings(table: pd.DataFrame, probe: str | None) -> list[str]:
 def compute(unit: Unit) -> AnalysisResult:
     """Fingerprint every curve of a finished run from results.csv, cues.csv and manifest.json, with the
     figure and the sentences; options (``settings.options["fingerprints"]``): ``n_boot``, ``seed``."""
-    from .fingerprint_figure import plot_fingerprints
+    from ..figures.fingerprints import plot_fingerprints
 
     manifest = read_manifest(unit.run_dir)
     options = _options(unit.settings)

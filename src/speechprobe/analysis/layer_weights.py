@@ -36,18 +36,17 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
-from matplotlib.ticker import MaxNLocator
 
 from ..errors import ConfigError
+from ..figures.base import random_pairs
+from ..figures.layer_weights import plot_layer_weights
 from ..parallel import single_threaded
 from ..probes import macro_f1, make_folds
 from ..probes.cv import Fold
 from .contract import Analysis, AnalysisResult, AnalysisSettings, Figure, Unit
-from .contrast import random_pairs
 from .cues import cue_plan, model_depths, per_model
 from .inputs import read_table
 from .intervals import fold_interval, fold_ratio
-from .plots import _new_figure, save_figure
 from .units import unit_note
 
 ALL_LAYERS_CSV = "all_layers.csv"
@@ -277,7 +276,7 @@ def compute(unit: Unit) -> AnalysisResult:
     table = reference_table(rows, unit.task, unit.cue_folds, unit_note(unit.run_dir, unit.task, "a paired gap"))
     notes = [f"layer_weights {n}" for n in notes]
     out = AnalysisResult(tables={ALL_LAYERS_CSV: rows, SUMMARY_CSV: table}, notes=notes)
-    png = plot_layer_weights(rows, table, unit, models)
+    png = plot_layer_weights(rows, table, models, unit.task, unit.figure_path("layer_weights"))
     if png:
         out.figures.append(Figure(png, _caption(unit, models)))
     return out
@@ -337,48 +336,6 @@ def reference_findings(run_dir: Path) -> list[str]:
             + ". 'equal' means the interval of the difference includes 0."
         )
     return out
-
-
-def plot_layer_weights(rows: pd.DataFrame, table: pd.DataFrame, unit: Unit, models: list[str]) -> Path | None:
-    """``figures/layer_weights_<task>.png``. Top: the learned softmax weight per layer (mean over folds), a
-    line per model, its ``+random`` twin dashed in the same colour. Bottom: weighted sum vs the in-fold
-    selected layer per model, with 95 % intervals (the twin hatched)."""
-    weights = rows[(rows["probe"] == "weighted_sum") & (rows["metric"] == "weight")]
-    if weights.empty:
-        return None
-    shown = random_pairs([m for m in models if m in set(weights["model"])])
-    fig = _new_figure(2.0 + 1.6 * max(len(shown), 2), 6.4)
-    fig.set_layout_engine("constrained")
-    top, bottom = fig.subplots(2, 1)
-    for i, (model, twin) in enumerate(shown.items()):
-        for m, style in ((model, "-"), (twin, "--")):
-            part = weights[weights["model"] == m]
-            if m is None or part.empty:
-                continue
-            mean = part.groupby("layer")["value"].mean()
-            top.plot(mean.index.astype(int), mean.to_numpy(), ls=style, marker="o", ms=3, color=f"C{i % 10}", label=m)
-    top.set_title(f"learned layer weights · {unit.task}", fontsize="small")
-    top.set_xlabel("layer")
-    top.set_ylabel("learned weight (softmax)")
-    top.xaxis.set_major_locator(MaxNLocator(integer=True))
-    top.legend(fontsize="x-small")
-    _score_bars(bottom, table, shown)
-    return save_figure(fig, unit.figure_path("layer_weights"))
-
-
-def _score_bars(ax, table: pd.DataFrame, shown: dict[str, str | None]) -> None:
-    names = [m for pair in shown.items() for m in pair if m]
-    part = table.set_index("model").reindex(names)
-    x = np.arange(len(names))
-    for k, (col, label) in enumerate((("weighted", "weighted sum"), ("selected", "selected layer"))):
-        err = np.abs(part[[f"{col}_lo", f"{col}_hi"]].to_numpy(float).T - part[col].to_numpy(float))
-        bars = ax.bar(x + (k - 0.5) * 0.38, part[col], 0.38, yerr=err, color=f"C{k}", alpha=0.8, label=label, capsize=2)
-        for bar, name in zip(bars, names):
-            bar.set_hatch("//" if name.endswith("+random") else None)
-    ax.set_xticks(x, names, rotation=20, ha="right", fontsize="small")
-    ax.set_ylabel("Macro-F1 (95% interval)")
-    ax.set_ylim(0, 1)
-    ax.legend(fontsize="x-small")
 
 
 def _caption(unit: Unit, models: list[str]) -> str:

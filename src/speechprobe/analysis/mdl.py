@@ -52,7 +52,9 @@ from scipy.special import logsumexp
 
 from .contract import Analysis, AnalysisResult, AnalysisSettings, Figure, Unit
 from .curves import relative_depth
-from .inputs import read_table
+from .inputs import read_manifest, read_table
+from .primary import primary_probe
+from .summary import layer_rows, read_results, summarize
 
 SCHEDULE = (0.001, 0.002, 0.004, 0.008, 0.016, 0.032, 0.0625, 0.125, 0.25, 0.5, 1.0)
 PENALTIES = (10.0, 1.0, 0.1, 0.01, 0.001)
@@ -267,7 +269,7 @@ def _options(settings: AnalysisSettings) -> dict:
 
 def compute(unit: Unit) -> AnalysisResult:
     """MDL rows of every model of one task (the unit) and the task's figure beside Macro-F1."""
-    from .mdl_figure import plot_mdl, primary_scores
+    from ..figures.mdl import plot_mdl
 
     seeds = [unit.settings.seed + i for i in range(_options(unit.settings)["n_orders"])]
     device = unit.settings.device or "cpu"
@@ -287,8 +289,6 @@ def compute(unit: Unit) -> AnalysisResult:
 def mdl_findings(run_dir: Path) -> list[str]:
     """The report's sentences, from mdl.csv (none without it) and results.csv: one per task, each model's
     best-compressing layer (± std over orders) beside its layer with the best probe Macro-F1."""
-    from .mdl_figure import primary_scores
-
     if not (Path(run_dir) / MDL_CSV).is_file():
         return []
     table, (scores, _), out = read_table(Path(run_dir) / MDL_CSV, MDL_COLUMNS), primary_scores(run_dir), []
@@ -331,3 +331,15 @@ ANALYSIS = Analysis(
         "against the uniform code; blocks whole speakers at a time; docs/analyses.md."
     ),
 )
+
+
+def primary_scores(run_dir: Path, probe: str | None = None) -> tuple[pd.DataFrame, str | None]:
+    """Per-layer mean Macro-F1 (model, task, layer, mean) of ``probe`` (default: the run's primary probe)."""
+    empty = pd.DataFrame(columns=["model", "task", "layer", "mean"])
+    path = Path(run_dir) / "results.csv"
+    if not path.is_file():
+        return empty, probe
+    rows = layer_rows(summarize(read_results(path)), "macro_f1")
+    probe = probe or primary_probe(read_manifest(run_dir).get("config") or {}, rows["probe"])
+    rows = rows[rows["probe"] == probe]
+    return rows[["model", "task", "layer", "mean"]].reset_index(drop=True), probe

@@ -381,7 +381,7 @@ def similarity_findings(sim: Similarity) -> list[str]:
 def compute(unit: Unit) -> AnalysisResult:
     """Both measures for a finished run (see the module docstring), with their figures and sentences;
     options (``settings.options["similarity"]``): ``max_clips``, ``k``, ``n_splits``, ``seed``."""
-    from .similarity_figures import plot_baselines, plot_between, plot_within
+    from ..figures.similarity import plot_baselines, plot_between, plot_within
 
     options = _options(unit.settings)
     sim, notes = compute_similarity(unit.run_dir, unit.loader, **options)

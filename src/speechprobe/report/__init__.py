@@ -3,8 +3,9 @@
 It sits above analysis and zeroshot (it reads both stages' outputs) and below the pipeline. One module per
 job: ``load`` (read a run directory leniently), ``tables`` (main and statistics tables), ``findings``
 (plain sentences), ``headline`` and ``takeaways`` (the summary numbers and "what this shows"),
-``figures``, ``interactive`` and ``paper_figures`` (Plotly and static figures), ``latex`` (the main table
-for papers), ``page`` and ``render`` (HTML and Markdown), ``build`` (one run), ``compare`` (several runs).
+``figures`` (which figures, drawn by :mod:`speechprobe.figures`), ``interactive`` (Plotly in the page),
+``latex`` (the main table for papers), ``page`` and ``render`` (HTML and Markdown), ``build`` (one run),
+``compare`` (several runs).
 """
 
 from .build import build_report, run_headline, takeaways

@@ -29,6 +29,7 @@ import pandas as pd
 from ..analysis.summary import num_layers
 from ..config import NOT_NUMBERS
 from ..errors import ConfigError, SpeechprobeError
+from ..figures import curves, headline
 from ..files import write_text
 from ..rundir import write_csv, write_json
 from . import interactive
@@ -189,7 +190,8 @@ def _curves(datas: dict, task: str) -> dict | None:
     if not parts:
         return None
     primary = next(iter(datas.values())).primary
-    return interactive.curves_figure(pd.concat(parts), depth, primary, chance)
+    spec = curves.curve_spec(pd.concat(parts), depth, primary, chance)
+    return curves.plotly(spec) if spec is not None else None
 
 
 def compare_runs(runs: Sequence[Path], out: Path, labels: Sequence[str] | None = None, strict: bool = False) -> Path:
@@ -281,7 +283,8 @@ def _html(comparison: Comparison, flags: list[str], combined: pd.DataFrame, diff
         + "".join(f"<li>{html.escape(s)}</li>" for s in _summary_lines(comparison, diffs))
         + "</ul>"
     )
-    spec = interactive.headline_figure(_named_headline(combined))
+    spec = headline.headline_spec(_named_headline(combined))
+    spec = headline.plotly(spec) if spec is not None else None
     n = 1
     if spec:
         body.append(

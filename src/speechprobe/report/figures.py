@@ -2,7 +2,9 @@
 (layer curves per task, heatmaps, zero-shot scatter, the analyses' and embeddings' PNGs), each with its caption.
 
 A figure the report can draw interactively carries its Plotly specification (hover: exact values, CI, n;
-legend: toggle models and probes) and a static PNG for papers and report.md; the others are PNGs. Only
+legend: toggle models and probes) and the path of its static PNG for papers and report.md (both from one
+module of :mod:`speechprobe.figures`; the layer curves' PNG is the probe stage's, drawn here only when
+missing); the page carries it once, as the specification. The others are PNGs. Only
 figures of this run are shown: those drawn here, those its analyses handed over
 (``analyses/*.json``) and those other stages listed (manifest.json); ``figures/`` is never globbed.
 """
@@ -14,13 +16,13 @@ from pathlib import Path
 
 import pandas as pd
 
-from ..analysis.plots import plot_best_heatmap, plot_layer_heatmaps, plot_zeroshot_scatter
+from ..analysis.summary import best_layers, layer_rows, num_layers
 from ..csvsafe import read_csv
+from ..figures import curves, fingerprints, headline
+from ..figures.heatmaps import plot_best_heatmap, plot_layer_heatmaps
+from ..figures.zeroshot_scatter import plot_zeroshot_scatter
 from ..rundir import slug
-from . import interactive
-from .headline import NORMALISED_RANGE
 from .load import RunData
-from .paper_figures import plot_headline, plot_task_panels
 from .render import Figure
 
 OTHER_CAPTIONS = {
@@ -44,26 +46,25 @@ FINGERPRINT_CAPTION = (
 )
 
 
-def summary_figures(data: RunData, headline: pd.DataFrame) -> tuple[Figure | None, Figure | None]:
+def summary_figures(data: RunData, head: pd.DataFrame) -> tuple[Figure | None, Figure | None]:
     """The headline heatmap and the depth fingerprints (interactive, with their static PNGs)."""
     fig_dir = data.run_dir / "figures"
-    head = None
-    spec = interactive.headline_figure(headline)
+    lead = None
+    spec = headline.headline_spec(head)
     if spec is not None:
-        png = plot_headline(headline, fig_dir / "headline.png")
-        lo, hi = NORMALISED_RANGE
+        png = headline.draw(spec, fig_dir / "headline.png")
+        lo, hi = headline.NORMALISED_RANGE
         caption = HEADLINE_CAPTION.format(primary=data.primary, lo=lo, hi=hi)
-        head = Figure(caption, "Summary", path=png, spec=spec, key="headline")
+        lead = Figure(caption, "Summary", path=png, spec=headline.plotly(spec), key="headline")
     finger = None
     table = _fingerprints(data.run_dir)
-    if table is not None:
-        spec = interactive.fingerprint_figure(table, data.primary, order=sorted(data.depths))
-        if spec is not None:
-            png = data.run_dir / "figures" / "fingerprints.png"
-            path = png if png.is_file() else None
-            caption = FINGERPRINT_CAPTION.format(primary=data.primary)
-            finger = Figure(caption, "Summary", path=path, spec=spec, key="fingerprints")
-    return head, finger
+    spec = fingerprints.fingerprint_spec(table, data.primary) if table is not None else None
+    plot = fingerprints.plotly(spec, order=sorted(data.depths)) if spec is not None else None
+    if plot is not None:
+        png = fig_dir / "fingerprints.png"  # drawn by the analysis
+        caption = FINGERPRINT_CAPTION.format(primary=data.primary)
+        finger = Figure(caption, "Summary", path=png if png.is_file() else None, spec=plot, key="fingerprints")
+    return lead, finger
 
 
 def _fingerprints(run_dir: Path) -> pd.DataFrame | None:
@@ -77,24 +78,18 @@ def _fingerprints(run_dir: Path) -> pd.DataFrame | None:
 
 
 def curve_figures(data: RunData, chance_line: dict[str, float]) -> list[Figure]:
-    """Per task: the layer curves, interactive (all models, bands of the primary probe) and as a static
-    panel-per-model PNG (bands clipped to [0, 1], relative depth when depths differ, below-chance circled)."""
+    """Per task: the layer curves, interactive (all models, bands of the primary probe), with the static
+    panel-per-model ``figures/layers_<task>.png`` the probe stage drew (drawn here when it is missing)."""
     out = []
-    summary = data.summary
-    rows = summary[summary["metric"] == "macro_f1"]
-    folds = data.fold_plan
-    for task in sorted(rows["task"].unique()):
-        task_rows = rows[rows["task"] == task]
-        chance = chance_line.get(task)
-        spec = interactive.curves_figure(task_rows, data.depths, data.primary, chance, order=sorted(data.depths))
-        drawn = plot_task_panels(
-            task_rows, data.depths, data.primary, data.run_dir / "figures" / f"panels_{slug(task)}.png", chance, task
-        )
-        if spec is None or drawn is None:
+    specs = curves.task_specs(data.summary, data.depths, data.primary, chance_line)
+    for task, png in curves.draw_tasks(data.run_dir, specs, redraw=False).items():
+        spec = specs[task]
+        plot = curves.plotly(spec)
+        if plot is None:  # no model with layers: the baselines' figure
+            out.append(Figure(f"Macro-F1 of the baselines on {task}; dotted: chance.", "Layer curves", path=png))
             continue
-        png, below, relative = drawn
-        caption = curves_caption(task, data.primary, relative, below, folds, png.name)
-        out.append(Figure(caption, "Layer curves", path=png, spec=spec, key=f"curves-{slug(task)}"))
+        caption = curves_caption(task, data.primary, spec.relative, spec.below, data.fold_plan, png.name)
+        out.append(Figure(caption, "Layer curves", path=png, spec=plot, key=f"curves-{slug(task)}"))
     return out
 
 
@@ -123,14 +118,15 @@ def detail_figures(data: RunData, chance: pd.DataFrame) -> tuple[list[Figure], l
     chance_line = {r.task: float(r.chance_macro_f1) for r in chance.itertuples() if pd.notna(r.chance_macro_f1)}
     try:
         entries += curve_figures(data, chance_line)
-        png = plot_best_heatmap(summary, fig_dir / "heatmap_best.png", "macro_f1", data.depths, data.primary)
+        best, depth = best_layers(summary, "macro_f1", data.depths), num_layers(summary, data.depths)
+        png = plot_best_heatmap(best, depth, fig_dir / "heatmap_best.png", "macro_f1", data.primary)
         if png:
             caption = (
                 f"Best Macro-F1 per model (rows) and task (columns), at each pair's best layer of the "
                 f"primary probe ({data.primary}); grey: no result."
             )
             entries.append(Figure(caption, "Heatmaps", path=png))
-        for png in plot_layer_heatmaps(summary, fig_dir, "macro_f1", data.depths):
+        for png in plot_layer_heatmaps(layer_rows(summary, "macro_f1"), depth, fig_dir, "macro_f1"):
             model = _name_from(png.stem.removeprefix("heatmap_layers_"), summary["model"])
             caption = f"Macro-F1 of {model} per layer (rows) and task (columns), one panel per probe; grey: no result."
             entries.append(Figure(caption, "Heatmaps", path=png))

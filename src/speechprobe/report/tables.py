@@ -12,11 +12,11 @@ import numpy as np
 import pandas as pd
 
 from ..analysis.curves import CURVE_RULE, DEFAULT_TOL, baseline_gain
-from ..analysis.plots import zeroshot_points
 from ..analysis.primary import secondary_best
 from ..analysis.selection import CHANCE_TEXT, PERMUTATION_TEXT
 from ..analysis.summary import best_layers
 from ..analysis.uncertainty import BOOTSTRAP_TEXT, COVERAGE_TEXT, best_uncertainty, bootstrap_best_table, coverage_table
+from ..figures.zeroshot_scatter import zeroshot_points
 from .load import RunData, chance_table
 from .text import fmt, md_escape
 

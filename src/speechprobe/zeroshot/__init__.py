@@ -11,6 +11,7 @@ the response cache (:mod:`.cache`) and prompt sensitivity (:mod:`.compare`), ans
 
 from __future__ import annotations
 
+from ..figures.zeroshot_scatter import plot_zeroshot_vs_probe
 from .base import BackendOptions, DecoderState, Encoded, ZeroShotBackend
 from .cache import ResponseCache, response_key
 from .calibration import ContentFree, Verbalised, calibrated, content_free_inputs
@@ -22,7 +23,6 @@ from .link import (
     bootstrap_correlation,
     correlations,
     diagnostics_table,
-    plot_zeroshot_vs_probe,
     zeroshot_vs_probe,
 )
 from .models import capable_models, load_backend, resolve_zeroshot_model

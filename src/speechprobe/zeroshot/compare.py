@@ -30,8 +30,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ..figures.zeroshot_scatter import plot_zeroshot_vs_probe
 from ..rundir import RunDir, is_zeroshot, sort_results, versions
-from .link import correlations, diagnostics_table, plot_zeroshot_vs_probe, zeroshot_vs_probe
+from .link import correlations, diagnostics_table, zeroshot_vs_probe
 
 SENSITIVITY_COLUMNS = [
     "model",

@@ -13,14 +13,10 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Iterable, Mapping
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 from scipy import stats
-
-from ..drawing import figure_bytes  # texts drawn literally: a "$" in a task name is not math
-from ..files import atomic_write
 
 #: Modes in the order the default zero-shot score prefers them: a model's own head for the task, then label
 #: likelihoods calibrated without labels: batch calibration (transductive: it reads the other clips' scores),
@@ -232,54 +228,3 @@ def correlations(pairs: pd.DataFrame, n_boot: int = 2000, seed: int = 0) -> pd.D
                 lost = int(sel[sel["task"] == task]["collapsed"].astype(bool).sum())
                 out += _rows(rows, f"task {task}", selection, lost, "models", n_boot, seed)
     return pd.DataFrame(out, columns=CORRELATION_COLUMNS)
-
-
-def plot_zeroshot_vs_probe(pairs: pd.DataFrame, corr: pd.DataFrame, out_path: Path) -> Path | None:
-    """Scatter of the default chance-normalised zero-shot score (y) against the probe's (x) per (model,
-    task); collapsed pairs hollow (left out of the correlation)."""
-    pairs = pairs[pairs["selection"] == "default"]
-    if pairs.empty:
-        return None
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(6.4, 5.0), dpi=120)
-    cmap = plt.get_cmap("tab10")
-    for k, model in enumerate(sorted(pairs["model"].unique())):
-        sel = pairs[pairs["model"] == model]
-        for collapsed, face in ((False, cmap(k % 10)), (True, "none")):
-            part = sel[sel["collapsed"].astype(bool) == collapsed]
-            label = model if not collapsed else f"{model} (collapsed)"
-            if not part.empty:
-                ax.scatter(part["probe_norm"], part["zeroshot_norm"], facecolors=face, edgecolors=cmap(k % 10), s=36)
-                ax.scatter([], [], facecolors=face, edgecolors=cmap(k % 10), label=label)
-        for r in sel.itertuples(index=False):
-            ax.annotate(r.task, (r.probe_norm, r.zeroshot_norm), fontsize=7, xytext=(3, 3), textcoords="offset points")
-    ax.axhline(0, color="grey", lw=0.8, ls=":")
-    ax.axvline(0, color="grey", lw=0.8, ls=":")
-    ax.plot([0, 1], [0, 1], color="grey", ls="--", lw=1, zorder=1)
-    ax.set_xlabel("best-layer probe Macro-F1, chance-normalised (s − chance) / (1 − chance)")
-    ax.set_ylabel("zero-shot Macro-F1, chance-normalised (default mode, mean over prompts)")
-    pooled = corr[(corr["scope"] == "pooled") & (corr["selection"] == "default")].set_index("method")
-
-    def fmt(method: str, symbol: str) -> str:
-        if method not in pooled.index or not np.isfinite(pooled.loc[method, "r"]):
-            return f"{symbol} = n/a"
-        r = pooled.loc[method]
-        return f"{symbol} = {r['r']:.2f} [{r['ci_low']:.2f}, {r['ci_high']:.2f}]"
-
-    n_used = int(pooled["n_pairs"].iloc[0]) if len(pooled) else 0
-    ax.set_title(
-        f"Zero-shot vs probes, {n_used} (model, task) pairs (collapsed excluded)\n"
-        f"{fmt('spearman', 'Spearman ρ')}; {fmt('pearson', 'Pearson r')} (95% bootstrap over tasks)",
-        fontsize=9,
-    )
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=7, loc="lower right", frameon=False)
-    fig.tight_layout()
-    data = figure_bytes(fig, "png")
-    plt.close(fig)
-    atomic_write(Path(out_path), data)
-    return Path(out_path)

@@ -1,6 +1,6 @@
-"""Figures of the layer-similarity analysis (:mod:`.similarity`): layer × layer heatmaps per model,
-model × model heatmaps on relative depth, and each layer's similarity to the hand-crafted baselines.
-Random-init models sit beside their trained twin (:mod:`.contrast`)."""
+"""Figures of the layer-similarity analysis (:mod:`speechprobe.analysis.similarity`): layer × layer heatmaps
+per model, model × model heatmaps on relative depth, and each layer's similarity to the hand-crafted
+baselines. Random-init models sit beside their trained twin (:mod:`.base`); matplotlib is imported when drawing."""
 
 from __future__ import annotations
 
@@ -8,12 +8,9 @@ from itertools import combinations
 from pathlib import Path
 
 import numpy as np
-from matplotlib import colormaps
-from matplotlib.axes import Axes
 
 from ..rundir import slug
-from .contrast import contrast_note, is_random, model_styles, new_figure, trained_name
-from .plots import save_figure
+from .base import contrast_note, is_random, model_styles, new_figure, save_figure, trained_name
 
 MEASURE_LABELS = {"cka": "debiased linear CKA", "mutual_knn": "mutual k-NN overlap"}
 BASELINE_MARKERS = ["o", "s", "^", "D", "v", "P"]
@@ -21,6 +18,8 @@ MAX_PAIRS = 8
 
 
 def _cmap():
+    from matplotlib import colormaps
+
     return colormaps["magma"].with_extremes(bad="#dddddd")
 
 
@@ -77,7 +76,7 @@ def _pairs(models: list[str]) -> list[tuple[str, str]]:
     return keep or pairs
 
 
-def _depth_heatmap(ax: Axes, sim, a: str, b: str, measure: str):
+def _depth_heatmap(ax, sim, a: str, b: str, measure: str):
     ia, ib = sim.index(a), sim.index(b)
     mesh = ax.pcolormesh(
         _edges(len(ib)), _edges(len(ia)), sim.values[measure][np.ix_(ia, ib)], cmap=_cmap(), vmin=0, vmax=1

@@ -1,6 +1,6 @@
-"""The MDL figure (:mod:`.mdl`) of one task: probe Macro-F1 and MDL compression side by side on relative
-depth, so "easy to extract" (high compression) can be told from "a probe got there" (high Macro-F1
-with little compression); random-init models beside their trained twin."""
+"""The MDL figure (:mod:`speechprobe.analysis.mdl`) of one task: probe Macro-F1 and MDL compression side by
+side on relative depth, so "easy to extract" (high compression) can be told from "a probe got there" (high
+Macro-F1 with little compression); random-init models beside their trained twin."""
 
 from __future__ import annotations
 
@@ -9,23 +9,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .contrast import contrast_note, is_random, model_styles, new_figure, trained_name
-from .inputs import read_manifest
-from .plots import save_figure
-from .primary import primary_probe
-from .summary import layer_rows, read_results, summarize
-
-
-def primary_scores(run_dir: Path, probe: str | None = None) -> tuple[pd.DataFrame, str | None]:
-    """Per-layer mean Macro-F1 (model, task, layer, mean) of ``probe`` (default: the run's primary probe)."""
-    empty = pd.DataFrame(columns=["model", "task", "layer", "mean"])
-    path = Path(run_dir) / "results.csv"
-    if not path.is_file():
-        return empty, probe
-    rows = layer_rows(summarize(read_results(path)), "macro_f1")
-    probe = probe or primary_probe(read_manifest(run_dir).get("config") or {}, rows["probe"])
-    rows = rows[rows["probe"] == probe]
-    return rows[["model", "task", "layer", "mean"]].reset_index(drop=True), probe
+from .base import contrast_note, is_random, model_styles, new_figure, save_figure, trained_name
 
 
 def _curve(ax, x: np.ndarray, y: np.ndarray, band: np.ndarray | None, style, label: str) -> None:
