@@ -91,15 +91,15 @@ def test_depth_fingerprints_on_a_run(tmp_path: Path) -> None:
     assert "whisper-base reaches 90 % of its rise at relative depth 0.50" in text
 
 
-def test_fingerprints_lead_the_report(tmp_path: Path) -> None:
+def test_fingerprints_lead_the_report_and_their_table_is_in_the_findings(tmp_path: Path) -> None:
     from speechprobe.report import build_report
 
     run = write_run(tmp_path / "run", tasks=["emotion"], models=["whisper-tiny", "mfcc"])
     analyse(run, "fingerprints", n_boot=50)
     md = build_report(run).with_suffix(".md").read_text()
     assert 0 < md.index("![Figure 1](figures/headline.png)") < md.index("![Figure 2](figures/fingerprints.png)")
-    findings = md.split("## Findings")[1].split("##")[0].strip().splitlines()
-    assert findings[1].startswith("- On emotion (knn probe, Macro-F1), whisper-tiny reaches 90 %")
+    table = md.split("### Depth fingerprints")[1].split("\n## ")[0]  # in "All findings": the table, no prose
+    assert "| whisper-tiny | emotion | – | knn | macro\\_f1 | 0.50 |" in table
 
 
 def test_cue_sentences_name_the_task_whose_clips_were_probed() -> None:
