@@ -33,7 +33,7 @@ def run(
     from .config import RunConfig
     from .pipeline import run as run_pipeline
 
-    return run_pipeline(RunConfig(models=list(models), tasks=list(tasks), out=Path(out), **options), existing)
+    return run_pipeline(RunConfig.of(models=list(models), tasks=list(tasks), out=Path(out), **options), existing)
 
 
 def __getattr__(name: str):

@@ -43,7 +43,7 @@ def extract_cues(cfg: RunConfig, records, state, store: FeatureStore) -> None:
     """Each clip of every task record (``.task``, ``.source``, ``.clips``) into the cues' feature space;
     ``state.targets`` gets the space, ``state.extraction`` the counts. Local and CPU-only (no Ray actor).
     Nothing unless ``cfg`` runs cue probes or erasure."""
-    if not (cfg.cue_probes or cfg.erasure):
+    if not (cfg.analyses.cue_probes or cfg.analyses.erasure):
         return
     engine = LocalEngine(load_model(NAME))
     info = {**dataclasses.asdict(engine.info), "options": engine.options()}
@@ -55,7 +55,7 @@ def extract_cues(cfg: RunConfig, records, state, store: FeatureStore) -> None:
         t0, key = time.perf_counter(), f"{NAME}/{rec.task.name}"
         if twin is not None:
             copy_items(twin, space, [c.content_hash for c in rec.clips])
-        report = extract(engine, rec.source, space, cfg.pooling, cfg.batch_seconds, cfg.progress, key)
+        report = extract(engine, rec.source, space, cfg.pooling, cfg.batch_seconds, cfg.compute.progress, key)
         record_extraction(state.extraction, key, report, t0, cfg.batch_seconds)
         if [c.content_hash for c in rec.clips] != [c.content_hash for c in report.clips]:
             raise SpeechprobeError(f"task {rec.task.name}: the source changed between models; rerun")
@@ -71,14 +71,20 @@ def copy_items(source: FeatureSpace, target: FeatureSpace, hashes: list[str]) ->
 def run_cue_analyses(cfg: RunConfig, targets: dict, load) -> None:
     """Acoustic-cue probes, cue erasure and the all-layers reference as ``cfg`` asks, on features read by
     ``load(model, hashes)``; ``targets`` is the run's manifest.json ``targets``."""
-    if not (cfg.cue_probes or cfg.erasure or cfg.layer_weights):
+    if not (cfg.analyses.cue_probes or cfg.analyses.erasure or cfg.analyses.layer_weights):
         return
     from .analysis.cue_analyses import run_cue_analyses as run_all
 
     space = (targets.get(NAME) or {}).get("space")
-    if (cfg.cue_probes or cfg.erasure) and not space:
+    if (cfg.analyses.cue_probes or cfg.analyses.erasure) and not space:
         log.warning("cue probes and erasure skipped: this run stored no acoustic cues (rerun `speechprobe extract`)")
-    on = dict(cue_probes=cfg.cue_probes and bool(space), erasure=cfg.erasure and bool(space))
+    on = dict(cue_probes=cfg.analyses.cue_probes and bool(space), erasure=cfg.analyses.erasure and bool(space))
     run_all(
-        cfg.out, load, **on, layer_weights=cfg.layer_weights, targets=space, n_jobs=cfg.n_jobs, progress=cfg.progress
+        cfg.out,
+        load,
+        **on,
+        layer_weights=cfg.analyses.layer_weights,
+        targets=space,
+        n_jobs=cfg.n_jobs,
+        progress=cfg.compute.progress,
     )

@@ -29,10 +29,10 @@ def report(
 ) -> None:
     """Build RUN/report.html (self-contained), report.md and the main table (CSV, LaTeX)."""
     from ..analysis import analyse_features, store_loader
-    from ..config import check_positive
     from ..report import build_report
     from ..report.build import check_run_dir
     from ..rundir import RunDir
+    from ..settings import check_positive
     from ..warnlog import capture_warnings
 
     check_positive(permutations, "--permutations", 0, integer=True)
@@ -220,8 +220,8 @@ def doctor(
 ) -> None:
     """Time float32 against bf16 and batch budgets here (< 1 min); recommend --dtype, --max-batch-seconds."""
     from ..cache import using_cache
-    from ..config import check_positive
     from ..doctor import diagnose
+    from ..settings import check_positive
 
     check_positive(seconds, "--seconds")
     say = console.print if ctx.obj.progress else None

@@ -44,12 +44,13 @@ from typing import Any
 import pandas as pd
 
 from ..cache import using_cache
-from ..config import ComputeOptions
+from ..config import ComputeOptions, common
 from ..data.clip import Clip
 from ..data.resolve import open_task
 from ..data.tasks import Task
 from ..errors import ConfigError
 from ..rundir import RESULT_COLUMNS, RunDir, slug, sort_results
+from ..settings import positive, rule, setting, split_list, split_pairs
 from ..warnlog import capture_warnings
 from .base import ZeroShotBackend
 from .cache import ResponseCache
@@ -85,22 +86,40 @@ class ZeroShotConfig(ComputeOptions):
     shared with ``RunConfig``.
     """
 
-    models: list[str]
-    tasks: list[str]
-    out: Path
-    prompts: list[str] = field(default_factory=lambda: ["all"])
-    modes: list[str] = field(default_factory=lambda: list(MODES))
-    n_per_class: int | None = None
-    batch_size: int = 8
-    max_new_tokens: int = 32
-    chat_template: bool | None = None  # Qwen2-Audio: None = on for Instruct checkpoints
-    system_prompt: str | None = None  # Qwen2-Audio: None = "You are a helpful assistant."
-    language: str | None = "en"  # Whisper language token / SeamlessM4T target language
-    prompt_as: str | None = None  # Whisper: transcript (the default) or previous (<|startofprev|>)
-    verbalisers: dict[str, str] = field(default_factory=dict)  # task -> verbaliser JSON file (docs/zeroshot.md)
+    models: list[str] = common("models")
+    tasks: list[str] = common("tasks")
+    out: Path = common("out")
+    prompts: list[str] = setting(
+        help="Zero-shot prompts: all, instruction, choose, question, file:PATH.",
+        factory=lambda: ["all"],
+        parse=split_list,
+    )
+    modes: list[str] = setting(
+        help="Zero-shot scoring: likelihood (also raw and calibrated), generate, native (a model's own head).",
+        factory=lambda: list(MODES),
+        flag="--mode",
+        parse=split_list,
+    )
+    n_per_class: int | None = common("n_per_class")
+    batch_size: int = setting(8, "Clips per generation/scoring batch.", check=positive(1, integer=True))
+    max_new_tokens: int = setting(32, "Greedy generation length.", check=positive(1, integer=True))
+    chat_template: bool | None = setting(None, "Qwen2-Audio chat template [default: on for Instruct].")
+    system_prompt: str | None = setting(None, "System prompt for chat models.")
+    language: str | None = setting("en", "Whisper language token / SeamlessM4T target language.")
+    prompt_as: str | None = setting(
+        None,
+        "Whisper prompt: transcript (the default) or previous (<|startofprev|>).",
+        check=rule(("previous", "transcript").__contains__, "choose previous or transcript"),
+    )
+    verbalisers: dict[str, str] = setting(
+        help="TASK=FILE.json[,...]: a task's label phrasings (docs/zeroshot.md).",
+        factory=dict,
+        parse=lambda v: split_pairs(v, "--verbalisers"),
+        cli_default=None,
+    )
     synonyms: dict[str, dict[str, list[str]]] = field(default_factory=dict)  # task -> label -> extra synonyms
     skip_unsupported: bool = False  # `speechprobe run`: skip encoder-only models instead of refusing
-    label_map: dict[str, dict[str, str]] | None = None  # --label-map: {task or "*": {spelling: label}}
+    label_map: dict[str, dict[str, str]] | None = common("label_map")
 
     def validate(self) -> None:
         if not self.models:
@@ -110,15 +129,7 @@ class ZeroShotConfig(ComputeOptions):
         unknown = [m for m in self.modes if m not in MODES]
         if unknown or not self.modes:
             raise ConfigError(f"--mode {','.join(unknown or ['(none)'])}: choose from {', '.join(MODES)}")
-        if self.batch_size < 1:
-            raise ConfigError(f"--batch-size {self.batch_size}: must be at least 1")
-        if self.max_new_tokens < 1:
-            raise ConfigError(f"--max-new-tokens {self.max_new_tokens}: must be at least 1")
-        if self.n_per_class is not None and self.n_per_class < 1:
-            raise ConfigError(f"--n-per-class {self.n_per_class}: must be at least 1")
-        if self.prompt_as not in (None, "previous", "transcript"):
-            raise ConfigError(f"--prompt-as {self.prompt_as!r}: choose previous or transcript")
-        self.check_compute()
+        self.check_compute()  # and every field's own check
 
     @classmethod
     def from_run_config(
@@ -136,7 +147,7 @@ class ZeroShotConfig(ComputeOptions):
             "n_per_class": run.n_per_class,
             "skip_unsupported": True,
             "label_map": run.label_map,
-            **run.compute_kwargs(),
+            **run.compute.compute_kwargs(),
         }
         return cls(**{**base, **overrides})
 
