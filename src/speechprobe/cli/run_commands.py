@@ -12,7 +12,7 @@ import typer
 
 from ..config import EXTRACT_FIELDS, NOT_NUMBERS, RunConfig
 from ..settings import flat_fields
-from ..zeroshot.runner import ZeroShotConfig
+from ..zeroshot.config import ZeroShotConfig
 from .app import app, console
 from .generated import Options, with_settings
 from .options import (

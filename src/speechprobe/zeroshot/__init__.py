@@ -11,73 +11,62 @@ probe scores (:mod:`.link`).
 
 from __future__ import annotations
 
-from .base import DecoderState, Encoded, ZeroShotBackend
-from .cache import ResponseCache, response_key
-from .calibration import ContentFree, Verbalised, calibrated, content_free_inputs
-from .compare import refresh_zeroshot_tables, sensitivity_table, write_zeroshot_outputs
-from .diagnostics import answer_diagnostics
-from .engines import Questions, answer_batch
-from .link import (
-    MODE_PREFERENCE,
-    bootstrap_correlation,
-    correlations,
-    diagnostics_table,
-    plot_zeroshot_vs_probe,
-    zeroshot_vs_probe,
-)
-from .models import capable_models, load_backend, resolve_zeroshot_model
-from .native import native_targets
-from .parser import AnswerParser, ParseResult, normalise, parse_answer, synonyms_for
-from .prompts import BUILTIN, PromptTemplate, check_template, load_template_file, resolve_prompts
-from .responses import FOLD, probe_name
-from .runner import MODES, ZeroShotConfig, evaluate_task, run_zeroshot
-from .scoring import LabelScores, greedy_generate, score_labels, score_prompts, zeroshot_metrics
+# Each name's module, imported on first use (the backends load torch): `import speechprobe.zeroshot` stays light.
+_WHERE = {
+    "DecoderState": "base",
+    "Encoded": "base",
+    "ZeroShotBackend": "base",
+    "ResponseCache": "cache",
+    "response_key": "cache",
+    "ContentFree": "calibration",
+    "Verbalised": "calibration",
+    "calibrated": "calibration",
+    "content_free_inputs": "calibration",
+    "refresh_zeroshot_tables": "compare",
+    "sensitivity_table": "compare",
+    "write_zeroshot_outputs": "compare",
+    "answer_diagnostics": "diagnostics",
+    "Questions": "engines",
+    "answer_batch": "engines",
+    "MODE_PREFERENCE": "link",
+    "bootstrap_correlation": "link",
+    "correlations": "link",
+    "diagnostics_table": "link",
+    "plot_zeroshot_vs_probe": "link",
+    "zeroshot_vs_probe": "link",
+    "capable_models": "models",
+    "load_backend": "models",
+    "resolve_zeroshot_model": "models",
+    "native_targets": "native",
+    "AnswerParser": "parser",
+    "ParseResult": "parser",
+    "normalise": "parser",
+    "parse_answer": "parser",
+    "synonyms_for": "parser",
+    "BUILTIN": "prompts",
+    "PromptTemplate": "prompts",
+    "check_template": "prompts",
+    "load_template_file": "prompts",
+    "resolve_prompts": "prompts",
+    "FOLD": "responses",
+    "probe_name": "responses",
+    "MODES": "config",
+    "ZeroShotConfig": "config",
+    "evaluate_task": "runner",
+    "run_zeroshot": "runner",
+    "LabelScores": "scoring",
+    "greedy_generate": "scoring",
+    "score_labels": "scoring",
+    "score_prompts": "scoring",
+    "zeroshot_metrics": "scoring",
+}
 
-__all__ = [
-    "MODE_PREFERENCE",
-    "answer_diagnostics",
-    "diagnostics_table",
-    "BUILTIN",
-    "ContentFree",
-    "Questions",
-    "answer_batch",
-    "Verbalised",
-    "calibrated",
-    "content_free_inputs",
-    "native_targets",
-    "score_prompts",
-    "FOLD",
-    "MODES",
-    "AnswerParser",
-    "DecoderState",
-    "Encoded",
-    "LabelScores",
-    "ParseResult",
-    "PromptTemplate",
-    "ResponseCache",
-    "ZeroShotBackend",
-    "ZeroShotConfig",
-    "bootstrap_correlation",
-    "capable_models",
-    "check_template",
-    "correlations",
-    "evaluate_task",
-    "greedy_generate",
-    "load_backend",
-    "load_template_file",
-    "normalise",
-    "parse_answer",
-    "plot_zeroshot_vs_probe",
-    "probe_name",
-    "resolve_prompts",
-    "resolve_zeroshot_model",
-    "response_key",
-    "refresh_zeroshot_tables",
-    "run_zeroshot",
-    "score_labels",
-    "sensitivity_table",
-    "synonyms_for",
-    "write_zeroshot_outputs",
-    "zeroshot_metrics",
-    "zeroshot_vs_probe",
-]
+__all__ = [*_WHERE]
+
+
+def __getattr__(name: str):
+    if name not in _WHERE:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    import importlib
+
+    return getattr(importlib.import_module(f".{_WHERE[name]}", __name__), name)
