@@ -9,6 +9,7 @@ from ..errors import ConfigError
 from .generated import option
 
 CacheOpt = option(ComputeOptions, "cache")
+DeviceOpt = option(ComputeOptions, "device")
 JobsOpt = option(RunConfig, "n_jobs")
 BaselinesOnlyOpt = typer.Option(
     False, "--baselines-only", help="Run without --models: the hand-crafted baselines alone (see --baselines)."

@@ -11,7 +11,7 @@ from rich.table import Table
 
 from ..errors import ConfigError
 from .app import app, console
-from .options import CacheOpt, JobsOpt
+from .options import CacheOpt, DeviceOpt, JobsOpt
 from .output import stdout
 
 
@@ -214,7 +214,7 @@ def compare(
 def doctor(
     ctx: typer.Context,
     model: str = typer.Option("whisper-tiny.en", "--model", "-m", help="Model to time."),
-    device: str = typer.Option("cpu", "--device", help="cpu, cuda or cuda:N."),
+    device: str = DeviceOpt,
     seconds: float = typer.Option(45.0, "--seconds", help="Time limit of the measurements."),
     cache: Path | None = CacheOpt,
 ) -> None:
