@@ -52,10 +52,15 @@ def flat_name(f: dataclasses.Field) -> str:
     return f.metadata.get("name", f.name)
 
 
+def flags_of(f: dataclasses.Field) -> tuple[str, ...]:
+    """The option's declarations: ``setting(flag=...)``, else ``--flat-name``."""
+    decl = f.metadata.get("flag") or "--" + flat_name(f).replace("_", "-")
+    return (decl,) if isinstance(decl, str) else tuple(decl)
+
+
 def flag_of(f: dataclasses.Field) -> str:
     """The option that sets ``f``, as error messages name it."""
-    decl = f.metadata.get("flag") or "--" + flat_name(f).replace("_", "-")
-    return (decl if isinstance(decl, str) else decl[0]).split("/")[0]
+    return flags_of(f)[0].split("/")[0]
 
 
 @functools.cache

@@ -16,7 +16,7 @@ from typing import Any
 
 import typer
 
-from ..settings import flat_fields
+from ..settings import flags_of, flat_fields
 
 KEEP_HELP = " [default: the run's]"
 
@@ -44,8 +44,7 @@ class Options:
     def parameter(self, key: str, f: dataclasses.Field, hint: Any) -> inspect.Parameter:
         """The typer parameter of one setting."""
         meta = f.metadata
-        decls = self.flags.get(key) or meta.get("flag") or "--" + key.replace("_", "-")
-        decls = (decls,) if isinstance(decls, str) else tuple(decls)
+        decls = (self.flags[key],) if key in self.flags else flags_of(f)
         if hint in (bool, bool | None) and "/" not in decls[0]:
             decls = (f"{decls[0]}/--no-{decls[0][2:]}", *decls[1:])
         if self.keep:
