@@ -191,14 +191,8 @@ def _extract_models(cfg: RunConfig, records: list[TaskRecord], state: RunState, 
     min_seconds = 0.0
     for name in _model_list(cfg):
         base, random_init = _weights(name, cfg)
-        recipe = dict(
-            name=base,
-            window=cfg.compute.window,
-            device=cfg.compute.device,
-            dtype=cfg.compute.dtype,
-            random_init=random_init,
-            seed=cfg.compute.seed,
-        )
+        c = cfg.compute
+        recipe = dict(name=base, window=c.window, device=c.device, dtype=c.dtype, random_init=random_init, seed=c.seed)
         if cfg.compute.engine == "ray":  # model actors on a Ray cluster
             from .features.ray_engine import RayEngine
 
@@ -469,14 +463,9 @@ def _probe_and_report(cfg: RunConfig, clips: dict[str, list[ClipMeta]], state: R
                 progress=cfg.compute.progress,
             )
         run_cue_analyses(cfg, state.targets, load)  # before the layer analyses: depth fingerprints read cues.csv
-        if (
-            cfg.analyses.fingerprints or cfg.analyses.similarity or cfg.analyses.mdl
-        ):  # depth fingerprints, layer similarity, MDL probes
-            flags = {
-                "fingerprints": cfg.analyses.fingerprints,
-                "similarity": cfg.analyses.similarity,
-                "mdl": cfg.analyses.mdl,
-            }
+        on = cfg.analyses
+        if on.fingerprints or on.similarity or on.mdl:  # depth fingerprints, layer similarity, MDL probes
+            flags = {"fingerprints": on.fingerprints, "similarity": on.similarity, "mdl": on.mdl}
             run_layer_analyses(cfg.out, load, **flags, device=cfg.compute.device, progress=cfg.compute.progress)
         if cfg.analyses.report:
             build_report(cfg.out, progress=cfg.compute.progress)
