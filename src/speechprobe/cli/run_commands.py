@@ -1,7 +1,8 @@
 """The commands that run stages: run, zeroshot, extract, probe, demo.
 
-Each maps its options onto a configuration explicitly (no ``locals()``); every check is the
-configuration's ``validate()``, which runs before any work.
+Their settings' options are generated from the configuration's fields (``generated.with_settings``) and
+arrive by flat name in ``settings``; every check is the configuration's ``validate()``, which runs before any
+work.
 """
 
 from __future__ import annotations
