@@ -21,7 +21,7 @@ from speechprobe.rundir import fingerprint
 from speechprobe.settings import at_least, flat_fields, setting
 
 # RunConfig(models=["whisper-tiny.en"], tasks=["accent"], out=Path("runs/x")).to_json() before the settings were
-# grouped: run.json and manifest.json hold exactly this, so earlier runs resume.
+# grouped (with opensmile installed): run.json and manifest.json hold exactly this, so earlier runs resume.
 BEFORE = {
     "device": "cpu", "dtype": None, "window": "full", "seed": 0, "cache": None, "engine": "local", "ray_address": None,
     "ray_actors": None, "models": ["whisper-tiny.en"], "tasks": ["accent"], "out": "runs/x", "probes": ["knn", "mlp"],
@@ -40,7 +40,8 @@ PROBE_BEFORE = "9fbe7340aa1e79926cb6"
 
 
 def default() -> RunConfig:
-    return RunConfig.of(models=["whisper-tiny.en"], tasks=["accent"], out=Path("runs/x"))
+    """The defaults but the baselines, which depend on the optional packages installed (opensmile: egemaps)."""
+    return RunConfig.of(models=["whisper-tiny.en"], tasks=["accent"], out=Path("runs/x"), baselines=BEFORE["baselines"])
 
 
 def test_the_stored_settings_are_flat_and_unchanged():
