@@ -113,7 +113,7 @@ def demo_run(baselines: list[str], out: Path, cache: Path) -> dict:
     from speechprobe.config import RunConfig
     from speechprobe.pipeline import run
 
-    cfg = RunConfig(
+    cfg = RunConfig.of(
         models=[],
         baselines=baselines,
         tasks=list(DEMO_TASKS),

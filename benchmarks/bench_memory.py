@@ -26,7 +26,7 @@ from pathlib import Path
 from speechprobe.config import RunConfig
 from speechprobe.pipeline import run
 args = json.loads(sys.argv[1])
-run(RunConfig(models=[args["model"]], tasks=[args["manifest"]], out=Path(args["out"]), baselines=[], folds=5,
+run(RunConfig.of(models=[args["model"]], tasks=[args["manifest"]], out=Path(args["out"]), baselines=[], folds=5,
               probes=["knn", "mlp"], window="trimmed", progress=False, permutations=0, embeddings=False,
               report=False, cache=Path(args["cache"])))
 print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)

@@ -42,18 +42,18 @@ def naive_vs_exact(out: Path, cfg: RunConfig, permutations: int, refits: int) ->
     from speechprobe.analysis.inputs import read_clips, store_loader
 
     clips = read_clips(out, "emotion")
-    features = store_loader(out, cfg.cache)("whisper-base", list(clips["content_hash"]))
+    features = store_loader(out, cfg.compute.cache)("whisper-base", list(clips["content_hash"]))
     labels, groups = clips["label"].to_numpy(), clips["group"].to_numpy()
-    folds = make_folds(labels, groups, cfg.folds, cfg.seed)
+    folds = make_folds(labels, groups, cfg.cv.folds, cfg.compute.seed)
     classes, codes = np.unique(labels, return_inverse=True)
     _, permute = label_permuter(codes, groups, folds)
     rng = np.random.default_rng(0)
     shuffles = np.stack([permute(rng) for _ in range(permutations)])
     t0 = time.perf_counter()
-    FittedNull(features, folds, len(classes), "knn", cfg.seed).scores(shuffles[:refits])
+    FittedNull(features, folds, len(classes), "knn", cfg.compute.seed).scores(shuffles[:refits])
     naive = (time.perf_counter() - t0) * permutations / refits
     t0 = time.perf_counter()
-    KNNNull(features, folds, len(classes), cfg.seed).scores(shuffles)
+    KNNNull(features, folds, len(classes), cfg.compute.seed).scores(shuffles)
     return naive, time.perf_counter() - t0
 
 
@@ -65,7 +65,7 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "demo"
-        cfg = RunConfig(
+        cfg = RunConfig.of(
             models=list(DEMO_MODELS),
             tasks=list(DEMO_TASKS),
             out=out,

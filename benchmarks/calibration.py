@@ -113,7 +113,7 @@ def real_features(cache: Path | None) -> dict[tuple[str, str], tuple[np.ndarray,
     from speechprobe.pipeline import _space, run_extract
 
     with tempfile.TemporaryDirectory() as tmp:
-        cfg = RunConfig(
+        cfg = RunConfig.of(
             models=list(REAL_MODELS),
             tasks=list(DEMO_TASKS),
             out=Path(tmp) / "run",

@@ -25,6 +25,7 @@ SCRIPTS = [
     "bench_probe_scale.py",
     "bench_cues.py",
     "bench_baselines.py",
+    "bench_startup.py",
 ]
 
 

@@ -27,7 +27,7 @@ def _cfg(tones, out, **kw):
         embeddings=False,
         report=False,
     )
-    return RunConfig(**{**base, **kw})
+    return RunConfig.of(**{**base, **kw})
 
 
 def test_run_writes_the_run_directory(tones, tiny_whisper, tmp_path):
@@ -68,12 +68,12 @@ def test_rerun_is_identical_and_extracts_nothing(tones, tiny_whisper, tmp_path):
 
 def test_batch_budget_defaults_by_device(tmp_path):
     def budget(**kw):
-        return RunConfig(models=["whisper-base"], tasks=["accent"], out=tmp_path, **kw).batch_seconds
+        return RunConfig.of(models=["whisper-base"], tasks=["accent"], out=tmp_path, **kw).batch_seconds
 
     assert budget() == 120.0 and budget(device="cuda") == budget(device="cuda:1") == 960.0
     assert budget(device="cuda", max_batch_seconds=30.0) == 30.0
     with pytest.raises(ConfigError, match="--max-batch-seconds must be positive"):
-        RunConfig(models=["whisper-base"], tasks=["accent"], out=tmp_path, max_batch_seconds=-1.0).validate()
+        RunConfig.of(models=["whisper-base"], tasks=["accent"], out=tmp_path, max_batch_seconds=-1.0).validate()
 
 
 def test_shuffled_labels_fall_to_chance(tones, tiny_whisper, tmp_path):
@@ -110,18 +110,18 @@ def test_bf16_on_cpu_is_accepted_and_warns_without_native_support(native, monkey
     from speechprobe.models import hub
 
     monkeypatch.setattr(hub, "cpu_bf16_native", lambda: native)
-    cfg = RunConfig(models=["whisper-base"], tasks=["accent"], out=tmp_path, device="cpu", dtype="bf16")
+    cfg = RunConfig.of(models=["whisper-base"], tasks=["accent"], out=tmp_path, device="cpu", dtype="bf16")
     with caplog.at_level("WARNING", logger="speechprobe"):
         cfg.validate()
     assert ("slower than float32" in caplog.text) is (not native)
     with pytest.raises(ConfigError, match="fp16 needs --device cuda"):
-        RunConfig(models=["whisper-base"], tasks=["accent"], out=tmp_path, device="cpu", dtype="fp16").validate()
+        RunConfig.of(models=["whisper-base"], tasks=["accent"], out=tmp_path, device="cpu", dtype="fp16").validate()
 
 
 def test_ungrouped_manifest_warns_about_leakage(tones, tmp_path):
     table = pd.read_csv(tones).drop(columns="group")
     table.to_csv(tones, index=False)
-    run(RunConfig(models=[], tasks=[str(tones)], out=tmp_path / "run", folds=3, baselines=["mfcc"], progress=False))
+    run(RunConfig.of(models=[], tasks=[str(tones)], out=tmp_path / "run", folds=3, baselines=["mfcc"], progress=False))
     manifest = json.loads((tmp_path / "run" / "manifest.json").read_text())
     assert manifest["tasks"]["tones"]["grouped_folds"] is False
     assert any("leakage" in w for w in manifest["warnings"])
@@ -142,7 +142,7 @@ def test_notebook_api(tones, tmp_path):
         report=False,
     )
     assert set(results["model"]) == {"mfcc"} and isinstance(
-        speechprobe.RunConfig(models=[], tasks=[], out=tmp_path), object
+        speechprobe.RunConfig.of(models=[], tasks=[], out=tmp_path), object
     )
 
 
@@ -155,7 +155,7 @@ def test_task_left_with_one_class_is_reported_and_others_go_on(tones, tmp_path):
     for p in table.loc[table.label != "low", "path"]:
         (other / p).write_bytes(b"")  # every clip of two classes becomes unreadable
     results = run(
-        RunConfig(
+        RunConfig.of(
             models=[],
             tasks=[str(tones), str(other / "manifest.csv")],
             out=tmp_path / "run",

@@ -13,7 +13,7 @@ from speechprobe.pipeline import run
 
 def test_egemaps_and_prosody_are_probed_and_the_best_is_named(tones, tiny_whisper, tmp_path, capsys):
     out = tmp_path / "run"
-    cfg = RunConfig(
+    cfg = RunConfig.of(
         models=[str(tiny_whisper)],
         tasks=[str(tones)],
         out=out,

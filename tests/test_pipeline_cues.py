@@ -23,7 +23,7 @@ def _cfg(tones, out, model, **kw):
         embeddings=False,
         report=False,
     )
-    return RunConfig(**{**base, **kw})
+    return RunConfig.of(**{**base, **kw})
 
 
 def test_run_with_every_cue_analysis(tones, tiny_whisper, tmp_path):
@@ -70,7 +70,12 @@ def test_probe_stage_runs_erasure_on_stored_cues(tones, tiny_whisper, tmp_path):
     out = tmp_path / "run"
     clips, state = run_extract(_cfg(tones, out, tiny_whisper, repeats=2, knn_k=3))
     cfg, clips, state = load_extracted(out)
-    cfg.erasure, cfg.layer_weights, cfg.cue_probes, cfg.report = True, False, False, True
+    cfg.analyses.erasure, cfg.analyses.layer_weights, cfg.analyses.cue_probes, cfg.analyses.report = (
+        True,
+        False,
+        False,
+        True,
+    )
     probe_and_report(cfg, clips, state)
     assert (out / "erasure.csv").is_file() and not (out / "cues.csv").exists()
     assert not (out / "all_layers.csv").exists()
@@ -84,7 +89,7 @@ def test_probe_stage_runs_erasure_on_stored_cues(tones, tiny_whisper, tmp_path):
     pd.testing.assert_series_equal(unerased.sort_index(), results.sort_index())
     _every_quoted_score_is_the_summarys_or_names_its_plan(out, "")
     # --cue-repeats 1: the same numbers on the first partition only (folds 0-3 of 0-7).
-    cfg.cue_repeats = 1
+    cfg.cv.cue_repeats = 1
     probe_and_report(cfg, clips, state, "overwrite")
     first = pd.read_csv(out / "erasure.csv")
     first = first[(first.target == "none") & (first.metric == "macro_f1")].set_index(keys)["value"]

@@ -28,7 +28,7 @@ def _cfg(tones, out, **kw):
         report=False,
         bootstrap=200,
     )
-    return RunConfig(**{**base, **kw})
+    return RunConfig.of(**{**base, **kw})
 
 
 def test_too_few_groups_per_class_stop_before_extraction(tones, tmp_path):
@@ -45,12 +45,12 @@ def test_too_few_groups_per_class_stop_before_extraction(tones, tmp_path):
 
 
 def test_group_check_names_classes_and_fixes(tmp_path):
-    cfg = RunConfig(models=[], tasks=["x"], out=tmp_path, folds=3)
+    cfg = RunConfig.of(models=[], tasks=["x"], out=tmp_path, folds=3)
     labels = ["a"] * 6 + ["b"] * 6
     groups = ["a1", "a2", "a3"] * 2 + ["b1"] * 6
     with pytest.raises(ConfigError, match=r"'b' 1; use --ungrouped \(folds ignore"):
         check_folds("t", labels, groups, cfg)
-    cfg.cv = "logo"
+    cfg.cv.scheme = "logo"
     with pytest.raises(ConfigError, match=r"than --cv logo needs \(2\): 'b' 1; use --ungrouped"):
         check_folds("t", labels, groups, cfg)
     check_folds("t", labels, ["a1", "a2", "a3"] * 2 + ["b1", "b2"] * 3, cfg)  # two groups each: fine
@@ -95,7 +95,7 @@ def test_ungrouped_and_logo_and_repeats_end_to_end(tones, tmp_path):
 
 def test_probe_settings_and_cv_options_are_validated(tmp_path):
     def check(**kw):
-        RunConfig(models=["whisper-base"], tasks=["accent"], out=tmp_path, **kw).validate()
+        RunConfig.of(models=["whisper-base"], tasks=["accent"], out=tmp_path, **kw).validate()
 
     for kw, message in (
         ({"repeats": 0}, "--repeats 0"),

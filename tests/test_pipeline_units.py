@@ -39,7 +39,7 @@ SMALL_P = re.compile(r"\bp = (0\.0[0-4]\d*|0\.00\d*|\d(\.\d+)?e-\d+)")  # any p-
 @pytest.mark.parametrize("cv", ["logo", "kfold"])
 def test_two_speakers_per_class_print_no_small_p_and_no_narrow_interval(cv, tiny_whisper, tmp_path, capsys):
     out = tmp_path / "run"
-    cfg = RunConfig(
+    cfg = RunConfig.of(
         models=[str(tiny_whisper)],
         tasks=[str(speaker_tones(tmp_path / "tones"))],
         out=out,

@@ -6,7 +6,6 @@ CPU time: a clock that other programs on a busy machine do not move, so the gaps
 pipeline's own work between two events, whatever the load.
 """
 
-import dataclasses
 import time
 
 import pytest
@@ -53,8 +52,8 @@ def events(monkeypatch):
 
 def test_no_silent_phase_from_start_to_end(tones, tiny_whisper, tmp_path, events):
     every_analysis = dict(permutations=50, erasure=True, n_jobs=1, probes=["knn"], baselines=["mfcc"], folds=4)
-    cfg = RunConfig(models=[str(tiny_whisper)], tasks=[str(tones)], out=tmp_path / "run", window="trimmed")
-    cfg = dataclasses.replace(cfg, cache=tmp_path / "cache", **every_analysis)
+    cfg = RunConfig.of(models=[str(tiny_whisper)], tasks=[str(tones)], out=tmp_path / "run", window="trimmed")
+    cfg = cfg.updated(cache=tmp_path / "cache", **every_analysis)
     start = time.process_time()
     run(cfg)
     end = time.process_time()

@@ -40,7 +40,7 @@ def _cfg(tones, out, **kw):
         mdl=False,
         fingerprints=False,
     )
-    return RunConfig(**{**base, **kw})
+    return RunConfig.of(**{**base, **kw})
 
 
 def test_one_speaker_class_is_dropped_with_a_counted_reason(tones, tiny_whisper, tmp_path, caplog):

@@ -12,7 +12,7 @@ pytestmark = pytest.mark.slow
 @pytest.fixture(scope="module")
 def accent_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("real-accent")
-    cfg = RunConfig(
+    cfg = RunConfig.of(
         models=["whisper-tiny.en"],
         tasks=["accent"],
         out=out,

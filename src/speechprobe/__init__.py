@@ -5,7 +5,7 @@ Notebook use::
     import speechprobe
     results = speechprobe.run(models=["whisper-tiny.en"], tasks=["accent"], out="RUN")
 
-``speechprobe.run`` takes every ``RunConfig`` field as a keyword and returns the tidy results
+``speechprobe.run`` takes every ``RunConfig`` setting as a keyword (by its flat name) and returns the tidy results
 (a pandas DataFrame with columns model, task, layer, probe, fold, metric, value).
 """
 
@@ -26,14 +26,14 @@ if TYPE_CHECKING:
 def run(
     models: Sequence[str], tasks: Sequence[str], out: str | Path, existing: str = "auto", **options
 ) -> pd.DataFrame:
-    """Extract, probe and report; ``options`` are ``RunConfig`` fields (probes, folds, seed, window, ...).
+    """Extract, probe and report; ``options`` are ``RunConfig`` settings (probes, folds, seed, knn_k, ...).
 
     ``existing``: ``auto`` resumes a run of the same settings in ``out`` and refuses another, ``resume``
     also adopts files of a run of unknown settings, ``overwrite`` replaces it."""
     from .config import RunConfig
     from .pipeline import run as run_pipeline
 
-    return run_pipeline(RunConfig(models=list(models), tasks=list(tasks), out=Path(out), **options), existing)
+    return run_pipeline(RunConfig.of(models=list(models), tasks=list(tasks), out=Path(out), **options), existing)
 
 
 def __getattr__(name: str):

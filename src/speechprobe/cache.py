@@ -1,6 +1,6 @@
 """The speechprobe cache: where converted checkpoints, features, synthetic data and answers live.
 
-One root holds everything: ``--cache`` (``cfg.cache``), else ``$SPEECHPROBE_CACHE``, else the
+One root holds everything: ``--cache`` (``cfg.compute.cache``), else ``$SPEECHPROBE_CACHE``, else the
 per-user cache directory. A stage runs inside :func:`using_cache`, which makes its root the
 process's ``$SPEECHPROBE_CACHE`` for the duration: every ``cache_root()`` call below it (model
 loaders converting packaged checkpoints, worker threads) and every child process (Ray actors,

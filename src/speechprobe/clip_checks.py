@@ -34,8 +34,8 @@ def rare_classes(labels: Sequence[str], groups: Sequence[str | None] | None, cfg
     """The ``--rare-classes`` rule on a task's labels (``groups`` ignored with ``--ungrouped``)."""
     from .probes.rare import resolve_rare_classes
 
-    grouped = groups is not None and any(groups) and not cfg.ungrouped
-    return resolve_rare_classes(labels, groups if grouped else None, cfg.folds, cfg.cv, cfg.rare_classes)
+    grouped = groups is not None and any(groups) and not cfg.cv.ungrouped
+    return resolve_rare_classes(labels, groups if grouped else None, cfg.cv.folds, cfg.cv.scheme, cfg.cv.rare_classes)
 
 
 def check_folds(
@@ -44,7 +44,7 @@ def check_folds(
     """At least two classes left once the ``--rare-classes`` rule has dropped or merged the classes with
     fewer clips, or (grouped folds) fewer groups (``noun``: speakers, languages, …), than the folds need; else
     one line naming the fixes."""
-    folds = 2 if cfg.cv == "logo" else cfg.folds
+    folds = 2 if cfg.cv.scheme == "logo" else cfg.cv.folds
     counts = Counter(labels)
     if len(counts) < 2:
         raise ConfigError(f"task {task}: only {len(counts)} class left after skipping; it needs at least 2")
@@ -57,27 +57,27 @@ def check_folds(
             f"task {task}: class {worst!r} has {small[worst]} clips, fewer than --folds {folds}; "
             f"lower --folds to {max(2, min(counts.values()))} or add clips"
         )
-    if groups is not None and not cfg.ungrouped:
+    if groups is not None and not cfg.cv.ungrouped:
         _check_groups(task, labels, groups, cfg, noun)
-    raise ConfigError(f"task {task}: fewer than 2 classes left by --rare-classes {cfg.rare_classes}; it needs 2")
+    raise ConfigError(f"task {task}: fewer than 2 classes left by --rare-classes {cfg.cv.rare_classes}; it needs 2")
 
 
 def _check_groups(task: str, labels: Sequence[str], groups: Sequence[str | None], cfg: RunConfig, noun: str) -> None:
     """Every class needs as many groups (speakers) as the folds: else one line naming the classes and the fixes."""
     from .probes.cv import group_shortfall, min_groups_needed
 
-    short = group_shortfall(labels, groups, cfg.folds, cfg.cv)
+    short = group_shortfall(labels, groups, cfg.cv.folds, cfg.cv.scheme)
     if not short:
         return
     listed = ", ".join(f"{c!r} {n}" for c, n in sorted(short.items(), key=lambda kv: (kv[1], kv[0])))
     fewest = min(short.values())
     fixes = ["--ungrouped (folds ignore the groups; speaker leakage may inflate scores)"]
-    if cfg.cv != "logo" and fewest >= 2:
+    if cfg.cv.scheme != "logo" and fewest >= 2:
         fixes[:0] = [f"--folds {fewest}", "--cv logo (leave one group out)"]
-    want = "--cv logo" if cfg.cv == "logo" else f"--folds {cfg.folds}"
+    want = "--cv logo" if cfg.cv.scheme == "logo" else f"--folds {cfg.cv.folds}"
     raise ConfigError(
         f"task {task}: {len(short)} class(es) have fewer {noun}s than {want} needs "
-        f"({min_groups_needed(cfg.cv, cfg.folds)}): {listed}; use {', '.join(fixes[:-1])}"
+        f"({min_groups_needed(cfg.cv.scheme, cfg.cv.folds)}): {listed}; use {', '.join(fixes[:-1])}"
         + (" or " if len(fixes) > 1 else "")
         + fixes[-1]
     )
@@ -114,7 +114,7 @@ def finish_task(
             skipped.append(Skip(task.name, c.id, f"same audio as {first[c.content_hash]}", "duplicate"))
     if not final:
         raise ConfigError(f"task {task.name}: no usable clips (all {len(skipped)} skipped)")
-    grouped = has_groups and not cfg.ungrouped
+    grouped = has_groups and not cfg.cv.ungrouped
     if not grouped:
         why = (
             "--ungrouped, folds are not grouped by its speaker/group column"

@@ -1,23 +1,35 @@
-"""Typed run configuration (written verbatim into manifest.json).
+"""Typed run configuration in groups, each setting declared once (written flat into manifest.json).
 
-:class:`ComputeOptions` holds what every stage that runs a model shares (device, dtype, Whisper
-window, seed, cache, engine), with one validation; :class:`RunConfig` (extraction and probes) and
-``zeroshot.ZeroShotConfig`` both extend it, so the options are defined, checked and copied once.
-Every option is checked in ``validate()`` before any work starts.
+A setting is a dataclass field made by :func:`setting`: its default, its help text, its command-line name and
+its check live in the field, and ``speechprobe.cli.generated`` builds the options from them. :class:`RunConfig`
+holds its groups as fields (``probe``: :class:`ProbeSettings`, ``cv``: :class:`CVSettings`, ``compute``:
+:class:`ComputeOptions`, ``analyses``: :class:`AnalysisSwitches`); ``zeroshot.ZeroShotConfig`` extends
+:class:`ComputeOptions`. Files and fingerprints hold the settings flat, by their names (:meth:`RunConfig.of`,
+:meth:`RunConfig.to_json`), as they always did. Every option is checked in ``validate()`` before any work.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
-import math
 import re
-from dataclasses import MISSING, asdict, dataclass, field, fields
+from dataclasses import MISSING, asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
 from .errors import ConfigError
 from .models.base import POOLINGS
+from .settings import (
+    at_least,
+    check_fields,
+    flat_fields,
+    group,
+    positive,
+    rule,
+    setting,
+    split_list,
+)
 
 log = logging.getLogger("speechprobe")
 
@@ -52,6 +64,14 @@ EXTRACT_FIELDS = (
 UNSET_LEFT_OUT = ("group_by", "label_map", "analyses")
 RARE_RULES = ("drop", "merge")  # --rare-classes: drop, merge or merge:NAME (speechprobe.probes.rare)
 DEFAULT_REST = "other"
+MLP_SOLVERS = ("adam", "sgd", "lbfgs")
+
+
+def parse_label_map(value: str) -> dict[str, dict[str, str]] | None:
+    """``--label-map`` parsed (a JSON file is read here, so the run records its content)."""
+    from .data.labels import parse_label_map
+
+    return parse_label_map(value) or None
 
 
 def parse_rare_rule(rule: str) -> tuple[str, str | None]:
@@ -62,17 +82,44 @@ def parse_rare_rule(rule: str) -> tuple[str, str | None]:
     return kind, (name.strip() or DEFAULT_REST) if kind == "merge" else None
 
 
-MLP_SOLVERS = ("adam", "sgd", "lbfgs")
-# Training-part size from which the MLP probe stops early by default: below it the 10 % validation part is
-# too small for its accuracy to time the stop (the demo's tasks lost 0.15 Macro-F1 on average with it on).
-MLP_EARLY_STOPPING_MIN_TRAIN = 2000
+# Shared by RunConfig and zeroshot.ZeroShotConfig: the field arguments, declared once.
+COMMON = {
+    "models": dict(
+        help="Comma-separated names, local dirs or hub ids (required unless --baselines-only).",
+        flag=("--models", "-m"),
+        parse=split_list,
+        cli_default="",
+    ),
+    "tasks": dict(
+        help="Comma-separated task names, NAME=DIR, manifest CSVs, dataset folders or HF ids.",
+        flag=("--tasks", "-t"),
+        parse=split_list,
+    ),
+    "out": dict(help="Run directory.", flag=("--out", "-o"), cli_default=Path("runs/latest")),
+    "n_per_class": dict(
+        default=None,
+        help="Synthetic clips per class [default: each task's own, 10-64].",
+        check=positive(1, integer=True),
+    ),
+    "label_map": dict(
+        default=None,
+        help="Map label spellings onto a task's labels: FROM=TO or TASK:FROM=TO[,...], or a JSON file.",
+        parse=parse_label_map,
+    ),
+}
+
+
+def common(key: str) -> Any:
+    """The shared field ``key`` (see ``COMMON``)."""
+    return setting(**COMMON[key])
 
 
 @dataclass(frozen=True)
 class ProbeSettings:
     """The probe hyper-parameters a run exposes (``--knn-k``, ``--mlp-hidden``, ...); part of the result.
 
-    Here, below the probes, so that both :class:`RunConfig` and ``speechprobe.probes`` read one definition.
+    Here, below the probes, so that both :class:`RunConfig` and ``speechprobe.probes`` read one definition; a new
+    setting is one field here (its option, its check and its place in run.json follow).
 
     Defaults are the values every earlier run used, except ``mlp_early_stopping`` (on since the probing-at-scale
     change, for training parts of at least ``mlp_early_stopping_min_train`` items, so smaller tasks such as the
@@ -81,43 +128,36 @@ class ProbeSettings:
     ``docs/statistics.md``).
     """
 
-    knn_k: int = 5
-    mlp_hidden: int = 256
-    mlp_alpha: float = 1e-4
-    mlp_epochs: int = 200
-    mlp_solver: str = "adam"
-    mlp_early_stopping: bool = True
-    mlp_early_stopping_min_train: int = MLP_EARLY_STOPPING_MIN_TRAIN
-    linear_c: float = 1.0
+    knn_k: int = setting(5, "KNN probe: neighbours.", check=at_least(1, "use 1 or more neighbours"))
+    mlp_hidden: int = setting(256, "MLP probe: hidden units.", check=at_least(1, "use 1 or more hidden units"))
+    mlp_alpha: float = setting(1e-4, "MLP probe: L2 penalty.", check=at_least(0, "the L2 penalty cannot be negative"))
+    mlp_epochs: int = setting(200, "MLP probe: maximum epochs (max_iter).", check=at_least(1, "use 1 or more epochs"))
+    mlp_solver: str = setting(
+        "adam",
+        "MLP probe: adam, sgd or lbfgs.",
+        check=rule(MLP_SOLVERS.__contains__, f"choose one of {', '.join(MLP_SOLVERS)}"),
+    )
+    mlp_early_stopping: bool = setting(
+        True,
+        "MLP probe: stop on a 10 % validation split of each large enough training fold (--no-...: everywhere "
+        "the training-loss rule, at most --mlp-epochs).",
+    )
+    # From this training-part size on, the MLP stops early: below it the 10 % validation part is too small for its
+    # accuracy to time the stop (the demo's tasks lost 0.15 Macro-F1 on average with it on).
+    mlp_early_stopping_min_train: int = setting(
+        2000,
+        "MLP probe: early stopping only on training folds of at least this many items (smaller ones: loss rule).",
+        check=at_least(0, "use 0 or more training items"),
+    )
+    linear_c: float = setting(
+        1.0,
+        "Linear probe: inverse L2 strength C.",
+        check=rule(lambda c: c > 0, "the inverse regularisation must be positive"),
+    )
 
     def validate(self) -> None:
         """One-line errors naming the option."""
-        if self.knn_k < 1:
-            raise ConfigError(f"--knn-k {self.knn_k}: use 1 or more neighbours")
-        if self.mlp_hidden < 1:
-            raise ConfigError(f"--mlp-hidden {self.mlp_hidden}: use 1 or more hidden units")
-        if self.mlp_alpha < 0:
-            raise ConfigError(f"--mlp-alpha {self.mlp_alpha}: the L2 penalty cannot be negative")
-        if self.mlp_epochs < 1:
-            raise ConfigError(f"--mlp-epochs {self.mlp_epochs}: use 1 or more epochs")
-        if self.mlp_early_stopping_min_train < 0:
-            raise ConfigError(
-                f"--mlp-early-stopping-min-train {self.mlp_early_stopping_min_train}: use 0 or more training items"
-            )
-        if self.mlp_solver not in MLP_SOLVERS:
-            raise ConfigError(f"--mlp-solver {self.mlp_solver!r}: choose one of {', '.join(MLP_SOLVERS)}")
-        if not self.linear_c > 0:
-            raise ConfigError(f"--linear-c {self.linear_c}: the inverse regularisation must be positive")
-
-
-_PROBE = ProbeSettings()  # the probe-setting defaults live in one place
-
-
-def default_baselines() -> list[str]:
-    """The registry's default baselines (hand-crafted and nuisance feature sets)."""
-    from .models.registry import default_baselines as registered
-
-    return list(registered())
+        check_fields(self)
 
 
 def check_window(window: str) -> None:
@@ -140,59 +180,6 @@ def check_engine(engine: str, ray_address: str | None, ray_actors: int | None) -
         raise ConfigError("--ray-actors must be at least 1")
 
 
-def check_positive(value: float | None, flag: str, minimum: float = 0.0, integer: bool = False) -> None:
-    """A finite number above 0 (or, for counts, at least ``minimum``), else a one-line error."""
-    if value is None:
-        return
-    if integer:
-        if value < minimum:
-            raise ConfigError(f"{flag} {value}: must be at least {int(minimum)}")
-    elif not math.isfinite(value) or value <= minimum:
-        raise ConfigError(f"{flag} must be positive (a finite number of seconds), got {value}")
-
-
-@dataclass(kw_only=True)
-class ComputeOptions:
-    """Where and how models run; shared by every stage's configuration."""
-
-    device: str = "cpu"
-    dtype: str | None = None
-    window: str = "full"  # Whisper input: full (30 s, faithful) or trimmed (fast)
-    seed: int = 0  # data generation, folds and probes
-    cache: Path | None = None  # the one cache root (features, converted checkpoints, synthetic data, answers)
-    engine: str = "local"  # local, or ray (model actors on a Ray cluster; identical results)
-    ray_address: str | None = None  # None: a new local Ray instance (or $RAY_ADDRESS); "auto": the `ray start` cluster
-    ray_actors: int | None = None  # model actors (default: one per GPU, else one per CPU but one)
-    progress: bool = True
-
-    @property
-    def compute(self) -> ComputeOptions:
-        """These options alone (to build another stage's configuration from them)."""
-        return ComputeOptions(**self.compute_kwargs())
-
-    def compute_kwargs(self) -> dict[str, Any]:
-        return {f.name: getattr(self, f.name) for f in fields(ComputeOptions)}
-
-    def check_compute(self) -> None:
-        """One-line errors that name the option to change."""
-        check_window(self.window)
-        if not isinstance(self.seed, int) or not 0 <= self.seed <= MAX_SEED:
-            raise ConfigError(f"--seed {self.seed}: choose a whole number from 0 to {MAX_SEED}")
-        if self.dtype not in DTYPES:
-            raise ConfigError(f"--dtype {self.dtype!r}: choose float32, bf16 or fp16")
-        check_engine(self.engine, self.ray_address, self.ray_actors)
-        check_device(self.device, here=self.engine == "local")
-        if self.dtype == "fp16" and self.device == "cpu":
-            raise ConfigError("--dtype fp16 needs --device cuda; on CPU use float32 or bf16")
-        if self.dtype == "bf16" and self.device == "cpu":
-            from .models.hub import cpu_bf16_native
-
-            if cpu_bf16_native() is False:
-                log.warning(
-                    "this CPU has no native bf16 arithmetic (AVX512-BF16/AMX): --dtype bf16 will be slower than float32"
-                )
-
-
 def check_device(device: str, here: bool = True) -> None:
     """``--device``: cpu, cuda or cuda:N; with ``here``, a CUDA device this machine's torch can use (the Ray
     engine checks on its workers instead)."""
@@ -213,61 +200,189 @@ def _check_cuda(device: str) -> None:
         raise ConfigError(f"--device {device}: this machine has {torch.cuda.device_count()} CUDA device(s)")
 
 
-@dataclass
-class RunConfig(ComputeOptions):
-    """Everything that determines a run's numbers."""
+@dataclass(kw_only=True)
+class ComputeOptions:
+    """Where and how models run; shared by every stage's configuration."""
 
-    models: list[str]
-    tasks: list[str]
-    out: Path
-    probes: list[str] = field(default_factory=lambda: ["knn", "mlp"])
-    # The probe whose best layer is "the best layer" in every table, figure, test and finding; KNN by default
-    # (no training randomness, an exact and cheap permutation null): see analysis/primary.py.
-    primary_probe: str = "knn"
-    folds: int = 5
-    pooling: str = "mean"
-    baselines: list[str] = field(default_factory=default_baselines)
-    random_init: bool = False
-    n_per_class: int | None = None  # synthetic suite size per class (None: each task's default)
-    max_batch_seconds: float | None = None  # None: by device (features.batching.DEFAULT_BATCH_SECONDS)
-    max_clip_seconds: float = 600.0  # audio decoded per clip; longer clips are cut (counted in manifest.json)
-    drop_duplicates: bool = False  # drop repeated audio content instead of keeping copies in one group
-    n_jobs: int = 1
-    columns: dict[str, str | None] | None = None  # dataset column overrides (audio, label, group, ...)
-    split: str | None = None  # dataset split (default: test, or the only one)
-    streaming: bool = False  # read hub datasets without a local copy
-    group_by: str | None = None  # --group-by: KIND or TASK=KIND, one of a task's declared groupings (data/tasks.py)
-    label_map: dict[str, dict[str, str]] | None = None  # --label-map: {task or "*": {spelling: label}}
-    permutations: int = 1000  # shuffles of the selection-aware test of each best layer (0: skip)
-    embeddings: bool = True  # t-SNE (and UMAP when installed) of the first, best and last layers
-    report: bool = True  # write report.html / report.md / main_table.* at the end
-    cue_probes: bool = True  # ridge probes of each clip's acoustic cues per layer (analysis/cues.py; cheap)
-    erasure: bool = False  # LEACE cue erasure and the task re-probed (analysis/erasure.py; opt-in: a probe per cue)
-    layer_weights: bool = True  # weighting of all layers vs the best single layer (analysis/layer_weights.py)
-    fingerprints: bool = True  # depth fingerprints: 90 % and peak depth per (model, task) (analysis.fingerprints)
-    similarity: bool = True  # layer similarity: debiased CKA and mutual k-NN between all layers (analysis.similarity)
-    mdl: bool = True  # MDL probes: online code length per layer (analysis.mdl)
-    analyses: str = ""  # --analyses edits of analyses without a flag above (speechprobe.analysis.registry.settle)
-    # Cross-validation and uncertainty (docs/statistics.md)
-    repeats: int = 1  # repeated cross-validation: fold id = repeat * folds + k
-    cue_repeats: int | None = None  # the first N repeats that the cue probes, erasure and all-layers use (None: all)
-    cv: str = "kfold"  # kfold (stratified, grouped when groups exist) or logo (leave one group out)
-    ungrouped: bool = False  # ignore the groups: folds may put one speaker in train and test (leakage)
+    device: str = setting("cpu", "cpu, cuda or cuda:N.")
+    dtype: str | None = setting(
+        None,
+        "bf16 (GPU, or a CPU with native bf16) or fp16 (GPU) [default: float32].",
+        check=rule(DTYPES.__contains__, "choose float32, bf16 or fp16"),
+    )
+    window: str = setting(
+        "full", "Whisper input: full (30 s, faithful) or trimmed (fast).", check=lambda w, _: check_window(w)
+    )
+    seed: int = setting(
+        0,
+        "Seed for data generation, folds and probes (0 to 2^32-1).",
+        check=rule(lambda s: isinstance(s, int) and 0 <= s <= MAX_SEED, f"choose a whole number from 0 to {MAX_SEED}"),
+    )
+    cache: Path | None = setting(None, "The one cache root [default: $SPEECHPROBE_CACHE, else the user cache].")
+    engine: str = setting("local", "local, or ray (model actors on a Ray cluster; same results).")
+    ray_address: str | None = setting(
+        None, "With --engine ray: auto, HOST:PORT or ray://HOST:PORT [default: a new local Ray].", flag="--address"
+    )
+    ray_actors: int | None = setting(
+        None, "With --engine ray: model actors [default: one per GPU, else per CPU but one]."
+    )
+    progress: bool = True  # the global --progress/--no-progress
+
+    def compute_kwargs(self) -> dict[str, Any]:
+        return {f.name: getattr(self, f.name) for f in fields(ComputeOptions)}
+
+    def check_compute(self) -> None:
+        """One-line errors that name the option to change (each field's own check, then the combinations)."""
+        check_fields(self)
+        check_engine(self.engine, self.ray_address, self.ray_actors)
+        check_device(self.device, here=self.engine == "local")
+        if self.dtype == "fp16" and self.device == "cpu":
+            raise ConfigError("--dtype fp16 needs --device cuda; on CPU use float32 or bf16")
+        if self.dtype == "bf16" and self.device == "cpu":
+            from .models.hub import cpu_bf16_native
+
+            if cpu_bf16_native() is False:
+                log.warning(
+                    "this CPU has no native bf16 arithmetic (AVX512-BF16/AMX): --dtype bf16 will be slower than float32"
+                )
+
+
+@dataclass
+class CVSettings:
+    """Cross-validation and uncertainty (docs/statistics.md)."""
+
+    folds: int = setting(5, "Cross-validation folds.", check=at_least(2, "need at least 2 folds"))
+    repeats: int = setting(
+        1, "Repeated cross-validation: R reshuffled partitions of --folds folds.", check=at_least(1, "use 1 or more")
+    )
+    # The first N repeats that the cue probes, erasure and all-layers use (None: all).
+    cue_repeats: int | None = setting(
+        None, "Cue probes, erasure and all-layers on the first N repeats only [default: all]."
+    )
+    scheme: str = setting(
+        "kfold",
+        "kfold (stratified, grouped by speaker when groups exist) or logo.",
+        name="cv",
+        check=rule(("kfold", "logo").__contains__, "choose kfold or logo (leave one group out)"),
+    )
+    ungrouped: bool = setting(
+        False,
+        "Folds ignore the speaker/group column (speaker leakage may inflate scores).",
+        flag="--ungrouped/--grouped",
+    )
     # Classes with fewer clips or groups than the folds need: drop, or merge[:NAME] into one rest class
     # (speechprobe.probes.rare); applied when the clips are checked after extraction.
-    rare_classes: str = "drop"
-    group_name: str | None = None  # what a group is (speaker, language, dialogue, word); None: the task's declaration
-    bootstrap: int = 1000  # resamples of the bootstrap over clips of the out-of-fold predictions (0: skip)
-    # Probe settings (part of the result; recorded in manifest.json)
-    knn_k: int = _PROBE.knn_k
-    mlp_hidden: int = _PROBE.mlp_hidden
-    mlp_alpha: float = _PROBE.mlp_alpha
-    mlp_epochs: int = _PROBE.mlp_epochs
-    mlp_solver: str = _PROBE.mlp_solver
-    mlp_early_stopping: bool = _PROBE.mlp_early_stopping
-    mlp_early_stopping_min_train: int = _PROBE.mlp_early_stopping_min_train
-    linear_c: float = _PROBE.linear_c
-    tune: bool = False  # nested cross-validation of each probe's regularisation on the training folds
+    rare_classes: str = setting(
+        "drop",
+        "Classes with fewer clips (or speakers) than the folds need: drop (with a counted reason; they leave the "
+        "Macro-F1 label set) or merge[:NAME] (one rest class, default 'other').",
+        check=lambda rule_, _: parse_rare_rule(rule_),
+    )
+    group_name: str | None = setting(
+        None, "What a group is (speaker, language, dialogue, word) [default: the task's declaration]."
+    )
+    bootstrap: int = setting(
+        1000,
+        "Bootstrap resamples over the unit: clips or groups (0: skip).",
+        check=at_least(0, "use 0 (skip) or more"),
+    )
+
+    def validate(self) -> None:
+        check_fields(self)
+        if self.scheme == "logo" and self.repeats > 1:
+            raise ConfigError("--cv logo has a single partition; drop --repeats")
+        if self.cue_repeats is not None and not 1 <= self.cue_repeats <= self.repeats:
+            raise ConfigError(f"--cue-repeats {self.cue_repeats}: use 1 to --repeats ({self.repeats})")
+        if self.scheme == "logo" and self.ungrouped:
+            raise ConfigError("--cv logo needs the groups; drop --ungrouped")
+
+
+@dataclass
+class AnalysisSwitches:
+    """Which analyses run beside the probes (each one's module is named in its help)."""
+
+    permutations: int = setting(
+        1000,
+        "Label shuffles for the selection-aware test of each best layer and the empirical chance (0: skip). "
+        "KNN re-votes cheaply; a refitted primary probe (mlp, linear) fits once per shuffle: lower it there.",
+        check=positive(0, integer=True),
+    )
+    embeddings: bool = setting(True, "t-SNE/UMAP of the first, best and last layers.")
+    report: bool = setting(True, "Write report.html at the end.")
+    cue_probes: bool = setting(True, "Ridge probes of acoustic cues per layer (analysis/cues.py; cheap).")
+    erasure: bool = setting(
+        False, "LEACE-erase each cue group and re-probe the tasks (analysis/erasure.py; a probe fit per group)."
+    )
+    layer_weights: bool = setting(True, "Learned weighting of all layers vs the best single layer.")
+    fingerprints: bool = setting(True, "Depth fingerprints: 90 % and peak depth per model and task.")
+    similarity: bool = setting(True, "Layer similarity: debiased CKA and mutual k-NN between all layers.")
+    mdl: bool = setting(True, "MDL probes: online code length and compression per layer.")
+    # --analyses edits of analyses without a flag above (speechprobe.analysis.registry.settle; its option is
+    # declared by the commands, which check it against the registry)
+    chosen: str = setting("", name="analyses")
+
+
+def default_baselines() -> list[str]:
+    """The registry's default baselines (hand-crafted and nuisance feature sets)."""
+    from .models.registry import default_baselines as registered
+
+    return list(registered())
+
+
+@dataclass
+class RunConfig:
+    """Everything that determines a run's numbers: the data and models, then the groups."""
+
+    models: list[str] = common("models")
+    tasks: list[str] = common("tasks")
+    out: Path = common("out")
+    probes: list[str] = setting(help="Probes: knn, mlp, linear.", factory=lambda: ["knn", "mlp"], parse=split_list)
+    # The probe whose best layer is "the best layer" in every table, figure, test and finding; KNN by default
+    # (no training randomness, an exact and cheap permutation null): see analysis/primary.py.
+    primary_probe: str = setting(
+        "knn",
+        "The probe whose best layer is 'the best layer' in every table, test and finding (knn: exact, cheap null).",
+    )
+    pooling: str = setting(
+        "mean",
+        "mean or mean+std over real frames.",
+        check=rule(POOLINGS.__contains__, f"choose one of {', '.join(POOLINGS)}"),
+    )
+    baselines: list[str] = setting(
+        help="Baselines, comma-separated [default: every default baseline; 'none' for none].",
+        factory=default_baselines,
+        parse=split_list,
+        cli_default=None,
+    )
+    random_init: bool = setting(False, "Same architectures with random weights (control).")
+    n_per_class: int | None = common("n_per_class")
+    max_batch_seconds: float | None = setting(
+        None, "Padded audio seconds per batch [default: 120 on a CPU, 960 on a GPU].", check=positive()
+    )
+    max_clip_seconds: float = setting(
+        600.0, "Audio decoded per clip; longer clips are cut and counted.", check=positive()
+    )
+    drop_duplicates: bool = setting(False, "Drop repeated audio (default: keep copies in one group).")
+    n_jobs: int = setting(
+        1,
+        "Parallel probe jobs (joblib; -1: one per CPU).",
+        flag=("--jobs", "-j"),
+        check=rule(lambda n: n == -1 or n >= 1, "use 1 or more parallel jobs (-1: one per CPU)"),
+    )
+    columns: dict[str, str | None] | None = None  # dataset column overrides (audio, label, group, ...)
+    split: str | None = setting(None, "Dataset split [default: test, or the only one].")
+    streaming: bool = False  # read hub datasets without a local copy
+    group_by: str | None = setting(
+        None,
+        "Which declared grouping folds use: KIND (speaker, word, dialogue) or TASK=KIND[,...] [default: each "
+        "task's first; `speechprobe tasks --details` lists them].",
+    )
+    label_map: dict[str, dict[str, str]] | None = common("label_map")
+    tune: bool = setting(False, "Nested CV: choose k, MLP alpha and linear C on inner folds of each training part.")
+    probe: ProbeSettings = group(ProbeSettings)
+    cv: CVSettings = group(CVSettings)
+    compute: ComputeOptions = group(ComputeOptions)
+    analyses: AnalysisSwitches = group(AnalysisSwitches)
 
     def validate(self) -> None:
         """One-line errors that name the option to change; run before any work (the probe names are
@@ -276,10 +391,7 @@ class RunConfig(ComputeOptions):
             raise ConfigError("no models given; pass --models (see `speechprobe models`)")
         if not self.tasks:
             raise ConfigError("no tasks given; pass --tasks (see `speechprobe tasks`)")
-        if self.folds < 2:
-            raise ConfigError(f"--folds {self.folds}: need at least 2 folds")
-        if self.pooling not in POOLINGS:
-            raise ConfigError(f"--pooling {self.pooling!r}: choose one of {', '.join(POOLINGS)}")
+        check_fields(self)
         if not self.probes:
             raise ConfigError("--probes: give at least one probe (knn, mlp, linear)")
         if self.primary_probe not in self.probes:
@@ -287,34 +399,34 @@ class RunConfig(ComputeOptions):
                 f"--primary-probe {self.primary_probe} is not among --probes {','.join(self.probes)}; "
                 "add it to --probes or choose one of them"
             )
-        check_positive(self.max_batch_seconds, "--max-batch-seconds")
-        check_positive(self.max_clip_seconds, "--max-clip-seconds")
-        check_positive(self.permutations, "--permutations", 0, integer=True)
-        check_positive(self.n_per_class, "--n-per-class", 1, integer=True)
-        if self.n_jobs != -1 and self.n_jobs < 1:
-            raise ConfigError(f"--jobs {self.n_jobs}: use 1 or more parallel jobs (-1: one per CPU)")
-        self.check_compute()
-        self._validate_cv()
+        check_fields(self.analyses)
+        self.compute.check_compute()
+        self.cv.validate()
+        self.probe.validate()
 
-    def _validate_cv(self) -> None:
-        if self.repeats < 1:
-            raise ConfigError(f"--repeats {self.repeats}: use 1 or more")
-        if self.cv not in ("kfold", "logo"):
-            raise ConfigError(f"--cv {self.cv!r}: choose kfold or logo (leave one group out)")
-        if self.cv == "logo" and self.repeats > 1:
-            raise ConfigError("--cv logo has a single partition; drop --repeats")
-        if self.cue_repeats is not None and not 1 <= self.cue_repeats <= self.repeats:
-            raise ConfigError(f"--cue-repeats {self.cue_repeats}: use 1 to --repeats ({self.repeats})")
-        if self.cv == "logo" and self.ungrouped:
-            raise ConfigError("--cv logo needs the groups; drop --ungrouped")
-        if self.bootstrap < 0:
-            raise ConfigError("--bootstrap must be 0 (skip) or more")
-        parse_rare_rule(self.rare_classes)
-        self.probe_settings().validate()
+    @classmethod
+    def of(cls, **settings: Any) -> RunConfig:
+        """A config from flat settings (the names of run.json, ``speechprobe.run`` and the options)."""
+        top: dict[str, Any] = {}
+        groups: dict[str, dict[str, Any]] = {}
+        where = flat_fields(cls)
+        for key, value in settings.items():
+            if key not in where:
+                raise TypeError(f"RunConfig has no setting {key!r}")
+            owner, f = where[key]
+            (groups.setdefault(owner, {}) if owner else top)[f.name] = value
+        made = {g.name: g.metadata["group"](**groups.get(g.name, {})) for g in fields(cls) if "group" in g.metadata}
+        return cls(**top, **made)
 
-    def probe_settings(self) -> ProbeSettings:
-        """The probe hyper-parameters of this run (fields of the same names)."""
-        return ProbeSettings(**{f.name: getattr(self, f.name) for f in fields(ProbeSettings)})
+    def updated(self, **settings: Any) -> RunConfig:
+        """A copy with some flat settings changed (``speechprobe probe RUN --knn-k 7``)."""
+        changes: dict[str, Any] = {}
+        groups: dict[str, dict[str, Any]] = {}
+        for key, value in settings.items():
+            owner, f = flat_fields(type(self))[key]
+            (groups.setdefault(owner, {}) if owner else changes)[f.name] = value
+        changes |= {g: dataclasses.replace(getattr(self, g), **kw) for g, kw in groups.items()}
+        return dataclasses.replace(self, **changes)
 
     @classmethod
     def from_json(cls, data: dict, out: Path | None = None) -> RunConfig:
@@ -323,8 +435,7 @@ class RunConfig(ComputeOptions):
         conf["out"] = Path(out) if out is not None else Path(conf["out"])
         conf["cache"] = Path(conf["cache"]) if conf.get("cache") else None
         conf.setdefault("mlp_early_stopping", False)  # runs written before the field trained without it
-        conf.setdefault("mlp_early_stopping_min_train", MLP_EARLY_STOPPING_MIN_TRAIN)
-        return cls(**conf)
+        return cls.of(**conf)
 
     @classmethod
     def from_recorded(cls, data: object, where: str, out: Path) -> RunConfig:
@@ -337,15 +448,16 @@ class RunConfig(ComputeOptions):
 
         if not isinstance(data, dict) or not data:
             raise ConfigError(f"{where}: no run configuration (its 'config' section is missing or empty)")
-        hints = typing.get_type_hints(cls)
-        known = {f.name for f in fields(cls)} - {"progress"}
-        unknown = sorted(set(data) - known)
+        settings = {k: f for k, (_, f) in flat_fields(cls).items() if k != "progress"}
+        unknown = sorted(set(data) - set(settings))
         if unknown:
             raise ConfigError(f"{where}: config key {unknown[0]!r} is not a setting of this speechprobe version")
-        required = [f.name for f in fields(cls) if f.default is MISSING and f.default_factory is MISSING]
+        required = [k for k, f in settings.items() if f.default is MISSING and f.default_factory is MISSING]
         missing = [k for k in required if k not in data and k != "out"]
         if missing:
             raise ConfigError(f"{where}: config key {missing[0]!r} is missing")
+        holders = {None: cls} | {g.name: g.metadata["group"] for g in fields(cls) if "group" in g.metadata}
+        hints = {k: typing.get_type_hints(holders[owner])[f.name] for k, (owner, f) in flat_fields(cls).items()}
         for key, value in data.items():
             hint = str | None if key in ("out", "cache") else hints[key]  # paths are written as text
             try:
@@ -363,12 +475,14 @@ class RunConfig(ComputeOptions):
         """The padded-seconds budget per batch: ``max_batch_seconds``, else the device's default."""
         from .features.batching import default_batch_seconds
 
-        return self.max_batch_seconds or default_batch_seconds(self.device)
+        return self.max_batch_seconds or default_batch_seconds(self.compute.device)
 
     def to_json(self) -> dict:
-        d = asdict(self)
+        """The settings, flat, by name (as run.json and manifest.json have always held them)."""
+        nested = asdict(self)
+        d = {k: nested[owner][f.name] if owner else nested[f.name] for k, (owner, f) in flat_fields(type(self)).items()}
         d["out"] = str(self.out)
-        d["cache"] = str(self.cache) if self.cache else None
+        d["cache"] = str(self.compute.cache) if self.compute.cache else None
         d.pop("progress")
         return d
 

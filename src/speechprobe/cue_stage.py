@@ -39,7 +39,7 @@ def record_extraction(extraction: dict, key: str, report, t0: float, budget: flo
 
 def wants_cues(cfg: RunConfig) -> bool:
     """Whether ``cfg`` runs an analysis that needs each clip's acoustic cues (cue probes or erasure)."""
-    return bool(cfg.cue_probes or cfg.erasure)
+    return bool(cfg.analyses.cue_probes or cfg.analyses.erasure)
 
 
 def cue_targets(cfg: RunConfig, state, store: FeatureStore) -> list[tuple[LocalEngine, dict, FeatureSpace | None]]:

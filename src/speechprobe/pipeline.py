@@ -85,10 +85,10 @@ def validate(cfg: RunConfig) -> None:
     unknown = [p for p in cfg.probes if p not in probe_names()]  # first: the primary probe is checked against them
     if unknown:
         raise ConfigError(f"--probes {','.join(unknown)}: choose from {', '.join(probe_names())}")
-    if cfg.analyses:  # --analyses: its edits set the analyses' flags (so extraction knows about the cues)
+    if cfg.analyses.chosen:  # --analyses: its edits set the analyses' flags (so extraction knows about the cues)
         from .analysis.registry import settle
 
-        settle(cfg)
+        settle(cfg.analyses)
     cfg.validate()
 
 
@@ -117,9 +117,9 @@ def _open_tasks(cfg: RunConfig, root: Path) -> list[TaskRecord]:
             *open_task(
                 t,
                 root,
-                cfg.seed,
+                cfg.compute.seed,
                 cfg.n_per_class,
-                cfg.progress,
+                cfg.compute.progress,
                 columns=cfg.columns,
                 split=cfg.split,
                 streaming=cfg.streaming,
@@ -141,7 +141,7 @@ def _open_tasks(cfg: RunConfig, root: Path) -> list[TaskRecord]:
         labels = getattr(rec.source, "labels", None)
         if labels is not None:
             groups = getattr(rec.source, "groups", None)
-            noun = cfg.group_name or rec.task.group_name or "group"
+            noun = cfg.cv.group_name or rec.task.group_name or "group"
             check_folds(rec.task.name, labels(), groups() if groups is not None else None, cfg, noun)
     return records
 
@@ -164,7 +164,7 @@ def _extract(cfg: RunConfig, existing: str) -> tuple[dict[str, list[ClipMeta]], 
         _weights(name, cfg)  # unknown names fail before any work
     run_dir = RunDir(cfg.out)
     outcome = run_dir.claim("extract", cfg.stage_config("extract"), existing)
-    with using_cache(cfg.cache) as root, capture_warnings() as wlog:
+    with using_cache(cfg.compute.cache) as root, capture_warnings() as wlog:
         mark = wlog.mark()
         records = _open_tasks(cfg, root)
         state = RunState()
@@ -194,13 +194,12 @@ def _extract_models(cfg: RunConfig, records: list[TaskRecord], state: RunState, 
     min_seconds = 0.0
     for name in _model_list(cfg):
         base, random_init = _weights(name, cfg)
-        recipe = dict(
-            name=base, window=cfg.window, device=cfg.device, dtype=cfg.dtype, random_init=random_init, seed=cfg.seed
-        )
-        if cfg.engine == "ray":  # model actors on a Ray cluster
+        c = cfg.compute
+        recipe = dict(name=base, window=c.window, device=c.device, dtype=c.dtype, random_init=random_init, seed=c.seed)
+        if cfg.compute.engine == "ray":  # model actors on a Ray cluster
             from .features.ray_engine import RayEngine
 
-            engine = RayEngine(recipe, address=cfg.ray_address, num_actors=cfg.ray_actors)
+            engine = RayEngine(recipe, address=cfg.compute.ray_address, num_actors=cfg.compute.ray_actors)
         else:  # this process; the engine keeps its out-of-memory state across tasks
             engine = LocalEngine(load_model(**recipe))
         options = engine.options()
@@ -223,7 +222,7 @@ def _extract_tasks(cfg, engine, entry, records, state, store, twin=None) -> None
     for rec in records:
         t0, key = time.perf_counter(), f"{engine.name}/{rec.task.name}"
         copy_items(twin, space, [c.content_hash for c in rec.clips])
-        report = extract(engine, rec.source, space, cfg.pooling, cfg.batch_seconds, cfg.progress, key)
+        report = extract(engine, rec.source, space, cfg.pooling, cfg.batch_seconds, cfg.compute.progress, key)
         record_extraction(state.extraction, key, report, t0, cfg.batch_seconds)
         saved("extract", f"the features of {len(state.extraction)} of {units} (model, task) pairs")
         if report.truncated:
@@ -283,15 +282,15 @@ def run_probes(
     from .probes import make_cv
 
     run_dir = run_dir or RunDir(cfg.out)
-    store = FeatureStore(cache_root(cfg.cache) / "features")
+    store = FeatureStore(cache_root(cfg.compute.cache) / "features")
     frames, pairs = [], []
     for task, clips in clips_by_task.items():
         labels = [c.label for c in clips]
-        groups = [c.group or "" for c in clips] if any(c.group for c in clips) and not cfg.ungrouped else None
-        noun = cfg.group_name or state.tasks.get(task, {}).get("group_name") or "group"
+        groups = [c.group or "" for c in clips] if any(c.group for c in clips) and not cfg.cv.ungrouped else None
+        noun = cfg.cv.group_name or state.tasks.get(task, {}).get("group_name") or "group"
         try:
             check_folds(task, labels, groups, cfg, noun)
-            plan = make_cv(labels, groups, cfg.folds, cfg.seed, cfg.repeats, cfg.cv)
+            plan = make_cv(labels, groups, cfg.cv.folds, cfg.compute.seed, cfg.cv.repeats, cfg.cv.scheme)
         except ConfigError as e:  # e.g. a class lost to skipped clips: report it, probe the other tasks
             log.warning("%s", e)
             state.warnings.append(f"not probed: {e}")
@@ -332,14 +331,14 @@ def _probe_pair(cfg, run_dir, store, model, info, task, clips, groups, key, stat
             [c.label for c in clips],
             groups,
             cfg.probes,
-            cfg.folds,
-            cfg.seed,
+            cfg.cv.folds,
+            cfg.compute.seed,
             cfg.n_jobs,
-            cfg.progress,
-            device=cfg.device,
-            repeats=cfg.repeats,
-            cv=cfg.cv,
-            settings=cfg.probe_settings(),
+            cfg.compute.progress,
+            device=cfg.compute.device,
+            repeats=cfg.cv.repeats,
+            cv=cfg.cv.scheme,
+            settings=cfg.probe,
             tune=cfg.tune,
         )
         del feats
@@ -369,17 +368,17 @@ def write_outputs(
     from .probes import probe_params, probe_spec
 
     run_dir = RunDir(cfg.out)
-    bar = tqdm(total=3, desc="summary, bootstrap, figures", unit="step", leave=False, disable=not cfg.progress)
+    bar = tqdm(total=3, desc="summary, bootstrap, figures", unit="step", leave=False, disable=not cfg.compute.progress)
     merged = run_dir.replace_rows("probe", results)
     summary = summarize(merged, {task: info["test_train_ratio"] for task, info in state.cv.items()})
     run_dir.write_csv("summary.csv", summary)
     bar.update()
     t0 = time.perf_counter()
-    if cfg.bootstrap:
+    if cfg.cv.bootstrap:
         pairs = [(m, t) for m in state.models for t in state.cv]
         nouns = {t: info.get("group_name") or "group" for t, info in state.cv.items()}
-        bootstrap_run(cfg.out, pairs, cfg.bootstrap, cfg.seed, nouns)
-    boot = {"n_boot": cfg.bootstrap, "seconds": round(time.perf_counter() - t0, 3), "seed": cfg.seed}
+        bootstrap_run(cfg.out, pairs, cfg.cv.bootstrap, cfg.compute.seed, nouns)
+    boot = {"n_boot": cfg.cv.bootstrap, "seconds": round(time.perf_counter() - t0, 3), "seed": cfg.compute.seed}
     bar.update()
     chance = {task: chance_levels([c.label for c in clips]) for task, clips in clips_by_task.items()}
     primary = primary_probe(cfg.to_json(), summary.loc[summary["layer"].notna(), "probe"])
@@ -392,7 +391,7 @@ def write_outputs(
     repaired = sum(n for counts in state.store.values() for n in counts.values())
     sections = {
         "config": cfg.to_json(),
-        "seed": cfg.seed,
+        "seed": cfg.compute.seed,
         "versions": versions(),
         "models": state.models,
         "targets": state.targets,
@@ -412,7 +411,7 @@ def write_outputs(
         "library_warnings": {"extract": state.library_warnings, "probe": library_warnings or {}},
         "cv": state.cv,
         "probe_settings": {
-            "probes": probe_params(cfg.probes, cfg.seed, cfg.probe_settings()),
+            "probes": probe_params(cfg.probes, cfg.compute.seed, cfg.probe),
             "tune": {"on": cfg.tune, "grids": {p: dict(probe_spec(p).grid) for p in cfg.probes if probe_spec(p).grid}},
         },
         "bootstrap": boot,
@@ -456,7 +455,7 @@ def _probe_and_report(cfg: RunConfig, clips: dict[str, list[ClipMeta]], state: R
     from .report import build_report
 
     run_dir = _claim_probe(cfg, existing)
-    with using_cache(cfg.cache), capture_warnings() as wlog:
+    with using_cache(cfg.compute.cache), capture_warnings() as wlog:
         mark = wlog.mark()
         results = run_probes(cfg, clips, state, run_dir)
         write_outputs(cfg, results, clips, state, wlog.as_json(since=mark))
@@ -464,27 +463,27 @@ def _probe_and_report(cfg: RunConfig, clips: dict[str, list[ClipMeta]], state: R
             from .zeroshot.compare import refresh_zeroshot_tables
 
             refresh_zeroshot_tables(run_dir)
-        analyses, options = cue_options(settle(cfg), state.targets)
+        analyses, options = cue_options(settle(cfg.analyses), state.targets)
         if analyses:  # one pass over the chosen analyses, in dependency order
             analyse_features(
                 cfg.out,
                 _loader(cfg, state),
                 analyses=analyses,
-                n_permutations=cfg.permutations,
-                embeddings=cfg.embeddings,
+                n_permutations=cfg.analyses.permutations,
+                embeddings=cfg.analyses.embeddings,
                 n_jobs=cfg.n_jobs,
-                device=cfg.device,
-                progress=cfg.progress,
+                device=cfg.compute.device,
+                progress=cfg.compute.progress,
                 options=options,
             )
-        if cfg.report:
-            build_report(cfg.out, progress=cfg.progress)
+        if cfg.analyses.report:
+            build_report(cfg.out, progress=cfg.compute.progress)
     return results
 
 
 def _loader(cfg: RunConfig, state: RunState):
     """``load(model, hashes)``: the run's stored features of a model or analysis target (the acoustic cues)."""
-    store, spaces = FeatureStore(cache_root(cfg.cache) / "features"), {**state.targets, **state.models}
+    store, spaces = FeatureStore(cache_root(cfg.compute.cache) / "features"), {**state.targets, **state.models}
     return lambda model, hashes: _space(store, model, spaces[model], cfg.pooling).gather(list(hashes))
 
 

@@ -47,10 +47,14 @@ def rerun_config(run_dir: Path, out: Path, cache: Path | None = None) -> tuple[R
     read_results(original.path(RESULTS))  # unreadable: one line now, not after the rerun
     cfg = RunConfig.from_recorded(manifest.get("config"), str(original.path(MANIFEST)), out=out)
     cfg.tasks = resolved_tasks(cfg.tasks, manifest)
-    cfg.progress = False
-    cfg.engine, cfg.ray_address, cfg.ray_actors = "local", None, None  # same features, no cluster needed
+    cfg.compute.progress = False
+    cfg.compute.engine, cfg.compute.ray_address, cfg.compute.ray_actors = (
+        "local",
+        None,
+        None,
+    )  # same features, no cluster needed
     if cache is not None:
-        cfg.cache = Path(cache)
+        cfg.compute.cache = Path(cache)
     return cfg, manifest
 
 
@@ -98,7 +102,7 @@ def check_revisions(manifest: dict, cfg: RunConfig, allow: bool = False) -> list
         return []
     synthetic = {n for n, t in registered_tasks().items() if t.source == "synthetic"}
     current = {}
-    with using_cache(cfg.cache) as root:
+    with using_cache(cfg.compute.cache) as root:
         for spec in (s for s in dict.fromkeys(cfg.tasks) if s not in synthetic):
             task, source = open_task(
                 spec, root, columns=cfg.columns, split=cfg.split, streaming=cfg.streaming, label_map=cfg.label_map

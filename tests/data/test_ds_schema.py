@@ -210,7 +210,7 @@ def test_reproduce_refuses_a_dataset_whose_content_changed(tmp_path):
 
     copy = write_copy("ds-spoof", tmp_path / "spoof")
     now = open_task(f"ds-spoof={copy}", tmp_path)[1].revision_record
-    cfg = RunConfig(models=[], baselines=["mfcc"], tasks=[f"ds-spoof={copy}", "emotion"], out=tmp_path / "r")
+    cfg = RunConfig.of(models=[], baselines=["mfcc"], tasks=[f"ds-spoof={copy}", "emotion"], out=tmp_path / "r")
     same = {"tasks": {"ds-spoof": {"revision": now}, "emotion": {"revision": None}}}
     assert check_revisions(same, cfg) == []  # the synthetic task is not opened (nor generated)
     old = {"tasks": {"ds-spoof": {"revision": {**now, "content_hash": "0" * 64}}}}
@@ -227,7 +227,7 @@ def test_group_by_and_label_map_are_run_settings(tmp_path):
     from speechprobe.config import RunConfig
     from speechprobe.rundir import fingerprint
 
-    cfg = RunConfig(models=[], baselines=["mfcc"], tasks=["ds-stress"], out=tmp_path)
+    cfg = RunConfig.of(models=[], baselines=["mfcc"], tasks=["ds-stress"], out=tmp_path)
     unset = cfg.stage_config("extract")
     assert "group_by" not in unset and "label_map" not in unset  # older runs' fingerprints stay as they were
     cfg.group_by, cfg.label_map = "speaker", parse_label_map("ds-stress:0=zero")

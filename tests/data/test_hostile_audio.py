@@ -76,7 +76,7 @@ def matrix_run(tmp_path_factory, tiny_whisper):
         w.writerow(["path", "label", "group"])
         w.writerows(rows)
     out = root / "run"
-    cfg = RunConfig(
+    cfg = RunConfig.of(
         models=[str(tiny_whisper)],
         tasks=[f"manifest={root / 'manifest.csv'}"],  # NAME=path names the task
         out=out,

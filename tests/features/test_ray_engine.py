@@ -119,7 +119,7 @@ def test_pipeline_results_csv_identical_with_ray(ray_session, tiny_whisper, tone
     from speechprobe.config import RunConfig
 
     def cfg(name, **engine):
-        return RunConfig(
+        return RunConfig.of(
             models=[str(tiny_whisper)],
             tasks=[str(tones)],
             out=tmp_path / name,

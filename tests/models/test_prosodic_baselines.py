@@ -92,7 +92,9 @@ def test_egemaps_without_opensmile_says_what_to_install(monkeypatch):
 def test_a_run_naming_egemaps_without_opensmile_stops_before_any_work(monkeypatch, tones, tmp_path):
     real = registry.importlib.util.find_spec
     monkeypatch.setattr(registry.importlib.util, "find_spec", lambda n: None if n == "opensmile" else real(n))
-    cfg = RunConfig(models=[], tasks=[str(tones)], out=tmp_path / "run", baselines=["mfcc", "egemaps"], progress=False)
+    cfg = RunConfig.of(
+        models=[], tasks=[str(tones)], out=tmp_path / "run", baselines=["mfcc", "egemaps"], progress=False
+    )
     with pytest.raises(ConfigError, match="egemaps needs the opensmile package, not installed here: pip install"):
         run_extract(cfg)
     assert not (tmp_path / "run" / "state.json").exists()

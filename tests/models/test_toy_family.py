@@ -112,13 +112,13 @@ def test_registered_family_is_listed_and_its_windows_validate(toy_registered):
     assert registry.checkpoints()["toy-tiny"].family == "toy"
     assert registry.family_of_model_type("toy") is None  # no transformers model type declared
     assert {"full", "trimmed", "whole", "head"} <= set(registry.window_modes())
-    RunConfig(models=["toy-tiny"], tasks=["x"], out=None, window="head").validate()
+    RunConfig.of(models=["toy-tiny"], tasks=["x"], out=None, window="head").validate()
     with pytest.raises(ConfigError, match="--window 'tail': choose full, .*head"):
-        RunConfig(models=["toy-tiny"], tasks=["x"], out=None, window="tail").validate()
+        RunConfig.of(models=["toy-tiny"], tasks=["x"], out=None, window="tail").validate()
 
 
 def test_pipeline_runs_a_registered_family_end_to_end(toy_registered, pitch_tones, tmp_path):
-    cfg = RunConfig(
+    cfg = RunConfig.of(
         models=["toy-tiny"],
         tasks=[str(pitch_tones)],
         out=tmp_path / "run",

@@ -102,7 +102,7 @@ def cfg(tasks, out: Path, cache: Path, **kw):
         progress=False,
         cache=cache,
     )
-    return RunConfig(**{**base, **kw})
+    return RunConfig.of(**{**base, **kw})
 
 
 def run(tasks, out: Path, cache: Path, existing: str = "auto", **kw) -> pd.DataFrame:

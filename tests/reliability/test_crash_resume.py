@@ -132,7 +132,7 @@ def test_two_processes_share_one_cache(tones, tiny_whisper, tmp_path):
 
 
 def test_reproduce_reports_no_difference(tones, tiny_whisper, tmp_path, monkeypatch):
-    cfg = RunConfig(
+    cfg = RunConfig.of(
         models=[str(tiny_whisper)],
         tasks=[str(tones)],
         out=tmp_path / "run",

@@ -94,13 +94,13 @@ def test_manifest_sections_are_replaced_not_the_file(tmp_path):
 
 
 def test_stage_configs_split_extraction_from_probing(tmp_path):
-    cfg = RunConfig(models=["m"], tasks=["t"], out=tmp_path, folds=3, n_jobs=4, progress=False)
+    cfg = RunConfig.of(models=["m"], tasks=["t"], out=tmp_path, folds=3, n_jobs=4, progress=False)
     extract, probe = cfg.stage_config("extract"), cfg.stage_config("probe")
     assert {"models", "tasks", "seed", "window"} <= set(extract) and "folds" not in extract
     assert {"probes", "folds", "seed", "permutations"} <= set(probe) and "models" not in probe
     assert not {"n_jobs", "out", "cache", "engine", "progress", "report"} & (set(extract) | set(probe))
     with pytest.raises(ConfigError, match="--probes svm: choose from knn, mlp, linear"):
-        validate(RunConfig(models=["m"], tasks=["t"], out=tmp_path, probes=["svm"], primary_probe="svm"))
+        validate(RunConfig.of(models=["m"], tasks=["t"], out=tmp_path, probes=["svm"], primary_probe="svm"))
 
 
 def test_duplicates_merge_connected_groups_or_drop():

@@ -41,7 +41,7 @@ def ds_run(tmp_path_factory, tiny_whisper_dec):
     specs = [f"{t.name}={write_copy(t.name, root / t.name)}" for t in TASKS]
     out = root / "run"
     common = dict(models=[str(tiny_whisper_dec)], tasks=specs, out=out, window="trimmed", cache=root / "cache")
-    cfg = RunConfig(
+    cfg = RunConfig.of(
         **common,
         baselines=["mfcc"],
         folds=2,

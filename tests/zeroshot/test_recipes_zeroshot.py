@@ -52,7 +52,11 @@ def test_a_plugin_mode_runs_end_to_end(tmp_path, tiny_whisper_dec, toy_mode, cap
     common = dict(models=[str(tiny_whisper_dec)], tasks=["spoken_word"], out=out, n_per_class=2, window="trimmed")
     common["cache"] = tmp_path / "cache"
     off = dict.fromkeys(("embeddings", "cue_probes", "layer_weights", "fingerprints", "similarity", "mdl"), False)
-    run(RunConfig(**common, **off, baselines=[], folds=2, probes=["knn"], permutations=0, bootstrap=0, progress=False))
+    run(
+        RunConfig.of(
+            **common, **off, baselines=[], folds=2, probes=["knn"], permutations=0, bootstrap=0, progress=False
+        )
+    )
     zs = ZeroShotConfig(**common, prompts=["choose"], modes=["likelihood_raw", toy_mode], progress=False)
     zs.validate()  # accepted by --mode
     run_zeroshot_stage(zs)

@@ -187,7 +187,7 @@ def test_probe_rows_are_kept_and_linked(tmp_path, tiny_qwen):
 def test_config_for_speechprobe_run(tmp_path):
     from speechprobe.config import RunConfig
 
-    run = RunConfig(
+    run = RunConfig.of(
         models=["whisper-base", "mfcc"],
         tasks=["emotion"],
         out=tmp_path,

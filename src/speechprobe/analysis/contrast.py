@@ -28,5 +28,3 @@ def run_depths(manifest: dict) -> dict[str, int]:
         except (TypeError, ValueError):
             continue
     return out
-
-

@@ -83,18 +83,19 @@ def choose(settings: Mapping[str, Any], edits: str = "") -> dict[str, bool]:
     return on
 
 
-def settle(config: Any) -> list[Analysis]:
-    """Apply ``config.analyses`` (the ``--analyses`` edits) to a run config: each chosen analysis's flag is
-    set (a count back to its default when it was 0), and ``analyses`` keeps only the edits of analyses
-    without a flag (``+name``/``-name`` against their defaults), so the stored settings read the same
-    however they were spelt. Returns the analyses that run, in run order."""
-    on = choose(vars(config), getattr(config, "analyses", ""))
-    defaults = {f.name: f.default for f in fields(config)}
+def settle(switches: Any) -> list[Analysis]:
+    """Apply ``switches.chosen`` (the ``--analyses`` edits) to a run's analysis switches
+    (:class:`speechprobe.config.AnalysisSwitches`): each chosen analysis's flag is set (a count back to its
+    default when it was 0), and ``chosen`` keeps only the edits of analyses without a flag (``+name``/``-name``
+    against their defaults), so the stored settings read the same however they were spelt. Returns the
+    analyses that run, in run order."""
+    on = choose(vars(switches), switches.chosen)
+    defaults = {f.name: f.default for f in fields(switches)}
     for analysis in registered():
-        value = getattr(config, analysis.flag) if analysis.flag in defaults else None
+        value = getattr(switches, analysis.flag) if analysis.flag in defaults else None
         if analysis.flag in defaults and bool(value) != on[analysis.name]:
-            setattr(config, analysis.flag, (defaults[analysis.flag] or True) if on[analysis.name] else type(value)(0))
-    config.analyses = ",".join(
+            setattr(switches, analysis.flag, (defaults[analysis.flag] or True) if on[analysis.name] else type(value)(0))
+    switches.chosen = ",".join(
         f"{'+' if on[a.name] else '-'}{a.name}"
         for a in registered()
         if a.flag not in defaults and on[a.name] != a.default

@@ -11,7 +11,7 @@ from rich.table import Table
 
 from ..errors import ConfigError
 from .app import app, console
-from .options import CacheOpt, JobsOpt
+from .options import CacheOpt, DeviceOpt, JobsOpt
 from .output import stdout
 
 
@@ -29,10 +29,10 @@ def report(
 ) -> None:
     """Build RUN/report.html (self-contained), report.md and the main table (CSV, LaTeX)."""
     from ..analysis import analyse_features, store_loader
-    from ..config import check_positive
     from ..report import build_report
     from ..report.build import check_run_dir
     from ..rundir import RunDir
+    from ..settings import check_positive
     from ..warnlog import capture_warnings
 
     check_positive(permutations, "--permutations", 0, integer=True)
@@ -215,14 +215,14 @@ def compare(
 def doctor(
     ctx: typer.Context,
     model: str = typer.Option("whisper-tiny.en", "--model", "-m", help="Model to time."),
-    device: str = typer.Option("cpu", "--device", help="cpu, cuda or cuda:N."),
+    device: str = DeviceOpt,
     seconds: float = typer.Option(45.0, "--seconds", help="Time limit of the measurements."),
     cache: Path | None = CacheOpt,
 ) -> None:
     """Time float32 against bf16 and batch budgets here (< 1 min); recommend --dtype, --max-batch-seconds."""
     from ..cache import using_cache
-    from ..config import check_positive
     from ..doctor import diagnose
+    from ..settings import check_positive
 
     check_positive(seconds, "--seconds")
     say = console.print if ctx.obj.progress else None

@@ -11,74 +11,34 @@ the response cache (:mod:`.cache`) and prompt sensitivity (:mod:`.compare`), ans
 
 from __future__ import annotations
 
-from ..figures.zeroshot_scatter import plot_zeroshot_vs_probe
-from .base import BackendOptions, DecoderState, Encoded, ZeroShotBackend
-from .cache import ResponseCache, response_key
-from .calibration import ContentFree, Verbalised, calibrated, content_free_inputs
-from .compare import refresh_zeroshot_tables, sensitivity_table, write_zeroshot_outputs
-from .diagnostics import answer_diagnostics
-from .engines import Questions, answer_batch
-from .link import (
-    MODE_PREFERENCE,
-    bootstrap_correlation,
-    correlations,
-    diagnostics_table,
-    zeroshot_vs_probe,
-)
-from .models import capable_models, load_backend, resolve_zeroshot_model
-from .native import native_targets
-from .parser import AnswerParser, ParseResult, normalise, parse_answer, synonyms_for
-from .prompts import BUILTIN, PromptTemplate, check_template, load_template_file, resolve_prompts
-from .responses import FOLD, probe_name
-from .runner import MODES, ZeroShotConfig, evaluate_task, run_zeroshot
-from .scoring import LabelScores, greedy_generate, score_labels, score_prompts, zeroshot_metrics
+# Each name's module, imported on first use (the backends load torch): `import speechprobe.zeroshot` stays light.
+_MODULES = {
+    "base": "DecoderState Encoded ZeroShotBackend",
+    "cache": "ResponseCache response_key",
+    "calibration": "ContentFree Verbalised calibrated content_free_inputs",
+    "compare": "refresh_zeroshot_tables sensitivity_table write_zeroshot_outputs",
+    "diagnostics": "answer_diagnostics",
+    "engines": "Questions answer_batch",
+    "link": "MODE_PREFERENCE bootstrap_correlation correlations diagnostics_table zeroshot_vs_probe",
+    "..figures.zeroshot_scatter": "plot_zeroshot_vs_probe",
+    "models": "capable_models load_backend resolve_zeroshot_model",
+    "native": "native_targets",
+    "parser": "AnswerParser ParseResult normalise parse_answer synonyms_for",
+    "prompts": "BUILTIN PromptTemplate check_template load_template_file resolve_prompts",
+    "responses": "FOLD probe_name",
+    "config": "PROMPT_AS BackendOptions ZeroShotConfig",
+    "runner": "MODES evaluate_task run_zeroshot",
+    "scoring": "LabelScores greedy_generate score_labels score_prompts zeroshot_metrics",
+}
+_WHERE = {name: module for module, names in _MODULES.items() for name in names.split()}
 
-__all__ = [
-    "MODE_PREFERENCE",
-    "answer_diagnostics",
-    "diagnostics_table",
-    "BUILTIN",
-    "ContentFree",
-    "Questions",
-    "answer_batch",
-    "Verbalised",
-    "calibrated",
-    "content_free_inputs",
-    "native_targets",
-    "score_prompts",
-    "FOLD",
-    "MODES",
-    "AnswerParser",
-    "DecoderState",
-    "Encoded",
-    "LabelScores",
-    "ParseResult",
-    "PromptTemplate",
-    "ResponseCache",
-    "BackendOptions",
-    "ZeroShotBackend",
-    "ZeroShotConfig",
-    "bootstrap_correlation",
-    "capable_models",
-    "check_template",
-    "correlations",
-    "evaluate_task",
-    "greedy_generate",
-    "load_backend",
-    "load_template_file",
-    "normalise",
-    "parse_answer",
-    "plot_zeroshot_vs_probe",
-    "probe_name",
-    "resolve_prompts",
-    "resolve_zeroshot_model",
-    "response_key",
-    "refresh_zeroshot_tables",
-    "run_zeroshot",
-    "score_labels",
-    "sensitivity_table",
-    "synonyms_for",
-    "write_zeroshot_outputs",
-    "zeroshot_metrics",
-    "zeroshot_vs_probe",
-]
+__all__ = [*_WHERE]
+
+
+def __getattr__(name: str):
+    if name not in _WHERE:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    import importlib
+
+    module = _WHERE[name]
+    return getattr(importlib.import_module(module if module.startswith(".") else f".{module}", __name__), name)

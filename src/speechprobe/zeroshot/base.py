@@ -39,10 +39,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..config import ComputeOptions
-from ..errors import ConfigError, SpeechprobeError
-
-PROMPT_AS = ("transcript", "previous")  # Whisper: where the prompt goes (zeroshot/whisper.py), the default first
+from ..errors import SpeechprobeError
+from .config import PROMPT_AS, BackendOptions  # noqa: F401  (re-exported: the backends name them here)
 
 
 @dataclass(frozen=True)
@@ -53,29 +51,6 @@ class ZeroShotModel:
     family: str
     source: str
     revision: str | None = None
-
-
-@dataclass(kw_only=True)
-class BackendOptions(ComputeOptions):
-    """How a zero-shot backend is built and decodes (device, dtype and window from ``ComputeOptions``).
-
-    ``ZeroShotConfig`` extends it and is passed whole as the options, from the command line to the backend's
-    constructor (on Ray too); each backend reads the ones that apply to it. Adding an option is one field here.
-    """
-
-    batch_size: int = 8  # clips per generation/scoring batch
-    chat_template: bool | None = None  # Qwen2-Audio: None = on for Instruct checkpoints
-    system_prompt: str | None = None  # Qwen2-Audio: None = "You are a helpful assistant."
-    language: str | None = "en"  # Whisper language token / SeamlessM4T target language (ISO 639-1)
-    prompt_as: str | None = None  # Whisper: transcript (the default) or previous (<|startofprev|>)
-
-    def check_backend(self) -> None:
-        """One-line errors that name the option to change (the one check of these options)."""
-        if self.batch_size < 1:
-            raise ConfigError(f"--batch-size {self.batch_size}: must be at least 1")
-        if self.prompt_as not in (None, *PROMPT_AS):
-            raise ConfigError(f"--prompt-as {self.prompt_as!r}: choose {' or '.join(PROMPT_AS)}")
-        self.check_compute()
 
 
 @dataclass

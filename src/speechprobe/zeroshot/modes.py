@@ -97,3 +97,5 @@ register(Mode("likelihood_pmi", "likelihood", _pmi, True, "domain-conditional PM
 register(Mode("likelihood_bc", "likelihood", _bc, help="batch calibration on the task's clips"))
 register(Mode("generate", "generate", help="greedy text, parsed onto the labels"))
 register(Mode("native", "native", help="a model's own head (no prompt)"))
+
+BUILTIN_MODES = tuple(_MODES)  # the built-in modes, before any plugin registers more

@@ -34,7 +34,6 @@ import dataclasses
 import logging
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -47,13 +46,13 @@ from ..data.tasks import Task
 from ..errors import ConfigError
 from ..rundir import RESULT_COLUMNS, RunDir, slug, sort_results
 from ..warnlog import capture_warnings
-from .base import BackendOptions, ZeroShotBackend
+from .base import ZeroShotBackend
 from .cache import ResponseCache
+from .config import ZeroShotConfig
 from .driver import Driver, make_plan
 from .engines import BackendInfo, LocalAnswers, RayAnswers
 from .models import load_backend, resolve_zeroshot_model
-from .modes import modes as registered_modes
-from .modes import resolve_modes
+from .modes import BUILTIN_MODES, resolve_modes
 from .native import native_targets
 from .parser import AnswerParser, synonyms_for
 from .prompts import PromptTemplate, check_template, resolve_prompts
@@ -70,82 +69,8 @@ from .responses import (
 
 log = logging.getLogger("speechprobe")
 
-MODES = tuple(registered_modes())  # the built-in modes (:mod:`.modes`; a plugin may register more)
-#: how run.json's zero-shot fingerprint spelled every built-in mode before each could be asked for alone
-#: (then ``likelihood`` also gave the raw and calibrated modes): directories written then still resume
-LEGACY_ALL_MODES = ["likelihood", "generate", "native"]
+MODES = BUILTIN_MODES  # the built-in modes (:mod:`.modes`; a plugin may register more)
 LOAD_BACKEND: str | Callable[..., ZeroShotBackend] = "speechprobe.zeroshot.models:load_backend"  # Ray actors' factory
-ENGINE_FIELDS = ("engine", "ray_address", "ray_actors")  # where answers are computed: not in the manifest config
-
-
-@dataclass
-class ZeroShotConfig(BackendOptions):
-    """Everything that determines a zero-shot run's numbers (written into manifest.json).
-
-    Device, dtype, Whisper window, seed, cache and engine come from :class:`~speechprobe.config.ComputeOptions`,
-    shared with ``RunConfig``; batch size, chat template, system prompt, language and Whisper's prompt
-    place from :class:`.base.BackendOptions`, which the backend is built with.
-    """
-
-    models: list[str]
-    tasks: list[str]
-    out: Path
-    prompts: list[str] = field(default_factory=lambda: ["all"])
-    modes: list[str] = field(default_factory=lambda: ["all"])  # --mode: names in .modes, or all
-    n_per_class: int | None = None
-    max_new_tokens: int = 32
-    verbalisers: dict[str, str] = field(default_factory=dict)  # task -> verbaliser JSON file (docs/zeroshot.md)
-    synonyms: dict[str, dict[str, list[str]]] = field(default_factory=dict)  # task -> label -> extra synonyms
-    skip_unsupported: bool = False  # `speechprobe run`: skip encoder-only models instead of refusing
-    label_map: dict[str, dict[str, str]] | None = None  # --label-map: {task or "*": {spelling: label}}
-
-    def validate(self) -> None:
-        if not self.models:
-            raise ConfigError("no models given; pass --models (zero-shot needs a model with a text decoder)")
-        if not self.tasks:
-            raise ConfigError("no tasks given; pass --tasks (see `speechprobe tasks`)")
-        resolve_modes(self.modes)
-        if self.max_new_tokens < 1:
-            raise ConfigError(f"--max-new-tokens {self.max_new_tokens}: must be at least 1")
-        if self.n_per_class is not None and self.n_per_class < 1:
-            raise ConfigError(f"--n-per-class {self.n_per_class}: must be at least 1")
-        self.check_backend()
-
-    @classmethod
-    def from_run_config(
-        cls, run, prompts: Sequence[str] = ("all",), modes: Sequence[str] = ("all",), **overrides
-    ) -> ZeroShotConfig:
-        """The zero-shot part of ``speechprobe run``: same models, tasks, run directory, data size and
-        compute options (device, dtype, window, seed, cache, engine) as the probing run (a ``RunConfig``);
-        encoder-only models are skipped (and recorded) rather than refused."""
-        base = {
-            "models": list(run.models),
-            "tasks": list(run.tasks),
-            "out": run.out,
-            "prompts": list(prompts),
-            "modes": list(modes),
-            "n_per_class": run.n_per_class,
-            "skip_unsupported": True,
-            "label_map": run.label_map,
-            **run.compute_kwargs(),
-        }
-        return cls(**{**base, **overrides})
-
-    def to_json(self) -> dict:
-        """What determines the numbers: not ``progress``, nor the engine (recorded beside, in ``engine``)."""
-        d = dataclasses.asdict(self)
-        d["out"] = str(self.out)
-        d["cache"] = str(self.cache) if self.cache else None
-        for key in ("progress", *ENGINE_FIELDS):
-            d.pop(key)
-        return d
-
-    def stage_config(self) -> dict:
-        """The settings that decide the zero-shot numbers: the run directory's fingerprint of this stage."""
-        config = {k: v for k, v in self.to_json().items() if k not in ("out", "cache") and (v or k != "label_map")}
-        names = [m.name for m in resolve_modes(self.modes)]
-        config["modes"] = LEGACY_ALL_MODES if set(names) == set(MODES) else names
-        return config
 
 
 def run_zeroshot(cfg: ZeroShotConfig, existing: str = "auto") -> pd.DataFrame:

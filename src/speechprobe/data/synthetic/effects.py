@@ -6,7 +6,6 @@ from __future__ import annotations
 from math import gcd
 
 import numpy as np
-from scipy import signal
 
 
 def resample(audio: np.ndarray, sr_in: int, sr_out: int) -> np.ndarray:
@@ -14,6 +13,8 @@ def resample(audio: np.ndarray, sr_in: int, sr_out: int) -> np.ndarray:
     if sr_in == sr_out:
         return audio.astype(np.float32)
     g = gcd(sr_in, sr_out)
+    from scipy import signal  # here: listing the tasks needs no scipy
+
     return signal.resample_poly(audio, sr_out // g, sr_in // g).astype(np.float32)
 
 
@@ -76,6 +77,8 @@ def at_distance(
 ) -> np.ndarray:
     """``audio`` as heard ``distance`` metres away in a room (same length)."""
     ir = room_impulse_response(distance, sr, rng, rt60=rt60, volume=volume)
+    from scipy import signal
+
     return signal.fftconvolve(audio, ir)[: len(audio)].astype(np.float32)
 
 
@@ -90,6 +93,8 @@ def mu_law(audio: np.ndarray, bits: int = 8, mu: float = 255.0) -> np.ndarray:
 
 def band_limit(audio: np.ndarray, sr: int, low: float = 300.0, high: float = 3400.0) -> np.ndarray:
     """Telephone-like band-pass (4th-order Butterworth, zero phase)."""
+    from scipy import signal
+
     sos = signal.butter(4, [low, high], btype="bandpass", fs=sr, output="sos")
     return signal.sosfiltfilt(sos, audio).astype(np.float32)
 
