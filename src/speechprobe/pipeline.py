@@ -463,19 +463,11 @@ def _probe_and_report(cfg: RunConfig, clips: dict[str, list[ClipMeta]], state: R
             from .zeroshot.compare import refresh_zeroshot_tables
 
             refresh_zeroshot_tables(run_dir)
-        analyses, options = cue_options(settle(cfg.analyses), state.targets)
+        analyses, options = cue_options(settle(on := cfg.analyses), state.targets)
         if analyses:  # one pass over the chosen analyses, in dependency order
-            analyse_features(
-                cfg.out,
-                _loader(cfg, state),
-                analyses=analyses,
-                n_permutations=cfg.analyses.permutations,
-                embeddings=cfg.analyses.embeddings,
-                n_jobs=cfg.n_jobs,
-                device=cfg.compute.device,
-                progress=cfg.compute.progress,
-                options=options,
-            )
+            c = cfg.compute
+            kw = dict(n_permutations=on.permutations, embeddings=on.embeddings, device=c.device, progress=c.progress)
+            analyse_features(cfg.out, _loader(cfg, state), analyses=analyses, n_jobs=cfg.n_jobs, options=options, **kw)
         if cfg.analyses.report:
             build_report(cfg.out, progress=cfg.compute.progress)
     return results
