@@ -16,7 +16,7 @@ from speechprobe.cli import app
 from speechprobe.cli.generated import KEEP_HELP, Options, with_settings
 from speechprobe.config import ProbeSettings, RunConfig
 from speechprobe.errors import ConfigError
-from speechprobe.probes.estimators import probe_params
+from speechprobe.probes import probe_params
 from speechprobe.rundir import fingerprint
 from speechprobe.settings import at_least, flat_fields, setting
 
@@ -70,6 +70,7 @@ def _options(command: str) -> dict:
 
 
 HAND = {"baselines_only", "audio_column", "label_column", "group_column", "zeroshot", "resume", "overwrite"}
+HAND |= {"analyses"}  # checked against the analysis registry by the option itself (cli/options.py)
 
 
 @pytest.mark.parametrize("command, keep", [("run", False), ("probe", True)])
@@ -123,7 +124,7 @@ def test_the_zeroshot_command_takes_every_zeroshot_setting():
     settings = {k for k, (_, f) in flat_fields(ZeroShotConfig).items() if f.metadata.get("help")}
     assert set(options) - {"resume", "overwrite"} == settings
     assert options["language"].opts == ["--language"] and options["language"].default == "en"
-    assert options["modes"].opts == ["--mode"] and options["modes"].default == "likelihood,generate,native"
+    assert options["modes"].opts == ["--mode"] and options["modes"].default == "all"
 
 
 def test_the_demo_keeps_its_own_defaults():

@@ -484,6 +484,8 @@ class RunConfig:
         d["out"] = str(self.out)
         d["cache"] = str(self.compute.cache) if self.compute.cache else None
         d.pop("progress")
+        if not d["analyses"]:  # --analyses edits came later: without any, the settings read as before
+            d.pop("analyses")
         return d
 
     def stage_config(self, stage: str) -> dict:
