@@ -53,10 +53,6 @@ class ModelAdapter(ABC):
     def num_layers(self) -> int:
         return self.info.num_layers
 
-    @property
-    def layer_names(self) -> list[str]:
-        return [str(i) for i in range(self.info.num_layers)]
-
     def options(self) -> dict[str, object]:
         """Options that change the features (window mode, ...); part of the cache key."""
         return {}

@@ -43,8 +43,6 @@ from .predictions import OOFPredictions
 from .tune import check_tunable, tuned_predict
 
 CLUSTER_PROBE = "kmeans"
-PROBE_METRICS = tuple(PROBE_SCORERS)
-CLUSTER_METRICS = tuple(CLUSTER_SCORERS)
 BACKENDS = ("auto", "sklearn", "torch")
 
 Cell = tuple[dict[str, np.ndarray], np.ndarray | None, list[dict]]  # probe -> codes, clusters, tuned params
