@@ -1,18 +1,45 @@
 """The task registry: the built-in tasks (the synthetic suite, Dynamic-SUPERB) and any registered since.
 
 Task modules register their tasks with ``tasks.register`` when imported. This module imports the
-built-in ones, so ``tasks.py`` (which they import) never imports them back: no import cycle.
+built-in ones, so ``tasks.py`` (which they import) never imports them back: no import cycle. Installed
+packages add tasks through an entry point in the ``speechprobe.tasks`` group (a ``Task`` or a list).
 """
 
 from __future__ import annotations
 
-from .tasks import Task, registered
+from importlib.metadata import entry_points
+
+from ..errors import SpeechprobeError
+from .tasks import Task, register, registered
+
+ENTRY_POINT_GROUP = "speechprobe.tasks"
+_plugins_loaded = False
+
+
+def plugin_declarations(group: str, kind: type) -> list:
+    """What installed packages declare under the entry-point ``group``: each a ``kind`` or a list of them."""
+    found = []
+    for ep in entry_points(group=group):
+        try:
+            declared = ep.load()
+        except Exception as e:
+            raise SpeechprobeError(f"{group} plugin {ep.name} ({ep.value}) failed to load: {e}") from None
+        found += declared if isinstance(declared, (list, tuple)) else [declared]
+    for item in found:
+        if not isinstance(item, kind):
+            raise SpeechprobeError(f"{group} plugin: {item!r} is not a {kind.__module__}.{kind.__name__}")
+    return found
 
 
 def registered_tasks() -> dict[str, Task]:
-    """All registered tasks by name (the synthetic suite and Dynamic-SUPERB entries)."""
+    """All registered tasks by name (the synthetic suite, Dynamic-SUPERB entries, then installed plugins)."""
+    global _plugins_loaded
     # synthetic first, so `speechprobe tasks` lists the offline suite before the hub tasks
     from .synthetic import suite  # noqa: F401, I001  (registers the synthetic tasks)
     from . import dynamic_superb  # noqa: F401  (registers the Dynamic-SUPERB tasks)
 
+    if not _plugins_loaded:
+        for task in plugin_declarations(ENTRY_POINT_GROUP, Task):
+            register(task)
+        _plugins_loaded = True
     return registered()

@@ -14,9 +14,9 @@ from __future__ import annotations
 import importlib.util
 import json
 import logging
-from importlib.metadata import entry_points
 from pathlib import Path
 
+from ..data.registry import plugin_declarations
 from ..data.tasks import close_matches
 from ..errors import ConfigError, SpeechprobeError
 from .base import ModelAdapter
@@ -52,13 +52,8 @@ def _load_builtin() -> None:
     for module in (*builtin, resemblyzer):
         for family in module.FAMILIES:
             _add(family)
-    for ep in entry_points(group=ENTRY_POINT_GROUP):
-        try:
-            declared = ep.load()
-        except Exception as e:
-            raise SpeechprobeError(f"model family plugin {ep.name} ({ep.value}) failed to load: {e}") from None
-        for family in declared if isinstance(declared, (list, tuple)) else [declared]:
-            _add(family)
+    for family in plugin_declarations(ENTRY_POINT_GROUP, Family):
+        _add(family)
 
 
 def _add(family: Family) -> None:
