@@ -6,6 +6,7 @@ vectors, using only real frames. Batching, caching, resampling and devices live 
 
 from __future__ import annotations
 
+import hashlib
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -31,6 +32,12 @@ class AdapterInfo:
     frame_rate: float  # hidden-state frames per second of audio
     padding: str  # how batches are padded and masked
     weights: dict | None = None  # a local checkpoint dir: its weight files and their full SHA-256
+
+    @classmethod
+    def of_recipe(cls, name: str, family: str, source: str, recipe: str, hidden_size: int, frame_rate: float):
+        """A fixed one-layer feature recipe at 16 kHz, one clip at a time; its revision hashes ``recipe``."""
+        revision = hashlib.sha256(recipe.encode()).hexdigest()[:16]
+        return cls(name, family, source, revision, 16000, 1, hidden_size, frame_rate, "none (one clip at a time)")
 
 
 class ModelAdapter(ABC):
