@@ -78,7 +78,8 @@ def run_dir(plugin):
         "run",
         *("--models", "toy-tiny", "--baselines", "toy-energy", "--tasks", f"toy_pitch={manifest}"),
         *("--out", str(out), "--cache", str(plugin / "cache"), "--folds", "3", "--probes", "knn"),
-        *("--permutations", "0", "--no-embeddings", "--bootstrap", "0"),
+        *("--permutations", "0", "--no-embeddings", "--bootstrap", "0", "--no-cue-probes", "--no-layer-weights"),
+        *("--no-similarity", "--no-mdl", "--no-fingerprints"),  # the analyses: recipes of their own
     )
     return out
 

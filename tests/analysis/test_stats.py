@@ -43,6 +43,7 @@ def test_permutation_p_is_roughly_uniform_without_signal() -> None:
     assert (ps > 0.5).sum() >= 6, ps
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("scheme", ["within-group", "group-level"])
 def test_permutation_p_not_small_without_signal_grouped(scheme: str) -> None:
     """Speaker effects in the features but no label signal: the restricted shuffles keep p large."""
@@ -107,6 +108,7 @@ def _correlated_noise(seed: int, n_layers: int = 13, n_per_class: int = 12, dim:
     return np.stack(layers, axis=1), y
 
 
+@pytest.mark.slow
 def test_selection_aware_test_is_calibrated_where_the_best_layer_alone_is_not() -> None:
     """The fast version of benchmarks/calibration.py: 13 correlated signal-free layers, 40 datasets."""
     old, new = [], []
@@ -120,6 +122,7 @@ def test_selection_aware_test_is_calibrated_where_the_best_layer_alone_is_not() 
     assert sum(old) >= 10 and sum(old) >= 3 * max(sum(new), 1), (sum(old), sum(new))
 
 
+@pytest.mark.slow
 def test_sequential_stopping_for_a_refitted_probe() -> None:
     X, y = _noise(7, n_per_class=10, dim=2)
     features = np.stack([X, X[:, ::-1]], axis=1)

@@ -102,6 +102,7 @@ def test_exact_group_test_and_no_p_with_too_few_units():
     assert np.isfinite(few.chance).all()  # the empirical chance still comes from the 6 labellings
 
 
+@pytest.mark.slow
 def test_speaker_level_labels_are_calibrated():
     """A small version of benchmarks/calibration.py's speaker-level simulation (signal-free, 10 speakers)."""
     import sys
