@@ -67,6 +67,7 @@ def test_loads_only_the_audio_tower_and_reports_layers(tiny_qwen):
     assert a.encoder.layerdrop == 0.0 and a.encoder.config.encoder_layerdrop == 0.0
 
 
+@pytest.mark.slow
 def test_golden_equals_transformers_hidden_states(tiny_qwen, clips):
     """As Qwen2-Audio runs its tower: 30 s of mels, padding masked; the last layer is avg-pooled + LN."""
     path, encoder = tiny_qwen
@@ -87,6 +88,7 @@ def test_golden_equals_transformers_hidden_states(tiny_qwen, clips):
         np.testing.assert_allclose(a.forward([clip])[0], gold, atol=1e-5)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("window", ["full", "trimmed"])
 def test_batched_equals_one_at_a_time(tiny_qwen, clips, window):
     a = load_model(str(tiny_qwen[0]), window=window)
@@ -130,6 +132,7 @@ def test_unreachable_hub_id_says_offline():
         load_model("qwen2-audio-7b")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("window", ["full", "trimmed"])
 def test_bf16_on_cpu_is_close_to_float32(tiny_qwen, clips, window):
     exact = load_model(str(tiny_qwen[0]), window=window).forward(clips)

@@ -70,6 +70,7 @@ def test_real_weights_load_offline_with_four_layers(adapter):
     assert "vad" in a.options() and adapter.options()["vad"] is False
 
 
+@pytest.mark.slow
 def test_embedding_layer_is_resemblyzers_own(adapter, clips, monkeypatch):
     """Layer 3 (mean) equals ``VoiceEncoder.embed_utterance`` on the volume-normalised clip.
 
@@ -91,6 +92,7 @@ def test_embedding_layer_is_resemblyzers_own(adapter, clips, monkeypatch):
         monkeypatch.delitem(sys.modules, name)
 
 
+@pytest.mark.slow
 def test_batched_equals_one_at_a_time(adapter, clips):
     batched = adapter.forward(clips, "mean+std")
     single = np.concatenate([adapter.forward([c], "mean+std") for c in clips])
@@ -99,12 +101,14 @@ def test_batched_equals_one_at_a_time(adapter, clips):
     np.testing.assert_allclose(np.linalg.norm(batched[:, 3, :256], axis=-1), 1.0, rtol=1e-5)  # L2-normed embedding
 
 
+@pytest.mark.slow
 def test_random_init_is_named_and_differs(adapter, clips):
     rand = without_vad(random_init=True, seed=2)
     assert rand.name == "resemblyzer+random" and rand.info.revision.startswith("random:seed2")
     assert not np.allclose(adapter.forward(clips[:1]), rand.forward(clips[:1]))
 
 
+@pytest.mark.slow
 def test_embedding_separates_voices_far_above_chance(adapter, speech):
     """Speaker identity from held-out sentences (GroupKFold by sentence), 1-NN on cosine distance.
 

@@ -39,6 +39,7 @@ def test_registered_family_is_listed_and_its_windows_validate(toy_registered):
         RunConfig(models=["toy-tiny"], tasks=["x"], out=None, window="tail").validate()
 
 
+@pytest.mark.slow
 def test_pipeline_runs_a_registered_family_end_to_end(toy_registered, pitch_tones, tmp_path):
     cfg = RunConfig(
         models=["toy-tiny"],

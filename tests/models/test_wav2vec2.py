@@ -103,6 +103,7 @@ def test_golden_equals_transformers_hidden_states(tiny, clips, name):
     np.testing.assert_allclose(ours, gold, atol=1e-5)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", LAYER_NORM)
 def test_layer_norm_models_batched_equals_one_at_a_time(tiny, clips, name):
     a = load_model(str(tiny[name]))
@@ -113,6 +114,7 @@ def test_layer_norm_models_batched_equals_one_at_a_time(tiny, clips, name):
     np.testing.assert_allclose(a.forward(clips[:2], "mean"), batched[:2, :, :32], atol=1e-6)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", GROUP_NORM)
 def test_group_norm_models_get_zero_padding_without_mask(tiny, clips, name):
     """The padded batch is exactly what transformers computes without a mask, pooled over real frames.
@@ -131,6 +133,7 @@ def test_group_norm_models_get_zero_padding_without_mask(tiny, clips, name):
     np.testing.assert_allclose(a.forward(clips[:3]), gold, atol=1e-5)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", GROUP_NORM)
 def test_group_norm_batching_deviation_is_small_for_similar_durations(tiny, clips, name):
     """Group norm's statistics include the padded zeros, so batched != alone; the deviation grows with padding.
@@ -192,6 +195,7 @@ def test_without_preprocessor_config_normalises_only_layer_norm_models(tmp_path)
     assert load_model(str(layer)).normalize
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["wavlm-layer", "wav2vec2-group"])
 def test_bf16_on_cpu_batched_is_close_to_float32(tiny, clips, name):
     exact = load_model(str(tiny[name])).forward(clips[:3])

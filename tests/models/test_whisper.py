@@ -34,6 +34,7 @@ def test_golden_full_window_equals_transformers_hidden_states(tiny_whisper, clip
     np.testing.assert_allclose(ours, gold, atol=1e-5)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("window", ["full", "trimmed"])
 @pytest.mark.parametrize("pooling", ["mean", "mean+std"])
 def test_batched_equals_one_at_a_time(tiny_whisper, clips, window, pooling):
@@ -52,6 +53,7 @@ def test_trimmed_differs_from_full_but_layer0_frames_agree(tiny_whisper, clips):
     assert np.abs(full[0, -1] - trim[0, -1]).max() > 1e-4  # attention context differs
 
 
+@pytest.mark.slow
 def test_random_init_is_named_and_differs(tiny_whisper, clips):
     trained = load_model(str(tiny_whisper))
     rand = load_model(str(tiny_whisper), random_init=True, seed=3)
@@ -109,6 +111,7 @@ def test_cpu_low_precision_attention_blocks_match_sdpa(n_queries, monkeypatch):
     assert torch.equal(_attend(q * 0.25, k, v2, mask)[1], _attend(q * 0.25, k, v, mask)[1])
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("window", ["full", "trimmed"])
 def test_bf16_on_cpu_is_close_to_float32_with_float32_norms(tiny_whisper, clips, window):
     exact = load_model(str(tiny_whisper), window=window).forward(clips)
