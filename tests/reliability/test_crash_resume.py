@@ -112,6 +112,7 @@ def test_verify_finds_items_unlike_their_space(tmp_path):
     assert FeatureStore(tmp_path).verify().ok and space.has("00aa") and not space.has("03aa")
 
 
+@pytest.mark.slow
 def test_two_processes_share_one_cache(tones, tiny_whisper, tmp_path):
     cache = tmp_path / "cache"
     procs = [
@@ -131,6 +132,7 @@ def test_two_processes_share_one_cache(tones, tiny_whisper, tmp_path):
     assert rep.ok and rep.items == 3 * 24  # two models and the acoustic cues x 24 clips, each stored once
 
 
+@pytest.mark.slow
 def test_reproduce_reports_no_difference(tones, tiny_whisper, tmp_path, monkeypatch):
     cfg = RunConfig(
         models=[str(tiny_whisper)],
@@ -165,6 +167,7 @@ def tmpfs(tmp_path):
     subprocess.run(["umount", "-l", str(mnt)], capture_output=True)
 
 
+@pytest.mark.slow
 def test_read_only_output_directory_is_one_clear_line(tones, tmpfs, tmp_path):
     subprocess.run(["mount", "-o", "remount,ro", str(tmpfs)], check=True)
     r = subprocess.run(
