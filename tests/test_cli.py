@@ -54,6 +54,7 @@ def test_models_and_tasks_list_the_registries():
     assert "accent" in tasks and "en-gb-scotland" in tasks and "stress" in tasks
 
 
+@pytest.mark.slow
 def test_run_end_to_end_from_the_command_line(tones, tiny_whisper, tmp_path):
     out = tmp_path / "run"
     r = cli(

@@ -48,6 +48,9 @@ def _cmd(model: Path, tones: Path, out: Path, window: str = "full") -> list[str]
         "0",
         "--no-embeddings",
         "--no-report",
+        # the analyses after probing (but the cue extraction, which shares the store): not what these tests check
+        *("--no-layer-weights", "--no-similarity", "--no-mdl", "--no-fingerprints"),
+        *("--bootstrap", "0"),
     ]
 
 
