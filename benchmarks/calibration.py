@@ -187,7 +187,7 @@ def main() -> None:
     for i in range(args.datasets):
         feats, y, groups = simulated(i, grouped=bool(i % 2))
         test = selection_test(feats, y, groups, ("knn",), args.permutations, 5, seed=i)
-        sim.append((test.p_best_layer_alone, test.p_value))
+        sim.append((float(test.layer_p[test.best]), test.p_value))
     print(f"alpha = {ALPHA}, {args.permutations} shuffles per dataset, KNN probe, 5 folds")
     rates("simulated, 13 layers (all)", sim)
     rates("simulated, grouped folds", sim[1::2])
@@ -201,7 +201,7 @@ def main() -> None:
     real = {"clip": [], "voice": []}
     for i, (name, feats, y, groups) in enumerate(real_nulls(data, args.datasets, seed=1)):
         test = selection_test(feats, y, groups, ("knn",), args.permutations, 5, seed=1000 + i)
-        real[name.split("-")[0]].append((test.p_best_layer_alone, test.p_value))
+        real[name.split("-")[0]].append((float(test.layer_p[test.best]), test.p_value))
     rates("real whisper features (all)", real["clip"] + real["voice"])
     rates("real, clip-level labels", real["clip"])
     rates("real, voice-level labels", real["voice"])

@@ -5,9 +5,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
+@pytest.mark.slow
 def test_gpu_benchmark_script_runs_in_smoke_mode():
     r = subprocess.run(
         [sys.executable, str(ROOT / "benchmarks" / "gpu_whisper_large_v3.py"), "--smoke", "--clips", "4"],

@@ -35,11 +35,13 @@ def test_bad_input_gets_one_clear_line(args, message, tmp_path):
     assert "Traceback" not in r.stderr
 
 
+@pytest.mark.slow
 def test_debug_shows_the_traceback(tmp_path):
     r = cli("--debug", "run", "--tasks", "accent", "--models", "whisper-bsae", "--out", str(tmp_path))
     assert r.returncode != 0 and "Traceback" in r.stderr
 
 
+@pytest.mark.slow
 def test_models_and_tasks_list_the_registries():
     models = cli("models").stdout
     assert "whisper-base" in models and "whisper-large-v3" in models and "33" in models
@@ -52,6 +54,7 @@ def test_models_and_tasks_list_the_registries():
     assert "accent" in tasks and "en-gb-scotland" in tasks and "stress" in tasks
 
 
+@pytest.mark.slow
 def test_run_end_to_end_from_the_command_line(tones, tiny_whisper, tmp_path):
     out = tmp_path / "run"
     r = cli(

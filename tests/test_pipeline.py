@@ -30,6 +30,7 @@ def _cfg(tones, out, **kw):
     return RunConfig.of(**{**base, **kw})
 
 
+@pytest.mark.slow
 def test_run_writes_the_run_directory(tones, tiny_whisper, tmp_path):
     results = run(_cfg(tones, tmp_path / "run", model=tiny_whisper, permutations=20, embeddings=True, report=True))
     out = tmp_path / "run"
@@ -57,6 +58,7 @@ def test_run_writes_the_run_directory(tones, tiny_whisper, tmp_path):
     assert mfcc["value"].mean() > 0.8
 
 
+@pytest.mark.slow
 def test_rerun_is_identical_and_extracts_nothing(tones, tiny_whisper, tmp_path):
     run(_cfg(tones, tmp_path / "a", model=tiny_whisper))
     run(_cfg(tones, tmp_path / "b", model=tiny_whisper))
@@ -76,6 +78,7 @@ def test_batch_budget_defaults_by_device(tmp_path):
         RunConfig.of(models=["whisper-base"], tasks=["accent"], out=tmp_path, max_batch_seconds=-1.0).validate()
 
 
+@pytest.mark.slow
 def test_shuffled_labels_fall_to_chance(tones, tiny_whisper, tmp_path):
     rows = list(csv.reader(open(tones)))
     labels = [r[1] for r in rows[1:]]
@@ -199,6 +202,7 @@ def test_cuda_run_matches_the_cpu_run(tones, tiny_whisper, tmp_path):
         assert (model - reference).abs().max() <= 0.1, (name, (model - reference).abs().max())
 
 
+@pytest.mark.slow
 def test_layer_analyses_with_a_random_init_twin(tones, tiny_whisper, tmp_path):
     out = tmp_path / "run"
     run(_cfg(tones, out, model=tiny_whisper, models=[str(tiny_whisper), f"{tiny_whisper}+random"], report=True))

@@ -11,6 +11,7 @@ from speechprobe.config import RunConfig
 from speechprobe.pipeline import run
 
 
+@pytest.mark.slow
 def test_egemaps_and_prosody_are_probed_and_the_best_is_named(tones, tiny_whisper, tmp_path, capsys):
     out = tmp_path / "run"
     cfg = RunConfig.of(

@@ -4,6 +4,7 @@
 import json
 
 import pandas as pd
+import pytest
 
 from speechprobe.config import RunConfig
 from speechprobe.pipeline import load_extracted, probe_and_report, run, run_extract
@@ -26,6 +27,7 @@ def _cfg(tones, out, model, **kw):
     return RunConfig.of(**{**base, **kw})
 
 
+@pytest.mark.slow
 def test_run_with_every_cue_analysis(tones, tiny_whisper, tmp_path):
     out = tmp_path / "run"
     results = run(_cfg(tones, out, tiny_whisper, erasure=True, report=True))
@@ -58,6 +60,7 @@ def test_run_with_every_cue_analysis(tones, tiny_whisper, tmp_path):
     assert {"cues", "erasure", "layer_weights"} <= set(done)
 
 
+@pytest.mark.slow
 def test_flags_turn_the_analyses_off(tones, tiny_whisper, tmp_path):
     out = tmp_path / "run"
     run(_cfg(tones, out, tiny_whisper, cue_probes=False, layer_weights=False))
@@ -66,6 +69,7 @@ def test_flags_turn_the_analyses_off(tones, tiny_whisper, tmp_path):
     assert json.loads((out / "manifest.json").read_text())["targets"] == {}
 
 
+@pytest.mark.slow
 def test_probe_stage_runs_erasure_on_stored_cues(tones, tiny_whisper, tmp_path):
     out = tmp_path / "run"
     clips, state = run_extract(_cfg(tones, out, tiny_whisper, repeats=2, knn_k=3))

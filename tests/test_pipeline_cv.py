@@ -57,6 +57,7 @@ def test_group_check_names_classes_and_fixes(tmp_path):
     check_folds("t", labels, None, cfg)
 
 
+@pytest.mark.slow
 def test_ungrouped_and_logo_and_repeats_end_to_end(tones, tmp_path):
     ungrouped = run(_cfg(tones, tmp_path / "u", folds=5, ungrouped=True))
     manifest = json.loads((tmp_path / "u" / "manifest.json").read_text())
@@ -114,6 +115,7 @@ def test_probe_settings_and_cv_options_are_validated(tmp_path):
             check(**kw)
 
 
+@pytest.mark.slow
 def test_report_shows_coverage_bootstrap_and_shape_claims(tones, tiny_whisper, tmp_path):
     run(_cfg(tones, tmp_path / "run", report=True, models=[str(tiny_whisper)], window="trimmed"))
     md = (tmp_path / "run" / "report.md").read_text()
@@ -134,6 +136,7 @@ def test_selection_test_rescores_the_runs_own_folds_and_probe(tones, tmp_path):
     assert perm["observed"].iloc[0] == pytest.approx(mean, abs=1e-12)
 
 
+@pytest.mark.slow
 def test_cli_extract_then_probe_with_cv_options(tones, tmp_path):
     import subprocess
     import sys

@@ -36,6 +36,7 @@ def speaker_tones(root: Path, per_speaker: int = 5, seed: int = 0) -> Path:
 SMALL_P = re.compile(r"\bp = (0\.0[0-4]\d*|0\.00\d*|\d(\.\d+)?e-\d+)")  # any p-value below 0.05 in the text
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("cv", ["logo", "kfold"])
 def test_two_speakers_per_class_print_no_small_p_and_no_narrow_interval(cv, tiny_whisper, tmp_path, capsys):
     out = tmp_path / "run"

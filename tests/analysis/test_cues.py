@@ -55,6 +55,7 @@ def test_speaker_relative_f0_removes_each_groups_level():
     assert np.isnan(cue_targets(world["cues"], None)[:, len(CUES) :]).all()
 
 
+@pytest.mark.slow
 def test_analysis_writes_rows_heatmaps_and_findings(tmp_path):
     world = with_random_twin(cue_world())
     run = write_cue_run(tmp_path / "run", world)

@@ -48,6 +48,7 @@ def _deltas(rows: pd.DataFrame) -> pd.Series:
     return part.groupby(["target", "layer"])["value"].mean()
 
 
+@pytest.mark.slow
 def test_erasing_a_cue_hurts_the_task_built_on_it_and_only_there():
     world = cue_world()
     targets = cue_targets(world["cues"], world["groups"])
@@ -101,6 +102,7 @@ def test_a_cue_constant_on_the_training_fold_gives_no_score():
         group_columns(["pitch"])
 
 
+@pytest.mark.slow
 def test_analysis_writes_rows_summary_figure_and_findings(tmp_path):
     world = with_random_twin(cue_world())
     run = write_cue_run(tmp_path / "run", world)

@@ -19,6 +19,8 @@ from speechprobe.models.acoustic_cues import CUES, AcousticCuesAdapter, split_cu
 from speechprobe.models.handcrafted import HandcraftedAdapter
 from speechprobe.probes import make_folds
 
+pytestmark = pytest.mark.slow  # every test here is over ~2 s (pyproject's markers)
+
 pytest.importorskip("parselmouth")
 
 

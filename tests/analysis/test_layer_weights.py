@@ -3,6 +3,7 @@ selection is compared with it honestly."""
 
 import numpy as np
 import pandas as pd
+import pytest
 import torch
 from cue_data import cue_world, loader, with_random_twin, write_cue_run
 
@@ -95,6 +96,7 @@ def test_verdicts_follow_the_interval_of_the_difference():
     assert noisy["verdict"].iloc[0] == "equal" and noisy["delta_lo"].iloc[0] < 0 < noisy["delta_hi"].iloc[0]
 
 
+@pytest.mark.slow
 def test_analysis_writes_rows_figure_and_verdicts(tmp_path):
     world = with_random_twin(cue_world())
     run = write_cue_run(tmp_path / "run", world, tasks=("pitch",))

@@ -93,6 +93,7 @@ def _loader(n_layers: dict[str, int]):
     return load
 
 
+@pytest.mark.slow
 def test_mdl_probes_on_a_run(tmp_path: Path) -> None:
     manifest = make_manifest(tasks=["emotion"], models=["whisper-tiny", "mfcc"])
     manifest["models"]["whisper-tiny+random"] = {**manifest["models"]["whisper-tiny"], "space": "space-r"}

@@ -59,6 +59,7 @@ def model_count(unit) -> pd.DataFrame:
     return pd.DataFrame([{"task": unit.task, "models": len(dims), "layers": sum(dims.values())}])
 
 
+@pytest.mark.slow
 def test_one_registration_plugs_an_analysis_in(tmp_path: Path, registry) -> None:
     run = write_run(tmp_path / "run", **SMALL)
     features = make_features(run)

@@ -98,6 +98,7 @@ def test_heatmaps(summary: pd.DataFrame, tmp_path: Path) -> None:
     assert plt.get_fignums() == before
 
 
+@pytest.mark.slow
 def test_tsne_first_best_last(tmp_path: Path) -> None:
     from functools import partial
 

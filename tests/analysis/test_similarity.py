@@ -142,6 +142,7 @@ def _loader(features):
     return load
 
 
+@pytest.mark.slow
 def test_layer_similarity_on_a_run(tmp_path: Path) -> None:
     tasks, models = ["emotion", "gender"], ["whisper-base", "whisper-tiny", "mfcc"]
     run = write_run(tmp_path / "run", tasks=tasks, models=models)
@@ -170,6 +171,7 @@ def test_layer_similarity_on_a_run(tmp_path: Path) -> None:
     assert saved["tables"] == ["similarity.csv"] and len(saved["figures"]) == 4
 
 
+@pytest.mark.slow
 def test_random_init_twin_sits_beside_its_model(tmp_path: Path) -> None:
     manifest = make_manifest(tasks=["emotion"], models=["whisper-tiny", "mfcc"])
     manifest["models"]["whisper-tiny+random"] = {**manifest["models"]["whisper-tiny"], "space": "space-r"}
@@ -183,6 +185,7 @@ def test_random_init_twin_sits_beside_its_model(tmp_path: Path) -> None:
     assert any(s.startswith("In whisper-tiny+random") for s in out.findings)
 
 
+@pytest.mark.slow
 def test_unreadable_model_is_left_out_with_a_note(tmp_path: Path) -> None:
     run = write_run(
         tmp_path / "run", make_results(tasks=["emotion"]), tasks=["emotion"], models=["whisper-tiny", "mfcc"]

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from speechprobe.data.audio import read_audio, resample, validate
+from speechprobe.data.audio import read, resample, validate
 from speechprobe.data.manifest import ManifestSource
 from speechprobe.errors import AudioError, SpeechprobeError
 
@@ -11,7 +11,8 @@ def test_stereo_is_mixed_down_and_resampled(tmp_path):
     t = np.arange(44100) / 44100
     stereo = np.stack([np.sin(2 * np.pi * 440 * t), np.zeros_like(t)], axis=1).astype(np.float32)
     sf.write(tmp_path / "s.flac", stereo, 44100)
-    y, sr = read_audio(tmp_path / "s.flac")
+    decoded = read(tmp_path / "s.flac")
+    y, sr = decoded.audio, decoded.sample_rate
     assert sr == 44100 and y.ndim == 1
     assert np.abs(y).max() == pytest.approx(0.5, abs=1e-3)
     z = resample(y, sr, 16000)
@@ -31,7 +32,7 @@ def test_bad_files_name_the_path(tmp_path, make, reason):
     p = tmp_path / "bad.wav"
     make(p)
     with pytest.raises(AudioError, match=reason) as e:
-        read_audio(p)
+        read(p)
     assert "bad.wav" in str(e.value)
 
 

@@ -13,6 +13,8 @@ import soundfile as sf
 from speechprobe.config import RunConfig
 from speechprobe.pipeline import run
 
+pytestmark = pytest.mark.slow  # every test here is over ~2 s (pyproject's markers)
+
 SR = 16000
 rng = np.random.default_rng(0)
 
@@ -88,6 +90,9 @@ def matrix_run(tmp_path_factory, tiny_whisper):
         permutations=0,
         embeddings=False,
         report=False,
+        # the analyses read what extraction stored; what these tests check comes before them
+        **dict.fromkeys(("cue_probes", "layer_weights", "fingerprints", "similarity", "mdl"), False),
+        bootstrap=0,
     )
     run(cfg)
     return out

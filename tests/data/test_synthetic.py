@@ -230,5 +230,6 @@ def test_gender_is_learnable(tmp_path):
     assert _learnability("gender", 8, tmp_path) >= 0.7  # chance 0.5
 
 
+@pytest.mark.slow
 def test_distance_is_learnable(tmp_path):
     assert _learnability("distance", 24, tmp_path) >= 0.5  # chance 0.33 (0.58 measured; one clip per voice and class)

@@ -8,7 +8,7 @@ import re
 import pytest
 
 from ds_fixtures import DS_DIMENSIONS
-from speechprobe.data.dynamic_superb import TASKS, answer_options
+from speechprobe.data.dynamic_superb import TASKS
 from speechprobe.data.registry import registered_tasks
 from speechprobe.data.source import normalise_label
 
@@ -122,18 +122,6 @@ def test_paralinguistic_is_derived_from_the_dimension():
     synthetic = registered_tasks()
     assert synthetic["multi_speaker"].dimension == "speaker" and synthetic["dialogue_act"].dimension == "semantic"
     assert synthetic["emotion"].paralinguistic and synthetic["spoken_word"].dimension == "content"
-
-
-def test_answer_options():
-    assert answer_options("Classify the act. The answer could be question, inform, directive, or commissive.") == [
-        "question",
-        "inform",
-        "directive",
-        "commissive",
-    ]
-    assert answer_options("Is it spoofed? The answer could be spoofed or authentic.") == ["spoofed", "authentic"]
-    assert answer_options("How far? The answer could be 0.4m, 2.0m, or 4.0m.") == ["0.4m", "2.0m", "4.0m"]
-    assert answer_options("No options here.") == [] and answer_options(None) == []
 
 
 def test_cli_lists_dynamic_superb_tasks():

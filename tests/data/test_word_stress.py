@@ -63,6 +63,7 @@ def test_phoneme_input_puts_the_stress_where_asked():
         assert shown == ["p'asIfIk", "pas'IfIk", "pasIf'Ik"][position]
 
 
+@pytest.mark.slow
 def test_stressed_syllable_is_longer_louder_and_accented():
     """For every word and four voices (two male, two female), each syllable rendered stressed against the
     same syllable in the other two renderings: longer, with a wider F0 movement (the pitch accent) and a
@@ -106,6 +107,7 @@ def test_every_word_in_every_class_and_each_word_its_own_voices(tmp_path):
     assert frame["voice"].nunique() == 24
 
 
+@pytest.mark.slow
 def test_default_size_grouped_folds_hold_every_class(tmp_path):
     """The demo's plan (5 x 5 grouped folds over the word groups): every class in every training and test part,
     and no word (nor voice) on both sides."""

@@ -41,6 +41,8 @@ from speechprobe.features.ray_engine import RayEngine
 from speechprobe.features.store import FeatureStore
 from speechprobe.models.registry import load_model
 
+pytestmark = pytest.mark.slow  # every test here is over ~2 s (pyproject's markers)
+
 BATCH_SECONDS = 3.0
 RAY_CLI = [sys.executable, "-m", "ray.scripts.scripts"]
 TALK = "a library warns on every batch"

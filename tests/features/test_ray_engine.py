@@ -74,6 +74,7 @@ def engine(ray_session, ref):
         yield eng
 
 
+@pytest.mark.slow
 def test_ray_features_are_bit_identical_to_local(ref, engine, tmp_path):
     space = _space(tmp_path / "ray", ref["adapter"])
     report = extract(engine, ref["source"], space, "mean", BATCH_SECONDS)
@@ -87,6 +88,7 @@ def test_ray_features_are_bit_identical_to_local(ref, engine, tmp_path):
     assert actor_threads == ray_pool.thread_profile()
 
 
+@pytest.mark.slow
 def test_resume_after_a_partial_ray_run(ref, engine, tmp_path):
     space = _space(tmp_path / "ray", ref["adapter"])
     stopping = RayEngine({**ref["recipe"], "stop_at": 4}, factory=faulty_model, **HALF)
@@ -100,6 +102,7 @@ def test_resume_after_a_partial_ray_run(ref, engine, tmp_path):
     np.testing.assert_array_equal(space.gather(ref["hashes"]), ref["feats"])
 
 
+@pytest.mark.slow
 def test_a_worker_that_dies_loses_nothing(ref, ray_session, tmp_path):
     marker = tmp_path / "crash-once"
     marker.touch()
@@ -112,6 +115,7 @@ def test_a_worker_that_dies_loses_nothing(ref, ray_session, tmp_path):
     np.testing.assert_array_equal(space.gather(ref["hashes"]), ref["feats"])
 
 
+@pytest.mark.slow
 def test_pipeline_results_csv_identical_with_ray(ray_session, tiny_whisper, tones, tmp_path):
     """``run`` with ``engine="ray"`` (actors for the tiny Whisper and for the MFCC baseline, whose numpy
     BLAS must run on the driver's thread count) writes the local run's results.csv byte for byte."""
@@ -143,6 +147,7 @@ def test_pipeline_results_csv_identical_with_ray(ray_session, tiny_whisper, tone
     assert sorted(v["computed"] for v in extraction.values()) == [24, 24, 24]  # model, mfcc, acoustic cues
 
 
+@pytest.mark.slow
 def test_too_many_actors_is_a_clear_error(ref, ray_session):
     with pytest.raises(SpeechprobeError, match="cannot hold 5 model actor.*run without --engine ray"):
         RayEngine(ref["recipe"], num_actors=5)

@@ -10,8 +10,8 @@ from transformers.masking_utils import create_bidirectional_mask
 
 from gpu import check_cuda_parity, cuda_only
 from speechprobe.errors import SpeechprobeError
-from speechprobe.models.qwen2_audio import load_qwen2_audio
-from speechprobe.models.registry import load_model
+from speechprobe.models.family import load_adapter
+from speechprobe.models.registry import family, load_model
 
 LAYERS = 2
 
@@ -67,11 +67,12 @@ def test_loads_only_the_audio_tower_and_reports_layers(tiny_qwen):
     assert a.encoder.layerdrop == 0.0 and a.encoder.config.encoder_layerdrop == 0.0
 
 
+@pytest.mark.slow
 def test_golden_equals_transformers_hidden_states(tiny_qwen, clips):
     """As Qwen2-Audio runs its tower: 30 s of mels, padding masked; the last layer is avg-pooled + LN."""
     path, encoder = tiny_qwen
     fe = WhisperFeatureExtractor(feature_size=128)
-    a = load_qwen2_audio(str(path))
+    a = load_model(str(path))
     for clip in (clips[1], clips[3]):  # 1.5 s, and a 6 ms clip (one frame; the last layer keeps one)
         inputs = fe(clip, sampling_rate=16000, return_tensors="pt", return_attention_mask=True)
         frames, out_frames = encoder._get_feat_extract_output_lengths(inputs["attention_mask"].sum(-1))
@@ -87,9 +88,10 @@ def test_golden_equals_transformers_hidden_states(tiny_qwen, clips):
         np.testing.assert_allclose(a.forward([clip])[0], gold, atol=1e-5)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("window", ["full", "trimmed"])
 def test_batched_equals_one_at_a_time(tiny_qwen, clips, window):
-    a = load_qwen2_audio(str(tiny_qwen[0]), window=window)
+    a = load_model(str(tiny_qwen[0]), window=window)
     batched = a.forward(clips, "mean+std")
     single = np.concatenate([a.forward([c], "mean+std") for c in clips])
     assert batched.shape == (4, LAYERS + 1, 64)
@@ -103,8 +105,8 @@ def test_trimmed_window_is_close_to_full(tiny_qwen, clips):
     0.011 at 1.5 s, 0.025 at 0.2 s; a 6 ms clip (one frame, all edge) reaches 0.6.
     """
     path = str(tiny_qwen[0])
-    full = load_qwen2_audio(path).forward(clips[:2])
-    trim = load_qwen2_audio(path, window="trimmed").forward(clips[:2])
+    full = load_model(path).forward(clips[:2])
+    trim = load_model(path, window="trimmed").forward(clips[:2])
     rel = np.linalg.norm(full - trim, axis=-1) / np.linalg.norm(full, axis=-1)
     assert rel.max() < 0.02
 
@@ -112,8 +114,8 @@ def test_trimmed_window_is_close_to_full(tiny_qwen, clips):
 def test_random_init_is_named_and_differs(tiny_qwen, clips):
     path = str(tiny_qwen[0])
     trained, rand = (
-        load_qwen2_audio(path, window="trimmed"),
-        load_qwen2_audio(path, window="trimmed", random_init=True, seed=5),
+        load_model(path, window="trimmed"),
+        load_model(path, window="trimmed", random_init=True, seed=5),
     )
     assert rand.name.endswith("+random") and rand.info.revision.startswith("random:seed5")
     assert trained.info.revision.startswith("sha256:")
@@ -122,7 +124,7 @@ def test_random_init_is_named_and_differs(tiny_qwen, clips):
 
 def test_wrong_architecture_is_named(tiny_whisper):
     with pytest.raises(SpeechprobeError, match="'whisper' checkpoint, not Qwen2-Audio"):
-        load_qwen2_audio(str(tiny_whisper))
+        load_adapter(family("qwen2-audio"), str(tiny_whisper))  # a family handed another family's checkpoint
 
 
 def test_unreachable_hub_id_says_offline():
@@ -130,10 +132,11 @@ def test_unreachable_hub_id_says_offline():
         load_model("qwen2-audio-7b")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("window", ["full", "trimmed"])
 def test_bf16_on_cpu_is_close_to_float32(tiny_qwen, clips, window):
-    exact = load_qwen2_audio(str(tiny_qwen[0]), window=window).forward(clips)
-    low = load_qwen2_audio(str(tiny_qwen[0]), window=window, dtype="bf16")
+    exact = load_model(str(tiny_qwen[0]), window=window).forward(clips)
+    low = load_model(str(tiny_qwen[0]), window=window, dtype="bf16")
     assert low.encoder.layers[0].fc1.weight.dtype == torch.bfloat16
     got = low.forward(clips)
     rel = np.linalg.norm(got - exact, axis=-1) / np.linalg.norm(exact, axis=-1)
@@ -141,8 +144,8 @@ def test_bf16_on_cpu_is_close_to_float32(tiny_qwen, clips, window):
 
 
 def test_trimmed_batches_padded_to_the_gpu_shape_step_give_the_same_features(tiny_qwen, clips):
-    exact = load_qwen2_audio(str(tiny_qwen[0]), window="trimmed").forward(clips)
-    stepped = load_qwen2_audio(str(tiny_qwen[0]), window="trimmed")
+    exact = load_model(str(tiny_qwen[0]), window="trimmed").forward(clips)
+    stepped = load_model(str(tiny_qwen[0]), window="trimmed")
     stepped.shape_step = 64  # as on a GPU: the batch is padded past its longest clip, to 192 mel frames
     np.testing.assert_allclose(stepped.forward(clips), exact, rtol=1e-4, atol=1e-5)
 
@@ -150,4 +153,4 @@ def test_trimmed_batches_padded_to_the_gpu_shape_step_give_the_same_features(tin
 @cuda_only
 @pytest.mark.parametrize("window", ["full", "trimmed"])
 def test_cuda_matches_cpu_in_float32_bf16_and_fp16(tiny_qwen, clips, window):
-    check_cuda_parity(lambda **kw: load_qwen2_audio(str(tiny_qwen[0]), window=window, **kw), clips)
+    check_cuda_parity(lambda **kw: load_model(str(tiny_qwen[0]), window=window, **kw), clips)

@@ -13,7 +13,6 @@ import soundfile as sf
 
 from speechprobe.data.audio import resample
 from speechprobe.models.registry import checkpoints, load_model
-from speechprobe.models.resemblyzer import load_resemblyzer
 
 pytestmark = pytest.mark.skipif(
     importlib.util.find_spec("resemblyzer") is None,
@@ -28,9 +27,16 @@ SENTENCES = [
 ]
 
 
+def without_vad(**request):
+    """The registry's resemblyzer with webrtcvad's silence trimming off (as if webrtcvad did not work)."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr("speechprobe.models.resemblyzer.vad_trimmer", lambda: None)
+        return load_model("resemblyzer", **request)
+
+
 @pytest.fixture(scope="module")
 def adapter():
-    return load_resemblyzer(vad=False)
+    return without_vad()
 
 
 @pytest.fixture(scope="module")
@@ -64,6 +70,7 @@ def test_real_weights_load_offline_with_four_layers(adapter):
     assert "vad" in a.options() and adapter.options()["vad"] is False
 
 
+@pytest.mark.slow
 def test_embedding_layer_is_resemblyzers_own(adapter, clips, monkeypatch):
     """Layer 3 (mean) equals ``VoiceEncoder.embed_utterance`` on the volume-normalised clip.
 
@@ -85,6 +92,7 @@ def test_embedding_layer_is_resemblyzers_own(adapter, clips, monkeypatch):
         monkeypatch.delitem(sys.modules, name)
 
 
+@pytest.mark.slow
 def test_batched_equals_one_at_a_time(adapter, clips):
     batched = adapter.forward(clips, "mean+std")
     single = np.concatenate([adapter.forward([c], "mean+std") for c in clips])
@@ -93,12 +101,14 @@ def test_batched_equals_one_at_a_time(adapter, clips):
     np.testing.assert_allclose(np.linalg.norm(batched[:, 3, :256], axis=-1), 1.0, rtol=1e-5)  # L2-normed embedding
 
 
+@pytest.mark.slow
 def test_random_init_is_named_and_differs(adapter, clips):
-    rand = load_resemblyzer(vad=False, random_init=True, seed=2)
+    rand = without_vad(random_init=True, seed=2)
     assert rand.name == "resemblyzer+random" and rand.info.revision.startswith("random:seed2")
     assert not np.allclose(adapter.forward(clips[:1]), rand.forward(clips[:1]))
 
 
+@pytest.mark.slow
 def test_embedding_separates_voices_far_above_chance(adapter, speech):
     """Speaker identity from held-out sentences (GroupKFold by sentence), 1-NN on cosine distance.
 
@@ -117,6 +127,6 @@ def test_embedding_separates_voices_far_above_chance(adapter, speech):
         return cross_val_score(knn, features, voice, groups=sentence, cv=GroupKFold(len(SENTENCES))).mean()
 
     real = adapter.forward(list(audio))
-    random = load_resemblyzer(vad=False, random_init=True).forward(list(audio))
+    random = without_vad(random_init=True).forward(list(audio))
     assert min(accuracy(real[:, layer]) for layer in range(4)) >= 0.9
     assert accuracy(real[:, 3]) > accuracy(random[:, 3]) + 0.3

@@ -7,8 +7,8 @@ from transformers import SeamlessM4TFeatureExtractor, SeamlessM4Tv2Config, Seaml
 
 from gpu import check_cuda_parity, cuda_only
 from speechprobe.errors import SpeechprobeError
-from speechprobe.models.registry import load_model
-from speechprobe.models.seamless import load_seamless
+from speechprobe.models.family import load_adapter
+from speechprobe.models.registry import family, load_model
 
 LAYERS = 3
 
@@ -74,12 +74,12 @@ def test_golden_explicit_layers(tiny_seamless, clips):
     assert len(out.hidden_states) == LAYERS + 1
     assert out.hidden_states[-1].shape[1] < out.hidden_states[0].shape[1]  # the transformers quirk
     gold = torch.stack([h[0, :n].mean(0) for h in out.hidden_states[:-1]] + [conformer[0, :n].mean(0)]).numpy()
-    ours = load_seamless(str(tiny_seamless)).forward([clips[1]])[0]
+    ours = load_model(str(tiny_seamless)).forward([clips[1]])[0]
     np.testing.assert_allclose(ours, gold, atol=1e-5)
 
 
 def test_batched_equals_one_at_a_time(tiny_seamless, clips):
-    a = load_seamless(str(tiny_seamless))
+    a = load_model(str(tiny_seamless))
     batched = a.forward(clips, "mean+std")
     single = np.concatenate([a.forward([c], "mean+std") for c in clips])
     assert batched.shape == (5, LAYERS + 1, 64)
@@ -87,8 +87,8 @@ def test_batched_equals_one_at_a_time(tiny_seamless, clips):
 
 
 def test_random_init_is_named_and_differs(tiny_seamless, clips):
-    trained = load_seamless(str(tiny_seamless))
-    rand = load_seamless(str(tiny_seamless), random_init=True, seed=1)
+    trained = load_model(str(tiny_seamless))
+    rand = load_model(str(tiny_seamless), random_init=True, seed=1)
     assert rand.name.endswith("+random") and rand.info.revision.startswith("random:seed1")
     assert trained.info.revision.startswith("sha256:")
     assert not np.allclose(trained.forward(clips[:1]), rand.forward(clips[:1]))
@@ -96,7 +96,7 @@ def test_random_init_is_named_and_differs(tiny_seamless, clips):
 
 def test_wrong_architecture_is_named(tiny_whisper):
     with pytest.raises(SpeechprobeError, match="'whisper' checkpoint, not SeamlessM4T v2"):
-        load_seamless(str(tiny_whisper))
+        load_adapter(family("seamless"), str(tiny_whisper))  # a family handed another family's checkpoint
 
 
 def test_unreachable_hub_id_says_offline():
@@ -106,4 +106,4 @@ def test_unreachable_hub_id_says_offline():
 
 @cuda_only
 def test_cuda_matches_cpu_in_float32_bf16_and_fp16(tiny_seamless, clips):
-    check_cuda_parity(lambda **kw: load_seamless(str(tiny_seamless), **kw), clips)
+    check_cuda_parity(lambda **kw: load_model(str(tiny_seamless), **kw), clips)

@@ -17,8 +17,8 @@ from transformers import (
 
 from gpu import check_cuda_parity, cuda_only
 from speechprobe.errors import SpeechprobeError
-from speechprobe.models.registry import load_model
-from speechprobe.models.wav2vec2 import load_wav2vec2
+from speechprobe.models.family import load_adapter
+from speechprobe.models.registry import family, load_model
 
 TINY = {
     "hidden_size": 32,
@@ -85,7 +85,7 @@ def fe_input(path, audio):
 @pytest.mark.parametrize("name", NAMES)
 def test_layers_family_and_layerdrop_off(tiny, name):
     a = load_model(str(tiny[name]))  # the registry's local-dir path
-    assert a.num_layers == 3 and a.layer_names == ["0", "1", "2"]
+    assert a.num_layers == 3
     assert a.info.family == name.split("-group")[0].split("-layer")[0]
     assert a.info.hidden_size == 32 and a.info.frame_rate == 16000 / 80
     assert a.model.config.layerdrop == 0.0 and not a.model.training
@@ -99,13 +99,14 @@ def test_golden_equals_transformers_hidden_states(tiny, clips, name):
     with torch.no_grad():
         out = model(fe_input(tiny[name], clips[1]), output_hidden_states=True)
     gold = torch.stack([h[0].mean(0) for h in out.hidden_states[:-1]] + [out.last_hidden_state[0].mean(0)]).numpy()
-    ours = load_wav2vec2(str(tiny[name])).forward([clips[1]])[0]
+    ours = load_model(str(tiny[name])).forward([clips[1]])[0]
     np.testing.assert_allclose(ours, gold, atol=1e-5)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", LAYER_NORM)
 def test_layer_norm_models_batched_equals_one_at_a_time(tiny, clips, name):
-    a = load_wav2vec2(str(tiny[name]))
+    a = load_model(str(tiny[name]))
     batched = a.forward(clips, "mean+std")  # the mean is its first half
     single = np.concatenate([a.forward([c], "mean+std") for c in clips])
     assert batched.shape == (5, 3, 64)
@@ -113,6 +114,7 @@ def test_layer_norm_models_batched_equals_one_at_a_time(tiny, clips, name):
     np.testing.assert_allclose(a.forward(clips[:2], "mean"), batched[:2, :, :32], atol=1e-6)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", GROUP_NORM)
 def test_group_norm_models_get_zero_padding_without_mask(tiny, clips, name):
     """The padded batch is exactly what transformers computes without a mask, pooled over real frames.
@@ -120,7 +122,7 @@ def test_group_norm_models_get_zero_padding_without_mask(tiny, clips, name):
     Each clip is normalised over its own samples, then zero-padded. (transformers' feature extractor,
     asked for no attention mask, would normalise over the padding too and leave it non-zero.)
     """
-    a = load_wav2vec2(str(tiny[name]))
+    a = load_model(str(tiny[name]))
     model = base_model(tiny[name])
     values = torch.nn.utils.rnn.pad_sequence([fe_input(tiny[name], c)[0] for c in clips[:3]], batch_first=True)
     with torch.no_grad():
@@ -131,6 +133,7 @@ def test_group_norm_models_get_zero_padding_without_mask(tiny, clips, name):
     np.testing.assert_allclose(a.forward(clips[:3]), gold, atol=1e-5)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", GROUP_NORM)
 def test_group_norm_batching_deviation_is_small_for_similar_durations(tiny, clips, name):
     """Group norm's statistics include the padded zeros, so batched != alone; the deviation grows with padding.
@@ -141,7 +144,7 @@ def test_group_norm_batching_deviation_is_small_for_similar_durations(tiny, clip
     sorts clips by duration before batching, which keeps the padding of a batch small. Clips of
     equal length are unaffected.
     """
-    a = load_wav2vec2(str(tiny[name]))
+    a = load_model(str(tiny[name]))
     long = clips[2]
     alone = a.forward([long])[0]
     same_length = a.forward([long, clips[2][::-1].copy()])[0]
@@ -154,7 +157,7 @@ def test_group_norm_batching_deviation_is_small_for_similar_durations(tiny, clip
 
 
 def test_short_clip_is_padded_to_one_frame(tiny):
-    a = load_wav2vec2(str(tiny["wavlm-layer"]))
+    a = load_model(str(tiny["wavlm-layer"]))
     assert a.min_samples == 10 + 7 * 5 + 3 * 20  # the feature encoder's receptive field (400 in real models)
     out = a.forward([np.full(10, 0.1, np.float32), np.zeros(0, np.float32)])
     assert out.shape == (2, 3, 32) and np.isfinite(out).all()
@@ -162,25 +165,25 @@ def test_short_clip_is_padded_to_one_frame(tiny):
 
 def test_random_init_is_named_and_differs(tiny, clips):
     path = str(tiny["hubert-layer"])
-    trained, rand = load_wav2vec2(path), load_wav2vec2(path, random_init=True, seed=3)
+    trained, rand = load_model(path), load_model(path, random_init=True, seed=3)
     assert rand.name.endswith("+random") and rand.info.revision.startswith("random:seed3")
     assert trained.info.revision.startswith("sha256:")
     assert not np.allclose(trained.forward(clips[:1]), rand.forward(clips[:1]))
     np.testing.assert_array_equal(
-        rand.forward(clips[:1]), load_wav2vec2(path, random_init=True, seed=3).forward(clips[:1])
+        rand.forward(clips[:1]), load_model(path, random_init=True, seed=3).forward(clips[:1])
     )
 
 
 def test_bf16_autocast_stays_close_to_fp32(tiny, clips):
     path = str(tiny["wav2vec2-layer"])
-    fp32, bf16 = load_wav2vec2(path).forward(clips[:2]), load_wav2vec2(path, dtype="bf16").forward(clips[:2])
+    fp32, bf16 = load_model(path).forward(clips[:2]), load_model(path, dtype="bf16").forward(clips[:2])
     rel = np.linalg.norm(bf16 - fp32, axis=-1) / np.linalg.norm(fp32, axis=-1)
     assert rel.max() < 0.05
 
 
 def test_wrong_architecture_is_named(tiny_whisper):
     with pytest.raises(SpeechprobeError, match="'whisper' checkpoint, not one of wav2vec2"):
-        load_wav2vec2(str(tiny_whisper))
+        load_adapter(family("wav2vec2"), str(tiny_whisper))  # a family handed another family's checkpoint
 
 
 def test_without_preprocessor_config_normalises_only_layer_norm_models(tmp_path):
@@ -188,14 +191,15 @@ def test_without_preprocessor_config_normalises_only_layer_norm_models(tmp_path)
     layer = make_tiny(tmp_path / "l", Wav2Vec2Config, Wav2Vec2ForCTC, "layer")
     for path in (group, layer):
         (path / "preprocessor_config.json").unlink()
-    assert not load_wav2vec2(str(group)).normalize
-    assert load_wav2vec2(str(layer)).normalize
+    assert not load_model(str(group)).normalize
+    assert load_model(str(layer)).normalize
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["wavlm-layer", "wav2vec2-group"])
 def test_bf16_on_cpu_batched_is_close_to_float32(tiny, clips, name):
-    exact = load_wav2vec2(str(tiny[name])).forward(clips[:3])
-    got = load_wav2vec2(str(tiny[name]), dtype="bf16").forward(clips[:3])
+    exact = load_model(str(tiny[name])).forward(clips[:3])
+    got = load_model(str(tiny[name]), dtype="bf16").forward(clips[:3])
     rel = np.linalg.norm(got - exact, axis=-1) / np.linalg.norm(exact, axis=-1)
     assert 1e-6 < rel.max() < 3e-2, rel.max(0)
 
@@ -204,4 +208,4 @@ def test_bf16_on_cpu_batched_is_close_to_float32(tiny, clips, name):
 @pytest.mark.parametrize("name", NAMES)
 def test_cuda_matches_cpu_in_float32_bf16_and_fp16(tiny, clips, name):
     path = str(tiny[name])
-    check_cuda_parity(lambda **kw: load_wav2vec2(path, **kw), clips[:3], batched=name in LAYER_NORM)
+    check_cuda_parity(lambda **kw: load_model(path, **kw), clips[:3], batched=name in LAYER_NORM)

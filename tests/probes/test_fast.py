@@ -216,6 +216,7 @@ def test_auto_backend_uses_the_kernels_on_a_gpu_only():
     assert _plan(PROBES, "sklearn", None, 0) == ({}, None)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("device", DEVICES)
 def test_torch_backend_matches_sklearn_on_a_harder_task_with_uneven_folds(device):
     rng = np.random.default_rng(4)
@@ -231,6 +232,7 @@ def test_torch_backend_matches_sklearn_on_a_harder_task_with_uneven_folds(device
     assert 0.2 < np.mean([r["value"] for r in fast if r["metric"] == "macro_f1"]) < 0.95  # not a trivial task
 
 
+@pytest.mark.slow
 def test_torch_backend_is_identical_across_runs_and_n_jobs(layered):
     features, y, groups = layered
     kwargs = {"probes": ("knn", "mlp"), "n_folds": 3, "seed": 1, "backend": "torch", "device": "cpu"}

@@ -48,6 +48,9 @@ def _cmd(model: Path, tones: Path, out: Path, window: str = "full") -> list[str]
         "0",
         "--no-embeddings",
         "--no-report",
+        # the analyses after probing (but the cue extraction, which shares the store): not what these tests check
+        *("--no-layer-weights", "--no-similarity", "--no-mdl", "--no-fingerprints"),
+        *("--bootstrap", "0"),
     ]
 
 
@@ -112,6 +115,7 @@ def test_verify_finds_items_unlike_their_space(tmp_path):
     assert FeatureStore(tmp_path).verify().ok and space.has("00aa") and not space.has("03aa")
 
 
+@pytest.mark.slow
 def test_two_processes_share_one_cache(tones, tiny_whisper, tmp_path):
     cache = tmp_path / "cache"
     procs = [
@@ -131,6 +135,7 @@ def test_two_processes_share_one_cache(tones, tiny_whisper, tmp_path):
     assert rep.ok and rep.items == 3 * 24  # two models and the acoustic cues x 24 clips, each stored once
 
 
+@pytest.mark.slow
 def test_reproduce_reports_no_difference(tones, tiny_whisper, tmp_path, monkeypatch):
     cfg = RunConfig.of(
         models=[str(tiny_whisper)],
@@ -165,6 +170,7 @@ def tmpfs(tmp_path):
     subprocess.run(["umount", "-l", str(mnt)], capture_output=True)
 
 
+@pytest.mark.slow
 def test_read_only_output_directory_is_one_clear_line(tones, tmpfs, tmp_path):
     subprocess.run(["mount", "-o", "remount,ro", str(tmpfs)], check=True)
     r = subprocess.run(

@@ -48,6 +48,7 @@ def _cmd(model: Path, tones: Path, out: Path) -> list[str]:
     return [sys.executable, "-m", "speechprobe.cli", *args, "--permutations", "0", "--no-report"]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("sig, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
 def test_interrupted_run_says_what_was_saved_and_the_rerun_what_it_reuses(tones, tiny_whisper, tmp_path, sig, code):
     env = {**os.environ, "SPEECHPROBE_CACHE": str(tmp_path / "cache")}

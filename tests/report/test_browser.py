@@ -278,6 +278,7 @@ def save_screenshots(seen: dict, out_dir: Path, prefix: str = "report") -> list[
     return out
 
 
+@pytest.mark.slow
 def test_report_renders_in_headless_chromium(chromium: str, tmp_path: Path) -> None:
     run = write_run(tmp_path / "run", **PAIR_FOR_BROWSER)
     report = build_report(run)

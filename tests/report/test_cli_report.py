@@ -25,6 +25,7 @@ def _run(path, noise, **config):
     return write_run(path, make_results(seed=noise, **SMALL), manifest, **SMALL)
 
 
+@pytest.mark.slow
 def test_compare_flags_incomparable_runs(tmp_path):
     a, b = _run(tmp_path / "a", 0, seed=0), _run(tmp_path / "b", 1, seed=7)
     done = cli("compare", str(a), str(b), "--out", str(tmp_path / "cmp"), "--labels", "first,second")

@@ -151,6 +151,7 @@ def test_main_table_and_markdown(built_run: Path) -> None:
 PAIR = {"tasks": ["emotion", "keyword"], "models": ["whisper-base", "mfcc"]}
 
 
+@pytest.mark.slow
 def test_analyse_features_then_report(tmp_path: Path) -> None:
     run_dir = write_run(tmp_path / "run", **PAIR)
     features = make_features(run_dir)
@@ -315,6 +316,7 @@ def test_broken_run_dirs_render(tmp_path: Path, damage: str) -> None:
     assert len(_images(page)) == _static(page)
 
 
+@pytest.mark.slow
 def test_only_figures_of_this_run_are_shown(tmp_path: Path) -> None:
     run = write_run(tmp_path / "run", **SMALL)
     (run / "figures").mkdir()

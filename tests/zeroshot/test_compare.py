@@ -99,6 +99,7 @@ def test_diagnostics_table_flags_collapsed_rows():
     assert table.loc[table["mode"] == "generate", "parse_rate"].eq(0.9).all()
 
 
+@pytest.mark.slow
 def test_correlations_within_tasks_and_pooled_over_tasks():
     rng = np.random.default_rng(1)
     pairs = {}

@@ -68,6 +68,7 @@ def test_every_registered_task_has_a_fixture():
     assert set(CARDS) == {t.name for t in TASKS}
 
 
+@pytest.mark.slow
 def test_each_fixture_runs_end_to_end(ds_run):
     manifest = json.loads((ds_run / "manifest.json").read_text())
     results = pd.read_csv(ds_run / "results.csv")
@@ -92,6 +93,7 @@ def test_each_fixture_runs_end_to_end(ds_run):
     assert spoof["spoofed"] > 8 * spoof["authentic"]  # the card's 90 % majority kept
 
 
+@pytest.mark.slow
 def test_report_splits_tasks_by_dynamic_superb_dimensions(ds_run):
     page = (ds_run / "report.md").read_text()
     section = page.split("### Paralinguistic vs non-paralinguistic tasks", 1)[1].split("###", 1)[0]

@@ -108,6 +108,7 @@ def _cache_files(cfg: ZeroShotConfig) -> dict[str, bytes]:
     return {p.name: p.read_bytes() for p in (cfg.cache / "zeroshot").rglob("*.json")}
 
 
+@pytest.mark.slow
 def test_ray_answers_are_identical_to_local(ray_session, local, tiny_qwen, words, tmp_path):
     remote = _ray_cfg(tmp_path, tiny_qwen, words)
     rows = run_zeroshot(remote)
@@ -135,6 +136,7 @@ def test_ray_answers_are_identical_to_local(ray_session, local, tiny_qwen, words
     assert b["engine"] == {"name": "ray", "address": None, "actors": {tiny_qwen.name: 1}}
 
 
+@pytest.mark.slow
 def test_resume_after_a_partial_ray_run(ray_session, local, tiny_qwen, words, tmp_path, monkeypatch):
     remote = _ray_cfg(tmp_path, tiny_qwen, words)
     monkeypatch.setattr(runner_mod, "LOAD_BACKEND", functools.partial(faulty, load_backend, "encode", stop_at=2))
@@ -150,6 +152,7 @@ def test_resume_after_a_partial_ray_run(ray_session, local, tiny_qwen, words, tm
     assert _cache_files(remote) == _cache_files(local)
 
 
+@pytest.mark.slow
 def test_a_worker_that_dies_loses_nothing(ray_session, local, tiny_qwen, words, tmp_path, monkeypatch):
     marker = tmp_path / "crash-once"
     marker.touch()

@@ -16,7 +16,7 @@ from functools import cache
 from typing import Any
 
 from ..config import RunConfig
-from ..errors import ConfigError, SpeechprobeError
+from ..errors import ConfigError
 from ..plugins import declared
 from . import cues, embeddings, erasure, fingerprints, layer_weights, mdl, selection, similarity
 from .contract import Analysis, register, registered_so_far
@@ -30,9 +30,7 @@ for _module in (selection, embeddings, cues, erasure, layer_weights, mdl, finger
 @cache
 def _load_plugins() -> None:
     """Every installed plugin's analyses (entry points in :data:`ENTRY_POINT_GROUP`), once."""
-    for analysis in declared(ENTRY_POINT_GROUP, "analysis"):
-        if not isinstance(analysis, Analysis):
-            raise SpeechprobeError(f"analysis plugin: {analysis!r} is not a speechprobe Analysis")
+    for analysis in declared(ENTRY_POINT_GROUP, "analysis", Analysis):
         register(analysis)
 
 

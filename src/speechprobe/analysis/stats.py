@@ -224,12 +224,6 @@ class SelectionTest:
         """``(n_probes, L)`` empirical chance: the mean null score per probe and layer."""
         return self.null.mean(axis=0)
 
-    @property
-    def p_best_layer_alone(self) -> float:
-        """The best layer tested alone against its own shuffles, ignoring the selection (the old,
-        anti-conservative test; kept for calibration only)."""
-        return float(self.layer_p[self.best])
-
 
 def select_best(scores: np.ndarray) -> tuple[int, int]:
     """``(probe index, layer)`` of the highest score in ``(n_probes, L)``; ties go to the first probe,

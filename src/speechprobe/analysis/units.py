@@ -62,11 +62,6 @@ class InferenceUnit:
         """Every class has at least :data:`MIN_UNITS_PER_CLASS` units."""
         return self.min_per_class >= MIN_UNITS_PER_CLASS
 
-    @property
-    def count_text(self) -> str:
-        """``"4 speakers"`` (``"120 clips"``)."""
-        return plural(self.noun, self.n_units)
-
     def too_few(self, what: str) -> str:
         """One line saying why ``what`` (e.g. "a test") is not computed; "" when there are enough units."""
         if self.enough:

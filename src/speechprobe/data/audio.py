@@ -114,12 +114,6 @@ def read(path: str | os.PathLike, max_seconds: float | None = MAX_CLIP_SECONDS) 
         return _fallback_read(p, first, max_seconds)
 
 
-def read_audio(path: str | os.PathLike, max_seconds: float | None = None) -> tuple[np.ndarray, int]:
-    """``(float32 mono, native rate)`` of a file (the whole file unless ``max_seconds``)."""
-    decoded = read(path, max_seconds)
-    return decoded.audio, decoded.sample_rate
-
-
 def _fallback_read(p: Path, first: Exception, max_seconds: float | None) -> Decoded:
     try:
         import librosa

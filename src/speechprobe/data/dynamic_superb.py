@@ -24,8 +24,6 @@ outside stops before extraction (``data/labels.py``).
 
 from __future__ import annotations
 
-import re
-
 from .source import normalise_label
 from .tasks import Grouping, Task, register
 
@@ -360,18 +358,3 @@ TASKS: tuple[Task, ...] = (
 
 for _task in TASKS:
     register(_task)
-
-_OPTIONS = re.compile(r"the answer could be (.+?)\.?\s*$", re.IGNORECASE | re.DOTALL)
-
-
-def answer_options(instruction: str | None) -> list[str]:
-    """The answer options at the end of a Dynamic-SUPERB instruction, normalised.
-
-    "... The answer could be question, inform, directive, or commissive." ->
-    ["question", "inform", "directive", "commissive"]; [] when the instruction has none.
-    """
-    m = _OPTIONS.search(instruction or "")
-    if not m:
-        return []
-    parts = re.split(r",\s*(?:or\s+)?|\s+or\s+", m.group(1))
-    return [normalise_label(p) for p in parts if p.strip()]

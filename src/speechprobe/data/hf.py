@@ -42,7 +42,7 @@ from .audio import MAX_CLIP_SECONDS, Decoded, decode_bytes, from_array, read, va
 from .clip import Clip, audio_hash
 from .hf_layout import DATA_SUFFIXES, data_files, empty_saved_splits, is_saved, split_of
 from .revision import hub_revision, local_revision
-from .source import SkipLog, normalise_label, sha256_lines
+from .source import LoggedSource, SkipLog, normalise_label, sha256_lines
 
 log = logging.getLogger("speechprobe")
 
@@ -84,7 +84,7 @@ def local_copy_hint(hub_id: str, split: str | None = None, name: str | None = No
     )
 
 
-class HFSource:
+class HFSource(LoggedSource):
     """Clips from a Hugging Face dataset (hub id, HF cache, ``save_to_disk`` folder or parquet folder).
 
     Implements the ``ClipSource`` protocol; ``labels()`` reads only the label column.
@@ -243,14 +243,6 @@ class HFSource:
             )
 
     # -- protocol ------------------------------------------------------------------------------
-
-    @property
-    def skipped(self):
-        return self._log.skipped
-
-    @property
-    def notes(self):
-        return self._log.notes
 
     @property
     def num_rows(self) -> int | None:

@@ -24,13 +24,13 @@ from ..errors import AudioError, SpeechprobeError
 from ..parallel import ordered_map
 from .audio import MAX_CLIP_SECONDS, Decoded, read, validate
 from .clip import Clip
-from .source import SkipLog, normalise_label, sha256_lines
+from .source import LoggedSource, SkipLog, normalise_label, sha256_lines
 
 REQUIRED = ("path", "label")
 DECODE_WORKERS = 2
 
 
-class ManifestSource:
+class ManifestSource(LoggedSource):
     """Clips listed in a manifest CSV; undecodable rows are skipped with a reason naming the row."""
 
     def __init__(
@@ -63,14 +63,6 @@ class ManifestSource:
         self.task = task or self.path.stem
         self._log = SkipLog(self.task)
         self.has_groups = "group" in self.table.columns and bool((self.table["group"] != "").any())
-
-    @property
-    def skipped(self):
-        return self._log.skipped
-
-    @property
-    def notes(self):
-        return self._log.notes
 
     def __len__(self) -> int:
         return len(self.table)

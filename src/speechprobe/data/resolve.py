@@ -204,21 +204,20 @@ class _Opts:
     revision: str | None = None
 
 
+_TASK_FIELDS = {  # a dataset column (hf.Columns) -> the Task field that names it
+    "audio": "audio_column",
+    "label": "label_column",
+    "id": "id_column",
+    "instruction": "instruction_column",
+    "group": "group_column",
+    "group_pattern": "group_pattern",
+}
+
+
 def _columns(task: Task | None, overrides: Mapping[str, str | None] | None):
     from .hf import Columns
 
-    base = (
-        Columns()
-        if task is None
-        else Columns(
-            audio=task.audio_column,
-            label=task.label_column,
-            id=task.id_column,
-            instruction=task.instruction_column,
-            group=task.group_column,
-            group_pattern=task.group_pattern,
-        )
-    )
+    base = Columns() if task is None else Columns(**{col: getattr(task, field) for col, field in _TASK_FIELDS.items()})
     overrides = dict(overrides or {})
     unknown = sorted(set(overrides) - set(COLUMN_KEYS))
     if unknown:
@@ -296,12 +295,7 @@ def _user_dataset(spec: str, o: _Opts) -> tuple[Task, ClipSource]:
         dimension="unspecified",
         source=spec,
         cue="user dataset",
-        group_column=cols.group,
-        audio_column=cols.audio,
-        label_column=cols.label,
-        id_column=cols.id,
-        instruction_column=cols.instruction,
-        group_pattern=cols.group_pattern,
+        **{field: getattr(cols, col) for col, field in _TASK_FIELDS.items()},
         split=source.split,
         revision=o.revision,
     )

@@ -67,6 +67,20 @@ class SkipLog:
             self._warned.add(key)
 
 
+class LoggedSource:
+    """A source's ``skipped`` and ``notes``, kept in its ``_log``."""
+
+    _log: SkipLog
+
+    @property
+    def skipped(self) -> list[Skip]:
+        return self._log.skipped
+
+    @property
+    def notes(self) -> list[Skip]:
+        return self._log.notes
+
+
 def count_kinds(items: list[Skip]) -> dict[str, int]:
     """How many items of each kind (for manifest.json)."""
     return dict(sorted(Counter(s.kind for s in items).items()))

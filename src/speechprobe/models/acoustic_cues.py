@@ -35,7 +35,6 @@ and flagged 0 in the second half; :func:`split_cues` turns it back into values w
 
 from __future__ import annotations
 
-import hashlib
 import os
 import warnings
 from collections.abc import Sequence
@@ -187,17 +186,8 @@ class AcousticCuesAdapter(ModelAdapter):
 
         self.workers = workers or min(4, os.cpu_count() or 1)
         recipe = f"{NAME}:{_VERSION}:praat {parselmouth.PRAAT_VERSION}:librosa {librosa.__version__}"  # as prosody
-        self.info = AdapterInfo(
-            name=name,
-            family=FAMILY_NAME,
-            source=f"praat-parselmouth {parselmouth.__version__} (Praat {parselmouth.PRAAT_VERSION}) + librosa",
-            revision=hashlib.sha256(recipe.encode()).hexdigest()[:16],
-            sample_rate=SAMPLE_RATE,
-            num_layers=1,
-            hidden_size=2 * len(CUES),
-            frame_rate=1.0 / TIME_STEP,
-            padding="none (one clip at a time)",
-        )
+        source = f"praat-parselmouth {parselmouth.__version__} (Praat {parselmouth.PRAAT_VERSION}) + librosa"
+        self.info = AdapterInfo.of_recipe(name, FAMILY_NAME, source, recipe, 2 * len(CUES), 1.0 / TIME_STEP)
 
     def forward(self, batch: Sequence[np.ndarray], pooling: str = "mean") -> np.ndarray:
         """Cues are utterance-level already; ``pooling`` does not apply."""

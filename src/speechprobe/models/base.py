@@ -6,6 +6,7 @@ vectors, using only real frames. Batching, caching, resampling and devices live 
 
 from __future__ import annotations
 
+import hashlib
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -32,6 +33,12 @@ class AdapterInfo:
     padding: str  # how batches are padded and masked
     weights: dict | None = None  # a local checkpoint dir: its weight files and their full SHA-256
 
+    @classmethod
+    def of_recipe(cls, name: str, family: str, source: str, recipe: str, hidden_size: int, frame_rate: float):
+        """A fixed one-layer feature recipe at 16 kHz, one clip at a time; its revision hashes ``recipe``."""
+        revision = hashlib.sha256(recipe.encode()).hexdigest()[:16]
+        return cls(name, family, source, revision, 16000, 1, hidden_size, frame_rate, "none (one clip at a time)")
+
 
 class ModelAdapter(ABC):
     """Per-layer pooled representations of a batch of clips.
@@ -52,10 +59,6 @@ class ModelAdapter(ABC):
     @property
     def num_layers(self) -> int:
         return self.info.num_layers
-
-    @property
-    def layer_names(self) -> list[str]:
-        return [str(i) for i in range(self.info.num_layers)]
 
     def options(self) -> dict[str, object]:
         """Options that change the features (window mode, ...); part of the cache key."""

@@ -7,7 +7,6 @@ deviations. Recipe version 2 (version 1 always took mean+std, while models took 
 
 from __future__ import annotations
 
-import hashlib
 import warnings
 from collections.abc import Sequence
 
@@ -64,18 +63,8 @@ class HandcraftedAdapter(ModelAdapter):
     def __init__(self, recipe: str = "mfcc") -> None:
         self.recipe = _RECIPES[recipe]
         dim = self.forward([np.full(SAMPLE_RATE, 1e-3, dtype=np.float32)]).shape[-1]
-        digest = hashlib.sha256(f"{recipe}:{_VERSION}:{librosa.__version__}".encode()).hexdigest()[:16]
-        self.info = AdapterInfo(
-            name=recipe,
-            family="handcrafted",
-            source=f"librosa {librosa.__version__}",
-            revision=digest,
-            sample_rate=SAMPLE_RATE,
-            num_layers=1,
-            hidden_size=dim,
-            frame_rate=100.0,
-            padding="none (one clip at a time)",
-        )
+        key = f"{recipe}:{_VERSION}:{librosa.__version__}"
+        self.info = AdapterInfo.of_recipe(recipe, "handcrafted", f"librosa {librosa.__version__}", key, dim, 100.0)
 
     def forward(self, batch: Sequence[np.ndarray], pooling: str = "mean") -> np.ndarray:
         """The recipe's frames of each clip, pooled over time as ``pooling`` says (as the models are)."""

@@ -16,7 +16,6 @@ voice; the report says so when one reaches most of a model's score. Each is one 
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -72,17 +71,8 @@ class NuisanceAdapter(ModelAdapter):
         self.recipe = RECIPES[recipe]
         probe = {"sample_rate": SAMPLE_RATE, "channels": 1, "clipped_fraction": 0.0, "dc_offset": 0.0}
         dim = self.forward_clips([np.full(SAMPLE_RATE, 1e-3, dtype=np.float32)], [probe]).shape[-1]
-        self.info = AdapterInfo(
-            name=recipe,
-            family="nuisance",
-            source="speechprobe",
-            revision=hashlib.sha256(f"nuisance:{recipe}:{_VERSION}".encode()).hexdigest()[:16],
-            sample_rate=SAMPLE_RATE,
-            num_layers=1,
-            hidden_size=dim,
-            frame_rate=SAMPLE_RATE / HOP,
-            padding="none (one clip at a time)",
-        )
+        key = f"nuisance:{recipe}:{_VERSION}"
+        self.info = AdapterInfo.of_recipe(recipe, "nuisance", "speechprobe", key, dim, SAMPLE_RATE / HOP)
 
     def forward(self, batch: Sequence[np.ndarray], pooling: str = "mean") -> np.ndarray:
         raise SpeechprobeError(f"the {self.name} baseline needs each clip's source facts: call forward_clips")

@@ -16,7 +16,6 @@ clips are zero-padded to 128 ms first, as the librosa recipes pad them.
 
 from __future__ import annotations
 
-import hashlib
 import os
 from collections.abc import Sequence
 
@@ -53,17 +52,9 @@ class OpenSmileAdapter(ModelAdapter):
         self.workers = workers or min(4, os.cpu_count() or 1)
         version = opensmile.__version__
         recipe = f"{name}:{_VERSION}:{FEATURE_SETS[name][0]}:opensmile {version}"
-        self.info = AdapterInfo(
-            name=name,
-            family=FAMILY_NAME,
-            source=f"opensmile {version} ({FEATURE_SETS[name][0]} functionals)",
-            revision=hashlib.sha256(recipe.encode()).hexdigest()[:16],
-            sample_rate=SAMPLE_RATE,
-            num_layers=1,
-            hidden_size=len(self.smile.feature_names),
-            frame_rate=100.0,  # openSMILE's low-level descriptors: 10 ms hop
-            padding="none (one clip at a time)",
-        )
+        source = f"opensmile {version} ({FEATURE_SETS[name][0]} functionals)"
+        # frame rate: openSMILE's low-level descriptors, 10 ms hop
+        self.info = AdapterInfo.of_recipe(name, FAMILY_NAME, source, recipe, len(self.smile.feature_names), 100.0)
 
     def functionals(self, y: np.ndarray) -> np.ndarray:
         """One clip's functionals (float64, ``hidden_size`` values)."""

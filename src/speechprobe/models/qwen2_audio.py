@@ -25,7 +25,7 @@ import torch
 from torch.nn import functional as F
 
 from .base import AdapterInfo
-from .family import Checkpoint, Family, LoadContext, load_adapter
+from .family import Checkpoint, Family, LoadContext
 from .pooling import frame_mask, masked_pool
 from .whisper import WINDOWS, WhisperAdapter, additive_key_mask, encoder_block
 
@@ -63,14 +63,6 @@ class Qwen2AudioAdapter(WhisperAdapter):
         _, out_frames = enc._get_feat_extract_output_lengths(2 * real_frames)
         pooled.append(masked_pool(out[None], frame_mask(out_frames.clamp_min(1), out.shape[1]), pooling))
         return torch.cat(pooled, dim=1)
-
-
-def load_qwen2_audio(source: str, **request) -> Qwen2AudioAdapter:
-    """Load only the audio encoder of a Qwen2-Audio checkpoint (local dir or hub id).
-
-    ``request``: ``load_adapter``'s options (name, revision, window, device, dtype, random_init, seed).
-    """
-    return load_adapter(FAMILY, source, **request)
 
 
 def _load(ctx: LoadContext) -> Qwen2AudioAdapter:

@@ -52,7 +52,7 @@ def _load_builtin() -> None:
     for module in (*builtin, resemblyzer):
         for family in module.FAMILIES:
             _add(family)
-    for family in plugins.declared(ENTRY_POINT_GROUP, "model family"):
+    for family in plugins.declared(ENTRY_POINT_GROUP, "model family", Family):
         _add(family)
 
 
@@ -201,21 +201,14 @@ def family_of_hub_id(hub_id: str) -> Family:
     raise SpeechprobeError(f"cannot tell the model family of {hub_id!r}; pass a local checkpoint directory instead")
 
 
-def load_model(
-    name: str,
-    window: str | None = None,
-    device: str = "cpu",
-    dtype: str | None = None,
-    random_init: bool = False,
-    seed: int = 0,
-) -> ModelAdapter:
+def load_model(name: str, window: str | None = None, **request) -> ModelAdapter:
     """Build the adapter for ``name`` (a short name, local dir or hub id).
 
     ``window``: an input window mode of the model's family (None: its default; a mode of another
-    family also gives the default, since one ``--window`` serves every model of a run).
+    family also gives the default, since one ``--window`` serves every model of a run). ``request``:
+    :func:`~.family.load_adapter`'s ``device``, ``dtype``, ``random_init`` and ``seed``.
     """
     if window is not None and window not in window_modes():
         raise ConfigError(f"unknown window mode {window!r}; choose one of {', '.join(window_modes())}")
     ck, source = resolve_model(name)
-    request = {"window": window, "device": device, "dtype": dtype, "random_init": random_init, "seed": seed}
-    return load_adapter(family(ck.family), source, name=ck.name, revision=ck.revision, **request)
+    return load_adapter(family(ck.family), source, name=ck.name, revision=ck.revision, window=window, **request)

@@ -208,27 +208,12 @@ def _per_clip(x: torch.Tensor, counts: list[int], width: int) -> torch.Tensor:
     return out
 
 
-def load_resemblyzer(
-    name: str = "resemblyzer",
-    device: str = "cpu",
-    dtype: str | None = None,
-    random_init: bool = False,
-    seed: int = 0,
-    vad: bool | None = None,
-) -> ResemblyzerAdapter:
-    """The packaged GE2E encoder (offline). ``vad``: trim silences with webrtcvad (None: when it works)."""
-    ctx = LoadContext(FAMILY, SOURCE, name=name, device=device, dtype=dtype, random_init=random_init, seed=seed)
-    return _load(ctx, vad)
-
-
-def _load(ctx: LoadContext, vad: bool | None = None) -> ResemblyzerAdapter:
+def _load(ctx: LoadContext) -> ResemblyzerAdapter:
     from ..cache import weights_sha256
 
     hp = hparams()
     weights = package_dir() / "pretrained.pt"
-    trim = vad_trimmer() if vad in (None, True) else None
-    if vad and trim is None:
-        raise SpeechprobeError("resemblyzer VAD needs a working webrtcvad (pip install webrtcvad setuptools)")
+    trim = vad_trimmer()
     torch.manual_seed(ctx.seed)
     model = GE2E(hp.mel_n_channels, hp.model_hidden_size, hp.model_embedding_size, hp.model_num_layers)
     if ctx.random_init:

@@ -31,7 +31,7 @@ import numpy as np
 import torch
 
 from .base import AdapterInfo, ModelAdapter
-from .family import Checkpoint, Family, LoadContext, load_adapter
+from .family import Checkpoint, Family, LoadContext
 from .hub import autocast, dtype_key
 from .pooling import frame_mask, pooled_blocks
 
@@ -70,14 +70,6 @@ class SeamlessAdapter(ModelAdapter):
         ):
             conformer(self.encoder.feature_projection(features), attention_mask=attention)
         return torch.cat(pooled, dim=1).float().cpu().numpy()
-
-
-def load_seamless(source: str, **request) -> SeamlessAdapter:
-    """Load only the speech encoder of a SeamlessM4T v2 checkpoint (local dir or hub id).
-
-    ``request``: ``load_adapter``'s options (name, revision, device, dtype, random_init, seed).
-    """
-    return load_adapter(FAMILY, source, **request)
 
 
 def _load(ctx: LoadContext) -> SeamlessAdapter:

@@ -39,7 +39,7 @@ import torch
 
 from ..errors import SpeechprobeError
 from .base import AdapterInfo, ModelAdapter
-from .family import Checkpoint, Family, LoadContext, load_adapter
+from .family import Checkpoint, Family, LoadContext
 from .hub import autocast, dtype_key
 from .pooling import frame_mask, pooled_blocks
 
@@ -129,14 +129,6 @@ def _receptive_field(frames) -> int:
         mid = (lo + hi) // 2
         lo, hi = (lo, mid) if int(frames(torch.tensor(mid))) >= 1 else (mid, hi)
     return hi
-
-
-def load_wav2vec2(source: str, **request) -> Wav2Vec2Adapter:
-    """Load the base model (no CTC/pretraining head) of a wav2vec2/HuBERT/WavLM/data2vec-audio checkpoint.
-
-    ``request``: ``load_adapter``'s options; the checkpoint's model type picks the family.
-    """
-    return load_adapter(FAMILIES[0], source, **request)
 
 
 def _load(ctx: LoadContext) -> Wav2Vec2Adapter:

@@ -25,7 +25,7 @@ from torch.nn import functional as F
 
 from ..errors import ConfigError
 from .base import AdapterInfo, ModelAdapter
-from .family import Checkpoint, Family, LoadContext, load_adapter
+from .family import Checkpoint, Family, LoadContext
 from .hub import autocast, dtype_key
 from .pooling import frame_mask, masked_pool
 
@@ -205,16 +205,6 @@ def _attend(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, key_mask: torch.T
             scores = scores + key_mask
         blocks.append(torch.softmax(scores, dim=-1) @ v)
     return torch.cat(blocks, dim=2)
-
-
-def load_whisper(source: str, **request) -> WhisperAdapter:
-    """Load only the encoder of a Whisper checkpoint (local dir or hub id).
-
-    ``request``: ``load_adapter``'s options (name, revision, window, device, dtype, random_init, seed).
-    With ``random_init`` the same architecture gets seeded random weights (the untrained control),
-    named ``<name>+random``.
-    """
-    return load_adapter(FAMILY, source, **request)
 
 
 def _load(ctx: LoadContext) -> WhisperAdapter:

@@ -104,7 +104,7 @@ def _load_plugins() -> None:
     if _loaded:
         return
     _loaded = True
-    for spec in plugins.declared(ENTRY_POINT_GROUP, "probe"):
+    for spec in plugins.declared(ENTRY_POINT_GROUP, "probe", ProbeSpec):
         register(spec)
 
 

@@ -25,7 +25,6 @@ from ..data.tasks import Task
 
 LANGUAGE_ID = "language-id"
 NO_SPEECH = "no-speech"
-HEADS = (LANGUAGE_ID, NO_SPEECH)
 
 SPEECH = ("speech", "speaking", "talking", "voice", "voiced", "speech present", "has speech")
 NO_SPEECH_WORDS = (

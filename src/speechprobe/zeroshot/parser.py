@@ -32,8 +32,6 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 
-RULES = ("exact", "normalised", "synonym", "mention")
-FAILURES = ("empty", "ambiguous", "unparsed")
 NEGATION_REACH = 2  # tokens after a negation whose mentions do not count
 
 _UNITS: dict[str, str] = {}
@@ -95,11 +93,7 @@ class ParseResult:
     """The parsed label (None: parse failure) and the rule that produced it."""
 
     label: str | None
-    rule: str  # one of RULES, or one of FAILURES
-
-    @property
-    def failed(self) -> bool:
-        return self.label is None
+    rule: str  # exact, normalised, synonym or mention; on failure empty, ambiguous or unparsed
 
 
 def _fold(text: str) -> str:

@@ -10,6 +10,7 @@ they covered it) gets its manifest written again and its checksum added.
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 import logging
@@ -38,16 +39,7 @@ MANIFEST = "manifest.csv"
 
 @lru_cache(maxsize=32)  # crossed tasks render one speech for consecutive items
 def _render_speech(speech: Speech) -> np.ndarray:
-    audio, sr = espeak.synthesize(
-        speech.text,
-        speech.voice,
-        rate=speech.rate,
-        pitch=speech.pitch,
-        pitch_range=speech.pitch_range,
-        amplitude=speech.amplitude,
-        word_gap=speech.word_gap,
-        ssml=speech.ssml,
-    )
+    audio, sr = espeak.synthesize(**dataclasses.asdict(speech))  # a Speech's fields are synthesize's parameters
     return effects.resample(audio, sr, SAMPLE_RATE)
 
 
