@@ -121,8 +121,10 @@ def test_report_shows_coverage_bootstrap_and_shape_claims(tones, tiny_whisper, t
     md = (tmp_path / "run" / "report.md").read_text()
     assert "### Cross-validation and class coverage" in md and "| tones | stratified-group-kfold | 4 | 1 | 4 |" in md
     assert "### Best-layer uncertainty" in md
-    assert "at this layer (no bootstrap: 4 groups in the smallest class: too few for a bootstrap" in md
-    assert re.search(r"curve is (undetermined \(looks|rising \(last|falling \(last|peaked \(best|dipped \(first)", md)
+    # the findings table's row says why its out-of-fold score has no interval
+    assert "| – | – | 4 groups in the smallest class: too few for a bootstrap" in md
+    # the findings table's shape cell: the claim with the interval of its defining difference
+    assert re.search(r"\| (undetermined \(looks|rising \(last|falling \(last|peaked \(best|dipped \(first)", md)
     table = pd.read_csv(tmp_path / "run" / "main_table.csv")
     assert {"macro_f1_oof", "oof_ci_low", "oof_ci_high", "p_best", "shape"} <= set(table.columns)
 

@@ -112,12 +112,13 @@ def test_two_speakers_per_class_print_no_small_p_and_no_narrow_interval(cv, tiny
     finger = pd.read_csv(out / "fingerprints.csv")
     assert finger[["peak_depth_lo", "peak_depth_hi", "peak_share", "d90_depth_lo", "d90_depth_hi"]].isna().all().all()
     assert finger["note"].str.contains("too few for a fingerprint interval").all()
-    assert "(no bootstrap: 2 speakers in the smallest class: too few for a bootstrap (needs 5 per class)" in md
+    # the findings table's rows: the out-of-fold score without an interval, and why
+    assert "| – | – | 2 speakers in the smallest class: too few for a bootstrap (needs 5 per class) |" in md
     assert not re.search(r"score at this layer \d|in \d+ ?% of resamples", md + page + console)
     rises = finger[(finger["probe"] == "knn") & (finger["d90_layer"] >= 0)]
     if len(rises):  # a curve that never rises above chance has no depth to give an interval of
-        assert "no interval: 2 speakers in the smallest class: too few for a fingerprint interval" in md
-    assert "no shape is claimed for its knn curve (looks " in md and "too few for a paired gap between layers" in md
+        assert "| 2 speakers in the smallest class: too few for a fingerprint interval (needs 5 per class) |" in md
+    assert "| undetermined (looks " in md and "too few for a paired gap between layers" in md
     assert not re.search(r"curve is (rising|falling|peaked|dipped|flat)", md)
     assert "too few for a permutation test, a bootstrap interval or a paired gap" in console
     # the all-layers reference (learned layer weighting) gives no interval of its paired difference

@@ -15,7 +15,7 @@ from dataclasses import fields
 from functools import cache
 from typing import Any
 
-from ..config import RunConfig
+from ..config import AnalysisSwitches
 from ..errors import ConfigError
 from ..plugins import declared
 from . import cues, embeddings, erasure, fingerprints, layer_weights, mdl, selection, similarity
@@ -64,7 +64,7 @@ def choose(settings: Mapping[str, Any], edits: str = "") -> dict[str, bool]:
     """Analysis name -> on, from the run ``settings`` (each analysis's flag, else the run's default for it;
     a count such as ``permutations`` is on when above 0) or the analysis's own default (one without a
     flag), then the ``edits`` (see the module docstring)."""
-    settings = {**{f.name: f.default for f in fields(RunConfig)}, **settings}
+    settings = {**{f.name: f.default for f in fields(AnalysisSwitches)}, **settings}
     on = {a.name: bool(settings.get(a.flag)) if a.flag in settings else a.default for a in registered()}
     items = [item.strip() for item in str(edits or "").split(",") if item.strip()]
     if any(item == "none" or item[0] not in "+-" and item != "all" for item in items):
