@@ -123,6 +123,7 @@ def test_two_speakers_per_class_print_no_small_p_and_no_narrow_interval(cv, tiny
     assert "too few for a permutation test, a bootstrap interval or a paired gap" in console
     # the all-layers reference (learned layer weighting) gives no interval of its paired difference
     assert "learned weighting of all layers" in md and "undetermined (2 speakers in the smallest class: too few" in md
+    assert "nan" not in md.split("## Layer curves")[0].lower()  # a score the plan could not give is named, not nan
     assert not re.search(r"difference [+-]\d\.\d\d \[", md)
     # the only intervals printed are the corrected t over the folds
     assert "corrected resampled t over" in md

@@ -307,8 +307,13 @@ def reference_table(rows: pd.DataFrame, task: str, folds: Sequence[Fold], too_fe
     return pd.DataFrame(out, columns=SUMMARY_COLUMNS)
 
 
-def _span(lo: float, hi: float) -> str:
-    return f" [{lo:+.2f}, {hi:+.2f}]" if np.isfinite(lo) and np.isfinite(hi) else ""
+def _span(lo: float, hi: float, sign: str = "+") -> str:
+    return f" [{lo:{sign}.2f}, {hi:{sign}.2f}]" if np.isfinite(lo) and np.isfinite(hi) else ""
+
+
+def _score(value: float, lo: float, hi: float, sign: str = "") -> str:
+    """``0.50 [0.45, 0.55]``; "not computed" for a score the fold plan could not give."""
+    return f"{value:{sign}.2f}{_span(lo, hi, sign)}" if np.isfinite(value) else "not computed"
 
 
 def reference_findings(run_dir: Path) -> list[str]:
@@ -321,11 +326,11 @@ def reference_findings(run_dir: Path) -> list[str]:
     for r in table.itertuples():
         where = f", {plan}" if plan else ""
         out.append(
-            f"{r.task} in {r.model}{where}: learned weighting of all layers {r.weighted:.2f} [{r.weighted_lo:.2f}, "
-            f"{r.weighted_hi:.2f}] vs the single layer chosen inside each training fold {r.selected:.2f} "
-            f"[{r.selected_lo:.2f}, {r.selected_hi:.2f}]; difference {r.delta:+.2f}{_span(r.delta_lo, r.delta_hi)}: "
-            f"{r.verdict} (best layer in hindsight: {r.hindsight_layer}, {r.hindsight:.2f}, "
-            "optimistic)."
+            f"{r.task} in {r.model}{where}: learned weighting of all layers "
+            f"{_score(r.weighted, r.weighted_lo, r.weighted_hi)} vs the single layer chosen inside each training fold "
+            f"{_score(r.selected, r.selected_lo, r.selected_hi)}; "
+            f"difference {_score(r.delta, r.delta_lo, r.delta_hi, '+')}: {r.verdict} "
+            f"(best layer in hindsight: {r.hindsight_layer}, {r.hindsight:.2f}, optimistic)."
         )
     if len(table):
         counts = table["verdict"].value_counts()
