@@ -39,11 +39,6 @@ class BackendOptions(ComputeOptions):
         check=rule(PROMPT_AS.__contains__, "choose previous or transcript"),
     )
 
-    def check_backend(self) -> None:
-        """One-line errors that name the option to change (the one check of these options: each field's own
-        check, then the compute combinations)."""
-        self.check_compute()
-
 
 @dataclass
 class ZeroShotConfig(BackendOptions):
@@ -89,7 +84,7 @@ class ZeroShotConfig(BackendOptions):
         from .modes import resolve_modes
 
         resolve_modes(self.modes)
-        self.check_backend()
+        self.check_compute()  # every field's own check (the backend options' too), then the combinations
 
     @classmethod
     def from_run_config(

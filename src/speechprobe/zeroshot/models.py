@@ -75,7 +75,7 @@ def load_backend(name: str, options: BackendOptions | None = None, **kwargs):
     (as a run's configuration checked them), else ``BackendOptions(**kwargs)``, checked here."""
     if options is None:
         options = BackendOptions(**kwargs)
-        options.check_backend()
+        options.check_compute()
     model = resolve_zeroshot_model(name)
     module, _, attr = str(registry.family(model.family).zeroshot).partition(":")
     loader = getattr(importlib.import_module(module), attr)
