@@ -316,7 +316,7 @@ def _score(value: float, lo: float, hi: float, sign: str = "") -> str:
     return f"{value:{sign}.2f}{_span(lo, hi, sign)}" if np.isfinite(value) else "not computed"
 
 
-def reference_findings(run_dir: Path) -> list[str]:
+def findings(run_dir: Path) -> list[str]:
     """One sentence per (model, task) and one verdict count over all of them."""
     path = Path(run_dir) / SUMMARY_CSV
     if not path.is_file():
@@ -358,15 +358,8 @@ def _options(settings: AnalysisSettings) -> dict:
     return {**dataclasses.asdict(LayerWeightSettings.of(settings)), "cue_repeats": settings.cue_repeats}
 
 
-ANALYSIS = Analysis(
-    name="layer_weights",
-    compute=compute,
-    tables={ALL_LAYERS_CSV: COLUMNS, SUMMARY_CSV: SUMMARY_COLUMNS},
-    scope="task",
-    flag="layer_weights",
+ANALYSIS = Analysis.of(
+    __name__,
+    {ALL_LAYERS_CSV: COLUMNS, SUMMARY_CSV: SUMMARY_COLUMNS},
     cost="minutes; a weighted head and an inner selection per fold",
-    options=_options,
-    findings=reference_findings,
-    section="All-layers reference",
-    description="A learned softmax weighting of all layers against the single layer chosen in-fold, same head.",
 )

@@ -34,7 +34,7 @@ standard deviation over orders are reported (the code length depends on the orde
 
 An analysis of the plan/execute contract (:mod:`.contract`), one unit per task with every model of the
 run: ``mdl.csv`` (:data:`MDL_COLUMNS`) and ``figures/mdl_<task>.png`` (Macro-F1 and compression side by
-side); :func:`mdl_findings` gives the report its sentences; ``analyse(run, "mdl", n_orders=3)`` runs it
+side); :func:`findings` gives the report its sentences; ``analyse(run, "mdl", n_orders=3)`` runs it
 alone on a finished run.
 """
 
@@ -286,7 +286,7 @@ def compute(unit: Unit) -> AnalysisResult:
 # --------------------------------------------------------------------------------------------- findings, entry
 
 
-def mdl_findings(run_dir: Path) -> list[str]:
+def findings(run_dir: Path) -> list[str]:
     """The report's sentences, from mdl.csv (none without it) and results.csv: one per task, each model's
     best-compressing layer (± std over orders) beside its layer with the best probe Macro-F1."""
     if not (Path(run_dir) / MDL_CSV).is_file():
@@ -316,20 +316,8 @@ def mdl_findings(run_dir: Path) -> list[str]:
 
 
 MDL_CSV = "mdl.csv"
-ANALYSIS = Analysis(
-    name="mdl",
-    compute=compute,
-    tables={MDL_CSV: MDL_COLUMNS},
-    scope="task",
-    flag="mdl",
-    cost="seconds to minutes; a probe per block of every order",
-    options=_options,
-    findings=mdl_findings,
-    section="Analyses",
-    description=(
-        "Online code length of the labels given each layer (Voita & Titov 2020) and its compression "
-        "against the uniform code; blocks whole speakers at a time; docs/analyses.md."
-    ),
+ANALYSIS = Analysis.of(
+    __name__, {MDL_CSV: MDL_COLUMNS}, section="Analyses", cost="seconds to minutes; a probe per block of every order"
 )
 
 
