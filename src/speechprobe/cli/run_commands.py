@@ -18,15 +18,11 @@ from .app import app, console
 from .generated import Options, with_settings
 from .options import (
     AnalysesOpt,
-    AudioColOpt,
-    BaselinesOnlyOpt,
-    GroupColOpt,
-    LabelColOpt,
+    Inputs,
     OverwriteOpt,
     ResumeOpt,
-    check_models,
-    dataset_columns,
     existing_mode,
+    take_inputs,
 )
 from .output import print_best, print_zeroshot, stdout
 
@@ -47,14 +43,10 @@ PROBE = tuple(
 
 
 @app.command()
-@with_settings(Options(RunConfig), Options(ZeroShotConfig, only=("prompts", "modes")))
+@with_settings(Options(RunConfig), Options(ZeroShotConfig, only=("prompts", "modes")), Options(Inputs))
 def run(
     ctx: typer.Context,
     settings: dict,
-    baselines_only: bool = BaselinesOnlyOpt,
-    audio_column: str | None = AudioColOpt,
-    label_column: str | None = LabelColOpt,
-    group_column: str | None = GroupColOpt,
     zeroshot: bool = typer.Option(False, "--zeroshot/--no-zeroshot", help="Also ask decoder models zero-shot."),
     analyses: str = AnalysesOpt,
     resume: bool = ResumeOpt,
@@ -67,13 +59,13 @@ def run(
 
     existing = existing_mode(resume, overwrite)
     asked = {k: settings.pop(k) for k in ("prompts", "modes")}
-    check_models(settings["models"], baselines_only)
+    columns = take_inputs(settings)
     report = settings.pop("report")  # with zero-shot, the report comes once its rows are in
     cfg = RunConfig.of(
         **settings,
         report=report and not zeroshot,
         analyses=analyses,
-        columns=dataset_columns(audio_column, label_column, group_column),
+        columns=columns,
         progress=ctx.obj.progress,
     )
     zs = None
@@ -113,14 +105,10 @@ def zeroshot(ctx: typer.Context, settings: dict, resume: bool = ResumeOpt, overw
 
 
 @app.command()
-@with_settings(Options(RunConfig, only=EXTRACT, flags=CUES))
+@with_settings(Options(RunConfig, only=EXTRACT, flags=CUES), Options(Inputs))
 def extract(
     ctx: typer.Context,
     settings: dict,
-    baselines_only: bool = BaselinesOnlyOpt,
-    audio_column: str | None = AudioColOpt,
-    label_column: str | None = LabelColOpt,
-    group_column: str | None = GroupColOpt,
     resume: bool = ResumeOpt,
     overwrite: bool = OverwriteOpt,
 ) -> None:
@@ -130,8 +118,7 @@ def extract(
     from ..pipeline import run_extract
 
     existing = existing_mode(resume, overwrite)
-    check_models(settings["models"], baselines_only)
-    columns = dataset_columns(audio_column, label_column, group_column)
+    columns = take_inputs(settings)
     cfg = RunConfig.of(**settings, columns=columns, progress=ctx.obj.progress)
     clips, state = run_extract(cfg, existing)
     n = sum(len(c) for c in clips.values())
