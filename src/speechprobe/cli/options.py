@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import click
 import typer
+from typer.core import TyperCommand
 
 from ..config import ComputeOptions, RunConfig
 from ..errors import ConfigError
@@ -43,6 +45,18 @@ def analyses_list(value: str) -> str:
 
 ANALYSES_HELP = "Edits of the analysis flags: +NAME, -NAME, NAME,... (only those), all, none; list: name them."
 AnalysesOpt = typer.Option("", "--analyses", parser=analyses_list, metavar="LIST", help=ANALYSES_HELP)
+
+
+class NamesAnalyses(TyperCommand):
+    """A command taking ``--analyses``, whose help names the registered analyses (plugins included): read from
+    the registry when the help is shown, so no other use of the command imports it."""
+
+    def format_options(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        from ..analysis.registry import registered
+
+        option = next(p for p in self.params if p.name == "analyses")
+        option.help = f"{ANALYSES_HELP} Analyses: {', '.join(a.name for a in registered())}."
+        super().format_options(ctx, formatter)
 
 
 ResumeOpt = typer.Option(False, "--resume", help="Continue the run in --out (also one whose settings are unknown).")

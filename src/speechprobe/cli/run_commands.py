@@ -19,6 +19,7 @@ from .generated import Options, with_settings
 from .options import (
     AnalysesOpt,
     Inputs,
+    NamesAnalyses,
     OverwriteOpt,
     ResumeOpt,
     existing_mode,
@@ -42,7 +43,7 @@ PROBE = tuple(
 )
 
 
-@app.command()
+@app.command(cls=NamesAnalyses)
 @with_settings(Options(RunConfig), Options(ZeroShotConfig, only=("prompts", "modes")), Options(Inputs))
 def run(
     ctx: typer.Context,
@@ -136,7 +137,7 @@ def extracted_line(models: int, spaces: int, tasks: int, clips: int) -> str:
     return f"{' and '.join(parts) or '0 models'} x {_count(tasks, 'task')}, {_count(clips, 'clip')}"
 
 
-@app.command()
+@app.command(cls=NamesAnalyses)
 @with_settings(Options(RunConfig, only=PROBE, keep=True), Options(RunConfig, only=("n_jobs",)))
 def probe(
     ctx: typer.Context,
@@ -158,7 +159,7 @@ def probe(
     print_best(run_dir)
 
 
-@app.command()
+@app.command(cls=NamesAnalyses)
 @with_settings(Options(RunConfig, only=(*DEMO, "n_per_class", "cache", "permutations", *ANALYSES), defaults=DEMO))
 def demo(
     ctx: typer.Context,
