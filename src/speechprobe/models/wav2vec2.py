@@ -35,13 +35,15 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 
 import numpy as np
-import torch
 
 from ..errors import SpeechprobeError
 from .base import AdapterInfo, ModelAdapter
 from .family import Checkpoint, Family, LoadContext
 from .hub import autocast, dtype_key
+from .lazy import Lazy, inference_mode
 from .pooling import frame_mask, pooled_blocks
+
+torch = Lazy("torch")
 
 
 class Wav2Vec2Adapter(ModelAdapter):
@@ -76,7 +78,7 @@ class Wav2Vec2Adapter(ModelAdapter):
         kw = {"add_adapter": False} if "add_adapter" in inspect.signature(fn).parameters else {}
         return fn(n_samples, **kw)
 
-    @torch.inference_mode()
+    @inference_mode
     def forward(self, batch: Sequence[np.ndarray], pooling: str = "mean") -> np.ndarray:
         lengths = torch.tensor([max(len(a), self.min_samples) for a in batch])
         audio = torch.zeros(len(batch), int(lengths.max()))
