@@ -35,11 +35,11 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import torch
 
 from ..errors import ConfigError
 from ..figures.base import random_pairs
 from ..figures.layer_weights import plot_layer_weights
+from ..models.lazy import Lazy
 from ..parallel import single_threaded
 from ..probes import macro_f1, make_folds
 from ..probes.cv import Fold
@@ -51,6 +51,7 @@ from .units import unit_note
 
 ALL_LAYERS_CSV = "all_layers.csv"
 SUMMARY_CSV = "all_layers_summary.csv"
+torch = Lazy("torch")  # imported when the weighting is trained, not with the analysis registry
 MEMORY_BUDGET = 256 << 20  # bytes of standardised features held by one batched optimisation
 COLUMNS = ["task", "model", "layer", "probe", "fold", "metric", "value"]
 SUMMARY_COLUMNS = [

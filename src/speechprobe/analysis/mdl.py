@@ -47,9 +47,9 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import torch
 from scipy.special import logsumexp
 
+from ..models.lazy import Lazy
 from .contract import Analysis, AnalysisResult, AnalysisSettings, Figure, Unit
 from .curves import relative_depth
 from .inputs import read_manifest, read_table
@@ -59,7 +59,7 @@ from .summary import layer_rows, read_results, summarize
 SCHEDULE = (0.001, 0.002, 0.004, 0.008, 0.016, 0.032, 0.0625, 0.125, 0.25, 0.5, 1.0)
 PENALTIES = (10.0, 1.0, 0.1, 0.01, 0.001)
 N_STEPS = 200
-CPU = torch.device("cpu")
+torch = Lazy("torch")  # imported when a probe is fitted, not with the analysis registry
 
 
 def block_order(groups: Sequence[str] | None, n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -138,7 +138,7 @@ def block_code_bits(
     test: np.ndarray,
     y_test: np.ndarray,
     n_classes: int,
-    device: torch.device = CPU,
+    device: torch.device | str = "cpu",
 ) -> np.ndarray:
     """(P, L) bits to send ``y_test`` with a probe per penalty and layer trained on ``train`` (N, L, D)."""
 
