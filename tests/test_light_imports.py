@@ -35,3 +35,22 @@ def test_a_listing_command_imports_no_torch(args: list[str], listed: str) -> Non
     assert done.returncode == 0, done.stderr
     assert listed in done.stdout  # the command did list
     assert done.stdout.splitlines()[-1] == "loaded: "
+
+
+def test_the_lazy_decorator_is_torchs_inference_mode_at_call_time() -> None:
+    import torch
+
+    from speechprobe.models.lazy import Lazy, inference_mode
+
+    @inference_mode
+    def double(x):
+        return torch.is_inference_mode_enabled(), x * 2
+
+    @inference_mode
+    def steps():
+        yield torch.is_inference_mode_enabled()
+
+    inside, out = double(torch.ones(2, requires_grad=True))
+    assert inside and not out.requires_grad and out.tolist() == [2.0, 2.0]
+    assert list(steps()) == [True] and not torch.is_inference_mode_enabled()  # generators too; off outside
+    assert Lazy("torch").float32 is torch.float32

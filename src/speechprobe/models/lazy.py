@@ -30,13 +30,13 @@ class Lazy:
 
 
 def inference_mode(fn: Fn) -> Fn:
-    """``@torch.inference_mode()``, with torch imported at the first call rather than at the definition."""
+    """``@torch.inference_mode()`` (torch's own, generators included), applied at each call, so torch is imported
+    at the first call rather than at the definition."""
 
     @functools.wraps(fn)
     def run(*args: Any, **kwargs: Any) -> Any:
         import torch
 
-        with torch.inference_mode():
-            return fn(*args, **kwargs)
+        return torch.inference_mode()(fn)(*args, **kwargs)
 
     return run  # type: ignore[return-value]
