@@ -3,8 +3,7 @@
 An analysis is one module under ``analysis/`` with a pure function ``compute(unit) -> rows`` and one
 :class:`Analysis` record. It works from the feature store and the run's results, never re-running a
 model, and returns tidy rows (a DataFrame, or several tables and figures with captions in an
-:class:`AnalysisResult`); it declares itself with ``ANALYSIS = Analysis.of(__name__, tables, ...)`` (the rest
-by convention: :meth:`Analysis.of`). Plugging one in is a single ``register(Analysis(...))`` line in
+:class:`AnalysisResult`). Plugging one in is a single ``register(Analysis(...))`` line in
 :mod:`.registry` (or an entry point in the ``speechprobe.analyses`` group); :mod:`.plan` then decides
 what still needs computing and runs it, and hands its figures, findings and notes to the report.
 
@@ -161,7 +160,8 @@ class Unit:
 
 @dataclass(frozen=True)
 class Analysis:
-    """One analysis, declared once: what it computes, when it runs, what it writes and what the report says.
+    """One analysis, declared once: what it computes, when it runs, what it writes and what the report says
+    (a module declares its own with ``ANALYSIS = Analysis.of(__name__, tables, ...)``: the rest by convention).
 
     ``tables``: file name → columns (``model``/``task`` first for ``scope="model_task"``, ``task`` for
     ``scope="task"``; a run-scope analysis writes whole tables); a ``compute`` that returns a bare
