@@ -23,6 +23,7 @@ COMMANDS = {
     "import torch, transformers (naive baseline)": ["-c", "import torch, transformers"],
     "speechprobe --help": ["-m", "speechprobe.cli", "--help"],
     "speechprobe run --help": ["-m", "speechprobe.cli", "run", "--help"],
+    "speechprobe demo --help": ["-m", "speechprobe.cli", "demo", "--help"],
     "speechprobe tasks": ["-m", "speechprobe.cli", "tasks"],
     "speechprobe models": ["-m", "speechprobe.cli", "models"],
 }

@@ -109,12 +109,12 @@ def _every_quoted_score_is_the_summarys_or_names_its_plan(out, plan: str) -> Non
     mean for that (model, task, layer, probe, macro_f1), or the sentence names the folds it was measured on."""
     import re
 
-    from speechprobe.analysis.erasure import erasure_findings
+    from speechprobe.analysis.erasure import findings
 
     summary = pd.read_csv(out / "summary.csv")
     f1 = summary[summary.metric == "macro_f1"].set_index(["model", "task", "layer", "probe"])["mean"]
     pattern = r"(\S+) in (\S+) layer (\d+) \(its best layer, (\w+) Macro-F1 ([\d.]+)( [^)]*)?\)"
-    texts = [*erasure_findings(out), (out / "report.md").read_text()]
+    texts = [*findings(out), (out / "report.md").read_text()]
     quoted = [m.groups() for text in texts for m in re.finditer(pattern, text)]
     assert quoted
     for task, model, layer, probe, score, where in quoted:

@@ -71,7 +71,7 @@ def test_analysis_writes_rows_heatmaps_and_findings(tmp_path):
     assert sorted(info["figures"]) == ["figures/cues_loud.png", "figures/cues_pitch.png"]
     assert "deep+random" in info["captions"]["figures/cues_pitch.png"]
     assert any("duration" in n and "constant" in n for n in info["notes"])
-    stated = cues.cue_findings(run)
+    stated = cues.findings(run)
     assert [s.split(" (")[0] for s in stated] == ["Acoustic cues in deep", "Acoustic cues in deep+random"]
     assert "F0 mean" in stated[0]
     before = (run / "cues.csv").read_bytes()

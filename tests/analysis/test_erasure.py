@@ -116,7 +116,7 @@ def test_analysis_writes_rows_summary_figure_and_findings(tmp_path):
     row = summary.loc[("pitch", "deep", "f0", 1)]
     assert row["delta"] < -0.25 and row["lo"] <= row["delta"] <= row["hi"] and row["n"] == 4
     assert summary.loc[("pitch", "deep", "none", 1), "best"]  # the KNN results' best layer for pitch
-    stated = erasure.erasure_findings(run)
+    stated = erasure.findings(run)
     sentence = next(s for s in stated if s.startswith("pitch in deep layer 1"))
     assert "loses" in sentence and "F0 is erased" in sentence and "95% intervals" in sentence
     assert not any(s.startswith(("pitch in flat", "loud in flat")) for s in stated)  # the baseline: no sentence

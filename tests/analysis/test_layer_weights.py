@@ -108,7 +108,7 @@ def test_analysis_writes_rows_figure_and_verdicts(tmp_path):
     assert set(rows["probe"]) == {"weighted_sum", "single_layer", "selected_layer"}
     assert rows[(rows.probe == "weighted_sum") & (rows.metric == "macro_f1")]["layer"].isna().all()
     assert "deep+random" in info["captions"]["figures/layer_weights_pitch.png"]
-    stated = layer_weights.reference_findings(run)
+    stated = layer_weights.findings(run)
     assert stated[-1].startswith("All-layers reference over 2 model × task pairs")
     assert any(s.startswith("pitch in deep:") for s in stated)
     assert info["done"]["layer_weights"]  # recorded: a second plan finds nothing to do

@@ -119,6 +119,23 @@ def test_registration_checks_the_contract(registry) -> None:
         register(Analysis("bad", model_count, tables={"permutation.csv": ["model", "task"]}))
 
 
+def test_a_declaration_by_convention_reads_its_module(monkeypatch) -> None:
+    import types
+
+    from speechprobe.analysis import mdl
+
+    toy = types.ModuleType("plugin.toy_sums", "Toy sums: the ``sum`` of each layer (:func:`numpy.sum`).\n\nMore.")
+    toy.compute, toy._options = model_count, lambda settings: {"seed": settings.seed}
+    monkeypatch.setitem(__import__("sys").modules, "plugin.toy_sums", toy)
+    a = Analysis.of("plugin.toy_sums", {"sums.csv": ["task", "sum"]}, cost="minutes")
+    assert (a.name, a.compute, a.options, a.findings, a.finalise) == ("toy_sums", model_count, toy._options, None, None)
+    assert (a.scope, a.flag, a.default, a.cost, a.section) == ("task", None, True, "minutes", "Toy sums")
+    assert a.description == "Toy sums: the sum of each layer (numpy.sum)." and a.tables == {"sums.csv": ["task", "sum"]}
+    # a module named after a run setting is switched by it; its findings are found; a keyword overrides
+    assert (mdl.ANALYSIS.flag, mdl.ANALYSIS.findings, mdl.ANALYSIS.section) == ("mdl", mdl.findings, "Analyses")
+    assert Analysis.of("plugin.toy_sums", scope="run", section="Toys").section == "Toys"
+
+
 def test_cue_repeats_changes_only_the_cue_analyses_fingerprints():
     from speechprobe.analysis import cues, embeddings, erasure, layer_weights
     from speechprobe.analysis.contract import AnalysisSettings

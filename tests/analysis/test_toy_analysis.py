@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import textwrap
@@ -83,7 +84,11 @@ def test_a_plugin_analysis_runs_end_to_end(plugin: Path, tones: Path, tmp_path: 
     assert listed.returncode == 0, listed.stderr
     line = next(x for x in listed.stdout.splitlines() if x.startswith("toy_norms"))
     assert line == "toy_norms (off by default; seconds): Mean Euclidean norm of each layer's features."
-    assert "--analyses" in _cli(plugin, "run", "--help").stdout
+    names = [x.split(" (")[0] for x in listed.stdout.splitlines()]
+    assert names[0] == "selection" and names[-1] == "toy_norms"
+    for command in ("run", "demo"):  # --help names every registered analysis, the plugin's too
+        helped = " ".join(_cli(plugin, command, "--help").stdout.split())
+        assert re.search(r"Analyses: ([^.]*)\.", helped).group(1).split(", ") == names
     wrong = _cli(plugin, "run", "--analyses", "+toy_norm", "--tasks", "x", "--out", str(tmp_path / "no"))
     assert wrong.returncode == 2 and "toy_norms" in wrong.stderr  # the choices name the plugin's analysis
 

@@ -17,6 +17,7 @@ loaded once per unit and shared by every analysis of the unit.
 from __future__ import annotations
 
 import re
+import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -26,6 +27,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ..config import AnalysisSwitches
 from ..errors import ConfigError, SpeechprobeError
 from ..rundir import register_file, slug
 
@@ -158,7 +160,8 @@ class Unit:
 
 @dataclass(frozen=True)
 class Analysis:
-    """One analysis, declared once: what it computes, when it runs, what it writes and what the report says.
+    """One analysis, declared once: what it computes, when it runs, what it writes and what the report says
+    (a module declares its own with ``ANALYSIS = Analysis.of(__name__, tables, ...)``: the rest by convention).
 
     ``tables``: file name → columns (``model``/``task`` first for ``scope="model_task"``, ``task`` for
     ``scope="task"``; a run-scope analysis writes whole tables); a ``compute`` that returns a bare
@@ -190,6 +193,21 @@ class Analysis:
     summary: bool = False
     description: str = ""
 
+    @classmethod
+    def of(cls, module: str, tables: Mapping[str, Sequence[str]] | None = None, **declared: Any) -> Analysis:
+        """The analysis declared by ``module`` (its ``__name__``), by convention: named after the module, of
+        ``scope="task"``, switched by the run setting of its name when there is one, computed by the module's
+        ``compute``, with its ``_options``, ``finalise`` and ``findings`` when it has them; the first sentence of
+        its docstring describes it, and the sentence's title (``"Title: ..."``) names its report section.
+        ``declared`` (any field) overrides these."""
+        mod, name = sys.modules[module], module.rpartition(".")[2]
+        found = {k: getattr(mod, a) for k, a in CONVENTIONS.items() if hasattr(mod, a)}
+        flag = name if name in AnalysisSwitches.__dataclass_fields__ else None
+        text = re.sub(r"(:\w+:)?`+~?([^`]+)`+", r"\2", " ".join((mod.__doc__ or "").split("\n\n")[0].split()))
+        title, colon, _ = text.partition(": ")
+        defaults = {"scope": "task", "flag": flag, "description": text, "section": title if colon else "Analyses"}
+        return cls(name, **{**defaults, **found, "tables": dict(tables or {}), **declared})
+
     def result(self, value: AnalysisResult | pd.DataFrame) -> AnalysisResult:
         """``compute``'s return value as an :class:`AnalysisResult`."""
         if isinstance(value, AnalysisResult):
@@ -199,6 +217,7 @@ class Analysis:
         return AnalysisResult(tables={next(iter(self.tables)): value})
 
 
+CONVENTIONS = {"compute": "compute", "options": "_options", "finalise": "finalise", "findings": "findings"}
 _REGISTRY: dict[str, Analysis] = {}
 
 

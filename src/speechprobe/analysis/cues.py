@@ -1,4 +1,4 @@
-"""Acoustic-cue probes: how well each layer linearly encodes each clip's own F0, energy, rate, duration,
+"""Acoustic cues: how well each layer linearly encodes each clip's own F0, energy, rate, duration,
 spectral tilt, jitter, shimmer and HNR (the cues of :mod:`speechprobe.models.acoustic_cues`).
 
 Besides the stored cues, two targets are derived per task: ``f0_mean_rel`` and ``f0_range_rel``, F0 mean
@@ -304,7 +304,7 @@ def _mean_over_tasks(summary: pd.DataFrame, model: str, cue: str, layer: int) ->
     return float(part.mean()) if len(part) else float("nan")
 
 
-def cue_findings(run_dir: Path) -> list[str]:
+def findings(run_dir: Path) -> list[str]:
     """Per model: R² of the headline cues at layer 0 and at the last layer, beside the best baseline (means
     over tasks of the fold-mean R²; no layer is selected, so none is claimed as best)."""
     path = Path(run_dir) / CUE_CSV
@@ -337,15 +337,6 @@ def _options(settings: AnalysisSettings) -> dict:
     return {"alphas": alphas, "targets": options.get("targets"), "cue_repeats": settings.cue_repeats}
 
 
-ANALYSIS = Analysis(
-    name="cues",
-    compute=compute,
-    tables={CUE_CSV: CUE_COLUMNS},
-    scope="task",
-    flag="cue_probes",
-    cost="seconds; a ridge probe per cue and layer",
-    options=_options,
-    findings=cue_findings,
-    section="Acoustic cues",
-    description="Out-of-sample ridge R² and Pearson r of each clip's acoustic cues, per layer.",
+ANALYSIS = Analysis.of(
+    __name__, {CUE_CSV: CUE_COLUMNS}, flag="cue_probes", cost="seconds; a ridge probe per cue and layer"
 )

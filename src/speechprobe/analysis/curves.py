@@ -286,13 +286,9 @@ def _best_per_model_task(
     ).drop_duplicates(["model", "task"], keep="first")
 
 
+LAYER_SCORE_COLUMNS = ["model", "task", "probe", "layer", "relative_depth", "score"]  # a layer's score, then facts
 GAIN_COLUMNS = [
-    "model",
-    "task",
-    "probe",
-    "layer",
-    "relative_depth",
-    "score",
+    *LAYER_SCORE_COLUMNS,
     "ci95",
     "baseline",
     "baseline_probe",

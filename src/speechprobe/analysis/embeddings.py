@@ -53,12 +53,4 @@ def _options(settings: AnalysisSettings) -> dict:
     return {"max_points": settings.max_points, "umap": umap_available(), "probe": settings.primary_probe}
 
 
-ANALYSIS = Analysis(
-    name="embeddings",
-    compute=compute,
-    flag="embeddings",
-    enabled=lambda settings: settings.embeddings,
-    options=_options,
-    section="Embeddings",
-    description="2-D embeddings of the first, best and last layer, coloured by label.",
-)
+ANALYSIS = Analysis.of(__name__, scope="model_task", section="Embeddings", enabled=lambda s: s.embeddings)

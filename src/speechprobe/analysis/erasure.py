@@ -311,7 +311,7 @@ def _caption(unit: Unit, probe: str, groups: list[str], baselines: list[str]) ->
     )
 
 
-def erasure_findings(run_dir: Path) -> list[str]:
+def findings(run_dir: Path) -> list[str]:
     """Per (non-baseline model, task), at the primary probe's best layer: ΔMacro-F1 for every cue group
     with its 95 % interval (every group is named, so none is selected for its size). The layer's own score is
     the headline's when erasure ran on every fold, else it names the folds (:func:`.cues.cue_plan`)."""
@@ -357,15 +357,8 @@ def _options(settings: AnalysisSettings) -> dict:
     }
 
 
-ANALYSIS = Analysis(
-    name="erasure",
-    compute=compute,
-    tables={ERASURE_CSV: COLUMNS, SUMMARY_CSV: SUMMARY_COLUMNS},
-    scope="task",
-    flag="erasure",
+ANALYSIS = Analysis.of(
+    __name__,
+    {ERASURE_CSV: COLUMNS, SUMMARY_CSV: SUMMARY_COLUMNS},
     cost="minutes; the task re-probed per cue group and layer",
-    options=_options,
-    findings=erasure_findings,
-    section="Cue erasure",
-    description="ΔMacro-F1 of the task's probe when LEACE erases a cue group from a layer (fitted in-fold).",
 )

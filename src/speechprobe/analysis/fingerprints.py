@@ -249,17 +249,11 @@ def _options(settings: AnalysisSettings) -> dict:
 
 
 FINGERPRINT_CSV = "fingerprints.csv"
-ANALYSIS = Analysis(
-    name="fingerprints",
-    compute=compute,
-    tables={FINGERPRINT_CSV: FINGERPRINT_COLUMNS},
+ANALYSIS = Analysis.of(
+    __name__,
+    {FINGERPRINT_CSV: FINGERPRINT_COLUMNS},
     scope="run",
     after=("cues",),
-    flag="fingerprints",
-    cost="seconds; from the scores",
-    options=_options,
-    section="Depth fingerprints",
     summary=True,
-    description="Relative depth where each curve covers 90 % of its rise above chance, and its peak, with "
-    "fold-bootstrap intervals.",
+    cost="seconds; from the scores",
 )

@@ -35,11 +35,11 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import torch
 
 from ..errors import ConfigError
 from ..figures.base import random_pairs
 from ..figures.layer_weights import plot_layer_weights
+from ..models.lazy import Lazy
 from ..parallel import single_threaded
 from ..probes import macro_f1, make_folds
 from ..probes.cv import Fold
@@ -51,6 +51,7 @@ from .units import unit_note
 
 ALL_LAYERS_CSV = "all_layers.csv"
 SUMMARY_CSV = "all_layers_summary.csv"
+torch = Lazy("torch")  # imported when the weighting is trained, not with the analysis registry
 MEMORY_BUDGET = 256 << 20  # bytes of standardised features held by one batched optimisation
 COLUMNS = ["task", "model", "layer", "probe", "fold", "metric", "value"]
 SUMMARY_COLUMNS = [
@@ -316,7 +317,7 @@ def _score(value: float, lo: float, hi: float, sign: str = "") -> str:
     return f"{value:{sign}.2f}{_span(lo, hi, sign)}" if np.isfinite(value) else "not computed"
 
 
-def reference_findings(run_dir: Path) -> list[str]:
+def findings(run_dir: Path) -> list[str]:
     """One sentence per (model, task) and one verdict count over all of them."""
     path = Path(run_dir) / SUMMARY_CSV
     if not path.is_file():
@@ -358,15 +359,8 @@ def _options(settings: AnalysisSettings) -> dict:
     return {**dataclasses.asdict(LayerWeightSettings.of(settings)), "cue_repeats": settings.cue_repeats}
 
 
-ANALYSIS = Analysis(
-    name="layer_weights",
-    compute=compute,
-    tables={ALL_LAYERS_CSV: COLUMNS, SUMMARY_CSV: SUMMARY_COLUMNS},
-    scope="task",
-    flag="layer_weights",
+ANALYSIS = Analysis.of(
+    __name__,
+    {ALL_LAYERS_CSV: COLUMNS, SUMMARY_CSV: SUMMARY_COLUMNS},
     cost="minutes; a weighted head and an inner selection per fold",
-    options=_options,
-    findings=reference_findings,
-    section="All-layers reference",
-    description="A learned softmax weighting of all layers against the single layer chosen in-fold, same head.",
 )

@@ -34,7 +34,7 @@ standard deviation over orders are reported (the code length depends on the orde
 
 An analysis of the plan/execute contract (:mod:`.contract`), one unit per task with every model of the
 run: ``mdl.csv`` (:data:`MDL_COLUMNS`) and ``figures/mdl_<task>.png`` (Macro-F1 and compression side by
-side); :func:`mdl_findings` gives the report its sentences; ``analyse(run, "mdl", n_orders=3)`` runs it
+side); :func:`findings` gives the report its sentences; ``analyse(run, "mdl", n_orders=3)`` runs it
 alone on a finished run.
 """
 
@@ -47,9 +47,9 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import torch
 from scipy.special import logsumexp
 
+from ..models.lazy import Lazy
 from .contract import Analysis, AnalysisResult, AnalysisSettings, Figure, Unit
 from .curves import relative_depth
 from .inputs import read_manifest, read_table
@@ -59,7 +59,7 @@ from .summary import layer_rows, read_results, summarize
 SCHEDULE = (0.001, 0.002, 0.004, 0.008, 0.016, 0.032, 0.0625, 0.125, 0.25, 0.5, 1.0)
 PENALTIES = (10.0, 1.0, 0.1, 0.01, 0.001)
 N_STEPS = 200
-CPU = torch.device("cpu")
+torch = Lazy("torch")  # imported when a probe is fitted, not with the analysis registry
 
 
 def block_order(groups: Sequence[str] | None, n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -138,7 +138,7 @@ def block_code_bits(
     test: np.ndarray,
     y_test: np.ndarray,
     n_classes: int,
-    device: torch.device = CPU,
+    device: torch.device | str = "cpu",
 ) -> np.ndarray:
     """(P, L) bits to send ``y_test`` with a probe per penalty and layer trained on ``train`` (N, L, D)."""
 
@@ -286,7 +286,7 @@ def compute(unit: Unit) -> AnalysisResult:
 # --------------------------------------------------------------------------------------------- findings, entry
 
 
-def mdl_findings(run_dir: Path) -> list[str]:
+def findings(run_dir: Path) -> list[str]:
     """The report's sentences, from mdl.csv (none without it) and results.csv: one per task, each model's
     best-compressing layer (± std over orders) beside its layer with the best probe Macro-F1."""
     if not (Path(run_dir) / MDL_CSV).is_file():
@@ -316,20 +316,8 @@ def mdl_findings(run_dir: Path) -> list[str]:
 
 
 MDL_CSV = "mdl.csv"
-ANALYSIS = Analysis(
-    name="mdl",
-    compute=compute,
-    tables={MDL_CSV: MDL_COLUMNS},
-    scope="task",
-    flag="mdl",
-    cost="seconds to minutes; a probe per block of every order",
-    options=_options,
-    findings=mdl_findings,
-    section="Analyses",
-    description=(
-        "Online code length of the labels given each layer (Voita & Titov 2020) and its compression "
-        "against the uniform code; blocks whole speakers at a time; docs/analyses.md."
-    ),
+ANALYSIS = Analysis.of(
+    __name__, {MDL_CSV: MDL_COLUMNS}, section="Analyses", cost="seconds to minutes; a probe per block of every order"
 )
 
 

@@ -10,6 +10,7 @@ pointing at an :class:`~.contract.Analysis` (or a list of them), with no speechp
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import fields
 from functools import cache
@@ -106,5 +107,5 @@ def describe() -> str:
     lines = []
     for a in registered():
         switch = f"--{a.flag.replace('_', '-')}" if a.flag else ("on" if a.default else "off") + " by default"
-        lines.append(f"{a.name} ({switch}; {a.cost}): {a.description.split(': ')[0].split('. ')[0]}")
+        lines.append(f"{a.name} ({switch}; {a.cost}): {re.split(r'(?<=[.?!]) ', a.description, maxsplit=1)[0]}")
     return "\n".join(lines)

@@ -27,7 +27,7 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from .contract import Analysis, AnalysisResult, AnalysisSettings, Unit
-from .curves import relative_depth
+from .curves import LAYER_SCORE_COLUMNS, relative_depth
 from .stats import SEQUENTIAL_H, SelectionTest, add_q_values, chance_table, selection_test
 from .units import group_noun
 
@@ -63,12 +63,7 @@ PERMUTATION_COLUMNS = [
 ]
 UNIT_COLUMNS = ("unit", "n_units", "exact", "min_p", "note")  # added with the unit of inference; older runs lack them
 CHANCE_COLUMNS = [
-    "model",
-    "task",
-    "probe",
-    "layer",
-    "relative_depth",
-    "score",
+    *LAYER_SCORE_COLUMNS,
     "chance",
     "above_chance",
     "p_layer",
@@ -207,14 +202,11 @@ def finalise(tables: dict[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
     return {**tables, "permutation.csv": add_q_values(frame)}
 
 
-ANALYSIS = Analysis(
-    name="selection",
-    compute=compute,
-    tables={"permutation.csv": PERMUTATION_COLUMNS, "chance.csv": CHANCE_COLUMNS},
+ANALYSIS = Analysis.of(
+    __name__,
+    {"permutation.csv": PERMUTATION_COLUMNS, "chance.csv": CHANCE_COLUMNS},
+    scope="model_task",
     flag="permutations",
     cost="seconds for knn; a refit per shuffle for mlp and linear",
-    enabled=lambda settings: settings.n_permutations > 0,
-    options=_options,
-    finalise=finalise,
-    description=PERMUTATION_TEXT,
+    enabled=lambda s: s.n_permutations > 0,
 )

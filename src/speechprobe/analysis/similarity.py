@@ -402,14 +402,6 @@ def _options(settings: AnalysisSettings) -> dict:
 
 
 SIMILARITY_CSV = "similarity.csv"
-ANALYSIS = Analysis(
-    name="similarity",
-    compute=compute,
-    tables={SIMILARITY_CSV: SIMILARITY_COLUMNS},
-    scope="run",
-    flag="similarity",
-    cost="seconds; all clips of the run, up to 1000",
-    options=_options,
-    section="Layer similarity",
-    description="Debiased linear CKA and mutual k-NN overlap between every pair of layers of every model.",
+ANALYSIS = Analysis.of(
+    __name__, {SIMILARITY_CSV: SIMILARITY_COLUMNS}, scope="run", cost="seconds; all clips of the run, up to 1000"
 )

@@ -18,15 +18,12 @@ from .app import app, console
 from .generated import Options, with_settings
 from .options import (
     AnalysesOpt,
-    AudioColOpt,
-    BaselinesOnlyOpt,
-    GroupColOpt,
-    LabelColOpt,
+    Inputs,
+    NamesAnalyses,
     OverwriteOpt,
     ResumeOpt,
-    check_models,
-    dataset_columns,
     existing_mode,
+    take_inputs,
 )
 from .output import print_best, print_zeroshot, stdout
 
@@ -46,15 +43,11 @@ PROBE = tuple(
 )
 
 
-@app.command()
-@with_settings(Options(RunConfig), Options(ZeroShotConfig, only=("prompts", "modes")))
+@app.command(cls=NamesAnalyses)
+@with_settings(Options(RunConfig), Options(ZeroShotConfig, only=("prompts", "modes")), Options(Inputs))
 def run(
     ctx: typer.Context,
     settings: dict,
-    baselines_only: bool = BaselinesOnlyOpt,
-    audio_column: str | None = AudioColOpt,
-    label_column: str | None = LabelColOpt,
-    group_column: str | None = GroupColOpt,
     zeroshot: bool = typer.Option(False, "--zeroshot/--no-zeroshot", help="Also ask decoder models zero-shot."),
     analyses: str = AnalysesOpt,
     resume: bool = ResumeOpt,
@@ -67,13 +60,13 @@ def run(
 
     existing = existing_mode(resume, overwrite)
     asked = {k: settings.pop(k) for k in ("prompts", "modes")}
-    check_models(settings["models"], baselines_only)
+    columns = take_inputs(settings)
     report = settings.pop("report")  # with zero-shot, the report comes once its rows are in
     cfg = RunConfig.of(
         **settings,
         report=report and not zeroshot,
         analyses=analyses,
-        columns=dataset_columns(audio_column, label_column, group_column),
+        columns=columns,
         progress=ctx.obj.progress,
     )
     zs = None
@@ -113,14 +106,10 @@ def zeroshot(ctx: typer.Context, settings: dict, resume: bool = ResumeOpt, overw
 
 
 @app.command()
-@with_settings(Options(RunConfig, only=EXTRACT, flags=CUES))
+@with_settings(Options(RunConfig, only=EXTRACT, flags=CUES), Options(Inputs))
 def extract(
     ctx: typer.Context,
     settings: dict,
-    baselines_only: bool = BaselinesOnlyOpt,
-    audio_column: str | None = AudioColOpt,
-    label_column: str | None = LabelColOpt,
-    group_column: str | None = GroupColOpt,
     resume: bool = ResumeOpt,
     overwrite: bool = OverwriteOpt,
 ) -> None:
@@ -130,8 +119,7 @@ def extract(
     from ..pipeline import run_extract
 
     existing = existing_mode(resume, overwrite)
-    check_models(settings["models"], baselines_only)
-    columns = dataset_columns(audio_column, label_column, group_column)
+    columns = take_inputs(settings)
     cfg = RunConfig.of(**settings, columns=columns, progress=ctx.obj.progress)
     clips, state = run_extract(cfg, existing)
     n = sum(len(c) for c in clips.values())
@@ -149,7 +137,7 @@ def extracted_line(models: int, spaces: int, tasks: int, clips: int) -> str:
     return f"{' and '.join(parts) or '0 models'} x {_count(tasks, 'task')}, {_count(clips, 'clip')}"
 
 
-@app.command()
+@app.command(cls=NamesAnalyses)
 @with_settings(Options(RunConfig, only=PROBE, keep=True), Options(RunConfig, only=("n_jobs",)))
 def probe(
     ctx: typer.Context,
@@ -171,7 +159,7 @@ def probe(
     print_best(run_dir)
 
 
-@app.command()
+@app.command(cls=NamesAnalyses)
 @with_settings(Options(RunConfig, only=(*DEMO, "n_per_class", "cache", "permutations", *ANALYSES), defaults=DEMO))
 def demo(
     ctx: typer.Context,

@@ -24,6 +24,8 @@ outside stops before extraction (``data/labels.py``).
 
 from __future__ import annotations
 
+from typing import Any
+
 from .source import normalise_label
 from .tasks import Grouping, Task, register
 
@@ -32,6 +34,11 @@ CARD = "every card: one test split of 200 rows, columns file, audio, instruction
 
 _NUMBERS = ("zero", "one", "two", "three", "four", "five")
 _ORDINALS = ("no", "first", "second", "third", "fourth", "fifth")
+
+
+def _hub(dataset: str, **declared: Any) -> Task:
+    """The task of hub dataset ``DynamicSuperb/<dataset>``, paralinguistic unless ``declared`` says otherwise."""
+    return Task(source=HUB_PREFIX + dataset, **{"dimension": "paralinguistic", **declared})
 
 
 def _spellings(canonical: dict[str, tuple[str, ...]]) -> dict[str, str]:
@@ -100,11 +107,11 @@ _SPOOF = {
 
 def _multi_speaker(name: str, hub: str, corpus: str, pattern: str, ids: str) -> Task:
     """A MultiSpeakerDetection task: one talker or more, grouped by the first talker where the copy says."""
-    return Task(
+    return _hub(
+        f"MultiSpeakerDetection_{hub}",
         name=f"ds-multi-speaker-{name}",
         labels=("true", "false"),
         dimension="speaker",
-        source=f"{HUB_PREFIX}MultiSpeakerDetection_{hub}",
         cue=f"one talker vs. more than one ({corpus} mixtures): overlapping voices and speaker-change cues, not "
         "the words; grouped by the first talker (`utterance 1`) where the copy has it",
         label_map=_spellings(_TRUE_FALSE),
@@ -119,11 +126,10 @@ def _multi_speaker(name: str, hub: str, corpus: str, pattern: str, ids: str) -> 
 
 
 TASKS: tuple[Task, ...] = (
-    Task(
+    _hub(
+        "AccentClassification_AccentdbExtended",
         name="ds-accent",
         labels=("american", "australian", "bangla", "british", "indian", "malayalam", "odiya", "telugu", "welsh"),
-        dimension="paralinguistic",
-        source=HUB_PREFIX + "AccentClassification_AccentdbExtended",
         cue="accent of read English (AccentDB extended): segmental and prosodic pronunciation; each speaker has "
         "one accent, so folds are grouped by the speaker in the file name (bangla_s01_...); welsh and odiya "
         "have about one speaker each, so speaker-grouped folds cannot test them across speakers",
@@ -155,11 +161,10 @@ TASKS: tuple[Task, ...] = (
         ),
         unverified=("the speaker in the file name (bangla_s01_321.wav) is this project's reading of AccentDB",),
     ),
-    Task(
+    _hub(
+        "EmotionRecognition_MultimodalEmotionlinesDataset",
         name="ds-emotion",
         labels=("anger", "disgust", "fear", "joy", "neutral", "sadness", "surprise"),
-        dimension="paralinguistic",
-        source=HUB_PREFIX + "EmotionRecognition_MultimodalEmotionlinesDataset",
         cue="emotion in acted TV dialogue (MELD, Friends): prosody and voice quality, but the words carry it "
         "too; folds are grouped by dialogue (diaN in the file name), and the six main characters speak in "
         "many dialogues, so held-out dialogues do not hold their speakers out",
@@ -181,11 +186,10 @@ TASKS: tuple[Task, ...] = (
         ),
         unverified=("file names diaN_uttM",),
     ),
-    Task(
+    _hub(
+        "DialogueEmotionClassification_DailyTalk",
         name="ds-dialogue-emotion",
         labels=("anger", "disgust", "fear", "sadness", "happiness", "surprise", "no_emotion"),
-        dimension="paralinguistic",
-        source=HUB_PREFIX + "DialogueEmotionClassification_DailyTalk",
         cue="emotion of a dialogue turn (DailyTalk: DailyDialog text read by two voice actors); the labels "
         "come from the text, so wording carries them as much as prosody; folds are grouped by dialogue "
         "(the _dN in the file name), but the same two voice actors read every dialogue, so speakers are "
@@ -210,11 +214,10 @@ TASKS: tuple[Task, ...] = (
             *_DAILYTALK_CARD,
         ),
     ),
-    Task(
+    _hub(
+        "StressDetection_MIRSD",
         name="ds-stress",
         labels=_NUMBERS,
-        dimension="paralinguistic",
-        source=HUB_PREFIX + "StressDetection_MIRSD",
         cue="which syllable of one English word carries lexical stress (MIRSD: single words read in 3-second "
         "clips): pitch, duration and loudness of that syllable; a word's stress position is fixed, so the word "
         "itself gives the label away: folds are grouped by word (`word` column) by default, or by the reader "
@@ -237,11 +240,10 @@ TASKS: tuple[Task, ...] = (
         ),
         unverified=("what label zero means in a 1-based scheme (3.4 % of rows)",),
     ),
-    Task(
+    _hub(
+        "HowFarAreYou_3DSpeaker",
         name="ds-distance",
         labels=("0.4m", "2.0m", "4.0m"),
-        dimension="paralinguistic",
-        source=HUB_PREFIX + "HowFarAreYou_3DSpeaker",
         cue="speaker-to-microphone distance (3D-Speaker): level, reverberation and direct-to-reverberant "
         "ratio, not the speech itself; folds are grouped by speaker (3D_SPK_N in the file path)",
         label_map=_distances(("0.4m", "2.0m", "4.0m")),
@@ -262,11 +264,11 @@ TASKS: tuple[Task, ...] = (
         ),
         unverified=("3D_SPK_N in the path (plausible)", "that the current upload is fixed"),
     ),
-    Task(
+    _hub(
+        "SarcasmDetection_Mustard",
         name="ds-sarcasm",
         labels=("true", "false"),
         dimension="semantic",
-        source=HUB_PREFIX + "SarcasmDetection_Mustard",
         cue="sarcasm in TV-show utterances (MUStARD): tone of voice, but mostly the words and their context; "
         "the copy has no speaker column and its characters recur, so folds are ungrouped",
         label_map=_spellings(
@@ -291,11 +293,11 @@ TASKS: tuple[Task, ...] = (
         "LibriSpeech ids (speaker-chapter-utterance)",
     ),
     _multi_speaker("vctk", "VCTK", "VCTK", r"(p\d{3})", "VCTK pNNN ids"),
-    Task(
+    _hub(
+        "SpeakerCounting_LibriTTS-TestClean",
         name="ds-speaker-count",
         labels=_NUMBERS[1:],
         dimension="speaker",
-        source=HUB_PREFIX + "SpeakerCounting_LibriTTS-TestClean",
         cue="number of talkers (one..five) in a LibriTTS test-clean mixture: how many distinct voices; grouped "
         "by the first talker (`utterance 1`) where the copy has it",
         label_map=_numbers(_NUMBERS[1:]),
@@ -307,11 +309,11 @@ TASKS: tuple[Task, ...] = (
         card=(CARD, "labels one ... five, about 20 % each (2000)", "Dynamic-SUPERB dimension: speaker"),
         unverified=("the `utterance N` columns and their LibriTTS id format",),
     ),
-    Task(
+    _hub(
+        "DialogueActClassification_DailyTalk",
         name="ds-dialogue-act",
         labels=("question", "inform", "directive", "commissive"),
         dimension="semantic",
-        source=HUB_PREFIX + "DialogueActClassification_DailyTalk",
         cue="dialogue act of a turn (DailyTalk): mostly the wording, partly intonation (questions); "
         "folds are grouped by dialogue (the _dN in the file name), but the same two voice actors read every "
         "dialogue, so speakers are shared between training and test folds",
@@ -337,17 +339,17 @@ TASKS: tuple[Task, ...] = (
             "Dynamic-SUPERB dimension: semantics",
         ),
     ),
-    Task(
+    _hub(
+        "SpoofDetection_ASVspoof2017",
         name="ds-spoof",
-        source=HUB_PREFIX + "SpoofDetection_ASVspoof2017",
         cue="genuine speech vs. replayed recordings (ASVspoof 2017): channel, loudspeaker and room "
         "artefacts, not the words; no speaker information, so folds are ungrouped",
         **_SPOOF,
         card=(CARD, "labels spoofed / authentic; full set spoofed 90 % (12008 / 13306): majority baseline 0.90"),
     ),
-    Task(
+    _hub(
+        "SpoofDetection_ASVspoof2015",
         name="ds-spoof-2015",
-        source=HUB_PREFIX + "SpoofDetection_ASVspoof2015",
         cue="genuine speech vs. synthesised or converted speech (ASVspoof 2015): vocoder and conversion "
         "artefacts, not the words; no speaker information, so folds are ungrouped",
         **_SPOOF,

@@ -20,7 +20,7 @@ import numpy as np
 
 from ..data.audio import resample
 from ..memory import trim_heap
-from ..models.base import AdapterInfo, ModelAdapter
+from ..models.base import AdapterInfo, Described, ModelAdapter
 from ..parallel import Caught, call_captured, emit_all, ordered_map
 
 log = logging.getLogger("speechprobe")
@@ -79,7 +79,7 @@ def is_oom(err: BaseException) -> bool:
     return name == "OutOfMemoryError" or "out of memory" in str(err).lower()
 
 
-class LocalEngine:
+class LocalEngine(Described):
     """An adapter's forward in this process, with out-of-memory halving and input prefetch.
 
     After an out-of-memory error the engine remembers the batch size it fell back to
@@ -92,14 +92,6 @@ class LocalEngine:
         self.adapter = adapter
         self.info: AdapterInfo = adapter.info
         self.batch_cap: int | None = None
-
-    @property
-    def name(self) -> str:
-        return self.adapter.name
-
-    @property
-    def sample_rate(self) -> int:
-        return self.adapter.sample_rate
 
     def options(self) -> dict[str, object]:
         return self.adapter.options()

@@ -33,6 +33,7 @@ from typing import Any
 import numpy as np
 
 from ..memory import trim_heap
+from ..models.base import Described
 from ..parallel import Caught, call_captured, emit_all, every_occurrence
 from ..ray_connect import connect, ray_module
 from ..ray_pool import INFLIGHT_PER_ACTOR, PREPARE_CPUS, Job, Recipe, model_pool
@@ -47,11 +48,10 @@ LOAD_MODEL = "speechprobe.models.registry:load_model"
 
 
 def _profile(engine: LocalEngine) -> dict[str, Any]:
-    """What the driver needs of an actor's engine: the adapter's info, options, rate and window."""
+    """What the driver needs of an actor's engine: the adapter's info (its rate too), options and window."""
     return {
         "info": engine.info,
         "options": engine.options(),
-        "sample_rate": engine.sample_rate,
         "max_seconds": engine.max_seconds(),
     }
 
@@ -81,7 +81,7 @@ def _forward(
 # ----------------------------------------------------------------------------------- the engine
 
 
-class RayEngine:
+class RayEngine(Described):
     """Model actors for one model (a ``load_model`` recipe), reused across tasks.
 
     An :class:`~speechprobe.features.engine.Engine`: pass it to ``extract`` in place of an adapter::
@@ -114,12 +114,7 @@ class RayEngine:
             raise
         self.info = first["info"]  # the adapter's AdapterInfo, as the actors built it
         self._options: dict[str, object] = first["options"]
-        self.sample_rate: int = first["sample_rate"]
         self._max_seconds: float | None = first["max_seconds"]
-
-    @property
-    def name(self) -> str:
-        return self.info.name
 
     def options(self) -> dict[str, object]:
         """The adapter's ``options()`` (a fresh dict, as an adapter returns)."""

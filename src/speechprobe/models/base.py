@@ -40,11 +40,8 @@ class AdapterInfo:
         return cls(name, family, source, revision, 16000, 1, hidden_size, frame_rate, "none (one clip at a time)")
 
 
-class ModelAdapter(ABC):
-    """Per-layer pooled representations of a batch of clips.
-
-    Layer ``0`` is the input-embedding output; layers ``1..N`` are the blocks, in order.
-    """
+class Described:
+    """``name`` and ``sample_rate`` read from ``info``: an adapter's, or an extraction engine's copy of it."""
 
     info: AdapterInfo
 
@@ -55,6 +52,13 @@ class ModelAdapter(ABC):
     @property
     def sample_rate(self) -> int:
         return self.info.sample_rate
+
+
+class ModelAdapter(Described, ABC):
+    """Per-layer pooled representations of a batch of clips.
+
+    Layer ``0`` is the input-embedding output; layers ``1..N`` are the blocks, in order.
+    """
 
     @property
     def num_layers(self) -> int:

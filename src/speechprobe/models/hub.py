@@ -9,13 +9,13 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TypeVar
 
-import torch
 from safetensors import SafetensorError
-from torch.nn import functional as F
-from torch.overrides import TorchFunctionMode
 
 from ..cache import weights_sha256
 from ..errors import ConfigError, SpeechprobeError
+from .lazy import Lazy
+
+torch = Lazy("torch")
 
 T = TypeVar("T")
 
@@ -155,39 +155,10 @@ def autocast_dtype(dtype: str | None) -> torch.dtype | None:
     return table[dtype]
 
 
-class _CpuLowPrecisionFixes(TorchFunctionMode):
-    """Two workarounds for PyTorch's CPU kernels under bf16 autocast.
-
-    - ``linear`` (and multi-head attention, which calls it) gets contiguous copies of non-contiguous
-      inputs of 3 or more dimensions: PyTorch's CPU ``linear`` in bf16 turns such an input (e.g. the
-      ``(T, B, E)`` transpose that WavLM's attention passes) into a batched product against the weight
-      expanded per row: measured 287 ms instead of 2.8 ms for a 135x4x768 input and a 2304x768 weight,
-      8x slower WavLM forwards.
-    - ``conv1d`` runs in float32: oneDNN's bf16 1-D convolution gave relative errors of 1.0-1.2 (garbage)
-      on an Intel Xeon with AMX (torch 2.13) for some shapes (wav2vec2's 16-group positional convolution
-      at any batch; a 16-channel feature-encoder layer in a batch of two padded clips), which made every
-      later layer 30 % off; the same convolutions in float32 are exact and cost little of a forward.
-    """
-
-    def __torch_function__(self, func, types, args=(), kwargs=None):
-        kwargs = kwargs or {}
-        if func in _LINEAR_CALLERS:
-            args = tuple(
-                a.contiguous() if isinstance(a, torch.Tensor) and a.dim() > 2 and not a.is_contiguous() else a
-                for a in args
-            )
-        elif func is F.conv1d:
-            with torch.autocast("cpu", enabled=False):
-                return func(*(a.float() if isinstance(a, torch.Tensor) else a for a in args), **kwargs)
-        return func(*args, **kwargs)
-
-
-_LINEAR_CALLERS = (F.linear, F.multi_head_attention_forward)
-
-
 def dtype_key(dtype: torch.dtype | None, device: torch.device) -> str:
     """The dtype as a feature-space key: on a CPU in low precision it names the float32 convolutions of
-    :class:`_CpuLowPrecisionFixes`, so features from before that fix (wrong on some CPUs) are not reused."""
+    :class:`~.cpu_autocast.CpuLowPrecisionFixes`, so features from before that fix (wrong on some CPUs) are not
+    reused."""
     if dtype is None:
         return "float32"
     return f"{dtype}+f32conv" if device.type == "cpu" else str(dtype)
@@ -200,7 +171,9 @@ def autocast(device: torch.device, dtype: torch.dtype | None) -> Iterator[None]:
         if dtype is not None:
             stack.enter_context(torch.autocast(device.type, dtype=dtype))
             if device.type == "cpu":
-                stack.enter_context(_CpuLowPrecisionFixes())
+                from .cpu_autocast import CpuLowPrecisionFixes
+
+                stack.enter_context(CpuLowPrecisionFixes())
         yield
 
 

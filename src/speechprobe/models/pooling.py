@@ -6,10 +6,12 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 
 import numpy as np
-import torch
 
 from ..errors import ConfigError
 from .base import POOLINGS
+from .lazy import Lazy
+
+torch = Lazy("torch")
 
 
 def frame_mask(lengths: torch.Tensor, max_len: int) -> torch.Tensor:

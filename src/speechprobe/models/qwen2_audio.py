@@ -21,13 +21,13 @@ So ``num_layers == encoder_layers + 1`` (33 for Qwen2-Audio-7B and -7B-Instruct)
 
 from __future__ import annotations
 
-import torch
-from torch.nn import functional as F
-
 from .base import AdapterInfo
 from .family import Checkpoint, Family, LoadContext
+from .lazy import Lazy
 from .pooling import frame_mask, masked_pool
 from .whisper import WINDOWS, WhisperAdapter, additive_key_mask, encoder_block
+
+torch, F = Lazy("torch"), Lazy("torch.nn.functional")
 
 
 class Qwen2AudioAdapter(WhisperAdapter):

@@ -33,15 +33,21 @@ import math
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import ModuleType
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 
 from ..errors import SpeechprobeError
 from .base import AdapterInfo, ModelAdapter
 from .family import Checkpoint, Family, LoadContext
 from .hub import autocast
+from .lazy import Lazy, inference_mode
 from .pooling import frame_mask, masked_pool
+
+if TYPE_CHECKING:
+    from .ge2e import GE2E
+
+torch = Lazy("torch")
 
 log = logging.getLogger("speechprobe")
 
@@ -76,37 +82,6 @@ def vad_trimmer() -> Callable[[np.ndarray], np.ndarray] | None:
         log.debug("resemblyzer VAD unavailable (%s); long silences are not trimmed", e)
         return None
     return trim_long_silences
-
-
-class GE2E(torch.nn.Module):
-    """resemblyzer's ``VoiceEncoder`` network, with each LSTM layer a module of its own."""
-
-    def __init__(self, n_mels: int = 40, hidden: int = 256, embedding: int = 256, layers: int = 3) -> None:
-        super().__init__()
-        self.lstms = torch.nn.ModuleList(
-            torch.nn.LSTM(n_mels if i == 0 else hidden, hidden, batch_first=True) for i in range(layers)
-        )
-        self.linear = torch.nn.Linear(hidden, embedding)
-
-    def load_resemblyzer(self, state: dict[str, torch.Tensor]) -> None:
-        """Load ``model_state`` of ``pretrained.pt`` (stacked ``lstm.*_l{i}`` -> ``lstms.{i}.*_l0``)."""
-        mapped = {}
-        for key, value in state.items():
-            if key.startswith("lstm."):
-                param, layer = key[len("lstm.") :].rsplit("_l", 1)
-                mapped[f"lstms.{layer}.{param}_l0"] = value
-            elif key.startswith("linear."):
-                mapped[key] = value
-        self.load_state_dict(mapped, strict=True)  # similarity_weight/bias (GE2E loss) are dropped
-
-    def forward(self, mels: torch.Tensor) -> tuple[list[torch.Tensor], torch.Tensor]:
-        """``(P, T, n_mels)`` -> per-layer LSTM outputs ``(P, T, hidden)`` and embeddings ``(P, E)``."""
-        outputs, h = [], mels
-        for lstm in self.lstms:
-            h, _ = lstm(h)
-            outputs.append(h)
-        raw = torch.relu(self.linear(h[:, -1]))
-        return outputs, raw / raw.norm(dim=1, keepdim=True).clamp_min(1e-12)
 
 
 class ResemblyzerAdapter(ModelAdapter):
@@ -171,7 +146,7 @@ class ResemblyzerAdapter(ModelAdapter):
         )
         return frames.astype(np.float32).T
 
-    @torch.inference_mode()
+    @inference_mode
     def forward(self, batch: Sequence[np.ndarray], pooling: str = "mean") -> np.ndarray:
         n_partial = self.hp.partials_n_frames
         partials, real, counts = [], [], []
@@ -210,6 +185,7 @@ def _per_clip(x: torch.Tensor, counts: list[int], width: int) -> torch.Tensor:
 
 def _load(ctx: LoadContext) -> ResemblyzerAdapter:
     from ..cache import weights_sha256
+    from .ge2e import GE2E
 
     hp = hparams()
     weights = package_dir() / "pretrained.pt"

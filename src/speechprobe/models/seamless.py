@@ -28,12 +28,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
-import torch
 
 from .base import AdapterInfo, ModelAdapter
 from .family import Checkpoint, Family, LoadContext
 from .hub import autocast, dtype_key
+from .lazy import Lazy, inference_mode
 from .pooling import frame_mask, pooled_blocks
+
+torch = Lazy("torch")
 
 _MIN_SAMPLES = 400 + 160  # two 25 ms fbank frames = one stacked frame
 
@@ -54,7 +56,7 @@ class SeamlessAdapter(ModelAdapter):
     def options(self) -> dict[str, object]:
         return {"dtype": dtype_key(self.dtype, self.device)}
 
-    @torch.inference_mode()
+    @inference_mode
     def forward(self, batch: Sequence[np.ndarray], pooling: str = "mean") -> np.ndarray:
         audio = [np.pad(a, (0, max(0, _MIN_SAMPLES - len(a)))).astype(np.float32) for a in batch]
         inputs = self.fe(

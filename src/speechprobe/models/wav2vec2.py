@@ -35,13 +35,15 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 
 import numpy as np
-import torch
 
 from ..errors import SpeechprobeError
 from .base import AdapterInfo, ModelAdapter
 from .family import Checkpoint, Family, LoadContext
 from .hub import autocast, dtype_key
+from .lazy import Lazy, inference_mode
 from .pooling import frame_mask, pooled_blocks
+
+torch = Lazy("torch")
 
 
 class Wav2Vec2Adapter(ModelAdapter):
@@ -76,7 +78,7 @@ class Wav2Vec2Adapter(ModelAdapter):
         kw = {"add_adapter": False} if "add_adapter" in inspect.signature(fn).parameters else {}
         return fn(n_samples, **kw)
 
-    @torch.inference_mode()
+    @inference_mode
     def forward(self, batch: Sequence[np.ndarray], pooling: str = "mean") -> np.ndarray:
         lengths = torch.tensor([max(len(a), self.min_samples) for a in batch])
         audio = torch.zeros(len(batch), int(lengths.max()))
@@ -173,29 +175,15 @@ def _family(name: str, title: str, *checkpoints: tuple[str, str, int, int]) -> F
 
 
 LAYER0 = "feature projection + positional convolution (the input of block 1)"
-FAMILIES = (
-    _family(
-        "wav2vec2",
-        "wav2vec 2.0",
-        ("wav2vec2-base", "facebook/wav2vec2-base", 12, 768),
-        ("wav2vec2-large-960h-lv60-self", "facebook/wav2vec2-large-960h-lv60-self", 24, 1024),
-        ("xls-r", "facebook/wav2vec2-xls-r-300m", 24, 1024),
-    ),
-    _family(
-        "hubert",
-        "HuBERT",
-        ("hubert-base-ls960", "facebook/hubert-base-ls960", 12, 768),
-        ("hubert-large-ll60k", "facebook/hubert-large-ll60k", 24, 1024),
-    ),
-    _family(
-        "wavlm",
-        "WavLM",
-        ("wavlm-base-plus", "microsoft/wavlm-base-plus", 12, 768),
-        ("wavlm-large", "microsoft/wavlm-large", 24, 1024),
-    ),
-    _family(
-        "data2vec-audio",
-        "data2vec-audio",
-        ("data2vec-audio-base", "facebook/data2vec-audio-base", 12, 768),
-    ),
+CHECKPOINTS = (  # family, short name, hub id, blocks, width
+    ("wav2vec2", "wav2vec2-base", "facebook/wav2vec2-base", 12, 768),
+    ("wav2vec2", "wav2vec2-large-960h-lv60-self", "facebook/wav2vec2-large-960h-lv60-self", 24, 1024),
+    ("wav2vec2", "xls-r", "facebook/wav2vec2-xls-r-300m", 24, 1024),
+    ("hubert", "hubert-base-ls960", "facebook/hubert-base-ls960", 12, 768),
+    ("hubert", "hubert-large-ll60k", "facebook/hubert-large-ll60k", 24, 1024),
+    ("wavlm", "wavlm-base-plus", "microsoft/wavlm-base-plus", 12, 768),
+    ("wavlm", "wavlm-large", "microsoft/wavlm-large", 24, 1024),
+    ("data2vec-audio", "data2vec-audio-base", "facebook/data2vec-audio-base", 12, 768),
 )
+TITLES = {"wav2vec2": "wav2vec 2.0", "hubert": "HuBERT", "wavlm": "WavLM", "data2vec-audio": "data2vec-audio"}
+FAMILIES = tuple(_family(f, title, *(c[1:] for c in CHECKPOINTS if c[0] == f)) for f, title in TITLES.items())

@@ -20,14 +20,15 @@ import math
 from collections.abc import Sequence
 
 import numpy as np
-import torch
-from torch.nn import functional as F
 
 from ..errors import ConfigError
 from .base import AdapterInfo, ModelAdapter
 from .family import Checkpoint, Family, LoadContext
 from .hub import autocast, dtype_key
+from .lazy import Lazy, inference_mode
 from .pooling import frame_mask, masked_pool
+
+torch, F = Lazy("torch"), Lazy("torch.nn.functional")
 
 WINDOWS = ("full", "trimmed")
 GPU_SHAPE_STEP = 64  # mel frames (0.64 s); even, so padded inputs keep whole encoder frames
@@ -99,7 +100,7 @@ class WhisperAdapter(ModelAdapter):
         """Mel frames whose centre lies inside a clip of ``n_samples``."""
         return max(1, math.ceil(n_samples / self.logmel.hop))
 
-    @torch.inference_mode()
+    @inference_mode
     def forward(self, batch: Sequence[np.ndarray], pooling: str = "mean") -> np.ndarray:
         hop = self.logmel.hop
         lengths = [min(len(a), self.logmel.n_samples) for a in batch]

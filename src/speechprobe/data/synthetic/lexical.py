@@ -11,6 +11,8 @@ rate/pitch jitter, and ``group`` is the voice variant, so no label is a single v
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import numpy as np
 
 from .suite import CORE_VOICES, Item, Speech, _balanced, _jitter, _task
@@ -19,23 +21,16 @@ LEXICAL_TASKS: tuple[str, ...] = ("spoken_word", "language")
 SPOKEN_WORDS: tuple[str, ...] = ("yes", "no", "up", "down", "left", "right", "stop", "go")
 
 
-@_task(
-    "spoken_word",
-    SPOKEN_WORDS,
-    16,
-    "the spoken command word (lexical content, as in Speech Commands): one isolated word per "
-    "clip; the same 8 voices and rate/pitch jitter in every class; group = voice",
-    para="content",
-)
-def _spoken_word(n: int, rng: np.random.Generator) -> list[Item]:
+@_task("spoken_word", SPOKEN_WORDS, 16, para="content")
+def _spoken_word(n: int, rng: np.random.Generator) -> Iterator[Item]:
+    """the spoken command word (lexical content, as in Speech Commands): one isolated word per clip; the same 8 voices
+    and rate/pitch jitter in every class; group = voice"""
     voices = _balanced(n, len(CORE_VOICES), rng)
     draws = [(v, *_jitter(rng), int(rng.integers(2**31))) for v in voices]
-    items = []
     for word in SPOKEN_WORDS:
         for v, rate, pitch, seed in draws:
             speech = Speech(word.capitalize() + ".", CORE_VOICES[v], rate, pitch)
-            items.append(Item(word, CORE_VOICES[v], word, (speech,), seed))
-    return items
+            yield Item(word, CORE_VOICES[v], word, (speech,), seed)
 
 
 # The same eight short sentences in each language (translations), so content is matched.
@@ -96,22 +91,15 @@ LANGUAGE_SENTENCES: dict[str, tuple[str, str]] = {  # label: (eSpeak NG voice, s
 LANGUAGES: tuple[str, ...] = tuple(LANGUAGE_SENTENCES)
 
 
-@_task(
-    "language",
-    LANGUAGES,
-    16,
-    "spoken language (eSpeak NG English, German, French, Spanish voices: phoneme inventory, "
-    "prosody rules, lexicon) reading translations of the same eight sentences; the same voice "
-    "variants and jitter in every class; group = voice variant",
-    para="content",
-)
-def _language(n: int, rng: np.random.Generator) -> list[Item]:
+@_task("language", LANGUAGES, 16, para="content")
+def _language(n: int, rng: np.random.Generator) -> Iterator[Item]:
+    """spoken language (eSpeak NG English, German, French, Spanish voices: phoneme inventory, prosody rules, lexicon)
+    reading translations of the same eight sentences; the same voice variants and jitter in every class; group =
+    voice variant"""
     variants = [v.partition("+")[2] for v in CORE_VOICES]
     voices, sentences = _balanced(n, len(variants), rng), _balanced(n, 8, rng)
     draws = [(v, s, *_jitter(rng), int(rng.integers(2**31))) for v, s in zip(voices, sentences)]
-    items = []
     for label, (voice, texts) in LANGUAGE_SENTENCES.items():
         for v, s, rate, pitch, seed in draws:
             speech = Speech(texts[s], f"{voice}+{variants[v]}", rate, pitch)
-            items.append(Item(label, variants[v], texts[s], (speech,), seed))
-    return items
+            yield Item(label, variants[v], texts[s], (speech,), seed)

@@ -15,7 +15,7 @@ carries the label too), paralinguistic for the rest.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from functools import partial
 from xml.sax.saxutils import escape
@@ -170,57 +170,46 @@ def _speech(d: _Draw, text: str, **kw) -> Speech:
     return Speech(text, VOICES[d.voice], rate=d.rate, pitch=d.pitch, **kw)
 
 
-# -- task generators: (n_per_class, rng) -> items, registered with their Task -----------------
+# -- task generators: (n_per_class, rng) -> items, registered with their Task; the docstring is the task's cue --
 
 TaskGenerator = Callable[[int, np.random.Generator], list[Item]]
 _GENERATORS: dict[str, TaskGenerator] = {}
 DEFAULT_N_PER_CLASS: dict[str, int] = {}
 
 
-def _task(name: str, labels: tuple[str, ...], n_default: int, cue: str, para: bool | str = True):
-    """Register a generator, its default size and its Task; ``para`` is its dimension (``Task.dimension``;
-    True: paralinguistic)."""
+def _task(name: str, labels: tuple[str, ...], n_default: int, cue: str | None = None, para: bool | str = True):
+    """Register a generator of items (as a list), its default size and its Task, whose ``cue`` is the generator's
+    docstring unless given; ``para`` is its dimension (``Task.dimension``; True: paralinguistic)."""
 
-    def deco(fn: TaskGenerator) -> TaskGenerator:
+    def deco(fn: Callable[[int, np.random.Generator], Iterable[Item]]) -> TaskGenerator:
         # group: the voice; the sentence session (speaker_id); the word, each with its own voices (stress)
         noun = {"speaker_id": "session", "stress": "word"}.get(name, "speaker")
         words = datasheet_words(name)
-        register(Task(name, labels, para, "synthetic", cue, group_column="group", group_name=noun, **words))
-        _GENERATORS[name] = fn
+        described = cue or " ".join((fn.__doc__ or "").split())
+        register(Task(name, labels, para, "synthetic", described, group_column="group", group_name=noun, **words))
+        _GENERATORS[name] = lambda n, rng: list(fn(n, rng))
         DEFAULT_N_PER_CLASS[name] = n_default
         return fn
 
     return deco
 
 
-@_task(
-    "accent",
-    ACCENTS,
-    48,
-    "eSpeak NG accent voice (phoneme inventory, vowel quality, intonation rules); the same "
-    "speaker variants, sentences and jitter in every class; group = speaker variant",
-)
-def _accent(n: int, rng: np.random.Generator) -> list[Item]:
+@_task("accent", ACCENTS, 48)
+def _accent(n: int, rng: np.random.Generator) -> Iterator[Item]:
+    """eSpeak NG accent voice (phoneme inventory, vowel quality, intonation rules); the same speaker variants,
+    sentences and jitter in every class; group = speaker variant"""
     draws = _draws(n, len(VOICES), len(SENTENCES), rng)
-    items = []
     for label in ACCENTS:
         for d in draws:
             variant = VOICES[d.voice].partition("+")[2]
             speech = Speech(SENTENCES[d.sentence] + ".", f"{label}+{variant}", d.rate, d.pitch)
-            items.append(Item(label, variant, speech.text, (speech,), d.seed))
-    return items
+            yield Item(label, variant, speech.text, (speech,), d.seed)
 
 
-@_task(
-    "emotion",
-    tuple(EMOTIONS),
-    48,
-    "prosody profile: pitch level and range, speaking rate, loudness and word gaps (happy: "
-    "high/wide/fast; sad: low/flat/slow/quiet with pauses; angry: wide/fast/loud); same voices "
-    "and sentences in every class",
-)
-def _emotion(n: int, rng: np.random.Generator) -> list[Item]:
-    items = []
+@_task("emotion", tuple(EMOTIONS), 48)
+def _emotion(n: int, rng: np.random.Generator) -> Iterator[Item]:
+    """prosody profile: pitch level and range, speaking rate, loudness and word gaps (happy: high/wide/fast; sad:
+    low/flat/slow/quiet with pauses; angry: wide/fast/loud); same voices and sentences in every class"""
     for d in _draws(n, len(VOICES), len(SENTENCES), rng):
         text = SENTENCES[d.sentence] + "."
         for label, (dpitch, span, speed, amplitude, gap) in EMOTIONS.items():
@@ -233,21 +222,15 @@ def _emotion(n: int, rng: np.random.Generator) -> list[Item]:
                 amplitude=amplitude,
                 word_gap=gap,
             )
-            items.append(Item(label, speech.voice, text, (speech,), d.seed))
-    return items
+            yield Item(label, speech.voice, text, (speech,), d.seed)
 
 
-@_task(
-    "stress",
-    STRESS_LABELS,
-    96,
-    "position (one, two, three) of the stressed syllable in one three-syllable English word, as in "
-    "Dynamic-SUPERB's ds-stress: eSpeak NG phoneme input with the primary stress on that syllable "
-    "(longer, louder, with the pitch accent); every word in every class; each word spoken by its "
-    "own male and female voice; group = word (so a test fold's words and voices are both unseen)",
-)
-def _stress(n: int, rng: np.random.Generator) -> list[Item]:
-    items = []
+@_task("stress", STRESS_LABELS, 96)
+def _stress(n: int, rng: np.random.Generator) -> Iterator[Item]:
+    """position (one, two, three) of the stressed syllable in one three-syllable English word, as in Dynamic-SUPERB's
+    ds-stress: eSpeak NG phoneme input with the primary stress on that syllable (longer, louder, with the pitch
+    accent); every word in every class; each word spoken by its own male and female voice; group = word (so a test
+    fold's words and voices are both unseen)"""
     said: Counter[int] = Counter()
     for w in _balanced(n, len(STRESS_WORDS), rng):
         word, syllables = STRESS_WORDS[w]
@@ -257,8 +240,7 @@ def _stress(n: int, rng: np.random.Generator) -> list[Item]:
         seed = int(rng.integers(2**31))
         for position, label in enumerate(STRESS_LABELS):
             speech = Speech(stressed_phonemes(syllables, position), voice, rate, pitch)
-            items.append(Item(label, word, word, (speech,), seed))
-    return items
+            yield Item(label, word, word, (speech,), seed)
 
 
 EMPHASIS_LABELS = tuple(str(i) for i in range(6))
@@ -272,21 +254,15 @@ def emphasised(sentence: str, position: int) -> str:
     return " ".join(words) + "."
 
 
-@_task(
-    "emphasis",
-    EMPHASIS_LABELS,
-    48,
-    "position (0-5) of the emphasised word in a six-word sentence: SSML <emphasis> (louder) "
-    "with +35% pitch and 75% rate on that word; same voices and sentences in every class",
-)
-def _emphasis(n: int, rng: np.random.Generator) -> list[Item]:
-    items = []
+@_task("emphasis", EMPHASIS_LABELS, 48)
+def _emphasis(n: int, rng: np.random.Generator) -> Iterator[Item]:
+    """position (0-5) of the emphasised word in a six-word sentence: SSML <emphasis> (louder) with +35% pitch and 75%
+    rate on that word; same voices and sentences in every class"""
     for d in _draws(n, len(VOICES), len(SENTENCES), rng):
         sentence = SENTENCES[d.sentence]
         for label in EMPHASIS_LABELS:
             speech = _speech(d, emphasised(sentence, int(label)), ssml=True)
-            items.append(Item(label, speech.voice, sentence + ".", (speech,), d.seed))
-    return items
+            yield Item(label, speech.voice, sentence + ".", (speech,), d.seed)
 
 
 def _mixture(talkers: list[np.ndarray], rng: np.random.Generator) -> np.ndarray:
@@ -298,10 +274,9 @@ def _mixture(talkers: list[np.ndarray], rng: np.random.Generator) -> np.ndarray:
     return out * (MIX_RMS / max(effects.rms(out), 1e-8))
 
 
-def _mixture_items(counts: dict[str, int], n: int, rng: np.random.Generator) -> list[Item]:
+def _mixture_items(counts: dict[str, int], n: int, rng: np.random.Generator) -> Iterator[Item]:
     """Mixtures of ``counts[label]`` distinct voices (of all 24) saying different sentences."""
     pool = VOICES
-    items = []
     for label, count in counts.items():
         for lead in _balanced(n, len(pool), rng):
             others = rng.permutation([i for i in range(len(pool)) if i != lead])[: count - 1]
@@ -310,8 +285,7 @@ def _mixture_items(counts: dict[str, int], n: int, rng: np.random.Generator) -> 
                 Speech(SENTENCES[s] + ".", pool[v], *_jitter(rng)) for v, s in zip([lead, *others], sentences)
             )
             text = " | ".join(s.text for s in speech)
-            items.append(Item(label, pool[lead], text, speech, int(rng.integers(2**31)), _mixture))
-    return items
+            yield Item(label, pool[lead], text, speech, int(rng.integers(2**31)), _mixture)
 
 
 _COUNT_CUE = (
@@ -322,25 +296,19 @@ _COUNT_CUE = (
 
 
 @_task("speaker_count", ("1", "2", "3", "4"), 48, _COUNT_CUE.format("1-4"), para="speaker")
-def _speaker_count(n: int, rng: np.random.Generator) -> list[Item]:
+def _speaker_count(n: int, rng: np.random.Generator) -> Iterator[Item]:
     return _mixture_items({str(c): c for c in range(1, 5)}, n, rng)
 
 
-@_task(
-    "gender",
-    ("female", "male"),
-    64,
-    "eSpeak variant gender (F0 and formant scaling of 12 female and 12 male variants); same "
-    "sentences and jitter in both classes; group = voice",
-)
-def _gender(n: int, rng: np.random.Generator) -> list[Item]:
+@_task("gender", ("female", "male"), 64)
+def _gender(n: int, rng: np.random.Generator) -> Iterator[Item]:
+    """eSpeak variant gender (F0 and formant scaling of 12 female and 12 male variants); same sentences and jitter in
+    both classes; group = voice"""
     draws = _draws(n, len(MALE), len(SENTENCES), rng)
-    items = []
     for label, pool in (("female", FEMALE), ("male", MALE)):
         for d in draws:
             speech = Speech(SENTENCES[d.sentence] + ".", pool[d.voice], d.rate, d.pitch)
-            items.append(Item(label, speech.voice, speech.text, (speech,), d.seed))
-    return items
+            yield Item(label, speech.voice, speech.text, (speech,), d.seed)
 
 
 def _distance(audio: list[np.ndarray], rng: np.random.Generator, metres: float) -> np.ndarray:
@@ -349,55 +317,36 @@ def _distance(audio: list[np.ndarray], rng: np.random.Generator, metres: float) 
     return effects.at_distance(audio[0], SAMPLE_RATE, metres, rng, rt60=rt60, volume=volume)
 
 
-@_task(
-    "distance",
-    tuple(DISTANCES),
-    30,
-    "simulated source distance: inverse-distance level drop and direct-to-reverberant ratio "
-    "(-6 dB per doubling, 0 dB at the critical distance of 0.9-3.3 m) in a room with "
-    "exponentially decaying noise reverberation (RT60 0.3-0.8 s, 200-1000 m3); same voices, "
-    "sentences and rooms in every class",
-)
-def _distance_task(n: int, rng: np.random.Generator) -> list[Item]:
-    items = []
+@_task("distance", tuple(DISTANCES), 30)
+def _distance_task(n: int, rng: np.random.Generator) -> Iterator[Item]:
+    """simulated source distance: inverse-distance level drop and direct-to-reverberant ratio (-6 dB per doubling, 0 dB
+    at the critical distance of 0.9-3.3 m) in a room with exponentially decaying noise reverberation (RT60 0.3-0.8
+    s, 200-1000 m3); same voices, sentences and rooms in every class"""
     for d in _draws(n, len(VOICES), len(SENTENCES), rng):
         speech = _speech(d, SENTENCES[d.sentence] + ".")
         for label, metres in DISTANCES.items():
             post = partial(_distance, metres=metres)
-            items.append(Item(label, speech.voice, speech.text, (speech,), d.seed, post))
-    return items
+            yield Item(label, speech.voice, speech.text, (speech,), d.seed, post)
 
 
-@_task(
-    "multi_speaker",
-    ("false", "true"),
-    40,
-    "one talker vs two overlapping talkers at equal level in a fixed 3 s window, mixture RMS "
-    "normalised; group = first talker's voice",
-    para="speaker",
-)
-def _multi_speaker(n: int, rng: np.random.Generator) -> list[Item]:
+@_task("multi_speaker", ("false", "true"), 40, para="speaker")
+def _multi_speaker(n: int, rng: np.random.Generator) -> Iterator[Item]:
+    """one talker vs two overlapping talkers at equal level in a fixed 3 s window, mixture RMS normalised; group =
+    first talker's voice"""
     return _mixture_items({"false": 1, "true": 2}, n, rng)
 
 
 DIALOGUE_ACTS = ("statement", "question", "command")  # the order of DIALOGUE's columns
 
 
-@_task(
-    "dialogue_act",
-    ("question", "statement", "command"),
-    24,
-    "intonation (final rise, fall, exclamatory contour) and wording (interrogative, "
-    "declarative, imperative) of the same propositions; same voices in every class",
-    para="semantic",
-)
-def _dialogue_act(n: int, rng: np.random.Generator) -> list[Item]:
-    items = []
+@_task("dialogue_act", ("question", "statement", "command"), 24, para="semantic")
+def _dialogue_act(n: int, rng: np.random.Generator) -> Iterator[Item]:
+    """intonation (final rise, fall, exclamatory contour) and wording (interrogative, declarative, imperative) of the
+    same propositions; same voices in every class"""
     for d in _draws(n, len(VOICES), len(DIALOGUE), rng):
         for label, text in zip(DIALOGUE_ACTS, DIALOGUE[d.sentence]):
             speech = _speech(d, text)
-            items.append(Item(label, speech.voice, text, (speech,), d.seed))
-    return items
+            yield Item(label, speech.voice, text, (speech,), d.seed)
 
 
 def _spoof(audio: list[np.ndarray], rng: np.random.Generator) -> np.ndarray:
@@ -413,42 +362,28 @@ def _spoof(audio: list[np.ndarray], rng: np.random.Generator) -> np.ndarray:
     return x
 
 
-@_task(
-    "spoof",
-    ("authentic", "spoofed"),
-    40,
-    "channel: clean synthesis vs the same text and voice through a random chain of "
-    "vocoder-like down/up resampling (4-8 kHz), telephone band-limiting and mu-law 5-8 bit "
-    "quantisation; paired texts and voices",
-)
-def _spoof_task(n: int, rng: np.random.Generator) -> list[Item]:
-    items = []
+@_task("spoof", ("authentic", "spoofed"), 40)
+def _spoof_task(n: int, rng: np.random.Generator) -> Iterator[Item]:
+    """channel: clean synthesis vs the same text and voice through a random chain of vocoder-like down/up resampling
+    (4-8 kHz), telephone band-limiting and mu-law 5-8 bit quantisation; paired texts and voices"""
     for d in _draws(n, len(VOICES), len(SENTENCES), rng):
         speech = _speech(d, SENTENCES[d.sentence] + ".")
-        items.append(Item("authentic", speech.voice, speech.text, (speech,), d.seed))
-        items.append(Item("spoofed", speech.voice, speech.text, (speech,), d.seed, _spoof))
-    return items
+        yield Item("authentic", speech.voice, speech.text, (speech,), d.seed)
+        yield Item("spoofed", speech.voice, speech.text, (speech,), d.seed, _spoof)
 
 
-@_task(
-    "speaker_id",
-    CORE_VOICES,
-    10,
-    "voice identity (eSpeak language + variant, 4 male and 4 female); every voice speaks "
-    "every session; group = sentence session, since the voice is the label",
-    para="speaker",
-)
-def _speaker_id(n: int, rng: np.random.Generator) -> list[Item]:
-    items = []
+@_task("speaker_id", CORE_VOICES, 10, para="speaker")
+def _speaker_id(n: int, rng: np.random.Generator) -> Iterator[Item]:
+    """voice identity (eSpeak language + variant, 4 male and 4 female); every voice speaks every session; group =
+    sentence session, since the voice is the label"""
     for i, d in enumerate(_draws(n, 1, len(SENTENCES), rng)):
         for voice in CORE_VOICES:
             speech = Speech(SENTENCES[d.sentence] + ".", voice, d.rate, d.pitch)
-            items.append(Item(voice, f"s{i:02d}", speech.text, (speech,), d.seed))
-    return items
+            yield Item(voice, f"s{i:02d}", speech.text, (speech,), d.seed)
 
 
 @_task("speaker_count_ext", ("1", "2", "3", "4", "5"), 16, _COUNT_CUE.format("1-5"), para="speaker")
-def _speaker_count_ext(n: int, rng: np.random.Generator) -> list[Item]:
+def _speaker_count_ext(n: int, rng: np.random.Generator) -> Iterator[Item]:
     return _mixture_items({str(c): c for c in range(1, 6)}, n, rng)
 
 
