@@ -317,6 +317,12 @@ class AnalysisSwitches:
     fingerprints: bool = setting(True, "Depth fingerprints: 90 % and peak depth per model and task.")
     similarity: bool = setting(True, "Layer similarity: debiased CKA and mutual k-NN between all layers.")
     mdl: bool = setting(True, "MDL probes: online code length and compression per layer.")
+    pooling_variants: bool = setting(
+        False,
+        "Pooling variants: edge (first/last frames) and max-over-time pooling probed per layer against the mean, "
+        "stored from the same forward (analysis/pooling_variants.py; extraction stores 3 more feature spaces).",
+    )
+    edge_ms: float = setting(100.0, "Pooling variants: the edge windows' length in ms (k frames).", check=positive())
     # --analyses edits of analyses without a flag above (speechprobe.analysis.registry.settle; its option is
     # declared by the commands, which check it against the registry)
     chosen: str = setting("", name="analyses")

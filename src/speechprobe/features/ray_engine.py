@@ -53,6 +53,7 @@ def _profile(engine: LocalEngine) -> dict[str, Any]:
         "options": engine.options(),
         "sample_rate": engine.sample_rate,
         "max_seconds": engine.max_seconds(),
+        "pools_frames": engine.pools_frames,
     }
 
 
@@ -116,6 +117,7 @@ class RayEngine:
         self._options: dict[str, object] = first["options"]
         self.sample_rate: int = first["sample_rate"]
         self._max_seconds: float | None = first["max_seconds"]
+        self.pools_frames: bool = first["pools_frames"]
 
     @property
     def name(self) -> str:

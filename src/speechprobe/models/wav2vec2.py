@@ -47,6 +47,8 @@ from .pooling import frame_mask, pooled_blocks
 class Wav2Vec2Adapter(ModelAdapter):
     """Layer-wise pooled features from a transformers wav2vec2-style base model."""
 
+    pools_frames = True  # every layer pooled with masked_pool: pooling variants from one forward
+
     def __init__(
         self,
         model: torch.nn.Module,
