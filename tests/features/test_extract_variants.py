@@ -121,4 +121,4 @@ def test_models_without_variants_get_a_note(tmp_path):
     (run / "manifest.json").write_text(json.dumps({"config": {}, "models": {"mfcc": {"space": "x"}}}))
     frame = pd.DataFrame({"label": ["a", "b"], "group": "", "content_hash": ["00aa", "00bb"]})
     result = compute(Unit("t", "mfcc", ("mfcc",), frame, AnalysisSettings(), run, pd.DataFrame(), None))
-    assert not result.tables and "mfcc × t left out" in result.notes[0] and "pooling mean" in result.notes[0]
+    assert not result.tables and "mfcc × t left out" in result.notes[0] and "a recipe" in result.notes[0]

@@ -36,22 +36,9 @@ FOLDS_CSV = "pooling_variants.csv"
 SUMMARY_CSV = "pooling_variants_summary.csv"
 VARIANTS = ("mean", "first", "last", "edges", "max")
 COLUMNS = ["model", "task", "probe", "variant", "layer", "fold", "value"]
-SUMMARY_COLUMNS = [
-    "model",
-    "task",
-    "probe",
-    "variant",
-    "layer",
-    "edge_frames",
-    "score",
-    "score_lo",
-    "score_hi",
-    "delta",
-    "delta_lo",
-    "delta_hi",
-    "delta_lo_adj",
-    "delta_hi_adj",
-]
+SUMMARY_COLUMNS = ["model", "task", "probe", "variant", "layer", "edge_frames"]
+SUMMARY_COLUMNS += [f"{what}{end}" for what in ("score", "delta") for end in ("", "_lo", "_hi")]
+SUMMARY_COLUMNS += ["delta_lo_adj", "delta_hi_adj"]
 WORDS = {
     "first": "its first {k} frames",
     "last": "its last {k} frames",
@@ -63,12 +50,13 @@ WORDS = {
 def variant_features(run_dir, model: str, hashes: list[str]) -> tuple[dict[str, np.ndarray], int]:
     """The five poolings' ``(N, L, D)`` features of ``model`` from the store, and the edge length ``k`` (frames)."""
     entry = (read_manifest(run_dir).get("models") or {}).get(model) or {}
-    names = {name.partition(":")[0]: name for name in entry.get("pooling_spaces") or {}}
-    feats = {
-        kind: store_loader(run_dir, pooling=names.get(kind, kind))(model, hashes)
-        for kind in VARIANTS
-        if kind != "edges"
-    }
+    if not entry.get("pooling_spaces"):
+        raise SpeechprobeError(
+            "no pooling variants stored: it pools no frames of its own (a recipe), or the run was extracted "
+            "without --pooling-variants"
+        )
+    names = {name.partition(":")[0]: name for name in entry["pooling_spaces"]}
+    feats = {kind: store_loader(run_dir, pooling=names[kind])(model, hashes) for kind in VARIANTS if kind != "edges"}
     feats["edges"] = np.concatenate([feats["first"], feats["last"]], axis=-1)
     return feats, int(entry.get("edge_frames") or 0)
 
@@ -126,9 +114,8 @@ def compute(unit: Unit) -> AnalysisResult:
     hashes = list(unit.clips["content_hash"])
     try:
         feats, k = variant_features(unit.run_dir, unit.model, hashes)
-    except SpeechprobeError as e:  # a recipe, or a run extracted without the variants: a note
-        why = f"{e}; rerun `speechprobe run ... --pooling-variants` (models that pool their own frames only)"
-        return AnalysisResult(notes=[f"pooling_variants: {unit.model} × {unit.task} left out ({why})"])
+    except SpeechprobeError as e:  # a recipe, a run extracted without the variants, or missing items: a note
+        return AnalysisResult(notes=[f"pooling_variants: {unit.model} × {unit.task} left out ({e})"])
     probes = list(config.get("probes") or [unit.settings.primary_probe])
     rows = variant_rows(feats, unit, probes, bool(config.get("tune")))
     too_few = unit_note(unit.run_dir, unit.task, "a paired gap")

@@ -42,6 +42,8 @@ def variant_spec(table: pd.DataFrame, probe: str) -> VariantSpec | None:
 
 def draw(spec: VariantSpec, out_path: Path) -> Path:
     """Top: Macro-F1 per layer and pooling with 95 % bands; bottom: each variant's gap to the mean."""
+    from matplotlib.ticker import MaxNLocator
+
     palette = colours(list(ORDER))
     fig = new_figure(8.0, 5.6)
     top, bottom = fig.subplots(2, 1, sharex=True)
@@ -60,6 +62,7 @@ def draw(spec: VariantSpec, out_path: Path) -> Path:
     bottom.set_xlabel("layer")
     for ax in (top, bottom):
         ax.grid(alpha=0.3)
+    bottom.xaxis.set_major_locator(MaxNLocator(integer=True))
     top.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize="small", frameon=False)
     fig.suptitle(f"{spec.model} × {spec.task}")
     return save_figure(fig, Path(out_path))
