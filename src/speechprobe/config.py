@@ -62,6 +62,7 @@ EXTRACT_FIELDS = (
 )
 # Settings added after runs were made: left out of the fingerprints while unset, so those runs still resume.
 UNSET_LEFT_OUT = ("group_by", "label_map", "analyses")
+UNSET_LEFT_OUT += ("pooling_variants", "edge_ms")  # the pooling-variants analysis (issue 28)
 RARE_RULES = ("drop", "merge")  # --rare-classes: drop, merge or merge:NAME (speechprobe.probes.rare)
 DEFAULT_REST = "other"
 MLP_SOLVERS = ("adam", "sgd", "lbfgs")
@@ -322,7 +323,11 @@ class AnalysisSwitches:
         "Pooling variants: edge (first/last frames) and max-over-time pooling probed per layer against the mean, "
         "stored from the same forward (analysis/pooling_variants.py; extraction stores 3 more feature spaces).",
     )
-    edge_ms: float = setting(100.0, "Pooling variants: the edge windows' length in ms (k frames).", check=positive())
+    edge_ms: float | None = setting(
+        None,
+        "Pooling variants: the edge windows' length in ms, k frames at the model's rate [default: 100].",
+        check=positive(),
+    )
     # --analyses edits of analyses without a flag above (speechprobe.analysis.registry.settle; its option is
     # declared by the commands, which check it against the registry)
     chosen: str = setting("", name="analyses")
@@ -492,6 +497,9 @@ class RunConfig:
         d.pop("progress")
         if not d["analyses"]:  # --analyses edits came later: without any, the settings read as before
             d.pop("analyses")
+        for later in ("pooling_variants", "edge_ms"):  # later still: unset, the settings read as before
+            if not d[later]:
+                d.pop(later)
         return d
 
     def stage_config(self, stage: str) -> dict:

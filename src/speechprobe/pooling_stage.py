@@ -16,6 +16,7 @@ from .features.store import FeatureSpace, FeatureStore
 from .models.pooling import variant_name
 
 POOLING_OPTIONS = ("pooling_variants", "edge_ms")  # RunConfig fields that change no probe row
+EDGE_MS = 100.0  # --edge-ms unset: 100 ms edge windows (5 frames at 50 Hz)
 
 
 def edge_frames(edge_ms: float, frame_rate: float) -> int:
@@ -28,7 +29,7 @@ def pooling_spaces(cfg: RunConfig, engine: Engine, entry: dict, store: FeatureSt
     ``--pooling-variants`` and a frame-pooling adapter also the variants' spaces (recorded in ``entry``)."""
     if not cfg.analyses.pooling_variants or not getattr(engine, "pools_frames", False):
         return {cfg.pooling: space}
-    k = edge_frames(cfg.analyses.edge_ms, float(engine.info.frame_rate))
+    k = edge_frames(cfg.analyses.edge_ms or EDGE_MS, float(engine.info.frame_rate))
     names = ["mean", variant_name("first", k), variant_name("last", k), variant_name("max")]
     spaces = {cfg.pooling: space}
     for name in names:
