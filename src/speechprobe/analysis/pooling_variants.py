@@ -6,7 +6,8 @@ extraction stores, from the same forward, each layer's mean over real frames, th
 and of its last ``k`` real frames and its max over real frames (:mod:`speechprobe.pooling_stage`;
 ``k`` = ``--edge-ms`` at the model's frame rate). This analysis probes, per (model, task), every layer
 under five poolings, ``mean``, ``first``, ``last``, ``edges`` (first and last side by side) and ``max``,
-with the run's probes on the run's own cross-validation plan, and compares each with the mean fold by fold:
+with the run's probes on the run's own cross-validation plan (the mean's scores are results.csv's when the run
+pooled with the mean: the same folds and probes), and compares each with the mean fold by fold:
 
 - score: the fold mean of Macro-F1 with its 95 % interval (corrected resampled t, as summary.csv);
 - gap: ``variant - mean`` per fold, the same interval over the paired differences, and the interval
@@ -27,6 +28,7 @@ import pandas as pd
 from ..errors import SpeechprobeError
 from ..figures.pooling_variants import plot_pooling_variants
 from ..probes import PROBE_SCORERS, probe_layers
+from ..rundir import RESULTS, read_results
 from .contract import Analysis, AnalysisResult, AnalysisSettings, Figure, Unit
 from .inputs import read_manifest, read_table, store_loader
 from .intervals import fold_interval, fold_ratio
@@ -61,11 +63,27 @@ def variant_features(run_dir, model: str, hashes: list[str]) -> tuple[dict[str, 
     return feats, int(entry.get("edge_frames") or 0)
 
 
-def variant_rows(feats: dict[str, np.ndarray], unit: Unit, probes: list[str], tune: bool) -> pd.DataFrame:
-    """Macro-F1 per (probe, variant, layer, fold) on the run's folds with the run's probes."""
+def headline_mean(unit: Unit, probes: list[str], n_layers: int, pooling: str) -> pd.DataFrame | None:
+    """The mean's Macro-F1 rows of results.csv (``probe, layer, fold, value``) when the run pooled with the
+    mean and holds every (probe, layer, fold): the same folds and probes, so probing it again would give them."""
+    path = unit.run_dir / RESULTS
+    if pooling != "mean" or not path.is_file():
+        return None
+    rows = read_results(path)
+    rows = rows[(rows["model"] == unit.model) & (rows["task"] == unit.task) & (rows["metric"] == "macro_f1")]
+    rows = rows[rows["probe"].isin(probes) & rows["layer"].notna()]
+    complete = len(rows) == len(probes) * n_layers * len(unit.folds)
+    return rows.assign(layer=rows["layer"].astype(int))[["probe", "layer", "fold", "value"]] if complete else None
+
+
+def variant_rows(
+    feats: dict[str, np.ndarray], unit: Unit, probes: list[str], tune: bool, mean: pd.DataFrame | None = None
+) -> pd.DataFrame:
+    """Macro-F1 per (probe, variant, layer, fold) on the run's folds with the run's probes; ``mean``: the mean's
+    rows already scored (:func:`headline_mean`), else it is probed like the variants."""
     s = unit.settings
-    frames = []
-    for variant in VARIANTS:
+    frames = [] if mean is None else [mean.assign(variant="mean", metric="macro_f1")]
+    for variant in VARIANTS[1:] if mean is not None else VARIANTS:
         rows = probe_layers(
             feats[variant],
             unit.labels,
@@ -117,7 +135,8 @@ def compute(unit: Unit) -> AnalysisResult:
     except SpeechprobeError as e:  # a recipe, a run extracted without the variants, or missing items: a note
         return AnalysisResult(notes=[f"pooling_variants: {unit.model} × {unit.task} left out ({e})"])
     probes = list(config.get("probes") or [unit.settings.primary_probe])
-    rows = variant_rows(feats, unit, probes, bool(config.get("tune")))
+    mean = headline_mean(unit, probes, feats["mean"].shape[1], config.get("pooling") or "mean")
+    rows = variant_rows(feats, unit, probes, bool(config.get("tune")), mean)
     too_few = unit_note(unit.run_dir, unit.task, "a paired gap")
     table = summary_table(rows, fold_ratio(unit.folds), k, too_few)
     out = AnalysisResult(tables={FOLDS_CSV: rows, SUMMARY_CSV: table})
