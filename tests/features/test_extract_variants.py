@@ -14,6 +14,7 @@ from speechprobe.analysis.pooling_variants import SUMMARY_COLUMNS, SUMMARY_CSV, 
 from speechprobe.data.clip import Clip
 from speechprobe.features.extract import extract
 from speechprobe.features.store import FeatureStore
+from speechprobe.figures.pooling_variants import plotly, variant_spec
 from speechprobe.models.base import AdapterInfo, ModelAdapter
 from speechprobe.models.pooling import frame_mask, masked_pool
 
@@ -109,6 +110,9 @@ def test_edge_cue_read_by_the_edges_not_the_mean(tmp_path):
     assert table.loc[("first", 0), "score"] > 0.9 and table.loc[("last", 0), "score"] > 0.9
     assert np.isnan(table.loc[("mean", 0), "delta_lo"])
     assert len(result.tables["pooling_variants.csv"]) == 5 * 2 * 5  # variants x layers x folds (knn)
+    assert result.figures[0].path.is_file() and "first or last 2 real frames" in result.figures[0].caption
+    spec = plotly(variant_spec(result.tables[SUMMARY_CSV], "knn"))
+    assert [t.get("name") for t in spec["data"][1::2]] == ["mean", "first", "last", "edges", "max"]
     write_table(run / SUMMARY_CSV, result.tables[SUMMARY_CSV], SUMMARY_COLUMNS)
     (sentence,) = pooling_findings(run)
     assert "frames × edge: layer" in sentence and "better than from its mean" in sentence
