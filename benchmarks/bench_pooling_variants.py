@@ -86,6 +86,8 @@ def main() -> None:
         print(f"{args.model}, {len(clips)} clips ({audio:.0f} s of audio), k = {k} frames, {args.rounds} rounds")
         print(f"extraction, mean alone: {mean_s:.2f} s; mean + first, last, max from one forward: {var_s:.2f} s")
         print(f"extraction ratio (variants / mean): {var_s / mean_s:.3f}")
+        rounds = ", ".join(f"{v / m:.2f}" for m, v in zip(times["mean"], times["variants"]))
+        print(f"  each round's ratio: {rounds}")
         hashes = [c.content_hash for c in clips]
         feats = {p: s.gather(hashes) for p, s in spaces.items()}
         feats["edges"] = np.concatenate([feats[variants[1]], feats[variants[2]]], axis=-1)
