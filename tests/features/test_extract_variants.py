@@ -10,7 +10,13 @@ import torch
 
 from speechprobe.analysis.contract import AnalysisSettings, Unit
 from speechprobe.analysis.inputs import write_table
-from speechprobe.analysis.pooling_variants import SUMMARY_COLUMNS, SUMMARY_CSV, compute, pooling_findings
+from speechprobe.analysis.pooling_variants import (
+    SUMMARY_COLUMNS,
+    SUMMARY_CSV,
+    compute,
+    pooling_findings,
+    summary_table,
+)
 from speechprobe.data.clip import Clip
 from speechprobe.features.extract import extract
 from speechprobe.features.store import FeatureStore
@@ -126,3 +132,27 @@ def test_models_without_variants_get_a_note(tmp_path):
     frame = pd.DataFrame({"label": ["a", "b"], "group": "", "content_hash": ["00aa", "00bb"]})
     result = compute(Unit("t", "mfcc", ("mfcc",), frame, AnalysisSettings(), run, pd.DataFrame(), None))
     assert not result.tables and "mfcc × t left out" in result.notes[0] and "a recipe" in result.notes[0]
+
+
+def test_findings_claim_only_what_the_adjusted_interval_shows(tmp_path):
+    """A steady +0.30 gap of the edges is claimed; the same gap with too few units has no interval: not claimed."""
+    rows = pd.DataFrame(
+        [
+            {"model": "m", "task": "t", "probe": "knn", "variant": v, "layer": layer, "fold": f}
+            | {"value": 0.5 + 0.3 * (v == "edges") + 0.01 * f}
+            for v in ("mean", "first", "last", "edges", "max")
+            for layer in range(2)
+            for f in range(5)
+        ]
+    )
+    (tmp_path / "manifest.json").write_text("{}")
+    said = []
+    for too_few in ("", "2 speakers in the smallest class"):
+        write_table(tmp_path / SUMMARY_CSV, summary_table(rows, 0.25, 5, too_few), SUMMARY_COLUMNS)
+        said += pooling_findings(tmp_path)
+    assert said[0].startswith("m × t: layer 0 reads t from its first and last 5 frames (0.82 [0.79, 0.85]) better")
+    assert "gap +0.30 [+0.30, +0.30] (the largest of 8 layer × variant gaps" in said[0]
+    assert said[1] == (
+        "m × t: largest gap of a pooling variant over the mean at layer 0, edges, +0.30: "
+        "no interval (too few units or folds), so not claimed."
+    )

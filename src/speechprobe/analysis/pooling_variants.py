@@ -44,7 +44,7 @@ SUMMARY_COLUMNS += ["delta_lo_adj", "delta_hi_adj"]
 WORDS = {
     "first": "its first {k} frames",
     "last": "its last {k} frames",
-    "edges": "its edge frames (first and last {k})",
+    "edges": "its first and last {k} frames",
     "max": "its max over time",
 }
 
@@ -176,7 +176,12 @@ def pooling_findings(run_dir) -> list[str]:
             f"probe {top['probe']}, k = {k} frames"
         )
         gap = f"{top['delta']:+.2f}{_span(top['delta_lo_adj'], top['delta_hi_adj'], '+')}"
-        if top["delta_lo_adj"] > 0:
+        if not np.isfinite(top["delta_lo_adj"]):
+            out.append(
+                f"{model} × {task}: largest gap of a pooling variant over the mean at layer {top['layer']}, "
+                f"{top['variant']}, {gap}: no interval (too few units or folds), so not claimed."
+            )
+        elif top["delta_lo_adj"] > 0:
             out.append(
                 f"{model} × {task}: layer {top['layer']} reads {task} from {words} "
                 f"({top['score']:.2f}{_span(top['score_lo'], top['score_hi'])}) better than from its mean "
