@@ -6,7 +6,8 @@ probing against the run's own probing, measured in the same run.
 1. Extraction. The same clips (seeded noise with a tone, 1-4 s) through ``features.extract`` into a fresh
    feature store, alternating per round: the mean alone (one space, what a run stores) and the variants
    request (mean, first:k, last:k, max: four spaces from one forward, what ``--pooling-variants`` stores).
-   Printed: median wall seconds of each and their ratio (variants / mean).
+   Printed: median wall seconds of each and their ratio (variants / mean), each round's ratio, and the same
+   for the adapter's forwards alone (no store): the pooling's own cost, apart from writing 4 items per clip.
 2. Probing. On the stored features (two classes), the run's probing (``probe_layers`` on the mean, the run's
    default probes knn and mlp, 5 folds) against the analysis's (the four other poolings: first, last, edges,
    max; the mean's scores are results.csv's). Printed: seconds of each and their ratio.
@@ -28,7 +29,7 @@ import numpy as np
 from speechprobe.data.clip import Clip
 from speechprobe.features.extract import extract
 from speechprobe.features.store import FeatureStore
-from speechprobe.models.pooling import variant_name
+from speechprobe.models.pooling import variant_name, variants_spec
 from speechprobe.models.registry import load_model
 from speechprobe.pooling_stage import EDGE_MS, edge_frames
 from speechprobe.probes import PROBE_SCORERS, probe_layers
@@ -55,6 +56,15 @@ def extraction(adapter, clips: list[Clip], poolings: list[str], root: Path) -> t
     return time.perf_counter() - t, spaces
 
 
+def forwards(adapter, clips: list[Clip], pooling: str) -> float:
+    """Seconds of the adapter's forwards alone (batches of 8, no store): the pooling's own cost."""
+    audio = [c.audio for c in clips]
+    t = time.perf_counter()
+    for i in range(0, len(audio), 8):
+        adapter.forward(audio[i : i + 8], pooling)
+    return time.perf_counter() - t
+
+
 def probing(features: np.ndarray, labels: list[str]) -> float:
     t = time.perf_counter()
     probe_layers(features, labels, None, ("knn", "mlp"), 5, 0, scorers={"macro_f1": PROBE_SCORERS["macro_f1"]})
@@ -73,21 +83,28 @@ def main() -> None:
     variants = ["mean", variant_name("first", k), variant_name("last", k), "max"]
     clips = make_clips(args.clips)
     audio = sum(c.duration for c in clips)
-    times: dict[str, list[float]] = {"mean": [], "variants": []}
+    times: dict[str, list[float]] = {"mean": [], "variants": [], "forward mean": [], "forward variants": []}
+    spaces: dict = {}
     with tempfile.TemporaryDirectory() as tmp:
         for r in range(args.rounds):
             order = ("mean", "variants") if r % 2 == 0 else ("variants", "mean")
             for mode in order:
-                seconds, spaces = extraction(
+                seconds, filled = extraction(
                     adapter, clips, ["mean"] if mode == "mean" else variants, Path(tmp) / f"{r}{mode}"
                 )
                 times[mode].append(seconds)
+                spaces = filled if mode == "variants" else spaces
+                spec = "mean" if mode == "mean" else variants_spec(variants)
+                times[f"forward {mode}"].append(forwards(adapter, clips, spec))
         mean_s, var_s = statistics.median(times["mean"]), statistics.median(times["variants"])
         print(f"{args.model}, {len(clips)} clips ({audio:.0f} s of audio), k = {k} frames, {args.rounds} rounds")
         print(f"extraction, mean alone: {mean_s:.2f} s; mean + first, last, max from one forward: {var_s:.2f} s")
         print(f"extraction ratio (variants / mean): {var_s / mean_s:.3f}")
         rounds = ", ".join(f"{v / m:.2f}" for m, v in zip(times["mean"], times["variants"]))
         print(f"  each round's ratio: {rounds}")
+        fwd_m, fwd_v = statistics.median(times["forward mean"]), statistics.median(times["forward variants"])
+        print(f"forwards alone (no store), mean: {fwd_m:.2f} s; variants request: {fwd_v:.2f} s")
+        print(f"forward ratio (variants / mean): {fwd_v / fwd_m:.3f}; the rest of the extraction ratio is the store")
         hashes = [c.content_hash for c in clips]
         feats = {p: s.gather(hashes) for p, s in spaces.items()}
         feats["edges"] = np.concatenate([feats[variants[1]], feats[variants[2]]], axis=-1)
