@@ -12,7 +12,9 @@ probing against the run's own probing, measured in the same run.
    default probes knn and mlp, 5 folds) against the analysis's (the four other poolings: first, last, edges,
    max; the mean's scores are results.csv's). Printed: seconds of each and their ratio.
 
-The load average before and after is printed: on a shared machine the ratios move less than the seconds.
+Extraction and forwards are timed in wall and CPU seconds (this process's threads): on a shared machine the
+CPU ratio is the steadier one (a wait for the disk, e.g. the store's fsync, shows in wall time only). The load
+average before and after is printed.
 """
 
 from __future__ import annotations
@@ -51,24 +53,29 @@ def extraction(adapter, clips: list[Clip], poolings: list[str], root: Path) -> t
     spaces = {
         p: store.space(adapter.name, adapter.info.revision, {**adapter.options(), "pooling": p}) for p in poolings
     }
-    t = time.perf_counter()
+    t, c = time.perf_counter(), time.process_time()
     extract(adapter, clips, spaces if len(spaces) > 1 else spaces["mean"])
-    return time.perf_counter() - t, spaces
+    return (time.perf_counter() - t, time.process_time() - c), spaces
 
 
-def forwards(adapter, clips: list[Clip], pooling: str) -> float:
-    """Seconds of the adapter's forwards alone (batches of 8, no store): the pooling's own cost."""
+def forwards(adapter, clips: list[Clip], pooling: str) -> tuple[float, float]:
+    """Wall and CPU seconds of the adapter's forwards alone (batches of 8, no store): the pooling's own cost."""
     audio = [c.audio for c in clips]
-    t = time.perf_counter()
+    t, c = time.perf_counter(), time.process_time()
     for i in range(0, len(audio), 8):
         adapter.forward(audio[i : i + 8], pooling)
-    return time.perf_counter() - t
+    return time.perf_counter() - t, time.process_time() - c
+
+
+def medians(times: list[tuple[float, float]]) -> tuple[float, float]:
+    return statistics.median(t[0] for t in times), statistics.median(t[1] for t in times)
 
 
 def probing(features: np.ndarray, labels: list[str]) -> float:
-    t = time.perf_counter()
+    """CPU seconds of the run's default probes (knn, mlp) on 5 folds of ``features``."""
+    c = time.process_time()
     probe_layers(features, labels, None, ("knn", "mlp"), 5, 0, scorers={"macro_f1": PROBE_SCORERS["macro_f1"]})
-    return time.perf_counter() - t
+    return time.process_time() - c
 
 
 def main() -> None:
@@ -83,7 +90,12 @@ def main() -> None:
     variants = ["mean", variant_name("first", k), variant_name("last", k), "max"]
     clips = make_clips(args.clips)
     audio = sum(c.duration for c in clips)
-    times: dict[str, list[float]] = {"mean": [], "variants": [], "forward mean": [], "forward variants": []}
+    times: dict[str, list[tuple[float, float]]] = {
+        "mean": [],
+        "variants": [],
+        "forward mean": [],
+        "forward variants": [],
+    }
     spaces: dict = {}
     with tempfile.TemporaryDirectory() as tmp:
         for r in range(args.rounds):
@@ -96,15 +108,19 @@ def main() -> None:
                 spaces = filled if mode == "variants" else spaces
                 spec = "mean" if mode == "mean" else variants_spec(variants)
                 times[f"forward {mode}"].append(forwards(adapter, clips, spec))
-        mean_s, var_s = statistics.median(times["mean"]), statistics.median(times["variants"])
+        (mean_w, mean_c), (var_w, var_c) = medians(times["mean"]), medians(times["variants"])
+        (fwd_mw, fwd_mc), (fwd_vw, fwd_vc) = medians(times["forward mean"]), medians(times["forward variants"])
         print(f"{args.model}, {len(clips)} clips ({audio:.0f} s of audio), k = {k} frames, {args.rounds} rounds")
-        print(f"extraction, mean alone: {mean_s:.2f} s; mean + first, last, max from one forward: {var_s:.2f} s")
-        print(f"extraction ratio (variants / mean): {var_s / mean_s:.3f}")
-        rounds = ", ".join(f"{v / m:.2f}" for m, v in zip(times["mean"], times["variants"]))
-        print(f"  each round's ratio: {rounds}")
-        fwd_m, fwd_v = statistics.median(times["forward mean"]), statistics.median(times["forward variants"])
-        print(f"forwards alone (no store), mean: {fwd_m:.2f} s; variants request: {fwd_v:.2f} s")
-        print(f"forward ratio (variants / mean): {fwd_v / fwd_m:.3f}; the rest of the extraction ratio is the store")
+        print(f"extraction, mean alone: {mean_w:.2f} s wall, {mean_c:.2f} s CPU")
+        print(f"extraction, mean + first, last, max from one forward: {var_w:.2f} s wall, {var_c:.2f} s CPU")
+        print(f"extraction ratio (variants / mean): {var_w / mean_w:.3f} wall, {var_c / mean_c:.3f} CPU")
+        rounds = ", ".join(f"{v[0] / m[0]:.2f}" for m, v in zip(times["mean"], times["variants"]))
+        print(f"  each round's wall ratio: {rounds}")
+        print(
+            f"forwards alone (no store), mean: {fwd_mw:.2f} s wall, {fwd_mc:.2f} s CPU; variants request: "
+            f"{fwd_vw:.2f} s wall, {fwd_vc:.2f} s CPU"
+        )
+        print(f"forward ratio (variants / mean): {fwd_vw / fwd_mw:.3f} wall, {fwd_vc / fwd_mc:.3f} CPU")
         hashes = [c.content_hash for c in clips]
         feats = {p: s.gather(hashes) for p, s in spaces.items()}
         feats["edges"] = np.concatenate([feats[variants[1]], feats[variants[2]]], axis=-1)
@@ -112,7 +128,8 @@ def main() -> None:
         run_s = probing(feats["mean"], labels)
         extra_s = sum(probing(feats[p], labels) for p in (variants[1], variants[2], "edges", "max"))
     print(
-        f"probing (knn, mlp, 5 folds), the run's on the mean: {run_s:.2f} s; the analysis's 4 poolings: {extra_s:.2f} s"
+        f"probing (knn, mlp, 5 folds), the run's on the mean: {run_s:.2f} s CPU; the analysis's 4 poolings: "
+        f"{extra_s:.2f} s CPU"
     )
     print(f"probing ratio (analysis / run): {extra_s / run_s:.2f}")
     print(f"load average after: {os.getloadavg()[0]:.2f}")
