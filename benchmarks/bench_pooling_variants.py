@@ -6,8 +6,9 @@ probing against the run's own probing, measured in the same run.
 1. Extraction. The same clips (seeded noise with a tone, 1-4 s) through ``features.extract`` into a fresh
    feature store, alternating per round: the mean alone (one space, what a run stores) and the variants
    request (mean, first:k, last:k, max: four spaces from one forward, what ``--pooling-variants`` stores).
-   Printed: median wall seconds of each and their ratio (variants / mean), each round's ratio, and the same
-   for the adapter's forwards alone (no store): the pooling's own cost, apart from writing 4 items per clip.
+   Printed: median wall and CPU seconds of each, their ratio (variants / mean) and each round's ratio; then
+   one batch of 8 clips through the adapter's forward alone (no store, one torch thread, 12 alternations):
+   the pooling's own cost, apart from writing 4 items per clip.
 2. Probing. On the stored features (two classes), the run's probing (``probe_layers`` on the mean, the run's
    default probes knn and mlp, 5 folds) against the analysis's (the four other poolings: first, last, edges,
    max; the mean's scores are results.csv's). Printed: seconds of each and their ratio.
@@ -27,6 +28,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import torch
 
 from speechprobe.data.clip import Clip
 from speechprobe.features.extract import extract
@@ -58,13 +60,21 @@ def extraction(adapter, clips: list[Clip], poolings: list[str], root: Path) -> t
     return (time.perf_counter() - t, time.process_time() - c), spaces
 
 
-def forwards(adapter, clips: list[Clip], pooling: str) -> tuple[float, float]:
-    """Wall and CPU seconds of the adapter's forwards alone (batches of 8, no store): the pooling's own cost."""
-    audio = [c.audio for c in clips]
-    t, c = time.perf_counter(), time.process_time()
-    for i in range(0, len(audio), 8):
-        adapter.forward(audio[i : i + 8], pooling)
-    return time.perf_counter() - t, time.process_time() - c
+def forwards(adapter, clips: list[Clip], spec: str, reps: int = 12) -> tuple[list[float], list[float]]:
+    """CPU seconds of one batch (8 clips) through the adapter's forward alone (no store), with one torch thread,
+    alternating the mean and the variants request ``reps`` times: the pooling's own cost."""
+    audio, times = [c.audio for c in clips[:8]], {"mean": [], spec: []}
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        for i in range(reps):
+            for pooling in ("mean", spec) if i % 2 else (spec, "mean"):
+                c = time.process_time()
+                adapter.forward(audio, pooling)
+                times[pooling].append(time.process_time() - c)
+    finally:
+        torch.set_num_threads(threads)
+    return times["mean"], times[spec]
 
 
 def medians(times: list[tuple[float, float]]) -> tuple[float, float]:
@@ -90,37 +100,25 @@ def main() -> None:
     variants = ["mean", variant_name("first", k), variant_name("last", k), "max"]
     clips = make_clips(args.clips)
     audio = sum(c.duration for c in clips)
-    times: dict[str, list[tuple[float, float]]] = {
-        "mean": [],
-        "variants": [],
-        "forward mean": [],
-        "forward variants": [],
-    }
+    times: dict[str, list[tuple[float, float]]] = {"mean": [], "variants": []}
     spaces: dict = {}
     with tempfile.TemporaryDirectory() as tmp:
         for r in range(args.rounds):
-            order = ("mean", "variants") if r % 2 == 0 else ("variants", "mean")
-            for mode in order:
-                seconds, filled = extraction(
-                    adapter, clips, ["mean"] if mode == "mean" else variants, Path(tmp) / f"{r}{mode}"
-                )
+            for mode in ("mean", "variants") if r % 2 == 0 else ("variants", "mean"):
+                poolings = ["mean"] if mode == "mean" else variants
+                seconds, filled = extraction(adapter, clips, poolings, Path(tmp) / f"{r}{mode}")
                 times[mode].append(seconds)
                 spaces = filled if mode == "variants" else spaces
-                spec = "mean" if mode == "mean" else variants_spec(variants)
-                times[f"forward {mode}"].append(forwards(adapter, clips, spec))
         (mean_w, mean_c), (var_w, var_c) = medians(times["mean"]), medians(times["variants"])
-        (fwd_mw, fwd_mc), (fwd_vw, fwd_vc) = medians(times["forward mean"]), medians(times["forward variants"])
         print(f"{args.model}, {len(clips)} clips ({audio:.0f} s of audio), k = {k} frames, {args.rounds} rounds")
         print(f"extraction, mean alone: {mean_w:.2f} s wall, {mean_c:.2f} s CPU")
         print(f"extraction, mean + first, last, max from one forward: {var_w:.2f} s wall, {var_c:.2f} s CPU")
         print(f"extraction ratio (variants / mean): {var_w / mean_w:.3f} wall, {var_c / mean_c:.3f} CPU")
         rounds = ", ".join(f"{v[0] / m[0]:.2f}" for m, v in zip(times["mean"], times["variants"]))
         print(f"  each round's wall ratio: {rounds}")
-        print(
-            f"forwards alone (no store), mean: {fwd_mw:.2f} s wall, {fwd_mc:.2f} s CPU; variants request: "
-            f"{fwd_vw:.2f} s wall, {fwd_vc:.2f} s CPU"
-        )
-        print(f"forward ratio (variants / mean): {fwd_vw / fwd_mw:.3f} wall, {fwd_vc / fwd_mc:.3f} CPU")
+        fwd_m, fwd_v = (statistics.median(t) for t in forwards(adapter, clips, variants_spec(variants)))
+        print(f"one batch of 8, forward alone, one thread: mean {fwd_m:.3f} s CPU, variants {fwd_v:.3f} s CPU")
+        print(f"forward ratio (variants / mean): {fwd_v / fwd_m:.3f} (the pooling's own cost; the rest is the store)")
         hashes = [c.content_hash for c in clips]
         feats = {p: s.gather(hashes) for p, s in spaces.items()}
         feats["edges"] = np.concatenate([feats[variants[1]], feats[variants[2]]], axis=-1)
@@ -128,8 +126,7 @@ def main() -> None:
         run_s = probing(feats["mean"], labels)
         extra_s = sum(probing(feats[p], labels) for p in (variants[1], variants[2], "edges", "max"))
     print(
-        f"probing (knn, mlp, 5 folds), the run's on the mean: {run_s:.2f} s CPU; the analysis's 4 poolings: "
-        f"{extra_s:.2f} s CPU"
+        f"probing (knn, mlp, 5 folds), the run's on the mean: {run_s:.2f} s CPU; the analysis's 4: {extra_s:.2f} s CPU"
     )
     print(f"probing ratio (analysis / run): {extra_s / run_s:.2f}")
     print(f"load average after: {os.getloadavg()[0]:.2f}")
