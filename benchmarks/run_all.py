@@ -26,6 +26,7 @@ SCRIPTS = [
     "bench_cues.py",
     "bench_baselines.py",
     "bench_startup.py",
+    "bench_pooling_variants.py",
 ]
 
 

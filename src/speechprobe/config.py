@@ -61,7 +61,7 @@ EXTRACT_FIELDS = (
     "rare_classes",
 )
 # Settings added after runs were made: left out of the fingerprints while unset, so those runs still resume.
-UNSET_LEFT_OUT = ("group_by", "label_map", "analyses")
+UNSET_LEFT_OUT = ("group_by", "label_map", "analyses", "pooling_variants", "edge_ms")
 RARE_RULES = ("drop", "merge")  # --rare-classes: drop, merge or merge:NAME (speechprobe.probes.rare)
 DEFAULT_REST = "other"
 MLP_SOLVERS = ("adam", "sgd", "lbfgs")
@@ -317,6 +317,8 @@ class AnalysisSwitches:
     fingerprints: bool = setting(True, "Depth fingerprints: 90 % and peak depth per model and task.")
     similarity: bool = setting(True, "Layer similarity: debiased CKA and mutual k-NN between all layers.")
     mdl: bool = setting(True, "MDL probes: online code length and compression per layer.")
+    pooling_variants: bool = setting(False, "Edge (first/last k frames) and max pooling vs the mean per layer.")
+    edge_ms: float | None = setting(None, "Pooling variants: edge window in ms [default: 100].", check=positive())
     # --analyses edits of analyses without a flag above (speechprobe.analysis.registry.settle; its option is
     # declared by the commands, which check it against the registry)
     chosen: str = setting("", name="analyses")
@@ -484,8 +486,8 @@ class RunConfig:
         d["out"] = str(self.out)
         d["cache"] = str(self.compute.cache) if self.compute.cache else None
         d.pop("progress")
-        if not d["analyses"]:  # --analyses edits came later: without any, the settings read as before
-            d.pop("analyses")
+        for later in ("analyses", "pooling_variants", "edge_ms"):  # came later: unset, the settings read as before
+            d.pop(later) if not d[later] else None
         return d
 
     def stage_config(self, stage: str) -> dict:

@@ -36,6 +36,7 @@ from .features.store import FeatureSpace, FeatureStore
 from .interrupts import saved, say
 from .models.base import RANDOM_SUFFIX
 from .models.registry import family, installed, load_model, resolve_model
+from .pooling_stage import POOLING_OPTIONS, pooling_spaces, variant_options
 from .run_inputs import task_input
 from .rundir import RESULT_COLUMNS, STATE, RunDir, sort_results, versions
 from .warnlog import capture_warnings
@@ -47,7 +48,7 @@ log = logging.getLogger("speechprobe")
 PROBE_KEY_VERSION = 2
 # Probe-stage settings that change no probe row (the partial results are reused across them).
 ANALYSIS_ONLY = ("permutations", "embeddings", "primary_probe", "bootstrap", "fingerprints", "similarity", "mdl")
-ANALYSIS_ONLY += ("analyses", *CUE_OPTIONS)
+ANALYSIS_ONLY += ("analyses", *CUE_OPTIONS, *POOLING_OPTIONS)
 
 
 @dataclass
@@ -218,11 +219,12 @@ def _extract_models(cfg: RunConfig, records: list[TaskRecord], state: RunState, 
 def _extract_tasks(cfg, engine, entry, records, state, store, twin=None) -> None:
     """A model or target (``entry``: its manifest record) over every task; items that ``twin`` holds are copied."""
     entry["space"] = (space := _space(store, engine.name, entry, cfg.pooling)).root.name
+    spaces = pooling_spaces(cfg, engine, entry, store, space)  # with --pooling-variants: more from one forward
     units = (len(_model_list(cfg)) + wants_cues(cfg)) * len(records)
     for rec in records:
         t0, key = time.perf_counter(), f"{engine.name}/{rec.task.name}"
         copy_items(twin, space, [c.content_hash for c in rec.clips])
-        report = extract(engine, rec.source, space, cfg.pooling, cfg.batch_seconds, cfg.compute.progress, key)
+        report = extract(engine, rec.source, spaces, cfg.pooling, cfg.batch_seconds, cfg.compute.progress, key)
         record_extraction(state.extraction, key, report, t0, cfg.batch_seconds)
         saved("extract", f"the features of {len(state.extraction)} of {units} (model, task) pairs")
         if report.truncated:
@@ -464,6 +466,7 @@ def _probe_and_report(cfg: RunConfig, clips: dict[str, list[ClipMeta]], state: R
 
             refresh_zeroshot_tables(run_dir)
         analyses, options = cue_options(settle(on := cfg.analyses), state.targets)
+        options.update(variant_options(state.models))  # the pooling variants' spaces (their fingerprint)
         if analyses:  # one pass over the chosen analyses, in dependency order
             c = cfg.compute
             kw = dict(n_permutations=on.permutations, embeddings=on.embeddings, device=c.device, progress=c.progress)

@@ -28,4 +28,4 @@ def test_mean_std_pooling_over_real_frames():
 
 def test_unknown_pooling_is_a_config_error():
     with pytest.raises(ConfigError, match="mean\\+std"):
-        masked_pool(torch.zeros(1, 1, 1, 1), torch.ones(1, 1, dtype=torch.bool), "max")
+        masked_pool(torch.zeros(1, 1, 1, 1), torch.ones(1, 1, dtype=torch.bool), "median")

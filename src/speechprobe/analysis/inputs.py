@@ -65,9 +65,10 @@ def read_clips(run_dir: Path, task: str, info: dict | None = None) -> pd.DataFra
     return frame
 
 
-def store_loader(run_dir: Path, cache: Path | None = None) -> FeatureLoader:
+def store_loader(run_dir: Path, cache: Path | None = None, pooling: str | None = None) -> FeatureLoader:
     """A loader reading the run's feature store: ``manifest.json``'s ``config.cache`` (or ``cache``,
-    else the default speechprobe cache) and each model's (or analysis target's) ``space``."""
+    else the default speechprobe cache) and each model's (or analysis target's) ``space``; with ``pooling``,
+    the model's space of that pooling variant (``pooling_spaces``, stored with ``--pooling-variants``)."""
     from ..cache import cache_root
     from ..features.store import FeatureSpace
 
@@ -78,9 +79,11 @@ def store_loader(run_dir: Path, cache: Path | None = None) -> FeatureLoader:
     models = {**(manifest.get("targets") or {}), **manifest.get("models", {})}  # targets: e.g. acoustic cues
 
     def load(model: str, hashes: Sequence[str]) -> np.ndarray:
-        space = (models.get(model) or {}).get("space")
+        entry = models.get(model) or {}
+        space = entry.get("space") if pooling is None else (entry.get("pooling_spaces") or {}).get(pooling)
         if not space:
-            raise SpeechprobeError(f"model {model}: manifest.json names no feature space")
+            what = f" of pooling {pooling}" if pooling else ""
+            raise SpeechprobeError(f"model {model}: manifest.json names no feature space{what}")
         missing = [h for h in hashes if not (root / space / "items" / h[:2] / f"{h}.npy").is_file()]
         if missing:
             raise SpeechprobeError(

@@ -51,6 +51,11 @@ class Engine(Protocol):
 
     def max_seconds(self) -> float | None: ...
 
+    @property
+    def pools_frames(self) -> bool:
+        """The adapter's ``pools_frames``: whether one forward can give several poolings."""
+        ...
+
     def costs(self, durations: Sequence[float]) -> list[float]:
         """Each clip's batching cost: the seconds of input the model processes for it."""
         ...
@@ -98,6 +103,10 @@ class LocalEngine(Described):
 
     def max_seconds(self) -> float | None:
         return self.adapter.max_seconds()
+
+    @property
+    def pools_frames(self) -> bool:
+        return self.adapter.pools_frames
 
     def costs(self, durations: Sequence[float]) -> list[float]:
         limit = self.max_seconds()

@@ -8,7 +8,7 @@ counts warnings and keeps the accounts. An engine only runs the forward, whereve
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -18,6 +18,7 @@ from ..data.clip import Clip, native_facts
 from ..errors import SpeechprobeError
 from ..memory import trim_heap
 from ..models.base import ModelAdapter
+from ..models.pooling import split_pooled, variants_spec
 from ..parallel import ordered_map, tally_warnings
 from .batching import duration_batches
 from .engine import PREPARE_WORKERS, Batch, Engine, as_engine
@@ -65,10 +66,11 @@ class ClipItem:
 
 @dataclass
 class _Slot:
-    """The driver's side of a batch in flight: its unique clips, which of them to store, its size."""
+    """The driver's side of a batch in flight: its unique clips, which of them to store (and in which of the
+    poolings' spaces), its size."""
 
     unique: list[ClipItem]
-    store: list[int]
+    store: dict[int, list[str]]
     size: int
 
 
@@ -160,7 +162,7 @@ def _with_costs(engine: Engine, chunk: list[ClipItem]) -> list[ClipItem]:
 def extract(
     model: ModelAdapter | Engine,
     clips: Iterable[Clip],
-    space: FeatureSpace,
+    space: FeatureSpace | Mapping[str, FeatureSpace],
     pooling: str = "mean",
     max_batch_seconds: float = 120.0,
     progress: bool = False,
@@ -176,9 +178,16 @@ def extract(
     only the missing clips. Features are therefore bit-identical to an uninterrupted run, and no
     stored clip outside the in-flight batch is ever recomputed. A clip whose batch is still in
     flight counts as stored for later batches (engines draw batches ahead).
+
+    ``space`` may map several poolings to their spaces (``pooling`` is then unused): one forward of a batch
+    (:func:`~speechprobe.models.pooling.variants_spec`, for adapters that ``pools_frames``) fills each space
+    that lacks a clip; a clip counts as stored when every space holds it.
     """
     engine = as_engine(model)
-    _check_space(engine, space)
+    spaces = dict(space) if isinstance(space, Mapping) else {pooling: space}
+    for each in spaces.values():
+        _check_space(engine, each)
+    spec = variants_spec(list(spaces)) if len(spaces) > 1 else pooling
     trim_heap()
     report = ExtractReport()
     pending: set[str] = set()  # content hashes whose batch is in flight
@@ -188,11 +197,12 @@ def extract(
         items = _costed(engine, stream_clips(clips, report, engine.max_seconds(), engine.name))
         for batch in duration_batches(items, lambda p: p.cost, max_batch_seconds):
             unique = list({p.meta.content_hash: p for p in batch}.values())
-            store = [
-                i
-                for i, p in enumerate(unique)
-                if p.meta.content_hash not in pending and not space.has(p.meta.content_hash)
-            ]
+            store = {}
+            for i, p in enumerate(unique):
+                h = p.meta.content_hash
+                missing = [] if h in pending else [name for name, sp in spaces.items() if not sp.has(h)]
+                if missing:
+                    store[i] = missing
             report.computed += len(store)
             report.reused += len(batch) - len(store)
             if not store:
@@ -204,12 +214,14 @@ def extract(
 
     try:
         with tally_warnings() as counts:
-            for batch, feats in engine.forward_batches(planned(), pooling):
+            for batch, feats in engine.forward_batches(planned(), spec):
                 slot: _Slot = batch.tag
                 _check_finite(feats, slot.unique, engine.name)
-                for i in slot.store:
+                parts = split_pooled(feats, list(spaces)) if len(spaces) > 1 else {pooling: feats}
+                for i, missing in slot.store.items():
                     h = slot.unique[i].meta.content_hash
-                    space.put(h, feats[i])
+                    for name in missing:
+                        spaces[name].put(h, parts[name][i])
                     pending.discard(h)
                 bar.advance(slot.size)
     finally:

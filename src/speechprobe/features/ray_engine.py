@@ -53,6 +53,7 @@ def _profile(engine: LocalEngine) -> dict[str, Any]:
         "info": engine.info,
         "options": engine.options(),
         "max_seconds": engine.max_seconds(),
+        "pools_frames": engine.pools_frames,
     }
 
 
@@ -115,6 +116,7 @@ class RayEngine(Described):
         self.info = first["info"]  # the adapter's AdapterInfo, as the actors built it
         self._options: dict[str, object] = first["options"]
         self._max_seconds: float | None = first["max_seconds"]
+        self.pools_frames: bool = first["pools_frames"]
 
     def options(self) -> dict[str, object]:
         """The adapter's ``options()`` (a fresh dict, as an adapter returns)."""

@@ -10,7 +10,7 @@ import hashlib
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -44,6 +44,10 @@ class Described:
     """``name`` and ``sample_rate`` read from ``info``: an adapter's, or an extraction engine's copy of it."""
 
     info: AdapterInfo
+    # True when ``forward`` pools every layer's frames with ``models.pooling.masked_pool`` (or ``pooled_blocks``),
+    # so a pooling-variants request (``pooling.variants_spec``) comes back as the variants side by side from
+    # one forward; recipes that pool their own groups of frames, or no frames, leave it False.
+    pools_frames: ClassVar[bool] = False
 
     @property
     def name(self) -> str:

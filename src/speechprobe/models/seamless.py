@@ -43,6 +43,8 @@ _MIN_SAMPLES = 400 + 160  # two 25 ms fbank frames = one stacked frame
 class SeamlessAdapter(ModelAdapter):
     """Layer-wise pooled features from a ``SeamlessM4Tv2SpeechEncoder``."""
 
+    pools_frames = True  # every layer pooled with masked_pool: pooling variants from one forward
+
     def __init__(
         self, encoder: torch.nn.Module, feature_extractor, info: AdapterInfo, device: str = "cpu", dtype=None
     ) -> None:

@@ -49,6 +49,8 @@ torch = Lazy("torch")
 class Wav2Vec2Adapter(ModelAdapter):
     """Layer-wise pooled features from a transformers wav2vec2-style base model."""
 
+    pools_frames = True  # every layer pooled with masked_pool: pooling variants from one forward
+
     def __init__(
         self,
         model: torch.nn.Module,

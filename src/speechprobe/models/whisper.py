@@ -61,6 +61,8 @@ class LogMel:
 class WhisperAdapter(ModelAdapter):
     """Layer-wise pooled features from a transformers ``WhisperEncoder``."""
 
+    pools_frames = True  # every layer pooled with masked_pool: pooling variants from one forward
+
     def __init__(
         self,
         encoder: torch.nn.Module,
