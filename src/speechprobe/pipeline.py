@@ -273,6 +273,19 @@ def probe_key(task: str, label_set: list[str], space: str, clips: list[ClipMeta]
     return h.hexdigest()[:24]
 
 
+def fold_inputs(cfg: RunConfig, clips: list[ClipMeta]) -> tuple[list[str], list[str] | None]:
+    """A task's labels and the groups its folds keep together (None without groups or with ``--ungrouped``):
+    ``make_cv(labels, groups, cfg.cv.folds, cfg.compute.seed, cfg.cv.repeats, cfg.cv.scheme)`` is its plan."""
+    labels = [c.label for c in clips]
+    groups = [c.group or "" for c in clips] if any(c.group for c in clips) and not cfg.cv.ungrouped else None
+    return labels, groups
+
+
+def open_tasks(cfg: RunConfig, root: Path) -> list[TaskRecord]:
+    """The run's tasks, opened again (fine-tuning reads their audio back)."""
+    return _open_tasks(cfg, root)
+
+
 def run_probes(
     cfg: RunConfig, clips_by_task: dict[str, list[ClipMeta]], state: RunState, run_dir: RunDir | None = None
 ) -> pd.DataFrame:
@@ -285,8 +298,7 @@ def run_probes(
     store = FeatureStore(cache_root(cfg.compute.cache) / "features")
     frames, pairs = [], []
     for task, clips in clips_by_task.items():
-        labels = [c.label for c in clips]
-        groups = [c.group or "" for c in clips] if any(c.group for c in clips) and not cfg.cv.ungrouped else None
+        labels, groups = fold_inputs(cfg, clips)
         noun = cfg.cv.group_name or state.tasks.get(task, {}).get("group_name") or "group"
         try:
             check_folds(task, labels, groups, cfg, noun)

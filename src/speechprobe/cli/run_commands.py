@@ -11,7 +11,7 @@ from pathlib import Path
 
 import typer
 
-from ..config import EXTRACT_FIELDS, NOT_NUMBERS, RunConfig
+from ..config import EXTRACT_FIELDS, NOT_NUMBERS, FinetuneSettings, RunConfig
 from ..settings import flat_fields
 from ..zeroshot.config import ZeroShotConfig
 from .app import app, console
@@ -47,7 +47,7 @@ PROBE = tuple(
 
 
 @app.command()
-@with_settings(Options(RunConfig), Options(ZeroShotConfig, only=("prompts", "modes")))
+@with_settings(Options(RunConfig), Options(ZeroShotConfig, only=("prompts", "modes")), Options(FinetuneSettings))
 def run(
     ctx: typer.Context,
     settings: dict,
@@ -67,6 +67,7 @@ def run(
 
     existing = existing_mode(resume, overwrite)
     asked = {k: settings.pop(k) for k in ("prompts", "modes")}
+    tuning = {k: settings.pop(k) for k in flat_fields(FinetuneSettings) if k in settings}  # --finetune and its settings
     check_models(settings["models"], baselines_only)
     report = settings.pop("report")  # with zero-shot, the report comes once its rows are in
     cfg = RunConfig.of(
@@ -93,6 +94,10 @@ def run(
             zs_rows = run_zeroshot_stage(zs, existing)
             if report:
                 build_report(cfg.out, progress=cfg.compute.progress)
+        if tuning.get("finetune"):  # after the probes (and zero-shot): the ladder reads them all
+            from .finetune_commands import finetune_and_report
+
+            finetune_and_report(cfg.out, tuning, existing, cfg.compute.progress)
     print_best(cfg.out)
     if zs is not None:
         print_zeroshot(zs_rows)

@@ -34,6 +34,7 @@ from .base import AdapterInfo, ModelAdapter
 from .family import Checkpoint, Family, LoadContext
 from .hub import autocast, dtype_key
 from .pooling import frame_mask, pooled_blocks
+from .trainable import Trainable, hf_checkpointing
 
 _MIN_SAMPLES = 400 + 160  # two 25 ms fbank frames = one stacked frame
 
@@ -54,14 +55,36 @@ class SeamlessAdapter(ModelAdapter):
     def options(self) -> dict[str, object]:
         return {"dtype": dtype_key(self.dtype, self.device)}
 
-    @torch.inference_mode()
-    def forward(self, batch: Sequence[np.ndarray], pooling: str = "mean") -> np.ndarray:
+    def _inputs(self, batch: Sequence[np.ndarray]) -> tuple[torch.Tensor, torch.Tensor]:
+        """Stacked fbank features ``(B, T, 160)`` and their attention mask ``(B, T)``."""
         audio = [np.pad(a, (0, max(0, _MIN_SAMPLES - len(a)))).astype(np.float32) for a in batch]
         inputs = self.fe(
             audio, sampling_rate=self.fe.sampling_rate, padding=True, return_attention_mask=True, return_tensors="pt"
         )
-        features = inputs["input_features"].to(self.device, non_blocking=True)
-        attention = inputs["attention_mask"].to(self.device)
+        return inputs["input_features"].to(self.device, non_blocking=True), inputs["attention_mask"].to(self.device)
+
+    def frames(self, batch: Sequence[np.ndarray]) -> tuple[torch.Tensor, torch.Tensor]:
+        """The Conformer's output frames (final layer norm included) and real-frame counts, with gradients."""
+        features, attention = self._inputs(batch)
+        conformer = self.encoder.encoder
+        out = conformer(self.encoder.feature_projection(features), attention_mask=attention)
+        return out.last_hidden_state, attention.sum(-1)
+
+    def trainable(self) -> Trainable:
+        """This encoder for fine-tuning (the family's ``trainable`` hook): the Conformer's attention projections."""
+        layers = self.encoder.encoder.layers
+        return Trainable(
+            self.encoder,
+            layers,
+            ("linear_q", "linear_v"),
+            self.info.hidden_size,
+            self.frames,
+            hf_checkpointing(self.encoder),
+        )
+
+    @torch.inference_mode()
+    def forward(self, batch: Sequence[np.ndarray], pooling: str = "mean") -> np.ndarray:
+        features, attention = self._inputs(batch)
         mask = frame_mask(attention.sum(-1), features.shape[1])
         conformer = self.encoder.encoder
         with (
@@ -103,5 +126,6 @@ FAMILY = Family(
     ),
     zeroshot="speechprobe.zeroshot.seamless:SeamlessBackend",
     layer0="feature projection of the stacked fbanks (the input of Conformer layer 1)",
+    trainable=SeamlessAdapter.trainable,
 )
 FAMILIES = (FAMILY,)
