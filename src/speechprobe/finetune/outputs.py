@@ -1,7 +1,8 @@
 """Fine-tuning's files in the run directory (registered with :mod:`speechprobe.rundir`'s ``finetune`` stage).
 
-- ``finetune/<model>__<task>__<probe>/fold<k>.json``: one finished fold (scores, curve, best epoch, seconds, part
-  sizes), written atomically when the fold ends; a rerun skips the folds found here (resume per fold).
+- ``finetune/<model>__<task>__<probe>/fold<k>.json``: one finished fold (scores, curve, best epoch, seconds, the
+  clip indices that reached each part), written atomically when the fold ends; a rerun skips the folds found
+  here (resume per fold).
 - ``finetune/<...>/fold<k>.safetensors``: the fold's trained tensors, only with ``--keep-checkpoints``.
 - ``finetune.csv``: the tidy rows of every finished fold (``model, task, layer, probe, fold, metric, value``;
   ``probe`` is ``ft-<method>`` or ``ft-<method>-shuffled``), rebuilt from the fold files.
@@ -46,7 +47,7 @@ def write_fold(run_dir: Path, key: dict, fold: int, result: FoldResult, keep_che
         "scores": result.scores,
         "best_epoch": result.best_epoch,
         "seconds": round(result.seconds, 3),
-        "sizes": {part: len(items) for part, items in result.used.items()},
+        "items": result.used,  # the clip indices (run's clip order) that reached fit, validation and test
         "curve": result.curve,
     }
     atomic_write(path, (json.dumps(record, indent=1) + "\n").encode())
