@@ -68,7 +68,7 @@ class SeamlessAdapter(ModelAdapter):
         features, attention = self._inputs(batch)
         conformer = self.encoder.encoder
         out = conformer(self.encoder.feature_projection(features), attention_mask=attention)
-        return out.last_hidden_state, attention.sum(-1)
+        return getattr(out, "last_hidden_state", out), attention.sum(-1)  # a tensor in transformers 5
 
     def trainable(self) -> Trainable:
         """This encoder for fine-tuning (the family's ``trainable`` hook): the Conformer's attention projections."""

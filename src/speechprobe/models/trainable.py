@@ -44,9 +44,17 @@ def hf_checkpointing(model) -> Callable[[bool], None]:
     """The switch of a transformers model's own gradient checkpointing."""
 
     def switch(on: bool) -> None:
-        if on:
-            model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+        if hasattr(model, "activation_checkpointing_enable"):  # transformers 5 (the older names warn)
+            enable, disable, key = (
+                model.activation_checkpointing_enable,
+                model.activation_checkpointing_disable,
+                "activation",
+            )
         else:
-            model.gradient_checkpointing_disable()
+            enable, disable, key = model.gradient_checkpointing_enable, model.gradient_checkpointing_disable, "gradient"
+        if on:
+            enable(**{f"{key}_checkpointing_kwargs": {"use_reentrant": False}})
+        else:
+            disable()
 
     return switch
