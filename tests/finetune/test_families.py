@@ -4,6 +4,7 @@ adapters move) and one top-k step (only the last blocks move); a fixed recipe is
 import numpy as np
 import pytest
 import torch
+from ft_threads import one_thread  # noqa: F401
 from transformers import HubertConfig, HubertModel, Wav2Vec2Config, Wav2Vec2ForCTC
 
 from speechprobe.config import FinetuneSettings

@@ -4,6 +4,7 @@ validation split by group, the shuffled-label control."""
 import numpy as np
 import pytest
 import torch
+from ft_threads import one_thread  # noqa: F401
 
 from speechprobe.config import FinetuneSettings
 from speechprobe.finetune.data import class_weights, shuffled, validation_split

@@ -11,9 +11,10 @@ from pathlib import Path
 import typer
 
 from ..config import FinetuneSettings
-from .app import app, console
+from .app import app
 from .generated import Options, with_settings
 from .options import OverwriteOpt, ResumeOpt, existing_mode
+from .output import stdout
 
 # `speechprobe finetune RUN --method lora`: the method's option is --method here (--finetune on `run`)
 FINETUNE_OPTIONS = Options(FinetuneSettings, defaults={"finetune": "lora"}, flags={"finetune": "--method"})
@@ -27,7 +28,7 @@ def finetune_and_report(run_dir: Path, settings: dict, existing: str, progress: 
     finish(run_dir, progress)
     f1 = rows[rows["metric"] == "macro_f1"].groupby(["model", "task", "probe"])["value"].mean()
     for (model, task, probe), value in f1.items():
-        console.print(f"{model} × {task} {probe}: Macro-F1 {value:.3f} (mean over folds)")
+        stdout().print(f"{model} × {task} {probe}: Macro-F1 {value:.3f} (mean over folds)")
 
 
 @app.command()
