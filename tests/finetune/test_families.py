@@ -66,3 +66,15 @@ def test_families_without_weights_are_refused_in_one_line():
     with pytest.raises(ConfigError, match=r"^--ft-models mfcc: .* has no trainable encoder; fine-tune one of: whisper"):
         check_models(["mfcc"])
     check_models(["whisper-tiny.en+random"])  # a random twin of a family with weights passes
+
+
+@pytest.mark.parametrize("name", ["whisper", "wav2vec2", "hubert", "seamless", "qwen2-audio"])
+def test_frames_are_the_last_layer_that_extraction_pools(checkpoints, name):
+    """The mean of ``frames`` over each clip's real frames is the last layer of the extracted features."""
+    adapter = load_model(str(checkpoints[name]), window="trimmed")
+    rng = np.random.default_rng(1)
+    audio = [(0.1 * rng.standard_normal(n)).astype(np.float32) for n in (9000, 16000)]
+    with torch.no_grad():
+        frames, lengths = family(adapter.info.family).trainable(adapter).frames(audio)
+    pooled = [frames[i, : int(n)].mean(0).numpy() for i, n in enumerate(lengths)]
+    np.testing.assert_allclose(np.stack(pooled), adapter.forward(audio)[:, -1], rtol=1e-4, atol=1e-5)
