@@ -384,7 +384,7 @@ class FinetuneSettings:
     )
     checkpointing: bool = setting(
         True,
-        "Fine-tuning: gradient checkpointing of the encoder blocks (less memory, ~30 % slower).",
+        "Fine-tuning: gradient checkpointing of the encoder blocks (less memory, more compute).",
         name="ft_checkpointing",
     )
     shuffle: bool = setting(
