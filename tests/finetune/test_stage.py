@@ -1,5 +1,5 @@
-"""The fine-tuning stage end to end on a tiny Whisper run: the probes' folds, resume per fold, the ladder and the
-report, ``speechprobe finetune`` and ``run --finetune``."""
+"""The fine-tuning stage end to end on a tiny Whisper run (``speechprobe run --finetune lora``): the probes'
+folds, resume per fold, the ladder and the report, ``speechprobe finetune``."""
 
 import json
 
@@ -9,11 +9,11 @@ import pytest
 from ft_threads import one_thread  # noqa: F401
 
 from speechprobe.cli import main
-from speechprobe.config import FinetuneSettings, RunConfig
-from speechprobe.finetune import finish, run_finetune
+from speechprobe.config import FinetuneSettings
+from speechprobe.finetune import run_finetune
 from speechprobe.finetune import stage as stage_module
-from speechprobe.pipeline import run
 from speechprobe.probes.predictions import read_predictions
+from speechprobe.rundir import read_results
 
 pytestmark = pytest.mark.slow  # a run, then fine-tuning of two methods over its folds
 
@@ -25,26 +25,11 @@ def tuned(tmp_path_factory, tiny_whisper):
     root = tmp_path_factory.mktemp("ft-run")
     tasks = tone_dataset(root / "tones", n_per_class=6)
     out = root / "run"
-    cfg = RunConfig.of(
-        models=[str(tiny_whisper)],
-        tasks=[str(tasks)],
-        out=out,
-        baselines=[],
-        probes=["knn"],
-        window="trimmed",
-        folds=3,
-        progress=False,
-        permutations=0,
-        bootstrap=0,
-        embeddings=False,
-        cue_probes=False,
-        fingerprints=False,
-        similarity=False,
-        mdl=False,
-    )
-    run(cfg)
-    rows = run_finetune(out, FinetuneSettings(method="lora", epochs=2, lora_rank=2))
-    finish(out)
+    off = ["--no-embeddings", "--no-cue-probes", "--no-fingerprints", "--no-similarity", "--no-mdl"]
+    args = ["run", "--models", str(tiny_whisper), "--tasks", str(tasks), "--out", str(out), "--baselines", "none"]
+    args += ["--probes", "knn", "--window", "trimmed", "--folds", "3", "--permutations", "0", "--bootstrap", "0", *off]
+    assert main([*args, "--finetune", "lora", "--ft-epochs", "2", "--ft-lora-rank", "2"]) == 0  # run --finetune
+    rows = read_results(out / "finetune.csv")
     return out, rows
 
 
@@ -82,7 +67,7 @@ def test_rerun_resumes_every_finished_fold(tuned, monkeypatch):
 
     monkeypatch.setattr(stage_module, "train_fold", no_training)
     again = run_finetune(out, FinetuneSettings(method="lora", epochs=2, lora_rank=2))
-    pd.testing.assert_frame_equal(again, rows)
+    pd.testing.assert_frame_equal(again, rows, check_dtype=False)
     (out / "finetune" / "tiny-whisper0__tones__ft-head" / "fold1.json").unlink()
     with pytest.raises(AssertionError, match="trained again"):  # exactly the missing fold runs
         run_finetune(out, FinetuneSettings(method="lora", epochs=2, lora_rank=2))

@@ -20,12 +20,15 @@ from .output import stdout
 FINETUNE_OPTIONS = Options(FinetuneSettings, defaults={"finetune": "lora"}, flags={"finetune": "--method"})
 
 
-def finetune_and_report(run_dir: Path, settings: dict, existing: str, progress: bool) -> None:
-    """Fine-tune ``run_dir`` with the flat ``settings``, then the ladder and the report (when the run has one)."""
+def finetune_and_report(
+    run_dir: Path, settings: dict, existing: str, progress: bool, report: bool | None = None
+) -> None:
+    """Fine-tune ``run_dir`` with the flat ``settings``, then the ladder and the report (``report`` None: when the run
+    writes one)."""
     from ..finetune import finish, run_finetune
 
     rows = run_finetune(run_dir, FinetuneSettings.of(**settings), existing, progress)
-    finish(run_dir, progress)
+    finish(run_dir, progress, report)
     f1 = rows[rows["metric"] == "macro_f1"].groupby(["model", "task", "probe"])["value"].mean()
     for (model, task, probe), value in f1.items():
         stdout().print(f"{model} × {task} {probe}: Macro-F1 {value:.3f} (mean over folds)")

@@ -72,7 +72,7 @@ def run(
     report = settings.pop("report")  # with zero-shot, the report comes once its rows are in
     cfg = RunConfig.of(
         **settings,
-        report=report and not zeroshot,
+        report=report and not zeroshot and not tuning.get("finetune"),  # else once, at the end
         analyses=analyses,
         columns=dataset_columns(audio_column, label_column, group_column),
         progress=ctx.obj.progress,
@@ -92,12 +92,12 @@ def run(
             from ..report import build_report
 
             zs_rows = run_zeroshot_stage(zs, existing)
-            if report:
+            if report and not tuning.get("finetune"):
                 build_report(cfg.out, progress=cfg.compute.progress)
         if tuning.get("finetune"):  # after the probes (and zero-shot): the ladder reads them all
             from .finetune_commands import finetune_and_report
 
-            finetune_and_report(cfg.out, tuning, existing, cfg.compute.progress)
+            finetune_and_report(cfg.out, tuning, existing, cfg.compute.progress, report)
     print_best(cfg.out)
     if zs is not None:
         print_zeroshot(zs_rows)

@@ -150,12 +150,13 @@ def _codes(metas: list[ClipMeta], label_set: list[str]) -> np.ndarray:
     return np.array([index[m.label] for m in metas], dtype=np.int64)
 
 
-def finish(run_dir: Path, progress: bool = False) -> None:
-    """After fine-tuning: the ladder analysis on the run's tables, then report.html again (when the run writes one)."""
+def finish(run_dir: Path, progress: bool = False, report: bool | None = None) -> None:
+    """After fine-tuning: the ladder analysis on the run's tables, then report.html again (``report`` None: when the
+    run writes one or has one)."""
     from ..analysis.plan import analyse
     from ..report import build_report
 
     cfg, _, _ = load_extracted(Path(run_dir))
     analyse(Path(run_dir), "ladder", reuse=False, progress=progress)
-    if cfg.analyses.report:
+    if (cfg.analyses.report or (Path(run_dir) / "report.html").is_file()) if report is None else report:
         build_report(Path(run_dir), progress=progress)
