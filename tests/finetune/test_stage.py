@@ -91,3 +91,12 @@ def test_other_settings_are_refused_and_cli_finetunes(tuned, capsys):
     assert "other finetune settings" in capsys.readouterr().err
     assert main(["finetune", str(out), "--method", "head", "--ft-epochs", "2", "--ft-lora-rank", "2"]) == 0
     assert "ft-head: Macro-F1" in capsys.readouterr().out
+
+
+def test_compare_sets_the_runs_ladders_side_by_side(tuned):
+    from speechprobe.report.compare import ladders
+
+    out, _ = tuned
+    both = ladders([out, out.parent], ["a", "b"])  # the second holds no ladder: left out
+    assert set(both["run"]) == {"a"} and len(both) == len(pd.read_csv(out / "ladder.csv"))
+    assert ladders([out, out], ["a", "b"])["run"].value_counts().to_dict() == {"a": 4, "b": 4}
