@@ -2,6 +2,7 @@
 folds, resume per fold, the ladder and the report, ``speechprobe finetune``."""
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -18,10 +19,15 @@ from speechprobe.rundir import read_results
 pytestmark = pytest.mark.slow  # a run, then fine-tuning of two methods over its folds
 
 
-@pytest.fixture(scope="module")
-def tuned(tmp_path_factory, tiny_whisper):
-    from conftest import tone_dataset
+def root_conftest(request):
+    """tests/conftest.py as pytest loaded it (``import conftest`` would find whichever conftest came first)."""
+    path = str(Path(__file__).resolve().parents[1] / "conftest.py")
+    return next(p for p in request.config.pluginmanager.get_plugins() if getattr(p, "__file__", None) == path)
 
+
+@pytest.fixture(scope="module")
+def tuned(tmp_path_factory, tiny_whisper, request):
+    tone_dataset = root_conftest(request).tone_dataset
     root = tmp_path_factory.mktemp("ft-run")
     tasks = tone_dataset(root / "tones", n_per_class=6)
     out = root / "run"
@@ -100,3 +106,30 @@ def test_compare_sets_the_runs_ladders_side_by_side(tuned):
     both = ladders([out, out.parent], ["a", "b"])  # the second holds no ladder: left out
     assert set(both["run"]) == {"a"} and len(both) == len(pd.read_csv(out / "ladder.csv"))
     assert ladders([out, out], ["a", "b"])["run"].value_counts().to_dict() == {"a": 4, "b": 4}
+
+
+def test_the_zero_shot_rung_is_the_default_selection_never_the_oracle(tuned, tmp_path):
+    import shutil
+
+    from speechprobe.analysis.plan import analyse
+
+    out = tmp_path / "run"
+    shutil.copytree(tuned[0], out)
+    zs = pd.DataFrame(
+        [
+            {
+                "model": "tiny-whisper0",
+                "task": "tones",
+                "selection": "default",
+                "mode": "likelihood_bc",
+                "zeroshot_f1": 0.3,
+            },
+            {"model": "tiny-whisper0", "task": "tones", "selection": "oracle", "mode": "generate", "zeroshot_f1": 0.9},
+        ]
+    )
+    zs.to_csv(out / "zeroshot_vs_probe.csv", index=False)
+    analyse(out, "ladder", reuse=False)
+    ladder = pd.read_csv(out / "ladder.csv")
+    first = ladder.iloc[0]
+    assert (first["rung"], first["source"], first["mean"], first["n_folds"]) == ("zero-shot", "likelihood_bc", 0.3, 0)
+    assert np.isnan(ladder.iloc[1]["step"])  # no paired step from a single evaluation

@@ -140,7 +140,7 @@ def findings(run_dir: Path) -> list[str]:
             sentence += f" ({frozen.source}, {_interval(frozen.mean, frozen.low, frozen.high)})"
         zs = by.get("zero-shot")
         if zs is not None:
-            where = "at chance" if zs.mean <= zs.chance + 0.02 else "above chance"
+            where = "at or below chance" if zs.mean <= zs.chance else f"{zs.mean - zs.chance:+.2f} over chance"
             sentence += f"; zero-shot is {where} ({zs.mean:.2f}, chance {zs.chance:.2f}; one evaluation, no interval)"
         control = by.get(CONTROL)
         if control is not None:
