@@ -23,8 +23,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from speechprobe.config import FinetuneSettings, RunConfig
-from speechprobe.finetune import finish, run_finetune
+from speechprobe.config import RunConfig
+from speechprobe.finetune.settings import FinetuneSettings
+from speechprobe.finetune.stage import finish, run_finetune
 from speechprobe.pipeline import run
 
 

@@ -14,8 +14,9 @@ from typer.testing import CliRunner
 
 from speechprobe.cli import app
 from speechprobe.cli.generated import KEEP_HELP, Options, with_settings
-from speechprobe.config import FinetuneSettings, ProbeSettings, RunConfig
+from speechprobe.config import ProbeSettings, RunConfig
 from speechprobe.errors import ConfigError
+from speechprobe.finetune.settings import FinetuneSettings
 from speechprobe.probes import probe_params
 from speechprobe.rundir import fingerprint
 from speechprobe.settings import at_least, flat_fields, setting

@@ -22,7 +22,7 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from .cache import cache_root, using_cache
-from .clip_checks import check_folds, finish_task
+from .clip_checks import check_folds, finish_task, fold_inputs
 from .config import RunConfig
 from .csvsafe import read_csv
 from .cue_stage import CUE_OPTIONS, copy_items, cue_options, cue_targets, record_extraction, wants_cues
@@ -144,6 +144,9 @@ def _open_tasks(cfg: RunConfig, root: Path) -> list[TaskRecord]:
             noun = cfg.cv.group_name or rec.task.group_name or "group"
             check_folds(rec.task.name, labels(), groups() if groups is not None else None, cfg, noun)
     return records
+
+
+open_tasks = _open_tasks  # the run's tasks opened again: fine-tuning reads their audio back
 
 
 def run_extract(cfg: RunConfig, existing: str = "auto") -> tuple[dict[str, list[ClipMeta]], RunState]:
@@ -271,19 +274,6 @@ def probe_key(task: str, label_set: list[str], space: str, clips: list[ClipMeta]
     for c in clips:
         h.update(f"{c.id}\t{c.content_hash}\t{c.label}\t{c.group}\n".encode())
     return h.hexdigest()[:24]
-
-
-def fold_inputs(cfg: RunConfig, clips: list[ClipMeta]) -> tuple[list[str], list[str] | None]:
-    """A task's labels and the groups its folds keep together (None without groups or with ``--ungrouped``):
-    ``make_cv(labels, groups, cfg.cv.folds, cfg.compute.seed, cfg.cv.repeats, cfg.cv.scheme)`` is its plan."""
-    labels = [c.label for c in clips]
-    groups = [c.group or "" for c in clips] if any(c.group for c in clips) and not cfg.cv.ungrouped else None
-    return labels, groups
-
-
-def open_tasks(cfg: RunConfig, root: Path) -> list[TaskRecord]:
-    """The run's tasks, opened again (fine-tuning reads their audio back)."""
-    return _open_tasks(cfg, root)
 
 
 def run_probes(

@@ -7,9 +7,9 @@ import torch
 from ft_threads import one_thread  # noqa: F401
 from transformers import HubertConfig, HubertModel, Wav2Vec2Config, Wav2Vec2ForCTC
 
-from speechprobe.config import FinetuneSettings
 from speechprobe.errors import ConfigError
 from speechprobe.finetune.methods import classifier, prepare
+from speechprobe.finetune.settings import FinetuneSettings
 from speechprobe.finetune.stage import check_models
 from speechprobe.models.registry import family, load_model
 

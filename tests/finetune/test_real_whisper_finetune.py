@@ -6,8 +6,8 @@ import pytest
 import torch
 from ft_threads import one_thread  # noqa: F401
 
-from speechprobe.config import FinetuneSettings
 from speechprobe.finetune.methods import classifier, prepare
+from speechprobe.finetune.settings import FinetuneSettings
 from speechprobe.models.registry import family, load_model
 
 pytestmark = pytest.mark.slow

@@ -6,9 +6,9 @@ import pytest
 import torch
 from ft_threads import one_thread  # noqa: F401
 
-from speechprobe.config import FinetuneSettings
 from speechprobe.finetune.data import class_weights, shuffled, validation_split
 from speechprobe.finetune.methods import classifier, load_trained, prepare, trained_state
+from speechprobe.finetune.settings import FinetuneSettings
 from speechprobe.finetune.train import FoldData, Inputs, train_fold
 from speechprobe.models.trainable import Trainable
 from speechprobe.probes import make_cv

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import typer
 
-from ..config import FinetuneSettings
+from ..finetune.settings import FinetuneSettings
 from .app import app
 from .generated import Options, with_settings
 from .options import OverwriteOpt, ResumeOpt, existing_mode
@@ -25,7 +25,7 @@ def finetune_and_report(
 ) -> None:
     """Fine-tune ``run_dir`` with the flat ``settings``, then the ladder and the report (``report`` None: when the run
     writes one)."""
-    from ..finetune import finish, run_finetune
+    from ..finetune.stage import finish, run_finetune
 
     rows = run_finetune(run_dir, FinetuneSettings.of(**settings), existing, progress)
     finish(run_dir, progress, report)

@@ -11,7 +11,8 @@ from pathlib import Path
 
 import typer
 
-from ..config import EXTRACT_FIELDS, NOT_NUMBERS, FinetuneSettings, RunConfig
+from ..config import EXTRACT_FIELDS, NOT_NUMBERS, RunConfig
+from ..finetune.settings import FinetuneSettings
 from ..settings import flat_fields
 from ..zeroshot.config import ZeroShotConfig
 from .app import app, console

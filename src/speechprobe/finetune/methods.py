@@ -16,10 +16,10 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..config import FinetuneSettings
 from ..errors import ConfigError
 from ..models.pooling import frame_mask
 from ..models.trainable import Trainable
+from .settings import FinetuneSettings
 
 
 class AttentionHead(nn.Module):

@@ -1,6 +1,6 @@
 """The fine-tuning stage: every asked model x task x method, trained on each training fold of the run's own plan.
 
-The folds are the probes' (``pipeline.fold_inputs`` + ``probes.make_cv`` with the run's folds, repeats, scheme
+The folds are the probes' (``clip_checks.fold_inputs`` + ``probes.make_cv`` with the run's folds, repeats, scheme
 and seed). Each training fold is split into a fit part and a validation part by group
 (:func:`.data.validation_split`); the test fold is only scored. A fine-tuned method brings the ``head`` rung with
 it (frozen encoder, same head: cheap, its frames are computed once), so the ladder has both. Finished folds are
@@ -17,18 +17,20 @@ import pandas as pd
 import torch
 from tqdm.auto import tqdm
 
-from ..config import FINETUNE_METHODS, FinetuneSettings, RunConfig
+from ..clip_checks import fold_inputs
+from ..config import RunConfig
 from ..errors import ConfigError
 from ..features.extract import ClipMeta
 from ..interrupts import saved, say
 from ..models.base import RANDOM_SUFFIX
 from ..models.registry import families, family, load_model, resolve_model
-from ..pipeline import fold_inputs, load_extracted
+from ..pipeline import load_extracted
 from ..probes import make_cv
 from ..rundir import RunDir
 from .data import shuffled, task_audio, validation_split
 from .methods import classifier, load_trained, prepare, trained_state
 from .outputs import fold_file, write_fold, write_tables
+from .settings import FINETUNE_METHODS, FinetuneSettings
 from .train import FoldData, Inputs, train_fold
 
 log = logging.getLogger("speechprobe")
