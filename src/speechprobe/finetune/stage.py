@@ -159,6 +159,9 @@ def finish(run_dir: Path, progress: bool = False, report: bool | None = None) ->
     from ..report import build_report
 
     cfg, _, _ = load_extracted(Path(run_dir))
+    if not (Path(run_dir) / "results.csv").is_file():
+        log.warning("%s: no probe results, so no ladder; `speechprobe probe %s` adds them", run_dir, run_dir)
+        return
     analyse(Path(run_dir), "ladder", reuse=False, progress=progress)
     if (cfg.analyses.report or (Path(run_dir) / "report.html").is_file()) if report is None else report:
         build_report(Path(run_dir), progress=progress)
