@@ -108,7 +108,11 @@ def _model(run_dir, cfg, clips, tasks, spec, methods, settings, device, dtype, p
         probe = f"ft-{method}" + ("-shuffled" if settings.shuffle else "")
         for task, metas in clips.items():
             labels, groups = fold_inputs(cfg, metas)
-            plan = make_cv(labels, groups, cfg.cv.folds, cfg.compute.seed, cfg.cv.repeats, cfg.cv.scheme)
+            try:
+                plan = make_cv(labels, groups, cfg.cv.folds, cfg.compute.seed, cfg.cv.repeats, cfg.cv.scheme)
+            except ConfigError as e:  # a task the probes could not fold either: said once, the others go on
+                log.warning("not fine-tuned: %s", e)
+                continue
             key = {"model": adapter.name, "task": task, "probe": probe, "layer": adapter.num_layers - 1}
             todo = [j for j in range(len(plan.folds)) if not fold_file(run_dir, adapter.name, task, probe, j).is_file()]
             if not todo:
