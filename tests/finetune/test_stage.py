@@ -10,9 +10,9 @@ import pytest
 from ft_threads import one_thread  # noqa: F401
 
 from speechprobe.cli import main
-from speechprobe.finetune.stage import run_finetune
 from speechprobe.finetune import stage as stage_module
 from speechprobe.finetune.settings import FinetuneSettings
+from speechprobe.finetune.stage import run_finetune
 from speechprobe.probes.predictions import read_predictions
 from speechprobe.rundir import read_results
 

@@ -105,3 +105,20 @@ def test_class_weights_balance_and_shuffle_permutes_only_the_given_items():
     out = shuffled(codes, [2, 3, 4, 5], seed=0)
     assert out[[0, 1, 6, 7, 8, 9]].tolist() == [0, 1, 6, 7, 8, 9]
     assert sorted(out[2:6].tolist()) == [2, 3, 4, 5] and out[2:6].tolist() != [2, 3, 4, 5]
+
+
+def test_keep_checkpoints_writes_the_folds_trained_tensors_as_safetensors(real_folds, tmp_path):
+    from safetensors.torch import load_file
+
+    from speechprobe.finetune.outputs import fold_file, read_folds, write_fold
+
+    _, result = real_folds[0]
+    key = {"model": "toy", "task": "t", "probe": "ft-top-k", "layer": 2}
+    write_fold(tmp_path, key, 0, result, keep_checkpoint=False)
+    assert not fold_file(tmp_path, "toy", "t", "ft-top-k", 0).with_suffix(".safetensors").exists()
+    write_fold(tmp_path, key, 0, result, keep_checkpoint=True)
+    saved = load_file(fold_file(tmp_path, "toy", "t", "ft-top-k", 0).with_suffix(".safetensors"))
+    assert saved.keys() == result.state.keys() and any(k.startswith("encoder.") for k in saved)
+    assert all(torch.equal(saved[k], v) for k, v in result.state.items())
+    (record,) = read_folds(tmp_path)
+    assert record["scores"] == result.scores and record["items"] == result.used
