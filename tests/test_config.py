@@ -16,6 +16,7 @@ from speechprobe.cli import app
 from speechprobe.cli.generated import KEEP_HELP, Options, with_settings
 from speechprobe.config import ProbeSettings, RunConfig
 from speechprobe.errors import ConfigError
+from speechprobe.finetune.settings import FinetuneSettings
 from speechprobe.probes import probe_params
 from speechprobe.rundir import fingerprint
 from speechprobe.settings import at_least, flat_fields, setting
@@ -79,7 +80,9 @@ def test_each_setting_is_one_option_and_each_option_a_setting(command, keep):
     field's help, default and flag, and no option is declared apart from the fields but the hand-made ones."""
     options = _options(command)
     settings = {k: f for k, (_, f) in flat_fields(RunConfig).items() if f.metadata.get("help")}
-    generated = set(options) - HAND - {"prompts", "modes"}
+    tuning = {k for k, (_, f) in flat_fields(FinetuneSettings).items() if f.metadata.get("help")}
+    assert command != "run" or tuning <= set(options)  # run --finetune and its settings (FinetuneSettings)
+    generated = set(options) - HAND - {"prompts", "modes"} - tuning
     assert generated <= set(settings)
     for f in dataclasses.fields(ProbeSettings):
         opt = options[f.name]

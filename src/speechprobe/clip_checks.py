@@ -38,6 +38,15 @@ def rare_classes(labels: Sequence[str], groups: Sequence[str | None] | None, cfg
     return resolve_rare_classes(labels, groups if grouped else None, cfg.cv.folds, cfg.cv.scheme, cfg.cv.rare_classes)
 
 
+def fold_inputs(cfg: RunConfig, clips: Sequence[ClipMeta]) -> tuple[list[str], list[str] | None]:
+    """A task's labels and the groups its folds keep together (None without groups or with ``--ungrouped``):
+    ``make_cv(labels, groups, cfg.cv.folds, cfg.compute.seed, cfg.cv.repeats, cfg.cv.scheme)`` is its plan (the
+    probes' and fine-tuning's)."""
+    labels = [c.label for c in clips]
+    groups = [c.group or "" for c in clips] if any(c.group for c in clips) and not cfg.cv.ungrouped else None
+    return labels, groups
+
+
 def check_folds(
     task: str, labels: Sequence[str], groups: Sequence[str | None] | None, cfg: RunConfig, noun: str = "group"
 ) -> None:

@@ -22,7 +22,7 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from .cache import cache_root, using_cache
-from .clip_checks import check_folds, finish_task
+from .clip_checks import check_folds, finish_task, fold_inputs
 from .config import RunConfig
 from .csvsafe import read_csv
 from .cue_stage import CUE_OPTIONS, copy_items, cue_options, cue_targets, record_extraction, wants_cues
@@ -145,6 +145,9 @@ def _open_tasks(cfg: RunConfig, root: Path) -> list[TaskRecord]:
             noun = cfg.cv.group_name or rec.task.group_name or "group"
             check_folds(rec.task.name, labels(), groups() if groups is not None else None, cfg, noun)
     return records
+
+
+open_tasks = _open_tasks  # the run's tasks opened again: fine-tuning reads their audio back
 
 
 def run_extract(cfg: RunConfig, existing: str = "auto") -> tuple[dict[str, list[ClipMeta]], RunState]:
@@ -287,8 +290,7 @@ def run_probes(
     store = FeatureStore(cache_root(cfg.compute.cache) / "features")
     frames, pairs = [], []
     for task, clips in clips_by_task.items():
-        labels = [c.label for c in clips]
-        groups = [c.group or "" for c in clips] if any(c.group for c in clips) and not cfg.cv.ungrouped else None
+        labels, groups = fold_inputs(cfg, clips)
         noun = cfg.cv.group_name or state.tasks.get(task, {}).get("group_name") or "group"
         try:
             check_folds(task, labels, groups, cfg, noun)

@@ -59,13 +59,15 @@ CLIPS = "clips"
 PARTIAL = "partial"
 FIGURES = "figures"
 REPORT_FILES = ("report.html", "report.md", "main_table.csv", "main_table.tex")
-STAGES = ("extract", "probe", "zeroshot")
-DOWNSTREAM = {"extract": ("probe",), "probe": (), "zeroshot": ()}
+STAGES = ("extract", "probe", "zeroshot", "finetune")
+DOWNSTREAM = {"extract": ("probe", "finetune"), "probe": (), "zeroshot": (), "finetune": ()}
 ROW_STAGES = ("probe", "zeroshot")  # stages that own rows of results.csv (zero-shot rows: probe "zeroshot:...")
 SHARED_DATA_KEYS = ("seed", "n_per_class")  # the stages that read clips must read the same ones
 DATA_STAGES = ("extract", "zeroshot")
 MODES = ("auto", "resume", "overwrite")
 EVIDENCE = {"extract": (STATE, CLIPS), "probe": (PARTIAL,), "zeroshot": ("zeroshot",)}  # a stage has output
+FINETUNE, FINETUNE_CURVES, FINETUNE_DIR = "finetune.csv", "finetune_curves.csv", "finetune"  # speechprobe.finetune
+EVIDENCE["finetune"] = (FINETUNE_DIR,)
 
 STAGE_FILES: dict[str, list[str]] = {
     "extract": [STATE, CLIPS],
@@ -84,6 +86,7 @@ STAGE_FILES: dict[str, list[str]] = {
         "figures/zeroshot_correlation.png",
         "figures/zeroshot_correlation.svg",
     ],
+    "finetune": [FINETUNE_DIR, FINETUNE, FINETUNE_CURVES],  # per-fold results (resume), tables, curves
 }
 
 

@@ -19,7 +19,18 @@ from typing import Any
 from ..config import AnalysisSwitches
 from ..errors import ConfigError
 from ..plugins import declared
-from . import cues, embeddings, erasure, fingerprints, layer_weights, mdl, pooling_variants, selection, similarity
+from . import (
+    cues,
+    embeddings,
+    erasure,
+    fingerprints,
+    ladder,
+    layer_weights,
+    mdl,
+    pooling_variants,
+    selection,
+    similarity,
+)
 from .contract import Analysis, register, registered_so_far
 
 ENTRY_POINT_GROUP = "speechprobe.analyses"
@@ -27,6 +38,7 @@ ENTRY_POINT_GROUP = "speechprobe.analyses"
 for _module in (selection, embeddings, cues, erasure, layer_weights, mdl, fingerprints, similarity):
     register(_module.ANALYSIS)
 register(pooling_variants.ANALYSIS)  # opt-in (--pooling-variants): stored at extraction
+register(ladder.ANALYSIS)  # the fine-tuning ladder (reads finetune.csv; run by `speechprobe finetune`)
 
 
 @cache

@@ -7,7 +7,11 @@ mapping onto configurations), ``run_commands`` (run, zeroshot, extract, probe, d
 
 from __future__ import annotations
 
+# isort: off
 from . import run_commands, view_commands  # noqa: F401  (register the commands, in this order)
+from . import finetune_commands  # noqa: F401  (speechprobe finetune)
+
+# isort: on
 from .app import Globals, app, main, split_global_flags
 
 __all__ = ["Globals", "app", "main", "split_global_flags"]

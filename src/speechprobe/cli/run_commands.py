@@ -12,6 +12,7 @@ from pathlib import Path
 import typer
 
 from ..config import EXTRACT_FIELDS, NOT_NUMBERS, RunConfig
+from ..finetune.settings import FinetuneSettings
 from ..settings import flat_fields
 from ..zeroshot.config import ZeroShotConfig
 from .app import app, console
@@ -44,7 +45,9 @@ PROBE = tuple(
 
 
 @app.command(cls=NamesAnalyses)
-@with_settings(Options(RunConfig), Options(ZeroShotConfig, only=("prompts", "modes")), Options(Inputs))
+@with_settings(
+    Options(RunConfig), Options(ZeroShotConfig, only=("prompts", "modes")), Options(Inputs), Options(FinetuneSettings)
+)
 def run(
     ctx: typer.Context,
     settings: dict,
@@ -60,11 +63,12 @@ def run(
 
     existing = existing_mode(resume, overwrite)
     asked = {k: settings.pop(k) for k in ("prompts", "modes")}
+    tuning = {k: settings.pop(k) for k in flat_fields(FinetuneSettings) if k in settings}  # --finetune and its settings
     columns = take_inputs(settings)
     report = settings.pop("report")  # with zero-shot, the report comes once its rows are in
     cfg = RunConfig.of(
         **settings,
-        report=report and not zeroshot,
+        report=report and not zeroshot and not tuning.get("finetune"),  # else once, at the end
         analyses=analyses,
         columns=columns,
         progress=ctx.obj.progress,
@@ -84,8 +88,12 @@ def run(
             from ..report import build_report
 
             zs_rows = run_zeroshot_stage(zs, existing)
-            if report:
+            if report and not tuning.get("finetune"):
                 build_report(cfg.out, progress=cfg.compute.progress)
+        if tuning.get("finetune"):  # after the probes (and zero-shot): the ladder reads them all
+            from .finetune_commands import finetune_and_report
+
+            finetune_and_report(cfg.out, tuning, existing, cfg.compute.progress, report)
     print_best(cfg.out)
     if zs is not None:
         print_zeroshot(zs_rows)

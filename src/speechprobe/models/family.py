@@ -22,6 +22,7 @@ from typing import Any, TypeVar
 
 from ..errors import SpeechprobeError
 from .base import AdapterInfo, ModelAdapter
+from .trainable import Trainable
 
 log = logging.getLogger("speechprobe")
 T = TypeVar("T")
@@ -61,6 +62,8 @@ class Family:
     source: str | None = None  # where every checkpoint comes from when not the hub ("librosa")
     packaged: Callable[[str], str] | None = None  # name -> local checkpoint dir, for ``packaged`` checkpoints
     has_weights: bool = True  # False: a fixed recipe, which ``--random-init`` leaves as it is
+    # fine-tuning: adapter -> its trainable encoder (models/trainable.py); None: a family fine-tuning refuses
+    trainable: Callable[[ModelAdapter], Trainable] | None = None
 
     def __post_init__(self) -> None:
         named = tuple(dataclasses.replace(c, family=self.name) for c in self.checkpoints)

@@ -25,6 +25,7 @@ from .base import AdapterInfo
 from .family import Checkpoint, Family, LoadContext
 from .lazy import Lazy
 from .pooling import frame_mask, masked_pool
+from .trainable import run_block
 from .whisper import WINDOWS, WhisperAdapter, additive_key_mask, encoder_block
 
 torch, F = Lazy("torch"), Lazy("torch.nn.functional")
@@ -38,9 +39,8 @@ class Qwen2AudioAdapter(WhisperAdapter):
         self.encoder.layerdrop = 0.0
         self.encoder.config.encoder_layerdrop = 0.0
 
-    def _encode(
-        self, mel: torch.Tensor, in_mel: torch.Tensor | None, real_frames: torch.Tensor, pooling: str
-    ) -> torch.Tensor:
+    def _front(self, mel: torch.Tensor, in_mel: torch.Tensor | None) -> tuple[torch.Tensor, None]:
+        """The front end ``(B, T, D)``; the key mask comes from the real frames (``_encode``, ``frames``)."""
         enc = self.encoder
         mel = mel.to(enc.conv1.weight.dtype)
         if in_mel is not None:  # trimmed window: zero the batch padding, as the clip alone sees it
@@ -48,7 +48,13 @@ class Qwen2AudioAdapter(WhisperAdapter):
             x = F.gelu(enc.conv2(F.gelu(enc.conv1(mel * keep)) * keep))
         else:
             x = F.gelu(enc.conv2(F.gelu(enc.conv1(mel))))
-        h = x.permute(0, 2, 1) + enc.embed_positions.weight[: x.shape[-1]]
+        return x.permute(0, 2, 1) + enc.embed_positions.weight[: x.shape[-1]], None
+
+    def _encode(
+        self, mel: torch.Tensor, in_mel: torch.Tensor | None, real_frames: torch.Tensor, pooling: str
+    ) -> torch.Tensor:
+        enc = self.encoder
+        h, _ = self._front(mel, in_mel)
         mask = frame_mask(real_frames, h.shape[1])
         key_mask = additive_key_mask(mask, h.dtype)
         pooled = [masked_pool(h[None], mask, pooling)]
@@ -56,13 +62,32 @@ class Qwen2AudioAdapter(WhisperAdapter):
             h = encoder_block(layer, h, key_mask, h.shape[1])
             if layer is not enc.layers[-1]:
                 pooled.append(masked_pool(h[None], mask, pooling))
+        out, out_frames = self._output(h, mask, in_mel, real_frames)
+        pooled.append(masked_pool(out[None], frame_mask(out_frames, out.shape[1]), pooling))
+        return torch.cat(pooled, dim=1)
+
+    def _output(
+        self, h: torch.Tensor, mask: torch.Tensor, in_mel: torch.Tensor | None, real_frames: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """The last block's output as the language model receives it (average-pooled, layer-normed) and its
+        real-frame counts (at least one)."""
+        enc = self.encoder
         if in_mel is not None:  # trimmed: padding as the clip alone has it (zeros; odd lengths padded)
             h = F.pad(h * mask[..., None], (0, 0, 0, h.shape[1] % 2))
         out = enc.layer_norm(enc.avg_pooler(h.permute(0, 2, 1)).permute(0, 2, 1))
         # The output lengths from mel lengths; 2 * real_frames mel frames give real_frames frames.
         _, out_frames = enc._get_feat_extract_output_lengths(2 * real_frames)
-        pooled.append(masked_pool(out[None], frame_mask(out_frames.clamp_min(1), out.shape[1]), pooling))
-        return torch.cat(pooled, dim=1)
+        return out, out_frames.clamp_min(1)
+
+    def frames(self, batch) -> tuple[torch.Tensor, torch.Tensor]:
+        """The encoder output's frames and real-frame counts, with gradients (fine-tuning)."""
+        mel, in_mel, real_frames = self._mel(batch)
+        h, _ = self._front(mel, in_mel)
+        mask = frame_mask(real_frames, h.shape[1])
+        key_mask = additive_key_mask(mask, h.dtype)
+        for layer in self.encoder.layers:
+            h = run_block(encoder_block, layer, h, key_mask, h.shape[1], checkpointed=self.checkpointed)
+        return self._output(h, mask, in_mel, real_frames)
 
 
 def _load(ctx: LoadContext) -> Qwen2AudioAdapter:
@@ -110,5 +135,6 @@ FAMILY = Family(
     zeroshot="speechprobe.zeroshot.qwen2_audio:Qwen2AudioBackend",
     encoder_only_types=("qwen2_audio_encoder",),
     layer0="convolutional front end + position embeddings",
+    trainable=Qwen2AudioAdapter.trainable,
 )
 FAMILIES = (FAMILY,)

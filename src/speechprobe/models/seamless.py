@@ -34,6 +34,7 @@ from .family import Checkpoint, Family, LoadContext
 from .hub import autocast, dtype_key
 from .lazy import Lazy, inference_mode
 from .pooling import frame_mask, pooled_blocks
+from .trainable import Trainable, hf_checkpointing
 
 torch = Lazy("torch")
 
@@ -58,14 +59,36 @@ class SeamlessAdapter(ModelAdapter):
     def options(self) -> dict[str, object]:
         return {"dtype": dtype_key(self.dtype, self.device)}
 
-    @inference_mode
-    def forward(self, batch: Sequence[np.ndarray], pooling: str = "mean") -> np.ndarray:
+    def _inputs(self, batch: Sequence[np.ndarray]) -> tuple[torch.Tensor, torch.Tensor]:
+        """Stacked fbank features ``(B, T, 160)`` and their attention mask ``(B, T)``."""
         audio = [np.pad(a, (0, max(0, _MIN_SAMPLES - len(a)))).astype(np.float32) for a in batch]
         inputs = self.fe(
             audio, sampling_rate=self.fe.sampling_rate, padding=True, return_attention_mask=True, return_tensors="pt"
         )
-        features = inputs["input_features"].to(self.device, non_blocking=True)
-        attention = inputs["attention_mask"].to(self.device)
+        return inputs["input_features"].to(self.device, non_blocking=True), inputs["attention_mask"].to(self.device)
+
+    def frames(self, batch: Sequence[np.ndarray]) -> tuple[torch.Tensor, torch.Tensor]:
+        """The Conformer's output frames (final layer norm included) and real-frame counts, with gradients."""
+        features, attention = self._inputs(batch)
+        conformer = self.encoder.encoder
+        out = conformer(self.encoder.feature_projection(features), attention_mask=attention)
+        return getattr(out, "last_hidden_state", out), attention.sum(-1)  # a tensor in transformers 5
+
+    def trainable(self) -> Trainable:
+        """This encoder for fine-tuning (the family's ``trainable`` hook): the Conformer's attention projections."""
+        layers = self.encoder.encoder.layers
+        return Trainable(
+            self.encoder,
+            layers,
+            ("linear_q", "linear_v"),
+            self.info.hidden_size,
+            self.frames,
+            hf_checkpointing(self.encoder),
+        )
+
+    @inference_mode
+    def forward(self, batch: Sequence[np.ndarray], pooling: str = "mean") -> np.ndarray:
+        features, attention = self._inputs(batch)
         mask = frame_mask(attention.sum(-1), features.shape[1])
         conformer = self.encoder.encoder
         with (
@@ -107,5 +130,6 @@ FAMILY = Family(
     ),
     zeroshot="speechprobe.zeroshot.seamless:SeamlessBackend",
     layer0="feature projection of the stacked fbanks (the input of Conformer layer 1)",
+    trainable=SeamlessAdapter.trainable,
 )
 FAMILIES = (FAMILY,)

@@ -42,6 +42,7 @@ from .family import Checkpoint, Family, LoadContext
 from .hub import autocast, dtype_key
 from .lazy import Lazy, inference_mode
 from .pooling import frame_mask, pooled_blocks
+from .trainable import Trainable, hf_checkpointing
 
 torch = Lazy("torch")
 
@@ -82,6 +83,17 @@ class Wav2Vec2Adapter(ModelAdapter):
 
     @inference_mode
     def forward(self, batch: Sequence[np.ndarray], pooling: str = "mean") -> np.ndarray:
+        audio, attention, mask = self._inputs(batch)
+        with autocast(self.device, self.dtype):
+            with (
+                pooled_blocks(self.model.encoder.layers, mask, pooling, last=self.final_norm) as pooled,
+                self._masked_pos_conv(mask if self.use_mask else None),
+            ):
+                self.model(audio, attention_mask=attention)
+        return torch.cat(pooled, dim=1).float().cpu().numpy()
+
+    def _inputs(self, batch: Sequence[np.ndarray]) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor]:
+        """The padded (normalised) audio, its attention mask (None for group-norm models) and the real frames."""
         lengths = torch.tensor([max(len(a), self.min_samples) for a in batch])
         audio = torch.zeros(len(batch), int(lengths.max()))
         for i, a in enumerate(batch):
@@ -92,15 +104,21 @@ class Wav2Vec2Adapter(ModelAdapter):
         audio = audio.to(self.device, non_blocking=True)
         attention = frame_mask(lengths, audio.shape[1]).long().to(self.device) if self.use_mask else None
         frames = self._frames(lengths).to(self.device)
-        with autocast(self.device, self.dtype):
-            n_frames = int(self._frames(torch.tensor(audio.shape[1])))
-            mask = frame_mask(frames, n_frames)
-            with (
-                pooled_blocks(self.model.encoder.layers, mask, pooling, last=self.final_norm) as pooled,
-                self._masked_pos_conv(mask if self.use_mask else None),
-            ):
-                self.model(audio, attention_mask=attention)
-        return torch.cat(pooled, dim=1).float().cpu().numpy()
+        return audio, attention, frame_mask(frames, int(self._frames(torch.tensor(audio.shape[1]))))
+
+    def frames(self, batch: Sequence[np.ndarray]) -> tuple[torch.Tensor, torch.Tensor]:
+        """The encoder output's frames and real-frame counts, with gradients (fine-tuning: ``.trainable``)."""
+        audio, attention, mask = self._inputs(batch)
+        with self._masked_pos_conv(mask if self.use_mask else None):
+            out = self.model(audio, attention_mask=attention).last_hidden_state
+        return out, mask.sum(-1)
+
+    def trainable(self) -> Trainable:
+        """This encoder for fine-tuning (the family's ``trainable`` hook)."""
+        blocks = self.model.encoder.layers
+        return Trainable(
+            self.model, blocks, ("q_proj", "v_proj"), self.info.hidden_size, self.frames, hf_checkpointing(self.model)
+        )
 
     @contextmanager
     def _masked_pos_conv(self, mask: torch.Tensor | None) -> Iterator[None]:
@@ -173,6 +191,7 @@ def _family(name: str, title: str, *checkpoints: tuple[str, str, int, int]) -> F
         model_types=(name,),
         checkpoints=tuple(Checkpoint(n, hub, num_layers=b + 1, hidden_size=w) for n, hub, b, w in checkpoints),
         layer0=LAYER0,
+        trainable=Wav2Vec2Adapter.trainable,
     )
 
 

@@ -27,6 +27,7 @@ from .family import Checkpoint, Family, LoadContext
 from .hub import autocast, dtype_key
 from .lazy import Lazy, inference_mode
 from .pooling import frame_mask, masked_pool
+from .trainable import Trainable, run_block
 
 torch, F = Lazy("torch"), Lazy("torch.nn.functional")
 
@@ -88,6 +89,7 @@ class WhisperAdapter(ModelAdapter):
         self.shape_step = GPU_SHAPE_STEP if self.device.type == "cuda" else 1
         self.dtype = dtype
         self.info = info
+        self.checkpointed = False  # fine-tuning: gradient checkpointing of the blocks (``frames``)
 
     def options(self) -> dict[str, object]:
         return {"window": self.window, "dtype": dtype_key(self.dtype, self.device)}
@@ -104,6 +106,14 @@ class WhisperAdapter(ModelAdapter):
 
     @inference_mode
     def forward(self, batch: Sequence[np.ndarray], pooling: str = "mean") -> np.ndarray:
+        mel, in_mel, real_frames = self._mel(batch)
+        with autocast(self.device, self.dtype):
+            pooled = self._encode(mel, in_mel, real_frames, pooling)
+        return pooled.float().cpu().numpy()
+
+    def _mel(self, batch: Sequence[np.ndarray]) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor]:
+        """A batch's log-mel input, each clip's input length in mel frames (None in the full window) and
+        its real encoder frames."""
         hop = self.logmel.hop
         lengths = [min(len(a), self.logmel.n_samples) for a in batch]
         real_mel = torch.tensor([self.mel_frames(n) for n in lengths])
@@ -123,24 +133,13 @@ class WhisperAdapter(ModelAdapter):
         audio = audio.to(self.device, non_blocking=True)
         mel = self.logmel(audio, n_frames)
         real_frames = (torch.ceil(real_mel / 2)).long().to(self.device)
-        with autocast(self.device, self.dtype):
-            pooled = self._encode(mel, in_mel, real_frames, pooling)
-        return pooled.float().cpu().numpy()
+        return mel, in_mel, real_frames
 
     def _encode(
         self, mel: torch.Tensor, in_mel: torch.Tensor | None, real_frames: torch.Tensor, pooling: str
     ) -> torch.Tensor:
         enc = self.encoder
-        mel = mel.to(enc.conv1.weight.dtype)
-        key_mask = None
-        if in_mel is not None and bool((in_mel < mel.shape[-1]).any()):
-            in_mask = frame_mask(in_mel.to(mel.device), mel.shape[-1])[:, None, :]
-            x = F.gelu(enc.conv1(mel * in_mask)) * in_mask
-            x = F.gelu(enc.conv2(x))
-            key_mask = additive_key_mask(frame_mask((in_mel // 2).to(mel.device), x.shape[-1]), x.dtype)
-        else:
-            x = F.gelu(enc.conv2(F.gelu(enc.conv1(mel))))
-        h = x.permute(0, 2, 1) + enc.embed_positions.weight[: x.shape[-1]]
+        h, key_mask = self._front(mel, in_mel)
         mask = frame_mask(real_frames, h.shape[1])
         pooled = [masked_pool(h[None], mask, pooling)]
         last = len(enc.layers) - 1
@@ -153,6 +152,41 @@ class WhisperAdapter(ModelAdapter):
             out = enc.layer_norm(h) if i == last else h
             pooled.append(masked_pool(out[None], mask, pooling))
         return torch.cat(pooled, dim=1)
+
+    def _front(self, mel: torch.Tensor, in_mel: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """The convolutional front end + positions ``(B, T, D)`` and the additive key mask of the batch
+        padding (None when no clip is padded)."""
+        enc = self.encoder
+        mel = mel.to(enc.conv1.weight.dtype)
+        key_mask = None
+        if in_mel is not None and bool((in_mel < mel.shape[-1]).any()):
+            in_mask = frame_mask(in_mel.to(mel.device), mel.shape[-1])[:, None, :]
+            x = F.gelu(enc.conv1(mel * in_mask)) * in_mask
+            x = F.gelu(enc.conv2(x))
+            key_mask = additive_key_mask(frame_mask((in_mel // 2).to(mel.device), x.shape[-1]), x.dtype)
+        else:
+            x = F.gelu(enc.conv2(F.gelu(enc.conv1(mel))))
+        return x.permute(0, 2, 1) + enc.embed_positions.weight[: x.shape[-1]], key_mask
+
+    def frames(self, batch: Sequence[np.ndarray]) -> tuple[torch.Tensor, torch.Tensor]:
+        """The last layer's frames ``(B, T, D)`` (final layer norm included) and real-frame counts, with
+        gradients (fine-tuning: :mod:`.trainable`); blocks are checkpointed when ``self.checkpointed``."""
+        mel, in_mel, real_frames = self._mel(batch)
+        h, key_mask = self._front(mel, in_mel)
+        for layer in self.encoder.layers:
+            h = run_block(encoder_block, layer, h, key_mask, h.shape[1], checkpointed=self.checkpointed)
+        return self.encoder.layer_norm(h), real_frames
+
+    def trainable(self) -> Trainable:
+        """This encoder for fine-tuning (the family's ``trainable`` hook)."""
+        return Trainable(
+            self.encoder,
+            self.encoder.layers,
+            ("q_proj", "v_proj"),
+            self.info.hidden_size,
+            self.frames,
+            lambda on: setattr(self, "checkpointed", on),
+        )
 
 
 def additive_key_mask(valid: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
@@ -268,5 +302,6 @@ FAMILY = Family(
     zeroshot="speechprobe.zeroshot.whisper:WhisperBackend",
     layer0="convolutional front end + position embeddings",
     packaged=_packaged,
+    trainable=WhisperAdapter.trainable,
 )
 FAMILIES = (FAMILY,)

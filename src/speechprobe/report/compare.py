@@ -28,6 +28,7 @@ import pandas as pd
 
 from ..analysis.summary import num_layers
 from ..config import NOT_NUMBERS
+from ..csvsafe import read_csv
 from ..errors import ConfigError, SpeechprobeError
 from ..figures import curves, headline
 from ..files import write_text
@@ -225,8 +226,22 @@ def compare_runs(runs: Sequence[Path], out: Path, labels: Sequence[str] | None =
         "problems": {lab: d.problems for lab, d in datas.items() if d.problems},
     }
     write_json(out / "compare.json", facts)
-    write_text(out / "compare.md", _markdown(comparison, flags, combined, diffs))
-    return write_text(out / "compare.html", _html(comparison, flags, combined, diffs, datas))
+    ladder = ladders(runs, names)
+    if len(ladder):
+        write_csv(out / "compare_ladder.csv", ladder)
+    write_text(out / "compare.md", _markdown(comparison, flags, combined, diffs, ladder))
+    return write_text(out / "compare.html", _html(comparison, flags, combined, diffs, datas, ladder))
+
+
+def ladders(runs: Sequence[Path], labels: Sequence[str]) -> pd.DataFrame:
+    """Every run's fine-tuning ladder (``ladder.csv``, docs/finetune.md) with a ``run`` column; empty without."""
+    paths = [(Path(r) / "ladder.csv", lab) for r, lab in zip(runs, labels)]
+    frames = [read_csv(path).assign(run=lab) for path, lab in paths if path.is_file()]
+    frames = [f for f in frames if len(f)]
+    if not frames:
+        return pd.DataFrame()
+    cols = ["run", "model", "task", "rung", "source", "mean", "low", "high", "gain", "gain_low", "gain_high"]
+    return pd.concat(frames, ignore_index=True)[cols]
 
 
 def _named_headline(combined: pd.DataFrame) -> pd.DataFrame:
@@ -273,7 +288,14 @@ def _summary_lines(comparison: Comparison, diffs: pd.DataFrame) -> list[str]:
     return out
 
 
-def _html(comparison: Comparison, flags: list[str], combined: pd.DataFrame, diffs: pd.DataFrame, datas: dict) -> str:
+def _html(
+    comparison: Comparison,
+    flags: list[str],
+    combined: pd.DataFrame,
+    diffs: pd.DataFrame,
+    datas: dict,
+    ladder: pd.DataFrame | None = None,
+) -> str:
     body = [f"<h1>speechprobe comparison: {html.escape(', '.join(comparison.labels))}</h1>"]
     body.append(bullet_box("Not comparable", flags, "missing"))
     problems = [f"{lab}: {p}" for lab, d in datas.items() for p in d.problems]
@@ -317,17 +339,25 @@ def _html(comparison: Comparison, flags: list[str], combined: pd.DataFrame, diff
         Table("Settings", comparison.settings, "kind: compared (the subject), incomparable, neutral or same."),
         Table("Headline rows of every run", combined),
     ]
+    if ladder is not None and len(ladder):
+        tables.append(
+            Table("Fine-tuning ladders", ladder, "gain: over that run's best frozen layer, paired 95 % interval.")
+        )
     body.append(section("Tables", [html_table(t, k) for k, t in enumerate(tables)], "tables", is_open=True))
     return page("speechprobe comparison", body, interactive=True)
 
 
-def _markdown(comparison: Comparison, flags: list[str], combined: pd.DataFrame, diffs: pd.DataFrame) -> str:
+def _markdown(
+    comparison: Comparison, flags: list[str], combined: pd.DataFrame, diffs: pd.DataFrame, ladder: pd.DataFrame
+) -> str:
     lines = [f"# speechprobe comparison: {', '.join(comparison.labels)}", ""]
     if flags:
         lines += ["## Not comparable", "", *[f"- {r}" for r in flags], ""]
     lines += ["## Summary", "", *[f"- {s}" for s in _summary_lines(comparison, diffs)], ""]
     for title, frame in (("Differences", diffs), ("Settings", comparison.settings), ("Headline rows", combined)):
         lines += [f"## {title}", "", md_table(frame), ""]
+    if len(ladder):
+        lines += ["## Fine-tuning ladders", "", md_table(ladder), ""]
     return "\n".join(lines)
 
 

@@ -18,7 +18,7 @@ import pandas as pd
 
 from ..analysis.summary import best_layers, layer_rows, num_layers
 from ..csvsafe import read_csv
-from ..figures import curves, fingerprints, headline
+from ..figures import curves, fingerprints, headline, ladder
 from ..figures.heatmaps import plot_best_heatmap, plot_layer_heatmaps
 from ..figures.zeroshot_scatter import plot_zeroshot_scatter
 from ..rundir import slug
@@ -68,7 +68,11 @@ def summary_figures(data: RunData, head: pd.DataFrame) -> tuple[Figure | None, F
 
 
 def _fingerprints(run_dir: Path) -> pd.DataFrame | None:
-    path = run_dir / "fingerprints.csv"
+    return _table(run_dir / "fingerprints.csv")
+
+
+def _table(path: Path) -> pd.DataFrame | None:
+    """An analysis table of the run, or None when it is missing or unreadable."""
     if not path.is_file():
         return None
     try:
@@ -138,10 +142,31 @@ def detail_figures(data: RunData, chance: pd.DataFrame) -> tuple[list[Figure], l
                 "dashed diagonal are tasks where probing the layers recovers more than prompting."
             )
             entries.append(Figure(caption, "Zero-shot vs probes", path=png))
+        entries += ladder_figures(data)
     except Exception as e:  # a figure that cannot be drawn is reported, the rest of the report goes on
         problems.append(f"some figures could not be drawn ({type(e).__name__}: {e})")
     entries += _listed_figures(data, {e.path.name for e in entries if e.path is not None})
     return entries, problems
+
+
+def ladder_figures(data: RunData) -> list[Figure]:
+    """The fine-tuning ladders (analysis/ladder.py drew the PNGs), interactive, one per model × task."""
+    table = _table(data.run_dir / "ladder.csv")
+    out = []
+    for (model, task), _ in [] if table is None else table.groupby(["model", "task"], sort=True):
+        spec = ladder.ladder_spec(table, model, task)
+        png = data.run_dir / "figures" / f"ladder_{slug(model)}_{slug(task)}.png"
+        key = f"ladder-{slug(model)}-{slug(task)}"
+        out.append(
+            Figure(
+                ladder.caption(spec),
+                "Fine-tuning ladder",
+                path=png if png.is_file() else None,
+                spec=ladder.plotly(spec),
+                key=key,
+            )
+        )
+    return out
 
 
 def _listed_figures(data: RunData, drawn: set[str]) -> list[Figure]:

@@ -1,0 +1,166 @@
+"""The ladder: per model x task, what each way of reading the model reaches, on the run's own folds.
+
+Rungs, in order (each only when the run holds it):
+
+1. ``zero-shot``: the zero-shot score chosen without test labels (``zeroshot_vs_probe.csv``'s ``default`` row:
+   the first mode of the zero-shot preference, mean over prompts). One evaluation over every clip, so no interval.
+2. ``best frozen layer``: the primary probe at its best layer (chosen in hindsight: optimistic for this rung).
+3. ``all-layer weighting``: the learned weighted sum of ``layer_weights`` (``all_layers.csv``).
+4. ``head``: the frozen encoder with a trained attention-pooling head (``finetune.csv``, ``ft-head``).
+5. ``fine-tuned``: ``ft-lora`` / ``ft-top-k`` of ``finetune.csv``.
+
+The shuffled-label control (``ft-*-shuffled``) is a row of its own, outside the steps. Each rung's interval is the
+corrected resampled t over its folds (:func:`.intervals.fold_interval`); each step up is the paired difference
+with the rung below it over the folds both hold, and ``gain`` the paired difference with the best frozen layer.
+Written as ``ladder.csv``; a figure per model x task (:mod:`speechprobe.figures.ladder`).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from ..rundir import FINETUNE, read_results
+from .contract import Analysis, AnalysisResult, Figure, Unit
+from .inputs import read_table
+from .intervals import fold_interval, fold_ratio
+from .layer_weights import ALL_LAYERS_CSV
+from .summary import chance_levels
+
+LADDER_CSV = "ladder.csv"
+COLUMNS = ["model", "task", "order", "rung", "source", "n_folds", "mean", "low", "high", "chance"]
+COLUMNS += ["step", "step_low", "step_high", "gain", "gain_low", "gain_high"]
+FROZEN = "best frozen layer"
+CONTROL = "shuffled control"
+
+
+def _f1(frame: pd.DataFrame) -> pd.Series:
+    """Macro-F1 per fold of rows of one cell."""
+    rows = frame[frame["metric"] == "macro_f1"].copy()
+    rows["value"] = pd.to_numeric(rows["value"], errors="coerce")
+    return rows.groupby(pd.to_numeric(rows["fold"]).astype(int))["value"].mean()
+
+
+def _rungs(unit: Unit) -> list[tuple[str, str, pd.Series | float]]:
+    """(rung, source, per-fold Macro-F1, or one number for zero-shot) of the unit, in ladder order."""
+    run, model, task = Path(unit.run_dir), unit.model, unit.task
+    out: list[tuple[str, str, pd.Series | float]] = []
+    zs_path = run / "zeroshot_vs_probe.csv"
+    if zs_path.is_file():
+        zs = read_table(zs_path, ["model", "task", "selection", "mode", "zeroshot_f1"])
+        row = zs[(zs["model"] == model) & (zs["task"] == task) & (zs["selection"] == "default")]
+        if len(row):
+            out.append(("zero-shot", f"{row['mode'].iloc[0]}", float(row["zeroshot_f1"].iloc[0])))
+    results = read_results(run / "results.csv")
+    mine = results[(results["model"] == model) & (results["task"] == task)]
+    layer, _ = unit.best_layer()
+    probe = unit.settings.primary_probe
+    frozen = mine[(mine["probe"] == probe) & (mine["layer"] == layer)]
+    out.append((FROZEN, f"{probe} layer {layer}", _f1(frozen)))
+    weights = run / ALL_LAYERS_CSV
+    if weights.is_file():
+        rows = read_table(weights, ["task", "model", "probe", "fold", "metric", "value"])
+        rows = rows[(rows["model"] == model) & (rows["task"] == task) & (rows["probe"] == "weighted_sum")]
+        if len(rows):
+            out.append(("all-layer weighting", "weighted sum", _f1(rows)))
+    if (run / FINETUNE).is_file():
+        tuned = read_results(run / FINETUNE)
+        tuned = tuned[(tuned["model"] == model) & (tuned["task"] == task)]
+        for probe_name in sorted(tuned["probe"].unique(), key=lambda p: (p.endswith("-shuffled"), p != "ft-head", p)):
+            rung = CONTROL if probe_name.endswith("-shuffled") else "head" if probe_name == "ft-head" else "fine-tuned"
+            out.append((rung, probe_name, _f1(tuned[tuned["probe"] == probe_name])))
+    return out
+
+
+def _paired(a: pd.Series | float, b: pd.Series | float, ratio: float) -> tuple[float, float, float]:
+    """Mean and interval of ``a - b`` over the folds both hold (NaN when either is one evaluation)."""
+    if not isinstance(a, pd.Series) or not isinstance(b, pd.Series):
+        return float("nan"), float("nan"), float("nan")
+    both = a.index.intersection(b.index)
+    return fold_interval((a[both] - b[both]).to_numpy(), ratio)
+
+
+def compute(unit: Unit) -> AnalysisResult:
+    """The ladder table and figure of one model x task (empty without fine-tuning results)."""
+    rungs = _rungs(unit)
+    if not any(r in ("head", "fine-tuned") for r, _, _ in rungs):
+        return AnalysisResult(tables={LADDER_CSV: pd.DataFrame(columns=COLUMNS)})
+    ratio = fold_ratio(unit.folds)
+    chance = chance_levels(list(unit.labels))["macro_f1"]
+    frozen = next(v for r, _, v in rungs if r == FROZEN)
+    rows, below = [], None
+    for order, (rung, source, values) in enumerate(rungs):
+        if isinstance(values, pd.Series):
+            mean, low, high = fold_interval(values.to_numpy(), ratio)
+            n = int(values.notna().sum())
+        else:
+            mean, low, high, n = float(values), float("nan"), float("nan"), 0
+        step = _paired(values, below, ratio) if below is not None and rung != CONTROL else (np.nan,) * 3
+        gain = _paired(values, frozen, ratio) if rung not in ("zero-shot", FROZEN) else (np.nan,) * 3
+        rows.append([unit.model, unit.task, order, rung, source, n, mean, low, high, chance, *step, *gain])
+        if rung != CONTROL:
+            below = values
+    table = pd.DataFrame(rows, columns=COLUMNS)
+    from ..figures.ladder import caption, draw, ladder_spec
+
+    spec = ladder_spec(table, unit.model, unit.task)
+    png = draw(spec, unit.figure_path("ladder"))
+    return AnalysisResult(tables={LADDER_CSV: table}, figures=[Figure(png, caption(spec))])
+
+
+def _interval(mean, low, high, signed: bool = False) -> str:
+    sign = "+" if signed else ""
+    if not np.isfinite(low):
+        return f"{mean:{sign}.2f}"
+    return f"{mean:{sign}.2f} [{low:.2f}, {high:.2f}]"
+
+
+def findings(run_dir: Path) -> list[str]:
+    """One sentence per model x task: what fine-tuning and the head add over the best frozen layer (95% paired
+    intervals over the folds), where zero-shot stands against chance, and the shuffled control."""
+    path = Path(run_dir) / LADDER_CSV
+    if not path.is_file():
+        return []
+    table = read_table(path, COLUMNS)
+    out = []
+    for (model, task), rows in table.groupby(["model", "task"], sort=True):
+        by = {r.rung: r for r in rows.itertuples()}
+        frozen = by.get(FROZEN)
+        parts = []
+        for r in rows.itertuples():
+            if r.rung in ("fine-tuned", "head", "all-layer weighting") and np.isfinite(r.gain):
+                verdict = (
+                    "adds" if r.gain_low > 0 else "loses" if r.gain_high < 0 else "differs (interval includes 0) by"
+                )
+                parts.append(f"{r.rung} ({r.source}) {verdict} {_interval(r.gain, r.gain_low, r.gain_high, True)}")
+        sentence = f"On {task} ({model}): " + "; ".join(parts) + " over the best frozen layer"
+        if frozen is not None:
+            sentence += f" ({frozen.source}, {_interval(frozen.mean, frozen.low, frozen.high)})"
+        zs = by.get("zero-shot")
+        if zs is not None:
+            where = "at or below chance" if zs.mean <= zs.chance else f"{zs.mean - zs.chance:+.2f} over chance"
+            sentence += f"; zero-shot is {where} ({zs.mean:.2f}, chance {zs.chance:.2f}; one evaluation, no interval)"
+        control = by.get(CONTROL)
+        if control is not None:
+            sentence += (
+                f"; the shuffled-label control scores {_interval(control.mean, control.low, control.high)} "
+                f"(chance {control.chance:.2f})"
+            )
+        out.append(sentence + ".")
+    return out
+
+
+ANALYSIS = Analysis(
+    name="ladder",
+    compute=compute,
+    tables={LADDER_CSV: COLUMNS},
+    scope="model_task",
+    after=("layer_weights",),
+    default=False,
+    cost="seconds (reads finetune.csv; the training is `speechprobe finetune`)",
+    findings=findings,
+    section="Fine-tuning ladder",
+    description="Zero-shot, best frozen layer, all-layer weighting, head and fine-tuned on the same folds.",
+)

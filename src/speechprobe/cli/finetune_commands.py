@@ -1,0 +1,47 @@
+"""``speechprobe finetune RUN``: the fine-tuning ceiling on a probed run's own folds (docs/finetune.md).
+
+``speechprobe run ... --finetune METHOD`` does the same after the probes (``run_commands``); both take the
+settings of :class:`speechprobe.config.FinetuneSettings` as generated options.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from ..finetune.settings import FinetuneSettings
+from .app import app
+from .generated import Options, with_settings
+from .options import OverwriteOpt, ResumeOpt, existing_mode
+from .output import stdout
+
+# `speechprobe finetune RUN --method lora`: the method's option is --method here (--finetune on `run`)
+FINETUNE_OPTIONS = Options(FinetuneSettings, defaults={"finetune": "lora"}, flags={"finetune": "--method"})
+
+
+def finetune_and_report(
+    run_dir: Path, settings: dict, existing: str, progress: bool, report: bool | None = None
+) -> None:
+    """Fine-tune ``run_dir`` with the flat ``settings``, then the ladder and the report (``report`` None: when the run
+    writes one)."""
+    from ..finetune.stage import finish, run_finetune
+
+    rows = run_finetune(run_dir, FinetuneSettings.of(**settings), existing, progress)
+    finish(run_dir, progress, report)
+    f1 = rows[rows["metric"] == "macro_f1"].groupby(["model", "task", "probe"])["value"].mean()
+    for (model, task, probe), value in f1.items():
+        stdout().print(f"{model} × {task} {probe}: Macro-F1 {value:.3f} (mean over folds)")
+
+
+@app.command()
+@with_settings(FINETUNE_OPTIONS)
+def finetune(
+    ctx: typer.Context,
+    settings: dict,
+    run_dir: Path = typer.Argument(..., help="A run directory written by `speechprobe run` (extracted and probed)."),
+    resume: bool = ResumeOpt,
+    overwrite: bool = OverwriteOpt,
+) -> None:
+    """Fine-tune the run's models on its own folds (lora, top-k or head) and add the ladder to its report."""
+    finetune_and_report(run_dir, settings, existing_mode(resume, overwrite), ctx.obj.progress)

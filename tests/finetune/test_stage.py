@@ -1,0 +1,135 @@
+"""The fine-tuning stage end to end on a tiny Whisper run (``speechprobe run --finetune lora``): the probes'
+folds, resume per fold, the ladder and the report, ``speechprobe finetune``."""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from ft_threads import one_thread  # noqa: F401
+
+from speechprobe.cli import main
+from speechprobe.finetune import stage as stage_module
+from speechprobe.finetune.settings import FinetuneSettings
+from speechprobe.finetune.stage import run_finetune
+from speechprobe.probes.predictions import read_predictions
+from speechprobe.rundir import read_results
+
+pytestmark = pytest.mark.slow  # a run, then fine-tuning of two methods over its folds
+
+
+def root_conftest(request):
+    """tests/conftest.py as pytest loaded it (``import conftest`` would find whichever conftest came first)."""
+    path = str(Path(__file__).resolve().parents[1] / "conftest.py")
+    return next(p for p in request.config.pluginmanager.get_plugins() if getattr(p, "__file__", None) == path)
+
+
+@pytest.fixture(scope="module")
+def tuned(tmp_path_factory, tiny_whisper, request):
+    tone_dataset = root_conftest(request).tone_dataset
+    root = tmp_path_factory.mktemp("ft-run")
+    tasks = tone_dataset(root / "tones", n_per_class=6)
+    out = root / "run"
+    off = ["--no-embeddings", "--no-cue-probes", "--no-fingerprints", "--no-similarity", "--no-mdl"]
+    args = ["run", "--models", str(tiny_whisper), "--tasks", str(tasks), "--out", str(out), "--baselines", "none"]
+    args += ["--probes", "knn", "--window", "trimmed", "--folds", "3", "--permutations", "0", "--bootstrap", "0", *off]
+    assert main([*args, "--finetune", "lora", "--ft-epochs", "2", "--ft-lora-rank", "2"]) == 0  # run --finetune
+    rows = read_results(out / "finetune.csv")
+    return out, rows
+
+
+def test_the_finetuning_folds_are_the_probes_folds_and_test_clips_never_train(tuned):
+    out, _ = tuned
+    oof = read_predictions(out, "tiny-whisper0", "tones")
+    assert oof is not None
+    for probe in ("ft-head", "ft-lora"):
+        files = sorted((out / "finetune").glob(f"*__{probe}/fold*.json"))
+        assert len(files) == 3
+        for path in files:
+            record = json.loads(path.read_text())
+            fold, items = record["fold"], record["items"]
+            assert sorted(items["test"]) == np.flatnonzero(oof.fold_of[0] == fold).tolist()
+            assert not set(items["test"]) & (set(items["fit"]) | set(items["val"]))
+            assert sorted(items["fit"] + items["val"] + items["test"]) == list(range(oof.fold_of.shape[1]))
+
+
+def test_finetune_csv_is_tidy_fold_level_rows(tuned):
+    out, rows = tuned
+    table = pd.read_csv(out / "finetune.csv")
+    assert list(table.columns) == ["model", "task", "layer", "probe", "fold", "metric", "value"]
+    assert set(table["probe"]) == {"ft-head", "ft-lora"} and set(table["fold"]) == {0, 1, 2}
+    assert set(table["metric"]) == {"macro_f1", "accuracy"} and table["value"].between(0, 1).all()
+    assert (table["layer"] == 2).all() and len(rows) == len(table)
+    curves = pd.read_csv(out / "finetune_curves.csv")
+    assert set(curves["split"]) == {"fit", "val"} and curves["epoch"].between(1, 2).all()
+
+
+def test_rerun_resumes_every_finished_fold(tuned, monkeypatch):
+    out, rows = tuned
+
+    def no_training(*args, **kwargs):
+        raise AssertionError("a finished fold was trained again")
+
+    monkeypatch.setattr(stage_module, "train_fold", no_training)
+    again = run_finetune(out, FinetuneSettings(method="lora", epochs=2, lora_rank=2))
+    pd.testing.assert_frame_equal(again, rows, check_dtype=False)
+    (out / "finetune" / "tiny-whisper0__tones__ft-head" / "fold1.json").unlink()
+    with pytest.raises(AssertionError, match="trained again"):  # exactly the missing fold runs
+        run_finetune(out, FinetuneSettings(method="lora", epochs=2, lora_rank=2))
+
+
+def test_ladder_rows_findings_and_report(tuned):
+    out, _ = tuned
+    ladder = pd.read_csv(out / "ladder.csv")
+    assert ladder["rung"].tolist() == ["best frozen layer", "all-layer weighting", "head", "fine-tuned"]
+    head = ladder[ladder["rung"] == "head"].iloc[0]
+    assert head["n_folds"] == 3 and head["low"] <= head["mean"] <= head["high"]
+    assert np.isfinite(head["gain"]) and np.isfinite(head["step"])
+    sentences = json.loads((out / "analyses" / "ladder.json").read_text())["findings"]
+    assert sentences and "over the best frozen layer" in sentences[0]
+    assert "Fine-tuning ladder" in (out / "report.html").read_text()
+
+
+def test_other_settings_are_refused_and_cli_finetunes(tuned, capsys):
+    out, _ = tuned
+    assert main(["finetune", str(out), "--method", "head", "--ft-epochs", "3"]) == 2  # other numbers: refused
+    assert "other finetune settings" in capsys.readouterr().err
+    assert main(["finetune", str(out), "--method", "head", "--ft-epochs", "2", "--ft-lora-rank", "2"]) == 0
+    assert "ft-head: Macro-F1" in capsys.readouterr().out
+
+
+def test_compare_sets_the_runs_ladders_side_by_side(tuned):
+    from speechprobe.report.compare import ladders
+
+    out, _ = tuned
+    both = ladders([out, out.parent], ["a", "b"])  # the second holds no ladder: left out
+    assert set(both["run"]) == {"a"} and len(both) == len(pd.read_csv(out / "ladder.csv"))
+    assert ladders([out, out], ["a", "b"])["run"].value_counts().to_dict() == {"a": 4, "b": 4}
+
+
+def test_the_zero_shot_rung_is_the_default_selection_never_the_oracle(tuned, tmp_path):
+    import shutil
+
+    from speechprobe.analysis.plan import analyse
+
+    out = tmp_path / "run"
+    shutil.copytree(tuned[0], out)
+    zs = pd.DataFrame(
+        [
+            {
+                "model": "tiny-whisper0",
+                "task": "tones",
+                "selection": "default",
+                "mode": "likelihood_bc",
+                "zeroshot_f1": 0.3,
+            },
+            {"model": "tiny-whisper0", "task": "tones", "selection": "oracle", "mode": "generate", "zeroshot_f1": 0.9},
+        ]
+    )
+    zs.to_csv(out / "zeroshot_vs_probe.csv", index=False)
+    analyse(out, "ladder", reuse=False)
+    ladder = pd.read_csv(out / "ladder.csv")
+    first = ladder.iloc[0]
+    assert (first["rung"], first["source"], first["mean"], first["n_folds"]) == ("zero-shot", "likelihood_bc", 0.3, 0)
+    assert np.isnan(ladder.iloc[1]["step"])  # no paired step from a single evaluation

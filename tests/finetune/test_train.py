@@ -1,0 +1,124 @@
+"""Fine-tuning's fold loop on a toy trainable encoder (no checkpoint): which items reach each part, the
+validation split by group, the shuffled-label control."""
+
+import numpy as np
+import pytest
+import torch
+from ft_threads import one_thread  # noqa: F401
+
+from speechprobe.finetune.data import class_weights, shuffled, validation_split
+from speechprobe.finetune.methods import classifier, load_trained, prepare, trained_state
+from speechprobe.finetune.settings import FinetuneSettings
+from speechprobe.finetune.train import FoldData, Inputs, train_fold
+from speechprobe.models.trainable import Trainable
+from speechprobe.probes import make_cv
+
+DIM, RATE = 8, 8  # one "frame" of DIM samples; RATE samples per second, so a frame costs 1 s of batch budget
+
+
+def toy_trainable() -> Trainable:
+    """Frames: the audio cut into DIM-sample frames, through two residual linear blocks."""
+    torch.manual_seed(0)
+    blocks = torch.nn.ModuleList([torch.nn.Linear(DIM, DIM) for _ in range(2)])
+
+    def frames(batch):
+        lengths = torch.tensor([len(a) // DIM for a in batch])
+        x = torch.zeros(len(batch), int(lengths.max()), DIM)
+        for i, a in enumerate(batch):
+            x[i, : lengths[i]] = torch.from_numpy(np.asarray(a[: lengths[i] * DIM]).reshape(-1, DIM))
+        for block in blocks:
+            x = x + block(x)
+        return x, lengths
+
+    return Trainable(blocks, blocks, (), DIM, frames, lambda on: None)
+
+
+def toy_task(n_per_class=20, classes=3, seed=0):
+    """Clips whose frames carry their class in one coordinate (plus noise); 10 speakers crossing the classes."""
+    rng = np.random.default_rng(seed)
+    audio, codes, groups = [], [], []
+    for c in range(classes):
+        for i in range(n_per_class):
+            frames = 0.3 * rng.standard_normal((int(rng.integers(3, 7)), DIM))
+            frames[:, c] += 1.5
+            audio.append(frames.ravel().astype(np.float32))
+            codes.append(c)
+            groups.append(f"spk{i % 10}")
+    return audio, np.array(codes), np.array(groups)
+
+
+def fit_folds(method: str, shuffle: bool, epochs: int = 12):
+    audio, codes, groups = toy_task()
+    trainable = toy_trainable()
+    trained = prepare(trainable, method, FinetuneSettings(top_k=1))
+    model = classifier(trainable, 3, trained, seed=0)
+    init = trained_state(model)
+    inputs = Inputs(model, audio, batch_seconds=40, rate=RATE)
+    plan = make_cv(codes.astype(str), groups, 5, 0)
+    results = []
+    for j, (train, test) in enumerate(plan.folds):
+        fit, val = validation_split(train, codes, groups, 0.2, j)
+        train_codes = shuffled(codes, train, j) if shuffle else codes
+        load_trained(model, init)
+        data = FoldData(j, fit, val, test, train_codes, codes)
+        kw = dict(epochs=epochs, patience=4, lrs=(1e-2, 1e-3), seed=j, device=torch.device("cpu"), dtype=None)
+        results.append((data, train_fold(inputs, data, 3, **kw)))
+    return results
+
+
+@pytest.fixture(scope="module")
+def real_folds():
+    return fit_folds("top-k", shuffle=False)
+
+
+def test_no_test_clip_reaches_training_or_early_stopping(real_folds):
+    for data, result in real_folds:
+        fit, val, test = set(result.used["fit"]), set(result.used["val"]), set(result.used["test"])
+        assert fit == set(data.fit.tolist()) and val == set(data.val.tolist()) and test == set(data.test.tolist())
+        assert not (fit | val) & test and not fit & val
+
+
+def test_real_labels_are_learnt(real_folds):
+    f1 = [r.scores["macro_f1"] for _, r in real_folds]
+    assert np.mean(f1) > 0.9
+
+
+def test_shuffled_labels_stay_near_chance():
+    """Training labels permuted inside each training fold, test labels true: chance is 1/3 here."""
+    f1 = [r.scores["macro_f1"] for _, r in fit_folds("head", shuffle=True)]
+    assert np.mean(f1) < 0.55
+
+
+def test_validation_split_keeps_groups_whole_and_never_leaves_the_training_fold():
+    audio, codes, groups = toy_task()
+    train, _ = make_cv(codes.astype(str), groups, 5, 0).folds[0]
+    fit, val = validation_split(train, codes, groups, 0.2, 0)
+    assert sorted(np.concatenate([fit, val]).tolist()) == sorted(train.tolist())
+    assert not set(groups[fit]) & set(groups[val])
+    assert 0.1 < len(val) / len(train) < 0.35
+
+
+def test_class_weights_balance_and_shuffle_permutes_only_the_given_items():
+    w = class_weights(np.array([0, 0, 0, 1]), 3)
+    assert w.tolist() == pytest.approx([4 / 9, 4 / 3, 0.0])
+    codes = np.arange(10)
+    out = shuffled(codes, [2, 3, 4, 5], seed=0)
+    assert out[[0, 1, 6, 7, 8, 9]].tolist() == [0, 1, 6, 7, 8, 9]
+    assert sorted(out[2:6].tolist()) == [2, 3, 4, 5] and out[2:6].tolist() != [2, 3, 4, 5]
+
+
+def test_keep_checkpoints_writes_the_folds_trained_tensors_as_safetensors(real_folds, tmp_path):
+    from safetensors.torch import load_file
+
+    from speechprobe.finetune.outputs import fold_file, read_folds, write_fold
+
+    _, result = real_folds[0]
+    key = {"model": "toy", "task": "t", "probe": "ft-top-k", "layer": 2}
+    write_fold(tmp_path, key, 0, result, keep_checkpoint=False)
+    assert not fold_file(tmp_path, "toy", "t", "ft-top-k", 0).with_suffix(".safetensors").exists()
+    write_fold(tmp_path, key, 0, result, keep_checkpoint=True)
+    saved = load_file(fold_file(tmp_path, "toy", "t", "ft-top-k", 0).with_suffix(".safetensors"))
+    assert saved.keys() == result.state.keys() and any(k.startswith("encoder.") for k in saved)
+    assert all(torch.equal(saved[k], v) for k, v in result.state.items())
+    (record,) = read_folds(tmp_path)
+    assert record["scores"] == result.scores and record["items"] == result.used
