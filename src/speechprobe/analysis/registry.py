@@ -19,12 +19,16 @@ from ..config import AnalysisSwitches
 from ..errors import ConfigError
 from ..plugins import declared
 from . import cues, embeddings, erasure, fingerprints, layer_weights, mdl, selection, similarity
+from .attribution import ANALYSIS as ATTRIBUTION
 from .contract import Analysis, register, registered_so_far
+from .mixing import ANALYSIS as CONTEXT_MIXING
 
 ENTRY_POINT_GROUP = "speechprobe.analyses"
 
 for _module in (selection, embeddings, cues, erasure, layer_weights, mdl, fingerprints, similarity):
     register(_module.ANALYSIS)
+for _analysis in (CONTEXT_MIXING, ATTRIBUTION):  # opt-in: --analyses +context_mixing,+attribution
+    register(_analysis)
 
 
 @cache

@@ -1,0 +1,84 @@
+"""The attribution figures (:mod:`speechprobe.analysis.attribution`): the share of attribution per named region
+and depth (one heat map panel per model), and a few example clips' attribution over their spectrogram."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .base import contrast_note, is_random, new_figure, save_figure, trained_name
+
+REGION_LABELS = {
+    "f0_band": "F0 band < 300 Hz",
+    "formant_band": "formants 300-3000 Hz",
+    "high_band": "high > 3000 Hz",
+    "onset": "onset",
+    "nucleus": "nucleus",
+    "offset": "offset",
+    "silence": "silence",
+}
+
+
+def plot_shares(table: pd.DataFrame, out_path: Path) -> tuple[Path, str] | None:
+    """``attribution_<task>.png``: per model, the mean share of each region (rows) at each analysed layer
+    (columns), the best layer marked; and its caption. None when empty."""
+    rows = table[table["class"].astype(str) == "all"]
+    if rows.empty:
+        return None
+    task = str(rows["task"].iloc[0])
+    models = sorted(rows["model"].unique(), key=lambda m: (trained_name(m), is_random(m)))
+    regions = [r for r in REGION_LABELS if r in set(rows["region"])]
+    fig = new_figure(3.2 * len(models) + 1.6, 3.8)
+    axes = np.atleast_1d(fig.subplots(1, len(models)))
+    for ax, model in zip(axes, models):
+        part = rows[rows["model"] == model]
+        grid = part.pivot_table(index="region", columns="layer", values="mean").reindex(index=regions)
+        image = ax.imshow(grid.to_numpy(float), vmin=0, vmax=1, cmap="viridis", aspect="auto")
+        for (i, j), v in np.ndenumerate(grid.to_numpy(float)):
+            if np.isfinite(v):
+                ax.text(j, i, f"{v:.0%}", ha="center", va="center", fontsize=7, color="white" if v < 0.6 else "black")
+        best = int(part["best_layer"].iloc[0])
+        ax.set_xticks(range(grid.shape[1]), [f"{c}*" if c == best else str(c) for c in grid.columns])
+        ax.set_yticks(range(len(regions)), [REGION_LABELS[r] for r in regions] if ax is axes[0] else [])
+        ax.axhline(2.5, color="white", lw=1.5)
+        ax.set_title(model, fontsize="small")
+        ax.set_xlabel("layer (* best)")
+    fig.colorbar(image, ax=list(axes), shrink=0.8, label="share of |attribution|")
+    n, steps = int(rows["n_clips"].max()), int(rows["steps"].max())
+    caption = (
+        f"Where the decision of each layer's linear head on {task} lies: the share of the integrated-gradients "
+        f"attribution (on the clip's STFT magnitudes from the sample's mean spectrum, {steps} steps; each region's "
+        "net sum, in absolute value, over its group's) in each frequency band "
+        "(top three rows, summing to 1) and each time region of an energy VAD (bottom four, summing to 1), mean "
+        f"over {n} sampled clips; * marks the primary probe's best layer."
+    )
+    note = contrast_note(models)
+    return save_figure(fig, Path(out_path)), caption + (" " + note if note else "")
+
+
+def plot_examples(examples: list, model: str, task: str, out_path: Path) -> tuple[Path, str] | None:
+    """``attribution_examples_<model>_<task>.png``: per example clip (layer, label, |S|, attribution, rate) its
+    log spectrogram with the attribution's magnitude over it; and its caption. None without examples."""
+    if not examples:
+        return None
+    fig = new_figure(4.0 * len(examples), 3.4)
+    axes = np.atleast_1d(fig.subplots(1, len(examples)))
+    for ax, (layer, label, mag, attr, rate) in zip(axes, examples):
+        extent = (0, mag.shape[1] * 0.01, 0, rate / 2000)
+        ax.imshow(20 * np.log10(mag + 1e-6), origin="lower", aspect="auto", cmap="gray_r", extent=extent)
+        heat = np.abs(attr) / max(float(np.abs(attr).max()), 1e-12)
+        ax.imshow(np.ma.masked_less(heat, 0.05), origin="lower", aspect="auto", cmap="magma", alpha=0.6, extent=extent)
+        ax.axhline(0.3, color="cyan", lw=0.8, ls="--")
+        ax.axhline(3.0, color="cyan", lw=0.8, ls="--")
+        ax.set_title(f"{label} · layer {layer}", fontsize="small")
+        ax.set_xlabel("time (s)")
+    axes[0].set_ylabel("frequency (kHz)")
+    fig.suptitle(f"{model} · {task}")
+    caption = (
+        f"Example clips of {task}: the log spectrogram (grey) with the magnitude of {model}'s integrated-gradients "
+        "attribution at its best layer over it (colour, normalised per clip, below 5 % hidden) for the clip's own "
+        "label; dashed: the 300 Hz and 3 kHz band edges."
+    )
+    return save_figure(fig, Path(out_path)), caption

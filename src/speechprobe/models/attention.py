@@ -1,0 +1,185 @@
+"""One clip through an adapter's transformer blocks, watched: what the attention analyses need.
+
+The context-mixing and attribution analyses (``analysis/mixing.py``, ``analysis/attribution.py``) let
+transformers run the model's own blocks and only watch them with forward hooks: each block's input
+(positional and keyword arguments, to call the block again), its output, and its attention weights (eager
+attention, so the weights are materialised). Per family only a small declaration is needed (:data:`HOOKS`):
+the blocks, where their attention and value projection live, the norm the adapter applies after the last
+block, and how one clip's waveform is driven through the blocks (differentiably: no ``inference_mode``).
+
+Families without a hook (the hand-crafted recipes, WavLM, whose attention uses the value weights without
+calling its value projection) raise a one-line :class:`~speechprobe.errors.SpeechprobeError`.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+import torch
+from torch.nn import functional as F
+
+from ..errors import SpeechprobeError
+from .base import ModelAdapter
+
+
+@dataclass
+class Encoder:
+    """An adapter's blocks with what the hooks need. ``run(audio)`` drives one clip (a 1-D float tensor at the
+    adapter's sample rate) through the blocks and returns its number of real frames (the first ones)."""
+
+    blocks: list[torch.nn.Module]
+    attention: list[torch.nn.Module]
+    values: list[torch.nn.Module]
+    configs: list
+    run: Callable[[torch.Tensor], int]
+    last: Callable[[torch.Tensor], torch.Tensor] | None = None
+
+
+@dataclass
+class Record:
+    """What one watched clip left: each block's call (args, kwargs), output and head-wise attention."""
+
+    calls: list[tuple[tuple, dict]] = field(default_factory=list)
+    outputs: list[torch.Tensor] = field(default_factory=list)
+    attention: list[torch.Tensor | None] = field(default_factory=list)
+    n_real: int = 0
+
+    def layer(self, i: int, last: Callable | None) -> torch.Tensor:
+        """Layer ``i`` as the adapter pools it: 0 the input of block 1, ``i`` the output of block ``i``."""
+        if i == 0:
+            args, kwargs = self.calls[0]
+            return args[0] if args else kwargs["hidden_states"]
+        h = self.outputs[i - 1]
+        return last(h) if last is not None and i == len(self.outputs) else h
+
+
+def block_output(out) -> torch.Tensor:
+    """A block's hidden states, whether it returns a tensor or a tuple (WavLM: with its position bias)."""
+    return out[0] if isinstance(out, (tuple, list)) else out
+
+
+@contextmanager
+def eager(encoder: Encoder) -> Iterator[None]:
+    """Eager attention for the duration (fused kernels return no weights)."""
+    before = [getattr(c, "_attn_implementation", None) for c in encoder.configs]
+    for c in encoder.configs:
+        c._attn_implementation = "eager"
+    try:
+        yield
+    finally:
+        for c, b in zip(encoder.configs, before):
+            c._attn_implementation = b
+
+
+@contextmanager
+def watch(encoder: Encoder) -> Iterator[Record]:
+    """Hooks filling a :class:`Record` while the blocks run (eager attention)."""
+    rec = Record()
+
+    def on_call(module, args, kwargs):
+        rec.calls.append((args, kwargs))
+
+    def on_output(module, args, out):
+        rec.outputs.append(block_output(out))
+
+    def on_attention(module, args, out):
+        rec.attention.append(out[1] if isinstance(out, tuple) and len(out) > 1 else None)
+
+    handles = [b.register_forward_pre_hook(on_call, with_kwargs=True) for b in encoder.blocks]
+    handles += [b.register_forward_hook(on_output) for b in encoder.blocks]
+    handles += [a.register_forward_hook(on_attention) for a in encoder.attention]
+    try:
+        with eager(encoder):
+            yield rec
+    finally:
+        for h in handles:
+            h.remove()
+
+
+# --------------------------------------------------------------------------------------------- the families
+
+
+def _whisper(adapter) -> Encoder:
+    """Whisper and the Qwen2-Audio audio tower: log-mel, two convolutions, positions, then the HF blocks
+    (the adapter's own forward fuses the blocks' maths; here transformers' block modules run them)."""
+    enc, lm = adapter.encoder, adapter.logmel
+    qwen = hasattr(enc, "avg_pooler")
+
+    def run(audio: torch.Tensor) -> int:
+        n = min(len(audio), lm.n_samples)
+        real_mel = max(1, math.ceil(n / lm.hop))
+        n_mel = lm.n_samples // lm.hop if adapter.window == "full" else 2 * math.ceil(real_mel / 2)
+        padded = F.pad(audio[:n].float(), (0, n_mel * lm.hop + lm.n_fft - n))
+        mel = lm(padded[None], n_mel).to(enc.conv1.weight.dtype)
+        x = F.gelu(enc.conv2(F.gelu(enc.conv1(mel))))
+        h = x.permute(0, 2, 1) + enc.embed_positions.weight[: x.shape[-1]]
+        for block in enc.layers:
+            h = block_output(block(h, attention_mask=None))
+        return math.ceil(real_mel / 2)
+
+    def last(h: torch.Tensor) -> torch.Tensor:
+        if qwen:  # the tower's last layer: average pooling (stride 2), then its layer norm
+            return enc.layer_norm(enc.avg_pooler(h.permute(0, 2, 1)).permute(0, 2, 1))
+        return enc.layer_norm(h)
+
+    blocks = list(enc.layers)
+    attn = [b.self_attn for b in blocks]
+    return Encoder(blocks, attn, [a.v_proj for a in attn], [enc.config], run, last)
+
+
+def _wav2vec2(adapter) -> Encoder:
+    """wav2vec2, HuBERT, data2vec-audio: the model's own forward on one clip (no padding)."""
+    model = adapter.model
+    if type(model).__name__.startswith("WavLM"):
+        raise SpeechprobeError(f"{adapter.name}: WavLM's attention uses its value weights directly; no hook for it")
+
+    def run(audio: torch.Tensor) -> int:
+        x = audio.float()
+        if adapter.normalize:
+            x = (x - x.mean()) / torch.sqrt(x.var(unbiased=False) + 1e-7)
+        x = F.pad(x, (0, max(0, adapter.min_samples - len(x))))
+        mask = torch.ones(1, len(x), dtype=torch.long) if adapter.use_mask else None
+        model(x[None].to(next(model.parameters()).dtype), attention_mask=mask)
+        return int(adapter._frames(torch.tensor(len(x))))
+
+    blocks = list(model.encoder.layers)
+    attn = [b.attention for b in blocks]
+    return Encoder(blocks, attn, [a.v_proj for a in attn], [model.config], run, adapter.final_norm)
+
+
+def _seamless(adapter) -> Encoder:
+    """SeamlessM4T v2's Conformer: its feature extractor (not differentiable: no attribution), then the
+    model's own layers."""
+    conformer = adapter.encoder.encoder
+
+    def run(audio: torch.Tensor) -> int:
+        a = audio.detach().float().numpy()
+        inputs = adapter.fe(
+            [a], sampling_rate=adapter.fe.sampling_rate, return_attention_mask=True, return_tensors="pt"
+        )
+        conformer(adapter.encoder.feature_projection(inputs["input_features"]), attention_mask=inputs["attention_mask"])
+        return int(inputs["attention_mask"].sum())
+
+    blocks = list(conformer.layers)
+    attn = [b.self_attn for b in blocks]
+    return Encoder(blocks, attn, [a.linear_v for a in attn], [adapter.encoder.config], run, conformer.layer_norm)
+
+
+HOOKS: dict[str, Callable[[ModelAdapter], Encoder]] = {
+    "WhisperAdapter": _whisper,
+    "Qwen2AudioAdapter": _whisper,
+    "Wav2Vec2Adapter": _wav2vec2,
+    "SeamlessAdapter": _seamless,
+}
+DIFFERENTIABLE = ("WhisperAdapter", "Qwen2AudioAdapter", "Wav2Vec2Adapter")  # run() keeps the gradient
+
+
+def encoder_of(adapter: ModelAdapter) -> Encoder:
+    """The :class:`Encoder` of ``adapter``, from its family's hook (one-line error without one)."""
+    hook = HOOKS.get(type(adapter).__name__)
+    if hook is None:
+        raise SpeechprobeError(f"{adapter.name}: no transformer blocks to watch (family {adapter.info.family})")
+    return hook(adapter)
