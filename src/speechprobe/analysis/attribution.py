@@ -33,6 +33,7 @@ import torch
 
 from ..models.attention import DIFFERENTIABLE, encoder_of, watch
 from ..models.pooling import masked_pool
+from ..parallel import single_threaded
 from .contract import Analysis, AnalysisResult, AnalysisSettings, Figure, Unit
 from .curves import relative_depth
 from .mixing import _layers, aggregate
@@ -185,7 +186,8 @@ def compute(unit: Unit) -> AnalysisResult:
     frames, notes, figures = [], [], []
     for model in (m for m in unit.models if _layers(unit, m) > 1):
         try:
-            table, examples = model_rows(unit, model, sample, options)
+            with single_threaded():  # small products: on a shared CPU, threads cost more than they save
+                table, examples = model_rows(unit, model, sample, options)
         except NotImplementedError as e:
             notes.append(f"attribution: {e}")
             continue

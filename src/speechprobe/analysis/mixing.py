@@ -30,6 +30,7 @@ import pandas as pd
 import torch
 
 from ..models.attention import Encoder, Record, block_output, encoder_of, watch
+from ..parallel import single_threaded
 from .contract import Analysis, AnalysisResult, AnalysisSettings, Figure, Unit
 from .curves import relative_depth
 from .replay import DEFAULT_CLIPS, clip_audio, run_model, sample_clips
@@ -162,7 +163,8 @@ def compute(unit: Unit) -> AnalysisResult:
     models = [m for m in unit.models if _layers(unit, m) > 1]
     if not models:
         return AnalysisResult(notes=[f"context_mixing: no model with transformer layers on {unit.task}"])
-    table = pd.concat([model_rows(unit.run_dir, m, unit.task, sample) for m in models], ignore_index=True)
+    with single_threaded():  # small products: on a shared CPU, threads cost more than they save
+        table = pd.concat([model_rows(unit.run_dir, m, unit.task, sample) for m in models], ignore_index=True)
     scores, probe = primary_scores(unit.run_dir, unit.settings.primary_probe)
     drawn = plot_mixing(table, scores[scores["task"] == unit.task], probe, unit.figure_path("mixing"))
     return AnalysisResult(tables={MIXING_CSV: table}, figures=[Figure(*drawn)] if drawn else [])
