@@ -12,7 +12,7 @@ import torch
 
 from speechprobe.analysis.attribution import N_FFT, clip_attribution, fit_head, layer_pooled, magnitudes, pick_layers
 from speechprobe.analysis.regions import REGIONS, TIMES, region_shares, time_regions
-from speechprobe.models.attention import encoder_of
+from speechprobe.models.attention import encoder_of, watch
 from speechprobe.models.registry import load_model
 from speechprobe.parallel import single_threaded
 
@@ -41,6 +41,19 @@ def test_layers_are_spread_over_depth_with_the_best_one():
     assert (
         pick_layers(5, 13, 4) == [0, 5, 8, 12] and pick_layers(7, 13, 1) == [7] and pick_layers(1, 3, 10) == [0, 1, 2]
     )
+
+
+def test_a_layer_stops_the_forward_early_and_matches_the_whole_forward(tiny_whisper):
+    encoder = encoder_of(load_model(str(tiny_whisper), window="trimmed"))
+    audio = torch.from_numpy((0.1 * np.random.default_rng(0).standard_normal(9000)).astype(np.float32))
+    with torch.no_grad(), watch(encoder) as rec:
+        encoder.run(audio)
+    n = encoder.frames(len(audio))
+    for layer in range(3):  # the last one through the encoder's final layer norm, as the adapter pools it
+        whole = rec.layer(layer, encoder.last)[:, :n].mean(dim=1)
+        with torch.no_grad():
+            torch.testing.assert_close(layer_pooled(encoder, audio, layer, "mean"), whole)
+    assert not torch.allclose(rec.layer(2, encoder.last), rec.outputs[1])
 
 
 def tone_control(n_per_class: int, seed: int = 0) -> tuple[list[np.ndarray], np.ndarray]:

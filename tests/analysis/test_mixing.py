@@ -50,9 +50,8 @@ def _toy() -> Encoder:
         h = embed[None] * (1 + audio[:T, None])
         for b in blocks:
             h = b(h)
-        return T
 
-    return Encoder(blocks, [b.attention for b in blocks], [b.attention.v_proj for b in blocks], [], run)
+    return Encoder(blocks, [b.attention for b in blocks], [b.attention.v_proj for b in blocks], [], run, lambda n: T)
 
 
 def test_value_zeroing_and_attention_order_a_local_layer_before_a_global_one():

@@ -31,7 +31,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from ..models.attention import DIFFERENTIABLE, encoder_of, watch
+from ..models.attention import DIFFERENTIABLE, Enough, encoder_of, watch
 from ..models.pooling import masked_pool
 from ..parallel import single_threaded
 from .contract import Analysis, AnalysisResult, AnalysisSettings, Figure, Unit
@@ -60,10 +60,14 @@ def fit_head(features: np.ndarray, labels: np.ndarray, seed: int = 0):
 
 def layer_pooled(encoder, audio: torch.Tensor, layer: int, pooling: str) -> torch.Tensor:
     """``(1, D)`` pooled layer ``layer`` of one clip, differentiable with respect to ``audio``."""
-    with watch(encoder) as rec:
-        n = encoder.run(audio)
+    with watch(encoder, upto=layer) as rec:
+        try:
+            encoder.run(audio)
+        except Enough:  # the blocks above the layer are not needed
+            pass
+    n = encoder.frames(len(audio))
     h = rec.layer(layer, encoder.last)
-    n = min(h.shape[1], -(-n * h.shape[1] // rec.outputs[0].shape[1]))  # real frames at this layer's rate
+    n = min(h.shape[1], -(-n * h.shape[1] // rec.layer(0, None).shape[1]))  # real frames at this layer's rate
     mask = torch.zeros(1, h.shape[1], dtype=torch.bool)
     mask[:, :n] = True
     return masked_pool(h[None], mask, pooling)[:, 0]
@@ -126,7 +130,7 @@ def model_rows(unit: Unit, model: str, sample: pd.DataFrame, options: dict) -> t
         for h, y in zip(sample["content_hash"], truth):
             mag, attr = clip_attribution(encoder, audio[h], layer, head, int(y), pooling, options["steps"], baseline)
             shares.append(region_shares(attr, freqs, (mag**2).sum(axis=0)))
-            if layer == best and len(examples) < 3:
+            if layer == best and len(examples) < 3 and classes[y] not in {e[1] for e in examples}:
                 examples.append((layer, classes[y], mag, attr, rate))
         table = aggregate(np.asarray(shares)[:, None, :], sample["label"], REGIONS, [layer])
         table["head_f1"] = _macro_f1(truth, pred)

@@ -85,7 +85,8 @@ def clip_mixing(encoder: Encoder, audio: np.ndarray, frame_rate: float, chunk: i
     """``(blocks, len(METRICS))`` of one clip (layer ``b + 1`` is block ``b``'s output)."""
     with torch.no_grad():
         with watch(encoder) as rec:
-            rec.n_real = encoder.run(torch.from_numpy(np.asarray(audio, dtype=np.float32)))
+            encoder.run(torch.from_numpy(np.asarray(audio, dtype=np.float32)))
+        rec.n_real = encoder.frames(len(audio))
         n, frame_ms = rec.n_real, 1000.0 / frame_rate
         idx = np.arange(n)
         gap = np.abs(idx[:, None] - idx[None, :]) * frame_ms

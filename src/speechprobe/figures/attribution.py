@@ -45,7 +45,7 @@ def plot_shares(table: pd.DataFrame, out_path: Path) -> tuple[Path, str] | None:
         ax.axhline(2.5, color="white", lw=1.5)
         ax.set_title(model, fontsize="small")
         ax.set_xlabel("layer (* best)")
-    fig.colorbar(image, ax=list(axes), shrink=0.8, label="share of |attribution|")
+    fig.colorbar(image, ax=list(axes), shrink=0.8, label="share of the net attribution")
     n, steps = int(rows["n_clips"].max()), int(rows["steps"].max())
     caption = (
         f"Where the decision of each layer's linear head on {task} lies: the share of the integrated-gradients "
@@ -66,19 +66,25 @@ def plot_examples(examples: list, model: str, task: str, out_path: Path) -> tupl
     fig = new_figure(4.0 * len(examples), 3.4)
     axes = np.atleast_1d(fig.subplots(1, len(examples)))
     for ax, (layer, label, mag, attr, rate) in zip(axes, examples):
-        extent = (0, mag.shape[1] * 0.01, 0, rate / 2000)
-        ax.imshow(20 * np.log10(mag + 1e-6), origin="lower", aspect="auto", cmap="gray_r", extent=extent)
+        times = np.arange(mag.shape[1] + 1) * 0.01
+        freqs = np.linspace(0, rate / 2, mag.shape[0] + 1)  # bin edges
+        ax.pcolormesh(times, freqs, 20 * np.log10(mag + 1e-6), cmap="gray_r", shading="flat")
         heat = np.abs(attr) / max(float(np.abs(attr).max()), 1e-12)
-        ax.imshow(np.ma.masked_less(heat, 0.05), origin="lower", aspect="auto", cmap="magma", alpha=0.6, extent=extent)
-        ax.axhline(0.3, color="cyan", lw=0.8, ls="--")
-        ax.axhline(3.0, color="cyan", lw=0.8, ls="--")
+        ax.pcolormesh(times, freqs, np.ma.masked_less(heat, 0.05), cmap="magma_r", alpha=0.7, shading="flat")
+        for edge in (300, 3000):
+            ax.axhline(edge, color="tab:cyan", lw=0.8, ls="--")
+        ax.set_yscale("log")
+        ax.set_ylim(50, rate / 2)
+        ticks = [t for t in (100, 300, 1000, 3000, 8000) if t <= rate / 2]
+        ax.set_yticks(ticks, [f"{t // 1000}k" if t >= 1000 else str(t) for t in ticks])
+        ax.minorticks_off()
         ax.set_title(f"{label} · layer {layer}", fontsize="small")
         ax.set_xlabel("time (s)")
-    axes[0].set_ylabel("frequency (kHz)")
+    axes[0].set_ylabel("frequency (Hz, log scale)")
     fig.suptitle(f"{model} · {task}")
     caption = (
         f"Example clips of {task}: the log spectrogram (grey) with the magnitude of {model}'s integrated-gradients "
         "attribution at its best layer over it (colour, normalised per clip, below 5 % hidden) for the clip's own "
-        "label; dashed: the 300 Hz and 3 kHz band edges."
+        "label, one clip per class; dashed: the 300 Hz and 3 kHz band edges."
     )
     return save_figure(fig, Path(out_path)), caption

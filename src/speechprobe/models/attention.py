@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
+import numpy as np
 import torch
 from torch.nn import functional as F
 
@@ -28,14 +29,20 @@ from .base import ModelAdapter
 @dataclass
 class Encoder:
     """An adapter's blocks with what the hooks need. ``run(audio)`` drives one clip (a 1-D float tensor at the
-    adapter's sample rate) through the blocks and returns its number of real frames (the first ones)."""
+    adapter's sample rate) through the blocks; ``frames(n_samples)`` is its number of real frames (the first
+    ones) at the blocks' rate."""
 
     blocks: list[torch.nn.Module]
     attention: list[torch.nn.Module]
     values: list[torch.nn.Module]
     configs: list
-    run: Callable[[torch.Tensor], int]
+    run: Callable[[torch.Tensor], None]
+    frames: Callable[[int], int]
     last: Callable[[torch.Tensor], torch.Tensor] | None = None
+
+
+class Enough(Exception):
+    """Raised by :func:`watch`'s hooks once the layer asked for is recorded: the rest of the forward is skipped."""
 
 
 @dataclass
@@ -46,14 +53,16 @@ class Record:
     outputs: list[torch.Tensor] = field(default_factory=list)
     attention: list[torch.Tensor | None] = field(default_factory=list)
     n_real: int = 0
+    n_blocks: int = 0
 
     def layer(self, i: int, last: Callable | None) -> torch.Tensor:
-        """Layer ``i`` as the adapter pools it: 0 the input of block 1, ``i`` the output of block ``i``."""
+        """Layer ``i`` as the adapter pools it: 0 the input of block 1, ``i`` the output of block ``i`` (the last
+        one through ``last``, the norm the adapter applies after the last block)."""
         if i == 0:
             args, kwargs = self.calls[0]
             return args[0] if args else kwargs["hidden_states"]
         h = self.outputs[i - 1]
-        return last(h) if last is not None and i == len(self.outputs) else h
+        return last(h) if last is not None and i == self.n_blocks else h
 
 
 def block_output(out) -> torch.Tensor:
@@ -75,15 +84,20 @@ def eager(encoder: Encoder) -> Iterator[None]:
 
 
 @contextmanager
-def watch(encoder: Encoder) -> Iterator[Record]:
-    """Hooks filling a :class:`Record` while the blocks run (eager attention)."""
-    rec = Record()
+def watch(encoder: Encoder, upto: int | None = None) -> Iterator[Record]:
+    """Hooks filling a :class:`Record` while the blocks run (eager attention); with ``upto``, :class:`Enough`
+    is raised once layer ``upto`` is recorded (0: the first block's input; ``i``: block ``i``'s output)."""
+    rec = Record(n_blocks=len(encoder.blocks))
 
     def on_call(module, args, kwargs):
         rec.calls.append((args, kwargs))
+        if upto == 0:
+            raise Enough
 
     def on_output(module, args, out):
         rec.outputs.append(block_output(out))
+        if upto is not None and len(rec.outputs) >= upto:
+            raise Enough
 
     def on_attention(module, args, out):
         rec.attention.append(out[1] if isinstance(out, tuple) and len(out) > 1 else None)
@@ -108,17 +122,18 @@ def _whisper(adapter) -> Encoder:
     enc, lm = adapter.encoder, adapter.logmel
     qwen = hasattr(enc, "avg_pooler")
 
-    def run(audio: torch.Tensor) -> int:
+    def mel_frames(n_samples: int) -> int:
+        return max(1, math.ceil(min(n_samples, lm.n_samples) / lm.hop))
+
+    def run(audio: torch.Tensor) -> None:
         n = min(len(audio), lm.n_samples)
-        real_mel = max(1, math.ceil(n / lm.hop))
-        n_mel = lm.n_samples // lm.hop if adapter.window == "full" else 2 * math.ceil(real_mel / 2)
+        n_mel = lm.n_samples // lm.hop if adapter.window == "full" else 2 * math.ceil(mel_frames(n) / 2)
         padded = F.pad(audio[:n].float(), (0, n_mel * lm.hop + lm.n_fft - n))
         mel = lm(padded[None], n_mel).to(enc.conv1.weight.dtype)
         x = F.gelu(enc.conv2(F.gelu(enc.conv1(mel))))
         h = x.permute(0, 2, 1) + enc.embed_positions.weight[: x.shape[-1]]
         for block in enc.layers:
             h = block_output(block(h, attention_mask=None))
-        return math.ceil(real_mel / 2)
 
     def last(h: torch.Tensor) -> torch.Tensor:
         if qwen:  # the tower's last layer: average pooling (stride 2), then its layer norm
@@ -127,7 +142,8 @@ def _whisper(adapter) -> Encoder:
 
     blocks = list(enc.layers)
     attn = [b.self_attn for b in blocks]
-    return Encoder(blocks, attn, [a.v_proj for a in attn], [enc.config], run, last)
+    frames = lambda n_samples: math.ceil(mel_frames(n_samples) / 2)  # noqa: E731
+    return Encoder(blocks, attn, [a.v_proj for a in attn], [enc.config], run, frames, last)
 
 
 def _wav2vec2(adapter) -> Encoder:
@@ -136,18 +152,20 @@ def _wav2vec2(adapter) -> Encoder:
     if type(model).__name__.startswith("WavLM"):
         raise SpeechprobeError(f"{adapter.name}: WavLM's attention uses its value weights directly; no hook for it")
 
-    def run(audio: torch.Tensor) -> int:
+    def run(audio: torch.Tensor) -> None:
         x = audio.float()
         if adapter.normalize:
             x = (x - x.mean()) / torch.sqrt(x.var(unbiased=False) + 1e-7)
         x = F.pad(x, (0, max(0, adapter.min_samples - len(x))))
         mask = torch.ones(1, len(x), dtype=torch.long) if adapter.use_mask else None
         model(x[None].to(next(model.parameters()).dtype), attention_mask=mask)
-        return int(adapter._frames(torch.tensor(len(x))))
+
+    def frames(n_samples: int) -> int:
+        return int(adapter._frames(torch.tensor(max(n_samples, adapter.min_samples))))
 
     blocks = list(model.encoder.layers)
     attn = [b.attention for b in blocks]
-    return Encoder(blocks, attn, [a.v_proj for a in attn], [model.config], run, adapter.final_norm)
+    return Encoder(blocks, attn, [a.v_proj for a in attn], [model.config], run, frames, adapter.final_norm)
 
 
 def _seamless(adapter) -> Encoder:
@@ -155,17 +173,21 @@ def _seamless(adapter) -> Encoder:
     model's own layers."""
     conformer = adapter.encoder.encoder
 
-    def run(audio: torch.Tensor) -> int:
-        a = audio.detach().float().numpy()
-        inputs = adapter.fe(
-            [a], sampling_rate=adapter.fe.sampling_rate, return_attention_mask=True, return_tensors="pt"
-        )
+    def features(audio: np.ndarray):
+        fe = adapter.fe
+        return fe([audio], sampling_rate=fe.sampling_rate, return_attention_mask=True, return_tensors="pt")
+
+    def run(audio: torch.Tensor) -> None:
+        inputs = features(audio.detach().float().numpy())
         conformer(adapter.encoder.feature_projection(inputs["input_features"]), attention_mask=inputs["attention_mask"])
-        return int(inputs["attention_mask"].sum())
+
+    def frames(n_samples: int) -> int:
+        return int(features(np.zeros(n_samples, np.float32))["attention_mask"].sum())
 
     blocks = list(conformer.layers)
     attn = [b.self_attn for b in blocks]
-    return Encoder(blocks, attn, [a.linear_v for a in attn], [adapter.encoder.config], run, conformer.layer_norm)
+    config = [adapter.encoder.config]
+    return Encoder(blocks, attn, [a.linear_v for a in attn], config, run, frames, conformer.layer_norm)
 
 
 HOOKS: dict[str, Callable[[ModelAdapter], Encoder]] = {
