@@ -154,3 +154,12 @@ def test_wavlm_and_hand_crafted_models_are_one_line_errors(tmp_path):
         encoder_of(load_model(str(_tiny("wavlm", tmp_path / "wavlm"))))
     with pytest.raises(SpeechprobeError, match="no transformer blocks"):
         encoder_of(load_model("duration"))
+
+
+def test_the_attention_analyses_are_off_by_default_and_in_all():
+    from speechprobe.analysis.registry import choose
+
+    default, everything = choose({}, ""), choose({}, "all")
+    assert not default["context_mixing"] and not default["attribution"]
+    assert everything["context_mixing"] and everything["attribution"]
+    assert choose({}, "+context_mixing")["context_mixing"] and not choose({}, "+context_mixing")["attribution"]

@@ -177,8 +177,9 @@ def _layers(unit: Unit, model: str) -> int:
 
 
 def mixing_findings(run_dir: Path) -> list[str]:
-    """One sentence per (model, task): the most local and the most global layer by attention distance, and the
-    layer that keeps most of a frame (value zeroing), with their intervals over clips."""
+    """One sentence per (model, task): the range of the mean attention distance over the layers (most local and
+    most global layer) and the layer where a frame keeps most of itself (value zeroing), with their intervals
+    over clips, and whether the two ends' intervals overlap (then no layer is clearly more local)."""
     from .inputs import read_table
 
     path = Path(run_dir) / MIXING_CSV
@@ -192,16 +193,15 @@ def mixing_findings(run_dir: Path) -> list[str]:
         keep = rows[rows["metric"] == "mixing_self"].dropna(subset=["mean"])
         if dist.empty or keep.empty:
             continue
-        near, far, own = (
-            dist.loc[dist["mean"].idxmin()],
-            dist.loc[dist["mean"].idxmax()],
-            keep.loc[keep["mean"].idxmax()],
-        )
+        near, far = dist.loc[dist["mean"].idxmin()], dist.loc[dist["mean"].idxmax()]
+        own = keep.loc[keep["mean"].idxmax()]
+        overlap = bool(np.isfinite(near["high"]) and np.isfinite(far["low"]) and near["high"] >= far["low"])
         out.append(
-            f"{model} on {task}: attention is most local at layer {int(near['layer'])} ({_ci(near, ' ms')}) and most "
-            f"global at layer {int(far['layer'])} ({_ci(far, ' ms')}); by value zeroing, a frame keeps most of "
-            f"itself at layer {int(own['layer'])} ({_ci(own, '')} of its mixing; 95 % t intervals over "
-            f"{int(own['n_clips'])} clips)."
+            f"{model} on {task}: the mean attention distance runs from {_ci(near, ' ms')} (layer "
+            f"{int(near['layer'])}) to {_ci(far, ' ms')} (layer {int(far['layer'])})"
+            + (", intervals overlapping: no layer is clearly more local" if overlap else "")
+            + f"; by value zeroing, a frame keeps most of itself at layer {int(own['layer'])} ({_ci(own, '')} of "
+            f"its mixing; 95 % t intervals over {int(own['n_clips'])} clips)."
         )
     return out
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .base import contrast_note, is_random, new_figure, save_figure, trained_name
+from .base import is_random, new_figure, save_figure, trained_name
 
 REGION_LABELS = {
     "f0_band": "F0 band < 300 Hz",
@@ -54,8 +54,9 @@ def plot_shares(table: pd.DataFrame, out_path: Path) -> tuple[Path, str] | None:
         "(top three rows, summing to 1) and each time region of an energy VAD (bottom four, summing to 1), mean "
         f"over {n} sampled clips; * marks the primary probe's best layer."
     )
-    note = contrast_note(models)
-    return save_figure(fig, Path(out_path)), caption + (" " + note if note else "")
+    if any(is_random(m) for m in models):
+        caption += " A +random panel is its model's random-init control (same architecture, random weights)."
+    return save_figure(fig, Path(out_path)), caption
 
 
 def plot_examples(examples: list, model: str, task: str, out_path: Path) -> tuple[Path, str] | None:
