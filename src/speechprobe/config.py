@@ -318,14 +318,14 @@ class AnalysisSwitches:
     similarity: bool = setting(True, "Layer similarity: debiased CKA and mutual k-NN between all layers.")
     mdl: bool = setting(True, "MDL probes: online code length and compression per layer.")
     mixing_clips: int = setting(
-        16, "Clips per task for context mixing (--analyses +context_mixing).", check=positive(1, integer=True)
+        6, "Clips per task for context mixing (--analyses +context_mixing).", check=positive(1, integer=True)
     )
     attribution_clips: int = setting(
-        8, "Clips per task for attribution (--analyses +attribution).", check=positive(1, integer=True)
+        4, "Clips per task for attribution (--analyses +attribution).", check=positive(1, integer=True)
     )
-    attribution_steps: int = setting(16, "Integrated-gradients steps of attribution.", check=positive(2, integer=True))
+    attribution_steps: int = setting(8, "Integrated-gradients steps of attribution.", check=positive(2, integer=True))
     attribution_layers: int = setting(
-        4, "Layers attribution explains: the best and evenly spaced others.", check=positive(1, integer=True)
+        3, "Layers attribution explains: the best and evenly spaced others.", check=positive(1, integer=True)
     )
     # --analyses edits of analyses without a flag above (speechprobe.analysis.registry.settle; its option is
     # declared by the commands, which check it against the registry)

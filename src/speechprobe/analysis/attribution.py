@@ -41,7 +41,7 @@ from .regions import REGIONS, region_shares
 from .replay import clip_audio, run_model, sample_clips
 
 N_FFT, HOP = 512, 160
-DEFAULT_CLIPS, DEFAULT_STEPS, DEFAULT_LAYERS = 8, 16, 4
+DEFAULT_CLIPS, DEFAULT_STEPS, DEFAULT_LAYERS = 4, 8, 3  # --attribution-clips, -steps, -layers
 
 
 def fit_head(features: np.ndarray, labels: np.ndarray, seed: int = 0):

@@ -33,10 +33,11 @@ from ..models.attention import Encoder, Record, block_output, encoder_of, watch
 from ..parallel import single_threaded
 from .contract import Analysis, AnalysisResult, AnalysisSettings, Figure, Unit
 from .curves import relative_depth
-from .replay import DEFAULT_CLIPS, clip_audio, run_model, sample_clips
+from .replay import clip_audio, run_model, sample_clips
 
 METRICS = ("mixing_self", "mixing_distance_ms", "attention_entropy", "attention_distance_ms")
 CHUNK = 32  # zeroed frames per batched block call
+DEFAULT_CLIPS = 6  # --mixing-clips
 
 
 def _expand(value, batch: int):

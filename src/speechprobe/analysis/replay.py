@@ -18,8 +18,6 @@ import pandas as pd
 from ..errors import SpeechprobeError
 from .inputs import read_manifest
 
-DEFAULT_CLIPS = 16
-
 
 def replay_options(switches) -> dict[str, dict]:
     """The options of the analyses that replay clips, from a run's analysis switches
