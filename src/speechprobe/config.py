@@ -62,6 +62,7 @@ EXTRACT_FIELDS = (
 )
 # Settings added after runs were made: left out of the fingerprints while unset, so those runs still resume.
 UNSET_LEFT_OUT = ("group_by", "label_map", "analyses")
+UNSET_LEFT_OUT += ("mixing_clips", "attribution_clips", "attribution_steps", "attribution_layers")
 RARE_RULES = ("drop", "merge")  # --rare-classes: drop, merge or merge:NAME (speechprobe.probes.rare)
 DEFAULT_REST = "other"
 MLP_SOLVERS = ("adam", "sgd", "lbfgs")
@@ -317,15 +318,18 @@ class AnalysisSwitches:
     fingerprints: bool = setting(True, "Depth fingerprints: 90 % and peak depth per model and task.")
     similarity: bool = setting(True, "Layer similarity: debiased CKA and mutual k-NN between all layers.")
     mdl: bool = setting(True, "MDL probes: online code length and compression per layer.")
-    mixing_clips: int = setting(
-        6, "Clips per task for context mixing (--analyses +context_mixing).", check=positive(1, integer=True)
+    # the attention analyses' sizes (None: the analysis's own default, in brackets)
+    mixing_clips: int | None = setting(
+        None, "Clips per task for context mixing (--analyses +context_mixing) [6].", check=positive(1, integer=True)
     )
-    attribution_clips: int = setting(
-        4, "Clips per task for attribution (--analyses +attribution).", check=positive(1, integer=True)
+    attribution_clips: int | None = setting(
+        None, "Clips per task for attribution (--analyses +attribution) [4].", check=positive(1, integer=True)
     )
-    attribution_steps: int = setting(8, "Integrated-gradients steps of attribution.", check=positive(2, integer=True))
-    attribution_layers: int = setting(
-        3, "Layers attribution explains: the best and evenly spaced others.", check=positive(1, integer=True)
+    attribution_steps: int | None = setting(
+        None, "Integrated-gradients steps of attribution [8].", check=positive(2, integer=True)
+    )
+    attribution_layers: int | None = setting(
+        None, "Layers attribution explains: the best and evenly spaced others [3].", check=positive(1, integer=True)
     )
     # --analyses edits of analyses without a flag above (speechprobe.analysis.registry.settle; its option is
     # declared by the commands, which check it against the registry)

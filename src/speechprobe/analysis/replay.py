@@ -21,8 +21,8 @@ from .inputs import read_manifest
 
 def replay_options(switches) -> dict[str, dict]:
     """The options of the analyses that replay clips, from a run's analysis switches
-    (:class:`speechprobe.config.AnalysisSwitches`)."""
-    return {
+    (:class:`speechprobe.config.AnalysisSwitches`; None: the analysis's default)."""
+    given = {
         "context_mixing": {"clips": switches.mixing_clips},
         "attribution": {
             "clips": switches.attribution_clips,
@@ -30,6 +30,7 @@ def replay_options(switches) -> dict[str, dict]:
             "layers": switches.attribution_layers,
         },
     }
+    return {name: {k: v for k, v in options.items() if v is not None} for name, options in given.items()}
 
 
 def sample_clips(clips: pd.DataFrame, n: int, seed: int) -> pd.DataFrame:
