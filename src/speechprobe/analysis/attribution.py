@@ -68,9 +68,9 @@ def layer_pooled(encoder, audio: torch.Tensor, layer: int, pooling: str) -> torc
     n = encoder.frames(len(audio))
     h = rec.layer(layer, encoder.last)
     n = min(h.shape[1], -(-n * h.shape[1] // rec.layer(0, None).shape[1]))  # real frames at this layer's rate
-    mask = torch.zeros(1, h.shape[1], dtype=torch.bool)
+    mask = torch.zeros(1, h.shape[1], dtype=torch.bool, device=h.device)
     mask[:, :n] = True
-    return masked_pool(h[None], mask, pooling)[:, 0]
+    return masked_pool(h[None], mask, pooling)[:, 0].cpu()  # float32, where the head is
 
 
 def magnitudes(audio: np.ndarray) -> torch.Tensor:

@@ -53,7 +53,7 @@ def value_zeroing(encoder: Encoder, rec: Record, i: int, chunk: int = CHUNK) -> 
     block, reference = encoder.blocks[i], rec.outputs[i][0, :n].float()
     scores = np.zeros((n, n))
     mask: list[torch.Tensor] = []
-    hook = encoder.values[i].register_forward_hook(lambda m, a, out: out * mask[0].to(out.dtype))
+    hook = encoder.values[i].register_forward_hook(lambda m, a, out: out * mask[0].to(out.device, out.dtype))
     try:
         for start in range(0, n, chunk):
             js = torch.arange(start, min(n, start + chunk))
@@ -63,7 +63,7 @@ def value_zeroing(encoder: Encoder, rec: Record, i: int, chunk: int = CHUNK) -> 
             batch = [_expand(a, len(js)) for a in args], {k: _expand(v, len(js)) for k, v in kwargs.items()}
             out = block_output(block(*batch[0], **batch[1]))
             dist = 1 - torch.nn.functional.cosine_similarity(out[:, :n].float(), reference[None], dim=-1)  # (J, n)
-            scores[:, js.numpy()] = dist.T.double().numpy()
+            scores[:, js.numpy()] = dist.T.double().cpu().numpy()
     finally:
         hook.remove()
     scores = np.clip(scores, 0.0, None)
@@ -74,7 +74,7 @@ def value_zeroing(encoder: Encoder, rec: Record, i: int, chunk: int = CHUNK) -> 
 def attention_stats(weights: torch.Tensor, n: int, frame_ms: float) -> tuple[float, float]:
     """Mean entropy (nats) and mean distance (ms) of head-wise attention ``(1, H, T, T)`` over the ``n`` real
     frames (rows renormalised over the real keys)."""
-    a = weights[0, :, :n, :n].double()
+    a = weights[0, :, :n, :n].double().cpu()
     a = a / a.sum(dim=-1, keepdim=True).clamp_min(1e-12)
     entropy = -(a * torch.log(a.clamp_min(1e-12))).sum(dim=-1).mean()
     idx = torch.arange(n, dtype=torch.float64)
@@ -93,7 +93,8 @@ def clip_mixing(encoder: Encoder, audio: np.ndarray, frame_rate: float, chunk: i
         gap = np.abs(idx[:, None] - idx[None, :]) * frame_ms
         rows = []
         for i in range(len(encoder.blocks)):
-            c = value_zeroing(encoder, rec, i, chunk)
+            with encoder.autocast():
+                c = value_zeroing(encoder, rec, i, chunk)
             weights = rec.attention[i]
             att = attention_stats(weights, n, frame_ms) if weights is not None else (np.nan, np.nan)
             rows.append([float(np.mean(np.diag(c))), float((c * gap).sum(axis=1).mean()), *att])

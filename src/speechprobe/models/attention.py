@@ -24,6 +24,7 @@ from torch.nn import functional as F
 
 from ..errors import SpeechprobeError
 from .base import ModelAdapter
+from .hub import autocast
 
 
 @dataclass
@@ -39,6 +40,12 @@ class Encoder:
     run: Callable[[torch.Tensor], None]
     frames: Callable[[int], int]
     last: Callable[[torch.Tensor], torch.Tensor] | None = None
+    device: torch.device = torch.device("cpu")
+    dtype: torch.dtype | None = None  # the adapter's autocast dtype (None: float32)
+
+    def autocast(self):
+        """The adapter's autocast, for every call of the blocks."""
+        return autocast(self.device, self.dtype)
 
 
 class Enough(Exception):
@@ -157,7 +164,7 @@ def _wav2vec2(adapter) -> Encoder:
         if adapter.normalize:
             x = (x - x.mean()) / torch.sqrt(x.var(unbiased=False) + 1e-7)
         x = F.pad(x, (0, max(0, adapter.min_samples - len(x))))
-        mask = torch.ones(1, len(x), dtype=torch.long) if adapter.use_mask else None
+        mask = torch.ones(1, len(x), dtype=torch.long, device=x.device) if adapter.use_mask else None
         model(x[None].to(next(model.parameters()).dtype), attention_mask=mask)
 
     def frames(n_samples: int) -> int:
@@ -178,7 +185,7 @@ def _seamless(adapter) -> Encoder:
         return fe([audio], sampling_rate=fe.sampling_rate, return_attention_mask=True, return_tensors="pt")
 
     def run(audio: torch.Tensor) -> None:
-        inputs = features(audio.detach().float().numpy())
+        inputs = {k: v.to(adapter.device) for k, v in features(audio.detach().float().cpu().numpy()).items()}
         conformer(adapter.encoder.feature_projection(inputs["input_features"]), attention_mask=inputs["attention_mask"])
 
     def frames(n_samples: int) -> int:
@@ -204,4 +211,12 @@ def encoder_of(adapter: ModelAdapter) -> Encoder:
     hook = HOOKS.get(type(adapter).__name__)
     if hook is None:
         raise SpeechprobeError(f"{adapter.name}: no transformer blocks to watch (family {adapter.info.family})")
-    return hook(adapter)
+    encoder = hook(adapter)
+    encoder.device, encoder.dtype, drive = adapter.device, adapter.dtype, encoder.run
+
+    def run(audio: torch.Tensor) -> None:  # on the adapter's device, under its autocast
+        with encoder.autocast():
+            drive(audio.to(encoder.device))
+
+    encoder.run = run
+    return encoder
