@@ -130,6 +130,8 @@ def test_attribution_and_context_mixing_on_a_run(tiny_whisper, tmp_path):
     handed = json.loads((out / "analyses" / "context_mixing.json").read_text())
     assert "the mean attention distance runs from" in handed["findings"][0]
     assert (out / handed["figures"][0]["path"]).is_file()
+    spec = json.loads((out / handed["figures"][0]["path"]).with_suffix(".plotly.json").read_text())
+    assert len(spec["data"]) == 2 and spec["data"][0]["yaxis"] == "y" and spec["data"][1]["yaxis"] == "y2"
 
     model, task = mixing["model"].iloc[0], mixing["task"].iloc[0]
     erasure = pd.DataFrame([dict(task=task, model=model, target="f0", layer=layer, probe="knn", best=True,
@@ -144,3 +146,5 @@ def test_attribution_and_context_mixing_on_a_run(tiny_whisper, tmp_path):
     handed = json.loads((out / "analyses" / "attribution.json").read_text())
     assert "erasing F0 changes its Macro-F1 at that layer by -0.25" in handed["findings"][0]
     assert len(handed["figures"]) == 2
+    heat = json.loads((out / "figures" / f"attribution_{task}.plotly.json").read_text())["data"][0]
+    assert len(heat["z"]) == len(REGIONS) and heat["x"] == [f"{model} · {table['best_layer'].iloc[0]}*"]

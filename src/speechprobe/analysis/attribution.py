@@ -183,7 +183,8 @@ def _options(settings: AnalysisSettings) -> dict:
 
 def compute(unit: Unit) -> AnalysisResult:
     """Every model of the task with differentiable transformer blocks; the table and the task's figures."""
-    from ..figures.attribution import plot_examples, plot_shares
+    from ..figures.attribution import plot_examples, plot_shares, plotly
+    from ..figures.base import save_plotly
 
     options = _options(unit.settings)
     sample = sample_clips(unit.clips, options["clips"], unit.settings.seed)
@@ -202,6 +203,7 @@ def compute(unit: Unit) -> AnalysisResult:
         return AnalysisResult(notes=notes or [f"attribution: no model with transformer layers on {unit.task}"])
     table = pd.concat(frames, ignore_index=True)
     drawn = plot_shares(table, unit.figure_path("attribution"))
+    save_plotly(plotly(table), unit.figure_path("attribution"))
     return AnalysisResult(
         tables={ATTRIBUTION_CSV: table}, figures=[Figure(*drawn), *figures] if drawn else figures, notes=notes
     )

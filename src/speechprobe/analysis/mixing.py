@@ -159,7 +159,8 @@ def model_rows(run_dir: Path, model: str, task: str, sample: pd.DataFrame) -> pd
 def compute(unit: Unit) -> AnalysisResult:
     """Every model of the task with transformer blocks (the layer-less baselines are passed over), on one
     class-balanced sample of its clips; the table and the task's figure beside the probe curves."""
-    from ..figures.mixing import plot_mixing
+    from ..figures.base import save_plotly
+    from ..figures.mixing import plot_mixing, plotly
     from .mdl import primary_scores
 
     sample = sample_clips(unit.clips, _options(unit.settings)["clips"], unit.settings.seed)
@@ -170,6 +171,7 @@ def compute(unit: Unit) -> AnalysisResult:
         table = pd.concat([model_rows(unit.run_dir, m, unit.task, sample) for m in models], ignore_index=True)
     scores, probe = primary_scores(unit.run_dir, unit.settings.primary_probe)
     drawn = plot_mixing(table, scores[scores["task"] == unit.task], probe, unit.figure_path("mixing"))
+    save_plotly(plotly(table), unit.figure_path("mixing"))
     return AnalysisResult(tables={MIXING_CSV: table}, figures=[Figure(*drawn)] if drawn else [])
 
 

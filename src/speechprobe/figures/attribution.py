@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .base import is_random, new_figure, save_figure, trained_name
+from .base import is_random, new_figure, num, plotly_layout, save_figure, trained_name
 
 REGION_LABELS = {
     "f0_band": "F0 band < 300 Hz",
@@ -89,3 +89,39 @@ def plot_examples(examples: list, model: str, task: str, out_path: Path) -> tupl
         "label, one clip per class; dashed: the 300 Hz and 3 kHz band edges."
     )
     return save_figure(fig, Path(out_path)), caption
+
+
+def plotly(table: pd.DataFrame) -> dict | None:
+    """The interactive share heat map: regions (rows) by model and layer (columns, * the best layer), the share
+    and its 95 % interval on hover; None when empty."""
+    rows = table[table["class"].astype(str) == "all"]
+    if rows.empty:
+        return None
+    models = sorted(rows["model"].unique(), key=lambda m: (trained_name(m), is_random(m)))
+    regions = [r for r in REGION_LABELS if r in set(rows["region"])]
+    columns, z, hover = [], [[] for _ in regions], [[] for _ in regions]
+    for model in models:
+        part = rows[rows["model"] == model]
+        best = int(part["best_layer"].iloc[0])
+        for layer in sorted(part["layer"].unique()):
+            columns.append(f"{model} · {layer}{'*' if layer == best else ''}")
+            at = part[part["layer"] == layer].set_index("region")
+            for i, region in enumerate(regions):
+                r = at.loc[region] if region in at.index else None
+                z[i].append(num(r["mean"]) if r is not None else None)
+                ci = f" [{r['low']:.0%}, {r['high']:.0%}]" if r is not None and np.isfinite(r["low"]) else ""
+                hover[i].append(f"{r['mean']:.0%}{ci}, {int(r['n_clips'])} clips" if r is not None else "")
+    trace = {
+        "type": "heatmap",
+        "z": z,
+        "x": columns,
+        "y": [REGION_LABELS[r] for r in regions],
+        "zmin": 0,
+        "zmax": 1,
+        "colorscale": "Viridis",
+        "text": hover,
+        "hovertemplate": "%{y} · %{x}: %{text}<extra></extra>",
+        "colorbar": {"title": {"text": "share"}},
+    }
+    layout = plotly_layout(60 + 34 * len(regions), yaxis={"autorange": "reversed", "automargin": True})
+    return {"data": [trace], "layout": layout}

@@ -11,7 +11,18 @@ from pathlib import Path
 
 import pandas as pd
 
-from .base import RELATIVE_DEPTH, contrast_note, is_random, model_styles, new_figure, save_figure, trained_name
+from .base import (
+    RELATIVE_DEPTH,
+    colours,
+    contrast_note,
+    is_random,
+    model_styles,
+    new_figure,
+    num,
+    plotly_layout,
+    save_figure,
+    trained_name,
+)
 from .mdl import _curve
 
 PANELS = (("attention_distance_ms", "attention distance (ms)"), ("mixing_self", "value zeroing: share kept by a frame"))
@@ -65,3 +76,52 @@ def plot_mixing(
     )
     note = contrast_note(models)
     return save_figure(fig, Path(out_path)), caption + (" " + note if note else "")
+
+
+def plotly(table: pd.DataFrame) -> dict | None:
+    """The interactive figure: attention distance and value-zeroing self share on relative depth, one line per
+    model (``+random`` dashed in its model's colour), 95 % intervals as error bars; None when empty."""
+    rows = table[table["class"].astype(str) == "all"]
+    if rows.empty:
+        return None
+    models = sorted(rows["model"].unique(), key=lambda m: (trained_name(m), is_random(m)))
+    palette = colours([trained_name(m) for m in models])
+    traces = []
+    for k, (metric, label) in enumerate(PANELS):
+        for model in models:
+            c = rows[(rows["model"] == model) & (rows["metric"] == metric)].sort_values("layer")
+            mean, low, high = (c[col].to_numpy(float) for col in ("mean", "low", "high"))
+            traces.append(
+                {
+                    "type": "scatter",
+                    "mode": "lines+markers",
+                    "name": model,
+                    "legendgroup": model,
+                    "showlegend": k == 0,
+                    "x": [num(v) for v in c["relative_depth"]],
+                    "y": [num(v) for v in mean],
+                    "error_y": {
+                        "type": "data",
+                        "symmetric": False,
+                        "array": [num(v) for v in high - mean],
+                        "arrayminus": [num(v) for v in mean - low],
+                    },
+                    "text": [f"layer {int(v)}" for v in c["layer"]],
+                    "hovertemplate": f"%{{text}}: %{{y:.3g}}<extra>{model} · {label}</extra>",
+                    "line": {"color": palette[trained_name(model)], "dash": "dash" if is_random(model) else "solid"},
+                    "xaxis": "x" if k == 0 else "x2",
+                    "yaxis": "y" if k == 0 else "y2",
+                }
+            )
+    depth = {"title": {"text": RELATIVE_DEPTH}, "range": [-0.03, 1.03]}
+    return {
+        "data": traces,
+        "layout": plotly_layout(
+            380,
+            xaxis={**depth, "domain": [0, 0.44]},
+            xaxis2={**depth, "domain": [0.56, 1], "anchor": "y2"},
+            yaxis={"title": {"text": PANELS[0][1]}},
+            yaxis2={"title": {"text": PANELS[1][1]}, "anchor": "x2"},
+            hovermode="closest",
+        ),
+    }
