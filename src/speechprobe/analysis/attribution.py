@@ -9,8 +9,8 @@ head → log-probability of the clip's label.
 **Integrated gradients** (captum, Sundararajan et al. 2017) run on the clip's STFT magnitudes (512-point Hann
 window, 10 ms hop, phase kept): the model's input is the waveform resynthesised from them (inverse STFT), so
 the attribution lies on a time-frequency grid for every family, whether it reads the waveform (wav2vec2,
-HuBERT, data2vec-audio) or computes a log-mel from it (Whisper, Qwen2-Audio). Baseline: the mean magnitude
-spectrum of the task's sampled clips in every frame (an average clip: the attribution says what sets this clip
+HuBERT, data2vec-audio) or computes a log-mel from it (Whisper, Qwen2-Audio). Baseline: the sampled clips'
+mean STFT magnitude at each frame index (an average clip of the task: the attribution says what sets this clip
 apart from it; a silence baseline credits every region that merely has energy, e.g. background noise), with
 ``attribution_steps`` steps (Gauss-Legendre, captum's default). SeamlessM4T's front end
 is not differentiable here (its filter bank is computed in NumPy), so it gets a note and no rows.
@@ -79,17 +79,28 @@ def magnitudes(audio: np.ndarray) -> torch.Tensor:
     return torch.stft(x, N_FFT, HOP, window=torch.hann_window(N_FFT), return_complex=True)
 
 
+def average_clip(clips) -> np.ndarray:
+    """The baseline: the clips' mean STFT magnitude at each frame index, over the clips that reach it
+    ``(freqs, longest clip's frames)``."""
+    mags = [magnitudes(c).abs().numpy() for c in clips]
+    stack = np.full((len(mags), mags[0].shape[0], max(m.shape[1] for m in mags)), np.nan)
+    for i, m in enumerate(mags):
+        stack[i, :, : m.shape[1]] = m
+    return np.nanmean(stack, axis=0)
+
+
 def clip_attribution(
     encoder, audio: np.ndarray, layer: int, head, target: int, pooling: str, steps: int, baseline: np.ndarray
 ):
     """``(|S|, attribution)`` of one clip on its STFT grid ``(freqs, frames)`` for class ``target``, from the
-    ``baseline`` magnitude spectrum ``(freqs,)`` in every frame."""
+    ``baseline`` magnitudes ``(freqs, frames ≥ the clip's)`` (:func:`average_clip`)."""
     from captum.attr import IntegratedGradients
 
     x = torch.from_numpy(np.asarray(audio, dtype=np.float32))
     window = torch.hann_window(N_FFT)
     spec = magnitudes(audio)
     magnitude, phase = spec.abs(), torch.exp(1j * spec.angle())
+    start = torch.from_numpy(np.asarray(baseline[:, : magnitude.shape[1]], dtype=np.float32))
 
     def forward(mags: torch.Tensor) -> torch.Tensor:
         waves = [torch.istft(m * phase, N_FFT, HOP, window=window, length=len(x)) for m in mags]
@@ -98,7 +109,7 @@ def clip_attribution(
     ig = IntegratedGradients(forward)
     attr = ig.attribute(
         magnitude[None],
-        baselines=torch.from_numpy(baseline).float()[:, None].expand_as(magnitude)[None],
+        baselines=start[None],
         target=target,
         n_steps=steps,
     )
@@ -114,7 +125,7 @@ def model_rows(unit: Unit, model: str, sample: pd.DataFrame, options: dict) -> t
     encoder, rate = encoder_of(adapter), adapter.sample_rate
     audio = clip_audio(unit.run_dir, unit.task, list(sample["content_hash"]), rate)
     freqs = np.fft.rfftfreq(N_FFT, 1.0 / rate)
-    baseline = np.mean([magnitudes(audio[h]).abs().mean(dim=1).numpy() for h in sample["content_hash"]], axis=0)
+    baseline = average_clip([audio[h] for h in sample["content_hash"]])
     pooling = _pooling(unit)
     best, n_layers = unit.best_layer(model)
     layers = pick_layers(best, n_layers, options["layers"])
@@ -176,7 +187,7 @@ def _options(settings: AnalysisSettings) -> dict:
         "clips": int(own.get("clips", DEFAULT_CLIPS)),
         "steps": int(own.get("steps", DEFAULT_STEPS)),
         "layers": int(own.get("layers", DEFAULT_LAYERS)),
-        "baseline": "the sample's mean magnitude spectrum",
+        "baseline": "the sample's mean STFT magnitude at each frame",
         "grid": [N_FFT, HOP],
     }
 

@@ -49,8 +49,8 @@ def plot_shares(table: pd.DataFrame, out_path: Path) -> tuple[Path, str] | None:
     n, steps = int(rows["n_clips"].max()), int(rows["steps"].max())
     caption = (
         f"Where the decision of each layer's linear head on {task} lies: the share of the integrated-gradients "
-        f"attribution (on the clip's STFT magnitudes from the sample's mean spectrum, {steps} steps; each region's "
-        "net sum, in absolute value, over its group's) in each frequency band "
+        f"attribution (on the clip's STFT magnitudes from the sample's mean magnitude at each frame, {steps} steps; "
+        "each region's net sum, in absolute value, over its group's) in each frequency band "
         "(top three rows, summing to 1) and each time region of an energy VAD (bottom four, summing to 1), mean "
         f"over {n} sampled clips; * marks the primary probe's best layer."
     )
