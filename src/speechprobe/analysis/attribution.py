@@ -2,9 +2,9 @@
 
 For a few layers of each model (the primary probe's best layer and evenly spaced others, ``attribution_layers``
 in all), a linear head (standardisation + L2 logistic regression, the ``linear`` probe's estimator) is fitted
-on that layer's stored pooled features of every clip of the task, and made differentiable through the encoder:
-clip → transformer blocks (watched, :mod:`speechprobe.models.attention`) → the layer's mean over real frames →
-head → log-probability of the clip's label.
+on that layer's stored pooled features of the task's clips but the sampled ones (all of them when that would
+leave a class out), and made differentiable through the encoder: clip → transformer blocks (watched,
+:mod:`speechprobe.models.attention`) → the layer's mean over real frames → head → log-probability of the clip's label.
 
 **Integrated gradients** (captum, Sundararajan et al. 2017) run on the clip's STFT magnitudes (512-point Hann
 window, 10 ms hop, phase kept): the model's input is the waveform resynthesised from them (inverse STFT), so
@@ -19,7 +19,7 @@ The attribution of a clip is summed in named regions (:mod:`.regions`: F0 band <
 300-3000 Hz, high band > 3000 Hz; onset, nucleus and offset of each voiced run by an energy VAD, and silence);
 each region's share is its net sum in absolute value over those of its group (:func:`.regions.region_shares`);
 ``attribution.csv`` holds per (task, model, class, layer, region) the mean share over the sampled clips
-with a 95 % t interval, and the head's training Macro-F1 on the sample (``head_f1``: the probe succeeds).
+with a 95 % t interval, and the head's Macro-F1 on the sample (``head_f1``: whether the probe succeeds there).
 When the run has cue-erasure results, the findings set the F0-band share against what erasing F0 costs.
 """
 
@@ -129,11 +129,14 @@ def model_rows(unit: Unit, model: str, sample: pd.DataFrame, options: dict) -> t
     pooling = _pooling(unit)
     best, n_layers = unit.best_layer(model)
     layers = pick_layers(best, n_layers, options["layers"])
-    feats, pos = unit.features(model), unit.clips.reset_index(drop=True).reset_index().set_index("content_hash")
+    feats, sampled = unit.features(model), unit.clips["content_hash"].isin(sample["content_hash"]).to_numpy()
+    train = ~sampled if set(unit.labels[~sampled]) == set(unit.labels) else np.ones(len(sampled), bool)
     rows, examples = [], []
     for layer in layers:
-        classes, head = fit_head(np.asarray(feats[:, layer], dtype=np.float64), unit.labels, unit.settings.seed)
-        picked = feats[pos.loc[sample["content_hash"], "index"].to_numpy(), layer]
+        x = np.asarray(feats[:, layer], dtype=np.float64)
+        classes, head = fit_head(x[train], unit.labels[train], unit.settings.seed)
+        order = pd.Series(np.arange(len(sampled)), index=unit.clips["content_hash"].to_numpy())
+        picked = x[order.loc[sample["content_hash"]].to_numpy()]
         with torch.no_grad():
             pred = head(torch.tensor(picked, dtype=torch.float32)).argmax(-1).numpy()
         truth = np.asarray([classes.index(str(y)) for y in sample["label"]])
