@@ -37,6 +37,7 @@ from ..parallel import single_threaded
 from .contract import Analysis, AnalysisResult, AnalysisSettings, Figure, Unit
 from .curves import relative_depth
 from .mixing import _layers, aggregate
+from .primary import primary_probe
 from .regions import REGIONS, region_shares
 from .replay import clip_audio, run_model, sample_clips
 
@@ -272,14 +273,16 @@ def _share(row) -> str:
 
 
 def _f0_erasure(run_dir: Path) -> dict:
-    """(model, task, layer) -> mean ΔMacro-F1 after erasing F0, from erasure_summary.csv ({} without it)."""
+    """(model, task, layer) -> mean ΔMacro-F1 after erasing F0 for the run's primary probe, from
+    erasure_summary.csv ({} without it)."""
     from .erasure import SUMMARY_COLUMNS, SUMMARY_CSV
-    from .inputs import read_table
+    from .inputs import read_manifest, read_table
 
     if not (run_dir / SUMMARY_CSV).is_file():
         return {}
     rows = read_table(run_dir / SUMMARY_CSV, SUMMARY_COLUMNS)
-    rows = rows[(rows["target"] == "f0") & np.isfinite(rows["delta"].astype(float))]
+    probe = primary_probe(read_manifest(run_dir).get("config") or {}, rows["probe"])
+    rows = rows[(rows["target"] == "f0") & (rows["probe"] == probe) & np.isfinite(rows["delta"].astype(float))]
     return {(r.model, r.task, int(r.layer)): float(r.delta) for r in rows.itertuples()}
 
 
