@@ -22,6 +22,7 @@ SCRIPTS = [
     "bench_statistics.py",
     "calibration.py",
     "bench_layer_analyses.py",
+    "bench_mixing.py",
     "bench_probe_scale.py",
     "bench_cues.py",
     "bench_baselines.py",

@@ -30,6 +30,7 @@ from .settings import (
     setting,
     split_list,
 )
+from .switches import AnalysisSwitches
 
 log = logging.getLogger("speechprobe")
 
@@ -62,6 +63,7 @@ EXTRACT_FIELDS = (
 )
 # Settings added after runs were made: left out of the fingerprints while unset, so those runs still resume.
 UNSET_LEFT_OUT = ("group_by", "label_map", "analyses", "pooling_variants", "edge_ms")
+UNSET_LEFT_OUT += ("mixing_clips", "attribution_clips", "attribution_steps", "attribution_layers")
 RARE_RULES = ("drop", "merge")  # --rare-classes: drop, merge or merge:NAME (speechprobe.probes.rare)
 DEFAULT_REST = "other"
 MLP_SOLVERS = ("adam", "sgd", "lbfgs")
@@ -295,33 +297,6 @@ class CVSettings:
             raise ConfigError(f"--cue-repeats {self.cue_repeats}: use 1 to --repeats ({self.repeats})")
         if self.scheme == "logo" and self.ungrouped:
             raise ConfigError("--cv logo needs the groups; drop --ungrouped")
-
-
-@dataclass
-class AnalysisSwitches:
-    """Which analyses run beside the probes (each one's module is named in its help)."""
-
-    permutations: int = setting(
-        1000,
-        "Label shuffles for the selection-aware test of each best layer and the empirical chance (0: skip). "
-        "KNN re-votes cheaply; a refitted primary probe (mlp, linear) fits once per shuffle: lower it there.",
-        check=positive(0, integer=True),
-    )
-    embeddings: bool = setting(True, "t-SNE/UMAP of the first, best and last layers.")
-    report: bool = setting(True, "Write report.html at the end.")
-    cue_probes: bool = setting(True, "Ridge probes of acoustic cues per layer (analysis/cues.py; cheap).")
-    erasure: bool = setting(
-        False, "LEACE-erase each cue group and re-probe the tasks (analysis/erasure.py; a probe fit per group)."
-    )
-    layer_weights: bool = setting(True, "Learned weighting of all layers vs the best single layer.")
-    fingerprints: bool = setting(True, "Depth fingerprints: 90 % and peak depth per model and task.")
-    similarity: bool = setting(True, "Layer similarity: debiased CKA and mutual k-NN between all layers.")
-    mdl: bool = setting(True, "MDL probes: online code length and compression per layer.")
-    pooling_variants: bool = setting(False, "Edge (first/last k frames) and max pooling vs the mean per layer.")
-    edge_ms: float | None = setting(None, "Pooling variants: edge window in ms [default: 100].", check=positive())
-    # --analyses edits of analyses without a flag above (speechprobe.analysis.registry.settle; its option is
-    # declared by the commands, which check it against the registry)
-    chosen: str = setting("", name="analyses")
 
 
 def default_baselines() -> list[str]:

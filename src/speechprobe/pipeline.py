@@ -456,6 +456,7 @@ def _probe_and_report(cfg: RunConfig, clips: dict[str, list[ClipMeta]], state: R
     """:func:`probe_and_report` once the configuration is valid."""
     from .analysis import analyse_features
     from .analysis.registry import settle
+    from .analysis.replay import replay_options
     from .report import build_report
 
     run_dir = _claim_probe(cfg, existing)
@@ -469,6 +470,7 @@ def _probe_and_report(cfg: RunConfig, clips: dict[str, list[ClipMeta]], state: R
             refresh_zeroshot_tables(run_dir)
         analyses, options = cue_options(settle(on := cfg.analyses), state.targets)
         options.update(variant_options(state.models))  # the pooling variants' spaces (their fingerprint)
+        options |= replay_options(on)
         if analyses:  # one pass over the chosen analyses, in dependency order
             c = cfg.compute
             kw = dict(n_permutations=on.permutations, embeddings=on.embeddings, device=c.device, progress=c.progress)

@@ -2,8 +2,9 @@
 
 An analysis is one module under ``analysis/`` with a pure function ``compute(unit) -> rows`` and one
 :class:`Analysis` record. It works from the feature store and the run's results, never re-running a
-model, and returns tidy rows (a DataFrame, or several tables and figures with captions in an
-:class:`AnalysisResult`). Plugging one in is a single ``register(Analysis(...))`` line in
+model (but for the attention analyses, which replay a bounded sample of clips: :mod:`.replay`), and
+returns tidy rows (a DataFrame, or several tables and figures with captions in an :class:`AnalysisResult`).
+Plugging one in is a single ``register(Analysis(...))`` line in
 :mod:`.registry` (or an entry point in the ``speechprobe.analyses`` group); :mod:`.plan` then decides
 what still needs computing and runs it, and hands its figures, findings and notes to the report.
 

@@ -31,7 +31,9 @@ from . import (
     selection,
     similarity,
 )
+from .attribution import ANALYSIS as ATTRIBUTION
 from .contract import Analysis, register, registered_so_far
+from .mixing import ANALYSIS as CONTEXT_MIXING
 
 ENTRY_POINT_GROUP = "speechprobe.analyses"
 
@@ -39,6 +41,8 @@ for _module in (selection, embeddings, cues, erasure, layer_weights, mdl, finger
     register(_module.ANALYSIS)
 register(pooling_variants.ANALYSIS)  # opt-in (--pooling-variants): stored at extraction
 register(ladder.ANALYSIS)  # the fine-tuning ladder (reads finetune.csv; run by `speechprobe finetune`)
+for _analysis in (CONTEXT_MIXING, ATTRIBUTION):  # opt-in: --analyses +context_mixing,+attribution
+    register(_analysis)
 
 
 @cache

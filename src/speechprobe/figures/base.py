@@ -6,6 +6,7 @@ markers. matplotlib is imported only when a static figure is drawn.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -164,3 +165,11 @@ def plotly_layout(height: int, **kw) -> dict:
         "hoverlabel": {"align": "left"},
         **kw,
     }
+
+
+def save_plotly(spec: dict | None, png: Path) -> None:
+    """Write an analysis figure's Plotly ``spec`` as ``<png stem>.plotly.json`` beside its PNG (nothing for None):
+    the report shows it interactive (``report/figures.py``)."""
+    if spec is not None:
+        text = json.dumps(spec, default=float, allow_nan=False)
+        atomic_write(Path(png).with_suffix(".plotly.json"), text.encode())

@@ -11,6 +11,7 @@ figures of this run are shown: those drawn here, those its analyses handed over
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -180,7 +181,8 @@ def _listed_figures(data: RunData, drawn: set[str]) -> list[Figure]:
         for f in o.figures:
             if (data.run_dir / f.path).is_file() and Path(f.path).name not in drawn:
                 drawn.add(Path(f.path).name)
-                out.append(Figure(f.caption, f.section, path=data.run_dir / f.path))
+                png, spec = data.run_dir / f.path, _plotly_of(data.run_dir / f.path)
+                out.append(Figure(f.caption, f.section, path=png, spec=spec, key=f"a-{slug(png.stem)}" if spec else ""))
     for rel in data.manifest.get("figures") or []:
         png = data.run_dir / rel
         if png.name in drawn or png.suffix != ".png" or not png.is_file():
@@ -189,6 +191,16 @@ def _listed_figures(data: RunData, drawn: set[str]) -> list[Figure]:
         text = OTHER_CAPTIONS.get(png.name, f"Figure {png.name} of this run.")
         out.append(Figure(text, "Other figures", path=png))
     return out
+
+
+def _plotly_of(png: Path) -> dict | None:
+    """An analysis figure's interactive form, when its analysis wrote one beside the PNG
+    (``<name>.plotly.json``, :func:`speechprobe.figures.base.save_plotly`); None when absent or unreadable."""
+    path = png.with_suffix(".plotly.json")
+    try:
+        return json.loads(path.read_text()) if path.is_file() else None
+    except (OSError, ValueError):
+        return None
 
 
 def _name_from(name_slug: str, names: Iterable[str]) -> str:

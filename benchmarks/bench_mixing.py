@@ -1,0 +1,103 @@
+"""Cost of the attention analyses (context mixing, attribution) against the run they are added to.
+
+    PYTHONPATH=src python benchmarks/bench_mixing.py                       # the demo's models and tasks
+    PYTHONPATH=src python benchmarks/bench_mixing.py --models whisper-tiny.en --tasks gender   # trimmed
+
+A run with the demo's settings (trimmed window, KNN, 5 x 5-fold CV, cue erasure, the default analyses) on the
+chosen models and tasks, from an empty feature store (the synthetic audio and the converted weights are
+linked from the speechprobe cache, so they are not rendered or converted again): its wall and CPU seconds are
+the baseline. Then each attention analysis runs on that finished run, as ``speechprobe run --analyses
++context_mixing,+attribution`` runs it, with the default options unless given. Printed: each analysis's
+seconds and its ratio to the run without it; the issue's budget is all of them together at most 30 % of a
+demo-sized run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+RUN = """
+import json, sys
+from speechprobe.cli.run_commands import DEMO
+from speechprobe.config import RunConfig
+from speechprobe.pipeline import run
+args = json.loads(sys.argv[1])
+settings = {k: v for k, v in DEMO.items() if k != "out"}
+settings["probes"] = settings["probes"].split(",")  # as the command line parses it
+run(RunConfig.of(**settings, models=args["models"], tasks=args["tasks"], out=args["out"], progress=False))
+"""
+ANALYSE = """
+import json, sys, time
+from speechprobe.analysis import analyse
+args = json.loads(sys.argv[1])
+for name, options in args["analyses"].items():
+    t, c = time.perf_counter(), time.process_time()
+    analyse(args["out"], name, **options)
+    print(name, time.perf_counter() - t, time.process_time() - c, flush=True)
+"""
+
+
+def _timed(code: str, args: dict, env: dict) -> tuple[float, float, str]:
+    """Wall and CPU seconds (children included) of ``code`` in a fresh interpreter, and its stdout."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    t = time.perf_counter()
+    done = subprocess.run([sys.executable, "-c", code, json.dumps(args)], env=env, capture_output=True, text=True)
+    if done.returncode:
+        sys.exit(f"failed:\n{done.stderr[-3000:]}")
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return time.perf_counter() - t, cpu, done.stdout
+
+
+def main() -> None:
+    from speechprobe.cache import cache_root
+    from speechprobe.cli.run_commands import DEMO_MODELS, DEMO_TASKS
+
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--models", default=",".join(DEMO_MODELS))
+    p.add_argument("--tasks", default=",".join(DEMO_TASKS))
+    p.add_argument("--mixing-clips", type=int, default=None, help="context mixing's clips per task [its default]")
+    p.add_argument("--attribution-clips", type=int, default=None)
+    p.add_argument("--attribution-steps", type=int, default=None)
+    p.add_argument("--attribution-layers", type=int, default=None)
+    a = p.parse_args()
+    mixing = {"clips": a.mixing_clips} if a.mixing_clips else {}
+    given = {"clips": a.attribution_clips, "steps": a.attribution_steps, "layers": a.attribution_layers}
+    attribution = {k: v for k, v in given.items() if v}
+    shared = cache_root(None)
+    with tempfile.TemporaryDirectory() as tmp:
+        cache = Path(tmp) / "cache"
+        cache.mkdir()
+        for name in ("synthetic", "checkpoints", "weights-sha256.json"):
+            if (shared / name).exists():
+                (cache / name).symlink_to(shared / name)
+        env = {
+            **os.environ,
+            "PYTHONPATH": str(Path(__file__).resolve().parents[1] / "src"),
+            "SPEECHPROBE_CACHE": str(cache),
+        }
+        args = {"models": a.models.split(","), "tasks": a.tasks.split(","), "out": str(Path(tmp) / "run")}
+        print(f"load average before: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
+        wall, cpu, _ = _timed(RUN, args, env)
+        print(f"run without them ({a.models} x {a.tasks}): {wall:7.1f} s wall, {cpu:7.1f} s CPU")
+        args["analyses"] = {"context_mixing": mixing, "attribution": attribution}
+        _, _, out = _timed(ANALYSE, args, env)
+        total = 0.0
+        for line in out.strip().splitlines():
+            name, w, c = line.split()
+            total += float(w)
+            print(f"  {name:<15} {float(w):7.1f} s wall, ratio {float(w) / wall:.2f} of the run")
+        print(f"  {'both':<15} {total:7.1f} s wall, ratio {total / wall:.2f} (budget 0.30)")
+        print(f"load average after: {os.getloadavg()[0]:.1f}")
+
+
+if __name__ == "__main__":
+    main()

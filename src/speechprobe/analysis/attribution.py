@@ -1,0 +1,304 @@
+"""Attribution to named speech components: which time-frequency regions a layer's decision depends on.
+
+For a few layers of each model (the primary probe's best layer and evenly spaced others, ``attribution_layers``
+in all), a linear head (standardisation + L2 logistic regression, the ``linear`` probe's estimator) is fitted
+on that layer's stored pooled features of the task's clips but the sampled ones (all of them when that would
+leave a class out), and made differentiable through the encoder: clip → transformer blocks (watched,
+:mod:`speechprobe.models.attention`) → the layer's mean over real frames → head → log-probability of the clip's label.
+
+**Integrated gradients** (captum, Sundararajan et al. 2017) run on the clip's STFT magnitudes (512-point Hann
+window, 10 ms hop, phase kept): the model's input is the waveform resynthesised from them (inverse STFT), so
+the attribution lies on a time-frequency grid for every family, whether it reads the waveform (wav2vec2,
+HuBERT, data2vec-audio) or computes a log-mel from it (Whisper, Qwen2-Audio). Baseline: the sampled clips'
+mean STFT magnitude at each frame index (an average clip of the task: the attribution says what sets this clip
+apart from it; a silence baseline credits every region that merely has energy, e.g. background noise), with
+``attribution_steps`` steps (Gauss-Legendre, captum's default). SeamlessM4T's front end
+is not differentiable here (its filter bank is computed in NumPy), so it gets a note and no rows.
+
+The attribution of a clip is summed in named regions (:mod:`.regions`: F0 band < 300 Hz, formant band
+300-3000 Hz, high band > 3000 Hz; onset, nucleus and offset of each voiced run by an energy VAD, and silence);
+each region's share is its net sum in absolute value over those of its group (:func:`.regions.region_shares`);
+``attribution.csv`` holds per (task, model, class, layer, region) the mean share over the sampled clips
+with a 95 % t interval, and the head's Macro-F1 on the sample (``head_f1``: whether the probe succeeds there).
+When the run has cue-erasure results, the findings set the F0-band share against what erasing F0 costs.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+
+from ..models.attention import DIFFERENTIABLE, Enough, encoder_of, watch
+from ..models.pooling import masked_pool
+from ..parallel import single_threaded
+from .contract import Analysis, AnalysisResult, AnalysisSettings, Figure, Unit
+from .curves import relative_depth
+from .mixing import _layers, aggregate
+from .primary import primary_probe
+from .regions import REGIONS, region_shares
+from .replay import clip_audio, run_model, sample_clips
+
+N_FFT, HOP = 512, 160
+DEFAULT_CLIPS, DEFAULT_STEPS, DEFAULT_LAYERS = 4, 8, 3  # --attribution-clips, -steps, -layers
+
+
+def fit_head(features: np.ndarray, labels: np.ndarray, seed: int = 0):
+    """``(classes, torch function pooled (B, D) -> log-probabilities (B, K))`` of an L2 logistic regression on
+    standardised ``features`` (N, D)."""
+    from sklearn.linear_model import LogisticRegression
+
+    mean, std = features.mean(axis=0), features.std(axis=0)
+    std = np.where(std > 0, std, 1.0)
+    clf = LogisticRegression(max_iter=1000, random_state=seed).fit((features - mean) / std, labels)
+    coef = clf.coef_ if len(clf.classes_) > 2 else np.vstack([-clf.coef_, clf.coef_]) / 2
+    bias = clf.intercept_ if len(clf.classes_) > 2 else np.asarray([-clf.intercept_[0], clf.intercept_[0]]) / 2
+    w, b = (torch.tensor(a, dtype=torch.float32) for a in (coef / std, bias - coef @ (mean / std)))
+    return [str(c) for c in clf.classes_], lambda pooled: torch.log_softmax(pooled @ w.T + b, dim=-1)
+
+
+def layer_pooled(encoder, audio: torch.Tensor, layer: int, pooling: str) -> torch.Tensor:
+    """``(1, D)`` pooled layer ``layer`` of one clip, differentiable with respect to ``audio``."""
+    with watch(encoder, upto=layer) as rec:
+        try:
+            encoder.run(audio)
+        except Enough:  # the blocks above the layer are not needed
+            pass
+    n = encoder.frames(len(audio))
+    h = rec.layer(layer, encoder.last)
+    n = min(h.shape[1], -(-n * h.shape[1] // rec.layer(0, None).shape[1]))  # real frames at this layer's rate
+    mask = torch.zeros(1, h.shape[1], dtype=torch.bool, device=h.device)
+    mask[:, :n] = True
+    return masked_pool(h[None], mask, pooling)[:, 0].cpu()  # float32, where the head is
+
+
+def magnitudes(audio: np.ndarray) -> torch.Tensor:
+    """The clip's STFT ``(freqs, frames)``, complex."""
+    x = torch.from_numpy(np.asarray(audio, dtype=np.float32))
+    return torch.stft(x, N_FFT, HOP, window=torch.hann_window(N_FFT), return_complex=True)
+
+
+def average_clip(clips) -> np.ndarray:
+    """The baseline: the clips' mean STFT magnitude at each frame index, over the clips that reach it
+    ``(freqs, longest clip's frames)``."""
+    mags = [magnitudes(c).abs().numpy() for c in clips]
+    stack = np.full((len(mags), mags[0].shape[0], max(m.shape[1] for m in mags)), np.nan)
+    for i, m in enumerate(mags):
+        stack[i, :, : m.shape[1]] = m
+    return np.nanmean(stack, axis=0)
+
+
+def clip_attribution(
+    encoder, audio: np.ndarray, layer: int, head, target: int, pooling: str, steps: int, baseline: np.ndarray
+):
+    """``(|S|, attribution)`` of one clip on its STFT grid ``(freqs, frames)`` for class ``target``, from the
+    ``baseline`` magnitudes ``(freqs, frames ≥ the clip's)`` (:func:`average_clip`)."""
+    from captum.attr import IntegratedGradients
+
+    x = torch.from_numpy(np.asarray(audio, dtype=np.float32))
+    window = torch.hann_window(N_FFT)
+    spec = magnitudes(audio)
+    magnitude, phase = spec.abs(), torch.exp(1j * spec.angle())
+    start = torch.from_numpy(np.asarray(baseline[:, : magnitude.shape[1]], dtype=np.float32))
+
+    def forward(mags: torch.Tensor) -> torch.Tensor:
+        waves = [torch.istft(m * phase, N_FFT, HOP, window=window, length=len(x)) for m in mags]
+        return torch.cat([head(layer_pooled(encoder, w, layer, pooling)) for w in waves])
+
+    ig = IntegratedGradients(forward)
+    attr = ig.attribute(
+        magnitude[None],
+        baselines=start[None],
+        target=target,
+        n_steps=steps,
+    )
+    return magnitude.numpy(), attr[0].detach().numpy()
+
+
+def model_rows(unit: Unit, model: str, sample: pd.DataFrame, options: dict) -> tuple[pd.DataFrame, list]:
+    """Region shares of ``model`` at its chosen layers; and the examples (layer, label, |S|, attribution) of
+    the best layer for the figure."""
+    adapter = run_model(unit.run_dir, model)
+    if type(adapter).__name__ not in DIFFERENTIABLE:
+        raise NotImplementedError(f"{model}: its front end is not differentiable here (no attribution)")
+    encoder, rate = encoder_of(adapter), adapter.sample_rate
+    audio = clip_audio(unit.run_dir, unit.task, list(sample["content_hash"]), rate)
+    freqs = np.fft.rfftfreq(N_FFT, 1.0 / rate)
+    baseline = average_clip([audio[h] for h in sample["content_hash"]])
+    pooling = _pooling(unit)
+    best, n_layers = unit.best_layer(model)
+    layers = pick_layers(best, n_layers, options["layers"])
+    feats, sampled = unit.features(model), unit.clips["content_hash"].isin(sample["content_hash"]).to_numpy()
+    train = ~sampled if set(unit.labels[~sampled]) == set(unit.labels) else np.ones(len(sampled), bool)
+    rows, examples = [], []
+    for layer in layers:
+        x = np.asarray(feats[:, layer], dtype=np.float64)
+        classes, head = fit_head(x[train], unit.labels[train], unit.settings.seed)
+        order = pd.Series(np.arange(len(sampled)), index=unit.clips["content_hash"].to_numpy())
+        picked = x[order.loc[sample["content_hash"]].to_numpy()]
+        with torch.no_grad():
+            pred = head(torch.tensor(picked, dtype=torch.float32)).argmax(-1).numpy()
+        truth = np.asarray([classes.index(str(y)) for y in sample["label"]])
+        shares = []
+        for h, y in zip(sample["content_hash"], truth):
+            mag, attr = clip_attribution(encoder, audio[h], layer, head, int(y), pooling, options["steps"], baseline)
+            shares.append(region_shares(attr, freqs, (mag**2).sum(axis=0)))
+            if layer == best and len(examples) < 3 and classes[y] not in {e[1] for e in examples}:
+                examples.append((layer, classes[y], mag, attr, rate))
+        table = aggregate(np.asarray(shares)[:, None, :], sample["label"], REGIONS, [layer])
+        table["head_f1"] = _macro_f1(truth, pred)
+        rows.append(table)
+    table = pd.concat(rows, ignore_index=True).rename(columns={"metric": "region"})
+    table.insert(0, "model", model)
+    table.insert(0, "task", unit.task)
+    table["num_layers"], table["best_layer"] = n_layers, best
+    table["relative_depth"] = relative_depth(table["layer"].to_numpy(), n_layers)
+    table["steps"] = options["steps"]
+    return table[ATTRIBUTION_COLUMNS], examples
+
+
+def pick_layers(best: int, n_layers: int, count: int) -> list[int]:
+    """``count`` layers (fewer when the model has fewer): evenly spaced from the first to the last, the one
+    nearest the best layer replaced by it."""
+    spaced = np.unique(np.round(np.linspace(0, n_layers - 1, max(count, 1))).astype(int)).tolist()
+    if best not in spaced:
+        spaced[int(np.argmin([abs(s - best) for s in spaced]))] = best
+    return sorted(spaced)
+
+
+def _macro_f1(truth: np.ndarray, pred: np.ndarray) -> float:
+    from sklearn.metrics import f1_score
+
+    return float(f1_score(truth, pred, average="macro"))
+
+
+def _pooling(unit: Unit) -> str:
+    from .inputs import read_manifest
+
+    return str((read_manifest(unit.run_dir).get("config") or {}).get("pooling") or "mean")
+
+
+ATTRIBUTION_CSV = "attribution.csv"
+ATTRIBUTION_COLUMNS = ["task", "model", "class", "layer", "num_layers", "relative_depth", "best_layer", "region"]
+ATTRIBUTION_COLUMNS += ["mean", "low", "high", "n_clips", "head_f1", "steps"]
+
+
+def _options(settings: AnalysisSettings) -> dict:
+    own = dict(settings.options.get("attribution", {}))
+    return {
+        "clips": int(own.get("clips", DEFAULT_CLIPS)),
+        "steps": int(own.get("steps", DEFAULT_STEPS)),
+        "layers": int(own.get("layers", DEFAULT_LAYERS)),
+        "baseline": "the sample's mean STFT magnitude at each frame",
+        "grid": [N_FFT, HOP],
+    }
+
+
+def compute(unit: Unit) -> AnalysisResult:
+    """Every model of the task with differentiable transformer blocks; the table and the task's figures."""
+    from ..figures.attribution import plot_examples, plot_shares, plotly
+    from ..figures.base import save_plotly
+
+    options = _options(unit.settings)
+    sample = sample_clips(unit.clips, options["clips"], unit.settings.seed)
+    frames, notes, figures = [], [], []
+    for model in (m for m in unit.models if _layers(unit, m) > 1):
+        try:
+            with single_threaded():  # small products: on a shared CPU, threads cost more than they save
+                table, examples = model_rows(unit, model, sample, options)
+        except NotImplementedError as e:
+            notes.append(f"attribution: {e}")
+            continue
+        frames.append(table)
+        drawn = plot_examples(examples, model, unit.task, unit.figure_path("attribution_examples", model))
+        figures += [Figure(*drawn)] if drawn else []
+    if not frames:
+        return AnalysisResult(notes=notes or [f"attribution: no model with transformer layers on {unit.task}"])
+    table = pd.concat(frames, ignore_index=True)
+    drawn = plot_shares(table, unit.figure_path("attribution"))
+    save_plotly(plotly(table), unit.figure_path("attribution"))
+    return AnalysisResult(
+        tables={ATTRIBUTION_CSV: table}, figures=[Figure(*drawn), *figures] if drawn else figures, notes=notes
+    )
+
+
+REGION_WORDS = {
+    "f0_band": "the F0 band (< 300 Hz)",
+    "formant_band": "the formant band (300-3000 Hz)",
+    "high_band": "the high band (> 3000 Hz)",
+}
+
+
+def attribution_findings(run_dir: Path) -> list[str]:
+    """Per (model, task) at the best layer: where most of the attribution sits (band and time region), with
+    the intervals over clips; beside it what erasing F0 costs at that layer when erasure_summary.csv has it."""
+    from .inputs import read_table
+
+    path = Path(run_dir) / ATTRIBUTION_CSV
+    if not path.is_file():
+        return []
+    table = read_table(path, ATTRIBUTION_COLUMNS)
+    table = table[(table["class"].astype(str) == "all") & (table["layer"] == table["best_layer"])]
+    erased = _f0_erasure(Path(run_dir))
+    out = []
+    for (model, task), rows in table.groupby(["model", "task"], sort=True):
+        rows = rows.set_index("region")
+        layer, n = int(rows["layer"].iloc[0]), int(rows["n_clips"].iloc[0])
+        band = rows.loc[list(REGION_WORDS)].dropna(subset=["mean"])
+        times = rows.loc[["onset", "nucleus", "offset", "silence"]].dropna(subset=["mean"])
+        if band.empty:
+            continue
+        top, when = band["mean"].idxmax(), times["mean"].idxmax() if not times.empty else None
+        text = (
+            f"{model} on {task}, best layer {layer} (head Macro-F1 on the sample {rows['head_f1'].iloc[0]:.2f}): "
+            f"{_share(band.loc[top])} of the attribution sits in {REGION_WORDS[top]}"
+            + (f", {_share(times.loc[when])} in the {when}" if when else "")
+            + f" (integrated gradients, {n} clips, 95 % t intervals)"
+        )
+        cost = erased.get((model, task, layer))
+        if cost is not None:
+            f0 = _share(rows.loc["f0_band"])
+            text += f"; erasing F0 changes its Macro-F1 at that layer by {cost:+.2f}, and {f0} of its attribution"
+            text += " is in the F0 band"
+        out.append(text + ".")
+    return out
+
+
+def _share(row) -> str:
+    if np.isfinite(row["low"]):
+        return f"{row['mean']:.0%} [{row['low']:.0%}, {row['high']:.0%}]"
+    return f"{row['mean']:.0%}"
+
+
+def _f0_erasure(run_dir: Path) -> dict:
+    """(model, task, layer) -> mean ΔMacro-F1 after erasing F0 for the run's primary probe, from
+    erasure_summary.csv ({} without it)."""
+    from .erasure import SUMMARY_COLUMNS, SUMMARY_CSV
+    from .inputs import read_manifest, read_table
+
+    if not (run_dir / SUMMARY_CSV).is_file():
+        return {}
+    rows = read_table(run_dir / SUMMARY_CSV, SUMMARY_COLUMNS)
+    probe = primary_probe(read_manifest(run_dir).get("config") or {}, rows["probe"])
+    rows = rows[(rows["target"] == "f0") & (rows["probe"] == probe) & np.isfinite(rows["delta"].astype(float))]
+    return {(r.model, r.task, int(r.layer)): float(r.delta) for r in rows.itertuples()}
+
+
+ANALYSIS = Analysis(
+    name="attribution",
+    compute=compute,
+    tables={ATTRIBUTION_CSV: ATTRIBUTION_COLUMNS},
+    scope="task",
+    after=("erasure",),
+    default=False,
+    cost=f"minutes: steps x layers forward and backward passes per clip ({DEFAULT_CLIPS} clips, {DEFAULT_STEPS} steps)",
+    options=_options,
+    findings=attribution_findings,
+    section="Attribution",
+    description=(
+        "Integrated gradients of a linear head at a few layers on each clip's STFT magnitudes, summed in named "
+        "regions (F0, formant and high bands; onset, nucleus, offset and silence); docs/analyses.md."
+    ),
+)

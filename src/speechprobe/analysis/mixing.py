@@ -1,0 +1,233 @@
+"""Context mixing per encoder layer: how far each layer mixes the other frames into a frame.
+
+Per block of a model with attention (Whisper, wav2vec2/HuBERT/data2vec-audio, SeamlessM4T v2, the
+Qwen2-Audio audio tower; hooks in :mod:`speechprobe.models.attention`), on a bounded, class-balanced sample
+of each task's clips, over the clip's real frames (queries and keys; rows renormalised over them):
+
+- **value zeroing** (Mohebbi et al. 2023, "Quantifying Context Mixing in Transformers"): the block is called
+  again with the value vector of frame ``j`` zeroed (in every head), and ``C_ij`` is the cosine distance
+  between frame ``i``'s block output with and without it; each row is normalised to sum to 1. Reported:
+  ``mixing_self`` (mean ``C_ii``: the share a frame keeps of itself) and ``mixing_distance_ms``
+  (mean ``Σ_j C_ij |i-j|`` in milliseconds);
+- **raw attention**: ``attention_entropy`` (nats, mean over heads and frames) and ``attention_distance_ms``
+  (mean ``Σ_j a_ij |i-j|``, per head, in milliseconds; the frame rate from the model's info).
+
+Each clip gives one value per layer; ``mixing.csv`` holds per (task, class, layer, metric) the mean over the
+clips with a 95 % t interval (class ``all``: every sampled clip). A layer at ``mixing_self`` near 1 and a
+short distance keeps a frame's own content (its pitch); a global one spreads it over the utterance.
+
+Cost: one forward per clip, plus per block ``n_frames`` calls of that block (batched), so about
+``n_frames`` forwards per clip: seconds per clip for base models on a CPU; bounded by ``mixing_clips``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+
+from ..models.attention import Encoder, Record, block_output, encoder_of, watch
+from ..parallel import single_threaded
+from .contract import Analysis, AnalysisResult, AnalysisSettings, Figure, Unit
+from .curves import relative_depth
+from .replay import clip_audio, run_model, sample_clips
+
+METRICS = ("mixing_self", "mixing_distance_ms", "attention_entropy", "attention_distance_ms")
+CHUNK = 32  # zeroed frames per batched block call
+DEFAULT_CLIPS = 6  # --mixing-clips
+
+
+def _expand(value, batch: int):
+    """A captured block argument repeated over a batch of ``batch`` (tensors of batch 1 only)."""
+    if isinstance(value, torch.Tensor) and value.dim() > 0 and value.shape[0] == 1:
+        return value.expand(batch, *value.shape[1:])
+    return value
+
+
+def value_zeroing(encoder: Encoder, rec: Record, i: int, chunk: int = CHUNK) -> np.ndarray:
+    """``(n, n)`` row-normalised value-zeroing scores of block ``i`` over the clip's ``n`` real frames."""
+    n, (args, kwargs) = rec.n_real, rec.calls[i]
+    block, reference = encoder.blocks[i], rec.outputs[i][0, :n].float()
+    scores = np.zeros((n, n))
+    mask: list[torch.Tensor] = []
+    hook = encoder.values[i].register_forward_hook(lambda m, a, out: out * mask[0].to(out.device, out.dtype))
+    try:
+        for start in range(0, n, chunk):
+            js = torch.arange(start, min(n, start + chunk))
+            keep = torch.ones(len(js), rec.outputs[i].shape[1], 1)
+            keep[torch.arange(len(js)), js] = 0.0
+            mask[:] = [keep]
+            batch = [_expand(a, len(js)) for a in args], {k: _expand(v, len(js)) for k, v in kwargs.items()}
+            out = block_output(block(*batch[0], **batch[1]))
+            dist = 1 - torch.nn.functional.cosine_similarity(out[:, :n].float(), reference[None], dim=-1)  # (J, n)
+            scores[:, js.numpy()] = dist.T.double().cpu().numpy()
+    finally:
+        hook.remove()
+    scores = np.clip(scores, 0.0, None)
+    total = scores.sum(axis=1, keepdims=True)
+    return np.divide(scores, total, out=np.zeros_like(scores), where=total > 0)
+
+
+def attention_stats(weights: torch.Tensor, n: int, frame_ms: float) -> tuple[float, float]:
+    """Mean entropy (nats) and mean distance (ms) of head-wise attention ``(1, H, T, T)`` over the ``n`` real
+    frames (rows renormalised over the real keys)."""
+    a = weights[0, :, :n, :n].double().cpu()
+    a = a / a.sum(dim=-1, keepdim=True).clamp_min(1e-12)
+    entropy = -(a * torch.log(a.clamp_min(1e-12))).sum(dim=-1).mean()
+    idx = torch.arange(n, dtype=torch.float64)
+    distance = (a * (idx[:, None] - idx[None, :]).abs()).sum(dim=-1).mean() * frame_ms
+    return float(entropy), float(distance)
+
+
+def clip_mixing(encoder: Encoder, audio: np.ndarray, frame_rate: float, chunk: int = CHUNK) -> np.ndarray:
+    """``(blocks, len(METRICS))`` of one clip (layer ``b + 1`` is block ``b``'s output)."""
+    with torch.no_grad():
+        with watch(encoder) as rec:
+            encoder.run(torch.from_numpy(np.asarray(audio, dtype=np.float32)))
+        rec.n_real = encoder.frames(len(audio))
+        n, frame_ms = rec.n_real, 1000.0 / frame_rate
+        idx = np.arange(n)
+        gap = np.abs(idx[:, None] - idx[None, :]) * frame_ms
+        rows = []
+        for i in range(len(encoder.blocks)):
+            with encoder.autocast():
+                c = value_zeroing(encoder, rec, i, chunk)
+            weights = rec.attention[i]
+            att = attention_stats(weights, n, frame_ms) if weights is not None else (np.nan, np.nan)
+            rows.append([float(np.mean(np.diag(c))), float((c * gap).sum(axis=1).mean()), *att])
+    return np.asarray(rows)
+
+
+def interval(values: np.ndarray) -> tuple[float, float, float]:
+    """Mean and 95 % t interval over the clips (NaN bounds for one clip)."""
+    from scipy import stats
+
+    v = np.asarray(values, dtype=float)
+    v = v[np.isfinite(v)]
+    if len(v) == 0:
+        return np.nan, np.nan, np.nan
+    mean = float(v.mean())
+    if len(v) < 2:
+        return mean, np.nan, np.nan
+    half = float(stats.t.ppf(0.975, len(v) - 1) * v.std(ddof=1) / np.sqrt(len(v)))
+    return mean, mean - half, mean + half
+
+
+def aggregate(values: np.ndarray, labels: Sequence[str], names: Sequence[str], layers: Sequence[int]) -> pd.DataFrame:
+    """Tidy rows (class, layer, metric, mean, low, high, n_clips) from per-clip ``values`` (clips, layers,
+    metrics): every clip (class ``all``), then each class."""
+    labels = np.asarray(labels, dtype=str)
+    rows = []
+    for cls in ["all", *sorted(set(labels))]:
+        pick = np.ones(len(labels), bool) if cls == "all" else labels == cls
+        for li, layer in enumerate(layers):
+            for mi, metric in enumerate(names):
+                mean, low, high = interval(values[pick, li, mi])
+                rows.append((cls, layer, metric, mean, low, high, int(pick.sum())))
+    return pd.DataFrame(rows, columns=["class", "layer", "metric", "mean", "low", "high", "n_clips"])
+
+
+MIXING_CSV = "mixing.csv"
+MIXING_COLUMNS = ["task", "model", "class", "layer", "num_layers", "relative_depth", "metric", "mean", "low", "high"]
+MIXING_COLUMNS += ["n_clips", "frame_ms"]
+
+
+def _options(settings: AnalysisSettings) -> dict:
+    own = dict(settings.options.get("context_mixing", {}))
+    return {"clips": int(own.get("clips", DEFAULT_CLIPS)), "metrics": list(METRICS)}
+
+
+def model_rows(run_dir: Path, model: str, task: str, sample: pd.DataFrame) -> pd.DataFrame:
+    """:data:`MIXING_COLUMNS` rows of ``model`` on the ``sample`` of ``task``'s clips."""
+    adapter = run_model(run_dir, model)
+    encoder = encoder_of(adapter)
+    audio = clip_audio(run_dir, task, list(sample["content_hash"]), adapter.sample_rate)
+    rate = float(adapter.info.frame_rate)
+    values = np.stack([clip_mixing(encoder, audio[h], rate) for h in sample["content_hash"]])
+    table = aggregate(values, sample["label"], METRICS, range(1, len(encoder.blocks) + 1))
+    table.insert(0, "model", model)
+    table.insert(0, "task", task)
+    table["num_layers"] = adapter.num_layers
+    table["relative_depth"] = relative_depth(table["layer"].to_numpy(), adapter.num_layers)
+    table["frame_ms"] = 1000.0 / rate
+    return table[MIXING_COLUMNS]
+
+
+def compute(unit: Unit) -> AnalysisResult:
+    """Every model of the task with transformer blocks (the layer-less baselines are passed over), on one
+    class-balanced sample of its clips; the table and the task's figure beside the probe curves."""
+    from ..figures.base import save_plotly
+    from ..figures.mixing import plot_mixing, plotly
+    from .mdl import primary_scores
+
+    sample = sample_clips(unit.clips, _options(unit.settings)["clips"], unit.settings.seed)
+    models = [m for m in unit.models if _layers(unit, m) > 1]
+    if not models:
+        return AnalysisResult(notes=[f"context_mixing: no model with transformer layers on {unit.task}"])
+    with single_threaded():  # small products: on a shared CPU, threads cost more than they save
+        table = pd.concat([model_rows(unit.run_dir, m, unit.task, sample) for m in models], ignore_index=True)
+    scores, probe = primary_scores(unit.run_dir, unit.settings.primary_probe)
+    drawn = plot_mixing(table, scores[scores["task"] == unit.task], probe, unit.figure_path("mixing"))
+    save_plotly(plotly(table), unit.figure_path("mixing"))
+    return AnalysisResult(tables={MIXING_CSV: table}, figures=[Figure(*drawn)] if drawn else [])
+
+
+def _layers(unit: Unit, model: str) -> int:
+    rows = unit.best[unit.best["model"] == model]
+    return int(rows["num_layers"].iloc[0]) if not rows.empty else 0
+
+
+def mixing_findings(run_dir: Path) -> list[str]:
+    """One sentence per (model, task): the range of the mean attention distance over the layers (most local and
+    most global layer) and the layer where a frame keeps most of itself (value zeroing), with their intervals
+    over clips, and whether the two ends' intervals overlap (then no layer is clearly more local)."""
+    from .inputs import read_table
+
+    path = Path(run_dir) / MIXING_CSV
+    if not path.is_file():
+        return []
+    table = read_table(path, MIXING_COLUMNS)
+    table = table[table["class"].astype(str) == "all"]
+    out = []
+    for (model, task), rows in table.groupby(["model", "task"], sort=True):
+        dist = rows[rows["metric"] == "attention_distance_ms"].dropna(subset=["mean"])
+        keep = rows[rows["metric"] == "mixing_self"].dropna(subset=["mean"])
+        if dist.empty or keep.empty:
+            continue
+        near, far = dist.loc[dist["mean"].idxmin()], dist.loc[dist["mean"].idxmax()]
+        own = keep.loc[keep["mean"].idxmax()]
+        overlap = bool(np.isfinite(near["high"]) and np.isfinite(far["low"]) and near["high"] >= far["low"])
+        out.append(
+            f"{model} on {task}: the mean attention distance runs from {_ci(near, ' ms')} (layer "
+            f"{int(near['layer'])}) to {_ci(far, ' ms')} (layer {int(far['layer'])})"
+            + (", intervals overlapping: no layer is clearly more local" if overlap else "")
+            + f"; by value zeroing, a frame keeps most of itself at layer {int(own['layer'])} ({_ci(own, '')} of "
+            f"its mixing; 95 % t intervals over {int(own['n_clips'])} clips)."
+        )
+    return out
+
+
+def _ci(row, unit: str) -> str:
+    if np.isfinite(row["low"]):
+        return f"{row['mean']:.3g}{unit} [{row['low']:.3g}, {row['high']:.3g}]"
+    return f"{row['mean']:.3g}{unit}"
+
+
+ANALYSIS = Analysis(
+    name="context_mixing",
+    compute=compute,
+    tables={MIXING_CSV: MIXING_COLUMNS},
+    scope="task",
+    default=False,
+    cost=f"minutes: about n_frames forwards per clip, {DEFAULT_CLIPS} clips per task by default",
+    options=_options,
+    findings=mixing_findings,
+    section="Context mixing",
+    description=(
+        "How far each encoder layer mixes context: value-zeroing scores (Mohebbi et al. 2023), attention "
+        "entropy and attention distance in ms, over real frames of a class-balanced sample of clips; docs/analyses.md."
+    ),
+)

@@ -1,0 +1,222 @@
+"""One clip through an adapter's transformer blocks, watched: what the attention analyses need.
+
+The context-mixing and attribution analyses (``analysis/mixing.py``, ``analysis/attribution.py``) let
+transformers run the model's own blocks and only watch them with forward hooks: each block's input
+(positional and keyword arguments, to call the block again), its output, and its attention weights (eager
+attention, so the weights are materialised). Per family only a small declaration is needed (:data:`HOOKS`):
+the blocks, where their attention and value projection live, the norm the adapter applies after the last
+block, and how one clip's waveform is driven through the blocks (differentiably: no ``inference_mode``).
+
+Families without a hook (the hand-crafted recipes, WavLM, whose attention uses the value weights without
+calling its value projection) raise a one-line :class:`~speechprobe.errors.SpeechprobeError`.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+from torch.nn import functional as F
+
+from ..errors import SpeechprobeError
+from .base import ModelAdapter
+from .hub import autocast
+
+
+@dataclass
+class Encoder:
+    """An adapter's blocks with what the hooks need. ``run(audio)`` drives one clip (a 1-D float tensor at the
+    adapter's sample rate) through the blocks; ``frames(n_samples)`` is its number of real frames (the first
+    ones) at the blocks' rate."""
+
+    blocks: list[torch.nn.Module]
+    attention: list[torch.nn.Module]
+    values: list[torch.nn.Module]
+    configs: list
+    run: Callable[[torch.Tensor], None]
+    frames: Callable[[int], int]
+    last: Callable[[torch.Tensor], torch.Tensor] | None = None
+    device: torch.device = torch.device("cpu")
+    dtype: torch.dtype | None = None  # the adapter's autocast dtype (None: float32)
+
+    def autocast(self):
+        """The adapter's autocast, for every call of the blocks."""
+        return autocast(self.device, self.dtype)
+
+
+class Enough(Exception):
+    """Raised by :func:`watch`'s hooks once the layer asked for is recorded: the rest of the forward is skipped."""
+
+
+@dataclass
+class Record:
+    """What one watched clip left: each block's call (args, kwargs), output and head-wise attention."""
+
+    calls: list[tuple[tuple, dict]] = field(default_factory=list)
+    outputs: list[torch.Tensor] = field(default_factory=list)
+    attention: list[torch.Tensor | None] = field(default_factory=list)
+    n_real: int = 0
+    n_blocks: int = 0
+
+    def layer(self, i: int, last: Callable | None) -> torch.Tensor:
+        """Layer ``i`` as the adapter pools it: 0 the input of block 1, ``i`` the output of block ``i`` (the last
+        one through ``last``, the norm the adapter applies after the last block)."""
+        if i == 0:
+            args, kwargs = self.calls[0]
+            return args[0] if args else kwargs["hidden_states"]
+        h = self.outputs[i - 1]
+        return last(h) if last is not None and i == self.n_blocks else h
+
+
+def block_output(out) -> torch.Tensor:
+    """A block's hidden states, whether it returns a tensor or a tuple (WavLM: with its position bias)."""
+    return out[0] if isinstance(out, (tuple, list)) else out
+
+
+@contextmanager
+def eager(encoder: Encoder) -> Iterator[None]:
+    """Eager attention for the duration (fused kernels return no weights)."""
+    before = [getattr(c, "_attn_implementation", None) for c in encoder.configs]
+    for c in encoder.configs:
+        c._attn_implementation = "eager"
+    try:
+        yield
+    finally:
+        for c, b in zip(encoder.configs, before):
+            c._attn_implementation = b
+
+
+@contextmanager
+def watch(encoder: Encoder, upto: int | None = None) -> Iterator[Record]:
+    """Hooks filling a :class:`Record` while the blocks run (eager attention); with ``upto``, :class:`Enough`
+    is raised once layer ``upto`` is recorded (0: the first block's input; ``i``: block ``i``'s output)."""
+    rec = Record(n_blocks=len(encoder.blocks))
+
+    def on_call(module, args, kwargs):
+        rec.calls.append((args, kwargs))
+        if upto == 0:
+            raise Enough
+
+    def on_output(module, args, out):
+        rec.outputs.append(block_output(out))
+        if upto is not None and len(rec.outputs) >= upto:
+            raise Enough
+
+    def on_attention(module, args, out):
+        rec.attention.append(out[1] if isinstance(out, tuple) and len(out) > 1 else None)
+
+    handles = [b.register_forward_pre_hook(on_call, with_kwargs=True) for b in encoder.blocks]
+    handles += [b.register_forward_hook(on_output) for b in encoder.blocks]
+    handles += [a.register_forward_hook(on_attention) for a in encoder.attention]
+    try:
+        with eager(encoder):
+            yield rec
+    finally:
+        for h in handles:
+            h.remove()
+
+
+# --------------------------------------------------------------------------------------------- the families
+
+
+def _whisper(adapter) -> Encoder:
+    """Whisper and the Qwen2-Audio audio tower: log-mel, two convolutions, positions, then the HF blocks
+    (the adapter's own forward fuses the blocks' maths; here transformers' block modules run them)."""
+    enc, lm = adapter.encoder, adapter.logmel
+    qwen = hasattr(enc, "avg_pooler")
+
+    def mel_frames(n_samples: int) -> int:
+        return max(1, math.ceil(min(n_samples, lm.n_samples) / lm.hop))
+
+    def run(audio: torch.Tensor) -> None:
+        n = min(len(audio), lm.n_samples)
+        n_mel = lm.n_samples // lm.hop if adapter.window == "full" else 2 * math.ceil(mel_frames(n) / 2)
+        padded = F.pad(audio[:n].float(), (0, n_mel * lm.hop + lm.n_fft - n))
+        mel = lm(padded[None], n_mel).to(enc.conv1.weight.dtype)
+        x = F.gelu(enc.conv2(F.gelu(enc.conv1(mel))))
+        h = x.permute(0, 2, 1) + enc.embed_positions.weight[: x.shape[-1]]
+        for block in enc.layers:
+            h = block_output(block(h, attention_mask=None))
+
+    def last(h: torch.Tensor) -> torch.Tensor:
+        if qwen:  # the tower's last layer: average pooling (stride 2), then its layer norm
+            return enc.layer_norm(enc.avg_pooler(h.permute(0, 2, 1)).permute(0, 2, 1))
+        return enc.layer_norm(h)
+
+    blocks = list(enc.layers)
+    attn = [b.self_attn for b in blocks]
+    frames = lambda n_samples: math.ceil(mel_frames(n_samples) / 2)  # noqa: E731
+    return Encoder(blocks, attn, [a.v_proj for a in attn], [enc.config], run, frames, last)
+
+
+def _wav2vec2(adapter) -> Encoder:
+    """wav2vec2, HuBERT, data2vec-audio: the model's own forward on one clip (no padding)."""
+    model = adapter.model
+    if type(model).__name__.startswith("WavLM"):
+        raise SpeechprobeError(f"{adapter.name}: WavLM's attention uses its value weights directly; no hook for it")
+
+    def run(audio: torch.Tensor) -> None:
+        x = audio.float()
+        if adapter.normalize:
+            x = (x - x.mean()) / torch.sqrt(x.var(unbiased=False) + 1e-7)
+        x = F.pad(x, (0, max(0, adapter.min_samples - len(x))))
+        mask = torch.ones(1, len(x), dtype=torch.long, device=x.device) if adapter.use_mask else None
+        model(x[None].to(next(model.parameters()).dtype), attention_mask=mask)
+
+    def frames(n_samples: int) -> int:
+        return int(adapter._frames(torch.tensor(max(n_samples, adapter.min_samples))))
+
+    blocks = list(model.encoder.layers)
+    attn = [b.attention for b in blocks]
+    return Encoder(blocks, attn, [a.v_proj for a in attn], [model.config], run, frames, adapter.final_norm)
+
+
+def _seamless(adapter) -> Encoder:
+    """SeamlessM4T v2's Conformer: its feature extractor (not differentiable: no attribution), then the
+    model's own layers."""
+    conformer = adapter.encoder.encoder
+
+    def features(audio: np.ndarray):
+        fe = adapter.fe
+        return fe([audio], sampling_rate=fe.sampling_rate, return_attention_mask=True, return_tensors="pt")
+
+    def run(audio: torch.Tensor) -> None:
+        inputs = {k: v.to(adapter.device) for k, v in features(audio.detach().float().cpu().numpy()).items()}
+        conformer(adapter.encoder.feature_projection(inputs["input_features"]), attention_mask=inputs["attention_mask"])
+
+    def frames(n_samples: int) -> int:
+        return int(features(np.zeros(n_samples, np.float32))["attention_mask"].sum())
+
+    blocks = list(conformer.layers)
+    attn = [b.self_attn for b in blocks]
+    config = [adapter.encoder.config]
+    return Encoder(blocks, attn, [a.linear_v for a in attn], config, run, frames, conformer.layer_norm)
+
+
+HOOKS: dict[str, Callable[[ModelAdapter], Encoder]] = {
+    "WhisperAdapter": _whisper,
+    "Qwen2AudioAdapter": _whisper,
+    "Wav2Vec2Adapter": _wav2vec2,
+    "SeamlessAdapter": _seamless,
+}
+DIFFERENTIABLE = ("WhisperAdapter", "Qwen2AudioAdapter", "Wav2Vec2Adapter")  # run() keeps the gradient
+
+
+def encoder_of(adapter: ModelAdapter) -> Encoder:
+    """The :class:`Encoder` of ``adapter``, from its family's hook (one-line error without one)."""
+    hook = HOOKS.get(type(adapter).__name__)
+    if hook is None:
+        raise SpeechprobeError(f"{adapter.name}: no transformer blocks to watch (family {adapter.info.family})")
+    encoder = hook(adapter)
+    encoder.device, encoder.dtype, drive = adapter.device, adapter.dtype, encoder.run
+
+    def run(audio: torch.Tensor) -> None:  # on the adapter's device, under its autocast
+        with encoder.autocast():
+            drive(audio.to(encoder.device))
+
+    encoder.run = run
+    return encoder

@@ -1,0 +1,165 @@
+"""Context mixing: value zeroing and attention statistics on a toy encoder with hand-set attention, and on tiny
+random configurations of every family with attention."""
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from speechprobe.analysis.mixing import METRICS, aggregate, attention_stats, clip_mixing
+from speechprobe.analysis.replay import sample_clips
+from speechprobe.errors import SpeechprobeError
+from speechprobe.models.attention import Encoder, encoder_of
+from speechprobe.models.registry import load_model
+from speechprobe.parallel import single_threaded
+
+T, D = 12, 8
+
+
+class ToyAttention(torch.nn.Module):
+    """Attention with a fixed pattern (T, T): out = pattern @ v_proj(h), weights returned as (B, 1, T, T)."""
+
+    def __init__(self, pattern: torch.Tensor) -> None:
+        super().__init__()
+        self.pattern = pattern
+        self.v_proj = torch.nn.Linear(D, D)
+
+    def forward(self, h):
+        weights = self.pattern.expand(h.shape[0], 1, T, T)
+        return weights[:, 0] @ self.v_proj(h), weights
+
+
+class ToyBlock(torch.nn.Module):
+    def __init__(self, pattern: torch.Tensor) -> None:
+        super().__init__()
+        self.attention = ToyAttention(pattern)
+
+    def forward(self, h):
+        return h + self.attention(h)[0]
+
+
+def _toy() -> Encoder:
+    torch.manual_seed(0)
+    idx = torch.arange(T)
+    band = ((idx[:, None] - idx[None, :]).abs() <= 1).float()
+    local, glob = ToyBlock(band / band.sum(1, keepdim=True)), ToyBlock(torch.full((T, T), 1.0 / T))
+    embed = torch.randn(T, D)
+    blocks = [local, glob]
+
+    def run(audio):
+        h = embed[None] * (1 + audio[:T, None])
+        for b in blocks:
+            h = b(h)
+
+    return Encoder(blocks, [b.attention for b in blocks], [b.attention.v_proj for b in blocks], [], run, lambda n: T)
+
+
+def test_value_zeroing_and_attention_order_a_local_layer_before_a_global_one():
+    values = clip_mixing(_toy(), np.zeros(T, np.float32), frame_rate=50.0)
+    m = dict(zip(METRICS, values.T))
+    assert values.shape == (2, len(METRICS)) and np.isfinite(values).all()
+    assert m["mixing_self"][0] > 2 * m["mixing_self"][1]  # the local layer keeps far more of each frame
+    assert m["mixing_distance_ms"][0] < m["mixing_distance_ms"][1] / 2
+    # attention distance, exactly: the band averages 1/2 (edge rows) and 2/3 (inner rows) frames; uniform
+    # attention over T frames (T² - 1) / (3T) frames; 20 ms a frame
+    assert m["attention_distance_ms"][0] == pytest.approx(20 * (2 * 0.5 + (T - 2) * 2 / 3) / T)
+    assert m["attention_distance_ms"][1] == pytest.approx(20 * (T * T - 1) / (3 * T))
+    assert m["attention_entropy"][1] == pytest.approx(np.log(T))  # uniform: the maximum
+    assert m["attention_entropy"][0] == pytest.approx((2 * np.log(2) + (T - 2) * np.log(3)) / T)
+
+
+def test_attention_stats_use_real_frames_only():
+    w = torch.zeros(1, 1, 6, 6)
+    w[0, 0, :, :] = 1 / 6  # uniform over 6 frames, of which 3 are real: renormalised over the 3
+    entropy, distance = attention_stats(w, 3, 10.0)
+    assert entropy == pytest.approx(np.log(3)) and distance == pytest.approx(10 * (3 + 2 + 3) / 9)
+
+
+def test_aggregate_gives_mean_and_t_interval_per_class():
+    values = np.array([1.0, 2.0, 3.0, 10.0])[:, None, None]
+    table = aggregate(values, ["a", "a", "a", "b"], ["m"], [4])
+    row = table[table["class"] == "a"].iloc[0]
+    assert row["mean"] == 2.0 and row["n_clips"] == 3
+    assert row["high"] - row["mean"] == pytest.approx(4.302653 * 1 / np.sqrt(3), rel=1e-5)  # t(0.975, 2) s/√n
+    lone = table[table["class"] == "b"].iloc[0]
+    assert lone["mean"] == 10.0 and np.isnan(lone["low"])  # one clip: no interval
+    assert table[table["class"] == "all"].iloc[0]["mean"] == 4.0
+
+
+def test_sample_is_bounded_balanced_and_seeded():
+    clips = pd.DataFrame({"label": ["a"] * 10 + ["b"] * 3, "content_hash": [f"h{i}" for i in range(13)]})
+    s = sample_clips(clips, 6, seed=1)
+    assert len(s) == 6 and (s["label"] == "b").sum() == 3
+    assert s.equals(sample_clips(clips, 6, seed=1)) and len(sample_clips(clips, 50, 0)) == 13
+
+
+def _tiny(kind: str, path):
+    torch.manual_seed(0)
+    if kind in ("wav2vec2", "hubert", "wavlm"):
+        import transformers as tf
+
+        cfg_class, model_class = {
+            "wav2vec2": (tf.Wav2Vec2Config, tf.Wav2Vec2Model),
+            "hubert": (tf.HubertConfig, tf.HubertModel),
+            "wavlm": (tf.WavLMConfig, tf.WavLMModel),
+        }[kind]
+        cfg = cfg_class(
+            hidden_size=16, num_hidden_layers=2, num_attention_heads=2, intermediate_size=32, conv_dim=(8, 8, 8),
+            conv_stride=(5, 4, 16), conv_kernel=(10, 4, 16), num_conv_pos_embeddings=8, num_conv_pos_embedding_groups=2,
+        )  # fmt: skip
+        model_class(cfg).save_pretrained(path)
+    elif kind == "seamless":
+        from transformers import SeamlessM4TFeatureExtractor, SeamlessM4Tv2Config, SeamlessM4Tv2ForSpeechToText
+
+        cfg = SeamlessM4Tv2Config(
+            vocab_size=50, t2u_vocab_size=20, char_vocab_size=20, hidden_size=16, speech_encoder_layers=2,
+            speech_encoder_attention_heads=2, speech_encoder_intermediate_size=32, encoder_layers=1,
+            decoder_layers=1, encoder_attention_heads=2, decoder_attention_heads=2, encoder_ffn_dim=32,
+            decoder_ffn_dim=32, t2u_encoder_layers=1, t2u_decoder_layers=1, max_position_embeddings=32,
+            unit_embed_dim=8,
+        )  # fmt: skip
+        SeamlessM4Tv2ForSpeechToText(cfg).save_pretrained(path)
+        SeamlessM4TFeatureExtractor().save_pretrained(path)
+    else:  # qwen2_audio
+        from transformers import Qwen2AudioConfig, Qwen2AudioForConditionalGeneration, WhisperFeatureExtractor
+
+        cfg = Qwen2AudioConfig(
+            audio_config={"d_model": 16, "encoder_layers": 2, "encoder_attention_heads": 2, "encoder_ffn_dim": 32},
+            text_config={
+                "model_type": "qwen2", "hidden_size": 16, "num_hidden_layers": 1, "num_attention_heads": 2,
+                "num_key_value_heads": 1, "intermediate_size": 32, "vocab_size": 50,
+            },
+        )  # fmt: skip
+        Qwen2AudioForConditionalGeneration(cfg).save_pretrained(path)
+        WhisperFeatureExtractor(feature_size=128).save_pretrained(path)
+    return path
+
+
+@pytest.mark.parametrize("kind", ["whisper", "wav2vec2", "hubert", "seamless", "qwen2_audio"])
+def test_every_family_gives_finite_scores_of_the_right_shape(kind, tiny_whisper, tmp_path):
+    path = tiny_whisper if kind == "whisper" else _tiny(kind, tmp_path / kind)
+    adapter = load_model(str(path), window="trimmed")
+    audio = (0.1 * np.random.default_rng(0).standard_normal(8000)).astype(np.float32)  # 0.5 s: 25 frames
+    with single_threaded():
+        values = clip_mixing(encoder_of(adapter), audio, adapter.info.frame_rate)
+    assert values.shape == (adapter.num_layers - 1, len(METRICS)) and np.isfinite(values).all()
+    m = dict(zip(METRICS, values.T))
+    assert ((m["mixing_self"] > 0) & (m["mixing_self"] <= 1)).all()
+    assert (m["attention_entropy"] <= np.log(25) + 1e-6).all()  # at most uniform over the 25 real frames
+    assert (m["attention_distance_ms"] < 500).all()  # within the 0.5 s clip
+
+
+def test_wavlm_and_hand_crafted_models_are_one_line_errors(tmp_path):
+    with pytest.raises(SpeechprobeError, match="WavLM"):
+        encoder_of(load_model(str(_tiny("wavlm", tmp_path / "wavlm"))))
+    with pytest.raises(SpeechprobeError, match="no transformer blocks"):
+        encoder_of(load_model("duration"))
+
+
+def test_the_attention_analyses_are_off_by_default_and_in_all():
+    from speechprobe.analysis.registry import choose
+
+    default, everything = choose({}, ""), choose({}, "all")
+    assert not default["context_mixing"] and not default["attribution"]
+    assert everything["context_mixing"] and everything["attribution"]
+    assert choose({}, "+context_mixing")["context_mixing"] and not choose({}, "+context_mixing")["attribution"]
