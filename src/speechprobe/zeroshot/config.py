@@ -59,7 +59,7 @@ class ZeroShotConfig(BackendOptions):
     )
     modes: list[str] = setting(
         help="Zero-shot modes, only these written: all, likelihood (per-token), likelihood_raw, likelihood_cc, "
-        "likelihood_pmi, likelihood_bc (calibrated), generate, native (a model's own head).",
+        "likelihood_pmi, likelihood_bc, likelihood_pm (calibrated), generate, native (a model's own head).",
         factory=lambda: ["all"],
         flag="--mode",
         parse=split_list,
@@ -70,6 +70,12 @@ class ZeroShotConfig(BackendOptions):
         help="TASK=FILE.json[,...]: a task's label phrasings (docs/zeroshot.md).",
         factory=dict,
         parse=lambda v: split_pairs(v, "--verbalisers"),
+        cli_default=None,
+    )
+    target_prior: dict[str, str] = setting(
+        help="TASK=FILE.json[,...]: prior matching's target label distribution, {label: weight} [default: uniform].",
+        factory=dict,
+        parse=lambda v: split_pairs(v, "--target-prior"),
         cli_default=None,
     )
     synonyms: dict[str, dict[str, list[str]]] = field(default_factory=dict)  # task -> label -> extra synonyms
@@ -119,7 +125,11 @@ class ZeroShotConfig(BackendOptions):
         """The settings that decide the zero-shot numbers: the run directory's fingerprint of this stage."""
         from .modes import BUILTIN_MODES, resolve_modes
 
-        config = {k: v for k, v in self.to_json().items() if k not in ("out", "cache") and (v or k != "label_map")}
+        config = {
+            k: v
+            for k, v in self.to_json().items()
+            if k not in ("out", "cache") and (v or k not in ("label_map", "target_prior"))
+        }
         names = [m.name for m in resolve_modes(self.modes)]
         config["modes"] = LEGACY_ALL_MODES if set(names) == set(BUILTIN_MODES) else names
         return config

@@ -61,9 +61,12 @@ from .responses import (
     RESPONSE_COLUMNS,
     batch_priors,
     content_free_frame,
+    matched_weights,
     metric_rows,
     parser_synonyms,
     response_rows,
+    target_prior,
+    template_scores,
     with_verbalisers,
 )
 
@@ -119,6 +122,8 @@ def _run(
         for t in dict.fromkeys(cfg.tasks)
     ]
     tasks = [(with_verbalisers(task, cfg.verbalisers), source) for task, source in tasks]
+    for task, _ in tasks:
+        target_prior(task, cfg.target_prior)  # a bad target file fails before any model work
     state: dict[str, Any] = {
         "config": cfg.to_json(),
         "engine": {"name": cfg.engine, **({"address": cfg.ray_address, "actors": {}} if cfg.engine == "ray" else {})},
@@ -242,9 +247,14 @@ def evaluate_task(
         cf, inputs = driver.content_free(
             (tid, rec["prompt"]) for _, tid, mode, rec in driver.assembled if mode == "likelihood"
         )
-    priors = batch_priors(driver.assembled, plan.words)
+    scores = template_scores(driver.assembled, plan.words)
+    priors = batch_priors(scores)
+    target = target_prior(task, cfg.target_prior)
+    weights = matched_weights(scores, target) if any(m.name == "likelihood_pm" for m in modes) else {}
     records = [
-        row for entry in driver.assembled for row in response_rows(*entry, plan.words, parser, cf, priors, modes)
+        row
+        for entry in driver.assembled
+        for row in response_rows(*entry, plan.words, parser, cf, priors, modes, weights)
     ]
     responses = pd.DataFrame(records, columns=RESPONSE_COLUMNS)
     count = driver.count
@@ -255,6 +265,7 @@ def evaluate_task(
         if any(m.asks == "native" for m in modes)
         else {},
         "content_free_inputs": inputs,
+        "target_prior": None if target is None else dict(zip(labels, target.round(6).tolist())),  # None: uniform
         "clips": int(responses["id"].nunique()) if len(responses) else 0,
         "clips_without_instruction": count["missing_instruction"],
         "answers_computed": count["computed"],
