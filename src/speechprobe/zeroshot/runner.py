@@ -49,6 +49,7 @@ from ..warnlog import capture_warnings
 from .base import ZeroShotBackend
 from .cache import ResponseCache
 from .config import ZeroShotConfig
+from .decoder_states import DecoderStore, decoder_template
 from .driver import Driver, make_plan
 from .engines import BackendInfo, LocalAnswers, RayAnswers
 from .models import load_backend, resolve_zeroshot_model
@@ -69,6 +70,7 @@ from .responses import (
     template_scores,
     with_verbalisers,
 )
+from .scoring import label_tokens
 
 log = logging.getLogger("speechprobe")
 
@@ -85,6 +87,8 @@ def run_zeroshot(cfg: ZeroShotConfig, existing: str = "auto") -> pd.DataFrame:
     templates = resolve_prompts(cfg.prompts)
     for t in templates:
         check_template(t, [m.asks for m in resolve_modes(cfg.modes)])
+    if cfg.decoder_states:
+        decoder_template(templates, cfg.decoder_prompt)  # before any work
     models, skipped_models = [], {}
     for name in dict.fromkeys(cfg.models):
         try:
@@ -234,11 +238,16 @@ def evaluate_task(
     if next(iter(source), None) is None:
         raise ConfigError(f"task {task.name}: no usable clips")
     modes = resolve_modes(cfg.modes)
-    plan = make_plan(backend, task, templates, modes, cfg.max_new_tokens)
+    states = decoder_template(templates, cfg.decoder_prompt).id if cfg.decoder_states else None
+    plan = make_plan(backend, task, templates, modes, cfg.max_new_tokens, states)
     labels = list(plan.words.labels)
     synonyms = parser_synonyms(task, (cfg.synonyms or {}).get(task.name, {}))
     parser = AnswerParser(labels, synonyms_for(task.name, labels, synonyms))
-    driver = Driver(backend, plan, store, answers)
+    decoder = None
+    if states:
+        firsts = [tokens[0] for tokens in label_tokens(backend, plan.words.flat)]
+        decoder = DecoderStore(store.root.parent / "features", backend, firsts)
+    driver = Driver(backend, plan, store, answers, decoder)
     for clips in _batches(source, backend.batch_size):
         driver.add(clips)
     driver.finish()
@@ -275,4 +284,9 @@ def evaluate_task(
         "skipped": [dataclasses.asdict(s) for s in getattr(source, "skipped", [])],
         "content_free_scores": content_free_frame(plan.words, cf, inputs),
     }
+    if decoder is not None:  # where the decoder_layers analysis finds the states (decoder_states.py)
+        shown = [forms[0] for forms in plan.words.phrasings]
+        template = next(t for t in plan.used if t.id == states)
+        info["decoder"] = decoder.describe(template.render(task.name, shown, None), states)
+        info["decoder"]["phrasings"] = [list(forms) for forms in plan.words.phrasings]
     return metric_rows(backend.name, task.name, responses), responses, info
