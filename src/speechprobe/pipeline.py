@@ -491,4 +491,9 @@ def run_zeroshot_stage(cfg: ZeroShotConfig, existing: str = "auto") -> pd.DataFr
     with RunDir(cfg.out).lock():
         rows = run_zeroshot(cfg, existing)
         summarize_run(cfg.out)
+        if cfg.decoder_states and RunDir(cfg.out).has_rows("probe"):  # its inputs exist only now
+            from .analysis import analyse_features
+
+            with using_cache(cfg.cache):
+                analyse_features(cfg.out, analyses=["decoder_layers"], reuse=False, device=cfg.device)
     return rows

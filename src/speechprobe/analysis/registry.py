@@ -18,13 +18,14 @@ from typing import Any
 from ..config import AnalysisSwitches
 from ..errors import ConfigError
 from ..plugins import declared
-from . import cues, embeddings, erasure, fingerprints, layer_weights, mdl, selection, similarity
+from . import cues, decoder_layers, embeddings, erasure, fingerprints, layer_weights, mdl, selection, similarity
 from .contract import Analysis, register, registered_so_far
 
 ENTRY_POINT_GROUP = "speechprobe.analyses"
 
 for _module in (selection, embeddings, cues, erasure, layer_weights, mdl, fingerprints, similarity):
     register(_module.ANALYSIS)
+register(decoder_layers.ANALYSIS)  # opt-in: reads the decoder states of the zero-shot stage
 
 
 @cache

@@ -288,5 +288,6 @@ def evaluate_task(
         shown = [forms[0] for forms in plan.words.phrasings]
         template = next(t for t in plan.used if t.id == states)
         info["decoder"] = decoder.describe(template.render(task.name, shown, None), states)
+        info["decoder"]["labels"] = labels
         info["decoder"]["phrasings"] = [list(forms) for forms in plan.words.phrasings]
     return metric_rows(backend.name, task.name, responses), responses, info
