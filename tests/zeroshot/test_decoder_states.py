@@ -91,3 +91,30 @@ def test_zero_shot_run_keeps_states_in_the_feature_store(tmp_path, tiny_qwen, mo
     assert sum(calls) == 16 and again[tiny_qwen.name]["decoder"]["spaces"]["last"] != info["spaces"]["last"]
     with pytest.raises(ConfigError, match="--decoder-prompt instruction"):
         run_zeroshot(ZeroShotConfig(**{**vars(cfg), "prompts": ["instruction"], "decoder_prompt": "instruction"}))
+
+
+@pytest.mark.slow
+@torch.inference_mode()
+def test_real_whisper_tiny_en_states_are_the_plain_forwards_hidden_states(noise_clips):
+    from speechprobe.errors import SpeechprobeError
+    from speechprobe.models.packaged import packaged_files
+
+    try:
+        packaged_files("whisper-tiny.en")
+    except SpeechprobeError as e:  # pragma: no cover - the PyPI weight packages are not installed
+        pytest.skip(f"packaged whisper-tiny.en not installed: {e}")
+    backend = load_backend("whisper-tiny.en", window="trimmed", batch_size=2)
+    enc = backend.encode(noise_clips[:2])
+    prompt = "Choose one of: happy, sad."
+    firsts = [t[0] for t in label_tokens(backend, ["happy", "sad"])]
+    records = decoder_records(backend, enc, [prompt] * 2, firsts)
+    assert records[0]["states"]["last"].shape == (5, 384) and records[0]["lens"].shape == (5, 4)  # 4 decoder layers
+    prefix = torch.tensor([backend.prefix_ids(prompt)])
+    for i, rec in enumerate(records):  # the model's own forward, no cache: every layer at the last prompt position
+        one = enc.select([i]).tensors["hidden"]
+        out = backend.model(encoder_outputs=(one,), decoder_input_ids=prefix, output_hidden_states=True)
+        want = torch.stack(out.decoder_hidden_states, 1)[0, :, -1]
+        np.testing.assert_allclose(rec["states"]["last"], want.numpy(), atol=1e-4)
+        np.testing.assert_allclose(
+            rec["lens"][-1, :2], torch.log_softmax(out.logits[0, -1], -1)[firsts].numpy(), atol=1e-4
+        )
