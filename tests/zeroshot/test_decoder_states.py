@@ -14,7 +14,6 @@ from speechprobe.errors import ConfigError
 from speechprobe.features.store import FeatureStore
 from speechprobe.zeroshot import ZeroShotConfig, load_backend, run_zeroshot
 from speechprobe.zeroshot import engines as engines_mod
-from speechprobe.zeroshot.base import layer_states
 from speechprobe.zeroshot.decoder_states import decoder_records
 from speechprobe.zeroshot.scoring import label_tokens
 
@@ -58,7 +57,7 @@ def test_qwen_audio_mean_is_the_mean_over_the_audio_tokens(tiny_qwen, noise_clip
     _, spans, out = backend._run_prefix(enc, PROMPTS[:1], output_hidden_states=True)
     before, _ = backend.parts(PROMPTS[0])
     assert spans == [(len(before), len(before) + enc.frames[0])]  # one row: no padding before it
-    want = layer_states(out)[0, :, len(before) : len(before) + enc.frames[0]].mean(1)
+    want = backend.layer_states(out)[0, :, len(before) : len(before) + enc.frames[0]].mean(1)
     got = decoder_records(backend, enc, PROMPTS[:1], [0])[0]["states"]["audio_mean"]
     np.testing.assert_allclose(got, want.numpy(), atol=1e-5)
 

@@ -248,6 +248,11 @@ class ZeroShotBackend(ABC):
         decoder's final norm (the state ``start`` reads its next-token log-probabilities from)."""
         raise NotImplementedError(f"{self.family} has no decoder states")
 
+    @staticmethod
+    def layer_states(out) -> torch.Tensor:
+        """(rows, layers, length, dim) float32: every layer's output of a decoder called with output_hidden_states."""
+        return torch.stack(out.hidden_states, dim=1).float()
+
     def lens_parts(self) -> tuple[torch.nn.Module, torch.nn.Module]:
         """The decoder's final norm and its output projection (the logit lens)."""
         raise NotImplementedError(f"{self.family} has no logit lens")
@@ -339,11 +344,6 @@ def output_cache(out) -> Any:
         if value is not None:
             return value
     raise RuntimeError("the decoder returned no cache; pass use_cache=True")
-
-
-def layer_states(out) -> torch.Tensor:
-    """(rows, layers, length, dim) float32: every layer's output of a decoder called with output_hidden_states."""
-    return torch.stack(out.hidden_states, dim=1).float()
 
 
 def log_softmax(logits: torch.Tensor) -> torch.Tensor:

@@ -36,16 +36,7 @@ import numpy as np
 import torch
 
 from ..errors import SpeechprobeError
-from .base import (
-    BackendOptions,
-    DecoderState,
-    Encoded,
-    ZeroShotBackend,
-    cache_kwarg,
-    layer_states,
-    log_softmax,
-    output_cache,
-)
+from .base import BackendOptions, DecoderState, Encoded, ZeroShotBackend, cache_kwarg, log_softmax, output_cache
 
 DEFAULT_SYSTEM_PROMPT = "You are a helpful assistant."
 CHAT_PREFIX = "<|im_start|>system\n{system}<|im_end|>\n"
@@ -191,7 +182,7 @@ class Qwen2AudioBackend(ZeroShotBackend):
         """``last``: the last prompt token; ``audio_mean``: the mean over the clip's audio-token positions (no
         audio, as for a content-free input without audio: zeros)."""
         _, spans, out = self._run_prefix(enc, prompts, output_hidden_states=True)
-        states = layer_states(out)
+        states = self.layer_states(out)
         mean = torch.stack(
             [states[i, :, a:b].mean(1) if b > a else states[i, :, 0] * 0 for i, (a, b) in enumerate(spans)]
         )

@@ -29,7 +29,6 @@ from .base import (
     Encoded,
     ZeroShotBackend,
     cache_kwarg,
-    layer_states,
     log_softmax,
     output_cache,
     shared_cross_cache,
@@ -153,7 +152,7 @@ class SeamlessBackend(ZeroShotBackend):
 
     @torch.inference_mode()
     def prefix_states(self, enc: Encoded, prompts: Sequence[str]) -> dict[str, torch.Tensor]:
-        return {"last": layer_states(self._run_prefix(enc, prompts, output_hidden_states=True)[2])[:, :, -1]}
+        return {"last": self.layer_states(self._run_prefix(enc, prompts, output_hidden_states=True)[2])[:, :, -1]}
 
     def lens_parts(self):
         return self.decoder.layer_norm, self.model.lm_head

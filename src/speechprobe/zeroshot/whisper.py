@@ -42,16 +42,7 @@ from torch.nn import functional as F
 from ..errors import SpeechprobeError
 from ..models.whisper import LogMel
 from .base import PROMPT_AS as BASE_PROMPT_AS
-from .base import (
-    BackendOptions,
-    DecoderState,
-    Encoded,
-    ZeroShotBackend,
-    cache_kwarg,
-    layer_states,
-    log_softmax,
-    output_cache,
-)
+from .base import BackendOptions, DecoderState, Encoded, ZeroShotBackend, cache_kwarg, log_softmax, output_cache
 
 BUCKET_SECONDS = 1.0  # the trimmed window pads each clip to a whole number of these
 PROMPT_AS = {  # where the prompt goes (base.PROMPT_AS, checked there) -> how settings() and manifest.json describe it
@@ -230,7 +221,7 @@ class WhisperBackend(ZeroShotBackend):
 
     @torch.inference_mode()
     def prefix_states(self, enc: Encoded, prompts: Sequence[str]) -> dict[str, torch.Tensor]:
-        return {"last": layer_states(self._run_prefix(enc, prompts, output_hidden_states=True)[1])[:, :, -1]}
+        return {"last": self.layer_states(self._run_prefix(enc, prompts, output_hidden_states=True)[1])[:, :, -1]}
 
     def lens_parts(self):
         return self.decoder.layer_norm, self.model.proj_out
