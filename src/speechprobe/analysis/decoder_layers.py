@@ -104,8 +104,9 @@ def _probe_rows(frame: pd.DataFrame, side: str, offset: int, decoder: bool, rati
 
 def compute(unit: Unit) -> AnalysisResult:
     info = decoder_info(unit.run_dir, unit.model, unit.task)
-    if not info:
-        return AnalysisResult(notes=[f"{unit.name}: no decoder states (run the zero-shot stage with them)"])
+    if not info:  # a model without a text decoder says nothing; one asked zero-shot without the states says so
+        asked = unit.model in read_manifest(unit.run_dir).get("zeroshot", {}).get("models", {})
+        return AnalysisResult(notes=[f"{unit.name}: no decoder states (zero-shot without --decoder-states)"] * asked)
     hashes = list(unit.clips["content_hash"])
     spaces = {k: FeatureSpace(Path(info["store"]) / v, {}) for k, v in info["spaces"].items()}
     missing = sum(not spaces["lens"].has(h) for h in hashes)
