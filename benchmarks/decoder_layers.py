@@ -7,9 +7,11 @@
 ``lens``: a zero-shot run (``--decoder-states``, modes ``native`` and ``likelihood_bc``, one prompt), then per
 decoder layer the logit lens's pick (raw and batch-calibrated, :mod:`speechprobe.analysis.decoder_layers`) scored
 by accuracy and Macro-F1, with 95 % bootstrap intervals over clips (voices when the task has them), beside the
-native language-ID head's. The check: the batch-calibrated lens at the last decoder layer reaches the native
-head's accuracy within its interval (the intervals overlap); the first layer whose lens is above chance is where
-the label becomes decodable. Exit status 1 when the check fails.
+native language-ID head's; then the lens at the native head's own position (the decoder after
+``<|startoftranscript|>``, over the labels' language tokens; its last layer is the head itself, restricted to
+the task's languages). The check: that lens at the last decoder layer reaches the native head's accuracy within
+its interval (the intervals overlap); the first layer whose lens is above chance is where the label becomes
+decodable. Exit status 1 when the check fails.
 
 ``cost``: on the same clips, in this process, after a warm-up: encoder-only extraction (every layer pooled into a
 fresh feature store, ``features.extract``), the encoder alone (``backend.encode``), and the decoder-states pass on
@@ -105,13 +107,57 @@ def lens(args) -> int:
     pred = np.array([order.get(x, -1) for x in native["prediction"]])
     acc, f1 = _scores(y, np.where(pred < 0, 0, pred), weights, k)
     print(f"| native head | {_interval(acc)} | {_interval(f1)} | | |")
-    lo_n, hi_n = np.percentile(acc[1:], [2.5, 97.5])
-    lo_l, hi_l = np.percentile(last[0][1:], [2.5, 97.5])
-    ok = hi_l >= lo_n and lo_l <= hi_n
     where = f"dec{decodable}" if decodable is not None else "no layer"
-    print(f"lens above chance (Macro-F1, 95% interval) from: {where}")
-    print(f"last-layer batch-calibrated lens vs native accuracy: intervals {'overlap' if ok else 'do NOT overlap'}")
-    return 0 if ok else 1
+    print(f"prompted lens above chance (Macro-F1, 95% interval) from: {where}")
+    print(f"prompted lens at the last layer vs native accuracy: {_verdict(last[0], acc)}")
+    native_lens = _native_position_lens(args, clips, info["labels"])
+    print("lens at the native head's position (after <|startoftranscript|>, over the labels' language tokens):")
+    print("| decoder layer | accuracy | Macro-F1 |")
+    print("|---|---|---|")
+    for d in range(native_lens.shape[1]):
+        a, f = _scores(y, native_lens[:, d].argmax(-1), weights, k)
+        print(f"| dec{d} | {_interval(a)} | {_interval(f)} |")
+    a, _ = _scores(y, native_lens[:, -1].argmax(-1), weights, k)
+    verdict = _verdict(a, acc)
+    print(f"native-position lens at the last layer vs the native head's accuracy: {verdict}")
+    return 0 if verdict.startswith("intervals overlap") else 1
+
+
+def _verdict(lens_acc: np.ndarray, native_acc: np.ndarray) -> str:
+    lo_n, hi_n = np.percentile(native_acc[1:], [2.5, 97.5])
+    lo_l, hi_l = np.percentile(lens_acc[1:], [2.5, 97.5])
+    same = hi_l >= lo_n and lo_l <= hi_n
+    return f"intervals {'overlap' if same else 'do NOT overlap'} ({lens_acc[0]:.3f} vs {native_acc[0]:.3f})"
+
+
+def _native_position_lens(args, clips, labels) -> np.ndarray:
+    """(clips, layers, labels) lens log-probabilities of the labels' language tokens at the position the native
+    language-ID head reads (the decoder after <|startoftranscript|> alone); its last layer is that head."""
+    import torch
+
+    from speechprobe.cache import cache_root
+    from speechprobe.data.audio import resample
+    from speechprobe.data.resolve import open_task
+    from speechprobe.zeroshot import load_backend
+    from speechprobe.zeroshot.native import native_targets
+
+    task, source = open_task(args.task, cache_root(args.cache), seed=0, n_per_class=args.n_per_class)
+    audio = {c.content_hash: c for c in source}
+    backend = load_backend(args.model, window=args.window, batch_size=8)
+    table = native_targets(backend.native_heads(), task)[0]["language-id"]
+    ids = [backend._languages[table[x]] for x in labels]
+    hashes = list(clips["content_hash"])
+    out = []
+    with torch.inference_mode():
+        for i in range(0, len(hashes), 8):
+            batch = [audio[h] for h in hashes[i : i + 8]]
+            enc = backend.encode([resample(c.audio, c.sample_rate, backend.sample_rate) for c in batch])
+            sot = torch.full((len(batch), 1), backend.ids["<|startoftranscript|>"], dtype=torch.long)
+            states = backend.decoder(
+                input_ids=sot, encoder_hidden_states=enc.tensors["hidden"], output_hidden_states=True
+            )
+            out.append(backend.lens(backend.layer_states(states)[:, :, -1])[..., ids].numpy())
+    return np.concatenate(out)
 
 
 def cost(args) -> int:
