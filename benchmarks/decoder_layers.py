@@ -88,7 +88,7 @@ def lens(args) -> int:
     scores = lens_label_scores(items, info["phrasings"])
     chance = chance_levels(list(clips["label"]))
     print(f"{args.model} · {args.task} · prompt {args.prompt!r} · {len(y)} clips · {args.window} window")
-    print(f"zero-shot run with decoder states: {took:.1f} s; bootstrap over {unit}s; chance accuracy {1 / k:.2f}")
+    print(f"zero-shot run with decoder states: {took:.1f} s; bootstrap unit: {unit}; chance accuracy {1 / k:.2f}")
     print("| decoder layer | lens acc | lens Macro-F1 | lens (batch-calibrated) acc | (batch-calibrated) Macro-F1 |")
     print("|---|---|---|---|---|")
     decodable, last = None, None
