@@ -162,7 +162,7 @@ def test_probe_rows_are_kept_and_linked(tmp_path, tiny_qwen):
     assert sorted(pairs["task"]) == ["gender", "gender", "spoken_word", "spoken_word"]
     assert sorted(pairs["selection"]) == ["default", "default", "oracle", "oracle"]
     assert np.allclose(pairs["probe_f1"], 0.505) and (pairs["probe_layer"] == 2).all()
-    assert (pairs.loc[pairs["selection"] == "default", "mode"] == "likelihood_bc").all()  # calibrated first
+    assert (pairs.loc[pairs["selection"] == "default", "mode"] == "likelihood_pm").all()  # calibrated first
     diagnostics = pd.read_csv(cfg.out / "zeroshot_diagnostics.csv")
     assert len(diagnostics) == 2 * 7 and diagnostics["parse_rate"].between(0, 1).all()
     corr = pd.read_csv(cfg.out / "zeroshot_correlation.csv")
