@@ -162,7 +162,7 @@ def _native_position_lens(args, clips, labels) -> np.ndarray:
 
 def cost(args) -> int:
     import torch
-    from bench_zeroshot import _clips, _extraction
+    from bench_zeroshot import _clips
 
     from speechprobe.data.audio import resample
     from speechprobe.zeroshot import load_backend
@@ -189,7 +189,7 @@ def cost(args) -> int:
             t1 = time.perf_counter()
             decoder_records(backend, enc, [prompt] * len(batch), firsts)
             t_enc, t_dec = t_enc + t1 - t0, t_dec + time.perf_counter() - t1
-    t_extract = _extraction(args.model, clips, args.window, None, 120.0 if args.window == "full" else 60.0)
+    t_extract = _extraction(args.model, clips, args.window, 120.0 if args.window == "full" else 60.0)
     threads = torch.get_num_threads()
     print(f"{backend.name} ({args.window} window), {len(clips)} clips of {task.name}, cpu ({threads} threads)")
     print(f"encoder-only extraction (all layers, pooled) : {t_extract:7.2f} s")
@@ -199,6 +199,23 @@ def cost(args) -> int:
         f"encode + decoder states                      : {t_enc + t_dec:7.2f} s -> {(t_enc + t_dec) / t_extract:5.2f}x"
     )
     return 0
+
+
+def _extraction(model: str, clips, window: str, batch_seconds: float) -> float:
+    """Seconds of encoder-only extraction of ``clips`` (every layer, pooled) into a fresh store, after a warm-up."""
+    from speechprobe.features.extract import extract
+    from speechprobe.features.store import FeatureStore
+    from speechprobe.models.registry import load_model
+
+    adapter = load_model(model, window=window)
+    took = 0.0
+    for part in (clips[:2], clips):  # warm-up, then the timed pass
+        with tempfile.TemporaryDirectory() as tmp:
+            space = FeatureStore(tmp).space(model, adapter.info.revision, adapter.options())
+            t0 = time.perf_counter()
+            extract(adapter, part, space, max_batch_seconds=batch_seconds)
+            took = time.perf_counter() - t0
+    return took
 
 
 def main(argv: list[str] | None = None) -> int:
