@@ -74,6 +74,10 @@ def test_three_curves_on_one_depth_axis_and_where_they_part(tmp_path):
     assert bc.loc["dec2", "macro_f1"] > 0.95 and bc.loc["dec2", "ci_low"] > 0.85 and bc.loc["dec2", "true_rank"] == 0
     assert bc.loc["dec0", "ci_low"] < 0.5 < bc.loc["dec2", "ci_low"]
     assert (table["chance"] == 0.5).all() and (result.figures[0].path.stat().st_size > 1000)
+    twin = json.loads(result.figures[0].path.with_suffix(".plotly.json").read_text())  # the interactive twin
+    lines = [t for t in twin["data"] if t.get("mode") == "lines+markers"]
+    assert [t["name"] for t in lines][:2] == ["encoder probe", "decoder-state probe (last prompt position)"]
+    assert len(lines) == 4 and twin["layout"]["xaxis"]["ticktext"][:3] == ["enc0", "enc1", "dec0"]
     result.tables[CSV].to_csv(unit.run_dir / CSV, index=False)
     (sentence,) = decoder_findings(unit.run_dir)
     assert "above chance from decoder layer dec2" in sentence and "part at dec0" not in sentence

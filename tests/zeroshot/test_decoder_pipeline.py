@@ -39,6 +39,7 @@ def test_run_then_zero_shot_with_decoder_states(tmp_path, tiny_whisper_dec):
     pairs = pd.read_csv(out / "zeroshot_vs_probe.csv")
     assert {"default · decoder-state probe", "default · logit lens"} <= set(pairs["selection"])
     build_report(out)
-    assert "Inside the decoder" in (out / "report.html").read_text()
+    page = (out / "report.html").read_text()
+    assert "Inside the decoder" in page and f"spec-decoder_layers_{model}_gender" in page  # drawn interactively
     done = json.loads((out / "analysis.json").read_text())
     assert "decoder_layers" in json.dumps(done)

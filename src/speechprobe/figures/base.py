@@ -131,6 +131,18 @@ def save_figure(fig, png: Path) -> Path:
     return png
 
 
+PLOTLY_SUFFIX = ".plotly.json"  # an interactive twin beside a static figure, which the report draws instead
+
+
+def save_plotly(spec: dict, png: Path) -> Path:
+    """Write ``spec`` (a Plotly figure: data and layout) beside ``png`` as its interactive twin, atomically."""
+    import json
+
+    path = Path(png).with_suffix(PLOTLY_SUFFIX)
+    data = json.dumps(spec, allow_nan=False, separators=(",", ":")).encode()
+    return atomic_write(path, lambda fh: fh.write(data))
+
+
 def num(v) -> float | None:
     """A finite float for JSON, else None (JSON has no NaN)."""
     try:

@@ -11,6 +11,7 @@ figures of this run are shown: those drawn here, those its analyses handed over
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -19,6 +20,7 @@ import pandas as pd
 from ..analysis.summary import best_layers, layer_rows, num_layers
 from ..csvsafe import read_csv
 from ..figures import curves, fingerprints, headline
+from ..figures.base import PLOTLY_SUFFIX
 from ..figures.heatmaps import plot_best_heatmap, plot_layer_heatmaps
 from ..figures.zeroshot_scatter import plot_zeroshot_scatter
 from ..rundir import slug
@@ -155,7 +157,7 @@ def _listed_figures(data: RunData, drawn: set[str]) -> list[Figure]:
         for f in o.figures:
             if (data.run_dir / f.path).is_file() and Path(f.path).name not in drawn:
                 drawn.add(Path(f.path).name)
-                out.append(Figure(f.caption, f.section, path=data.run_dir / f.path))
+                out.append(Figure(f.caption, f.section, path=data.run_dir / f.path, **_twin(data.run_dir / f.path)))
     for rel in data.manifest.get("figures") or []:
         png = data.run_dir / rel
         if png.name in drawn or png.suffix != ".png" or not png.is_file():
@@ -164,6 +166,15 @@ def _listed_figures(data: RunData, drawn: set[str]) -> list[Figure]:
         text = OTHER_CAPTIONS.get(png.name, f"Figure {png.name} of this run.")
         out.append(Figure(text, "Other figures", path=png))
     return out
+
+
+def _twin(png: Path) -> dict:
+    """The interactive twin an analysis wrote beside its PNG (``figures.base.save_plotly``), if any."""
+    path = png.with_suffix(PLOTLY_SUFFIX)
+    try:
+        return {"spec": json.loads(path.read_text()), "key": png.stem} if path.is_file() else {}
+    except (OSError, ValueError):  # unreadable: the PNG stands alone
+        return {}
 
 
 def _name_from(name_slug: str, names: Iterable[str]) -> str:
