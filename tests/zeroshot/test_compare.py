@@ -144,7 +144,7 @@ def test_bootstrap_correlation_over_clusters():
     assert clustered["r"] < -0.8 and clustered["ci_high"] == pytest.approx(1.0)
 
 
-def test_the_link_takes_the_decoder_state_probe_and_the_lens_as_its_representation_side():
+def test_the_link_takes_the_decoder_state_probe_and_the_lens_as_its_representation_side(tmp_path):
     rng = np.random.default_rng(2)
     pairs = {(f"m{m}", f"t{t}"): (rng.uniform(0.5, 1.0), rng.uniform(0.3, 0.9)) for t in range(4) for m in range(2)}
     linked = zeroshot_vs_probe(_results(pairs), probe_chance={f"t{t}": 0.25 for t in range(4)})
@@ -165,3 +165,8 @@ def test_the_link_takes_the_decoder_state_probe_and_the_lens_as_its_representati
     assert by.loc["default · logit lens", "r"] == pytest.approx(1.0)  # one score, shifted, on both sides
     assert np.isnan(by.loc["default · decoder-state probe", "r"])  # a constant side: no correlation claimed
     assert (corr.loc[corr["selection"].str.contains("·"), "scope"] == "pooled").all()
+    from speechprobe.figures.zeroshot_scatter import plot_zeroshot_vs_probe
+
+    both = plot_zeroshot_vs_probe(pd.concat([linked, extra]), corr, tmp_path / "both.png").read_bytes()
+    alone = plot_zeroshot_vs_probe(linked, corr, tmp_path / "alone.png").read_bytes()
+    assert both != alone  # the decoder sides are drawn beside the encoder points
