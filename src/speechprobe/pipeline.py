@@ -491,11 +491,15 @@ def run_zeroshot_stage(cfg: ZeroShotConfig, existing: str = "auto") -> pd.DataFr
 
     Zero-shot and analysis are sibling stages, so the run-level summary is refreshed here, above both.
     """
-    from .analysis import summarize_run
-    from .zeroshot import run_zeroshot
+    from .analysis import analyse_features, summarize_run
+    from .zeroshot import refresh_zeroshot_tables, run_zeroshot
 
     cfg.validate()  # before the lock creates --out
     with RunDir(cfg.out).lock():
         rows = run_zeroshot(cfg, existing)
         summarize_run(cfg.out)
+        if cfg.decoder_states and RunDir(cfg.out).has_rows("probe"):  # its inputs exist only now
+            with using_cache(cfg.cache):
+                analyse_features(cfg.out, analyses=["decoder_layers"], reuse=False, device=cfg.device)
+            refresh_zeroshot_tables(RunDir(cfg.out))  # the link's decoder sides
     return rows

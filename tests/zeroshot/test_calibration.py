@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from speechprobe.zeroshot import Verbalised, calibrated, content_free_inputs
-from speechprobe.zeroshot.calibration import batch_prior, label_log_shares
+from speechprobe.zeroshot.calibration import batch_prior, label_log_shares, prior_match
 
 
 def test_phrasings_are_averaged_as_probabilities():
@@ -64,3 +64,34 @@ def test_batch_calibration_prior_is_the_mean_label_distribution_of_the_clips():
     np.testing.assert_allclose(np.exp(prior), [0.6, 0.2, 0.2])
     calibrated_scores = label_log_shares(raw) - prior
     assert list(calibrated_scores.argmax(1)) == [1, 2, 0]  # each clip's label, relative to the set's lean
+
+
+def _pm_shares(raw, target=None):
+    return np.exp(label_log_shares(raw + prior_match(raw, target)))
+
+
+def test_prior_matching_em_reaches_the_target_and_recovers_labels_under_a_decoder_bias():
+    rng = np.random.default_rng(0)
+    truth = np.repeat(np.arange(3), 20)
+    evidence = 1.5 * np.eye(3)[truth] + rng.normal(0, 0.5, (60, 3))  # each clip leans to its own label
+    raw = evidence + np.array([4.0, 0.0, -1.0]) - 7.0  # the decoder likes label 0 by 4 nats, label 2 less
+    assert (raw.argmax(1) == 0).mean() > 0.9  # raw scores collapse onto label 0
+    p = _pm_shares(raw)
+    np.testing.assert_allclose(p.mean(0), [1 / 3] * 3, atol=1e-6)  # the EM fixed point: the uniform target
+    assert (p.argmax(1) == truth).mean() > 0.85
+    target = np.array([0.5, 0.3, 0.2])
+    np.testing.assert_allclose(_pm_shares(raw, target * 7).mean(0), target, atol=1e-6)  # any scale of target
+    # batch calibration is the first EM step from uniform weights
+    one = prior_match(raw, max_iter=1)
+    np.testing.assert_allclose(one, -(batch_prior(raw) - batch_prior(raw).mean()), atol=1e-12)
+    assert not np.allclose(one, prior_match(raw))  # ...and the fit goes on from there
+
+
+def test_prior_matching_is_invariant_to_label_offsets_clip_offsets_and_clip_order():
+    rng = np.random.default_rng(1)
+    raw = rng.normal(0, 2, (40, 4))
+    base = _pm_shares(raw)
+    shifted = raw + np.array([3.0, -2.0, 0.5, 0.0]) + rng.normal(0, 5, (40, 1))  # per-label taste, per-clip level
+    np.testing.assert_allclose(_pm_shares(shifted), base, atol=1e-6)
+    order = rng.permutation(40)
+    np.testing.assert_allclose(prior_match(raw[order]), prior_match(raw), atol=1e-9)

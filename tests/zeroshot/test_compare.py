@@ -11,6 +11,7 @@ from speechprobe.zeroshot.diagnostics import answer_diagnostics, is_collapsed
 from speechprobe.zeroshot.link import (
     bootstrap_correlation,
     correlations,
+    decoder_pairs,
     default_mode,
     diagnostics_table,
     normalise,
@@ -141,3 +142,31 @@ def test_bootstrap_correlation_over_clusters():
     y = [0.7, 0.8, 0.9, 0.1, 0.2, 0.3]
     clustered = bootstrap_correlation(x, y, "pearson", n_boot=300, clusters=["a"] * 3 + ["b"] * 3)
     assert clustered["r"] < -0.8 and clustered["ci_high"] == pytest.approx(1.0)
+
+
+def test_the_link_takes_the_decoder_state_probe_and_the_lens_as_its_representation_side(tmp_path):
+    rng = np.random.default_rng(2)
+    pairs = {(f"m{m}", f"t{t}"): (rng.uniform(0.5, 1.0), rng.uniform(0.3, 0.9)) for t in range(4) for m in range(2)}
+    linked = zeroshot_vs_probe(_results(pairs), probe_chance={f"t{t}": 0.25 for t in range(4)})
+    rows = []
+    for (model, task), (_, zs) in pairs.items():  # the lens tracks the zero-shot score, the decoder state does not
+        for d, (state, lens) in enumerate(((0.4, 0.3), (0.9, zs - 0.1), (0.7, zs))):
+            rows.append((model, task, "decoder_probe:last", 3 + d, state))
+            rows.append((model, task, "lens_bc", 3 + d, lens))
+    decoder = pd.DataFrame(rows, columns=["model", "task", "side", "depth", "macro_f1"])
+    extra = decoder_pairs(linked, decoder)
+    state = extra[extra["selection"] == "default · decoder-state probe"]
+    assert len(state) == 8 and (state["probe_layer"] == 4).all() and np.allclose(state["probe_f1"], 0.9)
+    lens = extra[extra["selection"] == "default · logit lens"]
+    zs = lens["zeroshot_f1"] + 0.05  # the default score: likelihood's mean over prompts scored zs, zs-0.05, zs-0.1
+    assert (lens["probe_layer"] == 5).all() and np.allclose(lens["probe_norm"], (zs - 0.25) / 0.75)
+    corr = correlations(pd.concat([linked, extra], ignore_index=True), n_boot=200)
+    by = corr[corr["method"] == "pearson"].set_index("selection")
+    assert by.loc["default · logit lens", "r"] == pytest.approx(1.0)  # one score, shifted, on both sides
+    assert np.isnan(by.loc["default · decoder-state probe", "r"])  # a constant side: no correlation claimed
+    assert (corr.loc[corr["selection"].str.contains("·"), "scope"] == "pooled").all()
+    from speechprobe.figures.zeroshot_scatter import plot_zeroshot_vs_probe
+
+    both = plot_zeroshot_vs_probe(pd.concat([linked, extra]), corr, tmp_path / "both.png").read_bytes()
+    alone = plot_zeroshot_vs_probe(linked, corr, tmp_path / "alone.png").read_bytes()
+    assert both != alone  # the decoder sides are drawn beside the encoder points

@@ -116,8 +116,16 @@ def test_ray_answers_are_identical_to_local(ray_session, local, tiny_qwen, words
     assert _outputs(remote, tiny_qwen) == _outputs(local, tiny_qwen)
     pd.testing.assert_frame_equal(rows, pd.read_csv(local.out / "zeroshot" / "results.csv"), check_dtype=False)
     responses = pd.read_csv(remote.out / "zeroshot" / tiny_qwen.name / "words.csv")
-    modes = {"generate", "likelihood", "likelihood_raw", "likelihood_cc", "likelihood_pmi", "likelihood_bc"}
-    assert len(responses) == 6 * 2 * 6 and set(responses["mode"]) == modes
+    modes = {
+        "generate",
+        "likelihood",
+        "likelihood_raw",
+        "likelihood_cc",
+        "likelihood_pmi",
+        "likelihood_bc",
+        "likelihood_pm",
+    }
+    assert len(responses) == 6 * 2 * 7 and set(responses["mode"]) == modes
     lik = responses[responses["mode"] == "likelihood"]
     assert lik["scores"].nunique() > 1 and set(json.loads(lik["scores"].iloc[0])) == {"down", "stop", "up"}
     same = responses.groupby("id")["answer"].apply(lambda a: tuple(a.fillna("")))

@@ -18,7 +18,7 @@ from speechprobe.zeroshot.qwen2_audio import Qwen2AudioBackend
 
 pytestmark = pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="needs espeak-ng")
 
-LIKELIHOOD_MODES = ("likelihood", "likelihood_bc", "likelihood_cc", "likelihood_pmi", "likelihood_raw")
+LIKELIHOOD_MODES = ("likelihood", "likelihood_bc", "likelihood_cc", "likelihood_pm", "likelihood_pmi", "likelihood_raw")
 PROBES = {f"zeroshot:{m}:{p}" for m in ("generate", *LIKELIHOOD_MODES) for p in ("choose", "question")}
 
 
@@ -72,7 +72,7 @@ def test_rows_responses_and_manifest(tmp_path, tiny_qwen, encode_counter):
     assert (values[results["metric"] == "true_entropy"] == 3.0).all()  # 8 balanced classes
     assert len(rows) == len(results)
     responses = pd.read_csv(out / "zeroshot" / tiny_qwen.name / "spoken_word.csv")
-    assert len(responses) == 8 * 2 * 6 and responses["id"].nunique() == 8
+    assert len(responses) == 8 * 2 * 7 and responses["id"].nunique() == 8
     assert set(responses.loc[responses["mode"] == "generate", "parse_rule"].dropna()) <= {
         "exact",
         "normalised",
@@ -92,7 +92,7 @@ def test_rows_responses_and_manifest(tmp_path, tiny_qwen, encode_counter):
     assert info["clips"] == 8 and info["answers_computed"] == 32 and info["clips_encoded"] == 8
     sens = pd.read_csv(out / "zeroshot_sensitivity.csv")
     assert list(sens["mode"]) == ["generate", *LIKELIHOOD_MODES, "all"]
-    assert list(sens["n_prompts"]) == [2, 2, 2, 2, 2, 2, 12] and (sens["min"] <= sens["max"]).all()
+    assert list(sens["n_prompts"]) == [2, 2, 2, 2, 2, 2, 2, 14] and (sens["min"] <= sens["max"]).all()
     assert info["content_free_inputs"] == ["silence", "noise-60dBFS", "noise-40dBFS", "no-audio"]
     assert info["native_heads"] == {} and info["native_skipped"] == {}  # Qwen2-Audio has no native head
     free = pd.read_csv(out / "zeroshot" / tiny_qwen.name / "content_free" / "spoken_word.csv")
@@ -156,15 +156,15 @@ def test_probe_rows_are_kept_and_linked(tmp_path, tiny_qwen):
     run_zeroshot(cfg)  # a rerun replaces its own rows, never duplicates them
     results = pd.read_csv(cfg.out / "results.csv", dtype=str, keep_default_na=False)
     assert len(results[results["probe"] == "knn"]) == 12
-    # 2 tasks x 6 (mode, prompt) rows (generate and five likelihood modes) x 8 metrics (scores + diagnostics)
-    assert len(results[results["probe"].str.startswith("zeroshot:")]) == 2 * 6 * 8
+    # 2 tasks x 7 (mode, prompt) rows (generate and six likelihood modes) x 8 metrics (scores + diagnostics)
+    assert len(results[results["probe"].str.startswith("zeroshot:")]) == 2 * 7 * 8
     pairs = pd.read_csv(cfg.out / "zeroshot_vs_probe.csv")
     assert sorted(pairs["task"]) == ["gender", "gender", "spoken_word", "spoken_word"]
     assert sorted(pairs["selection"]) == ["default", "default", "oracle", "oracle"]
     assert np.allclose(pairs["probe_f1"], 0.505) and (pairs["probe_layer"] == 2).all()
     assert (pairs.loc[pairs["selection"] == "default", "mode"] == "likelihood_bc").all()  # calibrated first
     diagnostics = pd.read_csv(cfg.out / "zeroshot_diagnostics.csv")
-    assert len(diagnostics) == 2 * 6 and diagnostics["parse_rate"].between(0, 1).all()
+    assert len(diagnostics) == 2 * 7 and diagnostics["parse_rate"].between(0, 1).all()
     corr = pd.read_csv(cfg.out / "zeroshot_correlation.csv")
     assert set(corr["method"]) == {"spearman", "pearson"} and (corr["n_pairs"] <= 2).all()
     assert corr["r"].isna().all()  # fewer than 3 pairs: no correlation is claimed
@@ -268,6 +268,24 @@ def test_bad_prompt_input_fails_before_any_work(tmp_path, tiny_qwen):
     run_zeroshot(_cfg(tmp_path, tiny_qwen, prompts=[f"file:{bare}"], modes=["likelihood", "likelihood_bc"]))
     probes = set(pd.read_csv(tmp_path / "run" / "results.csv")["probe"])
     assert probes == {"zeroshot:likelihood:file-bare", "zeroshot:likelihood_bc:file-bare"}
+
+
+def test_prior_matching_reaches_a_given_target_prior(tmp_path, tiny_qwen):
+    labels = ["yes", "no", "up", "down", "left", "right", "stop", "go"]
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps({"yes": 1.0}))
+    with pytest.raises(ConfigError, match="--target-prior .*bad.json.*every label"):
+        run_zeroshot(_cfg(tmp_path, tiny_qwen, modes=["likelihood_pm"], target_prior={"spoken_word": str(bad)}))
+    good = tmp_path / "target.json"
+    good.write_text(json.dumps({x: 3.0 if x == "yes" else 1.0 for x in labels}))
+    cfg = _cfg(tmp_path, tiny_qwen, modes=["likelihood_pm"], target_prior={"spoken_word": str(good)})
+    run_zeroshot(cfg)
+    responses = pd.read_csv(cfg.out / "zeroshot" / tiny_qwen.name / "spoken_word.csv")
+    for _, rows in responses.groupby("prompt_id"):  # the mean matched label distribution is the target
+        scores = np.array([list(json.loads(s).values()) for s in rows["scores"]])
+        np.testing.assert_allclose(np.exp(scores).mean(0), [0.3] + [0.1] * 7, atol=1e-5)
+    manifest = json.loads((cfg.out / "manifest.json").read_text())["zeroshot"]
+    assert manifest["tasks"]["spoken_word"]["by_model"][tiny_qwen.name]["target_prior"]["yes"] == 0.3
 
 
 def test_all_prompts_include_the_tasks_instruction(tmp_path, tiny_qwen):

@@ -21,6 +21,7 @@ from ..errors import ConfigError
 from ..plugins import declared
 from . import (
     cues,
+    decoder_layers,
     embeddings,
     erasure,
     fingerprints,
@@ -43,6 +44,7 @@ register(pooling_variants.ANALYSIS)  # opt-in (--pooling-variants): stored at ex
 register(ladder.ANALYSIS)  # the fine-tuning ladder (reads finetune.csv; run by `speechprobe finetune`)
 for _analysis in (CONTEXT_MIXING, ATTRIBUTION):  # opt-in: --analyses +context_mixing,+attribution
     register(_analysis)
+register(decoder_layers.ANALYSIS)  # opt-in: reads the decoder states of the zero-shot stage
 
 
 @cache

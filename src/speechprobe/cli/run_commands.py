@@ -75,9 +75,11 @@ def run(
     )
     zs = None
     if zeroshot:  # its options are checked before any work too
+        from ..analysis.registry import choose
         from ..zeroshot import resolve_prompts
 
-        zs = ZeroShotConfig.from_run_config(cfg, **asked)
+        decoder = choose(vars(cfg.analyses), cfg.analyses.chosen)["decoder_layers"]  # its states come from zero-shot
+        zs = ZeroShotConfig.from_run_config(cfg, **asked, decoder_states=decoder)
         zs.validate()
         resolve_prompts(zs.prompts)
     validate(cfg)  # before the lock creates --out

@@ -132,6 +132,18 @@ def save_figure(fig, png: Path) -> Path:
     return png
 
 
+PLOTLY_SUFFIX = ".plotly.json"  # an interactive twin beside a static figure, which the report draws instead
+
+
+def save_plotly(spec: dict | None, png: Path) -> Path | None:
+    """Write ``spec`` (a Plotly figure: data and layout) beside ``png`` as its interactive twin, atomically;
+    the report draws it instead of the PNG (``report/figures.py``). Nothing for None."""
+    if spec is None:
+        return None
+    data = json.dumps(spec, default=float, allow_nan=False, separators=(",", ":")).encode()
+    return atomic_write(Path(png).with_suffix(PLOTLY_SUFFIX), lambda fh: fh.write(data))
+
+
 def num(v) -> float | None:
     """A finite float for JSON, else None (JSON has no NaN)."""
     try:
@@ -165,11 +177,3 @@ def plotly_layout(height: int, **kw) -> dict:
         "hoverlabel": {"align": "left"},
         **kw,
     }
-
-
-def save_plotly(spec: dict | None, png: Path) -> None:
-    """Write an analysis figure's Plotly ``spec`` as ``<png stem>.plotly.json`` beside its PNG (nothing for None):
-    the report shows it interactive (``report/figures.py``)."""
-    if spec is not None:
-        text = json.dumps(spec, default=float, allow_nan=False)
-        atomic_write(Path(png).with_suffix(".plotly.json"), text.encode())

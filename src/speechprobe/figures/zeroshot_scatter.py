@@ -96,7 +96,10 @@ def plot_zeroshot_scatter(
 
 def plot_zeroshot_vs_probe(pairs: pd.DataFrame, corr: pd.DataFrame, out_path: Path) -> Path | None:
     """Scatter of the default chance-normalised zero-shot score (y) against the probe's (x) per (model,
-    task); collapsed pairs hollow (left out of the correlation)."""
+    task); collapsed pairs hollow (left out of the correlation). Pairs whose representation side is a decoder
+    curve (selections ``default · <side>``, from the decoder_layers analysis) are drawn as open black markers,
+    one shape per side, joined to their encoder point."""
+    decoder = pairs[pairs["selection"].astype(str).str.startswith("default · ")]
     pairs = pairs[pairs["selection"] == "default"]
     if pairs.empty:
         return None
@@ -117,6 +120,14 @@ def plot_zeroshot_vs_probe(pairs: pd.DataFrame, corr: pd.DataFrame, out_path: Pa
                 ax.scatter([], [], facecolors=face, edgecolors=cmap(k % 10), label=label)
         for r in sel.itertuples(index=False):
             ax.annotate(r.task, (r.probe_norm, r.zeroshot_norm), fontsize=7, xytext=(3, 3), textcoords="offset points")
+    for marker, (selection, part) in zip("^sDv", decoder.groupby("selection", sort=True)):
+        side = str(selection).removeprefix("default · ")
+        ax.scatter(part["probe_norm"], part["zeroshot_norm"], marker=marker, facecolors="none", edgecolors="black")
+        ax.scatter([], [], marker=marker, facecolors="none", edgecolors="black", label=f"{side} (best decoder layer)")
+        enc = pairs.set_index(["model", "task"])["probe_norm"]
+        for r in part.itertuples(index=False):
+            x0 = enc.get((r.model, r.task), np.nan)
+            ax.plot([x0, r.probe_norm], [r.zeroshot_norm] * 2, color="black", lw=0.5, alpha=0.4, zorder=1)
     ax.axhline(0, color="grey", lw=0.8, ls=":")
     ax.axvline(0, color="grey", lw=0.8, ls=":")
     ax.plot([0, 1], [0, 1], color="grey", ls="--", lw=1, zorder=1)

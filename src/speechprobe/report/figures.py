@@ -20,6 +20,7 @@ import pandas as pd
 from ..analysis.summary import best_layers, layer_rows, num_layers
 from ..csvsafe import read_csv
 from ..figures import curves, fingerprints, headline, ladder
+from ..figures.base import PLOTLY_SUFFIX
 from ..figures.heatmaps import plot_best_heatmap, plot_layer_heatmaps
 from ..figures.zeroshot_scatter import plot_zeroshot_scatter
 from ..rundir import slug
@@ -181,8 +182,7 @@ def _listed_figures(data: RunData, drawn: set[str]) -> list[Figure]:
         for f in o.figures:
             if (data.run_dir / f.path).is_file() and Path(f.path).name not in drawn:
                 drawn.add(Path(f.path).name)
-                png, spec = data.run_dir / f.path, _plotly_of(data.run_dir / f.path)
-                out.append(Figure(f.caption, f.section, path=png, spec=spec, key=f"a-{slug(png.stem)}" if spec else ""))
+                out.append(Figure(f.caption, f.section, path=data.run_dir / f.path, **_twin(data.run_dir / f.path)))
     for rel in data.manifest.get("figures") or []:
         png = data.run_dir / rel
         if png.name in drawn or png.suffix != ".png" or not png.is_file():
@@ -193,14 +193,13 @@ def _listed_figures(data: RunData, drawn: set[str]) -> list[Figure]:
     return out
 
 
-def _plotly_of(png: Path) -> dict | None:
-    """An analysis figure's interactive form, when its analysis wrote one beside the PNG
-    (``<name>.plotly.json``, :func:`speechprobe.figures.base.save_plotly`); None when absent or unreadable."""
-    path = png.with_suffix(".plotly.json")
+def _twin(png: Path) -> dict:
+    """The interactive twin an analysis wrote beside its PNG (``figures.base.save_plotly``), if any."""
+    path = png.with_suffix(PLOTLY_SUFFIX)
     try:
-        return json.loads(path.read_text()) if path.is_file() else None
-    except (OSError, ValueError):
-        return None
+        return {"spec": json.loads(path.read_text()), "key": f"a-{slug(png.stem)}"} if path.is_file() else {}
+    except (OSError, ValueError):  # unreadable: the PNG stands alone
+        return {}
 
 
 def _name_from(name_slug: str, names: Iterable[str]) -> str:

@@ -238,6 +238,35 @@ class ZeroShotBackend(ABC):
         decoded in one call with ``enc``'s one clip (backends with ``packs``)."""
         raise NotImplementedError(f"{self.family} does not pack prompts")
 
+    # -- inside the decoder (docs/zeroshot.md, Decoder layers) ----------------------------------
+
+    position_rules: tuple[str, ...] = ("last",)  # where prefix_states reads the decoder: the last prompt token
+
+    def prefix_states(self, enc: Encoded, prompts: Sequence[str]) -> dict[str, torch.Tensor]:
+        """Position rule -> (rows, layers, dim) float32 decoder hidden states of the prefix (``start``'s pass, with
+        every layer's output): layer 0 the token embeddings, then one per decoder layer, the last after the
+        decoder's final norm (the state ``start`` reads its next-token log-probabilities from)."""
+        raise NotImplementedError(f"{self.family} has no decoder states")
+
+    @staticmethod
+    def layer_states(out) -> torch.Tensor:
+        """(rows, layers, length, dim) float32: every layer's output of a decoder called with output_hidden_states."""
+        return torch.stack(out.hidden_states, dim=1).float()
+
+    def lens_parts(self) -> tuple[torch.nn.Module, torch.nn.Module]:
+        """The decoder's final norm and its output projection (the logit lens)."""
+        raise NotImplementedError(f"{self.family} has no logit lens")
+
+    @torch.inference_mode()
+    def lens(self, states: torch.Tensor) -> torch.Tensor:
+        """(rows, layers, vocab) next-token log-probabilities of each layer's state (rows, layers, dim): the final
+        norm and the output projection, as on the last layer (whose state is already normed: the head alone)."""
+        norm, head = self.lens_parts()
+        weight = next(head.parameters())
+        states = states.to(weight.device, weight.dtype)
+        normed = torch.cat([norm(states[:, :-1]), states[:, -1:]], dim=1)
+        return log_softmax(head(normed))
+
     def native_heads(self) -> dict[str, dict[str, str]]:
         """Native heads and what they can name: head -> {spelling: target} (see :mod:`.native`)."""
         return {}

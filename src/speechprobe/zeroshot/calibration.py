@@ -25,6 +25,12 @@ A third calibrated mode estimates the prior from the evaluated clips themselves,
 ``likelihood_bc``   batch calibration (Zhou et al. 2024): p_X(y) = mean_{x in X} softmax_y s(y|x) over the
                     clips X asked with the same prompt template, score log p(y|x) - log p_X(y). Label-free
                     but transductive: a clip's prediction depends on the other clips of the set.
+``likelihood_pm``   prior matching (Ma et al. 2024, after Saerens et al. 2002): class weights w fitted by EM on
+                    the same clips so that their mean reweighted label distribution equals a target prior
+                    pi (uniform unless given): p_w(y|x) ∝ w_y p(y|x), and each step sets
+                    w_y <- w_y pi_y / mean_{x in X} p_w(y|x) until the mean matches pi. Score log p_w(y|x).
+                    Batch calibration is its first step (uniform pi); the fit is invariant to a per-label
+                    offset of the scores (a decoder's taste for a label), which the weights absorb.
 """
 
 from __future__ import annotations
@@ -101,6 +107,24 @@ def label_log_shares(raw: np.ndarray) -> np.ndarray:
 def batch_prior(raw: np.ndarray) -> np.ndarray:
     """(labels,) log of the mean label distribution of clips ``raw`` (clips, labels): batch calibration's prior."""
     return log_mean_exp(label_log_shares(np.atleast_2d(raw)), axis=0)
+
+
+def prior_match(
+    raw: np.ndarray, target: np.ndarray | None = None, tol: float = 1e-6, max_iter: int = 1000
+) -> np.ndarray:
+    """(labels,) log class weights ``log w`` of prior matching on clips ``raw`` (clips, labels), by EM: the mean of
+    ``softmax_y(raw + log w)`` over the clips matches ``target`` (default uniform) to ``tol`` (max abs difference)
+    or after ``max_iter`` steps (a label no clip gives any probability cannot be matched). Centred: mean 0."""
+    shares = label_log_shares(np.atleast_2d(raw))
+    k = shares.shape[1]
+    pi = np.full(k, 1.0 / k) if target is None else np.asarray(target, dtype=float) / np.sum(target)
+    log_w = np.zeros(k)
+    for _ in range(max_iter):
+        mean = np.exp(log_mean_exp(label_log_shares(shares + log_w), axis=0))
+        if np.max(np.abs(mean - pi)) <= tol:
+            break
+        log_w = log_w + np.log(pi) - np.log(mean)
+    return log_w - log_w.mean()
 
 
 def calibrated(raw: np.ndarray, content_free: np.ndarray) -> dict[str, np.ndarray]:

@@ -32,8 +32,9 @@ import pandas as pd
 
 from ..figures.zeroshot_scatter import plot_zeroshot_vs_probe
 from ..rundir import RunDir, is_zeroshot, sort_results, versions
-from .link import correlations, diagnostics_table, zeroshot_vs_probe
+from .link import correlations, decoder_pairs, diagnostics_table, zeroshot_vs_probe
 
+DECODER_CSV = "decoder_layers.csv"  # written by the decoder_layers analysis (analysis/decoder_layers.py)
 SENSITIVITY_COLUMNS = [
     "model",
     "task",
@@ -127,6 +128,8 @@ def refresh_zeroshot_tables(run_dir: RunDir, state: dict[str, Any] | None = None
     run_dir.write_csv("zeroshot_diagnostics.csv", diagnostics_table(results))
     primary, chance = _run_facts(manifest, results)
     pairs = zeroshot_vs_probe(results, primary, chance)
+    if run_dir.path(DECODER_CSV).is_file():  # the decoder_layers analysis ran: the decoder sides too
+        pairs = pd.concat([pairs, decoder_pairs(pairs, pd.read_csv(run_dir.path(DECODER_CSV)))], ignore_index=True)
     run_dir.write_csv("zeroshot_vs_probe.csv", pairs)
     corr = correlations(pairs, n_boot=n_boot, seed=int(state.get("config", {}).get("seed", 0) or 0))
     run_dir.write_csv("zeroshot_correlation.csv", corr)

@@ -19,6 +19,9 @@ PROMPT_AS = ("transcript", "previous")  # Whisper: where the prompt goes (zerosh
 #: (then ``likelihood`` also gave the raw and calibrated modes): directories written then still resume
 LEGACY_ALL_MODES = ["likelihood", "generate", "native"]
 ENGINE_FIELDS = ("engine", "ray_address", "ray_actors")  # where answers are computed: not in the manifest config
+#: settings left out of the stage fingerprint while unset, so that directories written before them still resume
+UNSET_UNRECORDED = ("label_map", "target_prior")
+NOT_FINGERPRINTED = ("out", "cache", "decoder_states", "decoder_prompt")  # they change no zero-shot row
 
 
 @dataclass(kw_only=True)
@@ -59,7 +62,7 @@ class ZeroShotConfig(BackendOptions):
     )
     modes: list[str] = setting(
         help="Zero-shot modes, only these written: all, likelihood (per-token), likelihood_raw, likelihood_cc, "
-        "likelihood_pmi, likelihood_bc (calibrated), generate, native (a model's own head).",
+        "likelihood_pmi, likelihood_bc, likelihood_pm (calibrated), generate, native (a model's own head).",
         factory=lambda: ["all"],
         flag="--mode",
         parse=split_list,
@@ -72,6 +75,17 @@ class ZeroShotConfig(BackendOptions):
         parse=lambda v: split_pairs(v, "--verbalisers"),
         cli_default=None,
     )
+    target_prior: dict[str, str] = setting(
+        help="TASK=FILE.json[,...]: prior matching's target label distribution, {label: weight} [default: uniform].",
+        factory=dict,
+        parse=lambda v: split_pairs(v, "--target-prior"),
+        cli_default=None,
+    )
+    decoder_states: bool = setting(
+        False,
+        "Also keep the decoder's per-layer states and logit lens for one prompt (the decoder_layers analysis).",
+    )
+    decoder_prompt: str | None = setting(None, "The prompt id of --decoder-states [default: the first prompt].")
     synonyms: dict[str, dict[str, list[str]]] = field(default_factory=dict)  # task -> label -> extra synonyms
     skip_unsupported: bool = False  # `speechprobe run`: skip encoder-only models instead of refusing
     label_map: dict[str, dict[str, str]] | None = common("label_map")
@@ -119,7 +133,9 @@ class ZeroShotConfig(BackendOptions):
         """The settings that decide the zero-shot numbers: the run directory's fingerprint of this stage."""
         from .modes import BUILTIN_MODES, resolve_modes
 
-        config = {k: v for k, v in self.to_json().items() if k not in ("out", "cache") and (v or k != "label_map")}
+        config = {
+            k: v for k, v in self.to_json().items() if k not in NOT_FINGERPRINTED and (v or k not in UNSET_UNRECORDED)
+        }
         names = [m.name for m in resolve_modes(self.modes)]
         config["modes"] = LEGACY_ALL_MODES if set(names) == set(BUILTIN_MODES) else names
         return config

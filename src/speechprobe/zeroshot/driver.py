@@ -18,6 +18,7 @@ from ..data.tasks import Task
 from ..errors import ConfigError
 from .cache import ResponseCache, response_key
 from .calibration import Verbalised, content_free_inputs
+from .decoder_states import STATES, DecoderStore
 from .engines import JobKey, LocalAnswers, Questions, RayAnswers
 from .modes import Mode
 from .native import native_targets
@@ -37,6 +38,7 @@ class Plan:
     heads: dict[str, dict[str, str]]  # native head -> label -> target
     settings: dict[str, dict]  # "likelihood", "generate", "native:<head>" -> decoding settings (cache key)
     ask: Questions
+    states: str | None = None  # the template whose decoder states and logit lens are kept (decoder_states.py)
 
     def requests(self, clip: Clip) -> Iterator[tuple[str, str, str, str]]:
         """(mode, template id or head, prompt, cache-key mode) of every answer ``clip`` needs."""
@@ -47,6 +49,8 @@ class Plan:
             for kind in ("likelihood", "generate"):
                 if kind in kinds:
                     yield kind, t.id, prompt, kind
+            if t.id == self.states:
+                yield STATES, t.id, prompt, STATES
         for head in self.heads:
             yield "native", head, "", f"native:{head}"
 
@@ -57,8 +61,9 @@ def make_plan(
     templates: Sequence[PromptTemplate],
     modes: Sequence[Mode],
     max_new_tokens: int,
+    states: str | None = None,
 ) -> Plan:
-    """What ``task`` asks ``backend``."""
+    """What ``task`` asks ``backend`` (``states``: the template whose decoder states are kept, if any)."""
     labels = [str(x) for x in task.labels]
     if len(labels) < 2:
         raise ConfigError(f"task {task.name}: zero-shot needs at least 2 labels, got {labels}")
@@ -77,7 +82,7 @@ def make_plan(
         **{f"native:{h}": {**base, "head": h, "targets": [t[x] for x in labels]} for h, t in heads.items()},
     }
     ask = Questions(words.flat, {h: tuple(t[x] for x in labels) for h, t in heads.items()}, max_new_tokens)
-    return Plan(task, words, list(templates), list(modes), heads, settings, ask)
+    return Plan(task, words, list(templates), list(modes), heads, settings, ask, states)
 
 
 @dataclass
@@ -99,8 +104,16 @@ class Driver:
     as a cache hit, exactly as when batches run one after the other.
     """
 
-    def __init__(self, backend, plan: Plan, store: ResponseCache, answers: LocalAnswers | RayAnswers) -> None:
+    def __init__(
+        self,
+        backend,
+        plan: Plan,
+        store: ResponseCache,
+        answers: LocalAnswers | RayAnswers,
+        decoder: DecoderStore | None = None,
+    ) -> None:
         self.backend, self.plan, self.store, self.answers = backend, plan, store, answers
+        self.decoder = decoder  # where the decoder states go (the feature store), when the plan keeps them
         self.count = dict.fromkeys(("missing_instruction", "computed", "cached", "encoded", "truncated"), 0)
         self.window: deque[Batch] = deque()  # batches not yet assembled, in clip order
         self.pending: set[str] = set()  # keys of answers in flight
@@ -116,6 +129,10 @@ class Driver:
             if not clip.instruction and any(t.per_clip for t in self.plan.used):
                 self.count["missing_instruction"] += 1
             for mode, tid, prompt, key_mode in self.plan.requests(clip):
+                if mode == STATES:  # kept in the feature store, by the clip's content
+                    if self.decoder is not None and not self.decoder.has(prompt, clip.content_hash):
+                        batch.jobs.setdefault((mode, tid), []).append((i, prompt, clip.content_hash))
+                    continue
                 key = self.key(prompt, clip.content_hash, key_mode)
                 if key in self.pending:
                     batch.later.append((i, tid, mode, prompt, key))
@@ -137,9 +154,10 @@ class Driver:
             row = {i: r for r, i in enumerate(need)}
             jobs = {job: [(row[i], p) for i, p, _ in items] for job, items in batch.jobs.items()}
             self.answers.submit(batch, [audios[i] for i in need], jobs, self.plan.ask)
-            self.pending.update(key for items in batch.jobs.values() for _, _, key in items)
+            answers = {job: items for job, items in batch.jobs.items() if job[0] != STATES}
+            self.pending.update(key for items in answers.values() for _, _, key in items)
             self.count["encoded"] += len(need)
-            self.count["computed"] += sum(len(items) for items in batch.jobs.values())
+            self.count["computed"] += sum(len(items) for items in answers.values())
         else:
             batch.done = True
         self.window.append(batch)
@@ -148,6 +166,9 @@ class Driver:
         batch, (answered, truncated) = self.answers.collect()
         for (mode, tid), items in batch.jobs.items():
             for (i, prompt, key), rec in zip(items, answered[(mode, tid)]):
+                if mode == STATES:
+                    self.decoder.put(prompt, key, rec)
+                    continue
                 self.store.put(key, rec)
                 self.pending.discard(key)
                 batch.found[(i, tid, mode)] = {**rec, "prompt": prompt}

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from .base import ZeroShotBackend
+from .decoder_states import STATES, decoder_records
 from .scoring import greedy_generate, label_tokens, score_prompts
 
 if TYPE_CHECKING:
@@ -44,7 +45,8 @@ def answer_batch(
     ``jobs``: (mode, template id or native head) -> [(row of ``audios``, prompt), ...]. Every likelihood
     job is scored in one pass (:func:`.scoring.score_prompts`: per clip, all its prompts and phrasings
     together). Returns each job's records in its order (likelihood: every phrasing's summed
-    log-probability and token count; generate: the text; native: the head's score per label) and how
+    log-probability and token count; generate: the text; native: the head's score per label; states: the
+    decoder's per-layer states and logit lens, :func:`.decoder_states.decoder_records`) and how
     many clips were longer than the encoder's window.
     """
     audios = [np.array(a, dtype=np.float32) for a in audios]  # writable copies (Ray passes read-only views)
@@ -64,6 +66,9 @@ def answer_batch(
             out[(mode, tid)] = [{"text": text} for text in texts]
         elif mode == "native":
             out[(mode, tid)] = [{"scores": row} for row in backend.native_scores(sub, tid, ask.native[tid]).tolist()]
+        elif mode == STATES:  # one decoder prefix pass on the same encoding (decoder_states.py)
+            firsts = [tokens[0] for tokens in label_tokens(backend, ask.phrasings)]
+            out[(mode, tid)] = decoder_records(backend, sub, [p for _, p in items], firsts)
     return out, int(sum(enc.truncated))
 
 
@@ -109,6 +114,7 @@ class BackendInfo:
     end_ids: tuple[int, ...]
     heads: dict[str, dict[str, str]] = field(default_factory=dict)
     accepts_no_audio: bool = False
+    position_rules: tuple[str, ...] = ("last",)
 
     def settings(self) -> dict[str, Any]:
         return dict(self.decoding)
@@ -134,6 +140,7 @@ def backend_info(backend: ZeroShotBackend, labels: Iterable[str]) -> BackendInfo
         tuple(backend.end_ids),
         backend.native_heads(),
         bool(backend.accepts_no_audio),
+        tuple(backend.position_rules),
     )
 
 

@@ -28,13 +28,14 @@ KINDS = ("likelihood", "generate", "native")  # what a backend computes (engines
 class Evidence:
     """What a likelihood mode scores one clip from: ``per_token`` and ``raw`` (labels,) label scores (log-mean-exp
     over each label's phrasings of the length-normalised and summed log-probabilities), the prompt's raw
-    label scores on the content-free inputs (inputs, labels) and batch calibration's log prior (labels,),
-    each None where not computed."""
+    label scores on the content-free inputs (inputs, labels), batch calibration's log prior (labels,) and prior
+    matching's log class weights (labels,), each None where not computed."""
 
     per_token: np.ndarray
     raw: np.ndarray
     content_free: np.ndarray | None = None
     prior: np.ndarray | None = None
+    weights: np.ndarray | None = None
 
 
 @dataclass(frozen=True)
@@ -90,11 +91,16 @@ def _bc(e: Evidence) -> np.ndarray | None:
     return None if e.prior is None else label_log_shares(e.raw) - e.prior
 
 
+def _pm(e: Evidence) -> np.ndarray | None:
+    return None if e.weights is None else label_log_shares(e.raw + e.weights)
+
+
 register(Mode("likelihood", "likelihood", lambda e: e.per_token, help="per-token (length-normalised) likelihood"))
 register(Mode("likelihood_raw", "likelihood", lambda e: e.raw, help="summed log-probability"))
 register(Mode("likelihood_cc", "likelihood", _cc, True, "contextual calibration on content-free inputs"))
 register(Mode("likelihood_pmi", "likelihood", _pmi, True, "domain-conditional PMI on content-free inputs"))
 register(Mode("likelihood_bc", "likelihood", _bc, help="batch calibration on the task's clips"))
+register(Mode("likelihood_pm", "likelihood", _pm, help="prior matching (EM) on the task's clips"))
 register(Mode("generate", "generate", help="greedy text, parsed onto the labels"))
 register(Mode("native", "native", help="a model's own head (no prompt)"))
 

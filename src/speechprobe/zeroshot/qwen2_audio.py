@@ -147,26 +147,49 @@ class Qwen2AudioBackend(ZeroShotBackend):
         limit = self.fe.n_samples
         return Encoded({"audio": audio}, len(audios), [len(a) > limit for a in audios], frames=n, crop=("audio",))
 
-    @torch.inference_mode()
-    def start(self, enc: Encoded, prompts: Sequence[str]) -> DecoderState:
+    def _run_prefix(self, enc: Encoded, prompts: Sequence[str], **kwargs):
+        """(attention mask, audio spans, LM output) of the prefixes (text, audio embeddings, prompt) of
+        ``prompts``, left-padded; a row's audio tokens are at ``spans[i] = (start, stop)``."""
         audio = enc.tensors["audio"]
-        rows = []
+        rows, spans = [], []
         for i, prompt in enumerate(prompts):
             a = 0 if len(enc) == 1 else i  # one clip may be asked several prompts
             before, after = self.parts(prompt)
             ids = torch.tensor(before + after, dtype=torch.long, device=self.device)
             emb = self.embed(ids)
             rows.append(torch.cat([emb[: len(before)], audio[a, : enc.frames[a]].to(emb.dtype), emb[len(before) :]]))
+            spans.append((len(before), len(before) + enc.frames[a]))
         length = max(r.shape[0] for r in rows)
         embeds = rows[0].new_zeros(len(rows), length, rows[0].shape[-1])
         mask = torch.zeros(len(rows), length, dtype=torch.long, device=self.device)
         for i, r in enumerate(rows):  # left padding
             embeds[i, length - r.shape[0] :] = r
             mask[i, length - r.shape[0] :] = 1
+            spans[i] = (spans[i][0] + length - r.shape[0], spans[i][1] + length - r.shape[0])
         positions = (mask.cumsum(-1) - 1).clamp(min=0)
-        out = self.lm(inputs_embeds=embeds, attention_mask=mask, position_ids=positions, use_cache=True)
+        return mask, spans, self.lm(inputs_embeds=embeds, attention_mask=mask, position_ids=positions, **kwargs)
+
+    @torch.inference_mode()
+    def start(self, enc: Encoded, prompts: Sequence[str]) -> DecoderState:
+        mask, _, out = self._run_prefix(enc, prompts, use_cache=True)
         logits = self.model.lm_head(out.last_hidden_state[:, -1])
         return DecoderState(output_cache(out), mask, mask.sum(-1), log_softmax(logits))
+
+    position_rules = ("last", "audio_mean")
+
+    @torch.inference_mode()
+    def prefix_states(self, enc: Encoded, prompts: Sequence[str]) -> dict[str, torch.Tensor]:
+        """``last``: the last prompt token; ``audio_mean``: the mean over the clip's audio-token positions (no
+        audio, as for a content-free input without audio: zeros)."""
+        _, spans, out = self._run_prefix(enc, prompts, output_hidden_states=True)
+        states = self.layer_states(out)
+        mean = torch.stack(
+            [states[i, :, a:b].mean(1) if b > a else states[i, :, 0] * 0 for i, (a, b) in enumerate(spans)]
+        )
+        return {"last": states[:, :, -1], "audio_mean": mean}
+
+    def lens_parts(self):
+        return self.lm.norm, self.model.lm_head
 
     @torch.inference_mode()
     def step(self, state: DecoderState, tokens: torch.Tensor, token_mask: torch.Tensor) -> torch.Tensor:

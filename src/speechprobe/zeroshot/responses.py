@@ -13,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 import json
 from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -20,7 +21,7 @@ import pandas as pd
 from ..data.tasks import Task, load_verbalisers
 from ..errors import ConfigError
 from ..rundir import RESULT_COLUMNS
-from .calibration import Verbalised, batch_prior
+from .calibration import Verbalised, batch_prior, prior_match
 from .diagnostics import answer_diagnostics
 from .modes import Evidence, Mode
 from .parser import AnswerParser
@@ -82,10 +83,12 @@ def response_rows(
     content_free: Mapping[tuple[str, str], np.ndarray],
     priors: Mapping[str, np.ndarray],
     modes: Sequence[Mode],
+    weights: Mapping[str, np.ndarray] | None = None,
 ) -> list[dict]:
     """The response rows of one record (``meta``: the clip's id, content_hash, label and group), one per mode
     of ``modes`` that asks for its kind; ``content_free``: raw label scores per (template, prompt) on the
-    content-free inputs; ``priors``: batch calibration's log prior per template (:func:`batch_priors`)."""
+    content-free inputs; ``priors``: batch calibration's log prior per template (:func:`batch_priors`);
+    ``weights``: prior matching's log class weights per template (:func:`matched_weights`)."""
     common = {**{k: meta[k] for k in ("id", "content_hash", "label", "group")}, "prompt_id": tid}
     common["prompt"] = rec.get("prompt")
     if mode == "generate":
@@ -97,7 +100,7 @@ def response_rows(
     else:
         both = words.likelihoods(rec["raw"], rec["n_tokens"])
         cf = content_free.get((tid, rec.get("prompt")))
-        evidence = Evidence(both["likelihood"], both["likelihood_raw"], cf, priors.get(tid))
+        evidence = Evidence(both["likelihood"], both["likelihood_raw"], cf, priors.get(tid), (weights or {}).get(tid))
         scored = {m.name: s for m in modes if m.asks == "likelihood" and (s := m.score(evidence)) is not None}
     out = []
     for name, scores in scored.items():
@@ -116,13 +119,44 @@ def response_rows(
     return out
 
 
-def batch_priors(entries: Iterable[tuple[Mapping, str, str, Mapping]], words: Verbalised) -> dict[str, np.ndarray]:
-    """Batch calibration's log prior per template: the mean label distribution of its likelihood records."""
+def template_scores(entries: Iterable[tuple[Mapping, str, str, Mapping]], words: Verbalised) -> dict[str, np.ndarray]:
+    """(clips, labels) raw label scores of each template's likelihood records, in record order."""
     raw: dict[str, list[np.ndarray]] = {}
     for _, tid, mode, rec in entries:
         if mode == "likelihood":
             raw.setdefault(tid, []).append(words.label_scores(rec["raw"]))
-    return {tid: batch_prior(np.stack(rows)) for tid, rows in raw.items()}
+    return {tid: np.stack(rows) for tid, rows in raw.items()}
+
+
+def batch_priors(scores: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Batch calibration's log prior per template: the mean label distribution of its clips (template_scores)."""
+    return {tid: batch_prior(table) for tid, table in scores.items()}
+
+
+def matched_weights(scores: Mapping[str, np.ndarray], target: np.ndarray | None = None) -> dict[str, np.ndarray]:
+    """Prior matching's log class weights per template, fitted on its clips towards ``target`` (None: uniform)."""
+    return {tid: prior_match(table, target) for tid, table in scores.items()}
+
+
+def target_prior(task: Task, files: Mapping[str, str]) -> np.ndarray | None:
+    """The target label distribution of ``files[task.name]`` (JSON ``{label: weight}``, every label, weights > 0),
+    normalised, in label order; None (uniform) where the task has none. A bad file is a one-line error naming it."""
+    path = files.get(task.name)
+    if not path:
+        return None
+    labels = [str(x) for x in task.labels]
+    try:
+        given = json.loads(Path(path).read_text(encoding="utf-8"))
+        weights = np.array([float(given[x]) for x in labels])
+    except (OSError, ValueError, TypeError, KeyError) as err:
+        raise ConfigError(
+            f"--target-prior {path}: expected {{label: weight}} for every label of {task.name} ({err})"
+        ) from None
+    if extra := sorted(set(given) - set(labels)):
+        raise ConfigError(f"--target-prior {path}: labels not in task {task.name}: {', '.join(extra)}")
+    if not (np.isfinite(weights).all() and (weights > 0).all()):
+        raise ConfigError(f"--target-prior {path}: every weight must be a positive number")
+    return weights / weights.sum()
 
 
 def content_free_frame(

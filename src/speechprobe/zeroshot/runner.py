@@ -49,6 +49,7 @@ from ..warnlog import capture_warnings
 from .base import ZeroShotBackend
 from .cache import ResponseCache
 from .config import ZeroShotConfig
+from .decoder_states import DecoderStore, decoder_template
 from .driver import Driver, make_plan
 from .engines import BackendInfo, LocalAnswers, RayAnswers
 from .models import load_backend, resolve_zeroshot_model
@@ -61,11 +62,15 @@ from .responses import (
     RESPONSE_COLUMNS,
     batch_priors,
     content_free_frame,
+    matched_weights,
     metric_rows,
     parser_synonyms,
     response_rows,
+    target_prior,
+    template_scores,
     with_verbalisers,
 )
+from .scoring import label_tokens
 
 log = logging.getLogger("speechprobe")
 
@@ -82,6 +87,8 @@ def run_zeroshot(cfg: ZeroShotConfig, existing: str = "auto") -> pd.DataFrame:
     templates = resolve_prompts(cfg.prompts)
     for t in templates:
         check_template(t, [m.asks for m in resolve_modes(cfg.modes)])
+    if cfg.decoder_states:
+        decoder_template(templates, cfg.decoder_prompt)  # before any work
     models, skipped_models = [], {}
     for name in dict.fromkeys(cfg.models):
         try:
@@ -119,6 +126,8 @@ def _run(
         for t in dict.fromkeys(cfg.tasks)
     ]
     tasks = [(with_verbalisers(task, cfg.verbalisers), source) for task, source in tasks]
+    for task, _ in tasks:
+        target_prior(task, cfg.target_prior)  # a bad target file fails before any model work
     state: dict[str, Any] = {
         "config": cfg.to_json(),
         "engine": {"name": cfg.engine, **({"address": cfg.ray_address, "actors": {}} if cfg.engine == "ray" else {})},
@@ -229,11 +238,16 @@ def evaluate_task(
     if next(iter(source), None) is None:
         raise ConfigError(f"task {task.name}: no usable clips")
     modes = resolve_modes(cfg.modes)
-    plan = make_plan(backend, task, templates, modes, cfg.max_new_tokens)
+    states = decoder_template(templates, cfg.decoder_prompt).id if cfg.decoder_states else None
+    plan = make_plan(backend, task, templates, modes, cfg.max_new_tokens, states)
     labels = list(plan.words.labels)
     synonyms = parser_synonyms(task, (cfg.synonyms or {}).get(task.name, {}))
     parser = AnswerParser(labels, synonyms_for(task.name, labels, synonyms))
-    driver = Driver(backend, plan, store, answers)
+    decoder = None
+    if states:
+        firsts = [tokens[0] for tokens in label_tokens(backend, plan.words.flat)]
+        decoder = DecoderStore(store.root.parent / "features", backend, firsts)
+    driver = Driver(backend, plan, store, answers, decoder)
     for clips in _batches(source, backend.batch_size):
         driver.add(clips)
     driver.finish()
@@ -242,9 +256,14 @@ def evaluate_task(
         cf, inputs = driver.content_free(
             (tid, rec["prompt"]) for _, tid, mode, rec in driver.assembled if mode == "likelihood"
         )
-    priors = batch_priors(driver.assembled, plan.words)
+    scores = template_scores(driver.assembled, plan.words)
+    priors = batch_priors(scores)
+    target = target_prior(task, cfg.target_prior)
+    weights = matched_weights(scores, target) if any(m.name == "likelihood_pm" for m in modes) else {}
     records = [
-        row for entry in driver.assembled for row in response_rows(*entry, plan.words, parser, cf, priors, modes)
+        row
+        for entry in driver.assembled
+        for row in response_rows(*entry, plan.words, parser, cf, priors, modes, weights)
     ]
     responses = pd.DataFrame(records, columns=RESPONSE_COLUMNS)
     count = driver.count
@@ -255,6 +274,7 @@ def evaluate_task(
         if any(m.asks == "native" for m in modes)
         else {},
         "content_free_inputs": inputs,
+        "target_prior": None if target is None else dict(zip(labels, target.round(6).tolist())),  # None: uniform
         "clips": int(responses["id"].nunique()) if len(responses) else 0,
         "clips_without_instruction": count["missing_instruction"],
         "answers_computed": count["computed"],
@@ -264,4 +284,10 @@ def evaluate_task(
         "skipped": [dataclasses.asdict(s) for s in getattr(source, "skipped", [])],
         "content_free_scores": content_free_frame(plan.words, cf, inputs),
     }
+    if decoder is not None:  # where the decoder_layers analysis finds the states (decoder_states.py)
+        shown = [forms[0] for forms in plan.words.phrasings]
+        template = next(t for t in plan.used if t.id == states)
+        info["decoder"] = decoder.describe(template.render(task.name, shown, None), states)
+        info["decoder"]["labels"] = labels
+        info["decoder"]["phrasings"] = [list(forms) for forms in plan.words.phrasings]
     return metric_rows(backend.name, task.name, responses), responses, info

@@ -120,25 +120,26 @@ class SeamlessBackend(ZeroShotBackend):
         enc_mask = _compute_new_attention_mask(hidden, lengths).long()
         return Encoded({"hidden": hidden, "mask": enc_mask}, len(audios), [False] * len(audios))
 
-    @torch.inference_mode()
-    def start(self, enc: Encoded, prompts: Sequence[str]) -> DecoderState:
+    def _run_prefix(self, enc: Encoded, prompts: Sequence[str], **kwargs):
+        """(ids, context, decoder output) of the prompt prefixes of ``prompts`` with ``enc``'s clips in
+        cross-attention (one clip, several prompts: the audio's K/V once, as views)."""
         prefixes = [self.prefix_ids(p) for p in prompts]
         if len({len(p) for p in prefixes}) != 1:
             raise ValueError("SeamlessM4T rows of one batch need prompt prefixes of one length")
         ids = torch.tensor(prefixes, dtype=torch.long, device=self.device)
         ctx = {"hidden": enc.tensors["hidden"], "mask": enc.tensors["mask"]}
-        kwargs = {}
-        if len(enc) == 1 and len(prompts) > 1:  # one clip, several prompts: the audio's K/V once, as views
+        if len(enc) == 1 and len(prompts) > 1:
             first = self.decoder(ids[:1, :1], encoder_hidden_states=ctx["hidden"], encoder_attention_mask=ctx["mask"])
             kwargs[self._cache_kw] = shared_cross_cache(output_cache(first), len(prompts))
             ctx = {k: shared_rows(v, len(prompts)) for k, v in ctx.items()}
         out = self.decoder(
-            input_ids=ids,
-            encoder_hidden_states=ctx["hidden"],
-            encoder_attention_mask=ctx["mask"],
-            use_cache=True,
-            **kwargs,
+            input_ids=ids, encoder_hidden_states=ctx["hidden"], encoder_attention_mask=ctx["mask"], **kwargs
         )
+        return ids, ctx, out
+
+    @torch.inference_mode()
+    def start(self, enc: Encoded, prompts: Sequence[str]) -> DecoderState:
+        ids, ctx, out = self._run_prefix(enc, prompts, use_cache=True)
         logits = self.model.lm_head(out.last_hidden_state[:, -1])
         n, length = ids.shape
         return DecoderState(
@@ -148,6 +149,13 @@ class SeamlessBackend(ZeroShotBackend):
             log_softmax(logits),
             ctx,
         )
+
+    @torch.inference_mode()
+    def prefix_states(self, enc: Encoded, prompts: Sequence[str]) -> dict[str, torch.Tensor]:
+        return {"last": self.layer_states(self._run_prefix(enc, prompts, output_hidden_states=True)[2])[:, :, -1]}
+
+    def lens_parts(self):
+        return self.decoder.layer_norm, self.model.lm_head
 
     @torch.inference_mode()
     def step(self, state: DecoderState, tokens: torch.Tensor, token_mask: torch.Tensor) -> torch.Tensor:

@@ -197,14 +197,18 @@ class WhisperBackend(ZeroShotBackend):
             h = h[0] if isinstance(h, tuple) else h
         return enc.layer_norm(h)
 
-    @torch.inference_mode()
-    def start(self, enc: Encoded, prompts: Sequence[str]) -> DecoderState:
+    def _run_prefix(self, enc: Encoded, prompts: Sequence[str], **kwargs):
+        """(ids, decoder output) of the prompt prefixes of ``prompts`` with ``enc``'s clips in cross-attention."""
         prefixes = [self.prefix_ids(p) for p in prompts]
         if len({len(p) for p in prefixes}) != 1:
             raise ValueError("Whisper rows of one batch need prompt prefixes of one length")
         ids = torch.tensor(prefixes, dtype=torch.long, device=self.device)
+        return ids, self.decoder(input_ids=ids, encoder_hidden_states=enc.tensors["hidden"], **kwargs)
+
+    @torch.inference_mode()
+    def start(self, enc: Encoded, prompts: Sequence[str]) -> DecoderState:
+        ids, out = self._run_prefix(enc, prompts, use_cache=True)
         hidden = enc.tensors["hidden"]
-        out = self.decoder(input_ids=ids, encoder_hidden_states=hidden, use_cache=True)
         logits = self.model.proj_out(out.last_hidden_state[:, -1])
         n, length = ids.shape
         return DecoderState(
@@ -214,6 +218,13 @@ class WhisperBackend(ZeroShotBackend):
             last_logprobs=log_softmax(logits),
             context={"hidden": hidden},
         )
+
+    @torch.inference_mode()
+    def prefix_states(self, enc: Encoded, prompts: Sequence[str]) -> dict[str, torch.Tensor]:
+        return {"last": self.layer_states(self._run_prefix(enc, prompts, output_hidden_states=True)[1])[:, :, -1]}
+
+    def lens_parts(self):
+        return self.decoder.layer_norm, self.model.proj_out
 
     @torch.inference_mode()
     def step(self, state: DecoderState, tokens: torch.Tensor, token_mask: torch.Tensor) -> torch.Tensor:
