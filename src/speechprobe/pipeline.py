@@ -110,8 +110,8 @@ def _weights(name: str, cfg: RunConfig) -> tuple[str, bool]:
     return base, cfg.random_init or base != name
 
 
-def _open_tasks(cfg: RunConfig, root: Path) -> list[TaskRecord]:
-    """Open every task and check its class sizes before any extraction."""
+def open_tasks(cfg: RunConfig, root: Path) -> list[TaskRecord]:
+    """Open every task and check its class sizes before any extraction (fine-tuning reopens them to read audio)."""
     specs = list(dict.fromkeys(cfg.tasks))
     records = [
         TaskRecord(
@@ -147,9 +147,6 @@ def _open_tasks(cfg: RunConfig, root: Path) -> list[TaskRecord]:
     return records
 
 
-open_tasks = _open_tasks  # the run's tasks opened again: fine-tuning reads their audio back
-
-
 def run_extract(cfg: RunConfig, existing: str = "auto") -> tuple[dict[str, list[ClipMeta]], RunState]:
     """Extract every (model, task) into the feature store; record clips and state in RUN/.
 
@@ -170,7 +167,7 @@ def _extract(cfg: RunConfig, existing: str) -> tuple[dict[str, list[ClipMeta]], 
     outcome = run_dir.claim("extract", cfg.stage_config("extract"), existing)
     with using_cache(cfg.compute.cache) as root, capture_warnings() as wlog:
         mark = wlog.mark()
-        records = _open_tasks(cfg, root)
+        records = open_tasks(cfg, root)
         state = RunState()
         min_seconds = _extract_models(cfg, records, state, FeatureStore(root / "features"))
         if outcome == "resumed":
@@ -458,6 +455,7 @@ def _probe_and_report(cfg: RunConfig, clips: dict[str, list[ClipMeta]], state: R
     from .analysis.registry import settle
     from .analysis.replay import replay_options
     from .report import build_report
+    from .zeroshot.compare import refresh_zeroshot_tables
 
     run_dir = _claim_probe(cfg, existing)
     with using_cache(cfg.compute.cache), capture_warnings() as wlog:
@@ -465,12 +463,9 @@ def _probe_and_report(cfg: RunConfig, clips: dict[str, list[ClipMeta]], state: R
         results = run_probes(cfg, clips, state, run_dir)
         write_outputs(cfg, results, clips, state, wlog.as_json(since=mark))
         if run_dir.has_rows("zeroshot"):  # rows of an earlier `speechprobe zeroshot`: refresh their comparison
-            from .zeroshot.compare import refresh_zeroshot_tables
-
             refresh_zeroshot_tables(run_dir)
         analyses, options = cue_options(settle(on := cfg.analyses), state.targets)
-        options.update(variant_options(state.models))  # the pooling variants' spaces (their fingerprint)
-        options |= replay_options(on)
+        options |= variant_options(state.models) | replay_options(on)  # pooling variants' spaces; clip replays
         if analyses:  # one pass over the chosen analyses, in dependency order
             c = cfg.compute
             kw = dict(n_permutations=on.permutations, embeddings=on.embeddings, device=c.device, progress=c.progress)
