@@ -10,7 +10,7 @@ import pytest
 from ft_threads import one_thread  # noqa: F401
 
 from speechprobe.cli import main
-from speechprobe.finetune import stage as stage_module
+from speechprobe.finetune import folds as folds_module
 from speechprobe.finetune.settings import FinetuneSettings
 from speechprobe.finetune.stage import run_finetune
 from speechprobe.probes.predictions import read_predictions
@@ -71,7 +71,7 @@ def test_rerun_resumes_every_finished_fold(tuned, monkeypatch):
     def no_training(*args, **kwargs):
         raise AssertionError("a finished fold was trained again")
 
-    monkeypatch.setattr(stage_module, "train_fold", no_training)
+    monkeypatch.setattr(folds_module, "train_fold", no_training)
     again = run_finetune(out, FinetuneSettings(method="lora", epochs=2, lora_rank=2))
     pd.testing.assert_frame_equal(again, rows, check_dtype=False)
     (out / "finetune" / "tiny-whisper0__tones__ft-head" / "fold1.json").unlink()
