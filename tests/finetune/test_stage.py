@@ -97,6 +97,14 @@ def test_other_settings_are_refused_and_cli_finetunes(tuned, capsys):
     assert "other finetune settings" in capsys.readouterr().err
     assert main(["finetune", str(out), "--method", "head", "--ft-epochs", "2", "--ft-lora-rank", "2"]) == 0
     assert "ft-head: Macro-F1" in capsys.readouterr().out
+    assert main(["finetune", str(out), "--method", "head", "--address", "auto"]) == 2  # the run's engine is local
+    assert "--address and --ray-actors need --engine ray" in capsys.readouterr().err
+
+
+def test_finetune_of_a_directory_that_is_no_run_points_at_run_finetune(tmp_path, capsys):
+    assert main(["finetune", str(tmp_path), "--method", "head"]) == 2
+    err = capsys.readouterr().err
+    assert "not a run directory (no state.json)" in err and f"--out {tmp_path} --finetune METHOD" in err
 
 
 def test_compare_sets_the_runs_ladders_side_by_side(tuned):
