@@ -116,6 +116,26 @@ def test_compare_sets_the_runs_ladders_side_by_side(tuned):
     assert ladders([out, out], ["a", "b"])["run"].value_counts().to_dict() == {"a": 4, "b": 4}
 
 
+def test_compare_draws_the_runs_ladders_side_by_side(tuned, tmp_path):
+    import shutil
+
+    from speechprobe.report.compare import compare_runs
+
+    out, _ = tuned
+    twin = tmp_path / "twin"
+    shutil.copytree(out, twin)
+    page = compare_runs([out, twin], tmp_path / "cmp", labels=["a", "b"]).read_text()
+    assert "id='fig-compare-ladder-tones'" in page
+    start = page.index("id='spec-compare-ladder-tones'>") + len("id='spec-compare-ladder-tones'>")
+    spec = json.loads(page[start : page.index("</script>", start)])
+    ladder = pd.read_csv(out / "ladder.csv")
+    assert [t["name"] for t in spec["data"]] == ["a · tiny-whisper0", "b · tiny-whisper0"]
+    for trace in spec["data"]:  # every rung in order, its mean and interval as in ladder.csv
+        assert trace["x"] == ladder["rung"].tolist() and trace["y"] == pytest.approx(ladder["mean"].tolist())
+        assert trace["error_y"]["array"] == pytest.approx((ladder["high"] - ladder["mean"]).tolist())
+    assert spec["layout"]["barmode"] == "group" and spec["layout"]["shapes"][0]["y0"] == pytest.approx(1 / 3)
+
+
 def test_the_zero_shot_rung_is_the_default_selection_never_the_oracle(tuned, tmp_path):
     import shutil
 
