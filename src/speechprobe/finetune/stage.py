@@ -114,7 +114,8 @@ def _model(run_dir, cfg, clips, tasks, spec, methods, settings, device, dtype, p
     random_init = cfg.random_init or base != spec
     budget = settings.batch_seconds or DEFAULT_BATCH_SECONDS.get(device.type, DEFAULT_BATCH_SECONDS["cpu"])
     seed = cfg.compute.seed
-    adapter = load_model(base, window=cfg.compute.window, device=str(device), random_init=random_init, seed=seed)
+    # its name, depth, rate and input limit, on the CPU (on Ray the driver may hold no GPU)
+    adapter = load_model(base, window=cfg.compute.window, device="cpu", random_init=random_init, seed=seed)
     name, last, rate, limit = adapter.name, adapter.num_layers - 1, adapter.sample_rate, adapter.max_seconds()
     del adapter  # each pair trains a fresh one (folds.Trainer)
     runner = folds or LocalFolds()
