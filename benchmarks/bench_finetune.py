@@ -85,6 +85,10 @@ def main(argv: list[str] | None = None) -> dict:
         seconds[(r["task"], r["probe"])] = seconds.get((r["task"], r["probe"]), 0.0) + r["seconds"]
     for (task, probe), s in sorted(seconds.items()):
         print(f"  {task:>10} {probe:>8}: {s:7.0f} s over {args.folds} folds")
+    for task in sorted({t for t, _ in seconds}):  # issue 27's target: <= 10 minutes per task on 2 CPU cores
+        total = sum(s for (t, _), s in seconds.items() if t == task)
+        verdict = "within" if total <= 600 else "over"
+        print(f"  {task:>10} head + {args.method}: {total / 60:.1f} min of training ({verdict} the 10-minute target)")
     ladder = pd.read_csv(out / "ladder.csv")
     cols = ["task", "rung", "source", "mean", "low", "high", "gain", "gain_low", "gain_high"]
     with pd.option_context("display.width", 200, "display.precision", 3):

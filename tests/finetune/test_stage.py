@@ -10,7 +10,7 @@ import pytest
 from ft_threads import one_thread  # noqa: F401
 
 from speechprobe.cli import main
-from speechprobe.finetune import stage as stage_module
+from speechprobe.finetune import folds as folds_module
 from speechprobe.finetune.settings import FinetuneSettings
 from speechprobe.finetune.stage import run_finetune
 from speechprobe.probes.predictions import read_predictions
@@ -71,7 +71,7 @@ def test_rerun_resumes_every_finished_fold(tuned, monkeypatch):
     def no_training(*args, **kwargs):
         raise AssertionError("a finished fold was trained again")
 
-    monkeypatch.setattr(stage_module, "train_fold", no_training)
+    monkeypatch.setattr(folds_module, "train_fold", no_training)
     again = run_finetune(out, FinetuneSettings(method="lora", epochs=2, lora_rank=2))
     pd.testing.assert_frame_equal(again, rows, check_dtype=False)
     (out / "finetune" / "tiny-whisper0__tones__ft-head" / "fold1.json").unlink()
@@ -97,6 +97,14 @@ def test_other_settings_are_refused_and_cli_finetunes(tuned, capsys):
     assert "other finetune settings" in capsys.readouterr().err
     assert main(["finetune", str(out), "--method", "head", "--ft-epochs", "2", "--ft-lora-rank", "2"]) == 0
     assert "ft-head: Macro-F1" in capsys.readouterr().out
+    assert main(["finetune", str(out), "--method", "head", "--address", "auto"]) == 2  # the run's engine is local
+    assert "--address and --ray-actors need --engine ray" in capsys.readouterr().err
+
+
+def test_finetune_of_a_directory_that_is_no_run_points_at_run_finetune(tmp_path, capsys):
+    assert main(["finetune", str(tmp_path), "--method", "head"]) == 2
+    err = capsys.readouterr().err
+    assert "not a run directory (no state.json)" in err and f"--out {tmp_path} --finetune METHOD" in err
 
 
 def test_compare_sets_the_runs_ladders_side_by_side(tuned):
@@ -106,6 +114,26 @@ def test_compare_sets_the_runs_ladders_side_by_side(tuned):
     both = ladders([out, out.parent], ["a", "b"])  # the second holds no ladder: left out
     assert set(both["run"]) == {"a"} and len(both) == len(pd.read_csv(out / "ladder.csv"))
     assert ladders([out, out], ["a", "b"])["run"].value_counts().to_dict() == {"a": 4, "b": 4}
+
+
+def test_compare_draws_the_runs_ladders_side_by_side(tuned, tmp_path):
+    import shutil
+
+    from speechprobe.report.compare import compare_runs
+
+    out, _ = tuned
+    twin = tmp_path / "twin"
+    shutil.copytree(out, twin)
+    page = compare_runs([out, twin], tmp_path / "cmp", labels=["a", "b"]).read_text()
+    assert "id='fig-compare-ladder-tones'" in page
+    start = page.index("id='spec-compare-ladder-tones'>") + len("id='spec-compare-ladder-tones'>")
+    spec = json.loads(page[start : page.index("</script>", start)])
+    ladder = pd.read_csv(out / "ladder.csv")
+    assert [t["name"] for t in spec["data"]] == ["a · tiny-whisper0", "b · tiny-whisper0"]
+    for trace in spec["data"]:  # every rung in order, its mean and interval as in ladder.csv
+        assert trace["x"] == ladder["rung"].tolist() and trace["y"] == pytest.approx(ladder["mean"].tolist())
+        assert trace["error_y"]["array"] == pytest.approx((ladder["high"] - ladder["mean"]).tolist())
+    assert spec["layout"]["barmode"] == "group" and spec["layout"]["shapes"][0]["y0"] == pytest.approx(1 / 3)
 
 
 def test_the_zero_shot_rung_is_the_default_selection_never_the_oracle(tuned, tmp_path):

@@ -7,7 +7,7 @@ import torch
 from ft_threads import one_thread  # noqa: F401
 
 from speechprobe.finetune.data import class_weights, shuffled, validation_split
-from speechprobe.finetune.methods import classifier, load_trained, prepare, trained_state
+from speechprobe.finetune.methods import AttentionHead, classifier, load_trained, prepare, trained_state
 from speechprobe.finetune.settings import FinetuneSettings
 from speechprobe.finetune.train import FoldData, Inputs, train_fold
 from speechprobe.models.trainable import Trainable
@@ -122,3 +122,47 @@ def test_keep_checkpoints_writes_the_folds_trained_tensors_as_safetensors(real_f
     assert all(torch.equal(saved[k], v) for k, v in result.state.items())
     (record,) = read_folds(tmp_path)
     assert record["scores"] == result.scores and record["items"] == result.used
+
+
+@pytest.mark.parametrize("method", ["head", "top-k"])
+def test_early_stopping_and_the_chosen_epoch_do_not_depend_on_the_test_fold(method):
+    """The same fold trained twice, the second time with the test clips' audio replaced by noise of other lengths
+    and their labels permuted: every epoch's fit loss and validation score, the chosen epoch and its weights are the
+    same; only the test scores move."""
+    audio, codes, groups = toy_task()
+    train, test = make_cv(codes.astype(str), groups, 5, 0).folds[0]
+    fit, val = validation_split(train, codes, groups, 0.2, 0)
+    noisy, wrong = list(audio), codes.copy()
+    rng = np.random.default_rng(1)
+    for i in test:
+        noisy[i] = rng.standard_normal(DIM * int(rng.integers(2, 9))).astype(np.float32)
+    wrong[test] = (codes[test] + 1) % 3
+    runs = []
+    for clips, truth in ((audio, codes), (noisy, wrong)):
+        trainable = toy_trainable()
+        model = classifier(trainable, 3, prepare(trainable, method, FinetuneSettings(top_k=1)), seed=0)
+        inputs = Inputs(model, clips, batch_seconds=40, rate=RATE)
+        data = FoldData(0, fit, val, test, codes, truth)
+        kw = dict(epochs=6, patience=2, lrs=(1e-2, 1e-3), seed=0, device=torch.device("cpu"), dtype=None)
+        runs.append(train_fold(inputs, data, 3, **kw))
+    kept, moved = runs
+    assert moved.curve == kept.curve and moved.best_epoch == kept.best_epoch and len(kept.curve) >= 4
+    assert moved.state.keys() == kept.state.keys()
+    assert all(torch.equal(moved.state[k], v) for k, v in kept.state.items())
+    assert kept.scores["macro_f1"] > 0.8 and moved.scores["macro_f1"] < 0.5  # the test fold was scored, and only then
+
+
+def test_the_attention_head_reads_real_frames_only():
+    """Whatever sits in the padding (here huge values), a clip's logits are those of the clip alone."""
+    torch.manual_seed(0)
+    head = AttentionHead(DIM, 3).eval()
+    short, long = torch.randn(3, DIM), torch.randn(7, DIM)
+    batch = torch.full((2, 7, DIM), 1e4)
+    batch[0, :3], batch[1] = short, long
+    together = head(batch, torch.tensor([3, 7]))
+    alone = head(short[None], torch.tensor([3]))
+    assert torch.allclose(together[0], alone[0], atol=1e-5) and torch.allclose(
+        together[1], head(long[None], torch.tensor([7]))[0], atol=1e-5
+    )
+    batch[0, 3:] = -1e4  # other padding: the same logits
+    assert torch.allclose(head(batch, torch.tensor([3, 7]))[0], alone[0], atol=1e-5)

@@ -72,19 +72,18 @@ def caption(spec: LadderSpec) -> str:
     )
 
 
-def plotly(spec: LadderSpec) -> dict:
-    """The interactive ladder (hover: mean, interval, step up with its paired interval)."""
-    rows = spec.rungs
+def _trace(rows: pd.DataFrame, name: str, colours: list[str] | str | None = None) -> dict:
+    """One bar per rung of ``rows`` with its interval (hover: mean, interval, step up with its paired interval)."""
     hover = [
-        f"{r.rung} ({r.source}): {fmt(r.mean)} [{fmt(r.low)}, {fmt(r.high)}]"
+        f"{name}<br>{r.rung} ({r.source}): {fmt(r.mean)} [{fmt(r.low)}, {fmt(r.high)}]"
         + (
             f"<br>step up {fmt(r.step, signed=True)} [{fmt(r.step_low)}, {fmt(r.step_high)}]"
-            if pd.notna(r.step)
+            if "step" in rows and pd.notna(r.step)
             else ""
         )
         for r in rows.itertuples()
     ]
-    trace = {
+    return {
         "type": "bar",
         "x": [str(r) for r in rows["rung"]],
         "y": [num(v) for v in rows["mean"]],
@@ -94,21 +93,41 @@ def plotly(spec: LadderSpec) -> dict:
             "array": [num(h - m) for m, h in zip(rows["mean"], rows["high"])],
             "arrayminus": [num(m - lo) for m, lo in zip(rows["mean"], rows["low"])],
         },
-        "marker": {"color": [CONTROL_COLOUR if r == "shuffled control" else RUNG_COLOUR for r in rows["rung"]]},
+        **({"marker": {"color": colours}} if colours is not None else {}),
         "hovertext": hover,
         "hoverinfo": "text",
-        "name": spec.model,
+        "name": name,
     }
+
+
+def _layout(title: str, chance: float | None, **extra) -> dict:
     shapes = []
-    if spec.chance is not None:
+    if chance is not None:
         line = {"color": "black", "dash": "dash", "width": 1}
-        shapes.append(
-            {"type": "line", "xref": "paper", "x0": 0, "x1": 1, "y0": spec.chance, "y1": spec.chance, "line": line}
-        )
-    layout = plotly_layout(
-        320,
-        yaxis={"title": {"text": "Macro-F1"}, "range": [0, 1]},
-        shapes=shapes,
-        title={"text": f"{spec.model} × {spec.task}"},
-    )
-    return {"data": [trace], "layout": layout}
+        shapes.append({"type": "line", "xref": "paper", "x0": 0, "x1": 1, "y0": chance, "y1": chance, "line": line})
+    yaxis = {"title": {"text": "Macro-F1"}, "range": [0, 1]}
+    return plotly_layout(320, yaxis=yaxis, shapes=shapes, title={"text": title}, **extra)
+
+
+def plotly(spec: LadderSpec) -> dict:
+    """The interactive ladder (hover: mean, interval, step up with its paired interval)."""
+    colours = [CONTROL_COLOUR if r == "shuffled control" else RUNG_COLOUR for r in spec.rungs["rung"]]
+    trace = _trace(spec.rungs, spec.model, colours)
+    return {"data": [trace], "layout": _layout(f"{spec.model} × {spec.task}", spec.chance)}
+
+
+def plotly_runs(table: pd.DataFrame, task: str) -> dict | None:
+    """Several runs' ladders on ``task`` side by side (``speechprobe compare``): a group of bars per rung, one bar
+    per run × model with its interval; ``table``: ladder.csv rows with a ``run`` column. None without rows."""
+    rows = table[table["task"] == task]
+    if rows.empty:
+        return None
+    order = rows.groupby("rung")["order"].min().sort_values(kind="mergesort")
+    traces = []
+    for (run, model), part in rows.groupby(["run", "model"], sort=False):
+        part = part.set_index("rung").reindex(order.index).dropna(subset=["mean"]).reset_index()
+        traces.append(_trace(part, f"{run} · {model}"))
+    chance = num(rows["chance"].iloc[0]) if "chance" in rows else None
+    layout = _layout(f"The ladders on {task}", chance, barmode="group", showlegend=True)
+    layout["xaxis"] = {"categoryorder": "array", "categoryarray": list(order.index)}
+    return {"data": traces, "layout": layout}

@@ -3,6 +3,7 @@ folds, scored like the probes, written as ``finetune.csv`` beside results.csv.
 
 Modules: :mod:`.settings` (``FinetuneSettings``, light), :mod:`.methods` (the attention-pooling head, freezing and
 LoRA), :mod:`.data` (audio read back, the validation split by group, class weights, the shuffled-label control),
-:mod:`.train` (one fold), :mod:`.outputs` (fold files, tables) and :mod:`.stage` (``run_finetune``, ``finish``).
+:mod:`.train` (one fold), :mod:`.folds` (where folds train: here or on Ray actors),
+:mod:`.outputs` (fold files, tables) and :mod:`.stage` (``run_finetune``, ``finish``).
 Nothing is imported here, so the settings load without torch.
 """

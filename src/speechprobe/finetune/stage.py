@@ -4,13 +4,16 @@ The folds are the probes' (``clip_checks.fold_inputs`` + ``probes.make_cv`` with
 and seed). Each training fold is split into a fit part and a validation part by group
 (:func:`.data.validation_split`); the test fold is only scored. A fine-tuned method brings the ``head`` rung with
 it (frozen encoder, same head: cheap, its frames are computed once), so the ladder has both. Finished folds are
-files (:mod:`.outputs`); a rerun skips them. Afterwards the ladder analysis runs and the report is rebuilt.
+files (:mod:`.outputs`); a rerun skips them. With ``--engine ray`` the folds train on Ray actors and the driver
+writes their files (:mod:`.folds`). Afterwards the ladder analysis runs and the report is rebuilt.
 """
 
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -18,7 +21,7 @@ import torch
 from tqdm.auto import tqdm
 
 from ..clip_checks import fold_inputs
-from ..config import RunConfig
+from ..config import RunConfig, check_engine
 from ..errors import ConfigError
 from ..features.extract import ClipMeta
 from ..interrupts import saved, say
@@ -28,10 +31,10 @@ from ..pipeline import load_extracted
 from ..probes import make_cv
 from ..rundir import RunDir
 from .data import shuffled, task_audio, validation_split
-from .methods import classifier, load_trained, prepare, trained_state
+from .folds import LocalFolds, PairSpec, RayFolds
 from .outputs import fold_file, write_fold, write_tables
 from .settings import FINETUNE_METHODS, FinetuneSettings
-from .train import FoldData, Inputs, train_fold
+from .train import FoldData
 
 log = logging.getLogger("speechprobe")
 DEFAULT_BATCH_SECONDS = {"cpu": 32.0, "cuda": 240.0}
@@ -65,12 +68,21 @@ def check_models(specs: list[str]) -> None:
 
 
 def run_finetune(
-    run_dir: Path, settings: FinetuneSettings, existing: str = "auto", progress: bool = False
+    run_dir: Path,
+    settings: FinetuneSettings,
+    existing: str = "auto",
+    progress: bool = False,
+    engine: dict[str, Any] | None = None,
 ) -> pd.DataFrame:
-    """Fine-tune the run in ``run_dir`` (extracted and probed) with ``settings``; returns finetune.csv's rows."""
+    """Fine-tune the run in ``run_dir`` (extracted and probed) with ``settings``; returns finetune.csv's rows.
+    ``engine``: ``engine``, ``ray_address``, ``ray_actors`` for this call [default: the run's own]; with
+    ``engine="ray"`` the folds train on Ray actors (:class:`.folds.RayFolds`), with the same rows."""
     settings.validate()
     methods = methods_of(settings)
     cfg, clips, state = load_extracted(Path(run_dir))
+    if engine:
+        cfg.compute = replace(cfg.compute, **engine)
+        check_engine(cfg.compute.engine, cfg.compute.ray_address, cfg.compute.ray_actors)
     specs = settings.models or list(cfg.models)
     if not specs:
         raise ConfigError(f"{run_dir}: the run has no --models to fine-tune (pass --ft-models)")
@@ -83,71 +95,73 @@ def run_finetune(
     with rd.lock():
         if rd.claim("finetune", stage_config(cfg, settings), existing) == "resumed":
             say(f"resuming {run_dir}: finished folds are kept")
-        for spec in specs:
-            _model(rd.root, cfg, clips, state.tasks, spec, methods, settings, device, dtype, progress)
+        folds = (
+            RayFolds(cfg.compute.ray_address, cfg.compute.ray_actors, device) if cfg.compute.engine == "ray" else None
+        )
+        try:
+            for spec in specs:
+                _model(rd.root, cfg, clips, state.tasks, spec, methods, settings, device, dtype, progress, folds)
+        finally:
+            if folds is not None:
+                folds.close()
         rows = write_tables(rd.root)
     return rows
 
 
-def _model(run_dir, cfg, clips, tasks, spec, methods, settings, device, dtype, progress) -> None:
-    """Every task and method of one model."""
+def _model(run_dir, cfg, clips, tasks, spec, methods, settings, device, dtype, progress, folds) -> None:
+    """Every task and method of one model (``folds``: a :class:`RayFolds`, else this process trains)."""
     base = spec.removesuffix(RANDOM_SUFFIX)
+    random_init = cfg.random_init or base != spec
     budget = settings.batch_seconds or DEFAULT_BATCH_SECONDS.get(device.type, DEFAULT_BATCH_SECONDS["cpu"])
+    seed = cfg.compute.seed
+    # its name, depth, rate and input limit, on the CPU (on Ray the driver may hold no GPU)
+    adapter = load_model(base, window=cfg.compute.window, device="cpu", random_init=random_init, seed=seed)
+    name, last, rate, limit = adapter.name, adapter.num_layers - 1, adapter.sample_rate, adapter.max_seconds()
+    del adapter  # each pair trains a fresh one (folds.Trainer)
+    runner = folds or LocalFolds()
     audio = None
     for method in methods:
-        adapter = load_model(
-            base,
-            window=cfg.compute.window,
-            device=str(device),
-            random_init=cfg.random_init or base != spec,
-            seed=cfg.compute.seed,
-        )
-        trainable = family(adapter.info.family).trainable(adapter)
-        trained = prepare(trainable, method, settings)
-        encoder_init = trained_state(trainable.encoder)
         probe = f"ft-{method}" + ("-shuffled" if settings.shuffle else "")
         for task, metas in clips.items():
             labels, groups = fold_inputs(cfg, metas)
             try:
-                plan = make_cv(labels, groups, cfg.cv.folds, cfg.compute.seed, cfg.cv.repeats, cfg.cv.scheme)
+                plan = make_cv(labels, groups, cfg.cv.folds, seed, cfg.cv.repeats, cfg.cv.scheme)
             except ConfigError as e:  # a task the probes could not fold either: said once, the others go on
                 log.warning("not fine-tuned: %s", e)
                 continue
-            key = {"model": adapter.name, "task": task, "probe": probe, "layer": adapter.num_layers - 1}
-            todo = [j for j in range(len(plan.folds)) if not fold_file(run_dir, adapter.name, task, probe, j).is_file()]
+            key = {"model": name, "task": task, "probe": probe, "layer": last}
+            todo = [j for j in range(len(plan.folds)) if not fold_file(run_dir, name, task, probe, j).is_file()]
             if not todo:
                 continue
             if audio is None:  # read once per model (every method of it reads the same inputs)
-                audio = task_audio(cfg, clips, adapter.sample_rate, adapter.max_seconds())
+                audio = task_audio(cfg, clips, rate, limit)
             label_set = tasks.get(task, {}).get("label_set") or sorted(set(labels))
             codes = _codes(metas, label_set)
-            load_trained(trainable.encoder, encoder_init)
-            model = classifier(trainable, len(label_set), trained, cfg.compute.seed)
-            init = trained_state(model)
-            inputs = Inputs(model, audio[task], budget, adapter.sample_rate)
             g = None if groups is None else np.asarray(groups)
-            bar = tqdm(todo, desc=f"fine-tune {adapter.name} × {task} ({probe})", unit="fold", disable=not progress)
-            for j in bar:
+            data = []
+            for j in todo:
                 train, test = plan.folds[j]
-                seed = cfg.compute.seed + j
-                fit, val = validation_split(train, np.asarray(codes), g, settings.val_fraction, seed)
-                train_codes = shuffled(codes, train, seed) if settings.shuffle else codes
-                load_trained(model, init)
-                result = train_fold(
-                    inputs,
-                    FoldData(j, fit, val, test, train_codes, codes),
-                    len(label_set),
-                    epochs=settings.epochs,
-                    patience=settings.patience,
-                    lrs=(settings.head_lr, settings.encoder_lr),
-                    seed=seed,
-                    device=device,
-                    dtype=dtype,
-                )
+                fit, val = validation_split(train, codes, g, settings.val_fraction, seed + j)
+                train_codes = shuffled(codes, train, seed + j) if settings.shuffle else codes
+                data.append(FoldData(j, fit, val, test, train_codes, codes))
+            pair = PairSpec(
+                base,
+                random_init,
+                cfg.compute.window,
+                str(device),
+                seed,
+                method,
+                len(label_set),
+                budget,
+                settings,
+                dtype,
+            )
+            bar = tqdm(total=len(todo), desc=f"fine-tune {name} × {task} ({probe})", unit="fold", disable=not progress)
+            for j, result in runner.run(f"{name}|{random_init}|{method}|{task}", pair, audio[task], data):
                 write_fold(run_dir, key, j, result, settings.keep_checkpoints)
-                saved("finetune", f"fold {j} of {adapter.name} × {task} ({probe})")
+                saved("finetune", f"fold {j} of {name} × {task} ({probe})")
+                bar.update()
             bar.close()
-        del adapter, trainable
 
 
 def _codes(metas: list[ClipMeta], label_set: list[str]) -> np.ndarray:

@@ -31,6 +31,7 @@ from ..config import NOT_NUMBERS
 from ..csvsafe import read_csv
 from ..errors import ConfigError, SpeechprobeError
 from ..figures import curves, headline
+from ..figures import ladder as ladder_figure
 from ..files import write_text
 from ..rundir import write_csv, write_json
 from . import interactive
@@ -241,6 +242,7 @@ def ladders(runs: Sequence[Path], labels: Sequence[str]) -> pd.DataFrame:
     if not frames:
         return pd.DataFrame()
     cols = ["run", "model", "task", "rung", "source", "mean", "low", "high", "gain", "gain_low", "gain_high"]
+    cols += ["order", "chance"]  # the rungs' order and the task's chance (the figure's)
     return pd.concat(frames, ignore_index=True)[cols]
 
 
@@ -334,6 +336,8 @@ def _html(
             )
             n += 1
     body.append(section("Layer curves per task", figures, "curves", count=f"{len(figures)} figures"))
+    if ladder is not None and len(ladder):
+        body.append(section("Fine-tuning ladders", ladder_figures(ladder, n), "ladders", is_open=True))
     tables = [
         Table("Differences between runs", diffs, "difference: run_b − run_a at each run's own best layer."),
         Table("Settings", comparison.settings, "kind: compared (the subject), incomparable, neutral or same."),
@@ -345,6 +349,20 @@ def _html(
         )
     body.append(section("Tables", [html_table(t, k) for k, t in enumerate(tables)], "tables", is_open=True))
     return page("speechprobe comparison", body, interactive=True)
+
+
+def ladder_figures(ladder: pd.DataFrame, first: int) -> list[str]:
+    """One figure per task: every run's ladder side by side (figures/ladder.py), numbered from ``first``."""
+    specs = [(task, ladder_figure.plotly_runs(ladder, task)) for task in sorted(set(ladder["task"]))]
+    caption = (
+        "Macro-F1 of each rung of each run's fine-tuning ladder with its 95 % interval over that run's folds "
+        "(zero-shot: one evaluation, no interval). Dashed: chance. Each run's rungs are on its own folds: "
+        "compare runs' rungs when the runs are comparable (see the top)."
+    )
+    return [
+        interactive.figure_html(f"compare-ladder-{task}", spec, f"The ladders on {task}. {caption}", first + i)
+        for i, (task, spec) in enumerate(specs)
+    ]
 
 
 def _markdown(
