@@ -9,7 +9,8 @@ stage, :func:`probe_decoder_models` probes them with the run's probe settings an
 partial results and out-of-fold predictions: resumable, a rerun computes nothing), so their rows enter
 results.csv, summary.csv, bootstrap.csv, the selection-aware best-layer test (``--permutations``), the layer
 curves and the report like any model's. manifest.json ``models.<name>`` records ``decoder`` (the model, prompt,
-rule) and ``spaces`` (task -> feature space: the prompt's text names the task's labels).
+rule) and ``spaces`` (task -> feature space: the prompt's text names the task's labels). No registry name or hub
+id holds ``:decoder@``; a run whose ``--models`` entry does is refused.
 
 A probe stage run again drops these rows with the rest of its own; the zero-shot stage puts them back.
 """
@@ -40,14 +41,16 @@ log = logging.getLogger("speechprobe")
 
 def decoder_models(manifest: dict) -> dict[str, dict]:
     """Derived name -> its manifest entry (without ``num_layers``), from the zero-shot stage's records."""
+    config = manifest.get("config") or {}
+    clash = [m for m in [*config.get("models", []), *config.get("baselines", [])] if DECODER_MARK in m]
+    if clash:  # its rows would be taken for decoder states
+        raise ConfigError(f"--models {clash[0]}: {DECODER_MARK!r} marks decoder states; rename that model")
     out: dict[str, dict] = {}
     for task, info in sorted(((manifest.get("zeroshot") or {}).get("tasks") or {}).items()):
         for model, entry in sorted((info.get("by_model") or {}).items()):
             dec = entry.get("decoder")
             for rule in (dec or {}).get("rules") or {}:
                 name = decoder_model(model, dec["prompt_id"], rule)
-                if name in (manifest.get("config") or {}).get("models", []):
-                    raise ConfigError(f"--models {name}: the name of {model}'s decoder states; rename that model")
                 record = {"decoder": {"model": model, "prompt_id": dec["prompt_id"], "rule": rule}, "spaces": {}}
                 out.setdefault(name, record | {"store": dec["store"]})["spaces"][task] = dec["spaces"][rule]
     return out
