@@ -261,6 +261,8 @@ def load_extracted(run_dir: Path) -> tuple[RunConfig, dict[str, list[ClipMeta]],
 
 def _space(store: FeatureStore, model: str, info: dict, pooling: str) -> FeatureSpace:
     """The feature space of a model: keyed by name, weights hash, options and pooling."""
+    if "root" in info:  # decoder states, opened where the zero-shot stage stored them (decoder_stage)
+        return FeatureSpace(info["root"], {})
     return store.space(model, info["revision"], {**info["options"], "pooling": pooling})
 
 
@@ -486,15 +488,11 @@ def run_zeroshot_stage(cfg: ZeroShotConfig, existing: str = "auto") -> pd.DataFr
 
     Zero-shot and analysis are sibling stages, so the run-level summary is refreshed here, above both.
     """
-    from .analysis import analyse_features, summarize_run
-    from .zeroshot import refresh_zeroshot_tables, run_zeroshot
+    from .analysis import summarize_run
+    from .zeroshot import run_zeroshot
 
     cfg.validate()  # before the lock creates --out
     with RunDir(cfg.out).lock():
         rows = run_zeroshot(cfg, existing)
-        summarize_run(cfg.out)
-        if cfg.decoder_states and RunDir(cfg.out).has_rows("probe"):  # its inputs exist only now
-            with using_cache(cfg.cache):
-                analyse_features(cfg.out, analyses=["decoder_layers"], reuse=False, device=cfg.device)
-            refresh_zeroshot_tables(RunDir(cfg.out))  # the link's decoder sides
+        summarize_run(cfg.out)  # with --decoder-states: decoder_stage.zeroshot_with_decoder_models goes on
     return rows

@@ -10,7 +10,9 @@ encoder: ``depth = e`` for encoder layer ``e`` (0 = its input embedding), ``dept
 
 ``encoder_probe``        the run's primary probe per encoder layer (results.csv, the run's folds);
 ``decoder_probe:<rule>`` the same probe, same folds, on each decoder layer's state at the position rule
-                         (``last``: the last prompt position; ``audio_mean``: mean over audio tokens);
+                         (``last``: the last prompt position; ``audio_mean``: mean over audio tokens): the
+                         results.csv rows of ``<model>:decoder@<prompt-id>[/<rule>]`` (:mod:`speechprobe.
+                         decoder_stage`), probed here when there are none;
 ``lens`` / ``lens_bc``   the logit lens: the final norm and the output projection on each layer's ``last``
                          state; a label's score is the log-mean-exp of its phrasings' first-token
                          log-probabilities (``lens``), batch-calibrated without labels like ``likelihood_bc``
@@ -31,6 +33,7 @@ import pandas as pd
 from scipy.special import logsumexp
 
 from ..features.store import FeatureSpace
+from ..models.base import decoder_model
 from ..probes import macro_f1, probe_layers
 from ..rundir import read_results
 from .bootstrap import _f1, resample_weights
@@ -123,13 +126,17 @@ def compute(unit: Unit) -> AnalysisResult:
     n_enc = int(enc["layer"].max()) + 1 if len(enc) else 0
     rows = _probe_rows(enc.assign(layer=enc["layer"].astype(int)), "encoder_probe", 0, False, ratio)
     for rule in info["rules"]:
-        feats = spaces[rule].gather(hashes)
-        fold_rows = probe_layers(
-            feats, unit.labels, unit.groups, (s.primary_probe,), s.n_folds, s.seed, repeats=s.repeats, cv=s.cv,
-            settings=unit.probe_settings, scorers={"macro_f1": macro_f1}, cluster_scorers={}, oof_scorers={},
-        )  # fmt: skip
-        frame = pd.DataFrame(fold_rows)
-        rows += _probe_rows(frame[frame["metric"] == "macro_f1"], f"decoder_probe:{rule}", n_enc, True, ratio)
+        frame = results[(results["model"] == decoder_model(unit.model, info["prompt_id"], rule))]
+        frame = frame[(frame["task"] == unit.task) & (frame["probe"] == s.primary_probe)]
+        if frame.empty:  # not (yet) probed as a model of its own (decoder_stage): the same probe and folds here
+            fold_rows = probe_layers(
+                spaces[rule].gather(hashes), unit.labels, unit.groups, (s.primary_probe,), s.n_folds, s.seed,
+                repeats=s.repeats, cv=s.cv, settings=unit.probe_settings, scorers={"macro_f1": macro_f1},
+                cluster_scorers={}, oof_scorers={},
+            )  # fmt: skip
+            frame = pd.DataFrame(fold_rows)
+        part = frame[frame["metric"] == "macro_f1"]
+        rows += _probe_rows(part.assign(layer=part["layer"].astype(int)), f"decoder_probe:{rule}", n_enc, True, ratio)
     rows += _lens_rows(unit, spaces["lens"].gather(hashes), info, n_enc)
     chance = chance_levels(list(unit.labels))["macro_f1"]
     table = pd.DataFrame(rows).assign(model=unit.model, task=unit.task, chance=chance, prompt=info["prompt_id"])

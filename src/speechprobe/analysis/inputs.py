@@ -8,7 +8,7 @@ re-run a model: their features come from the store.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -81,6 +81,8 @@ def store_loader(run_dir: Path, cache: Path | None = None, pooling: str | None =
     def load(model: str, hashes: Sequence[str]) -> np.ndarray:
         entry = models.get(model) or {}
         space = entry.get("space") if pooling is None else (entry.get("pooling_spaces") or {}).get(pooling)
+        if pooling is None and entry.get("spaces"):  # decoder states (decoder_stage): one space per task's prompt
+            space = _space_holding(root, entry["spaces"].values(), hashes)
         if not space:
             what = f" of pooling {pooling}" if pooling else ""
             raise SpeechprobeError(f"model {model}: manifest.json names no feature space{what}")
@@ -92,3 +94,11 @@ def store_loader(run_dir: Path, cache: Path | None = None, pooling: str | None =
         return FeatureSpace(root / space, {}).gather(list(hashes))
 
     return load
+
+
+def _space_holding(root: Path, spaces: Iterable[str], hashes: Sequence[str]) -> str | None:
+    """The one space of ``spaces`` that holds every clip of ``hashes`` (None when none or several do)."""
+    from ..features.store import FeatureSpace
+
+    holding = [s for s in spaces if all(FeatureSpace(root / s, {}).has(h) for h in hashes)]
+    return holding[0] if len(holding) == 1 else None

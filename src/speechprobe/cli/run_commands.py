@@ -86,10 +86,10 @@ def run(
     with RunDir(cfg.out).lock():  # the run, its zero-shot stage and its report: one writer throughout
         run_pipeline(cfg, existing)
         if zs is not None:
-            from ..pipeline import run_zeroshot_stage
+            from ..decoder_stage import zeroshot_with_decoder_models
             from ..report import build_report
 
-            zs_rows = run_zeroshot_stage(zs, existing)
+            zs_rows = zeroshot_with_decoder_models(zs, existing)
             if report and not tuning.get("finetune"):
                 build_report(cfg.out, progress=cfg.compute.progress)
         if tuning.get("finetune"):  # after the probes (and zero-shot): the ladder reads them all
@@ -105,11 +105,11 @@ def run(
 @with_settings(Options(ZeroShotConfig))
 def zeroshot(ctx: typer.Context, settings: dict, resume: bool = ResumeOpt, overwrite: bool = OverwriteOpt) -> None:
     """Ask models with a text decoder (Whisper, Qwen2-Audio, SeamlessM4T v2) zero-shot."""
-    from ..pipeline import run_zeroshot_stage
+    from ..decoder_stage import zeroshot_with_decoder_models
 
     existing = existing_mode(resume, overwrite)
     cfg = ZeroShotConfig(**settings, progress=ctx.obj.progress)
-    rows = run_zeroshot_stage(cfg, existing)
+    rows = zeroshot_with_decoder_models(cfg, existing)
     print_zeroshot(rows)
     for what in ("results.csv", "zeroshot_diagnostics.csv", "zeroshot_vs_probe.csv", "zeroshot_correlation.csv"):
         stdout().print(f"{what:>24}: {cfg.out / what}")

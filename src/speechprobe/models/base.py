@@ -16,6 +16,13 @@ import numpy as np
 
 POOLINGS = ("mean", "mean+std")
 RANDOM_SUFFIX = "+random"  # a random-init adapter is named <model>+random
+DECODER_MARK = ":decoder@"  # a model's decoder states, probed as a model of their own (speechprobe.decoder_stage)
+
+
+def decoder_model(model: str, prompt_id: str, rule: str) -> str:
+    """``<model>:decoder@<prompt-id>`` (position rule ``last``) or ``...@<prompt-id>/<rule>``: the probed model
+    of ``model``'s decoder states for one prompt and position rule."""
+    return f"{model}{DECODER_MARK}{prompt_id}" + ("" if rule == "last" else f"/{rule}")
 
 
 @dataclass(frozen=True)
