@@ -8,7 +8,7 @@ mapping onto configurations), ``run_commands`` (run, zeroshot, extract, probe, d
 from __future__ import annotations
 
 from . import run_commands, view_commands  # noqa: F401  (register the commands, in this order)
-from . import lab_commands  # noqa: F401  (the objective lab: pretrain, ablate)
 from .app import Globals, app, main, split_global_flags
+from .lab_commands import ablate, pretrain  # noqa: F401  (the objective lab's commands, after the others)
 
 __all__ = ["Globals", "app", "main", "split_global_flags"]

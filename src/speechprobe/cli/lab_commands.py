@@ -9,6 +9,7 @@ from pathlib import Path
 
 import typer
 
+from ..lab.ablate import AblateSettings
 from ..lab.config import PretrainSettings, TrainSettings
 from .app import app
 from .generated import Options, with_settings
@@ -34,3 +35,20 @@ def pretrain(
     cfg.validate()
     out = run_pretrain(cfg, cache_root(cache), progress=ctx.obj.progress)
     stdout().print(f"checkpoint: {out} (use it as --models {out}; pretext loss: {out / 'pretext_loss.csv'})")
+
+
+@app.command()
+@with_settings(Options(AblateSettings))
+def ablate(
+    ctx: typer.Context,
+    settings: dict,
+    cache: Path | None = typer.Option(None, "--cache", help="The cache root (synthetic audio and features)."),
+) -> None:
+    """Pre-train each objective with several seeds, probe them, report with the seed as the unit (docs/lab.md)."""
+    from ..cache import cache_root
+    from ..lab.ablate import ablate as run_ablate
+
+    cfg = AblateSettings(train=_train(settings), **settings)
+    cfg.validate()
+    report = run_ablate(cfg, cache_root(cache), progress=ctx.obj.progress)
+    stdout().print(f"report: {report}")
