@@ -152,8 +152,10 @@ def test_pretrain_is_deterministic_resumes_to_the_same_weights_and_loads_as_wav2
     )
     assert not (resumed / "state").exists()
 
-    from speechprobe.models.registry import load_model
+    from speechprobe.models.registry import load_model, resolve_model
 
+    spec, source = resolve_model(str(runs["a"]))  # an ordinary checkpoint folder: the wav2vec2 family, no special path
+    assert (spec.family, spec.name, source) == ("wav2vec2", "a", str(runs["a"]))
     adapter = load_model(str(runs["a"]))
     twin = load_model(str(runs["a"]), random_init=True, seed=0)
     clip = corpus.clips[0][:8000]
