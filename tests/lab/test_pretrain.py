@@ -15,7 +15,7 @@ from speechprobe.lab import targets as targets_module
 from speechprobe.lab.arch import PRETRAIN_MASK
 from speechprobe.lab.config import PretrainSettings, TrainSettings
 from speechprobe.lab.corpus import Corpus, from_arrays
-from speechprobe.lab.objectives import Contrastive, masked_loss, time_mask
+from speechprobe.lab.objectives import Contrastive, Regression, masked_loss, time_mask
 from speechprobe.lab.targets import mfcc_frames, n_frames
 from speechprobe.lab.train import pretrain
 
@@ -99,6 +99,26 @@ def test_masked_loss_counts_masked_frames_only():
     torch.testing.assert_close(masked_loss(logits, changed, mask), loss)
     changed[mask] = (changed[mask] + 1) % 5  # the masked ones: it does
     assert abs(float(masked_loss(logits, changed, mask)) - float(loss)) > 1e-3
+
+
+@pytest.mark.slow
+def test_regression_teacher_follows_the_student_by_ema_and_gets_no_gradient():
+    config = micro_config()
+    module = Regression(config, seed=0, steps=10)
+    start = [p.detach().clone() for p in module.teacher.parameters()]
+    audio = torch.from_numpy(np.random.default_rng(1).standard_normal((2, 8000)).astype(np.float32))
+    np.random.seed(0)
+    mask = time_mask(config, 2, int(module.encoder._get_feat_extract_output_lengths(8000)))
+    loss, _ = module(audio, mask, step=0)  # step 0: teacher and student are both the initial encoder
+    loss.backward()
+    assert float(loss.detach()) > 0 and all(p.grad is None for p in module.teacher.parameters())
+    assert all(p.grad is not None for p in module.encoder.parameters() if p.requires_grad and p.dim() > 1)
+    with torch.no_grad():
+        for p in module.encoder.parameters():
+            p.add_(1.0)
+    module.update_teacher(9)  # the last step: decay 0.9999
+    for t, s0, s in zip(module.teacher.parameters(), start, module.encoder.parameters()):
+        torch.testing.assert_close(t, 0.9999 * s0 + 0.0001 * s)
 
 
 @pytest.mark.slow

@@ -29,7 +29,7 @@ class AblateSettings:
     out: Path = setting(help="The ablation's directory (models/, run/, report.html); resumed when it exists.")
     objectives: list[str] = setting(
         help="Objectives, comma-separated (random: the untrained control every other is paired with).",
-        factory=lambda: list(OBJECTIVES),
+        factory=lambda: ["contrastive", "masked", "random"],
         parse=split_list,
         check=rule(lambda v: set(v) <= set(OBJECTIVES), f"choose among {', '.join(OBJECTIVES)}"),
     )

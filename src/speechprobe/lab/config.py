@@ -8,7 +8,7 @@ from pathlib import Path
 from ..errors import ConfigError
 from ..settings import check_fields, group, positive, rule, setting, split_list
 
-OBJECTIVES = ("contrastive", "masked", "random")
+OBJECTIVES = ("contrastive", "masked", "regression", "random")
 ARCHS = ("tiny", "small", "base")
 DEFAULT_DATA = "synthetic"
 
@@ -68,7 +68,7 @@ class PretrainSettings:
     """One ``speechprobe pretrain`` run."""
 
     objective: str = setting(
-        help="Pre-training objective: contrastive, masked or random (the untrained control).",
+        help="Pre-training objective: contrastive, masked, regression (data2vec) or random (the untrained control).",
         check=rule(OBJECTIVES.__contains__, f"choose {', '.join(OBJECTIVES)}"),
     )
     out: Path = setting(help="Checkpoint directory (resumed when it holds an unfinished run of the same settings).")

@@ -6,6 +6,10 @@
 - ``masked``: HuBERT's masked prediction: the encoder sees masked frames replaced by its learned mask embedding; a
   projection of each output frame is compared (cosine / 0.1) with one embedding per k-means cluster, and the
   cross-entropy against the frame's cluster id is averaged over masked frames only.
+- ``regression``: data2vec's: at masked frames, a linear head on the student regresses (mean squared error) the
+  average of the top ``TOP_K`` blocks of an EMA teacher that sees the unmasked input, each block's output
+  instance-normalised over time; the teacher follows the student with a decay rising linearly from 0.999 to
+  0.9999 over the steps, and is never trained by the optimiser.
 - ``random``: the same encoder, untrained (the control).
 
 Every objective's encoder is ``initial_encoder(config, seed)``, so the ``random`` checkpoint of a seed is the
@@ -15,6 +19,8 @@ NumPy generator, which the training loop seeds from (seed, step).
 
 from __future__ import annotations
 
+import copy
+
 import numpy as np
 import torch
 from torch import nn
@@ -22,6 +28,8 @@ from transformers import Wav2Vec2Config, Wav2Vec2ForPreTraining, Wav2Vec2Model
 from transformers.models.wav2vec2.modeling_wav2vec2 import _compute_mask_indices, _sample_negative_indices
 
 LOGIT_TEMPERATURE = 0.1  # HuBERT's
+TOP_K = 8  # data2vec's averaged teacher blocks (all of them in a smaller encoder)
+EMA_DECAY = (0.999, 0.9999)  # data2vec's start and end
 
 
 def initial_encoder(config: Wav2Vec2Config, seed: int) -> Wav2Vec2Model:
@@ -95,6 +103,43 @@ class Masked(nn.Module):
         return loss, {"masked_accuracy": accuracy}
 
 
+class Regression(nn.Module):
+    """data2vec's objective on the wav2vec2 encoder."""
+
+    def __init__(self, config: Wav2Vec2Config, seed: int, steps: int) -> None:
+        super().__init__()
+        self.encoder = initial_encoder(config, seed)
+        self.teacher = copy.deepcopy(self.encoder).requires_grad_(False)
+        self.head = nn.Linear(config.hidden_size, config.hidden_size)
+        self.steps = steps
+
+    def decay(self, step: int) -> float:
+        start, end = EMA_DECAY
+        return start + (end - start) * min(1.0, step / max(1, self.steps - 1))
+
+    @torch.no_grad()
+    def update_teacher(self, step: int) -> None:
+        """teacher = decay * teacher + (1 - decay) * student, parameter by parameter."""
+        d = self.decay(step)
+        for t, s in zip(self.teacher.parameters(), self.encoder.parameters()):
+            t.mul_(d).add_(s.detach(), alpha=1 - d)
+
+    @torch.no_grad()
+    def targets(self, audio: torch.Tensor) -> torch.Tensor:
+        """The average of the teacher's top blocks, each instance-normalised over time."""
+        self.teacher.eval()
+        hidden = self.teacher(audio, output_hidden_states=True).hidden_states[1:]
+        top = hidden[-min(TOP_K, len(hidden)) :]
+        return sum(nn.functional.instance_norm(h.float().transpose(1, 2)).transpose(1, 2) for h in top) / len(top)
+
+    def forward(self, audio: torch.Tensor, mask: np.ndarray, step: int, targets=None) -> tuple[torch.Tensor, dict]:
+        self.update_teacher(step)
+        m = torch.from_numpy(mask).to(audio.device)
+        y = self.targets(audio)
+        pred = self.head(self.encoder(audio, mask_time_indices=m).last_hidden_state)
+        return nn.functional.mse_loss(pred[m].float(), y[m]), {"target_std": float(y[m].std())}
+
+
 class Untrained(nn.Module):
     """The control: the shared starting encoder, never updated."""
 
@@ -103,8 +148,10 @@ class Untrained(nn.Module):
         self.encoder = initial_encoder(config, seed)
 
 
-def build(objective: str, config: Wav2Vec2Config, seed: int, clusters: int) -> nn.Module:
+def build(objective: str, config: Wav2Vec2Config, seed: int, clusters: int, steps: int) -> nn.Module:
     """The module of ``objective`` (its ``encoder`` attribute is what is saved and probed)."""
+    if objective == "regression":
+        return Regression(config, seed, steps)
     if objective == "contrastive":
         return Contrastive(config, seed)
     if objective == "masked":

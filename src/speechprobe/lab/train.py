@@ -82,7 +82,7 @@ def pretrain(settings: PretrainSettings, cache_root: Path, corpus: Corpus | None
         log.info("%s: already trained", out)
         return out
     config = encoder_config(t.arch)
-    module = build(settings.objective, config, settings.seed, t.clusters)
+    module = build(settings.objective, config, settings.seed, t.clusters, t.steps)
     record |= {"arch_config": config.to_diff_dict(), "corpus_seconds": round(corpus.seconds, 1), "status": "training"}
     if settings.objective == "random":
         ck.save_encoder(module.encoder, out)
@@ -98,7 +98,8 @@ def _train(settings, module, config, corpus, out, record, progress) -> None:
     device = _device(t.device)
     dtype = autocast_dtype(t.dtype)
     module.to(device).train()
-    optimizer = torch.optim.AdamW(module.parameters(), lr=t.lr, betas=(0.9, 0.98), eps=1e-6, weight_decay=0.01)
+    trainable = [p for p in module.parameters() if p.requires_grad]  # not data2vec's EMA teacher
+    optimizer = torch.optim.AdamW(trainable, lr=t.lr, betas=(0.9, 0.98), eps=1e-6, weight_decay=0.01)
     schedule = _schedule(optimizer, t.steps, t.warmup)
     targets = frame_targets(corpus, t.clusters, settings.seed)[0] if settings.objective == "masked" else None
     switch = t.steps // 2 if settings.objective == "masked" and t.iterations == 2 else None
@@ -130,7 +131,7 @@ def _train(settings, module, config, corpus, out, record, progress) -> None:
             loss, extras = module(audio, mask, step, tg)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
-        torch.nn.utils.clip_grad_norm_(module.parameters(), MAX_GRAD_NORM)
+        torch.nn.utils.clip_grad_norm_(trainable, MAX_GRAD_NORM)
         optimizer.step()
         lr = schedule.get_last_lr()[0]
         schedule.step()
