@@ -13,6 +13,7 @@ from ..lab.ablate import AblateSettings
 from ..lab.config import PretrainSettings, TrainSettings
 from .app import app
 from .generated import Options, with_settings
+from .options import OverwriteOpt
 from .output import stdout
 
 
@@ -43,6 +44,7 @@ def ablate(
     ctx: typer.Context,
     settings: dict,
     cache: Path | None = typer.Option(None, "--cache", help="The cache root (synthetic audio and features)."),
+    overwrite: bool = OverwriteOpt,
 ) -> None:
     """Pre-train each objective with several seeds, probe them, report with the seed as the unit (docs/lab.md)."""
     from ..cache import cache_root
@@ -50,5 +52,7 @@ def ablate(
 
     cfg = AblateSettings(train=_train(settings), **settings)
     cfg.validate()
-    report = run_ablate(cfg, cache_root(cache), progress=ctx.obj.progress)
+    report = run_ablate(
+        cfg, cache_root(cache), progress=ctx.obj.progress, existing="overwrite" if overwrite else "auto"
+    )
     stdout().print(f"report: {report}")

@@ -83,8 +83,10 @@ def run_config(s: AblateSettings, models: list[Path], cache_root: Path, progress
     )
 
 
-def ablate(s: AblateSettings, cache_root: Path, progress: bool = True) -> Path:
-    """Pre-train what is missing, probe, report; returns the report's path."""
+def ablate(s: AblateSettings, cache_root: Path, progress: bool = True, existing: str = "auto") -> Path:
+    """Pre-train what is missing, probe, report; returns the report's path. ``existing``: what to do with a run
+    already in ``OUT/run`` (``auto``: resume one of the same settings; ``overwrite``: start it again, as after a
+    change of objectives or seeds; the features stay cached)."""
     from ..pipeline import run as run_pipeline
     from .ablate_report import write_report
     from .corpus import load_corpus
@@ -103,5 +105,5 @@ def ablate(s: AblateSettings, cache_root: Path, progress: bool = True) -> Path:
                 progress,
             )
     cfg = run_config(s, list(models), cache_root, progress)
-    run_pipeline(cfg)
+    run_pipeline(cfg, existing)
     return write_report(s, {folder.name: key for folder, key in models.items()}, progress)
