@@ -46,7 +46,10 @@ def draw_depth(spec: dict, png: Path) -> Path:
     right.axhline(0.0, color="black", lw=0.8, ls="--")
     left.set_ylabel("Macro-F1 (mean over seeds)")
     right.set_ylabel(f"paired difference to {spec['control']}")
+    from matplotlib.ticker import MaxNLocator
+
     for ax in (left, right):
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_xlabel("layer (0 = input of block 1)")
         ax.grid(alpha=0.3)
         ax.legend(fontsize="small", frameon=False)

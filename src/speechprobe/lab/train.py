@@ -24,7 +24,7 @@ from .arch import encoder_config
 from .config import PretrainSettings
 from .corpus import Corpus, load_corpus
 from .objectives import build, time_mask
-from .targets import crop_targets, frame_targets
+from .targets import crop_targets, frame_targets, n_frames
 
 log = logging.getLogger("speechprobe.lab")
 MAX_GRAD_NORM = 10.0
@@ -101,6 +101,12 @@ def _train(settings, module, config, corpus, out, record, progress) -> None:
     trainable = [p for p in module.parameters() if p.requires_grad]  # not data2vec's EMA teacher
     optimizer = torch.optim.AdamW(trainable, lr=t.lr, betas=(0.9, 0.98), eps=1e-6, weight_decay=0.01)
     schedule = _schedule(optimizer, t.steps, t.warmup)
+    if settings.objective == "masked" and any(
+        int(module.encoder._get_feat_extract_output_lengths(n)) != n_frames(n) for n in (16000, 33333)
+    ):
+        raise ConfigError(
+            f"--arch {t.arch}: the masked objective needs wav2vec 2.0's 25 ms / 20 ms convolutional stack"
+        )
     targets = frame_targets(corpus, t.clusters, settings.seed)[0] if settings.objective == "masked" else None
     switch = t.steps // 2 if settings.objective == "masked" and t.iterations == 2 else None
     rows: list[dict] = []
