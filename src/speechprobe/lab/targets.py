@@ -42,10 +42,16 @@ def fit_kmeans(frames: list[np.ndarray], k: int, seed: int) -> MiniBatchKMeans:
 
 
 def frame_targets(
-    corpus: Corpus, k: int, seed: int, features: Callable[[np.ndarray], np.ndarray] = mfcc_frames
+    corpus: Corpus,
+    k: int,
+    seed: int,
+    features: Callable[[np.ndarray], np.ndarray] = mfcc_frames,
+    progress: bool = False,
 ) -> tuple[list[np.ndarray], MiniBatchKMeans]:
     """Each training clip's frame ids (int64, one per encoder frame) and the k-means fitted on its frames."""
-    frames = [features(c) for c in corpus.clips]
+    from tqdm.auto import tqdm
+
+    frames = [features(c) for c in tqdm(corpus.clips, desc="k-means target features", disable=not progress)]
     km = fit_kmeans(frames, k, seed)
     return [km.predict(f).astype(np.int64) for f in frames], km
 

@@ -101,14 +101,13 @@ def _train(settings, module, config, corpus, out, record, progress) -> None:
     trainable = [p for p in module.parameters() if p.requires_grad]  # not data2vec's EMA teacher
     optimizer = torch.optim.AdamW(trainable, lr=t.lr, betas=(0.9, 0.98), eps=1e-6, weight_decay=0.01)
     schedule = _schedule(optimizer, t.steps, t.warmup)
-    if settings.objective == "masked" and any(
-        int(module.encoder._get_feat_extract_output_lengths(n)) != n_frames(n) for n in (16000, 33333)
-    ):
+    masked = settings.objective == "masked"
+    if masked and any(int(module.encoder._get_feat_extract_output_lengths(n)) != n_frames(n) for n in (16000, 33333)):
         raise ConfigError(
             f"--arch {t.arch}: the masked objective needs wav2vec 2.0's 25 ms / 20 ms convolutional stack"
         )
-    targets = frame_targets(corpus, t.clusters, settings.seed)[0] if settings.objective == "masked" else None
-    switch = t.steps // 2 if settings.objective == "masked" and t.iterations == 2 else None
+    targets = frame_targets(corpus, t.clusters, settings.seed, progress=progress)[0] if masked else None
+    switch = t.steps // 2 if masked and t.iterations == 2 else None
     rows: list[dict] = []
     start = 0
     state = ck.load_state(out)
@@ -126,7 +125,7 @@ def _train(settings, module, config, corpus, out, record, progress) -> None:
     )
     for step in range(start, t.steps):
         if step == switch:
-            targets = _recluster(module, config, corpus, t.clusters, settings.seed, device)
+            targets = _recluster(module, config, corpus, t.clusters, settings.seed, device, progress)
         _reseed(settings.seed, step)
         crops = corpus.batch(settings.seed, step, t.batch_size, t.crop_seconds)
         audio = torch.from_numpy(crops.audio).to(device)
@@ -161,10 +160,10 @@ def _checkpoint(out, step, module, optimizer, schedule, rows, targets) -> None:
     ck.write_losses(rows, out)
 
 
-def _recluster(module, config, corpus: Corpus, k: int, seed: int, device) -> list[np.ndarray]:
+def _recluster(module, config, corpus: Corpus, k: int, seed: int, device, progress: bool) -> list[np.ndarray]:
     """Iteration 2: k-means of the middle block's features of the model trained so far."""
     module.eval()
     layer = max(1, config.num_hidden_layers // 2)
-    targets = frame_targets(corpus, k, seed, _layer_features(module.encoder, layer, device))[0]
+    targets = frame_targets(corpus, k, seed, _layer_features(module.encoder, layer, device), progress)[0]
     module.train()
     return targets
