@@ -112,7 +112,7 @@ def findings(paired: pd.DataFrame, label: dict[str, str]) -> list[str]:
 
 def cue_peaks(cues: pd.DataFrame, models: dict[str, tuple[str, int]], targets: tuple[str, ...]) -> pd.DataFrame:
     """Per (objective, cue): the layer where each seed's cue curve peaks (R², mean over folds and tasks), as the
-    mean over seeds with a t interval, and the peak R²."""
+    mean over seeds with a t interval (cut to the layers there are), and the peak R²."""
     rows = cues[(cues["metric"] == "r2") & cues["model"].isin(models) & cues["target"].isin(targets)]
     curve = rows.groupby(["model", "target", "layer"], as_index=False)["value"].mean()
     peaks = curve.loc[curve.groupby(["model", "target"])["value"].idxmax()]
@@ -120,6 +120,7 @@ def cue_peaks(cues: pd.DataFrame, models: dict[str, tuple[str, int]], targets: t
     out = []
     for (obj, target), g in peaks.groupby(["objective", "target"]):
         mean, lo, hi, n = t_interval(g["layer"].to_numpy(float))
+        lo, hi = max(lo, 0.0), min(hi, float(curve["layer"].max()))
         r2 = float(g["value"].mean())
         out.append({"objective": obj, "cue": target, "peak_layer": mean, "low": lo, "high": hi, "r2": r2, "seeds": n})
     return pd.DataFrame(out, columns=["objective", "cue", "peak_layer", "low", "high", "r2", "seeds"])
