@@ -80,7 +80,6 @@ def test_cue_peaks_average_each_seeds_peak_layer():
     assert peaks.loc["masked", "r2"] == pytest.approx(0.5) and peaks.loc["masked", "seeds"] == 3
 
 
-@pytest.mark.slow
 def test_report_writes_tables_figures_and_the_supported_findings(tmp_path: Path):
     out = tmp_path / "ablation"
     (out / "run").mkdir(parents=True)

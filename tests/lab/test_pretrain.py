@@ -101,7 +101,6 @@ def test_masked_loss_counts_masked_frames_only():
     assert abs(float(masked_loss(logits, changed, mask)) - float(loss)) > 1e-3
 
 
-@pytest.mark.slow
 def test_regression_teacher_follows_the_student_by_ema_and_gets_no_gradient():
     config = micro_config()
     module = Regression(config, seed=0, steps=10)
