@@ -13,5 +13,6 @@ from . import finetune_commands  # noqa: F401  (speechprobe finetune)
 
 # isort: on
 from .app import Globals, app, main, split_global_flags
+from .lab_commands import ablate, pretrain  # noqa: F401  (the objective lab's commands, after the others)
 
 __all__ = ["Globals", "app", "main", "split_global_flags"]
