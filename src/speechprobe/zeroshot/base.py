@@ -107,6 +107,19 @@ class DecoderState:
     def rows(self) -> int:
         return int(self.mask.shape[0])
 
+    @classmethod
+    def after_prefix(cls, ids: torch.Tensor, out: Any, logits: torch.Tensor, context: dict) -> DecoderState:
+        """After the decoder ``out`` of unpadded prefixes ``ids`` (rows of one length): every token real, the next
+        at that length, the log-probabilities of the last position's ``logits``."""
+        n, length = ids.shape
+        return cls(
+            cache=output_cache(out),
+            mask=torch.ones(n, length, dtype=torch.long, device=ids.device),
+            next_pos=torch.full((n,), length, dtype=torch.long, device=ids.device),
+            last_logprobs=log_softmax(logits),
+            context=context,
+        )
+
 
 class ZeroShotBackend(ABC):
     """One speech model with a text decoder, ready to score and generate answers."""

@@ -29,7 +29,6 @@ from .base import (
     Encoded,
     ZeroShotBackend,
     cache_kwarg,
-    log_softmax,
     output_cache,
     shared_cross_cache,
     shared_rows,
@@ -140,15 +139,7 @@ class SeamlessBackend(ZeroShotBackend):
     @torch.inference_mode()
     def start(self, enc: Encoded, prompts: Sequence[str]) -> DecoderState:
         ids, ctx, out = self._run_prefix(enc, prompts, use_cache=True)
-        logits = self.model.lm_head(out.last_hidden_state[:, -1])
-        n, length = ids.shape
-        return DecoderState(
-            output_cache(out),
-            torch.ones(n, length, dtype=torch.long, device=self.device),
-            torch.full((n,), length, dtype=torch.long, device=self.device),
-            log_softmax(logits),
-            ctx,
-        )
+        return DecoderState.after_prefix(ids, out, self.model.lm_head(out.last_hidden_state[:, -1]), ctx)
 
     @torch.inference_mode()
     def prefix_states(self, enc: Encoded, prompts: Sequence[str]) -> dict[str, torch.Tensor]:

@@ -42,7 +42,7 @@ from torch.nn import functional as F
 from ..errors import SpeechprobeError
 from ..models.whisper import LogMel
 from .base import PROMPT_AS as BASE_PROMPT_AS
-from .base import BackendOptions, DecoderState, Encoded, ZeroShotBackend, cache_kwarg, log_softmax, output_cache
+from .base import BackendOptions, DecoderState, Encoded, ZeroShotBackend, cache_kwarg, log_softmax
 
 BUCKET_SECONDS = 1.0  # the trimmed window pads each clip to a whole number of these
 PROMPT_AS = {  # where the prompt goes (base.PROMPT_AS, checked there) -> how settings() and manifest.json describe it
@@ -208,16 +208,8 @@ class WhisperBackend(ZeroShotBackend):
     @torch.inference_mode()
     def start(self, enc: Encoded, prompts: Sequence[str]) -> DecoderState:
         ids, out = self._run_prefix(enc, prompts, use_cache=True)
-        hidden = enc.tensors["hidden"]
         logits = self.model.proj_out(out.last_hidden_state[:, -1])
-        n, length = ids.shape
-        return DecoderState(
-            cache=output_cache(out),
-            mask=torch.ones(n, length, dtype=torch.long, device=self.device),
-            next_pos=torch.full((n,), length, dtype=torch.long, device=self.device),
-            last_logprobs=log_softmax(logits),
-            context={"hidden": hidden},
-        )
+        return DecoderState.after_prefix(ids, out, logits, {"hidden": enc.tensors["hidden"]})
 
     @torch.inference_mode()
     def prefix_states(self, enc: Encoded, prompts: Sequence[str]) -> dict[str, torch.Tensor]:
