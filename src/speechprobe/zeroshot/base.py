@@ -107,19 +107,6 @@ class DecoderState:
     def rows(self) -> int:
         return int(self.mask.shape[0])
 
-    @classmethod
-    def after_prefix(cls, ids: torch.Tensor, out: Any, logits: torch.Tensor, context: dict) -> DecoderState:
-        """After the decoder ``out`` of unpadded prefixes ``ids`` (rows of one length): every token real, the next
-        at that length, the log-probabilities of the last position's ``logits``."""
-        n, length = ids.shape
-        return cls(
-            cache=output_cache(out),
-            mask=torch.ones(n, length, dtype=torch.long, device=ids.device),
-            next_pos=torch.full((n,), length, dtype=torch.long, device=ids.device),
-            last_logprobs=log_softmax(logits),
-            context=context,
-        )
-
 
 class ZeroShotBackend(ABC):
     """One speech model with a text decoder, ready to score and generate answers."""
@@ -287,6 +274,36 @@ class ZeroShotBackend(ABC):
     def native_scores(self, enc: Encoded, head: str, targets: Sequence[str]) -> np.ndarray:
         """(clips, targets) log-scores of ``head`` for ``targets`` (values of :meth:`native_heads`)."""
         raise NotImplementedError(f"{self.family} has no native head {head!r}")
+
+
+class CrossAttentionBackend(ZeroShotBackend):
+    """A decoder that reads the audio by cross-attention, from prompt prefixes of one length (Whisper, SeamlessM4T):
+    the subclass gives ``_run_prefix`` -> (ids, per-row context every step needs, decoder output), ``decoder`` and
+    the output projection ``head``."""
+
+    head: torch.nn.Module
+
+    @abstractmethod
+    def _run_prefix(self, enc: Encoded, prompts: Sequence[str], **kwargs) -> tuple[torch.Tensor, dict, Any]: ...
+
+    @torch.inference_mode()
+    def start(self, enc: Encoded, prompts: Sequence[str]) -> DecoderState:
+        ids, context, out = self._run_prefix(enc, prompts, use_cache=True)
+        n, length = ids.shape  # unpadded: every token real, the next one at the prefix length
+        return DecoderState(
+            cache=output_cache(out),
+            mask=torch.ones(n, length, dtype=torch.long, device=ids.device),
+            next_pos=torch.full((n,), length, dtype=torch.long, device=ids.device),
+            last_logprobs=log_softmax(self.head(out.last_hidden_state[:, -1])),
+            context=context,
+        )
+
+    @torch.inference_mode()
+    def prefix_states(self, enc: Encoded, prompts: Sequence[str]) -> dict[str, torch.Tensor]:
+        return {"last": self.layer_states(self._run_prefix(enc, prompts, output_hidden_states=True)[2])[:, :, -1]}
+
+    def lens_parts(self) -> tuple[torch.nn.Module, torch.nn.Module]:
+        return self.decoder.layer_norm, self.head
 
 
 def repeat_rows(t: torch.Tensor, k: int) -> torch.Tensor:
