@@ -13,12 +13,16 @@ from ..lab.ablate import AblateSettings
 from ..lab.config import PretrainSettings, TrainSettings
 from .app import app
 from .generated import Options, with_settings
-from .options import OverwriteOpt
+from .options import CacheOpt, OverwriteOpt
 from .output import stdout
 
 
-def _train(settings: dict) -> TrainSettings:
-    return TrainSettings(**{k: settings.pop(k) for k in list(settings) if k in TrainSettings.__dataclass_fields__})
+def _validated(cls: type[PretrainSettings | AblateSettings], settings: dict) -> PretrainSettings | AblateSettings:
+    """``cls`` from the flat options: the training fields as its ``train`` group; validated."""
+    train = TrainSettings(**{k: settings.pop(k) for k in list(settings) if k in TrainSettings.__dataclass_fields__})
+    cfg = cls(train=train, **settings)
+    cfg.validate()
+    return cfg
 
 
 @app.command()
@@ -26,15 +30,13 @@ def _train(settings: dict) -> TrainSettings:
 def pretrain(
     ctx: typer.Context,
     settings: dict,
-    cache: Path | None = typer.Option(None, "--cache", help="The cache root (the synthetic corpus is rendered there)."),
+    cache: Path | None = CacheOpt,
 ) -> None:
     """Pre-train a wav2vec2-style encoder with one objective; resumes an interrupted run (docs/lab.md)."""
     from ..cache import cache_root
     from ..lab.train import pretrain as run_pretrain
 
-    cfg = PretrainSettings(train=_train(settings), **settings)
-    cfg.validate()
-    out = run_pretrain(cfg, cache_root(cache), progress=ctx.obj.progress)
+    out = run_pretrain(_validated(PretrainSettings, settings), cache_root(cache), progress=ctx.obj.progress)
     stdout().print(f"checkpoint: {out} (use it as --models {out}; pretext loss: {out / 'pretext_loss.csv'})")
 
 
@@ -43,16 +45,17 @@ def pretrain(
 def ablate(
     ctx: typer.Context,
     settings: dict,
-    cache: Path | None = typer.Option(None, "--cache", help="The cache root (synthetic audio and features)."),
+    cache: Path | None = CacheOpt,
     overwrite: bool = OverwriteOpt,
 ) -> None:
     """Pre-train each objective with several seeds, probe them, report with the seed as the unit (docs/lab.md)."""
     from ..cache import cache_root
     from ..lab.ablate import ablate as run_ablate
 
-    cfg = AblateSettings(train=_train(settings), **settings)
-    cfg.validate()
     report = run_ablate(
-        cfg, cache_root(cache), progress=ctx.obj.progress, existing="overwrite" if overwrite else "auto"
+        _validated(AblateSettings, settings),
+        cache_root(cache),
+        progress=ctx.obj.progress,
+        existing="overwrite" if overwrite else "auto",
     )
     stdout().print(f"report: {report}")

@@ -24,9 +24,8 @@ from __future__ import annotations
 from .base import AdapterInfo
 from .family import Checkpoint, Family, LoadContext
 from .lazy import Lazy
-from .pooling import frame_mask, masked_pool
-from .trainable import run_block
-from .whisper import WINDOWS, WhisperAdapter, additive_key_mask, encoder_block
+from .pooling import frame_mask
+from .whisper import WINDOWS, WhisperAdapter, additive_key_mask
 
 torch, F = Lazy("torch"), Lazy("torch.nn.functional")
 
@@ -40,7 +39,7 @@ class Qwen2AudioAdapter(WhisperAdapter):
         self.encoder.config.encoder_layerdrop = 0.0
 
     def _front(self, mel: torch.Tensor, in_mel: torch.Tensor | None) -> tuple[torch.Tensor, None]:
-        """The front end ``(B, T, D)``; the key mask comes from the real frames (``_encode``, ``frames``)."""
+        """The front end ``(B, T, D)``; the key mask comes from the real frames (``_inputs``)."""
         enc = self.encoder
         mel = mel.to(enc.conv1.weight.dtype)
         if in_mel is not None:  # trimmed window: zero the batch padding, as the clip alone sees it
@@ -50,21 +49,12 @@ class Qwen2AudioAdapter(WhisperAdapter):
             x = F.gelu(enc.conv2(F.gelu(enc.conv1(mel))))
         return x.permute(0, 2, 1) + enc.embed_positions.weight[: x.shape[-1]], None
 
-    def _encode(
-        self, mel: torch.Tensor, in_mel: torch.Tensor | None, real_frames: torch.Tensor, pooling: str
-    ) -> torch.Tensor:
-        enc = self.encoder
+    def _inputs(
+        self, mel: torch.Tensor, in_mel: torch.Tensor | None, real_frames: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         h, _ = self._front(mel, in_mel)
         mask = frame_mask(real_frames, h.shape[1])
-        key_mask = additive_key_mask(mask, h.dtype)
-        pooled = [masked_pool(h[None], mask, pooling)]
-        for layer in enc.layers:
-            h = encoder_block(layer, h, key_mask, h.shape[1])
-            if layer is not enc.layers[-1]:
-                pooled.append(masked_pool(h[None], mask, pooling))
-        out, out_frames = self._output(h, mask, in_mel, real_frames)
-        pooled.append(masked_pool(out[None], frame_mask(out_frames, out.shape[1]), pooling))
-        return torch.cat(pooled, dim=1)
+        return h, mask, additive_key_mask(mask, h.dtype)
 
     def _output(
         self, h: torch.Tensor, mask: torch.Tensor, in_mel: torch.Tensor | None, real_frames: torch.Tensor
@@ -78,16 +68,6 @@ class Qwen2AudioAdapter(WhisperAdapter):
         # The output lengths from mel lengths; 2 * real_frames mel frames give real_frames frames.
         _, out_frames = enc._get_feat_extract_output_lengths(2 * real_frames)
         return out, out_frames.clamp_min(1)
-
-    def frames(self, batch) -> tuple[torch.Tensor, torch.Tensor]:
-        """The encoder output's frames and real-frame counts, with gradients (fine-tuning)."""
-        mel, in_mel, real_frames = self._mel(batch)
-        h, _ = self._front(mel, in_mel)
-        mask = frame_mask(real_frames, h.shape[1])
-        key_mask = additive_key_mask(mask, h.dtype)
-        for layer in self.encoder.layers:
-            h = run_block(encoder_block, layer, h, key_mask, h.shape[1], checkpointed=self.checkpointed)
-        return self._output(h, mask, in_mel, real_frames)
 
 
 def _load(ctx: LoadContext) -> Qwen2AudioAdapter:

@@ -138,20 +138,34 @@ class WhisperAdapter(ModelAdapter):
     def _encode(
         self, mel: torch.Tensor, in_mel: torch.Tensor | None, real_frames: torch.Tensor, pooling: str
     ) -> torch.Tensor:
-        enc = self.encoder
-        h, key_mask = self._front(mel, in_mel)
-        mask = frame_mask(real_frames, h.shape[1])
+        """The front end and every block pooled ``(B, layers + 1, D)``, the last as ``_output`` gives it."""
+        h, mask, key_mask = self._inputs(mel, in_mel, real_frames)
         pooled = [masked_pool(h[None], mask, pooling)]
-        last = len(enc.layers) - 1
+        last = len(self.encoder.layers) - 1
         n_real = int(real_frames.max())
-        for i, layer in enumerate(enc.layers):
-            if i == last and key_mask is None and n_real < h.shape[1]:
-                h, mask = encoder_block(layer, h, key_mask, n_real), mask[:, :n_real]
-            else:
-                h = encoder_block(layer, h, key_mask, h.shape[1])
-            out = enc.layer_norm(h) if i == last else h
-            pooled.append(masked_pool(out[None], mask, pooling))
+        for i, layer in enumerate(self.encoder.layers):
+            # Without a key mask, the last block needs only the longest clip's frames (encoder_block).
+            h = encoder_block(
+                layer, h, key_mask, min(n_real, h.shape[1]) if i == last and key_mask is None else h.shape[1]
+            )
+            if i < last:
+                pooled.append(masked_pool(h[None], mask, pooling))
+        out, out_frames = self._output(h, mask, in_mel, real_frames)
+        pooled.append(masked_pool(out[None], frame_mask(out_frames, out.shape[1]), pooling))
         return torch.cat(pooled, dim=1)
+
+    def _inputs(
+        self, mel: torch.Tensor, in_mel: torch.Tensor | None, real_frames: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+        """The first block's input ``(B, T, D)``, its real frames ``(B, T)`` and the blocks' key mask (``_front``)."""
+        h, key_mask = self._front(mel, in_mel)
+        return h, frame_mask(real_frames, h.shape[1]), key_mask
+
+    def _output(
+        self, h: torch.Tensor, mask: torch.Tensor, in_mel: torch.Tensor | None, real_frames: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """The last block's output as the encoder returns it (final layer norm) and its real-frame counts."""
+        return self.encoder.layer_norm(h), real_frames
 
     def _front(self, mel: torch.Tensor, in_mel: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor | None]:
         """The convolutional front end + positions ``(B, T, D)`` and the additive key mask of the batch
@@ -169,13 +183,13 @@ class WhisperAdapter(ModelAdapter):
         return x.permute(0, 2, 1) + enc.embed_positions.weight[: x.shape[-1]], key_mask
 
     def frames(self, batch: Sequence[np.ndarray]) -> tuple[torch.Tensor, torch.Tensor]:
-        """The last layer's frames ``(B, T, D)`` (final layer norm included) and real-frame counts, with
-        gradients (fine-tuning: :mod:`.trainable`); blocks are checkpointed when ``self.checkpointed``."""
+        """The encoder output's frames ``(B, T, D)`` (``_output``) and real-frame counts, with gradients
+        (fine-tuning: :mod:`.trainable`); blocks are checkpointed when ``self.checkpointed``."""
         mel, in_mel, real_frames = self._mel(batch)
-        h, key_mask = self._front(mel, in_mel)
+        h, mask, key_mask = self._inputs(mel, in_mel, real_frames)
         for layer in self.encoder.layers:
             h = run_block(encoder_block, layer, h, key_mask, h.shape[1], checkpointed=self.checkpointed)
-        return self.encoder.layer_norm(h), real_frames
+        return self._output(h, mask, in_mel, real_frames)
 
     def trainable(self) -> Trainable:
         """This encoder for fine-tuning (the family's ``trainable`` hook)."""

@@ -276,6 +276,36 @@ class ZeroShotBackend(ABC):
         raise NotImplementedError(f"{self.family} has no native head {head!r}")
 
 
+class CrossAttentionBackend(ZeroShotBackend):
+    """A decoder that reads the audio by cross-attention, from prompt prefixes of one length (Whisper, SeamlessM4T):
+    the subclass gives ``_run_prefix`` -> (ids, per-row context every step needs, decoder output), ``decoder`` and
+    the output projection ``head``."""
+
+    head: torch.nn.Module
+
+    @abstractmethod
+    def _run_prefix(self, enc: Encoded, prompts: Sequence[str], **kwargs) -> tuple[torch.Tensor, dict, Any]: ...
+
+    @torch.inference_mode()
+    def start(self, enc: Encoded, prompts: Sequence[str]) -> DecoderState:
+        ids, context, out = self._run_prefix(enc, prompts, use_cache=True)
+        n, length = ids.shape  # unpadded: every token real, the next one at the prefix length
+        return DecoderState(
+            cache=output_cache(out),
+            mask=torch.ones(n, length, dtype=torch.long, device=ids.device),
+            next_pos=torch.full((n,), length, dtype=torch.long, device=ids.device),
+            last_logprobs=log_softmax(self.head(out.last_hidden_state[:, -1])),
+            context=context,
+        )
+
+    @torch.inference_mode()
+    def prefix_states(self, enc: Encoded, prompts: Sequence[str]) -> dict[str, torch.Tensor]:
+        return {"last": self.layer_states(self._run_prefix(enc, prompts, output_hidden_states=True)[2])[:, :, -1]}
+
+    def lens_parts(self) -> tuple[torch.nn.Module, torch.nn.Module]:
+        return self.decoder.layer_norm, self.head
+
+
 def repeat_rows(t: torch.Tensor, k: int) -> torch.Tensor:
     """Each row ``k`` times: a stride-0 view when every row is one row's view (or there is one row), else a copy."""
     if t.shape[0] == 1 or (t.stride(0) == 0 and t.dim() > 1):

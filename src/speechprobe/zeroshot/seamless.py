@@ -25,11 +25,10 @@ import torch
 from ..errors import SpeechprobeError
 from .base import (
     BackendOptions,
+    CrossAttentionBackend,
     DecoderState,
     Encoded,
-    ZeroShotBackend,
     cache_kwarg,
-    log_softmax,
     output_cache,
     shared_cross_cache,
     shared_rows,
@@ -49,7 +48,7 @@ ISO3 = {  # --language (ISO 639-1) -> SeamlessM4T's ISO 639-3 target language
 }
 
 
-class SeamlessBackend(ZeroShotBackend):
+class SeamlessBackend(CrossAttentionBackend):
     family = "seamless"
     model_class, processor_class = "SeamlessM4Tv2ForSpeechToText", "SeamlessM4TFeatureExtractor"
     pads_left = False
@@ -62,6 +61,7 @@ class SeamlessBackend(ZeroShotBackend):
         language = ISO3.get(language, language)  # SeamlessM4T names languages in ISO 639-3
         self.fe = feature_extractor
         self.decoder = self.model.text_decoder
+        self.head = self.model.lm_head
         self._cache_kw = cache_kwarg(self.decoder.forward)
         self.language = language
         lang_token = f"__{language}__"
@@ -136,26 +136,6 @@ class SeamlessBackend(ZeroShotBackend):
             input_ids=ids, encoder_hidden_states=ctx["hidden"], encoder_attention_mask=ctx["mask"], **kwargs
         )
         return ids, ctx, out
-
-    @torch.inference_mode()
-    def start(self, enc: Encoded, prompts: Sequence[str]) -> DecoderState:
-        ids, ctx, out = self._run_prefix(enc, prompts, use_cache=True)
-        logits = self.model.lm_head(out.last_hidden_state[:, -1])
-        n, length = ids.shape
-        return DecoderState(
-            output_cache(out),
-            torch.ones(n, length, dtype=torch.long, device=self.device),
-            torch.full((n,), length, dtype=torch.long, device=self.device),
-            log_softmax(logits),
-            ctx,
-        )
-
-    @torch.inference_mode()
-    def prefix_states(self, enc: Encoded, prompts: Sequence[str]) -> dict[str, torch.Tensor]:
-        return {"last": self.layer_states(self._run_prefix(enc, prompts, output_hidden_states=True)[2])[:, :, -1]}
-
-    def lens_parts(self):
-        return self.decoder.layer_norm, self.model.lm_head
 
     @torch.inference_mode()
     def step(self, state: DecoderState, tokens: torch.Tensor, token_mask: torch.Tensor) -> torch.Tensor:

@@ -42,7 +42,7 @@ from torch.nn import functional as F
 from ..errors import SpeechprobeError
 from ..models.whisper import LogMel
 from .base import PROMPT_AS as BASE_PROMPT_AS
-from .base import BackendOptions, DecoderState, Encoded, ZeroShotBackend, cache_kwarg, log_softmax, output_cache
+from .base import BackendOptions, CrossAttentionBackend, DecoderState, Encoded, cache_kwarg, log_softmax
 
 BUCKET_SECONDS = 1.0  # the trimmed window pads each clip to a whole number of these
 PROMPT_AS = {  # where the prompt goes (base.PROMPT_AS, checked there) -> how settings() and manifest.json describe it
@@ -58,7 +58,7 @@ PROMPT_AS_CHOICE = (
 NO_SPEECH_TOKENS = ("<|nospeech|>", "<|nocaptions|>")  # newer and older spellings
 
 
-class WhisperBackend(ZeroShotBackend):
+class WhisperBackend(CrossAttentionBackend):
     family = "whisper"
     model_class, processor_class = "WhisperForConditionalGeneration", "WhisperFeatureExtractor"
     pads_left = False
@@ -75,6 +75,7 @@ class WhisperBackend(ZeroShotBackend):
         self.bucket = max(1, round(BUCKET_SECONDS * self.sample_rate))
         self.logmel = LogMel(feature_extractor)
         self.decoder = self.model.model.decoder
+        self.head = self.model.proj_out
         self._cache_kw = cache_kwarg(self.decoder.forward)
         ids = {
             t: tokenizer.convert_tokens_to_ids(t)
@@ -198,33 +199,14 @@ class WhisperBackend(ZeroShotBackend):
         return enc.layer_norm(h)
 
     def _run_prefix(self, enc: Encoded, prompts: Sequence[str], **kwargs):
-        """(ids, decoder output) of the prompt prefixes of ``prompts`` with ``enc``'s clips in cross-attention."""
+        """(ids, context, decoder output) of the prompt prefixes of ``prompts`` with ``enc``'s clips in
+        cross-attention."""
         prefixes = [self.prefix_ids(p) for p in prompts]
         if len({len(p) for p in prefixes}) != 1:
             raise ValueError("Whisper rows of one batch need prompt prefixes of one length")
         ids = torch.tensor(prefixes, dtype=torch.long, device=self.device)
-        return ids, self.decoder(input_ids=ids, encoder_hidden_states=enc.tensors["hidden"], **kwargs)
-
-    @torch.inference_mode()
-    def start(self, enc: Encoded, prompts: Sequence[str]) -> DecoderState:
-        ids, out = self._run_prefix(enc, prompts, use_cache=True)
-        hidden = enc.tensors["hidden"]
-        logits = self.model.proj_out(out.last_hidden_state[:, -1])
-        n, length = ids.shape
-        return DecoderState(
-            cache=output_cache(out),
-            mask=torch.ones(n, length, dtype=torch.long, device=self.device),
-            next_pos=torch.full((n,), length, dtype=torch.long, device=self.device),
-            last_logprobs=log_softmax(logits),
-            context={"hidden": hidden},
-        )
-
-    @torch.inference_mode()
-    def prefix_states(self, enc: Encoded, prompts: Sequence[str]) -> dict[str, torch.Tensor]:
-        return {"last": self.layer_states(self._run_prefix(enc, prompts, output_hidden_states=True)[1])[:, :, -1]}
-
-    def lens_parts(self):
-        return self.decoder.layer_norm, self.model.proj_out
+        ctx = {"hidden": enc.tensors["hidden"]}
+        return ids, ctx, self.decoder(input_ids=ids, encoder_hidden_states=ctx["hidden"], **kwargs)
 
     @torch.inference_mode()
     def step(self, state: DecoderState, tokens: torch.Tensor, token_mask: torch.Tensor) -> torch.Tensor:
