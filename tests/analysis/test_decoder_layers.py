@@ -14,7 +14,7 @@ from speechprobe.analysis.decoder_layers import (
     CSV,
     batch_calibrated,
     compute,
-    decoder_findings,
+    findings,
     lens_label_scores,
 )
 from speechprobe.features.store import FeatureStore
@@ -79,7 +79,7 @@ def test_three_curves_on_one_depth_axis_and_where_they_part(tmp_path):
     assert [t["name"] for t in lines][:2] == ["encoder probe", "decoder-state probe (last prompt position)"]
     assert len(lines) == 4 and twin["layout"]["xaxis"]["ticktext"][:3] == ["enc0", "enc1", "dec0"]
     result.tables[CSV].to_csv(unit.run_dir / CSV, index=False)
-    (sentence,) = decoder_findings(unit.run_dir)
+    (sentence,) = findings(unit.run_dir)
     assert "above chance from decoder layer dec2" in sentence and "part at dec0" not in sentence
     assert "part at dec1" in sentence  # the state holds the label at dec1; the read-out only from dec2
 

@@ -211,7 +211,7 @@ def _parting(table: pd.DataFrame) -> str:
     return " ".join(parts)
 
 
-def decoder_findings(run_dir: Path) -> list[str]:
+def findings(run_dir: Path) -> list[str]:
     """One sentence per (model, task): the three curves at their telling layers, and where they part."""
     path = Path(run_dir) / CSV
     if not path.is_file():
@@ -221,13 +221,11 @@ def decoder_findings(run_dir: Path) -> list[str]:
     return [s for s in out if s]
 
 
-ANALYSIS = Analysis(
-    name="decoder_layers",
-    compute=compute,
-    tables={CSV: COLUMNS},
+ANALYSIS = Analysis.of(
+    __name__,
+    {CSV: COLUMNS},
+    scope="model_task",
     default=False,
     cost="one decoder prefix pass per clip in the zero-shot stage, then one probe per decoder layer",
-    findings=decoder_findings,
     section="Inside the decoder",
-    description="Encoder probe, decoder-state probe and logit lens on one depth axis: where a zero-shot answer is lost",
 )

@@ -152,15 +152,12 @@ def findings(run_dir: Path) -> list[str]:
     return out
 
 
-ANALYSIS = Analysis(
-    name="ladder",
-    compute=compute,
-    tables={LADDER_CSV: COLUMNS},
+ANALYSIS = Analysis.of(
+    __name__,
+    {LADDER_CSV: COLUMNS},
     scope="model_task",
     after=("layer_weights",),
     default=False,
     cost="seconds (reads finetune.csv; the training is `speechprobe finetune`)",
-    findings=findings,
     section="Fine-tuning ladder",
-    description="Zero-shot, best frozen layer, all-layer weighting, head and fine-tuned on the same folds.",
 )
