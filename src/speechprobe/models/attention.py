@@ -9,8 +9,10 @@ block, and how one clip's waveform is driven through the blocks (differentiably:
 attribution on the model's own input, a family with a feature front end (log-mel, fbanks) declares it too
 (:class:`Front`: the input tensor, how to drive the blocks from it, and its bins in Hz).
 
-Families without a hook (the hand-crafted recipes, WavLM, whose attention uses the value weights without
-calling its value projection) raise a one-line :class:`~speechprobe.errors.SpeechprobeError`.
+WavLM's attention calls torch's ``multi_head_attention_forward`` with its value weights (not its value
+projection) and head-averaged weights; its hook puts the same maths in place with the projections called as
+modules (:func:`_wavlm_attention`). Families without a hook (the hand-crafted recipes) raise a one-line
+:class:`~speechprobe.errors.SpeechprobeError`.
 """
 
 from __future__ import annotations
@@ -189,7 +191,8 @@ def _wav2vec2(adapter) -> Encoder:
     """wav2vec2, HuBERT, data2vec-audio: the model's own forward on one clip (no padding)."""
     model = adapter.model
     if type(model).__name__.startswith("WavLM"):
-        raise SpeechprobeError(f"{adapter.name}: WavLM's attention uses its value weights directly; no hook for it")
+        for layer in model.encoder.layers:
+            layer.attention.torch_multi_head_self_attention = _wavlm_attention(layer.attention)
 
     def run(audio: torch.Tensor) -> None:
         x = audio.float()
@@ -205,6 +208,26 @@ def _wav2vec2(adapter) -> Encoder:
     blocks = list(model.encoder.layers)
     attn = [b.attention for b in blocks]
     return Encoder(blocks, attn, [a.v_proj for a in attn], [model.config], run, frames, adapter.final_norm)
+
+
+def _wavlm_attention(attn: torch.nn.Module) -> Callable:
+    """WavLM's self-attention maths (scaled dot product plus its gated relative position bias, key padding
+    masked), in place of its call of torch's ``multi_head_attention_forward``, which reads the value weights
+    without calling the value projection (so value zeroing could not hook it) and averages the weights over
+    heads. Here the projections are called as modules and the weights are returned per head; the output is
+    the same (tests/analysis/test_mixing.py)."""
+
+    def attend(hidden: torch.Tensor, attention_mask, gated_position_bias: torch.Tensor):
+        b, t, d = hidden.shape
+        heads = lambda x: x.view(b, t, attn.num_heads, -1).transpose(1, 2)  # noqa: E731
+        q, k, v = heads(attn.q_proj(hidden)), heads(attn.k_proj(hidden)), heads(attn.v_proj(hidden))
+        scores = q @ k.transpose(-1, -2) / math.sqrt(q.shape[-1]) + gated_position_bias.view(b, -1, t, t)
+        if attention_mask is not None:
+            scores = scores.masked_fill(attention_mask.ne(1)[:, None, None, :], float("-inf"))
+        weights = scores.softmax(dim=-1)
+        return attn.out_proj((weights @ v).transpose(1, 2).reshape(b, t, d)), weights
+
+    return attend
 
 
 def _seamless(adapter) -> Encoder:
