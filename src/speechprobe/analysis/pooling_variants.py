@@ -15,7 +15,8 @@ pooled with the mean: the same folds and probes), and compares each with the mea
   findings use: they name the largest gap, a choice made over all of them.
 
 Writes ``pooling_variants.csv`` (``model, task, probe, variant, layer, fold, value``: Macro-F1 per fold),
-``pooling_variants_summary.csv`` and ``figures/pooling_variants_<model>_<task>.png``. Formulas:
+``pooling_variants_summary.csv`` and ``figures/pooling_variants_<model>_<task>.png`` (with its Plotly twin
+``.plotly.json``, drawn interactive in the report). Formulas:
 docs/analyses.md. Models without stored variants (hand-crafted recipes, or runs extracted without the
 option) are left out with a note.
 """
@@ -26,7 +27,8 @@ import numpy as np
 import pandas as pd
 
 from ..errors import SpeechprobeError
-from ..figures.pooling_variants import plot_pooling_variants
+from ..figures.base import save_plotly
+from ..figures.pooling_variants import plot_pooling_variants, plotly, variant_spec
 from ..probes import PROBE_SCORERS, probe_layers
 from ..rundir import RESULTS, read_results
 from .contract import Analysis, AnalysisResult, AnalysisSettings, Figure, Unit
@@ -145,6 +147,7 @@ def compute(unit: Unit) -> AnalysisResult:
     drawn = plot_pooling_variants(table, unit.settings.primary_probe, unit.figure_path("pooling_variants"))
     if drawn:
         out.figures.append(Figure(*drawn))
+        save_plotly(plotly(variant_spec(table, unit.settings.primary_probe)), drawn[0])  # the report's interactive form
     return out
 
 
