@@ -6,8 +6,9 @@ extraction stores, from the same forward, each layer's mean over real frames, th
 and of its last ``k`` real frames and its max over real frames (:mod:`speechprobe.pooling_stage`;
 ``k`` = ``--edge-ms`` at the model's frame rate). This analysis probes, per (model, task), every layer
 under five poolings, ``mean``, ``first``, ``last``, ``edges`` (first and last side by side) and ``max``,
-with the run's probes on the run's own cross-validation plan (the mean's scores are results.csv's when the run
-pooled with the mean: the same folds and probes), and compares each with the mean fold by fold:
+with the run's primary probe (its settings and ``--tune``) on the run's own cross-validation plan (the
+mean's scores are results.csv's when the run pooled with the mean: the same folds and probe), and compares
+each with the mean fold by fold:
 
 - score: the fold mean of Macro-F1 with its 95 % interval (corrected resampled t, as summary.csv);
 - gap: ``variant - mean`` per fold, the same interval over the paired differences, and the interval
@@ -136,7 +137,7 @@ def compute(unit: Unit) -> AnalysisResult:
         feats, k = variant_features(unit.run_dir, unit.model, hashes)
     except SpeechprobeError as e:  # a recipe, a run extracted without the variants, or missing items: a note
         return AnalysisResult(notes=[f"pooling_variants: {unit.model} × {unit.task} left out ({e})"])
-    probes = list(config.get("probes") or [unit.settings.primary_probe])
+    probes = [unit.settings.primary_probe]  # what the findings and the figure read: the run's other probes cost 2-4x
     mean = headline_mean(unit, probes, feats["mean"].shape[1], config.get("pooling") or "mean")
     rows = variant_rows(feats, unit, probes, bool(config.get("tune")), mean)
     too_few = unit_note(unit.run_dir, unit.task, "a paired gap")
