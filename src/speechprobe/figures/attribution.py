@@ -69,10 +69,10 @@ def plot_examples(examples: list, model: str, task: str, out_path: Path) -> tupl
     fig = new_figure(4.0 * len(examples), 3.4)
     axes = np.atleast_1d(fig.subplots(1, len(examples)))
     for ax, (layer, label, image, attr, hz, frame_s) in zip(axes, examples):
-        times = np.arange(image.shape[1]) * frame_s
-        ax.pcolormesh(times, hz, image, cmap="gray_r", shading="nearest")
+        times, edges = np.arange(image.shape[1] + 1) * frame_s, _edges(np.asarray(hz, dtype=float))
+        ax.pcolormesh(times, edges, image, cmap="gray_r", shading="flat")
         heat = np.abs(attr) / max(float(np.abs(attr).max()), 1e-12)
-        ax.pcolormesh(times, hz, np.ma.masked_less(heat, 0.05), cmap="magma_r", alpha=0.7, shading="nearest")
+        ax.pcolormesh(times, edges, np.ma.masked_less(heat, 0.05), cmap="magma_r", alpha=0.7, shading="flat")
         for edge in (300, 3000):
             ax.axhline(edge, color="tab:cyan", lw=0.8, ls="--")
         ax.set_yscale("log")
@@ -91,6 +91,13 @@ def plot_examples(examples: list, model: str, task: str, out_path: Path) -> tupl
         "label, one clip per class; dashed: the 300 Hz and 3 kHz band edges."
     )
     return save_figure(fig, Path(out_path)), caption
+
+
+def _edges(centres: np.ndarray) -> np.ndarray:
+    """Cell edges (Hz, at least 1 for the log axis) around bin centres that never decrease (narrow mel filters
+    can share a centre: a cell of zero height)."""
+    mid = (centres[1:] + centres[:-1]) / 2
+    return np.concatenate([[max(2 * centres[0] - mid[0], 1.0)], mid, [2 * centres[-1] - mid[-1]]])
 
 
 def plotly(table: pd.DataFrame) -> dict | None:
