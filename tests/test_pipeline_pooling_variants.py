@@ -27,9 +27,11 @@ def test_pooling_variants_run(tones, tiny_whisper, tmp_path):
     )  # the default space, reused
     assert "pooling_spaces" not in models["mfcc"]
     summary = pd.read_csv(b / "pooling_variants_summary.csv")
-    assert set(summary["model"]) == {"tiny-whisper0"} and len(summary) == 5 * 3 * 2  # variants x layers x probes
+    assert set(summary["model"]) == {"tiny-whisper0"} and len(summary) == 5 * 3  # variants x layers, primary probe
+    assert set(summary["probe"]) == {"knn"}  # the primary probe only, though the run has two
     mean = summary[summary["variant"] == "mean"].set_index(["probe", "layer"])["score"]
     headline = pd.read_csv(b / "summary.csv").query("model == 'tiny-whisper0' and metric == 'macro_f1'")
+    headline = headline[headline["probe"] == "knn"]
     assert mean.to_dict() == pytest.approx(headline.set_index(["probe", "layer"])["mean"].to_dict())
     handed = json.loads((b / "analyses" / "pooling_variants.json").read_text())
     assert len(handed["findings"]) == 1 and "tiny-whisper0 × tones" in handed["findings"][0]

@@ -11,10 +11,11 @@ import soundfile as sf
 import torch
 
 from speechprobe.analysis.attribution import (
-    N_FFT,
     average_clip,
     clip_attribution,
     fit_head,
+    frame_power,
+    grid_of,
     layer_pooled,
     pick_layers,
 )
@@ -96,35 +97,44 @@ def _tiny_wav2vec2(path):
     return path
 
 
+def control_shares(path, kind: str, region: str) -> list[tuple[float, list[float]]]:
+    """Per layer of the model at ``path`` on control ``kind``: a linear head's accuracy on 4 held-out clips
+    (fitted on 12) and the share of ``region`` in each held-out clip's attribution (8 steps)."""
+    clips, labels = control(kind, 8)
+    encoder = encoder_of(load_model(str(path), window="trimmed"))
+    with single_threaded(), torch.no_grad():  # as the analysis runs on a CPU
+        feats = np.stack(
+            [[layer_pooled(encoder, torch.from_numpy(c), i, "mean")[0].numpy() for i in range(3)] for c in clips]
+        )
+    baseline, (freqs, hop) = average_clip(clips, encoder), grid_of(encoder, RATE)
+    out = []
+    for layer in range(3):
+        classes, head = fit_head(feats[:12, layer].astype(float), labels[:12])
+        with torch.no_grad():
+            pred = head(torch.tensor(feats[12:, layer], dtype=torch.float32)).argmax(-1).numpy()
+        with single_threaded():
+            attrs = [clip_attribution(encoder, c, layer, head, classes.index(y), "mean", 8, baseline)[1]
+                     for c, y in zip(clips[12:], labels[12:])]  # fmt: skip
+        powers = [frame_power(c, hop, attr.shape[1]) for c, attr in zip(clips[12:], attrs)]
+        shares = [float(region_shares(a, freqs, p)[REGIONS.index(region)]) for a, p in zip(attrs, powers)]
+        out.append((float(np.mean(pred == [classes.index(y) for y in labels[12:]])), shares))
+        print(
+            f"{kind} control, {path.name} layer {layer}: {region} share {np.mean(shares):.2f} ({np.round(shares, 2)})"
+        )
+    return out
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize(("kind", "region", "family"), [("band", "f0_band", "whisper"), ("onset", "onset", "wav2vec2")])
 def test_ground_truth_the_region_that_carries_the_label_carries_the_attribution(
     kind, region, family, tiny_whisper, tmp_path
 ):
     """Where a held-out linear head succeeds, at least 60 % of the attribution lies in the region that carries the
-    label (docs/analyses.md states the shares measured here, and Whisper's on the onset control)."""
-    clips, labels = control(kind, 8)
+    label (docs/analyses.md states the shares measured here, and the other families' and controls'). Whisper's
+    is on its own log-mel input, wav2vec2's on the STFT magnitudes under its waveform."""
     path = tiny_whisper if family == "whisper" else _tiny_wav2vec2(tmp_path / family)
-    encoder = encoder_of(load_model(str(path), window="trimmed"))
-    with single_threaded(), torch.no_grad():  # as the analysis runs on a CPU
-        feats = np.stack(
-            [[layer_pooled(encoder, torch.from_numpy(c), i, "mean")[0].numpy() for i in range(3)] for c in clips]
-        )
-    baseline, freqs = average_clip(clips), np.fft.rfftfreq(N_FFT, 1 / RATE)
-    for layer in range(3):
-        classes, head = fit_head(feats[:12, layer].astype(float), labels[:12])
-        with torch.no_grad():
-            pred = head(torch.tensor(feats[12:, layer], dtype=torch.float32)).argmax(-1).numpy()
-        assert np.mean(pred == [classes.index(y) for y in labels[12:]]) == 1.0  # the probe succeeds (held out)
-        with single_threaded():
-            shares = [
-                region_shares(attr, freqs, (mag**2).sum(axis=0))[REGIONS.index(region)]
-                for mag, attr in (
-                    clip_attribution(encoder, c, layer, head, classes.index(y), "mean", 8, baseline)
-                    for c, y in zip(clips[12:], labels[12:])
-                )
-            ]
-        print(f"{kind} control, {family} layer {layer}: {region} share {np.mean(shares):.2f} ({np.round(shares, 2)})")
+    for layer, (accuracy, shares) in enumerate(control_shares(path, kind, region)):
+        assert accuracy == 1.0  # the probe succeeds (held out)
         assert np.mean(shares) >= 0.6, (layer, shares)
 
 
@@ -177,3 +187,22 @@ def test_attribution_and_context_mixing_on_a_run(tiny_whisper, tmp_path):
     assert len(handed["figures"]) == 2
     heat = json.loads((out / "figures" / f"attribution_{task}.plotly.json").read_text())["data"][0]
     assert len(heat["z"]) == len(REGIONS) and heat["x"] == [f"{model} · {table['best_layer'].iloc[0]}*"]
+
+
+def test_seamless_is_attributed_on_its_stacked_fbanks_mapped_to_hz_and_10_ms_frames(tmp_path):
+    from test_mixing import _tiny
+
+    encoder = encoder_of(load_model(str(_tiny("seamless", tmp_path / "seamless")), window="trimmed"))
+    clips, labels = control("onset", 2)
+    x = encoder.front.inputs(torch.from_numpy(clips[0]))
+    grid = encoder.front.grid(x)  # the two stacked 10 ms frames side by side again
+    assert x.shape[2] == 160 and grid.shape == (80, 2 * x.shape[1]) and encoder.front.frame_s == 0.01
+    np.testing.assert_array_equal(grid[:, 2], x[0, 1, :80].numpy()) and np.testing.assert_array_equal(
+        grid[:, 3], x[0, 1, 80:].numpy()
+    )
+    hz = encoder.front.hz
+    assert (np.diff(hz) > 0).all() and 20 < hz[0] < 100 and 7000 < hz[-1] < 8000 and (hz < 300).sum() >= 4
+    _, head = fit_head(np.random.default_rng(0).standard_normal((4, 16)), np.array(["a", "b"] * 2))
+    with single_threaded():
+        image, attr = clip_attribution(encoder, clips[0], 2, head, 0, "mean", 4, average_clip(clips, encoder))
+    assert attr.shape == image.shape == grid.shape and np.isfinite(attr).all() and np.abs(attr).sum() > 0

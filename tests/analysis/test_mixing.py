@@ -9,7 +9,7 @@ import torch
 from speechprobe.analysis.mixing import METRICS, aggregate, attention_stats, clip_mixing
 from speechprobe.analysis.replay import sample_clips
 from speechprobe.errors import SpeechprobeError
-from speechprobe.models.attention import Encoder, encoder_of
+from speechprobe.models.attention import Encoder, encoder_of, watch
 from speechprobe.models.registry import load_model
 from speechprobe.parallel import single_threaded
 
@@ -135,7 +135,7 @@ def _tiny(kind: str, path):
     return path
 
 
-@pytest.mark.parametrize("kind", ["whisper", "wav2vec2", "hubert", "seamless", "qwen2_audio"])
+@pytest.mark.parametrize("kind", ["whisper", "wav2vec2", "hubert", "wavlm", "seamless", "qwen2_audio"])
 def test_every_family_gives_finite_scores_of_the_right_shape(kind, tiny_whisper, tmp_path):
     path = tiny_whisper if kind == "whisper" else _tiny(kind, tmp_path / kind)
     adapter = load_model(str(path), window="trimmed")
@@ -149,9 +149,23 @@ def test_every_family_gives_finite_scores_of_the_right_shape(kind, tiny_whisper,
     assert (m["attention_distance_ms"] < 500).all()  # within the 0.5 s clip
 
 
-def test_wavlm_and_hand_crafted_models_are_one_line_errors(tmp_path):
-    with pytest.raises(SpeechprobeError, match="WavLM"):
-        encoder_of(load_model(str(_tiny("wavlm", tmp_path / "wavlm"))))
+def test_wavlm_hook_keeps_its_outputs_and_gives_head_wise_weights(tmp_path):
+    adapter = load_model(str(_tiny("wavlm", tmp_path / "wavlm")), window="trimmed")
+    x = torch.from_numpy((0.1 * np.random.default_rng(0).standard_normal((1, 8000))).astype(np.float32))
+    with torch.no_grad():
+        before = adapter.model(x, output_hidden_states=True).hidden_states
+        encoder = encoder_of(adapter)  # the projections called as modules from here on
+        after = adapter.model(x, output_hidden_states=True).hidden_states
+        with watch(encoder) as rec:
+            encoder.run(x[0])
+    for b, a in zip(before, after):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-5)
+    weights, n = rec.attention[1], encoder.frames(8000)
+    assert weights.shape == (1, 2, n, n) and not torch.allclose(weights[0, 0], weights[0, 1])  # not averaged
+    torch.testing.assert_close(weights.sum(-1), torch.ones(1, 2, n))
+
+
+def test_hand_crafted_models_are_one_line_errors():
     with pytest.raises(SpeechprobeError, match="no transformer blocks"):
         encoder_of(load_model("duration"))
 

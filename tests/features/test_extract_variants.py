@@ -119,6 +119,11 @@ def test_edge_cue_read_by_the_edges_not_the_mean(tmp_path):
     assert result.figures[0].path.is_file() and "first or last 2 real frames" in result.figures[0].caption
     spec = plotly(variant_spec(result.tables[SUMMARY_CSV], "knn"))
     assert [t.get("name") for t in spec["data"][1::2]] == ["mean", "first", "last", "edges", "max"]
+    twin = json.loads(result.figures[0].path.with_suffix(".plotly.json").read_text())  # the report draws it
+    assert (
+        twin == json.loads(json.dumps(spec, default=float))
+        and twin["data"][1]["y"][1] == table.loc[("mean", 1), "score"]
+    )
     write_table(run / SUMMARY_CSV, result.tables[SUMMARY_CSV], SUMMARY_COLUMNS)
     (sentence,) = pooling_findings(run)
     assert "frames × edge: layer" in sentence and "better than from its mean" in sentence

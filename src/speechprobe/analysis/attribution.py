@@ -6,14 +6,15 @@ on that layer's stored pooled features of the task's clips but the sampled ones 
 leave a class out), and made differentiable through the encoder: clip → transformer blocks (watched,
 :mod:`speechprobe.models.attention`) → the layer's mean over real frames → head → log-probability of the clip's label.
 
-**Integrated gradients** (captum, Sundararajan et al. 2017) run on the clip's STFT magnitudes (512-point Hann
-window, 10 ms hop, phase kept): the model's input is the waveform resynthesised from them (inverse STFT), so
-the attribution lies on a time-frequency grid for every family, whether it reads the waveform (wav2vec2,
-HuBERT, data2vec-audio) or computes a log-mel from it (Whisper, Qwen2-Audio). Baseline: the sampled clips'
-mean STFT magnitude at each frame index (an average clip of the task: the attribution says what sets this clip
-apart from it; a silence baseline credits every region that merely has energy, e.g. background noise), with
-``attribution_steps`` steps (Gauss-Legendre, captum's default). SeamlessM4T's front end
-is not differentiable here (its filter bank is computed in NumPy), so it gets a note and no rows.
+**Integrated gradients** (captum, Sundararajan et al. 2017) run on the model's own input: Whisper's and
+Qwen2-Audio's normalised log-mel, SeamlessM4T's stacked fbanks (its feature extractor's output, each pair of
+10 ms frames put side by side again), their mel bins at the centres of the feature extractor's filters
+(:class:`~speechprobe.models.attention.Front`). The wav2vec2 family reads the waveform, so for it they run on
+the clip's STFT magnitudes (512-point Hann window, 10 ms hop, phase kept) and the model reads the waveform
+resynthesised from them (inverse STFT). Baseline: the sampled clips' mean input at each frame index (an
+average clip of the task: the attribution says what sets this clip apart from it; a silence baseline credits
+every region that merely has energy, e.g. background noise), with ``attribution_steps`` steps (Gauss-Legendre,
+captum's default).
 
 The attribution of a clip is summed in named regions (:mod:`.regions`: F0 band < 300 Hz, formant band
 300-3000 Hz, high band > 3000 Hz; onset, nucleus and offset of each voiced run by an energy VAD, and silence);
@@ -31,7 +32,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from ..models.attention import DIFFERENTIABLE, Enough, encoder_of, watch
+from ..models.attention import Enough, encoder_of, watch
 from ..models.pooling import masked_pool
 from ..parallel import single_threaded
 from .contract import Analysis, AnalysisResult, AnalysisSettings, Figure, Unit
@@ -59,11 +60,14 @@ def fit_head(features: np.ndarray, labels: np.ndarray, seed: int = 0):
     return [str(c) for c in clf.classes_], lambda pooled: torch.log_softmax(pooled @ w.T + b, dim=-1)
 
 
-def layer_pooled(encoder, audio: torch.Tensor, layer: int, pooling: str) -> torch.Tensor:
-    """``(1, D)`` pooled layer ``layer`` of one clip, differentiable with respect to ``audio``."""
+def layer_pooled(
+    encoder, audio: torch.Tensor, layer: int, pooling: str, inputs: torch.Tensor | None = None
+) -> torch.Tensor:
+    """``(1, D)`` pooled layer ``layer`` of one clip, differentiable with respect to ``audio`` (or to ``inputs``,
+    the model's own input features of that clip, driven instead of the waveform when given)."""
     with watch(encoder, upto=layer) as rec:
         try:
-            encoder.run(audio)
+            encoder.run(audio) if inputs is None else encoder.front.drive(inputs)
         except Enough:  # the blocks above the layer are not needed
             pass
     n = encoder.frames(len(audio))
@@ -80,53 +84,87 @@ def magnitudes(audio: np.ndarray) -> torch.Tensor:
     return torch.stft(x, N_FFT, HOP, window=torch.hann_window(N_FFT), return_complex=True)
 
 
-def average_clip(clips) -> np.ndarray:
-    """The baseline: the clips' mean STFT magnitude at each frame index, over the clips that reach it
-    ``(freqs, longest clip's frames)``."""
-    mags = [magnitudes(c).abs().numpy() for c in clips]
-    stack = np.full((len(mags), mags[0].shape[0], max(m.shape[1] for m in mags)), np.nan)
-    for i, m in enumerate(mags):
-        stack[i, :, : m.shape[1]] = m
-    return np.nanmean(stack, axis=0)
+def frame_mean(arrays: list[np.ndarray], axis: int) -> np.ndarray:
+    """The arrays' mean at each index of ``axis`` (their frames), over the arrays that reach it; the longest's
+    shape."""
+    arrays = [np.moveaxis(np.asarray(a, dtype=float), axis, -1) for a in arrays]
+    stack = np.full((len(arrays), *arrays[0].shape[:-1], max(a.shape[-1] for a in arrays)), np.nan)
+    for i, a in enumerate(arrays):
+        stack[i, ..., : a.shape[-1]] = a
+    return np.moveaxis(np.nanmean(stack, axis=0), -1, axis)
+
+
+def average_clip(clips, encoder=None) -> np.ndarray:
+    """The baseline: the clips' mean STFT magnitude at each frame index ``(freqs, longest clip's frames)``; with
+    an ``encoder`` that has a front end, their mean input features at each frame index instead."""
+    front = getattr(encoder, "front", None)
+    if front is None:
+        return frame_mean([magnitudes(c).abs().numpy() for c in clips], axis=1)
+    with torch.no_grad():
+        inputs = [front.inputs(torch.from_numpy(np.asarray(c, dtype=np.float32))).float().cpu() for c in clips]
+    return frame_mean([x.numpy() for x in inputs], axis=front.time_axis)
+
+
+def frame_power(audio: np.ndarray, hop: int, n_frames: int) -> np.ndarray:
+    """The clip's energy per frame of ``hop`` samples (:data:`N_FFT`-point STFT), zero past its end, for the
+    voice-activity regions of a grid of ``n_frames`` frames."""
+    x = torch.from_numpy(np.asarray(audio, dtype=np.float32))
+    power = (torch.stft(x, N_FFT, hop, window=torch.hann_window(N_FFT), return_complex=True).abs() ** 2).sum(0)
+    return np.pad(power.numpy(), (0, max(0, n_frames - len(power))))[:n_frames]
 
 
 def clip_attribution(
     encoder, audio: np.ndarray, layer: int, head, target: int, pooling: str, steps: int, baseline: np.ndarray
 ):
-    """``(|S|, attribution)`` of one clip on its STFT grid ``(freqs, frames)`` for class ``target``, from the
-    ``baseline`` magnitudes ``(freqs, frames ≥ the clip's)`` (:func:`average_clip`)."""
+    """``(input, attribution)`` of one clip for class ``target`` from the ``baseline`` (:func:`average_clip`),
+    both as ``(bins, frames)``: on the model's own input features when its encoder has a front end (log-mel,
+    stacked fbanks), else on the clip's STFT magnitudes (the model reads the waveform resynthesised from them)."""
     from captum.attr import IntegratedGradients
 
     x = torch.from_numpy(np.asarray(audio, dtype=np.float32))
+    front = encoder.front
+    if front is not None:
+        with torch.no_grad():
+            given = front.inputs(x).float()
+        start = torch.from_numpy(baseline.astype(np.float32)).narrow(front.time_axis, 0, given.shape[front.time_axis])
+
+        def forward(batch: torch.Tensor) -> torch.Tensor:
+            return torch.cat([head(layer_pooled(encoder, x, layer, pooling, item[None])) for item in batch])
+
+        attr = IntegratedGradients(forward).attribute(
+            given, baselines=start.to(given.device), target=target, n_steps=steps
+        )
+        return front.grid(given), front.grid(attr)
     window = torch.hann_window(N_FFT)
     spec = magnitudes(audio)
     magnitude, phase = spec.abs(), torch.exp(1j * spec.angle())
     start = torch.from_numpy(np.asarray(baseline[:, : magnitude.shape[1]], dtype=np.float32))
 
-    def forward(mags: torch.Tensor) -> torch.Tensor:
+    def resynthesised(mags: torch.Tensor) -> torch.Tensor:
         waves = [torch.istft(m * phase, N_FFT, HOP, window=window, length=len(x)) for m in mags]
         return torch.cat([head(layer_pooled(encoder, w, layer, pooling)) for w in waves])
 
-    ig = IntegratedGradients(forward)
-    attr = ig.attribute(
-        magnitude[None],
-        baselines=start[None],
-        target=target,
-        n_steps=steps,
+    attr = IntegratedGradients(resynthesised).attribute(
+        magnitude[None], baselines=start[None], target=target, n_steps=steps
     )
-    return magnitude.numpy(), attr[0].detach().numpy()
+    return 20 * np.log10(magnitude.numpy() + 1e-6), attr[0].detach().numpy()
+
+
+def grid_of(encoder, rate: int) -> tuple[np.ndarray, int]:
+    """The centre in Hz of each bin of the attribution grid, and its hop in samples."""
+    if encoder.front is None:
+        return np.fft.rfftfreq(N_FFT, 1.0 / rate), HOP
+    return encoder.front.hz, int(round(encoder.front.frame_s * rate))
 
 
 def model_rows(unit: Unit, model: str, sample: pd.DataFrame, options: dict) -> tuple[pd.DataFrame, list]:
-    """Region shares of ``model`` at its chosen layers; and the examples (layer, label, |S|, attribution) of
-    the best layer for the figure."""
+    """Region shares of ``model`` at its chosen layers; and the examples (layer, label, input, attribution, bin
+    centres in Hz, frame hop in s) of the best layer for the figure."""
     adapter = run_model(unit.run_dir, model)
-    if type(adapter).__name__ not in DIFFERENTIABLE:
-        raise NotImplementedError(f"{model}: its front end is not differentiable here (no attribution)")
     encoder, rate = encoder_of(adapter), adapter.sample_rate
     audio = clip_audio(unit.run_dir, unit.task, list(sample["content_hash"]), rate)
-    freqs = np.fft.rfftfreq(N_FFT, 1.0 / rate)
-    baseline = average_clip([audio[h] for h in sample["content_hash"]])
+    freqs, hop = grid_of(encoder, rate)
+    baseline = average_clip([audio[h] for h in sample["content_hash"]], encoder)
     pooling = _pooling(unit)
     best, n_layers = unit.best_layer(model)
     layers = pick_layers(best, n_layers, options["layers"])
@@ -143,10 +181,10 @@ def model_rows(unit: Unit, model: str, sample: pd.DataFrame, options: dict) -> t
         truth = np.asarray([classes.index(str(y)) for y in sample["label"]])
         shares = []
         for h, y in zip(sample["content_hash"], truth):
-            mag, attr = clip_attribution(encoder, audio[h], layer, head, int(y), pooling, options["steps"], baseline)
-            shares.append(region_shares(attr, freqs, (mag**2).sum(axis=0)))
+            image, attr = clip_attribution(encoder, audio[h], layer, head, int(y), pooling, options["steps"], baseline)
+            shares.append(region_shares(attr, freqs, frame_power(audio[h], hop, attr.shape[1])))
             if layer == best and len(examples) < 3 and classes[y] not in {e[1] for e in examples}:
-                examples.append((layer, classes[y], mag, attr, rate))
+                examples.append((layer, classes[y], image, attr, freqs, hop / rate))
         table = aggregate(np.asarray(shares)[:, None, :], sample["label"], REGIONS, [layer])
         table["head_f1"] = _macro_f1(truth, pred)
         rows.append(table)
@@ -191,8 +229,8 @@ def _options(settings: AnalysisSettings) -> dict:
         "clips": int(own.get("clips", DEFAULT_CLIPS)),
         "steps": int(own.get("steps", DEFAULT_STEPS)),
         "layers": int(own.get("layers", DEFAULT_LAYERS)),
-        "baseline": "the sample's mean STFT magnitude at each frame",
-        "grid": [N_FFT, HOP],
+        "baseline": "the sample's mean input (log-mel, fbanks or STFT magnitude) at each frame",
+        "grid": "the model's input features (Whisper, Qwen2-Audio, SeamlessM4T); STFT [512, 160] (wav2vec2 family)",
     }
 
 
@@ -298,7 +336,8 @@ ANALYSIS = Analysis(
     findings=attribution_findings,
     section="Attribution",
     description=(
-        "Integrated gradients of a linear head at a few layers on each clip's STFT magnitudes, summed in named "
+        "Integrated gradients of a linear head at a few layers on each clip's own model input (log-mel, fbanks; "
+        "STFT magnitudes under a waveform model), summed in named "
         "regions (F0, formant and high bands; onset, nucleus, offset and silence); docs/analyses.md."
     ),
 )

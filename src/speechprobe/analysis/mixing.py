@@ -40,8 +40,11 @@ CHUNK = 32  # zeroed frames per batched block call
 DEFAULT_CLIPS = 6  # --mixing-clips
 
 
-def _expand(value, batch: int):
-    """A captured block argument repeated over a batch of ``batch`` (tensors of batch 1 only)."""
+def _expand(value, batch: int, name: str = ""):
+    """A captured block argument repeated over a batch of ``batch`` (tensors of batch 1 only; WavLM's
+    ``position_bias``, ``(batch x heads, T, T)``, repeated whole)."""
+    if name == "position_bias" and isinstance(value, torch.Tensor):
+        return value.repeat(batch, 1, 1)
     if isinstance(value, torch.Tensor) and value.dim() > 0 and value.shape[0] == 1:
         return value.expand(batch, *value.shape[1:])
     return value
@@ -60,7 +63,7 @@ def value_zeroing(encoder: Encoder, rec: Record, i: int, chunk: int = CHUNK) -> 
             keep = torch.ones(len(js), rec.outputs[i].shape[1], 1)
             keep[torch.arange(len(js)), js] = 0.0
             mask[:] = [keep]
-            batch = [_expand(a, len(js)) for a in args], {k: _expand(v, len(js)) for k, v in kwargs.items()}
+            batch = [_expand(a, len(js)) for a in args], {k: _expand(v, len(js), k) for k, v in kwargs.items()}
             out = block_output(block(*batch[0], **batch[1]))
             dist = 1 - torch.nn.functional.cosine_similarity(out[:, :n].float(), reference[None], dim=-1)  # (J, n)
             scores[:, js.numpy()] = dist.T.double().cpu().numpy()

@@ -6,8 +6,9 @@ extraction stores, from the same forward, each layer's mean over real frames, th
 and of its last ``k`` real frames and its max over real frames (:mod:`speechprobe.pooling_stage`;
 ``k`` = ``--edge-ms`` at the model's frame rate). This analysis probes, per (model, task), every layer
 under five poolings, ``mean``, ``first``, ``last``, ``edges`` (first and last side by side) and ``max``,
-with the run's probes on the run's own cross-validation plan (the mean's scores are results.csv's when the run
-pooled with the mean: the same folds and probes), and compares each with the mean fold by fold:
+with the run's primary probe (its settings and ``--tune``) on the run's own cross-validation plan (the
+mean's scores are results.csv's when the run pooled with the mean: the same folds and probe), and compares
+each with the mean fold by fold:
 
 - score: the fold mean of Macro-F1 with its 95 % interval (corrected resampled t, as summary.csv);
 - gap: ``variant - mean`` per fold, the same interval over the paired differences, and the interval
@@ -15,7 +16,8 @@ pooled with the mean: the same folds and probes), and compares each with the mea
   findings use: they name the largest gap, a choice made over all of them.
 
 Writes ``pooling_variants.csv`` (``model, task, probe, variant, layer, fold, value``: Macro-F1 per fold),
-``pooling_variants_summary.csv`` and ``figures/pooling_variants_<model>_<task>.png``. Formulas:
+``pooling_variants_summary.csv`` and ``figures/pooling_variants_<model>_<task>.png`` (with its Plotly twin
+``.plotly.json``, drawn interactive in the report). Formulas:
 docs/analyses.md. Models without stored variants (hand-crafted recipes, or runs extracted without the
 option) are left out with a note.
 """
@@ -26,7 +28,8 @@ import numpy as np
 import pandas as pd
 
 from ..errors import SpeechprobeError
-from ..figures.pooling_variants import plot_pooling_variants
+from ..figures.base import save_plotly
+from ..figures.pooling_variants import plot_pooling_variants, plotly, variant_spec
 from ..probes import PROBE_SCORERS, probe_layers
 from ..rundir import RESULTS, read_results
 from .contract import Analysis, AnalysisResult, AnalysisSettings, Figure, Unit
@@ -134,7 +137,7 @@ def compute(unit: Unit) -> AnalysisResult:
         feats, k = variant_features(unit.run_dir, unit.model, hashes)
     except SpeechprobeError as e:  # a recipe, a run extracted without the variants, or missing items: a note
         return AnalysisResult(notes=[f"pooling_variants: {unit.model} × {unit.task} left out ({e})"])
-    probes = list(config.get("probes") or [unit.settings.primary_probe])
+    probes = [unit.settings.primary_probe]  # what the findings and the figure read: the run's other probes cost 2-4x
     mean = headline_mean(unit, probes, feats["mean"].shape[1], config.get("pooling") or "mean")
     rows = variant_rows(feats, unit, probes, bool(config.get("tune")), mean)
     too_few = unit_note(unit.run_dir, unit.task, "a paired gap")
@@ -145,6 +148,7 @@ def compute(unit: Unit) -> AnalysisResult:
     drawn = plot_pooling_variants(table, unit.settings.primary_probe, unit.figure_path("pooling_variants"))
     if drawn:
         out.figures.append(Figure(*drawn))
+        save_plotly(plotly(variant_spec(table, unit.settings.primary_probe)), drawn[0])  # the report's interactive form
     return out
 
 

@@ -1,9 +1,10 @@
 """Named regions of a clip's time-frequency grid, and the share of an attribution map in each.
 
-Frequency bands (of the STFT bins): the F0 region (< 300 Hz), the F1/F2 formant region (300-3000 Hz) and the
-high band (> 3000 Hz). Time regions (of the STFT frames), by an energy voice-activity detector: frames within
-:data:`VAD_DB` dB of the clip's loudest frame are active; each run of active frames is cut into its onset (first
-quarter), nucleus (middle half) and offset (last quarter); the other frames are silence.
+Frequency bands (of the grid's bins: STFT bins, or mel bins at their centres): the F0 region (< 300 Hz), the
+F1/F2 formant region (300-3000 Hz) and the high band (> 3000 Hz). Time regions (of its frames), by an energy
+voice-activity detector: frames within :data:`VAD_DB` dB of the clip's loudest frame are active; each run of
+active frames is cut into its onset (first quarter), nucleus (middle half) and offset (last quarter); the other
+frames are silence.
 """
 
 from __future__ import annotations

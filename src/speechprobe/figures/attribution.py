@@ -49,7 +49,8 @@ def plot_shares(table: pd.DataFrame, out_path: Path) -> tuple[Path, str] | None:
     n, steps = int(rows["n_clips"].max()), int(rows["steps"].max())
     caption = (
         f"Where the decision of each layer's linear head on {task} lies: the share of the integrated-gradients "
-        f"attribution (on the clip's STFT magnitudes from the sample's mean magnitude at each frame, {steps} steps; "
+        "attribution (on the model's own input, log-mel or stacked fbanks, or for a model reading the waveform "
+        f"the clip's STFT magnitudes; from the sample's mean input at each frame, {steps} steps; "
         "each region's net sum, in absolute value, over its group's) in each frequency band "
         "(top three rows, summing to 1) and each time region of an energy VAD (bottom four, summing to 1), mean "
         f"over {n} sampled clips; * marks the primary probe's best layer."
@@ -60,23 +61,23 @@ def plot_shares(table: pd.DataFrame, out_path: Path) -> tuple[Path, str] | None:
 
 
 def plot_examples(examples: list, model: str, task: str, out_path: Path) -> tuple[Path, str] | None:
-    """``attribution_examples_<model>_<task>.png``: per example clip (layer, label, |S|, attribution, rate) its
-    log spectrogram with the attribution's magnitude over it; and its caption. None without examples."""
+    """``attribution_examples_<model>_<task>.png``: per example clip (layer, label, input, attribution, bin centres
+    in Hz, frame hop in s) its input grid (log-mel, fbanks or log STFT magnitude) with the attribution's magnitude
+    over it; and its caption. None without examples."""
     if not examples:
         return None
     fig = new_figure(4.0 * len(examples), 3.4)
     axes = np.atleast_1d(fig.subplots(1, len(examples)))
-    for ax, (layer, label, mag, attr, rate) in zip(axes, examples):
-        times = np.arange(mag.shape[1] + 1) * 0.01
-        freqs = np.linspace(0, rate / 2, mag.shape[0] + 1)  # bin edges
-        ax.pcolormesh(times, freqs, 20 * np.log10(mag + 1e-6), cmap="gray_r", shading="flat")
+    for ax, (layer, label, image, attr, hz, frame_s) in zip(axes, examples):
+        times, edges = np.arange(image.shape[1] + 1) * frame_s, _edges(np.asarray(hz, dtype=float))
+        ax.pcolormesh(times, edges, image, cmap="gray_r", shading="flat")
         heat = np.abs(attr) / max(float(np.abs(attr).max()), 1e-12)
-        ax.pcolormesh(times, freqs, np.ma.masked_less(heat, 0.05), cmap="magma_r", alpha=0.7, shading="flat")
+        ax.pcolormesh(times, edges, np.ma.masked_less(heat, 0.05), cmap="magma_r", alpha=0.7, shading="flat")
         for edge in (300, 3000):
             ax.axhline(edge, color="tab:cyan", lw=0.8, ls="--")
         ax.set_yscale("log")
-        ax.set_ylim(50, rate / 2)
-        ticks = [t for t in (100, 300, 1000, 3000, 8000) if t <= rate / 2]
+        ax.set_ylim(50, float(hz.max()))
+        ticks = [t for t in (100, 300, 1000, 3000, 8000) if t <= hz.max()]
         ax.set_yticks(ticks, [f"{t // 1000}k" if t >= 1000 else str(t) for t in ticks])
         ax.minorticks_off()
         ax.set_title(f"{label} · layer {layer}", fontsize="small")
@@ -84,11 +85,19 @@ def plot_examples(examples: list, model: str, task: str, out_path: Path) -> tupl
     axes[0].set_ylabel("frequency (Hz, log scale)")
     fig.suptitle(f"{model} · {task}")
     caption = (
-        f"Example clips of {task}: the log spectrogram (grey) with the magnitude of {model}'s integrated-gradients "
+        f"Example clips of {task}: the model's input (grey: log-mel or fbanks; for a waveform model the log "
+        f"spectrogram) with the magnitude of {model}'s integrated-gradients "
         "attribution at its best layer over it (colour, normalised per clip, below 5 % hidden) for the clip's own "
         "label, one clip per class; dashed: the 300 Hz and 3 kHz band edges."
     )
     return save_figure(fig, Path(out_path)), caption
+
+
+def _edges(centres: np.ndarray) -> np.ndarray:
+    """Cell edges (Hz, at least 1 for the log axis) around bin centres that never decrease (narrow mel filters
+    can share a centre: a cell of zero height)."""
+    mid = (centres[1:] + centres[:-1]) / 2
+    return np.concatenate([[max(2 * centres[0] - mid[0], 1.0)], mid, [2 * centres[-1] - mid[-1]]])
 
 
 def plotly(table: pd.DataFrame) -> dict | None:

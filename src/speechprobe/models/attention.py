@@ -5,10 +5,14 @@ transformers run the model's own blocks and only watch them with forward hooks: 
 (positional and keyword arguments, to call the block again), its output, and its attention weights (eager
 attention, so the weights are materialised). Per family only a small declaration is needed (:data:`HOOKS`):
 the blocks, where their attention and value projection live, the norm the adapter applies after the last
-block, and how one clip's waveform is driven through the blocks (differentiably: no ``inference_mode``).
+block, and how one clip's waveform is driven through the blocks (differentiably: no ``inference_mode``); for
+attribution on the model's own input, a family with a feature front end (log-mel, fbanks) declares it too
+(:class:`Front`: the input tensor, how to drive the blocks from it, and its bins in Hz).
 
-Families without a hook (the hand-crafted recipes, WavLM, whose attention uses the value weights without
-calling its value projection) raise a one-line :class:`~speechprobe.errors.SpeechprobeError`.
+WavLM's attention calls torch's ``multi_head_attention_forward`` with its value weights (not its value
+projection) and head-averaged weights; its hook puts the same maths in place with the projections called as
+modules (:func:`_wavlm_attention`). Families without a hook (the hand-crafted recipes) raise a one-line
+:class:`~speechprobe.errors.SpeechprobeError`.
 """
 
 from __future__ import annotations
@@ -42,10 +46,33 @@ class Encoder:
     last: Callable[[torch.Tensor], torch.Tensor] | None = None
     device: torch.device = torch.device("cpu")
     dtype: torch.dtype | None = None  # the adapter's autocast dtype (None: float32)
+    front: Front | None = None  # the model's own input features (None: it reads the waveform)
 
     def autocast(self):
         """The adapter's autocast, for every call of the blocks."""
         return autocast(self.device, self.dtype)
+
+
+@dataclass
+class Front:
+    """A family's own input features, for attribution on them: ``inputs(audio)`` the model's input tensor of one
+    clip (its batch axis first; the graph starts there), ``drive(x)`` the blocks from it, ``grid(x)`` its values
+    (or an attribution of that shape) as ``(bins, frames)``, ``hz`` the centre of each bin, ``frame_s`` a
+    frame's hop in seconds and ``time_axis`` the frames' axis of ``x``."""
+
+    inputs: Callable[[torch.Tensor], torch.Tensor]
+    drive: Callable[[torch.Tensor], None]
+    grid: Callable[[torch.Tensor], np.ndarray]
+    hz: np.ndarray
+    frame_s: float
+    time_axis: int
+
+
+def filter_centres(filters: np.ndarray, sample_rate: int) -> np.ndarray:
+    """The centre in Hz (centroid of its weights) of each mel filter of a ``(n_freq, n_mels)`` filter bank."""
+    filters = np.asarray(filters, dtype=float)
+    freqs = np.linspace(0, sample_rate / 2, filters.shape[0])
+    return freqs @ filters / np.maximum(filters.sum(axis=0), 1e-12)
 
 
 class Enough(Exception):
@@ -132,15 +159,20 @@ def _whisper(adapter) -> Encoder:
     def mel_frames(n_samples: int) -> int:
         return max(1, math.ceil(min(n_samples, lm.n_samples) / lm.hop))
 
-    def run(audio: torch.Tensor) -> None:
+    def inputs(audio: torch.Tensor) -> torch.Tensor:  # (1, n_mels, frames): the normalised log-mel
         n = min(len(audio), lm.n_samples)
         n_mel = lm.n_samples // lm.hop if adapter.window == "full" else 2 * math.ceil(mel_frames(n) / 2)
         padded = F.pad(audio[:n].float(), (0, n_mel * lm.hop + lm.n_fft - n))
-        mel = lm(padded[None], n_mel).to(enc.conv1.weight.dtype)
-        x = F.gelu(enc.conv2(F.gelu(enc.conv1(mel))))
+        return lm(padded[None], n_mel)
+
+    def drive(mel: torch.Tensor) -> None:
+        x = F.gelu(enc.conv2(F.gelu(enc.conv1(mel.to(enc.conv1.weight.dtype)))))
         h = x.permute(0, 2, 1) + enc.embed_positions.weight[: x.shape[-1]]
         for block in enc.layers:
             h = block_output(block(h, attention_mask=None))
+
+    def grid(x: torch.Tensor) -> np.ndarray:
+        return x[0].detach().float().cpu().numpy()
 
     def last(h: torch.Tensor) -> torch.Tensor:
         if qwen:  # the tower's last layer: average pooling (stride 2), then its layer norm
@@ -150,14 +182,17 @@ def _whisper(adapter) -> Encoder:
     blocks = list(enc.layers)
     attn = [b.self_attn for b in blocks]
     frames = lambda n_samples: math.ceil(mel_frames(n_samples) / 2)  # noqa: E731
-    return Encoder(blocks, attn, [a.v_proj for a in attn], [enc.config], run, frames, last)
+    front = Front(inputs, drive, grid, filter_centres(lm.filters.numpy(), lm.sample_rate), lm.hop / lm.sample_rate, 2)
+    run = lambda audio: drive(inputs(audio))  # noqa: E731
+    return Encoder(blocks, attn, [a.v_proj for a in attn], [enc.config], run, frames, last, front=front)
 
 
 def _wav2vec2(adapter) -> Encoder:
     """wav2vec2, HuBERT, data2vec-audio: the model's own forward on one clip (no padding)."""
     model = adapter.model
     if type(model).__name__.startswith("WavLM"):
-        raise SpeechprobeError(f"{adapter.name}: WavLM's attention uses its value weights directly; no hook for it")
+        for layer in model.encoder.layers:
+            layer.attention.torch_multi_head_self_attention = _wavlm_attention(layer.attention)
 
     def run(audio: torch.Tensor) -> None:
         x = audio.float()
@@ -175,18 +210,46 @@ def _wav2vec2(adapter) -> Encoder:
     return Encoder(blocks, attn, [a.v_proj for a in attn], [model.config], run, frames, adapter.final_norm)
 
 
+def _wavlm_attention(attn: torch.nn.Module) -> Callable:
+    """WavLM's self-attention maths (scaled dot product plus its gated relative position bias, key padding
+    masked), in place of its call of torch's ``multi_head_attention_forward``, which reads the value weights
+    without calling the value projection (so value zeroing could not hook it) and averages the weights over
+    heads. Here the projections are called as modules and the weights are returned per head; the output is
+    the same (tests/analysis/test_mixing.py)."""
+
+    def attend(hidden: torch.Tensor, attention_mask, gated_position_bias: torch.Tensor):
+        b, t, d = hidden.shape
+        heads = lambda x: x.view(b, t, attn.num_heads, -1).transpose(1, 2)  # noqa: E731
+        q, k, v = heads(attn.q_proj(hidden)), heads(attn.k_proj(hidden)), heads(attn.v_proj(hidden))
+        scores = q @ k.transpose(-1, -2) / math.sqrt(q.shape[-1]) + gated_position_bias.view(b, -1, t, t)
+        if attention_mask is not None:
+            scores = scores.masked_fill(attention_mask.ne(1)[:, None, None, :], float("-inf"))
+        weights = scores.softmax(dim=-1)
+        return attn.out_proj((weights @ v).transpose(1, 2).reshape(b, t, d)), weights
+
+    return attend
+
+
 def _seamless(adapter) -> Encoder:
-    """SeamlessM4T v2's Conformer: its feature extractor (not differentiable: no attribution), then the
-    model's own layers."""
-    conformer = adapter.encoder.encoder
+    """SeamlessM4T v2's Conformer: its feature extractor (NumPy: attribution starts at its output, the stacked
+    fbanks), then the model's own layers."""
+    conformer, fe = adapter.encoder.encoder, adapter.fe
+    n_mels = int(fe.num_mel_bins)
 
     def features(audio: np.ndarray):
         fe = adapter.fe
         return fe([audio], sampling_rate=fe.sampling_rate, return_attention_mask=True, return_tensors="pt")
 
-    def run(audio: torch.Tensor) -> None:
-        inputs = {k: v.to(adapter.device) for k, v in features(audio.detach().float().cpu().numpy()).items()}
-        conformer(adapter.encoder.feature_projection(inputs["input_features"]), attention_mask=inputs["attention_mask"])
+    def inputs(audio: torch.Tensor) -> torch.Tensor:  # (1, frames / stride, stride x n_mels)
+        given = features(audio.detach().float().cpu().numpy())
+        return given["input_features"][:, : int(given["attention_mask"].sum())].to(adapter.device)
+
+    def drive(x: torch.Tensor) -> None:
+        mask = torch.ones(x.shape[:2], dtype=torch.long, device=x.device)
+        conformer(adapter.encoder.feature_projection(x), attention_mask=mask)
+
+    def grid(x: torch.Tensor) -> np.ndarray:  # the stacked frames side by side again: (n_mels, frames)
+        return x[0].detach().float().cpu().numpy().reshape(-1, n_mels).T
 
     def frames(n_samples: int) -> int:
         return int(features(np.zeros(n_samples, np.float32))["attention_mask"].sum())
@@ -194,7 +257,10 @@ def _seamless(adapter) -> Encoder:
     blocks = list(conformer.layers)
     attn = [b.self_attn for b in blocks]
     config = [adapter.encoder.config]
-    return Encoder(blocks, attn, [a.linear_v for a in attn], config, run, frames, conformer.layer_norm)
+    hop = fe.sampling_rate // 100  # Kaldi fbanks: 10 ms frames
+    front = Front(inputs, drive, grid, filter_centres(fe.mel_filters, fe.sampling_rate), hop / fe.sampling_rate, 1)
+    run = lambda audio: drive(inputs(audio))  # noqa: E731
+    return Encoder(blocks, attn, [a.linear_v for a in attn], config, run, frames, conformer.layer_norm, front=front)
 
 
 HOOKS: dict[str, Callable[[ModelAdapter], Encoder]] = {
@@ -203,7 +269,6 @@ HOOKS: dict[str, Callable[[ModelAdapter], Encoder]] = {
     "Wav2Vec2Adapter": _wav2vec2,
     "SeamlessAdapter": _seamless,
 }
-DIFFERENTIABLE = ("WhisperAdapter", "Qwen2AudioAdapter", "Wav2Vec2Adapter")  # run() keeps the gradient
 
 
 def encoder_of(adapter: ModelAdapter) -> Encoder:
@@ -219,4 +284,12 @@ def encoder_of(adapter: ModelAdapter) -> Encoder:
             drive(audio.to(encoder.device))
 
     encoder.run = run
+    if encoder.front is not None:
+        drive_front = encoder.front.drive
+
+        def from_inputs(x: torch.Tensor) -> None:
+            with encoder.autocast():
+                drive_front(x.to(encoder.device))
+
+        encoder.front.drive = from_inputs
     return encoder
