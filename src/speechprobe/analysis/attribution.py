@@ -269,7 +269,7 @@ REGION_WORDS = {
 }
 
 
-def attribution_findings(run_dir: Path) -> list[str]:
+def findings(run_dir: Path) -> list[str]:
     """Per (model, task) at the best layer: where most of the attribution sits (band and time region), with
     the intervals over clips; beside it what erasing F0 costs at that layer when erasure_summary.csv has it."""
     from .inputs import read_table
@@ -324,20 +324,11 @@ def _f0_erasure(run_dir: Path) -> dict:
     return {(r.model, r.task, int(r.layer)): float(r.delta) for r in rows.itertuples()}
 
 
-ANALYSIS = Analysis(
-    name="attribution",
-    compute=compute,
-    tables={ATTRIBUTION_CSV: ATTRIBUTION_COLUMNS},
-    scope="task",
+ANALYSIS = Analysis.of(
+    __name__,
+    {ATTRIBUTION_CSV: ATTRIBUTION_COLUMNS},
     after=("erasure",),
     default=False,
     cost=f"minutes: steps x layers forward and backward passes per clip ({DEFAULT_CLIPS} clips, {DEFAULT_STEPS} steps)",
-    options=_options,
-    findings=attribution_findings,
     section="Attribution",
-    description=(
-        "Integrated gradients of a linear head at a few layers on each clip's own model input (log-mel, fbanks; "
-        "STFT magnitudes under a waveform model), summed in named "
-        "regions (F0, formant and high bands; onset, nucleus, offset and silence); docs/analyses.md."
-    ),
 )

@@ -200,8 +200,9 @@ class Analysis:
         ``scope="task"``, switched by the run setting of its name when there is one, computed by the module's
         ``compute``, with its ``_options``, ``finalise`` and ``findings`` when it has them; the first sentence of
         its docstring describes it, and the sentence's title (``"Title: ..."``) names its report section.
-        ``declared`` (any field) overrides these."""
-        mod, name = sys.modules[module], module.rpartition(".")[2]
+        ``declared`` (any field, the name too) overrides these."""
+        mod = sys.modules[module]
+        name = declared.pop("name", module.rpartition(".")[2])
         found = {k: getattr(mod, a) for k, a in CONVENTIONS.items() if hasattr(mod, a)}
         flag = name if name in AnalysisSwitches.__dataclass_fields__ else None
         text = re.sub(r"(:\w+:)?`+~?([^`]+)`+", r"\2", " ".join((mod.__doc__ or "").split("\n\n")[0].split()))

@@ -183,7 +183,7 @@ def _layers(unit: Unit, model: str) -> int:
     return int(rows["num_layers"].iloc[0]) if not rows.empty else 0
 
 
-def mixing_findings(run_dir: Path) -> list[str]:
+def findings(run_dir: Path) -> list[str]:
     """One sentence per (model, task): the range of the mean attention distance over the layers (most local and
     most global layer) and the layer where a frame keeps most of itself (value zeroing), with their intervals
     over clips, and whether the two ends' intervals overlap (then no layer is clearly more local)."""
@@ -219,18 +219,11 @@ def _ci(row, unit: str) -> str:
     return f"{row['mean']:.3g}{unit}"
 
 
-ANALYSIS = Analysis(
+ANALYSIS = Analysis.of(
+    __name__,
+    {MIXING_CSV: MIXING_COLUMNS},
     name="context_mixing",
-    compute=compute,
-    tables={MIXING_CSV: MIXING_COLUMNS},
-    scope="task",
     default=False,
     cost=f"minutes: about n_frames forwards per clip, {DEFAULT_CLIPS} clips per task by default",
-    options=_options,
-    findings=mixing_findings,
     section="Context mixing",
-    description=(
-        "How far each encoder layer mixes context: value-zeroing scores (Mohebbi et al. 2023), attention "
-        "entropy and attention distance in ms, over real frames of a class-balanced sample of clips; docs/analyses.md."
-    ),
 )

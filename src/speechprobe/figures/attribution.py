@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .base import is_random, new_figure, num, plotly_layout, save_figure, trained_name
+from .base import is_random, new_figure, num, plotly_layout, save_figure, twin_order
 
 REGION_LABELS = {
     "f0_band": "F0 band < 300 Hz",
@@ -28,7 +28,7 @@ def plot_shares(table: pd.DataFrame, out_path: Path) -> tuple[Path, str] | None:
     if rows.empty:
         return None
     task = str(rows["task"].iloc[0])
-    models = sorted(rows["model"].unique(), key=lambda m: (trained_name(m), is_random(m)))
+    models = twin_order(rows["model"])
     regions = [r for r in REGION_LABELS if r in set(rows["region"])]
     fig = new_figure(3.2 * len(models) + 1.6, 3.8)
     axes = np.atleast_1d(fig.subplots(1, len(models)))
@@ -106,7 +106,7 @@ def plotly(table: pd.DataFrame) -> dict | None:
     rows = table[table["class"].astype(str) == "all"]
     if rows.empty:
         return None
-    models = sorted(rows["model"].unique(), key=lambda m: (trained_name(m), is_random(m)))
+    models = twin_order(rows["model"])
     regions = [r for r in REGION_LABELS if r in set(rows["region"])]
     columns, z, hover = [], [[] for _ in regions], [[] for _ in regions]
     for model in models:

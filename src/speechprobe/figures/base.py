@@ -10,11 +10,15 @@ import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from ..files import atomic_write
 from ..models.base import RANDOM_SUFFIX
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 # matplotlib's tab10, so a model has the same colour in the static and the interactive figures
 PALETTE = (
@@ -42,6 +46,11 @@ def is_random(model: str) -> bool:
 def trained_name(model: str) -> str:
     """The trained model a random-init control copies (``model`` itself for a trained model)."""
     return str(model).removesuffix(RANDOM_SUFFIX)
+
+
+def twin_order(models: Iterable[str]) -> list[str]:
+    """``models`` once each, in drawing order: by trained name, each trained model before its ``+random`` twin."""
+    return sorted(set(models), key=lambda m: (trained_name(m), is_random(m)))
 
 
 @dataclass(frozen=True)
@@ -73,6 +82,14 @@ def model_styles(models: Iterable[str]) -> dict[str, Style]:
     palette = colormaps["tab10" if len(bases) <= 10 else "tab20"].colors
     colour = {b: palette[i % len(palette)] for i, b in enumerate(bases)}
     return {m: Style(colour[trained_name(m)], is_random(m)) for m in models}
+
+
+def task_panels(rows: pd.DataFrame, width: float, panels: int) -> tuple[str, list[str], dict[str, Style], Any, Any]:
+    """For a one-task figure of ``panels`` side by side: the task of ``rows``, its models in twin order, their
+    styles, the figure and its axes."""
+    models = twin_order(rows["model"])
+    fig = new_figure(width, 3.6)
+    return str(rows["task"].iloc[0]), models, model_styles(models), fig, fig.subplots(1, panels)
 
 
 def random_pairs(models: Iterable[str]) -> dict[str, str | None]:

@@ -18,13 +18,12 @@ from .base import (
     RELATIVE_DEPTH,
     colours,
     contrast_note,
-    is_random,
     model_styles,
     new_figure,
     num,
     plotly_layout,
     save_figure,
-    trained_name,
+    twin_order,
 )
 
 
@@ -50,7 +49,7 @@ def fingerprint_spec(table: pd.DataFrame, probe: str | None) -> Fingerprints | N
         entries += [(f"cue: {c}", "cue", rows) for c, rows in cues.groupby(name, sort=True)]
     if not entries:
         return None
-    return Fingerprints(entries, sorted(set(table["model"]), key=lambda m: (trained_name(m), is_random(m))))
+    return Fingerprints(entries, twin_order(table["model"]))
 
 
 # ------------------------------------------------------------------------------------------ static

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .base import contrast_note, is_random, model_styles, new_figure, save_figure, trained_name
+from .base import contrast_note, save_figure, task_panels
 
 
 def _curve(ax, x: np.ndarray, y: np.ndarray, band: np.ndarray | None, style, label: str) -> None:
@@ -26,11 +26,7 @@ def plot_mdl(table: pd.DataFrame, scores: pd.DataFrame, probe: str | None, out_p
     relative depth, and its caption; None when empty."""
     if table.empty:
         return None
-    task = str(table["task"].iloc[0])
-    models = sorted(table["model"].unique(), key=lambda m: (trained_name(m), is_random(m)))
-    styles = model_styles(models)
-    fig = new_figure(11.0, 3.6)
-    left, right = fig.subplots(1, 2)
+    task, models, styles, fig, (left, right) = task_panels(table, 11.0, 2)
     for model in models:
         curve = table[table["model"] == model].sort_values("layer")
         acc = scores[scores["model"] == model].sort_values("layer")

@@ -16,12 +16,12 @@ from .base import (
     colours,
     contrast_note,
     is_random,
-    model_styles,
-    new_figure,
     num,
     plotly_layout,
     save_figure,
+    task_panels,
     trained_name,
+    twin_order,
 )
 from .mdl import _curve
 
@@ -36,11 +36,7 @@ def plot_mixing(
     rows = table[table["class"].astype(str) == "all"]
     if rows.empty:
         return None
-    task = str(rows["task"].iloc[0])
-    models = sorted(rows["model"].unique(), key=lambda m: (trained_name(m), is_random(m)))
-    styles = model_styles(models)
-    fig = new_figure(14.0, 3.6)
-    axes = fig.subplots(1, 3)
+    task, models, styles, fig, axes = task_panels(rows, 14.0, 3)
     for model in models:
         acc = scores[scores["model"] == model].sort_values("layer")
         if not acc.empty:
@@ -84,7 +80,7 @@ def plotly(table: pd.DataFrame) -> dict | None:
     rows = table[table["class"].astype(str) == "all"]
     if rows.empty:
         return None
-    models = sorted(rows["model"].unique(), key=lambda m: (trained_name(m), is_random(m)))
+    models = twin_order(rows["model"])
     palette = colours([trained_name(m) for m in models])
     traces = []
     for k, (metric, label) in enumerate(PANELS):
