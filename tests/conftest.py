@@ -88,6 +88,7 @@ def ray_session(request):
     if ray.is_initialized():  # pragma: no cover - someone else's session
         yield
         return
+    os.environ.setdefault("RAY_worker_niceness", "0")  # as speechprobe's own local instance: no starving workers
     ray.init(address="local", num_cpus=2, include_dashboard=False, logging_level=logging.WARNING)
     yield
     ray.shutdown()

@@ -6,6 +6,7 @@ and ``ray.init`` are replaced where a cluster would answer.
 
 from __future__ import annotations
 
+import os
 import socket
 
 import pytest
@@ -129,3 +130,22 @@ def test_actor_start_deadline_scales_with_the_load():
 
     assert start_deadline(30, load=0.5, cpus=2) == 30  # an idle machine: the plain timeout
     assert start_deadline(30, load=15, cpus=2) == 225  # load 15 on 2 cores: 7.5 times as long
+
+
+def test_a_local_instance_starts_its_workers_at_the_callers_priority(monkeypatch):
+    """Ray's default niceness 15 starves the actors on a busy machine; a value the user set is kept."""
+    seen = []
+
+    class FakeRay:
+        def init(self, **kwargs):
+            seen.append(os.environ.get("RAY_worker_niceness"))
+
+        def shutdown(self):
+            pass
+
+    monkeypatch.delenv("RAY_worker_niceness", raising=False)
+    monkeypatch.setenv("RAY_TMPDIR", "/tmp")  # the plain ray.init branch: no private folder to clean up
+    ray_connect._init_private(FakeRay(), {})
+    monkeypatch.setenv("RAY_worker_niceness", "5")
+    ray_connect._init_private(FakeRay(), {})
+    assert seen == ["0", "5"]

@@ -168,7 +168,12 @@ def _check_auth(target: str, source: str | None) -> None:
 
 
 def _init_private(ray, common: dict) -> None:
-    """``ray.init`` of a local instance whose session files and auth token stay private (module docstring)."""
+    """``ray.init`` of a local instance whose session files and auth token stay private (module docstring).
+
+    Its workers run at the caller's priority: Ray starts them at niceness 15, so on a busy machine the actors
+    that do the run's work starve behind every other program (a run stalled beside ``stress-ng --cpu 2``).
+    A ``RAY_worker_niceness`` the user set is kept."""
+    os.environ.setdefault("RAY_worker_niceness", "0")  # read by the raylet this ray.init starts
     if os.environ.get("RAY_TMPDIR"):
         ray.init(address="local", **common)
         return

@@ -111,6 +111,7 @@ def cluster():
         "RAY_AUTH_MODE": "token",
         "RAY_AUTH_TOKEN": os.environ["RAY_AUTH_TOKEN"],  # the tests' token (conftest)
         "RAY_USAGE_STATS_ENABLED": "0",
+        "RAY_worker_niceness": "0",  # workers at the tests' priority, so a busy machine does not starve them
     }
     ports = [f"--{name}={_free_port()}" for name in ("port", "dashboard-port")]
     head_cmd = ["start", "--head", *ports, "--num-cpus=1", "--include-dashboard=false", "--block"]
