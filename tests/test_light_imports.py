@@ -37,6 +37,17 @@ def test_a_listing_command_imports_no_torch(args: list[str], listed: str) -> Non
     assert done.stdout.splitlines()[-1] == "loaded: "
 
 
+def test_run_help_names_the_analyses_without_torch() -> None:
+    """``run --help`` reads the analysis registry (the names under --analyses), whose attention analyses bind
+    torch lazily: the help loads the analysis stage (scikit-learn) but no deep-learning library."""
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(SRC), os.environ.get("PYTHONPATH", "")])}
+    probe = PROBE.format(heavy=("torch", "transformers", "captum", "peft"))
+    done = subprocess.run([sys.executable, "-c", probe, "run", "--help"], env=env, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert "context_mixing" in done.stdout and "attribution" in done.stdout  # the analyses are named
+    assert done.stdout.splitlines()[-1] == "loaded: "
+
+
 def test_the_lazy_decorator_is_torchs_inference_mode_at_call_time() -> None:
     import torch
 

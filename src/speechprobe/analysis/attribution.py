@@ -30,9 +30,9 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import torch
 
 from ..models.attention import Enough, encoder_of, watch
+from ..models.lazy import Lazy
 from ..models.pooling import masked_pool
 from ..parallel import single_threaded
 from .contract import Analysis, AnalysisResult, AnalysisSettings, Figure, Unit
@@ -41,6 +41,8 @@ from .mixing import _layers, aggregate
 from .primary import primary_probe
 from .regions import REGIONS, region_shares
 from .replay import clip_audio, run_model, sample_clips
+
+torch = Lazy("torch")  # imported at first use: listing the analyses loads no torch
 
 N_FFT, HOP = 512, 160
 DEFAULT_CLIPS, DEFAULT_STEPS, DEFAULT_LAYERS = 4, 8, 3  # --attribution-clips, -steps, -layers

@@ -27,13 +27,15 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import torch
 
 from ..models.attention import Encoder, Record, block_output, encoder_of, watch
+from ..models.lazy import Lazy
 from ..parallel import single_threaded
 from .contract import Analysis, AnalysisResult, AnalysisSettings, Figure, Unit
 from .curves import relative_depth
 from .replay import clip_audio, run_model, sample_clips
+
+torch = Lazy("torch")  # imported at first use: listing the analyses loads no torch
 
 METRICS = ("mixing_self", "mixing_distance_ms", "attention_entropy", "attention_distance_ms")
 CHUNK = 32  # zeroed frames per batched block call

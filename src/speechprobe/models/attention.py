@@ -23,12 +23,13 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import numpy as np
-import torch
-from torch.nn import functional as F
 
 from ..errors import SpeechprobeError
 from .base import ModelAdapter
 from .hub import autocast
+from .lazy import Lazy
+
+torch, F = Lazy("torch"), Lazy("torch.nn.functional")  # imported at first use: the registry lists analyses
 
 
 @dataclass
@@ -44,7 +45,7 @@ class Encoder:
     run: Callable[[torch.Tensor], None]
     frames: Callable[[int], int]
     last: Callable[[torch.Tensor], torch.Tensor] | None = None
-    device: torch.device = torch.device("cpu")
+    device: torch.device = field(default_factory=lambda: torch.device("cpu"))
     dtype: torch.dtype | None = None  # the adapter's autocast dtype (None: float32)
     front: Front | None = None  # the model's own input features (None: it reads the waveform)
 
