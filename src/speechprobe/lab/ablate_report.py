@@ -150,7 +150,9 @@ def write_report(s, models: dict[str, tuple[str, int]], progress: bool = False) 
             f"data {','.join(t.data)}; {s.seeds} seeds per objective; tasks {', '.join(s.tasks)}; probe {probe}"
         ),
         takeaways=[
-            "Seed-level comparison: each pre-training seed is one unit; a claim needs its interval to exclude 0.",
+            f"Every interval here is over the {s.seeds} pre-training seeds, not over folds: each (objective, seed) "
+            f"checkpoint is one unit, scored by the mean over the run's folds, and the t interval has "
+            f"{s.seeds - 1} degree(s) of freedom; a claim needs its interval to exclude 0.",
             *sentences,
         ],
         findings=[*loss_sentences(losses), *cue_sentences(peaks)] if not peaks.empty else loss_sentences(losses),
