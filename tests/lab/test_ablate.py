@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from speechprobe.lab.ablate import AblateSettings
-from speechprobe.lab.ablate_report import write_report
+from speechprobe.lab.ablate_report import cue_sentences, write_report
 from speechprobe.lab.config import TrainSettings
 from speechprobe.lab.seeds import cue_peaks, findings, paired_table, seed_scores, t_interval
 
@@ -83,6 +83,13 @@ def test_cue_peaks_average_each_seeds_peak_layer():
     peaks = cue_peaks(cues(), MODELS, ("f0_mean",)).set_index("objective")
     assert peaks.loc["masked", "peak_layer"] == 1 and peaks.loc["random", "peak_layer"] == 0
     assert peaks.loc["masked", "r2"] == pytest.approx(0.5) and peaks.loc["masked", "seeds"] == 3
+    frame = cues()
+    frame.loc[frame["model"].str.startswith("masked"), "value"] -= 0.6  # masked: no layer above R² 0
+    (sentence,) = cue_sentences(cue_peaks(frame, MODELS, ("f0_mean",)))
+    assert sentence == (
+        "Cue curve of f0_mean peaks (mean over seeds, t interval): masked: no layer predicts it (peak R² -0.10); "
+        "random at layer 0.0 [0.0, 0.0] (R² 0.50)."
+    )
 
 
 def test_report_writes_tables_figures_and_the_supported_findings(tmp_path: Path):

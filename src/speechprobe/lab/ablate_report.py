@@ -66,15 +66,18 @@ def loss_sentences(losses: pd.DataFrame) -> list[str]:
     return out
 
 
+def _peak(r) -> str:
+    """One objective's cue peak; no depth where no layer predicts the cue (peak R² at most 0)."""
+    if not r.r2 > 0:
+        return f"{r.objective}: no layer predicts it (peak R² {r.r2:.2f})"
+    interval = f" [{r.low:.1f}, {r.high:.1f}]" if pd.notna(r.low) else ""
+    return f"{r.objective} at layer {r.peak_layer:.1f}{interval} (R² {r.r2:.2f})"
+
+
 def cue_sentences(peaks: pd.DataFrame) -> list[str]:
     out = []
     for cue, g in peaks.groupby("cue"):
-        parts = [
-            f"{r.objective} at layer {r.peak_layer:.1f}"
-            + (f" [{r.low:.1f}, {r.high:.1f}]" if pd.notna(r.low) else "")
-            + f" (R² {r.r2:.2f})"
-            for r in g.itertuples()
-        ]
+        parts = [_peak(r) for r in g.itertuples()]
         out.append(f"Cue curve of {cue} peaks (mean over seeds, t interval): " + "; ".join(parts) + ".")
     return out
 
