@@ -1,14 +1,17 @@
-"""The lab tests' micro encoder (a step in milliseconds) and its settings."""
+"""The lab tests' micro encoder (a step in milliseconds), its settings, and a run cut off part-way."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 import torch
 from transformers import Wav2Vec2Config
 
 from speechprobe.lab.arch import PRETRAIN_MASK
 from speechprobe.lab.config import PretrainSettings, TrainSettings
+from speechprobe.lab.corpus import Corpus
+from speechprobe.lab.train import pretrain
 
 
 def micro_config() -> Wav2Vec2Config:
@@ -40,3 +43,18 @@ def weights(out: Path) -> dict[str, torch.Tensor]:
     from safetensors.torch import load_file
 
     return load_file(out / "model.safetensors")
+
+
+def cut_off(job: PretrainSettings, corpus: Corpus, at_step: int, monkeypatch) -> None:
+    """Train ``job`` here until step ``at_step`` starts, where the run is interrupted (Ctrl-C)."""
+    original = Corpus.batch
+
+    def interrupt(self, seed, step, *args):
+        if step == at_step:
+            raise KeyboardInterrupt
+        return original(self, seed, step, *args)
+
+    with monkeypatch.context() as patch:
+        patch.setattr(Corpus, "batch", interrupt)
+        with pytest.raises(KeyboardInterrupt):
+            pretrain(job, Path(job.out), corpus, progress=False)

@@ -9,12 +9,11 @@ import torch
 from transformers.models.wav2vec2.modeling_wav2vec2 import _sample_negative_indices
 
 from speechprobe.lab import targets as targets_module
-from speechprobe.lab.corpus import Corpus
 from speechprobe.lab.objectives import Contrastive, Masked, Regression, masked_loss, time_mask
 from speechprobe.lab.targets import mfcc_frames, n_frames
 from speechprobe.lab.train import pretrain
 
-from .micro import micro_config, settings, weights
+from .micro import cut_off, micro_config, settings, weights
 
 
 def test_contrastive_loss_is_transformers_loss_per_masked_frame():
@@ -122,18 +121,8 @@ def test_pretrain_is_deterministic_resumes_to_the_same_weights_and_loads_as_wav2
     assert losses[0].startswith("step,loss,lr,seconds") and len(losses) == 4
 
     # interrupted at step 3 (after the checkpoint at step 2), then resumed: the same weights and curve
-    original = Corpus.batch
-
-    def interrupt(self, seed, step, *args):
-        if step == 2:
-            raise KeyboardInterrupt
-        return original(self, seed, step, *args)
-
-    monkeypatch.setattr(Corpus, "batch", interrupt)
-    with pytest.raises(KeyboardInterrupt):
-        pretrain(settings(arch, tmp_path / "r", "contrastive"), tmp_path, corpus=corpus, progress=False)
+    cut_off(settings(arch, tmp_path / "r", "contrastive"), corpus, 2, monkeypatch)
     assert (tmp_path / "r" / "state" / "step-2.pt").is_file()
-    monkeypatch.setattr(Corpus, "batch", original)
     resumed = pretrain(settings(arch, tmp_path / "r", "contrastive"), tmp_path, corpus=corpus, progress=False)
     r = weights(resumed)
     assert all(torch.equal(a[k], r[k]) for k in a)

@@ -11,10 +11,9 @@ pytest.importorskip("ray")
 
 from speechprobe.lab import checkpoint as ck
 from speechprobe.lab import train as train_module
-from speechprobe.lab.corpus import Corpus
 from speechprobe.lab.jobs import run_jobs
 
-from .micro import settings, weights
+from .micro import cut_off, settings, weights
 
 pytestmark = pytest.mark.slow  # Ray's start-up and one actor's imports
 
@@ -28,17 +27,7 @@ def test_ray_jobs_give_the_local_weights_and_resume_their_own_checkpoints(
     local = list(run_jobs(jobs(tmp_path / "local"), tmp_path, corpus, progress=False))
 
     # the contrastive job on Ray was cut off after its checkpoint at step 2: its actor must resume it
-    original = Corpus.batch
-
-    def interrupt(self, seed, step, *args):
-        if step == 2:
-            raise KeyboardInterrupt
-        return original(self, seed, step, *args)
-
-    monkeypatch.setattr(Corpus, "batch", interrupt)
-    with pytest.raises(KeyboardInterrupt):
-        train_module.pretrain(jobs(tmp_path / "ray")[0], tmp_path, corpus, progress=False)
-    monkeypatch.setattr(Corpus, "batch", original)
+    cut_off(jobs(tmp_path / "ray")[0], corpus, 2, monkeypatch)
     before = ck.load_state(tmp_path / "ray" / "contrastive")["rows"]
 
     monkeypatch.setattr(train_module, "pretrain", None)  # from here on, no job may train in this process
