@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from speechprobe.lab.ablate import AblateSettings
-from speechprobe.lab.ablate_report import write_report
+from speechprobe.lab.ablate_report import cue_sentences, write_report
 from speechprobe.lab.config import TrainSettings
 from speechprobe.lab.seeds import cue_peaks, findings, paired_table, seed_scores, t_interval
 
@@ -56,7 +56,8 @@ def test_paired_differences_use_the_seed_as_unit_and_findings_follow_the_interva
     assert "no interval" not in findings(flat, {"masked": "m", "random": "r"})[0]
 
 
-def test_cue_peaks_average_each_seeds_peak_layer():
+def cues() -> pd.DataFrame:
+    """cues.csv rows: F0 R² peaks at layer 1 for every masked seed and at layer 0 for every random one."""
     rows = []
     for model, (obj, seed) in MODELS.items():
         peak = 1 if obj == "masked" else 0
@@ -75,15 +76,27 @@ def test_cue_peaks_average_each_seeds_peak_layer():
                         "value": value,
                     }
                 )
-    peaks = cue_peaks(pd.DataFrame(rows), MODELS, ("f0_mean",)).set_index("objective")
+    return pd.DataFrame(rows)
+
+
+def test_cue_peaks_average_each_seeds_peak_layer():
+    peaks = cue_peaks(cues(), MODELS, ("f0_mean",)).set_index("objective")
     assert peaks.loc["masked", "peak_layer"] == 1 and peaks.loc["random", "peak_layer"] == 0
     assert peaks.loc["masked", "r2"] == pytest.approx(0.5) and peaks.loc["masked", "seeds"] == 3
+    frame = cues()
+    frame.loc[frame["model"].str.startswith("masked"), "value"] -= 0.6  # masked: no layer above R² 0
+    (sentence,) = cue_sentences(cue_peaks(frame, MODELS, ("f0_mean",)))
+    assert sentence == (
+        "Cue curve of f0_mean peaks (mean over seeds, t interval): masked: no layer predicts it (peak R² -0.10); "
+        "random at layer 0.0 [0.0, 0.0] (R² 0.50)."
+    )
 
 
 def test_report_writes_tables_figures_and_the_supported_findings(tmp_path: Path):
     out = tmp_path / "ablation"
     (out / "run").mkdir(parents=True)
     summary().to_csv(out / "run" / "summary.csv", index=False)
+    cues().to_csv(out / "run" / "cues.csv", index=False)
     for model, (obj, _) in MODELS.items():
         folder = out / "models" / model
         folder.mkdir(parents=True)
@@ -97,5 +110,9 @@ def test_report_writes_tables_figures_and_the_supported_findings(tmp_path: Path)
     text = (out / "report.md").read_text()
     assert report.is_file() and "masked prediction (HuBERT) beats the random control at its best layer" in text
     assert "pretext loss 4.850 over the first tenth of 20 steps, 3.050 over the last (fell in 3 of 3 seeds)" in text
+    assert "Every interval here is over the 3 pre-training seeds, not over folds" in text
+    assert "2 degree(s) of freedom" in text
+    assert "Cue curve of f0_mean peaks (mean over seeds, t interval): masked at layer 1.0 [1.0, 1.0]" in text
+    assert "random at layer 0.0 [0.0, 0.0]" in text
     assert (out / "figures" / "ablate_gender.png").is_file() and (out / "figures" / "pretext_loss.png").is_file()
     assert len(pd.read_csv(out / "ablate_paired.csv")) == 3

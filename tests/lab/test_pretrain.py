@@ -2,69 +2,18 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pandas as pd
 import pytest
 import torch
-from transformers import Wav2Vec2Config
 from transformers.models.wav2vec2.modeling_wav2vec2 import _sample_negative_indices
 
 from speechprobe.lab import targets as targets_module
-from speechprobe.lab.arch import PRETRAIN_MASK
-from speechprobe.lab.config import PretrainSettings, TrainSettings
-from speechprobe.lab.corpus import Corpus, from_arrays
-from speechprobe.lab.objectives import Contrastive, Regression, masked_loss, time_mask
+from speechprobe.lab.objectives import Contrastive, Masked, Regression, masked_loss, time_mask
 from speechprobe.lab.targets import mfcc_frames, n_frames
 from speechprobe.lab.train import pretrain
 
-
-def micro_config() -> Wav2Vec2Config:
-    """A wav2vec2 configuration small enough for a test step in well under a second."""
-    return Wav2Vec2Config(
-        hidden_size=16,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        intermediate_size=32,
-        conv_dim=(8,) * 7,
-        feat_extract_norm="layer",
-        do_stable_layer_norm=True,
-        num_codevectors_per_group=8,
-        codevector_dim=8,
-        proj_codevector_dim=8,
-        num_negatives=5,
-        num_conv_pos_embeddings=16,
-        num_conv_pos_embedding_groups=2,
-        **PRETRAIN_MASK,
-    )
-
-
-@pytest.fixture(scope="module")
-def arch(tmp_path_factory) -> str:
-    path = tmp_path_factory.mktemp("arch") / "config.json"
-    micro_config().to_json_file(str(path))
-    return str(path)
-
-
-@pytest.fixture(scope="module")
-def corpus() -> Corpus:
-    rng = np.random.default_rng(0)
-    t = np.arange(16000) / 16000
-    return from_arrays(
-        [(0.3 * np.sin(2 * np.pi * f * t) + 0.05 * rng.standard_normal(len(t))) for f in (110, 180, 250, 320, 400, 500)]
-    )
-
-
-def settings(arch: str, out: Path, objective: str, seed: int = 0, steps: int = 3, **kw) -> PretrainSettings:
-    train = TrainSettings(arch=arch, steps=steps, batch_size=2, crop_seconds=1.0, clusters=4, save_every=2, **kw)
-    return PretrainSettings(objective=objective, out=out, seed=seed, train=train)
-
-
-def weights(out: Path) -> dict[str, torch.Tensor]:
-    from safetensors.torch import load_file
-
-    return load_file(out / "model.safetensors")
+from .micro import cut_off, micro_config, settings, weights
 
 
 def test_contrastive_loss_is_transformers_loss_per_masked_frame():
@@ -99,6 +48,28 @@ def test_masked_loss_counts_masked_frames_only():
     torch.testing.assert_close(masked_loss(logits, changed, mask), loss)
     changed[mask] = (changed[mask] + 1) % 5  # the masked ones: it does
     assert abs(float(masked_loss(logits, changed, mask)) - float(loss)) > 1e-3
+
+
+@torch.no_grad()
+def test_masked_objective_scores_masked_frames_only_and_hides_them_from_the_encoder():
+    config = micro_config()
+    module = Masked(config, seed=0, clusters=4).eval()
+    audio = torch.from_numpy(np.random.default_rng(1).standard_normal((2, 8000)).astype(np.float32))
+    frames = int(module.encoder._get_feat_extract_output_lengths(8000))
+    np.random.seed(0)
+    mask = time_mask(config, 2, frames)
+    targets = np.random.default_rng(2).integers(0, 4, (2, frames))
+    loss, _ = module(audio, mask, step=0, targets=targets)
+    other = targets.copy()
+    other[~mask] = (other[~mask] + 1) % 4  # every unmasked frame's target changes: the loss does not
+    torch.testing.assert_close(module(audio, mask, step=0, targets=other)[0], loss)
+    other[mask] = (other[mask] + 1) % 4
+    assert abs(float(module(audio, mask, step=0, targets=other)[0]) - float(loss)) > 1e-4
+    hidden = module.encoder(audio, mask_time_indices=torch.from_numpy(mask)).last_hidden_state
+    expected = masked_loss(module.logits(hidden), torch.from_numpy(targets), torch.from_numpy(mask))
+    torch.testing.assert_close(loss, expected)
+    seen = module.encoder(audio).last_hidden_state  # unmasked input: other outputs, so the mask reached the encoder
+    assert not torch.allclose(seen, hidden)
 
 
 def test_regression_teacher_follows_the_student_by_ema_and_gets_no_gradient():
@@ -150,18 +121,8 @@ def test_pretrain_is_deterministic_resumes_to_the_same_weights_and_loads_as_wav2
     assert losses[0].startswith("step,loss,lr,seconds") and len(losses) == 4
 
     # interrupted at step 3 (after the checkpoint at step 2), then resumed: the same weights and curve
-    original = Corpus.batch
-
-    def interrupt(self, seed, step, *args):
-        if step == 2:
-            raise KeyboardInterrupt
-        return original(self, seed, step, *args)
-
-    monkeypatch.setattr(Corpus, "batch", interrupt)
-    with pytest.raises(KeyboardInterrupt):
-        pretrain(settings(arch, tmp_path / "r", "contrastive"), tmp_path, corpus=corpus, progress=False)
+    cut_off(settings(arch, tmp_path / "r", "contrastive"), corpus, 2, monkeypatch)
     assert (tmp_path / "r" / "state" / "step-2.pt").is_file()
-    monkeypatch.setattr(Corpus, "batch", original)
     resumed = pretrain(settings(arch, tmp_path / "r", "contrastive"), tmp_path, corpus=corpus, progress=False)
     r = weights(resumed)
     assert all(torch.equal(a[k], r[k]) for k in a)

@@ -9,12 +9,22 @@ from pathlib import Path
 
 import typer
 
+from ..config import ComputeOptions
 from ..lab.ablate import AblateSettings
 from ..lab.config import PretrainSettings, TrainSettings
 from .app import app
 from .generated import Options, with_settings
 from .options import CacheOpt, OverwriteOpt
 from .output import stdout
+
+# Where the pre-training jobs run: the engine options of `run` and `finetune`, spelled the same (one job: no actors)
+ENGINE = Options(ComputeOptions, only=("engine", "ray_address", "ray_actors"))
+ONE_JOB_ENGINE = Options(ComputeOptions, only=("engine", "ray_address"))
+
+
+def _engine(settings: dict) -> dict:
+    """Take the engine options out of the flat ``settings``."""
+    return {k: settings.pop(k) for k in ENGINE.only if k in settings}
 
 
 def _validated(cls: type[PretrainSettings | AblateSettings], settings: dict) -> PretrainSettings | AblateSettings:
@@ -26,7 +36,7 @@ def _validated(cls: type[PretrainSettings | AblateSettings], settings: dict) -> 
 
 
 @app.command()
-@with_settings(Options(PretrainSettings))
+@with_settings(Options(PretrainSettings), ONE_JOB_ENGINE)
 def pretrain(
     ctx: typer.Context,
     settings: dict,
@@ -34,14 +44,15 @@ def pretrain(
 ) -> None:
     """Pre-train a wav2vec2-style encoder with one objective; resumes an interrupted run (docs/lab.md)."""
     from ..cache import cache_root
-    from ..lab.train import pretrain as run_pretrain
+    from ..lab.jobs import run_jobs
 
-    out = run_pretrain(_validated(PretrainSettings, settings), cache_root(cache), progress=ctx.obj.progress)
+    engine = _engine(settings)
+    (out,) = run_jobs([_validated(PretrainSettings, settings)], cache_root(cache), None, ctx.obj.progress, engine)
     stdout().print(f"checkpoint: {out} (use it as --models {out}; pretext loss: {out / 'pretext_loss.csv'})")
 
 
 @app.command()
-@with_settings(Options(AblateSettings))
+@with_settings(Options(AblateSettings), ENGINE)
 def ablate(
     ctx: typer.Context,
     settings: dict,
@@ -52,10 +63,12 @@ def ablate(
     from ..cache import cache_root
     from ..lab.ablate import ablate as run_ablate
 
+    engine = _engine(settings)
     report = run_ablate(
         _validated(AblateSettings, settings),
         cache_root(cache),
         progress=ctx.obj.progress,
         existing="overwrite" if overwrite else "auto",
+        engine=engine,
     )
     stdout().print(f"report: {report}")

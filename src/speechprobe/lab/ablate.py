@@ -15,7 +15,7 @@ from pathlib import Path
 from ..config import RunConfig
 from ..errors import ConfigError
 from ..settings import check_fields, group, positive, rule, setting, split_list
-from .config import OBJECTIVES, PretrainSettings, TrainSettings
+from .config import OBJECTIVES, Engine, PretrainSettings, TrainSettings
 
 # The run's analyses: the probes and the cue probes (the cue peaks); the rest answers other questions.
 RUN_ANALYSES = {"cue_probes": True, "permutations": 0, "embeddings": False, "layer_weights": False}
@@ -67,8 +67,10 @@ def _done(folder: Path, objective: str, seed: int, train: TrainSettings) -> bool
     return found is not None and {k: found.get(k) for k in want} == want
 
 
-def run_config(s: AblateSettings, models: list[Path], cache_root: Path, progress: bool) -> RunConfig:
-    """The ordinary run that probes every checkpoint."""
+def run_config(
+    s: AblateSettings, models: list[Path], cache_root: Path, progress: bool, engine: Engine | None = None
+) -> RunConfig:
+    """The ordinary run that probes every checkpoint (its extraction on Ray too when ``engine`` says so)."""
     return RunConfig.of(
         models=[str(m) for m in models],
         tasks=s.tasks,
@@ -80,30 +82,31 @@ def run_config(s: AblateSettings, models: list[Path], cache_root: Path, progress
         cache=cache_root,
         progress=progress,
         **RUN_ANALYSES,
+        **dict(engine or {}),
     )
 
 
-def ablate(s: AblateSettings, cache_root: Path, progress: bool = True, existing: str = "auto") -> Path:
+def ablate(
+    s: AblateSettings, cache_root: Path, progress: bool = True, existing: str = "auto", engine: Engine | None = None
+) -> Path:
     """Pre-train what is missing, probe, report; returns the report's path. ``existing``: what to do with a run
     already in ``OUT/run`` (``auto``: resume one of the same settings; ``overwrite``: start it again, as after a
-    change of objectives or seeds; the features stay cached)."""
+    change of objectives or seeds; the features stay cached). ``engine`` (``engine``, ``ray_address``,
+    ``ray_actors``): with ``engine: ray`` the pre-training jobs run as Ray actor calls (:mod:`.jobs`) and the
+    run's extraction on Ray, with the same results."""
     from ..pipeline import run as run_pipeline
     from .ablate_report import write_report
-    from .corpus import load_corpus
-    from .train import pretrain
+    from .jobs import run_jobs
 
     s.validate()
     models = checkpoints(s)
-    corpus = None
-    for folder, (objective, seed) in models.items():
-        if not _done(folder, objective, seed, s.train):
-            corpus = corpus or load_corpus(s.train.data, cache_root, s.train.corpus_clips, progress)
-            pretrain(
-                PretrainSettings(objective=objective, out=folder, seed=seed, train=s.train),
-                cache_root,
-                corpus,
-                progress,
-            )
-    cfg = run_config(s, list(models), cache_root, progress)
+    missing = [
+        PretrainSettings(objective=objective, out=folder, seed=seed, train=s.train)
+        for folder, (objective, seed) in models.items()
+        if not _done(folder, objective, seed, s.train)
+    ]
+    for _ in run_jobs(missing, cache_root, None, progress, engine):
+        pass
+    cfg = run_config(s, list(models), cache_root, progress, engine)
     run_pipeline(cfg, existing)
     return write_report(s, {folder.name: key for folder, key in models.items()}, progress)

@@ -66,15 +66,18 @@ def loss_sentences(losses: pd.DataFrame) -> list[str]:
     return out
 
 
+def _peak(r) -> str:
+    """One objective's cue peak; no depth where no layer predicts the cue (peak R² at most 0)."""
+    if not r.r2 > 0:
+        return f"{r.objective}: no layer predicts it (peak R² {r.r2:.2f})"
+    interval = f" [{r.low:.1f}, {r.high:.1f}]" if pd.notna(r.low) else ""
+    return f"{r.objective} at layer {r.peak_layer:.1f}{interval} (R² {r.r2:.2f})"
+
+
 def cue_sentences(peaks: pd.DataFrame) -> list[str]:
     out = []
     for cue, g in peaks.groupby("cue"):
-        parts = [
-            f"{r.objective} at layer {r.peak_layer:.1f}"
-            + (f" [{r.low:.1f}, {r.high:.1f}]" if pd.notna(r.low) else "")
-            + f" (R² {r.r2:.2f})"
-            for r in g.itertuples()
-        ]
+        parts = [_peak(r) for r in g.itertuples()]
         out.append(f"Cue curve of {cue} peaks (mean over seeds, t interval): " + "; ".join(parts) + ".")
     return out
 
@@ -150,7 +153,9 @@ def write_report(s, models: dict[str, tuple[str, int]], progress: bool = False) 
             f"data {','.join(t.data)}; {s.seeds} seeds per objective; tasks {', '.join(s.tasks)}; probe {probe}"
         ),
         takeaways=[
-            "Seed-level comparison: each pre-training seed is one unit; a claim needs its interval to exclude 0.",
+            f"Every interval here is over the {s.seeds} pre-training seeds, not over folds: each (objective, seed) "
+            f"checkpoint is one unit, scored by the mean over the run's folds, and the t interval has "
+            f"{s.seeds - 1} degree(s) of freedom; a claim needs its interval to exclude 0.",
             *sentences,
         ],
         findings=[*loss_sentences(losses), *cue_sentences(peaks)] if not peaks.empty else loss_sentences(losses),

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from pathlib import Path
+from typing import Any
 
 from ..errors import ConfigError
 from ..settings import check_fields, group, positive, rule, setting, split_list
@@ -11,6 +13,8 @@ from ..settings import check_fields, group, positive, rule, setting, split_list
 OBJECTIVES = ("contrastive", "masked", "regression", "random")
 ARCHS = ("tiny", "small", "base")
 DEFAULT_DATA = "synthetic"
+# Where jobs run: engine, ray_address, ray_actors (the options of speechprobe.config.ComputeOptions)
+Engine = Mapping[str, Any]
 
 
 def _arch(value: str, flag: str) -> None:
