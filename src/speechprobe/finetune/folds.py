@@ -47,7 +47,7 @@ class Trainer:
         torch.manual_seed(spec.seed)  # peft's adapter weights are drawn here: seeded, as the head's are
         trained = prepare(trainable, spec.method, spec.settings)
         self.spec, self.adapter = spec, adapter
-        self.model = classifier(trainable, spec.n_classes, trained, spec.seed)
+        self.model = classifier(trainable, spec.n_classes, trained, spec.seed, spec.settings.layers)
         self.init = trained_state(self.model)
         self.inputs = Inputs(self.model, audio, spec.budget, adapter.sample_rate)
 

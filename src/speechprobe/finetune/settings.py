@@ -11,6 +11,7 @@ from ..config import check_device
 from ..settings import at_least, check_fields, flat_fields, positive, rule, setting, split_list
 
 FINETUNE_METHODS = ("lora", "top-k", "head")
+FT_LAYERS = ("all", "last")
 
 
 @dataclass
@@ -43,6 +44,13 @@ class FinetuneSettings:
         "Fine-tuning: learning rate of the encoder's trained weights (top-k, lora).",
         name="ft_encoder_lr",
         check=positive(),
+    )
+    layers: str = setting(
+        "all",
+        "Fine-tuning: what the head reads: all (a learned softmax-weighted sum of every layer the probes see, as "
+        "SUPERB's downstream heads do) or last (the last layer only).",
+        name="ft_layers",
+        check=rule(FT_LAYERS.__contains__, f"choose one of {', '.join(FT_LAYERS)}"),
     )
     top_k: int = setting(
         2, "Fine-tuning top-k: encoder blocks unfrozen.", name="ft_top_k", check=at_least(1, "use 1 or more")
