@@ -76,7 +76,12 @@ def _rungs(unit: Unit) -> list[tuple[str, str, pd.Series | float]]:
     return out
 
 
-def _paired(a: pd.Series | float, b: pd.Series | float, ratio: float) -> tuple[float, float, float]:
+def score_interval(values: pd.Series, ratio: float) -> tuple[float, float, float]:
+    """Mean and corrected interval of a rung's per-fold Macro-F1, clipped to its range [0, 1]."""
+    return tuple(np.clip(fold_interval(values.to_numpy(), ratio), 0, 1))
+
+
+def paired(a: pd.Series | float, b: pd.Series | float, ratio: float) -> tuple[float, float, float]:
     """Mean and interval of ``a - b`` over the folds both hold, in [-1, 1] (NaN when either is one evaluation)."""
     if not isinstance(a, pd.Series) or not isinstance(b, pd.Series):
         return float("nan"), float("nan"), float("nan")
@@ -107,12 +112,12 @@ def compute(unit: Unit) -> AnalysisResult:
     rows, below = [], None
     for order, (rung, source, values) in enumerate(rungs):
         if isinstance(values, pd.Series):
-            mean, low, high = np.clip(fold_interval(values.to_numpy(), ratio), 0, 1)  # Macro-F1 is in [0, 1]
+            mean, low, high = score_interval(values, ratio)
             n = int(values.notna().sum())
         else:
             mean, low, high, n = float(values), float("nan"), float("nan"), 0
-        step = _paired(values, below, ratio) if below is not None and rung != CONTROL else (np.nan,) * 3
-        gain = _paired(values, frozen, ratio) if rung not in ("zero-shot", FROZEN) else (np.nan,) * 3
+        step = paired(values, below, ratio) if below is not None and rung != CONTROL else (np.nan,) * 3
+        gain = paired(values, frozen, ratio) if rung not in ("zero-shot", FROZEN) else (np.nan,) * 3
         top = read_from.get(source, (np.nan, np.nan))
         rows.append([unit.model, unit.task, order, rung, source, n, mean, low, high, chance, *step, *gain, *top])
         if rung != CONTROL:
