@@ -97,7 +97,7 @@ def test_ladder_rows_findings_and_report(tuned):
     assert ladder["low"].dropna().ge(0).all() and ladder["high"].dropna().le(1).all()  # scores: clipped to [0, 1]
     weights = pd.read_csv(out / "finetune_layers.csv")
     mean = weights[weights["probe"] == "ft-head"].groupby("layer")["weight"].mean()
-    assert (head["top_layer"], head["top_weight"]) == (mean.idxmax(), pytest.approx(mean.max()))
+    assert (head["top_layer"], head["top_weight"], head["n_read"]) == (mean.idxmax(), pytest.approx(mean.max()), 3)
     assert np.isfinite(head["gain"]) and np.isfinite(head["step"])
     sentences = json.loads((out / "analyses" / "ladder.json").read_text())["findings"]
     assert sentences and "over the best frozen layer" in sentences[0]

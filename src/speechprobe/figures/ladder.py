@@ -39,7 +39,9 @@ def ladder_spec(table: pd.DataFrame, model: str, task: str) -> LadderSpec | None
 def _label(r) -> str:
     label = f"{r.rung}\n({r.source})" if isinstance(r.source, str) and r.source else str(r.rung)
     weight = getattr(r, "top_weight", float("nan"))
-    return label + (f"\nmost: layer {r.top_layer:.0f} ({weight:.2f})" if pd.notna(weight) and weight < 1 else "")
+    if not (pd.notna(weight) and weight < 1):
+        return label
+    return f"{label}\nmost: layer {r.top_layer:.0f} ({weight:.2f}; uniform {1 / r.n_read:.2f})"
 
 
 def draw(spec: LadderSpec, out_path: Path) -> Path:

@@ -62,6 +62,7 @@ class Trainer:
             epochs=s.epochs,
             patience=s.patience,
             lrs=(s.head_lr, s.encoder_lr),
+            layer_lr=s.layer_lr,
             seed=self.spec.seed + data.fold,
             device=torch.device(self.spec.device),
             dtype=self.spec.dtype,

@@ -52,6 +52,13 @@ class FinetuneSettings:
         name="ft_layers",
         check=rule(FT_LAYERS.__contains__, f"choose one of {', '.join(FT_LAYERS)}"),
     )
+    layer_lr: float = setting(
+        1e-2,
+        "Fine-tuning: learning rate of the head's layer weights (--ft-layers all). Adam moves each about this much a "
+        "step, so it bounds how far the weighting can leave uniform in a few hundred steps.",
+        name="ft_layer_lr",
+        check=positive(),
+    )
     top_k: int = setting(
         2, "Fine-tuning top-k: encoder blocks unfrozen.", name="ft_top_k", check=at_least(1, "use 1 or more")
     )

@@ -130,19 +130,23 @@ def train_fold(
     epochs: int,
     patience: int,
     lrs: tuple[float, float],
+    layer_lr: float | None = None,
     seed: int,
     device: torch.device,
     dtype: str | None,
 ) -> FoldResult:
     """Train ``inputs.model`` (already reset to its initial weights) on ``data.fit``; return the test scores of the
-    epoch with the best validation Macro-F1. ``lrs``: (head, encoder) learning rates."""
+    epoch with the best validation Macro-F1. ``lrs``: (head, encoder) learning rates; ``layer_lr``: the head's layer
+    weights' [default: the head's]."""
     t0 = time.perf_counter()
     model = inputs.model
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
-    head = [p for p in model.head.parameters() if p.requires_grad]
+    layer = model.head.layer_logits
+    head = [p for p in model.head.parameters() if p.requires_grad and p is not layer]
     encoder = [p for p in model.encoder.parameters() if p.requires_grad]
     groups = [{"params": head, "lr": lrs[0]}] + ([{"params": encoder, "lr": lrs[1]}] if encoder else [])
+    groups += [{"params": [layer], "lr": layer_lr or lrs[0]}] if layer is not None else []
     optimiser = torch.optim.AdamW(groups, weight_decay=0.01)
     weights = torch.from_numpy(class_weights(data.train_codes[data.fit], n_classes)).to(device)
     loss_fn = nn.CrossEntropyLoss(weight=weights)
