@@ -177,3 +177,15 @@ def test_the_zero_shot_rung_is_the_default_selection_never_the_oracle(tuned, tmp
     first = ladder.iloc[0]
     assert (first["rung"], first["source"], first["mean"], first["n_folds"]) == ("zero-shot", "likelihood_bc", 0.3, 0)
     assert np.isnan(ladder.iloc[1]["step"])  # no paired step from a single evaluation
+
+
+def test_finetune_overwrite_writes_the_report_again(tuned, tmp_path):
+    """--overwrite removes the run's report with the stage's files; the report is rebuilt with the new ladder."""
+    import shutil
+
+    out = tmp_path / "run"
+    shutil.copytree(tuned[0], out)
+    args = ["--method", "head", "--ft-epochs", "1", "--ft-layers", "last", "--overwrite"]
+    assert main(["finetune", str(out), *args]) == 0
+    assert "Fine-tuning ladder" in (out / "report.html").read_text()
+    assert set(pd.read_csv(out / "finetune_layers.csv")["weight"]) == {1.0}  # --ft-layers last: one layer, weight 1
