@@ -9,6 +9,7 @@ gain over the best frozen layer with its paired interval).
 
     python benchmarks/bench_finetune.py                       # the target (takes a while)
     python benchmarks/bench_finetune.py --quick               # stress only, 8 voices per class, 3 folds, 2 epochs
+    python benchmarks/bench_finetune.py --ft-layers last      # the heads read the last layer only (before: all)
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--method", default="lora")
     ap.add_argument("--folds", type=int, default=5)
     ap.add_argument("--epochs", type=int, default=10)
+    ap.add_argument("--ft-layers", default="all", choices=("all", "last"), help="what the head reads [all]")
     ap.add_argument("--n-per-class", type=int, default=None)
     ap.add_argument("--out", type=Path, default=None)
     ap.add_argument("--quick", action="store_true", help="stress only, 8 per class, 3 folds, 2 epochs")
@@ -72,12 +74,13 @@ def main(argv: list[str] | None = None) -> dict:
     frozen = time.perf_counter() - t0
     before = peak_mb()
     t0 = time.perf_counter()
-    run_finetune(out, FinetuneSettings(method=args.method, epochs=args.epochs))
+    run_finetune(out, FinetuneSettings(method=args.method, epochs=args.epochs, layers=args.ft_layers))
     tuned = time.perf_counter() - t0
     finish(out)
     print(f"load average after: {os.getloadavg()[0]:.1f}")
     print(f"frozen baseline (extract + KNN probes + all-layers reference): {frozen:.0f} s; peak RSS {before:.0f} MB")
-    print(f"fine-tuning (head + {args.method}), all tasks: {tuned:.0f} s ({tuned / frozen:.1f}x the frozen run)")
+    print(f"fine-tuning (head + {args.method}, --ft-layers {args.ft_layers}), all tasks: {tuned:.0f} s ", end="")
+    print(f"({tuned / frozen:.1f}x the frozen run)")
     print(f"peak RSS after fine-tuning: {peak_mb():.0f} MB")
     seconds = {}
     for path in sorted((out / "finetune").glob("*/fold*.json")):
@@ -90,7 +93,7 @@ def main(argv: list[str] | None = None) -> dict:
         verdict = "within" if total <= 600 else "over"
         print(f"  {task:>10} head + {args.method}: {total / 60:.1f} min of training ({verdict} the 10-minute target)")
     ladder = pd.read_csv(out / "ladder.csv")
-    cols = ["task", "rung", "source", "mean", "low", "high", "gain", "gain_low", "gain_high"]
+    cols = ["task", "rung", "source", "mean", "low", "high", "gain", "gain_low", "gain_high", "top_layer", "top_weight"]
     with pd.option_context("display.width", 200, "display.precision", 3):
         print(ladder[cols].to_string(index=False))
     return {"frozen_s": frozen, "finetune_s": tuned, "seconds": seconds, "ladder": ladder, "out": out}

@@ -68,6 +68,7 @@ MODES = ("auto", "resume", "overwrite")
 EVIDENCE = {"extract": (STATE, CLIPS), "probe": (PARTIAL,), "zeroshot": ("zeroshot",)}  # a stage has output
 FINETUNE, FINETUNE_CURVES, FINETUNE_DIR = "finetune.csv", "finetune_curves.csv", "finetune"  # speechprobe.finetune
 EVIDENCE["finetune"] = (FINETUNE_DIR,)
+FINETUNE_LAYERS = "finetune_layers.csv"  # the fine-tuned heads' layer weights (speechprobe.finetune.outputs)
 
 STAGE_FILES: dict[str, list[str]] = {
     "extract": [STATE, CLIPS],
@@ -86,7 +87,7 @@ STAGE_FILES: dict[str, list[str]] = {
         "figures/zeroshot_correlation.png",
         "figures/zeroshot_correlation.svg",
     ],
-    "finetune": [FINETUNE_DIR, FINETUNE, FINETUNE_CURVES],  # per-fold results (resume), tables, curves
+    "finetune": [FINETUNE_DIR, FINETUNE, FINETUNE_CURVES, FINETUNE_LAYERS],  # per-fold results (resume), tables
 }
 
 

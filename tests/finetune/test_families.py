@@ -36,9 +36,11 @@ def one_step(path, method: str, window: str | None = None):
     before = {k: v.detach().clone() for k, v in model.named_parameters()}
     rng = np.random.default_rng(0)
     audio = [(0.1 * rng.standard_normal(n)).astype(np.float32) for n in (8000, 12000)]
-    frames, lengths = model.encode(audio)
-    assert frames.shape[0] == 2 and frames.shape[-1] == adapter.info.hidden_size
-    assert 0 < int(lengths[0]) < int(lengths[1]) <= frames.shape[1]  # real frames only, longer clip more
+    layers, lengths = model.encode(audio)
+    assert len(layers) == adapter.num_layers and len(model.head.layer_weights()) == adapter.num_layers
+    assert float(model.head.layer_weights().sum()) == pytest.approx(1.0)
+    assert all(x.shape == (2, layers[0].shape[1], adapter.info.hidden_size) for x in layers)
+    assert 0 < int(lengths[0]) < int(lengths[1]) <= layers[0].shape[1]  # real frames only, longer clip more
     torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=0.1).zero_grad()
     loss = torch.nn.functional.cross_entropy(model(audio), torch.tensor([0, 1]))
     loss.backward()
@@ -52,7 +54,7 @@ def test_lora_trains_only_the_adapters_and_the_head(checkpoints, name):
     _, moved = one_step(checkpoints[name], "lora", window="trimmed")
     encoder = {k for k in moved if k.startswith("encoder.")}
     assert encoder and all("lora_B" in k or "lora_A" in k for k in encoder)
-    assert any(k.startswith("head.") for k in moved)
+    assert any(k.startswith("head.") for k in moved) and "head.layer_logits" in moved  # the layer weights train
 
 
 def test_top_k_trains_only_the_last_blocks(checkpoints):
@@ -69,12 +71,14 @@ def test_families_without_weights_are_refused_in_one_line():
 
 
 @pytest.mark.parametrize("name", ["whisper", "wav2vec2", "hubert", "seamless", "qwen2-audio"])
-def test_frames_are_the_last_layer_that_extraction_pools(checkpoints, name):
-    """The mean of ``frames`` over each clip's real frames is the last layer of the extracted features."""
+def test_frames_are_every_layer_that_extraction_pools(checkpoints, name):
+    """The mean of each layer of ``frames`` over each clip's real frames is that layer of the extracted features
+    (clip lengths with an even count of 50 Hz frames: Qwen2-Audio's 25 Hz output, repeated, covers them exactly)."""
     adapter = load_model(str(checkpoints[name]), window="trimmed")
     rng = np.random.default_rng(1)
-    audio = [(0.1 * rng.standard_normal(n)).astype(np.float32) for n in (9000, 16000)]
+    audio = [(0.1 * rng.standard_normal(n)).astype(np.float32) for n in (9600, 16000)]
     with torch.no_grad():
-        frames, lengths = family(adapter.info.family).trainable(adapter).frames(audio)
-    pooled = [frames[i, : int(n)].mean(0).numpy() for i, n in enumerate(lengths)]
-    np.testing.assert_allclose(np.stack(pooled), adapter.forward(audio)[:, -1], rtol=1e-4, atol=1e-5)
+        layers, lengths = family(adapter.info.family).trainable(adapter).frames(audio)
+    assert len(layers) == adapter.num_layers
+    pooled = [[x[i, : int(n)].mean(0).numpy() for x in layers] for i, n in enumerate(lengths)]
+    np.testing.assert_allclose(np.stack(pooled), adapter.forward(audio), rtol=1e-4, atol=1e-5)

@@ -65,6 +65,15 @@ def test_finetune_csv_is_tidy_fold_level_rows(tuned):
     assert set(curves["split"]) == {"fit", "val"} and curves["epoch"].between(1, 2).all()
 
 
+def test_the_heads_layer_weights_cover_every_layer_and_sum_to_one_per_fold(tuned):
+    out, _ = tuned
+    weights = pd.read_csv(out / "finetune_layers.csv")
+    assert list(weights.columns) == ["model", "task", "probe", "fold", "layer", "weight"]
+    for _, fold in weights.groupby(["probe", "fold"]):
+        assert fold["layer"].tolist() == [0, 1, 2] and fold["weight"].sum() == pytest.approx(1.0)
+    assert weights["weight"].between(0, 1).all() and weights["weight"].std() > 0  # trained away from uniform
+
+
 def test_rerun_resumes_every_finished_fold(tuned, monkeypatch):
     out, rows = tuned
 
@@ -84,7 +93,11 @@ def test_ladder_rows_findings_and_report(tuned):
     ladder = pd.read_csv(out / "ladder.csv")
     assert ladder["rung"].tolist() == ["best frozen layer", "all-layer weighting", "head", "fine-tuned"]
     head = ladder[ladder["rung"] == "head"].iloc[0]
-    assert head["n_folds"] == 3 and head["low"] <= head["mean"] <= head["high"]
+    assert head["n_folds"] == 3 and 0 <= head["low"] <= head["mean"] <= head["high"] <= 1
+    assert ladder["low"].dropna().ge(0).all() and ladder["high"].dropna().le(1).all()  # scores: clipped to [0, 1]
+    weights = pd.read_csv(out / "finetune_layers.csv")
+    mean = weights[weights["probe"] == "ft-head"].groupby("layer")["weight"].mean()
+    assert (head["top_layer"], head["top_weight"], head["n_read"]) == (mean.idxmax(), pytest.approx(mean.max()), 3)
     assert np.isfinite(head["gain"]) and np.isfinite(head["step"])
     sentences = json.loads((out / "analyses" / "ladder.json").read_text())["findings"]
     assert sentences and "over the best frozen layer" in sentences[0]
@@ -95,6 +108,9 @@ def test_other_settings_are_refused_and_cli_finetunes(tuned, capsys):
     out, _ = tuned
     assert main(["finetune", str(out), "--method", "head", "--ft-epochs", "3"]) == 2  # other numbers: refused
     assert "other finetune settings" in capsys.readouterr().err
+    last = ["--ft-epochs", "2", "--ft-lora-rank", "2", "--ft-layers", "last"]  # another head: its folds not reused
+    assert main(["finetune", str(out), "--method", "head", *last]) == 2
+    assert "other finetune settings" in (err := capsys.readouterr().err) and "layers" in err
     assert main(["finetune", str(out), "--method", "head", "--ft-epochs", "2", "--ft-lora-rank", "2"]) == 0
     assert "ft-head: Macro-F1" in capsys.readouterr().out
     assert main(["finetune", str(out), "--method", "head", "--address", "auto"]) == 2  # the run's engine is local
@@ -161,3 +177,15 @@ def test_the_zero_shot_rung_is_the_default_selection_never_the_oracle(tuned, tmp
     first = ladder.iloc[0]
     assert (first["rung"], first["source"], first["mean"], first["n_folds"]) == ("zero-shot", "likelihood_bc", 0.3, 0)
     assert np.isnan(ladder.iloc[1]["step"])  # no paired step from a single evaluation
+
+
+def test_finetune_overwrite_writes_the_report_again(tuned, tmp_path):
+    """--overwrite removes the run's report with the stage's files; the report is rebuilt with the new ladder."""
+    import shutil
+
+    out = tmp_path / "run"
+    shutil.copytree(tuned[0], out)
+    args = ["--method", "head", "--ft-epochs", "1", "--ft-layers", "last", "--overwrite"]
+    assert main(["finetune", str(out), *args]) == 0
+    assert "Fine-tuning ladder" in (out / "report.html").read_text()
+    assert set(pd.read_csv(out / "finetune_layers.csv")["weight"]) == {1.0}  # --ft-layers last: one layer, weight 1

@@ -17,7 +17,7 @@ DIM, RATE = 8, 8  # one "frame" of DIM samples; RATE samples per second, so a fr
 
 
 def toy_trainable() -> Trainable:
-    """Frames: the audio cut into DIM-sample frames, through two residual linear blocks."""
+    """Layers: the audio cut into DIM-sample frames (layer 0), then the outputs of two residual linear blocks."""
     torch.manual_seed(0)
     blocks = torch.nn.ModuleList([torch.nn.Linear(DIM, DIM) for _ in range(2)])
 
@@ -26,11 +26,12 @@ def toy_trainable() -> Trainable:
         x = torch.zeros(len(batch), int(lengths.max()), DIM)
         for i, a in enumerate(batch):
             x[i, : lengths[i]] = torch.from_numpy(np.asarray(a[: lengths[i] * DIM]).reshape(-1, DIM))
+        layers = [x]
         for block in blocks:
-            x = x + block(x)
-        return x, lengths
+            layers.append(layers[-1] + block(layers[-1]))
+        return layers, lengths
 
-    return Trainable(blocks, blocks, (), DIM, frames, lambda on: None)
+    return Trainable(blocks, blocks, (), DIM, frames, lambda on: None, 3)
 
 
 def toy_task(n_per_class=20, classes=3, seed=0):
@@ -47,16 +48,16 @@ def toy_task(n_per_class=20, classes=3, seed=0):
     return audio, np.array(codes), np.array(groups)
 
 
-def fit_folds(method: str, shuffle: bool, epochs: int = 12):
-    audio, codes, groups = toy_task()
-    trainable = toy_trainable()
+def fit_folds(method: str, shuffle: bool, epochs: int = 12, layers: str = "all", folds=None, trainable=None, task=None):
+    audio, codes, groups = task or toy_task()
+    trainable = trainable or toy_trainable()
     trained = prepare(trainable, method, FinetuneSettings(top_k=1))
-    model = classifier(trainable, 3, trained, seed=0)
+    model = classifier(trainable, 3, trained, seed=0, layers=layers)
     init = trained_state(model)
     inputs = Inputs(model, audio, batch_seconds=40, rate=RATE)
     plan = make_cv(codes.astype(str), groups, 5, 0)
     results = []
-    for j, (train, test) in enumerate(plan.folds):
+    for j, (train, test) in enumerate(plan.folds[: folds or len(plan.folds)]):
         fit, val = validation_split(train, codes, groups, 0.2, j)
         train_codes = shuffled(codes, train, j) if shuffle else codes
         load_trained(model, init)
@@ -152,17 +153,76 @@ def test_early_stopping_and_the_chosen_epoch_do_not_depend_on_the_test_fold(meth
     assert kept.scores["macro_f1"] > 0.8 and moved.scores["macro_f1"] < 0.5  # the test fold was scored, and only then
 
 
-def test_the_attention_head_reads_real_frames_only():
+@pytest.mark.parametrize("n_layers", [1, 3])
+def test_the_attention_head_reads_real_frames_only(n_layers):
     """Whatever sits in the padding (here huge values), a clip's logits are those of the clip alone."""
     torch.manual_seed(0)
-    head = AttentionHead(DIM, 3).eval()
-    short, long = torch.randn(3, DIM), torch.randn(7, DIM)
-    batch = torch.full((2, 7, DIM), 1e4)
-    batch[0, :3], batch[1] = short, long
+    head = AttentionHead(DIM, 3, n_layers=n_layers).eval()
+    if n_layers > 1:
+        head.layer_logits.data = torch.tensor([0.5, -1.0, 2.0])
+    short, long = torch.randn(n_layers, 3, DIM), torch.randn(n_layers, 7, DIM)
+    batch = torch.full((n_layers, 2, 7, DIM), 1e4)
+    batch[:, 0, :3], batch[:, 1] = short, long
     together = head(batch, torch.tensor([3, 7]))
-    alone = head(short[None], torch.tensor([3]))
+    alone = head(short[:, None], torch.tensor([3]))
     assert torch.allclose(together[0], alone[0], atol=1e-5) and torch.allclose(
-        together[1], head(long[None], torch.tensor([7]))[0], atol=1e-5
+        together[1], head(long[:, None], torch.tensor([7]))[0], atol=1e-5
     )
-    batch[0, 3:] = -1e4  # other padding: the same logits
+    batch[:, 0, 3:] = -1e4  # other padding: the same logits
     assert torch.allclose(head(batch, torch.tensor([3, 7]))[0], alone[0], atol=1e-5)
+    assert not torch.allclose(together[0], together[1])
+
+
+def middle_trainable() -> Trainable:
+    """Three layers of which only the middle one carries the class (coordinates 0-2 of the toy task's frames); the
+    others are the same frames with those coordinates zeroed."""
+    encoder = torch.nn.Linear(DIM, DIM)  # holds no weight the layers use: the encoder stays as it is
+    frames = toy_trainable().frames
+
+    def layers(batch):
+        (x, *_), lengths = frames(batch)
+        blind = x.clone()
+        blind[..., :3] = 0
+        return [blind, x, blind], lengths
+
+    return Trainable(encoder, [encoder], (), DIM, layers, lambda on: None, 3)
+
+
+@pytest.mark.parametrize("method", ["head", "top-k"])
+def test_with_last_the_head_reads_the_last_layer_as_before(method):
+    """``--ft-layers last`` keeps the one-layer head: fold 0's curve and score are those of the head before every
+    layer could be read (recorded from that code on this toy)."""
+    ((_, result),) = fit_folds(method, shuffle=False, epochs=4, layers="last", folds=1)
+    losses = [c["value"] for c in result.curve if c["split"] == "fit"]
+    recorded = {"head": [1.2298495603932276, 1.076759719186359, 0.8992239435513815, 0.7642704745133718]}
+    recorded["top-k"] = [1.225835962427987, 1.063577996359931, 0.8731619086530473, 0.72680754131741]
+    assert losses == pytest.approx(recorded[method], abs=1e-6)
+    assert result.scores["macro_f1"] == pytest.approx(0.9153439153439153) and result.layer_weights == [1.0]
+
+
+def test_the_all_layers_head_finds_the_one_layer_that_carries_the_label():
+    """Only the middle layer carries the class: the head over every layer learns it and weighs that layer most;
+    the last-layer head stays near chance (1/3)."""
+    every = fit_folds("head", shuffle=False, epochs=12, layers="all", trainable=middle_trainable())
+    last = fit_folds("head", shuffle=False, epochs=12, layers="last", trainable=middle_trainable())
+    assert np.mean([r.scores["macro_f1"] for _, r in every]) > 0.8  # 0.88 here
+    assert np.mean([r.scores["macro_f1"] for _, r in last]) < 0.45  # 0.33 here
+    for _, r in every:
+        assert len(r.layer_weights) == 3 and sum(r.layer_weights) == pytest.approx(1.0)
+        assert int(np.argmax(r.layer_weights)) == 1
+
+
+def test_the_layer_weights_learn_at_their_own_rate():
+    """``layer_lr`` drives the layer weights alone: a larger one moves the weighting further from uniform."""
+    audio, codes, groups = toy_task()
+    train, test = make_cv(codes.astype(str), groups, 5, 0).folds[0]
+    fit, val = validation_split(train, codes, groups, 0.2, 0)
+    spread = []
+    for layer_lr in (1e-3, 1e-1):
+        trainable = middle_trainable()
+        model = classifier(trainable, 3, prepare(trainable, "head", FinetuneSettings()), seed=0)
+        inputs = Inputs(model, audio, batch_seconds=40, rate=RATE)
+        kw = dict(epochs=3, patience=3, lrs=(1e-2, 1e-3), seed=0, device=torch.device("cpu"), dtype=None)
+        result = train_fold(inputs, FoldData(0, fit, val, test, codes, codes), 3, layer_lr=layer_lr, **kw)
+        spread.append(max(result.layer_weights) - 1 / 3)
+    assert 0 < spread[0] < 0.005 and spread[1] > 0.03  # 0.0003 and 0.06 here

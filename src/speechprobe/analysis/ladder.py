@@ -10,8 +10,11 @@ Rungs, in order (each only when the run holds it):
 5. ``fine-tuned``: ``ft-lora`` / ``ft-top-k`` of ``finetune.csv``.
 
 The shuffled-label control (``ft-*-shuffled``) is a row of its own, outside the steps. Each rung's interval is the
-corrected resampled t over its folds (:func:`.intervals.fold_interval`); each step up is the paired difference
-with the rung below it over the folds both hold, and ``gain`` the paired difference with the best frozen layer.
+corrected resampled t over its folds (:func:`.intervals.fold_interval`), clipped to Macro-F1's range [0, 1]; each
+step up is the paired difference with the rung below it over the folds both hold, and ``gain`` the paired difference
+with the best frozen layer (both clipped to [-1, 1]; as in layer_weights.csv). ``top_layer``/``top_weight``: where a
+trained head read from (``finetune_layers.csv``: the layer of largest mean weight over the folds, and that weight);
+``n_read``: how many layers it weighted (uniform weighting: ``1 / n_read`` each).
 Written as ``ladder.csv``; a figure per model x task (:mod:`speechprobe.figures.ladder`).
 """
 
@@ -22,7 +25,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..rundir import FINETUNE, read_results
+from ..rundir import FINETUNE, FINETUNE_LAYERS, read_results
 from .contract import Analysis, AnalysisResult, Figure, Unit
 from .inputs import read_table
 from .intervals import fold_interval, fold_ratio
@@ -31,7 +34,8 @@ from .summary import chance_levels
 
 LADDER_CSV = "ladder.csv"
 COLUMNS = ["model", "task", "order", "rung", "source", "n_folds", "mean", "low", "high", "chance"]
-COLUMNS += ["step", "step_low", "step_high", "gain", "gain_low", "gain_high"]
+COLUMNS += ["step", "step_low", "step_high", "gain", "gain_low", "gain_high", "top_layer", "top_weight"]
+COLUMNS += ["n_read"]
 FROZEN = "best frozen layer"
 CONTROL = "shuffled control"
 
@@ -74,12 +78,29 @@ def _rungs(unit: Unit) -> list[tuple[str, str, pd.Series | float]]:
     return out
 
 
-def _paired(a: pd.Series | float, b: pd.Series | float, ratio: float) -> tuple[float, float, float]:
-    """Mean and interval of ``a - b`` over the folds both hold (NaN when either is one evaluation)."""
+def score_interval(values: pd.Series, ratio: float) -> tuple[float, float, float]:
+    """Mean and corrected interval of a rung's per-fold Macro-F1, clipped to its range [0, 1]."""
+    return tuple(np.clip(fold_interval(values.to_numpy(), ratio), 0, 1))
+
+
+def paired(a: pd.Series | float, b: pd.Series | float, ratio: float) -> tuple[float, float, float]:
+    """Mean and interval of ``a - b`` over the folds both hold, in [-1, 1] (NaN when either is one evaluation)."""
     if not isinstance(a, pd.Series) or not isinstance(b, pd.Series):
         return float("nan"), float("nan"), float("nan")
     both = a.index.intersection(b.index)
-    return fold_interval((a[both] - b[both]).to_numpy(), ratio)
+    return tuple(np.clip(fold_interval((a[both] - b[both]).to_numpy(), ratio), -1, 1))
+
+
+def _read_from(unit: Unit) -> dict[str, tuple[int, float, int]]:
+    """Per fine-tuned probe of the unit: the layer its heads weighted most (mean over folds), that weight and how many
+    layers they weighted."""
+    path = Path(unit.run_dir) / FINETUNE_LAYERS
+    if not path.is_file():
+        return {}
+    rows = read_table(path, ["model", "task", "probe", "fold", "layer", "weight"])
+    rows = rows[(rows["model"] == unit.model) & (rows["task"] == unit.task)]
+    mean = rows.groupby(["probe", "layer"])["weight"].mean()
+    return {probe: (int(w.idxmax()[1]), float(w.max()), len(w)) for probe, w in mean.groupby(level="probe")}
 
 
 def compute(unit: Unit) -> AnalysisResult:
@@ -90,16 +111,18 @@ def compute(unit: Unit) -> AnalysisResult:
     ratio = fold_ratio(unit.folds)
     chance = chance_levels(list(unit.labels))["macro_f1"]
     frozen = next(v for r, _, v in rungs if r == FROZEN)
+    read_from = _read_from(unit)
     rows, below = [], None
     for order, (rung, source, values) in enumerate(rungs):
         if isinstance(values, pd.Series):
-            mean, low, high = fold_interval(values.to_numpy(), ratio)
+            mean, low, high = score_interval(values, ratio)
             n = int(values.notna().sum())
         else:
             mean, low, high, n = float(values), float("nan"), float("nan"), 0
-        step = _paired(values, below, ratio) if below is not None and rung != CONTROL else (np.nan,) * 3
-        gain = _paired(values, frozen, ratio) if rung not in ("zero-shot", FROZEN) else (np.nan,) * 3
-        rows.append([unit.model, unit.task, order, rung, source, n, mean, low, high, chance, *step, *gain])
+        step = paired(values, below, ratio) if below is not None and rung != CONTROL else (np.nan,) * 3
+        gain = paired(values, frozen, ratio) if rung not in ("zero-shot", FROZEN) else (np.nan,) * 3
+        top = read_from.get(source, (np.nan, np.nan, np.nan))
+        rows.append([unit.model, unit.task, order, rung, source, n, mean, low, high, chance, *step, *gain, *top])
         if rung != CONTROL:
             below = values
     table = pd.DataFrame(rows, columns=COLUMNS)
@@ -115,6 +138,11 @@ def _interval(mean, low, high, signed: bool = False) -> str:
     if not np.isfinite(low):
         return f"{mean:{sign}.2f}"
     return f"{mean:{sign}.2f} [{low:.2f}, {high:.2f}]"
+
+
+def _where(r) -> str:
+    """Where a trained head read from, against the uniform weighting it started from."""
+    return f", read mostly from layer {r.top_layer:.0f}: weight {r.top_weight:.2f}, uniform {1 / r.n_read:.2f}"
 
 
 def findings(run_dir: Path) -> list[str]:
@@ -134,7 +162,9 @@ def findings(run_dir: Path) -> list[str]:
                 verdict = (
                     "adds" if r.gain_low > 0 else "loses" if r.gain_high < 0 else "differs (interval includes 0) by"
                 )
-                parts.append(f"{r.rung} ({r.source}) {verdict} {_interval(r.gain, r.gain_low, r.gain_high, True)}")
+                where = _where(r) if r.top_weight < 1 else ""
+                gain = _interval(r.gain, r.gain_low, r.gain_high, True)
+                parts.append(f"{r.rung} ({r.source}{where}) {verdict} {gain}")
         sentence = f"On {task} ({model}): " + "; ".join(parts) + " over the best frozen layer"
         if frozen is not None:
             sentence += f" ({frozen.source}, {_interval(frozen.mean, frozen.low, frozen.high)})"

@@ -34,9 +34,11 @@ def finetune_and_report(
     engine: dict | None = None,
 ) -> None:
     """Fine-tune ``run_dir`` with the flat ``settings``, then the ladder and the report (``report`` None: when the run
-    writes one; ``engine``: engine options over the run's)."""
+    writes one or had one; ``engine``: engine options over the run's)."""
     from ..finetune.stage import finish, run_finetune
 
+    if report is None and (run_dir / "report.html").is_file():  # --overwrite removes it: written again after
+        report = True
     rows = run_finetune(run_dir, FinetuneSettings.of(**settings), existing, progress, engine)
     finish(run_dir, progress, report)
     f1 = rows[rows["metric"] == "macro_f1"].groupby(["model", "task", "probe"])["value"].mean()

@@ -37,7 +37,11 @@ def ladder_spec(table: pd.DataFrame, model: str, task: str) -> LadderSpec | None
 
 
 def _label(r) -> str:
-    return f"{r.rung}\n({r.source})" if isinstance(r.source, str) and r.source else str(r.rung)
+    label = f"{r.rung}\n({r.source})" if isinstance(r.source, str) and r.source else str(r.rung)
+    weight = getattr(r, "top_weight", float("nan"))
+    if not (pd.notna(weight) and weight < 1):
+        return label
+    return f"{label}\nmost: layer {r.top_layer:.0f} ({weight:.2f}; uniform {1 / r.n_read:.2f})"
 
 
 def draw(spec: LadderSpec, out_path: Path) -> Path:
@@ -68,7 +72,8 @@ def caption(spec: LadderSpec) -> str:
         "folds (corrected resampled t; zero-shot is one evaluation over all clips, so it has none). Best frozen "
         "layer: the primary probe's best layer in hindsight (optimistic); all-layer weighting: the learned weighted "
         "sum; head: the frozen encoder with a trained attention-pooling head; fine-tuned: the encoder trained on each "
-        "training fold. Grey: the shuffled-label control. Dashed: chance."
+        "training fold; a trained head reads a learned weighting of every layer (most: the layer it weighted most, "
+        "mean over folds) unless --ft-layers last. Grey: the shuffled-label control. Dashed: chance."
     )
 
 

@@ -47,7 +47,7 @@ class Trainer:
         torch.manual_seed(spec.seed)  # peft's adapter weights are drawn here: seeded, as the head's are
         trained = prepare(trainable, spec.method, spec.settings)
         self.spec, self.adapter = spec, adapter
-        self.model = classifier(trainable, spec.n_classes, trained, spec.seed)
+        self.model = classifier(trainable, spec.n_classes, trained, spec.seed, spec.settings.layers)
         self.init = trained_state(self.model)
         self.inputs = Inputs(self.model, audio, spec.budget, adapter.sample_rate)
 
@@ -62,6 +62,7 @@ class Trainer:
             epochs=s.epochs,
             patience=s.patience,
             lrs=(s.head_lr, s.encoder_lr),
+            layer_lr=s.layer_lr,
             seed=self.spec.seed + data.fold,
             device=torch.device(self.spec.device),
             dtype=self.spec.dtype,

@@ -1,11 +1,13 @@
 """The three fine-tuning methods over a family's :class:`~speechprobe.models.trainable.Trainable` encoder.
 
-- ``head``: the encoder frozen; an attention-pooling head (:class:`AttentionHead`) trained on its last layer's
-  frames. The rung between mean pooling and fine-tuning.
+- ``head``: the encoder frozen; an attention-pooling head (:class:`AttentionHead`) trained on its frames. The rung
+  between mean pooling and fine-tuning.
 - ``top-k``: the last ``k`` encoder blocks unfrozen, with the same head.
 - ``lora``: low-rank adapters (``peft``) on the encoder's attention projections, with the same head.
 
-The head reads real frames only (the padding rule of the probes): padded frames get no attention weight.
+The head reads a learned softmax-weighted sum of every layer the probes see (``--ft-layers all``, s3prl/SUPERB's
+downstream recipe), or the last layer alone (``last``); real frames only (the padding rule of the probes): padded
+frames get no attention weight.
 """
 
 from __future__ import annotations
@@ -15,27 +17,50 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 from torch import nn
+from torch.nn import functional as F
 
 from ..errors import ConfigError
 from ..models.pooling import frame_mask
 from ..models.trainable import Trainable
-from .settings import FinetuneSettings
+from .settings import FT_LAYERS, FinetuneSettings
 
 
 class AttentionHead(nn.Module):
-    """Attention pooling over a clip's real frames, then a linear classifier.
+    """A learned weighting of the layers, attention pooling over a clip's real frames, then a linear classifier.
 
-    ``score_t = v · tanh(W h_t)``; ``a = softmax(score)`` over real frames; ``logits = U (Σ a_t h_t)``.
+    With ``L > 1`` layers ``x_l``: ``h_t = LN(Σ_l w_l LN0(x_lt))``, ``w = softmax(c)`` over layers (``c`` starts at
+    0: every layer weighs the same; ``LN0``: a layer norm without weights, so a layer's scale does not buy it
+    weight); with one layer ``h_t = LN(x_t)``. Then ``score_t = v · tanh(W h_t)``; ``a = softmax(score)`` over real
+    frames; ``logits = U (Σ a_t h_t)``.
     """
 
-    def __init__(self, dim: int, n_classes: int, hidden: int = 128) -> None:
+    def __init__(self, dim: int, n_classes: int, hidden: int = 128, n_layers: int = 1) -> None:
         super().__init__()
         self.norm = nn.LayerNorm(dim)
         self.score = nn.Sequential(nn.Linear(dim, hidden), nn.Tanh(), nn.Linear(hidden, 1))
         self.out = nn.Linear(dim, n_classes)
+        self.layer_logits = nn.Parameter(torch.zeros(n_layers)) if n_layers > 1 else None
 
-    def forward(self, frames: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-        h = self.norm(frames.float())
+    def layer_weights(self) -> torch.Tensor:
+        """The weight of each layer (sums to 1; ``[1.]`` with one layer)."""
+        if self.layer_logits is None:
+            return torch.ones(1)
+        return torch.softmax(self.layer_logits.detach().float(), dim=0)
+
+    def mix(self, layers: Sequence[torch.Tensor] | torch.Tensor) -> torch.Tensor:
+        """``(B, T, D)``: the layers ``(L, B, T, D)`` (a tensor or a list) mixed as the class docstring says."""
+        if self.layer_logits is None:
+            if len(layers) != 1:
+                raise ValueError(f"a one-layer head got {len(layers)} layers")
+            return self.norm(layers[0].float())
+        if len(layers) != len(self.layer_logits):
+            raise ValueError(f"a {len(self.layer_logits)}-layer head got {len(layers)} layers")
+        w = torch.softmax(self.layer_logits, dim=0)
+        dim = self.norm.normalized_shape
+        return self.norm(sum(w[i] * F.layer_norm(x.float(), dim) for i, x in enumerate(layers)))
+
+    def forward(self, layers: Sequence[torch.Tensor] | torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        h = self.mix(layers)
         scores = self.score(h).squeeze(-1)
         real = frame_mask(lengths.to(h.device), h.shape[1])
         weights = torch.softmax(scores.masked_fill(~real, float("-inf")), dim=-1)
@@ -43,19 +68,23 @@ class AttentionHead(nn.Module):
 
 
 class Classifier(nn.Module):
-    """A trainable encoder and its head: a batch of waveforms -> class logits."""
+    """A trainable encoder and its head: a batch of waveforms -> class logits. ``every_layer``: the head reads every
+    layer of ``trainable.frames`` (``--ft-layers all``), else the last."""
 
-    def __init__(self, trainable: Trainable, head: AttentionHead, frozen: bool) -> None:
+    def __init__(self, trainable: Trainable, head: AttentionHead, frozen: bool, every_layer: bool = True) -> None:
         super().__init__()
         self.encoder = trainable.encoder
         self.head = head
         self.trainable = trainable
         self.frozen = frozen  # the encoder runs without gradients (``head``)
+        self.every_layer = every_layer
 
-    def encode(self, audio: Sequence[np.ndarray]) -> tuple[torch.Tensor, torch.Tensor]:
-        """The encoder's last-layer frames and real-frame counts (no gradients when the encoder is frozen)."""
+    def encode(self, audio: Sequence[np.ndarray]) -> tuple[list[torch.Tensor], torch.Tensor]:
+        """The layers the head reads (each ``(B, T, D)``) and real-frame counts (no gradients when the encoder is
+        frozen)."""
         with torch.set_grad_enabled(torch.is_grad_enabled() and not self.frozen):
-            return self.trainable.frames(audio)
+            layers, lengths = self.trainable.frames(audio)
+        return (list(layers) if self.every_layer else [layers[-1]]), lengths
 
     def forward(self, audio: Sequence[np.ndarray]) -> torch.Tensor:
         return self.head(*self.encode(audio))
@@ -87,12 +116,16 @@ def prepare(trainable: Trainable, method: str, settings: FinetuneSettings) -> bo
     return trained
 
 
-def classifier(trainable: Trainable, n_classes: int, trained: bool, seed: int) -> Classifier:
-    """``trainable`` (prepared by :func:`prepare`) with a fresh head for ``n_classes``, initialised from ``seed``."""
+def classifier(trainable: Trainable, n_classes: int, trained: bool, seed: int, layers: str = "all") -> Classifier:
+    """``trainable`` (prepared by :func:`prepare`) with a fresh head for ``n_classes``, initialised from ``seed``,
+    reading ``layers``: ``all`` (a learned weighting of every layer) or ``last``."""
+    if layers not in FT_LAYERS:
+        raise ConfigError(f"--ft-layers {layers!r}: choose one of {', '.join(FT_LAYERS)}")
     torch.manual_seed(seed)
     device = next(trainable.encoder.parameters()).device
-    head = AttentionHead(trainable.hidden_size, n_classes).to(device)
-    return Classifier(trainable, head, frozen=not trained)
+    n_layers = trainable.num_layers if layers == "all" else 1
+    head = AttentionHead(trainable.hidden_size, n_classes, n_layers=n_layers).to(device)
+    return Classifier(trainable, head, frozen=not trained, every_layer=layers == "all")
 
 
 def trained_state(model: nn.Module) -> dict[str, torch.Tensor]:

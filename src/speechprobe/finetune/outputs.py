@@ -8,6 +8,9 @@
   ``probe`` is ``ft-<method>`` or ``ft-<method>-shuffled``), rebuilt from the fold files.
 - ``finetune_curves.csv``: ``model, task, probe, fold, epoch, split, metric, value``: the fit loss and the
   validation Macro-F1 of every epoch.
+- ``finetune_layers.csv``: ``model, task, probe, fold, layer, weight``: where each fold's trained head read from
+  (its softmax weight of each layer, summing to 1 per fold; one row of weight 1 at the last layer with
+  ``--ft-layers last``).
 """
 
 from __future__ import annotations
@@ -18,10 +21,20 @@ from pathlib import Path
 import pandas as pd
 
 from ..files import atomic_write
-from ..rundir import FINETUNE, FINETUNE_CURVES, FINETUNE_DIR, RESULT_COLUMNS, RunDir, slug, sort_results
+from ..rundir import (
+    FINETUNE,
+    FINETUNE_CURVES,
+    FINETUNE_DIR,
+    FINETUNE_LAYERS,
+    RESULT_COLUMNS,
+    RunDir,
+    slug,
+    sort_results,
+)
 from .train import FoldResult
 
 CURVE_COLUMNS = ["model", "task", "probe", "fold", "epoch", "split", "metric", "value"]
+LAYER_COLUMNS = ["model", "task", "probe", "fold", "layer", "weight"]
 
 
 def pair_dir(run_dir: Path, model: str, task: str, probe: str) -> Path:
@@ -49,6 +62,7 @@ def write_fold(run_dir: Path, key: dict, fold: int, result: FoldResult, keep_che
         "seconds": round(result.seconds, 3),
         "items": result.used,  # the clip indices (run's clip order) that reached fit, validation and test
         "curve": result.curve,
+        "layer_weights": result.layer_weights,  # the head's weight of each layer it read (one: the last layer)
     }
     atomic_write(path, (json.dumps(record, indent=1) + "\n").encode())
 
@@ -84,4 +98,19 @@ def write_tables(run_dir: Path) -> pd.DataFrame:
     rd = RunDir(run_dir)
     rd.write_csv(FINETUNE, results)
     rd.write_csv(FINETUNE_CURVES, curves.reset_index(drop=True))
+    rd.write_csv(FINETUNE_LAYERS, layer_table(records))
     return results
+
+
+def layer_table(records: list[dict]) -> pd.DataFrame:
+    """finetune_layers.csv's rows: each fold's head weight per layer (a one-layer head: weight 1 at ``layer``)."""
+    rows = []
+    for r in records:
+        weights = r.get("layer_weights") or [1.0]
+        first = r["layer"] + 1 - len(weights)  # the weights end at the fold's last layer
+        rows += [
+            {**{k: r[k] for k in ("model", "task", "probe", "fold")}, "layer": first + i, "weight": w}
+            for i, w in enumerate(weights)
+        ]
+    table = pd.DataFrame(rows, columns=LAYER_COLUMNS)
+    return table.sort_values(["model", "task", "probe", "fold", "layer"], kind="mergesort").reset_index(drop=True)

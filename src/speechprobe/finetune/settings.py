@@ -11,6 +11,7 @@ from ..config import check_device
 from ..settings import at_least, check_fields, flat_fields, positive, rule, setting, split_list
 
 FINETUNE_METHODS = ("lora", "top-k", "head")
+FT_LAYERS = ("all", "last")
 
 
 @dataclass
@@ -42,6 +43,20 @@ class FinetuneSettings:
         1e-4,
         "Fine-tuning: learning rate of the encoder's trained weights (top-k, lora).",
         name="ft_encoder_lr",
+        check=positive(),
+    )
+    layers: str = setting(
+        "all",
+        "Fine-tuning: what the head reads: all (a learned softmax-weighted sum of every layer the probes see, as "
+        "SUPERB's downstream heads do) or last (the last layer only).",
+        name="ft_layers",
+        check=rule(FT_LAYERS.__contains__, f"choose one of {', '.join(FT_LAYERS)}"),
+    )
+    layer_lr: float = setting(
+        1e-2,
+        "Fine-tuning: learning rate of the head's layer weights (--ft-layers all). Adam moves each about this much a "
+        "step, so it bounds how far the weighting can leave uniform in a few hundred steps.",
+        name="ft_layer_lr",
         check=positive(),
     )
     top_k: int = setting(

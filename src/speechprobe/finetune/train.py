@@ -2,8 +2,8 @@
 
 Batches are made by padded duration (:func:`speechprobe.features.batching.duration_batches`), as extraction's
 are; the loss is cross-entropy weighted by the fit part's class frequencies; the weights of the epoch with the
-best validation Macro-F1 score the test fold. A frozen encoder (``head``) is run once per clip: its frames are
-kept and only the head trains over them.
+best validation Macro-F1 score the test fold. A frozen encoder (``head``) is run once per clip: its frames
+(every layer the head reads) are kept, up to a memory bound, and only the head trains over them.
 """
 
 from __future__ import annotations
@@ -21,6 +21,8 @@ from ..features.batching import duration_batches
 from ..probes.metrics import PROBE_SCORERS, macro_f1
 from .data import class_weights
 from .methods import Classifier, load_trained, trained_state
+
+KEEP_BYTES = 4 * 2**30  # the frozen layers kept in memory (``head``); past this, recomputed when read
 
 
 @dataclass
@@ -45,14 +47,25 @@ class FoldResult:
     seconds: float = 0.0
     used: dict[str, list[int]] = field(default_factory=dict)  # fit, val, test: items that reached each part
     state: dict[str, torch.Tensor] = field(default_factory=dict, repr=False)  # the trained tensors kept
+    layer_weights: list[float] = field(default_factory=list)  # the head's weight of each layer it read (sums to 1)
 
 
 class Inputs:
-    """The clips a model reads: waveforms, or (frozen encoder) their frames, computed once and kept."""
+    """The clips a model reads: waveforms, or (frozen encoder) the layers the head reads, computed once and kept
+    (float32, ``(L, T, D)`` per clip) up to ``keep_bytes``; a clip past that is run through the encoder again
+    whenever it is read (the same frames up to rounding, more time), so memory stays bounded with every layer kept."""
 
-    def __init__(self, model: Classifier, audio: Sequence[np.ndarray], batch_seconds: float, rate: int) -> None:
+    def __init__(
+        self,
+        model: Classifier,
+        audio: Sequence[np.ndarray],
+        batch_seconds: float,
+        rate: int,
+        keep_bytes: float = KEEP_BYTES,
+    ) -> None:
         self.model, self.audio, self.budget, self.rate = model, audio, batch_seconds, rate
         self.frames: dict[int, torch.Tensor] = {}
+        self.keep_bytes, self.kept_bytes = keep_bytes, 0
         self.log: set[int] = set()  # the items that reached the model since the caller last set it
 
     def batches(self, items: np.ndarray, rng: np.random.Generator | None) -> list[list[int]]:
@@ -66,15 +79,26 @@ class Inputs:
         self.log.update(batch)
         if not self.model.frozen:
             return self.model([self.audio[i] for i in batch])
+        seq = self._frozen(batch)
+        n_layers, dim = seq[0].shape[0], seq[0].shape[-1]
+        padded = seq[0].new_zeros(n_layers, len(seq), max(s.shape[1] for s in seq), dim)
+        for j, s in enumerate(seq):
+            padded[:, j, : s.shape[1]] = s
+        return self.model.head(padded, torch.tensor([s.shape[1] for s in seq], device=padded.device))
+
+    def _frozen(self, batch: list[int]) -> list[torch.Tensor]:
+        """Each clip's layers ``(L, T_real, D)`` from the frozen encoder: kept ones, the others computed now."""
         todo = [i for i in batch if i not in self.frames]
+        new: dict[int, torch.Tensor] = {}
         if todo:
             with torch.no_grad():
-                frames, lengths = self.model.encode([self.audio[i] for i in todo])
+                layers, lengths = self.model.encode([self.audio[i] for i in todo])
             for j, i in enumerate(todo):
-                self.frames[i] = frames[j, : int(lengths[j])].detach().float()
-        seq = [self.frames[i] for i in batch]
-        padded = nn.utils.rnn.pad_sequence(seq, batch_first=True)
-        return self.model.head(padded, torch.tensor([len(s) for s in seq], device=padded.device))
+                new[i] = torch.stack([x[j, : int(lengths[j])] for x in layers]).detach().float()
+                size = new[i].numel() * new[i].element_size()
+                if self.kept_bytes + size <= self.keep_bytes:
+                    self.frames[i], self.kept_bytes = new[i], self.kept_bytes + size
+        return [self.frames.get(i, new.get(i)) for i in batch]
 
 
 def _autocast(device: torch.device, dtype: str | None):
@@ -106,19 +130,23 @@ def train_fold(
     epochs: int,
     patience: int,
     lrs: tuple[float, float],
+    layer_lr: float | None = None,
     seed: int,
     device: torch.device,
     dtype: str | None,
 ) -> FoldResult:
     """Train ``inputs.model`` (already reset to its initial weights) on ``data.fit``; return the test scores of the
-    epoch with the best validation Macro-F1. ``lrs``: (head, encoder) learning rates."""
+    epoch with the best validation Macro-F1. ``lrs``: (head, encoder) learning rates; ``layer_lr``: the head's layer
+    weights' [default: the head's]."""
     t0 = time.perf_counter()
     model = inputs.model
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
-    head = [p for p in model.head.parameters() if p.requires_grad]
+    layer = model.head.layer_logits
+    head = [p for p in model.head.parameters() if p.requires_grad and p is not layer]
     encoder = [p for p in model.encoder.parameters() if p.requires_grad]
     groups = [{"params": head, "lr": lrs[0]}] + ([{"params": encoder, "lr": lrs[1]}] if encoder else [])
+    groups += [{"params": [layer], "lr": layer_lr or lrs[0]}] if layer is not None else []
     optimiser = torch.optim.AdamW(groups, weight_decay=0.01)
     weights = torch.from_numpy(class_weights(data.train_codes[data.fit], n_classes)).to(device)
     loss_fn = nn.CrossEntropyLoss(weight=weights)
@@ -156,4 +184,5 @@ def train_fold(
     labels_all = np.arange(n_classes)
     scores = {name: float(f(data.true_codes[data.test], pred, labels_all)) for name, f in PROBE_SCORERS.items()}
     used_lists = {k: sorted(int(i) for i in v) for k, v in used.items()}
-    return FoldResult(scores, curve, best_epoch, time.perf_counter() - t0, used_lists, best_state)
+    weights = model.head.layer_weights().tolist()
+    return FoldResult(scores, curve, best_epoch, time.perf_counter() - t0, used_lists, best_state, weights)

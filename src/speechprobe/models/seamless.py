@@ -34,7 +34,7 @@ from .family import Checkpoint, Family, LoadContext
 from .hub import autocast, dtype_key
 from .lazy import Lazy, inference_mode
 from .pooling import frame_mask, pooled_blocks
-from .trainable import Trainable, hf_checkpointing
+from .trainable import Trainable, block_frames, hf_checkpointing
 
 torch = Lazy("torch")
 
@@ -67,12 +67,14 @@ class SeamlessAdapter(ModelAdapter):
         )
         return inputs["input_features"].to(self.device, non_blocking=True), inputs["attention_mask"].to(self.device)
 
-    def frames(self, batch: Sequence[np.ndarray]) -> tuple[torch.Tensor, torch.Tensor]:
-        """The Conformer's output frames (final layer norm included) and real-frame counts, with gradients."""
+    def frames(self, batch: Sequence[np.ndarray]) -> tuple[list[torch.Tensor], torch.Tensor]:
+        """Every layer's frames (as ``forward`` pools them: the last with the final layer norm) and real-frame
+        counts, with gradients."""
         features, attention = self._inputs(batch)
         conformer = self.encoder.encoder
-        out = conformer(self.encoder.feature_projection(features), attention_mask=attention)
-        return getattr(out, "last_hidden_state", out), attention.sum(-1)  # a tensor in transformers 5
+        with block_frames(conformer.layers, last=conformer.layer_norm) as layers:
+            conformer(self.encoder.feature_projection(features), attention_mask=attention)
+        return layers, attention.sum(-1)
 
     def trainable(self) -> Trainable:
         """This encoder for fine-tuning (the family's ``trainable`` hook): the Conformer's attention projections."""
@@ -84,6 +86,7 @@ class SeamlessAdapter(ModelAdapter):
             self.info.hidden_size,
             self.frames,
             hf_checkpointing(self.encoder),
+            self.num_layers,
         )
 
     @inference_mode

@@ -3,14 +3,17 @@
 A family with weights declares ``trainable=<function>``: given its loaded adapter, the function returns a
 :class:`Trainable`: the encoder module (every weight fine-tuning may touch), its blocks in order (``top-k``
 unfreezes the last ``k``), the names of its attention projections (LoRA's targets) and ``frames``: a batch
-of waveforms at the adapter's rate -> the last layer's frames ``(B, T, D)`` and each clip's real-frame
-count ``(B,)``, with gradients (the adapter's own ``forward`` runs without them). Families without
-trainable weights (hand-crafted recipes, nuisance baselines) declare none and are refused by the caller.
+of waveforms at the adapter's rate -> every layer the probes see (layer 0 = the blocks' input, then each
+block's output, the last as extraction pools it), each ``(B, T, D)`` on one time axis, and each clip's
+real-frame count ``(B,)``, with gradients (the adapter's own ``forward`` runs without them). The mean of
+layer ``l``'s real frames is the extracted feature of layer ``l``. Families without trainable weights
+(hand-crafted recipes, nuisance baselines) declare none and are refused by the caller.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -21,7 +24,7 @@ from .lazy import Lazy
 torch = Lazy("torch")
 
 if TYPE_CHECKING:
-    Frames = Callable[[Sequence[np.ndarray]], tuple[torch.Tensor, torch.Tensor]]
+    Frames = Callable[[Sequence[np.ndarray]], tuple[list[torch.Tensor], torch.Tensor]]
 
 
 @dataclass
@@ -34,6 +37,7 @@ class Trainable:
     hidden_size: int
     frames: Frames
     checkpointing: Callable[[bool], None]  # turn gradient checkpointing of the blocks on or off
+    num_layers: int  # how many layers ``frames`` returns (the adapter's ``num_layers``)
 
 
 def run_block(block: Callable[..., torch.Tensor], *args, checkpointed: bool = False) -> torch.Tensor:
@@ -64,3 +68,37 @@ def hf_checkpointing(model) -> Callable[[bool], None]:
             disable()
 
     return switch
+
+
+@contextmanager
+def block_frames(blocks: Sequence[torch.nn.Module], last: Callable | None = None) -> Iterator[list]:
+    """Keep, while a model runs its own forward, the input of ``blocks[0]`` and each block's output ``(B, T, D)``
+    (``last``, e.g. the final layer norm, applied to the last block's), with their gradients: the layers
+    ``pooling.pooled_blocks`` pools, unpooled. The hooks are gone before any backward pass recomputes a block."""
+    layers: list = []
+
+    def on_input(module, args, kwargs):
+        layers.append(args[0] if args else kwargs["hidden_states"])
+
+    def on_output(module, args, output):
+        h = output[0] if isinstance(output, (tuple, list)) else output
+        layers.append(last(h) if last is not None and module is blocks[-1] else h)
+
+    handles = [blocks[0].register_forward_pre_hook(on_input, with_kwargs=True)]
+    handles += [block.register_forward_hook(on_output) for block in blocks]
+    try:
+        yield layers
+    finally:
+        for handle in handles:
+            handle.remove()
+    if len(layers) != len(blocks) + 1:
+        raise RuntimeError(f"saw {len(layers)} of {len(blocks) + 1} layers (a block was skipped?)")
+
+
+def on_time_axis(frames: torch.Tensor, length: int) -> torch.Tensor:
+    """``frames (B, T', D)`` at a lower frame rate brought to ``length`` frames by repeating each (the nearest
+    earlier frame), so a layer that downsamples (Qwen2-Audio's output, 25 Hz) lines up with the blocks' frames."""
+    if frames.shape[1] == length:
+        return frames
+    step = -(-length // frames.shape[1])
+    return frames.repeat_interleave(step, dim=1)[:, :length]

@@ -42,7 +42,7 @@ from .family import Checkpoint, Family, LoadContext
 from .hub import autocast, dtype_key
 from .lazy import Lazy, inference_mode
 from .pooling import frame_mask, pooled_blocks
-from .trainable import Trainable, hf_checkpointing
+from .trainable import Trainable, block_frames, hf_checkpointing
 
 torch = Lazy("torch")
 
@@ -106,18 +106,28 @@ class Wav2Vec2Adapter(ModelAdapter):
         frames = self._frames(lengths).to(self.device)
         return audio, attention, frame_mask(frames, int(self._frames(torch.tensor(audio.shape[1]))))
 
-    def frames(self, batch: Sequence[np.ndarray]) -> tuple[torch.Tensor, torch.Tensor]:
-        """The encoder output's frames and real-frame counts, with gradients (fine-tuning: ``.trainable``)."""
+    def frames(self, batch: Sequence[np.ndarray]) -> tuple[list[torch.Tensor], torch.Tensor]:
+        """Every layer's frames (as ``forward`` pools them) and real-frame counts, with gradients (fine-tuning:
+        ``.trainable``)."""
         audio, attention, mask = self._inputs(batch)
-        with self._masked_pos_conv(mask if self.use_mask else None):
-            out = self.model(audio, attention_mask=attention).last_hidden_state
-        return out, mask.sum(-1)
+        with (
+            block_frames(self.model.encoder.layers, last=self.final_norm) as layers,
+            self._masked_pos_conv(mask if self.use_mask else None),
+        ):
+            self.model(audio, attention_mask=attention)
+        return layers, mask.sum(-1)
 
     def trainable(self) -> Trainable:
         """This encoder for fine-tuning (the family's ``trainable`` hook)."""
         blocks = self.model.encoder.layers
         return Trainable(
-            self.model, blocks, ("q_proj", "v_proj"), self.info.hidden_size, self.frames, hf_checkpointing(self.model)
+            self.model,
+            blocks,
+            ("q_proj", "v_proj"),
+            self.info.hidden_size,
+            self.frames,
+            hf_checkpointing(self.model),
+            self.num_layers,
         )
 
     @contextmanager

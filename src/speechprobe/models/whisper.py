@@ -27,7 +27,7 @@ from .family import Checkpoint, Family, LoadContext
 from .hub import autocast, dtype_key
 from .lazy import Lazy, inference_mode
 from .pooling import frame_mask, masked_pool
-from .trainable import Trainable, run_block
+from .trainable import Trainable, on_time_axis, run_block
 
 torch, F = Lazy("torch"), Lazy("torch.nn.functional")
 
@@ -182,14 +182,18 @@ class WhisperAdapter(ModelAdapter):
             x = F.gelu(enc.conv2(F.gelu(enc.conv1(mel))))
         return x.permute(0, 2, 1) + enc.embed_positions.weight[: x.shape[-1]], key_mask
 
-    def frames(self, batch: Sequence[np.ndarray]) -> tuple[torch.Tensor, torch.Tensor]:
-        """The encoder output's frames ``(B, T, D)`` (``_output``) and real-frame counts, with gradients
-        (fine-tuning: :mod:`.trainable`); blocks are checkpointed when ``self.checkpointed``."""
+    def frames(self, batch: Sequence[np.ndarray]) -> tuple[list[torch.Tensor], torch.Tensor]:
+        """Every layer's frames ``(B, T, D)`` (the front end, each block, the last as ``_output`` gives it, brought
+        to the blocks' frame rate) and real-frame counts, with gradients (fine-tuning: :mod:`.trainable`); blocks
+        are checkpointed when ``self.checkpointed``."""
         mel, in_mel, real_frames = self._mel(batch)
         h, mask, key_mask = self._inputs(mel, in_mel, real_frames)
+        layers = [h]
         for layer in self.encoder.layers:
             h = run_block(encoder_block, layer, h, key_mask, h.shape[1], checkpointed=self.checkpointed)
-        return self._output(h, mask, in_mel, real_frames)
+            layers.append(h)
+        layers[-1] = on_time_axis(self._output(h, mask, in_mel, real_frames)[0], h.shape[1])
+        return layers, real_frames
 
     def trainable(self) -> Trainable:
         """This encoder for fine-tuning (the family's ``trainable`` hook)."""
@@ -200,6 +204,7 @@ class WhisperAdapter(ModelAdapter):
             self.info.hidden_size,
             self.frames,
             lambda on: setattr(self, "checkpointed", on),
+            self.num_layers,
         )
 
 
