@@ -5,7 +5,8 @@
   here (resume per fold).
 - ``finetune/<...>/fold<k>.safetensors``: the fold's trained tensors, only with ``--keep-checkpoints``.
 - ``finetune.csv``: the tidy rows of every finished fold (``model, task, layer, probe, fold, metric, value``;
-  ``probe`` is ``ft-<method>`` or ``ft-<method>-shuffled``), rebuilt from the fold files.
+  ``probe`` is ``ft-<method>`` or ``ft-<method>-shuffled``; ``layer`` is the deepest layer the head reads,
+  every layer up to it with ``--ft-layers all``), rebuilt from the fold files.
 - ``finetune_curves.csv``: ``model, task, probe, fold, epoch, split, metric, value``: the fit loss and the
   validation Macro-F1 of every epoch.
 - ``finetune_layers.csv``: ``model, task, probe, fold, layer, weight``: where each fold's trained head read from
