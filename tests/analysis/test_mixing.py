@@ -6,8 +6,9 @@ import pandas as pd
 import pytest
 import torch
 
-from speechprobe.analysis.mixing import METRICS, aggregate, attention_stats, clip_mixing
+from speechprobe.analysis.mixing import METRICS, aggregate, attention_stats, clip_mixing, query_rows
 from speechprobe.analysis.replay import sample_clips
+from speechprobe.analysis.zeroing import fast_zeroing, value_zeroing
 from speechprobe.errors import SpeechprobeError
 from speechprobe.models.attention import Encoder, encoder_of, watch
 from speechprobe.models.registry import load_model
@@ -66,6 +67,36 @@ def test_value_zeroing_and_attention_order_a_local_layer_before_a_global_one():
     assert m["attention_distance_ms"][1] == pytest.approx(20 * (T * T - 1) / (3 * T))
     assert m["attention_entropy"][1] == pytest.approx(np.log(T))  # uniform: the maximum
     assert m["attention_entropy"][0] == pytest.approx((2 * np.log(2) + (T - 2) * np.log(3)) / T)
+
+
+def _zeroing_paths(encoder, audio, rows):
+    with torch.no_grad(), single_threaded():
+        with watch(encoder) as rec:
+            encoder.run(torch.from_numpy(audio))
+        rec.n_real = encoder.frames(len(audio))
+        return [(value_zeroing(encoder, rec, i), fast_zeroing(encoder, rec, i, rows)) for i in range(2)]
+
+
+@pytest.mark.parametrize("kind", ["toy", "whisper", "wav2vec2", "seamless"])
+def test_the_fast_path_equals_the_exact_one(kind, tiny_whisper, tmp_path):
+    if kind == "toy":
+        encoder, audio = _toy(), np.zeros(T, np.float32)
+        encoder.out_proj, encoder.pointwise = [None, None], True  # one head, no output projection
+    else:
+        path = tiny_whisper if kind == "whisper" else _tiny(kind, tmp_path / kind)
+        encoder = encoder_of(load_model(str(path), window="trimmed"))
+        audio = (0.1 * np.random.default_rng(0).standard_normal(8000)).astype(np.float32)
+    rows = np.array([0, 3, 7])  # sampled query frames (the Conformer, not position-wise, computes every row)
+    for exact, fast in _zeroing_paths(encoder, audio, rows):
+        assert exact.sum(axis=1) == pytest.approx(np.ones(len(exact)))  # rows normalised
+        picked = exact[rows] if encoder.pointwise else exact
+        assert fast.shape == picked.shape and np.abs(fast - picked).max() < 1e-3 * picked.max()
+
+
+def test_query_rows_are_a_seeded_sample_or_all():
+    assert query_rows(5, None, 0).tolist() == [0, 1, 2, 3, 4] and query_rows(5, 9, 0).tolist() == [0, 1, 2, 3, 4]
+    rows = query_rows(100, 10, seed=3)
+    assert len(set(rows)) == 10 and rows.tolist() == sorted(rows) and rows.tolist() == query_rows(100, 10, 3).tolist()
 
 
 def test_attention_stats_use_real_frames_only():

@@ -28,52 +28,18 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..models.attention import Encoder, Record, block_output, encoder_of, watch
+from ..models.attention import Encoder, encoder_of, watch
 from ..models.lazy import Lazy
 from ..parallel import single_threaded
 from .contract import Analysis, AnalysisResult, AnalysisSettings, Figure, Unit
 from .curves import relative_depth
 from .replay import clip_audio, run_model, sample_clips
+from .zeroing import fast_zeroing, value_zeroing
 
 torch = Lazy("torch")  # imported at first use: listing the analyses loads no torch
 
 METRICS = ("mixing_self", "mixing_distance_ms", "attention_entropy", "attention_distance_ms")
-CHUNK = 32  # zeroed frames per batched block call
 DEFAULT_CLIPS = 6  # --mixing-clips
-
-
-def _expand(value, batch: int, name: str = ""):
-    """A captured block argument repeated over a batch of ``batch`` (tensors of batch 1 only; WavLM's
-    ``position_bias``, ``(batch x heads, T, T)``, repeated whole)."""
-    if name == "position_bias" and isinstance(value, torch.Tensor):
-        return value.repeat(batch, 1, 1)
-    if isinstance(value, torch.Tensor) and value.dim() > 0 and value.shape[0] == 1:
-        return value.expand(batch, *value.shape[1:])
-    return value
-
-
-def value_zeroing(encoder: Encoder, rec: Record, i: int, chunk: int = CHUNK) -> np.ndarray:
-    """``(n, n)`` row-normalised value-zeroing scores of block ``i`` over the clip's ``n`` real frames."""
-    n, (args, kwargs) = rec.n_real, rec.calls[i]
-    block, reference = encoder.blocks[i], rec.outputs[i][0, :n].float()
-    scores = np.zeros((n, n))
-    mask: list[torch.Tensor] = []
-    hook = encoder.values[i].register_forward_hook(lambda m, a, out: out * mask[0].to(out.device, out.dtype))
-    try:
-        for start in range(0, n, chunk):
-            js = torch.arange(start, min(n, start + chunk))
-            keep = torch.ones(len(js), rec.outputs[i].shape[1], 1)
-            keep[torch.arange(len(js)), js] = 0.0
-            mask[:] = [keep]
-            batch = [_expand(a, len(js)) for a in args], {k: _expand(v, len(js), k) for k, v in kwargs.items()}
-            out = block_output(block(*batch[0], **batch[1]))
-            dist = 1 - torch.nn.functional.cosine_similarity(out[:, :n].float(), reference[None], dim=-1)  # (J, n)
-            scores[:, js.numpy()] = dist.T.double().cpu().numpy()
-    finally:
-        hook.remove()
-    scores = np.clip(scores, 0.0, None)
-    total = scores.sum(axis=1, keepdims=True)
-    return np.divide(scores, total, out=np.zeros_like(scores), where=total > 0)
 
 
 def attention_stats(weights: torch.Tensor, n: int, frame_ms: float) -> tuple[float, float]:
@@ -87,23 +53,40 @@ def attention_stats(weights: torch.Tensor, n: int, frame_ms: float) -> tuple[flo
     return float(entropy), float(distance)
 
 
-def clip_mixing(encoder: Encoder, audio: np.ndarray, frame_rate: float, chunk: int = CHUNK) -> np.ndarray:
-    """``(blocks, len(METRICS))`` of one clip (layer ``b + 1`` is block ``b``'s output)."""
+def clip_mixing(
+    encoder: Encoder,
+    audio: np.ndarray,
+    frame_rate: float,
+    frames: int | None = None,
+    seed: int = 0,
+    exact: bool = False,
+) -> np.ndarray:
+    """``(blocks, len(METRICS))`` of one clip (layer ``b + 1`` is block ``b``'s output). Value zeroing by the fast
+    path where the family declares it (``exact``: always the exact path), over at most ``frames`` query frames
+    (a seeded sample, the same in every block; None: every real frame) where its blocks are position-wise."""
     with torch.no_grad():
         with watch(encoder) as rec:
             encoder.run(torch.from_numpy(np.asarray(audio, dtype=np.float32)))
         rec.n_real = encoder.frames(len(audio))
         n, frame_ms = rec.n_real, 1000.0 / frame_rate
-        idx = np.arange(n)
-        gap = np.abs(idx[:, None] - idx[None, :]) * frame_ms
-        rows = []
+        fast = encoder.out_proj is not None and not exact
+        rows = query_rows(n, frames, seed) if fast and encoder.pointwise else np.arange(n)
+        gap = np.abs(rows[:, None] - np.arange(n)[None, :]) * frame_ms
+        out = []
         for i in range(len(encoder.blocks)):
             with encoder.autocast():
-                c = value_zeroing(encoder, rec, i, chunk)
+                c = fast_zeroing(encoder, rec, i, rows) if fast else value_zeroing(encoder, rec, i)
             weights = rec.attention[i]
             att = attention_stats(weights, n, frame_ms) if weights is not None else (np.nan, np.nan)
-            rows.append([float(np.mean(np.diag(c))), float((c * gap).sum(axis=1).mean()), *att])
-    return np.asarray(rows)
+            out.append([float(np.mean(c[np.arange(len(rows)), rows])), float((c * gap).sum(axis=1).mean()), *att])
+    return np.asarray(out)
+
+
+def query_rows(n: int, frames: int | None, seed: int) -> np.ndarray:
+    """Every real frame, or a seeded sample of ``frames`` of them (sorted)."""
+    if frames is None or frames >= n:
+        return np.arange(n)
+    return np.sort(np.random.default_rng(seed).choice(n, frames, replace=False))
 
 
 def interval(values: np.ndarray) -> tuple[float, float, float]:
