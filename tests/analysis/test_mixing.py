@@ -117,6 +117,30 @@ def test_aggregate_gives_mean_and_t_interval_per_class():
     assert table[table["class"] == "all"].iloc[0]["mean"] == 4.0
 
 
+def test_aggregate_over_groups_counts_a_speakers_clips_as_one_unit():
+    values = np.array([1.0, 3.0, 5.0, 10.0, 20.0])[:, None, None]  # two clips of s1, one of s2 (class a); b: s3, s4
+    table = aggregate(values, ["a", "a", "a", "b", "b"], ["m"], [1], ["s1", "s1", "s2", "s3", "s4"], "speaker")
+    a = table[table["class"] == "a"].iloc[0]
+    assert (a["mean"], a["n_units"], a["n_clips"], a["unit"]) == (3.5, 2, 3, "speaker")  # mean of 2 and 5
+    assert a["high"] - a["mean"] == pytest.approx(12.706205 * 1.5, rel=1e-5)  # t(.975, 1) s / √2, s = 1.5 √2
+    every = table[table["class"] == "all"].iloc[0]
+    assert every["mean"] == pytest.approx((2 + 5 + 10 + 20) / 4) and every["n_units"] == 4
+    # labels varying within a speaker: each class averages that speaker's clips of the class
+    mixed = aggregate(values, ["a", "b", "a", "b", "b"], ["m"], [1], ["s1", "s1", "s2", "s2", "s3"], "speaker")
+    b = mixed[mixed["class"] == "b"].iloc[0]
+    assert b["n_units"] == 3 and b["mean"] == pytest.approx((3 + 10 + 20) / 3)
+    assert aggregate(values, list("aaabb"), ["m"], [1])["unit"].eq("clip").all()
+
+
+def test_sample_spans_as_many_groups_as_it_can():
+    clips = pd.DataFrame({"label": ["a"] * 6 + ["b"] * 6, "content_hash": [f"h{i}" for i in range(12)]})
+    groups = np.array(["s1", "s1", "s1", "s2", "s2", "s3", "s4", "s4", "s4", "s4", "s5", "s6"])
+    s = sample_clips(clips, 6, seed=0, groups=groups)
+    picked = groups[[int(h[1:]) for h in s["content_hash"]]]
+    assert len(s) == 6 and len(set(picked)) == 6 and (s["label"] == "a").sum() == 3  # every speaker once
+    assert len(set(groups[[int(h[1:]) for h in sample_clips(clips, 8, 0, groups)["content_hash"]]])) == 6
+
+
 def test_sample_is_bounded_balanced_and_seeded():
     clips = pd.DataFrame({"label": ["a"] * 10 + ["b"] * 3, "content_hash": [f"h{i}" for i in range(13)]})
     s = sample_clips(clips, 6, seed=1)

@@ -40,6 +40,7 @@ torch = Lazy("torch")  # imported at first use: listing the analyses loads no to
 
 METRICS = ("mixing_self", "mixing_distance_ms", "attention_entropy", "attention_distance_ms")
 DEFAULT_CLIPS = 6  # --mixing-clips
+DEFAULT_FRAMES = None  # --mixing-frames: query frames per clip for value zeroing (None: every real frame)
 
 
 def attention_stats(weights: torch.Tensor, n: int, frame_ms: float) -> tuple[float, float]:
@@ -83,14 +84,18 @@ def clip_mixing(
 
 
 def query_rows(n: int, frames: int | None, seed: int) -> np.ndarray:
-    """Every real frame, or a seeded sample of ``frames`` of them (sorted)."""
+    """Every real frame, or ``frames`` of them by stratified sampling (seeded): one frame drawn in each of
+    ``frames`` equal stretches of the clip, at one random offset ``u`` (frame ``floor((k + u) n / frames)``).
+    Each frame is drawn with probability ``frames / n``, so the mean over the drawn frames is unbiased for the
+    mean over all, and the strata keep the clip's start, middle and end in every draw."""
     if frames is None or frames >= n:
         return np.arange(n)
-    return np.sort(np.random.default_rng(seed).choice(n, frames, replace=False))
+    u = np.random.default_rng(seed).random()
+    return np.floor((np.arange(frames) + u) * n / frames).astype(int)
 
 
 def interval(values: np.ndarray) -> tuple[float, float, float]:
-    """Mean and 95 % t interval over the clips (NaN bounds for one clip)."""
+    """Mean and 95 % t interval over the units (NaN bounds for one unit)."""
     from scipy import stats
 
     v = np.asarray(values, dtype=float)
@@ -104,43 +109,75 @@ def interval(values: np.ndarray) -> tuple[float, float, float]:
     return mean, mean - half, mean + half
 
 
-def aggregate(values: np.ndarray, labels: Sequence[str], names: Sequence[str], layers: Sequence[int]) -> pd.DataFrame:
-    """Tidy rows (class, layer, metric, mean, low, high, n_clips) from per-clip ``values`` (clips, layers,
-    metrics): every clip (class ``all``), then each class."""
+def aggregate(
+    values: np.ndarray,
+    labels: Sequence[str],
+    names: Sequence[str],
+    layers: Sequence[int],
+    groups: Sequence[str] | None = None,
+    noun: str = "group",
+) -> pd.DataFrame:
+    """Tidy rows (class, layer, metric, mean, low, high, n_clips, unit, n_units) from per-clip ``values`` (clips,
+    layers, metrics): every clip (class ``all``), then each class. The unit is the clip, or with ``groups``
+    (speakers, …: clips of one group are not independent draws) the group: its clips (of the class) are
+    averaged first, and the mean and interval are over the groups."""
     labels = np.asarray(labels, dtype=str)
+    codes = np.arange(len(labels)) if groups is None else np.unique(np.asarray(groups, str), return_inverse=True)[1]
     rows = []
     for cls in ["all", *sorted(set(labels))]:
         pick = np.ones(len(labels), bool) if cls == "all" else labels == cls
+        flat = pd.DataFrame(values[pick].reshape(int(pick.sum()), -1)).groupby(codes[pick]).mean().to_numpy()
+        per_unit = flat.reshape(len(flat), *values.shape[1:])
         for li, layer in enumerate(layers):
             for mi, metric in enumerate(names):
-                mean, low, high = interval(values[pick, li, mi])
-                rows.append((cls, layer, metric, mean, low, high, int(pick.sum())))
-    return pd.DataFrame(rows, columns=["class", "layer", "metric", "mean", "low", "high", "n_clips"])
+                mean, low, high = interval(per_unit[:, li, mi])
+                rows.append((cls, layer, metric, mean, low, high, int(pick.sum()), "clip" if groups is None else noun))
+                rows[-1] += (len(per_unit),)
+    columns = ["class", "layer", "metric", "mean", "low", "high", "n_clips", "unit", "n_units"]
+    return pd.DataFrame(rows, columns=columns)
+
+
+def sample_units(unit: Unit) -> tuple[np.ndarray | None, str]:
+    """The unit of the task's intervals (:func:`aggregate`): its groups and what one is (speaker, …), or None
+    (clips) when the run has none (or ``--ungrouped``)."""
+    from .units import group_noun
+
+    groups = unit.groups
+    return groups, (group_noun(unit.run_dir, unit.task) or "group") if groups is not None else "clip"
 
 
 MIXING_CSV = "mixing.csv"
 MIXING_COLUMNS = ["task", "model", "class", "layer", "num_layers", "relative_depth", "metric", "mean", "low", "high"]
-MIXING_COLUMNS += ["n_clips", "frame_ms"]
+MIXING_COLUMNS += ["n_clips", "frame_ms", "unit", "n_units", "query_frames"]
 
 
 def _options(settings: AnalysisSettings) -> dict:
     own = dict(settings.options.get("context_mixing", {}))
-    return {"clips": int(own.get("clips", DEFAULT_CLIPS)), "metrics": list(METRICS)}
+    frames = own.get("frames", DEFAULT_FRAMES)
+    return {
+        "clips": int(own.get("clips", DEFAULT_CLIPS)),
+        "frames": int(frames) if frames else None,
+        "metrics": list(METRICS),
+    }
 
 
-def model_rows(run_dir: Path, model: str, task: str, sample: pd.DataFrame) -> pd.DataFrame:
-    """:data:`MIXING_COLUMNS` rows of ``model`` on the ``sample`` of ``task``'s clips."""
+def model_rows(
+    run_dir: Path, model: str, task: str, sample: pd.DataFrame, options: dict, units: tuple = (None, "clip")
+) -> pd.DataFrame:
+    """:data:`MIXING_COLUMNS` rows of ``model`` on the ``sample`` of ``task``'s clips (``units``: the sample's
+    groups and their noun, :func:`sample_units`)."""
     adapter = run_model(run_dir, model)
     encoder = encoder_of(adapter)
     audio = clip_audio(run_dir, task, list(sample["content_hash"]), adapter.sample_rate)
-    rate = float(adapter.info.frame_rate)
-    values = np.stack([clip_mixing(encoder, audio[h], rate) for h in sample["content_hash"]])
-    table = aggregate(values, sample["label"], METRICS, range(1, len(encoder.blocks) + 1))
+    rate, frames, seed = float(adapter.info.frame_rate), options["frames"], options["seed"]
+    values = [clip_mixing(encoder, audio[h], rate, frames, seed + k) for k, h in enumerate(sample["content_hash"])]
+    table = aggregate(np.stack(values), sample["label"], METRICS, range(1, len(encoder.blocks) + 1), *units)
     table.insert(0, "model", model)
     table.insert(0, "task", task)
     table["num_layers"] = adapter.num_layers
     table["relative_depth"] = relative_depth(table["layer"].to_numpy(), adapter.num_layers)
     table["frame_ms"] = 1000.0 / rate
+    table["query_frames"] = frames if frames and encoder.out_proj is not None and encoder.pointwise else 0
     return table[MIXING_COLUMNS]
 
 
@@ -151,12 +188,16 @@ def compute(unit: Unit) -> AnalysisResult:
     from ..figures.mixing import plot_mixing, plotly
     from .mdl import primary_scores
 
-    sample = sample_clips(unit.clips, _options(unit.settings)["clips"], unit.settings.seed)
+    options = {**_options(unit.settings), "seed": unit.settings.seed}
+    groups, noun = sample_units(unit)
+    sample = sample_clips(unit.clips, options["clips"], unit.settings.seed, groups)
+    units = (None if groups is None else sample["group"].astype(str).to_numpy(), noun)
     models = [m for m in unit.models if _layers(unit, m) > 1]
     if not models:
         return AnalysisResult(notes=[f"context_mixing: no model with transformer layers on {unit.task}"])
     with single_threaded():  # small products: on a shared CPU, threads cost more than they save
-        table = pd.concat([model_rows(unit.run_dir, m, unit.task, sample) for m in models], ignore_index=True)
+        frames = [model_rows(unit.run_dir, m, unit.task, sample, options, units) for m in models]
+        table = pd.concat(frames, ignore_index=True)
     scores, probe = primary_scores(unit.run_dir, unit.settings.primary_probe)
     drawn = plot_mixing(table, scores[scores["task"] == unit.task], probe, unit.figure_path("mixing"))
     save_plotly(plotly(table), unit.figure_path("mixing"))
@@ -171,7 +212,7 @@ def _layers(unit: Unit, model: str) -> int:
 def findings(run_dir: Path) -> list[str]:
     """One sentence per (model, task): the range of the mean attention distance over the layers (most local and
     most global layer) and the layer where a frame keeps most of itself (value zeroing), with their intervals
-    over clips, and whether the two ends' intervals overlap (then no layer is clearly more local)."""
+    over the units, and whether the two ends' intervals overlap (then no layer is clearly more local)."""
     from .inputs import read_table
 
     path = Path(run_dir) / MIXING_CSV
@@ -193,9 +234,19 @@ def findings(run_dir: Path) -> list[str]:
             f"{int(near['layer'])}) to {_ci(far, ' ms')} (layer {int(far['layer'])})"
             + (", intervals overlapping: no layer is clearly more local" if overlap else "")
             + f"; by value zeroing, a frame keeps most of itself at layer {int(own['layer'])} ({_ci(own, '')} of "
-            f"its mixing; 95 % t intervals over {int(own['n_clips'])} clips)."
+            f"its mixing; 95 % t intervals over {over_units(own)})."
         )
     return out
+
+
+def over_units(row) -> str:
+    """What an interval of a :func:`aggregate` row is over: ``"6 clips"``, or ``"4 speakers (6 clips)"``."""
+    from .units import plural
+
+    n, clips = int(row["n_units"]), int(row["n_clips"])
+    return (
+        plural("clip", clips) if row["unit"] == "clip" else f"{plural(str(row['unit']), n)} ({plural('clip', clips)})"
+    )
 
 
 def _ci(row, unit: str) -> str:
