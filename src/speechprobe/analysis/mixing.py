@@ -4,20 +4,24 @@ Per block of a model with attention (Whisper, wav2vec2/HuBERT/data2vec-audio, Se
 Qwen2-Audio audio tower; hooks in :mod:`speechprobe.models.attention`), on a bounded, class-balanced sample
 of each task's clips, over the clip's real frames (queries and keys; rows renormalised over them):
 
-- **value zeroing** (Mohebbi et al. 2023, "Quantifying Context Mixing in Transformers"): the block is called
-  again with the value vector of frame ``j`` zeroed (in every head), and ``C_ij`` is the cosine distance
-  between frame ``i``'s block output with and without it; each row is normalised to sum to 1. Reported:
-  ``mixing_self`` (mean ``C_ii``: the share a frame keeps of itself) and ``mixing_distance_ms``
-  (mean ``Σ_j C_ij |i-j|`` in milliseconds);
+- **value zeroing** (Mohebbi et al. 2023, "Quantifying Context Mixing in Transformers"; :mod:`.zeroing`):
+  ``C_ij`` is the cosine distance between frame ``i``'s block output with and without the value vector of
+  frame ``j`` (zeroed in every head); each row is normalised to sum to 1. Reported: ``mixing_self`` (mean
+  ``C_ii``: the share a frame keeps of itself) and ``mixing_distance_ms`` (mean ``Σ_j C_ij |i-j|`` in
+  milliseconds); by the fast path (the attention's output corrected for the zeroed value, not recomputed),
+  over every real query frame or, with ``mixing_frames``, a stratified sample of them (unbiased per clip);
 - **raw attention**: ``attention_entropy`` (nats, mean over heads and frames) and ``attention_distance_ms``
   (mean ``Σ_j a_ij |i-j|``, per head, in milliseconds; the frame rate from the model's info).
 
 Each clip gives one value per layer; ``mixing.csv`` holds per (task, class, layer, metric) the mean over the
-clips with a 95 % t interval (class ``all``: every sampled clip). A layer at ``mixing_self`` near 1 and a
-short distance keeps a frame's own content (its pitch); a global one spreads it over the utterance.
+task's units with a 95 % t interval (class ``all``: every sampled clip): the clips, or with groups (speakers,
+…) the groups, a group's clips averaged first (:func:`aggregate`; ``unit``, ``n_units``). A layer at
+``mixing_self`` near 1 and a short distance keeps a frame's own content (its pitch); a global one spreads it
+over the utterance.
 
-Cost: one forward per clip, plus per block ``n_frames`` calls of that block (batched), so about
-``n_frames`` forwards per clip: seconds per clip for base models on a CPU; bounded by ``mixing_clips``.
+Cost: one forward per clip, plus per block ``n_frames²`` rows through the block's position-wise rest
+(batched), about two thirds of ``n_frames`` forwards per clip (``mixing_frames`` K: ``K n_frames`` rows);
+bounded by ``mixing_clips``.
 """
 
 from __future__ import annotations
