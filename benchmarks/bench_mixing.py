@@ -1,18 +1,17 @@
-"""Cost of the attention analyses (context mixing, attribution) against the run they are added to.
+"""Cost of the three analyses of issue 28 (context mixing, attribution, pooling variants) on a demo-sized run.
 
     PYTHONPATH=src python benchmarks/bench_mixing.py                       # the demo's models and tasks
     PYTHONPATH=src python benchmarks/bench_mixing.py --models whisper-tiny.en --tasks gender   # trimmed
 
-A run with the demo's settings (trimmed window, KNN, 5 x 5-fold CV, cue erasure, the default analyses) on the
-chosen models and tasks, from an empty feature store (the synthetic audio and the converted weights are
-linked from the speechprobe cache, so they are not rendered or converted again): its wall and CPU seconds are
-the baseline. Then each attention analysis runs on that finished run, as ``speechprobe run --analyses
-+context_mixing,+attribution`` runs it, with the default options unless given. Printed: each analysis's
-seconds and its ratio to the run without it; the issue's budget is all of them together at most 30 % of a
-demo-sized run. With ``--pooling-variants`` the same run is made again with ``--analyses +pooling_variants``
-from another empty feature store (its extraction stores the variants, then the analysis probes them): its
-extra seconds over the same run made again after it (the first run pays warm-ups: compiled-code caches)
-are the third analysis's cost (run-to-run noise on a shared machine included).
+Three runs with the demo's settings (trimmed window, KNN, 5 x 5-fold CV, cue erasure, the default analyses) on
+the chosen models and tasks, each from an empty feature store (the synthetic audio and the converted weights
+are linked from the speechprobe cache, so they are not rendered or converted again): the run without them
+(it pays the warm-ups: compiled-code caches), the run with all three as ``speechprobe demo --analyses
++context_mixing,+attribution,+pooling_variants`` makes it (their options as given, else their defaults), and
+the run without them again. Printed: each run's wall and CPU seconds, and the ratio of what the three add
+(with minus the run made again) to the run made again; the issue's budget is 0.30. With ``--breakdown``
+(default) context mixing and attribution are then timed alone on the last run's directory (as ``speechprobe
+analyse`` runs them) for each one's share; pooling variants' share is what is left.
 """
 
 from __future__ import annotations
@@ -38,6 +37,7 @@ settings["probes"] = settings["probes"].split(",")  # as the command line parses
 settings.update(args.get("extra", {}))
 run(RunConfig.of(**settings, models=args["models"], tasks=args["tasks"], out=args["out"], progress=False))
 """
+ALL_THREE = "+context_mixing,+attribution,+pooling_variants"
 ANALYSE = """
 import json, sys, time
 from speechprobe.analysis import analyse
@@ -61,6 +61,10 @@ def _timed(code: str, args: dict, env: dict) -> tuple[float, float, str]:
     return time.perf_counter() - t, cpu, done.stdout
 
 
+def _share(wall: float, cpu: float, base_wall: float, base_cpu: float) -> str:
+    return f"{wall:7.1f} s wall, ratio {wall / base_wall:.2f}; CPU {cpu:.1f} s, ratio {cpu / base_cpu:.2f}"
+
+
 def main() -> None:
     from speechprobe.cache import cache_root
     from speechprobe.cli.run_commands import DEMO_MODELS, DEMO_TASKS
@@ -69,14 +73,16 @@ def main() -> None:
     p.add_argument("--models", default=",".join(DEMO_MODELS))
     p.add_argument("--tasks", default=",".join(DEMO_TASKS))
     p.add_argument("--mixing-clips", type=int, default=None, help="context mixing's clips per task [its default]")
+    p.add_argument("--mixing-frames", type=int, default=None, help="value zeroing's query frames [every frame]")
     p.add_argument("--attribution-clips", type=int, default=None)
     p.add_argument("--attribution-steps", type=int, default=None)
     p.add_argument("--attribution-layers", type=int, default=None)
-    p.add_argument("--pooling-variants", action="store_true", help="also time a run with --analyses +pooling_variants")
+    p.add_argument("--n-per-class", type=int, default=None, help="synthetic clips per class [each task's own]")
+    p.add_argument("--breakdown", action=argparse.BooleanOptionalAction, default=True, help="time each alone too")
     a = p.parse_args()
-    mixing = {"clips": a.mixing_clips} if a.mixing_clips else {}
-    given = {"clips": a.attribution_clips, "steps": a.attribution_steps, "layers": a.attribution_layers}
-    attribution = {k: v for k, v in given.items() if v}
+    sizes = {"mixing_clips": a.mixing_clips, "mixing_frames": a.mixing_frames, "attribution_clips": a.attribution_clips}
+    sizes |= {"attribution_steps": a.attribution_steps, "attribution_layers": a.attribution_layers}
+    sizes = {k: v for k, v in sizes.items() if v}
     shared = cache_root(None)
     with tempfile.TemporaryDirectory() as tmp:
 
@@ -89,33 +95,34 @@ def main() -> None:
             src = str(Path(__file__).resolve().parents[1] / "src")
             return {**os.environ, "PYTHONPATH": src, "SPEECHPROBE_CACHE": str(cache)}
 
-        env = fresh("cache")
-        args = {"models": a.models.split(","), "tasks": a.tasks.split(","), "out": str(Path(tmp) / "run")}
+        base = {"models": a.models.split(","), "tasks": a.tasks.split(",")}
+        size = {"extra": {"n_per_class": a.n_per_class}} if a.n_per_class else {"extra": {}}
         print(f"load average before: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
-        wall, cpu, _ = _timed(RUN, args, env)
-        print(f"run without them ({a.models} x {a.tasks}): {wall:7.1f} s wall, {cpu:7.1f} s CPU")
-        args["analyses"] = {"context_mixing": mixing, "attribution": attribution}
-        _, _, out = _timed(ANALYSE, args, env)
-        total, total_cpu = 0.0, 0.0
-        for line in out.strip().splitlines():
-            name, w, c = line.split()
-            total, total_cpu = total + float(w), total_cpu + float(c)
-            print(
-                f"  {name:<15} {float(w):7.1f} s wall, ratio {float(w) / wall:.2f} of the run; CPU {float(c) / cpu:.2f}"
-            )
-        print(f"  {'both':<15} {total:7.1f} s wall, ratio {total / wall:.2f}; CPU {total_cpu / cpu:.2f} (budget 0.30)")
-        if a.pooling_variants:
-            pv = {**args, "out": str(Path(tmp) / "run-pv"), "extra": {"analyses": "+pooling_variants"}}
-            pv_wall, pv_cpu, _ = _timed(RUN, pv, fresh("cache-pv"))
-            again, again_cpu, _ = _timed(RUN, {**args, "out": str(Path(tmp) / "run-again")}, fresh("cache-again"))
-            extra = pv_wall - again  # against the run made again (the first one paid the warm-up: JIT caches)
-            extra_cpu = pv_cpu - again_cpu
-            print(f"run with +pooling_variants: {pv_wall:7.1f} s wall, {pv_cpu:7.1f} s CPU")
-            print(f"run without them, again:     {again:7.1f} s wall, {again_cpu:7.1f} s CPU")
-            ratios = f"ratio {extra / again:.2f} of the run; CPU {extra_cpu / again_cpu:.2f}"
-            print(f"  {'pooling_vars':<15} {extra:7.1f} s wall, {ratios}")
-            share = total / wall + extra / again, total_cpu / cpu + extra_cpu / again_cpu
-            print(f"  {'all three':<15} ratio {share[0]:.2f} wall, {share[1]:.2f} CPU (budget 0.30)")
+        first = _timed(RUN, {**base, **size, "out": str(Path(tmp) / "run")}, fresh("cache"))
+        print(f"run without them ({a.models} x {a.tasks}): {first[0]:7.1f} s wall, {first[1]:7.1f} s CPU")
+        on = {**base, "out": str(Path(tmp) / "run-on"), "extra": {**size["extra"], "analyses": ALL_THREE, **sizes}}
+        wall, cpu, _ = _timed(RUN, on, fresh("cache-on"))
+        print(f"run with the three:          {wall:7.1f} s wall, {cpu:7.1f} s CPU")
+        again = {**base, **size, "out": str(Path(tmp) / "run-again")}
+        base_wall, base_cpu, _ = _timed(RUN, again, env := fresh("cache-again"))
+        print(f"run without them, again:     {base_wall:7.1f} s wall, {base_cpu:7.1f} s CPU")
+        extra, extra_cpu = wall - base_wall, cpu - base_cpu
+        print(
+            f"  all three add {extra:7.1f} s wall, ratio {extra / base_wall:.2f} of the run; "
+            f"CPU {extra_cpu:.1f} s, ratio {extra_cpu / base_cpu:.2f} (budget 0.30)"
+        )
+        if a.breakdown:
+            mixing = {"clips": a.mixing_clips, "frames": a.mixing_frames}
+            attribution = {"clips": a.attribution_clips, "steps": a.attribution_steps, "layers": a.attribution_layers}
+            options = {"context_mixing": mixing, "attribution": attribution}
+            again["analyses"] = {n: {k: v for k, v in o.items() if v} for n, o in options.items()}
+            _, _, out = _timed(ANALYSE, again, env)
+            left, left_cpu = extra, extra_cpu
+            for line in out.strip().splitlines():
+                name, w, c = line.split()
+                left, left_cpu = left - float(w), left_cpu - float(c)
+                print(f"  {name:<15} {_share(float(w), float(c), base_wall, base_cpu)}")
+            print(f"  {'pooling (rest)':<15} {_share(left, left_cpu, base_wall, base_cpu)}")
         print(f"load average after: {os.getloadavg()[0]:.1f}")
 
 

@@ -34,6 +34,10 @@ class AnalysisSwitches:
     edge_ms: float | None = setting(None, "Pooling variants: edge window in ms [default: 100].", check=positive())
     # the attention analyses' sizes (None: the analysis's own default, in brackets)
     mixing_clips: int | None = setting(None, "Clips per task for context mixing [6].", check=positive(1, integer=True))
+    mixing_frames: int | None = setting(
+        None, "Value zeroing on a stratified sample of this many query frames per clip [every frame].",
+        check=positive(2, integer=True),
+    )  # fmt: skip
     attribution_clips: int | None = setting(
         None, "Clips per task for attribution [4].", check=positive(1, integer=True)
     )

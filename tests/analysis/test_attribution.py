@@ -160,14 +160,17 @@ def test_attribution_and_context_mixing_on_a_run(tiny_whisper, tmp_path):
     cfg = RunConfig.of(
         models=[str(tiny_whisper)], tasks=[str(root / "manifest.csv")], out=out, folds=2, baselines=[],
         window="trimmed", probes=["knn"], progress=False, permutations=0, embeddings=False, report=False,
-        analyses="+context_mixing", mixing_clips=2, **off,
+        analyses="+context_mixing", mixing_clips=2, mixing_frames=8, **off,
     )  # fmt: skip
     run(cfg)
     mixing = pd.read_csv(out / "mixing.csv")
     assert set(mixing["class"]) == {"all", "a", "b"} and len(mixing) == 3 * 2 * 4  # classes x blocks x metrics
     assert (mixing["n_clips"][mixing["class"] == "all"] == 2).all() and np.isfinite(mixing["mean"]).all()
+    assert (mixing["n_units"][mixing["class"] == "all"] == 2).all() and (mixing["unit"] == "group").all()
+    assert (mixing["query_frames"] == 8).all()  # a stratified sample of 8 query frames per clip
     handed = json.loads((out / "analyses" / "context_mixing.json").read_text())
     assert "the mean attention distance runs from" in handed["findings"][0]
+    assert "95 % t intervals over 2 groups (2 clips)" in handed["findings"][0]
     assert (out / handed["figures"][0]["path"]).is_file()
     spec = json.loads((out / handed["figures"][0]["path"]).with_suffix(".plotly.json").read_text())
     assert len(spec["data"]) == 2 and spec["data"][0]["yaxis"] == "y" and spec["data"][1]["yaxis"] == "y2"

@@ -6,8 +6,9 @@ import pandas as pd
 import pytest
 import torch
 
-from speechprobe.analysis.mixing import METRICS, aggregate, attention_stats, clip_mixing
+from speechprobe.analysis.mixing import METRICS, aggregate, attention_stats, clip_mixing, query_rows
 from speechprobe.analysis.replay import sample_clips
+from speechprobe.analysis.zeroing import fast_zeroing, value_zeroing
 from speechprobe.errors import SpeechprobeError
 from speechprobe.models.attention import Encoder, encoder_of, watch
 from speechprobe.models.registry import load_model
@@ -68,6 +69,36 @@ def test_value_zeroing_and_attention_order_a_local_layer_before_a_global_one():
     assert m["attention_entropy"][0] == pytest.approx((2 * np.log(2) + (T - 2) * np.log(3)) / T)
 
 
+def _zeroing_paths(encoder, audio, rows):
+    with torch.no_grad(), single_threaded():
+        with watch(encoder) as rec:
+            encoder.run(torch.from_numpy(audio))
+        rec.n_real = encoder.frames(len(audio))
+        return [(value_zeroing(encoder, rec, i), fast_zeroing(encoder, rec, i, rows)) for i in range(2)]
+
+
+@pytest.mark.parametrize("kind", ["toy", "whisper", "wav2vec2", "seamless"])
+def test_the_fast_path_equals_the_exact_one(kind, tiny_whisper, tmp_path):
+    if kind == "toy":
+        encoder, audio = _toy(), np.zeros(T, np.float32)
+        encoder.out_proj, encoder.pointwise = [None, None], True  # one head, no output projection
+    else:
+        path = tiny_whisper if kind == "whisper" else _tiny(kind, tmp_path / kind)
+        encoder = encoder_of(load_model(str(path), window="trimmed"))
+        audio = (0.1 * np.random.default_rng(0).standard_normal(8000)).astype(np.float32)
+    rows = np.array([0, 3, 7])  # sampled query frames (the Conformer, not position-wise, computes every row)
+    for exact, fast in _zeroing_paths(encoder, audio, rows):
+        assert exact.sum(axis=1) == pytest.approx(np.ones(len(exact)))  # rows normalised
+        picked = exact[rows] if encoder.pointwise else exact
+        assert fast.shape == picked.shape and np.abs(fast - picked).max() < 1e-3 * picked.max()
+
+
+def test_query_rows_are_a_seeded_sample_or_all():
+    assert query_rows(5, None, 0).tolist() == [0, 1, 2, 3, 4] and query_rows(5, 9, 0).tolist() == [0, 1, 2, 3, 4]
+    rows = query_rows(100, 10, seed=3)
+    assert len(set(rows)) == 10 and rows.tolist() == sorted(rows) and rows.tolist() == query_rows(100, 10, 3).tolist()
+
+
 def test_attention_stats_use_real_frames_only():
     w = torch.zeros(1, 1, 6, 6)
     w[0, 0, :, :] = 1 / 6  # uniform over 6 frames, of which 3 are real: renormalised over the 3
@@ -84,6 +115,30 @@ def test_aggregate_gives_mean_and_t_interval_per_class():
     lone = table[table["class"] == "b"].iloc[0]
     assert lone["mean"] == 10.0 and np.isnan(lone["low"])  # one clip: no interval
     assert table[table["class"] == "all"].iloc[0]["mean"] == 4.0
+
+
+def test_aggregate_over_groups_counts_a_speakers_clips_as_one_unit():
+    values = np.array([1.0, 3.0, 5.0, 10.0, 20.0])[:, None, None]  # two clips of s1, one of s2 (class a); b: s3, s4
+    table = aggregate(values, ["a", "a", "a", "b", "b"], ["m"], [1], ["s1", "s1", "s2", "s3", "s4"], "speaker")
+    a = table[table["class"] == "a"].iloc[0]
+    assert (a["mean"], a["n_units"], a["n_clips"], a["unit"]) == (3.5, 2, 3, "speaker")  # mean of 2 and 5
+    assert a["high"] - a["mean"] == pytest.approx(12.706205 * 1.5, rel=1e-5)  # t(.975, 1) s / √2, s = 1.5 √2
+    every = table[table["class"] == "all"].iloc[0]
+    assert every["mean"] == pytest.approx((2 + 5 + 10 + 20) / 4) and every["n_units"] == 4
+    # labels varying within a speaker: each class averages that speaker's clips of the class
+    mixed = aggregate(values, ["a", "b", "a", "b", "b"], ["m"], [1], ["s1", "s1", "s2", "s2", "s3"], "speaker")
+    b = mixed[mixed["class"] == "b"].iloc[0]
+    assert b["n_units"] == 3 and b["mean"] == pytest.approx((3 + 10 + 20) / 3)
+    assert aggregate(values, list("aaabb"), ["m"], [1])["unit"].eq("clip").all()
+
+
+def test_sample_spans_as_many_groups_as_it_can():
+    clips = pd.DataFrame({"label": ["a"] * 6 + ["b"] * 6, "content_hash": [f"h{i}" for i in range(12)]})
+    groups = np.array(["s1", "s1", "s1", "s2", "s2", "s3", "s4", "s4", "s4", "s4", "s5", "s6"])
+    s = sample_clips(clips, 6, seed=0, groups=groups)
+    picked = groups[[int(h[1:]) for h in s["content_hash"]]]
+    assert len(s) == 6 and len(set(picked)) == 6 and (s["label"] == "a").sum() == 3  # every speaker once
+    assert len(set(groups[[int(h[1:]) for h in sample_clips(clips, 8, 0, groups)["content_hash"]]])) == 6
 
 
 def test_sample_is_bounded_balanced_and_seeded():

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from speechprobe.errors import SpeechprobeError
-from speechprobe.features.store import FeatureStore, space_key
+from speechprobe.features.store import FeatureStore, put_many, space_key
 
 
 def test_space_key_depends_on_every_part():
@@ -43,6 +43,29 @@ def test_write_failure_is_clear_and_keeps_earlier_items(tmp_path, monkeypatch):
     assert not space.has("bb22")
     np.testing.assert_array_equal(space.get("aa11"), np.ones((1, 2)))
     assert not [p for p in tmp_path.rglob(".tmp-*")]
+
+
+def test_batched_puts_over_spaces_equal_single_ones_and_fail_cleanly(tmp_path, monkeypatch):
+    store = FeatureStore(tmp_path)
+    one, two = store.space("m", "w", {"pooling": "mean"}), store.space("m", "w", {"pooling": "max"})
+    a, b = np.ones((2, 3), np.float32), np.arange(6, dtype=np.float32).reshape(2, 3)
+    put_many([(one, "aa11", a), (two, "aa11", b), (one, "bb22", b)])
+    single = FeatureStore(tmp_path / "single").space("m", "w", {"pooling": "mean"})
+    single.put("aa11", a)
+    assert one.item_path("aa11").read_bytes()[:-8] == single.item_path("aa11").read_bytes()[:-8]  # but the key
+    np.testing.assert_array_equal(two.get("aa11"), b)
+    np.testing.assert_array_equal(one.get("bb22"), b)
+
+    def full_disk(*a, **k):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(os, "fsync", full_disk)
+    with pytest.raises(SpeechprobeError, match="No space left") as err:
+        put_many([(one, "cc33", a), (two, "aa11", a)])
+    monkeypatch.undo()
+    assert "\n" not in str(err.value) and not one.has("cc33")
+    np.testing.assert_array_equal(two.get("aa11"), b)  # the stored item is kept as it was
+    assert not [p for p in tmp_path.rglob(".*tmp-*")]
 
 
 def test_gather_to_a_memory_mapped_file_equals_in_memory(tmp_path):

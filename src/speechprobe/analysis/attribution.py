@@ -19,8 +19,10 @@ captum's default).
 The attribution of a clip is summed in named regions (:mod:`.regions`: F0 band < 300 Hz, formant band
 300-3000 Hz, high band > 3000 Hz; onset, nucleus and offset of each voiced run by an energy VAD, and silence);
 each region's share is its net sum in absolute value over those of its group (:func:`.regions.region_shares`);
-``attribution.csv`` holds per (task, model, class, layer, region) the mean share over the sampled clips
-with a 95 % t interval, and the head's Macro-F1 on the sample (``head_f1``: whether the probe succeeds there).
+``attribution.csv`` holds per (task, model, class, layer, region) the mean share over the sampled clips' units
+(clips, or with groups such as speakers the groups: a group's clips averaged first; ``unit``, ``n_units``;
+the sample spans as many groups as it can) with a 95 % t interval, and the head's Macro-F1 on the sample
+(``head_f1``: whether the probe succeeds there).
 When the run has cue-erasure results, the findings set the F0-band share against what erasing F0 costs.
 """
 
@@ -37,7 +39,7 @@ from ..models.pooling import masked_pool
 from ..parallel import single_threaded
 from .contract import Analysis, AnalysisResult, AnalysisSettings, Figure, Unit
 from .curves import relative_depth
-from .mixing import _layers, aggregate
+from .mixing import _layers, aggregate, over_units, sample_units
 from .primary import primary_probe
 from .regions import REGIONS, region_shares
 from .replay import clip_audio, run_model, sample_clips
@@ -159,8 +161,11 @@ def grid_of(encoder, rate: int) -> tuple[np.ndarray, int]:
     return encoder.front.hz, int(round(encoder.front.frame_s * rate))
 
 
-def model_rows(unit: Unit, model: str, sample: pd.DataFrame, options: dict) -> tuple[pd.DataFrame, list]:
-    """Region shares of ``model`` at its chosen layers; and the examples (layer, label, input, attribution, bin
+def model_rows(
+    unit: Unit, model: str, sample: pd.DataFrame, options: dict, units: tuple = (None, "clip")
+) -> tuple[pd.DataFrame, list]:
+    """Region shares of ``model`` at its chosen layers (intervals over ``units``: the sample's groups and their
+    noun, :func:`.mixing.sample_units`); and the examples (layer, label, input, attribution, bin
     centres in Hz, frame hop in s) of the best layer for the figure."""
     adapter = run_model(unit.run_dir, model)
     encoder, rate = encoder_of(adapter), adapter.sample_rate
@@ -187,7 +192,7 @@ def model_rows(unit: Unit, model: str, sample: pd.DataFrame, options: dict) -> t
             shares.append(region_shares(attr, freqs, frame_power(audio[h], hop, attr.shape[1])))
             if layer == best and len(examples) < 3 and classes[y] not in {e[1] for e in examples}:
                 examples.append((layer, classes[y], image, attr, freqs, hop / rate))
-        table = aggregate(np.asarray(shares)[:, None, :], sample["label"], REGIONS, [layer])
+        table = aggregate(np.asarray(shares)[:, None, :], sample["label"], REGIONS, [layer], *units)
         table["head_f1"] = _macro_f1(truth, pred)
         rows.append(table)
     table = pd.concat(rows, ignore_index=True).rename(columns={"metric": "region"})
@@ -222,7 +227,7 @@ def _pooling(unit: Unit) -> str:
 
 ATTRIBUTION_CSV = "attribution.csv"
 ATTRIBUTION_COLUMNS = ["task", "model", "class", "layer", "num_layers", "relative_depth", "best_layer", "region"]
-ATTRIBUTION_COLUMNS += ["mean", "low", "high", "n_clips", "head_f1", "steps"]
+ATTRIBUTION_COLUMNS += ["mean", "low", "high", "n_clips", "head_f1", "steps", "unit", "n_units"]
 
 
 def _options(settings: AnalysisSettings) -> dict:
@@ -242,12 +247,14 @@ def compute(unit: Unit) -> AnalysisResult:
     from ..figures.base import save_plotly
 
     options = _options(unit.settings)
-    sample = sample_clips(unit.clips, options["clips"], unit.settings.seed)
+    groups, noun = sample_units(unit)
+    sample = sample_clips(unit.clips, options["clips"], unit.settings.seed, groups)
+    units = (None if groups is None else sample["group"].astype(str).to_numpy(), noun)
     frames, notes, figures = [], [], []
     for model in (m for m in unit.models if _layers(unit, m) > 1):
         try:
             with single_threaded():  # small products: on a shared CPU, threads cost more than they save
-                table, examples = model_rows(unit, model, sample, options)
+                table, examples = model_rows(unit, model, sample, options, units)
         except NotImplementedError as e:
             notes.append(f"attribution: {e}")
             continue
@@ -273,7 +280,7 @@ REGION_WORDS = {
 
 def findings(run_dir: Path) -> list[str]:
     """Per (model, task) at the best layer: where most of the attribution sits (band and time region), with
-    the intervals over clips; beside it what erasing F0 costs at that layer when erasure_summary.csv has it."""
+    the intervals over the units; beside it what erasing F0 costs at that layer when erasure_summary.csv has it."""
     from .inputs import read_table
 
     path = Path(run_dir) / ATTRIBUTION_CSV
@@ -285,7 +292,7 @@ def findings(run_dir: Path) -> list[str]:
     out = []
     for (model, task), rows in table.groupby(["model", "task"], sort=True):
         rows = rows.set_index("region")
-        layer, n = int(rows["layer"].iloc[0]), int(rows["n_clips"].iloc[0])
+        layer, n = int(rows["layer"].iloc[0]), over_units(rows.iloc[0])
         band = rows.loc[list(REGION_WORDS)].dropna(subset=["mean"])
         times = rows.loc[["onset", "nucleus", "offset", "silence"]].dropna(subset=["mean"])
         if band.empty:
@@ -295,7 +302,7 @@ def findings(run_dir: Path) -> list[str]:
             f"{model} on {task}, best layer {layer} (head Macro-F1 on the sample {rows['head_f1'].iloc[0]:.2f}): "
             f"{_share(band.loc[top])} of the attribution sits in {REGION_WORDS[top]}"
             + (f", {_share(times.loc[when])} in the {when}" if when else "")
-            + f" (integrated gradients, {n} clips, 95 % t intervals)"
+            + f" (integrated gradients, 95 % t intervals over {n})"
         )
         cost = erased.get((model, task, layer))
         if cost is not None:

@@ -4,20 +4,24 @@ Per block of a model with attention (Whisper, wav2vec2/HuBERT/data2vec-audio, Se
 Qwen2-Audio audio tower; hooks in :mod:`speechprobe.models.attention`), on a bounded, class-balanced sample
 of each task's clips, over the clip's real frames (queries and keys; rows renormalised over them):
 
-- **value zeroing** (Mohebbi et al. 2023, "Quantifying Context Mixing in Transformers"): the block is called
-  again with the value vector of frame ``j`` zeroed (in every head), and ``C_ij`` is the cosine distance
-  between frame ``i``'s block output with and without it; each row is normalised to sum to 1. Reported:
-  ``mixing_self`` (mean ``C_ii``: the share a frame keeps of itself) and ``mixing_distance_ms``
-  (mean ``Σ_j C_ij |i-j|`` in milliseconds);
+- **value zeroing** (Mohebbi et al. 2023, "Quantifying Context Mixing in Transformers"; :mod:`.zeroing`):
+  ``C_ij`` is the cosine distance between frame ``i``'s block output with and without the value vector of
+  frame ``j`` (zeroed in every head); each row is normalised to sum to 1. Reported: ``mixing_self`` (mean
+  ``C_ii``: the share a frame keeps of itself) and ``mixing_distance_ms`` (mean ``Σ_j C_ij |i-j|`` in
+  milliseconds); by the fast path (the attention's output corrected for the zeroed value, not recomputed),
+  over every real query frame or, with ``mixing_frames``, a stratified sample of them (unbiased per clip);
 - **raw attention**: ``attention_entropy`` (nats, mean over heads and frames) and ``attention_distance_ms``
   (mean ``Σ_j a_ij |i-j|``, per head, in milliseconds; the frame rate from the model's info).
 
 Each clip gives one value per layer; ``mixing.csv`` holds per (task, class, layer, metric) the mean over the
-clips with a 95 % t interval (class ``all``: every sampled clip). A layer at ``mixing_self`` near 1 and a
-short distance keeps a frame's own content (its pitch); a global one spreads it over the utterance.
+task's units with a 95 % t interval (class ``all``: every sampled clip): the clips, or with groups (speakers,
+…) the groups, a group's clips averaged first (:func:`aggregate`; ``unit``, ``n_units``). A layer at
+``mixing_self`` near 1 and a short distance keeps a frame's own content (its pitch); a global one spreads it
+over the utterance.
 
-Cost: one forward per clip, plus per block ``n_frames`` calls of that block (batched), so about
-``n_frames`` forwards per clip: seconds per clip for base models on a CPU; bounded by ``mixing_clips``.
+Cost: one forward per clip, plus per block ``n_frames²`` rows through the block's position-wise rest
+(batched), about two thirds of ``n_frames`` forwards per clip (``mixing_frames`` K: ``K n_frames`` rows);
+bounded by ``mixing_clips``.
 """
 
 from __future__ import annotations
@@ -28,52 +32,19 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..models.attention import Encoder, Record, block_output, encoder_of, watch
+from ..models.attention import Encoder, encoder_of, watch
 from ..models.lazy import Lazy
 from ..parallel import single_threaded
 from .contract import Analysis, AnalysisResult, AnalysisSettings, Figure, Unit
 from .curves import relative_depth
 from .replay import clip_audio, run_model, sample_clips
+from .zeroing import fast_zeroing, value_zeroing
 
 torch = Lazy("torch")  # imported at first use: listing the analyses loads no torch
 
 METRICS = ("mixing_self", "mixing_distance_ms", "attention_entropy", "attention_distance_ms")
-CHUNK = 32  # zeroed frames per batched block call
 DEFAULT_CLIPS = 6  # --mixing-clips
-
-
-def _expand(value, batch: int, name: str = ""):
-    """A captured block argument repeated over a batch of ``batch`` (tensors of batch 1 only; WavLM's
-    ``position_bias``, ``(batch x heads, T, T)``, repeated whole)."""
-    if name == "position_bias" and isinstance(value, torch.Tensor):
-        return value.repeat(batch, 1, 1)
-    if isinstance(value, torch.Tensor) and value.dim() > 0 and value.shape[0] == 1:
-        return value.expand(batch, *value.shape[1:])
-    return value
-
-
-def value_zeroing(encoder: Encoder, rec: Record, i: int, chunk: int = CHUNK) -> np.ndarray:
-    """``(n, n)`` row-normalised value-zeroing scores of block ``i`` over the clip's ``n`` real frames."""
-    n, (args, kwargs) = rec.n_real, rec.calls[i]
-    block, reference = encoder.blocks[i], rec.outputs[i][0, :n].float()
-    scores = np.zeros((n, n))
-    mask: list[torch.Tensor] = []
-    hook = encoder.values[i].register_forward_hook(lambda m, a, out: out * mask[0].to(out.device, out.dtype))
-    try:
-        for start in range(0, n, chunk):
-            js = torch.arange(start, min(n, start + chunk))
-            keep = torch.ones(len(js), rec.outputs[i].shape[1], 1)
-            keep[torch.arange(len(js)), js] = 0.0
-            mask[:] = [keep]
-            batch = [_expand(a, len(js)) for a in args], {k: _expand(v, len(js), k) for k, v in kwargs.items()}
-            out = block_output(block(*batch[0], **batch[1]))
-            dist = 1 - torch.nn.functional.cosine_similarity(out[:, :n].float(), reference[None], dim=-1)  # (J, n)
-            scores[:, js.numpy()] = dist.T.double().cpu().numpy()
-    finally:
-        hook.remove()
-    scores = np.clip(scores, 0.0, None)
-    total = scores.sum(axis=1, keepdims=True)
-    return np.divide(scores, total, out=np.zeros_like(scores), where=total > 0)
+DEFAULT_FRAMES = None  # --mixing-frames: query frames per clip for value zeroing (None: every real frame)
 
 
 def attention_stats(weights: torch.Tensor, n: int, frame_ms: float) -> tuple[float, float]:
@@ -87,27 +58,48 @@ def attention_stats(weights: torch.Tensor, n: int, frame_ms: float) -> tuple[flo
     return float(entropy), float(distance)
 
 
-def clip_mixing(encoder: Encoder, audio: np.ndarray, frame_rate: float, chunk: int = CHUNK) -> np.ndarray:
-    """``(blocks, len(METRICS))`` of one clip (layer ``b + 1`` is block ``b``'s output)."""
+def clip_mixing(
+    encoder: Encoder,
+    audio: np.ndarray,
+    frame_rate: float,
+    frames: int | None = None,
+    seed: int = 0,
+    exact: bool = False,
+) -> np.ndarray:
+    """``(blocks, len(METRICS))`` of one clip (layer ``b + 1`` is block ``b``'s output). Value zeroing by the fast
+    path where the family declares it (``exact``: always the exact path), over at most ``frames`` query frames
+    (a seeded sample, the same in every block; None: every real frame) where its blocks are position-wise."""
     with torch.no_grad():
         with watch(encoder) as rec:
             encoder.run(torch.from_numpy(np.asarray(audio, dtype=np.float32)))
         rec.n_real = encoder.frames(len(audio))
         n, frame_ms = rec.n_real, 1000.0 / frame_rate
-        idx = np.arange(n)
-        gap = np.abs(idx[:, None] - idx[None, :]) * frame_ms
-        rows = []
+        fast = encoder.out_proj is not None and not exact
+        rows = query_rows(n, frames, seed) if fast and encoder.pointwise else np.arange(n)
+        gap = np.abs(rows[:, None] - np.arange(n)[None, :]) * frame_ms
+        out = []
         for i in range(len(encoder.blocks)):
             with encoder.autocast():
-                c = value_zeroing(encoder, rec, i, chunk)
+                c = fast_zeroing(encoder, rec, i, rows) if fast else value_zeroing(encoder, rec, i)
             weights = rec.attention[i]
             att = attention_stats(weights, n, frame_ms) if weights is not None else (np.nan, np.nan)
-            rows.append([float(np.mean(np.diag(c))), float((c * gap).sum(axis=1).mean()), *att])
-    return np.asarray(rows)
+            out.append([float(np.mean(c[np.arange(len(rows)), rows])), float((c * gap).sum(axis=1).mean()), *att])
+    return np.asarray(out)
+
+
+def query_rows(n: int, frames: int | None, seed: int) -> np.ndarray:
+    """Every real frame, or ``frames`` of them by stratified sampling (seeded): one frame drawn in each of
+    ``frames`` equal stretches of the clip, at one random offset ``u`` (frame ``floor((k + u) n / frames)``).
+    Each frame is drawn with probability ``frames / n``, so the mean over the drawn frames is unbiased for the
+    mean over all, and the strata keep the clip's start, middle and end in every draw."""
+    if frames is None or frames >= n:
+        return np.arange(n)
+    u = np.random.default_rng(seed).random()
+    return np.floor((np.arange(frames) + u) * n / frames).astype(int)
 
 
 def interval(values: np.ndarray) -> tuple[float, float, float]:
-    """Mean and 95 % t interval over the clips (NaN bounds for one clip)."""
+    """Mean and 95 % t interval over the units (NaN bounds for one unit)."""
     from scipy import stats
 
     v = np.asarray(values, dtype=float)
@@ -121,43 +113,75 @@ def interval(values: np.ndarray) -> tuple[float, float, float]:
     return mean, mean - half, mean + half
 
 
-def aggregate(values: np.ndarray, labels: Sequence[str], names: Sequence[str], layers: Sequence[int]) -> pd.DataFrame:
-    """Tidy rows (class, layer, metric, mean, low, high, n_clips) from per-clip ``values`` (clips, layers,
-    metrics): every clip (class ``all``), then each class."""
+def aggregate(
+    values: np.ndarray,
+    labels: Sequence[str],
+    names: Sequence[str],
+    layers: Sequence[int],
+    groups: Sequence[str] | None = None,
+    noun: str = "group",
+) -> pd.DataFrame:
+    """Tidy rows (class, layer, metric, mean, low, high, n_clips, unit, n_units) from per-clip ``values`` (clips,
+    layers, metrics): every clip (class ``all``), then each class. The unit is the clip, or with ``groups``
+    (speakers, …: clips of one group are not independent draws) the group: its clips (of the class) are
+    averaged first, and the mean and interval are over the groups."""
     labels = np.asarray(labels, dtype=str)
+    codes = np.arange(len(labels)) if groups is None else np.unique(np.asarray(groups, str), return_inverse=True)[1]
     rows = []
     for cls in ["all", *sorted(set(labels))]:
         pick = np.ones(len(labels), bool) if cls == "all" else labels == cls
+        flat = pd.DataFrame(values[pick].reshape(int(pick.sum()), -1)).groupby(codes[pick]).mean().to_numpy()
+        per_unit = flat.reshape(len(flat), *values.shape[1:])
         for li, layer in enumerate(layers):
             for mi, metric in enumerate(names):
-                mean, low, high = interval(values[pick, li, mi])
-                rows.append((cls, layer, metric, mean, low, high, int(pick.sum())))
-    return pd.DataFrame(rows, columns=["class", "layer", "metric", "mean", "low", "high", "n_clips"])
+                mean, low, high = interval(per_unit[:, li, mi])
+                rows.append((cls, layer, metric, mean, low, high, int(pick.sum()), "clip" if groups is None else noun))
+                rows[-1] += (len(per_unit),)
+    columns = ["class", "layer", "metric", "mean", "low", "high", "n_clips", "unit", "n_units"]
+    return pd.DataFrame(rows, columns=columns)
+
+
+def sample_units(unit: Unit) -> tuple[np.ndarray | None, str]:
+    """The unit of the task's intervals (:func:`aggregate`): its groups and what one is (speaker, …), or None
+    (clips) when the run has none (or ``--ungrouped``)."""
+    from .units import group_noun
+
+    groups = unit.groups
+    return groups, (group_noun(unit.run_dir, unit.task) or "group") if groups is not None else "clip"
 
 
 MIXING_CSV = "mixing.csv"
 MIXING_COLUMNS = ["task", "model", "class", "layer", "num_layers", "relative_depth", "metric", "mean", "low", "high"]
-MIXING_COLUMNS += ["n_clips", "frame_ms"]
+MIXING_COLUMNS += ["n_clips", "frame_ms", "unit", "n_units", "query_frames"]
 
 
 def _options(settings: AnalysisSettings) -> dict:
     own = dict(settings.options.get("context_mixing", {}))
-    return {"clips": int(own.get("clips", DEFAULT_CLIPS)), "metrics": list(METRICS)}
+    frames = own.get("frames", DEFAULT_FRAMES)
+    return {
+        "clips": int(own.get("clips", DEFAULT_CLIPS)),
+        "frames": int(frames) if frames else None,
+        "metrics": list(METRICS),
+    }
 
 
-def model_rows(run_dir: Path, model: str, task: str, sample: pd.DataFrame) -> pd.DataFrame:
-    """:data:`MIXING_COLUMNS` rows of ``model`` on the ``sample`` of ``task``'s clips."""
+def model_rows(
+    run_dir: Path, model: str, task: str, sample: pd.DataFrame, options: dict, units: tuple = (None, "clip")
+) -> pd.DataFrame:
+    """:data:`MIXING_COLUMNS` rows of ``model`` on the ``sample`` of ``task``'s clips (``units``: the sample's
+    groups and their noun, :func:`sample_units`)."""
     adapter = run_model(run_dir, model)
     encoder = encoder_of(adapter)
     audio = clip_audio(run_dir, task, list(sample["content_hash"]), adapter.sample_rate)
-    rate = float(adapter.info.frame_rate)
-    values = np.stack([clip_mixing(encoder, audio[h], rate) for h in sample["content_hash"]])
-    table = aggregate(values, sample["label"], METRICS, range(1, len(encoder.blocks) + 1))
+    rate, frames, seed = float(adapter.info.frame_rate), options["frames"], options["seed"]
+    values = [clip_mixing(encoder, audio[h], rate, frames, seed + k) for k, h in enumerate(sample["content_hash"])]
+    table = aggregate(np.stack(values), sample["label"], METRICS, range(1, len(encoder.blocks) + 1), *units)
     table.insert(0, "model", model)
     table.insert(0, "task", task)
     table["num_layers"] = adapter.num_layers
     table["relative_depth"] = relative_depth(table["layer"].to_numpy(), adapter.num_layers)
     table["frame_ms"] = 1000.0 / rate
+    table["query_frames"] = frames if frames and encoder.out_proj is not None and encoder.pointwise else 0
     return table[MIXING_COLUMNS]
 
 
@@ -168,12 +192,16 @@ def compute(unit: Unit) -> AnalysisResult:
     from ..figures.mixing import plot_mixing, plotly
     from .mdl import primary_scores
 
-    sample = sample_clips(unit.clips, _options(unit.settings)["clips"], unit.settings.seed)
+    options = {**_options(unit.settings), "seed": unit.settings.seed}
+    groups, noun = sample_units(unit)
+    sample = sample_clips(unit.clips, options["clips"], unit.settings.seed, groups)
+    units = (None if groups is None else sample["group"].astype(str).to_numpy(), noun)
     models = [m for m in unit.models if _layers(unit, m) > 1]
     if not models:
         return AnalysisResult(notes=[f"context_mixing: no model with transformer layers on {unit.task}"])
     with single_threaded():  # small products: on a shared CPU, threads cost more than they save
-        table = pd.concat([model_rows(unit.run_dir, m, unit.task, sample) for m in models], ignore_index=True)
+        frames = [model_rows(unit.run_dir, m, unit.task, sample, options, units) for m in models]
+        table = pd.concat(frames, ignore_index=True)
     scores, probe = primary_scores(unit.run_dir, unit.settings.primary_probe)
     drawn = plot_mixing(table, scores[scores["task"] == unit.task], probe, unit.figure_path("mixing"))
     save_plotly(plotly(table), unit.figure_path("mixing"))
@@ -188,7 +216,7 @@ def _layers(unit: Unit, model: str) -> int:
 def findings(run_dir: Path) -> list[str]:
     """One sentence per (model, task): the range of the mean attention distance over the layers (most local and
     most global layer) and the layer where a frame keeps most of itself (value zeroing), with their intervals
-    over clips, and whether the two ends' intervals overlap (then no layer is clearly more local)."""
+    over the units, and whether the two ends' intervals overlap (then no layer is clearly more local)."""
     from .inputs import read_table
 
     path = Path(run_dir) / MIXING_CSV
@@ -210,9 +238,19 @@ def findings(run_dir: Path) -> list[str]:
             f"{int(near['layer'])}) to {_ci(far, ' ms')} (layer {int(far['layer'])})"
             + (", intervals overlapping: no layer is clearly more local" if overlap else "")
             + f"; by value zeroing, a frame keeps most of itself at layer {int(own['layer'])} ({_ci(own, '')} of "
-            f"its mixing; 95 % t intervals over {int(own['n_clips'])} clips)."
+            f"its mixing; 95 % t intervals over {over_units(own)})."
         )
     return out
+
+
+def over_units(row) -> str:
+    """What an interval of a :func:`aggregate` row is over: ``"6 clips"``, or ``"4 speakers (6 clips)"``."""
+    from .units import plural
+
+    n, clips = int(row["n_units"]), int(row["n_clips"])
+    return (
+        plural("clip", clips) if row["unit"] == "clip" else f"{plural(str(row['unit']), n)} ({plural('clip', clips)})"
+    )
 
 
 def _ci(row, unit: str) -> str:

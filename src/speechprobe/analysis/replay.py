@@ -23,7 +23,7 @@ def replay_options(switches) -> dict[str, dict]:
     """The options of the analyses that replay clips, from a run's analysis switches
     (:class:`speechprobe.config.AnalysisSwitches`; None: the analysis's default)."""
     given = {
-        "context_mixing": {"clips": switches.mixing_clips},
+        "context_mixing": {"clips": switches.mixing_clips, "frames": switches.mixing_frames},
         "attribution": {
             "clips": switches.attribution_clips,
             "steps": switches.attribution_steps,
@@ -33,17 +33,22 @@ def replay_options(switches) -> dict[str, dict]:
     return {name: {k: v for k, v in options.items() if v is not None} for name, options in given.items()}
 
 
-def sample_clips(clips: pd.DataFrame, n: int, seed: int) -> pd.DataFrame:
-    """At most ``n`` clips, as even over the labels as they allow (seeded), in the table's order."""
+def sample_clips(clips: pd.DataFrame, n: int, seed: int, groups: Sequence[str] | None = None) -> pd.DataFrame:
+    """At most ``n`` clips, as even over the labels as they allow (seeded), in the table's order. With the clips'
+    ``groups`` (speakers, …: the unit of the intervals) each pick takes a clip of a group not drawn yet while
+    its class has one, so the sample spans as many groups as it can."""
     rng = np.random.default_rng(seed)
     labels = clips["label"].astype(str).to_numpy()
     classes = sorted(set(labels))
     picks = {c: list(rng.permutation(np.flatnonzero(labels == c))) for c in classes}
+    drawn: set[str] = set()
     chosen: list[int] = []
     while len(chosen) < min(n, len(clips)):
         for c in classes:
             if picks[c] and len(chosen) < n:
-                chosen.append(int(picks[c].pop(0)))
+                fresh = [k for k, i in enumerate(picks[c]) if groups is None or groups[i] not in drawn]
+                chosen.append(int(picks[c].pop(fresh[0] if fresh else 0)))
+                drawn.add(groups[chosen[-1]] if groups is not None else "")
     return clips.iloc[sorted(chosen)].reset_index(drop=True)
 
 

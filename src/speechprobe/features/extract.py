@@ -22,7 +22,7 @@ from ..models.pooling import split_pooled, variants_spec
 from ..parallel import ordered_map, tally_warnings
 from .batching import duration_batches
 from .engine import PREPARE_WORKERS, Batch, Engine, as_engine
-from .store import FeatureSpace
+from .store import FeatureSpace, put_many
 
 log = logging.getLogger("speechprobe")
 COST_CHUNK = 256  # clips whose batching cost is asked of the engine in one call (one round trip on Ray)
@@ -218,11 +218,15 @@ def extract(
                 slot: _Slot = batch.tag
                 _check_finite(feats, slot.unique, engine.name)
                 parts = split_pooled(feats, list(spaces)) if len(spaces) > 1 else {pooling: feats}
-                for i, missing in slot.store.items():
-                    h = slot.unique[i].meta.content_hash
-                    for name in missing:
-                        spaces[name].put(h, parts[name][i])
-                    pending.discard(h)
+                done = [slot.unique[i].meta.content_hash for i in slot.store]
+                put_many(
+                    [
+                        (spaces[name], h, parts[name][i])
+                        for (i, missing), h in zip(slot.store.items(), done)
+                        for name in missing
+                    ]
+                )
+                pending.difference_update(done)
                 bar.advance(slot.size)
     finally:
         bar.close()

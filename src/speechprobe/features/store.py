@@ -39,7 +39,7 @@ import numpy as np
 import xxhash
 
 from ..errors import SpeechprobeError
-from ..files import TMP_MARK, atomic_write, is_disk_error, write_error
+from ..files import TMP_MARK, atomic_write, atomic_write_many, is_disk_error, write_error
 
 log = logging.getLogger("speechprobe")
 
@@ -173,9 +173,12 @@ class FeatureSpace:
 
     def put(self, content_hash: str, features: np.ndarray) -> None:
         """Store one clip's ``(num_layers, dim)`` features atomically, with a checksum (idempotent)."""
-        where = f"the feature store {self.root}"
+        atomic_write(*self.item(content_hash, features), what=f"the feature store {self.root}", hint=STORE_HINT)
+
+    def item(self, content_hash: str, features: np.ndarray) -> tuple[Path, bytes]:
+        """The path and checksummed bytes :meth:`put` writes."""
         path = self.item_path(content_hash)
-        atomic_write(path, item_bytes(features, item_key(path)), what=where, hint=STORE_HINT)
+        return path, item_bytes(features, item_key(path))
 
     def get(self, content_hash: str) -> np.ndarray:
         """One verified item; a bad one raises :class:`CorruptItem` (and is removed, so a rerun recomputes it)."""
@@ -245,6 +248,16 @@ class VerifyReport:
 def is_temp_name(name: str) -> bool:
     """Temporary files of atomic writes: ``.NAME.tmp-…`` (:mod:`speechprobe.files`), ``.tmp-…`` (older versions)."""
     return (name.startswith(".") and TMP_MARK in name) or name.startswith(".tmp-")
+
+
+def put_many(items: Sequence[tuple[FeatureSpace, str, np.ndarray]]) -> None:
+    """Store several (space, content hash, features) as :meth:`FeatureSpace.put` does, each item atomic, in one
+    batched write (:func:`~speechprobe.files.atomic_write_many`: their fsyncs together). Used by the extraction
+    for each forward batch, over every pooling space it fills (``--pooling-variants``)."""
+    files = dict(space.item(h, feats) for space, h, feats in items)
+    if files:
+        where = f"the feature store {items[0][0].root.parent}"
+        atomic_write_many(files, what=where, hint=STORE_HINT)
 
 
 class FeatureStore:

@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 
 from .base import is_random, new_figure, num, plotly_layout, save_figure, twin_order
+from .mixing import sampled
 
 REGION_LABELS = {
     "f0_band": "F0 band < 300 Hz",
@@ -46,14 +47,14 @@ def plot_shares(table: pd.DataFrame, out_path: Path) -> tuple[Path, str] | None:
         ax.set_title(model, fontsize="small")
         ax.set_xlabel("layer (* best)")
     fig.colorbar(image, ax=list(axes), shrink=0.8, label="share of the net attribution")
-    n, steps = int(rows["n_clips"].max()), int(rows["steps"].max())
+    n, steps = sampled(rows), int(rows["steps"].max())
     caption = (
         f"Where the decision of each layer's linear head on {task} lies: the share of the integrated-gradients "
         "attribution (on the model's own input, log-mel or stacked fbanks, or for a model reading the waveform "
         f"the clip's STFT magnitudes; from the sample's mean input at each frame, {steps} steps; "
         "each region's net sum, in absolute value, over its group's) in each frequency band "
         "(top three rows, summing to 1) and each time region of an energy VAD (bottom four, summing to 1), mean "
-        f"over {n} sampled clips; * marks the primary probe's best layer."
+        f"over {n}; * marks the primary probe's best layer."
     )
     if any(is_random(m) for m in models):
         caption += " A +random panel is its model's random-init control (same architecture, random weights)."
@@ -119,7 +120,7 @@ def plotly(table: pd.DataFrame) -> dict | None:
                 r = at.loc[region] if region in at.index else None
                 z[i].append(num(r["mean"]) if r is not None else None)
                 ci = f" [{r['low']:.0%}, {r['high']:.0%}]" if r is not None and np.isfinite(r["low"]) else ""
-                hover[i].append(f"{r['mean']:.0%}{ci}, {int(r['n_clips'])} clips" if r is not None else "")
+                hover[i].append(f"{r['mean']:.0%}{ci}, {int(r['n_units'])} {r['unit']}s" if r is not None else "")
     trace = {
         "type": "heatmap",
         "z": z,

@@ -63,13 +63,15 @@ def plot_mixing(
         ax.set_xlabel(RELATIVE_DEPTH)
     fig.suptitle(task)
     axes[-1].legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize="small", frameon=False)
-    n = int(rows["n_clips"].max())
+    n = sampled(rows)
     caption = (
         f"How local is each layer on {task}: left, Macro-F1 of the {probe} probe per layer; middle, the mean "
         "distance between a frame and the frames it attends to (ms, over real frames, mean over heads); right, the "
         "share of a frame's value-zeroing mixing that comes from the frame itself (Mohebbi et al. 2023; 1 = no "
-        f"mixing). Mean over {n} sampled clips with the 95 % t interval shaded."
+        f"mixing). Mean over {n} with the 95 % t interval shaded."
     )
+    k = int(rows["query_frames"].max())
+    caption += f" Value zeroing on a stratified sample of {k} query frames per clip." if k else ""
     note = contrast_note(models)
     return save_figure(fig, Path(out_path)), caption + (" " + note if note else "")
 
@@ -121,3 +123,12 @@ def plotly(table: pd.DataFrame) -> dict | None:
             hovermode="closest",
         ),
     }
+
+
+def sampled(rows: pd.DataFrame) -> str:
+    """What the means of a mixing or attribution table are over: ``"6 sampled clips"``, or ``"4 speakers (6
+    sampled clips; a speaker's clips averaged first)"``."""
+    clips, unit = int(rows["n_clips"].max()), str(rows["unit"].iloc[0])
+    if unit == "clip":
+        return f"{clips} sampled clips"
+    return f"{int(rows['n_units'].max())} {unit}s ({clips} sampled clips; a {unit}'s clips averaged first)"

@@ -48,6 +48,11 @@ class Encoder:
     device: torch.device = field(default_factory=lambda: torch.device("cpu"))
     dtype: torch.dtype | None = None  # the adapter's autocast dtype (None: float32)
     front: Front | None = None  # the model's own input features (None: it reads the waveform)
+    # value zeroing's fast path (analysis/zeroing.py): each block's attention output projection (an entry None:
+    # none, the heads' outputs concatenated), and whether the rest of the block after its attention is
+    # position-wise (Whisper, wav2vec2 family: residuals, norms, feed-forward; not the Conformer's convolution)
+    out_proj: list[torch.nn.Module | None] | None = None
+    pointwise: bool = False
 
     def autocast(self):
         """The adapter's autocast, for every call of the blocks."""
@@ -82,11 +87,14 @@ class Enough(Exception):
 
 @dataclass
 class Record:
-    """What one watched clip left: each block's call (args, kwargs), output and head-wise attention."""
+    """What one watched clip left: each block's call (args, kwargs), output and head-wise attention; each
+    attention module's whole output and each value projection's output (value zeroing's fast path)."""
 
     calls: list[tuple[tuple, dict]] = field(default_factory=list)
     outputs: list[torch.Tensor] = field(default_factory=list)
     attention: list[torch.Tensor | None] = field(default_factory=list)
+    attention_out: list = field(default_factory=list)
+    values: list[torch.Tensor] = field(default_factory=list)
     n_real: int = 0
     n_blocks: int = 0
 
@@ -136,10 +144,12 @@ def watch(encoder: Encoder, upto: int | None = None) -> Iterator[Record]:
 
     def on_attention(module, args, out):
         rec.attention.append(out[1] if isinstance(out, tuple) and len(out) > 1 else None)
+        rec.attention_out.append(out)
 
     handles = [b.register_forward_pre_hook(on_call, with_kwargs=True) for b in encoder.blocks]
     handles += [b.register_forward_hook(on_output) for b in encoder.blocks]
     handles += [a.register_forward_hook(on_attention) for a in encoder.attention]
+    handles += [v.register_forward_hook(lambda m, a, out: rec.values.append(out)) for v in encoder.values]
     try:
         with eager(encoder):
             yield rec
@@ -185,7 +195,8 @@ def _whisper(adapter) -> Encoder:
     frames = lambda n_samples: math.ceil(mel_frames(n_samples) / 2)  # noqa: E731
     front = Front(inputs, drive, grid, filter_centres(lm.filters.numpy(), lm.sample_rate), lm.hop / lm.sample_rate, 2)
     run = lambda audio: drive(inputs(audio))  # noqa: E731
-    return Encoder(blocks, attn, [a.v_proj for a in attn], [enc.config], run, frames, last, front=front)
+    out = dict(out_proj=[a.out_proj for a in attn], pointwise=True)
+    return Encoder(blocks, attn, [a.v_proj for a in attn], [enc.config], run, frames, last, front=front, **out)
 
 
 def _wav2vec2(adapter) -> Encoder:
@@ -208,7 +219,8 @@ def _wav2vec2(adapter) -> Encoder:
 
     blocks = list(model.encoder.layers)
     attn = [b.attention for b in blocks]
-    return Encoder(blocks, attn, [a.v_proj for a in attn], [model.config], run, frames, adapter.final_norm)
+    values, out = [a.v_proj for a in attn], [a.out_proj for a in attn]
+    return Encoder(blocks, attn, values, [model.config], run, frames, adapter.final_norm, out_proj=out, pointwise=True)
 
 
 def _wavlm_attention(attn: torch.nn.Module) -> Callable:
@@ -261,7 +273,8 @@ def _seamless(adapter) -> Encoder:
     hop = fe.sampling_rate // 100  # Kaldi fbanks: 10 ms frames
     front = Front(inputs, drive, grid, filter_centres(fe.mel_filters, fe.sampling_rate), hop / fe.sampling_rate, 1)
     run = lambda audio: drive(inputs(audio))  # noqa: E731
-    return Encoder(blocks, attn, [a.linear_v for a in attn], config, run, frames, conformer.layer_norm, front=front)
+    values, out = [a.linear_v for a in attn], [a.linear_out for a in attn]
+    return Encoder(blocks, attn, values, config, run, frames, conformer.layer_norm, front=front, out_proj=out)
 
 
 HOOKS: dict[str, Callable[[ModelAdapter], Encoder]] = {
