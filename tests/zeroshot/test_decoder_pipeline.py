@@ -14,7 +14,7 @@ import pytest
 
 from speechprobe.config import RunConfig
 from speechprobe.decoder_stage import zeroshot_with_decoder_models
-from speechprobe.pipeline import run
+from speechprobe.pipeline import load_extracted, probe_and_report, run
 from speechprobe.report import build_report
 from speechprobe.report.compare import compare_runs
 from speechprobe.rundir import read_results
@@ -83,4 +83,10 @@ def _check_decoder_model(out, model, table, common, zs):
     results_bytes = (out / "results.csv").read_bytes()
     zeroshot_with_decoder_models(zs)  # a rerun: nothing probed again, the same rows
     assert {p: p.stat().st_mtime_ns for p in before} == before and len(list((out / "partial").iterdir())) == 2
+    assert (out / "results.csv").read_bytes() == results_bytes
+    probe_and_report(*load_extracted(out))  # the probe stage alone again: its rows only, and it says what went
+    assert name not in set(read_results(out / "results.csv")["model"])
+    (warning,) = [w for w in json.loads((out / "manifest.json").read_text())["warnings"] if name in w]
+    assert "rerun it with --decoder-states" in warning
+    zeroshot_with_decoder_models(zs)  # as the warning says: the rows are back, from partial/
     assert (out / "results.csv").read_bytes() == results_bytes
