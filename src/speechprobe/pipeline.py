@@ -373,7 +373,7 @@ def write_outputs(
 
     run_dir = RunDir(cfg.out)
     bar = tqdm(total=3, desc="summary, bootstrap, figures", unit="step", leave=False, disable=not cfg.compute.progress)
-    state.warnings += warn_dropped(run_dir, set(results["model"]))  # decoder states the zero-shot stage probed
+    warn_dropped(run_dir, set(results["model"]))  # the decoder states the zero-shot stage probed: say so
     merged = run_dir.replace_rows("probe", results)
     summary = summarize(merged, {task: info["test_train_ratio"] for task, info in state.cv.items()})
     run_dir.write_csv("summary.csv", summary)

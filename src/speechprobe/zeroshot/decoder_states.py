@@ -125,14 +125,15 @@ class DecoderStore:
 def warn_dropped(run_dir: RunDir, kept: set[str]) -> list[str]:
     """The probe stage run again replaces its rows of results.csv: the decoder states probed as models after the
     zero-shot stage (``speechprobe.decoder_stage``, in manifest.json ``models``) that ``kept`` lacks lose theirs.
-    Logs one warning naming them and how to get them back; returns it (for the manifest's warnings), or []."""
+    Logs one warning naming them and how to get them back (not recorded in manifest.json: ``run --zeroshot``
+    puts them back right after); returns their names."""
     dropped = sorted(m for m in run_dir.read_manifest().get("models") or {} if DECODER_MARK in m and m not in kept)
-    if not dropped:
-        return []
-    text = (
-        f"results.csv drops the rows of the decoder states {', '.join(dropped)}: the zero-shot stage probes them "
-        f"and was not run again; rerun it with --decoder-states (`speechprobe zeroshot --out {run_dir.root} "
-        "--decoder-states` with its models, tasks and prompts) to put them back"
-    )
-    log.warning("%s", text)
-    return [text]
+    if dropped:
+        log.warning(
+            "results.csv drops the rows of the decoder states %s: the zero-shot stage probes them; run it again with "
+            "--decoder-states (`speechprobe zeroshot --out %s --decoder-states` with its models, tasks and prompts) "
+            "to put them back",
+            ", ".join(dropped),
+            run_dir.root,
+        )
+    return dropped
