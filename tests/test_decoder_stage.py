@@ -32,3 +32,19 @@ def test_one_model_per_prompt_and_rule_with_a_space_per_task():
 def test_a_model_named_like_decoder_states_is_refused():
     with pytest.raises(ConfigError, match=r"--models x:decoder@choose: ':decoder@' marks decoder states"):
         decoder_models(_manifest(("qwen", "x:decoder@choose")))
+
+
+def test_a_probe_stage_that_drops_decoder_states_says_which_and_how_to_get_them_back(tmp_path, caplog):
+    from speechprobe.rundir import RunDir
+    from speechprobe.zeroshot.decoder_states import warn_dropped
+
+    run_dir = RunDir(tmp_path)
+    names = ["w", "w:decoder@choose", "w:decoder@choose/audio_mean"]
+    run_dir.update_manifest({"models": {name: {"num_layers": 2} for name in names}})
+    with caplog.at_level("WARNING", logger="speechprobe"):
+        assert warn_dropped(run_dir, {"w"}) == names[1:]
+    (text,) = caplog.messages
+    assert "decoder states w:decoder@choose, w:decoder@choose/audio_mean:" in text
+    assert f"speechprobe zeroshot --out {tmp_path} --decoder-states" in text
+    assert warn_dropped(run_dir, set(names)) == []  # every one kept: nothing to say
+    assert warn_dropped(RunDir(tmp_path / "new"), {"w"}) == [] and len(caplog.messages) == 1  # no manifest yet

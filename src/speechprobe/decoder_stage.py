@@ -12,7 +12,8 @@ curves and the report like any model's. manifest.json ``models.<name>`` records 
 rule) and ``spaces`` (task -> feature space: the prompt's text names the task's labels). No registry name or hub
 id holds ``:decoder@``; a run whose ``--models`` entry does is refused.
 
-A probe stage run again drops these rows with the rest of its own; the zero-shot stage puts them back.
+A probe stage run again drops these rows with the rest of its own (saying so: ``zeroshot.decoder_states.warn_dropped``);
+the zero-shot stage puts them back.
 """
 
 from __future__ import annotations

@@ -369,9 +369,11 @@ def write_outputs(
     from .analysis.bootstrap import bootstrap_run
     from .figures import curves
     from .probes import probe_params, probe_spec
+    from .zeroshot.decoder_states import warn_dropped
 
     run_dir = RunDir(cfg.out)
     bar = tqdm(total=3, desc="summary, bootstrap, figures", unit="step", leave=False, disable=not cfg.compute.progress)
+    warn_dropped(run_dir, set(results["model"]))  # the decoder states the zero-shot stage probed: say so
     merged = run_dir.replace_rows("probe", results)
     summary = summarize(merged, {task: info["test_train_ratio"] for task, info in state.cv.items()})
     run_dir.write_csv("summary.csv", summary)

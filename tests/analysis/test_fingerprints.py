@@ -112,3 +112,17 @@ def test_cue_sentences_name_the_task_whose_clips_were_probed() -> None:
     (sentence,) = fingerprint_findings(table, "knn")
     assert sentence.startswith("For the cue f0_mean (ridge R²), m on the emotion clips reaches 90 %")
     assert "; m on the gender clips reaches 90 % of its rise at relative depth 0.25 (0.00–0.50)" in sentence
+
+
+def test_a_cue_curve_that_never_rises_is_noted_by_its_cue() -> None:
+    from speechprobe.analysis.fingerprints import CUE_METRIC, CUE_PROBE, fingerprint_table
+
+    rows = [
+        dict(model="m", task="gender", target=target, probe=CUE_PROBE, metric=CUE_METRIC, layer=layer, fold=fold)
+        | {"value": value if target == "f0_mean" else -0.1}
+        for target, value in (("f0_mean", 0.5), ("energy_range", 0.0))
+        for layer in range(3)
+        for fold in range(5)
+    ]
+    table, notes = fingerprint_table(pd.DataFrame(rows), {"models": {"m": {"num_layers": 3}}}, n_boot=20)
+    assert len(table) == 2 and notes == ["m × gender, cue energy_range (ridge) never rises above chance"]

@@ -14,7 +14,7 @@ import pytest
 
 from speechprobe.config import RunConfig
 from speechprobe.decoder_stage import zeroshot_with_decoder_models
-from speechprobe.pipeline import run
+from speechprobe.pipeline import load_extracted, probe_and_report, run
 from speechprobe.report import build_report
 from speechprobe.report.compare import compare_runs
 from speechprobe.rundir import read_results
@@ -23,7 +23,7 @@ from speechprobe.zeroshot import ZeroShotConfig
 pytestmark = [pytest.mark.slow, pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="needs espeak-ng")]
 
 
-def test_run_then_zero_shot_with_decoder_states(tmp_path, tiny_whisper_dec):
+def test_run_then_zero_shot_with_decoder_states(tmp_path, tiny_whisper_dec, caplog):
     common = dict(models=[str(tiny_whisper_dec)], tasks=["gender"], out=tmp_path / "run", window="trimmed")
     common.update(cache=tmp_path / "cache", n_per_class=6)
     off = dict(permutations=19, bootstrap=50, embeddings=False, cue_probes=False, layer_weights=False)
@@ -49,10 +49,10 @@ def test_run_then_zero_shot_with_decoder_states(tmp_path, tiny_whisper_dec):
     assert "Inside the decoder" in page and f"spec-a-decoder_layers_{model}_gender" in page  # drawn interactively
     done = json.loads((out / "analysis.json").read_text())
     assert "decoder_layers" in json.dumps(done)
-    _check_decoder_model(out, model, table, common, zs)
+    _check_decoder_model(out, model, table, common, zs, caplog)
 
 
-def _check_decoder_model(out, model, table, common, zs):
+def _check_decoder_model(out, model, table, common, zs, caplog):
     name = f"{model}:decoder@choose"
     results = read_results(out / "results.csv")
     rows = results[results["model"] == name]
@@ -83,4 +83,11 @@ def _check_decoder_model(out, model, table, common, zs):
     results_bytes = (out / "results.csv").read_bytes()
     zeroshot_with_decoder_models(zs)  # a rerun: nothing probed again, the same rows
     assert {p: p.stat().st_mtime_ns for p in before} == before and len(list((out / "partial").iterdir())) == 2
+    assert (out / "results.csv").read_bytes() == results_bytes
+    with caplog.at_level("WARNING", logger="speechprobe"):
+        probe_and_report(*load_extracted(out))  # the probe stage alone again: its rows only, and it says what went
+    assert name not in set(read_results(out / "results.csv")["model"])
+    (warning,) = [m for m in caplog.messages if name in m]
+    assert "run it again with --decoder-states" in warning
+    zeroshot_with_decoder_models(zs)  # as the warning says: the rows are back, from partial/
     assert (out / "results.csv").read_bytes() == results_bytes

@@ -177,7 +177,8 @@ def fingerprint_table(
         if record["note"]:
             record.update(dict.fromkeys(INTERVAL_COLUMNS, float("nan")))
         if record["d90_layer"] < 0:
-            notes.append(f"{model} × {task or target} ({probe}) never rises above chance")
+            cue = f", cue {target}" if target else ""  # a cue curve is one of many on the task's clips
+            notes.append(f"{model} × {task}{cue} ({probe}) never rises above chance")
         rows.append(dict(zip(keys, key)) | {"num_layers": n_layers, "floor": floor} | record)
     return pd.DataFrame(rows, columns=FINGERPRINT_COLUMNS), notes
 

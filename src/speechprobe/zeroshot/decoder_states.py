@@ -21,6 +21,7 @@ rerun computes nothing already stored. ``manifest.json`` records the spaces unde
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -29,10 +30,13 @@ import torch
 
 from ..errors import ConfigError
 from ..features.store import FeatureSpace, FeatureStore
+from ..models.base import DECODER_MARK
+from ..rundir import RunDir
 from .base import Encoded, ZeroShotBackend
 from .prompts import PromptTemplate
 from .scoring import _groups
 
+log = logging.getLogger("speechprobe")
 STATES = "states"  # the job kind of answer_batch and the Plan's requests
 RULES = {
     "last": "the last prompt position (where the answer starts)",
@@ -116,3 +120,20 @@ class DecoderStore:
             "rules": {r: RULES[r] for r in self.rules},
             "first_tokens": self.first_tokens,
         }
+
+
+def warn_dropped(run_dir: RunDir, kept: set[str]) -> list[str]:
+    """The probe stage run again replaces its rows of results.csv: the decoder states probed as models after the
+    zero-shot stage (``speechprobe.decoder_stage``, in manifest.json ``models``) that ``kept`` lacks lose theirs.
+    Logs one warning naming them and how to get them back (not recorded in manifest.json: ``run --zeroshot``
+    puts them back right after); returns their names."""
+    dropped = sorted(m for m in run_dir.read_manifest().get("models") or {} if DECODER_MARK in m and m not in kept)
+    if dropped:
+        log.warning(
+            "results.csv drops the rows of the decoder states %s: the zero-shot stage probes them; run it again with "
+            "--decoder-states (`speechprobe zeroshot --out %s --decoder-states` with its models, tasks and prompts) "
+            "to put them back",
+            ", ".join(dropped),
+            run_dir.root,
+        )
+    return dropped
