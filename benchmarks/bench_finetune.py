@@ -44,6 +44,8 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--ft-layers", default="all", choices=("all", "last"), help="what the head reads [all]")
     ap.add_argument("--n-per-class", type=int, default=None)
     ap.add_argument("--out", type=Path, default=None)
+    ap.add_argument("--device", default="cpu", help="cpu or cuda (extraction and fine-tuning)")
+    ap.add_argument("--dtype", default=None, help="bf16 or fp16 [float32]")
     ap.add_argument("--quick", action="store_true", help="stress only, 8 per class, 3 folds, 2 epochs")
     args = ap.parse_args(argv)
     if args.quick:
@@ -58,6 +60,8 @@ def main(argv: list[str] | None = None) -> dict:
         window="trimmed",
         folds=args.folds,
         n_per_class=args.n_per_class,
+        device=args.device,
+        dtype=args.dtype,
         progress=False,
         permutations=0,
         bootstrap=0,

@@ -6,6 +6,9 @@
 #   bash benchmarks/gpu_session.sh            # logs under $OUT, else ./gpu-logs
 #   SKIP_PROBING=1 bash benchmarks/gpu_session.sh   # without the probing benchmark (about 80 s)
 #   SKIP_PROBE_SCALE=1 bash benchmarks/gpu_session.sh   # without probing at scale (33 x 1280, up to 5 min)
+#   SKIP_FINETUNE=1 / SKIP_LAB=1                   # without the ladder's (issue 27) or the lab's (issue 30) targets
+# A device call runs at most 600 s: run the script in two calls, e.g. first SKIP_FINETUNE=1 SKIP_LAB=1, then
+# SKIP_BASE=1 (the ladder's and the lab's targets alone).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 LOG="${OUT:-gpu-logs}"
@@ -16,6 +19,7 @@ PY="${PYTHON:-python3}"
   "$PY" -c "import torch, transformers, sklearn; print('torch', torch.__version__, 'transformers',
 transformers.__version__, 'scikit-learn', sklearn.__version__, 'cuda', torch.cuda.is_available())"
 } 2>&1 | tee "$LOG/gpu.txt"
+if [ -z "${SKIP_BASE:-}" ]; then
 timeout 200 "$PY" benchmarks/gpu_whisper_large_v3.py 2>&1 | tee "$LOG/whisper_large_v3.txt"
 CUDA_TESTS=$(grep -rl "cuda_only\|DEVICES" tests --include="test_*.py" | sort)
 timeout 180 "$PY" -m pytest -q -m cuda -p no:cacheprovider --continue-on-collection-errors $CUDA_TESTS 2>&1 \
@@ -26,3 +30,9 @@ timeout 180 "$PY" -m pytest -q -m cuda -p no:cacheprovider --continue-on-collect
 # the selection-aware test on the CPU cores; ours only (the naive CPU loop would take far longer than the session).
 [ -n "${SKIP_PROBE_SCALE:-}" ] || timeout 300 "$PY" benchmarks/bench_probe_scale.py --layers 33 --dims 1280 \
   --backend torch --device cuda --jobs "$(nproc)" --no-naive --workdir /tmp 2>&1 | tee "$LOG/probe_scale.txt"
+fi
+# The fine-tuning ladder on a GPU (issue 27): whisper-large-v3-shaped (random weights) lora, emotion, 1,000 clips,
+# 5 folds, bf16, timed per fold; and the lab (issue 30): `base` per objective for 20 steps, s/step in bf16.
+[ -n "${SKIP_FINETUNE:-}" ] || (cd benchmarks && timeout 300 "$PY" gpu_finetune.py) 2>&1 | tee "$LOG/finetune.txt"
+[ -n "${SKIP_LAB:-}" ] || timeout 240 "$PY" benchmarks/bench_lab.py --arch base --run-steps 20 --steps 50000 \
+  --objectives contrastive,masked,regression --device cuda --dtype bf16 --corpus-clips 20 2>&1 | tee "$LOG/lab.txt"
