@@ -178,13 +178,13 @@ def test_killing_an_actor_mid_run_loses_nothing_and_stores_nothing_twice(cluster
         pids = [_pid(engine, i) for i in range(2)]
         space = _space(tmp_path / "ray", engine)
         puts: Counter[str] = Counter()
-        put = space.put
+        item = space.item  # every store (put, or the batched put_many) builds its item's bytes once
 
-        def counted_put(h, feats):
+        def counted_item(h, feats):
             puts[h] += 1
-            put(h, feats)
+            return item(h, feats)
 
-        space.put = counted_put
+        space.item = counted_item
         killed: list[int] = []
 
         def kill_once_busy() -> None:  # after the first batch is stored, kill an actor that holds batches
