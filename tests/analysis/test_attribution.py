@@ -172,6 +172,10 @@ def test_attribution_and_context_mixing_on_a_run(tiny_whisper, tmp_path):
     assert "the mean attention distance runs from" in handed["findings"][0]
     assert "95 % t intervals over 2 groups (2 clips)" in handed["findings"][0]
     assert (out / handed["figures"][0]["path"]).is_file()
+    serial = (out / "mixing.csv").read_bytes()
+    mixing_options = {"context_mixing": {"clips": 2, "frames": 8}}
+    analyse_features(out, store_loader(out), analyses=["context_mixing"], reuse=False, n_jobs=2, options=mixing_options)
+    assert (out / "mixing.csv").read_bytes() == serial  # its clips split over 2 worker processes: the same values
     spec = json.loads((out / handed["figures"][0]["path"]).with_suffix(".plotly.json").read_text())
     assert len(spec["data"]) == 2 and spec["data"][0]["yaxis"] == "y" and spec["data"][1]["yaxis"] == "y2"
 
@@ -181,6 +185,9 @@ def test_attribution_and_context_mixing_on_a_run(tiny_whisper, tmp_path):
     erasure.to_csv(out / "erasure_summary.csv", index=False)
     options = {"attribution": {"clips": 2, "steps": 4, "layers": 1}}
     analyse_features(out, store_loader(out), analyses=["attribution"], options=options)
+    serial = (out / "attribution.csv").read_bytes()
+    analyse_features(out, store_loader(out), analyses=["attribution"], reuse=False, n_jobs=2, options=options)
+    assert (out / "attribution.csv").read_bytes() == serial  # in a worker process: the same values
     table = pd.read_csv(out / "attribution.csv")
     assert len(table) == 3 * len(REGIONS) and (table["layer"] == table["best_layer"]).all()
     sums = table[table["class"] == "all"].set_index("region")["mean"]

@@ -97,6 +97,7 @@ def variant_rows(
             device=s.device,
             repeats=s.repeats,
             cv=s.cv,
+            n_jobs=s.n_jobs,
             settings=unit.probe_settings,
             tune=tune,
             scorers={"macro_f1": PROBE_SCORERS["macro_f1"]},
