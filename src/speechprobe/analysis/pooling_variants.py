@@ -75,16 +75,20 @@ def headline_mean(unit: Unit, probes: list[str], n_layers: int, pooling: str) ->
     rows = read_results(path)
     rows = rows[(rows["model"] == unit.model) & (rows["task"] == unit.task) & (rows["metric"] == "macro_f1")]
     rows = rows[rows["probe"].isin(probes) & rows["layer"].notna()]
-    complete = len(rows) == len(probes) * n_layers * len(unit.folds)
+    rows = rows[rows["fold"] < len(unit.cue_folds)]  # the folds the variants are probed on (variant_rows)
+    complete = len(rows) == len(probes) * n_layers * len(unit.cue_folds)
     return rows.assign(layer=rows["layer"].astype(int))[["probe", "layer", "fold", "value"]] if complete else None
 
 
 def variant_rows(
     feats: dict[str, np.ndarray], unit: Unit, probes: list[str], tune: bool, mean: pd.DataFrame | None = None
 ) -> pd.DataFrame:
-    """Macro-F1 per (probe, variant, layer, fold) on the run's folds with the run's probes; ``mean``: the mean's
-    rows already scored (:func:`headline_mean`), else it is probed like the variants."""
+    """Macro-F1 per (probe, variant, layer, fold) on the run's folds with the run's probes (``settings.n_jobs``
+    jobs at once: the same rows), with ``cue_repeats`` on its first that many repeats (``unit.cue_folds``: fold ids
+    ``0 .. cue_repeats x folds - 1``, the same partitions, so paired with the mean's folds of results.csv);
+    ``mean``: the mean's rows already scored (:func:`headline_mean`), else it is probed like the variants."""
     s = unit.settings
+    repeats = s.repeats if s.cue_repeats is None else s.cue_repeats
     frames = [] if mean is None else [mean.assign(variant="mean", metric="macro_f1")]
     for variant in VARIANTS[1:] if mean is not None else VARIANTS:
         rows = probe_layers(
@@ -95,7 +99,7 @@ def variant_rows(
             s.n_folds,
             s.seed,
             device=s.device,
-            repeats=s.repeats,
+            repeats=repeats,
             cv=s.cv,
             n_jobs=s.n_jobs,
             settings=unit.probe_settings,
@@ -142,7 +146,7 @@ def compute(unit: Unit) -> AnalysisResult:
     mean = headline_mean(unit, probes, feats["mean"].shape[1], config.get("pooling") or "mean")
     rows = variant_rows(feats, unit, probes, bool(config.get("tune")), mean)
     too_few = unit_note(unit.run_dir, unit.task, "a paired gap")
-    table = summary_table(rows, fold_ratio(unit.folds), k, too_few)
+    table = summary_table(rows, fold_ratio(unit.cue_folds), k, too_few)
     out = AnalysisResult(tables={FOLDS_CSV: rows, SUMMARY_CSV: table})
     if too_few:
         out.notes.append(f"pooling_variants: {unit.model} × {unit.task}: no gap intervals ({too_few})")
