@@ -6,8 +6,9 @@ extraction stores, from the same forward, each layer's mean over real frames, th
 and of its last ``k`` real frames and its max over real frames (:mod:`speechprobe.pooling_stage`;
 ``k`` = ``--edge-ms`` at the model's frame rate). This analysis probes, per (model, task), every layer
 under five poolings, ``mean``, ``first``, ``last``, ``edges`` (first and last side by side) and ``max``,
-with the run's primary probe (its settings and ``--tune``) on the run's own cross-validation plan (the
-mean's scores are results.csv's when the run pooled with the mean: the same folds and probe), and compares
+with the run's primary probe (its settings and ``--tune``) on the run's own cross-validation plan (with
+``--cue-repeats N`` its first ``N`` partitions, as the cue analyses; the mean's scores are results.csv's on those
+folds when the run pooled with the mean: the same folds and probe), and compares
 each with the mean fold by fold:
 
 - score: the fold mean of Macro-F1 with its 95 % interval (corrected resampled t, as summary.csv);
