@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 import soundfile as sf
 import torch
+from joblib import parallel_config
 
 from speechprobe.analysis.attribution import (
     average_clip,
@@ -174,7 +175,10 @@ def test_attribution_and_context_mixing_on_a_run(tiny_whisper, tmp_path):
     assert (out / handed["figures"][0]["path"]).is_file()
     serial = (out / "mixing.csv").read_bytes()
     mixing_options = {"context_mixing": {"clips": 2, "frames": 8}}
-    analyse_features(out, store_loader(out), analyses=["context_mixing"], reuse=False, n_jobs=2, options=mixing_options)
+    with parallel_config(backend="multiprocessing"):  # forked workers: the loky ones' start (torch imported) costs 10 s
+        analyse_features(
+            out, store_loader(out), analyses=["context_mixing"], reuse=False, n_jobs=2, options=mixing_options
+        )
     assert (out / "mixing.csv").read_bytes() == serial  # its clips split over 2 worker processes: the same values
     spec = json.loads((out / handed["figures"][0]["path"]).with_suffix(".plotly.json").read_text())
     assert len(spec["data"]) == 2 and spec["data"][0]["yaxis"] == "y" and spec["data"][1]["yaxis"] == "y2"
@@ -186,7 +190,8 @@ def test_attribution_and_context_mixing_on_a_run(tiny_whisper, tmp_path):
     options = {"attribution": {"clips": 2, "steps": 4, "layers": 1}}
     analyse_features(out, store_loader(out), analyses=["attribution"], options=options)
     serial = (out / "attribution.csv").read_bytes()
-    analyse_features(out, store_loader(out), analyses=["attribution"], reuse=False, n_jobs=2, options=options)
+    with parallel_config(backend="multiprocessing"):
+        analyse_features(out, store_loader(out), analyses=["attribution"], reuse=False, n_jobs=2, options=options)
     assert (out / "attribution.csv").read_bytes() == serial  # in a worker process: the same values
     table = pd.read_csv(out / "attribution.csv")
     assert len(table) == 3 * len(REGIONS) and (table["layer"] == table["best_layer"]).all()
