@@ -189,10 +189,6 @@ def test_attribution_and_context_mixing_on_a_run(tiny_whisper, tmp_path):
     erasure.to_csv(out / "erasure_summary.csv", index=False)
     options = {"attribution": {"clips": 2, "steps": 4, "layers": 1}}
     analyse_features(out, store_loader(out), analyses=["attribution"], options=options)
-    serial = (out / "attribution.csv").read_bytes()
-    with parallel_config(backend="multiprocessing"):
-        analyse_features(out, store_loader(out), analyses=["attribution"], reuse=False, n_jobs=2, options=options)
-    assert (out / "attribution.csv").read_bytes() == serial  # in a worker process: the same values
     table = pd.read_csv(out / "attribution.csv")
     assert len(table) == 3 * len(REGIONS) and (table["layer"] == table["best_layer"]).all()
     sums = table[table["class"] == "all"].set_index("region")["mean"]
@@ -202,6 +198,14 @@ def test_attribution_and_context_mixing_on_a_run(tiny_whisper, tmp_path):
     assert len(handed["figures"]) == 2
     heat = json.loads((out / "figures" / f"attribution_{task}.plotly.json").read_text())["data"][0]
     assert len(heat["z"]) == len(REGIONS) and heat["x"] == [f"{model} · {table['best_layer'].iloc[0]}*"]
+    two = {"attribution": {"clips": 2, "steps": 4, "layers": 2}}  # two jobs, one per worker
+    analyse_features(out, store_loader(out), analyses=["attribution"], reuse=False, options=two)
+    serial = (out / "attribution.csv").read_bytes()
+    with parallel_config(backend="multiprocessing"):
+        analyse_features(out, store_loader(out), analyses=["attribution"], reuse=False, n_jobs=2, options=two)
+    assert (out / "attribution.csv").read_bytes() == serial and len(
+        pd.read_csv(out / "attribution.csv")
+    ) == 2 * 3 * len(REGIONS)
 
 
 def test_seamless_is_attributed_on_its_stacked_fbanks_mapped_to_hz_and_10_ms_frames(tmp_path):
