@@ -10,8 +10,9 @@ are linked from the speechprobe cache, so they are not rendered or converted aga
 +context_mixing,+attribution,+pooling_variants`` makes it (their options as given, else their defaults), and
 the run without them again. Printed: each run's wall and CPU seconds, and the ratio of what the three add
 (with minus the run made again) to the run made again; the issue's budget is 0.30. With ``--breakdown``
-(default) context mixing and attribution are then timed alone on the last run's directory (as ``speechprobe
-analyse`` runs them) for each one's share; pooling variants' share is what is left.
+(default) context mixing and attribution are then timed alone on the last run's directory (as the run runs them,
+with the demo's ``--jobs``; CPU time includes their worker processes) for each one's share; pooling variants' share is
+what is left.
 """
 
 from __future__ import annotations
@@ -36,16 +37,27 @@ settings = {k: v for k, v in DEMO.items() if k != "out"}
 settings["probes"] = settings["probes"].split(",")  # as the command line parses it
 settings.update(args.get("extra", {}))
 run(RunConfig.of(**settings, models=args["models"], tasks=args["tasks"], out=args["out"], progress=False))
+from joblib.externals.loky import get_reusable_executor
+get_reusable_executor().shutdown(wait=True)  # joblib's worker processes reaped: their CPU time is counted
 """
 ALL_THREE = "+context_mixing,+attribution,+pooling_variants"
 ANALYSE = """
-import json, sys, time
-from speechprobe.analysis import analyse
+import json, resource, sys, time
+from pathlib import Path
+from speechprobe.analysis import analyse_features
+from speechprobe.cli.run_commands import DEMO
 args = json.loads(sys.argv[1])
+
+def cpu():  # this process and its finished worker processes (joblib's are reaped at the end of each analysis)
+    done = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return time.process_time() + done.ru_utime + done.ru_stime
+
 for name, options in args["analyses"].items():
-    t, c = time.perf_counter(), time.process_time()
-    analyse(args["out"], name, **options)
-    print(name, time.perf_counter() - t, time.process_time() - c, flush=True)
+    t, c = time.perf_counter(), cpu()
+    analyse_features(Path(args["out"]), analyses=[name], options={name: options}, n_jobs=DEMO["n_jobs"])
+    from joblib.externals.loky import get_reusable_executor
+    get_reusable_executor().shutdown(wait=True)  # its workers' CPU time counted here
+    print(name, time.perf_counter() - t, cpu() - c, flush=True)
 """
 
 

@@ -258,9 +258,9 @@ class CVSettings:
     repeats: int = setting(
         1, "Repeated cross-validation: R reshuffled partitions of --folds folds.", check=at_least(1, "use 1 or more")
     )
-    # The first N repeats that the cue probes, erasure and all-layers use (None: all).
+    # The first N repeats that the cue probes, erasure, all-layers and pooling variants use (None: all).
     cue_repeats: int | None = setting(
-        None, "Cue probes, erasure and all-layers on the first N repeats only [default: all]."
+        None, "Cue probes, erasure, all-layers and pooling variants on the first N repeats only [default: all]."
     )
     scheme: str = setting(
         "kfold",

@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 import soundfile as sf
 import torch
+from joblib import parallel_config
 
 from speechprobe.analysis.attribution import (
     average_clip,
@@ -172,6 +173,13 @@ def test_attribution_and_context_mixing_on_a_run(tiny_whisper, tmp_path):
     assert "the mean attention distance runs from" in handed["findings"][0]
     assert "95 % t intervals over 2 groups (2 clips)" in handed["findings"][0]
     assert (out / handed["figures"][0]["path"]).is_file()
+    serial = (out / "mixing.csv").read_bytes()
+    mixing_options = {"context_mixing": {"clips": 2, "frames": 8}}
+    with parallel_config(backend="multiprocessing"):  # forked workers: the loky ones' start (torch imported) costs 10 s
+        analyse_features(
+            out, store_loader(out), analyses=["context_mixing"], reuse=False, n_jobs=2, options=mixing_options
+        )
+    assert (out / "mixing.csv").read_bytes() == serial  # its clips split over 2 worker processes: the same values
     spec = json.loads((out / handed["figures"][0]["path"]).with_suffix(".plotly.json").read_text())
     assert len(spec["data"]) == 2 and spec["data"][0]["yaxis"] == "y" and spec["data"][1]["yaxis"] == "y2"
 
@@ -190,6 +198,14 @@ def test_attribution_and_context_mixing_on_a_run(tiny_whisper, tmp_path):
     assert len(handed["figures"]) == 2
     heat = json.loads((out / "figures" / f"attribution_{task}.plotly.json").read_text())["data"][0]
     assert len(heat["z"]) == len(REGIONS) and heat["x"] == [f"{model} · {table['best_layer'].iloc[0]}*"]
+    two = {"attribution": {"clips": 2, "steps": 4, "layers": 2}}  # two jobs, one per worker
+    analyse_features(out, store_loader(out), analyses=["attribution"], reuse=False, options=two)
+    serial = (out / "attribution.csv").read_bytes()
+    with parallel_config(backend="multiprocessing"):
+        analyse_features(out, store_loader(out), analyses=["attribution"], reuse=False, n_jobs=2, options=two)
+    assert (out / "attribution.csv").read_bytes() == serial and len(
+        pd.read_csv(out / "attribution.csv")
+    ) == 2 * 3 * len(REGIONS)
 
 
 def test_seamless_is_attributed_on_its_stacked_fbanks_mapped_to_hz_and_10_ms_frames(tmp_path):

@@ -161,39 +161,59 @@ def grid_of(encoder, rate: int) -> tuple[np.ndarray, int]:
     return encoder.front.hz, int(round(encoder.front.frame_s * rate))
 
 
-def model_rows(
-    unit: Unit, model: str, sample: pd.DataFrame, options: dict, units: tuple = (None, "clip")
-) -> tuple[pd.DataFrame, list]:
-    """Region shares of ``model`` at its chosen layers (intervals over ``units``: the sample's groups and their
-    noun, :func:`.mixing.sample_units`); and the examples (layer, label, input, attribution, bin
-    centres in Hz, frame hop in s) of the best layer for the figure."""
-    adapter = run_model(unit.run_dir, model)
-    encoder, rate = encoder_of(adapter), adapter.sample_rate
-    audio = clip_audio(unit.run_dir, unit.task, list(sample["content_hash"]), rate)
-    freqs, hop = grid_of(encoder, rate)
-    baseline = average_clip([audio[h] for h in sample["content_hash"]], encoder)
-    pooling = _pooling(unit)
+def layer_shares(run_dir: Path, task: str, model: str, sample: pd.DataFrame, layer: int, head_data: tuple, options):
+    """Region shares ``(clips, regions)`` of the ``sample`` at ``layer`` of ``model``, the head's Macro-F1 on it,
+    and the examples (label, input, attribution, bin centres in Hz, frame hop in s) for the figure; single-threaded,
+    in a worker process or here. ``head_data``: the head's training features and labels, the sample's features.
+    A family without differentiable blocks: the error's text instead."""
+    x_train, y_train, picked = head_data
+    try:
+        with single_threaded():  # small products: on a shared CPU, threads cost more than they save
+            adapter = run_model(run_dir, model)
+            encoder, rate = encoder_of(adapter), adapter.sample_rate
+            audio = clip_audio(run_dir, task, list(sample["content_hash"]), rate)
+            freqs, hop = grid_of(encoder, rate)
+            baseline = average_clip([audio[h] for h in sample["content_hash"]], encoder)
+            classes, head = fit_head(x_train, y_train, options["seed"])
+            with torch.no_grad():
+                pred = head(torch.tensor(picked, dtype=torch.float32)).argmax(-1).numpy()
+            truth = np.asarray([classes.index(str(y)) for y in sample["label"]])
+            shares, examples = [], []
+            for h, y in zip(sample["content_hash"], truth):
+                image, attr = clip_attribution(
+                    encoder, audio[h], layer, head, int(y), options["pooling"], options["steps"], baseline
+                )
+                shares.append(region_shares(attr, freqs, frame_power(audio[h], hop, attr.shape[1])))
+                if len(examples) < 3 and classes[y] not in {e[0] for e in examples}:
+                    examples.append((classes[y], image, attr, freqs, hop / rate))
+    except NotImplementedError as e:
+        return str(e)
+    return np.asarray(shares), _macro_f1(truth, pred), examples
+
+
+def model_cells(unit: Unit, model: str, sample: pd.DataFrame, options: dict) -> list[tuple]:
+    """The (model, layer, head data) of ``model``'s chosen layers: its heads are fitted on the task's clips but the
+    sampled ones (all of them when that would leave a class out), on the layer's stored pooled features."""
     best, n_layers = unit.best_layer(model)
-    layers = pick_layers(best, n_layers, options["layers"])
     feats, sampled = unit.features(model), unit.clips["content_hash"].isin(sample["content_hash"]).to_numpy()
     train = ~sampled if set(unit.labels[~sampled]) == set(unit.labels) else np.ones(len(sampled), bool)
-    rows, examples = [], []
-    for layer in layers:
+    order = pd.Series(np.arange(len(sampled)), index=unit.clips["content_hash"].to_numpy())
+    at = order.loc[sample["content_hash"]].to_numpy()
+    cells = []
+    for layer in pick_layers(best, n_layers, options["layers"]):
         x = np.asarray(feats[:, layer], dtype=np.float64)
-        classes, head = fit_head(x[train], unit.labels[train], unit.settings.seed)
-        order = pd.Series(np.arange(len(sampled)), index=unit.clips["content_hash"].to_numpy())
-        picked = x[order.loc[sample["content_hash"]].to_numpy()]
-        with torch.no_grad():
-            pred = head(torch.tensor(picked, dtype=torch.float32)).argmax(-1).numpy()
-        truth = np.asarray([classes.index(str(y)) for y in sample["label"]])
-        shares = []
-        for h, y in zip(sample["content_hash"], truth):
-            image, attr = clip_attribution(encoder, audio[h], layer, head, int(y), pooling, options["steps"], baseline)
-            shares.append(region_shares(attr, freqs, frame_power(audio[h], hop, attr.shape[1])))
-            if layer == best and len(examples) < 3 and classes[y] not in {e[1] for e in examples}:
-                examples.append((layer, classes[y], image, attr, freqs, hop / rate))
-        table = aggregate(np.asarray(shares)[:, None, :], sample["label"], REGIONS, [layer], *units)
-        table["head_f1"] = _macro_f1(truth, pred)
+        cells.append((model, layer, (x[train], unit.labels[train], x[at])))
+    return cells
+
+
+def model_table(unit: Unit, model: str, sample: pd.DataFrame, done: list, options: dict, units: tuple) -> pd.DataFrame:
+    """:data:`ATTRIBUTION_COLUMNS` rows of ``model`` from its layers' ``done`` ``(layer, shares, f1)``; intervals
+    over ``units`` (the sample's groups and their noun, :func:`.mixing.sample_units`)."""
+    best, n_layers = unit.best_layer(model)
+    rows = []
+    for layer, shares, f1 in done:
+        table = aggregate(shares[:, None, :], sample["label"], REGIONS, [layer], *units)
+        table["head_f1"] = f1
         rows.append(table)
     table = pd.concat(rows, ignore_index=True).rename(columns={"metric": "region"})
     table.insert(0, "model", model)
@@ -201,7 +221,7 @@ def model_rows(
     table["num_layers"], table["best_layer"] = n_layers, best
     table["relative_depth"] = relative_depth(table["layer"].to_numpy(), n_layers)
     table["steps"] = options["steps"]
-    return table[ATTRIBUTION_COLUMNS], examples
+    return table[ATTRIBUTION_COLUMNS]
 
 
 def pick_layers(best: int, n_layers: int, count: int) -> list[int]:
@@ -242,7 +262,10 @@ def _options(settings: AnalysisSettings) -> dict:
 
 
 def compute(unit: Unit) -> AnalysisResult:
-    """Every model of the task with differentiable transformer blocks; the table and the task's figures."""
+    """Every model of the task with differentiable transformer blocks (its layers in ``settings.n_jobs`` worker
+    processes, each single-threaded as the serial path: the same values); the table and the task's figures."""
+    from joblib import Parallel, delayed
+
     from ..figures.attribution import plot_examples, plot_shares, plotly
     from ..figures.base import save_plotly
 
@@ -250,15 +273,20 @@ def compute(unit: Unit) -> AnalysisResult:
     groups, noun = sample_units(unit)
     sample = sample_clips(unit.clips, options["clips"], unit.settings.seed, groups)
     units = (None if groups is None else sample["group"].astype(str).to_numpy(), noun)
+    options |= {"seed": unit.settings.seed, "pooling": _pooling(unit)}
+    cells = [c for m in unit.models if _layers(unit, m) > 1 for c in model_cells(unit, m, sample, options)]
+    work = (delayed(layer_shares)(unit.run_dir, unit.task, m, sample, layer, data, options) for m, layer, data in cells)
+    done = Parallel(n_jobs=unit.settings.n_jobs)(work)  # one (model, layer) per job, in worker processes
     frames, notes, figures = [], [], []
-    for model in (m for m in unit.models if _layers(unit, m) > 1):
-        try:
-            with single_threaded():  # small products: on a shared CPU, threads cost more than they save
-                table, examples = model_rows(unit, model, sample, options, units)
-        except NotImplementedError as e:
-            notes.append(f"attribution: {e}")
+    for model in dict.fromkeys(m for m, _, _ in cells):
+        mine = [(layer, d) for (m, layer, _), d in zip(cells, done) if m == model]
+        failed = [d for _, d in mine if isinstance(d, str)]
+        if failed:
+            notes.append(f"attribution: {failed[0]}")
             continue
-        frames.append(table)
+        frames.append(model_table(unit, model, sample, [(layer, d[0], d[1]) for layer, d in mine], options, units))
+        best = unit.best_layer(model)[0]
+        examples = [(layer, *e) for layer, d in mine if layer == best for e in d[2]]
         drawn = plot_examples(examples, model, unit.task, unit.figure_path("attribution_examples", model))
         figures += [Figure(*drawn)] if drawn else []
     if not frames:

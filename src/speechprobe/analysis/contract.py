@@ -117,8 +117,8 @@ class Unit:
 
     @property
     def cue_folds(self) -> list[tuple[np.ndarray, np.ndarray]]:
-        """The folds of the cue analyses (cue probes, erasure, all-layers): the run's, or with ``cue_repeats``
-        the first that many repeats of them (fold id = repeat x folds + k), to bound their cost."""
+        """The folds of the cue analyses (cue probes, erasure, all-layers; pooling variants too): the run's, or
+        with ``cue_repeats`` the first that many repeats of them (fold id = repeat x folds + k), to bound their cost."""
         n = self.settings.cue_repeats
         return self.folds if n is None else self.folds[: n * len(self.folds) // self.settings.repeats]
 

@@ -165,29 +165,51 @@ def _options(settings: AnalysisSettings) -> dict:
     }
 
 
-def model_rows(
-    run_dir: Path, model: str, task: str, sample: pd.DataFrame, options: dict, units: tuple = (None, "clip")
+def clip_values(run_dir: Path, model: str, task: str, hashes: Sequence[str], options: dict, first: int = 0) -> tuple:
+    """``(clips, blocks, len(METRICS))`` of ``model`` on the clips ``hashes`` (the sample's ``first``-th on: its
+    seeds), single-threaded, and the model's facts for the table (blocks, layers, frame rate, sampled queries)."""
+    with single_threaded():  # small products: on a shared CPU, threads cost more than they save
+        adapter = run_model(run_dir, model)
+        encoder = encoder_of(adapter)
+        audio = clip_audio(run_dir, task, list(hashes), adapter.sample_rate)
+        rate, frames, seed = float(adapter.info.frame_rate), options["frames"], options["seed"]
+        values = [clip_mixing(encoder, audio[h], rate, frames, seed + first + k) for k, h in enumerate(hashes)]
+    sampled = bool(frames and encoder.out_proj is not None and encoder.pointwise)
+    return np.stack(values), (len(encoder.blocks), adapter.num_layers, rate, frames if sampled else 0)
+
+
+def mixing_tables(
+    run_dir: Path, models: Sequence[str], task: str, sample: pd.DataFrame, options: dict, units: tuple, n_jobs: int = 1
 ) -> pd.DataFrame:
-    """:data:`MIXING_COLUMNS` rows of ``model`` on the ``sample`` of ``task``'s clips (``units``: the sample's
-    groups and their noun, :func:`sample_units`)."""
-    adapter = run_model(run_dir, model)
-    encoder = encoder_of(adapter)
-    audio = clip_audio(run_dir, task, list(sample["content_hash"]), adapter.sample_rate)
-    rate, frames, seed = float(adapter.info.frame_rate), options["frames"], options["seed"]
-    values = [clip_mixing(encoder, audio[h], rate, frames, seed + k) for k, h in enumerate(sample["content_hash"])]
-    table = aggregate(np.stack(values), sample["label"], METRICS, range(1, len(encoder.blocks) + 1), *units)
-    table.insert(0, "model", model)
-    table.insert(0, "task", task)
-    table["num_layers"] = adapter.num_layers
-    table["relative_depth"] = relative_depth(table["layer"].to_numpy(), adapter.num_layers)
-    table["frame_ms"] = 1000.0 / rate
-    table["query_frames"] = frames if frames and encoder.out_proj is not None and encoder.pointwise else 0
-    return table[MIXING_COLUMNS]
+    """:data:`MIXING_COLUMNS` rows of ``models`` on the ``sample`` of ``task``'s clips (``units``: the sample's
+    groups and their noun, :func:`sample_units`). The clips of each model are split in ``n_jobs`` runs of clips
+    computed at once in worker processes (joblib), each single-threaded as the serial path: the same values."""
+    from joblib import Parallel, delayed, effective_n_jobs
+
+    hashes, workers = list(sample["content_hash"]), effective_n_jobs(n_jobs)
+    parts = np.array_split(np.arange(len(hashes)), max(1, min(len(hashes), workers)))
+    cells = [(m, int(p[0]), [hashes[k] for k in p]) for m in models for p in parts]
+    done = Parallel(n_jobs=workers)(delayed(clip_values)(run_dir, m, task, h, options, f) for m, f, h in cells)
+    tables = []
+    for model in models:
+        mine = [d for (m, _, _), d in zip(cells, done) if m == model]
+        blocks, num_layers, rate, query_frames = mine[0][1]
+        values = np.concatenate([d[0] for d in mine])
+        table = aggregate(values, sample["label"], METRICS, range(1, blocks + 1), *units)
+        table.insert(0, "model", model)
+        table.insert(0, "task", task)
+        table["num_layers"] = num_layers
+        table["relative_depth"] = relative_depth(table["layer"].to_numpy(), num_layers)
+        table["frame_ms"] = 1000.0 / rate
+        table["query_frames"] = query_frames
+        tables.append(table[MIXING_COLUMNS])
+    return pd.concat(tables, ignore_index=True)
 
 
 def compute(unit: Unit) -> AnalysisResult:
     """Every model of the task with transformer blocks (the layer-less baselines are passed over), on one
-    class-balanced sample of its clips; the table and the task's figure beside the probe curves."""
+    class-balanced sample of its clips (``settings.n_jobs`` worker processes); the table and the task's figure
+    beside the probe curves."""
     from ..figures.base import save_plotly
     from ..figures.mixing import plot_mixing, plotly
     from .mdl import primary_scores
@@ -199,9 +221,7 @@ def compute(unit: Unit) -> AnalysisResult:
     models = [m for m in unit.models if _layers(unit, m) > 1]
     if not models:
         return AnalysisResult(notes=[f"context_mixing: no model with transformer layers on {unit.task}"])
-    with single_threaded():  # small products: on a shared CPU, threads cost more than they save
-        frames = [model_rows(unit.run_dir, m, unit.task, sample, options, units) for m in models]
-        table = pd.concat(frames, ignore_index=True)
+    table = mixing_tables(unit.run_dir, models, unit.task, sample, options, units, unit.settings.n_jobs)
     scores, probe = primary_scores(unit.run_dir, unit.settings.primary_probe)
     drawn = plot_mixing(table, scores[scores["task"] == unit.task], probe, unit.figure_path("mixing"))
     save_plotly(plotly(table), unit.figure_path("mixing"))

@@ -6,8 +6,9 @@ extraction stores, from the same forward, each layer's mean over real frames, th
 and of its last ``k`` real frames and its max over real frames (:mod:`speechprobe.pooling_stage`;
 ``k`` = ``--edge-ms`` at the model's frame rate). This analysis probes, per (model, task), every layer
 under five poolings, ``mean``, ``first``, ``last``, ``edges`` (first and last side by side) and ``max``,
-with the run's primary probe (its settings and ``--tune``) on the run's own cross-validation plan (the
-mean's scores are results.csv's when the run pooled with the mean: the same folds and probe), and compares
+with the run's primary probe (its settings and ``--tune``) on the run's own cross-validation plan (with
+``--cue-repeats N`` its first ``N`` partitions, as the cue analyses; the mean's scores are results.csv's on those
+folds when the run pooled with the mean: the same folds and probe), and compares
 each with the mean fold by fold:
 
 - score: the fold mean of Macro-F1 with its 95 % interval (corrected resampled t, as summary.csv);
@@ -75,16 +76,20 @@ def headline_mean(unit: Unit, probes: list[str], n_layers: int, pooling: str) ->
     rows = read_results(path)
     rows = rows[(rows["model"] == unit.model) & (rows["task"] == unit.task) & (rows["metric"] == "macro_f1")]
     rows = rows[rows["probe"].isin(probes) & rows["layer"].notna()]
-    complete = len(rows) == len(probes) * n_layers * len(unit.folds)
+    rows = rows[rows["fold"] < len(unit.cue_folds)]  # the folds the variants are probed on (variant_rows)
+    complete = len(rows) == len(probes) * n_layers * len(unit.cue_folds)
     return rows.assign(layer=rows["layer"].astype(int))[["probe", "layer", "fold", "value"]] if complete else None
 
 
 def variant_rows(
     feats: dict[str, np.ndarray], unit: Unit, probes: list[str], tune: bool, mean: pd.DataFrame | None = None
 ) -> pd.DataFrame:
-    """Macro-F1 per (probe, variant, layer, fold) on the run's folds with the run's probes; ``mean``: the mean's
-    rows already scored (:func:`headline_mean`), else it is probed like the variants."""
+    """Macro-F1 per (probe, variant, layer, fold) on the run's folds with the run's probes (``settings.n_jobs``
+    jobs at once: the same rows), with ``cue_repeats`` on its first that many repeats (``unit.cue_folds``: fold ids
+    ``0 .. cue_repeats x folds - 1``, the same partitions, so paired with the mean's folds of results.csv);
+    ``mean``: the mean's rows already scored (:func:`headline_mean`), else it is probed like the variants."""
     s = unit.settings
+    repeats = s.repeats if s.cue_repeats is None else s.cue_repeats
     frames = [] if mean is None else [mean.assign(variant="mean", metric="macro_f1")]
     for variant in VARIANTS[1:] if mean is not None else VARIANTS:
         rows = probe_layers(
@@ -95,8 +100,9 @@ def variant_rows(
             s.n_folds,
             s.seed,
             device=s.device,
-            repeats=s.repeats,
+            repeats=repeats,
             cv=s.cv,
+            n_jobs=s.n_jobs,
             settings=unit.probe_settings,
             tune=tune,
             scorers={"macro_f1": PROBE_SCORERS["macro_f1"]},
@@ -141,7 +147,7 @@ def compute(unit: Unit) -> AnalysisResult:
     mean = headline_mean(unit, probes, feats["mean"].shape[1], config.get("pooling") or "mean")
     rows = variant_rows(feats, unit, probes, bool(config.get("tune")), mean)
     too_few = unit_note(unit.run_dir, unit.task, "a paired gap")
-    table = summary_table(rows, fold_ratio(unit.folds), k, too_few)
+    table = summary_table(rows, fold_ratio(unit.cue_folds), k, too_few)
     out = AnalysisResult(tables={FOLDS_CSV: rows, SUMMARY_CSV: table})
     if too_few:
         out.notes.append(f"pooling_variants: {unit.model} × {unit.task}: no gap intervals ({too_few})")
