@@ -106,8 +106,7 @@ def _variant(hidden: torch.Tensor, mask: torch.Tensor, pooling: str) -> torch.Te
     return masked_pool(hidden, mask.bool() & keep, "mean")
 
 
-@contextmanager
-def pooled_blocks(blocks: Sequence, mask, pooling: str, last: Callable | None = None) -> Iterator[list]:
+def pooled_blocks(blocks: Sequence, mask, pooling: str, last: Callable | None = None):
     """Pool, while a model runs its own forward, the input of ``blocks[0]`` and each block's output.
 
     For adapters that let transformers run the model (its masks, relative positions and all)
@@ -115,23 +114,30 @@ def pooled_blocks(blocks: Sequence, mask, pooling: str, last: Callable | None = 
     ``mask`` is the ``(B, T)`` real-frame mask; ``last`` (e.g. the encoder's final layer norm)
     is applied to the last block's output before pooling.
     """
-    pooled: list = []
+    return block_outputs(blocks, last, keep=lambda h: masked_pool(h[None], mask, pooling))
+
+
+@contextmanager
+def block_outputs(blocks: Sequence, last: Callable | None = None, keep: Callable = lambda h: h) -> Iterator[list]:
+    """Collect, while a model runs its own forward, ``keep`` of the input of ``blocks[0]`` and of each block's
+    output ``(B, T, D)`` (``last``, e.g. the final layer norm, applied to the last block's first), layer 0 first.
+    Gradients flow through what is kept; the hooks are gone when the block exits (before any backward pass
+    recomputes a block under gradient checkpointing)."""
+    layers: list = []
 
     def on_input(module, args, kwargs):
-        pooled.append(masked_pool((args[0] if args else kwargs["hidden_states"])[None], mask, pooling))
+        layers.append(keep(args[0] if args else kwargs["hidden_states"]))
 
     def on_output(module, args, output):
         h = output[0] if isinstance(output, (tuple, list)) else output
-        if last is not None and module is blocks[-1]:
-            h = last(h)
-        pooled.append(masked_pool(h[None], mask, pooling))
+        layers.append(keep(last(h) if last is not None and module is blocks[-1] else h))
 
     handles = [blocks[0].register_forward_pre_hook(on_input, with_kwargs=True)]
     handles += [block.register_forward_hook(on_output) for block in blocks]
     try:
-        yield pooled
+        yield layers
     finally:
         for handle in handles:
             handle.remove()
-    if len(pooled) != len(blocks) + 1:
-        raise RuntimeError(f"saw {len(pooled)} of {len(blocks) + 1} layers (a block was skipped?)")
+    if len(layers) != len(blocks) + 1:
+        raise RuntimeError(f"saw {len(layers)} of {len(blocks) + 1} layers (a block was skipped?)")

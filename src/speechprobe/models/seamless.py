@@ -33,8 +33,8 @@ from .base import AdapterInfo, ModelAdapter
 from .family import Checkpoint, Family, LoadContext
 from .hub import autocast, dtype_key
 from .lazy import Lazy, inference_mode
-from .pooling import frame_mask, pooled_blocks
-from .trainable import Trainable, block_frames, hf_checkpointing
+from .pooling import block_outputs, frame_mask, pooled_blocks
+from .trainable import Trainable, hf_checkpointing
 
 torch = Lazy("torch")
 
@@ -72,7 +72,7 @@ class SeamlessAdapter(ModelAdapter):
         counts, with gradients."""
         features, attention = self._inputs(batch)
         conformer = self.encoder.encoder
-        with block_frames(conformer.layers, last=conformer.layer_norm) as layers:
+        with block_outputs(conformer.layers, last=conformer.layer_norm) as layers:
             conformer(self.encoder.feature_projection(features), attention_mask=attention)
         return layers, attention.sum(-1)
 

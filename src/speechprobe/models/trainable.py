@@ -12,8 +12,7 @@ layer ``l``'s real frames is the extracted feature of layer ``l``. Families with
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -68,31 +67,6 @@ def hf_checkpointing(model) -> Callable[[bool], None]:
             disable()
 
     return switch
-
-
-@contextmanager
-def block_frames(blocks: Sequence[torch.nn.Module], last: Callable | None = None) -> Iterator[list]:
-    """Keep, while a model runs its own forward, the input of ``blocks[0]`` and each block's output ``(B, T, D)``
-    (``last``, e.g. the final layer norm, applied to the last block's), with their gradients: the layers
-    ``pooling.pooled_blocks`` pools, unpooled. The hooks are gone before any backward pass recomputes a block."""
-    layers: list = []
-
-    def on_input(module, args, kwargs):
-        layers.append(args[0] if args else kwargs["hidden_states"])
-
-    def on_output(module, args, output):
-        h = output[0] if isinstance(output, (tuple, list)) else output
-        layers.append(last(h) if last is not None and module is blocks[-1] else h)
-
-    handles = [blocks[0].register_forward_pre_hook(on_input, with_kwargs=True)]
-    handles += [block.register_forward_hook(on_output) for block in blocks]
-    try:
-        yield layers
-    finally:
-        for handle in handles:
-            handle.remove()
-    if len(layers) != len(blocks) + 1:
-        raise RuntimeError(f"saw {len(layers)} of {len(blocks) + 1} layers (a block was skipped?)")
 
 
 def on_time_axis(frames: torch.Tensor, length: int) -> torch.Tensor:

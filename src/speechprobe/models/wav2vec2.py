@@ -41,8 +41,8 @@ from .base import AdapterInfo, ModelAdapter
 from .family import Checkpoint, Family, LoadContext
 from .hub import autocast, dtype_key
 from .lazy import Lazy, inference_mode
-from .pooling import frame_mask, pooled_blocks
-from .trainable import Trainable, block_frames, hf_checkpointing
+from .pooling import block_outputs, frame_mask, pooled_blocks
+from .trainable import Trainable, hf_checkpointing
 
 torch = Lazy("torch")
 
@@ -111,7 +111,7 @@ class Wav2Vec2Adapter(ModelAdapter):
         ``.trainable``)."""
         audio, attention, mask = self._inputs(batch)
         with (
-            block_frames(self.model.encoder.layers, last=self.final_norm) as layers,
+            block_outputs(self.model.encoder.layers, last=self.final_norm) as layers,
             self._masked_pos_conv(mask if self.use_mask else None),
         ):
             self.model(audio, attention_mask=attention)
