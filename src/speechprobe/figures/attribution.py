@@ -71,9 +71,11 @@ def plot_examples(examples: list, model: str, task: str, out_path: Path) -> tupl
     axes = np.atleast_1d(fig.subplots(1, len(examples)))
     for ax, (layer, label, image, attr, hz, frame_s) in zip(axes, examples):
         times, edges = np.arange(image.shape[1] + 1) * frame_s, _edges(np.asarray(hz, dtype=float))
-        ax.pcolormesh(times, edges, image, cmap="gray_r", shading="flat")
+        ax.pcolormesh(times, edges, image, cmap="gray_r", shading="flat", rasterized=True)
         heat = np.abs(attr) / max(float(np.abs(attr).max()), 1e-12)
-        ax.pcolormesh(times, edges, np.ma.masked_less(heat, 0.05), cmap="magma_r", alpha=0.7, shading="flat")
+        ax.pcolormesh(
+            times, edges, np.ma.masked_less(heat, 0.05), cmap="magma_r", alpha=0.7, shading="flat", rasterized=True
+        )
         for edge in (300, 3000):
             ax.axhline(edge, color="tab:cyan", lw=0.8, ls="--")
         ax.set_yscale("log")
