@@ -8,7 +8,7 @@ import torch
 
 from speechprobe.analysis.mixing import METRICS, aggregate, attention_stats, clip_mixing, query_rows
 from speechprobe.analysis.replay import sample_clips
-from speechprobe.analysis.zeroing import fast_zeroing, value_zeroing
+from speechprobe.analysis.zeroing import _Fold, fast_zeroing, head_updates, value_zeroing
 from speechprobe.errors import SpeechprobeError
 from speechprobe.models.attention import Encoder, encoder_of, watch
 from speechprobe.models.registry import load_model
@@ -77,7 +77,10 @@ def _zeroing_paths(encoder, audio, rows):
         return [(value_zeroing(encoder, rec, i), fast_zeroing(encoder, rec, i, rows)) for i in range(2)]
 
 
-@pytest.mark.parametrize("kind", ["toy", "whisper", "wav2vec2", "seamless"])
+FAST = ["toy", "whisper", "wav2vec2", "wav2vec2-stable", "hubert", "wavlm", "seamless", "qwen2_audio"]
+
+
+@pytest.mark.parametrize("kind", FAST)
 def test_the_fast_path_equals_the_exact_one(kind, tiny_whisper, tmp_path):
     if kind == "toy":
         encoder, audio = _toy(), np.zeros(T, np.float32)
@@ -86,11 +89,38 @@ def test_the_fast_path_equals_the_exact_one(kind, tiny_whisper, tmp_path):
         path = tiny_whisper if kind == "whisper" else _tiny(kind, tmp_path / kind)
         encoder = encoder_of(load_model(str(path), window="trimmed"))
         audio = (0.1 * np.random.default_rng(0).standard_normal(8000)).astype(np.float32)
+    # the position-wise families fold their feed-forward's first linear (post-LN and pre-LN blocks alike)
+    folded = {type(fc1).__name__ for _, fc1 in encoder.ffn_in or []}
+    assert folded == (set() if kind in ("toy", "seamless") else {"Linear"})
+    if kind == "wav2vec2-stable":  # the pre-LN block: its feed-forward reads final_layer_norm
+        assert all(norm is b.final_layer_norm for (norm, _), b in zip(encoder.ffn_in, encoder.blocks))
     rows = np.array([0, 3, 7])  # sampled query frames (the Conformer, not position-wise, computes every row)
     for exact, fast in _zeroing_paths(encoder, audio, rows):
         assert exact.sum(axis=1) == pytest.approx(np.ones(len(exact)))  # rows normalised
         picked = exact[rows] if encoder.pointwise else exact
         assert fast.shape == picked.shape and np.abs(fast - picked).max() < 1e-3 * picked.max()
+
+
+def test_the_folded_first_linear_is_what_the_block_computes(tiny_whisper):
+    """The fold's product equals the feed-forward's first linear on the normed residual stream, row for row."""
+    encoder = encoder_of(load_model(str(tiny_whisper), window="trimmed"))
+    audio = (0.1 * np.random.default_rng(1).standard_normal(8000)).astype(np.float32)
+    with torch.no_grad(), watch(encoder) as rec:
+        encoder.run(torch.from_numpy(audio))
+    n, (args, kwargs) = encoder.frames(len(audio)), rec.calls[1]
+    x, first = (args[0] if args else kwargs["hidden_states"])[0, :n], rec.attention_out[1]
+    first = (first[0] if isinstance(first, tuple) else first)[0, :n]
+    updates, weights = head_updates(encoder, rec, 1)[:, :n], rec.attention[1][0, :, :n, :n]
+    fold = _Fold.of(encoder, 1, x + first, updates)
+    js = torch.arange(2, 6)
+    aw = weights[:, :, js]
+    v = (x + first)[None] - torch.einsum("hrj,hjd->jrd", aw, updates[:, js])  # (J, rows, d)
+    norm, fc1 = encoder.ffn_in[1]
+    with torch.no_grad():
+        want = torch.nn.functional.linear(norm(v), fc1.weight, fc1.bias)
+        with fold.folding(aw, js):
+            got = fc1(norm(v))
+    assert got.shape == want.shape and torch.allclose(got, want, atol=1e-5 * float(want.abs().max()))
 
 
 def test_query_rows_are_a_seeded_sample_or_all():
@@ -150,17 +180,20 @@ def test_sample_is_bounded_balanced_and_seeded():
 
 def _tiny(kind: str, path):
     torch.manual_seed(0)
-    if kind in ("wav2vec2", "hubert", "wavlm"):
+    if kind in ("wav2vec2", "wav2vec2-stable", "hubert", "wavlm"):
         import transformers as tf
 
         cfg_class, model_class = {
             "wav2vec2": (tf.Wav2Vec2Config, tf.Wav2Vec2Model),
+            "wav2vec2-stable": (tf.Wav2Vec2Config, tf.Wav2Vec2Model),
             "hubert": (tf.HubertConfig, tf.HubertModel),
             "wavlm": (tf.WavLMConfig, tf.WavLMModel),
         }[kind]
+        stable = dict(do_stable_layer_norm=True, feat_extract_norm="layer") if kind.endswith("stable") else {}
         cfg = cfg_class(
             hidden_size=16, num_hidden_layers=2, num_attention_heads=2, intermediate_size=32, conv_dim=(8, 8, 8),
             conv_stride=(5, 4, 16), conv_kernel=(10, 4, 16), num_conv_pos_embeddings=8, num_conv_pos_embedding_groups=2,
+            **stable,
         )  # fmt: skip
         model_class(cfg).save_pretrained(path)
     elif kind == "seamless":

@@ -47,6 +47,7 @@ from .replay import clip_audio, run_model, sample_clips
 torch = Lazy("torch")  # imported at first use: listing the analyses loads no torch
 
 N_FFT, HOP = 512, 160
+BATCH_FRAMES = 2048  # integrated gradients' steps run batched: at most this many input frames (steps x frames) a pass
 DEFAULT_CLIPS, DEFAULT_STEPS, DEFAULT_LAYERS = 4, 8, 3  # --attribution-clips, -steps, -layers
 
 
@@ -67,17 +68,18 @@ def fit_head(features: np.ndarray, labels: np.ndarray, seed: int = 0):
 def layer_pooled(
     encoder, audio: torch.Tensor, layer: int, pooling: str, inputs: torch.Tensor | None = None
 ) -> torch.Tensor:
-    """``(1, D)`` pooled layer ``layer`` of one clip, differentiable with respect to ``audio`` (or to ``inputs``,
-    the model's own input features of that clip, driven instead of the waveform when given)."""
+    """``(B, D)`` pooled layer ``layer`` of a batch of one clip's versions (``audio``: ``(samples,)`` or ``(B,
+    samples)`` of one length), differentiable with respect to ``audio`` (or to ``inputs``, ``B`` versions of the
+    model's own input features of that clip, driven instead of the waveform when given)."""
     with watch(encoder, upto=layer) as rec:
         try:
             encoder.run(audio) if inputs is None else encoder.front.drive(inputs)
         except Enough:  # the blocks above the layer are not needed
             pass
-    n = encoder.frames(len(audio))
+    n = encoder.frames(audio.shape[-1])
     h = rec.layer(layer, encoder.last)
     n = min(h.shape[1], -(-n * h.shape[1] // rec.layer(0, None).shape[1]))  # real frames at this layer's rate
-    mask = torch.zeros(1, h.shape[1], dtype=torch.bool, device=h.device)
+    mask = torch.zeros(h.shape[:2], dtype=torch.bool, device=h.device)
     mask[:, :n] = True
     return masked_pool(h[None], mask, pooling)[:, 0].cpu()  # float32, where the head is
 
@@ -130,28 +132,35 @@ def clip_attribution(
     if front is not None:
         with torch.no_grad():
             given = front.inputs(x).float()
+        chunk = _steps_a_pass(steps, given.shape[front.time_axis])
         start = torch.from_numpy(baseline.astype(np.float32)).narrow(front.time_axis, 0, given.shape[front.time_axis])
 
-        def forward(batch: torch.Tensor) -> torch.Tensor:
-            return torch.cat([head(layer_pooled(encoder, x, layer, pooling, item[None])) for item in batch])
+        def forward(batch: torch.Tensor) -> torch.Tensor:  # the steps' inputs in one batched pass
+            return head(layer_pooled(encoder, x, layer, pooling, batch))
 
         attr = IntegratedGradients(forward).attribute(
-            given, baselines=start.to(given.device), target=target, n_steps=steps
+            given, baselines=start.to(given.device), target=target, n_steps=steps, internal_batch_size=chunk
         )
         return front.grid(given), front.grid(attr)
-    window = torch.hann_window(N_FFT)
+    window, chunk = torch.hann_window(N_FFT), _steps_a_pass(steps, encoder.frames(len(x)))
     spec = magnitudes(audio)
     magnitude, phase = spec.abs(), torch.exp(1j * spec.angle())
     start = torch.from_numpy(np.asarray(baseline[:, : magnitude.shape[1]], dtype=np.float32))
 
-    def resynthesised(mags: torch.Tensor) -> torch.Tensor:
-        waves = [torch.istft(m * phase, N_FFT, HOP, window=window, length=len(x)) for m in mags]
-        return torch.cat([head(layer_pooled(encoder, w, layer, pooling)) for w in waves])
+    def resynthesised(mags: torch.Tensor) -> torch.Tensor:  # the steps' waveforms in one batched pass
+        return head(
+            layer_pooled(encoder, torch.istft(mags * phase, N_FFT, HOP, window=window, length=len(x)), layer, pooling)
+        )
 
     attr = IntegratedGradients(resynthesised).attribute(
-        magnitude[None], baselines=start[None], target=target, n_steps=steps
+        magnitude[None], baselines=start[None], target=target, n_steps=steps, internal_batch_size=chunk
     )
     return 20 * np.log10(magnitude.numpy() + 1e-6), attr[0].detach().numpy()
+
+
+def _steps_a_pass(steps: int, frames: int) -> int:
+    """Integrated gradients' steps batched in one pass over a clip of ``frames`` input frames."""
+    return max(1, min(steps, BATCH_FRAMES // max(1, frames)))
 
 
 def grid_of(encoder, rate: int) -> tuple[np.ndarray, int]:

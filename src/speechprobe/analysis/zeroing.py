@@ -16,9 +16,19 @@ vector (zeroed in every head); each row is normalised to sum to 1 over the clip'
   the mean over the sampled rows of a per-row quantity (``C_ii``, ``Σ_j C_ij |i-j|``) is an unbiased
   estimate of its mean over every real frame. The Conformer (SeamlessM4T) convolves over time after its
   attention: there every row is computed.
+- **folded first linear** (families that declare each block's feed-forward input, ``Encoder.ffn_in``: its layer
+  norm and first linear, reading ``r_i - δ_ij``, the residual stream ``r`` = block input + attention output
+  with the correction ``δ_ij`` above): the norm centres and scales by ``s_ij`` and the linear is linear, so
+  ``W_1 LN(r_i - δ_ij) = (A_i - Σ_h a^h_ij B^h_j) / s_ij + c`` with ``A_i = W_1 γ P r_i``, ``B^h_j = W_1 γ P
+  W_o^h v^h_j`` (``P`` centring), ``c = W_1 β + b_1``: ``H + 1`` rows through ``W_1`` per frame instead of
+  ``n``; the first linear is stubbed to return that (the norm still runs: post-LN blocks add its output
+  back). The same quantity in exact arithmetic; the first linear was half the fast path's matrix products.
 """
 
 from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager, nullcontext
 
 import numpy as np
 
@@ -102,19 +112,64 @@ def fast_zeroing(encoder: Encoder, rec: Record, i: int, rows: np.ndarray | None 
     def stub(*a, **k):  # the attention's output with v_j zeroed, for the batch
         return (given[0], *recorded[1:]) if isinstance(recorded, tuple) else given[0]
 
+    fold = _Fold.of(encoder, i, x[0, called] + first[0, called], updates[:, :n])
     attn.forward = stub
     try:
         chunk = max(1, ROWS // len(called))
         for start in range(0, n, chunk):
             js = torch.arange(start, min(n, start + chunk))
-            delta = torch.einsum("hrj,hjd->jrd", weights[:, called][:, :, js], updates[:, js])  # (J, rows, d)
+            aw = weights[:, called][:, :, js]  # (H, rows, J)
+            delta = torch.einsum("hrj,hjd->jrd", aw, updates[:, js])  # (J, rows, d)
             given[:] = [(first[0, called][None] - delta.to(first.dtype))]
             hidden = _expand(x[:, called], len(js))
             pos = [hidden, *(_expand(a, len(js)) for a in args[1:])] if args else []
             kw = {k: hidden if k == "hidden_states" else _expand(v, len(js), k) for k, v in kwargs.items()}
-            out = block_output(block(*pos, **kw))
+            with fold.folding(aw, js) if fold else nullcontext():
+                out = block_output(block(*pos, **kw))
             out = out if encoder.pointwise else out[:, picked]
             scores[:, js.numpy()] = cosine_distance(out, reference[None]).T.cpu().numpy()  # (rows, J)
     finally:
         del attn.forward
     return _normalised(scores)
+
+
+class _Fold:
+    """A block's feed-forward first linear folded into the value-zeroing correction (module docstring)."""
+
+    def __init__(self, norm: torch.nn.LayerNorm, fc1: torch.nn.Linear, r: torch.Tensor, updates: torch.Tensor):
+        d = r.shape[-1]
+        w = fc1.weight * (norm.weight if norm.weight is not None else 1.0)  # W_1 diag(γ): (4d, d)
+        centred = lambda t: t - t.mean(dim=-1, keepdim=True)  # noqa: E731
+        self.norm, self.fc1, self.eps = norm, fc1, norm.eps
+        self.a = centred(r).to(w.dtype) @ w.T  # (rows, 4d)
+        self.b = (centred(updates).to(w.dtype).reshape(-1, d) @ w.T).reshape(*updates.shape[:2], -1)  # (H, n, 4d)
+        self.c = fc1.weight @ norm.bias if norm.bias is not None else torch.zeros_like(self.a[0])
+        self.c = self.c + fc1.bias if fc1.bias is not None else self.c
+
+    @classmethod
+    def of(cls, encoder: Encoder, i: int, r: torch.Tensor, updates: torch.Tensor) -> _Fold | None:
+        """The fold of block ``i`` (None where the family declares no feed-forward input or it is not a layer
+        norm over the hidden size then a linear)."""
+        norm, fc1 = encoder.ffn_in[i] if encoder.ffn_in else (None, None)
+        if not (isinstance(norm, torch.nn.LayerNorm) and isinstance(fc1, torch.nn.Linear)):
+            return None
+        return cls(norm, fc1, r, updates) if tuple(norm.normalized_shape) == (r.shape[-1],) else None
+
+    @contextmanager
+    def folding(self, a: torch.Tensor, js: torch.Tensor) -> Iterator[None]:
+        """For one batched block call (head-wise weights ``a`` (H, rows, J) of the zeroed frames ``js``): the
+        norm's input is kept (for ``s_ij``) and the first linear returns the folded product."""
+        seen: list[torch.Tensor] = []
+
+        def first_linear(_normed: torch.Tensor) -> torch.Tensor:
+            s = torch.sqrt(seen[0].to(self.a.dtype).var(dim=-1, unbiased=False, keepdim=True) + self.eps)
+            mixed = torch.bmm(a.permute(2, 1, 0).to(self.b.dtype), self.b[:, js].transpose(0, 1))  # (J, rows, 4d)
+            return torch.sub(self.a, mixed, out=mixed).div_(s).add_(self.c)
+
+        hook = self.norm.register_forward_pre_hook(lambda m, args: seen.append(args[0]))
+        self.fc1.forward = first_linear
+        try:
+            yield
+        finally:
+            hook.remove()
+            del self.fc1.forward

@@ -53,6 +53,9 @@ class Encoder:
     # position-wise (Whisper, wav2vec2 family: residuals, norms, feed-forward; not the Conformer's convolution)
     out_proj: list[torch.nn.Module | None] | None = None
     pointwise: bool = False
+    # and each block's feed-forward input: the layer norm before its first linear, and that linear (the fast
+    # path folds the linear into its correction); None: not folded
+    ffn_in: list[tuple[torch.nn.Module, torch.nn.Module]] | None = None
 
     def autocast(self):
         """The adapter's autocast, for every call of the blocks."""
@@ -195,7 +198,9 @@ def _whisper(adapter) -> Encoder:
     frames = lambda n_samples: math.ceil(mel_frames(n_samples) / 2)  # noqa: E731
     front = Front(inputs, drive, grid, filter_centres(lm.filters.numpy(), lm.sample_rate), lm.hop / lm.sample_rate, 2)
     run = lambda audio: drive(inputs(audio))  # noqa: E731
-    out = dict(out_proj=[a.out_proj for a in attn], pointwise=True)
+    out = dict(
+        out_proj=[a.out_proj for a in attn], pointwise=True, ffn_in=[(b.final_layer_norm, b.fc1) for b in blocks]
+    )
     return Encoder(blocks, attn, [a.v_proj for a in attn], [enc.config], run, frames, last, front=front, **out)
 
 
@@ -206,13 +211,13 @@ def _wav2vec2(adapter) -> Encoder:
         for layer in model.encoder.layers:
             layer.attention.torch_multi_head_self_attention = _wavlm_attention(layer.attention)
 
-    def run(audio: torch.Tensor) -> None:
-        x = audio.float()
+    def run(audio: torch.Tensor) -> None:  # one clip (samples,), or versions of it (B, samples)
+        x = audio.float() if audio.dim() == 2 else audio.float()[None]
         if adapter.normalize:
-            x = (x - x.mean()) / torch.sqrt(x.var(unbiased=False) + 1e-7)
-        x = F.pad(x, (0, max(0, adapter.min_samples - len(x))))
-        mask = torch.ones(1, len(x), dtype=torch.long, device=x.device) if adapter.use_mask else None
-        model(x[None].to(next(model.parameters()).dtype), attention_mask=mask)
+            x = (x - x.mean(-1, keepdim=True)) / torch.sqrt(x.var(-1, unbiased=False, keepdim=True) + 1e-7)
+        x = F.pad(x, (0, max(0, adapter.min_samples - x.shape[-1])))
+        mask = torch.ones(x.shape, dtype=torch.long, device=x.device) if adapter.use_mask else None
+        model(x.to(next(model.parameters()).dtype), attention_mask=mask)
 
     def frames(n_samples: int) -> int:
         return int(adapter._frames(torch.tensor(max(n_samples, adapter.min_samples))))
@@ -220,7 +225,11 @@ def _wav2vec2(adapter) -> Encoder:
     blocks = list(model.encoder.layers)
     attn = [b.attention for b in blocks]
     values, out = [a.v_proj for a in attn], [a.out_proj for a in attn]
-    return Encoder(blocks, attn, values, [model.config], run, frames, adapter.final_norm, out_proj=out, pointwise=True)
+    # post-LN blocks norm the residual stream after attention (layer_norm), pre-LN ones before the feed-forward
+    ffn = [(b.final_layer_norm if "StableLayerNorm" in type(b).__name__ else b.layer_norm) for b in blocks]
+    ffn_in = [(norm, b.feed_forward.intermediate_dense) for norm, b in zip(ffn, blocks)]
+    fast = dict(out_proj=out, pointwise=True, ffn_in=ffn_in)
+    return Encoder(blocks, attn, values, [model.config], run, frames, adapter.final_norm, **fast)
 
 
 def _wavlm_attention(attn: torch.nn.Module) -> Callable:
