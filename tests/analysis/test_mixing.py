@@ -265,3 +265,20 @@ def test_the_attention_analyses_are_off_by_default_and_in_all():
     assert not default["context_mixing"] and not default["attribution"]
     assert everything["context_mixing"] and everything["attribution"]
     assert choose({}, "+context_mixing")["context_mixing"] and not choose({}, "+context_mixing")["attribution"]
+
+
+def test_cosine_distance_is_exact_where_the_vectors_are_nearly_parallel():
+    from speechprobe.analysis.zeroing import cosine_distance
+
+    rng = np.random.default_rng(0)
+    b = rng.standard_normal((5, 64)).astype(np.float32)
+    for eps in (1e-1, 1e-3, 1e-5):
+        a = (b[None] + eps * rng.standard_normal((3, 5, 64))).astype(np.float32)  # float32 rows, as the blocks give
+        a64, b64 = a.astype(np.float64), b.astype(np.float64)
+        want = 0.5 * (
+            (a64 / np.linalg.norm(a64, axis=-1, keepdims=True) - b64 / np.linalg.norm(b64, axis=-1, keepdims=True)) ** 2
+        ).sum(-1)
+        got = cosine_distance(torch.from_numpy(a), torch.from_numpy(b)[None]).numpy()
+        assert np.allclose(got, want, rtol=1e-4, atol=0)
+    scaled = cosine_distance(torch.from_numpy(2 * b)[None], torch.from_numpy(b)[None]).numpy()
+    assert np.all(scaled < 1e-12)  # a rescaled vector: no distance

@@ -52,11 +52,17 @@ def _expand(value, batch: int, name: str = ""):
 
 
 def cosine_distance(out: torch.Tensor, reference: torch.Tensor) -> torch.Tensor:
-    """``1 - cos`` over the last axis, as half the squared distance of the unit vectors, in float64: stable
-    where the two are nearly parallel (``1 - dot`` in float32 bottoms out at its rounding, about 1e-7)."""
-    a, b = out.double(), reference.double()
-    a, b = a / a.norm(dim=-1, keepdim=True).clamp_min(1e-300), b / b.norm(dim=-1, keepdim=True).clamp_min(1e-300)
-    return 0.5 * ((a - b) ** 2).sum(dim=-1)
+    """``1 - cos`` over the last axis, in float64, from the difference ``d = out - reference``: half the squared
+    distance of the unit vectors, ``½|α d + (α - β) b|²`` (``b`` the reference, ``α = 1/|out|``, ``β = 1/|b|``,
+    ``α - β`` from ``|out|² - |b|² = 2 b·d + |d|²``), so only the row sums ``b·d``, ``|d|²`` and ``|b|²`` are
+    needed: stable where the two are nearly parallel (``1 - dot`` in float32 bottoms out at its rounding, about
+    1e-7), with no float64 copy of the rows."""
+    d = out - reference
+    bd, dd = (d * reference).sum(dim=-1).double(), (d * d).sum(dim=-1).double()
+    bb = (reference * reference).sum(dim=-1).double()
+    na, nb = (bb + 2 * bd + dd).clamp_min(1e-300).sqrt(), bb.clamp_min(1e-300).sqrt()
+    alpha, gap = 1 / na, -(2 * bd + dd) / (na * nb * (na + nb))  # α and α - β
+    return (0.5 * (alpha**2 * dd + 2 * alpha * gap * bd + gap**2 * bb)).clamp_min(0.0)
 
 
 def _normalised(scores: np.ndarray) -> np.ndarray:
