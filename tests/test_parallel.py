@@ -79,3 +79,18 @@ def test_tally_still_shows_what_it_counted_when_the_work_fails():
             list(ordered_map(_decode, range(3), workers=2))
             raise ZeroDivisionError
     assert len(shown) == 2
+
+
+def test_longest_first_dispatches_by_cost_and_returns_in_the_jobs_order():
+    from joblib import delayed
+
+    from speechprobe.parallel import longest_first
+
+    calls = []
+
+    def job(k: int) -> int:
+        calls.append(k)
+        return 10 * k
+
+    assert longest_first([delayed(job)(k) for k in range(4)], [1.0, 5.0, 3.0, 2.0], n_jobs=1) == [0, 10, 20, 30]
+    assert calls == [1, 2, 3, 0]  # the costliest first

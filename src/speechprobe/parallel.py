@@ -13,7 +13,7 @@ from __future__ import annotations
 import threading
 import warnings
 from collections import Counter, deque
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -173,6 +173,19 @@ def _collect(future: Future[tuple[R, list[Caught]]]) -> R:
     value, caught = future.result()
     emit_all(caught)
     return value
+
+
+def longest_first(jobs: Sequence[Any], costs: Sequence[float], n_jobs: int) -> list[Any]:
+    """joblib's ``Parallel(n_jobs)`` over ``jobs`` (its delayed calls) dispatched longest first by their estimated
+    ``costs`` (the longest-processing-time rule: a few jobs of unequal size leave no worker alone with a long one
+    at the end); the results in the jobs' order."""
+    from joblib import Parallel
+
+    order = sorted(range(len(jobs)), key=lambda k: -costs[k])
+    out: list[Any] = [None] * len(jobs)
+    for k, result in zip(order, Parallel(n_jobs=n_jobs)(jobs[k] for k in order)):
+        out[k] = result
+    return out
 
 
 @contextmanager

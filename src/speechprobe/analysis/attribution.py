@@ -36,7 +36,7 @@ import pandas as pd
 from ..models.attention import Enough, encoder_of, watch
 from ..models.lazy import Lazy
 from ..models.pooling import masked_pool
-from ..parallel import single_threaded
+from ..parallel import longest_first, single_threaded
 from .contract import Analysis, AnalysisResult, AnalysisSettings, Figure, Unit
 from .curves import relative_depth
 from .mixing import _layers, aggregate, over_units, sample_units
@@ -273,7 +273,7 @@ def _options(settings: AnalysisSettings) -> dict:
 def compute(unit: Unit) -> AnalysisResult:
     """Every model of the task with differentiable transformer blocks (its layers in ``settings.n_jobs`` worker
     processes, each single-threaded as the serial path: the same values); the table and the task's figures."""
-    from joblib import Parallel, delayed
+    from joblib import delayed
 
     from ..figures.attribution import plot_examples, plot_shares, plotly
     from ..figures.base import save_plotly
@@ -284,8 +284,9 @@ def compute(unit: Unit) -> AnalysisResult:
     units = (None if groups is None else sample["group"].astype(str).to_numpy(), noun)
     options |= {"seed": unit.settings.seed, "pooling": _pooling(unit)}
     cells = [c for m in unit.models if _layers(unit, m) > 1 for c in model_cells(unit, m, sample, options)]
-    work = (delayed(layer_shares)(unit.run_dir, unit.task, m, sample, layer, data, options) for m, layer, data in cells)
-    done = Parallel(n_jobs=unit.settings.n_jobs)(work)  # one (model, layer) per job, in worker processes
+    work = [delayed(layer_shares)(unit.run_dir, unit.task, m, sample, layer, data, options) for m, layer, data in cells]
+    cost = [(layer + 1) * data[0].shape[1] ** 2 for _, layer, data in cells]  # passes up to the layer, its width²
+    done = longest_first(work, cost, unit.settings.n_jobs)  # one (model, layer) per job, in worker processes
     frames, notes, figures = [], [], []
     for model in dict.fromkeys(m for m, _, _ in cells):
         mine = [(layer, d) for (m, layer, _), d in zip(cells, done) if m == model]

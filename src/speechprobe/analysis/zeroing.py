@@ -21,8 +21,9 @@ vector (zeroed in every head); each row is normalised to sum to 1 over the clip'
   with the correction ``δ_ij`` above): the norm centres and scales by ``s_ij`` and the linear is linear, so
   ``W_1 LN(r_i - δ_ij) = (A_i - Σ_h a^h_ij B^h_j) / s_ij + c`` with ``A_i = W_1 γ P r_i``, ``B^h_j = W_1 γ P
   W_o^h v^h_j`` (``P`` centring), ``c = W_1 β + b_1``: ``H + 1`` rows through ``W_1`` per frame instead of
-  ``n``; the first linear is stubbed to return that (the norm still runs: post-LN blocks add its output
-  back). The same quantity in exact arithmetic; the first linear was half the fast path's matrix products.
+  ``n``; the first linear is stubbed to return that (the norm still runs, keeping its ``1 / s_ij``: post-LN
+  blocks add its output back). The same quantity in exact arithmetic; the first linear was half the fast
+  path's matrix products.
 """
 
 from __future__ import annotations
@@ -146,7 +147,7 @@ class _Fold:
         d = r.shape[-1]
         w = fc1.weight * (norm.weight if norm.weight is not None else 1.0)  # W_1 diag(γ): (4d, d)
         centred = lambda t: t - t.mean(dim=-1, keepdim=True)  # noqa: E731
-        self.norm, self.fc1, self.eps = norm, fc1, norm.eps
+        self.norm, self.fc1 = norm, fc1
         self.a = centred(r).to(w.dtype) @ w.T  # (rows, 4d)
         self.b = (centred(updates).to(w.dtype).reshape(-1, d) @ w.T).reshape(*updates.shape[:2], -1)  # (H, n, 4d)
         self.c = fc1.weight @ norm.bias if norm.bias is not None else torch.zeros_like(self.a[0])
@@ -163,19 +164,24 @@ class _Fold:
 
     @contextmanager
     def folding(self, a: torch.Tensor, js: torch.Tensor) -> Iterator[None]:
-        """For one batched block call (head-wise weights ``a`` (H, rows, J) of the zeroed frames ``js``): the
-        norm's input is kept (for ``s_ij``) and the first linear returns the folded product."""
-        seen: list[torch.Tensor] = []
+        """For one batched block call (head-wise weights ``a`` (H, rows, J) of the zeroed frames ``js``): the norm
+        runs as torch's layer norm, keeping its ``1 / s_ij``, and the first linear returns the folded product."""
+        kept: list[torch.Tensor] = []
+        norm = self.norm
+
+        def layer_norm(v: torch.Tensor) -> torch.Tensor:
+            out, _, rstd = torch.native_layer_norm(v, norm.normalized_shape, norm.weight, norm.bias, norm.eps)
+            kept.append(rstd)
+            return out
 
         def first_linear(_normed: torch.Tensor) -> torch.Tensor:
-            s = torch.sqrt(seen[0].to(self.a.dtype).var(dim=-1, unbiased=False, keepdim=True) + self.eps)
-            mixed = torch.bmm(a.permute(2, 1, 0).to(self.b.dtype), self.b[:, js].transpose(0, 1))  # (J, rows, 4d)
-            return torch.sub(self.a, mixed, out=mixed).div_(s).add_(self.c)
+            heads = a.permute(2, 1, 0).to(self.b.dtype)  # (J, rows, H)
+            mixed = torch.bmm(heads, self.b[:, js].transpose(0, 1))  # Σ_h a^h_ij B^h_j: (J, rows, 4d)
+            num = torch.sub(self.a, mixed, out=mixed)
+            return torch.addcmul(self.c, num, kept[0].to(num.dtype), out=num)
 
-        hook = self.norm.register_forward_pre_hook(lambda m, args: seen.append(args[0]))
-        self.fc1.forward = first_linear
+        norm.forward, self.fc1.forward = layer_norm, first_linear
         try:
             yield
         finally:
-            hook.remove()
-            del self.fc1.forward
+            del norm.forward, self.fc1.forward
