@@ -107,7 +107,9 @@ def _load(name: str, window, device: str, dtype, random_init: bool, seed: int):
     """An adapter kept between units and jobs (a worker given the models of a task in turn loads each once):
     the most recently used ones, while their weights stay within :data:`KEEP_BYTES`."""
     from ..models.registry import load_model
+    from ..parallel import keep_resident
 
+    keep_resident()  # in a worker process: kept models are not a leak to restart it for
     key = (name, window, device, dtype, random_init, int(seed))
     if key not in _KEPT:
         _KEPT[key] = load_model(
