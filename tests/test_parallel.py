@@ -94,3 +94,36 @@ def test_longest_first_dispatches_by_cost_and_returns_in_the_jobs_order():
 
     assert longest_first([delayed(job)(k) for k in range(4)], [1.0, 5.0, 3.0, 2.0], n_jobs=1) == [0, 10, 20, 30]
     assert calls == [1, 2, 3, 0]  # the costliest first
+
+
+def _grow(mb: int, resident: bool) -> int:
+    """A loky job that keeps ``mb`` MB alive in its worker (as a kept model does) and returns the worker's pid."""
+    import os
+    import time
+
+    import numpy as np
+
+    import speechprobe.parallel as parallel
+
+    if resident:
+        parallel.keep_resident()
+    if mb:
+        parallel.__dict__.setdefault("_kept_for_test", []).append(np.ones(mb << 17))  # touched: in the RSS
+        time.sleep(1.2)  # loky checks the memory at most once a second
+    return os.getpid()
+
+
+@pytest.mark.filterwarnings("ignore:A worker stopped while some jobs:UserWarning")
+@pytest.mark.parametrize("resident", [False, True])
+def test_a_worker_that_keeps_models_resident_is_not_restarted_as_a_leak(resident):
+    from joblib.externals.loky import get_reusable_executor, process_executor
+
+    if not process_executor._USE_PSUTIL:
+        pytest.skip("loky's leak guard needs psutil")
+    executor = get_reusable_executor(max_workers=1, reuse=False)
+    try:
+        pids = [executor.submit(_grow, mb, resident).result() for mb in (0, 400, 0)]
+    finally:
+        executor.shutdown(wait=True)
+    # the first job sets the worker's reference size; 400 MB more after the second: loky restarts it unless kept
+    assert (pids[0] == pids[1]) and ((pids[1] == pids[2]) == resident)

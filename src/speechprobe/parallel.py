@@ -175,6 +175,21 @@ def _collect(future: Future[tuple[R, list[Caught]]]) -> R:
     return value
 
 
+RESIDENT_BYTES = 4 << 30  # what a worker that keeps models between jobs may grow past its first job
+
+
+def keep_resident() -> None:
+    """Called in a joblib (loky) worker that keeps models loaded between jobs: loky shuts a worker down once its
+    memory has grown 300 MB past what it held after its first job (its guard against leaks), so a worker whose
+    first job was light was restarted after loading a model, and its successor imported torch and loaded the
+    models again ("A worker stopped while some jobs were given to the executor"). The guard is raised to
+    :data:`RESIDENT_BYTES` in this process (loky reads it after every job)."""
+    from joblib.externals.loky import process_executor
+
+    limit = getattr(process_executor, "_MAX_MEMORY_LEAK_SIZE", 0)
+    process_executor._MAX_MEMORY_LEAK_SIZE = max(limit, RESIDENT_BYTES)
+
+
 def longest_first(jobs: Sequence[Any], costs: Sequence[float], n_jobs: int) -> list[Any]:
     """joblib's ``Parallel(n_jobs)`` over ``jobs`` (its delayed calls) dispatched longest first by their estimated
     ``costs`` (the longest-processing-time rule: a few jobs of unequal size leave no worker alone with a long one

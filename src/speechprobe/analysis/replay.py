@@ -8,8 +8,8 @@ dtype, seed, device), and finds the sampled clips by their content hash.
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Sequence
-from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -99,9 +99,32 @@ def run_model(run_dir: Path, model: str):
     )
 
 
-@lru_cache(maxsize=1)
-def _load(name: str, window, device: str, dtype, random_init: bool, seed: int):
-    """One adapter kept between units (the analyses go model by model)."""
-    from ..models.registry import load_model
+_KEPT: OrderedDict[tuple, object] = OrderedDict()  # the adapters kept in this process, least recently used first
+KEEP_BYTES, KEEP_MAX = 1 << 30, 4  # their weights kept up to 1 GiB (always the last one), at most 4 of them
 
-    return load_model(name=name, window=window, device=device, dtype=dtype, random_init=random_init, seed=int(seed))
+
+def _load(name: str, window, device: str, dtype, random_init: bool, seed: int):
+    """An adapter kept between units and jobs (a worker given the models of a task in turn loads each once):
+    the most recently used ones, while their weights stay within :data:`KEEP_BYTES`."""
+    from ..models.registry import load_model
+    from ..parallel import keep_resident
+
+    keep_resident()  # in a worker process: kept models are not a leak to restart it for
+    key = (name, window, device, dtype, random_init, int(seed))
+    if key not in _KEPT:
+        _KEPT[key] = load_model(
+            name=name, window=window, device=device, dtype=dtype, random_init=random_init, seed=int(seed)
+        )
+    _KEPT.move_to_end(key)
+    while len(_KEPT) > 1 and (len(_KEPT) > KEEP_MAX or sum(map(_weight_bytes, _KEPT.values())) > KEEP_BYTES):
+        _KEPT.popitem(last=False)
+    return _KEPT[key]
+
+
+def _weight_bytes(adapter) -> int:
+    """The bytes of the parameters of the torch modules an adapter holds."""
+    import torch
+
+    modules = [m for m in vars(adapter).values() if isinstance(m, torch.nn.Module)]
+    params = {id(p): p for m in modules for p in m.parameters()}
+    return sum(p.numel() * p.element_size() for p in params.values())
