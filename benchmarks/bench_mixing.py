@@ -86,13 +86,15 @@ def main() -> None:
     p.add_argument("--tasks", default=",".join(DEMO_TASKS))
     p.add_argument("--mixing-clips", type=int, default=None, help="context mixing's clips per task [its default]")
     p.add_argument("--mixing-frames", type=int, default=None, help="value zeroing's query frames [every frame]")
+    p.add_argument("--mixing-seconds", type=float, default=None, help="context mixing's window per clip [its default]")
     p.add_argument("--attribution-clips", type=int, default=None)
     p.add_argument("--attribution-steps", type=int, default=None)
     p.add_argument("--attribution-layers", type=int, default=None)
     p.add_argument("--n-per-class", type=int, default=None, help="synthetic clips per class [each task's own]")
     p.add_argument("--breakdown", action=argparse.BooleanOptionalAction, default=True, help="time each alone too")
     a = p.parse_args()
-    sizes = {"mixing_clips": a.mixing_clips, "mixing_frames": a.mixing_frames, "attribution_clips": a.attribution_clips}
+    sizes = {"mixing_clips": a.mixing_clips, "mixing_frames": a.mixing_frames, "mixing_seconds": a.mixing_seconds}
+    sizes |= {"attribution_clips": a.attribution_clips}
     sizes |= {"attribution_steps": a.attribution_steps, "attribution_layers": a.attribution_layers}
     sizes = {k: v for k, v in sizes.items() if v}
     shared = cache_root(None)
@@ -124,7 +126,7 @@ def main() -> None:
             f"CPU {extra_cpu:.1f} s, ratio {extra_cpu / base_cpu:.2f} (budget 0.30)"
         )
         if a.breakdown:
-            mixing = {"clips": a.mixing_clips, "frames": a.mixing_frames}
+            mixing = {"clips": a.mixing_clips, "frames": a.mixing_frames, "seconds": a.mixing_seconds}
             attribution = {"clips": a.attribution_clips, "steps": a.attribution_steps, "layers": a.attribution_layers}
             options = {"context_mixing": mixing, "attribution": attribution}
             again["analyses"] = {n: {k: v for k, v in o.items() if v} for n, o in options.items()}

@@ -37,7 +37,7 @@ BEFORE = {
     "mlp_early_stopping_min_train": 2000, "linear_c": 1.0, "tune": False,
 }  # fmt: skip
 BEFORE |= dict.fromkeys(("mixing_clips", "attribution_clips", "attribution_steps", "attribution_layers"))  # unset: None
-BEFORE |= {"mixing_frames": None}
+BEFORE |= {"mixing_frames": None, "mixing_seconds": None}
 EXTRACT_BEFORE = "424706da3bc950363330"  # the extract and probe stages' fingerprints of that config, before
 PROBE_BEFORE = "9fbe7340aa1e79926cb6"
 

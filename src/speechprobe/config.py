@@ -64,7 +64,7 @@ EXTRACT_FIELDS = (
 # Settings added after runs were made: left out of the fingerprints while unset, so those runs still resume.
 UNSET_LEFT_OUT = ("group_by", "label_map", "analyses", "pooling_variants", "edge_ms")
 UNSET_LEFT_OUT += ("mixing_clips", "attribution_clips", "attribution_steps", "attribution_layers")
-UNSET_LEFT_OUT += ("mixing_frames",)
+UNSET_LEFT_OUT += ("mixing_frames", "mixing_seconds")
 RARE_RULES = ("drop", "merge")  # --rare-classes: drop, merge or merge:NAME (speechprobe.probes.rare)
 DEFAULT_REST = "other"
 MLP_SOLVERS = ("adam", "sgd", "lbfgs")

@@ -38,6 +38,9 @@ class AnalysisSwitches:
         None, "Value zeroing on a stratified sample of this many query frames per clip [every frame].",
         check=positive(2, integer=True),
     )  # fmt: skip
+    mixing_seconds: float | None = setting(
+        None, "Context mixing on each clip's centred window of at most this many seconds [2].", check=positive()
+    )
     attribution_clips: int | None = setting(
         None, "Clips per task for attribution [4].", check=positive(1, integer=True)
     )

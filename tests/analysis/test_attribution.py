@@ -161,7 +161,7 @@ def test_attribution_and_context_mixing_on_a_run(tiny_whisper, tmp_path):
     cfg = RunConfig.of(
         models=[str(tiny_whisper)], tasks=[str(root / "manifest.csv")], out=out, folds=2, baselines=[],
         window="trimmed", probes=["knn"], progress=False, permutations=0, embeddings=False, report=False,
-        analyses="+context_mixing", mixing_clips=2, mixing_frames=8, **off,
+        analyses="+context_mixing", mixing_clips=2, mixing_frames=8, mixing_seconds=0.4, **off,
     )  # fmt: skip
     run(cfg)
     mixing = pd.read_csv(out / "mixing.csv")
@@ -174,7 +174,8 @@ def test_attribution_and_context_mixing_on_a_run(tiny_whisper, tmp_path):
     assert "95 % t intervals over 2 groups (2 clips)" in handed["findings"][0]
     assert (out / handed["figures"][0]["path"]).is_file()
     serial = (out / "mixing.csv").read_bytes()
-    mixing_options = {"context_mixing": {"clips": 2, "frames": 8}}
+    assert "each on its centred 0.4 s at most" in handed["figures"][0]["caption"]  # the clips' window
+    mixing_options = {"context_mixing": {"clips": 2, "frames": 8, "seconds": 0.4}}
     with parallel_config(backend="multiprocessing"):  # forked workers: the loky ones' start (torch imported) costs 10 s
         analyse_features(
             out, store_loader(out), analyses=["context_mixing"], reuse=False, n_jobs=2, options=mixing_options

@@ -282,3 +282,12 @@ def test_cosine_distance_is_exact_where_the_vectors_are_nearly_parallel():
         assert np.allclose(got, want, rtol=1e-4, atol=0)
     scaled = cosine_distance(torch.from_numpy(2 * b)[None], torch.from_numpy(b)[None]).numpy()
     assert np.all(scaled < 1e-12)  # a rescaled vector: no distance
+
+
+def test_each_clip_is_analysed_on_its_centred_window():
+    from speechprobe.analysis.contract import AnalysisSettings
+    from speechprobe.analysis.mixing import DEFAULT_SECONDS, _options, centred
+
+    assert centred(np.arange(10), 4).tolist() == [3, 4, 5, 6] and centred(np.arange(3), 4).tolist() == [0, 1, 2]
+    assert _options(AnalysisSettings())["seconds"] == DEFAULT_SECONDS == 2.0
+    assert _options(AnalysisSettings(options={"context_mixing": {"seconds": 0.5}}))["seconds"] == 0.5

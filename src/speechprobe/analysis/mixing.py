@@ -19,9 +19,13 @@ task's units with a 95 % t interval (class ``all``: every sampled clip): the cli
 ``mixing_self`` near 1 and a short distance keeps a frame's own content (its pitch); a global one spreads it
 over the utterance.
 
+Every clip is analysed on its centred window of at most ``mixing_seconds`` (2 s by default; the whole clip when
+shorter): the cost per clip is bounded, and the distances in milliseconds (bounded by the clip's length: a
+global layer's is about a third of it) compare across tasks whose clips differ in length.
+
 Cost: one forward per clip, plus per block ``n_frames²`` rows through the block's position-wise rest
-(batched), about two thirds of ``n_frames`` forwards per clip (``mixing_frames`` K: ``K n_frames`` rows);
-bounded by ``mixing_clips``.
+(batched; the feed-forward's first linear folded, :mod:`.zeroing`), about half the exact path's ``n_frames``
+forwards per clip (``mixing_frames`` K: ``K n_frames`` rows); bounded by ``mixing_clips`` and ``mixing_seconds``.
 """
 
 from __future__ import annotations
@@ -45,6 +49,7 @@ torch = Lazy("torch")  # imported at first use: listing the analyses loads no to
 METRICS = ("mixing_self", "mixing_distance_ms", "attention_entropy", "attention_distance_ms")
 DEFAULT_CLIPS = 6  # --mixing-clips
 DEFAULT_FRAMES = None  # --mixing-frames: query frames per clip for value zeroing (None: every real frame)
+DEFAULT_SECONDS = 2.0  # --mixing-seconds: each clip's centred window (value zeroing costs its frames squared)
 
 
 def attention_stats(weights: torch.Tensor, n: int, frame_ms: float) -> tuple[float, float]:
@@ -85,6 +90,12 @@ def clip_mixing(
             att = attention_stats(weights, n, frame_ms) if weights is not None else (np.nan, np.nan)
             out.append([float(np.mean(c[np.arange(len(rows)), rows])), float((c * gap).sum(axis=1).mean()), *att])
     return np.asarray(out)
+
+
+def centred(audio: np.ndarray, samples: int) -> np.ndarray:
+    """The clip's centred window of at most ``samples`` samples (the whole clip when shorter)."""
+    start = max(0, (len(audio) - samples) // 2)
+    return audio[start : start + samples]
 
 
 def query_rows(n: int, frames: int | None, seed: int) -> np.ndarray:
@@ -161,6 +172,7 @@ def _options(settings: AnalysisSettings) -> dict:
     return {
         "clips": int(own.get("clips", DEFAULT_CLIPS)),
         "frames": int(frames) if frames else None,
+        "seconds": float(own.get("seconds", DEFAULT_SECONDS)),
         "metrics": list(METRICS),
     }
 
@@ -173,7 +185,11 @@ def clip_values(run_dir: Path, model: str, task: str, hashes: Sequence[str], opt
         encoder = encoder_of(adapter)
         audio = clip_audio(run_dir, task, list(hashes), adapter.sample_rate)
         rate, frames, seed = float(adapter.info.frame_rate), options["frames"], options["seed"]
-        values = [clip_mixing(encoder, audio[h], rate, frames, seed + first + k) for k, h in enumerate(hashes)]
+        window = int(round(options["seconds"] * adapter.sample_rate))
+        values = [
+            clip_mixing(encoder, centred(audio[h], window), rate, frames, seed + first + k)
+            for k, h in enumerate(hashes)
+        ]
     sampled = bool(frames and encoder.out_proj is not None and encoder.pointwise)
     return np.stack(values), (len(encoder.blocks), adapter.num_layers, rate, frames if sampled else 0)
 
@@ -223,7 +239,9 @@ def compute(unit: Unit) -> AnalysisResult:
         return AnalysisResult(notes=[f"context_mixing: no model with transformer layers on {unit.task}"])
     table = mixing_tables(unit.run_dir, models, unit.task, sample, options, units, unit.settings.n_jobs)
     scores, probe = primary_scores(unit.run_dir, unit.settings.primary_probe)
-    drawn = plot_mixing(table, scores[scores["task"] == unit.task], probe, unit.figure_path("mixing"))
+    drawn = plot_mixing(
+        table, scores[scores["task"] == unit.task], probe, unit.figure_path("mixing"), options["seconds"]
+    )
     save_plotly(plotly(table), unit.figure_path("mixing"))
     return AnalysisResult(tables={MIXING_CSV: table}, figures=[Figure(*drawn)] if drawn else [])
 
@@ -284,6 +302,6 @@ ANALYSIS = Analysis.of(
     {MIXING_CSV: MIXING_COLUMNS},
     name="context_mixing",
     default=False,
-    cost=f"minutes: about n_frames forwards per clip, {DEFAULT_CLIPS} clips per task by default",
+    cost=f"minutes: about n_frames forwards per clip, {DEFAULT_CLIPS} clips of at most {DEFAULT_SECONDS:g} s per task",
     section="Context mixing",
 )

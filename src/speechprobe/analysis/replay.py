@@ -23,7 +23,11 @@ def replay_options(switches) -> dict[str, dict]:
     """The options of the analyses that replay clips, from a run's analysis switches
     (:class:`speechprobe.config.AnalysisSwitches`; None: the analysis's default)."""
     given = {
-        "context_mixing": {"clips": switches.mixing_clips, "frames": switches.mixing_frames},
+        "context_mixing": {
+            "clips": switches.mixing_clips,
+            "frames": switches.mixing_frames,
+            "seconds": switches.mixing_seconds,
+        },
         "attribution": {
             "clips": switches.attribution_clips,
             "steps": switches.attribution_steps,

@@ -29,10 +29,10 @@ PANELS = (("attention_distance_ms", "attention distance (ms)"), ("mixing_self", 
 
 
 def plot_mixing(
-    table: pd.DataFrame, scores: pd.DataFrame, probe: str | None, out_path: Path
+    table: pd.DataFrame, scores: pd.DataFrame, probe: str | None, out_path: Path, seconds: float | None = None
 ) -> tuple[Path, str] | None:
     """``mixing_<task>.png`` for the one task of ``table`` (mixing.csv rows) beside its probe ``scores``
-    (model, layer, mean), and its caption; None when empty."""
+    (model, layer, mean), and its caption (``seconds``: the clips' centred window); None when empty."""
     rows = table[table["class"].astype(str) == "all"]
     if rows.empty:
         return None
@@ -68,7 +68,8 @@ def plot_mixing(
         f"How local is each layer on {task}: left, Macro-F1 of the {probe} probe per layer; middle, the mean "
         "distance between a frame and the frames it attends to (ms, over real frames, mean over heads); right, the "
         "share of a frame's value-zeroing mixing that comes from the frame itself (Mohebbi et al. 2023; 1 = no "
-        f"mixing). Mean over {n} with the 95 % t interval shaded."
+        f"mixing). Mean over {n} with the 95 % t interval shaded"
+        + (f", each on its centred {seconds:g} s at most." if seconds else ".")
     )
     k = int(rows["query_frames"].max())
     caption += f" Value zeroing on a stratified sample of {k} query frames per clip." if k else ""
