@@ -207,6 +207,9 @@ def test_attribution_and_context_mixing_on_a_run(tiny_whisper, tmp_path):
     assert (out / "attribution.csv").read_bytes() == serial and len(
         pd.read_csv(out / "attribution.csv")
     ) == 2 * 3 * len(REGIONS)
+    handed = json.loads((out / "analyses" / "attribution.json").read_text())
+    examples = [f for f in handed["figures"] if "attribution_examples" in f["path"]]  # drawn in the best layer's job
+    assert len(examples) == 1 and (out / examples[0]["path"]).is_file() and "Example clips" in examples[0]["caption"]
 
 
 def test_seamless_is_attributed_on_its_stacked_fbanks_mapped_to_hz_and_10_ms_frames(tmp_path):

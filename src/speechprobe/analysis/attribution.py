@@ -170,11 +170,16 @@ def grid_of(encoder, rate: int) -> tuple[np.ndarray, int]:
     return encoder.front.hz, int(round(encoder.front.frame_s * rate))
 
 
-def layer_shares(run_dir: Path, task: str, model: str, sample: pd.DataFrame, layer: int, head_data: tuple, options):
+def layer_shares(
+    run_dir: Path, task: str, model: str, sample: pd.DataFrame, layer: int, head_data: tuple, options, examples_to=None
+):
     """Region shares ``(clips, regions)`` of the ``sample`` at ``layer`` of ``model``, the head's Macro-F1 on it,
-    and the examples (label, input, attribution, bin centres in Hz, frame hop in s) for the figure; single-threaded,
-    in a worker process or here. ``head_data``: the head's training features and labels, the sample's features.
-    A family without differentiable blocks: the error's text instead."""
+    and with ``examples_to`` (the best layer's job) the example figure drawn there (its path and caption: drawn in
+    the worker, not after the task's jobs); single-threaded, in a worker process or here. ``head_data``: the
+    head's training features and labels, the sample's features. A family without differentiable blocks: the
+    error's text instead."""
+    from ..figures.attribution import plot_examples
+
     x_train, y_train, picked = head_data
     try:
         with single_threaded():  # small products: on a shared CPU, threads cost more than they save
@@ -193,11 +198,12 @@ def layer_shares(run_dir: Path, task: str, model: str, sample: pd.DataFrame, lay
                     encoder, audio[h], layer, head, int(y), options["pooling"], options["steps"], baseline
                 )
                 shares.append(region_shares(attr, freqs, frame_power(audio[h], hop, attr.shape[1])))
-                if len(examples) < 3 and classes[y] not in {e[0] for e in examples}:
+                if examples_to and len(examples) < 3 and classes[y] not in {e[0] for e in examples}:
                     examples.append((classes[y], image, attr, freqs, hop / rate))
     except NotImplementedError as e:
         return str(e)
-    return np.asarray(shares), _macro_f1(truth, pred), examples
+    drawn = plot_examples([(layer, *e) for e in examples], model, task, examples_to) if examples_to else None
+    return np.asarray(shares), _macro_f1(truth, pred), drawn
 
 
 def model_cells(unit: Unit, model: str, sample: pd.DataFrame, options: dict) -> list[tuple]:
@@ -275,7 +281,7 @@ def compute(unit: Unit) -> AnalysisResult:
     processes, each single-threaded as the serial path: the same values); the table and the task's figures."""
     from joblib import delayed
 
-    from ..figures.attribution import plot_examples, plot_shares, plotly
+    from ..figures.attribution import plot_shares, plotly
     from ..figures.base import save_plotly
 
     options = _options(unit.settings)
@@ -284,7 +290,13 @@ def compute(unit: Unit) -> AnalysisResult:
     units = (None if groups is None else sample["group"].astype(str).to_numpy(), noun)
     options |= {"seed": unit.settings.seed, "pooling": _pooling(unit)}
     cells = [c for m in unit.models if _layers(unit, m) > 1 for c in model_cells(unit, m, sample, options)]
-    work = [delayed(layer_shares)(unit.run_dir, unit.task, m, sample, layer, data, options) for m, layer, data in cells]
+    shown = {m: unit.figure_path("attribution_examples", m) for m in dict.fromkeys(m for m, _, _ in cells)}
+    work = [
+        delayed(layer_shares)(unit.run_dir, unit.task, m, sample, layer, data, options, examples_to=shown[m])
+        if layer == unit.best_layer(m)[0]
+        else delayed(layer_shares)(unit.run_dir, unit.task, m, sample, layer, data, options)
+        for m, layer, data in cells
+    ]
     cost = [(layer + 1) * data[0].shape[1] ** 2 for _, layer, data in cells]  # passes up to the layer, its width²
     done = longest_first(work, cost, unit.settings.n_jobs)  # one (model, layer) per job, in worker processes
     frames, notes, figures = [], [], []
@@ -295,10 +307,7 @@ def compute(unit: Unit) -> AnalysisResult:
             notes.append(f"attribution: {failed[0]}")
             continue
         frames.append(model_table(unit, model, sample, [(layer, d[0], d[1]) for layer, d in mine], options, units))
-        best = unit.best_layer(model)[0]
-        examples = [(layer, *e) for layer, d in mine if layer == best for e in d[2]]
-        drawn = plot_examples(examples, model, unit.task, unit.figure_path("attribution_examples", model))
-        figures += [Figure(*drawn)] if drawn else []
+        figures += [Figure(*d[2]) for _, d in mine if d[2]]  # the best layer's examples, drawn in its job
     if not frames:
         return AnalysisResult(notes=notes or [f"attribution: no model with transformer layers on {unit.task}"])
     table = pd.concat(frames, ignore_index=True)
