@@ -23,6 +23,7 @@ SCRIPTS = [
     "calibration.py",
     "bench_layer_analyses.py",
     "bench_mixing.py",
+    "bench_zeroing.py",
     "bench_probe_scale.py",
     "bench_cues.py",
     "bench_baselines.py",
